@@ -1,0 +1,212 @@
+//! Wiring: config -> sources -> check tasks -> store; applying a reloaded config while keeping
+//! unchanged sources' connections and unchanged checks' schedules and cached results.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use tokio::task::JoinHandle;
+
+use crate::config::{CheckConfig, CheckPlan, Config, ConfigErrors, SourceConfig};
+use crate::scheduler;
+use crate::sources::Source;
+use crate::store::Store;
+
+/// A running check task; dropping it cancels the task and any run in flight.
+struct RunningCheck {
+    plan: Arc<CheckPlan>,
+    /// The check's config (`None` for the health probe, which has none of its own).
+    config: Option<CheckConfig>,
+    handle: JoinHandle<()>,
+}
+
+impl Drop for RunningCheck {
+    fn drop(&mut self) {
+        self.handle.abort();
+    }
+}
+
+struct RunningSource {
+    config: SourceConfig,
+    source: Arc<dyn Source>,
+    checks: HashMap<String, RunningCheck>,
+}
+
+/// Status of one source for humans (the landing page).
+#[derive(Debug, Clone)]
+pub struct SourceStatus {
+    /// Source name.
+    pub name: String,
+    /// Source kind.
+    pub kind: &'static str,
+    /// Endpoint with credentials removed.
+    pub endpoint: String,
+}
+
+/// The running exporter: its store and the tasks feeding it.
+pub struct App {
+    store: Arc<Store>,
+    config_path: Option<PathBuf>,
+    running: tokio::sync::Mutex<HashMap<String, RunningSource>>,
+    sources: std::sync::Mutex<Vec<SourceStatus>>,
+}
+
+impl App {
+    /// Starts every check of `config`. `config_path` is what a reload re-reads.
+    pub fn start(config: Config, config_path: Option<PathBuf>) -> Result<Arc<App>, String> {
+        let app = Arc::new(App {
+            store: Arc::new(Store::new()),
+            config_path,
+            running: tokio::sync::Mutex::new(HashMap::new()),
+            sources: std::sync::Mutex::new(Vec::new()),
+        });
+        let mut running = app
+            .running
+            .try_lock()
+            .expect("new app: no one else holds the lock");
+        app.apply(&mut running, config)?;
+        drop(running);
+        Ok(app)
+    }
+
+    /// The store that check tasks write and `/metrics` reads.
+    pub fn store(&self) -> Arc<Store> {
+        self.store.clone()
+    }
+
+    /// Sources of the running config, for the landing page.
+    pub fn sources(&self) -> Vec<SourceStatus> {
+        self.sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Re-reads the config file and applies it. An invalid file changes nothing: the error is
+    /// logged, returned, and the running config goes on.
+    pub async fn reload(&self) -> Result<(), String> {
+        let Some(path) = &self.config_path else {
+            return Err("no config file to reload from".to_owned());
+        };
+        let result = match crate::config::load_file(path) {
+            Ok(config) => {
+                let mut running = self.running.lock().await;
+                self.apply(&mut running, config)
+            }
+            Err(ConfigErrors(errors)) => Err(ConfigErrors(errors).to_string()),
+        };
+        match &result {
+            Ok(()) => {
+                tracing::info!(event = "config.reloaded", file = %path.display(), "configuration reloaded")
+            }
+            Err(e) => {
+                self.store.set_reload(false, SystemTime::now());
+                tracing::error!(event = "config.reload_failed", file = %path.display(), error = %e, "reload rejected; the previous configuration keeps running");
+            }
+        }
+        result
+    }
+
+    /// Stops every check task.
+    pub async fn shutdown(&self) {
+        self.running.lock().await.clear();
+    }
+
+    fn apply(
+        &self,
+        running: &mut HashMap<String, RunningSource>,
+        config: Config,
+    ) -> Result<(), String> {
+        // Connect (lazily) every new or changed source first, so that a failure here leaves
+        // the running config untouched.
+        let mut fresh: HashMap<String, Arc<dyn Source>> = HashMap::new();
+        for s in &config.sources {
+            let reusable = running
+                .get(&s.common.name)
+                .is_some_and(|r| r.config.same_connection(s));
+            if !reusable {
+                let source = s.kind.connect(s).map_err(|e| format!("{}: {e}", s.path))?;
+                fresh.insert(s.common.name.clone(), source);
+            }
+        }
+
+        let mut next = HashMap::new();
+        let mut statuses = Vec::new();
+        for s in config.sources {
+            let name = s.common.name.clone();
+            let (source, mut old_checks) = match fresh.remove(&name) {
+                Some(source) => (source, HashMap::new()),
+                None => {
+                    let mut old = running.remove(&name).expect("reusable source is running");
+                    (old.source.clone(), std::mem::take(&mut old.checks))
+                }
+            };
+            let mut checks = HashMap::new();
+            let health = Arc::new(s.health_plan(&config.global));
+            let kept = keep(&mut old_checks, &health, None);
+            checks.insert(
+                health.check.clone(),
+                kept.unwrap_or_else(|| RunningCheck {
+                    handle: scheduler::spawn(health.clone(), source.health(), self.store.clone()),
+                    plan: health,
+                    config: None,
+                }),
+            );
+            for c in &s.checks {
+                let plan = Arc::new(s.check_plan(&config.global, c));
+                let check = keep(&mut old_checks, &plan, Some(c)).unwrap_or_else(|| RunningCheck {
+                    handle: scheduler::spawn(
+                        plan.clone(),
+                        source.check(c, &plan),
+                        self.store.clone(),
+                    ),
+                    plan,
+                    config: Some(c.clone()),
+                });
+                checks.insert(check.plan.check.clone(), check);
+            }
+            statuses.push(SourceStatus {
+                name: name.clone(),
+                kind: s.kind.kind_name(),
+                endpoint: s.kind.display_endpoint(),
+            });
+            next.insert(
+                name,
+                RunningSource {
+                    config: s,
+                    source,
+                    checks,
+                },
+            );
+            // Checks left in old_checks were removed or changed: dropped (cancelled) here.
+        }
+        // Sources no longer configured are dropped (cancelled) with the old map.
+        *running = next;
+        self.store.retain(|(source, check)| {
+            running
+                .get(source)
+                .is_some_and(|r| r.checks.contains_key(check))
+        });
+        *self.sources.lock().unwrap_or_else(|e| e.into_inner()) = statuses;
+        self.store.set_reload(true, SystemTime::now());
+        Ok(())
+    }
+}
+
+/// Takes the running check with `plan`'s name out of `old` if nothing about it changed.
+fn keep(
+    old: &mut HashMap<String, RunningCheck>,
+    plan: &CheckPlan,
+    config: Option<&CheckConfig>,
+) -> Option<RunningCheck> {
+    let existing = old.remove(&plan.check)?;
+    // Compared without the file path, so moving a check within the file keeps it running.
+    let same_config = existing.config.as_ref().map(|c| (&c.common, &c.spec))
+        == config.map(|c| (&c.common, &c.spec));
+    if *existing.plan == *plan && same_config {
+        Some(existing)
+    } else {
+        None
+    }
+}

@@ -1,0 +1,259 @@
+//! The prometheus-client `Collector` that encodes the store's snapshot plus self metrics.
+//!
+//! Nothing here talks to a source: a scrape costs one snapshot copy and one encode,
+//! whatever state the sources are in.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType as PcType;
+
+use crate::error::Reason;
+use crate::sample::{Family, MetricType, Sample};
+use crate::store::{Entry, Store};
+
+/// Encodes the latest stored results on every scrape.
+#[derive(Debug)]
+pub struct SnapshotCollector {
+    store: Arc<Store>,
+}
+
+impl SnapshotCollector {
+    /// A collector over `store`.
+    pub fn new(store: Arc<Store>) -> Self {
+        SnapshotCollector { store }
+    }
+}
+
+/// A family being assembled from several checks: borrowed samples plus owned self metrics.
+struct Merged<'a> {
+    help: &'a str,
+    kind: MetricType,
+    samples: Vec<&'a Sample>,
+    /// True once samples came from more than one check, so duplicates must be filtered.
+    shared: bool,
+}
+
+impl Collector for SnapshotCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let now = SystemTime::now();
+        let entries = self.store.snapshot();
+        let own = self_metrics(&entries, &self.store, now);
+
+        let mut merged: BTreeMap<&str, Merged> = BTreeMap::new();
+        for fam in &own {
+            add_family(&mut merged, fam);
+        }
+        for entry in &entries {
+            if let Some(out) = entry.fresh_output(now) {
+                for fam in &out.families {
+                    add_family(&mut merged, fam);
+                }
+            }
+        }
+        for (name, fam) in merged {
+            encode_family(&mut encoder, name, fam)?;
+        }
+        Ok(())
+    }
+}
+
+fn add_family<'a>(merged: &mut BTreeMap<&'a str, Merged<'a>>, fam: &'a Family) {
+    match merged.get_mut(fam.name.as_str()) {
+        Some(m) => {
+            // Validation keeps types consistent per name; a clash would be a bug, and
+            // mixing types under one name would make the whole exposition unparsable.
+            if m.kind == fam.kind {
+                m.samples.extend(fam.samples.iter());
+                m.shared = true;
+            }
+        }
+        None => {
+            merged.insert(
+                &fam.name,
+                Merged {
+                    help: &fam.help,
+                    kind: fam.kind,
+                    samples: fam.samples.iter().collect(),
+                    shared: false,
+                },
+            );
+        }
+    }
+}
+
+fn encode_family(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    fam: Merged,
+) -> Result<(), std::fmt::Error> {
+    let help = escape_help(fam.help);
+    let (base, pc_type) = match fam.kind {
+        MetricType::Gauge => (name, PcType::Gauge),
+        MetricType::Counter => (name.strip_suffix("_total").unwrap_or(name), PcType::Counter),
+    };
+    let mut metric = encoder.encode_descriptor(base, &help, None, pc_type)?;
+    let mut seen: HashSet<&[(String, String)]> = HashSet::new();
+    for sample in fam.samples {
+        // Two checks may feed one metric (e.g. one Redis key each); the same series twice
+        // would make the exposition invalid, so the first one wins.
+        if fam.shared && !seen.insert(sample.labels.as_slice()) {
+            continue;
+        }
+        let labels: Vec<(&str, &str)> = sample
+            .labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let series = metric.encode_family(&labels)?;
+        match fam.kind {
+            MetricType::Gauge => ConstGauge::new(sample.value).encode(series)?,
+            MetricType::Counter => ConstCounter::new(sample.value).encode(series)?,
+        }
+    }
+    Ok(())
+}
+
+/// HELP text may not hold raw newlines or backslashes in either exposition format.
+fn escape_help(help: &str) -> String {
+    help.trim().replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+fn secs(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+fn l(name: &str, value: &str) -> (String, String) {
+    (name.to_owned(), value.to_owned())
+}
+
+/// Self metrics: build info, config status, per-source health and per-check outcomes.
+fn self_metrics(entries: &[Entry], store: &Store, now: SystemTime) -> Vec<Family> {
+    let mut out = crate::sample::Output::default();
+    out.gauge(
+        "pulse_build_info",
+        "pulse-exporter build information; always 1.",
+        vec![l("version", env!("CARGO_PKG_VERSION"))],
+        1.0,
+    );
+    let reload = store.reload_status();
+    out.gauge(
+        "pulse_config_last_reload_successful",
+        "Whether the last configuration (re)load succeeded.",
+        vec![],
+        if reload.last_successful { 1.0 } else { 0.0 },
+    );
+    if let Some(t) = reload.last_success {
+        out.gauge(
+            "pulse_config_last_reload_success_timestamp_seconds",
+            "When a configuration was last loaded successfully.",
+            vec![],
+            secs(t),
+        );
+    }
+    out.gauge(
+        "pulse_scrape_timestamp_seconds",
+        "When this exposition was encoded from the cache.",
+        vec![],
+        secs(now),
+    );
+
+    for e in entries {
+        let p = &e.plan;
+        let Some(ok) = e.succeeded() else { continue };
+        let okv = if ok { 1.0 } else { 0.0 };
+        let duration = e.last_duration.unwrap_or_default().as_secs_f64();
+        if p.is_health() {
+            let labels = || vec![l("source", &p.source), l("kind", p.kind)];
+            out.gauge(
+                "pulse_source_up",
+                "Whether the source's last health probe succeeded (1) or failed (0).",
+                labels(),
+                okv,
+            );
+            out.gauge(
+                "pulse_source_probe_duration_seconds",
+                "Duration of the source's last health probe.",
+                labels(),
+                duration,
+            );
+            if let Some(t) = e.last_success {
+                out.gauge(
+                    "pulse_source_last_success_timestamp_seconds",
+                    "When the source's health probe last succeeded.",
+                    labels(),
+                    secs(t),
+                );
+            }
+            // Every reason is exposed from the start so that increase() sees the first failure.
+            for reason in Reason::ALL {
+                let mut lb = labels();
+                lb.push(l("reason", reason.as_str()));
+                out.counter(
+                    "pulse_source_probe_failures_total",
+                    "Failed health probes of the source, by bounded reason.",
+                    lb,
+                    e.failures.get(&reason).copied().unwrap_or(0) as f64,
+                );
+            }
+            continue;
+        }
+        let labels = || vec![l("source", &p.source), l("check", &p.check)];
+        out.gauge(
+            "pulse_check_success",
+            "Whether the check's last run succeeded (1) or failed (0).",
+            labels(),
+            okv,
+        );
+        out.gauge(
+            "pulse_check_duration_seconds",
+            "Duration of the check's last run.",
+            labels(),
+            duration,
+        );
+        if let Some(t) = e.last_success {
+            out.gauge(
+                "pulse_check_last_success_timestamp_seconds",
+                "When the check last succeeded.",
+                labels(),
+                secs(t),
+            );
+        }
+        out.gauge(
+            "pulse_check_series",
+            "Series the check currently serves from cache (0 once its samples went stale).",
+            labels(),
+            e.fresh_output(now).map(|o| o.series()).unwrap_or(0) as f64,
+        );
+        out.counter(
+            "pulse_check_series_dropped_total",
+            "Series dropped by the check's series cap (max_series), summed over runs.",
+            labels(),
+            e.dropped_total as f64,
+        );
+        out.counter(
+            "pulse_check_values_skipped_total",
+            "Values the check skipped (SQL NULLs, non-numeric values under a key pattern), summed over runs.",
+            labels(),
+            e.skipped_total as f64,
+        );
+        for (reason, n) in &e.failures {
+            let mut lb = labels();
+            lb.push(l("reason", reason.as_str()));
+            out.counter(
+                "pulse_check_failures_total",
+                "Failed runs of the check, by bounded reason.",
+                lb,
+                *n as f64,
+            );
+        }
+    }
+    out.families
+}

@@ -1,0 +1,128 @@
+//! `${env:NAME}` and `${file:PATH}` references in any string value of the config.
+//!
+//! Every substituted value is registered as a secret (see [`crate::secrets`]), so a password
+//! read this way is scrubbed from every log line and error message. `$${` writes a literal `${`.
+
+use serde_yaml::Value;
+
+use super::ConfigError;
+
+/// Replaces references in every string of `value` (keys excluded), recording one error per
+/// bad reference with the path where it stands.
+pub fn interpolate(value: &mut Value, path: &str, errors: &mut Vec<ConfigError>) {
+    match value {
+        Value::String(s) if s.contains('$') => match expand(s) {
+            Ok(expanded) => *s = expanded,
+            Err(message) => errors.push(ConfigError::new(path, message)),
+        },
+        Value::Sequence(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                interpolate(item, &format!("{path}[{i}]"), errors);
+            }
+        }
+        Value::Mapping(map) => {
+            for (key, item) in map.iter_mut() {
+                let key = key
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| "?".into());
+                let child = if path.is_empty() {
+                    key
+                } else {
+                    format!("{path}.{key}")
+                };
+                interpolate(item, &child, errors);
+            }
+        }
+        Value::Tagged(tagged) => interpolate(&mut tagged.value, path, errors),
+        _ => {}
+    }
+}
+
+/// `text` with its references resolved, or a message saying which one failed and how to fix it.
+pub fn expand(text: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(pos) = rest.find('$') {
+        out.push_str(&rest[..pos]);
+        let tail = &rest[pos..];
+        if let Some(after) = tail.strip_prefix("$${") {
+            out.push_str("${");
+            rest = after;
+        } else if let Some(after) = tail.strip_prefix("${") {
+            let end = after.find('}').ok_or_else(|| {
+                format!("unterminated reference `${{{after}`: close it with `}}`")
+            })?;
+            out.push_str(&resolve(&after[..end])?);
+            rest = &after[end + 1..];
+        } else {
+            out.push('$');
+            rest = &tail[1..];
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn resolve(reference: &str) -> Result<String, String> {
+    let value = if let Some(name) = reference.strip_prefix("env:") {
+        std::env::var(name).map_err(|_| {
+            format!("environment variable {name} (from ${{env:{name}}}) is not set; export it or change the reference")
+        })?
+    } else if let Some(path) = reference.strip_prefix("file:") {
+        let raw = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read secret file {path} (from ${{file:{path}}}): {e}"))?;
+        // Secret files usually end with a newline that is not part of the secret.
+        raw.strip_suffix("\r\n")
+            .or_else(|| raw.strip_suffix('\n'))
+            .unwrap_or(&raw)
+            .to_owned()
+    } else {
+        return Err(format!(
+            "unknown reference ${{{reference}}}: use ${{env:NAME}} or ${{file:PATH}} (write $${{ for a literal ${{)"
+        ));
+    };
+    crate::secrets::register(&value);
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_and_literal() {
+        std::env::set_var("PULSE_TEST_INTERP", "value-1");
+        assert_eq!(
+            expand("a ${env:PULSE_TEST_INTERP} b").unwrap(),
+            "a value-1 b"
+        );
+        assert_eq!(
+            expand("cost $5 and $${env:X}").unwrap(),
+            "cost $5 and ${env:X}"
+        );
+    }
+
+    #[test]
+    fn file_reference_strips_one_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("pw");
+        std::fs::write(&p, "filesecret\n").unwrap();
+        assert_eq!(
+            expand(&format!("${{file:{}}}", p.display())).unwrap(),
+            "filesecret"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_reference() {
+        let e = expand("${env:PULSE_TEST_SURELY_UNSET}").unwrap_err();
+        assert!(e.contains("PULSE_TEST_SURELY_UNSET"), "{e}");
+        let e = expand("${file:/nonexistent/pulse}").unwrap_err();
+        assert!(e.contains("/nonexistent/pulse"), "{e}");
+        assert!(expand("${vault:x}")
+            .unwrap_err()
+            .contains("unknown reference"));
+        assert!(expand("${env:X").unwrap_err().contains("unterminated"));
+    }
+}

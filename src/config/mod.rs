@@ -1,0 +1,318 @@
+//! Typed configuration: the file's shape, its defaults, and the per-check plan derived from it.
+//!
+//! Loading (YAML, secret references, unknown fields) lives in [`load`], cross-field rules in
+//! [`validate`]; each source kind's own fields live beside its code in `crate::sources`.
+
+mod interpolate;
+pub mod load;
+pub mod names;
+pub mod validate;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::sources::{CheckSpec, KindConfig};
+
+pub use load::{load_file, load_str};
+
+/// One problem in a config file: where (a path such as `sources[1].checks[0].labels`) and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Path of the offending field; empty for the file as a whole.
+    pub path: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl ConfigError {
+    /// An error at `path`.
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// Every error found in one config file, reported together.
+#[derive(Debug, Clone)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} config error(s):", self.0.len())?;
+        for e in &self.0 {
+            write!(f, "\n  - {e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// A duration written the human way in YAML: `15s`, `5m`, `1h30m`, `72h`, `500ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Dur(pub Duration);
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(text.trim()).map(Dur).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "invalid duration {text:?} ({e}): write a number and a unit, e.g. 500ms, 15s, 5m, 1h"
+            ))
+        })
+    }
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Defaults for every source and check.
+    pub global: Global,
+    /// The systems to watch, in file order.
+    pub sources: Vec<SourceConfig>,
+}
+
+/// `global:` defaults, overridable per source and per check.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Global {
+    /// How often business checks run (default 60s).
+    pub interval: Dur,
+    /// How long a business check may take before it is cancelled (default 10s).
+    pub timeout: Dur,
+    /// How often each source's health probe runs (default 15s).
+    pub health_interval: Dur,
+    /// How long a health probe may take (default 5s).
+    pub health_timeout: Dur,
+    /// Most series one check may publish; the excess is dropped and counted (default 1000).
+    pub max_series: usize,
+}
+
+impl Default for Global {
+    fn default() -> Self {
+        Global {
+            interval: Dur(Duration::from_secs(60)),
+            timeout: Dur(Duration::from_secs(10)),
+            health_interval: Dur(Duration::from_secs(15)),
+            health_timeout: Dur(Duration::from_secs(5)),
+            max_series: 1000,
+        }
+    }
+}
+
+/// One source: the fields every kind shares, the kind's own settings, and its checks.
+#[derive(Debug, Clone)]
+pub struct SourceConfig {
+    /// Path of this source in the file, e.g. `sources[2]`.
+    pub path: String,
+    /// Name, kind and timing shared by every kind.
+    pub common: SourceCommon,
+    /// The kind's connection settings.
+    pub kind: KindConfig,
+    /// The kind's checks, in file order.
+    pub checks: Vec<CheckConfig>,
+}
+
+/// Fields every source has, whatever its kind.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceCommon {
+    /// Unique source name; the `source` label of every metric about it.
+    pub name: String,
+    /// Which kind of system this is: `postgres` or `redis`.
+    pub kind: String,
+    /// Default interval for this source's checks (overrides `global.interval`).
+    pub interval: Option<Dur>,
+    /// Default timeout for this source's checks (overrides `global.timeout`).
+    pub timeout: Option<Dur>,
+    /// Health probe interval (overrides `global.health_interval`).
+    pub health_interval: Option<Dur>,
+    /// Health probe timeout (overrides `global.health_timeout`).
+    pub health_timeout: Option<Dur>,
+}
+
+impl SourceCommon {
+    /// Keys of a source mapping that belong to [`SourceCommon`]; the rest go to the kind.
+    pub const KEYS: [&'static str; 6] = [
+        "name",
+        "kind",
+        "interval",
+        "timeout",
+        "health_interval",
+        "health_timeout",
+    ];
+}
+
+/// Fields every check has, whatever its source kind.
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CheckCommon {
+    /// Check name, unique within its source (defaults to the metric name, or the key for
+    /// Redis keys). It is the `check` label of the check's self metrics.
+    pub name: Option<String>,
+    /// Metric name the check's samples are published under.
+    pub metric: Option<String>,
+    /// HELP text of the metric.
+    pub help: Option<String>,
+    /// How often the check runs (overrides source and global).
+    pub interval: Option<Dur>,
+    /// How long one run may take before it is cancelled (overrides source and global).
+    pub timeout: Option<Dur>,
+    /// How long last good samples are served after failures start (default 3 intervals).
+    pub stale_after: Option<Dur>,
+    /// Most series the check may publish (overrides `global.max_series`).
+    pub max_series: Option<usize>,
+    /// Fixed labels added to every sample of the check.
+    #[serde(default)]
+    pub const_labels: BTreeMap<String, String>,
+}
+
+impl CheckCommon {
+    /// Keys of a check mapping that belong to [`CheckCommon`]; the rest go to the kind.
+    pub const KEYS: [&'static str; 8] = [
+        "name",
+        "metric",
+        "help",
+        "interval",
+        "timeout",
+        "stale_after",
+        "max_series",
+        "const_labels",
+    ];
+}
+
+/// One check of a source: shared fields plus what the kind runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckConfig {
+    /// Path of this check in the file, e.g. `sources[0].checks[3]`.
+    pub path: String,
+    /// Shared fields.
+    pub common: CheckCommon,
+    /// The kind-specific query.
+    pub spec: CheckSpec,
+}
+
+/// Name of every source's built-in health check (reserved: no user check may take it).
+pub const HEALTH_CHECK: &str = "health";
+
+/// The resolved timing and limits of one check, as the scheduler runs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckPlan {
+    /// Source name.
+    pub source: String,
+    /// Source kind (`postgres`, `redis`, ...).
+    pub kind: &'static str,
+    /// Check name (`health` for the health probe).
+    pub check: String,
+    /// Time between runs.
+    pub interval: Duration,
+    /// Time one run may take.
+    pub timeout: Duration,
+    /// How long samples outlive the last success.
+    pub stale_after: Duration,
+    /// Series cap.
+    pub max_series: usize,
+    /// Fixed labels added to every sample.
+    pub const_labels: Vec<(String, String)>,
+}
+
+impl CheckPlan {
+    /// True for a source's health probe, whose outcome is `pulse_source_up`.
+    pub fn is_health(&self) -> bool {
+        self.check == HEALTH_CHECK
+    }
+}
+
+impl SourceConfig {
+    /// The health probe's plan: source, then global timing.
+    pub fn health_plan(&self, global: &Global) -> CheckPlan {
+        let interval = self
+            .common
+            .health_interval
+            .unwrap_or(global.health_interval)
+            .0;
+        CheckPlan {
+            source: self.common.name.clone(),
+            kind: self.kind.kind_name(),
+            check: HEALTH_CHECK.to_owned(),
+            interval,
+            timeout: self
+                .common
+                .health_timeout
+                .unwrap_or(global.health_timeout)
+                .0,
+            stale_after: interval * 3,
+            max_series: usize::MAX,
+            const_labels: Vec::new(),
+        }
+    }
+
+    /// A check's plan: check, then source, then global timing.
+    pub fn check_plan(&self, global: &Global, check: &CheckConfig) -> CheckPlan {
+        let c = &check.common;
+        let interval = c
+            .interval
+            .or(self.common.interval)
+            .unwrap_or(global.interval)
+            .0;
+        CheckPlan {
+            source: self.common.name.clone(),
+            kind: self.kind.kind_name(),
+            check: check.name(),
+            interval,
+            timeout: c
+                .timeout
+                .or(self.common.timeout)
+                .unwrap_or(global.timeout)
+                .0,
+            stale_after: c.stale_after.map(|d| d.0).unwrap_or(interval * 3),
+            max_series: c.max_series.unwrap_or(global.max_series),
+            const_labels: c.const_labels.clone().into_iter().collect(),
+        }
+    }
+
+    /// True when `other` connects the same way (everything but the checks is equal), so a
+    /// reload may keep this source's connections and unchanged checks.
+    pub fn same_connection(&self, other: &SourceConfig) -> bool {
+        self.common == other.common && self.kind == other.kind
+    }
+}
+
+impl CheckConfig {
+    /// The check's name: explicit, else the kind's default (metric name or key).
+    pub fn name(&self) -> String {
+        self.common
+            .name
+            .clone()
+            .unwrap_or_else(|| self.spec.default_name(&self.common))
+    }
+
+    /// HELP text of the check's metric, saying it is served from cache.
+    pub fn help(&self, interval: Duration) -> String {
+        let base = self
+            .common
+            .help
+            .clone()
+            .unwrap_or_else(|| format!("Result of check {}.", self.name()));
+        format!(
+            "{} (cached by pulse-exporter, refreshed every {}).",
+            base.trim_end_matches('.'),
+            humantime::format_duration(interval)
+        )
+    }
+}

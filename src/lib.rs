@@ -1,0 +1,40 @@
+//! pulse-exporter: probes a SaaS platform's dependencies in the background and serves the
+//! results from cache as Prometheus metrics.
+//!
+//! Module map, in the order data flows:
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`config`] | the YAML file: types, defaults, `${env:}`/`${file:}` references, validation |
+//! | [`secrets`] | the secrets list and scrubbing them from logs and errors |
+//! | [`sources`] | one module per source kind; the `Source` and `Probe` traits |
+//! | [`timetemplate`] | `{{now-5m}}` time windows in check arguments |
+//! | [`scheduler`] | one task per check: jitter, interval, timeout, outcomes, transition events |
+//! | [`store`] | the latest result per check, staleness, counters |
+//! | [`sample`] | samples and metric families probes return |
+//! | [`collector`] | the prometheus-client `Collector` over the store, and self metrics |
+//! | [`exposition`] | OpenMetrics or classic text by `Accept` |
+//! | [`app`] | wiring and reload |
+//! | [`http`] | the HTTP endpoints, auth and TLS |
+//! | [`webconfig`] | the exporter-toolkit web config file |
+//! | [`landing`] | the HTML landing page |
+//! | [`probe_cmd`] | the `probe` subcommand's one-shot run and table |
+//! | [`logging`] | log format and level |
+//! | [`error`] | `ProbeError` and its bounded `Reason` |
+
+pub mod app;
+pub mod collector;
+pub mod config;
+pub mod error;
+pub mod exposition;
+pub mod http;
+pub mod landing;
+pub mod logging;
+pub mod probe_cmd;
+pub mod sample;
+pub mod scheduler;
+pub mod secrets;
+pub mod sources;
+pub mod store;
+pub mod timetemplate;
+pub mod webconfig;

@@ -1,0 +1,231 @@
+//! The `pulse-exporter` command line: run (default), `check` and `probe`.
+//!
+//! Exit codes: 0 success; 1 invalid config, failed checks under `probe`, or a runtime error;
+//! 2 bad command-line usage.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use pulse_exporter::app::App;
+use pulse_exporter::logging::{self, LogFormat, LogLevel};
+use pulse_exporter::webconfig::WebConfig;
+use pulse_exporter::{config, http, probe_cmd, secrets};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "pulse-exporter",
+    version,
+    about = "Probes a platform's dependencies in the background and serves the admin view as Prometheus metrics, from cache."
+)]
+struct Cli {
+    /// Configuration file (YAML).
+    #[arg(
+        long = "config.file",
+        env = "PULSE_CONFIG_FILE",
+        global = true,
+        value_name = "FILE"
+    )]
+    config_file: Option<PathBuf>,
+    /// Address to listen on; `:7857` means every interface.
+    #[arg(
+        long = "web.listen-address",
+        env = "PULSE_WEB_LISTEN_ADDRESS",
+        default_value = ":7857",
+        global = true
+    )]
+    listen_address: String,
+    /// Path under which metrics are served.
+    #[arg(
+        long = "web.telemetry-path",
+        env = "PULSE_WEB_TELEMETRY_PATH",
+        default_value = "/metrics",
+        global = true
+    )]
+    telemetry_path: String,
+    /// Web config file (exporter-toolkit format: TLS and basic auth).
+    #[arg(
+        long = "web.config.file",
+        env = "PULSE_WEB_CONFIG_FILE",
+        global = true,
+        value_name = "FILE"
+    )]
+    web_config_file: Option<PathBuf>,
+    /// Minimum log level.
+    #[arg(
+        long = "log.level",
+        env = "PULSE_LOG_LEVEL",
+        value_enum,
+        default_value = "info",
+        global = true
+    )]
+    log_level: LogLevel,
+    /// Log line format.
+    #[arg(
+        long = "log.format",
+        env = "PULSE_LOG_FORMAT",
+        value_enum,
+        default_value = "logfmt",
+        global = true
+    )]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Validate the config file and exit: 0 when valid, 1 with every error listed.
+    Check,
+    /// Run every check once, print a table of outcomes, and exit (1 if any failed).
+    Probe,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.log_level, cli.log_format);
+    let Some(path) = cli.config_file.clone() else {
+        eprintln!("error: --config.file (or PULSE_CONFIG_FILE) is required");
+        return ExitCode::from(2);
+    };
+    let config = match config::load_file(&path) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprintln!(
+                "{}: {}",
+                path.display(),
+                secrets::scrub(&errors.to_string())
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match cli.command {
+        Some(Command::Check) => {
+            let checks: usize = config.sources.iter().map(|s| s.checks.len()).sum();
+            println!(
+                "{}: valid ({} sources, {} checks)",
+                path.display(),
+                config.sources.len(),
+                checks
+            );
+            ExitCode::SUCCESS
+        }
+        Some(Command::Probe) => runtime.block_on(async {
+            match probe_cmd::probe_all(&config).await {
+                Ok(rows) => {
+                    print!("{}", probe_cmd::render(&rows));
+                    if rows.iter().all(|r| r.summary.result.is_ok()) {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    }
+                }
+                Err(e) => {
+                    eprintln!("error: {}", secrets::scrub(&e));
+                    ExitCode::FAILURE
+                }
+            }
+        }),
+        None => runtime.block_on(run(cli, path, config)),
+    }
+}
+
+/// Parses `--web.listen-address`: `:port` binds every interface, as Go exporters do.
+fn listen_addr(text: &str) -> Result<SocketAddr, String> {
+    let full = if text.starts_with(':') {
+        format!("0.0.0.0{text}")
+    } else {
+        text.to_owned()
+    };
+    full.parse().map_err(|_| {
+        format!("--web.listen-address {text:?} is not host:port (e.g. :7857 or 127.0.0.1:7857)")
+    })
+}
+
+async fn run(cli: Cli, path: PathBuf, config: config::Config) -> ExitCode {
+    let web = match &cli.web_config_file {
+        Some(p) => match WebConfig::load(p) {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::error!(error = %e, "invalid web config");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => WebConfig::default(),
+    };
+    let listener = match listen_addr(&cli.listen_address)
+        .and_then(|a| TcpListener::bind(a).map_err(|e| format!("cannot listen on {a}: {e}")))
+    {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the HTTP server");
+            return ExitCode::FAILURE;
+        }
+    };
+    let app = match App::start(config, Some(path)) {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start");
+            return ExitCode::FAILURE;
+        }
+    };
+    let local = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    tracing::info!(address = %local, tls = web.tls_server_config.is_some(), auth = !web.basic_auth_users.is_empty(), version = env!("CARGO_PKG_VERSION"), "listening");
+
+    let reloader = app.clone();
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            let _ = reloader.reload().await;
+        }
+    });
+    let served = http::serve(
+        listener,
+        app.clone(),
+        web,
+        &cli.telemetry_path,
+        shutdown_signal(),
+    )
+    .await;
+    app.shutdown().await;
+    match served {
+        Ok(()) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "HTTP server failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+    tracing::info!("shutting down");
+}

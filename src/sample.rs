@@ -1,0 +1,132 @@
+//! What a probe returns: metric families of labelled samples, plus what it had to skip.
+
+/// Prometheus type of a family. Counter family names end in `_total` here; the encoder
+/// strips it for the OpenMetrics descriptor, as the format requires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricType {
+    /// A value that goes up and down.
+    Gauge,
+    /// A monotonically increasing count.
+    Counter,
+}
+
+/// One series: its labels (in order) and its value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// Label pairs, in the order they are exposed.
+    pub labels: Vec<(String, String)>,
+    /// The value.
+    pub value: f64,
+}
+
+/// Samples sharing a metric name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Family {
+    /// Metric name (counters end in `_total`).
+    pub name: String,
+    /// HELP text.
+    pub help: String,
+    /// Gauge or counter.
+    pub kind: MetricType,
+    /// The series.
+    pub samples: Vec<Sample>,
+}
+
+/// The result of one successful probe run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Output {
+    /// Metric families, in the order they were first produced.
+    pub families: Vec<Family>,
+    /// Values the probe skipped (SQL NULLs, non-numeric Redis values under a pattern).
+    pub skipped: u64,
+    /// Series the probe dropped itself before the store's cap (e.g. keys past `max_keys`).
+    pub dropped: u64,
+}
+
+impl Output {
+    /// Adds a gauge sample to the family `name`, creating the family on first use.
+    pub fn gauge(&mut self, name: &str, help: &str, labels: Vec<(String, String)>, value: f64) {
+        self.push(name, help, MetricType::Gauge, labels, value);
+    }
+
+    /// Adds a counter sample (`name` ends in `_total`).
+    pub fn counter(&mut self, name: &str, help: &str, labels: Vec<(String, String)>, value: f64) {
+        self.push(name, help, MetricType::Counter, labels, value);
+    }
+
+    fn push(
+        &mut self,
+        name: &str,
+        help: &str,
+        kind: MetricType,
+        labels: Vec<(String, String)>,
+        value: f64,
+    ) {
+        let sample = Sample { labels, value };
+        // Probes produce a handful of families, so a linear search beats a map here.
+        match self.families.iter_mut().find(|f| f.name == name) {
+            Some(f) => f.samples.push(sample),
+            None => self.families.push(Family {
+                name: name.to_owned(),
+                help: help.to_owned(),
+                kind,
+                samples: vec![sample],
+            }),
+        }
+    }
+
+    /// Number of series in all families.
+    pub fn series(&self) -> usize {
+        self.families.iter().map(|f| f.samples.len()).sum()
+    }
+
+    /// Keeps at most `max` series (first produced first kept); returns how many were dropped.
+    pub fn cap(&mut self, max: usize) -> u64 {
+        let mut left = max;
+        let mut dropped = 0u64;
+        for f in &mut self.families {
+            if f.samples.len() > left {
+                dropped += (f.samples.len() - left) as u64;
+                f.samples.truncate(left);
+            }
+            left -= f.samples.len();
+        }
+        self.families.retain(|f| !f.samples.is_empty());
+        dropped
+    }
+
+    /// Appends `labels` to every sample (the check's `const_labels`).
+    pub fn add_labels(&mut self, labels: &[(String, String)]) {
+        if labels.is_empty() {
+            return;
+        }
+        for f in &mut self.families {
+            for s in &mut f.samples {
+                s.labels.extend(labels.iter().cloned());
+            }
+        }
+    }
+}
+
+/// Shorthand for a label pair.
+pub fn label(name: &str, value: impl Into<String>) -> (String, String) {
+    (name.to_owned(), value.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cap_keeps_first_series_and_counts_the_rest() {
+        let mut o = Output::default();
+        for i in 0..5 {
+            o.gauge("a", "h", vec![label("i", i.to_string())], i as f64);
+        }
+        o.gauge("b", "h", vec![], 1.0);
+        assert_eq!(o.cap(3), 3);
+        assert_eq!(o.series(), 3);
+        assert_eq!(o.families.len(), 1, "family b emptied and removed");
+        assert_eq!(o.families[0].samples[2].value, 2.0);
+    }
+}

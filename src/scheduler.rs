@@ -1,0 +1,116 @@
+//! Running checks: one task per check with start jitter, a fixed interval, no overlap, and a
+//! timeout that drops the probe's future; outcomes go to the store and transitions to the log.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use rand::Rng;
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::config::CheckPlan;
+use crate::error::{ProbeError, Reason};
+use crate::sources::Probe;
+use crate::store::{Store, Transition};
+
+/// Longest start delay: checks spread over a few seconds instead of all firing at start-up
+/// (or all at once after a restart), without delaying the first result much.
+pub const MAX_JITTER: Duration = Duration::from_secs(5);
+
+/// Outcome of one run, for `probe` output: series published, or the error.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    /// Series kept, or why the run failed.
+    pub result: Result<usize, ProbeError>,
+    /// How long the run took.
+    pub duration: Duration,
+}
+
+/// Starts the task that runs `probe` every `plan.interval` until the handle is aborted.
+/// Aborting drops an in-flight run, which is how a reload or shutdown cancels it.
+pub fn spawn(plan: Arc<CheckPlan>, probe: Arc<dyn Probe>, store: Arc<Store>) -> JoinHandle<()> {
+    store.register(plan.clone());
+    tokio::spawn(async move {
+        let cap = plan.interval.min(MAX_JITTER);
+        let jitter = cap.mul_f64(rand::rng().random_range(0.0..1.0));
+        tokio::time::sleep(jitter).await;
+        let mut ticker = tokio::time::interval(plan.interval);
+        // A run that overran (it cannot exceed the timeout, which is below the interval) shifts
+        // the schedule rather than triggering a burst of catch-up runs.
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            run_once(&plan, probe.as_ref(), &store).await;
+        }
+    })
+}
+
+/// Runs `probe` once within `plan.timeout`, records the outcome and logs state changes.
+pub async fn run_once(plan: &CheckPlan, probe: &dyn Probe, store: &Store) -> RunSummary {
+    let started = Instant::now();
+    let deadline = started + plan.timeout;
+    let result = match tokio::time::timeout(plan.timeout, probe.run(deadline)).await {
+        Ok(r) => r,
+        Err(_) => Err(ProbeError::new(
+            Reason::Timeout,
+            format!(
+                "no result within the {} timeout; the run was cancelled",
+                humantime::format_duration(plan.timeout)
+            ),
+        )),
+    };
+    let duration = started.elapsed();
+    let result = result.map(|mut out| {
+        out.add_labels(&plan.const_labels);
+        out
+    });
+    let summary = RunSummary {
+        result: match &result {
+            Ok(out) => Ok(out.series().min(plan.max_series)),
+            Err(e) => Err(e.clone()),
+        },
+        duration,
+    };
+    let transition = store.record(plan, result, duration, SystemTime::now());
+    log_transition(plan, &transition, &summary);
+    summary
+}
+
+fn log_transition(plan: &CheckPlan, transition: &Transition, summary: &RunSummary) {
+    let error = summary.result.as_ref().err();
+    match (transition, plan.is_health()) {
+        (Transition::Degraded(reason), true) => tracing::warn!(
+            event = "system.analytics.degraded",
+            source = %plan.source,
+            kind = plan.kind,
+            reason = reason.as_str(),
+            error = error.map(|e| e.message()).unwrap_or_default(),
+            "source degraded"
+        ),
+        (Transition::Recovered, true) => tracing::info!(
+            event = "system.analytics.recovered",
+            source = %plan.source,
+            kind = plan.kind,
+            "source recovered"
+        ),
+        (Transition::Degraded(reason), false) => tracing::warn!(
+            event = "check.failing",
+            source = %plan.source,
+            check = %plan.check,
+            reason = reason.as_str(),
+            error = error.map(|e| e.message()).unwrap_or_default(),
+            "check failing"
+        ),
+        (Transition::Recovered, false) => tracing::info!(
+            event = "check.recovered",
+            source = %plan.source,
+            check = %plan.check,
+            "check recovered"
+        ),
+        (Transition::Unchanged, _) => {
+            if let Some(e) = error {
+                tracing::debug!(source = %plan.source, check = %plan.check, reason = e.reason().as_str(), error = e.message(), "still failing");
+            }
+        }
+    }
+}

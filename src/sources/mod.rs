@@ -1,0 +1,153 @@
+//! Source kinds: the [`Source`] and [`Probe`] traits, and the one place each kind is
+//! registered (config parsing, validation, connecting).
+//!
+//! A source only knows how to talk to its system; timing, timeouts and outcomes belong to the
+//! scheduler. Adding a kind means one new module and one arm in each `match` below.
+
+pub mod postgres;
+pub mod redis;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use serde_yaml::Value;
+use tokio::time::Instant;
+
+use crate::config::{CheckCommon, CheckConfig, CheckPlan, ConfigError, SourceConfig};
+use crate::error::ProbeError;
+use crate::sample::Output;
+
+/// Names of the source kinds this build knows.
+pub const KINDS: [&str; 2] = ["postgres", "redis"];
+
+/// The future a probe returns.
+pub type ProbeFuture<'a> = Pin<Box<dyn Future<Output = Result<Output, ProbeError>> + Send + 'a>>;
+
+/// One runnable check (or health probe) of a source.
+pub trait Probe: Send + Sync + 'static {
+    /// Runs once. The scheduler drops the future at `deadline`; a probe also passes the
+    /// deadline to the server (statement timeout, bounded scan) so the work stops there too.
+    fn run(&self, deadline: Instant) -> ProbeFuture<'_>;
+}
+
+/// A connected (lazily) source that can make probes sharing its connections.
+pub trait Source: Send + Sync + 'static {
+    /// The health probe: reachability, latency and the kind's vital statistics.
+    fn health(&self) -> Arc<dyn Probe>;
+    /// A probe for one of the source's configured checks, run as `plan` says.
+    fn check(&self, check: &CheckConfig, plan: &CheckPlan) -> Arc<dyn Probe>;
+}
+
+/// Connection settings of a source, by kind.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KindConfig {
+    /// `kind: postgres`.
+    Postgres(postgres::PostgresConfig),
+    /// `kind: redis`.
+    Redis(redis::RedisConfig),
+}
+
+/// What a check runs, by kind.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CheckSpec {
+    /// SQL against Postgres.
+    Postgres(postgres::SqlCheck),
+    /// Size of Redis keys, exact or by pattern.
+    RedisKey(redis::KeyCheck),
+    /// A read-only Redis command with a numeric reply.
+    RedisCommand(redis::CommandCheck),
+}
+
+/// Parses the kind-specific part of a source (`rest` holds every non-common field).
+pub fn parse_kind(
+    kind: &str,
+    rest: Value,
+    path: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<(KindConfig, Vec<CheckConfig>)> {
+    match kind {
+        "postgres" => postgres::parse(rest, path, errors),
+        "redis" => redis::parse(rest, path, errors),
+        other => {
+            errors.push(ConfigError::new(
+                format!("{path}.kind"),
+                format!(
+                    "unknown source kind {other:?}: use one of {}",
+                    KINDS.join(", ")
+                ),
+            ));
+            None
+        }
+    }
+}
+
+impl KindConfig {
+    /// The `kind` label value.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            KindConfig::Postgres(_) => "postgres",
+            KindConfig::Redis(_) => "redis",
+        }
+    }
+
+    /// Records the kind's own rules broken by `source` and its checks.
+    pub fn validate(&self, source: &SourceConfig, errors: &mut Vec<ConfigError>) {
+        match self {
+            KindConfig::Postgres(c) => postgres::validate(c, source, errors),
+            KindConfig::Redis(c) => redis::validate(c, source, errors),
+        }
+    }
+
+    /// Creates the source. Nothing connects yet: connections open on first use, so a source
+    /// that is down at start-up is reported as down instead of stopping the exporter.
+    pub fn connect(&self, source: &SourceConfig) -> Result<Arc<dyn Source>, String> {
+        Ok(match self {
+            KindConfig::Postgres(c) => Arc::new(postgres::PostgresSource::new(c, source)?),
+            KindConfig::Redis(c) => Arc::new(redis::RedisSource::new(c, source)?),
+        })
+    }
+
+    /// The endpoint for humans (landing page, `probe`), with credentials removed.
+    pub fn display_endpoint(&self) -> String {
+        match self {
+            KindConfig::Postgres(c) => crate::secrets::display_url(&c.url),
+            KindConfig::Redis(c) => crate::secrets::display_url(&c.url),
+        }
+    }
+}
+
+impl CheckSpec {
+    /// Name of a check that sets none.
+    pub fn default_name(&self, common: &CheckCommon) -> String {
+        match self {
+            CheckSpec::RedisKey(k) => k.target().to_owned(),
+            _ => common.metric.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// Remaining time until `deadline`, never negative.
+pub fn remaining(deadline: Instant) -> std::time::Duration {
+    deadline.saturating_duration_since(Instant::now())
+}
+
+/// Takes the list under `key` out of a mapping, for kinds whose checks come in lists.
+pub fn take_list(
+    rest: &mut Value,
+    key: &str,
+    path: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<Value> {
+    let Some(map) = rest.as_mapping_mut() else {
+        return Vec::new();
+    };
+    match map.remove(key) {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Sequence(items)) => items,
+        Some(_) => {
+            errors.push(ConfigError::new(format!("{path}.{key}"), "must be a list"));
+            Vec::new()
+        }
+    }
+}

@@ -1,0 +1,528 @@
+//! Postgres source (sqlx): health and vital statistics, and SQL checks whose rows become samples.
+//!
+//! Checks run in a `READ ONLY` transaction with `statement_timeout` set to what is left of the
+//! check's timeout, so a query the scheduler gives up on is also stopped by the server.
+//! The health probe has a connection of its own: slow checks holding the pool never make a
+//! healthy database look down.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rust_decimal::prelude::ToPrimitive;
+use serde::Deserialize;
+use serde_yaml::Value;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Column, ConnectOptions, Connection, PgConnection, Row, TypeInfo, ValueRef};
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use super::{remaining, take_list, CheckSpec, KindConfig, Probe, ProbeFuture, Source};
+use crate::config::load::{parse_at, parse_check, parse_list};
+use crate::config::validate::label_name;
+use crate::config::{CheckConfig, CheckPlan, ConfigError, SourceConfig};
+use crate::error::{ProbeError, Reason};
+use crate::sample::{label, Output};
+
+/// Connection settings of a `kind: postgres` source.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresConfig {
+    /// Connection URL, e.g. `postgres://app:${env:PGPASSWORD}@db:5432/app?sslmode=require`.
+    pub url: String,
+    /// Connections in the pool shared by this source's checks (default 2). The health probe
+    /// keeps one more of its own.
+    #[serde(default = "default_pool")]
+    pub max_connections: u32,
+}
+
+fn default_pool() -> u32 {
+    2
+}
+
+/// A SQL check: every row is a sample; `labels` columns become labels, `values` columns values.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqlCheck {
+    /// The query. It runs read-only; a statement that writes fails with reason `query`.
+    pub sql: String,
+    /// Columns whose values become labels, in this order.
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// Columns holding numbers (default `[value]`).
+    #[serde(default = "default_values")]
+    pub values: Vec<String>,
+    /// With more than one value column: the label that names the column of each sample.
+    pub value_label: Option<String>,
+}
+
+fn default_values() -> Vec<String> {
+    vec!["value".to_owned()]
+}
+
+/// Parses the postgres-specific fields of a source and its `checks`.
+pub fn parse(
+    mut rest: Value,
+    path: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<(KindConfig, Vec<CheckConfig>)> {
+    let raw = take_list(&mut rest, "checks", path, errors);
+    let checks = parse_list(raw, &format!("{path}.checks"), errors, |v, p, e| {
+        parse_check(v, p, e, CheckSpec::Postgres)
+    });
+    let config: PostgresConfig = parse_at(rest, path, errors)?;
+    Some((KindConfig::Postgres(config), checks))
+}
+
+/// Records the postgres rules `source` breaks.
+pub fn validate(config: &PostgresConfig, source: &SourceConfig, errors: &mut Vec<ConfigError>) {
+    if let Err(e) = PgConnectOptions::from_str(&config.url) {
+        errors.push(ConfigError::new(
+            format!("{}.url", source.path),
+            format!("not a usable Postgres URL ({e}); expected postgres://user:password@host:5432/database"),
+        ));
+    }
+    if config.max_connections == 0 {
+        errors.push(ConfigError::new(
+            format!("{}.max_connections", source.path),
+            "must be at least 1",
+        ));
+    }
+    for check in &source.checks {
+        let CheckSpec::Postgres(sql) = &check.spec else {
+            continue;
+        };
+        let p = &check.path;
+        if check.common.metric.is_none() {
+            errors.push(ConfigError::new(
+                format!("{p}.metric"),
+                "required: the metric name the rows are published under",
+            ));
+        }
+        if sql.sql.trim().is_empty() {
+            errors.push(ConfigError::new(format!("{p}.sql"), "must not be empty"));
+        }
+        if sql.values.is_empty() {
+            errors.push(ConfigError::new(
+                format!("{p}.values"),
+                "name at least one value column",
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, name) in sql.labels.iter().enumerate() {
+            label_name(&format!("{p}.labels[{i}]"), name, errors);
+            if !seen.insert(name) {
+                errors.push(ConfigError::new(
+                    format!("{p}.labels[{i}]"),
+                    format!("label {name:?} is listed twice"),
+                ));
+            }
+            if check.common.const_labels.contains_key(name) {
+                errors.push(ConfigError::new(
+                    format!("{p}.labels[{i}]"),
+                    format!("{name:?} is also a const_label: keep one"),
+                ));
+            }
+        }
+        for (i, name) in sql.values.iter().enumerate() {
+            if sql.labels.contains(name) {
+                errors.push(ConfigError::new(
+                    format!("{p}.values[{i}]"),
+                    format!("column {name:?} cannot be both a label and a value"),
+                ));
+            }
+        }
+        match (&sql.value_label, sql.values.len()) {
+            (None, n) if n > 1 => errors.push(ConfigError::new(
+                format!("{p}.value_label"),
+                "required with more than one value column: name the label that tells the columns apart, e.g. value_label: column",
+            )),
+            (Some(vl), _) => {
+                label_name(&format!("{p}.value_label"), vl, errors);
+                if sql.labels.contains(vl) {
+                    errors.push(ConfigError::new(format!("{p}.value_label"), format!("{vl:?} is already a label column")));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A Postgres source: a small pool for checks and one connection for health.
+pub struct PostgresSource {
+    name: String,
+    options: PgConnectOptions,
+    pool: PgPool,
+    max_connections: u32,
+    health_conn: Arc<Mutex<Option<PgConnection>>>,
+}
+
+impl PostgresSource {
+    /// Creates the source without connecting.
+    pub fn new(config: &PostgresConfig, source: &SourceConfig) -> Result<Self, String> {
+        crate::secrets::register_url_password(&config.url);
+        let options = PgConnectOptions::from_str(&config.url)
+            .map_err(|e| crate::secrets::scrub(&e.to_string()).into_owned())?
+            .application_name("pulse-exporter")
+            .log_statements(tracing::log::LevelFilter::Trace);
+        let pool = PgPoolOptions::new()
+            .max_connections(config.max_connections)
+            .min_connections(0)
+            .acquire_timeout(Duration::from_secs(30))
+            .idle_timeout(Some(Duration::from_secs(300)))
+            .connect_lazy_with(options.clone());
+        Ok(PostgresSource {
+            name: source.common.name.clone(),
+            options,
+            pool,
+            max_connections: config.max_connections,
+            health_conn: Arc::new(Mutex::new(None)),
+        })
+    }
+}
+
+impl Source for PostgresSource {
+    fn health(&self) -> Arc<dyn Probe> {
+        Arc::new(HealthProbe {
+            source: self.name.clone(),
+            options: self.options.clone(),
+            pool: self.pool.clone(),
+            max_connections: self.max_connections,
+            conn: self.health_conn.clone(),
+        })
+    }
+
+    fn check(&self, check: &CheckConfig, plan: &CheckPlan) -> Arc<dyn Probe> {
+        let CheckSpec::Postgres(sql) = &check.spec else {
+            unreachable!("validation only gives postgres checks to a postgres source")
+        };
+        Arc::new(SqlProbe {
+            pool: self.pool.clone(),
+            metric: check.common.metric.clone().unwrap_or_default(),
+            help: check.help(plan.interval),
+            check: sql.clone(),
+        })
+    }
+}
+
+/// Classifies a sqlx error into a bounded reason; the message is scrubbed by [`ProbeError`].
+fn classify(err: sqlx::Error) -> ProbeError {
+    let reason = match &err {
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            Some("57014") => Reason::Timeout,
+            Some(c) if c.starts_with("28") || c == "42501" => Reason::Auth,
+            Some("3D000") => Reason::NotFound,
+            Some("57P03" | "53300") => Reason::Connect,
+            _ => Reason::Query,
+        },
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed => Reason::Connect,
+        sqlx::Error::Configuration(_) => Reason::Connect,
+        sqlx::Error::ColumnDecode { .. }
+        | sqlx::Error::Decode(_)
+        | sqlx::Error::ColumnNotFound(_) => Reason::Decode,
+        _ => Reason::Query,
+    };
+    let message = match &err {
+        sqlx::Error::PoolTimedOut => "no connection available in time: the server is unreachable or every pooled connection is busy".to_owned(),
+        other => other.to_string(),
+    };
+    ProbeError::new(reason, message)
+}
+
+/// Statement timeout to give the server: what is left of the deadline, minus a margin so the
+/// server's cancellation (reason `timeout`, with a clear message) normally wins the race.
+fn server_budget(deadline: Instant) -> Duration {
+    let left = remaining(deadline);
+    let margin = Duration::from_millis(50).min(left / 2);
+    (left - margin).max(Duration::from_millis(1))
+}
+
+struct SqlProbe {
+    pool: PgPool,
+    metric: String,
+    help: String,
+    check: SqlCheck,
+}
+
+impl Probe for SqlProbe {
+    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
+        Box::pin(async move {
+            let mut tx = self
+                .pool
+                .begin_with("BEGIN READ ONLY")
+                .await
+                .map_err(classify)?;
+            let budget = server_budget(deadline).as_millis().to_string();
+            sqlx::query("SELECT set_config('statement_timeout', $1, true)")
+                .bind(budget)
+                .execute(&mut *tx)
+                .await
+                .map_err(classify)?;
+            let rows = sqlx::query(&self.check.sql)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(classify)?;
+            // Nothing was written; ending with ROLLBACK returns the connection clean.
+            tx.rollback().await.map_err(classify)?;
+            rows_to_output(&rows, &self.check, &self.metric, &self.help)
+        })
+    }
+}
+
+/// Turns result rows into samples; NULL values are skipped and counted.
+fn rows_to_output(
+    rows: &[PgRow],
+    check: &SqlCheck,
+    metric: &str,
+    help: &str,
+) -> Result<Output, ProbeError> {
+    let mut out = Output::default();
+    let Some(first) = rows.first() else {
+        return Ok(out);
+    };
+    let columns: Vec<&str> = first.columns().iter().map(|c| c.name()).collect();
+    for wanted in check.labels.iter().chain(&check.values) {
+        if !columns.contains(&wanted.as_str()) {
+            return Err(ProbeError::new(
+                Reason::Decode,
+                format!("column `{wanted}` is not in the result (columns: {}); alias it in the SQL, e.g. `count(*) AS {wanted}`", columns.join(", ")),
+            ));
+        }
+    }
+    for row in rows {
+        let mut labels = Vec::with_capacity(check.labels.len() + 1);
+        for name in &check.labels {
+            labels.push(label(name, cell_text(row, name)?));
+        }
+        for column in &check.values {
+            match cell_number(row, column)? {
+                None => out.skipped += 1,
+                Some(v) => {
+                    let mut l = labels.clone();
+                    if let Some(vl) = &check.value_label {
+                        l.push(label(vl, column.as_str()));
+                    }
+                    out.gauge(metric, help, l, v);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn decode_error(column: &str, err: sqlx::Error) -> ProbeError {
+    ProbeError::new(Reason::Decode, format!("column `{column}`: {err}"))
+}
+
+fn type_of(row: &PgRow, column: &str) -> Result<Option<String>, ProbeError> {
+    let raw = row
+        .try_get_raw(column)
+        .map_err(|e| decode_error(column, e))?;
+    if raw.is_null() {
+        return Ok(None);
+    }
+    Ok(Some(raw.type_info().name().to_owned()))
+}
+
+/// A value column as a number; `None` for NULL.
+fn cell_number(row: &PgRow, column: &str) -> Result<Option<f64>, ProbeError> {
+    let Some(ty) = type_of(row, column)? else {
+        return Ok(None);
+    };
+    let e = |err| decode_error(column, err);
+    let v = match ty.as_str() {
+        "INT2" => f64::from(row.try_get::<i16, _>(column).map_err(e)?),
+        "INT4" => f64::from(row.try_get::<i32, _>(column).map_err(e)?),
+        "INT8" => row.try_get::<i64, _>(column).map_err(e)? as f64,
+        "FLOAT4" => f64::from(row.try_get::<f32, _>(column).map_err(e)?),
+        "FLOAT8" => row.try_get::<f64, _>(column).map_err(e)?,
+        "NUMERIC" => {
+            let d = row.try_get::<rust_decimal::Decimal, _>(column).map_err(e)?;
+            d.to_f64().ok_or_else(|| {
+                ProbeError::new(Reason::Decode, format!("column `{column}`: numeric {d} does not fit a float"))
+            })?
+        }
+        "BOOL" => f64::from(u8::from(row.try_get::<bool, _>(column).map_err(e)?)),
+        "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" => {
+            let s = row.try_get::<String, _>(column).map_err(e)?;
+            s.trim().parse::<f64>().map_err(|_| {
+                let shown: String = s.chars().take(40).collect();
+                ProbeError::new(
+                    Reason::Decode,
+                    format!("column `{column}` holds text {shown:?} where a number belongs: fix the query or list the column under `labels`"),
+                )
+            })?
+        }
+        other => {
+            return Err(ProbeError::new(
+                Reason::Decode,
+                format!("column `{column}` has type {other}, which is not a number: cast it in the SQL, e.g. `{column}::float8`"),
+            ))
+        }
+    };
+    Ok(Some(v))
+}
+
+/// A label column as text; NULL becomes the empty string (an absent label).
+fn cell_text(row: &PgRow, column: &str) -> Result<String, ProbeError> {
+    let Some(ty) = type_of(row, column)? else {
+        return Ok(String::new());
+    };
+    let e = |err| decode_error(column, err);
+    Ok(match ty.as_str() {
+        "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" => row.try_get::<String, _>(column).map_err(e)?,
+        "INT2" => row.try_get::<i16, _>(column).map_err(e)?.to_string(),
+        "INT4" => row.try_get::<i32, _>(column).map_err(e)?.to_string(),
+        "INT8" => row.try_get::<i64, _>(column).map_err(e)?.to_string(),
+        "FLOAT4" => row.try_get::<f32, _>(column).map_err(e)?.to_string(),
+        "FLOAT8" => row.try_get::<f64, _>(column).map_err(e)?.to_string(),
+        "NUMERIC" => row.try_get::<rust_decimal::Decimal, _>(column).map_err(e)?.to_string(),
+        "BOOL" => row.try_get::<bool, _>(column).map_err(e)?.to_string(),
+        other => {
+            return Err(ProbeError::new(
+                Reason::Decode,
+                format!("label column `{column}` has type {other}: cast it to text in the SQL, e.g. `{column}::text`"),
+            ))
+        }
+    })
+}
+
+struct HealthProbe {
+    source: String,
+    options: PgConnectOptions,
+    pool: PgPool,
+    max_connections: u32,
+    conn: Arc<Mutex<Option<PgConnection>>>,
+}
+
+/// What the health probe reads besides reachability, in one round trip.
+const VITALS_SQL: &str = "SELECT \
+    current_setting('max_connections')::float8 AS max_connections, \
+    pg_database_size(current_database())::float8 AS database_size, \
+    current_database()::text AS database, \
+    (SELECT extract(epoch FROM min(query_start))::float8 FROM pg_stat_activity \
+       WHERE state = 'active' AND pid <> pg_backend_pid() AND backend_type = 'client backend') AS oldest_query, \
+    (SELECT extract(epoch FROM min(xact_start))::float8 FROM pg_stat_activity \
+       WHERE xact_start IS NOT NULL AND pid <> pg_backend_pid() AND backend_type = 'client backend') AS oldest_xact";
+
+const STATES_SQL: &str = "SELECT coalesce(state, 'unknown')::text AS state, count(*)::float8 AS n \
+    FROM pg_stat_activity WHERE backend_type = 'client backend' GROUP BY 1 ORDER BY 1";
+
+impl Probe for HealthProbe {
+    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
+        Box::pin(async move {
+            let mut guard = self.conn.lock().await;
+            if guard.is_none() {
+                let budget = server_budget(deadline).as_millis().to_string();
+                let opts = self
+                    .options
+                    .clone()
+                    .options([("statement_timeout", budget.as_str())]);
+                *guard = Some(opts.connect().await.map_err(classify)?);
+            }
+            let conn = guard.as_mut().expect("connected above");
+            let result = vitals(conn, &self.source).await;
+            if result.is_err() {
+                // Reconnect next time: a broken connection must not keep reporting up.
+                if let Some(c) = guard.take() {
+                    let _ = tokio::time::timeout(Duration::from_millis(100), c.close()).await;
+                }
+            }
+            let mut out = result?;
+            let src = || vec![label("source", self.source.as_str())];
+            let size = self.pool.size() as f64;
+            let idle = self.pool.num_idle() as f64;
+            let help = "Connections in pulse-exporter's check pool for this source, by state.";
+            out.gauge(
+                "pulse_postgres_pool_connections",
+                help,
+                vec![
+                    label("source", self.source.as_str()),
+                    label("state", "idle"),
+                ],
+                idle,
+            );
+            out.gauge(
+                "pulse_postgres_pool_connections",
+                help,
+                vec![
+                    label("source", self.source.as_str()),
+                    label("state", "in_use"),
+                ],
+                (size - idle).max(0.0),
+            );
+            out.gauge(
+                "pulse_postgres_pool_max_connections",
+                "Size limit of pulse-exporter's check pool for this source.",
+                src(),
+                f64::from(self.max_connections),
+            );
+            Ok(out)
+        })
+    }
+}
+
+async fn vitals(conn: &mut PgConnection, source: &str) -> Result<Output, ProbeError> {
+    let mut out = Output::default();
+    let src = || vec![label("source", source)];
+    sqlx::query("SELECT 1")
+        .execute(&mut *conn)
+        .await
+        .map_err(classify)?;
+    let row = sqlx::query(VITALS_SQL)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(classify)?;
+    let num = |c: &str| row.try_get::<Option<f64>, _>(c).ok().flatten();
+    if let Some(v) = num("max_connections") {
+        out.gauge(
+            "pulse_postgres_max_connections",
+            "The server's max_connections setting.",
+            src(),
+            v,
+        );
+    }
+    if let Some(v) = num("database_size") {
+        let db: String = row.try_get("database").unwrap_or_default();
+        out.gauge(
+            "pulse_postgres_database_size_bytes",
+            "Size on disk of the database the source connects to.",
+            vec![label("source", source), label("database", db)],
+            v,
+        );
+    }
+    if let Some(v) = num("oldest_query") {
+        out.gauge(
+            "pulse_postgres_oldest_query_start_timestamp_seconds",
+            "Start time of the longest-running active query (age = time() - value); absent when none runs.",
+            src(),
+            v,
+        );
+    }
+    if let Some(v) = num("oldest_xact") {
+        out.gauge(
+            "pulse_postgres_oldest_transaction_start_timestamp_seconds",
+            "Start time of the oldest open transaction (age = time() - value); absent when none is open.",
+            src(),
+            v,
+        );
+    }
+    for row in sqlx::query(STATES_SQL)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(classify)?
+    {
+        let state: String = row.try_get("state").unwrap_or_default();
+        let n: f64 = row.try_get("n").unwrap_or(0.0);
+        out.gauge(
+            "pulse_postgres_connections",
+            "Client connections to the server, by state (compare with pulse_postgres_max_connections).",
+            vec![label("source", source), label("state", state)],
+            n,
+        );
+    }
+    Ok(out)
+}

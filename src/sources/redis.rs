@@ -1,0 +1,548 @@
+//! Redis source (redis crate): PING and INFO for health, key sizes by exact key or SCAN
+//! pattern, and read-only commands whose numeric reply is a value.
+//!
+//! Only read-only commands are ever sent: TYPE and the length commands for keys, SCAN with a
+//! bounded COUNT (never KEYS), and an allowlist for command checks. The connection manager
+//! reconnects by itself after the server comes back.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{RedisError, Value as RValue};
+use serde::Deserialize;
+use serde_yaml::Value;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use super::{remaining, take_list, CheckSpec, KindConfig, Probe, ProbeFuture, Source};
+use crate::config::load::{parse_at, parse_check, parse_list};
+use crate::config::validate::label_name;
+use crate::config::{CheckConfig, CheckPlan, ConfigError, SourceConfig};
+use crate::error::{ProbeError, Reason};
+use crate::sample::{label, Output};
+use crate::timetemplate;
+
+/// Default metric of key checks that set none.
+pub const KEY_LENGTH_METRIC: &str = "pulse_redis_key_length";
+
+/// Commands a command check may send: read-only, with a numeric (or nil) reply.
+pub const READ_ONLY_COMMANDS: [&str; 20] = [
+    "BITCOUNT",
+    "DBSIZE",
+    "EXISTS",
+    "GET",
+    "HGET",
+    "HLEN",
+    "HSTRLEN",
+    "LLEN",
+    "PFCOUNT",
+    "PTTL",
+    "SCARD",
+    "SISMEMBER",
+    "STRLEN",
+    "TTL",
+    "XLEN",
+    "ZCARD",
+    "ZCOUNT",
+    "ZLEXCOUNT",
+    "ZRANK",
+    "ZSCORE",
+];
+
+/// Connection settings of a `kind: redis` source.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    /// Connection URL: `redis://[:password@]host:6379[/db]` or `rediss://` for TLS.
+    pub url: String,
+}
+
+/// A key check: the size of one key, or of every key matching a pattern.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyCheck {
+    /// An exact key name.
+    pub key: Option<String>,
+    /// A SCAN `MATCH` pattern such as `ai_queue:*`.
+    pub pattern: Option<String>,
+    /// Label that carries the key name (default `key`).
+    #[serde(default = "default_key_label")]
+    pub label: String,
+    /// Keys SCAN may return per call (the `COUNT` hint, default 100).
+    #[serde(default = "default_scan_count")]
+    pub scan_count: u32,
+}
+
+fn default_key_label() -> String {
+    "key".to_owned()
+}
+
+fn default_scan_count() -> u32 {
+    100
+}
+
+impl KeyCheck {
+    /// The key or pattern this check reads.
+    pub fn target(&self) -> &str {
+        self.key
+            .as_deref()
+            .or(self.pattern.as_deref())
+            .unwrap_or_default()
+    }
+}
+
+/// A command check: one read-only command whose reply is the value.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandCheck {
+    /// The command and its arguments, e.g. `[ZCOUNT, "ai:requests", "{{now-60s}}", "+inf"]`.
+    /// Arguments may hold time expressions (see the README).
+    pub command: Vec<String>,
+}
+
+/// Parses the redis-specific fields of a source, its `keys` and its `checks`.
+pub fn parse(
+    mut rest: Value,
+    path: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<(KindConfig, Vec<CheckConfig>)> {
+    let keys = take_list(&mut rest, "keys", path, errors);
+    let commands = take_list(&mut rest, "checks", path, errors);
+    let mut checks = parse_list(keys, &format!("{path}.keys"), errors, |v, p, e| {
+        parse_check(v, p, e, CheckSpec::RedisKey)
+    });
+    checks.extend(parse_list(
+        commands,
+        &format!("{path}.checks"),
+        errors,
+        |v, p, e| parse_check(v, p, e, CheckSpec::RedisCommand),
+    ));
+    let config: RedisConfig = parse_at(rest, path, errors)?;
+    Some((KindConfig::Redis(config), checks))
+}
+
+/// Records the redis rules `source` breaks.
+pub fn validate(config: &RedisConfig, source: &SourceConfig, errors: &mut Vec<ConfigError>) {
+    if let Err(e) = redis::Client::open(config.url.as_str()) {
+        errors.push(ConfigError::new(
+            format!("{}.url", source.path),
+            format!(
+                "not a usable Redis URL ({}); expected redis://[:password@]host:6379[/db]",
+                crate::secrets::scrub(&e.to_string())
+            ),
+        ));
+    }
+    for check in &source.checks {
+        let p = &check.path;
+        match &check.spec {
+            CheckSpec::RedisKey(k) => {
+                if k.key.is_some() == k.pattern.is_some() {
+                    errors.push(ConfigError::new(
+                        p.clone(),
+                        "set exactly one of `key` (an exact key) or `pattern` (a SCAN pattern)",
+                    ));
+                }
+                label_name(&format!("{p}.label"), &k.label, errors);
+                if check.common.const_labels.contains_key(&k.label) {
+                    errors.push(ConfigError::new(
+                        format!("{p}.label"),
+                        format!("{:?} is also a const_label: keep one", k.label),
+                    ));
+                }
+                if k.scan_count == 0 {
+                    errors.push(ConfigError::new(
+                        format!("{p}.scan_count"),
+                        "must be at least 1",
+                    ));
+                }
+            }
+            CheckSpec::RedisCommand(c) => {
+                if check.common.metric.is_none() {
+                    errors.push(ConfigError::new(
+                        format!("{p}.metric"),
+                        "required: the metric name the reply is published under",
+                    ));
+                }
+                match c.command.first() {
+                    None => errors.push(ConfigError::new(format!("{p}.command"), "must name a command, e.g. [ZCOUNT, key, min, max]")),
+                    Some(name) if !READ_ONLY_COMMANDS.contains(&name.to_ascii_uppercase().as_str()) => {
+                        errors.push(ConfigError::new(
+                            format!("{p}.command"),
+                            format!("{name:?} is not an allowed read-only command with a numeric reply: use one of {}", READ_ONLY_COMMANDS.join(", ")),
+                        ))
+                    }
+                    Some(_) => {}
+                }
+                for (i, arg) in c.command.iter().enumerate() {
+                    if let Err(e) = timetemplate::validate(arg) {
+                        errors.push(ConfigError::new(format!("{p}.command[{i}]"), e));
+                    }
+                }
+            }
+            CheckSpec::Postgres(_) => {}
+        }
+    }
+}
+
+/// The lazily connected, self-reconnecting connection shared by a source's probes.
+struct Conn {
+    client: redis::Client,
+    manager: Mutex<Option<ConnectionManager>>,
+}
+
+impl Conn {
+    async fn get(&self, deadline: Instant) -> Result<ConnectionManager, ProbeError> {
+        let mut guard = self.manager.lock().await;
+        if let Some(m) = guard.as_ref() {
+            return Ok(m.clone());
+        }
+        let budget = remaining(deadline).max(Duration::from_millis(1));
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(budget))
+            .set_response_timeout(Some(budget))
+            .set_number_of_retries(1);
+        let manager = ConnectionManager::new_with_config(self.client.clone(), config)
+            .await
+            .map_err(classify)?;
+        *guard = Some(manager.clone());
+        Ok(manager)
+    }
+}
+
+/// A Redis source.
+pub struct RedisSource {
+    name: String,
+    conn: Arc<Conn>,
+}
+
+impl RedisSource {
+    /// Creates the source without connecting.
+    pub fn new(config: &RedisConfig, source: &SourceConfig) -> Result<Self, String> {
+        crate::secrets::register_url_password(&config.url);
+        let client = redis::Client::open(config.url.as_str())
+            .map_err(|e| crate::secrets::scrub(&e.to_string()).into_owned())?;
+        Ok(RedisSource {
+            name: source.common.name.clone(),
+            conn: Arc::new(Conn {
+                client,
+                manager: Mutex::new(None),
+            }),
+        })
+    }
+}
+
+impl Source for RedisSource {
+    fn health(&self) -> Arc<dyn Probe> {
+        Arc::new(HealthProbe {
+            source: self.name.clone(),
+            conn: self.conn.clone(),
+        })
+    }
+
+    fn check(&self, check: &CheckConfig, plan: &CheckPlan) -> Arc<dyn Probe> {
+        let help = check.help(plan.interval);
+        let (metric, builtin) = match &check.common.metric {
+            Some(m) => (m.clone(), false),
+            None => (KEY_LENGTH_METRIC.to_owned(), true),
+        };
+        match &check.spec {
+            CheckSpec::RedisKey(k) => Arc::new(KeyProbe {
+                source: builtin.then(|| self.name.clone()),
+                conn: self.conn.clone(),
+                metric,
+                help: if builtin {
+                    "Length of a Redis key by its type (LLEN, SCARD, ZCARD, XLEN, HLEN, or a numeric string value), cached.".to_owned()
+                } else {
+                    help
+                },
+                check: k.clone(),
+                max_keys: plan.max_series,
+            }),
+            CheckSpec::RedisCommand(c) => Arc::new(CommandProbe {
+                conn: self.conn.clone(),
+                metric,
+                help,
+                command: c.command.clone(),
+            }),
+            CheckSpec::Postgres(_) => {
+                unreachable!("validation only gives redis checks to a redis source")
+            }
+        }
+    }
+}
+
+fn classify(err: RedisError) -> ProbeError {
+    let text = err.to_string();
+    let reason = if matches!(err.kind(), redis::ErrorKind::AuthenticationFailed)
+        || matches!(err.code(), Some("NOAUTH" | "WRONGPASS" | "NOPERM"))
+        || text.contains("AUTH")
+    {
+        Reason::Auth
+    } else if err.is_timeout() {
+        Reason::Timeout
+    } else if err.is_io_error() || err.is_connection_refusal() || err.is_connection_dropped() {
+        Reason::Connect
+    } else if matches!(
+        err.kind(),
+        redis::ErrorKind::Parse | redis::ErrorKind::UnexpectedReturnType
+    ) {
+        Reason::Decode
+    } else {
+        Reason::Query
+    };
+    ProbeError::new(reason, text)
+}
+
+/// A reply as a number: integers, doubles and numeric strings; `None` for nil.
+fn reply_number(v: &RValue) -> Result<Option<f64>, String> {
+    match v {
+        RValue::Nil => Ok(None),
+        RValue::Int(i) => Ok(Some(*i as f64)),
+        RValue::Double(d) => Ok(Some(*d)),
+        RValue::Boolean(b) => Ok(Some(if *b { 1.0 } else { 0.0 })),
+        RValue::BulkString(bytes) => parse_number(&String::from_utf8_lossy(bytes)).map(Some),
+        RValue::SimpleString(s) => parse_number(s).map(Some),
+        other => Err(format!("reply {other:?} is not a number")),
+    }
+}
+
+fn parse_number(s: &str) -> Result<f64, String> {
+    s.trim().parse::<f64>().map_err(|_| {
+        let shown: String = s.chars().take(40).collect();
+        format!("value {shown:?} is not a number")
+    })
+}
+
+struct HealthProbe {
+    source: String,
+    conn: Arc<Conn>,
+}
+
+/// INFO fields we publish: (field, metric, help, counter?).
+const INFO_FIELDS: [(&str, &str, &str, bool); 6] = [
+    (
+        "used_memory",
+        "pulse_redis_memory_used_bytes",
+        "Memory Redis has allocated (INFO used_memory).",
+        false,
+    ),
+    (
+        "maxmemory",
+        "pulse_redis_memory_max_bytes",
+        "The maxmemory limit (INFO maxmemory); 0 means no limit.",
+        false,
+    ),
+    (
+        "connected_clients",
+        "pulse_redis_connected_clients",
+        "Client connections (INFO connected_clients).",
+        false,
+    ),
+    (
+        "blocked_clients",
+        "pulse_redis_blocked_clients",
+        "Clients blocked in BLPOP and the like (INFO blocked_clients).",
+        false,
+    ),
+    (
+        "evicted_keys",
+        "pulse_redis_evicted_keys_total",
+        "Keys evicted because of maxmemory (INFO evicted_keys).",
+        true,
+    ),
+    (
+        "rejected_connections",
+        "pulse_redis_rejected_connections_total",
+        "Connections refused because of maxclients (INFO rejected_connections).",
+        true,
+    ),
+];
+
+impl Probe for HealthProbe {
+    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
+        Box::pin(async move {
+            let mut conn = self.conn.get(deadline).await?;
+            let _: String = redis::cmd("PING")
+                .query_async(&mut conn)
+                .await
+                .map_err(classify)?;
+            let info: String = redis::cmd("INFO")
+                .query_async(&mut conn)
+                .await
+                .map_err(classify)?;
+            let fields: HashMap<&str, &str> =
+                info.lines().filter_map(|l| l.split_once(':')).collect();
+            let mut out = Output::default();
+            for (field, metric, help, counter) in INFO_FIELDS {
+                // A field this server version lacks is skipped, not an error.
+                let Some(v) = fields.get(field).and_then(|v| v.trim().parse::<f64>().ok()) else {
+                    continue;
+                };
+                let labels = vec![label("source", self.source.as_str())];
+                if counter {
+                    out.counter(metric, help, labels, v);
+                } else {
+                    out.gauge(metric, help, labels, v);
+                }
+            }
+            Ok(out)
+        })
+    }
+}
+
+struct KeyProbe {
+    /// `Some(source)` when publishing the built-in metric, which carries a `source` label.
+    source: Option<String>,
+    conn: Arc<Conn>,
+    metric: String,
+    help: String,
+    check: KeyCheck,
+    max_keys: usize,
+}
+
+impl KeyProbe {
+    /// Keys matching the pattern, at most `max` of them; also how many more matched.
+    async fn scan(
+        &self,
+        conn: &mut ConnectionManager,
+        pattern: &str,
+        max: usize,
+    ) -> Result<(Vec<String>, u64), ProbeError> {
+        let mut keys = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut beyond = 0u64;
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(pattern)
+                .arg("COUNT")
+                .arg(self.check.scan_count)
+                .query_async(conn)
+                .await
+                .map_err(classify)?;
+            for key in batch {
+                // SCAN may return a key more than once while the keyspace is rehashing.
+                if seen.contains(&key) {
+                    continue;
+                }
+                if keys.len() < max {
+                    seen.insert(key.clone());
+                    keys.push(key);
+                } else {
+                    beyond += 1;
+                }
+            }
+            if next == 0 {
+                return Ok((keys, beyond));
+            }
+            cursor = next;
+        }
+    }
+}
+
+impl Probe for KeyProbe {
+    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
+        Box::pin(async move {
+            let mut conn = self.conn.get(deadline).await?;
+            let mut out = Output::default();
+            let keys = match (&self.check.key, &self.check.pattern) {
+                (Some(k), _) => vec![k.clone()],
+                (None, Some(p)) => {
+                    let (keys, beyond) = self.scan(&mut conn, p, self.max_keys).await?;
+                    out.dropped = beyond;
+                    keys
+                }
+                (None, None) => Vec::new(),
+            };
+            if keys.is_empty() {
+                return Ok(out);
+            }
+            let mut types = redis::pipe();
+            for k in &keys {
+                types.cmd("TYPE").arg(k);
+            }
+            let kinds: Vec<String> = types.query_async(&mut conn).await.map_err(classify)?;
+            let mut sizes = redis::pipe();
+            let mut measured = Vec::new();
+            for (k, t) in keys.iter().zip(&kinds) {
+                let cmd = match t.as_str() {
+                    "list" => "LLEN",
+                    "set" => "SCARD",
+                    "zset" => "ZCARD",
+                    "stream" => "XLEN",
+                    "hash" => "HLEN",
+                    "string" => "GET",
+                    // "none": the key does not exist, so it is absent, not 0.
+                    _ => continue,
+                };
+                sizes.cmd(cmd).arg(k);
+                measured.push(k);
+            }
+            if measured.is_empty() {
+                return Ok(out);
+            }
+            let replies: Vec<RValue> = sizes.query_async(&mut conn).await.map_err(classify)?;
+            for (k, reply) in measured.into_iter().zip(&replies) {
+                match reply_number(reply) {
+                    Ok(Some(v)) => {
+                        let mut labels = Vec::with_capacity(2);
+                        if let Some(s) = &self.source {
+                            labels.push(label("source", s.as_str()));
+                        }
+                        labels.push(label(&self.check.label, k.as_str()));
+                        out.gauge(&self.metric, &self.help, labels, v);
+                    }
+                    Ok(None) => {}
+                    Err(e) if self.check.pattern.is_some() => {
+                        tracing::debug!(key = %k, error = %e, "skipping non-numeric key under pattern");
+                        out.skipped += 1;
+                    }
+                    Err(e) => {
+                        return Err(ProbeError::new(Reason::Decode, format!("key {k:?}: {e}")))
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+}
+
+struct CommandProbe {
+    conn: Arc<Conn>,
+    metric: String,
+    help: String,
+    command: Vec<String>,
+}
+
+impl Probe for CommandProbe {
+    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
+        Box::pin(async move {
+            let now = SystemTime::now();
+            let mut cmd = redis::cmd(&self.command[0].to_ascii_uppercase());
+            for arg in &self.command[1..] {
+                cmd.arg(
+                    timetemplate::expand(arg, now)
+                        .map_err(|e| ProbeError::new(Reason::Query, e))?,
+                );
+            }
+            let mut conn = self.conn.get(deadline).await?;
+            let reply: RValue = cmd.query_async(&mut conn).await.map_err(classify)?;
+            let mut out = Output::default();
+            match reply_number(&reply) {
+                Ok(Some(v)) => out.gauge(&self.metric, &self.help, Vec::new(), v),
+                Ok(None) => {}
+                Err(e) => {
+                    return Err(ProbeError::new(
+                        Reason::Decode,
+                        format!("{}: {e}", self.command[0]),
+                    ))
+                }
+            }
+            Ok(out)
+        })
+    }
+}

@@ -1,0 +1,283 @@
+//! The latest result of every check: last good samples, outcome, timing, and counters.
+//!
+//! Writers (check tasks) lock briefly to record a run; `/metrics` copies a snapshot of
+//! cheap clones (samples are behind `Arc`) and encodes it without holding the lock.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use crate::config::CheckPlan;
+use crate::error::{ProbeError, Reason};
+use crate::sample::Output;
+
+/// Key of a check in the store: (source, check).
+pub type CheckKey = (String, String);
+
+/// What the store knows about one check.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The check's resolved plan.
+    pub plan: Arc<CheckPlan>,
+    /// Samples of the last successful run.
+    pub output: Option<Arc<Output>>,
+    /// When the last successful run finished.
+    pub last_success: Option<SystemTime>,
+    /// How long the last run took.
+    pub last_duration: Option<Duration>,
+    /// Error of the last run; `None` when it succeeded (or before the first run).
+    pub last_error: Option<ProbeError>,
+    /// Runs finished so far.
+    pub runs: u64,
+    /// Failures so far, by reason.
+    pub failures: BTreeMap<Reason, u64>,
+    /// Series dropped by the cap, summed over runs.
+    pub dropped_total: u64,
+    /// Values skipped (NULLs and the like), summed over runs.
+    pub skipped_total: u64,
+}
+
+impl Entry {
+    fn new(plan: Arc<CheckPlan>) -> Self {
+        Entry {
+            plan,
+            output: None,
+            last_success: None,
+            last_duration: None,
+            last_error: None,
+            runs: 0,
+            failures: BTreeMap::new(),
+            dropped_total: 0,
+            skipped_total: 0,
+        }
+    }
+
+    /// Outcome of the last run: `None` before the first one.
+    pub fn succeeded(&self) -> Option<bool> {
+        (self.runs > 0).then_some(self.last_error.is_none())
+    }
+
+    /// The samples to serve at `now`: the last good ones while younger than `stale_after`.
+    pub fn fresh_output(&self, now: SystemTime) -> Option<&Output> {
+        let at = self.last_success?;
+        let age = now.duration_since(at).unwrap_or_default();
+        if age <= self.plan.stale_after {
+            self.output.as_deref()
+        } else {
+            None
+        }
+    }
+}
+
+/// How a run changed a check's state; only the first run and real flips count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transition {
+    /// Nothing changed.
+    Unchanged,
+    /// It was fine (or unknown) and now fails.
+    Degraded(Reason),
+    /// It failed and now succeeds.
+    Recovered,
+}
+
+/// Latest state of every check, plus config reload status.
+#[derive(Debug, Default)]
+pub struct Store {
+    entries: Mutex<BTreeMap<CheckKey, Entry>>,
+    reload: Mutex<ReloadStatus>,
+}
+
+/// Outcome of the last config (re)load, for `pulse_config_*` metrics.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReloadStatus {
+    /// Whether the last attempt succeeded.
+    pub last_successful: bool,
+    /// When a config was last applied.
+    pub last_success: Option<SystemTime>,
+}
+
+impl Store {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<CheckKey, Entry>> {
+        // A panic while holding the lock cannot leave an entry half-written in a way that
+        // matters more than losing /metrics, so keep serving.
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds a check, or updates the plan of one that exists while keeping its results.
+    pub fn register(&self, plan: Arc<CheckPlan>) {
+        let key = (plan.source.clone(), plan.check.clone());
+        let mut entries = self.lock();
+        match entries.get_mut(&key) {
+            Some(e) => e.plan = plan,
+            None => {
+                entries.insert(key, Entry::new(plan));
+            }
+        }
+    }
+
+    /// Forgets every check for which `keep` is false.
+    pub fn retain(&self, keep: impl Fn(&CheckKey) -> bool) {
+        self.lock().retain(|k, _| keep(k));
+    }
+
+    /// Records one finished run and reports how it changed the check's state.
+    pub fn record(
+        &self,
+        plan: &CheckPlan,
+        result: Result<Output, ProbeError>,
+        duration: Duration,
+        finished: SystemTime,
+    ) -> Transition {
+        let mut entries = self.lock();
+        let Some(entry) = entries.get_mut(&(plan.source.clone(), plan.check.clone())) else {
+            // The check was removed by a reload while this run was in flight.
+            return Transition::Unchanged;
+        };
+        let before = entry.succeeded();
+        entry.runs += 1;
+        entry.last_duration = Some(duration);
+        match result {
+            Ok(mut output) => {
+                output.dropped += output.cap(plan.max_series);
+                entry.dropped_total += output.dropped;
+                entry.skipped_total += output.skipped;
+                entry.output = Some(Arc::new(output));
+                entry.last_success = Some(finished);
+                entry.last_error = None;
+                if before == Some(false) {
+                    Transition::Recovered
+                } else {
+                    Transition::Unchanged
+                }
+            }
+            Err(err) => {
+                let reason = err.reason();
+                *entry.failures.entry(reason).or_default() += 1;
+                entry.last_error = Some(err);
+                if before == Some(false) {
+                    Transition::Unchanged
+                } else {
+                    Transition::Degraded(reason)
+                }
+            }
+        }
+    }
+
+    /// A copy of every entry, in (source, check) order.
+    pub fn snapshot(&self) -> Vec<Entry> {
+        self.lock().values().cloned().collect()
+    }
+
+    /// Records the outcome of a config (re)load.
+    pub fn set_reload(&self, ok: bool, at: SystemTime) {
+        let mut r = self.reload.lock().unwrap_or_else(|e| e.into_inner());
+        r.last_successful = ok;
+        if ok {
+            r.last_success = Some(at);
+        }
+    }
+
+    /// Outcome of the last config (re)load.
+    pub fn reload_status(&self) -> ReloadStatus {
+        *self.reload.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sample::label;
+
+    fn plan(stale: u64) -> CheckPlan {
+        CheckPlan {
+            source: "s".into(),
+            kind: "postgres",
+            check: "c".into(),
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_millis(500),
+            stale_after: Duration::from_secs(stale),
+            max_series: 2,
+            const_labels: vec![],
+        }
+    }
+
+    fn output(n: usize) -> Output {
+        let mut o = Output::default();
+        for i in 0..n {
+            o.gauge("m", "h", vec![label("i", i.to_string())], 1.0);
+        }
+        o
+    }
+
+    #[test]
+    fn transitions_fire_once_per_flip() {
+        let store = Store::new();
+        let p = plan(3);
+        store.register(Arc::new(p.clone()));
+        let t = SystemTime::now();
+        let fail = || Err(ProbeError::new(Reason::Connect, "refused"));
+        assert_eq!(
+            store.record(&p, fail(), Duration::ZERO, t),
+            Transition::Degraded(Reason::Connect)
+        );
+        assert_eq!(
+            store.record(&p, fail(), Duration::ZERO, t),
+            Transition::Unchanged
+        );
+        assert_eq!(
+            store.record(&p, Ok(output(1)), Duration::ZERO, t),
+            Transition::Recovered
+        );
+        assert_eq!(
+            store.record(&p, Ok(output(1)), Duration::ZERO, t),
+            Transition::Unchanged
+        );
+    }
+
+    #[test]
+    fn samples_survive_failures_until_stale_after() {
+        let store = Store::new();
+        let p = plan(3);
+        store.register(Arc::new(p.clone()));
+        let t0 = SystemTime::now();
+        store.record(&p, Ok(output(1)), Duration::ZERO, t0);
+        store.record(
+            &p,
+            Err(ProbeError::new(Reason::Query, "x")),
+            Duration::ZERO,
+            t0 + Duration::from_secs(2),
+        );
+        let e = &store.snapshot()[0];
+        assert_eq!(e.succeeded(), Some(false));
+        assert!(e.fresh_output(t0 + Duration::from_secs(3)).is_some());
+        assert!(e.fresh_output(t0 + Duration::from_secs(4)).is_none());
+    }
+
+    #[test]
+    fn series_cap_drops_and_counts() {
+        let store = Store::new();
+        let p = plan(3);
+        store.register(Arc::new(p.clone()));
+        store.record(&p, Ok(output(5)), Duration::ZERO, SystemTime::now());
+        let e = &store.snapshot()[0];
+        assert_eq!(e.output.as_ref().unwrap().series(), 2);
+        assert_eq!(e.dropped_total, 3);
+    }
+
+    #[test]
+    fn register_keeps_results_of_existing_checks() {
+        let store = Store::new();
+        let p = plan(3);
+        store.register(Arc::new(p.clone()));
+        store.record(&p, Ok(output(1)), Duration::ZERO, SystemTime::now());
+        store.register(Arc::new(plan(9)));
+        let e = &store.snapshot()[0];
+        assert_eq!(e.runs, 1);
+        assert_eq!(e.plan.stale_after, Duration::from_secs(9));
+    }
+}
