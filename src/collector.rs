@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType as PcType;
@@ -98,6 +98,13 @@ fn encode_family(
         MetricType::Counter => (name.strip_suffix("_total").unwrap_or(name), PcType::Counter),
     };
     let mut metric = encoder.encode_descriptor(base, &help, None, pc_type)?;
+    // A label-less series is the family's only one; encoding it without a label set avoids
+    // a `name{}` line.
+    if let [only] = fam.samples.as_slice() {
+        if only.labels.is_empty() {
+            return encode_value(metric, fam.kind, only.value);
+        }
+    }
     let mut seen: HashSet<&[(String, String)]> = HashSet::new();
     for sample in fam.samples {
         // Two checks may feed one metric (e.g. one Redis key each); the same series twice
@@ -110,13 +117,20 @@ fn encode_family(
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        let series = metric.encode_family(&labels)?;
-        match fam.kind {
-            MetricType::Gauge => ConstGauge::new(sample.value).encode(series)?,
-            MetricType::Counter => ConstCounter::new(sample.value).encode(series)?,
-        }
+        encode_value(metric.encode_family(&labels)?, fam.kind, sample.value)?;
     }
     Ok(())
+}
+
+fn encode_value(
+    metric: MetricEncoder,
+    kind: MetricType,
+    value: f64,
+) -> Result<(), std::fmt::Error> {
+    match kind {
+        MetricType::Gauge => ConstGauge::new(value).encode(metric),
+        MetricType::Counter => ConstCounter::new(value).encode(metric),
+    }
 }
 
 /// HELP text may not hold raw newlines or backslashes in either exposition format.

@@ -13,8 +13,8 @@ use crate::error::{ProbeError, Reason};
 use crate::sources::Probe;
 use crate::store::{Store, Transition};
 
-/// Longest start delay: checks spread over a few seconds instead of all firing at start-up
-/// (or all at once after a restart), without delaying the first result much.
+/// Longest start delay (a tenth of the interval, at most this): checks spread out instead of
+/// all firing at start-up, without delaying the first result much.
 pub const MAX_JITTER: Duration = Duration::from_secs(5);
 
 /// Outcome of one run, for `probe` output: series published, or the error.
@@ -31,7 +31,7 @@ pub struct RunSummary {
 pub fn spawn(plan: Arc<CheckPlan>, probe: Arc<dyn Probe>, store: Arc<Store>) -> JoinHandle<()> {
     store.register(plan.clone());
     tokio::spawn(async move {
-        let cap = plan.interval.min(MAX_JITTER);
+        let cap = (plan.interval / 10).min(MAX_JITTER);
         let jitter = cap.mul_f64(rand::rng().random_range(0.0..1.0));
         tokio::time::sleep(jitter).await;
         let mut ticker = tokio::time::interval(plan.interval);

@@ -1,0 +1,381 @@
+//! Helpers shared by the integration tests: the real binary on a free loopback port, scrape
+//! parsing, a TCP proxy that can cut a source off, and connections to the real services.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const PG_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+/// A name unique to this test run, for tables and keys.
+pub fn unique(prefix: &str) -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{prefix}_{}_{n}", std::process::id())
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_pulse-exporter")
+}
+
+/// Connects to the real Postgres, failing loudly (never skipping) when it is not there.
+pub async fn pg() -> sqlx::PgPool {
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(4)
+        .connect(PG_URL)
+        .await
+        .unwrap_or_else(|e| {
+            panic!("Postgres must run on 127.0.0.1:5432 (scripts/test starts it): {e}")
+        })
+}
+
+/// Connects to the real Redis, failing loudly when it is not there.
+pub async fn redis() -> redis::aio::MultiplexedConnection {
+    redis::Client::open(REDIS_URL)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap_or_else(|e| {
+            panic!("Redis must run on 127.0.0.1:6379 (scripts/test starts it): {e}")
+        })
+}
+
+/// The exporter binary running with a config written to a temp dir, logs captured.
+pub struct Exporter {
+    pub child: Child,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+    pub log_path: PathBuf,
+    pub scheme: &'static str,
+}
+
+impl Exporter {
+    pub fn start(config: &str) -> Exporter {
+        Self::start_with(config, &[], &[])
+    }
+
+    /// Starts with extra flags and environment, waiting until `/-/healthy` answers (plain HTTP)
+    /// or the port accepts connections (TLS).
+    pub fn start_with(config: &str, args: &[&str], env: &[(&str, &str)]) -> Exporter {
+        let dir = tempfile::tempdir().unwrap();
+        let config_path = dir.path().join("pulse.yml");
+        std::fs::write(&config_path, config).unwrap();
+        let log_path = dir.path().join("exporter.log");
+        let port = free_port();
+        let log = std::fs::File::create(&log_path).unwrap();
+        let child = Command::new(bin())
+            .arg("--config.file")
+            .arg(&config_path)
+            .arg("--web.listen-address")
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["--log.level", "debug"])
+            .args(args)
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let scheme = if args.contains(&"--web.config.file") {
+            "https"
+        } else {
+            "http"
+        };
+        let mut e = Exporter {
+            child,
+            port,
+            dir,
+            config_path,
+            log_path,
+            scheme,
+        };
+        e.wait_listening();
+        e
+    }
+
+    fn wait_listening(&mut self) {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(20) {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("exporter exited with {status}: {}", self.logs());
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("exporter did not listen: {}", self.logs());
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}://127.0.0.1:{}{path}", self.scheme, self.port)
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    pub async fn get(&self, path: &str) -> String {
+        reqwest::get(self.url(path))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    pub async fn metrics(&self) -> Scrape {
+        Scrape::parse(&self.get("/metrics").await)
+    }
+
+    /// Polls `/metrics` until `pred` holds, panicking with the last scrape after `timeout`.
+    pub async fn wait_for(
+        &self,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&Scrape) -> bool,
+    ) -> Scrape {
+        let start = Instant::now();
+        loop {
+            let m = self.metrics().await;
+            if pred(&m) {
+                return m;
+            }
+            if start.elapsed() > timeout {
+                panic!(
+                    "timed out waiting for {what}\n--- scrape ---\n{}\n--- logs ---\n{}",
+                    m.text,
+                    self.logs()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn write_config(&self, config: &str) {
+        let mut f = std::fs::File::create(&self.config_path).unwrap();
+        f.write_all(config.as_bytes()).unwrap();
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One parsed series.
+#[derive(Debug, Clone)]
+pub struct Series {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub value: f64,
+}
+
+/// A parsed text-format scrape.
+#[derive(Debug, Clone)]
+pub struct Scrape {
+    pub text: String,
+    pub series: Vec<Series>,
+}
+
+impl Scrape {
+    pub fn parse(text: &str) -> Scrape {
+        let mut series = Vec::new();
+        for line in text.lines() {
+            if line.starts_with('#') || line.trim().is_empty() {
+                continue;
+            }
+            let (head, value) = line.rsplit_once(' ').unwrap();
+            let (name, labels) = match head.split_once('{') {
+                Some((n, rest)) => (n.to_owned(), parse_labels(rest.trim_end_matches('}'))),
+                None => (head.to_owned(), BTreeMap::new()),
+            };
+            let value = match value {
+                "+Inf" | "inf" => f64::INFINITY,
+                "-Inf" | "-inf" => f64::NEG_INFINITY,
+                v => v.parse().unwrap_or(f64::NAN),
+            };
+            series.push(Series {
+                name,
+                labels,
+                value,
+            });
+        }
+        Scrape {
+            text: text.to_owned(),
+            series,
+        }
+    }
+
+    /// Series of `name` whose labels include every pair of `labels`.
+    pub fn find(&self, name: &str, labels: &[(&str, &str)]) -> Vec<&Series> {
+        self.series
+            .iter()
+            .filter(|s| {
+                s.name == name
+                    && labels
+                        .iter()
+                        .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+            })
+            .collect()
+    }
+
+    /// The value of the one series matching, if any.
+    pub fn get(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        let found = self.find(name, labels);
+        assert!(
+            found.len() <= 1,
+            "{name} {labels:?} matches {} series",
+            found.len()
+        );
+        found.first().map(|s| s.value)
+    }
+}
+
+fn parse_labels(text: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut rest = text;
+    while let Some(eq) = rest.find("=\"") {
+        let key = rest[..eq].trim_start_matches(',').to_owned();
+        let mut value = String::new();
+        let mut chars = rest[eq + 2..].char_indices();
+        let mut end = 0;
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => {
+                    if let Some((_, n)) = chars.next() {
+                        value.push(if n == 'n' { '\n' } else { n });
+                    }
+                }
+                '"' => {
+                    end = eq + 2 + i + 1;
+                    break;
+                }
+                c => value.push(c),
+            }
+        }
+        out.insert(key, value);
+        rest = &rest[end..];
+    }
+    out
+}
+
+/// Runs the binary with `args`, returning (exit code, stdout, stderr).
+pub fn run_cli(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let out = Command::new(bin())
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+pub fn write_temp(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// A loopback TCP proxy to `target` that the test can cut (closing every connection) and
+/// restore on the same port: the way to make a real server unreachable without stopping it.
+pub struct Proxy {
+    pub port: u16,
+    target: String,
+    tasks: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Proxy {
+    pub async fn start(target: &str) -> Proxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let p = Proxy {
+            port,
+            target: target.to_owned(),
+            tasks: Arc::new(Mutex::new(Vec::new())),
+        };
+        p.serve(listener);
+        p
+    }
+
+    fn serve(&self, listener: tokio::net::TcpListener) {
+        let target = self.target.clone();
+        let tasks = self.tasks.clone();
+        let accept = tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    return;
+                };
+                let target = target.clone();
+                let conn = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                tasks.lock().unwrap().push(conn);
+            }
+        });
+        self.tasks.lock().unwrap().push(accept);
+    }
+
+    /// Closes the listener and every proxied connection.
+    pub fn cut(&self) {
+        for t in self.tasks.lock().unwrap().drain(..) {
+            t.abort();
+        }
+    }
+
+    /// Listens again on the same port.
+    pub async fn restore(&self) {
+        let start = Instant::now();
+        loop {
+            match tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await {
+                Ok(l) => return self.serve(l),
+                Err(e) if start.elapsed() < Duration::from_secs(5) => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("cannot rebind proxy port {}: {e}", self.port),
+            }
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.cut();
+    }
+}
+
+/// Counts log lines containing every one of `needles`.
+pub fn count_lines(logs: &str, needles: &[&str]) -> usize {
+    logs.lines()
+        .filter(|l| needles.iter().all(|n| l.contains(n)))
+        .count()
+}

@@ -1,0 +1,447 @@
+//! Postgres source against the real server on 127.0.0.1:5432.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+
+#[tokio::test]
+async fn slow_query_is_cancelled_on_the_server_at_the_timeout_and_scrapes_stay_fast() {
+    let marker = unique("slowmark");
+    let config = format!(
+        r#"
+sources:
+  - name: db
+    kind: postgres
+    url: {PG_URL}
+    checks:
+      - metric: app_slow
+        sql: SELECT 1 AS value, '{marker}' AS marker FROM pg_sleep(5)
+        labels: [marker]
+        interval: 3s
+        timeout: 1s
+"#
+    );
+    let e = Exporter::start(&config);
+    let pool = pg().await;
+    let start = Instant::now();
+    let mut worst = Duration::ZERO;
+    let m = loop {
+        let t = Instant::now();
+        let m = e.metrics().await;
+        worst = worst.max(t.elapsed());
+        if m.get(
+            "pulse_check_failures_total",
+            &[("check", "app_slow"), ("reason", "timeout")],
+        )
+        .is_some()
+        {
+            break m;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "no timeout recorded: {}",
+            e.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let took = m
+        .get("pulse_check_duration_seconds", &[("check", "app_slow")])
+        .unwrap();
+    assert!(
+        (0.8..2.0).contains(&took),
+        "the run should end near the 1s timeout, took {took}s"
+    );
+    assert_eq!(
+        m.get("pulse_check_success", &[("check", "app_slow")]),
+        Some(0.0)
+    );
+    // The server stopped the query too: no backend is still sleeping on our behalf.
+    let (running,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(format!("%{marker}%"))
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(running, 0, "the timed-out query still runs on the server");
+    // A scrape never waits for the 5 s query: every one answered well within the timeout.
+    assert!(
+        worst < Duration::from_secs(1),
+        "a scrape took {worst:?} while the check hung"
+    );
+}
+
+#[tokio::test]
+async fn unreachable_postgres_reports_connect_others_stay_up_and_recovery_is_logged_once() {
+    let proxy = Proxy::start("127.0.0.1:5432").await;
+    let config = format!(
+        r#"
+global: {{ health_interval: 1s, health_timeout: 800ms }}
+sources:
+  - name: pg-via-proxy
+    kind: postgres
+    url: postgres://postgres@127.0.0.1:{}/postgres
+  - name: cache
+    kind: redis
+    url: {REDIS_URL}
+"#,
+        proxy.port
+    );
+    let e = Exporter::start(&config);
+    let up = |m: &Scrape, s: &str| m.get("pulse_source_up", &[("source", s)]);
+    e.wait_for("both sources up", Duration::from_secs(15), |m| {
+        up(m, "pg-via-proxy") == Some(1.0) && up(m, "cache") == Some(1.0)
+    })
+    .await;
+
+    proxy.cut();
+    let m = e
+        .wait_for(
+            "postgres down with reason connect",
+            Duration::from_secs(15),
+            |m| {
+                up(m, "pg-via-proxy") == Some(0.0)
+                    && m.get(
+                        "pulse_source_probe_failures_total",
+                        &[("source", "pg-via-proxy"), ("reason", "connect")],
+                    )
+                    .is_some_and(|v| v >= 1.0)
+            },
+        )
+        .await;
+    assert_eq!(up(&m, "cache"), Some(1.0), "redis must not be affected");
+    // Let a few more probes fail: the degraded event must still be logged only once.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    proxy.restore().await;
+    let back = Instant::now();
+    e.wait_for("postgres back up", Duration::from_secs(10), |m| {
+        up(m, "pg-via-proxy") == Some(1.0)
+    })
+    .await;
+    assert!(
+        back.elapsed() < Duration::from_secs(3),
+        "recovery should show within about one health interval, took {:?}",
+        back.elapsed()
+    );
+
+    let logs = e.logs();
+    assert_eq!(
+        count_lines(
+            &logs,
+            &[
+                "event=system.analytics.degraded",
+                "source=pg-via-proxy",
+                "kind=postgres"
+            ]
+        ),
+        1,
+        "{logs}"
+    );
+    assert_eq!(
+        count_lines(
+            &logs,
+            &["event=system.analytics.recovered", "source=pg-via-proxy"]
+        ),
+        1,
+        "{logs}"
+    );
+    assert_eq!(
+        count_lines(&logs, &["event=system.analytics.degraded", "source=cache"]),
+        0
+    );
+}
+
+#[tokio::test]
+async fn rows_become_samples_nulls_are_skipped_and_vanished_rows_vanish() {
+    let pool = pg().await;
+    let table = unique("plans");
+    sqlx::raw_sql(&format!(
+        "CREATE TABLE {table} (plan text, status text, n int, paid numeric); \
+         INSERT INTO {table} VALUES ('free','active',10,0), ('pro','active',3,29.5), ('trial','disabled',NULL,NULL)"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let config = format!(
+        r#"
+sources:
+  - name: db
+    kind: postgres
+    url: {PG_URL}
+    checks:
+      - metric: app_users
+        help: Users by plan and status.
+        sql: SELECT plan, status, n AS value FROM {table}
+        labels: [plan, status]
+        interval: 1s
+        timeout: 500ms
+        const_labels: {{ platform: test }}
+      - metric: app_plan_stats
+        sql: SELECT plan, n AS users, paid AS revenue FROM {table}
+        labels: [plan]
+        values: [users, revenue]
+        value_label: column
+        interval: 1s
+        timeout: 500ms
+"#
+    );
+    let e = Exporter::start(&config);
+    let m = e
+        .wait_for("both checks", Duration::from_secs(10), |m| {
+            m.get("app_users", &[("plan", "pro")]).is_some()
+                && m.get("app_plan_stats", &[("plan", "pro"), ("column", "users")])
+                    .is_some()
+        })
+        .await;
+    assert_eq!(
+        m.get(
+            "app_users",
+            &[("plan", "free"), ("status", "active"), ("platform", "test")]
+        ),
+        Some(10.0)
+    );
+    assert_eq!(m.get("app_users", &[("plan", "pro")]), Some(3.0));
+    assert_eq!(
+        m.get("app_users", &[("plan", "trial")]),
+        None,
+        "a NULL value is skipped, not 0"
+    );
+    assert!(
+        m.get(
+            "pulse_check_values_skipped_total",
+            &[("check", "app_users")]
+        )
+        .unwrap()
+            >= 1.0
+    );
+    assert_eq!(
+        m.get("app_plan_stats", &[("plan", "pro"), ("column", "revenue")]),
+        Some(29.5)
+    );
+    assert_eq!(
+        m.get("app_plan_stats", &[("plan", "free"), ("column", "users")]),
+        Some(10.0)
+    );
+    assert!(
+        m.text
+            .contains("# HELP app_users Users by plan and status (cached by pulse-exporter"),
+        "{}",
+        m.text
+    );
+
+    sqlx::query(&format!("DELETE FROM {table} WHERE plan = 'pro'"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    e.wait_for("pro row gone", Duration::from_secs(10), |m| {
+        m.get("app_users", &[("plan", "pro")]).is_none()
+    })
+    .await;
+    sqlx::query(&format!("DROP TABLE {table}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn text_where_a_number_belongs_fails_with_decode_and_writes_are_refused() {
+    let pool = pg().await;
+    let table = unique("ro");
+    sqlx::query(&format!("CREATE TABLE {table} (x int)"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    let config = format!(
+        r#"
+sources:
+  - name: db
+    kind: postgres
+    url: {PG_URL}
+    checks:
+      - metric: app_text
+        sql: SELECT 'abc'::text AS value
+        interval: 1s
+        timeout: 500ms
+      - metric: app_write
+        sql: WITH w AS (INSERT INTO {table} VALUES (1) RETURNING x) SELECT count(*) AS value FROM w
+        interval: 1s
+        timeout: 500ms
+"#
+    );
+    let e = Exporter::start(&config);
+    let m = e
+        .wait_for("both checks failed", Duration::from_secs(10), |m| {
+            m.get(
+                "pulse_check_failures_total",
+                &[("check", "app_text"), ("reason", "decode")],
+            )
+            .is_some()
+                && m.get(
+                    "pulse_check_failures_total",
+                    &[("check", "app_write"), ("reason", "query")],
+                )
+                .is_some()
+                && m.get("pulse_source_up", &[("source", "db")]).is_some()
+        })
+        .await;
+    assert_eq!(m.get("app_text", &[]), None);
+    assert_eq!(
+        m.get("pulse_source_up", &[("source", "db")]),
+        Some(1.0),
+        "a bad check does not make the source down"
+    );
+    let logs = e.logs();
+    assert!(
+        logs.contains("column `value` holds text \\\"abc\\\" where a number belongs")
+            || logs.contains("column `value` holds text"),
+        "{logs}"
+    );
+    assert!(logs.contains("read-only transaction"), "{logs}");
+    let (rows,): (i64,) = sqlx::query_as(&format!("SELECT count(*) FROM {table}"))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 0, "a check must never write");
+    sqlx::query(&format!("DROP TABLE {table}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn failed_check_serves_last_samples_until_stale_after_then_drops_them() {
+    let pool = pg().await;
+    let table = unique("stale");
+    sqlx::raw_sql(&format!(
+        "CREATE TABLE {table} (v int); INSERT INTO {table} VALUES (42)"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let config = format!(
+        r#"
+sources:
+  - name: db
+    kind: postgres
+    url: {PG_URL}
+    checks:
+      - metric: app_stale
+        sql: SELECT v AS value FROM {table}
+        interval: 1s
+        timeout: 500ms
+        stale_after: 4s
+"#
+    );
+    let e = Exporter::start(&config);
+    let m = e
+        .wait_for("value", Duration::from_secs(10), |m| {
+            m.get("app_stale", &[]) == Some(42.0)
+        })
+        .await;
+    let _ = m;
+    sqlx::query(&format!("DROP TABLE {table}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    let failing = e
+        .wait_for("check failing", Duration::from_secs(10), |m| {
+            m.get("pulse_check_success", &[("check", "app_stale")]) == Some(0.0)
+        })
+        .await;
+    assert_eq!(
+        failing.get("app_stale", &[]),
+        Some(42.0),
+        "last good value is still served while failing"
+    );
+    let last_ok = failing
+        .get(
+            "pulse_check_last_success_timestamp_seconds",
+            &[("check", "app_stale")],
+        )
+        .unwrap();
+    let gone = e
+        .wait_for("stale value dropped", Duration::from_secs(15), |m| {
+            m.get("app_stale", &[]).is_none()
+        })
+        .await;
+    let now = gone.get("pulse_scrape_timestamp_seconds", &[]).unwrap();
+    assert!(
+        now - last_ok >= 3.9,
+        "dropped {:.1}s after the last success, before stale_after",
+        now - last_ok
+    );
+    assert_eq!(
+        gone.get("pulse_check_series", &[("check", "app_stale")]),
+        Some(0.0)
+    );
+}
+
+#[tokio::test]
+async fn health_reports_connections_sizes_pool_and_oldest_transaction() {
+    let pool = pg().await;
+    // Hold a transaction open so the oldest-transaction gauge has something to show.
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("SELECT 1").execute(&mut *tx).await.unwrap();
+    let config = format!(
+        r#"
+global: {{ health_interval: 1s, health_timeout: 800ms }}
+sources:
+  - name: db
+    kind: postgres
+    url: {PG_URL}
+"#
+    );
+    let e = Exporter::start(&config);
+    let m = e
+        .wait_for("vitals", Duration::from_secs(10), |m| {
+            m.get(
+                "pulse_postgres_oldest_transaction_start_timestamp_seconds",
+                &[("source", "db")],
+            )
+            .is_some()
+        })
+        .await;
+    let max = m
+        .get("pulse_postgres_max_connections", &[("source", "db")])
+        .unwrap();
+    assert!(max >= 1.0);
+    let idle_in_tx = m.get(
+        "pulse_postgres_connections",
+        &[("source", "db"), ("state", "idle in transaction")],
+    );
+    assert!(
+        idle_in_tx.unwrap_or(0.0) >= 1.0,
+        "our open transaction shows: {}",
+        m.text
+    );
+    assert!(
+        m.get(
+            "pulse_postgres_database_size_bytes",
+            &[("source", "db"), ("database", "postgres")]
+        )
+        .unwrap()
+            > 0.0
+    );
+    assert_eq!(
+        m.get("pulse_postgres_pool_max_connections", &[("source", "db")]),
+        Some(2.0)
+    );
+    assert!(m
+        .get(
+            "pulse_postgres_pool_connections",
+            &[("source", "db"), ("state", "idle")]
+        )
+        .is_some());
+    let oldest = m
+        .get(
+            "pulse_postgres_oldest_transaction_start_timestamp_seconds",
+            &[("source", "db")],
+        )
+        .unwrap();
+    let now = m.get("pulse_scrape_timestamp_seconds", &[]).unwrap();
+    assert!(oldest <= now && now - oldest < 120.0);
+    tx.rollback().await.unwrap();
+}

@@ -1,0 +1,272 @@
+//! Redis source against the real server on 127.0.0.1:6379.
+
+mod common;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use common::*;
+use redis::AsyncCommands;
+
+#[tokio::test]
+async fn keys_are_measured_by_type_and_absent_keys_are_absent() {
+    let mut r = redis().await;
+    let p = unique("types");
+    let _: () = redis::pipe()
+        .rpush(format!("{p}:list"), &[1, 2, 3])
+        .sadd(format!("{p}:set"), &["a", "b"])
+        .zadd(format!("{p}:zset"), "m", 1)
+        .hset(format!("{p}:hash"), "f", "v")
+        .set(format!("{p}:count"), "17")
+        .set(format!("{p}:text"), "not-a-number")
+        .cmd("XADD")
+        .arg(format!("{p}:stream"))
+        .arg("*")
+        .arg("k")
+        .arg("v")
+        .query_async(&mut r)
+        .await
+        .unwrap();
+    let config = format!(
+        r#"
+sources:
+  - name: cache
+    kind: redis
+    url: {REDIS_URL}
+    interval: 1s
+    timeout: 500ms
+    keys:
+      - pattern: "{p}:*"
+        metric: app_key_size
+      - key: "{p}:missing"
+        metric: app_missing
+      - key: "{p}:text"
+        metric: app_text
+      - key: "{p}:list"
+"#
+    );
+    let e = Exporter::start(&config);
+    let m = e
+        .wait_for(
+            "key sizes and the failing text key",
+            Duration::from_secs(10),
+            |m| {
+                m.get("app_key_size", &[("key", &format!("{p}:stream"))])
+                    .is_some()
+                    && m.get(
+                        "pulse_check_failures_total",
+                        &[("check", &format!("{p}:text")), ("reason", "decode")],
+                    )
+                    .is_some()
+                    && m.get("pulse_redis_key_length", &[("key", &format!("{p}:list"))])
+                        .is_some()
+            },
+        )
+        .await;
+    let size = |k: &str| m.get("app_key_size", &[("key", &format!("{p}:{k}"))]);
+    assert_eq!(size("list"), Some(3.0));
+    assert_eq!(size("set"), Some(2.0));
+    assert_eq!(size("zset"), Some(1.0));
+    assert_eq!(size("hash"), Some(1.0));
+    assert_eq!(size("stream"), Some(1.0));
+    assert_eq!(size("count"), Some(17.0));
+    assert_eq!(
+        size("text"),
+        None,
+        "a non-numeric string under a pattern is skipped"
+    );
+    assert!(
+        m.get(
+            "pulse_check_values_skipped_total",
+            &[("check", &format!("{p}:*"))]
+        )
+        .unwrap()
+            >= 1.0
+    );
+    assert!(
+        m.find("app_missing", &[]).is_empty(),
+        "an absent key is absent, not 0"
+    );
+    assert_eq!(
+        m.get("pulse_check_success", &[("check", &format!("{p}:missing"))]),
+        Some(1.0)
+    );
+    // Without a metric name, the built-in metric with a source label.
+    assert_eq!(
+        m.get(
+            "pulse_redis_key_length",
+            &[("source", "cache"), ("key", &format!("{p}:list"))]
+        ),
+        Some(3.0)
+    );
+    for k in ["list", "set", "zset", "hash", "count", "text", "stream"] {
+        let _: () = r.del(format!("{p}:{k}")).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn pattern_over_ten_thousand_keys_is_capped_at_max_series_and_the_drop_counted() {
+    let mut r = redis().await;
+    let p = unique("many");
+    let mut pipe = redis::pipe();
+    for i in 0..10_000 {
+        pipe.rpush(format!("{p}:{i}"), i % 7 + 1).ignore();
+    }
+    let _: () = pipe.query_async(&mut r).await.unwrap();
+    let config = format!(
+        r#"
+sources:
+  - name: cache
+    kind: redis
+    url: {REDIS_URL}
+    keys:
+      - pattern: "{p}:*"
+        metric: app_many
+        label: queue
+        scan_count: 500
+        max_series: 1000
+        interval: 60s
+        timeout: 20s
+"#
+    );
+    let e = Exporter::start(&config);
+    let m = e
+        .wait_for("the scan", Duration::from_secs(20), |m| {
+            m.get("pulse_check_success", &[("check", &format!("{p}:*"))])
+                .is_some()
+        })
+        .await;
+    assert_eq!(
+        m.get("pulse_check_success", &[("check", &format!("{p}:*"))]),
+        Some(1.0),
+        "{}",
+        e.logs()
+    );
+    assert_eq!(m.find("app_many", &[]).len(), 1000);
+    assert_eq!(
+        m.get(
+            "pulse_check_series_dropped_total",
+            &[("check", &format!("{p}:*"))]
+        ),
+        Some(9000.0)
+    );
+    assert_eq!(
+        m.get("pulse_check_series", &[("check", &format!("{p}:*"))]),
+        Some(1000.0)
+    );
+    let mut del = redis::pipe();
+    for i in 0..10_000 {
+        del.del(format!("{p}:{i}")).ignore();
+    }
+    let _: () = del.query_async(&mut r).await.unwrap();
+}
+
+#[tokio::test]
+async fn command_checks_count_a_sliding_window_and_health_reads_info() {
+    let mut r = redis().await;
+    let key = unique("ai_requests");
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    // Three requests in the last minute, two older ones.
+    for (i, age) in [5u64, 20, 50, 300, 4000].iter().enumerate() {
+        let _: () = r.zadd(&key, format!("req{i}"), now - age).await.unwrap();
+    }
+    let config = format!(
+        r#"
+global: {{ health_interval: 1s, health_timeout: 800ms }}
+sources:
+  - name: cache
+    kind: redis
+    url: {REDIS_URL}
+    checks:
+      - metric: app_ai_requests_last_minute
+        command: [ZCOUNT, "{key}", "{{{{now-60s}}}}", "+inf"]
+        interval: 1s
+        timeout: 500ms
+      - metric: app_ai_requests_last_hour
+        command: [zcount, "{key}", "{{{{now-1h}}}}", "+inf"]
+        interval: 1s
+        timeout: 500ms
+      - metric: app_absent
+        command: [GET, "{key}:nothing"]
+        interval: 1s
+        timeout: 500ms
+"#
+    );
+    let e = Exporter::start(&config);
+    let m = e
+        .wait_for("window counts and health", Duration::from_secs(10), |m| {
+            m.get("app_ai_requests_last_hour", &[]).is_some()
+                && m.get("app_ai_requests_last_minute", &[]).is_some()
+                && m.get("pulse_redis_memory_used_bytes", &[("source", "cache")])
+                    .is_some()
+        })
+        .await;
+    assert_eq!(m.get("app_ai_requests_last_minute", &[]), Some(3.0));
+    assert_eq!(m.get("app_ai_requests_last_hour", &[]), Some(4.0));
+    assert_eq!(m.get("app_absent", &[]), None, "a nil reply is absent");
+    assert_eq!(
+        m.get("pulse_source_up", &[("source", "cache"), ("kind", "redis")]),
+        Some(1.0)
+    );
+    for name in [
+        "pulse_redis_memory_max_bytes",
+        "pulse_redis_connected_clients",
+        "pulse_redis_blocked_clients",
+        "pulse_redis_evicted_keys_total",
+        "pulse_redis_rejected_connections_total",
+    ] {
+        assert!(
+            m.get(name, &[("source", "cache")]).is_some(),
+            "{name} missing"
+        );
+    }
+    assert!(m
+        .text
+        .contains("# TYPE pulse_redis_evicted_keys_total counter"));
+    let _: () = r.del(&key).await.unwrap();
+}
+
+#[tokio::test]
+async fn redis_reconnects_by_itself_after_an_outage() {
+    let proxy = Proxy::start("127.0.0.1:6379").await;
+    let config = format!(
+        r#"
+global: {{ health_interval: 1s, health_timeout: 800ms }}
+sources:
+  - name: flaky
+    kind: redis
+    url: redis://127.0.0.1:{}
+"#,
+        proxy.port
+    );
+    let e = Exporter::start(&config);
+    let up = |m: &Scrape| m.get("pulse_source_up", &[("source", "flaky")]);
+    e.wait_for("up", Duration::from_secs(10), |m| up(m) == Some(1.0))
+        .await;
+    proxy.cut();
+    e.wait_for("down", Duration::from_secs(10), |m| up(m) == Some(0.0))
+        .await;
+    proxy.restore().await;
+    e.wait_for("up again", Duration::from_secs(15), |m| up(m) == Some(1.0))
+        .await;
+    let logs = e.logs();
+    assert_eq!(
+        count_lines(
+            &logs,
+            &[
+                "event=system.analytics.degraded",
+                "source=flaky",
+                "kind=redis"
+            ]
+        ),
+        1,
+        "{logs}"
+    );
+    assert_eq!(
+        count_lines(&logs, &["event=system.analytics.recovered", "source=flaky"]),
+        1,
+        "{logs}"
+    );
+}
