@@ -1,0 +1,206 @@
+//! The command line: `check` on good and bad files, `probe`, flags and their env fallbacks.
+
+mod common;
+
+use common::*;
+
+fn check(config: &str, env: &[(&str, &str)]) -> (i32, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write_temp(dir.path(), "pulse.yml", config);
+    run_cli(&["check", "--config.file", p.to_str().unwrap()], env)
+}
+
+fn assert_rejected(config: &str, env: &[(&str, &str)], expected: &[&str]) {
+    let (code, _, err) = check(config, env);
+    assert_eq!(code, 1, "expected exit 1 for:\n{config}\nstderr: {err}");
+    for e in expected {
+        assert!(err.contains(e), "expected {e:?} in:\n{err}");
+    }
+}
+
+const PG: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+#[test]
+fn a_valid_file_passes_check() {
+    let (code, out, err) = run_cli(
+        &[
+            "check",
+            "--config.file",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/examples/local.yml"),
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("valid (2 sources"), "{out}");
+}
+
+#[test]
+fn unknown_field_is_named_with_its_path() {
+    assert_rejected(
+        &format!("sources:\n  - name: db\n    kind: postgres\n    url: {PG}\n    checks:\n      - metric: app_x\n        sql: SELECT 1 AS value\n        lables: [a]\n"),
+        &[],
+        &["sources[0].checks[0]", "unknown field `lables`"],
+    );
+    assert_rejected("globl: {}\n", &[], &["unknown field `globl`"]);
+    assert_rejected(
+        &format!("sources:\n  - name: db\n    kind: postgres\n    url: {PG}\n    pool: 3\n"),
+        &[],
+        &["sources[0]", "unknown field `pool`"],
+    );
+}
+
+#[test]
+fn bad_metric_and_label_names_are_rejected() {
+    assert_rejected(
+        &format!("sources:\n  - name: db\n    kind: postgres\n    url: {PG}\n    checks:\n      - metric: app-users\n        sql: SELECT 1 AS value\n        labels: [\"plan type\"]\n"),
+        &[],
+        &["sources[0].checks[0].metric", "not a valid Prometheus metric name", "sources[0].checks[0].labels[0]"],
+    );
+    assert_rejected(
+        &format!("sources:\n  - name: db\n    kind: postgres\n    url: {PG}\n    checks:\n      - metric: pulse_users\n        sql: SELECT 1 AS value\n"),
+        &[],
+        &["sources[0].checks[0].metric", "reserved"],
+    );
+}
+
+#[test]
+fn missing_env_var_and_secret_file_name_the_field() {
+    assert_rejected(
+        "sources:\n  - name: db\n    kind: postgres\n    url: ${env:PULSE_TEST_NOT_SET_EVER}\n",
+        &[],
+        &["sources[0].url", "PULSE_TEST_NOT_SET_EVER", "is not set"],
+    );
+    assert_rejected(
+        "sources:\n  - name: db\n    kind: postgres\n    url: postgres://u:${file:/nonexistent/pulse-secret}@h/db\n",
+        &[],
+        &["sources[0].url", "/nonexistent/pulse-secret"],
+    );
+}
+
+#[test]
+fn timeout_not_below_interval_is_rejected() {
+    assert_rejected(
+        &format!("sources:\n  - name: db\n    kind: postgres\n    url: {PG}\n    checks:\n      - metric: app_x\n        sql: SELECT 1 AS value\n        interval: 5s\n        timeout: 5s\n"),
+        &[],
+        &["sources[0].checks[0].timeout", "shorter than the interval"],
+    );
+    assert_rejected(
+        "global: { health_interval: 2s, health_timeout: 3s }\n",
+        &[],
+        &["global.health_timeout"],
+    );
+    assert_rejected(
+        "global: { interval: fast }\n",
+        &[],
+        &["global.interval", "invalid duration"],
+    );
+}
+
+#[test]
+fn duplicate_names_and_contradictions_are_rejected() {
+    assert_rejected(
+        &format!("sources:\n  - {{ name: db, kind: postgres, url: \"{PG}\" }}\n  - {{ name: db, kind: redis, url: \"redis://127.0.0.1\" }}\n"),
+        &[],
+        &["sources[1].name", "duplicate source name"],
+    );
+    assert_rejected(
+        "sources:\n  - name: c\n    kind: redis\n    url: redis://127.0.0.1\n    keys:\n      - { key: a, pattern: \"b*\" }\n    checks:\n      - { metric: app_x, command: [DEL, a] }\n",
+        &[],
+        &["sources[0].keys[0]", "exactly one of", "sources[0].checks[0].command", "\"DEL\" is not an allowed"],
+    );
+    assert_rejected(
+        &format!("sources:\n  - name: db\n    kind: postgres\n    url: {PG}\n    checks:\n      - metric: app_x\n        sql: SELECT 1 AS a, 2 AS b\n        values: [a, b]\n"),
+        &[],
+        &["sources[0].checks[0].value_label", "required with more than one value column"],
+    );
+    assert_rejected(
+        "sources:\n  - { name: q, kind: kafka }\n",
+        &[],
+        &["sources[0].kind", "unknown source kind", "postgres, redis"],
+    );
+}
+
+#[test]
+fn every_error_is_reported_at_once() {
+    let (code, _, err) = check(
+        &format!("global: {{ timeout: 2m }}\nsources:\n  - name: db\n    kind: postgres\n    url: {PG}\n    checks:\n      - {{ metric: 1bad, sql: SELECT 1 }}\n  - name: db\n    kind: redis\n    url: ${{env:PULSE_TEST_NOT_SET_EVER}}\n"),
+        &[],
+    );
+    assert_eq!(code, 1);
+    for expected in [
+        "global.timeout",
+        "sources[0].checks[0].metric",
+        "sources[1].url",
+        "sources[1].name",
+    ] {
+        assert!(err.contains(expected), "{expected} missing from:\n{err}");
+    }
+    assert!(err.contains("config error(s)"), "{err}");
+}
+
+#[test]
+fn invalid_yaml_reports_the_line() {
+    assert_rejected(
+        "sources:\n  - name: db\n   kind: postgres\n",
+        &[],
+        &["invalid YAML", "line"],
+    );
+}
+
+#[test]
+fn config_file_comes_from_the_environment_too() {
+    let (code, out, err) = run_cli(
+        &["check"],
+        &[(
+            "PULSE_CONFIG_FILE",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/examples/local.yml"),
+        )],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("valid"));
+    let (code, _, err) = run_cli(&["check"], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--config.file"), "{err}");
+}
+
+#[test]
+fn probe_prints_a_table_of_every_check() {
+    let (code, out, err) = run_cli(
+        &[
+            "probe",
+            "--config.file",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/examples/local.yml"),
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    let header = out.lines().next().unwrap();
+    for col in ["SOURCE", "KIND", "CHECK", "OUTCOME", "DURATION", "SERIES"] {
+        assert!(header.contains(col), "{header}");
+    }
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("app-db") && l.contains("health") && l.contains(" ok ")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("cache") && l.contains("app_ai_requests_last_minute")),
+        "{out}"
+    );
+}
+
+#[test]
+fn bad_listen_address_fails_with_a_clear_message() {
+    let (code, _, err) = run_cli(
+        &[
+            "--config.file",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/examples/local.yml"),
+            "--web.listen-address",
+            "nonsense",
+        ],
+        &[],
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("--web.listen-address"), "{err}");
+}

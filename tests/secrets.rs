@@ -1,0 +1,99 @@
+//! Credentials never reach /metrics, the landing page, `probe` output or the logs.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+const REDIS_PW: &str = "RedisPw-7a1c9e";
+const PG_PW: &str = "PgPw-3f8b2d";
+const FILE_PW: &str = "FilePw-19c4aa";
+
+#[tokio::test]
+async fn passwords_never_appear_anywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = write_temp(dir.path(), "pg_password", &format!("{FILE_PW}\n"));
+    let closed = free_port();
+    // Redis has no password set, so AUTH fails and the error is logged; the Postgres
+    // sources point at a closed port, so connection errors are logged with their URLs.
+    let config = format!(
+        r#"
+global: {{ health_interval: 1s, health_timeout: 800ms }}
+sources:
+  - name: cache
+    kind: redis
+    url: redis://:{REDIS_PW}@127.0.0.1:6379
+    keys: [{{ key: somekey }}]
+  - name: db-env
+    kind: postgres
+    url: postgres://app:${{env:PULSE_TEST_PG_PW}}@127.0.0.1:{closed}/app
+    checks:
+      - {{ metric: app_x, sql: "SELECT 1 AS value", interval: 2s, timeout: 1s }}
+  - name: db-file
+    kind: postgres
+    url: postgres://app:${{file:{}}}@127.0.0.1:{closed}/app
+"#,
+        secret_file.display()
+    );
+    let env = [("PULSE_TEST_PG_PW", PG_PW)];
+    let e = Exporter::start_with(&config, &[], &env);
+    let m = e
+        .wait_for("failures recorded", Duration::from_secs(10), |m| {
+            m.get(
+                "pulse_source_probe_failures_total",
+                &[("source", "cache"), ("reason", "auth")],
+            )
+            .is_some_and(|v| v >= 1.0)
+                && m.get(
+                    "pulse_source_probe_failures_total",
+                    &[("source", "db-env"), ("reason", "connect")],
+                )
+                .is_some_and(|v| v >= 1.0)
+                && m.get(
+                    "pulse_source_probe_failures_total",
+                    &[("source", "db-file"), ("reason", "connect")],
+                )
+                .is_some_and(|v| v >= 1.0)
+                && m.get("pulse_check_success", &[("check", "app_x")])
+                    .is_some()
+        })
+        .await;
+    let landing = e.get("/").await;
+    assert!(
+        landing.contains("db-env") && landing.contains("DOWN (connect)"),
+        "{landing}"
+    );
+    assert!(
+        landing.contains("postgres://app@127.0.0.1"),
+        "endpoint shown without password: {landing}"
+    );
+
+    let path = e.config_path.to_str().unwrap().to_owned();
+    let (code, probe_out, probe_err) = run_cli(&["probe", "--config.file", &path], &env);
+    assert_eq!(code, 1, "probe exits 1 when checks fail");
+    assert!(
+        probe_out.contains("FAIL (auth)") && probe_out.contains("FAIL (connect)"),
+        "{probe_out}"
+    );
+
+    let logs = e.logs();
+    assert!(
+        logs.contains("event=system.analytics.degraded"),
+        "errors were logged: {logs}"
+    );
+    for (what, text) in [
+        ("metrics", &m.text),
+        ("landing page", &landing),
+        ("probe output", &probe_out),
+        ("probe stderr", &probe_err),
+        ("logs", &logs),
+    ] {
+        for pw in [REDIS_PW, PG_PW, FILE_PW] {
+            assert!(!text.contains(pw), "{pw} leaked into the {what}:\n{text}");
+        }
+    }
+    // The exporter's command line holds no secret either: it only names the config file.
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", e.child.id())).unwrap();
+    assert!(!String::from_utf8_lossy(&cmdline).contains(PG_PW));
+}
