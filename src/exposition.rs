@@ -44,11 +44,17 @@ pub fn encode(registry: &Registry, format: Format) -> Result<String, std::fmt::E
     })
 }
 
-/// Rewrites OpenMetrics text as the classic text format.
+/// Rewrites OpenMetrics text as the classic text format. Sample lines are copied whole;
+/// only the comment lines (a few per family) are rewritten.
 pub fn to_classic_text(openmetrics: &str) -> String {
     let mut out = String::with_capacity(openmetrics.len());
     let mut pending_help: Option<&str> = None;
-    for line in openmetrics.lines() {
+    for line in openmetrics.split_inclusive('\n') {
+        if !line.starts_with('#') {
+            out.push_str(line);
+            continue;
+        }
+        let line = line.trim_end_matches('\n');
         if line == "# EOF" || line.starts_with("# UNIT ") {
             continue;
         }
@@ -58,16 +64,20 @@ pub fn to_classic_text(openmetrics: &str) -> String {
         }
         if let Some(rest) = line.strip_prefix("# TYPE ") {
             let (name, kind) = rest.rsplit_once(' ').unwrap_or((rest, "untyped"));
-            let (name, kind) = match kind {
-                "counter" => (format!("{name}_total"), "counter"),
-                "unknown" => (name.to_owned(), "untyped"),
-                k => (name.to_owned(), k),
+            let (suffix, kind) = match kind {
+                "counter" => ("_total", "counter"),
+                "unknown" => ("", "untyped"),
+                k => ("", k),
             };
             if let Some(help) = pending_help.take() {
                 let text = help.split_once(' ').map(|(_, t)| t).unwrap_or("");
-                out.push_str(&format!("# HELP {name} {text}\n"));
+                for part in ["# HELP ", name, suffix, " ", text, "\n"] {
+                    out.push_str(part);
+                }
             }
-            out.push_str(&format!("# TYPE {name} {kind}\n"));
+            for part in ["# TYPE ", name, suffix, " ", kind, "\n"] {
+                out.push_str(part);
+            }
             continue;
         }
         out.push_str(line);

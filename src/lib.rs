@@ -22,6 +22,8 @@
 //! | [`logging`] | log format and level |
 //! | [`error`] | `ProbeError` and its bounded `Reason` |
 
+#![warn(missing_docs)]
+
 pub mod app;
 pub mod collector;
 pub mod config;
