@@ -112,20 +112,6 @@ pub fn parse_check<S: DeserializeOwned>(
     })
 }
 
-/// Parses every item of an optional list with `parse_one`, naming items `path[i]`.
-pub fn parse_list<T>(
-    items: Vec<Value>,
-    path: &str,
-    errors: &mut Vec<ConfigError>,
-    mut parse_one: impl FnMut(Value, &str, &mut Vec<ConfigError>) -> Option<T>,
-) -> Vec<T> {
-    items
-        .into_iter()
-        .enumerate()
-        .filter_map(|(i, v)| parse_one(v, &format!("{path}[{i}]"), errors))
-        .collect()
-}
-
 /// Deserializes `value` into `T`, recording a failure with the full path of the bad field.
 pub fn parse_at<T: DeserializeOwned>(
     value: Value,

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use serde_yaml::Value;
 use tokio::time::Instant;
 
+use crate::config::load::parse_check;
 use crate::config::{CheckCommon, CheckConfig, CheckPlan, ConfigError, SourceConfig};
 use crate::error::ProbeError;
 use crate::sample::Output;
@@ -132,22 +133,26 @@ pub fn remaining(deadline: Instant) -> std::time::Duration {
     deadline.saturating_duration_since(Instant::now())
 }
 
-/// Takes the list under `key` out of a mapping, for kinds whose checks come in lists.
-pub fn take_list(
+/// Takes the list of checks under `key` out of a source mapping and parses each item: the
+/// shared fields into `CheckCommon`, the rest into the kind's spec `S`, wrapped by `wrap`.
+pub fn take_checks<S: serde::de::DeserializeOwned>(
     rest: &mut Value,
     key: &str,
     path: &str,
     errors: &mut Vec<ConfigError>,
-) -> Vec<Value> {
-    let Some(map) = rest.as_mapping_mut() else {
-        return Vec::new();
-    };
-    match map.remove(key) {
+    wrap: fn(S) -> CheckSpec,
+) -> Vec<CheckConfig> {
+    let items = match rest.as_mapping_mut().and_then(|m| m.remove(key)) {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Sequence(items)) => items,
         Some(_) => {
             errors.push(ConfigError::new(format!("{path}.{key}"), "must be a list"));
             Vec::new()
         }
-    }
+    };
+    items
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, v)| parse_check(v, &format!("{path}.{key}[{i}]"), errors, wrap))
+        .collect()
 }

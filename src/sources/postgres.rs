@@ -17,8 +17,8 @@ use sqlx::{Column, ConnectOptions, Connection, PgConnection, Row, TypeInfo, Valu
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::{remaining, take_list, CheckSpec, KindConfig, Probe, ProbeFuture, Source};
-use crate::config::load::{parse_at, parse_check, parse_list};
+use super::{remaining, take_checks, CheckSpec, KindConfig, Probe, ProbeFuture, Source};
+use crate::config::load::parse_at;
 use crate::config::validate::label_name;
 use crate::config::{CheckConfig, CheckPlan, ConfigError, SourceConfig};
 use crate::error::{ProbeError, Reason};
@@ -66,10 +66,7 @@ pub fn parse(
     path: &str,
     errors: &mut Vec<ConfigError>,
 ) -> Option<(KindConfig, Vec<CheckConfig>)> {
-    let raw = take_list(&mut rest, "checks", path, errors);
-    let checks = parse_list(raw, &format!("{path}.checks"), errors, |v, p, e| {
-        parse_check(v, p, e, CheckSpec::Postgres)
-    });
+    let checks = take_checks(&mut rest, "checks", path, errors, CheckSpec::Postgres);
     let config: PostgresConfig = parse_at(rest, path, errors)?;
     Some((KindConfig::Postgres(config), checks))
 }

@@ -16,8 +16,8 @@ use serde_yaml::Value;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::{remaining, take_list, CheckSpec, KindConfig, Probe, ProbeFuture, Source};
-use crate::config::load::{parse_at, parse_check, parse_list};
+use super::{remaining, take_checks, CheckSpec, KindConfig, Probe, ProbeFuture, Source};
+use crate::config::load::parse_at;
 use crate::config::validate::label_name;
 use crate::config::{CheckConfig, CheckPlan, ConfigError, SourceConfig};
 use crate::error::{ProbeError, Reason};
@@ -108,16 +108,13 @@ pub fn parse(
     path: &str,
     errors: &mut Vec<ConfigError>,
 ) -> Option<(KindConfig, Vec<CheckConfig>)> {
-    let keys = take_list(&mut rest, "keys", path, errors);
-    let commands = take_list(&mut rest, "checks", path, errors);
-    let mut checks = parse_list(keys, &format!("{path}.keys"), errors, |v, p, e| {
-        parse_check(v, p, e, CheckSpec::RedisKey)
-    });
-    checks.extend(parse_list(
-        commands,
-        &format!("{path}.checks"),
+    let mut checks = take_checks(&mut rest, "keys", path, errors, CheckSpec::RedisKey);
+    checks.extend(take_checks(
+        &mut rest,
+        "checks",
+        path,
         errors,
-        |v, p, e| parse_check(v, p, e, CheckSpec::RedisCommand),
+        CheckSpec::RedisCommand,
     ));
     let config: RedisConfig = parse_at(rest, path, errors)?;
     Some((KindConfig::Redis(config), checks))
