@@ -85,6 +85,9 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.log_level, cli.log_format);
+    // ring is the only crypto provider compiled in; installing it explicitly keeps every TLS
+    // client and server (Postgres, Redis, HTTPS) on it even if a dependency enables another.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let Some(path) = cli.config_file.clone() else {
         eprintln!("error: --config.file (or PULSE_CONFIG_FILE) is required");
         return ExitCode::from(2);
