@@ -59,6 +59,8 @@ sources:
                     .is_some()
                     && m.get("pulse_redis_key_length", &[("key", &format!("{p}:list"))])
                         .is_some()
+                    && m.get("pulse_check_success", &[("check", &format!("{p}:missing"))])
+                        .is_some()
             },
         )
         .await;
@@ -201,6 +203,7 @@ sources:
                 && m.get("app_ai_requests_last_minute", &[]).is_some()
                 && m.get("pulse_redis_memory_used_bytes", &[("source", "cache")])
                     .is_some()
+                && m.get("pulse_check_success", &[("check", "app_absent")]) == Some(1.0)
         })
         .await;
     assert_eq!(m.get("app_ai_requests_last_minute", &[]), Some(3.0));
