@@ -59,8 +59,15 @@ pub fn init(level: LogLevel, format: LogFormat) {
     } else {
         "warn"
     };
+    // lapin logs every channel the broker closes (a passive declare of a missing queue) at
+    // error level; our probes report those outcomes themselves.
+    let lapin = if level == LogLevel::Debug {
+        "debug"
+    } else {
+        "off"
+    };
     let filter = EnvFilter::new(format!(
-        "{lvl},sqlx={deps},redis={deps},hyper={deps},rustls={deps},h2={deps},tower={deps}"
+        "{lvl},sqlx={deps},redis={deps},hyper={deps},rustls={deps},h2={deps},tower={deps},lapin={lapin},amq_protocol={lapin}"
     ));
     match format {
         LogFormat::Json => {

@@ -31,7 +31,7 @@ fn a_valid_file_passes_check() {
         &[],
     );
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("valid (2 sources"), "{out}");
+    assert!(out.contains("valid (3 sources"), "{out}");
 }
 
 #[test]
@@ -116,7 +116,11 @@ fn duplicate_names_and_contradictions_are_rejected() {
     assert_rejected(
         "sources:\n  - { name: q, kind: kafka }\n",
         &[],
-        &["sources[0].kind", "unknown source kind", "postgres, redis"],
+        &[
+            "sources[0].kind",
+            "unknown source kind",
+            "postgres, rabbitmq, redis",
+        ],
     );
 }
 

@@ -44,6 +44,23 @@ async fn docs_list_exactly_what_the_binary_emits() {
         let pool = pool.clone();
         tokio::spawn(async move { sqlx::query("SELECT pg_sleep(6)").execute(&pool).await })
     };
+    // A queue with traffic and a consumer, so rates and utilisation are reported.
+    let vh = RabbitVhost::create().await;
+    vh.declare("contract.jobs", serde_json::json!({})).await;
+    vh.publish("contract.jobs", 3).await;
+    let amqp = lapin::Connection::connect(&vh.amqp_url(), lapin::ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = amqp.create_channel().await.unwrap();
+    let _consumer = channel
+        .basic_consume(
+            "contract.jobs".into(),
+            "contract".into(),
+            lapin::options::BasicConsumeOptions::default(),
+            lapin::types::FieldTable::default(),
+        )
+        .await
+        .unwrap();
     let mut r = redis().await;
     let key = unique("contract");
     let _: () = r.rpush(&key, 1).await.unwrap();
@@ -61,7 +78,16 @@ sources:
     kind: redis
     url: {REDIS_URL}
     keys: [{{ key: "{key}", interval: 1s, timeout: 500ms }}]
-"#
+  - name: broker
+    kind: rabbitmq
+    interval: 1s
+    timeout: 800ms
+    management_url: {RABBIT_API}
+    username: guest
+    password: guest
+    vhosts: ["{vhost}"]
+"#,
+        vhost = vh.name
     );
     let e = Exporter::start(&config);
     let docs = documented();
@@ -70,7 +96,7 @@ sources:
         "parsed too few rows from docs/metrics.md: {docs:?}"
     );
     let m = e
-        .wait_for("every documented metric", Duration::from_secs(15), |m| {
+        .wait_for("every documented metric", Duration::from_secs(30), |m| {
             let got = emitted(&m.text);
             docs.keys().all(|k| got.contains_key(k))
         })
@@ -85,6 +111,8 @@ sources:
     tx.rollback().await.unwrap();
     sleeper.abort();
     let _: () = r.del(&key).await.unwrap();
+    let _ = amqp.close(200, "bye".into()).await;
+    vh.delete().await;
 }
 
 /// Runs `promtool check metrics` on `text`; without promtool, fails under CI and says so locally.

@@ -5,6 +5,7 @@
 //! scheduler. Adding a kind means one new module and one arm in each `match` below.
 
 pub mod postgres;
+pub mod rabbitmq;
 pub mod redis;
 
 use std::future::Future;
@@ -20,7 +21,7 @@ use crate::error::ProbeError;
 use crate::sample::Output;
 
 /// Names of the source kinds this build knows.
-pub const KINDS: [&str; 2] = ["postgres", "redis"];
+pub const KINDS: [&str; 3] = ["postgres", "rabbitmq", "redis"];
 
 /// The future a probe returns.
 pub type ProbeFuture<'a> = Pin<Box<dyn Future<Output = Result<Output, ProbeError>> + Send + 'a>>;
@@ -47,6 +48,8 @@ pub enum KindConfig {
     Postgres(postgres::PostgresConfig),
     /// `kind: redis`.
     Redis(redis::RedisConfig),
+    /// `kind: rabbitmq`.
+    Rabbitmq(rabbitmq::RabbitmqConfig),
 }
 
 /// What a check runs, by kind.
@@ -58,6 +61,8 @@ pub enum CheckSpec {
     RedisKey(redis::KeyCheck),
     /// A read-only Redis command with a numeric reply.
     RedisCommand(redis::CommandCheck),
+    /// A built-in RabbitMQ queue check.
+    Rabbitmq(rabbitmq::RabbitCheck),
 }
 
 /// Parses the kind-specific part of a source (`rest` holds every non-common field).
@@ -70,6 +75,7 @@ pub fn parse_kind(
     match kind {
         "postgres" => postgres::parse(rest, path, errors),
         "redis" => redis::parse(rest, path, errors),
+        "rabbitmq" => rabbitmq::parse(rest, path, errors),
         other => {
             errors.push(ConfigError::new(
                 format!("{path}.kind"),
@@ -89,6 +95,7 @@ impl KindConfig {
         match self {
             KindConfig::Postgres(_) => "postgres",
             KindConfig::Redis(_) => "redis",
+            KindConfig::Rabbitmq(_) => "rabbitmq",
         }
     }
 
@@ -97,6 +104,7 @@ impl KindConfig {
         match self {
             KindConfig::Postgres(c) => postgres::validate(c, source, errors),
             KindConfig::Redis(c) => redis::validate(c, source, errors),
+            KindConfig::Rabbitmq(c) => rabbitmq::validate(c, source, errors),
         }
     }
 
@@ -106,6 +114,7 @@ impl KindConfig {
         Ok(match self {
             KindConfig::Postgres(c) => Arc::new(postgres::PostgresSource::new(c, source)?),
             KindConfig::Redis(c) => Arc::new(redis::RedisSource::new(c, source)?),
+            KindConfig::Rabbitmq(c) => Arc::new(rabbitmq::RabbitmqSource::new(c, source)?),
         })
     }
 
@@ -114,6 +123,12 @@ impl KindConfig {
         match self {
             KindConfig::Postgres(c) => crate::secrets::display_url(&c.url),
             KindConfig::Redis(c) => crate::secrets::display_url(&c.url),
+            KindConfig::Rabbitmq(c) => c
+                .management_url
+                .as_deref()
+                .or(c.amqp_url.as_deref())
+                .map(crate::secrets::display_url)
+                .unwrap_or_default(),
         }
     }
 }

@@ -178,7 +178,7 @@ pub fn validate(config: &RedisConfig, source: &SourceConfig, errors: &mut Vec<Co
                     }
                 }
             }
-            CheckSpec::Postgres(_) => {}
+            _ => {}
         }
     }
 }
@@ -263,9 +263,7 @@ impl Source for RedisSource {
                 help,
                 command: c.command.clone(),
             }),
-            CheckSpec::Postgres(_) => {
-                unreachable!("validation only gives redis checks to a redis source")
-            }
+            _ => unreachable!("validation only gives redis checks to a redis source"),
         }
     }
 }

@@ -379,3 +379,100 @@ pub fn count_lines(logs: &str, needles: &[&str]) -> usize {
         .filter(|l| needles.iter().all(|n| l.contains(n)))
         .count()
 }
+
+pub const RABBIT_API: &str = "http://127.0.0.1:15672";
+
+/// A vhost of its own on the real RabbitMQ, so tests never see each other's queues.
+pub struct RabbitVhost {
+    pub name: String,
+    http: reqwest::Client,
+}
+
+impl RabbitVhost {
+    pub async fn create() -> RabbitVhost {
+        let name = unique("pulse_vh");
+        let v = RabbitVhost {
+            name,
+            http: reqwest::Client::new(),
+        };
+        let r = v
+            .http
+            .put(format!("{RABBIT_API}/api/vhosts/{}", v.name))
+            .basic_auth("guest", Some("guest"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("the RabbitMQ management API must run on 127.0.0.1:15672 (scripts/test enables it): {e}"));
+        assert!(r.status().is_success(), "create vhost: {}", r.status());
+        let r = v
+            .api_put(
+                &format!("/api/permissions/{}/guest", v.name),
+                serde_json::json!({"configure": ".*", "write": ".*", "read": ".*"}),
+            )
+            .await;
+        assert!(r.is_success(), "permissions: {r}");
+        v
+    }
+
+    async fn api_put(&self, path: &str, body: serde_json::Value) -> reqwest::StatusCode {
+        self.http
+            .put(format!("{RABBIT_API}{path}"))
+            .basic_auth("guest", Some("guest"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
+    pub async fn declare(&self, queue: &str, arguments: serde_json::Value) {
+        let s = self
+            .api_put(
+                &format!("/api/queues/{}/{queue}", self.name),
+                serde_json::json!({"durable": false, "arguments": arguments}),
+            )
+            .await;
+        assert!(s.is_success(), "declare {queue}: {s}");
+    }
+
+    pub async fn delete_queue(&self, queue: &str) {
+        let s = self
+            .http
+            .delete(format!("{RABBIT_API}/api/queues/{}/{queue}", self.name))
+            .basic_auth("guest", Some("guest"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert!(s.is_success(), "delete {queue}: {s}");
+    }
+
+    pub async fn publish(&self, queue: &str, n: usize) {
+        for _ in 0..n {
+            let r: serde_json::Value = self
+                .http
+                .post(format!("{RABBIT_API}/api/exchanges/{}/amq.default/publish", self.name))
+                .basic_auth("guest", Some("guest"))
+                .json(&serde_json::json!({"properties": {}, "routing_key": queue, "payload": "job", "payload_encoding": "string"}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(r["routed"], true, "publish to {queue}");
+        }
+    }
+
+    pub fn amqp_url(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:5672/{}", self.name)
+    }
+
+    pub async fn delete(self) {
+        let _ = self
+            .http
+            .delete(format!("{RABBIT_API}/api/vhosts/{}", self.name))
+            .basic_auth("guest", Some("guest"))
+            .send()
+            .await;
+    }
+}

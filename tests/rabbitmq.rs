@@ -1,0 +1,415 @@
+//! RabbitMQ source against the real broker (AMQP 127.0.0.1:5672, management API :15672),
+//! each test in a vhost of its own.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use lapin::options::{BasicConsumeOptions, BasicQosOptions};
+use lapin::types::FieldTable;
+use serde_json::json;
+
+fn management_config(vhost: &str, extra: &str) -> String {
+    format!(
+        r#"
+global: {{ interval: 1s, timeout: 800ms, health_interval: 1s, health_timeout: 800ms }}
+sources:
+  - name: broker
+    kind: rabbitmq
+    management_url: {RABBIT_API}
+    username: guest
+    password: guest
+    vhosts: ["{vhost}"]
+{extra}"#
+    )
+}
+
+fn q<'a>(
+    m: &Scrape,
+    vhost: &'a str,
+    queue: &'a str,
+    metric: &str,
+    extra: &[(&'a str, &'a str)],
+) -> Option<f64> {
+    let mut labels = vec![("vhost", vhost), ("queue", queue)];
+    labels.extend_from_slice(extra);
+    m.get(metric, &labels)
+}
+
+#[tokio::test]
+async fn depth_consumers_and_dead_letter_queues_through_the_management_api() {
+    let vh = RabbitVhost::create().await;
+    let v = vh.name.clone();
+    vh.declare("posts.dlq", json!({})).await;
+    vh.declare(
+        "posts.scheduled",
+        json!({"x-dead-letter-exchange": "", "x-dead-letter-routing-key": "posts.dlq"}),
+    )
+    .await;
+    vh.declare("ignored.queue", json!({})).await;
+    vh.publish("posts.scheduled", 5).await;
+    vh.publish("posts.dlq", 2).await;
+    let e = Exporter::start(&management_config(
+        &v,
+        "    queues: { include: [\"^posts\\\\.\"] }\n",
+    ));
+
+    let m = e
+        .wait_for(
+            "depth of the scheduled queue",
+            Duration::from_secs(20),
+            |m| {
+                q(
+                    m,
+                    &v,
+                    "posts.scheduled",
+                    "pulse_rabbitmq_queue_messages",
+                    &[("state", "ready")],
+                ) == Some(5.0)
+                    && q(
+                        m,
+                        &v,
+                        "posts.dlq",
+                        "pulse_rabbitmq_queue_messages",
+                        &[("state", "ready")],
+                    ) == Some(2.0)
+            },
+        )
+        .await;
+    assert_eq!(
+        q(
+            &m,
+            &v,
+            "posts.scheduled",
+            "pulse_rabbitmq_queue_consumers",
+            &[]
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        q(
+            &m,
+            &v,
+            "posts.scheduled",
+            "pulse_rabbitmq_queue_messages",
+            &[("dead_letter", "false"), ("state", "ready")]
+        ),
+        Some(5.0)
+    );
+    assert_eq!(
+        q(
+            &m,
+            &v,
+            "posts.dlq",
+            "pulse_rabbitmq_queue_messages",
+            &[("dead_letter", "true"), ("state", "ready")]
+        ),
+        Some(2.0),
+        "the queue named by x-dead-letter-routing-key is labelled a dead-letter queue"
+    );
+    assert!(
+        m.find(
+            "pulse_rabbitmq_queue_messages",
+            &[("queue", "ignored.queue")]
+        )
+        .is_empty(),
+        "excluded by the include filter"
+    );
+    assert_eq!(
+        m.get("pulse_rabbitmq_vhost_queues", &[("vhost", &v)]),
+        Some(2.0)
+    );
+    assert_eq!(
+        m.get(
+            "pulse_rabbitmq_vhost_messages",
+            &[("vhost", &v), ("state", "ready")]
+        ),
+        Some(7.0)
+    );
+    assert_eq!(
+        m.get(
+            "pulse_source_up",
+            &[("source", "broker"), ("kind", "rabbitmq")]
+        ),
+        Some(1.0)
+    );
+    assert!(!m
+        .find("pulse_rabbitmq_node_alarm", &[("alarm", "memory")])
+        .is_empty());
+    assert!(!m.find("pulse_rabbitmq_node_running", &[]).is_empty());
+
+    // A consumer attaches (prefetch 1, never acks): one consumer, one message unacked.
+    let conn = lapin::Connection::connect(&vh.amqp_url(), lapin::ConnectionProperties::default())
+        .await
+        .unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    ch.basic_qos(1, BasicQosOptions::default()).await.unwrap();
+    let _consumer = ch
+        .basic_consume(
+            "posts.scheduled".into(),
+            "pulse-test".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    e.wait_for("the consumer counted", Duration::from_secs(20), |m| {
+        q(
+            m,
+            &v,
+            "posts.scheduled",
+            "pulse_rabbitmq_queue_consumers",
+            &[],
+        ) == Some(1.0)
+            && q(
+                m,
+                &v,
+                "posts.scheduled",
+                "pulse_rabbitmq_queue_messages",
+                &[("state", "unacked")],
+            ) == Some(1.0)
+    })
+    .await;
+    let _ = conn.close(200, "bye".into()).await;
+
+    // A queue that disappears disappears from /metrics.
+    vh.delete_queue("posts.dlq").await;
+    e.wait_for("deleted queue gone", Duration::from_secs(20), |m| {
+        m.find("pulse_rabbitmq_queue_messages", &[("queue", "posts.dlq")])
+            .is_empty()
+    })
+    .await;
+    vh.delete().await;
+}
+
+#[tokio::test]
+async fn dead_letter_exchange_bindings_and_name_patterns_mark_dead_letter_queues() {
+    let vh = RabbitVhost::create().await;
+    let v = vh.name.clone();
+    let s = reqwest::Client::new()
+        .put(format!("{RABBIT_API}/api/exchanges/{v}/jobs.dlx"))
+        .basic_auth("guest", Some("guest"))
+        .json(&json!({"type": "fanout", "durable": false}))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert!(s.is_success());
+    vh.declare("jobs.failed", json!({})).await;
+    let s = reqwest::Client::new()
+        .post(format!(
+            "{RABBIT_API}/api/bindings/{v}/e/jobs.dlx/q/jobs.failed"
+        ))
+        .basic_auth("guest", Some("guest"))
+        .json(&json!({"routing_key": ""}))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert!(s.is_success());
+    vh.declare("jobs.ai", json!({"x-dead-letter-exchange": "jobs.dlx"}))
+        .await;
+    vh.declare("legacy.errors", json!({})).await;
+    let e = Exporter::start(&management_config(
+        &v,
+        "    dead_letter_pattern: \"\\\\.errors$\"\n",
+    ));
+    let m = e
+        .wait_for("queues", Duration::from_secs(20), |m| {
+            q(
+                m,
+                &v,
+                "legacy.errors",
+                "pulse_rabbitmq_queue_consumers",
+                &[],
+            )
+            .is_some()
+                && q(m, &v, "jobs.failed", "pulse_rabbitmq_queue_consumers", &[]).is_some()
+        })
+        .await;
+    assert_eq!(
+        q(
+            &m,
+            &v,
+            "jobs.failed",
+            "pulse_rabbitmq_queue_consumers",
+            &[("dead_letter", "true")]
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        q(
+            &m,
+            &v,
+            "legacy.errors",
+            "pulse_rabbitmq_queue_consumers",
+            &[("dead_letter", "true")]
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        q(
+            &m,
+            &v,
+            "jobs.ai",
+            "pulse_rabbitmq_queue_consumers",
+            &[("dead_letter", "false")]
+        ),
+        Some(0.0)
+    );
+    vh.delete().await;
+}
+
+#[tokio::test]
+async fn queue_cap_keeps_the_deepest_queues_and_counts_the_rest() {
+    let vh = RabbitVhost::create().await;
+    let v = vh.name.clone();
+    for (name, n) in [("a", 1), ("b", 3), ("c", 2)] {
+        vh.declare(name, json!({})).await;
+        vh.publish(name, n).await;
+    }
+    let e = Exporter::start(&management_config(&v, "    max_queues: 2\n"));
+    let m = e
+        .wait_for("capped queues", Duration::from_secs(20), |m| {
+            m.get(
+                "pulse_rabbitmq_vhost_messages",
+                &[("vhost", &v), ("state", "ready")],
+            ) == Some(6.0)
+                && q(
+                    m,
+                    &v,
+                    "c",
+                    "pulse_rabbitmq_queue_messages",
+                    &[("state", "ready")],
+                ) == Some(2.0)
+        })
+        .await;
+    assert_eq!(
+        q(
+            &m,
+            &v,
+            "b",
+            "pulse_rabbitmq_queue_messages",
+            &[("state", "ready")]
+        ),
+        Some(3.0)
+    );
+    assert!(
+        m.find(
+            "pulse_rabbitmq_queue_messages",
+            &[("vhost", &v), ("queue", "a")]
+        )
+        .is_empty(),
+        "the shallowest queue is dropped"
+    );
+    assert_eq!(
+        m.get("pulse_rabbitmq_vhost_queues", &[("vhost", &v)]),
+        Some(3.0),
+        "totals count every queue"
+    );
+    assert!(
+        m.get(
+            "pulse_check_series_dropped_total",
+            &[("source", "broker"), ("check", "queues")]
+        )
+        .unwrap()
+            >= 1.0
+    );
+    vh.delete().await;
+}
+
+#[tokio::test]
+async fn amqp_only_mode_reads_named_queues() {
+    let vh = RabbitVhost::create().await;
+    vh.declare("ai.jobs", json!({})).await;
+    vh.publish("ai.jobs", 4).await;
+    let config = format!(
+        r#"
+global: {{ interval: 1s, timeout: 800ms, health_interval: 1s, health_timeout: 800ms }}
+sources:
+  - name: amqp-only
+    kind: rabbitmq
+    amqp_url: {}
+    amqp_queues: [ai.jobs, not.there]
+"#,
+        vh.amqp_url()
+    );
+    let e = Exporter::start(&config);
+    let v = vh.name.clone();
+    let m = e
+        .wait_for("AMQP depth", Duration::from_secs(20), |m| {
+            q(
+                m,
+                &v,
+                "ai.jobs",
+                "pulse_rabbitmq_queue_messages",
+                &[("state", "ready")],
+            ) == Some(4.0)
+                && m.get("pulse_source_up", &[("source", "amqp-only")]) == Some(1.0)
+        })
+        .await;
+    assert_eq!(
+        q(&m, &v, "ai.jobs", "pulse_rabbitmq_queue_consumers", &[]),
+        Some(0.0)
+    );
+    assert!(
+        m.find("pulse_rabbitmq_queue_messages", &[("queue", "not.there")])
+            .is_empty(),
+        "a missing queue is absent"
+    );
+    assert_eq!(
+        m.get(
+            "pulse_check_success",
+            &[("source", "amqp-only"), ("check", "amqp_queues")]
+        ),
+        Some(1.0)
+    );
+    vh.delete().await;
+}
+
+#[tokio::test]
+async fn wrong_password_is_auth_and_names_the_user_only() {
+    let closed = free_port();
+    let config = format!(
+        r#"
+global: {{ health_interval: 1s, health_timeout: 800ms }}
+sources:
+  - name: wrong-pw
+    kind: rabbitmq
+    management_url: {RABBIT_API}
+    username: guest
+    password: NotThePassword-9d2
+  - name: no-api
+    kind: rabbitmq
+    management_url: http://127.0.0.1:{closed}
+    username: monitor
+    password: other-password-41
+"#
+    );
+    let e = Exporter::start(&config);
+    let m = e
+        .wait_for("auth and connect failures", Duration::from_secs(15), |m| {
+            m.get(
+                "pulse_source_probe_failures_total",
+                &[("source", "wrong-pw"), ("reason", "auth")],
+            )
+            .is_some_and(|v| v >= 1.0)
+                && m.get(
+                    "pulse_source_probe_failures_total",
+                    &[("source", "no-api"), ("reason", "connect")],
+                )
+                .is_some_and(|v| v >= 1.0)
+        })
+        .await;
+    assert_eq!(
+        m.get("pulse_source_up", &[("source", "wrong-pw")]),
+        Some(0.0)
+    );
+    let logs = e.logs();
+    assert!(
+        logs.contains("refused user \\\"guest\\\"") || logs.contains("refused user \"guest\""),
+        "{logs}"
+    );
+    assert!(!logs.contains("NotThePassword-9d2") && !m.text.contains("NotThePassword-9d2"));
+}
