@@ -61,6 +61,7 @@ async fn docs_list_exactly_what_the_binary_emits() {
         )
         .await
         .unwrap();
+    let _ = mongo().await;
     let mut r = redis().await;
     let key = unique("contract");
     let _: () = r.rpush(&key, 1).await.unwrap();
@@ -86,11 +87,17 @@ sources:
     username: guest
     password: guest
     vhosts: ["{vhost}"]
+  - name: docs
+    kind: mongodb
+    url: {MONGO_URL}/contract
 "#,
         vhost = vh.name
     );
     let e = Exporter::start(&config);
-    let docs = documented();
+    let mut docs = documented();
+    // nx-27017, the MongoDB wire server of the test machine, has no serverStatus opcounters;
+    // the metric is covered against a real mongod only (see the README's testing notes).
+    assert!(docs.remove("pulse_mongodb_operations_total").is_some());
     assert!(
         docs.len() > 20,
         "parsed too few rows from docs/metrics.md: {docs:?}"

@@ -4,6 +4,7 @@
 //! A source only knows how to talk to its system; timing, timeouts and outcomes belong to the
 //! scheduler. Adding a kind means one new module and one arm in each `match` below.
 
+pub mod mongodb;
 pub mod postgres;
 pub mod rabbitmq;
 pub mod redis;
@@ -21,7 +22,7 @@ use crate::error::ProbeError;
 use crate::sample::Output;
 
 /// Names of the source kinds this build knows.
-pub const KINDS: [&str; 3] = ["postgres", "rabbitmq", "redis"];
+pub const KINDS: [&str; 4] = ["mongodb", "postgres", "rabbitmq", "redis"];
 
 /// The future a probe returns.
 pub type ProbeFuture<'a> = Pin<Box<dyn Future<Output = Result<Output, ProbeError>> + Send + 'a>>;
@@ -50,6 +51,8 @@ pub enum KindConfig {
     Redis(redis::RedisConfig),
     /// `kind: rabbitmq`.
     Rabbitmq(rabbitmq::RabbitmqConfig),
+    /// `kind: mongodb`.
+    Mongodb(mongodb::MongodbConfig),
 }
 
 /// What a check runs, by kind.
@@ -63,6 +66,8 @@ pub enum CheckSpec {
     RedisCommand(redis::CommandCheck),
     /// A built-in RabbitMQ queue check.
     Rabbitmq(rabbitmq::RabbitCheck),
+    /// A MongoDB count or aggregate.
+    Mongodb(mongodb::MongoCheck),
 }
 
 /// Parses the kind-specific part of a source (`rest` holds every non-common field).
@@ -76,6 +81,7 @@ pub fn parse_kind(
         "postgres" => postgres::parse(rest, path, errors),
         "redis" => redis::parse(rest, path, errors),
         "rabbitmq" => rabbitmq::parse(rest, path, errors),
+        "mongodb" => mongodb::parse(rest, path, errors),
         other => {
             errors.push(ConfigError::new(
                 format!("{path}.kind"),
@@ -96,6 +102,7 @@ impl KindConfig {
             KindConfig::Postgres(_) => "postgres",
             KindConfig::Redis(_) => "redis",
             KindConfig::Rabbitmq(_) => "rabbitmq",
+            KindConfig::Mongodb(_) => "mongodb",
         }
     }
 
@@ -105,6 +112,7 @@ impl KindConfig {
             KindConfig::Postgres(c) => postgres::validate(c, source, errors),
             KindConfig::Redis(c) => redis::validate(c, source, errors),
             KindConfig::Rabbitmq(c) => rabbitmq::validate(c, source, errors),
+            KindConfig::Mongodb(c) => mongodb::validate(c, source, errors),
         }
     }
 
@@ -115,6 +123,7 @@ impl KindConfig {
             KindConfig::Postgres(c) => Arc::new(postgres::PostgresSource::new(c, source)?),
             KindConfig::Redis(c) => Arc::new(redis::RedisSource::new(c, source)?),
             KindConfig::Rabbitmq(c) => Arc::new(rabbitmq::RabbitmqSource::new(c, source)?),
+            KindConfig::Mongodb(c) => Arc::new(mongodb::MongodbSource::new(c, source)?),
         })
     }
 
@@ -123,6 +132,7 @@ impl KindConfig {
         match self {
             KindConfig::Postgres(c) => crate::secrets::display_url(&c.url),
             KindConfig::Redis(c) => crate::secrets::display_url(&c.url),
+            KindConfig::Mongodb(c) => crate::secrets::display_url(&c.url),
             KindConfig::Rabbitmq(c) => c
                 .management_url
                 .as_deref()

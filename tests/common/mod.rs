@@ -476,3 +476,47 @@ impl RabbitVhost {
             .await;
     }
 }
+
+pub const MONGO_URL: &str = "mongodb://127.0.0.1:27017";
+
+/// Connects to the MongoDB wire server (nx-27017 here, started by scripts/test).
+pub async fn mongo() -> mongodb::Client {
+    let c = mongodb::Client::with_uri_str(format!("{MONGO_URL}/?serverSelectionTimeoutMS=3000"))
+        .await
+        .unwrap();
+    c.database("admin")
+        .run_command(mongodb::bson::doc! { "ping": 1 })
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "a MongoDB server must run on 127.0.0.1:27017 (scripts/test starts nx-27017): {e}"
+            )
+        });
+    c
+}
+
+/// A loopback TCP listener that accepts connections and never answers: a hung server.
+pub struct BlackHole {
+    pub port: u16,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl BlackHole {
+    pub async fn start() -> BlackHole {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((sock, _)) = listener.accept().await {
+                held.push(sock);
+            }
+        });
+        BlackHole { port, task }
+    }
+}
+
+impl Drop for BlackHole {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -1,0 +1,583 @@
+//! MongoDB source (official driver): ping and `serverStatus` for health, and `count`,
+//! `estimated_count` and `aggregate` checks bounded by `maxTimeMS`, read from secondaries
+//! when there are any.
+//!
+//! Filters and pipelines are written in YAML and may hold time windows relative to now:
+//! `{ $now: "-24h" }` becomes the date 24 hours ago at every run, `{ $nowSeconds: "-1h" }` and
+//! `{ $nowMillis: "-5m" }` the same instant as unix seconds or milliseconds, for documents that
+//! store numbers instead of dates.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use mongodb::bson::{self, Bson, Document};
+use mongodb::options::{ClientOptions, ReadPreference, ReadPreferenceOptions, SelectionCriteria};
+use serde::Deserialize;
+use serde_yaml::Value;
+use tokio::sync::OnceCell;
+use tokio::time::Instant;
+
+use super::{remaining, take_checks, CheckSpec, KindConfig, Probe, ProbeFuture, Source};
+use crate::config::load::parse_at;
+use crate::config::validate::label_name;
+use crate::config::{CheckConfig, CheckPlan, ConfigError, SourceConfig};
+use crate::error::{ProbeError, Reason};
+use crate::sample::{label, Output};
+
+/// Connection settings of a `kind: mongodb` source.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MongodbConfig {
+    /// Connection string: `mongodb://user:${env:PW}@host:27017/app?authSource=admin` or
+    /// `mongodb+srv://…`.
+    pub url: String,
+    /// Database the checks read (default: the one in the URL's path).
+    pub database: Option<String>,
+}
+
+/// What a MongoDB check runs: exactly one of `count`, `estimated_count` or `aggregate`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MongoCheck {
+    /// Documents of a collection matching a filter.
+    pub count: Option<CountSpec>,
+    /// The collection's document count from its metadata (fast, no filter).
+    pub estimated_count: Option<CollectionSpec>,
+    /// A pipeline whose output documents become samples.
+    pub aggregate: Option<AggregateSpec>,
+    /// Output fields of `aggregate` that become labels.
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// Output fields of `aggregate` holding numbers (default `[value]`).
+    #[serde(default = "default_values")]
+    pub values: Vec<String>,
+    /// With more than one value field: the label naming the field of each sample.
+    pub value_label: Option<String>,
+}
+
+fn default_values() -> Vec<String> {
+    vec!["value".to_owned()]
+}
+
+/// `count:`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CountSpec {
+    /// Collection name.
+    pub collection: String,
+    /// Query filter (default: every document).
+    #[serde(default)]
+    pub filter: Option<Value>,
+}
+
+/// `estimated_count:`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectionSpec {
+    /// Collection name.
+    pub collection: String,
+}
+
+/// `aggregate:`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AggregateSpec {
+    /// Collection name.
+    pub collection: String,
+    /// Pipeline stages.
+    pub pipeline: Vec<Value>,
+}
+
+/// Parses a mongodb source and its `checks`.
+pub fn parse(
+    mut rest: Value,
+    path: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<(KindConfig, Vec<CheckConfig>)> {
+    let checks = take_checks(&mut rest, "checks", path, errors, CheckSpec::Mongodb);
+    let config: MongodbConfig = parse_at(rest, path, errors)?;
+    Some((KindConfig::Mongodb(config), checks))
+}
+
+/// Records the mongodb rules `source` breaks.
+pub fn validate(c: &MongodbConfig, source: &SourceConfig, errors: &mut Vec<ConfigError>) {
+    let p = &source.path;
+    if !(c.url.starts_with("mongodb://") || c.url.starts_with("mongodb+srv://")) {
+        errors.push(ConfigError::new(
+            format!("{p}.url"),
+            "expected mongodb://user:password@host:27017/database or mongodb+srv://…",
+        ));
+    } else if c.database.is_none() && url_database(&c.url).is_none() {
+        errors.push(ConfigError::new(
+            format!("{p}.database"),
+            "name the database, here or in the URL's path",
+        ));
+    }
+    for check in &source.checks {
+        let CheckSpec::Mongodb(m) = &check.spec else {
+            continue;
+        };
+        let cp = &check.path;
+        if check.common.metric.is_none() {
+            errors.push(ConfigError::new(
+                format!("{cp}.metric"),
+                "required: the metric name the result is published under",
+            ));
+        }
+        let modes = usize::from(m.count.is_some())
+            + usize::from(m.estimated_count.is_some())
+            + usize::from(m.aggregate.is_some());
+        if modes != 1 {
+            errors.push(ConfigError::new(
+                cp.clone(),
+                "set exactly one of `count`, `estimated_count` or `aggregate`",
+            ));
+        }
+        if m.aggregate.is_none() && (!m.labels.is_empty() || m.value_label.is_some()) {
+            errors.push(ConfigError::new(
+                format!("{cp}.labels"),
+                "`labels` and `value_label` go with `aggregate`",
+            ));
+        }
+        for (i, l) in m.labels.iter().enumerate() {
+            label_name(&format!("{cp}.labels[{i}]"), l, errors);
+        }
+        if m.values.len() > 1 && m.value_label.is_none() {
+            errors.push(ConfigError::new(
+                format!("{cp}.value_label"),
+                "required with more than one value field",
+            ));
+        }
+        if let Some(vl) = &m.value_label {
+            label_name(&format!("{cp}.value_label"), vl, errors);
+        }
+        let docs: Vec<(&str, &Value)> = match (&m.count, &m.aggregate) {
+            (Some(c), _) => c.filter.iter().map(|f| ("count.filter", f)).collect(),
+            (_, Some(a)) => a
+                .pipeline
+                .iter()
+                .map(|s| ("aggregate.pipeline", s))
+                .collect(),
+            _ => Vec::new(),
+        };
+        for (field, v) in docs {
+            if let Err(e) = to_document(v, SystemTime::now()) {
+                errors.push(ConfigError::new(format!("{cp}.{field}"), e));
+            }
+        }
+    }
+}
+
+fn url_database(url: &str) -> Option<String> {
+    let after_scheme = url.split_once("://")?.1;
+    let path = after_scheme.split_once('/')?.1;
+    let db = path.split('?').next().unwrap_or("");
+    (!db.is_empty()).then(|| db.to_owned())
+}
+
+/// Turns YAML into a BSON document, expanding `$now`, `$nowSeconds` and `$nowMillis`.
+pub fn to_document(v: &Value, now: SystemTime) -> Result<Document, String> {
+    match to_bson(v, now)? {
+        Bson::Document(d) => Ok(d),
+        other => Err(format!("expected a mapping, got {other}")),
+    }
+}
+
+fn to_bson(v: &Value, now: SystemTime) -> Result<Bson, String> {
+    Ok(match v {
+        Value::Null => Bson::Null,
+        Value::Bool(b) => Bson::Boolean(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => Bson::Int64(i),
+            None => Bson::Double(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        Value::String(s) => Bson::String(s.clone()),
+        Value::Sequence(items) => Bson::Array(
+            items
+                .iter()
+                .map(|i| to_bson(i, now))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Mapping(map) => {
+            if map.len() == 1 {
+                let (k, val) = map.iter().next().expect("one entry");
+                if let (Some(op @ ("$now" | "$nowSeconds" | "$nowMillis")), Some(offset)) =
+                    (k.as_str(), val.as_str())
+                {
+                    return relative_time(op, offset, now);
+                }
+            }
+            let mut doc = Document::new();
+            for (k, val) in map {
+                let key = k
+                    .as_str()
+                    .ok_or_else(|| format!("field names must be strings, got {k:?}"))?;
+                doc.insert(key, to_bson(val, now)?);
+            }
+            Bson::Document(doc)
+        }
+        Value::Tagged(t) => to_bson(&t.value, now)?,
+    })
+}
+
+fn relative_time(op: &str, offset: &str, now: SystemTime) -> Result<Bson, String> {
+    let text = offset.trim();
+    let at = if text.is_empty() {
+        now
+    } else {
+        let (sign, dur) = text.split_at(1);
+        let d = humantime::parse_duration(dur.trim()).map_err(|e| {
+            format!("{op}: bad offset {offset:?} ({e}); write e.g. \"-24h\" or \"+5m\"")
+        })?;
+        match sign {
+            "-" => now.checked_sub(d).unwrap_or(UNIX_EPOCH),
+            "+" => now + d,
+            _ => return Err(format!("{op}: offset {offset:?} must start with - or +")),
+        }
+    };
+    let ms = at
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as i64;
+    Ok(match op {
+        "$now" => Bson::DateTime(bson::DateTime::from_millis(ms)),
+        "$nowSeconds" => Bson::Int64(ms / 1000),
+        _ => Bson::Int64(ms),
+    })
+}
+
+/// A MongoDB source; the client is created on first use (it connects lazily anyway).
+pub struct MongodbSource {
+    name: String,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    url: String,
+    database: String,
+    client: OnceCell<mongodb::Client>,
+}
+
+/// Driver timeouts used unless the URL sets `serverSelectionTimeoutMS` / `connectTimeoutMS`:
+/// short enough that a dead server fails a default 5 s health probe with reason `connect`
+/// (the driver's own error) rather than `timeout`.
+pub const DEFAULT_DRIVER_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl Shared {
+    async fn client(&self) -> Result<&mongodb::Client, ProbeError> {
+        self.client
+            .get_or_try_init(|| async {
+                let mut options = ClientOptions::parse(&self.url)
+                    .await
+                    .map_err(|e| classify(&e))?;
+                options.app_name = Some("pulse-exporter".to_owned());
+                options
+                    .server_selection_timeout
+                    .get_or_insert(DEFAULT_DRIVER_TIMEOUT);
+                options
+                    .connect_timeout
+                    .get_or_insert(DEFAULT_DRIVER_TIMEOUT);
+                options.max_pool_size.get_or_insert(2);
+                // Read from secondaries when there are any, so checks never load the primary.
+                options.selection_criteria = Some(SelectionCriteria::ReadPreference(
+                    ReadPreference::SecondaryPreferred {
+                        options: Some(ReadPreferenceOptions::default()),
+                    },
+                ));
+                mongodb::Client::with_options(options).map_err(|e| classify(&e))
+            })
+            .await
+    }
+}
+
+impl MongodbSource {
+    /// Creates the source without connecting.
+    pub fn new(c: &MongodbConfig, source: &SourceConfig) -> Result<Self, String> {
+        crate::secrets::register_url_password(&c.url);
+        let database = c
+            .database
+            .clone()
+            .or_else(|| url_database(&c.url))
+            .ok_or("no database named")?;
+        Ok(MongodbSource {
+            name: source.common.name.clone(),
+            shared: Arc::new(Shared {
+                url: c.url.clone(),
+                database,
+                client: OnceCell::new(),
+            }),
+        })
+    }
+}
+
+impl Source for MongodbSource {
+    fn health(&self) -> Arc<dyn Probe> {
+        Arc::new(HealthProbe {
+            source: self.name.clone(),
+            shared: self.shared.clone(),
+        })
+    }
+
+    fn check(&self, check: &CheckConfig, plan: &CheckPlan) -> Arc<dyn Probe> {
+        let CheckSpec::Mongodb(spec) = &check.spec else {
+            unreachable!("validation only gives mongodb checks to a mongodb source")
+        };
+        Arc::new(CheckProbe {
+            shared: self.shared.clone(),
+            metric: check.common.metric.clone().unwrap_or_default(),
+            help: check.help(plan.interval),
+            spec: spec.clone(),
+        })
+    }
+}
+
+fn classify(e: &mongodb::error::Error) -> ProbeError {
+    use mongodb::error::ErrorKind;
+    let reason = match e.kind.as_ref() {
+        ErrorKind::Authentication { .. } => Reason::Auth,
+        ErrorKind::ServerSelection { .. }
+        | ErrorKind::Io(_)
+        | ErrorKind::ConnectionPoolCleared { .. }
+        | ErrorKind::DnsResolve { .. } => Reason::Connect,
+        ErrorKind::InvalidArgument { .. } => Reason::Query,
+        ErrorKind::BsonDeserialization(_) => Reason::Decode,
+        ErrorKind::Command(c) => match c.code {
+            50 => Reason::Timeout,   // MaxTimeMSExpired
+            13 | 18 => Reason::Auth, // Unauthorized, AuthenticationFailed
+            26 => Reason::NotFound,  // NamespaceNotFound
+            _ => Reason::Query,
+        },
+        _ => Reason::Query,
+    };
+    ProbeError::new(reason, e.to_string())
+}
+
+struct HealthProbe {
+    source: String,
+    shared: Arc<Shared>,
+}
+
+impl Probe for HealthProbe {
+    fn run(&self, _deadline: Instant) -> ProbeFuture<'_> {
+        Box::pin(async move {
+            let client = self.shared.client().await?;
+            let admin = client.database("admin");
+            admin
+                .run_command(bson::doc! { "ping": 1 })
+                .await
+                .map_err(|e| classify(&e))?;
+            let mut out = Output::default();
+            // serverStatus needs the clusterMonitor role; without it the source is still up.
+            let status = match admin.run_command(bson::doc! { "serverStatus": 1 }).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::debug!(source = %self.source, error = %crate::secrets::scrub(&e.to_string()), "serverStatus unavailable");
+                    return Ok(out);
+                }
+            };
+            let src = || vec![label("source", self.source.as_str())];
+            let with = |k: &str, v: &str| {
+                let mut l = src();
+                l.push(label(k, v));
+                l
+            };
+            if let Ok(conns) = status.get_document("connections") {
+                for state in ["current", "available"] {
+                    if let Some(v) = number(conns.get(state)) {
+                        out.gauge(
+                            "pulse_mongodb_connections",
+                            "Connections to the server: current, and still available.",
+                            with("state", state),
+                            v,
+                        );
+                    }
+                }
+            }
+            if let Ok(ops) = status.get_document("opcounters") {
+                for (op, v) in ops {
+                    if let Some(v) = number(Some(v)) {
+                        out.counter("pulse_mongodb_operations_total", "Operations since the server started, by type (serverStatus opcounters).", with("op", op), v);
+                    }
+                }
+            }
+            if let Some(up) = number(status.get("uptime")) {
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_secs_f64();
+                out.gauge(
+                    "pulse_mongodb_start_timestamp_seconds",
+                    "When the server started (now minus serverStatus uptime).",
+                    src(),
+                    (now - up).floor(),
+                );
+            }
+            Ok(out)
+        })
+    }
+}
+
+fn number(v: Option<&Bson>) -> Option<f64> {
+    match v? {
+        Bson::Int32(i) => Some(f64::from(*i)),
+        Bson::Int64(i) => Some(*i as f64),
+        Bson::Double(d) => Some(*d),
+        Bson::Decimal128(d) => d.to_string().parse().ok(),
+        Bson::Boolean(b) => Some(f64::from(u8::from(*b))),
+        _ => None,
+    }
+}
+
+fn text(v: Option<&Bson>) -> String {
+    match v {
+        None | Some(Bson::Null) => String::new(),
+        Some(Bson::String(s)) => s.clone(),
+        Some(Bson::ObjectId(o)) => o.to_hex(),
+        Some(Bson::DateTime(d)) => d.try_to_rfc3339_string().unwrap_or_default(),
+        Some(other) => other.to_string(),
+    }
+}
+
+struct CheckProbe {
+    shared: Arc<Shared>,
+    metric: String,
+    help: String,
+    spec: MongoCheck,
+}
+
+impl Probe for CheckProbe {
+    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
+        Box::pin(async move {
+            let client = self.shared.client().await?;
+            let db = client.database(&self.shared.database);
+            // The server gives up at the same deadline as the scheduler.
+            let max_time = remaining(deadline).max(Duration::from_millis(1));
+            let now = SystemTime::now();
+            let mut out = Output::default();
+            let s = &self.spec;
+            if let Some(c) = &s.count {
+                let filter = match &c.filter {
+                    Some(f) => {
+                        to_document(f, now).map_err(|e| ProbeError::new(Reason::Query, e))?
+                    }
+                    None => Document::new(),
+                };
+                let n = db
+                    .collection::<Document>(&c.collection)
+                    .count_documents(filter)
+                    .max_time(max_time)
+                    .await
+                    .map_err(|e| classify(&e))?;
+                out.gauge(&self.metric, &self.help, Vec::new(), n as f64);
+            } else if let Some(c) = &s.estimated_count {
+                let n = db
+                    .collection::<Document>(&c.collection)
+                    .estimated_document_count()
+                    .max_time(max_time)
+                    .await
+                    .map_err(|e| classify(&e))?;
+                out.gauge(&self.metric, &self.help, Vec::new(), n as f64);
+            } else if let Some(a) = &s.aggregate {
+                let pipeline = a
+                    .pipeline
+                    .iter()
+                    .map(|stage| to_document(stage, now))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| ProbeError::new(Reason::Query, e))?;
+                let mut cursor = db
+                    .collection::<Document>(&a.collection)
+                    .aggregate(pipeline)
+                    .max_time(max_time)
+                    .await
+                    .map_err(|e| classify(&e))?;
+                while cursor.advance().await.map_err(|e| classify(&e))? {
+                    let doc = cursor.deserialize_current().map_err(|e| classify(&e))?;
+                    self.document_samples(&doc, &mut out)?;
+                }
+            }
+            Ok(out)
+        })
+    }
+}
+
+impl CheckProbe {
+    fn document_samples(&self, doc: &Document, out: &mut Output) -> Result<(), ProbeError> {
+        let labels: Vec<(String, String)> = self
+            .spec
+            .labels
+            .iter()
+            .map(|l| label(l, text(doc.get(l))))
+            .collect();
+        for field in &self.spec.values {
+            match doc.get(field) {
+                None | Some(Bson::Null) => out.skipped += 1,
+                Some(v) => {
+                    let value = number(Some(v)).ok_or_else(|| {
+                        ProbeError::new(
+                            Reason::Decode,
+                            format!("field `{field}` holds {} where a number belongs: fix the pipeline or list it under `labels`", v.element_type_name()),
+                        )
+                    })?;
+                    let mut l = labels.clone();
+                    if let Some(vl) = &self.spec.value_label {
+                        l.push(label(vl, field.as_str()));
+                    }
+                    out.gauge(&self.metric, &self.help, l, value);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+trait ElementTypeName {
+    fn element_type_name(&self) -> &'static str;
+}
+
+impl ElementTypeName for Bson {
+    fn element_type_name(&self) -> &'static str {
+        match self {
+            Bson::String(_) => "a string",
+            Bson::Document(_) => "a document",
+            Bson::Array(_) => "an array",
+            Bson::DateTime(_) => "a date",
+            Bson::ObjectId(_) => "an ObjectId",
+            _ => "a non-numeric value",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_times_expand_at_run_time() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let v: Value = serde_yaml::from_str("{ lastLogin: { $gte: { $now: \"-24h\" } }, ts: { $lt: { $nowSeconds: \"-1m\" } }, ms: { $nowMillis: \"\" } }").unwrap();
+        let d = to_document(&v, now).unwrap();
+        let gte = d
+            .get_document("lastLogin")
+            .unwrap()
+            .get_datetime("$gte")
+            .unwrap();
+        assert_eq!(gte.timestamp_millis(), (1_000_000 - 86_400) * 1000);
+        assert_eq!(
+            d.get_document("ts").unwrap().get_i64("$lt").unwrap(),
+            1_000_000 - 60
+        );
+        assert_eq!(d.get_i64("ms").unwrap(), 1_000_000_000);
+        let bad: Value = serde_yaml::from_str("{ a: { $now: \"yesterday\" } }").unwrap();
+        assert!(to_document(&bad, now).unwrap_err().contains("$now"));
+    }
+
+    #[test]
+    fn database_from_url_path() {
+        assert_eq!(
+            url_database("mongodb://u:p@h:27017/app?authSource=admin").as_deref(),
+            Some("app")
+        );
+        assert_eq!(url_database("mongodb://h:27017/"), None);
+        assert_eq!(url_database("mongodb://h:27017"), None);
+    }
+}

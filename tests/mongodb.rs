@@ -1,0 +1,215 @@
+//! MongoDB source against a MongoDB wire-protocol server on 127.0.0.1:27017 (nx-27017, started
+//! by scripts/test; see the README for what it does not cover).
+
+mod common;
+
+use std::time::{Duration, Instant, SystemTime};
+
+use common::*;
+use mongodb::bson::{doc, DateTime, Document};
+
+#[tokio::test]
+async fn counts_aggregates_and_relative_windows_against_the_real_wire_protocol() {
+    let client = mongo().await;
+    let dbname = unique("pulse_users");
+    let users = client.database(&dbname).collection::<Document>("users");
+    let now = SystemTime::now();
+    let ago = |h: u64| DateTime::from_system_time(now - Duration::from_secs(h * 3600));
+    users
+        .insert_many(vec![
+            doc! { "plan": "free", "isDisabled": false, "lastLoginAt": ago(2), "usage": { "postsCreated": 3 } },
+            doc! { "plan": "pro", "isDisabled": false, "lastLoginAt": ago(72), "usage": { "postsCreated": 10 } },
+            doc! { "plan": "pro", "isDisabled": true, "lastLoginAt": ago(1), "usage": { "postsCreated": 1 } },
+            doc! { "plan": "trial", "isDisabled": false, "lastLoginAt": ago(30), "usage": { "postsCreated": 0 } },
+        ])
+        .await
+        .unwrap();
+    let config = format!(
+        r#"
+global: {{ interval: 1s, timeout: 800ms, health_interval: 1s, health_timeout: 800ms }}
+sources:
+  - name: users-db
+    kind: mongodb
+    url: {MONGO_URL}/{dbname}
+    checks:
+      - metric: app_users_enabled
+        count: {{ collection: users, filter: {{ isDisabled: false }} }}
+      - metric: app_users_stored
+        estimated_count: {{ collection: users }}
+      - metric: app_users_active_24h
+        help: Users who logged in within the last 24 hours.
+        count: {{ collection: users, filter: {{ lastLoginAt: {{ $gte: {{ $now: "-24h" }} }} }} }}
+      - metric: app_users_by_plan
+        aggregate:
+          collection: users
+          pipeline:
+            - {{ $group: {{ _id: "$plan", users: {{ $sum: 1 }}, posts: {{ $sum: "$usage.postsCreated" }} }} }}
+            - {{ $project: {{ _id: 0, plan: "$_id", users: 1, posts: 1 }} }}
+        labels: [plan]
+        values: [users, posts]
+        value_label: field
+      - metric: app_bad_value
+        aggregate:
+          collection: users
+          pipeline: [{{ $project: {{ _id: 0, value: "$plan" }} }}]
+"#
+    );
+    let e = Exporter::start(&config);
+    let m = e
+        .wait_for("every check", Duration::from_secs(20), |m| {
+            m.get("app_users_by_plan", &[("plan", "pro"), ("field", "users")])
+                .is_some()
+                && m.get("app_users_active_24h", &[]).is_some()
+                && m.get("app_users_stored", &[]).is_some()
+                && m.get(
+                    "pulse_check_failures_total",
+                    &[("check", "app_bad_value"), ("reason", "decode")],
+                )
+                .is_some()
+                && m.get("pulse_source_up", &[("source", "users-db")])
+                    .is_some()
+        })
+        .await;
+    assert_eq!(m.get("app_users_enabled", &[]), Some(3.0));
+    assert_eq!(m.get("app_users_stored", &[]), Some(4.0));
+    assert_eq!(
+        m.get("app_users_active_24h", &[]),
+        Some(2.0),
+        "logged in 1 h and 2 h ago, not 30 h or 72 h ago"
+    );
+    assert_eq!(
+        m.get("app_users_by_plan", &[("plan", "pro"), ("field", "users")]),
+        Some(2.0)
+    );
+    assert_eq!(
+        m.get("app_users_by_plan", &[("plan", "pro"), ("field", "posts")]),
+        Some(11.0)
+    );
+    assert_eq!(
+        m.get(
+            "app_users_by_plan",
+            &[("plan", "trial"), ("field", "users")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.get(
+            "pulse_source_up",
+            &[("source", "users-db"), ("kind", "mongodb")]
+        ),
+        Some(1.0)
+    );
+    assert!(m
+        .get(
+            "pulse_mongodb_connections",
+            &[("source", "users-db"), ("state", "current")]
+        )
+        .is_some());
+    assert!(
+        e.logs().contains("holds a string where a number belongs"),
+        "{}",
+        e.logs()
+    );
+    client.database(&dbname).drop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_stopped_server_is_down_with_connect_while_other_sources_stay_up() {
+    let _ = mongo().await;
+    let proxy = Proxy::start("127.0.0.1:27017").await;
+    let config = format!(
+        r#"
+global: {{ health_interval: 1s, health_timeout: 800ms }}
+sources:
+  - name: mongo
+    kind: mongodb
+    url: mongodb://127.0.0.1:{}/app?serverSelectionTimeoutMS=400&connectTimeoutMS=400
+  - name: cache
+    kind: redis
+    url: {REDIS_URL}
+"#,
+        proxy.port
+    );
+    let e = Exporter::start(&config);
+    let up = |m: &Scrape, s: &str| m.get("pulse_source_up", &[("source", s)]);
+    e.wait_for("both up", Duration::from_secs(15), |m| {
+        up(m, "mongo") == Some(1.0) && up(m, "cache") == Some(1.0)
+    })
+    .await;
+    proxy.cut();
+    let m = e
+        .wait_for("mongo down with connect", Duration::from_secs(15), |m| {
+            up(m, "mongo") == Some(0.0)
+                && m.get(
+                    "pulse_source_probe_failures_total",
+                    &[("source", "mongo"), ("reason", "connect")],
+                )
+                .is_some_and(|v| v >= 1.0)
+        })
+        .await;
+    assert_eq!(up(&m, "cache"), Some(1.0));
+    proxy.restore().await;
+    e.wait_for("mongo back", Duration::from_secs(20), |m| {
+        up(m, "mongo") == Some(1.0)
+    })
+    .await;
+    assert_eq!(
+        count_lines(
+            &e.logs(),
+            &["event=system.analytics.degraded", "source=mongo"]
+        ),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_hung_server_times_the_check_out_and_scrapes_stay_fast() {
+    let hole = BlackHole::start().await;
+    let config = format!(
+        r#"
+sources:
+  - name: hung
+    kind: mongodb
+    url: mongodb://127.0.0.1:{}/app?serverSelectionTimeoutMS=30000&connectTimeoutMS=30000
+    checks:
+      - {{ metric: app_hung_count, count: {{ collection: users }}, interval: 3s, timeout: 1s }}
+"#,
+        hole.port
+    );
+    let e = Exporter::start(&config);
+    let start = Instant::now();
+    let mut worst = Duration::ZERO;
+    let m = loop {
+        let t = Instant::now();
+        let m = e.metrics().await;
+        worst = worst.max(t.elapsed());
+        if m.get(
+            "pulse_check_failures_total",
+            &[("check", "app_hung_count"), ("reason", "timeout")],
+        )
+        .is_some()
+        {
+            break m;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "no timeout recorded: {}",
+            e.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let took = m
+        .get(
+            "pulse_check_duration_seconds",
+            &[("check", "app_hung_count")],
+        )
+        .unwrap();
+    assert!(
+        (0.9..2.0).contains(&took),
+        "cancelled at the 1 s timeout, took {took}s"
+    );
+    assert!(
+        worst < Duration::from_secs(1),
+        "a scrape took {worst:?} while the server hung"
+    );
+}
