@@ -45,8 +45,16 @@ fn rss_mib(pid: u32) -> f64 {
 }
 
 fn beam_pid() -> Option<u32> {
-    let out = Command::new("pgrep").args(["-f", "beam.smp"]).output().ok()?;
-    String::from_utf8_lossy(&out.stdout).lines().next()?.trim().parse().ok()
+    let out = Command::new("pgrep")
+        .args(["-f", "beam.smp"])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 #[tokio::main]
@@ -56,22 +64,45 @@ async fn main() {
     let put = |path: String, body: serde_json::Value| {
         let http = http.clone();
         async move {
-            let s = http.put(format!("{API}{path}")).basic_auth("guest", Some("guest")).json(&body).send().await.unwrap().status();
+            let s = http
+                .put(format!("{API}{path}"))
+                .basic_auth("guest", Some("guest"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status();
             assert!(s.is_success(), "{path}: {s}");
         }
     };
     put(format!("/api/vhosts/{vhost}"), serde_json::json!({})).await;
-    put(format!("/api/permissions/{vhost}/guest"), serde_json::json!({"configure": ".*", "write": ".*", "read": ".*"})).await;
+    put(
+        format!("/api/permissions/{vhost}/guest"),
+        serde_json::json!({"configure": ".*", "write": ".*", "read": ".*"}),
+    )
+    .await;
 
     let t = Instant::now();
-    let conn = lapin::Connection::connect(&format!("amqp://guest:guest@127.0.0.1:5672/{vhost}"), lapin::ConnectionProperties::default())
-        .await
-        .unwrap();
+    let conn = lapin::Connection::connect(
+        &format!("amqp://guest:guest@127.0.0.1:5672/{vhost}"),
+        lapin::ConnectionProperties::default(),
+    )
+    .await
+    .unwrap();
     let ch = conn.create_channel().await.unwrap();
     for i in 0..QUEUES {
-        ch.queue_declare(format!("bench.q{i:05}").into(), QueueDeclareOptions::default(), FieldTable::default()).await.unwrap();
+        ch.queue_declare(
+            format!("bench.q{i:05}").into(),
+            QueueDeclareOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
     }
-    println!("declared {QUEUES} queues in {:.1}s", t.elapsed().as_secs_f64());
+    println!(
+        "declared {QUEUES} queues in {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
     // Let the management database see them all.
     tokio::time::sleep(Duration::from_secs(6)).await;
 
@@ -85,11 +116,20 @@ async fn main() {
         ),
     )
     .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_pulse-exporter"))
         .arg("--config.file")
         .arg(&config)
-        .args(["--web.listen-address", &format!("127.0.0.1:{port}"), "--log.level", "warn"])
+        .args([
+            "--web.listen-address",
+            &format!("127.0.0.1:{port}"),
+            "--log.level",
+            "warn",
+        ])
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
@@ -99,9 +139,14 @@ async fn main() {
     for _ in 0..600 {
         if let Ok(r) = http.get(&url).send().await {
             let text = r.text().await.unwrap_or_default();
-            if let Some(line) = text.lines().find(|l| l.starts_with("pulse_check_duration_seconds{source=\"broker\",check=\"queues\"}")) {
+            if let Some(line) = text.lines().find(|l| {
+                l.starts_with("pulse_check_duration_seconds{source=\"broker\",check=\"queues\"}")
+            }) {
                 probe = line.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok());
-                let queues = text.lines().filter(|l| l.starts_with("pulse_rabbitmq_queue_consumers{")).count();
+                let queues = text
+                    .lines()
+                    .filter(|l| l.starts_with("pulse_rabbitmq_queue_consumers{"))
+                    .count();
                 println!("pulse-exporter publishes {queues} queues");
                 break;
             }
@@ -112,7 +157,12 @@ async fn main() {
     let (pulse, pulse_size) = timed_gets(&http, &url, 50).await;
     let pulse_rss = rss_mib(child.id());
 
-    let plugin_ok = http.get(PLUGIN).send().await.map(|r| r.status().is_success()).unwrap_or(false);
+    let plugin_ok = http
+        .get(PLUGIN)
+        .send()
+        .await
+        .map(|r| r.status().is_success())
+        .unwrap_or(false);
     println!();
     println!("pulse-exporter: queues probe {:.1} ms (in the background); /metrics p50 {:.2} ms, p99 {:.2} ms, {} KiB; RSS {:.1} MiB",
         ms(probe), ms(pct(&pulse, 0.5)), ms(pct(&pulse, 0.99)), pulse_size / 1024, pulse_rss);
@@ -123,9 +173,18 @@ async fn main() {
             ms(pct(&plugin, 0.5)), ms(pct(&plugin, 0.99)), plugin_size / 1024, beam_before);
         println!();
         println!("ratios from this run (5,000 queues):");
-        println!("  pulse /metrics p50 / plugin per-object scrape p50: {:.3}", ms(pct(&pulse, 0.5)) / ms(pct(&plugin, 0.5)));
-        println!("  pulse background probe / plugin per-object scrape p50: {:.2}", ms(probe) / ms(pct(&plugin, 0.5)));
-        println!("  pulse exposition size / plugin exposition size: {:.2}", pulse_size as f64 / plugin_size as f64);
+        println!(
+            "  pulse /metrics p50 / plugin per-object scrape p50: {:.3}",
+            ms(pct(&pulse, 0.5)) / ms(pct(&plugin, 0.5))
+        );
+        println!(
+            "  pulse background probe / plugin per-object scrape p50: {:.2}",
+            ms(probe) / ms(pct(&plugin, 0.5))
+        );
+        println!(
+            "  pulse exposition size / plugin exposition size: {:.2}",
+            pulse_size as f64 / plugin_size as f64
+        );
     } else {
         println!("rabbitmq_prometheus is not enabled on 127.0.0.1:15692: no comparison (scripts/bench enables it)");
     }
@@ -133,6 +192,10 @@ async fn main() {
     let _ = child.kill();
     let _ = child.wait();
     let _ = conn.close(200, "bye".into()).await;
-    let _ = http.delete(format!("{API}/api/vhosts/{vhost}")).basic_auth("guest", Some("guest")).send().await;
+    let _ = http
+        .delete(format!("{API}/api/vhosts/{vhost}"))
+        .basic_auth("guest", Some("guest"))
+        .send()
+        .await;
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -9,6 +9,8 @@ use common::*;
 const REDIS_PW: &str = "RedisPw-7a1c9e";
 const PG_PW: &str = "PgPw-3f8b2d";
 const FILE_PW: &str = "FilePw-19c4aa";
+const MONGO_PW: &str = "MongoPw-5e7d01";
+const AMQP_PW: &str = "AmqpPw-0b6c3f";
 
 #[tokio::test]
 async fn passwords_never_appear_anywhere() {
@@ -33,6 +35,13 @@ sources:
   - name: db-file
     kind: postgres
     url: postgres://app:${{file:{}}}@127.0.0.1:{closed}/app
+  - name: mongo
+    kind: mongodb
+    url: mongodb://app:{MONGO_PW}@127.0.0.1:{closed}/app?serverSelectionTimeoutMS=300&connectTimeoutMS=300
+  - name: amqp
+    kind: rabbitmq
+    amqp_url: amqp://app:{AMQP_PW}@127.0.0.1:{closed}/%2f
+    amqp_queues: [jobs]
 "#,
         secret_file.display()
     );
@@ -89,7 +98,7 @@ sources:
         ("probe stderr", &probe_err),
         ("logs", &logs),
     ] {
-        for pw in [REDIS_PW, PG_PW, FILE_PW] {
+        for pw in [REDIS_PW, PG_PW, FILE_PW, MONGO_PW, AMQP_PW] {
             assert!(!text.contains(pw), "{pw} leaked into the {what}:\n{text}");
         }
     }
