@@ -12,6 +12,7 @@
 //! | [`scheduler`] | one task per check: jitter, interval, timeout, outcomes, transition events |
 //! | [`store`] | the latest result per check, staleness, counters |
 //! | [`sample`] | samples and metric families probes return |
+//! | [`rows`] | query-shaped results (rows, documents) into samples, for every kind |
 //! | [`collector`] | the prometheus-client `Collector` over the store, and self metrics |
 //! | [`exposition`] | OpenMetrics or classic text by `Accept` |
 //! | [`app`] | wiring and reload |
@@ -33,6 +34,7 @@ pub mod http;
 pub mod landing;
 pub mod logging;
 pub mod probe_cmd;
+pub mod rows;
 pub mod sample;
 pub mod scheduler;
 pub mod secrets;

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use common::*;
 use mongodb::bson::{doc, DateTime, Document};
@@ -177,27 +177,15 @@ sources:
         hole.port
     );
     let e = Exporter::start(&config);
-    let start = Instant::now();
-    let mut worst = Duration::ZERO;
-    let m = loop {
-        let t = Instant::now();
-        let m = e.metrics().await;
-        worst = worst.max(t.elapsed());
-        if m.get(
-            "pulse_check_failures_total",
-            &[("check", "app_hung_count"), ("reason", "timeout")],
-        )
-        .is_some()
-        {
-            break m;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(15),
-            "no timeout recorded: {}",
-            e.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let (m, worst) = e
+        .wait_for_timed("a timeout recorded", Duration::from_secs(15), |m| {
+            m.get(
+                "pulse_check_failures_total",
+                &[("check", "app_hung_count"), ("reason", "timeout")],
+            )
+            .is_some()
+        })
+        .await;
     let took = m
         .get(
             "pulse_check_duration_seconds",

@@ -25,27 +25,15 @@ sources:
     );
     let e = Exporter::start(&config);
     let pool = pg().await;
-    let start = Instant::now();
-    let mut worst = Duration::ZERO;
-    let m = loop {
-        let t = Instant::now();
-        let m = e.metrics().await;
-        worst = worst.max(t.elapsed());
-        if m.get(
-            "pulse_check_failures_total",
-            &[("check", "app_slow"), ("reason", "timeout")],
-        )
-        .is_some()
-        {
-            break m;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(15),
-            "no timeout recorded: {}",
-            e.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let (m, worst) = e
+        .wait_for_timed("a timeout recorded", Duration::from_secs(15), |m| {
+            m.get(
+                "pulse_check_failures_total",
+                &[("check", "app_slow"), ("reason", "timeout")],
+            )
+            .is_some()
+        })
+        .await;
     let took = m
         .get("pulse_check_duration_seconds", &[("check", "app_slow")])
         .unwrap();

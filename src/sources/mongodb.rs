@@ -19,9 +19,9 @@ use tokio::time::Instant;
 
 use super::{remaining, take_checks, CheckSpec, KindConfig, Probe, ProbeFuture, Source};
 use crate::config::load::parse_at;
-use crate::config::validate::label_name;
 use crate::config::{CheckConfig, CheckPlan, ConfigError, SourceConfig};
 use crate::error::{ProbeError, Reason};
+use crate::rows::{Row, RowShape};
 use crate::sample::{label, Output};
 
 /// Connection settings of a `kind: mongodb` source.
@@ -57,6 +57,17 @@ pub struct MongoCheck {
 
 fn default_values() -> Vec<String> {
     vec!["value".to_owned()]
+}
+
+impl MongoCheck {
+    /// How an aggregate's output documents map to samples.
+    pub fn shape(&self) -> RowShape<'_> {
+        RowShape {
+            labels: &self.labels,
+            values: &self.values,
+            value_label: self.value_label.as_deref(),
+        }
+    }
 }
 
 /// `count:`.
@@ -139,18 +150,8 @@ pub fn validate(c: &MongodbConfig, source: &SourceConfig, errors: &mut Vec<Confi
                 "`labels` and `value_label` go with `aggregate`",
             ));
         }
-        for (i, l) in m.labels.iter().enumerate() {
-            label_name(&format!("{cp}.labels[{i}]"), l, errors);
-        }
-        if m.values.len() > 1 && m.value_label.is_none() {
-            errors.push(ConfigError::new(
-                format!("{cp}.value_label"),
-                "required with more than one value field",
-            ));
-        }
-        if let Some(vl) = &m.value_label {
-            label_name(&format!("{cp}.value_label"), vl, errors);
-        }
+        m.shape()
+            .validate(cp, "field", &check.common.const_labels, errors);
         let docs: Vec<(&str, &Value)> = match (&m.count, &m.aggregate) {
             (Some(c), _) => c.filter.iter().map(|f| ("count.filter", f)).collect(),
             (_, Some(a)) => a
@@ -492,7 +493,9 @@ impl Probe for CheckProbe {
                     .map_err(|e| classify(&e))?;
                 while cursor.advance().await.map_err(|e| classify(&e))? {
                     let doc = cursor.deserialize_current().map_err(|e| classify(&e))?;
-                    self.document_samples(&doc, &mut out)?;
+                    self.spec
+                        .shape()
+                        .push(&DocRow(&doc), &self.metric, &self.help, &mut out)?;
                 }
             }
             Ok(out)
@@ -500,33 +503,24 @@ impl Probe for CheckProbe {
     }
 }
 
-impl CheckProbe {
-    fn document_samples(&self, doc: &Document, out: &mut Output) -> Result<(), ProbeError> {
-        let labels: Vec<(String, String)> = self
-            .spec
-            .labels
-            .iter()
-            .map(|l| label(l, text(doc.get(l))))
-            .collect();
-        for field in &self.spec.values {
-            match doc.get(field) {
-                None | Some(Bson::Null) => out.skipped += 1,
-                Some(v) => {
-                    let value = number(Some(v)).ok_or_else(|| {
-                        ProbeError::new(
-                            Reason::Decode,
-                            format!("field `{field}` holds {} where a number belongs: fix the pipeline or list it under `labels`", v.element_type_name()),
-                        )
-                    })?;
-                    let mut l = labels.clone();
-                    if let Some(vl) = &self.spec.value_label {
-                        l.push(label(vl, field.as_str()));
-                    }
-                    out.gauge(&self.metric, &self.help, l, value);
-                }
-            }
+/// An aggregate's output document as a row: a missing field reads as NULL.
+struct DocRow<'a>(&'a Document);
+
+impl Row for DocRow<'_> {
+    fn text(&self, field: &str) -> Result<String, ProbeError> {
+        Ok(text(self.0.get(field)))
+    }
+
+    fn number(&self, field: &str) -> Result<Option<f64>, ProbeError> {
+        match self.0.get(field) {
+            None | Some(Bson::Null) => Ok(None),
+            Some(v) => number(Some(v)).map(Some).ok_or_else(|| {
+                ProbeError::new(
+                    Reason::Decode,
+                    format!("field `{field}` holds {} where a number belongs: fix the pipeline or list it under `labels`", v.element_type_name()),
+                )
+            }),
         }
-        Ok(())
     }
 }
 

@@ -19,9 +19,9 @@ use tokio::time::Instant;
 
 use super::{remaining, take_checks, CheckSpec, KindConfig, Probe, ProbeFuture, Source};
 use crate::config::load::parse_at;
-use crate::config::validate::label_name;
 use crate::config::{CheckConfig, CheckPlan, ConfigError, SourceConfig};
 use crate::error::{ProbeError, Reason};
+use crate::rows::{self, RowShape};
 use crate::sample::{label, Output};
 
 /// Connection settings of a `kind: postgres` source.
@@ -58,6 +58,27 @@ pub struct SqlCheck {
 
 fn default_values() -> Vec<String> {
     vec!["value".to_owned()]
+}
+
+impl SqlCheck {
+    /// How the rows map to samples.
+    pub fn shape(&self) -> RowShape<'_> {
+        RowShape {
+            labels: &self.labels,
+            values: &self.values,
+            value_label: self.value_label.as_deref(),
+        }
+    }
+}
+
+impl rows::Row for PgRow {
+    fn text(&self, field: &str) -> Result<String, ProbeError> {
+        cell_text(self, field)
+    }
+
+    fn number(&self, field: &str) -> Result<Option<f64>, ProbeError> {
+        cell_number(self, field)
+    }
 }
 
 /// Parses the postgres-specific fields of a source and its `checks`.
@@ -99,49 +120,8 @@ pub fn validate(config: &PostgresConfig, source: &SourceConfig, errors: &mut Vec
         if sql.sql.trim().is_empty() {
             errors.push(ConfigError::new(format!("{p}.sql"), "must not be empty"));
         }
-        if sql.values.is_empty() {
-            errors.push(ConfigError::new(
-                format!("{p}.values"),
-                "name at least one value column",
-            ));
-        }
-        let mut seen = std::collections::HashSet::new();
-        for (i, name) in sql.labels.iter().enumerate() {
-            label_name(&format!("{p}.labels[{i}]"), name, errors);
-            if !seen.insert(name) {
-                errors.push(ConfigError::new(
-                    format!("{p}.labels[{i}]"),
-                    format!("label {name:?} is listed twice"),
-                ));
-            }
-            if check.common.const_labels.contains_key(name) {
-                errors.push(ConfigError::new(
-                    format!("{p}.labels[{i}]"),
-                    format!("{name:?} is also a const_label: keep one"),
-                ));
-            }
-        }
-        for (i, name) in sql.values.iter().enumerate() {
-            if sql.labels.contains(name) {
-                errors.push(ConfigError::new(
-                    format!("{p}.values[{i}]"),
-                    format!("column {name:?} cannot be both a label and a value"),
-                ));
-            }
-        }
-        match (&sql.value_label, sql.values.len()) {
-            (None, n) if n > 1 => errors.push(ConfigError::new(
-                format!("{p}.value_label"),
-                "required with more than one value column: name the label that tells the columns apart, e.g. value_label: column",
-            )),
-            (Some(vl), _) => {
-                label_name(&format!("{p}.value_label"), vl, errors);
-                if sql.labels.contains(vl) {
-                    errors.push(ConfigError::new(format!("{p}.value_label"), format!("{vl:?} is already a label column")));
-                }
-            }
-            _ => {}
-        }
+        sql.shape()
+            .validate(p, "column", &check.common.const_labels, errors);
     }
 }
 
@@ -289,23 +269,9 @@ fn rows_to_output(
             ));
         }
     }
+    let shape = check.shape();
     for row in rows {
-        let mut labels = Vec::with_capacity(check.labels.len() + 1);
-        for name in &check.labels {
-            labels.push(label(name, cell_text(row, name)?));
-        }
-        for column in &check.values {
-            match cell_number(row, column)? {
-                None => out.skipped += 1,
-                Some(v) => {
-                    let mut l = labels.clone();
-                    if let Some(vl) = &check.value_label {
-                        l.push(label(vl, column.as_str()));
-                    }
-                    out.gauge(metric, help, l, v);
-                }
-            }
-        }
+        shape.push(row, metric, help, &mut out)?;
     }
     Ok(out)
 }

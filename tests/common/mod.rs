@@ -148,11 +148,24 @@ impl Exporter {
         timeout: Duration,
         pred: impl Fn(&Scrape) -> bool,
     ) -> Scrape {
+        self.wait_for_timed(what, timeout, pred).await.0
+    }
+
+    /// Like [`Exporter::wait_for`], also returning the slowest scrape seen while waiting.
+    pub async fn wait_for_timed(
+        &self,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&Scrape) -> bool,
+    ) -> (Scrape, Duration) {
         let start = Instant::now();
+        let mut worst = Duration::ZERO;
         loop {
+            let t = Instant::now();
             let m = self.metrics().await;
+            worst = worst.max(t.elapsed());
             if pred(&m) {
-                return m;
+                return (m, worst);
             }
             if start.elapsed() > timeout {
                 panic!(
@@ -161,7 +174,7 @@ impl Exporter {
                     self.logs()
                 );
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
