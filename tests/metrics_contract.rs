@@ -62,6 +62,29 @@ async fn docs_list_exactly_what_the_binary_emits() {
         .await
         .unwrap();
     let _ = mongo().await;
+    // Stripe has no local server: a Stripe-shaped mock with one undelivered event.
+    let stripe = wiremock::MockServer::start().await;
+    let created = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 60;
+    wiremock::Mock::given(wiremock::matchers::path("/v1/webhook_endpoints"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "object": "list", "has_more": false,
+            "data": [{"id": "we_1", "url": "https://hooks.example.com/stripe", "status": "enabled"}]
+        })))
+        .mount(&stripe)
+        .await;
+    wiremock::Mock::given(wiremock::matchers::path("/v1/events"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "object": "list", "has_more": false,
+                "data": [{"id": "evt_1", "type": "invoice.paid", "created": created}]
+            })),
+        )
+        .mount(&stripe)
+        .await;
     let mut r = redis().await;
     let key = unique("contract");
     let _: () = r.rpush(&key, 1).await.unwrap();
@@ -90,7 +113,14 @@ sources:
   - name: docs
     kind: mongodb
     url: {MONGO_URL}/contract
+  - name: stripe
+    kind: stripe
+    api_key: rk_test_contract
+    api_base: {stripe_uri}
+    interval: 2s
+    timeout: 1s
 "#,
+        stripe_uri = stripe.uri(),
         vhost = vh.name
     );
     let e = Exporter::start(&config);

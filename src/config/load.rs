@@ -75,6 +75,9 @@ pub fn load_str(text: &str) -> Result<Config, ConfigErrors> {
         sources: sources_out,
     };
     super::validate::validate(&config, &mut errors);
+    // Built-in checks share their source's path, so one problem can be found once per check.
+    let mut seen = std::collections::HashSet::new();
+    errors.retain(|e| seen.insert(e.to_string()));
     if errors.is_empty() {
         Ok(config)
     } else {

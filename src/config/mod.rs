@@ -268,8 +268,9 @@ impl SourceConfig {
         let interval = c
             .interval
             .or(self.common.interval)
-            .unwrap_or(global.interval)
-            .0;
+            .map(|d| d.0)
+            .or(self.kind.default_interval())
+            .unwrap_or(global.interval.0);
         CheckPlan {
             source: self.common.name.clone(),
             kind: self.kind.kind_name(),

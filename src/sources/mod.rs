@@ -8,6 +8,7 @@ pub mod mongodb;
 pub mod postgres;
 pub mod rabbitmq;
 pub mod redis;
+pub mod stripe;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -22,7 +23,7 @@ use crate::error::ProbeError;
 use crate::sample::Output;
 
 /// Names of the source kinds this build knows.
-pub const KINDS: [&str; 4] = ["mongodb", "postgres", "rabbitmq", "redis"];
+pub const KINDS: [&str; 5] = ["mongodb", "postgres", "rabbitmq", "redis", "stripe"];
 
 /// The future a probe returns.
 pub type ProbeFuture<'a> = Pin<Box<dyn Future<Output = Result<Output, ProbeError>> + Send + 'a>>;
@@ -53,6 +54,8 @@ pub enum KindConfig {
     Rabbitmq(rabbitmq::RabbitmqConfig),
     /// `kind: mongodb`.
     Mongodb(mongodb::MongodbConfig),
+    /// `kind: stripe`.
+    Stripe(stripe::StripeConfig),
 }
 
 /// What a check runs, by kind.
@@ -68,6 +71,8 @@ pub enum CheckSpec {
     Rabbitmq(rabbitmq::RabbitCheck),
     /// A MongoDB count or aggregate.
     Mongodb(mongodb::MongoCheck),
+    /// A built-in Stripe check.
+    Stripe(stripe::StripeCheck),
 }
 
 /// Parses the kind-specific part of a source (`rest` holds every non-common field).
@@ -82,6 +87,7 @@ pub fn parse_kind(
         "redis" => redis::parse(rest, path, errors),
         "rabbitmq" => rabbitmq::parse(rest, path, errors),
         "mongodb" => mongodb::parse(rest, path, errors),
+        "stripe" => stripe::parse(rest, path, errors),
         other => {
             errors.push(ConfigError::new(
                 format!("{path}.kind"),
@@ -103,6 +109,15 @@ impl KindConfig {
             KindConfig::Redis(_) => "redis",
             KindConfig::Rabbitmq(_) => "rabbitmq",
             KindConfig::Mongodb(_) => "mongodb",
+            KindConfig::Stripe(_) => "stripe",
+        }
+    }
+
+    /// Interval of this kind's checks when neither the check nor the source sets one.
+    pub fn default_interval(&self) -> Option<std::time::Duration> {
+        match self {
+            KindConfig::Stripe(_) => Some(stripe::DEFAULT_INTERVAL),
+            _ => None,
         }
     }
 
@@ -113,6 +128,7 @@ impl KindConfig {
             KindConfig::Redis(c) => redis::validate(c, source, errors),
             KindConfig::Rabbitmq(c) => rabbitmq::validate(c, source, errors),
             KindConfig::Mongodb(c) => mongodb::validate(c, source, errors),
+            KindConfig::Stripe(c) => stripe::validate(c, source, errors),
         }
     }
 
@@ -124,6 +140,7 @@ impl KindConfig {
             KindConfig::Redis(c) => Arc::new(redis::RedisSource::new(c, source)?),
             KindConfig::Rabbitmq(c) => Arc::new(rabbitmq::RabbitmqSource::new(c, source)?),
             KindConfig::Mongodb(c) => Arc::new(mongodb::MongodbSource::new(c, source)?),
+            KindConfig::Stripe(c) => Arc::new(stripe::StripeSource::new(c, source)?),
         })
     }
 
@@ -133,6 +150,7 @@ impl KindConfig {
             KindConfig::Postgres(c) => crate::secrets::display_url(&c.url),
             KindConfig::Redis(c) => crate::secrets::display_url(&c.url),
             KindConfig::Mongodb(c) => crate::secrets::display_url(&c.url),
+            KindConfig::Stripe(c) => crate::secrets::display_url(&c.api_base),
             KindConfig::Rabbitmq(c) => c
                 .management_url
                 .as_deref()

@@ -1,0 +1,467 @@
+//! Stripe source (reqwest): webhook endpoints enabled or not, and events Stripe could not
+//! deliver to them, counted by type over a lookback window.
+//!
+//! A restricted key with read access to Events and Webhook Endpoints is enough. Listings page
+//! with `limit=100` and `starting_after`, at most `max_pages` pages per listing and run; when
+//! the cap is hit the result says it was truncated. A 429 is honoured: the source waits for
+//! `Retry-After` (or backs off exponentially) and makes no request until then, failing runs
+//! that cannot wait with reason `rate_limited` instead of hammering the API.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Deserialize;
+use serde_json::Value as Json;
+use serde_yaml::Value;
+use tokio::time::Instant;
+
+use super::{remaining, CheckSpec, KindConfig, Probe, ProbeFuture, Source};
+use crate::config::load::parse_at;
+use crate::config::{CheckCommon, CheckConfig, CheckPlan, ConfigError, Dur, SourceConfig};
+use crate::error::{ProbeError, Reason};
+use crate::sample::{label, Output};
+
+/// Default interval of Stripe checks: the API is rate limited and webhook failures are slow.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(300);
+
+/// Connection settings of a `kind: stripe` source.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StripeConfig {
+    /// Secret or restricted key (`rk_…` with read access to Events and Webhook Endpoints).
+    pub api_key: String,
+    /// API base URL (default `https://api.stripe.com`).
+    #[serde(default = "default_base")]
+    pub api_base: String,
+    /// How far back undelivered events are counted (default 72h; Stripe keeps 30 days).
+    #[serde(default = "default_lookback")]
+    pub lookback: Dur,
+    /// Most pages of 100 read per listing and run (default 20).
+    #[serde(default = "default_max_pages")]
+    pub max_pages: u32,
+}
+
+fn default_base() -> String {
+    "https://api.stripe.com".to_owned()
+}
+
+fn default_lookback() -> Dur {
+    Dur(Duration::from_secs(72 * 3600))
+}
+
+fn default_max_pages() -> u32 {
+    20
+}
+
+/// Which built-in check a Stripe source runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StripeCheck {
+    /// `GET /v1/webhook_endpoints`.
+    WebhookEndpoints,
+    /// `GET /v1/events`, undelivered and all, over the lookback window.
+    Events,
+}
+
+/// Parses a stripe source; its two checks are built in.
+pub fn parse(
+    rest: Value,
+    path: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<(KindConfig, Vec<CheckConfig>)> {
+    let config: StripeConfig = parse_at(rest, path, errors)?;
+    let builtin = |name: &str, spec: StripeCheck| CheckConfig {
+        path: path.to_owned(),
+        common: CheckCommon {
+            name: Some(name.to_owned()),
+            ..CheckCommon::default()
+        },
+        spec: CheckSpec::Stripe(spec),
+    };
+    let checks = vec![
+        builtin("webhook_endpoints", StripeCheck::WebhookEndpoints),
+        builtin("undelivered_events", StripeCheck::Events),
+    ];
+    Some((KindConfig::Stripe(config), checks))
+}
+
+/// Records the stripe rules `source` breaks.
+pub fn validate(c: &StripeConfig, source: &SourceConfig, errors: &mut Vec<ConfigError>) {
+    let p = &source.path;
+    if c.api_key.trim().is_empty() {
+        errors.push(ConfigError::new(
+            format!("{p}.api_key"),
+            "must not be empty: use ${env:STRIPE_API_KEY} or ${file:…}",
+        ));
+    }
+    match url::Url::parse(&c.api_base) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+        _ => errors.push(ConfigError::new(
+            format!("{p}.api_base"),
+            "expected an http(s) URL such as https://api.stripe.com",
+        )),
+    }
+    if c.max_pages == 0 {
+        errors.push(ConfigError::new(
+            format!("{p}.max_pages"),
+            "must be at least 1",
+        ));
+    }
+    if c.lookback.0 > Duration::from_secs(30 * 86400) {
+        errors.push(ConfigError::new(
+            format!("{p}.lookback"),
+            "Stripe keeps events for 30 days: use at most 30d",
+        ));
+    }
+}
+
+/// The API client of one source, with the back-off it owes Stripe.
+struct Api {
+    base: url::Url,
+    key: String,
+    http: reqwest::Client,
+    /// No request before this instant (set by a 429).
+    backoff_until: Mutex<Option<Instant>>,
+}
+
+/// Attempts per request when Stripe answers 429 and the deadline allows waiting.
+const ATTEMPTS: u32 = 3;
+
+impl Api {
+    async fn get(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        deadline: Instant,
+    ) -> Result<Json, ProbeError> {
+        let url = self
+            .base
+            .join(path)
+            .map_err(|e| ProbeError::new(Reason::Query, e.to_string()))?;
+        for attempt in 0..ATTEMPTS {
+            let wait_until = *self.backoff_until.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(until) = wait_until {
+                if until > Instant::now() {
+                    if until >= deadline {
+                        return Err(ProbeError::new(
+                            Reason::RateLimited,
+                            format!(
+                                "Stripe asked to wait {:.0}s more (HTTP 429): this run is skipped",
+                                until
+                                    .saturating_duration_since(Instant::now())
+                                    .as_secs_f64()
+                            ),
+                        ));
+                    }
+                    tokio::time::sleep_until(until).await;
+                }
+            }
+            let resp = self
+                .http
+                .get(url.clone())
+                .bearer_auth(&self.key)
+                .query(query)
+                .timeout(remaining(deadline).max(Duration::from_millis(1)))
+                .send()
+                .await
+                .map_err(|e| {
+                    let reason = if e.is_timeout() {
+                        Reason::Timeout
+                    } else {
+                        Reason::Connect
+                    };
+                    ProbeError::new(reason, e.to_string())
+                })?;
+            let status = resp.status();
+            if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+                let retry_after = resp
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<f64>().ok())
+                    .map(Duration::from_secs_f64)
+                    .unwrap_or(Duration::from_secs(1 << attempt));
+                tracing::debug!(
+                    path,
+                    retry_after = retry_after.as_secs_f64(),
+                    "Stripe rate limit (429)"
+                );
+                *self.backoff_until.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some(Instant::now() + retry_after);
+                continue;
+            }
+            if status.is_success() {
+                return resp
+                    .json::<Json>()
+                    .await
+                    .map_err(|e| ProbeError::new(Reason::Decode, format!("{path}: {e}")));
+            }
+            let reason = match status.as_u16() {
+                401 | 403 => Reason::Auth,
+                404 => Reason::NotFound,
+                500..=599 => Reason::Upstream,
+                _ => Reason::Query,
+            };
+            let detail = resp
+                .json::<Json>()
+                .await
+                .ok()
+                .and_then(|b| b["error"]["message"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            let hint = if reason == Reason::Auth {
+                " (a restricted key needs read access to Events and Webhook Endpoints)"
+            } else {
+                ""
+            };
+            return Err(ProbeError::new(
+                reason,
+                format!("{path}: HTTP {}{hint} {detail}", status.as_u16()),
+            ));
+        }
+        Err(ProbeError::new(
+            Reason::RateLimited,
+            format!("{path}: still rate limited after {ATTEMPTS} attempts"),
+        ))
+    }
+
+    /// Every item of a listing, at most `max_pages` pages; `true` when the cap cut it short.
+    async fn list(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        max_pages: u32,
+        deadline: Instant,
+    ) -> Result<(Vec<Json>, bool), ProbeError> {
+        let mut items = Vec::new();
+        let mut after: Option<String> = None;
+        for _ in 0..max_pages {
+            let mut q = query.to_vec();
+            q.push(("limit", "100".to_owned()));
+            if let Some(a) = &after {
+                q.push(("starting_after", a.clone()));
+            }
+            let body = self.get(path, &q, deadline).await?;
+            let data = body["data"].as_array().cloned().unwrap_or_default();
+            let last = data
+                .last()
+                .and_then(|d| d["id"].as_str())
+                .map(str::to_owned);
+            items.extend(data);
+            match (body["has_more"].as_bool().unwrap_or(false), last) {
+                (true, Some(id)) => after = Some(id),
+                _ => return Ok((items, false)),
+            }
+        }
+        Ok((items, true))
+    }
+}
+
+/// A Stripe source.
+pub struct StripeSource {
+    name: String,
+    api: Arc<Api>,
+    lookback: Duration,
+    max_pages: u32,
+}
+
+impl StripeSource {
+    /// Creates the source.
+    pub fn new(c: &StripeConfig, source: &SourceConfig) -> Result<Self, String> {
+        crate::secrets::register(&c.api_key);
+        let mut base = url::Url::parse(&c.api_base).map_err(|e| e.to_string())?;
+        if !base.path().ends_with('/') {
+            base.set_path(&format!("{}/", base.path()));
+        }
+        Ok(StripeSource {
+            name: source.common.name.clone(),
+            api: Arc::new(Api {
+                base,
+                key: c.api_key.clone(),
+                http: reqwest::Client::builder()
+                    .user_agent(concat!("pulse-exporter/", env!("CARGO_PKG_VERSION")))
+                    .build()
+                    .map_err(|e| e.to_string())?,
+                backoff_until: Mutex::new(None),
+            }),
+            lookback: c.lookback.0,
+            max_pages: c.max_pages,
+        })
+    }
+}
+
+impl Source for StripeSource {
+    fn health(&self) -> Arc<dyn Probe> {
+        Arc::new(HealthProbe {
+            api: self.api.clone(),
+        })
+    }
+
+    fn check(&self, check: &CheckConfig, _plan: &CheckPlan) -> Arc<dyn Probe> {
+        Arc::new(CheckProbe {
+            source: self.name.clone(),
+            api: self.api.clone(),
+            lookback: self.lookback,
+            max_pages: self.max_pages,
+            which: match &check.spec {
+                CheckSpec::Stripe(s) => s.clone(),
+                _ => unreachable!("validation only gives stripe checks to a stripe source"),
+            },
+        })
+    }
+}
+
+struct HealthProbe {
+    api: Arc<Api>,
+}
+
+impl Probe for HealthProbe {
+    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
+        Box::pin(async move {
+            // The cheapest call the documented key permissions allow: reachability and auth.
+            self.api
+                .get(
+                    "v1/webhook_endpoints",
+                    &[("limit", "1".to_owned())],
+                    deadline,
+                )
+                .await?;
+            Ok(Output::default())
+        })
+    }
+}
+
+struct CheckProbe {
+    source: String,
+    api: Arc<Api>,
+    lookback: Duration,
+    max_pages: u32,
+    which: StripeCheck,
+}
+
+impl CheckProbe {
+    fn src(&self) -> Vec<(String, String)> {
+        vec![label("source", self.source.as_str())]
+    }
+
+    async fn endpoints(&self, deadline: Instant) -> Result<Output, ProbeError> {
+        let (items, truncated) = self
+            .api
+            .list("v1/webhook_endpoints", &[], self.max_pages, deadline)
+            .await?;
+        let mut out = Output::default();
+        for e in &items {
+            let id = e["id"].as_str().unwrap_or("unknown");
+            // The host only: paths and query strings of webhook URLs often carry tokens.
+            let host = e["url"]
+                .as_str()
+                .and_then(|u| url::Url::parse(u).ok())
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .unwrap_or_default();
+            let enabled = e["status"].as_str() == Some("enabled");
+            let mut l = self.src();
+            l.push(label("endpoint", id));
+            l.push(label("host", host));
+            out.gauge(
+                "pulse_stripe_webhook_endpoint_enabled",
+                "Whether the webhook endpoint is enabled (1) or disabled (0).",
+                l,
+                f64::from(u8::from(enabled)),
+            );
+        }
+        self.truncated(&mut out, "webhook_endpoints", truncated);
+        Ok(out)
+    }
+
+    fn truncated(&self, out: &mut Output, listing: &str, truncated: bool) {
+        let mut l = self.src();
+        l.push(label("listing", listing));
+        out.gauge(
+            "pulse_stripe_listing_truncated",
+            "Whether the last run stopped at max_pages before the end of the listing (1): counts are then lower bounds.",
+            l,
+            f64::from(u8::from(truncated)),
+        );
+    }
+
+    async fn events(&self, deadline: Instant) -> Result<Output, ProbeError> {
+        let since = SystemTime::now()
+            .checked_sub(self.lookback)
+            .unwrap_or(UNIX_EPOCH);
+        let gte = since
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs()
+            .to_string();
+        let (undelivered, cut_undelivered) = self
+            .api
+            .list(
+                "v1/events",
+                &[
+                    ("delivery_success", "false".to_owned()),
+                    ("created[gte]", gte.clone()),
+                ],
+                self.max_pages,
+                deadline,
+            )
+            .await?;
+        let (all, cut_all) = self
+            .api
+            .list(
+                "v1/events",
+                &[("created[gte]", gte)],
+                self.max_pages,
+                deadline,
+            )
+            .await?;
+        let mut out = Output::default();
+        let mut by_type: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut oldest: Option<i64> = None;
+        for e in &undelivered {
+            *by_type
+                .entry(e["type"].as_str().unwrap_or("unknown"))
+                .or_default() += 1;
+            if let Some(c) = e["created"].as_i64() {
+                oldest = Some(oldest.map_or(c, |o| o.min(c)));
+            }
+        }
+        for (t, n) in by_type {
+            let mut l = self.src();
+            l.push(label("event_type", t));
+            out.gauge("pulse_stripe_undelivered_events", "Events in the lookback window that Stripe has not delivered to a webhook endpoint yet, by type.", l, n as f64);
+        }
+        if let Some(o) = oldest {
+            out.gauge(
+                "pulse_stripe_oldest_undelivered_event_timestamp_seconds",
+                "Creation time of the oldest undelivered event in the window.",
+                self.src(),
+                o as f64,
+            );
+        }
+        out.gauge(
+            "pulse_stripe_events",
+            "Events created in the lookback window (undelivered or not).",
+            self.src(),
+            all.len() as f64,
+        );
+        out.gauge(
+            "pulse_stripe_lookback_seconds",
+            "The lookback window the event counts cover.",
+            self.src(),
+            self.lookback.as_secs_f64(),
+        );
+        self.truncated(&mut out, "undelivered_events", cut_undelivered);
+        self.truncated(&mut out, "events", cut_all);
+        Ok(out)
+    }
+}
+
+impl Probe for CheckProbe {
+    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
+        Box::pin(async move {
+            match self.which {
+                StripeCheck::WebhookEndpoints => self.endpoints(deadline).await,
+                StripeCheck::Events => self.events(deadline).await,
+            }
+        })
+    }
+}
