@@ -12,6 +12,7 @@
 //! | [`scheduler`] | one task per check: jitter, interval, timeout, outcomes, transition events |
 //! | [`store`] | the latest result per check, staleness, counters |
 //! | [`sample`] | samples and metric families probes return |
+//! | [`heartbeat`] | worker heartbeats: up within max_age, remembered until forget_after |
 //! | [`rows`] | query-shaped results (rows, documents) into samples, for every kind |
 //! | [`collector`] | the prometheus-client `Collector` over the store, and self metrics |
 //! | [`exposition`] | OpenMetrics or classic text by `Accept` |
@@ -30,6 +31,7 @@ pub mod collector;
 pub mod config;
 pub mod error;
 pub mod exposition;
+pub mod heartbeat;
 pub mod http;
 pub mod landing;
 pub mod logging;

@@ -208,3 +208,19 @@ fn bad_listen_address_fails_with_a_clear_message() {
     assert_eq!(code, 1);
     assert!(err.contains("--web.listen-address"), "{err}");
 }
+
+#[test]
+fn heartbeat_mistakes_are_named() {
+    assert_rejected(
+        "sources:\n  - name: c\n    kind: redis\n    url: redis://127.0.0.1\n    heartbeats:\n      - { pool: gpu, pattern: \"w:*\", hash: w, max_age: 5m, forget_after: 1m, metric: app_x, attributes: [worker] }\n      - { pool: cpu, pattern: \"c:*\", colour: red }\n",
+        &[],
+        &[
+            "sources[0].heartbeats[0]: set exactly one of `pattern`",
+            "sources[0].heartbeats[0].forget_after",
+            "sources[0].heartbeats[0].metric",
+            "sources[0].heartbeats[0].attributes[0]",
+            "sources[0].heartbeats[1]",
+            "unknown field `colour`",
+        ],
+    );
+}

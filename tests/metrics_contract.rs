@@ -88,6 +88,11 @@ async fn docs_list_exactly_what_the_binary_emits() {
     let mut r = redis().await;
     let key = unique("contract");
     let _: () = r.rpush(&key, 1).await.unwrap();
+    let beat = format!("{key}:hb:w1");
+    let _: () = r
+        .set(&beat, r#"{"ts": 1700000000, "state": "idle"}"#)
+        .await
+        .unwrap();
     let config = format!(
         r#"
 global: {{ health_interval: 1s, health_timeout: 800ms }}
@@ -102,6 +107,8 @@ sources:
     kind: redis
     url: {REDIS_URL}
     keys: [{{ key: "{key}", interval: 1s, timeout: 500ms }}]
+    heartbeats:
+      - {{ pattern: "{key}:hb:*", pool: gpu, attributes: [state], forget_after: 87600h, interval: 1s, timeout: 500ms }}
   - name: broker
     kind: rabbitmq
     interval: 1s
@@ -148,6 +155,7 @@ sources:
     tx.rollback().await.unwrap();
     sleeper.abort();
     let _: () = r.del(&key).await.unwrap();
+    let _: () = r.del(&beat).await.unwrap();
     let _ = amqp.close(200, "bye".into()).await;
     vh.delete().await;
 }

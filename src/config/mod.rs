@@ -317,3 +317,36 @@ impl CheckConfig {
         )
     }
 }
+
+/// A struct whose fields [`Split`] takes out of a shared mapping.
+pub trait FieldSet {
+    /// The keys that belong to this struct.
+    const KEYS: &'static [&'static str];
+}
+
+/// Two structs read from one YAML mapping: `A` takes the keys it names, `B` the rest, each with
+/// its own unknown-field check (serde's `flatten` would switch that check off).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Split<A, B>(pub A, pub B);
+
+impl<'de, A, B> Deserialize<'de> for Split<A, B>
+where
+    A: serde::de::DeserializeOwned + FieldSet,
+    B: serde::de::DeserializeOwned,
+{
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let map = serde_yaml::Mapping::deserialize(d)?;
+        let (mut mine, mut rest) = (serde_yaml::Mapping::new(), serde_yaml::Mapping::new());
+        for (k, v) in map {
+            if k.as_str().is_some_and(|k| A::KEYS.contains(&k)) {
+                mine.insert(k, v);
+            } else {
+                rest.insert(k, v);
+            }
+        }
+        let a = A::deserialize(serde_yaml::Value::Mapping(mine)).map_err(D::Error::custom)?;
+        let b = B::deserialize(serde_yaml::Value::Mapping(rest)).map_err(D::Error::custom)?;
+        Ok(Split(a, b))
+    }
+}

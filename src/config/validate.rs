@@ -86,7 +86,15 @@ pub fn validate(config: &Config, errors: &mut Vec<ConfigError>) {
                     format!("duplicate check name {check_name:?} in source {name:?}: set a distinct `name`"),
                 ));
             }
-            if let Some(metric) = &check.common.metric {
+            if let Some(hb) = check.spec.heartbeat() {
+                hb.validate(&check.path, errors);
+                if check.common.metric.is_some() {
+                    errors.push(ConfigError::new(
+                        format!("{}.metric", check.path),
+                        "heartbeat checks publish the pulse_worker_* metrics: remove `metric`",
+                    ));
+                }
+            } else if let Some(metric) = &check.common.metric {
                 metric_name(&format!("{}.metric", check.path), metric, errors);
             }
             for label in check.common.const_labels.keys() {

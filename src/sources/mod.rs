@@ -18,8 +18,9 @@ use serde_yaml::Value;
 use tokio::time::Instant;
 
 use crate::config::load::parse_check;
-use crate::config::{CheckCommon, CheckConfig, CheckPlan, ConfigError, SourceConfig};
+use crate::config::{CheckCommon, CheckConfig, CheckPlan, ConfigError, SourceConfig, Split};
 use crate::error::ProbeError;
+use crate::heartbeat::HeartbeatCommon;
 use crate::sample::Output;
 
 /// Names of the source kinds this build knows.
@@ -73,6 +74,12 @@ pub enum CheckSpec {
     Mongodb(mongodb::MongoCheck),
     /// A built-in Stripe check.
     Stripe(stripe::StripeCheck),
+    /// Worker heartbeats kept in Redis keys or a hash.
+    RedisHeartbeat(Split<HeartbeatCommon, redis::BeatSource>),
+    /// Worker heartbeats returned by SQL.
+    PostgresHeartbeat(Split<HeartbeatCommon, postgres::BeatSource>),
+    /// Worker heartbeats in a MongoDB collection.
+    MongodbHeartbeat(Split<HeartbeatCommon, mongodb::BeatSource>),
 }
 
 /// Parses the kind-specific part of a source (`rest` holds every non-common field).
@@ -162,10 +169,23 @@ impl KindConfig {
 }
 
 impl CheckSpec {
+    /// The heartbeat settings, for heartbeat checks.
+    pub fn heartbeat(&self) -> Option<&HeartbeatCommon> {
+        match self {
+            CheckSpec::RedisHeartbeat(Split(hb, _))
+            | CheckSpec::PostgresHeartbeat(Split(hb, _))
+            | CheckSpec::MongodbHeartbeat(Split(hb, _)) => Some(hb),
+            _ => None,
+        }
+    }
+
     /// Name of a check that sets none.
     pub fn default_name(&self, common: &CheckCommon) -> String {
         match self {
             CheckSpec::RedisKey(k) => k.target().to_owned(),
+            CheckSpec::RedisHeartbeat(Split(hb, _))
+            | CheckSpec::PostgresHeartbeat(Split(hb, _))
+            | CheckSpec::MongodbHeartbeat(Split(hb, _)) => format!("heartbeat:{}", hb.pool),
             _ => common.metric.clone().unwrap_or_default(),
         }
     }

@@ -19,8 +19,9 @@ use tokio::time::Instant;
 
 use super::{remaining, take_checks, CheckSpec, KindConfig, Probe, ProbeFuture, Source};
 use crate::config::load::parse_at;
-use crate::config::{CheckConfig, CheckPlan, ConfigError, SourceConfig};
+use crate::config::{CheckConfig, CheckPlan, ConfigError, SourceConfig, Split};
 use crate::error::{ProbeError, Reason};
+use crate::heartbeat::{Beat, HeartbeatCommon, Tracker};
 use crate::rows::{Row, RowShape};
 use crate::sample::{label, Output};
 
@@ -99,13 +100,45 @@ pub struct AggregateSpec {
     pub pipeline: Vec<Value>,
 }
 
+/// Where a MongoDB heartbeat check reads beats: one document per worker.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BeatSource {
+    /// Collection of heartbeat documents.
+    pub collection: String,
+    /// Which documents (default: all); may hold `$now` windows.
+    #[serde(default)]
+    pub filter: Option<Value>,
+    /// Field naming the worker (default `worker`).
+    #[serde(default = "default_worker_field")]
+    pub worker_field: String,
+    /// Field holding the last beat: a date, unix seconds or milliseconds (default `ts`).
+    #[serde(default = "default_time_field")]
+    pub time_field: String,
+}
+
+fn default_worker_field() -> String {
+    "worker".to_owned()
+}
+
+fn default_time_field() -> String {
+    "ts".to_owned()
+}
+
 /// Parses a mongodb source and its `checks`.
 pub fn parse(
     mut rest: Value,
     path: &str,
     errors: &mut Vec<ConfigError>,
 ) -> Option<(KindConfig, Vec<CheckConfig>)> {
-    let checks = take_checks(&mut rest, "checks", path, errors, CheckSpec::Mongodb);
+    let mut checks = take_checks(&mut rest, "checks", path, errors, CheckSpec::Mongodb);
+    checks.extend(take_checks(
+        &mut rest,
+        "heartbeats",
+        path,
+        errors,
+        CheckSpec::MongodbHeartbeat,
+    ));
     let config: MongodbConfig = parse_at(rest, path, errors)?;
     Some((KindConfig::Mongodb(config), checks))
 }
@@ -125,6 +158,13 @@ pub fn validate(c: &MongodbConfig, source: &SourceConfig, errors: &mut Vec<Confi
         ));
     }
     for check in &source.checks {
+        if let CheckSpec::MongodbHeartbeat(Split(_, b)) = &check.spec {
+            if let Some(f) = &b.filter {
+                if let Err(e) = to_document(f, SystemTime::now()) {
+                    errors.push(ConfigError::new(format!("{}.filter", check.path), e));
+                }
+            }
+        }
         let CheckSpec::Mongodb(m) = &check.spec else {
             continue;
         };
@@ -320,15 +360,22 @@ impl Source for MongodbSource {
     }
 
     fn check(&self, check: &CheckConfig, plan: &CheckPlan) -> Arc<dyn Probe> {
-        let CheckSpec::Mongodb(spec) = &check.spec else {
-            unreachable!("validation only gives mongodb checks to a mongodb source")
-        };
-        Arc::new(CheckProbe {
-            shared: self.shared.clone(),
-            metric: check.common.metric.clone().unwrap_or_default(),
-            help: check.help(plan.interval),
-            spec: spec.clone(),
-        })
+        match &check.spec {
+            CheckSpec::MongodbHeartbeat(Split(hb, b)) => Arc::new(HeartbeatProbe {
+                source: self.name.clone(),
+                shared: self.shared.clone(),
+                hb: hb.clone(),
+                from: b.clone(),
+                tracker: Tracker::default(),
+            }),
+            CheckSpec::Mongodb(spec) => Arc::new(CheckProbe {
+                shared: self.shared.clone(),
+                metric: check.common.metric.clone().unwrap_or_default(),
+                help: check.help(plan.interval),
+                spec: spec.clone(),
+            }),
+            _ => unreachable!("validation only gives mongodb checks to a mongodb source"),
+        }
     }
 }
 
@@ -499,6 +546,70 @@ impl Probe for CheckProbe {
                 }
             }
             Ok(out)
+        })
+    }
+}
+
+struct HeartbeatProbe {
+    source: String,
+    shared: Arc<Shared>,
+    hb: HeartbeatCommon,
+    from: BeatSource,
+    tracker: Tracker,
+}
+
+/// A beat time field as unix seconds: a date, or a number of seconds or milliseconds.
+fn beat_time(v: Option<&Bson>) -> Option<f64> {
+    match v? {
+        Bson::DateTime(d) => Some(d.timestamp_millis() as f64 / 1000.0),
+        Bson::String(s) => crate::heartbeat::parse_time(s),
+        other => number(Some(other)).and_then(|n| crate::heartbeat::parse_time(&n.to_string())),
+    }
+}
+
+impl Probe for HeartbeatProbe {
+    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
+        Box::pin(async move {
+            let client = self.shared.client().await?;
+            let filter = match &self.from.filter {
+                Some(f) => to_document(f, SystemTime::now())
+                    .map_err(|e| ProbeError::new(Reason::Query, e))?,
+                None => Document::new(),
+            };
+            let mut cursor = client
+                .database(&self.shared.database)
+                .collection::<Document>(&self.from.collection)
+                .find(filter)
+                .max_time(remaining(deadline).max(Duration::from_millis(1)))
+                .await
+                .map_err(|e| classify(&e))?;
+            let (mut beats, mut malformed, mut example) = (Vec::new(), 0u64, None);
+            while cursor.advance().await.map_err(|e| classify(&e))? {
+                let doc = cursor.deserialize_current().map_err(|e| classify(&e))?;
+                let worker = text(doc.get(&self.from.worker_field));
+                match beat_time(doc.get(&self.from.time_field)) {
+                    Some(at) => {
+                        let attributes = self
+                            .hb
+                            .attributes
+                            .iter()
+                            .map(|a| (a.clone(), text(doc.get(a))))
+                            .collect();
+                        beats.push(Beat {
+                            worker,
+                            at,
+                            attributes,
+                        });
+                    }
+                    None => {
+                        malformed += 1;
+                        example.get_or_insert(worker);
+                    }
+                }
+            }
+            Ok(self
+                .tracker
+                .update(&self.source, &self.hb, beats, malformed, example.as_deref()))
         })
     }
 }

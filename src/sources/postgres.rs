@@ -13,14 +13,16 @@ use rust_decimal::prelude::ToPrimitive;
 use serde::Deserialize;
 use serde_yaml::Value;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::types::chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use sqlx::{Column, ConnectOptions, Connection, PgConnection, Row, TypeInfo, ValueRef};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use super::{remaining, take_checks, CheckSpec, KindConfig, Probe, ProbeFuture, Source};
 use crate::config::load::parse_at;
-use crate::config::{CheckConfig, CheckPlan, ConfigError, SourceConfig};
+use crate::config::{CheckConfig, CheckPlan, ConfigError, SourceConfig, Split};
 use crate::error::{ProbeError, Reason};
+use crate::heartbeat::{Beat, HeartbeatCommon, Tracker};
 use crate::rows::{self, RowShape};
 use crate::sample::{label, Output};
 
@@ -81,13 +83,29 @@ impl rows::Row for PgRow {
     }
 }
 
+/// Where a Postgres heartbeat check reads beats: SQL returning a `worker` column, a `last_seen`
+/// column (a timestamp, or unix seconds) and the configured attribute columns.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BeatSource {
+    /// The query, run read-only like every check.
+    pub sql: String,
+}
+
 /// Parses the postgres-specific fields of a source and its `checks`.
 pub fn parse(
     mut rest: Value,
     path: &str,
     errors: &mut Vec<ConfigError>,
 ) -> Option<(KindConfig, Vec<CheckConfig>)> {
-    let checks = take_checks(&mut rest, "checks", path, errors, CheckSpec::Postgres);
+    let mut checks = take_checks(&mut rest, "checks", path, errors, CheckSpec::Postgres);
+    checks.extend(take_checks(
+        &mut rest,
+        "heartbeats",
+        path,
+        errors,
+        CheckSpec::PostgresHeartbeat,
+    ));
     let config: PostgresConfig = parse_at(rest, path, errors)?;
     Some((KindConfig::Postgres(config), checks))
 }
@@ -107,6 +125,14 @@ pub fn validate(config: &PostgresConfig, source: &SourceConfig, errors: &mut Vec
         ));
     }
     for check in &source.checks {
+        if let CheckSpec::PostgresHeartbeat(Split(_, b)) = &check.spec {
+            if b.sql.trim().is_empty() {
+                errors.push(ConfigError::new(
+                    format!("{}.sql", check.path),
+                    "must not be empty",
+                ));
+            }
+        }
         let CheckSpec::Postgres(sql) = &check.spec else {
             continue;
         };
@@ -170,15 +196,22 @@ impl Source for PostgresSource {
     }
 
     fn check(&self, check: &CheckConfig, plan: &CheckPlan) -> Arc<dyn Probe> {
-        let CheckSpec::Postgres(sql) = &check.spec else {
-            unreachable!("validation only gives postgres checks to a postgres source")
-        };
-        Arc::new(SqlProbe {
-            pool: self.pool.clone(),
-            metric: check.common.metric.clone().unwrap_or_default(),
-            help: check.help(plan.interval),
-            check: sql.clone(),
-        })
+        match &check.spec {
+            CheckSpec::PostgresHeartbeat(Split(hb, b)) => Arc::new(HeartbeatProbe {
+                source: self.name.clone(),
+                pool: self.pool.clone(),
+                hb: hb.clone(),
+                sql: b.sql.clone(),
+                tracker: Tracker::default(),
+            }),
+            CheckSpec::Postgres(sql) => Arc::new(SqlProbe {
+                pool: self.pool.clone(),
+                metric: check.common.metric.clone().unwrap_or_default(),
+                help: check.help(plan.interval),
+                check: sql.clone(),
+            }),
+            _ => unreachable!("validation only gives postgres checks to a postgres source"),
+        }
     }
 }
 
@@ -224,27 +257,73 @@ struct SqlProbe {
     check: SqlCheck,
 }
 
+/// Runs `sql` in a READ ONLY transaction whose `statement_timeout` is the time left before
+/// `deadline`, so the server stops the query when the scheduler gives up on it.
+async fn fetch_rows(pool: &PgPool, sql: &str, deadline: Instant) -> Result<Vec<PgRow>, ProbeError> {
+    let mut tx = pool.begin_with("BEGIN READ ONLY").await.map_err(classify)?;
+    let budget = server_budget(deadline).as_millis().to_string();
+    sqlx::query("SELECT set_config('statement_timeout', $1, true)")
+        .bind(budget)
+        .execute(&mut *tx)
+        .await
+        .map_err(classify)?;
+    let rows = sqlx::query(sql)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(classify)?;
+    // Nothing was written; ending with ROLLBACK returns the connection clean.
+    tx.rollback().await.map_err(classify)?;
+    Ok(rows)
+}
+
 impl Probe for SqlProbe {
     fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
         Box::pin(async move {
-            let mut tx = self
-                .pool
-                .begin_with("BEGIN READ ONLY")
-                .await
-                .map_err(classify)?;
-            let budget = server_budget(deadline).as_millis().to_string();
-            sqlx::query("SELECT set_config('statement_timeout', $1, true)")
-                .bind(budget)
-                .execute(&mut *tx)
-                .await
-                .map_err(classify)?;
-            let rows = sqlx::query(&self.check.sql)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(classify)?;
-            // Nothing was written; ending with ROLLBACK returns the connection clean.
-            tx.rollback().await.map_err(classify)?;
+            let rows = fetch_rows(&self.pool, &self.check.sql, deadline).await?;
             rows_to_output(&rows, &self.check, &self.metric, &self.help)
+        })
+    }
+}
+
+struct HeartbeatProbe {
+    source: String,
+    pool: PgPool,
+    hb: HeartbeatCommon,
+    sql: String,
+    tracker: Tracker,
+}
+
+impl Probe for HeartbeatProbe {
+    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
+        Box::pin(async move {
+            let rows = fetch_rows(&self.pool, &self.sql, deadline).await?;
+            let mut beats = Vec::with_capacity(rows.len());
+            let mut malformed = 0u64;
+            let mut example = None;
+            for row in &rows {
+                let worker = cell_text(row, "worker")?;
+                match cell_number(row, "last_seen") {
+                    Ok(Some(at)) => {
+                        let mut attributes = std::collections::BTreeMap::new();
+                        for a in &self.hb.attributes {
+                            attributes.insert(a.clone(), cell_text(row, a)?);
+                        }
+                        beats.push(Beat {
+                            worker,
+                            at,
+                            attributes,
+                        });
+                    }
+                    // A NULL or unreadable last_seen is a malformed beat, counted and logged.
+                    Ok(None) | Err(_) => {
+                        malformed += 1;
+                        example.get_or_insert(worker);
+                    }
+                }
+            }
+            Ok(self
+                .tracker
+                .update(&self.source, &self.hb, beats, malformed, example.as_deref()))
         })
     }
 }
@@ -309,6 +388,15 @@ fn cell_number(row: &PgRow, column: &str) -> Result<Option<f64>, ProbeError> {
             })?
         }
         "BOOL" => f64::from(u8::from(row.try_get::<bool, _>(column).map_err(e)?)),
+        // Points in time become unix seconds, the unit of *_timestamp_seconds metrics.
+        "TIMESTAMPTZ" => {
+            let t = row.try_get::<DateTime<Utc>, _>(column).map_err(e)?;
+            t.timestamp_micros() as f64 / 1e6
+        }
+        "TIMESTAMP" => {
+            let t = row.try_get::<NaiveDateTime, _>(column).map_err(e)?;
+            t.and_utc().timestamp_micros() as f64 / 1e6
+        }
         "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" => {
             let s = row.try_get::<String, _>(column).map_err(e)?;
             s.trim().parse::<f64>().map_err(|_| {
@@ -344,6 +432,8 @@ fn cell_text(row: &PgRow, column: &str) -> Result<String, ProbeError> {
         "FLOAT8" => row.try_get::<f64, _>(column).map_err(e)?.to_string(),
         "NUMERIC" => row.try_get::<rust_decimal::Decimal, _>(column).map_err(e)?.to_string(),
         "BOOL" => row.try_get::<bool, _>(column).map_err(e)?.to_string(),
+        "TIMESTAMPTZ" => row.try_get::<DateTime<Utc>, _>(column).map_err(e)?.to_rfc3339(),
+        "DATE" => row.try_get::<NaiveDate, _>(column).map_err(e)?.to_string(),
         other => {
             return Err(ProbeError::new(
                 Reason::Decode,

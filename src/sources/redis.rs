@@ -19,8 +19,9 @@ use tokio::time::Instant;
 use super::{remaining, take_checks, CheckSpec, KindConfig, Probe, ProbeFuture, Source};
 use crate::config::load::parse_at;
 use crate::config::validate::label_name;
-use crate::config::{CheckConfig, CheckPlan, ConfigError, SourceConfig};
+use crate::config::{CheckConfig, CheckPlan, ConfigError, SourceConfig, Split};
 use crate::error::{ProbeError, Reason};
+use crate::heartbeat::{parse_value, HeartbeatCommon, Tracker};
 use crate::sample::{label, Output};
 use crate::timetemplate;
 
@@ -102,6 +103,21 @@ pub struct CommandCheck {
     pub command: Vec<String>,
 }
 
+/// Where a Redis heartbeat check reads beats: keys by pattern (value a timestamp or JSON), or
+/// the fields of one hash (field = worker, value as for keys).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BeatSource {
+    /// SCAN pattern of heartbeat keys, e.g. `worker:heartbeat:gpu:*`; the worker is the key
+    /// without the pattern's literal prefix.
+    pub pattern: Option<String>,
+    /// A hash whose fields are workers.
+    pub hash: Option<String>,
+    /// SCAN `COUNT` hint (default 100).
+    #[serde(default = "default_scan_count")]
+    pub scan_count: u32,
+}
+
 /// Parses the redis-specific fields of a source, its `keys` and its `checks`.
 pub fn parse(
     mut rest: Value,
@@ -115,6 +131,13 @@ pub fn parse(
         path,
         errors,
         CheckSpec::RedisCommand,
+    ));
+    checks.extend(take_checks(
+        &mut rest,
+        "heartbeats",
+        path,
+        errors,
+        CheckSpec::RedisHeartbeat,
     ));
     let config: RedisConfig = parse_at(rest, path, errors)?;
     Some((KindConfig::Redis(config), checks))
@@ -177,6 +200,12 @@ pub fn validate(config: &RedisConfig, source: &SourceConfig, errors: &mut Vec<Co
                         errors.push(ConfigError::new(format!("{p}.command[{i}]"), e));
                     }
                 }
+            }
+            CheckSpec::RedisHeartbeat(Split(_, b)) if b.pattern.is_some() == b.hash.is_some() => {
+                errors.push(ConfigError::new(
+                    p.clone(),
+                    "set exactly one of `pattern` (heartbeat keys) or `hash` (one hash of workers)",
+                ));
             }
             _ => {}
         }
@@ -262,6 +291,14 @@ impl Source for RedisSource {
                 metric,
                 help,
                 command: c.command.clone(),
+            }),
+            CheckSpec::RedisHeartbeat(Split(hb, b)) => Arc::new(HeartbeatProbe {
+                source: self.name.clone(),
+                conn: self.conn.clone(),
+                hb: hb.clone(),
+                from: b.clone(),
+                max_keys: plan.max_series,
+                tracker: Tracker::default(),
             }),
             _ => unreachable!("validation only gives redis checks to a redis source"),
         }
@@ -397,45 +434,44 @@ struct KeyProbe {
     max_keys: usize,
 }
 
-impl KeyProbe {
-    /// Keys matching the pattern, at most `max` of them; also how many more matched.
-    async fn scan(
-        &self,
-        conn: &mut ConnectionManager,
-        pattern: &str,
-        max: usize,
-    ) -> Result<(Vec<String>, u64), ProbeError> {
-        let mut keys = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        let mut beyond = 0u64;
-        let mut cursor: u64 = 0;
-        loop {
-            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(pattern)
-                .arg("COUNT")
-                .arg(self.check.scan_count)
-                .query_async(conn)
-                .await
-                .map_err(classify)?;
-            for key in batch {
-                // SCAN may return a key more than once while the keyspace is rehashing.
-                if seen.contains(&key) {
-                    continue;
-                }
-                if keys.len() < max {
-                    seen.insert(key.clone());
-                    keys.push(key);
-                } else {
-                    beyond += 1;
-                }
+/// Keys matching `pattern`, at most `max` of them, plus how many more matched. SCAN walks the
+/// whole keyspace `count` keys per call; the check's timeout bounds the walk.
+async fn scan(
+    conn: &mut ConnectionManager,
+    pattern: &str,
+    count: u32,
+    max: usize,
+) -> Result<(Vec<String>, u64), ProbeError> {
+    let mut keys = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut beyond = 0u64;
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(count)
+            .query_async(conn)
+            .await
+            .map_err(classify)?;
+        for key in batch {
+            // SCAN may return a key more than once while the keyspace is rehashing.
+            if seen.contains(&key) {
+                continue;
             }
-            if next == 0 {
-                return Ok((keys, beyond));
+            if keys.len() < max {
+                seen.insert(key.clone());
+                keys.push(key);
+            } else {
+                beyond += 1;
             }
-            cursor = next;
         }
+        if next == 0 {
+            return Ok((keys, beyond));
+        }
+        cursor = next;
     }
 }
 
@@ -447,7 +483,8 @@ impl Probe for KeyProbe {
             let keys = match (&self.check.key, &self.check.pattern) {
                 (Some(k), _) => vec![k.clone()],
                 (None, Some(p)) => {
-                    let (keys, beyond) = self.scan(&mut conn, p, self.max_keys).await?;
+                    let (keys, beyond) =
+                        scan(&mut conn, p, self.check.scan_count, self.max_keys).await?;
                     out.dropped = beyond;
                     keys
                 }
@@ -538,6 +575,67 @@ impl Probe for CommandProbe {
                 }
             }
             Ok(out)
+        })
+    }
+}
+
+/// Keys read per MGET: big enough to keep round trips few, small enough not to block Redis.
+const MGET_BATCH: usize = 500;
+
+struct HeartbeatProbe {
+    source: String,
+    conn: Arc<Conn>,
+    hb: HeartbeatCommon,
+    from: BeatSource,
+    max_keys: usize,
+    tracker: Tracker,
+}
+
+impl Probe for HeartbeatProbe {
+    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
+        Box::pin(async move {
+            let mut conn = self.conn.get(deadline).await?;
+            // (worker, raw value) pairs; MGET gives nil for keys that are not strings.
+            let mut values: Vec<(String, Option<String>)> = Vec::new();
+            if let Some(pattern) = &self.from.pattern {
+                let (keys, _) =
+                    scan(&mut conn, pattern, self.from.scan_count, self.max_keys).await?;
+                let prefix = &pattern[..pattern.find(['*', '?', '[']).unwrap_or(pattern.len())];
+                for chunk in keys.chunks(MGET_BATCH) {
+                    let got: Vec<Option<String>> = redis::cmd("MGET")
+                        .arg(chunk)
+                        .query_async(&mut conn)
+                        .await
+                        .map_err(classify)?;
+                    for (key, v) in chunk.iter().zip(got) {
+                        values.push((key.strip_prefix(prefix).unwrap_or(key).to_owned(), v));
+                    }
+                }
+            } else if let Some(hash) = &self.from.hash {
+                let all: HashMap<String, String> = redis::cmd("HGETALL")
+                    .arg(hash)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(classify)?;
+                values.extend(all.into_iter().map(|(k, v)| (k, Some(v))));
+            }
+            let mut beats = Vec::with_capacity(values.len());
+            let mut malformed = 0u64;
+            let mut example = None;
+            for (worker, raw) in &values {
+                // A key that expired between SCAN and MGET is simply gone.
+                let Some(raw) = raw else { continue };
+                match parse_value(worker, raw, &self.hb.attributes) {
+                    Some(b) => beats.push(b),
+                    None => {
+                        malformed += 1;
+                        example.get_or_insert(worker.as_str());
+                    }
+                }
+            }
+            Ok(self
+                .tracker
+                .update(&self.source, &self.hb, beats, malformed, example))
         })
     }
 }

@@ -1,0 +1,325 @@
+//! Worker heartbeats: who beat when, whether that is recent enough, and remembering workers
+//! that stopped so they show as down instead of vanishing the moment they die.
+//!
+//! Sources read beats their own way (Redis keys or a hash, SQL rows, MongoDB documents) and
+//! hand them to a [`Tracker`], which keeps the last beat of every worker across runs: a worker
+//! is up while its last beat is younger than `max_age`, down after that, and forgotten once it
+//! is older than `forget_after`, even if its key or row is gone (heartbeat keys usually expire).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Deserialize;
+
+use crate::config::validate::label_name;
+use crate::config::{ConfigError, Dur};
+use crate::sample::{label, Output};
+
+/// Longest attribute value kept as a label: attributes are meant to be bounded (state, instance
+/// type, lifecycle), so anything longer is cut rather than allowed to explode cardinality.
+pub const MAX_ATTRIBUTE_LEN: usize = 64;
+
+/// Settings every heartbeat check has, whatever the source.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeartbeatCommon {
+    /// The `pool` label (e.g. `gpu`, `cpu`).
+    pub pool: String,
+    /// A worker is up while its last beat is younger than this (default 2m).
+    #[serde(default = "default_max_age")]
+    pub max_age: Dur,
+    /// A silent worker is shown as down until its last beat is this old, then forgotten
+    /// (default 24h).
+    #[serde(default = "default_forget_after")]
+    pub forget_after: Dur,
+    /// Attributes published as labels of `pulse_worker_info` (e.g. state, instance_type,
+    /// lifecycle).
+    #[serde(default)]
+    pub attributes: Vec<String>,
+}
+
+fn default_max_age() -> Dur {
+    Dur(Duration::from_secs(120))
+}
+
+fn default_forget_after() -> Dur {
+    Dur(Duration::from_secs(24 * 3600))
+}
+
+impl crate::config::FieldSet for HeartbeatCommon {
+    const KEYS: &'static [&'static str] = &["pool", "max_age", "forget_after", "attributes"];
+}
+
+impl HeartbeatCommon {
+    /// Records the rules these settings break.
+    pub fn validate(&self, path: &str, errors: &mut Vec<ConfigError>) {
+        if !crate::config::names::is_object_name(&self.pool) {
+            errors.push(ConfigError::new(
+                format!("{path}.pool"),
+                "use 1-64 characters of letters, digits, `_`, `.`, `:` or `-`",
+            ));
+        }
+        if self.forget_after <= self.max_age {
+            errors.push(ConfigError::new(format!("{path}.forget_after"), "must be longer than max_age, or dead workers would vanish instead of showing as down"));
+        }
+        for (i, a) in self.attributes.iter().enumerate() {
+            label_name(&format!("{path}.attributes[{i}]"), a, errors);
+            if matches!(a.as_str(), "pool" | "worker") {
+                errors.push(ConfigError::new(
+                    format!("{path}.attributes[{i}]"),
+                    format!("{a:?} is already a label of worker metrics"),
+                ));
+            }
+        }
+    }
+}
+
+/// One heartbeat as a source read it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Beat {
+    /// Worker name.
+    pub worker: String,
+    /// When it beat, in unix seconds.
+    pub at: f64,
+    /// Attribute values by name (only the configured ones are kept).
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// A timestamp value as unix seconds: seconds, milliseconds (numbers above 10^11), or
+/// RFC 3339 text.
+pub fn parse_time(text: &str) -> Option<f64> {
+    let t = text.trim();
+    if let Ok(n) = t.parse::<f64>() {
+        return (n.is_finite() && n > 0.0).then(|| if n > 1e11 { n / 1000.0 } else { n });
+    }
+    humantime::parse_rfc3339_weak(t)
+        .ok()
+        .and_then(|st| st.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_secs_f64())
+}
+
+/// Reads a heartbeat value: a timestamp, or a JSON object with `ts` (or `timestamp`,
+/// `last_seen`) and attribute fields. `None` when it is neither.
+pub fn parse_value(worker: &str, raw: &str, attributes: &[String]) -> Option<Beat> {
+    if let Some(at) = parse_time(raw) {
+        return Some(Beat {
+            worker: worker.to_owned(),
+            at,
+            attributes: BTreeMap::new(),
+        });
+    }
+    let json: serde_json::Value = serde_json::from_str(raw).ok()?;
+    let ts = ["ts", "timestamp", "last_seen"]
+        .iter()
+        .find_map(|k| match &json[*k] {
+            serde_json::Value::Number(n) => n.as_f64().and_then(|v| parse_time(&v.to_string())),
+            serde_json::Value::String(s) => parse_time(s),
+            _ => None,
+        })?;
+    let attrs = attributes
+        .iter()
+        .filter_map(|a| {
+            let v = match &json[a.as_str()] {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Null => return None,
+                other => other.to_string(),
+            };
+            Some((a.clone(), v))
+        })
+        .collect();
+    Some(Beat {
+        worker: worker.to_owned(),
+        at: ts,
+        attributes: attrs,
+    })
+}
+
+/// The memory of one heartbeat check across runs.
+#[derive(Debug, Default)]
+pub struct Tracker {
+    known: Mutex<HashMap<String, Beat>>,
+    last_malformed: Mutex<u64>,
+}
+
+impl Tracker {
+    /// Merges this run's beats (and the count of values that could not be read) into what is
+    /// known, forgets workers older than `forget_after`, and returns the samples.
+    pub fn update(
+        &self,
+        source: &str,
+        hb: &HeartbeatCommon,
+        beats: Vec<Beat>,
+        malformed: u64,
+        example: Option<&str>,
+    ) -> Output {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64();
+        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        for beat in beats {
+            // A stale value read after a newer one (e.g. from a lagging replica) never rolls back.
+            if known.get(&beat.worker).is_none_or(|k| k.at <= beat.at) {
+                known.insert(beat.worker.clone(), beat);
+            }
+        }
+        known.retain(|_, b| now - b.at <= hb.forget_after.0.as_secs_f64());
+
+        let mut last = self
+            .last_malformed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if malformed > 0 && malformed != *last {
+            tracing::warn!(source, pool = %hb.pool, malformed, example = example.unwrap_or(""), "heartbeat values that are neither a timestamp nor JSON with a ts field were skipped");
+        }
+        *last = malformed;
+
+        let mut out = Output {
+            skipped: malformed,
+            ..Output::default()
+        };
+        let base = |worker: &str| {
+            vec![
+                label("source", source),
+                label("pool", hb.pool.as_str()),
+                label("worker", worker),
+            ]
+        };
+        let mut workers: Vec<&Beat> = known.values().collect();
+        workers.sort_by(|a, b| a.worker.cmp(&b.worker));
+        let mut up_count = 0;
+        for b in &workers {
+            let up = now - b.at <= hb.max_age.0.as_secs_f64();
+            up_count += usize::from(up);
+            out.gauge(
+                "pulse_worker_last_heartbeat_timestamp_seconds",
+                "When the worker last beat.",
+                base(&b.worker),
+                b.at,
+            );
+            out.gauge(
+                "pulse_worker_up",
+                "Whether the worker's last heartbeat is within max_age (1) or older (0; shown until forget_after).",
+                base(&b.worker),
+                f64::from(u8::from(up)),
+            );
+            if !hb.attributes.is_empty() {
+                let mut l = base(&b.worker);
+                for a in &hb.attributes {
+                    let v: String = b
+                        .attributes
+                        .get(a)
+                        .map(String::as_str)
+                        .unwrap_or("")
+                        .chars()
+                        .take(MAX_ATTRIBUTE_LEN)
+                        .collect();
+                    l.push(label(a, v));
+                }
+                out.gauge(
+                    "pulse_worker_info",
+                    "Always 1; the worker's reported attributes as labels.",
+                    l,
+                    1.0,
+                );
+            }
+        }
+        let pool = vec![label("source", source), label("pool", hb.pool.as_str())];
+        out.gauge(
+            "pulse_worker_pool_workers",
+            "Workers known in the pool (beating, or silent for less than forget_after).",
+            pool.clone(),
+            workers.len() as f64,
+        );
+        out.gauge(
+            "pulse_worker_pool_workers_up",
+            "Workers in the pool whose last heartbeat is within max_age.",
+            pool,
+            up_count as f64,
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_timestamps_or_json() {
+        let attrs = vec!["state".to_owned(), "lifecycle".to_owned()];
+        assert_eq!(
+            parse_value("w", "1700000000", &attrs).unwrap().at,
+            1_700_000_000.0
+        );
+        assert_eq!(
+            parse_value("w", "1700000000500", &attrs).unwrap().at,
+            1_700_000_000.5
+        );
+        assert_eq!(
+            parse_value("w", "2023-11-14T22:13:20Z", &attrs).unwrap().at,
+            1_700_000_000.0
+        );
+        let b = parse_value(
+            "w",
+            r#"{"ts": 1700000000, "state": "active", "lifecycle": "spot", "other": 1}"#,
+            &attrs,
+        )
+        .unwrap();
+        assert_eq!(
+            b.attributes.get("lifecycle").map(String::as_str),
+            Some("spot")
+        );
+        assert_eq!(b.attributes.len(), 2);
+        assert!(parse_value("w", "not a beat", &attrs).is_none());
+        assert!(parse_value("w", r#"{"state": "active"}"#, &attrs).is_none());
+    }
+
+    #[test]
+    fn silent_workers_stay_down_until_forgotten() {
+        let hb = HeartbeatCommon {
+            pool: "gpu".into(),
+            max_age: Dur(Duration::from_secs(60)),
+            forget_after: Dur(Duration::from_secs(600)),
+            attributes: vec![],
+        };
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        let t = Tracker::default();
+        let beat = |w: &str, age: f64| Beat {
+            worker: w.into(),
+            at: now - age,
+            attributes: BTreeMap::new(),
+        };
+        t.update(
+            "s",
+            &hb,
+            vec![
+                beat("fresh", 1.0),
+                beat("silent", 120.0),
+                beat("ancient", 700.0),
+            ],
+            0,
+            None,
+        );
+        // Next run: "silent" no longer reported at all (its key expired) but is remembered.
+        let out = t.update("s", &hb, vec![beat("fresh", 0.0)], 1, Some("bad"));
+        let up: BTreeMap<String, f64> = out
+            .families
+            .iter()
+            .find(|f| f.name == "pulse_worker_up")
+            .unwrap()
+            .samples
+            .iter()
+            .map(|s| (s.labels[2].1.clone(), s.value))
+            .collect();
+        assert_eq!(
+            up,
+            BTreeMap::from([("fresh".to_owned(), 1.0), ("silent".to_owned(), 0.0)])
+        );
+        assert_eq!(out.skipped, 1);
+    }
+}

@@ -1,0 +1,293 @@
+//! Worker heartbeats in the real Redis, Postgres and MongoDB wire server.
+
+mod common;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use common::*;
+use redis::AsyncCommands;
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+#[tokio::test]
+async fn redis_workers_go_down_after_max_age_and_are_forgotten_after_forget_after() {
+    let mut r = redis().await;
+    let p = unique("hb");
+    let gpu1 = format!("{p}:gpu:w1");
+    let _: () = r
+        .set(&gpu1, format!(r#"{{"ts": {}, "state": "active", "instance_type": "g5.xlarge", "lifecycle": "spot"}}"#, now()))
+        .await
+        .unwrap();
+    let _: () = r
+        .set(format!("{p}:gpu:w2"), format!("{}", now() as u64))
+        .await
+        .unwrap();
+    let _: () = r.set(format!("{p}:gpu:broken"), "garbage").await.unwrap();
+    // w2 keeps beating in the background; w1 beat once and stops.
+    let beater = {
+        let mut r = redis().await;
+        let key = format!("{p}:gpu:w2");
+        tokio::spawn(async move {
+            loop {
+                let _: () = r
+                    .set(&key, format!("{}", (now() * 1000.0) as u64))
+                    .await
+                    .unwrap();
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        })
+    };
+    let config = format!(
+        r#"
+sources:
+  - name: cache
+    kind: redis
+    url: {REDIS_URL}
+    heartbeats:
+      - pattern: "{p}:gpu:*"
+        pool: gpu
+        max_age: 2s
+        forget_after: 6s
+        attributes: [state, instance_type, lifecycle]
+        interval: 1s
+        timeout: 500ms
+"#
+    );
+    let e = Exporter::start(&config);
+    let up = |m: &Scrape, w: &str| m.get("pulse_worker_up", &[("pool", "gpu"), ("worker", w)]);
+    let m = e
+        .wait_for("both workers up", Duration::from_secs(10), |m| {
+            up(m, "w1") == Some(1.0) && up(m, "w2") == Some(1.0)
+        })
+        .await;
+    assert_eq!(
+        m.get(
+            "pulse_worker_info",
+            &[
+                ("worker", "w1"),
+                ("state", "active"),
+                ("instance_type", "g5.xlarge"),
+                ("lifecycle", "spot")
+            ]
+        ),
+        Some(1.0),
+        "JSON attributes become labels"
+    );
+    assert_eq!(
+        m.get(
+            "pulse_worker_pool_workers",
+            &[("source", "cache"), ("pool", "gpu")]
+        ),
+        Some(2.0)
+    );
+    assert!(
+        m.get(
+            "pulse_check_values_skipped_total",
+            &[("check", "heartbeat:gpu")]
+        )
+        .unwrap()
+            >= 1.0,
+        "the malformed value is counted"
+    );
+    assert!(
+        e.logs().contains("broken"),
+        "and logged with an example: {}",
+        e.logs()
+    );
+    assert!(m
+        .find("pulse_worker_up", &[("worker", "broken")])
+        .is_empty());
+
+    let m = e
+        .wait_for("w1 down", Duration::from_secs(10), |m| {
+            up(m, "w1") == Some(0.0)
+        })
+        .await;
+    assert_eq!(up(&m, "w2"), Some(1.0), "a beating worker stays up");
+    assert_eq!(
+        m.get("pulse_worker_pool_workers_up", &[("pool", "gpu")]),
+        Some(1.0)
+    );
+
+    // Its key expires: the dead worker is still shown down, not silently gone...
+    let _: () = r.del(&gpu1).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let m = e.metrics().await;
+    let last = m
+        .get(
+            "pulse_worker_last_heartbeat_timestamp_seconds",
+            &[("worker", "w1")],
+        )
+        .expect("still known after its key is gone");
+    assert!(now() - last < 6.0);
+    assert_eq!(up(&m, "w1"), Some(0.0));
+    // ...until forget_after since its last beat.
+    e.wait_for("w1 forgotten", Duration::from_secs(10), |m| {
+        up(m, "w1").is_none()
+    })
+    .await;
+    beater.abort();
+    for k in ["w2", "broken"] {
+        let _: () = r.del(format!("{p}:gpu:{k}")).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn redis_hash_and_postgres_heartbeats() {
+    let mut r = redis().await;
+    let hash = unique("hb_hash");
+    let _: () = r.hset(&hash, "cpu-1", format!("{}", now())).await.unwrap();
+    let _: () = r
+        .hset(&hash, "cpu-2", format!("{}", now() - 600.0))
+        .await
+        .unwrap();
+    let pool = pg().await;
+    let table = unique("heartbeats");
+    sqlx::raw_sql(&format!(
+        "CREATE TABLE {table} (worker text, last_seen timestamptz, state text); \
+         INSERT INTO {table} VALUES ('gpu-a', now(), 'active'), ('gpu-b', now() - interval '10 minutes', 'idle'), ('gpu-c', NULL, 'offline')"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let config = format!(
+        r#"
+sources:
+  - name: cache
+    kind: redis
+    url: {REDIS_URL}
+    heartbeats:
+      - {{ hash: "{hash}", pool: cpu, interval: 1s, timeout: 500ms }}
+  - name: db
+    kind: postgres
+    url: {PG_URL}
+    heartbeats:
+      - pool: gpu
+        sql: SELECT worker, last_seen, state FROM {table}
+        attributes: [state]
+        interval: 1s
+        timeout: 500ms
+"#
+    );
+    let e = Exporter::start(&config);
+    let m = e
+        .wait_for("both pools", Duration::from_secs(10), |m| {
+            m.get("pulse_worker_pool_workers", &[("pool", "cpu")])
+                .is_some()
+                && m.get("pulse_worker_pool_workers", &[("pool", "gpu")])
+                    .is_some()
+        })
+        .await;
+    assert_eq!(
+        m.get(
+            "pulse_worker_up",
+            &[("source", "cache"), ("worker", "cpu-1")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.get(
+            "pulse_worker_up",
+            &[("source", "cache"), ("worker", "cpu-2")]
+        ),
+        Some(0.0),
+        "10 minutes old with the 2m default max_age"
+    );
+    assert_eq!(
+        m.get("pulse_worker_up", &[("source", "db"), ("worker", "gpu-a")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.get("pulse_worker_up", &[("source", "db"), ("worker", "gpu-b")]),
+        Some(0.0)
+    );
+    assert_eq!(
+        m.get(
+            "pulse_worker_info",
+            &[("worker", "gpu-b"), ("state", "idle")]
+        ),
+        Some(1.0)
+    );
+    assert!(
+        m.find("pulse_worker_up", &[("worker", "gpu-c")]).is_empty(),
+        "a NULL last_seen is malformed, not a worker"
+    );
+    assert!(
+        m.get(
+            "pulse_check_values_skipped_total",
+            &[("source", "db"), ("check", "heartbeat:gpu")]
+        )
+        .unwrap()
+            >= 1.0
+    );
+    let ts = m
+        .get(
+            "pulse_worker_last_heartbeat_timestamp_seconds",
+            &[("worker", "gpu-a")],
+        )
+        .unwrap();
+    assert!(
+        (now() - ts).abs() < 30.0,
+        "timestamptz read as unix seconds: {ts}"
+    );
+    let _: () = r.del(&hash).await.unwrap();
+    sqlx::query(&format!("DROP TABLE {table}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn mongodb_heartbeats_with_dates() {
+    let client = mongo().await;
+    let dbname = unique("pulse_workers");
+    let coll = client
+        .database(&dbname)
+        .collection::<mongodb::bson::Document>("workers");
+    let at = |age: u64| {
+        mongodb::bson::DateTime::from_system_time(SystemTime::now() - Duration::from_secs(age))
+    };
+    coll.insert_many(vec![
+        mongodb::bson::doc! { "workerId": "gpu-spot-1", "lastHeartbeat": at(5), "lifecycle": "spot" },
+        mongodb::bson::doc! { "workerId": "gpu-od-1", "lastHeartbeat": at(900), "lifecycle": "on-demand" },
+    ])
+    .await
+    .unwrap();
+    let config = format!(
+        r#"
+sources:
+  - name: mongo
+    kind: mongodb
+    url: {MONGO_URL}/{dbname}
+    heartbeats:
+      - {{ collection: workers, worker_field: workerId, time_field: lastHeartbeat, pool: gpu, attributes: [lifecycle], interval: 1s, timeout: 800ms }}
+"#
+    );
+    let e = Exporter::start(&config);
+    let m = e
+        .wait_for("workers", Duration::from_secs(15), |m| {
+            m.get("pulse_worker_pool_workers", &[("pool", "gpu")]) == Some(2.0)
+        })
+        .await;
+    assert_eq!(
+        m.get("pulse_worker_up", &[("worker", "gpu-spot-1")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.get("pulse_worker_up", &[("worker", "gpu-od-1")]),
+        Some(0.0)
+    );
+    assert_eq!(
+        m.get(
+            "pulse_worker_info",
+            &[("worker", "gpu-od-1"), ("lifecycle", "on-demand")]
+        ),
+        Some(1.0)
+    );
+    client.database(&dbname).drop().await.unwrap();
+}
