@@ -74,6 +74,9 @@ async fn depth_consumers_and_dead_letter_queues_through_the_management_api() {
                         "pulse_rabbitmq_queue_messages",
                         &[("state", "ready")],
                     ) == Some(2.0)
+                    // The management API fills a new queue's fields over a few stats rounds.
+                    && q(m, &v, "posts.scheduled", "pulse_rabbitmq_queue_consumers", &[]).is_some()
+                    && m.get("pulse_rabbitmq_vhost_messages", &[("vhost", &v), ("state", "ready")]) == Some(7.0)
             },
         )
         .await;
@@ -226,6 +229,7 @@ async fn dead_letter_exchange_bindings_and_name_patterns_mark_dead_letter_queues
             )
             .is_some()
                 && q(m, &v, "jobs.failed", "pulse_rabbitmq_queue_consumers", &[]).is_some()
+                && q(m, &v, "jobs.ai", "pulse_rabbitmq_queue_consumers", &[]).is_some()
         })
         .await;
     assert_eq!(
