@@ -41,6 +41,10 @@ pub struct Output {
     pub skipped: u64,
     /// Series the probe dropped itself before the store's cap (e.g. keys past `max_keys`).
     pub dropped: u64,
+    /// Set when the run failed but still measured something worth publishing (a write canary
+    /// whose PUT failed reports `success 0`): the check counts as failed with this error, and
+    /// these samples replace the previous ones instead of the last good samples being kept.
+    pub failure: Option<crate::error::ProbeError>,
 }
 
 impl Output {

@@ -66,7 +66,10 @@ pub async fn run_once(plan: &CheckPlan, probe: &dyn Probe, store: &Store) -> Run
     });
     let summary = RunSummary {
         result: match &result {
-            Ok(out) => Ok(out.series().min(plan.max_series)),
+            Ok(out) => match &out.failure {
+                None => Ok(out.series().min(plan.max_series)),
+                Some(e) => Err(e.clone()),
+            },
             Err(e) => Err(e.clone()),
         },
         duration,

@@ -19,8 +19,11 @@ pub type CheckKey = (String, String);
 pub struct Entry {
     /// The check's resolved plan.
     pub plan: Arc<CheckPlan>,
-    /// Samples of the last successful run.
+    /// Samples served: those of the last successful run, or of a later run that failed but
+    /// still measured something (see [`Output::failure`]).
     pub output: Option<Arc<Output>>,
+    /// When the served samples were produced; staleness counts from here.
+    pub output_at: Option<SystemTime>,
     /// When the last successful run finished.
     pub last_success: Option<SystemTime>,
     /// How long the last run took.
@@ -42,6 +45,7 @@ impl Entry {
         Entry {
             plan,
             output: None,
+            output_at: None,
             last_success: None,
             last_duration: None,
             last_error: None,
@@ -57,9 +61,9 @@ impl Entry {
         (self.runs > 0).then_some(self.last_error.is_none())
     }
 
-    /// The samples to serve at `now`: the last good ones while younger than `stale_after`.
+    /// The samples to serve at `now`: the latest ones while younger than `stale_after`.
     pub fn fresh_output(&self, now: SystemTime) -> Option<&Output> {
-        let at = self.last_success?;
+        let at = self.output_at?;
         let age = now.duration_since(at).unwrap_or_default();
         if age <= self.plan.stale_after {
             self.output.as_deref()
@@ -141,12 +145,23 @@ impl Store {
         let before = entry.succeeded();
         entry.runs += 1;
         entry.last_duration = Some(duration);
-        match result {
+        let result = match result {
             Ok(mut output) => {
                 output.dropped += output.cap(plan.max_series);
                 entry.dropped_total += output.dropped;
                 entry.skipped_total += output.skipped;
+                let failure = output.failure.take();
                 entry.output = Some(Arc::new(output));
+                entry.output_at = Some(finished);
+                match failure {
+                    None => Ok(()),
+                    Some(e) => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => {
                 entry.last_success = Some(finished);
                 entry.last_error = None;
                 if before == Some(false) {
@@ -256,6 +271,32 @@ mod tests {
         assert_eq!(e.succeeded(), Some(false));
         assert!(e.fresh_output(t0 + Duration::from_secs(3)).is_some());
         assert!(e.fresh_output(t0 + Duration::from_secs(4)).is_none());
+    }
+
+    #[test]
+    fn a_partial_failure_fails_the_check_and_replaces_the_samples() {
+        let store = Store::new();
+        let p = plan(3);
+        store.register(Arc::new(p.clone()));
+        let t0 = SystemTime::now();
+        store.record(&p, Ok(output(2)), Duration::ZERO, t0);
+        let mut partial = output(1);
+        partial.failure = Some(ProbeError::new(Reason::Auth, "put denied"));
+        let t1 = t0 + Duration::from_secs(5);
+        assert_eq!(
+            store.record(&p, Ok(partial), Duration::ZERO, t1),
+            Transition::Degraded(Reason::Auth)
+        );
+        let e = &store.snapshot()[0];
+        assert_eq!(e.succeeded(), Some(false));
+        assert_eq!(e.last_success, Some(t0));
+        // Fresh from t1, not stale from t0, and the new samples, not the old ones.
+        assert_eq!(
+            e.fresh_output(t1 + Duration::from_secs(2))
+                .unwrap()
+                .series(),
+            1
+        );
     }
 
     #[test]

@@ -62,6 +62,16 @@ async fn docs_list_exactly_what_the_binary_emits() {
         .await
         .unwrap();
     let _ = mongo().await;
+    let s3 = s3_client(MOTO_URL, "test", "test").await;
+    let bucket = unique("contract").replace('_', "-");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    s3.put_object()
+        .bucket(&bucket)
+        .key("uploads/a")
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap();
     // Stripe has no local server: a Stripe-shaped mock with one undelivered event.
     let stripe = wiremock::MockServer::start().await;
     let created = std::time::SystemTime::now()
@@ -126,6 +136,17 @@ sources:
     api_base: {stripe_uri}
     interval: 2s
     timeout: 1s
+  - name: media
+    kind: s3
+    bucket: {bucket}
+    region: us-east-1
+    endpoint: {MOTO_URL}
+    access_key_id: test
+    secret_access_key: test
+    interval: 2s
+    timeout: 1s
+    canary: {{}}
+    prefixes: [{{ prefix: "uploads/" }}]
 "#,
         stripe_uri = stripe.uri(),
         vhost = vh.name

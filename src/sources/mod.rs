@@ -8,6 +8,7 @@ pub mod mongodb;
 pub mod postgres;
 pub mod rabbitmq;
 pub mod redis;
+pub mod s3;
 pub mod stripe;
 
 use std::future::Future;
@@ -24,7 +25,7 @@ use crate::heartbeat::HeartbeatCommon;
 use crate::sample::Output;
 
 /// Names of the source kinds this build knows.
-pub const KINDS: [&str; 5] = ["mongodb", "postgres", "rabbitmq", "redis", "stripe"];
+pub const KINDS: [&str; 6] = ["mongodb", "postgres", "rabbitmq", "redis", "s3", "stripe"];
 
 /// The future a probe returns.
 pub type ProbeFuture<'a> = Pin<Box<dyn Future<Output = Result<Output, ProbeError>> + Send + 'a>>;
@@ -57,6 +58,8 @@ pub enum KindConfig {
     Mongodb(mongodb::MongodbConfig),
     /// `kind: stripe`.
     Stripe(stripe::StripeConfig),
+    /// `kind: s3`.
+    S3(s3::S3Config),
 }
 
 /// What a check runs, by kind.
@@ -74,6 +77,8 @@ pub enum CheckSpec {
     Mongodb(mongodb::MongoCheck),
     /// A built-in Stripe check.
     Stripe(stripe::StripeCheck),
+    /// A built-in S3 check.
+    S3(s3::S3Check),
     /// Worker heartbeats kept in Redis keys or a hash.
     RedisHeartbeat(Split<HeartbeatCommon, redis::BeatSource>),
     /// Worker heartbeats returned by SQL.
@@ -95,6 +100,7 @@ pub fn parse_kind(
         "rabbitmq" => rabbitmq::parse(rest, path, errors),
         "mongodb" => mongodb::parse(rest, path, errors),
         "stripe" => stripe::parse(rest, path, errors),
+        "s3" => s3::parse(rest, path, errors),
         other => {
             errors.push(ConfigError::new(
                 format!("{path}.kind"),
@@ -117,6 +123,7 @@ impl KindConfig {
             KindConfig::Rabbitmq(_) => "rabbitmq",
             KindConfig::Mongodb(_) => "mongodb",
             KindConfig::Stripe(_) => "stripe",
+            KindConfig::S3(_) => "s3",
         }
     }
 
@@ -136,6 +143,7 @@ impl KindConfig {
             KindConfig::Rabbitmq(c) => rabbitmq::validate(c, source, errors),
             KindConfig::Mongodb(c) => mongodb::validate(c, source, errors),
             KindConfig::Stripe(c) => stripe::validate(c, source, errors),
+            KindConfig::S3(c) => s3::validate(c, source, errors),
         }
     }
 
@@ -148,6 +156,7 @@ impl KindConfig {
             KindConfig::Rabbitmq(c) => Arc::new(rabbitmq::RabbitmqSource::new(c, source)?),
             KindConfig::Mongodb(c) => Arc::new(mongodb::MongodbSource::new(c, source)?),
             KindConfig::Stripe(c) => Arc::new(stripe::StripeSource::new(c, source)?),
+            KindConfig::S3(c) => Arc::new(s3::S3Source::new(c, source)?),
         })
     }
 
@@ -158,6 +167,14 @@ impl KindConfig {
             KindConfig::Redis(c) => crate::secrets::display_url(&c.url),
             KindConfig::Mongodb(c) => crate::secrets::display_url(&c.url),
             KindConfig::Stripe(c) => crate::secrets::display_url(&c.api_base),
+            KindConfig::S3(c) => match &c.endpoint {
+                Some(e) => format!(
+                    "{}/{}",
+                    crate::secrets::display_url(e).trim_end_matches('/'),
+                    c.bucket
+                ),
+                None => format!("s3://{}", c.bucket),
+            },
             KindConfig::Rabbitmq(c) => c
                 .management_url
                 .as_deref()

@@ -533,3 +533,34 @@ impl Drop for BlackHole {
         self.task.abort();
     }
 }
+
+/// moto_server (S3 without signature checks), started by scripts/test.
+pub const MOTO_URL: &str = "http://127.0.0.1:9000";
+/// s3s-fs (S3 with SigV4 checks), started by scripts/test with these credentials.
+pub const S3S_URL: &str = "http://127.0.0.1:9001";
+pub const S3S_KEY: &str = "pulse-test-key";
+pub const S3S_SECRET: &str = "pulse-test-secret-0123456789";
+
+/// An S3 client for a local server, on the same rustls/ring HTTP client the exporter uses.
+pub async fn s3_client(endpoint: &str, key: &str, secret: &str) -> aws_sdk_s3::Client {
+    let https = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    let conf = aws_sdk_s3::config::Builder::new()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .http_client(https)
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            key, secret, None, None, "test",
+        ))
+        .endpoint_url(endpoint)
+        .force_path_style(true)
+        .build();
+    let client = aws_sdk_s3::Client::from_conf(conf);
+    if let Err(e) = client.list_buckets().send().await {
+        panic!("an S3 server must run at {endpoint} (scripts/test starts moto_server and s3s-fs): {e:?}");
+    }
+    client
+}

@@ -1,0 +1,472 @@
+//! S3 source (aws-sdk-s3 with the default credential chain, or static keys): bucket
+//! reachability, an opt-in write canary (PUT, GET and compare, DELETE), and opt-in object
+//! statistics under prefixes. `endpoint` and `path_style` serve MinIO and other S3 servers.
+//!
+//! The canary is the check for "uploads are failing": a failed step fails the check (with the
+//! step's reason) and still publishes `pulse_s3_canary_success 0` for that step, so the gauge
+//! never shows an old success. Prefix statistics page `ListObjectsV2` up to `max_pages` pages,
+//! so a huge bucket never makes a probe unbounded, and say when they were cut short.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use serde::Deserialize;
+use serde_yaml::Value;
+use tokio::sync::OnceCell;
+use tokio::time::Instant;
+
+use super::{CheckSpec, KindConfig, Probe, ProbeFuture, Source};
+use crate::config::load::parse_at;
+use crate::config::{CheckCommon, CheckConfig, CheckPlan, ConfigError, SourceConfig};
+use crate::error::{ProbeError, Reason};
+use crate::sample::{label, Output};
+
+/// Connection settings and opt-in checks of a `kind: s3` source.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    /// Bucket name.
+    pub bucket: String,
+    /// Region (default: `us-east-1` with an `endpoint`; else the AWS default chain:
+    /// environment, profile, instance metadata).
+    pub region: Option<String>,
+    /// Endpoint URL for S3-compatible servers, e.g. `http://minio:9000`.
+    pub endpoint: Option<String>,
+    /// Path-style addressing (`endpoint/bucket/key`), which most S3-compatible servers need
+    /// (default: true when `endpoint` is set).
+    pub path_style: Option<bool>,
+    /// Static access key id; without it the default AWS credential chain is used (environment,
+    /// profile, web identity, ECS and EC2 instance roles).
+    pub access_key_id: Option<String>,
+    /// Static secret access key (use `${env:…}` or `${file:…}`).
+    pub secret_access_key: Option<String>,
+    /// Write canary: PUT, GET and compare, DELETE a small object under this prefix each run.
+    pub canary: Option<CanaryConfig>,
+    /// Object statistics under prefixes.
+    #[serde(default)]
+    pub prefixes: Vec<PrefixConfig>,
+}
+
+/// `canary:`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CanaryConfig {
+    /// Key prefix of canary objects (default `pulse-exporter-canary/`).
+    #[serde(default = "default_canary_prefix")]
+    pub prefix: String,
+}
+
+fn default_canary_prefix() -> String {
+    "pulse-exporter-canary/".to_owned()
+}
+
+/// One entry of `prefixes:`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrefixConfig {
+    /// The key prefix (may be empty for the whole bucket).
+    pub prefix: String,
+    /// Most pages of 1,000 keys listed per run (default 10).
+    #[serde(default = "default_max_pages")]
+    pub max_pages: u32,
+}
+
+fn default_max_pages() -> u32 {
+    10
+}
+
+/// Which built-in check an S3 source runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum S3Check {
+    /// The write canary.
+    Canary,
+    /// Statistics of the prefix at this index of `prefixes`.
+    Prefix(usize),
+}
+
+/// Parses an s3 source; its checks are built in from `canary` and `prefixes`.
+pub fn parse(
+    rest: Value,
+    path: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<(KindConfig, Vec<CheckConfig>)> {
+    let config: S3Config = parse_at(rest, path, errors)?;
+    let builtin = |name: String, spec: S3Check| CheckConfig {
+        path: path.to_owned(),
+        common: CheckCommon {
+            name: Some(name),
+            ..CheckCommon::default()
+        },
+        spec: CheckSpec::S3(spec),
+    };
+    let mut checks = Vec::new();
+    if config.canary.is_some() {
+        checks.push(builtin("canary".to_owned(), S3Check::Canary));
+    }
+    for (i, p) in config.prefixes.iter().enumerate() {
+        let shown = if p.prefix.is_empty() {
+            "*"
+        } else {
+            p.prefix.as_str()
+        };
+        checks.push(builtin(format!("prefix:{shown}"), S3Check::Prefix(i)));
+    }
+    Some((KindConfig::S3(config), checks))
+}
+
+/// Records the s3 rules `source` breaks.
+pub fn validate(c: &S3Config, source: &SourceConfig, errors: &mut Vec<ConfigError>) {
+    let p = &source.path;
+    if c.bucket.is_empty() {
+        errors.push(ConfigError::new(format!("{p}.bucket"), "must not be empty"));
+    }
+    if c.access_key_id.is_some() != c.secret_access_key.is_some() {
+        errors.push(ConfigError::new(
+            format!("{p}.secret_access_key"),
+            "set both `access_key_id` and `secret_access_key`, or neither to use the default AWS credential chain",
+        ));
+    }
+    if let Some(e) = &c.endpoint {
+        if !matches!(
+            url::Url::parse(e).map(|u| u.scheme().to_owned()).as_deref(),
+            Ok("http" | "https")
+        ) {
+            errors.push(ConfigError::new(
+                format!("{p}.endpoint"),
+                "expected an http(s) URL such as http://minio:9000",
+            ));
+        }
+    }
+    if let Some(canary) = &c.canary {
+        if canary.prefix.is_empty() {
+            errors.push(ConfigError::new(
+                format!("{p}.canary.prefix"),
+                "must not be empty: the canary writes and deletes objects under it",
+            ));
+        }
+    }
+    for (i, pc) in c.prefixes.iter().enumerate() {
+        if pc.max_pages == 0 {
+            errors.push(ConfigError::new(
+                format!("{p}.prefixes[{i}].max_pages"),
+                "must be at least 1",
+            ));
+        }
+    }
+}
+
+/// An S3 source; the client is built on first use (loading credentials may do I/O).
+pub struct S3Source {
+    name: String,
+    config: S3Config,
+    client: Arc<OnceCell<aws_sdk_s3::Client>>,
+}
+
+impl S3Source {
+    /// Creates the source without connecting.
+    pub fn new(c: &S3Config, source: &SourceConfig) -> Result<Self, String> {
+        if let Some(secret) = &c.secret_access_key {
+            crate::secrets::register(secret);
+        }
+        Ok(S3Source {
+            name: source.common.name.clone(),
+            config: c.clone(),
+            client: Arc::new(OnceCell::new()),
+        })
+    }
+}
+
+async fn build_client(c: &S3Config) -> aws_sdk_s3::Client {
+    // rustls with ring, like every other TLS client here (the SDK's default would add aws-lc).
+    let https = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(https);
+    // S3-compatible servers ignore the region: with an endpoint and no region, name one rather
+    // than let the default chain ask the EC2 metadata service for it.
+    let region = c
+        .region
+        .clone()
+        .or_else(|| c.endpoint.as_ref().map(|_| "us-east-1".to_owned()));
+    if let Some(r) = region {
+        loader = loader.region(aws_config::Region::new(r));
+    }
+    if let (Some(id), Some(secret)) = (&c.access_key_id, &c.secret_access_key) {
+        loader = loader.credentials_provider(aws_sdk_s3::config::Credentials::new(
+            id,
+            secret,
+            None,
+            None,
+            "pulse-exporter-config",
+        ));
+    }
+    let shared = loader.load().await;
+    let mut builder = aws_sdk_s3::config::Builder::from(&shared);
+    if shared.region().is_none() {
+        builder = builder.region(aws_config::Region::new("us-east-1"));
+    }
+    if let Some(e) = &c.endpoint {
+        builder = builder.endpoint_url(e);
+    }
+    builder = builder.force_path_style(c.path_style.unwrap_or(c.endpoint.is_some()));
+    aws_sdk_s3::Client::from_conf(builder.build())
+}
+
+/// Classifies an SDK error by HTTP status and S3 error code.
+fn classify<E>(e: &SdkError<E, HttpResponse>) -> ProbeError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let (reason, detail) = match e {
+        SdkError::TimeoutError(_) => (Reason::Timeout, "timed out".to_owned()),
+        SdkError::DispatchFailure(d) => {
+            let reason = if d.is_timeout() {
+                Reason::Timeout
+            } else {
+                Reason::Connect
+            };
+            (reason, format!("request not sent: {d:?}"))
+        }
+        SdkError::ServiceError(s) => {
+            let code = s.err().code().unwrap_or("");
+            let status = s.raw().status().as_u16();
+            let reason = match (code, status) {
+                (
+                    "AccessDenied"
+                    | "InvalidAccessKeyId"
+                    | "SignatureDoesNotMatch"
+                    | "ExpiredToken"
+                    | "InvalidToken",
+                    _,
+                )
+                | (_, 401 | 403) => Reason::Auth,
+                ("NoSuchBucket" | "NoSuchKey" | "NotFound", _) | (_, 404) => Reason::NotFound,
+                (_, 500..=599) => Reason::Upstream,
+                _ => Reason::Query,
+            };
+            (
+                reason,
+                format!("HTTP {status} {code} {}", s.err().message().unwrap_or("")),
+            )
+        }
+        SdkError::ResponseError(_) => (Reason::Decode, "unreadable response".to_owned()),
+        _ => (Reason::Query, e.to_string()),
+    };
+    ProbeError::new(reason, detail.trim())
+}
+
+impl Source for S3Source {
+    fn health(&self) -> Arc<dyn Probe> {
+        Arc::new(Probes {
+            source: self.name.clone(),
+            config: self.config.clone(),
+            client: self.client.clone(),
+            which: None,
+        })
+    }
+
+    fn check(&self, check: &CheckConfig, _plan: &CheckPlan) -> Arc<dyn Probe> {
+        let which = match &check.spec {
+            CheckSpec::S3(w) => w.clone(),
+            _ => unreachable!("validation only gives s3 checks to an s3 source"),
+        };
+        Arc::new(Probes {
+            source: self.name.clone(),
+            config: self.config.clone(),
+            client: self.client.clone(),
+            which: Some(which),
+        })
+    }
+}
+
+/// The health probe (`which: None`) and the built-in checks of one source.
+struct Probes {
+    source: String,
+    config: S3Config,
+    client: Arc<OnceCell<aws_sdk_s3::Client>>,
+    which: Option<S3Check>,
+}
+
+impl Probes {
+    fn labels(&self, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut l = vec![
+            label("source", self.source.as_str()),
+            label("bucket", self.config.bucket.as_str()),
+        ];
+        l.extend(extra.iter().map(|(k, v)| label(k, *v)));
+        l
+    }
+
+    async fn canary(&self, client: &aws_sdk_s3::Client) -> Result<Output, ProbeError> {
+        let prefix = &self
+            .config
+            .canary
+            .as_ref()
+            .map(|c| c.prefix.clone())
+            .unwrap_or_else(default_canary_prefix);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        let key = format!("{prefix}{}-{nanos}", self.source);
+        let body = format!("pulse-exporter canary {nanos}");
+        let bucket = &self.config.bucket;
+        let mut out = Output::default();
+        let mut failure = None;
+        for step in ["put", "get", "delete"] {
+            let started = std::time::Instant::now();
+            let result = match step {
+                "put" => client
+                    .put_object()
+                    .bucket(bucket)
+                    .key(&key)
+                    .body(ByteStream::from(body.clone().into_bytes()))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| classify(&e)),
+                "get" => match client.get_object().bucket(bucket).key(&key).send().await {
+                    Ok(obj) => match obj.body.collect().await {
+                        Ok(data) => {
+                            if data.into_bytes().as_ref() == body.as_bytes() {
+                                Ok(())
+                            } else {
+                                Err(ProbeError::new(
+                                    Reason::Decode,
+                                    "the canary object read back differs from what was written",
+                                ))
+                            }
+                        }
+                        Err(e) => Err(ProbeError::new(
+                            Reason::Connect,
+                            format!("reading the canary object: {e}"),
+                        )),
+                    },
+                    Err(e) => Err(classify(&e)),
+                },
+                _ => client
+                    .delete_object()
+                    .bucket(bucket)
+                    .key(&key)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| classify(&e)),
+            };
+            let ok = result.is_ok();
+            out.gauge(
+                "pulse_s3_canary_success",
+                "Whether the canary's step (put, get, delete) succeeded in its last run.",
+                self.labels(&[("step", step)]),
+                f64::from(u8::from(ok)),
+            );
+            out.gauge(
+                "pulse_s3_canary_duration_seconds",
+                "Duration of the canary's step in its last run.",
+                self.labels(&[("step", step)]),
+                started.elapsed().as_secs_f64(),
+            );
+            if let Err(e) = result {
+                failure = Some(ProbeError::new(
+                    e.reason(),
+                    format!("canary {step} s3://{bucket}/{key}: {}", e.message()),
+                ));
+                // Nothing to read back or delete after a failed write.
+                if step == "put" {
+                    break;
+                }
+            }
+        }
+        out.failure = failure;
+        Ok(out)
+    }
+
+    async fn prefix_stats(
+        &self,
+        client: &aws_sdk_s3::Client,
+        index: usize,
+    ) -> Result<Output, ProbeError> {
+        let pc = &self.config.prefixes[index];
+        let (mut count, mut bytes, mut newest, mut truncated) = (0u64, 0i64, None::<i64>, false);
+        let mut token: Option<String> = None;
+        for page in 0..pc.max_pages {
+            let resp = client
+                .list_objects_v2()
+                .bucket(&self.config.bucket)
+                .prefix(&pc.prefix)
+                .set_continuation_token(token.clone())
+                .send()
+                .await
+                .map_err(|e| classify(&e))?;
+            for obj in resp.contents() {
+                count += 1;
+                bytes += obj.size().unwrap_or(0);
+                if let Some(t) = obj.last_modified() {
+                    newest = Some(newest.map_or(t.secs(), |n| n.max(t.secs())));
+                }
+            }
+            token = resp.next_continuation_token().map(str::to_owned);
+            if token.is_none() || !resp.is_truncated().unwrap_or(false) {
+                break;
+            }
+            if page + 1 == pc.max_pages {
+                truncated = true;
+            }
+        }
+        let mut out = Output::default();
+        let l = || self.labels(&[("prefix", pc.prefix.as_str())]);
+        out.gauge(
+            "pulse_s3_prefix_objects",
+            "Objects under the prefix (a lower bound when truncated).",
+            l(),
+            count as f64,
+        );
+        out.gauge(
+            "pulse_s3_prefix_bytes",
+            "Total size of the objects under the prefix (a lower bound when truncated).",
+            l(),
+            bytes as f64,
+        );
+        if let Some(n) = newest {
+            out.gauge(
+                "pulse_s3_prefix_newest_object_timestamp_seconds",
+                "Last-modified time of the newest object under the prefix.",
+                l(),
+                n as f64,
+            );
+        }
+        out.gauge(
+            "pulse_s3_prefix_truncated",
+            "Whether the listing stopped at max_pages (1) before the end of the prefix.",
+            l(),
+            f64::from(u8::from(truncated)),
+        );
+        Ok(out)
+    }
+}
+
+impl Probe for Probes {
+    fn run(&self, _deadline: Instant) -> ProbeFuture<'_> {
+        Box::pin(async move {
+            let client = self.client.get_or_init(|| build_client(&self.config)).await;
+            match &self.which {
+                None => {
+                    client
+                        .head_bucket()
+                        .bucket(&self.config.bucket)
+                        .send()
+                        .await
+                        .map_err(|e| classify(&e))?;
+                    Ok(Output::default())
+                }
+                Some(S3Check::Canary) => self.canary(client).await,
+                Some(S3Check::Prefix(i)) => self.prefix_stats(client, *i).await,
+            }
+        })
+    }
+}
