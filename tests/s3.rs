@@ -37,20 +37,22 @@ fn config(sources: &[String]) -> String {
     )
 }
 
-#[tokio::test]
-async fn canary_round_trip_prefix_stats_and_a_missing_bucket_on_moto() {
-    let client = s3_client(MOTO_URL, "test", "test").await;
-    let bucket = unique("media").replace('_', "-");
-    client.create_bucket().bucket(&bucket).send().await.unwrap();
+/// Uploads `size`-byte objects under `keys`, 32 at a time.
+async fn put_objects(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    keys: impl Iterator<Item = String>,
+    size: usize,
+) {
     let mut puts = tokio::task::JoinSet::new();
-    for i in 0..3 {
-        let (client, bucket) = (client.clone(), bucket.clone());
+    for key in keys {
+        let (client, bucket) = (client.clone(), bucket.to_owned());
         puts.spawn(async move {
             client
                 .put_object()
                 .bucket(&bucket)
-                .key(format!("uploads/{i:05}.jpg"))
-                .body(ByteStream::from(vec![7u8; 10]))
+                .key(key)
+                .body(ByteStream::from(vec![7u8; size]))
                 .send()
                 .await
                 .unwrap();
@@ -62,6 +64,20 @@ async fn canary_round_trip_prefix_stats_and_a_missing_bucket_on_moto() {
     while let Some(r) = puts.join_next().await {
         r.unwrap();
     }
+}
+
+#[tokio::test]
+async fn canary_round_trip_prefix_stats_and_a_missing_bucket_on_moto() {
+    let client = s3_client(MOTO_URL, "test", "test").await;
+    let bucket = unique("media").replace('_', "-");
+    client.create_bucket().bucket(&bucket).send().await.unwrap();
+    put_objects(
+        &client,
+        &bucket,
+        (0..3).map(|i| format!("uploads/{i:05}.jpg")),
+        10,
+    )
+    .await;
     let e = Exporter::start(&config(&[
         source(
             "media",
@@ -139,26 +155,13 @@ async fn prefix_stats_page_and_truncate() {
     let client = s3_client(MOTO_URL, "test", "test").await;
     let bucket = unique("pages").replace('_', "-");
     client.create_bucket().bucket(&bucket).send().await.unwrap();
-    let mut puts = tokio::task::JoinSet::new();
-    for i in 0..1100 {
-        let (client, bucket) = (client.clone(), bucket.clone());
-        puts.spawn(async move {
-            client
-                .put_object()
-                .bucket(&bucket)
-                .key(format!("posts/{i:05}"))
-                .body(ByteStream::from(vec![1u8; 3]))
-                .send()
-                .await
-                .unwrap();
-        });
-        if puts.len() >= 32 {
-            puts.join_next().await.unwrap().unwrap();
-        }
-    }
-    while let Some(r) = puts.join_next().await {
-        r.unwrap();
-    }
+    put_objects(
+        &client,
+        &bucket,
+        (0..1100).map(|i| format!("posts/{i:05}")),
+        3,
+    )
+    .await;
     let e = Exporter::start(&config(&[
         source(
             "all",
