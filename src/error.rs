@@ -24,11 +24,14 @@ pub enum Reason {
     Upstream,
     /// The remote service asked us to slow down (HTTP 429).
     RateLimited,
+    /// A bug in pulse-exporter: the check panicked. The check is marked failed and retried at
+    /// its next interval; please report it.
+    Internal,
 }
 
 impl Reason {
     /// Every reason, in label order; used to document and test the bounded set.
-    pub const ALL: [Reason; 8] = [
+    pub const ALL: [Reason; 9] = [
         Reason::Timeout,
         Reason::Connect,
         Reason::Auth,
@@ -37,6 +40,7 @@ impl Reason {
         Reason::NotFound,
         Reason::Upstream,
         Reason::RateLimited,
+        Reason::Internal,
     ];
 
     /// The label value for this reason.
@@ -50,6 +54,7 @@ impl Reason {
             Reason::NotFound => "not_found",
             Reason::Upstream => "upstream",
             Reason::RateLimited => "rate_limited",
+            Reason::Internal => "internal",
         }
     }
 }

@@ -88,6 +88,9 @@ fn main() -> ExitCode {
     // ring is the only crypto provider compiled in; installing it explicitly keeps every TLS
     // client and server (Postgres, Redis, HTTPS) on it even if a dependency enables another.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // Panics (caught per check by the scheduler) are logged like everything else, so their
+    // text passes the secret scrubber instead of going to stderr raw.
+    std::panic::set_hook(Box::new(|info| tracing::error!(event = "panic", "{info}")));
     let Some(path) = cli.config_file.clone() else {
         eprintln!("error: --config.file (or PULSE_CONFIG_FILE) is required");
         return ExitCode::from(2);

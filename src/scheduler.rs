@@ -1,9 +1,11 @@
 //! Running checks: one task per check with start jitter, a fixed interval, no overlap, and a
 //! timeout that drops the probe's future; outcomes go to the store and transitions to the log.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use futures_util::FutureExt;
 use rand::Rng;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
@@ -49,8 +51,22 @@ pub fn spawn(plan: Arc<CheckPlan>, probe: Arc<dyn Probe>, store: Arc<Store>) -> 
 pub async fn run_once(plan: &CheckPlan, probe: &dyn Probe, store: &Store) -> RunSummary {
     let started = Instant::now();
     let deadline = started + plan.timeout;
-    let result = match tokio::time::timeout(plan.timeout, probe.run(deadline)).await {
-        Ok(r) => r,
+    // A panic in a probe is a bug; caught here, it fails this run instead of silently ending
+    // the check's task (which would freeze its last outcome forever).
+    let guarded = AssertUnwindSafe(probe.run(deadline)).catch_unwind();
+    let result = match tokio::time::timeout(plan.timeout, guarded).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(panic)) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(ProbeError::new(
+                Reason::Internal,
+                format!("the check panicked (a pulse-exporter bug, please report it): {what}"),
+            ))
+        }
         Err(_) => Err(ProbeError::new(
             Reason::Timeout,
             format!(
@@ -115,5 +131,40 @@ fn log_transition(plan: &CheckPlan, transition: &Transition, summary: &RunSummar
                 tracing::debug!(source = %plan.source, check = %plan.check, reason = e.reason().as_str(), error = e.message(), "still failing");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::ProbeFuture;
+
+    struct Panics;
+
+    impl Probe for Panics {
+        fn run(&self, _deadline: Instant) -> ProbeFuture<'_> {
+            Box::pin(async { panic!("boom") })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_probe_fails_the_run_with_reason_internal() {
+        let plan = CheckPlan {
+            source: "s".into(),
+            kind: "postgres",
+            check: "c".into(),
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(1),
+            stale_after: Duration::from_secs(30),
+            max_series: 10,
+            const_labels: vec![],
+        };
+        let store = Store::new();
+        store.register(Arc::new(plan.clone()));
+        let summary = run_once(&plan, &Panics, &store).await;
+        let err = summary.result.unwrap_err();
+        assert_eq!(err.reason(), Reason::Internal);
+        assert!(err.message().contains("boom"));
+        assert_eq!(store.snapshot()[0].succeeded(), Some(false));
     }
 }
