@@ -4,7 +4,7 @@
 //! `ZCOUNT ai:requests {{now-60s}} +inf` is expanded at every run. `now` is unix seconds,
 //! `now_ms` unix milliseconds; the offset is any duration (`90s`, `5m`, `24h`, `7d`).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// `text` with every `{{…}}` expression replaced by its value at `now`.
 pub fn expand(text: &str, now: SystemTime) -> Result<String, String> {
@@ -38,23 +38,8 @@ fn eval(expr: &str, now: SystemTime) -> Result<String, String> {
             "unknown time expression {{{{{expr}}}}}: use {{{{now}}}}, {{{{now-5m}}}} or {{{{now_ms-1h}}}}"
         ));
     };
-    let rest = base.trim();
-    let epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let at = if rest.is_empty() {
-        epoch
-    } else {
-        let (sign, dur) = rest.split_at(1);
-        let offset = parse_offset(dur.trim(), expr)?;
-        match sign {
-            "-" => epoch.saturating_sub(offset),
-            "+" => epoch + offset,
-            _ => {
-                return Err(format!(
-                    "time expression {{{{{expr}}}}}: expected + or - after `now`"
-                ))
-            }
-        }
-    };
+    let at = shift(now, base).map_err(|e| format!("time expression {{{{{expr}}}}}: {e}"))?;
+    let at = at.duration_since(UNIX_EPOCH).unwrap_or_default();
     Ok(if millis {
         at.as_millis().to_string()
     } else {
@@ -62,14 +47,30 @@ fn eval(expr: &str, now: SystemTime) -> Result<String, String> {
     })
 }
 
-fn parse_offset(text: &str, expr: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text)
-        .map_err(|e| format!("time expression {{{{{expr}}}}}: bad offset {text:?} ({e})"))
+/// `now` moved by a signed offset: `-24h`, `+5m`, or nothing for now itself. Used by every
+/// relative time window (Redis command templates, MongoDB `$now`).
+pub fn shift(now: SystemTime, offset: &str) -> Result<SystemTime, String> {
+    let text = offset.trim();
+    let parse = |d: &str| {
+        humantime::parse_duration(d.trim())
+            .map_err(|e| format!("bad offset {text:?} ({e}); write e.g. -24h or +5m"))
+    };
+    if text.is_empty() {
+        Ok(now)
+    } else if let Some(d) = text.strip_prefix('-') {
+        Ok(now.checked_sub(parse(d)?).unwrap_or(UNIX_EPOCH))
+    } else if let Some(d) = text.strip_prefix('+') {
+        now.checked_add(parse(d)?)
+            .ok_or_else(|| format!("offset {text:?} is too large"))
+    } else {
+        Err(format!("offset {text:?} must start with - or +"))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn expands_relative_windows() {
@@ -89,5 +90,13 @@ mod tests {
         assert!(validate("{{now*2}}").is_err());
         assert!(validate("{{now-5x}}").unwrap_err().contains("bad offset"));
         assert!(validate("{{now").unwrap_err().contains("unterminated"));
+        // A pasted Unicode minus or an absurd offset is an error, never a panic.
+        assert!(validate("{{now\u{2212}24h}}").is_err());
+        assert!(validate("{{now€}}").is_err());
+        assert!(validate("{{now+100000000000000000000y}}").is_err());
+        // A pasted Unicode minus or an absurd offset is an error, never a panic.
+        assert!(validate("{{now\u{2212}24h}}").is_err());
+        assert!(validate("{{now€}}").is_err());
+        assert!(validate("{{now+100000000000000000000y}}").is_err());
     }
 }

@@ -262,20 +262,7 @@ fn to_bson(v: &Value, now: SystemTime) -> Result<Bson, String> {
 }
 
 fn relative_time(op: &str, offset: &str, now: SystemTime) -> Result<Bson, String> {
-    let text = offset.trim();
-    let at = if text.is_empty() {
-        now
-    } else {
-        let (sign, dur) = text.split_at(1);
-        let d = humantime::parse_duration(dur.trim()).map_err(|e| {
-            format!("{op}: bad offset {offset:?} ({e}); write e.g. \"-24h\" or \"+5m\"")
-        })?;
-        match sign {
-            "-" => now.checked_sub(d).unwrap_or(UNIX_EPOCH),
-            "+" => now + d,
-            _ => return Err(format!("{op}: offset {offset:?} must start with - or +")),
-        }
-    };
+    let at = crate::timetemplate::shift(now, offset).map_err(|e| format!("{op}: {e}"))?;
     let ms = at
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
@@ -672,6 +659,13 @@ mod tests {
             1_000_000 - 60
         );
         assert_eq!(d.get_i64("ms").unwrap(), 1_000_000_000);
+        for bad in [
+            "{ a: { $now: \"\u{2212}24h\" } }",
+            "{ a: { $now: \"+100000000000000000000y\" } }",
+        ] {
+            let v: Value = serde_yaml::from_str(bad).unwrap();
+            assert!(to_document(&v, now).is_err(), "{bad}");
+        }
         let bad: Value = serde_yaml::from_str("{ a: { $now: \"yesterday\" } }").unwrap();
         assert!(to_document(&bad, now).unwrap_err().contains("$now"));
     }

@@ -124,6 +124,9 @@ struct Api {
     backoff_until: Mutex<Option<Instant>>,
 }
 
+/// Longest back-off honoured from one Retry-After.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
 /// Attempts per request when Stripe answers 429 and the deadline allows waiting.
 const ATTEMPTS: u32 = 3;
 
@@ -174,13 +177,16 @@ impl Api {
                 })?;
             let status = resp.status();
             if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+                // A malformed, negative or absurd Retry-After must not break the source: it
+                // falls back to exponential back-off and is capped at MAX_RETRY_AFTER.
                 let retry_after = resp
                     .headers()
                     .get(reqwest::header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.trim().parse::<f64>().ok())
-                    .map(Duration::from_secs_f64)
-                    .unwrap_or(Duration::from_secs(1 << attempt));
+                    .and_then(|v| Duration::try_from_secs_f64(v).ok())
+                    .unwrap_or(Duration::from_secs(1 << attempt))
+                    .min(MAX_RETRY_AFTER);
                 tracing::debug!(
                     path,
                     retry_after = retry_after.as_secs_f64(),
