@@ -53,7 +53,12 @@ impl crate::config::FieldSet for HeartbeatCommon {
 
 impl HeartbeatCommon {
     /// Records the rules these settings break.
-    pub fn validate(&self, path: &str, errors: &mut Vec<ConfigError>) {
+    pub fn validate(
+        &self,
+        path: &str,
+        const_labels: &std::collections::BTreeMap<String, String>,
+        errors: &mut Vec<ConfigError>,
+    ) {
         if !crate::config::names::is_object_name(&self.pool) {
             errors.push(ConfigError::new(
                 format!("{path}.pool"),
@@ -62,6 +67,14 @@ impl HeartbeatCommon {
         }
         if self.forget_after <= self.max_age {
             errors.push(ConfigError::new(format!("{path}.forget_after"), "must be longer than max_age, or dead workers would vanish instead of showing as down"));
+        }
+        for name in const_labels.keys() {
+            if name == "pool" || name == "worker" || self.attributes.contains(name) {
+                errors.push(ConfigError::new(
+                    format!("{path}.const_labels"),
+                    format!("{name:?} is already a label of worker metrics"),
+                ));
+            }
         }
         for (i, a) in self.attributes.iter().enumerate() {
             label_name(&format!("{path}.attributes[{i}]"), a, errors);
@@ -158,6 +171,13 @@ impl Tracker {
             .unwrap_or_default()
             .as_secs_f64();
         let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        // A beat from the future (clock skew, or a unit mix-up such as microseconds) would
+        // keep a worker up forever: it is malformed, like text that is not a time.
+        let horizon = now + hb.max_age.0.as_secs_f64();
+        let (beats, future): (Vec<Beat>, Vec<Beat>) =
+            beats.into_iter().partition(|b| b.at <= horizon);
+        let malformed = malformed + future.len() as u64;
+        let example = example.or(future.first().map(|b| b.worker.as_str()));
         for beat in beats {
             // A stale value read after a newer one (e.g. from a lagging replica) never rolls back.
             if known.get(&beat.worker).is_none_or(|k| k.at <= beat.at) {
@@ -179,6 +199,26 @@ impl Tracker {
             skipped: malformed,
             ..Output::default()
         };
+        let mut workers: Vec<&Beat> = known.values().collect();
+        workers.sort_by(|a, b| a.worker.cmp(&b.worker));
+        let up_count = workers
+            .iter()
+            .filter(|b| now - b.at <= hb.max_age.0.as_secs_f64())
+            .count();
+        // Pool totals first: the series cap keeps the first series, and these must survive it.
+        let pool = vec![label("source", source), label("pool", hb.pool.as_str())];
+        out.gauge(
+            "pulse_worker_pool_workers",
+            "Workers known in the pool (beating, or silent for less than forget_after).",
+            pool.clone(),
+            workers.len() as f64,
+        );
+        out.gauge(
+            "pulse_worker_pool_workers_up",
+            "Workers in the pool whose last heartbeat is within max_age.",
+            pool,
+            up_count as f64,
+        );
         let base = |worker: &str| {
             vec![
                 label("source", source),
@@ -186,12 +226,8 @@ impl Tracker {
                 label("worker", worker),
             ]
         };
-        let mut workers: Vec<&Beat> = known.values().collect();
-        workers.sort_by(|a, b| a.worker.cmp(&b.worker));
-        let mut up_count = 0;
         for b in &workers {
             let up = now - b.at <= hb.max_age.0.as_secs_f64();
-            up_count += usize::from(up);
             out.gauge(
                 "pulse_worker_last_heartbeat_timestamp_seconds",
                 "When the worker last beat.",
@@ -225,19 +261,6 @@ impl Tracker {
                 );
             }
         }
-        let pool = vec![label("source", source), label("pool", hb.pool.as_str())];
-        out.gauge(
-            "pulse_worker_pool_workers",
-            "Workers known in the pool (beating, or silent for less than forget_after).",
-            pool.clone(),
-            workers.len() as f64,
-        );
-        out.gauge(
-            "pulse_worker_pool_workers_up",
-            "Workers in the pool whose last heartbeat is within max_age.",
-            pool,
-            up_count as f64,
-        );
         out
     }
 }
@@ -321,5 +344,14 @@ mod tests {
             BTreeMap::from([("fresh".to_owned(), 1.0), ("silent".to_owned(), 0.0)])
         );
         assert_eq!(out.skipped, 1);
+        // Pool totals come first, so a series cap never drops them.
+        assert_eq!(out.families[0].name, "pulse_worker_pool_workers");
+        // A beat from the future is malformed, not a worker that is up forever.
+        let out = t.update("s", &hb, vec![beat("time-traveller", -3600.0)], 0, None);
+        assert_eq!(out.skipped, 1);
+        assert!(out.families.iter().all(|f| f
+            .samples
+            .iter()
+            .all(|s| s.labels.iter().all(|(_, v)| v != "time-traveller"))));
     }
 }

@@ -87,7 +87,7 @@ pub fn validate(config: &Config, errors: &mut Vec<ConfigError>) {
                 ));
             }
             if let Some(hb) = check.spec.heartbeat() {
-                hb.validate(&check.path, errors);
+                hb.validate(&check.path, &check.common.const_labels, errors);
                 if check.common.metric.is_some() {
                     errors.push(ConfigError::new(
                         format!("{}.metric", check.path),

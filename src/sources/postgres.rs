@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_yaml::Value;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::types::chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
-use sqlx::{Column, ConnectOptions, Connection, PgConnection, Row, TypeInfo, ValueRef};
+use sqlx::{Column, ConnectOptions, PgConnection, Row, TypeInfo, ValueRef};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
@@ -222,7 +222,8 @@ fn classify(err: sqlx::Error) -> ProbeError {
             Some("57014") => Reason::Timeout,
             Some(c) if c.starts_with("28") || c == "42501" => Reason::Auth,
             Some("3D000") => Reason::NotFound,
-            Some("57P03" | "53300") => Reason::Connect,
+            // Cannot connect now, too many connections, or the server shutting down.
+            Some("57P01" | "57P02" | "57P03" | "53300") => Reason::Connect,
             _ => Reason::Query,
         },
         sqlx::Error::Io(_)
@@ -468,21 +469,22 @@ impl Probe for HealthProbe {
     fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
         Box::pin(async move {
             let mut guard = self.conn.lock().await;
-            if guard.is_none() {
-                let budget = server_budget(deadline).as_millis().to_string();
-                let opts = self
-                    .options
-                    .clone()
-                    .options([("statement_timeout", budget.as_str())]);
-                *guard = Some(opts.connect().await.map_err(classify)?);
-            }
-            let conn = guard.as_mut().expect("connected above");
-            let result = vitals(conn, &self.source).await;
-            if result.is_err() {
-                // Reconnect next time: a broken connection must not keep reporting up.
-                if let Some(c) = guard.take() {
-                    let _ = tokio::time::timeout(Duration::from_millis(100), c.close()).await;
+            // The connection is taken out for the run and put back only after a success: a run
+            // cancelled at its timeout, or failed, drops it, and the next run reconnects.
+            let mut conn = match guard.take() {
+                Some(c) => c,
+                None => {
+                    let budget = server_budget(deadline).as_millis().to_string();
+                    let opts = self
+                        .options
+                        .clone()
+                        .options([("statement_timeout", budget.as_str())]);
+                    opts.connect().await.map_err(classify)?
                 }
+            };
+            let result = vitals(&mut conn, &self.source).await;
+            if result.is_ok() {
+                *guard = Some(conn);
             }
             let mut out = result?;
             let src = || vec![label("source", self.source.as_str())];

@@ -16,7 +16,7 @@ use serde_yaml::Value;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::{remaining, take_checks, CheckSpec, KindConfig, Probe, ProbeFuture, Source};
+use super::{take_checks, CheckSpec, KindConfig, Probe, ProbeFuture, Source};
 use crate::config::load::parse_at;
 use crate::config::validate::label_name;
 use crate::config::{CheckConfig, CheckPlan, ConfigError, SourceConfig, Split};
@@ -212,6 +212,9 @@ pub fn validate(config: &RedisConfig, source: &SourceConfig, errors: &mut Vec<Co
     }
 }
 
+/// Connect and response timeout of the Redis connection manager.
+const DRIVER_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The lazily connected, self-reconnecting connection shared by a source's probes.
 struct Conn {
     client: redis::Client,
@@ -219,15 +222,16 @@ struct Conn {
 }
 
 impl Conn {
-    async fn get(&self, deadline: Instant) -> Result<ConnectionManager, ProbeError> {
+    async fn get(&self) -> Result<ConnectionManager, ProbeError> {
         let mut guard = self.manager.lock().await;
         if let Some(m) = guard.as_ref() {
             return Ok(m.clone());
         }
-        let budget = remaining(deadline).max(Duration::from_millis(1));
+        // Fixed driver timeouts: the scheduler bounds every run; these only keep a dead
+        // connection from hanging the manager, whichever probe happened to connect first.
         let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(budget))
-            .set_response_timeout(Some(budget))
+            .set_connection_timeout(Some(DRIVER_TIMEOUT))
+            .set_response_timeout(Some(DRIVER_TIMEOUT))
             .set_number_of_retries(1);
         let manager = ConnectionManager::new_with_config(self.client.clone(), config)
             .await
@@ -393,9 +397,9 @@ const INFO_FIELDS: [(&str, &str, &str, bool); 6] = [
 ];
 
 impl Probe for HealthProbe {
-    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
+    fn run(&self, _deadline: Instant) -> ProbeFuture<'_> {
         Box::pin(async move {
-            let mut conn = self.conn.get(deadline).await?;
+            let mut conn = self.conn.get().await?;
             let _: String = redis::cmd("PING")
                 .query_async(&mut conn)
                 .await
@@ -476,9 +480,9 @@ async fn scan(
 }
 
 impl Probe for KeyProbe {
-    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
+    fn run(&self, _deadline: Instant) -> ProbeFuture<'_> {
         Box::pin(async move {
-            let mut conn = self.conn.get(deadline).await?;
+            let mut conn = self.conn.get().await?;
             let mut out = Output::default();
             let keys = match (&self.check.key, &self.check.pattern) {
                 (Some(k), _) => vec![k.clone()],
@@ -551,7 +555,7 @@ struct CommandProbe {
 }
 
 impl Probe for CommandProbe {
-    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
+    fn run(&self, _deadline: Instant) -> ProbeFuture<'_> {
         Box::pin(async move {
             let now = SystemTime::now();
             let mut cmd = redis::cmd(&self.command[0].to_ascii_uppercase());
@@ -561,7 +565,7 @@ impl Probe for CommandProbe {
                         .map_err(|e| ProbeError::new(Reason::Query, e))?,
                 );
             }
-            let mut conn = self.conn.get(deadline).await?;
+            let mut conn = self.conn.get().await?;
             let reply: RValue = cmd.query_async(&mut conn).await.map_err(classify)?;
             let mut out = Output::default();
             match reply_number(&reply) {
@@ -592,14 +596,16 @@ struct HeartbeatProbe {
 }
 
 impl Probe for HeartbeatProbe {
-    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
+    fn run(&self, _deadline: Instant) -> ProbeFuture<'_> {
         Box::pin(async move {
-            let mut conn = self.conn.get(deadline).await?;
+            let mut conn = self.conn.get().await?;
             // (worker, raw value) pairs; MGET gives nil for keys that are not strings.
             let mut values: Vec<(String, Option<String>)> = Vec::new();
+            let mut dropped = 0;
             if let Some(pattern) = &self.from.pattern {
-                let (keys, _) =
+                let (keys, beyond) =
                     scan(&mut conn, pattern, self.from.scan_count, self.max_keys).await?;
+                dropped = beyond;
                 let prefix = &pattern[..pattern.find(['*', '?', '[']).unwrap_or(pattern.len())];
                 for chunk in keys.chunks(MGET_BATCH) {
                     let got: Vec<Option<String>> = redis::cmd("MGET")
@@ -633,9 +639,11 @@ impl Probe for HeartbeatProbe {
                     }
                 }
             }
-            Ok(self
+            let mut out = self
                 .tracker
-                .update(&self.source, &self.hb, beats, malformed, example))
+                .update(&self.source, &self.hb, beats, malformed, example);
+            out.dropped += dropped;
+            Ok(out)
         })
     }
 }
