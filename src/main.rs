@@ -156,7 +156,28 @@ fn listen_addr(text: &str) -> Result<SocketAddr, String> {
     })
 }
 
+/// Checks `--web.telemetry-path`: an absolute path that no other endpoint uses.
+fn telemetry_path(path: &str) -> Result<&str, String> {
+    if !path.starts_with('/')
+        || path == "/"
+        || path.starts_with("/-/")
+        || path.contains(['{', '}', '*'])
+    {
+        return Err(format!(
+            "--web.telemetry-path {path:?} must be an absolute path other than / and /-/…, e.g. /metrics"
+        ));
+    }
+    Ok(path)
+}
+
 async fn run(cli: Cli, path: PathBuf, config: config::Config) -> ExitCode {
+    let telemetry = match telemetry_path(&cli.telemetry_path) {
+        Ok(p) => p.to_owned(),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let web = match &cli.web_config_file {
         Some(p) => match WebConfig::load(p) {
             Ok(w) => w,
@@ -199,14 +220,7 @@ async fn run(cli: Cli, path: PathBuf, config: config::Config) -> ExitCode {
             let _ = reloader.reload().await;
         }
     });
-    let served = http::serve(
-        listener,
-        app.clone(),
-        web,
-        &cli.telemetry_path,
-        shutdown_signal(),
-    )
-    .await;
+    let served = http::serve(listener, app.clone(), web, &telemetry, shutdown_signal()).await;
     app.shutdown().await;
     match served {
         Ok(()) => {

@@ -99,6 +99,20 @@ impl Output {
         dropped
     }
 
+    /// Removes repeated series (the same labels twice in one family, e.g. two SQL rows with the
+    /// same label values), keeping the first; returns how many were removed. A repeated series
+    /// would make the whole exposition invalid.
+    pub fn dedupe(&mut self) -> u64 {
+        let mut removed = 0u64;
+        for f in &mut self.families {
+            let mut seen = std::collections::HashSet::with_capacity(f.samples.len());
+            let before = f.samples.len();
+            f.samples.retain(|s| seen.insert(s.labels.clone()));
+            removed += (before - f.samples.len()) as u64;
+        }
+        removed
+    }
+
     /// Appends `labels` to every sample (the check's `const_labels`).
     pub fn add_labels(&mut self, labels: &[(String, String)]) {
         if labels.is_empty() {
@@ -120,6 +134,23 @@ pub fn label(name: &str, value: impl Into<String>) -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dedupe_keeps_the_first_of_repeated_series() {
+        let mut o = Output::default();
+        o.gauge("a", "h", vec![label("k", "x")], 1.0);
+        o.gauge("a", "h", vec![label("k", "x")], 2.0);
+        o.gauge("a", "h", vec![label("k", "y")], 3.0);
+        assert_eq!(o.dedupe(), 1);
+        assert_eq!(
+            o.families[0]
+                .samples
+                .iter()
+                .map(|s| s.value)
+                .collect::<Vec<_>>(),
+            vec![1.0, 3.0]
+        );
+    }
 
     #[test]
     fn cap_keeps_first_series_and_counts_the_rest() {

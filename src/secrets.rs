@@ -25,12 +25,17 @@ pub fn register(value: &str) {
     if value.len() < MIN_SECRET_LEN {
         return;
     }
+    // JSON logs and `{:?}` formatting escape quotes and backslashes, so the escaped form of a
+    // secret is registered too; otherwise it would no longer match once written.
+    let escaped = value.replace('\\', "\\\\").replace('"', "\\\"");
     let mut list = SECRETS.write().unwrap_or_else(|e| e.into_inner());
-    if !list.iter().any(|s| s == value) {
-        list.push(value.to_owned());
-        // Longest first, so a secret that contains another is masked whole.
-        list.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    for form in [value.to_owned(), escaped] {
+        if !list.contains(&form) {
+            list.push(form);
+        }
     }
+    // Longest first, so a secret that contains another is masked whole.
+    list.sort_by_key(|s| std::cmp::Reverse(s.len()));
 }
 
 /// `text` with every registered secret replaced by [`MASK`].
@@ -63,14 +68,30 @@ pub fn display_url(raw: &str) -> String {
     }
 }
 
-/// Registers the password of a connection URL, raw and percent-decoded, as secrets.
+/// Registers the passwords of a connection URL, raw and percent-decoded, as secrets: the one
+/// in its user info and any `password=` query parameter. The user info is read by hand, since
+/// multi-host URLs (`mongodb://u:p@h1,h2/db`) are not URLs to a strict parser.
 pub fn register_url_password(raw: &str) {
-    if let Ok(u) = url::Url::parse(raw) {
-        if let Some(p) = u.password() {
-            register(p);
-            if let Ok(decoded) = percent_encoding::percent_decode_str(p).decode_utf8() {
-                register(&decoded);
+    let mut found = Vec::new();
+    if let Some((_, rest)) = raw.split_once("://") {
+        let authority = rest.split(['/', '?']).next().unwrap_or("");
+        if let Some((userinfo, _)) = authority.rsplit_once('@') {
+            if let Some((_, pw)) = userinfo.split_once(':') {
+                found.push(pw.to_owned());
             }
+        }
+    }
+    if let Some((_, query)) = raw.split_once('?') {
+        for pair in query.split('&') {
+            if let Some(("password" | "sslpassword", v)) = pair.split_once('=') {
+                found.push(v.to_owned());
+            }
+        }
+    }
+    for pw in found {
+        register(&pw);
+        if let Ok(decoded) = percent_encoding::percent_decode_str(&pw).decode_utf8() {
+            register(&decoded);
         }
     }
 }
@@ -121,6 +142,19 @@ mod tests {
             "postgres://app@db:5432/app"
         );
         assert_eq!(display_url("not a url"), "<unparsable url>");
+    }
+
+    #[test]
+    fn escaped_forms_and_multi_host_and_query_passwords() {
+        register(r#"pa"ss\word1"#);
+        assert_eq!(
+            scrub(r#"{"err":"pa\"ss\\word1"}"#),
+            r#"{"err":"<redacted>"}"#
+        );
+        register_url_password("mongodb://app:MultiHostPw9@h1:27017,h2:27017/app");
+        assert_eq!(scrub("auth MultiHostPw9"), "auth <redacted>");
+        register_url_password("postgres://h/db?user=app&password=QueryPw77");
+        assert_eq!(scrub("QueryPw77"), "<redacted>");
     }
 
     #[test]

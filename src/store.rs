@@ -112,12 +112,17 @@ impl Store {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Adds a check, or updates the plan of one that exists while keeping its results.
+    /// Adds a check, or restarts one that a reload changed: its outcome history and counters
+    /// are kept, but its samples are dropped, since the new query may publish other series.
     pub fn register(&self, plan: Arc<CheckPlan>) {
         let key = (plan.source.clone(), plan.check.clone());
         let mut entries = self.lock();
         match entries.get_mut(&key) {
-            Some(e) => e.plan = plan,
+            Some(e) => {
+                e.plan = plan;
+                e.output = None;
+                e.output_at = None;
+            }
             None => {
                 entries.insert(key, Entry::new(plan));
             }
@@ -147,7 +152,7 @@ impl Store {
         entry.last_duration = Some(duration);
         let result = match result {
             Ok(mut output) => {
-                output.dropped += output.cap(plan.max_series);
+                output.dropped += output.dedupe() + output.cap(plan.max_series);
                 entry.dropped_total += output.dropped;
                 entry.skipped_total += output.skipped;
                 let failure = output.failure.take();
@@ -311,7 +316,7 @@ mod tests {
     }
 
     #[test]
-    fn register_keeps_results_of_existing_checks() {
+    fn re_registering_keeps_history_but_drops_samples() {
         let store = Store::new();
         let p = plan(3);
         store.register(Arc::new(p.clone()));
@@ -320,5 +325,9 @@ mod tests {
         let e = &store.snapshot()[0];
         assert_eq!(e.runs, 1);
         assert_eq!(e.plan.stale_after, Duration::from_secs(9));
+        assert!(
+            e.output.is_none(),
+            "a changed check does not serve the old query's samples"
+        );
     }
 }

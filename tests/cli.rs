@@ -224,3 +224,31 @@ fn heartbeat_mistakes_are_named() {
         ],
     );
 }
+
+#[test]
+fn a_telemetry_path_that_clashes_is_refused() {
+    for bad in ["/", "/-/healthy", "metrics"] {
+        let (code, _, err) = run_cli(
+            &[
+                "--config.file",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/examples/local.yml"),
+                "--web.listen-address",
+                "127.0.0.1:0",
+                "--web.telemetry-path",
+                bad,
+            ],
+            &[],
+        );
+        assert_eq!(code, 2, "{bad}: {err}");
+        assert!(err.contains("--web.telemetry-path"), "{err}");
+    }
+}
+
+#[test]
+fn a_secret_may_not_become_a_label_or_help_text() {
+    assert_rejected(
+        &format!("sources:\n  - name: db\n    kind: postgres\n    url: {PG}\n    checks:\n      - metric: app_x\n        sql: SELECT 1 AS value\n        help: token ${{env:PULSE_TEST_LABEL_SECRET}}\n        const_labels: {{ tenant: \"${{env:PULSE_TEST_LABEL_SECRET}}\" }}\n"),
+        &[("PULSE_TEST_LABEL_SECRET", "s3cr3t-label-value")],
+        &["sources[0].checks[0].const_labels.tenant", "sources[0].checks[0].help", "secret"],
+    );
+}

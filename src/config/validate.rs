@@ -100,6 +100,22 @@ pub fn validate(config: &Config, errors: &mut Vec<ConfigError>) {
             for label in check.common.const_labels.keys() {
                 label_name(&format!("{}.const_labels", check.path), label, errors);
             }
+            // Labels, HELP text and names are published as they are in /metrics.
+            let published = check
+                .common
+                .const_labels
+                .iter()
+                .map(|(k, v)| (format!("const_labels.{k}"), v.as_str()))
+                .chain(check.common.help.as_deref().map(|h| ("help".to_owned(), h)))
+                .chain(check.common.name.as_deref().map(|n| ("name".to_owned(), n)));
+            for (field, value) in published {
+                if crate::secrets::scrub(value) != value {
+                    errors.push(ConfigError::new(
+                        format!("{}.{field}", check.path),
+                        "holds a secret (a ${env:}/${file:} value), which /metrics would publish: use a non-secret value",
+                    ));
+                }
+            }
         }
         source.kind.validate(source, errors);
     }

@@ -702,23 +702,21 @@ struct Amqp {
 }
 
 fn classify_amqp(e: &lapin::Error) -> ProbeError {
-    let text = e.to_string();
-    let reason = if text.contains("ACCESS")
-        || text.contains("403")
-        || matches!(e.kind(), lapin::ErrorKind::AuthProviderError(_))
-    {
-        Reason::Auth
-    } else if text.contains("NOT-FOUND") || text.contains("NOT_FOUND") || text.contains("404") {
-        Reason::NotFound
-    } else if matches!(
-        e.kind(),
-        lapin::ErrorKind::IOError(_) | lapin::ErrorKind::InvalidConnectionState(_)
-    ) {
-        Reason::Connect
-    } else {
-        Reason::Query
+    // The broker's reply code says what happened; names of queues never enter into it.
+    let reason = match e.kind() {
+        lapin::ErrorKind::ProtocolError(amqp) => match amqp.get_id() {
+            403 | 530 => Reason::Auth,
+            404 => Reason::NotFound,
+            320 | 501 | 504 | 505 => Reason::Connect,
+            _ => Reason::Query,
+        },
+        lapin::ErrorKind::AuthProviderError(_) => Reason::Auth,
+        lapin::ErrorKind::IOError(_) | lapin::ErrorKind::InvalidConnectionState(_) => {
+            Reason::Connect
+        }
+        _ => Reason::Query,
     };
-    ProbeError::new(reason, text)
+    ProbeError::new(reason, e.to_string())
 }
 
 impl Amqp {
