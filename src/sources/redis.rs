@@ -512,8 +512,15 @@ impl Probe for KeyProbe {
                     "stream" => "XLEN",
                     "hash" => "HLEN",
                     "string" => "GET",
-                    // "none": the key does not exist, so it is absent, not 0.
-                    _ => continue,
+                    // The key does not exist: absent, not 0.
+                    "none" => continue,
+                    // A type with no length we know (a module's, such as ReJSON): skipped
+                    // and counted, like a string that is not a number.
+                    other => {
+                        tracing::debug!(key = %k, r#type = other, "skipping a key of a type without a known length");
+                        out.skipped += 1;
+                        continue;
+                    }
                 };
                 sizes.cmd(cmd).arg(k);
                 measured.push(k);
