@@ -96,13 +96,14 @@ fn encode_family(
     let (base, pc_type) = match fam.kind {
         MetricType::Gauge => (name, PcType::Gauge),
         MetricType::Counter => (name.strip_suffix("_total").unwrap_or(name), PcType::Counter),
+        MetricType::Histogram => (name, PcType::Histogram),
     };
     let mut metric = encoder.encode_descriptor(base, &help, None, pc_type)?;
     // A label-less series is the family's only one; encoding it without a label set avoids
     // a `name{}` line.
     if let [only] = fam.samples.as_slice() {
         if only.labels.is_empty() {
-            return encode_value(metric, fam.kind, only.value);
+            return encode_value(metric, only, fam.kind);
         }
     }
     let mut seen: HashSet<&[(String, String)]> = HashSet::new();
@@ -117,19 +118,30 @@ fn encode_family(
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        encode_value(metric.encode_family(&labels)?, fam.kind, sample.value)?;
+        encode_value(metric.encode_family(&labels)?, sample, fam.kind)?;
     }
     Ok(())
 }
 
 fn encode_value(
-    metric: MetricEncoder,
+    mut metric: MetricEncoder,
+    sample: &Sample,
     kind: MetricType,
-    value: f64,
 ) -> Result<(), std::fmt::Error> {
-    match kind {
-        MetricType::Gauge => ConstGauge::new(value).encode(metric),
-        MetricType::Counter => ConstCounter::new(value).encode(metric),
+    match (kind, &sample.histogram) {
+        (MetricType::Histogram, Some(h)) => {
+            let buckets: Vec<(f64, u64)> = h
+                .bounds
+                .iter()
+                .copied()
+                .zip(h.counts.iter().copied())
+                .collect();
+            metric.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+                h.sum, h.count, &buckets, None,
+            )
+        }
+        (MetricType::Counter, _) => ConstCounter::new(sample.value).encode(metric),
+        _ => ConstGauge::new(sample.value).encode(metric),
     }
 }
 

@@ -8,6 +8,47 @@ pub enum MetricType {
     Gauge,
     /// A monotonically increasing count.
     Counter,
+    /// Observations counted into buckets, with their sum and count.
+    Histogram,
+}
+
+/// The state of one histogram series.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HistogramData {
+    /// Upper bounds, ascending, ending with `f64::INFINITY`.
+    pub bounds: Vec<f64>,
+    /// Observations per bucket (not cumulative), one per bound.
+    pub counts: Vec<u64>,
+    /// Sum of all observations.
+    pub sum: f64,
+    /// Number of observations.
+    pub count: u64,
+}
+
+impl HistogramData {
+    /// An empty histogram over `bounds` (an `+Inf` bucket is added when missing).
+    pub fn new(bounds: &[f64]) -> Self {
+        let mut b: Vec<f64> = bounds.iter().copied().filter(|v| v.is_finite()).collect();
+        b.push(f64::INFINITY);
+        HistogramData {
+            counts: vec![0; b.len()],
+            bounds: b,
+            sum: 0.0,
+            count: 0,
+        }
+    }
+
+    /// Counts one observation.
+    pub fn observe(&mut self, v: f64) {
+        let i = self
+            .bounds
+            .iter()
+            .position(|b| v <= *b)
+            .unwrap_or(self.bounds.len() - 1);
+        self.counts[i] += 1;
+        self.sum += v;
+        self.count += 1;
+    }
 }
 
 /// One series: its labels (in order) and its value.
@@ -15,8 +56,10 @@ pub enum MetricType {
 pub struct Sample {
     /// Label pairs, in the order they are exposed.
     pub labels: Vec<(String, String)>,
-    /// The value.
+    /// The value (for a histogram, its count).
     pub value: f64,
+    /// The buckets, for histogram families only.
+    pub histogram: Option<Box<HistogramData>>,
 }
 
 /// Samples sharing a metric name.
@@ -66,7 +109,11 @@ impl Output {
         labels: Vec<(String, String)>,
         value: f64,
     ) {
-        let sample = Sample { labels, value };
+        let sample = Sample {
+            labels,
+            value,
+            histogram: None,
+        };
         // Probes produce a handful of families, so a linear search beats a map here.
         match self.families.iter_mut().find(|f| f.name == name) {
             Some(f) => f.samples.push(sample),
@@ -76,6 +123,25 @@ impl Output {
                 kind,
                 samples: vec![sample],
             }),
+        }
+    }
+
+    /// Adds a histogram series to the family `name`.
+    pub fn histogram(
+        &mut self,
+        name: &str,
+        help: &str,
+        labels: Vec<(String, String)>,
+        data: HistogramData,
+    ) {
+        self.push(name, help, MetricType::Histogram, labels, data.count as f64);
+        if let Some(s) = self
+            .families
+            .iter_mut()
+            .find(|f| f.name == name)
+            .and_then(|f| f.samples.last_mut())
+        {
+            s.histogram = Some(Box::new(data));
         }
     }
 

@@ -62,6 +62,9 @@ async fn docs_list_exactly_what_the_binary_emits() {
         .await
         .unwrap();
     let _ = mongo().await;
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("ai-events.log");
+    std::fs::write(&log, "{\"status\": \"ok\"}\n").unwrap();
     let s3 = s3_client(MOTO_URL, "test", "test").await;
     let bucket = unique("contract").replace('_', "-");
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
@@ -147,7 +150,15 @@ sources:
     timeout: 1s
     canary: {{}}
     prefixes: [{{ prefix: "uploads/" }}]
+  - name: ai-logs
+    kind: logfile
+    path: {log}
+    start_at: beginning
+    interval: 1s
+    timeout: 500ms
+    counters: [{{ metric: app_ai_events_total, labels: {{ status: status }} }}]
 "#,
+        log = log.display(),
         stripe_uri = stripe.uri(),
         vhost = vh.name
     );

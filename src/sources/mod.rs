@@ -4,6 +4,7 @@
 //! A source only knows how to talk to its system; timing, timeouts and outcomes belong to the
 //! scheduler. Adding a kind means one new module and one arm in each `match` below.
 
+pub mod logfile;
 pub mod mongodb;
 pub mod postgres;
 pub mod rabbitmq;
@@ -25,7 +26,9 @@ use crate::heartbeat::HeartbeatCommon;
 use crate::sample::Output;
 
 /// Names of the source kinds this build knows.
-pub const KINDS: [&str; 6] = ["mongodb", "postgres", "rabbitmq", "redis", "s3", "stripe"];
+pub const KINDS: [&str; 7] = [
+    "logfile", "mongodb", "postgres", "rabbitmq", "redis", "s3", "stripe",
+];
 
 /// The future a probe returns.
 pub type ProbeFuture<'a> = Pin<Box<dyn Future<Output = Result<Output, ProbeError>> + Send + 'a>>;
@@ -60,6 +63,8 @@ pub enum KindConfig {
     Stripe(stripe::StripeConfig),
     /// `kind: s3`.
     S3(s3::S3Config),
+    /// `kind: logfile`.
+    Logfile(logfile::LogfileConfig),
 }
 
 /// What a check runs, by kind.
@@ -79,6 +84,8 @@ pub enum CheckSpec {
     Stripe(stripe::StripeCheck),
     /// A built-in S3 check.
     S3(s3::S3Check),
+    /// The built-in log-file tail.
+    Logfile(logfile::TailCheck),
     /// Worker heartbeats kept in Redis keys or a hash.
     RedisHeartbeat(Split<HeartbeatCommon, redis::BeatSource>),
     /// Worker heartbeats returned by SQL.
@@ -101,6 +108,7 @@ pub fn parse_kind(
         "mongodb" => mongodb::parse(rest, path, errors),
         "stripe" => stripe::parse(rest, path, errors),
         "s3" => s3::parse(rest, path, errors),
+        "logfile" => logfile::parse(rest, path, errors),
         other => {
             errors.push(ConfigError::new(
                 format!("{path}.kind"),
@@ -124,6 +132,7 @@ impl KindConfig {
             KindConfig::Mongodb(_) => "mongodb",
             KindConfig::Stripe(_) => "stripe",
             KindConfig::S3(_) => "s3",
+            KindConfig::Logfile(_) => "logfile",
         }
     }
 
@@ -131,6 +140,7 @@ impl KindConfig {
     pub fn default_interval(&self) -> Option<std::time::Duration> {
         match self {
             KindConfig::Stripe(_) => Some(stripe::DEFAULT_INTERVAL),
+            KindConfig::Logfile(_) => Some(logfile::DEFAULT_INTERVAL),
             _ => None,
         }
     }
@@ -144,6 +154,7 @@ impl KindConfig {
             KindConfig::Mongodb(c) => mongodb::validate(c, source, errors),
             KindConfig::Stripe(c) => stripe::validate(c, source, errors),
             KindConfig::S3(c) => s3::validate(c, source, errors),
+            KindConfig::Logfile(c) => logfile::validate(c, source, errors),
         }
     }
 
@@ -157,6 +168,7 @@ impl KindConfig {
             KindConfig::Mongodb(c) => Arc::new(mongodb::MongodbSource::new(c, source)?),
             KindConfig::Stripe(c) => Arc::new(stripe::StripeSource::new(c, source)?),
             KindConfig::S3(c) => Arc::new(s3::S3Source::new(c, source)?),
+            KindConfig::Logfile(c) => Arc::new(logfile::LogfileSource::new(c, source)?),
         })
     }
 
@@ -167,6 +179,7 @@ impl KindConfig {
             KindConfig::Redis(c) => crate::secrets::display_url(&c.url),
             KindConfig::Mongodb(c) => crate::secrets::display_url(&c.url),
             KindConfig::Stripe(c) => crate::secrets::display_url(&c.api_base),
+            KindConfig::Logfile(c) => c.path.display().to_string(),
             KindConfig::S3(c) => match &c.endpoint {
                 Some(e) => format!(
                     "{}/{}",

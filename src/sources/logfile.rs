@@ -1,0 +1,519 @@
+//! Log-file source: tails a JSON-lines file (such as `/data/logs/ai-events.log`), counting
+//! events by configured fields into counters and observing a numeric field into histograms.
+//!
+//! Each run reads what was appended since the last one. A rename-and-create rotation is
+//! followed (the old file is read to its end first, then the new one from its start), a
+//! truncation restarts from the start, and lines that are not JSON are counted, never fatal.
+//! A new file is read from its end by default. The position per path outlives reloads, so a
+//! reload that changes the counters neither re-reads nor skips lines.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::Value as Json;
+use serde_yaml::Value;
+use tokio::time::Instant;
+
+use super::{CheckSpec, KindConfig, Probe, ProbeFuture, Source};
+use crate::config::load::parse_at;
+use crate::config::validate::{label_name, metric_name};
+use crate::config::{CheckCommon, CheckConfig, CheckPlan, ConfigError, SourceConfig};
+use crate::error::{ProbeError, Reason};
+use crate::sample::{label, HistogramData, Output};
+
+/// Default interval of log-file checks: reading appended lines is cheap.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(15);
+
+/// Most bytes read per run, so a huge backlog is caught up over several runs.
+pub const MAX_BYTES_PER_RUN: u64 = 64 * 1024 * 1024;
+
+/// Settings of a `kind: logfile` source.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogfileConfig {
+    /// The JSON-lines file to tail.
+    pub path: PathBuf,
+    /// Where to start in a file seen for the first time: `end` (default) or `beginning`.
+    #[serde(default)]
+    pub start_at: StartAt,
+    /// Counters of lines, by field values.
+    #[serde(default)]
+    pub counters: Vec<CounterConfig>,
+    /// Histograms of a numeric field.
+    #[serde(default)]
+    pub histograms: Vec<HistogramConfig>,
+}
+
+/// Where reading starts in a file seen for the first time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StartAt {
+    /// Only lines written from now on.
+    #[default]
+    End,
+    /// The whole file.
+    Beginning,
+}
+
+/// A counter of matching lines.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CounterConfig {
+    /// Metric name; must end in `_total`.
+    pub metric: String,
+    /// HELP text.
+    pub help: Option<String>,
+    /// Label name -> JSON field (dotted path, e.g. `error.kind`); a missing field is "".
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Only lines whose fields equal these values (field -> value) are counted.
+    #[serde(default, rename = "match")]
+    pub matches: BTreeMap<String, String>,
+}
+
+/// A histogram of a numeric field.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistogramConfig {
+    /// Metric name, in base units (e.g. `app_ai_latency_seconds`).
+    pub metric: String,
+    /// HELP text.
+    pub help: Option<String>,
+    /// The numeric field observed (dotted path).
+    pub field: String,
+    /// Factor applied to the field, e.g. 0.001 for milliseconds into seconds (default 1).
+    #[serde(default = "one")]
+    pub scale: f64,
+    /// Bucket upper bounds, ascending (`+Inf` is added).
+    pub buckets: Vec<f64>,
+    /// Label name -> JSON field.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Only lines whose fields equal these values are observed.
+    #[serde(default, rename = "match")]
+    pub matches: BTreeMap<String, String>,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// The built-in check of a log-file source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TailCheck;
+
+/// Parses a logfile source; its one check (`tail`) is built in.
+pub fn parse(
+    rest: Value,
+    path: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<(KindConfig, Vec<CheckConfig>)> {
+    let config: LogfileConfig = parse_at(rest, path, errors)?;
+    let check = CheckConfig {
+        path: path.to_owned(),
+        common: CheckCommon {
+            name: Some("tail".to_owned()),
+            ..CheckCommon::default()
+        },
+        spec: CheckSpec::Logfile(TailCheck),
+    };
+    Some((KindConfig::Logfile(config), vec![check]))
+}
+
+/// Records the logfile rules `source` breaks.
+pub fn validate(c: &LogfileConfig, source: &SourceConfig, errors: &mut Vec<ConfigError>) {
+    let p = &source.path;
+    if !c.path.is_absolute() {
+        errors.push(ConfigError::new(
+            format!("{p}.path"),
+            "must be an absolute path",
+        ));
+    }
+    if c.counters.is_empty() && c.histograms.is_empty() {
+        errors.push(ConfigError::new(
+            p.clone(),
+            "define at least one of `counters` or `histograms`",
+        ));
+    }
+    for (i, ctr) in c.counters.iter().enumerate() {
+        let cp = format!("{p}.counters[{i}]");
+        metric_name(&format!("{cp}.metric"), &ctr.metric, errors);
+        if !ctr.metric.ends_with("_total") {
+            errors.push(ConfigError::new(
+                format!("{cp}.metric"),
+                "a counter's name must end in _total",
+            ));
+        }
+        for name in ctr.labels.keys() {
+            label_name(&format!("{cp}.labels"), name, errors);
+        }
+    }
+    for (i, h) in c.histograms.iter().enumerate() {
+        let hp = format!("{p}.histograms[{i}]");
+        metric_name(&format!("{hp}.metric"), &h.metric, errors);
+        for name in h.labels.keys() {
+            label_name(&format!("{hp}.labels"), name, errors);
+            if name == "le" {
+                errors.push(ConfigError::new(
+                    format!("{hp}.labels"),
+                    "`le` is the bucket label of every histogram",
+                ));
+            }
+        }
+        if h.buckets.is_empty()
+            || h.buckets.windows(2).any(|w| w[0] >= w[1])
+            || h.buckets.iter().any(|b| !b.is_finite())
+        {
+            errors.push(ConfigError::new(
+                format!("{hp}.buckets"),
+                "list finite upper bounds in ascending order, e.g. [0.1, 0.5, 1, 5]",
+            ));
+        }
+        if !h.scale.is_finite() || h.scale == 0.0 {
+            errors.push(ConfigError::new(
+                format!("{hp}.scale"),
+                "must be a finite, non-zero number",
+            ));
+        }
+    }
+}
+
+/// Where reading stopped in a file: its identity and offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Position {
+    dev: u64,
+    ino: u64,
+    offset: u64,
+}
+
+/// Positions by path, kept for the life of the process so reloads resume where they were.
+static POSITIONS: Mutex<Option<HashMap<PathBuf, Position>>> = Mutex::new(None);
+
+fn saved_position(path: &Path) -> Option<Position> {
+    POSITIONS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()?
+        .get(path)
+        .copied()
+}
+
+fn save_position(path: &Path, pos: Position) {
+    POSITIONS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_or_insert_with(HashMap::new)
+        .insert(path.to_path_buf(), pos);
+}
+
+/// What has been counted so far.
+#[derive(Default)]
+struct Counts {
+    /// Bytes of a line whose end has not been written yet.
+    partial: Vec<u8>,
+    counters: Vec<BTreeMap<Vec<String>, f64>>,
+    histograms: Vec<BTreeMap<Vec<String>, HistogramData>>,
+    parsed: u64,
+    invalid: u64,
+    rotations: u64,
+    truncations: u64,
+}
+
+/// The open file and the counts, kept apart so each can be borrowed on its own.
+#[derive(Default)]
+struct Tail {
+    file: Option<(File, Position)>,
+    counts: Counts,
+}
+
+/// A log-file source.
+pub struct LogfileSource {
+    name: String,
+    config: Arc<LogfileConfig>,
+    tail: Arc<Mutex<Tail>>,
+}
+
+impl LogfileSource {
+    /// Creates the source; nothing is opened until the first run.
+    pub fn new(c: &LogfileConfig, source: &SourceConfig) -> Result<Self, String> {
+        let tail = Tail {
+            file: None,
+            counts: Counts {
+                counters: vec![BTreeMap::new(); c.counters.len()],
+                histograms: vec![BTreeMap::new(); c.histograms.len()],
+                ..Counts::default()
+            },
+        };
+        Ok(LogfileSource {
+            name: source.common.name.clone(),
+            config: Arc::new(c.clone()),
+            tail: Arc::new(Mutex::new(tail)),
+        })
+    }
+}
+
+impl Source for LogfileSource {
+    fn health(&self) -> Arc<dyn Probe> {
+        Arc::new(HealthProbe {
+            path: self.config.path.clone(),
+        })
+    }
+
+    fn check(&self, _check: &CheckConfig, _plan: &CheckPlan) -> Arc<dyn Probe> {
+        Arc::new(TailProbe {
+            source: self.name.clone(),
+            config: self.config.clone(),
+            tail: self.tail.clone(),
+        })
+    }
+}
+
+fn io_error(path: &std::path::Path, e: &std::io::Error) -> ProbeError {
+    let reason = match e.kind() {
+        std::io::ErrorKind::NotFound => Reason::NotFound,
+        std::io::ErrorKind::PermissionDenied => Reason::Auth,
+        _ => Reason::Query,
+    };
+    ProbeError::new(reason, format!("{}: {e}", path.display()))
+}
+
+struct HealthProbe {
+    path: PathBuf,
+}
+
+impl Probe for HealthProbe {
+    fn run(&self, _deadline: Instant) -> ProbeFuture<'_> {
+        Box::pin(async move {
+            // Readable is what matters: a file we may not open is as good as missing.
+            File::open(&self.path).map_err(|e| io_error(&self.path, &e))?;
+            Ok(Output::default())
+        })
+    }
+}
+
+struct TailProbe {
+    source: String,
+    config: Arc<LogfileConfig>,
+    tail: Arc<Mutex<Tail>>,
+}
+
+impl Probe for TailProbe {
+    fn run(&self, _deadline: Instant) -> ProbeFuture<'_> {
+        let (config, tail) = (self.config.clone(), self.tail.clone());
+        Box::pin(async move {
+            // File reads block; they run off the async workers, bounded per run.
+            tokio::task::spawn_blocking(move || {
+                let mut t = tail.lock().unwrap_or_else(|e| e.into_inner());
+                read_new(&config, &mut t)
+            })
+            .await
+            .map_err(|e| ProbeError::new(Reason::Internal, format!("log reader task: {e}")))??;
+            let t = self.tail.lock().unwrap_or_else(|e| e.into_inner());
+            Ok(self.samples(&t.counts))
+        })
+    }
+}
+
+impl TailProbe {
+    fn samples(&self, t: &Counts) -> Output {
+        let mut out = Output::default();
+        let src = || vec![label("source", self.source.as_str())];
+        for (result, n) in [("parsed", t.parsed), ("invalid", t.invalid)] {
+            let mut l = src();
+            l.push(label("result", result));
+            out.counter(
+                "pulse_logfile_lines_total",
+                "Lines read from the log file, by result (parsed JSON, or invalid).",
+                l,
+                n as f64,
+            );
+        }
+        out.counter(
+            "pulse_logfile_rotations_total",
+            "Rotations (rename and create) followed.",
+            src(),
+            t.rotations as f64,
+        );
+        out.counter(
+            "pulse_logfile_truncations_total",
+            "Truncations seen (reading restarted at the start).",
+            src(),
+            t.truncations as f64,
+        );
+        for (c, values) in self.config.counters.iter().zip(&t.counters) {
+            let help = c.help.clone().unwrap_or_else(|| {
+                format!(
+                    "Lines of {} counted by pulse-exporter.",
+                    self.config.path.display()
+                )
+            });
+            for (key, n) in values {
+                let labels = c
+                    .labels
+                    .keys()
+                    .zip(key)
+                    .map(|(k, v)| label(k, v.as_str()))
+                    .collect();
+                out.counter(&c.metric, &help, labels, *n);
+            }
+        }
+        for (h, values) in self.config.histograms.iter().zip(&t.histograms) {
+            let help = h
+                .help
+                .clone()
+                .unwrap_or_else(|| format!("Field {} of {}.", h.field, self.config.path.display()));
+            for (key, data) in values {
+                let labels = h
+                    .labels
+                    .keys()
+                    .zip(key)
+                    .map(|(k, v)| label(k, v.as_str()))
+                    .collect();
+                out.histogram(&h.metric, &help, labels, data.clone());
+            }
+        }
+        out
+    }
+}
+
+/// Reads what was appended since the last run, following rotation and truncation.
+fn read_new(c: &LogfileConfig, t: &mut Tail) -> Result<(), ProbeError> {
+    let meta = std::fs::metadata(&c.path);
+    let current = meta.as_ref().ok().map(|m| (m.dev(), m.ino(), m.len()));
+    if let Some((file, pos)) = t.file.as_mut() {
+        match current {
+            Some((dev, ino, _)) if (pos.dev, pos.ino) == (dev, ino) => {}
+            // Rotated (renamed, a new file in its place) or gone for now: finish the old file,
+            // which is still open, before anything else.
+            _ => {
+                drain(file, pos, c, &mut t.counts)?;
+                if current.is_some() {
+                    t.file = None;
+                    t.counts.partial.clear();
+                    t.counts.rotations += 1;
+                }
+            }
+        }
+    }
+    let Some((dev, ino, len)) = current else {
+        return Err(io_error(
+            &c.path,
+            &meta.expect_err("no metadata means an error"),
+        ));
+    };
+    if t.file.is_none() {
+        let mut f = File::open(&c.path).map_err(|e| io_error(&c.path, &e))?;
+        let offset = match saved_position(&c.path) {
+            Some(p) if (p.dev, p.ino) == (dev, ino) && p.offset <= len => p.offset,
+            // A file seen before under another identity: the rotated-in file, from its start.
+            Some(_) => 0,
+            None if c.start_at == StartAt::End => len,
+            None => 0,
+        };
+        f.seek(SeekFrom::Start(offset))
+            .map_err(|e| io_error(&c.path, &e))?;
+        t.file = Some((f, Position { dev, ino, offset }));
+    }
+    let (file, pos) = t.file.as_mut().expect("opened above");
+    if len < pos.offset {
+        file.seek(SeekFrom::Start(0))
+            .map_err(|e| io_error(&c.path, &e))?;
+        pos.offset = 0;
+        t.counts.partial.clear();
+        t.counts.truncations += 1;
+    }
+    drain(file, pos, c, &mut t.counts)?;
+    save_position(&c.path, *pos);
+    Ok(())
+}
+
+/// Reads from `pos` to the end of `file` (at most MAX_BYTES_PER_RUN) and counts whole lines.
+fn drain(
+    file: &mut File,
+    pos: &mut Position,
+    c: &LogfileConfig,
+    counts: &mut Counts,
+) -> Result<(), ProbeError> {
+    let mut buf = Vec::new();
+    file.by_ref()
+        .take(MAX_BYTES_PER_RUN)
+        .read_to_end(&mut buf)
+        .map_err(|e| io_error(&c.path, &e))?;
+    pos.offset += buf.len() as u64;
+    counts.partial.extend_from_slice(&buf);
+    let Some(last_newline) = counts.partial.iter().rposition(|b| *b == b'\n') else {
+        return Ok(());
+    };
+    let complete: Vec<u8> = counts.partial.drain(..=last_newline).collect();
+    for line in complete.split(|b| *b == b'\n') {
+        let line = String::from_utf8_lossy(line);
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Json>(line) {
+            Ok(json) if json.is_object() => {
+                counts.parsed += 1;
+                count_line(c, counts, &json);
+            }
+            _ => counts.invalid += 1,
+        }
+    }
+    Ok(())
+}
+
+/// A field by dotted path, as text: strings as they are, other values as JSON.
+fn field(json: &Json, path: &str) -> Option<String> {
+    let v = path.split('.').try_fold(json, |v, k| v.get(k))?;
+    match v {
+        Json::Null => None,
+        Json::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+fn matches(json: &Json, wanted: &BTreeMap<String, String>) -> bool {
+    wanted
+        .iter()
+        .all(|(k, v)| field(json, k).as_deref() == Some(v.as_str()))
+}
+
+/// Label values are cut like worker attributes: a log field must not explode cardinality.
+fn key(json: &Json, labels: &BTreeMap<String, String>) -> Vec<String> {
+    labels
+        .values()
+        .map(|f| {
+            field(json, f)
+                .unwrap_or_default()
+                .chars()
+                .take(crate::heartbeat::MAX_ATTRIBUTE_LEN)
+                .collect()
+        })
+        .collect()
+}
+
+fn count_line(c: &LogfileConfig, counts: &mut Counts, json: &Json) {
+    for (ctr, values) in c.counters.iter().zip(counts.counters.iter_mut()) {
+        if matches(json, &ctr.matches) {
+            *values.entry(key(json, &ctr.labels)).or_default() += 1.0;
+        }
+    }
+    for (h, values) in c.histograms.iter().zip(counts.histograms.iter_mut()) {
+        if !matches(json, &h.matches) {
+            continue;
+        }
+        let Some(v) = field(json, &h.field).and_then(|s| s.parse::<f64>().ok()) else {
+            continue;
+        };
+        values
+            .entry(key(json, &h.labels))
+            .or_insert_with(|| HistogramData::new(&h.buckets))
+            .observe(v * h.scale);
+    }
+}

@@ -1,0 +1,201 @@
+//! The log-file source on real files: appends, rotation, truncation, bad lines, histograms.
+
+mod common;
+
+use std::io::Write;
+use std::time::Duration;
+
+use common::*;
+
+fn append(path: &std::path::Path, lines: &[&str]) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    for l in lines {
+        writeln!(f, "{l}").unwrap();
+    }
+}
+
+fn config(path: &std::path::Path, extra: &str) -> String {
+    format!(
+        r#"
+global: {{ health_interval: 1s, health_timeout: 800ms }}
+sources:
+  - name: ai-logs
+    kind: logfile
+    path: {}
+    interval: 1s
+    timeout: 800ms
+    counters:
+      - metric: app_ai_events_total
+        help: AI events by status.
+        labels: {{ status: status }}
+        match: {{ event: ai_request }}
+    histograms:
+      - metric: app_ai_latency_seconds
+        field: latency_ms
+        scale: 0.001
+        buckets: [0.1, 0.5, 1]
+{extra}"#,
+        path.display()
+    )
+}
+
+const OK: &str = r#"{"event": "ai_request", "status": "ok", "latency_ms": 120}"#;
+const ERR: &str = r#"{"event": "ai_request", "status": "provider_error", "latency_ms": 900}"#;
+
+#[tokio::test]
+async fn counts_across_rotation_and_truncation_with_bad_lines_and_histograms() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("ai-events.log");
+    append(&log, &[OK, OK]); // before start: not counted (start at the end)
+    let e = Exporter::start(&config(&log, ""));
+    let events = |m: &Scrape, s: &str| m.get("app_ai_events_total", &[("status", s)]);
+    e.wait_for("tailing", Duration::from_secs(10), |m| {
+        m.get("pulse_check_success", &[("check", "tail")]) == Some(1.0)
+    })
+    .await;
+
+    append(&log, &[OK, ERR, "not json at all", r#"{"event": "login"}"#]);
+    let m = e
+        .wait_for("first lines", Duration::from_secs(10), |m| {
+            events(m, "provider_error") == Some(1.0)
+        })
+        .await;
+    assert_eq!(
+        events(&m, "ok"),
+        Some(1.0),
+        "lines written before start are skipped"
+    );
+    assert_eq!(
+        m.get("pulse_logfile_lines_total", &[("result", "invalid")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.get("pulse_logfile_lines_total", &[("result", "parsed")]),
+        Some(3.0)
+    );
+    assert_eq!(
+        m.get("app_ai_latency_seconds_bucket", &[("le", "0.1")]),
+        Some(0.0)
+    );
+    assert_eq!(
+        m.get("app_ai_latency_seconds_bucket", &[("le", "0.5")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.get("app_ai_latency_seconds_bucket", &[("le", "1.0")]),
+        Some(2.0)
+    );
+    assert_eq!(
+        m.get("app_ai_latency_seconds_bucket", &[("le", "+Inf")]),
+        Some(2.0)
+    );
+    assert_eq!(m.get("app_ai_latency_seconds_count", &[]), Some(2.0));
+    assert!((m.get("app_ai_latency_seconds_sum", &[]).unwrap() - 1.02).abs() < 1e-9);
+    assert!(m.text.contains("# TYPE app_ai_latency_seconds histogram"));
+
+    // Rename and create: a late line in the old file, then two in the new one.
+    let rotated = dir.path().join("ai-events.log.1");
+    std::fs::rename(&log, &rotated).unwrap();
+    append(&rotated, &[OK]);
+    append(&log, &[OK, OK]);
+    let m = e
+        .wait_for("after rotation", Duration::from_secs(10), |m| {
+            events(m, "ok") == Some(4.0)
+        })
+        .await;
+    assert_eq!(m.get("pulse_logfile_rotations_total", &[]), Some(1.0));
+
+    // Truncation: the file is emptied and written again.
+    std::fs::write(&log, format!("{OK}\n")).unwrap();
+    let m = e
+        .wait_for("after truncation", Duration::from_secs(10), |m| {
+            events(m, "ok") == Some(5.0)
+        })
+        .await;
+    assert_eq!(m.get("pulse_logfile_truncations_total", &[]), Some(1.0));
+    assert_eq!(
+        m.get("pulse_source_up", &[("source", "ai-logs")]),
+        Some(1.0)
+    );
+
+    // A reload that changes the counters resumes at the saved position: nothing is re-read.
+    e.write_config(&config(
+        &log,
+        "      - { metric: app_ai_latency2_seconds, field: latency_ms, buckets: [100, 1000] }\n",
+    ));
+    let resp = reqwest::Client::new()
+        .post(e.url("/-/reload"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    append(&log, &[ERR]);
+    let m = e
+        .wait_for("after reload", Duration::from_secs(10), |m| {
+            m.get("app_ai_latency2_seconds_count", &[]).is_some()
+        })
+        .await;
+    assert_eq!(
+        m.get("app_ai_latency2_seconds_count", &[]),
+        Some(1.0),
+        "only the line written after the reload"
+    );
+}
+
+#[tokio::test]
+async fn start_at_beginning_and_a_missing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("preview.log");
+    append(&log, &[OK, ERR, "{broken"]);
+    let missing = dir.path().join("missing.log");
+    let text = format!(
+        r#"
+global: {{ health_interval: 1s, health_timeout: 800ms }}
+sources:
+  - name: ai-logs
+    kind: logfile
+    path: {}
+    start_at: beginning
+    interval: 1s
+    timeout: 800ms
+    counters: [{{ metric: app_ai_events_total, labels: {{ status: status }} }}]
+  - name: gone
+    kind: logfile
+    path: {}
+    counters: [{{ metric: app_gone_total }}]
+"#,
+        log.display(),
+        missing.display()
+    );
+    let e = Exporter::start(&text);
+    let m = e
+        .wait_for("existing lines", Duration::from_secs(10), |m| {
+            m.get("app_ai_events_total", &[("status", "ok")]).is_some()
+                && m.get("pulse_source_up", &[("source", "gone")]).is_some()
+        })
+        .await;
+    assert_eq!(
+        m.get("app_ai_events_total", &[("status", "provider_error")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.get(
+            "pulse_logfile_lines_total",
+            &[("source", "ai-logs"), ("result", "invalid")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(m.get("pulse_source_up", &[("source", "gone")]), Some(0.0));
+    assert!(
+        m.get(
+            "pulse_source_probe_failures_total",
+            &[("source", "gone"), ("reason", "not_found")]
+        )
+        .unwrap()
+            >= 1.0
+    );
+}
