@@ -20,6 +20,66 @@ pub trait Row {
     fn number(&self, field: &str) -> Result<Option<f64>, ProbeError>;
 }
 
+/// A statistic over the rows of a result, for `summary:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stat {
+    /// Number of values.
+    Count,
+    /// Sum of the values.
+    Sum,
+    /// Smallest value.
+    Min,
+    /// Largest value.
+    Max,
+    /// Arithmetic mean.
+    Mean,
+    /// 50th percentile.
+    Median,
+    /// 90th percentile.
+    P90,
+    /// 95th percentile.
+    P95,
+    /// 99th percentile.
+    P99,
+}
+
+impl Stat {
+    /// The `stat` label value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stat::Count => "count",
+            Stat::Sum => "sum",
+            Stat::Min => "min",
+            Stat::Max => "max",
+            Stat::Mean => "mean",
+            Stat::Median => "median",
+            Stat::P90 => "p90",
+            Stat::P95 => "p95",
+            Stat::P99 => "p99",
+        }
+    }
+
+    /// The statistic of `sorted` (ascending, not empty). Percentiles interpolate linearly
+    /// between the two nearest ranks, as numpy and Postgres' percentile_cont do.
+    pub fn of(self, sorted: &[f64]) -> f64 {
+        let q = match self {
+            Stat::Count => return sorted.len() as f64,
+            Stat::Sum => return sorted.iter().sum(),
+            Stat::Min => return sorted[0],
+            Stat::Max => return sorted[sorted.len() - 1],
+            Stat::Mean => return sorted.iter().sum::<f64>() / sorted.len() as f64,
+            Stat::Median => 0.5,
+            Stat::P90 => 0.9,
+            Stat::P95 => 0.95,
+            Stat::P99 => 0.99,
+        };
+        let rank = q * (sorted.len() - 1) as f64;
+        let (lo, hi) = (rank.floor() as usize, rank.ceil() as usize);
+        sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo as f64)
+    }
+}
+
 /// How a check's rows map to samples: its `labels`, `values` and `value_label` fields.
 #[derive(Debug, Clone, Copy)]
 pub struct RowShape<'a> {
@@ -29,9 +89,55 @@ pub struct RowShape<'a> {
     pub values: &'a [String],
     /// With several value fields, the label naming the field of each sample.
     pub value_label: Option<&'a str>,
+    /// When set, one sample per statistic (label `stat`) over the rows of each label group,
+    /// instead of one sample per row.
+    pub summary: &'a [Stat],
 }
 
 impl RowShape<'_> {
+    /// Adds the samples of every row, or their `summary` statistics, to `out` under `metric`.
+    pub fn push_all<R: Row>(
+        &self,
+        rows: &[R],
+        metric: &str,
+        help: &str,
+        out: &mut Output,
+    ) -> Result<(), ProbeError> {
+        if self.summary.is_empty() {
+            return rows
+                .iter()
+                .try_for_each(|r| self.push(r, metric, help, out));
+        }
+        let mut groups: BTreeMap<Vec<(String, String)>, Vec<f64>> = BTreeMap::new();
+        for row in rows {
+            let mut labels = Vec::with_capacity(self.labels.len() + 2);
+            for name in self.labels {
+                labels.push(label(name, row.text(name)?));
+            }
+            for field in self.values {
+                match row.number(field)? {
+                    None => out.skipped += 1,
+                    Some(v) => {
+                        let mut l = labels.clone();
+                        if let Some(vl) = self.value_label {
+                            l.push(label(vl, field.as_str()));
+                        }
+                        groups.entry(l).or_default().push(v);
+                    }
+                }
+            }
+        }
+        for (labels, mut values) in groups {
+            values.sort_by(f64::total_cmp);
+            for stat in self.summary {
+                let mut l = labels.clone();
+                l.push(label("stat", stat.name()));
+                out.gauge(metric, help, l, stat.of(&values));
+            }
+        }
+        Ok(())
+    }
+
     /// Adds the samples of one row to `out` under `metric`.
     pub fn push(
         &self,
@@ -99,6 +205,14 @@ impl RowShape<'_> {
                 ));
             }
         }
+        if !self.summary.is_empty()
+            && (self.labels.iter().any(|l| l == "stat") || self.value_label == Some("stat"))
+        {
+            errors.push(ConfigError::new(
+                format!("{path}.summary"),
+                "`stat` is the label of summary statistics: rename the other label",
+            ));
+        }
         match (self.value_label, self.values.len()) {
             (None, n) if n > 1 => errors.push(ConfigError::new(
                 format!("{path}.value_label"),
@@ -147,6 +261,7 @@ mod tests {
             labels: &labels,
             values: &values,
             value_label: Some("field"),
+            summary: &[],
         };
         let mut out = Output::default();
         let row = MapRow(BTreeMap::from([
@@ -164,6 +279,42 @@ mod tests {
     }
 
     #[test]
+    fn summary_statistics_per_label_group() {
+        let sorted: Vec<f64> = (1..=10).map(f64::from).collect();
+        assert_eq!(Stat::Median.of(&sorted), 5.5);
+        assert!((Stat::P90.of(&sorted) - 9.1).abs() < 1e-9);
+        assert_eq!(Stat::Max.of(&sorted), 10.0);
+        assert_eq!(Stat::P99.of(&[4.0]), 4.0);
+        let (labels, values) = (vec!["k".to_owned()], vec!["v".to_owned()]);
+        let shape = RowShape {
+            labels: &labels,
+            values: &values,
+            value_label: None,
+            summary: &[Stat::Max, Stat::Count],
+        };
+        let rows: Vec<MapRow> = [(1.0, 3.0), (1.0, 5.0), (2.0, 7.0)]
+            .into_iter()
+            .map(|(k, v)| MapRow(BTreeMap::from([("k", Some(k)), ("v", Some(v))])))
+            .collect();
+        let mut out = Output::default();
+        shape.push_all(&rows, "m", "h", &mut out).unwrap();
+        let got: Vec<(String, String, f64)> = out.families[0]
+            .samples
+            .iter()
+            .map(|s| (s.labels[0].1.clone(), s.labels[1].1.clone(), s.value))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("1".into(), "max".into(), 5.0),
+                ("1".into(), "count".into(), 2.0),
+                ("2".into(), "max".into(), 7.0),
+                ("2".into(), "count".into(), 1.0)
+            ]
+        );
+    }
+
+    #[test]
     fn validation_names_each_problem() {
         let labels = vec!["plan".to_owned(), "plan".to_owned(), "x".to_owned()];
         let values = vec!["x".to_owned(), "y".to_owned()];
@@ -171,6 +322,7 @@ mod tests {
             labels: &labels,
             values: &values,
             value_label: None,
+            summary: &[],
         };
         let mut errors = Vec::new();
         shape.validate(

@@ -433,3 +433,79 @@ sources:
     assert!(oldest <= now && now - oldest < 120.0);
     tx.rollback().await.unwrap();
 }
+
+#[tokio::test]
+async fn summary_statistics_match_what_postgres_computes() {
+    let pool = pg().await;
+    let table = unique("ai_per_user");
+    sqlx::raw_sql(&format!(
+        "CREATE TABLE {table} (user_id int, plan text, requests int); \
+         INSERT INTO {table} SELECT g, CASE WHEN g % 3 = 0 THEN 'pro' ELSE 'free' END, (g * 37) % 101 FROM generate_series(1, 200) g"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let config = format!(
+        r#"
+sources:
+  - name: db
+    kind: postgres
+    url: {PG_URL}
+    checks:
+      - metric: app_ai_requests_per_user
+        help: AI requests per user today.
+        sql: SELECT plan, requests AS value FROM {table}
+        labels: [plan]
+        summary: [median, p90, max]
+        interval: 1s
+        timeout: 500ms
+"#
+    );
+    let e = Exporter::start(&config);
+    let m = e
+        .wait_for("summary", Duration::from_secs(10), |m| {
+            m.get(
+                "app_ai_requests_per_user",
+                &[("plan", "pro"), ("stat", "p90")],
+            )
+            .is_some()
+        })
+        .await;
+    for plan in ["free", "pro"] {
+        let (median, p90, max): (f64, f64, f64) = sqlx::query_as(&format!(
+            "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY requests), percentile_cont(0.9) WITHIN GROUP (ORDER BY requests), max(requests)::float8 FROM {table} WHERE plan = $1"
+        ))
+        .bind(plan)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        let got = |stat| {
+            m.get(
+                "app_ai_requests_per_user",
+                &[("plan", plan), ("stat", stat)],
+            )
+            .unwrap()
+        };
+        assert!(
+            (got("median") - median).abs() < 1e-9,
+            "{plan} median {} vs {median}",
+            got("median")
+        );
+        assert!(
+            (got("p90") - p90).abs() < 1e-9,
+            "{plan} p90 {} vs {p90}",
+            got("p90")
+        );
+        assert_eq!(got("max"), max);
+    }
+    assert_eq!(
+        m.find("app_ai_requests_per_user", &[("plan", "free")])
+            .len(),
+        3,
+        "one series per statistic, not per row"
+    );
+    sqlx::query(&format!("DROP TABLE {table}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+}

@@ -54,6 +54,10 @@ pub struct MongoCheck {
     pub values: Vec<String>,
     /// With more than one value field: the label naming the field of each sample.
     pub value_label: Option<String>,
+    /// Statistics over the output documents (per group of `labels`) instead of one sample per
+    /// document; labelled `stat`.
+    #[serde(default)]
+    pub summary: Vec<crate::rows::Stat>,
 }
 
 fn default_values() -> Vec<String> {
@@ -67,6 +71,7 @@ impl MongoCheck {
             labels: &self.labels,
             values: &self.values,
             value_label: self.value_label.as_deref(),
+            summary: &self.summary,
         }
     }
 }
@@ -525,12 +530,14 @@ impl Probe for CheckProbe {
                     .max_time(max_time)
                     .await
                     .map_err(|e| classify(&e))?;
+                let mut docs = Vec::new();
                 while cursor.advance().await.map_err(|e| classify(&e))? {
-                    let doc = cursor.deserialize_current().map_err(|e| classify(&e))?;
-                    self.spec
-                        .shape()
-                        .push(&DocRow(&doc), &self.metric, &self.help, &mut out)?;
+                    docs.push(cursor.deserialize_current().map_err(|e| classify(&e))?);
                 }
+                let rows: Vec<DocRow> = docs.iter().map(DocRow).collect();
+                self.spec
+                    .shape()
+                    .push_all(&rows, &self.metric, &self.help, &mut out)?;
             }
             Ok(out)
         })

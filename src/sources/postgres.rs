@@ -56,6 +56,10 @@ pub struct SqlCheck {
     pub values: Vec<String>,
     /// With more than one value column: the label that names the column of each sample.
     pub value_label: Option<String>,
+    /// Statistics over the rows (per group of `labels`) instead of one sample per row, e.g.
+    /// `[median, p90, max]` of per-user counts; labelled `stat`.
+    #[serde(default)]
+    pub summary: Vec<crate::rows::Stat>,
 }
 
 fn default_values() -> Vec<String> {
@@ -69,6 +73,7 @@ impl SqlCheck {
             labels: &self.labels,
             values: &self.values,
             value_label: self.value_label.as_deref(),
+            summary: &self.summary,
         }
     }
 }
@@ -349,10 +354,7 @@ fn rows_to_output(
             ));
         }
     }
-    let shape = check.shape();
-    for row in rows {
-        shape.push(row, metric, help, &mut out)?;
-    }
+    check.shape().push_all(rows, metric, help, &mut out)?;
     Ok(out)
 }
 
