@@ -12,6 +12,9 @@ use crate::config::ConfigError;
 use crate::error::ProbeError;
 use crate::sample::{label, Output};
 
+/// A sample's label pairs.
+type Labels = Vec<(String, String)>;
+
 /// One row of a result, as the kind reads it.
 pub trait Row {
     /// The field as label text; NULL is the empty string (an absent label).
@@ -96,6 +99,7 @@ pub struct RowShape<'a> {
 
 impl RowShape<'_> {
     /// Adds the samples of every row, or their `summary` statistics, to `out` under `metric`.
+    /// NULL values are skipped and counted either way.
     pub fn push_all<R: Row>(
         &self,
         rows: &[R],
@@ -103,27 +107,13 @@ impl RowShape<'_> {
         help: &str,
         out: &mut Output,
     ) -> Result<(), ProbeError> {
-        if self.summary.is_empty() {
-            return rows
-                .iter()
-                .try_for_each(|r| self.push(r, metric, help, out));
-        }
-        let mut groups: BTreeMap<Vec<(String, String)>, Vec<f64>> = BTreeMap::new();
+        let mut groups: BTreeMap<Labels, Vec<f64>> = BTreeMap::new();
         for row in rows {
-            let mut labels = Vec::with_capacity(self.labels.len() + 2);
-            for name in self.labels {
-                labels.push(label(name, row.text(name)?));
-            }
-            for field in self.values {
-                match row.number(field)? {
+            for (labels, value) in self.values_of(row)? {
+                match value {
                     None => out.skipped += 1,
-                    Some(v) => {
-                        let mut l = labels.clone();
-                        if let Some(vl) = self.value_label {
-                            l.push(label(vl, field.as_str()));
-                        }
-                        groups.entry(l).or_default().push(v);
-                    }
+                    Some(v) if self.summary.is_empty() => out.gauge(metric, help, labels, v),
+                    Some(v) => groups.entry(labels).or_default().push(v),
                 }
             }
         }
@@ -138,31 +128,22 @@ impl RowShape<'_> {
         Ok(())
     }
 
-    /// Adds the samples of one row to `out` under `metric`.
-    pub fn push(
-        &self,
-        row: &impl Row,
-        metric: &str,
-        help: &str,
-        out: &mut Output,
-    ) -> Result<(), ProbeError> {
+    /// The (labels, value) pairs one row yields, one per value field; `None` for NULL.
+    fn values_of(&self, row: &impl Row) -> Result<Vec<(Labels, Option<f64>)>, ProbeError> {
         let mut labels = Vec::with_capacity(self.labels.len() + 1);
         for name in self.labels {
             labels.push(label(name, row.text(name)?));
         }
-        for field in self.values {
-            match row.number(field)? {
-                None => out.skipped += 1,
-                Some(v) => {
-                    let mut l = labels.clone();
-                    if let Some(vl) = self.value_label {
-                        l.push(label(vl, field.as_str()));
-                    }
-                    out.gauge(metric, help, l, v);
+        self.values
+            .iter()
+            .map(|field| {
+                let mut l = labels.clone();
+                if let Some(vl) = self.value_label {
+                    l.push(label(vl, field.as_str()));
                 }
-            }
-        }
-        Ok(())
+                Ok((l, row.number(field)?))
+            })
+            .collect()
     }
 
     /// Records the rules the shape breaks; `path` is the check's path, `noun` what the kind
@@ -269,7 +250,7 @@ mod tests {
             ("a", Some(2.0)),
             ("b", None),
         ]));
-        shape.push(&row, "m", "h", &mut out).unwrap();
+        shape.push_all(&[row], "m", "h", &mut out).unwrap();
         assert_eq!(out.series(), 1);
         assert_eq!(out.skipped, 1);
         assert_eq!(
