@@ -23,6 +23,11 @@ pub trait Row {
     fn number(&self, field: &str) -> Result<Option<f64>, ProbeError>;
 }
 
+/// The value fields of a query-style check that names none: `[value]`.
+pub fn default_values() -> Vec<String> {
+    vec!["value".to_owned()]
+}
+
 /// A statistic over the rows of a result, for `summary:`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]

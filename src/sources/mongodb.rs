@@ -50,7 +50,7 @@ pub struct MongoCheck {
     #[serde(default)]
     pub labels: Vec<String>,
     /// Output fields of `aggregate` holding numbers (default `[value]`).
-    #[serde(default = "default_values")]
+    #[serde(default = "crate::rows::default_values")]
     pub values: Vec<String>,
     /// With more than one value field: the label naming the field of each sample.
     pub value_label: Option<String>,
@@ -58,10 +58,6 @@ pub struct MongoCheck {
     /// document; labelled `stat`.
     #[serde(default)]
     pub summary: Vec<crate::rows::Stat>,
-}
-
-fn default_values() -> Vec<String> {
-    vec!["value".to_owned()]
 }
 
 impl MongoCheck {

@@ -52,7 +52,7 @@ pub struct SqlCheck {
     #[serde(default)]
     pub labels: Vec<String>,
     /// Columns holding numbers (default `[value]`).
-    #[serde(default = "default_values")]
+    #[serde(default = "crate::rows::default_values")]
     pub values: Vec<String>,
     /// With more than one value column: the label that names the column of each sample.
     pub value_label: Option<String>,
@@ -60,10 +60,6 @@ pub struct SqlCheck {
     /// `[median, p90, max]` of per-user counts; labelled `stat`.
     #[serde(default)]
     pub summary: Vec<crate::rows::Stat>,
-}
-
-fn default_values() -> Vec<String> {
-    vec!["value".to_owned()]
 }
 
 impl SqlCheck {
