@@ -193,11 +193,7 @@ async fn reload_adds_checks_keeps_unchanged_ones_and_rejects_bad_files() {
     e.write_config(&redis_config(
         "      - metric: app_dbsize_again\n        command: [DBSIZE]\n        interval: 1s\n        timeout: 500ms\n",
     ));
-    let resp = reqwest::Client::new()
-        .post(e.url("/-/reload"))
-        .send()
-        .await
-        .unwrap();
+    let resp = e.reload().await;
     assert_eq!(resp.status(), 200);
     e.wait_for("new check", Duration::from_secs(10), |m| {
         m.get("app_dbsize_again", &[]).is_some()
@@ -227,11 +223,7 @@ async fn reload_adds_checks_keeps_unchanged_ones_and_rejects_bad_files() {
     e.write_config(
         "sources:\n  - name: cache\n    kind: redis\n    url: redis://127.0.0.1\n    bogus: 1\n",
     );
-    let resp = reqwest::Client::new()
-        .post(e.url("/-/reload"))
-        .send()
-        .await
-        .unwrap();
+    let resp = e.reload().await;
     assert_eq!(resp.status(), 500);
     assert!(resp.text().await.unwrap().contains("sources[0].bogus"));
     let m = e.metrics().await;

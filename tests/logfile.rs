@@ -127,11 +127,7 @@ async fn counts_across_rotation_and_truncation_with_bad_lines_and_histograms() {
         &log,
         "      - { metric: app_ai_latency2_seconds, field: latency_ms, buckets: [100, 1000] }\n",
     ));
-    let resp = reqwest::Client::new()
-        .post(e.url("/-/reload"))
-        .send()
-        .await
-        .unwrap();
+    let resp = e.reload().await;
     assert_eq!(resp.status(), 200);
     append(&log, &[ERR]);
     let m = e

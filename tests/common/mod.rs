@@ -178,6 +178,15 @@ impl Exporter {
         }
     }
 
+    /// Asks the exporter to re-read its config with `POST /-/reload`.
+    pub async fn reload(&self) -> reqwest::Response {
+        reqwest::Client::new()
+            .post(self.url("/-/reload"))
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub fn write_config(&self, config: &str) {
         let mut f = std::fs::File::create(&self.config_path).unwrap();
         f.write_all(config.as_bytes()).unwrap();
