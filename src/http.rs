@@ -152,3 +152,15 @@ async fn require_auth(State(st): State<HttpState>, req: Request, next: Next) -> 
     );
     resp
 }
+
+/// Parses `--web.listen-address`: `:port` binds every interface, as Go exporters do.
+pub fn parse_listen_address(text: &str) -> Result<std::net::SocketAddr, String> {
+    let full = if text.starts_with(':') {
+        format!("0.0.0.0{text}")
+    } else {
+        text.to_owned()
+    };
+    full.parse().map_err(|_| {
+        format!("--web.listen-address {text:?} is not host:port (e.g. :7857 or 127.0.0.1:7857)")
+    })
+}

@@ -3,7 +3,7 @@
 //! Exit codes: 0 success; 1 invalid config, failed checks under `probe`, or a runtime error;
 //! 2 bad command-line usage.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -80,6 +80,11 @@ enum Command {
     Check,
     /// Run every check once, print a table of outcomes, and exit (1 if any failed).
     Probe,
+    /// Generate demo platform data in the local services (see the README); no config needed.
+    Demo(Box<pulse_exporter::demo::DemoArgs>),
+    /// Exit 0 if the exporter at --web.listen-address answers /-/healthy, else 1 (for
+    /// container health checks; no curl needed).
+    Healthcheck,
 }
 
 fn main() -> ExitCode {
@@ -91,6 +96,35 @@ fn main() -> ExitCode {
     // Panics (caught per check by the scheduler) are logged like everything else, so their
     // text passes the secret scrubber instead of going to stderr raw.
     std::panic::set_hook(Box::new(|info| tracing::error!(event = "panic", "{info}")));
+    match &cli.command {
+        Some(Command::Demo(args)) => {
+            let args = (**args).clone();
+            return match tokio::runtime::Runtime::new()
+                .map_err(|e| e.to_string())
+                .map(|rt| rt.block_on(pulse_exporter::demo::run(args)))
+            {
+                Ok(Ok(())) => ExitCode::SUCCESS,
+                Ok(Err(e)) => {
+                    eprintln!("demo: {e}");
+                    ExitCode::from(e.code)
+                }
+                Err(e) => {
+                    eprintln!("error: cannot start the async runtime: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Some(Command::Healthcheck) => {
+            return match healthcheck(&cli) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("healthcheck: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        _ => {}
+    }
     let Some(path) = cli.config_file.clone() else {
         eprintln!("error: --config.file (or PULSE_CONFIG_FILE) is required");
         return ExitCode::from(2);
@@ -141,19 +175,26 @@ fn main() -> ExitCode {
             }
         }),
         None => runtime.block_on(run(cli, path, config)),
+        // Handled above, before a config is read.
+        Some(Command::Demo(_) | Command::Healthcheck) => ExitCode::from(2),
     }
 }
 
-/// Parses `--web.listen-address`: `:port` binds every interface, as Go exporters do.
-fn listen_addr(text: &str) -> Result<SocketAddr, String> {
-    let full = if text.starts_with(':') {
-        format!("0.0.0.0{text}")
-    } else {
-        text.to_owned()
+/// `healthcheck`: one request to the exporter this command line describes.
+fn healthcheck(cli: &Cli) -> Result<(), String> {
+    let tls = match &cli.web_config_file {
+        Some(p) => WebConfig::load(p)?.tls_server_config.is_some(),
+        None => false,
     };
-    full.parse().map_err(|_| {
-        format!("--web.listen-address {text:?} is not host:port (e.g. :7857 or 127.0.0.1:7857)")
-    })
+    let url = pulse_exporter::healthcheck::url(&cli.listen_address, tls)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(pulse_exporter::healthcheck::check(
+        &url,
+        std::time::Duration::from_secs(3),
+    ))
 }
 
 /// Checks `--web.telemetry-path`: an absolute path that no other endpoint uses.
@@ -188,7 +229,7 @@ async fn run(cli: Cli, path: PathBuf, config: config::Config) -> ExitCode {
         },
         None => WebConfig::default(),
     };
-    let listener = match listen_addr(&cli.listen_address)
+    let listener = match http::parse_listen_address(&cli.listen_address)
         .and_then(|a| TcpListener::bind(a).map_err(|e| format!("cannot listen on {a}: {e}")))
     {
         Ok(l) => l,

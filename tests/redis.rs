@@ -128,6 +128,14 @@ sources:
         max_series: 1000
         interval: 60s
         timeout: 20s
+      - pattern: "{p}:*"
+        name: many-count
+        count: true
+        metric: app_many_keys
+        label: pattern
+        scan_count: 500
+        interval: 60s
+        timeout: 20s
 "#
     );
     let e = Exporter::start(&config);
@@ -135,8 +143,17 @@ sources:
         .wait_for("the scan", Duration::from_secs(20), |m| {
             m.get("pulse_check_success", &[("check", &format!("{p}:*"))])
                 .is_some()
+                && m.get("pulse_check_success", &[("check", "many-count")])
+                    .is_some()
         })
         .await;
+    // Counting is not capped: every key is counted, none is named.
+    assert_eq!(
+        m.get("app_many_keys", &[("pattern", &format!("{p}:*"))]),
+        Some(10_000.0),
+        "{}",
+        e.logs()
+    );
     assert_eq!(
         m.get("pulse_check_success", &[("check", &format!("{p}:*"))]),
         Some(1.0),

@@ -65,10 +65,21 @@ pub fn expand(text: &str) -> Result<String, String> {
 }
 
 fn resolve(reference: &str) -> Result<String, String> {
-    let value = if let Some(name) = reference.strip_prefix("env:") {
-        std::env::var(name).map_err(|_| {
-            format!("environment variable {name} (from ${{env:{name}}}) is not set; export it or change the reference")
-        })?
+    let value = if let Some(spec) = reference.strip_prefix("env:") {
+        // `${env:NAME:-default}`: the default is config text, not a secret, so it is not
+        // registered for scrubbing (a default URL would otherwise mask itself in every log).
+        let (name, default) = match spec.split_once(":-") {
+            Some((name, default)) => (name, Some(default)),
+            None => (spec, None),
+        };
+        match (std::env::var(name), default) {
+            (Ok(v), _) if !v.is_empty() || default.is_none() => v,
+            (_, Some(default)) => return Ok(default.to_owned()),
+            (Err(_), None) => {
+                return Err(format!("environment variable {name} (from ${{env:{name}}}) is not set; export it, give a default with ${{env:{name}:-value}}, or change the reference"))
+            }
+            (Ok(v), None) => v,
+        }
     } else if let Some(path) = reference.strip_prefix("file:") {
         let raw = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read secret file {path} (from ${{file:{path}}}): {e}"))?;
@@ -101,6 +112,25 @@ mod tests {
             expand("cost $5 and $${env:X}").unwrap(),
             "cost $5 and ${env:X}"
         );
+    }
+
+    #[test]
+    fn env_default_applies_when_unset_or_empty() {
+        std::env::set_var("PULSE_TEST_INTERP_SET", "from-env");
+        std::env::set_var("PULSE_TEST_INTERP_EMPTY", "");
+        assert_eq!(
+            expand("${env:PULSE_TEST_INTERP_SET:-fallback}").unwrap(),
+            "from-env"
+        );
+        assert_eq!(
+            expand("${env:PULSE_TEST_INTERP_EMPTY:-fallback}").unwrap(),
+            "fallback"
+        );
+        assert_eq!(
+            expand("redis://${env:PULSE_TEST_INTERP_UNSET_X:-127.0.0.1:6379}/0").unwrap(),
+            "redis://127.0.0.1:6379/0"
+        );
+        assert_eq!(expand("${env:PULSE_TEST_INTERP_UNSET_X:-}").unwrap(), "");
     }
 
     #[test]

@@ -74,6 +74,11 @@ pub struct KeyCheck {
     /// Keys SCAN may return per call (the `COUNT` hint, default 100).
     #[serde(default = "default_scan_count")]
     pub scan_count: u32,
+    /// With `pattern`: publish how many keys match (one sample whose label is the pattern)
+    /// instead of one size per key. Needs `metric`. Counting keeps no key names, so it is not
+    /// bounded by `max_series`; a key may be counted twice while Redis rehashes.
+    #[serde(default)]
+    pub count: bool,
 }
 
 fn default_key_label() -> String {
@@ -169,6 +174,18 @@ pub fn validate(config: &RedisConfig, source: &SourceConfig, errors: &mut Vec<Co
                     errors.push(ConfigError::new(
                         format!("{p}.label"),
                         format!("{:?} is also a const_label: keep one", k.label),
+                    ));
+                }
+                if k.count && k.pattern.is_none() {
+                    errors.push(ConfigError::new(
+                        format!("{p}.count"),
+                        "counts the keys matching `pattern`: set `pattern` (or drop `count`)",
+                    ));
+                }
+                if k.count && check.common.metric.is_none() {
+                    errors.push(ConfigError::new(
+                        format!("{p}.metric"),
+                        "required with `count: true`: the metric name the key count is published under",
                     ));
                 }
                 if k.scan_count == 0 {
@@ -484,6 +501,17 @@ impl Probe for KeyProbe {
         Box::pin(async move {
             let mut conn = self.conn.get().await?;
             let mut out = Output::default();
+            if let (true, Some(p)) = (self.check.count, &self.check.pattern) {
+                // max 0: scan keeps no names and reports every match as "beyond".
+                let (_, matched) = scan(&mut conn, p, self.check.scan_count, 0).await?;
+                out.gauge(
+                    &self.metric,
+                    &self.help,
+                    vec![label(&self.check.label, p.as_str())],
+                    matched as f64,
+                );
+                return Ok(out);
+            }
             let keys = match (&self.check.key, &self.check.pattern) {
                 (Some(k), _) => vec![k.clone()],
                 (None, Some(p)) => {

@@ -1,0 +1,551 @@
+//! The demo's Postgres part: the HiveSync/JOIP schema in a schema of its own, the history, and
+//! live activity (AI and preview jobs that queue and complete, sessions, logins).
+
+use chrono::{DateTime, TimeDelta, Utc};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::{ConnectOptions, Executor, QueryBuilder};
+
+use super::world::{Activity, Plan, World, AI_STATUSES, DEVICES, FEATURE_ACTIONS};
+use super::{refusal, DemoError};
+
+/// Tables the demo creates; the marker table says the schema is the demo's.
+pub const TABLES: [&str; 10] = [
+    "_pulse_demo",
+    "users",
+    "subscriptions",
+    "sessions",
+    "ai_usage_events",
+    "preview_jobs",
+    "user_activity_logs",
+    "user_usage_stats",
+    "usage_analytics_daily",
+    "projects",
+];
+
+/// Rows per multi-row INSERT: well under Postgres' 65535 bind parameters.
+const CHUNK: usize = 2_000;
+
+/// A connected Postgres target.
+pub struct Target {
+    pool: PgPool,
+    schema: String,
+}
+
+impl Target {
+    /// Connects; nothing is written yet.
+    pub async fn connect(url: &str, schema: &str) -> Result<Target, DemoError> {
+        if schema.is_empty()
+            || !schema
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
+            return Err(DemoError::usage(format!(
+                "--postgres-schema {schema:?}: use lowercase letters, digits and _"
+            )));
+        }
+        let options = url
+            .parse::<sqlx::postgres::PgConnectOptions>()
+            .map_err(|e| DemoError::target("postgres", e))?
+            // The seed's bulk statements are slow by design; sqlx would warn about each.
+            .log_slow_statements(tracing::log::LevelFilter::Off, std::time::Duration::ZERO);
+        let pool = PgPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(std::time::Duration::from_secs(5))
+            .connect_with(options)
+            .await
+            .map_err(|e| DemoError::target("postgres", e))?;
+        Ok(Target {
+            pool,
+            schema: schema.to_owned(),
+        })
+    }
+
+    /// Refuses a schema that holds tables the demo did not make, unless `force`.
+    pub async fn check_safe(&self, force: bool) -> Result<(), DemoError> {
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1",
+        )
+        .bind(&self.schema)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| DemoError::target("postgres", e))?;
+        let marked = tables.iter().any(|t| t == "_pulse_demo");
+        let foreign: Vec<&String> = tables
+            .iter()
+            .filter(|t| !marked || !TABLES.contains(&t.as_str()))
+            .collect();
+        if foreign.is_empty() || force {
+            return Ok(());
+        }
+        Err(refusal(
+            "postgres",
+            format!("schema {:?}", self.schema),
+            &foreign,
+            "--postgres-schema",
+        ))
+    }
+
+    /// Drops and recreates the demo's tables, then writes the history.
+    pub async fn seed(&self, world: &World) -> Result<(), DemoError> {
+        let s = &self.schema;
+        let mut ddl = format!("CREATE SCHEMA IF NOT EXISTS {s}; SET LOCAL search_path = {s};");
+        for t in TABLES.iter().rev() {
+            ddl.push_str(&format!("DROP TABLE IF EXISTS {s}.{t} CASCADE;"));
+        }
+        ddl.push_str(SCHEMA);
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        tx.execute(ddl.as_str()).await.map_err(db)?;
+        insert_users(&mut tx, s, world).await?;
+        insert_history(&mut tx, s, world).await?;
+        insert_sessions(&mut tx, s, world).await?;
+        tx.execute(
+            format!(
+                "SET LOCAL search_path = {s};
+                 INSERT INTO user_usage_stats (user_id, sessions_created, smart_captions_generated,
+                     custom_captions_generated, babecock_images_created, media_uploaded, login_count,
+                     first_activity_at, last_activity_at)
+                 SELECT u.id,
+                   count(*) FILTER (WHERE l.action = 'session_created'),
+                   count(*) FILTER (WHERE l.action = 'smart_caption_generated'),
+                   count(*) FILTER (WHERE l.action = 'custom_caption_created'),
+                   count(*) FILTER (WHERE l.action = 'babecock_created'),
+                   count(*) FILTER (WHERE l.action = 'media_uploaded'),
+                   count(*) FILTER (WHERE l.action = 'login'),
+                   min(l.created_at), max(l.created_at)
+                 FROM users u JOIN user_activity_logs l ON l.user_id = u.id GROUP BY u.id;
+                 {ROLLUP}"
+            )
+            .as_str(),
+        )
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(())
+    }
+
+    /// One second of live activity: new AI and preview jobs (left open, as queued work),
+    /// completions of older ones, logins, heartbeats of open sessions, sessions starting and
+    /// ending. Returns the ids of jobs created, for the Redis queues.
+    pub async fn tick(&self, live: &mut Live, world: &mut World) -> Result<(), DemoError> {
+        use rand::Rng;
+        let s = &self.schema;
+        let now = Utc::now();
+        let users = world.users.len();
+        let rate = live.rate;
+        let rng = world.rng();
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        tx.execute(format!("SET LOCAL search_path = {s}").as_str())
+            .await
+            .map_err(db)?;
+        // Finish what is due; timeouts and errors too.
+        let due = sqlx::query(
+            "UPDATE ai_usage_events SET completed_at = $1 WHERE completed_at IS NULL AND created_at < $1 - (interval '1 millisecond' * latency_hint_ms) RETURNING id",
+        )
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        live.completed_ai += due.len() as u64;
+        sqlx::query("UPDATE preview_jobs SET completed_at = $1 WHERE completed_at IS NULL AND created_at < $1 - interval '3 seconds'")
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        let n = poisson_like(rng, rate);
+        for _ in 0..n {
+            let u = rng.random_range(0..users);
+            if let Activity::Ai {
+                status,
+                latency_ms,
+                tokens,
+            } = super::world::ai_request(rng)
+            {
+                let user = format!("u{u:05}");
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO ai_usage_events (user_id, created_at, tokens, status, latency_hint_ms) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                )
+                .bind(&user)
+                .bind(now)
+                .bind(tokens)
+                .bind(AI_STATUSES[status].0)
+                .bind(latency_ms)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db)?;
+                live.new_ai.push(id);
+                live.ai_lines
+                    .push((user, AI_STATUSES[status].0, latency_ms, tokens));
+            }
+            if rng.random_bool(0.3) {
+                let user = format!("u{:05}", rng.random_range(0..users));
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO preview_jobs (user_id, created_at, status) VALUES ($1, $2, 'ok') RETURNING id",
+                )
+                .bind(&user)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db)?;
+                live.new_preview.push(id);
+                live.preview_lines
+                    .push((user, "ok", rng.random_range(800..9_000)));
+            }
+            if rng.random_bool(0.2) {
+                let (action, feature) = if rng.random_bool(0.5) {
+                    ("login", "auth")
+                } else {
+                    FEATURE_ACTIONS[rng.random_range(0..FEATURE_ACTIONS.len())]
+                };
+                sqlx::query("INSERT INTO user_activity_logs (user_id, action, feature, created_at) VALUES ($1, $2, $3, $4)")
+                    .bind(format!("u{:05}", rng.random_range(0..users)))
+                    .bind(action)
+                    .bind(feature)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            }
+        }
+        // Open sessions beat; now and then one ends and another starts.
+        sqlx::query("UPDATE sessions SET last_heartbeat_at = $1 WHERE ended_at IS NULL")
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        if rng.random_bool(0.1) {
+            sqlx::query("UPDATE sessions SET ended_at = $1 WHERE id = (SELECT id FROM sessions WHERE ended_at IS NULL ORDER BY random() LIMIT 1)")
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        if rng.random_bool(0.1) {
+            let d = super::world::device(rng);
+            sqlx::query("INSERT INTO sessions (id, user_id, device_type, started_at, last_heartbeat_at) VALUES ($1, $2, $3, $4, $4)")
+                .bind(format!("s-live-{}", now.timestamp_micros()))
+                .bind(format!("u{:05}", rng.random_range(0..users)))
+                .bind(DEVICES[d])
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(())
+    }
+}
+
+/// Live state carried between ticks.
+#[derive(Debug, Default)]
+pub struct Live {
+    /// Mean events per second.
+    pub rate: f64,
+    /// AI jobs created this tick (their ids go onto the Redis AI queue).
+    pub new_ai: Vec<i64>,
+    /// Preview jobs created this tick.
+    pub new_preview: Vec<i64>,
+    /// Log lines of this tick's AI requests: (user, status, latency ms, tokens).
+    pub ai_lines: Vec<(String, &'static str, i64, i32)>,
+    /// Log lines of this tick's preview builds: (user, status, latency ms).
+    pub preview_lines: Vec<(String, &'static str, i64)>,
+    /// AI jobs completed since the start.
+    pub completed_ai: u64,
+}
+
+/// About `rate` events, varying from tick to tick.
+fn poisson_like(rng: &mut rand::rngs::StdRng, rate: f64) -> usize {
+    use rand::Rng;
+    let whole = rate.floor();
+    let extra = usize::from(rng.random_bool((rate - whole).clamp(0.0, 1.0)));
+    let jitter = if whole >= 2.0 {
+        rng.random_range(0..=(whole as usize / 2))
+    } else {
+        0
+    };
+    (whole as usize).saturating_sub(whole as usize / 4) + jitter + extra
+}
+
+fn db(e: sqlx::Error) -> DemoError {
+    DemoError::target("postgres", e)
+}
+
+async fn insert_users(
+    tx: &mut sqlx::PgConnection,
+    s: &str,
+    world: &World,
+) -> Result<(), DemoError> {
+    for chunk in world.users.chunks(CHUNK) {
+        let mut q = QueryBuilder::new(format!(
+            "INSERT INTO {s}.users (id, username, email, plan, trial_ends_at, disabled, created_at) "
+        ));
+        q.push_values(chunk, |mut b, u| {
+            b.push_bind(&u.id)
+                .push_bind(&u.username)
+                .push_bind(&u.email)
+                .push_bind(u.plan.as_str())
+                .push_bind(u.trial_ends_at)
+                .push_bind(u.disabled)
+                .push_bind(u.created_at);
+        });
+        q.build().execute(&mut *tx).await.map_err(db)?;
+    }
+    // Pro users pay through an active subscription; some free users cancelled one.
+    let subs: Vec<(&str, &str, DateTime<Utc>)> = world
+        .users
+        .iter()
+        .enumerate()
+        .filter_map(|(i, u)| match u.plan {
+            Plan::Pro => Some((u.id.as_str(), "active", u.created_at)),
+            Plan::Trial => Some((u.id.as_str(), "trialing", u.created_at)),
+            Plan::Free if i.is_multiple_of(7) => Some((u.id.as_str(), "canceled", u.created_at)),
+            Plan::Free => None,
+        })
+        .collect();
+    for chunk in subs.chunks(CHUNK) {
+        let mut q = QueryBuilder::new(format!(
+            "INSERT INTO {s}.subscriptions (user_id, status, plan, price_cents, started_at) "
+        ));
+        q.push_values(chunk, |mut b, (id, status, at)| {
+            b.push_bind(*id)
+                .push_bind(*status)
+                .push_bind("pro")
+                .push_bind(1900i32)
+                .push_bind(*at);
+        });
+        q.build().execute(&mut *tx).await.map_err(db)?;
+    }
+    Ok(())
+}
+
+async fn insert_history(
+    tx: &mut sqlx::PgConnection,
+    s: &str,
+    world: &World,
+) -> Result<(), DemoError> {
+    let user = |i: usize| world.users[i].id.as_str();
+    let mut ai = Vec::new();
+    let mut preview = Vec::new();
+    let mut logs = Vec::new();
+    for e in &world.events {
+        match e.what {
+            Activity::Ai {
+                status,
+                latency_ms,
+                tokens,
+            } => ai.push((
+                user(e.user),
+                e.at,
+                e.at + TimeDelta::milliseconds(latency_ms),
+                tokens,
+                AI_STATUSES[status].0,
+                latency_ms,
+            )),
+            Activity::Preview { latency_ms, failed } => preview.push((
+                user(e.user),
+                e.at,
+                e.at + TimeDelta::milliseconds(latency_ms),
+                if failed { "failed" } else { "ok" },
+            )),
+            Activity::Login => logs.push((user(e.user), "login", "auth", e.at)),
+            Activity::LiveView => logs.push((user(e.user), "live_view_joined", "live_view", e.at)),
+            Activity::Feature(f) => logs.push((
+                user(e.user),
+                FEATURE_ACTIONS[f].0,
+                FEATURE_ACTIONS[f].1,
+                e.at,
+            )),
+        }
+    }
+    for chunk in ai.chunks(CHUNK) {
+        let mut q = QueryBuilder::new(format!(
+            "INSERT INTO {s}.ai_usage_events (user_id, created_at, completed_at, tokens, status, latency_hint_ms) "
+        ));
+        q.push_values(chunk, |mut b, r| {
+            b.push_bind(r.0)
+                .push_bind(r.1)
+                .push_bind(r.2)
+                .push_bind(r.3)
+                .push_bind(r.4)
+                .push_bind(r.5);
+        });
+        q.build().execute(&mut *tx).await.map_err(db)?;
+    }
+    for chunk in preview.chunks(CHUNK) {
+        let mut q = QueryBuilder::new(format!(
+            "INSERT INTO {s}.preview_jobs (user_id, created_at, completed_at, status) "
+        ));
+        q.push_values(chunk, |mut b, r| {
+            b.push_bind(r.0)
+                .push_bind(r.1)
+                .push_bind(r.2)
+                .push_bind(r.3);
+        });
+        q.build().execute(&mut *tx).await.map_err(db)?;
+    }
+    for chunk in logs.chunks(CHUNK) {
+        let mut q = QueryBuilder::new(format!(
+            "INSERT INTO {s}.user_activity_logs (user_id, action, feature, created_at) "
+        ));
+        q.push_values(chunk, |mut b, r| {
+            b.push_bind(r.0)
+                .push_bind(r.1)
+                .push_bind(r.2)
+                .push_bind(r.3);
+        });
+        q.build().execute(&mut *tx).await.map_err(db)?;
+    }
+    Ok(())
+}
+
+async fn insert_sessions(
+    tx: &mut sqlx::PgConnection,
+    s: &str,
+    world: &World,
+) -> Result<(), DemoError> {
+    let now = world.now;
+    let margin = TimeDelta::from_std(super::world::MARGIN).unwrap_or_default();
+    let mut rows = Vec::new();
+    for (n, (u, d)) in world.online.iter().enumerate() {
+        // Open sessions: online whatever their last heartbeat says.
+        rows.push((
+            format!("s-open-{n}"),
+            world.users[*u].id.as_str(),
+            DEVICES[*d],
+            now - TimeDelta::minutes(40),
+            now - TimeDelta::seconds(20),
+            None,
+        ));
+    }
+    for (n, u) in world.users.iter().enumerate().step_by(3) {
+        // Ended long ago: offline.
+        rows.push((
+            format!("s-ended-{n}"),
+            u.id.as_str(),
+            DEVICES[n % DEVICES.len()],
+            now - margin * 4,
+            now - margin * 3,
+            Some(now - margin * 3),
+        ));
+    }
+    for chunk in rows.chunks(CHUNK) {
+        let mut q = QueryBuilder::new(format!(
+            "INSERT INTO {s}.sessions (id, user_id, device_type, started_at, last_heartbeat_at, ended_at) "
+        ));
+        q.push_values(chunk, |mut b, r| {
+            b.push_bind(&r.0)
+                .push_bind(r.1)
+                .push_bind(r.2)
+                .push_bind(r.3)
+                .push_bind(r.4)
+                .push_bind(r.5);
+        });
+        q.build().execute(&mut *tx).await.map_err(db)?;
+    }
+    Ok(())
+}
+
+/// The demo schema, created under `search_path` = the demo's schema.
+const SCHEMA: &str = r#"
+CREATE TABLE _pulse_demo (created_at timestamptz NOT NULL DEFAULT now(), note text NOT NULL);
+INSERT INTO _pulse_demo (note) VALUES ('made by pulse-exporter demo; safe to drop');
+CREATE TABLE users (
+  id text PRIMARY KEY,
+  username text NOT NULL,
+  email text NOT NULL,
+  plan text NOT NULL CHECK (plan IN ('free', 'pro', 'trial')),
+  trial_ends_at timestamptz,
+  disabled boolean NOT NULL DEFAULT false,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE subscriptions (
+  id serial PRIMARY KEY,
+  user_id text NOT NULL REFERENCES users(id),
+  status text NOT NULL,
+  plan text NOT NULL,
+  price_cents integer NOT NULL,
+  started_at timestamptz NOT NULL,
+  canceled_at timestamptz
+);
+CREATE TABLE projects (
+  id serial PRIMARY KEY,
+  user_id text NOT NULL REFERENCES users(id),
+  name text NOT NULL
+);
+CREATE TABLE sessions (
+  id text PRIMARY KEY,
+  user_id text NOT NULL REFERENCES users(id),
+  device_type text,
+  started_at timestamptz NOT NULL,
+  last_heartbeat_at timestamptz NOT NULL,
+  ended_at timestamptz
+);
+CREATE TABLE ai_usage_events (
+  id bigserial PRIMARY KEY,
+  user_id text NOT NULL REFERENCES users(id),
+  created_at timestamptz NOT NULL,
+  completed_at timestamptz,
+  tokens integer NOT NULL,
+  status text NOT NULL,
+  latency_hint_ms bigint NOT NULL DEFAULT 0
+);
+CREATE INDEX ai_usage_events_created ON ai_usage_events (created_at);
+CREATE INDEX ai_usage_events_completed ON ai_usage_events (completed_at);
+CREATE TABLE preview_jobs (
+  id bigserial PRIMARY KEY,
+  user_id text NOT NULL REFERENCES users(id),
+  created_at timestamptz NOT NULL,
+  completed_at timestamptz,
+  status text NOT NULL
+);
+CREATE INDEX preview_jobs_created ON preview_jobs (created_at);
+CREATE TABLE user_activity_logs (
+  id bigserial PRIMARY KEY,
+  user_id text REFERENCES users(id),
+  action text NOT NULL,
+  feature text NOT NULL,
+  details jsonb,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX user_activity_logs_created ON user_activity_logs (created_at);
+CREATE TABLE user_usage_stats (
+  user_id text PRIMARY KEY REFERENCES users(id),
+  sessions_created integer NOT NULL DEFAULT 0,
+  smart_captions_generated integer NOT NULL DEFAULT 0,
+  custom_captions_generated integer NOT NULL DEFAULT 0,
+  babecock_images_created integer NOT NULL DEFAULT 0,
+  media_uploaded integer NOT NULL DEFAULT 0,
+  login_count integer NOT NULL DEFAULT 0,
+  first_activity_at timestamptz,
+  last_activity_at timestamptz,
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE usage_analytics_daily (
+  date date PRIMARY KEY,
+  dau integer NOT NULL,
+  mau integer NOT NULL,
+  ai_requests integer NOT NULL,
+  preview_requests integer NOT NULL,
+  avg_latency_ms double precision,
+  max_queue_depth integer NOT NULL
+);
+"#;
+
+/// Daily roll-ups of the history, as the HiveSync backend would store them (past days only).
+const ROLLUP: &str = r#"
+WITH days AS (
+  SELECT d::date AS date FROM generate_series(now() - interval '29 days', now() - interval '1 day', interval '1 day') d
+), activity AS (
+  SELECT user_id, created_at FROM user_activity_logs WHERE action IN ('login', 'live_view_joined')
+  UNION ALL SELECT user_id, created_at FROM ai_usage_events
+  UNION ALL SELECT user_id, created_at FROM preview_jobs
+)
+INSERT INTO usage_analytics_daily
+SELECT days.date,
+  (SELECT count(DISTINCT user_id) FROM activity a WHERE a.created_at::date = days.date),
+  (SELECT count(DISTINCT user_id) FROM activity a WHERE a.created_at::date BETWEEN days.date - 29 AND days.date),
+  (SELECT count(*) FROM ai_usage_events e WHERE e.created_at::date = days.date),
+  (SELECT count(*) FROM preview_jobs p WHERE p.created_at::date = days.date),
+  (SELECT avg(extract(epoch FROM e.completed_at - e.created_at) * 1000) FROM ai_usage_events e WHERE e.created_at::date = days.date),
+  (10 + (extract(doy FROM days.date)::int * 7) % 40)
+FROM days;
+"#;

@@ -1,0 +1,641 @@
+//! The demo generator and the example configs: the numbers the configs compute from the demo's
+//! data equal what direct queries (and plain Rust over the raw rows) compute on the same data.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use common::*;
+use futures_util::TryStreamExt;
+use mongodb::bson::Document;
+use redis::AsyncCommands;
+
+/// Runs `pulse-exporter demo --once` on targets named `name`, returning stderr.
+///
+/// `--force` because the MongoDB stand-in here (nx-27017) keeps one namespace for every
+/// database: other tests' collections show in the demo's database too. On a real server
+/// the demo's database is empty and needs no force (the refusal test covers that rule).
+fn demo_once(name: &str, only: &str, log_dir: &std::path::Path) -> String {
+    let (code, _, err) = run_cli(
+        &[
+            "demo",
+            "--once",
+            "--force",
+            "--only",
+            only,
+            "--users",
+            "300",
+            "--seed",
+            "7",
+            "--postgres-schema",
+            name,
+            "--mongodb-database",
+            name,
+            "--redis-prefix",
+            &format!("{name}:"),
+            "--amqp-prefix",
+            &format!("{name}."),
+            "--log-dir",
+            &log_dir.display().to_string(),
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "demo failed: {err}");
+    err
+}
+
+/// An example config pointed at the demo targets named `name`.
+fn example(file: &str, name: &str, log_dir: &std::path::Path) -> String {
+    let text =
+        std::fs::read_to_string(format!("{}/examples/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    text.replace("pulse_demo", name)
+        .replace("/tmp/pulse-demo/logs", &log_dir.display().to_string())
+}
+
+/// A `users` row: id, plan, trial end, disabled, created.
+type UserRow = (String, String, Option<DateTime<Utc>>, bool, DateTime<Utc>);
+/// A `sessions` row: user, device type, last heartbeat, ended.
+type SessionRow = (String, Option<String>, DateTime<Utc>, Option<DateTime<Utc>>);
+
+/// Plan class as the specs define it.
+fn class(plan: &str, trial_ends_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> &'static str {
+    match plan {
+        "pro" => "paid",
+        "trial" if trial_ends_at.is_some_and(|t| t <= now) => "trial_expired",
+        "trial" => "trial",
+        _ => "free",
+    }
+}
+
+async fn wait_all_ok(e: &Exporter, source: &str, checks: &[&str]) -> Scrape {
+    e.wait_for(
+        "every check of the source ran",
+        Duration::from_secs(60),
+        |m| {
+            checks.iter().all(|c| {
+                m.get("pulse_check_success", &[("source", source), ("check", c)]) == Some(1.0)
+            })
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn hivesync_joip_config_numbers_equal_direct_queries_on_demo_data() {
+    let name = unique("demo_pg");
+    let logs = tempfile::tempdir().unwrap();
+    demo_once(&name, "postgres,redis", logs.path());
+    let e = Exporter::start(&example("hivesync-joip.yml", &name, logs.path()));
+    let checks = [
+        "app_users_registered",
+        "app_users_by_plan",
+        "app_online_users",
+        "app_online_devices",
+        "app_active_users",
+        "app_ai_requests_per_user_24h",
+        "app_ai_errors_24h",
+        "app_top_ai_user_requests_7d",
+        "app_activity_events_24h",
+        "app_users_monthly_growth_ratio",
+    ];
+    let m = wait_all_ok(&e, "app-db", &checks).await;
+    let db = pg().await;
+    let s = &name;
+    let now: DateTime<Utc> = sqlx::query_scalar("SELECT now()")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+
+    // Users and plan classes, computed in Rust from the rows.
+    let users: Vec<UserRow> = sqlx::query_as(&format!(
+        "SELECT id, plan, trial_ends_at, disabled, created_at FROM {s}.users"
+    ))
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    assert_eq!(users.len(), 300);
+    let plan_of: HashMap<&str, &str> = users
+        .iter()
+        .map(|(id, plan, end, _, _)| (id.as_str(), class(plan, *end, now)))
+        .collect();
+    let mut by_plan: BTreeMap<&str, f64> = BTreeMap::new();
+    for c in plan_of.values() {
+        *by_plan.entry(c).or_default() += 1.0;
+    }
+    assert!(
+        by_plan["trial_expired"] > 0.0,
+        "the demo makes expired trials"
+    );
+    for (plan, n) in &by_plan {
+        assert_eq!(
+            m.get("app_users_by_plan", &[("plan", plan)]),
+            Some(*n),
+            "{plan}"
+        );
+    }
+    let trial_expired: i64 = sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM {s}.users WHERE plan = 'trial' AND trial_ends_at <= now()"
+    ))
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!(
+        m.get("app_users_by_plan", &[("plan", "trial_expired")]),
+        Some(trial_expired as f64)
+    );
+    assert_eq!(m.get("app_users_registered", &[]), Some(300.0));
+    let old = users
+        .iter()
+        .filter(|u| u.4 <= now - chrono::TimeDelta::days(30))
+        .count();
+    let growth = m.get("app_users_monthly_growth_ratio", &[]).unwrap();
+    assert!(
+        (growth - (300 - old) as f64 / old as f64).abs() < 1e-9,
+        "growth {growth}"
+    );
+
+    // DAU and MAU by plan: a login, AI request, preview request or live-view join.
+    let activity: Vec<(String, DateTime<Utc>)> = sqlx::query_as(&format!(
+        "SELECT user_id, created_at FROM {s}.user_activity_logs WHERE action IN ('login', 'live_view_joined')
+         UNION ALL SELECT user_id, created_at FROM {s}.ai_usage_events
+         UNION ALL SELECT user_id, created_at FROM {s}.preview_jobs"
+    ))
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    for (window, days) in [("24h", 1), ("30d", 30)] {
+        let since = now - chrono::TimeDelta::days(days);
+        let active: BTreeSet<&str> = activity
+            .iter()
+            .filter(|(_, at)| *at > since)
+            .map(|(u, _)| u.as_str())
+            .collect();
+        assert!(!active.is_empty());
+        for plan in ["paid", "free", "trial", "trial_expired"] {
+            let want = active.iter().filter(|u| plan_of[*u] == plan).count() as f64;
+            assert_eq!(
+                m.get("app_active_users", &[("window", window), ("plan", plan)]),
+                Some(want),
+                "{window} {plan}"
+            );
+        }
+    }
+
+    // AI requests per user over 24 hours: p90 and max as Postgres computes them.
+    let (p90, max): (f64, i64) = sqlx::query_as(&format!(
+        "SELECT percentile_cont(0.9) WITHIN GROUP (ORDER BY n), max(n) FROM
+           (SELECT count(*) AS n FROM {s}.ai_usage_events WHERE created_at > now() - interval '24 hours' GROUP BY user_id) t"
+    ))
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    let got = m
+        .get("app_ai_requests_per_user_24h", &[("stat", "p90")])
+        .unwrap();
+    assert!((got - p90).abs() < 1e-9, "p90 {got} != {p90}");
+    assert_eq!(
+        m.get("app_ai_requests_per_user_24h", &[("stat", "max")]),
+        Some(max as f64)
+    );
+
+    // AI errors by kind over 24 hours.
+    let errors: Vec<(String, i64)> = sqlx::query_as(&format!(
+        "SELECT status, count(*) FROM {s}.ai_usage_events WHERE status <> 'ok' AND created_at > now() - interval '24 hours' GROUP BY status"
+    ))
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    let errors: HashMap<String, i64> = errors.into_iter().collect();
+    for kind in ["provider_error", "timeout", "safety_rejection"] {
+        assert_eq!(
+            m.get("app_ai_errors_24h", &[("error", kind)]),
+            Some(*errors.get(kind).unwrap_or(&0) as f64),
+            "{kind}"
+        );
+    }
+
+    // Online users and devices: open session or a heartbeat within 2 minutes.
+    let sessions: Vec<SessionRow> = sqlx::query_as(&format!(
+        "SELECT user_id, device_type, last_heartbeat_at, ended_at FROM {s}.sessions"
+    ))
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    let online: Vec<_> = sessions
+        .iter()
+        .filter(|(_, _, beat, ended)| {
+            ended.is_none() || *beat > now - chrono::TimeDelta::minutes(2)
+        })
+        .collect();
+    assert!(online.len() > 5 && online.len() < sessions.len());
+    let distinct: BTreeSet<&String> = online.iter().map(|s| &s.0).collect();
+    assert_eq!(m.get("app_online_users", &[]), Some(distinct.len() as f64));
+    for device in ["desktop", "ipad", "phone", "unknown"] {
+        let want = online
+            .iter()
+            .filter(|s| s.1.as_deref().unwrap_or("unknown") == device)
+            .count();
+        assert_eq!(
+            m.get("app_online_devices", &[("device", device)]),
+            Some(want as f64),
+            "{device}"
+        );
+    }
+
+    // Top 20 by 7-day AI calls: same users, same order (ties by user id), bounded to 20.
+    let top: Vec<(String, i64)> = sqlx::query_as(&format!(
+        "SELECT user_id, count(*) FROM {s}.ai_usage_events WHERE created_at > now() - interval '7 days'
+         GROUP BY user_id ORDER BY count(*) DESC, user_id LIMIT 20"
+    ))
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    let mut served: Vec<(String, f64, String)> = m
+        .find("app_top_ai_user_requests_7d", &[])
+        .iter()
+        .map(|s| {
+            (
+                s.labels["user_id"].clone(),
+                s.value,
+                s.labels["plan"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(served.len(), 20);
+    served.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    for ((user, calls, plan), (want_user, want_calls)) in served.iter().zip(&top) {
+        assert_eq!((user, *calls), (want_user, *want_calls as f64));
+        assert_eq!(plan, plan_of[user.as_str()]);
+    }
+    assert!(
+        !m.text.contains("@demo.invalid"),
+        "no emails unless the config opts in"
+    );
+    assert_eq!(
+        m.find("app_top_ai_user_last_seen_timestamp_seconds", &[])
+            .len(),
+        20
+    );
+
+    // Activity by feature and action.
+    let acts: Vec<(String, String, i64)> = sqlx::query_as(&format!(
+        "SELECT feature, action, count(*) FROM {s}.user_activity_logs WHERE created_at > now() - interval '24 hours' GROUP BY 1, 2"
+    ))
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    for (feature, action, n) in &acts {
+        assert_eq!(
+            m.get(
+                "app_activity_events_24h",
+                &[("feature", feature), ("action", action)]
+            ),
+            Some(*n as f64)
+        );
+    }
+
+    // Redis: queue depth, WebSocket connections, CPU and GPU workers.
+    let m = e
+        .wait_for("redis checks", Duration::from_secs(30), |m| {
+            m.get("app_queue_depth", &[("queue", "ai")]).is_some()
+                && m.find("pulse_worker_up", &[("pool", "gpu")]).len() == 2
+                && m.find("app_websocket_sessions", &[]).len() == 1
+        })
+        .await;
+    let mut r = redis().await;
+    let ai: i64 = r.llen(format!("{name}:ai_queue:tasks")).await.unwrap();
+    let preview: i64 = r
+        .llen(format!("{name}:preview_queue:builds"))
+        .await
+        .unwrap();
+    assert_eq!(
+        m.get("app_queue_depth", &[("queue", "ai")]),
+        Some(ai as f64)
+    );
+    assert_eq!(
+        m.get("app_queue_depth", &[("queue", "preview")]),
+        Some(preview as f64)
+    );
+    let ws: Vec<String> = r.keys(format!("{name}:ws_sessions:*")).await.unwrap();
+    assert_eq!(
+        m.find("app_websocket_sessions", &[])[0].value,
+        ws.len() as f64
+    );
+    assert_eq!(ws.len(), online.iter().filter(|s| s.3.is_none()).count());
+    let gpu = m.find(
+        "pulse_worker_info",
+        &[("pool", "gpu"), ("lifecycle", "spot")],
+    );
+    assert_eq!(gpu.len(), 1);
+    assert_eq!(gpu[0].labels["instance_type"], "g5.2xlarge");
+
+    // Clean up what the demo made.
+    sqlx::query(&format!("DROP SCHEMA {s} CASCADE"))
+        .execute(&db)
+        .await
+        .unwrap();
+    let keys: Vec<String> = r.keys(format!("{name}:*")).await.unwrap();
+    let _: () = r.del(keys).await.unwrap();
+}
+
+#[tokio::test]
+async fn hayon_config_numbers_equal_direct_mongodb_reads_on_demo_data() {
+    let name = unique("demo_mongo");
+    let logs = tempfile::tempdir().unwrap();
+    demo_once(&name, "mongodb", logs.path());
+    // Only the MongoDB part: the Stripe and S3 sources need keys and are tested on their own.
+    let text = example("hayon.yml", &name, logs.path());
+    let config = &text[..text.find("  # --- Redis").unwrap()];
+    let e = Exporter::start(config);
+    let checks = [
+        "app_users_registered",
+        "app_users",
+        "app_users_paid",
+        "app_users_top_plan",
+        "app_users_signups_30d",
+        "app_users_monthly_growth_ratio",
+        "app_posts_usage",
+        "app_users_near_post_limit",
+    ];
+    let m = wait_all_ok(&e, "users-db", &checks).await;
+    let client = mongo().await;
+    let docs: Vec<Document> = client
+        .database(&name)
+        .collection::<Document>("users")
+        .find(mongodb::bson::doc! {})
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(docs.len(), 300);
+    let now = Utc::now().timestamp_millis();
+    let str_of = |d: &Document, k: &str| d.get_str(k).unwrap().to_owned();
+    let int_of = |d: &Document, path: &str| {
+        let (a, b) = path.split_once('.').unwrap();
+        let v = d.get_document(a).unwrap().get(b).unwrap();
+        v.as_i64().or(v.as_i32().map(i64::from)).unwrap()
+    };
+    let disabled = docs
+        .iter()
+        .filter(|d| d.get_bool("isDisabled").unwrap())
+        .count();
+    assert_eq!(m.get("app_users_registered", &[]), Some(300.0));
+    assert_eq!(
+        m.get("app_users", &[("status", "disabled")]),
+        Some(disabled as f64)
+    );
+    assert_eq!(
+        m.get("app_users", &[("status", "active")]),
+        Some((300 - disabled) as f64)
+    );
+    let paid = docs
+        .iter()
+        .filter(|d| {
+            str_of(d, "plan") == "pro"
+                && d.get_document("subscription").unwrap().get_str("status") == Ok("active")
+        })
+        .count();
+    assert_eq!(m.get("app_users_paid", &[]), Some(paid as f64));
+    let mut plans: BTreeMap<String, usize> = BTreeMap::new();
+    for d in &docs {
+        *plans.entry(str_of(d, "plan")).or_default() += 1;
+    }
+    let (top, top_n) = plans.iter().max_by_key(|(_, n)| **n).unwrap();
+    assert_eq!(
+        m.get("app_users_top_plan", &[("plan", top)]),
+        Some(*top_n as f64)
+    );
+    let month = 30 * 86_400_000;
+    let recent = docs
+        .iter()
+        .filter(|d| d.get_datetime("createdAt").unwrap().timestamp_millis() >= now - month)
+        .count();
+    assert_eq!(m.get("app_users_signups_30d", &[]), Some(recent as f64));
+    let growth = m.get("app_users_monthly_growth_ratio", &[]).unwrap();
+    assert!((growth - recent as f64 / (300 - recent) as f64).abs() < 1e-9);
+    for plan in plans.keys() {
+        let of_plan: Vec<&Document> = docs.iter().filter(|d| &str_of(d, "plan") == plan).collect();
+        let sum = |path: &str| of_plan.iter().map(|d| int_of(d, path)).sum::<i64>() as f64;
+        assert_eq!(
+            m.get(
+                "app_posts_usage",
+                &[("plan", plan), ("field", "posts_created")]
+            ),
+            Some(sum("usage.postsCreated"))
+        );
+        assert_eq!(
+            m.get(
+                "app_posts_usage",
+                &[("plan", plan), ("field", "posts_limit")]
+            ),
+            Some(sum("limits.maxPosts"))
+        );
+    }
+    let near = docs
+        .iter()
+        .filter(|d| {
+            !d.get_bool("isDisabled").unwrap()
+                && int_of(d, "usage.postsCreated") as f64
+                    >= int_of(d, "limits.maxPosts") as f64 * 0.8
+        })
+        .count();
+    assert!(near > 0, "the demo puts some users near their limit");
+    assert_eq!(m.get("app_users_near_post_limit", &[]), Some(near as f64));
+    // Collections, not the database: on nx-27017 dropping a database drops every collection.
+    for c in ["users", "_pulse_demo"] {
+        client
+            .database(&name)
+            .collection::<Document>(c)
+            .drop()
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn demo_refuses_targets_holding_data_it_did_not_make() {
+    let name = unique("demo_refuse");
+    let logs = tempfile::tempdir().unwrap();
+    let args = |only: &str| {
+        vec![
+            "demo".to_owned(),
+            "--once".into(),
+            "--only".into(),
+            only.into(),
+            "--users".into(),
+            "20".into(),
+            "--days".into(),
+            "2".into(),
+            "--postgres-schema".into(),
+            name.clone(),
+            "--mongodb-database".into(),
+            name.clone(),
+            "--redis-prefix".into(),
+            format!("{name}:"),
+            "--log-dir".into(),
+            logs.path().display().to_string(),
+        ]
+    };
+    let run = |only: &str, extra: &[&str]| {
+        let mut a = args(only);
+        a.extend(extra.iter().map(|s| s.to_string()));
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        run_cli(&a, &[])
+    };
+
+    // Postgres: a schema with someone's table is refused, and the table is untouched.
+    let db = pg().await;
+    sqlx::raw_sql(&format!(
+        "CREATE SCHEMA {name}; CREATE TABLE {name}.orders (id int); INSERT INTO {name}.orders VALUES (1)"
+    ))
+    .execute(&db)
+    .await
+    .unwrap();
+    let (code, _, err) = run("postgres", &[]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("orders") && err.contains("--force"), "{err}");
+    let orders: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {name}.orders"))
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(orders, 1);
+    let tables: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1",
+    )
+    .bind(&name)
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!(tables, 1, "nothing was created beside it");
+    // A table named like one of the demo's is someone's too while the marker is missing.
+    sqlx::raw_sql(&format!(
+        "DROP TABLE {name}.orders; CREATE TABLE {name}.users (id int)"
+    ))
+    .execute(&db)
+    .await
+    .unwrap();
+    let (code, _, err) = run("postgres", &[]);
+    assert_eq!(code, 3, "{err}");
+    // With --force it writes; afterwards the schema is the demo's and a re-run needs no force.
+    let (code, _, err) = run("postgres", &["--force"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = run("postgres", &[]);
+    assert_eq!(code, 0, "a re-run on the demo's own schema: {err}");
+    sqlx::query(&format!("DROP SCHEMA {name} CASCADE"))
+        .execute(&db)
+        .await
+        .unwrap();
+
+    // MongoDB: a database with another collection.
+    let client = mongo().await;
+    client
+        .database(&name)
+        .collection::<Document>("posts")
+        .insert_one(mongodb::bson::doc! {"title": "mine"})
+        .await
+        .unwrap();
+    let (code, _, err) = run("mongodb", &[]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("posts"), "{err}");
+    let left = client
+        .database(&name)
+        .collection::<Document>("posts")
+        .count_documents(mongodb::bson::doc! {})
+        .await
+        .unwrap();
+    assert_eq!(left, 1);
+    client
+        .database(&name)
+        .collection::<Document>("posts")
+        .drop()
+        .await
+        .unwrap();
+
+    // Redis: a prefix that holds keys without the demo's marker.
+    let mut r = redis().await;
+    let _: () = r.set(format!("{name}:session:abc"), "x").await.unwrap();
+    let (code, _, err) = run("redis", &[]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains(&format!("{name}:session:abc")), "{err}");
+    let kept: Option<String> = r.get(format!("{name}:session:abc")).await.unwrap();
+    assert_eq!(kept.as_deref(), Some("x"));
+    let _: () = r.del(format!("{name}:session:abc")).await.unwrap();
+}
+
+#[tokio::test]
+async fn demo_keeps_generating_live_activity_until_stopped() {
+    let name = unique("demo_live");
+    let logs = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(bin())
+        .args([
+            "demo",
+            "--only",
+            "postgres,redis,rabbitmq",
+            "--users",
+            "50",
+            "--days",
+            "2",
+            "--rate",
+            "20",
+            "--postgres-schema",
+            &name,
+            "--mongodb-database",
+            &name,
+            "--redis-prefix",
+            &format!("{name}:"),
+            "--amqp-prefix",
+            &format!("{name}."),
+            "--log-dir",
+            &logs.path().display().to_string(),
+        ])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let db = pg().await;
+    let count = |db: sqlx::PgPool, name: String| async move {
+        sqlx::query_scalar::<_, i64>(&format!(
+            "SELECT count(*) FROM {name}.ai_usage_events WHERE created_at > now() - interval '1 minute'"
+        ))
+        .fetch_one(&db)
+        .await
+        .unwrap_or(0)
+    };
+    let mut live = 0;
+    for _ in 0..60 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        live = count(db.clone(), name.clone()).await;
+        if live >= 20 {
+            break;
+        }
+    }
+    assert!(live >= 20, "live AI requests appear: {live}");
+    // Jobs queue in Redis and the AI log gets JSON lines.
+    let log = std::fs::read_to_string(logs.path().join("ai-events.log")).unwrap();
+    assert!(log.lines().any(|l| l.contains("\"event\":\"ai_request\"")));
+    // SIGTERM stops it cleanly.
+    let pid = child.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    sqlx::query(&format!("DROP SCHEMA {name} CASCADE"))
+        .execute(&db)
+        .await
+        .unwrap();
+    for q in ["scheduled_posts", "scheduled_posts.dlq"] {
+        reqwest::Client::new()
+            .delete(format!("{RABBIT_API}/api/queues/%2F/{name}.{q}"))
+            .basic_auth("guest", Some("guest"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let mut r = redis().await;
+    let keys: Vec<String> = r.keys(format!("{name}:*")).await.unwrap();
+    let _: () = r.del(keys).await.unwrap();
+}
