@@ -1,0 +1,514 @@
+//! The bundle, checked with the real tools: promtool (config, rules, rule unit tests), amtool
+//! (config and routes), docker-compose (the compose file), and the dashboards (valid, stable,
+//! every expression parses and names only metrics the exporter or a recording rule produces).
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use promql_parser::parser::{self, Expr};
+use serde_json::Value;
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// Runs a tool, failing the test with its output when it fails.
+fn run(cmd: &str, args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = Command::new(cmd)
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(repo(""))
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd} is required (scripts/test installs it): {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{cmd} {args:?} failed:\n{text}");
+    text
+}
+
+fn yaml(path: &str) -> serde_yaml::Value {
+    serde_yaml::from_str(&std::fs::read_to_string(repo(path)).unwrap()).unwrap()
+}
+
+/// Alert rules of alerts/pulse-alerts.yml by name.
+fn alert_rules() -> BTreeMap<String, serde_yaml::Value> {
+    let mut out = BTreeMap::new();
+    for g in yaml("alerts/pulse-alerts.yml")["groups"]
+        .as_sequence()
+        .unwrap()
+    {
+        for r in g["rules"].as_sequence().unwrap() {
+            out.insert(r["alert"].as_str().unwrap().to_owned(), r.clone());
+        }
+    }
+    out
+}
+
+#[test]
+fn promtool_accepts_the_config_and_rules_and_every_alert_test_passes() {
+    // The layout docker-compose.yml mounts: alerts/ beside prometheus.yml.
+    let dir = tempfile::tempdir().unwrap();
+    let prom = dir.path();
+    std::fs::copy(
+        repo("prometheus/prometheus.yml"),
+        prom.join("prometheus.yml"),
+    )
+    .unwrap();
+    for sub in ["rules", "alerts"] {
+        std::fs::create_dir(prom.join(sub)).unwrap();
+    }
+    std::fs::copy(
+        repo("prometheus/rules/pulse-recording.yml"),
+        prom.join("rules/pulse-recording.yml"),
+    )
+    .unwrap();
+    std::fs::copy(
+        repo("alerts/pulse-alerts.yml"),
+        prom.join("alerts/pulse-alerts.yml"),
+    )
+    .unwrap();
+    let out = run(
+        "promtool",
+        &[
+            "check",
+            "config",
+            prom.join("prometheus.yml").to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(out.contains("SUCCESS: 2 rule files found"), "{out}");
+    run(
+        "promtool",
+        &[
+            "check",
+            "rules",
+            "alerts/pulse-alerts.yml",
+            "prometheus/rules/pulse-recording.yml",
+        ],
+        &[],
+    );
+    let out = run(
+        "promtool",
+        &["test", "rules", "alerts/tests/pulse-alerts.test.yml"],
+        &[],
+    );
+    assert!(out.contains("SUCCESS"), "{out}");
+
+    // Every alert: a runbook section, a firing case with annotations asserted, and (but the
+    // Watchdog, which cannot stop firing) a case where it must not fire.
+    let runbook = std::fs::read_to_string(repo("alerts/runbook.md")).unwrap();
+    let tests = yaml("alerts/tests/pulse-alerts.test.yml");
+    let mut firing = BTreeSet::new();
+    let mut quiet = BTreeSet::new();
+    for t in tests["tests"].as_sequence().unwrap() {
+        for a in t["alert_rule_test"].as_sequence().unwrap() {
+            let name = a["alertname"].as_str().unwrap().to_owned();
+            let exp = a["exp_alerts"].as_sequence().unwrap();
+            if exp.is_empty() {
+                quiet.insert(name);
+            } else {
+                for e in exp {
+                    let ann = e["exp_annotations"].as_mapping().unwrap();
+                    for key in ["summary", "description", "runbook_url"] {
+                        assert!(ann.contains_key(key), "{name}: {key} not asserted");
+                    }
+                }
+                firing.insert(name);
+            }
+        }
+    }
+    for (name, rule) in alert_rules() {
+        assert!(
+            runbook.contains(&format!("\n## {name}\n")),
+            "{name} has no runbook section"
+        );
+        let url = rule["annotations"]["runbook_url"].as_str().unwrap();
+        assert!(url.ends_with(&format!("#{}", name.to_lowercase())), "{url}");
+        assert!(firing.contains(&name), "{name} has no firing test");
+        assert!(
+            name == "Watchdog" || quiet.contains(&name),
+            "{name} has no non-firing test"
+        );
+        assert!(
+            rule["labels"]["severity"].as_str().is_some(),
+            "{name} has no severity"
+        );
+    }
+}
+
+#[test]
+fn amtool_accepts_the_alertmanager_config_and_routes_by_severity() {
+    run("amtool", &["check-config", "alerts/alertmanager.yml"], &[]);
+    for (labels, receiver) in [
+        (
+            vec!["severity=critical", "alertname=PulseSourceDown"],
+            "pager",
+        ),
+        (
+            vec!["severity=warning", "alertname=PulseSourceDown"],
+            "chat",
+        ),
+        (vec!["severity=none", "alertname=Watchdog"], "null"),
+        (vec!["severity=critical", "alertname=Watchdog"], "null"),
+    ] {
+        let mut args = vec![
+            "config",
+            "routes",
+            "test",
+            "--config.file=alerts/alertmanager.yml",
+            "--verify.receivers",
+            receiver,
+        ];
+        args.extend(labels.iter().copied());
+        run("amtool", &args, &[]);
+    }
+    // The exporter being down inhibits per-source alerts of the same instance.
+    let am = yaml("alerts/alertmanager.yml");
+    let inhibit = &am["inhibit_rules"][0];
+    assert_eq!(
+        inhibit["source_matchers"][0].as_str(),
+        Some("alertname=\"PulseExporterDown\"")
+    );
+    let targets = inhibit["target_matchers"][0].as_str().unwrap();
+    for alert in alert_rules().keys() {
+        if alert != "PulseExporterDown" && alert != "Watchdog" {
+            let re = regex::Regex::new(&format!(
+                "^(?:{})$",
+                targets.split_once("=~").unwrap().1.trim_matches('"')
+            ))
+            .unwrap();
+            assert!(
+                re.is_match(alert),
+                "{alert} is not inhibited by PulseExporterDown"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_compose_file_is_valid_pinned_and_healthchecked() {
+    // Secrets come from the environment (.env): without them the file is refused.
+    let env: Vec<(String, String)> = std::fs::read_to_string(repo(".env.example"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#') && l.contains('='))
+        .map(|l| {
+            let (k, v) = l.split_once('=').unwrap();
+            (k.to_owned(), v.to_owned())
+        })
+        .collect();
+    let env_ref: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    run(
+        "docker-compose",
+        &["-f", "docker-compose.yml", "config", "-q"],
+        &env_ref,
+    );
+    let out = Command::new("docker-compose")
+        .args(["-f", "docker-compose.yml", "config", "-q"])
+        .current_dir(repo(""))
+        .env_remove("POSTGRES_PASSWORD")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a missing secret must be refused");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("POSTGRES_PASSWORD"));
+
+    let compose = yaml("docker-compose.yml");
+    let services = compose["services"].as_mapping().unwrap();
+    for want in [
+        "pulse-hivesync",
+        "pulse-hayon",
+        "demo",
+        "prometheus",
+        "alertmanager",
+        "grafana",
+        "postgres",
+        "mongodb",
+        "redis",
+        "rabbitmq",
+        "minio",
+    ] {
+        assert!(services.contains_key(want), "{want} missing");
+    }
+    for (name, svc) in services {
+        let name = name.as_str().unwrap();
+        let image = svc["image"].as_str().unwrap_or_default();
+        // Services built here (directly or through the exporter anchor) carry a local tag.
+        let local = svc.get("build").is_some() || svc.get("<<").is_some();
+        if !local {
+            let tag = image.rsplit_once(':').map(|(_, t)| t).unwrap_or("");
+            assert!(
+                !tag.is_empty() && tag != "latest" && !tag.contains('/'),
+                "{name}: image {image:?} is not pinned"
+            );
+        }
+        for (dep, cond) in svc["depends_on"].as_mapping().into_iter().flatten() {
+            assert!(
+                cond["condition"].as_str().is_some(),
+                "{name} depends on {dep:?} without a condition"
+            );
+        }
+        // Config mounts are read-only.
+        for v in svc["volumes"].as_sequence().into_iter().flatten() {
+            let v = v.as_str().unwrap();
+            if v.starts_with("./") {
+                assert!(v.ends_with(":ro"), "{name}: {v} is not read-only");
+            }
+        }
+    }
+    for name in [
+        "postgres",
+        "mongodb",
+        "redis",
+        "rabbitmq",
+        "minio",
+        "prometheus",
+        "alertmanager",
+        "grafana",
+    ] {
+        assert!(
+            compose["services"][name]["healthcheck"]["test"].is_sequence(),
+            "{name} has no healthcheck"
+        );
+    }
+    // The exporter image probes itself with its own subcommand.
+    let dockerfile = std::fs::read_to_string(repo("Dockerfile")).unwrap();
+    assert!(dockerfile.contains("HEALTHCHECK") && dockerfile.contains("\"healthcheck\""));
+    assert!(dockerfile.contains("USER nonroot"));
+}
+
+/// Metric names a dashboard may use: the exporter's own (docs/metrics.md, kept equal to a live
+/// scrape by tests/metrics_contract.rs), every `metric:` of the example configs, recording rules,
+/// and Prometheus' `up` and `ALERTS`.
+fn known_metrics() -> BTreeSet<String> {
+    let mut known: BTreeSet<String> = ["up", "ALERTS"].iter().map(|s| s.to_string()).collect();
+    let doc = std::fs::read_to_string(repo("docs/metrics.md")).unwrap();
+    for line in doc.lines() {
+        if let Some(rest) = line.strip_prefix("| `") {
+            if let Some((name, _)) = rest.split_once('`') {
+                known.insert(name.to_owned());
+            }
+        }
+    }
+    for entry in std::fs::read_dir(repo("examples")).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for line in text.lines() {
+            if let Some(m) = line
+                .trim()
+                .trim_start_matches("- ")
+                .strip_prefix("metric: ")
+            {
+                let m = m.trim();
+                known.insert(m.to_owned());
+                for suffix in ["_bucket", "_sum", "_count"] {
+                    known.insert(format!("{m}{suffix}"));
+                }
+            }
+        }
+    }
+    for g in yaml("prometheus/rules/pulse-recording.yml")["groups"]
+        .as_sequence()
+        .unwrap()
+    {
+        for r in g["rules"].as_sequence().unwrap() {
+            known.insert(r["record"].as_str().unwrap().to_owned());
+        }
+    }
+    known
+}
+
+/// Every metric name an expression selects.
+fn selected(expr: &Expr, out: &mut BTreeSet<String>) {
+    match expr {
+        Expr::Aggregate(a) => {
+            selected(&a.expr, out);
+            if let Some(p) = &a.param {
+                selected(p, out);
+            }
+        }
+        Expr::Unary(u) => selected(&u.expr, out),
+        Expr::Binary(b) => {
+            selected(&b.lhs, out);
+            selected(&b.rhs, out);
+        }
+        Expr::Paren(p) => selected(&p.expr, out),
+        Expr::Subquery(s) => selected(&s.expr, out),
+        Expr::VectorSelector(v) => {
+            let name = v.name.clone().or_else(|| {
+                v.matchers
+                    .matchers
+                    .iter()
+                    .find(|m| m.name == "__name__")
+                    .map(|m| m.value.clone())
+            });
+            out.insert(name.expect("a selector without a metric name"));
+        }
+        Expr::MatrixSelector(m) => selected(&Expr::VectorSelector(m.vs.clone()), out),
+        Expr::Call(c) => c.args.args.iter().for_each(|a| selected(a, out)),
+        _ => {}
+    }
+}
+
+/// A panel expression as Prometheus receives it: Grafana's variables substituted.
+pub fn substitute(expr: &str) -> String {
+    expr.replace("$__rate_interval", "1m")
+        .replace("$__interval", "1m")
+        .replace("$__range", "1h")
+}
+
+/// (dashboard uid, panel title, expressions) of every panel with queries.
+pub fn panels() -> Vec<(String, String, Vec<String>)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(repo("grafana/dashboards")).unwrap() {
+        let board: Value =
+            serde_json::from_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap()).unwrap();
+        for p in board["panels"].as_array().unwrap() {
+            if p["type"] == "row" {
+                continue;
+            }
+            let exprs = p["targets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["expr"].as_str().unwrap().to_owned())
+                .collect();
+            out.push((
+                board["uid"].as_str().unwrap().to_owned(),
+                p["title"].as_str().unwrap().to_owned(),
+                exprs,
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn dashboards_are_stable_valid_and_use_only_produced_metrics() {
+    let known = known_metrics();
+    let mut uids = BTreeSet::new();
+    let mut used = BTreeSet::new();
+    let dir = repo("grafana/dashboards");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("${DS_"), "{path:?} uses a ${{DS_…}} input");
+        let board: Value = serde_json::from_str(&text).expect("valid JSON");
+        let uid = board["uid"].as_str().unwrap().to_owned();
+        assert!(uid.starts_with("pulse-"), "{uid}");
+        assert!(uids.insert(uid.clone()), "duplicate uid {uid}");
+        assert_eq!(board["refresh"], "30s", "{uid}: 30 s auto-refresh");
+        let vars = board["templating"]["list"].as_array().unwrap();
+        assert!(vars
+            .iter()
+            .any(|v| v["name"] == "datasource" && v["type"] == "datasource"));
+        let mut ids = BTreeSet::new();
+        for p in board["panels"].as_array().unwrap() {
+            assert!(
+                ids.insert(p["id"].as_i64().unwrap()),
+                "{uid}: duplicate panel id"
+            );
+            if p["type"] == "row" {
+                continue;
+            }
+            let title = p["title"].as_str().unwrap();
+            assert!(
+                !p["description"].as_str().unwrap_or_default().is_empty(),
+                "{uid}/{title}: no description"
+            );
+            assert!(
+                p["fieldConfig"]["defaults"]["unit"].is_string(),
+                "{uid}/{title}: no unit"
+            );
+            assert_eq!(p["datasource"]["uid"], "${datasource}", "{uid}/{title}");
+            // Never green on no data.
+            assert_eq!(
+                p["fieldConfig"]["defaults"]["noValue"], "NO DATA",
+                "{uid}/{title}"
+            );
+            for t in p["targets"].as_array().unwrap() {
+                let expr = t["expr"].as_str().unwrap();
+                for f in ["rate(", "increase(", "irate("] {
+                    if expr.contains(f) {
+                        assert!(
+                            expr.contains("[$__rate_interval]"),
+                            "{uid}/{title}: {f} without $__rate_interval"
+                        );
+                    }
+                }
+                let ast = parser::parse(&substitute(expr))
+                    .unwrap_or_else(|e| panic!("{uid}/{title}: {expr}: {e}"));
+                selected(&ast, &mut used);
+            }
+        }
+    }
+    assert_eq!(
+        uids,
+        [
+            "pulse-admin-overview",
+            "pulse-platform-health",
+            "pulse-queues-workers"
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    );
+    // Recording rules too: they may use only metrics that exist.
+    for g in yaml("prometheus/rules/pulse-recording.yml")["groups"]
+        .as_sequence()
+        .unwrap()
+    {
+        for r in g["rules"].as_sequence().unwrap() {
+            let ast = parser::parse(r["expr"].as_str().unwrap()).unwrap();
+            selected(&ast, &mut used);
+        }
+    }
+    let unknown: Vec<&String> = used.iter().filter(|m| !known.contains(*m)).collect();
+    assert!(
+        unknown.is_empty(),
+        "not produced by the exporter or a rule: {unknown:?}"
+    );
+    // The summary cards say DEGRADED when their check fails.
+    let admin: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("admin-overview.json")).unwrap())
+            .unwrap();
+    let cards: Vec<&Value> = admin["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["gridPos"]["h"] == 5)
+        .collect();
+    assert_eq!(cards.len(), 6);
+    for c in cards {
+        let text = c["fieldConfig"]["defaults"]["mappings"].to_string();
+        assert!(text.contains("DEGRADED"), "{}", c["title"]);
+        assert!(c["targets"][0]["expr"]
+            .as_str()
+            .unwrap()
+            .contains("pulse_check_success"));
+    }
+}
+
+#[test]
+fn committed_dashboards_are_what_the_generator_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    run(
+        "python3",
+        &["scripts/dashboards.py", dir.path().to_str().unwrap()],
+        &[],
+    );
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_owned();
+        let committed = std::fs::read_to_string(repo("grafana/dashboards").join(&name)).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            committed,
+            "grafana/dashboards/{name:?} differs from scripts/dashboards.py's output: rerun it"
+        );
+    }
+}
