@@ -62,9 +62,11 @@ class Board:
         self.panels.append(panel)
 
     def card(self, title, description, unit, expr, check, decimals=None):
-        """A summary card: the value, DEGRADED while `check` fails, NO DATA without data."""
-        guarded = (f"({expr}) and on () (min(pulse_check_success{{check=\"{check}\"}}) == 1)\n"
-                   f"or on () (min(pulse_check_success{{check=\"{check}\"}}) == 0) - 1")
+        """A summary card: the value; DEGRADED while `check` fails or its source is down (the
+        source's health probe runs more often than most checks); NO DATA without data."""
+        ok = (f"min(pulse_check_success{{check=\"{check}\"}} "
+              f"* on (instance, source) group_left () pulse_source_up)")
+        guarded = f"({expr}) and on () ({ok} == 1)\nor on () ({ok} == 0) - 1"
         extra = {}
         self.add("stat", title, description, unit,
                  [{"expr": guarded, "instant": True, "legendFormat": title}], w=4, h=5,
@@ -124,10 +126,11 @@ def admin():
            "sum(app_online_users)", "app_online_users")
     b.card("AI requests (last hour)", "AI requests created in the last 60 minutes (sliding window).", "short",
            'sum(app_ai_requests{window="1h"})', "app_ai_requests")
-    b.card("AI queue depth", "Jobs waiting in the AI task queue (LLEN).", "short",
-           'sum(app_queue_depth{queue="ai"})', "ai-queue")
-    b.card("Preview queue depth", "Jobs waiting in the preview build queue (LLEN).", "short",
-           'sum(app_queue_depth{queue="preview"})', "preview-queue")
+    # Redis deletes an empty list, so an absent queue key reads 0 while its check succeeds.
+    b.card("AI queue depth", "Jobs waiting in the AI task queue (LLEN; an empty queue has no key and reads 0).", "short",
+           'sum(app_queue_depth{queue="ai"}) or vector(0)', "ai-queue")
+    b.card("Preview queue depth", "Jobs waiting in the preview build queue (LLEN; an empty queue has no key and reads 0).", "short",
+           'sum(app_queue_depth{queue="preview"}) or vector(0)', "preview-queue")
     b.card("Paid vs free", "Paid accounts per free account (recording rule app:paid_free_ratio).", "percentunit",
            "app:paid_free_ratio", "app_users_by_plan", decimals=1)
     b.card("DAU", "Distinct users active in the last 24 hours: a login, AI request, preview request or live-view join.", "short",

@@ -354,39 +354,6 @@ fn selected(expr: &Expr, out: &mut BTreeSet<String>) {
     }
 }
 
-/// A panel expression as Prometheus receives it: Grafana's variables substituted.
-pub fn substitute(expr: &str) -> String {
-    expr.replace("$__rate_interval", "1m")
-        .replace("$__interval", "1m")
-        .replace("$__range", "1h")
-}
-
-/// (dashboard uid, panel title, expressions) of every panel with queries.
-pub fn panels() -> Vec<(String, String, Vec<String>)> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(repo("grafana/dashboards")).unwrap() {
-        let board: Value =
-            serde_json::from_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap()).unwrap();
-        for p in board["panels"].as_array().unwrap() {
-            if p["type"] == "row" {
-                continue;
-            }
-            let exprs = p["targets"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|t| t["expr"].as_str().unwrap().to_owned())
-                .collect();
-            out.push((
-                board["uid"].as_str().unwrap().to_owned(),
-                p["title"].as_str().unwrap().to_owned(),
-                exprs,
-            ));
-        }
-    }
-    out
-}
-
 #[test]
 fn dashboards_are_stable_valid_and_use_only_produced_metrics() {
     let known = known_metrics();
@@ -440,7 +407,7 @@ fn dashboards_are_stable_valid_and_use_only_produced_metrics() {
                         );
                     }
                 }
-                let ast = parser::parse(&substitute(expr))
+                let ast = parser::parse(&common::substitute(expr))
                     .unwrap_or_else(|e| panic!("{uid}/{title}: {expr}: {e}"));
                 selected(&ast, &mut used);
             }

@@ -252,3 +252,19 @@ fn a_secret_may_not_become_a_label_or_help_text() {
         &["sources[0].checks[0].const_labels.tenant", "sources[0].checks[0].help", "secret"],
     );
 }
+
+#[test]
+fn healthcheck_exits_0_for_a_running_exporter_and_1_for_a_closed_port() {
+    let e = Exporter::start("sources: []\n");
+    let addr = format!("127.0.0.1:{}", e.port);
+    let (code, _, err) = run_cli(&["healthcheck", "--web.listen-address", &addr], &[]);
+    assert_eq!(code, 0, "{err}");
+    // The listen address comes from the environment as for the server itself.
+    let (code, _, err) = run_cli(&["healthcheck"], &[("PULSE_WEB_LISTEN_ADDRESS", &addr)]);
+    assert_eq!(code, 0, "{err}");
+    drop(e);
+    let closed = format!("127.0.0.1:{}", free_port());
+    let (code, _, err) = run_cli(&["healthcheck", "--web.listen-address", &closed], &[]);
+    assert_eq!(code, 1);
+    assert!(err.contains(&closed), "{err}");
+}

@@ -573,3 +573,38 @@ pub async fn s3_client(endpoint: &str, key: &str, secret: &str) -> aws_sdk_s3::C
     }
     client
 }
+
+/// A panel expression as Prometheus receives it: Grafana's variables substituted.
+pub fn substitute(expr: &str) -> String {
+    expr.replace("$__rate_interval", "1m")
+        .replace("$__interval", "1m")
+        .replace("$__range", "1h")
+}
+
+/// (dashboard uid, panel title, expressions) of every panel with queries.
+pub fn panels() -> Vec<(String, String, Vec<String>)> {
+    let mut out = Vec::new();
+    for entry in
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("grafana/dashboards")).unwrap()
+    {
+        let board: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap()).unwrap();
+        for p in board["panels"].as_array().unwrap() {
+            if p["type"] == "row" {
+                continue;
+            }
+            let exprs = p["targets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["expr"].as_str().unwrap().to_owned())
+                .collect();
+            out.push((
+                board["uid"].as_str().unwrap().to_owned(),
+                p["title"].as_str().unwrap().to_owned(),
+                exprs,
+            ));
+        }
+    }
+    out
+}

@@ -1,0 +1,453 @@
+//! The whole bundle on this machine: the demo writing live data into the real services, the
+//! two example exporters, Debian's Prometheus and Alertmanager with the repository's own
+//! config and rules (ports rewritten, `for:` and evaluation intervals shortened), and the
+//! dashboards' queries. A Redis outage must reach Alertmanager (and its webhook receiver),
+//! turn the AI queue card DEGRADED, and resolve after recovery.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{json, Value};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// A child process killed (and reaped) when the test ends, however it ends.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(cmd: &str, args: &[&str], log: &Path) -> Proc {
+    let log = std::fs::File::create(log).unwrap();
+    let child = Command::new(cmd)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{cmd} is required (scripts/test installs it): {e}"));
+    Proc(child)
+}
+
+fn repo_file(p: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(p)).unwrap()
+}
+
+async fn get_json(url: &str) -> Option<Value> {
+    reqwest::get(url).await.ok()?.json().await.ok()
+}
+
+async fn wait_ready(url: &str, what: &str, log: &Path) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(60) {
+        if let Ok(r) = reqwest::get(url).await {
+            if r.status().is_success() {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!(
+        "{what} did not become ready: {}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
+}
+
+/// The result vector of an instant query (empty on any error).
+async fn query(prom: &str, expr: &str) -> Vec<Value> {
+    let url = reqwest::Url::parse_with_params(&format!("{prom}/api/v1/query"), &[("query", expr)])
+        .unwrap();
+    get_json(url.as_str())
+        .await
+        .and_then(|v| v["data"]["result"].as_array().cloned())
+        .unwrap_or_default()
+}
+
+fn value_of(sample: &Value) -> f64 {
+    sample["value"][1].as_str().unwrap().parse().unwrap()
+}
+
+async fn stripe_mock() -> MockServer {
+    let server = MockServer::start().await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    Mock::given(method("GET"))
+        .and(path("/v1/webhook_endpoints"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "object": "list", "url": "/v1/webhook_endpoints", "has_more": false, "data": [
+                {"id": "we_e2e", "object": "webhook_endpoint", "url": "https://hayon.example.com/api/payments/webhook", "status": "enabled"}
+            ]})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/events"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "object": "list", "url": "/v1/events", "has_more": false, "data": [
+                {"id": "evt_1", "object": "event", "type": "invoice.paid", "created": now - 600, "pending_webhooks": 1}
+            ]})))
+        .mount(&server)
+        .await;
+    server
+}
+
+/// Webhook bodies Alertmanager posted so far, with their paths.
+async fn notifications(receiver: &MockServer) -> Vec<(String, String)> {
+    receiver
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| {
+            (
+                r.url.path().to_owned(),
+                String::from_utf8_lossy(&r.body).into_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboards_have_data_and_a_redis_outage_pages_through_alertmanager_and_resolves() {
+    let name = unique("e2e");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let logs = d.join("demo-logs");
+    std::fs::create_dir(&logs).unwrap();
+
+    // Live demo data in the real services.
+    let demo_args: Vec<String> = [
+        "demo",
+        "--force", // nx-27017 shares one namespace between databases (see tests/demo.rs)
+        "--users",
+        "200",
+        "--days",
+        "14",
+        "--rate",
+        "5",
+        "--postgres-schema",
+        &name,
+        "--mongodb-database",
+        &name,
+        "--redis-prefix",
+        &format!("{name}:"),
+        "--amqp-prefix",
+        &format!("{name}."),
+        "--log-dir",
+        logs.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let demo_args: Vec<&str> = demo_args.iter().map(String::as_str).collect();
+    let _demo = spawn(bin(), &demo_args, &d.join("demo.log"));
+
+    // S3 (moto) with the media bucket, Stripe (mock), Redis behind a proxy we can cut.
+    let bucket = name.replace('_', "-");
+    s3_client(MOTO_URL, "e2e-key", "e2e-secret-0123456789")
+        .await
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let stripe = stripe_mock().await;
+    let redis_proxy = Proxy::start("127.0.0.1:6379").await;
+    let redis_url = format!("redis://127.0.0.1:{}/0", redis_proxy.port);
+
+    // Wait until the demo seeded, then the two example exporters with fast health probes.
+    let db = pg().await;
+    let start = Instant::now();
+    loop {
+        let seeded: Option<i64> = sqlx::query_scalar(&format!("SELECT count(*) FROM {name}.users"))
+            .fetch_one(&db)
+            .await
+            .ok();
+        if seeded == Some(200) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the demo did not seed: {}",
+            std::fs::read_to_string(d.join("demo.log")).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let fast = |text: String| {
+        text.replace("pulse_demo", &name)
+            .replace("/tmp/pulse-demo/logs", logs.to_str().unwrap())
+            .replace("health_interval: 15s", "health_interval: 2s")
+            .replace("health_timeout: 5s", "health_timeout: 1s")
+            .replace("start_at: end", "start_at: beginning")
+    };
+    let hivesync = Exporter::start_with(
+        &fast(repo_file("examples/hivesync-joip.yml")),
+        &[],
+        &[("PULSE_REDIS_URL", redis_url.as_str())],
+    );
+    let stripe_base = stripe.uri();
+    let hayon = Exporter::start_with(
+        &fast(repo_file("examples/hayon.yml")),
+        &[],
+        &[
+            ("STRIPE_API_KEY", "rk_test_e2e"),
+            ("STRIPE_API_BASE", stripe_base.as_str()),
+            ("PULSE_S3_BUCKET", bucket.as_str()),
+            ("PULSE_S3_ACCESS_KEY_ID", "e2e-key"),
+            ("PULSE_S3_SECRET_ACCESS_KEY", "e2e-secret-0123456789"),
+        ],
+    );
+
+    // Alertmanager with the repository's config, its webhooks pointed at a local receiver.
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&receiver)
+        .await;
+    let am_port = free_port();
+    let am_config = repo_file("alerts/alertmanager.yml")
+        .replace("http://alert-webhook:5001", &receiver.uri())
+        .replace("group_wait: 30s", "group_wait: 1s")
+        .replace("group_interval: 5m", "group_interval: 2s");
+    std::fs::write(d.join("alertmanager.yml"), am_config).unwrap();
+    std::fs::create_dir(d.join("am-data")).unwrap();
+    let am_log = d.join("alertmanager.log");
+    let _am = spawn(
+        "prometheus-alertmanager",
+        &[
+            &format!("--config.file={}", d.join("alertmanager.yml").display()),
+            &format!("--storage.path={}", d.join("am-data").display()),
+            &format!("--web.listen-address=127.0.0.1:{am_port}"),
+            "--cluster.listen-address=",
+        ],
+        &am_log,
+    );
+    let am = format!("http://127.0.0.1:{am_port}");
+    wait_ready(&format!("{am}/-/ready"), "Alertmanager", &am_log).await;
+
+    // Prometheus with the repository's config and rules: the compose layout, local ports.
+    let prom_port = free_port();
+    let prom_dir = d.join("prometheus");
+    std::fs::create_dir_all(prom_dir.join("rules")).unwrap();
+    std::fs::create_dir_all(prom_dir.join("alerts")).unwrap();
+    let config = repo_file("prometheus/prometheus.yml")
+        .replace("scrape_interval: 15s", "scrape_interval: 1s")
+        .replace("scrape_timeout: 10s", "scrape_timeout: 1s")
+        .replace("evaluation_interval: 15s", "evaluation_interval: 1s")
+        .replace("alertmanager:9093", &format!("127.0.0.1:{am_port}"))
+        .replace("localhost:9090", &format!("127.0.0.1:{prom_port}"))
+        .replace(
+            "pulse-hivesync:7857",
+            &format!("127.0.0.1:{}", hivesync.port),
+        )
+        .replace("pulse-hayon:7857", &format!("127.0.0.1:{}", hayon.port));
+    std::fs::write(prom_dir.join("prometheus.yml"), config).unwrap();
+    let recording = repo_file("prometheus/rules/pulse-recording.yml")
+        .replace("interval: 30s", "interval: 1s")
+        .replace("interval: 1m", "interval: 1s");
+    std::fs::write(prom_dir.join("rules/pulse-recording.yml"), recording).unwrap();
+    // A test copy of the alerts with short `for:` durations.
+    let short_for = regex::Regex::new(r"for: \d+m").unwrap();
+    let alerts = short_for
+        .replace_all(&repo_file("alerts/pulse-alerts.yml"), "for: 3s")
+        .into_owned();
+    std::fs::write(prom_dir.join("alerts/pulse-alerts.yml"), alerts).unwrap();
+    let prom_log = d.join("prometheus.log");
+    let _prom = spawn(
+        "prometheus",
+        &[
+            &format!(
+                "--config.file={}",
+                prom_dir.join("prometheus.yml").display()
+            ),
+            &format!("--storage.tsdb.path={}", d.join("tsdb").display()),
+            &format!("--web.listen-address=127.0.0.1:{prom_port}"),
+        ],
+        &prom_log,
+    );
+    let prom = format!("http://127.0.0.1:{prom_port}");
+    wait_ready(&format!("{prom}/-/ready"), "Prometheus", &prom_log).await;
+
+    // Every dashboard panel's queries return data (at least one query per panel).
+    let mut missing = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    for (board, title, exprs) in panels() {
+        loop {
+            let mut any = false;
+            for e in &exprs {
+                if !query(&prom, &substitute(e)).await.is_empty() {
+                    any = true;
+                    break;
+                }
+            }
+            if any {
+                break;
+            }
+            if Instant::now() > deadline {
+                missing.push(format!("{board}/{title}"));
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "panels without data: {missing:?}\nhivesync: {}\nhayon: {}",
+        hivesync.logs(),
+        hayon.logs()
+    );
+    // Both exporters are scraped, and the AI queue card shows a real depth.
+    let up = query(&prom, "up{job=\"pulse-exporter\"} == 1").await;
+    assert_eq!(up.len(), 2, "{up:?}");
+    let card = panels()
+        .into_iter()
+        .find(|(_, t, _)| t == "AI queue depth")
+        .unwrap()
+        .2[0]
+        .clone();
+    let depth = query(&prom, &card).await;
+    assert!(value_of(&depth[0]) >= 0.0, "{depth:?}");
+
+    // Redis goes away: the source goes down, the card says DEGRADED (-1), PulseSourceDown
+    // reaches Alertmanager as a warning (queue-cache is not a primary source) and the chat
+    // receiver gets it.
+    redis_proxy.cut();
+    let start = Instant::now();
+    let mut firing = false;
+    while start.elapsed() < Duration::from_secs(60) {
+        let alerts = get_json(&format!(
+            "{am}/api/v2/alerts?filter=alertname%3D%22PulseSourceDown%22"
+        ))
+        .await
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default();
+        if alerts.iter().any(|a| {
+            a["labels"]["source"] == "queue-cache"
+                && a["labels"]["severity"] == "warning"
+                && a["status"]["state"] == "active"
+        }) {
+            firing = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(
+        firing,
+        "PulseSourceDown for queue-cache did not reach Alertmanager: {}",
+        std::fs::read_to_string(&prom_log).unwrap_or_default()
+    );
+    let start = Instant::now();
+    let mut degraded = Vec::new();
+    while start.elapsed() < Duration::from_secs(20) {
+        degraded = query(&prom, &card).await;
+        if degraded.len() == 1 && value_of(&degraded[0]) == -1.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(degraded.len(), 1);
+    assert_eq!(value_of(&degraded[0]), -1.0, "the card reads DEGRADED");
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(30) {
+        if notifications(&receiver)
+            .await
+            .iter()
+            .any(|(p, b)| p == "/chat" && b.contains("PulseSourceDown") && b.contains("\"firing\""))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let sent = notifications(&receiver).await;
+    assert!(
+        sent.iter()
+            .any(|(p, b)| p == "/chat" && b.contains("queue-cache") && b.contains("\"firing\"")),
+        "no firing notification on /chat: {sent:?}"
+    );
+    assert!(
+        !sent
+            .iter()
+            .any(|(p, b)| p == "/pager" && b.contains("queue-cache")),
+        "a warning must not page"
+    );
+
+    // Redis comes back: the alert resolves (a resolved notification arrives) and the card
+    // shows the depth again.
+    redis_proxy.restore().await;
+    let start = Instant::now();
+    let mut resolved = false;
+    while start.elapsed() < Duration::from_secs(60) {
+        if notifications(&receiver).await.iter().any(|(p, b)| {
+            p == "/chat"
+                && b.contains("PulseSourceDown")
+                && b.contains("queue-cache")
+                && b.contains("\"status\":\"resolved\"")
+        }) {
+            resolved = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(
+        resolved,
+        "no resolved notification: {:?}",
+        notifications(&receiver).await
+    );
+    let start = Instant::now();
+    let mut back = Vec::new();
+    while start.elapsed() < Duration::from_secs(20) {
+        back = query(&prom, &card).await;
+        if back.len() == 1 && value_of(&back[0]) >= 0.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(back.len() == 1 && value_of(&back[0]) >= 0.0, "{back:?}");
+
+    // Clean up what the demo made.
+    drop(_demo);
+    sqlx::query(&format!("DROP SCHEMA {name} CASCADE"))
+        .execute(&db)
+        .await
+        .unwrap();
+    let mut r = redis().await;
+    let keys: Vec<String> = redis::AsyncCommands::keys(&mut r, format!("{name}:*"))
+        .await
+        .unwrap();
+    if !keys.is_empty() {
+        let _: () = redis::AsyncCommands::del(&mut r, keys).await.unwrap();
+    }
+    let client = mongo().await;
+    for c in ["users", "_pulse_demo"] {
+        let _ = client
+            .database(&name)
+            .collection::<mongodb::bson::Document>(c)
+            .drop()
+            .await;
+    }
+    for q in ["scheduled_posts", "scheduled_posts.dlq"] {
+        let _ = reqwest::Client::new()
+            .delete(format!("{RABBIT_API}/api/queues/%2F/{name}.{q}"))
+            .basic_auth("guest", Some("guest"))
+            .send()
+            .await;
+    }
+}
