@@ -9,15 +9,18 @@ COPY src ./src
 COPY benches ./benches
 RUN cargo build --release --locked --bin pulse-exporter \
  && install -D target/release/pulse-exporter /out/usr/local/bin/pulse-exporter \
- && mkdir -p /out/data/logs /out/etc/pulse-exporter
+ && mkdir -p /out/tmp/pulse-demo/logs
 
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /out/usr/local/bin/pulse-exporter /usr/local/bin/pulse-exporter
-# Writable by the non-root user: the demo writes its logs here (a named volume inherits this).
-COPY --from=build --chown=nonroot:nonroot /out/data /data
+# Writable by the non-root user: the demo's default log directory (a named volume mounted here
+# inherits the owner).
+COPY --from=build --chown=nonroot:nonroot /out/tmp/pulse-demo /tmp/pulse-demo
 COPY examples /etc/pulse-exporter
 USER nonroot:nonroot
 EXPOSE 7857
+# The probe reads --web.listen-address and --web.config.file from PULSE_WEB_LISTEN_ADDRESS and
+# PULSE_WEB_CONFIG_FILE: set those (not command-line flags) when changing either.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=10s --retries=3 \
   CMD ["/usr/local/bin/pulse-exporter", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/pulse-exporter"]

@@ -159,6 +159,45 @@ def admin():
            {"expr": "sum(app:ai_cost_estimate_usd:instance_hours_month)", "instant": True, "legendFormat": "GPU instance hours"}],
           w=8, h=8, options={"reduceOptions": {"calcs": ["lastNotNull"], "values": False}, "textMode": "value_and_name",
                              "colorMode": "none", "graphMode": "none"})
+    b.row("Growth and activity")
+    b.add("stat", "Registered users", "All accounts, whatever their plan or status, per platform.", "short",
+          [{"expr": "sum by (platform) (app_users_registered)", "instant": True, "legendFormat": "{{platform}}"}], w=6, h=6,
+          options={"reduceOptions": {"calcs": ["lastNotNull"], "values": False}, "colorMode": "none",
+                   "graphMode": "none", "textMode": "value_and_name"})
+    b.add("stat", "Signups (30 d)", "Accounts created in the last 30 days, per platform.", "short",
+          [{"expr": "sum by (platform) (app_users_signups_30d)", "instant": True, "legendFormat": "{{platform}}"}], w=6, h=6,
+          options={"reduceOptions": {"calcs": ["lastNotNull"], "values": False}, "colorMode": "none",
+                   "graphMode": "none", "textMode": "value_and_name"})
+    b.add("stat", "Monthly growth", "Accounts created in the last 30 days over the accounts that existed before them, per platform.", "percentunit",
+          [{"expr": "max by (platform) (app_users_monthly_growth_ratio)", "instant": True, "legendFormat": "{{platform}}"}], w=6, h=6,
+          options={"reduceOptions": {"calcs": ["lastNotNull"], "values": False}, "colorMode": "none",
+                   "graphMode": "none", "textMode": "value_and_name"})
+    b.add("stat", "Users near their post limit", "Active accounts that used at least 80 % of their plan's post limit.", "short",
+          [{"expr": "sum(app_users_near_post_limit)", "instant": True, "legendFormat": "near limit"}], w=6, h=6,
+          options={"reduceOptions": {"calcs": ["lastNotNull"], "values": False}, "colorMode": "none",
+                   "graphMode": "none", "textMode": "value"})
+    b.ts("MAU (30 days) by plan", "Distinct users active in the last 30 days by plan class (recording rule app:mau_by_plan).", "short",
+         [{"expr": "app:mau_by_plan", "legendFormat": "{{plan}}"}], w=8, stack=True)
+    b.add("bargauge", "Activity by feature (24 h)", "Tracked user events of the last 24 hours by feature (JOIP activity log).", "short",
+          [{"expr": "sum by (feature) (app_activity_events_24h)", "instant": True, "legendFormat": "{{feature}}"}], w=8, h=8,
+          options={"orientation": "horizontal", "displayMode": "basic",
+                   "reduceOptions": {"calcs": ["lastNotNull"], "values": False}})
+    b.add("bargauge", "Posts against plan limits", "Posts created and the post limits they count against, summed per plan.", "short",
+          [{"expr": 'sum by (plan, field) (app_posts_usage{field=~"posts_.*"})', "instant": True, "legendFormat": "{{plan}} {{field}}"}],
+          w=8, h=8, options={"orientation": "horizontal", "displayMode": "basic",
+                             "reduceOptions": {"calcs": ["lastNotNull"], "values": False}})
+    b.ts("Daily roll-ups", "The usage_analytics_daily figures (recording rules usage_daily:*), one point per day: each day's value is read at its end.", "short",
+         [{"expr": "usage_daily:dau", "legendFormat": "dau"},
+          {"expr": "usage_daily:mau", "legendFormat": "mau"},
+          {"expr": "usage_daily:ai_requests", "legendFormat": "ai_requests"},
+          {"expr": "usage_daily:preview_requests", "legendFormat": "preview_requests"},
+          {"expr": "usage_daily:max_queue_depth", "legendFormat": "max_queue_depth"}], w=16, time_from="30d")
+    b.panels[-1]["interval"] = "1d"
+    b.table("Most active users (JOIP score)", "The five users with the highest total activity score: sessions created, smart and custom captions, babecock images and media uploaded.", "short",
+            [{"expr": "max by (user_id) (app_top_active_users_score)"}], w=8, h=8,
+            transformations=[{"id": "organize", "options": {"excludeByName": {"Time": True},
+                                                            "renameByName": {"Value": "activity score"}}},
+                             {"id": "sortBy", "options": {"sort": [{"field": "activity score", "desc": True}]}}])
     b.row("Tables")
     b.table("Top 20 AI users (7 days)", "The 20 users with the most AI requests over 7 days: user id, plan, last seen, request count. No emails unless the exporter config opts in.",
             "short",

@@ -52,27 +52,10 @@ fn alert_rules() -> BTreeMap<String, serde_yaml::Value> {
 
 #[test]
 fn promtool_accepts_the_config_and_rules_and_every_alert_test_passes() {
-    // The layout docker-compose.yml mounts: alerts/ beside prometheus.yml.
+    // The layout docker-compose.yml mounts: alerts/ (with alertmanager.yml) beside prometheus.yml.
     let dir = tempfile::tempdir().unwrap();
     let prom = dir.path();
-    std::fs::copy(
-        repo("prometheus/prometheus.yml"),
-        prom.join("prometheus.yml"),
-    )
-    .unwrap();
-    for sub in ["rules", "alerts"] {
-        std::fs::create_dir(prom.join(sub)).unwrap();
-    }
-    std::fs::copy(
-        repo("prometheus/rules/pulse-recording.yml"),
-        prom.join("rules/pulse-recording.yml"),
-    )
-    .unwrap();
-    std::fs::copy(
-        repo("alerts/pulse-alerts.yml"),
-        prom.join("alerts/pulse-alerts.yml"),
-    )
-    .unwrap();
+    common::prometheus_layout(prom);
     let out = run(
         "promtool",
         &[

@@ -134,29 +134,15 @@ async fn dashboards_have_data_and_a_redis_outage_pages_through_alertmanager_and_
     std::fs::create_dir(&logs).unwrap();
 
     // Live demo data in the real services.
-    let demo_args: Vec<String> = [
+    let mut demo_args: Vec<String> = [
         "demo",
         "--force", // nx-27017 shares one namespace between databases (see tests/demo.rs)
-        "--users",
-        "200",
-        "--days",
-        "14",
-        "--rate",
-        "5",
-        "--postgres-schema",
-        &name,
-        "--mongodb-database",
-        &name,
-        "--redis-prefix",
-        &format!("{name}:"),
-        "--amqp-prefix",
-        &format!("{name}."),
-        "--log-dir",
-        logs.to_str().unwrap(),
+        "--users", "200", "--days", "14", "--rate", "5",
     ]
     .iter()
     .map(|s| s.to_string())
     .collect();
+    demo_args.extend(demo_target_args(&name, &logs));
     let demo_args: Vec<&str> = demo_args.iter().map(String::as_str).collect();
     let _demo = spawn(bin(), &demo_args, &d.join("demo.log"));
 
@@ -196,7 +182,6 @@ async fn dashboards_have_data_and_a_redis_outage_pages_through_alertmanager_and_
             .replace("/tmp/pulse-demo/logs", logs.to_str().unwrap())
             .replace("health_interval: 15s", "health_interval: 2s")
             .replace("health_timeout: 5s", "health_timeout: 1s")
-            .replace("start_at: end", "start_at: beginning")
     };
     let hivesync = Exporter::start_with(
         &fast(repo_file("examples/hivesync-joip.yml")),
@@ -443,7 +428,7 @@ async fn dashboards_have_data_and_a_redis_outage_pages_through_alertmanager_and_
             .drop()
             .await;
     }
-    for q in ["scheduled_posts", "scheduled_posts.dlq"] {
+    for q in ["scheduled_posts", "scheduled_posts.dlq", "_pulse_demo"] {
         let _ = reqwest::Client::new()
             .delete(format!("{RABBIT_API}/api/queues/%2F/{name}.{q}"))
             .basic_auth("guest", Some("guest"))

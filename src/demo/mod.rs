@@ -114,8 +114,9 @@ pub struct DemoArgs {
     /// Write the history and current state, then exit.
     #[arg(long)]
     pub once: bool,
-    /// Write even where something the demo did not make is present (its own tables, keys,
-    /// collections and queues are still the only ones it drops).
+    /// Write beside things the demo did not make. It still drops only its own tables,
+    /// collections, keys and queues (proven by its marker), and never replaces an unmarked
+    /// object that has one of its names.
     #[arg(long)]
     pub force: bool,
 }
@@ -150,17 +151,52 @@ impl fmt::Display for DemoError {
     }
 }
 
-/// The error for a target that holds things the demo did not make.
-fn refusal(service: &str, target: String, found: &[&String], flag: &str) -> DemoError {
-    let list: Vec<&str> = found.iter().map(|s| s.as_str()).collect();
-    DemoError {
+/// Decides whether the demo may write to a target holding `found` (table, collection, key or
+/// queue names); `own` tells the demo's own names and `marked` whether its marker is there.
+/// Things named like the demo's own but unmarked are never replaced, even with `force`;
+/// other things are written beside only with `force`. At most five names are quoted.
+fn judge(
+    service: &str,
+    target: String,
+    found: &[String],
+    marked: bool,
+    own: impl Fn(&str) -> bool,
+    force: bool,
+    flag: &str,
+) -> Result<(), DemoError> {
+    let quote = |names: Vec<&String>| {
+        let more = names.len().saturating_sub(5);
+        let mut list: Vec<&str> = names.iter().take(5).map(|s| s.as_str()).collect();
+        let tail = format!("and {more} more");
+        if more > 0 {
+            list.push(&tail);
+        }
+        list.join(", ")
+    };
+    let clashes: Vec<&String> = found.iter().filter(|n| !marked && own(n)).collect();
+    if !clashes.is_empty() {
+        return Err(DemoError {
+            message: format!(
+                "{service}: refusing to write to {target}: it holds {} named like the demo's own \
+                 but without its marker, and the demo never replaces what it did not create \
+                 (not even with --force); choose another target with {flag}",
+                quote(clashes)
+            ),
+            code: 3,
+        });
+    }
+    let foreign: Vec<&String> = found.iter().filter(|n| !own(n)).collect();
+    if foreign.is_empty() || force {
+        return Ok(());
+    }
+    Err(DemoError {
         message: format!(
             "{service}: refusing to write to {target}: it holds {} that the demo did not create; \
              choose an empty target with {flag}, or pass --force to write beside them",
-            list.join(", ")
+            quote(foreign)
         ),
         code: 3,
-    }
+    })
 }
 
 /// Runs the demo until SIGINT/SIGTERM, or once with `--once`.

@@ -5,7 +5,7 @@ use mongodb::{Client, Database};
 use rand::Rng;
 
 use super::world::{Plan, World};
-use super::{refusal, DemoError};
+use super::{judge, DemoError};
 
 /// Collections the demo creates; `_pulse_demo` marks the database as the demo's.
 pub const COLLECTIONS: [&str; 2] = ["_pulse_demo", "users"];
@@ -43,24 +43,21 @@ impl Target {
             .map_err(|e| DemoError::target("mongodb", e))?;
         names.sort();
         let marked = names.iter().any(|n| n == "_pulse_demo");
-        let foreign: Vec<&String> = names
-            .iter()
-            .filter(|n| !marked || !COLLECTIONS.contains(&n.as_str()))
-            .collect();
-        if foreign.is_empty() || force {
-            return Ok(());
-        }
-        Err(refusal(
+        judge(
             "mongodb",
             format!("database {:?}", self.db.name()),
-            &foreign,
+            &names,
+            marked,
+            |n| COLLECTIONS.contains(&n),
+            force,
             "--mongodb-database",
-        ))
+        )
     }
 
     /// Drops the demo's collections and writes one document per user.
     pub async fn seed(&self, world: &World) -> Result<(), DemoError> {
-        for c in COLLECTIONS {
+        // The marker goes last, so the demo's names are never left without it.
+        for c in COLLECTIONS.iter().rev() {
             self.db
                 .collection::<Document>(c)
                 .drop()
@@ -72,11 +69,16 @@ impl Target {
             .insert_one(doc! {"note": "made by pulse-exporter demo; safe to drop"})
             .await
             .map_err(|e| DemoError::target("mongodb", e))?;
+        // Events are in time order: the last one seen per user is their last activity.
+        let mut last: Vec<Option<chrono::DateTime<chrono::Utc>>> = vec![None; world.users.len()];
+        for e in &world.events {
+            last[e.user] = Some(e.at);
+        }
         let docs: Vec<Document> = world
             .users
             .iter()
             .enumerate()
-            .map(|(i, u)| user_doc(world, i, u))
+            .map(|(i, u)| user_doc(i, u, last[i].unwrap_or(u.created_at)))
             .collect();
         for chunk in docs.chunks(500) {
             self.db
@@ -128,7 +130,11 @@ impl Target {
     }
 }
 
-fn user_doc(world: &World, i: usize, u: &super::world::User) -> Document {
+fn user_doc(
+    i: usize,
+    u: &super::world::User,
+    last_login: chrono::DateTime<chrono::Utc>,
+) -> Document {
     // Hayon has two plans: a trial is a free account with a Stripe trial running.
     let (plan, status) = match u.plan {
         Plan::Pro => ("pro", "active"),
@@ -145,13 +151,6 @@ fn user_doc(world: &World, i: usize, u: &super::world::User) -> Document {
     let share = (u.engagement * 1.15).min(1.0);
     let posts = (max_posts as f64 * share * ((i % 13) as f64 / 12.0)).round() as i64;
     let captions = (max_captions as f64 * share * ((i % 11) as f64 / 10.0)).round() as i64;
-    let last_login = world
-        .events
-        .iter()
-        .rev()
-        .find(|e| e.user == i)
-        .map(|e| e.at)
-        .unwrap_or(u.created_at);
     doc! {
         "_id": &u.id,
         "email": &u.email,

@@ -6,7 +6,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Executor, QueryBuilder};
 
 use super::world::{Activity, Plan, World, AI_STATUSES, DEVICES, FEATURE_ACTIONS};
-use super::{refusal, DemoError};
+use super::{judge, DemoError};
 
 /// Tables the demo creates; the marker table says the schema is the demo's.
 pub const TABLES: [&str; 10] = [
@@ -70,27 +70,24 @@ impl Target {
         .await
         .map_err(|e| DemoError::target("postgres", e))?;
         let marked = tables.iter().any(|t| t == "_pulse_demo");
-        let foreign: Vec<&String> = tables
-            .iter()
-            .filter(|t| !marked || !TABLES.contains(&t.as_str()))
-            .collect();
-        if foreign.is_empty() || force {
-            return Ok(());
-        }
-        Err(refusal(
+        judge(
             "postgres",
             format!("schema {:?}", self.schema),
-            &foreign,
+            &tables,
+            marked,
+            |t| TABLES.contains(&t),
+            force,
             "--postgres-schema",
-        ))
+        )
     }
 
-    /// Drops and recreates the demo's tables, then writes the history.
+    /// Drops and recreates the demo's tables (without CASCADE: something of someone else's that
+    /// depends on them stops the run instead of vanishing), then writes the history.
     pub async fn seed(&self, world: &World) -> Result<(), DemoError> {
         let s = &self.schema;
         let mut ddl = format!("CREATE SCHEMA IF NOT EXISTS {s}; SET LOCAL search_path = {s};");
         for t in TABLES.iter().rev() {
-            ddl.push_str(&format!("DROP TABLE IF EXISTS {s}.{t} CASCADE;"));
+            ddl.push_str(&format!("DROP TABLE IF EXISTS {s}.{t};"));
         }
         ddl.push_str(SCHEMA);
         let mut tx = self.pool.begin().await.map_err(db)?;
@@ -269,26 +266,42 @@ fn db(e: sqlx::Error) -> DemoError {
     DemoError::target("postgres", e)
 }
 
+/// Multi-row INSERTs of `rows`, [`CHUNK`] rows per statement; `head` is the
+/// `INSERT INTO t (columns) ` part and `bind` pushes one row's values.
+async fn insert_chunks<'a, T>(
+    tx: &mut sqlx::PgConnection,
+    head: &str,
+    rows: &'a [T],
+    bind: impl Fn(sqlx::query_builder::Separated<'_, 'a, sqlx::Postgres, &'static str>, &'a T),
+) -> Result<(), DemoError> {
+    for chunk in rows.chunks(CHUNK) {
+        let mut q = QueryBuilder::new(head);
+        q.push_values(chunk, &bind);
+        q.build().execute(&mut *tx).await.map_err(db)?;
+    }
+    Ok(())
+}
+
 async fn insert_users(
     tx: &mut sqlx::PgConnection,
     s: &str,
     world: &World,
 ) -> Result<(), DemoError> {
-    for chunk in world.users.chunks(CHUNK) {
-        let mut q = QueryBuilder::new(format!(
-            "INSERT INTO {s}.users (id, username, email, plan, trial_ends_at, disabled, created_at) "
-        ));
-        q.push_values(chunk, |mut b, u| {
-            b.push_bind(&u.id)
-                .push_bind(&u.username)
-                .push_bind(&u.email)
-                .push_bind(u.plan.as_str())
-                .push_bind(u.trial_ends_at)
-                .push_bind(u.disabled)
-                .push_bind(u.created_at);
-        });
-        q.build().execute(&mut *tx).await.map_err(db)?;
-    }
+    insert_chunks(
+        tx,
+        &format!("INSERT INTO {s}.users (id, username, email, plan, trial_ends_at, disabled, created_at) "),
+        &world.users,
+        |mut b, u| {
+        b.push_bind(&u.id)
+            .push_bind(&u.username)
+            .push_bind(&u.email)
+            .push_bind(u.plan.as_str())
+            .push_bind(u.trial_ends_at)
+            .push_bind(u.disabled)
+            .push_bind(u.created_at);
+        },
+    )
+    .await?;
     // Pro users pay through an active subscription; some free users cancelled one.
     let subs: Vec<(&str, &str, DateTime<Utc>)> = world
         .users
@@ -301,19 +314,19 @@ async fn insert_users(
             Plan::Free => None,
         })
         .collect();
-    for chunk in subs.chunks(CHUNK) {
-        let mut q = QueryBuilder::new(format!(
-            "INSERT INTO {s}.subscriptions (user_id, status, plan, price_cents, started_at) "
-        ));
-        q.push_values(chunk, |mut b, (id, status, at)| {
+    insert_chunks(
+        tx,
+        &format!("INSERT INTO {s}.subscriptions (user_id, status, plan, price_cents, started_at) "),
+        &subs,
+        |mut b, (id, status, at)| {
             b.push_bind(*id)
                 .push_bind(*status)
                 .push_bind("pro")
                 .push_bind(1900i32)
                 .push_bind(*at);
-        });
-        q.build().execute(&mut *tx).await.map_err(db)?;
-    }
+        },
+    )
+    .await?;
     Ok(())
 }
 
@@ -356,44 +369,44 @@ async fn insert_history(
             )),
         }
     }
-    for chunk in ai.chunks(CHUNK) {
-        let mut q = QueryBuilder::new(format!(
-            "INSERT INTO {s}.ai_usage_events (user_id, created_at, completed_at, tokens, status, latency_hint_ms) "
-        ));
-        q.push_values(chunk, |mut b, r| {
-            b.push_bind(r.0)
-                .push_bind(r.1)
-                .push_bind(r.2)
-                .push_bind(r.3)
-                .push_bind(r.4)
-                .push_bind(r.5);
-        });
-        q.build().execute(&mut *tx).await.map_err(db)?;
-    }
-    for chunk in preview.chunks(CHUNK) {
-        let mut q = QueryBuilder::new(format!(
-            "INSERT INTO {s}.preview_jobs (user_id, created_at, completed_at, status) "
-        ));
-        q.push_values(chunk, |mut b, r| {
-            b.push_bind(r.0)
-                .push_bind(r.1)
-                .push_bind(r.2)
-                .push_bind(r.3);
-        });
-        q.build().execute(&mut *tx).await.map_err(db)?;
-    }
-    for chunk in logs.chunks(CHUNK) {
-        let mut q = QueryBuilder::new(format!(
-            "INSERT INTO {s}.user_activity_logs (user_id, action, feature, created_at) "
-        ));
-        q.push_values(chunk, |mut b, r| {
+    insert_chunks(
+        tx,
+        &format!("INSERT INTO {s}.ai_usage_events (user_id, created_at, completed_at, tokens, status, latency_hint_ms) "),
+        &ai,
+        |mut b, r| {
+        b.push_bind(r.0)
+            .push_bind(r.1)
+            .push_bind(r.2)
+            .push_bind(r.3)
+            .push_bind(r.4)
+            .push_bind(r.5);
+        },
+    )
+    .await?;
+    insert_chunks(
+        tx,
+        &format!("INSERT INTO {s}.preview_jobs (user_id, created_at, completed_at, status) "),
+        &preview,
+        |mut b, r| {
             b.push_bind(r.0)
                 .push_bind(r.1)
                 .push_bind(r.2)
                 .push_bind(r.3);
-        });
-        q.build().execute(&mut *tx).await.map_err(db)?;
-    }
+        },
+    )
+    .await?;
+    insert_chunks(
+        tx,
+        &format!("INSERT INTO {s}.user_activity_logs (user_id, action, feature, created_at) "),
+        &logs,
+        |mut b, r| {
+            b.push_bind(r.0)
+                .push_bind(r.1)
+                .push_bind(r.2)
+                .push_bind(r.3);
+        },
+    )
+    .await?;
     Ok(())
 }
 
@@ -427,20 +440,20 @@ async fn insert_sessions(
             Some(now - margin * 3),
         ));
     }
-    for chunk in rows.chunks(CHUNK) {
-        let mut q = QueryBuilder::new(format!(
-            "INSERT INTO {s}.sessions (id, user_id, device_type, started_at, last_heartbeat_at, ended_at) "
-        ));
-        q.push_values(chunk, |mut b, r| {
-            b.push_bind(&r.0)
-                .push_bind(r.1)
-                .push_bind(r.2)
-                .push_bind(r.3)
-                .push_bind(r.4)
-                .push_bind(r.5);
-        });
-        q.build().execute(&mut *tx).await.map_err(db)?;
-    }
+    insert_chunks(
+        tx,
+        &format!("INSERT INTO {s}.sessions (id, user_id, device_type, started_at, last_heartbeat_at, ended_at) "),
+        &rows,
+        |mut b, r| {
+        b.push_bind(&r.0)
+            .push_bind(r.1)
+            .push_bind(r.2)
+            .push_bind(r.3)
+            .push_bind(r.4)
+            .push_bind(r.5);
+        },
+    )
+    .await?;
     Ok(())
 }
 

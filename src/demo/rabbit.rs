@@ -21,6 +21,8 @@ pub struct Target {
     pub queue: String,
     /// `<prefix>scheduled_posts.dlq`.
     pub dlq: String,
+    /// `<prefix>_pulse_demo`: an empty queue whose existence says the demo owns the others.
+    marker: String,
     worker: Option<JoinHandle<()>>,
     worker_conn: Option<Connection>,
     url: String,
@@ -47,6 +49,7 @@ impl Target {
             channel,
             queue: format!("{prefix}scheduled_posts"),
             dlq: format!("{prefix}scheduled_posts.dlq"),
+            marker: format!("{prefix}_pulse_demo"),
             worker: None,
             worker_conn: None,
             url: url.to_owned(),
@@ -67,34 +70,41 @@ impl Target {
         args
     }
 
-    /// Refuses queues of the demo's names that were declared differently (someone else's),
-    /// unless `force`. Re-declaring with the demo's own arguments is how the broker tells:
-    /// it fails with PRECONDITION_FAILED when they differ.
-    pub async fn check_safe(&self, force: bool) -> Result<(), DemoError> {
-        if force {
-            return Ok(());
-        }
-        let durable = QueueDeclareOptions {
-            durable: true,
+    /// Whether a queue exists (a passive declare; a fresh channel each time, since a failed
+    /// declare closes its channel).
+    async fn exists(&self, queue: &str) -> Result<bool, DemoError> {
+        let ch = self._conn.create_channel().await.map_err(err)?;
+        let passive = QueueDeclareOptions {
+            passive: true,
             ..QueueDeclareOptions::default()
         };
-        for (q, args) in [
-            (&self.dlq, FieldTable::default()),
-            (&self.queue, self.queue_args()),
-        ] {
-            // A failed declare closes its channel: use a fresh one each time.
-            let ch = self._conn.create_channel().await.map_err(err)?;
-            if let Err(e) = ch.queue_declare(q.as_str().into(), durable, args).await {
-                return Err(super::refusal(
-                    "rabbitmq",
-                    format!("queue {q:?}"),
-                    &[&format!("declared with other arguments ({e})")],
-                    "--amqp-prefix",
-                ));
+        let found = ch
+            .queue_declare(queue.into(), passive, FieldTable::default())
+            .await
+            .is_ok();
+        let _ = ch.close(200, "checked".into()).await;
+        Ok(found)
+    }
+
+    /// Refuses queues with the demo's names unless its marker queue exists: then they are
+    /// the demo's own. Only looks (passive declares); declares nothing.
+    pub async fn check_safe(&self, _force: bool) -> Result<(), DemoError> {
+        let marked = self.exists(&self.marker).await?;
+        let mut found = Vec::new();
+        for q in [&self.queue, &self.dlq] {
+            if self.exists(q).await? {
+                found.push(q.clone());
             }
-            let _ = ch.close(200, "checked".into()).await;
         }
-        Ok(())
+        super::judge(
+            "rabbitmq",
+            "the default vhost".to_owned(),
+            &found,
+            marked,
+            |_| true,
+            false,
+            "--amqp-prefix",
+        )
     }
 
     /// Recreates both queues, publishes a backlog, lets a worker process part of it (some
@@ -110,6 +120,10 @@ impl Target {
             durable: true,
             ..QueueDeclareOptions::default()
         };
+        self.channel
+            .queue_declare(self.marker.as_str().into(), durable, FieldTable::default())
+            .await
+            .map_err(err)?;
         self.channel
             .queue_declare(self.dlq.as_str().into(), durable, FieldTable::default())
             .await

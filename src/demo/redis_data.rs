@@ -7,7 +7,7 @@ use redis::aio::MultiplexedConnection;
 use redis::AsyncCommands;
 
 use super::world::{World, DEVICES};
-use super::{refusal, DemoError};
+use super::{judge, DemoError};
 
 /// Marker key (after the prefix) saying the prefix is the demo's.
 const MARKER: &str = "_pulse_demo";
@@ -24,18 +24,40 @@ const GPU_WORKERS: [(&str, &str, &str); 2] = [
     ("gpu-2", "g5.2xlarge", "spot"),
 ];
 
+/// Key names (after the prefix) the demo writes: exact names, or a name's start with `*`.
+const OWN_KEYS: [&str; 5] = [
+    MARKER,
+    "ws_sessions:*",
+    "ai_queue:tasks",
+    "preview_queue:builds",
+    "worker:heartbeat:*",
+];
+
 /// A connected Redis target.
 pub struct Target {
     conn: MultiplexedConnection,
     prefix: String,
+    /// The WebSocket session keys written by `seed`, refreshed by `tick` (no keyspace scans).
+    sessions: std::sync::Mutex<Vec<String>>,
+}
+
+/// Whether `name` (without the prefix) is one the demo writes.
+fn own_name(name: &str) -> bool {
+    OWN_KEYS.iter().any(|k| match k.strip_suffix('*') {
+        Some(start) => name.starts_with(start),
+        None => name == *k,
+    })
 }
 
 impl Target {
     /// Connects; nothing is written yet.
     pub async fn connect(url: &str, prefix: &str) -> Result<Target, DemoError> {
-        if prefix.is_empty() || prefix.contains(['*', '?', '[', ']']) {
+        // A separator at the end keeps `app` from claiming `application:*` keys.
+        if prefix.contains(['*', '?', '[', ']', '\\'])
+            || !prefix.ends_with([':', '.', '_', '-', '/'])
+        {
             return Err(DemoError::usage(format!(
-                "--redis-prefix {prefix:?}: give a non-empty prefix without glob characters, e.g. pulse_demo:"
+                "--redis-prefix {prefix:?}: give a prefix without glob characters that ends with a separator (: . _ - /), e.g. pulse_demo:"
             )));
         }
         let client = redis::Client::open(url).map_err(|e| DemoError::target("redis", e))?;
@@ -46,6 +68,7 @@ impl Target {
         Ok(Target {
             conn,
             prefix: prefix.to_owned(),
+            sessions: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -78,26 +101,36 @@ impl Target {
         }
     }
 
-    /// Refuses a prefix that already holds keys unless the demo's marker is among them.
+    /// Refuses a prefix that holds keys the demo does not write (unless `force`), or keys with
+    /// the demo's names but no marker.
     pub async fn check_safe(&self, force: bool) -> Result<(), DemoError> {
         let keys = self.own_keys().await?;
-        if keys.is_empty() || force || keys.contains(&self.key(MARKER)) {
-            return Ok(());
-        }
-        let shown: Vec<&String> = keys.iter().take(5).collect();
-        Err(refusal(
+        let names: Vec<String> = keys
+            .iter()
+            .map(|k| k[self.prefix.len()..].to_owned())
+            .collect();
+        let marked = names.iter().any(|n| n == MARKER);
+        judge(
             "redis",
             format!("key prefix {:?}", self.prefix),
-            &shown,
+            &names,
+            marked,
+            own_name,
+            force,
             "--redis-prefix",
-        ))
+        )
     }
 
     /// Deletes the prefix's keys and writes the current state: open sessions, queued jobs,
     /// worker heartbeats.
     pub async fn seed(&self, world: &World) -> Result<(), DemoError> {
         let mut conn = self.conn.clone();
-        let keys = self.own_keys().await?;
+        let keys: Vec<String> = self
+            .own_keys()
+            .await?
+            .into_iter()
+            .filter(|k| own_name(&k[self.prefix.len()..]))
+            .collect();
         for chunk in keys.chunks(500) {
             let _: () = conn
                 .del(chunk)
@@ -110,8 +143,10 @@ impl Target {
             "made by pulse-exporter demo; safe to delete",
         )
         .ignore();
+        let mut sessions = Vec::new();
         for (n, (u, d)) in world.online.iter().enumerate() {
             let k = self.key(&format!("ws_sessions:s-open-{n}"));
+            sessions.push(k.clone());
             pipe.hset_multiple(
                 &k,
                 &[
@@ -139,6 +174,9 @@ impl Target {
             .query_async(&mut conn)
             .await
             .map_err(|e| DemoError::target("redis", e))?;
+        if let Ok(mut s) = self.sessions.lock() {
+            *s = sessions;
+        }
         self.beat(world.now.timestamp(), false).await
     }
 
@@ -218,9 +256,9 @@ impl Target {
             .query_async(&mut conn)
             .await
             .map_err(|e| DemoError::target("redis", e))?;
-        let keys = self.own_keys().await?;
+        let keys = self.sessions.lock().map(|s| s.clone()).unwrap_or_default();
         let mut refresh = redis::pipe();
-        for k in keys.iter().filter(|k| k.contains("ws_sessions:")) {
+        for k in &keys {
             refresh.expire(k, SESSION_TTL_SECS).ignore();
         }
         let _: () = refresh

@@ -307,8 +307,10 @@ pub fn safe_time(now: DateTime<Utc>, ago_secs: i64, rng: &mut StdRng) -> DateTim
     for edge in EDGES {
         if (ago - edge).abs() < margin {
             // Step past the edge on the side it was already on, plus jitter.
-            ago = if ago < edge {
-                edge - margin - rng.random_range(1..300)
+            let before = edge - margin - rng.random_range(1..300);
+            // Below the 1 h edge there is no room between it and the recent margin.
+            ago = if ago < edge && before >= 2 * margin {
+                before
             } else {
                 edge + margin + rng.random_range(1..300)
             };

@@ -608,3 +608,49 @@ pub fn panels() -> Vec<(String, String, Vec<String>)> {
     }
     out
 }
+
+/// `demo` flags that point each of its targets (schema, database, key prefix, queue prefix)
+/// at names made from `name`, and its log files at `log_dir`.
+pub fn demo_target_args(name: &str, log_dir: &Path) -> Vec<String> {
+    [
+        "--postgres-schema",
+        name,
+        "--mongodb-database",
+        name,
+        "--redis-prefix",
+        &format!("{name}:"),
+        "--amqp-prefix",
+        &format!("{name}."),
+        "--log-dir",
+        &log_dir.display().to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// Lays out `dir` as docker-compose.yml mounts /etc/prometheus: prometheus.yml, rules/ and the
+/// whole alerts/ folder (Alertmanager's config and the rule tests included).
+pub fn prometheus_layout(dir: &Path) {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let path = entry.unwrap().path();
+            let target = to.join(path.file_name().unwrap());
+            if path.is_dir() {
+                copy_dir(&path, &target);
+            } else {
+                std::fs::copy(&path, &target).unwrap();
+            }
+        }
+    }
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::copy(
+        repo.join("prometheus/prometheus.yml"),
+        dir.join("prometheus.yml"),
+    )
+    .unwrap();
+    copy_dir(&repo.join("prometheus/rules"), &dir.join("rules"));
+    copy_dir(&repo.join("alerts"), &dir.join("alerts"));
+}
