@@ -86,6 +86,12 @@ class Board:
         if time_from:
             self.panels[-1]["timeFrom"] = time_from
 
+    def number(self, title, description, unit, targets, w=6, h=6, text="value_and_name"):
+        """A plain stat: one or more numbers with their legends, no colour."""
+        self.add("stat", title, description, unit, [dict(t, instant=True) for t in targets], w=w, h=h,
+                 options={"reduceOptions": {"calcs": ["lastNotNull"], "values": False}, "colorMode": "none",
+                          "graphMode": "none", "textMode": text})
+
     def up_stat(self, kind, w=6):
         self.add("stat", f"{kind} up", f"1 while the {kind} source's health probe succeeds (pulse_source_up); DOWN when it fails, NO DATA when nothing is scraped.",
                  "none", [{"expr": f"pulse_source_up{{kind=\"{kind}\"}}", "instant": True, "legendFormat": "{{source}}"}],
@@ -152,30 +158,20 @@ def admin():
          [{"expr": "sum by (error) (app_ai_errors_24h)", "legendFormat": "{{error}}"}], w=8)
     b.ts("Online devices by type", "Online sessions by device type.", "short",
          [{"expr": "sum by (device) (app_online_devices)", "legendFormat": "{{device}}"}], w=8, stack=True)
-    b.add("stat", "Estimated AI cost per month (ESTIMATE)",
-          "Estimates only: tokens of the last 30 days at the configured price per 1k tokens, and every GPU worker up now running a whole month at its configured hourly price.",
-          "currencyUSD",
-          [{"expr": 'sum(app_ai_cost_estimate_usd{basis="tokens"})', "instant": True, "legendFormat": "tokens (30 d)"},
-           {"expr": "sum(app:ai_cost_estimate_usd:instance_hours_month)", "instant": True, "legendFormat": "GPU instance hours"}],
-          w=8, h=8, options={"reduceOptions": {"calcs": ["lastNotNull"], "values": False}, "textMode": "value_and_name",
-                             "colorMode": "none", "graphMode": "none"})
+    b.number("Estimated AI cost per month (ESTIMATE)",
+             "Estimates only: tokens of the last 30 days at the configured price per 1k tokens, and every GPU worker up now running a whole month at its configured hourly price.",
+             "currencyUSD",
+             [{"expr": 'sum(app_ai_cost_estimate_usd{basis="tokens"})', "legendFormat": "tokens (30 d)"},
+              {"expr": "sum(app:ai_cost_estimate_usd:instance_hours_month)", "legendFormat": "GPU instance hours"}], w=8, h=8)
     b.row("Growth and activity")
-    b.add("stat", "Registered users", "All accounts, whatever their plan or status, per platform.", "short",
-          [{"expr": "sum by (platform) (app_users_registered)", "instant": True, "legendFormat": "{{platform}}"}], w=6, h=6,
-          options={"reduceOptions": {"calcs": ["lastNotNull"], "values": False}, "colorMode": "none",
-                   "graphMode": "none", "textMode": "value_and_name"})
-    b.add("stat", "Signups (30 d)", "Accounts created in the last 30 days, per platform.", "short",
-          [{"expr": "sum by (platform) (app_users_signups_30d)", "instant": True, "legendFormat": "{{platform}}"}], w=6, h=6,
-          options={"reduceOptions": {"calcs": ["lastNotNull"], "values": False}, "colorMode": "none",
-                   "graphMode": "none", "textMode": "value_and_name"})
-    b.add("stat", "Monthly growth", "Accounts created in the last 30 days over the accounts that existed before them, per platform.", "percentunit",
-          [{"expr": "max by (platform) (app_users_monthly_growth_ratio)", "instant": True, "legendFormat": "{{platform}}"}], w=6, h=6,
-          options={"reduceOptions": {"calcs": ["lastNotNull"], "values": False}, "colorMode": "none",
-                   "graphMode": "none", "textMode": "value_and_name"})
-    b.add("stat", "Users near their post limit", "Active accounts that used at least 80 % of their plan's post limit.", "short",
-          [{"expr": "sum(app_users_near_post_limit)", "instant": True, "legendFormat": "near limit"}], w=6, h=6,
-          options={"reduceOptions": {"calcs": ["lastNotNull"], "values": False}, "colorMode": "none",
-                   "graphMode": "none", "textMode": "value"})
+    b.number("Registered users", "All accounts, whatever their plan or status, per platform.", "short",
+             [{"expr": "sum by (platform) (app_users_registered)", "legendFormat": "{{platform}}"}])
+    b.number("Signups (30 d)", "Accounts created in the last 30 days, per platform.", "short",
+             [{"expr": "sum by (platform) (app_users_signups_30d)", "legendFormat": "{{platform}}"}])
+    b.number("Monthly growth", "Accounts created in the last 30 days over the accounts that existed before them, per platform.", "percentunit",
+             [{"expr": "max by (platform) (app_users_monthly_growth_ratio)", "legendFormat": "{{platform}}"}])
+    b.number("Users near their post limit", "Active accounts that used at least 80 % of their plan's post limit.", "short",
+             [{"expr": "sum(app_users_near_post_limit)", "legendFormat": "near limit"}], text="value")
     b.ts("MAU (30 days) by plan", "Distinct users active in the last 30 days by plan class (recording rule app:mau_by_plan).", "short",
          [{"expr": "app:mau_by_plan", "legendFormat": "{{plan}}"}], w=8, stack=True)
     b.add("bargauge", "Activity by feature (24 h)", "Tracked user events of the last 24 hours by feature (JOIP activity log).", "short",
@@ -300,11 +296,9 @@ def queues():
     b.ts("Job latency", "Average seconds from job created to completed, over jobs completed in the last 1 m, 15 m and 1 h.", "s",
          [{"expr": "avg by (queue, window) (app_job_latency_avg_seconds)", "legendFormat": "{{queue}} {{window}}"}], w=8)
     b.row("Workers")
-    b.add("stat", "Workers up by pool", "Workers that beat within max_age, of the workers known in each pool.", "short",
-          [{"expr": "sum by (pool) (pulse_worker_pool_workers_up)", "instant": True, "legendFormat": "{{pool}} up"},
-           {"expr": "sum by (pool) (pulse_worker_pool_workers)", "instant": True, "legendFormat": "{{pool}} known"}],
-          w=8, h=8, options={"reduceOptions": {"calcs": ["lastNotNull"], "values": False}, "colorMode": "none",
-                             "graphMode": "none", "textMode": "value_and_name"})
+    b.number("Workers up by pool", "Workers that beat within max_age, of the workers known in each pool.", "short",
+             [{"expr": "sum by (pool) (pulse_worker_pool_workers_up)", "legendFormat": "{{pool}} up"},
+              {"expr": "sum by (pool) (pulse_worker_pool_workers)", "legendFormat": "{{pool}} known"}], w=8, h=8)
     b.ts("Heartbeat age", "Seconds since each worker's last heartbeat.", "s",
          [{"expr": "time() - pulse_worker_last_heartbeat_timestamp_seconds", "legendFormat": "{{pool}} {{worker}}"}], w=16)
     b.table("Worker status", "Each worker: up (1) or offline (0), and what it reports: state (healthy, active, idle), instance type, spot or on-demand.", "short",

@@ -99,8 +99,8 @@ pub struct DemoArgs {
         default_value = "/tmp/pulse-demo/logs"
     )]
     pub log_dir: std::path::PathBuf,
-    /// Users to generate.
-    #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u32).range(1..=200_000))]
+    /// Users to generate (the history is built in memory and written in one transaction).
+    #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u32).range(1..=20_000))]
     pub users: u32,
     /// Days of history.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=120))]

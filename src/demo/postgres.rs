@@ -266,16 +266,17 @@ fn db(e: sqlx::Error) -> DemoError {
     DemoError::target("postgres", e)
 }
 
-/// Multi-row INSERTs of `rows`, [`CHUNK`] rows per statement; `head` is the
-/// `INSERT INTO t (columns) ` part and `bind` pushes one row's values.
+/// Multi-row INSERTs of `rows` into `table` (schema-qualified), [`CHUNK`] rows per
+/// statement; `bind` pushes one row's values in the order of `columns`.
 async fn insert_chunks<'a, T>(
     tx: &mut sqlx::PgConnection,
-    head: &str,
+    table: &str,
+    columns: &str,
     rows: &'a [T],
     bind: impl Fn(sqlx::query_builder::Separated<'_, 'a, sqlx::Postgres, &'static str>, &'a T),
 ) -> Result<(), DemoError> {
     for chunk in rows.chunks(CHUNK) {
-        let mut q = QueryBuilder::new(head);
+        let mut q = QueryBuilder::new(format!("INSERT INTO {table} ({columns}) "));
         q.push_values(chunk, &bind);
         q.build().execute(&mut *tx).await.map_err(db)?;
     }
@@ -289,16 +290,17 @@ async fn insert_users(
 ) -> Result<(), DemoError> {
     insert_chunks(
         tx,
-        &format!("INSERT INTO {s}.users (id, username, email, plan, trial_ends_at, disabled, created_at) "),
+        &format!("{s}.users"),
+        "id, username, email, plan, trial_ends_at, disabled, created_at",
         &world.users,
         |mut b, u| {
-        b.push_bind(&u.id)
-            .push_bind(&u.username)
-            .push_bind(&u.email)
-            .push_bind(u.plan.as_str())
-            .push_bind(u.trial_ends_at)
-            .push_bind(u.disabled)
-            .push_bind(u.created_at);
+            b.push_bind(&u.id)
+                .push_bind(&u.username)
+                .push_bind(&u.email)
+                .push_bind(u.plan.as_str())
+                .push_bind(u.trial_ends_at)
+                .push_bind(u.disabled)
+                .push_bind(u.created_at);
         },
     )
     .await?;
@@ -316,7 +318,8 @@ async fn insert_users(
         .collect();
     insert_chunks(
         tx,
-        &format!("INSERT INTO {s}.subscriptions (user_id, status, plan, price_cents, started_at) "),
+        &format!("{s}.subscriptions"),
+        "user_id, status, plan, price_cents, started_at",
         &subs,
         |mut b, (id, status, at)| {
             b.push_bind(*id)
@@ -371,21 +374,23 @@ async fn insert_history(
     }
     insert_chunks(
         tx,
-        &format!("INSERT INTO {s}.ai_usage_events (user_id, created_at, completed_at, tokens, status, latency_hint_ms) "),
+        &format!("{s}.ai_usage_events"),
+        "user_id, created_at, completed_at, tokens, status, latency_hint_ms",
         &ai,
         |mut b, r| {
-        b.push_bind(r.0)
-            .push_bind(r.1)
-            .push_bind(r.2)
-            .push_bind(r.3)
-            .push_bind(r.4)
-            .push_bind(r.5);
+            b.push_bind(r.0)
+                .push_bind(r.1)
+                .push_bind(r.2)
+                .push_bind(r.3)
+                .push_bind(r.4)
+                .push_bind(r.5);
         },
     )
     .await?;
     insert_chunks(
         tx,
-        &format!("INSERT INTO {s}.preview_jobs (user_id, created_at, completed_at, status) "),
+        &format!("{s}.preview_jobs"),
+        "user_id, created_at, completed_at, status",
         &preview,
         |mut b, r| {
             b.push_bind(r.0)
@@ -397,7 +402,8 @@ async fn insert_history(
     .await?;
     insert_chunks(
         tx,
-        &format!("INSERT INTO {s}.user_activity_logs (user_id, action, feature, created_at) "),
+        &format!("{s}.user_activity_logs"),
+        "user_id, action, feature, created_at",
         &logs,
         |mut b, r| {
             b.push_bind(r.0)
@@ -442,15 +448,16 @@ async fn insert_sessions(
     }
     insert_chunks(
         tx,
-        &format!("INSERT INTO {s}.sessions (id, user_id, device_type, started_at, last_heartbeat_at, ended_at) "),
+        &format!("{s}.sessions"),
+        "id, user_id, device_type, started_at, last_heartbeat_at, ended_at",
         &rows,
         |mut b, r| {
-        b.push_bind(&r.0)
-            .push_bind(r.1)
-            .push_bind(r.2)
-            .push_bind(r.3)
-            .push_bind(r.4)
-            .push_bind(r.5);
+            b.push_bind(&r.0)
+                .push_bind(r.1)
+                .push_bind(r.2)
+                .push_bind(r.3)
+                .push_bind(r.4)
+                .push_bind(r.5);
         },
     )
     .await?;
