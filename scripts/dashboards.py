@@ -61,19 +61,19 @@ class Board:
         panel.update(extra)
         self.panels.append(panel)
 
-    def card(self, title, description, unit, expr, check, decimals=None):
-        """A summary card: the value; DEGRADED while `check` fails or its source is down (the
-        source's health probe runs more often than most checks); NO DATA without data."""
+    def card(self, title, description, unit, expr, check, decimals=None, w=4, h=5, legend=None):
+        """A card: the value; DEGRADED while `check` fails or its source is down (the source's
+        health probe runs more often than most checks); NO DATA without data. With a `legend`
+        (e.g. "{{platform}}") it shows one value per series."""
         ok = (f"min(pulse_check_success{{check=\"{check}\"}} "
               f"* on (instance, source) group_left () pulse_source_up)")
         guarded = f"({expr}) and on () ({ok} == 1)\nor on () ({ok} == 0) - 1"
-        extra = {}
         self.add("stat", title, description, unit,
-                 [{"expr": guarded, "instant": True, "legendFormat": title}], w=4, h=5,
+                 [{"expr": guarded, "instant": True, "legendFormat": legend or title}], w=w, h=h,
                  mappings=DEGRADED_MAPPING,
                  options={"reduceOptions": {"calcs": ["lastNotNull"], "values": False},
-                          "colorMode": "background", "graphMode": "none", "textMode": "value"},
-                 **extra)
+                          "colorMode": "background", "graphMode": "none",
+                          "textMode": "value_and_name" if legend else "value"})
         if decimals is not None:
             self.panels[-1]["fieldConfig"]["defaults"]["decimals"] = decimals
 
@@ -164,14 +164,15 @@ def admin():
              [{"expr": 'sum(app_ai_cost_estimate_usd{basis="tokens"})', "legendFormat": "tokens (30 d)"},
               {"expr": "sum(app:ai_cost_estimate_usd:instance_hours_month)", "legendFormat": "GPU instance hours"}], w=8, h=8)
     b.row("Growth and activity")
-    b.number("Registered users", "All accounts, whatever their plan or status, per platform.", "short",
-             [{"expr": "sum by (platform) (app_users_registered)", "legendFormat": "{{platform}}"}])
-    b.number("Signups (30 d)", "Accounts created in the last 30 days, per platform.", "short",
-             [{"expr": "sum by (platform) (app_users_signups_30d)", "legendFormat": "{{platform}}"}])
-    b.number("Monthly growth", "Accounts created in the last 30 days over the accounts that existed before them, per platform.", "percentunit",
-             [{"expr": "max by (platform) (app_users_monthly_growth_ratio)", "legendFormat": "{{platform}}"}])
-    b.number("Users near their post limit", "Active accounts that used at least 80 % of their plan's post limit.", "short",
-             [{"expr": "sum(app_users_near_post_limit)", "legendFormat": "near limit"}], text="value")
+    b.card("Registered users", "All accounts, whatever their plan or status, per platform.", "short",
+           "sum by (platform) (app_users_registered)", "app_users_registered", w=6, h=6, legend="{{platform}}")
+    b.card("Signups (30 d)", "Accounts created in the last 30 days, per platform.", "short",
+           "sum by (platform) (app_users_signups_30d)", "app_users_signups_30d", w=6, h=6, legend="{{platform}}")
+    b.card("Monthly growth", "Accounts created in the last 30 days over the accounts that existed before them, per platform.", "percentunit",
+           "max by (platform) (app_users_monthly_growth_ratio)", "app_users_monthly_growth_ratio", w=6, h=6,
+           legend="{{platform}}", decimals=1)
+    b.card("Users near their post limit", "Active accounts that used at least 80 % of their plan's post limit.", "short",
+           "sum(app_users_near_post_limit)", "app_users_near_post_limit", w=6, h=6)
     b.ts("MAU (30 days) by plan", "Distinct users active in the last 30 days by plan class (recording rule app:mau_by_plan).", "short",
          [{"expr": "app:mau_by_plan", "legendFormat": "{{plan}}"}], w=8, stack=True)
     b.add("bargauge", "Activity by feature (24 h)", "Tracked user events of the last 24 hours by feature (JOIP activity log).", "short",
