@@ -595,6 +595,19 @@ async fn demo_refuses_targets_holding_data_it_did_not_make() {
     );
     assert_eq!(code, 2, "{err}");
 
+    // A service that cannot be reached stops the run before anything is written anywhere.
+    let (code, _, err) = run("postgres,redis", &["--redis-url", "redis://127.0.0.1:1/0"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("--only postgres"), "{err}");
+    let schemas: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM information_schema.schemata WHERE schema_name = $1",
+    )
+    .bind(&name)
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!(schemas, 0, "nothing was written to Postgres");
+
     // RabbitMQ: a queue with the demo's name but no marker queue is never replaced.
     let http = reqwest::Client::new();
     let queue = format!("{RABBIT_API}/api/queues/%2F/{name}.scheduled_posts");

@@ -215,34 +215,81 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
         crate::secrets::register_url_password(url);
     }
     let on = |s: Service| args.only.contains(&s);
+    // A service that cannot be reached stops the run before anything is written; say how to
+    // leave it out.
+    let others = |skip: Service| {
+        let rest: Vec<String> = args
+            .only
+            .iter()
+            .filter(|s| **s != skip)
+            .map(|s| format!("{s:?}").to_lowercase())
+            .collect();
+        rest.join(",")
+    };
+    let hint = |skip: Service| {
+        let rest = others(skip);
+        move |mut e: DemoError| {
+            if e.code == 1 {
+                e.message = format!(
+                    "{} (is it running? leave it out with --only {rest})",
+                    e.message
+                );
+            }
+            e
+        }
+    };
     // Connect to and check every target before writing to any.
     let pg = match on(Service::Postgres) {
-        true => Some(postgres::Target::connect(&args.postgres_url, &args.postgres_schema).await?),
+        true => Some(
+            postgres::Target::connect(&args.postgres_url, &args.postgres_schema)
+                .await
+                .map_err(hint(Service::Postgres))?,
+        ),
         false => None,
     };
     let mongo = match on(Service::Mongodb) {
-        true => Some(mongo::Target::connect(&args.mongodb_url, &args.mongodb_database).await?),
+        true => Some(
+            mongo::Target::connect(&args.mongodb_url, &args.mongodb_database)
+                .await
+                .map_err(hint(Service::Mongodb))?,
+        ),
         false => None,
     };
     let redis = match on(Service::Redis) {
-        true => Some(redis_data::Target::connect(&args.redis_url, &args.redis_prefix).await?),
+        true => Some(
+            redis_data::Target::connect(&args.redis_url, &args.redis_prefix)
+                .await
+                .map_err(hint(Service::Redis))?,
+        ),
         false => None,
     };
     let mut rabbit = match on(Service::Rabbitmq) {
-        true => Some(rabbit::Target::connect(&args.amqp_url, &args.amqp_prefix).await?),
+        true => Some(
+            rabbit::Target::connect(&args.amqp_url, &args.amqp_prefix)
+                .await
+                .map_err(hint(Service::Rabbitmq))?,
+        ),
         false => None,
     };
     if let Some(t) = &pg {
-        t.check_safe(args.force).await?;
+        t.check_safe(args.force)
+            .await
+            .map_err(hint(Service::Postgres))?;
     }
     if let Some(t) = &mongo {
-        t.check_safe(args.force).await?;
+        t.check_safe(args.force)
+            .await
+            .map_err(hint(Service::Mongodb))?;
     }
     if let Some(t) = &redis {
-        t.check_safe(args.force).await?;
+        t.check_safe(args.force)
+            .await
+            .map_err(hint(Service::Redis))?;
     }
     if let Some(t) = &rabbit {
-        t.check_safe(args.force).await?;
+        t.check_safe(args.force)
+            .await
+            .map_err(hint(Service::Rabbitmq))?;
     }
 
     let mut world = World::generate(args.seed, args.users as usize, args.days, Utc::now());
