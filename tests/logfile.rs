@@ -143,7 +143,7 @@ async fn counts_across_rotation_and_truncation_with_bad_lines_and_histograms() {
 }
 
 #[tokio::test]
-async fn start_at_beginning_and_a_missing_file() {
+async fn start_at_beginning_two_sources_on_one_file_and_a_missing_file() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("preview.log");
     append(&log, &[OK, ERR, "{broken"]);
@@ -159,11 +159,19 @@ sources:
     interval: 1s
     timeout: 800ms
     counters: [{{ metric: app_ai_events_total, labels: {{ status: status }} }}]
+  - name: ai-logs-again
+    kind: logfile
+    path: {}
+    start_at: beginning
+    interval: 1s
+    timeout: 800ms
+    counters: [{{ metric: app_ai_events_again_total, labels: {{ status: status }} }}]
   - name: gone
     kind: logfile
     path: {}
     counters: [{{ metric: app_gone_total }}]
 "#,
+        log.display(),
         log.display(),
         missing.display()
     );
@@ -171,11 +179,18 @@ sources:
     let m = e
         .wait_for("existing lines", Duration::from_secs(10), |m| {
             m.get("app_ai_events_total", &[("status", "ok")]).is_some()
+                && m.get("app_ai_events_again_total", &[("status", "ok")])
+                    .is_some()
                 && m.get("pulse_source_up", &[("source", "gone")]).is_some()
         })
         .await;
     assert_eq!(
         m.get("app_ai_events_total", &[("status", "provider_error")]),
+        Some(1.0)
+    );
+    // A second source on the same file keeps its own position: it reads every line too.
+    assert_eq!(
+        m.get("app_ai_events_again_total", &[("status", "provider_error")]),
         Some(1.0)
     );
     assert_eq!(

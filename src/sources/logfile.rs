@@ -4,8 +4,8 @@
 //! Each run reads what was appended since the last one. A rename-and-create rotation is
 //! followed (the old file is read to its end first, then the new one from its start), a
 //! truncation restarts from the start, and lines that are not JSON are counted, never fatal.
-//! A new file is read from its end by default. The position per path outlives reloads, so a
-//! reload that changes the counters neither re-reads nor skips lines.
+//! A new file is read from its end by default. The position per source and path outlives
+//! reloads, so a reload that changes the counters neither re-reads nor skips lines.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -192,24 +192,27 @@ struct Position {
     offset: u64,
 }
 
-/// Positions by path, kept for the life of the process so reloads resume where they were.
-static POSITIONS: Mutex<Option<HashMap<PathBuf, Position>>> = Mutex::new(None);
+/// Positions by source name and path, kept for the life of the process so reloads resume
+/// where they were. The source name is part of the key: two sources tailing one file each
+/// read all of it.
+type PositionKey = (String, PathBuf);
+static POSITIONS: Mutex<Option<HashMap<PositionKey, Position>>> = Mutex::new(None);
 
-fn saved_position(path: &Path) -> Option<Position> {
+fn saved_position(source: &str, path: &Path) -> Option<Position> {
     POSITIONS
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .as_ref()?
-        .get(path)
+        .get(&(source.to_owned(), path.to_path_buf()))
         .copied()
 }
 
-fn save_position(path: &Path, pos: Position) {
+fn save_position(source: &str, path: &Path, pos: Position) {
     POSITIONS
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .get_or_insert_with(HashMap::new)
-        .insert(path.to_path_buf(), pos);
+        .insert((source.to_owned(), path.to_path_buf()), pos);
 }
 
 /// What has been counted so far.
@@ -305,12 +308,12 @@ struct TailProbe {
 
 impl Probe for TailProbe {
     fn run(&self, _deadline: Instant) -> ProbeFuture<'_> {
-        let (config, tail) = (self.config.clone(), self.tail.clone());
+        let (source, config, tail) = (self.source.clone(), self.config.clone(), self.tail.clone());
         Box::pin(async move {
             // File reads block; they run off the async workers, bounded per run.
             tokio::task::spawn_blocking(move || {
                 let mut t = tail.lock().unwrap_or_else(|e| e.into_inner());
-                read_new(&config, &mut t)
+                read_new(&source, &config, &mut t)
             })
             .await
             .map_err(|e| ProbeError::new(Reason::Internal, format!("log reader task: {e}")))??;
@@ -383,7 +386,7 @@ impl TailProbe {
 }
 
 /// Reads what was appended since the last run, following rotation and truncation.
-fn read_new(c: &LogfileConfig, t: &mut Tail) -> Result<(), ProbeError> {
+fn read_new(source: &str, c: &LogfileConfig, t: &mut Tail) -> Result<(), ProbeError> {
     let meta = std::fs::metadata(&c.path);
     let current = meta.as_ref().ok().map(|m| (m.dev(), m.ino(), m.len()));
     if let Some((file, pos)) = t.file.as_mut() {
@@ -409,7 +412,7 @@ fn read_new(c: &LogfileConfig, t: &mut Tail) -> Result<(), ProbeError> {
     };
     if t.file.is_none() {
         let mut f = File::open(&c.path).map_err(|e| io_error(&c.path, &e))?;
-        let offset = match saved_position(&c.path) {
+        let offset = match saved_position(source, &c.path) {
             Some(p) if (p.dev, p.ino) == (dev, ino) && p.offset <= len => p.offset,
             // A file seen before under another identity: the rotated-in file, from its start.
             Some(_) => 0,
@@ -429,7 +432,7 @@ fn read_new(c: &LogfileConfig, t: &mut Tail) -> Result<(), ProbeError> {
         t.counts.truncations += 1;
     }
     drain(file, pos, c, &mut t.counts)?;
-    save_position(&c.path, *pos);
+    save_position(source, &c.path, *pos);
     Ok(())
 }
 
