@@ -50,6 +50,21 @@ fn unknown_field_is_named_with_its_path() {
 }
 
 #[test]
+fn redis_field_counting_needs_count_and_a_new_label() {
+    assert_rejected(
+        "sources:\n  - name: cache\n    kind: redis\n    url: redis://127.0.0.1:6379\n    keys:\n      - pattern: \"ws:*\"\n        metric: app_ws\n        group_by: device\n        distinct: user_id\n      - pattern: \"ws:*\"\n        metric: app_ws2\n        count: true\n        label: device\n        group_by: device\n",
+        &[],
+        &[
+            "sources[0].keys[0].group_by",
+            "sources[0].keys[0].distinct",
+            "set `count: true`",
+            "sources[0].keys[1].group_by",
+            "already a label",
+        ],
+    );
+}
+
+#[test]
 fn bad_metric_and_label_names_are_rejected() {
     assert_rejected(
         &format!("sources:\n  - name: db\n    kind: postgres\n    url: {PG}\n    checks:\n      - metric: app-users\n        sql: SELECT 1 AS value\n        labels: [\"plan type\"]\n"),

@@ -180,6 +180,107 @@ sources:
 }
 
 #[tokio::test]
+async fn hashes_under_a_pattern_are_counted_by_a_field_and_by_distinct_values() {
+    // WebSocket sessions as HiveSync keeps them: one hash per connection with its user and
+    // device. u1 is online on two devices; one session has no device; one key is no hash.
+    let mut r = redis().await;
+    let p = unique("ws");
+    let sessions = [
+        ("s1", Some("u1"), Some("desktop")),
+        ("s2", Some("u1"), Some("phone")),
+        ("s3", Some("u2"), Some("desktop")),
+        ("s4", Some("u3"), Some("ipad")),
+        ("s5", Some("u4"), None),
+        ("s6", None, Some("desktop")),
+    ];
+    let mut pipe = redis::pipe();
+    for (id, user, device) in sessions {
+        let mut fields = vec![("started", "1")];
+        fields.extend(user.map(|u| ("user_id", u)));
+        fields.extend(device.map(|d| ("device", d)));
+        pipe.hset_multiple(format!("{p}:{id}"), &fields).ignore();
+    }
+    pipe.set(format!("{p}:stray"), "x").ignore();
+    let _: () = pipe.query_async(&mut r).await.unwrap();
+    let config = format!(
+        r#"
+sources:
+  - name: cache
+    kind: redis
+    url: {REDIS_URL}
+    interval: 1s
+    timeout: 800ms
+    keys:
+      - pattern: "{p}:*"
+        name: by-device
+        count: true
+        group_by: device
+        metric: app_ws_sessions
+        label: pattern
+        scan_count: 2
+      - pattern: "{p}:*"
+        name: users
+        count: true
+        distinct: user_id
+        metric: app_ws_users
+        label: pattern
+      - pattern: "{p}:*"
+        name: users-by-device
+        count: true
+        group_by: device
+        distinct: user_id
+        metric: app_ws_users_by_device
+        label: pattern
+"#
+    );
+    let e = Exporter::start(&config);
+    let m = e
+        .wait_for("the three counts", Duration::from_secs(20), |m| {
+            ["by-device", "users", "users-by-device"]
+                .iter()
+                .all(|c| m.get("pulse_check_success", &[("check", c)]) == Some(1.0))
+        })
+        .await;
+    let pat = format!("{p}:*");
+    for (device, sessions, users) in [
+        ("desktop", 3.0, 2.0),
+        ("phone", 1.0, 1.0),
+        ("ipad", 1.0, 1.0),
+        ("unknown", 1.0, 1.0),
+    ] {
+        assert_eq!(
+            m.get("app_ws_sessions", &[("pattern", &pat), ("device", device)]),
+            Some(sessions),
+            "{device}"
+        );
+        assert_eq!(
+            m.get(
+                "app_ws_users_by_device",
+                &[("pattern", &pat), ("device", device)]
+            ),
+            Some(users),
+            "{device}"
+        );
+    }
+    assert_eq!(m.find("app_ws_sessions", &[]).len(), 4);
+    // u1..u4: the session without a user_id adds no one.
+    assert_eq!(m.get("app_ws_users", &[("pattern", &pat)]), Some(4.0));
+    // The string key is no session: skipped and counted, once per check.
+    assert!(
+        m.get("pulse_check_values_skipped_total", &[("check", "users")])
+            .is_some_and(|n| n >= 1.0),
+        "{}",
+        m.text
+    );
+    let mut del = redis::pipe();
+    for (id, _, _) in sessions {
+        del.del(format!("{p}:{id}")).ignore();
+    }
+    del.del(format!("{p}:stray")).ignore();
+    let _: () = del.query_async(&mut r).await.unwrap();
+}
+
+#[tokio::test]
 async fn command_checks_count_a_sliding_window_and_health_reads_info() {
     let mut r = redis().await;
     let key = unique("ai_requests");

@@ -5,7 +5,7 @@
 //! bounded COUNT (never KEYS), and an allowlist for command checks. The connection manager
 //! reconnects by itself after the server comes back.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -79,6 +79,17 @@ pub struct KeyCheck {
     /// bounded by `max_series`; a key may be counted twice while Redis rehashes.
     #[serde(default)]
     pub count: bool,
+    /// With `count`: read this field of every matching hash (HMGET) and count the keys per
+    /// value, one sample per value labelled with the field's name (a hash without the field
+    /// counts under `unknown`; keys of other types are skipped and counted). For example
+    /// WebSocket sessions by `device`.
+    #[serde(default)]
+    pub group_by: Option<String>,
+    /// With `count`: count the distinct values of this field over the matching hashes instead
+    /// of the keys (per `group_by` value when both are set). For example distinct `user_id`s
+    /// of the open WebSocket sessions: users online, however many devices each has.
+    #[serde(default)]
+    pub distinct: Option<String>,
 }
 
 fn default_key_label() -> String {
@@ -193,6 +204,30 @@ pub fn validate(config: &RedisConfig, source: &SourceConfig, errors: &mut Vec<Co
                         format!("{p}.scan_count"),
                         "must be at least 1",
                     ));
+                }
+                for (field, value) in [("group_by", &k.group_by), ("distinct", &k.distinct)] {
+                    if value.is_some() && !k.count {
+                        errors.push(ConfigError::new(
+                            format!("{p}.{field}"),
+                            "reads fields of the hashes matching `pattern` while counting them: set `count: true` (and `pattern`)",
+                        ));
+                    }
+                    if value.as_deref().is_some_and(str::is_empty) {
+                        errors.push(ConfigError::new(
+                            format!("{p}.{field}"),
+                            "must name a hash field",
+                        ));
+                    }
+                }
+                if let Some(g) = &k.group_by {
+                    // The field's name becomes a label: it must be a valid one, and a new one.
+                    label_name(&format!("{p}.group_by"), g, errors);
+                    if g == &k.label || check.common.const_labels.contains_key(g) {
+                        errors.push(ConfigError::new(
+                            format!("{p}.group_by"),
+                            format!("{g:?} is already a label of this check (`label` or a const_label): rename one"),
+                        ));
+                    }
                 }
             }
             CheckSpec::RedisCommand(c) => {
@@ -502,6 +537,9 @@ impl Probe for KeyProbe {
             let mut conn = self.conn.get().await?;
             let mut out = Output::default();
             if let (true, Some(p)) = (self.check.count, &self.check.pattern) {
+                if self.check.group_by.is_some() || self.check.distinct.is_some() {
+                    return count_fields(&mut conn, &self.check, p, &self.metric, &self.help).await;
+                }
                 // max 0: scan keeps no names and reports every match as "beyond".
                 let (_, matched) = scan(&mut conn, p, self.check.scan_count, 0).await?;
                 out.gauge(
@@ -580,6 +618,106 @@ impl Probe for KeyProbe {
             Ok(out)
         })
     }
+}
+
+/// `count` with `group_by` and/or `distinct`: walks the keys matching `pattern` batch by
+/// batch (SCAN, then TYPE and HMGET pipelined per batch), so memory grows with the number of
+/// groups and distinct values, never with the number of keys. Like plain counting, a key may
+/// be counted twice while Redis rehashes.
+async fn count_fields(
+    conn: &mut ConnectionManager,
+    check: &KeyCheck,
+    pattern: &str,
+    metric: &str,
+    help: &str,
+) -> Result<Output, ProbeError> {
+    let fields: Vec<&str> = check
+        .group_by
+        .iter()
+        .chain(check.distinct.iter())
+        .map(String::as_str)
+        .collect();
+    let mut keys: BTreeMap<String, u64> = BTreeMap::new();
+    let mut values: BTreeMap<String, HashSet<String>> = BTreeMap::new();
+    let mut out = Output::default();
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(check.scan_count)
+            .query_async(conn)
+            .await
+            .map_err(classify)?;
+        if !batch.is_empty() {
+            let mut types = redis::pipe();
+            for k in &batch {
+                types.cmd("TYPE").arg(k);
+            }
+            let kinds: Vec<String> = types.query_async(conn).await.map_err(classify)?;
+            let hashes: Vec<&String> = batch
+                .iter()
+                .zip(&kinds)
+                .filter(|(k, t)| match t.as_str() {
+                    "hash" => true,
+                    // Expired between SCAN and TYPE.
+                    "none" => false,
+                    other => {
+                        tracing::debug!(key = %k, r#type = other, "skipping a key that is not a hash");
+                        out.skipped += 1;
+                        false
+                    }
+                })
+                .map(|(k, _)| k)
+                .collect();
+            if !hashes.is_empty() {
+                let mut get = redis::pipe();
+                for k in &hashes {
+                    get.cmd("HMGET").arg(*k).arg(&fields);
+                }
+                let got: Vec<Vec<Option<String>>> =
+                    get.query_async(conn).await.map_err(classify)?;
+                for mut row in got {
+                    // A hash that expired between TYPE and HMGET reads as one without the
+                    // fields: at worst one key counted under `unknown`.
+                    let distinct = check.distinct.as_ref().and_then(|_| row.pop().flatten());
+                    let group = match check.group_by {
+                        Some(_) => row.pop().flatten().unwrap_or_else(|| "unknown".to_owned()),
+                        None => String::new(),
+                    };
+                    *keys.entry(group.clone()).or_default() += 1;
+                    let seen = values.entry(group).or_default();
+                    if let Some(v) = distinct {
+                        seen.insert(v);
+                    }
+                }
+            }
+        }
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    let pattern_label = label(&check.label, pattern);
+    match &check.group_by {
+        Some(field) => {
+            for (group, n) in keys {
+                let value = match check.distinct {
+                    Some(_) => values.get(&group).map_or(0, HashSet::len) as f64,
+                    None => n as f64,
+                };
+                let labels = vec![pattern_label.clone(), label(field, group.as_str())];
+                out.gauge(metric, help, labels, value);
+            }
+        }
+        None => {
+            let n = values.get("").map_or(0, HashSet::len);
+            out.gauge(metric, help, vec![pattern_label], n as f64);
+        }
+    }
+    Ok(out)
 }
 
 struct CommandProbe {
