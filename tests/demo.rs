@@ -87,6 +87,14 @@ async fn hivesync_joip_config_numbers_equal_direct_queries_on_demo_data() {
         "app_top_ai_user_requests_7d",
         "app_activity_events_24h",
         "app_users_monthly_growth_ratio",
+        "app_content_items",
+        "app_community_likes",
+        "app_top_community_contributors_likes",
+        "app_revenue_usd",
+        "app_referrals",
+        "app_referral_conversion_ratio",
+        "app_caption_themes",
+        "app_users_tracked_active_30d",
     ];
     let m = wait_all_ok(&e, "app-db", &checks).await;
     let db = pg().await;
@@ -285,12 +293,153 @@ async fn hivesync_joip_config_numbers_equal_direct_queries_on_demo_data() {
         );
     }
 
+    // JOIP: content, community, revenue and referrals, counted in Rust from the raw rows.
+    let content: Vec<(String, bool, bool)> = sqlx::query_as(&format!(
+        "SELECT 'session', shared_to_community, false FROM {s}.content_sessions
+         UNION ALL SELECT 'media', shared_to_community, deleted_at IS NOT NULL FROM {s}.media_items"
+    ))
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    for kind in ["session", "media"] {
+        let live: Vec<_> = content.iter().filter(|c| c.0 == kind && !c.2).collect();
+        let shared = live.iter().filter(|c| c.1).count();
+        assert!(shared > 0 && shared < live.len(), "{kind}: some shared");
+        assert_eq!(
+            m.get("app_content_items", &[("item", kind), ("scope", "total")]),
+            Some(live.len() as f64),
+            "{kind}"
+        );
+        assert_eq!(
+            m.get("app_content_items", &[("item", kind), ("scope", "shared")]),
+            Some(shared as f64),
+            "{kind}"
+        );
+    }
+    assert!(
+        content.iter().any(|c| c.0 == "media" && c.2),
+        "the demo deletes some files, which leave the vault count"
+    );
+    let owners: Vec<String> = sqlx::query_scalar(&format!(
+        "SELECT coalesce(s.user_id, m.user_id) FROM {s}.community_likes l
+         LEFT JOIN {s}.content_sessions s ON s.id = l.session_id
+         LEFT JOIN {s}.media_items m ON m.id = l.media_id"
+    ))
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    assert_eq!(m.get("app_community_likes", &[]), Some(owners.len() as f64));
+    let mut likes: HashMap<&str, usize> = HashMap::new();
+    for o in &owners {
+        *likes.entry(o.as_str()).or_default() += 1;
+    }
+    let mut ranked: Vec<(&str, usize)> = likes.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let served = m.find("app_top_community_contributors_likes", &[]);
+    assert_eq!(served.len(), 5);
+    for (user, n) in ranked.iter().take(5) {
+        assert_eq!(
+            m.get("app_top_community_contributors_likes", &[("user_id", user)]),
+            Some(*n as f64),
+            "{user}"
+        );
+    }
+    let cents: Vec<i32> =
+        sqlx::query_scalar(&format!("SELECT amount_cents FROM {s}.credit_purchases"))
+            .fetch_all(&db)
+            .await
+            .unwrap();
+    assert!(!cents.is_empty());
+    let credits = cents.iter().map(|c| i64::from(*c)).sum::<i64>() as f64 / 100.0;
+    let got = m.get("app_revenue_usd", &[("stream", "credits")]).unwrap();
+    assert!(
+        (got - credits).abs() < 1e-6,
+        "credits revenue {got} != {credits}"
+    );
+    let invoices: Vec<i32> = sqlx::query_scalar(&format!(
+        "SELECT amount_cents FROM {s}.subscription_invoices"
+    ))
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    let subs = invoices.iter().map(|c| i64::from(*c)).sum::<i64>() as f64 / 100.0;
+    let got = m
+        .get("app_revenue_usd", &[("stream", "subscriptions")])
+        .unwrap();
+    assert!(
+        subs > 0.0 && (got - subs).abs() < 1e-6,
+        "subscription revenue {got} != {subs}"
+    );
+    let tracked: Vec<(String, DateTime<Utc>)> = sqlx::query_as(&format!(
+        "SELECT user_id, created_at FROM {s}.user_activity_logs"
+    ))
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    let month_ago = now - chrono::TimeDelta::days(30);
+    let tracked_30d: BTreeSet<&str> = tracked
+        .iter()
+        .filter(|(_, at)| *at > month_ago)
+        .map(|(u, _)| u.as_str())
+        .collect();
+    assert_eq!(
+        m.get("app_users_tracked_active_30d", &[]),
+        Some(tracked_30d.len() as f64)
+    );
+    let referees: Vec<String> =
+        sqlx::query_scalar(&format!("SELECT referee_id FROM {s}.referrals"))
+            .fetch_all(&db)
+            .await
+            .unwrap();
+    let active = referees
+        .iter()
+        .filter(|r| tracked_30d.contains(r.as_str()))
+        .count();
+    assert!(
+        active > 0 && active < referees.len(),
+        "{active} of {}",
+        referees.len()
+    );
+    assert_eq!(
+        m.get("app_referrals", &[("state", "total")]),
+        Some(referees.len() as f64)
+    );
+    assert_eq!(
+        m.get("app_referrals", &[("state", "active")]),
+        Some(active as f64)
+    );
+    let ratio = m.get("app_referral_conversion_ratio", &[]).unwrap();
+    assert!((ratio - active as f64 / referees.len() as f64).abs() < 1e-9);
+    let themes: Vec<Option<String>> = sqlx::query_scalar(&format!(
+        "SELECT details->>'theme' FROM {s}.user_activity_logs
+         WHERE action IN ('smart_caption_generated', 'caption_regenerated')"
+    ))
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    let mut by_theme: BTreeMap<String, usize> = BTreeMap::new();
+    for t in themes {
+        *by_theme
+            .entry(t.unwrap_or_else(|| "unknown".into()))
+            .or_default() += 1;
+    }
+    assert_eq!(by_theme.len(), 5, "{by_theme:?}");
+    for (theme, n) in &by_theme {
+        assert_eq!(
+            m.get("app_caption_themes", &[("theme", theme)]),
+            Some(*n as f64),
+            "{theme}"
+        );
+    }
+
     // Redis: queue depth, WebSocket connections, CPU and GPU workers.
     let m = e
         .wait_for("redis checks", Duration::from_secs(30), |m| {
             m.get("app_queue_depth", &[("queue", "ai")]).is_some()
                 && m.find("pulse_worker_up", &[("pool", "gpu")]).len() == 2
                 && m.find("app_websocket_sessions", &[]).len() == 1
+                && m.find("app_websocket_users", &[]).len() == 1
+                && !m.find("app_websocket_sessions_by_device", &[]).is_empty()
         })
         .await;
     let mut r = redis().await;
@@ -313,6 +462,32 @@ async fn hivesync_joip_config_numbers_equal_direct_queries_on_demo_data() {
         ws.len() as f64
     );
     assert_eq!(ws.len(), online.iter().filter(|s| s.3.is_none()).count());
+    // The same sessions read from the hashes: distinct users, and connections by device.
+    let mut ws_users = BTreeSet::new();
+    let mut ws_devices: BTreeMap<String, f64> = BTreeMap::new();
+    for k in &ws {
+        let (user, device): (String, String) = redis::cmd("HMGET")
+            .arg(k)
+            .arg("user_id")
+            .arg("device")
+            .query_async(&mut r)
+            .await
+            .unwrap();
+        ws_users.insert(user);
+        *ws_devices.entry(device).or_default() += 1.0;
+    }
+    assert_eq!(
+        m.find("app_websocket_users", &[])[0].value,
+        ws_users.len() as f64
+    );
+    assert!(ws_devices.len() > 1, "{ws_devices:?}");
+    for (device, n) in &ws_devices {
+        assert_eq!(
+            m.get("app_websocket_sessions_by_device", &[("device", device)]),
+            Some(*n),
+            "{device}"
+        );
+    }
     let gpu = m.find(
         "pulse_worker_info",
         &[("pool", "gpu"), ("lifecycle", "spot")],
@@ -348,6 +523,7 @@ async fn hayon_config_numbers_equal_direct_mongodb_reads_on_demo_data() {
         "app_users_monthly_growth_ratio",
         "app_posts_usage",
         "app_users_near_post_limit",
+        "app_users_near_caption_limit",
     ];
     let m = wait_all_ok(&e, "users-db", &checks).await;
     let client = mongo().await;
@@ -434,6 +610,22 @@ async fn hayon_config_numbers_equal_direct_mongodb_reads_on_demo_data() {
         .count();
     assert!(near > 0, "the demo puts some users near their limit");
     assert_eq!(m.get("app_users_near_post_limit", &[]), Some(near as f64));
+    let near_captions = docs
+        .iter()
+        .filter(|d| {
+            !d.get_bool("isDisabled").unwrap()
+                && int_of(d, "usage.captionGenerations") as f64
+                    >= int_of(d, "limits.maxCaptionGenerations") as f64 * 0.8
+        })
+        .count();
+    assert!(
+        near_captions > 0,
+        "the demo puts some users near their caption limit"
+    );
+    assert_eq!(
+        m.get("app_users_near_caption_limit", &[]),
+        Some(near_captions as f64)
+    );
     // Collections, not the database: on nx-27017 dropping a database drops every collection.
     for c in ["users", "_pulse_demo"] {
         client

@@ -9,10 +9,11 @@ use super::world::{Activity, Plan, World, AI_STATUSES, DEVICES, FEATURE_ACTIONS}
 use super::{judge, DemoError};
 
 /// Tables the demo creates; the marker table says the schema is the demo's.
-pub const TABLES: [&str; 10] = [
+pub const TABLES: [&str; 16] = [
     "_pulse_demo",
     "users",
     "subscriptions",
+    "subscription_invoices",
     "sessions",
     "ai_usage_events",
     "preview_jobs",
@@ -20,6 +21,11 @@ pub const TABLES: [&str; 10] = [
     "user_usage_stats",
     "usage_analytics_daily",
     "projects",
+    "content_sessions",
+    "media_items",
+    "community_likes",
+    "credit_purchases",
+    "referrals",
 ];
 
 /// Rows per multi-row INSERT: well under Postgres' 65535 bind parameters.
@@ -98,15 +104,24 @@ impl Target {
         tx.execute(
             format!(
                 "SET LOCAL search_path = {s};
-                 INSERT INTO user_usage_stats (user_id, sessions_created, smart_captions_generated,
-                     custom_captions_generated, babecock_images_created, media_uploaded, login_count,
+                 {JOIP_CONTENT}
+                 INSERT INTO user_usage_stats (user_id, sessions_created, sessions_viewed,
+                     sessions_shared, smart_captions_generated, custom_captions_generated,
+                     babecock_images_created, babecock_remixes_created, media_uploaded,
+                     media_shared, media_downloaded, bulk_downloads, login_count,
                      first_activity_at, last_activity_at)
                  SELECT u.id,
                    count(*) FILTER (WHERE l.action = 'session_created'),
+                   count(*) FILTER (WHERE l.action = 'session_viewed'),
+                   count(*) FILTER (WHERE l.action = 'session_shared'),
                    count(*) FILTER (WHERE l.action = 'smart_caption_generated'),
                    count(*) FILTER (WHERE l.action = 'custom_caption_created'),
                    count(*) FILTER (WHERE l.action = 'babecock_created'),
+                   count(*) FILTER (WHERE l.action = 'babecock_remix'),
                    count(*) FILTER (WHERE l.action = 'media_uploaded'),
+                   count(*) FILTER (WHERE l.action = 'media_shared'),
+                   count(*) FILTER (WHERE l.action = 'media_downloaded'),
+                   count(*) FILTER (WHERE l.action = 'bulk_download'),
                    count(*) FILTER (WHERE l.action = 'login'),
                    min(l.created_at), max(l.created_at)
                  FROM users u JOIN user_activity_logs l ON l.user_id = u.id GROUP BY u.id;
@@ -530,14 +545,65 @@ CREATE INDEX user_activity_logs_created ON user_activity_logs (created_at);
 CREATE TABLE user_usage_stats (
   user_id text PRIMARY KEY REFERENCES users(id),
   sessions_created integer NOT NULL DEFAULT 0,
+  sessions_viewed integer NOT NULL DEFAULT 0,
+  sessions_shared integer NOT NULL DEFAULT 0,
   smart_captions_generated integer NOT NULL DEFAULT 0,
   custom_captions_generated integer NOT NULL DEFAULT 0,
   babecock_images_created integer NOT NULL DEFAULT 0,
+  babecock_remixes_created integer NOT NULL DEFAULT 0,
   media_uploaded integer NOT NULL DEFAULT 0,
+  media_shared integer NOT NULL DEFAULT 0,
+  media_downloaded integer NOT NULL DEFAULT 0,
+  bulk_downloads integer NOT NULL DEFAULT 0,
   login_count integer NOT NULL DEFAULT 0,
   first_activity_at timestamptz,
   last_activity_at timestamptz,
   updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE subscription_invoices (
+  id bigserial PRIMARY KEY,
+  user_id text NOT NULL REFERENCES users(id),
+  amount_cents integer NOT NULL,
+  paid_at timestamptz NOT NULL
+);
+-- JOIP's content: its "sessions" are slideshow sessions, not the connections above.
+CREATE TABLE content_sessions (
+  id bigserial PRIMARY KEY,
+  user_id text NOT NULL REFERENCES users(id),
+  caption_theme text NOT NULL,
+  shared_to_community boolean NOT NULL DEFAULT false,
+  created_at timestamptz NOT NULL
+);
+CREATE TABLE media_items (
+  id bigserial PRIMARY KEY,
+  user_id text NOT NULL REFERENCES users(id),
+  size_bytes bigint NOT NULL,
+  shared_to_community boolean NOT NULL DEFAULT false,
+  created_at timestamptz NOT NULL,
+  deleted_at timestamptz
+);
+CREATE TABLE community_likes (
+  id bigserial PRIMARY KEY,
+  user_id text NOT NULL REFERENCES users(id),
+  session_id bigint REFERENCES content_sessions(id),
+  media_id bigint REFERENCES media_items(id),
+  created_at timestamptz NOT NULL,
+  CHECK ((session_id IS NULL) <> (media_id IS NULL))
+);
+CREATE TABLE credit_purchases (
+  id bigserial PRIMARY KEY,
+  user_id text NOT NULL REFERENCES users(id),
+  credits integer NOT NULL,
+  amount_cents integer NOT NULL,
+  created_at timestamptz NOT NULL
+);
+CREATE TABLE referrals (
+  id bigserial PRIMARY KEY,
+  referrer_id text NOT NULL REFERENCES users(id),
+  referee_id text NOT NULL UNIQUE REFERENCES users(id),
+  code text NOT NULL,
+  credits_awarded integer NOT NULL,
+  created_at timestamptz NOT NULL
 );
 CREATE TABLE usage_analytics_daily (
   date date PRIMARY KEY,
@@ -548,6 +614,59 @@ CREATE TABLE usage_analytics_daily (
   avg_latency_ms double precision,
   max_queue_depth integer NOT NULL
 );
+"#;
+
+/// JOIP's content, money and referrals, derived from the activity history so the same seed
+/// makes the same rows: caption themes and composition layouts in the events' details, one
+/// slideshow session per `session_created` and one vault file per `media_uploaded` (some
+/// shared to the community, some files deleted), likes on shared items, credit purchases,
+/// monthly invoices of paid subscriptions, and referrals between users who signed up one
+/// after the other.
+const JOIP_CONTENT: &str = r#"
+UPDATE user_activity_logs SET details = jsonb_build_object('theme',
+    (ARRAY['joi', 'forced_bi', 'beta', 'cbt', 'cuckold'])[1 + id % 5])
+  WHERE action IN ('smart_caption_generated', 'caption_regenerated', 'theme_selected');
+UPDATE user_activity_logs SET details = jsonb_build_object('layout',
+    CASE WHEN id % 3 = 0 THEN 'top_bottom' ELSE 'side_by_side' END)
+  WHERE action IN ('babecock_created', 'babecock_remix', 'layout_detected');
+INSERT INTO content_sessions (user_id, caption_theme, shared_to_community, created_at)
+  SELECT user_id, (ARRAY['joi', 'forced_bi', 'beta', 'cbt', 'cuckold'])[1 + id % 5], id % 4 = 0, created_at
+  FROM user_activity_logs WHERE action = 'session_created' ORDER BY id;
+INSERT INTO media_items (user_id, size_bytes, shared_to_community, created_at, deleted_at)
+  SELECT user_id, 50000 + (id * 7919) % 5000000, id % 6 = 0, created_at,
+         CASE WHEN id % 10 = 0 THEN least(created_at + interval '1 hour', now()) END
+  FROM user_activity_logs WHERE action = 'media_uploaded' ORDER BY id;
+INSERT INTO community_likes (user_id, session_id, created_at)
+  SELECT u.id, s.id, s.created_at
+  FROM content_sessions s
+  CROSS JOIN generate_series(1, (s.id % 7)::int) k
+  JOIN LATERAL (SELECT id FROM users ORDER BY id
+                OFFSET (s.id * 31 + k * 17) % (SELECT count(*) FROM users) LIMIT 1) u ON true
+  WHERE s.shared_to_community;
+INSERT INTO community_likes (user_id, media_id, created_at)
+  SELECT u.id, m.id, m.created_at
+  FROM media_items m
+  CROSS JOIN generate_series(1, (m.id % 5)::int) k
+  JOIN LATERAL (SELECT id FROM users ORDER BY id
+                OFFSET (m.id * 13 + k * 29) % (SELECT count(*) FROM users) LIMIT 1) u ON true
+  WHERE m.shared_to_community AND m.deleted_at IS NULL;
+INSERT INTO credit_purchases (user_id, credits, amount_cents, created_at)
+  SELECT user_id, (ARRAY[100, 500, 1000])[1 + id % 3], (ARRAY[499, 1999, 3499])[1 + id % 3], created_at
+  FROM user_activity_logs WHERE action = 'login' AND id % 20 = 0;
+UPDATE subscriptions SET canceled_at = least(started_at + interval '20 days', now())
+  WHERE status = 'canceled';
+INSERT INTO subscription_invoices (user_id, amount_cents, paid_at)
+  SELECT s.user_id, s.price_cents, t
+  FROM subscriptions s
+  CROSS JOIN LATERAL generate_series(s.started_at, coalesce(s.canceled_at, now()), interval '30 days') t
+  WHERE s.status IN ('active', 'canceled');
+WITH ordered AS (
+  SELECT id, username, disabled, created_at, row_number() OVER (ORDER BY created_at, id) AS n FROM users
+)
+INSERT INTO referrals (referrer_id, referee_id, code, credits_awarded, created_at)
+  SELECT r.id, u.id, 'REF-' || upper(r.username), CASE WHEN u.disabled THEN 0 ELSE 50 END, u.created_at
+  FROM ordered u JOIN ordered r ON r.n = u.n / 2
+  WHERE u.n % 4 = 0;
 "#;
 
 /// Daily roll-ups of the history, as the HiveSync backend would store them (past days only).

@@ -28,20 +28,33 @@ pub const AI_STATUSES: [(&str, f64); 4] = [
     ("safety_rejection", 0.01),
 ];
 
-/// JOIP tracked events: (action, feature), from the JOIP activity list.
-pub const FEATURE_ACTIONS: [(&str, &str); 12] = [
+/// JOIP tracked events: (action, feature), every event of the JOIP activity list.
+pub const FEATURE_ACTIONS: [(&str, &str); 25] = [
     ("session_created", "sessions"),
     ("session_viewed", "sessions"),
+    ("session_edited", "sessions"),
+    ("session_deleted", "sessions"),
     ("session_shared", "sessions"),
+    ("session_favorited", "sessions"),
+    ("session_refreshed", "sessions"),
     ("smart_caption_generated", "smart_captions"),
     ("custom_caption_created", "smart_captions"),
     ("caption_regenerated", "smart_captions"),
+    ("theme_selected", "smart_captions"),
     ("babecock_created", "babecock_studio"),
     ("babecock_remix", "babecock_studio"),
+    ("layout_detected", "babecock_studio"),
     ("media_uploaded", "media_gallery"),
+    ("media_deleted", "media_gallery"),
+    ("media_shared", "media_gallery"),
     ("media_downloaded", "media_gallery"),
     ("bulk_download", "media_gallery"),
     ("analytics_viewed", "admin"),
+    ("user_updated", "admin"),
+    ("user_role_updated", "admin"),
+    ("user_deleted", "admin"),
+    ("settings_updated", "admin"),
+    ("audit_logs_viewed", "admin"),
 ];
 
 /// A user's plan as stored in `users.plan`.
