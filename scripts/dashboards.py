@@ -21,6 +21,23 @@ DEGRADED_MAPPING = [
 NEUTRAL = {"mode": "absolute", "steps": [{"color": "blue", "value": None}]}
 
 
+def check_ok(check):
+    """1 while every run of `check` (a name or a regex) succeeds and its source is up, else 0."""
+    op = "=~" if any(c in check for c in ".*") else "="
+    return (f"min(pulse_check_success{{check{op}\"{check}\"}} "
+            f"* on (instance, source) group_left () pulse_source_up)")
+
+
+def kind_ok(kind):
+    """1 while every source of `kind` is up, else 0."""
+    return f'min(pulse_source_up{{kind="{kind}"}})'
+
+
+def guard(expr, ok):
+    """`expr` while `ok` is 1; -1 (shown as DEGRADED) while it is 0; nothing without data."""
+    return f"({expr}) and on () ({ok} == 1)\nor on () ({ok} == 0) - 1"
+
+
 class Board:
     def __init__(self, uid, title, description):
         self.uid, self.title, self.description = uid, title, description
@@ -65,11 +82,8 @@ class Board:
         """A card: the value; DEGRADED while `check` fails or its source is down (the source's
         health probe runs more often than most checks); NO DATA without data. With a `legend`
         (e.g. "{{platform}}") it shows one value per series."""
-        ok = (f"min(pulse_check_success{{check=\"{check}\"}} "
-              f"* on (instance, source) group_left () pulse_source_up)")
-        guarded = f"({expr}) and on () ({ok} == 1)\nor on () ({ok} == 0) - 1"
         self.add("stat", title, description, unit,
-                 [{"expr": guarded, "instant": True, "legendFormat": legend or title}], w=w, h=h,
+                 [{"expr": guard(expr, check_ok(check)), "instant": True, "legendFormat": legend or title}], w=w, h=h,
                  mappings=DEGRADED_MAPPING,
                  options={"reduceOptions": {"calcs": ["lastNotNull"], "values": False},
                           "colorMode": "background", "graphMode": "none",
@@ -87,8 +101,11 @@ class Board:
             self.panels[-1]["timeFrom"] = time_from
 
     def number(self, title, description, unit, targets, w=6, h=6, text="value_and_name"):
-        """A plain stat: one or more numbers with their legends, no colour."""
-        self.add("stat", title, description, unit, [dict(t, instant=True) for t in targets], w=w, h=h,
+        """A plain stat: one or more numbers with their legends, no colour. Each target's
+        `ok` expression guards it: DEGRADED while that is 0."""
+        self.add("stat", title, description, unit,
+                 [dict({k: v for k, v in t.items() if k != "ok"}, expr=guard(t["expr"], t["ok"]), instant=True)
+                  for t in targets], w=w, h=h, mappings=DEGRADED_MAPPING,
                  options={"reduceOptions": {"calcs": ["lastNotNull"], "values": False}, "colorMode": "none",
                           "graphMode": "none", "textMode": text})
 
@@ -161,8 +178,10 @@ def admin():
     b.number("Estimated AI cost per month (ESTIMATE)",
              "Estimates only: tokens of the last 30 days at the configured price per 1k tokens, and every GPU worker up now running a whole month at its configured hourly price.",
              "currencyUSD",
-             [{"expr": 'sum(app_ai_cost_estimate_usd{basis="tokens"})', "legendFormat": "tokens (30 d)"},
-              {"expr": "sum(app:ai_cost_estimate_usd:instance_hours_month)", "legendFormat": "GPU instance hours"}], w=8, h=8)
+             [{"expr": 'sum(app_ai_cost_estimate_usd{basis="tokens"})', "legendFormat": "tokens (30 d)",
+               "ok": check_ok("app_ai_cost_estimate_usd")},
+              {"expr": "sum(app:ai_cost_estimate_usd:instance_hours_month)", "legendFormat": "GPU instance hours",
+               "ok": check_ok("heartbeat:gpu")}], w=8, h=8)
     b.row("Growth and activity")
     b.card("Registered users", "All accounts, whatever their plan or status, per platform.", "short",
            "sum by (platform) (app_users_registered)", "app_users_registered", w=6, h=6, legend="{{platform}}")
@@ -195,6 +214,17 @@ def admin():
             transformations=[{"id": "organize", "options": {"excludeByName": {"Time": True},
                                                             "renameByName": {"Value": "activity score"}}},
                              {"id": "sortBy", "options": {"sort": [{"field": "activity score", "desc": True}]}}])
+    b.row("Content, revenue and referrals")
+    b.card("Content", "JOIP slideshow sessions and files in the media vaults: all, and those shared to the community.", "short",
+           "sum by (item, scope) (app_content_items)", "app_content_items", w=6, h=6, legend="{{item}} {{scope}}")
+    b.card("Community likes", "Likes on shared sessions and media, lifetime.", "short",
+           "sum(app_community_likes)", "app_community_likes", w=4, h=6)
+    b.card("Revenue (lifetime)", "Credit purchases (estimated revenue) and paid subscription invoices (deprecated tier), in USD.", "currencyUSD",
+           "sum by (stream) (app_revenue_usd)", "app_revenue_usd", w=6, h=6, legend="{{stream}}")
+    b.card("Referrals", "Referred users, and those with tracked activity in the last 30 days.", "short",
+           "sum by (state) (app_referrals)", "app_referrals", w=4, h=6, legend="{{state}}")
+    b.card("Referral conversion", "Referred users who became active over all referred users.", "percentunit",
+           "max(app_referral_conversion_ratio)", "app_referral_conversion_ratio", w=4, h=6, decimals=1)
     b.row("Tables")
     b.table("Top 20 AI users (7 days)", "The 20 users with the most AI requests over 7 days: user id, plan, last seen, request count. No emails unless the exporter config opts in.",
             "short",
@@ -251,9 +281,11 @@ def health():
          [{"expr": 'sum by (queue) (pulse_rabbitmq_queue_consumers{dead_letter="false"})', "legendFormat": "{{queue}}"}])
     common("stripe", "Stripe webhooks")
     b.add("stat", "Stripe webhook endpoints", "1 (enabled) or 0 (disabled) per webhook endpoint; a disabled endpoint receives nothing.", "none",
-          [{"expr": "pulse_stripe_webhook_endpoint_enabled", "instant": True, "legendFormat": "{{host}} {{endpoint}}"}], w=12, h=6,
+          [{"expr": guard("pulse_stripe_webhook_endpoint_enabled", check_ok("webhook_endpoints")),
+            "instant": True, "legendFormat": "{{host}} {{endpoint}}"}], w=12, h=6,
           mappings=[{"type": "value", "options": {"1": {"text": "ENABLED", "color": "green", "index": 0},
-                                                  "0": {"text": "DISABLED", "color": "red", "index": 1}}}],
+                                                  "0": {"text": "DISABLED", "color": "red", "index": 1},
+                                                  "-1": {"text": "DEGRADED", "color": "red", "index": 2}}}],
           options={"reduceOptions": {"calcs": ["lastNotNull"], "values": False}, "colorMode": "background",
                    "graphMode": "none", "textMode": "value_and_name"})
     b.ts("Stripe undelivered events", "Events of the lookback window not yet delivered to any endpoint, by type.", "short",
@@ -290,16 +322,20 @@ def queues():
     b.ts("Consumers", "Consumers attached to each queue.", "short",
          [{"expr": 'sum by (queue) (pulse_rabbitmq_queue_consumers{dead_letter="false"})', "legendFormat": "{{queue}}"}], w=8)
     b.add("stat", "Dead letters", "Messages in dead-letter queues: work that failed after its retries.", "short",
-          [{"expr": 'sum by (queue) (pulse_rabbitmq_queue_messages{dead_letter="true"})', "instant": True, "legendFormat": "{{queue}}"}],
+          [{"expr": guard('sum by (queue) (pulse_rabbitmq_queue_messages{dead_letter="true"})', kind_ok("rabbitmq")),
+            "instant": True, "legendFormat": "{{queue}}"}],
           w=8, h=8, thresholds={"mode": "absolute", "steps": [{"color": "blue", "value": None}, {"color": "orange", "value": 1}]},
+          mappings=DEGRADED_MAPPING,
           options={"reduceOptions": {"calcs": ["lastNotNull"], "values": False}, "colorMode": "background",
                    "graphMode": "area", "textMode": "value_and_name"})
     b.ts("Job latency", "Average seconds from job created to completed, over jobs completed in the last 1 m, 15 m and 1 h.", "s",
          [{"expr": "avg by (queue, window) (app_job_latency_avg_seconds)", "legendFormat": "{{queue}} {{window}}"}], w=8)
     b.row("Workers")
     b.number("Workers up by pool", "Workers that beat within max_age, of the workers known in each pool.", "short",
-             [{"expr": "sum by (pool) (pulse_worker_pool_workers_up)", "legendFormat": "{{pool}} up"},
-              {"expr": "sum by (pool) (pulse_worker_pool_workers)", "legendFormat": "{{pool}} known"}], w=8, h=8)
+             [{"expr": "sum by (pool) (pulse_worker_pool_workers_up)", "legendFormat": "{{pool}} up",
+               "ok": check_ok("heartbeat:.*")},
+              {"expr": "sum by (pool) (pulse_worker_pool_workers)", "legendFormat": "{{pool}} known",
+               "ok": check_ok("heartbeat:.*")}], w=8, h=8)
     b.ts("Heartbeat age", "Seconds since each worker's last heartbeat.", "s",
          [{"expr": "time() - pulse_worker_last_heartbeat_timestamp_seconds", "legendFormat": "{{pool}} {{worker}}"}], w=16)
     b.table("Worker status", "Each worker: up (1) or offline (0), and what it reports: state (healthy, active, idle), instance type, spot or on-demand.", "short",

@@ -137,7 +137,7 @@ fn amtool_accepts_the_alertmanager_config_and_routes_by_severity() {
             vec!["severity=warning", "alertname=PulseSourceDown"],
             "chat",
         ),
-        (vec!["severity=none", "alertname=Watchdog"], "null"),
+        (vec!["severity=info", "alertname=Watchdog"], "null"),
         (vec!["severity=critical", "alertname=Watchdog"], "null"),
     ] {
         let mut args = vec![
@@ -169,6 +169,20 @@ fn amtool_accepts_the_alertmanager_config_and_routes_by_severity() {
             assert!(
                 re.is_match(alert),
                 "{alert} is not inhibited by PulseExporterDown"
+            );
+        }
+    }
+    // The inhibition matches on `instance`: an aggregation that dropped it could never be
+    // inhibited, so every `by (…)` and `on (…)` of an alert keeps it.
+    assert_eq!(inhibit["equal"][0].as_str(), Some("instance"));
+    let grouping = regex::Regex::new(r"\b(?:by|on)\s*\(([^)]*)\)").unwrap();
+    for (alert, rule) in alert_rules() {
+        let expr = rule["expr"].as_str().unwrap();
+        for c in grouping.captures_iter(expr) {
+            assert!(
+                c[1].split(',').any(|l| l.trim() == "instance"),
+                "{alert}: `{}` drops the instance label",
+                &c[0]
             );
         }
     }
@@ -422,27 +436,45 @@ fn dashboards_are_stable_valid_and_use_only_produced_metrics() {
         unknown.is_empty(),
         "not produced by the exporter or a rule: {unknown:?}"
     );
-    // Cards guarded by their check say DEGRADED when it fails: the six summary cards and the
-    // growth row.
-    let admin: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("admin-overview.json")).unwrap())
-            .unwrap();
-    let cards: Vec<&Value> = admin["panels"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|p| {
-            p["targets"][0]["expr"]
-                .as_str()
-                .is_some_and(|e| e.contains("pulse_check_success"))
-        })
-        .collect();
-    assert_eq!(cards.len(), 10);
-    for c in cards {
-        let text = c["fieldConfig"]["defaults"]["mappings"].to_string();
-        assert!(text.contains("DEGRADED"), "{}", c["title"]);
-        assert_eq!(c["type"], "stat");
+    // Every stat panel says DEGRADED (-1) when the check or source behind it fails, and NO DATA
+    // when nothing arrives; the `… up` panels show the source's own state as UP / DOWN.
+    let mut guarded = Vec::new();
+    for file in ["admin-overview", "platform-health", "queues-workers"] {
+        let board: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(format!("{file}.json"))).unwrap(),
+        )
+        .unwrap();
+        for p in board["panels"].as_array().unwrap() {
+            if p["type"] != "stat" {
+                continue;
+            }
+            let title = p["title"].as_str().unwrap();
+            let defaults = &p["fieldConfig"]["defaults"];
+            assert_eq!(defaults["noValue"], "NO DATA", "{file}/{title}");
+            let mappings = defaults["mappings"].to_string();
+            let exprs: Vec<&str> = p["targets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["expr"].as_str().unwrap())
+                .collect();
+            if exprs.iter().all(|e| e.starts_with("pulse_source_up{")) {
+                assert!(mappings.contains("DOWN"), "{file}/{title}");
+                continue;
+            }
+            assert!(mappings.contains("DEGRADED"), "{file}/{title}");
+            for e in exprs {
+                assert!(
+                    e.contains("pulse_source_up") && e.contains("== 0) - 1"),
+                    "{file}/{title}: {e} is not guarded"
+                );
+            }
+            guarded.push(format!("{file}/{title}"));
+        }
     }
+    // The six summary cards, the growth row, the content row, the cost estimate, dead
+    // letters, workers and Stripe endpoints.
+    assert_eq!(guarded.len(), 19, "{guarded:?}");
 }
 
 #[test]

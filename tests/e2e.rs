@@ -271,26 +271,31 @@ async fn dashboards_have_data_and_a_redis_outage_pages_through_alertmanager_and_
     let prom = format!("http://127.0.0.1:{prom_port}");
     wait_ready(&format!("{prom}/-/ready"), "Prometheus", &prom_log).await;
 
-    // Every dashboard panel's queries return data (at least one query per panel).
+    // Every query of every dashboard panel returns data, but for these, which are empty on a
+    // healthy platform by design.
+    let may_be_empty = [
+        // Firing alerts: none need be firing before the outage below.
+        r#"ALERTS{alertstate="firing""#,
+        // The local Redis runs without maxmemory (the series is filtered to limits > 0).
+        "pulse_redis_memory_max_bytes > 0",
+    ];
     let mut missing = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(120);
     for (board, title, exprs) in panels() {
-        loop {
-            let mut any = false;
-            for e in &exprs {
+        for e in exprs
+            .iter()
+            .filter(|e| !may_be_empty.iter().any(|m| e.contains(m)))
+        {
+            loop {
                 if !query(&prom, &substitute(e)).await.is_empty() {
-                    any = true;
                     break;
                 }
+                if Instant::now() > deadline {
+                    missing.push(format!("{board}/{title}: {e}"));
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
             }
-            if any {
-                break;
-            }
-            if Instant::now() > deadline {
-                missing.push(format!("{board}/{title}"));
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
     assert!(
