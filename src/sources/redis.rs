@@ -490,6 +490,36 @@ struct KeyProbe {
     max_keys: usize,
 }
 
+/// One SCAN call: the next cursor (0 when the walk is done) and a batch of matching keys.
+async fn scan_step(
+    conn: &mut ConnectionManager,
+    cursor: u64,
+    pattern: &str,
+    count: u32,
+) -> Result<(u64, Vec<String>), ProbeError> {
+    redis::cmd("SCAN")
+        .arg(cursor)
+        .arg("MATCH")
+        .arg(pattern)
+        .arg("COUNT")
+        .arg(count)
+        .query_async(conn)
+        .await
+        .map_err(classify)
+}
+
+/// The TYPE of each key, in one pipelined round trip (`none` for a key that is gone).
+async fn key_types(
+    conn: &mut ConnectionManager,
+    keys: &[String],
+) -> Result<Vec<String>, ProbeError> {
+    let mut types = redis::pipe();
+    for k in keys {
+        types.cmd("TYPE").arg(k);
+    }
+    types.query_async(conn).await.map_err(classify)
+}
+
 /// Keys matching `pattern`, at most `max` of them, plus how many more matched. SCAN walks the
 /// whole keyspace `count` keys per call; the check's timeout bounds the walk.
 async fn scan(
@@ -503,15 +533,7 @@ async fn scan(
     let mut beyond = 0u64;
     let mut cursor: u64 = 0;
     loop {
-        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(pattern)
-            .arg("COUNT")
-            .arg(count)
-            .query_async(conn)
-            .await
-            .map_err(classify)?;
+        let (next, batch) = scan_step(conn, cursor, pattern, count).await?;
         for key in batch {
             // SCAN may return a key more than once while the keyspace is rehashing.
             if seen.contains(&key) {
@@ -563,11 +585,7 @@ impl Probe for KeyProbe {
             if keys.is_empty() {
                 return Ok(out);
             }
-            let mut types = redis::pipe();
-            for k in &keys {
-                types.cmd("TYPE").arg(k);
-            }
-            let kinds: Vec<String> = types.query_async(&mut conn).await.map_err(classify)?;
+            let kinds = key_types(&mut conn, &keys).await?;
             let mut sizes = redis::pipe();
             let mut measured = Vec::new();
             for (k, t) in keys.iter().zip(&kinds) {
@@ -642,21 +660,9 @@ async fn count_fields(
     let mut out = Output::default();
     let mut cursor: u64 = 0;
     loop {
-        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(pattern)
-            .arg("COUNT")
-            .arg(check.scan_count)
-            .query_async(conn)
-            .await
-            .map_err(classify)?;
+        let (next, batch) = scan_step(conn, cursor, pattern, check.scan_count).await?;
         if !batch.is_empty() {
-            let mut types = redis::pipe();
-            for k in &batch {
-                types.cmd("TYPE").arg(k);
-            }
-            let kinds: Vec<String> = types.query_async(conn).await.map_err(classify)?;
+            let kinds = key_types(conn, &batch).await?;
             let hashes: Vec<&String> = batch
                 .iter()
                 .zip(&kinds)
