@@ -85,6 +85,7 @@ async fn hivesync_joip_config_numbers_equal_direct_queries_on_demo_data() {
         "app_ai_requests_per_user_24h",
         "app_ai_errors_24h",
         "app_top_ai_user_requests_7d",
+        "app_top_ai_user_last_seen_timestamp_seconds",
         "app_activity_events_24h",
         "app_users_monthly_growth_ratio",
         "app_content_items",
