@@ -345,32 +345,21 @@ async fn hivesync_joip_config_numbers_equal_direct_queries_on_demo_data() {
             "{user}"
         );
     }
-    let cents: Vec<i32> =
-        sqlx::query_scalar(&format!("SELECT amount_cents FROM {s}.credit_purchases"))
+    for (stream, table) in [
+        ("credits", "credit_purchases"),
+        ("subscriptions", "subscription_invoices"),
+    ] {
+        let cents: Vec<i32> = sqlx::query_scalar(&format!("SELECT amount_cents FROM {s}.{table}"))
             .fetch_all(&db)
             .await
             .unwrap();
-    assert!(!cents.is_empty());
-    let credits = cents.iter().map(|c| i64::from(*c)).sum::<i64>() as f64 / 100.0;
-    let got = m.get("app_revenue_usd", &[("stream", "credits")]).unwrap();
-    assert!(
-        (got - credits).abs() < 1e-6,
-        "credits revenue {got} != {credits}"
-    );
-    let invoices: Vec<i32> = sqlx::query_scalar(&format!(
-        "SELECT amount_cents FROM {s}.subscription_invoices"
-    ))
-    .fetch_all(&db)
-    .await
-    .unwrap();
-    let subs = invoices.iter().map(|c| i64::from(*c)).sum::<i64>() as f64 / 100.0;
-    let got = m
-        .get("app_revenue_usd", &[("stream", "subscriptions")])
-        .unwrap();
-    assert!(
-        subs > 0.0 && (got - subs).abs() < 1e-6,
-        "subscription revenue {got} != {subs}"
-    );
+        let want = cents.iter().map(|c| i64::from(*c)).sum::<i64>() as f64 / 100.0;
+        let got = m.get("app_revenue_usd", &[("stream", stream)]).unwrap();
+        assert!(
+            want > 0.0 && (got - want).abs() < 1e-6,
+            "{stream} revenue {got} != {want}"
+        );
+    }
     let tracked: Vec<(String, DateTime<Utc>)> = sqlx::query_as(&format!(
         "SELECT user_id, created_at FROM {s}.user_activity_logs"
     ))

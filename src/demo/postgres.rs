@@ -636,20 +636,18 @@ INSERT INTO media_items (user_id, size_bytes, shared_to_community, created_at, d
   SELECT user_id, 50000 + (id * 7919) % 5000000, id % 6 = 0, created_at,
          CASE WHEN id % 10 = 0 THEN least(created_at + interval '1 hour', now()) END
   FROM user_activity_logs WHERE action = 'media_uploaded' ORDER BY id;
-INSERT INTO community_likes (user_id, session_id, created_at)
-  SELECT u.id, s.id, s.created_at
-  FROM content_sessions s
-  CROSS JOIN generate_series(1, (s.id % 7)::int) k
+-- Each shared item gets a few likes from users picked by its id: (session, media, created,
+-- likes, where the pick starts, its step).
+INSERT INTO community_likes (user_id, session_id, media_id, created_at)
+  SELECT u.id, i.session_id, i.media_id, i.created_at
+  FROM (SELECT id AS session_id, NULL::bigint AS media_id, created_at, id % 7 AS likes, id * 31 AS start, 17 AS step
+          FROM content_sessions WHERE shared_to_community
+        UNION ALL
+        SELECT NULL, id, created_at, id % 5, id * 13, 29
+          FROM media_items WHERE shared_to_community AND deleted_at IS NULL) i
+  CROSS JOIN generate_series(1, i.likes::int) k
   JOIN LATERAL (SELECT id FROM users ORDER BY id
-                OFFSET (s.id * 31 + k * 17) % (SELECT count(*) FROM users) LIMIT 1) u ON true
-  WHERE s.shared_to_community;
-INSERT INTO community_likes (user_id, media_id, created_at)
-  SELECT u.id, m.id, m.created_at
-  FROM media_items m
-  CROSS JOIN generate_series(1, (m.id % 5)::int) k
-  JOIN LATERAL (SELECT id FROM users ORDER BY id
-                OFFSET (m.id * 13 + k * 29) % (SELECT count(*) FROM users) LIMIT 1) u ON true
-  WHERE m.shared_to_community AND m.deleted_at IS NULL;
+                OFFSET (i.start + k * i.step) % (SELECT count(*) FROM users) LIMIT 1) u ON true;
 INSERT INTO credit_purchases (user_id, credits, amount_cents, created_at)
   SELECT user_id, (ARRAY[100, 500, 1000])[1 + id % 3], (ARRAY[499, 1999, 3499])[1 + id % 3], created_at
   FROM user_activity_logs WHERE action = 'login' AND id % 20 = 0;

@@ -655,8 +655,12 @@ async fn count_fields(
         .chain(check.distinct.iter())
         .map(String::as_str)
         .collect();
-    let mut keys: BTreeMap<String, u64> = BTreeMap::new();
-    let mut values: BTreeMap<String, HashSet<String>> = BTreeMap::new();
+    // Per group (the one group "" without `group_by`): keys seen and distinct values.
+    let mut groups: BTreeMap<String, (u64, HashSet<String>)> = BTreeMap::new();
+    if check.group_by.is_none() {
+        // One sample even when nothing matches: 0, as plain counting reports it.
+        groups.insert(String::new(), Default::default());
+    }
     let mut out = Output::default();
     let mut cursor: u64 = 0;
     loop {
@@ -693,11 +697,9 @@ async fn count_fields(
                         Some(_) => row.pop().flatten().unwrap_or_else(|| "unknown".to_owned()),
                         None => String::new(),
                     };
-                    *keys.entry(group.clone()).or_default() += 1;
-                    let seen = values.entry(group).or_default();
-                    if let Some(v) = distinct {
-                        seen.insert(v);
-                    }
+                    let (keys, values) = groups.entry(group).or_default();
+                    *keys += 1;
+                    values.extend(distinct);
                 }
             }
         }
@@ -707,21 +709,16 @@ async fn count_fields(
         cursor = next;
     }
     let pattern_label = label(&check.label, pattern);
-    match &check.group_by {
-        Some(field) => {
-            for (group, n) in keys {
-                let value = match check.distinct {
-                    Some(_) => values.get(&group).map_or(0, HashSet::len) as f64,
-                    None => n as f64,
-                };
-                let labels = vec![pattern_label.clone(), label(field, group.as_str())];
-                out.gauge(metric, help, labels, value);
-            }
+    for (group, (keys, values)) in groups {
+        let value = match check.distinct {
+            Some(_) => values.len() as f64,
+            None => keys as f64,
+        };
+        let mut labels = vec![pattern_label.clone()];
+        if let Some(field) = &check.group_by {
+            labels.push(label(field, group.as_str()));
         }
-        None => {
-            let n = values.get("").map_or(0, HashSet::len);
-            out.gauge(metric, help, vec![pattern_label], n as f64);
-        }
+        out.gauge(metric, help, labels, value);
     }
     Ok(out)
 }
