@@ -37,6 +37,11 @@ pub struct HeartbeatCommon {
     /// lifecycle).
     #[serde(default)]
     pub attributes: Vec<String>,
+    /// Fewest workers the pool needs up (published as `pulse_worker_pool_min_up`): the
+    /// alerts warn below it and page when none is up; `0` declares a pool that may scale to
+    /// zero. Unset: no minimum is published, and only a pool with no worker up alerts.
+    #[serde(default)]
+    pub min_up: Option<u32>,
 }
 
 fn default_max_age() -> Dur {
@@ -48,7 +53,8 @@ fn default_forget_after() -> Dur {
 }
 
 impl crate::config::FieldSet for HeartbeatCommon {
-    const KEYS: &'static [&'static str] = &["pool", "max_age", "forget_after", "attributes"];
+    const KEYS: &'static [&'static str] =
+        &["pool", "max_age", "forget_after", "attributes", "min_up"];
 }
 
 impl HeartbeatCommon {
@@ -216,9 +222,17 @@ impl Tracker {
         out.gauge(
             "pulse_worker_pool_workers_up",
             "Workers in the pool whose last heartbeat is within max_age.",
-            pool,
+            pool.clone(),
             up_count as f64,
         );
+        if let Some(min) = hb.min_up {
+            out.gauge(
+                "pulse_worker_pool_min_up",
+                "Fewest workers the pool needs up, as configured (min_up); 0 means it may scale to zero.",
+                pool,
+                f64::from(min),
+            );
+        }
         let base = |worker: &str| {
             vec![
                 label("source", source),
@@ -306,6 +320,7 @@ mod tests {
             max_age: Dur(Duration::from_secs(60)),
             forget_after: Dur(Duration::from_secs(600)),
             attributes: vec![],
+            min_up: Some(2),
         };
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -346,6 +361,14 @@ mod tests {
         assert_eq!(out.skipped, 1);
         // Pool totals come first, so a series cap never drops them.
         assert_eq!(out.families[0].name, "pulse_worker_pool_workers");
+        let pool = |name: &str| {
+            out.families
+                .iter()
+                .find(|f| f.name == name)
+                .map(|f| f.samples[0].value)
+        };
+        assert_eq!(pool("pulse_worker_pool_workers_up"), Some(1.0));
+        assert_eq!(pool("pulse_worker_pool_min_up"), Some(2.0));
         // A beat from the future is malformed, not a worker that is up forever.
         let out = t.update("s", &hb, vec![beat("time-traveller", -3600.0)], 0, None);
         assert_eq!(out.skipped, 1);

@@ -21,17 +21,18 @@
 //! | [`webconfig`] | the exporter-toolkit web config file |
 //! | [`landing`] | the HTML landing page |
 //! | [`probe_cmd`] | the `probe` subcommand's one-shot run and table |
-//! | [`demo`] | the `demo` subcommand: generated platform data in the local services |
 //! | [`healthcheck`] | the `healthcheck` subcommand: a container health probe without curl |
 //! | [`logging`] | log format and level |
 //! | [`error`] | `ProbeError` and its bounded `Reason` |
+//!
+//! The `demo` subcommand's data generator lives in the binary (`src/demo/`), not here: the
+//! exporter's library does not carry it.
 
 #![warn(missing_docs)]
 
 pub mod app;
 pub mod collector;
 pub mod config;
-pub mod demo;
 pub mod error;
 pub mod exposition;
 pub mod healthcheck;

@@ -7,6 +7,8 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod demo;
+
 use clap::{Parser, Subcommand};
 use pulse_exporter::app::App;
 use pulse_exporter::logging::{self, LogFormat, LogLevel};
@@ -81,7 +83,7 @@ enum Command {
     /// Run every check once, print a table of outcomes, and exit (1 if any failed).
     Probe,
     /// Generate demo platform data in the local services (see the README); no config needed.
-    Demo(Box<pulse_exporter::demo::DemoArgs>),
+    Demo(Box<demo::DemoArgs>),
     /// Exit 0 if the exporter at --web.listen-address answers /-/healthy, else 1 (for
     /// container health checks; no curl needed).
     Healthcheck,
@@ -101,7 +103,7 @@ fn main() -> ExitCode {
             let args = (**args).clone();
             return match tokio::runtime::Runtime::new()
                 .map_err(|e| e.to_string())
-                .map(|rt| rt.block_on(pulse_exporter::demo::run(args)))
+                .map(|rt| rt.block_on(demo::run(args)))
             {
                 Ok(Ok(())) => ExitCode::SUCCESS,
                 Ok(Err(e)) => {

@@ -2,6 +2,11 @@
 //!
 //! Every substituted value is registered as a secret (see [`crate::secrets`]), so a password
 //! read this way is scrubbed from every log line and error message. `$${` writes a literal `${`.
+//!
+//! An environment variable's value may itself hold `${file:PATH}` references, resolved when it
+//! is read: a container runtime can then pass a URL whose password stays in a secret file
+//! (`PULSE_POSTGRES_URL='postgres://app:${file:/run/secrets/pg}@db/app'`), so the password is
+//! in neither the environment nor the process table. Nothing else in a value is interpreted.
 
 use serde_yaml::Value;
 
@@ -41,15 +46,41 @@ pub fn interpolate(value: &mut Value, path: &str, errors: &mut Vec<ConfigError>)
 
 /// `text` with its references resolved, or a message saying which one failed and how to fix it.
 pub fn expand(text: &str) -> Result<String, String> {
+    substitute(text, Refs::All)
+}
+
+/// `value` with every `${file:PATH}` replaced by that file's content (registered as a
+/// secret); everything else, other `$` sequences included, is kept as it is. For values that
+/// come from outside the config: environment variables, and the demo's connection flags.
+pub fn expand_files(value: &str) -> Result<String, String> {
+    substitute(value, Refs::FilesOnly)
+}
+
+/// The references a text may hold.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Refs {
+    /// Config text: `${env:…}`, `${file:…}`, and `$${` for a literal `${`.
+    All,
+    /// A value from outside the config: only `${file:…}`; every other `$` is literal.
+    FilesOnly,
+}
+
+/// The one walk over `text` that [`expand`] and [`expand_files`] share.
+fn substitute(text: &str, refs: Refs) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(pos) = rest.find('$') {
         out.push_str(&rest[..pos]);
         let tail = &rest[pos..];
-        if let Some(after) = tail.strip_prefix("$${") {
+        let opens = match refs {
+            Refs::All => tail.starts_with("${"),
+            Refs::FilesOnly => tail.starts_with("${file:"),
+        };
+        if let (Refs::All, Some(after)) = (refs, tail.strip_prefix("$${")) {
             out.push_str("${");
             rest = after;
-        } else if let Some(after) = tail.strip_prefix("${") {
+        } else if opens {
+            let after = &tail["${".len()..];
             let end = after.find('}').ok_or_else(|| {
                 format!("unterminated reference `${{{after}`: close it with `}}`")
             })?;
@@ -72,13 +103,17 @@ fn resolve(reference: &str) -> Result<String, String> {
             Some((name, default)) => (name, Some(default)),
             None => (spec, None),
         };
-        match (std::env::var(name), default) {
-            (Ok(v), _) if !v.is_empty() || default.is_none() => v,
-            (_, Some(default)) => return Ok(default.to_owned()),
-            (Err(_), None) => {
+        // An empty value counts as unset where a default is given.
+        let set = std::env::var(name)
+            .ok()
+            .filter(|v| !v.is_empty() || default.is_none());
+        match (set, default) {
+            (Some(v), _) => expand_files(&v)
+                .map_err(|e| format!("environment variable {name} (from ${{env:{name}}}): {e}"))?,
+            (None, Some(default)) => return Ok(default.to_owned()),
+            (None, None) => {
                 return Err(format!("environment variable {name} (from ${{env:{name}}}) is not set; export it, give a default with ${{env:{name}:-value}}, or change the reference"))
             }
-            (Ok(v), None) => v,
         }
     } else if let Some(path) = reference.strip_prefix("file:") {
         let raw = std::fs::read_to_string(path)
@@ -141,6 +176,35 @@ mod tests {
         assert_eq!(
             expand(&format!("${{file:{}}}", p.display())).unwrap(),
             "filesecret"
+        );
+    }
+
+    #[test]
+    fn environment_values_may_reference_secret_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("pg");
+        std::fs::write(&p, "EnvFilePw42\n").unwrap();
+        std::env::set_var(
+            "PULSE_TEST_INTERP_URL",
+            format!("postgres://app:${{file:{}}}@db/app?x=$5", p.display()),
+        );
+        assert_eq!(
+            expand("${env:PULSE_TEST_INTERP_URL}").unwrap(),
+            "postgres://app:EnvFilePw42@db/app?x=$5"
+        );
+        // The password read from the file is a secret like any other.
+        assert!(!crate::secrets::scrub("login EnvFilePw42 failed").contains("EnvFilePw42"));
+        // Other references in an environment value are not followed.
+        std::env::set_var("PULSE_TEST_INTERP_NESTED", "${env:HOME}");
+        assert_eq!(
+            expand("${env:PULSE_TEST_INTERP_NESTED}").unwrap(),
+            "${env:HOME}"
+        );
+        std::env::set_var("PULSE_TEST_INTERP_BAD", "x${file:/nonexistent/pulse}");
+        let e = expand("${env:PULSE_TEST_INTERP_BAD}").unwrap_err();
+        assert!(
+            e.contains("PULSE_TEST_INTERP_BAD") && e.contains("/nonexistent/pulse"),
+            "{e}"
         );
     }
 

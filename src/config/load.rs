@@ -136,7 +136,8 @@ pub fn parse_at<T: DeserializeOwned>(
     }
 }
 
-/// Splits a mapping into the entries whose keys are in `keys` and the rest.
+/// Splits a mapping into the entries whose keys are in `keys` and the rest, or records that
+/// `value` is no mapping.
 fn split_keys(
     value: Value,
     keys: &[&str],
@@ -147,14 +148,7 @@ fn split_keys(
         errors.push(ConfigError::new(path, "must be a mapping of fields"));
         return None;
     };
-    let (mut picked, mut rest) = (Mapping::new(), Mapping::new());
-    for (k, v) in map {
-        if k.as_str().is_some_and(|k| keys.contains(&k)) {
-            picked.insert(k, v);
-        } else {
-            rest.insert(k, v);
-        }
-    }
+    let (picked, rest) = super::partition(map, keys);
     Some((Value::Mapping(picked), Value::Mapping(rest)))
 }
 
@@ -162,4 +156,24 @@ fn key_text(key: &Value) -> String {
     key.as_str()
         .map(str::to_owned)
         .unwrap_or_else(|| format!("{key:?}"))
+}
+
+/// Every error `load_str` reports for `yaml`, one per line (empty when it loads), for the
+/// config tests beside each source kind.
+#[cfg(test)]
+pub(crate) fn errors_of(yaml: &str) -> String {
+    match load_str(yaml) {
+        Ok(_) => String::new(),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// Asserts that loading `yaml` reports every one of `expected` (each a part of one error line,
+/// typically the field's path and the start of its message).
+#[cfg(test)]
+pub(crate) fn assert_reports(yaml: &str, expected: &[&str]) {
+    let errors = errors_of(yaml);
+    for e in expected {
+        assert!(errors.contains(e), "{e:?} not in:\n{errors}");
+    }
 }

@@ -16,6 +16,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::sources::{CheckSpec, KindConfig};
 
+pub use interpolate::expand_files;
 pub use load::{load_file, load_str};
 
 /// One problem in a config file: where (a path such as `sources[1].checks[0].labels`) and what.
@@ -324,6 +325,22 @@ pub trait FieldSet {
     const KEYS: &'static [&'static str];
 }
 
+/// Splits a mapping into the entries whose keys are in `keys` and the rest.
+pub(crate) fn partition(
+    map: serde_yaml::Mapping,
+    keys: &[&str],
+) -> (serde_yaml::Mapping, serde_yaml::Mapping) {
+    let (mut picked, mut rest) = (serde_yaml::Mapping::new(), serde_yaml::Mapping::new());
+    for (k, v) in map {
+        if k.as_str().is_some_and(|k| keys.contains(&k)) {
+            picked.insert(k, v);
+        } else {
+            rest.insert(k, v);
+        }
+    }
+    (picked, rest)
+}
+
 /// Two structs read from one YAML mapping: `A` takes the keys it names, `B` the rest, each with
 /// its own unknown-field check (serde's `flatten` would switch that check off).
 #[derive(Debug, Clone, PartialEq)]
@@ -336,17 +353,29 @@ where
 {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error;
-        let map = serde_yaml::Mapping::deserialize(d)?;
-        let (mut mine, mut rest) = (serde_yaml::Mapping::new(), serde_yaml::Mapping::new());
-        for (k, v) in map {
-            if k.as_str().is_some_and(|k| A::KEYS.contains(&k)) {
-                mine.insert(k, v);
-            } else {
-                rest.insert(k, v);
-            }
-        }
+        let (mine, rest) = partition(serde_yaml::Mapping::deserialize(d)?, A::KEYS);
         let a = A::deserialize(serde_yaml::Value::Mapping(mine)).map_err(D::Error::custom)?;
         let b = B::deserialize(serde_yaml::Value::Mapping(rest)).map_err(D::Error::custom)?;
         Ok(Split(a, b))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_keeps_every_entry_on_one_side() {
+        let map: serde_yaml::Mapping =
+            serde_yaml::from_str("{ pool: gpu, max_age: 2m, pattern: 'w:*', 7: x }").unwrap();
+        let (picked, rest) = partition(map, &["pool", "max_age"]);
+        let keys = |m: &serde_yaml::Mapping| -> Vec<String> {
+            m.keys()
+                .map(|k| serde_yaml::to_string(k).unwrap().trim().to_owned())
+                .collect()
+        };
+        assert_eq!(keys(&picked), ["pool", "max_age"]);
+        // A key that is no string belongs to the rest, where its struct can reject it.
+        assert_eq!(keys(&rest), ["pattern", "7"]);
     }
 }

@@ -38,7 +38,8 @@ pub enum Service {
 }
 
 /// Options of `pulse-exporter demo`. Connection URLs with passwords are best passed through
-/// the environment variables, which keeps them out of the process table.
+/// the environment variables, which keeps them out of the process table, with the password as
+/// a `${file:PATH}` reference, which keeps it out of the environment too.
 #[derive(clap::Args, Debug, Clone)]
 pub struct DemoArgs {
     /// Services to write to (default: all).
@@ -139,7 +140,10 @@ impl DemoError {
 
     fn target(service: &str, e: impl fmt::Display) -> Self {
         DemoError {
-            message: format!("{service}: {}", crate::secrets::scrub(&e.to_string())),
+            message: format!(
+                "{service}: {}",
+                pulse_exporter::secrets::scrub(&e.to_string())
+            ),
             code: 1,
         }
     }
@@ -200,19 +204,23 @@ fn judge(
 }
 
 /// Runs the demo until SIGINT/SIGTERM, or once with `--once`.
-pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
+pub async fn run(mut args: DemoArgs) -> Result<(), DemoError> {
     if !(args.rate.is_finite() && (0.0..=1_000.0).contains(&args.rate)) {
         return Err(DemoError::usage(
             "--rate must be between 0 and 1000 events per second",
         ));
     }
-    for url in [
-        &args.postgres_url,
-        &args.mongodb_url,
-        &args.redis_url,
-        &args.amqp_url,
+    // A URL may carry its password as `${file:PATH}` (a container secret), so the password is
+    // in neither the environment nor the process table.
+    for (flag, url) in [
+        ("--postgres-url", &mut args.postgres_url),
+        ("--mongodb-url", &mut args.mongodb_url),
+        ("--redis-url", &mut args.redis_url),
+        ("--amqp-url", &mut args.amqp_url),
     ] {
-        crate::secrets::register_url_password(url);
+        *url = pulse_exporter::config::expand_files(url)
+            .map_err(|e| DemoError::usage(format!("{flag}: {e}")))?;
+        pulse_exporter::secrets::register_url_password(url);
     }
     let on = |s: Service| args.only.contains(&s);
     // A service that cannot be reached stops the run before anything is written; say how to
@@ -348,8 +356,16 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
         live.new_preview.clear();
         live.ai_lines.clear();
         live.preview_lines.clear();
+        let controls = match &redis {
+            Some(t) => t.controls().await,
+            None => redis_data::Controls::default(),
+        };
+        live.ai_paused = controls.ai_paused;
         let result = async {
             if let Some(t) = &pg {
+                if second.is_multiple_of(3_600) {
+                    t.rollup().await?;
+                }
                 t.tick(&mut live, &mut world).await?;
                 for (user, status, latency, tokens) in &live.ai_lines {
                     logs.ai(user, status, *latency, *tokens)?;
@@ -359,9 +375,16 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
                 }
             }
             if let Some(t) = &redis {
-                t.tick(&mut world, &live.new_ai, &live.new_preview, gpu_offline)
+                t.tick(
+                    &mut world,
+                    &live.new_ai,
+                    &live.new_preview,
+                    gpu_offline,
+                    controls.ai_paused,
+                )
+                .await?;
+                t.beat(Utc::now().timestamp(), gpu_offline, controls.gpu_workers)
                     .await?;
-                t.beat(Utc::now().timestamp(), gpu_offline).await?;
             }
             if let Some(t) = &mongo {
                 t.tick(&mut world, &mut signups).await?;

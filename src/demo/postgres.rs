@@ -135,6 +135,16 @@ impl Target {
         Ok(())
     }
 
+    /// The backend's daily roll-up job: rows for the past days that have none yet (after
+    /// midnight, yesterday's), so the roll-up keeps advancing while the demo runs.
+    pub async fn rollup(&self) -> Result<(), DemoError> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        tx.execute(format!("SET LOCAL search_path = {}; {ROLLUP}", self.schema).as_str())
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+
     /// One second of live activity: new AI and preview jobs (left open, as queued work),
     /// completions of older ones, logins, heartbeats of open sessions, sessions starting and
     /// ending. Returns the ids of jobs created, for the Redis queues.
@@ -149,15 +159,17 @@ impl Target {
         tx.execute(format!("SET LOCAL search_path = {s}").as_str())
             .await
             .map_err(db)?;
-        // Finish what is due; timeouts and errors too.
-        let due = sqlx::query(
-            "UPDATE ai_usage_events SET completed_at = $1 WHERE completed_at IS NULL AND created_at < $1 - (interval '1 millisecond' * latency_hint_ms) RETURNING id",
-        )
-        .bind(now)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db)?;
-        live.completed_ai += due.len() as u64;
+        // Finish what is due; timeouts and errors too. Paused workers finish nothing.
+        if !live.ai_paused {
+            let due = sqlx::query(
+                "UPDATE ai_usage_events SET completed_at = $1 WHERE completed_at IS NULL AND created_at < $1 - (interval '1 millisecond' * latency_hint_ms) RETURNING id",
+            )
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db)?;
+            live.completed_ai += due.len() as u64;
+        }
         sqlx::query("UPDATE preview_jobs SET completed_at = $1 WHERE completed_at IS NULL AND created_at < $1 - interval '3 seconds'")
             .bind(now)
             .execute(&mut *tx)
@@ -262,6 +274,9 @@ pub struct Live {
     pub preview_lines: Vec<(String, &'static str, i64)>,
     /// AI jobs completed since the start.
     pub completed_ai: u64,
+    /// The AI workers take no jobs (the `control:ai_workers` key says `paused`): AI jobs are
+    /// created but none completes, as when every worker is stuck.
+    pub ai_paused: bool,
 }
 
 /// About `rate` events, varying from tick to tick.
@@ -667,7 +682,8 @@ INSERT INTO referrals (referrer_id, referee_id, code, credits_awarded, created_a
   WHERE u.n % 4 = 0;
 "#;
 
-/// Daily roll-ups of the history, as the HiveSync backend would store them (past days only).
+/// Daily roll-ups of the history, as the HiveSync backend would store them (past days only;
+/// days already rolled up are kept, so it also serves as the live demo's daily job).
 const ROLLUP: &str = r#"
 WITH days AS (
   SELECT d::date AS date FROM generate_series(now() - interval '29 days', now() - interval '1 day', interval '1 day') d
@@ -684,5 +700,6 @@ SELECT days.date,
   (SELECT count(*) FROM preview_jobs p WHERE p.created_at::date = days.date),
   (SELECT avg(extract(epoch FROM e.completed_at - e.created_at) * 1000) FROM ai_usage_events e WHERE e.created_at::date = days.date),
   (10 + (extract(doy FROM days.date)::int * 7) % 40)
-FROM days;
+FROM days
+ON CONFLICT (date) DO NOTHING;
 "#;

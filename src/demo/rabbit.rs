@@ -169,7 +169,10 @@ impl Target {
                 self.queue.as_str().into(),
                 BasicPublishOptions::default(),
                 body.to_string().as_bytes(),
-                BasicProperties::default().with_delivery_mode(2),
+                // The timestamp lets the broker report the age of the oldest waiting post.
+                BasicProperties::default()
+                    .with_delivery_mode(2)
+                    .with_timestamp(chrono::Utc::now().timestamp().max(0) as u64),
             )
             .await
             .map_err(err)?

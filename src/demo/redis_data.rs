@@ -1,6 +1,11 @@
 //! The demo's Redis part, all under one key prefix: `ws_sessions:*` (one hash per open
 //! WebSocket connection), the AI and preview queue lists, and CPU and GPU worker heartbeats
-//! (one GPU worker drops out now and then).
+//! (one GPU worker drops out now and then). Queue items are JSON with their enqueue time.
+//!
+//! Two control keys steer the live demo, for trying the alerts: `control:ai_workers` set to
+//! `paused` makes the AI workers take no jobs (the queue grows, no job completes, the workers
+//! keep beating: stuck, not dead), and `control:gpu_workers` set to a number keeps only that
+//! many GPU workers beating (a scale-in).
 
 use rand::Rng;
 use redis::aio::MultiplexedConnection;
@@ -25,13 +30,28 @@ const GPU_WORKERS: [(&str, &str, &str); 2] = [
 ];
 
 /// Key names (after the prefix) the demo writes: exact names, or a name's start with `*`.
-const OWN_KEYS: [&str; 5] = [
+const OWN_KEYS: [&str; 6] = [
     MARKER,
+    "control:*",
     "ws_sessions:*",
     "ai_queue:tasks",
     "preview_queue:builds",
     "worker:heartbeat:*",
 ];
+
+/// What the control keys ask of the live demo.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Controls {
+    /// `control:ai_workers` is `paused`.
+    pub ai_paused: bool,
+    /// `control:gpu_workers`: how many GPU workers keep beating (all when unset).
+    pub gpu_workers: Option<usize>,
+}
+
+/// A queue item: the job's id and when it was enqueued (unix seconds).
+fn job(id: impl std::fmt::Display, at: i64) -> String {
+    serde_json::json!({"id": id.to_string(), "enqueued_at": at}).to_string()
+}
 
 /// A connected Redis target.
 pub struct Target {
@@ -159,14 +179,15 @@ impl Target {
             .expire(&k, 3_600)
             .ignore();
         }
+        let now = world.now.timestamp();
         for i in 0..37 {
-            pipe.rpush(self.key("ai_queue:tasks"), format!("ai-seed-{i}"))
+            pipe.rpush(self.key("ai_queue:tasks"), job(format!("ai-seed-{i}"), now))
                 .ignore();
         }
         for i in 0..5 {
             pipe.rpush(
                 self.key("preview_queue:builds"),
-                format!("preview-seed-{i}"),
+                job(format!("preview-seed-{i}"), now),
             )
             .ignore();
         }
@@ -177,11 +198,32 @@ impl Target {
         if let Ok(mut s) = self.sessions.lock() {
             *s = sessions;
         }
-        self.beat(world.now.timestamp(), false).await
+        self.beat(world.now.timestamp(), false, None).await
     }
 
-    /// Heartbeats of every worker; `gpu-2` is skipped while `gpu_offline`.
-    pub async fn beat(&self, now: i64, gpu_offline: bool) -> Result<(), DemoError> {
+    /// Reads the control keys; unreadable or absent ones ask for nothing.
+    pub async fn controls(&self) -> Controls {
+        let mut conn = self.conn.clone();
+        let (ai, gpu): (Option<String>, Option<String>) = redis::pipe()
+            .get(self.key("control:ai_workers"))
+            .get(self.key("control:gpu_workers"))
+            .query_async(&mut conn)
+            .await
+            .unwrap_or_default();
+        Controls {
+            ai_paused: ai.as_deref().map(str::trim) == Some("paused"),
+            gpu_workers: gpu.and_then(|g| g.trim().parse().ok()),
+        }
+    }
+
+    /// Heartbeats of every worker; `gpu-2` is skipped while `gpu_offline`, and only the
+    /// first `gpu_workers` GPU workers beat when that is set (the rest were scaled in).
+    pub async fn beat(
+        &self,
+        now: i64,
+        gpu_offline: bool,
+        gpu_workers: Option<usize>,
+    ) -> Result<(), DemoError> {
         let mut conn = self.conn.clone();
         let mut pipe = redis::pipe();
         for (id, instance, lifecycle) in CPU_WORKERS {
@@ -194,7 +236,7 @@ impl Target {
             .ignore();
         }
         for (i, (id, instance, lifecycle)) in GPU_WORKERS.into_iter().enumerate() {
-            if gpu_offline && lifecycle == "spot" {
+            if (gpu_offline && lifecycle == "spot") || gpu_workers.is_some_and(|n| i >= n) {
                 continue;
             }
             // Active while work is queued on the minute's parity: states change visibly.
@@ -226,19 +268,25 @@ impl Target {
         new_ai: &[i64],
         new_preview: &[i64],
         gpu_offline: bool,
+        ai_paused: bool,
     ) -> Result<(), DemoError> {
         let mut conn = self.conn.clone();
         let rng = world.rng();
         let mut pipe = redis::pipe();
+        let now = chrono::Utc::now().timestamp();
         for id in new_ai {
-            pipe.rpush(self.key("ai_queue:tasks"), id.to_string())
+            pipe.rpush(self.key("ai_queue:tasks"), job(id, now))
                 .ignore();
         }
         for id in new_preview {
-            pipe.rpush(self.key("preview_queue:builds"), id.to_string())
+            pipe.rpush(self.key("preview_queue:builds"), job(id, now))
                 .ignore();
         }
-        let capacity = if gpu_offline { 0.5 } else { 1.3 };
+        let capacity = match (ai_paused, gpu_offline) {
+            (true, _) => 0.0,
+            (false, true) => 0.5,
+            (false, false) => 1.3,
+        };
         let pops = ((new_ai.len() as f64 + 0.5) * capacity * rng.random_range(0.6..1.4)) as usize;
         if pops > 0 {
             pipe.cmd("LPOP")

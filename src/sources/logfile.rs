@@ -520,3 +520,35 @@ fn count_line(c: &LogfileConfig, counts: &mut Counts, json: &Json) {
             .observe(v * h.scale);
     }
 }
+
+#[cfg(test)]
+mod config_tests {
+    use crate::config::load::assert_reports;
+
+    #[test]
+    fn bad_fields_are_named_with_their_fix() {
+        assert_reports(
+            "sources:\n  - { name: logs, kind: logfile, path: relative.log }",
+            &[
+                "sources[0].path: must be an absolute path",
+                "sources[0]: define at least one of `counters` or `histograms`",
+            ],
+        );
+        assert_reports(
+            r#"
+sources:
+  - name: logs
+    kind: logfile
+    path: /var/log/ai.log
+    counters: [{ metric: app_events }]
+    histograms: [{ metric: app_latency_seconds, field: ms, buckets: [5, 1], scale: 0, labels: { le: x } }]
+"#,
+            &[
+                "sources[0].counters[0].metric: a counter's name must end in _total",
+                "sources[0].histograms[0].buckets: list finite upper bounds in ascending order",
+                "sources[0].histograms[0].scale: must be a finite, non-zero number",
+                "sources[0].histograms[0].labels: `le` is the bucket label",
+            ],
+        );
+    }
+}

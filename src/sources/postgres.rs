@@ -113,10 +113,21 @@ pub fn parse(
 
 /// Records the postgres rules `source` breaks.
 pub fn validate(config: &PostgresConfig, source: &SourceConfig, errors: &mut Vec<ConfigError>) {
-    if let Err(e) = PgConnectOptions::from_str(&config.url) {
+    // The driver parses any scheme; another database's URL would only fail at connect time.
+    let scheme_ok = ["postgres://", "postgresql://"].iter().any(|s| {
+        config
+            .url
+            .get(..s.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(s))
+    });
+    let parsed = match scheme_ok {
+        true => PgConnectOptions::from_str(&config.url).map_err(|e| e.to_string()),
+        false => Err("the scheme is not postgres:// or postgresql://".to_owned()),
+    };
+    if let Err(e) = parsed {
         errors.push(ConfigError::new(
             format!("{}.url", source.path),
-            format!("not a usable Postgres URL ({e}); expected postgres://user:password@host:5432/database"),
+            format!("not a usable Postgres URL ({}); expected postgres://user:password@host:5432/database", crate::secrets::scrub(&e)),
         ));
     }
     if config.max_connections == 0 {
@@ -578,4 +589,62 @@ async fn vitals(conn: &mut PgConnection, source: &str) -> Result<Output, ProbeEr
         );
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::load::{assert_reports, errors_of};
+    use crate::error::Reason;
+
+    #[test]
+    fn errors_are_classified_into_bounded_reasons() {
+        let io = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert_eq!(super::classify(io).reason(), Reason::Connect);
+        let busy = super::classify(sqlx::Error::PoolTimedOut);
+        assert_eq!(busy.reason(), Reason::Connect);
+        assert!(
+            busy.to_string().contains("no connection available in time"),
+            "{busy}"
+        );
+        assert_eq!(
+            super::classify(sqlx::Error::ColumnNotFound("value".into())).reason(),
+            Reason::Decode
+        );
+        assert_eq!(
+            super::classify(sqlx::Error::RowNotFound).reason(),
+            Reason::Query
+        );
+    }
+
+    #[test]
+    fn a_valid_source_loads() {
+        let e = errors_of(
+            "sources:\n  - { name: db, kind: postgres, url: 'postgres://app@db:5432/app', checks: [{ metric: app_users, sql: 'SELECT 1 AS value' }] }",
+        );
+        assert_eq!(e, "");
+    }
+
+    #[test]
+    fn bad_fields_are_named_with_their_fix() {
+        assert_reports(
+            r#"
+sources:
+  - name: db
+    kind: postgres
+    url: "mysql://nope"
+    max_connections: 0
+    checks:
+      - { sql: "SELECT 1 AS value" }
+      - { metric: app_empty, sql: "  " }
+      - { metric: app_rows, sql: "SELECT 1 AS value", labels: [plan], const_labels: { plan: x } }
+"#,
+            &[
+                "sources[0].url: not a usable Postgres URL",
+                "sources[0].max_connections: must be at least 1",
+                "sources[0].checks[0].metric: required",
+                "sources[0].checks[1].sql: must not be empty",
+                "sources[0].checks[2]",
+            ],
+        );
+    }
 }

@@ -438,8 +438,9 @@ impl Probe for HealthProbe {
 
 /// Columns asked of `/api/queues`: only what we publish, to keep big brokers' answers small.
 const QUEUE_COLUMNS: &str = "name,vhost,state,type,messages_ready,messages_unacknowledged,consumers,\
-consumer_utilisation,consumer_capacity,arguments,effective_policy_definition,\
-message_stats.publish_details.rate,message_stats.deliver_get_details.rate,message_stats.ack_details.rate";
+consumer_utilisation,consumer_capacity,arguments,effective_policy_definition,head_message_timestamp,\
+message_stats.publish_details.rate,message_stats.deliver_get_details.rate,message_stats.ack_details.rate,\
+message_stats.ack";
 
 /// Queues fetched per page of `/api/queues`.
 const PAGE_SIZE: usize = 500;
@@ -681,6 +682,26 @@ impl QueuesProbe {
                 );
             }
         }
+        // The broker's own cumulative count: an exact "nothing was acknowledged in 15 minutes"
+        // (the rates above are short averages that read 0 between the acks of slow jobs).
+        if let Some(v) = num(&q["message_stats"]["ack"]) {
+            out.counter(
+                "pulse_rabbitmq_queue_messages_acked_total",
+                "Messages acknowledged by the queue's consumers, as the broker counts them.",
+                base(),
+                v,
+            );
+        }
+        // Publishers must set the AMQP timestamp property; the broker reports it (in seconds)
+        // for the message at the head, the oldest one waiting. Absent on an empty queue.
+        if let Some(v) = num(&q["head_message_timestamp"]).filter(|v| *v > 0.0) {
+            out.gauge(
+                "pulse_rabbitmq_queue_head_message_timestamp_seconds",
+                "Timestamp property of the oldest ready message (the queue's head), as unix seconds; absent when the queue is empty or publishers set no timestamp.",
+                base(),
+                v,
+            );
+        }
         let mut info = base();
         info.push(label("state", q["state"].as_str().unwrap_or("unknown")));
         info.push(label("type", q["type"].as_str().unwrap_or("classic")));
@@ -811,5 +832,45 @@ impl Probe for AmqpProbe {
             let _ = channel.close(200, "done".into()).await;
             Ok(out)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::load::{assert_reports, errors_of};
+
+    #[test]
+    fn a_source_needs_the_management_api_or_amqp() {
+        assert_reports(
+            "sources:\n  - { name: broker, kind: rabbitmq }",
+            &["sources[0]: set `management_url`"],
+        );
+    }
+
+    #[test]
+    fn bad_fields_are_named_with_their_fix() {
+        assert_reports(
+            r#"
+sources:
+  - name: broker
+    kind: rabbitmq
+    management_url: "http://admin:pw@rabbit:15672"
+    queues: { include: ["("] }
+    dead_letter_pattern: "["
+    max_queues: 0
+    amqp_queues: [jobs]
+"#,
+            &[
+                "sources[0].management_url: put the credentials in `username` and `password`",
+                "sources[0].queues.include[0]: invalid regex",
+                "sources[0].dead_letter_pattern: invalid regex",
+                "sources[0].max_queues: must be at least 1",
+                "sources[0].amqp_url: required with `amqp_queues`",
+            ],
+        );
+        assert_eq!(
+            errors_of("sources:\n  - { name: broker, kind: rabbitmq, management_url: 'http://rabbit:15672', username: u, password: p }"),
+            ""
+        );
     }
 }

@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use super::{take_checks, CheckSpec, KindConfig, Probe, ProbeFuture, Source};
 use crate::config::load::parse_at;
-use crate::config::validate::label_name;
+use crate::config::validate::{label_name, metric_name};
 use crate::config::{CheckConfig, CheckPlan, ConfigError, SourceConfig, Split};
 use crate::error::{ProbeError, Reason};
 use crate::heartbeat::{parse_value, HeartbeatCommon, Tracker};
@@ -90,6 +90,79 @@ pub struct KeyCheck {
     /// of the open WebSocket sessions: users online, however many devices each has.
     #[serde(default)]
     pub distinct: Option<String>,
+    /// Also publish when the oldest job waiting in a queue key was enqueued, the best sign
+    /// of work that is not being processed: the lowest score of a sorted set scored by time,
+    /// or a time field of the item at the oldest end of a list.
+    #[serde(default)]
+    pub oldest: Option<Oldest>,
+}
+
+/// Where the enqueue time of a queue key's oldest item is, and the metric it goes to.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Oldest {
+    /// Metric name for the oldest item's enqueue time, as unix seconds (a name ending in
+    /// `_timestamp_seconds`, such as `app_queue_oldest_job_timestamp_seconds`). Labelled like
+    /// the key's length; absent while the key is empty or missing.
+    pub metric: String,
+    /// For lists: the item's JSON field holding the enqueue time (a number, or a numeric
+    /// string). Required for lists; sorted sets use their lowest score and take no field.
+    #[serde(default)]
+    pub field: Option<String>,
+    /// For lists: the end holding the oldest item: `head` (index 0, for RPUSH producers and
+    /// LPOP consumers; the default) or `tail` (for LPUSH producers and RPOP consumers).
+    #[serde(default)]
+    pub end: ListEnd,
+    /// Unit of the time: `seconds` (default) or `milliseconds`.
+    #[serde(default)]
+    pub unit: TimeUnit,
+}
+
+/// The end of a list that holds its oldest item.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ListEnd {
+    /// Index 0 (RPUSH producers, LPOP consumers).
+    #[default]
+    Head,
+    /// Index -1 (LPUSH producers, RPOP consumers).
+    Tail,
+}
+
+/// Unit of an enqueue time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeUnit {
+    /// Unix seconds (fractions allowed).
+    #[default]
+    Seconds,
+    /// Unix milliseconds.
+    Milliseconds,
+}
+
+impl Oldest {
+    /// The enqueue time, in unix seconds, that a list item holds in `field`: `None` when the
+    /// item is not a JSON object with a numeric (or numeric string) field of that name.
+    fn list_item_time(&self, item: &str) -> Option<f64> {
+        let field = self.field.as_deref()?;
+        let v: serde_json::Value = serde_json::from_str(item).ok()?;
+        let t = match &v[field] {
+            serde_json::Value::Number(n) => n.as_f64()?,
+            serde_json::Value::String(s) => s.trim().parse::<f64>().ok()?,
+            _ => return None,
+        };
+        self.seconds(t)
+    }
+
+    /// `t` in unix seconds, or `None` when it is not a plausible time (not finite, or not
+    /// positive).
+    fn seconds(&self, t: f64) -> Option<f64> {
+        let s = match self.unit {
+            TimeUnit::Seconds => t,
+            TimeUnit::Milliseconds => t / 1000.0,
+        };
+        (s.is_finite() && s > 0.0).then_some(s)
+    }
 }
 
 fn default_key_label() -> String {
@@ -216,6 +289,27 @@ pub fn validate(config: &RedisConfig, source: &SourceConfig, errors: &mut Vec<Co
                         errors.push(ConfigError::new(
                             format!("{p}.{field}"),
                             "must name a hash field",
+                        ));
+                    }
+                }
+                if let Some(o) = &k.oldest {
+                    metric_name(&format!("{p}.oldest.metric"), &o.metric, errors);
+                    if k.count {
+                        errors.push(ConfigError::new(
+                            format!("{p}.oldest"),
+                            "reads the oldest item of each key, which `count: true` does not visit: drop one of them",
+                        ));
+                    }
+                    if check.common.metric.as_deref() == Some(o.metric.as_str()) {
+                        errors.push(ConfigError::new(
+                            format!("{p}.oldest.metric"),
+                            "must differ from the check's `metric` (the key length)",
+                        ));
+                    }
+                    if o.field.as_deref().is_some_and(str::is_empty) {
+                        errors.push(ConfigError::new(
+                            format!("{p}.oldest.field"),
+                            "must name the JSON field of a list item that holds its enqueue time",
                         ));
                     }
                 }
@@ -475,6 +569,22 @@ impl Probe for HealthProbe {
                     out.gauge(metric, help, labels, v);
                 }
             }
+            // What happens at maxmemory decides which memory alert applies: `noeviction`
+            // rejects writes, the others evict keys (a queue or heartbeat lost). One of a
+            // handful of fixed names, so a bounded label.
+            if let Some(policy) = fields.get("maxmemory_policy").map(|p| p.trim()) {
+                if crate::config::names::is_object_name(policy) {
+                    out.gauge(
+                        "pulse_redis_maxmemory_policy",
+                        "Always 1; the eviction policy at maxmemory (INFO maxmemory_policy) as the policy label.",
+                        vec![
+                            label("source", self.source.as_str()),
+                            label("policy", policy),
+                        ],
+                        1.0,
+                    );
+                }
+            }
             Ok(out)
         })
     }
@@ -607,21 +717,27 @@ impl Probe for KeyProbe {
                     }
                 };
                 sizes.cmd(cmd).arg(k);
-                measured.push(k);
+                measured.push((k, t.as_str()));
             }
             if measured.is_empty() {
                 return Ok(out);
             }
             let replies: Vec<RValue> = sizes.query_async(&mut conn).await.map_err(classify)?;
-            for (k, reply) in measured.into_iter().zip(&replies) {
+            let labels_of = |k: &str| {
+                let mut labels = Vec::with_capacity(2);
+                if let Some(s) = &self.source {
+                    labels.push(label("source", s.as_str()));
+                }
+                labels.push(label(&self.check.label, k));
+                labels
+            };
+            if let Some(oldest) = &self.check.oldest {
+                oldest_items(&mut conn, oldest, &measured, &labels_of, &mut out).await?;
+            }
+            for ((k, _), reply) in measured.into_iter().zip(&replies) {
                 match reply_number(reply) {
                     Ok(Some(v)) => {
-                        let mut labels = Vec::with_capacity(2);
-                        if let Some(s) = &self.source {
-                            labels.push(label("source", s.as_str()));
-                        }
-                        labels.push(label(&self.check.label, k.as_str()));
-                        out.gauge(&self.metric, &self.help, labels, v);
+                        out.gauge(&self.metric, &self.help, labels_of(k), v);
                     }
                     Ok(None) => {}
                     Err(e) if self.check.pattern.is_some() => {
@@ -636,6 +752,67 @@ impl Probe for KeyProbe {
             Ok(out)
         })
     }
+}
+
+/// Publishes the enqueue time of the oldest item of every measured list or sorted set (one
+/// pipelined LINDEX or `ZRANGE 0 0 WITHSCORES` per key). Empty keys have no oldest item and
+/// publish nothing; items without a readable time, and keys of other types, are skipped and
+/// counted.
+async fn oldest_items(
+    conn: &mut ConnectionManager,
+    oldest: &Oldest,
+    measured: &[(&String, &str)],
+    labels_of: &impl Fn(&str) -> Vec<(String, String)>,
+    out: &mut Output,
+) -> Result<(), ProbeError> {
+    let mut pipe = redis::pipe();
+    let mut asked = Vec::new();
+    for (k, t) in measured {
+        match (*t, &oldest.field) {
+            ("list", Some(_)) => {
+                let index = match oldest.end {
+                    ListEnd::Head => 0,
+                    ListEnd::Tail => -1,
+                };
+                pipe.cmd("LINDEX").arg(*k).arg(index);
+            }
+            ("zset", _) => {
+                pipe.cmd("ZRANGE").arg(*k).arg(0).arg(0).arg("WITHSCORES");
+            }
+            _ => {
+                tracing::debug!(key = %k, r#type = t, "no oldest item: not a sorted set, or a list without oldest.field");
+                out.skipped += 1;
+                continue;
+            }
+        }
+        asked.push((*k, *t));
+    }
+    if asked.is_empty() {
+        return Ok(());
+    }
+    let help = "When the oldest job waiting in the queue was enqueued, as unix seconds (cached); absent while the queue is empty.";
+    let replies: Vec<RValue> = pipe.query_async(conn).await.map_err(classify)?;
+    for ((k, t), reply) in asked.into_iter().zip(replies) {
+        let at = match (t, reply) {
+            (_, RValue::Nil) => continue,
+            ("list", RValue::BulkString(b)) => oldest.list_item_time(&String::from_utf8_lossy(&b)),
+            ("list", RValue::SimpleString(s)) => oldest.list_item_time(&s),
+            ("zset", RValue::Array(items)) if items.is_empty() => continue,
+            ("zset", RValue::Array(items)) => items
+                .get(1)
+                .and_then(|score| reply_number(score).ok().flatten())
+                .and_then(|v| oldest.seconds(v)),
+            _ => None,
+        };
+        match at {
+            Some(at) => out.gauge(&oldest.metric, help, labels_of(k), at),
+            None => {
+                tracing::debug!(key = %k, "the oldest item holds no readable enqueue time; skipped");
+                out.skipped += 1;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `count` with `group_by` and/or `distinct`: walks the keys matching `pattern` batch by
@@ -821,5 +998,127 @@ impl Probe for HeartbeatProbe {
             out.dropped += dropped;
             Ok(out)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn oldest(field: Option<&str>, unit: TimeUnit) -> Oldest {
+        Oldest {
+            metric: "app_queue_oldest_job_timestamp_seconds".into(),
+            field: field.map(str::to_owned),
+            end: ListEnd::Head,
+            unit,
+        }
+    }
+
+    #[test]
+    fn list_items_give_their_enqueue_time_in_seconds() {
+        let o = oldest(Some("enqueued_at"), TimeUnit::Seconds);
+        assert_eq!(
+            o.list_item_time(r#"{"id": 7, "enqueued_at": 1700000000.5}"#),
+            Some(1_700_000_000.5)
+        );
+        assert_eq!(
+            o.list_item_time(r#"{"enqueued_at": " 1700000000 "}"#),
+            Some(1_700_000_000.0)
+        );
+        let ms = oldest(Some("ts"), TimeUnit::Milliseconds);
+        assert_eq!(ms.list_item_time(r#"{"ts": 1700000000000}"#), Some(1.7e9));
+    }
+
+    #[test]
+    fn items_without_a_time_are_not_read_as_one() {
+        let o = oldest(Some("enqueued_at"), TimeUnit::Seconds);
+        for item in [
+            "42",
+            "not json",
+            r#"{"id": 1}"#,
+            r#"{"enqueued_at": "yesterday"}"#,
+            r#"{"enqueued_at": -5}"#,
+            r#"{"enqueued_at": null}"#,
+        ] {
+            assert_eq!(o.list_item_time(item), None, "{item}");
+        }
+        assert_eq!(oldest(None, TimeUnit::Seconds).list_item_time("{}"), None);
+        assert_eq!(o.seconds(f64::NAN), None);
+    }
+
+    #[test]
+    fn errors_are_classified_into_bounded_reasons() {
+        use crate::error::Reason;
+        let err = |kind, text: &'static str| classify(RedisError::from((kind, text)));
+        assert_eq!(
+            err(redis::ErrorKind::AuthenticationFailed, "bad password").reason(),
+            Reason::Auth
+        );
+        assert_eq!(
+            err(redis::ErrorKind::Client, "NOAUTH Authentication required").reason(),
+            Reason::Auth
+        );
+        assert_eq!(
+            classify(RedisError::from(std::io::Error::from(
+                std::io::ErrorKind::ConnectionRefused
+            )))
+            .reason(),
+            Reason::Connect
+        );
+        assert_eq!(
+            err(redis::ErrorKind::UnexpectedReturnType, "not a number").reason(),
+            Reason::Decode
+        );
+        assert_eq!(
+            err(redis::ErrorKind::Client, "ERR unknown command").reason(),
+            Reason::Query
+        );
+    }
+
+    #[test]
+    fn replies_are_read_as_numbers_or_nothing() {
+        assert_eq!(reply_number(&RValue::Int(7)), Ok(Some(7.0)));
+        assert_eq!(reply_number(&RValue::Nil), Ok(None));
+        assert_eq!(
+            reply_number(&RValue::BulkString(b"2.5".to_vec())),
+            Ok(Some(2.5))
+        );
+        assert!(reply_number(&RValue::BulkString(b"ready".to_vec())).is_err());
+        assert!(reply_number(&RValue::Array(vec![])).is_err());
+    }
+
+    #[test]
+    fn bad_oldest_options_are_named_with_their_fix() {
+        crate::config::load::assert_reports(
+            r#"
+sources:
+  - name: q
+    kind: redis
+    url: redis://127.0.0.1:6379
+    keys:
+      - { key: a, metric: app_depth, oldest: { metric: app_depth } }
+      - { pattern: "b:*", count: true, metric: app_count, oldest: { metric: "bad name" } }
+      - { key: c, oldest: { metric: app_c_oldest_timestamp_seconds, field: "" } }
+"#,
+            &[
+                "sources[0].keys[0].oldest.metric: must differ from the check's `metric`",
+                "sources[0].keys[1].oldest: reads the oldest item of each key",
+                "sources[0].keys[1].oldest.metric",
+                "sources[0].keys[2].oldest.field: must name the JSON field",
+            ],
+        );
+    }
+
+    #[test]
+    fn oldest_options_are_parsed_with_their_defaults() {
+        let k: KeyCheck = serde_yaml::from_str(
+            "{ key: q, oldest: { metric: app_queue_oldest_job_timestamp_seconds, field: at } }",
+        )
+        .unwrap();
+        let o = k.oldest.unwrap();
+        assert_eq!((o.end, o.unit), (ListEnd::Head, TimeUnit::Seconds));
+        let bad =
+            serde_yaml::from_str::<KeyCheck>("{ key: q, oldest: { metric: m, end: middle } }");
+        assert!(bad.unwrap_err().to_string().contains("unknown variant"));
     }
 }

@@ -470,3 +470,35 @@ impl Probe for Probes {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::load::{assert_reports, errors_of};
+
+    #[test]
+    fn bad_fields_are_named_with_their_fix() {
+        assert_reports(
+            r#"
+sources:
+  - name: media
+    kind: s3
+    bucket: ""
+    endpoint: "minio:9000"
+    access_key_id: AKIA
+    canary: { prefix: "" }
+    prefixes: [{ prefix: "uploads/", max_pages: 0 }]
+"#,
+            &[
+                "sources[0].bucket: must not be empty",
+                "sources[0].secret_access_key: set both `access_key_id` and `secret_access_key`",
+                "sources[0].endpoint: expected an http(s) URL",
+                "sources[0].canary.prefix: must not be empty",
+                "sources[0].prefixes[0].max_pages: must be at least 1",
+            ],
+        );
+        assert_eq!(
+            errors_of("sources:\n  - { name: media, kind: s3, bucket: media, region: eu-west-1, canary: {} }"),
+            ""
+        );
+    }
+}

@@ -471,3 +471,25 @@ impl Probe for CheckProbe {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::load::{assert_reports, errors_of};
+
+    #[test]
+    fn bad_fields_are_named_with_their_fix() {
+        assert_reports(
+            "sources:\n  - { name: stripe, kind: stripe, api_key: '', api_base: 'ftp://x', max_pages: 0, lookback: 40d }",
+            &[
+                "sources[0].api_key: must not be empty: use ${env:STRIPE_API_KEY}",
+                "sources[0].api_base: expected an http(s) URL",
+                "sources[0].max_pages: must be at least 1",
+                "sources[0].lookback: Stripe keeps events for 30 days",
+            ],
+        );
+        assert_eq!(
+            errors_of("sources:\n  - { name: stripe, kind: stripe, api_key: rk_test_x }"),
+            ""
+        );
+    }
+}
