@@ -2,40 +2,154 @@
 """Writes grafana/dashboards/*.json: the admin overview, platform health, and queues & workers.
 
 The JSON files are committed; edit this script and run it (`python3 scripts/dashboards.py`)
-rather than the JSON, so the three dashboards keep one style: a `datasource` variable, stable
-uids, a unit and a description on every panel, cards that say DEGRADED when their check fails
-and NO DATA when nothing arrives (never green on no data), 30 s refresh.
+rather than the JSON, so the three dashboards keep one style: a `datasource` variable and the
+`platform` and `instance` variables that filter every query, stable uids, a unit and a
+description on every panel, cards that say DEGRADED when the check or source behind *them*
+fails (same exporter, same source: another platform's outage never greys a card) and NO DATA,
+in grey, when nothing arrives (never green on no data), thresholds where colour carries
+meaning, runbook links on the panels an alert watches, 30 s refresh.
+
+Run without arguments it also rewrites every `runbook_url` of alerts/pulse-alerts.yml so its
+base is RUNBOOK_BASE (the one place to set it; PULSE_RUNBOOK_BASE overrides it). With a
+directory argument it only writes the dashboards there (the tests compare them).
 """
 import json
 import os
+import re
 import sys
 
+# Where alerts/runbook.md can be browsed: panel links and the alerts' runbook_url are this
+# plus `#<alert name in lower case>`.
+RUNBOOK_BASE = os.environ.get(
+    "PULSE_RUNBOOK_BASE", "https://github.com/pulse-exporter/pulse-exporter/blob/main/alerts/runbook.md")
+
+ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 DS = {"type": "prometheus", "uid": "${datasource}"}
 # `scripts/dashboards.py [DIR]`: DIR defaults to grafana/dashboards (tests write elsewhere and compare).
-OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "grafana", "dashboards")
+OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "grafana", "dashboards")
+ALERTS_FILE = os.path.join(ROOT, "alerts", "pulse-alerts.yml")
 
-# A card's value is -1 when the check behind it fails: mapped to DEGRADED.
-DEGRADED_MAPPING = [
-    {"type": "value", "options": {"-1": {"text": "DEGRADED", "color": "red", "index": 0}}},
-]
-NEUTRAL = {"mode": "absolute", "steps": [{"color": "blue", "value": None}]}
+# Every query is filtered by the dashboard's variables (both "All" = `.*` by default).
+FILTER = 'platform=~"$platform", instance=~"$instance"'
+# What a card keeps: the exporter (platform and instance are target labels). Business metrics
+# carry no `source` label: the checks named in a card's guard pin the source within its
+# exporter. Built-in metrics that do carry `source` (worker pools) keep it with by_source().
+KEYS = ["platform", "instance"]
 
-
-def check_ok(check):
-    """1 while every run of `check` (a name or a regex) succeeds and its source is up, else 0."""
-    op = "=~" if any(c in check for c in ".*") else "="
-    return (f"min(pulse_check_success{{check{op}\"{check}\"}} "
-            f"* on (instance, source) group_left () pulse_source_up)")
-
-
-def kind_ok(kind):
-    """1 while every source of `kind` is up, else 0."""
-    return f'min(pulse_source_up{{kind="{kind}"}})'
+# A card's value is -1 when the check behind it fails: mapped to DEGRADED (purple: no value
+# uses it). No data at all (or NaN) reads NO DATA in grey, apart from every value's colour.
+DEGRADED = {"type": "value", "options": {"-1": {"text": "DEGRADED", "color": "purple", "index": 0}}}
+NO_DATA = {"type": "special", "options": {"match": "null+nan", "result": {"text": "NO DATA", "color": "#808080", "index": 1}}}
+DEGRADED_MAPPING = [DEGRADED]
 
 
-def guard(expr, ok):
-    """`expr` while `ok` is 1; -1 (shown as DEGRADED) while it is 0; nothing without data."""
-    return f"({expr}) and on () ({ok} == 1)\nor on () ({ok} == 0) - 1"
+def steps(*pairs):
+    """Absolute thresholds: ("green", None), ("orange", 100), …"""
+    return {"mode": "absolute", "steps": [{"color": c, "value": v} for c, v in pairs]}
+
+
+NEUTRAL = steps(("blue", None))              # a count with no good or bad value
+QUEUE_DEPTH = steps(("green", None), ("orange", 100), ("red", 500))
+JOB_AGE = steps(("green", None), ("orange", 300), ("red", 600))          # PulseOldestJobTooOld: 600 s
+HEARTBEAT_AGE = steps(("green", None), ("orange", 60), ("red", 120))     # max_age 2m
+DEAD_LETTERS = steps(("green", None), ("orange", 1), ("red", 100))
+ERROR_RATE = steps(("green", None), ("orange", 0.02), ("red", 0.05))
+LATENCY = steps(("green", None), ("orange", 30), ("red", 60))            # PulseJobLatencyHigh: 60 s
+PROBE_LATENCY = steps(("green", None), ("orange", 1), ("red", 2))        # PulseSourceSlow: p90 > 2 s
+CONSUMERS = steps(("red", None), ("green", 1))
+CAPACITY = steps(("red", None), ("green", 1))                            # workers up / min_up
+
+UP_MAPPING = [{"type": "value", "options": {"1": {"text": "UP", "color": "green", "index": 0},
+                                            "0": {"text": "DOWN", "color": "red", "index": 1}}}]
+OK_MAPPING = [{"type": "value", "options": {"1": {"text": "OK", "color": "green", "index": 0},
+                                            "0": {"text": "FAILING", "color": "red", "index": 1}}}]
+
+
+def eq(label, value):
+    return f'{label}="{value}"'
+
+
+def rx(label, value):
+    return f'{label}=~"{value}"'
+
+
+def sel(metric, *matchers):
+    """`metric{matchers…, platform=~"$platform", instance=~"$instance"}`."""
+    return metric + "{" + ", ".join([*matchers, FILTER]) + "}"
+
+
+def by(*extra):
+    """The by-clause of a card: platform, instance and `extra` labels."""
+    return ", ".join(KEYS + list(extra))
+
+
+def by_source(*extra):
+    """The by-clause of a built-in metric's card: platform, instance, source and `extra`."""
+    return ", ".join(KEYS + ["source"] + list(extra))
+
+
+def check_ok(*checks):
+    """Per exporter: 1 while every run of the named checks (names or regexes) succeeds and
+    their source is up, else 0. The check names pin the source: another source or another
+    exporter failing never turns it 0."""
+    check = "|".join(checks)
+    op = "=~" if any(c in check for c in ".*|") else "="
+    success = sel("pulse_check_success", f'check{op}"{check}"')
+    return f"min by ({by()}) ({success} * on (instance, source) group_left () {sel('pulse_source_up')})"
+
+
+def source_ok(kind):
+    """Per exporter: 1 while the health probes of its sources of `kind` succeed, else 0."""
+    return f"min by ({by()}) ({sel('pulse_source_up', eq('kind', kind))})"
+
+
+def pool_ok():
+    """Per exporter, source and pool: 1 while the pool's heartbeat check (`heartbeat:<pool>`)
+    succeeds and its source is up, else 0."""
+    success = sel("pulse_check_success", 'check=~"heartbeat:.*"')
+    return (f'min by ({by_source("pool")}) (label_replace({success} * on (instance, source) group_left () '
+            f'{sel("pulse_source_up")}, "pool", "$1", "check", "heartbeat:(.*)"))')
+
+
+def guard(expr, ok, on="instance"):
+    """`expr` where `ok` is 1 for the same exporter (and the `on` labels); -1 (DEGRADED) where it is 0;
+    nothing without data. `expr` must keep the `on` labels (and `platform` for legends)."""
+    return f"({expr})\nand on ({on}) ({ok} == 1)\nor on ({on}) ({ok} == 0) - 1"
+
+
+def runbook(*alerts):
+    """Panel links to the runbook sections of `alerts`."""
+    return [{"title": f"Runbook: {a}", "url": f"{RUNBOOK_BASE}#{a.lower()}", "targetBlank": True} for a in alerts]
+
+
+def column(name, unit=None, mappings=None, thresholds=None, cell=None, width=None):
+    """A table column override (by the column's display name)."""
+    props = []
+    if unit:
+        props.append({"id": "unit", "value": unit})
+    if mappings:
+        props.append({"id": "mappings", "value": mappings})
+    if thresholds:
+        props.append({"id": "thresholds", "value": thresholds})
+    if cell:
+        props.append({"id": "custom.cellOptions", "value": {"type": cell}})
+    if width:
+        props.append({"id": "custom.width", "value": width})
+    return {"matcher": {"id": "byName", "options": name}, "properties": props}
+
+
+def organize(rename, exclude=(), order=None):
+    opts = {"excludeByName": {k: True for k in ("Time", *exclude)}, "renameByName": rename}
+    if order:
+        opts["indexByName"] = {k: i for i, k in enumerate(order)}
+    return {"id": "organize", "options": opts}
+
+
+MERGE = {"id": "merge", "options": {}}
+
+
+def sort_by(field, desc=True):
+    return {"id": "sortBy", "options": {"sort": [{"field": field, "desc": desc}]}}
 
 
 class Board:
@@ -63,288 +177,585 @@ class Board:
         self.next_id += 1
         return self.next_id - 1
 
-    def add(self, kind, title, description, unit, targets, w=8, h=8, **extra):
+    def add(self, kind, title, description, unit, targets, w=8, h=8, alerts=(), **extra):
+        mappings = extra.pop("mappings", [])
+        if kind in ("stat", "bargauge", "gauge", "piechart"):
+            mappings = mappings + [NO_DATA]
         panel = {
             "type": kind, "title": title, "description": description, "id": self._id(),
             "datasource": DS, "gridPos": self._place(w, h),
             "targets": [dict(t, refId=chr(65 + i), datasource=DS) for i, t in enumerate(targets)],
             "fieldConfig": {"defaults": {"unit": unit, "noValue": "NO DATA",
                                          "thresholds": extra.pop("thresholds", NEUTRAL),
-                                         "mappings": extra.pop("mappings", []),
+                                         "mappings": mappings,
                                          "color": {"mode": extra.pop("color_mode", "thresholds")}},
                             "overrides": extra.pop("overrides", [])},
             "options": extra.pop("options", {}),
         }
+        links = runbook(*alerts) + extra.pop("links", [])
+        if links:
+            panel["links"] = links
         panel.update(extra)
         self.panels.append(panel)
+        return panel
 
-    def card(self, title, description, unit, expr, check, decimals=None, w=4, h=5, legend=None):
-        """A card: the value; DEGRADED while `check` fails or its source is down (the source's
-        health probe runs more often than most checks); NO DATA without data. With a `legend`
-        (e.g. "{{platform}}") it shows one value per series."""
-        self.add("stat", title, description, unit,
-                 [{"expr": guard(expr, check_ok(check)), "instant": True, "legendFormat": legend or title}], w=w, h=h,
-                 mappings=DEGRADED_MAPPING,
-                 options={"reduceOptions": {"calcs": ["lastNotNull"], "values": False},
-                          "colorMode": "background", "graphMode": "none",
-                          "textMode": "value_and_name" if legend else "value"})
+    def card(self, title, description, unit, expr, ok, decimals=None, w=4, h=5, legend=None,
+             thresholds=NEUTRAL, alerts=(), on="instance"):
+        """A card: the value per exporter and source; DEGRADED while the check or source
+        behind it (`ok`, e.g. check_ok("app_users_registered")) fails on that same exporter
+        and source; NO DATA without data. With a `legend` (e.g. "{{platform}}") it names each
+        value. `expr` keeps platform, instance and source (see by())."""
+        p = self.add("stat", title, description, unit,
+                     [{"expr": guard(expr, ok, on), "instant": True, "legendFormat": legend or title}], w=w, h=h,
+                     mappings=DEGRADED_MAPPING, thresholds=thresholds, alerts=alerts,
+                     options={"reduceOptions": {"calcs": ["lastNotNull"], "values": False},
+                              "colorMode": "background", "graphMode": "none",
+                              "textMode": "value_and_name" if legend else "value"})
         if decimals is not None:
-            self.panels[-1]["fieldConfig"]["defaults"]["decimals"] = decimals
+            p["fieldConfig"]["defaults"]["decimals"] = decimals
+        return p
 
-    def ts(self, title, description, unit, targets, w=12, h=8, stack=False, time_from=None):
+    def ts(self, title, description, unit, targets, w=12, h=8, stack=False, time_from=None, alerts=(),
+           thresholds=None, overrides=None):
+        """A time series; with `thresholds`, drawn as dashed lines at each step."""
         custom = {"fillOpacity": 20 if stack else 5, "lineWidth": 1, "showPoints": "never"}
         if stack:
             custom["stacking"] = {"mode": "normal", "group": "A"}
-        self.add("timeseries", title, description, unit, targets, w=w, h=h, color_mode="palette-classic")
-        self.panels[-1]["fieldConfig"]["defaults"]["custom"] = custom
+        if thresholds:
+            custom["thresholdsStyle"] = {"mode": "dashed"}
+        p = self.add("timeseries", title, description, unit, targets, w=w, h=h, color_mode="palette-classic",
+                     alerts=alerts, thresholds=thresholds or NEUTRAL, overrides=overrides or [])
+        p["fieldConfig"]["defaults"]["custom"] = custom
         if time_from:
-            self.panels[-1]["timeFrom"] = time_from
+            p["timeFrom"] = time_from
+        return p
 
-    def number(self, title, description, unit, targets, w=6, h=6, text="value_and_name"):
-        """A plain stat: one or more numbers with their legends, no colour. Each target's
-        `ok` expression guards it: DEGRADED while that is 0."""
-        self.add("stat", title, description, unit,
-                 [dict({k: v for k, v in t.items() if k != "ok"}, expr=guard(t["expr"], t["ok"]), instant=True)
-                  for t in targets], w=w, h=h, mappings=DEGRADED_MAPPING,
-                 options={"reduceOptions": {"calcs": ["lastNotNull"], "values": False}, "colorMode": "none",
-                          "graphMode": "none", "textMode": text})
+    def number(self, title, description, unit, targets, w=6, h=6, text="value_and_name", thresholds=NEUTRAL,
+               color="none", alerts=()):
+        """A stat of one or more numbers with their legends. Each target's `ok` expression
+        guards it (on its `on` labels, default the exporter's instance): DEGRADED while that is 0."""
+        return self.add("stat", title, description, unit,
+                        [dict({k: v for k, v in t.items() if k not in ("ok", "on")},
+                              expr=guard(t["expr"], t["ok"], t.get("on", "instance")), instant=True)
+                         for t in targets], w=w, h=h, mappings=DEGRADED_MAPPING, thresholds=thresholds,
+                        alerts=alerts,
+                        options={"reduceOptions": {"calcs": ["lastNotNull"], "values": False}, "colorMode": color,
+                                 "graphMode": "none", "textMode": text})
 
     def up_stat(self, kind, w=6):
         self.add("stat", f"{kind} up", f"1 while the {kind} source's health probe succeeds (pulse_source_up); DOWN when it fails, NO DATA when nothing is scraped.",
-                 "none", [{"expr": f"pulse_source_up{{kind=\"{kind}\"}}", "instant": True, "legendFormat": "{{source}}"}],
-                 w=w, h=6, mappings=[{"type": "value", "options": {
-                     "1": {"text": "UP", "color": "green", "index": 0},
-                     "0": {"text": "DOWN", "color": "red", "index": 1}}}],
+                 "none", [{"expr": sel("pulse_source_up", f'kind="{kind}"'), "instant": True,
+                           "legendFormat": "{{platform}} {{source}}"}],
+                 w=w, h=6, mappings=UP_MAPPING, alerts=["PulseSourceDown"],
                  options={"reduceOptions": {"calcs": ["lastNotNull"], "values": False},
                           "colorMode": "background", "graphMode": "none", "textMode": "value_and_name"})
 
-    def table(self, title, description, unit, targets, w=12, h=9, transformations=None, overrides=None):
-        self.add("table", title, description, unit,
-                 [dict(t, instant=True, format="table") for t in targets], w=w, h=h,
-                 transformations=transformations or [], overrides=overrides or [],
-                 options={"showHeader": True})
+    def bars(self, title, description, unit, targets, w=8, h=8, thresholds=NEUTRAL, alerts=()):
+        return self.add("bargauge", title, description, unit,
+                        [dict(t, instant=True) for t in targets], w=w, h=h, thresholds=thresholds, alerts=alerts,
+                        options={"orientation": "horizontal", "displayMode": "basic", "showUnfilled": True,
+                                 "reduceOptions": {"calcs": ["lastNotNull"], "values": False}})
+
+    def table(self, title, description, unit, targets, w=12, h=9, transformations=None, overrides=None, alerts=(),
+              links=()):
+        return self.add("table", title, description, unit,
+                        [dict(t, instant=True, format="table") for t in targets], w=w, h=h,
+                        transformations=transformations or [], overrides=overrides or [], alerts=alerts,
+                        links=list(links), options={"showHeader": True, "cellHeight": "sm"})
 
     def json(self, links):
+        def query_var(name, label, query):
+            return {"name": name, "label": label, "type": "query", "datasource": DS,
+                    "query": query, "definition": query, "multi": True, "includeAll": True, "allValue": ".*",
+                    "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
+                    "hide": 0, "refresh": 2, "regex": "", "sort": 1, "options": []}
         return {
             "uid": self.uid, "title": self.title, "description": self.description,
             "tags": ["pulse-exporter"], "timezone": "browser", "editable": True,
             "schemaVersion": 39, "version": 1, "refresh": "30s",
             "time": {"from": "now-6h", "to": "now"},
             "timepicker": {"refresh_intervals": ["30s", "1m", "5m", "15m"]},
-            "templating": {"list": [{
-                "name": "datasource", "label": "Prometheus", "type": "datasource",
-                "query": "prometheus", "current": {}, "hide": 0, "refresh": 1, "regex": "",
-                "options": []}]},
+            "templating": {"list": [
+                {"name": "datasource", "label": "Prometheus", "type": "datasource",
+                 "query": "prometheus", "current": {}, "hide": 0, "refresh": 1, "regex": "",
+                 "options": []},
+                query_var("platform", "Platform", "label_values(pulse_build_info, platform)"),
+                query_var("instance", "Exporter", 'label_values(pulse_build_info{platform=~"$platform"}, instance)'),
+            ]},
             "annotations": {"list": []},
-            "links": [{"title": t, "type": "link", "url": f"/d/{u}", "icon": "dashboard"} for u, t in links if u != self.uid],
+            "links": [{"title": t, "type": "link", "url": f"/d/{u}", "icon": "dashboard", "keepTime": True,
+                       "includeVars": True} for u, t in links if u != self.uid],
             "panels": self.panels,
         }
 
 
+# --- Expressions shared by several panels -------------------------------------------------
+
+# Redis deletes an empty list, so an absent queue key reads 0 while its check succeeds (the
+# example's key checks are named `<queue>-queue`).
+def redis_depth(queue=None):
+    if queue:
+        return (f'sum by ({by()}) ({sel("app_queue_depth", eq("queue", queue))})'
+                f'\nor max by ({by()}) (0 * {sel("pulse_check_success", eq("check", queue + "-queue"))})')
+    return (f'sum by ({by("queue")}) ({sel("app_queue_depth")})'
+            f'\nor max by ({by("queue")}) (label_replace(0 * {sel("pulse_check_success", rx("check", ".+-queue"))}, '
+            f'"queue", "$1", "check", "(.+)-queue"))')
+
+
+REDIS_QUEUE_OK = check_ok(".+-queue")
+
+# Age of the oldest waiting job, 0 for an empty queue (its oldest-time series is absent then;
+# a queue that holds jobs without an oldest time shows nothing rather than 0).
+def redis_oldest(queue=None):
+    if queue:
+        return (f'time() - min by ({by()}) ({sel("app_queue_oldest_job_timestamp_seconds", eq("queue", queue))})'
+                f'\nor (max by ({by()}) (0 * {sel("pulse_check_success", eq("check", queue + "-queue"))})'
+                f' unless on (instance) {sel("app_queue_depth", eq("queue", queue))} > 0)')
+    return (f'time() - min by ({by("queue")}) ({sel("app_queue_oldest_job_timestamp_seconds")})'
+            f'\nor (max by ({by("queue")}) (label_replace(0 * {sel("pulse_check_success", rx("check", ".+-queue"))}, '
+            f'"queue", "$1", "check", "(.+)-queue")) unless on (instance, queue) {sel("app_queue_depth")} > 0)')
+
+
+REDIS_OLDEST = redis_oldest()
+PG_OLDEST = (f'time() - min by ({by("queue")}) ({sel("app_jobs_oldest_pending_timestamp_seconds")})'
+             f'\nor 0 * max by ({by("queue")}) ({sel("app_jobs_pending")} == 0)')
+RABBIT_OLDEST = (f'time() - min by ({by("vhost", "queue")}) '
+                 f'({sel("pulse_rabbitmq_queue_head_message_timestamp_seconds", eq("dead_letter", "false"))})'
+                 f'\nor 0 * max by ({by("vhost", "queue")}) '
+                 f'({sel("pulse_rabbitmq_queue_messages", eq("state", "ready"), eq("dead_letter", "false"))} == 0)')
+
+
 def admin():
     b = Board("pulse-admin-overview", "Admin overview",
-              "The platform's admin analytics view (HiveSync spec section 4): summary cards, usage charts, top users and incidents.")
+              "The platforms' admin analytics view (HiveSync spec section 4, JOIP and Hayon analytics): summary cards, usage charts, growth, content, top users and incidents. Filter by platform and exporter above.")
     b.row("Summary")
     b.card("Online users now", "Distinct users with an open WebSocket session or a heartbeat in the last 2 minutes.", "short",
-           "sum(app_online_users)", "app_online_users")
-    b.card("AI requests (last hour)", "AI requests created in the last 60 minutes (sliding window).", "short",
-           'sum(app_ai_requests{window="1h"})', "app_ai_requests")
-    # Redis deletes an empty list, so an absent queue key reads 0 while its check succeeds.
-    b.card("AI queue depth", "Jobs waiting in the AI task queue (LLEN; an empty queue has no key and reads 0).", "short",
-           'sum(app_queue_depth{queue="ai"}) or vector(0)', "ai-queue")
-    b.card("Preview queue depth", "Jobs waiting in the preview build queue (LLEN; an empty queue has no key and reads 0).", "short",
-           'sum(app_queue_depth{queue="preview"}) or vector(0)', "preview-queue")
-    b.card("Paid vs free", "Paid accounts per free account (recording rule app:paid_free_ratio).", "percentunit",
-           "app:paid_free_ratio", "app_users_by_plan", decimals=1)
+           f"sum by ({by()}) ({sel('app_online_users')})", check_ok("app_online_users"))
+    b.card("AI requests per minute", "AI requests created in the last 60 seconds (sliding window: RPM).", "short",
+           f'sum by ({by()}) ({sel("app_ai_requests", eq("window", "1m"))})', check_ok("app_ai_requests"))
+    b.card("AI requests (last hour)", "AI requests created in the last 60 minutes (sliding window: RPH).", "short",
+           f'sum by ({by()}) ({sel("app_ai_requests", eq("window", "1h"))})', check_ok("app_ai_requests"))
+    b.card("AI queue depth", "Jobs waiting in the AI task queue (LLEN; an empty queue has no key and reads 0). Orange from 100, red from 500; the alert watches whether it drains, not its size.", "short",
+           redis_depth("ai"), check_ok("ai-queue"), thresholds=QUEUE_DEPTH, alerts=["PulseJobsNotProcessed"])
+    b.card("Preview queue depth", "Jobs waiting in the preview build queue (LLEN; an empty queue has no key and reads 0). Orange from 100, red from 500.", "short",
+           redis_depth("preview"), check_ok("preview-queue"), thresholds=QUEUE_DEPTH, alerts=["PulseJobsNotProcessed"])
+    b.card("Paid vs free: paid share", "Paid accounts over all accounts (HiveSync: plan class paid; Hayon: Pro with an active Stripe subscription). Never +Inf: no value without accounts.", "percentunit",
+           f'(sum by ({by()}) ({sel("app_users_by_plan", eq("plan", "paid"))}) or sum by ({by()}) ({sel("app_users_paid")}))'
+           f'\n/ (sum by ({by()}) ({sel("app_users_registered")}) > 0)',
+           check_ok("app_users_by_plan", "app_users_paid", "app_users_registered"), decimals=1, legend="{{platform}}")
     b.card("DAU", "Distinct users active in the last 24 hours: a login, AI request, preview request or live-view join.", "short",
-           "app:dau", "app_active_users")
+           f'sum by ({by()}) ({sel("app_active_users", eq("window", "24h"))})', check_ok("app_active_users"))
+    b.card("MAU", "Distinct users active in the last 30 days (same activity as DAU).", "short",
+           f'sum by ({by()}) ({sel("app_active_users", eq("window", "30d"))})', check_ok("app_active_users"))
+    b.card("Preview requests (last hour)", "Preview builds requested in the last 60 minutes (sliding window).", "short",
+           f'sum by ({by()}) ({sel("app_preview_requests", eq("window", "1h"))})', check_ok("app_preview_requests"))
+    b.card("AI error rate (24 h)", "AI requests of the last 24 hours that failed (provider errors, timeouts, safety rejections) over all AI requests of the last 24 hours. Orange from 2 %, red from 5 %.", "percentunit",
+           f'sum by ({by()}) ({sel("app_ai_errors_24h")})'
+           f'\n/ (sum by ({by()}) ({sel("app_ai_requests", eq("window", "24h"))}) > 0)',
+           check_ok("app_ai_errors_24h", "app_ai_requests"), decimals=1, thresholds=ERROR_RATE)
+    b.card("Preview failure rate (24 h)", "Preview builds of the last 24 hours that failed over all preview builds requested in the last 24 hours. Orange from 2 %, red from 5 %.", "percentunit",
+           f'sum by ({by()}) ({sel("app_preview_failures_24h")})'
+           f'\n/ (sum by ({by()}) ({sel("app_preview_requests", eq("window", "24h"))}) > 0)',
+           check_ok("app_preview_failures_24h", "app_preview_requests"), decimals=1, thresholds=ERROR_RATE)
+    b.card("Oldest waiting AI job", "How long the oldest job of the AI queue has waited (0 when the queue is empty). Orange from 5 minutes, red from 10 (the alert's threshold).", "s",
+           redis_oldest("ai"), check_ok("ai-queue"), thresholds=JOB_AGE, alerts=["PulseOldestJobTooOld"])
     b.row("Charts")
     b.ts("AI requests per hour (24 h)", "AI requests created in the sliding hour, over the last 24 hours.", "short",
-         [{"expr": 'sum(app_ai_requests{window="1h"})', "legendFormat": "requests / hour"}], time_from="24h")
-    b.ts("DAU (14 days) by plan", "Daily active users by plan class, over the last 14 days (recording rule app:dau_by_plan).", "short",
-         [{"expr": "app:dau_by_plan", "legendFormat": "{{plan}}"}], stack=True, time_from="14d")
-    b.add("bargauge", "Users by plan", "Accounts by plan class: paid, free, trial, and trials that ended without an upgrade.", "short",
-          [{"expr": "sum by (plan) (app_users_by_plan)", "instant": True, "legendFormat": "{{plan}}"}], w=8, h=8,
-          options={"orientation": "horizontal", "displayMode": "basic",
-                   "reduceOptions": {"calcs": ["lastNotNull"], "values": False}})
-    b.ts("Average AI latency", "Average seconds from AI job created to completed, over jobs completed in each window.", "s",
-         [{"expr": 'avg by (window) (app_job_latency_avg_seconds{queue="ai"})', "legendFormat": "{{window}}"}], w=8)
+         [{"expr": f'sum by (platform) ({sel("app_ai_requests", eq("window", "1h"))})', "legendFormat": "{{platform}} requests / hour"}],
+         time_from="24h")
+    b.ts("DAU (14 days) by plan", "Daily active users by plan class, over the last 14 days.", "short",
+         [{"expr": f'sum by (plan) ({sel("app_active_users", eq("window", "24h"))})', "legendFormat": "{{plan}}"}],
+         stack=True, time_from="14d")
+    b.bars("Users by plan", "Accounts by plan class: paid, free, trial, and trials that ended without an upgrade.", "short",
+           [{"expr": f'sum by (plan) ({sel("app_users_by_plan")})', "legendFormat": "{{plan}}"}])
+    b.ts("Average AI latency", "Average seconds from AI job created to completed, over jobs completed in each window (left), and how many completed in it (right): when no job completes, the latency has no value and the completions read 0.", "s",
+         [{"expr": f'avg by (window) ({sel("app_job_latency_avg_seconds", eq("queue", "ai"))})', "legendFormat": "latency {{window}}"},
+          {"expr": f'sum by (window) ({sel("app_jobs_completed", eq("queue", "ai"))})', "legendFormat": "completed {{window}}"}],
+         w=8, alerts=["PulseJobLatencyHigh"], thresholds=LATENCY,
+         overrides=[{"matcher": {"id": "byFrameRefID", "options": "B"},
+                     "properties": [{"id": "unit", "value": "short"}, {"id": "custom.axisPlacement", "value": "right"},
+                                    {"id": "custom.drawStyle", "value": "bars"}, {"id": "custom.fillOpacity", "value": 30}]}])
     b.ts("AI requests per user (24 h)", "Median, p90 and max of AI requests per user over the last 24 hours, across users with at least one.", "short",
-         [{"expr": "max by (stat) (app_ai_requests_per_user_24h)", "legendFormat": "{{stat}}"}], w=8)
+         [{"expr": f'max by (stat) ({sel("app_ai_requests_per_user_24h")})', "legendFormat": "{{stat}}"}], w=8)
     b.ts("AI errors (24 h) by kind", "AI requests of the last 24 hours that failed: provider errors, timeouts, safety rejections.", "short",
-         [{"expr": "sum by (error) (app_ai_errors_24h)", "legendFormat": "{{error}}"}], w=8)
+         [{"expr": f'sum by (error) ({sel("app_ai_errors_24h")})', "legendFormat": "{{error}}"}], w=8)
     b.ts("Online devices by type", "Online sessions by device type.", "short",
-         [{"expr": "sum by (device) (app_online_devices)", "legendFormat": "{{device}}"}], w=8, stack=True)
+         [{"expr": f'sum by (device) ({sel("app_online_devices")})', "legendFormat": "{{device}}"}], w=8, stack=True)
+    b.ts("WebSocket connections", "Open WebSocket connections (ws_sessions:* keys in Redis): all, the distinct users behind them, and by device type.", "short",
+         [{"expr": f'sum({sel("app_websocket_sessions")})', "legendFormat": "connections"},
+          {"expr": f'sum({sel("app_websocket_users")})', "legendFormat": "distinct users"},
+          {"expr": f'sum by (device) ({sel("app_websocket_sessions_by_device")})', "legendFormat": "{{device}}"}], w=8)
     b.number("Estimated AI cost per month (ESTIMATE)",
-             "Estimates only: tokens of the last 30 days at the configured price per 1k tokens, and every GPU worker up now running a whole month at its configured hourly price.",
+             "Estimates only: tokens of the last 30 days at the configured price per 1k tokens, and every GPU worker up now running a whole month (730 h) at its configured hourly price.",
              "currencyUSD",
-             [{"expr": 'sum(app_ai_cost_estimate_usd{basis="tokens"})', "legendFormat": "tokens (30 d)",
+             [{"expr": f'sum by ({by()}) ({sel("app_ai_cost_estimate_usd", eq("basis", "tokens"))})', "legendFormat": "tokens (30 d)",
                "ok": check_ok("app_ai_cost_estimate_usd")},
-              {"expr": "sum(app:ai_cost_estimate_usd:instance_hours_month)", "legendFormat": "GPU instance hours",
-               "ok": check_ok("heartbeat:gpu")}], w=8, h=8)
-    b.row("Growth and activity")
+              {"expr": f'sum by ({by()}) (\n  ({sel("pulse_worker_up", eq("pool", "gpu"))} == 1)\n'
+                       f'  * on (instance, source, pool, worker) group_left (instance_type) {sel("pulse_worker_info", eq("pool", "gpu"))}\n'
+                       f'  * on (instance, instance_type) group_left () max by (instance, instance_type) ({sel("app_instance_price_usd_per_hour")})\n) * 730',
+               "legendFormat": "GPU instance hours", "ok": check_ok("heartbeat:gpu")}], w=8, h=8)
+    b.row("Growth and users")
     b.card("Registered users", "All accounts, whatever their plan or status, per platform.", "short",
-           "sum by (platform) (app_users_registered)", "app_users_registered", w=6, h=6, legend="{{platform}}")
-    b.card("Signups (30 d)", "Accounts created in the last 30 days, per platform.", "short",
-           "sum by (platform) (app_users_signups_30d)", "app_users_signups_30d", w=6, h=6, legend="{{platform}}")
+           f"sum by ({by()}) ({sel('app_users_registered')})", check_ok("app_users_registered"), w=6, h=6, legend="{{platform}}")
+    b.card("Signups (30 d)", "Accounts created in the last 30 days (JOIP \"New Users\"), per platform.", "short",
+           f"sum by ({by()}) ({sel('app_users_signups_30d')})", check_ok("app_users_signups_30d"), w=6, h=6, legend="{{platform}}")
     b.card("Monthly growth", "Accounts created in the last 30 days over the accounts that existed before them, per platform.", "percentunit",
-           "max by (platform) (app_users_monthly_growth_ratio)", "app_users_monthly_growth_ratio", w=6, h=6,
+           f"max by ({by()}) ({sel('app_users_monthly_growth_ratio')})", check_ok("app_users_monthly_growth_ratio"), w=6, h=6,
            legend="{{platform}}", decimals=1)
-    b.card("Users near their post limit", "Active accounts that used at least 80 % of their plan's post limit.", "short",
-           "sum(app_users_near_post_limit)", "app_users_near_post_limit", w=6, h=6)
-    b.ts("MAU (30 days) by plan", "Distinct users active in the last 30 days by plan class (recording rule app:mau_by_plan).", "short",
-         [{"expr": "app:mau_by_plan", "legendFormat": "{{plan}}"}], w=8, stack=True)
-    b.add("bargauge", "Activity by feature (24 h)", "Tracked user events of the last 24 hours by feature (JOIP activity log).", "short",
-          [{"expr": "sum by (feature) (app_activity_events_24h)", "instant": True, "legendFormat": "{{feature}}"}], w=8, h=8,
-          options={"orientation": "horizontal", "displayMode": "basic",
-                   "reduceOptions": {"calcs": ["lastNotNull"], "values": False}})
-    b.add("bargauge", "Posts against plan limits", "Posts created and the post limits they count against, summed per plan.", "short",
-          [{"expr": 'sum by (plan, field) (app_posts_usage{field=~"posts_.*"})', "instant": True, "legendFormat": "{{plan}} {{field}}"}],
-          w=8, h=8, options={"orientation": "horizontal", "displayMode": "basic",
-                             "reduceOptions": {"calcs": ["lastNotNull"], "values": False}})
-    b.ts("Daily roll-ups", "The usage_analytics_daily figures (recording rules usage_daily:*), one point per day: each day's value is read at its end.", "short",
+    b.number("Change against the previous period",
+             "Each number now against its value one dashboard time range ago (the range picked above: 30 days compares with the previous month). Needs that much history in Prometheus: NO DATA until then.",
+             "percent",
+             [{"expr": f"(sum by ({by()}) ({sel(m)})\n/ (sum by ({by()}) ({sel(m)} offset $__range) > 0) - 1) * 100",
+               "legendFormat": f"{{{{platform}}}} {label}", "ok": check_ok(m)}
+              for m, label in [("app_users_registered", "users"), ("app_users_signups_30d", "signups"),
+                               ("app_users_tracked_active_30d", "active users")]], w=6, h=6)
+    b.panels[-1]["fieldConfig"]["defaults"]["decimals"] = 1
+    b.card("Users by status", "Accounts by status: active can log in, disabled were deactivated by an admin (Hayon isDisabled).", "short",
+           f"sum by ({by('status')}) ({sel('app_users')})", check_ok("app_users"), w=6, h=6, legend="{{platform}} {{status}}")
+    b.card("Paid users", "Accounts on a paid plan (HiveSync: plan class paid; Hayon: Pro plan with an active Stripe subscription).", "short",
+           f'sum by ({by()}) ({sel("app_users_by_plan", eq("plan", "paid"))})\nor sum by ({by()}) ({sel("app_users_paid")})',
+           check_ok("app_users_by_plan", "app_users_paid"), w=6, h=6, legend="{{platform}}")
+    b.card("Top plan", "The most common plan across all accounts (name) and how many accounts are on it.", "short",
+           f"max by ({by('plan')}) ({sel('app_users_top_plan')})", check_ok("app_users_top_plan"), w=6, h=6,
+           legend="{{platform}}: {{plan}}")
+    b.card("Users near their plan limits", "Active accounts that used at least 80 % of their plan's post limit, and of their caption-generation limit.", "short",
+           f'label_replace(sum by ({by()}) ({sel("app_users_near_post_limit")}), "limit", "posts", "", "")'
+           f'\nor label_replace(sum by ({by()}) ({sel("app_users_near_caption_limit")}), "limit", "captions", "", "")',
+           check_ok("app_users_near_post_limit", "app_users_near_caption_limit"), w=6, h=6, legend="{{platform}} {{limit}}")
+    b.ts("MAU (30 days) by plan", "Distinct users active in the last 30 days by plan class.", "short",
+         [{"expr": f'sum by (plan) ({sel("app_active_users", eq("window", "30d"))})', "legendFormat": "{{plan}}"}], w=8, stack=True)
+    b.bars("Posts against plan limits", "Posts created and the post limits they count against, summed per plan (Hayon).", "short",
+           [{"expr": f'sum by (plan, field) ({sel("app_posts_usage", rx("field", "posts_created|posts_limit"))})', "legendFormat": "{{plan}} {{field}}"}])
+    b.bars("Captions against plan limits", "Caption generations used and the caption-generation limits they count against, summed per plan (Hayon).", "short",
+           [{"expr": f'sum by (plan, field) ({sel("app_posts_usage", rx("field", "captions_generated|captions_limit"))})', "legendFormat": "{{plan}} {{field}}"}])
+    b.ts("Daily roll-ups", "The usage_analytics_daily figures (recording rules usage_daily:*, all HiveSync exporters), one point per day: each day's value is read at its end.", "short",
          [{"expr": "usage_daily:dau", "legendFormat": "dau"},
           {"expr": "usage_daily:mau", "legendFormat": "mau"},
           {"expr": "usage_daily:ai_requests", "legendFormat": "ai_requests"},
           {"expr": "usage_daily:preview_requests", "legendFormat": "preview_requests"},
-          {"expr": "usage_daily:max_queue_depth", "legendFormat": "max_queue_depth"}], w=16, time_from="30d")
+          {"expr": "usage_daily:max_queue_depth", "legendFormat": "max_queue_depth"}], w=16, time_from="30d",
+         alerts=["PulseDailyRollupStale"])
     b.panels[-1]["interval"] = "1d"
-    b.table("Most active users (JOIP score)", "The five users with the highest total activity score: sessions created, smart and custom captions, babecock images and media uploaded.", "short",
-            [{"expr": "max by (user_id) (app_top_active_users_score)"}], w=8, h=8,
-            transformations=[{"id": "organize", "options": {"excludeByName": {"Time": True},
-                                                            "renameByName": {"Value": "activity score"}}},
-                             {"id": "sortBy", "options": {"sort": [{"field": "activity score", "desc": True}]}}])
-    b.row("Content, revenue and referrals")
+    b.ts("Daily roll-up: average latency", "The roll-up's avg_latency_ms: the recording rule usage_daily:avg_latency_ms (one point per day, read at its end) and the backend's own latest usage_analytics_daily row.", "ms",
+         [{"expr": "usage_daily:avg_latency_ms", "legendFormat": "avg_latency_ms (recording rule)"},
+          {"expr": f'max by (platform) ({sel("app_usage_daily_rollup", eq("field", "avg_latency_seconds"))}) * 1000',
+           "legendFormat": "{{platform}} avg_latency_ms (backend's latest row)"}], w=8, time_from="30d",
+         alerts=["PulseDailyRollupStale"])
+    b.panels[-1]["interval"] = "1d"
+
+    b.row("Content, revenue and referrals (JOIP)")
+    b.card("Active users (30 d)", "JOIP \"Active Users\": distinct users with any tracked event in the last 30 days.", "short",
+           f"sum by ({by()}) ({sel('app_users_tracked_active_30d')})", check_ok("app_users_tracked_active_30d"), w=4, h=6)
     b.card("Content", "JOIP slideshow sessions and files in the media vaults: all, and those shared to the community.", "short",
-           "sum by (item, scope) (app_content_items)", "app_content_items", w=6, h=6, legend="{{item}} {{scope}}")
+           f"sum by ({by('item', 'scope')}) ({sel('app_content_items')})", check_ok("app_content_items"), w=6, h=6,
+           legend="{{item}} {{scope}}")
     b.card("Community likes", "Likes on shared sessions and media, lifetime.", "short",
-           "sum(app_community_likes)", "app_community_likes", w=4, h=6)
+           f"sum by ({by()}) ({sel('app_community_likes')})", check_ok("app_community_likes"), w=4, h=6)
     b.card("Revenue (lifetime)", "Credit purchases (estimated revenue) and paid subscription invoices (deprecated tier), in USD.", "currencyUSD",
-           "sum by (stream) (app_revenue_usd)", "app_revenue_usd", w=6, h=6, legend="{{stream}}")
+           f"sum by ({by('stream')}) ({sel('app_revenue_usd')})", check_ok("app_revenue_usd"), w=6, h=6, legend="{{stream}}")
     b.card("Referrals", "Referred users, and those with tracked activity in the last 30 days.", "short",
-           "sum by (state) (app_referrals)", "app_referrals", w=4, h=6, legend="{{state}}")
+           f"sum by ({by('state')}) ({sel('app_referrals')})", check_ok("app_referrals"), w=4, h=6, legend="{{state}}")
+    b.card("Referral credits earned", "Referral rewards distributed, in credits, lifetime.", "short",
+           f"sum by ({by()}) ({sel('app_referral_credits_awarded')})", check_ok("app_referral_credits_awarded"), w=4, h=6)
     b.card("Referral conversion", "Referred users who became active over all referred users.", "percentunit",
-           "max(app_referral_conversion_ratio)", "app_referral_conversion_ratio", w=4, h=6, decimals=1)
-    b.row("Tables")
-    b.table("Top 20 AI users (7 days)", "The 20 users with the most AI requests over 7 days: user id, plan, last seen, request count. No emails unless the exporter config opts in.",
+           f"max by ({by()}) ({sel('app_referral_conversion_ratio')})", check_ok("app_referral_conversion_ratio"), w=4, h=6,
+           decimals=1)
+    b.add("piechart", "Caption themes", "Smart captions generated and regenerated by caption theme, lifetime (JOIP theme distribution).", "short",
+          [{"expr": f"sum by (theme) ({sel('app_caption_themes')})", "instant": True, "legendFormat": "{{theme}}"}], w=8, h=8,
+          color_mode="palette-classic",
+          options={"pieType": "donut", "reduceOptions": {"calcs": ["lastNotNull"], "values": False},
+                   "legend": {"displayMode": "table", "placement": "right", "values": ["value", "percent"], "showLegend": True},
+                   "tooltip": {"mode": "single"}})
+    b.bars("Babecock layouts", "Babecock compositions created and remixed, by layout, lifetime (JOIP layout distribution).", "short",
+           [{"expr": f"sum by (action, layout) ({sel('app_babecock_layouts')})", "legendFormat": "{{action}} {{layout}}"}])
+    b.bars("Feature usage (lifetime)", "Lifetime feature counters summed over users (user_usage_stats): sessions, captions, babecock images and remixes, media, logins.", "short",
+           [{"expr": f"sum by (counter) ({sel('app_feature_usage')})", "legendFormat": "{{counter}}"}], w=8, h=10)
+    b.bars("Activity by feature (24 h)", "Tracked user events of the last 24 hours by feature (JOIP activity log).", "short",
+           [{"expr": f"sum by (feature) ({sel('app_activity_events_24h')})", "legendFormat": "{{feature}}"}], w=8, h=10)
+    b.table("Tracked events (24 h)", "Tracked user events of the last 24 hours by feature and action (user_activity_logs).", "short",
+            [{"expr": f"sum by (feature, action) ({sel('app_activity_events_24h')})"}], w=8, h=10,
+            transformations=[organize({"Value": "events"}), sort_by("events")])
+    features = ["sessions_created", "smart_captions_generated", "custom_captions_generated", "babecock_images_created", "media_uploaded"]
+    b.table("Most active users (JOIP score)", "The five users with the highest total activity score, the score's breakdown by feature (sessions created, smart and custom captions, babecock images, media uploaded) and their last activity.", "short",
+            [{"expr": f"max by (user_id) ({sel('app_top_active_users_score')})"}]
+            + [{"expr": f'max by (user_id) ({sel("app_top_active_users_activity", eq("feature", f))})'} for f in features]
+            + [{"expr": f"max by (user_id) ({sel('app_top_active_users_last_activity_timestamp_seconds')}) * 1000"}],
+            w=16, h=8,
+            transformations=[MERGE,
+                             organize({"user_id": "user", "Value #A": "activity score",
+                                       **{f"Value #{chr(66 + i)}": f.replace("_", " ") for i, f in enumerate(features)},
+                                       "Value #G": "last activity"}),
+                             sort_by("activity score")],
+            overrides=[column("last activity", unit="dateTimeAsIso")])
+    b.table("Top contributors", "JOIP \"Top Contributors\": the five users whose shared sessions and media received the most likes.", "short",
+            [{"expr": f"max by (user_id) ({sel('app_top_community_contributors_likes')})"}], w=8, h=8,
+            transformations=[organize({"user_id": "user", "Value": "likes"}), sort_by("likes")])
+
+    b.row("Top users and incidents")
+    b.table("Top 20 AI users (7 days)", "The 20 users with the most AI requests over 7 days: user id, display name, plan, last seen, request count. No emails unless the exporter config opts in.",
             "short",
-            [{"expr": "max by (user_id, plan) (app_top_ai_user_requests_7d)"},
-             {"expr": "max by (user_id) (app_top_ai_user_last_seen_timestamp_seconds) * 1000"}],
-            transformations=[{"id": "merge", "options": {}},
-                             {"id": "organize", "options": {"excludeByName": {"Time": True},
-                                                            "renameByName": {"Value #A": "AI calls (7 d)", "Value #B": "last seen"}}},
-                             {"id": "sortBy", "options": {"sort": [{"field": "AI calls (7 d)", "desc": True}]}}],
-            overrides=[{"matcher": {"id": "byName", "options": "last seen"},
-                        "properties": [{"id": "unit", "value": "dateTimeAsIso"}]}])
-    b.table("Recent incidents", "Alerts firing now (except the Watchdog), AI errors by kind and failed preview builds of the last 24 hours.", "short",
-            [{"expr": 'ALERTS{alertstate="firing", alertname!="Watchdog"}'},
-             {"expr": 'label_replace(sum by (error) (app_ai_errors_24h), "alertname", "AI $1 (24 h)", "error", "(.*)")'},
-             {"expr": 'label_replace(sum(app_preview_failures_24h), "alertname", "Preview failures (24 h)", "", "")'}],
-            transformations=[{"id": "merge", "options": {}},
-                             {"id": "organize", "options": {"excludeByName": {"Time": True, "__name__": True}}}])
+            [{"expr": f"max by (user_id, username, plan) ({sel('app_top_ai_user_requests_7d')})"},
+             {"expr": f"max by (user_id) ({sel('app_top_ai_user_last_seen_timestamp_seconds')}) * 1000"}],
+            w=16, transformations=[MERGE,
+                                   organize({"user_id": "user id", "Value #A": "AI calls (7 d)", "Value #B": "last seen"},
+                                            order=["user_id", "username", "plan", "Value #B", "Value #A"]),
+                                   sort_by("AI calls (7 d)")],
+            overrides=[column("last seen", unit="dateTimeAsIso")])
+    b.table("Recent incidents (24 h)", "AI provider errors, timeouts and safety rejections, and failed preview builds, of the last 24 hours.", "short",
+            [{"expr": f'label_replace(sum by (error) ({sel("app_ai_errors_24h")}), "incident", "AI $1", "error", "(.*)")'},
+             {"expr": f'label_replace(sum({sel("app_preview_failures_24h")}), "incident", "preview build failed", "", "")'}],
+            w=8, transformations=[MERGE, organize({"incident": "incident", "Value": "count (24 h)"}, exclude=["error"]),
+                                  sort_by("count (24 h)")],
+            overrides=[column("count (24 h)", thresholds=steps(("green", None), ("orange", 1)), cell="color-text")])
+    b.add("alertlist", "Firing alerts", "Alerts firing or pending now (Prometheus alert rules; the Watchdog left out), most important first. Silences and notification groups: Alerting > Groups with the Alertmanager data source.", "none",
+          [], w=8, h=10,
+          links=[{"title": "Alertmanager groups and silences", "url": "/alerting/groups?alertmanager=Alertmanager"}],
+          options={"viewMode": "list", "groupMode": "default", "groupBy": [], "maxItems": 20, "sortOrder": 3,
+                   "dashboardAlerts": False, "alertName": "", "alertInstanceLabelFilter": '{alertname!="Watchdog"}',
+                   "datasource": "Prometheus", "showInstances": True, "folder": None,
+                   "stateFilter": {"firing": True, "pending": True, "noData": False, "normal": False, "error": True}})
+    history_labels = "alertstate, job, tier, redis_role"   # dropped: every other label of the alert is a column
+    firing = f'ALERTS{{alertstate="firing", alertname!="Watchdog", {FILTER}}}'
+    b.table("Alert history", "Every alert that fired in the dashboard's time range (the Watchdog left out): when it first and last fired in the range and for how long, at one-minute resolution.", "short",
+            [{"expr": f"min without ({history_labels}) (min_over_time(timestamp({firing})[$__range:1m])) * 1000"},
+             {"expr": f"max without ({history_labels}) (max_over_time(timestamp({firing})[$__range:1m])) * 1000"},
+             {"expr": f"sum without ({history_labels}) (count_over_time({firing}[$__range:1m])) * 60"}],
+            w=16, h=10,
+            transformations=[MERGE,
+                             organize({"alertname": "alert", "Value #A": "first fired", "Value #B": "last fired",
+                                       "Value #C": "firing for"},
+                                      order=["alertname", "severity", "platform", "instance", "source", "queue", "pool",
+                                             "Value #A", "Value #B", "Value #C"]),
+                             sort_by("last fired")],
+            overrides=[column("first fired", unit="dateTimeAsIso"), column("last fired", unit="dateTimeAsIso"),
+                       column("firing for", unit="s"),
+                       column("severity", cell="color-text", mappings=[{"type": "value", "options": {
+                           "critical": {"color": "red", "index": 0}, "warning": {"color": "orange", "index": 1},
+                           "info": {"color": "blue", "index": 2}}}])])
     return b
 
 
 def health():
     b = Board("pulse-platform-health", "Platform health",
-              "One row per source kind, following the Hayon checklist (MongoDB, Redis, RabbitMQ workers, Stripe webhooks, S3 uploads) plus Postgres and log files: up, probe latency, failure reasons, key numbers.")
+              "The exporters, then one row per source kind following the Hayon checklist (MongoDB, Redis, RabbitMQ workers, Stripe webhooks, S3 uploads) plus Postgres and log files: up, probe latency, failure reasons, key numbers.")
+
+    b.row("Exporters")
+    b.table("Exporters", "Each pulse-exporter: scraped (up), its version, whether its last config (re)load succeeded and when a config was last applied.", "short",
+            [{"expr": f'max by (platform, instance) ({sel("up", eq("job", "pulse-exporter"))})'},
+             {"expr": f"max by (platform, instance, version) ({sel('pulse_build_info')})"},
+             {"expr": f"max by (platform, instance) ({sel('pulse_config_last_reload_successful')})"},
+             {"expr": f"max by (platform, instance) ({sel('pulse_config_last_reload_success_timestamp_seconds')}) * 1000"}],
+            w=24, h=6, alerts=["PulseExporterDown", "PulseConfigReloadFailed"],
+            transformations=[MERGE, organize({"Value #A": "scraped", "Value #C": "config reload", "Value #D": "config applied"},
+                                             exclude=["Value #B"])],
+            overrides=[column("scraped", mappings=UP_MAPPING, cell="color-background"),
+                       column("config reload", mappings=OK_MAPPING, cell="color-background"),
+                       column("config applied", unit="dateTimeAsIso")])
 
     def common(kind, label):
         b.row(label)
         b.up_stat(kind)
-        b.ts(f"{kind} probe latency", f"Duration of the last health probe of each {kind} source.", "s",
-             [{"expr": f'pulse_source_probe_duration_seconds{{kind="{kind}"}}', "legendFormat": "{{source}}"}], w=9, h=6)
+        b.ts(f"{kind} probe latency", f"Duration of the last health probe of each {kind} source. The alert reads the 90th percentile over 15 minutes against 2 s.", "s",
+             [{"expr": sel("pulse_source_probe_duration_seconds", f'kind="{kind}"'), "legendFormat": "{{platform}} {{source}}"}],
+             w=9, h=6, alerts=["PulseSourceSlow"], thresholds=PROBE_LATENCY)
         b.ts(f"{kind} failures by reason", f"Failed health probes of {kind} sources per interval, by reason (connect, timeout, auth, query, …).", "short",
-             [{"expr": f'sum by (source, reason) (increase(pulse_source_probe_failures_total{{kind="{kind}"}}[$__rate_interval]))',
-               "legendFormat": "{{source}} {{reason}}"}], w=9, h=6)
+             [{"expr": f'sum by (platform, source, reason) (increase({sel("pulse_source_probe_failures_total", eq("kind", kind))}[$__rate_interval]))',
+               "legendFormat": "{{platform}} {{source}} {{reason}}"}], w=9, h=6, thresholds=steps(("green", None), ("red", 1)))
 
     common("postgres", "Postgres")
-    b.ts("Postgres connections by state", "Client connections by state, against max_connections.", "short",
-         [{"expr": "sum by (source, state) (pulse_postgres_connections)", "legendFormat": "{{source}} {{state}}"},
-          {"expr": "pulse_postgres_max_connections", "legendFormat": "{{source}} max"}])
+    b.ts("Postgres connections by state", "Client connections by state, against max_connections (the alert fires above 80 % of it).", "short",
+         [{"expr": f"sum by (platform, source, state) ({sel('pulse_postgres_connections')})", "legendFormat": "{{platform}} {{source}} {{state}}"},
+          {"expr": sel("pulse_postgres_max_connections"), "legendFormat": "{{platform}} {{source}} max"}],
+         alerts=["PulsePostgresConnectionsNearMax"])
     b.ts("Postgres database size", "Size of the database each source connects to.", "bytes",
-         [{"expr": "pulse_postgres_database_size_bytes", "legendFormat": "{{source}} {{database}}"}])
+         [{"expr": sel("pulse_postgres_database_size_bytes"), "legendFormat": "{{platform}} {{source}} {{database}}"}])
     common("mongodb", "MongoDB")
-    b.ts("MongoDB connections", "Current connections and connections still available.", "short",
-         [{"expr": "pulse_mongodb_connections", "legendFormat": "{{source}} {{state}}"}], w=24)
+    b.ts("MongoDB connections", "Current connections and connections still available (the alert fires when under 10 % remain available).", "short",
+         [{"expr": sel("pulse_mongodb_connections"), "legendFormat": "{{platform}} {{source}} {{state}}"}], w=24,
+         alerts=["PulseMongodbConnectionsLow"])
     common("redis", "Redis")
-    b.ts("Redis memory", "Memory used, against maxmemory (0 = no limit).", "bytes",
-         [{"expr": "pulse_redis_memory_used_bytes", "legendFormat": "{{source}} used"},
-          {"expr": "pulse_redis_memory_max_bytes > 0", "legendFormat": "{{source}} max"}])
+    b.ts("Redis memory", "Memory used, against maxmemory (0 = no limit, not drawn).", "bytes",
+         [{"expr": sel("pulse_redis_memory_used_bytes"), "legendFormat": "{{platform}} {{source}} used"},
+          {"expr": f"{sel('pulse_redis_memory_max_bytes')} > 0", "legendFormat": "{{platform}} {{source}} max"}],
+         alerts=["PulseRedisMemoryNearMax"])
     b.ts("Redis clients", "Connected and blocked clients.", "short",
-         [{"expr": "pulse_redis_connected_clients", "legendFormat": "{{source}} connected"},
-          {"expr": "pulse_redis_blocked_clients", "legendFormat": "{{source}} blocked"}])
+         [{"expr": sel("pulse_redis_connected_clients"), "legendFormat": "{{platform}} {{source}} connected"},
+          {"expr": sel("pulse_redis_blocked_clients"), "legendFormat": "{{platform}} {{source}} blocked"}])
+    b.table("Redis instances", "Each Redis: its maxmemory policy, memory used and maxmemory (0 = no limit), connected clients, and keys evicted per second (red: on a Redis that holds queues or heartbeats evictions lose work).", "short",
+            [{"expr": f"max by (platform, instance, source, policy) ({sel('pulse_redis_maxmemory_policy')})"},
+             {"expr": f"max by (platform, instance, source) ({sel('pulse_redis_memory_used_bytes')})"},
+             {"expr": f"max by (platform, instance, source) ({sel('pulse_redis_memory_max_bytes')})"},
+             {"expr": f"max by (platform, instance, source) ({sel('pulse_redis_connected_clients')})"},
+             {"expr": f"sum by (platform, instance, source) (rate({sel('pulse_redis_evicted_keys_total')}[$__rate_interval]))"}],
+            w=24, h=6, alerts=["PulseRedisEvictingKeys", "PulseRedisMemoryNearMax"],
+            transformations=[MERGE, organize({"policy": "maxmemory policy", "Value #B": "memory used", "Value #C": "maxmemory",
+                                              "Value #D": "clients", "Value #E": "evicted keys / s"}, exclude=["Value #A"])],
+            overrides=[column("memory used", unit="bytes"), column("maxmemory", unit="bytes"),
+                       column("evicted keys / s", unit="short", thresholds=steps(("green", None), ("red", 0.000001)),
+                              cell="color-background")])
     common("rabbitmq", "RabbitMQ workers")
     b.ts("RabbitMQ messages by vhost", "Ready and unacked messages in each vhost's selected queues.", "short",
-         [{"expr": "sum by (source, vhost, state) (pulse_rabbitmq_vhost_messages)", "legendFormat": "{{vhost}} {{state}}"}])
+         [{"expr": f"sum by (platform, source, vhost, state) ({sel('pulse_rabbitmq_vhost_messages')})", "legendFormat": "{{platform}} {{vhost}} {{state}}"}],
+         w=9)
     b.ts("RabbitMQ consumers", "Consumers per queue: a queue with messages and 0 consumers means its workers are down.", "short",
-         [{"expr": 'sum by (queue) (pulse_rabbitmq_queue_consumers{dead_letter="false"})', "legendFormat": "{{queue}}"}])
+         [{"expr": f'sum by (platform, queue) ({sel("pulse_rabbitmq_queue_consumers", eq("dead_letter", "false"))})', "legendFormat": "{{platform}} {{queue}}"}],
+         w=9, alerts=["PulseQueueNotDraining"])
+    b.add("stat", "RabbitMQ node alarms", "A memory or disk alarm on a broker node blocks every publisher: ALARM in red while one is raised.", "none",
+          [{"expr": guard(f"max by ({by('node', 'alarm')}) ({sel('pulse_rabbitmq_node_alarm')})", source_ok("rabbitmq")),
+            "instant": True, "legendFormat": "{{node}} {{alarm}}"}], w=6, h=8, alerts=["PulseRabbitmqNodeAlarm"],
+          mappings=[{"type": "value", "options": {"0": {"text": "OK", "color": "green", "index": 0},
+                                                  "1": {"text": "ALARM", "color": "red", "index": 1}}}, DEGRADED],
+          options={"reduceOptions": {"calcs": ["lastNotNull"], "values": False}, "colorMode": "background",
+                   "graphMode": "none", "textMode": "value_and_name"})
     common("stripe", "Stripe webhooks")
     b.add("stat", "Stripe webhook endpoints", "1 (enabled) or 0 (disabled) per webhook endpoint; a disabled endpoint receives nothing.", "none",
-          [{"expr": guard("pulse_stripe_webhook_endpoint_enabled", check_ok("webhook_endpoints")),
-            "instant": True, "legendFormat": "{{host}} {{endpoint}}"}], w=12, h=6,
+          [{"expr": guard(sel("pulse_stripe_webhook_endpoint_enabled"), check_ok("webhook_endpoints")),
+            "instant": True, "legendFormat": "{{host}} {{endpoint}}"}], w=12, h=6, alerts=["PulseStripeWebhookEndpointDisabled"],
           mappings=[{"type": "value", "options": {"1": {"text": "ENABLED", "color": "green", "index": 0},
-                                                  "0": {"text": "DISABLED", "color": "red", "index": 1},
-                                                  "-1": {"text": "DEGRADED", "color": "red", "index": 2}}}],
+                                                  "0": {"text": "DISABLED", "color": "red", "index": 1}}}, DEGRADED],
           options={"reduceOptions": {"calcs": ["lastNotNull"], "values": False}, "colorMode": "background",
                    "graphMode": "none", "textMode": "value_and_name"})
     b.ts("Stripe undelivered events", "Events of the lookback window not yet delivered to any endpoint, by type.", "short",
-         [{"expr": "sum by (event_type) (pulse_stripe_undelivered_events)", "legendFormat": "{{event_type}}"},
-          {"expr": "sum(pulse_stripe_events)", "legendFormat": "all events in the window"}], h=6)
+         [{"expr": f"sum by (event_type) ({sel('pulse_stripe_undelivered_events')})", "legendFormat": "{{event_type}}"},
+          {"expr": f"sum({sel('pulse_stripe_events')})", "legendFormat": "all events in the window"}], h=6,
+         alerts=["PulseStripeUndeliveredEvents"])
     common("s3", "S3 media uploads")
     b.ts("S3 canary steps", "1 when the canary's put, get (read back and compared) and delete worked in its last run.", "bool",
-         [{"expr": "pulse_s3_canary_success", "legendFormat": "{{bucket}} {{step}}"}])
+         [{"expr": sel("pulse_s3_canary_success"), "legendFormat": "{{bucket}} {{step}}"}], alerts=["PulseS3CanaryFailing"])
     b.ts("S3 canary duration", "Duration of each canary step.", "s",
-         [{"expr": "pulse_s3_canary_duration_seconds", "legendFormat": "{{bucket}} {{step}}"}])
+         [{"expr": sel("pulse_s3_canary_duration_seconds"), "legendFormat": "{{bucket}} {{step}}"}])
     common("logfile", "Log files")
-    b.ts("Log lines", "Lines read per interval, parsed (JSON) or invalid.", "short",
-         [{"expr": "sum by (source, result) (increase(pulse_logfile_lines_total[$__rate_interval]))", "legendFormat": "{{source}} {{result}}"}], w=24)
+    b.ts("Log lines", "Lines read per interval, parsed (JSON) or invalid. A file that stops growing while its source is up alerts.", "short",
+         [{"expr": f"sum by (platform, source, result) (increase({sel('pulse_logfile_lines_total')}[$__rate_interval]))",
+           "legendFormat": "{{platform}} {{source}} {{result}}"}], w=8, alerts=["PulseLogFileSilent"])
+    b.ts("AI events (ai-events.log)", "AI events per second in the log by status, and the 90th percentile of the latency the log reports (right).", "short",
+         [{"expr": f"sum by (status) (rate({sel('app_ai_log_events_total')}[$__rate_interval]))", "legendFormat": "{{status}} / s"},
+          {"expr": f"histogram_quantile(0.9, sum by (le) (rate({sel('app_ai_log_latency_seconds_bucket')}[$__rate_interval])))",
+           "legendFormat": "p90 latency"}], w=8,
+         overrides=[{"matcher": {"id": "byFrameRefID", "options": "B"},
+                     "properties": [{"id": "unit", "value": "s"}, {"id": "custom.axisPlacement", "value": "right"}]}])
+    b.ts("Preview builds (preview.log)", "Preview builds per second in the log by status.", "short",
+         [{"expr": f"sum by (status) (rate({sel('app_preview_log_events_total')}[$__rate_interval]))", "legendFormat": "{{status}} / s"}], w=8)
     b.row("Checks")
-    b.table("Checks", "Every check: 1 when its last run succeeded, with its duration and the series it serves.", "short",
-            [{"expr": "max by (source, check) (pulse_check_success)"},
-             {"expr": "max by (source, check) (pulse_check_duration_seconds)"},
-             {"expr": "max by (source, check) (pulse_check_series)"}],
-            w=24, h=10,
-            transformations=[{"id": "merge", "options": {}},
-                             {"id": "organize", "options": {"excludeByName": {"Time": True},
-                                                            "renameByName": {"Value #A": "ok", "Value #B": "duration (s)", "Value #C": "series"}}}])
+    b.table("Checks", "Every check: OK when its last run succeeded, FAILING when not, with its duration and the series it serves.", "short",
+            [{"expr": f"max by (platform, instance, source, check) ({sel('pulse_check_success')})"},
+             {"expr": f"max by (platform, instance, source, check) ({sel('pulse_check_duration_seconds')})"},
+             {"expr": f"max by (platform, instance, source, check) ({sel('pulse_check_series')})"}],
+            w=24, h=10, alerts=["PulseCheckFailing"],
+            transformations=[MERGE, organize({"Value #A": "ok", "Value #B": "duration", "Value #C": "series"})],
+            overrides=[column("ok", mappings=OK_MAPPING, cell="color-background"), column("duration", unit="s")])
     return b
 
 
 def queues():
     b = Board("pulse-queues-workers", "Queues and workers",
-              "Queue depth, consumers, dead letters and job latency; CPU and GPU worker heartbeats (spot and on-demand).")
-    b.row("Queues")
-    b.ts("Job queue depth", "Jobs waiting in the Redis AI and preview queues.", "short",
-         [{"expr": "sum by (queue) (app_queue_depth)", "legendFormat": "{{queue}}"}])
-    b.ts("RabbitMQ queue depth", "Ready and unacked messages per queue (dead-letter queues excluded).", "short",
-         [{"expr": 'sum by (queue, state) (pulse_rabbitmq_queue_messages{dead_letter="false"})', "legendFormat": "{{queue}} {{state}}"}])
-    b.ts("Consumers", "Consumers attached to each queue.", "short",
-         [{"expr": 'sum by (queue) (pulse_rabbitmq_queue_consumers{dead_letter="false"})', "legendFormat": "{{queue}}"}], w=8)
-    b.add("stat", "Dead letters", "Messages in dead-letter queues: work that failed after its retries.", "short",
-          [{"expr": guard('sum by (queue) (pulse_rabbitmq_queue_messages{dead_letter="true"})', kind_ok("rabbitmq")),
+              "Queue depth, the age of the oldest waiting job, consumers, dead letters, job latency and completions; CPU and GPU worker pools and heartbeats (spot and on-demand).")
+    b.row("Queues now")
+    b.card("Redis queue depth", "Jobs waiting in each Redis queue (LLEN; an empty queue has no key and reads 0). Orange from 100, red from 500.", "short",
+           redis_depth(), REDIS_QUEUE_OK, w=6, h=6, legend="{{platform}} {{queue}}", thresholds=QUEUE_DEPTH,
+           alerts=["PulseJobsNotProcessed"])
+    b.card("Jobs pending (Postgres)", "Jobs created and not completed yet in the platform's jobs tables (waiting or running).", "short",
+           f"sum by ({by('queue')}) ({sel('app_jobs_pending')})", check_ok("app_jobs_pending"), w=6, h=6,
+           legend="{{platform}} {{queue}}", thresholds=QUEUE_DEPTH, alerts=["PulseJobsNotProcessed"])
+    b.number("Oldest waiting job", "How long the oldest job of each queue has waited: Redis queues (oldest item), Postgres jobs (oldest pending row) and RabbitMQ queues (head message's timestamp); 0 for an empty queue. Orange from 5 minutes, red from 10 (the alert's threshold).", "s",
+             [{"expr": REDIS_OLDEST, "legendFormat": "{{queue}} (Redis)", "ok": REDIS_QUEUE_OK},
+              {"expr": PG_OLDEST, "legendFormat": "{{queue}} (Postgres)", "ok": check_ok("app_jobs_oldest_pending_timestamp_seconds")},
+              {"expr": RABBIT_OLDEST, "legendFormat": "{{queue}}", "ok": check_ok("queues")}],
+             w=6, h=6, thresholds=JOB_AGE, color="background", alerts=["PulseOldestJobTooOld"])
+    b.add("stat", "Dead letters", "Messages in dead-letter queues: work that failed after its retries. Orange from 1, red from 100; the alert fires while they keep increasing.", "short",
+          [{"expr": guard(f'sum by ({by("vhost", "queue")}) ({sel("pulse_rabbitmq_queue_messages", eq("dead_letter", "true"))})', source_ok("rabbitmq")),
             "instant": True, "legendFormat": "{{queue}}"}],
-          w=8, h=8, thresholds={"mode": "absolute", "steps": [{"color": "blue", "value": None}, {"color": "orange", "value": 1}]},
-          mappings=DEGRADED_MAPPING,
+          w=6, h=6, thresholds=DEAD_LETTERS, mappings=DEGRADED_MAPPING, alerts=["PulseDeadLettersIncreasing"],
           options={"reduceOptions": {"calcs": ["lastNotNull"], "values": False}, "colorMode": "background",
                    "graphMode": "area", "textMode": "value_and_name"})
-    b.ts("Job latency", "Average seconds from job created to completed, over jobs completed in the last 1 m, 15 m and 1 h.", "s",
-         [{"expr": "avg by (queue, window) (app_job_latency_avg_seconds)", "legendFormat": "{{queue}} {{window}}"}], w=8)
+    b.row("Queues")
+    b.ts("Job queue depth", "Jobs waiting in the Redis AI and preview queues, and jobs pending (created, not completed) in the Postgres jobs tables.", "short",
+         [{"expr": redis_depth(), "legendFormat": "{{platform}} {{queue}} (Redis)"},
+          {"expr": f"sum by (platform, queue) ({sel('app_jobs_pending')})", "legendFormat": "{{platform}} {{queue}} pending (Postgres)"}],
+         thresholds=QUEUE_DEPTH, alerts=["PulseJobsNotProcessed"])
+    b.ts("Oldest waiting job over time", "Age of the oldest waiting job of each queue (0 when empty). The alert fires past 10 minutes.", "s",
+         [{"expr": REDIS_OLDEST, "legendFormat": "{{platform}} {{queue}} (Redis)"},
+          {"expr": PG_OLDEST, "legendFormat": "{{platform}} {{queue}} (Postgres)"},
+          {"expr": RABBIT_OLDEST, "legendFormat": "{{platform}} {{queue}}"}],
+         thresholds=JOB_AGE, alerts=["PulseOldestJobTooOld"])
+    qlabels = "platform, instance, source, vhost, queue"
+    b.table("RabbitMQ queues", "Each queue (dead-letter queues apart): messages ready and delivered but not acknowledged, consumers (red at 0), acknowledgements per second and the age of its oldest ready message (0 when empty).", "short",
+            [{"expr": f'sum by ({qlabels}) ({sel("pulse_rabbitmq_queue_messages", eq("state", "ready"), eq("dead_letter", "false"))})'},
+             {"expr": f'sum by ({qlabels}) ({sel("pulse_rabbitmq_queue_messages", eq("state", "unacked"), eq("dead_letter", "false"))})'},
+             {"expr": f'max by ({qlabels}) ({sel("pulse_rabbitmq_queue_consumers", eq("dead_letter", "false"))})'},
+             {"expr": f'sum by ({qlabels}) (rate({sel("pulse_rabbitmq_queue_messages_acked_total", eq("dead_letter", "false"))}[$__rate_interval]))'},
+             {"expr": RABBIT_OLDEST}],
+            w=24, h=7, alerts=["PulseQueueNotDraining", "PulseOldestJobTooOld"],
+            transformations=[MERGE, organize({"Value #A": "ready", "Value #B": "unacked", "Value #C": "consumers",
+                                              "Value #D": "acked / s", "Value #E": "oldest message"})],
+            overrides=[column("ready", thresholds=QUEUE_DEPTH, cell="color-text"),
+                       column("consumers", thresholds=CONSUMERS, cell="color-background"),
+                       column("acked / s", unit="short"),
+                       column("oldest message", unit="s", thresholds=JOB_AGE, cell="color-background")])
+    b.ts("RabbitMQ queue depth", "Ready and unacked messages per queue (dead-letter queues excluded).", "short",
+         [{"expr": f'sum by (platform, queue, state) ({sel("pulse_rabbitmq_queue_messages", eq("dead_letter", "false"))})', "legendFormat": "{{queue}} {{state}}"}],
+         w=8, thresholds=QUEUE_DEPTH, alerts=["PulseQueueNotDraining"])
+    b.ts("RabbitMQ acknowledged per second", "Messages acknowledged per second per queue: a backlog with none acknowledged is not being processed.", "short",
+         [{"expr": f'sum by (platform, queue) (rate({sel("pulse_rabbitmq_queue_messages_acked_total", eq("dead_letter", "false"))}[$__rate_interval]))',
+           "legendFormat": "{{queue}}"}], w=8, alerts=["PulseQueueNotDraining"])
+    b.ts("Consumers", "Consumers attached to each queue.", "short",
+         [{"expr": f'sum by (platform, queue) ({sel("pulse_rabbitmq_queue_consumers", eq("dead_letter", "false"))})', "legendFormat": "{{queue}}"}], w=8)
+    b.ts("Job latency and completions", "Average seconds from job created to completed, over jobs completed in the last 1 m, 15 m and 1 h (left; orange from 30 s, red from 60 s, the alert's threshold on the 15 m window), and how many completed in each window (right): 0 completions, not a blank chart, when work stops.", "s",
+         [{"expr": f"avg by (queue, window) ({sel('app_job_latency_avg_seconds')})", "legendFormat": "{{queue}} latency {{window}}"},
+          {"expr": f"sum by (queue, window) ({sel('app_jobs_completed')})", "legendFormat": "{{queue}} completed {{window}}"}],
+         w=24, thresholds=LATENCY, alerts=["PulseJobLatencyHigh", "PulseJobsNotProcessed"],
+         overrides=[{"matcher": {"id": "byFrameRefID", "options": "B"},
+                     "properties": [{"id": "unit", "value": "short"}, {"id": "custom.axisPlacement", "value": "right"},
+                                    {"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}}]}])
     b.row("Workers")
-    b.number("Workers up by pool", "Workers that beat within max_age, of the workers known in each pool.", "short",
-             [{"expr": "sum by (pool) (pulse_worker_pool_workers_up)", "legendFormat": "{{pool}} up",
-               "ok": check_ok("heartbeat:.*")},
-              {"expr": "sum by (pool) (pulse_worker_pool_workers)", "legendFormat": "{{pool}} known",
-               "ok": check_ok("heartbeat:.*")}], w=8, h=8)
-    b.ts("Heartbeat age", "Seconds since each worker's last heartbeat.", "s",
-         [{"expr": "time() - pulse_worker_last_heartbeat_timestamp_seconds", "legendFormat": "{{pool}} {{worker}}"}], w=16)
-    b.table("Worker status", "Each worker: up (1) or offline (0), and what it reports: state (healthy, active, idle), instance type, spot or on-demand.", "short",
-            [{"expr": "max by (pool, worker) (pulse_worker_up)"},
-             {"expr": "max by (pool, worker, state, instance_type, lifecycle) (pulse_worker_info)"}],
-            w=24, transformations=[{"id": "merge", "options": {}},
-                                   {"id": "organize", "options": {"excludeByName": {"Time": True, "Value #B": True},
-                                                                  "renameByName": {"Value #A": "up"}}}])
+    b.number("Workers up by pool", "Workers that beat within max_age, the minimum the pool needs (min_up in the config) and the workers known in each pool.", "short",
+             [{"expr": f"sum by ({by_source('pool')}) ({sel('pulse_worker_pool_workers_up')})", "legendFormat": "{{pool}} up",
+               "ok": pool_ok(), "on": "instance, source, pool"},
+              {"expr": f"sum by ({by_source('pool')}) ({sel('pulse_worker_pool_min_up')})", "legendFormat": "{{pool}} minimum",
+               "ok": pool_ok(), "on": "instance, source, pool"},
+              {"expr": f"sum by ({by_source('pool')}) ({sel('pulse_worker_pool_workers')})", "legendFormat": "{{pool}} known",
+               "ok": pool_ok(), "on": "instance, source, pool"}], w=12, h=6, alerts=["PulseWorkerPoolDown"])
+    b.card("Pool capacity against its minimum", "Workers up over the minimum the pool needs (min_up in the config): red under 100 %, when the pool lacks capacity. No value for a pool whose minimum is 0 (it may scale to zero).", "percentunit",
+           f"sum by ({by_source('pool')}) ({sel('pulse_worker_pool_workers_up')})\n/ (sum by ({by_source('pool')}) ({sel('pulse_worker_pool_min_up')}) > 0)",
+           pool_ok(), on="instance, source, pool", w=12, h=6, legend="{{platform}} {{pool}}", thresholds=CAPACITY,
+           alerts=["PulseWorkerPoolBelowMinimum", "PulseWorkerPoolDown"])
+    b.ts("Heartbeat age", "Seconds since each worker's last heartbeat: green under 60 s, orange under 120 s (max_age), red beyond.", "s",
+         [{"expr": f"time() - max by (platform, instance, pool, worker) ({sel('pulse_worker_last_heartbeat_timestamp_seconds')})",
+           "legendFormat": "{{pool}} {{worker}}"}], w=24, thresholds=HEARTBEAT_AGE)
+    wlabels = "platform, instance, source, pool, worker"
+    attrs = f"{wlabels}, state, instance_type, lifecycle"
+    b.table("Worker status", "Each worker: up or offline, its last heartbeat's age (green under 60 s, orange under 120 s, red beyond), and what it reports: state (healthy, active, idle; offline for a worker that is not up, never its last reported state), instance type, spot or on-demand.", "short",
+            [{"expr": f"max by ({wlabels}) ({sel('pulse_worker_up')})"},
+             {"expr": f"time() - max by ({wlabels}) ({sel('pulse_worker_last_heartbeat_timestamp_seconds')})"},
+             {"expr": f"max by ({attrs}) ({sel('pulse_worker_info')} and on (instance, source, pool, worker) ({sel('pulse_worker_up')} == 1))"
+                      f'\nor max by ({attrs}) (label_replace({sel("pulse_worker_info")} and on (instance, source, pool, worker) '
+                      f'({sel("pulse_worker_up")} == 0), "state", "offline", "", ""))'}],
+            w=24, h=9, alerts=["PulseWorkerPoolDown", "PulseWorkerPoolBelowMinimum"],
+            transformations=[MERGE, organize({"Value #A": "status", "Value #B": "heartbeat age"}, exclude=["Value #C"],
+                                             order=["platform", "instance", "source", "pool", "worker", "Value #A", "state",
+                                                    "Value #B", "instance_type", "lifecycle"])],
+            overrides=[column("status", cell="color-background", mappings=[{"type": "value", "options": {
+                           "1": {"text": "up", "color": "green", "index": 0},
+                           "0": {"text": "offline", "color": "red", "index": 1}}}]),
+                       column("state", cell="color-text", mappings=[{"type": "value", "options": {
+                           "offline": {"text": "offline", "color": "red", "index": 0}}}]),
+                       column("heartbeat age", unit="s", thresholds=HEARTBEAT_AGE, cell="color-background")])
     return b
+
+
+RUNBOOK_URL = re.compile(r"""(runbook_url:[ \t]*)(["']?)[^"'#\s]*#([A-Za-z0-9_-]+)\2""")
+
+
+def sync_runbook_urls(path=ALERTS_FILE):
+    """Points every `runbook_url: "…#anchor"` of the alert rules at RUNBOOK_BASE (idempotent;
+    writes only when something changed)."""
+    with open(path) as f:
+        text = f.read()
+    new = RUNBOOK_URL.sub(lambda m: f'{m.group(1)}"{RUNBOOK_BASE}#{m.group(3)}"', text)
+    if new != text:
+        with open(path, "w") as f:
+            f.write(new)
+        print(path)
 
 
 def main():
@@ -357,6 +768,8 @@ def main():
             json.dump(b.json(links), f, indent=2, sort_keys=False)
             f.write("\n")
         print(path)
+    if len(sys.argv) <= 1:
+        sync_runbook_urls()
 
 
 if __name__ == "__main__":
