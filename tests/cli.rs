@@ -283,3 +283,41 @@ fn healthcheck_exits_0_for_a_running_exporter_and_1_for_a_closed_port() {
     assert_eq!(code, 1);
     assert!(err.contains(&closed), "{err}");
 }
+
+/// README's configuration example is one whole YAML document that `check` accepts, with every
+/// source kind in it: readers copy it.
+#[test]
+fn the_readme_configuration_example_is_a_valid_config() {
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    let section = &readme[readme
+        .find("## Configuration")
+        .expect("a Configuration section")..];
+    let start = section.find("```yaml\n").expect("a yaml block") + "```yaml\n".len();
+    let block = &section[start..start + section[start..].find("```").unwrap()];
+    for kind in [
+        "postgres", "redis", "rabbitmq", "mongodb", "stripe", "s3", "logfile",
+    ] {
+        assert!(
+            block.contains(&format!("kind: {kind}\n")),
+            "the example has no {kind} source"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let secret = write_temp(dir.path(), "redis", "example-secret\n");
+    let config = write_temp(
+        dir.path(),
+        "readme.yml",
+        &block.replace("/run/secrets/redis", secret.to_str().unwrap()),
+    );
+    let env = [
+        ("PGPASSWORD", "example"),
+        ("RABBITMQ_PASSWORD", "example"),
+        ("AMQP_PASSWORD", "example"),
+        ("MONGO_PASSWORD", "example"),
+        ("STRIPE_API_KEY", "rk_test_example"),
+    ];
+    let (code, out, err) = run_cli(&["check", "--config.file", config.to_str().unwrap()], &env);
+    assert_eq!(code, 0, "README's example is rejected:\n{out}\n{err}");
+}

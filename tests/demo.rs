@@ -73,6 +73,7 @@ async fn wait_all_ok(e: &Exporter, source: &str, checks: &[&str]) -> Scrape {
 #[tokio::test]
 async fn hivesync_joip_config_numbers_equal_direct_queries_on_demo_data() {
     let name = unique("demo_pg");
+    let _cleanup = demo_cleanup(&name);
     let logs = tempfile::tempdir().unwrap();
     demo_once(&name, "postgres,redis", logs.path());
     let e = Exporter::start(&example("hivesync-joip.yml", &name, logs.path()));
@@ -96,6 +97,9 @@ async fn hivesync_joip_config_numbers_equal_direct_queries_on_demo_data() {
         "app_referral_conversion_ratio",
         "app_caption_themes",
         "app_users_tracked_active_30d",
+        "app_jobs_pending",
+        "app_jobs_oldest_pending_timestamp_seconds",
+        "app_jobs_completed",
     ];
     let m = wait_all_ok(&e, "app-db", &checks).await;
     let db = pg().await;
@@ -267,6 +271,44 @@ async fn hivesync_joip_config_numbers_equal_direct_queries_on_demo_data() {
         assert_eq!((user, *calls), (want_user, *want_calls as f64));
         assert_eq!(plan, plan_of[user.as_str()]);
     }
+    // A display name beside each id (the username, never the email).
+    let usernames: HashMap<String, String> =
+        sqlx::query_as::<_, (String, String)>(&format!("SELECT id, username FROM {s}.users"))
+            .fetch_all(&db)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+    for sample in m.find("app_top_ai_user_requests_7d", &[]) {
+        assert_eq!(
+            sample.labels["username"],
+            usernames[&sample.labels["user_id"]]
+        );
+    }
+    // Jobs not completed yet, and the oldest of them, per queue.
+    for (queue, table) in [("ai", "ai_usage_events"), ("preview", "preview_jobs")] {
+        let (pending, oldest): (i64, Option<f64>) = sqlx::query_as(&format!(
+            "SELECT count(*), extract(epoch FROM min(created_at))::float8 FROM {s}.{table} WHERE completed_at IS NULL"
+        ))
+        .fetch_one(&db)
+        .await
+        .unwrap();
+        assert_eq!(
+            m.get("app_jobs_pending", &[("queue", queue)]),
+            Some(pending as f64),
+            "{queue}"
+        );
+        assert_eq!(
+            m.get(
+                "app_jobs_oldest_pending_timestamp_seconds",
+                &[("queue", queue)]
+            ),
+            oldest,
+            "{queue}"
+        );
+    }
+    // Completions are served for every window, 0 included: latency may be absent, they never are.
+    assert_eq!(m.find("app_jobs_completed", &[]).len(), 6);
     assert!(
         !m.text.contains("@demo.invalid"),
         "no emails unless the config opts in"
@@ -426,6 +468,8 @@ async fn hivesync_joip_config_numbers_equal_direct_queries_on_demo_data() {
     let m = e
         .wait_for("redis checks", Duration::from_secs(30), |m| {
             m.get("app_queue_depth", &[("queue", "ai")]).is_some()
+                && m.get("app_queue_oldest_job_timestamp_seconds", &[("queue", "ai")])
+                    .is_some()
                 && m.find("pulse_worker_up", &[("pool", "gpu")]).len() == 2
                 && m.find("app_websocket_sessions", &[]).len() == 1
                 && m.find("app_websocket_users", &[]).len() == 1
@@ -445,6 +489,17 @@ async fn hivesync_joip_config_numbers_equal_direct_queries_on_demo_data() {
     assert_eq!(
         m.get("app_queue_depth", &[("queue", "preview")]),
         Some(preview as f64)
+    );
+    // The oldest AI job is the head of the list; its item says when it was enqueued.
+    let head: String = r.lindex(format!("{name}:ai_queue:tasks"), 0).await.unwrap();
+    let head: serde_json::Value = serde_json::from_str(&head).unwrap();
+    assert_eq!(
+        m.get("app_queue_oldest_job_timestamp_seconds", &[("queue", "ai")]),
+        head["enqueued_at"].as_f64()
+    );
+    assert_eq!(
+        m.get("pulse_worker_pool_min_up", &[("pool", "cpu")]),
+        Some(2.0)
     );
     let ws: Vec<String> = r.keys(format!("{name}:ws_sessions:*")).await.unwrap();
     assert_eq!(
@@ -484,14 +539,6 @@ async fn hivesync_joip_config_numbers_equal_direct_queries_on_demo_data() {
     );
     assert_eq!(gpu.len(), 1);
     assert_eq!(gpu[0].labels["instance_type"], "g5.2xlarge");
-
-    // Clean up what the demo made.
-    sqlx::query(&format!("DROP SCHEMA {s} CASCADE"))
-        .execute(&db)
-        .await
-        .unwrap();
-    let keys: Vec<String> = r.keys(format!("{name}:*")).await.unwrap();
-    let _: () = r.del(keys).await.unwrap();
 }
 
 #[tokio::test]
@@ -817,6 +864,7 @@ async fn demo_refuses_targets_holding_data_it_did_not_make() {
 #[tokio::test]
 async fn demo_keeps_generating_live_activity_until_stopped() {
     let name = unique("demo_live");
+    let _cleanup = demo_cleanup(&name);
     let logs = tempfile::tempdir().unwrap();
     let mut child = std::process::Command::new(bin())
         .args([
@@ -855,6 +903,69 @@ async fn demo_keeps_generating_live_activity_until_stopped() {
     // Jobs queue in Redis and the AI log gets JSON lines.
     let log = std::fs::read_to_string(logs.path().join("ai-events.log")).unwrap();
     assert!(log.lines().any(|l| l.contains("\"event\":\"ai_request\"")));
+    // The control keys: paused AI workers complete nothing while jobs keep arriving, and a
+    // GPU scale-in keeps only the first worker beating.
+    let mut r = redis().await;
+    let _: () = r
+        .set(format!("{name}:control:ai_workers"), "paused")
+        .await
+        .unwrap();
+    let _: () = r
+        .set(format!("{name}:control:gpu_workers"), "1")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let paused_at: DateTime<Utc> = sqlx::query_scalar("SELECT now()")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    let gpu2 = format!("{name}:worker:heartbeat:gpu:gpu-2");
+    let gpu2_before: String = r.get(&gpu2).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(3_000)).await;
+    let completed_since = |db: sqlx::PgPool, name: String, at: DateTime<Utc>| async move {
+        sqlx::query_scalar::<_, i64>(&format!(
+            "SELECT count(*) FROM {name}.ai_usage_events WHERE completed_at > $1"
+        ))
+        .bind(at)
+        .fetch_one(&db)
+        .await
+        .unwrap()
+    };
+    assert_eq!(
+        completed_since(db.clone(), name.clone(), paused_at).await,
+        0,
+        "paused workers complete nothing"
+    );
+    let created_since: i64 = sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM {name}.ai_usage_events WHERE created_at > $1"
+    ))
+    .bind(paused_at)
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert!(created_since > 0, "jobs keep arriving");
+    let gpu2_after: String = r.get(&gpu2).await.unwrap();
+    assert_eq!(gpu2_before, gpu2_after, "a scaled-in worker stops beating");
+    let _: () = r
+        .del(&[
+            format!("{name}:control:ai_workers"),
+            format!("{name}:control:gpu_workers"),
+        ])
+        .await
+        .unwrap();
+    let resumed_at: DateTime<Utc> = sqlx::query_scalar("SELECT now()")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    let mut resumed = 0;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        resumed = completed_since(db.clone(), name.clone(), resumed_at).await;
+        if resumed > 0 {
+            break;
+        }
+    }
+    assert!(resumed > 0, "resumed workers complete jobs again");
     // SIGTERM stops it cleanly.
     let pid = child.id().to_string();
     std::process::Command::new("kill")
@@ -863,19 +974,4 @@ async fn demo_keeps_generating_live_activity_until_stopped() {
         .unwrap();
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}");
-    sqlx::query(&format!("DROP SCHEMA {name} CASCADE"))
-        .execute(&db)
-        .await
-        .unwrap();
-    for q in ["scheduled_posts", "scheduled_posts.dlq", "_pulse_demo"] {
-        reqwest::Client::new()
-            .delete(format!("{RABBIT_API}/api/queues/%2F/{name}.{q}"))
-            .basic_auth("guest", Some("guest"))
-            .send()
-            .await
-            .unwrap();
-    }
-    let mut r = redis().await;
-    let keys: Vec<String> = r.keys(format!("{name}:*")).await.unwrap();
-    let _: () = r.del(keys).await.unwrap();
 }

@@ -1,8 +1,10 @@
 //! The whole bundle on this machine: the demo writing live data into the real services, the
 //! two example exporters, Debian's Prometheus and Alertmanager with the repository's own
-//! config and rules (ports rewritten, `for:` and evaluation intervals shortened), and the
-//! dashboards' queries. A Redis outage must reach Alertmanager (and its webhook receiver),
-//! turn the AI queue card DEGRADED, and resolve after recovery.
+//! config and rules (ports rewritten; time compressed: `for:` and range windows a tenth, the
+//! completions window a quarter, evaluation intervals 1 s), and the dashboards' queries. A Redis
+//! outage must reach Alertmanager (and its webhook receiver), turn the AI queue card DEGRADED,
+//! and resolve after recovery; a scale-in of part of the GPU pool must page nobody; AI workers
+//! that stop taking jobs must page through Alertmanager and resolve when they resume.
 
 mod common;
 
@@ -125,9 +127,53 @@ async fn notifications(receiver: &MockServer) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Polls `expr` for up to `secs` until its result satisfies `done`; returns the last result.
+async fn query_until(
+    prom: &str,
+    expr: &str,
+    secs: u64,
+    done: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    let start = Instant::now();
+    loop {
+        let result = query(prom, expr).await;
+        if done(&result) || start.elapsed() > Duration::from_secs(secs) {
+            return result;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The first query of the dashboard panel titled `title`, its variables substituted.
+fn panel_query(title: &str) -> String {
+    let (_, _, exprs) = panels()
+        .into_iter()
+        .find(|(_, t, _)| t == title)
+        .unwrap_or_else(|| panic!("no panel titled {title:?}"));
+    substitute(&exprs[0])
+}
+
+/// Waits up to `secs` for a webhook notification whose (path, body) `matches`.
+async fn notified(receiver: &MockServer, secs: u64, matches: impl Fn(&str, &str) -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(secs) {
+        if notifications(receiver)
+            .await
+            .iter()
+            .any(|(p, b)| matches(p, b))
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    false
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboards_have_data_and_a_redis_outage_pages_through_alertmanager_and_resolves() {
     let name = unique("e2e");
+    // Dropped last (locals drop in reverse), after the demo process has stopped.
+    let _cleanup = demo_cleanup(&name);
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let logs = d.join("demo-logs");
@@ -182,6 +228,13 @@ async fn dashboards_have_data_and_a_redis_outage_pages_through_alertmanager_and_
             .replace("/tmp/pulse-demo/logs", logs.to_str().unwrap())
             .replace("health_interval: 15s", "health_interval: 2s")
             .replace("health_timeout: 5s", "health_timeout: 1s")
+            // Time compressed for what the queue and worker alerts read: completions over
+            // 15 s instead of a minute, workers down after 10 s of silence instead of 2 min.
+            .replace("max_age: 2m", "max_age: 10s")
+            .replace(
+                "completed_at > now() - interval '1 minute'",
+                "completed_at > now() - interval '15 seconds'",
+            )
     };
     let hivesync = Exporter::start_with(
         &fast(repo_file("examples/hivesync-joip.yml")),
@@ -249,10 +302,17 @@ async fn dashboards_have_data_and_a_redis_outage_pages_through_alertmanager_and_
         .replace("interval: 30s", "interval: 1s")
         .replace("interval: 1m", "interval: 1s");
     std::fs::write(prom_dir.join("rules/pulse-recording.yml"), recording).unwrap();
-    // A test copy of the alerts with short `for:` durations.
-    let short_for = regex::Regex::new(r"for: \d+m").unwrap();
-    let alerts = short_for
-        .replace_all(&repo_file("alerts/pulse-alerts.yml"), "for: 3s")
+    // A test copy of the alerts with time compressed tenfold: `for:` durations and range
+    // windows a tenth of their length (15m -> 90s). The demo's own hiccups (its posts consumer
+    // stops for a minute) stay shorter than the windows, as they are in production, and an
+    // alert still needs its condition to hold for a while, so a fresh Prometheus with little
+    // history does not fire.
+    let minutes = regex::Regex::new(r"(for: |\[)(\d+)m\b").unwrap();
+    let alerts = minutes
+        .replace_all(
+            &repo_file("alerts/pulse-alerts.yml"),
+            |c: &regex::Captures| format!("{}{}s", &c[1], c[2].parse::<u64>().unwrap() * 6),
+        )
         .into_owned();
     std::fs::write(prom_dir.join("alerts/pulse-alerts.yml"), alerts).unwrap();
     let prom_log = d.join("prometheus.log");
@@ -277,7 +337,11 @@ async fn dashboards_have_data_and_a_redis_outage_pages_through_alertmanager_and_
         // Firing alerts: none need be firing before the outage below.
         r#"ALERTS{alertstate="firing""#,
         // The local Redis runs without maxmemory (the series is filtered to limits > 0).
-        "pulse_redis_memory_max_bytes > 0",
+        "pulse_redis_memory_max_bytes{platform=~\"$platform\", instance=~\"$instance\"} > 0",
+        // The previous period is older than this Prometheus.
+        "offset $__range",
+        // A queue's acknowledgements are counted from its first ack on.
+        "pulse_rabbitmq_queue_messages_acked_total",
     ];
     let mut missing = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -307,12 +371,7 @@ async fn dashboards_have_data_and_a_redis_outage_pages_through_alertmanager_and_
     // Both exporters are scraped, and the AI queue card shows a real depth.
     let up = query(&prom, "up{job=\"pulse-exporter\"} == 1").await;
     assert_eq!(up.len(), 2, "{up:?}");
-    let card = panels()
-        .into_iter()
-        .find(|(_, t, _)| t == "AI queue depth")
-        .unwrap()
-        .2[0]
-        .clone();
+    let card = panel_query("AI queue depth");
     let depth = query(&prom, &card).await;
     assert!(value_of(&depth[0]) >= 0.0, "{depth:?}");
 
@@ -344,28 +403,24 @@ async fn dashboards_have_data_and_a_redis_outage_pages_through_alertmanager_and_
         "PulseSourceDown for queue-cache did not reach Alertmanager: {}",
         std::fs::read_to_string(&prom_log).unwrap_or_default()
     );
-    let start = Instant::now();
-    let mut degraded = Vec::new();
-    while start.elapsed() < Duration::from_secs(20) {
-        degraded = query(&prom, &card).await;
-        if degraded.len() == 1 && value_of(&degraded[0]) == -1.0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    let degraded = query_until(&prom, &card, 20, |r| {
+        r.len() == 1 && value_of(&r[0]) == -1.0
+    })
+    .await;
     assert_eq!(degraded.len(), 1);
     assert_eq!(value_of(&degraded[0]), -1.0, "the card reads DEGRADED");
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(30) {
-        if notifications(&receiver)
-            .await
-            .iter()
-            .any(|(p, b)| p == "/chat" && b.contains("PulseSourceDown") && b.contains("\"firing\""))
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    // Partial data: the cards of other sources, of this platform and the other, keep their
+    // numbers while Redis is down.
+    let users = query(&prom, &panel_query("Registered users")).await;
+    assert_eq!(users.len(), 2, "one per platform: {users:?}");
+    assert!(
+        users.iter().all(|u| value_of(u) > 0.0),
+        "a Redis outage greys no user count: {users:?}"
+    );
+    notified(&receiver, 30, |p, b| {
+        p == "/chat" && b.contains("PulseSourceDown") && b.contains("\"firing\"")
+    })
+    .await;
     let sent = notifications(&receiver).await;
     assert!(
         sent.iter()
@@ -382,62 +437,112 @@ async fn dashboards_have_data_and_a_redis_outage_pages_through_alertmanager_and_
     // Redis comes back: the alert resolves (a resolved notification arrives) and the card
     // shows the depth again.
     redis_proxy.restore().await;
-    let start = Instant::now();
-    let mut resolved = false;
-    while start.elapsed() < Duration::from_secs(60) {
-        if notifications(&receiver).await.iter().any(|(p, b)| {
-            p == "/chat"
-                && b.contains("PulseSourceDown")
-                && b.contains("queue-cache")
-                && b.contains("\"status\":\"resolved\"")
-        }) {
-            resolved = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    let resolved = notified(&receiver, 60, |p, b| {
+        p == "/chat"
+            && b.contains("PulseSourceDown")
+            && b.contains("queue-cache")
+            && b.contains("\"status\":\"resolved\"")
+    })
+    .await;
     assert!(
         resolved,
         "no resolved notification: {:?}",
         notifications(&receiver).await
     );
-    let start = Instant::now();
-    let mut back = Vec::new();
-    while start.elapsed() < Duration::from_secs(20) {
-        back = query(&prom, &card).await;
-        if back.len() == 1 && value_of(&back[0]) >= 0.0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    let back = query_until(&prom, &card, 20, |r| r.len() == 1 && value_of(&r[0]) >= 0.0).await;
     assert!(back.len() == 1 && value_of(&back[0]) >= 0.0, "{back:?}");
 
-    // Clean up what the demo made.
-    drop(_demo);
-    sqlx::query(&format!("DROP SCHEMA {name} CASCADE"))
-        .execute(&db)
-        .await
-        .unwrap();
+    // Part of the GPU pool is scaled in (one of its two workers stops beating; min_up is 1):
+    // the pool shows one worker up, and nothing pages or warns about workers.
     let mut r = redis().await;
-    let keys: Vec<String> = redis::AsyncCommands::keys(&mut r, format!("{name}:*"))
+    let pages_before = notifications(&receiver)
+        .await
+        .iter()
+        .filter(|(p, _)| p == "/pager")
+        .count();
+    let _: () = redis::AsyncCommands::set(&mut r, format!("{name}:control:gpu_workers"), "1")
         .await
         .unwrap();
-    if !keys.is_empty() {
-        let _: () = redis::AsyncCommands::del(&mut r, keys).await.unwrap();
-    }
+    let one_up = |r: &[Value]| r.len() == 1 && value_of(&r[0]) == 1.0;
+    let up = query_until(
+        &prom,
+        r#"pulse_worker_pool_workers_up{pool="gpu"}"#,
+        200,
+        one_up,
+    )
+    .await;
+    assert!(one_up(&up), "the scaled-in worker goes down: {up:?}");
+    // Many rule evaluations later: a worker alert whose condition held would be pending (or
+    // firing) by now; ALERTS shows both states.
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    let worker_alerts = query(&prom, r#"ALERTS{alertname=~"PulseWorker.*"}"#).await;
+    assert!(worker_alerts.is_empty(), "{worker_alerts:?}");
+    let pages: Vec<(String, String)> = notifications(&receiver)
+        .await
+        .into_iter()
+        .filter(|(p, _)| p == "/pager")
+        .collect();
+    assert_eq!(pages.len(), pages_before, "a scale-in paged: {pages:?}");
+
+    // The AI workers stop taking jobs (they keep beating: stuck, not dead): jobs queue in
+    // Redis and none completes, so PulseJobsNotProcessed pages for the AI queue. It never
+    // fired while they worked.
+    let before: Vec<(String, String)> = notifications(&receiver)
+        .await
+        .into_iter()
+        .filter(|(_, b)| b.contains("PulseJobsNotProcessed"))
+        .collect();
+    assert!(
+        before.is_empty(),
+        "fired while the workers worked: {before:?}"
+    );
+    let paused_at = Instant::now();
+    let _: () = redis::AsyncCommands::set(&mut r, format!("{name}:control:ai_workers"), "paused")
+        .await
+        .unwrap();
+    let is_ai_page = |p: &str, b: &str, status: &str| {
+        p == "/pager"
+            && b.contains("PulseJobsNotProcessed")
+            && b.contains("\"queue\":\"ai\"")
+            && b.contains(&format!("\"status\":\"{status}\""))
+    };
+    let paged = notified(&receiver, 240, |p, b| is_ai_page(p, b, "firing")).await;
+    eprintln!(
+        "paged {:?} after the AI workers paused",
+        paused_at.elapsed()
+    );
+    assert!(
+        paged,
+        "PulseJobsNotProcessed did not page: {:?}\nALERTS: {:?}",
+        notifications(&receiver).await,
+        query(&prom, "ALERTS").await
+    );
+    // The preview queue, whose workers still run, does not fire.
+    let preview = query(
+        &prom,
+        r#"ALERTS{alertname="PulseJobsNotProcessed", queue="preview"}"#,
+    )
+    .await;
+    assert!(preview.is_empty(), "{preview:?}");
+    // They resume: jobs complete again and the page resolves.
+    let _: () = redis::AsyncCommands::del(&mut r, format!("{name}:control:ai_workers"))
+        .await
+        .unwrap();
+    let resolved = notified(&receiver, 120, |p, b| is_ai_page(p, b, "resolved")).await;
+    assert!(
+        resolved,
+        "the page did not resolve: {:?}",
+        notifications(&receiver).await
+    );
+
+    // Stop the demo; its Postgres, Redis and RabbitMQ data go with the cleanup guard.
+    drop(_demo);
     let client = mongo().await;
     for c in ["users", "_pulse_demo"] {
         let _ = client
             .database(&name)
             .collection::<mongodb::bson::Document>(c)
             .drop()
-            .await;
-    }
-    for q in ["scheduled_posts", "scheduled_posts.dlq", "_pulse_demo"] {
-        let _ = reqwest::Client::new()
-            .delete(format!("{RABBIT_API}/api/queues/%2F/{name}.{q}"))
-            .basic_auth("guest", Some("guest"))
-            .send()
             .await;
     }
 }

@@ -18,6 +18,7 @@ fn now() -> f64 {
 async fn redis_workers_go_down_after_max_age_and_are_forgotten_after_forget_after() {
     let mut r = redis().await;
     let p = unique("hb");
+    let _cleanup = Cleanup::default().redis_keys(format!("{p}:*"));
     let gpu1 = format!("{p}:gpu:w1");
     let _: () = r
         .set(&gpu1, format!(r#"{{"ts": {}, "state": "active", "instance_type": "g5.xlarge", "lifecycle": "spot"}}"#, now()))
@@ -132,15 +133,13 @@ sources:
     })
     .await;
     beater.abort();
-    for k in ["w2", "broken"] {
-        let _: () = r.del(format!("{p}:gpu:{k}")).await.unwrap();
-    }
 }
 
 #[tokio::test]
 async fn redis_hash_and_postgres_heartbeats() {
     let mut r = redis().await;
     let hash = unique("hb_hash");
+    let _cleanup_hash = Cleanup::default().redis_keys(hash.clone());
     let _: () = r.hset(&hash, "cpu-1", format!("{}", now())).await.unwrap();
     let _: () = r
         .hset(&hash, "cpu-2", format!("{}", now() - 600.0))
@@ -148,6 +147,7 @@ async fn redis_hash_and_postgres_heartbeats() {
         .unwrap();
     let pool = pg().await;
     let table = unique("heartbeats");
+    let _cleanup = Cleanup::default().pg(format!("DROP TABLE IF EXISTS {table}"));
     sqlx::raw_sql(&format!(
         "CREATE TABLE {table} (worker text, last_seen timestamptz, state text); \
          INSERT INTO {table} VALUES ('gpu-a', now(), 'active'), ('gpu-b', now() - interval '10 minutes', 'idle'), ('gpu-c', NULL, 'offline')"
@@ -235,11 +235,6 @@ sources:
         (now() - ts).abs() < 30.0,
         "timestamptz read as unix seconds: {ts}"
     );
-    let _: () = r.del(&hash).await.unwrap();
-    sqlx::query(&format!("DROP TABLE {table}"))
-        .execute(&pool)
-        .await
-        .unwrap();
 }
 
 #[tokio::test]

@@ -52,7 +52,7 @@ async fn docs_list_exactly_what_the_binary_emits() {
         .await
         .unwrap();
     let channel = amqp.create_channel().await.unwrap();
-    let _consumer = channel
+    let mut consumer = channel
         .basic_consume(
             "contract.jobs".into(),
             "contract".into(),
@@ -61,6 +61,16 @@ async fn docs_list_exactly_what_the_binary_emits() {
         )
         .await
         .unwrap();
+    // Acked, so the broker counts acknowledgements; a second queue keeps messages waiting
+    // (with the timestamp property), so the head's timestamp is reported.
+    let acker = tokio::spawn(async move {
+        use futures_util::StreamExt;
+        while let Some(Ok(d)) = consumer.next().await {
+            let _ = d.ack(lapin::options::BasicAckOptions::default()).await;
+        }
+    });
+    vh.declare("contract.waiting", serde_json::json!({})).await;
+    vh.publish("contract.waiting", 2).await;
     let _ = mongo().await;
     let logs = tempfile::tempdir().unwrap();
     let log = logs.path().join("ai-events.log");
@@ -100,6 +110,9 @@ async fn docs_list_exactly_what_the_binary_emits() {
         .await;
     let mut r = redis().await;
     let key = unique("contract");
+    let _cleanup = Cleanup::default()
+        .redis_keys(key.clone())
+        .redis_keys(format!("{key}:*"));
     let _: () = r.rpush(&key, 1).await.unwrap();
     let beat = format!("{key}:hb:w1");
     let _: () = r
@@ -121,7 +134,7 @@ sources:
     url: {REDIS_URL}
     keys: [{{ key: "{key}", interval: 1s, timeout: 500ms }}]
     heartbeats:
-      - {{ pattern: "{key}:hb:*", pool: gpu, attributes: [state], forget_after: 87600h, interval: 1s, timeout: 500ms }}
+      - {{ pattern: "{key}:hb:*", pool: gpu, attributes: [state], forget_after: 87600h, min_up: 1, interval: 1s, timeout: 500ms }}
   - name: broker
     kind: rabbitmq
     interval: 1s
@@ -186,8 +199,7 @@ sources:
     promtool_check(&m.text);
     tx.rollback().await.unwrap();
     sleeper.abort();
-    let _: () = r.del(&key).await.unwrap();
-    let _: () = r.del(&beat).await.unwrap();
+    acker.abort();
     let _ = amqp.close(200, "bye".into()).await;
     vh.delete().await;
 }

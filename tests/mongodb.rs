@@ -59,6 +59,7 @@ sources:
         .wait_for("every check", Duration::from_secs(20), |m| {
             m.get("app_users_by_plan", &[("plan", "pro"), ("field", "users")])
                 .is_some()
+                && m.get("app_users_enabled", &[]).is_some()
                 && m.get("app_users_active_24h", &[]).is_some()
                 && m.get("app_users_stored", &[]).is_some()
                 && m.get(

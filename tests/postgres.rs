@@ -146,6 +146,7 @@ sources:
 async fn rows_become_samples_nulls_are_skipped_and_vanished_rows_vanish() {
     let pool = pg().await;
     let table = unique("plans");
+    let _cleanup = Cleanup::default().pg(format!("DROP TABLE IF EXISTS {table}"));
     sqlx::raw_sql(&format!(
         "CREATE TABLE {table} (plan text, status text, n int, paid numeric); \
          INSERT INTO {table} VALUES ('free','active',10,0), ('pro','active',3,29.5), ('trial','disabled',NULL,NULL)"
@@ -228,16 +229,13 @@ sources:
         m.get("app_users", &[("plan", "pro")]).is_none()
     })
     .await;
-    sqlx::query(&format!("DROP TABLE {table}"))
-        .execute(&pool)
-        .await
-        .unwrap();
 }
 
 #[tokio::test]
 async fn text_where_a_number_belongs_fails_with_decode_and_writes_are_refused() {
     let pool = pg().await;
     let table = unique("ro");
+    let _cleanup = Cleanup::default().pg(format!("DROP TABLE IF EXISTS {table}"));
     sqlx::query(&format!("CREATE TABLE {table} (x int)"))
         .execute(&pool)
         .await
@@ -293,16 +291,13 @@ sources:
         .await
         .unwrap();
     assert_eq!(rows, 0, "a check must never write");
-    sqlx::query(&format!("DROP TABLE {table}"))
-        .execute(&pool)
-        .await
-        .unwrap();
 }
 
 #[tokio::test]
 async fn failed_check_serves_last_samples_until_stale_after_then_drops_them() {
     let pool = pg().await;
     let table = unique("stale");
+    let _cleanup = Cleanup::default().pg(format!("DROP TABLE IF EXISTS {table}"));
     sqlx::raw_sql(&format!(
         "CREATE TABLE {table} (v int); INSERT INTO {table} VALUES (42)"
     ))
@@ -330,6 +325,7 @@ sources:
         })
         .await;
     let _ = m;
+    // The table goes away: the check fails from now on.
     sqlx::query(&format!("DROP TABLE {table}"))
         .execute(&pool)
         .await
@@ -438,6 +434,7 @@ sources:
 async fn summary_statistics_match_what_postgres_computes() {
     let pool = pg().await;
     let table = unique("ai_per_user");
+    let _cleanup = Cleanup::default().pg(format!("DROP TABLE IF EXISTS {table}"));
     sqlx::raw_sql(&format!(
         "CREATE TABLE {table} (user_id int, plan text, requests int); \
          INSERT INTO {table} SELECT g, CASE WHEN g % 3 = 0 THEN 'pro' ELSE 'free' END, (g * 37) % 101 FROM generate_series(1, 200) g"
@@ -504,8 +501,4 @@ sources:
         3,
         "one series per statistic, not per row"
     );
-    sqlx::query(&format!("DROP TABLE {table}"))
-        .execute(&pool)
-        .await
-        .unwrap();
 }

@@ -417,3 +417,69 @@ sources:
     );
     assert!(!logs.contains("NotThePassword-9d2") && !m.text.contains("NotThePassword-9d2"));
 }
+
+#[tokio::test]
+async fn the_head_message_timestamp_and_acknowledgements_are_published() {
+    let vh = RabbitVhost::create().await;
+    let v = vh.name.clone();
+    vh.declare("jobs", json!({})).await;
+    let before = now_secs();
+    vh.publish("jobs", 3).await;
+    // A worker takes two jobs and acknowledges them; the third waits at the head.
+    let amqp = lapin::Connection::connect(&vh.amqp_url(), lapin::ConnectionProperties::default())
+        .await
+        .unwrap();
+    let ch = amqp.create_channel().await.unwrap();
+    for _ in 0..2 {
+        let got = ch
+            .basic_get("jobs".into(), lapin::options::BasicGetOptions::default())
+            .await
+            .unwrap()
+            .expect("a message to take");
+        got.delivery
+            .ack(lapin::options::BasicAckOptions::default())
+            .await
+            .unwrap();
+    }
+    let e = Exporter::start(&management_config(&v, ""));
+    let m = e
+        .wait_for(
+            "acks and the head's timestamp",
+            Duration::from_secs(20),
+            |m| {
+                q(
+                    m,
+                    &v,
+                    "jobs",
+                    "pulse_rabbitmq_queue_messages_acked_total",
+                    &[],
+                ) == Some(2.0)
+                    && q(
+                        m,
+                        &v,
+                        "jobs",
+                        "pulse_rabbitmq_queue_head_message_timestamp_seconds",
+                        &[],
+                    )
+                    .is_some()
+            },
+        )
+        .await;
+    let head = q(
+        &m,
+        &v,
+        "jobs",
+        "pulse_rabbitmq_queue_head_message_timestamp_seconds",
+        &[],
+    )
+    .unwrap();
+    assert!(
+        (before as f64..=now_secs() as f64).contains(&head),
+        "head timestamp {head} is when the job was published ({before}..)"
+    );
+    assert!(m
+        .text
+        .contains("# TYPE pulse_rabbitmq_queue_messages_acked_total counter"));
+    let _ = amqp.close(200, "bye".into()).await;
+    vh.delete().await;
+}

@@ -11,6 +11,7 @@ use redis::AsyncCommands;
 async fn keys_are_measured_by_type_and_absent_keys_are_absent() {
     let mut r = redis().await;
     let p = unique("types");
+    let _cleanup = Cleanup::default().redis_keys(format!("{p}:*"));
     let _: () = redis::pipe()
         .rpush(format!("{p}:list"), &[1, 2, 3])
         .sadd(format!("{p}:set"), &["a", "b"])
@@ -100,15 +101,13 @@ sources:
         ),
         Some(3.0)
     );
-    for k in ["list", "set", "zset", "hash", "count", "text", "stream"] {
-        let _: () = r.del(format!("{p}:{k}")).await.unwrap();
-    }
 }
 
 #[tokio::test]
 async fn pattern_over_ten_thousand_keys_is_capped_at_max_series_and_the_drop_counted() {
     let mut r = redis().await;
     let p = unique("many");
+    let _cleanup = Cleanup::default().redis_keys(format!("{p}:*"));
     let mut pipe = redis::pipe();
     for i in 0..10_000 {
         pipe.rpush(format!("{p}:{i}"), i % 7 + 1).ignore();
@@ -172,11 +171,6 @@ sources:
         m.get("pulse_check_series", &[("check", &format!("{p}:*"))]),
         Some(1000.0)
     );
-    let mut del = redis::pipe();
-    for i in 0..10_000 {
-        del.del(format!("{p}:{i}")).ignore();
-    }
-    let _: () = del.query_async(&mut r).await.unwrap();
 }
 
 #[tokio::test]
@@ -185,6 +179,7 @@ async fn hashes_under_a_pattern_are_counted_by_a_field_and_by_distinct_values() 
     // device. u1 is online on two devices; one session has no device; one key is no hash.
     let mut r = redis().await;
     let p = unique("ws");
+    let _cleanup = Cleanup::default().redis_keys(format!("{p}:*"));
     let sessions = [
         ("s1", Some("u1"), Some("desktop")),
         ("s2", Some("u1"), Some("phone")),
@@ -272,18 +267,13 @@ sources:
         "{}",
         m.text
     );
-    let mut del = redis::pipe();
-    for (id, _, _) in sessions {
-        del.del(format!("{p}:{id}")).ignore();
-    }
-    del.del(format!("{p}:stray")).ignore();
-    let _: () = del.query_async(&mut r).await.unwrap();
 }
 
 #[tokio::test]
 async fn command_checks_count_a_sliding_window_and_health_reads_info() {
     let mut r = redis().await;
     let key = unique("ai_requests");
+    let _cleanup = Cleanup::default().redis_keys(key.clone());
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -346,7 +336,6 @@ sources:
     assert!(m
         .text
         .contains("# TYPE pulse_redis_evicted_keys_total counter"));
-    let _: () = r.del(&key).await.unwrap();
 }
 
 #[tokio::test]
@@ -390,4 +379,100 @@ sources:
         1,
         "{logs}"
     );
+}
+
+#[tokio::test]
+async fn the_oldest_job_of_a_queue_is_read_from_a_list_end_or_the_lowest_score() {
+    let mut r = redis().await;
+    let p = unique("oldest");
+    let _cleanup = Cleanup::default().redis_keys(format!("{p}:*"));
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let job = |at: u64| format!(r#"{{"id": "j{at}", "enqueued_at": {at}}}"#);
+    let _: () = redis::pipe()
+        // RPUSH producer, LPOP consumer: the head is the oldest.
+        .rpush(format!("{p}:fifo"), &[job(now - 300), job(now - 10)])
+        // LPUSH producer, RPOP consumer: the tail is the oldest, in milliseconds.
+        .lpush(
+            format!("{p}:lifo"),
+            &[
+                format!(r#"{{"ts": {}}}"#, (now - 120) * 1000),
+                format!(r#"{{"ts": {}}}"#, now * 1000),
+            ],
+        )
+        .zadd(format!("{p}:delayed"), "late", now - 30)
+        .zadd(format!("{p}:delayed"), "early", now - 600)
+        // An item without the field: skipped and counted, never a bogus time.
+        .rpush(format!("{p}:odd"), "plain-id-42")
+        .query_async(&mut r)
+        .await
+        .unwrap();
+    let config = format!(
+        r#"
+sources:
+  - name: queues
+    kind: redis
+    url: {REDIS_URL}
+    # One run within the test: the skipped counter below sums over runs.
+    interval: 1m
+    timeout: 500ms
+    keys:
+      - pattern: "{p}:*"
+        metric: app_queue_depth
+        label: queue
+        oldest: {{ metric: app_queue_oldest_job_timestamp_seconds, field: enqueued_at }}
+      - key: "{p}:lifo"
+        metric: app_lifo_depth
+        oldest: {{ metric: app_lifo_oldest_timestamp_seconds, field: ts, end: tail, unit: milliseconds }}
+      - key: "{p}:empty"
+        metric: app_empty_depth
+        oldest: {{ metric: app_empty_oldest_timestamp_seconds, field: enqueued_at }}
+"#
+    );
+    let e = Exporter::start(&config);
+    let oldest = "app_queue_oldest_job_timestamp_seconds";
+    let m = e
+        .wait_for("the oldest items", Duration::from_secs(10), |m| {
+            m.get(oldest, &[("queue", &format!("{p}:delayed"))])
+                .is_some()
+                && m.get("app_lifo_oldest_timestamp_seconds", &[]).is_some()
+                && m.get("pulse_check_success", &[("check", &format!("{p}:empty"))])
+                    .is_some()
+                && !m.find("pulse_redis_maxmemory_policy", &[]).is_empty()
+        })
+        .await;
+    let at = |k: &str| m.get(oldest, &[("queue", &format!("{p}:{k}"))]);
+    assert_eq!(at("fifo"), Some((now - 300) as f64), "the head of the list");
+    assert_eq!(at("delayed"), Some((now - 600) as f64), "the lowest score");
+    assert_eq!(at("odd"), None, "an item without a time publishes nothing");
+    assert_eq!(
+        m.get("app_queue_depth", &[("queue", &format!("{p}:odd"))]),
+        Some(1.0),
+        "its length is still published"
+    );
+    assert_eq!(
+        m.get("app_lifo_oldest_timestamp_seconds", &[]),
+        Some((now - 120) as f64),
+        "the tail, in milliseconds"
+    );
+    // The unreadable item and the lifo list (no `enqueued_at`) are counted, not fatal.
+    assert_eq!(
+        m.get(
+            "pulse_check_values_skipped_total",
+            &[("check", &format!("{p}:*"))]
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        m.get("pulse_check_success", &[("check", &format!("{p}:*"))]),
+        Some(1.0)
+    );
+    // A missing or empty queue has no oldest job: absent, not 0 (an age of 56 years).
+    assert_eq!(m.get("app_empty_oldest_timestamp_seconds", &[]), None);
+    // The health probe reports the eviction policy the memory alerts read.
+    let policy = m.find("pulse_redis_maxmemory_policy", &[("source", "queues")]);
+    assert_eq!(policy.len(), 1, "{policy:?}");
+    assert_eq!(policy[0].value, 1.0);
 }

@@ -11,6 +11,7 @@ const PG_PW: &str = "PgPw-3f8b2d";
 const FILE_PW: &str = "FilePw-19c4aa";
 const MONGO_PW: &str = "MongoPw-5e7d01";
 const AMQP_PW: &str = "AmqpPw-0b6c3f";
+const ENV_FILE_PW: &str = "EnvFilePw-6d2e84";
 
 #[tokio::test]
 async fn passwords_never_appear_anywhere() {
@@ -35,6 +36,9 @@ sources:
   - name: db-file
     kind: postgres
     url: postgres://app:${{file:{}}}@127.0.0.1:{closed}/app
+  - name: db-env-file
+    kind: postgres
+    url: ${{env:PULSE_TEST_PG_URL}}
   - name: mongo
     kind: mongodb
     url: mongodb://app:{MONGO_PW}@127.0.0.1:{closed}/app?serverSelectionTimeoutMS=300&connectTimeoutMS=300
@@ -45,7 +49,16 @@ sources:
 "#,
         secret_file.display()
     );
-    let env = [("PULSE_TEST_PG_PW", PG_PW)];
+    // The way compose passes a URL: in the environment, its password a secret file reference.
+    let env_file = write_temp(dir.path(), "pg_env_password", &format!("{ENV_FILE_PW}\n"));
+    let env_url = format!(
+        "postgres://app:${{file:{}}}@127.0.0.1:{closed}/app",
+        env_file.display()
+    );
+    let env = [
+        ("PULSE_TEST_PG_PW", PG_PW),
+        ("PULSE_TEST_PG_URL", env_url.as_str()),
+    ];
     let e = Exporter::start_with(&config, &[], &env);
     let m = e
         .wait_for("failures recorded", Duration::from_secs(10), |m| {
@@ -62,6 +75,11 @@ sources:
                 && m.get(
                     "pulse_source_probe_failures_total",
                     &[("source", "db-file"), ("reason", "connect")],
+                )
+                .is_some_and(|v| v >= 1.0)
+                && m.get(
+                    "pulse_source_probe_failures_total",
+                    &[("source", "db-env-file"), ("reason", "connect")],
                 )
                 .is_some_and(|v| v >= 1.0)
                 && m.get("pulse_check_success", &[("check", "app_x")])
@@ -98,11 +116,15 @@ sources:
         ("probe stderr", &probe_err),
         ("logs", &logs),
     ] {
-        for pw in [REDIS_PW, PG_PW, FILE_PW, MONGO_PW, AMQP_PW] {
+        for pw in [REDIS_PW, PG_PW, FILE_PW, MONGO_PW, AMQP_PW, ENV_FILE_PW] {
             assert!(!text.contains(pw), "{pw} leaked into the {what}:\n{text}");
         }
     }
     // The exporter's command line holds no secret either: it only names the config file.
     let cmdline = std::fs::read(format!("/proc/{}/cmdline", e.child.id())).unwrap();
     assert!(!String::from_utf8_lossy(&cmdline).contains(PG_PW));
+    // A password kept in a secret file stays out of the environment: it holds the reference.
+    let environ = std::fs::read(format!("/proc/{}/environ", e.child.id())).unwrap();
+    let environ = String::from_utf8_lossy(&environ);
+    assert!(!environ.contains(ENV_FILE_PW) && environ.contains("${file:"));
 }

@@ -1,0 +1,107 @@
+//! The bundle's files as the end-to-end and bundle tests read them: dashboard panels and their
+//! expressions, the demo's target flags, and the Prometheus directory layout compose mounts.
+
+use std::path::Path;
+
+use super::cleanup::Cleanup;
+
+/// Removes what `demo` made under the target names of [`demo_target_args`] (its Postgres
+/// schema, Redis keys and RabbitMQ queues) when dropped; its MongoDB collections are left to
+/// the test, which must take its turn on the shared wire server first.
+pub fn demo_cleanup(name: &str) -> Cleanup {
+    let mut c = Cleanup::default()
+        .pg(format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+        .redis_keys(format!("{name}:*"));
+    for q in ["scheduled_posts", "scheduled_posts.dlq", "_pulse_demo"] {
+        c = c.rabbit_queue("/", format!("{name}.{q}"));
+    }
+    c
+}
+
+/// A panel expression as Prometheus receives it: Grafana's variables substituted (the
+/// dashboards' `platform` and `instance` variables as "All", which Grafana sends as `.*`).
+pub fn substitute(expr: &str) -> String {
+    expr.replace("$__rate_interval", "1m")
+        .replace("$__interval", "1m")
+        .replace("$__range", "1h")
+        .replace("$platform", ".*")
+        .replace("$instance", ".*")
+}
+
+/// (dashboard uid, panel title, expressions) of every panel but rows; panels without queries
+/// (the alert list) have no expressions.
+pub fn panels() -> Vec<(String, String, Vec<String>)> {
+    let mut out = Vec::new();
+    for entry in
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("grafana/dashboards")).unwrap()
+    {
+        let board: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap()).unwrap();
+        for p in board["panels"].as_array().unwrap() {
+            if p["type"] == "row" {
+                continue;
+            }
+            let exprs: Vec<String> = p["targets"]
+                .as_array()
+                .map(|targets| {
+                    targets
+                        .iter()
+                        .map(|t| t["expr"].as_str().unwrap().to_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push((
+                board["uid"].as_str().unwrap().to_owned(),
+                p["title"].as_str().unwrap().to_owned(),
+                exprs,
+            ));
+        }
+    }
+    out
+}
+
+/// `demo` flags that point each of its targets (schema, database, key prefix, queue prefix)
+/// at names made from `name`, and its log files at `log_dir`.
+pub fn demo_target_args(name: &str, log_dir: &Path) -> Vec<String> {
+    [
+        "--postgres-schema",
+        name,
+        "--mongodb-database",
+        name,
+        "--redis-prefix",
+        &format!("{name}:"),
+        "--amqp-prefix",
+        &format!("{name}."),
+        "--log-dir",
+        &log_dir.display().to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// Lays out `dir` as docker-compose.yml mounts /etc/prometheus: prometheus.yml, rules/ and the
+/// whole alerts/ folder (Alertmanager's config and the rule tests included).
+pub fn prometheus_layout(dir: &Path) {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let path = entry.unwrap().path();
+            let target = to.join(path.file_name().unwrap());
+            if path.is_dir() {
+                copy_dir(&path, &target);
+            } else {
+                std::fs::copy(&path, &target).unwrap();
+            }
+        }
+    }
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::copy(
+        repo.join("prometheus/prometheus.yml"),
+        dir.join("prometheus.yml"),
+    )
+    .unwrap();
+    copy_dir(&repo.join("prometheus/rules"), &dir.join("rules"));
+    copy_dir(&repo.join("alerts"), &dir.join("alerts"));
+}

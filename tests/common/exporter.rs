@@ -1,0 +1,185 @@
+//! The exporter binary under test: started on a free loopback port with a config written to a
+//! temp dir, its logs captured, scraped and killed when the test ends; and one-shot runs of its
+//! subcommands.
+
+use std::io::Write;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::*;
+
+/// The exporter binary running with a config written to a temp dir, logs captured.
+pub struct Exporter {
+    pub child: Child,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+    pub log_path: PathBuf,
+    pub scheme: &'static str,
+}
+
+impl Exporter {
+    pub fn start(config: &str) -> Exporter {
+        Self::start_with(config, &[], &[])
+    }
+
+    /// Starts with extra flags and environment, waiting until `/-/healthy` answers (plain HTTP)
+    /// or the port accepts connections (TLS).
+    pub fn start_with(config: &str, args: &[&str], env: &[(&str, &str)]) -> Exporter {
+        let dir = tempfile::tempdir().unwrap();
+        let config_path = dir.path().join("pulse.yml");
+        std::fs::write(&config_path, config).unwrap();
+        let log_path = dir.path().join("exporter.log");
+        let port = free_port();
+        let log = std::fs::File::create(&log_path).unwrap();
+        let child = Command::new(bin())
+            .arg("--config.file")
+            .arg(&config_path)
+            .arg("--web.listen-address")
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["--log.level", "debug"])
+            .args(args)
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let scheme = if args.contains(&"--web.config.file") {
+            "https"
+        } else {
+            "http"
+        };
+        let mut e = Exporter {
+            child,
+            port,
+            dir,
+            config_path,
+            log_path,
+            scheme,
+        };
+        e.wait_listening();
+        e
+    }
+
+    fn wait_listening(&mut self) {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(20) {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("exporter exited with {status}: {}", self.logs());
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("exporter did not listen: {}", self.logs());
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}://127.0.0.1:{}{path}", self.scheme, self.port)
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    pub async fn get(&self, path: &str) -> String {
+        reqwest::get(self.url(path))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    pub async fn metrics(&self) -> Scrape {
+        Scrape::parse(&self.get("/metrics").await)
+    }
+
+    /// Polls `/metrics` until `pred` holds, panicking with the last scrape after `timeout`.
+    pub async fn wait_for(
+        &self,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&Scrape) -> bool,
+    ) -> Scrape {
+        self.wait_for_timed(what, timeout, pred).await.0
+    }
+
+    /// Like [`Exporter::wait_for`], also returning the slowest scrape seen while waiting.
+    pub async fn wait_for_timed(
+        &self,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&Scrape) -> bool,
+    ) -> (Scrape, Duration) {
+        let start = Instant::now();
+        let mut worst = Duration::ZERO;
+        loop {
+            let t = Instant::now();
+            let m = self.metrics().await;
+            worst = worst.max(t.elapsed());
+            if pred(&m) {
+                return (m, worst);
+            }
+            if start.elapsed() > timeout {
+                panic!(
+                    "timed out waiting for {what}\n--- scrape ---\n{}\n--- logs ---\n{}",
+                    m.text,
+                    self.logs()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Asks the exporter to re-read its config with `POST /-/reload`.
+    pub async fn reload(&self) -> reqwest::Response {
+        reqwest::Client::new()
+            .post(self.url("/-/reload"))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub fn write_config(&self, config: &str) {
+        let mut f = std::fs::File::create(&self.config_path).unwrap();
+        f.write_all(config.as_bytes()).unwrap();
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the binary with `args`, returning (exit code, stdout, stderr).
+pub fn run_cli(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let out = Command::new(bin())
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Counts log lines containing every one of `needles`.
+pub fn count_lines(logs: &str, needles: &[&str]) -> usize {
+    logs.lines()
+        .filter(|l| needles.iter().all(|n| l.contains(n)))
+        .count()
+}

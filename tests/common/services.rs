@@ -1,0 +1,180 @@
+//! The real services the tests talk to (Postgres, Redis, RabbitMQ, the MongoDB and S3
+//! servers scripts/test starts): their addresses, and clients that fail loudly, never skip,
+//! when a service is not there.
+
+use super::*;
+
+pub const PG_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+/// Connects to the real Postgres, failing loudly (never skipping) when it is not there.
+pub async fn pg() -> sqlx::PgPool {
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(4)
+        .connect(PG_URL)
+        .await
+        .unwrap_or_else(|e| {
+            panic!("Postgres must run on 127.0.0.1:5432 (scripts/test starts it): {e}")
+        })
+}
+
+/// Connects to the real Redis, failing loudly when it is not there.
+pub async fn redis() -> redis::aio::MultiplexedConnection {
+    redis::Client::open(REDIS_URL)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap_or_else(|e| {
+            panic!("Redis must run on 127.0.0.1:6379 (scripts/test starts it): {e}")
+        })
+}
+
+pub const RABBIT_API: &str = "http://127.0.0.1:15672";
+
+/// A vhost of its own on the real RabbitMQ, so tests never see each other's queues.
+pub struct RabbitVhost {
+    pub name: String,
+    http: reqwest::Client,
+    /// Deletes the vhost when the test ends, even by a failed assertion.
+    _cleanup: Cleanup,
+}
+
+impl RabbitVhost {
+    pub async fn create() -> RabbitVhost {
+        let name = unique("pulse_vh");
+        let v = RabbitVhost {
+            _cleanup: Cleanup::default().rabbit_vhost(name.clone()),
+            name,
+            http: reqwest::Client::new(),
+        };
+        let r = v
+            .http
+            .put(format!("{RABBIT_API}/api/vhosts/{}", v.name))
+            .basic_auth("guest", Some("guest"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("the RabbitMQ management API must run on 127.0.0.1:15672 (scripts/test enables it): {e}"));
+        assert!(r.status().is_success(), "create vhost: {}", r.status());
+        let r = v
+            .api_put(
+                &format!("/api/permissions/{}/guest", v.name),
+                serde_json::json!({"configure": ".*", "write": ".*", "read": ".*"}),
+            )
+            .await;
+        assert!(r.is_success(), "permissions: {r}");
+        v
+    }
+
+    async fn api_put(&self, path: &str, body: serde_json::Value) -> reqwest::StatusCode {
+        self.http
+            .put(format!("{RABBIT_API}{path}"))
+            .basic_auth("guest", Some("guest"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
+    pub async fn declare(&self, queue: &str, arguments: serde_json::Value) {
+        let s = self
+            .api_put(
+                &format!("/api/queues/{}/{queue}", self.name),
+                serde_json::json!({"durable": false, "arguments": arguments}),
+            )
+            .await;
+        assert!(s.is_success(), "declare {queue}: {s}");
+    }
+
+    pub async fn delete_queue(&self, queue: &str) {
+        let s = self
+            .http
+            .delete(format!("{RABBIT_API}/api/queues/{}/{queue}", self.name))
+            .basic_auth("guest", Some("guest"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert!(s.is_success(), "delete {queue}: {s}");
+    }
+
+    pub async fn publish(&self, queue: &str, n: usize) {
+        for _ in 0..n {
+            let r: serde_json::Value = self
+                .http
+                .post(format!("{RABBIT_API}/api/exchanges/{}/amq.default/publish", self.name))
+                .basic_auth("guest", Some("guest"))
+                // Stamped like the demo's publishers do, so the broker reports the head's age.
+                .json(&serde_json::json!({"properties": {"timestamp": now_secs()}, "routing_key": queue, "payload": "job", "payload_encoding": "string"}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(r["routed"], true, "publish to {queue}");
+        }
+    }
+
+    pub fn amqp_url(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:5672/{}", self.name)
+    }
+
+    pub async fn delete(self) {
+        let _ = self
+            .http
+            .delete(format!("{RABBIT_API}/api/vhosts/{}", self.name))
+            .basic_auth("guest", Some("guest"))
+            .send()
+            .await;
+    }
+}
+
+pub const MONGO_URL: &str = "mongodb://127.0.0.1:27017";
+
+/// Connects to the MongoDB wire server (nx-27017 here, started by scripts/test).
+pub async fn mongo() -> mongodb::Client {
+    let c = mongodb::Client::with_uri_str(format!("{MONGO_URL}/?serverSelectionTimeoutMS=3000"))
+        .await
+        .unwrap();
+    c.database("admin")
+        .run_command(mongodb::bson::doc! { "ping": 1 })
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "a MongoDB server must run on 127.0.0.1:27017 (scripts/test starts nx-27017): {e}"
+            )
+        });
+    c
+}
+
+/// moto_server (S3 without signature checks), started by scripts/test.
+pub const MOTO_URL: &str = "http://127.0.0.1:9000";
+/// s3s-fs (S3 with SigV4 checks), started by scripts/test with these credentials.
+pub const S3S_URL: &str = "http://127.0.0.1:9001";
+pub const S3S_KEY: &str = "pulse-test-key";
+pub const S3S_SECRET: &str = "pulse-test-secret-0123456789";
+
+/// An S3 client for a local server, on the same rustls/ring HTTP client the exporter uses.
+pub async fn s3_client(endpoint: &str, key: &str, secret: &str) -> aws_sdk_s3::Client {
+    let https = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    let conf = aws_sdk_s3::config::Builder::new()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .http_client(https)
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            key, secret, None, None, "test",
+        ))
+        .endpoint_url(endpoint)
+        .force_path_style(true)
+        .build();
+    let client = aws_sdk_s3::Client::from_conf(conf);
+    if let Err(e) = client.list_buckets().send().await {
+        panic!("an S3 server must run at {endpoint} (scripts/test starts moto_server and s3s-fs): {e:?}");
+    }
+    client
+}
