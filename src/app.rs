@@ -8,16 +8,16 @@ use std::time::SystemTime;
 
 use tokio::task::JoinHandle;
 
-use crate::config::{CheckConfig, CheckPlan, Config, ConfigErrors, SourceConfig};
+use crate::config::{AnyCheck, CheckPlan, ConfigErrors};
+use crate::configfile::{Config, SourceConfig};
 use crate::scheduler;
-use crate::sources::Source;
+use crate::sources::registry::Connected;
+use crate::sources::Unrunnable;
 use crate::store::Store;
 
 /// A running check task; dropping it cancels the task and any run in flight.
 struct RunningCheck {
     plan: Arc<CheckPlan>,
-    /// The check's config (`None` for the health probe, which has none of its own).
-    config: Option<CheckConfig>,
     handle: JoinHandle<()>,
 }
 
@@ -29,7 +29,7 @@ impl Drop for RunningCheck {
 
 struct RunningSource {
     config: SourceConfig,
-    source: Arc<dyn Source>,
+    source: Arc<dyn Connected>,
     checks: HashMap<String, RunningCheck>,
 }
 
@@ -89,7 +89,7 @@ impl App {
         let Some(path) = &self.config_path else {
             return Err("no config file to reload from".to_owned());
         };
-        let result = match crate::config::load_file(path) {
+        let result = match crate::configfile::load_file(path) {
             Ok(config) => {
                 let mut running = self.running.lock().await;
                 self.apply(&mut running, config)
@@ -120,13 +120,16 @@ impl App {
     ) -> Result<(), String> {
         // Connect (lazily) every new or changed source first, so that a failure here leaves
         // the running config untouched.
-        let mut fresh: HashMap<String, Arc<dyn Source>> = HashMap::new();
+        let mut fresh: HashMap<String, Arc<dyn Connected>> = HashMap::new();
         for s in &config.sources {
             let reusable = running
                 .get(&s.common.name)
                 .is_some_and(|r| r.config.same_connection(s));
             if !reusable {
-                let source = s.kind.connect(s).map_err(|e| format!("{}: {e}", s.path))?;
+                let source = s
+                    .kind
+                    .connect(&s.common.name)
+                    .map_err(|e| format!("{}: {e}", s.path))?;
                 fresh.insert(s.common.name.clone(), source);
             }
         }
@@ -135,40 +138,55 @@ impl App {
         let mut statuses = Vec::new();
         for s in config.sources {
             let name = s.common.name.clone();
-            let (source, mut old_checks) = match fresh.remove(&name) {
-                Some(source) => (source, HashMap::new()),
-                None => {
-                    let mut old = running.remove(&name).expect("reusable source is running");
-                    (old.source.clone(), std::mem::take(&mut old.checks))
-                }
+            // A kept source brings its running checks and the config they run.
+            let (source, mut old_checks, old_config) =
+                match (fresh.remove(&name), running.remove(&name)) {
+                    (Some(source), _) => (source, HashMap::new(), None),
+                    (None, Some(old)) => (old.source, old.checks, Some(old.config)),
+                    // Not fresh means kept, so it was running; connect anew all the same.
+                    (None, None) => (
+                        s.kind
+                            .connect(&name)
+                            .map_err(|e| format!("{}: {e}", s.path))?,
+                        HashMap::new(),
+                        None,
+                    ),
+                };
+            let old_check = |check_name: &str| -> Option<&dyn AnyCheck> {
+                old_config
+                    .as_ref()?
+                    .kind
+                    .checks()
+                    .into_iter()
+                    .find(|c| c.name() == check_name)
             };
             let mut checks = HashMap::new();
             let health = Arc::new(s.health_plan(&config.global));
-            let kept = keep(&mut old_checks, &health, None);
+            let kept = keep(&mut old_checks, &health, true);
             checks.insert(
                 health.check.clone(),
                 kept.unwrap_or_else(|| RunningCheck {
                     handle: scheduler::spawn(health.clone(), source.health(), self.store.clone()),
                     plan: health,
-                    config: None,
                 }),
             );
-            for c in &s.checks {
+            for c in s.checks() {
                 let plan = Arc::new(s.check_plan(&config.global, c));
-                let check = keep(&mut old_checks, &plan, Some(c)).unwrap_or_else(|| RunningCheck {
-                    handle: scheduler::spawn(
-                        plan.clone(),
-                        source.check(c, &plan),
-                        self.store.clone(),
-                    ),
-                    plan,
-                    config: Some(c.clone()),
+                let same = old_check(&plan.check).is_some_and(|o| o.same_check(c));
+                let check = keep(&mut old_checks, &plan, same).unwrap_or_else(|| {
+                    let probe = source.check(c, &plan).unwrap_or_else(|| {
+                        Arc::new(Unrunnable("the check is of another kind than its source"))
+                    });
+                    RunningCheck {
+                        handle: scheduler::spawn(plan.clone(), probe, self.store.clone()),
+                        plan,
+                    }
                 });
                 checks.insert(check.plan.check.clone(), check);
             }
             statuses.push(SourceStatus {
                 name: name.clone(),
-                kind: s.kind.kind_name(),
+                kind: s.kind.name(),
                 endpoint: s.kind.display_endpoint(),
             });
             next.insert(
@@ -194,19 +212,13 @@ impl App {
     }
 }
 
-/// Takes the running check with `plan`'s name out of `old` if nothing about it changed.
+/// Takes the running check with `plan`'s name out of `old` if nothing about it changed: the
+/// same plan, and (`same_config`) the same check config, its place in the file aside.
 fn keep(
     old: &mut HashMap<String, RunningCheck>,
     plan: &CheckPlan,
-    config: Option<&CheckConfig>,
+    same_config: bool,
 ) -> Option<RunningCheck> {
     let existing = old.remove(&plan.check)?;
-    // Compared without the file path, so moving a check within the file keeps it running.
-    let same_config = existing.config.as_ref().map(|c| (&c.common, &c.spec))
-        == config.map(|c| (&c.common, &c.spec));
-    if *existing.plan == *plan && same_config {
-        Some(existing)
-    } else {
-        None
-    }
+    (same_config && *existing.plan == *plan).then_some(existing)
 }

@@ -13,12 +13,54 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Deserialize;
 
 use crate::config::validate::label_name;
-use crate::config::{ConfigError, Dur};
-use crate::sample::{label, Output};
+use crate::config::{CheckCommon, ConfigError, Dur};
+use crate::sample::{label, Metric, Output};
 
 /// Longest attribute value kept as a label: attributes are meant to be bounded (state, instance
 /// type, lifecycle), so anything longer is cut rather than allowed to explode cardinality.
 pub const MAX_ATTRIBUTE_LEN: usize = 64;
+
+/// The worker metrics every heartbeat check publishes, whatever its source kind.
+/// `pulse_worker_info` also carries one label per configured attribute.
+pub const METRICS: &[Metric] = &[
+    LAST_HEARTBEAT,
+    WORKER_UP,
+    WORKER_INFO,
+    POOL_WORKERS,
+    POOL_WORKERS_UP,
+    POOL_MIN_UP,
+];
+
+const LAST_HEARTBEAT: Metric = Metric::gauge(
+    "pulse_worker_last_heartbeat_timestamp_seconds",
+    "When the worker last beat.",
+    &["source", "pool", "worker"],
+);
+const WORKER_UP: Metric = Metric::gauge(
+    "pulse_worker_up",
+    "Whether the worker's last heartbeat is within max_age (1) or older (0; shown until forget_after).",
+    &["source", "pool", "worker"],
+);
+const WORKER_INFO: Metric = Metric::gauge(
+    "pulse_worker_info",
+    "Always 1; the worker's reported attributes as labels.",
+    &["source", "pool", "worker"],
+);
+const POOL_WORKERS: Metric = Metric::gauge(
+    "pulse_worker_pool_workers",
+    "Workers known in the pool (beating, or silent for less than forget_after).",
+    &["source", "pool"],
+);
+const POOL_WORKERS_UP: Metric = Metric::gauge(
+    "pulse_worker_pool_workers_up",
+    "Workers in the pool whose last heartbeat is within max_age.",
+    &["source", "pool"],
+);
+const POOL_MIN_UP: Metric = Metric::gauge(
+    "pulse_worker_pool_min_up",
+    "Fewest workers the pool needs up, as configured (min_up); 0 means it may scale to zero.",
+    &["source", "pool"],
+);
 
 /// Settings every heartbeat check has, whatever the source.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -58,6 +100,23 @@ impl crate::config::FieldSet for HeartbeatCommon {
 }
 
 impl HeartbeatCommon {
+    /// The name of a heartbeat check that sets none.
+    pub fn default_name(&self) -> String {
+        format!("heartbeat:{}", self.pool)
+    }
+
+    /// Records the rules a heartbeat check at `path` with these settings breaks, including a
+    /// `metric` it may not set.
+    pub fn validate_check(&self, path: &str, common: &CheckCommon, errors: &mut Vec<ConfigError>) {
+        self.validate(path, &common.const_labels, errors);
+        if common.metric.is_some() {
+            errors.push(ConfigError::new(
+                format!("{path}.metric"),
+                "heartbeat checks publish the pulse_worker_* metrics: remove `metric`",
+            ));
+        }
+    }
+
     /// Records the rules these settings break.
     pub fn validate(
         &self,
@@ -212,26 +271,11 @@ impl Tracker {
             .filter(|b| now - b.at <= hb.max_age.0.as_secs_f64())
             .count();
         // Pool totals first: the series cap keeps the first series, and these must survive it.
-        let pool = vec![label("source", source), label("pool", hb.pool.as_str())];
-        out.gauge(
-            "pulse_worker_pool_workers",
-            "Workers known in the pool (beating, or silent for less than forget_after).",
-            pool.clone(),
-            workers.len() as f64,
-        );
-        out.gauge(
-            "pulse_worker_pool_workers_up",
-            "Workers in the pool whose last heartbeat is within max_age.",
-            pool.clone(),
-            up_count as f64,
-        );
+        let pool = [source, hb.pool.as_str()];
+        out.add(&POOL_WORKERS, &pool, workers.len() as f64);
+        out.add(&POOL_WORKERS_UP, &pool, up_count as f64);
         if let Some(min) = hb.min_up {
-            out.gauge(
-                "pulse_worker_pool_min_up",
-                "Fewest workers the pool needs up, as configured (min_up); 0 means it may scale to zero.",
-                pool,
-                f64::from(min),
-            );
+            out.add(&POOL_MIN_UP, &pool, f64::from(min));
         }
         let base = |worker: &str| {
             vec![
@@ -242,18 +286,9 @@ impl Tracker {
         };
         for b in &workers {
             let up = now - b.at <= hb.max_age.0.as_secs_f64();
-            out.gauge(
-                "pulse_worker_last_heartbeat_timestamp_seconds",
-                "When the worker last beat.",
-                base(&b.worker),
-                b.at,
-            );
-            out.gauge(
-                "pulse_worker_up",
-                "Whether the worker's last heartbeat is within max_age (1) or older (0; shown until forget_after).",
-                base(&b.worker),
-                f64::from(u8::from(up)),
-            );
+            let worker = [source, hb.pool.as_str(), b.worker.as_str()];
+            out.add(&LAST_HEARTBEAT, &worker, b.at);
+            out.add(&WORKER_UP, &worker, f64::from(u8::from(up)));
             if !hb.attributes.is_empty() {
                 let mut l = base(&b.worker);
                 for a in &hb.attributes {
@@ -267,12 +302,7 @@ impl Tracker {
                         .collect();
                     l.push(label(a, v));
                 }
-                out.gauge(
-                    "pulse_worker_info",
-                    "Always 1; the worker's reported attributes as labels.",
-                    l,
-                    1.0,
-                );
+                out.gauge(WORKER_INFO.name, WORKER_INFO.help, l, 1.0);
             }
         }
         out

@@ -5,15 +5,16 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`config`] | the YAML file: types, defaults, `${env:}`/`${file:}` references, validation |
+//! | [`config`] | the config core every kind builds on: errors, durations, shared source and check fields, check plans, parsing helpers, `${env:}`/`${file:}` references |
+//! | [`sources`] | the `Kind`, `Source` and `Probe` traits, one module (or folder) per kind, and the registry listing them |
+//! | [`configfile`] | the file as a whole: sources of every kind through the registry, rules across them |
 //! | [`secrets`] | the secrets list and scrubbing them from logs and errors |
-//! | [`sources`] | one module per source kind; the `Source` and `Probe` traits |
 //! | [`timetemplate`] | `{{now-5m}}` time windows in check arguments |
 //! | [`scheduler`] | one task per check: jitter, interval, timeout, outcomes, transition events |
 //! | [`store`] | the latest result per check, staleness, counters |
 //! | [`sample`] | samples and metric families probes return |
 //! | [`heartbeat`] | worker heartbeats: up within max_age, remembered until forget_after |
-//! | [`rows`] | query-shaped results (rows, documents) into samples, for every kind |
+//! | [`rows`] | the row shape of query-style checks, and their rows (SQL rows, documents) into samples |
 //! | [`collector`] | the prometheus-client `Collector` over the store, and self metrics |
 //! | [`exposition`] | OpenMetrics or classic text by `Accept` |
 //! | [`app`] | wiring and reload |
@@ -25,6 +26,10 @@
 //! | [`logging`] | log format and level |
 //! | [`error`] | `ProbeError` and its bounded `Reason` |
 //!
+//! Dependencies point one way: `config` uses no source; each kind uses `config` and the
+//! shared modules, never another kind; `sources::registry` and `configfile` sit above the
+//! kinds.
+//!
 //! The `demo` subcommand's data generator lives in the binary (`src/demo/`), not here: the
 //! exporter's library does not carry it.
 
@@ -33,6 +38,7 @@
 pub mod app;
 pub mod collector;
 pub mod config;
+pub mod configfile;
 pub mod error;
 pub mod exposition;
 pub mod healthcheck;

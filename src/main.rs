@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand};
 use pulse_exporter::app::App;
 use pulse_exporter::logging::{self, LogFormat, LogLevel};
 use pulse_exporter::webconfig::WebConfig;
-use pulse_exporter::{config, http, probe_cmd, secrets};
+use pulse_exporter::{configfile, http, probe_cmd, secrets};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -131,7 +131,7 @@ fn main() -> ExitCode {
         eprintln!("error: --config.file (or PULSE_CONFIG_FILE) is required");
         return ExitCode::from(2);
     };
-    let config = match config::load_file(&path) {
+    let config = match configfile::load_file(&path) {
         Ok(c) => c,
         Err(errors) => {
             eprintln!(
@@ -151,7 +151,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Some(Command::Check) => {
-            let checks: usize = config.sources.iter().map(|s| s.checks.len()).sum();
+            let checks: usize = config.sources.iter().map(|s| s.checks().len()).sum();
             println!(
                 "{}: valid ({} sources, {} checks)",
                 path.display(),
@@ -213,7 +213,7 @@ fn telemetry_path(path: &str) -> Result<&str, String> {
     Ok(path)
 }
 
-async fn run(cli: Cli, path: PathBuf, config: config::Config) -> ExitCode {
+async fn run(cli: Cli, path: PathBuf, config: configfile::Config) -> ExitCode {
     let telemetry = match telemetry_path(&cli.telemetry_path) {
         Ok(p) => p.to_owned(),
         Err(e) => {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::config::Config;
+use crate::configfile::Config;
 use crate::scheduler::{run_once, RunSummary};
 use crate::store::Store;
 
@@ -25,12 +25,17 @@ pub async fn probe_all(config: &Config) -> Result<Vec<ProbeRow>, String> {
     let store = Arc::new(Store::new());
     let mut tasks = Vec::new();
     for s in &config.sources {
-        let source = s.kind.connect(s).map_err(|e| format!("{}: {e}", s.path))?;
+        let source = s
+            .kind
+            .connect(&s.common.name)
+            .map_err(|e| format!("{}: {e}", s.path))?;
         let health = s.health_plan(&config.global);
         let mut jobs = vec![(health, source.health())];
-        for c in &s.checks {
+        for c in s.checks() {
             let plan = s.check_plan(&config.global, c);
-            let probe = source.check(c, &plan);
+            let probe = source.check(c, &plan).ok_or_else(|| {
+                format!("{}: the check is of another kind than its source", c.path())
+            })?;
             jobs.push((plan, probe));
         }
         for (plan, probe) in jobs {

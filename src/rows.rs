@@ -7,8 +7,10 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use serde::Deserialize;
+
 use crate::config::validate::label_name;
-use crate::config::ConfigError;
+use crate::config::{ConfigError, FieldSet};
 use crate::error::ProbeError;
 use crate::sample::{label, Output};
 
@@ -88,21 +90,31 @@ impl Stat {
     }
 }
 
-/// How a check's rows map to samples: its `labels`, `values` and `value_label` fields.
-#[derive(Debug, Clone, Copy)]
-pub struct RowShape<'a> {
-    /// Fields that become labels, in order.
-    pub labels: &'a [String],
-    /// Fields holding numbers.
-    pub values: &'a [String],
-    /// With several value fields, the label naming the field of each sample.
-    pub value_label: Option<&'a str>,
-    /// When set, one sample per statistic (label `stat`) over the rows of each label group,
-    /// instead of one sample per row.
-    pub summary: &'a [Stat],
+/// How a check's rows map to samples: the row fields every query-style check (SQL, MongoDB
+/// aggregate) shares, read beside the kind's own fields with
+/// [`crate::config::parse::parse_split`].
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RowShape {
+    /// Fields (columns, document fields) whose values become labels, in this order.
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// Fields holding numbers (default `[value]`).
+    #[serde(default = "default_values")]
+    pub values: Vec<String>,
+    /// With more than one value field: the label naming the field of each sample.
+    pub value_label: Option<String>,
+    /// Statistics over the rows (per group of `labels`) instead of one sample per row, e.g.
+    /// `[median, p90, max]` of per-user counts; labelled `stat`.
+    #[serde(default)]
+    pub summary: Vec<Stat>,
 }
 
-impl RowShape<'_> {
+impl FieldSet for RowShape {
+    const KEYS: &'static [&'static str] = &["labels", "values", "value_label", "summary"];
+}
+
+impl RowShape {
     /// Adds the samples of every row, or their `summary` statistics, to `out` under `metric`.
     /// NULL values are skipped and counted either way.
     pub fn push_all<R: Row>(
@@ -124,7 +136,7 @@ impl RowShape<'_> {
         }
         for (labels, mut values) in groups {
             values.sort_by(f64::total_cmp);
-            for stat in self.summary {
+            for stat in &self.summary {
                 let mut l = labels.clone();
                 l.push(label("stat", stat.name()));
                 out.gauge(metric, help, l, stat.of(&values));
@@ -136,14 +148,14 @@ impl RowShape<'_> {
     /// The (labels, value) pairs one row yields, one per value field; `None` for NULL.
     fn values_of(&self, row: &impl Row) -> Result<Vec<(Labels, Option<f64>)>, ProbeError> {
         let mut labels = Vec::with_capacity(self.labels.len() + 1);
-        for name in self.labels {
+        for name in &self.labels {
             labels.push(label(name, row.text(name)?));
         }
         self.values
             .iter()
             .map(|field| {
                 let mut l = labels.clone();
-                if let Some(vl) = self.value_label {
+                if let Some(vl) = &self.value_label {
                     l.push(label(vl, field.as_str()));
                 }
                 Ok((l, row.number(field)?))
@@ -192,14 +204,15 @@ impl RowShape<'_> {
             }
         }
         if !self.summary.is_empty()
-            && (self.labels.iter().any(|l| l == "stat") || self.value_label == Some("stat"))
+            && (self.labels.iter().any(|l| l == "stat")
+                || self.value_label.as_deref() == Some("stat"))
         {
             errors.push(ConfigError::new(
                 format!("{path}.summary"),
                 "`stat` is the label of summary statistics: rename the other label",
             ));
         }
-        match (self.value_label, self.values.len()) {
+        match (self.value_label.as_deref(), self.values.len()) {
             (None, n) if n > 1 => errors.push(ConfigError::new(
                 format!("{path}.value_label"),
                 format!("required with more than one value {noun}: name the label that tells them apart, e.g. value_label: {noun}"),
@@ -244,10 +257,10 @@ mod tests {
     fn rows_become_samples_and_nulls_are_counted() {
         let (labels, values) = (vec!["k".to_owned()], vec!["a".to_owned(), "b".to_owned()]);
         let shape = RowShape {
-            labels: &labels,
-            values: &values,
-            value_label: Some("field"),
-            summary: &[],
+            labels,
+            values,
+            value_label: Some("field".to_owned()),
+            summary: vec![],
         };
         let mut out = Output::default();
         let row = MapRow(BTreeMap::from([
@@ -273,10 +286,10 @@ mod tests {
         assert_eq!(Stat::P99.of(&[4.0]), 4.0);
         let (labels, values) = (vec!["k".to_owned()], vec!["v".to_owned()]);
         let shape = RowShape {
-            labels: &labels,
-            values: &values,
+            labels,
+            values,
             value_label: None,
-            summary: &[Stat::Max, Stat::Count],
+            summary: vec![Stat::Max, Stat::Count],
         };
         let rows: Vec<MapRow> = [(1.0, 3.0), (1.0, 5.0), (2.0, 7.0)]
             .into_iter()
@@ -305,10 +318,10 @@ mod tests {
         let labels = vec!["plan".to_owned(), "plan".to_owned(), "x".to_owned()];
         let values = vec!["x".to_owned(), "y".to_owned()];
         let shape = RowShape {
-            labels: &labels,
-            values: &values,
+            labels,
+            values,
             value_label: None,
-            summary: &[],
+            summary: vec![],
         };
         let mut errors = Vec::new();
         shape.validate(

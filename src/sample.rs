@@ -12,6 +12,50 @@ pub enum MetricType {
     Histogram,
 }
 
+/// A built-in metric, declared once in its kind's `METRICS` table: name, type, HELP and label
+/// names in order. `docs/metrics.md` is checked against every table by a unit test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Metric {
+    /// Metric name (counters end in `_total`).
+    pub name: &'static str,
+    /// Gauge or counter.
+    pub kind: MetricType,
+    /// HELP text.
+    pub help: &'static str,
+    /// Label names, in the order they are exposed.
+    pub labels: &'static [&'static str],
+}
+
+impl Metric {
+    /// A gauge.
+    pub const fn gauge(
+        name: &'static str,
+        help: &'static str,
+        labels: &'static [&'static str],
+    ) -> Self {
+        Metric {
+            name,
+            kind: MetricType::Gauge,
+            help,
+            labels,
+        }
+    }
+
+    /// A counter (`name` ends in `_total`).
+    pub const fn counter(
+        name: &'static str,
+        help: &'static str,
+        labels: &'static [&'static str],
+    ) -> Self {
+        Metric {
+            name,
+            kind: MetricType::Counter,
+            help,
+            labels,
+        }
+    }
+}
+
 /// The state of one histogram series.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct HistogramData {
@@ -99,6 +143,19 @@ impl Output {
     /// Adds a counter sample (`name` ends in `_total`).
     pub fn counter(&mut self, name: &str, help: &str, labels: Vec<(String, String)>, value: f64) {
         self.push(name, help, MetricType::Counter, labels, value);
+    }
+
+    /// Adds a sample of the built-in metric `m`: one label value per label name of `m`, in
+    /// its order (debug builds check the count).
+    pub fn add(&mut self, m: &Metric, values: &[&str], value: f64) {
+        debug_assert_eq!(values.len(), m.labels.len(), "label values of {}", m.name);
+        let labels = m
+            .labels
+            .iter()
+            .enumerate()
+            .map(|(i, k)| label(k, values.get(i).copied().unwrap_or_default()))
+            .collect();
+        self.push(m.name, m.help, m.kind, labels, value);
     }
 
     fn push(

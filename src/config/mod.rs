@@ -1,23 +1,26 @@
-//! Typed configuration: the file's shape, its defaults, and the per-check plan derived from it.
+//! The config core every source kind builds on: errors with their field path, durations,
+//! the fields every source and check share, a check of any kind ([`CheckConfig`]), and the
+//! per-check plan the scheduler runs.
 //!
-//! Loading (YAML, secret references, unknown fields) lives in [`load`], cross-field rules in
-//! [`validate`]; each source kind's own fields live beside its code in `crate::sources`.
+//! It depends on no source kind: the file as a whole and the kind registry sit above the
+//! kinds, in `crate::configfile` and `crate::sources::registry`. Parsing helpers live in
+//! [`parse`], `${env:}`/`${file:}` references in `interpolate`, shared naming and timing rules
+//! in [`validate`].
 
 mod interpolate;
-pub mod load;
 pub mod names;
+pub mod parse;
 pub mod validate;
 
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-use crate::sources::{CheckSpec, KindConfig};
-
 pub use interpolate::expand_files;
-pub use load::{load_file, load_str};
+pub(crate) use interpolate::interpolate;
 
 /// One problem in a config file: where (a path such as `sources[1].checks[0].labels`) and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,15 +82,6 @@ impl<'de> Deserialize<'de> for Dur {
     }
 }
 
-/// The whole configuration file.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Defaults for every source and check.
-    pub global: Global,
-    /// The systems to watch, in file order.
-    pub sources: Vec<SourceConfig>,
-}
-
 /// `global:` defaults, overridable per source and per check.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -114,19 +108,6 @@ impl Default for Global {
             max_series: 1000,
         }
     }
-}
-
-/// One source: the fields every kind shares, the kind's own settings, and its checks.
-#[derive(Debug, Clone)]
-pub struct SourceConfig {
-    /// Path of this source in the file, e.g. `sources[2]`.
-    pub path: String,
-    /// Name, kind and timing shared by every kind.
-    pub common: SourceCommon,
-    /// The kind's connection settings.
-    pub kind: KindConfig,
-    /// The kind's checks, in file order.
-    pub checks: Vec<CheckConfig>,
 }
 
 /// Fields every source has, whatever its kind.
@@ -197,15 +178,79 @@ impl CheckCommon {
     ];
 }
 
-/// One check of a source: shared fields plus what the kind runs.
+/// One check of a source: the shared fields plus what the kind runs (`S`, the kind's own
+/// check type, so a probe receives only checks of its kind).
 #[derive(Debug, Clone, PartialEq)]
-pub struct CheckConfig {
+pub struct CheckConfig<S> {
     /// Path of this check in the file, e.g. `sources[0].checks[3]`.
     pub path: String,
     /// Shared fields.
     pub common: CheckCommon,
     /// The kind-specific query.
-    pub spec: CheckSpec,
+    pub spec: S,
+}
+
+/// What a kind's check type tells the rest of the exporter about itself.
+pub trait CheckSpec: fmt::Debug + Clone + PartialEq + Send + Sync + 'static {
+    /// Name of a check that sets none (default: its metric name).
+    fn default_name(&self, common: &CheckCommon) -> String {
+        common.metric.clone().unwrap_or_default()
+    }
+
+    /// False for checks that publish only built-in metrics (heartbeats), whose `metric` field
+    /// the kind rejects itself.
+    fn names_metric(&self) -> bool {
+        true
+    }
+}
+
+/// A check of any kind, as the kind-independent code (validation, plans, reload) sees it.
+pub trait AnyCheck: fmt::Debug + Send + Sync + 'static {
+    /// Path of the check in the file.
+    fn path(&self) -> &str;
+    /// The shared fields.
+    fn common(&self) -> &CheckCommon;
+    /// The check's name: explicit, else the kind's default (metric name or key).
+    fn name(&self) -> String;
+    /// See [`CheckSpec::names_metric`].
+    fn names_metric(&self) -> bool;
+    /// True when `other` runs exactly the same check (its place in the file aside), so a
+    /// reload may keep it running.
+    fn same_check(&self, other: &dyn AnyCheck) -> bool;
+    /// For [`AnyCheck::same_check`]: the concrete type.
+    fn as_any(&self) -> &dyn Any;
+}
+
+impl<S: CheckSpec> AnyCheck for CheckConfig<S> {
+    fn path(&self) -> &str {
+        &self.path
+    }
+
+    fn common(&self) -> &CheckCommon {
+        &self.common
+    }
+
+    fn name(&self) -> String {
+        self.common
+            .name
+            .clone()
+            .unwrap_or_else(|| self.spec.default_name(&self.common))
+    }
+
+    fn names_metric(&self) -> bool {
+        self.spec.names_metric()
+    }
+
+    fn same_check(&self, other: &dyn AnyCheck) -> bool {
+        other
+            .as_any()
+            .downcast_ref::<Self>()
+            .is_some_and(|o| o.common == self.common && o.spec == self.spec)
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
 }
 
 /// Name of every source's built-in health check (reserved: no user check may take it).
@@ -239,84 +284,65 @@ impl CheckPlan {
     }
 }
 
-impl SourceConfig {
+impl SourceCommon {
     /// The health probe's plan: source, then global timing.
-    pub fn health_plan(&self, global: &Global) -> CheckPlan {
-        let interval = self
-            .common
-            .health_interval
-            .unwrap_or(global.health_interval)
-            .0;
+    pub fn health_plan(&self, kind: &'static str, global: &Global) -> CheckPlan {
+        let interval = self.health_interval.unwrap_or(global.health_interval).0;
         CheckPlan {
-            source: self.common.name.clone(),
-            kind: self.kind.kind_name(),
+            source: self.name.clone(),
+            kind,
             check: HEALTH_CHECK.to_owned(),
             interval,
-            timeout: self
-                .common
-                .health_timeout
-                .unwrap_or(global.health_timeout)
-                .0,
-            stale_after: interval * 3,
+            timeout: self.health_timeout.unwrap_or(global.health_timeout).0,
+            stale_after: interval.saturating_mul(3),
             max_series: usize::MAX,
             const_labels: Vec::new(),
         }
     }
 
-    /// A check's plan: check, then source, then global timing.
-    pub fn check_plan(&self, global: &Global, check: &CheckConfig) -> CheckPlan {
-        let c = &check.common;
+    /// A check's plan: check, then source, then the kind's default, then global timing.
+    pub fn check_plan(
+        &self,
+        kind: &'static str,
+        kind_interval: Option<Duration>,
+        global: &Global,
+        check: &dyn AnyCheck,
+    ) -> CheckPlan {
+        let c = check.common();
         let interval = c
             .interval
-            .or(self.common.interval)
+            .or(self.interval)
             .map(|d| d.0)
-            .or(self.kind.default_interval())
+            .or(kind_interval)
             .unwrap_or(global.interval.0);
         CheckPlan {
-            source: self.common.name.clone(),
-            kind: self.kind.kind_name(),
+            source: self.name.clone(),
+            kind,
             check: check.name(),
             interval,
-            timeout: c
-                .timeout
-                .or(self.common.timeout)
-                .unwrap_or(global.timeout)
-                .0,
-            stale_after: c.stale_after.map(|d| d.0).unwrap_or(interval * 3),
+            timeout: c.timeout.or(self.timeout).unwrap_or(global.timeout).0,
+            stale_after: c
+                .stale_after
+                .map(|d| d.0)
+                .unwrap_or(interval.saturating_mul(3)),
             max_series: c.max_series.unwrap_or(global.max_series),
             const_labels: c.const_labels.clone().into_iter().collect(),
         }
     }
-
-    /// True when `other` connects the same way (everything but the checks is equal), so a
-    /// reload may keep this source's connections and unchanged checks.
-    pub fn same_connection(&self, other: &SourceConfig) -> bool {
-        self.common == other.common && self.kind == other.kind
-    }
 }
 
-impl CheckConfig {
-    /// The check's name: explicit, else the kind's default (metric name or key).
-    pub fn name(&self) -> String {
-        self.common
-            .name
-            .clone()
-            .unwrap_or_else(|| self.spec.default_name(&self.common))
-    }
-
-    /// HELP text of the check's metric, saying it is served from cache.
-    pub fn help(&self, interval: Duration) -> String {
-        let base = self
-            .common
-            .help
-            .clone()
-            .unwrap_or_else(|| format!("Result of check {}.", self.name()));
-        format!(
-            "{} (cached by pulse-exporter, refreshed every {}).",
-            base.trim_end_matches('.'),
-            humantime::format_duration(interval)
-        )
-    }
+/// HELP text of a check's metric, saying it is served from cache.
+pub fn check_help(check: &dyn AnyCheck, interval: Duration) -> String {
+    let base = check
+        .common()
+        .help
+        .clone()
+        .unwrap_or_else(|| format!("Result of check {}.", check.name()));
+    format!(
+        "{} (cached by pulse-exporter, refreshed every {}).",
+        base.trim_end_matches('.'),
+        humantime::format_duration(interval)
+    )
 }
 
 /// A struct whose fields [`Split`] takes out of a shared mapping.
@@ -342,21 +368,15 @@ pub(crate) fn partition(
 }
 
 /// Two structs read from one YAML mapping: `A` takes the keys it names, `B` the rest, each with
-/// its own unknown-field check (serde's `flatten` would switch that check off).
+/// its own unknown-field check (serde's `flatten` would switch that check off). Read with
+/// [`parse::parse_split`], which keeps the path of a bad field.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Split<A, B>(pub A, pub B);
 
-impl<'de, A, B> Deserialize<'de> for Split<A, B>
-where
-    A: serde::de::DeserializeOwned + FieldSet,
-    B: serde::de::DeserializeOwned,
-{
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::Error;
-        let (mine, rest) = partition(serde_yaml::Mapping::deserialize(d)?, A::KEYS);
-        let a = A::deserialize(serde_yaml::Value::Mapping(mine)).map_err(D::Error::custom)?;
-        let b = B::deserialize(serde_yaml::Value::Mapping(rest)).map_err(D::Error::custom)?;
-        Ok(Split(a, b))
+impl<S: CheckSpec> CheckConfig<S> {
+    /// HELP text of the check's metric; see [`check_help`].
+    pub fn help(&self, interval: Duration) -> String {
+        check_help(self, interval)
     }
 }
 

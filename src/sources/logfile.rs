@@ -20,12 +20,12 @@ use serde_json::Value as Json;
 use serde_yaml::Value;
 use tokio::time::Instant;
 
-use super::{CheckSpec, KindConfig, Probe, ProbeFuture, Source};
-use crate::config::load::parse_at;
+use super::{Kind, Parsed, Probe, ProbeFuture, Source};
+use crate::config::parse::{builtin, parse_at};
 use crate::config::validate::{label_name, metric_name};
-use crate::config::{CheckCommon, CheckConfig, CheckPlan, ConfigError, SourceConfig};
+use crate::config::{CheckConfig, CheckPlan, CheckSpec, ConfigError};
 use crate::error::{ProbeError, Reason};
-use crate::sample::{label, HistogramData, Output};
+use crate::sample::{label, HistogramData, Metric, Output};
 
 /// Default interval of log-file checks: reading appended lines is cheap.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(15);
@@ -108,27 +108,62 @@ fn one() -> f64 {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TailCheck;
 
-/// Parses a logfile source; its one check (`tail`) is built in.
-pub fn parse(
-    rest: Value,
-    path: &str,
-    errors: &mut Vec<ConfigError>,
-) -> Option<(KindConfig, Vec<CheckConfig>)> {
-    let config: LogfileConfig = parse_at(rest, path, errors)?;
-    let check = CheckConfig {
-        path: path.to_owned(),
-        common: CheckCommon {
-            name: Some("tail".to_owned()),
-            ..CheckCommon::default()
-        },
-        spec: CheckSpec::Logfile(TailCheck),
-    };
-    Some((KindConfig::Logfile(config), vec![check]))
+impl CheckSpec for TailCheck {}
+
+/// The built-in metrics of a log-file source (besides its configured counters and histograms).
+pub const METRICS: &[Metric] = &[LINES, ROTATIONS, TRUNCATIONS];
+
+const LINES: Metric = Metric::counter(
+    "pulse_logfile_lines_total",
+    "Lines read from the log file, by result (parsed JSON, or invalid).",
+    &["source", "result"],
+);
+const ROTATIONS: Metric = Metric::counter(
+    "pulse_logfile_rotations_total",
+    "Rotations (rename and create) followed.",
+    &["source"],
+);
+const TRUNCATIONS: Metric = Metric::counter(
+    "pulse_logfile_truncations_total",
+    "Truncations seen (reading restarted at the start).",
+    &["source"],
+);
+
+/// `kind: logfile`.
+pub struct Logfile;
+
+impl Kind for Logfile {
+    const NAME: &'static str = "logfile";
+    const DEFAULT_INTERVAL: Option<Duration> = Some(DEFAULT_INTERVAL);
+    type Settings = LogfileConfig;
+    type Check = TailCheck;
+    type Source = LogfileSource;
+    const METRICS: &'static [Metric] = METRICS;
+
+    /// Its one check (`tail`) is built in.
+    fn parse(rest: Value, path: &str, errors: &mut Vec<ConfigError>) -> Option<Parsed<Self>> {
+        let settings: LogfileConfig = parse_at(rest, path, errors)?;
+        Some(Parsed {
+            settings,
+            checks: vec![builtin(path, "tail", TailCheck)],
+        })
+    }
+
+    fn validate(parsed: &Parsed<Self>, path: &str, errors: &mut Vec<ConfigError>) {
+        validate(&parsed.settings, path, errors)
+    }
+
+    fn display_endpoint(settings: &LogfileConfig) -> String {
+        settings.path.display().to_string()
+    }
+
+    fn connect(settings: &LogfileConfig, name: &str) -> Result<LogfileSource, String> {
+        LogfileSource::new(settings, name)
+    }
 }
 
-/// Records the logfile rules `source` breaks.
-pub fn validate(c: &LogfileConfig, source: &SourceConfig, errors: &mut Vec<ConfigError>) {
-    let p = &source.path;
+/// Records the logfile rules the source at `p` breaks.
+fn validate(c: &LogfileConfig, p: &str, errors: &mut Vec<ConfigError>) {
     if !c.path.is_absolute() {
         errors.push(ConfigError::new(
             format!("{p}.path"),
@@ -137,7 +172,7 @@ pub fn validate(c: &LogfileConfig, source: &SourceConfig, errors: &mut Vec<Confi
     }
     if c.counters.is_empty() && c.histograms.is_empty() {
         errors.push(ConfigError::new(
-            p.clone(),
+            p,
             "define at least one of `counters` or `histograms`",
         ));
     }
@@ -244,7 +279,7 @@ pub struct LogfileSource {
 
 impl LogfileSource {
     /// Creates the source; nothing is opened until the first run.
-    pub fn new(c: &LogfileConfig, source: &SourceConfig) -> Result<Self, String> {
+    pub fn new(c: &LogfileConfig, name: &str) -> Result<Self, String> {
         let tail = Tail {
             file: None,
             counts: Counts {
@@ -254,21 +289,21 @@ impl LogfileSource {
             },
         };
         Ok(LogfileSource {
-            name: source.common.name.clone(),
+            name: name.to_owned(),
             config: Arc::new(c.clone()),
             tail: Arc::new(Mutex::new(tail)),
         })
     }
 }
 
-impl Source for LogfileSource {
+impl Source<TailCheck> for LogfileSource {
     fn health(&self) -> Arc<dyn Probe> {
         Arc::new(HealthProbe {
             path: self.config.path.clone(),
         })
     }
 
-    fn check(&self, _check: &CheckConfig, _plan: &CheckPlan) -> Arc<dyn Probe> {
+    fn check(&self, _check: &CheckConfig<TailCheck>, _plan: &CheckPlan) -> Arc<dyn Probe> {
         Arc::new(TailProbe {
             source: self.name.clone(),
             config: self.config.clone(),
@@ -326,29 +361,12 @@ impl Probe for TailProbe {
 impl TailProbe {
     fn samples(&self, t: &Counts) -> Output {
         let mut out = Output::default();
-        let src = || vec![label("source", self.source.as_str())];
+        let source = self.source.as_str();
         for (result, n) in [("parsed", t.parsed), ("invalid", t.invalid)] {
-            let mut l = src();
-            l.push(label("result", result));
-            out.counter(
-                "pulse_logfile_lines_total",
-                "Lines read from the log file, by result (parsed JSON, or invalid).",
-                l,
-                n as f64,
-            );
+            out.add(&LINES, &[source, result], n as f64);
         }
-        out.counter(
-            "pulse_logfile_rotations_total",
-            "Rotations (rename and create) followed.",
-            src(),
-            t.rotations as f64,
-        );
-        out.counter(
-            "pulse_logfile_truncations_total",
-            "Truncations seen (reading restarted at the start).",
-            src(),
-            t.truncations as f64,
-        );
+        out.add(&ROTATIONS, &[source], t.rotations as f64);
+        out.add(&TRUNCATIONS, &[source], t.truncations as f64);
         for (c, values) in self.config.counters.iter().zip(&t.counters) {
             let help = c.help.clone().unwrap_or_else(|| {
                 format!(
@@ -523,7 +541,7 @@ fn count_line(c: &LogfileConfig, counts: &mut Counts, json: &Json) {
 
 #[cfg(test)]
 mod config_tests {
-    use crate::config::load::assert_reports;
+    use crate::configfile::assert_reports;
 
     #[test]
     fn bad_fields_are_named_with_their_fix() {

@@ -1,34 +1,32 @@
-//! Source kinds: the [`Source`] and [`Probe`] traits, and the one place each kind is
-//! registered (config parsing, validation, connecting).
+//! Source kinds: what every kind implements ([`Kind`], [`Source`], [`Probe`]) and, in
+//! [`registry`], the one table listing the kinds this build knows.
 //!
-//! A source only knows how to talk to its system; timing, timeouts and outcomes belong to the
-//! scheduler. Adding a kind means one new module and one arm in each `match` below.
+//! A kind is one module (or folder) owning its connection settings, its check type, their
+//! parsing and validation, its connection and its probes. A source only knows how to talk to
+//! its system; timing, timeouts and outcomes belong to the scheduler. Adding a kind means one
+//! new module here and one line in [`registry::KINDS`].
 
 pub mod logfile;
 pub mod mongodb;
 pub mod postgres;
 pub mod rabbitmq;
 pub mod redis;
+pub mod registry;
 pub mod s3;
 pub mod stripe;
 
+use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_yaml::Value;
 use tokio::time::Instant;
 
-use crate::config::load::parse_check;
-use crate::config::{CheckCommon, CheckConfig, CheckPlan, ConfigError, SourceConfig, Split};
+use crate::config::{CheckConfig, CheckPlan, CheckSpec, ConfigError};
 use crate::error::ProbeError;
-use crate::heartbeat::HeartbeatCommon;
-use crate::sample::Output;
-
-/// Names of the source kinds this build knows.
-pub const KINDS: [&str; 7] = [
-    "logfile", "mongodb", "postgres", "rabbitmq", "redis", "s3", "stripe",
-];
+use crate::sample::{Metric, Output};
 
 /// The future a probe returns.
 pub type ProbeFuture<'a> = Pin<Box<dyn Future<Output = Result<Output, ProbeError>> + Send + 'a>>;
@@ -40,212 +38,77 @@ pub trait Probe: Send + Sync + 'static {
     fn run(&self, deadline: Instant) -> ProbeFuture<'_>;
 }
 
-/// A connected (lazily) source that can make probes sharing its connections.
-pub trait Source: Send + Sync + 'static {
+/// A connected (lazily) source that makes probes sharing its connections, for checks of its
+/// own kind `C`.
+pub trait Source<C>: Send + Sync + 'static {
     /// The health probe: reachability, latency and the kind's vital statistics.
     fn health(&self) -> Arc<dyn Probe>;
     /// A probe for one of the source's configured checks, run as `plan` says.
-    fn check(&self, check: &CheckConfig, plan: &CheckPlan) -> Arc<dyn Probe>;
+    fn check(&self, check: &CheckConfig<C>, plan: &CheckPlan) -> Arc<dyn Probe>;
 }
 
-/// Connection settings of a source, by kind.
-#[derive(Debug, Clone, PartialEq)]
-pub enum KindConfig {
-    /// `kind: postgres`.
-    Postgres(postgres::PostgresConfig),
-    /// `kind: redis`.
-    Redis(redis::RedisConfig),
-    /// `kind: rabbitmq`.
-    Rabbitmq(rabbitmq::RabbitmqConfig),
-    /// `kind: mongodb`.
-    Mongodb(mongodb::MongodbConfig),
-    /// `kind: stripe`.
-    Stripe(stripe::StripeConfig),
-    /// `kind: s3`.
-    S3(s3::S3Config),
-    /// `kind: logfile`.
-    Logfile(logfile::LogfileConfig),
-}
+/// Everything about one source kind. Each kind implements it once on a unit struct, and
+/// [`registry::KINDS`] lists it.
+pub trait Kind: Sized + Send + Sync + 'static {
+    /// The `kind:` value in the file and the `kind` label.
+    const NAME: &'static str;
+    /// Interval of this kind's checks when neither the check nor the source sets one
+    /// (`None`: `global.interval`).
+    const DEFAULT_INTERVAL: Option<Duration> = None;
+    /// Connection settings: every field of the source but the shared ones and the checks.
+    /// Compared on reload: equal settings keep the connections.
+    type Settings: fmt::Debug + Clone + PartialEq + Send + Sync + 'static;
+    /// The kind's checks, one variant per sort of check.
+    type Check: CheckSpec;
+    /// The connected source.
+    type Source: Source<Self::Check>;
+    /// The kind's built-in metrics (health vitals and built-in checks), each declared once.
+    const METRICS: &'static [Metric];
 
-/// What a check runs, by kind.
-#[derive(Debug, Clone, PartialEq)]
-pub enum CheckSpec {
-    /// SQL against Postgres.
-    Postgres(postgres::SqlCheck),
-    /// Size of Redis keys, exact or by pattern.
-    RedisKey(redis::KeyCheck),
-    /// A read-only Redis command with a numeric reply.
-    RedisCommand(redis::CommandCheck),
-    /// A built-in RabbitMQ queue check.
-    Rabbitmq(rabbitmq::RabbitCheck),
-    /// A MongoDB count or aggregate.
-    Mongodb(mongodb::MongoCheck),
-    /// A built-in Stripe check.
-    Stripe(stripe::StripeCheck),
-    /// A built-in S3 check.
-    S3(s3::S3Check),
-    /// The built-in log-file tail.
-    Logfile(logfile::TailCheck),
-    /// Worker heartbeats kept in Redis keys or a hash.
-    RedisHeartbeat(Split<HeartbeatCommon, redis::BeatSource>),
-    /// Worker heartbeats returned by SQL.
-    PostgresHeartbeat(Split<HeartbeatCommon, postgres::BeatSource>),
-    /// Worker heartbeats in a MongoDB collection.
-    MongodbHeartbeat(Split<HeartbeatCommon, mongodb::BeatSource>),
-}
+    /// Parses the kind's part of a source: `rest` holds every field the shared source fields
+    /// left, including the check lists. Records every problem in `errors`.
+    fn parse(rest: Value, path: &str, errors: &mut Vec<ConfigError>) -> Option<Parsed<Self>>;
 
-/// Parses the kind-specific part of a source (`rest` holds every non-common field).
-pub fn parse_kind(
-    kind: &str,
-    rest: Value,
-    path: &str,
-    errors: &mut Vec<ConfigError>,
-) -> Option<(KindConfig, Vec<CheckConfig>)> {
-    match kind {
-        "postgres" => postgres::parse(rest, path, errors),
-        "redis" => redis::parse(rest, path, errors),
-        "rabbitmq" => rabbitmq::parse(rest, path, errors),
-        "mongodb" => mongodb::parse(rest, path, errors),
-        "stripe" => stripe::parse(rest, path, errors),
-        "s3" => s3::parse(rest, path, errors),
-        "logfile" => logfile::parse(rest, path, errors),
-        other => {
-            errors.push(ConfigError::new(
-                format!("{path}.kind"),
-                format!(
-                    "unknown source kind {other:?}: use one of {}",
-                    KINDS.join(", ")
-                ),
-            ));
-            None
-        }
-    }
-}
-
-impl KindConfig {
-    /// The `kind` label value.
-    pub fn kind_name(&self) -> &'static str {
-        match self {
-            KindConfig::Postgres(_) => "postgres",
-            KindConfig::Redis(_) => "redis",
-            KindConfig::Rabbitmq(_) => "rabbitmq",
-            KindConfig::Mongodb(_) => "mongodb",
-            KindConfig::Stripe(_) => "stripe",
-            KindConfig::S3(_) => "s3",
-            KindConfig::Logfile(_) => "logfile",
-        }
-    }
-
-    /// Interval of this kind's checks when neither the check nor the source sets one.
-    pub fn default_interval(&self) -> Option<std::time::Duration> {
-        match self {
-            KindConfig::Stripe(_) => Some(stripe::DEFAULT_INTERVAL),
-            KindConfig::Logfile(_) => Some(logfile::DEFAULT_INTERVAL),
-            _ => None,
-        }
-    }
-
-    /// Records the kind's own rules broken by `source` and its checks.
-    pub fn validate(&self, source: &SourceConfig, errors: &mut Vec<ConfigError>) {
-        match self {
-            KindConfig::Postgres(c) => postgres::validate(c, source, errors),
-            KindConfig::Redis(c) => redis::validate(c, source, errors),
-            KindConfig::Rabbitmq(c) => rabbitmq::validate(c, source, errors),
-            KindConfig::Mongodb(c) => mongodb::validate(c, source, errors),
-            KindConfig::Stripe(c) => stripe::validate(c, source, errors),
-            KindConfig::S3(c) => s3::validate(c, source, errors),
-            KindConfig::Logfile(c) => logfile::validate(c, source, errors),
-        }
-    }
-
-    /// Creates the source. Nothing connects yet: connections open on first use, so a source
-    /// that is down at start-up is reported as down instead of stopping the exporter.
-    pub fn connect(&self, source: &SourceConfig) -> Result<Arc<dyn Source>, String> {
-        Ok(match self {
-            KindConfig::Postgres(c) => Arc::new(postgres::PostgresSource::new(c, source)?),
-            KindConfig::Redis(c) => Arc::new(redis::RedisSource::new(c, source)?),
-            KindConfig::Rabbitmq(c) => Arc::new(rabbitmq::RabbitmqSource::new(c, source)?),
-            KindConfig::Mongodb(c) => Arc::new(mongodb::MongodbSource::new(c, source)?),
-            KindConfig::Stripe(c) => Arc::new(stripe::StripeSource::new(c, source)?),
-            KindConfig::S3(c) => Arc::new(s3::S3Source::new(c, source)?),
-            KindConfig::Logfile(c) => Arc::new(logfile::LogfileSource::new(c, source)?),
-        })
-    }
+    /// Records the kind's own rules the parsed source at `path` breaks.
+    fn validate(parsed: &Parsed<Self>, path: &str, errors: &mut Vec<ConfigError>);
 
     /// The endpoint for humans (landing page, `probe`), with credentials removed.
-    pub fn display_endpoint(&self) -> String {
-        match self {
-            KindConfig::Postgres(c) => crate::secrets::display_url(&c.url),
-            KindConfig::Redis(c) => crate::secrets::display_url(&c.url),
-            KindConfig::Mongodb(c) => crate::secrets::display_url(&c.url),
-            KindConfig::Stripe(c) => crate::secrets::display_url(&c.api_base),
-            KindConfig::Logfile(c) => c.path.display().to_string(),
-            KindConfig::S3(c) => match &c.endpoint {
-                Some(e) => format!(
-                    "{}/{}",
-                    crate::secrets::display_url(e).trim_end_matches('/'),
-                    c.bucket
-                ),
-                None => format!("s3://{}", c.bucket),
-            },
-            KindConfig::Rabbitmq(c) => c
-                .management_url
-                .as_deref()
-                .or(c.amqp_url.as_deref())
-                .map(crate::secrets::display_url)
-                .unwrap_or_default(),
-        }
+    fn display_endpoint(settings: &Self::Settings) -> String;
+
+    /// Creates the source named `name`. Nothing connects yet: connections open on first use,
+    /// so a source that is down at start-up is reported as down instead of stopping the
+    /// exporter.
+    fn connect(settings: &Self::Settings, name: &str) -> Result<Self::Source, String>;
+}
+
+/// A parsed source of kind `K`: its settings and its checks.
+pub struct Parsed<K: Kind> {
+    /// Connection settings.
+    pub settings: K::Settings,
+    /// Checks, in file order (built-in ones first where a kind has them).
+    pub checks: Vec<CheckConfig<K::Check>>,
+}
+
+impl<K: Kind> fmt::Debug for Parsed<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct(K::NAME)
+            .field("settings", &self.settings)
+            .field("checks", &self.checks)
+            .finish()
     }
 }
 
-impl CheckSpec {
-    /// The heartbeat settings, for heartbeat checks.
-    pub fn heartbeat(&self) -> Option<&HeartbeatCommon> {
-        match self {
-            CheckSpec::RedisHeartbeat(Split(hb, _))
-            | CheckSpec::PostgresHeartbeat(Split(hb, _))
-            | CheckSpec::MongodbHeartbeat(Split(hb, _)) => Some(hb),
-            _ => None,
-        }
-    }
+/// A probe for a check its source cannot run (a built-in check whose connection setting is
+/// absent): every run fails with reason `internal` and says why, instead of panicking.
+pub struct Unrunnable(pub &'static str);
 
-    /// Name of a check that sets none.
-    pub fn default_name(&self, common: &CheckCommon) -> String {
-        match self {
-            CheckSpec::RedisKey(k) => k.target().to_owned(),
-            CheckSpec::RedisHeartbeat(Split(hb, _))
-            | CheckSpec::PostgresHeartbeat(Split(hb, _))
-            | CheckSpec::MongodbHeartbeat(Split(hb, _)) => format!("heartbeat:{}", hb.pool),
-            _ => common.metric.clone().unwrap_or_default(),
-        }
+impl Probe for Unrunnable {
+    fn run(&self, _deadline: Instant) -> ProbeFuture<'_> {
+        Box::pin(async move { Err(ProbeError::new(crate::error::Reason::Internal, self.0)) })
     }
 }
 
 /// Remaining time until `deadline`, never negative.
 pub fn remaining(deadline: Instant) -> std::time::Duration {
     deadline.saturating_duration_since(Instant::now())
-}
-
-/// Takes the list of checks under `key` out of a source mapping and parses each item: the
-/// shared fields into `CheckCommon`, the rest into the kind's spec `S`, wrapped by `wrap`.
-pub fn take_checks<S: serde::de::DeserializeOwned>(
-    rest: &mut Value,
-    key: &str,
-    path: &str,
-    errors: &mut Vec<ConfigError>,
-    wrap: fn(S) -> CheckSpec,
-) -> Vec<CheckConfig> {
-    let items = match rest.as_mapping_mut().and_then(|m| m.remove(key)) {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Sequence(items)) => items,
-        Some(_) => {
-            errors.push(ConfigError::new(format!("{path}.{key}"), "must be a list"));
-            Vec::new()
-        }
-    };
-    items
-        .into_iter()
-        .enumerate()
-        .filter_map(|(i, v)| parse_check(v, &format!("{path}.{key}[{i}]"), errors, wrap))
-        .collect()
 }

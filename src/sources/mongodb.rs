@@ -17,13 +17,13 @@ use serde_yaml::Value;
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
-use super::{remaining, take_checks, CheckSpec, KindConfig, Probe, ProbeFuture, Source};
-use crate::config::load::parse_at;
-use crate::config::{CheckConfig, CheckPlan, ConfigError, SourceConfig, Split};
+use super::{remaining, Kind, Parsed, Probe, ProbeFuture, Source};
+use crate::config::parse::{parse_at, parse_split, take_checks};
+use crate::config::{CheckCommon, CheckConfig, CheckPlan, CheckSpec, ConfigError, Split};
 use crate::error::{ProbeError, Reason};
 use crate::heartbeat::{Beat, HeartbeatCommon, Tracker};
 use crate::rows::{Row, RowShape};
-use crate::sample::{label, Output};
+use crate::sample::{Metric, Output};
 
 /// Connection settings of a `kind: mongodb` source.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -36,39 +36,38 @@ pub struct MongodbConfig {
     pub database: Option<String>,
 }
 
-/// What a MongoDB check runs: exactly one of `count`, `estimated_count` or `aggregate`.
+/// What a MongoDB query check runs: exactly one of `count`, `estimated_count` or
+/// `aggregate`; how an aggregate's output documents become samples is the shared [`RowShape`].
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct MongoCheck {
+pub struct MongoQuery {
     /// Documents of a collection matching a filter.
     pub count: Option<CountSpec>,
     /// The collection's document count from its metadata (fast, no filter).
     pub estimated_count: Option<CollectionSpec>,
     /// A pipeline whose output documents become samples.
     pub aggregate: Option<AggregateSpec>,
-    /// Output fields of `aggregate` that become labels.
-    #[serde(default)]
-    pub labels: Vec<String>,
-    /// Output fields of `aggregate` holding numbers (default `[value]`).
-    #[serde(default = "crate::rows::default_values")]
-    pub values: Vec<String>,
-    /// With more than one value field: the label naming the field of each sample.
-    pub value_label: Option<String>,
-    /// Statistics over the output documents (per group of `labels`) instead of one sample per
-    /// document; labelled `stat`.
-    #[serde(default)]
-    pub summary: Vec<crate::rows::Stat>,
 }
 
-impl MongoCheck {
-    /// How an aggregate's output documents map to samples.
-    pub fn shape(&self) -> RowShape<'_> {
-        RowShape {
-            labels: &self.labels,
-            values: &self.values,
-            value_label: self.value_label.as_deref(),
-            summary: &self.summary,
+/// A check of a MongoDB source.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MongodbCheck {
+    /// `checks:` items: a count or an aggregate.
+    Query(Split<RowShape, MongoQuery>),
+    /// `heartbeats:` items: one document per worker.
+    Heartbeat(Split<HeartbeatCommon, BeatSource>),
+}
+
+impl CheckSpec for MongodbCheck {
+    fn default_name(&self, common: &CheckCommon) -> String {
+        match self {
+            MongodbCheck::Query(_) => common.metric.clone().unwrap_or_default(),
+            MongodbCheck::Heartbeat(Split(hb, _)) => hb.default_name(),
         }
+    }
+
+    fn names_metric(&self) -> bool {
+        matches!(self, MongodbCheck::Query(_))
     }
 }
 
@@ -126,27 +125,66 @@ fn default_time_field() -> String {
     "ts".to_owned()
 }
 
-/// Parses a mongodb source and its `checks`.
-pub fn parse(
-    mut rest: Value,
-    path: &str,
-    errors: &mut Vec<ConfigError>,
-) -> Option<(KindConfig, Vec<CheckConfig>)> {
-    let mut checks = take_checks(&mut rest, "checks", path, errors, CheckSpec::Mongodb);
-    checks.extend(take_checks(
-        &mut rest,
-        "heartbeats",
-        path,
-        errors,
-        CheckSpec::MongodbHeartbeat,
-    ));
-    let config: MongodbConfig = parse_at(rest, path, errors)?;
-    Some((KindConfig::Mongodb(config), checks))
+/// The built-in metrics of a MongoDB source.
+pub const METRICS: &[Metric] = &[CONNECTIONS, OPERATIONS, START_TIME];
+
+const CONNECTIONS: Metric = Metric::gauge(
+    "pulse_mongodb_connections",
+    "Connections to the server: current, and still available.",
+    &["source", "state"],
+);
+const OPERATIONS: Metric = Metric::counter(
+    "pulse_mongodb_operations_total",
+    "Operations since the server started, by type (serverStatus opcounters).",
+    &["source", "op"],
+);
+const START_TIME: Metric = Metric::gauge(
+    "pulse_mongodb_start_timestamp_seconds",
+    "When the server started (now minus serverStatus uptime).",
+    &["source"],
+);
+
+/// `kind: mongodb`.
+pub struct Mongodb;
+
+impl Kind for Mongodb {
+    const NAME: &'static str = "mongodb";
+    type Settings = MongodbConfig;
+    type Check = MongodbCheck;
+    type Source = MongodbSource;
+    const METRICS: &'static [Metric] = METRICS;
+
+    fn parse(mut rest: Value, path: &str, errors: &mut Vec<ConfigError>) -> Option<Parsed<Self>> {
+        let mut checks = take_checks(&mut rest, "checks", path, errors, |v, p, e| {
+            parse_split(v, p, e).map(MongodbCheck::Query)
+        });
+        checks.extend(take_checks(
+            &mut rest,
+            "heartbeats",
+            path,
+            errors,
+            |v, p, e| parse_split(v, p, e).map(MongodbCheck::Heartbeat),
+        ));
+        let settings: MongodbConfig = parse_at(rest, path, errors)?;
+        Some(Parsed { settings, checks })
+    }
+
+    fn validate(parsed: &Parsed<Self>, path: &str, errors: &mut Vec<ConfigError>) {
+        validate(parsed, path, errors)
+    }
+
+    fn display_endpoint(settings: &MongodbConfig) -> String {
+        crate::secrets::display_url(&settings.url)
+    }
+
+    fn connect(settings: &MongodbConfig, name: &str) -> Result<MongodbSource, String> {
+        MongodbSource::new(settings, name)
+    }
 }
 
-/// Records the mongodb rules `source` breaks.
-pub fn validate(c: &MongodbConfig, source: &SourceConfig, errors: &mut Vec<ConfigError>) {
-    let p = &source.path;
+/// Records the mongodb rules the source at `p` breaks.
+fn validate(parsed: &Parsed<Mongodb>, p: &str, errors: &mut Vec<ConfigError>) {
+    let c = &parsed.settings;
     if !(c.url.starts_with("mongodb://") || c.url.starts_with("mongodb+srv://")) {
         errors.push(ConfigError::new(
             format!("{p}.url"),
@@ -158,16 +196,18 @@ pub fn validate(c: &MongodbConfig, source: &SourceConfig, errors: &mut Vec<Confi
             "name the database, here or in the URL's path",
         ));
     }
-    for check in &source.checks {
-        if let CheckSpec::MongodbHeartbeat(Split(_, b)) = &check.spec {
-            if let Some(f) = &b.filter {
-                if let Err(e) = to_document(f, SystemTime::now()) {
-                    errors.push(ConfigError::new(format!("{}.filter", check.path), e));
+    for check in &parsed.checks {
+        let (shape, m) = match &check.spec {
+            MongodbCheck::Heartbeat(Split(hb, b)) => {
+                hb.validate_check(&check.path, &check.common, errors);
+                if let Some(f) = &b.filter {
+                    if let Err(e) = to_document(f, SystemTime::now()) {
+                        errors.push(ConfigError::new(format!("{}.filter", check.path), e));
+                    }
                 }
+                continue;
             }
-        }
-        let CheckSpec::Mongodb(m) = &check.spec else {
-            continue;
+            MongodbCheck::Query(Split(shape, m)) => (shape, m),
         };
         let cp = &check.path;
         if check.common.metric.is_none() {
@@ -185,14 +225,13 @@ pub fn validate(c: &MongodbConfig, source: &SourceConfig, errors: &mut Vec<Confi
                 "set exactly one of `count`, `estimated_count` or `aggregate`",
             ));
         }
-        if m.aggregate.is_none() && (!m.labels.is_empty() || m.value_label.is_some()) {
+        if m.aggregate.is_none() && (!shape.labels.is_empty() || shape.value_label.is_some()) {
             errors.push(ConfigError::new(
                 format!("{cp}.labels"),
                 "`labels` and `value_label` go with `aggregate`",
             ));
         }
-        m.shape()
-            .validate(cp, "field", &check.common.const_labels, errors);
+        shape.validate(cp, "field", &check.common.const_labels, errors);
         let docs: Vec<(&str, &Value)> = match (&m.count, &m.aggregate) {
             (Some(c), _) => c.filter.iter().map(|f| ("count.filter", f)).collect(),
             (_, Some(a)) => a
@@ -321,7 +360,7 @@ impl Shared {
 
 impl MongodbSource {
     /// Creates the source without connecting.
-    pub fn new(c: &MongodbConfig, source: &SourceConfig) -> Result<Self, String> {
+    pub fn new(c: &MongodbConfig, name: &str) -> Result<Self, String> {
         crate::secrets::register_url_password(&c.url);
         let database = c
             .database
@@ -329,7 +368,7 @@ impl MongodbSource {
             .or_else(|| url_database(&c.url))
             .ok_or("no database named")?;
         Ok(MongodbSource {
-            name: source.common.name.clone(),
+            name: name.to_owned(),
             shared: Arc::new(Shared {
                 url: c.url.clone(),
                 database,
@@ -339,7 +378,7 @@ impl MongodbSource {
     }
 }
 
-impl Source for MongodbSource {
+impl Source<MongodbCheck> for MongodbSource {
     fn health(&self) -> Arc<dyn Probe> {
         Arc::new(HealthProbe {
             source: self.name.clone(),
@@ -347,22 +386,22 @@ impl Source for MongodbSource {
         })
     }
 
-    fn check(&self, check: &CheckConfig, plan: &CheckPlan) -> Arc<dyn Probe> {
+    fn check(&self, check: &CheckConfig<MongodbCheck>, plan: &CheckPlan) -> Arc<dyn Probe> {
         match &check.spec {
-            CheckSpec::MongodbHeartbeat(Split(hb, b)) => Arc::new(HeartbeatProbe {
+            MongodbCheck::Heartbeat(Split(hb, b)) => Arc::new(HeartbeatProbe {
                 source: self.name.clone(),
                 shared: self.shared.clone(),
                 hb: hb.clone(),
                 from: b.clone(),
                 tracker: Tracker::default(),
             }),
-            CheckSpec::Mongodb(spec) => Arc::new(CheckProbe {
+            MongodbCheck::Query(Split(shape, query)) => Arc::new(CheckProbe {
                 shared: self.shared.clone(),
                 metric: check.common.metric.clone().unwrap_or_default(),
                 help: check.help(plan.interval),
-                spec: spec.clone(),
+                shape: shape.clone(),
+                spec: query.clone(),
             }),
-            _ => unreachable!("validation only gives mongodb checks to a mongodb source"),
         }
     }
 }
@@ -411,28 +450,18 @@ impl Probe for HealthProbe {
                     return Ok(out);
                 }
             };
-            let src = || vec![label("source", self.source.as_str())];
-            let with = |k: &str, v: &str| {
-                let mut l = src();
-                l.push(label(k, v));
-                l
-            };
+            let source = self.source.as_str();
             if let Ok(conns) = status.get_document("connections") {
                 for state in ["current", "available"] {
                     if let Some(v) = number(conns.get(state)) {
-                        out.gauge(
-                            "pulse_mongodb_connections",
-                            "Connections to the server: current, and still available.",
-                            with("state", state),
-                            v,
-                        );
+                        out.add(&CONNECTIONS, &[source, state], v);
                     }
                 }
             }
             if let Ok(ops) = status.get_document("opcounters") {
                 for (op, v) in ops {
                     if let Some(v) = number(Some(v)) {
-                        out.counter("pulse_mongodb_operations_total", "Operations since the server started, by type (serverStatus opcounters).", with("op", op), v);
+                        out.add(&OPERATIONS, &[source, op], v);
                     }
                 }
             }
@@ -441,12 +470,7 @@ impl Probe for HealthProbe {
                     .duration_since(UNIX_EPOCH)
                     .unwrap_or_default()
                     .as_secs_f64();
-                out.gauge(
-                    "pulse_mongodb_start_timestamp_seconds",
-                    "When the server started (now minus serverStatus uptime).",
-                    src(),
-                    (now - up).floor(),
-                );
+                out.add(&START_TIME, &[source], (now - up).floor());
             }
             Ok(out)
         })
@@ -478,7 +502,8 @@ struct CheckProbe {
     shared: Arc<Shared>,
     metric: String,
     help: String,
-    spec: MongoCheck,
+    shape: RowShape,
+    spec: MongoQuery,
 }
 
 impl Probe for CheckProbe {
@@ -531,8 +556,7 @@ impl Probe for CheckProbe {
                     docs.push(cursor.deserialize_current().map_err(|e| classify(&e))?);
                 }
                 let rows: Vec<DocRow> = docs.iter().map(DocRow).collect();
-                self.spec
-                    .shape()
+                self.shape
                     .push_all(&rows, &self.metric, &self.help, &mut out)?;
             }
             Ok(out)

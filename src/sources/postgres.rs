@@ -18,13 +18,13 @@ use sqlx::{Column, ConnectOptions, PgConnection, Row, TypeInfo, ValueRef};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::{remaining, take_checks, CheckSpec, KindConfig, Probe, ProbeFuture, Source};
-use crate::config::load::parse_at;
-use crate::config::{CheckConfig, CheckPlan, ConfigError, SourceConfig, Split};
+use super::{remaining, Kind, Parsed, Probe, ProbeFuture, Source};
+use crate::config::parse::{parse_at, parse_split, take_checks};
+use crate::config::{CheckCommon, CheckConfig, CheckPlan, CheckSpec, ConfigError, Split};
 use crate::error::{ProbeError, Reason};
 use crate::heartbeat::{Beat, HeartbeatCommon, Tracker};
 use crate::rows::{self, RowShape};
-use crate::sample::{label, Output};
+use crate::sample::{Metric, Output};
 
 /// Connection settings of a `kind: postgres` source.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -42,35 +42,33 @@ fn default_pool() -> u32 {
     2
 }
 
-/// A SQL check: every row is a sample; `labels` columns become labels, `values` columns values.
+/// The query of a SQL check; how its rows become samples is the shared [`RowShape`].
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SqlCheck {
+pub struct Sql {
     /// The query. It runs read-only; a statement that writes fails with reason `query`.
     pub sql: String,
-    /// Columns whose values become labels, in this order.
-    #[serde(default)]
-    pub labels: Vec<String>,
-    /// Columns holding numbers (default `[value]`).
-    #[serde(default = "crate::rows::default_values")]
-    pub values: Vec<String>,
-    /// With more than one value column: the label that names the column of each sample.
-    pub value_label: Option<String>,
-    /// Statistics over the rows (per group of `labels`) instead of one sample per row, e.g.
-    /// `[median, p90, max]` of per-user counts; labelled `stat`.
-    #[serde(default)]
-    pub summary: Vec<crate::rows::Stat>,
 }
 
-impl SqlCheck {
-    /// How the rows map to samples.
-    pub fn shape(&self) -> RowShape<'_> {
-        RowShape {
-            labels: &self.labels,
-            values: &self.values,
-            value_label: self.value_label.as_deref(),
-            summary: &self.summary,
+/// A check of a Postgres source.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PostgresCheck {
+    /// `checks:` items: SQL whose rows become samples.
+    Sql(Split<RowShape, Sql>),
+    /// `heartbeats:` items: SQL returning one row per worker.
+    Heartbeat(Split<HeartbeatCommon, BeatSource>),
+}
+
+impl CheckSpec for PostgresCheck {
+    fn default_name(&self, common: &CheckCommon) -> String {
+        match self {
+            PostgresCheck::Sql(_) => common.metric.clone().unwrap_or_default(),
+            PostgresCheck::Heartbeat(Split(hb, _)) => hb.default_name(),
         }
+    }
+
+    fn names_metric(&self) -> bool {
+        matches!(self, PostgresCheck::Sql(_))
     }
 }
 
@@ -93,26 +91,94 @@ pub struct BeatSource {
     pub sql: String,
 }
 
-/// Parses the postgres-specific fields of a source and its `checks`.
-pub fn parse(
-    mut rest: Value,
-    path: &str,
-    errors: &mut Vec<ConfigError>,
-) -> Option<(KindConfig, Vec<CheckConfig>)> {
-    let mut checks = take_checks(&mut rest, "checks", path, errors, CheckSpec::Postgres);
-    checks.extend(take_checks(
-        &mut rest,
-        "heartbeats",
-        path,
-        errors,
-        CheckSpec::PostgresHeartbeat,
-    ));
-    let config: PostgresConfig = parse_at(rest, path, errors)?;
-    Some((KindConfig::Postgres(config), checks))
+/// The built-in metrics of a Postgres source.
+pub const METRICS: &[Metric] = &[
+    MAX_CONNECTIONS,
+    CONNECTIONS,
+    DATABASE_SIZE,
+    OLDEST_QUERY,
+    OLDEST_TRANSACTION,
+    POOL_CONNECTIONS,
+    POOL_MAX_CONNECTIONS,
+];
+
+const MAX_CONNECTIONS: Metric = Metric::gauge(
+    "pulse_postgres_max_connections",
+    "The server's max_connections setting.",
+    &["source"],
+);
+const CONNECTIONS: Metric = Metric::gauge(
+    "pulse_postgres_connections",
+    "Client connections to the server, by state (compare with pulse_postgres_max_connections).",
+    &["source", "state"],
+);
+const DATABASE_SIZE: Metric = Metric::gauge(
+    "pulse_postgres_database_size_bytes",
+    "Size on disk of the database the source connects to.",
+    &["source", "database"],
+);
+const OLDEST_QUERY: Metric = Metric::gauge(
+    "pulse_postgres_oldest_query_start_timestamp_seconds",
+    "Start time of the longest-running active query (age = time() - value); absent when none runs.",
+    &["source"],
+);
+const OLDEST_TRANSACTION: Metric = Metric::gauge(
+    "pulse_postgres_oldest_transaction_start_timestamp_seconds",
+    "Start time of the oldest open transaction (age = time() - value); absent when none is open.",
+    &["source"],
+);
+const POOL_CONNECTIONS: Metric = Metric::gauge(
+    "pulse_postgres_pool_connections",
+    "Connections in pulse-exporter's check pool for this source, by state.",
+    &["source", "state"],
+);
+const POOL_MAX_CONNECTIONS: Metric = Metric::gauge(
+    "pulse_postgres_pool_max_connections",
+    "Size limit of pulse-exporter's check pool for this source.",
+    &["source"],
+);
+
+/// `kind: postgres`.
+pub struct Postgres;
+
+impl Kind for Postgres {
+    const NAME: &'static str = "postgres";
+    type Settings = PostgresConfig;
+    type Check = PostgresCheck;
+    type Source = PostgresSource;
+    const METRICS: &'static [Metric] = METRICS;
+
+    fn parse(mut rest: Value, path: &str, errors: &mut Vec<ConfigError>) -> Option<Parsed<Self>> {
+        let mut checks = take_checks(&mut rest, "checks", path, errors, |v, p, e| {
+            parse_split(v, p, e).map(PostgresCheck::Sql)
+        });
+        checks.extend(take_checks(
+            &mut rest,
+            "heartbeats",
+            path,
+            errors,
+            |v, p, e| parse_split(v, p, e).map(PostgresCheck::Heartbeat),
+        ));
+        let settings: PostgresConfig = parse_at(rest, path, errors)?;
+        Some(Parsed { settings, checks })
+    }
+
+    fn validate(parsed: &Parsed<Self>, path: &str, errors: &mut Vec<ConfigError>) {
+        validate(parsed, path, errors)
+    }
+
+    fn display_endpoint(settings: &PostgresConfig) -> String {
+        crate::secrets::display_url(&settings.url)
+    }
+
+    fn connect(settings: &PostgresConfig, name: &str) -> Result<PostgresSource, String> {
+        PostgresSource::new(settings, name)
+    }
 }
 
-/// Records the postgres rules `source` breaks.
-pub fn validate(config: &PostgresConfig, source: &SourceConfig, errors: &mut Vec<ConfigError>) {
+/// Records the postgres rules the source at `path` breaks.
+fn validate(parsed: &Parsed<Postgres>, path: &str, errors: &mut Vec<ConfigError>) {
+    let config = &parsed.settings;
     // The driver parses any scheme; another database's URL would only fail at connect time.
     let scheme_ok = ["postgres://", "postgresql://"].iter().any(|s| {
         config
@@ -120,46 +186,44 @@ pub fn validate(config: &PostgresConfig, source: &SourceConfig, errors: &mut Vec
             .get(..s.len())
             .is_some_and(|p| p.eq_ignore_ascii_case(s))
     });
-    let parsed = match scheme_ok {
+    let url = match scheme_ok {
         true => PgConnectOptions::from_str(&config.url).map_err(|e| e.to_string()),
         false => Err("the scheme is not postgres:// or postgresql://".to_owned()),
     };
-    if let Err(e) = parsed {
+    if let Err(e) = url {
         errors.push(ConfigError::new(
-            format!("{}.url", source.path),
+            format!("{path}.url"),
             format!("not a usable Postgres URL ({}); expected postgres://user:password@host:5432/database", crate::secrets::scrub(&e)),
         ));
     }
     if config.max_connections == 0 {
         errors.push(ConfigError::new(
-            format!("{}.max_connections", source.path),
+            format!("{path}.max_connections"),
             "must be at least 1",
         ));
     }
-    for check in &source.checks {
-        if let CheckSpec::PostgresHeartbeat(Split(_, b)) = &check.spec {
-            if b.sql.trim().is_empty() {
-                errors.push(ConfigError::new(
-                    format!("{}.sql", check.path),
-                    "must not be empty",
-                ));
+    for check in &parsed.checks {
+        let p = &check.path;
+        match &check.spec {
+            PostgresCheck::Heartbeat(Split(hb, b)) => {
+                hb.validate_check(p, &check.common, errors);
+                if b.sql.trim().is_empty() {
+                    errors.push(ConfigError::new(format!("{p}.sql"), "must not be empty"));
+                }
+            }
+            PostgresCheck::Sql(Split(shape, sql)) => {
+                if check.common.metric.is_none() {
+                    errors.push(ConfigError::new(
+                        format!("{p}.metric"),
+                        "required: the metric name the rows are published under",
+                    ));
+                }
+                if sql.sql.trim().is_empty() {
+                    errors.push(ConfigError::new(format!("{p}.sql"), "must not be empty"));
+                }
+                shape.validate(p, "column", &check.common.const_labels, errors);
             }
         }
-        let CheckSpec::Postgres(sql) = &check.spec else {
-            continue;
-        };
-        let p = &check.path;
-        if check.common.metric.is_none() {
-            errors.push(ConfigError::new(
-                format!("{p}.metric"),
-                "required: the metric name the rows are published under",
-            ));
-        }
-        if sql.sql.trim().is_empty() {
-            errors.push(ConfigError::new(format!("{p}.sql"), "must not be empty"));
-        }
-        sql.shape()
-            .validate(p, "column", &check.common.const_labels, errors);
     }
 }
 
@@ -174,7 +238,7 @@ pub struct PostgresSource {
 
 impl PostgresSource {
     /// Creates the source without connecting.
-    pub fn new(config: &PostgresConfig, source: &SourceConfig) -> Result<Self, String> {
+    pub fn new(config: &PostgresConfig, name: &str) -> Result<Self, String> {
         crate::secrets::register_url_password(&config.url);
         let options = PgConnectOptions::from_str(&config.url)
             .map_err(|e| crate::secrets::scrub(&e.to_string()).into_owned())?
@@ -187,7 +251,7 @@ impl PostgresSource {
             .idle_timeout(Some(Duration::from_secs(300)))
             .connect_lazy_with(options.clone());
         Ok(PostgresSource {
-            name: source.common.name.clone(),
+            name: name.to_owned(),
             options,
             pool,
             max_connections: config.max_connections,
@@ -196,7 +260,7 @@ impl PostgresSource {
     }
 }
 
-impl Source for PostgresSource {
+impl Source<PostgresCheck> for PostgresSource {
     fn health(&self) -> Arc<dyn Probe> {
         Arc::new(HealthProbe {
             source: self.name.clone(),
@@ -207,22 +271,22 @@ impl Source for PostgresSource {
         })
     }
 
-    fn check(&self, check: &CheckConfig, plan: &CheckPlan) -> Arc<dyn Probe> {
+    fn check(&self, check: &CheckConfig<PostgresCheck>, plan: &CheckPlan) -> Arc<dyn Probe> {
         match &check.spec {
-            CheckSpec::PostgresHeartbeat(Split(hb, b)) => Arc::new(HeartbeatProbe {
+            PostgresCheck::Heartbeat(Split(hb, b)) => Arc::new(HeartbeatProbe {
                 source: self.name.clone(),
                 pool: self.pool.clone(),
                 hb: hb.clone(),
                 sql: b.sql.clone(),
                 tracker: Tracker::default(),
             }),
-            CheckSpec::Postgres(sql) => Arc::new(SqlProbe {
+            PostgresCheck::Sql(Split(shape, sql)) => Arc::new(SqlProbe {
                 pool: self.pool.clone(),
                 metric: check.common.metric.clone().unwrap_or_default(),
                 help: check.help(plan.interval),
-                check: sql.clone(),
+                shape: shape.clone(),
+                sql: sql.sql.clone(),
             }),
-            _ => unreachable!("validation only gives postgres checks to a postgres source"),
         }
     }
 }
@@ -267,7 +331,8 @@ struct SqlProbe {
     pool: PgPool,
     metric: String,
     help: String,
-    check: SqlCheck,
+    shape: RowShape,
+    sql: String,
 }
 
 /// Runs `sql` in a READ ONLY transaction whose `statement_timeout` is the time left before
@@ -292,8 +357,8 @@ async fn fetch_rows(pool: &PgPool, sql: &str, deadline: Instant) -> Result<Vec<P
 impl Probe for SqlProbe {
     fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
         Box::pin(async move {
-            let rows = fetch_rows(&self.pool, &self.check.sql, deadline).await?;
-            rows_to_output(&rows, &self.check, &self.metric, &self.help)
+            let rows = fetch_rows(&self.pool, &self.sql, deadline).await?;
+            rows_to_output(&rows, &self.shape, &self.metric, &self.help)
         })
     }
 }
@@ -344,7 +409,7 @@ impl Probe for HeartbeatProbe {
 /// Turns result rows into samples; NULL values are skipped and counted.
 fn rows_to_output(
     rows: &[PgRow],
-    check: &SqlCheck,
+    shape: &RowShape,
     metric: &str,
     help: &str,
 ) -> Result<Output, ProbeError> {
@@ -353,7 +418,7 @@ fn rows_to_output(
         return Ok(out);
     };
     let columns: Vec<&str> = first.columns().iter().map(|c| c.name()).collect();
-    for wanted in check.labels.iter().chain(&check.values) {
+    for wanted in shape.labels.iter().chain(&shape.values) {
         if !columns.contains(&wanted.as_str()) {
             return Err(ProbeError::new(
                 Reason::Decode,
@@ -361,7 +426,7 @@ fn rows_to_output(
             ));
         }
     }
-    check.shape().push_all(rows, metric, help, &mut out)?;
+    shape.push_all(rows, metric, help, &mut out)?;
     Ok(out)
 }
 
@@ -496,32 +561,18 @@ impl Probe for HealthProbe {
                 *guard = Some(conn);
             }
             let mut out = result?;
-            let src = || vec![label("source", self.source.as_str())];
             let size = self.pool.size() as f64;
             let idle = self.pool.num_idle() as f64;
-            let help = "Connections in pulse-exporter's check pool for this source, by state.";
-            out.gauge(
-                "pulse_postgres_pool_connections",
-                help,
-                vec![
-                    label("source", self.source.as_str()),
-                    label("state", "idle"),
-                ],
-                idle,
-            );
-            out.gauge(
-                "pulse_postgres_pool_connections",
-                help,
-                vec![
-                    label("source", self.source.as_str()),
-                    label("state", "in_use"),
-                ],
+            let source = self.source.as_str();
+            out.add(&POOL_CONNECTIONS, &[source, "idle"], idle);
+            out.add(
+                &POOL_CONNECTIONS,
+                &[source, "in_use"],
                 (size - idle).max(0.0),
             );
-            out.gauge(
-                "pulse_postgres_pool_max_connections",
-                "Size limit of pulse-exporter's check pool for this source.",
-                src(),
+            out.add(
+                &POOL_MAX_CONNECTIONS,
+                &[source],
                 f64::from(self.max_connections),
             );
             Ok(out)
@@ -531,7 +582,6 @@ impl Probe for HealthProbe {
 
 async fn vitals(conn: &mut PgConnection, source: &str) -> Result<Output, ProbeError> {
     let mut out = Output::default();
-    let src = || vec![label("source", source)];
     sqlx::query("SELECT 1")
         .execute(&mut *conn)
         .await
@@ -542,37 +592,17 @@ async fn vitals(conn: &mut PgConnection, source: &str) -> Result<Output, ProbeEr
         .map_err(classify)?;
     let num = |c: &str| row.try_get::<Option<f64>, _>(c).ok().flatten();
     if let Some(v) = num("max_connections") {
-        out.gauge(
-            "pulse_postgres_max_connections",
-            "The server's max_connections setting.",
-            src(),
-            v,
-        );
+        out.add(&MAX_CONNECTIONS, &[source], v);
     }
     if let Some(v) = num("database_size") {
         let db: String = row.try_get("database").unwrap_or_default();
-        out.gauge(
-            "pulse_postgres_database_size_bytes",
-            "Size on disk of the database the source connects to.",
-            vec![label("source", source), label("database", db)],
-            v,
-        );
+        out.add(&DATABASE_SIZE, &[source, &db], v);
     }
     if let Some(v) = num("oldest_query") {
-        out.gauge(
-            "pulse_postgres_oldest_query_start_timestamp_seconds",
-            "Start time of the longest-running active query (age = time() - value); absent when none runs.",
-            src(),
-            v,
-        );
+        out.add(&OLDEST_QUERY, &[source], v);
     }
     if let Some(v) = num("oldest_xact") {
-        out.gauge(
-            "pulse_postgres_oldest_transaction_start_timestamp_seconds",
-            "Start time of the oldest open transaction (age = time() - value); absent when none is open.",
-            src(),
-            v,
-        );
+        out.add(&OLDEST_TRANSACTION, &[source], v);
     }
     for row in sqlx::query(STATES_SQL)
         .fetch_all(&mut *conn)
@@ -581,19 +611,14 @@ async fn vitals(conn: &mut PgConnection, source: &str) -> Result<Output, ProbeEr
     {
         let state: String = row.try_get("state").unwrap_or_default();
         let n: f64 = row.try_get("n").unwrap_or(0.0);
-        out.gauge(
-            "pulse_postgres_connections",
-            "Client connections to the server, by state (compare with pulse_postgres_max_connections).",
-            vec![label("source", source), label("state", state)],
-            n,
-        );
+        out.add(&CONNECTIONS, &[source, &state], n);
     }
     Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::config::load::{assert_reports, errors_of};
+    use crate::configfile::{assert_reports, errors_of};
     use crate::error::Reason;
 
     #[test]

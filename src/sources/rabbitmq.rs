@@ -20,11 +20,11 @@ use serde_yaml::Value;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::{remaining, CheckSpec, KindConfig, Probe, ProbeFuture, Source};
-use crate::config::load::parse_at;
-use crate::config::{CheckCommon, CheckConfig, CheckPlan, ConfigError, SourceConfig};
+use super::{remaining, Kind, Parsed, Probe, ProbeFuture, Source, Unrunnable};
+use crate::config::parse::{builtin, parse_at};
+use crate::config::{CheckConfig, CheckPlan, CheckSpec, ConfigError};
 use crate::error::{ProbeError, Reason};
-use crate::sample::{label, Output};
+use crate::sample::{Metric, Output};
 
 /// Connection settings and queue selection of a `kind: rabbitmq` source.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -85,39 +85,140 @@ pub const QUEUES_CHECK: &str = "queues";
 /// Check name of the AMQP queue check.
 pub const AMQP_CHECK: &str = "amqp_queues";
 
-/// Parses a rabbitmq source; its checks are built in, one per configured mode.
-pub fn parse(
-    rest: Value,
-    path: &str,
-    errors: &mut Vec<ConfigError>,
-) -> Option<(KindConfig, Vec<CheckConfig>)> {
-    let config: RabbitmqConfig = parse_at(rest, path, errors)?;
-    let mut checks = Vec::new();
-    let builtin = |name: &str, spec: RabbitCheck| CheckConfig {
-        path: path.to_owned(),
-        common: CheckCommon {
-            name: Some(name.to_owned()),
-            // The queue cap (max_queues) bounds these checks; it counts what it drops.
-            max_series: Some(usize::MAX),
-            ..CheckCommon::default()
-        },
-        spec: CheckSpec::Rabbitmq(spec),
-    };
-    if config.management_url.is_some() {
-        checks.push(builtin(QUEUES_CHECK, RabbitCheck::ManagementQueues));
+impl CheckSpec for RabbitCheck {}
+
+/// The built-in metrics of a RabbitMQ source. Queue metrics carry the queue labels `source`,
+/// `vhost`, `queue` and `dead_letter` first.
+pub const METRICS: &[Metric] = &[
+    QUEUE_MESSAGES,
+    QUEUE_CONSUMERS,
+    QUEUE_UTILISATION,
+    QUEUE_RATE,
+    QUEUE_ACKED,
+    QUEUE_HEAD_TIMESTAMP,
+    QUEUE_INFO,
+    VHOST_QUEUES,
+    VHOST_MESSAGES,
+    NODE_RUNNING,
+    NODE_ALARM,
+];
+
+const QUEUE_MESSAGES: Metric = Metric::gauge(
+    "pulse_rabbitmq_queue_messages",
+    "Messages in the queue: ready for delivery, or delivered and not yet acknowledged.",
+    &["source", "vhost", "queue", "dead_letter", "state"],
+);
+const QUEUE_CONSUMERS: Metric = Metric::gauge(
+    "pulse_rabbitmq_queue_consumers",
+    "Consumers attached to the queue.",
+    &["source", "vhost", "queue", "dead_letter"],
+);
+const QUEUE_UTILISATION: Metric = Metric::gauge(
+    "pulse_rabbitmq_queue_consumer_utilisation",
+    "Share of time the queue could deliver to its consumers immediately (0 to 1), when the broker reports it.",
+    &["source", "vhost", "queue", "dead_letter"],
+);
+const QUEUE_RATE: Metric = Metric::gauge(
+    "pulse_rabbitmq_queue_message_rate",
+    "Messages per second through the queue, by operation, as the broker averages them.",
+    &["source", "vhost", "queue", "dead_letter", "op"],
+);
+const QUEUE_ACKED: Metric = Metric::counter(
+    "pulse_rabbitmq_queue_messages_acked_total",
+    "Messages acknowledged by the queue's consumers, as the broker counts them.",
+    &["source", "vhost", "queue", "dead_letter"],
+);
+const QUEUE_HEAD_TIMESTAMP: Metric = Metric::gauge(
+    "pulse_rabbitmq_queue_head_message_timestamp_seconds",
+    "Timestamp property of the oldest ready message (the queue's head), as unix seconds; absent when the queue is empty or publishers set no timestamp.",
+    &["source", "vhost", "queue", "dead_letter"],
+);
+const QUEUE_INFO: Metric = Metric::gauge(
+    "pulse_rabbitmq_queue_info",
+    "Always 1; the queue's state and type as labels.",
+    &["source", "vhost", "queue", "dead_letter", "state", "type"],
+);
+const VHOST_QUEUES: Metric = Metric::gauge(
+    "pulse_rabbitmq_vhost_queues",
+    "Queues selected in the vhost (before the max_queues cap).",
+    &["source", "vhost"],
+);
+const VHOST_MESSAGES: Metric = Metric::gauge(
+    "pulse_rabbitmq_vhost_messages",
+    "Messages in the vhost's selected queues, by state.",
+    &["source", "vhost", "state"],
+);
+const NODE_RUNNING: Metric = Metric::gauge(
+    "pulse_rabbitmq_node_running",
+    "Whether the broker node is running (1) or not (0).",
+    &["source", "node"],
+);
+const NODE_ALARM: Metric = Metric::gauge(
+    "pulse_rabbitmq_node_alarm",
+    "Whether a resource alarm is raised on the node (publishers are blocked while it is).",
+    &["source", "node", "alarm"],
+);
+
+/// `"true"` or `"false"`, for the `dead_letter` label.
+fn flag(b: bool) -> &'static str {
+    if b {
+        "true"
+    } else {
+        "false"
     }
-    if config.amqp_url.is_some() && !config.amqp_queues.is_empty() {
-        checks.push(builtin(AMQP_CHECK, RabbitCheck::AmqpQueues));
-    }
-    Some((KindConfig::Rabbitmq(config), checks))
 }
 
-/// Records the rabbitmq rules `source` breaks.
-pub fn validate(c: &RabbitmqConfig, source: &SourceConfig, errors: &mut Vec<ConfigError>) {
-    let p = &source.path;
+/// `kind: rabbitmq`.
+pub struct Rabbitmq;
+
+impl Kind for Rabbitmq {
+    const NAME: &'static str = "rabbitmq";
+    type Settings = RabbitmqConfig;
+    type Check = RabbitCheck;
+    type Source = RabbitmqSource;
+    const METRICS: &'static [Metric] = METRICS;
+
+    /// Its checks are built in, one per configured mode.
+    fn parse(rest: Value, path: &str, errors: &mut Vec<ConfigError>) -> Option<Parsed<Self>> {
+        let settings: RabbitmqConfig = parse_at(rest, path, errors)?;
+        let queue_check = |name: &str, spec: RabbitCheck| {
+            let mut check = builtin(path, name, spec);
+            // The queue cap (max_queues) bounds these checks; it counts what it drops.
+            check.common.max_series = Some(usize::MAX);
+            check
+        };
+        let mut checks = Vec::new();
+        if settings.management_url.is_some() {
+            checks.push(queue_check(QUEUES_CHECK, RabbitCheck::ManagementQueues));
+        }
+        if settings.amqp_url.is_some() && !settings.amqp_queues.is_empty() {
+            checks.push(queue_check(AMQP_CHECK, RabbitCheck::AmqpQueues));
+        }
+        Some(Parsed { settings, checks })
+    }
+
+    fn validate(parsed: &Parsed<Self>, path: &str, errors: &mut Vec<ConfigError>) {
+        validate(&parsed.settings, path, errors)
+    }
+
+    fn display_endpoint(c: &RabbitmqConfig) -> String {
+        c.management_url
+            .as_deref()
+            .or(c.amqp_url.as_deref())
+            .map(crate::secrets::display_url)
+            .unwrap_or_default()
+    }
+
+    fn connect(settings: &RabbitmqConfig, name: &str) -> Result<RabbitmqSource, String> {
+        RabbitmqSource::new(settings, name)
+    }
+}
+
+/// Records the rabbitmq rules the source at `p` breaks.
+fn validate(c: &RabbitmqConfig, p: &str, errors: &mut Vec<ConfigError>) {
     if c.management_url.is_none() && c.amqp_url.is_none() {
         errors.push(ConfigError::new(
-            p.clone(),
+            p,
             "set `management_url` (the management API) or `amqp_url` with `amqp_queues` (AMQP only), or both",
         ));
     }
@@ -309,7 +410,7 @@ pub struct RabbitmqSource {
 
 impl RabbitmqSource {
     /// Creates the source without connecting.
-    pub fn new(c: &RabbitmqConfig, source: &SourceConfig) -> Result<Self, String> {
+    pub fn new(c: &RabbitmqConfig, name: &str) -> Result<Self, String> {
         if let Some(pw) = &c.password {
             crate::secrets::register(pw);
         }
@@ -348,7 +449,7 @@ impl RabbitmqSource {
             None => None,
         };
         Ok(RabbitmqSource {
-            name: source.common.name.clone(),
+            name: name.to_owned(),
             management,
             amqp,
             selection: Arc::new(Selection::new(c)?),
@@ -357,7 +458,7 @@ impl RabbitmqSource {
     }
 }
 
-impl Source for RabbitmqSource {
+impl Source<RabbitCheck> for RabbitmqSource {
     fn health(&self) -> Arc<dyn Probe> {
         Arc::new(HealthProbe {
             source: self.name.clone(),
@@ -366,22 +467,24 @@ impl Source for RabbitmqSource {
         })
     }
 
-    fn check(&self, check: &CheckConfig, _plan: &CheckPlan) -> Arc<dyn Probe> {
-        match &check.spec {
-            CheckSpec::Rabbitmq(RabbitCheck::AmqpQueues) => Arc::new(AmqpProbe {
+    fn check(&self, check: &CheckConfig<RabbitCheck>, _plan: &CheckPlan) -> Arc<dyn Probe> {
+        // Parsing adds each check only with its URL, so the `Unrunnable` arms are never taken.
+        match (&check.spec, &self.amqp, &self.management) {
+            (RabbitCheck::AmqpQueues, Some(amqp), _) => Arc::new(AmqpProbe {
                 source: self.name.clone(),
-                amqp: self.amqp.clone().expect("validated: amqp_url is set"),
+                amqp: amqp.clone(),
                 selection: self.selection.clone(),
             }),
-            _ => Arc::new(QueuesProbe {
+            (RabbitCheck::AmqpQueues, None, _) => Arc::new(Unrunnable("no amqp_url is set")),
+            (RabbitCheck::ManagementQueues, _, Some(management)) => Arc::new(QueuesProbe {
                 source: self.name.clone(),
-                management: self
-                    .management
-                    .clone()
-                    .expect("validated: management_url is set"),
+                management: management.clone(),
                 selection: self.selection.clone(),
                 max_queues: self.max_queues,
             }),
+            (RabbitCheck::ManagementQueues, _, None) => {
+                Arc::new(Unrunnable("no management_url is set"))
+            }
         }
     }
 }
@@ -406,28 +509,12 @@ impl Probe for HealthProbe {
             let nodes = m.get("api/nodes", deadline).await?;
             for node in nodes.as_array().into_iter().flatten() {
                 let name = node["name"].as_str().unwrap_or("unknown");
-                let l = |extra: Option<(&str, &str)>| {
-                    let mut v = vec![label("source", self.source.as_str()), label("node", name)];
-                    if let Some((k, val)) = extra {
-                        v.push(label(k, val));
-                    }
-                    v
-                };
                 let running = node["running"].as_bool().unwrap_or(false);
-                out.gauge(
-                    "pulse_rabbitmq_node_running",
-                    "Whether the broker node is running (1) or not (0).",
-                    l(None),
-                    f64::from(u8::from(running)),
-                );
+                let source = self.source.as_str();
+                out.add(&NODE_RUNNING, &[source, name], f64::from(u8::from(running)));
                 for (field, alarm) in [("mem_alarm", "memory"), ("disk_free_alarm", "disk")] {
                     if let Some(on) = node[field].as_bool() {
-                        out.gauge(
-                            "pulse_rabbitmq_node_alarm",
-                            "Whether a resource alarm is raised on the node (publishers are blocked while it is).",
-                            l(Some(("alarm", alarm))),
-                            f64::from(u8::from(on)),
-                        );
+                        out.add(&NODE_ALARM, &[source, name, alarm], f64::from(u8::from(on)));
                     }
                 }
             }
@@ -565,34 +652,10 @@ impl Probe for QueuesProbe {
                 t.2 += num(&q["messages_unacknowledged"]).unwrap_or(0.0);
             }
             for (vhost, (count, ready, unacked)) in &totals {
-                let l = |extra: Option<&str>| {
-                    let mut v = vec![
-                        label("source", self.source.as_str()),
-                        label("vhost", *vhost),
-                    ];
-                    if let Some(s) = extra {
-                        v.push(label("state", s));
-                    }
-                    v
-                };
-                out.gauge(
-                    "pulse_rabbitmq_vhost_queues",
-                    "Queues selected in the vhost (before the max_queues cap).",
-                    l(None),
-                    *count,
-                );
-                out.gauge(
-                    "pulse_rabbitmq_vhost_messages",
-                    "Messages in the vhost's selected queues, by state.",
-                    l(Some("ready")),
-                    *ready,
-                );
-                out.gauge(
-                    "pulse_rabbitmq_vhost_messages",
-                    "Messages in the vhost's selected queues, by state.",
-                    l(Some("unacked")),
-                    *unacked,
-                );
+                let source = self.source.as_str();
+                out.add(&VHOST_QUEUES, &[source, vhost], *count);
+                out.add(&VHOST_MESSAGES, &[source, vhost, "ready"], *ready);
+                out.add(&VHOST_MESSAGES, &[source, vhost, "unacked"], *unacked);
             }
             // Keep the deepest queues when capping: they are the ones an SRE needs to see.
             let depth = |q: &Json| {
@@ -621,52 +684,19 @@ impl QueuesProbe {
         let name = q["name"].as_str().unwrap_or("");
         let dead = targets.contains(&(vhost.to_owned(), name.to_owned()))
             || self.selection.named_dead_letter(name);
-        let base = || {
-            vec![
-                label("source", self.source.as_str()),
-                label("vhost", vhost),
-                label("queue", name),
-                label("dead_letter", if dead { "true" } else { "false" }),
-            ]
-        };
-        let with = |k: &str, v: &str| {
-            let mut l = base();
-            l.push(label(k, v));
-            l
-        };
-        const MSG_HELP: &str =
-            "Messages in the queue: ready for delivery, or delivered and not yet acknowledged.";
+        let base = [self.source.as_str(), vhost, name, flag(dead)];
+        let with = |v: &'static str| -> [&str; 5] { [base[0], base[1], base[2], base[3], v] };
         if let Some(v) = num(&q["messages_ready"]) {
-            out.gauge(
-                "pulse_rabbitmq_queue_messages",
-                MSG_HELP,
-                with("state", "ready"),
-                v,
-            );
+            out.add(&QUEUE_MESSAGES, &with("ready"), v);
         }
         if let Some(v) = num(&q["messages_unacknowledged"]) {
-            out.gauge(
-                "pulse_rabbitmq_queue_messages",
-                MSG_HELP,
-                with("state", "unacked"),
-                v,
-            );
+            out.add(&QUEUE_MESSAGES, &with("unacked"), v);
         }
         if let Some(v) = num(&q["consumers"]) {
-            out.gauge(
-                "pulse_rabbitmq_queue_consumers",
-                "Consumers attached to the queue.",
-                base(),
-                v,
-            );
+            out.add(&QUEUE_CONSUMERS, &base, v);
         }
         if let Some(v) = num(&q["consumer_capacity"]).or_else(|| num(&q["consumer_utilisation"])) {
-            out.gauge(
-                "pulse_rabbitmq_queue_consumer_utilisation",
-                "Share of time the queue could deliver to its consumers immediately (0 to 1), when the broker reports it.",
-                base(),
-                v,
-            );
+            out.add(&QUEUE_UTILISATION, &base, v);
         }
         for (field, op) in [
             ("publish_details", "publish"),
@@ -674,41 +704,24 @@ impl QueuesProbe {
             ("ack_details", "ack"),
         ] {
             if let Some(v) = num(&q["message_stats"][field]["rate"]) {
-                out.gauge(
-                    "pulse_rabbitmq_queue_message_rate",
-                    "Messages per second through the queue, by operation, as the broker averages them.",
-                    with("op", op),
-                    v,
-                );
+                out.add(&QUEUE_RATE, &with(op), v);
             }
         }
         // The broker's own cumulative count: an exact "nothing was acknowledged in 15 minutes"
         // (the rates above are short averages that read 0 between the acks of slow jobs).
         if let Some(v) = num(&q["message_stats"]["ack"]) {
-            out.counter(
-                "pulse_rabbitmq_queue_messages_acked_total",
-                "Messages acknowledged by the queue's consumers, as the broker counts them.",
-                base(),
-                v,
-            );
+            out.add(&QUEUE_ACKED, &base, v);
         }
         // Publishers must set the AMQP timestamp property; the broker reports it (in seconds)
         // for the message at the head, the oldest one waiting. Absent on an empty queue.
         if let Some(v) = num(&q["head_message_timestamp"]).filter(|v| *v > 0.0) {
-            out.gauge(
-                "pulse_rabbitmq_queue_head_message_timestamp_seconds",
-                "Timestamp property of the oldest ready message (the queue's head), as unix seconds; absent when the queue is empty or publishers set no timestamp.",
-                base(),
-                v,
-            );
+            out.add(&QUEUE_HEAD_TIMESTAMP, &base, v);
         }
-        let mut info = base();
-        info.push(label("state", q["state"].as_str().unwrap_or("unknown")));
-        info.push(label("type", q["type"].as_str().unwrap_or("classic")));
-        out.gauge(
-            "pulse_rabbitmq_queue_info",
-            "Always 1; the queue's state and type as labels.",
-            info,
+        let state = q["state"].as_str().unwrap_or("unknown");
+        let kind = q["type"].as_str().unwrap_or("classic");
+        out.add(
+            &QUEUE_INFO,
+            &[base[0], base[1], base[2], base[3], state, kind],
             1.0,
         );
     }
@@ -786,37 +799,15 @@ impl Probe for AmqpProbe {
                     .await
                 {
                     Ok(q) => {
-                        let labels = |state: Option<&str>| {
-                            let mut v = vec![
-                                label("source", self.source.as_str()),
-                                label("vhost", self.amqp.vhost.as_str()),
-                                label("queue", name.as_str()),
-                                label(
-                                    "dead_letter",
-                                    if self.selection.named_dead_letter(name) {
-                                        "true"
-                                    } else {
-                                        "false"
-                                    },
-                                ),
-                            ];
-                            if let Some(s) = state {
-                                v.push(label("state", s));
-                            }
-                            v
-                        };
-                        out.gauge(
-                            "pulse_rabbitmq_queue_messages",
-                            "Messages in the queue: ready for delivery, or delivered and not yet acknowledged.",
-                            labels(Some("ready")),
-                            f64::from(q.message_count()),
-                        );
-                        out.gauge(
-                            "pulse_rabbitmq_queue_consumers",
-                            "Consumers attached to the queue.",
-                            labels(None),
-                            f64::from(q.consumer_count()),
-                        );
+                        let base = [
+                            self.source.as_str(),
+                            self.amqp.vhost.as_str(),
+                            name.as_str(),
+                            flag(self.selection.named_dead_letter(name)),
+                        ];
+                        let ready = [base[0], base[1], base[2], base[3], "ready"];
+                        out.add(&QUEUE_MESSAGES, &ready, f64::from(q.message_count()));
+                        out.add(&QUEUE_CONSUMERS, &base, f64::from(q.consumer_count()));
                     }
                     Err(e) => {
                         let err = classify_amqp(&e);
@@ -837,7 +828,7 @@ impl Probe for AmqpProbe {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::load::{assert_reports, errors_of};
+    use crate::configfile::{assert_reports, errors_of};
 
     #[test]
     fn a_source_needs_the_management_api_or_amqp() {

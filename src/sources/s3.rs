@@ -18,11 +18,11 @@ use serde_yaml::Value;
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
-use super::{CheckSpec, KindConfig, Probe, ProbeFuture, Source};
-use crate::config::load::parse_at;
-use crate::config::{CheckCommon, CheckConfig, CheckPlan, ConfigError, SourceConfig};
+use super::{Kind, Parsed, Probe, ProbeFuture, Source};
+use crate::config::parse::{builtin, parse_at};
+use crate::config::{CheckConfig, CheckPlan, CheckSpec, ConfigError};
 use crate::error::{ProbeError, Reason};
-use crate::sample::{label, Output};
+use crate::sample::{Metric, Output};
 
 /// Connection settings and opt-in checks of a `kind: s3` source.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -87,39 +87,99 @@ pub enum S3Check {
     Prefix(usize),
 }
 
-/// Parses an s3 source; its checks are built in from `canary` and `prefixes`.
-pub fn parse(
-    rest: Value,
-    path: &str,
-    errors: &mut Vec<ConfigError>,
-) -> Option<(KindConfig, Vec<CheckConfig>)> {
-    let config: S3Config = parse_at(rest, path, errors)?;
-    let builtin = |name: String, spec: S3Check| CheckConfig {
-        path: path.to_owned(),
-        common: CheckCommon {
-            name: Some(name),
-            ..CheckCommon::default()
-        },
-        spec: CheckSpec::S3(spec),
-    };
-    let mut checks = Vec::new();
-    if config.canary.is_some() {
-        checks.push(builtin("canary".to_owned(), S3Check::Canary));
+impl CheckSpec for S3Check {}
+
+/// The built-in metrics of an S3 source.
+pub const METRICS: &[Metric] = &[
+    CANARY_SUCCESS,
+    CANARY_DURATION,
+    PREFIX_OBJECTS,
+    PREFIX_BYTES,
+    PREFIX_NEWEST,
+    PREFIX_TRUNCATED,
+];
+
+const CANARY_SUCCESS: Metric = Metric::gauge(
+    "pulse_s3_canary_success",
+    "Whether the canary's step (put, get, delete) succeeded in its last run.",
+    &["source", "bucket", "step"],
+);
+const CANARY_DURATION: Metric = Metric::gauge(
+    "pulse_s3_canary_duration_seconds",
+    "Duration of the canary's step in its last run.",
+    &["source", "bucket", "step"],
+);
+const PREFIX_OBJECTS: Metric = Metric::gauge(
+    "pulse_s3_prefix_objects",
+    "Objects under the prefix (a lower bound when truncated).",
+    &["source", "bucket", "prefix"],
+);
+const PREFIX_BYTES: Metric = Metric::gauge(
+    "pulse_s3_prefix_bytes",
+    "Total size of the objects under the prefix (a lower bound when truncated).",
+    &["source", "bucket", "prefix"],
+);
+const PREFIX_NEWEST: Metric = Metric::gauge(
+    "pulse_s3_prefix_newest_object_timestamp_seconds",
+    "Last-modified time of the newest object under the prefix.",
+    &["source", "bucket", "prefix"],
+);
+const PREFIX_TRUNCATED: Metric = Metric::gauge(
+    "pulse_s3_prefix_truncated",
+    "Whether the listing stopped at max_pages (1) before the end of the prefix.",
+    &["source", "bucket", "prefix"],
+);
+
+/// `kind: s3`.
+pub struct S3;
+
+impl Kind for S3 {
+    const NAME: &'static str = "s3";
+    type Settings = S3Config;
+    type Check = S3Check;
+    type Source = S3Source;
+    const METRICS: &'static [Metric] = METRICS;
+
+    /// Its checks are built in from `canary` and `prefixes`.
+    fn parse(rest: Value, path: &str, errors: &mut Vec<ConfigError>) -> Option<Parsed<Self>> {
+        let settings: S3Config = parse_at(rest, path, errors)?;
+        let mut checks = Vec::new();
+        if settings.canary.is_some() {
+            checks.push(builtin(path, "canary", S3Check::Canary));
+        }
+        for (i, p) in settings.prefixes.iter().enumerate() {
+            let shown = if p.prefix.is_empty() {
+                "*"
+            } else {
+                p.prefix.as_str()
+            };
+            checks.push(builtin(path, format!("prefix:{shown}"), S3Check::Prefix(i)));
+        }
+        Some(Parsed { settings, checks })
     }
-    for (i, p) in config.prefixes.iter().enumerate() {
-        let shown = if p.prefix.is_empty() {
-            "*"
-        } else {
-            p.prefix.as_str()
-        };
-        checks.push(builtin(format!("prefix:{shown}"), S3Check::Prefix(i)));
+
+    fn validate(parsed: &Parsed<Self>, path: &str, errors: &mut Vec<ConfigError>) {
+        validate(&parsed.settings, path, errors)
     }
-    Some((KindConfig::S3(config), checks))
+
+    fn display_endpoint(c: &S3Config) -> String {
+        match &c.endpoint {
+            Some(e) => format!(
+                "{}/{}",
+                crate::secrets::display_url(e).trim_end_matches('/'),
+                c.bucket
+            ),
+            None => format!("s3://{}", c.bucket),
+        }
+    }
+
+    fn connect(settings: &S3Config, name: &str) -> Result<S3Source, String> {
+        S3Source::new(settings, name)
+    }
 }
 
-/// Records the s3 rules `source` breaks.
-pub fn validate(c: &S3Config, source: &SourceConfig, errors: &mut Vec<ConfigError>) {
-    let p = &source.path;
+/// Records the s3 rules the source at `p` breaks.
+fn validate(c: &S3Config, p: &str, errors: &mut Vec<ConfigError>) {
     if c.bucket.is_empty() {
         errors.push(ConfigError::new(format!("{p}.bucket"), "must not be empty"));
     }
@@ -167,12 +227,12 @@ pub struct S3Source {
 
 impl S3Source {
     /// Creates the source without connecting.
-    pub fn new(c: &S3Config, source: &SourceConfig) -> Result<Self, String> {
+    pub fn new(c: &S3Config, name: &str) -> Result<Self, String> {
         if let Some(secret) = &c.secret_access_key {
             crate::secrets::register(secret);
         }
         Ok(S3Source {
-            name: source.common.name.clone(),
+            name: name.to_owned(),
             config: c.clone(),
             client: Arc::new(OnceCell::new()),
         })
@@ -260,7 +320,7 @@ where
     ProbeError::new(reason, detail.trim())
 }
 
-impl Source for S3Source {
+impl Source<S3Check> for S3Source {
     fn health(&self) -> Arc<dyn Probe> {
         Arc::new(Probes {
             source: self.name.clone(),
@@ -270,11 +330,8 @@ impl Source for S3Source {
         })
     }
 
-    fn check(&self, check: &CheckConfig, _plan: &CheckPlan) -> Arc<dyn Probe> {
-        let which = match &check.spec {
-            CheckSpec::S3(w) => w.clone(),
-            _ => unreachable!("validation only gives s3 checks to an s3 source"),
-        };
+    fn check(&self, check: &CheckConfig<S3Check>, _plan: &CheckPlan) -> Arc<dyn Probe> {
+        let which = check.spec.clone();
         Arc::new(Probes {
             source: self.name.clone(),
             config: self.config.clone(),
@@ -293,15 +350,6 @@ struct Probes {
 }
 
 impl Probes {
-    fn labels(&self, extra: &[(&str, &str)]) -> Vec<(String, String)> {
-        let mut l = vec![
-            label("source", self.source.as_str()),
-            label("bucket", self.config.bucket.as_str()),
-        ];
-        l.extend(extra.iter().map(|(k, v)| label(k, *v)));
-        l
-    }
-
     async fn canary(&self, client: &aws_sdk_s3::Client) -> Result<Output, ProbeError> {
         let prefix = &self
             .config
@@ -359,18 +407,9 @@ impl Probes {
                     .map_err(|e| classify(&e)),
             };
             let ok = result.is_ok();
-            out.gauge(
-                "pulse_s3_canary_success",
-                "Whether the canary's step (put, get, delete) succeeded in its last run.",
-                self.labels(&[("step", step)]),
-                f64::from(u8::from(ok)),
-            );
-            out.gauge(
-                "pulse_s3_canary_duration_seconds",
-                "Duration of the canary's step in its last run.",
-                self.labels(&[("step", step)]),
-                started.elapsed().as_secs_f64(),
-            );
+            let labels = [self.source.as_str(), self.config.bucket.as_str(), step];
+            out.add(&CANARY_SUCCESS, &labels, f64::from(u8::from(ok)));
+            out.add(&CANARY_DURATION, &labels, started.elapsed().as_secs_f64());
             if let Err(e) = result {
                 failure = Some(ProbeError::new(
                     e.reason(),
@@ -419,33 +458,17 @@ impl Probes {
             }
         }
         let mut out = Output::default();
-        let l = || self.labels(&[("prefix", pc.prefix.as_str())]);
-        out.gauge(
-            "pulse_s3_prefix_objects",
-            "Objects under the prefix (a lower bound when truncated).",
-            l(),
-            count as f64,
-        );
-        out.gauge(
-            "pulse_s3_prefix_bytes",
-            "Total size of the objects under the prefix (a lower bound when truncated).",
-            l(),
-            bytes as f64,
-        );
+        let l = [
+            self.source.as_str(),
+            self.config.bucket.as_str(),
+            pc.prefix.as_str(),
+        ];
+        out.add(&PREFIX_OBJECTS, &l, count as f64);
+        out.add(&PREFIX_BYTES, &l, bytes as f64);
         if let Some(n) = newest {
-            out.gauge(
-                "pulse_s3_prefix_newest_object_timestamp_seconds",
-                "Last-modified time of the newest object under the prefix.",
-                l(),
-                n as f64,
-            );
+            out.add(&PREFIX_NEWEST, &l, n as f64);
         }
-        out.gauge(
-            "pulse_s3_prefix_truncated",
-            "Whether the listing stopped at max_pages (1) before the end of the prefix.",
-            l(),
-            f64::from(u8::from(truncated)),
-        );
+        out.add(&PREFIX_TRUNCATED, &l, f64::from(u8::from(truncated)));
         Ok(out)
     }
 }
@@ -473,7 +496,7 @@ impl Probe for Probes {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::load::{assert_reports, errors_of};
+    use crate::configfile::{assert_reports, errors_of};
 
     #[test]
     fn bad_fields_are_named_with_their_fix() {

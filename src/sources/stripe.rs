@@ -16,11 +16,11 @@ use serde_json::Value as Json;
 use serde_yaml::Value;
 use tokio::time::Instant;
 
-use super::{remaining, CheckSpec, KindConfig, Probe, ProbeFuture, Source};
-use crate::config::load::parse_at;
-use crate::config::{CheckCommon, CheckConfig, CheckPlan, ConfigError, Dur, SourceConfig};
+use super::{remaining, Kind, Parsed, Probe, ProbeFuture, Source};
+use crate::config::parse::{builtin, parse_at};
+use crate::config::{CheckConfig, CheckPlan, CheckSpec, ConfigError, Dur};
 use crate::error::{ProbeError, Reason};
-use crate::sample::{label, Output};
+use crate::sample::{Metric, Output};
 
 /// Default interval of Stripe checks: the API is rate limited and webhook failures are slow.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(300);
@@ -63,31 +63,85 @@ pub enum StripeCheck {
     Events,
 }
 
-/// Parses a stripe source; its two checks are built in.
-pub fn parse(
-    rest: Value,
-    path: &str,
-    errors: &mut Vec<ConfigError>,
-) -> Option<(KindConfig, Vec<CheckConfig>)> {
-    let config: StripeConfig = parse_at(rest, path, errors)?;
-    let builtin = |name: &str, spec: StripeCheck| CheckConfig {
-        path: path.to_owned(),
-        common: CheckCommon {
-            name: Some(name.to_owned()),
-            ..CheckCommon::default()
-        },
-        spec: CheckSpec::Stripe(spec),
-    };
-    let checks = vec![
-        builtin("webhook_endpoints", StripeCheck::WebhookEndpoints),
-        builtin("undelivered_events", StripeCheck::Events),
-    ];
-    Some((KindConfig::Stripe(config), checks))
+impl CheckSpec for StripeCheck {}
+
+/// The built-in metrics of a Stripe source.
+pub const METRICS: &[Metric] = &[
+    ENDPOINT_ENABLED,
+    UNDELIVERED,
+    OLDEST_UNDELIVERED,
+    EVENTS,
+    LOOKBACK,
+    TRUNCATED,
+];
+
+const ENDPOINT_ENABLED: Metric = Metric::gauge(
+    "pulse_stripe_webhook_endpoint_enabled",
+    "Whether the webhook endpoint is enabled (1) or disabled (0).",
+    &["source", "endpoint", "host"],
+);
+const UNDELIVERED: Metric = Metric::gauge(
+    "pulse_stripe_undelivered_events",
+    "Events in the lookback window that Stripe has not delivered to a webhook endpoint yet, by type.",
+    &["source", "event_type"],
+);
+const OLDEST_UNDELIVERED: Metric = Metric::gauge(
+    "pulse_stripe_oldest_undelivered_event_timestamp_seconds",
+    "Creation time of the oldest undelivered event in the window.",
+    &["source"],
+);
+const EVENTS: Metric = Metric::gauge(
+    "pulse_stripe_events",
+    "Events created in the lookback window (undelivered or not).",
+    &["source"],
+);
+const LOOKBACK: Metric = Metric::gauge(
+    "pulse_stripe_lookback_seconds",
+    "The lookback window the event counts cover.",
+    &["source"],
+);
+const TRUNCATED: Metric = Metric::gauge(
+    "pulse_stripe_listing_truncated",
+    "Whether the last run stopped at max_pages before the end of the listing (1): counts are then lower bounds.",
+    &["source", "listing"],
+);
+
+/// `kind: stripe`.
+pub struct Stripe;
+
+impl Kind for Stripe {
+    const NAME: &'static str = "stripe";
+    const DEFAULT_INTERVAL: Option<Duration> = Some(DEFAULT_INTERVAL);
+    type Settings = StripeConfig;
+    type Check = StripeCheck;
+    type Source = StripeSource;
+    const METRICS: &'static [Metric] = METRICS;
+
+    /// Its two checks are built in.
+    fn parse(rest: Value, path: &str, errors: &mut Vec<ConfigError>) -> Option<Parsed<Self>> {
+        let settings: StripeConfig = parse_at(rest, path, errors)?;
+        let checks = vec![
+            builtin(path, "webhook_endpoints", StripeCheck::WebhookEndpoints),
+            builtin(path, "undelivered_events", StripeCheck::Events),
+        ];
+        Some(Parsed { settings, checks })
+    }
+
+    fn validate(parsed: &Parsed<Self>, path: &str, errors: &mut Vec<ConfigError>) {
+        validate(&parsed.settings, path, errors)
+    }
+
+    fn display_endpoint(settings: &StripeConfig) -> String {
+        crate::secrets::display_url(&settings.api_base)
+    }
+
+    fn connect(settings: &StripeConfig, name: &str) -> Result<StripeSource, String> {
+        StripeSource::new(settings, name)
+    }
 }
 
-/// Records the stripe rules `source` breaks.
-pub fn validate(c: &StripeConfig, source: &SourceConfig, errors: &mut Vec<ConfigError>) {
-    let p = &source.path;
+/// Records the stripe rules the source at `p` breaks.
+fn validate(c: &StripeConfig, p: &str, errors: &mut Vec<ConfigError>) {
     if c.api_key.trim().is_empty() {
         errors.push(ConfigError::new(
             format!("{p}.api_key"),
@@ -272,14 +326,14 @@ pub struct StripeSource {
 
 impl StripeSource {
     /// Creates the source.
-    pub fn new(c: &StripeConfig, source: &SourceConfig) -> Result<Self, String> {
+    pub fn new(c: &StripeConfig, name: &str) -> Result<Self, String> {
         crate::secrets::register(&c.api_key);
         let mut base = url::Url::parse(&c.api_base).map_err(|e| e.to_string())?;
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));
         }
         Ok(StripeSource {
-            name: source.common.name.clone(),
+            name: name.to_owned(),
             api: Arc::new(Api {
                 base,
                 key: c.api_key.clone(),
@@ -295,23 +349,20 @@ impl StripeSource {
     }
 }
 
-impl Source for StripeSource {
+impl Source<StripeCheck> for StripeSource {
     fn health(&self) -> Arc<dyn Probe> {
         Arc::new(HealthProbe {
             api: self.api.clone(),
         })
     }
 
-    fn check(&self, check: &CheckConfig, _plan: &CheckPlan) -> Arc<dyn Probe> {
+    fn check(&self, check: &CheckConfig<StripeCheck>, _plan: &CheckPlan) -> Arc<dyn Probe> {
         Arc::new(CheckProbe {
             source: self.name.clone(),
             api: self.api.clone(),
             lookback: self.lookback,
             max_pages: self.max_pages,
-            which: match &check.spec {
-                CheckSpec::Stripe(s) => s.clone(),
-                _ => unreachable!("validation only gives stripe checks to a stripe source"),
-            },
+            which: check.spec.clone(),
         })
     }
 }
@@ -345,10 +396,6 @@ struct CheckProbe {
 }
 
 impl CheckProbe {
-    fn src(&self) -> Vec<(String, String)> {
-        vec![label("source", self.source.as_str())]
-    }
-
     async fn endpoints(&self, deadline: Instant) -> Result<Output, ProbeError> {
         let (items, truncated) = self
             .api
@@ -364,13 +411,9 @@ impl CheckProbe {
                 .and_then(|u| u.host_str().map(str::to_owned))
                 .unwrap_or_default();
             let enabled = e["status"].as_str() == Some("enabled");
-            let mut l = self.src();
-            l.push(label("endpoint", id));
-            l.push(label("host", host));
-            out.gauge(
-                "pulse_stripe_webhook_endpoint_enabled",
-                "Whether the webhook endpoint is enabled (1) or disabled (0).",
-                l,
+            out.add(
+                &ENDPOINT_ENABLED,
+                &[&self.source, id, &host],
                 f64::from(u8::from(enabled)),
             );
         }
@@ -379,12 +422,9 @@ impl CheckProbe {
     }
 
     fn truncated(&self, out: &mut Output, listing: &str, truncated: bool) {
-        let mut l = self.src();
-        l.push(label("listing", listing));
-        out.gauge(
-            "pulse_stripe_listing_truncated",
-            "Whether the last run stopped at max_pages before the end of the listing (1): counts are then lower bounds.",
-            l,
+        out.add(
+            &TRUNCATED,
+            &[&self.source, listing],
             f64::from(u8::from(truncated)),
         );
     }
@@ -431,30 +471,13 @@ impl CheckProbe {
             }
         }
         for (t, n) in by_type {
-            let mut l = self.src();
-            l.push(label("event_type", t));
-            out.gauge("pulse_stripe_undelivered_events", "Events in the lookback window that Stripe has not delivered to a webhook endpoint yet, by type.", l, n as f64);
+            out.add(&UNDELIVERED, &[&self.source, t], n as f64);
         }
         if let Some(o) = oldest {
-            out.gauge(
-                "pulse_stripe_oldest_undelivered_event_timestamp_seconds",
-                "Creation time of the oldest undelivered event in the window.",
-                self.src(),
-                o as f64,
-            );
+            out.add(&OLDEST_UNDELIVERED, &[&self.source], o as f64);
         }
-        out.gauge(
-            "pulse_stripe_events",
-            "Events created in the lookback window (undelivered or not).",
-            self.src(),
-            all.len() as f64,
-        );
-        out.gauge(
-            "pulse_stripe_lookback_seconds",
-            "The lookback window the event counts cover.",
-            self.src(),
-            self.lookback.as_secs_f64(),
-        );
+        out.add(&EVENTS, &[&self.source], all.len() as f64);
+        out.add(&LOOKBACK, &[&self.source], self.lookback.as_secs_f64());
         self.truncated(&mut out, "undelivered_events", cut_undelivered);
         self.truncated(&mut out, "events", cut_all);
         Ok(out)
@@ -474,7 +497,7 @@ impl Probe for CheckProbe {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::load::{assert_reports, errors_of};
+    use crate::configfile::{assert_reports, errors_of};
 
     #[test]
     fn bad_fields_are_named_with_their_fix() {

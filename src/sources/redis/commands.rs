@@ -1,0 +1,151 @@
+//! Command checks: one read-only command from an allowlist, whose numeric reply is the value.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use redis::Value as RValue;
+use serde::Deserialize;
+use tokio::time::Instant;
+
+use super::{classify, Conn};
+use crate::config::{CheckConfig, ConfigError};
+use crate::error::{ProbeError, Reason};
+use crate::sample::Output;
+use crate::sources::{Probe, ProbeFuture};
+use crate::timetemplate;
+
+/// Commands a command check may send: read-only, with a numeric (or nil) reply.
+pub const READ_ONLY_COMMANDS: [&str; 20] = [
+    "BITCOUNT",
+    "DBSIZE",
+    "EXISTS",
+    "GET",
+    "HGET",
+    "HLEN",
+    "HSTRLEN",
+    "LLEN",
+    "PFCOUNT",
+    "PTTL",
+    "SCARD",
+    "SISMEMBER",
+    "STRLEN",
+    "TTL",
+    "XLEN",
+    "ZCARD",
+    "ZCOUNT",
+    "ZLEXCOUNT",
+    "ZRANK",
+    "ZSCORE",
+];
+
+/// A command check: one read-only command whose reply is the value.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandCheck {
+    /// The command and its arguments, e.g. `[ZCOUNT, "ai:requests", "{{now-60s}}", "+inf"]`.
+    /// Arguments may hold time expressions (see the README).
+    pub command: Vec<String>,
+}
+
+/// Records the rules the command check `check` breaks.
+pub(super) fn validate(
+    check: &CheckConfig<super::RedisCheck>,
+    c: &CommandCheck,
+    errors: &mut Vec<ConfigError>,
+) {
+    let p = &check.path;
+    if check.common.metric.is_none() {
+        errors.push(ConfigError::new(
+            format!("{p}.metric"),
+            "required: the metric name the reply is published under",
+        ));
+    }
+    match c.command.first() {
+        None => errors.push(ConfigError::new(format!("{p}.command"), "must name a command, e.g. [ZCOUNT, key, min, max]")),
+        Some(name) if !READ_ONLY_COMMANDS.contains(&name.to_ascii_uppercase().as_str()) => {
+            errors.push(ConfigError::new(
+                format!("{p}.command"),
+                format!("{name:?} is not an allowed read-only command with a numeric reply: use one of {}", READ_ONLY_COMMANDS.join(", ")),
+            ))
+        }
+        Some(_) => {}
+    }
+    for (i, arg) in c.command.iter().enumerate() {
+        if let Err(e) = timetemplate::validate(arg) {
+            errors.push(ConfigError::new(format!("{p}.command[{i}]"), e));
+        }
+    }
+}
+
+pub(super) struct CommandProbe {
+    pub(super) conn: Arc<Conn>,
+    pub(super) metric: String,
+    pub(super) help: String,
+    pub(super) command: Vec<String>,
+}
+
+impl Probe for CommandProbe {
+    fn run(&self, _deadline: Instant) -> ProbeFuture<'_> {
+        Box::pin(async move {
+            let now = SystemTime::now();
+            let mut cmd = redis::cmd(&self.command[0].to_ascii_uppercase());
+            for arg in &self.command[1..] {
+                cmd.arg(
+                    timetemplate::expand(arg, now)
+                        .map_err(|e| ProbeError::new(Reason::Query, e))?,
+                );
+            }
+            let mut conn = self.conn.get().await?;
+            let reply: RValue = cmd.query_async(&mut conn).await.map_err(classify)?;
+            let mut out = Output::default();
+            match reply_number(&reply) {
+                Ok(Some(v)) => out.gauge(&self.metric, &self.help, Vec::new(), v),
+                Ok(None) => {}
+                Err(e) => {
+                    return Err(ProbeError::new(
+                        Reason::Decode,
+                        format!("{}: {e}", self.command[0]),
+                    ))
+                }
+            }
+            Ok(out)
+        })
+    }
+}
+
+/// A reply as a number: integers, doubles and numeric strings; `None` for nil.
+pub(super) fn reply_number(v: &RValue) -> Result<Option<f64>, String> {
+    match v {
+        RValue::Nil => Ok(None),
+        RValue::Int(i) => Ok(Some(*i as f64)),
+        RValue::Double(d) => Ok(Some(*d)),
+        RValue::Boolean(b) => Ok(Some(if *b { 1.0 } else { 0.0 })),
+        RValue::BulkString(bytes) => parse_number(&String::from_utf8_lossy(bytes)).map(Some),
+        RValue::SimpleString(s) => parse_number(s).map(Some),
+        other => Err(format!("reply {other:?} is not a number")),
+    }
+}
+
+fn parse_number(s: &str) -> Result<f64, String> {
+    s.trim().parse::<f64>().map_err(|_| {
+        let shown: String = s.chars().take(40).collect();
+        format!("value {shown:?} is not a number")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_are_read_as_numbers_or_nothing() {
+        assert_eq!(reply_number(&RValue::Int(7)), Ok(Some(7.0)));
+        assert_eq!(reply_number(&RValue::Nil), Ok(None));
+        assert_eq!(
+            reply_number(&RValue::BulkString(b"2.5".to_vec())),
+            Ok(Some(2.5))
+        );
+        assert!(reply_number(&RValue::BulkString(b"ready".to_vec())).is_err());
+        assert!(reply_number(&RValue::Array(vec![])).is_err());
+    }
+}

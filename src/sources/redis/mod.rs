@@ -1,0 +1,341 @@
+//! Redis source (redis crate): PING and INFO for health ([`health`]), key sizes by exact key
+//! or SCAN pattern ([`keys`]), read-only commands whose numeric reply is a value
+//! ([`commands`]), and worker heartbeats ([`heartbeats`]).
+//!
+//! Only read-only commands are ever sent: TYPE and the length commands for keys, SCAN with a
+//! bounded COUNT (never KEYS), and an allowlist for command checks. The connection manager
+//! reconnects by itself after the server comes back.
+
+pub mod commands;
+mod health;
+pub mod heartbeats;
+pub mod keys;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::RedisError;
+use serde::Deserialize;
+use serde_yaml::Value;
+use tokio::sync::Mutex;
+
+use super::{Kind, Parsed, Probe, Source};
+use crate::config::parse::{parse_at, parse_split, take_checks};
+use crate::config::{CheckCommon, CheckConfig, CheckPlan, CheckSpec, ConfigError, Split};
+use crate::error::{ProbeError, Reason};
+use crate::heartbeat::{HeartbeatCommon, Tracker};
+use crate::sample::Metric;
+
+pub use commands::{CommandCheck, READ_ONLY_COMMANDS};
+pub use heartbeats::BeatSource;
+pub use keys::{KeyCheck, ListEnd, Oldest, TimeUnit};
+
+/// Connection settings of a `kind: redis` source.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    /// Connection URL: `redis://[:password@]host:6379[/db]` or `rediss://` for TLS.
+    pub url: String,
+}
+
+/// A check of a Redis source.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RedisCheck {
+    /// `keys:` items: key lengths, counts and oldest items.
+    Key(KeyCheck),
+    /// `checks:` items: a read-only command.
+    Command(CommandCheck),
+    /// `heartbeats:` items: worker heartbeats in keys or a hash.
+    Heartbeat(Split<HeartbeatCommon, BeatSource>),
+}
+
+impl CheckSpec for RedisCheck {
+    fn default_name(&self, common: &CheckCommon) -> String {
+        match self {
+            RedisCheck::Key(k) => k.target().to_owned(),
+            RedisCheck::Command(_) => common.metric.clone().unwrap_or_default(),
+            RedisCheck::Heartbeat(Split(hb, _)) => hb.default_name(),
+        }
+    }
+
+    fn names_metric(&self) -> bool {
+        !matches!(self, RedisCheck::Heartbeat(_))
+    }
+}
+
+/// `kind: redis`.
+pub struct Redis;
+
+impl Kind for Redis {
+    const NAME: &'static str = "redis";
+    type Settings = RedisConfig;
+    type Check = RedisCheck;
+    type Source = RedisSource;
+    const METRICS: &'static [Metric] = &[
+        health::MEMORY_USED,
+        health::MEMORY_MAX,
+        health::CONNECTED_CLIENTS,
+        health::BLOCKED_CLIENTS,
+        health::EVICTED_KEYS,
+        health::REJECTED_CONNECTIONS,
+        health::MAXMEMORY_POLICY,
+        keys::KEY_LENGTH,
+    ];
+
+    /// Its `keys`, `checks` and `heartbeats`, in that order.
+    fn parse(mut rest: Value, path: &str, errors: &mut Vec<ConfigError>) -> Option<Parsed<Self>> {
+        let mut checks = take_checks(&mut rest, "keys", path, errors, |v, p, e| {
+            parse_at(v, p, e).map(RedisCheck::Key)
+        });
+        checks.extend(take_checks(&mut rest, "checks", path, errors, |v, p, e| {
+            parse_at(v, p, e).map(RedisCheck::Command)
+        }));
+        checks.extend(take_checks(
+            &mut rest,
+            "heartbeats",
+            path,
+            errors,
+            |v, p, e| parse_split(v, p, e).map(RedisCheck::Heartbeat),
+        ));
+        let settings: RedisConfig = parse_at(rest, path, errors)?;
+        Some(Parsed { settings, checks })
+    }
+
+    fn validate(parsed: &Parsed<Self>, path: &str, errors: &mut Vec<ConfigError>) {
+        if let Err(e) = redis::Client::open(parsed.settings.url.as_str()) {
+            errors.push(ConfigError::new(
+                format!("{path}.url"),
+                format!(
+                    "not a usable Redis URL ({}); expected redis://[:password@]host:6379[/db]",
+                    crate::secrets::scrub(&e.to_string())
+                ),
+            ));
+        }
+        for check in &parsed.checks {
+            match &check.spec {
+                RedisCheck::Key(k) => keys::validate(check, k, errors),
+                RedisCheck::Command(c) => commands::validate(check, c, errors),
+                RedisCheck::Heartbeat(Split(hb, b)) => {
+                    hb.validate_check(&check.path, &check.common, errors);
+                    b.validate(&check.path, errors);
+                }
+            }
+        }
+    }
+
+    fn display_endpoint(settings: &RedisConfig) -> String {
+        crate::secrets::display_url(&settings.url)
+    }
+
+    fn connect(settings: &RedisConfig, name: &str) -> Result<RedisSource, String> {
+        RedisSource::new(settings, name)
+    }
+}
+
+fn default_scan_count() -> u32 {
+    100
+}
+
+/// Connect and response timeout of the Redis connection manager.
+const DRIVER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The lazily connected, self-reconnecting connection shared by a source's probes.
+struct Conn {
+    client: redis::Client,
+    manager: Mutex<Option<ConnectionManager>>,
+}
+
+impl Conn {
+    async fn get(&self) -> Result<ConnectionManager, ProbeError> {
+        let mut guard = self.manager.lock().await;
+        if let Some(m) = guard.as_ref() {
+            return Ok(m.clone());
+        }
+        // Fixed driver timeouts: the scheduler bounds every run; these only keep a dead
+        // connection from hanging the manager, whichever probe happened to connect first.
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(DRIVER_TIMEOUT))
+            .set_response_timeout(Some(DRIVER_TIMEOUT))
+            .set_number_of_retries(1);
+        let manager = ConnectionManager::new_with_config(self.client.clone(), config)
+            .await
+            .map_err(classify)?;
+        *guard = Some(manager.clone());
+        Ok(manager)
+    }
+}
+
+/// A Redis source.
+pub struct RedisSource {
+    name: String,
+    conn: Arc<Conn>,
+}
+
+impl RedisSource {
+    /// Creates the source without connecting.
+    pub fn new(config: &RedisConfig, name: &str) -> Result<Self, String> {
+        crate::secrets::register_url_password(&config.url);
+        let client = redis::Client::open(config.url.as_str())
+            .map_err(|e| crate::secrets::scrub(&e.to_string()).into_owned())?;
+        Ok(RedisSource {
+            name: name.to_owned(),
+            conn: Arc::new(Conn {
+                client,
+                manager: Mutex::new(None),
+            }),
+        })
+    }
+}
+
+impl Source<RedisCheck> for RedisSource {
+    fn health(&self) -> Arc<dyn Probe> {
+        Arc::new(health::HealthProbe {
+            source: self.name.clone(),
+            conn: self.conn.clone(),
+        })
+    }
+
+    fn check(&self, check: &CheckConfig<RedisCheck>, plan: &CheckPlan) -> Arc<dyn Probe> {
+        let help = check.help(plan.interval);
+        let (metric, builtin) = match &check.common.metric {
+            Some(m) => (m.clone(), false),
+            None => (keys::KEY_LENGTH.name.to_owned(), true),
+        };
+        match &check.spec {
+            RedisCheck::Key(k) => Arc::new(keys::KeyProbe {
+                source: builtin.then(|| self.name.clone()),
+                conn: self.conn.clone(),
+                metric,
+                help: if builtin {
+                    keys::KEY_LENGTH.help.to_owned()
+                } else {
+                    help
+                },
+                check: k.clone(),
+                max_keys: plan.max_series,
+            }),
+            RedisCheck::Command(c) => Arc::new(commands::CommandProbe {
+                conn: self.conn.clone(),
+                metric,
+                help,
+                command: c.command.clone(),
+            }),
+            RedisCheck::Heartbeat(Split(hb, b)) => Arc::new(heartbeats::HeartbeatProbe {
+                source: self.name.clone(),
+                conn: self.conn.clone(),
+                hb: hb.clone(),
+                from: b.clone(),
+                max_keys: plan.max_series,
+                tracker: Tracker::default(),
+            }),
+        }
+    }
+}
+
+fn classify(err: RedisError) -> ProbeError {
+    let text = err.to_string();
+    let reason = if matches!(err.kind(), redis::ErrorKind::AuthenticationFailed)
+        || matches!(err.code(), Some("NOAUTH" | "WRONGPASS" | "NOPERM"))
+        || text.contains("AUTH")
+    {
+        Reason::Auth
+    } else if err.is_timeout() {
+        Reason::Timeout
+    } else if err.is_io_error() || err.is_connection_refusal() || err.is_connection_dropped() {
+        Reason::Connect
+    } else if matches!(
+        err.kind(),
+        redis::ErrorKind::Parse | redis::ErrorKind::UnexpectedReturnType
+    ) {
+        Reason::Decode
+    } else {
+        Reason::Query
+    };
+    ProbeError::new(reason, text)
+}
+
+/// One SCAN call: the next cursor (0 when the walk is done) and a batch of matching keys.
+async fn scan_step(
+    conn: &mut ConnectionManager,
+    cursor: u64,
+    pattern: &str,
+    count: u32,
+) -> Result<(u64, Vec<String>), ProbeError> {
+    redis::cmd("SCAN")
+        .arg(cursor)
+        .arg("MATCH")
+        .arg(pattern)
+        .arg("COUNT")
+        .arg(count)
+        .query_async(conn)
+        .await
+        .map_err(classify)
+}
+
+/// Keys matching `pattern`, at most `max` of them, plus how many more matched. SCAN walks the
+/// whole keyspace `count` keys per call; the check's timeout bounds the walk.
+async fn scan(
+    conn: &mut ConnectionManager,
+    pattern: &str,
+    count: u32,
+    max: usize,
+) -> Result<(Vec<String>, u64), ProbeError> {
+    let mut keys = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut beyond = 0u64;
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, batch) = scan_step(conn, cursor, pattern, count).await?;
+        for key in batch {
+            // SCAN may return a key more than once while the keyspace is rehashing.
+            if seen.contains(&key) {
+                continue;
+            }
+            if keys.len() < max {
+                seen.insert(key.clone());
+                keys.push(key);
+            } else {
+                beyond += 1;
+            }
+        }
+        if next == 0 {
+            return Ok((keys, beyond));
+        }
+        cursor = next;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_classified_into_bounded_reasons() {
+        use crate::error::Reason;
+        let err = |kind, text: &'static str| classify(RedisError::from((kind, text)));
+        assert_eq!(
+            err(redis::ErrorKind::AuthenticationFailed, "bad password").reason(),
+            Reason::Auth
+        );
+        assert_eq!(
+            err(redis::ErrorKind::Client, "NOAUTH Authentication required").reason(),
+            Reason::Auth
+        );
+        assert_eq!(
+            classify(RedisError::from(std::io::Error::from(
+                std::io::ErrorKind::ConnectionRefused
+            )))
+            .reason(),
+            Reason::Connect
+        );
+        assert_eq!(
+            err(redis::ErrorKind::UnexpectedReturnType, "not a number").reason(),
+            Reason::Decode
+        );
+        assert_eq!(
+            err(redis::ErrorKind::Client, "ERR unknown command").reason(),
+            Reason::Query
+        );
+    }
+}
