@@ -1,0 +1,77 @@
+//! The management HTTP API client: authenticated GETs with errors classified into reasons.
+
+use std::time::Duration;
+
+use serde_json::Value as Json;
+use tokio::time::Instant;
+
+use crate::error::{ProbeError, Reason};
+use crate::sources::remaining;
+
+/// The management API client of one source.
+pub(super) struct Management {
+    pub(super) base: url::Url,
+    pub(super) username: String,
+    pub(super) password: String,
+    pub(super) http: reqwest::Client,
+}
+
+impl Management {
+    /// GETs `path` (already encoded) and parses JSON, classifying failures.
+    pub(super) async fn get(&self, path: &str, deadline: Instant) -> Result<Json, ProbeError> {
+        let url = self
+            .base
+            .join(path)
+            .map_err(|e| ProbeError::new(Reason::Query, e.to_string()))?;
+        let resp = self
+            .http
+            .get(url)
+            .basic_auth(&self.username, Some(&self.password))
+            .timeout(remaining(deadline).max(Duration::from_millis(1)))
+            .send()
+            .await
+            .map_err(|e| classify_http(&e))?;
+        let status = resp.status();
+        if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+            return Err(ProbeError::new(
+                Reason::Auth,
+                format!("the management API refused user {:?} (HTTP {}): check `username` and `password`, and that the user has the monitoring tag", self.username, status.as_u16()),
+            ));
+        }
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Err(ProbeError::new(
+                Reason::NotFound,
+                format!("{path}: HTTP 404"),
+            ));
+        }
+        if status.is_server_error() {
+            return Err(ProbeError::new(
+                Reason::Upstream,
+                format!("{path}: HTTP {}", status.as_u16()),
+            ));
+        }
+        if !status.is_success() {
+            return Err(ProbeError::new(
+                Reason::Query,
+                format!("{path}: HTTP {}", status.as_u16()),
+            ));
+        }
+        resp.json::<Json>()
+            .await
+            .map_err(|e| ProbeError::new(Reason::Decode, format!("{path}: {e}")))
+    }
+}
+
+pub(super) fn classify_http(e: &reqwest::Error) -> ProbeError {
+    let reason = if e.is_timeout() {
+        Reason::Timeout
+    } else if e.is_connect() {
+        Reason::Connect
+    } else if e.is_decode() {
+        Reason::Decode
+    } else {
+        Reason::Connect
+    };
+    // reqwest's message names the URL, which never holds credentials here.
+    ProbeError::new(reason, e.to_string())
+}

@@ -1,0 +1,477 @@
+//! RabbitMQ source: queue depth, consumers and dead letters through the management HTTP API,
+//! or, without the management plugin, through AMQP passive `queue.declare` (lapin).
+//!
+//! Queues are filtered by vhost and include/exclude regexes, capped at `max_queues` (the
+//! deepest queues are kept; per-vhost totals always count every queue), and dead-letter queues
+//! are labelled `dead_letter="true"`: those named by another queue's `x-dead-letter-*`
+//! arguments or policy, and those matching `dead_letter_pattern`.
+
+//!
+//! Files by concern: [`management`] (the HTTP API client), [`queues`] (the queue check over
+//! it), [`amqp`] (the AMQP-only check), [`health`] (the health probe); this module holds the
+//! settings, the queue selection, the metric table and the kind.
+
+mod amqp;
+mod health;
+mod management;
+mod queues;
+
+use std::sync::Arc;
+
+use regex::Regex;
+use serde::Deserialize;
+use serde_yaml::Value;
+use tokio::sync::Mutex;
+
+use super::{Kind, Parsed, Probe, Source, Unrunnable};
+use crate::config::parse::{builtin, parse_at};
+use crate::config::{CheckConfig, CheckPlan, CheckSpec, ConfigError};
+use crate::reference::{schema, KindReference};
+use crate::sample::Metric;
+
+use amqp::{Amqp, AmqpProbe};
+use health::HealthProbe;
+use management::Management;
+use queues::QueuesProbe;
+
+/// Connection settings and queue selection of a `kind: rabbitmq` source.
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RabbitmqConfig {
+    /// Management API base URL, e.g. `http://127.0.0.1:15672`.
+    pub management_url: Option<String>,
+    /// Management API user.
+    pub username: Option<String>,
+    /// Management API password (use `${env:…}` or `${file:…}`).
+    pub password: Option<String>,
+    /// Vhosts to watch (default: every vhost).
+    #[serde(default)]
+    pub vhosts: Vec<String>,
+    /// Queue name filters.
+    #[serde(default)]
+    pub queues: QueueFilter,
+    /// Queue names matching this regex are dead-letter queues, besides those found from
+    /// `x-dead-letter-*` arguments and policies.
+    pub dead_letter_pattern: Option<String>,
+    /// Most queues published (default 1000); the deepest are kept, the rest counted as dropped.
+    #[serde(default = "default_max_queues")]
+    pub max_queues: usize,
+    /// AMQP URL, for brokers without the management plugin: `amqp://user:pass@host:5672/vhost`.
+    pub amqp_url: Option<String>,
+    /// Queues to read over AMQP with a passive `queue.declare`.
+    #[serde(default)]
+    pub amqp_queues: Vec<String>,
+}
+
+/// Include and exclude regexes over queue names.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QueueFilter {
+    /// A queue is watched if it matches any of these (default: every queue).
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// ... and none of these.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}
+
+fn default_max_queues() -> usize {
+    1000
+}
+
+/// Which built-in check a RabbitMQ source runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RabbitCheck {
+    /// Every selected queue through the management API.
+    ManagementQueues,
+    /// The configured queues through AMQP.
+    AmqpQueues,
+}
+
+/// Check name of the management-API queue check.
+pub const QUEUES_CHECK: &str = "queues";
+/// Check name of the AMQP queue check.
+pub const AMQP_CHECK: &str = "amqp_queues";
+
+impl CheckSpec for RabbitCheck {}
+
+/// The built-in metrics of a RabbitMQ source. Queue metrics carry the queue labels `source`,
+/// `vhost`, `queue` and `dead_letter` first.
+pub const METRICS: &[Metric] = &[
+    QUEUE_MESSAGES,
+    QUEUE_CONSUMERS,
+    QUEUE_UTILISATION,
+    QUEUE_RATE,
+    QUEUE_ACKED,
+    QUEUE_HEAD_TIMESTAMP,
+    QUEUE_INFO,
+    VHOST_QUEUES,
+    VHOST_MESSAGES,
+    NODE_RUNNING,
+    NODE_ALARM,
+];
+
+const QUEUE_MESSAGES: Metric = Metric::gauge(
+    "pulse_rabbitmq_queue_messages",
+    "Messages in the queue: ready for delivery, or delivered and not yet acknowledged.",
+    &["source", "vhost", "queue", "dead_letter", "state"],
+);
+const QUEUE_CONSUMERS: Metric = Metric::gauge(
+    "pulse_rabbitmq_queue_consumers",
+    "Consumers attached to the queue.",
+    &["source", "vhost", "queue", "dead_letter"],
+);
+const QUEUE_UTILISATION: Metric = Metric::gauge(
+    "pulse_rabbitmq_queue_consumer_utilisation",
+    "Share of time the queue could deliver to its consumers immediately (0 to 1), when the broker reports it.",
+    &["source", "vhost", "queue", "dead_letter"],
+);
+const QUEUE_RATE: Metric = Metric::gauge(
+    "pulse_rabbitmq_queue_message_rate",
+    "Messages per second through the queue, by operation, as the broker averages them.",
+    &["source", "vhost", "queue", "dead_letter", "op"],
+);
+const QUEUE_ACKED: Metric = Metric::counter(
+    "pulse_rabbitmq_queue_messages_acked_total",
+    "Messages acknowledged by the queue's consumers, as the broker counts them.",
+    &["source", "vhost", "queue", "dead_letter"],
+);
+const QUEUE_HEAD_TIMESTAMP: Metric = Metric::gauge(
+    "pulse_rabbitmq_queue_head_message_timestamp_seconds",
+    "Timestamp property of the oldest ready message (the queue's head), as unix seconds; absent when the queue is empty or publishers set no timestamp.",
+    &["source", "vhost", "queue", "dead_letter"],
+);
+const QUEUE_INFO: Metric = Metric::gauge(
+    "pulse_rabbitmq_queue_info",
+    "Always 1; the queue's state and type as labels.",
+    &["source", "vhost", "queue", "dead_letter", "state", "type"],
+);
+const VHOST_QUEUES: Metric = Metric::gauge(
+    "pulse_rabbitmq_vhost_queues",
+    "Queues selected in the vhost (before the max_queues cap).",
+    &["source", "vhost"],
+);
+const VHOST_MESSAGES: Metric = Metric::gauge(
+    "pulse_rabbitmq_vhost_messages",
+    "Messages in the vhost's selected queues, by state.",
+    &["source", "vhost", "state"],
+);
+const NODE_RUNNING: Metric = Metric::gauge(
+    "pulse_rabbitmq_node_running",
+    "Whether the broker node is running (1) or not (0).",
+    &["source", "node"],
+);
+const NODE_ALARM: Metric = Metric::gauge(
+    "pulse_rabbitmq_node_alarm",
+    "Whether a resource alarm is raised on the node (publishers are blocked while it is).",
+    &["source", "node", "alarm"],
+);
+
+/// `"true"` or `"false"`, for the `dead_letter` label.
+fn flag(b: bool) -> &'static str {
+    if b {
+        "true"
+    } else {
+        "false"
+    }
+}
+
+/// `kind: rabbitmq`.
+pub struct Rabbitmq;
+
+impl Kind for Rabbitmq {
+    const NAME: &'static str = "rabbitmq";
+    type Settings = RabbitmqConfig;
+    type Check = RabbitCheck;
+    type Source = RabbitmqSource;
+    const METRICS: &'static [Metric] = METRICS;
+
+    /// Its checks are built in, one per configured mode.
+    fn parse(rest: Value, path: &str, errors: &mut Vec<ConfigError>) -> Option<Parsed<Self>> {
+        let settings: RabbitmqConfig = parse_at(rest, path, errors)?;
+        let queue_check = |name: &str, spec: RabbitCheck| {
+            let mut check = builtin(path, name, spec);
+            // The queue cap (max_queues) bounds these checks; it counts what it drops.
+            check.common.max_series = Some(usize::MAX);
+            check
+        };
+        let mut checks = Vec::new();
+        if settings.management_url.is_some() {
+            checks.push(queue_check(QUEUES_CHECK, RabbitCheck::ManagementQueues));
+        }
+        if settings.amqp_url.is_some() && !settings.amqp_queues.is_empty() {
+            checks.push(queue_check(AMQP_CHECK, RabbitCheck::AmqpQueues));
+        }
+        Some(Parsed { settings, checks })
+    }
+
+    fn validate(parsed: &Parsed<Self>, path: &str, errors: &mut Vec<ConfigError>) {
+        validate(&parsed.settings, path, errors)
+    }
+
+    fn reference() -> KindReference {
+        KindReference {
+            settings: schema::<RabbitmqConfig>(),
+            lists: Vec::new(),
+        }
+    }
+
+    fn display_endpoint(c: &RabbitmqConfig) -> String {
+        c.management_url
+            .as_deref()
+            .or(c.amqp_url.as_deref())
+            .map(crate::secrets::display_url)
+            .unwrap_or_default()
+    }
+
+    fn connect(settings: &RabbitmqConfig, name: &str) -> Result<RabbitmqSource, String> {
+        RabbitmqSource::new(settings, name)
+    }
+}
+
+/// Records the rabbitmq rules the source at `p` breaks.
+fn validate(c: &RabbitmqConfig, p: &str, errors: &mut Vec<ConfigError>) {
+    if c.management_url.is_none() && c.amqp_url.is_none() {
+        errors.push(ConfigError::new(
+            p,
+            "set `management_url` (the management API) or `amqp_url` with `amqp_queues` (AMQP only), or both",
+        ));
+    }
+    if let Some(u) = &c.management_url {
+        match url::Url::parse(u) {
+            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {
+                if parsed.password().is_some() {
+                    errors.push(ConfigError::new(
+                        format!("{p}.management_url"),
+                        "put the credentials in `username` and `password`, not in the URL",
+                    ));
+                }
+            }
+            _ => errors.push(ConfigError::new(
+                format!("{p}.management_url"),
+                "expected an http(s) URL such as http://127.0.0.1:15672",
+            )),
+        }
+        if c.username.is_none() || c.password.is_none() {
+            errors.push(ConfigError::new(
+                format!("{p}.username"),
+                "the management API needs `username` and `password`",
+            ));
+        }
+    }
+    if let Some(u) = &c.amqp_url {
+        if u.parse::<lapin::uri::AMQPUri>().is_err() {
+            errors.push(ConfigError::new(
+                format!("{p}.amqp_url"),
+                "expected amqp://user:password@host:5672/vhost (or amqps://)",
+            ));
+        }
+        if c.amqp_queues.is_empty() {
+            errors.push(ConfigError::new(
+                format!("{p}.amqp_queues"),
+                "name the queues to read over AMQP",
+            ));
+        }
+    } else if !c.amqp_queues.is_empty() {
+        errors.push(ConfigError::new(
+            format!("{p}.amqp_url"),
+            "required with `amqp_queues`",
+        ));
+    }
+    for (field, list) in [
+        ("queues.include", &c.queues.include),
+        ("queues.exclude", &c.queues.exclude),
+    ] {
+        for (i, re) in list.iter().enumerate() {
+            if let Err(e) = Regex::new(re) {
+                errors.push(ConfigError::new(
+                    format!("{p}.{field}[{i}]"),
+                    format!("invalid regex: {e}"),
+                ));
+            }
+        }
+    }
+    if let Some(re) = &c.dead_letter_pattern {
+        if let Err(e) = Regex::new(re) {
+            errors.push(ConfigError::new(
+                format!("{p}.dead_letter_pattern"),
+                format!("invalid regex: {e}"),
+            ));
+        }
+    }
+    if c.max_queues == 0 {
+        errors.push(ConfigError::new(
+            format!("{p}.max_queues"),
+            "must be at least 1",
+        ));
+    }
+}
+
+/// Compiled queue selection.
+struct Selection {
+    vhosts: Vec<String>,
+    include: Vec<Regex>,
+    exclude: Vec<Regex>,
+    dead_letter: Option<Regex>,
+}
+
+impl Selection {
+    fn new(c: &RabbitmqConfig) -> Result<Self, String> {
+        let compile = |list: &[String]| {
+            list.iter()
+                .map(|r| Regex::new(r).map_err(|e| e.to_string()))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        Ok(Selection {
+            vhosts: c.vhosts.clone(),
+            include: compile(&c.queues.include)?,
+            exclude: compile(&c.queues.exclude)?,
+            dead_letter: c
+                .dead_letter_pattern
+                .as_deref()
+                .map(Regex::new)
+                .transpose()
+                .map_err(|e| e.to_string())?,
+        })
+    }
+
+    fn wants(&self, vhost: &str, queue: &str) -> bool {
+        (self.vhosts.is_empty() || self.vhosts.iter().any(|v| v == vhost))
+            && (self.include.is_empty() || self.include.iter().any(|r| r.is_match(queue)))
+            && !self.exclude.iter().any(|r| r.is_match(queue))
+    }
+
+    fn named_dead_letter(&self, queue: &str) -> bool {
+        self.dead_letter.as_ref().is_some_and(|r| r.is_match(queue))
+    }
+}
+
+/// A RabbitMQ source.
+pub struct RabbitmqSource {
+    name: String,
+    management: Option<Arc<Management>>,
+    amqp: Option<Arc<Amqp>>,
+    selection: Arc<Selection>,
+    max_queues: usize,
+}
+
+impl RabbitmqSource {
+    /// Creates the source without connecting.
+    pub fn new(c: &RabbitmqConfig, name: &str) -> Result<Self, String> {
+        if let Some(pw) = &c.password {
+            crate::secrets::register(pw);
+        }
+        let management = match &c.management_url {
+            Some(u) => {
+                let mut base = url::Url::parse(u).map_err(|e| e.to_string())?;
+                if !base.path().ends_with('/') {
+                    base.set_path(&format!("{}/", base.path()));
+                }
+                Some(Arc::new(Management {
+                    base,
+                    username: c.username.clone().unwrap_or_default(),
+                    password: c.password.clone().unwrap_or_default(),
+                    http: reqwest::Client::builder()
+                        .user_agent(concat!("pulse-exporter/", env!("CARGO_PKG_VERSION")))
+                        .build()
+                        .map_err(|e| e.to_string())?,
+                }))
+            }
+            None => None,
+        };
+        let amqp = match &c.amqp_url {
+            Some(u) => {
+                crate::secrets::register_url_password(u);
+                let uri: lapin::uri::AMQPUri = u
+                    .parse()
+                    .map_err(|e: String| crate::secrets::scrub(&e).into_owned())?;
+                crate::secrets::register(&uri.authority.userinfo.password);
+                Some(Arc::new(Amqp {
+                    url: u.clone(),
+                    vhost: uri.vhost.clone(),
+                    queues: c.amqp_queues.clone(),
+                    conn: Mutex::new(None),
+                }))
+            }
+            None => None,
+        };
+        Ok(RabbitmqSource {
+            name: name.to_owned(),
+            management,
+            amqp,
+            selection: Arc::new(Selection::new(c)?),
+            max_queues: c.max_queues,
+        })
+    }
+}
+
+impl Source<RabbitCheck> for RabbitmqSource {
+    fn health(&self) -> Arc<dyn Probe> {
+        Arc::new(HealthProbe {
+            source: self.name.clone(),
+            management: self.management.clone(),
+            amqp: self.amqp.clone(),
+        })
+    }
+
+    fn check(&self, check: &CheckConfig<RabbitCheck>, _plan: &CheckPlan) -> Arc<dyn Probe> {
+        // Parsing adds each check only with its URL, so the `Unrunnable` arms are never taken.
+        match (&check.spec, &self.amqp, &self.management) {
+            (RabbitCheck::AmqpQueues, Some(amqp), _) => Arc::new(AmqpProbe {
+                source: self.name.clone(),
+                amqp: amqp.clone(),
+                selection: self.selection.clone(),
+            }),
+            (RabbitCheck::AmqpQueues, None, _) => Arc::new(Unrunnable("no amqp_url is set")),
+            (RabbitCheck::ManagementQueues, _, Some(management)) => Arc::new(QueuesProbe {
+                source: self.name.clone(),
+                management: management.clone(),
+                selection: self.selection.clone(),
+                max_queues: self.max_queues,
+            }),
+            (RabbitCheck::ManagementQueues, _, None) => {
+                Arc::new(Unrunnable("no management_url is set"))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::configfile::{assert_reports, errors_of};
+
+    #[test]
+    fn a_source_needs_the_management_api_or_amqp() {
+        assert_reports(
+            "sources:\n  - { name: broker, kind: rabbitmq }",
+            &["sources[0]: set `management_url`"],
+        );
+    }
+
+    #[test]
+    fn bad_fields_are_named_with_their_fix() {
+        assert_reports(
+            r#"
+sources:
+  - name: broker
+    kind: rabbitmq
+    management_url: "http://admin:pw@rabbit:15672"
+    queues: { include: ["("] }
+    dead_letter_pattern: "["
+    max_queues: 0
+    amqp_queues: [jobs]
+"#,
+            &[
+                "sources[0].management_url: put the credentials in `username` and `password`",
+                "sources[0].queues.include[0]: invalid regex",
+                "sources[0].dead_letter_pattern: invalid regex",
+                "sources[0].max_queues: must be at least 1",
+                "sources[0].amqp_url: required with `amqp_queues`",
+            ],
+        );
+        assert_eq!(
+            errors_of("sources:\n  - { name: broker, kind: rabbitmq, management_url: 'http://rabbit:15672', username: u, password: p }"),
+            ""
+        );
+    }
+}
