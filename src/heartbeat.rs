@@ -63,7 +63,7 @@ const POOL_MIN_UP: Metric = Metric::gauge(
 );
 
 /// Settings every heartbeat check has, whatever the source.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HeartbeatCommon {
     /// The `pool` label (e.g. `gpu`, `cpu`).

@@ -21,6 +21,7 @@
 //! | [`http`] | the HTTP endpoints, auth and TLS |
 //! | [`webconfig`] | the exporter-toolkit web config file |
 //! | [`landing`] | the HTML landing page |
+//! | [`reference`] | `docs/config.md`, generated from the config structs |
 //! | [`probe_cmd`] | the `probe` subcommand's one-shot run and table |
 //! | [`healthcheck`] | the `healthcheck` subcommand: a container health probe without curl |
 //! | [`logging`] | log format and level |
@@ -47,6 +48,7 @@ pub mod http;
 pub mod landing;
 pub mod logging;
 pub mod probe_cmd;
+pub mod reference;
 pub mod rows;
 pub mod sample;
 pub mod scheduler;

@@ -31,7 +31,7 @@ pub fn default_values() -> Vec<String> {
 }
 
 /// A statistic over the rows of a result, for `summary:`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Stat {
     /// Number of values.
@@ -93,7 +93,7 @@ impl Stat {
 /// How a check's rows map to samples: the row fields every query-style check (SQL, MongoDB
 /// aggregate) shares, read beside the kind's own fields with
 /// [`crate::config::parse::parse_split`].
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RowShape {
     /// Fields (columns, document fields) whose values become labels, in this order.

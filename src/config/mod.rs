@@ -73,7 +73,12 @@ pub struct Dur(pub Duration);
 
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
+        // A bare number is the likeliest mistake: name the fix instead of a type mismatch.
+        let text = match serde_yaml::Value::deserialize(d)? {
+            serde_yaml::Value::String(s) => s,
+            serde_yaml::Value::Number(n) => n.to_string(),
+            other => format!("{other:?}"),
+        };
         humantime::parse_duration(text.trim()).map(Dur).map_err(|e| {
             serde::de::Error::custom(format!(
                 "invalid duration {text:?} ({e}): write a number and a unit, e.g. 500ms, 15s, 5m, 1h"
@@ -82,8 +87,41 @@ impl<'de> Deserialize<'de> for Dur {
     }
 }
 
+/// In the generated reference and its defaults, a duration is text such as `1m 30s`.
+impl serde::Serialize for Dur {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&dur_text(self.0))
+    }
+}
+
+/// A duration in the largest whole unit that writes it exactly: `24h`, `90s`, `500ms`.
+fn dur_text(d: Duration) -> String {
+    let ms = d.as_millis();
+    match ms {
+        0 => "0s".to_owned(),
+        _ if ms % 3_600_000 == 0 => format!("{}h", ms / 3_600_000),
+        _ if ms % 60_000 == 0 => format!("{}m", ms / 60_000),
+        _ if ms % 1000 == 0 => format!("{}s", ms / 1000),
+        _ => format!("{ms}ms"),
+    }
+}
+
+impl schemars::JsonSchema for Dur {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "string", "format": "duration" })
+    }
+}
+
 /// `global:` defaults, overridable per source and per check.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Global {
     /// How often business checks run (default 60s).
@@ -111,12 +149,13 @@ impl Default for Global {
 }
 
 /// Fields every source has, whatever its kind.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SourceCommon {
     /// Unique source name; the `source` label of every metric about it.
     pub name: String,
-    /// Which kind of system this is: `postgres` or `redis`.
+    /// The kind of system: `postgres`, `redis`, `rabbitmq`, `mongodb`, `stripe`, `s3` or
+    /// `logfile` (its own fields are listed under `kind: …`).
     pub kind: String,
     /// Default interval for this source's checks (overrides `global.interval`).
     pub interval: Option<Dur>,
@@ -141,7 +180,7 @@ impl SourceCommon {
 }
 
 /// Fields every check has, whatever its source kind.
-#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckCommon {
     /// Check name, unique within its source (defaults to the metric name, or the key for
@@ -383,6 +422,16 @@ impl<S: CheckSpec> CheckConfig<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_are_shown_in_their_largest_exact_unit() {
+        let text = |secs: u64| dur_text(Duration::from_secs(secs));
+        assert_eq!(
+            [text(0), text(90), text(120), text(86_400)],
+            ["0s", "90s", "2m", "24h"]
+        );
+        assert_eq!(dur_text(Duration::from_millis(1500)), "1500ms");
+    }
 
     #[test]
     fn partition_keeps_every_entry_on_one_side() {

@@ -25,6 +25,7 @@ use crate::config::parse::{builtin, parse_at};
 use crate::config::validate::{label_name, metric_name};
 use crate::config::{CheckConfig, CheckPlan, CheckSpec, ConfigError};
 use crate::error::{ProbeError, Reason};
+use crate::reference::{schema, KindReference};
 use crate::sample::{label, HistogramData, Metric, Output};
 
 /// Default interval of log-file checks: reading appended lines is cheap.
@@ -34,7 +35,7 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(15);
 pub const MAX_BYTES_PER_RUN: u64 = 64 * 1024 * 1024;
 
 /// Settings of a `kind: logfile` source.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogfileConfig {
     /// The JSON-lines file to tail.
@@ -51,7 +52,7 @@ pub struct LogfileConfig {
 }
 
 /// Where reading starts in a file seen for the first time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum StartAt {
     /// Only lines written from now on.
@@ -62,7 +63,7 @@ pub enum StartAt {
 }
 
 /// A counter of matching lines.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CounterConfig {
     /// Metric name; must end in `_total`.
@@ -78,7 +79,7 @@ pub struct CounterConfig {
 }
 
 /// A histogram of a numeric field.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HistogramConfig {
     /// Metric name, in base units (e.g. `app_ai_latency_seconds`).
@@ -151,6 +152,13 @@ impl Kind for Logfile {
 
     fn validate(parsed: &Parsed<Self>, path: &str, errors: &mut Vec<ConfigError>) {
         validate(&parsed.settings, path, errors)
+    }
+
+    fn reference() -> KindReference {
+        KindReference {
+            settings: schema::<LogfileConfig>(),
+            lists: Vec::new(),
+        }
     }
 
     fn display_endpoint(settings: &LogfileConfig) -> String {

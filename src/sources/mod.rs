@@ -75,6 +75,9 @@ pub trait Kind: Sized + Send + Sync + 'static {
     /// The endpoint for humans (landing page, `probe`), with credentials removed.
     fn display_endpoint(settings: &Self::Settings) -> String;
 
+    /// The kind's fields and check lists, for the generated config reference.
+    fn reference() -> crate::reference::KindReference;
+
     /// Creates the source named `name`. Nothing connects yet: connections open on first use,
     /// so a source that is down at start-up is reported as down instead of stopping the
     /// exporter.

@@ -22,11 +22,12 @@ use crate::config::parse::{parse_at, parse_split, take_checks};
 use crate::config::{CheckCommon, CheckConfig, CheckPlan, CheckSpec, ConfigError, Split};
 use crate::error::{ProbeError, Reason};
 use crate::heartbeat::{Beat, HeartbeatCommon, Tracker};
+use crate::reference::{schema, CheckList, KindReference};
 use crate::rows::{Row, RowShape};
 use crate::sample::{Metric, Output};
 
 /// Connection settings of a `kind: mongodb` source.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MongodbConfig {
     /// Connection string: `mongodb://user:${env:PW}@host:27017/app?authSource=admin` or
@@ -38,7 +39,7 @@ pub struct MongodbConfig {
 
 /// What a MongoDB query check runs: exactly one of `count`, `estimated_count` or
 /// `aggregate`; how an aggregate's output documents become samples is the shared [`RowShape`].
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MongoQuery {
     /// Documents of a collection matching a filter.
@@ -72,18 +73,19 @@ impl CheckSpec for MongodbCheck {
 }
 
 /// `count:`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CountSpec {
     /// Collection name.
     pub collection: String,
     /// Query filter (default: every document).
     #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
     pub filter: Option<Value>,
 }
 
 /// `estimated_count:`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CollectionSpec {
     /// Collection name.
@@ -91,23 +93,25 @@ pub struct CollectionSpec {
 }
 
 /// `aggregate:`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AggregateSpec {
     /// Collection name.
     pub collection: String,
     /// Pipeline stages.
+    #[schemars(with = "Vec<serde_json::Value>")]
     pub pipeline: Vec<Value>,
 }
 
 /// Where a MongoDB heartbeat check reads beats: one document per worker.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BeatSource {
     /// Collection of heartbeat documents.
     pub collection: String,
     /// Which documents (default: all); may hold `$now` windows.
     #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
     pub filter: Option<Value>,
     /// Field naming the worker (default `worker`).
     #[serde(default = "default_worker_field")]
@@ -171,6 +175,24 @@ impl Kind for Mongodb {
 
     fn validate(parsed: &Parsed<Self>, path: &str, errors: &mut Vec<ConfigError>) {
         validate(parsed, path, errors)
+    }
+
+    fn reference() -> KindReference {
+        KindReference {
+            settings: schema::<MongodbConfig>(),
+            lists: vec![
+                CheckList {
+                    key: "checks",
+                    about: "A count or an aggregate whose output documents become samples.",
+                    parts: vec![schema::<MongoQuery>(), schema::<RowShape>()],
+                },
+                CheckList {
+                    key: "heartbeats",
+                    about: "One document per worker.",
+                    parts: vec![schema::<BeatSource>(), schema::<HeartbeatCommon>()],
+                },
+            ],
+        }
     }
 
     fn display_endpoint(settings: &MongodbConfig) -> String {

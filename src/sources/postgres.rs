@@ -23,11 +23,12 @@ use crate::config::parse::{parse_at, parse_split, take_checks};
 use crate::config::{CheckCommon, CheckConfig, CheckPlan, CheckSpec, ConfigError, Split};
 use crate::error::{ProbeError, Reason};
 use crate::heartbeat::{Beat, HeartbeatCommon, Tracker};
+use crate::reference::{schema, CheckList, KindReference};
 use crate::rows::{self, RowShape};
 use crate::sample::{Metric, Output};
 
 /// Connection settings of a `kind: postgres` source.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PostgresConfig {
     /// Connection URL, e.g. `postgres://app:${env:PGPASSWORD}@db:5432/app?sslmode=require`.
@@ -43,7 +44,7 @@ fn default_pool() -> u32 {
 }
 
 /// The query of a SQL check; how its rows become samples is the shared [`RowShape`].
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Sql {
     /// The query. It runs read-only; a statement that writes fails with reason `query`.
@@ -84,7 +85,7 @@ impl rows::Row for PgRow {
 
 /// Where a Postgres heartbeat check reads beats: SQL returning a `worker` column, a `last_seen`
 /// column (a timestamp, or unix seconds) and the configured attribute columns.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BeatSource {
     /// The query, run read-only like every check.
@@ -165,6 +166,24 @@ impl Kind for Postgres {
 
     fn validate(parsed: &Parsed<Self>, path: &str, errors: &mut Vec<ConfigError>) {
         validate(parsed, path, errors)
+    }
+
+    fn reference() -> KindReference {
+        KindReference {
+            settings: schema::<PostgresConfig>(),
+            lists: vec![
+                CheckList {
+                    key: "checks",
+                    about: "SQL whose rows become samples.",
+                    parts: vec![schema::<Sql>(), schema::<RowShape>()],
+                },
+                CheckList {
+                    key: "heartbeats",
+                    about: "SQL returning one row per worker: `worker`, `last_seen` and the attribute columns.",
+                    parts: vec![schema::<BeatSource>(), schema::<HeartbeatCommon>()],
+                },
+            ],
+        }
     }
 
     fn display_endpoint(settings: &PostgresConfig) -> String {

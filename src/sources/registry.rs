@@ -35,6 +35,8 @@ pub struct Entry {
     pub name: &'static str,
     /// The kind's built-in metrics.
     pub metrics: &'static [Metric],
+    /// The kind's fields and check lists, for the generated config reference.
+    pub reference: fn() -> crate::reference::KindReference,
     parse: ParseFn,
 }
 
@@ -42,6 +44,7 @@ const fn entry<K: Kind>() -> Entry {
     Entry {
         name: K::NAME,
         metrics: K::METRICS,
+        reference: K::reference,
         parse: parse_any::<K>,
     }
 }

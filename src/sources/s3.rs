@@ -22,10 +22,11 @@ use super::{Kind, Parsed, Probe, ProbeFuture, Source};
 use crate::config::parse::{builtin, parse_at};
 use crate::config::{CheckConfig, CheckPlan, CheckSpec, ConfigError};
 use crate::error::{ProbeError, Reason};
+use crate::reference::{schema, KindReference};
 use crate::sample::{Metric, Output};
 
 /// Connection settings and opt-in checks of a `kind: s3` source.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct S3Config {
     /// Bucket name.
@@ -51,7 +52,7 @@ pub struct S3Config {
 }
 
 /// `canary:`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CanaryConfig {
     /// Key prefix of canary objects (default `pulse-exporter-canary/`).
@@ -64,7 +65,7 @@ fn default_canary_prefix() -> String {
 }
 
 /// One entry of `prefixes:`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PrefixConfig {
     /// The key prefix (may be empty for the whole bucket).
@@ -160,6 +161,13 @@ impl Kind for S3 {
 
     fn validate(parsed: &Parsed<Self>, path: &str, errors: &mut Vec<ConfigError>) {
         validate(&parsed.settings, path, errors)
+    }
+
+    fn reference() -> KindReference {
+        KindReference {
+            settings: schema::<S3Config>(),
+            lists: Vec::new(),
+        }
     }
 
     fn display_endpoint(c: &S3Config) -> String {

@@ -20,13 +20,14 @@ use super::{remaining, Kind, Parsed, Probe, ProbeFuture, Source};
 use crate::config::parse::{builtin, parse_at};
 use crate::config::{CheckConfig, CheckPlan, CheckSpec, ConfigError, Dur};
 use crate::error::{ProbeError, Reason};
+use crate::reference::{schema, KindReference};
 use crate::sample::{Metric, Output};
 
 /// Default interval of Stripe checks: the API is rate limited and webhook failures are slow.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(300);
 
 /// Connection settings of a `kind: stripe` source.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StripeConfig {
     /// Secret or restricted key (`rk_…` with read access to Events and Webhook Endpoints).
@@ -129,6 +130,13 @@ impl Kind for Stripe {
 
     fn validate(parsed: &Parsed<Self>, path: &str, errors: &mut Vec<ConfigError>) {
         validate(&parsed.settings, path, errors)
+    }
+
+    fn reference() -> KindReference {
+        KindReference {
+            settings: schema::<StripeConfig>(),
+            lists: Vec::new(),
+        }
     }
 
     fn display_endpoint(settings: &StripeConfig) -> String {

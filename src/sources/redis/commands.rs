@@ -39,7 +39,7 @@ pub const READ_ONLY_COMMANDS: [&str; 20] = [
 ];
 
 /// A command check: one read-only command whose reply is the value.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommandCheck {
     /// The command and its arguments, e.g. `[ZCOUNT, "ai:requests", "{{now-60s}}", "+inf"]`.

@@ -14,7 +14,7 @@ use crate::sources::{Probe, ProbeFuture};
 
 /// Where a Redis heartbeat check reads beats: keys by pattern (value a timestamp or JSON), or
 /// the fields of one hash (field = worker, value as for keys).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BeatSource {
     /// SCAN pattern of heartbeat keys, e.g. `worker:heartbeat:gpu:*`; the worker is the key

@@ -26,7 +26,7 @@ pub const KEY_LENGTH: Metric = Metric::gauge(
 );
 
 /// A key check: the size of one key, or of every key matching a pattern.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyCheck {
     /// An exact key name.
@@ -63,7 +63,7 @@ pub struct KeyCheck {
 }
 
 /// Where the enqueue time of a queue key's oldest item is, and the metric it goes to.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Oldest {
     /// Metric name for the oldest item's enqueue time, as unix seconds (a name ending in
@@ -84,7 +84,7 @@ pub struct Oldest {
 }
 
 /// The end of a list that holds its oldest item.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ListEnd {
     /// Index 0 (RPUSH producers, LPOP consumers).
@@ -95,7 +95,7 @@ pub enum ListEnd {
 }
 
 /// Unit of an enqueue time.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TimeUnit {
     /// Unix seconds (fractions allowed).

@@ -25,6 +25,7 @@ use crate::config::parse::{parse_at, parse_split, take_checks};
 use crate::config::{CheckCommon, CheckConfig, CheckPlan, CheckSpec, ConfigError, Split};
 use crate::error::{ProbeError, Reason};
 use crate::heartbeat::{HeartbeatCommon, Tracker};
+use crate::reference::{schema, CheckList, KindReference};
 use crate::sample::Metric;
 
 pub use commands::{CommandCheck, READ_ONLY_COMMANDS};
@@ -32,7 +33,7 @@ pub use heartbeats::BeatSource;
 pub use keys::{KeyCheck, ListEnd, Oldest, TimeUnit};
 
 /// Connection settings of a `kind: redis` source.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RedisConfig {
     /// Connection URL: `redis://[:password@]host:6379[/db]` or `rediss://` for TLS.
@@ -121,6 +122,29 @@ impl Kind for Redis {
                     b.validate(&check.path, errors);
                 }
             }
+        }
+    }
+
+    fn reference() -> KindReference {
+        KindReference {
+            settings: schema::<RedisConfig>(),
+            lists: vec![
+                CheckList {
+                    key: "keys",
+                    about: "The length of a key or of every key under a pattern, key counts, the oldest queued item.",
+                    parts: vec![schema::<KeyCheck>()],
+                },
+                CheckList {
+                    key: "checks",
+                    about: "One read-only command whose numeric reply is the value.",
+                    parts: vec![schema::<CommandCheck>()],
+                },
+                CheckList {
+                    key: "heartbeats",
+                    about: "Worker heartbeats in keys under a pattern or in the fields of one hash.",
+                    parts: vec![schema::<BeatSource>(), schema::<HeartbeatCommon>()],
+                },
+            ],
         }
     }
 
