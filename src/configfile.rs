@@ -287,3 +287,153 @@ pub(crate) fn assert_reports(yaml: &str, expected: &[&str]) {
         assert!(errors.contains(e), "{e:?} not in:\n{errors}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REDIS: &str = "kind: redis, url: 'redis://127.0.0.1:6379'";
+
+    #[test]
+    fn a_valid_file_loads_with_its_defaults() {
+        let c = load_str(&format!(
+            "sources:\n  - {{ name: cache, {REDIS}, keys: [{{ key: q }}] }}"
+        ))
+        .unwrap();
+        assert_eq!(c.global, Global::default());
+        let s = &c.sources[0];
+        assert_eq!((s.path.as_str(), s.kind.name()), ("sources[0]", "redis"));
+        let plan = s.check_plan(&c.global, s.checks()[0]);
+        assert_eq!(plan.check, "q");
+        assert_eq!(plan.interval, std::time::Duration::from_secs(60));
+        assert_eq!(plan.stale_after, std::time::Duration::from_secs(180));
+        assert_eq!(
+            load_str("").unwrap().sources.len(),
+            0,
+            "an empty file is no error"
+        );
+    }
+
+    #[test]
+    fn the_file_and_its_sections_must_have_the_right_shape() {
+        assert_reports(
+            "[1, 2]",
+            &["the file must be a mapping with `global:` and `sources:`"],
+        );
+        assert_reports("sources: {}", &["sources: must be a list of sources"]);
+        assert_reports(
+            "sources: [42]",
+            &["sources[0]: must be a mapping of fields"],
+        );
+        assert_reports("a: [", &["invalid YAML"]);
+        assert_reports(
+            "sources:\n  - { name: x, kind: mysql }",
+            &["sources[0].kind: unknown source kind \"mysql\": use one of logfile"],
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_errors_at_every_level() {
+        assert_reports(
+            &format!(
+                "globl: {{}}\nglobal: {{ intervall: 1m }}\nsources:\n  - {{ name: c, {REDIS}, colour: red, keys: [{{ key: q, lable: x }}] }}"
+            ),
+            &[
+                "unknown field `globl`: the top level takes `global` and `sources`",
+                "global.intervall: unknown field `intervall`, expected one of `interval`",
+                "sources[0].colour: unknown field `colour`, expected `url`",
+                "sources[0].keys[0].lable: unknown field `lable`, expected one of `key`",
+            ],
+        );
+    }
+
+    #[test]
+    fn durations_are_written_with_a_unit() {
+        assert_reports(
+            "global: { interval: 60 }",
+            &[
+                "global.interval: invalid duration \"60\"",
+                "e.g. 500ms, 15s, 5m, 1h",
+            ],
+        );
+    }
+
+    #[test]
+    fn timing_that_contradicts_itself_is_named() {
+        assert_reports(
+            &format!(
+                "global: {{ interval: 10s, timeout: 10s, health_timeout: 0s }}\nsources:\n  - {{ name: c, {REDIS}, keys: [{{ key: a, interval: 500ms, timeout: 100ms }}, {{ key: b, stale_after: 5s }}] }}"
+            ),
+            &[
+                "global.timeout: timeout 10s must be shorter than the interval 10s",
+                "global.health_timeout: must be greater than 0",
+                "sources[0].keys[0].interval: 500ms is too short: use at least 1s",
+                "sources[0].keys[1].stale_after: must be at least the check's interval",
+            ],
+        );
+    }
+
+    #[test]
+    fn series_caps_are_at_least_one() {
+        assert_reports(
+            &format!(
+                "global: {{ max_series: 0 }}\nsources:\n  - {{ name: c, {REDIS}, keys: [{{ key: a, max_series: 0 }}] }}"
+            ),
+            &[
+                "global.max_series: must be at least 1",
+                "sources[0].keys[0].max_series: must be at least 1",
+            ],
+        );
+    }
+
+    #[test]
+    fn source_and_check_names_are_valid_and_unique() {
+        assert_reports(
+            &format!(
+                "sources:\n  - {{ name: 'bad name', {REDIS} }}\n  - {{ name: c, {REDIS} }}\n  - {{ name: c, {REDIS}, keys: [{{ key: q }}, {{ key: q }}, {{ key: h, name: health }}] }}"
+            ),
+            &[
+                "sources[0].name: \"bad name\" is not a valid source name",
+                "sources[2].name: duplicate source name \"c\"",
+                "sources[2].keys[1].name: duplicate check name \"q\" in source \"c\"",
+                "sources[2].keys[2].name: `health` is the name of every source's built-in health probe",
+            ],
+        );
+    }
+
+    #[test]
+    fn metric_and_label_names_follow_prometheus_and_spare_the_reserved_ones() {
+        assert_reports(
+            &format!(
+                "sources:\n  - {{ name: c, {REDIS}, keys: [{{ key: a, metric: 'app-depth' }}, {{ key: b, metric: pulse_mine }}, {{ key: d, metric: app_d, const_labels: {{ source: x, 'bad-label': y }} }}] }}"
+            ),
+            &[
+                "sources[0].keys[0].metric: \"app-depth\" is not a valid Prometheus metric name",
+                "sources[0].keys[1].metric: \"pulse_mine\" uses the `pulse_` prefix, which is reserved",
+                "sources[0].keys[2].const_labels: label \"source\" is reserved",
+                "sources[0].keys[2].const_labels: \"bad-label\" is not a valid Prometheus label name",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_check_without_name_or_metric_is_reported_once() {
+        let errors = errors_of(
+            "sources:\n  - { name: db, kind: postgres, url: 'postgres://127.0.0.1/x', checks: [{ sql: 'select 1' }] }",
+        );
+        assert!(
+            errors.contains("sources[0].checks[0].metric: required"),
+            "{errors}"
+        );
+        assert!(!errors.contains(".name:"), "{errors}");
+        assert!(errors.starts_with("1 config error(s):"), "{errors}");
+    }
+
+    #[test]
+    fn every_error_of_a_file_is_reported_together() {
+        let errors = errors_of(&format!(
+            "colour: red\nsources:\n  - {{ name: 'x y', {REDIS}, keys: [{{ key: a, metric: pulse_a }}] }}"
+        ));
+        assert!(errors.starts_with("3 config error(s):"), "{errors}");
+    }
+}

@@ -132,35 +132,7 @@ sources:
         proxy.port
     );
     let e = Exporter::start(&config);
-    let up = |m: &Scrape, s: &str| m.get("pulse_source_up", &[("source", s)]);
-    e.wait_for("both up", Duration::from_secs(15), |m| {
-        up(m, "mongo") == Some(1.0) && up(m, "cache") == Some(1.0)
-    })
-    .await;
-    proxy.cut();
-    let m = e
-        .wait_for("mongo down with connect", Duration::from_secs(15), |m| {
-            up(m, "mongo") == Some(0.0)
-                && m.get(
-                    "pulse_source_probe_failures_total",
-                    &[("source", "mongo"), ("reason", "connect")],
-                )
-                .is_some_and(|v| v >= 1.0)
-        })
-        .await;
-    assert_eq!(up(&m, "cache"), Some(1.0));
-    proxy.restore().await;
-    e.wait_for("mongo back", Duration::from_secs(20), |m| {
-        up(m, "mongo") == Some(1.0)
-    })
-    .await;
-    assert_eq!(
-        count_lines(
-            &e.logs(),
-            &["event=system.analytics.degraded", "source=mongo"]
-        ),
-        1
-    );
+    assert_outage(&e, &proxy, "mongo", "cache", Duration::ZERO).await;
 }
 
 #[tokio::test]

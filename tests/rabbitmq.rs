@@ -50,7 +50,7 @@ async fn depth_consumers_and_dead_letter_queues_through_the_management_api() {
     vh.declare("ignored.queue", json!({})).await;
     vh.publish("posts.scheduled", 5).await;
     vh.publish("posts.dlq", 2).await;
-    let e = Exporter::start(&management_config(
+    let e = InProcess::start(&management_config(
         &v,
         "    queues: { include: [\"^posts\\\\.\"] }\n",
     ));
@@ -214,7 +214,7 @@ async fn dead_letter_exchange_bindings_and_name_patterns_mark_dead_letter_queues
     vh.declare("jobs.ai", json!({"x-dead-letter-exchange": "jobs.dlx"}))
         .await;
     vh.declare("legacy.errors", json!({})).await;
-    let e = Exporter::start(&management_config(
+    let e = InProcess::start(&management_config(
         &v,
         "    dead_letter_pattern: \"\\\\.errors$\"\n",
     ));
@@ -273,7 +273,7 @@ async fn queue_cap_keeps_the_deepest_queues_and_counts_the_rest() {
         vh.declare(name, json!({})).await;
         vh.publish(name, n).await;
     }
-    let e = Exporter::start(&management_config(&v, "    max_queues: 2\n"));
+    let e = InProcess::start(&management_config(&v, "    max_queues: 2\n"));
     let m = e
         .wait_for("capped queues", Duration::from_secs(20), |m| {
             m.get(
@@ -441,7 +441,7 @@ async fn the_head_message_timestamp_and_acknowledgements_are_published() {
             .await
             .unwrap();
     }
-    let e = Exporter::start(&management_config(&v, ""));
+    let e = InProcess::start(&management_config(&v, ""));
     let m = e
         .wait_for(
             "acks and the head's timestamp",

@@ -162,7 +162,7 @@ async fn prefix_stats_page_and_truncate() {
         3,
     )
     .await;
-    let e = Exporter::start(&config(&[
+    let e = InProcess::start(&config(&[
         source(
             "all",
             MOTO_URL,

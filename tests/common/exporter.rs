@@ -75,15 +75,38 @@ impl Exporter {
         panic!("exporter did not listen: {}", self.logs());
     }
 
-    pub fn url(&self, path: &str) -> String {
-        format!("{}://127.0.0.1:{}{path}", self.scheme, self.port)
+    /// Asks the exporter to re-read its config with `POST /-/reload`.
+    pub async fn reload(&self) -> reqwest::Response {
+        reqwest::Client::new()
+            .post(self.url("/-/reload"))
+            .send()
+            .await
+            .unwrap()
     }
 
-    pub fn logs(&self) -> String {
-        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    pub fn write_config(&self, config: &str) {
+        let mut f = std::fs::File::create(&self.config_path).unwrap();
+        f.write_all(config.as_bytes()).unwrap();
     }
 
-    pub async fn get(&self, path: &str) -> String {
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+}
+
+/// An exporter serving HTTP, spawned or in-process: what a test reads from it.
+pub trait Serving {
+    /// The URL of `path` on the exporter.
+    fn url(&self, path: &str) -> String;
+
+    /// What the exporter logged so far (nothing for an in-process server).
+    fn logs(&self) -> String;
+
+    async fn get(&self, path: &str) -> String {
         reqwest::get(self.url(path))
             .await
             .unwrap()
@@ -92,12 +115,12 @@ impl Exporter {
             .unwrap()
     }
 
-    pub async fn metrics(&self) -> Scrape {
+    async fn metrics(&self) -> Scrape {
         Scrape::parse(&self.get("/metrics").await)
     }
 
     /// Polls `/metrics` until `pred` holds, panicking with the last scrape after `timeout`.
-    pub async fn wait_for(
+    async fn wait_for(
         &self,
         what: &str,
         timeout: Duration,
@@ -106,8 +129,8 @@ impl Exporter {
         self.wait_for_timed(what, timeout, pred).await.0
     }
 
-    /// Like [`Exporter::wait_for`], also returning the slowest scrape seen while waiting.
-    pub async fn wait_for_timed(
+    /// Like [`Serving::wait_for`], also returning the slowest scrape seen while waiting.
+    async fn wait_for_timed(
         &self,
         what: &str,
         timeout: Duration,
@@ -132,27 +155,71 @@ impl Exporter {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
 
-    /// Asks the exporter to re-read its config with `POST /-/reload`.
-    pub async fn reload(&self) -> reqwest::Response {
-        reqwest::Client::new()
-            .post(self.url("/-/reload"))
-            .send()
+impl Serving for Exporter {
+    fn url(&self, path: &str) -> String {
+        format!("{}://127.0.0.1:{}{path}", self.scheme, self.port)
+    }
+
+    fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+}
+
+/// The exporter's app and HTTP server running inside the test's own runtime: no process to
+/// spawn, for tests that read only `/metrics` (and not the binary's logs or flags).
+pub struct InProcess {
+    pub port: u16,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl InProcess {
+    /// Loads `config` (a bad config fails the test with every error) and serves it on a free
+    /// loopback port until the value is dropped.
+    pub fn start(config: &str) -> InProcess {
+        let config = pulse_exporter::configfile::load_str(config).unwrap_or_else(|e| panic!("{e}"));
+        let app = pulse_exporter::app::App::start(config, None).unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.await;
+            };
+            pulse_exporter::http::serve(
+                listener,
+                app.clone(),
+                pulse_exporter::webconfig::WebConfig::default(),
+                "/metrics",
+                shutdown,
+            )
             .await
-            .unwrap()
-    }
-
-    pub fn write_config(&self, config: &str) {
-        let mut f = std::fs::File::create(&self.config_path).unwrap();
-        f.write_all(config.as_bytes()).unwrap();
-    }
-
-    pub fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
             .unwrap();
-        assert!(ok.success());
+            app.shutdown().await;
+        });
+        InProcess {
+            port,
+            stop: Some(stop),
+        }
+    }
+}
+
+impl Serving for InProcess {
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn logs(&self) -> String {
+        "(in-process server: no logs)".to_owned()
+    }
+}
+
+impl Drop for InProcess {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
     }
 }
 

@@ -4,6 +4,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::Serving;
+
 /// A loopback TCP proxy to `target` that the test can cut (closing every connection) and
 /// restore on the same port: the way to make a real server unreachable without stopping it.
 pub struct Proxy {
@@ -98,4 +100,61 @@ impl Drop for BlackHole {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// What an outage of one source must show, replayed through `proxy`: the source (reached
+/// through the proxy) and `bystander` are up; the proxy is cut; the source goes down with
+/// reason `connect` while the bystander stays up; it stays cut for `hold` (more failed probes);
+/// the proxy is restored and the source comes back up. The degraded and recovered events are
+/// each logged exactly once. Returns how long recovery took after the restore.
+pub async fn assert_outage(
+    e: &super::Exporter,
+    proxy: &Proxy,
+    source: &str,
+    bystander: &str,
+    hold: Duration,
+) -> Duration {
+    let up = |m: &super::Scrape, s: &str| m.get("pulse_source_up", &[("source", s)]);
+    e.wait_for("both sources up", Duration::from_secs(15), |m| {
+        up(m, source) == Some(1.0) && up(m, bystander) == Some(1.0)
+    })
+    .await;
+    proxy.cut();
+    let m = e
+        .wait_for(
+            &format!("{source} down with reason connect"),
+            Duration::from_secs(15),
+            |m| {
+                up(m, source) == Some(0.0)
+                    && m.get(
+                        "pulse_source_probe_failures_total",
+                        &[("source", source), ("reason", "connect")],
+                    )
+                    .is_some_and(|v| v >= 1.0)
+            },
+        )
+        .await;
+    assert_eq!(
+        up(&m, bystander),
+        Some(1.0),
+        "{bystander} must not be affected"
+    );
+    tokio::time::sleep(hold).await;
+    proxy.restore().await;
+    let back = Instant::now();
+    e.wait_for(&format!("{source} back up"), Duration::from_secs(20), |m| {
+        up(m, source) == Some(1.0)
+    })
+    .await;
+    let took = back.elapsed();
+    let logs = e.logs();
+    for event in ["degraded", "recovered"] {
+        let needle = format!("event=system.analytics.{event}");
+        assert_eq!(
+            super::count_lines(&logs, &[&needle, &format!("source={source}")]),
+            1,
+            "{event} once: {logs}"
+        );
+    }
+    took
 }

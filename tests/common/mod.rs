@@ -4,6 +4,8 @@
 //! bundle's files ([`bundle`]). Everything is re-exported, so a test writes `use common::*;`.
 // Each test binary uses a part of the helpers and of their re-exports.
 #![allow(dead_code, unused_imports)]
+// The helpers are used by tests in one crate only; no caller needs Send bounds spelled out.
+#![allow(async_fn_in_trait)]
 
 pub mod bundle;
 pub mod cleanup;
