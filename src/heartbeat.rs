@@ -314,6 +314,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn bad_heartbeat_settings_are_named_with_their_fix() {
+        crate::configfile::assert_reports(
+            r#"
+sources:
+  - name: q
+    kind: redis
+    url: redis://127.0.0.1
+    heartbeats:
+      - pool: "gpu pool"
+        pattern: "w:*"
+        max_age: 5m
+        forget_after: 5m
+        attributes: [state, worker, "bad-attr"]
+        const_labels: { pool: x }
+"#,
+            &[
+                "sources[0].heartbeats[0].pool: use 1-64 characters",
+                "sources[0].heartbeats[0].forget_after: must be longer than max_age",
+                "sources[0].heartbeats[0].const_labels: \"pool\" is already a label of worker metrics",
+                "sources[0].heartbeats[0].attributes[1]: \"worker\" is already a label of worker metrics",
+                "sources[0].heartbeats[0].attributes[2]: \"bad-attr\" is not a valid Prometheus label name",
+            ],
+        );
+        // A field of neither part is named with both parts' fields.
+        crate::configfile::assert_reports(
+            "sources:\n  - { name: q, kind: redis, url: 'redis://h', heartbeats: [{ pool: p, pattern: 'w:*', max_agee: 1m }] }",
+            &["sources[0].heartbeats[0].max_agee: unknown field `max_agee`", "or one of `pool`, `max_age`"],
+        );
+    }
+
+    #[test]
     fn values_are_timestamps_or_json() {
         let attrs = vec!["state".to_owned(), "lifecycle".to_owned()];
         assert_eq!(

@@ -33,12 +33,7 @@ impl Metric {
         help: &'static str,
         labels: &'static [&'static str],
     ) -> Self {
-        Metric {
-            name,
-            kind: MetricType::Gauge,
-            help,
-            labels,
-        }
+        Metric::of(MetricType::Gauge, name, help, labels)
     }
 
     /// A counter (`name` ends in `_total`).
@@ -47,9 +42,18 @@ impl Metric {
         help: &'static str,
         labels: &'static [&'static str],
     ) -> Self {
+        Metric::of(MetricType::Counter, name, help, labels)
+    }
+
+    const fn of(
+        kind: MetricType,
+        name: &'static str,
+        help: &'static str,
+        labels: &'static [&'static str],
+    ) -> Self {
         Metric {
             name,
-            kind: MetricType::Counter,
+            kind,
             help,
             labels,
         }

@@ -720,6 +720,53 @@ mod tests {
     }
 
     #[test]
+    fn bad_fields_are_named_with_their_fix() {
+        use crate::configfile::{assert_reports, errors_of};
+        assert_reports(
+            "sources:\n  - { name: m, kind: mongodb, url: 'mysql://h/app' }",
+            &["sources[0].url: expected mongodb://user:password@host:27017/database"],
+        );
+        assert_reports(
+            "sources:\n  - { name: m, kind: mongodb, url: 'mongodb://h:27017' }",
+            &["sources[0].database: name the database, here or in the URL's path"],
+        );
+        assert_reports(
+            r#"
+sources:
+  - name: m
+    kind: mongodb
+    url: mongodb://h:27017/app
+    checks:
+      - { count: { collection: users } }
+      - { metric: app_a, count: { collection: a }, aggregate: { collection: a, pipeline: [] } }
+      - { metric: app_b, count: { collection: b }, labels: [plan] }
+      - { metric: app_c, count: { collection: c, filter: { at: { $now: yesterday } } } }
+      - { metric: app_d, aggregate: { collection: d, pipeline: [] }, values: [n, m] }
+    heartbeats:
+      - { pool: gpu, collection: workers, metric: app_w, filter: { ts: { $now: soon } } }
+"#,
+            &[
+                "sources[0].checks[0].metric: required: the metric name the result is published under",
+                "sources[0].checks[1]: set exactly one of `count`, `estimated_count` or `aggregate`",
+                "sources[0].checks[2].labels: `labels` and `value_label` go with `aggregate`",
+                "sources[0].checks[3].count.filter: $now",
+                "sources[0].checks[4].value_label: required with more than one value field",
+                "sources[0].heartbeats[0].metric: heartbeat checks publish the pulse_worker_* metrics",
+                "sources[0].heartbeats[0].filter: $now",
+            ],
+        );
+        // An unknown field names the kind's fields and the shared row fields.
+        assert_reports(
+            "sources:\n  - { name: m, kind: mongodb, url: 'mongodb://h/app', checks: [{ metric: app_x, count: { collection: x }, lables: [a] }] }",
+            &["sources[0].checks[0].lables: unknown field `lables`", "or one of `labels`, `values`, `value_label`, `summary`"],
+        );
+        assert_eq!(
+            errors_of("sources:\n  - { name: m, kind: mongodb, url: 'mongodb+srv://u:p@h/app', checks: [{ metric: app_users, estimated_count: { collection: users } }] }"),
+            ""
+        );
+    }
+
+    #[test]
     fn database_from_url_path() {
         assert_eq!(
             url_database("mongodb://u:p@h:27017/app?authSource=admin").as_deref(),

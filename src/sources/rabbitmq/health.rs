@@ -7,6 +7,7 @@ use tokio::time::Instant;
 use super::amqp::Amqp;
 use super::management::Management;
 use super::{NODE_ALARM, NODE_RUNNING};
+use crate::error::{ProbeError, Reason};
 use crate::sample::Output;
 use crate::sources::{Probe, ProbeFuture};
 
@@ -20,11 +21,20 @@ impl Probe for HealthProbe {
     fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
         Box::pin(async move {
             let mut out = Output::default();
-            let Some(m) = &self.management else {
+            let m = match (&self.management, &self.amqp) {
+                (Some(m), _) => m,
                 // AMQP only: the broker is up when a channel opens.
-                let amqp = self.amqp.as_ref().expect("validated: one mode is set");
-                amqp.channel(deadline).await?;
-                return Ok(out);
+                (None, Some(amqp)) => {
+                    amqp.channel(deadline).await?;
+                    return Ok(out);
+                }
+                // Validation requires one of them; never a panic all the same.
+                (None, None) => {
+                    return Err(ProbeError::new(
+                        Reason::Internal,
+                        "neither management_url nor amqp_url is set",
+                    ))
+                }
             };
             m.get("api/overview", deadline).await?;
             let nodes = m.get("api/nodes", deadline).await?;

@@ -438,7 +438,53 @@ impl Source<RabbitCheck> for RabbitmqSource {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     use crate::configfile::{assert_reports, errors_of};
+
+    #[test]
+    fn queues_are_selected_by_vhost_include_and_exclude() {
+        let config: RabbitmqConfig = serde_yaml::from_str(
+            "{ management_url: 'http://r:15672', vhosts: [prod], queues: { include: ['^ai\\.', '^preview'], exclude: ['\\.tmp$'] }, dead_letter_pattern: '\\.dlq$' }",
+        )
+        .unwrap();
+        let s = Selection::new(&config).unwrap();
+        assert!(s.wants("prod", "ai.requests"));
+        assert!(s.wants("prod", "preview.jobs"));
+        assert!(!s.wants("prod", "ai.requests.tmp"), "excluded");
+        assert!(!s.wants("prod", "emails"), "not included");
+        assert!(!s.wants("staging", "ai.requests"), "other vhost");
+        assert!(s.named_dead_letter("ai.requests.dlq"));
+        assert!(!s.named_dead_letter("ai.requests"));
+        let all = Selection::new(&serde_yaml::from_str("{}").unwrap()).unwrap();
+        assert!(all.wants("any", "queue") && !all.named_dead_letter("x.dlq"));
+    }
+
+    #[test]
+    fn each_mode_brings_its_built_in_check() {
+        let load = |extra: &str| {
+            crate::configfile::load_str(&format!(
+                "sources:\n  - {{ name: b, kind: rabbitmq, {extra} }}"
+            ))
+            .unwrap()
+            .sources[0]
+                .checks()
+                .iter()
+                .map(|c| c.name())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            load("management_url: 'http://r:15672', username: u, password: p"),
+            [QUEUES_CHECK]
+        );
+        assert_eq!(
+            load("amqp_url: 'amqp://g:g@r:5672/%2f', amqp_queues: [jobs]"),
+            [AMQP_CHECK]
+        );
+        assert_reports(
+            "sources:\n  - { name: b, kind: rabbitmq, amqp_url: 'amqp://g:g@r:5672/%2f' }",
+            &["sources[0].amqp_queues: name the queues to read over AMQP"],
+        );
+    }
 
     #[test]
     fn a_source_needs_the_management_api_or_amqp() {

@@ -333,6 +333,64 @@ async fn scan(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::configfile::{assert_reports, errors_of};
+
+    #[test]
+    fn bad_fields_are_named_with_their_fix() {
+        assert_reports(
+            r#"
+sources:
+  - name: q
+    kind: redis
+    url: "http://127.0.0.1:6379"
+    keys:
+      - { key: a, pattern: "b:*" }
+      - { key: c, count: true }
+      - { pattern: "d:*", count: true }
+      - { key: e, scan_count: 0, label: "bad-label" }
+      - { pattern: "f:*", group_by: device }
+      - { pattern: "g:*", count: true, metric: app_g, distinct: "" }
+      - { pattern: "h:*", count: true, metric: app_h, group_by: key }
+    checks:
+      - { command: [ZCOUNT, k, "{{now-1m}}", "+inf"] }
+      - { metric: app_none, command: [] }
+      - { metric: app_del, command: [DEL, k] }
+      - { metric: app_when, command: [ZCOUNT, k, "{{yesterday}}", "+inf"] }
+    heartbeats:
+      - { pool: gpu, pattern: "w:*", hash: workers }
+"#,
+            &[
+                "sources[0].url: not a usable Redis URL",
+                "sources[0].keys[0]: set exactly one of `key` (an exact key) or `pattern`",
+                "sources[0].keys[1].count: counts the keys matching `pattern`",
+                "sources[0].keys[2].metric: required with `count: true`",
+                "sources[0].keys[3].scan_count: must be at least 1",
+                "sources[0].keys[3].label: \"bad-label\" is not a valid Prometheus label name",
+                "sources[0].keys[4].group_by: reads fields of the hashes matching `pattern` while counting them",
+                "sources[0].keys[5].distinct: must name a hash field",
+                "sources[0].keys[6].group_by: \"key\" is already a label of this check",
+                "sources[0].checks[0].metric: required: the metric name the reply is published under",
+                "sources[0].checks[1].command: must name a command",
+                "sources[0].checks[2].command: \"DEL\" is not an allowed read-only command",
+                "sources[0].checks[3].command[2]:",
+                "sources[0].heartbeats[0]: set exactly one of `pattern` (heartbeat keys) or `hash`",
+            ],
+        );
+        assert_eq!(
+            errors_of("sources:\n  - { name: q, kind: redis, url: 'redis://:pw@127.0.0.1:6379/2', keys: [{ pattern: 'q:*' }], checks: [{ metric: app_n, command: [zcount, k, '{{now-1m}}', '+inf'] }], heartbeats: [{ pool: cpu, hash: workers }] }"),
+            ""
+        );
+    }
+
+    #[test]
+    fn checks_are_named_by_key_metric_or_pool() {
+        let c = crate::configfile::load_str(
+            "sources:\n  - { name: q, kind: redis, url: 'redis://127.0.0.1', keys: [{ pattern: 'ai:*' }], checks: [{ metric: app_n, command: [DBSIZE] }], heartbeats: [{ pool: gpu, pattern: 'w:*' }] }",
+        )
+        .unwrap();
+        let names: Vec<String> = c.sources[0].checks().iter().map(|c| c.name()).collect();
+        assert_eq!(names, ["ai:*", "app_n", "heartbeat:gpu"]);
+    }
 
     #[test]
     fn errors_are_classified_into_bounded_reasons() {
