@@ -10,7 +10,8 @@ use serde_yaml::Value;
 
 use crate::config::names::is_object_name;
 use crate::config::parse::{empty, key_text, parse_at, split_mapping};
-use crate::config::validate::{label_name, metric_name, plan_timing, timing};
+use crate::config::positions::Positions;
+use crate::config::validate::{in_range, label_name, metric_name, plan_timing, timing, MAX_SERIES};
 use crate::config::{
     interpolate, AnyCheck, CheckPlan, ConfigError, ConfigErrors, Global, SourceCommon, HEALTH_CHECK,
 };
@@ -128,10 +129,14 @@ pub fn load_str(text: &str) -> Result<Config, ConfigErrors> {
     let mut seen = HashSet::new();
     errors.retain(|e| seen.insert(e.to_string()));
     if errors.is_empty() {
-        Ok(config)
-    } else {
-        Err(ConfigErrors(errors))
+        return Ok(config);
     }
+    // Only a failing file pays for the second parse that finds where its fields are.
+    let positions = Positions::of(text);
+    for e in &mut errors {
+        e.at = positions.find(&e.path);
+    }
+    Err(ConfigErrors(errors))
 }
 
 fn parse_source(value: Value, path: &str, errors: &mut Vec<ConfigError>) -> Option<SourceConfig> {
@@ -157,9 +162,13 @@ fn validate(config: &Config, errors: &mut Vec<ConfigError>) {
         "health_timeout",
         errors,
     );
-    if g.max_series == 0 {
-        errors.push(ConfigError::new("global.max_series", "must be at least 1"));
-    }
+    in_range(
+        "global.max_series",
+        g.max_series as u64,
+        1,
+        MAX_SERIES,
+        errors,
+    );
 
     let mut source_names = HashSet::new();
     for source in &config.sources {
@@ -209,11 +218,15 @@ fn validate_check(
             "must be at least the check's interval, or samples would vanish between two runs",
         ));
     }
-    if plan.max_series == 0 {
-        errors.push(ConfigError::new(
-            format!("{path}.max_series"),
-            "must be at least 1",
-        ));
+    // Built-in checks bounded by their own caps plan usize::MAX; only a configured value counts.
+    if let Some(n) = common.max_series {
+        in_range(
+            &format!("{path}.max_series"),
+            n as u64,
+            1,
+            MAX_SERIES,
+            errors,
+        );
     }
     let check_name = check.name();
     // A check without a name and without a metric is reported once, by its kind's
@@ -427,6 +440,59 @@ mod tests {
         );
         assert!(!errors.contains(".name:"), "{errors}");
         assert!(errors.starts_with("1 config error(s):"), "{errors}");
+    }
+
+    #[test]
+    fn every_bound_is_enforced_at_load_and_extremes_never_panic() {
+        assert_reports(
+            &format!(
+                "global: {{ interval: 6200000000000000000s }}\nsources:\n  - {{ name: c, {REDIS}, health_interval: 8d, keys: [{{ key: a, interval: 8d, timeout: 1m, scan_count: 100001 }}] }}"
+            ),
+            &[
+                "global.interval: duration \"6200000000000000000s\" is longer than a year: use at most 365d",
+                "sources[0].health_interval: 8days is too long: use at most 7d",
+                "sources[0].keys[0].interval: 8days is too long: use at most 7d",
+                "sources[0].keys[0].scan_count: 100001 is too large: use at most 100000",
+            ],
+        );
+        assert_reports(
+            "global: { max_series: 2000000 }",
+            &["global.max_series: 2000000 is too large: use at most 1000000"],
+        );
+        for huge in [
+            "18446744073709551615s",
+            "99999999999999999999999h",
+            "-5s",
+            "1e309s",
+        ] {
+            let errors = errors_of(&format!("global: {{ timeout: '{huge}' }}"));
+            assert!(errors.contains("global.timeout: "), "{huge}: {errors}");
+        }
+        // The kinds' counts are bounded too.
+        assert_reports(
+            "sources:\n  - { name: p, kind: postgres, url: 'postgres://h/db', max_connections: 101 }\n  - { name: s, kind: stripe, api_key: k, max_pages: 1001 }\n  - { name: b, kind: s3, bucket: b, prefixes: [{ prefix: a, max_pages: 10001 }] }\n  - { name: r, kind: rabbitmq, management_url: 'http://r:15672', username: u, password: p, max_queues: 100001 }",
+            &[
+                "sources[0].max_connections: 101 is too large: use at most 100",
+                "sources[1].max_pages: 1001 is too large: use at most 1000",
+                "sources[2].prefixes[0].max_pages: 10001 is too large: use at most 10000",
+                "sources[3].max_queues: 100001 is too large: use at most 100000",
+            ],
+        );
+    }
+
+    #[test]
+    fn errors_say_where_the_field_is_in_the_file() {
+        let errors = errors_of(
+            "global:\n  interval: 1m\nsources:\n  - name: c\n    kind: redis\n    url: 'redis://127.0.0.1'\n    keys:\n      - key: a\n        metric: pulse_a\n",
+        );
+        assert!(
+            errors.contains("sources[0].keys[0].metric: \"pulse_a\" uses the `pulse_` prefix, which is reserved for built-in metrics: use your own prefix such as `app_` (line 9, column 9)"),
+            "{errors}"
+        );
+        // A field the file lacks is placed at the mapping that should hold it.
+        let errors =
+            errors_of("sources:\n  - name: m\n    kind: mongodb\n    url: 'mongodb://h:27017'\n");
+        assert!(errors.contains("sources[0].database: name the database, here or in the URL's path (line 2, column 5)"), "{errors}");
     }
 
     #[test]

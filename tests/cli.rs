@@ -321,3 +321,18 @@ fn the_readme_configuration_example_is_a_valid_config() {
     let (code, out, err) = run_cli(&["check", "--config.file", config.to_str().unwrap()], &env);
     assert_eq!(code, 0, "README's example is rejected:\n{out}\n{err}");
 }
+
+#[test]
+fn absurd_numbers_exit_1_with_the_field_never_a_panic() {
+    // This interval once made `check` panic ("overflow when multiplying duration by scalar").
+    assert_rejected(
+        "global: { interval: 6200000000000000000s }\nsources:\n  - { name: c, kind: redis, url: 'redis://127.0.0.1', keys: [{ key: a, stale_after: 6200000000000000000s }, { key: b, max_series: 99999999999999 }] }\n",
+        &[],
+        &[
+            "global.interval: duration \"6200000000000000000s\" is longer than a year",
+            "sources[0].keys[1].max_series: 99999999999999 is too large",
+            "sources[0].keys[0].stale_after: duration",
+            "(line 3, column",
+        ],
+    );
+}

@@ -10,6 +10,7 @@
 mod interpolate;
 pub mod names;
 pub mod parse;
+pub mod positions;
 pub mod validate;
 
 use std::any::Any;
@@ -29,6 +30,8 @@ pub struct ConfigError {
     pub path: String,
     /// What is wrong and how to fix it.
     pub message: String,
+    /// Line and column (from 1) of the field in the file, where the YAML has one.
+    pub at: Option<(usize, usize)>,
 }
 
 impl ConfigError {
@@ -37,6 +40,7 @@ impl ConfigError {
         ConfigError {
             path: path.into(),
             message: message.into(),
+            at: None,
         }
     }
 }
@@ -44,9 +48,13 @@ impl ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.path.is_empty() {
-            f.write_str(&self.message)
+            f.write_str(&self.message)?;
         } else {
-            write!(f, "{}: {}", self.path, self.message)
+            write!(f, "{}: {}", self.path, self.message)?;
+        }
+        match self.at {
+            Some((line, column)) => write!(f, " (line {line}, column {column})"),
+            None => Ok(()),
         }
     }
 }
@@ -67,6 +75,9 @@ impl fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
+/// Longest duration any field takes.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 86_400);
+
 /// A duration written the human way in YAML: `15s`, `5m`, `1h30m`, `72h`, `500ms`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Dur(pub Duration);
@@ -79,11 +90,18 @@ impl<'de> Deserialize<'de> for Dur {
             serde_yaml::Value::Number(n) => n.to_string(),
             other => format!("{other:?}"),
         };
-        humantime::parse_duration(text.trim()).map(Dur).map_err(|e| {
+        let d = humantime::parse_duration(text.trim()).map_err(|e| {
             serde::de::Error::custom(format!(
                 "invalid duration {text:?} ({e}): write a number and a unit, e.g. 500ms, 15s, 5m, 1h"
             ))
-        })
+        })?;
+        // Bounded here so that no arithmetic on a configured duration can overflow.
+        if d > MAX_DURATION {
+            return Err(serde::de::Error::custom(format!(
+                "duration {text:?} is longer than a year: use at most 365d"
+            )));
+        }
+        Ok(Dur(d))
     }
 }
 
@@ -124,15 +142,15 @@ impl schemars::JsonSchema for Dur {
 #[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Global {
-    /// How often business checks run (default 60s).
+    /// How often business checks run (default 60s; 1s to 7d).
     pub interval: Dur,
     /// How long a business check may take before it is cancelled (default 10s).
     pub timeout: Dur,
-    /// How often each source's health probe runs (default 15s).
+    /// How often each source's health probe runs (default 15s; 1s to 7d).
     pub health_interval: Dur,
     /// How long a health probe may take (default 5s).
     pub health_timeout: Dur,
-    /// Most series one check may publish; the excess is dropped and counted (default 1000).
+    /// Most series one check may publish; the excess is dropped and counted (default 1000, at most 1,000,000).
     pub max_series: usize,
 }
 
@@ -241,6 +259,12 @@ pub trait CheckSpec: fmt::Debug + Clone + PartialEq + Send + Sync + 'static {
     fn names_metric(&self) -> bool {
         true
     }
+
+    /// True for checks that bound their series with a cap of their own (RabbitMQ's
+    /// `max_queues`, which counts what it drops): `max_series` does not apply to them.
+    fn bounds_itself(&self) -> bool {
+        false
+    }
 }
 
 /// A check of any kind, as the kind-independent code (validation, plans, reload) sees it.
@@ -253,6 +277,8 @@ pub trait AnyCheck: fmt::Debug + Send + Sync + 'static {
     fn name(&self) -> String;
     /// See [`CheckSpec::names_metric`].
     fn names_metric(&self) -> bool;
+    /// See [`CheckSpec::bounds_itself`].
+    fn bounds_itself(&self) -> bool;
     /// True when `other` runs exactly the same check (its place in the file aside), so a
     /// reload may keep it running.
     fn same_check(&self, other: &dyn AnyCheck) -> bool;
@@ -278,6 +304,10 @@ impl<S: CheckSpec> AnyCheck for CheckConfig<S> {
 
     fn names_metric(&self) -> bool {
         self.spec.names_metric()
+    }
+
+    fn bounds_itself(&self) -> bool {
+        self.spec.bounds_itself()
     }
 
     fn same_check(&self, other: &dyn AnyCheck) -> bool {
@@ -364,7 +394,10 @@ impl SourceCommon {
                 .stale_after
                 .map(|d| d.0)
                 .unwrap_or(interval.saturating_mul(3)),
-            max_series: c.max_series.unwrap_or(global.max_series),
+            max_series: match check.bounds_itself() {
+                true => usize::MAX,
+                false => c.max_series.unwrap_or(global.max_series),
+            },
             const_labels: c.const_labels.clone().into_iter().collect(),
         }
     }

@@ -10,6 +10,25 @@ use super::{CheckPlan, ConfigError};
 /// Shortest interval a check may have: below this a probe is load, not observation.
 pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
 
+/// Most series one check may publish: more in one check is an outage of the Prometheus that
+/// scrapes it, not a metric.
+pub const MAX_SERIES: u64 = 1_000_000;
+
+/// Longest interval of a check or health probe: a check run less than weekly is a report.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(7 * 86_400);
+
+/// Records an error unless `min <= value <= max`, naming the field and the bound it crosses.
+pub fn in_range(path: &str, value: u64, min: u64, max: u64, errors: &mut Vec<ConfigError>) {
+    if value < min {
+        errors.push(ConfigError::new(path, format!("must be at least {min}")));
+    } else if value > max {
+        errors.push(ConfigError::new(
+            path,
+            format!("{value} is too large: use at most {max}"),
+        ));
+    }
+}
+
 /// Records an error unless `metric` is a valid name outside the reserved `pulse_` namespace.
 pub fn metric_name(path: &str, metric: &str, errors: &mut Vec<ConfigError>) {
     if !is_metric_name(metric) {
@@ -54,6 +73,14 @@ pub fn plan_timing(
             format!("{path}.{interval_field}"),
             format!(
                 "{} is too short: use at least 1s",
+                humantime::format_duration(plan.interval)
+            ),
+        ));
+    } else if plan.interval > MAX_INTERVAL {
+        errors.push(ConfigError::new(
+            format!("{path}.{interval_field}"),
+            format!(
+                "{} is too long: use at most 7d",
                 humantime::format_duration(plan.interval)
             ),
         ));

@@ -20,6 +20,7 @@ use tokio::time::Instant;
 
 use super::{remaining, Kind, Parsed, Probe, ProbeFuture, Source};
 use crate::config::parse::{parse_at, parse_split, take_checks};
+use crate::config::validate::in_range;
 use crate::config::{CheckCommon, CheckConfig, CheckPlan, CheckSpec, ConfigError, Split};
 use crate::error::{ProbeError, Reason};
 use crate::heartbeat::{Beat, HeartbeatCommon, Tracker};
@@ -33,7 +34,7 @@ use crate::sample::{Metric, Output};
 pub struct PostgresConfig {
     /// Connection URL, e.g. `postgres://app:${env:PGPASSWORD}@db:5432/app?sslmode=require`.
     pub url: String,
-    /// Connections in the pool shared by this source's checks (default 2). The health probe
+    /// Connections in the pool shared by this source's checks (default 2, at most 100). The health probe
     /// keeps one more of its own.
     #[serde(default = "default_pool")]
     pub max_connections: u32,
@@ -215,12 +216,14 @@ fn validate(parsed: &Parsed<Postgres>, path: &str, errors: &mut Vec<ConfigError>
             format!("not a usable Postgres URL ({}); expected postgres://user:password@host:5432/database", crate::secrets::scrub(&e)),
         ));
     }
-    if config.max_connections == 0 {
-        errors.push(ConfigError::new(
-            format!("{path}.max_connections"),
-            "must be at least 1",
-        ));
-    }
+    // An exporter holding more than 100 connections is a load on the database, not a probe.
+    in_range(
+        &format!("{path}.max_connections"),
+        config.max_connections.into(),
+        1,
+        100,
+        errors,
+    );
     for check in &parsed.checks {
         let p = &check.path;
         match &check.spec {

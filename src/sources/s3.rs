@@ -20,6 +20,7 @@ use tokio::time::Instant;
 
 use super::{Kind, Parsed, Probe, ProbeFuture, Source};
 use crate::config::parse::{builtin, parse_at};
+use crate::config::validate::in_range;
 use crate::config::{CheckConfig, CheckPlan, CheckSpec, ConfigError};
 use crate::error::{ProbeError, Reason};
 use crate::reference::{schema, KindReference};
@@ -70,7 +71,7 @@ fn default_canary_prefix() -> String {
 pub struct PrefixConfig {
     /// The key prefix (may be empty for the whole bucket).
     pub prefix: String,
-    /// Most pages of 1,000 keys listed per run (default 10).
+    /// Most pages of 1,000 keys listed per run (default 10, at most 10,000).
     #[serde(default = "default_max_pages")]
     pub max_pages: u32,
 }
@@ -217,12 +218,14 @@ fn validate(c: &S3Config, p: &str, errors: &mut Vec<ConfigError>) {
         }
     }
     for (i, pc) in c.prefixes.iter().enumerate() {
-        if pc.max_pages == 0 {
-            errors.push(ConfigError::new(
-                format!("{p}.prefixes[{i}].max_pages"),
-                "must be at least 1",
-            ));
-        }
+        // 10,000 pages are 10 million keys listed per run.
+        in_range(
+            &format!("{p}.prefixes[{i}].max_pages"),
+            pc.max_pages.into(),
+            1,
+            10_000,
+            errors,
+        );
     }
 }
 

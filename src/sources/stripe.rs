@@ -18,6 +18,7 @@ use tokio::time::Instant;
 
 use super::{remaining, Kind, Parsed, Probe, ProbeFuture, Source};
 use crate::config::parse::{builtin, parse_at};
+use crate::config::validate::in_range;
 use crate::config::{CheckConfig, CheckPlan, CheckSpec, ConfigError, Dur};
 use crate::error::{ProbeError, Reason};
 use crate::reference::{schema, KindReference};
@@ -38,7 +39,7 @@ pub struct StripeConfig {
     /// How far back undelivered events are counted (default 72h; Stripe keeps 30 days).
     #[serde(default = "default_lookback")]
     pub lookback: Dur,
-    /// Most pages of 100 read per listing and run (default 20).
+    /// Most pages of 100 read per listing and run (default 20, at most 1,000).
     #[serde(default = "default_max_pages")]
     pub max_pages: u32,
 }
@@ -163,12 +164,14 @@ fn validate(c: &StripeConfig, p: &str, errors: &mut Vec<ConfigError>) {
             "expected an http(s) URL such as https://api.stripe.com",
         )),
     }
-    if c.max_pages == 0 {
-        errors.push(ConfigError::new(
-            format!("{p}.max_pages"),
-            "must be at least 1",
-        ));
-    }
+    // 1,000 pages are 100,000 events per listing and run, at 25 requests a second.
+    in_range(
+        &format!("{p}.max_pages"),
+        c.max_pages.into(),
+        1,
+        1000,
+        errors,
+    );
     if c.lookback.0 > Duration::from_secs(30 * 86400) {
         errors.push(ConfigError::new(
             format!("{p}.lookback"),

@@ -25,6 +25,7 @@ use tokio::sync::Mutex;
 
 use super::{Kind, Parsed, Probe, Source, Unrunnable};
 use crate::config::parse::{builtin, parse_at};
+use crate::config::validate::in_range;
 use crate::config::{CheckConfig, CheckPlan, CheckSpec, ConfigError};
 use crate::reference::{schema, KindReference};
 use crate::sample::Metric;
@@ -53,7 +54,7 @@ pub struct RabbitmqConfig {
     /// Queue names matching this regex are dead-letter queues, besides those found from
     /// `x-dead-letter-*` arguments and policies.
     pub dead_letter_pattern: Option<String>,
-    /// Most queues published (default 1000); the deepest are kept, the rest counted as dropped.
+    /// Most queues published (default 1000, at most 100,000); the deepest are kept, the rest counted as dropped.
     #[serde(default = "default_max_queues")]
     pub max_queues: usize,
     /// AMQP URL, for brokers without the management plugin: `amqp://user:pass@host:5672/vhost`.
@@ -93,7 +94,11 @@ pub const QUEUES_CHECK: &str = "queues";
 /// Check name of the AMQP queue check.
 pub const AMQP_CHECK: &str = "amqp_queues";
 
-impl CheckSpec for RabbitCheck {}
+impl CheckSpec for RabbitCheck {
+    fn bounds_itself(&self) -> bool {
+        true
+    }
+}
 
 /// The built-in metrics of a RabbitMQ source. Queue metrics carry the queue labels `source`,
 /// `vhost`, `queue` and `dead_letter` first.
@@ -189,18 +194,12 @@ impl Kind for Rabbitmq {
     /// Its checks are built in, one per configured mode.
     fn parse(rest: Value, path: &str, errors: &mut Vec<ConfigError>) -> Option<Parsed<Self>> {
         let settings: RabbitmqConfig = parse_at(rest, path, errors)?;
-        let queue_check = |name: &str, spec: RabbitCheck| {
-            let mut check = builtin(path, name, spec);
-            // The queue cap (max_queues) bounds these checks; it counts what it drops.
-            check.common.max_series = Some(usize::MAX);
-            check
-        };
         let mut checks = Vec::new();
         if settings.management_url.is_some() {
-            checks.push(queue_check(QUEUES_CHECK, RabbitCheck::ManagementQueues));
+            checks.push(builtin(path, QUEUES_CHECK, RabbitCheck::ManagementQueues));
         }
         if settings.amqp_url.is_some() && !settings.amqp_queues.is_empty() {
-            checks.push(queue_check(AMQP_CHECK, RabbitCheck::AmqpQueues));
+            checks.push(builtin(path, AMQP_CHECK, RabbitCheck::AmqpQueues));
         }
         Some(Parsed { settings, checks })
     }
@@ -299,12 +298,13 @@ fn validate(c: &RabbitmqConfig, p: &str, errors: &mut Vec<ConfigError>) {
             ));
         }
     }
-    if c.max_queues == 0 {
-        errors.push(ConfigError::new(
-            format!("{p}.max_queues"),
-            "must be at least 1",
-        ));
-    }
+    in_range(
+        &format!("{p}.max_queues"),
+        c.max_queues as u64,
+        1,
+        100_000,
+        errors,
+    );
 }
 
 /// Compiled queue selection.

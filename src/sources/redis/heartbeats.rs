@@ -22,7 +22,7 @@ pub struct BeatSource {
     pub pattern: Option<String>,
     /// A hash whose fields are workers.
     pub hash: Option<String>,
-    /// SCAN `COUNT` hint (default 100).
+    /// SCAN `COUNT` hint (default 100, at most 100,000).
     #[serde(default = "default_scan_count")]
     pub scan_count: u32,
 }
@@ -30,6 +30,13 @@ pub struct BeatSource {
 impl BeatSource {
     /// Records the rules these settings of the heartbeat check at `path` break.
     pub(super) fn validate(&self, path: &str, errors: &mut Vec<ConfigError>) {
+        crate::config::validate::in_range(
+            &format!("{path}.scan_count"),
+            self.scan_count.into(),
+            1,
+            super::MAX_SCAN_COUNT,
+            errors,
+        );
         if self.pattern.is_some() == self.hash.is_some() {
             errors.push(ConfigError::new(
                 path,

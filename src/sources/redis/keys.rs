@@ -11,8 +11,9 @@ use serde::Deserialize;
 use tokio::time::Instant;
 
 use super::commands::reply_number;
+use super::MAX_SCAN_COUNT;
 use super::{classify, default_scan_count, scan, scan_step, Conn};
-use crate::config::validate::{label_name, metric_name};
+use crate::config::validate::{in_range, label_name, metric_name};
 use crate::config::{CheckConfig, ConfigError};
 use crate::error::{ProbeError, Reason};
 use crate::sample::{label, Metric, Output};
@@ -36,7 +37,7 @@ pub struct KeyCheck {
     /// Label that carries the key name (default `key`).
     #[serde(default = "default_key_label")]
     pub label: String,
-    /// Keys SCAN may return per call (the `COUNT` hint, default 100).
+    /// Keys SCAN may return per call (the `COUNT` hint, default 100, at most 100,000).
     #[serde(default = "default_scan_count")]
     pub scan_count: u32,
     /// With `pattern`: publish how many keys match (one sample whose label is the pattern)
@@ -176,12 +177,13 @@ pub(super) fn validate(
             "required with `count: true`: the metric name the key count is published under",
         ));
     }
-    if k.scan_count == 0 {
-        errors.push(ConfigError::new(
-            format!("{p}.scan_count"),
-            "must be at least 1",
-        ));
-    }
+    in_range(
+        &format!("{p}.scan_count"),
+        k.scan_count.into(),
+        1,
+        MAX_SCAN_COUNT,
+        errors,
+    );
     for (field, value) in [("group_by", &k.group_by), ("distinct", &k.distinct)] {
         if value.is_some() && !k.count {
             errors.push(ConfigError::new(

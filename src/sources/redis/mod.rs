@@ -157,6 +157,9 @@ impl Kind for Redis {
     }
 }
 
+/// Largest SCAN `COUNT` hint: one call must not block Redis for long.
+const MAX_SCAN_COUNT: u64 = 100_000;
+
 fn default_scan_count() -> u32 {
     100
 }
