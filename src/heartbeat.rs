@@ -84,6 +84,16 @@ pub struct HeartbeatCommon {
     /// zero. Unset: no minimum is published, and only a pool with no worker up alerts.
     #[serde(default)]
     pub min_up: Option<u32>,
+    /// Most workers remembered (default 10,000, at most 1,000,000): past it the workers that
+    /// beat longest ago are forgotten first and counted in
+    /// `pulse_check_series_dropped_total`, so ids that churn (one per job or pod) cannot grow
+    /// the exporter's memory without bound.
+    #[serde(default = "default_max_workers")]
+    pub max_workers: usize,
+}
+
+fn default_max_workers() -> usize {
+    10_000
 }
 
 fn default_max_age() -> Dur {
@@ -95,8 +105,14 @@ fn default_forget_after() -> Dur {
 }
 
 impl crate::config::FieldSet for HeartbeatCommon {
-    const KEYS: &'static [&'static str] =
-        &["pool", "max_age", "forget_after", "attributes", "min_up"];
+    const KEYS: &'static [&'static str] = &[
+        "pool",
+        "max_age",
+        "forget_after",
+        "attributes",
+        "min_up",
+        "max_workers",
+    ];
 }
 
 impl HeartbeatCommon {
@@ -130,6 +146,13 @@ impl HeartbeatCommon {
                 "use 1-64 characters of letters, digits, `_`, `.`, `:` or `-`",
             ));
         }
+        crate::config::validate::in_range(
+            &format!("{path}.max_workers"),
+            self.max_workers as u64,
+            1,
+            1_000_000,
+            errors,
+        );
         if self.forget_after <= self.max_age {
             errors.push(ConfigError::new(format!("{path}.forget_after"), "must be longer than max_age, or dead workers would vanish instead of showing as down"));
         }
@@ -151,6 +174,20 @@ impl HeartbeatCommon {
             }
         }
     }
+}
+
+/// Forgets the workers that beat longest ago until at most `cap` remain; returns how many.
+fn forget_oldest(known: &mut HashMap<String, Beat>, cap: usize) -> u64 {
+    let excess = known.len().saturating_sub(cap);
+    if excess == 0 {
+        return 0;
+    }
+    let mut by_age: Vec<(f64, String)> = known.values().map(|b| (b.at, b.worker.clone())).collect();
+    by_age.sort_by(|a, b| a.0.total_cmp(&b.0));
+    for (_, worker) in by_age.into_iter().take(excess) {
+        known.remove(&worker);
+    }
+    excess as u64
 }
 
 /// One heartbeat as a source read it.
@@ -250,6 +287,7 @@ impl Tracker {
             }
         }
         known.retain(|_, b| now - b.at <= hb.forget_after.0.as_secs_f64());
+        let forgotten = forget_oldest(&mut known, hb.max_workers);
 
         let mut last = self
             .last_malformed
@@ -262,6 +300,7 @@ impl Tracker {
 
         let mut out = Output {
             skipped: malformed,
+            dropped: forgotten,
             ..Output::default()
         };
         let mut workers: Vec<&Beat> = known.values().collect();
@@ -375,6 +414,39 @@ sources:
     }
 
     #[test]
+    fn churning_worker_ids_are_capped_oldest_first_and_counted() {
+        let hb: HeartbeatCommon =
+            serde_yaml::from_str("{ pool: jobs, forget_after: 24h, max_workers: 3 }").unwrap();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        let t = Tracker::default();
+        // One id per job: ten runs, ten new workers, each a second younger than the last.
+        let mut out = Output::default();
+        for i in 0..10 {
+            let b = Beat {
+                worker: format!("job-{i}"),
+                at: now - 10.0 + f64::from(i),
+                attributes: BTreeMap::new(),
+            };
+            out = t.update("s", &hb, vec![b], 0, None);
+        }
+        let workers: Vec<&str> = out
+            .families
+            .iter()
+            .find(|f| f.name == "pulse_worker_up")
+            .unwrap()
+            .samples
+            .iter()
+            .map(|s| s.labels[2].1.as_str())
+            .collect();
+        assert_eq!(workers, ["job-7", "job-8", "job-9"], "the newest are kept");
+        assert_eq!(out.dropped, 1, "each run forgets one, counted");
+        assert_eq!(t.known.lock().unwrap().len(), 3);
+    }
+
+    #[test]
     fn silent_workers_stay_down_until_forgotten() {
         let hb = HeartbeatCommon {
             pool: "gpu".into(),
@@ -382,6 +454,7 @@ sources:
             forget_after: Dur(Duration::from_secs(600)),
             attributes: vec![],
             min_up: Some(2),
+            max_workers: 10_000,
         };
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
