@@ -115,8 +115,14 @@ async fn docs_list_exactly_what_the_binary_emits() {
         .redis_keys(format!("{key}:*"));
     let _: () = r.rpush(&key, 1).await.unwrap();
     let beat = format!("{key}:hb:w1");
+    // An hour old: down (past max_age) and still remembered (within forget_after).
+    let hour_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 3600;
     let _: () = r
-        .set(&beat, r#"{"ts": 1700000000, "state": "idle"}"#)
+        .set(&beat, format!(r#"{{"ts": {hour_ago}, "state": "idle"}}"#))
         .await
         .unwrap();
     let config = format!(
@@ -134,7 +140,7 @@ sources:
     url: {REDIS_URL}
     keys: [{{ key: "{key}", interval: 1s, timeout: 500ms }}]
     heartbeats:
-      - {{ pattern: "{key}:hb:*", pool: gpu, attributes: [state], forget_after: 87600h, min_up: 1, interval: 1s, timeout: 500ms }}
+      - {{ pattern: "{key}:hb:*", pool: gpu, attributes: [state], forget_after: 24h, min_up: 1, interval: 1s, timeout: 500ms }}
   - name: broker
     kind: rabbitmq
     interval: 1s
