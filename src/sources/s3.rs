@@ -8,7 +8,7 @@
 //! so a huge bucket never makes a probe unbounded, and say when they were cut short.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
@@ -56,7 +56,8 @@ pub struct S3Config {
 #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CanaryConfig {
-    /// Key prefix of canary objects (default `pulse-exporter-canary/`).
+    /// Key prefix of canary objects (default `pulse-exporter-canary/`). Each run also deletes
+    /// this source's canary objects older than three intervals (left by cancelled runs).
     #[serde(default = "default_canary_prefix")]
     pub prefix: String,
 }
@@ -338,16 +339,19 @@ impl Source<S3Check> for S3Source {
             config: self.config.clone(),
             client: self.client.clone(),
             which: None,
+            sweep_after: Duration::ZERO,
         })
     }
 
-    fn check(&self, check: &CheckConfig<S3Check>, _plan: &CheckPlan) -> Arc<dyn Probe> {
+    fn check(&self, check: &CheckConfig<S3Check>, plan: &CheckPlan) -> Arc<dyn Probe> {
         let which = check.spec.clone();
         Arc::new(Probes {
             source: self.name.clone(),
             config: self.config.clone(),
             client: self.client.clone(),
             which: Some(which),
+            // Three intervals: a run still in flight (PUT done, DELETE to come) is never swept.
+            sweep_after: plan.interval.saturating_mul(3),
         })
     }
 }
@@ -358,6 +362,8 @@ struct Probes {
     config: S3Config,
     client: Arc<OnceCell<aws_sdk_s3::Client>>,
     which: Option<S3Check>,
+    /// Canary objects of this source older than this are leftovers of cancelled runs.
+    sweep_after: Duration,
 }
 
 impl Probes {
@@ -372,7 +378,9 @@ impl Probes {
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_nanos();
-        let key = format!("{prefix}{}-{nanos}", self.source);
+        let own = format!("{prefix}{}-", self.source);
+        self.sweep(client, &own, nanos).await;
+        let key = format!("{own}{nanos}");
         let body = format!("pulse-exporter canary {nanos}");
         let bucket = &self.config.bucket;
         let mut out = Output::default();
@@ -434,6 +442,51 @@ impl Probes {
         }
         out.failure = failure;
         Ok(out)
+    }
+
+    /// Deletes this source's canary objects (`{prefix}{source}-{nanos}`) written more than
+    /// `sweep_after` before `now_nanos`: a run cancelled between PUT and DELETE leaves one.
+    /// Best effort: one page of keys per run, and a failure (say, no ListBucket permission)
+    /// never fails the canary.
+    async fn sweep(&self, client: &aws_sdk_s3::Client, own: &str, now_nanos: u128) {
+        let listed = client
+            .list_objects_v2()
+            .bucket(&self.config.bucket)
+            .prefix(own)
+            .max_keys(100)
+            .send()
+            .await;
+        let resp = match listed {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!(source = %self.source, error = %classify(&e), "canary sweep: cannot list");
+                return;
+            }
+        };
+        let stale = |key: &str| {
+            key.strip_prefix(own)
+                .and_then(|n| n.parse::<u128>().ok())
+                .is_some_and(|at| now_nanos.saturating_sub(at) > self.sweep_after.as_nanos())
+        };
+        for key in resp.contents().iter().filter_map(|o| o.key()) {
+            if !stale(key) {
+                continue;
+            }
+            match client
+                .delete_object()
+                .bucket(&self.config.bucket)
+                .key(key)
+                .send()
+                .await
+            {
+                Ok(_) => {
+                    tracing::info!(source = %self.source, key, "canary object left by a cancelled run deleted")
+                }
+                Err(e) => {
+                    tracing::debug!(source = %self.source, key, error = %classify(&e), "canary sweep: cannot delete")
+                }
+            }
+        }
     }
 
     async fn prefix_stats(
