@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
@@ -17,7 +17,7 @@ use prometheus_client::registry::Registry;
 use crate::app::App;
 use crate::collector::SnapshotCollector;
 use crate::exposition::{self, Format};
-use crate::webconfig::{BasicAuth, WebConfig};
+use crate::webconfig::{AuthOutcome, BasicAuth, WebConfig};
 
 /// How long in-flight requests may finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -63,7 +63,8 @@ pub async fn serve(
         trigger.graceful_shutdown(Some(SHUTDOWN_GRACE));
     });
     listener.set_nonblocking(true)?;
-    let service = router.into_make_service();
+    // The client address keys the limit on failed logins.
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
     match &web.tls_server_config {
         Some(tls) => {
             let config = tls.server_config().map_err(std::io::Error::other)?;
@@ -137,12 +138,27 @@ async fn require_auth(State(st): State<HttpState>, req: Request, next: Next) -> 
         return next.run(req).await;
     };
     if let Some((user, password)) = basic_credentials(req.headers()) {
+        let client = req
+            .extensions()
+            .get::<ConnectInfo<std::net::SocketAddr>>()
+            .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
         // bcrypt is CPU-heavy on a cache miss: keep it off the async workers.
-        let ok = tokio::task::spawn_blocking(move || auth.check(&user, &password))
-            .await
-            .unwrap_or(false);
-        if ok {
-            return next.run(req).await;
+        let outcome =
+            tokio::task::spawn_blocking(move || auth.check_from(client, &user, &password))
+                .await
+                .unwrap_or(AuthOutcome::Denied);
+        match outcome {
+            AuthOutcome::Allowed => return next.run(req).await,
+            AuthOutcome::Denied => {}
+            AuthOutcome::Limited => {
+                let mut resp =
+                    (StatusCode::TOO_MANY_REQUESTS, "Too many failed logins\n").into_response();
+                resp.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(crate::webconfig::RETRY_AFTER_SECS),
+                );
+                return resp;
+            }
         }
     }
     let mut resp = (StatusCode::UNAUTHORIZED, "Unauthorized\n").into_response();

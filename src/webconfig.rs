@@ -9,14 +9,20 @@
 //!   admin: $2y$10$...   # htpasswd -nBC 10 "" | tr -d ':\n'
 //! ```
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::num::NonZeroU32;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use hmac::{Hmac, Mac};
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 /// The web config file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -101,15 +107,48 @@ impl TlsConfig {
     }
 }
 
+/// What a basic-auth check decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthOutcome {
+    /// The credentials match.
+    Allowed,
+    /// They do not (or the user is unknown).
+    Denied,
+    /// The client spent its verification attempts: refused without running bcrypt.
+    Limited,
+}
+
+/// Remembered credentials expire after this, so a changed or removed password stops working
+/// within minutes even without a restart.
+const REMEMBER_FOR: Duration = Duration::from_secs(300);
+
+/// Most credentials remembered at once (each entry is a digest and a time).
+const MAX_REMEMBERED: usize = 1024;
+
+/// bcrypt verifications a client address may run: 5 at once, then one every 6 s. A scraper
+/// with the right password runs one and is remembered; one guessing passwords gets 10 a minute.
+fn attempts_quota() -> Quota {
+    Quota::with_period(Duration::from_secs(6))
+        .expect("a non-zero period")
+        .allow_burst(NonZeroU32::new(5).expect("non-zero"))
+}
+
+/// Seconds a limited client should wait, for `Retry-After`.
+pub const RETRY_AFTER_SECS: u64 = 6;
+
 /// Checks basic-auth credentials against the configured bcrypt hashes.
 ///
 /// bcrypt is deliberately slow (tens of milliseconds); a scrape every 15 s must not pay that
-/// each time, so credentials that verified once are remembered by a SHA-256 digest (never in
-/// clear), as exporter-toolkit does.
-#[derive(Debug, Default)]
+/// each time, so credentials that verified are remembered for a few minutes by an HMAC under
+/// a key drawn at start (never in clear, useless outside this process). Verifications that
+/// miss that cache are limited per client address (governor), so a password-guessing client
+/// cannot take the CPU from legitimate scrapers.
+#[derive(Debug)]
 pub struct BasicAuth {
     users: BTreeMap<String, String>,
-    verified: Mutex<HashSet<[u8; 32]>>,
+    key: [u8; 32],
+    verified: Mutex<HashMap<[u8; 32], Instant>>,
+    attempts: DefaultKeyedRateLimiter<IpAddr>,
 }
 
 impl BasicAuth {
@@ -117,12 +156,62 @@ impl BasicAuth {
     pub fn new(users: &BTreeMap<String, String>) -> Option<BasicAuth> {
         (!users.is_empty()).then(|| BasicAuth {
             users: users.clone(),
-            verified: Mutex::new(HashSet::new()),
+            key: rand::random(),
+            verified: Mutex::new(HashMap::new()),
+            attempts: RateLimiter::keyed(attempts_quota()),
         })
     }
 
-    /// True when `user` exists and `password` matches its hash.
+    /// True when `user` exists and `password` matches its hash (not limited: for callers
+    /// without a client address).
     pub fn check(&self, user: &str, password: &str) -> bool {
+        self.verify(user, password)
+    }
+
+    /// Checks `user` and `password` sent from `client`: remembered credentials pass at once;
+    /// anything else spends one of the client's verification attempts first.
+    pub fn check_from(&self, client: IpAddr, user: &str, password: &str) -> AuthOutcome {
+        if self.remembered(user, password) {
+            return AuthOutcome::Allowed;
+        }
+        if self.attempts.check_key(&client).is_err() {
+            return AuthOutcome::Limited;
+        }
+        // Addresses that stopped trying are forgotten, so the limiter's memory stays bounded.
+        if self.attempts.len() > MAX_REMEMBERED * 16 {
+            self.attempts.retain_recent();
+        }
+        match self.verify(user, password) {
+            true => AuthOutcome::Allowed,
+            false => AuthOutcome::Denied,
+        }
+    }
+
+    fn digest(&self, user: &str, password: &str) -> [u8; 32] {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("any key length");
+        for part in [
+            user,
+            password,
+            self.users.get(user).map_or("", String::as_str),
+        ] {
+            mac.update(part.as_bytes());
+            mac.update(&[0]);
+        }
+        mac.finalize().into_bytes().into()
+    }
+
+    fn remembered(&self, user: &str, password: &str) -> bool {
+        let digest = self.digest(user, password);
+        let verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        verified
+            .get(&digest)
+            .is_some_and(|at| at.elapsed() < REMEMBER_FOR)
+    }
+
+    fn verify(&self, user: &str, password: &str) -> bool {
+        if self.remembered(user, password) {
+            return true;
+        }
         let Some(hash) = self.users.get(user) else {
             // Spend the same time as a real check so that user names cannot be probed.
             let _ = bcrypt::verify(
@@ -131,28 +220,14 @@ impl BasicAuth {
             );
             return false;
         };
-        let digest: [u8; 32] = Sha256::new()
-            .chain_update(user.as_bytes())
-            .chain_update([0u8])
-            .chain_update(password.as_bytes())
-            .chain_update([0u8])
-            .chain_update(hash.as_bytes())
-            .finalize()
-            .into();
-        if self
-            .verified
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(&digest)
-        {
-            return true;
-        }
         let ok = bcrypt::verify(password, hash).unwrap_or(false);
         if ok {
-            self.verified
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(digest);
+            let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+            verified.retain(|_, at| at.elapsed() < REMEMBER_FOR);
+            if verified.len() >= MAX_REMEMBERED {
+                verified.clear();
+            }
+            verified.insert(self.digest(user, password), Instant::now());
         }
         ok
     }
@@ -172,6 +247,39 @@ mod tests {
         assert!(!auth.check("admin", "wrong"));
         assert!(!auth.check("nobody", "s3cret"));
         assert!(BasicAuth::new(&BTreeMap::new()).is_none());
+    }
+
+    #[test]
+    fn a_guessing_client_is_limited_and_a_remembered_scraper_is_not() {
+        let hash = bcrypt::hash("s3cret", 4).unwrap();
+        let auth = BasicAuth::new(&BTreeMap::from([("admin".to_owned(), hash)])).unwrap();
+        let (scraper, guesser): (IpAddr, IpAddr) =
+            ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        assert_eq!(
+            auth.check_from(scraper, "admin", "s3cret"),
+            AuthOutcome::Allowed
+        );
+        let outcomes: Vec<AuthOutcome> = (0..8)
+            .map(|i| auth.check_from(guesser, "admin", &format!("guess-{i}")))
+            .collect();
+        assert_eq!(
+            &outcomes[..5],
+            [AuthOutcome::Denied; 5],
+            "five attempts at once"
+        );
+        assert_eq!(&outcomes[5..], [AuthOutcome::Limited; 3], "then limited");
+        // A user it has not verified yet waits too: the limit guards bcrypt itself.
+        assert_eq!(
+            auth.check_from(guesser, "nobody", "s3cret"),
+            AuthOutcome::Limited
+        );
+        // The scraper's remembered credentials pass whatever the others do.
+        for _ in 0..20 {
+            assert_eq!(
+                auth.check_from(scraper, "admin", "s3cret"),
+                AuthOutcome::Allowed
+            );
+        }
     }
 
     #[test]

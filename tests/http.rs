@@ -257,3 +257,36 @@ async fn sigterm_shuts_down_gracefully() {
     assert!(status.success(), "{status}");
     assert!(e.logs().contains("stopped"));
 }
+
+#[tokio::test]
+async fn a_password_guessing_client_is_limited_without_slowing_a_known_scraper() {
+    let dir = tempfile::tempdir().unwrap();
+    let hash = bcrypt::hash("right-horse", 4).unwrap();
+    let web = write_temp(
+        dir.path(),
+        "web.yml",
+        &format!("basic_auth_users:\n  admin: '{hash}'\n"),
+    );
+    let e = Exporter::start_with(
+        &redis_config(""),
+        &["--web.config.file", web.to_str().unwrap()],
+        &[],
+    );
+    let url = format!("http://127.0.0.1:{}/metrics", e.port);
+    let client = reqwest::Client::new();
+    let get = |password: &'static str| client.get(&url).basic_auth("admin", Some(password)).send();
+    assert_eq!(get("right-horse").await.unwrap().status(), 200);
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        statuses.push(get("wrong").await.unwrap().status().as_u16());
+    }
+    // Five verifications at once per address, the successful login among them.
+    assert_eq!(statuses[..4], [401; 4], "{statuses:?}");
+    assert_eq!(statuses[4..], [429; 4], "{statuses:?}");
+    let limited = get("wrong").await.unwrap();
+    assert_eq!(limited.headers()["retry-after"], "6");
+    // The scraper that logged in before is remembered: never limited, never pays bcrypt.
+    for _ in 0..5 {
+        assert_eq!(get("right-horse").await.unwrap().status(), 200);
+    }
+}
