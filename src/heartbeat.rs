@@ -413,6 +413,18 @@ sources:
         assert!(parse_value("w", r#"{"state": "active"}"#, &attrs).is_none());
     }
 
+    /// `pulse_worker_up` by worker.
+    fn worker_up(out: &Output) -> BTreeMap<String, f64> {
+        out.families
+            .iter()
+            .find(|f| f.name == "pulse_worker_up")
+            .unwrap()
+            .samples
+            .iter()
+            .map(|s| (s.labels[2].1.clone(), s.value))
+            .collect()
+    }
+
     #[test]
     fn churning_worker_ids_are_capped_oldest_first_and_counted() {
         let hb: HeartbeatCommon =
@@ -432,15 +444,7 @@ sources:
             };
             out = t.update("s", &hb, vec![b], 0, None);
         }
-        let workers: Vec<&str> = out
-            .families
-            .iter()
-            .find(|f| f.name == "pulse_worker_up")
-            .unwrap()
-            .samples
-            .iter()
-            .map(|s| s.labels[2].1.as_str())
-            .collect();
+        let workers: Vec<String> = worker_up(&out).into_keys().collect();
         assert_eq!(workers, ["job-7", "job-8", "job-9"], "the newest are kept");
         assert_eq!(out.dropped, 1, "each run forgets one, counted");
         assert_eq!(t.known.lock().unwrap().len(), 3);
@@ -479,15 +483,7 @@ sources:
         );
         // Next run: "silent" no longer reported at all (its key expired) but is remembered.
         let out = t.update("s", &hb, vec![beat("fresh", 0.0)], 1, Some("bad"));
-        let up: BTreeMap<String, f64> = out
-            .families
-            .iter()
-            .find(|f| f.name == "pulse_worker_up")
-            .unwrap()
-            .samples
-            .iter()
-            .map(|s| (s.labels[2].1.clone(), s.value))
-            .collect();
+        let up = worker_up(&out);
         assert_eq!(
             up,
             BTreeMap::from([("fresh".to_owned(), 1.0), ("silent".to_owned(), 0.0)])
