@@ -34,16 +34,15 @@ fn emitted(text: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The query kept running during the scrape; longer than the test's 30 s wait.
+const SLEEP: &str = "SELECT pg_sleep(40)";
+
 #[tokio::test]
 async fn docs_list_exactly_what_the_binary_emits() {
     let pool = pg().await;
-    // An open transaction and a running query, so the "oldest" gauges have something to show.
+    // An open transaction, so the "oldest transaction" gauge has something to show.
     let mut tx = pool.begin().await.unwrap();
     sqlx::query("SELECT 1").execute(&mut *tx).await.unwrap();
-    let sleeper = {
-        let pool = pool.clone();
-        tokio::spawn(async move { sqlx::query("SELECT pg_sleep(6)").execute(&pool).await })
-    };
     // A queue with traffic and a consumer, so rates and utilisation are reported.
     let vh = RabbitVhost::create().await;
     vh.declare("contract.jobs", serde_json::json!({})).await;
@@ -181,6 +180,12 @@ sources:
         stripe_uri = stripe.uri(),
         vhost = vh.name
     );
+    // A query running while the exporter starts and is scraped, for the "oldest query"
+    // gauge. Started last: the setup above may take longer than a short sleep (it once did).
+    let sleeper = {
+        let pool = pool.clone();
+        tokio::spawn(async move { sqlx::query(SLEEP).execute(&pool).await })
+    };
     let e = Exporter::start(&config);
     let mut docs = documented();
     // nx-27017, the MongoDB wire server of the test machine, has no serverStatus opcounters;
@@ -205,6 +210,12 @@ sources:
     promtool_check(&m.text);
     tx.rollback().await.unwrap();
     sleeper.abort();
+    // Dropping the task leaves the query sleeping on the server: cancel it there.
+    sqlx::query("SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query = $1")
+        .bind(SLEEP)
+        .execute(&pool)
+        .await
+        .unwrap();
     acker.abort();
     let _ = amqp.close(200, "bye".into()).await;
     vh.delete().await;
