@@ -165,13 +165,15 @@ impl BasicAuth {
     /// True when `user` exists and `password` matches its hash (not limited: for callers
     /// without a client address).
     pub fn check(&self, user: &str, password: &str) -> bool {
-        self.verify(user, password)
+        let digest = self.digest(user, password);
+        self.remembered(&digest) || self.verify(user, password, digest)
     }
 
     /// Checks `user` and `password` sent from `client`: remembered credentials pass at once;
     /// anything else spends one of the client's verification attempts first.
     pub fn check_from(&self, client: IpAddr, user: &str, password: &str) -> AuthOutcome {
-        if self.remembered(user, password) {
+        let digest = self.digest(user, password);
+        if self.remembered(&digest) {
             return AuthOutcome::Allowed;
         }
         if self.attempts.check_key(&client).is_err() {
@@ -181,7 +183,7 @@ impl BasicAuth {
         if self.attempts.len() > MAX_REMEMBERED * 16 {
             self.attempts.retain_recent();
         }
-        match self.verify(user, password) {
+        match self.verify(user, password, digest) {
             true => AuthOutcome::Allowed,
             false => AuthOutcome::Denied,
         }
@@ -200,18 +202,16 @@ impl BasicAuth {
         mac.finalize().into_bytes().into()
     }
 
-    fn remembered(&self, user: &str, password: &str) -> bool {
-        let digest = self.digest(user, password);
+    fn remembered(&self, digest: &[u8; 32]) -> bool {
         let verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
         verified
-            .get(&digest)
+            .get(digest)
             .is_some_and(|at| at.elapsed() < REMEMBER_FOR)
     }
 
-    fn verify(&self, user: &str, password: &str) -> bool {
-        if self.remembered(user, password) {
-            return true;
-        }
+    /// Runs bcrypt for credentials not remembered, and remembers them by `digest` when they
+    /// match.
+    fn verify(&self, user: &str, password: &str, digest: [u8; 32]) -> bool {
         let Some(hash) = self.users.get(user) else {
             // Spend the same time as a real check so that user names cannot be probed.
             let _ = bcrypt::verify(
@@ -227,7 +227,7 @@ impl BasicAuth {
             if verified.len() >= MAX_REMEMBERED {
                 verified.clear();
             }
-            verified.insert(self.digest(user, password), Instant::now());
+            verified.insert(digest, Instant::now());
         }
         ok
     }
