@@ -201,6 +201,64 @@ pub struct Beat {
     pub attributes: BTreeMap<String, String>,
 }
 
+/// The newest beats of one run, at most `max` of them. A source that reads rows or documents
+/// (Postgres, MongoDB) hands each beat here as it arrives, so a run over millions of worker
+/// rows holds only what the tracker would keep anyway (it forgets the oldest first); the rest
+/// are counted as dropped.
+#[derive(Debug)]
+pub struct NewestBeats {
+    max: usize,
+    heap: std::collections::BinaryHeap<std::cmp::Reverse<ByTime>>,
+    dropped: u64,
+}
+
+/// A beat ordered by its time, for [`NewestBeats`].
+#[derive(Debug)]
+struct ByTime(Beat);
+
+impl PartialEq for ByTime {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.at.total_cmp(&other.0.at).is_eq()
+    }
+}
+impl Eq for ByTime {}
+impl PartialOrd for ByTime {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for ByTime {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.at.total_cmp(&other.0.at)
+    }
+}
+
+impl NewestBeats {
+    /// Keeps at most `max` beats (a check's `max_workers`).
+    pub fn new(max: usize) -> Self {
+        NewestBeats {
+            max,
+            heap: std::collections::BinaryHeap::new(),
+            dropped: 0,
+        }
+    }
+
+    /// Takes one beat, dropping the oldest kept one when full.
+    pub fn push(&mut self, beat: Beat) {
+        self.heap.push(std::cmp::Reverse(ByTime(beat)));
+        if self.heap.len() > self.max {
+            self.heap.pop();
+            self.dropped += 1;
+        }
+    }
+
+    /// The kept beats and how many were dropped.
+    pub fn finish(self) -> (Vec<Beat>, u64) {
+        let beats = self.heap.into_iter().map(|b| b.0 .0).collect();
+        (beats, self.dropped)
+    }
+}
+
 /// A timestamp value as unix seconds: seconds, milliseconds (numbers above 10^11), or
 /// RFC 3339 text.
 pub fn parse_time(text: &str) -> Option<f64> {
@@ -351,6 +409,23 @@ impl Tracker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_keeps_only_its_newest_beats_and_counts_the_rest() {
+        let mut newest = NewestBeats::new(2);
+        for (w, at) in [("a", 5.0), ("b", 1.0), ("c", 9.0), ("d", 3.0)] {
+            newest.push(Beat {
+                worker: w.to_owned(),
+                at,
+                attributes: BTreeMap::new(),
+            });
+        }
+        let (beats, dropped) = newest.finish();
+        let mut kept: Vec<&str> = beats.iter().map(|b| b.worker.as_str()).collect();
+        kept.sort();
+        assert_eq!(kept, ["a", "c"]);
+        assert_eq!(dropped, 2);
+    }
 
     #[test]
     fn bad_heartbeat_settings_are_named_with_their_fix() {

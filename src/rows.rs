@@ -124,25 +124,29 @@ impl RowShape {
         help: &str,
         out: &mut Output,
     ) -> Result<(), ProbeError> {
-        let mut groups: BTreeMap<Labels, Vec<f64>> = BTreeMap::new();
+        let mut sink = self.sink(metric, help, usize::MAX);
         for row in rows {
-            for (labels, value) in self.values_of(row)? {
-                match value {
-                    None => out.skipped += 1,
-                    Some(v) if self.summary.is_empty() => out.gauge(metric, help, labels, v),
-                    Some(v) => groups.entry(labels).or_default().push(v),
-                }
-            }
+            sink.push(row)?;
         }
-        for (labels, mut values) in groups {
-            values.sort_by(f64::total_cmp);
-            for stat in &self.summary {
-                let mut l = labels.clone();
-                l.push(label("stat", stat.name()));
-                out.gauge(metric, help, l, stat.of(&values));
-            }
-        }
+        let done = sink.finish();
+        out.families.extend(done.families);
+        out.skipped += done.skipped;
+        out.dropped += done.dropped;
         Ok(())
+    }
+
+    /// A sink that turns rows into samples one at a time, so a result is never held whole:
+    /// it keeps at most `max_series` series and counts every value past them as dropped.
+    pub fn sink<'a>(&'a self, metric: &'a str, help: &'a str, max_series: usize) -> RowSink<'a> {
+        RowSink {
+            shape: self,
+            metric,
+            help,
+            max_series,
+            groups: BTreeMap::new(),
+            dropped_groups: HashSet::new(),
+            out: Output::default(),
+        }
     }
 
     /// The (labels, value) pairs one row yields, one per value field; `None` for NULL.
@@ -225,6 +229,84 @@ impl RowShape {
             }
             _ => {}
         }
+    }
+}
+
+/// Rows turned into samples as they are read (see [`RowShape::sink`]). Memory is bounded by
+/// the series cap, not by the size of the result: plain rows stop producing samples at the
+/// cap, and `summary` keeps one number per value of the groups it already has (new groups
+/// past the cap are dropped, and remembered only as an 8-byte digest so each counts once).
+pub struct RowSink<'a> {
+    shape: &'a RowShape,
+    metric: &'a str,
+    help: &'a str,
+    max_series: usize,
+    groups: BTreeMap<Labels, Vec<f64>>,
+    /// Digests of the summary groups past the cap, so each is counted once (8 bytes each).
+    dropped_groups: HashSet<u64>,
+    out: Output,
+}
+
+impl RowSink<'_> {
+    /// Takes one row. Returns `false` once the sink is full and later rows can only be
+    /// counted (with [`RowSink::count_rest`]), never kept.
+    pub fn push(&mut self, row: &impl Row) -> Result<bool, ProbeError> {
+        let stats = self.shape.summary.len().max(1);
+        for (labels, value) in self.shape.values_of(row)? {
+            match value {
+                None => self.out.skipped += 1,
+                Some(v) if self.shape.summary.is_empty() => {
+                    if self.out.series() < self.max_series {
+                        self.out.gauge(self.metric, self.help, labels, v);
+                    } else {
+                        self.out.dropped += 1;
+                    }
+                }
+                Some(v) => {
+                    let room = (self.groups.len() + 1).saturating_mul(stats) <= self.max_series;
+                    match self.groups.get_mut(&labels) {
+                        Some(values) => values.push(v),
+                        None if room => {
+                            self.groups.insert(labels, vec![v]);
+                        }
+                        None => {
+                            // Counted once per group: a digest, not the labels, is remembered.
+                            let mut h = std::collections::hash_map::DefaultHasher::new();
+                            std::hash::Hash::hash(&labels, &mut h);
+                            if self.dropped_groups.insert(std::hash::Hasher::finish(&h)) {
+                                self.out.dropped += stats as u64;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(!self.full())
+    }
+
+    /// True when no further plain row can add a series. Summaries are never full: their
+    /// existing groups still take values.
+    pub fn full(&self) -> bool {
+        self.shape.summary.is_empty() && self.out.series() >= self.max_series
+    }
+
+    /// Counts `rows` rows that were not read into samples as dropped series (one per value
+    /// field), for a source that can tell how many rows it did not hand over.
+    pub fn count_rest(&mut self, rows: u64) {
+        self.out.dropped += rows.saturating_mul(self.shape.values.len() as u64);
+    }
+
+    /// The samples, with summary statistics computed over each group.
+    pub fn finish(mut self) -> Output {
+        for (labels, mut values) in std::mem::take(&mut self.groups) {
+            values.sort_by(f64::total_cmp);
+            for stat in &self.shape.summary {
+                let mut l = labels.clone();
+                l.push(label("stat", stat.name()));
+                self.out.gauge(self.metric, self.help, l, stat.of(&values));
+            }
+        }
+        self.out
     }
 }
 

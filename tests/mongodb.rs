@@ -174,3 +174,49 @@ sources:
         "a scrape took {worst:?} while the server hung"
     );
 }
+
+#[tokio::test]
+async fn an_aggregate_past_the_series_cap_is_streamed_and_counted() {
+    let client = mongo().await;
+    let dbname = unique("pulse_many");
+    let db = client.database(&dbname);
+    let docs: Vec<Document> = (0..500).map(|i| doc! { "k": i, "n": i }).collect();
+    db.collection::<Document>("items")
+        .insert_many(docs)
+        .await
+        .unwrap();
+    let config = format!(
+        r#"
+sources:
+  - name: m
+    kind: mongodb
+    url: {MONGO_URL}/{dbname}
+    checks:
+      - metric: app_items
+        aggregate: {{ collection: items, pipeline: [] }}
+        labels: [k]
+        values: [n]
+        max_series: 20
+        interval: 1s
+        timeout: 800ms
+"#
+    );
+    let e = InProcess::start(&config);
+    let m = e
+        // The wire server may not show a fresh insert to another connection at once: wait
+        // for a run that saw the documents.
+        .wait_for("a run over the documents", Duration::from_secs(20), |m| {
+            m.get("pulse_check_series", &[("check", "app_items")]) == Some(20.0)
+        })
+        .await;
+    let kept = m.find("app_items", &[]).len();
+    let dropped = m.get(
+        "pulse_check_series_dropped_total",
+        &[("check", "app_items")],
+    );
+    db.drop().await.unwrap();
+    assert_eq!(kept, 20);
+    // Summed over runs: every run that saw the documents dropped the same 480.
+    let dropped = dropped.unwrap();
+    assert!(dropped >= 480.0 && dropped % 480.0 == 0.0, "{dropped}");
+}

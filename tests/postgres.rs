@@ -453,3 +453,54 @@ sources:
         "one series per statistic, not per row"
     );
 }
+
+#[tokio::test]
+async fn a_huge_result_keeps_the_series_cap_and_counts_every_row_past_it() {
+    let config = format!(
+        r#"
+sources:
+  - name: db
+    kind: postgres
+    url: {PG_URL}
+    checks:
+      - metric: app_rows
+        sql: SELECT g::text AS id, g AS value FROM generate_series(1, 200000) g
+        labels: [id]
+        max_series: 100
+        interval: 1m
+        timeout: 20s
+      - metric: app_rows_summary
+        sql: SELECT (g % 1000)::text AS grp, g AS value FROM generate_series(1, 200000) g
+        labels: [grp]
+        summary: [max, count]
+        max_series: 10
+        interval: 1m
+        timeout: 20s
+"#
+    );
+    let e = InProcess::start(&config);
+    let m = e
+        .wait_for("both checks ran", Duration::from_secs(30), |m| {
+            m.get("pulse_check_success", &[("check", "app_rows")]) == Some(1.0)
+                && m.get("pulse_check_success", &[("check", "app_rows_summary")]) == Some(1.0)
+        })
+        .await;
+    assert_eq!(m.find("app_rows", &[]).len(), 100);
+    assert_eq!(
+        m.get("pulse_check_series_dropped_total", &[("check", "app_rows")]),
+        Some(199_900.0),
+        "every row past the cap is counted"
+    );
+    // Five groups fit (two statistics each); the other 995 groups are dropped, two series each.
+    assert_eq!(m.find("app_rows_summary", &[]).len(), 10);
+    assert_eq!(
+        m.get(
+            "pulse_check_series_dropped_total",
+            &[("check", "app_rows_summary")]
+        ),
+        Some(995.0 * 2.0)
+    );
+    // The kept groups' statistics are over all their rows, not the rows read before the cap.
+    let counts = m.find("app_rows_summary", &[("stat", "count")]);
+    assert!(counts.iter().all(|s| s.value == 200.0), "{counts:?}");
+}

@@ -21,7 +21,7 @@ use super::{remaining, Kind, Parsed, Probe, ProbeFuture, Source};
 use crate::config::parse::{parse_at, parse_split, take_checks};
 use crate::config::{CheckCommon, CheckConfig, CheckPlan, CheckSpec, ConfigError, Split};
 use crate::error::{ProbeError, Reason};
-use crate::heartbeat::{Beat, HeartbeatCommon, Tracker};
+use crate::heartbeat::{Beat, HeartbeatCommon, NewestBeats, Tracker};
 use crate::reference::{schema, CheckList, KindReference};
 use crate::rows::{Row, RowShape};
 use crate::sample::{Metric, Output};
@@ -423,6 +423,7 @@ impl Source<MongodbCheck> for MongodbSource {
                 help: check.help(plan.interval),
                 shape: shape.clone(),
                 spec: query.clone(),
+                max_series: plan.max_series,
             }),
         }
     }
@@ -526,6 +527,8 @@ struct CheckProbe {
     help: String,
     shape: RowShape,
     spec: MongoQuery,
+    /// The check's series cap: documents past it are counted, never kept.
+    max_series: usize,
 }
 
 impl Probe for CheckProbe {
@@ -573,13 +576,20 @@ impl Probe for CheckProbe {
                     .max_time(max_time)
                     .await
                     .map_err(|e| classify(&e))?;
-                let mut docs = Vec::new();
+                // Documents become samples as the cursor yields them; past the series cap
+                // they are only counted, so a result is never held whole.
+                let mut sink = self.shape.sink(&self.metric, &self.help, self.max_series);
+                let mut rest = 0u64;
                 while cursor.advance().await.map_err(|e| classify(&e))? {
-                    docs.push(cursor.deserialize_current().map_err(|e| classify(&e))?);
+                    if sink.full() {
+                        rest += 1;
+                        continue;
+                    }
+                    let doc = cursor.deserialize_current().map_err(|e| classify(&e))?;
+                    sink.push(&DocRow(&doc))?;
                 }
-                let rows: Vec<DocRow> = docs.iter().map(DocRow).collect();
-                self.shape
-                    .push_all(&rows, &self.metric, &self.help, &mut out)?;
+                sink.count_rest(rest);
+                return Ok(sink.finish());
             }
             Ok(out)
         })
@@ -619,7 +629,8 @@ impl Probe for HeartbeatProbe {
                 .max_time(remaining(deadline).max(Duration::from_millis(1)))
                 .await
                 .map_err(|e| classify(&e))?;
-            let (mut beats, mut malformed, mut example) = (Vec::new(), 0u64, None);
+            let mut beats = NewestBeats::new(self.hb.max_workers);
+            let (mut malformed, mut example) = (0u64, None);
             while cursor.advance().await.map_err(|e| classify(&e))? {
                 let doc = cursor.deserialize_current().map_err(|e| classify(&e))?;
                 let worker = text(doc.get(&self.from.worker_field));
@@ -643,9 +654,12 @@ impl Probe for HeartbeatProbe {
                     }
                 }
             }
-            Ok(self
-                .tracker
-                .update(&self.source, &self.hb, beats, malformed, example.as_deref()))
+            let (beats, dropped) = beats.finish();
+            let mut out =
+                self.tracker
+                    .update(&self.source, &self.hb, beats, malformed, example.as_deref());
+            out.dropped += dropped;
+            Ok(out)
         })
     }
 }

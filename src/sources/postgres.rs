@@ -9,6 +9,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::TryStreamExt;
 use rust_decimal::prelude::ToPrimitive;
 use serde::Deserialize;
 use serde_yaml::Value;
@@ -23,7 +24,7 @@ use crate::config::parse::{parse_at, parse_split, take_checks};
 use crate::config::validate::in_range;
 use crate::config::{CheckCommon, CheckConfig, CheckPlan, CheckSpec, ConfigError, Split};
 use crate::error::{ProbeError, Reason};
-use crate::heartbeat::{Beat, HeartbeatCommon, Tracker};
+use crate::heartbeat::{Beat, HeartbeatCommon, NewestBeats, Tracker};
 use crate::reference::{schema, CheckList, KindReference};
 use crate::rows::{self, RowShape};
 use crate::sample::{Metric, Output};
@@ -308,6 +309,7 @@ impl Source<PostgresCheck> for PostgresSource {
                 help: check.help(plan.interval),
                 shape: shape.clone(),
                 sql: sql.sql.clone(),
+                max_series: plan.max_series,
             }),
         }
     }
@@ -355,11 +357,21 @@ struct SqlProbe {
     help: String,
     shape: RowShape,
     sql: String,
+    /// The check's series cap: rows past it are counted, never kept.
+    max_series: usize,
 }
 
 /// Runs `sql` in a READ ONLY transaction whose `statement_timeout` is the time left before
-/// `deadline`, so the server stops the query when the scheduler gives up on it.
-async fn fetch_rows(pool: &PgPool, sql: &str, deadline: Instant) -> Result<Vec<PgRow>, ProbeError> {
+/// `deadline`, so the server stops the query when the scheduler gives up on it. Rows are
+/// handed to `each` as they arrive, so a result is never held whole; once `each` returns
+/// `false` the remaining rows are read and counted but not decoded, and that count is
+/// returned.
+async fn stream_rows(
+    pool: &PgPool,
+    sql: &str,
+    deadline: Instant,
+    mut each: impl FnMut(&PgRow) -> Result<bool, ProbeError>,
+) -> Result<u64, ProbeError> {
     let mut tx = pool.begin_with("BEGIN READ ONLY").await.map_err(classify)?;
     let budget = server_budget(deadline).as_millis().to_string();
     sqlx::query("SELECT set_config('statement_timeout', $1, true)")
@@ -367,20 +379,37 @@ async fn fetch_rows(pool: &PgPool, sql: &str, deadline: Instant) -> Result<Vec<P
         .execute(&mut *tx)
         .await
         .map_err(classify)?;
-    let rows = sqlx::query(sql)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(classify)?;
+    let mut rest = 0u64;
+    {
+        let mut rows = sqlx::query(sql).fetch(&mut *tx);
+        let mut wanted = true;
+        while let Some(row) = rows.try_next().await.map_err(classify)? {
+            if wanted {
+                wanted = each(&row)?;
+            } else {
+                rest += 1;
+            }
+        }
+    }
     // Nothing was written; ending with ROLLBACK returns the connection clean.
     tx.rollback().await.map_err(classify)?;
-    Ok(rows)
+    Ok(rest)
 }
 
 impl Probe for SqlProbe {
     fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
         Box::pin(async move {
-            let rows = fetch_rows(&self.pool, &self.sql, deadline).await?;
-            rows_to_output(&rows, &self.shape, &self.metric, &self.help)
+            let mut sink = self.shape.sink(&self.metric, &self.help, self.max_series);
+            let mut first = true;
+            let rest = stream_rows(&self.pool, &self.sql, deadline, |row| {
+                if std::mem::take(&mut first) {
+                    check_columns(row, &self.shape)?;
+                }
+                sink.push(row)
+            })
+            .await?;
+            sink.count_rest(rest);
+            Ok(sink.finish())
         })
     }
 }
@@ -396,11 +425,10 @@ struct HeartbeatProbe {
 impl Probe for HeartbeatProbe {
     fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
         Box::pin(async move {
-            let rows = fetch_rows(&self.pool, &self.sql, deadline).await?;
-            let mut beats = Vec::with_capacity(rows.len());
+            let mut beats = NewestBeats::new(self.hb.max_workers);
             let mut malformed = 0u64;
             let mut example = None;
-            for row in &rows {
+            stream_rows(&self.pool, &self.sql, deadline, |row| {
                 let worker = cell_text(row, "worker")?;
                 match cell_number(row, "last_seen") {
                     Ok(Some(at)) => {
@@ -420,25 +448,22 @@ impl Probe for HeartbeatProbe {
                         example.get_or_insert(worker);
                     }
                 }
-            }
-            Ok(self
-                .tracker
-                .update(&self.source, &self.hb, beats, malformed, example.as_deref()))
+                Ok(true)
+            })
+            .await?;
+            let (beats, dropped) = beats.finish();
+            let mut out =
+                self.tracker
+                    .update(&self.source, &self.hb, beats, malformed, example.as_deref());
+            out.dropped += dropped;
+            Ok(out)
         })
     }
 }
 
-/// Turns result rows into samples; NULL values are skipped and counted.
-fn rows_to_output(
-    rows: &[PgRow],
-    shape: &RowShape,
-    metric: &str,
-    help: &str,
-) -> Result<Output, ProbeError> {
-    let mut out = Output::default();
-    let Some(first) = rows.first() else {
-        return Ok(out);
-    };
+/// Fails with reason `decode`, naming the columns there are, when a label or value column
+/// of the shape is not in the result.
+fn check_columns(first: &PgRow, shape: &RowShape) -> Result<(), ProbeError> {
     let columns: Vec<&str> = first.columns().iter().map(|c| c.name()).collect();
     for wanted in shape.labels.iter().chain(&shape.values) {
         if !columns.contains(&wanted.as_str()) {
@@ -448,8 +473,7 @@ fn rows_to_output(
             ));
         }
     }
-    shape.push_all(rows, metric, help, &mut out)?;
-    Ok(out)
+    Ok(())
 }
 
 fn decode_error(column: &str, err: sqlx::Error) -> ProbeError {

@@ -1,7 +1,8 @@
 //! The queue check over the management API: every selected queue, per-vhost totals, dead
 //! letters, capped at `max_queues` keeping the deepest.
 
-use std::collections::{BTreeMap, HashSet};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashSet};
 use std::sync::Arc;
 
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
@@ -41,12 +42,55 @@ fn enc(s: &str) -> String {
     utf8_percent_encode(s, NON_ALPHANUMERIC).to_string()
 }
 
+/// What a run keeps while it pages through `/api/queues`: never the whole list. Memory is
+/// bounded by `max_queues` (the deepest queues seen so far) plus one page, whatever the
+/// broker holds.
+struct Walk {
+    /// Per-vhost (queues, ready, unacked) over every selected queue, capped or not.
+    totals: BTreeMap<String, (f64, f64, f64)>,
+    /// The deepest selected queues so far, shallowest on top, at most `max_queues`.
+    deepest: BinaryHeap<Reverse<Deep>>,
+    /// Queues dead-lettered into by the default exchange, by (vhost, queue).
+    targets: HashSet<(String, String)>,
+    /// Dead-letter exchanges named by some queue, by (vhost, exchange).
+    exchanges: BTreeSet<(String, String)>,
+    /// Series of the queues that fell out of `deepest`.
+    dropped: u64,
+}
+
+/// A queue with its depth (ready + unacked), ordered by depth for the heap.
+struct Deep(f64, Json);
+
+impl PartialEq for Deep {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.total_cmp(&other.0).is_eq()
+    }
+}
+impl Eq for Deep {}
+impl PartialOrd for Deep {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Deep {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
 impl QueuesProbe {
-    async fn all_queues(&self, deadline: Instant) -> Result<Vec<Json>, ProbeError> {
-        let mut queues = Vec::new();
+    /// Pages through `/api/queues`, folding each page into a [`Walk`].
+    async fn walk(&self, deadline: Instant) -> Result<Walk, ProbeError> {
+        let mut walk = Walk {
+            totals: BTreeMap::new(),
+            deepest: BinaryHeap::new(),
+            targets: HashSet::new(),
+            exchanges: BTreeSet::new(),
+            dropped: 0,
+        };
         let mut page = 1;
         loop {
-            let body = self
+            let mut body = self
                 .management
                 .get(
                     &format!(
@@ -56,46 +100,72 @@ impl QueuesProbe {
                     deadline,
                 )
                 .await?;
-            let items = body["items"].as_array().cloned().unwrap_or_default();
-            queues.extend(items);
+            let items = match body["items"].take() {
+                Json::Array(items) => items,
+                _ => Vec::new(),
+            };
+            for q in items {
+                self.fold(&mut walk, q);
+            }
             let pages = body["page_count"].as_u64().unwrap_or(1);
             if page as u64 >= pages {
-                return Ok(queues);
+                return Ok(walk);
             }
             page += 1;
         }
     }
 
-    /// (vhost, queue) pairs that other queues dead-letter into.
-    async fn dead_letter_targets(
-        &self,
-        queues: &[Json],
-        deadline: Instant,
-    ) -> Result<HashSet<(String, String)>, ProbeError> {
-        let mut targets = HashSet::new();
-        let mut exchanges = BTreeMap::new();
-        for q in queues {
-            let vhost = q["vhost"].as_str().unwrap_or("/");
-            let args = &q["arguments"];
-            let policy = &q["effective_policy_definition"];
-            let dlx = args["x-dead-letter-exchange"]
-                .as_str()
-                .or(policy["dead-letter-exchange"].as_str());
-            let dlrk = args["x-dead-letter-routing-key"]
-                .as_str()
-                .or(policy["dead-letter-routing-key"].as_str());
-            match (dlx, dlrk) {
-                // The default exchange routes by queue name.
-                (Some(""), Some(rk)) => {
-                    targets.insert((vhost.to_owned(), rk.to_owned()));
-                }
-                (Some(x), _) if !x.is_empty() => {
-                    exchanges.insert((vhost.to_owned(), x.to_owned()), ());
-                }
-                _ => {}
+    /// Takes one queue of a page into the walk.
+    fn fold(&self, walk: &mut Walk, q: Json) {
+        let vhost = q["vhost"].as_str().unwrap_or("/");
+        let args = &q["arguments"];
+        let policy = &q["effective_policy_definition"];
+        let dlx = args["x-dead-letter-exchange"]
+            .as_str()
+            .or(policy["dead-letter-exchange"].as_str());
+        let dlrk = args["x-dead-letter-routing-key"]
+            .as_str()
+            .or(policy["dead-letter-routing-key"].as_str());
+        match (dlx, dlrk) {
+            // The default exchange routes by queue name.
+            (Some(""), Some(rk)) => {
+                walk.targets.insert((vhost.to_owned(), rk.to_owned()));
+            }
+            (Some(x), _) if !x.is_empty() => {
+                walk.exchanges.insert((vhost.to_owned(), x.to_owned()));
+            }
+            _ => {}
+        }
+        if !self
+            .selection
+            .wants(vhost, q["name"].as_str().unwrap_or(""))
+        {
+            return;
+        }
+        let ready = num(&q["messages_ready"]).unwrap_or(0.0);
+        let unacked = num(&q["messages_unacknowledged"]).unwrap_or(0.0);
+        let t = walk.totals.entry(vhost.to_owned()).or_default();
+        t.0 += 1.0;
+        t.1 += ready;
+        t.2 += unacked;
+        // Keep the deepest queues when capping: they are the ones an SRE needs to see.
+        walk.deepest.push(Reverse(Deep(ready + unacked, q)));
+        if walk.deepest.len() > self.max_queues {
+            if let Some(Reverse(Deep(_, shallow))) = walk.deepest.pop() {
+                let mut scratch = Output::default();
+                self.queue_samples(&shallow, &HashSet::new(), &mut scratch);
+                walk.dropped += scratch.series() as u64;
             }
         }
-        for (vhost, exchange) in exchanges.keys() {
+    }
+
+    /// Adds the queues that dead-letter exchanges route to (their bindings) to `targets`.
+    async fn dead_letter_targets(
+        &self,
+        walk: &mut Walk,
+        deadline: Instant,
+    ) -> Result<(), ProbeError> {
+        for (vhost, exchange) in &walk.exchanges {
             let path = format!(
                 "api/exchanges/{}/{}/bindings/source",
                 enc(vhost),
@@ -106,7 +176,7 @@ impl QueuesProbe {
                     for b in bindings.as_array().into_iter().flatten() {
                         if b["destination_type"] == "queue" {
                             if let Some(d) = b["destination"].as_str() {
-                                targets.insert((vhost.clone(), d.to_owned()));
+                                walk.targets.insert((vhost.clone(), d.to_owned()));
                             }
                         }
                     }
@@ -116,57 +186,26 @@ impl QueuesProbe {
                 Err(e) => return Err(e),
             }
         }
-        Ok(targets)
+        Ok(())
     }
 }
 
 impl Probe for QueuesProbe {
     fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
         Box::pin(async move {
-            let all = self.all_queues(deadline).await?;
-            let targets = self.dead_letter_targets(&all, deadline).await?;
-            let mut selected: Vec<&Json> = all
-                .iter()
-                .filter(|q| {
-                    self.selection.wants(
-                        q["vhost"].as_str().unwrap_or("/"),
-                        q["name"].as_str().unwrap_or(""),
-                    )
-                })
-                .collect();
+            let mut walk = self.walk(deadline).await?;
+            self.dead_letter_targets(&mut walk, deadline).await?;
             let mut out = Output::default();
-            // Per-vhost totals count every selected queue, capped or not.
-            let mut totals: BTreeMap<&str, (f64, f64, f64)> = BTreeMap::new();
-            for q in &selected {
-                let t = totals
-                    .entry(q["vhost"].as_str().unwrap_or("/"))
-                    .or_default();
-                t.0 += 1.0;
-                t.1 += num(&q["messages_ready"]).unwrap_or(0.0);
-                t.2 += num(&q["messages_unacknowledged"]).unwrap_or(0.0);
-            }
-            for (vhost, (count, ready, unacked)) in &totals {
-                let source = self.source.as_str();
+            let source = self.source.as_str();
+            for (vhost, (count, ready, unacked)) in &walk.totals {
                 out.add(&VHOST_QUEUES, &[source, vhost], *count);
                 out.add(&VHOST_MESSAGES, &[source, vhost, "ready"], *ready);
                 out.add(&VHOST_MESSAGES, &[source, vhost, "unacked"], *unacked);
             }
-            // Keep the deepest queues when capping: they are the ones an SRE needs to see.
-            let depth = |q: &Json| {
-                num(&q["messages_ready"]).unwrap_or(0.0)
-                    + num(&q["messages_unacknowledged"]).unwrap_or(0.0)
-            };
-            selected.sort_by(|a, b| depth(b).total_cmp(&depth(a)));
-            for (i, q) in selected.iter().enumerate() {
-                let mut scratch = Output::default();
-                let target = if i < self.max_queues {
-                    &mut out
-                } else {
-                    &mut scratch
-                };
-                self.queue_samples(q, &targets, target);
-                out.dropped += scratch.series() as u64;
+            for Reverse(Deep(_, q)) in walk.deepest.into_sorted_vec() {
+                self.queue_samples(&q, &walk.targets, &mut out);
             }
+            out.dropped += walk.dropped;
             Ok(out)
         })
     }

@@ -4,11 +4,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use redis::Value as RValue;
 use serde::Deserialize;
 use tokio::time::Instant;
 
 use super::{classify, default_scan_count, scan, Conn};
 use crate::config::ConfigError;
+use crate::error::ProbeError;
 use crate::heartbeat::{parse_value, HeartbeatCommon, Tracker};
 use crate::sources::{Probe, ProbeFuture};
 
@@ -46,8 +48,63 @@ impl BeatSource {
     }
 }
 
-/// Keys read per MGET: big enough to keep round trips few, small enough not to block Redis.
-const MGET_BATCH: usize = 500;
+/// Keys read per pipelined round trip: big enough to keep round trips few, small enough not to
+/// block Redis.
+const READ_BATCH: usize = 500;
+
+/// Bytes of a heartbeat value read at most (64 KiB); a longer value is malformed. Heartbeats
+/// are a timestamp or a small JSON object, so this bounds a run's memory by the key cap.
+const MAX_BEAT_BYTES: usize = 64 * 1024;
+
+/// A value read with `GETRANGE 0 MAX_BEAT_BYTES`: `None` for a key that is gone or not a
+/// string; text too long to be a heartbeat is returned as is and then fails to parse.
+fn beat_text(v: RValue) -> Option<String> {
+    match v {
+        RValue::BulkString(b) if b.is_empty() => None,
+        RValue::BulkString(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+        RValue::SimpleString(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// The fields of the hash `key` with their values, at most `max` of them, plus how many more
+/// it holds. HSCAN reads `count` fields per call, so a hash of a million workers is never
+/// read in one reply.
+async fn hscan(
+    conn: &mut redis::aio::ConnectionManager,
+    key: &str,
+    count: u32,
+    max: usize,
+) -> Result<(HashMap<String, String>, u64), ProbeError> {
+    let mut fields = HashMap::new();
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, batch): (u64, Vec<(String, String)>) = redis::cmd("HSCAN")
+            .arg(key)
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(count)
+            .query_async(conn)
+            .await
+            .map_err(classify)?;
+        for (field, value) in batch {
+            if fields.len() < max || fields.contains_key(&field) {
+                fields.insert(field, value);
+            }
+        }
+        if next == 0 || fields.len() >= max {
+            break;
+        }
+        cursor = next;
+    }
+    let total: u64 = redis::cmd("HLEN")
+        .arg(key)
+        .query_async(conn)
+        .await
+        .map_err(classify)?;
+    let beyond = total.saturating_sub(fields.len() as u64);
+    Ok((fields, beyond))
+}
 
 pub(super) struct HeartbeatProbe {
     pub(super) source: String,
@@ -70,23 +127,25 @@ impl Probe for HeartbeatProbe {
                     scan(&mut conn, pattern, self.from.scan_count, self.max_keys).await?;
                 dropped = beyond;
                 let prefix = &pattern[..pattern.find(['*', '?', '[']).unwrap_or(pattern.len())];
-                for chunk in keys.chunks(MGET_BATCH) {
-                    let got: Vec<Option<String>> = redis::cmd("MGET")
-                        .arg(chunk)
-                        .query_async(&mut conn)
-                        .await
-                        .map_err(classify)?;
+                for chunk in keys.chunks(READ_BATCH) {
+                    // GETRANGE rather than MGET bounds each value read; a key of another type
+                    // answers an error, read like MGET's nil.
+                    let mut pipe = redis::pipe();
+                    pipe.ignore_errors();
+                    for key in chunk {
+                        pipe.cmd("GETRANGE").arg(key).arg(0).arg(MAX_BEAT_BYTES);
+                    }
+                    let got: Vec<RValue> = pipe.query_async(&mut conn).await.map_err(classify)?;
                     for (key, v) in chunk.iter().zip(got) {
-                        values.push((key.strip_prefix(prefix).unwrap_or(key).to_owned(), v));
+                        let worker = key.strip_prefix(prefix).unwrap_or(key).to_owned();
+                        values.push((worker, beat_text(v)));
                     }
                 }
             } else if let Some(hash) = &self.from.hash {
-                let all: HashMap<String, String> = redis::cmd("HGETALL")
-                    .arg(hash)
-                    .query_async(&mut conn)
-                    .await
-                    .map_err(classify)?;
-                values.extend(all.into_iter().map(|(k, v)| (k, Some(v))));
+                let (fields, beyond) =
+                    hscan(&mut conn, hash, self.from.scan_count, self.max_keys).await?;
+                dropped = beyond;
+                values.extend(fields.into_iter().map(|(k, v)| (k, Some(v))));
             }
             let mut beats = Vec::with_capacity(values.len());
             let mut malformed = 0u64;

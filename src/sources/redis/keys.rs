@@ -243,6 +243,9 @@ pub(super) struct KeyProbe {
     pub(super) max_keys: usize,
 }
 
+/// Bytes of a string value read to find a number in it: longer values are not numbers.
+const MAX_NUMBER_BYTES: usize = 128;
+
 /// The TYPE of each key, in one pipelined round trip (`none` for a key that is gone).
 async fn key_types(
     conn: &mut ConnectionManager,
@@ -297,7 +300,9 @@ impl Probe for KeyProbe {
                     "zset" => "ZCARD",
                     "stream" => "XLEN",
                     "hash" => "HLEN",
-                    "string" => "GET",
+                    // Only the first bytes: a number is short, and a large value under a
+                    // pattern (a cached JSON blob) must not be read whole to find it is not one.
+                    "string" => "GETRANGE",
                     // The key does not exist: absent, not 0.
                     "none" => continue,
                     // A type with no length we know (a module's, such as ReJSON): skipped
@@ -309,6 +314,9 @@ impl Probe for KeyProbe {
                     }
                 };
                 sizes.cmd(cmd).arg(k);
+                if cmd == "GETRANGE" {
+                    sizes.arg(0).arg(MAX_NUMBER_BYTES - 1);
+                }
                 measured.push((k, t.as_str()));
             }
             if measured.is_empty() {
