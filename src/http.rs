@@ -2,7 +2,9 @@
 //! basic auth and TLS from the web config, and graceful shutdown.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
@@ -11,27 +13,56 @@ use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use axum_server::accept::Accept;
 use base64::Engine;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use prometheus_client::registry::Registry;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::app::App;
 use crate::collector::SnapshotCollector;
 use crate::exposition::{self, Format};
 use crate::webconfig::{AuthOutcome, BasicAuth, WebConfig};
+use crate::webwatch::{self, LiveAuth, Targets};
 
 /// How long in-flight requests may finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Limits that keep a hostile or broken client from holding the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Connections served at once; a connection beyond them is closed at once, so a flood
+    /// of idle connections cannot hold every worker (`--web.max-connections`).
+    pub max_connections: usize,
+    /// Time a client has to send its request line and headers (against slowloris).
+    pub header_read_timeout: Duration,
+    /// Bytes of request line and headers accepted; more is answered 431.
+    pub max_header_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 256,
+            header_read_timeout: Duration::from_secs(10),
+            max_header_bytes: 16 * 1024,
+        }
+    }
+}
 
 #[derive(Clone)]
 struct HttpState {
     app: Arc<App>,
     registry: Arc<Registry>,
-    auth: Option<Arc<BasicAuth>>,
+    auth: LiveAuth,
     telemetry_path: Arc<str>,
+    /// Held while a reload runs: reloads run one at a time and a flood of them is refused.
+    reloading: Arc<tokio::sync::Mutex<()>>,
 }
 
-/// Serves on `listener` until `shutdown` completes, then drains requests for up to
-/// [`SHUTDOWN_GRACE`]. Tests bind `127.0.0.1:0` and pass the listener in.
+/// Serves on `listener` with the default [`Limits`] until `shutdown` completes, then drains
+/// requests for up to [`SHUTDOWN_GRACE`]. Tests bind `127.0.0.1:0` and pass the listener in.
 pub async fn serve(
     listener: std::net::TcpListener,
     app: Arc<App>,
@@ -39,13 +70,38 @@ pub async fn serve(
     telemetry_path: &str,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(
+        listener,
+        app,
+        web,
+        telemetry_path,
+        Limits::default(),
+        shutdown,
+    )
+    .await
+}
+
+/// [`serve`] with explicit [`Limits`]. A web config read from a file is watched and re-read
+/// while serving (see [`crate::webwatch`]).
+pub async fn serve_with(
+    listener: std::net::TcpListener,
+    app: Arc<App>,
+    web: WebConfig,
+    telemetry_path: &str,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(SnapshotCollector::new(app.store())));
+    let auth: LiveAuth = Arc::new(RwLock::new(
+        BasicAuth::new(&web.basic_auth_users).map(Arc::new),
+    ));
     let state = HttpState {
         app,
         registry: Arc::new(registry),
-        auth: BasicAuth::new(&web.basic_auth_users).map(Arc::new),
+        auth: auth.clone(),
         telemetry_path: telemetry_path.into(),
+        reloading: Arc::default(),
     };
     let router = Router::new()
         .route("/", get(landing))
@@ -65,21 +121,149 @@ pub async fn serve(
     listener.set_nonblocking(true)?;
     // The client address keys the limit on failed logins.
     let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
     match &web.tls_server_config {
         Some(tls) => {
             let config = tls.server_config().map_err(std::io::Error::other)?;
             let rustls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(config));
-            axum_server::from_tcp_rustls(listener, rustls)
+            let _watch = webwatch::spawn(
+                &web,
+                Targets {
+                    auth,
+                    tls: Some(rustls.clone()),
+                },
+            )
+            .map(AbortOnDrop);
+            let mut server = axum_server::from_tcp_rustls(listener, rustls)
                 .handle(handle)
-                .serve(service)
-                .await
+                .map(|tls| ConnectionLimit {
+                    inner: tls,
+                    permits,
+                });
+            harden(server.http_builder(), &limits);
+            server.serve(service).await
         }
         None => {
-            axum_server::from_tcp(listener)
-                .handle(handle)
-                .serve(service)
-                .await
+            let _watch = webwatch::spawn(&web, Targets { auth, tls: None }).map(AbortOnDrop);
+            let mut server =
+                axum_server::from_tcp(listener)
+                    .handle(handle)
+                    .acceptor(ConnectionLimit {
+                        inner: axum_server::accept::DefaultAcceptor,
+                        permits,
+                    });
+            harden(server.http_builder(), &limits);
+            server.serve(service).await
         }
+    }
+}
+
+/// Applies the header limits to both protocols a connection may speak.
+fn harden(builder: &mut hyper_util::server::conn::auto::Builder<TokioExecutor>, limits: &Limits) {
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_header_bytes.max(8192));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        .max_concurrent_streams(32);
+}
+
+/// Stops the web config watcher when the server stops.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// An acceptor that takes a permit per connection and closes connections beyond
+/// [`Limits::max_connections`] before any TLS handshake or read.
+#[derive(Clone)]
+struct ConnectionLimit<A> {
+    inner: A,
+    permits: Arc<Semaphore>,
+}
+
+impl<I, S, A> Accept<I, S> for ConnectionLimit<A>
+where
+    A: Accept<I, S>,
+    A::Future: Send + 'static,
+    A::Stream: Send + 'static,
+    A::Service: Send + 'static,
+{
+    type Stream = Permitted<A::Stream>;
+    type Service = A::Service;
+    type Future =
+        futures_util::future::BoxFuture<'static, std::io::Result<(Self::Stream, Self::Service)>>;
+
+    fn accept(&self, stream: I, service: S) -> Self::Future {
+        let permit = self.permits.clone().try_acquire_owned();
+        let inner = self.inner.accept(stream, service);
+        Box::pin(async move {
+            let Ok(permit) = permit else {
+                tracing::debug!("connection refused: --web.max-connections reached");
+                return Err(std::io::Error::other("connection limit reached"));
+            };
+            let (stream, service) = inner.await?;
+            Ok((
+                Permitted {
+                    inner: stream,
+                    _permit: permit,
+                },
+                service,
+            ))
+        })
+    }
+}
+
+/// A connection's stream with the permit it holds until it closes.
+struct Permitted<T> {
+    inner: T,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Permitted<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Permitted<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
     }
 }
 
@@ -105,6 +289,18 @@ async fn landing(State(st): State<HttpState>) -> Html<String> {
 }
 
 async fn reload(State(st): State<HttpState>) -> Response {
+    // One reload at a time: a flood of reloads is refused, not queued, so it never piles up
+    // config parsing and reconnects behind the scrapes.
+    let Ok(_running) = st.reloading.try_lock() else {
+        let mut resp = (
+            StatusCode::TOO_MANY_REQUESTS,
+            "a reload is already running; try again when it has finished\n",
+        )
+            .into_response();
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return resp;
+    };
     match st.app.reload().await {
         Ok(()) => (StatusCode::OK, "configuration reloaded\n").into_response(),
         Err(e) => (
@@ -134,7 +330,8 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
 }
 
 async fn require_auth(State(st): State<HttpState>, req: Request, next: Next) -> Response {
-    let Some(auth) = st.auth.clone() else {
+    let current = st.auth.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let Some(auth) = current else {
         return next.run(req).await;
     };
     if let Some((user, password)) = basic_credentials(req.headers()) {

@@ -20,6 +20,7 @@
 //! | [`app`] | wiring and reload |
 //! | [`http`] | the HTTP endpoints, auth and TLS |
 //! | [`webconfig`] | the exporter-toolkit web config file |
+//! | [`webwatch`] | re-reading the web config file while serving |
 //! | [`landing`] | the HTML landing page |
 //! | [`reference`] | `docs/config.md`, generated from the config structs |
 //! | [`probe_cmd`] | the `probe` subcommand's one-shot run and table |
@@ -57,3 +58,4 @@ pub mod sources;
 pub mod store;
 pub mod timetemplate;
 pub mod webconfig;
+pub mod webwatch;

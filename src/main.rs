@@ -54,6 +54,16 @@ struct Cli {
         value_name = "FILE"
     )]
     web_config_file: Option<PathBuf>,
+    /// Connections served at once; more are closed on accept (idle clients cannot hold them
+    /// all: headers must arrive within 10 s).
+    #[arg(
+        long = "web.max-connections",
+        env = "PULSE_WEB_MAX_CONNECTIONS",
+        default_value_t = 256,
+        value_parser = clap::value_parser!(u32).range(1..=65_536),
+        global = true
+    )]
+    max_connections: u32,
     /// Minimum log level.
     #[arg(
         long = "log.level",
@@ -263,7 +273,19 @@ async fn run(cli: Cli, path: PathBuf, config: configfile::Config) -> ExitCode {
             let _ = reloader.reload().await;
         }
     });
-    let served = http::serve(listener, app.clone(), web, &telemetry, shutdown_signal()).await;
+    let limits = http::Limits {
+        max_connections: cli.max_connections as usize,
+        ..http::Limits::default()
+    };
+    let served = http::serve_with(
+        listener,
+        app.clone(),
+        web,
+        &telemetry,
+        limits,
+        shutdown_signal(),
+    )
+    .await;
     app.shutdown().await;
     match served {
         Ok(()) => {

@@ -33,6 +33,10 @@ pub struct WebConfig {
     /// Users allowed in, each with a bcrypt hash of their password. Empty: no auth.
     #[serde(default)]
     pub basic_auth_users: BTreeMap<String, String>,
+    /// The file this was read from, which the server watches and re-reads when it (or the
+    /// certificate or key it names) changes. `None` for a config built in code.
+    #[serde(skip)]
+    pub file: Option<std::path::PathBuf>,
 }
 
 /// `tls_server_config:`.
@@ -71,6 +75,8 @@ impl WebConfig {
             tls.server_config()
                 .map_err(|e| format!("web config {}: tls_server_config: {e}", path.display()))?;
         }
+        let mut config = config;
+        config.file = Some(path.to_owned());
         Ok(config)
     }
 }

@@ -290,3 +290,200 @@ async fn a_password_guessing_client_is_limited_without_slowing_a_known_scraper()
         assert_eq!(get("right-horse").await.unwrap().status(), 200);
     }
 }
+
+/// Sends `request` on a fresh connection and returns what the server answers before it closes
+/// the connection (or stops answering for 5 s).
+async fn raw_exchange(port: u16, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    // The server may answer and close before the whole request is written.
+    let _ = conn.write_all(request).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), conn.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn oversized_request_heads_are_refused_and_the_server_keeps_serving() {
+    let e = InProcess::start(&redis_config(""));
+    let long_url = format!(
+        "GET /metrics?{} HTTP/1.1\r\nHost: x\r\n\r\n",
+        "a".repeat(64 * 1024)
+    );
+    let answer = raw_exchange(e.port, long_url.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer:.80}");
+    let big_header = format!(
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Junk: {}\r\n\r\n",
+        "b".repeat(64 * 1024)
+    );
+    let answer = raw_exchange(e.port, big_header.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer:.80}");
+    let ok = raw_exchange(
+        e.port,
+        b"GET /-/healthy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok:.80}");
+}
+
+#[tokio::test]
+async fn slow_clients_are_cut_off_and_connections_past_the_cap_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let limits = pulse_exporter::http::Limits {
+        max_connections: 3,
+        header_read_timeout: Duration::from_secs(1),
+        ..pulse_exporter::http::Limits::default()
+    };
+    let e = InProcess::start_limited(&redis_config(""), limits);
+    // Three slowloris clients: a request head that never ends.
+    let mut slow = Vec::new();
+    for _ in 0..3 {
+        let mut c = tokio::net::TcpStream::connect(("127.0.0.1", e.port))
+            .await
+            .unwrap();
+        c.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        slow.push(c);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Every slot is held: a fourth connection is closed without an answer.
+    let refused = raw_exchange(
+        e.port,
+        b"GET /-/healthy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(refused, "", "past the cap, a connection gets nothing");
+    // The header timeout closes the slow ones, which frees their slots.
+    let started = Instant::now();
+    for c in &mut slow {
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), c.read_to_end(&mut rest)).await;
+        assert!(read.is_ok(), "a slow client was not cut off");
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let ok = raw_exchange(
+        e.port,
+        b"GET /-/healthy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok:.80}");
+}
+
+#[tokio::test]
+async fn a_flood_of_reloads_runs_them_one_at_a_time_and_scrapes_still_answer() {
+    let e = Exporter::start(&redis_config(""));
+    let client = reqwest::Client::new();
+    let reloads: Vec<_> = (0..20)
+        .map(|_| client.post(e.url("/-/reload")).send())
+        .collect();
+    let scrape = client.get(e.url("/metrics")).send();
+    let (answers, scrape) = tokio::join!(futures_util::future::join_all(reloads), scrape);
+    let statuses: Vec<u16> = answers
+        .into_iter()
+        .map(|r| r.unwrap().status().as_u16())
+        .collect();
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 429),
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&200), "{statuses:?}");
+    assert_eq!(scrape.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn a_changed_web_config_takes_effect_and_a_broken_one_keeps_the_old() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = |password: &str| {
+        format!(
+            "basic_auth_users:\n  admin: '{}'\n",
+            bcrypt::hash(password, 4).unwrap()
+        )
+    };
+    let web = write_temp(dir.path(), "web.yml", &users("first-horse"));
+    let e = Exporter::start_with(
+        &redis_config(""),
+        &["--web.config.file", web.to_str().unwrap()],
+        &[],
+    );
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{}/-/healthy", e.port);
+    let status = |password: &'static str| {
+        let req = client.get(&url).basic_auth("admin", Some(password));
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(status("first-horse").await, 200);
+    // Written beside and renamed in, as Kubernetes swaps a Secret.
+    let next = write_temp(dir.path(), "web.yml.new", &users("second-horse"));
+    std::fs::rename(&next, &web).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while status("second-horse").await != 200 {
+        assert!(Instant::now() < deadline, "the new password never worked");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(status("first-horse").await, 401, "the old password is gone");
+    std::fs::write(&web, "basic_auth_users: [unclosed\n").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !e.logs().contains("the previous one stays in force") {
+        assert!(Instant::now() < deadline, "{}", e.logs());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        status("second-horse").await,
+        200,
+        "the broken file changed nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_rotated_certificate_is_served_to_new_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let second = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let cert_path = write_temp(dir.path(), "tls.crt", &first.cert.pem());
+    let key_path = write_temp(dir.path(), "tls.key", &first.key_pair.serialize_pem());
+    let web = write_temp(
+        dir.path(),
+        "web.yml",
+        &format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\n",
+            cert_path.display(),
+            key_path.display()
+        ),
+    );
+    let e = Exporter::start_with(
+        &redis_config(""),
+        &["--web.config.file", web.to_str().unwrap()],
+        &[],
+    );
+    let trusting = |pem: String| {
+        reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes()).unwrap())
+            .resolve(
+                "localhost",
+                format!("127.0.0.1:{}", e.port).parse().unwrap(),
+            )
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap()
+    };
+    let url = format!("https://localhost:{}/-/healthy", e.port);
+    let (old, new) = (trusting(first.cert.pem()), trusting(second.cert.pem()));
+    assert_eq!(old.get(&url).send().await.unwrap().status(), 200);
+    assert!(new.get(&url).send().await.is_err(), "not the second yet");
+    // The key first, then the certificate: between the two the pair does not match, which
+    // must keep the first certificate in force, not fail.
+    std::fs::write(&key_path, second.key_pair.serialize_pem()).unwrap();
+    std::fs::write(&cert_path, second.cert.pem()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while new.get(&url).send().await.is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the new certificate was never served"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(old.get(&url).send().await.is_err(), "the first is retired");
+}
