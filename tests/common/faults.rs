@@ -1,17 +1,33 @@
-//! Faults made without touching the shared servers: a TCP proxy the test cuts and restores,
-//! and a listener that accepts connections and never answers (a hung server).
+//! Faults made without touching the shared servers: a TCP proxy the test cuts and restores or
+//! turns hung, slow or garbage-speaking, and a listener that accepts connections and never
+//! answers (a hung server).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::Serving;
 
+/// How the proxy treats the connections it accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Forward both ways.
+    Pass,
+    /// Accept and never answer, holding the connection open.
+    Hang,
+    /// Forward, but hold every chunk from the server this long first.
+    Slow(Duration),
+    /// Answer with bytes that are no protocol at all, then keep reading.
+    Garbage,
+}
+
 /// A loopback TCP proxy to `target` that the test can cut (closing every connection) and
-/// restore on the same port: the way to make a real server unreachable without stopping it.
+/// restore on the same port, or switch to a [`Mode`] of failure: the way to make a real
+/// server unreachable, hung, slow or broken without touching it.
 pub struct Proxy {
     pub port: u16,
     target: String,
     tasks: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    mode: Arc<Mutex<Mode>>,
 }
 
 impl Proxy {
@@ -22,6 +38,7 @@ impl Proxy {
             port,
             target: target.to_owned(),
             tasks: Arc::new(Mutex::new(Vec::new())),
+            mode: Arc::new(Mutex::new(Mode::Pass)),
         };
         p.serve(listener);
         p
@@ -30,21 +47,27 @@ impl Proxy {
     fn serve(&self, listener: tokio::net::TcpListener) {
         let target = self.target.clone();
         let tasks = self.tasks.clone();
+        let mode = self.mode.clone();
         let accept = tokio::spawn(async move {
             loop {
-                let Ok((mut inbound, _)) = listener.accept().await else {
+                let Ok((inbound, _)) = listener.accept().await else {
                     return;
                 };
                 let target = target.clone();
-                let conn = tokio::spawn(async move {
-                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
+                let mode = *mode.lock().unwrap();
+                let conn = tokio::spawn(handle(inbound, target, mode));
                 tasks.lock().unwrap().push(conn);
             }
         });
         self.tasks.lock().unwrap().push(accept);
+    }
+
+    /// Switches how new connections are treated and closes the current ones, so the source
+    /// reconnects into the new mode at once.
+    pub async fn set(&self, mode: Mode) {
+        *self.mode.lock().unwrap() = mode;
+        self.cut();
+        self.restore().await;
     }
 
     /// Closes the listener and every proxied connection.
@@ -66,6 +89,55 @@ impl Proxy {
                 }
                 Err(e) => panic!("cannot rebind proxy port {}: {e}", self.port),
             }
+        }
+    }
+}
+
+/// Serves one accepted connection in `mode`.
+async fn handle(mut inbound: tokio::net::TcpStream, target: String, mode: Mode) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    match mode {
+        Mode::Pass => {
+            if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+            }
+        }
+        Mode::Hang => {
+            let mut sink = [0u8; 4096];
+            while matches!(inbound.read(&mut sink).await, Ok(n) if n > 0) {}
+        }
+        Mode::Garbage => {
+            // Deterministic noise: no protocol's greeting or frame starts like this.
+            let noise: Vec<u8> = (0..4096u32)
+                .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+                .collect();
+            let _ = inbound.write_all(&noise).await;
+            let mut sink = [0u8; 4096];
+            while matches!(inbound.read(&mut sink).await, Ok(n) if n > 0) {}
+        }
+        Mode::Slow(delay) => {
+            let Ok(outbound) = tokio::net::TcpStream::connect(&target).await else {
+                return;
+            };
+            let (mut client_read, mut client_write) = inbound.into_split();
+            let (mut server_read, mut server_write) = outbound.into_split();
+            let up = async {
+                let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
+            };
+            let down = async {
+                let mut buf = vec![0u8; 16 * 1024];
+                loop {
+                    let n = match server_read.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    tokio::time::sleep(delay).await;
+                    if client_write.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            };
+            tokio::join!(up, down);
         }
     }
 }

@@ -65,10 +65,14 @@ impl Probe for HealthProbe {
     fn run(&self, _deadline: Instant) -> ProbeFuture<'_> {
         Box::pin(async move {
             let mut conn = self.conn.get().await?;
-            let _: String = redis::cmd("PING")
-                .query_async(&mut conn)
-                .await
-                .map_err(classify)?;
+            let ping: Result<String, _> = redis::cmd("PING").query_async(&mut conn).await;
+            if let Err(e) = ping {
+                // The connection manager reconnects when the socket drops, but not after a
+                // reply it cannot parse (a proxy or another protocol answering): it would
+                // return that parse error forever. A failed PING starts a fresh connection.
+                self.conn.reset().await;
+                return Err(classify(e));
+            }
             let info: String = redis::cmd("INFO")
                 .query_async(&mut conn)
                 .await

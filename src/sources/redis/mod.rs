@@ -191,6 +191,11 @@ impl Conn {
         *guard = Some(manager.clone());
         Ok(manager)
     }
+
+    /// Drops the connection manager; the next probe connects afresh.
+    async fn reset(&self) {
+        *self.manager.lock().await = None;
+    }
 }
 
 /// A Redis source.
