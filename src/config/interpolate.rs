@@ -95,6 +95,31 @@ fn substitute(text: &str, refs: Refs) -> Result<String, String> {
     Ok(out)
 }
 
+/// Largest secret file read (64 KiB): a password, token or certificate is far smaller, and a
+/// reference to the wrong file (a log, `/dev/zero`) must fail rather than fill memory.
+const MAX_SECRET_BYTES: u64 = 64 * 1024;
+
+/// Reads a secret file: a regular file (a FIFO or device such as `/dev/stdin` would block or
+/// never end) of at most [`MAX_SECRET_BYTES`], in UTF-8.
+fn read_secret_file(path: &str) -> Result<String, String> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file".to_owned());
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_SECRET_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > MAX_SECRET_BYTES {
+        return Err(format!(
+            "larger than {} KiB, which no secret is: is it the right file?",
+            MAX_SECRET_BYTES / 1024
+        ));
+    }
+    String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_owned())
+}
+
 fn resolve(reference: &str) -> Result<String, String> {
     let value = if let Some(spec) = reference.strip_prefix("env:") {
         // `${env:NAME:-default}`: the default is config text, not a secret, so it is not
@@ -116,7 +141,7 @@ fn resolve(reference: &str) -> Result<String, String> {
             }
         }
     } else if let Some(path) = reference.strip_prefix("file:") {
-        let raw = std::fs::read_to_string(path)
+        let raw = read_secret_file(path)
             .map_err(|e| format!("cannot read secret file {path} (from ${{file:{path}}}): {e}"))?;
         // Secret files usually end with a newline that is not part of the secret.
         raw.strip_suffix("\r\n")
@@ -206,6 +231,20 @@ mod tests {
             e.contains("PULSE_TEST_INTERP_BAD") && e.contains("/nonexistent/pulse"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn devices_and_huge_files_are_not_read_as_secrets() {
+        let dev = expand("${file:/dev/zero}").unwrap_err();
+        assert!(
+            dev.contains("/dev/zero") && dev.contains("not a regular file"),
+            "{dev}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big");
+        std::fs::write(&big, vec![b'a'; 70 * 1024]).unwrap();
+        let err = expand(&format!("${{file:{}}}", big.display())).unwrap_err();
+        assert!(err.contains("larger than 64 KiB"), "{err}");
     }
 
     #[test]

@@ -45,12 +45,27 @@ impl ConfigError {
     }
 }
 
+/// Characters of a path or message shown: a hostile value (a 10 MB name) is echoed in part,
+/// so the report stays readable.
+const SHOWN_CHARS: usize = 500;
+
+/// Errors listed in a report; the rest are counted.
+const SHOWN_ERRORS: usize = 50;
+
+/// `text`, cut at [`SHOWN_CHARS`] characters with a note of how much was left out.
+fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(SHOWN_CHARS) {
+        None => text.into(),
+        Some((cut, _)) => format!("{}… ({} more bytes)", &text[..cut], text.len() - cut).into(),
+    }
+}
+
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.path.is_empty() {
-            f.write_str(&self.message)?;
+            f.write_str(&shown(&self.message))?;
         } else {
-            write!(f, "{}: {}", self.path, self.message)?;
+            write!(f, "{}: {}", shown(&self.path), shown(&self.message))?;
         }
         match self.at {
             Some((line, column)) => write!(f, " (line {line}, column {column})"),
@@ -66,8 +81,15 @@ pub struct ConfigErrors(pub Vec<ConfigError>);
 impl fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} config error(s):", self.0.len())?;
-        for e in &self.0 {
+        for e in self.0.iter().take(SHOWN_ERRORS) {
             write!(f, "\n  - {e}")?;
+        }
+        if self.0.len() > SHOWN_ERRORS {
+            write!(
+                f,
+                "\n  … and {} more; fix these first",
+                self.0.len() - SHOWN_ERRORS
+            )?;
         }
         Ok(())
     }
@@ -455,6 +477,26 @@ impl<S: CheckSpec> CheckConfig<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_report_shows_enough_of_a_hostile_value_and_counts_the_rest() {
+        let long = ConfigError::new(
+            "sources[0].name",
+            format!("{:?} is bad", "é".repeat(10_000)),
+        );
+        let text = long.to_string();
+        assert!(text.chars().count() < 600, "{}", text.len());
+        assert!(text.ends_with("more bytes)"), "{text}");
+        let many = ConfigErrors(
+            (0..60)
+                .map(|i| ConfigError::new(format!("p{i}"), "x"))
+                .collect(),
+        );
+        let text = many.to_string();
+        assert!(text.starts_with("60 config error(s):"));
+        assert!(text.contains("p49: x") && !text.contains("p50: x"));
+        assert!(text.ends_with("… and 10 more; fix these first"), "{text}");
+    }
 
     #[test]
     fn durations_are_shown_in_their_largest_exact_unit() {

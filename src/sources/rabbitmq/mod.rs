@@ -285,7 +285,7 @@ fn validate(c: &RabbitmqConfig, p: &str, errors: &mut Vec<ConfigError>) {
             if let Err(e) = Regex::new(re) {
                 errors.push(ConfigError::new(
                     format!("{p}.{field}[{i}]"),
-                    format!("invalid regex: {e}"),
+                    regex_error(&e),
                 ));
             }
         }
@@ -294,7 +294,7 @@ fn validate(c: &RabbitmqConfig, p: &str, errors: &mut Vec<ConfigError>) {
         if let Err(e) = Regex::new(re) {
             errors.push(ConfigError::new(
                 format!("{p}.dead_letter_pattern"),
-                format!("invalid regex: {e}"),
+                regex_error(&e),
             ));
         }
     }
@@ -434,6 +434,20 @@ impl Source<RabbitCheck> for RabbitmqSource {
             }
         }
     }
+}
+
+/// A regex error without the echo of the pattern and caret line the regex crate prints, which
+/// for a long pattern would bury the reason: the position in the file already says where.
+fn regex_error(e: &regex::Error) -> String {
+    let text = e.to_string();
+    let reason = text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or(&text)
+        .trim()
+        .trim_start_matches("error: ");
+    format!("invalid regex: {reason}")
 }
 
 #[cfg(test)]
