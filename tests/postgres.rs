@@ -504,3 +504,74 @@ sources:
     let counts = m.find("app_rows_summary", &[("stat", "count")]);
     assert!(counts.iter().all(|s| s.value == 200.0), "{counts:?}");
 }
+
+#[tokio::test]
+async fn sigterm_during_a_long_query_exits_in_the_grace_period_and_the_server_stops_it() {
+    let marker = unique("termmark");
+    let config = format!(
+        r#"
+sources:
+  - name: db
+    kind: postgres
+    url: {PG_URL}
+    checks:
+      - metric: app_long
+        sql: SELECT 1 AS value, '{marker}' AS marker FROM pg_sleep(120)
+        labels: [marker]
+        interval: 10m
+        timeout: 5m
+"#
+    );
+    // Should the test fail with the query still sleeping, it is cancelled all the same.
+    let _cleanup = Cleanup::default().pg(format!(
+        "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE '%{marker}%' AND pid <> pg_backend_pid()"
+    ));
+    let mut e = Exporter::start(&config);
+    let pool = pg().await;
+    let running = || {
+        let pool = pool.clone();
+        let like = format!("%{marker}%");
+        async move {
+            let (n,): (i64,) = sqlx::query_as(
+                "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE $1 AND pid <> pg_backend_pid()",
+            )
+            .bind(like)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            n
+        }
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while running().await == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the query never started"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    e.signal("-TERM");
+    let stopped = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = e.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            stopped.elapsed() < pulse_exporter::http::SHUTDOWN_GRACE + Duration::from_secs(2),
+            "did not exit within the grace period"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status}");
+    // The server notices the closed connection and ends the query, instead of sleeping on
+    // for two minutes on behalf of an exporter that is gone.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while running().await > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the query still runs on the server after the exporter exited"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!("exited {:?} after SIGTERM", stopped.elapsed());
+}

@@ -374,7 +374,16 @@ async fn stream_rows(
 ) -> Result<u64, ProbeError> {
     let mut tx = pool.begin_with("BEGIN READ ONLY").await.map_err(classify)?;
     let budget = server_budget(deadline).as_millis().to_string();
-    sqlx::query("SELECT set_config('statement_timeout', $1, true)")
+    // Postgres 14+ can also check the client socket while a query runs: if the exporter is
+    // stopped (or killed) mid-query, the server ends the query within a second instead of
+    // running it on to its statement_timeout for nobody.
+    let watch_client = tx.server_version_num().is_some_and(|v| v >= 140_000);
+    let settings = if watch_client {
+        "SELECT set_config('statement_timeout', $1, true), set_config('client_connection_check_interval', '1000', true)"
+    } else {
+        "SELECT set_config('statement_timeout', $1, true)"
+    };
+    sqlx::query(settings)
         .bind(budget)
         .execute(&mut *tx)
         .await
