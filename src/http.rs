@@ -23,7 +23,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::app::App;
 use crate::collector::SnapshotCollector;
 use crate::exposition::{self, Format};
-use crate::webconfig::{AuthOutcome, BasicAuth, WebConfig};
+use crate::webconfig::{Admission, AuthOutcome, BasicAuth, WebConfig};
 use crate::webwatch::{self, LiveAuth, Targets};
 
 /// How long in-flight requests may finish after a shutdown signal.
@@ -339,11 +339,11 @@ async fn require_auth(State(st): State<HttpState>, req: Request, next: Next) -> 
             .extensions()
             .get::<ConnectInfo<std::net::SocketAddr>>()
             .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
-        // bcrypt is CPU-heavy on a cache miss: keep it off the async workers.
-        let outcome =
-            tokio::task::spawn_blocking(move || auth.check_from(client, &user, &password))
-                .await
-                .unwrap_or(AuthOutcome::Denied);
+        let outcome = match auth.admit(client, &user, &password) {
+            Admission::Allowed => AuthOutcome::Allowed,
+            Admission::Limited => AuthOutcome::Limited,
+            Admission::Verify(digest) => verify(auth, user, password, digest).await,
+        };
         match outcome {
             AuthOutcome::Allowed => return next.run(req).await,
             AuthOutcome::Denied => {}
@@ -364,6 +364,34 @@ async fn require_auth(State(st): State<HttpState>, req: Request, next: Next) -> 
         HeaderValue::from_static("Basic realm=\"pulse-exporter\""),
     );
     resp
+}
+
+/// How long a login waits for a bcrypt slot before it is refused like a limited client.
+const VERIFY_QUEUE_WAIT: Duration = Duration::from_secs(2);
+
+/// Runs bcrypt for credentials that are not remembered: on the blocking pool (it is
+/// CPU-heavy), holding one of the few verification slots.
+async fn verify(
+    auth: Arc<BasicAuth>,
+    user: String,
+    password: String,
+    digest: [u8; 32],
+) -> AuthOutcome {
+    let slot = auth.verification_slot();
+    let Ok(Ok(permit)) = tokio::time::timeout(VERIFY_QUEUE_WAIT, slot.acquire_owned()).await else {
+        return AuthOutcome::Limited;
+    };
+    let ok = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        auth.verify(&user, &password, digest)
+    })
+    .await
+    .unwrap_or(false);
+    if ok {
+        AuthOutcome::Allowed
+    } else {
+        AuthOutcome::Denied
+    }
 }
 
 /// Parses `--web.listen-address`: `:port` binds every interface, as Go exporters do.

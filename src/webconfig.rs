@@ -155,6 +155,20 @@ pub struct BasicAuth {
     key: [u8; 32],
     verified: Mutex<HashMap<[u8; 32], Instant>>,
     attempts: DefaultKeyedRateLimiter<IpAddr>,
+    /// bcrypt runs on at most half the cores (at least one), whoever asks: guesses from many
+    /// addresses queue here instead of taking every core from the scrapes.
+    verifying: Arc<tokio::sync::Semaphore>,
+}
+
+/// What to do with credentials before any bcrypt runs (see [`BasicAuth::admit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Remembered: let in without bcrypt.
+    Allowed,
+    /// The client spent its attempts: refuse without bcrypt.
+    Limited,
+    /// Run [`BasicAuth::verify`] with this digest (one of the client's attempts is spent).
+    Verify([u8; 32]),
 }
 
 impl BasicAuth {
@@ -165,7 +179,15 @@ impl BasicAuth {
             key: rand::random(),
             verified: Mutex::new(HashMap::new()),
             attempts: RateLimiter::keyed(attempts_quota()),
+            verifying: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
+            )),
         })
+    }
+
+    /// The permit a caller holds while bcrypt runs, so at most half the cores verify at once.
+    pub fn verification_slot(&self) -> Arc<tokio::sync::Semaphore> {
+        self.verifying.clone()
     }
 
     /// True when `user` exists and `password` matches its hash (not limited: for callers
@@ -178,21 +200,31 @@ impl BasicAuth {
     /// Checks `user` and `password` sent from `client`: remembered credentials pass at once;
     /// anything else spends one of the client's verification attempts first.
     pub fn check_from(&self, client: IpAddr, user: &str, password: &str) -> AuthOutcome {
+        match self.admit(client, user, password) {
+            Admission::Allowed => AuthOutcome::Allowed,
+            Admission::Limited => AuthOutcome::Limited,
+            Admission::Verify(digest) => match self.verify(user, password, digest) {
+                true => AuthOutcome::Allowed,
+                false => AuthOutcome::Denied,
+            },
+        }
+    }
+
+    /// The cheap part of a check, fit for an async worker (one HMAC, no bcrypt): remembered
+    /// credentials pass; otherwise the client spends one of its attempts or is limited.
+    pub fn admit(&self, client: IpAddr, user: &str, password: &str) -> Admission {
         let digest = self.digest(user, password);
         if self.remembered(&digest) {
-            return AuthOutcome::Allowed;
+            return Admission::Allowed;
         }
         if self.attempts.check_key(&client).is_err() {
-            return AuthOutcome::Limited;
+            return Admission::Limited;
         }
         // Addresses that stopped trying are forgotten, so the limiter's memory stays bounded.
         if self.attempts.len() > MAX_REMEMBERED * 16 {
             self.attempts.retain_recent();
         }
-        match self.verify(user, password, digest) {
-            true => AuthOutcome::Allowed,
-            false => AuthOutcome::Denied,
-        }
+        Admission::Verify(digest)
     }
 
     fn digest(&self, user: &str, password: &str) -> [u8; 32] {
@@ -215,9 +247,9 @@ impl BasicAuth {
             .is_some_and(|at| at.elapsed() < REMEMBER_FOR)
     }
 
-    /// Runs bcrypt for credentials not remembered, and remembers them by `digest` when they
-    /// match.
-    fn verify(&self, user: &str, password: &str, digest: [u8; 32]) -> bool {
+    /// Runs bcrypt for credentials not remembered (slow: call it off the async workers), and
+    /// remembers them by `digest` when they match.
+    pub fn verify(&self, user: &str, password: &str, digest: [u8; 32]) -> bool {
         let Some(hash) = self.users.get(user) else {
             // Spend the same time as a real check so that user names cannot be probed.
             let _ = bcrypt::verify(
