@@ -79,6 +79,7 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
 /// Parses and validates config text.
 pub fn load_str(text: &str) -> Result<Config, ConfigErrors> {
     let mut errors = Vec::new();
+    crate::config::parse::nesting_guard(text).map_err(|e| ConfigErrors(vec![e]))?;
     let mut root: Value = match serde_yaml::from_str(text) {
         Ok(Value::Null) => empty(),
         Ok(v) => v,

@@ -6,6 +6,40 @@ use serde_yaml::{Mapping, Value};
 
 use super::{partition, CheckCommon, CheckConfig, ConfigError, FieldSet, Split};
 
+/// Deepest `[`/`{` nesting a config may have. The YAML parser spends time proportional to the
+/// depth on every token, so a hostile file of 20,000 brackets would take seconds to reject;
+/// no real config nests a tenth as deep (a MongoDB pipeline is the deepest, at ten or so).
+pub const MAX_FLOW_DEPTH: usize = 100;
+
+/// Fails fast, before the YAML parser runs, on flow nesting deeper than [`MAX_FLOW_DEPTH`].
+/// Brackets in quoted strings and comments do not count; where quoting fools the scan it can
+/// only under-count, leaving the parser's own recursion limit to answer.
+pub fn nesting_guard(text: &str) -> Result<(), ConfigError> {
+    let (mut depth, mut quote, mut comment, mut prev) = (0usize, None, false, '\n');
+    for c in text.chars() {
+        match (quote, c) {
+            _ if comment => comment = c != '\n',
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '#') if prev.is_whitespace() => comment = true,
+            (None, '[' | '{') => {
+                depth += 1;
+                if depth > MAX_FLOW_DEPTH {
+                    return Err(ConfigError::new(
+                        "",
+                        format!("invalid YAML: brackets nested more than {MAX_FLOW_DEPTH} deep"),
+                    ));
+                }
+            }
+            (None, ']' | '}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        prev = c;
+    }
+    Ok(())
+}
+
 /// Deserializes `value` into `T`, recording a failure with the full path of the bad field.
 pub fn parse_at<T: DeserializeOwned>(
     value: Value,
@@ -131,4 +165,24 @@ pub fn key_text(key: &Value) -> String {
 /// An empty mapping, for a file or section that is empty.
 pub fn empty() -> Value {
     Value::Mapping(Mapping::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deep_brackets_are_refused_before_parsing_and_quoted_ones_do_not_count() {
+        let deep = format!("sources: {}{}", "[".repeat(20_000), "]".repeat(20_000));
+        let err = nesting_guard(&deep).unwrap_err().to_string();
+        assert!(err.contains("nested more than 100 deep"), "{err}");
+        let quoted = format!(
+            "a: '{}'\nb: \"{}\" # {}\n",
+            "[".repeat(500),
+            "{".repeat(500),
+            "[".repeat(500)
+        );
+        assert!(nesting_guard(&quoted).is_ok());
+        assert!(nesting_guard("pipeline: [{ $match: { a: { $in: [1, 2] } } }]").is_ok());
+    }
 }
