@@ -232,6 +232,9 @@ impl RowShape {
     }
 }
 
+/// Summary groups past the cap remembered (as digests) so each is counted once; 8 MB at most.
+const MAX_DROPPED_GROUPS: usize = 1_000_000;
+
 /// Rows turned into samples as they are read (see [`RowShape::sink`]). Memory is bounded by
 /// the series cap, not by the size of the result: plain rows stop producing samples at the
 /// cap, and `summary` keeps one number per value of the groups it already has (new groups
@@ -273,7 +276,15 @@ impl RowSink<'_> {
                             // Counted once per group: a digest, not the labels, is remembered.
                             let mut h = std::collections::hash_map::DefaultHasher::new();
                             std::hash::Hash::hash(&labels, &mut h);
-                            if self.dropped_groups.insert(std::hash::Hasher::finish(&h)) {
+                            let d = std::hash::Hasher::finish(&h);
+                            if self.dropped_groups.contains(&d) {
+                                // Already counted.
+                            } else if self.dropped_groups.len() < MAX_DROPPED_GROUPS {
+                                self.dropped_groups.insert(d);
+                                self.out.dropped += stats as u64;
+                            } else {
+                                // Past the memory for digests every value counts: the total
+                                // is then an upper bound.
                                 self.out.dropped += stats as u64;
                             }
                         }

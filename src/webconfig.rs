@@ -139,6 +139,22 @@ fn attempts_quota() -> Quota {
         .allow_burst(NonZeroU32::new(5).expect("non-zero"))
 }
 
+/// The address whose attempts a client spends: an IPv6 client's /64 network (one host can
+/// use every address in it, which would make a per-address limit endless), an IPv4 one's own
+/// address.
+fn limit_key(client: IpAddr) -> IpAddr {
+    match client {
+        IpAddr::V4(_) => client,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.into(),
+            None => {
+                let s = v6.segments();
+                std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0).into()
+            }
+        },
+    }
+}
+
 /// Seconds a limited client should wait, for `Retry-After`.
 pub const RETRY_AFTER_SECS: u64 = 6;
 
@@ -217,7 +233,7 @@ impl BasicAuth {
         if self.remembered(&digest) {
             return Admission::Allowed;
         }
-        if self.attempts.check_key(&client).is_err() {
+        if self.attempts.check_key(&limit_key(client)).is_err() {
             return Admission::Limited;
         }
         // Addresses that stopped trying are forgotten, so the limiter's memory stays bounded.
@@ -274,6 +290,17 @@ impl BasicAuth {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_clients_are_limited_by_their_64_network() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(limit_key(a), limit_key(b));
+        assert_ne!(limit_key(a), limit_key(other));
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(limit_key(mapped), "192.0.2.7".parse::<IpAddr>().unwrap());
+    }
 
     #[test]
     fn bcrypt_users_verify_and_cache() {

@@ -258,9 +258,16 @@ fn save_position(source: &str, path: &Path, pos: Position) {
         .insert((source.to_owned(), path.to_path_buf()), pos);
 }
 
+/// Label sets a counter or histogram keeps at most. Counts are cumulative, so a label fed
+/// from a field with unbounded values (a user id, a request path) would otherwise grow
+/// without end; lines whose label set does not fit are skipped and counted.
+const MAX_LABEL_SETS: usize = 10_000;
+
 /// What has been counted so far.
 #[derive(Default)]
 struct Counts {
+    /// Lines not counted since the last run because their label set did not fit.
+    capped: u64,
     /// Bytes of a line whose end has not been written yet.
     partial: Vec<u8>,
     counters: Vec<BTreeMap<Vec<String>, f64>>,
@@ -360,8 +367,11 @@ impl Probe for TailProbe {
             })
             .await
             .map_err(|e| ProbeError::new(Reason::Internal, format!("log reader task: {e}")))??;
-            let t = self.tail.lock().unwrap_or_else(|e| e.into_inner());
-            Ok(self.samples(&t.counts))
+            let mut t = self.tail.lock().unwrap_or_else(|e| e.into_inner());
+            let mut out = self.samples(&t.counts);
+            // Reported once: the store sums what each run skipped.
+            out.skipped += std::mem::take(&mut t.counts.capped);
+            Ok(out)
         })
     }
 }
@@ -530,7 +540,14 @@ fn key(json: &Json, labels: &BTreeMap<String, String>) -> Vec<String> {
 fn count_line(c: &LogfileConfig, counts: &mut Counts, json: &Json) {
     for (ctr, values) in c.counters.iter().zip(counts.counters.iter_mut()) {
         if matches(json, &ctr.matches) {
-            *values.entry(key(json, &ctr.labels)).or_default() += 1.0;
+            let k = key(json, &ctr.labels);
+            if let Some(n) = values.get_mut(&k) {
+                *n += 1.0;
+            } else if values.len() < MAX_LABEL_SETS {
+                values.insert(k, 1.0);
+            } else {
+                counts.capped += 1;
+            }
         }
     }
     for (h, values) in c.histograms.iter().zip(counts.histograms.iter_mut()) {
@@ -540,10 +557,16 @@ fn count_line(c: &LogfileConfig, counts: &mut Counts, json: &Json) {
         let Some(v) = field(json, &h.field).and_then(|s| s.parse::<f64>().ok()) else {
             continue;
         };
-        values
-            .entry(key(json, &h.labels))
-            .or_insert_with(|| HistogramData::new(&h.buckets))
-            .observe(v * h.scale);
+        let k = key(json, &h.labels);
+        if let Some(data) = values.get_mut(&k) {
+            data.observe(v * h.scale);
+        } else if values.len() < MAX_LABEL_SETS {
+            let mut data = HistogramData::new(&h.buckets);
+            data.observe(v * h.scale);
+            values.insert(k, data);
+        } else {
+            counts.capped += 1;
+        }
     }
 }
 
@@ -576,5 +599,34 @@ sources:
                 "sources[0].histograms[0].labels: `le` is the bucket label",
             ],
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_sets_past_the_cap_are_skipped_and_counted() {
+        let c: LogfileConfig = serde_yaml::from_str(
+            "{ path: /dev/null, counters: [{ metric: app_lines_total, labels: { user: user } }] }",
+        )
+        .unwrap();
+        let mut counts = Counts {
+            counters: vec![BTreeMap::new()],
+            ..Counts::default()
+        };
+        for i in 0..MAX_LABEL_SETS + 5 {
+            count_line(
+                &c,
+                &mut counts,
+                &serde_json::json!({ "user": format!("u{i}") }),
+            );
+        }
+        // A known label set still counts once the map is full.
+        count_line(&c, &mut counts, &serde_json::json!({ "user": "u0" }));
+        assert_eq!(counts.counters[0].len(), MAX_LABEL_SETS);
+        assert_eq!(counts.capped, 5);
+        assert_eq!(counts.counters[0][&vec!["u0".to_owned()]], 2.0);
     }
 }

@@ -265,7 +265,8 @@ impl Probe for KeyProbe {
             let mut out = Output::default();
             if let (true, Some(p)) = (self.check.count, &self.check.pattern) {
                 if self.check.group_by.is_some() || self.check.distinct.is_some() {
-                    return count_fields(&mut conn, &self.check, p, &self.metric, &self.help).await;
+                    let named = (self.metric.as_str(), self.help.as_str());
+                    return count_fields(&mut conn, &self.check, p, named, self.max_keys).await;
                 }
                 // max 0: scan keeps no names and reports every match as "beyond".
                 let (_, matched) = scan(&mut conn, p, self.check.scan_count, 0).await?;
@@ -415,16 +416,21 @@ async fn oldest_items(
     Ok(())
 }
 
+/// Distinct values a `distinct` count remembers per run (as 8-byte digests). Past it the
+/// count is a lower bound and further new values are skipped and counted.
+const MAX_DISTINCT: usize = 1_000_000;
+
 /// `count` with `group_by` and/or `distinct`: walks the keys matching `pattern` batch by
 /// batch (SCAN, then TYPE and HMGET pipelined per batch), so memory grows with the number of
-/// groups and distinct values, never with the number of keys. Like plain counting, a key may
-/// be counted twice while Redis rehashes.
+/// groups (at most `max_groups`; keys of further groups are skipped and counted) and of
+/// distinct values (8 bytes each, at most [`MAX_DISTINCT`]), never with the number of keys.
+/// Like plain counting, a key may be counted twice while Redis rehashes.
 async fn count_fields(
     conn: &mut ConnectionManager,
     check: &KeyCheck,
     pattern: &str,
-    metric: &str,
-    help: &str,
+    (metric, help): (&str, &str),
+    max_groups: usize,
 ) -> Result<Output, ProbeError> {
     let fields: Vec<&str> = check
         .group_by
@@ -432,8 +438,11 @@ async fn count_fields(
         .chain(check.distinct.iter())
         .map(String::as_str)
         .collect();
-    // Per group (the one group "" without `group_by`): keys seen and distinct values.
-    let mut groups: BTreeMap<String, (u64, HashSet<String>)> = BTreeMap::new();
+    // Per group (the one group "" without `group_by`): keys seen and digests of the distinct
+    // values (a digest instead of the text: users online can be millions).
+    let mut groups: BTreeMap<String, (u64, HashSet<u64>)> = BTreeMap::new();
+    let digest = std::collections::hash_map::RandomState::new();
+    let mut distinct_seen = 0usize;
     if check.group_by.is_none() {
         // One sample even when nothing matches: 0, as plain counting reports it.
         groups.insert(String::new(), Default::default());
@@ -474,9 +483,23 @@ async fn count_fields(
                         Some(_) => row.pop().flatten().unwrap_or_else(|| "unknown".to_owned()),
                         None => String::new(),
                     };
+                    if !groups.contains_key(&group) && groups.len() >= max_groups {
+                        out.skipped += 1;
+                        continue;
+                    }
                     let (keys, values) = groups.entry(group).or_default();
                     *keys += 1;
-                    values.extend(distinct);
+                    if let Some(v) = distinct {
+                        let d = std::hash::BuildHasher::hash_one(&digest, &v);
+                        if !values.contains(&d) {
+                            if distinct_seen < MAX_DISTINCT {
+                                values.insert(d);
+                                distinct_seen += 1;
+                            } else {
+                                out.skipped += 1;
+                            }
+                        }
+                    }
                 }
             }
         }
