@@ -90,6 +90,17 @@ impl Kind for Redis {
             parse_at(v, p, e).map(RedisCheck::Key)
         });
         checks.extend(take_checks(&mut rest, "checks", path, errors, |v, p, e| {
+            // The likeliest slip: a key check written under `checks:`.
+            let misplaced = ["key", "pattern"]
+                .into_iter()
+                .find(|f| v.get(f).is_some() && v.get("command").is_none());
+            if let Some(field) = misplaced {
+                e.push(ConfigError::new(
+                    format!("{p}.{field}"),
+                    format!("`{field}` checks go under `keys:`; `checks:` holds `command` checks"),
+                ));
+                return None;
+            }
             parse_at(v, p, e).map(RedisCheck::Command)
         }));
         checks.extend(take_checks(
@@ -342,6 +353,14 @@ async fn scan(
 mod tests {
     use super::*;
     use crate::configfile::{assert_reports, errors_of};
+
+    #[test]
+    fn a_key_check_under_checks_is_pointed_to_keys() {
+        assert_reports(
+            "sources:\n  - { name: r, kind: redis, url: 'redis://h', checks: [{ metric: app_q, pattern: 'q:*' }] }",
+            &["sources[0].checks[0].pattern: `pattern` checks go under `keys:`"],
+        );
+    }
 
     #[test]
     fn bad_fields_are_named_with_their_fix() {
