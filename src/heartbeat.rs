@@ -316,6 +316,22 @@ pub struct Tracker {
 }
 
 impl Tracker {
+    /// [`Tracker::update`] with the beats a run kept in [`NewestBeats`]; those it dropped
+    /// count as dropped series.
+    pub fn update_newest(
+        &self,
+        source: &str,
+        hb: &HeartbeatCommon,
+        beats: NewestBeats,
+        malformed: u64,
+        example: Option<&str>,
+    ) -> Output {
+        let (beats, dropped) = beats.finish();
+        let mut out = self.update(source, hb, beats, malformed, example);
+        out.dropped += dropped;
+        out
+    }
+
     /// Merges this run's beats (and the count of values that could not be read) into what is
     /// known, forgets workers older than `forget_after`, and returns the samples.
     pub fn update(

@@ -46,14 +46,11 @@ sources:
         Some(0.0)
     );
     // The server stopped the query too: no backend is still sleeping on our behalf.
-    let (running,): (i64,) = sqlx::query_as(
-        "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE $1 AND pid <> pg_backend_pid()",
-    )
-    .bind(format!("%{marker}%"))
-    .fetch_one(&pool)
-    .await
-    .unwrap();
-    assert_eq!(running, 0, "the timed-out query still runs on the server");
+    assert_eq!(
+        active_queries(&pool, &marker).await,
+        0,
+        "the timed-out query still runs on the server"
+    );
     // A scrape never waits for the 5 s query: every one answered well within the timeout.
     assert!(
         worst < Duration::from_secs(1),
@@ -528,20 +525,7 @@ sources:
     ));
     let mut e = Exporter::start(&config);
     let pool = pg().await;
-    let running = || {
-        let pool = pool.clone();
-        let like = format!("%{marker}%");
-        async move {
-            let (n,): (i64,) = sqlx::query_as(
-                "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE $1 AND pid <> pg_backend_pid()",
-            )
-            .bind(like)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-            n
-        }
-    };
+    let running = || active_queries(&pool, &marker);
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     while running().await == 0 {
         assert!(

@@ -460,12 +460,13 @@ impl Probe for HeartbeatProbe {
                 Ok(true)
             })
             .await?;
-            let (beats, dropped) = beats.finish();
-            let mut out =
-                self.tracker
-                    .update(&self.source, &self.hb, beats, malformed, example.as_deref());
-            out.dropped += dropped;
-            Ok(out)
+            Ok(self.tracker.update_newest(
+                &self.source,
+                &self.hb,
+                beats,
+                malformed,
+                example.as_deref(),
+            ))
         })
     }
 }

@@ -18,6 +18,18 @@ pub async fn pg() -> sqlx::PgPool {
         })
 }
 
+/// Queries running on the server whose text contains `marker` (other than this one).
+pub async fn active_queries(pool: &sqlx::PgPool, marker: &str) -> i64 {
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(format!("%{marker}%"))
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    n
+}
+
 /// Connects to the real Redis, failing loudly when it is not there.
 pub async fn redis() -> redis::aio::MultiplexedConnection {
     redis::Client::open(REDIS_URL)
