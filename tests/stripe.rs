@@ -42,6 +42,8 @@ async fn stripe_mock() -> MockServer {
     Mock::given(method("GET"))
         .and(path("/v1/webhook_endpoints"))
         .and(header("authorization", format!("Bearer {KEY}").as_str()))
+        // The version is pinned: the default unless the config names one.
+        .and(header("stripe-version", "2024-06-20"))
         .respond_with(ResponseTemplate::new(200).set_body_json(endpoints()))
         .mount(&server)
         .await;
@@ -345,4 +347,141 @@ async fn bad_key_is_auth_and_server_errors_are_upstream() {
         e.logs()
     );
     assert!(!e.logs().contains("rk_test_wrongkey_77"));
+}
+
+/// Runs `probe` once on a config for `server` (timeouts long enough for two back-offs);
+/// returns (exit code, stdout and stderr).
+fn probe_once(server: &MockServer, extra: &str) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let text = config(&server.uri(), extra)
+        .replace(
+            "health_interval: 1s, health_timeout: 800ms",
+            "health_interval: 10s, health_timeout: 5s",
+        )
+        .replace(
+            "interval: 2s\n    timeout: 1500ms",
+            "interval: 10s\n    timeout: 5s",
+        );
+    let cfg = write_temp(dir.path(), "stripe.yml", &text);
+    let (code, out, err) = run_cli(
+        &["probe", "--config.file", cfg.to_str().unwrap()],
+        &[("PULSE_TEST_STRIPE_KEY", KEY)],
+    );
+    (code, format!("{out}{err}"))
+}
+
+#[tokio::test]
+async fn a_configured_stripe_version_is_sent() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(header("stripe-version", "2025-03-31.basil"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"object": "list", "url": "/v1/events", "has_more": false, "data": []}),
+        ))
+        .mount(&server)
+        .await;
+    let (code, out) = probe_once(&server, "    stripe_version: 2025-03-31.basil\n");
+    assert_eq!(
+        code, 0,
+        "every request carried the configured version: {out}"
+    );
+}
+
+#[tokio::test]
+async fn old_style_400_rate_limits_and_429s_without_retry_after_are_backed_off() {
+    let server = stripe_mock().await;
+    // API versions before 2015-09-08 answer rate limits with 400 and code rate_limit.
+    Mock::given(method("GET"))
+        .and(path("/v1/events"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": {
+            "type": "invalid_request_error", "code": "rate_limit",
+            "message": "Too many requests hit the API too quickly."}})))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    // A 429 that does not say when to come back.
+    Mock::given(method("GET"))
+        .and(path("/v1/webhook_endpoints"))
+        .respond_with(ResponseTemplate::new(429).set_body_json(json!({"error": {
+            "type": "invalid_request_error", "code": "rate_limit",
+            "message": "Too many requests."}})))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    let (code, out) = probe_once(&server, "");
+    assert_eq!(code, 0, "both were retried after a back-off: {out}");
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn stripe_should_retry_decides_whether_an_error_is_tried_again() {
+    let server = stripe_mock().await;
+    // A 503 Stripe says to retry: the run goes on.
+    Mock::given(method("GET"))
+        .and(path("/v1/events"))
+        .respond_with(ResponseTemplate::new(503).insert_header("stripe-should-retry", "true"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    // A 429 Stripe says not to retry: it fails at once, rate_limited, with no second request.
+    Mock::given(method("GET"))
+        .and(path("/v1/webhook_endpoints"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("stripe-should-retry", "false")
+                .set_body_json(
+                    json!({"error": {"type": "invalid_request_error", "message": "No."}}),
+                ),
+        )
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let (code, out) = probe_once(&server, "");
+    assert_eq!(code, 1, "{out}");
+    let line = |check: &str| {
+        out.lines()
+            .find(|l| l.contains(check))
+            .unwrap_or_else(|| panic!("no {check} in {out}"))
+            .to_owned()
+    };
+    assert!(line("undelivered_events").contains("ok"), "{out}");
+    assert!(line("webhook_endpoints").contains("rate_limited"), "{out}");
+    let endpoint_calls = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/v1/webhook_endpoints")
+        .count();
+    // The health probe and the check, once each.
+    assert_eq!(endpoint_calls, 2, "{out}");
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn a_200_that_is_not_a_list_is_a_decode_failure_not_zero_events() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/events"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": []})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/webhook_endpoints"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(endpoints()))
+        .mount(&server)
+        .await;
+    let (code, out) = probe_once(&server, "");
+    assert_eq!(code, 1, "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.contains("undelivered_events"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(line.contains("decode"), "{out}");
 }

@@ -42,6 +42,18 @@ pub struct StripeConfig {
     /// Most pages of 100 read per listing and run (default 20, at most 1,000).
     #[serde(default = "default_max_pages")]
     pub max_pages: u32,
+    /// API version sent as `Stripe-Version` (default `2024-06-20`), so responses keep the
+    /// shape this exporter reads whatever the account's default version is.
+    #[serde(default = "default_stripe_version")]
+    pub stripe_version: String,
+}
+
+/// The `Stripe-Version` sent when the config names none: a version whose Events and Webhook
+/// Endpoints fields (`pending_webhooks`, `status`, `created`, list `has_more`) are the ones read.
+pub const DEFAULT_STRIPE_VERSION: &str = "2024-06-20";
+
+fn default_stripe_version() -> String {
+    DEFAULT_STRIPE_VERSION.to_owned()
 }
 
 fn default_base() -> String {
@@ -172,6 +184,23 @@ fn validate(c: &StripeConfig, p: &str, errors: &mut Vec<ConfigError>) {
         1000,
         errors,
     );
+    // Versions are dates, optionally with a release name: 2024-06-20, 2025-03-31.basil.
+    let v = c.stripe_version.as_bytes();
+    let dated = v.len() >= 10
+        && v[..10].iter().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                *b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        })
+        && (v.len() == 10 || v[10] == b'.');
+    if !dated || !c.stripe_version.is_ascii() || c.stripe_version.contains(char::is_whitespace) {
+        errors.push(ConfigError::new(
+            format!("{p}.stripe_version"),
+            format!("expected a Stripe API version such as {DEFAULT_STRIPE_VERSION} or 2025-03-31.basil"),
+        ));
+    }
     if c.lookback.0 > Duration::from_secs(30 * 86400) {
         errors.push(ConfigError::new(
             format!("{p}.lookback"),
@@ -184,6 +213,8 @@ fn validate(c: &StripeConfig, p: &str, errors: &mut Vec<ConfigError>) {
 struct Api {
     base: url::Url,
     key: String,
+    /// Sent as `Stripe-Version`.
+    version: String,
     http: reqwest::Client,
     /// No request before this instant (set by a 429).
     backoff_until: Mutex<Option<Instant>>,
@@ -192,7 +223,8 @@ struct Api {
 /// Longest back-off honoured from one Retry-After.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
-/// Attempts per request when Stripe answers 429 and the deadline allows waiting.
+/// Attempts per request when Stripe answers 429 (or says `Stripe-Should-Retry: true`) and the
+/// deadline allows waiting.
 const ATTEMPTS: u32 = 3;
 
 impl Api {
@@ -206,6 +238,10 @@ impl Api {
             .base
             .join(path)
             .map_err(|e| ProbeError::new(Reason::Query, e.to_string()))?;
+        let mut last = ProbeError::new(
+            Reason::RateLimited,
+            format!("{path}: still rate limited after {ATTEMPTS} attempts"),
+        );
         for attempt in 0..ATTEMPTS {
             let wait_until = *self.backoff_until.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(until) = wait_until {
@@ -228,6 +264,7 @@ impl Api {
                 .http
                 .get(url.clone())
                 .bearer_auth(&self.key)
+                .header("Stripe-Version", &self.version)
                 .query(query)
                 .timeout(remaining(deadline).max(Duration::from_millis(1)))
                 .send()
@@ -241,43 +278,63 @@ impl Api {
                     ProbeError::new(reason, e.to_string())
                 })?;
             let status = resp.status();
-            if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-                // A malformed, negative or absurd Retry-After must not break the source: it
-                // falls back to exponential back-off and is capped at MAX_RETRY_AFTER.
-                let retry_after = resp
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<f64>().ok())
-                    .and_then(|v| Duration::try_from_secs_f64(v).ok())
-                    .unwrap_or(Duration::from_secs(1 << attempt))
-                    .min(MAX_RETRY_AFTER);
-                tracing::debug!(
-                    path,
-                    retry_after = retry_after.as_secs_f64(),
-                    "Stripe rate limit (429)"
-                );
-                *self.backoff_until.lock().unwrap_or_else(|e| e.into_inner()) =
-                    Some(Instant::now() + retry_after);
-                continue;
-            }
             if status.is_success() {
                 return resp
                     .json::<Json>()
                     .await
                     .map_err(|e| ProbeError::new(Reason::Decode, format!("{path}: {e}")));
             }
+            // Stripe's own advice, when it gives one, decides whether to try again.
+            let should_retry = resp
+                .headers()
+                .get("stripe-should-retry")
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.eq_ignore_ascii_case("true"));
+            // A malformed, negative or absurd Retry-After must not break the source: it
+            // falls back to exponential back-off and is capped at MAX_RETRY_AFTER.
+            let retry_after = resp
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .and_then(|v| Duration::try_from_secs_f64(v).ok());
+            let body = resp.json::<Json>().await.ok();
+            let error = body.as_ref().map(|b| &b["error"]);
+            // API versions before 2015-09-08 report rate limits as HTTP 400 `rate_limit`.
+            let rate_limited = status == reqwest::StatusCode::TOO_MANY_REQUESTS
+                || (status == reqwest::StatusCode::BAD_REQUEST
+                    && error.is_some_and(|e| e["code"] == "rate_limit"));
+            if should_retry.unwrap_or(rate_limited) {
+                let wait = retry_after
+                    .unwrap_or_else(|| backoff(attempt))
+                    .min(MAX_RETRY_AFTER);
+                tracing::debug!(
+                    path,
+                    status = status.as_u16(),
+                    wait = wait.as_secs_f64(),
+                    "Stripe asked to retry"
+                );
+                *self.backoff_until.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some(Instant::now() + wait);
+                last = ProbeError::new(
+                    if rate_limited {
+                        Reason::RateLimited
+                    } else {
+                        Reason::Upstream
+                    },
+                    format!("{path}: HTTP {} after {ATTEMPTS} attempts", status.as_u16()),
+                );
+                continue;
+            }
             let reason = match status.as_u16() {
+                _ if rate_limited => Reason::RateLimited,
                 401 | 403 => Reason::Auth,
                 404 => Reason::NotFound,
                 500..=599 => Reason::Upstream,
                 _ => Reason::Query,
             };
-            let detail = resp
-                .json::<Json>()
-                .await
-                .ok()
-                .and_then(|b| b["error"]["message"].as_str().map(str::to_owned))
+            let detail = error
+                .and_then(|e| e["message"].as_str())
                 .unwrap_or_default();
             let hint = if reason == Reason::Auth {
                 " (a restricted key needs read access to Events and Webhook Endpoints)"
@@ -289,10 +346,7 @@ impl Api {
                 format!("{path}: HTTP {}{hint} {detail}", status.as_u16()),
             ));
         }
-        Err(ProbeError::new(
-            Reason::RateLimited,
-            format!("{path}: still rate limited after {ATTEMPTS} attempts"),
-        ))
+        Err(last)
     }
 
     /// Every item of a listing, at most `max_pages` pages; `true` when the cap cut it short.
@@ -312,18 +366,48 @@ impl Api {
                 q.push(("starting_after", a.clone()));
             }
             let body = self.get(path, &q, deadline).await?;
-            let data = body["data"].as_array().cloned().unwrap_or_default();
+            let (data, has_more) = list_page(body, path)?;
             let last = data
                 .last()
                 .and_then(|d| d["id"].as_str())
                 .map(str::to_owned);
             items.extend(data);
-            match (body["has_more"].as_bool().unwrap_or(false), last) {
+            match (has_more, last) {
                 (true, Some(id)) => after = Some(id),
                 _ => return Ok((items, false)),
             }
         }
         Ok((items, true))
+    }
+}
+
+/// Back-off before retry `attempt` (from 0) when Stripe says when to come back no more:
+/// 0.5 s doubling, with jitter (50 to 100 % of it) so that sources sharing an account do not
+/// retry in step, as Stripe's client libraries do.
+fn backoff(attempt: u32) -> Duration {
+    let base = Duration::from_millis(500).saturating_mul(1 << attempt.min(10));
+    base.mul_f64(rand::random_range(0.5..=1.0))
+}
+
+/// The items and `has_more` of one page of a Stripe list. A 200 that is not a list (no
+/// `object: "list"`, `data` array or `has_more` flag) is a `decode` failure, never an empty
+/// and complete listing.
+fn list_page(mut body: Json, path: &str) -> Result<(Vec<Json>, bool), ProbeError> {
+    let malformed = |what: &str| {
+        ProbeError::new(
+            Reason::Decode,
+            format!("{path}: the answer is not a Stripe list ({what})"),
+        )
+    };
+    if body["object"] != "list" {
+        return Err(malformed("`object` is not \"list\""));
+    }
+    let has_more = body["has_more"]
+        .as_bool()
+        .ok_or_else(|| malformed("no `has_more` flag"))?;
+    match body["data"].take() {
+        Json::Array(data) => Ok((data, has_more)),
+        _ => Err(malformed("no `data` array")),
     }
 }
 
@@ -348,6 +432,7 @@ impl StripeSource {
             api: Arc::new(Api {
                 base,
                 key: c.api_key.clone(),
+                version: c.stripe_version.clone(),
                 http: reqwest::Client::builder()
                     .user_agent(concat!("pulse-exporter/", env!("CARGO_PKG_VERSION")))
                     .build()
@@ -508,7 +593,47 @@ impl Probe for CheckProbe {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     use crate::configfile::{assert_reports, errors_of};
+
+    #[test]
+    fn a_page_that_is_not_a_list_is_a_decode_failure() {
+        let ok = serde_json::json!({"object": "list", "data": [{"id": "evt_1"}], "has_more": true});
+        let (data, more) = list_page(ok, "v1/events").unwrap();
+        assert_eq!((data.len(), more), (1, true));
+        for bad in [
+            serde_json::json!({"data": [], "has_more": false}),
+            serde_json::json!({"object": "list", "data": []}),
+            serde_json::json!({"object": "list", "has_more": false}),
+            serde_json::json!({"error": {"message": "x"}}),
+        ] {
+            let e = list_page(bad, "v1/events").unwrap_err();
+            assert_eq!(e.reason(), Reason::Decode);
+            assert!(e.to_string().contains("not a Stripe list"), "{e}");
+        }
+    }
+
+    #[test]
+    fn back_off_doubles_with_jitter() {
+        for attempt in 0..4 {
+            let full = Duration::from_millis(500 << attempt);
+            let d = backoff(attempt);
+            assert!(d >= full / 2 && d <= full, "{attempt}: {d:?}");
+        }
+        assert!(backoff(u32::MAX) <= Duration::from_millis(500 << 10));
+    }
+
+    #[test]
+    fn the_api_version_is_a_dated_stripe_version() {
+        for good in ["2024-06-20", "2025-03-31.basil"] {
+            let yaml = format!("sources:\n  - {{ name: s, kind: stripe, api_key: sk_test_x, stripe_version: {good} }}");
+            assert!(!errors_of(&yaml).contains("stripe_version"), "{good}");
+        }
+        assert_reports(
+            "sources:\n  - { name: s, kind: stripe, api_key: sk_test_x, stripe_version: latest }",
+            &["sources[0].stripe_version: expected a Stripe API version such as 2024-06-20"],
+        );
+    }
 
     #[test]
     fn bad_fields_are_named_with_their_fix() {
