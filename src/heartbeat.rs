@@ -15,6 +15,7 @@ use serde::Deserialize;
 use crate::config::validate::label_name;
 use crate::config::{CheckCommon, ConfigError, Dur};
 use crate::sample::{label, Metric, Output};
+use crate::topn::Largest;
 
 /// Longest attribute value kept as a label: attributes are meant to be bounded (state, instance
 /// type, lifecycle), so anything longer is cut rather than allowed to explode cardinality.
@@ -207,55 +208,29 @@ pub struct Beat {
 /// are counted as dropped.
 #[derive(Debug)]
 pub struct NewestBeats {
-    max: usize,
-    heap: std::collections::BinaryHeap<std::cmp::Reverse<ByTime>>,
+    newest: Largest<Beat>,
     dropped: u64,
-}
-
-/// A beat ordered by its time, for [`NewestBeats`].
-#[derive(Debug)]
-struct ByTime(Beat);
-
-impl PartialEq for ByTime {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.at.total_cmp(&other.0.at).is_eq()
-    }
-}
-impl Eq for ByTime {}
-impl PartialOrd for ByTime {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for ByTime {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.at.total_cmp(&other.0.at)
-    }
 }
 
 impl NewestBeats {
     /// Keeps at most `max` beats (a check's `max_workers`).
     pub fn new(max: usize) -> Self {
         NewestBeats {
-            max,
-            heap: std::collections::BinaryHeap::new(),
+            newest: Largest::new(max),
             dropped: 0,
         }
     }
 
     /// Takes one beat, dropping the oldest kept one when full.
     pub fn push(&mut self, beat: Beat) {
-        self.heap.push(std::cmp::Reverse(ByTime(beat)));
-        if self.heap.len() > self.max {
-            self.heap.pop();
+        if self.newest.push(beat.at, beat).is_some() {
             self.dropped += 1;
         }
     }
 
     /// The kept beats and how many were dropped.
     pub fn finish(self) -> (Vec<Beat>, u64) {
-        let beats = self.heap.into_iter().map(|b| b.0 .0).collect();
-        (beats, self.dropped)
+        (self.newest.into_sorted(), self.dropped)
     }
 }
 

@@ -19,6 +19,7 @@
 //! | [`exposition`] | OpenMetrics or classic text by `Accept` |
 //! | [`app`] | wiring and reload |
 //! | [`http`] | the HTTP endpoints, auth and TLS |
+//! | [`topn`] | keeping the items with the largest keys of a stream |
 //! | [`webconfig`] | the exporter-toolkit web config file |
 //! | [`webwatch`] | re-reading the web config file while serving |
 //! | [`landing`] | the HTML landing page |
@@ -57,5 +58,6 @@ pub mod secrets;
 pub mod sources;
 pub mod store;
 pub mod timetemplate;
+pub mod topn;
 pub mod webconfig;
 pub mod webwatch;

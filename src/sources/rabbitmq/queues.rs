@@ -1,8 +1,7 @@
 //! The queue check over the management API: every selected queue, per-vhost totals, dead
 //! letters, capped at `max_queues` keeping the deepest.
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
@@ -17,6 +16,7 @@ use super::{
 use crate::error::{ProbeError, Reason};
 use crate::sample::Output;
 use crate::sources::{Probe, ProbeFuture};
+use crate::topn::Largest;
 
 /// Columns asked of `/api/queues`: only what we publish, to keep big brokers' answers small.
 const QUEUE_COLUMNS: &str = "name,vhost,state,type,messages_ready,messages_unacknowledged,consumers,\
@@ -48,8 +48,8 @@ fn enc(s: &str) -> String {
 struct Walk {
     /// Per-vhost (queues, ready, unacked) over every selected queue, capped or not.
     totals: BTreeMap<String, (f64, f64, f64)>,
-    /// The deepest selected queues so far, shallowest on top, at most `max_queues`.
-    deepest: BinaryHeap<Reverse<Deep>>,
+    /// The deepest selected queues so far, at most `max_queues`.
+    deepest: Largest<Json>,
     /// Queues dead-lettered into by the default exchange, by (vhost, queue).
     targets: HashSet<(String, String)>,
     /// Dead-letter exchanges named by some queue, by (vhost, exchange).
@@ -58,32 +58,12 @@ struct Walk {
     dropped: u64,
 }
 
-/// A queue with its depth (ready + unacked), ordered by depth for the heap.
-struct Deep(f64, Json);
-
-impl PartialEq for Deep {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.total_cmp(&other.0).is_eq()
-    }
-}
-impl Eq for Deep {}
-impl PartialOrd for Deep {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Deep {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.total_cmp(&other.0)
-    }
-}
-
 impl QueuesProbe {
     /// Pages through `/api/queues`, folding each page into a [`Walk`].
     async fn walk(&self, deadline: Instant) -> Result<Walk, ProbeError> {
         let mut walk = Walk {
             totals: BTreeMap::new(),
-            deepest: BinaryHeap::new(),
+            deepest: Largest::new(self.max_queues),
             targets: HashSet::new(),
             exchanges: BTreeSet::new(),
             dropped: 0,
@@ -149,13 +129,10 @@ impl QueuesProbe {
         t.1 += ready;
         t.2 += unacked;
         // Keep the deepest queues when capping: they are the ones an SRE needs to see.
-        walk.deepest.push(Reverse(Deep(ready + unacked, q)));
-        if walk.deepest.len() > self.max_queues {
-            if let Some(Reverse(Deep(_, shallow))) = walk.deepest.pop() {
-                let mut scratch = Output::default();
-                self.queue_samples(&shallow, &HashSet::new(), &mut scratch);
-                walk.dropped += scratch.series() as u64;
-            }
+        if let Some(shallow) = walk.deepest.push(ready + unacked, q) {
+            let mut scratch = Output::default();
+            self.queue_samples(&shallow, &HashSet::new(), &mut scratch);
+            walk.dropped += scratch.series() as u64;
         }
     }
 
@@ -202,7 +179,7 @@ impl Probe for QueuesProbe {
                 out.add(&VHOST_MESSAGES, &[source, vhost, "ready"], *ready);
                 out.add(&VHOST_MESSAGES, &[source, vhost, "unacked"], *unacked);
             }
-            for Reverse(Deep(_, q)) in walk.deepest.into_sorted_vec() {
+            for q in walk.deepest.into_sorted() {
                 self.queue_samples(&q, &walk.targets, &mut out);
             }
             out.dropped += walk.dropped;
