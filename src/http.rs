@@ -405,3 +405,39 @@ pub fn parse_listen_address(text: &str) -> Result<std::net::SocketAddr, String> 
         format!("--web.listen-address {text:?} is not host:port (e.g. :7857 or 127.0.0.1:7857)")
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_are_decoded_and_malformed_ones_are_none() {
+        let with = |value: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+            basic_credentials(&h)
+        };
+        // "prom:pa:ss" — a password may hold colons; the user may not.
+        assert_eq!(
+            with("Basic cHJvbTpwYTpzcw=="),
+            Some(("prom".to_owned(), "pa:ss".to_owned()))
+        );
+        assert_eq!(
+            with("basic cHJvbTpwYTpzcw==").map(|c| c.0),
+            Some("prom".to_owned())
+        );
+        assert_eq!(with("Bearer cHJvbTpwYTpzcw=="), None);
+        assert_eq!(with("Basic !!!"), None);
+        assert_eq!(with("Basic bm9jb2xvbg=="), None, "no colon");
+        assert_eq!(basic_credentials(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn listen_addresses_follow_the_go_exporters() {
+        assert_eq!(
+            parse_listen_address(":7857").unwrap().to_string(),
+            "0.0.0.0:7857"
+        );
+        assert!(parse_listen_address("localhost").is_err());
+    }
+}

@@ -169,3 +169,20 @@ impl Probe for HeartbeatProbe {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn beat_values_read_as_text_and_missing_or_other_types_as_none() {
+        assert_eq!(
+            beat_text(RValue::BulkString(b"1700000000".to_vec())),
+            Some("1700000000".to_owned())
+        );
+        // GETRANGE answers "" for a key that is gone, an error for another type.
+        assert_eq!(beat_text(RValue::BulkString(Vec::new())), None);
+        assert_eq!(beat_text(RValue::Nil), None);
+        assert_eq!(beat_text(RValue::Int(1)), None);
+    }
+}
