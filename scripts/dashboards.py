@@ -609,16 +609,33 @@ def health():
                    "graphMode": "none", "textMode": "value_and_name"})
     common("stripe", "Stripe webhooks")
     b.add("stat", "Stripe webhook endpoints", "1 (enabled) or 0 (disabled) per webhook endpoint; a disabled endpoint receives nothing.", "none",
-          [{"expr": guard(sel("pulse_stripe_webhook_endpoint_enabled"), check_ok("webhook_endpoints")),
-            "instant": True, "legendFormat": "{{host}} {{endpoint}}"}], w=12, h=6, alerts=["PulseStripeWebhookEndpointDisabled"],
+          [{"expr": guard(sel("pulse_stripe_webhook_endpoint_enabled"), check_ok("webhook_endpoints.*")),
+            "instant": True, "legendFormat": "{{host}} {{endpoint}}"}], w=24, h=6, alerts=["PulseStripeWebhookEndpointDisabled"],
           mappings=[{"type": "value", "options": {"1": {"text": "ENABLED", "color": "green", "index": 0},
                                                   "0": {"text": "DISABLED", "color": "red", "index": 1}}}, DEGRADED],
           options={"reduceOptions": {"calcs": ["lastNotNull"], "values": False}, "colorMode": "background",
                    "graphMode": "none", "textMode": "value_and_name"})
-    b.ts("Stripe undelivered events", "Events of the lookback window not yet delivered to any endpoint, by type.", "short",
-         [{"expr": f"sum by (event_type) ({sel('pulse_stripe_undelivered_events')})", "legendFormat": "{{event_type}}"},
-          {"expr": f"sum({sel('pulse_stripe_events')})", "legendFormat": "all events in the window"}], h=6,
-         alerts=["PulseStripeUndeliveredEvents"])
+    stripe_keys = "platform, instance, source, account"
+    b.number("Stripe webhook endpoints left",
+             "Enabled webhook endpoints per account. An endpoint deleted (not disabled) shows only here, as a drop; the alert compares with the last hour.",
+             "none", [{"expr": f'sum by ({stripe_keys}) ({sel("pulse_stripe_webhook_endpoints", eq("status", "enabled"))})',
+                       "ok": check_ok("webhook_endpoints.*"), "legendFormat": "{{source}} {{account}}"}],
+             w=6, h=6, thresholds=steps(("red", None), ("green", 1)), color="background",
+             alerts=["PulseStripeWebhookEndpointDeleted"])
+    b.number("Stripe oldest undelivered event",
+             "Age of the oldest event not yet delivered to every endpoint (0 when none). Past stuck_after (15 min by default) it is stuck: red.",
+             "s", [{"expr": f"max by ({stripe_keys}) (time() - {sel('pulse_stripe_oldest_undelivered_event_timestamp_seconds')})"
+                            f"\nor on (instance, source, account) 0 * sum by ({stripe_keys}) ({sel('pulse_stripe_events')})",
+                    "ok": check_ok("undelivered_events.*"), "legendFormat": "{{source}} {{account}}"}],
+             w=6, h=6, thresholds=steps(("green", None), ("red", 900)), color="background",
+             alerts=["PulseStripeWebhookDeliveriesStuck"])
+    b.ts("Stripe stuck deliveries",
+         "Events not delivered to every webhook endpoint for longer than stuck_after, by type (the alert reads these), and all undelivered events, in flight included (above 0 on a busy account).",
+         "short",
+         [{"expr": f"sum by (event_type) ({sel('pulse_stripe_stuck_events')})", "legendFormat": "stuck {{event_type}}"},
+          {"expr": f"sum({sel('pulse_stripe_undelivered_events')})", "legendFormat": "undelivered, in flight included"},
+          {"expr": f"sum({sel('pulse_stripe_events')})", "legendFormat": "all events in the window"}], w=12, h=6,
+         alerts=["PulseStripeWebhookDeliveriesStuck"])
     common("s3", "S3 media uploads")
     b.ts("S3 canary steps", "1 when the canary's put, get (read back and compared) and delete worked in its last run.", "bool",
          [{"expr": sel("pulse_s3_canary_success"), "legendFormat": "{{bucket}} {{step}}"}], alerts=["PulseS3CanaryFailing"])

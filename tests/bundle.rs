@@ -560,8 +560,8 @@ fn dashboards_are_stable_valid_and_use_only_produced_metrics() {
         }
     }
     // The six summary cards, the growth row, the content row, the cost estimate, dead
-    // letters, workers and Stripe endpoints.
-    assert_eq!(guarded.len(), 36, "{guarded:?}");
+    // letters, workers, and the Stripe endpoints, endpoint count and oldest undelivered event.
+    assert_eq!(guarded.len(), 38, "{guarded:?}");
 }
 
 #[test]

@@ -13,8 +13,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use serde_json::{json, Value};
-use wiremock::matchers::{method, path};
+use serde_json::Value;
+use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// A child process killed (and reaped) when the test ends, however it ends.
@@ -86,29 +86,21 @@ fn value_of(sample: &Value) -> f64 {
     sample["value"][1].as_str().unwrap().parse().unwrap()
 }
 
-async fn stripe_mock() -> MockServer {
-    let server = MockServer::start().await;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    Mock::given(method("GET"))
-        .and(path("/v1/webhook_endpoints"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "object": "list", "url": "/v1/webhook_endpoints", "has_more": false, "data": [
-                {"id": "we_e2e", "object": "webhook_endpoint", "url": "https://hayon.example.com/api/payments/webhook", "status": "enabled"}
-            ]})))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v1/events"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "object": "list", "url": "/v1/events", "has_more": false, "data": [
-                {"id": "evt_1", "object": "event", "type": "invoice.paid", "created": now - 600, "pending_webhooks": 1}
-            ]})))
-        .mount(&server)
-        .await;
-    server
+/// The Stripe-shaped fake with one enabled endpoint, an event stuck for an hour and one in
+/// flight, so every Stripe panel has data.
+async fn stripe_fake() -> FakeStripe {
+    let fake = FakeStripe::start(&[]).await;
+    fake.set_endpoints(
+        "",
+        vec![endpoint_json(
+            "we_e2e",
+            "https://hayon.example.com/api/payments/webhook",
+            "enabled",
+        )],
+    );
+    fake.add_event("", now_secs() as i64 - 3600, "invoice.paid", 1);
+    fake.add_event("", now_secs() as i64 - 30, "invoice.paid", 1);
+    fake
 }
 
 /// Webhook bodies Alertmanager posted so far, with their paths.
@@ -201,7 +193,7 @@ async fn dashboards_have_data_and_a_redis_outage_pages_through_alertmanager_and_
         .send()
         .await
         .unwrap();
-    let stripe = stripe_mock().await;
+    let stripe = stripe_fake().await;
     let redis_proxy = Proxy::start("127.0.0.1:6379").await;
     let redis_url = format!("redis://127.0.0.1:{}/0", redis_proxy.port);
 
@@ -246,7 +238,7 @@ async fn dashboards_have_data_and_a_redis_outage_pages_through_alertmanager_and_
         &fast(repo_file("examples/hayon.yml")),
         &[],
         &[
-            ("STRIPE_API_KEY", "rk_test_e2e"),
+            ("STRIPE_API_KEY", STRIPE_KEY),
             ("STRIPE_API_BASE", stripe_base.as_str()),
             ("PULSE_S3_BUCKET", bucket.as_str()),
             ("PULSE_S3_ACCESS_KEY_ID", "e2e-key"),

@@ -84,29 +84,20 @@ async fn docs_list_exactly_what_the_binary_emits() {
         .send()
         .await
         .unwrap();
-    // Stripe has no local server: a Stripe-shaped mock with one undelivered event.
-    let stripe = wiremock::MockServer::start().await;
-    let created = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        - 60;
-    wiremock::Mock::given(wiremock::matchers::path("/v1/webhook_endpoints"))
-        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({
-            "object": "list", "has_more": false,
-            "data": [{"id": "we_1", "url": "https://hooks.example.com/stripe", "status": "enabled"}]
-        })))
-        .mount(&stripe)
-        .await;
-    wiremock::Mock::given(wiremock::matchers::path("/v1/events"))
-        .respond_with(
-            wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({
-                "object": "list", "has_more": false,
-                "data": [{"id": "evt_1", "type": "invoice.paid", "created": created}]
-            })),
-        )
-        .mount(&stripe)
-        .await;
+    // Stripe has no local server: the Stripe-shaped fake, with an event in flight and one
+    // stuck for an hour.
+    let stripe = FakeStripe::start(&[]).await;
+    let now = now_secs() as i64;
+    stripe.add_event("", now - 60, "invoice.paid", 1);
+    stripe.add_event("", now - 3600, "invoice.paid", 1);
+    stripe.set_endpoints(
+        "",
+        vec![endpoint_json(
+            "we_1",
+            "https://hooks.example.com/stripe",
+            "enabled",
+        )],
+    );
     let mut r = redis().await;
     let key = unique("contract");
     let _cleanup = Cleanup::default()
@@ -153,7 +144,7 @@ sources:
     url: {MONGO_URL}/contract
   - name: stripe
     kind: stripe
-    api_key: rk_test_contract
+    api_key: {stripe_key}
     api_base: {stripe_uri}
     interval: 2s
     timeout: 1s
@@ -178,6 +169,7 @@ sources:
 "#,
         log = log.display(),
         stripe_uri = stripe.uri(),
+        stripe_key = STRIPE_KEY,
         vhost = vh.name
     );
     // A query running while the exporter starts and is scraped, for the "oldest query"

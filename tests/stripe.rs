@@ -1,87 +1,21 @@
-//! Stripe source against wiremock serving Stripe-shaped responses (no local server implements
-//! the Stripe API, so this is the one mocked source).
+//! Stripe source against a Stripe-shaped server (`common::stripe`: no local server implements
+//! the Stripe API, so this is the one mocked source), with wiremock error answers mounted over
+//! it where a test needs Stripe to refuse.
 
 mod common;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use common::*;
-use serde_json::{json, Value};
-use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
-use wiremock::{Mock, MockBuilder, MockServer, ResponseTemplate};
-
-const KEY: &str = "rk_test_51PulseKey";
+use serde_json::json;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, ResponseTemplate};
 
 fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
+    now_secs() as i64
 }
 
-fn events(
-    ids: std::ops::RangeInclusive<u32>,
-    kind: impl Fn(u32) -> &'static str,
-    has_more: bool,
-) -> Value {
-    let data: Vec<Value> = ids
-        .map(|i| json!({"id": format!("evt_{i}"), "object": "event", "type": kind(i), "created": now() - 3600 * i64::from(i), "pending_webhooks": 1}))
-        .collect();
-    json!({"object": "list", "url": "/v1/events", "has_more": has_more, "data": data})
-}
-
-fn endpoints() -> Value {
-    json!({"object": "list", "url": "/v1/webhook_endpoints", "has_more": false, "data": [
-        {"id": "we_live", "object": "webhook_endpoint", "url": "https://api.example.com/stripe/hook?token=s3cr3t", "status": "enabled"},
-        {"id": "we_old", "object": "webhook_endpoint", "url": "https://old.example.com/hook", "status": "disabled"}
-    ]})
-}
-
-async fn stripe_mock() -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/v1/webhook_endpoints"))
-        .and(header("authorization", format!("Bearer {KEY}").as_str()))
-        // The version is pinned: the default unless the config names one.
-        .and(header("stripe-version", "2024-06-20"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(endpoints()))
-        .mount(&server)
-        .await;
-    let undelivered = |m: MockBuilder| m.and(query_param("delivery_success", "false"));
-    let kind = |i: u32| {
-        if i.is_multiple_of(3) {
-            "customer.subscription.updated"
-        } else {
-            "invoice.paid"
-        }
-    };
-    undelivered(Mock::given(method("GET")).and(path("/v1/events")))
-        .and(query_param_is_missing("starting_after"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(events(1..=3, kind, true)))
-        .mount(&server)
-        .await;
-    undelivered(Mock::given(method("GET")).and(path("/v1/events")))
-        .and(query_param("starting_after", "evt_3"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(events(4..=5, kind, true)))
-        .mount(&server)
-        .await;
-    undelivered(Mock::given(method("GET")).and(path("/v1/events")))
-        .and(query_param("starting_after", "evt_5"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(events(6..=6, kind, false)))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v1/events"))
-        .and(query_param_is_missing("delivery_success"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(events(
-            1..=10,
-            |_| "charge.succeeded",
-            false,
-        )))
-        .mount(&server)
-        .await;
-    server
-}
+const HOUR: i64 = 3600;
 
 fn config(base: &str, extra: &str) -> String {
     format!(
@@ -92,63 +26,141 @@ sources:
     kind: stripe
     api_key: ${{env:PULSE_TEST_STRIPE_KEY}}
     api_base: {base}
-    interval: 2s
-    timeout: 1500ms
+    interval: 1s
+    timeout: 900ms
 {extra}"#
     )
 }
 
-#[tokio::test]
-async fn pages_through_undelivered_events_and_reports_endpoints() {
-    let server = stripe_mock().await;
-    let e = Exporter::start_with(
-        &config(&server.uri(), ""),
+fn start(fake: &FakeStripe, extra: &str) -> Exporter {
+    Exporter::start_with(
+        &config(&fake.uri(), extra),
         &[],
-        &[("PULSE_TEST_STRIPE_KEY", KEY)],
+        &[("PULSE_TEST_STRIPE_KEY", STRIPE_KEY)],
+    )
+}
+
+/// Sums a Stripe family over its event types for the platform account.
+fn total(m: &Scrape, name: &str) -> f64 {
+    m.find(name, &[("source", "stripe")])
+        .iter()
+        .map(|s| s.value)
+        .sum()
+}
+
+/// Waits until the events check has finished `n` more runs than it had.
+async fn runs_later(e: &Exporter, fake: &FakeStripe, n: usize) -> Scrape {
+    let before = fake.events_runs("").len();
+    // A run's requests are logged before its results are stored: one run more, then scrape.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while fake.events_runs("").len() < before + n + 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the events check stopped running"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    e.metrics().await
+}
+
+#[tokio::test]
+async fn stuck_deliveries_are_counted_by_age_read_incrementally_and_leave_once_delivered() {
+    let fake = FakeStripe::start(&[]).await;
+    let t = now();
+    // 250 events over the last 70 hours; three failed long ago, two are in flight.
+    for i in 0..245 {
+        fake.add_event("", t - 1000 - i * 1000, "charge.succeeded", 0);
+    }
+    let oldest = fake.add_event("", t - 60 * HOUR, "invoice.paid", 2);
+    let stuck_b = fake.add_event("", t - 2 * HOUR, "invoice.paid", 1);
+    let stuck_c = fake.add_event("", t - HOUR, "customer.subscription.updated", 1);
+    let fresh_a = fake.add_event("", t - 30, "invoice.paid", 1);
+    let fresh_b = fake.add_event("", t - 20, "invoice.created", 1);
+    fake.set_endpoints(
+        "",
+        vec![
+            endpoint_json(
+                "we_live",
+                "https://api.example.com/stripe/hook?token=s3cr3t",
+                "enabled",
+            ),
+            endpoint_json("we_billing", "https://billing.example.com/hook", "enabled"),
+            endpoint_json("we_old", "https://old.example.com/hook", "disabled"),
+        ],
     );
+    let e = start(&fake, "");
     let m = e
         .wait_for("stripe results", Duration::from_secs(15), |m| {
             m.get("pulse_stripe_events", &[]).is_some()
-                && !m
-                    .find("pulse_stripe_webhook_endpoint_enabled", &[])
-                    .is_empty()
+                && m.get("pulse_stripe_webhook_endpoints", &[("status", "enabled")])
+                    .is_some()
+                && m.get("pulse_source_up", &[("source", "stripe")]).is_some()
         })
         .await;
+
+    assert_eq!(
+        m.get(
+            "pulse_stripe_events",
+            &[("source", "stripe"), ("account", "")]
+        ),
+        Some(250.0)
+    );
+    assert_eq!(
+        m.get("pulse_stripe_listing_truncated", &[("listing", "events")]),
+        Some(0.0)
+    );
+    // Undelivered: everything not yet at every endpoint, in flight included.
     assert_eq!(
         m.get(
             "pulse_stripe_undelivered_events",
             &[("event_type", "invoice.paid")]
         ),
-        Some(4.0),
-        "evt 1,2,4,5 across 3 pages"
+        Some(3.0)
     );
     assert_eq!(
         m.get(
             "pulse_stripe_undelivered_events",
-            &[("event_type", "customer.subscription.updated")]
+            &[("event_type", "invoice.created")]
+        ),
+        Some(1.0)
+    );
+    // Stuck: undelivered for longer than 15 minutes; in-flight events are not.
+    assert_eq!(
+        m.get(
+            "pulse_stripe_stuck_events",
+            &[("event_type", "invoice.paid")]
         ),
         Some(2.0)
     );
-    let oldest = m
+    assert_eq!(
+        m.get(
+            "pulse_stripe_stuck_events",
+            &[("event_type", "customer.subscription.updated")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.get(
+            "pulse_stripe_stuck_events",
+            &[("event_type", "invoice.created")]
+        ),
+        None
+    );
+    let oldest_ts = m
         .get(
             "pulse_stripe_oldest_undelivered_event_timestamp_seconds",
             &[],
         )
         .unwrap();
-    assert!(
-        (oldest - (now() - 6 * 3600) as f64).abs() < 120.0,
-        "evt_6 is the oldest: {oldest}"
+    assert_eq!(oldest_ts, (t - 60 * HOUR) as f64);
+    // Endpoints, each and counted by status; only the host of a URL is kept.
+    assert_eq!(
+        m.get("pulse_stripe_webhook_endpoints", &[("status", "enabled")]),
+        Some(2.0)
     );
     assert_eq!(
-        m.get("pulse_stripe_events", &[("source", "stripe")]),
-        Some(10.0)
-    );
-    assert_eq!(
-        m.get(
-            "pulse_stripe_listing_truncated",
-            &[("listing", "undelivered_events")]
-        ),
-        Some(0.0)
+        m.get("pulse_stripe_webhook_endpoints", &[("status", "disabled")]),
+        Some(1.0)
     );
     assert_eq!(
         m.get(
@@ -157,12 +169,9 @@ async fn pages_through_undelivered_events_and_reports_endpoints() {
         ),
         Some(1.0)
     );
-    assert_eq!(
-        m.get(
-            "pulse_stripe_webhook_endpoint_enabled",
-            &[("endpoint", "we_old")]
-        ),
-        Some(0.0)
+    assert!(
+        !m.text.contains("s3cr3t"),
+        "webhook URL paths and tokens never become labels"
     );
     assert_eq!(
         m.get(
@@ -171,82 +180,317 @@ async fn pages_through_undelivered_events_and_reports_endpoints() {
         ),
         Some(1.0)
     );
+
+    // The exact requests: the first run lists the window from its start, 100 at a time.
+    let runs = fake.events_runs("");
+    let first = &runs[0];
+    let gte: i64 = first[0].param("created[gte]").unwrap().parse().unwrap();
     assert!(
-        !m.text.contains("s3cr3t"),
-        "webhook URL paths and tokens never become labels"
+        (gte - (t - 72 * HOUR)).abs() <= 5,
+        "created[gte] is the window start: {gte}"
     );
-    assert!(!e.logs().contains(KEY) && !m.text.contains(KEY));
+    assert_eq!(first[0].param("limit"), Some("100"));
+    assert_eq!(first[0].version.as_deref(), Some(STRIPE_VERSION));
+    assert_eq!(first[0].param("starting_after"), None);
+    assert!(first[1]
+        .param("starting_after")
+        .is_some_and(|id| id.starts_with("evt_")));
+    assert_eq!(
+        first
+            .iter()
+            .filter(|r| r.param("delivery_success").is_none())
+            .count(),
+        3,
+        "250 events: 3 pages"
+    );
+    // Later runs: the new events from the newest seen minus the overlap, and one re-check of
+    // the pending ones from the oldest of them.
+    let m = runs_later(&e, &fake, 2).await;
+    let runs = fake.events_runs("");
+    let steady = &runs[runs.len() - 2];
+    assert_eq!(
+        steady.len(),
+        2,
+        "one page of new events, one re-check: {steady:?}"
+    );
+    let newest_gte: i64 = steady[0].param("created[gte]").unwrap().parse().unwrap();
+    assert_eq!(newest_gte, t - 20 - 60);
+    assert_eq!(steady[1].param("delivery_success"), Some("false"));
+    assert_eq!(
+        steady[1].param("created[gte]"),
+        Some((t - 60 * HOUR).to_string().as_str())
+    );
+    assert_eq!(
+        total(&m, "pulse_stripe_events"),
+        250.0,
+        "nothing counted twice"
+    );
+
+    // New events arrive; Stripe delivers the two oldest stuck ones and the in-flight ones.
+    fake.add_event("", now(), "charge.succeeded", 0);
+    for id in [&oldest, &stuck_b, &fresh_a, &fresh_b] {
+        fake.deliver(id);
+    }
+    let m = runs_later(&e, &fake, 1).await;
+    assert_eq!(total(&m, "pulse_stripe_events"), 251.0);
+    assert_eq!(total(&m, "pulse_stripe_stuck_events"), 1.0, "{}", m.text);
+    assert_eq!(
+        m.get(
+            "pulse_stripe_stuck_events",
+            &[("event_type", "invoice.paid")]
+        ),
+        None
+    );
+    assert_eq!(
+        m.get(
+            "pulse_stripe_oldest_undelivered_event_timestamp_seconds",
+            &[]
+        ),
+        Some((t - HOUR) as f64)
+    );
+    // The last one is delivered: nothing is pending, so a run is one request.
+    fake.deliver(&stuck_c);
+    let m = runs_later(&e, &fake, 2).await;
+    assert_eq!(total(&m, "pulse_stripe_undelivered_events"), 0.0);
+    assert_eq!(
+        m.get(
+            "pulse_stripe_oldest_undelivered_event_timestamp_seconds",
+            &[]
+        ),
+        None
+    );
+    let runs = fake.events_runs("");
+    assert_eq!(runs[runs.len() - 2].len(), 1, "{:?}", runs[runs.len() - 2]);
+
+    // An endpoint deleted (not disabled) shows as a drop of the enabled count.
+    fake.set_endpoints(
+        "",
+        vec![endpoint_json(
+            "we_live",
+            "https://api.example.com/stripe/hook",
+            "enabled",
+        )],
+    );
+    e.wait_for("one enabled endpoint", Duration::from_secs(10), |m| {
+        m.get("pulse_stripe_webhook_endpoints", &[("status", "enabled")]) == Some(1.0)
+    })
+    .await;
+
+    // A restart forgets the state: the first run lists the window again, and the counts
+    // come out the same.
+    drop(e);
+    let before = fake.events_runs("").len();
+    let e = start(&fake, "");
+    let m = e
+        .wait_for("counts after a restart", Duration::from_secs(15), |m| {
+            m.get("pulse_stripe_events", &[]).is_some()
+        })
+        .await;
+    assert_eq!(total(&m, "pulse_stripe_events"), 251.0);
+    let restart = &fake.events_runs("")[before];
+    let gte: i64 = restart[0].param("created[gte]").unwrap().parse().unwrap();
+    assert!(
+        (gte - (now() - 72 * HOUR)).abs() <= 5,
+        "a full listing: {gte}"
+    );
+    assert!(!e.logs().contains(STRIPE_KEY) && !m.text.contains(STRIPE_KEY));
 }
 
 #[tokio::test]
-async fn the_page_cap_truncates_and_says_so() {
-    let server = stripe_mock().await;
-    let e = Exporter::start_with(
-        &config(&server.uri(), "    max_pages: 2\n"),
-        &[],
-        &[("PULSE_TEST_STRIPE_KEY", KEY)],
-    );
+async fn a_window_longer_than_max_pages_is_read_over_several_runs_and_its_true_oldest_found() {
+    let fake = FakeStripe::start(&[]).await;
+    let t = now();
+    // One event failed 70 hours ago; an endpoint broke an hour ago, so the 300 newest of
+    // 1,050 events are undelivered too.
+    let oldest = fake.add_event("", t - 70 * HOUR, "invoice.paid", 1);
+    for i in 0..749 {
+        fake.add_event("", t - 2 * HOUR - i * 200, "charge.succeeded", 0);
+    }
+    for i in 0..300 {
+        fake.add_event("", t - 3000 + i * 10, "invoice.paid", 1);
+    }
+    let e = start(&fake, "    max_pages: 2\n");
     let m = e
-        .wait_for("capped events", Duration::from_secs(15), |m| {
-            m.get(
-                "pulse_stripe_listing_truncated",
-                &[("listing", "undelivered_events")],
-            )
-            .is_some()
+        .wait_for("a first, truncated run", Duration::from_secs(15), |m| {
+            m.get("pulse_stripe_events", &[]).is_some()
         })
         .await;
     assert_eq!(
+        m.get("pulse_stripe_listing_truncated", &[("listing", "events")]),
+        Some(1.0)
+    );
+    assert!(
+        total(&m, "pulse_stripe_events") < 1050.0,
+        "two pages a listing and run cannot have read 1,050 events yet: {}",
+        m.text
+    );
+    // Later runs fill the window: every event once, the true oldest found.
+    let m = e
+        .wait_for("the whole window", Duration::from_secs(30), |m| {
+            m.get("pulse_stripe_listing_truncated", &[("listing", "events")]) == Some(0.0)
+                && m.get(
+                    "pulse_stripe_listing_truncated",
+                    &[("listing", "undelivered_events")],
+                ) == Some(0.0)
+        })
+        .await;
+    assert_eq!(total(&m, "pulse_stripe_events"), 1050.0);
+    assert_eq!(total(&m, "pulse_stripe_undelivered_events"), 301.0);
+    assert_eq!(
         m.get(
-            "pulse_stripe_listing_truncated",
-            &[("listing", "undelivered_events")]
+            "pulse_stripe_oldest_undelivered_event_timestamp_seconds",
+            &[]
         ),
+        Some((t - 70 * HOUR) as f64)
+    );
+    // No run made more than two pages per listing, three listings.
+    for run in fake.events_runs("") {
+        assert!(run.len() <= 6, "{run:?}");
+    }
+    fake.deliver(&oldest);
+    let m = runs_later(&e, &fake, 3).await;
+    assert_eq!(
+        m.get(
+            "pulse_stripe_oldest_undelivered_event_timestamp_seconds",
+            &[]
+        ),
+        Some((t - 3000) as f64)
+    );
+}
+
+#[tokio::test]
+async fn a_key_that_may_not_read_webhook_endpoints_fails_only_that_check() {
+    let fake = FakeStripe::start(&[]).await;
+    fake.add_event("", now() - HOUR, "invoice.paid", 1);
+    fake.forbid("", "/v1/webhook_endpoints");
+    let e = start(&fake, "");
+    let m = e
+        .wait_for(
+            "the endpoints check failing",
+            Duration::from_secs(15),
+            |m| {
+                m.get(
+                    "pulse_check_failures_total",
+                    &[("check", "webhook_endpoints"), ("reason", "auth")],
+                )
+                .is_some()
+                    && m.get("pulse_stripe_stuck_events", &[]).is_some()
+                    && m.get("pulse_source_up", &[("source", "stripe")]).is_some()
+            },
+        )
+        .await;
+    assert_eq!(
+        m.get("pulse_source_up", &[("source", "stripe")]),
+        Some(1.0),
+        "health reads Events only"
+    );
+    assert_eq!(
+        m.get("pulse_check_success", &[("check", "undelivered_events")]),
         Some(1.0)
     );
     assert_eq!(
-        m.get(
-            "pulse_stripe_undelivered_events",
-            &[("event_type", "invoice.paid")]
-        ),
-        Some(4.0),
-        "two pages: evt 1..5"
-    );
-    assert_eq!(
-        m.get("pulse_stripe_listing_truncated", &[("listing", "events")]),
+        m.get("pulse_check_success", &[("check", "webhook_endpoints")]),
         Some(0.0)
     );
+    let logs = e.logs();
+    assert!(
+        logs.contains("may not read Webhook Endpoints: give the restricted key Read on Webhook Endpoints, Stripe names it rak_webhook_read"),
+        "{logs}"
+    );
+    assert!(
+        !logs.contains("rk_test_****"),
+        "Stripe's message quotes part of the key"
+    );
+    // Without the endpoints check, the key needs Events only: nothing fails.
+    drop(e);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_temp(
+        dir.path(),
+        "s.yml",
+        &config(&fake.uri(), "    webhook_endpoints: false\n"),
+    );
+    let (code, out, err) = run_cli(
+        &["probe", "--config.file", cfg.to_str().unwrap()],
+        &[("PULSE_TEST_STRIPE_KEY", STRIPE_KEY)],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!out.contains("webhook_endpoints"), "{out}");
+}
+
+#[tokio::test]
+async fn connected_accounts_are_read_with_stripe_account_and_labelled() {
+    let fake = FakeStripe::start(&["acct_1Connected"]).await;
+    fake.add_event("", now() - HOUR, "invoice.paid", 0);
+    fake.add_event("acct_1Connected", now() - 2 * HOUR, "invoice.paid", 1);
+    fake.add_event("acct_1Connected", now() - 100, "invoice.paid", 0);
+    fake.set_endpoints(
+        "acct_1Connected",
+        vec![endpoint_json("we_c", "https://c.example.com/h", "enabled")],
+    );
+    let e = start(&fake, "    stripe_accounts: [acct_1Connected]\n");
+    let m = e
+        .wait_for("both accounts", Duration::from_secs(15), |m| {
+            m.get("pulse_stripe_events", &[("account", "acct_1Connected")])
+                .is_some()
+                && m.get("pulse_stripe_events", &[("account", "")]).is_some()
+                && m.get(
+                    "pulse_stripe_webhook_endpoints",
+                    &[("account", "acct_1Connected"), ("status", "enabled")],
+                )
+                .is_some()
+        })
+        .await;
+    assert_eq!(
+        m.get("pulse_stripe_events", &[("account", "acct_1Connected")]),
+        Some(2.0)
+    );
+    assert_eq!(m.get("pulse_stripe_events", &[("account", "")]), Some(1.0));
+    assert_eq!(
+        m.get(
+            "pulse_stripe_stuck_events",
+            &[
+                ("account", "acct_1Connected"),
+                ("event_type", "invoice.paid")
+            ]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(m.get("pulse_stripe_stuck_events", &[("account", "")]), None);
+    assert_eq!(
+        m.get(
+            "pulse_check_success",
+            &[("check", "undelivered_events@acct_1Connected")]
+        ),
+        Some(1.0)
+    );
+    assert!(fake
+        .requests()
+        .iter()
+        .any(|r| r.account.as_deref() == Some("acct_1Connected")
+            && r.path == "/v1/webhook_endpoints"));
+    assert!(fake
+        .requests()
+        .iter()
+        .filter(|r| r.param("limit") == Some("1"))
+        .all(|r| r.account.is_none()));
 }
 
 #[tokio::test]
 async fn a_429_is_waited_out_then_the_run_succeeds() {
-    let server = stripe_mock().await;
+    let fake = FakeStripe::start(&[]).await;
     Mock::given(method("GET"))
         .respond_with(
             ResponseTemplate::new(429)
                 .insert_header("retry-after", "1")
-                .set_body_json(json!({"error": {"message": "Too many requests"}})),
+                .set_body_json(json!({"error": {"type": "invalid_request_error", "code": "rate_limit", "message": "Too many requests"}})),
         )
         .up_to_n_times(1)
         .with_priority(1)
         .expect(1)
-        .mount(&server)
+        .mount(&fake.server)
         .await;
-    let dir = tempfile::tempdir().unwrap();
-    // Every run may wait out the 1 s Retry-After: timeouts of 3 s.
-    let text = config(&server.uri(), "")
-        .replace(
-            "health_interval: 1s, health_timeout: 800ms",
-            "health_interval: 5s, health_timeout: 3s",
-        )
-        .replace(
-            "interval: 2s\n    timeout: 1500ms",
-            "interval: 5s\n    timeout: 3s",
-        );
-    let cfg = write_temp(dir.path(), "stripe.yml", &text);
-    let (code, out, err) = run_cli(
-        &["probe", "--config.file", cfg.to_str().unwrap()],
-        &[("PULSE_TEST_STRIPE_KEY", KEY)],
-    );
-    assert_eq!(code, 0, "every run succeeds after waiting: {out}{err}");
+    let (code, out) = probe_once(&fake, "");
+    assert_eq!(code, 0, "every run succeeds after waiting: {out}");
     let waited = out
         .lines()
         .skip(1)
@@ -257,21 +501,22 @@ async fn a_429_is_waited_out_then_the_run_succeeds() {
         waited,
         "the run that got the 429 waited for Retry-After: {out}"
     );
-    server.verify().await;
+    fake.server.verify().await;
 }
 
 #[tokio::test]
 async fn a_long_retry_after_stops_requests_instead_of_hammering() {
-    let server = MockServer::start().await;
+    let fake = FakeStripe::start(&[]).await;
     Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "120"))
-        .mount(&server)
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("retry-after", "120")
+                .set_body_json(json!({"error": {"type": "invalid_request_error", "code": "rate_limit", "message": "Too many requests."}})),
+        )
+        .with_priority(1)
+        .mount(&fake.server)
         .await;
-    let e = Exporter::start_with(
-        &config(&server.uri(), ""),
-        &[],
-        &[("PULSE_TEST_STRIPE_KEY", KEY)],
-    );
+    let e = start(&fake, "");
     let m = e
         .wait_for("rate limited", Duration::from_secs(10), |m| {
             m.get(
@@ -284,14 +529,13 @@ async fn a_long_retry_after_stops_requests_instead_of_hammering() {
     assert_eq!(m.get("pulse_source_up", &[("source", "stripe")]), Some(0.0));
     // The health probe and the two checks may each have had a request in flight before the
     // first 429 came back; after it, nothing more is sent.
-    let first = server.received_requests().await.unwrap().len();
+    let first = fake.server.received_requests().await.unwrap().len();
     assert!(
         (1..=3).contains(&first),
         "{first} requests before the back-off"
     );
-    // Four more health intervals and two check intervals.
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let later = server.received_requests().await.unwrap().len();
+    let later = fake.server.received_requests().await.unwrap().len();
     assert_eq!(
         later, first,
         "after a 429 with Retry-After: 120, no run may call Stripe again"
@@ -299,24 +543,18 @@ async fn a_long_retry_after_stops_requests_instead_of_hammering() {
 }
 
 #[tokio::test]
-async fn bad_key_is_auth_and_server_errors_are_upstream() {
-    let server = MockServer::start().await;
+async fn a_bad_key_is_auth_and_server_errors_are_upstream() {
+    let fake = FakeStripe::start(&[]).await;
     Mock::given(method("GET"))
         .and(path("/v1/webhook_endpoints"))
-        .respond_with(
-            ResponseTemplate::new(401).set_body_json(
-                json!({"error": {"message": "Invalid API Key provided: rk_test_****"}}),
-            ),
-        )
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v1/events"))
-        .respond_with(ResponseTemplate::new(503))
-        .mount(&server)
+        .respond_with(ResponseTemplate::new(503).set_body_json(
+            json!({"error": {"type": "api_error", "message": "An unknown error occurred"}}),
+        ))
+        .with_priority(1)
+        .mount(&fake.server)
         .await;
     let e = Exporter::start_with(
-        &config(&server.uri(), ""),
+        &config(&fake.uri(), ""),
         &[],
         &[("PULSE_TEST_STRIPE_KEY", "rk_test_wrongkey_77")],
     );
@@ -326,70 +564,67 @@ async fn bad_key_is_auth_and_server_errors_are_upstream() {
                 "pulse_source_probe_failures_total",
                 &[("source", "stripe"), ("reason", "auth")],
             )
-            .is_some_and(|v| v >= 1.0)
+            .is_some()
                 && m.get(
                     "pulse_check_failures_total",
-                    &[("check", "undelivered_events"), ("reason", "upstream")],
+                    &[("check", "webhook_endpoints"), ("reason", "upstream")],
                 )
                 .is_some()
                 && m.get(
                     "pulse_check_failures_total",
-                    &[("check", "webhook_endpoints"), ("reason", "auth")],
+                    &[("check", "undelivered_events"), ("reason", "auth")],
                 )
                 .is_some()
         })
         .await;
     assert_eq!(m.get("pulse_source_up", &[("source", "stripe")]), Some(0.0));
     assert!(
-        e.logs()
-            .contains("read access to Events and Webhook Endpoints"),
+        e.logs().contains("the API key is invalid or revoked"),
         "{}",
         e.logs()
     );
     assert!(!e.logs().contains("rk_test_wrongkey_77"));
 }
 
-/// Runs `probe` once on a config for `server` (timeouts long enough for two back-offs);
+/// Runs `probe` once on a config for `fake` (timeouts long enough for two back-offs);
 /// returns (exit code, stdout and stderr).
-fn probe_once(server: &MockServer, extra: &str) -> (i32, String) {
+fn probe_once(fake: &FakeStripe, extra: &str) -> (i32, String) {
     let dir = tempfile::tempdir().unwrap();
-    let text = config(&server.uri(), extra)
+    let text = config(&fake.uri(), extra)
         .replace(
             "health_interval: 1s, health_timeout: 800ms",
             "health_interval: 10s, health_timeout: 5s",
         )
         .replace(
-            "interval: 2s\n    timeout: 1500ms",
+            "interval: 1s\n    timeout: 900ms",
             "interval: 10s\n    timeout: 5s",
         );
     let cfg = write_temp(dir.path(), "stripe.yml", &text);
     let (code, out, err) = run_cli(
         &["probe", "--config.file", cfg.to_str().unwrap()],
-        &[("PULSE_TEST_STRIPE_KEY", KEY)],
+        &[("PULSE_TEST_STRIPE_KEY", STRIPE_KEY)],
     );
     (code, format!("{out}{err}"))
 }
 
 #[tokio::test]
 async fn a_configured_stripe_version_is_sent() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(header("stripe-version", "2025-03-31.basil"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(
-            json!({"object": "list", "url": "/v1/events", "has_more": false, "data": []}),
-        ))
-        .mount(&server)
-        .await;
-    let (code, out) = probe_once(&server, "    stripe_version: 2025-03-31.basil\n");
+    let fake = FakeStripe::start(&[]).await;
+    fake.expect_version("2025-03-31.basil");
+    let (code, out) = probe_once(&fake, "    stripe_version: 2025-03-31.basil\n");
     assert_eq!(
         code, 0,
         "every request carried the configured version: {out}"
     );
+    assert!(fake
+        .requests()
+        .iter()
+        .all(|r| r.version.as_deref() == Some("2025-03-31.basil")));
 }
 
 #[tokio::test]
 async fn old_style_400_rate_limits_and_429s_without_retry_after_are_backed_off() {
-    let server = stripe_mock().await;
+    let fake = FakeStripe::start(&[]).await;
     // API versions before 2015-09-08 answer rate limits with 400 and code rate_limit.
     Mock::given(method("GET"))
         .and(path("/v1/events"))
@@ -399,7 +634,7 @@ async fn old_style_400_rate_limits_and_429s_without_retry_after_are_backed_off()
         .up_to_n_times(1)
         .with_priority(1)
         .expect(1)
-        .mount(&server)
+        .mount(&fake.server)
         .await;
     // A 429 that does not say when to come back.
     Mock::given(method("GET"))
@@ -410,24 +645,28 @@ async fn old_style_400_rate_limits_and_429s_without_retry_after_are_backed_off()
         .up_to_n_times(1)
         .with_priority(1)
         .expect(1)
-        .mount(&server)
+        .mount(&fake.server)
         .await;
-    let (code, out) = probe_once(&server, "");
+    let (code, out) = probe_once(&fake, "");
     assert_eq!(code, 0, "both were retried after a back-off: {out}");
-    server.verify().await;
+    fake.server.verify().await;
 }
 
 #[tokio::test]
 async fn stripe_should_retry_decides_whether_an_error_is_tried_again() {
-    let server = stripe_mock().await;
+    let fake = FakeStripe::start(&[]).await;
     // A 503 Stripe says to retry: the run goes on.
     Mock::given(method("GET"))
         .and(path("/v1/events"))
-        .respond_with(ResponseTemplate::new(503).insert_header("stripe-should-retry", "true"))
+        .respond_with(
+            ResponseTemplate::new(503)
+                .insert_header("stripe-should-retry", "true")
+                .set_body_json(json!({"error": {"type": "api_error", "message": "Stripe is briefly unavailable."}})),
+        )
         .up_to_n_times(1)
         .with_priority(1)
         .expect(1)
-        .mount(&server)
+        .mount(&fake.server)
         .await;
     // A 429 Stripe says not to retry: it fails at once, rate_limited, with no second request.
     Mock::given(method("GET"))
@@ -440,9 +679,9 @@ async fn stripe_should_retry_decides_whether_an_error_is_tried_again() {
                 ),
         )
         .with_priority(1)
-        .mount(&server)
+        .mount(&fake.server)
         .await;
-    let (code, out) = probe_once(&server, "");
+    let (code, out) = probe_once(&fake, "");
     assert_eq!(code, 1, "{out}");
     let line = |check: &str| {
         out.lines()
@@ -452,36 +691,38 @@ async fn stripe_should_retry_decides_whether_an_error_is_tried_again() {
     };
     assert!(line("undelivered_events").contains("ok"), "{out}");
     assert!(line("webhook_endpoints").contains("rate_limited"), "{out}");
-    let endpoint_calls = server
+    let endpoint_calls = fake
+        .server
         .received_requests()
         .await
         .unwrap()
         .iter()
         .filter(|r| r.url.path() == "/v1/webhook_endpoints")
         .count();
-    // The health probe and the check, once each.
-    assert_eq!(endpoint_calls, 2, "{out}");
-    server.verify().await;
+    assert_eq!(endpoint_calls, 1, "the check, once: {out}");
+    fake.server.verify().await;
 }
 
 #[tokio::test]
-async fn a_200_that_is_not_a_list_is_a_decode_failure_not_zero_events() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/v1/events"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": []})))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v1/webhook_endpoints"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(endpoints()))
-        .mount(&server)
-        .await;
-    let (code, out) = probe_once(&server, "");
-    assert_eq!(code, 1, "{out}");
-    let line = out
-        .lines()
-        .find(|l| l.contains("undelivered_events"))
-        .unwrap_or_else(|| panic!("{out}"));
-    assert!(line.contains("decode"), "{out}");
+async fn a_200_that_is_not_a_list_or_not_events_is_a_decode_failure_not_zero_events() {
+    for body in [
+        json!({"data": []}),
+        json!({"object": "list", "url": "/v1/events", "has_more": false, "data": [{"id": "evt_1", "object": "event", "created": "yesterday", "type": "x", "pending_webhooks": 0}]}),
+    ] {
+        let fake = FakeStripe::start(&[]).await;
+        Mock::given(method("GET"))
+            .and(path("/v1/events"))
+            .and(wiremock::matchers::query_param("limit", "100"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(body))
+            .with_priority(1)
+            .mount(&fake.server)
+            .await;
+        let (code, out) = probe_once(&fake, "");
+        assert_eq!(code, 1, "{out}");
+        let line = out
+            .lines()
+            .find(|l| l.contains("undelivered_events"))
+            .unwrap_or_else(|| panic!("{out}"));
+        assert!(line.contains("decode"), "{out}");
+    }
 }

@@ -1,0 +1,455 @@
+//! Stripe source (reqwest): whether webhook deliveries are stuck, and whether the webhook
+//! endpoints that receive them are there and enabled, for the platform account and any
+//! connected accounts.
+//!
+//! A restricted key with read access to Events is enough; the endpoints check also needs
+//! Webhook Endpoints (`webhook_endpoints: false` turns it off), and connected accounts need
+//! Connect permissions. The health probe reads one event: the least the checks need.
+//! Events are read incrementally ([`events`]); [`api`] holds Stripe's conventions
+//! (pinned version, retries, rate limits, list pages, permission errors); [`endpoints`] the
+//! endpoint listing.
+
+pub mod api;
+pub mod endpoints;
+pub mod events;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_yaml::Value;
+use tokio::time::Instant;
+
+use super::{Kind, Parsed, Probe, ProbeFuture, Source};
+use crate::config::parse::{builtin, parse_at};
+use crate::config::validate::in_range;
+use crate::config::{CheckConfig, CheckPlan, CheckSpec, ConfigError, Dur};
+use crate::reference::{schema, KindReference};
+use crate::sample::{Metric, Output};
+use api::Api;
+use endpoints::EndpointsProbe;
+use events::{EventLog, EventsProbe};
+
+/// Default interval of Stripe checks: the API is rate limited and webhook failures are slow.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(300);
+
+/// Connection settings of a `kind: stripe` source.
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StripeConfig {
+    /// Secret or restricted key (`rk_…` with read access to Events, and to Webhook Endpoints
+    /// unless `webhook_endpoints` is false).
+    pub api_key: String,
+    /// API base URL (default `https://api.stripe.com`).
+    #[serde(default = "default_base")]
+    pub api_base: String,
+    /// The window of events watched (default 72h, the time Stripe retries a delivery; Stripe
+    /// keeps events 30 days).
+    #[serde(default = "default_lookback")]
+    pub lookback: Dur,
+    /// An event not delivered to every endpoint for longer than this is stuck (default 15m;
+    /// Stripe retries with growing delays for up to three days).
+    #[serde(default = "default_stuck_after")]
+    pub stuck_after: Dur,
+    /// Most pages of 100 read per listing and run (default 20, at most 1,000).
+    #[serde(default = "default_max_pages")]
+    pub max_pages: u32,
+    /// API version sent as `Stripe-Version` (default `2024-06-20`), so responses keep the
+    /// shape this exporter reads whatever the account's default version is.
+    #[serde(default = "default_stripe_version")]
+    pub stripe_version: String,
+    /// Connected accounts (`acct_…`) watched besides the platform account, each sent as
+    /// `Stripe-Account` and labelled `account` (the platform's own samples have `account=""`).
+    #[serde(default)]
+    pub stripe_accounts: Vec<String>,
+    /// Whether to list webhook endpoints (default true). Turn it off for a key without
+    /// Webhook Endpoints access.
+    #[serde(default = "default_true")]
+    pub webhook_endpoints: bool,
+}
+
+/// The `Stripe-Version` sent when the config names none: a version whose Events and Webhook
+/// Endpoints fields (`pending_webhooks`, `status`, `created`, list `has_more`) are the ones read.
+pub const DEFAULT_STRIPE_VERSION: &str = "2024-06-20";
+
+/// Connected accounts one source watches at most (each adds two checks).
+const MAX_ACCOUNTS: usize = 100;
+
+fn default_stripe_version() -> String {
+    DEFAULT_STRIPE_VERSION.to_owned()
+}
+
+fn default_base() -> String {
+    "https://api.stripe.com".to_owned()
+}
+
+fn default_lookback() -> Dur {
+    Dur(Duration::from_secs(72 * 3600))
+}
+
+fn default_stuck_after() -> Dur {
+    Dur(Duration::from_secs(15 * 60))
+}
+
+fn default_max_pages() -> u32 {
+    20
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// Which built-in check a Stripe source runs, and for which account (`None`: the platform).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StripeCheck {
+    /// `GET /v1/webhook_endpoints`.
+    WebhookEndpoints(Option<String>),
+    /// `GET /v1/events`, read incrementally over the lookback window.
+    Events(Option<String>),
+}
+
+impl CheckSpec for StripeCheck {}
+
+/// The `account` label value: the connected account, or empty for the platform.
+fn account_label(account: Option<&str>) -> &str {
+    account.unwrap_or_default()
+}
+
+/// The built-in metrics of a Stripe source.
+pub const METRICS: &[Metric] = &[
+    ENDPOINT_ENABLED,
+    ENDPOINTS,
+    UNDELIVERED,
+    STUCK,
+    OLDEST_UNDELIVERED,
+    EVENTS,
+    LOOKBACK,
+    TRUNCATED,
+];
+
+const ENDPOINT_ENABLED: Metric = Metric::gauge(
+    "pulse_stripe_webhook_endpoint_enabled",
+    "Whether the webhook endpoint is enabled (1) or disabled (0).",
+    &["source", "account", "endpoint", "host"],
+);
+const ENDPOINTS: Metric = Metric::gauge(
+    "pulse_stripe_webhook_endpoints",
+    "Webhook endpoints of the account by status (enabled, disabled): a deleted endpoint shows as a drop.",
+    &["source", "account", "status"],
+);
+const UNDELIVERED: Metric = Metric::gauge(
+    "pulse_stripe_undelivered_events",
+    "Events of the window not yet delivered to every webhook endpoint, by type: in flight, being retried or failed.",
+    &["source", "account", "event_type"],
+);
+const STUCK: Metric = Metric::gauge(
+    "pulse_stripe_stuck_events",
+    "Events of the window not delivered to every webhook endpoint for longer than stuck_after, by type.",
+    &["source", "account", "event_type"],
+);
+const OLDEST_UNDELIVERED: Metric = Metric::gauge(
+    "pulse_stripe_oldest_undelivered_event_timestamp_seconds",
+    "Creation time of the oldest event of the window not yet delivered to every webhook endpoint.",
+    &["source", "account"],
+);
+const EVENTS: Metric = Metric::gauge(
+    "pulse_stripe_events",
+    "Events created in the lookback window, delivered or not (to the minute).",
+    &["source", "account"],
+);
+const LOOKBACK: Metric = Metric::gauge(
+    "pulse_stripe_lookback_seconds",
+    "The lookback window the event counts cover.",
+    &["source", "account"],
+);
+const TRUNCATED: Metric = Metric::gauge(
+    "pulse_stripe_listing_truncated",
+    "1 while a listing is not read whole (page cap, or the window after a restart): counts are lower bounds and the oldest time an upper bound.",
+    &["source", "account", "listing"],
+);
+
+/// `kind: stripe`.
+pub struct Stripe;
+
+impl Kind for Stripe {
+    const NAME: &'static str = "stripe";
+    const DEFAULT_INTERVAL: Option<Duration> = Some(DEFAULT_INTERVAL);
+    type Settings = StripeConfig;
+    type Check = StripeCheck;
+    type Source = StripeSource;
+    const METRICS: &'static [Metric] = METRICS;
+
+    /// Its checks are built in: events (and endpoints) for the platform, then the same for
+    /// each connected account, named `…@acct_…`.
+    fn parse(rest: Value, path: &str, errors: &mut Vec<ConfigError>) -> Option<Parsed<Self>> {
+        let settings: StripeConfig = parse_at(rest, path, errors)?;
+        let accounts = std::iter::once(None).chain(settings.stripe_accounts.iter().map(Some));
+        let mut checks = Vec::new();
+        for account in accounts {
+            let suffix = account.map(|a| format!("@{a}")).unwrap_or_default();
+            if settings.webhook_endpoints {
+                checks.push(builtin(
+                    path,
+                    format!("webhook_endpoints{suffix}"),
+                    StripeCheck::WebhookEndpoints(account.cloned()),
+                ));
+            }
+            checks.push(builtin(
+                path,
+                format!("undelivered_events{suffix}"),
+                StripeCheck::Events(account.cloned()),
+            ));
+        }
+        Some(Parsed { settings, checks })
+    }
+
+    fn validate(parsed: &Parsed<Self>, path: &str, errors: &mut Vec<ConfigError>) {
+        validate(&parsed.settings, path, errors)
+    }
+
+    fn reference() -> KindReference {
+        KindReference {
+            settings: schema::<StripeConfig>(),
+            lists: Vec::new(),
+        }
+    }
+
+    fn display_endpoint(settings: &StripeConfig) -> String {
+        crate::secrets::display_url(&settings.api_base)
+    }
+
+    fn connect(settings: &StripeConfig, name: &str) -> Result<StripeSource, String> {
+        StripeSource::new(settings, name)
+    }
+}
+
+/// Records the stripe rules the source at `p` breaks.
+fn validate(c: &StripeConfig, p: &str, errors: &mut Vec<ConfigError>) {
+    if c.api_key.trim().is_empty() {
+        errors.push(ConfigError::new(
+            format!("{p}.api_key"),
+            "must not be empty: use ${env:STRIPE_API_KEY} or ${file:…}",
+        ));
+    }
+    match url::Url::parse(&c.api_base) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+        _ => errors.push(ConfigError::new(
+            format!("{p}.api_base"),
+            "expected an http(s) URL such as https://api.stripe.com",
+        )),
+    }
+    // 1,000 pages are 100,000 events per listing and run, at 25 requests a second.
+    in_range(
+        &format!("{p}.max_pages"),
+        c.max_pages.into(),
+        1,
+        1000,
+        errors,
+    );
+    // Versions are dates, optionally with a release name: 2024-06-20, 2025-03-31.basil.
+    let v = c.stripe_version.as_bytes();
+    let dated = v.len() >= 10
+        && v[..10].iter().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                *b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        })
+        && (v.len() == 10 || v[10] == b'.');
+    if !dated || !c.stripe_version.is_ascii() || c.stripe_version.contains(char::is_whitespace) {
+        errors.push(ConfigError::new(
+            format!("{p}.stripe_version"),
+            format!("expected a Stripe API version such as {DEFAULT_STRIPE_VERSION} or 2025-03-31.basil"),
+        ));
+    }
+    if c.lookback.0 > Duration::from_secs(30 * 86400) {
+        errors.push(ConfigError::new(
+            format!("{p}.lookback"),
+            "Stripe keeps events for 30 days: use at most 30d",
+        ));
+    }
+    if c.stuck_after.0 < Duration::from_secs(60) || c.stuck_after.0 >= c.lookback.0 {
+        errors.push(ConfigError::new(
+            format!("{p}.stuck_after"),
+            format!(
+                "must be at least 1m and shorter than lookback ({}): Stripe's first retries come within minutes",
+                humantime::format_duration(c.lookback.0)
+            ),
+        ));
+    }
+    if c.stripe_accounts.len() > MAX_ACCOUNTS {
+        errors.push(ConfigError::new(
+            format!("{p}.stripe_accounts"),
+            format!("at most {MAX_ACCOUNTS} accounts per source: split them over several sources"),
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, a) in c.stripe_accounts.iter().enumerate() {
+        let well_formed = a.strip_prefix("acct_").is_some_and(|id| {
+            !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric())
+        });
+        if !well_formed {
+            errors.push(ConfigError::new(
+                format!("{p}.stripe_accounts[{i}]"),
+                "expected a connected account id such as acct_1PJBLEBBLEfV",
+            ));
+        } else if !seen.insert(a) {
+            errors.push(ConfigError::new(
+                format!("{p}.stripe_accounts[{i}]"),
+                format!("{a} is listed twice"),
+            ));
+        }
+    }
+}
+
+/// A Stripe source: one client shared by its checks, so a rate limit holds them all back.
+pub struct StripeSource {
+    name: String,
+    api: Arc<Api>,
+    lookback: Duration,
+    stuck_after: Duration,
+    max_pages: u32,
+}
+
+impl StripeSource {
+    /// Creates the source.
+    pub fn new(c: &StripeConfig, name: &str) -> Result<Self, String> {
+        crate::secrets::register(&c.api_key);
+        Ok(StripeSource {
+            name: name.to_owned(),
+            api: Arc::new(Api::new(&c.api_base, &c.api_key, &c.stripe_version)?),
+            lookback: c.lookback.0,
+            stuck_after: c.stuck_after.0,
+            max_pages: c.max_pages,
+        })
+    }
+}
+
+impl Source<StripeCheck> for StripeSource {
+    fn health(&self) -> Arc<dyn Probe> {
+        Arc::new(HealthProbe {
+            api: self.api.clone(),
+        })
+    }
+
+    fn check(&self, check: &CheckConfig<StripeCheck>, _plan: &CheckPlan) -> Arc<dyn Probe> {
+        match &check.spec {
+            StripeCheck::WebhookEndpoints(account) => Arc::new(EndpointsProbe {
+                source: self.name.clone(),
+                account: account.clone(),
+                api: self.api.clone(),
+                max_pages: self.max_pages,
+            }),
+            StripeCheck::Events(account) => Arc::new(EventsProbe {
+                source: self.name.clone(),
+                account: account.clone(),
+                api: self.api.clone(),
+                lookback: self.lookback,
+                stuck_after: self.stuck_after,
+                max_pages: self.max_pages,
+                log: Mutex::new(EventLog::default()),
+            }),
+        }
+    }
+}
+
+struct HealthProbe {
+    api: Arc<Api>,
+}
+
+impl Probe for HealthProbe {
+    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
+        Box::pin(async move {
+            // Reachability and auth with the one permission every configuration needs
+            // (Events: Read), so a key without Webhook Endpoints access is not shown down.
+            self.api
+                .get("v1/events", &[("limit", "1".to_owned())], None, deadline)
+                .await?;
+            Ok(Output::default())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::configfile::{assert_reports, errors_of};
+
+    #[test]
+    fn the_api_version_is_a_dated_stripe_version() {
+        for good in ["2024-06-20", "2025-03-31.basil"] {
+            let yaml = format!("sources:\n  - {{ name: s, kind: stripe, api_key: sk_test_x, stripe_version: {good} }}");
+            assert!(!errors_of(&yaml).contains("stripe_version"), "{good}");
+        }
+        assert_reports(
+            "sources:\n  - { name: s, kind: stripe, api_key: sk_test_x, stripe_version: latest }",
+            &["sources[0].stripe_version: expected a Stripe API version such as 2024-06-20"],
+        );
+    }
+
+    #[test]
+    fn bad_fields_are_named_with_their_fix() {
+        assert_reports(
+            "sources:\n  - { name: stripe, kind: stripe, api_key: '', api_base: 'ftp://x', max_pages: 0, lookback: 40d }",
+            &[
+                "sources[0].api_key: must not be empty: use ${env:STRIPE_API_KEY}",
+                "sources[0].api_base: expected an http(s) URL",
+                "sources[0].max_pages: must be at least 1",
+                "sources[0].lookback: Stripe keeps events for 30 days",
+            ],
+        );
+        assert_eq!(
+            errors_of("sources:\n  - { name: stripe, kind: stripe, api_key: rk_test_x }"),
+            ""
+        );
+    }
+
+    #[test]
+    fn stuck_after_and_connected_accounts_are_checked() {
+        assert_reports(
+            "sources:\n  - { name: s, kind: stripe, api_key: k, stuck_after: 30s }",
+            &["sources[0].stuck_after: must be at least 1m and shorter than lookback (3days)"],
+        );
+        assert_reports(
+            "sources:\n  - { name: s, kind: stripe, api_key: k, lookback: 1h, stuck_after: 2h }",
+            &["sources[0].stuck_after: must be at least 1m and shorter than lookback (1h)"],
+        );
+        assert_reports(
+            "sources:\n  - { name: s, kind: stripe, api_key: k, stripe_accounts: [acct_1A, 'acct_1A', cus_9, 'acct_x y'] }",
+            &[
+                "sources[0].stripe_accounts[1]: acct_1A is listed twice",
+                "sources[0].stripe_accounts[2]: expected a connected account id such as acct_",
+                "sources[0].stripe_accounts[3]: expected a connected account id",
+            ],
+        );
+    }
+
+    #[test]
+    fn each_connected_account_gets_its_own_checks() {
+        let mut errors = Vec::new();
+        let rest: Value = serde_yaml::from_str(
+            "{ api_key: k, stripe_accounts: [acct_1A, acct_2B], webhook_endpoints: false }",
+        )
+        .unwrap();
+        let parsed = Stripe::parse(rest, "sources[0]", &mut errors).unwrap();
+        assert!(errors.is_empty());
+        let names: Vec<_> = parsed
+            .checks
+            .iter()
+            .map(|c| c.common.name.clone().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "undelivered_events",
+                "undelivered_events@acct_1A",
+                "undelivered_events@acct_2B"
+            ]
+        );
+        assert_eq!(
+            parsed.checks[2].spec,
+            StripeCheck::Events(Some("acct_2B".into()))
+        );
+    }
+}
