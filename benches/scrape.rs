@@ -1,6 +1,8 @@
-//! Scrape benchmark (run by `scripts/bench`): encode time for 10,000 cached series, and
-//! `/metrics` throughput and latency over loopback, at rest and while a Postgres check hangs
-//! in `pg_sleep`. Figures are printed as ratios from one run, since the machine is shared.
+//! Scrape benchmark (run by `scripts/bench`): encode time for 10,000 cached series, the same
+//! served from the body kept between scrapes (`encoded`) with and without gzip, and
+//! `/metrics` throughput, latency and CPU per scrape over loopback, with and without gzip, at
+//! rest and while a Postgres check hangs in `pg_sleep`. Figures are printed as ratios from
+//! one run, since the machine is shared.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -10,6 +12,7 @@ use pulse_exporter::app::App;
 use pulse_exporter::collector::SnapshotCollector;
 use pulse_exporter::config::CheckPlan;
 use pulse_exporter::configfile::load_str;
+use pulse_exporter::encoded::Encoded;
 use pulse_exporter::exposition::{self, Format};
 use pulse_exporter::sample::{label, Output};
 use pulse_exporter::store::Store;
@@ -92,15 +95,86 @@ fn bench_encode() -> (Duration, Duration) {
     (results[0], results[1])
 }
 
+/// Per scrape: encoding anew (what every scrape cost before bodies were kept) against the
+/// kept body, plain and gzipped; and the sizes.
+fn bench_encode_once() -> (Duration, Duration, Duration, usize, usize) {
+    let store = Arc::new(Store::new());
+    fill(&store);
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(SnapshotCollector::new(store.clone())));
+    let cache = Encoded::default();
+    let time = |f: &dyn Fn()| {
+        let mut times = Vec::new();
+        for _ in 0..200 {
+            let t = Instant::now();
+            f();
+            times.push(t.elapsed());
+        }
+        times.sort();
+        percentile(&times, 0.5)
+    };
+    let fresh = time(&|| {
+        std::hint::black_box(exposition::encode(&registry, Format::Text).unwrap());
+    });
+    let plain = cache.body(&registry, &store, Format::Text, false).unwrap();
+    let kept = time(&|| {
+        std::hint::black_box(cache.body(&registry, &store, Format::Text, false).unwrap());
+    });
+    // A new body per call: what the first gzip scrape after a change costs.
+    let zipped_fresh = time(&|| {
+        std::hint::black_box(
+            Encoded::default()
+                .body(&registry, &store, Format::Text, true)
+                .unwrap(),
+        );
+    });
+    let zipped = cache.body(&registry, &store, Format::Text, true).unwrap();
+    println!(
+        "per scrape of {SERIES} series: encode anew {:.3} ms, kept body {:.4} ms; first gzip scrape after a change (encode + gzip) {:.3} ms",
+        ms(fresh),
+        ms(kept),
+        ms(zipped_fresh)
+    );
+    println!(
+        "  size: {} KiB plain, {} KiB gzip ({:.1}x smaller)",
+        plain.len() / 1024,
+        zipped.len() / 1024,
+        plain.len() as f64 / zipped.len() as f64
+    );
+    (fresh, kept, zipped_fresh, plain.len(), zipped.len())
+}
+
+/// CPU time of this process so far (user and system), from /proc.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|v| v.parse::<u64>().ok()))
+        .sum();
+    // Linux reports in USER_HZ, 100 per second on every common build.
+    Duration::from_millis(ticks * 10)
+}
+
 struct Load {
     rps: f64,
+    /// Process CPU (server and client together) per scrape.
+    cpu: Duration,
     p50: Duration,
     p99: Duration,
     max: Duration,
 }
 
 async fn load(url: &str, clients: usize) -> Load {
+    load_with(url, clients, false).await
+}
+
+async fn load_with(url: &str, clients: usize, gzip: bool) -> Load {
     let client = reqwest::Client::new();
+    let cpu_before = cpu_time();
     let start = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..clients {
@@ -110,17 +184,14 @@ async fn load(url: &str, clients: usize) -> Load {
             let mut lat = Vec::new();
             while start.elapsed() < LOAD {
                 let t = Instant::now();
-                let body = client
-                    .get(&url)
-                    .send()
-                    .await
-                    .unwrap()
-                    .bytes()
-                    .await
-                    .unwrap();
+                let mut request = client.get(&url);
+                if gzip {
+                    request = request.header("Accept-Encoding", "gzip");
+                }
+                let body = request.send().await.unwrap().bytes().await.unwrap();
                 lat.push(t.elapsed());
                 assert!(
-                    body.len() > 100_000,
+                    body.len() > if gzip { 10_000 } else { 100_000 },
                     "scrape too small: {} bytes",
                     body.len()
                 );
@@ -133,9 +204,11 @@ async fn load(url: &str, clients: usize) -> Load {
         all.extend(w.await.unwrap());
     }
     let elapsed = start.elapsed();
+    let cpu = cpu_time().saturating_sub(cpu_before);
     all.sort();
     Load {
         rps: all.len() as f64 / elapsed.as_secs_f64(),
+        cpu: cpu / all.len().max(1) as u32,
         p50: percentile(&all, 0.5),
         p99: percentile(&all, 0.99),
         max: *all.last().unwrap(),
@@ -161,17 +234,19 @@ async fn serve(config: &str) -> (String, tokio::sync::oneshot::Sender<()>, Arc<A
 
 fn report(name: &str, clients: usize, l: &Load) {
     println!(
-        "{name}, {clients} client(s): {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({}s)",
+        "{name}, {clients} client(s): {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, CPU {:.0} µs/scrape ({}s)",
         l.rps,
         ms(l.p50),
         ms(l.p99),
         ms(l.max),
+        l.cpu.as_secs_f64() * 1e6,
         LOAD.as_secs()
     );
 }
 
 fn main() {
     let (text, om) = bench_encode();
+    let (fresh, kept, zipped_fresh, plain_len, zipped_len) = bench_encode_once();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let (url, stop, app) = serve("sources: []\n").await;
@@ -179,6 +254,8 @@ fn main() {
         report("scrape at rest", 1, &rest);
         let rest4 = load(&url, 4).await;
         report("scrape at rest", 4, &rest4);
+        let gz = load_with(&url, 1, true).await;
+        report("scrape at rest, gzip", 1, &gz);
         let _ = stop.send(());
         app.shutdown().await;
 
@@ -197,6 +274,11 @@ fn main() {
         println!("ratios from this run:");
         println!("  encode 10k text / 5 ms target: {:.2}", ms(text) / 5.0);
         println!("  encode 10k OpenMetrics / text: {:.2}", ms(om) / ms(text));
+        println!("  per scrape, kept body / encode anew: {:.4}", ms(kept) / ms(fresh));
+        println!("  first gzip scrape after a change / encode anew: {:.2}", ms(zipped_fresh) / ms(fresh));
+        println!("  gzip / plain size: {:.3}", zipped_len as f64 / plain_len as f64);
+        println!("  scrape p50 gzip / plain (1 client): {:.2}", ms(gz.p50) / ms(rest.p50));
+        println!("  CPU per scrape gzip / plain (1 client, server and client): {:.2}", gz.cpu.as_secs_f64() / rest.cpu.as_secs_f64().max(1e-9));
         println!("  scrape p99 while hanging / at rest (1 client): {:.2}", ms(hung.p99) / ms(rest.p99));
         println!("  scrape p99 while hanging, 1 client / 5 ms target: {:.2}", ms(hung.p99) / 5.0);
         println!("  req/s while hanging / at rest (4 clients): {:.2}", hung4.rps / rest4.rps);

@@ -11,9 +11,10 @@ use tokio::task::JoinHandle;
 use crate::config::{AnyCheck, CheckPlan, ConfigErrors};
 use crate::configfile::{Config, SourceConfig};
 use crate::scheduler;
+use crate::shard::Shard;
 use crate::sources::registry::Connected;
 use crate::sources::Unrunnable;
-use crate::store::Store;
+use crate::store::{ShardStatus, Store};
 
 /// A running check task; dropping it cancels the task and any run in flight.
 struct RunningCheck {
@@ -48,6 +49,8 @@ pub struct SourceStatus {
 pub struct App {
     store: Arc<Store>,
     config_path: Option<PathBuf>,
+    /// The part of every config this replica runs.
+    shard: Shard,
     running: tokio::sync::Mutex<HashMap<String, RunningSource>>,
     sources: std::sync::Mutex<Vec<SourceStatus>>,
 }
@@ -55,9 +58,20 @@ pub struct App {
 impl App {
     /// Starts every check of `config`. `config_path` is what a reload re-reads.
     pub fn start(config: Config, config_path: Option<PathBuf>) -> Result<Arc<App>, String> {
+        Self::start_sharded(config, config_path, Shard::default())
+    }
+
+    /// Starts the checks of the sources of `config` that `shard` owns; a reload applies the
+    /// same shard to the new file.
+    pub fn start_sharded(
+        config: Config,
+        config_path: Option<PathBuf>,
+        shard: Shard,
+    ) -> Result<Arc<App>, String> {
         let app = Arc::new(App {
             store: Arc::new(Store::new()),
             config_path,
+            shard,
             running: tokio::sync::Mutex::new(HashMap::new()),
             sources: std::sync::Mutex::new(Vec::new()),
         });
@@ -113,11 +127,25 @@ impl App {
         self.running.lock().await.clear();
     }
 
+    /// This replica's shard.
+    pub fn shard(&self) -> Shard {
+        self.shard
+    }
+
     fn apply(
         &self,
         running: &mut HashMap<String, RunningSource>,
-        config: Config,
+        mut config: Config,
     ) -> Result<(), String> {
+        // The whole file was validated; this replica runs its shard of it.
+        let total = config.sources.len();
+        config.sources.retain(|s| self.shard.owns(&s.common.name));
+        // Recorded once the config is applied: a reload rejected below changes nothing.
+        let shard = ShardStatus {
+            shard: self.shard,
+            owned: config.sources.len(),
+            total,
+        };
         // Connect (lazily) every new or changed source first, so that a failure here leaves
         // the running config untouched.
         let mut fresh: HashMap<String, Arc<dyn Connected>> = HashMap::new();
@@ -207,6 +235,7 @@ impl App {
                 .is_some_and(|r| r.checks.contains_key(check))
         });
         *self.sources.lock().unwrap_or_else(|e| e.into_inner()) = statuses;
+        self.store.set_shard(shard);
         self.store.set_reload(true, SystemTime::now());
         Ok(())
     }

@@ -184,6 +184,28 @@ fn self_metrics(entries: &[Entry], store: &Store, now: SystemTime) -> Vec<Family
             secs(t),
         );
     }
+    let shard = store.shard_status();
+    out.gauge(
+        "pulse_shard_info",
+        "The shard of the config this replica runs (shard, from 0) and how many there are (shards); always 1.",
+        vec![
+            l("shard", &shard.shard.index.to_string()),
+            l("shards", &shard.shard.count.to_string()),
+        ],
+        1.0,
+    );
+    out.gauge(
+        "pulse_shard_sources",
+        "Sources of the config this replica runs (its shard's).",
+        vec![],
+        shard.owned as f64,
+    );
+    out.gauge(
+        "pulse_config_sources",
+        "Sources in the config, all shards together.",
+        vec![],
+        shard.total as f64,
+    );
     out.gauge(
         "pulse_scrape_timestamp_seconds",
         "When this exposition was encoded from the cache.",

@@ -8,7 +8,7 @@
 use prometheus_client::registry::Registry;
 
 /// Exposition format of a response.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
     /// `application/openmetrics-text; version=1.0.0`.
     OpenMetrics,

@@ -22,7 +22,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::app::App;
 use crate::collector::SnapshotCollector;
-use crate::exposition::{self, Format};
+use crate::exposition::Format;
 use crate::webconfig::{Admission, AuthOutcome, BasicAuth, WebConfig};
 use crate::webwatch::{self, LiveAuth, Targets};
 
@@ -55,6 +55,8 @@ impl Default for Limits {
 struct HttpState {
     app: Arc<App>,
     registry: Arc<Registry>,
+    /// Bodies encoded once per store change.
+    encoded: Arc<crate::encoded::Encoded>,
     auth: LiveAuth,
     telemetry_path: Arc<str>,
     /// Held while a reload runs: reloads run one at a time and a flood of them is refused.
@@ -99,6 +101,7 @@ pub async fn serve_with(
     let state = HttpState {
         app,
         registry: Arc::new(registry),
+        encoded: Arc::default(),
         auth: auth.clone(),
         telemetry_path: telemetry_path.into(),
         reloading: Arc::default(),
@@ -268,10 +271,23 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Permitted<T> {
 }
 
 async fn metrics(State(st): State<HttpState>, headers: HeaderMap) -> Response {
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
-    let format = Format::negotiate(accept);
-    match exposition::encode(&st.registry, format) {
-        Ok(body) => ([(header::CONTENT_TYPE, format.content_type())], body).into_response(),
+    let text = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    let format = Format::negotiate(text(header::ACCEPT));
+    let gzip = crate::encoded::accepts_gzip(text(header::ACCEPT_ENCODING));
+    match st.encoded.body(&st.registry, &st.app.store(), format, gzip) {
+        Ok(body) => {
+            let mut resp = ([(header::CONTENT_TYPE, format.content_type())], body).into_response();
+            let h = resp.headers_mut();
+            h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+            if gzip {
+                h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            }
+            resp
+        }
         Err(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             "encoding metrics failed\n",
@@ -285,6 +301,7 @@ async fn landing(State(st): State<HttpState>) -> Html<String> {
         &st.app.sources(),
         &st.app.store().snapshot(),
         &st.telemetry_path,
+        st.app.store().shard_status(),
     ))
 }
 

@@ -3,7 +3,7 @@
 use std::time::SystemTime;
 
 use crate::app::SourceStatus;
-use crate::store::Entry;
+use crate::store::{Entry, ShardStatus};
 
 /// Escapes text for HTML element content and attribute values.
 fn esc(text: &str) -> String {
@@ -34,8 +34,14 @@ fn ago(t: Option<SystemTime>, now: SystemTime) -> String {
     }
 }
 
-/// Renders the page; `entries` is a store snapshot, `telemetry_path` the metrics link.
-pub fn render(sources: &[SourceStatus], entries: &[Entry], telemetry_path: &str) -> String {
+/// Renders the page; `entries` is a store snapshot, `telemetry_path` the metrics link,
+/// `shard` what part of the config this replica runs.
+pub fn render(
+    sources: &[SourceStatus],
+    entries: &[Entry],
+    telemetry_path: &str,
+    shard: ShardStatus,
+) -> String {
     let now = SystemTime::now();
     let mut rows = String::new();
     for s in sources {
@@ -85,18 +91,60 @@ pub fn render(sources: &[SourceStatus], entries: &[Entry], telemetry_path: &str)
 <p>Version {version}. Every metric is served from cache: scrapes never wait on a source.</p>
 <ul><li><a href="{path}">Metrics</a></li><li><a href="/-/healthy">Health</a></li><li><a href="/-/ready">Readiness</a></li></ul>
 <h2>Sources</h2>
+<p>{sharding}</p>
 <table><tr><th>Source</th><th>Kind</th><th>Endpoint</th><th>Status</th><th>Last success</th><th>Checks OK</th><th>Last error</th></tr>
 {rows}</table>
 </body></html>
 "#,
         version = env!("CARGO_PKG_VERSION"),
         path = esc(telemetry_path),
+        sharding = sharding(shard),
     )
+}
+
+/// The sentence saying which sources this replica runs.
+fn sharding(s: ShardStatus) -> String {
+    if s.shard.is_split() {
+        format!(
+            "Shard {} of {} (from 0): this replica runs the {} sources below, of {} in the config; the other shards run the rest.",
+            s.shard.index, s.shard.count, s.owned, s.total
+        )
+    } else {
+        format!(
+            "Not sharded: this replica runs all {} sources of the config.",
+            s.total
+        )
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_page_says_which_shard_it_is() {
+        let shard = ShardStatus {
+            shard: crate::shard::Shard { index: 1, count: 3 },
+            owned: 11,
+            total: 31,
+        };
+        let page = render(&[], &[], "/metrics", shard);
+        assert!(
+            page.contains("Shard 1 of 3 (from 0): this replica runs the 11 sources below, of 31"),
+            "{page}"
+        );
+        let whole = render(
+            &[],
+            &[],
+            "/metrics",
+            ShardStatus {
+                total: 4,
+                owned: 4,
+                ..Default::default()
+            },
+        );
+        assert!(whole.contains("runs all 4 sources"), "{whole}");
+    }
 
     #[test]
     fn escapes_html() {

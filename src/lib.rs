@@ -17,6 +17,8 @@
 //! | [`rows`] | the row shape of query-style checks, and their rows (SQL rows, documents) into samples |
 //! | [`collector`] | the prometheus-client `Collector` over the store, and self metrics |
 //! | [`exposition`] | OpenMetrics or classic text by `Accept` |
+//! | [`encoded`] | expositions encoded (and gzipped) once per store change, served to every scrape |
+//! | [`shard`] | which sources of the config this replica runs (`--shard.*`) |
 //! | [`app`] | wiring and reload |
 //! | [`http`] | the HTTP endpoints, auth and TLS |
 //! | [`topn`] | keeping the items with the largest keys of a stream |
@@ -42,6 +44,7 @@ pub mod app;
 pub mod collector;
 pub mod config;
 pub mod configfile;
+pub mod encoded;
 pub mod error;
 pub mod exposition;
 pub mod healthcheck;
@@ -55,6 +58,7 @@ pub mod rows;
 pub mod sample;
 pub mod scheduler;
 pub mod secrets;
+pub mod shard;
 pub mod sources;
 pub mod store;
 pub mod timetemplate;

@@ -12,6 +12,7 @@ mod demo;
 use clap::{Parser, Subcommand};
 use pulse_exporter::app::App;
 use pulse_exporter::logging::{self, LogFormat, LogLevel};
+use pulse_exporter::shard::Shard;
 use pulse_exporter::webconfig::WebConfig;
 use pulse_exporter::{configfile, http, probe_cmd, secrets};
 
@@ -64,6 +65,20 @@ struct Cli {
         global = true
     )]
     max_connections: u32,
+    /// This replica's shard, from 0, when several replicas split one config
+    /// (--shard.count). Unset with a count above 1: the ordinal at the end of the hostname,
+    /// as a StatefulSet names its pods (pulse-exporter-2 is shard 2).
+    #[arg(long = "shard.index", env = "PULSE_SHARD_INDEX", global = true)]
+    shard_index: Option<u32>,
+    /// Replicas the config is split over: each runs the sources whose name hashes to its
+    /// shard (rendezvous hashing: adding a source moves no other).
+    #[arg(
+        long = "shard.count",
+        env = "PULSE_SHARD_COUNT",
+        default_value_t = 1,
+        global = true
+    )]
+    shard_count: u32,
     /// Minimum log level.
     #[arg(
         long = "log.level",
@@ -141,7 +156,14 @@ fn main() -> ExitCode {
         eprintln!("error: --config.file (or PULSE_CONFIG_FILE) is required");
         return ExitCode::from(2);
     };
-    let config = match configfile::load_file(&path) {
+    let shard = match Shard::from_flags(cli.shard_index, cli.shard_count, &hostname()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut config = match configfile::load_file(&path) {
         Ok(c) => c,
         Err(errors) => {
             eprintln!(
@@ -168,9 +190,16 @@ fn main() -> ExitCode {
                 config.sources.len(),
                 checks
             );
+            if shard.is_split() {
+                println!("{}", shard_line(shard, &config));
+            }
             ExitCode::SUCCESS
         }
         Some(Command::Probe) => runtime.block_on(async {
+            if shard.is_split() {
+                println!("{}", shard_line(shard, &config));
+                config.sources.retain(|s| shard.owns(&s.common.name));
+            }
             match probe_cmd::probe_all(&config).await {
                 Ok(rows) => {
                     print!("{}", probe_cmd::render(&rows));
@@ -186,7 +215,7 @@ fn main() -> ExitCode {
                 }
             }
         }),
-        None => runtime.block_on(run(cli, path, config)),
+        None => runtime.block_on(run(cli, path, config, shard)),
         // Handled above, before a config is read.
         Some(Command::Demo(_) | Command::Healthcheck) => ExitCode::from(2),
     }
@@ -223,7 +252,44 @@ fn telemetry_path(path: &str) -> Result<&str, String> {
     Ok(path)
 }
 
-async fn run(cli: Cli, path: PathBuf, config: configfile::Config) -> ExitCode {
+/// This machine's hostname: `HOSTNAME` (set in every Kubernetes pod), else the kernel's.
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
+/// `shard 1 of 3 (from 0) runs 2 of 7 sources: a, b; the other shards run: c, …`.
+fn shard_line(shard: Shard, config: &configfile::Config) -> String {
+    let (mine, others): (Vec<&str>, Vec<&str>) = config
+        .sources
+        .iter()
+        .map(|s| s.common.name.as_str())
+        .partition(|n| shard.owns(n));
+    format!(
+        "shard {} of {} (from 0) runs {} of {} sources: {}; the other shards run: {}",
+        shard.index,
+        shard.count,
+        mine.len(),
+        config.sources.len(),
+        if mine.is_empty() {
+            "none".to_owned()
+        } else {
+            mine.join(", ")
+        },
+        if others.is_empty() {
+            "none".to_owned()
+        } else {
+            others.join(", ")
+        },
+    )
+}
+
+async fn run(cli: Cli, path: PathBuf, config: configfile::Config, shard: Shard) -> ExitCode {
     let telemetry = match telemetry_path(&cli.telemetry_path) {
         Ok(p) => p.to_owned(),
         Err(e) => {
@@ -250,7 +316,15 @@ async fn run(cli: Cli, path: PathBuf, config: configfile::Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let app = match App::start(config, Some(path)) {
+    if shard.is_split() {
+        tracing::info!(
+            shard = shard.index,
+            shards = shard.count,
+            "{}",
+            shard_line(shard, &config)
+        );
+    }
+    let app = match App::start_sharded(config, Some(path), shard) {
         Ok(a) => a,
         Err(e) => {
             tracing::error!(error = %e, "cannot start");

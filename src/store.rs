@@ -89,6 +89,20 @@ pub enum Transition {
 pub struct Store {
     entries: Mutex<BTreeMap<CheckKey, Entry>>,
     reload: Mutex<ReloadStatus>,
+    shard: Mutex<ShardStatus>,
+    /// Bumped by every change, so an encoded exposition knows when it is out of date.
+    generation: std::sync::atomic::AtomicU64,
+}
+
+/// What part of the config this replica runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ShardStatus {
+    /// The replica's shard.
+    pub shard: crate::shard::Shard,
+    /// Sources of the config it runs.
+    pub owned: usize,
+    /// Sources in the config, all shards together.
+    pub total: usize,
 }
 
 /// Outcome of the last config (re)load, for `pulse_config_*` metrics.
@@ -106,6 +120,28 @@ impl Store {
         Self::default()
     }
 
+    /// A number that changes whenever anything `/metrics` shows changes, but for time passing
+    /// (see [`Store::fresh_until`]).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn changed(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// The first instant after `now` at which a served result goes stale (and leaves
+    /// `/metrics`), if any.
+    pub fn fresh_until(&self, now: SystemTime) -> Option<SystemTime> {
+        self.lock()
+            .values()
+            .filter(|e| e.output.is_some())
+            .filter_map(|e| Some(e.output_at? + e.plan.stale_after))
+            .filter(|t| *t >= now)
+            .min()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<CheckKey, Entry>> {
         // A panic while holding the lock cannot leave an entry half-written in a way that
         // matters more than losing /metrics, so keep serving.
@@ -117,6 +153,7 @@ impl Store {
     pub fn register(&self, plan: Arc<CheckPlan>) {
         let key = (plan.source.clone(), plan.check.clone());
         let mut entries = self.lock();
+        self.changed();
         match entries.get_mut(&key) {
             Some(e) => {
                 e.plan = plan;
@@ -132,6 +169,7 @@ impl Store {
     /// Forgets every check for which `keep` is false.
     pub fn retain(&self, keep: impl Fn(&CheckKey) -> bool) {
         self.lock().retain(|k, _| keep(k));
+        self.changed();
     }
 
     /// Records one finished run and reports how it changed the check's state.
@@ -143,6 +181,8 @@ impl Store {
         finished: SystemTime,
     ) -> Transition {
         let mut entries = self.lock();
+        // Bumped under the lock, so a reader that sees the new generation sees the new entry.
+        self.changed();
         let Some(entry) = entries.get_mut(&(plan.source.clone(), plan.check.clone())) else {
             // The check was removed by a reload while this run was in flight.
             return Transition::Unchanged;
@@ -200,11 +240,23 @@ impl Store {
         if ok {
             r.last_success = Some(at);
         }
+        self.changed();
     }
 
     /// Outcome of the last config (re)load.
     pub fn reload_status(&self) -> ReloadStatus {
         *self.reload.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records which part of the config this replica runs.
+    pub fn set_shard(&self, status: ShardStatus) {
+        *self.shard.lock().unwrap_or_else(|e| e.into_inner()) = status;
+        self.changed();
+    }
+
+    /// Which part of the config this replica runs.
+    pub fn shard_status(&self) -> ShardStatus {
+        *self.shard.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -232,6 +284,29 @@ mod tests {
             o.gauge("m", "h", vec![label("i", i.to_string())], 1.0);
         }
         o
+    }
+
+    #[test]
+    fn every_change_moves_the_generation_and_staleness_has_a_deadline() {
+        let store = Store::new();
+        let g0 = store.generation();
+        let p = plan(3);
+        store.register(Arc::new(p.clone()));
+        let g1 = store.generation();
+        assert!(g1 > g0);
+        let t = SystemTime::now();
+        assert_eq!(store.fresh_until(t), None, "nothing served yet");
+        store.record(&p, Ok(output(1)), Duration::ZERO, t);
+        let g2 = store.generation();
+        assert!(g2 > g1);
+        // Served until stale_after past the run; nothing changes the store then, so the
+        // deadline is what tells an encoded body to go.
+        assert_eq!(store.fresh_until(t), Some(t + Duration::from_secs(3)));
+        assert_eq!(store.fresh_until(t + Duration::from_secs(4)), None);
+        store.set_reload(true, t);
+        store.set_shard(ShardStatus::default());
+        store.retain(|_| true);
+        assert!(store.generation() >= g2 + 3);
     }
 
     #[test]

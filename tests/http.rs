@@ -72,6 +72,56 @@ async fn formats_are_negotiated_and_the_landing_page_shows_sources() {
 }
 
 #[tokio::test]
+async fn a_scraper_that_accepts_gzip_gets_it_and_every_scraper_the_same_encode() {
+    use std::io::Read;
+    // Health every hour: after the first runs nothing changes during the test.
+    let quiet = redis_config("").replace("health_interval: 1s", "health_interval: 1h");
+    let e = Exporter::start(&quiet);
+    e.wait_for("up and counted", Duration::from_secs(10), |m| {
+        m.get("pulse_source_up", &[("source", "cache")]) == Some(1.0)
+            && m.get("app_dbsize", &[]).is_some()
+    })
+    .await;
+    let client = reqwest::Client::new();
+    let get = |encoding: Option<&'static str>| {
+        let mut r = client.get(e.url("/metrics"));
+        if let Some(enc) = encoding {
+            r = r.header("Accept-Encoding", enc);
+        }
+        r.send()
+    };
+    // Prometheus's own header.
+    let zipped = get(Some("gzip")).await.unwrap();
+    assert_eq!(zipped.headers()["content-encoding"], "gzip");
+    assert_eq!(zipped.headers()["vary"], "Accept-Encoding");
+    let body = zipped.bytes().await.unwrap();
+    let plain = get(None).await.unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    let plain = plain.text().await.unwrap();
+    let mut unzipped = String::new();
+    flate2::read::GzDecoder::new(&body[..])
+        .read_to_string(&mut unzipped)
+        .unwrap();
+    assert!(unzipped.contains("pulse_source_up{source=\"cache\",kind=\"redis\"} 1"));
+    assert!(
+        body.len() * 3 < unzipped.len(),
+        "{} -> {}",
+        unzipped.len(),
+        body.len()
+    );
+    // No check ran between the two scrapes: both were served from one encode, down to its
+    // timestamp.
+    let stamp = |t: &str| {
+        t.lines()
+            .find(|l| l.starts_with("pulse_scrape_timestamp_seconds"))
+            .map(str::to_owned)
+    };
+    assert_eq!(stamp(&unzipped), stamp(&plain));
+    let refused = get(Some("gzip;q=0, identity")).await.unwrap();
+    assert!(refused.headers().get("content-encoding").is_none());
+}
+
+#[tokio::test]
 async fn custom_telemetry_path_is_honoured() {
     let e = Exporter::start_with(&redis_config(""), &["--web.telemetry-path", "/pulse"], &[]);
     assert!(e.get("/pulse").await.contains("pulse_build_info"));
