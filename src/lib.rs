@@ -19,6 +19,7 @@
 //! | [`exposition`] | OpenMetrics or classic text by `Accept` |
 //! | [`encoded`] | expositions encoded (and gzipped) once per store change, served to every scrape |
 //! | [`shard`] | which sources of the config this replica runs (`--shard.*`) |
+//! | [`configwatch`] | reloading when the config file or a secret it reads changes |
 //! | [`app`] | wiring and reload |
 //! | [`http`] | the HTTP endpoints, auth and TLS |
 //! | [`topn`] | keeping the items with the largest keys of a stream |
@@ -44,6 +45,7 @@ pub mod app;
 pub mod collector;
 pub mod config;
 pub mod configfile;
+pub mod configwatch;
 pub mod encoded;
 pub mod error;
 pub mod exposition;

@@ -14,7 +14,7 @@ use pulse_exporter::app::App;
 use pulse_exporter::logging::{self, LogFormat, LogLevel};
 use pulse_exporter::shard::Shard;
 use pulse_exporter::webconfig::WebConfig;
-use pulse_exporter::{configfile, http, probe_cmd, secrets};
+use pulse_exporter::{configfile, configwatch, http, probe_cmd, secrets};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -31,6 +31,17 @@ struct Cli {
         value_name = "FILE"
     )]
     config_file: Option<PathBuf>,
+    /// Re-read the config file, and the secret files it reads through `${file:…}`, this often
+    /// and reload when their content changed (a Kubernetes ConfigMap or Secret update); `0s`
+    /// turns it off. A change that does not load keeps the running config, as SIGHUP does.
+    #[arg(
+        long = "config.auto-reload-interval",
+        env = "PULSE_CONFIG_AUTO_RELOAD_INTERVAL",
+        default_value = "0s",
+        value_parser = auto_reload_interval,
+        global = true
+    )]
+    auto_reload_interval: std::time::Duration,
     /// Address to listen on; `:7857` means every interface.
     #[arg(
         long = "web.listen-address",
@@ -67,7 +78,8 @@ struct Cli {
     max_connections: u32,
     /// This replica's shard, from 0, when several replicas split one config
     /// (--shard.count). Unset with a count above 1: the ordinal at the end of the hostname,
-    /// as a StatefulSet names its pods (pulse-exporter-2 is shard 2).
+    /// as a StatefulSet names its pods, modulo the count (of 3 shards, pulse-exporter-2 and
+    /// pulse-exporter-5 are both shard 2).
     #[arg(long = "shard.index", env = "PULSE_SHARD_INDEX", global = true)]
     shard_index: Option<u32>,
     /// Replicas the config is split over: each runs the sources whose name hashes to its
@@ -238,6 +250,25 @@ fn healthcheck(cli: &Cli) -> Result<(), String> {
     ))
 }
 
+/// Parses `--config.auto-reload-interval`: `0s` (off) or at least one second.
+fn auto_reload_interval(text: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(text)
+        .map_err(|e| format!("{e}: write a duration such as 30s or 1m, or 0s to turn it off"))?;
+    if !d.is_zero() && d < std::time::Duration::from_secs(1) {
+        return Err("must be 0s (off) or at least 1s".to_owned());
+    }
+    Ok(d)
+}
+
+/// Stops the config watcher when the server stops.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Checks `--web.telemetry-path`: an absolute path that no other endpoint uses.
 fn telemetry_path(path: &str) -> Result<&str, String> {
     if !path.starts_with('/')
@@ -324,7 +355,7 @@ async fn run(cli: Cli, path: PathBuf, config: configfile::Config, shard: Shard) 
             shard_line(shard, &config)
         );
     }
-    let app = match App::start_sharded(config, Some(path), shard) {
+    let app = match App::start_sharded(config, Some(path.clone()), shard) {
         Ok(a) => a,
         Err(e) => {
             tracing::error!(error = %e, "cannot start");
@@ -346,6 +377,10 @@ async fn run(cli: Cli, path: PathBuf, config: configfile::Config, shard: Shard) 
         while hup.recv().await.is_some() {
             let _ = reloader.reload().await;
         }
+    });
+    let _watch = (!cli.auto_reload_interval.is_zero()).then(|| {
+        tracing::info!(file = %path.display(), interval = %humantime::format_duration(cli.auto_reload_interval), "reloading the config when it or a secret it reads changes");
+        AbortOnDrop(configwatch::spawn(app.clone(), path.clone(), cli.auto_reload_interval))
     });
     let limits = http::Limits {
         max_connections: cli.max_connections as usize,

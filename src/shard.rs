@@ -30,7 +30,10 @@ impl Default for Shard {
 
 impl Shard {
     /// The shard from the flags: `index` as given, or, when absent and `count` is above 1,
-    /// the ordinal a StatefulSet gives its pod's hostname (`pulse-exporter-2` is shard 2).
+    /// the ordinal a StatefulSet gives its pod's hostname modulo `count`: with 3 shards,
+    /// `pulse-exporter-2` is shard 2 and `pulse-exporter-5` shard 2 again, so a StatefulSet of
+    /// `2 × count` replicas runs every shard twice (for availability: each extra replica
+    /// repeats its shard's probes).
     pub fn from_flags(index: Option<u32>, count: u32, hostname: &str) -> Result<Shard, String> {
         if count == 0 || count > MAX_SHARDS {
             return Err(format!(
@@ -40,7 +43,7 @@ impl Shard {
         let index = match index {
             Some(i) => i,
             None if count == 1 => 0,
-            None => ordinal(hostname).ok_or_else(|| {
+            None => ordinal(hostname).map(|o| o % count).ok_or_else(|| {
                 format!(
                     "--shard.count is {count} but no --shard.index (PULSE_SHARD_INDEX) is set and the hostname {hostname:?} does not end in a StatefulSet ordinal such as -0"
                 )
@@ -136,11 +139,21 @@ mod tests {
             Shard::from_flags(None, 3, "pulse-exporter-1"),
             Ok(Shard { index: 1, count: 3 })
         );
+        // A second replica of each shard: ordinals 3 to 5 run shards 0 to 2 again.
+        assert_eq!(
+            Shard::from_flags(None, 3, "pulse-exporter-5"),
+            Ok(Shard { index: 2, count: 3 })
+        );
         for (index, count, host, says) in [
             (Some(3), 3, "", "must be below --shard.count 3"),
             (None, 0, "", "--shard.count 0 must be from 1 to 1000"),
             (None, 3, "laptop", "does not end in a StatefulSet ordinal"),
-            (None, 3, "pulse-exporter-7", "--shard.index 7 must be below"),
+            (
+                Some(7),
+                3,
+                "pulse-exporter-7",
+                "--shard.index 7 must be below",
+            ),
             (
                 None,
                 3,
