@@ -90,7 +90,8 @@ fn promtool_accepts_the_config_and_rules_and_every_alert_test_passes() {
     let mut firing = BTreeSet::new();
     let mut quiet = BTreeSet::new();
     for t in tests["tests"].as_sequence().unwrap() {
-        for a in t["alert_rule_test"].as_sequence().unwrap() {
+        // A case may test recording rules only (promql_expr_test).
+        for a in t["alert_rule_test"].as_sequence().into_iter().flatten() {
             let name = a["alertname"].as_str().unwrap().to_owned();
             let exp = a["exp_alerts"].as_sequence().unwrap();
             if exp.is_empty() {
@@ -123,6 +124,85 @@ fn promtool_accepts_the_config_and_rules_and_every_alert_test_passes() {
             "{name} has no severity"
         );
     }
+}
+
+/// `series` (a PromQL selector) with a `pod` label added.
+fn with_pod(series: &str, pod: &str) -> String {
+    match series.split_once('{') {
+        Some((name, rest)) if rest.starts_with('}') => format!("{name}{{pod=\"{pod}\"{rest}"),
+        Some((name, rest)) => format!("{name}{{pod=\"{pod}\",{rest}"),
+        None => format!("{series}{{pod=\"{pod}\"}}"),
+    }
+}
+
+#[test]
+fn every_alert_case_replayed_by_two_replicas_of_a_shard_fires_once() {
+    // Every case of alerts/tests, each input series reported by two replicas of its shard
+    // (same values, `pod` apart): each alert must fire exactly as it does from one exporter,
+    // once, without `pod`; PulseExporterDown alone is per replica.
+    const PODS: [&str; 2] = ["pulse-exporter-0", "pulse-exporter-3"];
+    let mut tests = yaml("alerts/tests/pulse-alerts.test.yml");
+    tests["rule_files"] = serde_yaml::Value::Sequence(vec![
+        repo("alerts/pulse-alerts.yml").to_str().unwrap().into(),
+        repo("prometheus/rules/pulse-recording.yml")
+            .to_str()
+            .unwrap()
+            .into(),
+    ]);
+    let mut replayed = 0;
+    for t in tests["tests"].as_sequence_mut().unwrap() {
+        let series = t["input_series"].as_sequence().unwrap().clone();
+        if series
+            .iter()
+            .any(|s| s["series"].as_str().unwrap().contains("pod="))
+        {
+            continue; // already a replica case
+        }
+        let mut doubled = Vec::new();
+        for s in &series {
+            // Unquoted, YAML reads `values: 0x90` as the number 144.
+            assert!(
+                s["values"].is_string() || s["values"].is_null(),
+                "quote the values of {:?}",
+                s["series"]
+            );
+            for pod in PODS {
+                let mut s = s.clone();
+                s["series"] = with_pod(s["series"].as_str().unwrap(), pod).into();
+                doubled.push(s);
+            }
+        }
+        t["input_series"] = serde_yaml::Value::Sequence(doubled);
+        for a in t["alert_rule_test"].as_sequence_mut().into_iter().flatten() {
+            if a["alertname"] != "PulseExporterDown" {
+                continue;
+            }
+            let mut per_pod = Vec::new();
+            for e in a["exp_alerts"].as_sequence().unwrap() {
+                for pod in PODS {
+                    let mut e = e.clone();
+                    e["exp_labels"]["pod"] = pod.into();
+                    let summary = e["exp_annotations"]["summary"].as_str().unwrap();
+                    e["exp_annotations"]["summary"] = summary
+                        .replace(
+                            " cannot be scraped",
+                            &format!(" (pod {pod}) cannot be scraped"),
+                        )
+                        .into();
+                    per_pod.push(e);
+                }
+            }
+            a["exp_alerts"] = serde_yaml::Value::Sequence(per_pod);
+        }
+        replayed += 1;
+    }
+    // Every single-exporter case of the file (49 when written).
+    assert!(replayed >= 49, "{replayed}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("replicas.test.yml");
+    std::fs::write(&file, serde_yaml::to_string(&tests).unwrap()).unwrap();
+    let out = run("promtool", &["test", "rules", file.to_str().unwrap()], &[]);
+    assert!(out.contains("SUCCESS"), "{out}");
 }
 
 #[test]
