@@ -1,0 +1,377 @@
+//! Running on Kubernetes: the config reloads itself when the kubelet swaps a mounted
+//! ConfigMap or Secret (against the real Redis); and deploy/kubernetes renders with kubectl,
+//! validates against the Kubernetes schemas, holds exactly the bundle's rules, dashboards and
+//! routing (scripts/kubernetes.py), and its config loads.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+fn redis_config(extra: &str) -> String {
+    format!(
+        "global: {{ health_interval: 1s, health_timeout: 800ms }}\nsources:\n  - name: cache\n    kind: redis\n    url: {REDIS_URL}\n    checks:\n      - metric: app_dbsize\n        command: [DBSIZE]\n        interval: 1s\n        timeout: 800ms\n{extra}"
+    )
+}
+
+/// A directory laid out as the kubelet lays out a ConfigMap volume: `name -> ..data/name`,
+/// `..data -> ..<version>/`, updated by pointing `..data` at a new version atomically.
+struct KubeletVolume {
+    dir: PathBuf,
+    name: &'static str,
+    version: u32,
+}
+
+impl KubeletVolume {
+    /// Replaces the exporter's config file with this layout holding `content`.
+    fn take_over(file: &Path, content: &str) -> KubeletVolume {
+        let dir = file.parent().unwrap().to_path_buf();
+        std::fs::remove_file(file).unwrap();
+        let mut v = KubeletVolume {
+            dir,
+            name: "pulse.yml",
+            version: 0,
+        };
+        v.update(content);
+        std::os::unix::fs::symlink(format!("..data/{}", v.name), file).unwrap();
+        v
+    }
+
+    fn update(&mut self, content: &str) {
+        self.version += 1;
+        let version = self.dir.join(format!("..2026_11_23_{}", self.version));
+        std::fs::create_dir(&version).unwrap();
+        std::fs::write(version.join(self.name), content).unwrap();
+        let tmp = self.dir.join("..data_tmp");
+        std::os::unix::fs::symlink(&version, &tmp).unwrap();
+        std::fs::rename(&tmp, self.dir.join("..data")).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_swapped_configmap_or_rotated_secret_reloads_without_a_signal() {
+    let e = Exporter::start_with(
+        &redis_config(""),
+        &["--config.auto-reload-interval", "1s"],
+        &[],
+    );
+    e.wait_for("first run", Duration::from_secs(10), |m| {
+        m.get("app_dbsize", &[]).is_some()
+    })
+    .await;
+    let mut volume = KubeletVolume::take_over(&e.config_path, &redis_config(""));
+
+    // A new check arrives as the kubelet delivers a ConfigMap update: nobody signals.
+    volume.update(&redis_config(
+        "      - metric: app_dbsize_again\n        command: [DBSIZE]\n        interval: 1s\n        timeout: 800ms\n",
+    ));
+    e.wait_for("the new check", Duration::from_secs(15), |m| {
+        m.get("app_dbsize_again", &[]).is_some()
+    })
+    .await;
+    assert!(e.logs().contains("event=config.changed"), "{}", e.logs());
+
+    // A secret the config reads changes (a rotated password): the config text is the same.
+    let secret = e.dir.path().join("db-number");
+    std::fs::write(&secret, "0").unwrap();
+    let with_secret = |extra: &str| {
+        redis_config(extra).replace(
+            REDIS_URL,
+            &format!("{REDIS_URL}/${{file:{}}}", secret.display()),
+        )
+    };
+    volume.update(&with_secret(""));
+    e.wait_for("the secret-reading config", Duration::from_secs(15), |m| {
+        m.get("app_dbsize_again", &[]).is_none() && m.get("app_dbsize", &[]).is_some()
+    })
+    .await;
+    let reloads = |logs: &str| logs.matches("event=config.reloaded").count();
+    let before = reloads(&e.logs());
+    std::fs::write(&secret, "1").unwrap();
+    let start = std::time::Instant::now();
+    while reloads(&e.logs()) == before {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "no reload after the secret changed: {}",
+            e.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // A broken update keeps the running config, and is logged once, not every interval.
+    volume.update("sources:\n  - name: cache\n    kind: redis\n    bogus: 1\n");
+    let m = e
+        .wait_for("the rejected reload", Duration::from_secs(15), |m| {
+            m.get("pulse_config_last_reload_successful", &[]) == Some(0.0)
+        })
+        .await;
+    assert!(m.get("app_dbsize", &[]).is_some(), "the old config runs on");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let logs = e.logs();
+    assert_eq!(
+        logs.matches("event=config.reload_failed").count(),
+        1,
+        "{logs}"
+    );
+    assert!(logs.contains("sources[0].bogus"), "{logs}");
+    assert!(
+        !logs.contains("\"1\""),
+        "the secret's value is never logged"
+    );
+}
+
+#[test]
+fn a_bad_auto_reload_interval_is_refused_with_the_fix() {
+    for (value, says) in [
+        ("soon", "write a duration such as 30s"),
+        ("10ms", "must be 0s (off) or at least 1s"),
+    ] {
+        let (code, _out, err) = run_cli(
+            &[
+                "check",
+                "--config.file",
+                "examples/local.yml",
+                "--config.auto-reload-interval",
+                value,
+            ],
+            &[],
+        );
+        assert_eq!(code, 2, "{err}");
+        assert!(
+            err.contains("--config.auto-reload-interval") && err.contains(says),
+            "{err}"
+        );
+    }
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs a command in the repository, returning its stdout or panicking with its stderr.
+fn run(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program} (scripts/test installs it): {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The objects `kubectl kustomize` renders for an overlay.
+fn render(overlay: &str) -> Vec<serde_yaml::Value> {
+    let text = run(
+        "kubectl",
+        &[
+            "kustomize",
+            &format!("deploy/kubernetes/overlays/{overlay}"),
+        ],
+    );
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .collect()
+}
+
+fn kind<'a>(objects: &'a [serde_yaml::Value], kind: &str) -> Vec<&'a serde_yaml::Value> {
+    objects.iter().filter(|o| o["kind"] == kind).collect()
+}
+
+fn one<'a>(objects: &'a [serde_yaml::Value], k: &str) -> &'a serde_yaml::Value {
+    let found = kind(objects, k);
+    assert_eq!(found.len(), 1, "one {k} expected");
+    found[0]
+}
+
+fn read_yaml(path: &str) -> serde_yaml::Value {
+    serde_yaml::from_str(&std::fs::read_to_string(repo().join(path)).unwrap()).unwrap()
+}
+
+/// Validates `objects` against the Kubernetes 1.31 OpenAPI schemas, rejecting unknown fields.
+fn validate(objects: &[&serde_yaml::Value]) -> Result<(), String> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("objects.yaml");
+    let text: Vec<String> = objects
+        .iter()
+        .map(|o| serde_yaml::to_string(o).unwrap())
+        .collect();
+    std::fs::write(&file, text.join("---\n")).unwrap();
+    let out = Command::new("kubernetes-validate")
+        .args(["--strict", "--quiet", "-k", "1.31.0"])
+        .arg(&file)
+        .output()
+        .expect("kubernetes-validate (scripts/test installs it from PyPI)");
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+#[test]
+fn the_generated_objects_match_the_bundle() {
+    run("python3", &["scripts/kubernetes.py", "--check"]);
+}
+
+#[test]
+fn both_overlays_render_valid_objects_that_hold_the_bundle() {
+    let dashboards: Vec<PathBuf> = std::fs::read_dir(repo().join("grafana/dashboards"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    for (overlay, replicas, shards) in [("single", 1, "1"), ("sharded", 3, "3")] {
+        let objects = render(overlay);
+        let core: Vec<&serde_yaml::Value> = objects
+            .iter()
+            .filter(|o| {
+                !o["apiVersion"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("monitoring.coreos.com/")
+            })
+            .collect();
+        validate(&core).unwrap_or_else(|e| panic!("{overlay}: {e}"));
+
+        // The workload: its replicas and shards, probes, a locked-down container, and
+        // passwords only in files.
+        let sts = one(&objects, "StatefulSet");
+        assert_eq!(sts["spec"]["replicas"], replicas, "{overlay}");
+        let pod = &sts["spec"]["template"]["spec"];
+        let c = &pod["containers"][0];
+        let env = c["env"].as_sequence().unwrap();
+        assert_eq!(env.len(), 1, "{overlay}: only PULSE_SHARD_COUNT: {env:?}");
+        assert_eq!(env[0]["name"], "PULSE_SHARD_COUNT");
+        assert_eq!(env[0]["value"], shards, "{overlay}");
+        assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/-/ready");
+        assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/-/healthy");
+        assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+        assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+        assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
+        for k in ["requests", "limits"] {
+            for r in ["cpu", "memory"] {
+                assert!(c["resources"][k][r].is_string(), "{overlay}: {k}.{r}");
+            }
+        }
+        let args: Vec<&str> = c["args"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        assert!(
+            args.contains(&"--config.auto-reload-interval=30s"),
+            "{args:?}"
+        );
+        assert_eq!(
+            pod["volumes"][1]["secret"]["secretName"],
+            "pulse-exporter-secrets"
+        );
+
+        // Only Prometheus may reach the metrics port.
+        let np = one(&objects, "NetworkPolicy");
+        assert_eq!(np["spec"]["ingress"].as_sequence().unwrap().len(), 1);
+        assert_eq!(
+            np["spec"]["ingress"][0]["from"][0]["podSelector"]["matchLabels"]
+                ["app.kubernetes.io/name"],
+            "prometheus"
+        );
+        assert_eq!(np["spec"]["ingress"][0]["ports"][0]["port"], "metrics");
+        one(&objects, "PodDisruptionBudget");
+        let sm = one(&objects, "ServiceMonitor");
+        assert_eq!(sm["spec"]["endpoints"][0]["port"], "metrics");
+        one(&objects, "AlertmanagerConfig");
+
+        // The rules are exactly the bundle's files, and promtool accepts them.
+        let rules = kind(&objects, "PrometheusRule");
+        let mut files = vec!["alerts/pulse-alerts.yml".to_owned()];
+        for e in std::fs::read_dir(repo().join("prometheus/rules")).unwrap() {
+            let p = e.unwrap().path();
+            files.push(format!(
+                "prometheus/rules/{}",
+                p.file_name().unwrap().to_str().unwrap()
+            ));
+        }
+        assert_eq!(rules.len(), files.len(), "one PrometheusRule per rule file");
+        let dir = tempfile::tempdir().unwrap();
+        for file in &files {
+            let stem = Path::new(file).file_stem().unwrap().to_str().unwrap();
+            let rule = rules
+                .iter()
+                .find(|r| r["metadata"]["name"] == stem)
+                .unwrap_or_else(|| panic!("no PrometheusRule {stem} for {file}"));
+            assert_eq!(
+                rule["spec"]["groups"],
+                read_yaml(file)["groups"],
+                "{overlay}: the PrometheusRule {stem} differs from {file}: run python3 scripts/kubernetes.py"
+            );
+            let out = dir.path().join(format!("{stem}.yml"));
+            std::fs::write(&out, serde_yaml::to_string(&rule["spec"]).unwrap()).unwrap();
+            run("promtool", &["check", "rules", out.to_str().unwrap()]);
+        }
+
+        // A dashboard ConfigMap per dashboard, labelled for the sidecar, holding its JSON.
+        let boards: Vec<&serde_yaml::Value> = kind(&objects, "ConfigMap")
+            .into_iter()
+            .filter(|m| m["metadata"]["labels"]["grafana_dashboard"] == "1")
+            .collect();
+        assert_eq!(boards.len(), dashboards.len(), "{overlay}");
+        for path in &dashboards {
+            let name = path.file_name().unwrap().to_str().unwrap();
+            let board = boards
+                .iter()
+                .find(|b| b["data"][name].is_string())
+                .unwrap_or_else(|| panic!("no ConfigMap holds {name}"));
+            let held: serde_json::Value =
+                serde_json::from_str(board["data"][name].as_str().unwrap()).unwrap();
+            let file: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+            assert_eq!(held, file, "{name}");
+        }
+
+        // The config the ConfigMap holds loads, with the Secret's keys as files.
+        let config = kind(&objects, "ConfigMap")
+            .into_iter()
+            .find(|m| m["metadata"]["name"] == "pulse-exporter-config")
+            .unwrap();
+        let text = config["data"]["config.yml"].as_str().unwrap();
+        let secrets = tempfile::tempdir().unwrap();
+        for key in ["postgres-password", "redis-password", "rabbitmq-password"] {
+            std::fs::write(secrets.path().join(key), "s3cret-value").unwrap();
+        }
+        let text = text.replace(
+            "/etc/pulse-exporter/secrets/",
+            &format!("{}/", secrets.path().display()),
+        );
+        let file = secrets.path().join("config.yml");
+        std::fs::write(&file, text).unwrap();
+        let (code, out, err) = run_cli(&["check", "--config.file", file.to_str().unwrap()], &[]);
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(!format!("{out}{err}").contains("s3cret-value"));
+    }
+}
+
+#[test]
+fn the_schema_check_rejects_what_kubernetes_would() {
+    // The validation above is only worth something if it refuses a bad object.
+    let objects = render("single");
+    let mut sts = one(&objects, "StatefulSet").clone();
+    sts["spec"]["template"]["spec"]["containers"][0]["readOnlyRootFileSystem"] = true.into();
+    let e = validate(&[&sts]).unwrap_err();
+    assert!(e.contains("readOnlyRootFileSystem"), "{e}");
+    let mut pdb = one(&objects, "PodDisruptionBudget").clone();
+    pdb["spec"]["maxUnavailable"] = serde_yaml::Value::Sequence(vec![]);
+    assert!(validate(&[&pdb]).is_err());
+}
