@@ -7,7 +7,9 @@ rather than the JSON, so the three dashboards keep one style: a `datasource` var
 description on every panel, cards that say DEGRADED when the check or source behind *them*
 fails (same exporter, same source: another platform's outage never greys a card) and NO DATA,
 in grey, when nothing arrives (never green on no data), thresholds where colour carries
-meaning, runbook links on the panels an alert watches, 30 s refresh.
+meaning, runbook links on the panels an alert watches, 30 s refresh. Every query folds the
+replicas of a shard together (`max without (pod)`, see per_replica()), as the rules do, so
+on Kubernetes with two replicas per shard a sum still counts each source once.
 
 Run without arguments it also rewrites every `runbook_url` of alerts/pulse-alerts.yml so its
 base is RUNBOOK_BASE (the one place to set it; PULSE_RUNBOOK_BASE overrides it). With a
@@ -73,9 +75,28 @@ def rx(label, value):
     return f'{label}=~"{value}"'
 
 
-def sel(metric, *matchers):
-    """`metric{matchers…, platform=~"$platform", instance=~"$instance"}`."""
+def raw(metric, *matchers):
+    """`metric{matchers…, platform=~"$platform", instance=~"$instance"}`: for range vectors
+    (`rate(…[…])`, `offset`), whose result per_replica() folds."""
     return metric + "{" + ", ".join([*matchers, FILTER]) + "}"
+
+
+def per_replica(expr):
+    """`expr` with the replicas of a shard folded together: on Kubernetes two replicas of a
+    shard serve the same series, told apart by `pod` (the alerting and recording rules fold
+    them the same way), so a sum would count them twice and a `group_left` join would fail.
+    Without a `pod` label this changes nothing."""
+    return f"max without (pod) ({expr})"
+
+
+def sel(metric, *matchers):
+    """raw() with the replicas folded: what every instant query starts from."""
+    return per_replica(raw(metric, *matchers))
+
+
+def over(fn, metric, *matchers):
+    """`fn(metric[$__rate_interval])` per series, replicas folded (fn: rate, increase)."""
+    return per_replica(f"{fn}({raw(metric, *matchers)}[$__rate_interval])")
 
 
 def by(*extra):
@@ -405,7 +426,7 @@ def admin():
     b.number("Change against the previous period",
              "Each number now against its value one dashboard time range ago (the range picked above: 30 days compares with the previous month). Needs that much history in Prometheus: NO DATA until then.",
              "percent",
-             [{"expr": f"(sum by ({by()}) ({sel(m)})\n/ (sum by ({by()}) ({sel(m)} offset $__range) > 0) - 1) * 100",
+             [{"expr": f"(sum by ({by()}) ({sel(m)})\n/ (sum by ({by()}) ({per_replica(raw(m) + ' offset $__range')}) > 0) - 1) * 100",
                "legendFormat": f"{{{{platform}}}} {label}", "ok": check_ok(m)}
               for m, label in [("app_users_registered", "users"), ("app_users_signups_30d", "signups"),
                                ("app_users_tracked_active_30d", "active users")]], w=6, h=6)
@@ -559,7 +580,7 @@ def health():
              [{"expr": sel("pulse_source_probe_duration_seconds", f'kind="{kind}"'), "legendFormat": "{{platform}} {{source}}"}],
              w=9, h=6, alerts=["PulseSourceSlow"], thresholds=PROBE_LATENCY)
         b.ts(f"{kind} failures by reason", f"Failed health probes of {kind} sources per interval, by reason (connect, timeout, auth, query, …).", "short",
-             [{"expr": f'sum by (platform, source, reason) (increase({sel("pulse_source_probe_failures_total", eq("kind", kind))}[$__rate_interval]))',
+             [{"expr": f'sum by (platform, source, reason) ({over("increase", "pulse_source_probe_failures_total", eq("kind", kind))})',
                "legendFormat": "{{platform}} {{source}} {{reason}}"}], w=9, h=6, thresholds=steps(("green", None), ("red", 1)))
 
     common("postgres", "Postgres")
@@ -586,7 +607,7 @@ def health():
              {"expr": f"max by (platform, instance, source) ({sel('pulse_redis_memory_used_bytes')})"},
              {"expr": f"max by (platform, instance, source) ({sel('pulse_redis_memory_max_bytes')})"},
              {"expr": f"max by (platform, instance, source) ({sel('pulse_redis_connected_clients')})"},
-             {"expr": f"sum by (platform, instance, source) (rate({sel('pulse_redis_evicted_keys_total')}[$__rate_interval]))"}],
+             {"expr": f"sum by (platform, instance, source) ({over('rate', 'pulse_redis_evicted_keys_total')})"}],
             w=24, h=6, alerts=["PulseRedisEvictingKeys", "PulseRedisMemoryNearMax"],
             transformations=[MERGE, organize({"policy": "maxmemory policy", "Value #B": "memory used", "Value #C": "maxmemory",
                                               "Value #D": "clients", "Value #E": "evicted keys / s"}, exclude=["Value #A"])],
@@ -643,16 +664,16 @@ def health():
          [{"expr": sel("pulse_s3_canary_duration_seconds"), "legendFormat": "{{bucket}} {{step}}"}])
     common("logfile", "Log files")
     b.ts("Log lines", "Lines read per interval, parsed (JSON) or invalid. A file that stops growing while its source is up alerts.", "short",
-         [{"expr": f"sum by (platform, source, result) (increase({sel('pulse_logfile_lines_total')}[$__rate_interval]))",
+         [{"expr": f"sum by (platform, source, result) ({over('increase', 'pulse_logfile_lines_total')})",
            "legendFormat": "{{platform}} {{source}} {{result}}"}], w=8, alerts=["PulseLogFileSilent"])
     b.ts("AI events (ai-events.log)", "AI events per second in the log by status, and the 90th percentile of the latency the log reports (right).", "short",
-         [{"expr": f"sum by (status) (rate({sel('app_ai_log_events_total')}[$__rate_interval]))", "legendFormat": "{{status}} / s"},
-          {"expr": f"histogram_quantile(0.9, sum by (le) (rate({sel('app_ai_log_latency_seconds_bucket')}[$__rate_interval])))",
+         [{"expr": f"sum by (status) ({over('rate', 'app_ai_log_events_total')})", "legendFormat": "{{status}} / s"},
+          {"expr": f"histogram_quantile(0.9, sum by (le) ({over('rate', 'app_ai_log_latency_seconds_bucket')}))",
            "legendFormat": "p90 latency"}], w=8,
          overrides=[{"matcher": {"id": "byFrameRefID", "options": "B"},
                      "properties": [{"id": "unit", "value": "s"}, {"id": "custom.axisPlacement", "value": "right"}]}])
     b.ts("Preview builds (preview.log)", "Preview builds per second in the log by status.", "short",
-         [{"expr": f"sum by (status) (rate({sel('app_preview_log_events_total')}[$__rate_interval]))", "legendFormat": "{{status}} / s"}], w=8)
+         [{"expr": f"sum by (status) ({over('rate', 'app_preview_log_events_total')})", "legendFormat": "{{status}} / s"}], w=8)
     b.row("Checks")
     b.table("Checks", "Every check: OK when its last run succeeded, FAILING when not, with its duration and the series it serves.", "short",
             [{"expr": f"max by (platform, instance, source, check) ({sel('pulse_check_success')})"},
@@ -700,7 +721,7 @@ def queues():
             [{"expr": f'sum by ({qlabels}) ({sel("pulse_rabbitmq_queue_messages", eq("state", "ready"), eq("dead_letter", "false"))})'},
              {"expr": f'sum by ({qlabels}) ({sel("pulse_rabbitmq_queue_messages", eq("state", "unacked"), eq("dead_letter", "false"))})'},
              {"expr": f'max by ({qlabels}) ({sel("pulse_rabbitmq_queue_consumers", eq("dead_letter", "false"))})'},
-             {"expr": f'sum by ({qlabels}) (rate({sel("pulse_rabbitmq_queue_messages_acked_total", eq("dead_letter", "false"))}[$__rate_interval]))'},
+             {"expr": f'sum by ({qlabels}) ({over("rate", "pulse_rabbitmq_queue_messages_acked_total", eq("dead_letter", "false"))})'},
              {"expr": RABBIT_OLDEST}],
             w=24, h=7, alerts=["PulseQueueNotDraining", "PulseOldestJobTooOld"],
             transformations=[MERGE, organize({"Value #A": "ready", "Value #B": "unacked", "Value #C": "consumers",
@@ -713,7 +734,7 @@ def queues():
          [{"expr": f'sum by (platform, queue, state) ({sel("pulse_rabbitmq_queue_messages", eq("dead_letter", "false"))})', "legendFormat": "{{queue}} {{state}}"}],
          w=8, thresholds=QUEUE_DEPTH, alerts=["PulseQueueNotDraining"])
     b.ts("RabbitMQ acknowledged per second", "Messages acknowledged per second per queue: a backlog with none acknowledged is not being processed.", "short",
-         [{"expr": f'sum by (platform, queue) (rate({sel("pulse_rabbitmq_queue_messages_acked_total", eq("dead_letter", "false"))}[$__rate_interval]))',
+         [{"expr": f'sum by (platform, queue) ({over("rate", "pulse_rabbitmq_queue_messages_acked_total", eq("dead_letter", "false"))})',
            "legendFormat": "{{queue}}"}], w=8, alerts=["PulseQueueNotDraining"])
     b.ts("Consumers", "Consumers attached to each queue.", "short",
          [{"expr": f'sum by (platform, queue) ({sel("pulse_rabbitmq_queue_consumers", eq("dead_letter", "false"))})', "legendFormat": "{{queue}}"}], w=8)

@@ -329,7 +329,7 @@ async fn dashboards_have_data_and_a_redis_outage_pages_through_alertmanager_and_
         // Firing alerts: none need be firing before the outage below.
         r#"ALERTS{alertstate="firing""#,
         // The local Redis runs without maxmemory (the series is filtered to limits > 0).
-        "pulse_redis_memory_max_bytes{platform=~\"$platform\", instance=~\"$instance\"} > 0",
+        "pulse_redis_memory_max_bytes{platform=~\"$platform\", instance=~\"$instance\"}) > 0",
         // The previous period is older than this Prometheus.
         "offset $__range",
         // A queue's acknowledgements are counted from its first ack on.
