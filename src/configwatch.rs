@@ -28,7 +28,7 @@ pub fn fingerprint(config: &Path) -> [u8; 32] {
         }
     };
     hash.update(text.as_bytes());
-    for file in secret_files(&text) {
+    for file in crate::config::secret_files(&text) {
         hash.update([0]);
         hash.update(file.as_os_str().as_encoded_bytes());
         match std::fs::read(&file) {
@@ -37,43 +37,6 @@ pub fn fingerprint(config: &Path) -> [u8; 32] {
         }
     }
     hash.finalize().into()
-}
-
-/// The `${file:PATH}` references of a config text, and those in the values of the
-/// `${env:NAME}` variables it names (a value may hold `${file:…}`, see
-/// [`crate::config::interpolate`]), sorted and without repeats.
-fn secret_files(text: &str) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for reference in references(text) {
-        if let Some(path) = reference.strip_prefix("file:") {
-            files.push(PathBuf::from(path));
-        } else if let Some(name) = reference.strip_prefix("env:") {
-            let value = std::env::var(name).unwrap_or_default();
-            files.extend(
-                references(&value)
-                    .filter_map(|r| r.strip_prefix("file:"))
-                    .map(PathBuf::from),
-            );
-        }
-    }
-    files.sort();
-    files.dedup();
-    files
-}
-
-/// The inside of every `${…}` in `text` (`$${` is a literal and opens nothing).
-fn references(text: &str) -> impl Iterator<Item = &str> {
-    let mut rest = text;
-    std::iter::from_fn(move || loop {
-        let pos = rest.find("${")?;
-        let escaped = rest[..pos].ends_with('$');
-        let after = &rest[pos + 2..];
-        let end = after.find('}')?;
-        rest = &after[end + 1..];
-        if !escaped {
-            return Some(&after[..end]);
-        }
-    })
 }
 
 /// Compares the files every `interval` and reloads `app` when they changed, until the task
@@ -108,13 +71,6 @@ pub fn spawn(app: Arc<App>, config: PathBuf, interval: Duration) -> tokio::task:
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn references_skip_escapes_and_unterminated_text() {
-        let refs: Vec<&str> =
-            references("a ${file:/x} $${file:/lit} ${env:PULSE_X}${file:/y} ${open").collect();
-        assert_eq!(refs, ["file:/x", "env:PULSE_X", "file:/y"]);
-    }
 
     #[test]
     fn a_change_of_the_file_or_of_a_secret_it_reads_changes_the_fingerprint() {

@@ -46,14 +46,41 @@ pub fn interpolate(value: &mut Value, path: &str, errors: &mut Vec<ConfigError>)
 
 /// `text` with its references resolved, or a message saying which one failed and how to fix it.
 pub fn expand(text: &str) -> Result<String, String> {
-    substitute(text, Refs::All)
+    substitute(text, Refs::All, &mut resolve)
 }
 
 /// `value` with every `${file:PATH}` replaced by that file's content (registered as a
 /// secret); everything else, other `$` sequences included, is kept as it is. For values that
 /// come from outside the config: environment variables, and the demo's connection flags.
 pub fn expand_files(value: &str) -> Result<String, String> {
-    substitute(value, Refs::FilesOnly)
+    substitute(value, Refs::FilesOnly, &mut resolve)
+}
+
+/// The secret files a config text reads when loaded: its `${file:PATH}` references, and
+/// those in the values of the environment variables it references, in order. Reads none of
+/// them (the config watcher digests them to notice a rotated secret).
+pub fn secret_files(text: &str) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    fn file(reference: &str, files: &mut Vec<std::path::PathBuf>) {
+        if let Some(path) = reference.strip_prefix("file:") {
+            files.push(path.into());
+        }
+    }
+    // Walked with the loader's own grammar; what it would fail on ends the walk early, and
+    // the load reports it.
+    let _ = substitute(text, Refs::All, &mut |reference| {
+        file(reference, &mut files);
+        if let Some(spec) = reference.strip_prefix("env:") {
+            let name = spec.split_once(":-").map_or(spec, |(name, _)| name);
+            let value = std::env::var(name).unwrap_or_default();
+            let _ = substitute(&value, Refs::FilesOnly, &mut |r| {
+                file(r, &mut files);
+                Ok(String::new())
+            });
+        }
+        Ok(String::new())
+    });
+    files
 }
 
 /// The references a text may hold.
@@ -65,8 +92,13 @@ enum Refs {
     FilesOnly,
 }
 
-/// The one walk over `text` that [`expand`] and [`expand_files`] share.
-fn substitute(text: &str, refs: Refs) -> Result<String, String> {
+/// The one walk over `text` that [`expand`], [`expand_files`] and [`secret_files`] share:
+/// `resolve` gets the inside of each reference (`env:NAME`, `file:PATH`).
+fn substitute(
+    text: &str,
+    refs: Refs,
+    resolve: &mut dyn FnMut(&str) -> Result<String, String>,
+) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(pos) = rest.find('$') {
@@ -160,6 +192,26 @@ fn resolve(reference: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secret_files_are_the_file_references_the_loader_would_read() {
+        std::env::set_var(
+            "PULSE_TEST_SECRET_FILES_URL",
+            "redis://:${file:/run/secrets/redis}@cache/$5",
+        );
+        let text = "a: postgres://app:${file:/run/secrets/pg}@db\n\
+                    b: $${file:/literal}\n\
+                    c: ${env:PULSE_TEST_SECRET_FILES_URL:-redis://cache}\n\
+                    d: ${env:PULSE_TEST_SECRET_FILES_UNSET:-x}\n";
+        assert_eq!(
+            secret_files(text),
+            [
+                std::path::PathBuf::from("/run/secrets/pg"),
+                "/run/secrets/redis".into()
+            ]
+        );
+        std::env::remove_var("PULSE_TEST_SECRET_FILES_URL");
+    }
 
     #[test]
     fn env_and_literal() {

@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-pub use interpolate::expand_files;
 pub(crate) use interpolate::interpolate;
+pub use interpolate::{expand_files, secret_files};
 
 /// One problem in a config file: where (a path such as `sources[1].checks[0].labels`) and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
