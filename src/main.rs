@@ -423,3 +423,49 @@ async fn shutdown_signal() {
     }
     tracing::info!("shutting down");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_auto_reload_interval_is_off_or_at_least_a_second() {
+        assert_eq!(auto_reload_interval("0s"), Ok(std::time::Duration::ZERO));
+        assert_eq!(
+            auto_reload_interval("30s"),
+            Ok(std::time::Duration::from_secs(30))
+        );
+        assert!(auto_reload_interval("500ms")
+            .unwrap_err()
+            .contains("at least 1s"));
+        assert!(auto_reload_interval("soon")
+            .unwrap_err()
+            .contains("such as 30s"));
+    }
+
+    #[test]
+    fn the_shard_line_names_what_this_shard_runs_and_what_the_others_do() {
+        let config = configfile::load_str(
+            "sources:\n  - { name: a, kind: redis, url: redis://127.0.0.1 }\n  - { name: b, kind: redis, url: redis://127.0.0.1 }\n  - { name: c, kind: redis, url: redis://127.0.0.1 }\n",
+        )
+        .unwrap();
+        let lines: Vec<String> = (0..2)
+            .map(|index| shard_line(Shard { index, count: 2 }, &config))
+            .collect();
+        for (index, line) in lines.iter().enumerate() {
+            assert!(
+                line.starts_with(&format!("shard {index} of 2 (from 0) runs ")),
+                "{line}"
+            );
+            assert!(line.contains(" of 3 sources: "), "{line}");
+        }
+        // Each source is run by exactly one of the two shards' lines.
+        for name in ["a", "b", "c"] {
+            let owner = pulse_exporter::shard::owner(name, 2) as usize;
+            let runs = lines[owner].split("; the other").next().unwrap();
+            assert!(runs.contains(name), "{name}: {}", lines[owner]);
+        }
+        let alone = shard_line(Shard { index: 0, count: 1 }, &config);
+        assert!(alone.ends_with("the other shards run: none"), "{alone}");
+    }
+}
