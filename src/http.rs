@@ -175,8 +175,9 @@ fn harden(builder: &mut hyper_util::server::conn::auto::Builder<TokioExecutor>, 
         .max_concurrent_streams(32);
 }
 
-/// Stops the web config watcher when the server stops.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+/// Aborts a background task when dropped: the web config watcher when the server stops,
+/// and the config watcher of `main`.
+pub struct AbortOnDrop(pub tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {

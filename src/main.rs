@@ -260,15 +260,6 @@ fn auto_reload_interval(text: &str) -> Result<std::time::Duration, String> {
     Ok(d)
 }
 
-/// Stops the config watcher when the server stops.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 /// Checks `--web.telemetry-path`: an absolute path that no other endpoint uses.
 fn telemetry_path(path: &str) -> Result<&str, String> {
     if !path.starts_with('/')
@@ -380,7 +371,7 @@ async fn run(cli: Cli, path: PathBuf, config: configfile::Config, shard: Shard) 
     });
     let _watch = (!cli.auto_reload_interval.is_zero()).then(|| {
         tracing::info!(file = %path.display(), interval = %humantime::format_duration(cli.auto_reload_interval), "reloading the config when it or a secret it reads changes");
-        AbortOnDrop(configwatch::spawn(app.clone(), path.clone(), cli.auto_reload_interval))
+        http::AbortOnDrop(configwatch::spawn(app.clone(), path.clone(), cli.auto_reload_interval))
     });
     let limits = http::Limits {
         max_connections: cli.max_connections as usize,
