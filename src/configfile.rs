@@ -262,15 +262,45 @@ fn validate_check(
             metric_name(&format!("{path}.metric"), metric, errors);
         }
     }
+    if !check.names_metric() {
+        for (field, set) in [
+            ("unit", common.unit.is_some()),
+            ("panel", common.panel.is_some()),
+        ] {
+            if set {
+                errors.push(ConfigError::new(
+                    format!("{path}.{field}"),
+                    "a heartbeat check is shown by its pool's worker table, which has its own units: remove this field",
+                ));
+            }
+        }
+    }
+    if let Some(alert) = &common.alert {
+        if !check.names_metric() {
+            errors.push(ConfigError::new(
+                format!("{path}.alert"),
+                "a heartbeat check publishes no metric of its own to compare: its pool is alerted on by `min_up` (PulseWorkerPoolBelowMinimum)",
+            ));
+        } else if let Err(why) = alert.comparison() {
+            errors.push(ConfigError::new(format!("{path}.alert"), why));
+        }
+    }
     for label in common.const_labels.keys() {
         label_name(&format!("{path}.const_labels"), label, errors);
     }
-    // Labels, HELP text and names are published as they are in /metrics.
+    // Labels, HELP text and names are published as they are in /metrics, descriptions in
+    // /dashboards.json and /rules.yml.
     let published = common
         .const_labels
         .iter()
         .map(|(k, v)| (format!("const_labels.{k}"), v.as_str()))
         .chain(common.help.as_deref().map(|h| ("help".to_owned(), h)))
+        .chain(
+            common
+                .description
+                .as_deref()
+                .map(|d| ("description".to_owned(), d)),
+        )
         .chain(common.name.as_deref().map(|n| ("name".to_owned(), n)));
     for (field, value) in published {
         if crate::secrets::scrub(value) != value {

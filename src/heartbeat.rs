@@ -117,7 +117,19 @@ impl crate::config::FieldSet for HeartbeatCommon {
 }
 
 impl HeartbeatCommon {
-    /// The name of a heartbeat check that sets none.
+    /// What a heartbeat check publishes: the pool's workers.
+    pub fn series(&self) -> Vec<crate::shape::Series> {
+        use crate::shape::{Pin, Series, Shape};
+        let workers = Shape::Workers {
+            pool: self.pool.clone(),
+        };
+        vec![
+            Series::new("pulse_worker_up", vec!["worker".to_owned()], workers)
+                .pinned(Pin::exact("pool", &self.pool)),
+        ]
+    }
+
+    /// The check name of a heartbeat check that sets none: `heartbeat:<pool>`.
     pub fn default_name(&self) -> String {
         format!("heartbeat:{}", self.pool)
     }

@@ -14,6 +14,7 @@
 //! | [`store`] | the latest result per check, staleness, counters |
 //! | [`sample`] | samples and metric families probes return |
 //! | [`heartbeat`] | worker heartbeats: up within max_age, remembered until forget_after |
+//! | [`shape`] | what a check publishes, known from its config: metrics, labels, shape |
 //! | [`rows`] | the row shape of query-style checks, and their rows (SQL rows, documents) into samples |
 //! | [`collector`] | the prometheus-client `Collector` over the store, and self metrics |
 //! | [`exposition`] | OpenMetrics or classic text by `Accept` |
@@ -60,6 +61,7 @@ pub mod rows;
 pub mod sample;
 pub mod scheduler;
 pub mod secrets;
+pub mod shape;
 pub mod shard;
 pub mod sources;
 pub mod store;

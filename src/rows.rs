@@ -115,6 +115,23 @@ impl FieldSet for RowShape {
 }
 
 impl RowShape {
+    /// What a check of this shape publishes under `metric`; `top_n` when its query ranks
+    /// and limits its rows.
+    pub fn series(&self, metric: &str, top_n: bool) -> Vec<crate::shape::Series> {
+        use crate::shape::{gauge_shape, Series, Shape};
+        let mut labels = self.labels.clone();
+        if self.values.len() > 1 {
+            labels.extend(self.value_label.clone());
+        }
+        let shape = if self.summary.is_empty() {
+            gauge_shape(metric, &labels, top_n)
+        } else {
+            labels.push("stat".to_owned());
+            Shape::Summary
+        };
+        vec![Series::new(metric, labels, shape)]
+    }
+
     /// Adds the samples of every row, or their `summary` statistics, to `out` under `metric`.
     /// NULL values are skipped and counted either way.
     pub fn push_all<R: Row>(

@@ -7,6 +7,7 @@
 //! [`parse`], `${env:}`/`${file:}` references in `interpolate`, shared naming and timing rules
 //! in [`validate`].
 
+pub mod display;
 mod interpolate;
 pub mod names;
 pub mod parse;
@@ -134,8 +135,9 @@ impl serde::Serialize for Dur {
     }
 }
 
-/// A duration in the largest whole unit that writes it exactly: `24h`, `90s`, `500ms`.
-fn dur_text(d: Duration) -> String {
+/// A duration in the largest whole unit that writes it exactly: `24h`, `90s`, `500ms` (a
+/// Prometheus duration too).
+pub fn dur_text(d: Duration) -> String {
     let ms = d.as_millis();
     match ms {
         0 => "0s".to_owned(),
@@ -241,11 +243,25 @@ pub struct CheckCommon {
     /// Fixed labels added to every sample of the check.
     #[serde(default)]
     pub const_labels: BTreeMap<String, String>,
+    /// Unit of the check's panel in the generated dashboard, a Grafana unit id such as `s`,
+    /// `bytes`, `percentunit` or `currencyUSD` (default: from the metric name: `_seconds` s,
+    /// `_bytes` bytes, `_ratio` percentunit, `_timestamp_seconds` an age, `_total` a rate,
+    /// `_usd`/`_eur`/`_gbp` a currency, else a plain number).
+    pub unit: Option<display::Unit>,
+    /// Panel of the check in the generated dashboard: `stat`, `timeseries`, `table` or
+    /// `bargauge` (default: from what the check publishes: a stat for one sample, a time series
+    /// for a few label values, a table for a top-N list, bars for `summary` statistics).
+    pub panel: Option<display::PanelKind>,
+    /// Description of the check's panel and alerts (default: `help`).
+    pub description: Option<String>,
+    /// A threshold alert on the check's metric in the generated rules, e.g.
+    /// `{ above: 100, for: 10m, severity: warning }`.
+    pub alert: Option<display::Threshold>,
 }
 
 impl CheckCommon {
     /// Keys of a check mapping that belong to [`CheckCommon`]; the rest go to the kind.
-    pub const KEYS: [&'static str; 8] = [
+    pub const KEYS: [&'static str; 12] = [
         "name",
         "metric",
         "help",
@@ -254,6 +270,10 @@ impl CheckCommon {
         "stale_after",
         "max_series",
         "const_labels",
+        "unit",
+        "panel",
+        "description",
+        "alert",
     ];
 }
 
@@ -286,6 +306,12 @@ pub trait CheckSpec: fmt::Debug + Clone + PartialEq + Send + Sync + 'static {
     /// `max_queues`, which counts what it drops): `max_series` does not apply to them.
     fn bounds_itself(&self) -> bool {
         false
+    }
+
+    /// What the check publishes, for the generated dashboard and rules (default: nothing
+    /// they show; built-in checks whose kind shows them some other way).
+    fn series(&self, _common: &CheckCommon) -> Vec<crate::shape::Series> {
+        Vec::new()
     }
 }
 

@@ -150,6 +150,27 @@ impl Kind for Logfile {
         })
     }
 
+    /// The `tail` check publishes every configured counter and histogram.
+    fn series(parsed: &Parsed<Self>, _check: &CheckConfig<TailCheck>) -> Vec<crate::shape::Series> {
+        use crate::shape::{Series, Shape};
+        let s = &parsed.settings;
+        let counters = s
+            .counters
+            .iter()
+            .map(|c| (&c.metric, &c.help, &c.labels, Shape::Counter));
+        let histograms = s
+            .histograms
+            .iter()
+            .map(|h| (&h.metric, &h.help, &h.labels, Shape::Histogram));
+        counters
+            .chain(histograms)
+            .map(|(metric, help, labels, shape)| Series {
+                help: help.clone(),
+                ..Series::new(metric, labels.keys().cloned().collect(), shape)
+            })
+            .collect()
+    }
+
     fn validate(parsed: &Parsed<Self>, path: &str, errors: &mut Vec<ConfigError>) {
         validate(&parsed.settings, path, errors)
     }

@@ -78,6 +78,17 @@ pub trait Kind: Sized + Send + Sync + 'static {
     /// The kind's fields and check lists, for the generated config reference.
     fn reference() -> crate::reference::KindReference;
 
+    /// What `check` publishes, for the generated dashboard and rules. The default asks the
+    /// check; a kind whose checks need its settings to say (log-file counters, S3 prefixes)
+    /// answers itself.
+    fn series(
+        parsed: &Parsed<Self>,
+        check: &CheckConfig<Self::Check>,
+    ) -> Vec<crate::shape::Series> {
+        let _ = parsed;
+        check.spec.series(&check.common)
+    }
+
     /// Creates the source named `name`. Nothing connects yet: connections open on first use,
     /// so a source that is down at start-up is reported as down instead of stopping the
     /// exporter.

@@ -70,6 +70,21 @@ impl CheckSpec for MongodbCheck {
     fn names_metric(&self) -> bool {
         matches!(self, MongodbCheck::Query(_))
     }
+
+    fn series(&self, common: &CheckCommon) -> Vec<crate::shape::Series> {
+        match self {
+            MongodbCheck::Query(Split(shape, q)) => {
+                // A pipeline with a `$limit` stage returns a bounded list: a top-N table.
+                let limited = q.aggregate.as_ref().is_some_and(|a| {
+                    a.pipeline
+                        .iter()
+                        .any(|stage| stage.as_mapping().is_some_and(|m| m.contains_key("$limit")))
+                });
+                shape.series(common.metric.as_deref().unwrap_or_default(), limited)
+            }
+            MongodbCheck::Heartbeat(Split(hb, _)) => hb.series(),
+        }
+    }
 }
 
 /// `count:`.

@@ -73,6 +73,25 @@ impl CheckSpec for PostgresCheck {
     fn names_metric(&self) -> bool {
         matches!(self, PostgresCheck::Sql(_))
     }
+
+    fn series(&self, common: &CheckCommon) -> Vec<crate::shape::Series> {
+        match self {
+            PostgresCheck::Sql(Split(shape, sql)) => {
+                let metric = common.metric.as_deref().unwrap_or_default();
+                shape.series(metric, ranks_and_limits(&sql.sql))
+            }
+            PostgresCheck::Heartbeat(Split(hb, _)) => hb.series(),
+        }
+    }
+}
+
+/// True for a query that returns a bounded list (`LIMIT n`, `FETCH FIRST n ROWS`): a top-N
+/// list, shown as a table.
+fn ranks_and_limits(sql: &str) -> bool {
+    static LIMIT: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"(?i)\b(limit\s+\d|fetch\s+(first|next)\b)").expect("valid regex")
+    });
+    LIMIT.is_match(sql)
 }
 
 impl rows::Row for PgRow {

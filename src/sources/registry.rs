@@ -89,6 +89,8 @@ pub trait AnyKind: fmt::Debug + Send + Sync + 'static {
     fn default_interval(&self) -> Option<Duration>;
     /// The checks, in file order.
     fn checks(&self) -> Vec<&dyn AnyCheck>;
+    /// What each check publishes, in the order of [`AnyKind::checks`].
+    fn series(&self) -> Vec<Vec<crate::shape::Series>>;
     /// Records the kind's own rules broken at `path`.
     fn validate(&self, path: &str, errors: &mut Vec<ConfigError>);
     /// See [`Kind::display_endpoint`].
@@ -112,6 +114,10 @@ impl<K: Kind> AnyKind for Parsed<K> {
 
     fn checks(&self) -> Vec<&dyn AnyCheck> {
         self.checks.iter().map(|c| c as &dyn AnyCheck).collect()
+    }
+
+    fn series(&self) -> Vec<Vec<crate::shape::Series>> {
+        self.checks.iter().map(|c| K::series(self, c)).collect()
     }
 
     fn validate(&self, path: &str, errors: &mut Vec<ConfigError>) {

@@ -161,6 +161,31 @@ impl Kind for S3 {
         Some(Parsed { settings, checks })
     }
 
+    fn series(parsed: &Parsed<Self>, check: &CheckConfig<S3Check>) -> Vec<crate::shape::Series> {
+        use crate::shape::{Builtin, Pin, Series, Shape};
+        match check.spec {
+            S3Check::Canary => vec![Series::new(
+                "pulse_s3_canary_success",
+                vec!["step".to_owned()],
+                Shape::Builtin(Builtin::S3Canary),
+            )],
+            S3Check::Prefix(i) => parsed
+                .settings
+                .prefixes
+                .get(i)
+                .map(|p| {
+                    Series::new(
+                        "pulse_s3_prefix_objects",
+                        Vec::new(),
+                        Shape::Builtin(Builtin::S3Prefixes),
+                    )
+                    .pinned(Pin::exact("prefix", &p.prefix))
+                })
+                .into_iter()
+                .collect(),
+        }
+    }
+
     fn validate(parsed: &Parsed<Self>, path: &str, errors: &mut Vec<ConfigError>) {
         validate(&parsed.settings, path, errors)
     }

@@ -95,6 +95,16 @@ pub const QUEUES_CHECK: &str = "queues";
 pub const AMQP_CHECK: &str = "amqp_queues";
 
 impl CheckSpec for RabbitCheck {
+    fn series(&self, _common: &crate::config::CheckCommon) -> Vec<crate::shape::Series> {
+        use crate::shape::{Builtin, Series, Shape};
+        let queues = Shape::Builtin(Builtin::RabbitmqQueues);
+        vec![Series::new(
+            "pulse_rabbitmq_queue_messages",
+            Vec::new(),
+            queues,
+        )]
+    }
+
     fn bounds_itself(&self) -> bool {
         true
     }

@@ -14,7 +14,7 @@ use super::commands::reply_number;
 use super::MAX_SCAN_COUNT;
 use super::{classify, default_scan_count, scan, scan_step, Conn};
 use crate::config::validate::{in_range, label_name, metric_name};
-use crate::config::{CheckConfig, ConfigError};
+use crate::config::{CheckCommon, CheckConfig, ConfigError};
 use crate::error::{ProbeError, Reason};
 use crate::sample::{label, Metric, Output};
 use crate::sources::{Probe, ProbeFuture};
@@ -136,6 +136,29 @@ fn default_key_label() -> String {
 }
 
 impl KeyCheck {
+    /// What the check publishes: one size (a key), one per key (a pattern), the count of
+    /// keys (per `group_by` value), and the oldest item's time.
+    pub fn series(&self, common: &CheckCommon) -> Vec<crate::shape::Series> {
+        use crate::shape::{Pin, Series, Shape};
+        let metric = common.metric.as_deref().unwrap_or(KEY_LENGTH.name);
+        let (labels, pin) = match (&self.key, &self.pattern) {
+            (Some(key), _) => (Vec::new(), Pin::exact(&self.label, key)),
+            (None, Some(pattern)) if self.count => (
+                self.group_by.iter().cloned().collect(),
+                Pin::exact(&self.label, pattern),
+            ),
+            (None, pattern) => (
+                vec![self.label.clone()],
+                Pin::glob(&self.label, pattern.as_deref().unwrap_or_default()),
+            ),
+        };
+        let mut out = vec![Series::new(metric, labels.clone(), Shape::Gauge).pinned(pin.clone())];
+        if let Some(oldest) = &self.oldest {
+            out.push(Series::new(&oldest.metric, labels, Shape::Timestamp).pinned(pin));
+        }
+        out
+    }
+
     /// The key or pattern this check reads.
     pub fn target(&self) -> &str {
         self.key

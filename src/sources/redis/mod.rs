@@ -63,6 +63,19 @@ impl CheckSpec for RedisCheck {
     fn names_metric(&self) -> bool {
         !matches!(self, RedisCheck::Heartbeat(_))
     }
+
+    fn series(&self, common: &CheckCommon) -> Vec<crate::shape::Series> {
+        use crate::shape::{Series, Shape};
+        match self {
+            RedisCheck::Key(k) => k.series(common),
+            RedisCheck::Command(_) => vec![Series::new(
+                common.metric.as_deref().unwrap_or_default(),
+                Vec::new(),
+                Shape::Gauge,
+            )],
+            RedisCheck::Heartbeat(Split(hb, _)) => hb.series(),
+        }
+    }
 }
 
 /// `kind: redis`.

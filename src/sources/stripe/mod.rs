@@ -108,7 +108,21 @@ pub enum StripeCheck {
     Events(Option<String>),
 }
 
-impl CheckSpec for StripeCheck {}
+impl CheckSpec for StripeCheck {
+    fn series(&self, _common: &crate::config::CheckCommon) -> Vec<crate::shape::Series> {
+        use crate::shape::{Builtin, Pin, Series, Shape};
+        let (metric, set, account) = match self {
+            StripeCheck::WebhookEndpoints(a) => (
+                "pulse_stripe_webhook_endpoints",
+                Builtin::StripeEndpoints,
+                a,
+            ),
+            StripeCheck::Events(a) => ("pulse_stripe_events", Builtin::StripeEvents, a),
+        };
+        let account = Pin::exact("account", account.as_deref().unwrap_or_default());
+        vec![Series::new(metric, Vec::new(), Shape::Builtin(set)).pinned(account)]
+    }
+}
 
 /// The `account` label value: the connected account, or empty for the platform.
 fn account_label(account: Option<&str>) -> &str {
