@@ -11,8 +11,13 @@ meaning, runbook links on the panels an alert watches, 30 s refresh. Every query
 replicas of a shard together (`max without (pod)`, see per_replica()), as the rules do, so
 on Kubernetes with two replicas per shard a sum still counts each source once.
 
+How a panel looks (the replica fold, the DEGRADED/NO DATA guard and mappings, units from
+metric names, the runbook base) is read from grafana/style.json, which pulse-exporter compiles
+in for the dashboards it generates from a user's config (`pulse-exporter dashboards`): one
+definition for both.
+
 Run without arguments it also rewrites every `runbook_url` of alerts/pulse-alerts.yml so its
-base is RUNBOOK_BASE (the one place to set it; PULSE_RUNBOOK_BASE overrides it). With a
+base is RUNBOOK_BASE (set in grafana/style.json; PULSE_RUNBOOK_BASE overrides it). With a
 directory argument it only writes the dashboards there (the tests compare them).
 """
 import json
@@ -20,12 +25,13 @@ import os
 import re
 import sys
 
+ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+with open(os.path.join(ROOT, "grafana", "style.json")) as f:
+    STYLE = json.load(f)
+
 # Where alerts/runbook.md can be browsed: panel links and the alerts' runbook_url are this
 # plus `#<alert name in lower case>`.
-RUNBOOK_BASE = os.environ.get(
-    "PULSE_RUNBOOK_BASE", "https://github.com/pulse-exporter/pulse-exporter/blob/main/alerts/runbook.md")
-
-ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+RUNBOOK_BASE = os.environ.get("PULSE_RUNBOOK_BASE", STYLE["runbook_base"])
 DS = {"type": "prometheus", "uid": "${datasource}"}
 # `scripts/dashboards.py [DIR]`: DIR defaults to grafana/dashboards (tests write elsewhere and compare).
 OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "grafana", "dashboards")
@@ -40,8 +46,8 @@ KEYS = ["platform", "instance"]
 
 # A card's value is -1 when the check behind it fails: mapped to DEGRADED (purple: no value
 # uses it). No data at all (or NaN) reads NO DATA in grey, apart from every value's colour.
-DEGRADED = {"type": "value", "options": {"-1": {"text": "DEGRADED", "color": "purple", "index": 0}}}
-NO_DATA = {"type": "special", "options": {"match": "null+nan", "result": {"text": "NO DATA", "color": "#808080", "index": 1}}}
+DEGRADED = STYLE["degraded"]
+NO_DATA = STYLE["no_data"]
 DEGRADED_MAPPING = [DEGRADED]
 
 
@@ -61,10 +67,13 @@ PROBE_LATENCY = steps(("green", None), ("orange", 1), ("red", 2))        # Pulse
 CONSUMERS = steps(("red", None), ("green", 1))
 CAPACITY = steps(("red", None), ("green", 1))                            # workers up / min_up
 
-UP_MAPPING = [{"type": "value", "options": {"1": {"text": "UP", "color": "green", "index": 0},
-                                            "0": {"text": "DOWN", "color": "red", "index": 1}}}]
-OK_MAPPING = [{"type": "value", "options": {"1": {"text": "OK", "color": "green", "index": 0},
-                                            "0": {"text": "FAILING", "color": "red", "index": 1}}}]
+UP_MAPPING = [STYLE["up"]]
+OK_MAPPING = [STYLE["ok"]]
+
+
+def unit_of(metric):
+    """The Grafana unit a metric's name implies (`_seconds` s, `_bytes` bytes, ...)."""
+    return next((u for suffix, u in STYLE["units"] if metric.endswith(suffix)), STYLE["default_unit"])
 
 
 def eq(label, value):
@@ -86,7 +95,7 @@ def per_replica(expr):
     shard serve the same series, told apart by `pod` (the alerting and recording rules fold
     them the same way), so a sum would count them twice and a `group_left` join would fail.
     Without a `pod` label this changes nothing."""
-    return f"max without (pod) ({expr})"
+    return STYLE["fold"].replace("{expr}", expr)
 
 
 def sel(metric, *matchers):
@@ -135,7 +144,7 @@ def pool_ok():
 def guard(expr, ok, on="instance"):
     """`expr` where `ok` is 1 for the same exporter (and the `on` labels); -1 (DEGRADED) where it is 0;
     nothing without data. `expr` must keep the `on` labels (and `platform` for legends)."""
-    return f"({expr})\nand on ({on}) ({ok} == 1)\nor on ({on}) ({ok} == 0) - 1"
+    return STYLE["guard"].replace("{expr}", expr).replace("{ok}", ok).replace("{on}", on)
 
 
 def runbook(*alerts):
@@ -206,7 +215,7 @@ class Board:
             "type": kind, "title": title, "description": description, "id": self._id(),
             "datasource": DS, "gridPos": self._place(w, h),
             "targets": [dict(t, refId=chr(65 + i), datasource=DS) for i, t in enumerate(targets)],
-            "fieldConfig": {"defaults": {"unit": unit, "noValue": "NO DATA",
+            "fieldConfig": {"defaults": {"unit": unit, "noValue": STYLE["no_value"],
                                          "thresholds": extra.pop("thresholds", NEUTRAL),
                                          "mappings": mappings,
                                          "color": {"mode": extra.pop("color_mode", "thresholds")}},
@@ -420,7 +429,7 @@ def admin():
            f"sum by ({by()}) ({sel('app_users_registered')})", check_ok("app_users_registered"), w=6, h=6, legend="{{platform}}")
     b.card("Signups (30 d)", "Accounts created in the last 30 days (JOIP \"New Users\"), per platform.", "short",
            f"sum by ({by()}) ({sel('app_users_signups_30d')})", check_ok("app_users_signups_30d"), w=6, h=6, legend="{{platform}}")
-    b.card("Monthly growth", "Accounts created in the last 30 days over the accounts that existed before them, per platform.", "percentunit",
+    b.card("Monthly growth", "Accounts created in the last 30 days over the accounts that existed before them, per platform.", unit_of("app_users_monthly_growth_ratio"),
            f"max by ({by()}) ({sel('app_users_monthly_growth_ratio')})", check_ok("app_users_monthly_growth_ratio"), w=6, h=6,
            legend="{{platform}}", decimals=1)
     b.number("Change against the previous period",
@@ -588,14 +597,14 @@ def health():
          [{"expr": f"sum by (platform, source, state) ({sel('pulse_postgres_connections')})", "legendFormat": "{{platform}} {{source}} {{state}}"},
           {"expr": sel("pulse_postgres_max_connections"), "legendFormat": "{{platform}} {{source}} max"}],
          alerts=["PulsePostgresConnectionsNearMax"])
-    b.ts("Postgres database size", "Size of the database each source connects to.", "bytes",
+    b.ts("Postgres database size", "Size of the database each source connects to.", unit_of("pulse_postgres_database_size_bytes"),
          [{"expr": sel("pulse_postgres_database_size_bytes"), "legendFormat": "{{platform}} {{source}} {{database}}"}])
     common("mongodb", "MongoDB")
     b.ts("MongoDB connections", "Current connections and connections still available (the alert fires when under 10 % remain available).", "short",
          [{"expr": sel("pulse_mongodb_connections"), "legendFormat": "{{platform}} {{source}} {{state}}"}], w=24,
          alerts=["PulseMongodbConnectionsLow"])
     common("redis", "Redis")
-    b.ts("Redis memory", "Memory used, against maxmemory (0 = no limit, not drawn).", "bytes",
+    b.ts("Redis memory", "Memory used, against maxmemory (0 = no limit, not drawn).", unit_of("pulse_redis_memory_used_bytes"),
          [{"expr": sel("pulse_redis_memory_used_bytes"), "legendFormat": "{{platform}} {{source}} used"},
           {"expr": f"{sel('pulse_redis_memory_max_bytes')} > 0", "legendFormat": "{{platform}} {{source}} max"}],
          alerts=["PulseRedisMemoryNearMax"])
@@ -660,7 +669,7 @@ def health():
     common("s3", "S3 media uploads")
     b.ts("S3 canary steps", "1 when the canary's put, get (read back and compared) and delete worked in its last run.", "bool",
          [{"expr": sel("pulse_s3_canary_success"), "legendFormat": "{{bucket}} {{step}}"}], alerts=["PulseS3CanaryFailing"])
-    b.ts("S3 canary duration", "Duration of each canary step.", "s",
+    b.ts("S3 canary duration", "Duration of each canary step.", unit_of("pulse_s3_canary_duration_seconds"),
          [{"expr": sel("pulse_s3_canary_duration_seconds"), "legendFormat": "{{bucket}} {{step}}"}])
     common("logfile", "Log files")
     b.ts("Log lines", "Lines read per interval, parsed (JSON) or invalid. A file that stops growing while its source is up alerts.", "short",

@@ -53,6 +53,29 @@ pub struct App {
     shard: Shard,
     running: tokio::sync::Mutex<HashMap<String, RunningSource>>,
     sources: std::sync::Mutex<Vec<SourceStatus>>,
+    generated: std::sync::Mutex<Arc<Generated>>,
+}
+
+/// The dashboard and rules generated from the running config (the whole file, every shard's
+/// sources), served at `/dashboards.json` and `/rules.yml`.
+#[derive(Debug, Default)]
+pub struct Generated {
+    /// Grafana dashboard JSON.
+    pub dashboard: String,
+    /// Prometheus rule file.
+    pub rules: String,
+}
+
+impl Generated {
+    fn of(config: &Config, path: Option<&std::path::Path>) -> Generated {
+        use crate::generate::{dashboard, rules};
+        let options = dashboard::Options::for_file(path.unwrap_or(std::path::Path::new("config")));
+        let board = dashboard::dashboard(config, &options);
+        Generated {
+            dashboard: serde_json::to_string_pretty(&board).unwrap_or_default() + "\n",
+            rules: rules::rules(config),
+        }
+    }
 }
 
 impl App {
@@ -74,6 +97,7 @@ impl App {
             shard,
             running: tokio::sync::Mutex::new(HashMap::new()),
             sources: std::sync::Mutex::new(Vec::new()),
+            generated: std::sync::Mutex::default(),
         });
         let mut running = app
             .running
@@ -92,6 +116,14 @@ impl App {
     /// Sources of the running config, for the landing page.
     pub fn sources(&self) -> Vec<SourceStatus> {
         self.sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The dashboard and rules of the running config.
+    pub fn generated(&self) -> Arc<Generated> {
+        self.generated
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
@@ -137,6 +169,8 @@ impl App {
         running: &mut HashMap<String, RunningSource>,
         mut config: Config,
     ) -> Result<(), String> {
+        // Generated from the whole file: the dashboard and rules cover every shard.
+        let generated = Arc::new(Generated::of(&config, self.config_path.as_deref()));
         // The whole file was validated; this replica runs its shard of it.
         let total = config.sources.len();
         config.sources.retain(|s| self.shard.owns(&s.common.name));
@@ -235,6 +269,7 @@ impl App {
                 .is_some_and(|r| r.checks.contains_key(check))
         });
         *self.sources.lock().unwrap_or_else(|e| e.into_inner()) = statuses;
+        *self.generated.lock().unwrap_or_else(|e| e.into_inner()) = generated;
         self.store.set_shard(shard);
         self.store.set_reload(true, SystemTime::now());
         Ok(())

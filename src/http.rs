@@ -109,6 +109,8 @@ pub async fn serve_with(
     let router = Router::new()
         .route("/", get(landing))
         .route(telemetry_path, get(metrics))
+        .route("/dashboards.json", get(dashboards))
+        .route("/rules.yml", get(rules))
         .route("/-/healthy", get(|| async { "Healthy\n" }))
         .route("/-/ready", get(|| async { "Ready\n" }))
         .route("/-/reload", post(reload).put(reload))
@@ -295,6 +297,18 @@ async fn metrics(State(st): State<HttpState>, headers: HeaderMap) -> Response {
         )
             .into_response(),
     }
+}
+
+/// The Grafana dashboard generated from the running config.
+async fn dashboards(State(st): State<HttpState>) -> Response {
+    let body = st.app.generated().dashboard.clone();
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// The Prometheus rules generated from the running config.
+async fn rules(State(st): State<HttpState>) -> Response {
+    let body = st.app.generated().rules.clone();
+    ([(header::CONTENT_TYPE, "application/yaml")], body).into_response()
 }
 
 async fn landing(State(st): State<HttpState>) -> Html<String> {

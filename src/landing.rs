@@ -89,7 +89,7 @@ pub fn render(
 </head><body>
 <h1>pulse-exporter</h1>
 <p>Version {version}. Every metric is served from cache: scrapes never wait on a source.</p>
-<ul><li><a href="{path}">Metrics</a></li><li><a href="/-/healthy">Health</a></li><li><a href="/-/ready">Readiness</a></li></ul>
+<ul><li><a href="{path}">Metrics</a></li><li><a href="/dashboards.json">Grafana dashboard for this config</a> (import it in Grafana)</li><li><a href="/rules.yml">Prometheus alerting rules for this config</a></li><li><a href="/-/healthy">Health</a></li><li><a href="/-/ready">Readiness</a></li></ul>
 <h2>Sources</h2>
 <p>{sharding}</p>
 <table><tr><th>Source</th><th>Kind</th><th>Endpoint</th><th>Status</th><th>Last success</th><th>Checks OK</th><th>Last error</th></tr>

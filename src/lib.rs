@@ -26,6 +26,7 @@
 //! | [`topn`] | keeping the items with the largest keys of a stream |
 //! | [`webconfig`] | the exporter-toolkit web config file |
 //! | [`webwatch`] | re-reading the web config file while serving |
+//! | [`generate`] | dashboards and alerting rules generated from a config (`dashboards`, `rules`, `/dashboards.json`, `/rules.yml`) |
 //! | [`landing`] | the HTML landing page |
 //! | [`reference`] | `docs/config.md`, generated from the config structs |
 //! | [`probe_cmd`] | the `probe` subcommand's one-shot run and table |
@@ -50,6 +51,7 @@ pub mod configwatch;
 pub mod encoded;
 pub mod error;
 pub mod exposition;
+pub mod generate;
 pub mod healthcheck;
 pub mod heartbeat;
 pub mod http;

@@ -1,4 +1,5 @@
-//! The `pulse-exporter` command line: run (default), `check` and `probe`.
+//! The `pulse-exporter` command line: run (default), `check`, `probe`, `dashboards`, `rules`,
+//! `demo` and `healthcheck`.
 //!
 //! Exit codes: 0 success; 1 invalid config, failed checks under `probe`, or a runtime error;
 //! 2 bad command-line usage.
@@ -121,9 +122,70 @@ enum Command {
     Probe,
     /// Generate demo platform data in the local services (see the README); no config needed.
     Demo(Box<demo::DemoArgs>),
+    /// Write a Grafana dashboard for the config's sources and checks (JSON): a health row,
+    /// then a panel per check.
+    Dashboards(GenerateArgs),
+    /// Write Prometheus alerting rules for the config (YAML): sources down, checks failing or
+    /// stale, and the thresholds of checks with `alert:`.
+    Rules(GenerateArgs),
     /// Exit 0 if the exporter at --web.listen-address answers /-/healthy, else 1 (for
     /// container health checks; no curl needed).
     Healthcheck,
+}
+
+/// Where `dashboards` and `rules` write, and what the dashboard is called.
+#[derive(clap::Args, Debug)]
+struct GenerateArgs {
+    /// Write to this file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// The dashboard's uid (default: `pulse-` and the config file's name); links keep working
+    /// across regenerations while it stays the same.
+    #[arg(long = "dashboard.uid")]
+    uid: Option<String>,
+    /// The dashboard's title (default: `pulse-exporter: ` and the config file's name).
+    #[arg(long = "dashboard.title")]
+    title: Option<String>,
+}
+
+/// `dashboards` and `rules`: the output for `config`, to `--output` or stdout.
+fn generate(command: &Command, path: &std::path::Path, config: &configfile::Config) -> ExitCode {
+    use pulse_exporter::generate::{dashboard, rules};
+    let (args, text) = match command {
+        Command::Dashboards(args) => {
+            let mut options = dashboard::Options::for_file(path);
+            if let Some(uid) = &args.uid {
+                if uid.is_empty() || uid.len() > 40 {
+                    eprintln!(
+                        "error: --dashboard.uid must be 1 to 40 characters (Grafana's limit)"
+                    );
+                    return ExitCode::from(2);
+                }
+                options.uid = uid.clone();
+            }
+            if let Some(title) = &args.title {
+                options.title = title.clone();
+            }
+            let board = dashboard::dashboard(config, &options);
+            let text = serde_json::to_string_pretty(&board).unwrap_or_default() + "\n";
+            (args, text)
+        }
+        Command::Rules(args) => (args, rules::rules(config)),
+        _ => return ExitCode::from(2),
+    };
+    match &args.output {
+        None => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Some(out) => match std::fs::write(out, text) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: cannot write {}: {e}", out.display());
+                ExitCode::FAILURE
+            }
+        },
+    }
 }
 
 fn main() -> ExitCode {
@@ -186,6 +248,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(command @ (Command::Dashboards(_) | Command::Rules(_))) = &cli.command {
+        return generate(command, &path, &config);
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -228,8 +293,10 @@ fn main() -> ExitCode {
             }
         }),
         None => runtime.block_on(run(cli, path, config, shard)),
-        // Handled above, before a config is read.
-        Some(Command::Demo(_) | Command::Healthcheck) => ExitCode::from(2),
+        // Handled above.
+        Some(
+            Command::Demo(_) | Command::Healthcheck | Command::Dashboards(_) | Command::Rules(_),
+        ) => ExitCode::from(2),
     }
 }
 

@@ -1,0 +1,134 @@
+//! Grafana dashboards and Prometheus rules generated from a config (`pulse-exporter
+//! dashboards`, `pulse-exporter rules`, `/dashboards.json`, `/rules.yml`): a view and alerts
+//! for the user's own checks, from what each check publishes ([`crate::shape`]).
+//!
+//! [`style`] holds the look shared with the bundled dashboards; [`dashboard`] and [`rules`]
+//! build the two outputs; this module the PromQL both write: selectors that pick one check's
+//! samples, and the expression that is 1 while a check and its source work.
+
+pub mod dashboard;
+pub mod rules;
+pub mod style;
+
+use crate::config::{AnyCheck, CheckCommon, CheckPlan};
+use crate::configfile::{Config, SourceConfig};
+use crate::shape::{regex_literal, Pin, Series};
+
+/// One check as the generators see it: its source, its plan, its fields and what it
+/// publishes.
+pub struct CheckInfo<'a> {
+    /// The source it belongs to.
+    pub source: &'a SourceConfig,
+    /// Its resolved timing (check name included).
+    pub plan: CheckPlan,
+    /// Its shared fields (help, unit, panel, alert, const labels).
+    pub common: &'a CheckCommon,
+    /// What it publishes.
+    pub series: Vec<Series>,
+}
+
+/// Every check of every source of `config`, in file order.
+pub fn checks(config: &Config) -> Vec<CheckInfo<'_>> {
+    let mut out = Vec::new();
+    for source in &config.sources {
+        let checks: Vec<&dyn AnyCheck> = source.checks();
+        for (check, series) in checks.into_iter().zip(source.kind.series()) {
+            out.push(CheckInfo {
+                source,
+                plan: source.check_plan(&config.global, check),
+                common: check.common(),
+                series,
+            });
+        }
+    }
+    out
+}
+
+/// `text` as a PromQL string literal.
+pub fn quote(text: &str) -> String {
+    // A JSON string is a valid PromQL double-quoted string: the same escapes.
+    serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_owned())
+}
+
+/// `label="value"`.
+pub fn eq(label: &str, value: &str) -> String {
+    format!("{label}={}", quote(value))
+}
+
+/// `label=~"a|b|c"` matching any of `values` exactly.
+pub fn any_of(label: &str, values: &[&str]) -> String {
+    let alternatives: Vec<String> = values.iter().map(|v| regex_literal(v)).collect();
+    format!("{label}=~{}", quote(&alternatives.join("|")))
+}
+
+/// The matcher of a pin.
+pub fn pin(p: &Pin) -> String {
+    match p.regex {
+        true => format!("{}=~{}", p.label, quote(&p.value)),
+        false => eq(&p.label, &p.value),
+    }
+}
+
+/// `metric{matchers}`; `extra` (such as the dashboard's `instance=~"$instance"`) last.
+pub fn selector(metric: &str, matchers: &[String], extra: Option<&str>) -> String {
+    let all: Vec<&str> = matchers.iter().map(String::as_str).chain(extra).collect();
+    format!("{metric}{{{}}}", all.join(", "))
+}
+
+/// The matchers that pick `series` of `check` out of its metric: its pins, its const labels
+/// and, for a built-in `pulse_` metric, its source.
+pub fn matchers(check: &CheckInfo<'_>, series: &Series) -> Vec<String> {
+    let mut out = Vec::new();
+    if series.metric.starts_with("pulse_") {
+        out.push(eq("source", &check.source.common.name));
+    }
+    out.extend(series.pins.iter().map(pin));
+    out.extend(check.common.const_labels.iter().map(|(k, v)| eq(k, v)));
+    out
+}
+
+/// Per exporter (`instance`): 1 while the check's last run succeeded and its source is up,
+/// else 0; nothing before the first run. `extra` filters both sides (a dashboard variable).
+pub fn check_ok(source: &str, check: &str, extra: Option<&str>) -> String {
+    let success = style::fold(&selector(
+        "pulse_check_success",
+        &[eq("source", source), eq("check", check)],
+        extra,
+    ));
+    let up = style::fold(&selector("pulse_source_up", &[eq("source", source)], extra));
+    format!("min by (instance) ({success} * on (instance, source) group_left () {up})")
+}
+
+/// Text safe in a Go template (alert annotations): `{{` cannot open an action.
+pub fn template_safe(text: &str) -> String {
+    text.replace("{{", "{{ \"{{\" }}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selectors_quote_and_escape_what_they_match() {
+        assert_eq!(quote("a\"b\\c"), r#""a\"b\\c""#);
+        assert_eq!(
+            any_of("source", &["app-db", "c.1"]),
+            r#"source=~"app-db|c\\.1""#
+        );
+        assert_eq!(
+            selector("m", &[eq("a", "1")], Some("instance=~\"$instance\"")),
+            r#"m{a="1", instance=~"$instance"}"#
+        );
+        assert_eq!(selector("m", &[], None), "m{}");
+        assert_eq!(template_safe("a {{ b }}"), "a {{ \"{{\" }} b }}");
+    }
+
+    #[test]
+    fn a_checks_ok_joins_its_success_to_its_source() {
+        let ok = check_ok("cache", "ai-queue", None);
+        assert_eq!(
+            ok,
+            r#"min by (instance) (max without (pod) (pulse_check_success{source="cache", check="ai-queue"}) * on (instance, source) group_left () max without (pod) (pulse_source_up{source="cache"}))"#
+        );
+    }
+}

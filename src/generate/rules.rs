@@ -1,0 +1,257 @@
+//! Prometheus alerting rules of a config: each source down, each check failing or stale, and
+//! the threshold alerts checks opt into with `alert:`. The annotations say what the check
+//! measures (its `description` or `help`) and how to find out why, so the page explains
+//! itself; the alert names and labels are those of the bundled alerts, whose runbook sections
+//! and Alertmanager inhibitions they share.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::style::{self, fold};
+use super::{eq, matchers, selector, template_safe, CheckInfo};
+use crate::config::dur_text;
+use crate::configfile::Config;
+use crate::shape::Shape;
+
+/// Severity of PulseSourceDown: primary sources (`tier="primary"`, a target label) page,
+/// as in the bundled rules.
+const SOURCE_DOWN_SEVERITY: &str =
+    "{{ if eq $labels.tier \"primary\" }}critical{{ else }}warning{{ end }}";
+
+#[derive(Serialize)]
+struct File {
+    groups: Vec<Group>,
+}
+
+#[derive(Serialize)]
+struct Group {
+    name: String,
+    rules: Vec<Rule>,
+}
+
+#[derive(Serialize)]
+struct Rule {
+    alert: String,
+    expr: String,
+    #[serde(rename = "for")]
+    for_: String,
+    labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
+}
+
+/// The runbook text of a check's alert: what it measures and how to find out more.
+fn runbook(check: &CheckInfo<'_>, what: &str) -> String {
+    // `what` is template-safe already; the names are made so here.
+    let source = template_safe(&check.source.common.name);
+    let name = template_safe(&check.plan.check);
+    format!(
+        "What it measures: {what}\n\
+         1. Open the row `{source}` of the generated dashboard (`pulse-exporter dashboards`, or /dashboards.json): the panel `{name}` shows the value, DEGRADED while the check fails.\n\
+         2. `pulse-exporter probe --config.file <file>` runs every check once and prints its outcome and error.\n\
+         3. pulse_check_failures_total{{source=\"{source}\", check=\"{name}\"}} counts failures by reason (timeout, connect, auth, query, decode, …); the exporter log has each failure's error (event=check.failing).\n\
+         4. If the source itself is down, PulseSourceDown fires too and its runbook comes first."
+    )
+}
+
+/// What a check measures, for annotations.
+fn what(check: &CheckInfo<'_>) -> String {
+    let text = check
+        .common
+        .description
+        .clone()
+        .or_else(|| check.common.help.clone())
+        .unwrap_or_else(|| {
+            format!(
+                "check {} of source {}",
+                check.plan.check, check.source.common.name
+            )
+        });
+    let text = text.trim_end();
+    match text.ends_with(['.', '!', '?']) {
+        true => template_safe(text),
+        false => template_safe(&format!("{text}.")),
+    }
+}
+
+fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// The rules of `config`, as a Prometheus rule file.
+pub fn rules(config: &Config) -> String {
+    let mut sources = Vec::new();
+    for s in &config.sources {
+        let name = &s.common.name;
+        let kind = s.kind.name();
+        sources.push(Rule {
+            alert: "PulseSourceDown".to_owned(),
+            expr: format!("{} == 0", fold(&selector("pulse_source_up", &[eq("source", name)], None))),
+            for_: "2m".to_owned(),
+            labels: labels(&[("severity", SOURCE_DOWN_SEVERITY)]),
+            annotations: labels(&[
+                ("summary", &format!("{kind} source {} is down", template_safe(name))),
+                ("description", &format!("The health probe of {} ({kind}) on {{{{ $labels.instance }}}} has failed for 2 minutes: every panel of its row reads DEGRADED. pulse_source_probe_failures_total has the reason.", template_safe(name))),
+                ("runbook_url", &style::runbook_url("PulseSourceDown")),
+            ]),
+        });
+    }
+    let mut checks = Vec::new();
+    let mut thresholds = Vec::new();
+    for c in super::checks(config) {
+        let source = &c.source.common.name;
+        let name = &c.plan.check;
+        let pin = [eq("source", source), eq("check", name)];
+        let up = format!(
+            "max without (pod) ({}) == 1",
+            selector("pulse_source_up", &[eq("source", source)], None)
+        );
+        let what = what(&c);
+        let runbook = runbook(&c, &what);
+        let shown = template_safe(name);
+        let check_labels = labels(&[("severity", "warning"), ("check", name), ("source", source)]);
+        checks.push(Rule {
+            alert: "PulseCheckFailing".to_owned(),
+            expr: format!(
+                "{} == 0\nand on (instance, source) {up}",
+                fold(&selector("pulse_check_success", &pin, None))
+            ),
+            for_: "15m".to_owned(),
+            labels: check_labels.clone(),
+            annotations: labels(&[
+                ("summary", &format!("Check {shown} of {} is failing", template_safe(source))),
+                ("description", &format!("{what} Check {shown} has failed for 15 minutes while its source is up; its panel reads DEGRADED.")),
+                ("runbook", &runbook),
+                ("runbook_url", &style::runbook_url("PulseCheckFailing")),
+            ]),
+        });
+        let stale = c.plan.stale_after;
+        checks.push(Rule {
+            alert: "PulseCheckStale".to_owned(),
+            expr: format!(
+                "time() - {} > {}\nand on (instance, source) {up}",
+                fold(&selector("pulse_check_last_success_timestamp_seconds", &pin, None)),
+                stale.as_secs()
+            ),
+            for_: "1m".to_owned(),
+            labels: check_labels,
+            annotations: labels(&[
+                ("summary", &format!("Check {shown} of {} has not succeeded for {}", template_safe(source), dur_text(stale))),
+                ("description", &format!("{what} The last success of check {shown} is older than its stale_after ({}): its samples are no longer served, its panel reads NO DATA and alerts on its metric cannot fire.", dur_text(stale))),
+                ("runbook", &runbook),
+                ("runbook_url", &style::runbook_url("PulseCheckStale")),
+            ]),
+        });
+        let Some(alert) = &c.common.alert else {
+            continue;
+        };
+        let Ok((op, bound)) = alert.comparison() else {
+            continue;
+        };
+        let (name_suffix, word) = match op {
+            ">" => ("Above", "above"),
+            _ => ("Below", "below"),
+        };
+        for series in &c.series {
+            let sel = selector(&series.metric, &matchers(&c, series), None);
+            let (value, measured) = match series.shape {
+                Shape::Timestamp => (format!("time() - {}", fold(&sel)), "age in seconds"),
+                Shape::Counter => (fold(&format!("rate({sel}[5m])")), "per-second rate"),
+                Shape::Gauge | Shape::TopN | Shape::Summary => (fold(&sel), "value"),
+                // Heartbeats and built-in sets are rejected with `alert:` by validation.
+                _ => continue,
+            };
+            let alert_name = format!("PulseCheck{name_suffix}Threshold");
+            thresholds.push(Rule {
+                expr: format!("{value} {op} {bound}"),
+                for_: dur_text(alert.for_.0),
+                labels: labels(&[
+                    ("severity", alert.severity.label()),
+                    ("check", name),
+                    ("source", source),
+                ]),
+                annotations: labels(&[
+                    ("summary", &format!("{shown} {measured} is {{{{ $value | humanize }}}} on {{{{ $labels.instance }}}}, {word} {bound}")),
+                    ("description", &format!("{what} The {measured} of {} has stayed {word} {bound} for {}. A threshold alert cannot fire on missing data: PulseCheckStale covers that.", series.metric, dur_text(alert.for_.0))),
+                    ("runbook", &runbook),
+                    ("runbook_url", &style::runbook_url(&alert_name)),
+                ]),
+                alert: alert_name,
+            });
+        }
+    }
+    let groups = [
+        ("pulse-config-sources", sources),
+        ("pulse-config-checks", checks),
+        ("pulse-config-thresholds", thresholds),
+    ]
+    .into_iter()
+    .filter(|(_, rules)| !rules.is_empty())
+    .map(|(name, rules)| Group {
+        name: name.to_owned(),
+        rules,
+    })
+    .collect();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# Generated by `pulse-exporter rules` from the config: each source down, each check failing\n\
+         # or stale, and the threshold alerts of the checks with `alert:`. Regenerate it after\n\
+         # changing the config. It takes the place of the `pulse-sources` group of the bundled\n\
+         # alerts/pulse-alerts.yml (same alert names, runbook sections and inhibitions): load it\n\
+         # with that file's `pulse-exporter` group, not beside its `pulse-sources` group."
+    );
+    out.push_str(&serde_yaml::to_string(&File { groups }).unwrap_or_default());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules_of(yaml: &str) -> serde_yaml::Value {
+        let config = crate::configfile::load_str(yaml).unwrap();
+        serde_yaml::from_str(&rules(&config)).unwrap()
+    }
+
+    #[test]
+    fn every_source_and_check_gets_its_alerts_and_a_threshold_its_own() {
+        let r = rules_of(
+            "sources:\n  - name: cache\n    kind: redis\n    url: redis://127.0.0.1:6379\n    interval: 30s\n    keys:\n      - { key: jobs, metric: app_jobs_waiting, help: 'Jobs waiting {{ now }}.', alert: { above: 100, for: 5m, severity: critical } }\n",
+        );
+        let groups = r["groups"].as_sequence().unwrap();
+        let names: Vec<&str> = groups.iter().map(|g| g["name"].as_str().unwrap()).collect();
+        assert_eq!(
+            names,
+            [
+                "pulse-config-sources",
+                "pulse-config-checks",
+                "pulse-config-thresholds"
+            ]
+        );
+        let stale = &groups[1]["rules"][1];
+        assert_eq!(stale["alert"], "PulseCheckStale");
+        assert!(
+            stale["expr"].as_str().unwrap().contains("> 90\n"),
+            "3 intervals of 30s"
+        );
+        let t = &groups[2]["rules"][0];
+        assert_eq!(t["alert"], "PulseCheckAboveThreshold");
+        assert_eq!(t["for"], "5m");
+        assert_eq!(t["labels"]["severity"], "critical");
+        assert_eq!(t["labels"]["check"], "jobs");
+        assert_eq!(
+            t["expr"],
+            "max without (pod) (app_jobs_waiting{key=\"jobs\"}) > 100"
+        );
+        let runbook = t["annotations"]["runbook"].as_str().unwrap();
+        assert!(
+            runbook.starts_with("What it measures: Jobs waiting {{ \"{{\" }} now }}."),
+            "{runbook}"
+        );
+    }
+}
