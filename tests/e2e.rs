@@ -9,7 +9,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -17,69 +16,8 @@ use serde_json::Value;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-/// A child process killed (and reaped) when the test ends, however it ends.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(5) {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn(cmd: &str, args: &[&str], log: &Path) -> Proc {
-    let log = std::fs::File::create(log).unwrap();
-    let child = Command::new(cmd)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap_or_else(|e| panic!("{cmd} is required (scripts/test installs it): {e}"));
-    Proc(child)
-}
-
 fn repo_file(p: &str) -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(p)).unwrap()
-}
-
-async fn get_json(url: &str) -> Option<Value> {
-    reqwest::get(url).await.ok()?.json().await.ok()
-}
-
-async fn wait_ready(url: &str, what: &str, log: &Path) {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(60) {
-        if let Ok(r) = reqwest::get(url).await {
-            if r.status().is_success() {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!(
-        "{what} did not become ready: {}",
-        std::fs::read_to_string(log).unwrap_or_default()
-    );
-}
-
-/// The result vector of an instant query (empty on any error).
-async fn query(prom: &str, expr: &str) -> Vec<Value> {
-    let url = reqwest::Url::parse_with_params(&format!("{prom}/api/v1/query"), &[("query", expr)])
-        .unwrap();
-    get_json(url.as_str())
-        .await
-        .and_then(|v| v["data"]["result"].as_array().cloned())
-        .unwrap_or_default()
 }
 
 fn value_of(sample: &Value) -> f64 {

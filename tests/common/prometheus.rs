@@ -1,0 +1,152 @@
+//! Running Prometheus (and other helper processes) for the tests that read the bundle
+//! through a real one: a child process killed when the test ends, readiness, instant queries.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// A child process killed (and reaped) when the test ends, however it ends.
+pub struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `cmd` with its stderr in `log`, killed when the returned guard drops.
+pub fn spawn(cmd: &str, args: &[&str], log: &Path) -> Proc {
+    let log = std::fs::File::create(log).unwrap();
+    let child = Command::new(cmd)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{cmd} is required (scripts/test installs it): {e}"));
+    Proc(child)
+}
+
+/// GET `url` as JSON; `None` on any error.
+pub async fn get_json(url: &str) -> Option<Value> {
+    reqwest::get(url).await.ok()?.json().await.ok()
+}
+
+/// Waits up to a minute for `url` to answer 2xx, else fails with `log`.
+pub async fn wait_ready(url: &str, what: &str, log: &Path) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(60) {
+        if let Ok(r) = reqwest::get(url).await {
+            if r.status().is_success() {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!(
+        "{what} did not become ready: {}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
+}
+
+/// The result vector of an instant query (empty on any error).
+pub async fn query(prom: &str, expr: &str) -> Vec<Value> {
+    let url = reqwest::Url::parse_with_params(&format!("{prom}/api/v1/query"), &[("query", expr)])
+        .unwrap();
+    get_json(url.as_str())
+        .await
+        .and_then(|v| v["data"]["result"].as_array().cloned())
+        .unwrap_or_default()
+}
+
+/// One panel of a generated dashboard: the source of its row (`Sources` for the header),
+/// its title and its queries as Prometheus receives them.
+#[derive(Debug, Clone)]
+pub struct GeneratedPanel {
+    pub source: String,
+    pub title: String,
+    pub exprs: Vec<String>,
+}
+
+/// The panels of a generated dashboard, each with the source its row is about.
+pub fn generated_panels(board: &Value) -> Vec<GeneratedPanel> {
+    let mut row = String::new();
+    let mut out = Vec::new();
+    for p in board["panels"].as_array().unwrap() {
+        let title = p["title"].as_str().unwrap().to_owned();
+        if p["type"] == "row" {
+            row = title.split(" (").next().unwrap().to_owned();
+            continue;
+        }
+        let exprs = p["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| super::substitute(t["expr"].as_str().unwrap()))
+            .collect();
+        out.push(GeneratedPanel {
+            source: row.clone(),
+            title,
+            exprs,
+        });
+    }
+    out
+}
+
+/// The values of every sample `expr` returns now.
+pub async fn values(prom: &str, expr: &str) -> Vec<f64> {
+    query(prom, expr)
+        .await
+        .iter()
+        .map(|s| s["value"][1].as_str().unwrap().parse().unwrap())
+        .collect()
+}
+
+/// The panels that still show nothing but DEGRADED or no data at `deadline`, polled until
+/// then: a panel has data when one of its queries returns a sample that is not -1.
+pub async fn panels_without_data(
+    prom: &str,
+    panels: &[GeneratedPanel],
+    deadline: Instant,
+) -> Vec<String> {
+    let mut missing = Vec::new();
+    for p in panels {
+        loop {
+            let mut data = false;
+            for e in &p.exprs {
+                data |= values(prom, e).await.iter().any(|v| *v != -1.0);
+            }
+            if data {
+                break;
+            }
+            if Instant::now() > deadline {
+                missing.push(format!("{}/{}: {:?}", p.source, p.title, p.exprs));
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    missing
+}
+
+/// True while one of the panel's queries returns -1: the panel reads DEGRADED.
+pub async fn reads_degraded(prom: &str, panel: &GeneratedPanel) -> bool {
+    for e in &panel.exprs {
+        if values(prom, e).await.contains(&-1.0) {
+            return true;
+        }
+    }
+    false
+}

@@ -1,0 +1,691 @@
+//! The dashboards and rules pulse-exporter generates from a config (`dashboards`, `rules`,
+//! `/dashboards.json`, `/rules.yml`), for every example config and for a config with one check
+//! of every shape: valid against Grafana's schema types (`@grafana/schema`, checked by the
+//! TypeScript compiler), every expression parsed by promtool, every metric they name served
+//! by the exporter running the config; live through Debian's Prometheus, every panel has
+//! data and a cut source turns its own panels DEGRADED and no other; and the rules pass
+//! `promtool check rules` and `promtool test rules` (a threshold alert fires above its bound
+//! and stays quiet below).
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+
+fn repo(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
+}
+
+/// Placeholder secrets the example configs read (hayon's Stripe key and S3 keys).
+const EXAMPLE_ENV: &[(&str, &str)] = &[
+    ("STRIPE_API_KEY", STRIPE_KEY),
+    ("PULSE_S3_ACCESS_KEY_ID", "gen-key"),
+    ("PULSE_S3_SECRET_ACCESS_KEY", "gen-secret-0123456789"),
+];
+
+const EXAMPLES: &[&str] = &[
+    "examples/local.yml",
+    "examples/hayon.yml",
+    "examples/hivesync-joip.yml",
+];
+
+/// `pulse-exporter --config.file CONFIG <what>` (dashboards or rules): its stdout.
+fn generate(config: &Path, what: &str) -> String {
+    let (code, out, err) = run_cli(
+        &["--config.file", config.to_str().unwrap(), what],
+        EXAMPLE_ENV,
+    );
+    assert_eq!(code, 0, "{what} for {}: {err}", config.display());
+    out
+}
+
+/// Type-checks `boards` against `@grafana/schema` with tsc: the dashboard as a `Dashboard`
+/// and each panel's options as its panel type's `Options` (enums read as their string
+/// values, as JSON writes them). Panics with tsc's report.
+fn type_check(boards: &[(String, Value)]) {
+    let dir = repo("tests/grafana-schema");
+    let tsc = dir.join("node_modules/.bin/tsc");
+    assert!(
+        tsc.exists(),
+        "{} is missing: scripts/test runs `npm ci` in tests/grafana-schema",
+        tsc.display()
+    );
+    // Inside the package folder, so the compiler finds its node_modules.
+    let work = tempfile::Builder::new()
+        .prefix(".check-")
+        .tempdir_in(&dir)
+        .unwrap();
+    let options_types = [
+        ("stat", "Stat", "stat/panelcfg/x/StatPanelCfg_types.gen"),
+        (
+            "timeseries",
+            "TimeSeries",
+            "timeseries/panelcfg/x/TimeSeriesPanelCfg_types.gen",
+        ),
+        ("table", "Table", "table/panelcfg/x/TablePanelCfg_types.gen"),
+        (
+            "bargauge",
+            "BarGauge",
+            "bargauge/panelcfg/x/BarGaugePanelCfg_types.gen",
+        ),
+    ];
+    let mut files = Vec::new();
+    for (i, (name, board)) in boards.iter().enumerate() {
+        let mut ts = String::from("import type { Dashboard } from '@grafana/schema';\n");
+        for (_, alias, path) in options_types {
+            ts += &format!(
+                "import type {{ Options as {alias} }} from '@grafana/schema/dist/esm/raw/composable/{path}';\n"
+            );
+        }
+        ts += "type Loose<T> = T extends string ? `${T}` : T extends (infer U)[] ? Loose<U>[] : T extends object ? { [K in keyof T]: Loose<T[K]> } : T;\n";
+        ts += &format!("// {name}\nexport const dashboard: Loose<Dashboard> = {board};\n");
+        for (j, p) in board["panels"].as_array().unwrap().iter().enumerate() {
+            if let Some((_, alias, _)) = options_types.iter().find(|(t, _, _)| p["type"] == *t) {
+                ts += &format!(
+                    "export const options{j}: Loose<Partial<{alias}>> = {};\n",
+                    p["options"]
+                );
+            }
+        }
+        let file = work.path().join(format!("board{i}.ts"));
+        std::fs::write(&file, ts).unwrap();
+        files.push(file);
+    }
+    let out = std::process::Command::new(&tsc)
+        .args([
+            "--noEmit",
+            "--strict",
+            "--skipLibCheck",
+            "--moduleResolution",
+            "bundler",
+            "--module",
+            "esnext",
+            "--target",
+            "es2022",
+        ])
+        .args(&files)
+        .output()
+        .expect("tsc runs");
+    assert!(
+        out.status.success(),
+        "generated dashboards do not match @grafana/schema:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Every query of `board`, as Prometheus receives it.
+fn board_exprs(board: &Value) -> Vec<String> {
+    generated_panels(board)
+        .into_iter()
+        .flat_map(|p| p.exprs)
+        .collect()
+}
+
+/// Every expression of the rule file `rules`.
+fn rule_exprs(rules: &str) -> Vec<String> {
+    let file: serde_yaml::Value = serde_yaml::from_str(rules).unwrap();
+    file["groups"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_sequence().unwrap().clone())
+        .map(|r| r["expr"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Runs `promtool check rules` on `rules` (a rule file's text) and asserts it passes.
+fn promtool_check_rules(dir: &Path, name: &str, rules: &str) {
+    let file = dir.join(name);
+    std::fs::write(&file, rules).unwrap();
+    let out = std::process::Command::new("promtool")
+        .args(["check", "rules", file.to_str().unwrap()])
+        .output()
+        .expect("promtool is required (scripts/test installs it)");
+    assert!(
+        out.status.success(),
+        "promtool check rules {name}:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// promtool parses every expression: they are checked as recording rules.
+fn promtool_parses(dir: &Path, name: &str, exprs: &[String]) {
+    let rules: Vec<Value> = exprs
+        .iter()
+        .enumerate()
+        .map(|(i, e)| serde_json::json!({"record": format!("generated:expr_{i}"), "expr": e}))
+        .collect();
+    let file = serde_json::json!({"groups": [{"name": "parse", "rules": rules}]});
+    promtool_check_rules(dir, name, &serde_yaml::to_string(&file).unwrap());
+}
+
+/// The metric names an expression selects (`name{…}`; the generators always write braces).
+fn metric_names(exprs: &[String]) -> BTreeSet<String> {
+    let re = regex::Regex::new(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{").unwrap();
+    exprs
+        .iter()
+        .flat_map(|e| {
+            re.captures_iter(e)
+                .map(|c| c[1].to_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn example_dashboards_match_grafanas_schema_and_every_expression_parses() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut boards = Vec::new();
+    for example in EXAMPLES {
+        let board: Value = serde_json::from_str(&generate(&repo(example), "dashboards")).unwrap();
+        let stem = Path::new(example).file_stem().unwrap().to_str().unwrap();
+        assert_eq!(board["uid"], format!("pulse-{stem}"));
+        // Every check of the config has a panel, under its source's row.
+        let titles: Vec<String> = generated_panels(&board)
+            .into_iter()
+            .map(|p| p.title)
+            .collect();
+        assert!(titles.len() > 5, "{example}: {titles:?}");
+        promtool_parses(
+            dir.path(),
+            &format!("{stem}-panels.yml"),
+            &board_exprs(&board),
+        );
+        let rules = generate(&repo(example), "rules");
+        promtool_check_rules(dir.path(), &format!("{stem}-rules.yml"), &rules);
+        // Regenerating gives the same bytes: uids and ids are stable.
+        assert_eq!(
+            serde_json::from_str::<Value>(&generate(&repo(example), "dashboards")).unwrap(),
+            board
+        );
+        boards.push((example.to_string(), board));
+    }
+    type_check(&boards);
+}
+
+#[test]
+fn the_schema_check_rejects_a_misspelt_field_and_a_wrong_enum() {
+    let board: Value =
+        serde_json::from_str(&generate(&repo("examples/local.yml"), "dashboards")).unwrap();
+    for broken in [
+        board.to_string().replacen("\"gridPos\"", "\"gridPoss\"", 1),
+        board.to_string().replacen("\"absolute\"", "\"absolut\"", 1),
+        board
+            .to_string()
+            .replacen("\"colorMode\":\"background\"", "\"colorMode\":\"loud\"", 1),
+    ] {
+        let bad: Value = serde_json::from_str(&broken).unwrap();
+        let caught = std::panic::catch_unwind(|| type_check(&[("broken".to_owned(), bad)]));
+        assert!(caught.is_err(), "tsc accepted {}", &broken[..200]);
+    }
+}
+
+/// A config with one check of every shape, against the real services, `p` prefixing its
+/// data; Redis through `redis_port` (a proxy the test can cut).
+fn every_shape(
+    p: &str,
+    redis_port: u16,
+    log: &Path,
+    vhost: &str,
+    bucket: &str,
+    stripe: &str,
+) -> String {
+    format!(
+        r#"global: {{ interval: 2s, timeout: 1s, health_interval: 2s, health_timeout: 1s }}
+sources:
+  - name: shape-pg
+    kind: postgres
+    url: {PG_URL}
+    checks:
+      - metric: shape_single
+        help: One number from a query.
+        sql: SELECT 42 AS value
+        alert: {{ above: 100, for: 1m, severity: critical }}
+      - metric: shape_by_plan
+        help: Accounts by plan.
+        sql: SELECT plan, n AS value FROM (VALUES ('free', 3), ('paid', 2)) AS t(plan, n)
+        labels: [plan]
+      - metric: shape_top_users
+        help: The five most active users.
+        sql: SELECT 'u' || g AS user_id, g AS value FROM generate_series(1, 20) g ORDER BY g DESC LIMIT 5
+        labels: [user_id]
+      - metric: shape_per_user
+        help: Requests per user.
+        sql: SELECT g AS value FROM generate_series(1, 50) g
+        summary: [median, p90, max]
+      - metric: shape_last_signup_timestamp_seconds
+        help: When the last account was created.
+        sql: SELECT extract(epoch from now()) - 60 AS value
+        alert: {{ above: 3600 }}
+      - metric: shape_growth_ratio
+        help: Monthly growth.
+        sql: SELECT 0.05 AS value
+        panel: timeseries
+        unit: percentunit
+        description: Accounts created in 30 days over those before.
+      - metric: shape_usage
+        help: Usage against quota, per plan.
+        sql: SELECT 'pro' AS plan, 3 AS used, 10 AS quota
+        labels: [plan]
+        values: [used, quota]
+        value_label: field
+    heartbeats:
+      - pool: shape-pg
+        sql: SELECT 'w1' AS worker, now() AS last_seen
+  - name: shape-redis
+    kind: redis
+    url: redis://127.0.0.1:{redis_port}
+    keys:
+      - {{ key: "{p}:jobs", metric: shape_jobs_waiting, oldest: {{ metric: shape_jobs_oldest_timestamp_seconds }} }}
+      - {{ pattern: "{p}:q:*", metric: shape_queue_depth, label: queue }}
+      - {{ pattern: "{p}:sess:*", count: true, group_by: device, metric: shape_sessions }}
+    checks:
+      - {{ metric: shape_jobs_total_waiting, command: [ZCOUNT, "{p}:jobs", "-inf", "+inf"], alert: {{ below: 1 }} }}
+    heartbeats:
+      - {{ hash: "{p}:beats", pool: shape-redis }}
+  - name: shape-mongo
+    kind: mongodb
+    url: {MONGO_URL}/{p}
+    checks:
+      - {{ metric: shape_docs, count: {{ collection: {p}_items, filter: {{}} }} }}
+      - metric: shape_top_kinds
+        aggregate:
+          collection: {p}_items
+          pipeline:
+            - {{ $group: {{ _id: "$kind", value: {{ $sum: 1 }} }} }}
+            - {{ $sort: {{ value: -1 }} }}
+            - {{ $limit: 3 }}
+            - {{ $project: {{ _id: 0, category: "$_id", value: 1 }} }}
+        labels: [category]
+  - name: shape-logs
+    kind: logfile
+    path: {log}
+    start_at: beginning
+    counters: [{{ metric: shape_requests_total, help: Requests by status., labels: {{ status: status }} }}]
+    histograms: [{{ metric: shape_latency_seconds, help: Request latency., field: ms, scale: 0.001, buckets: [0.1, 0.5, 1] }}]
+  - name: shape-rabbit
+    kind: rabbitmq
+    management_url: {RABBIT_API}
+    username: guest
+    password: guest
+    vhosts: ["{vhost}"]
+  - name: shape-s3
+    kind: s3
+    bucket: {bucket}
+    endpoint: {MOTO_URL}
+    access_key_id: gen-key
+    secret_access_key: gen-secret-0123456789
+    canary: {{}}
+    prefixes: [{{ prefix: "up/" }}]
+  - name: shape-stripe
+    kind: stripe
+    api_key: {STRIPE_KEY}
+    api_base: {stripe}
+"#,
+        log = log.display()
+    )
+}
+
+/// Seeds what every check of [`every_shape`] reads; returns the guard that removes it.
+async fn seed(p: &str, log: &Path) -> Cleanup {
+    let mut r = redis().await;
+    let now = now_secs() as f64;
+    let _: () = redis::pipe()
+        .zadd(format!("{p}:jobs"), "job-1", now - 30.0)
+        .rpush(format!("{p}:q:mail"), "x")
+        .hset(format!("{p}:sess:1"), "device", "web")
+        .hset(format!("{p}:beats"), "w1", now)
+        .query_async(&mut r)
+        .await
+        .unwrap();
+    let items = mongo()
+        .await
+        .database(p)
+        .collection::<mongodb::bson::Document>(&format!("{p}_items"));
+    items
+        .insert_many([
+            mongodb::bson::doc! {"kind": "a"},
+            mongodb::bson::doc! {"kind": "b"},
+        ])
+        .await
+        .unwrap();
+    let lines: String = (0..20)
+        .map(|i| {
+            format!(
+                "{{\"status\": \"{}\", \"ms\": {}}}\n",
+                [200, 500][i % 2],
+                i * 40
+            )
+        })
+        .collect();
+    std::fs::write(log, lines).unwrap();
+    Cleanup::default().redis_keys(format!("{p}:*"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_shape_is_served_has_data_in_prometheus_and_a_cut_source_greys_only_its_panels() {
+    let p = unique("gen");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let log = d.join("app.log");
+    let _cleanup = seed(&p, &log).await;
+    let vhost = RabbitVhost::create().await;
+    vhost
+        .declare(&format!("{p}.jobs"), serde_json::json!({}))
+        .await;
+    vhost.publish(&format!("{p}.jobs"), 3).await;
+    let bucket = p.replace('_', "-");
+    s3_client(MOTO_URL, "gen-key", "gen-secret-0123456789")
+        .await
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let stripe = FakeStripe::start(&[]).await;
+    stripe.set_endpoints(
+        "",
+        vec![endpoint_json(
+            "we_gen",
+            "https://example.com/hook",
+            "enabled",
+        )],
+    );
+    stripe.add_event("", now_secs() as i64 - 3600, "invoice.paid", 1);
+    let proxy = Proxy::start("127.0.0.1:6379").await;
+    let config = every_shape(&p, proxy.port, &log, &vhost.name, &bucket, &stripe.uri());
+    let shapes = Exporter::start(&config);
+    // local.yml, with the keys its checks read.
+    let mut r = redis().await;
+    let _: () = redis::pipe()
+        .rpush("ai_queue:gen", "x")
+        .rpush("preview_queue", "x")
+        .query_async(&mut r)
+        .await
+        .unwrap();
+    let _local_keys = Cleanup::default()
+        .redis_keys("ai_queue:gen")
+        .redis_keys("preview_queue");
+    let local_text = std::fs::read_to_string(repo("examples/local.yml"))
+        .unwrap()
+        .replace("health_interval: 15s", "health_interval: 2s")
+        .replace("interval: 30s", "interval: 2s")
+        .replace("timeout: 10s", "timeout: 1s")
+        .replace("health_timeout: 5s", "health_timeout: 1s");
+    let local = Exporter::start(&local_text);
+
+    // The outputs served for the running config equal the command's, and sit behind /.
+    let board: Value = serde_json::from_str(&shapes.get("/dashboards.json").await).unwrap();
+    let config_file = write_temp(d, "every-shape.yml", &config);
+    let mut from_cli: Value = serde_json::from_str(&generate(&config_file, "dashboards")).unwrap();
+    from_cli["uid"] = board["uid"].clone();
+    from_cli["title"] = board["title"].clone();
+    assert_eq!(
+        from_cli, board,
+        "/dashboards.json is the dashboards command's output"
+    );
+    let rules = shapes.get("/rules.yml").await;
+    assert_eq!(rules, generate(&config_file, "rules"));
+    let landing = shapes.get("/").await;
+    assert!(
+        landing.contains("href=\"/dashboards.json\"") && landing.contains("href=\"/rules.yml\"")
+    );
+    let local_board: Value = serde_json::from_str(&local.get("/dashboards.json").await).unwrap();
+
+    // Every shape got its panel type.
+    let kind_of = |title: &str| {
+        board["panels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["title"] == title)
+            .unwrap_or_else(|| panic!("no panel {title}"))["type"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    for (title, kind) in [
+        ("shape_single", "stat"),
+        ("shape_by_plan", "timeseries"),
+        ("shape_top_users", "table"),
+        ("shape_per_user", "bargauge"),
+        ("shape_last_signup_timestamp_seconds: age", "stat"),
+        ("shape_growth_ratio", "timeseries"),
+        ("Workers of pool shape-pg", "table"),
+        ("shape_requests_total: per second", "timeseries"),
+        ("shape_latency_seconds: quantiles", "timeseries"),
+        ("Messages by queue", "timeseries"),
+        ("Write canary", "stat"),
+        ("Undelivered and stuck events", "stat"),
+        ("shape_top_kinds", "table"),
+    ] {
+        assert_eq!(kind_of(title), kind, "{title}");
+    }
+    type_check(&[("every shape".to_owned(), board.clone())]);
+    promtool_parses(d, "shape-panels.yml", &board_exprs(&board));
+    promtool_check_rules(d, "shape-rules.yml", &rules);
+
+    // Every metric the dashboard and rules name is served by the exporters.
+    for (exporter, board, rules) in [
+        (&shapes, &board, rules.clone()),
+        (&local, &local_board, local.get("/rules.yml").await),
+    ] {
+        let mut names = metric_names(&board_exprs(board));
+        names.extend(metric_names(&rule_exprs(&rules)));
+        let start = Instant::now();
+        loop {
+            let scrape = exporter.metrics().await;
+            let missing: Vec<&String> = names
+                .iter()
+                .filter(|n| {
+                    scrape.find(n.trim_end_matches("_bucket"), &[]).is_empty()
+                        && scrape.find(n, &[]).is_empty()
+                })
+                .collect();
+            if missing.is_empty() {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "named but not served: {missing:?}\n{}",
+                exporter.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    // Prometheus scrapes both; every panel of both dashboards gets data.
+    let prom_port = free_port();
+    let prom_config = format!(
+        "global: {{ scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s }}\nscrape_configs:\n  - job_name: pulse-exporter\n    static_configs: [{{ targets: ['127.0.0.1:{}', '127.0.0.1:{}'] }}]\n",
+        shapes.port, local.port
+    );
+    let prom_file = write_temp(d, "prometheus.yml", &prom_config);
+    let prom_log = d.join("prometheus.log");
+    let _prom = spawn(
+        "prometheus",
+        &[
+            &format!("--config.file={}", prom_file.display()),
+            &format!("--storage.tsdb.path={}", d.join("tsdb").display()),
+            &format!("--web.listen-address=127.0.0.1:{prom_port}"),
+        ],
+        &prom_log,
+    );
+    let prom = format!("http://127.0.0.1:{prom_port}");
+    wait_ready(&format!("{prom}/-/ready"), "Prometheus", &prom_log).await;
+    let panels = generated_panels(&board);
+    let local_panels = generated_panels(&local_board);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut missing = panels_without_data(&prom, &panels, deadline).await;
+    missing.extend(panels_without_data(&prom, &local_panels, deadline).await);
+    assert!(
+        missing.is_empty(),
+        "panels without data: {missing:#?}\n{}\n{}",
+        shapes.logs(),
+        local.logs()
+    );
+    for panel in panels.iter().chain(&local_panels) {
+        assert!(
+            !reads_degraded(&prom, panel).await,
+            "{panel:?} reads DEGRADED while all is well"
+        );
+    }
+
+    // Redis is cut: every panel of its row reads DEGRADED, no other panel does.
+    proxy.cut();
+    let down = r#"pulse_source_up{source="shape-redis"} == 0"#;
+    let start = Instant::now();
+    while values(&prom, down).await.is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "shape-redis never went down"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut wrong = Vec::new();
+    for panel in &panels {
+        let expected = panel.source == "shape-redis";
+        if reads_degraded(&prom, panel).await != expected {
+            wrong.push(format!(
+                "{}/{} (DEGRADED expected: {expected})",
+                panel.source, panel.title
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    assert!(panels.iter().filter(|p| p.source == "shape-redis").count() >= 5);
+    proxy.restore().await;
+
+    vhost.delete().await;
+    let _ = mongo()
+        .await
+        .database(&p)
+        .collection::<mongodb::bson::Document>(&format!("{p}_items"))
+        .drop()
+        .await;
+}
+
+#[test]
+fn generated_rules_pass_promtool_tests_a_threshold_fires_above_and_stays_quiet_below() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = "global: { interval: 30s }\nsources:\n  - name: cache\n    kind: redis\n    url: redis://127.0.0.1:6379\n    keys:\n      - { key: jobs, metric: app_jobs_waiting, help: Jobs waiting in the main queue., alert: { above: 100, for: 5m, severity: critical } }\n    checks:\n      - { metric: app_workers_idle, command: [GET, idle], alert: { below: 1, for: 10m } }\n";
+    let file = write_temp(dir.path(), "team.yml", config);
+    let rules = generate(&file, "rules");
+    std::fs::write(dir.path().join("rules.yml"), &rules).unwrap();
+    // Two exporters: one over the bound, one under it. The check runs every 30s: stale
+    // after 90 s without a success.
+    // The annotations are compared once, for the threshold alert; the other cases read a
+    // copy without them (promtool compares every annotation of every expected alert).
+    let mut bare: serde_yaml::Value = serde_yaml::from_str(&rules).unwrap();
+    for g in bare["groups"].as_sequence_mut().unwrap() {
+        for r in g["rules"].as_sequence_mut().unwrap() {
+            r.as_mapping_mut().unwrap().remove("annotations");
+        }
+    }
+    std::fs::write(
+        dir.path().join("rules-bare.yml"),
+        serde_yaml::to_string(&bare).unwrap(),
+    )
+    .unwrap();
+    let annotated = r#"rule_files: [rules.yml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'app_jobs_waiting{instance="a", job="pulse-exporter", key="jobs"}'
+        values: '50 150x20'
+    alert_rule_test:
+      - eval_time: 8m
+        alertname: PulseCheckAboveThreshold
+        exp_alerts:
+          - exp_labels: { severity: critical, source: cache, check: jobs, instance: a, job: pulse-exporter, key: jobs }
+            exp_annotations:
+              summary: "jobs value is 150 on a, above 100"
+              description: "Jobs waiting in the main queue. The value of app_jobs_waiting has stayed above 100 for 5m. A threshold alert cannot fire on missing data: PulseCheckStale covers that."
+              runbook: "What it measures: Jobs waiting in the main queue.\n1. Open the row `cache` of the generated dashboard (`pulse-exporter dashboards`, or /dashboards.json): the panel `jobs` shows the value, DEGRADED while the check fails.\n2. `pulse-exporter probe --config.file <file>` runs every check once and prints its outcome and error.\n3. pulse_check_failures_total{source=\"cache\", check=\"jobs\"} counts failures by reason (timeout, connect, auth, query, decode, …); the exporter log has each failure's error (event=check.failing).\n4. If the source itself is down, PulseSourceDown fires too and its runbook comes first."
+              runbook_url: "https://github.com/pulse-exporter/pulse-exporter/blob/main/alerts/runbook.md#pulsecheckabovethreshold"
+"#;
+    let tests = r#"rule_files: [rules-bare.yml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'app_jobs_waiting{instance="a", job="pulse-exporter", key="jobs"}'
+        values: '50 150x20'
+      - series: 'app_jobs_waiting{instance="b", job="pulse-exporter", key="jobs"}'
+        values: '50x20'
+      - series: 'app_workers_idle{instance="a", job="pulse-exporter"}'
+        values: '0x20'
+      - series: 'app_workers_idle{instance="b", job="pulse-exporter"}'
+        values: '3x20'
+      - series: 'pulse_source_up{instance="a", job="pulse-exporter", source="cache", kind="redis"}'
+        values: '1x20'
+      - series: 'pulse_source_up{instance="b", job="pulse-exporter", source="cache", kind="redis"}'
+        values: '1x10 0x10'
+      - series: 'pulse_check_success{instance="a", job="pulse-exporter", source="cache", check="jobs"}'
+        values: '1x20'
+      - series: 'pulse_check_last_success_timestamp_seconds{instance="a", job="pulse-exporter", source="cache", check="jobs"}'
+        values: '0+60x20'
+    alert_rule_test:
+      - eval_time: 3m
+        alertname: PulseCheckAboveThreshold
+      - eval_time: 8m
+        alertname: PulseCheckAboveThreshold
+        exp_alerts:
+          - exp_labels: { severity: critical, source: cache, check: jobs, instance: a, job: pulse-exporter, key: jobs }
+      - eval_time: 9m
+        alertname: PulseCheckBelowThreshold
+      - eval_time: 12m
+        alertname: PulseCheckBelowThreshold
+        exp_alerts:
+          - exp_labels: { severity: warning, source: cache, check: app_workers_idle, instance: a, job: pulse-exporter }
+      - eval_time: 12m
+        alertname: PulseCheckStale
+      - eval_time: 15m
+        alertname: PulseSourceDown
+        exp_alerts:
+          - exp_labels: { severity: warning, source: cache, kind: redis, instance: b, job: pulse-exporter }
+  - interval: 1m
+    # The check stops succeeding at 5m (success 0, its last success stays at 5m).
+    input_series:
+      - series: 'pulse_source_up{instance="a", job="pulse-exporter", source="cache", kind="redis"}'
+        values: '1x40'
+      - series: 'pulse_check_success{instance="a", job="pulse-exporter", source="cache", check="jobs"}'
+        values: '1x5 0x35'
+      - series: 'pulse_check_last_success_timestamp_seconds{instance="a", job="pulse-exporter", source="cache", check="jobs"}'
+        values: '0+60x5 300x35'
+    alert_rule_test:
+      - eval_time: 5m
+        alertname: PulseCheckStale
+      - eval_time: 9m
+        alertname: PulseCheckStale
+        exp_alerts:
+          - exp_labels: { severity: warning, source: cache, check: jobs, instance: a, job: pulse-exporter }
+      - eval_time: 15m
+        alertname: PulseCheckFailing
+      - eval_time: 21m
+        alertname: PulseCheckFailing
+        exp_alerts:
+          - exp_labels: { severity: warning, source: cache, check: jobs, instance: a, job: pulse-exporter }
+"#;
+    let annotated_file = write_temp(dir.path(), "annotated.test.yml", annotated);
+    let test_file = write_temp(dir.path(), "rules.test.yml", tests);
+    let out = std::process::Command::new("promtool")
+        .args(["test", "rules"])
+        .args([annotated_file, test_file])
+        .output()
+        .expect("promtool is required (scripts/test installs it)");
+    assert!(
+        out.status.success(),
+        "{}{}\n{rules}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
