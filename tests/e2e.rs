@@ -124,13 +124,7 @@ async fn dashboards_have_data_and_a_redis_outage_pages_through_alertmanager_and_
 
     // S3 (moto) with the media bucket, Stripe (mock), Redis behind a proxy we can cut.
     let bucket = name.replace('_', "-");
-    s3_client(MOTO_URL, "e2e-key", "e2e-secret-0123456789")
-        .await
-        .create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .unwrap();
+    moto_bucket(&bucket).await;
     let stripe = stripe_fake().await;
     let redis_proxy = Proxy::start("127.0.0.1:6379").await;
     let redis_url = format!("redis://127.0.0.1:{}/0", redis_proxy.port);

@@ -145,13 +145,7 @@ async fn all_up(e: &Exporter, names: &[&str], why: &str) {
 
 async fn new_bucket() -> String {
     let bucket = unique("pulse-faults").replace('_', "-");
-    s3_client(MOTO_URL, "test", "test")
-        .await
-        .create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .unwrap();
+    moto_bucket(&bucket).await;
     bucket
 }
 

@@ -43,6 +43,19 @@ fn generate(config: &Path, what: &str) -> String {
     out
 }
 
+/// Runs `cmd` and asserts it succeeds, with its output in the failure.
+fn run_ok(cmd: &mut std::process::Command, what: &str) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot run (scripts/test installs it): {e}"));
+    assert!(
+        out.status.success(),
+        "{what}:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Type-checks `boards` against `@grafana/schema` with tsc: the dashboard as a `Dashboard`
 /// and each panel's options as its panel type's `Options` (enums read as their string
 /// values, as JSON writes them). Panics with tsc's report.
@@ -95,26 +108,21 @@ fn type_check(boards: &[(String, Value)]) {
         std::fs::write(&file, ts).unwrap();
         files.push(file);
     }
-    let out = std::process::Command::new(&tsc)
-        .args([
-            "--noEmit",
-            "--strict",
-            "--skipLibCheck",
-            "--moduleResolution",
-            "bundler",
-            "--module",
-            "esnext",
-            "--target",
-            "es2022",
-        ])
-        .args(&files)
-        .output()
-        .expect("tsc runs");
-    assert!(
-        out.status.success(),
-        "generated dashboards do not match @grafana/schema:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        std::process::Command::new(&tsc)
+            .args([
+                "--noEmit",
+                "--strict",
+                "--skipLibCheck",
+                "--moduleResolution",
+                "bundler",
+                "--module",
+                "esnext",
+                "--target",
+                "es2022",
+            ])
+            .args(&files),
+        "generated dashboards do not match @grafana/schema",
     );
 }
 
@@ -142,15 +150,9 @@ fn rule_exprs(rules: &str) -> Vec<String> {
 fn promtool_check_rules(dir: &Path, name: &str, rules: &str) {
     let file = dir.join(name);
     std::fs::write(&file, rules).unwrap();
-    let out = std::process::Command::new("promtool")
-        .args(["check", "rules", file.to_str().unwrap()])
-        .output()
-        .expect("promtool is required (scripts/test installs it)");
-    assert!(
-        out.status.success(),
-        "promtool check rules {name}:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        std::process::Command::new("promtool").args(["check", "rules", file.to_str().unwrap()]),
+        &format!("promtool check rules {name}"),
     );
 }
 
@@ -381,13 +383,7 @@ async fn every_shape_is_served_has_data_in_prometheus_and_a_cut_source_greys_onl
         .await;
     vhost.publish(&format!("{p}.jobs"), 3).await;
     let bucket = p.replace('_', "-");
-    s3_client(MOTO_URL, "gen-key", "gen-secret-0123456789")
-        .await
-        .create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .unwrap();
+    moto_bucket(&bucket).await;
     let stripe = FakeStripe::start(&[]).await;
     stripe.set_endpoints(
         "",
@@ -677,15 +673,10 @@ tests:
 "#;
     let annotated_file = write_temp(dir.path(), "annotated.test.yml", annotated);
     let test_file = write_temp(dir.path(), "rules.test.yml", tests);
-    let out = std::process::Command::new("promtool")
-        .args(["test", "rules"])
-        .args([annotated_file, test_file])
-        .output()
-        .expect("promtool is required (scripts/test installs it)");
-    assert!(
-        out.status.success(),
-        "{}{}\n{rules}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        std::process::Command::new("promtool")
+            .args(["test", "rules"])
+            .args([annotated_file, test_file]),
+        &format!("promtool test rules on\n{rules}"),
     );
 }

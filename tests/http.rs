@@ -194,6 +194,19 @@ async fn basic_auth_over_tls_with_a_self_signed_certificate() {
         .await
         .unwrap();
     assert_eq!(reload.status(), 401);
+    // The generated dashboard and rules describe the sources: as private as /metrics.
+    for path in ["/dashboards.json", "/rules.yml"] {
+        let url = format!("https://localhost:{}{path}", e.port);
+        let anonymous = client.get(&url).send().await.unwrap();
+        assert_eq!(anonymous.status(), 401, "{path}");
+        let admin = client
+            .get(&url)
+            .basic_auth("admin", Some("right-horse"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(admin.status(), 200, "{path}");
+    }
     // Plain HTTP is not served on the TLS port.
     assert!(reqwest::get(format!("http://127.0.0.1:{}/metrics", e.port))
         .await

@@ -190,3 +190,14 @@ pub async fn s3_client(endpoint: &str, key: &str, secret: &str) -> aws_sdk_s3::C
     }
     client
 }
+
+/// Creates `bucket` on moto (which checks no signature) for a test's S3 source.
+pub async fn moto_bucket(bucket: &str) {
+    s3_client(MOTO_URL, "test", "test")
+        .await
+        .create_bucket()
+        .bucket(bucket)
+        .send()
+        .await
+        .unwrap();
+}
