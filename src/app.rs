@@ -70,9 +70,8 @@ impl Generated {
     fn of(config: &Config, path: Option<&std::path::Path>) -> Generated {
         use crate::generate::{dashboard, rules};
         let options = dashboard::Options::for_file(path.unwrap_or(std::path::Path::new("config")));
-        let board = dashboard::dashboard(config, &options);
         Generated {
-            dashboard: serde_json::to_string_pretty(&board).unwrap_or_default() + "\n",
+            dashboard: dashboard::render(config, &options),
             rules: rules::rules(config),
         }
     }
@@ -285,4 +284,44 @@ fn keep(
 ) -> Option<RunningCheck> {
     let existing = old.remove(&plan.check)?;
     (same_config && *existing.plan == *plan).then_some(existing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two Redis sources on a closed port (connections are lazy: nothing needs to answer).
+    const TWO_SOURCES: &str = "sources:\n  - { name: alpha, kind: redis, url: 'redis://127.0.0.1:9' }\n  - { name: beta, kind: redis, url: 'redis://127.0.0.1:9' }\n";
+
+    #[tokio::test]
+    async fn a_shard_serves_the_dashboard_and_rules_of_the_whole_file() {
+        let config = crate::configfile::load_str(TWO_SOURCES).unwrap();
+        // The shard that runs alpha, of two: beta belongs to the other.
+        let index = crate::shard::owner("alpha", 2);
+        assert_ne!(
+            crate::shard::owner("beta", 2),
+            index,
+            "the test needs a split"
+        );
+        let shard = Shard::from_flags(Some(index), 2, "").unwrap();
+        let app = App::start_sharded(config, Some("/etc/pulse/team.yml".into()), shard).unwrap();
+        let names: Vec<String> = app.sources().into_iter().map(|s| s.name).collect();
+        assert_eq!(names, ["alpha"]);
+        let generated = app.generated();
+        let board: serde_json::Value = serde_json::from_str(&generated.dashboard).unwrap();
+        assert_eq!(board["uid"], "pulse-team");
+        for source in ["alpha", "beta"] {
+            assert!(
+                generated
+                    .dashboard
+                    .contains(&format!("\"{source} (redis)\"")),
+                "{source}"
+            );
+            assert!(
+                generated.rules.contains(&format!("source=\"{source}\"")),
+                "{source}"
+            );
+        }
+        app.shutdown().await;
+    }
 }

@@ -124,21 +124,28 @@ enum Command {
     Demo(Box<demo::DemoArgs>),
     /// Write a Grafana dashboard for the config's sources and checks (JSON): a health row,
     /// then a panel per check.
-    Dashboards(GenerateArgs),
+    Dashboards(DashboardArgs),
     /// Write Prometheus alerting rules for the config (YAML): sources down, checks failing or
     /// stale, and the thresholds of checks with `alert:`.
-    Rules(GenerateArgs),
+    Rules(OutputArgs),
     /// Exit 0 if the exporter at --web.listen-address answers /-/healthy, else 1 (for
     /// container health checks; no curl needed).
     Healthcheck,
 }
 
-/// Where `dashboards` and `rules` write, and what the dashboard is called.
+/// Where `dashboards` and `rules` write.
 #[derive(clap::Args, Debug)]
-struct GenerateArgs {
+struct OutputArgs {
     /// Write to this file instead of stdout.
     #[arg(long, value_name = "FILE")]
     output: Option<PathBuf>,
+}
+
+/// `dashboards`: where it writes, and what the dashboard is called.
+#[derive(clap::Args, Debug)]
+struct DashboardArgs {
+    #[command(flatten)]
+    out: OutputArgs,
     /// The dashboard's uid (default: `pulse-` and the config file's name); links keep working
     /// across regenerations while it stays the same.
     #[arg(long = "dashboard.uid")]
@@ -151,7 +158,7 @@ struct GenerateArgs {
 /// `dashboards` and `rules`: the output for `config`, to `--output` or stdout.
 fn generate(command: &Command, path: &std::path::Path, config: &configfile::Config) -> ExitCode {
     use pulse_exporter::generate::{dashboard, rules};
-    let (args, text) = match command {
+    let (out, text) = match command {
         Command::Dashboards(args) => {
             let mut options = dashboard::Options::for_file(path);
             if let Some(uid) = &args.uid {
@@ -166,14 +173,12 @@ fn generate(command: &Command, path: &std::path::Path, config: &configfile::Conf
             if let Some(title) = &args.title {
                 options.title = title.clone();
             }
-            let board = dashboard::dashboard(config, &options);
-            let text = serde_json::to_string_pretty(&board).unwrap_or_default() + "\n";
-            (args, text)
+            (&args.out, dashboard::render(config, &options))
         }
-        Command::Rules(args) => (args, rules::rules(config)),
+        Command::Rules(out) => (out, rules::rules(config)),
         _ => return ExitCode::from(2),
     };
-    match &args.output {
+    match &out.output {
         None => {
             print!("{text}");
             ExitCode::SUCCESS

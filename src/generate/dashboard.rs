@@ -326,6 +326,11 @@ fn thresholds(check: &CheckInfo<'_>) -> Value {
     json!({"mode": "absolute", "steps": steps})
 }
 
+/// The dashboard of `config` as the file Grafana imports: indented JSON and a final newline.
+pub fn render(config: &Config, options: &Options) -> String {
+    serde_json::to_string_pretty(&dashboard(config, options)).unwrap_or_default() + "\n"
+}
+
 /// The dashboard of `config`.
 pub fn dashboard(config: &Config, options: &Options) -> Value {
     let mut b = Board {
