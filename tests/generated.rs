@@ -43,19 +43,6 @@ fn generate(config: &Path, what: &str) -> String {
     out
 }
 
-/// Runs `cmd` and asserts it succeeds, with its output in the failure.
-fn run_ok(cmd: &mut std::process::Command, what: &str) {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("{what}: cannot run (scripts/test installs it): {e}"));
-    assert!(
-        out.status.success(),
-        "{what}:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// Type-checks `boards` against `@grafana/schema` with tsc: the dashboard as a `Dashboard`
 /// and each panel's options as its panel type's `Options` (enums read as their string
 /// values, as JSON writes them). Panics with tsc's report.

@@ -153,18 +153,10 @@ fn repo() -> PathBuf {
 
 /// Runs a command in the repository, returning its stdout or panicking with its stderr.
 fn run(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program} (scripts/test installs it): {e}"));
-    assert!(
-        out.status.success(),
-        "{program} {args:?} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    run_ok(
+        Command::new(program).args(args).current_dir(repo()),
+        &format!("{program} {args:?}"),
+    )
 }
 
 /// The objects `kubectl kustomize` renders for an overlay.

@@ -59,3 +59,17 @@ pub fn now_secs() -> u64 {
         .unwrap()
         .as_secs()
 }
+
+/// Runs `cmd`, asserts it succeeds (its output in the failure) and returns its stdout.
+pub fn run_ok(cmd: &mut std::process::Command, what: &str) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot run (scripts/test installs it): {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
