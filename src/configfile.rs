@@ -11,11 +11,18 @@ use serde_yaml::Value;
 use crate::config::names::is_object_name;
 use crate::config::parse::{empty, key_text, parse_at, split_mapping};
 use crate::config::positions::Positions;
-use crate::config::validate::{in_range, label_name, metric_name, plan_timing, timing, MAX_SERIES};
+use crate::config::validate::{
+    alert_fits, in_range, label_name, metric_name, plan_timing, timing, MAX_BYTES, MAX_SERIES,
+    MIN_BYTES,
+};
 use crate::config::{
     interpolate, AnyCheck, CheckPlan, ConfigError, ConfigErrors, Global, SourceCommon, HEALTH_CHECK,
 };
+use crate::shape::Series;
 use crate::sources::registry::{parse_kind, AnyKind};
+
+/// Longest `help` or `description` of a check.
+const MAX_TEXT_BYTES: usize = 4096;
 
 /// The whole configuration file.
 #[derive(Debug, Clone)]
@@ -170,6 +177,9 @@ fn validate(config: &Config, errors: &mut Vec<ConfigError>) {
         MAX_SERIES,
         errors,
     );
+    if let Some(n) = g.max_bytes {
+        in_range("global.max_bytes", n as u64, MIN_BYTES, MAX_BYTES, errors);
+    }
 
     let mut source_names = HashSet::new();
     for source in &config.sources {
@@ -195,8 +205,8 @@ fn validate(config: &Config, errors: &mut Vec<ConfigError>) {
             errors,
         );
         let mut check_names = HashSet::new();
-        for check in source.checks() {
-            validate_check(source, g, check, &mut check_names, errors);
+        for (check, series) in source.checks().into_iter().zip(source.kind.series()) {
+            validate_check(source, g, check, &series, &mut check_names, errors);
         }
         source.kind.validate(&source.path, errors);
     }
@@ -206,6 +216,7 @@ fn validate_check(
     source: &SourceConfig,
     g: &Global,
     check: &dyn AnyCheck,
+    series: &[Series],
     names: &mut HashSet<String>,
     errors: &mut Vec<ConfigError>,
 ) {
@@ -226,6 +237,15 @@ fn validate_check(
             n as u64,
             1,
             MAX_SERIES,
+            errors,
+        );
+    }
+    if let Some(n) = common.max_bytes {
+        in_range(
+            &format!("{path}.max_bytes"),
+            n as u64,
+            MIN_BYTES,
+            MAX_BYTES,
             errors,
         );
     }
@@ -275,14 +295,20 @@ fn validate_check(
             }
         }
     }
+    if !check.names_metric() && common.max_series.is_some() {
+        errors.push(ConfigError::new(
+            format!("{path}.max_series"),
+            "a heartbeat check is bounded by `max_workers` (workers kept, the rest counted as dropped): set that instead",
+        ));
+    }
     if let Some(alert) = &common.alert {
         if !check.names_metric() {
             errors.push(ConfigError::new(
                 format!("{path}.alert"),
                 "a heartbeat check publishes no metric of its own to compare: its pool is alerted on by `min_up` (PulseWorkerPoolBelowMinimum)",
             ));
-        } else if let Err(why) = alert.comparison() {
-            errors.push(ConfigError::new(format!("{path}.alert"), why));
+        } else {
+            alert_fits(&format!("{path}.alert"), alert, series, errors);
         }
     }
     for label in common.const_labels.keys() {
@@ -303,6 +329,20 @@ fn validate_check(
         )
         .chain(common.name.as_deref().map(|n| ("name".to_owned(), n)));
     for (field, value) in published {
+        // HELP text and labels are served in every scrape: a long one costs every scrape.
+        let max = match field.starts_with("const_labels.") {
+            true => crate::sample::MAX_LABEL_VALUE_BYTES,
+            false => MAX_TEXT_BYTES,
+        };
+        if value.len() > max {
+            errors.push(ConfigError::new(
+                format!("{path}.{field}"),
+                format!(
+                    "is {} bytes: at most {max} (it is served in every scrape); shorten it",
+                    value.len()
+                ),
+            ));
+        }
         if crate::secrets::scrub(value) != value {
             errors.push(ConfigError::new(
                 format!("{path}.{field}"),
@@ -370,6 +410,14 @@ mod tests {
             &["sources[0]: must be a mapping of fields"],
         );
         assert_reports("a: [", &["invalid YAML"]);
+        let long = "x".repeat(5000);
+        assert_reports(
+            &format!("sources:\n  - {{ name: c, kind: redis, url: 'redis://h', keys: [{{ key: k, metric: app_k, help: {long}, const_labels: {{ team: {long} }} }}] }}"),
+            &[
+                "sources[0].keys[0].help: is 5000 bytes: at most 4096",
+                "sources[0].keys[0].const_labels.team: is 5000 bytes: at most 256",
+            ],
+        );
         assert_reports(
             "sources:\n  - { name: x, kind: mysql }",
             &["sources[0].kind: unknown source kind \"mysql\": use one of logfile"],

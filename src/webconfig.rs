@@ -50,6 +50,15 @@ pub struct TlsConfig {
     /// Oldest TLS version accepted: `TLS12` (default) or `TLS13`.
     #[serde(default)]
     pub min_version: Option<String>,
+    /// PEM CA certificates that sign the client certificates accepted (mutual TLS), as in
+    /// the Prometheus exporter toolkit.
+    #[serde(default)]
+    pub client_ca_file: Option<String>,
+    /// `NoClientCert` (default), `VerifyClientCertIfGiven` or `RequireAndVerifyClientCert`:
+    /// the two last check a given certificate against `client_ca_file`, the last refuses a
+    /// client without one.
+    #[serde(default)]
+    pub client_auth_type: Option<String>,
 }
 
 impl WebConfig {
@@ -102,14 +111,68 @@ impl TlsConfig {
             Some(other) => return Err(format!("min_version {other:?}: use TLS12 or TLS13")),
         };
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(versions)
-            .map_err(|e| e.to_string())?
-            .with_no_client_auth()
+            .map_err(|e| e.to_string())?;
+        let builder = match self.client_verifier(provider)? {
+            Some(verifier) => builder.with_client_cert_verifier(verifier),
+            None => builder.with_no_client_auth(),
+        };
+        let mut config = builder
             .with_single_cert(certs, key)
             .map_err(|e| format!("certificate and key do not match or are unusable: {e}"))?;
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(config)
+    }
+
+    /// The client certificate check `client_auth_type` and `client_ca_file` ask for.
+    fn client_verifier(
+        &self,
+        provider: Arc<rustls::crypto::CryptoProvider>,
+    ) -> Result<Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>, String> {
+        let optional = match self.client_auth_type.as_deref() {
+            None | Some("NoClientCert") => {
+                return match &self.client_ca_file {
+                    Some(_) => Err("client_ca_file is set but client_auth_type is not: set it to RequireAndVerifyClientCert (or VerifyClientCertIfGiven)".to_owned()),
+                    None => Ok(None),
+                };
+            }
+            Some("RequireAndVerifyClientCert") => false,
+            Some("VerifyClientCertIfGiven") => true,
+            Some(other) => {
+                return Err(format!(
+                    "client_auth_type {other:?}: use NoClientCert, VerifyClientCertIfGiven or RequireAndVerifyClientCert (a certificate is always verified)"
+                ))
+            }
+        };
+        let Some(ca_file) = &self.client_ca_file else {
+            return Err(
+                "client_auth_type needs client_ca_file: the CA that signs client certificates"
+                    .to_owned(),
+            );
+        };
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(ca_file)
+            .map_err(|e| format!("client_ca_file {ca_file}: {e}"))?
+        {
+            let cert = cert.map_err(|e| format!("client_ca_file {ca_file}: {e}"))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("client_ca_file {ca_file}: {e}"))?;
+        }
+        if roots.is_empty() {
+            return Err(format!("client_ca_file {ca_file}: no certificate found"));
+        }
+        let builder =
+            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+        let builder = match optional {
+            true => builder.allow_unauthenticated(),
+            false => builder,
+        };
+        builder
+            .build()
+            .map(Some)
+            .map_err(|e| format!("client_ca_file {ca_file}: {e}"))
     }
 }
 
@@ -124,9 +187,25 @@ pub enum AuthOutcome {
     Limited,
 }
 
-/// Remembered credentials expire after this, so a changed or removed password stops working
-/// within minutes even without a restart.
-const REMEMBER_FOR: Duration = Duration::from_secs(300);
+/// Remembered credentials expire after this. A remembered digest binds the hash it matched,
+/// and a changed web config starts an authenticator with an empty memory, so a long memory
+/// never keeps a changed or removed password working; it spares the scraper a bcrypt (and a
+/// wait behind a guesser at its address) for a day.
+const REMEMBER_FOR: Duration = Duration::from_secs(86_400);
+
+/// Credentials refused for want of attempts may try again through the repeat lane once
+/// they have waited this long: a scraper repeats its credentials every scrape, a guesser
+/// tries new ones.
+const REPEAT_AFTER: Duration = Duration::from_secs(1);
+
+/// The repeat lane of a client address: one verification every 3 s, for credentials it was
+/// refused before. A guesser that sends each password once never uses it, so the right
+/// password sent again by a scraper at the guesser's address gets through.
+fn repeats_quota() -> Quota {
+    Quota::with_period(Duration::from_secs(3))
+        .expect("a non-zero period")
+        .allow_burst(NonZeroU32::new(1).expect("non-zero"))
+}
 
 /// Most credentials remembered at once (each entry is a digest and a time).
 const MAX_REMEMBERED: usize = 1024;
@@ -142,7 +221,7 @@ fn attempts_quota() -> Quota {
 /// The address whose attempts a client spends: an IPv6 client's /64 network (one host can
 /// use every address in it, which would make a per-address limit endless), an IPv4 one's own
 /// address.
-fn limit_key(client: IpAddr) -> IpAddr {
+pub(crate) fn limit_key(client: IpAddr) -> IpAddr {
     match client {
         IpAddr::V4(_) => client,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -168,9 +247,15 @@ pub const RETRY_AFTER_SECS: u64 = 6;
 #[derive(Debug)]
 pub struct BasicAuth {
     users: BTreeMap<String, String>,
+    /// The users' costliest hash: an unknown user is verified against it (and refused
+    /// whatever the result), so a wrong password costs the same whether the user exists.
+    dummy: String,
     key: [u8; 32],
     verified: Mutex<HashMap<[u8; 32], Instant>>,
     attempts: DefaultKeyedRateLimiter<IpAddr>,
+    /// Digests refused for want of attempts, and when: the repeat lane's tickets.
+    refused: Mutex<HashMap<[u8; 32], Instant>>,
+    repeats: DefaultKeyedRateLimiter<IpAddr>,
     /// bcrypt runs on at most half the cores (at least one), whoever asks: guesses from many
     /// addresses queue here instead of taking every core from the scrapes.
     verifying: Arc<tokio::sync::Semaphore>,
@@ -190,11 +275,19 @@ pub enum Admission {
 impl BasicAuth {
     /// An authenticator for `users` (user -> bcrypt hash); `None` when there are none.
     pub fn new(users: &BTreeMap<String, String>) -> Option<BasicAuth> {
-        (!users.is_empty()).then(|| BasicAuth {
+        // The costliest hash itself serves: its result for an unknown user is thrown away.
+        let dummy = users
+            .values()
+            .max_by_key(|h| h.parse::<bcrypt::HashParts>().map_or(0, |p| p.get_cost()))?
+            .clone();
+        Some(BasicAuth {
             users: users.clone(),
+            dummy,
             key: rand::random(),
             verified: Mutex::new(HashMap::new()),
             attempts: RateLimiter::keyed(attempts_quota()),
+            refused: Mutex::new(HashMap::new()),
+            repeats: RateLimiter::keyed(repeats_quota()),
             verifying: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
             )),
@@ -233,14 +326,33 @@ impl BasicAuth {
         if self.remembered(&digest) {
             return Admission::Allowed;
         }
-        if self.attempts.check_key(&limit_key(client)).is_err() {
-            return Admission::Limited;
-        }
-        // Addresses that stopped trying are forgotten, so the limiter's memory stays bounded.
+        let key = limit_key(client);
+        // Addresses that stopped trying are forgotten, so the limiters' memory stays bounded.
         if self.attempts.len() > MAX_REMEMBERED * 16 {
             self.attempts.retain_recent();
+            self.repeats.retain_recent();
         }
-        Admission::Verify(digest)
+        if self.attempts.check_key(&key).is_ok() {
+            return Admission::Verify(digest);
+        }
+        let mut refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        let waited = refused
+            .get(&digest)
+            .is_some_and(|at| at.elapsed() >= REPEAT_AFTER);
+        if waited && self.repeats.check_key(&key).is_ok() {
+            // One ticket, one verification: a wrong password repeated must be refused again
+            // (and wait again) before its next try.
+            refused.remove(&digest);
+            return Admission::Verify(digest);
+        }
+        if refused.len() >= MAX_REMEMBERED * 4 {
+            refused.retain(|_, at| at.elapsed() < REMEMBER_FOR / 24);
+            if refused.len() >= MAX_REMEMBERED * 4 {
+                refused.clear();
+            }
+        }
+        refused.entry(digest).or_insert_with(Instant::now);
+        Admission::Limited
     }
 
     fn digest(&self, user: &str, password: &str) -> [u8; 32] {
@@ -268,10 +380,7 @@ impl BasicAuth {
     pub fn verify(&self, user: &str, password: &str, digest: [u8; 32]) -> bool {
         let Some(hash) = self.users.get(user) else {
             // Spend the same time as a real check so that user names cannot be probed.
-            let _ = bcrypt::verify(
-                password,
-                "$2y$10$0000000000000000000000000000000000000000000000000000.",
-            );
+            let _ = bcrypt::verify(password, &self.dummy);
             return false;
         };
         let ok = bcrypt::verify(password, hash).unwrap_or(false);
@@ -312,6 +421,55 @@ mod tests {
         assert!(!auth.check("admin", "wrong"));
         assert!(!auth.check("nobody", "s3cret"));
         assert!(BasicAuth::new(&BTreeMap::new()).is_none());
+    }
+
+    #[test]
+    fn the_right_password_repeated_at_a_guessers_address_gets_through() {
+        let hash = bcrypt::hash("s3cret", 4).unwrap();
+        let auth = BasicAuth::new(&BTreeMap::from([("admin".to_owned(), hash)])).unwrap();
+        let shared: IpAddr = "10.0.0.9".parse().unwrap();
+        let mut guess = 0;
+        let mut guesses = |n: usize| {
+            (0..n)
+                .map(|_| {
+                    guess += 1;
+                    auth.check_from(shared, "admin", &format!("guess-{guess}"))
+                })
+                .collect::<Vec<_>>()
+        };
+        assert!(guesses(10).ends_with(&[AuthOutcome::Limited; 5]));
+        // The scraper behind the same address, nothing remembered yet: refused at first.
+        assert_eq!(
+            auth.check_from(shared, "admin", "s3cret"),
+            AuthOutcome::Limited
+        );
+        assert!(guesses(20).iter().all(|o| *o == AuthOutcome::Limited));
+        std::thread::sleep(REPEAT_AFTER);
+        assert!(guesses(20).iter().all(|o| *o == AuthOutcome::Limited));
+        // Its next scrape repeats the same credentials: let through, then remembered.
+        assert_eq!(
+            auth.check_from(shared, "admin", "s3cret"),
+            AuthOutcome::Allowed
+        );
+        assert!(guesses(5).iter().all(|o| *o == AuthOutcome::Limited));
+        assert_eq!(
+            auth.check_from(shared, "admin", "s3cret"),
+            AuthOutcome::Allowed
+        );
+        // A wrong password repeated gets one verification per refusal, never a free run.
+        let wrong = |auth: &BasicAuth| auth.check_from(shared, "admin", "wrong-again");
+        assert_eq!(wrong(&auth), AuthOutcome::Limited);
+        // The lane's next verification is due 3 s after the scraper's.
+        std::thread::sleep(Duration::from_secs(3));
+        let outcomes: Vec<AuthOutcome> = (0..5).map(|_| wrong(&auth)).collect();
+        assert_eq!(
+            outcomes
+                .iter()
+                .filter(|o| **o == AuthOutcome::Denied)
+                .count(),
+            1,
+            "{outcomes:?}"
+        );
     }
 
     #[test]

@@ -126,11 +126,12 @@ impl Severity {
 }
 
 /// `alert:` of a check: a threshold alert in the generated rules, on every series of the
-/// check's metric.
+/// check's metric, or with `ratio`, on the share some label values take of the check's total.
 #[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Threshold {
-    /// Fire while a value is above this (set `above` or `below`, not both).
+    /// Fire while a value is above this (set `above` or `below`, not both). With `ratio`, a
+    /// share between 0 and 1.
     pub above: Option<f64>,
     /// Fire while a value is below this.
     pub below: Option<f64>,
@@ -140,10 +141,64 @@ pub struct Threshold {
     /// `warning` (default) or `critical`.
     #[serde(default)]
     pub severity: Severity,
+    /// Compare the share of some values of a label (failures among requests by `status`)
+    /// instead of the values themselves.
+    #[serde(default)]
+    pub ratio: Option<Ratio>,
+}
+
+/// `alert.ratio`: an error-ratio alert. The check's series are summed over `label`; the sum of
+/// the series whose `label` is one of `values`, divided by the sum of all, is compared with
+/// `above` or `below`, and only while the total is at least `min_total`, so that two failed
+/// requests out of three at night do not page.
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Ratio {
+    /// The label that splits the count (one of the check's labels), e.g. `status`.
+    pub label: String,
+    /// The values of `label` counted in the share, e.g. `[error, timeout]` (at least one).
+    pub values: Vec<String>,
+    /// For a counter: the window the increases are taken over (default 15m). A gauge is
+    /// compared as it is (a query that counts over its own window): leave this out.
+    pub window: Option<Dur>,
+    /// The smallest total (the increase of a counter over `window`, or a gauge's sum) that is
+    /// judged (default 20).
+    #[serde(default = "default_min_total")]
+    pub min_total: f64,
 }
 
 fn default_for() -> Dur {
     Dur(std::time::Duration::from_secs(600))
+}
+
+fn default_min_total() -> f64 {
+    20.0
+}
+
+/// The counter window of a ratio alert when none is set.
+pub const DEFAULT_RATIO_WINDOW: std::time::Duration = std::time::Duration::from_secs(900);
+
+impl Ratio {
+    /// What is wrong with the ratio on its own (its fit to the check's labels is checked
+    /// where the labels are known), with the field to fix.
+    pub fn problem(&self) -> Option<(&'static str, &'static str)> {
+        if self.values.is_empty() {
+            return Some((
+                "values",
+                "list the values of `label` counted as failures, e.g. [error, timeout]",
+            ));
+        }
+        if !self.min_total.is_finite() || self.min_total < 0.0 {
+            return Some(("min_total", "must be a number of 0 or more"));
+        }
+        if self.window.is_some_and(|w| w.0.as_secs() < 60) {
+            return Some((
+                "window",
+                "must be at least 1m: an increase needs several scrapes",
+            ));
+        }
+        None
+    }
 }
 
 impl Threshold {
@@ -158,6 +213,14 @@ impl Threshold {
             (None, None) => Err("set `above` or `below`: the value the alert fires past"),
             _ => Err("the threshold must be a finite number"),
         }
+        .and_then(
+            |(op, v)| match self.ratio.is_some() && !(0.0..=1.0).contains(&v) {
+                true => Err(
+                    "with `ratio`, the threshold is a share between 0 and 1 (0.25 is a quarter)",
+                ),
+                false => Ok((op, v)),
+            },
+        )
     }
 }
 
@@ -196,5 +259,34 @@ mod tests {
         assert!(t("{ above: .nan }").comparison().is_err());
         assert!(serde_yaml::from_str::<Threshold>("{ above: 1, severity: page }").is_err());
         assert!(serde_yaml::from_str::<Threshold>("{ abov: 1 }").is_err());
+    }
+
+    #[test]
+    fn a_ratio_takes_a_share_values_and_a_sane_window() {
+        let t = |y: &str| serde_yaml::from_str::<Threshold>(y).unwrap();
+        let ok = t("{ above: 0.25, ratio: { label: status, values: [error] } }");
+        assert_eq!(ok.comparison(), Ok((">", 0.25)));
+        let r = ok.ratio.unwrap();
+        assert_eq!((r.min_total, r.window, r.problem()), (20.0, None, None));
+        assert!(
+            t("{ above: 25, ratio: { label: status, values: [error] } }")
+                .comparison()
+                .unwrap_err()
+                .contains("between 0 and 1")
+        );
+        let problem = |y: &str| t(y).ratio.unwrap().problem().map(|(field, _)| field);
+        assert_eq!(
+            problem("{ above: 0.5, ratio: { label: s, values: [] } }"),
+            Some("values")
+        );
+        assert_eq!(
+            problem("{ above: 0.5, ratio: { label: s, values: [e], min_total: -1 } }"),
+            Some("min_total")
+        );
+        assert_eq!(
+            problem("{ above: 0.5, ratio: { label: s, values: [e], window: 30s } }"),
+            Some("window")
+        );
+        assert!(serde_yaml::from_str::<Threshold>("{ above: 0.5, ratio: { label: s } }").is_err());
     }
 }

@@ -12,6 +12,7 @@ mod interpolate;
 pub mod names;
 pub mod parse;
 pub mod positions;
+pub mod tls;
 pub mod validate;
 
 use std::any::Any;
@@ -162,6 +163,10 @@ impl schemars::JsonSchema for Dur {
     }
 }
 
+/// The default `max_bytes` per series of `max_series`: about twice a series with a few short
+/// labels, so the byte cap binds only where label values are long.
+pub const BYTES_PER_SERIES: usize = 1024;
+
 /// `global:` defaults, overridable per source and per check.
 #[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
@@ -176,6 +181,11 @@ pub struct Global {
     pub health_timeout: Dur,
     /// Most series one check may publish; the excess is dropped and counted (default 1000, at most 1,000,000).
     pub max_series: usize,
+    /// Most bytes one check's series may take in the text exposition; series past it are
+    /// dropped and counted like those past `max_series` (default: 1024 per series of the
+    /// check's `max_series`, so 1 MiB with the default 1000; 1024 to 268435456). Checks bounded
+    /// by a cap of their own (`max_workers`, `max_queues`) have no byte cap unless one is set.
+    pub max_bytes: Option<usize>,
 }
 
 impl Default for Global {
@@ -186,6 +196,7 @@ impl Default for Global {
             health_interval: Dur(Duration::from_secs(15)),
             health_timeout: Dur(Duration::from_secs(5)),
             max_series: 1000,
+            max_bytes: None,
         }
     }
 }
@@ -240,6 +251,8 @@ pub struct CheckCommon {
     pub stale_after: Option<Dur>,
     /// Most series the check may publish (overrides `global.max_series`).
     pub max_series: Option<usize>,
+    /// Most bytes of exposition the check may publish (overrides `global.max_bytes`).
+    pub max_bytes: Option<usize>,
     /// Fixed labels added to every sample of the check.
     #[serde(default)]
     pub const_labels: BTreeMap<String, String>,
@@ -261,7 +274,7 @@ pub struct CheckCommon {
 
 impl CheckCommon {
     /// Keys of a check mapping that belong to [`CheckCommon`]; the rest go to the kind.
-    pub const KEYS: [&'static str; 12] = [
+    pub const KEYS: [&'static str; 13] = [
         "name",
         "metric",
         "help",
@@ -269,6 +282,7 @@ impl CheckCommon {
         "timeout",
         "stale_after",
         "max_series",
+        "max_bytes",
         "const_labels",
         "unit",
         "panel",
@@ -303,9 +317,10 @@ pub trait CheckSpec: fmt::Debug + Clone + PartialEq + Send + Sync + 'static {
     }
 
     /// True for checks that bound their series with a cap of their own (RabbitMQ's
-    /// `max_queues`, which counts what it drops): `max_series` does not apply to them.
+    /// `max_queues`, a heartbeat check's `max_workers`, each counting what it drops):
+    /// `max_series` does not apply to them, so nothing is counted as dropped twice.
     fn bounds_itself(&self) -> bool {
-        false
+        !self.names_metric()
     }
 
     /// What the check publishes, for the generated dashboard and rules (default: nothing
@@ -390,6 +405,8 @@ pub struct CheckPlan {
     pub stale_after: Duration,
     /// Series cap.
     pub max_series: usize,
+    /// Cap on the bytes of the check's exposition.
+    pub max_bytes: usize,
     /// Fixed labels added to every sample.
     pub const_labels: Vec<(String, String)>,
 }
@@ -413,6 +430,7 @@ impl SourceCommon {
             timeout: self.health_timeout.unwrap_or(global.health_timeout).0,
             stale_after: interval.saturating_mul(3),
             max_series: usize::MAX,
+            max_bytes: usize::MAX,
             const_labels: Vec::new(),
         }
     }
@@ -432,6 +450,10 @@ impl SourceCommon {
             .map(|d| d.0)
             .or(kind_interval)
             .unwrap_or(global.interval.0);
+        let max_series = match check.bounds_itself() {
+            true => usize::MAX,
+            false => c.max_series.unwrap_or(global.max_series),
+        };
         CheckPlan {
             source: self.name.clone(),
             kind,
@@ -442,10 +464,11 @@ impl SourceCommon {
                 .stale_after
                 .map(|d| d.0)
                 .unwrap_or(interval.saturating_mul(3)),
-            max_series: match check.bounds_itself() {
-                true => usize::MAX,
-                false => c.max_series.unwrap_or(global.max_series),
-            },
+            max_series,
+            max_bytes: c
+                .max_bytes
+                .or(global.max_bytes)
+                .unwrap_or(max_series.saturating_mul(BYTES_PER_SERIES)),
             const_labels: c.const_labels.clone().into_iter().collect(),
         }
     }

@@ -4,8 +4,10 @@
 
 use std::time::Duration;
 
+use super::display::Threshold;
 use super::names::{is_label_name, is_metric_name, RESERVED_LABELS};
 use super::{CheckPlan, ConfigError};
+use crate::shape::{Series, Shape};
 
 /// Shortest interval a check may have: below this a probe is load, not observation.
 pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
@@ -13,6 +15,12 @@ pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
 /// Most series one check may publish: more in one check is an outage of the Prometheus that
 /// scrapes it, not a metric.
 pub const MAX_SERIES: u64 = 1_000_000;
+
+/// Smallest `max_bytes`: one series with a few labels fits.
+pub const MIN_BYTES: u64 = 1024;
+
+/// Largest `max_bytes` (256 MiB): what one check may add to every scrape.
+pub const MAX_BYTES: u64 = 256 << 20;
 
 /// Longest interval of a check or health probe: a check run less than weekly is a report.
 pub const MAX_INTERVAL: Duration = Duration::from_secs(7 * 86_400);
@@ -110,5 +118,90 @@ pub fn timing(
                 humantime::format_duration(interval)
             ),
         ));
+    }
+}
+
+/// Records what is wrong with `alert:` (at `path`) on `series`: a bound that is missing, or a
+/// ratio whose label is not on every series or whose numbers do not add up (a ratio takes a
+/// counter, by its increase over the window, or a gauge, as it is).
+pub fn alert_fits(path: &str, alert: &Threshold, series: &[Series], errors: &mut Vec<ConfigError>) {
+    if let Err(why) = alert.comparison() {
+        errors.push(ConfigError::new(path, why));
+    }
+    let Some(ratio) = &alert.ratio else {
+        return;
+    };
+    let path = &format!("{path}.ratio");
+    if let Some((field, why)) = ratio.problem() {
+        errors.push(ConfigError::new(format!("{path}.{field}"), why));
+    }
+    label_name(&format!("{path}.label"), &ratio.label, errors);
+    for s in series {
+        if !s.labels.contains(&ratio.label) {
+            let labels = match s.labels.is_empty() {
+                true => "none".to_owned(),
+                false => s.labels.join(", "),
+            };
+            errors.push(ConfigError::new(
+                format!("{path}.label"),
+                format!(
+                    "{:?} is not a label of {} (its labels: {labels}): name the label that splits the count, e.g. `status`",
+                    ratio.label, s.metric
+                ),
+            ));
+        }
+        match s.shape {
+            Shape::Counter => {}
+            Shape::Gauge if ratio.window.is_some() => errors.push(ConfigError::new(
+                format!("{path}.window"),
+                "the check publishes a gauge, whose values are compared as they are: remove `window` (count over a window in the query), or publish a `_total` counter",
+            )),
+            Shape::Gauge => {}
+            _ => errors.push(ConfigError::new(
+                path.to_owned(),
+                format!(
+                    "{} is not a count that adds up across label values: a ratio needs a gauge or a `_total` counter",
+                    s.metric
+                ),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+
+    #[test]
+    fn a_ratio_must_name_a_label_of_a_count() {
+        let err = |check: &str| {
+            let yaml = format!("sources:\n  - name: db\n    kind: postgres\n    url: postgres://127.0.0.1/x\n    checks:\n      - {check}\n");
+            crate::configfile::load_str(&yaml).unwrap_err().to_string()
+        };
+        let e = err("{ metric: app_x, sql: 'SELECT 1 AS value', labels: [], alert: { above: 0.5, ratio: { label: status, values: [e] } } }");
+        assert!(
+            e.contains("alert.ratio.label") && e.contains("its labels: none"),
+            "{e}"
+        );
+        let e = err("{ metric: app_x, sql: 'SELECT 1 AS value, 1 AS s', labels: [s], alert: { above: 0.5, ratio: { label: s, values: [e], window: 1h } } }");
+        assert!(
+            e.contains("alert.ratio.window") && e.contains("gauge"),
+            "{e}"
+        );
+        let e = err("{ metric: app_x_timestamp_seconds, sql: 'SELECT 1 AS value, 1 AS s', labels: [s], alert: { above: 0.5, ratio: { label: s, values: [e] } } }");
+        assert!(e.contains("adds up"), "{e}");
+    }
+
+    #[test]
+    fn a_ratio_on_a_log_file_counter_is_checked_at_its_own_path() {
+        let e = crate::configfile::errors_of(
+            "sources:\n  - { name: l, kind: logfile, path: /tmp/a.log, counters: [{ metric: app_e_total, labels: { status: status }, alert: { above: 2, ratio: { label: kind, values: [] } } }] }",
+        );
+        for expected in [
+            "sources[0].counters[0].alert: with `ratio`, the threshold is a share between 0 and 1",
+            "sources[0].counters[0].alert.ratio.values: list the values",
+            "sources[0].counters[0].alert.ratio.label: \"kind\" is not a label of app_e_total (its labels: status)",
+        ] {
+            assert!(e.contains(expected), "{expected:?} not in:\n{e}");
+        }
     }
 }
