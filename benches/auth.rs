@@ -3,6 +3,8 @@
 //! they are answered: first all from one address, then each from its own loopback address
 //! (127.0.0.2 to 127.0.0.51), the worst case for a per-address limit. bcrypt cost 10, as
 //! `htpasswd -nBC 10` makes. Figures are ratios from one run, since the machine is shared.
+//! Last, the cost of a wrong password for a user that exists against one that does not: a
+//! ratio near 1 means user names cannot be told apart by timing.
 
 use std::net::IpAddr;
 use std::process::{Command, Stdio};
@@ -177,4 +179,26 @@ async fn main() {
     let _ = child.kill();
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&dir);
+    user_timing(&hash);
+}
+
+/// A wrong password for an existing user against any password for an unknown one.
+fn user_timing(hash: &str) {
+    use pulse_exporter::webconfig::BasicAuth;
+    let users = std::collections::BTreeMap::from([("prometheus".to_owned(), hash.to_owned())]);
+    let auth = BasicAuth::new(&users).unwrap();
+    let time = |user: &str| {
+        let t = Instant::now();
+        for i in 0..10 {
+            assert!(!auth.check(user, &format!("wrong-{i}")));
+        }
+        t.elapsed() / 10
+    };
+    let (known, unknown) = (time("prometheus"), time("nobody"));
+    println!(
+        "wrong password: existing user {:.1} ms, unknown user {:.1} ms: ratio {:.2}",
+        ms(known),
+        ms(unknown),
+        unknown.as_secs_f64() / known.as_secs_f64()
+    );
 }

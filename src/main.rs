@@ -77,6 +77,16 @@ struct Cli {
         global = true
     )]
     max_connections: u32,
+    /// Connections one client address (an IPv6 /64) may hold at once; more from it are
+    /// closed on accept, so slow clients from one address cannot take every connection.
+    #[arg(
+        long = "web.max-connections-per-address",
+        env = "PULSE_WEB_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 32,
+        value_parser = clap::value_parser!(u32).range(1..=65_536),
+        global = true
+    )]
+    max_connections_per_address: u32,
     /// This replica's shard, from 0, when several replicas split one config
     /// (--shard.count). Unset with a count above 1: the ordinal at the end of the hostname,
     /// as a StatefulSet names its pods, modulo the count (of 3 shards, pulse-exporter-2 and
@@ -447,6 +457,7 @@ async fn run(cli: Cli, path: PathBuf, config: configfile::Config, shard: Shard) 
     });
     let limits = http::Limits {
         max_connections: cli.max_connections as usize,
+        max_connections_per_address: cli.max_connections_per_address as usize,
         ..http::Limits::default()
     };
     let served = http::serve_with(
