@@ -31,6 +31,7 @@ fn fill(store: &Store) {
         timeout: Duration::from_secs(10),
         stale_after: Duration::from_secs(3 * 3600),
         max_series: SERIES,
+        max_bytes: usize::MAX,
         const_labels: vec![],
     };
     store.register(Arc::new(plan.clone()));

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder};
@@ -150,12 +150,6 @@ fn escape_help(help: &str) -> String {
     help.trim().replace('\\', "\\\\").replace('\n', "\\n")
 }
 
-fn secs(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
 fn l(name: &str, value: &str) -> (String, String) {
     (name.to_owned(), value.to_owned())
 }
@@ -181,7 +175,7 @@ fn self_metrics(entries: &[Entry], store: &Store, now: SystemTime) -> Vec<Family
             "pulse_config_last_reload_success_timestamp_seconds",
             "When a configuration was last loaded successfully.",
             vec![],
-            secs(t),
+            crate::sample::unix_seconds(t),
         );
     }
     let shard = store.shard_status();
@@ -210,7 +204,7 @@ fn self_metrics(entries: &[Entry], store: &Store, now: SystemTime) -> Vec<Family
         "pulse_scrape_timestamp_seconds",
         "When this exposition was encoded from the cache.",
         vec![],
-        secs(now),
+        crate::sample::unix_seconds(now),
     );
 
     for e in entries {
@@ -237,9 +231,17 @@ fn self_metrics(entries: &[Entry], store: &Store, now: SystemTime) -> Vec<Family
                     "pulse_source_last_success_timestamp_seconds",
                     "When the source's health probe last succeeded.",
                     labels(),
-                    secs(t),
+                    crate::sample::unix_seconds(t),
                 );
             }
+            // The denominator of the share of failed probes (PulseSourceFlapping): a source
+            // failing one probe in two never fails two minutes in a row.
+            out.counter(
+                "pulse_source_probes_total",
+                "Health probes of the source run, failed or not.",
+                labels(),
+                e.runs as f64,
+            );
             // Every reason is exposed from the start so that increase() sees the first failure.
             for reason in Reason::ALL {
                 let mut lb = labels();
@@ -271,7 +273,7 @@ fn self_metrics(entries: &[Entry], store: &Store, now: SystemTime) -> Vec<Family
                 "pulse_check_last_success_timestamp_seconds",
                 "When the check last succeeded.",
                 labels(),
-                secs(t),
+                crate::sample::unix_seconds(t),
             );
         }
         out.gauge(
@@ -282,7 +284,7 @@ fn self_metrics(entries: &[Entry], store: &Store, now: SystemTime) -> Vec<Family
         );
         out.counter(
             "pulse_check_series_dropped_total",
-            "Series dropped by the check's series cap (max_series), summed over runs.",
+            "Series dropped by the check's caps (max_series, max_bytes), summed over runs.",
             labels(),
             e.dropped_total as f64,
         );
@@ -292,6 +294,15 @@ fn self_metrics(entries: &[Entry], store: &Store, now: SystemTime) -> Vec<Family
             labels(),
             e.skipped_total as f64,
         );
+        // Rare, and a series per check: served from the first cut value on.
+        if e.truncated_total > 0 {
+            out.counter(
+                "pulse_check_label_values_truncated_total",
+                "Label values cut to 256 bytes (ending in …), summed over runs.",
+                labels(),
+                e.truncated_total as f64,
+            );
+        }
         for (reason, n) in &e.failures {
             let mut lb = labels();
             lb.push(l("reason", reason.as_str()));
@@ -304,4 +315,64 @@ fn self_metrics(entries: &[Entry], store: &Store, now: SystemTime) -> Vec<Family
         }
     }
     out.families
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::{Duration, SystemTime};
+
+    use crate::config::{CheckPlan, HEALTH_CHECK};
+    use crate::error::{ProbeError, Reason};
+    use crate::sample::{Family, Output};
+    use crate::store::Store;
+
+    fn sample(families: &[Family], name: &str, reason: &str) -> Option<f64> {
+        Output {
+            families: families.to_vec(),
+            ..Output::default()
+        }
+        .value(name, reason)
+    }
+
+    #[test]
+    fn a_health_probe_counts_every_run_and_every_reason_from_the_first() {
+        let store = Store::new();
+        let plan = CheckPlan {
+            source: "db".into(),
+            kind: "postgres",
+            check: HEALTH_CHECK.into(),
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_millis(500),
+            stale_after: Duration::from_secs(3),
+            max_series: 10,
+            max_bytes: usize::MAX,
+            const_labels: vec![],
+        };
+        store.register(Arc::new(plan.clone()));
+        let now = SystemTime::now();
+        store.record(&plan, Ok(Output::default()), Duration::ZERO, now);
+        for _ in 0..2 {
+            let err = ProbeError::new(Reason::Timeout, "slow");
+            store.record(&plan, Err(err), Duration::ZERO, now);
+        }
+        let families = super::self_metrics(&store.snapshot(), &store, now);
+        // The share of failed probes PulseSourceFlapping reads: 2 of 3.
+        assert_eq!(
+            sample(&families, "pulse_source_probes_total", ""),
+            Some(3.0)
+        );
+        assert_eq!(
+            sample(&families, "pulse_source_probe_failures_total", "timeout"),
+            Some(2.0)
+        );
+        // Reasons that never happened are there at 0, so increase() sees their first.
+        assert_eq!(
+            sample(&families, "pulse_source_probe_failures_total", "auth"),
+            Some(0.0)
+        );
+        assert_eq!(sample(&families, "pulse_source_up", ""), Some(0.0));
+        // A health probe is no check: none of the check families.
+        assert_eq!(sample(&families, "pulse_check_success", ""), None);
+    }
 }

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use serde::Deserialize;
 
@@ -222,6 +222,15 @@ pub struct Beat {
 pub struct NewestBeats {
     newest: Largest<Beat>,
     dropped: u64,
+    truncated: u64,
+}
+
+/// Cuts a beat's worker id and attribute values to the label value limit before it is kept
+/// (a worker id of a megabyte would otherwise be held as long as the worker is known);
+/// returns how many were cut.
+fn bound(beat: &mut Beat) -> u64 {
+    let cut = |v: &mut String| u64::from(crate::sample::truncate_label_value(v));
+    cut(&mut beat.worker) + beat.attributes.values_mut().map(cut).sum::<u64>()
 }
 
 impl NewestBeats {
@@ -230,19 +239,21 @@ impl NewestBeats {
         NewestBeats {
             newest: Largest::new(max),
             dropped: 0,
+            truncated: 0,
         }
     }
 
     /// Takes one beat, dropping the oldest kept one when full.
-    pub fn push(&mut self, beat: Beat) {
+    pub fn push(&mut self, mut beat: Beat) {
+        self.truncated += bound(&mut beat);
         if self.newest.push(beat.at, beat).is_some() {
             self.dropped += 1;
         }
     }
 
-    /// The kept beats and how many were dropped.
-    pub fn finish(self) -> (Vec<Beat>, u64) {
-        (self.newest.into_sorted(), self.dropped)
+    /// The kept beats, how many were dropped and how many values were cut.
+    pub fn finish(self) -> (Vec<Beat>, u64, u64) {
+        (self.newest.into_sorted(), self.dropped, self.truncated)
     }
 }
 
@@ -313,9 +324,10 @@ impl Tracker {
         malformed: u64,
         example: Option<&str>,
     ) -> Output {
-        let (beats, dropped) = beats.finish();
+        let (beats, dropped, truncated) = beats.finish();
         let mut out = self.update(source, hb, beats, malformed, example);
         out.dropped += dropped;
+        out.truncated += truncated;
         out
     }
 
@@ -329,10 +341,7 @@ impl Tracker {
         malformed: u64,
         example: Option<&str>,
     ) -> Output {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs_f64();
+        let now = crate::sample::unix_now();
         let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
         // A beat from the future (clock skew, or a unit mix-up such as microseconds) would
         // keep a worker up forever: it is malformed, like text that is not a time.
@@ -341,7 +350,9 @@ impl Tracker {
             beats.into_iter().partition(|b| b.at <= horizon);
         let malformed = malformed + future.len() as u64;
         let example = example.or(future.first().map(|b| b.worker.as_str()));
-        for beat in beats {
+        let mut truncated = 0;
+        for mut beat in beats {
+            truncated += bound(&mut beat);
             // A stale value read after a newer one (e.g. from a lagging replica) never rolls back.
             if known.get(&beat.worker).is_none_or(|k| k.at <= beat.at) {
                 known.insert(beat.worker.clone(), beat);
@@ -362,6 +373,7 @@ impl Tracker {
         let mut out = Output {
             skipped: malformed,
             dropped: forgotten,
+            truncated,
             ..Output::default()
         };
         let mut workers: Vec<&Beat> = known.values().collect();
@@ -423,11 +435,35 @@ mod tests {
                 attributes: BTreeMap::new(),
             });
         }
-        let (beats, dropped) = newest.finish();
+        let (beats, dropped, _) = newest.finish();
         let mut kept: Vec<&str> = beats.iter().map(|b| b.worker.as_str()).collect();
         kept.sort();
         assert_eq!(kept, ["a", "c"]);
         assert_eq!(dropped, 2);
+    }
+
+    #[test]
+    fn workers_beyond_max_workers_are_the_only_drops_of_a_heartbeat_check() {
+        // The store's max_series cap would drop some of the kept workers' series and count
+        // them again on top of the workers forgotten: a heartbeat check has no such cap.
+        let c = crate::configfile::load_str(
+            "sources:\n  - { name: q, kind: redis, url: 'redis://h', heartbeats: [{ pool: p, pattern: 'w:*', max_workers: 5000 }], keys: [{ key: k, metric: app_k }] }",
+        )
+        .unwrap();
+        let s = &c.sources[0];
+        let caps: Vec<(String, usize)> = s
+            .checks()
+            .into_iter()
+            .map(|check| {
+                let plan = s.check_plan(&c.global, check);
+                (plan.check, plan.max_series)
+            })
+            .collect();
+        assert!(
+            caps.contains(&("heartbeat:p".to_owned(), usize::MAX)),
+            "{caps:?}"
+        );
+        assert!(caps.contains(&("k".to_owned(), 1000)), "{caps:?}");
     }
 
     #[test]
@@ -445,9 +481,11 @@ sources:
         forget_after: 5m
         attributes: [state, worker, "bad-attr"]
         const_labels: { pool: x }
+        max_series: 10
 "#,
             &[
                 "sources[0].heartbeats[0].pool: use 1-64 characters",
+                "sources[0].heartbeats[0].max_series: a heartbeat check is bounded by `max_workers`",
                 "sources[0].heartbeats[0].forget_after: must be longer than max_age",
                 "sources[0].heartbeats[0].const_labels: \"pool\" is already a label of worker metrics",
                 "sources[0].heartbeats[0].attributes[1]: \"worker\" is already a label of worker metrics",
@@ -507,10 +545,7 @@ sources:
     fn churning_worker_ids_are_capped_oldest_first_and_counted() {
         let hb: HeartbeatCommon =
             serde_yaml::from_str("{ pool: jobs, forget_after: 24h, max_workers: 3 }").unwrap();
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs_f64();
+        let now = crate::sample::unix_now();
         let t = Tracker::default();
         // One id per job: ten runs, ten new workers, each a second younger than the last.
         let mut out = Output::default();
@@ -538,10 +573,7 @@ sources:
             min_up: Some(2),
             max_workers: 10_000,
         };
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs_f64();
+        let now = crate::sample::unix_now();
         let t = Tracker::default();
         let beat = |w: &str, age: f64| Beat {
             worker: w.into(),
@@ -569,12 +601,7 @@ sources:
         assert_eq!(out.skipped, 1);
         // Pool totals come first, so a series cap never drops them.
         assert_eq!(out.families[0].name, "pulse_worker_pool_workers");
-        let pool = |name: &str| {
-            out.families
-                .iter()
-                .find(|f| f.name == name)
-                .map(|f| f.samples[0].value)
-        };
+        let pool = |name: &str| out.value(name, "");
         assert_eq!(pool("pulse_worker_pool_workers_up"), Some(1.0));
         assert_eq!(pool("pulse_worker_pool_min_up"), Some(2.0));
         // A beat from the future is malformed, not a worker that is up forever.

@@ -1,4 +1,19 @@
-//! What a probe returns: metric families of labelled samples, plus what it had to skip.
+//! What a probe returns: metric families of labelled samples, plus what it had to skip, and
+//! the unit of its points in time (unix seconds).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// `t` as unix seconds, the unit of every `_timestamp_seconds` sample (0 before 1970).
+pub fn unix_seconds(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Now, as unix seconds.
+pub fn unix_now() -> f64 {
+    unix_seconds(SystemTime::now())
+}
 
 /// Prometheus type of a family. Counter family names end in `_total` here; the encoder
 /// strips it for the OpenMetrics descriptor, as the format requires.
@@ -110,6 +125,19 @@ pub struct Sample {
     pub histogram: Option<Box<HistogramData>>,
 }
 
+impl Sample {
+    /// About the bytes of this sample's lines in the text exposition under `name`: the name,
+    /// each label as `k="v",`, the value; a histogram has a line per bucket plus sum and count.
+    pub fn encoded_len(&self, name: &str) -> usize {
+        let labels: usize = self.labels.iter().map(|(k, v)| k.len() + v.len() + 4).sum();
+        let line = name.len() + labels + 32;
+        match &self.histogram {
+            Some(h) => (line + 24) * (h.bounds.len() + 2),
+            None => line,
+        }
+    }
+}
+
 /// Samples sharing a metric name.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Family {
@@ -132,6 +160,8 @@ pub struct Output {
     pub skipped: u64,
     /// Series the probe dropped itself before the store's cap (e.g. keys past `max_keys`).
     pub dropped: u64,
+    /// Label values cut to [`MAX_LABEL_VALUE_BYTES`].
+    pub truncated: u64,
     /// Set when the run failed but still measured something worth publishing (a write canary
     /// whose PUT failed reports `success 0`): the check counts as failed with this error, and
     /// these samples replace the previous ones instead of the last good samples being kept.
@@ -167,9 +197,14 @@ impl Output {
         name: &str,
         help: &str,
         kind: MetricType,
-        labels: Vec<(String, String)>,
+        mut labels: Vec<(String, String)>,
         value: f64,
     ) {
+        for (_, v) in &mut labels {
+            if truncate_label_value(v) {
+                self.truncated += 1;
+            }
+        }
         let sample = Sample {
             labels,
             value,
@@ -206,6 +241,19 @@ impl Output {
         }
     }
 
+    /// The value of the first series of family `name` having `label_value` as one of its
+    /// label values (any series when empty), for tests that read one number.
+    #[cfg(test)]
+    pub fn value(&self, name: &str, label_value: &str) -> Option<f64> {
+        self.families
+            .iter()
+            .find(|f| f.name == name)?
+            .samples
+            .iter()
+            .find(|s| label_value.is_empty() || s.labels.iter().any(|(_, v)| v == label_value))
+            .map(|s| s.value)
+    }
+
     /// Number of series in all families.
     pub fn series(&self) -> usize {
         self.families.iter().map(|f| f.samples.len()).sum()
@@ -221,6 +269,31 @@ impl Output {
                 f.samples.truncate(left);
             }
             left -= f.samples.len();
+        }
+        self.families.retain(|f| !f.samples.is_empty());
+        dropped
+    }
+
+    /// Keeps series (first produced first kept) while their text exposition stays within
+    /// `max_bytes`; returns how many were dropped. Label values are already cut, so this is
+    /// what bounds a check of many long label values, whatever `max_series` allows.
+    pub fn cap_bytes(&mut self, max_bytes: usize) -> u64 {
+        let mut left = max_bytes;
+        let mut full = false;
+        let mut dropped = 0u64;
+        for f in &mut self.families {
+            let mut keep = 0;
+            for s in &f.samples {
+                let n = s.encoded_len(&f.name);
+                if full || n > left {
+                    full = true;
+                    break;
+                }
+                left -= n;
+                keep += 1;
+            }
+            dropped += (f.samples.len() - keep) as u64;
+            f.samples.truncate(keep);
         }
         self.families.retain(|f| !f.samples.is_empty());
         dropped
@@ -258,9 +331,109 @@ pub fn label(name: &str, value: impl Into<String>) -> (String, String) {
     (name.to_owned(), value.into())
 }
 
+/// Longest label value served, in bytes. Values come from the data (a text column, a Redis
+/// key, a worker id): without a cap, a few rows of megabyte values would make a scrape of
+/// megabytes and hold as much in memory, whatever `max_series` says.
+pub const MAX_LABEL_VALUE_BYTES: usize = 256;
+
+/// What replaces the cut end of a label value, so a cut value reads as one.
+const CUT_MARKER: &str = "…";
+
+/// The head of a borrowed label value that is enough to label it: the whole value when it fits,
+/// else a prefix still longer than [`MAX_LABEL_VALUE_BYTES`], so [`truncate_label_value`] cuts and
+/// counts it later. Copying only this head keeps a megabyte cell from being copied whole.
+pub fn label_head(value: &str) -> &str {
+    let mut end = MAX_LABEL_VALUE_BYTES + 1;
+    if value.len() <= end {
+        return value;
+    }
+    while !value.is_char_boundary(end) {
+        end += 1;
+    }
+    &value[..end]
+}
+
+/// Cuts `value` to [`MAX_LABEL_VALUE_BYTES`] (at a character boundary, ending in `…`);
+/// true when it was cut.
+pub fn truncate_label_value(value: &mut String) -> bool {
+    if value.len() <= MAX_LABEL_VALUE_BYTES {
+        return false;
+    }
+    let mut end = MAX_LABEL_VALUE_BYTES - CUT_MARKER.len();
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    value.truncate(end);
+    value.push_str(CUT_MARKER);
+    // Truncating keeps the allocation: give the megabyte back.
+    value.shrink_to_fit();
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_byte_cap_keeps_the_first_series_that_fit_and_counts_the_rest() {
+        let mut o = Output::default();
+        for i in 0..10 {
+            o.gauge(
+                "app_a",
+                "",
+                vec![label("name", format!("{i}{}", "x".repeat(99)))],
+                1.0,
+            );
+        }
+        o.gauge("app_b", "", vec![label("name", "short")], 1.0);
+        let one = o.families[0].samples[0].encoded_len("app_a");
+        assert!(one > 100, "labels, name and value are counted: {one}");
+        let mut all = o.clone();
+        assert_eq!(all.cap_bytes(usize::MAX), 0);
+        assert_eq!(all, o);
+        assert_eq!(o.cap_bytes(one * 3 + 1), 8);
+        assert_eq!(o.series(), 3);
+        assert_eq!(
+            o.families.len(),
+            1,
+            "nothing after the first series that did not fit"
+        );
+        assert_eq!(o.cap_bytes(10), 3);
+        assert!(o.families.is_empty());
+    }
+
+    #[test]
+    fn a_label_head_is_whole_when_short_and_still_cut_and_counted_when_long() {
+        assert_eq!(label_head("short"), "short");
+        let exact = "a".repeat(MAX_LABEL_VALUE_BYTES);
+        assert_eq!(label_head(&exact), exact);
+        let long = "é".repeat(1_000);
+        let head = label_head(&long);
+        assert!(head.len() > MAX_LABEL_VALUE_BYTES && head.len() <= MAX_LABEL_VALUE_BYTES + 4);
+        let (mut from_head, mut from_whole) = (head.to_owned(), long.clone());
+        assert!(truncate_label_value(&mut from_head));
+        assert!(truncate_label_value(&mut from_whole));
+        assert_eq!(
+            from_head, from_whole,
+            "cutting the head gives what cutting the whole gives"
+        );
+    }
+
+    #[test]
+    fn long_label_values_are_cut_at_a_character_and_counted() {
+        let mut o = Output::default();
+        let long = "é".repeat(1_000_000);
+        o.gauge("a", "h", vec![label("k", long.as_str())], 1.0);
+        o.gauge("a", "h", vec![label("k", "short")], 2.0);
+        assert_eq!(o.truncated, 1);
+        let cut = &o.families[0].samples[0].labels[0].1;
+        assert!(
+            cut.len() <= MAX_LABEL_VALUE_BYTES && cut.ends_with('…'),
+            "{cut}"
+        );
+        assert!(cut.trim_end_matches('…').chars().all(|c| c == 'é'));
+        assert_eq!(o.families[0].samples[1].labels[0].1, "short");
+    }
 
     #[test]
     fn dedupe_keeps_the_first_of_repeated_series() {

@@ -157,6 +157,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             stale_after: Duration::from_secs(30),
             max_series: 10,
+            max_bytes: usize::MAX,
             const_labels: vec![],
         };
         let store = Store::new();

@@ -46,7 +46,7 @@ pub enum Builtin {
 }
 
 /// One metric a check publishes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Series {
     /// The metric name (for a histogram, without `_bucket`).
     pub metric: String,
@@ -59,6 +59,9 @@ pub struct Series {
     pub shape: Shape,
     /// What the metric means, when it is not the check's `help` (a log file's counters).
     pub help: Option<String>,
+    /// The alert of this metric alone (a log file's counter's `alert:`), where the check's
+    /// own `alert:` does not apply.
+    pub alert: Option<crate::config::display::Threshold>,
 }
 
 /// A label matcher of [`Series::pins`].
@@ -144,6 +147,7 @@ impl Series {
             pins: Vec::new(),
             shape,
             help: None,
+            alert: None,
         }
     }
 

@@ -38,6 +38,8 @@ pub struct Entry {
     pub dropped_total: u64,
     /// Values skipped (NULLs and the like), summed over runs.
     pub skipped_total: u64,
+    /// Label values cut to their maximum length, summed over runs.
+    pub truncated_total: u64,
 }
 
 impl Entry {
@@ -53,6 +55,7 @@ impl Entry {
             failures: BTreeMap::new(),
             dropped_total: 0,
             skipped_total: 0,
+            truncated_total: 0,
         }
     }
 
@@ -192,9 +195,12 @@ impl Store {
         entry.last_duration = Some(duration);
         let result = match result {
             Ok(mut output) => {
-                output.dropped += output.dedupe() + output.cap(plan.max_series);
+                output.dropped += output.dedupe()
+                    + output.cap(plan.max_series)
+                    + output.cap_bytes(plan.max_bytes);
                 entry.dropped_total += output.dropped;
                 entry.skipped_total += output.skipped;
+                entry.truncated_total += output.truncated;
                 let failure = output.failure.take();
                 entry.output = Some(Arc::new(output));
                 entry.output_at = Some(finished);
@@ -274,6 +280,7 @@ mod tests {
             timeout: Duration::from_millis(500),
             stale_after: Duration::from_secs(stale),
             max_series: 2,
+            max_bytes: usize::MAX,
             const_labels: vec![],
         }
     }
@@ -388,6 +395,22 @@ mod tests {
         let e = &store.snapshot()[0];
         assert_eq!(e.output.as_ref().unwrap().series(), 2);
         assert_eq!(e.dropped_total, 3);
+    }
+
+    #[test]
+    fn byte_cap_drops_and_counts_within_the_series_cap() {
+        let store = Store::new();
+        let one = output(1).families[0].samples[0].encoded_len("m");
+        let p = CheckPlan {
+            max_series: 10,
+            max_bytes: one * 3,
+            ..plan(3)
+        };
+        store.register(Arc::new(p.clone()));
+        store.record(&p, Ok(output(5)), Duration::ZERO, SystemTime::now());
+        let e = &store.snapshot()[0];
+        assert_eq!(e.output.as_ref().unwrap().series(), 3);
+        assert_eq!(e.dropped_total, 2);
     }
 
     #[test]

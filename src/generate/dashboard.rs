@@ -312,9 +312,11 @@ fn legend(labels: &[String]) -> String {
     }
 }
 
-/// Threshold steps: neutral blue, or green/red around the check's alert threshold.
+/// Threshold steps: neutral blue, or green/red around the check's alert threshold (a ratio
+/// alert's bound is a share, not a value the panel shows: blue).
 fn thresholds(check: &CheckInfo<'_>) -> Value {
-    let steps = match check.common.alert.as_ref().map(|a| a.comparison()) {
+    let alert = check.common.alert.as_ref().filter(|a| a.ratio.is_none());
+    let steps = match alert.map(|a| a.comparison()) {
         Some(Ok((">", v))) => {
             json!([{"color": "green", "value": null}, {"color": "red", "value": v}])
         }

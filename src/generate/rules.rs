@@ -10,15 +10,15 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::style::{self, fold};
-use super::{eq, matchers, selector, template_safe, CheckInfo};
+use super::{any_of, eq, matchers, selector, template_safe, CheckInfo};
+use crate::config::display::{Ratio, Threshold, DEFAULT_RATIO_WINDOW};
 use crate::config::dur_text;
 use crate::configfile::Config;
-use crate::shape::Shape;
+use crate::shape::{Series, Shape};
 
-/// Severity of PulseSourceDown: primary sources (`tier="primary"`, a target label) page,
-/// as in the bundled rules.
-const SOURCE_DOWN_SEVERITY: &str =
-    "{{ if eq $labels.tier \"primary\" }}critical{{ else }}warning{{ end }}";
+/// Severity of PulseSourceDown: primary databases and the sources holding queues
+/// (`tier="primary"` or `"queue"`, a target label) page, as in the bundled rules.
+const SOURCE_DOWN_SEVERITY: &str = "{{ if or (eq $labels.tier \"primary\") (eq $labels.tier \"queue\") }}critical{{ else }}warning{{ end }}";
 
 #[derive(Serialize)]
 struct File {
@@ -80,6 +80,69 @@ fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect()
+}
+
+/// The error-ratio alert of `series` with `alert.ratio`: the share of the chosen label values
+/// in the sum over that label, judged only while the sum reaches `min_total`.
+fn ratio_rule(
+    c: &CheckInfo<'_>,
+    series: &Series,
+    alert: &Threshold,
+    ratio: &Ratio,
+    what: &str,
+    runbook: &str,
+) -> Option<Rule> {
+    let (op, bound) = alert.comparison().ok()?;
+    let (alert_name, word) = match op {
+        ">" => ("PulseCheckRatioAboveThreshold", "above"),
+        _ => ("PulseCheckRatioBelowThreshold", "below"),
+    };
+    let values: Vec<&str> = ratio.values.iter().map(String::as_str).collect();
+    let shown_values = template_safe(&values.join(", "));
+    let label = &ratio.label;
+    let m = matchers(c, series);
+    let mut part_m = m.clone();
+    part_m.push(any_of(label, &values));
+    let (total, part, over) = match series.shape {
+        Shape::Counter => {
+            let window = dur_text(ratio.window.map_or(DEFAULT_RATIO_WINDOW, |w| w.0));
+            let inc = |m: &[String]| {
+                let increase = format!("increase({}[{window}])", selector(&series.metric, m, None));
+                format!("sum without ({label}) ({})", fold(&increase))
+            };
+            (inc(&m), inc(&part_m), format!("over {window}"))
+        }
+        Shape::Gauge => {
+            let sum = |m: &[String]| {
+                format!(
+                    "sum without ({label}) ({})",
+                    fold(&selector(&series.metric, m, None))
+                )
+            };
+            (sum(&m), sum(&part_m), "as the check counts them".to_owned())
+        }
+        // Validation admits only counters and gauges.
+        _ => return None,
+    };
+    let min = ratio.min_total;
+    let for_ = dur_text(alert.for_.0);
+    Some(Rule {
+        // No series of the chosen values is a share of 0, not no share: `or` fills it in.
+        expr: format!("({part} or {total} * 0)\n/ {total} {op} {bound}\nand {total} >= {min}"),
+        for_: for_.clone(),
+        labels: labels(&[
+            ("severity", alert.severity.label()),
+            ("check", &c.plan.check),
+            ("source", &c.source.common.name),
+        ]),
+        annotations: labels(&[
+            ("summary", &format!("{} {shown_values} is {{{{ $value | humanizePercentage }}}} of the total on {{{{ $labels.instance }}}}, {word} {bound}", template_safe(&series.metric))),
+            ("description", &format!("{what} The share of {label} {shown_values} in {} ({over}, with at least {min} in all) has stayed {word} {bound} for {for_}.", series.metric)),
+            ("runbook", runbook),
+            ("runbook_url", &style::runbook_url(alert_name)),
+        ]),
+        alert: alert_name.to_owned(),
+    })
 }
 
 /// The rules of `config`, as a Prometheus rule file.
@@ -146,17 +209,22 @@ pub fn rules(config: &Config) -> String {
                 ("runbook_url", &style::runbook_url("PulseCheckStale")),
             ]),
         });
-        let Some(alert) = &c.common.alert else {
-            continue;
-        };
-        let Ok((op, bound)) = alert.comparison() else {
-            continue;
-        };
-        let (name_suffix, word) = match op {
-            ">" => ("Above", "above"),
-            _ => ("Below", "below"),
-        };
         for series in &c.series {
+            // A series' own alert (a log file's counter) or the check's.
+            let Some(alert) = series.alert.as_ref().or(c.common.alert.as_ref()) else {
+                continue;
+            };
+            let Ok((op, bound)) = alert.comparison() else {
+                continue;
+            };
+            if let Some(ratio) = &alert.ratio {
+                thresholds.extend(ratio_rule(&c, series, alert, ratio, &what, &runbook));
+                continue;
+            }
+            let (name_suffix, word) = match op {
+                ">" => ("Above", "above"),
+                _ => ("Below", "below"),
+            };
             let sel = selector(&series.metric, &matchers(&c, series), None);
             let (value, measured) = match series.shape {
                 Shape::Timestamp => (format!("time() - {}", fold(&sel)), "age in seconds"),
@@ -253,5 +321,36 @@ mod tests {
             runbook.starts_with("What it measures: Jobs waiting {{ \"{{\" }} now }}."),
             "{runbook}"
         );
+    }
+
+    #[test]
+    fn a_ratio_alert_divides_the_chosen_values_by_the_total_and_needs_volume() {
+        let r = rules_of(
+            "sources:\n  - name: ai-log\n    kind: logfile\n    path: /tmp/ai.log\n    counters:\n      - { metric: app_ai_events_total, labels: { status: status }, alert: { above: 0.25, for: 5m, ratio: { label: status, values: [error, timeout], min_total: 50 } } }\n",
+        );
+        let t = r["groups"][2]["rules"][0].clone();
+        assert_eq!(t["alert"], "PulseCheckRatioAboveThreshold");
+        let inc = |extra: &str| {
+            format!("sum without (status) (max without (pod) (increase(app_ai_events_total{{{extra}}}[15m])))")
+        };
+        let total = inc("");
+        let part = inc("status=~\"error|timeout\"");
+        assert_eq!(
+            t["expr"].as_str().unwrap(),
+            format!("({part} or {total} * 0)\n/ {total} > 0.25\nand {total} >= 50")
+        );
+        assert!(t["annotations"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("error, timeout is {{ $value | humanizePercentage }} of the total"));
+        // A gauge is compared as it is; the share of successes can be the one watched.
+        let r = rules_of(
+            "sources:\n  - name: db\n    kind: postgres\n    url: postgres://127.0.0.1/x\n    checks:\n      - { metric: app_payments, sql: 'SELECT 1 AS value, 1 AS outcome', labels: [outcome], alert: { below: 0.9, ratio: { label: outcome, values: [paid] } } }\n",
+        );
+        let t = &r["groups"][2]["rules"][0];
+        assert_eq!(t["alert"], "PulseCheckRatioBelowThreshold");
+        assert!(t["expr"].as_str().unwrap().starts_with(
+            "(sum without (outcome) (max without (pod) (app_payments{outcome=~\"paid\"})) or"
+        ));
     }
 }

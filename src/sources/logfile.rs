@@ -6,11 +6,16 @@
 //! truncation restarts from the start, and lines that are not JSON are counted, never fatal.
 //! A new file is read from its end by default. The position per source and path outlives
 //! reloads, so a reload that changes the counters neither re-reads nor skips lines.
+//!
+//! Only regular files are read: a FIFO would block an `open` or a read forever, a device
+//! such as `/dev/urandom` never ends. Files are opened non-blocking and checked after the
+//! open, every file operation runs off the async workers, and a run that overstays its
+//! deadline fails alone while the rest of the exporter goes on.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::File;
+use std::fs::{File, FileType, OpenOptions};
 use std::io::{Read, Seek, SeekFrom};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -22,7 +27,7 @@ use tokio::time::Instant;
 
 use super::{Kind, Parsed, Probe, ProbeFuture, Source};
 use crate::config::parse::{builtin, parse_at};
-use crate::config::validate::{label_name, metric_name};
+use crate::config::validate::{alert_fits, label_name, metric_name};
 use crate::config::{CheckConfig, CheckPlan, CheckSpec, ConfigError};
 use crate::error::{ProbeError, Reason};
 use crate::reference::{schema, KindReference};
@@ -76,6 +81,9 @@ pub struct CounterConfig {
     /// Only lines whose fields equal these values (field -> value) are counted.
     #[serde(default, rename = "match")]
     pub matches: BTreeMap<String, String>,
+    /// An alert on the counter's rate in the generated rules, or with `ratio`, on the share
+    /// of some label values (`{ above: 0.25, ratio: { label: status, values: [error] } }`).
+    pub alert: Option<crate::config::display::Threshold>,
 }
 
 /// A histogram of a numeric field.
@@ -157,15 +165,16 @@ impl Kind for Logfile {
         let counters = s
             .counters
             .iter()
-            .map(|c| (&c.metric, &c.help, &c.labels, Shape::Counter));
+            .map(|c| (&c.metric, &c.help, &c.labels, Shape::Counter, &c.alert));
         let histograms = s
             .histograms
             .iter()
-            .map(|h| (&h.metric, &h.help, &h.labels, Shape::Histogram));
+            .map(|h| (&h.metric, &h.help, &h.labels, Shape::Histogram, &None));
         counters
             .chain(histograms)
-            .map(|(metric, help, labels, shape)| Series {
+            .map(|(metric, help, labels, shape, alert)| Series {
                 help: help.clone(),
+                alert: alert.clone(),
                 ..Series::new(metric, labels.keys().cloned().collect(), shape)
             })
             .collect()
@@ -199,6 +208,20 @@ fn validate(c: &LogfileConfig, p: &str, errors: &mut Vec<ConfigError>) {
             "must be an absolute path",
         ));
     }
+    // A file that does not exist yet is fine (the application creates it); one that exists
+    // must be a regular file. `stat` never blocks, even on a FIFO.
+    if let Ok(meta) = std::fs::metadata(&c.path) {
+        if !meta.is_file() {
+            errors.push(ConfigError::new(
+                format!("{p}.path"),
+                format!(
+                    "{} is {}: a log source tails a regular file (a FIFO would block, a device never ends)",
+                    c.path.display(),
+                    file_type_name(meta.file_type())
+                ),
+            ));
+        }
+    }
     if c.counters.is_empty() && c.histograms.is_empty() {
         errors.push(ConfigError::new(
             p,
@@ -216,6 +239,14 @@ fn validate(c: &LogfileConfig, p: &str, errors: &mut Vec<ConfigError>) {
         }
         for name in ctr.labels.keys() {
             label_name(&format!("{cp}.labels"), name, errors);
+        }
+        if let Some(alert) = &ctr.alert {
+            let series = crate::shape::Series::new(
+                &ctr.metric,
+                ctr.labels.keys().cloned().collect(),
+                crate::shape::Shape::Counter,
+            );
+            alert_fits(&format!("{cp}.alert"), alert, &[series], errors);
         }
     }
     for (i, h) in c.histograms.iter().enumerate() {
@@ -357,15 +388,76 @@ fn io_error(path: &std::path::Path, e: &std::io::Error) -> ProbeError {
     ProbeError::new(reason, format!("{}: {e}", path.display()))
 }
 
+/// What a non-regular file is, for errors.
+fn file_type_name(t: FileType) -> &'static str {
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Opens `path` for reading if it is a regular file. The open is non-blocking (a FIFO
+/// without a writer would otherwise block it forever; a regular file ignores the flag) and
+/// the type is checked on the opened file, so a path swapped in between cannot slip through.
+fn open_regular(path: &Path) -> Result<(File, std::fs::Metadata), ProbeError> {
+    let f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| io_error(path, &e))?;
+    let meta = f.metadata().map_err(|e| io_error(path, &e))?;
+    if !meta.is_file() {
+        return Err(ProbeError::new(
+            Reason::Query,
+            format!(
+                "{} is {}: a log source reads regular files only",
+                path.display(),
+                file_type_name(meta.file_type())
+            ),
+        ));
+    }
+    Ok((f, meta))
+}
+
+/// Runs blocking file work off the async workers, failing the run at `deadline`. A call that
+/// overstays keeps its thread until the kernel returns, but never the caller.
+async fn blocking<T: Send + 'static>(
+    path: &Path,
+    deadline: Instant,
+    work: impl FnOnce() -> Result<T, ProbeError> + Send + 'static,
+) -> Result<T, ProbeError> {
+    match tokio::time::timeout_at(deadline, tokio::task::spawn_blocking(work)).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(e)) => Err(ProbeError::new(
+            Reason::Internal,
+            format!("log reader task: {e}"),
+        )),
+        Err(_) => Err(ProbeError::new(
+            Reason::Timeout,
+            format!("{}: the file did not answer in time", path.display()),
+        )),
+    }
+}
+
 struct HealthProbe {
     path: PathBuf,
 }
 
 impl Probe for HealthProbe {
-    fn run(&self, _deadline: Instant) -> ProbeFuture<'_> {
+    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
         Box::pin(async move {
             // Readable is what matters: a file we may not open is as good as missing.
-            File::open(&self.path).map_err(|e| io_error(&self.path, &e))?;
+            let path = self.path.clone();
+            blocking(&self.path, deadline, move || open_regular(&path).map(drop)).await?;
             Ok(Output::default())
         })
     }
@@ -378,16 +470,29 @@ struct TailProbe {
 }
 
 impl Probe for TailProbe {
-    fn run(&self, _deadline: Instant) -> ProbeFuture<'_> {
+    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
         let (source, config, tail) = (self.source.clone(), self.config.clone(), self.tail.clone());
         Box::pin(async move {
-            // File reads block; they run off the async workers, bounded per run.
-            tokio::task::spawn_blocking(move || {
-                let mut t = tail.lock().unwrap_or_else(|e| e.into_inner());
+            // File reads block; they run off the async workers, bounded in bytes per run and
+            // in time by the deadline. A read still stuck from an earlier run (a hung network
+            // file system) fails this run instead of queueing a second thread behind it.
+            blocking(&self.config.path, deadline, move || {
+                let mut t = match tail.try_lock() {
+                    Ok(t) => t,
+                    Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+                    Err(std::sync::TryLockError::WouldBlock) => {
+                        return Err(ProbeError::new(
+                            Reason::Timeout,
+                            format!(
+                                "{}: an earlier read has not returned yet",
+                                config.path.display()
+                            ),
+                        ))
+                    }
+                };
                 read_new(&source, &config, &mut t)
             })
-            .await
-            .map_err(|e| ProbeError::new(Reason::Internal, format!("log reader task: {e}")))??;
+            .await?;
             let mut t = self.tail.lock().unwrap_or_else(|e| e.into_inner());
             let mut out = self.samples(&t.counts);
             // Reported once: the store sums what each run skipped.
@@ -468,7 +573,7 @@ fn read_new(source: &str, c: &LogfileConfig, t: &mut Tail) -> Result<(), ProbeEr
         ));
     };
     if t.file.is_none() {
-        let mut f = File::open(&c.path).map_err(|e| io_error(&c.path, &e))?;
+        let (mut f, _) = open_regular(&c.path)?;
         let offset = match saved_position(source, &c.path) {
             Some(p) if (p.dev, p.ino) == (dev, ino) && p.offset <= len => p.offset,
             // A file seen before under another identity: the rotated-in file, from its start.

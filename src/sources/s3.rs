@@ -45,6 +45,10 @@ pub struct S3Config {
     pub access_key_id: Option<String>,
     /// Static secret access key (use `${env:…}` or `${file:…}`).
     pub secret_access_key: Option<String>,
+    /// `ca_file`: the CA that signs an `https://` endpoint's certificate (a private CA in front
+    /// of MinIO or Ceph), trusted instead of the public roots. Client certificates are not
+    /// supported for S3: the AWS SDK's HTTP client sends none.
+    pub tls: Option<crate::config::tls::TlsFiles>,
     /// Write canary: PUT, GET and compare, DELETE a small object under this prefix each run.
     pub canary: Option<CanaryConfig>,
     /// Object statistics under prefixes.
@@ -235,6 +239,26 @@ fn validate(c: &S3Config, p: &str, errors: &mut Vec<ConfigError>) {
             ));
         }
     }
+    if let Some(tls) = &c.tls {
+        let https = c
+            .endpoint
+            .as_deref()
+            .is_some_and(|e| e.starts_with("https://"));
+        if !https {
+            errors.push(ConfigError::new(
+                format!("{p}.tls"),
+                "applies to an https:// `endpoint` (AWS's own endpoints use public CAs)",
+            ));
+        }
+        if tls.cert_file.is_some() || tls.key_file.is_some() {
+            errors.push(ConfigError::new(
+                format!("{p}.tls.cert_file"),
+                "client certificates are not supported for S3 (the AWS SDK's HTTP client sends none): keep `ca_file` only",
+            ));
+        } else {
+            tls.validate(&format!("{p}.tls"), errors);
+        }
+    }
     if let Some(canary) = &c.canary {
         if canary.prefix.is_empty() {
             errors.push(ConfigError::new(
@@ -276,13 +300,32 @@ impl S3Source {
     }
 }
 
-async fn build_client(c: &S3Config) -> aws_sdk_s3::Client {
+/// The trust of an endpoint with `tls.ca_file`: its CA alone, like the other kinds.
+fn tls_context(c: &S3Config) -> Result<Option<aws_smithy_http_client::tls::TlsContext>, String> {
+    use aws_smithy_http_client::tls::{TlsContext, TrustStore};
+    let Some(tls) = &c.tls else { return Ok(None) };
+    let material = tls.load_for_client()?;
+    let Some(ca) = material.ca else {
+        return Ok(None);
+    };
+    TlsContext::builder()
+        .with_trust_store(TrustStore::empty().with_pem_certificate(ca))
+        .build()
+        .map(Some)
+        .map_err(|e| format!("tls.ca_file: {e}"))
+}
+
+async fn build_client(c: &S3Config) -> Result<aws_sdk_s3::Client, String> {
     // rustls with ring, like every other TLS client here (the SDK's default would add aws-lc).
-    let https = aws_smithy_http_client::Builder::new()
-        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+    let mut https = aws_smithy_http_client::Builder::new().tls_provider(
+        aws_smithy_http_client::tls::Provider::Rustls(
             aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .build_https();
+        ),
+    );
+    if let Some(context) = tls_context(c)? {
+        https = https.tls_context(context);
+    }
+    let https = https.build_https();
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(https);
     // S3-compatible servers ignore the region: with an endpoint and no region, name one rather
     // than let the default chain ask the EC2 metadata service for it.
@@ -311,7 +354,7 @@ async fn build_client(c: &S3Config) -> aws_sdk_s3::Client {
         builder = builder.endpoint_url(e);
     }
     builder = builder.force_path_style(c.path_style.unwrap_or(c.endpoint.is_some()));
-    aws_sdk_s3::Client::from_conf(builder.build())
+    Ok(aws_sdk_s3::Client::from_conf(builder.build()))
 }
 
 /// Classifies an SDK error by HTTP status and S3 error code.
@@ -565,7 +608,13 @@ impl Probes {
 impl Probe for Probes {
     fn run(&self, _deadline: Instant) -> ProbeFuture<'_> {
         Box::pin(async move {
-            let client = self.client.get_or_init(|| build_client(&self.config)).await;
+            // The TLS files were checked when the config loaded; one removed since fails the
+            // probe until it is back, without caching a client that cannot connect.
+            let client = self
+                .client
+                .get_or_try_init(|| build_client(&self.config))
+                .await
+                .map_err(|why| ProbeError::new(Reason::Connect, why))?;
             match &self.which {
                 None => {
                     client
@@ -611,6 +660,22 @@ sources:
         assert_eq!(
             errors_of("sources:\n  - { name: media, kind: s3, bucket: media, region: eu-west-1, canary: {} }"),
             ""
+        );
+    }
+
+    #[test]
+    fn tls_needs_an_https_endpoint_and_takes_no_client_certificate() {
+        assert_reports(
+            r#"
+sources:
+  - { name: a, kind: s3, bucket: b, endpoint: "http://minio:9000", tls: { ca_file: /nonexistent/ca.pem } }
+  - { name: c, kind: s3, bucket: b, endpoint: "https://minio:9000", tls: { cert_file: /c.pem, key_file: /k.pem } }
+"#,
+            &[
+                "sources[0].tls: applies to an https:// `endpoint`",
+                "sources[0].tls.ca_file: /nonexistent/ca.pem",
+                "sources[1].tls.cert_file: client certificates are not supported for S3",
+            ],
         );
     }
 }

@@ -14,6 +14,8 @@ use crate::sources::{remaining, Probe, ProbeFuture};
 
 /// A lazily opened AMQP connection, reopened after any failure.
 pub(super) struct Amqp {
+    /// Trust and identity for an `amqps://` URL beyond the public roots.
+    pub(super) tls: Option<lapin::tcp::OwnedTLSConfig>,
     pub(super) url: String,
     pub(super) vhost: String,
     pub(super) queues: Vec<String>,
@@ -50,7 +52,17 @@ impl Amqp {
             }
         }
         *guard = None;
-        let connect = lapin::Connection::connect(&self.url, lapin::ConnectionProperties::default());
+        let props = lapin::ConnectionProperties::default();
+        let connect = async {
+            match &self.tls {
+                Some(tls) => {
+                    let runtime = lapin::runtime::default_runtime()?;
+                    lapin::Connection::connect_with_config(&self.url, props, tls.clone(), runtime)
+                        .await
+                }
+                None => lapin::Connection::connect(&self.url, props).await,
+            }
+        };
         let conn = tokio::time::timeout(remaining(deadline), connect)
             .await
             .map_err(|_| {

@@ -62,6 +62,9 @@ pub struct RabbitmqConfig {
     /// Queues to read over AMQP with a passive `queue.declare`.
     #[serde(default)]
     pub amqp_queues: Vec<String>,
+    /// For an `https://` management URL and an `amqps://` AMQP URL: a private CA to trust
+    /// (instead of the public roots) and a client certificate to present.
+    pub tls: Option<crate::config::tls::TlsFiles>,
 }
 
 /// Include and exclude regexes over queue names.
@@ -122,8 +125,13 @@ pub const METRICS: &[Metric] = &[
     QUEUE_INFO,
     VHOST_QUEUES,
     VHOST_MESSAGES,
-    NODE_RUNNING,
-    NODE_ALARM,
+    health::NODE_RUNNING,
+    health::NODE_ALARM,
+    health::NODE_PARTITIONS,
+    health::NODE_RESOURCE_USED,
+    health::NODE_RESOURCE_LIMIT,
+    health::CONNECTIONS,
+    health::UNROUTABLE,
 ];
 
 const QUEUE_MESSAGES: Metric = Metric::gauge(
@@ -171,17 +179,6 @@ const VHOST_MESSAGES: Metric = Metric::gauge(
     "Messages in the vhost's selected queues, by state.",
     &["source", "vhost", "state"],
 );
-const NODE_RUNNING: Metric = Metric::gauge(
-    "pulse_rabbitmq_node_running",
-    "Whether the broker node is running (1) or not (0).",
-    &["source", "node"],
-);
-const NODE_ALARM: Metric = Metric::gauge(
-    "pulse_rabbitmq_node_alarm",
-    "Whether a resource alarm is raised on the node (publishers are blocked while it is).",
-    &["source", "node", "alarm"],
-);
-
 /// `"true"` or `"false"`, for the `dead_letter` label.
 fn flag(b: bool) -> &'static str {
     if b {
@@ -267,6 +264,22 @@ fn validate(c: &RabbitmqConfig, p: &str, errors: &mut Vec<ConfigError>) {
                 "the management API needs `username` and `password`",
             ));
         }
+    }
+    if let Some(tls) = &c.tls {
+        let secure = c
+            .management_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"))
+            || c.amqp_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("amqps://"));
+        if !secure {
+            errors.push(ConfigError::new(
+                format!("{p}.tls"),
+                "applies to TLS connections: use an https:// management_url or an amqps:// amqp_url",
+            ));
+        }
+        tls.validate(&format!("{p}.tls"), errors);
     }
     if let Some(u) = &c.amqp_url {
         if u.parse::<lapin::uri::AMQPUri>().is_err() {
@@ -365,12 +378,60 @@ pub struct RabbitmqSource {
     max_queues: usize,
 }
 
+/// The management API's HTTP client: with `tls:`, trusting its CA alone and presenting its
+/// client certificate.
+fn management_client(
+    tls: Option<&crate::config::tls::TlsMaterial>,
+) -> Result<reqwest::Client, String> {
+    let mut b = reqwest::Client::builder()
+        .user_agent(concat!("pulse-exporter/", env!("CARGO_PKG_VERSION")));
+    if let Some(tls) = tls {
+        if let Some(ca) = &tls.ca {
+            b = b.tls_built_in_root_certs(false);
+            for cert in reqwest::Certificate::from_pem_bundle(ca)
+                .map_err(|e| format!("tls.ca_file: {e}"))?
+            {
+                b = b.add_root_certificate(cert);
+            }
+        }
+        if let Some((cert, key)) = &tls.identity {
+            let pem = [cert.as_slice(), b"\n", key.as_slice()].concat();
+            b = b.identity(
+                reqwest::Identity::from_pem(&pem).map_err(|e| format!("tls.key_file: {e}"))?,
+            );
+        }
+    }
+    b.build().map_err(|e| e.to_string())
+}
+
+/// The AMQP client's TLS settings: the CA and the client certificate and key, all PEM.
+fn amqp_tls(tls: &crate::config::tls::TlsMaterial) -> lapin::tcp::OwnedTLSConfig {
+    lapin::tcp::OwnedTLSConfig {
+        // lapin reads the key as PEM (any of PKCS#8, PKCS#1 or SEC1), whatever the variant's name.
+        identity: tls
+            .identity
+            .as_ref()
+            .map(|(cert, key)| lapin::tcp::OwnedIdentity::PKCS8 {
+                pem: cert.clone(),
+                key: key.clone(),
+            }),
+        cert_chain: tls
+            .ca
+            .as_ref()
+            .map(|ca| String::from_utf8_lossy(ca).into_owned()),
+    }
+}
+
 impl RabbitmqSource {
     /// Creates the source without connecting.
     pub fn new(c: &RabbitmqConfig, name: &str) -> Result<Self, String> {
         if let Some(pw) = &c.password {
             crate::secrets::register(pw);
         }
+        let tls = match &c.tls {
+            Some(files) => Some(files.load_for_client()?),
+            None => None,
+        };
         let management = match &c.management_url {
             Some(u) => {
                 let mut base = url::Url::parse(u).map_err(|e| e.to_string())?;
@@ -381,10 +442,7 @@ impl RabbitmqSource {
                     base,
                     username: c.username.clone().unwrap_or_default(),
                     password: c.password.clone().unwrap_or_default(),
-                    http: reqwest::Client::builder()
-                        .user_agent(concat!("pulse-exporter/", env!("CARGO_PKG_VERSION")))
-                        .build()
-                        .map_err(|e| e.to_string())?,
+                    http: management_client(tls.as_ref())?,
                 }))
             }
             None => None,
@@ -397,6 +455,7 @@ impl RabbitmqSource {
                     .map_err(|e: String| crate::secrets::scrub(&e).into_owned())?;
                 crate::secrets::register(&uri.authority.userinfo.password);
                 Some(Arc::new(Amqp {
+                    tls: tls.as_ref().map(amqp_tls),
                     url: u.clone(),
                     vhost: uri.vhost.clone(),
                     queues: c.amqp_queues.clone(),

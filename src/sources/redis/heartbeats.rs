@@ -52,6 +52,28 @@ impl BeatSource {
 /// block Redis.
 const READ_BATCH: usize = 500;
 
+/// Key bytes sent per pipelined round trip at most (1 MiB, or one key when a key is longer):
+/// keys are copied into the request, so long keys go in fewer at a time.
+const READ_BATCH_BYTES: usize = 1 << 20;
+
+/// `keys` in runs of at most [`READ_BATCH`] keys and [`READ_BATCH_BYTES`] bytes, never empty.
+fn read_batches(keys: &[String]) -> Vec<&[String]> {
+    let mut batches = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, key) in keys.iter().enumerate() {
+        let full = i - start == READ_BATCH || bytes + key.len() > READ_BATCH_BYTES;
+        if full && i > start {
+            batches.push(&keys[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += key.len();
+    }
+    if start < keys.len() {
+        batches.push(&keys[start..]);
+    }
+    batches
+}
+
 /// Bytes of a heartbeat value read at most (64 KiB); a longer value is malformed. Heartbeats
 /// are a timestamp or a small JSON object, so this bounds a run's memory by the key cap.
 const MAX_BEAT_BYTES: usize = 64 * 1024;
@@ -127,7 +149,7 @@ impl Probe for HeartbeatProbe {
                     scan(&mut conn, pattern, self.from.scan_count, self.max_keys).await?;
                 dropped = beyond;
                 let prefix = &pattern[..pattern.find(['*', '?', '[']).unwrap_or(pattern.len())];
-                for chunk in keys.chunks(READ_BATCH) {
+                for chunk in read_batches(&keys) {
                     // GETRANGE rather than MGET bounds each value read; a key of another type
                     // answers an error, read like MGET's nil.
                     let mut pipe = redis::pipe();
@@ -137,7 +159,10 @@ impl Probe for HeartbeatProbe {
                     }
                     let got: Vec<RValue> = pipe.query_async(&mut conn).await.map_err(classify)?;
                     for (key, v) in chunk.iter().zip(got) {
-                        let worker = key.strip_prefix(prefix).unwrap_or(key).to_owned();
+                        // Only the head of a long id is kept: the tracker cuts it anyway, and
+                        // a megabyte key is then not copied twice more per run.
+                        let id = key.strip_prefix(prefix).unwrap_or(key);
+                        let worker = crate::sample::label_head(id).to_owned();
                         values.push((worker, beat_text(v)));
                     }
                 }
@@ -173,6 +198,29 @@ impl Probe for HeartbeatProbe {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_are_batched_by_count_and_by_key_bytes() {
+        let short: Vec<String> = (0..1_200).map(|i| format!("hb:{i}")).collect();
+        let sizes: Vec<usize> = read_batches(&short).iter().map(|b| b.len()).collect();
+        assert_eq!(sizes, [500, 500, 200]);
+        let long: Vec<String> = (0..5)
+            .map(|i| format!("{i}{}", "w".repeat(600_000)))
+            .collect();
+        let sizes: Vec<usize> = read_batches(&long).iter().map(|b| b.len()).collect();
+        assert_eq!(
+            sizes,
+            [1, 1, 1, 1, 1],
+            "one key of over half a MiB per round trip"
+        );
+        let huge = vec!["x".repeat(3 << 20)];
+        assert_eq!(
+            read_batches(&huge).len(),
+            1,
+            "a key over the cap still goes alone"
+        );
+        assert!(read_batches(&[]).is_empty());
+    }
 
     #[test]
     fn beat_values_read_as_text_and_missing_or_other_types_as_none() {

@@ -38,6 +38,9 @@ pub use keys::{KeyCheck, ListEnd, Oldest, TimeUnit};
 pub struct RedisConfig {
     /// Connection URL: `redis://[:password@]host:6379[/db]` or `rediss://` for TLS.
     pub url: String,
+    /// With a `rediss://` URL: a private CA to trust and a client certificate to present.
+    /// The certificate must name the URL's host.
+    pub tls: Option<crate::config::tls::TlsFiles>,
 }
 
 /// A check of a Redis source.
@@ -89,11 +92,25 @@ impl Kind for Redis {
     const METRICS: &'static [Metric] = &[
         health::MEMORY_USED,
         health::MEMORY_MAX,
+        health::FRAGMENTATION,
         health::CONNECTED_CLIENTS,
+        health::MAX_CLIENTS,
         health::BLOCKED_CLIENTS,
         health::EVICTED_KEYS,
         health::REJECTED_CONNECTIONS,
+        health::KEYSPACE_HITS,
+        health::KEYSPACE_MISSES,
         health::MAXMEMORY_POLICY,
+        health::START_TIME,
+        health::REPLICA,
+        health::CONNECTED_REPLICAS,
+        health::MASTER_LINK_UP,
+        health::MASTER_LAST_IO,
+        health::RDB_LAST_BGSAVE_SUCCESS,
+        health::RDB_LAST_SAVE,
+        health::RDB_CHANGES,
+        health::RDB_CONFIGURED,
+        health::AOF_LAST_WRITE_SUCCESS,
         keys::KEY_LENGTH,
     ];
 
@@ -128,7 +145,23 @@ impl Kind for Redis {
     }
 
     fn validate(parsed: &Parsed<Self>, path: &str, errors: &mut Vec<ConfigError>) {
-        if let Err(e) = redis::Client::open(parsed.settings.url.as_str()) {
+        let url = parsed.settings.url.as_str();
+        if url.contains("#insecure") {
+            errors.push(ConfigError::new(
+                format!("{path}.url"),
+                "`#insecure` (no certificate check) is not supported: give the server's CA in `tls.ca_file` instead",
+            ));
+        }
+        if let Some(tls) = &parsed.settings.tls {
+            if !url.starts_with("rediss://") {
+                errors.push(ConfigError::new(
+                    format!("{path}.tls"),
+                    "applies to TLS connections: use a rediss:// URL",
+                ));
+            }
+            tls.validate(&format!("{path}.tls"), errors);
+        }
+        if let Err(e) = redis::Client::open(url) {
             errors.push(ConfigError::new(
                 format!("{path}.url"),
                 format!(
@@ -232,8 +265,23 @@ impl RedisSource {
     /// Creates the source without connecting.
     pub fn new(config: &RedisConfig, name: &str) -> Result<Self, String> {
         crate::secrets::register_url_password(&config.url);
-        let client = redis::Client::open(config.url.as_str())
-            .map_err(|e| crate::secrets::scrub(&e.to_string()).into_owned())?;
+        let scrub = |e: redis::RedisError| crate::secrets::scrub(&e.to_string()).into_owned();
+        let client = match &config.tls {
+            Some(tls) => {
+                let material = tls.load_for_client()?;
+                let certs = redis::TlsCertificates {
+                    client_tls: material.identity.map(|(client_cert, client_key)| {
+                        redis::ClientTlsConfig {
+                            client_cert,
+                            client_key,
+                        }
+                    }),
+                    root_cert: material.ca,
+                };
+                redis::Client::build_with_tls(config.url.as_str(), certs).map_err(scrub)?
+            }
+            None => redis::Client::open(config.url.as_str()).map_err(scrub)?,
+        };
         Ok(RedisSource {
             name: name.to_owned(),
             conn: Arc::new(Conn {
@@ -337,26 +385,25 @@ async fn scan(
     count: u32,
     max: usize,
 ) -> Result<(Vec<String>, u64), ProbeError> {
-    let mut keys = Vec::new();
-    let mut seen = std::collections::HashSet::new();
+    // A set, not a list beside a set: SCAN may return a key more than once while the keyspace
+    // is rehashing, and keys can be long, so each is held once.
+    let mut keys = std::collections::HashSet::new();
     let mut beyond = 0u64;
     let mut cursor: u64 = 0;
     loop {
         let (next, batch) = scan_step(conn, cursor, pattern, count).await?;
         for key in batch {
-            // SCAN may return a key more than once while the keyspace is rehashing.
-            if seen.contains(&key) {
+            if keys.contains(&key) {
                 continue;
             }
             if keys.len() < max {
-                seen.insert(key.clone());
-                keys.push(key);
+                keys.insert(key);
             } else {
                 beyond += 1;
             }
         }
         if next == 0 {
-            return Ok((keys, beyond));
+            return Ok((keys.into_iter().collect(), beyond));
         }
         cursor = next;
     }

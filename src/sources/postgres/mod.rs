@@ -5,6 +5,8 @@
 //! The health probe has a connection of its own: slow checks holding the pool never make a
 //! healthy database look down.
 
+mod health;
+
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,13 +29,15 @@ use crate::error::{ProbeError, Reason};
 use crate::heartbeat::{Beat, HeartbeatCommon, NewestBeats, Tracker};
 use crate::reference::{schema, CheckList, KindReference};
 use crate::rows::{self, RowShape};
-use crate::sample::{Metric, Output};
+use crate::sample::Metric;
 
 /// Connection settings of a `kind: postgres` source.
 #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PostgresConfig {
     /// Connection URL, e.g. `postgres://app:${env:PGPASSWORD}@db:5432/app?sslmode=require`.
+    /// TLS with a private CA and a client certificate goes in the URL:
+    /// `sslmode=verify-full&sslrootcert=/ca.pem&sslcert=/client.pem&sslkey=/client-key.pem`.
     pub url: String,
     /// Connections in the pool shared by this source's checks (default 2, at most 100). The health probe
     /// keeps one more of its own.
@@ -113,52 +117,8 @@ pub struct BeatSource {
     pub sql: String,
 }
 
-/// The built-in metrics of a Postgres source.
-pub const METRICS: &[Metric] = &[
-    MAX_CONNECTIONS,
-    CONNECTIONS,
-    DATABASE_SIZE,
-    OLDEST_QUERY,
-    OLDEST_TRANSACTION,
-    POOL_CONNECTIONS,
-    POOL_MAX_CONNECTIONS,
-];
-
-const MAX_CONNECTIONS: Metric = Metric::gauge(
-    "pulse_postgres_max_connections",
-    "The server's max_connections setting.",
-    &["source"],
-);
-const CONNECTIONS: Metric = Metric::gauge(
-    "pulse_postgres_connections",
-    "Client connections to the server, by state (compare with pulse_postgres_max_connections).",
-    &["source", "state"],
-);
-const DATABASE_SIZE: Metric = Metric::gauge(
-    "pulse_postgres_database_size_bytes",
-    "Size on disk of the database the source connects to.",
-    &["source", "database"],
-);
-const OLDEST_QUERY: Metric = Metric::gauge(
-    "pulse_postgres_oldest_query_start_timestamp_seconds",
-    "Start time of the longest-running active query (age = time() - value); absent when none runs.",
-    &["source"],
-);
-const OLDEST_TRANSACTION: Metric = Metric::gauge(
-    "pulse_postgres_oldest_transaction_start_timestamp_seconds",
-    "Start time of the oldest open transaction (age = time() - value); absent when none is open.",
-    &["source"],
-);
-const POOL_CONNECTIONS: Metric = Metric::gauge(
-    "pulse_postgres_pool_connections",
-    "Connections in pulse-exporter's check pool for this source, by state.",
-    &["source", "state"],
-);
-const POOL_MAX_CONNECTIONS: Metric = Metric::gauge(
-    "pulse_postgres_pool_max_connections",
-    "Size limit of pulse-exporter's check pool for this source.",
-    &["source"],
-);
+/// The built-in metrics of a Postgres source: its health probe's.
+pub const METRICS: &[Metric] = health::METRICS;
 
 /// `kind: postgres`.
 pub struct Postgres;
@@ -284,8 +244,12 @@ impl PostgresSource {
         crate::secrets::register_url_password(&config.url);
         let options = PgConnectOptions::from_str(&config.url)
             .map_err(|e| crate::secrets::scrub(&e.to_string()).into_owned())?
-            .application_name("pulse-exporter")
             .log_statements(tracing::log::LevelFilter::Trace);
+        // The URL's own `application_name` (how a DBA tells our sessions apart) is kept.
+        let options = match options.get_application_name() {
+            Some(_) => options,
+            None => options.application_name("pulse-exporter"),
+        };
         let pool = PgPoolOptions::new()
             .max_connections(config.max_connections)
             .min_connections(0)
@@ -304,7 +268,7 @@ impl PostgresSource {
 
 impl Source<PostgresCheck> for PostgresSource {
     fn health(&self) -> Arc<dyn Probe> {
-        Arc::new(HealthProbe {
+        Arc::new(health::HealthProbe {
             source: self.name.clone(),
             options: self.options.clone(),
             pool: self.pool.clone(),
@@ -335,7 +299,7 @@ impl Source<PostgresCheck> for PostgresSource {
 }
 
 /// Classifies a sqlx error into a bounded reason; the message is scrubbed by [`ProbeError`].
-fn classify(err: sqlx::Error) -> ProbeError {
+pub(super) fn classify(err: sqlx::Error) -> ProbeError {
     let reason = match &err {
         sqlx::Error::Database(db) => match db.code().as_deref() {
             Some("57014") => Reason::Timeout,
@@ -364,7 +328,7 @@ fn classify(err: sqlx::Error) -> ProbeError {
 
 /// Statement timeout to give the server: what is left of the deadline, minus a margin so the
 /// server's cancellation (reason `timeout`, with a clear message) normally wins the race.
-fn server_budget(deadline: Instant) -> Duration {
+pub(super) fn server_budget(deadline: Instant) -> Duration {
     let left = remaining(deadline);
     let margin = Duration::from_millis(50).min(left / 2);
     (left - margin).max(Duration::from_millis(1))
@@ -574,7 +538,9 @@ fn cell_text(row: &PgRow, column: &str) -> Result<String, ProbeError> {
     };
     let e = |err| decode_error(column, err);
     Ok(match ty.as_str() {
-        "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" => row.try_get::<String, _>(column).map_err(e)?,
+        "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" => {
+            crate::sample::label_head(row.try_get::<&str, _>(column).map_err(e)?).to_owned()
+        }
         "INT2" => row.try_get::<i16, _>(column).map_err(e)?.to_string(),
         "INT4" => row.try_get::<i32, _>(column).map_err(e)?.to_string(),
         "INT8" => row.try_get::<i64, _>(column).map_err(e)?.to_string(),
@@ -591,104 +557,6 @@ fn cell_text(row: &PgRow, column: &str) -> Result<String, ProbeError> {
             ))
         }
     })
-}
-
-struct HealthProbe {
-    source: String,
-    options: PgConnectOptions,
-    pool: PgPool,
-    max_connections: u32,
-    conn: Arc<Mutex<Option<PgConnection>>>,
-}
-
-/// What the health probe reads besides reachability, in one round trip.
-const VITALS_SQL: &str = "SELECT \
-    current_setting('max_connections')::float8 AS max_connections, \
-    pg_database_size(current_database())::float8 AS database_size, \
-    current_database()::text AS database, \
-    (SELECT extract(epoch FROM min(query_start))::float8 FROM pg_stat_activity \
-       WHERE state = 'active' AND pid <> pg_backend_pid() AND backend_type = 'client backend') AS oldest_query, \
-    (SELECT extract(epoch FROM min(xact_start))::float8 FROM pg_stat_activity \
-       WHERE xact_start IS NOT NULL AND pid <> pg_backend_pid() AND backend_type = 'client backend') AS oldest_xact";
-
-const STATES_SQL: &str = "SELECT coalesce(state, 'unknown')::text AS state, count(*)::float8 AS n \
-    FROM pg_stat_activity WHERE backend_type = 'client backend' GROUP BY 1 ORDER BY 1";
-
-impl Probe for HealthProbe {
-    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
-        Box::pin(async move {
-            let mut guard = self.conn.lock().await;
-            // The connection is taken out for the run and put back only after a success: a run
-            // cancelled at its timeout, or failed, drops it, and the next run reconnects.
-            let mut conn = match guard.take() {
-                Some(c) => c,
-                None => {
-                    let budget = server_budget(deadline).as_millis().to_string();
-                    let opts = self
-                        .options
-                        .clone()
-                        .options([("statement_timeout", budget.as_str())]);
-                    opts.connect().await.map_err(classify)?
-                }
-            };
-            let result = vitals(&mut conn, &self.source).await;
-            if result.is_ok() {
-                *guard = Some(conn);
-            }
-            let mut out = result?;
-            let size = self.pool.size() as f64;
-            let idle = self.pool.num_idle() as f64;
-            let source = self.source.as_str();
-            out.add(&POOL_CONNECTIONS, &[source, "idle"], idle);
-            out.add(
-                &POOL_CONNECTIONS,
-                &[source, "in_use"],
-                (size - idle).max(0.0),
-            );
-            out.add(
-                &POOL_MAX_CONNECTIONS,
-                &[source],
-                f64::from(self.max_connections),
-            );
-            Ok(out)
-        })
-    }
-}
-
-async fn vitals(conn: &mut PgConnection, source: &str) -> Result<Output, ProbeError> {
-    let mut out = Output::default();
-    sqlx::query("SELECT 1")
-        .execute(&mut *conn)
-        .await
-        .map_err(classify)?;
-    let row = sqlx::query(VITALS_SQL)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(classify)?;
-    let num = |c: &str| row.try_get::<Option<f64>, _>(c).ok().flatten();
-    if let Some(v) = num("max_connections") {
-        out.add(&MAX_CONNECTIONS, &[source], v);
-    }
-    if let Some(v) = num("database_size") {
-        let db: String = row.try_get("database").unwrap_or_default();
-        out.add(&DATABASE_SIZE, &[source, &db], v);
-    }
-    if let Some(v) = num("oldest_query") {
-        out.add(&OLDEST_QUERY, &[source], v);
-    }
-    if let Some(v) = num("oldest_xact") {
-        out.add(&OLDEST_TRANSACTION, &[source], v);
-    }
-    for row in sqlx::query(STATES_SQL)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(classify)?
-    {
-        let state: String = row.try_get("state").unwrap_or_default();
-        let n: f64 = row.try_get("n").unwrap_or(0.0);
-        out.add(&CONNECTIONS, &[source, &state], n);
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -713,6 +581,26 @@ mod tests {
         assert_eq!(
             super::classify(sqlx::Error::RowNotFound).reason(),
             Reason::Query
+        );
+    }
+
+    #[tokio::test]
+    async fn the_urls_application_name_is_kept_and_ours_is_the_default() {
+        let name = |url: &str| {
+            let config = super::PostgresConfig {
+                url: url.to_owned(),
+                max_connections: 1,
+            };
+            let source = super::PostgresSource::new(&config, "db").unwrap();
+            source.options.get_application_name().map(str::to_owned)
+        };
+        assert_eq!(
+            name("postgres://app@db/app?application_name=billing-monitor").as_deref(),
+            Some("billing-monitor")
+        );
+        assert_eq!(
+            name("postgres://app@db/app").as_deref(),
+            Some("pulse-exporter")
         );
     }
 

@@ -7,6 +7,8 @@
 //! `{ $nowMillis: "-5m" }` the same instant as unix seconds or milliseconds, for documents that
 //! store numbers instead of dates.
 
+mod health;
+
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -31,7 +33,8 @@ use crate::sample::{Metric, Output};
 #[serde(deny_unknown_fields)]
 pub struct MongodbConfig {
     /// Connection string: `mongodb://user:${env:PW}@host:27017/app?authSource=admin` or
-    /// `mongodb+srv://…`.
+    /// `mongodb+srv://…`. TLS with a private CA and a client certificate goes in it:
+    /// `tls=true&tlsCAFile=/ca.pem&tlsCertificateKeyFile=/client-cert-and-key.pem`.
     pub url: String,
     /// Database the checks read (default: the one in the URL's path).
     pub database: Option<String>,
@@ -144,24 +147,8 @@ fn default_time_field() -> String {
     "ts".to_owned()
 }
 
-/// The built-in metrics of a MongoDB source.
-pub const METRICS: &[Metric] = &[CONNECTIONS, OPERATIONS, START_TIME];
-
-const CONNECTIONS: Metric = Metric::gauge(
-    "pulse_mongodb_connections",
-    "Connections to the server: current, and still available.",
-    &["source", "state"],
-);
-const OPERATIONS: Metric = Metric::counter(
-    "pulse_mongodb_operations_total",
-    "Operations since the server started, by type (serverStatus opcounters).",
-    &["source", "op"],
-);
-const START_TIME: Metric = Metric::gauge(
-    "pulse_mongodb_start_timestamp_seconds",
-    "When the server started (now minus serverStatus uptime).",
-    &["source"],
-);
+/// The built-in metrics of a MongoDB source: its health probe's.
+pub const METRICS: &[Metric] = health::METRICS;
 
 /// `kind: mongodb`.
 pub struct Mongodb;
@@ -357,7 +344,7 @@ pub struct MongodbSource {
     shared: Arc<Shared>,
 }
 
-struct Shared {
+pub(super) struct Shared {
     url: String,
     database: String,
     client: OnceCell<mongodb::Client>,
@@ -369,7 +356,7 @@ struct Shared {
 pub const DEFAULT_DRIVER_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Shared {
-    async fn client(&self) -> Result<&mongodb::Client, ProbeError> {
+    pub(super) async fn client(&self) -> Result<&mongodb::Client, ProbeError> {
         self.client
             .get_or_try_init(|| async {
                 let mut options = ClientOptions::parse(&self.url)
@@ -417,7 +404,7 @@ impl MongodbSource {
 
 impl Source<MongodbCheck> for MongodbSource {
     fn health(&self) -> Arc<dyn Probe> {
-        Arc::new(HealthProbe {
+        Arc::new(health::HealthProbe {
             source: self.name.clone(),
             shared: self.shared.clone(),
         })
@@ -444,7 +431,7 @@ impl Source<MongodbCheck> for MongodbSource {
     }
 }
 
-fn classify(e: &mongodb::error::Error) -> ProbeError {
+pub(super) fn classify(e: &mongodb::error::Error) -> ProbeError {
     use mongodb::error::ErrorKind;
     let reason = match e.kind.as_ref() {
         ErrorKind::Authentication { .. } => Reason::Auth,
@@ -465,57 +452,7 @@ fn classify(e: &mongodb::error::Error) -> ProbeError {
     ProbeError::new(reason, e.to_string())
 }
 
-struct HealthProbe {
-    source: String,
-    shared: Arc<Shared>,
-}
-
-impl Probe for HealthProbe {
-    fn run(&self, _deadline: Instant) -> ProbeFuture<'_> {
-        Box::pin(async move {
-            let client = self.shared.client().await?;
-            let admin = client.database("admin");
-            admin
-                .run_command(bson::doc! { "ping": 1 })
-                .await
-                .map_err(|e| classify(&e))?;
-            let mut out = Output::default();
-            // serverStatus needs the clusterMonitor role; without it the source is still up.
-            let status = match admin.run_command(bson::doc! { "serverStatus": 1 }).await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::debug!(source = %self.source, error = %crate::secrets::scrub(&e.to_string()), "serverStatus unavailable");
-                    return Ok(out);
-                }
-            };
-            let source = self.source.as_str();
-            if let Ok(conns) = status.get_document("connections") {
-                for state in ["current", "available"] {
-                    if let Some(v) = number(conns.get(state)) {
-                        out.add(&CONNECTIONS, &[source, state], v);
-                    }
-                }
-            }
-            if let Ok(ops) = status.get_document("opcounters") {
-                for (op, v) in ops {
-                    if let Some(v) = number(Some(v)) {
-                        out.add(&OPERATIONS, &[source, op], v);
-                    }
-                }
-            }
-            if let Some(up) = number(status.get("uptime")) {
-                let now = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .unwrap_or_default()
-                    .as_secs_f64();
-                out.add(&START_TIME, &[source], (now - up).floor());
-            }
-            Ok(out)
-        })
-    }
-}
-
-fn number(v: Option<&Bson>) -> Option<f64> {
+pub(super) fn number(v: Option<&Bson>) -> Option<f64> {
     match v? {
         Bson::Int32(i) => Some(f64::from(*i)),
         Bson::Int64(i) => Some(*i as f64),
@@ -529,7 +466,7 @@ fn number(v: Option<&Bson>) -> Option<f64> {
 fn text(v: Option<&Bson>) -> String {
     match v {
         None | Some(Bson::Null) => String::new(),
-        Some(Bson::String(s)) => s.clone(),
+        Some(Bson::String(s)) => crate::sample::label_head(s).to_owned(),
         Some(Bson::ObjectId(o)) => o.to_hex(),
         Some(Bson::DateTime(d)) => d.try_to_rfc3339_string().unwrap_or_default(),
         Some(other) => other.to_string(),

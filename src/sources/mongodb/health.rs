@@ -1,0 +1,307 @@
+//! The MongoDB health probe: `ping` for reachability, then `serverStatus` (connections,
+//! operations, cursors, start time) and `replSetGetStatus` (each member's state and health,
+//! whether a primary exists, each secondary's lag). A user without the `clusterMonitor` role,
+//! a standalone server or a wire server that knows neither command publishes what it can and
+//! is still up.
+
+use std::sync::Arc;
+
+use mongodb::bson::{self, Bson, Document};
+use tokio::time::Instant;
+
+use super::{classify, number, Shared};
+use crate::sample::{unix_now, Metric, Output};
+use crate::sources::{Probe, ProbeFuture};
+
+const CONNECTIONS: Metric = Metric::gauge(
+    "pulse_mongodb_connections",
+    "Connections to the server: current, and still available.",
+    &["source", "state"],
+);
+const OPERATIONS: Metric = Metric::counter(
+    "pulse_mongodb_operations_total",
+    "Operations since the server started, by type (serverStatus opcounters).",
+    &["source", "op"],
+);
+const START_TIME: Metric = Metric::gauge(
+    "pulse_mongodb_start_timestamp_seconds",
+    "When the server started (now minus serverStatus uptime).",
+    &["source"],
+);
+const CURSORS_OPEN: Metric = Metric::gauge(
+    "pulse_mongodb_cursors_open",
+    "Cursors open on the server (serverStatus metrics.cursor.open.total).",
+    &["source"],
+);
+const CURSORS_TIMED_OUT: Metric = Metric::counter(
+    "pulse_mongodb_cursors_timed_out_total",
+    "Cursors the server closed because they timed out (serverStatus metrics.cursor.timedOut).",
+    &["source"],
+);
+const HAS_PRIMARY: Metric = Metric::gauge(
+    "pulse_mongodb_replset_has_primary",
+    "1 while the replica set has a primary (replSetGetStatus), 0 while it has none.",
+    &["source", "set"],
+);
+const MEMBER_STATE: Metric = Metric::gauge(
+    "pulse_mongodb_replset_member_state",
+    "Replica set state of each member as the server sees it: 1 primary, 2 secondary, 7 arbiter, 0 startup, 3 recovering, 5 startup2, 6 unknown, 8 down, 9 rollback, 10 removed.",
+    &["source", "set", "member"],
+);
+const MEMBER_HEALTH: Metric = Metric::gauge(
+    "pulse_mongodb_replset_member_health",
+    "1 if the member is reachable and up as the server sees it, 0 if not (replSetGetStatus health).",
+    &["source", "set", "member"],
+);
+const MEMBER_LAG: Metric = Metric::gauge(
+    "pulse_mongodb_replset_member_lag_seconds",
+    "How far each secondary's last applied operation is behind the primary's (optimeDate); absent without a primary.",
+    &["source", "set", "member"],
+);
+
+/// Every metric of the health probe.
+pub(super) const METRICS: &[Metric] = &[
+    CONNECTIONS,
+    OPERATIONS,
+    START_TIME,
+    CURSORS_OPEN,
+    CURSORS_TIMED_OUT,
+    HAS_PRIMARY,
+    MEMBER_STATE,
+    MEMBER_HEALTH,
+    MEMBER_LAG,
+];
+
+/// Members published per replica set: MongoDB allows 50.
+const MAX_MEMBERS: usize = 50;
+
+pub(super) struct HealthProbe {
+    pub(super) source: String,
+    pub(super) shared: Arc<Shared>,
+}
+
+impl Probe for HealthProbe {
+    fn run(&self, _deadline: Instant) -> ProbeFuture<'_> {
+        Box::pin(async move {
+            let client = self.shared.client().await?;
+            let admin = client.database("admin");
+            admin
+                .run_command(bson::doc! { "ping": 1 })
+                .await
+                .map_err(|e| classify(&e))?;
+            let mut out = Output::default();
+            let source = self.source.as_str();
+            // Both need the clusterMonitor role; replSetGetStatus fails on a standalone
+            // server (NoReplicationEnabled). Either way the source is up, with fewer numbers.
+            for (command, read) in [
+                (
+                    "serverStatus",
+                    server_status as fn(&mut Output, &str, &Document, f64),
+                ),
+                ("replSetGetStatus", replica_set),
+            ] {
+                match admin.run_command(bson::doc! { command: 1 }).await {
+                    Ok(doc) => read(&mut out, source, &doc, unix_now()),
+                    Err(e) => {
+                        tracing::debug!(source, command, error = %crate::secrets::scrub(&e.to_string()), "command unavailable")
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+}
+
+/// Connections, operation counters, cursors and the start time from a `serverStatus` reply.
+fn server_status(out: &mut Output, source: &str, status: &Document, now: f64) {
+    if let Ok(conns) = status.get_document("connections") {
+        for state in ["current", "available"] {
+            if let Some(v) = number(conns.get(state)) {
+                out.add(&CONNECTIONS, &[source, state], v);
+            }
+        }
+    }
+    if let Ok(ops) = status.get_document("opcounters") {
+        for (op, v) in ops {
+            if let Some(v) = number(Some(v)) {
+                out.add(&OPERATIONS, &[source, op], v);
+            }
+        }
+    }
+    if let Ok(cursor) = status
+        .get_document("metrics")
+        .and_then(|m| m.get_document("cursor"))
+    {
+        if let Some(v) = number(
+            cursor
+                .get_document("open")
+                .ok()
+                .and_then(|o| o.get("total")),
+        ) {
+            out.add(&CURSORS_OPEN, &[source], v);
+        }
+        if let Some(v) = number(cursor.get("timedOut")) {
+            out.add(&CURSORS_TIMED_OUT, &[source], v);
+        }
+    }
+    if let Some(up) = number(status.get("uptime")) {
+        out.add(&START_TIME, &[source], (now - up).floor());
+    }
+}
+
+/// Member states, health, the primary and each secondary's lag from a `replSetGetStatus`
+/// reply. Lag is measured against the primary's optime, so a set without a primary has none.
+fn replica_set(out: &mut Output, source: &str, status: &Document, _now: f64) {
+    let Ok(set) = status.get_str("set") else {
+        return;
+    };
+    let Ok(members) = status.get_array("members") else {
+        return;
+    };
+    let members: Vec<&Document> = members
+        .iter()
+        .filter_map(Bson::as_document)
+        .take(MAX_MEMBERS)
+        .collect();
+    let optime = |m: &Document| match m.get("optimeDate") {
+        Some(Bson::DateTime(d)) => Some(d.timestamp_millis() as f64 / 1000.0),
+        _ => None,
+    };
+    let primary = members
+        .iter()
+        .find(|m| number(m.get("state")) == Some(1.0))
+        .copied();
+    out.add(
+        &HAS_PRIMARY,
+        &[source, set],
+        f64::from(u8::from(primary.is_some())),
+    );
+    let primary_optime = primary.and_then(optime);
+    for m in members {
+        let Ok(name) = m.get_str("name") else {
+            continue;
+        };
+        let state = number(m.get("state"));
+        if let Some(v) = state {
+            out.add(&MEMBER_STATE, &[source, set, name], v);
+        }
+        if let Some(v) = number(m.get("health")) {
+            out.add(&MEMBER_HEALTH, &[source, set, name], v);
+        }
+        if state == Some(2.0) {
+            if let (Some(p), Some(me)) = (primary_optime, optime(m)) {
+                out.add(&MEMBER_LAG, &[source, set, name], (p - me).max(0.0));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use mongodb::bson::{doc, DateTime};
+
+    use super::*;
+
+    /// A `replSetGetStatus` reply shaped as MongoDB documents it: a primary, a secondary 90 s
+    /// behind, an arbiter (no optime) and a member that is down.
+    fn status(primary_state: i32) -> Document {
+        let t = DateTime::from_millis(1_700_000_090_000);
+        doc! {
+            "set": "rs0", "date": t, "myState": 2, "ok": 1.0,
+            "members": [
+                { "_id": 0, "name": "db-0:27017", "health": 1.0, "state": primary_state,
+                  "stateStr": "PRIMARY", "optimeDate": t, "self": false },
+                { "_id": 1, "name": "db-1:27017", "health": 1.0, "state": 2,
+                  "stateStr": "SECONDARY", "optimeDate": DateTime::from_millis(1_700_000_000_000), "self": true },
+                { "_id": 2, "name": "arb:27017", "health": 1.0, "state": 7, "stateStr": "ARBITER" },
+                { "_id": 3, "name": "db-3:27017", "health": 0.0, "state": 8,
+                  "stateStr": "(not reachable/healthy)", "optimeDate": DateTime::from_millis(0) },
+            ]
+        }
+    }
+
+    #[test]
+    fn a_replica_set_reports_states_health_primary_and_lag() {
+        let mut out = Output::default();
+        replica_set(&mut out, "users-db", &status(1), 0.0);
+        assert_eq!(
+            out.value("pulse_mongodb_replset_has_primary", ""),
+            Some(1.0)
+        );
+        assert_eq!(
+            out.value("pulse_mongodb_replset_member_state", "arb:27017"),
+            Some(7.0)
+        );
+        assert_eq!(
+            out.value("pulse_mongodb_replset_member_state", "db-3:27017"),
+            Some(8.0)
+        );
+        assert_eq!(
+            out.value("pulse_mongodb_replset_member_health", "db-3:27017"),
+            Some(0.0)
+        );
+        assert_eq!(
+            out.value("pulse_mongodb_replset_member_lag_seconds", "db-1:27017"),
+            Some(90.0)
+        );
+        // Lag only for secondaries: the down member's ancient optime is no lag.
+        assert_eq!(
+            out.value("pulse_mongodb_replset_member_lag_seconds", "db-3:27017"),
+            None
+        );
+        assert_eq!(
+            out.value("pulse_mongodb_replset_member_lag_seconds", "db-0:27017"),
+            None
+        );
+    }
+
+    #[test]
+    fn without_a_primary_there_is_no_lag_and_the_set_says_so() {
+        let mut out = Output::default();
+        // The old primary stepped down to recovering (3): nobody is primary.
+        replica_set(&mut out, "users-db", &status(3), 0.0);
+        assert_eq!(
+            out.value("pulse_mongodb_replset_has_primary", ""),
+            Some(0.0)
+        );
+        assert_eq!(
+            out.value("pulse_mongodb_replset_member_lag_seconds", ""),
+            None
+        );
+        assert_eq!(
+            out.value("pulse_mongodb_replset_member_state", "db-0:27017"),
+            Some(3.0)
+        );
+    }
+
+    #[test]
+    fn a_standalone_reply_publishes_nothing_and_server_status_reads_cursors() {
+        let mut out = Output::default();
+        replica_set(
+            &mut out,
+            "db",
+            &doc! { "ok": 0.0, "errmsg": "not running with --replSet", "code": 76 },
+            0.0,
+        );
+        assert!(out.families.is_empty());
+        let ss = doc! {
+            "uptime": 100.0,
+            "connections": { "current": 5, "available": 95 },
+            "metrics": { "cursor": { "timedOut": 4_i64, "open": { "total": 2_i64 } } },
+        };
+        server_status(&mut out, "db", &ss, 1000.5);
+        assert_eq!(out.value("pulse_mongodb_cursors_open", ""), Some(2.0));
+        assert_eq!(
+            out.value("pulse_mongodb_cursors_timed_out_total", ""),
+            Some(4.0)
+        );
+        assert_eq!(
+            out.value("pulse_mongodb_start_timestamp_seconds", ""),
+            Some(900.0)
+        );
+        assert_eq!(
+            out.value("pulse_mongodb_connections", "available"),
+            Some(95.0)
+        );
+    }
+}

@@ -1,0 +1,447 @@
+//! The Postgres health probe: reachability on a connection of its own, then the vital
+//! statistics a DBA pages on. Connections and sizes; the role (primary or standby) and the
+//! server's start; replication seen from a standby (lag, WAL receiver) and from a primary (per
+//! standby); replication slots and the WAL they retain; transaction-ID age against the
+//! wraparound limit; commits, rollbacks and deadlocks; sessions waiting on locks; checkpoints.
+//!
+//! Every query reads views the `pg_monitor` role may read. A view or function the server or
+//! the role lacks (an older version, a managed service, a standby) leaves its numbers absent:
+//! the probe fails only when the server does.
+
+use std::sync::Arc;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgRow};
+use sqlx::{ConnectOptions, PgConnection, Row};
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use super::{classify, server_budget};
+use crate::error::ProbeError;
+use crate::sample::{Metric, Output};
+use crate::sources::{Probe, ProbeFuture};
+
+const MAX_CONNECTIONS: Metric = Metric::gauge(
+    "pulse_postgres_max_connections",
+    "The server's max_connections setting.",
+    &["source"],
+);
+const CONNECTIONS: Metric = Metric::gauge(
+    "pulse_postgres_connections",
+    "Client connections to the server, by state (compare with pulse_postgres_max_connections).",
+    &["source", "state"],
+);
+const DATABASE_SIZE: Metric = Metric::gauge(
+    "pulse_postgres_database_size_bytes",
+    "Size on disk of the database the source connects to.",
+    &["source", "database"],
+);
+const OLDEST_QUERY: Metric = Metric::gauge(
+    "pulse_postgres_oldest_query_start_timestamp_seconds",
+    "Start time of the longest-running active query (age = time() - value); absent when none runs.",
+    &["source"],
+);
+const OLDEST_TRANSACTION: Metric = Metric::gauge(
+    "pulse_postgres_oldest_transaction_start_timestamp_seconds",
+    "Start time of the oldest open transaction (age = time() - value); absent when none is open.",
+    &["source"],
+);
+const POOL_CONNECTIONS: Metric = Metric::gauge(
+    "pulse_postgres_pool_connections",
+    "Connections in pulse-exporter's check pool for this source, by state.",
+    &["source", "state"],
+);
+const POOL_MAX_CONNECTIONS: Metric = Metric::gauge(
+    "pulse_postgres_pool_max_connections",
+    "Size limit of pulse-exporter's check pool for this source.",
+    &["source"],
+);
+const START_TIME: Metric = Metric::gauge(
+    "pulse_postgres_start_timestamp_seconds",
+    "When the server started (pg_postmaster_start_time()).",
+    &["source"],
+);
+const IN_RECOVERY: Metric = Metric::gauge(
+    "pulse_postgres_in_recovery",
+    "1 on a standby (pg_is_in_recovery()), 0 on a primary.",
+    &["source"],
+);
+const LAG_SECONDS: Metric = Metric::gauge(
+    "pulse_postgres_replication_lag_seconds",
+    "On a standby: how long ago the last replayed transaction committed on the primary; 0 while everything received is replayed.",
+    &["source"],
+);
+const LAG_BYTES: Metric = Metric::gauge(
+    "pulse_postgres_replication_lag_bytes",
+    "On a standby: WAL received but not yet replayed.",
+    &["source"],
+);
+const WAL_RECEIVER: Metric = Metric::gauge(
+    "pulse_postgres_wal_receiver_streaming",
+    "On a standby: 1 while its WAL receiver streams from the primary, 0 while it does not.",
+    &["source"],
+);
+const STREAMING_STANDBYS: Metric = Metric::gauge(
+    "pulse_postgres_streaming_standbys",
+    "On a primary: standbys streaming from it (pg_stat_replication).",
+    &["source"],
+);
+const STANDBY_LAG_SECONDS: Metric = Metric::gauge(
+    "pulse_postgres_standby_replay_lag_seconds",
+    "On a primary, per standby: how long its last replayed WAL took to be replayed there (replay_lag); 0 when it has replayed everything.",
+    &["source", "standby"],
+);
+const STANDBY_LAG_BYTES: Metric = Metric::gauge(
+    "pulse_postgres_standby_replay_lag_bytes",
+    "On a primary, per standby: WAL written here and not yet replayed there.",
+    &["source", "standby"],
+);
+const SLOT_ACTIVE: Metric = Metric::gauge(
+    "pulse_postgres_replication_slot_active",
+    "1 while a client uses the replication slot, 0 while none does.",
+    &["source", "slot", "slot_type"],
+);
+const SLOT_RETAINED: Metric = Metric::gauge(
+    "pulse_postgres_replication_slot_retained_wal_bytes",
+    "WAL the server keeps for the replication slot (from its restart_lsn to the current position).",
+    &["source", "slot", "slot_type"],
+);
+const WRAPAROUND: Metric = Metric::gauge(
+    "pulse_postgres_database_wraparound_ratio",
+    "age(datfrozenxid) of each database as a share of the 2^31 transaction-ID wraparound limit.",
+    &["source", "database"],
+);
+const TRANSACTIONS: Metric = Metric::counter(
+    "pulse_postgres_transactions_total",
+    "Transactions of each database, by outcome (commit, rollback) (pg_stat_database).",
+    &["source", "database", "outcome"],
+);
+const DEADLOCKS: Metric = Metric::counter(
+    "pulse_postgres_deadlocks_total",
+    "Deadlocks detected in each database (pg_stat_database).",
+    &["source", "database"],
+);
+const LOCK_WAITING: Metric = Metric::gauge(
+    "pulse_postgres_lock_waiting_sessions",
+    "Sessions waiting for a lock another session holds.",
+    &["source"],
+);
+const OLDEST_LOCK_WAIT: Metric = Metric::gauge(
+    "pulse_postgres_oldest_lock_wait_start_timestamp_seconds",
+    "When the longest current lock wait began (Postgres 14 and later); absent when none waits.",
+    &["source"],
+);
+const CHECKPOINTS: Metric = Metric::counter(
+    "pulse_postgres_checkpoints_total",
+    "Checkpoints by trigger: timed (checkpoint_timeout) or requested (WAL volume, or asked for).",
+    &["source", "trigger"],
+);
+
+/// Every metric of the health probe.
+pub(super) const METRICS: &[Metric] = &[
+    MAX_CONNECTIONS,
+    CONNECTIONS,
+    DATABASE_SIZE,
+    OLDEST_QUERY,
+    OLDEST_TRANSACTION,
+    POOL_CONNECTIONS,
+    POOL_MAX_CONNECTIONS,
+    START_TIME,
+    IN_RECOVERY,
+    LAG_SECONDS,
+    LAG_BYTES,
+    WAL_RECEIVER,
+    STREAMING_STANDBYS,
+    STANDBY_LAG_SECONDS,
+    STANDBY_LAG_BYTES,
+    SLOT_ACTIVE,
+    SLOT_RETAINED,
+    WRAPAROUND,
+    TRANSACTIONS,
+    DEADLOCKS,
+    LOCK_WAITING,
+    OLDEST_LOCK_WAIT,
+    CHECKPOINTS,
+];
+
+pub(super) struct HealthProbe {
+    pub(super) source: String,
+    pub(super) options: PgConnectOptions,
+    pub(super) pool: PgPool,
+    pub(super) max_connections: u32,
+    pub(super) conn: Arc<Mutex<Option<PgConnection>>>,
+}
+
+/// What the health probe reads besides reachability, in one round trip.
+const VITALS_SQL: &str = "SELECT \
+    current_setting('max_connections')::float8 AS max_connections, \
+    pg_database_size(current_database())::float8 AS database_size, \
+    current_database()::text AS database, \
+    (SELECT extract(epoch FROM min(query_start))::float8 FROM pg_stat_activity \
+       WHERE state = 'active' AND pid <> pg_backend_pid() AND backend_type = 'client backend') AS oldest_query, \
+    (SELECT extract(epoch FROM min(xact_start))::float8 FROM pg_stat_activity \
+       WHERE xact_start IS NOT NULL AND pid <> pg_backend_pid() AND backend_type = 'client backend') AS oldest_xact, \
+    extract(epoch FROM pg_postmaster_start_time())::float8 AS start_time, \
+    pg_is_in_recovery() AS in_recovery";
+
+const STATES_SQL: &str = "SELECT coalesce(state, 'unknown')::text AS state, count(*)::float8 AS n \
+    FROM pg_stat_activity WHERE backend_type = 'client backend' GROUP BY 1 ORDER BY 1";
+
+/// On a standby. The replay lag is 0 while everything received is replayed: an idle primary
+/// sends nothing, and the last replayed commit grows old without any lag.
+const STANDBY_SQL: &str = "SELECT \
+    (CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 \
+          ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END)::float8 AS lag_seconds, \
+    pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::float8 AS lag_bytes, \
+    (SELECT count(*) FROM pg_stat_wal_receiver WHERE status = 'streaming')::float8 AS streaming";
+
+/// On a primary, one row per standby (bounded: a primary has at most max_wal_senders).
+const STANDBYS_SQL: &str = "SELECT \
+    coalesce(nullif(application_name, ''), client_addr::text, 'unknown')::text AS standby, \
+    state::text AS state, \
+    pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::float8 AS lag_bytes, \
+    (CASE WHEN replay_lsn = pg_current_wal_lsn() THEN 0 \
+          ELSE extract(epoch FROM replay_lag) END)::float8 AS lag_seconds \
+    FROM pg_stat_replication ORDER BY 1 LIMIT 100";
+
+const SLOTS_SQL: &str = "SELECT slot_name::text AS slot, slot_type::text AS slot_type, active, \
+    pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() \
+                         ELSE pg_current_wal_lsn() END, restart_lsn)::float8 AS retained \
+    FROM pg_replication_slots ORDER BY 1 LIMIT 100";
+
+/// Databases nearest wraparound first, so the cap never hides the one that matters.
+const DATABASES_SQL: &str = "SELECT d.datname::text AS database, \
+    age(d.datfrozenxid)::float8 / 2147483648 AS wraparound, \
+    s.xact_commit::float8 AS commits, s.xact_rollback::float8 AS rollbacks, \
+    s.deadlocks::float8 AS deadlocks \
+    FROM pg_database d LEFT JOIN pg_stat_database s ON s.datid = d.oid \
+    WHERE d.datallowconn ORDER BY 2 DESC, 1 LIMIT 100";
+
+/// `pg_locks.waitstart` exists from Postgres 14.
+const LOCKS_SQL: &str = "SELECT count(DISTINCT pid)::float8 AS waiting, \
+    extract(epoch FROM min(waitstart))::float8 AS oldest FROM pg_locks WHERE NOT granted";
+const LOCKS_SQL_13: &str = "SELECT count(DISTINCT pid)::float8 AS waiting, NULL::float8 AS oldest \
+    FROM pg_locks WHERE NOT granted";
+
+/// Checkpoint counters moved to pg_stat_checkpointer in Postgres 17.
+const CHECKPOINTS_SQL: &str =
+    "SELECT num_timed::float8 AS timed, num_requested::float8 AS requested FROM pg_stat_checkpointer";
+const CHECKPOINTS_SQL_16: &str = "SELECT checkpoints_timed::float8 AS timed, \
+    checkpoints_req::float8 AS requested FROM pg_stat_bgwriter";
+
+impl Probe for HealthProbe {
+    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
+        Box::pin(async move {
+            let mut guard = self.conn.lock().await;
+            // The connection is taken out for the run and put back only after a success: a run
+            // cancelled at its timeout, or failed, drops it, and the next run reconnects.
+            let mut conn = match guard.take() {
+                Some(c) => c,
+                None => {
+                    let budget = server_budget(deadline).as_millis().to_string();
+                    let opts = self
+                        .options
+                        .clone()
+                        .options([("statement_timeout", budget.as_str())]);
+                    opts.connect().await.map_err(classify)?
+                }
+            };
+            let result = vitals(&mut conn, &self.source).await;
+            if result.is_ok() {
+                *guard = Some(conn);
+            }
+            let mut out = result?;
+            let size = self.pool.size() as f64;
+            let idle = self.pool.num_idle() as f64;
+            let source = self.source.as_str();
+            out.add(&POOL_CONNECTIONS, &[source, "idle"], idle);
+            out.add(
+                &POOL_CONNECTIONS,
+                &[source, "in_use"],
+                (size - idle).max(0.0),
+            );
+            out.add(
+                &POOL_MAX_CONNECTIONS,
+                &[source],
+                f64::from(self.max_connections),
+            );
+            Ok(out)
+        })
+    }
+}
+
+fn num(row: &PgRow, column: &str) -> Option<f64> {
+    row.try_get::<Option<f64>, _>(column).ok().flatten()
+}
+
+fn text(row: &PgRow, column: &str) -> String {
+    row.try_get::<Option<String>, _>(column)
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
+async fn vitals(conn: &mut PgConnection, source: &str) -> Result<Output, ProbeError> {
+    let mut out = Output::default();
+    let s = &[source];
+    sqlx::query("SELECT 1")
+        .execute(&mut *conn)
+        .await
+        .map_err(classify)?;
+    let row = sqlx::query(VITALS_SQL)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(classify)?;
+    if let Some(v) = num(&row, "max_connections") {
+        out.add(&MAX_CONNECTIONS, s, v);
+    }
+    if let Some(v) = num(&row, "database_size") {
+        out.add(&DATABASE_SIZE, &[source, &text(&row, "database")], v);
+    }
+    for (column, metric) in [
+        ("oldest_query", &OLDEST_QUERY),
+        ("oldest_xact", &OLDEST_TRANSACTION),
+        ("start_time", &START_TIME),
+    ] {
+        if let Some(v) = num(&row, column) {
+            out.add(metric, s, v);
+        }
+    }
+    let standby: bool = row.try_get("in_recovery").unwrap_or(false);
+    out.add(&IN_RECOVERY, s, f64::from(u8::from(standby)));
+    for row in sqlx::query(STATES_SQL)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(classify)?
+    {
+        out.add(
+            &CONNECTIONS,
+            &[source, &text(&row, "state")],
+            num(&row, "n").unwrap_or(0.0),
+        );
+    }
+    let version = conn.server_version_num().unwrap_or(0);
+    if standby {
+        for row in optional(conn, STANDBY_SQL, source).await? {
+            for (column, metric) in [
+                ("lag_seconds", &LAG_SECONDS),
+                ("lag_bytes", &LAG_BYTES),
+                ("streaming", &WAL_RECEIVER),
+            ] {
+                if let Some(v) = num(&row, column) {
+                    out.add(metric, s, v);
+                }
+            }
+        }
+    } else {
+        let rows = optional(conn, STANDBYS_SQL, source).await?;
+        let streaming = rows
+            .iter()
+            .filter(|r| text(r, "state") == "streaming")
+            .count();
+        out.add(&STREAMING_STANDBYS, s, streaming as f64);
+        for row in rows {
+            let labels = [source, &text(&row, "standby")];
+            if let Some(v) = num(&row, "lag_seconds") {
+                out.add(&STANDBY_LAG_SECONDS, &labels, v);
+            }
+            if let Some(v) = num(&row, "lag_bytes") {
+                out.add(&STANDBY_LAG_BYTES, &labels, v);
+            }
+        }
+    }
+    for row in optional(conn, SLOTS_SQL, source).await? {
+        let labels = [source, &text(&row, "slot"), &text(&row, "slot_type")];
+        let active: bool = row.try_get("active").unwrap_or(false);
+        out.add(&SLOT_ACTIVE, &labels, f64::from(u8::from(active)));
+        // A slot that never reserved WAL has no restart_lsn, and retains nothing.
+        if let Some(v) = num(&row, "retained") {
+            out.add(&SLOT_RETAINED, &labels, v.max(0.0));
+        }
+    }
+    for row in optional(conn, DATABASES_SQL, source).await? {
+        let db = text(&row, "database");
+        if let Some(v) = num(&row, "wraparound") {
+            out.add(&WRAPAROUND, &[source, &db], v);
+        }
+        for (column, outcome) in [("commits", "commit"), ("rollbacks", "rollback")] {
+            if let Some(v) = num(&row, column) {
+                out.add(&TRANSACTIONS, &[source, &db, outcome], v);
+            }
+        }
+        if let Some(v) = num(&row, "deadlocks") {
+            out.add(&DEADLOCKS, &[source, &db], v);
+        }
+    }
+    let locks = if version >= 140_000 {
+        LOCKS_SQL
+    } else {
+        LOCKS_SQL_13
+    };
+    for row in optional(conn, locks, source).await? {
+        out.add(&LOCK_WAITING, s, num(&row, "waiting").unwrap_or(0.0));
+        if let Some(v) = num(&row, "oldest") {
+            out.add(&OLDEST_LOCK_WAIT, s, v);
+        }
+    }
+    let checkpoints = if version >= 170_000 {
+        CHECKPOINTS_SQL
+    } else {
+        CHECKPOINTS_SQL_16
+    };
+    for row in optional(conn, checkpoints, source).await? {
+        for trigger in ["timed", "requested"] {
+            if let Some(v) = num(&row, trigger) {
+                out.add(&CHECKPOINTS, &[source, trigger], v);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Runs a query whose view or function the server or the role may lack: such an error gives
+/// no rows (logged at debug); any other, such as a lost connection, fails the probe.
+async fn optional(
+    conn: &mut PgConnection,
+    sql: &str,
+    source: &str,
+) -> Result<Vec<PgRow>, ProbeError> {
+    match sqlx::query(sql).fetch_all(&mut *conn).await {
+        Ok(rows) => Ok(rows),
+        Err(sqlx::Error::Database(db)) if unavailable(db.code().as_deref()) => {
+            tracing::debug!(source, error = %crate::secrets::scrub(db.message()), "health statistic unavailable");
+            Ok(Vec::new())
+        }
+        Err(e) => Err(classify(e)),
+    }
+}
+
+/// SQLSTATEs that mean "not here" rather than "broken": no such view, column or function, or
+/// no privilege (class 42), not supported (0A), not in this state, e.g. during recovery (55).
+fn unavailable(code: Option<&str>) -> bool {
+    code.is_some_and(|c| ["42", "0A", "55"].iter().any(|class| c.starts_with(class)))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn missing_views_and_privileges_are_absent_and_the_rest_fails() {
+        for code in ["42501", "42P01", "42883", "0A000", "55000"] {
+            assert!(super::unavailable(Some(code)), "{code}");
+        }
+        // A cancelled statement (timeout), a lost connection or a shutdown fail the probe.
+        for code in ["57014", "08006", "57P01"] {
+            assert!(!super::unavailable(Some(code)), "{code}");
+        }
+        assert!(!super::unavailable(None));
+    }
+
+    #[test]
+    fn every_health_metric_is_in_the_kind_table_once() {
+        let mut names: Vec<&str> = super::METRICS.iter().map(|m| m.name).collect();
+        let n = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), n);
+        assert!(names.contains(&"pulse_postgres_database_wraparound_ratio"));
+    }
+}
