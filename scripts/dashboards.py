@@ -544,7 +544,7 @@ def admin():
                    "dashboardAlerts": False, "alertName": "", "alertInstanceLabelFilter": '{alertname!="Watchdog"}',
                    "datasource": "Prometheus", "showInstances": True, "folder": None,
                    "stateFilter": {"firing": True, "pending": True, "noData": False, "normal": False, "error": True}})
-    history_labels = "alertstate, job, tier, redis_role"   # dropped: every other label of the alert is a column
+    history_labels = "alertstate, job, tier"   # dropped: every other label of the alert is a column
     firing = f'ALERTS{{alertstate="firing", alertname!="Watchdog", {FILTER}}}'
     b.table("Alert history", "Every alert that fired in the dashboard's time range (the Watchdog left out): when it first and last fired in the range and for how long, at one-minute resolution.", "short",
             [{"expr": f"min without ({history_labels}) (min_over_time(timestamp({firing})[$__range:1m])) * 1000"},
@@ -599,10 +599,42 @@ def health():
          alerts=["PulsePostgresConnectionsNearMax"])
     b.ts("Postgres database size", "Size of the database each source connects to.", unit_of("pulse_postgres_database_size_bytes"),
          [{"expr": sel("pulse_postgres_database_size_bytes"), "legendFormat": "{{platform}} {{source}} {{database}}"}])
+    b.table("Postgres replication and vitals", "Per source: standby or primary, streaming standbys (on a primary), the worst replication lag (the standby's own, else its primary's view; 0 without replication), inactive replication slots and the WAL slots retain, the database nearest transaction-ID wraparound, sessions waiting on locks, deadlocks in the range, and when the server started.", "short",
+            [{"expr": f"max by (platform, instance, source) ({sel('pulse_postgres_in_recovery')})"},
+             {"expr": f"max by (platform, instance, source) ({sel('pulse_postgres_streaming_standbys')}) or -1 + 0 * max by (platform, instance, source) ({sel('pulse_postgres_in_recovery')})"},
+             {"expr": f"max by (platform, instance, source) ({sel('pulse_postgres_replication_lag_seconds')}) or max by (platform, instance, source) ({sel('pulse_postgres_standby_replay_lag_seconds')}) or 0 * max by (platform, instance, source) ({sel('pulse_postgres_in_recovery')})"},
+             {"expr": f"count by (platform, instance, source) ({sel('pulse_postgres_replication_slot_active')} == 0) or 0 * max by (platform, instance, source) ({sel('pulse_postgres_in_recovery')})"},
+             {"expr": f"sum by (platform, instance, source) ({sel('pulse_postgres_replication_slot_retained_wal_bytes')}) or 0 * max by (platform, instance, source) ({sel('pulse_postgres_in_recovery')})"},
+             {"expr": f"max by (platform, instance, source) ({sel('pulse_postgres_database_wraparound_ratio')})"},
+             {"expr": f"max by (platform, instance, source) ({sel('pulse_postgres_lock_waiting_sessions')})"},
+             {"expr": f"sum by (platform, instance, source) ({over('increase', 'pulse_postgres_deadlocks_total')})"},
+             {"expr": f"max by (platform, instance, source) ({sel('pulse_postgres_start_timestamp_seconds')}) * 1000"}],
+            w=24, h=6, alerts=["PulsePostgresReplicationStopped", "PulsePostgresReplicationLag", "PulsePostgresReplicationSlotInactive", "PulsePostgresTxidWraparound", "PulsePostgresLockWaits", "PulsePostgresDeadlocks", "PulsePostgresRestarted"],
+            transformations=[MERGE, organize({"Value #A": "role", "Value #B": "streaming standbys", "Value #C": "replication lag", "Value #D": "inactive slots",
+                                              "Value #E": "WAL retained by slots", "Value #F": "wraparound used", "Value #G": "waiting on locks",
+                                              "Value #H": "deadlocks", "Value #I": "started"})],
+            overrides=[column("role", mappings=[{"type": "value", "options": {"0": {"text": "primary", "color": "blue", "index": 0}, "1": {"text": "standby", "color": "purple", "index": 1}}}], cell="color-text"),
+                       column("streaming standbys", mappings=[{"type": "value", "options": {"-1": {"text": "n/a (standby)", "index": 0}}}]),
+                       column("replication lag", unit="s", thresholds=steps(("green", None), ("orange", 60), ("red", 300)), cell="color-text"),
+                       column("inactive slots", thresholds=steps(("green", None), ("orange", 1)), cell="color-text"),
+                       column("WAL retained by slots", unit="bytes"),
+                       column("wraparound used", unit="percentunit", thresholds=steps(("green", None), ("orange", 0.25), ("red", 0.5)), cell="color-text"),
+                       column("deadlocks", thresholds=steps(("green", None), ("orange", 1)), cell="color-text"),
+                       column("started", unit="dateTimeAsIso")])
     common("mongodb", "MongoDB")
     b.ts("MongoDB connections", "Current connections and connections still available (the alert fires when under 10 % remain available).", "short",
          [{"expr": sel("pulse_mongodb_connections"), "legendFormat": "{{platform}} {{source}} {{state}}"}], w=24,
          alerts=["PulseMongodbConnectionsLow"])
+    b.table("MongoDB replica set members", "From replSetGetStatus: each member's state (1 primary, 2 secondary, 7 arbiter; anything else serves nothing), whether it is up as the server sees it, and each secondary's lag behind the primary. Empty for a standalone server.", "short",
+            [{"expr": f"max by (platform, instance, source, set, member) ({sel('pulse_mongodb_replset_member_state')})"},
+             {"expr": f"max by (platform, instance, source, set, member) ({sel('pulse_mongodb_replset_member_health')})"},
+             {"expr": f"max by (platform, instance, source, set, member) ({sel('pulse_mongodb_replset_member_lag_seconds')})"}],
+            w=24, h=6, alerts=["PulseMongodbReplicaSetNoPrimary", "PulseMongodbReplicaSetMemberUnhealthy", "PulseMongodbReplicationLag"],
+            transformations=[MERGE, organize({"Value #A": "state", "Value #B": "health", "Value #C": "lag"})],
+            overrides=[column("state", mappings=[{"type": "value", "options": {"1": {"text": "PRIMARY", "color": "green", "index": 0}, "2": {"text": "SECONDARY", "color": "green", "index": 1},
+                                                                           "7": {"text": "ARBITER", "color": "blue", "index": 2}, "8": {"text": "DOWN", "color": "red", "index": 3}}}], cell="color-text"),
+                       column("health", mappings=UP_MAPPING, cell="color-background"),
+                       column("lag", unit="s", thresholds=steps(("green", None), ("orange", 10), ("red", 60)), cell="color-text")])
     common("redis", "Redis")
     b.ts("Redis memory", "Memory used, against maxmemory (0 = no limit, not drawn).", unit_of("pulse_redis_memory_used_bytes"),
          [{"expr": sel("pulse_redis_memory_used_bytes"), "legendFormat": "{{platform}} {{source}} used"},
@@ -623,6 +655,21 @@ def health():
             overrides=[column("memory used", unit="bytes"), column("maxmemory", unit="bytes"),
                        column("evicted keys / s", unit="short", thresholds=steps(("green", None), ("red", 0.000001)),
                               cell="color-background")])
+    b.table("Redis replication and persistence", "Per Redis: master or replica, the replica's link to its master, replicas connected, whether the last RDB save succeeded (red: with stop-writes-on-bgsave-error writes are refused), the last successful save, writes since, and the keyspace hit ratio over the range.", "short",
+            [{"expr": f"max by (platform, instance, source) ({sel('pulse_redis_replica')})"},
+             {"expr": f"max by (platform, instance, source) ({sel('pulse_redis_master_link_up')}) or -1 + 0 * max by (platform, instance, source) ({sel('pulse_redis_replica')})"},
+             {"expr": f"max by (platform, instance, source) ({sel('pulse_redis_connected_replicas')})"},
+             {"expr": f"min by (platform, instance, source) ({sel('pulse_redis_rdb_last_bgsave_success')})"},
+             {"expr": f"max by (platform, instance, source) ({sel('pulse_redis_rdb_last_save_timestamp_seconds')}) * 1000"},
+             {"expr": f"max by (platform, instance, source) ({sel('pulse_redis_rdb_changes_since_last_save')})"},
+             {"expr": f"sum by (platform, instance, source) ({over('increase', 'pulse_redis_keyspace_hits_total')}) / (sum by (platform, instance, source) ({over('increase', 'pulse_redis_keyspace_hits_total')}) + sum by (platform, instance, source) ({over('increase', 'pulse_redis_keyspace_misses_total')}) > 0) or 0 * max by (platform, instance, source) ({sel('pulse_redis_replica')})"}],
+            w=24, h=6, alerts=["PulseRedisReplicationBroken", "PulseRedisPersistenceFailing", "PulseRedisBackupStale"],
+            transformations=[MERGE, organize({"Value #A": "role", "Value #B": "master link", "Value #C": "replicas", "Value #D": "last save ok",
+                                              "Value #E": "last save", "Value #F": "writes since", "Value #G": "hit ratio"})],
+            overrides=[column("role", mappings=[{"type": "value", "options": {"0": {"text": "master", "color": "blue", "index": 0}, "1": {"text": "replica", "color": "purple", "index": 1}}}], cell="color-text"),
+                       column("master link", mappings=[{"type": "value", "options": {"-1": {"text": "n/a (master)", "index": 0}, "1": {"text": "UP", "color": "green", "index": 1}, "0": {"text": "DOWN", "color": "red", "index": 2}}}], cell="color-text"),
+                       column("last save ok", mappings=OK_MAPPING, cell="color-background"),
+                       column("last save", unit="dateTimeAsIso"), column("hit ratio", unit="percentunit")])
     common("rabbitmq", "RabbitMQ workers")
     b.ts("RabbitMQ messages by vhost", "Ready and unacked messages in each vhost's selected queues.", "short",
          [{"expr": f"sum by (platform, source, vhost, state) ({sel('pulse_rabbitmq_vhost_messages')})", "legendFormat": "{{platform}} {{vhost}} {{state}}"}],
@@ -637,6 +684,21 @@ def health():
                                                   "1": {"text": "ALARM", "color": "red", "index": 1}}}, DEGRADED],
           options={"reduceOptions": {"calcs": ["lastNotNull"], "values": False}, "colorMode": "background",
                    "graphMode": "none", "textMode": "value_and_name"})
+    b.table("RabbitMQ nodes", "Per node: running, nodes it cannot reach (a partition when above 0), and its file descriptors and sockets as a share of their limits (at the limit it refuses connections).", "short",
+            [{"expr": f"max by (platform, instance, source, node) ({sel('pulse_rabbitmq_node_running')})"},
+             {"expr": f"max by (platform, instance, source, node) ({sel('pulse_rabbitmq_node_partitions')})"},
+             {"expr": f"max by (platform, instance, source, node) ({sel('pulse_rabbitmq_node_resource_used', eq('resource', 'file_descriptors'))} / ({sel('pulse_rabbitmq_node_resource_limit', eq('resource', 'file_descriptors'))} > 0))"},
+             {"expr": f"max by (platform, instance, source, node) ({sel('pulse_rabbitmq_node_resource_used', eq('resource', 'sockets'))} / ({sel('pulse_rabbitmq_node_resource_limit', eq('resource', 'sockets'))} > 0))"}],
+            w=12, h=6, alerts=["PulseRabbitmqNodeDown", "PulseRabbitmqNetworkPartition", "PulseRabbitmqResourceNearLimit"],
+            transformations=[MERGE, organize({"Value #A": "running", "Value #B": "partitioned from", "Value #C": "file descriptors", "Value #D": "sockets"})],
+            overrides=[column("running", mappings=UP_MAPPING, cell="color-background"),
+                       column("partitioned from", thresholds=steps(("green", None), ("red", 1)), cell="color-background"),
+                       column("file descriptors", unit="percentunit", thresholds=steps(("green", None), ("orange", 0.8), ("red", 0.9)), cell="color-text"),
+                       column("sockets", unit="percentunit", thresholds=steps(("green", None), ("orange", 0.8), ("red", 0.9)), cell="color-text")])
+    b.ts("RabbitMQ connections and unroutable messages", "Client connections to each broker, and messages per interval that no queue received (dropped or returned: lost work; 0 when none).", "short",
+         [{"expr": f"max by (platform, source) ({sel('pulse_rabbitmq_connections')})", "legendFormat": "{{platform}} {{source}} connections"},
+          {"expr": f"sum by (platform, source) ({over('increase', 'pulse_rabbitmq_unroutable_messages_total')}) or 0 * max by (platform, source) ({sel('pulse_rabbitmq_connections')})", "legendFormat": "{{platform}} {{source}} unroutable"}],
+         w=12, h=6, alerts=["PulseRabbitmqUnroutableMessages"])
     common("stripe", "Stripe webhooks")
     b.add("stat", "Stripe webhook endpoints", "1 (enabled) or 0 (disabled) per webhook endpoint; a disabled endpoint receives nothing.", "none",
           [{"expr": guard(sel("pulse_stripe_webhook_endpoint_enabled"), check_ok("webhook_endpoints.*")),
