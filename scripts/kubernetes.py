@@ -134,14 +134,32 @@ def receiver(r):
     return out
 
 
+def bundle_alerts_matcher():
+    """A matcher of the bundle's alert names: `Pulse…` as one pattern, any other by name."""
+    names = sorted({
+        r["alert"]
+        for g in load("alerts/pulse-alerts.yml")["groups"]
+        for r in g["rules"]
+        if "alert" in r
+    })
+    others = [n for n in names if not n.startswith("Pulse")]
+    pattern = "|".join(["Pulse.+"] + others)
+    return {"name": "alertname", "matchType": "=~", "value": pattern}
+
+
 def alertmanager_config():
     am = load("alerts/alertmanager.yml")
+    top = route(am["route"])
+    # Only the bundle's alerts: the operator adds a namespace matcher, but node-exporter and
+    # kube-state-metrics alerts of the same namespace must keep their own receivers.
+    top["matchers"] = [bundle_alerts_matcher()] + top.get("matchers", [])
+    top["routes"] = top.pop("routes")
     doc = {
         "apiVersion": "monitoring.coreos.com/v1alpha1",
         "kind": "AlertmanagerConfig",
         "metadata": {"name": NAME, "labels": dict(LABELS)},
         "spec": {
-            "route": route(am["route"]),
+            "route": top,
             "receivers": [receiver(r) for r in am["receivers"]],
             "inhibitRules": [
                 {
@@ -155,7 +173,10 @@ def alertmanager_config():
     }
     note = (
         "# The Prometheus Operator scopes an AlertmanagerConfig to its namespace (it adds a\n"
-        "# namespace matcher to the top route): alerts from this namespace's rules arrive here.\n"
+        "# namespace matcher to the top route and to each inhibition). The bundle's rules carry\n"
+        "# that `namespace` label (the overlays set it on every rule, the Watchdog included), and\n"
+        "# the top route also matches the bundle's alert names only, so other alerts of the\n"
+        "# namespace (node-exporter, kube-state-metrics) keep the routes they had.\n"
         "# The webhook URLs are those of alerts/alertmanager.yml: put your pager, chat and dead\n"
         "# man's switch there and regenerate.\n"
     )
@@ -205,6 +226,10 @@ def service_monitor():
         "metadata": {"name": NAME, "labels": dict(LABELS)},
         "spec": {
             "selector": {"matchLabels": {"app.kubernetes.io/name": NAME}},
+            # The Service's `platform` label becomes every series' `platform`, as the static
+            # label of each target does in prometheus/prometheus.yml: the dashboards' platform
+            # filter and the alerts' `platform` work the same in both deployments.
+            "targetLabels": ["platform"],
             "endpoints": [{
                 "port": "metrics",
                 "path": "/metrics",
