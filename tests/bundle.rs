@@ -218,7 +218,7 @@ fn amtool_accepts_the_alertmanager_config_and_routes_by_severity() {
             "chat",
         ),
         (
-            vec!["severity=info", "alertname=Watchdog"],
+            vec!["severity=none", "alertname=Watchdog"],
             "deadmansswitch",
         ),
         (
@@ -697,4 +697,213 @@ fn collect_exprs(v: &Value, out: &mut Vec<String>) {
         Value::Array(a) => a.iter().for_each(|x| collect_exprs(x, out)),
         _ => {}
     }
+}
+
+/// Labels of an alert as Alertmanager receives it from the bundle's Prometheus.
+fn alert(labels: &[(&str, &str)]) -> Value {
+    let mut l: serde_json::Map<String, Value> = labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), Value::from(*v)))
+        .collect();
+    l.insert("job".into(), "pulse-exporter".into());
+    l.insert("platform".into(), "hivesync".into());
+    serde_json::json!({ "labels": l })
+}
+
+#[tokio::test]
+async fn one_cause_notifies_once_the_inhibitions_silence_what_it_explains() {
+    // The repository's Alertmanager, sent the alerts one cause raises together: each alert a
+    // cause explains is inhibited, the cause itself and unrelated alerts are not.
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    let log = dir.path().join("alertmanager.log");
+    let _am = common::spawn(
+        "prometheus-alertmanager",
+        &[
+            &format!(
+                "--config.file={}",
+                repo("alerts/alertmanager.yml").display()
+            ),
+            &format!("--storage.path={}", dir.path().display()),
+            &format!("--web.listen-address=127.0.0.1:{port}"),
+            "--cluster.listen-address=",
+        ],
+        &log,
+    );
+    let am = format!("http://127.0.0.1:{port}");
+    common::wait_ready(&format!("{am}/-/ready"), "Alertmanager", &log).await;
+    let i = ("instance", "pulse:7857");
+    let other = ("instance", "pulse:7858");
+    let alerts = vec![
+        // The Redis holding the queues is down: its flapping and slowness, and every queue
+        // and worker alert of its exporter, are explained by it.
+        alert(&[
+            ("alertname", "PulseSourceDown"),
+            i,
+            ("source", "queue-cache"),
+            ("kind", "redis"),
+            ("tier", "queue"),
+            ("severity", "critical"),
+        ]),
+        alert(&[
+            ("alertname", "PulseSourceFlapping"),
+            i,
+            ("source", "queue-cache"),
+            ("kind", "redis"),
+            ("tier", "queue"),
+            ("severity", "critical"),
+        ]),
+        alert(&[
+            ("alertname", "PulseSourceSlow"),
+            i,
+            ("source", "queue-cache"),
+            ("kind", "redis"),
+            ("severity", "warning"),
+        ]),
+        alert(&[
+            ("alertname", "PulseWorkerPoolDown"),
+            i,
+            ("source", "queue-cache"),
+            ("pool", "gpu"),
+            ("severity", "critical"),
+        ]),
+        alert(&[
+            ("alertname", "PulseJobsNotProcessed"),
+            i,
+            ("queue", "ai"),
+            ("severity", "critical"),
+        ]),
+        // A source of another tier down explains only its own probes.
+        alert(&[
+            ("alertname", "PulseSourceDown"),
+            other,
+            ("source", "cache"),
+            ("kind", "redis"),
+            ("tier", "cache"),
+            ("severity", "warning"),
+        ]),
+        alert(&[
+            ("alertname", "PulseSourceSlow"),
+            other,
+            ("source", "cache"),
+            ("kind", "redis"),
+            ("severity", "warning"),
+        ]),
+        alert(&[
+            ("alertname", "PulseWorkerPoolBelowMinimum"),
+            other,
+            ("source", "workers"),
+            ("pool", "cpu"),
+            ("severity", "warning"),
+        ]),
+        // A pool down on the other exporter silences its jobs alerts.
+        alert(&[
+            ("alertname", "PulseWorkerPoolDown"),
+            other,
+            ("source", "workers"),
+            ("pool", "gpu"),
+            ("severity", "critical"),
+        ]),
+        alert(&[
+            ("alertname", "PulseOldestJobTooOld"),
+            other,
+            ("queue", "ai"),
+            ("severity", "critical"),
+        ]),
+        // Evicting explains memory near maxmemory; a stopped standby its lag; no primary the
+        // old primary reading down.
+        alert(&[
+            ("alertname", "PulseRedisEvictingKeys"),
+            other,
+            ("source", "sessions"),
+            ("severity", "warning"),
+        ]),
+        alert(&[
+            ("alertname", "PulseRedisMemoryNearMax"),
+            other,
+            ("source", "sessions"),
+            ("severity", "warning"),
+        ]),
+        alert(&[
+            ("alertname", "PulsePostgresReplicationStopped"),
+            i,
+            ("source", "app-replica"),
+            ("severity", "critical"),
+        ]),
+        alert(&[
+            ("alertname", "PulsePostgresReplicationLag"),
+            i,
+            ("source", "app-replica"),
+            ("severity", "critical"),
+        ]),
+        alert(&[
+            ("alertname", "PulseMongodbReplicaSetNoPrimary"),
+            other,
+            ("source", "users-db"),
+            ("set", "rs0"),
+            ("severity", "critical"),
+        ]),
+        alert(&[
+            ("alertname", "PulseMongodbReplicaSetMemberUnhealthy"),
+            other,
+            ("source", "users-db"),
+            ("set", "rs0"),
+            ("member", "db-0:27017"),
+            ("severity", "critical"),
+        ]),
+    ];
+    let http = reqwest::Client::new();
+    let sent = http
+        .post(format!("{am}/api/v2/alerts"))
+        .json(&alerts)
+        .send()
+        .await
+        .unwrap();
+    assert!(sent.status().is_success(), "{}", sent.text().await.unwrap());
+    let expected_inhibited: BTreeSet<String> = [
+        "PulseSourceFlapping pulse:7857",
+        "PulseSourceSlow pulse:7857",
+        "PulseWorkerPoolDown pulse:7857",
+        "PulseJobsNotProcessed pulse:7857",
+        "PulseSourceSlow pulse:7858",
+        "PulseOldestJobTooOld pulse:7858",
+        "PulseRedisMemoryNearMax pulse:7858",
+        "PulsePostgresReplicationLag pulse:7857",
+        "PulseMongodbReplicaSetMemberUnhealthy pulse:7858",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    let mut inhibited = BTreeSet::new();
+    for _ in 0..50 {
+        let listed: Vec<Value> = http
+            .get(format!("{am}/api/v2/alerts"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(listed.len(), alerts.len(), "{listed:?}");
+        inhibited = listed
+            .iter()
+            .filter(|a| {
+                a["status"]["inhibitedBy"]
+                    .as_array()
+                    .is_some_and(|b| !b.is_empty())
+            })
+            .map(|a| {
+                format!(
+                    "{} {}",
+                    a["labels"]["alertname"].as_str().unwrap(),
+                    a["labels"]["instance"].as_str().unwrap()
+                )
+            })
+            .collect();
+        if inhibited == expected_inhibited {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(inhibited, expected_inhibited);
 }

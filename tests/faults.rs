@@ -257,3 +257,111 @@ async fn twenty_cut_and_restore_cycles_leak_no_descriptors_or_connections() {
         "descriptors grew from {before:?} to {after:?}"
     );
 }
+
+/// Resident memory of `pid` in MiB.
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kib / 1024.0
+}
+
+#[tokio::test]
+async fn megabyte_label_values_are_cut_and_memory_follows_the_config_not_the_data() {
+    let p = unique("huge");
+    let _cleanup = Cleanup::default().redis_keys(format!("{p}:*"));
+    // 20 workers whose ids are a megabyte each, beating now.
+    let mut r = redis().await;
+    let now = now_secs();
+    for i in 0..20 {
+        let id = format!("{i}{}", "w".repeat(1_000_000));
+        let _: () = redis::AsyncCommands::set(&mut r, format!("{p}:hb:{id}"), now)
+            .await
+            .unwrap();
+    }
+    // Rows labelled by a megabyte of text each (before: 100 rows made a 100 MB scrape and
+    // ~400 MiB of memory, 200 rows 687 MiB).
+    let config = |rows: u32| {
+        format!(
+            r#"
+sources:
+  - name: db
+    kind: postgres
+    url: {PG_URL}
+    checks:
+      - metric: app_huge
+        sql: SELECT g || repeat('x', 1000000) AS name, 1 AS value FROM generate_series(1, {rows}) g
+        labels: [name]
+        interval: 2s
+        timeout: 1500ms
+  - name: q
+    kind: redis
+    url: {REDIS_URL}
+    heartbeats:
+      - pool: huge
+        pattern: "{p}:hb:*"
+        interval: 2s
+        timeout: 1500ms
+"#
+        )
+    };
+    let cut = |m: &Scrape, source: &str| {
+        m.find(
+            "pulse_check_label_values_truncated_total",
+            &[("source", source)],
+        )
+        .iter()
+        .map(|s| s.value)
+        .sum::<f64>()
+    };
+    let e = Exporter::start(&config(100));
+    let m = e
+        .wait_for(
+            "both checks cut their labels",
+            Duration::from_secs(30),
+            |m| cut(m, "db") >= 100.0 && cut(m, "q") >= 20.0,
+        )
+        .await;
+    assert_eq!(m.find("app_huge", &[]).len(), 100, "distinct after the cut");
+    let longest = m
+        .series
+        .iter()
+        .flat_map(|s| s.labels.values())
+        .map(String::len)
+        .max()
+        .unwrap();
+    assert!(
+        longest <= 256,
+        "a label value of {longest} bytes was served"
+    );
+    let workers = m.find("pulse_worker_up", &[("pool", "huge")]);
+    assert_eq!(workers.len(), 20, "every worker kept, by its cut id");
+    assert!(
+        m.text.len() < 200_000,
+        "the scrape is {} bytes",
+        m.text.len()
+    );
+    // A few more runs, then memory; then four times the rows (max_series keeps 1,000):
+    // memory must not follow the megabytes read.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let small = rss_mib(e.child.id());
+    e.write_config(&config(400));
+    assert_eq!(e.reload().await.status(), 200);
+    let before = cut(&e.metrics().await, "db");
+    e.wait_for("400 rows cut", Duration::from_secs(30), |m| {
+        cut(m, "db") >= before + 400.0
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let large = rss_mib(e.child.id());
+    eprintln!(
+        "resident memory: {small:.0} MiB with 100 rows of a megabyte, {large:.0} MiB with 400"
+    );
+    assert!(
+        large < small * 1.5,
+        "RSS {small:.0} MiB with 100 rows of a megabyte, {large:.0} MiB with 400"
+    );
+}

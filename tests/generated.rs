@@ -555,6 +555,22 @@ async fn every_shape_is_served_has_data_in_prometheus_and_a_cut_source_greys_onl
         .await;
 }
 
+/// Writes `rules` without annotations as `rules-bare.yml` in `dir`: promtool compares every
+/// annotation of every expected alert, so cases that test only labels read this copy.
+fn write_bare_rules(dir: &Path, rules: &str) {
+    let mut bare: serde_yaml::Value = serde_yaml::from_str(rules).unwrap();
+    for g in bare["groups"].as_sequence_mut().unwrap() {
+        for r in g["rules"].as_sequence_mut().unwrap() {
+            r.as_mapping_mut().unwrap().remove("annotations");
+        }
+    }
+    std::fs::write(
+        dir.join("rules-bare.yml"),
+        serde_yaml::to_string(&bare).unwrap(),
+    )
+    .unwrap();
+}
+
 #[test]
 fn generated_rules_pass_promtool_tests_a_threshold_fires_above_and_stays_quiet_below() {
     let dir = tempfile::tempdir().unwrap();
@@ -566,17 +582,7 @@ fn generated_rules_pass_promtool_tests_a_threshold_fires_above_and_stays_quiet_b
     // after 90 s without a success.
     // The annotations are compared once, for the threshold alert; the other cases read a
     // copy without them (promtool compares every annotation of every expected alert).
-    let mut bare: serde_yaml::Value = serde_yaml::from_str(&rules).unwrap();
-    for g in bare["groups"].as_sequence_mut().unwrap() {
-        for r in g["rules"].as_sequence_mut().unwrap() {
-            r.as_mapping_mut().unwrap().remove("annotations");
-        }
-    }
-    std::fs::write(
-        dir.path().join("rules-bare.yml"),
-        serde_yaml::to_string(&bare).unwrap(),
-    )
-    .unwrap();
+    write_bare_rules(dir.path(), &rules);
     let annotated = r#"rule_files: [rules.yml]
 evaluation_interval: 1m
 tests:
@@ -664,6 +670,57 @@ tests:
         std::process::Command::new("promtool")
             .args(["test", "rules"])
             .args([annotated_file, test_file]),
+        &format!("promtool test rules on\n{rules}"),
+    );
+}
+
+#[test]
+fn a_generated_ratio_alert_fires_on_a_high_share_of_many_and_not_of_few() {
+    let dir = tempfile::tempdir().unwrap();
+    // The example platforms' AI events by status, from a log file.
+    let config = "sources:\n  - name: ai-log\n    kind: logfile\n    path: /tmp/ai-events.log\n    counters:\n      - { metric: app_ai_events_total, labels: { status: status }, alert: { above: 0.25, for: 5m, severity: critical, ratio: { label: status, values: [error, timeout], window: 15m, min_total: 50 } } }\n";
+    let file = write_temp(dir.path(), "ai.yml", config);
+    let rules = generate(&file, "rules");
+    promtool_check_rules(dir.path(), "rules.yml", &rules);
+    write_bare_rules(dir.path(), &rules);
+    // a: 10 requests a minute, half failing: fires. b: the same share of 1 request every
+    // 2 minutes (a quiet night): under min_total, quiet. c: many requests, 5 % failing:
+    // quiet. d: many requests and no error series at all (a share of 0): quiet, and the
+    // success share is still computed (no error from a missing series).
+    let tests = r#"rule_files: [rules-bare.yml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'app_ai_events_total{instance="a", job="pulse-exporter", status="ok"}'
+        values: '0+5x40'
+      - series: 'app_ai_events_total{instance="a", job="pulse-exporter", status="error"}'
+        values: '0+3x40'
+      - series: 'app_ai_events_total{instance="a", job="pulse-exporter", status="timeout"}'
+        values: '0+2x40'
+      - series: 'app_ai_events_total{instance="b", job="pulse-exporter", status="ok"}'
+        values: '0+0.25x40'
+      - series: 'app_ai_events_total{instance="b", job="pulse-exporter", status="error"}'
+        values: '0+0.25x40'
+      - series: 'app_ai_events_total{instance="c", job="pulse-exporter", status="ok"}'
+        values: '0+19x40'
+      - series: 'app_ai_events_total{instance="c", job="pulse-exporter", status="error"}'
+        values: '0+1x40'
+      - series: 'app_ai_events_total{instance="d", job="pulse-exporter", status="ok"}'
+        values: '0+20x40'
+    alert_rule_test:
+      - eval_time: 3m
+        alertname: PulseCheckRatioAboveThreshold
+      - eval_time: 20m
+        alertname: PulseCheckRatioAboveThreshold
+        exp_alerts:
+          - exp_labels: { severity: critical, source: ai-log, check: tail, instance: a, job: pulse-exporter }
+"#;
+    let test_file = write_temp(dir.path(), "ratio.test.yml", tests);
+    run_ok(
+        std::process::Command::new("promtool")
+            .args(["test", "rules"])
+            .arg(test_file),
         &format!("promtool test rules on\n{rules}"),
     );
 }

@@ -130,6 +130,100 @@ async fn custom_telemetry_path_is_honoured() {
 }
 
 #[tokio::test]
+async fn client_certificates_are_required_and_checked_against_the_client_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new(dir.path());
+    let other = TestCa::new(&{
+        let d = dir.path().join("other");
+        std::fs::create_dir(&d).unwrap();
+        d
+    });
+    let web = write_temp(
+        dir.path(),
+        "web.yml",
+        &format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\n  client_ca_file: {}\n  client_auth_type: RequireAndVerifyClientCert\n",
+            ca.server_cert.display(),
+            ca.server_key.display(),
+            ca.ca.display()
+        ),
+    );
+    let e = Exporter::start_with(
+        &redis_config(""),
+        &["--web.config.file", web.to_str().unwrap()],
+        &[],
+    );
+    let client = |identity: Option<(&std::path::Path, &std::path::Path)>| {
+        let ca_pem = std::fs::read(&ca.ca).unwrap();
+        let mut b = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&ca_pem).unwrap());
+        if let Some((cert, key)) = identity {
+            let mut pem = std::fs::read(cert).unwrap();
+            pem.extend(std::fs::read(key).unwrap());
+            b = b.identity(reqwest::Identity::from_pem(&pem).unwrap());
+        }
+        b.build().unwrap()
+    };
+    let url = format!("https://127.0.0.1:{}/metrics", e.port);
+    let with_cert = client(Some((&ca.client_cert, &ca.client_key)))
+        .get(&url)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_cert.status(), 200);
+    assert!(
+        client(None).get(&url).send().await.is_err(),
+        "a client without a certificate got in"
+    );
+    assert!(
+        client(Some((&other.client_cert, &other.client_key)))
+            .get(&url)
+            .send()
+            .await
+            .is_err(),
+        "a certificate of another CA got in"
+    );
+    // A CA without client_auth_type is a config error, named.
+    let bad = write_temp(
+        dir.path(),
+        "bad.yml",
+        &format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\n  client_ca_file: {}\n",
+            ca.server_cert.display(),
+            ca.server_key.display(),
+            ca.ca.display()
+        ),
+    );
+    let config = write_temp(dir.path(), "pulse.yml", &redis_config(""));
+    let mut child = std::process::Command::new(bin())
+        .args(["--config.file", config.to_str().unwrap()])
+        .args(["--web.config.file", bad.to_str().unwrap()])
+        .args(["--web.listen-address", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "started with a client CA and no client_auth_type: {err}"
+    );
+    assert!(err.contains("client_auth_type"), "{err}");
+}
+
+#[tokio::test]
 async fn basic_auth_over_tls_with_a_self_signed_certificate() {
     let dir = tempfile::tempdir().unwrap();
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
@@ -433,6 +527,209 @@ async fn slow_clients_are_cut_off_and_connections_past_the_cap_are_closed() {
     }
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_healthy(e.port).await;
+}
+
+#[tokio::test]
+async fn a_reconnecting_slowloris_from_one_address_leaves_the_scraper_from_another_its_slots() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use tokio::io::AsyncWriteExt;
+    let limits = pulse_exporter::http::Limits {
+        max_connections: 24,
+        max_connections_per_address: 8,
+        header_read_timeout: Duration::from_secs(2),
+        ..pulse_exporter::http::Limits::default()
+    };
+    let e = InProcess::start_limited(&redis_config(""), limits);
+    let port = e.port;
+    // 60 clients at 127.0.0.1 send a header byte every 300 ms and reconnect when closed:
+    // more than every slot of the server, were they all let in.
+    let stop = Arc::new(AtomicBool::new(false));
+    let refused = Arc::new(AtomicUsize::new(0));
+    let mut attackers = Vec::new();
+    for _ in 0..60 {
+        let (stop, refused) = (stop.clone(), refused.clone());
+        attackers.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let Ok(mut c) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+                    continue;
+                };
+                let mut sent = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    if c.write_all(b"X").await.is_err() {
+                        break;
+                    }
+                    sent += 1;
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+                // Closed before a second byte went out: refused at accept.
+                if sent <= 1 {
+                    refused.fetch_add(1, Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The scraper comes from another loopback address.
+    let scraper = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .timeout(Duration::from_secs(3))
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let mut failed = Vec::new();
+    for _ in 0..20 {
+        match scraper
+            .get(format!("http://127.0.0.1:{port}/metrics"))
+            .send()
+            .await
+        {
+            Ok(r) if r.status() == 200 => {}
+            other => failed.push(format!("{other:?}")),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for a in attackers {
+        let _ = a.await;
+    }
+    assert!(
+        failed.is_empty(),
+        "scrapes from the other address failed: {failed:?}"
+    );
+    assert!(
+        refused.load(Ordering::Relaxed) > 0,
+        "the attacking address was never held to its share"
+    );
+}
+
+#[tokio::test]
+async fn on_a_busy_server_a_slow_request_head_is_cut_sooner() {
+    use tokio::io::AsyncReadExt;
+    let limits = pulse_exporter::http::Limits {
+        max_connections: 24,
+        max_connections_per_address: 8,
+        header_read_timeout: Duration::from_secs(20),
+        busy_header_read_timeout: Duration::from_secs(1),
+        ..pulse_exporter::http::Limits::default()
+    };
+    let e = InProcess::start_limited(&redis_config(""), limits);
+    let connect_from = |last: u8| {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket
+            .bind((std::net::Ipv4Addr::new(127, 0, 0, last), 0).into())
+            .unwrap();
+        socket.connect(([127, 0, 0, 1], e.port).into())
+    };
+    // Before the server is busy a silent connection keeps the full head timeout; 20 of 24
+    // slots taken (from three addresses, 8 each at most) make it busy.
+    let mut held = Vec::new();
+    for i in 0..20u8 {
+        held.push(connect_from(10 + i / 8).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    let mut late = connect_from(20).await.unwrap();
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(8), late.read_to_end(&mut rest)).await;
+    assert!(
+        read.is_ok() && started.elapsed() < Duration::from_secs(5),
+        "a silent connection on a busy server was held {:?}",
+        started.elapsed()
+    );
+    // One accepted before the server was busy is still open: it has the full timeout.
+    let mut first = held.remove(0);
+    let mut byte = [0u8; 1];
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), first.read(&mut byte))
+            .await
+            .is_err(),
+        "a connection from before the server was busy was cut early"
+    );
+    // A scraper that sends its head at once is served on the busy server.
+    let scraper = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 30]))
+        .timeout(Duration::from_secs(3))
+        .build()
+        .unwrap();
+    let r = scraper
+        .get(format!("http://127.0.0.1:{}/metrics", e.port))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn a_guesser_at_the_scrapers_address_does_not_lock_the_right_password_out() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let hash = bcrypt::hash("right-horse", 4).unwrap();
+    let web = write_temp(
+        dir.path(),
+        "web.yml",
+        &format!("basic_auth_users:\n  prometheus: '{hash}'\n"),
+    );
+    let e = Exporter::start_with(
+        &redis_config(""),
+        &["--web.config.file", web.to_str().unwrap()],
+        &[],
+    );
+    // The web config has no TLS: plain HTTP.
+    let url = format!("http://127.0.0.1:{}/metrics", e.port);
+    // The guesser starts first and never stops: a new wrong password each time, from the
+    // address the scraper uses too.
+    let stop = Arc::new(AtomicBool::new(false));
+    let limited = Arc::new(AtomicUsize::new(0));
+    let guesser = {
+        let (stop, limited, url) = (stop.clone(), limited.clone(), url.clone());
+        tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                let r = client
+                    .get(&url)
+                    .basic_auth("prometheus", Some(format!("guess-{n}")))
+                    .send()
+                    .await;
+                if r.is_ok_and(|r| r.status() == 429) {
+                    limited.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let scraper = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(15) {
+        let status = scraper
+            .get(&url)
+            .basic_auth("prometheus", Some("right-horse"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        statuses.push(status);
+        if statuses.ends_with(&[200, 200, 200]) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let _ = guesser.await;
+    assert!(
+        limited.load(Ordering::Relaxed) > 0,
+        "the guesser was never limited"
+    );
+    assert!(
+        statuses.ends_with(&[200, 200, 200]),
+        "the right password stayed locked out: {statuses:?}"
+    );
 }
 
 #[tokio::test]

@@ -281,9 +281,60 @@ fn both_overlays_render_valid_objects_that_hold_the_bundle() {
             "prometheus"
         );
         assert_eq!(np["spec"]["ingress"][0]["ports"][0]["port"], "metrics");
+        // Out: every source kind's documented ports, plain and TLS, to any address (managed
+        // services sit on private addresses and in other namespaces), DNS including NodeLocal
+        // DNSCache, and the credential endpoints.
+        let egress = np["spec"]["egress"].as_sequence().unwrap();
+        let open_ports: Vec<i64> = egress
+            .iter()
+            .filter(|r| r["to"].is_null())
+            .flat_map(|r| r["ports"].as_sequence().unwrap())
+            .map(|p| p["port"].as_i64().unwrap())
+            .collect();
+        for (kind, ports) in [
+            ("postgres", &[5432][..]),
+            ("redis", &[6379, 6380]),
+            ("rabbitmq", &[5672, 5671, 15672, 15671]),
+            ("mongodb", &[27017]),
+            ("stripe and s3", &[443]),
+            ("s3 on MinIO", &[9000]),
+        ] {
+            for port in ports {
+                assert!(
+                    open_ports.contains(port),
+                    "{overlay}: {kind} port {port} is not open: {open_ports:?}"
+                );
+            }
+        }
+        let cidrs: Vec<&str> = egress
+            .iter()
+            .flat_map(|r| r["to"].as_sequence().into_iter().flatten())
+            .filter_map(|t| t["ipBlock"]["cidr"].as_str())
+            .collect();
+        for cidr in [
+            "169.254.20.10/32",
+            "169.254.169.254/32",
+            "169.254.170.23/32",
+            "fd00:ec2::23/128",
+        ] {
+            assert!(cidrs.contains(&cidr), "{overlay}: no egress to {cidr}");
+        }
         one(&objects, "PodDisruptionBudget");
         let sm = one(&objects, "ServiceMonitor");
         assert_eq!(sm["spec"]["endpoints"][0]["port"], "metrics");
+        // Every series gets the Service's `platform`, as compose targets get theirs.
+        assert_eq!(sm["spec"]["targetLabels"][0], "platform", "{overlay}");
+        let service = one(&objects, "Service");
+        assert!(
+            service["metadata"]["labels"]["platform"].is_string(),
+            "{overlay}: the Service has no platform label"
+        );
+        // The image is a placeholder to substitute, never a name that might resolve.
+        let image = c["image"].as_str().unwrap();
+        assert!(
+            image.starts_with("registry.example.com/pulse-exporter:"),
+            "{overlay}: {image}"
+        );
         one(&objects, "AlertmanagerConfig");
 
         // The rules are exactly the bundle's files, and promtool accepts them.
@@ -304,8 +355,24 @@ fn both_overlays_render_valid_objects_that_hold_the_bundle() {
                 .iter()
                 .find(|r| r["metadata"]["name"] == stem)
                 .unwrap_or_else(|| panic!("no PrometheusRule {stem} for {file}"));
+            // Each rule carries the overlay's namespace, for the AlertmanagerConfig's routes;
+            // without it, the rules are the file's.
+            let mut groups = rule["spec"]["groups"].clone();
+            for group in groups.as_sequence_mut().unwrap() {
+                for r in group["rules"].as_sequence_mut().unwrap() {
+                    let labels = r["labels"].as_mapping_mut().unwrap();
+                    assert_eq!(
+                        labels.remove("namespace").as_ref().and_then(|v| v.as_str()),
+                        Some("monitoring"),
+                        "{overlay}: {stem}: a rule without the namespace label: {r:?}"
+                    );
+                    if labels.is_empty() {
+                        r.as_mapping_mut().unwrap().remove("labels");
+                    }
+                }
+            }
             assert_eq!(
-                rule["spec"]["groups"],
+                groups,
                 read_yaml(file)["groups"],
                 "{overlay}: the PrometheusRule {stem} differs from {file}: run python3 scripts/kubernetes.py"
             );
@@ -352,6 +419,167 @@ fn both_overlays_render_valid_objects_that_hold_the_bundle() {
         let (code, out, err) = run_cli(&["check", "--config.file", file.to_str().unwrap()], &[]);
         assert_eq!(code, 0, "{out}{err}");
         assert!(!format!("{out}{err}").contains("s3cret-value"));
+    }
+}
+
+/// An AlertmanagerConfig route as the Prometheus Operator writes it into Alertmanager's
+/// config: receivers named `namespace/object/receiver`, matchers as strings.
+fn operator_route(r: &serde_yaml::Value, prefix: &str) -> serde_yaml::Value {
+    let mut out = serde_yaml::Mapping::new();
+    if let Some(receiver) = r["receiver"].as_str() {
+        out.insert("receiver".into(), format!("{prefix}{receiver}").into());
+    }
+    for (from, to) in [
+        ("groupBy", "group_by"),
+        ("groupWait", "group_wait"),
+        ("groupInterval", "group_interval"),
+        ("repeatInterval", "repeat_interval"),
+        ("continue", "continue"),
+    ] {
+        if !r[from].is_null() {
+            out.insert(to.into(), r[from].clone());
+        }
+    }
+    let matchers: Vec<serde_yaml::Value> = r["matchers"]
+        .as_sequence()
+        .map(|m| {
+            m.iter()
+                .map(|m| {
+                    let (name, op, value) = (&m["name"], &m["matchType"], &m["value"]);
+                    format!(
+                        "{}{}\"{}\"",
+                        name.as_str().unwrap(),
+                        op.as_str().unwrap(),
+                        value.as_str().unwrap()
+                    )
+                    .into()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if !matchers.is_empty() {
+        out.insert("matchers".into(), matchers.into());
+    }
+    if let Some(routes) = r["routes"].as_sequence() {
+        let routes: Vec<serde_yaml::Value> =
+            routes.iter().map(|x| operator_route(x, prefix)).collect();
+        out.insert("routes".into(), routes.into());
+    }
+    out.into()
+}
+
+#[test]
+fn in_a_shared_namespace_only_the_bundles_alerts_reach_its_receivers() {
+    // kube-prometheus-stack's default Alertmanager config with the operator's merge of the
+    // AlertmanagerConfig: its top route first, with the namespace matcher added and
+    // `continue: true`, then the chart's own routes (its Watchdog to "null").
+    let objects = render("single");
+    let amc = one(&objects, "AlertmanagerConfig");
+    let ns = "monitoring";
+    let prefix = format!("{ns}/{}/", amc["metadata"]["name"].as_str().unwrap());
+    let mut top = operator_route(&amc["spec"]["route"], &prefix);
+    let matchers = top
+        .as_mapping_mut()
+        .unwrap()
+        .entry("matchers".into())
+        .or_insert_with(|| serde_yaml::Value::Sequence(Vec::new()));
+    let matchers = matchers.as_sequence_mut().unwrap();
+    matchers.insert(0, format!("namespace=\"{ns}\"").into());
+    top["continue"] = true.into();
+    let mut receivers = vec![serde_yaml::from_str::<serde_yaml::Value>("name: \"null\"").unwrap()];
+    for r in amc["spec"]["receivers"].as_sequence().unwrap() {
+        receivers.push(
+            serde_yaml::from_str(&format!(
+                "{{ name: \"{prefix}{}\", webhook_configs: [{{ url: \"http://127.0.0.1:9/\" }}] }}",
+                r["name"].as_str().unwrap()
+            ))
+            .unwrap(),
+        );
+    }
+    let chart_watchdog: serde_yaml::Value =
+        serde_yaml::from_str("{ receiver: \"null\", matchers: [alertname = \"Watchdog\"] }")
+            .unwrap();
+    let mut config = serde_yaml::Mapping::new();
+    let mut root = serde_yaml::Mapping::new();
+    root.insert("receiver".into(), "null".into());
+    root.insert("group_by".into(), vec!["namespace"].into());
+    root.insert("routes".into(), vec![top, chart_watchdog].into());
+    config.insert("route".into(), root.into());
+    config.insert("receivers".into(), receivers.into());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("alertmanager.yml");
+    std::fs::write(&file, serde_yaml::to_string(&config).unwrap()).unwrap();
+    run("amtool", &["check-config", file.to_str().unwrap()]);
+    let file = format!("--config.file={}", file.display());
+    let routed = |labels: &[&str]| {
+        let mut args = vec!["config", "routes", "test", &file];
+        args.extend(labels);
+        let out = run("amtool", &args);
+        let mut got: Vec<String> = out.trim().split(',').map(str::to_owned).collect();
+        got.sort();
+        got
+    };
+    let ours = |r: &str| format!("{prefix}{r}");
+    for (labels, expected) in [
+        // Another exporter's alert in the same namespace keeps the chart's route.
+        (
+            vec![
+                "alertname=NodeFilesystemAlmostOutOfSpace",
+                "namespace=monitoring",
+                "severity=critical",
+            ],
+            vec!["null".to_owned()],
+        ),
+        (
+            vec![
+                "alertname=KubePodCrashLooping",
+                "namespace=monitoring",
+                "severity=warning",
+            ],
+            vec!["null".to_owned()],
+        ),
+        // The bundle's Watchdog, with the namespace the overlay gives it, reaches the dead
+        // man's switch (and the chart's Watchdog route too, which `continue` allows).
+        (
+            vec![
+                "alertname=Watchdog",
+                "namespace=monitoring",
+                "severity=none",
+            ],
+            vec![ours("deadmansswitch"), "null".to_owned()],
+        ),
+        // The chart's own Watchdog has no namespace label: never ours.
+        (
+            vec!["alertname=Watchdog", "severity=none"],
+            vec!["null".to_owned()],
+        ),
+        (
+            vec![
+                "alertname=PulseSourceDown",
+                "namespace=monitoring",
+                "severity=critical",
+            ],
+            vec![ours("pager")],
+        ),
+        (
+            vec![
+                "alertname=PulseCheckFailing",
+                "namespace=monitoring",
+                "severity=warning",
+            ],
+            vec![ours("chat")],
+        ),
+        // The same alert from a namespace the AlertmanagerConfig does not cover.
+        (
+            vec![
+                "alertname=PulseSourceDown",
+                "namespace=other",
+                "severity=critical",
+            ],
+            vec!["null".to_owned()],
+        ),
+    ] {
+        assert_eq!(routed(&labels), expected, "{labels:?}");
     }
 }
 

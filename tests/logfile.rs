@@ -210,3 +210,63 @@ sources:
             >= 1.0
     );
 }
+
+#[tokio::test]
+async fn a_fifo_or_a_device_is_refused_at_load_and_never_freezes_the_exporter_at_run_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("events.fifo");
+    run_ok(std::process::Command::new("mkfifo").arg(&fifo), "mkfifo");
+    for (path, what) in [
+        (fifo.as_path(), "a FIFO"),
+        (std::path::Path::new("/dev/urandom"), "a character device"),
+    ] {
+        let file = write_temp(dir.path(), "check.yml", &config(path, ""));
+        let (code, _, err) = run_cli(&["check", "--config.file", file.to_str().unwrap()], &[]);
+        assert_ne!(code, 0, "{path:?} accepted");
+        assert!(
+            err.contains("path") && err.contains(what) && err.contains("regular file"),
+            "{err}"
+        );
+    }
+
+    // A path that does not exist at load becomes a FIFO (nobody writing) at run time: the
+    // log source fails alone, every endpoint keeps answering, a Redis source beside it keeps
+    // being probed, and SIGTERM stops the process.
+    let later = dir.path().join("later.log");
+    let redis = format!(
+        "  - name: cache\n    kind: redis\n    url: {REDIS_URL}\n    health_interval: 1s\n"
+    );
+    let mut e = Exporter::start(&config(&later, &redis));
+    run_ok(std::process::Command::new("mkfifo").arg(&later), "mkfifo");
+    let failing = e
+        .wait_for("the FIFO refused", Duration::from_secs(10), |m| {
+            m.get(
+                "pulse_source_probe_failures_total",
+                &[("source", "ai-logs"), ("reason", "query")],
+            )
+            .is_some_and(|n| n > 0.0)
+        })
+        .await;
+    assert_eq!(
+        failing.get("pulse_source_up", &[("source", "cache")]),
+        Some(1.0)
+    );
+    let probes = |m: &Scrape| {
+        m.get("pulse_source_probes_total", &[("source", "cache")])
+            .unwrap_or(0.0)
+    };
+    let before = probes(&failing);
+    let later_scrape = e
+        .wait_for("Redis probed on", Duration::from_secs(10), |m| {
+            probes(m) >= before + 2.0
+        })
+        .await;
+    assert!(later_scrape.text.contains("pulse_source_up"));
+    assert!(e.logs().contains("regular files only"), "{}", e.logs());
+    e.signal("-TERM");
+    assert!(
+        e.wait_exit(Duration::from_secs(10)).is_some(),
+        "SIGTERM did not stop the exporter: {}",
+        e.logs()
+    );
+}

@@ -220,3 +220,72 @@ sources:
     let dropped = dropped.unwrap();
     assert!(dropped >= 480.0 && dropped % 480.0 == 0.0, "{dropped}");
 }
+
+#[tokio::test]
+async fn a_private_ca_and_a_client_certificate_in_the_url_reach_a_mongodb_behind_tls() {
+    // The driver reads TLS files from the URL: tlsCAFile, and tlsCertificateKeyFile holding the
+    // client certificate and its key together.
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new(dir.path());
+    let both = dir.path().join("client-and-key.pem");
+    let mut pem = std::fs::read_to_string(&ca.client_cert).unwrap();
+    pem.push_str(&std::fs::read_to_string(&ca.client_key).unwrap());
+    std::fs::write(&both, pem).unwrap();
+    let front = TlsFront::start(&ca, MONGO_URL.trim_start_matches("mongodb://")).await;
+    let url = |query: &str| {
+        format!(
+            "mongodb://127.0.0.1:{}/pulse?directConnection=true&tls=true&serverSelectionTimeoutMS=1500{query}",
+            front.port
+        )
+    };
+    let config = format!(
+        r#"
+sources:
+  - name: trusted
+    kind: mongodb
+    url: "{trusted}"
+    health_interval: 3s
+    health_timeout: 2s
+  - name: no-client-cert
+    kind: mongodb
+    url: "{no_client}"
+    health_interval: 3s
+    health_timeout: 2s
+  - name: public-roots
+    kind: mongodb
+    url: "{public}"
+    health_interval: 3s
+    health_timeout: 2s
+"#,
+        trusted = url(&format!(
+            "&tlsCAFile={}&tlsCertificateKeyFile={}",
+            ca.ca.display(),
+            both.display()
+        )),
+        no_client = url(&format!("&tlsCAFile={}", ca.ca.display())),
+        public = url(""),
+    );
+    let e = InProcess::start(&config);
+    let m = e
+        .wait_for(
+            "the trusted source up, the others failing",
+            Duration::from_secs(30),
+            |m| {
+                m.get("pulse_source_up", &[("source", "trusted")]) == Some(1.0)
+                    && m.probe_failed("no-client-cert")
+                    && m.probe_failed("public-roots")
+            },
+        )
+        .await;
+    for source in ["no-client-cert", "public-roots"] {
+        assert_eq!(
+            m.get("pulse_source_up", &[("source", source)]),
+            Some(0.0),
+            "{source}"
+        );
+    }
+    assert!(
+        !m.text.contains("BEGIN"),
+        "no certificate or key material in the scrape"
+    );
+}

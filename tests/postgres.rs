@@ -559,3 +559,84 @@ sources:
     }
     println!("exited {:?} after SIGTERM", stopped.elapsed());
 }
+
+#[tokio::test]
+async fn a_postgres_with_ssl_and_a_private_ca_is_reached_only_with_the_ca() {
+    let tmp = postgres_owned_tempdir();
+    let data = tmp.path().join("data");
+    PgCluster::init(&data);
+    let ca = TestCa::new(tmp.path());
+    // The server's key must be the postgres user's own, readable by it alone.
+    for (file, mode) in [
+        (&ca.server_key, "600"),
+        (&ca.server_cert, "644"),
+        (&ca.ca, "644"),
+    ] {
+        run_ok(
+            std::process::Command::new("chown").args(["postgres:postgres", file.to_str().unwrap()]),
+            "chown",
+        );
+        run_ok(
+            std::process::Command::new("chmod").args([mode, file.to_str().unwrap()]),
+            "chmod",
+        );
+    }
+    // TLS only, and a client certificate the CA signed.
+    std::fs::write(
+        data.join("pg_hba.conf"),
+        "local all all trust\nhostssl all all 127.0.0.1/32 trust clientcert=verify-ca\nhostnossl all all 127.0.0.1/32 reject\n",
+    )
+    .unwrap();
+    let server = PgCluster::start_with(
+        data,
+        free_port(),
+        &format!(
+            "-c ssl=on -c ssl_cert_file={} -c ssl_key_file={} -c ssl_ca_file={}",
+            ca.server_cert.display(),
+            ca.server_key.display(),
+            ca.ca.display()
+        ),
+    );
+    let base = format!("postgres://postgres@127.0.0.1:{}/postgres", server.port);
+    let config = format!(
+        r#"
+global: {{ health_interval: 1s, health_timeout: 800ms }}
+sources:
+  - name: trusted
+    kind: postgres
+    url: {base}?sslmode=verify-full&sslrootcert={ca}&sslcert={cert}&sslkey={key}
+  - name: no-ca
+    kind: postgres
+    url: {base}?sslmode=verify-full&sslcert={cert}&sslkey={key}
+  - name: plain
+    kind: postgres
+    url: {base}?sslmode=disable
+"#,
+        ca = ca.ca.display(),
+        cert = ca.client_cert.display(),
+        key = ca.client_key.display(),
+    );
+    let e = InProcess::start(&config);
+    let m = e
+        .wait_for(
+            "the source with the CA up, the others failing",
+            Duration::from_secs(30),
+            |m| {
+                m.get("pulse_source_up", &[("source", "trusted")]) == Some(1.0)
+                    && m.probe_failed("no-ca")
+                    && m.probe_failed("plain")
+            },
+        )
+        .await;
+    assert_eq!(
+        m.get("pulse_postgres_in_recovery", &[("source", "trusted")]),
+        Some(0.0)
+    );
+    for source in ["no-ca", "plain"] {
+        assert_eq!(
+            m.get("pulse_source_up", &[("source", source)]),
+            Some(0.0),
+            "{source}"
+        );
+    }
+}

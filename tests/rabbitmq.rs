@@ -483,3 +483,75 @@ async fn the_head_message_timestamp_and_acknowledgements_are_published() {
     let _ = amqp.close(200, "bye".into()).await;
     vh.delete().await;
 }
+
+#[tokio::test]
+async fn a_private_ca_and_a_client_certificate_reach_the_management_api_and_amqp_over_tls() {
+    let vh = RabbitVhost::create().await;
+    vh.declare("ai.jobs", json!({})).await;
+    vh.publish("ai.jobs", 3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new(dir.path());
+    // TLS fronts that require a client certificate of the CA, before the real broker.
+    let api = TlsFront::start(&ca, "127.0.0.1:15672").await;
+    let amqp = TlsFront::start(&ca, "127.0.0.1:5672").await;
+    let amqps = vh
+        .amqp_url()
+        .replace("amqp://", "amqps://")
+        .replace(":5672/", &format!(":{}/", amqp.port));
+    let tls = format!(
+        "{{ ca_file: {}, cert_file: {}, key_file: {} }}",
+        ca.ca.display(),
+        ca.client_cert.display(),
+        ca.client_key.display()
+    );
+    let config = format!(
+        r#"
+global: {{ interval: 1s, timeout: 800ms, health_interval: 1s, health_timeout: 800ms }}
+sources:
+  - name: trusted
+    kind: rabbitmq
+    management_url: https://127.0.0.1:{api}
+    username: guest
+    password: guest
+    vhosts: ["{v}"]
+    amqp_url: {amqps}
+    amqp_queues: [ai.jobs]
+    tls: {tls}
+  - name: public-roots
+    kind: rabbitmq
+    management_url: https://127.0.0.1:{api}
+    username: guest
+    password: guest
+    vhosts: ["{v}"]
+"#,
+        api = api.port,
+        v = vh.name,
+    );
+    // The binary: it installs the process's TLS provider, which lapin's TLS uses.
+    let e = Exporter::start(&config);
+    let v = vh.name.clone();
+    let m = e
+        .wait_for("both APIs read over TLS", Duration::from_secs(30), |m| {
+            m.get(
+                "pulse_check_success",
+                &[("source", "trusted"), ("check", "amqp_queues")],
+            ) == Some(1.0)
+                && m.get("pulse_source_up", &[("source", "trusted")]) == Some(1.0)
+                && m.probe_failed("public-roots")
+        })
+        .await;
+    let depth = m.find(
+        "pulse_rabbitmq_queue_messages",
+        &[("vhost", &v), ("queue", "ai.jobs"), ("state", "ready")],
+    );
+    assert!(
+        !depth.is_empty() && depth.iter().all(|s| s.value == 3.0),
+        "{depth:?}"
+    );
+    assert_eq!(
+        m.get("pulse_source_up", &[("source", "public-roots")]),
+        Some(0.0)
+    );
+    drop(e);
+    vh.delete().await;
+}

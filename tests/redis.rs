@@ -460,3 +460,111 @@ sources:
     assert_eq!(policy.len(), 1, "{policy:?}");
     assert_eq!(policy[0].value, 1.0);
 }
+
+#[tokio::test]
+async fn a_private_ca_and_a_client_certificate_reach_a_redis_behind_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new(dir.path());
+    let port = free_port();
+    let path = |p: &std::path::Path| p.display().to_string();
+    // Redis asks every client for a certificate its CA signed.
+    let _server = spawn(
+        "redis-server",
+        &[
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--tls-cert-file",
+            &path(&ca.server_cert),
+            "--tls-key-file",
+            &path(&ca.server_key),
+            "--tls-ca-cert-file",
+            &path(&ca.ca),
+            "--tls-auth-clients",
+            "yes",
+            "--dir",
+            &path(dir.path()),
+        ],
+        &dir.path().join("redis.log"),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "redis-server --tls-port did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let config = format!(
+        r#"
+sources:
+  - name: trusted
+    kind: redis
+    url: rediss://127.0.0.1:{port}
+    health_interval: 1s
+    health_timeout: 800ms
+    tls: {{ ca_file: {ca}, cert_file: {cert}, key_file: {key} }}
+  - name: no-client-cert
+    kind: redis
+    url: rediss://127.0.0.1:{port}
+    health_interval: 1s
+    health_timeout: 800ms
+    tls: {{ ca_file: {ca} }}
+  - name: public-roots
+    kind: redis
+    url: rediss://127.0.0.1:{port}
+    health_interval: 1s
+    health_timeout: 800ms
+"#,
+        ca = path(&ca.ca),
+        cert = path(&ca.client_cert),
+        key = path(&ca.client_key),
+    );
+    let e = InProcess::start(&config);
+    let m = e
+        .wait_for(
+            "the trusted source up, the others failing",
+            Duration::from_secs(20),
+            |m| {
+                m.get("pulse_source_up", &[("source", "trusted")]) == Some(1.0)
+                    && m.probe_failed("no-client-cert")
+                    && m.probe_failed("public-roots")
+            },
+        )
+        .await;
+    assert!(m
+        .get("pulse_redis_connected_clients", &[("source", "trusted")])
+        .is_some());
+    for source in ["no-client-cert", "public-roots"] {
+        assert_eq!(
+            m.get("pulse_source_up", &[("source", source)]),
+            Some(0.0),
+            "{source}"
+        );
+    }
+
+    // A rediss:// URL with `#insecure`, or `tls:` on a plain URL, is a config error.
+    let (code, _, err) = run_cli(
+        &["check", "--config.file", write_temp(dir.path(), "bad.yml", &format!(
+            "sources:\n  - {{ name: a, kind: redis, url: 'rediss://127.0.0.1:{port}/#insecure' }}\n  - {{ name: b, kind: redis, url: 'redis://127.0.0.1:6379', tls: {{ ca_file: {} }} }}\n",
+            path(&ca.ca)
+        )).to_str().unwrap()],
+        &[],
+    );
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("sources[0].url") && err.contains("tls.ca_file"),
+        "{err}"
+    );
+    assert!(
+        err.contains("sources[1].tls") && err.contains("rediss://"),
+        "{err}"
+    );
+}

@@ -105,7 +105,9 @@ async fn canary_round_trip_prefix_stats_and_a_missing_bucket_on_moto() {
             checks.iter().all(|c| {
                 m.get("pulse_check_success", &[("source", "media"), ("check", c)])
                     .is_some()
-            }) && m.get("pulse_source_up", &[("source", "gone")]).is_some()
+            }) && ["media", "gone"]
+                .iter()
+                .all(|s| m.get("pulse_source_up", &[("source", s)]).is_some())
         })
         .await;
     assert_eq!(
@@ -334,4 +336,40 @@ async fn s3s_checks_signatures_wrong_secret_is_auth_and_the_canary_reports_zero(
             >= 1.0
     );
     assert!(!e.logs().contains("not-the-secret-42") && !m.text.contains("not-the-secret-42"));
+}
+
+#[tokio::test]
+async fn an_https_endpoint_signed_by_a_private_ca_is_trusted_with_tls_ca_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new(dir.path());
+    let front = TlsFront::start_server_only(&ca, MOTO_URL.trim_start_matches("http://")).await;
+    let bucket = format!("pulse-tls-{}", std::process::id());
+    moto_bucket(&bucket).await;
+    let endpoint = format!("https://127.0.0.1:{}", front.port);
+    let tls = format!("    tls: {{ ca_file: {} }}\n", ca.ca.display());
+    let e = InProcess::start(&config(&[
+        source("trusted", &endpoint, &bucket, "test", "test", &tls),
+        source("public-roots", &endpoint, &bucket, "test", "test", ""),
+    ]));
+    let m = e
+        .wait_for(
+            "the source with the CA up, the one without failing",
+            Duration::from_secs(30),
+            |m| {
+                m.get("pulse_source_up", &[("source", "trusted")]) == Some(1.0)
+                    && m.probe_failed("public-roots")
+            },
+        )
+        .await;
+    assert_eq!(
+        m.get("pulse_source_up", &[("source", "public-roots")]),
+        Some(0.0)
+    );
+    s3_client(MOTO_URL, "test", "test")
+        .await
+        .delete_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
 }

@@ -59,6 +59,16 @@ impl Scrape {
             .collect()
     }
 
+    /// The sum of the series of `name` whose labels include every pair of `labels`.
+    pub fn sum(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        self.find(name, labels).iter().map(|s| s.value).sum()
+    }
+
+    /// True once a probe of `source` has failed, for whatever reason.
+    pub fn probe_failed(&self, source: &str) -> bool {
+        self.sum("pulse_source_probe_failures_total", &[("source", source)]) > 0.0
+    }
+
     /// The value of the one series matching, if any.
     pub fn get(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         let found = self.find(name, labels);

@@ -1,0 +1,127 @@
+//! A private certificate authority for tests of TLS to sources: a CA, a server certificate
+//! for 127.0.0.1 and a client certificate it signed, written as PEM files in a folder.
+
+use std::path::{Path, PathBuf};
+
+/// PEM files of a test CA and what it signed.
+pub struct TestCa {
+    /// The CA certificate.
+    pub ca: PathBuf,
+    /// The server's certificate (SAN 127.0.0.1 and localhost) and key.
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    /// A client certificate and key.
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+}
+
+impl TestCa {
+    /// Makes the CA and its certificates in `dir`.
+    pub fn new(dir: &Path) -> TestCa {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "pulse-exporter test CA");
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let ca = params.self_signed(&ca_key).unwrap();
+        let issue = |names: Vec<String>| {
+            let key = rcgen::KeyPair::generate().unwrap();
+            let cert = rcgen::CertificateParams::new(names)
+                .unwrap()
+                .signed_by(&key, &ca, &ca_key)
+                .unwrap();
+            (cert.pem(), key.serialize_pem())
+        };
+        let write = |name: &str, text: &str| {
+            let p = dir.join(name);
+            std::fs::write(&p, text).unwrap();
+            p
+        };
+        let (server_cert, server_key) = issue(vec!["127.0.0.1".into(), "localhost".into()]);
+        let (client_cert, client_key) = issue(vec!["pulse-exporter".into()]);
+        TestCa {
+            ca: write("ca.pem", &ca.pem()),
+            server_cert: write("server.pem", &server_cert),
+            server_key: write("server-key.pem", &server_key),
+            client_cert: write("client.pem", &client_cert),
+            client_key: write("client-key.pem", &client_key),
+        }
+    }
+}
+
+/// A TLS front for a plain TCP service (the local RabbitMQ's AMQP port and management API):
+/// serves the CA's server certificate, requires a client certificate the CA signed unless
+/// started with [`TlsFront::start_server_only`], and forwards the decrypted bytes. Stops when
+/// dropped.
+pub struct TlsFront {
+    pub port: u16,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TlsFront {
+    /// A front that asks every client for a certificate the CA signed (mutual TLS).
+    pub async fn start(ca: &TestCa, target: &str) -> TlsFront {
+        Self::serve(ca, target, true).await
+    }
+
+    /// A front that only proves the server (the S3 client sends no certificate).
+    pub async fn start_server_only(ca: &TestCa, target: &str) -> TlsFront {
+        Self::serve(ca, target, false).await
+    }
+
+    async fn serve(ca: &TestCa, target: &str, client_auth: bool) -> TlsFront {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        for c in CertificateDer::pem_file_iter(&ca.ca).unwrap() {
+            roots.add(c.unwrap()).unwrap();
+        }
+        let verifier = match client_auth {
+            true => rustls::server::WebPkiClientVerifier::builder_with_provider(
+                std::sync::Arc::new(roots),
+                provider.clone(),
+            )
+            .build()
+            .unwrap(),
+            false => rustls::server::WebPkiClientVerifier::no_client_auth(),
+        };
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&ca.server_cert)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let key = PrivateKeyDer::from_pem_file(&ca.server_key).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(certs, key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let target = target.to_owned();
+        let task = tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let (acceptor, target) = (acceptor.clone(), target.clone());
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let Ok(mut back) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut back).await;
+                });
+            }
+        });
+        TlsFront { port, task }
+    }
+}
+
+impl Drop for TlsFront {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
