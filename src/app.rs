@@ -303,7 +303,7 @@ mod tests {
             index,
             "the test needs a split"
         );
-        let shard = Shard::from_flags(Some(index), 2, "").unwrap();
+        let shard = Shard { index, count: 2 };
         let app = App::start_sharded(config, Some("/etc/pulse/team.yml".into()), shard).unwrap();
         let names: Vec<String> = app.sources().into_iter().map(|s| s.name).collect();
         assert_eq!(names, ["alpha"]);

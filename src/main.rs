@@ -13,7 +13,7 @@ mod demo;
 use clap::{Parser, Subcommand};
 use pulse_exporter::app::App;
 use pulse_exporter::logging::{self, LogFormat, LogLevel};
-use pulse_exporter::shard::Shard;
+use pulse_exporter::shard::{Shard, ShardFlags};
 use pulse_exporter::webconfig::WebConfig;
 use pulse_exporter::{configfile, configwatch, http, probe_cmd, secrets};
 
@@ -88,20 +88,25 @@ struct Cli {
     )]
     max_connections_per_address: u32,
     /// This replica's shard, from 0, when several replicas split one config
-    /// (--shard.count). Unset with a count above 1: the ordinal at the end of the hostname,
-    /// as a StatefulSet names its pods, modulo the count (of 3 shards, pulse-exporter-2 and
-    /// pulse-exporter-5 are both shard 2).
+    /// (--shard.count). Unset with a count above 1: this pod's ordinal (--shard.pod-index,
+    /// or the end of the hostname as a StatefulSet names its pods) modulo the count (of 3
+    /// shards, pulse-exporter-2 and pulse-exporter-5 are both shard 2).
     #[arg(long = "shard.index", env = "PULSE_SHARD_INDEX", global = true)]
     shard_index: Option<u32>,
-    /// Replicas the config is split over: each runs the sources whose name hashes to its
-    /// shard (rendezvous hashing: adding a source moves no other).
-    #[arg(
-        long = "shard.count",
-        env = "PULSE_SHARD_COUNT",
-        default_value_t = 1,
-        global = true
-    )]
-    shard_count: u32,
+    /// Shards the config is split into: each runs the sources whose name hashes to it
+    /// (rendezvous hashing: adding a source moves no other). Default: --shard.replicas, or 1.
+    #[arg(long = "shard.count", env = "PULSE_SHARD_COUNT", global = true)]
+    shard_count: Option<u32>,
+    /// Replicas that run this config, as the StatefulSet declares them (the Kubernetes
+    /// overlays copy spec.replicas here). The shard count defaults to it, and a count it
+    /// cannot cover (more shards than replicas, or replicas not a multiple of the count)
+    /// fails at start instead of leaving shards unprobed.
+    #[arg(long = "shard.replicas", env = "PULSE_SHARD_REPLICAS", global = true)]
+    shard_replicas: Option<u32>,
+    /// This pod's StatefulSet ordinal, from the apps.kubernetes.io/pod-index label through
+    /// the downward API. Empty or unset: the ordinal at the end of the hostname.
+    #[arg(long = "shard.pod-index", env = "PULSE_POD_INDEX", global = true)]
+    pod_index: Option<String>,
     /// Minimum log level.
     #[arg(
         long = "log.level",
@@ -245,7 +250,14 @@ fn main() -> ExitCode {
         eprintln!("error: --config.file (or PULSE_CONFIG_FILE) is required");
         return ExitCode::from(2);
     };
-    let shard = match Shard::from_flags(cli.shard_index, cli.shard_count, &hostname()) {
+    let hostname = hostname();
+    let shard = match Shard::from_flags(&ShardFlags {
+        index: cli.shard_index,
+        count: cli.shard_count,
+        replicas: cli.shard_replicas,
+        pod_index: cli.pod_index.as_deref(),
+        hostname: &hostname,
+    }) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");

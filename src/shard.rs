@@ -28,30 +28,73 @@ impl Default for Shard {
     }
 }
 
+/// The sharding flags as given, each `None` when unset; [`Shard::from_flags`] resolves them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ShardFlags<'a> {
+    /// `--shard.index` (`PULSE_SHARD_INDEX`): this replica's shard, given outright.
+    pub index: Option<u32>,
+    /// `--shard.count` (`PULSE_SHARD_COUNT`): how many shards; defaults to `replicas`, or 1.
+    pub count: Option<u32>,
+    /// `--shard.replicas` (`PULSE_SHARD_REPLICAS`): how many replicas run the config, as the
+    /// StatefulSet declares.
+    pub replicas: Option<u32>,
+    /// `--shard.pod-index` (`PULSE_POD_INDEX`): this pod's StatefulSet ordinal, from the
+    /// `apps.kubernetes.io/pod-index` label through the downward API. Empty where the cluster
+    /// sets no such label (before Kubernetes 1.28).
+    pub pod_index: Option<&'a str>,
+    /// The host name, whose trailing ordinal is the last resort.
+    pub hostname: &'a str,
+}
+
 impl Shard {
-    /// The shard from the flags: `index` as given, or, when absent and `count` is above 1,
-    /// the ordinal a StatefulSet gives its pod's hostname modulo `count`: with 3 shards,
-    /// `pulse-exporter-2` is shard 2 and `pulse-exporter-5` shard 2 again, so a StatefulSet of
-    /// `2 × count` replicas runs every shard twice (for availability: each extra replica
-    /// repeats its shard's probes).
-    pub fn from_flags(index: Option<u32>, count: u32, hostname: &str) -> Result<Shard, String> {
+    /// The shard from the flags. The count is `--shard.count`, or the replicas, or 1. With
+    /// the replicas known, a count they cannot cover fails here: fewer replicas than shards
+    /// would leave shards unprobed, and replicas that are not a multiple of the count would
+    /// run some shards more often than others. The index is `--shard.index` as given, or
+    /// else, when the count is above 1, this pod's ordinal (`--shard.pod-index`, or the end
+    /// of the host name as a StatefulSet names its pods) modulo the count: with 3 shards,
+    /// `pulse-exporter-2` is shard 2 and `pulse-exporter-5` shard 2 again, so a StatefulSet
+    /// of `2 × count` replicas runs every shard twice (for availability).
+    pub fn from_flags(flags: &ShardFlags) -> Result<Shard, String> {
+        let count = flags.count.or(flags.replicas).unwrap_or(1);
         if count == 0 || count > MAX_SHARDS {
-            return Err(format!(
-                "--shard.count {count} must be from 1 to {MAX_SHARDS}"
-            ));
+            let flag = if flags.count.is_some() {
+                "--shard.count (PULSE_SHARD_COUNT)"
+            } else {
+                "--shard.replicas (PULSE_SHARD_REPLICAS), the shard count when none is set,"
+            };
+            return Err(format!("{flag} {count} must be from 1 to {MAX_SHARDS}"));
         }
-        let index = match index {
+        if let Some(replicas) = flags.replicas {
+            if replicas < count {
+                let unrun = if replicas + 1 == count {
+                    format!("shard {replicas}")
+                } else {
+                    format!("shards {replicas} to {}", count - 1)
+                };
+                return Err(format!(
+                    "--shard.count (PULSE_SHARD_COUNT) is {count} but only {replicas} replicas run (--shard.replicas, PULSE_SHARD_REPLICAS): {unrun} would run nowhere and their sources would never be probed; set the StatefulSet's replicas to {count} (or a multiple of it), or the shard count to {replicas}"
+                ));
+            }
+            if replicas % count != 0 {
+                let per = replicas / count;
+                return Err(format!(
+                    "{replicas} replicas (--shard.replicas, PULSE_SHARD_REPLICAS) are not a multiple of the {count} shards (--shard.count, PULSE_SHARD_COUNT): {} shards would run on {} replicas and the others on {per}; set the replicas to {} or {}, or remove the shard count to run {replicas} shards",
+                    replicas % count,
+                    per + 1,
+                    per * count,
+                    (per + 1) * count
+                ));
+            }
+        }
+        let index = match flags.index {
             Some(i) => i,
             None if count == 1 => 0,
-            None => ordinal(hostname).map(|o| o % count).ok_or_else(|| {
-                format!(
-                    "--shard.count is {count} but no --shard.index (PULSE_SHARD_INDEX) is set and the hostname {hostname:?} does not end in a StatefulSet ordinal such as -0"
-                )
-            })?,
+            None => pod_ordinal(flags)? % count,
         };
         if index >= count {
             return Err(format!(
-                "--shard.index {index} must be below --shard.count {count} (shards count from 0)"
+                "--shard.index {index} must be below the shard count {count} (shards count from 0)"
             ));
         }
         Ok(Shard { index, count })
@@ -80,6 +123,24 @@ pub fn owner(name: &str, count: u32) -> u32 {
             u64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
         })
         .unwrap_or(0)
+}
+
+/// This pod's StatefulSet ordinal: the pod-index label when the cluster sets it, else the
+/// ordinal at the end of the host name.
+fn pod_ordinal(flags: &ShardFlags) -> Result<u32, String> {
+    match flags.pod_index.map(str::trim).filter(|p| !p.is_empty()) {
+        Some(p) => p.parse().map_err(|_| {
+            format!(
+                "--shard.pod-index (PULSE_POD_INDEX) {p:?} is not a pod ordinal such as 0: set it from the label apps.kubernetes.io/pod-index, or leave it empty to read the ordinal from the host name"
+            )
+        }),
+        None => ordinal(flags.hostname).ok_or_else(|| {
+            format!(
+                "the shard count is above 1 but this replica's shard is unknown: no --shard.index (PULSE_SHARD_INDEX) or --shard.pod-index (PULSE_POD_INDEX) is set and the host name {:?} does not end in a StatefulSet ordinal such as -0",
+                flags.hostname
+            )
+        }),
+    }
 }
 
 /// The ordinal at the end of a StatefulSet pod's hostname: `name-3` is 3.
@@ -128,40 +189,96 @@ mod tests {
         assert_eq!(owner("app-db", 3), owner("app-db", 3));
     }
 
+    fn resolve(
+        index: Option<u32>,
+        count: Option<u32>,
+        replicas: Option<u32>,
+        pod_index: Option<&str>,
+        hostname: &str,
+    ) -> Result<Shard, String> {
+        Shard::from_flags(&ShardFlags {
+            index,
+            count,
+            replicas,
+            pod_index,
+            hostname,
+        })
+    }
+
     #[test]
     fn the_shard_comes_from_the_flags_or_the_pod_ordinal() {
-        assert_eq!(Shard::from_flags(None, 1, "anything"), Ok(Shard::default()));
+        let shard = |index, count| Ok(Shard { index, count });
+        assert_eq!(resolve(None, None, None, None, "x"), Ok(Shard::default()));
+        assert_eq!(resolve(None, Some(1), None, None, "x"), shard(0, 1));
+        assert_eq!(resolve(Some(2), Some(3), None, None, ""), shard(2, 3));
         assert_eq!(
-            Shard::from_flags(Some(2), 3, ""),
-            Ok(Shard { index: 2, count: 3 })
-        );
-        assert_eq!(
-            Shard::from_flags(None, 3, "pulse-exporter-1"),
-            Ok(Shard { index: 1, count: 3 })
+            resolve(None, Some(3), None, None, "pulse-exporter-1"),
+            shard(1, 3)
         );
         // A second replica of each shard: ordinals 3 to 5 run shards 0 to 2 again.
         assert_eq!(
-            Shard::from_flags(None, 3, "pulse-exporter-5"),
-            Ok(Shard { index: 2, count: 3 })
+            resolve(None, Some(3), Some(6), None, "pulse-exporter-5"),
+            shard(2, 3)
         );
-        for (index, count, host, says) in [
-            (Some(3), 3, "", "must be below --shard.count 3"),
-            (None, 0, "", "--shard.count 0 must be from 1 to 1000"),
-            (None, 3, "laptop", "does not end in a StatefulSet ordinal"),
+        // The count follows the replicas when not given.
+        assert_eq!(
+            resolve(None, None, Some(3), None, "pulse-exporter-2"),
+            shard(2, 3)
+        );
+        assert_eq!(resolve(None, None, Some(1), None, "laptop"), shard(0, 1));
+        // The pod-index label wins over the host name; empty (an older cluster) falls back.
+        assert_eq!(
+            resolve(None, None, Some(3), Some("1"), "renamed-host"),
+            shard(1, 3)
+        );
+        assert_eq!(
+            resolve(None, None, Some(3), Some(""), "pulse-exporter-2"),
+            shard(2, 3)
+        );
+        assert_eq!(
+            resolve(None, Some(3), Some(6), Some("4"), "pulse-exporter-9"),
+            shard(1, 3)
+        );
+        for (flags, says) in [
             (
-                Some(7),
-                3,
-                "pulse-exporter-7",
+                resolve(Some(3), Some(3), None, None, ""),
+                "must be below the shard count 3",
+            ),
+            (
+                resolve(None, Some(0), None, None, ""),
+                "--shard.count (PULSE_SHARD_COUNT) 0 must be from 1 to 1000",
+            ),
+            (
+                resolve(None, None, Some(0), None, ""),
+                "--shard.replicas (PULSE_SHARD_REPLICAS), the shard count when none is set, 0",
+            ),
+            (
+                resolve(None, Some(3), None, None, "laptop"),
+                "does not end in a StatefulSet ordinal",
+            ),
+            (
+                resolve(None, Some(3), None, None, "pulse-exporter-"),
+                "does not end in a StatefulSet ordinal",
+            ),
+            (
+                resolve(Some(7), Some(3), None, None, "pulse-exporter-7"),
                 "--shard.index 7 must be below",
             ),
             (
-                None,
-                3,
-                "pulse-exporter-",
-                "does not end in a StatefulSet ordinal",
+                resolve(None, Some(3), None, Some("two"), "pulse-exporter-2"),
+                "--shard.pod-index (PULSE_POD_INDEX) \"two\" is not a pod ordinal",
+            ),
+            // Two replicas cannot run three shards: shard 2 would be probed by nobody.
+            (
+                resolve(None, Some(3), Some(2), None, "pulse-exporter-0"),
+                "but only 2 replicas run (--shard.replicas, PULSE_SHARD_REPLICAS): shard 2 would run nowhere",
+            ),
+            (
+                resolve(None, Some(3), Some(4), None, "pulse-exporter-0"),
+                "set the replicas to 3 or 6",
             ),
         ] {
-            let e = Shard::from_flags(index, count, host).unwrap_err();
+            let e = flags.unwrap_err();
             assert!(e.contains(says), "{e}");
         }
         assert!(Shard::default().owns("x") && !Shard::default().is_split());

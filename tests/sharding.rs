@@ -216,9 +216,42 @@ fn a_bad_shard_is_a_usage_error() {
     );
     assert_eq!(code, 2, "{err}");
     assert!(
-        err.contains("--shard.index 3 must be below --shard.count 3"),
+        err.contains("--shard.index 3 must be below the shard count 3"),
         "{err}"
     );
+    // Fewer replicas than shards would leave a shard probed by nobody: refused at start,
+    // with the fix.
+    let (code, _, err) = run_cli(
+        &["check", "--config.file", cfg.to_str().unwrap()],
+        &[
+            ("PULSE_SHARD_COUNT", "3"),
+            ("PULSE_SHARD_REPLICAS", "2"),
+            ("HOSTNAME", "pulse-exporter-0"),
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("shard 2 would run nowhere")
+            && err.contains("set the StatefulSet's replicas to 3"),
+        "{err}"
+    );
+    // The count follows the replicas, and the pod-index label wins over the host name; an
+    // empty label (a cluster before 1.28) falls back to the host name.
+    for (pod_index, hostname, shard) in [("2", "renamed", 2), ("", "pulse-exporter-1", 1)] {
+        let (code, out, err) = run_cli(
+            &["check", "--config.file", cfg.to_str().unwrap()],
+            &[
+                ("PULSE_SHARD_REPLICAS", "3"),
+                ("PULSE_POD_INDEX", pod_index),
+                ("HOSTNAME", hostname),
+            ],
+        );
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            out.contains(&format!("shard {shard} of 3 (from 0) runs")),
+            "{out}"
+        );
+    }
     let (code, out, err) = run_cli(
         &["check", "--config.file", cfg.to_str().unwrap()],
         &[("PULSE_SHARD_COUNT", "2"), ("HOSTNAME", "pulse-exporter-1")],
