@@ -212,6 +212,37 @@ fn validate(objects: &[&serde_yaml::Value]) -> Result<(), String> {
     }
 }
 
+/// Validates the prometheus-operator objects among `objects` against the operator's CRD
+/// schemas (`@kubernetes-models/prometheus-operator`, installed by `npm ci` in
+/// tests/operator-schema).
+fn validate_operator(objects: &[&serde_yaml::Value]) -> Result<String, String> {
+    let dir = repo().join("tests/operator-schema");
+    assert!(
+        dir.join("node_modules/@kubernetes-models/prometheus-operator")
+            .exists(),
+        "scripts/test runs `npm ci` in {}",
+        dir.display()
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("objects.json");
+    std::fs::write(&file, serde_json::to_string(objects).unwrap()).unwrap();
+    let out = Command::new("node")
+        .arg(dir.join("validate.mjs"))
+        .arg(&file)
+        .output()
+        .expect("node (scripts/test installs nodejs)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() {
+        Ok(text)
+    } else {
+        Err(text)
+    }
+}
+
 #[test]
 fn the_generated_objects_match_the_bundle() {
     run("python3", &["scripts/kubernetes.py", "--check"]);
@@ -224,7 +255,7 @@ fn both_overlays_render_valid_objects_that_hold_the_bundle() {
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
-    for (overlay, replicas, shards) in [("single", 1, "1"), ("sharded", 3, "3")] {
+    for (overlay, replicas) in [("single", 1), ("sharded", 3)] {
         let objects = render(overlay);
         let core: Vec<&serde_yaml::Value> = objects
             .iter()
@@ -236,6 +267,21 @@ fn both_overlays_render_valid_objects_that_hold_the_bundle() {
             })
             .collect();
         validate(&core).unwrap_or_else(|e| panic!("{overlay}: {e}"));
+        let operator: Vec<&serde_yaml::Value> = objects
+            .iter()
+            .filter(|o| {
+                o["apiVersion"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("monitoring.coreos.com/")
+            })
+            .collect();
+        let report = validate_operator(&operator).unwrap_or_else(|e| panic!("{overlay}: {e}"));
+        assert_eq!(
+            report.matches("valid monitoring.coreos.com/").count(),
+            4,
+            "{overlay}: the ServiceMonitor, two PrometheusRules and the AlertmanagerConfig: {report}"
+        );
 
         // The workload: its replicas and shards, probes, a locked-down container, and
         // passwords only in files.
@@ -243,10 +289,24 @@ fn both_overlays_render_valid_objects_that_hold_the_bundle() {
         assert_eq!(sts["spec"]["replicas"], replicas, "{overlay}");
         let pod = &sts["spec"]["template"]["spec"];
         let c = &pod["containers"][0];
+        // The replicas reach the exporter (the shard count follows them, so the two cannot
+        // disagree), and the pod's ordinal comes from the StatefulSet's pod-index label.
         let env = c["env"].as_sequence().unwrap();
-        assert_eq!(env.len(), 1, "{overlay}: only PULSE_SHARD_COUNT: {env:?}");
-        assert_eq!(env[0]["name"], "PULSE_SHARD_COUNT");
-        assert_eq!(env[0]["value"], shards, "{overlay}");
+        let var = |name: &str| {
+            env.iter()
+                .find(|e| e["name"] == name)
+                .unwrap_or_else(|| panic!("{overlay}: no {name} in {env:?}"))
+        };
+        assert_eq!(env.len(), 2, "{overlay}: {env:?}");
+        assert_eq!(
+            var("PULSE_SHARD_REPLICAS")["value"],
+            replicas.to_string(),
+            "{overlay}"
+        );
+        assert_eq!(
+            var("PULSE_POD_INDEX")["valueFrom"]["fieldRef"]["fieldPath"],
+            "metadata.labels['apps.kubernetes.io/pod-index']"
+        );
         assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/-/ready");
         assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/-/healthy");
         assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
@@ -320,6 +380,17 @@ fn both_overlays_render_valid_objects_that_hold_the_bundle() {
             assert!(cidrs.contains(&cidr), "{overlay}: no egress to {cidr}");
         }
         one(&objects, "PodDisruptionBudget");
+        // The objects kube-prometheus-stack selects carry its `release` label (set once, in
+        // the component), and the dashboards its folder annotation.
+        for k in ["ServiceMonitor", "PrometheusRule", "AlertmanagerConfig"] {
+            for o in kind(&objects, k) {
+                assert_eq!(
+                    o["metadata"]["labels"]["release"], "kube-prometheus-stack",
+                    "{overlay}: {k} {:?}",
+                    o["metadata"]["name"]
+                );
+            }
+        }
         let sm = one(&objects, "ServiceMonitor");
         assert_eq!(sm["spec"]["endpoints"][0]["port"], "metrics");
         // Every series gets the Service's `platform`, as compose targets get theirs.
@@ -387,6 +458,9 @@ fn both_overlays_render_valid_objects_that_hold_the_bundle() {
             .filter(|m| m["metadata"]["labels"]["grafana_dashboard"] == "1")
             .collect();
         assert_eq!(boards.len(), dashboards.len(), "{overlay}");
+        for b in &boards {
+            assert_eq!(b["metadata"]["annotations"]["grafana_folder"], "Pulse");
+        }
         for path in &dashboards {
             let name = path.file_name().unwrap().to_str().unwrap();
             let board = boards
@@ -419,6 +493,25 @@ fn both_overlays_render_valid_objects_that_hold_the_bundle() {
         let (code, out, err) = run_cli(&["check", "--config.file", file.to_str().unwrap()], &[]);
         assert_eq!(code, 0, "{out}{err}");
         assert!(!format!("{out}{err}").contains("s3cret-value"));
+        // Each pod, given the environment the StatefulSet gives it, runs its own shard of
+        // as many as there are replicas.
+        for ordinal in 0..replicas {
+            let (code, out, err) = run_cli(
+                &["check", "--config.file", file.to_str().unwrap()],
+                &[
+                    ("PULSE_SHARD_REPLICAS", &replicas.to_string()),
+                    ("PULSE_POD_INDEX", &ordinal.to_string()),
+                    ("HOSTNAME", "not-a-pod-name"),
+                ],
+            );
+            assert_eq!(code, 0, "{overlay} pod {ordinal}: {out}{err}");
+            if replicas > 1 {
+                assert!(
+                    out.contains(&format!("shard {ordinal} of {replicas} (from 0) runs")),
+                    "{overlay} pod {ordinal}: {out}"
+                );
+            }
+        }
     }
 }
 
@@ -594,4 +687,22 @@ fn the_schema_check_rejects_what_kubernetes_would() {
     let mut pdb = one(&objects, "PodDisruptionBudget").clone();
     pdb["spec"]["maxUnavailable"] = serde_yaml::Value::Sequence(vec![]);
     assert!(validate(&[&pdb]).is_err());
+
+    // The same for the operator's objects: a scrape interval Prometheus cannot parse, a
+    // route timing that is not a duration string, a rule without its expression.
+    let mut sm = one(&objects, "ServiceMonitor").clone();
+    sm["spec"]["endpoints"][0]["interval"] = "thirty seconds".into();
+    let e = validate_operator(&[&sm]).unwrap_err();
+    assert!(e.contains("endpoints/0/interval"), "{e}");
+    let mut amc = one(&objects, "AlertmanagerConfig").clone();
+    amc["spec"]["route"]["groupWait"] = 30.into();
+    let e = validate_operator(&[&amc]).unwrap_err();
+    assert!(e.contains("route/groupWait"), "{e}");
+    let mut rule = kind(&objects, "PrometheusRule")[0].clone();
+    rule["spec"]["groups"][0]["rules"][0]
+        .as_mapping_mut()
+        .unwrap()
+        .remove("expr");
+    let e = validate_operator(&[&rule]).unwrap_err();
+    assert!(e.contains("expr"), "{e}");
 }
