@@ -445,6 +445,80 @@ fn the_compose_file_is_valid_pinned_and_healthchecked() {
 /// Metric names a dashboard may use: the exporter's own (docs/metrics.md, kept equal to a live
 /// scrape by tests/metrics_contract.rs), every `metric:` of the example configs, recording rules,
 /// and Prometheus' `up` and `ALERTS`.
+#[test]
+fn compose_secrets_writes_every_secret_in_one_run_and_compose_accepts_them() {
+    // In a copy of what the script touches, so the repository's own secrets/ and .env stay
+    // as they are; stdin is not a terminal, as in CI or a provisioning script.
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("scripts")).unwrap();
+    for f in [
+        "scripts/compose-secrets",
+        "docker-compose.yml",
+        ".env.example",
+    ] {
+        std::fs::copy(repo(f), dir.path().join(f)).unwrap();
+    }
+    let script = dir.path().join("scripts/compose-secrets");
+    let names = [
+        "postgres_password",
+        "mongo_root_password",
+        "rabbitmq_password",
+        "minio_root_password",
+        "grafana_admin_password",
+    ];
+    let mut first = Vec::new();
+    for round in 0..2 {
+        let out = Command::new(&script)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "round {round}: {:?}\n{text}",
+            out.status
+        );
+        for name in names.iter().chain(&["stripe_api_key"]) {
+            let path = dir.path().join("secrets").join(name);
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{name}");
+            let verb = if round == 0 { "wrote" } else { "kept" };
+            assert!(text.contains(&format!("{verb:<8}secrets/{name}")), "{text}");
+        }
+        let values: Vec<String> = names
+            .iter()
+            .map(|n| std::fs::read_to_string(dir.path().join("secrets").join(n)).unwrap())
+            .collect();
+        for (name, v) in names.iter().zip(&values) {
+            assert!(
+                v.len() == 32 && v.bytes().all(|b| b.is_ascii_alphanumeric()),
+                "{name}: 32 letters and digits, got {} bytes",
+                v.len()
+            );
+        }
+        if round == 0 {
+            first = values;
+        } else {
+            assert_eq!(values, first, "a second run keeps every secret");
+        }
+    }
+    let distinct: BTreeSet<&String> = first.iter().collect();
+    assert_eq!(distinct.len(), names.len(), "each password is its own");
+    assert!(dir.path().join(".env").exists());
+    let out = Command::new("docker-compose")
+        .args(["-f", "docker-compose.yml", "config", "-q"])
+        .current_dir(dir.path())
+        .output()
+        .expect("docker-compose (scripts/test installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn known_metrics() -> BTreeSet<String> {
     let mut known: BTreeSet<String> = ["up", "ALERTS", "ALERTS_FOR_STATE"]
         .iter()
