@@ -365,3 +365,100 @@ sources:
         "RSS {small:.0} MiB with 100 rows of a megabyte, {large:.0} MiB with 400"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_port_fails_fast_as_connect_for_every_kind() {
+    // Nothing listens on these ports: each probe must say `connect` well within its 10 s
+    // timeout, never wait it out and say `timeout` (a wrong port is not a slow query).
+    let port = || free_port();
+    let config = format!(
+        r#"
+global: {{ interval: 30s, timeout: 10s, health_interval: 30s, health_timeout: 10s }}
+sources:
+  - name: pg
+    kind: postgres
+    url: postgres://postgres@127.0.0.1:{}/postgres
+    checks:
+      - {{ metric: app_one, sql: 'SELECT 1 AS value' }}
+  - name: cache
+    kind: redis
+    url: redis://127.0.0.1:{}
+    checks:
+      - {{ metric: app_dbsize, command: [DBSIZE] }}
+  - name: broker
+    kind: rabbitmq
+    management_url: http://127.0.0.1:{}
+    username: guest
+    password: guest
+    vhosts: [/]
+  - name: docs
+    kind: mongodb
+    url: mongodb://127.0.0.1:{}/pulse_faults?directConnection=true
+  - name: files
+    kind: s3
+    bucket: pulse-closed-port
+    region: us-east-1
+    endpoint: http://127.0.0.1:{}
+    access_key_id: test
+    secret_access_key: test
+"#,
+        port(),
+        port(),
+        port(),
+        port(),
+        port()
+    );
+    let started = Instant::now();
+    let e = Exporter::start(&config);
+    let names = ["pg", "cache", "broker", "docs", "files"];
+    let failures = |m: &Scrape, s: &str, reason: &str| {
+        m.get(
+            "pulse_source_probe_failures_total",
+            &[("source", s), ("reason", reason)],
+        )
+    };
+    let m = e
+        .wait_for("every source down", Duration::from_secs(30), |m| {
+            names.iter().all(|s| up(m, s) == Some(0.0))
+        })
+        .await;
+    let took = started.elapsed();
+    let mut report = Vec::new();
+    for s in names {
+        let connect = failures(&m, s, "connect").unwrap_or(0.0);
+        let timeout = failures(&m, s, "timeout").unwrap_or(0.0);
+        let secs = m
+            .get("pulse_source_probe_duration_seconds", &[("source", s)])
+            .unwrap_or(f64::NAN);
+        report.push(format!(
+            "{s}: connect {connect} timeout {timeout} in {secs:.2}s"
+        ));
+        assert!(
+            connect >= 1.0 && timeout == 0.0,
+            "{s}: {report:?}\n{}",
+            e.logs()
+        );
+        assert!(secs < 5.0, "{s} took {secs}s to fail: {report:?}");
+    }
+    // The checks, too, fail as connect (a pooled source must not retry to the timeout).
+    for (s, check) in [("pg", "app_one"), ("cache", "app_dbsize")] {
+        let m = e
+            .wait_for(&format!("{s} check failed"), Duration::from_secs(20), |m| {
+                m.get("pulse_check_success", &[("source", s), ("check", check)])
+                    .is_some()
+            })
+            .await;
+        assert_eq!(
+            m.get("pulse_check_success", &[("source", s), ("check", check)]),
+            Some(0.0)
+        );
+        let reason = m
+            .get(
+                "pulse_check_failures_total",
+                &[("source", s), ("check", check), ("reason", "connect")],
+            )
+            .unwrap_or(0.0);
+        assert!(reason >= 1.0, "{s}/{check}: {}", e.logs());
+    }
+    assert!(took < Duration::from_secs(8), "{report:?} after {took:?}");
+}

@@ -244,7 +244,13 @@ impl PostgresSource {
         crate::secrets::register_url_password(&config.url);
         let options = PgConnectOptions::from_str(&config.url)
             .map_err(|e| crate::secrets::scrub(&e.to_string()).into_owned())?
-            .log_statements(tracing::log::LevelFilter::Trace);
+            .log_statements(tracing::log::LevelFilter::Trace)
+            // sqlx warns about every statement over a second, on every run: a slow query is
+            // what pulse_check_duration_seconds and the alerts report, not a log line.
+            .log_slow_statements(
+                tracing::log::LevelFilter::Debug,
+                std::time::Duration::from_secs(1),
+            );
         // The URL's own `application_name` (how a DBA tells our sessions apart) is kept.
         let options = match options.get_application_name() {
             Some(_) => options,
@@ -326,6 +332,39 @@ pub(super) fn classify(err: sqlx::Error) -> ProbeError {
     ProbeError::new(reason, message)
 }
 
+/// Starts the read-only transaction a check runs in. Waiting for a busy pool's connection to
+/// come back is queueing, bounded by the check's own deadline; waiting for the pool to open a
+/// new one is connecting, bounded by [`connect_budget`]: sqlx retries a refused connection
+/// until its acquire timeout, which would make a wrong port or a stopped server look like a
+/// slow query (`timeout`) instead of what it is (`connect`).
+async fn begin(
+    pool: &PgPool,
+    deadline: Instant,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, ProbeError> {
+    let opening = pool.num_idle() == 0 && pool.size() < pool.options().get_max_connections();
+    let begin = pool.begin_with("BEGIN READ ONLY");
+    if !opening {
+        return begin.await.map_err(classify);
+    }
+    let budget = connect_budget(deadline);
+    match tokio::time::timeout(budget, begin).await {
+        Ok(r) => r.map_err(classify),
+        Err(_) => Err(ProbeError::new(
+            Reason::Connect,
+            format!(
+                "no connection to the server within {} ms: it refuses, is unreachable or does not answer",
+                budget.as_millis()
+            ),
+        )),
+    }
+}
+
+/// How long a check may spend opening a connection: a third of what is left of its
+/// deadline, from half a second to five.
+fn connect_budget(deadline: Instant) -> Duration {
+    (remaining(deadline) / 3).clamp(Duration::from_millis(500), Duration::from_secs(5))
+}
+
 /// Statement timeout to give the server: what is left of the deadline, minus a margin so the
 /// server's cancellation (reason `timeout`, with a clear message) normally wins the race.
 pub(super) fn server_budget(deadline: Instant) -> Duration {
@@ -355,7 +394,7 @@ async fn stream_rows(
     deadline: Instant,
     mut each: impl FnMut(&PgRow) -> Result<bool, ProbeError>,
 ) -> Result<u64, ProbeError> {
-    let mut tx = pool.begin_with("BEGIN READ ONLY").await.map_err(classify)?;
+    let mut tx = begin(pool, deadline).await?;
     let budget = server_budget(deadline).as_millis().to_string();
     // Postgres 14+ can also check the client socket while a query runs: if the exporter is
     // stopped (or killed) mid-query, the server ends the query within a second instead of
