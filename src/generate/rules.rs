@@ -155,7 +155,9 @@ pub fn rules(config: &Config) -> String {
             alert: "PulseSourceDown".to_owned(),
             expr: format!("{} == 0", fold(&selector("pulse_source_up", &[eq("source", name)], None))),
             for_: "2m".to_owned(),
-            labels: labels(&[("severity", SOURCE_DOWN_SEVERITY)]),
+            // The source label as well, though the series carries it: promtool reports rules
+            // of one name and the same labels as duplicates.
+            labels: labels(&[("severity", SOURCE_DOWN_SEVERITY), ("source", name)]),
             annotations: labels(&[
                 ("summary", &format!("{kind} source {} is down", template_safe(name))),
                 ("description", &format!("The health probe of {} ({kind}) on {{{{ $labels.instance }}}} has failed for 2 minutes: every panel of its row reads DEGRADED. pulse_source_probe_failures_total has the reason.", template_safe(name))),
