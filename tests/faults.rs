@@ -18,22 +18,12 @@ struct Rig {
     config: String,
 }
 
-async fn rig(bucket: &str) -> Rig {
-    let targets = [
-        ("pg", "127.0.0.1:5432"),
-        ("cache", "127.0.0.1:6379"),
-        ("broker", "127.0.0.1:15672"),
-        ("docs", "127.0.0.1:27017"),
-        ("files", "127.0.0.1:9000"),
-    ];
-    let mut proxies = Vec::new();
-    for (name, target) in targets {
-        proxies.push((name, Proxy::start(target).await));
-    }
-    let port = |i: usize| proxies[i].1.port;
-    let config = format!(
+/// A config with one source of each kind (pg, cache, broker, docs, files) on `ports`, in
+/// that order, with `global` timing and `mongo_options` appended to the MongoDB URL.
+fn five_sources(global: &str, ports: &[u16], mongo_options: &str, bucket: &str) -> String {
+    format!(
         r#"
-global: {{ interval: 1s, timeout: 800ms, health_interval: 1s, health_timeout: 800ms }}
+global: {global}
 sources:
   - name: pg
     kind: postgres
@@ -53,7 +43,7 @@ sources:
     vhosts: [/]
   - name: docs
     kind: mongodb
-    url: mongodb://127.0.0.1:{}/pulse_faults?directConnection=true&serverSelectionTimeoutMS=700&connectTimeoutMS=700
+    url: mongodb://127.0.0.1:{}/pulse_faults?directConnection=true{mongo_options}
   - name: files
     kind: s3
     bucket: {bucket}
@@ -62,11 +52,28 @@ sources:
     access_key_id: test
     secret_access_key: test
 "#,
-        port(0),
-        port(1),
-        port(2),
-        port(3),
-        port(4)
+        ports[0], ports[1], ports[2], ports[3], ports[4]
+    )
+}
+
+async fn rig(bucket: &str) -> Rig {
+    let targets = [
+        ("pg", "127.0.0.1:5432"),
+        ("cache", "127.0.0.1:6379"),
+        ("broker", "127.0.0.1:15672"),
+        ("docs", "127.0.0.1:27017"),
+        ("files", "127.0.0.1:9000"),
+    ];
+    let mut proxies = Vec::new();
+    for (name, target) in targets {
+        proxies.push((name, Proxy::start(target).await));
+    }
+    let ports: Vec<u16> = proxies.iter().map(|(_, p)| p.port).collect();
+    let config = five_sources(
+        "{ interval: 1s, timeout: 800ms, health_interval: 1s, health_timeout: 800ms }",
+        &ports,
+        "&serverSelectionTimeoutMS=700&connectTimeoutMS=700",
+        bucket,
     );
     Rig { proxies, config }
 }
@@ -370,43 +377,12 @@ sources:
 async fn a_closed_port_fails_fast_as_connect_for_every_kind() {
     // Nothing listens on these ports: each probe must say `connect` well within its 10 s
     // timeout, never wait it out and say `timeout` (a wrong port is not a slow query).
-    let port = || free_port();
-    let config = format!(
-        r#"
-global: {{ interval: 30s, timeout: 10s, health_interval: 30s, health_timeout: 10s }}
-sources:
-  - name: pg
-    kind: postgres
-    url: postgres://postgres@127.0.0.1:{}/postgres
-    checks:
-      - {{ metric: app_one, sql: 'SELECT 1 AS value' }}
-  - name: cache
-    kind: redis
-    url: redis://127.0.0.1:{}
-    checks:
-      - {{ metric: app_dbsize, command: [DBSIZE] }}
-  - name: broker
-    kind: rabbitmq
-    management_url: http://127.0.0.1:{}
-    username: guest
-    password: guest
-    vhosts: [/]
-  - name: docs
-    kind: mongodb
-    url: mongodb://127.0.0.1:{}/pulse_faults?directConnection=true
-  - name: files
-    kind: s3
-    bucket: pulse-closed-port
-    region: us-east-1
-    endpoint: http://127.0.0.1:{}
-    access_key_id: test
-    secret_access_key: test
-"#,
-        port(),
-        port(),
-        port(),
-        port(),
-        port()
+    let ports: Vec<u16> = (0..5).map(|_| free_port()).collect();
+    let config = five_sources(
+        "{ interval: 30s, timeout: 10s, health_interval: 30s, health_timeout: 10s }",
+        &ports,
+        "",
+        "pulse-closed-port",
     );
     let started = Instant::now();
     let e = Exporter::start(&config);
