@@ -734,3 +734,63 @@ tests:
         &format!("promtool test rules on\n{rules}"),
     );
 }
+
+#[test]
+fn a_generated_worker_pool_alert_fires_for_the_configs_pool_and_not_another_teams() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = "sources:\n  - name: queue-cache\n    kind: redis\n    url: redis://127.0.0.1:6379\n    heartbeats:\n      - { pattern: 'workers:gpu:*', pool: gpu, max_age: 30s, min_up: 2 }\n";
+    let file = write_temp(dir.path(), "workers.yml", config);
+    let rules = generate(&file, "rules");
+    // With its annotations: they must be the bundle's, word for word.
+    promtool_check_rules(dir.path(), "rules.yml", &rules);
+    // queue-cache's gpu pool loses every worker at 5m: PulseWorkerPoolDown after its 2m. The
+    // same pool of another team's source (other-cache, not in this config) is down all along:
+    // its own file, not this one, alerts on it. One worker of two (below min_up) from 20m:
+    // PulseWorkerPoolBelowMinimum after 15m.
+    let tests = r#"rule_files: [rules.yml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'pulse_source_up{instance="a", job="pulse-exporter", source="queue-cache", kind="redis"}'
+        values: '1x60'
+      - series: 'pulse_source_up{instance="a", job="pulse-exporter", source="other-cache", kind="redis"}'
+        values: '1x60'
+      - series: 'pulse_worker_pool_workers_up{instance="a", job="pulse-exporter", source="queue-cache", pool="gpu"}'
+        values: '2x4 0x14 1x40'
+      - series: 'pulse_worker_pool_min_up{instance="a", job="pulse-exporter", source="queue-cache", pool="gpu"}'
+        values: '2x60'
+      - series: 'pulse_worker_pool_workers_up{instance="a", job="pulse-exporter", source="other-cache", pool="gpu"}'
+        values: '0x60'
+      - series: 'pulse_worker_pool_min_up{instance="a", job="pulse-exporter", source="other-cache", pool="gpu"}'
+        values: '1x60'
+    alert_rule_test:
+      - eval_time: 4m
+        alertname: PulseWorkerPoolDown
+      - eval_time: 8m
+        alertname: PulseWorkerPoolDown
+        exp_alerts:
+          - exp_labels: { severity: critical, source: queue-cache, pool: gpu, instance: a, job: pulse-exporter }
+            exp_annotations:
+              summary: "No gpu worker is up"
+              description: "None of the gpu workers (queue-cache) has sent a heartbeat within its max_age for 2 minutes: the pool's jobs are not being processed."
+              runbook_url: "https://github.com/pulse-exporter/pulse-exporter/blob/main/alerts/runbook.md#pulseworkerpooldown"
+      - eval_time: 30m
+        alertname: PulseWorkerPoolBelowMinimum
+      - eval_time: 40m
+        alertname: PulseWorkerPoolBelowMinimum
+        exp_alerts:
+          - exp_labels: { severity: warning, source: queue-cache, pool: gpu, instance: a, job: pulse-exporter }
+            exp_annotations:
+              summary: "The gpu pool has 1 workers up, fewer than its minimum"
+              description: "The gpu pool (queue-cache) has had fewer workers up than its configured min_up for 15 minutes: jobs queue up while capacity is missing."
+              runbook_url: "https://github.com/pulse-exporter/pulse-exporter/blob/main/alerts/runbook.md#pulseworkerpoolbelowminimum"
+"#;
+    let test_file = write_temp(dir.path(), "workers.test.yml", tests);
+    run_ok(
+        std::process::Command::new("promtool")
+            .args(["test", "rules"])
+            .arg(test_file),
+        &format!("promtool test rules on\n{rules}"),
+    );
+}
