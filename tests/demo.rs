@@ -975,3 +975,88 @@ async fn demo_keeps_generating_live_activity_until_stopped() {
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}");
 }
+
+#[tokio::test]
+async fn demo_clean_removes_exactly_what_the_demo_wrote() {
+    let name = unique("demo_clean");
+    let _cleanup = demo_cleanup(&name);
+    let logs = tempfile::tempdir().unwrap();
+    let log_dir = logs.path().join("demo-logs");
+    let run = |mode: &str, extra: &[&str]| {
+        let mut a: Vec<String> = ["demo", mode, "--only", "postgres,redis,rabbitmq"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a.extend(demo_target_args(&name, &log_dir));
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        run_cli(&a, &[])
+    };
+    // Someone's table in the demo's schema and someone's key under its prefix: they stay.
+    let db = pg().await;
+    sqlx::raw_sql(&format!(
+        "CREATE SCHEMA {name}; CREATE TABLE {name}.orders (id int); INSERT INTO {name}.orders VALUES (1)"
+    ))
+    .execute(&db)
+    .await
+    .unwrap();
+    let mut r = redis().await;
+    let _: () = r.set(format!("{name}:mine"), "keep").await.unwrap();
+    let (code, _, err) = run("--once", &["--force", "--users", "20", "--days", "2"]);
+    assert_eq!(code, 0, "{err}");
+    std::fs::write(log_dir.join("notes.txt"), "mine").unwrap();
+
+    let tables = || async {
+        let mut t: Vec<String> = sqlx::query_scalar(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1",
+        )
+        .bind(&name)
+        .fetch_all(&db)
+        .await
+        .unwrap();
+        t.sort();
+        t
+    };
+    assert!(tables().await.len() > 5);
+    let (code, _, err) = run("--clean", &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("postgres: dropped"), "{err}");
+    assert!(err.contains("redis: deleted"), "{err}");
+    assert!(err.contains("rabbitmq: deleted"), "{err}");
+
+    assert_eq!(
+        tables().await,
+        ["orders"],
+        "only someone else's table is left"
+    );
+    let keys: Vec<String> = r.keys(format!("{name}:*")).await.unwrap();
+    assert_eq!(keys, [format!("{name}:mine")]);
+    let http = reqwest::Client::new();
+    for q in ["scheduled_posts", "scheduled_posts.dlq", "_pulse_demo"] {
+        let status = http
+            .get(format!("http://127.0.0.1:15672/api/queues/%2F/{name}.{q}"))
+            .basic_auth("guest", Some("guest"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 404, "queue {name}.{q} is gone");
+    }
+    let mut left: Vec<String> = std::fs::read_dir(&log_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["notes.txt"], "the demo's log files only");
+
+    // Without the marker, a table named like the demo's is someone else's: a second clean
+    // drops nothing and says so.
+    sqlx::raw_sql(&format!("CREATE TABLE {name}.users (id int)"))
+        .execute(&db)
+        .await
+        .unwrap();
+    let (code, _, err) = run("--clean", &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("no demo marker; nothing dropped"), "{err}");
+    assert_eq!(tables().await, ["orders", "users"]);
+}

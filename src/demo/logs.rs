@@ -21,6 +21,28 @@ fn io(dir: &Path, e: std::io::Error) -> DemoError {
     DemoError::target("logs", format!("{}: {e}", dir.display()))
 }
 
+/// The files the demo writes in its log directory.
+const FILES: [&str; 2] = ["ai-events.log", "preview.log"];
+
+/// `demo --clean`: removes the demo's two log files, and the directory if that leaves it
+/// empty. Other files are never touched.
+pub fn clean(dir: &Path) -> Result<String, DemoError> {
+    let mut removed = 0;
+    for f in FILES {
+        match std::fs::remove_file(dir.join(f)) {
+            Ok(()) => removed += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(dir, e)),
+        }
+    }
+    // Fails, and is meant to, when anything else is in it.
+    let _ = std::fs::remove_dir(dir);
+    Ok(format!(
+        "logs: removed {removed} demo log files from {}",
+        dir.display()
+    ))
+}
+
 impl Logs {
     /// Creates the directory and opens (or creates) both files for appending.
     pub fn open(dir: &Path) -> Result<Logs, DemoError> {
@@ -33,8 +55,8 @@ impl Logs {
                 .map_err(|e| io(dir, e))
         };
         Ok(Logs {
-            ai: open("ai-events.log")?,
-            preview: open("preview.log")?,
+            ai: open(FILES[0])?,
+            preview: open(FILES[1])?,
             lines: 0,
             dir: dir.to_owned(),
         })

@@ -120,6 +120,11 @@ pub struct DemoArgs {
     /// object that has one of its names.
     #[arg(long)]
     pub force: bool,
+    /// Remove what the demo wrote and exit: its tables (and the schema if that empties it),
+    /// collections, keys, queues and log files, each only where its marker proves it made
+    /// them. Things without the marker, and anything the demo did not write, stay.
+    #[arg(long, conflicts_with_all = ["once", "force"])]
+    pub clean: bool,
 }
 
 /// Why the demo stopped.
@@ -279,6 +284,26 @@ pub async fn run(mut args: DemoArgs) -> Result<(), DemoError> {
         ),
         false => None,
     };
+    if args.clean {
+        let mut done = Vec::new();
+        if let Some(t) = &pg {
+            done.push(t.clean().await?);
+        }
+        if let Some(t) = &mongo {
+            done.push(t.clean().await?);
+        }
+        if let Some(t) = &redis {
+            done.push(t.clean().await?);
+        }
+        if let Some(t) = &rabbit {
+            done.push(t.clean().await?);
+        }
+        done.push(logs::clean(&args.log_dir)?);
+        for line in done {
+            tracing::info!("{line}");
+        }
+        return Ok(());
+    }
     if let Some(t) = &pg {
         t.check_safe(args.force)
             .await

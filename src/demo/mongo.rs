@@ -54,6 +54,36 @@ impl Target {
         )
     }
 
+    /// `demo --clean`: drops the demo's collections, marker last. Without the marker nothing
+    /// is dropped.
+    pub async fn clean(&self) -> Result<String, DemoError> {
+        let names = self
+            .db
+            .list_collection_names()
+            .await
+            .map_err(|e| DemoError::target("mongodb", e))?;
+        let db = self.db.name();
+        if !names.iter().any(|n| n == "_pulse_demo") {
+            return Ok(format!(
+                "mongodb: database {db:?} has no demo marker; nothing dropped"
+            ));
+        }
+        let mut dropped = 0;
+        for c in COLLECTIONS.iter().rev() {
+            if names.iter().any(|n| n == c) {
+                self.db
+                    .collection::<Document>(c)
+                    .drop()
+                    .await
+                    .map_err(|e| DemoError::target("mongodb", e))?;
+                dropped += 1;
+            }
+        }
+        Ok(format!(
+            "mongodb: dropped {dropped} demo collections of {db:?}"
+        ))
+    }
+
     /// Drops the demo's collections and writes one document per user.
     pub async fn seed(&self, world: &World) -> Result<(), DemoError> {
         // The marker goes last, so the demo's names are never left without it.

@@ -87,6 +87,55 @@ impl Target {
         )
     }
 
+    /// `demo --clean`: drops the demo's tables, marker last, and the schema once nothing else
+    /// is in it. Without the marker nothing is dropped: tables named like the demo's but
+    /// unmarked are someone else's.
+    pub async fn clean(&self) -> Result<String, DemoError> {
+        let s = &self.schema;
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1",
+        )
+        .bind(s)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        if !tables.iter().any(|t| t == "_pulse_demo") {
+            return Ok(format!(
+                "postgres: schema {s:?} has no demo marker; nothing dropped"
+            ));
+        }
+        let own: Vec<&str> = TABLES
+            .iter()
+            .rev()
+            .copied()
+            .filter(|t| tables.iter().any(|x| x == t))
+            .collect();
+        // Without CASCADE: something of someone else's that depends on a demo table stops
+        // the clean-up instead of vanishing with it.
+        let mut ddl = String::new();
+        for t in &own {
+            ddl.push_str(&format!("DROP TABLE {s}.{t};"));
+        }
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        tx.execute(ddl.as_str()).await.map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        let others = tables.len() - own.len();
+        if others == 0 {
+            // Only if empty now: no CASCADE here either.
+            let _ = sqlx::query(&format!("DROP SCHEMA {s}"))
+                .execute(&self.pool)
+                .await;
+            return Ok(format!(
+                "postgres: dropped {} demo tables and the schema {s:?}",
+                own.len()
+            ));
+        }
+        Ok(format!(
+            "postgres: dropped {} demo tables; kept the schema {s:?} and its {others} other tables",
+            own.len()
+        ))
+    }
+
     /// Drops and recreates the demo's tables (without CASCADE: something of someone else's that
     /// depends on them stops the run instead of vanishing), then writes the history.
     pub async fn seed(&self, world: &World) -> Result<(), DemoError> {

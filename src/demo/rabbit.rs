@@ -107,6 +107,27 @@ impl Target {
         )
     }
 
+    /// `demo --clean`: deletes the demo's two queues, then its marker. Without the marker
+    /// nothing is deleted: queues with the demo's names are someone else's.
+    pub async fn clean(&self) -> Result<String, DemoError> {
+        if !self.exists(&self.marker).await? {
+            return Ok(format!(
+                "rabbitmq: no demo marker queue {:?}; nothing deleted",
+                self.marker
+            ));
+        }
+        for q in [&self.queue, &self.dlq, &self.marker] {
+            self.channel
+                .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+                .await
+                .map_err(err)?;
+        }
+        Ok(format!(
+            "rabbitmq: deleted the queues {:?}, {:?} and {:?}",
+            self.queue, self.dlq, self.marker
+        ))
+    }
+
     /// Recreates both queues, publishes a backlog, lets a worker process part of it (some
     /// posts fail into the DLQ), and leaves the rest queued with no consumer.
     pub async fn seed(&mut self, posts: usize) -> Result<(), DemoError> {

@@ -141,6 +141,38 @@ impl Target {
         )
     }
 
+    /// `demo --clean`: deletes the demo's keys under the prefix, marker last. Without the
+    /// marker nothing is deleted; keys the demo does not write are never touched.
+    pub async fn clean(&self) -> Result<String, DemoError> {
+        let mut conn = self.conn.clone();
+        let marker = self.key(MARKER);
+        let keys: Vec<String> = self
+            .own_keys()
+            .await?
+            .into_iter()
+            .filter(|k| own_name(&k[self.prefix.len()..]))
+            .collect();
+        if !keys.contains(&marker) {
+            return Ok(format!(
+                "redis: key prefix {:?} has no demo marker; nothing deleted",
+                self.prefix
+            ));
+        }
+        let (rest, marker): (Vec<String>, Vec<String>) =
+            keys.into_iter().partition(|k| *k != self.key(MARKER));
+        for chunk in rest.chunks(500).chain([marker.as_slice()]) {
+            let _: () = conn
+                .del(chunk)
+                .await
+                .map_err(|e| DemoError::target("redis", e))?;
+        }
+        Ok(format!(
+            "redis: deleted {} demo keys under {:?}",
+            rest.len() + 1,
+            self.prefix
+        ))
+    }
+
     /// Deletes the prefix's keys and writes the current state: open sessions, queued jobs,
     /// worker heartbeats.
     pub async fn seed(&self, world: &World) -> Result<(), DemoError> {
