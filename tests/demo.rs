@@ -866,22 +866,25 @@ async fn demo_keeps_generating_live_activity_until_stopped() {
     let name = unique("demo_live");
     let _cleanup = demo_cleanup(&name);
     let logs = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(bin())
-        .args([
-            "demo",
-            "--only",
-            "postgres,redis,rabbitmq",
-            "--users",
-            "50",
-            "--days",
-            "2",
-            "--rate",
-            "20",
-        ])
-        .args(demo_target_args(&name, logs.path()))
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    // Stopped however the test ends: a failed assertion must not leave the demo writing.
+    let mut child = Proc::adopt(
+        std::process::Command::new(bin())
+            .args([
+                "demo",
+                "--only",
+                "postgres,redis,rabbitmq",
+                "--users",
+                "50",
+                "--days",
+                "2",
+                "--rate",
+                "20",
+            ])
+            .args(demo_target_args(&name, logs.path()))
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let db = pg().await;
     let count = |db: sqlx::PgPool, name: String| async move {
         sqlx::query_scalar::<_, i64>(&format!(
@@ -900,6 +903,14 @@ async fn demo_keeps_generating_live_activity_until_stopped() {
         }
     }
     assert!(live >= 20, "live AI requests appear: {live}");
+    // The example config reads the live demo at the default log level: its log must stay
+    // quiet (state changes only), whatever the data does meanwhile.
+    let exporter = Exporter::start_with(
+        &example("hivesync-joip.yml", &name, logs.path()),
+        &["--log.level", "info"],
+        &[],
+    );
+    let started = std::time::Instant::now();
     // Jobs queue in Redis and the AI log gets JSON lines.
     let log = std::fs::read_to_string(logs.path().join("ai-events.log")).unwrap();
     assert!(log.lines().any(|l| l.contains("\"event\":\"ai_request\"")));
@@ -966,13 +977,28 @@ async fn demo_keeps_generating_live_activity_until_stopped() {
         }
     }
     assert!(resumed > 0, "resumed workers complete jobs again");
+    // Quiet logs: a few lines in all, none from a library (sqlx's slow-statement warnings,
+    // a driver's reconnect chatter), none repeated run after run.
+    if started.elapsed() < Duration::from_secs(15) {
+        tokio::time::sleep(Duration::from_secs(15) - started.elapsed()).await;
+    }
+    let log = exporter.logs();
+    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(
+        lines.len() <= 10,
+        "{} log lines in {:?}:\n{log}",
+        lines.len(),
+        started.elapsed()
+    );
+    for l in &lines {
+        assert!(
+            l.contains("target=pulse_exporter"),
+            "a library logs at the default level: {l}"
+        );
+    }
+    drop(exporter);
     // SIGTERM stops it cleanly.
-    let pid = child.id().to_string();
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    let status = child.wait().unwrap();
+    let status = child.terminate();
     assert!(status.success(), "{status}");
 }
 

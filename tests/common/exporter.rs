@@ -37,7 +37,11 @@ impl Exporter {
             .arg(&config_path)
             .arg("--web.listen-address")
             .arg(format!("127.0.0.1:{port}"))
-            .args(["--log.level", "debug"])
+            // Debug logs unless the test chooses a level.
+            .args(match args.contains(&"--log.level") {
+                true => &[][..],
+                false => &["--log.level", "debug"][..],
+            })
             .args(args)
             .envs(env.iter().copied())
             .stdout(Stdio::null())

@@ -27,6 +27,21 @@ impl Drop for Proc {
     }
 }
 
+impl Proc {
+    /// Guards a child started elsewhere.
+    pub fn adopt(child: Child) -> Proc {
+        Proc(child)
+    }
+
+    /// Asks the child to stop (SIGTERM) and waits for it: how it ended.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        self.0.wait().unwrap()
+    }
+}
+
 /// Starts `cmd` with its stderr in `log`, killed when the returned guard drops.
 pub fn spawn(cmd: &str, args: &[&str], log: &Path) -> Proc {
     let log = std::fs::File::create(log).unwrap();
