@@ -146,7 +146,7 @@ impl App {
                 tracing::info!(event = "config.reloaded", file = %path.display(), "configuration reloaded")
             }
             Err(e) => {
-                self.store.set_reload(false, SystemTime::now());
+                self.store.set_reload_rejected(SystemTime::now(), e);
                 tracing::error!(event = "config.reload_failed", file = %path.display(), error = %e, "reload rejected; the previous configuration keeps running");
             }
         }

@@ -459,6 +459,7 @@ async fn landing(State(st): State<HttpState>) -> Html<String> {
         &st.app.store().snapshot(),
         &st.telemetry_path,
         st.app.store().shard_status(),
+        &st.app.store().reload_status(),
     ))
 }
 

@@ -1,9 +1,11 @@
-//! The HTML landing page at `/`: name, version, links, and a status table of the sources.
+//! The HTML landing page at `/`: name, version, links, the last config reload, a status table
+//! of the sources and one of every check, failing ones first, each with its reason, its last
+//! error (scrubbed like every error) and its last success.
 
 use std::time::SystemTime;
 
 use crate::app::SourceStatus;
-use crate::store::{Entry, ShardStatus};
+use crate::store::{Entry, ReloadStatus, ShardStatus};
 
 /// Escapes text for HTML element content and attribute values.
 fn esc(text: &str) -> String {
@@ -34,16 +36,54 @@ fn ago(t: Option<SystemTime>, now: SystemTime) -> String {
     }
 }
 
+/// The state of a check or health probe as the page shows it: text and CSS class.
+fn state(entry: &Entry) -> (String, &'static str) {
+    match entry.succeeded() {
+        Some(true) => ("OK".to_owned(), "up"),
+        Some(false) => (
+            format!(
+                "FAILING ({})",
+                entry
+                    .last_error
+                    .as_ref()
+                    .map(|e| e.reason().as_str())
+                    .unwrap_or("?")
+            ),
+            "down",
+        ),
+        None => ("PENDING".to_owned(), "pending"),
+    }
+}
+
+/// The sentence about the last config (re)load: when, and why it was rejected.
+fn reload_line(r: &ReloadStatus, now: SystemTime) -> String {
+    match (&r.last_error, r.last_successful) {
+        (Some(e), false) => format!(
+            "<p class=\"down\">Config reload REJECTED {}: {}. The configuration applied {} keeps running.</p>",
+            esc(&ago(r.last_attempt, now)),
+            esc(e),
+            esc(&ago(r.last_success, now)),
+        ),
+        _ => format!(
+            "<p>Config applied {}.</p>",
+            esc(&ago(r.last_success, now))
+        ),
+    }
+}
+
 /// Renders the page; `entries` is a store snapshot, `telemetry_path` the metrics link,
-/// `shard` what part of the config this replica runs.
+/// `shard` what part of the config this replica runs, `reload` the last config (re)load.
 pub fn render(
     sources: &[SourceStatus],
     entries: &[Entry],
     telemetry_path: &str,
     shard: ShardStatus,
+    reload: &ReloadStatus,
 ) -> String {
     let now = SystemTime::now();
     let mut rows = String::new();
+    let mut failing = String::new();
+    let mut passing = String::new();
     for s in sources {
         let mine: Vec<&Entry> = entries.iter().filter(|e| e.plan.source == s.name).collect();
         let health = mine.iter().find(|e| e.plan.is_health());
@@ -61,17 +101,31 @@ pub fn render(
             ),
             None => ("PENDING".to_owned(), "pending"),
         };
-        let error = health
-            .and_then(|h| h.last_error.as_ref())
-            .map(|e| e.message().to_owned())
-            .unwrap_or_default();
         let checks: Vec<&&Entry> = mine.iter().filter(|e| !e.plan.is_health()).collect();
         let ok = checks
             .iter()
             .filter(|e| e.succeeded() == Some(true))
             .count();
+        let failed: Vec<&&&Entry> = checks
+            .iter()
+            .filter(|e| e.succeeded() == Some(false))
+            .collect();
+        // The source's own error, or else its first failing check's: a source that is up
+        // with a broken query must not show an empty error.
+        let error = match health.and_then(|h| h.last_error.as_ref()) {
+            Some(e) => e.message().to_owned(),
+            None => failed
+                .first()
+                .and_then(|c| {
+                    c.last_error
+                        .as_ref()
+                        .map(|e| format!("check {}: {}", c.plan.check, e.message()))
+                })
+                .unwrap_or_default(),
+        };
+        let checks_class = if failed.is_empty() { "" } else { "down" };
         rows.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\">{}</td><td>{}</td><td>{}/{}</td><td>{}</td></tr>\n",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\">{}</td><td>{}</td><td class=\"{checks_class}\">{}/{}{}</td><td>{}</td></tr>\n",
             esc(&s.name),
             esc(s.kind),
             esc(&s.endpoint),
@@ -79,8 +133,28 @@ pub fn render(
             esc(&ago(health.and_then(|h| h.last_success), now)),
             ok,
             checks.len(),
+            if failed.is_empty() {
+                String::new()
+            } else {
+                format!(" ({} FAILING)", failed.len())
+            },
             esc(&error),
         ));
+        for c in &checks {
+            let (state, class) = state(c);
+            let row = format!(
+                "<tr><td>{}</td><td>{}</td><td class=\"{class}\">{}</td><td>{}</td><td>{}</td></tr>\n",
+                esc(&s.name),
+                esc(&c.plan.check),
+                esc(&state),
+                esc(&ago(c.last_success, now)),
+                esc(c.last_error.as_ref().map(|e| e.message()).unwrap_or("")),
+            );
+            match class {
+                "down" => failing.push_str(&row),
+                _ => passing.push_str(&row),
+            }
+        }
     }
     format!(
         r#"<!DOCTYPE html>
@@ -90,15 +164,21 @@ pub fn render(
 <h1>pulse-exporter</h1>
 <p>Version {version}. Every metric is served from cache: scrapes never wait on a source.</p>
 <ul><li><a href="{path}">Metrics</a></li><li><a href="/dashboards.json">Grafana dashboard for this config</a> (import it in Grafana)</li><li><a href="/rules.yml">Prometheus alerting rules for this config</a></li><li><a href="/-/healthy">Health</a></li><li><a href="/-/ready">Readiness</a></li></ul>
+{reload}
 <h2>Sources</h2>
 <p>{sharding}</p>
 <table><tr><th>Source</th><th>Kind</th><th>Endpoint</th><th>Status</th><th>Last success</th><th>Checks OK</th><th>Last error</th></tr>
 {rows}</table>
+<h2>Checks</h2>
+<p>Failing checks first.</p>
+<table><tr><th>Source</th><th>Check</th><th>State</th><th>Last success</th><th>Last error</th></tr>
+{failing}{passing}</table>
 </body></html>
 "#,
         version = env!("CARGO_PKG_VERSION"),
         path = esc(telemetry_path),
         sharding = sharding(shard),
+        reload = reload_line(reload, now),
     )
 }
 
@@ -128,7 +208,7 @@ mod tests {
             owned: 11,
             total: 31,
         };
-        let page = render(&[], &[], "/metrics", shard);
+        let page = render(&[], &[], "/metrics", shard, &ReloadStatus::default());
         assert!(
             page.contains("Shard 1 of 3 (from 0): this replica runs the 11 sources below, of 31"),
             "{page}"
@@ -142,6 +222,7 @@ mod tests {
                 owned: 4,
                 ..Default::default()
             },
+            &ReloadStatus::default(),
         );
         assert!(whole.contains("runs all 4 sources"), "{whole}");
     }

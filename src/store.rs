@@ -108,13 +108,17 @@ pub struct ShardStatus {
     pub total: usize,
 }
 
-/// Outcome of the last config (re)load, for `pulse_config_*` metrics.
-#[derive(Debug, Clone, Copy, Default)]
+/// Outcome of the last config (re)load, for `pulse_config_*` metrics and the landing page.
+#[derive(Debug, Clone, Default)]
 pub struct ReloadStatus {
     /// Whether the last attempt succeeded.
     pub last_successful: bool,
     /// When a config was last applied.
     pub last_success: Option<SystemTime>,
+    /// When the last attempt was made.
+    pub last_attempt: Option<SystemTime>,
+    /// Why the last attempt was rejected (scrubbed of secrets); `None` after a success.
+    pub last_error: Option<String>,
 }
 
 impl Store {
@@ -243,15 +247,27 @@ impl Store {
     pub fn set_reload(&self, ok: bool, at: SystemTime) {
         let mut r = self.reload.lock().unwrap_or_else(|e| e.into_inner());
         r.last_successful = ok;
+        r.last_attempt = Some(at);
         if ok {
             r.last_success = Some(at);
+            r.last_error = None;
         }
         self.changed();
     }
 
+    /// Records a rejected reload and why; the message is scrubbed of secrets here.
+    pub fn set_reload_rejected(&self, at: SystemTime, error: &str) {
+        self.set_reload(false, at);
+        let mut r = self.reload.lock().unwrap_or_else(|e| e.into_inner());
+        r.last_error = Some(crate::secrets::scrub(error).into_owned());
+    }
+
     /// Outcome of the last config (re)load.
     pub fn reload_status(&self) -> ReloadStatus {
-        *self.reload.lock().unwrap_or_else(|e| e.into_inner())
+        self.reload
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Records which part of the config this replica runs.

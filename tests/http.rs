@@ -390,6 +390,53 @@ async fn reload_adds_checks_keeps_unchanged_ones_and_rejects_bad_files() {
         "the old config keeps running"
     );
     assert!(e.logs().contains("event=config.reload_failed"));
+    // The landing page says so, with the reason, and that the old config runs on.
+    let landing = e.get("/").await;
+    assert!(
+        landing.contains("Config reload REJECTED")
+            && landing.contains("sources[0].bogus")
+            && landing.contains("keeps running"),
+        "{landing}"
+    );
+}
+
+#[tokio::test]
+async fn the_landing_page_shows_a_failing_check_of_a_source_that_is_up() {
+    let e = Exporter::start(
+        "sources:\n  - name: app-db\n    kind: postgres\n    url: postgres://postgres@127.0.0.1:5432/postgres\n    health_interval: 1s\n    health_timeout: 500ms\n    checks:\n      - { metric: app_ok, sql: 'SELECT 1 AS value', interval: 1s, timeout: 500ms }\n      - { metric: app_broken, sql: 'SELEC 1 AS value', interval: 1s, timeout: 500ms }\n",
+    );
+    e.wait_for("the broken check failed", Duration::from_secs(15), |m| {
+        m.get("pulse_check_success", &[("check", "app_broken")]) == Some(0.0)
+            && m.get("pulse_check_success", &[("check", "app_ok")]) == Some(1.0)
+            && m.get("pulse_source_up", &[("source", "app-db")]) == Some(1.0)
+    })
+    .await;
+    let landing = e.get("/").await;
+    // The source row: up, one check of two failing, and that check's error where the
+    // source's own would be.
+    assert!(landing.contains(">UP<"), "{landing}");
+    assert!(
+        landing.contains("<td class=\"down\">1/2 (1 FAILING)</td>"),
+        "{landing}"
+    );
+    assert!(
+        landing.contains("check app_broken: ") && landing.contains("syntax error"),
+        "{landing}"
+    );
+    // The checks table: the failing one first, in red, with its reason.
+    let checks = &landing[landing.find("<h2>Checks</h2>").unwrap()..];
+    let broken = checks.find("<td>app_broken</td>").unwrap();
+    let ok = checks.find("<td>app_ok</td>").unwrap();
+    assert!(broken < ok, "failing checks first: {checks}");
+    assert!(
+        checks.contains("<td>app_broken</td><td class=\"down\">FAILING (query)</td>"),
+        "{checks}"
+    );
+    assert!(
+        checks.contains("<td>app_ok</td><td class=\"up\">OK</td>"),
+        "{checks}"
+    );
+    assert!(landing.contains("Config applied"), "{landing}");
 }
 
 #[tokio::test]
