@@ -670,6 +670,16 @@ async fn hayon_config_numbers_equal_direct_mongodb_reads_on_demo_data() {
     }
 }
 
+/// Someone else's table, with one row, in a new schema `name`: what the demo must leave.
+async fn someones_orders_table(db: &sqlx::PgPool, name: &str) {
+    sqlx::raw_sql(&format!(
+        "CREATE SCHEMA {name}; CREATE TABLE {name}.orders (id int); INSERT INTO {name}.orders VALUES (1)"
+    ))
+    .execute(db)
+    .await
+    .unwrap();
+}
+
 #[tokio::test]
 async fn demo_refuses_targets_holding_data_it_did_not_make() {
     let name = unique("demo_refuse");
@@ -693,12 +703,7 @@ async fn demo_refuses_targets_holding_data_it_did_not_make() {
 
     // Postgres: a schema with someone's table is refused, and the table is untouched.
     let db = pg().await;
-    sqlx::raw_sql(&format!(
-        "CREATE SCHEMA {name}; CREATE TABLE {name}.orders (id int); INSERT INTO {name}.orders VALUES (1)"
-    ))
-    .execute(&db)
-    .await
-    .unwrap();
+    someones_orders_table(&db, &name).await;
     let (code, _, err) = run("postgres", &[]);
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("orders") && err.contains("--force"), "{err}");
@@ -1020,12 +1025,7 @@ async fn demo_clean_removes_exactly_what_the_demo_wrote() {
     };
     // Someone's table in the demo's schema and someone's key under its prefix: they stay.
     let db = pg().await;
-    sqlx::raw_sql(&format!(
-        "CREATE SCHEMA {name}; CREATE TABLE {name}.orders (id int); INSERT INTO {name}.orders VALUES (1)"
-    ))
-    .execute(&db)
-    .await
-    .unwrap();
+    someones_orders_table(&db, &name).await;
     let mut r = redis().await;
     let _: () = r.set(format!("{name}:mine"), "keep").await.unwrap();
     let (code, _, err) = run("--once", &["--force", "--users", "20", "--days", "2"]);

@@ -141,17 +141,33 @@ impl Target {
         )
     }
 
-    /// `demo --clean`: deletes the demo's keys under the prefix, marker last. Without the
-    /// marker nothing is deleted; keys the demo does not write are never touched.
-    pub async fn clean(&self) -> Result<String, DemoError> {
-        let mut conn = self.conn.clone();
-        let marker = self.key(MARKER);
-        let keys: Vec<String> = self
+    /// The keys under the prefix with the demo's names.
+    async fn demo_keys(&self) -> Result<Vec<String>, DemoError> {
+        Ok(self
             .own_keys()
             .await?
             .into_iter()
             .filter(|k| own_name(&k[self.prefix.len()..]))
-            .collect();
+            .collect())
+    }
+
+    /// Deletes `keys`, 500 at a time.
+    async fn delete(&self, keys: &[String]) -> Result<(), DemoError> {
+        let mut conn = self.conn.clone();
+        for chunk in keys.chunks(500) {
+            let _: () = conn
+                .del(chunk)
+                .await
+                .map_err(|e| DemoError::target("redis", e))?;
+        }
+        Ok(())
+    }
+
+    /// `demo --clean`: deletes the demo's keys under the prefix, marker last. Without the
+    /// marker nothing is deleted; keys the demo does not write are never touched.
+    pub async fn clean(&self) -> Result<String, DemoError> {
+        let marker = self.key(MARKER);
+        let keys = self.demo_keys().await?;
         if !keys.contains(&marker) {
             return Ok(format!(
                 "redis: key prefix {:?} has no demo marker; nothing deleted",
@@ -159,13 +175,9 @@ impl Target {
             ));
         }
         let (rest, marker): (Vec<String>, Vec<String>) =
-            keys.into_iter().partition(|k| *k != self.key(MARKER));
-        for chunk in rest.chunks(500).chain([marker.as_slice()]) {
-            let _: () = conn
-                .del(chunk)
-                .await
-                .map_err(|e| DemoError::target("redis", e))?;
-        }
+            keys.into_iter().partition(|k| *k != marker);
+        self.delete(&rest).await?;
+        self.delete(&marker).await?;
         Ok(format!(
             "redis: deleted {} demo keys under {:?}",
             rest.len() + 1,
@@ -177,18 +189,7 @@ impl Target {
     /// worker heartbeats.
     pub async fn seed(&self, world: &World) -> Result<(), DemoError> {
         let mut conn = self.conn.clone();
-        let keys: Vec<String> = self
-            .own_keys()
-            .await?
-            .into_iter()
-            .filter(|k| own_name(&k[self.prefix.len()..]))
-            .collect();
-        for chunk in keys.chunks(500) {
-            let _: () = conn
-                .del(chunk)
-                .await
-                .map_err(|e| DemoError::target("redis", e))?;
-        }
+        self.delete(&self.demo_keys().await?).await?;
         let mut pipe = redis::pipe();
         pipe.set(
             self.key(MARKER),
