@@ -36,6 +36,21 @@ fn ago(t: Option<SystemTime>, now: SystemTime) -> String {
     }
 }
 
+/// How long a state has lasted, and since when (UTC), for the "Since" columns.
+fn since(t: Option<SystemTime>, now: SystemTime) -> String {
+    match t {
+        Some(t) => {
+            let secs = now.duration_since(t).unwrap_or_default().as_secs();
+            format!(
+                "{} ({})",
+                humantime::format_duration(std::time::Duration::from_secs(secs)),
+                humantime::format_rfc3339_seconds(t)
+            )
+        }
+        None => String::new(),
+    }
+}
+
 /// The state of a check or health probe as the page shows it: text and CSS class.
 fn state(entry: &Entry) -> (String, &'static str) {
     match entry.succeeded() {
@@ -84,6 +99,7 @@ pub fn render(
     let mut rows = String::new();
     let mut failing = String::new();
     let mut passing = String::new();
+    let (mut failing_count, mut check_count) = (0, 0);
     for s in sources {
         let mine: Vec<&Entry> = entries.iter().filter(|e| e.plan.source == s.name).collect();
         let health = mine.iter().find(|e| e.plan.is_health());
@@ -124,12 +140,18 @@ pub fn render(
                 .unwrap_or_default(),
         };
         let checks_class = if failed.is_empty() { "" } else { "down" };
+        let row_class = if class == "down" || !failed.is_empty() {
+            "bad"
+        } else {
+            ""
+        };
         rows.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\">{}</td><td>{}</td><td class=\"{checks_class}\">{}/{}{}</td><td>{}</td></tr>\n",
+            "<tr class=\"{row_class}\"><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\">{}</td><td>{}</td><td>{}</td><td class=\"{checks_class}\">{}/{}{}</td><td>{}</td></tr>\n",
             esc(&s.name),
             esc(s.kind),
             esc(&s.endpoint),
             esc(&status),
+            esc(&since(health.and_then(|h| h.state_since), now)),
             esc(&ago(health.and_then(|h| h.last_success), now)),
             ok,
             checks.len(),
@@ -142,36 +164,44 @@ pub fn render(
         ));
         for c in &checks {
             let (state, class) = state(c);
+            let row_class = if class == "down" { "bad" } else { "" };
             let row = format!(
-                "<tr><td>{}</td><td>{}</td><td class=\"{class}\">{}</td><td>{}</td><td>{}</td></tr>\n",
+                "<tr class=\"{row_class}\"><td>{}</td><td>{}</td><td class=\"{class}\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
                 esc(&s.name),
                 esc(&c.plan.check),
                 esc(&state),
+                esc(&since(c.state_since, now)),
                 esc(&ago(c.last_success, now)),
                 esc(c.last_error.as_ref().map(|e| e.message()).unwrap_or("")),
             );
             match class {
-                "down" => failing.push_str(&row),
+                "down" => {
+                    failing_count += 1;
+                    failing.push_str(&row)
+                }
                 _ => passing.push_str(&row),
             }
+            check_count += 1;
         }
     }
+    let summary = summary(sources, entries, failing_count, check_count);
     format!(
         r#"<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>pulse-exporter</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}.up{{color:#1a7f37}}.down{{color:#cf222e;font-weight:bold}}.pending{{color:#9a6700}}</style>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}.up{{color:#1a7f37}}.down{{color:#cf222e;font-weight:bold}}.pending{{color:#9a6700}}tr.bad{{background:#ffebe9}}p.summary{{font-size:1.2em;padding:6px 10px}}p.summary.bad{{background:#ffebe9;color:#cf222e;font-weight:bold}}p.summary.good{{background:#dafbe1;color:#1a7f37}}</style>
 </head><body>
 <h1>pulse-exporter</h1>
+{summary}
 <p>Version {version}. Every metric is served from cache: scrapes never wait on a source.</p>
 <ul><li><a href="{path}">Metrics</a></li><li><a href="/dashboards.json">Grafana dashboard for this config</a> (import it in Grafana)</li><li><a href="/rules.yml">Prometheus alerting rules for this config</a></li><li><a href="/-/healthy">Health</a></li><li><a href="/-/ready">Readiness</a></li></ul>
 {reload}
 <h2>Sources</h2>
 <p>{sharding}</p>
-<table><tr><th>Source</th><th>Kind</th><th>Endpoint</th><th>Status</th><th>Last success</th><th>Checks OK</th><th>Last error</th></tr>
+<table><tr><th>Source</th><th>Kind</th><th>Endpoint</th><th>Status</th><th>Since</th><th>Last success</th><th>Checks OK</th><th>Last error</th></tr>
 {rows}</table>
 <h2>Checks</h2>
 <p>Failing checks first.</p>
-<table><tr><th>Source</th><th>Check</th><th>State</th><th>Last success</th><th>Last error</th></tr>
+<table><tr><th>Source</th><th>Check</th><th>State</th><th>Since</th><th>Last success</th><th>Last error</th></tr>
 {failing}{passing}</table>
 </body></html>
 "#,
@@ -180,6 +210,29 @@ pub fn render(
         sharding = sharding(shard),
         reload = reload_line(reload, now),
     )
+}
+
+/// The first line under the title: everything fine, or how many sources and checks fail.
+fn summary(sources: &[SourceStatus], entries: &[Entry], failing: usize, checks: usize) -> String {
+    let down = sources
+        .iter()
+        .filter(|s| {
+            entries.iter().any(|e| {
+                e.plan.source == s.name && e.plan.is_health() && e.succeeded() == Some(false)
+            })
+        })
+        .count();
+    if down == 0 && failing == 0 {
+        format!(
+            "<p class=\"summary good\">All {} sources up, all {checks} checks OK (or not run yet).</p>",
+            sources.len()
+        )
+    } else {
+        format!(
+            "<p class=\"summary bad\">PROBLEMS: {down} of {} sources down, {failing} of {checks} checks failing. Details below, failing first.</p>",
+            sources.len()
+        )
+    }
 }
 
 /// The sentence saying which sources this replica runs.

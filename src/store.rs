@@ -30,6 +30,9 @@ pub struct Entry {
     pub last_duration: Option<Duration>,
     /// Error of the last run; `None` when it succeeded (or before the first run).
     pub last_error: Option<ProbeError>,
+    /// When the current outcome (succeeding or failing) began: the first run, or the last
+    /// run that flipped it. Retries that fail the same way do not move it.
+    pub state_since: Option<SystemTime>,
     /// Runs finished so far.
     pub runs: u64,
     /// Failures so far, by reason.
@@ -51,6 +54,7 @@ impl Entry {
             last_success: None,
             last_duration: None,
             last_error: None,
+            state_since: None,
             runs: 0,
             failures: BTreeMap::new(),
             dropped_total: 0,
@@ -195,6 +199,10 @@ impl Store {
             return Transition::Unchanged;
         };
         let before = entry.succeeded();
+        let succeeded = result.as_ref().is_ok_and(|o| o.failure.is_none());
+        if before != Some(succeeded) {
+            entry.state_since = Some(finished);
+        }
         entry.runs += 1;
         entry.last_duration = Some(duration);
         let result = match result {
@@ -355,6 +363,31 @@ mod tests {
             store.record(&p, Ok(output(1)), Duration::ZERO, t),
             Transition::Unchanged
         );
+    }
+
+    #[test]
+    fn state_since_moves_only_when_the_outcome_flips() {
+        let store = Store::new();
+        let p = plan(3);
+        store.register(Arc::new(p.clone()));
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let since = || store.snapshot()[0].state_since;
+        assert_eq!(since(), None, "no run yet");
+        store.record(&p, Ok(output(1)), Duration::ZERO, at(0));
+        store.record(&p, Ok(output(1)), Duration::ZERO, at(10));
+        assert_eq!(since(), Some(at(0)), "succeeding since the first run");
+        let fail = || Err(ProbeError::new(Reason::Query, "syntax error"));
+        store.record(&p, fail(), Duration::ZERO, at(20));
+        store.record(&p, fail(), Duration::ZERO, at(30));
+        assert_eq!(since(), Some(at(20)), "failing since the first failure");
+        // A run that measured something but failed part of its work is a failure too.
+        let mut partial = output(1);
+        partial.failure = Some(ProbeError::new(Reason::Query, "one of two failed"));
+        store.record(&p, Ok(partial), Duration::ZERO, at(40));
+        assert_eq!(since(), Some(at(20)));
+        store.record(&p, Ok(output(1)), Duration::ZERO, at(50));
+        assert_eq!(since(), Some(at(50)), "recovered");
     }
 
     #[test]

@@ -437,6 +437,59 @@ async fn the_landing_page_shows_a_failing_check_of_a_source_that_is_up() {
         "{checks}"
     );
     assert!(landing.contains("Config applied"), "{landing}");
+    // At a glance: a summary line at the top says so, and the failing check's row says since
+    // when it fails (a duration and a UTC time).
+    assert!(
+        landing.contains("PROBLEMS: 0 of 1 sources down, 1 of 2 checks failing"),
+        "{landing}"
+    );
+    let row = &checks[broken..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert!(row.contains("Z)</td>"), "no since-when: {row}");
+
+    // In a real browser: the page with the failing check shows the failure colour at the top
+    // (the summary) and in the tables, and the same exporter with only healthy checks shows
+    // none. The screenshot is kept beside the test's other output when it fails.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = screenshot(&e.url("/"), &dir.path().join("failing.png"));
+    let pink = [0xff, 0xeb, 0xe9];
+    let (top, rest) = (bad.count(pink, 0.0, 0.25), bad.count(pink, 0.25, 1.0));
+    let healthy = Exporter::start(
+        "sources:\n  - name: app-db\n    kind: postgres\n    url: postgres://postgres@127.0.0.1:5432/postgres\n    health_interval: 1s\n    health_timeout: 500ms\n    checks:\n      - { metric: app_ok, sql: 'SELECT 1 AS value', interval: 1s, timeout: 500ms }\n",
+    );
+    healthy
+        .wait_for("the check ran", Duration::from_secs(15), |m| {
+            m.get("pulse_check_success", &[("check", "app_ok")]) == Some(1.0)
+                && m.get("pulse_source_up", &[("source", "app-db")]) == Some(1.0)
+        })
+        .await;
+    let good = screenshot(&healthy.url("/"), &dir.path().join("healthy.png"));
+    let green = [0xda, 0xfb, 0xe1];
+    let failed = top < 2_000 || rest < 2_000 || good.count(pink, 0.0, 1.0) != 0;
+    if failed {
+        let keep = std::env::temp_dir().join("pulse-landing-screenshots");
+        let _ = std::fs::create_dir_all(&keep);
+        for f in ["failing.png", "healthy.png"] {
+            let _ = std::fs::copy(dir.path().join(f), keep.join(f));
+        }
+    }
+    assert!(
+        top >= 2_000,
+        "the summary at the top does not show the failure in colour ({top} px)"
+    );
+    assert!(
+        rest >= 2_000,
+        "the tables do not show the failing rows in colour ({rest} px)"
+    );
+    assert_eq!(
+        good.count(pink, 0.0, 1.0),
+        0,
+        "a healthy page shows failure colour"
+    );
+    assert!(
+        good.count(green, 0.0, 0.25) >= 2_000,
+        "a healthy page does not say so at the top"
+    );
 }
 
 #[tokio::test]

@@ -1,12 +1,13 @@
 //! Helpers shared by the integration tests, one module per job: the binary under test
 //! ([`exporter`]), reading its scrapes ([`scrape`]), making sources fail ([`faults`]), the real
 //! services ([`services`]), removing a test's data however it ends ([`cleanup`]) and the
-//! bundle's files ([`bundle`]), and a Stripe-shaped server ([`stripe`]), helper processes such as Prometheus ([`prometheus`]), a private CA ([`tls`]) and Postgres clusters a test owns ([`pgcluster`]). Everything is re-exported, so a test writes `use common::*;`.
+//! bundle's files ([`bundle`]), and a Stripe-shaped server ([`stripe`]), helper processes such as Prometheus ([`prometheus`]), a headless browser ([`browser`]), a private CA ([`tls`]) and Postgres clusters a test owns ([`pgcluster`]). Everything is re-exported, so a test writes `use common::*;`.
 // Each test binary uses a part of the helpers and of their re-exports.
 #![allow(dead_code, unused_imports)]
 // The helpers are used by tests in one crate only; no caller needs Send bounds spelled out.
 #![allow(async_fn_in_trait)]
 
+pub mod browser;
 pub mod bundle;
 pub mod cleanup;
 pub mod exporter;
@@ -18,6 +19,7 @@ pub mod services;
 pub mod stripe;
 pub mod tls;
 
+pub use browser::*;
 pub use bundle::*;
 pub use cleanup::*;
 pub use exporter::*;
