@@ -1,6 +1,6 @@
 //! Prometheus alerting rules of a config: each source down, each check failing or stale, the
-//! threshold alerts checks opt into with `alert:`, and the bundle's worker-pool alerts for the
-//! sources with heartbeat checks. The annotations say what the check
+//! threshold alerts checks opt into with `alert:`, and the bundle's worker-pool and queue
+//! alerts for the sources with heartbeat checks, RabbitMQ queues or the bundle's queue metrics. The annotations say what the check
 //! measures (its `description` or `help`) and how to find out why, so the page explains
 //! itself; the alert names and labels are those of the bundled alerts, whose runbook sections
 //! and Alertmanager inhibitions they share.
@@ -15,24 +15,115 @@ use super::{any_of, eq, matchers, selector, template_safe, CheckInfo};
 use crate::config::display::{Ratio, Threshold, DEFAULT_RATIO_WINDOW};
 use crate::config::dur_text;
 use crate::configfile::Config;
-use crate::shape::{Series, Shape};
+use crate::shape::{Builtin, Series, Shape};
 
-/// The bundled alerting rules: the alerts a generated file copies from them (worker pools)
-/// are read from here, so each is declared once.
+/// The bundled alerting rules: the alerts a generated file copies from them (worker pools,
+/// queues) are read from here, so each is declared once.
 const BUNDLE: &str = include_str!("../../alerts/pulse-alerts.yml");
 
-/// The bundled alerts a check's series of this shape brings, by name.
-fn bundled_for(shape: &Shape) -> &'static [&'static str] {
-    match shape {
-        Shape::Workers { .. } => &["PulseWorkerPoolDown", "PulseWorkerPoolBelowMinimum"],
-        _ => &[],
+/// The bundled recording rules: a copied alert that reads one gets its expression inlined,
+/// so the generated file needs nothing else loaded.
+const RECORDING: &str = include_str!("../../prometheus/rules/pulse-recording.yml");
+
+/// How a copied alert is kept to the sources of the config it was generated from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// The alert's series carry `source`: kept where one of the sources is.
+    Source,
+    /// Business series carry no `source`: kept on the exporters (`instance`) that run one of
+    /// the sources, which are those of this config.
+    Instance,
+}
+
+/// The bundle's queue metrics for queues the platform keeps itself (a Redis list, a jobs
+/// table): a check publishing one of them brings the bundled alerts that read it.
+const QUEUE_METRICS: &[(&str, &str)] = &[
+    ("app_queue_depth", "PulseJobsNotProcessed"),
+    ("app_jobs_pending", "PulseJobsNotProcessed"),
+    ("app_jobs_completed", "PulseJobsNotProcessed"),
+    (
+        "app_queue_oldest_job_timestamp_seconds",
+        "PulseOldestJobTooOld",
+    ),
+    (
+        "app_jobs_oldest_pending_timestamp_seconds",
+        "PulseOldestJobTooOld",
+    ),
+    ("app_job_latency_avg_seconds", "PulseJobLatencyHigh"),
+];
+
+/// The bundled alerts a check's series brings, by name: worker pools from heartbeat checks,
+/// the queue alerts from RabbitMQ queues and from checks publishing the bundle's queue
+/// metrics.
+fn bundled_for(series: &Series) -> Vec<&'static str> {
+    match &series.shape {
+        Shape::Workers { .. } => vec!["PulseWorkerPoolDown", "PulseWorkerPoolBelowMinimum"],
+        Shape::Builtin(Builtin::RabbitmqQueues) => {
+            vec!["PulseQueueNotDraining", "PulseOldestJobTooOld"]
+        }
+        _ => QUEUE_METRICS
+            .iter()
+            .filter(|(metric, _)| *metric == series.metric)
+            .map(|(_, alert)| *alert)
+            .collect(),
     }
 }
 
-/// The bundled alert `name` as it is, but only for `sources`: its expression (whose result
-/// carries `source`) is kept where one of them is scraped, so two teams' generated files in one
-/// Prometheus never fire twice for the same pool. None when the bundle has no such alert (a
-/// unit test keeps every name of [`bundled_for`] there).
+/// How the copy of a bundled alert is scoped: by instance where some branch of its
+/// expression reads business series.
+fn scope_of(alert: &str) -> Scope {
+    match QUEUE_METRICS.iter().any(|(_, a)| *a == alert) {
+        true => Scope::Instance,
+        false => Scope::Source,
+    }
+}
+
+/// `expr` with each recording rule of the bundle it reads replaced by that rule's expression
+/// (`record{m}[w]` becomes a subquery), for recording rules of the form `AGG (metric)`.
+fn inline_recorded(expr: &str) -> String {
+    let Ok(file) = serde_yaml::from_str::<serde_yaml::Value>(RECORDING) else {
+        return expr.to_owned();
+    };
+    let shape = regex::Regex::new(r"^(.*\()([a-zA-Z_:][a-zA-Z0-9_:]*)\)$").expect("a valid regex");
+    let mut out = expr.to_owned();
+    let rules = file["groups"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .flat_map(|g| g["rules"].as_sequence().into_iter().flatten());
+    for rule in rules {
+        let (Some(record), Some(body)) = (rule["record"].as_str(), rule["expr"].as_str()) else {
+            continue;
+        };
+        let Some(parts) = shape.captures(body.trim()) else {
+            continue;
+        };
+        let use_ = regex::Regex::new(&format!(
+            r"{}(\{{[^}}]*\}})?(\[[0-9a-z]+\])?",
+            regex::escape(record)
+        ))
+        .expect("a valid regex");
+        out = use_
+            .replace_all(&out, |c: &regex::Captures<'_>| {
+                let matchers = c.get(1).map_or("", |m| m.as_str());
+                let inner = format!("{}{}{matchers})", &parts[1], &parts[2]);
+                match c.get(2) {
+                    Some(range) => {
+                        let range = range.as_str().trim_end_matches(']');
+                        format!("({inner}){range}:1m]")
+                    }
+                    None => inner,
+                }
+            })
+            .into_owned();
+    }
+    out
+}
+
+/// The bundled alert `name` as it is, but only for `sources`: its expression is kept where
+/// one of them is scraped (see [`Scope`]), so two teams' generated files in one Prometheus
+/// never fire twice for the same pool or queue. None when the bundle has no such alert (a
+/// unit test keeps every name [`bundled_for`] gives there).
 fn bundled(name: &str, sources: &[&str]) -> Option<Rule> {
     let file: serde_yaml::Value = serde_yaml::from_str(BUNDLE).ok()?;
     let rule = file["groups"]
@@ -52,11 +143,15 @@ fn bundled(name: &str, sources: &[&str]) -> Option<Rule> {
         &[any_of("source", sources)],
         None,
     ));
+    let on = match scope_of(name) {
+        Scope::Source => "instance, source",
+        Scope::Instance => "instance",
+    };
     Some(Rule {
         alert: name.to_owned(),
         expr: format!(
-            "(\n{}\n)\nand on (instance, source) {scope}",
-            rule["expr"].as_str()?.trim_end()
+            "(\n{}\n)\nand on ({on}) {scope}",
+            inline_recorded(rule["expr"].as_str()?.trim_end())
         ),
         for_: rule["for"].as_str()?.to_owned(),
         labels: strings(&rule["labels"]),
@@ -219,7 +314,7 @@ pub fn rules(config: &Config) -> String {
     let mut brought: Vec<(&str, Vec<&str>)> = Vec::new();
     for c in super::checks(config) {
         for series in &c.series {
-            for &alert in bundled_for(&series.shape) {
+            for alert in bundled_for(series) {
                 let source = c.source.common.name.as_str();
                 match brought.iter_mut().find(|(a, _)| *a == alert) {
                     Some((_, sources)) if !sources.contains(&source) => sources.push(source),
@@ -314,15 +409,16 @@ pub fn rules(config: &Config) -> String {
             });
         }
     }
-    let workers: Vec<Rule> = brought
+    let (workers, queues): (Vec<Rule>, Vec<Rule>) = brought
         .iter()
         .filter_map(|(alert, sources)| bundled(alert, sources))
-        .collect();
+        .partition(|r| r.alert.starts_with("PulseWorkerPool"));
     let groups = [
         ("pulse-config-sources", sources),
         ("pulse-config-checks", checks),
         ("pulse-config-thresholds", thresholds),
         ("pulse-config-workers", workers),
+        ("pulse-config-queues", queues),
     ]
     .into_iter()
     .filter(|(_, rules)| !rules.is_empty())
@@ -335,11 +431,13 @@ pub fn rules(config: &Config) -> String {
     let _ = writeln!(
         out,
         "# Generated by `pulse-exporter rules` from the config: each source down, each check failing\n\
-         # or stale, the threshold alerts of the checks with `alert:`, and the bundle's worker-pool\n\
-         # alerts for the sources with heartbeat checks. Regenerate it after changing the config.\n\
-         # It takes the place of the `pulse-sources` and `pulse-workers` groups of the bundled\n\
-         # alerts/pulse-alerts.yml (same alert names, runbook sections and inhibitions): load it\n\
-         # with that file's `pulse-exporter` group, not beside those two."
+         # or stale, the threshold alerts of the checks with `alert:`, the bundle's worker-pool\n\
+         # alerts for the sources with heartbeat checks, and its queue alerts for RabbitMQ sources\n\
+         # and checks publishing the bundle's queue metrics (app_queue_depth, …). Regenerate it\n\
+         # after changing the config. It takes the place of the `pulse-sources`, `pulse-queues`\n\
+         # and `pulse-workers` groups of the bundled alerts/pulse-alerts.yml (same alert names,\n\
+         # runbook sections and inhibitions): load it with that file's `pulse-exporter` group,\n\
+         # not beside those three."
     );
     out.push_str(&serde_yaml::to_string(&File { groups }).unwrap_or_default());
     out
@@ -406,9 +504,7 @@ mod tests {
         let names: Vec<&str> = rules.iter().map(|r| r["alert"].as_str().unwrap()).collect();
         assert_eq!(
             names,
-            bundled_for(&Shape::Workers {
-                pool: String::new()
-            })
+            ["PulseWorkerPoolDown", "PulseWorkerPoolBelowMinimum"]
         );
         for rule in rules {
             let name = rule["alert"].as_str().unwrap();
@@ -440,6 +536,66 @@ mod tests {
             .unwrap()
             .iter()
             .all(|g| g["name"] != "pulse-config-workers"));
+    }
+
+    #[test]
+    fn queues_bring_the_bundled_queue_alerts_with_recording_rules_inlined() {
+        let r = rules_of(
+            "sources:\n  - name: broker\n    kind: rabbitmq\n    management_url: http://127.0.0.1:15672\n    username: guest\n    password: guest\n  - name: cache\n    kind: redis\n    url: redis://127.0.0.1:6379\n    keys:\n      - { key: jobs, metric: app_queue_depth, label: queue }\n  - name: quiet\n    kind: redis\n    url: redis://127.0.0.1:6380\n",
+        );
+        let groups = r["groups"].as_sequence().unwrap();
+        let queues = groups
+            .iter()
+            .find(|g| g["name"] == "pulse-config-queues")
+            .expect("a queues group");
+        let rules = queues["rules"].as_sequence().unwrap();
+        let names: Vec<&str> = rules.iter().map(|r| r["alert"].as_str().unwrap()).collect();
+        assert_eq!(
+            names,
+            [
+                "PulseQueueNotDraining",
+                "PulseOldestJobTooOld",
+                "PulseJobsNotProcessed"
+            ]
+        );
+        let expr = |i: usize| rules[i]["expr"].as_str().unwrap().to_owned();
+        // Nothing but this file is needed: the recording rule becomes a subquery.
+        assert!(!expr(0).contains("pulse:"), "{}", expr(0));
+        assert!(
+            expr(0).contains("min_over_time((sum without (state) (pulse_rabbitmq_queue_messages{dead_letter=\"false\"}))[15m:1m])"),
+            "{}",
+            expr(0)
+        );
+        assert!(expr(0).ends_with(
+            "and on (instance, source) max without (pod) (pulse_source_up{source=~\"broker\"})"
+        ));
+        // Business queue metrics carry no `source`: kept on this config's exporters; the
+        // oldest-job alert reads both kinds of series, so it is scoped the same way, by the
+        // sources that brought it.
+        assert!(expr(1).ends_with(
+            "and on (instance) max without (pod) (pulse_source_up{source=~\"broker\"})"
+        ));
+        assert!(expr(2)
+            .ends_with("and on (instance) max without (pod) (pulse_source_up{source=~\"cache\"})"));
+    }
+
+    #[test]
+    fn every_brought_alert_is_in_the_bundle_and_every_recording_rule_it_reads_inlines() {
+        let shapes = [
+            Shape::Workers {
+                pool: String::new(),
+            },
+            Shape::Builtin(Builtin::RabbitmqQueues),
+        ];
+        let mut names: Vec<&str> = shapes
+            .into_iter()
+            .flat_map(|shape| bundled_for(&Series::new("m", vec![], shape)))
+            .collect();
+        names.extend(QUEUE_METRICS.iter().map(|(_, a)| *a));
+        for name in names {
+            let rule = bundled(name, &["s"]).unwrap_or_else(|| panic!("{name} not in the bundle"));
+            assert!(!rule.expr.contains("pulse:"), "{name}: {}", rule.expr);
+        }
     }
 
     #[test]
