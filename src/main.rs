@@ -135,7 +135,7 @@ enum Command {
     Check,
     /// Run every check once, print a table of outcomes, and exit (1 if any failed).
     Probe,
-    /// Generate demo platform data in the local services (see the README); no config needed.
+    /// Generate demo platform data in the local services (docs/demo.md); no config needed.
     Demo(Box<demo::DemoArgs>),
     /// Write a Grafana dashboard for the config's sources and checks (JSON): a health row,
     /// then a panel per check.

@@ -41,7 +41,7 @@ pub fn render() -> String {
         "# Configuration reference\n\n\
          Generated from the doc comments of the config structs by `src/reference.rs`; do not \
          edit by hand (`PULSE_UPDATE_DOCS=1 cargo test --lib reference` rewrites it, and a \
-         test fails when it is stale). README's Configuration section explains the ideas; \
+         test fails when it is stale). docs/configuration.md explains the ideas; \
          this file lists every field.\n\n\
          A field without a default is required unless its type says `optional`. Durations are \
          text such as `500ms`, `15s`, `5m`, `1h30m`. Any value may be `${env:NAME}` or \

@@ -284,16 +284,14 @@ fn healthcheck_exits_0_for_a_running_exporter_and_1_for_a_closed_port() {
     assert!(err.contains(&closed), "{err}");
 }
 
-/// README's configuration example is one whole YAML document that `check` accepts, with every
-/// source kind in it: readers copy it.
+/// The configuration guide's example (docs/configuration.md) is one whole YAML document that
+/// `check` accepts, with every source kind in it: readers copy it.
 #[test]
-fn the_readme_configuration_example_is_a_valid_config() {
-    let readme =
-        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
-            .unwrap();
-    let section = &readme[readme
-        .find("## Configuration")
-        .expect("a Configuration section")..];
+fn the_configuration_guides_example_is_a_valid_config() {
+    let section = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/configuration.md"),
+    )
+    .unwrap();
     let start = section.find("```yaml\n").expect("a yaml block") + "```yaml\n".len();
     let block = &section[start..start + section[start..].find("```").unwrap()];
     for kind in [
@@ -319,7 +317,7 @@ fn the_readme_configuration_example_is_a_valid_config() {
         ("STRIPE_API_KEY", "rk_test_example"),
     ];
     let (code, out, err) = run_cli(&["check", "--config.file", config.to_str().unwrap()], &env);
-    assert_eq!(code, 0, "README's example is rejected:\n{out}\n{err}");
+    assert_eq!(code, 0, "the guide's example is rejected:\n{out}\n{err}");
 }
 
 #[test]

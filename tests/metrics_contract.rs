@@ -183,7 +183,7 @@ sources:
     let e = Exporter::start(&config);
     let mut docs = documented();
     // nx-27017, the MongoDB wire server of the test machine, has no serverStatus opcounters;
-    // the metric is covered against a real mongod only (see the README's testing notes).
+    // the metric is covered against a real mongod only (see docs/development.md).
     assert!(docs.remove("pulse_mongodb_operations_total").is_some());
     // Published only by a standby, a replica, a replica set, a Postgres 14+ lock wait, a
     // broker that dropped a message, or a server with replication slots: the local services

@@ -1,5 +1,5 @@
 //! MongoDB source against a MongoDB wire-protocol server on 127.0.0.1:27017 (nx-27017, started
-//! by scripts/test; see the README for what it does not cover).
+//! by scripts/test; docs/development.md says what it does not cover).
 
 mod common;
 

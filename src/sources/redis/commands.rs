@@ -43,7 +43,7 @@ pub const READ_ONLY_COMMANDS: [&str; 20] = [
 #[serde(deny_unknown_fields)]
 pub struct CommandCheck {
     /// The command and its arguments, e.g. `[ZCOUNT, "ai:requests", "{{now-60s}}", "+inf"]`.
-    /// Arguments may hold time expressions (see the README).
+    /// Arguments may hold time expressions (see docs/configuration.md).
     pub command: Vec<String>,
 }
 
