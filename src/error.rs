@@ -24,6 +24,8 @@ pub enum Reason {
     Upstream,
     /// The remote service asked us to slow down (HTTP 429).
     RateLimited,
+    /// The source contradicted itself: a list page that says more follow but holds nothing.
+    Inconsistent,
     /// A bug in pulse-exporter: the check panicked. The check is marked failed and retried at
     /// its next interval; please report it.
     Internal,
@@ -31,7 +33,7 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason, in label order; used to document and test the bounded set.
-    pub const ALL: [Reason; 9] = [
+    pub const ALL: [Reason; 10] = [
         Reason::Timeout,
         Reason::Connect,
         Reason::Auth,
@@ -40,6 +42,7 @@ impl Reason {
         Reason::NotFound,
         Reason::Upstream,
         Reason::RateLimited,
+        Reason::Inconsistent,
         Reason::Internal,
     ];
 
@@ -54,6 +57,7 @@ impl Reason {
             Reason::NotFound => "not_found",
             Reason::Upstream => "upstream",
             Reason::RateLimited => "rate_limited",
+            Reason::Inconsistent => "inconsistent",
             Reason::Internal => "internal",
         }
     }

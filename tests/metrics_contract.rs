@@ -84,12 +84,13 @@ async fn docs_list_exactly_what_the_binary_emits() {
         .send()
         .await
         .unwrap();
-    // Stripe has no local server: the Stripe-shaped fake, with an event in flight and one
-    // stuck for an hour.
+    // Stripe has no local server: the Stripe-shaped fake, with an event in flight, one
+    // stuck for an hour and one Stripe gave up on.
     let stripe = FakeStripe::start(&[]).await;
     let now = now_secs() as i64;
     stripe.add_event("", now - 60, "invoice.paid", 1);
     stripe.add_event("", now - 3600, "invoice.paid", 1);
+    stripe.add_event("", now - 80 * 3600, "invoice.paid", 1);
     stripe.set_endpoints(
         "",
         vec![endpoint_json(

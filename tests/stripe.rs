@@ -68,7 +68,8 @@ async fn stuck_deliveries_are_counted_by_age_read_incrementally_and_leave_once_d
     let fake = FakeStripe::start(&[]).await;
     let t = now();
     // 250 events over the last 70 hours; three failed long ago, two are in flight.
-    for i in 0..245 {
+    let newest_old = fake.add_event("", t - 1000, "charge.succeeded", 0);
+    for i in 1..245 {
         fake.add_event("", t - 1000 - i * 1000, "charge.succeeded", 0);
     }
     let oldest = fake.add_event("", t - 60 * HOUR, "invoice.paid", 2);
@@ -203,8 +204,9 @@ async fn stuck_deliveries_are_counted_by_age_read_incrementally_and_leave_once_d
         3,
         "250 events: 3 pages"
     );
-    // Later runs: the new events from the newest seen minus the overlap, and one re-check of
-    // the pending ones from the oldest of them.
+    // Later runs: what is newer than the newest event older than a minute at the last
+    // listing (the two fresh ones are read again, in case Stripe lists one a little late),
+    // and one re-check of the undelivered ones from the oldest of them.
     let m = runs_later(&e, &fake, 2).await;
     let runs = fake.events_runs("");
     let steady = &runs[runs.len() - 2];
@@ -213,8 +215,8 @@ async fn stuck_deliveries_are_counted_by_age_read_incrementally_and_leave_once_d
         2,
         "one page of new events, one re-check: {steady:?}"
     );
-    let newest_gte: i64 = steady[0].param("created[gte]").unwrap().parse().unwrap();
-    assert_eq!(newest_gte, t - 20 - 60);
+    assert_eq!(steady[0].param("ending_before"), Some(newest_old.as_str()));
+    assert_eq!(steady[0].param("created[gte]"), None);
     assert_eq!(steady[1].param("delivery_success"), Some("false"));
     assert_eq!(
         steady[1].param("created[gte]"),
@@ -725,4 +727,223 @@ async fn a_200_that_is_not_a_list_or_not_events_is_a_decode_failure_not_zero_eve
             .unwrap_or_else(|| panic!("{out}"));
         assert!(line.contains("decode"), "{out}");
     }
+}
+
+/// Sums a Stripe family over its event types for the platform account.
+fn abandoned(m: &Scrape) -> f64 {
+    total(m, "pulse_stripe_abandoned_events")
+}
+
+#[tokio::test]
+async fn an_event_stripe_gave_up_on_is_abandoned_and_stays_until_resent_or_acknowledged() {
+    let fake = FakeStripe::start(&[]).await;
+    let t = now();
+    for i in 0..50 {
+        fake.add_event("", t - 100 - i * 3000, "charge.succeeded", 0);
+    }
+    // Given up before the exporter started and older than its window: only the first
+    // re-check, which covers Stripe's 30 days, can find them.
+    let gone = fake.add_event("", t - 80 * HOUR, "invoice.paid", 1);
+    let older = fake.add_event("", t - 10 * 24 * HOUR, "customer.subscription.updated", 1);
+    // Stuck, and five seconds from the end of Stripe's retries (and of the window).
+    fake.add_event("", t - 72 * HOUR + 5, "invoice.paid", 1);
+    let e = start(&fake, "");
+    let m = e
+        .wait_for("the first run", Duration::from_secs(15), |m| {
+            m.get(
+                "pulse_stripe_listing_truncated",
+                &[("listing", "undelivered_events")],
+            ) == Some(0.0)
+        })
+        .await;
+    assert_eq!(
+        m.get(
+            "pulse_stripe_abandoned_events",
+            &[("event_type", "invoice.paid")]
+        ),
+        Some(1.0),
+        "{}",
+        m.text
+    );
+    assert_eq!(
+        m.get(
+            "pulse_stripe_abandoned_events",
+            &[("event_type", "customer.subscription.updated")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.get(
+            "pulse_stripe_oldest_abandoned_event_timestamp_seconds",
+            &[("source", "stripe"), ("account", "")]
+        ),
+        Some((t - 10 * 24 * HOUR) as f64)
+    );
+    assert_eq!(total(&m, "pulse_stripe_stuck_events"), 1.0);
+
+    // Stripe's retries end: the stuck event is abandoned, leaves the window, and stays.
+    let m = e
+        .wait_for("three abandoned", Duration::from_secs(20), |m| {
+            abandoned(m) == 3.0
+        })
+        .await;
+    assert_eq!(total(&m, "pulse_stripe_stuck_events"), 0.0, "{}", m.text);
+    assert_eq!(total(&m, "pulse_stripe_undelivered_events"), 0.0);
+    let m = runs_later(&e, &fake, 3).await;
+    assert_eq!(abandoned(&m), 3.0, "never dropped silently: {}", m.text);
+
+    // Resent from the Dashboard and delivered: it leaves.
+    fake.deliver(&gone);
+    e.wait_for("a resent event leaves", Duration::from_secs(15), |m| {
+        abandoned(m) == 2.0
+    })
+    .await;
+
+    // Acknowledged in the config: by id, then everything up to now.
+    e.write_config(&config(
+        &fake.uri(),
+        &format!("    acknowledged_events: [{older}]\n"),
+    ));
+    assert!(e.reload().await.status().is_success());
+    let m = e
+        .wait_for("one acknowledged", Duration::from_secs(15), |m| {
+            abandoned(m) == 1.0
+        })
+        .await;
+    assert_eq!(
+        m.get("pulse_stripe_oldest_abandoned_event_timestamp_seconds", &[]),
+        Some((t - 72 * HOUR + 5) as f64)
+    );
+    let until = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+    e.write_config(&config(
+        &fake.uri(),
+        &format!("    acknowledged_before: {until}\n"),
+    ));
+    assert!(e.reload().await.status().is_success());
+    let m = e
+        .wait_for("all acknowledged", Duration::from_secs(15), |m| {
+            m.get("pulse_stripe_events", &[]).is_some() && abandoned(m) == 0.0
+        })
+        .await;
+    assert_eq!(
+        m.get("pulse_stripe_oldest_abandoned_event_timestamp_seconds", &[]),
+        None
+    );
+}
+
+#[tokio::test]
+async fn a_burst_larger_than_max_pages_in_one_minute_is_eventually_counted_exactly() {
+    let fake = FakeStripe::start(&[]).await;
+    let t = now();
+    for i in 0..100 {
+        fake.add_event("", t - HOUR - i * 60, "charge.succeeded", 0);
+    }
+    // 700 events in one minute before the start, three times the 200 a listing may read.
+    for i in 0..700 {
+        fake.add_event("", t - 300 + i % 60, "invoice.paid", 0);
+    }
+    let e = start(&fake, "    max_pages: 2\n");
+    e.wait_for("a first run", Duration::from_secs(15), |m| {
+        m.get("pulse_stripe_events", &[]).is_some()
+    })
+    .await;
+    // Three bursts of 450 in the same second while it runs.
+    for _ in 0..3 {
+        let second = now();
+        for _ in 0..450 {
+            fake.add_event("", second, "payment_intent.succeeded", 0);
+        }
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
+    let m = e
+        .wait_for("every event counted", Duration::from_secs(60), |m| {
+            m.get("pulse_stripe_listing_truncated", &[("listing", "events")]) == Some(0.0)
+                && total(m, "pulse_stripe_events") == 2150.0
+        })
+        .await;
+    assert_eq!(total(&m, "pulse_stripe_events"), 2150.0);
+    // Never more than two pages a listing: a run is at most three listings.
+    for run in fake.events_runs("") {
+        assert!(run.len() <= 6, "{run:?}");
+    }
+    // It stays exact while the bursts settle.
+    let m = runs_later(&e, &fake, 3).await;
+    assert_eq!(total(&m, "pulse_stripe_events"), 2150.0, "{}", m.text);
+}
+
+#[tokio::test]
+async fn quiet_runs_after_a_burst_cost_one_request_and_one_more_while_an_event_is_undelivered() {
+    let fake = FakeStripe::start(&[]).await;
+    let t = now();
+    for i in 0..50 {
+        fake.add_event("", t - 2 * HOUR - i * 600, "charge.succeeded", 0);
+    }
+    // A burst of 250 two minutes ago, one of them not delivered yet.
+    let mut newest = (0, String::new());
+    let mut undelivered = String::new();
+    for i in 0..250 {
+        let created = t - 180 + i % 60;
+        let id = fake.add_event("", created, "invoice.paid", u64::from(i == 7));
+        if i == 7 {
+            undelivered = id.clone();
+        }
+        newest = newest.max((created, id));
+    }
+    let newest = newest.1;
+    let e = start(&fake, "");
+    let m = runs_later(&e, &fake, 4).await;
+    assert_eq!(total(&m, "pulse_stripe_events"), 300.0);
+    let runs = fake.events_runs("");
+    assert!(
+        runs[0].len() >= 4,
+        "the first run reads the window: {:?}",
+        runs[0]
+    );
+    for run in &runs[1..runs.len() - 1] {
+        let asked: Vec<(Option<&str>, Option<&str>)> = run
+            .iter()
+            .map(|r| (r.param("ending_before"), r.param("delivery_success")))
+            .collect();
+        assert_eq!(
+            asked,
+            [(Some(newest.as_str()), None), (None, Some("false"))],
+            "after the window is read: newer than the newest event, and the re-check"
+        );
+    }
+    // Delivered: one request a run.
+    fake.deliver(&undelivered);
+    let before = fake.events_runs("").len();
+    let m = runs_later(&e, &fake, 3).await;
+    assert_eq!(total(&m, "pulse_stripe_undelivered_events"), 0.0);
+    let runs = fake.events_runs("");
+    for run in &runs[before + 1..runs.len() - 1] {
+        assert_eq!(run.len(), 1, "{run:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_empty_page_that_says_more_follow_fails_with_its_own_reason() {
+    let fake = FakeStripe::start(&[]).await;
+    let t = now();
+    for i in 0..150 {
+        fake.add_event("", t - 100 - i * 60, "charge.succeeded", 0);
+    }
+    // The second page of a listing comes back empty, yet says more follow.
+    Mock::given(method("GET"))
+        .and(path("/v1/events"))
+        .and(|r: &wiremock::Request| r.url.query_pairs().any(|(k, _)| k == "starting_after"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"object": "list", "url": "/v1/events", "has_more": true, "data": []}),
+        ))
+        .with_priority(1)
+        .mount(&fake.server)
+        .await;
+    let (code, out) = probe_once(&fake, "");
+    assert_eq!(code, 1, "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.contains("undelivered_events"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(line.contains("inconsistent"), "{out}");
+    assert!(line.contains("empty page"), "{out}");
 }

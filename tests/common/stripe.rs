@@ -36,6 +36,10 @@ pub struct Logged {
     pub version: Option<String>,
     /// When it arrived.
     pub at: std::time::Instant,
+    /// The ids of the first (newest) and last item of the page answered, if any.
+    pub page: Option<(String, String)>,
+    /// The page answered said more follow.
+    pub has_more: bool,
 }
 
 impl Logged {
@@ -47,13 +51,27 @@ impl Logged {
             .map(|(_, v)| v.as_str())
     }
 
-    /// A request of the events check that starts a run: the first page of the listing of
-    /// new (or, for older binaries, all) events.
-    pub fn starts_events_run(&self) -> bool {
-        self.path == "/v1/events"
-            && self.param("limit") == Some("100")
-            && self.param("starting_after").is_none()
-            && self.param("delivery_success").is_none()
+    /// A request of the events check that starts a run, `previous` being the one before it
+    /// of the same account: the first page of the listing of new events. Later pages name
+    /// the far end of the page before (`starting_after` its last item, going down;
+    /// `ending_before` its first, going up); gaps and re-checks come after it in a run.
+    pub fn starts_events_run(&self, previous: Option<&Logged>) -> bool {
+        if self.path != "/v1/events"
+            || self.param("limit") != Some("100")
+            || self.param("starting_after").is_some()
+            || self.param("delivery_success").is_some()
+        {
+            return false;
+        }
+        let Some(before) = self.param("ending_before") else {
+            return true;
+        };
+        let continues = previous.is_some_and(|p| {
+            p.has_more
+                && p.param("ending_before").is_some()
+                && p.page.as_ref().is_some_and(|(first, _)| first == before)
+        });
+        !continues
     }
 }
 
@@ -127,6 +145,8 @@ impl Respond for Responder {
             account: header("stripe-account"),
             version: header("stripe-version"),
             at: std::time::Instant::now(),
+            page: None,
+            has_more: false,
         };
         let mut state = self.0.lock().unwrap();
         state.requests.push(logged.clone());
@@ -269,6 +289,47 @@ impl Respond for Responder {
                     .collect();
                 (ids, Box::new(|i| account.endpoints[i].clone()))
             };
+        if let Some(before) = logged.param("ending_before") {
+            // The page just above the cursor (newer events), still newest first; has_more
+            // says whether newer ones remain.
+            if logged.param("starting_after").is_some() {
+                return error(
+                    400,
+                    "invalid_request_error",
+                    None,
+                    "You may only specify one of these parameters: ending_before, starting_after.",
+                );
+            }
+            let Some(cursor) = account.events.iter().find(|e| e.id == before) else {
+                return error(
+                    400,
+                    "invalid_request_error",
+                    Some("resource_missing"),
+                    &format!("No such event: '{before}'"),
+                );
+            };
+            let key = (cursor.created, cursor.id.as_str());
+            let above = account
+                .events
+                .iter()
+                .filter(|e| (e.created, e.id.as_str()) > key)
+                .map(|e| e.id.as_str())
+                .collect::<HashSet<_>>();
+            let end = ids.iter().take_while(|i| above.contains(*i)).count();
+            let start = end.saturating_sub(limit);
+            let page: Vec<Value> = (start..end).map(render).collect();
+            let has_more = start > 0;
+            let ends = ids[start..end]
+                .first()
+                .map(|f| (f.to_string(), ids[end - 1].to_string()));
+            if let Some(last) = state.requests.last_mut() {
+                last.page = ends;
+                last.has_more = has_more;
+            }
+            return ResponseTemplate::new(200).set_body_json(json!({
+                "object": "list", "url": logged.path, "has_more": has_more, "data": page
+            }));
+        }
         let start = match logged.param("starting_after") {
             None => 0,
             Some(after) => {
@@ -290,6 +351,13 @@ impl Respond for Responder {
         let end = (start + limit).min(ids.len());
         let page: Vec<Value> = (start..end).map(render).collect();
         let has_more = end < ids.len();
+        let ends = ids[start.min(end)..end]
+            .first()
+            .map(|f| (f.to_string(), ids[end - 1].to_string()));
+        if let Some(last) = state.requests.last_mut() {
+            last.page = ends;
+            last.has_more = has_more;
+        }
         ResponseTemplate::new(200).set_body_json(json!({
             "object": "list", "url": logged.path, "has_more": has_more, "data": page
         }))
@@ -397,7 +465,8 @@ impl FakeStripe {
             {
                 continue;
             }
-            if r.starts_events_run() || runs.is_empty() {
+            let previous = runs.last().and_then(|run| run.last());
+            if r.starts_events_run(previous) || runs.is_empty() {
                 runs.push(Vec::new());
             }
             runs.last_mut().unwrap().push(r);

@@ -31,14 +31,18 @@ pub struct ListRequest<'a> {
     pub query: Vec<(&'static str, String)>,
     /// The connected account the request acts for (`Stripe-Account`), if any.
     pub account: Option<&'a str>,
-    /// Start after this object (`starting_after`), to continue an earlier listing.
+    /// Start after this object (`starting_after`), to continue an earlier listing downwards.
     pub starting_after: Option<String>,
+    /// List only what is newer than this object (`ending_before`), walking up from it.
+    /// Takes precedence over `starting_after`.
+    pub ending_before: Option<String>,
     /// At most this many pages.
     pub max_pages: u32,
 }
 
-/// What a listing read: its items in Stripe's order (newest first) and whether the page cap
-/// stopped it before the end.
+/// What a listing read: its items and whether the page cap stopped it before the end. Items
+/// are in Stripe's order (newest first), except for an `ending_before` listing, which walks
+/// up from its cursor: its items are oldest first, so the last is the newest read.
 pub struct Listing {
     /// The items of every page read.
     pub items: Vec<Json>,
@@ -187,37 +191,68 @@ impl Api {
         Err(last)
     }
 
-    /// The pages of one listing, at most `max_pages`, following `starting_after`.
+    /// The pages of one listing, at most `max_pages`, following `starting_after` down or
+    /// `ending_before` up.
     pub async fn list(
         &self,
         req: &ListRequest<'_>,
         deadline: Instant,
     ) -> Result<Listing, ProbeError> {
+        let upward = req.ending_before.is_some();
+        let (cursor_name, mut cursor) = match &req.ending_before {
+            Some(before) => ("ending_before", Some(before.clone())),
+            None => ("starting_after", req.starting_after.clone()),
+        };
         let mut items = Vec::new();
-        let mut after = req.starting_after.clone();
         for page in 0..req.max_pages {
             let mut q = req.query.clone();
             q.push(("limit", PAGE.to_string()));
-            if let Some(a) = &after {
-                q.push(("starting_after", a.clone()));
+            if let Some(c) = &cursor {
+                q.push((cursor_name, c.clone()));
             }
             let body = self.get(req.path, &q, req.account, deadline).await?;
-            let (data, has_more) = list_page(body, req.path)?;
-            let last = data
-                .last()
-                .and_then(|d| d["id"].as_str())
-                .map(str::to_owned);
-            items.extend(data);
-            match (has_more, last) {
-                (true, Some(id)) => after = Some(id),
-                _ => {
-                    return Ok(Listing {
-                        items,
-                        truncated: false,
-                        requests: page + 1,
-                    })
+            let (mut data, has_more) = list_page(body, req.path)?;
+            if !has_more {
+                if upward {
+                    data.reverse();
                 }
+                items.extend(data);
+                return Ok(Listing {
+                    items,
+                    truncated: false,
+                    requests: page + 1,
+                });
             }
+            // The next page continues from the item at the far end of this one: the oldest
+            // going down, the newest going up (pages come newest first either way).
+            let far = if upward { data.first() } else { data.last() };
+            let Some(far) = far else {
+                return Err(ProbeError::new(
+                    Reason::Inconsistent,
+                    format!(
+                        "{path}: Stripe answered an empty page that says more follow (has_more: true{at}): the listing cannot go on, so this run keeps what earlier runs read",
+                        path = req.path,
+                        at = cursor
+                            .as_ref()
+                            .map(|c| format!(", {cursor_name} {c}"))
+                            .unwrap_or_default(),
+                    ),
+                ));
+            };
+            let Some(id) = far["id"].as_str().map(str::to_owned) else {
+                return Err(ProbeError::new(
+                    Reason::Decode,
+                    format!(
+                        "{}: an item has no `id`, so the listing cannot go on",
+                        req.path
+                    ),
+                ));
+            };
+            cursor = Some(id);
+            if upward {
+                data.reverse();
+            }
+            items.extend(data);
         }
         Ok(Listing {
             items,

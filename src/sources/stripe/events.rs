@@ -4,28 +4,39 @@
 //! Stripe lists events newest first. A run makes up to three listings, each at most
 //! `max_pages` pages:
 //!
-//! 1. **New events**: `created[gte]` = the newest event seen minus [`OVERLAP`] (the whole
-//!    window on the first run). Events already counted are recognised by id and skipped; each
-//!    new one is counted in its minute of creation, and remembered as pending when
-//!    `pending_webhooks` is above 0. When the page cap stops the listing, the rest becomes a
-//!    *gap*, continued by later runs with `starting_after`.
-//! 2. **Gaps**: earlier listings the page cap cut short, continued from where they stopped.
-//! 3. **Re-check**: while events are pending (or the window is not read whole), one listing of
-//!    `delivery_success=false` from the oldest pending event on. A pending event absent from a
-//!    part of the window that listing covered was delivered and leaves the count; one it lists
-//!    is still undelivered. A re-check the page cap stops continues below where it stopped
-//!    (`created[lte]`) at the next run, so every pending event is looked at again in turn.
+//! 1. **New events**: `ending_before` the newest *settled* event, one created more than
+//!    [`OVERLAP`] before a listing that read it (Stripe may list an event a little after its
+//!    creation time; by then every event of that second is listed). This walks up from the
+//!    cursor, oldest first, and re-reads only the last minute or so; events already counted
+//!    are recognised by id. A walk the page cap stops is continued from the newest event it
+//!    read at the next run, so a burst never leaves a hole. Without a settled event (the
+//!    first run, or an account whose events are all newer than a minute) the listing is
+//!    `created[gte]` the window start or the last listing minus [`OVERLAP`], newest first;
+//!    when the page cap stops that one, the rest becomes a *gap*.
+//! 2. **Gaps**: listings the page cap cut short, continued with `starting_after` in the order
+//!    they were opened, one a run, each until it is finished: the oldest is never starved.
+//! 3. **Re-check**: while events are undelivered (or the window is not read whole), one
+//!    listing of `delivery_success=false` from the oldest undelivered event on. An event it no
+//!    longer lists was delivered (by a retry or a resend) and leaves every count; one it
+//!    lists is still undelivered. The first re-check after a start covers Stripe's whole
+//!    retention ([`RETENTION`], 30 days), so events given up before a restart are found
+//!    again. A re-check the page cap stops continues below where it stopped
+//!    (`created[lte]`) at the next run.
 //!
-//! So a quiet account costs one request per run, whatever the size of the window. After a
-//! restart the state is empty: the first run lists the window again, bounded by `max_pages`,
-//! and later runs fill the gap. Until the window has been read whole the counts are lower
-//! bounds and the oldest undelivered event's time an upper bound, and
-//! `pulse_stripe_listing_truncated{listing="events"}` is 1.
+//! An undelivered event is **retried** while Stripe still retries it, then **abandoned**:
+//! once it is older than the retry horizon (3 days in live mode), or once an endpoint that
+//! was enabled when the event was created is seen disabled or deleted (Stripe stops retrying
+//! to it). An abandoned event stays counted until it is delivered, acknowledged in the config,
+//! or older than [`RETENTION`], whatever the lookback.
+//!
+//! So a quiet account costs one request per run, two while events are undelivered, whatever
+//! the size of the window. Until the window has been read whole the counts are lower
+//! bounds and `pulse_stripe_listing_truncated{listing="events"}` is 1.
 //!
 //! Each listing is applied to the state only once it has been read completely, with no await
 //! in between: a run cut off by its timeout leaves the state as the last listing left it.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -34,22 +45,29 @@ use serde_json::Value as Json;
 use tokio::time::Instant;
 
 use super::api::{Api, ListRequest};
-use super::{account_label, EVENTS, LOOKBACK, OLDEST_UNDELIVERED, STUCK, TRUNCATED, UNDELIVERED};
-use crate::error::ProbeError;
+use super::endpoints::StoppedEndpoints;
+use super::{
+    account_label, ABANDONED, EVENTS, LOOKBACK, OLDEST_ABANDONED, OLDEST_UNDELIVERED, STUCK,
+    TRUNCATED, UNDELIVERED,
+};
+use crate::error::{ProbeError, Reason};
 use crate::sample::Output;
 use crate::sources::{Probe, ProbeFuture};
 
-/// Seconds re-read below the newest event seen, so that an event Stripe lists a little late
-/// is still counted.
+/// Seconds within which Stripe may list an event later than its creation time: events newer
+/// than this at a listing are read again by the next one.
 pub const OVERLAP: i64 = 60;
+
+/// How long Stripe lists events (30 days): the re-check and abandoned events reach no further.
+pub const RETENTION: i64 = 30 * 86_400;
 
 /// Gaps kept at most; past that the oldest is given up and its part of the window stays
 /// unread (flagged as truncated) until it leaves the window.
 const MAX_GAPS: usize = 16;
 
-/// Pending events remembered at most (about 100 bytes each); past that more are not tracked
-/// and the undelivered counts are lower bounds.
-pub const MAX_PENDING: usize = 100_000;
+/// Undelivered events remembered at most (about 100 bytes each); past that more are not
+/// tracked and the undelivered counts are lower bounds.
+pub const MAX_UNDELIVERED: usize = 100_000;
 
 /// The fields of a Stripe event this check reads.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -72,9 +90,11 @@ fn parse_events(items: Vec<Json>) -> Result<Vec<Event>, ProbeError> {
 
 /// An event not delivered to every endpoint at the last look.
 #[derive(Debug, Clone)]
-struct Pending {
+struct Undelivered {
     created: i64,
     kind: Arc<str>,
+    /// Stripe no longer retries it; stays so until it is delivered after all.
+    abandoned: bool,
 }
 
 /// A listing the page cap cut short: everything at or above `floor` and older than `after`.
@@ -87,13 +107,70 @@ struct Gap {
     seen: HashSet<String>,
 }
 
-/// The listings a run makes: (`created[gte]`, `starting_after`) for new events and gaps.
+/// The listing of new events a run makes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Top {
+    /// Events newer than this one (`ending_before`), read oldest first.
+    Newer(String),
+    /// Events created at or after this time (`created[gte]`), read newest first.
+    Since(i64),
+}
+
+/// The continuation of a gap: `created[gte]` and `starting_after`.
 #[derive(Debug, PartialEq)]
-pub struct Cursor {
+pub struct GapCursor {
     /// `created[gte]`.
     pub floor: i64,
-    /// `starting_after`, to continue a gap.
-    pub after: Option<String>,
+    /// `starting_after`.
+    pub after: String,
+}
+
+/// The re-check listing of undelivered events.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recheck {
+    /// `created[gte]`.
+    pub floor: i64,
+    /// `created[lte]`, continuing a re-check the page cap stopped.
+    pub below: Option<i64>,
+    /// The floor is the start of Stripe's retention: finishing it finds every undelivered
+    /// event Stripe still lists.
+    pub whole_retention: bool,
+}
+
+/// When Stripe gives up on an undelivered event.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GiveUp {
+    /// Events created at or before this time are past the retry horizon.
+    pub horizon: i64,
+    /// Events created at or before this time were due at an endpoint since disabled or
+    /// deleted (the last time it was seen enabled), if any.
+    pub endpoint_stopped: Option<i64>,
+}
+
+/// Abandoned events an operator has dealt with (`acknowledged_*` in the config).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Acknowledged {
+    /// Abandoned events created at or before this time.
+    pub before: Option<i64>,
+    /// Abandoned events by id.
+    pub events: HashSet<String>,
+}
+
+impl Acknowledged {
+    fn covers(&self, id: &str, created: i64) -> bool {
+        self.before.is_some_and(|b| created <= b) || self.events.contains(id)
+    }
+}
+
+/// Undelivered events of one type: retried, of those stuck, and abandoned.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct ByType {
+    /// Still retried by Stripe.
+    pub retried: u64,
+    /// Retried and undelivered for longer than `stuck_after`.
+    pub stuck: u64,
+    /// Given up by Stripe, not acknowledged.
+    pub abandoned: u64,
 }
 
 /// What the exporter remembers of one account's events between runs.
@@ -101,162 +178,262 @@ pub struct Cursor {
 pub struct EventLog {
     /// Events counted, by minute of creation (Unix seconds / 60).
     per_minute: BTreeMap<i64, u64>,
-    /// Ids of counted events created at or after `newest - OVERLAP`, with their time.
+    /// Ids of counted events the next listings may show again, with their time.
     recent: HashMap<String, i64>,
-    /// Creation time of the newest event seen.
-    newest: Option<i64>,
+    /// The newest settled event (id, created): the next listing reads what is newer.
+    settled: Option<(String, i64)>,
+    /// A walk up the page cap stopped continues after this event.
+    climbing: Option<String>,
+    /// That walk stopped at events never read before: newer ones may be unread.
+    climbing_frontier: bool,
+    /// When the last listing of new events that reached the newest event was made.
+    listed_at: Option<i64>,
     /// A listing of new events has been applied (the window was read from its start once).
     read: bool,
-    /// Listings cut short, the newest last.
-    gaps: Vec<Gap>,
+    /// Listings cut short, in the order they were opened.
+    gaps: VecDeque<Gap>,
     /// Events created before this time may be missing: a gap was given up.
     lost_until: i64,
-    pending: HashMap<String, Pending>,
-    /// Pending events were not remembered for lack of room.
-    pending_overflow: bool,
+    undelivered: HashMap<String, Undelivered>,
+    /// Undelivered events were not remembered for lack of room.
+    overflow: bool,
     /// Where a re-check the page cap stopped: the next one lists `created[lte]` this.
     recheck_below: Option<i64>,
+    /// A re-check has covered Stripe's whole retention since the start.
+    retention_checked: bool,
     /// One copy of each event type name.
     types: HashSet<Arc<str>>,
 }
 
 impl EventLog {
-    /// Forgets everything created before `window_start`.
-    pub fn prune(&mut self, window_start: i64) {
+    /// Forgets the counts of events created before `window_start` and undelivered events
+    /// Stripe no longer lists.
+    pub fn prune(&mut self, now: i64, window_start: i64) {
+        let retention_start = now - RETENTION;
         self.per_minute = self.per_minute.split_off(&window_start.div_euclid(60));
-        self.pending.retain(|_, p| p.created >= window_start);
+        self.undelivered.retain(|_, u| u.created >= retention_start);
         self.gaps.retain(|g| g.after_created >= window_start);
-        if self.pending.is_empty() {
-            self.pending_overflow = false;
+        if self.undelivered.is_empty() {
+            self.overflow = false;
+        }
+        // A cursor Stripe may no longer list (an hour's margin) is dropped for a time floor.
+        if self
+            .settled
+            .as_ref()
+            .is_some_and(|(_, c)| *c < retention_start + 3600)
+        {
+            self.settled = None;
         }
     }
 
     /// True when every event of the window starting at `window_start` has been read.
     pub fn complete(&self, window_start: i64) -> bool {
-        self.read && self.gaps.is_empty() && self.lost_until <= window_start
+        self.read
+            && self.gaps.is_empty()
+            && self.lost_until <= window_start
+            && !self.climbing_frontier
     }
 
     /// The listing of new events.
-    pub fn top(&self, window_start: i64) -> Cursor {
-        Cursor {
-            floor: self
-                .newest
-                .map_or(window_start, |n| (n - OVERLAP).max(window_start)),
-            after: None,
+    pub fn top(&self, window_start: i64) -> Top {
+        match (&self.climbing, &self.settled) {
+            (Some(id), _) | (None, Some((id, _))) => Top::Newer(id.clone()),
+            (None, None) => Top::Since(match (self.read, self.listed_at) {
+                (true, Some(at)) => (at - OVERLAP).max(window_start),
+                _ => window_start,
+            }),
         }
     }
 
-    /// The gap to continue, if any (the newest first).
-    pub fn gap(&self, window_start: i64) -> Option<Cursor> {
-        self.gaps.last().map(|g| Cursor {
+    /// Stripe refused the cursor (it no longer lists that event): the next run lists by time.
+    pub fn forget_cursor(&mut self) {
+        self.settled = None;
+        self.climbing = None;
+        self.climbing_frontier = false;
+    }
+
+    /// The gap to continue, if any: the first opened.
+    pub fn gap(&self, window_start: i64) -> Option<GapCursor> {
+        self.gaps.front().map(|g| GapCursor {
             floor: g.floor.max(window_start),
-            after: Some(g.after.clone()),
+            after: g.after.clone(),
         })
     }
 
-    /// Applies a listing of new events read from `floor` (newest first).
-    pub fn apply_top(&mut self, floor: i64, events: Vec<Event>, truncated: bool) {
-        let seen_before: HashSet<String> = if truncated {
+    /// Applies a listing of new events made at `now`: oldest first for [`Top::Newer`],
+    /// newest first for [`Top::Since`].
+    pub fn apply_top(&mut self, top: &Top, events: Vec<Event>, truncated: bool, now: i64) {
+        let newest_first = matches!(top, Top::Since(_));
+        let gap_seen: HashSet<String> = if truncated && newest_first {
             self.recent.keys().cloned().collect()
         } else {
             HashSet::new()
         };
-        let last = events.last().map(|e| (e.id.clone(), e.created));
+        let oldest_read = events.last().map(|e| (e.id.clone(), e.created));
+        let settled = events
+            .iter()
+            .filter(|e| e.created < now - OVERLAP)
+            .reduce(|a, b| if newest_first { a } else { b })
+            .map(|e| (e.id.clone(), e.created));
+        let newest_read = if newest_first {
+            events.first()
+        } else {
+            events.last()
+        }
+        .map(|e| e.id.clone());
+        let newest_is_new = newest_read
+            .as_ref()
+            .is_some_and(|id| !self.recent.contains_key(id));
         for e in events {
-            if self.recent.contains_key(&e.id) {
-                // Counted already; its delivery may have changed since.
-                self.note_delivery(&e);
-            } else {
-                self.count(e);
-            }
+            self.count_or_note(e, None);
         }
         self.read = true;
-        if let (true, Some((after, after_created))) = (truncated, last) {
-            self.gaps.push(Gap {
-                after,
-                after_created,
-                floor,
-                seen: seen_before,
-            });
-            if self.gaps.len() > MAX_GAPS {
-                // Gaps are opened newest last: the first is the oldest, given up.
-                let dropped = self.gaps.remove(0);
-                self.lost_until = self.lost_until.max(dropped.after_created);
+        match top {
+            Top::Since(floor) => {
+                // The part below what was read becomes a gap; what was read reaches the top.
+                self.listed_at = Some(now);
+                if let (true, Some((after, after_created))) = (truncated, oldest_read) {
+                    self.gaps.push_back(Gap {
+                        after,
+                        after_created,
+                        floor: *floor,
+                        seen: gap_seen,
+                    });
+                    if self.gaps.len() > MAX_GAPS {
+                        let oldest = self
+                            .gaps
+                            .iter()
+                            .enumerate()
+                            .min_by_key(|(_, g)| g.after_created)
+                            .map(|(i, _)| i)
+                            .unwrap_or(0);
+                        if let Some(dropped) = self.gaps.remove(oldest) {
+                            self.lost_until = self.lost_until.max(dropped.after_created);
+                        }
+                    }
+                }
+            }
+            Top::Newer(_) => {
+                // A walk the cap stops among events read before is re-reading the last
+                // minute: the window is still whole. Stopped among new ones, it is not.
+                self.climbing_frontier = truncated && newest_is_new;
+                if truncated {
+                    self.climbing = newest_read;
+                } else {
+                    self.climbing = None;
+                    self.listed_at = Some(now);
+                }
             }
         }
-        if let Some(n) = self.newest {
-            self.recent.retain(|_, c| *c >= n - OVERLAP);
+        if let Some((id, created)) = settled {
+            if self.settled.as_ref().is_none_or(|(_, c)| created >= *c) {
+                self.settled = Some((id, created));
+            }
         }
+        self.trim_recent();
     }
 
-    /// Applies the continuation of the newest gap.
+    /// Applies the continuation of the first gap (newest first).
     pub fn apply_gap(&mut self, events: Vec<Event>, truncated: bool) {
-        let Some(mut gap) = self.gaps.pop() else {
+        let Some(mut gap) = self.gaps.pop_front() else {
             return;
         };
         let last = events.last().map(|e| (e.id.clone(), e.created));
         for e in events {
-            if gap.seen.contains(&e.id) || self.recent.contains_key(&e.id) {
-                self.note_delivery(&e);
-            } else {
-                self.count(e);
-            }
+            self.count_or_note(e, Some(&gap.seen));
         }
         if let (true, Some((after, after_created))) = (truncated, last) {
             gap.after = after;
             gap.after_created = after_created;
-            self.gaps.push(gap);
+            self.gaps.push_front(gap);
         }
     }
 
-    /// The re-check listing: (`created[gte]`, `created[lte]`), or none when nothing is
-    /// pending and the window is read whole.
-    pub fn recheck(&self, window_start: i64) -> Option<(i64, Option<i64>)> {
+    /// Keeps the ids the next listings of new events may show again: from the settled
+    /// event's time, or the last listing's minus the overlap.
+    fn trim_recent(&mut self) {
+        let keep_from = [
+            self.settled.as_ref().map(|(_, c)| *c),
+            self.listed_at.map(|a| a - OVERLAP),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        if let Some(from) = keep_from {
+            self.recent.retain(|_, c| *c >= from);
+        }
+    }
+
+    /// The re-check listing, or none when nothing is undelivered, the window is read whole
+    /// and Stripe's retention has been re-checked once.
+    pub fn recheck(&self, now: i64, window_start: i64) -> Option<Recheck> {
+        let retention_start = now - RETENTION;
         let complete = self.complete(window_start);
-        let oldest = self.pending.values().map(|p| p.created).min();
-        if complete && oldest.is_none() {
+        let oldest = self.undelivered.values().map(|u| u.created).min();
+        if complete && self.retention_checked && oldest.is_none() {
             return None;
         }
-        let floor = if complete {
-            oldest.unwrap_or(window_start)
-        } else {
-            window_start
-        };
-        Some((floor.max(window_start), self.recheck_below))
+        let mut floor = oldest.unwrap_or(i64::MAX);
+        if !complete {
+            floor = floor.min(window_start);
+        }
+        let whole_retention = !self.retention_checked;
+        if whole_retention {
+            floor = retention_start;
+        }
+        Some(Recheck {
+            floor: floor.max(retention_start),
+            below: self.recheck_below,
+            whole_retention,
+        })
     }
 
-    /// Applies a `delivery_success=false` listing of `[floor, below]`.
-    pub fn apply_recheck(
-        &mut self,
-        floor: i64,
-        below: Option<i64>,
-        undelivered: Vec<Event>,
-        truncated: bool,
-    ) {
+    /// Applies a `delivery_success=false` listing (newest first).
+    pub fn apply_recheck(&mut self, r: &Recheck, undelivered: Vec<Event>, truncated: bool) {
         // The part of the range the listing covered whole: above the last item when the page
         // cap stopped it (events of that very second may be on the next page).
         let covered_from = match (truncated, undelivered.last()) {
             (true, Some(last)) => last.created + 1,
-            _ => floor,
+            _ => r.floor,
         };
         let listed: HashSet<&str> = undelivered.iter().map(|e| e.id.as_str()).collect();
-        self.pending.retain(|id, p| {
-            let covered = p.created >= covered_from && below.is_none_or(|b| p.created <= b);
+        self.undelivered.retain(|id, u| {
+            let covered = u.created >= covered_from && r.below.is_none_or(|b| u.created <= b);
             !covered || listed.contains(id.as_str())
         });
         self.recheck_below = match (truncated, undelivered.last()) {
             (true, Some(last)) => Some(last.created),
             _ => None,
         };
+        if r.whole_retention && !truncated {
+            self.retention_checked = true;
+        }
         for e in &undelivered {
             // Listed as undelivered whatever its counter says.
-            self.remember_pending(e);
+            self.remember(e);
         }
     }
 
-    fn count(&mut self, e: Event) {
+    /// Marks the undelivered events Stripe gave up on, and forgets those acknowledged.
+    pub fn give_up(&mut self, rule: GiveUp, acknowledged: &Acknowledged) {
+        for u in self.undelivered.values_mut() {
+            let stopped = rule.endpoint_stopped.is_some_and(|s| u.created <= s);
+            if u.created <= rule.horizon || stopped {
+                u.abandoned = true;
+            }
+        }
+        self.undelivered
+            .retain(|id, u| !(u.abandoned && acknowledged.covers(id, u.created)));
+    }
+
+    /// Counts a new event, or notes the delivery of one counted already (in `recent` or in
+    /// `also_seen`).
+    fn count_or_note(&mut self, e: Event, also_seen: Option<&HashSet<String>>) {
+        if self.recent.contains_key(&e.id) || also_seen.is_some_and(|s| s.contains(&e.id)) {
+            self.note_delivery(&e);
+            return;
+        }
         *self.per_minute.entry(e.created.div_euclid(60)).or_default() += 1;
-        self.newest = Some(self.newest.map_or(e.created, |n| n.max(e.created)));
         for gap in &mut self.gaps {
             if (gap.floor..=gap.after_created).contains(&e.created) {
                 gap.seen.insert(e.id.clone());
@@ -268,19 +445,20 @@ impl EventLog {
 
     fn note_delivery(&mut self, e: &Event) {
         if e.pending_webhooks > 0 {
-            self.remember_pending(e);
+            self.remember(e);
         } else {
-            self.pending.remove(&e.id);
+            // Delivered, by a retry or a resend: abandoned or not, it is done.
+            self.undelivered.remove(&e.id);
         }
     }
 
-    fn remember_pending(&mut self, e: &Event) {
-        if let Some(p) = self.pending.get_mut(&e.id) {
-            p.created = e.created;
+    fn remember(&mut self, e: &Event) {
+        if let Some(u) = self.undelivered.get_mut(&e.id) {
+            u.created = e.created;
             return;
         }
-        if self.pending.len() >= MAX_PENDING {
-            self.pending_overflow = true;
+        if self.undelivered.len() >= MAX_UNDELIVERED {
+            self.overflow = true;
             return;
         }
         let kind = match self.types.get(e.kind.as_str()) {
@@ -291,11 +469,12 @@ impl EventLog {
                 k
             }
         };
-        self.pending.insert(
+        self.undelivered.insert(
             e.id.clone(),
-            Pending {
+            Undelivered {
                 created: e.created,
                 kind,
+                abandoned: false,
             },
         );
     }
@@ -308,27 +487,39 @@ impl EventLog {
             .sum()
     }
 
-    /// Undelivered events by type, and those created at or before `stuck_before`.
-    pub fn undelivered(&self, stuck_before: i64) -> BTreeMap<Arc<str>, (u64, u64)> {
-        let mut by_type: BTreeMap<Arc<str>, (u64, u64)> = BTreeMap::new();
-        for p in self.pending.values() {
-            let n = by_type.entry(p.kind.clone()).or_default();
-            n.0 += 1;
-            if p.created <= stuck_before {
-                n.1 += 1;
+    /// Undelivered events by type; stuck are the retried ones created at or before
+    /// `stuck_before`.
+    pub fn by_type(&self, stuck_before: i64) -> BTreeMap<Arc<str>, ByType> {
+        let mut by_type: BTreeMap<Arc<str>, ByType> = BTreeMap::new();
+        for u in self.undelivered.values() {
+            let n = by_type.entry(u.kind.clone()).or_default();
+            if u.abandoned {
+                n.abandoned += 1;
+            } else {
+                n.retried += 1;
+                n.stuck += u64::from(u.created <= stuck_before);
             }
         }
         by_type
     }
 
-    /// Creation time of the oldest undelivered event.
-    pub fn oldest_undelivered(&self) -> Option<i64> {
-        self.pending.values().map(|p| p.created).min()
+    /// Creation time of the oldest event Stripe still retries, and of the oldest abandoned.
+    pub fn oldest(&self) -> (Option<i64>, Option<i64>) {
+        let oldest = |abandoned: bool| {
+            self.undelivered
+                .values()
+                .filter(|u| u.abandoned == abandoned)
+                .map(|u| u.created)
+                .min()
+        };
+        (oldest(false), oldest(true))
     }
 
-    /// True when the last re-check did not reach its floor or pending events overflowed.
+    /// True while the undelivered counts may be short: the last re-check did not reach its
+    /// floor, Stripe's retention has not been re-checked whole yet, or too many events were
+    /// undelivered to remember.
     pub fn undelivered_incomplete(&self) -> bool {
-        self.recheck_below.is_some() || self.pending_overflow
+        self.recheck_below.is_some() || !self.retention_checked || self.overflow
     }
 }
 
@@ -351,6 +542,12 @@ pub struct EventsProbe {
     pub lookback: Duration,
     /// Undelivered for longer than this is stuck.
     pub stuck_after: Duration,
+    /// Undelivered for longer than this is abandoned.
+    pub retry_horizon: Duration,
+    /// Abandoned events no longer counted.
+    pub acknowledged: Acknowledged,
+    /// Endpoints the source's endpoints check saw stop receiving.
+    pub stopped: Arc<StoppedEndpoints>,
     /// Page cap per listing and run.
     pub max_pages: u32,
     /// What earlier runs read.
@@ -365,9 +562,14 @@ impl EventsProbe {
     async fn list(
         &self,
         query: Vec<(&'static str, String)>,
-        after: Option<String>,
+        cursor: Cursor,
         deadline: Instant,
     ) -> Result<(Vec<Event>, bool), ProbeError> {
+        let (starting_after, ending_before) = match cursor {
+            Cursor::None => (None, None),
+            Cursor::After(id) => (Some(id), None),
+            Cursor::Before(id) => (None, Some(id)),
+        };
         let listing = self
             .api
             .list(
@@ -375,7 +577,8 @@ impl EventsProbe {
                     path: "v1/events",
                     query,
                     account: self.account.as_deref(),
-                    starting_after: after,
+                    starting_after,
+                    ending_before,
                     max_pages: self.max_pages,
                 },
                 deadline,
@@ -385,66 +588,88 @@ impl EventsProbe {
     }
 
     async fn run_once(&self, deadline: Instant) -> Result<Output, ProbeError> {
-        let window_start = now() - self.lookback.as_secs() as i64;
+        let now = now();
+        let window_start = now - self.lookback.as_secs() as i64;
         let top = {
             let mut log = self.log();
-            log.prune(window_start);
+            log.prune(now, window_start);
             log.top(window_start)
         };
-        let (events, truncated) = self
-            .list(
-                vec![("created[gte]", top.floor.to_string())],
-                None,
+        let listed = match &top {
+            Top::Newer(id) => self.list(Vec::new(), Cursor::Before(id.clone()), deadline),
+            Top::Since(floor) => self.list(
+                vec![("created[gte]", floor.to_string())],
+                Cursor::None,
                 deadline,
-            )
-            .await?;
-        self.log().apply_top(top.floor, events, truncated);
+            ),
+        }
+        .await;
+        let (events, truncated) = match listed {
+            Err(e) if matches!(top, Top::Newer(_)) && e.reason() == Reason::Query => {
+                // Stripe refused the cursor: list by time from the next run on.
+                self.log().forget_cursor();
+                return Err(e);
+            }
+            other => other?,
+        };
+        self.log().apply_top(&top, events, truncated, now);
 
         let gap = self.log().gap(window_start);
         if let Some(gap) = gap {
             let (events, truncated) = self
                 .list(
                     vec![("created[gte]", gap.floor.to_string())],
-                    gap.after,
+                    Cursor::After(gap.after),
                     deadline,
                 )
                 .await?;
             self.log().apply_gap(events, truncated);
         }
 
-        let recheck = self.log().recheck(window_start);
-        if let Some((floor, below)) = recheck {
+        let recheck = self.log().recheck(now, window_start);
+        if let Some(r) = recheck {
             let mut query = vec![
                 ("delivery_success", "false".to_owned()),
-                ("created[gte]", floor.to_string()),
+                ("created[gte]", r.floor.to_string()),
             ];
-            if let Some(b) = below {
+            if let Some(b) = r.below {
                 query.push(("created[lte]", b.to_string()));
             }
-            let (events, truncated) = self.list(query, None, deadline).await?;
-            self.log().apply_recheck(floor, below, events, truncated);
+            let (events, truncated) = self.list(query, Cursor::None, deadline).await?;
+            self.log().apply_recheck(&r, events, truncated);
         }
-        Ok(self.output(window_start))
+        let rule = GiveUp {
+            horizon: now - self.retry_horizon.as_secs() as i64,
+            endpoint_stopped: self.stopped.cutoff(account_label(self.account.as_deref())),
+        };
+        self.log().give_up(rule, &self.acknowledged);
+        Ok(self.output(now, window_start))
     }
 
-    fn output(&self, window_start: i64) -> Output {
+    fn output(&self, now: i64, window_start: i64) -> Output {
         let log = self.log();
         let account = account_label(self.account.as_deref());
         let labels = [self.source.as_str(), account];
         let mut out = Output::default();
-        let stuck_before = now() - self.stuck_after.as_secs() as i64;
-        for (kind, (undelivered, stuck)) in log.undelivered(stuck_before) {
-            out.add(
-                &UNDELIVERED,
-                &[&self.source, account, &kind],
-                undelivered as f64,
-            );
-            if stuck > 0 {
-                out.add(&STUCK, &[&self.source, account, &kind], stuck as f64);
+        let stuck_before = now - self.stuck_after.as_secs() as i64;
+        for (kind, n) in log.by_type(stuck_before) {
+            let labels = [self.source.as_str(), account, &kind];
+            if n.retried > 0 {
+                out.add(&UNDELIVERED, &labels, n.retried as f64);
+            }
+            if n.stuck > 0 {
+                out.add(&STUCK, &labels, n.stuck as f64);
+            }
+            if n.abandoned > 0 {
+                out.add(&ABANDONED, &labels, n.abandoned as f64);
             }
         }
-        if let Some(o) = log.oldest_undelivered() {
+        let (oldest_retried, oldest_abandoned) = log.oldest();
+        if let Some(o) = oldest_retried {
             out.add(&OLDEST_UNDELIVERED, &labels, o as f64);
+        }
+        if let Some(o) = oldest_abandoned {
+            out.add(&OLDEST_ABANDONED, &labels, o as f64);
         }
         out.add(&EVENTS, &labels, log.events(window_start) as f64);
         out.add(&LOOKBACK, &labels, self.lookback.as_secs_f64());
@@ -462,6 +687,16 @@ impl EventsProbe {
     }
 }
 
+/// Where a listing starts.
+enum Cursor {
+    /// From the newest event matching the filters.
+    None,
+    /// Below this event (`starting_after`).
+    After(String),
+    /// Above this event (`ending_before`).
+    Before(String),
+}
+
 impl Probe for EventsProbe {
     fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
         Box::pin(self.run_once(deadline))
@@ -471,14 +706,13 @@ impl Probe for EventsProbe {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::Reason;
 
     const T: i64 = 1_800_000_000;
 
-    fn ev(i: i64, pending: u64) -> Event {
+    fn at(i: i64, created: i64, pending: u64) -> Event {
         Event {
             id: format!("evt_{i}"),
-            created: T + i,
+            created,
             kind: if i % 2 == 0 {
                 "invoice.paid"
             } else {
@@ -489,175 +723,324 @@ mod tests {
         }
     }
 
+    fn ev(i: i64, pending: u64) -> Event {
+        at(i, T + i, pending)
+    }
+
     /// Events `from..=to`, newest first, as Stripe lists them.
     fn listing(from: i64, to: i64, pending: impl Fn(i64) -> u64) -> Vec<Event> {
         (from..=to).rev().map(|i| ev(i, pending(i))).collect()
     }
 
+    /// The same, oldest first, as an `ending_before` walk reads them.
+    fn upward(from: i64, to: i64, pending: impl Fn(i64) -> u64) -> Vec<Event> {
+        (from..=to).map(|i| ev(i, pending(i))).collect()
+    }
+
+    fn none(_: i64) -> u64 {
+        0
+    }
+
+    fn newer(i: i64) -> Top {
+        Top::Newer(format!("evt_{i}"))
+    }
+
+    /// Applies the first run's re-check of Stripe's retention, listing `undelivered`.
+    fn first_recheck(log: &mut EventLog, now: i64, start: i64, undelivered: Vec<Event>) {
+        let r = log.recheck(now, start).expect("a first re-check");
+        assert!(r.whole_retention);
+        assert_eq!(r.floor, now - RETENTION);
+        log.apply_recheck(&r, undelivered, false);
+    }
+
     #[test]
-    fn the_first_run_reads_the_window_and_later_runs_only_what_is_new() {
+    fn later_runs_read_up_from_the_newest_settled_event_and_quiet_runs_cost_one_listing() {
         let mut log = EventLog::default();
-        let start = T - 1000;
-        assert_eq!(
-            log.top(start),
-            Cursor {
-                floor: start,
-                after: None
-            }
-        );
-        log.apply_top(start, listing(0, 299, |_| 0), false);
+        let (now, start) = (T + 400, T - 5000);
+        assert_eq!(log.top(start), Top::Since(start));
+        log.apply_top(&Top::Since(start), listing(0, 299, none), false, now);
         assert_eq!(log.events(start), 300);
         assert!(log.complete(start));
-        assert_eq!(log.recheck(start), None, "nothing pending: no re-check");
-        // The next run starts OVERLAP seconds below the newest and skips what it counted.
-        assert_eq!(log.top(start).floor, T + 299 - OVERLAP);
-        log.apply_top(T + 239, listing(239, 310, |_| 0), false);
-        assert_eq!(log.events(start), 311);
+        first_recheck(&mut log, now, start, Vec::new());
+        assert_eq!(log.recheck(now, start), None, "nothing undelivered");
+        assert_eq!(log.top(start), newer(299));
+        // New events: those of the last minute before the listing are not settled yet.
+        log.apply_top(&newer(299), upward(300, 410, none), false, T + 420);
+        assert_eq!(log.events(start), 411);
+        assert_eq!(log.top(start), newer(359));
+        // The next run reads them again (counted once), and settles them.
+        log.apply_top(&newer(359), upward(360, 410, none), false, T + 500);
+        assert_eq!(log.events(start), 411, "nothing counted twice");
+        assert_eq!(log.top(start), newer(410));
+        assert_eq!(log.recent.len(), 1, "only what the next listing can show");
+        // Quiet: one empty listing, nothing else.
+        log.apply_top(&newer(410), Vec::new(), false, T + 900);
+        assert_eq!(log.top(start), newer(410));
+        assert_eq!(log.gap(start), None);
+        assert_eq!(log.recheck(T + 900, start), None);
     }
 
     #[test]
-    fn a_cut_listing_leaves_a_gap_that_later_runs_fill_without_double_counting() {
-        let mut log = EventLog::default();
-        let start = T - 1000;
-        // Window of 500 events; the page cap lets 200 through per listing.
-        log.apply_top(start, listing(300, 499, |_| 0), true);
-        assert_eq!(log.events(start), 200);
-        assert!(!log.complete(start));
-        let gap = log.gap(start).unwrap();
-        assert_eq!(
-            gap,
-            Cursor {
-                floor: start,
-                after: Some("evt_300".into())
-            }
-        );
-        // New events arrive; the top listing overlaps what was read.
-        log.apply_top(T + 439, listing(439, 520, |_| 0), false);
-        assert_eq!(log.events(start), 221);
-        log.apply_gap(listing(100, 299, |_| 0), true);
-        assert_eq!(log.gap(start).unwrap().after.as_deref(), Some("evt_100"));
-        log.apply_gap(listing(0, 99, |_| 0), false);
-        assert!(log.complete(start));
-        assert_eq!(log.events(start), 521, "every event once");
-    }
-
-    #[test]
-    fn a_gap_overlapped_by_a_later_top_listing_counts_each_event_once() {
-        // Ten events a second: a page of 100 spans 10 s, less than the overlap.
+    fn a_burst_the_page_cap_stops_is_climbed_over_the_next_runs_without_a_hole() {
         let dense = |from: i64, to: i64| -> Vec<Event> {
-            (from..=to)
-                .rev()
-                .map(|i| Event {
-                    created: T + i / 10,
-                    ..ev(i, 0)
-                })
-                .collect()
+            (from..=to).map(|i| at(i, T + 1000, 0)).collect()
         };
         let mut log = EventLog::default();
-        let start = T - 1000;
-        log.apply_top(start, dense(0, 99), false);
-        // 2,900 new events by the next run; the cap lets the newest 100 through.
-        let top = log.top(start);
-        assert_eq!(top.floor, start.max(T + 9 - OVERLAP));
-        log.apply_top(top.floor, dense(2900, 2999), true);
-        // The next top listing, from newest - OVERLAP, reaches down into the gap.
-        let top = log.top(start);
-        assert_eq!(top.floor, T + 299 - OVERLAP);
-        log.apply_top(top.floor, dense(2390, 3100), false);
-        let gap = log.gap(start).unwrap();
-        assert_eq!(gap.after.as_deref(), Some("evt_2900"));
-        log.apply_gap(dense(0, 2899), false);
+        let start = T - 5000;
+        log.apply_top(&Top::Since(start), listing(0, 99, none), false, T + 1000);
+        // 1,000 events in one second; a listing reads 200.
+        let mut top = log.top(start);
+        assert_eq!(top, newer(99));
+        for (from, to, cut) in [(100, 299, true), (300, 499, true), (500, 699, true)] {
+            log.apply_top(&top, dense(from, to), cut, T + 1010);
+            top = log.top(start);
+            assert_eq!(top, newer(to), "continues from the newest read");
+            assert!(!log.complete(start), "newer events are not read yet");
+        }
+        log.apply_top(&top, dense(700, 899), true, T + 1011);
+        log.apply_top(&newer(899), dense(900, 1099), false, T + 1012);
+        assert_eq!(log.events(start), 1100);
         assert!(log.complete(start));
-        assert_eq!(log.events(start), 3101, "every event once");
+        // The burst is not settled yet: the next run climbs it again, counting nothing twice,
+        // and once it is a minute old the settled event moves past it.
+        assert_eq!(log.top(start), newer(99));
+        log.apply_top(&newer(99), dense(100, 299), true, T + 1070);
+        assert_eq!(log.top(start), newer(299));
+        assert!(log.complete(start), "re-reading what was counted");
+        log.apply_top(&newer(299), dense(300, 1099), false, T + 1071);
+        assert_eq!(log.events(start), 1100);
+        assert_eq!(log.top(start), newer(1099));
+    }
+
+    #[test]
+    fn gaps_are_finished_in_the_order_they_were_opened_oldest_included() {
+        let mut log = EventLog::default();
+        let start = T - 1000;
+        // The first run reads the newest 200 of 1,000: the rest is a gap.
+        log.apply_top(&Top::Since(start), listing(800, 999, none), true, T + 2000);
+        assert!(!log.complete(start));
+        assert_eq!(
+            log.gap(start),
+            Some(GapCursor {
+                floor: start,
+                after: "evt_800".into()
+            })
+        );
+        // Stripe refused the cursor: the next listing goes by time and is cut as well.
+        log.forget_cursor();
+        assert_eq!(log.top(start), Top::Since(T + 2000 - OVERLAP));
+        let dense: Vec<Event> = (1000..1300).rev().map(|i| at(i, T + 1990, 0)).collect();
+        log.apply_top(&Top::Since(T + 1940), dense[..200].to_vec(), true, T + 2010);
+        // The first gap comes first, though a newer one was opened since.
+        assert_eq!(log.gap(start).unwrap().after, "evt_800");
+        log.apply_gap(listing(600, 799, none), true);
+        assert_eq!(log.gap(start).unwrap().after, "evt_600");
+        log.apply_gap(listing(0, 599, none), false);
+        assert_eq!(log.gap(start).unwrap().after, "evt_1100");
+        log.apply_gap(dense[200..].to_vec(), false);
+        assert!(log.complete(start));
+        assert_eq!(log.events(start), 1300, "every event once");
     }
 
     #[test]
     fn an_account_without_events_is_read_whole_and_costs_one_listing() {
         let mut log = EventLog::default();
-        assert!(!log.complete(T));
-        log.apply_top(T, Vec::new(), false);
-        assert!(log.complete(T));
-        assert_eq!(log.recheck(T), None);
-        assert_eq!(log.top(T + 60).floor, T + 60);
+        let start = T - 1000;
+        assert!(!log.complete(start));
+        log.apply_top(&Top::Since(start), Vec::new(), false, T + 10);
+        assert!(log.complete(start));
+        first_recheck(&mut log, T + 10, start, Vec::new());
+        assert_eq!(log.recheck(T + 10, start), None);
+        assert!(!log.undelivered_incomplete());
+        // The next listing starts a minute before this one, not at the window's start.
+        assert_eq!(log.top(start), Top::Since(T + 10 - OVERLAP));
     }
 
     #[test]
-    fn pending_events_leave_when_a_recheck_no_longer_lists_them() {
+    fn undelivered_events_leave_when_a_recheck_no_longer_lists_them() {
         let mut log = EventLog::default();
-        let start = T - 10_000;
-        log.apply_top(start, listing(0, 99, |i| u64::from(i % 10 == 0)), false);
-        let by_type = log.undelivered(T + 50);
-        let total: u64 = by_type.values().map(|v| v.0).sum();
-        let stuck: u64 = by_type.values().map(|v| v.1).sum();
-        assert_eq!(
-            (total, stuck),
-            (10, 6),
-            "0,10,..,50 are older than the grace"
+        let (now, start) = (T + 200, T - 10_000);
+        log.apply_top(
+            &Top::Since(start),
+            listing(0, 99, |i| u64::from(i % 10 == 0)),
+            false,
+            now,
         );
-        assert_eq!(log.oldest_undelivered(), Some(T));
-        assert_eq!(log.recheck(start), Some((T, None)));
+        let undelivered = listing(0, 99, |_| 1)
+            .into_iter()
+            .filter(|e| e.id.ends_with('0'))
+            .collect();
+        first_recheck(&mut log, now, start, undelivered);
+        let n = |log: &EventLog, stuck_before| -> (u64, u64) {
+            let t = log.by_type(stuck_before);
+            (
+                t.values().map(|v| v.retried).sum(),
+                t.values().map(|v| v.stuck).sum(),
+            )
+        };
+        assert_eq!(n(&log, T + 50), (10, 6), "0, 10, .., 50 are past the grace");
+        assert_eq!(log.oldest(), (Some(T), None));
+        let r = log.recheck(now, start).unwrap();
+        assert_eq!((r.floor, r.below, r.whole_retention), (T, None, false));
         // evt_0 and evt_50 were delivered since.
         let still: Vec<Event> = [90, 80, 70, 60, 40, 30, 20, 10]
             .iter()
             .map(|&i| ev(i, 1))
             .collect();
-        log.apply_recheck(T, None, still, false);
-        assert_eq!(log.oldest_undelivered(), Some(T + 10));
-        assert_eq!(
-            log.undelivered(T + 50).values().map(|v| v.0).sum::<u64>(),
-            8
-        );
-        // The top listing's overlap shows evt_90 delivered.
-        log.apply_top(
-            T + 39,
-            listing(39, 99, |i| {
-                u64::from(i % 10 == 0 && ![0, 50, 90].contains(&i))
-            }),
-            false,
-        );
-        assert_eq!(
-            log.undelivered(T + 50).values().map(|v| v.0).sum::<u64>(),
-            7
-        );
+        log.apply_recheck(&r, still, false);
+        assert_eq!(log.oldest(), (Some(T + 10), None));
+        assert_eq!(n(&log, T + 50).0, 8);
+        // A listing of new events that shows one delivered counts too.
+        log.apply_top(&newer(99), vec![ev(90, 0)], false, now + 10);
+        assert_eq!(n(&log, T + 50).0, 7);
     }
 
     #[test]
     fn a_cut_recheck_keeps_what_it_did_not_reach_and_continues_below() {
         let mut log = EventLog::default();
-        let start = T - 10_000;
-        log.apply_top(start, listing(0, 99, |_| 1), false);
+        let (now, start) = (T + 200, T - 10_000);
+        log.apply_top(&Top::Since(start), listing(0, 99, |_| 1), false, now);
+        first_recheck(&mut log, now, start, listing(0, 99, |_| 1));
         // The re-check lists 99..=50 and stops: 0..=49 are not known to be delivered.
-        log.apply_recheck(T, None, listing(50, 99, |_| 1), true);
-        assert_eq!(log.oldest_undelivered(), Some(T));
+        let r = log.recheck(now, start).unwrap();
+        log.apply_recheck(&r, listing(50, 99, |_| 1), true);
+        assert_eq!(log.oldest().0, Some(T));
         assert!(log.undelivered_incomplete());
-        assert_eq!(log.recheck(start), Some((T, Some(T + 50))));
+        let r = log.recheck(now, start).unwrap();
+        assert_eq!((r.floor, r.below), (T, Some(T + 50)));
         // Below: only 10..=50 still undelivered.
-        log.apply_recheck(T, Some(T + 50), listing(10, 50, |_| 1), false);
-        assert_eq!(log.oldest_undelivered(), Some(T + 10));
+        log.apply_recheck(&r, listing(10, 50, |_| 1), false);
+        assert_eq!(log.oldest().0, Some(T + 10));
         assert!(!log.undelivered_incomplete());
-        assert_eq!(log.undelivered(T).values().map(|v| v.0).sum::<u64>(), 90);
+        let retried: u64 = log.by_type(T).values().map(|v| v.retried).sum();
+        assert_eq!(retried, 90);
     }
 
     #[test]
-    fn an_incomplete_window_is_rechecked_whole_so_old_failures_show() {
+    fn the_first_recheck_covers_stripes_retention_and_an_unfinished_one_is_flagged() {
         let mut log = EventLog::default();
-        let start = T - 10_000;
-        log.apply_top(start, listing(900, 999, |_| 0), true);
-        assert_eq!(log.recheck(start), Some((start, None)));
-        log.apply_recheck(start, None, vec![ev(5, 1)], false);
-        assert_eq!(log.oldest_undelivered(), Some(T + 5));
+        let (now, start) = (T + 2000, T - 10_000);
+        log.apply_top(&Top::Since(start), listing(900, 999, none), true, now);
+        let r = log.recheck(now, start).unwrap();
+        assert_eq!(r.floor, now - RETENTION, "older than the window, too");
+        // The page cap stops it: the next run continues below and only then is it whole.
+        log.apply_recheck(&r, vec![ev(5, 1)], true);
+        assert!(log.undelivered_incomplete());
+        let r = log.recheck(now, start).unwrap();
+        assert!(r.whole_retention && r.below == Some(T + 5));
+        log.apply_recheck(&r, vec![ev(5, 1), at(7, T - 20 * 86_400, 1)], false);
+        assert!(!log.undelivered_incomplete());
+        assert_eq!(log.oldest().0, Some(T - 20 * 86_400));
+        // The window is still not read whole: the re-check reaches down to its start.
+        let r = log.recheck(now, start).unwrap();
+        assert_eq!((r.floor, r.whole_retention), (T - 20 * 86_400, false));
+    }
+
+    #[test]
+    fn an_event_stripe_gave_up_on_stays_until_delivered_acknowledged_or_out_of_retention() {
+        let mut log = EventLog::default();
+        let now = T + 100_000;
+        let start = now - 1000;
+        let horizon = now - 500;
+        let (a, b, c, d) = (
+            at(1, now - 2000, 1), // outside the window: only the re-check finds it
+            at(2, now - 600, 1),  // past the horizon
+            at(3, now - 100, 1),  // retried
+            at(4, now - 300, 1),  // retried, unless an endpoint stopped
+        );
+        log.apply_top(
+            &Top::Since(start),
+            vec![c.clone(), d.clone(), b.clone()],
+            false,
+            now,
+        );
+        first_recheck(
+            &mut log,
+            now,
+            start,
+            vec![c.clone(), d.clone(), b.clone(), a.clone()],
+        );
+        let rule = GiveUp {
+            horizon,
+            endpoint_stopped: None,
+        };
+        log.give_up(rule, &Acknowledged::default());
+        let count = |log: &EventLog| -> (u64, u64) {
+            let t = log.by_type(i64::MAX);
+            (
+                t.values().map(|v| v.retried).sum(),
+                t.values().map(|v| v.abandoned).sum(),
+            )
+        };
+        assert_eq!(count(&log), (2, 2));
+        assert_eq!(log.oldest(), (Some(now - 300), Some(now - 2000)));
+        // b leaves the window and every event in it is delivered but a: still abandoned.
+        let later = now + 500;
+        log.prune(later, later - 1000);
+        assert_eq!(log.events(later - 1000), 2);
+        assert_eq!(count(&log), (2, 2), "leaving the window changes nothing");
+        // a is resent and delivered: the re-check no longer lists it.
+        let r = log.recheck(later, later - 1000).unwrap();
+        assert_eq!(
+            r.floor,
+            now - 2000,
+            "the re-check reaches the oldest abandoned"
+        );
+        log.apply_recheck(&r, vec![c.clone(), d.clone(), b.clone()], false);
+        assert_eq!(count(&log), (2, 1));
+        // An endpoint that was enabled when d was created has been disabled: d is given up.
+        log.give_up(
+            GiveUp {
+                horizon,
+                endpoint_stopped: Some(now - 200),
+            },
+            &Acknowledged::default(),
+        );
+        assert_eq!(count(&log), (1, 2));
+        // Acknowledged, by time (b) and by id (d): no longer counted.
+        let ack = Acknowledged {
+            before: Some(now - 550),
+            events: HashSet::from(["evt_4".to_owned()]),
+        };
+        log.give_up(rule, &ack);
+        assert_eq!(count(&log), (1, 0));
+        assert_eq!(log.oldest(), (Some(now - 100), None));
+        // An acknowledgement covers only abandoned events: c is retried and stays counted.
+        let all = Acknowledged {
+            before: Some(now),
+            events: HashSet::new(),
+        };
+        log.give_up(rule, &all);
+        assert_eq!(count(&log), (1, 0));
+        // Past Stripe's retention nothing is listed any more, and nothing is kept.
+        log.give_up(
+            GiveUp {
+                horizon: now,
+                endpoint_stopped: None,
+            },
+            &Acknowledged::default(),
+        );
+        assert_eq!(count(&log), (0, 1));
+        log.prune(now + RETENTION, now + RETENTION - 1000);
+        assert_eq!(count(&log), (0, 0));
     }
 
     #[test]
     fn the_window_slides() {
         let mut log = EventLog::default();
-        log.apply_top(T - 1000, listing(0, 599, |i| u64::from(i < 10)), false);
-        log.prune(T + 300);
+        let now = T + 700;
+        log.apply_top(
+            &Top::Since(T - 1000),
+            listing(0, 599, |i| u64::from(i < 10)),
+            false,
+            now,
+        );
+        log.prune(now, T + 300);
         assert_eq!(log.events(T + 300), 300);
         assert_eq!(
-            log.oldest_undelivered(),
-            None,
-            "pending events left the window"
+            log.oldest(),
+            (Some(T), None),
+            "undelivered events stay past the window until Stripe gives up"
         );
     }
 
@@ -677,7 +1060,13 @@ mod tests {
         let start = T - 100_000;
         for run in 0..=MAX_GAPS as i64 {
             let top = 1000 * (run + 1);
-            log.apply_top(T + top - 100 - OVERLAP, listing(top - 99, top, |_| 0), true);
+            log.forget_cursor();
+            log.apply_top(
+                &Top::Since(T + top - 100 - OVERLAP),
+                listing(top - 99, top, none),
+                true,
+                T + top + 10,
+            );
         }
         assert_eq!(log.gaps.len(), MAX_GAPS);
         assert!(log.lost_until > start && !log.complete(start));

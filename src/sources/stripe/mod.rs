@@ -27,8 +27,8 @@ use crate::config::{CheckConfig, CheckPlan, CheckSpec, ConfigError, Dur};
 use crate::reference::{schema, KindReference};
 use crate::sample::{Metric, Output};
 use api::Api;
-use endpoints::EndpointsProbe;
-use events::{EventLog, EventsProbe};
+use endpoints::{EndpointsProbe, StoppedEndpoints};
+use events::{Acknowledged, EventLog, EventsProbe};
 
 /// Default interval of Stripe checks: the API is rate limited and webhook failures are slow.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(300);
@@ -66,6 +66,19 @@ pub struct StripeConfig {
     /// Webhook Endpoints access.
     #[serde(default = "default_true")]
     pub webhook_endpoints: bool,
+    /// How long after an event Stripe stops retrying its delivery (default 72h, as in live
+    /// mode; a sandbox retries three times over a few hours). An event still undelivered past
+    /// it is abandoned: counted in `pulse_stripe_abandoned_events` instead of the stuck count,
+    /// until it is delivered (resent), acknowledged, or 30 days old.
+    #[serde(default = "default_retry_horizon")]
+    pub retry_horizon: Dur,
+    /// Abandoned events created at or before this time (RFC 3339, such as
+    /// `2026-11-24T09:00:00Z`) are acknowledged: dealt with, no longer counted.
+    #[serde(default)]
+    pub acknowledged_before: Option<String>,
+    /// Abandoned events acknowledged one by one (`evt_…`): dealt with, no longer counted.
+    #[serde(default)]
+    pub acknowledged_events: Vec<String>,
 }
 
 /// The `Stripe-Version` sent when the config names none: a version whose Events and Webhook
@@ -74,6 +87,9 @@ pub const DEFAULT_STRIPE_VERSION: &str = "2024-06-20";
 
 /// Connected accounts one source watches at most (each adds two checks).
 const MAX_ACCOUNTS: usize = 100;
+
+/// Abandoned events acknowledged by id at most.
+const MAX_ACKNOWLEDGED: usize = 10_000;
 
 fn default_stripe_version() -> String {
     DEFAULT_STRIPE_VERSION.to_owned()
@@ -89,6 +105,10 @@ fn default_lookback() -> Dur {
 
 fn default_stuck_after() -> Dur {
     Dur(Duration::from_secs(15 * 60))
+}
+
+fn default_retry_horizon() -> Dur {
+    Dur(Duration::from_secs(72 * 3600))
 }
 
 fn default_max_pages() -> u32 {
@@ -136,6 +156,8 @@ pub const METRICS: &[Metric] = &[
     UNDELIVERED,
     STUCK,
     OLDEST_UNDELIVERED,
+    ABANDONED,
+    OLDEST_ABANDONED,
     EVENTS,
     LOOKBACK,
     TRUNCATED,
@@ -153,17 +175,27 @@ const ENDPOINTS: Metric = Metric::gauge(
 );
 const UNDELIVERED: Metric = Metric::gauge(
     "pulse_stripe_undelivered_events",
-    "Events of the window not yet delivered to every webhook endpoint, by type: in flight, being retried or failed.",
+    "Events not yet delivered to every webhook endpoint that Stripe still retries, by type: in flight or being retried.",
     &["source", "account", "event_type"],
 );
 const STUCK: Metric = Metric::gauge(
     "pulse_stripe_stuck_events",
-    "Events of the window not delivered to every webhook endpoint for longer than stuck_after, by type.",
+    "Events Stripe still retries that are undelivered for longer than stuck_after, by type.",
     &["source", "account", "event_type"],
 );
 const OLDEST_UNDELIVERED: Metric = Metric::gauge(
     "pulse_stripe_oldest_undelivered_event_timestamp_seconds",
-    "Creation time of the oldest event of the window not yet delivered to every webhook endpoint.",
+    "Creation time of the oldest event Stripe still retries that is not yet delivered to every webhook endpoint.",
+    &["source", "account"],
+);
+const ABANDONED: Metric = Metric::gauge(
+    "pulse_stripe_abandoned_events",
+    "Events Stripe stopped retrying that never reached every webhook endpoint, by type: shown until resent, acknowledged or 30 days old.",
+    &["source", "account", "event_type"],
+);
+const OLDEST_ABANDONED: Metric = Metric::gauge(
+    "pulse_stripe_oldest_abandoned_event_timestamp_seconds",
+    "Creation time of the oldest abandoned event that is not acknowledged.",
     &["source", "account"],
 );
 const EVENTS: Metric = Metric::gauge(
@@ -292,6 +324,44 @@ fn validate(c: &StripeConfig, p: &str, errors: &mut Vec<ConfigError>) {
             ),
         ));
     }
+    if c.retry_horizon.0 <= c.stuck_after.0
+        || c.retry_horizon.0 > Duration::from_secs(events::RETENTION as u64)
+    {
+        errors.push(ConfigError::new(
+            format!("{p}.retry_horizon"),
+            format!(
+                "must be longer than stuck_after ({}) and at most 30d: Stripe retries for 72h in live mode, a few hours in a sandbox",
+                humantime::format_duration(c.stuck_after.0)
+            ),
+        ));
+    }
+    if let Some(t) = &c.acknowledged_before {
+        if humantime::parse_rfc3339_weak(t).is_err() {
+            errors.push(ConfigError::new(
+                format!("{p}.acknowledged_before"),
+                "expected a time such as 2026-11-24T09:00:00Z",
+            ));
+        }
+    }
+    if c.acknowledged_events.len() > MAX_ACKNOWLEDGED {
+        errors.push(ConfigError::new(
+            format!("{p}.acknowledged_events"),
+            format!("at most {MAX_ACKNOWLEDGED} events: acknowledge older ones with acknowledged_before"),
+        ));
+    }
+    for (i, id) in c.acknowledged_events.iter().enumerate() {
+        let well_formed = id.strip_prefix("evt_").is_some_and(|rest| {
+            !rest.is_empty()
+                && rest.len() <= 255
+                && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        });
+        if !well_formed {
+            errors.push(ConfigError::new(
+                format!("{p}.acknowledged_events[{i}]"),
+                "expected an event id such as evt_1PJBLEBBLEfVcjD9",
+            ));
+        }
+    }
     if c.stripe_accounts.len() > MAX_ACCOUNTS {
         errors.push(ConfigError::new(
             format!("{p}.stripe_accounts"),
@@ -323,7 +393,11 @@ pub struct StripeSource {
     api: Arc<Api>,
     lookback: Duration,
     stuck_after: Duration,
+    retry_horizon: Duration,
+    acknowledged: Acknowledged,
     max_pages: u32,
+    /// What the endpoints checks saw stop, read by the events checks.
+    stopped: Arc<StoppedEndpoints>,
 }
 
 impl StripeSource {
@@ -335,7 +409,18 @@ impl StripeSource {
             api: Arc::new(Api::new(&c.api_base, &c.api_key, &c.stripe_version)?),
             lookback: c.lookback.0,
             stuck_after: c.stuck_after.0,
+            retry_horizon: c.retry_horizon.0,
+            acknowledged: Acknowledged {
+                before: c
+                    .acknowledged_before
+                    .as_deref()
+                    .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map(|d| d.as_secs() as i64),
+                events: c.acknowledged_events.iter().cloned().collect(),
+            },
             max_pages: c.max_pages,
+            stopped: Arc::default(),
         })
     }
 }
@@ -354,6 +439,7 @@ impl Source<StripeCheck> for StripeSource {
                 account: account.clone(),
                 api: self.api.clone(),
                 max_pages: self.max_pages,
+                stopped: self.stopped.clone(),
             }),
             StripeCheck::Events(account) => Arc::new(EventsProbe {
                 source: self.name.clone(),
@@ -361,6 +447,9 @@ impl Source<StripeCheck> for StripeSource {
                 api: self.api.clone(),
                 lookback: self.lookback,
                 stuck_after: self.stuck_after,
+                retry_horizon: self.retry_horizon,
+                acknowledged: self.acknowledged.clone(),
+                stopped: self.stopped.clone(),
                 max_pages: self.max_pages,
                 log: Mutex::new(EventLog::default()),
             }),
@@ -400,6 +489,33 @@ mod tests {
             "sources:\n  - { name: s, kind: stripe, api_key: sk_test_x, stripe_version: latest }",
             &["sources[0].stripe_version: expected a Stripe API version such as 2024-06-20"],
         );
+    }
+
+    #[test]
+    fn the_retry_horizon_and_acknowledgements_are_checked() {
+        assert_reports(
+            "sources:\n  - { name: s, kind: stripe, api_key: rk_test_x, stuck_after: 2h, retry_horizon: 1h, acknowledged_before: yesterday, acknowledged_events: [evt_1Ab, 'evt_1 x', ch_1] }",
+            &[
+                "sources[0].retry_horizon: must be longer than stuck_after (2h) and at most 30d",
+                "sources[0].acknowledged_before: expected a time such as 2026-11-24T09:00:00Z",
+                "sources[0].acknowledged_events[1]: expected an event id such as evt_",
+                "sources[0].acknowledged_events[2]: expected an event id",
+            ],
+        );
+        assert!(errors_of(
+            "sources:\n  - { name: s, kind: stripe, api_key: rk_test_x, retry_horizon: 31d, lookback: 30d }"
+        )
+        .contains("retry_horizon"));
+        let good = "sources:\n  - { name: s, kind: stripe, api_key: rk_test_x, retry_horizon: 6h, acknowledged_before: '2026-11-24T09:00:00Z', acknowledged_events: [evt_1PJBLEBBLEfVcjD9] }";
+        assert_eq!(errors_of(good), "");
+        let settings: StripeConfig = serde_yaml::from_str(
+            "{ api_key: rk_test_x, retry_horizon: 6h, acknowledged_before: '2026-11-24T09:00:00Z', acknowledged_events: [evt_1PJBLEBBLEfVcjD9] }",
+        )
+        .unwrap();
+        let source = StripeSource::new(&settings, "s").unwrap();
+        assert_eq!(source.retry_horizon, Duration::from_secs(6 * 3600));
+        assert_eq!(source.acknowledged.before, Some(1_795_510_800));
+        assert!(source.acknowledged.events.contains("evt_1PJBLEBBLEfVcjD9"));
     }
 
     #[test]
