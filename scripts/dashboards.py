@@ -712,22 +712,30 @@ def health():
              "Enabled webhook endpoints per account. An endpoint deleted (not disabled) shows only here, as a drop; the alert compares with the last hour.",
              "none", [{"expr": f'sum by ({stripe_keys}) ({sel("pulse_stripe_webhook_endpoints", eq("status", "enabled"))})',
                        "ok": check_ok("webhook_endpoints.*"), "legendFormat": "{{source}} {{account}}"}],
-             w=6, h=6, thresholds=steps(("red", None), ("green", 1)), color="background",
+             w=4, h=6, thresholds=steps(("red", None), ("green", 1)), color="background",
              alerts=["PulseStripeWebhookEndpointDeleted"])
     b.number("Stripe oldest undelivered event",
              "Age of the oldest event not yet delivered to every endpoint (0 when none). Past stuck_after (15 min by default) it is stuck: red.",
              "s", [{"expr": f"max by ({stripe_keys}) (time() - {sel('pulse_stripe_oldest_undelivered_event_timestamp_seconds')})"
                             f"\nor on (instance, source, account) 0 * sum by ({stripe_keys}) ({sel('pulse_stripe_events')})",
                     "ok": check_ok("undelivered_events.*"), "legendFormat": "{{source}} {{account}}"}],
-             w=6, h=6, thresholds=steps(("green", None), ("red", 900)), color="background",
+             w=4, h=6, thresholds=steps(("green", None), ("red", 900)), color="background",
              alerts=["PulseStripeWebhookDeliveriesStuck"])
+    b.number("Stripe abandoned events",
+             "Events Stripe stopped retrying (past retry_horizon, 72h, or due at an endpoint since disabled or deleted) that never reached every endpoint. They stay here until resent or acknowledged in the config, up to 30 days: red while any.",
+             "short", [{"expr": f"sum by ({stripe_keys}) ({sel('pulse_stripe_abandoned_events')})"
+                               f"\nor on (instance, source, account) 0 * sum by ({stripe_keys}) ({sel('pulse_stripe_events')})",
+                       "ok": check_ok("undelivered_events.*"), "legendFormat": "{{source}} {{account}}"}],
+             w=4, h=6, thresholds=steps(("green", None), ("red", 1)), color="background",
+             alerts=["PulseStripeWebhookEventsAbandoned"])
     b.ts("Stripe stuck deliveries",
-         "Events not delivered to every webhook endpoint for longer than stuck_after, by type (the alert reads these), and all undelivered events, in flight included (above 0 on a busy account).",
+         "Events not delivered to every webhook endpoint for longer than stuck_after, by type (the alert reads these), those Stripe gave up on, and all undelivered events Stripe still retries, in flight included (above 0 on a busy account).",
          "short",
          [{"expr": f"sum by (event_type) ({sel('pulse_stripe_stuck_events')})", "legendFormat": "stuck {{event_type}}"},
+          {"expr": f"sum by (event_type) ({sel('pulse_stripe_abandoned_events')})", "legendFormat": "abandoned {{event_type}}"},
           {"expr": f"sum({sel('pulse_stripe_undelivered_events')})", "legendFormat": "undelivered, in flight included"},
           {"expr": f"sum({sel('pulse_stripe_events')})", "legendFormat": "all events in the window"}], w=12, h=6,
-         alerts=["PulseStripeWebhookDeliveriesStuck"])
+         alerts=["PulseStripeWebhookDeliveriesStuck", "PulseStripeWebhookEventsAbandoned"])
     common("s3", "S3 media uploads")
     b.ts("S3 canary steps", "1 when the canary's put, get (read back and compared) and delete worked in its last run.", "bool",
          [{"expr": sel("pulse_s3_canary_success"), "legendFormat": "{{bucket}} {{step}}"}], alerts=["PulseS3CanaryFailing"])

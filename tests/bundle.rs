@@ -735,8 +735,9 @@ fn dashboards_are_stable_valid_and_use_only_produced_metrics() {
         }
     }
     // The six summary cards, the growth row, the content row, the cost estimate, dead
-    // letters, workers, and the Stripe endpoints, endpoint count and oldest undelivered event.
-    assert_eq!(guarded.len(), 38, "{guarded:?}");
+    // letters, workers, and the Stripe endpoints, endpoint count, oldest undelivered event and
+    // abandoned events.
+    assert_eq!(guarded.len(), 39, "{guarded:?}");
 }
 
 #[test]

@@ -466,7 +466,7 @@ async fn every_shape_is_served_has_data_in_prometheus_and_a_cut_source_greys_onl
         ("shape_latency_seconds: quantiles", "timeseries"),
         ("Messages by queue", "timeseries"),
         ("Write canary", "stat"),
-        ("Undelivered and stuck events", "stat"),
+        ("Undelivered, stuck and abandoned events", "stat"),
         ("shape_top_kinds", "table"),
     ] {
         assert_eq!(kind_of(title), kind, "{title}");

@@ -734,7 +734,7 @@ fn builtin_panels(
             );
         }
         Builtin::StripeEvents => {
-            // Undelivered and stuck events are absent when there are none: 0 then, while
+            // Undelivered, stuck and abandoned events are absent when there are none: 0 then, while
             // the event count shows the check ran.
             let zero = format!(
                 "0 * max by (instance) ({})",
@@ -744,8 +744,8 @@ fn builtin_panels(
                 |metric: &str| format!("sum by (instance) ({})\nor {zero}", sel(metric, &[]));
             let a = about(
                 &format!("{key}/events"),
-                "Undelivered and stuck events".to_owned(),
-                format!("Events of the lookback window not yet delivered to every endpoint, and those undelivered for longer than stuck_after (PulseStripeWebhookDeliveriesStuck).{note}"),
+                "Undelivered, stuck and abandoned events".to_owned(),
+                format!("Events Stripe still retries that are not yet delivered to every endpoint, those undelivered for longer than stuck_after (PulseStripeWebhookDeliveriesStuck), and those Stripe gave up on, shown until resent or acknowledged (PulseStripeWebhookEventsAbandoned).{note}"),
                 "short",
             );
             b.guarded(
@@ -754,6 +754,7 @@ fn builtin_panels(
                 vec![
                     query(count("pulse_stripe_undelivered_events"), "undelivered"),
                     query(count("pulse_stripe_stuck_events"), "stuck"),
+                    query(count("pulse_stripe_abandoned_events"), "abandoned"),
                 ],
             );
         }
