@@ -269,6 +269,9 @@ async fn dashboards_have_data_and_a_redis_outage_pages_through_alertmanager_and_
         // nx-27017, the MongoDB wire server here, has no replica set (unit-tested on
         // replSetGetStatus documents in src/sources/mongodb/health.rs).
         "pulse_mongodb_replset_",
+        // The abandoned line by type: Stripe gave up on nothing here (the card beside it
+        // shows 0 and is checked).
+        "sum by (event_type) (max without (pod) (pulse_stripe_abandoned_events",
     ];
     let mut missing = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(120);

@@ -402,6 +402,8 @@ async fn every_shape_is_served_has_data_in_prometheus_and_a_cut_source_greys_onl
         )],
     );
     stripe.add_event("", now_secs() as i64 - 3600, "invoice.paid", 1);
+    // And one Stripe gave up on, for the abandoned line of the events panel.
+    stripe.add_event("", now_secs() as i64 - 80 * 3600, "invoice.paid", 1);
     let proxy = Proxy::start("127.0.0.1:6379").await;
     let config = every_shape(&p, proxy.port, &log, &vhost.name, &bucket, &stripe.uri());
     let shapes = Exporter::start(&config);

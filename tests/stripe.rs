@@ -609,6 +609,16 @@ fn probe_once(fake: &FakeStripe, extra: &str) -> (i32, String) {
     (code, format!("{out}{err}"))
 }
 
+/// Runs `probe` once, which must fail; returns the line of `check`.
+fn failing_line(fake: &FakeStripe, check: &str) -> String {
+    let (code, out) = probe_once(fake, "");
+    assert_eq!(code, 1, "{out}");
+    out.lines()
+        .find(|l| l.contains(check))
+        .unwrap_or_else(|| panic!("no {check} in {out}"))
+        .to_owned()
+}
+
 #[tokio::test]
 async fn a_configured_stripe_version_is_sent() {
     let fake = FakeStripe::start(&[]).await;
@@ -719,13 +729,8 @@ async fn a_200_that_is_not_a_list_or_not_events_is_a_decode_failure_not_zero_eve
             .with_priority(1)
             .mount(&fake.server)
             .await;
-        let (code, out) = probe_once(&fake, "");
-        assert_eq!(code, 1, "{out}");
-        let line = out
-            .lines()
-            .find(|l| l.contains("undelivered_events"))
-            .unwrap_or_else(|| panic!("{out}"));
-        assert!(line.contains("decode"), "{out}");
+        let line = failing_line(&fake, "undelivered_events");
+        assert!(line.contains("decode"), "{line}");
     }
 }
 
@@ -938,12 +943,7 @@ async fn an_empty_page_that_says_more_follow_fails_with_its_own_reason() {
         .with_priority(1)
         .mount(&fake.server)
         .await;
-    let (code, out) = probe_once(&fake, "");
-    assert_eq!(code, 1, "{out}");
-    let line = out
-        .lines()
-        .find(|l| l.contains("undelivered_events"))
-        .unwrap_or_else(|| panic!("{out}"));
-    assert!(line.contains("inconsistent"), "{out}");
-    assert!(line.contains("empty page"), "{out}");
+    let line = failing_line(&fake, "undelivered_events");
+    assert!(line.contains("inconsistent"), "{line}");
+    assert!(line.contains("empty page"), "{line}");
 }
