@@ -8,12 +8,11 @@ use std::time::SystemTime;
 
 use tokio::task::JoinHandle;
 
-use crate::config::{AnyCheck, CheckPlan, ConfigErrors};
+use crate::config::{CheckPlan, ConfigErrors};
 use crate::configfile::{Config, SourceConfig};
 use crate::scheduler;
 use crate::shard::Shard;
-use crate::sources::registry::Connected;
-use crate::sources::Unrunnable;
+use crate::sources::registry::Connection;
 use crate::store::{ShardStatus, Store};
 
 /// A running check task; dropping it cancels the task and any run in flight.
@@ -30,7 +29,7 @@ impl Drop for RunningCheck {
 
 struct RunningSource {
     config: SourceConfig,
-    source: Arc<dyn Connected>,
+    connection: Connection,
     checks: HashMap<String, RunningCheck>,
 }
 
@@ -179,47 +178,33 @@ impl App {
             owned: config.sources.len(),
             total,
         };
-        // Connect (lazily) every new or changed source first, so that a failure here leaves
-        // the running config untouched.
-        let mut fresh: HashMap<String, Arc<dyn Connected>> = HashMap::new();
+        // Start every source first (connections are lazy; kept ones are taken up again), so
+        // that a failure here leaves the running config untouched.
+        let mut started = Vec::new();
         for s in &config.sources {
-            let reusable = running
+            // A source whose shared fields changed (timing, labels) connects anew.
+            let previous = running
                 .get(&s.common.name)
-                .is_some_and(|r| r.config.same_connection(s));
-            if !reusable {
-                let source = s
-                    .kind
-                    .connect(&s.common.name)
-                    .map_err(|e| format!("{}: {e}", s.path))?;
-                fresh.insert(s.common.name.clone(), source);
-            }
+                .filter(|r| r.config.common == s.common)
+                .map(|r| &r.connection);
+            let source = s
+                .kind
+                .start(&s.common.name, previous, &|c| {
+                    s.check_plan(&config.global, c)
+                })
+                .map_err(|e| format!("{}: {e}", s.path))?;
+            started.push((s, source));
         }
 
         let mut next = HashMap::new();
         let mut statuses = Vec::new();
-        for s in config.sources {
+        for (s, source) in started {
             let name = s.common.name.clone();
-            // A kept source brings its running checks and the config they run.
-            let (source, mut old_checks, old_config) =
-                match (fresh.remove(&name), running.remove(&name)) {
-                    (Some(source), _) => (source, HashMap::new(), None),
-                    (None, Some(old)) => (old.source, old.checks, Some(old.config)),
-                    // Not fresh means kept, so it was running; connect anew all the same.
-                    (None, None) => (
-                        s.kind
-                            .connect(&name)
-                            .map_err(|e| format!("{}: {e}", s.path))?,
-                        HashMap::new(),
-                        None,
-                    ),
-                };
-            let old_check = |check_name: &str| -> Option<&dyn AnyCheck> {
-                old_config
-                    .as_ref()?
-                    .kind
-                    .checks()
-                    .into_iter()
-                    .find(|c| c.name() == check_name)
+            // A kept connection brings its running checks and the config they run; a new one
+            // starts every check afresh.
+            let (mut old_checks, old_config) = match running.remove(&name) {
+                Some(old) if source.kept => (old.checks, Some(old.config)),
+                _ => (HashMap::new(), None),
             };
             let mut checks = HashMap::new();
             let health = Arc::new(s.health_plan(&config.global));
@@ -227,21 +212,20 @@ impl App {
             checks.insert(
                 health.check.clone(),
                 kept.unwrap_or_else(|| RunningCheck {
-                    handle: scheduler::spawn(health.clone(), source.health(), self.store.clone()),
+                    handle: scheduler::spawn(health.clone(), source.health, self.store.clone()),
                     plan: health,
                 }),
             );
-            for c in s.checks() {
-                let plan = Arc::new(s.check_plan(&config.global, c));
-                let same = old_check(&plan.check).is_some_and(|o| o.same_check(c));
-                let check = keep(&mut old_checks, &plan, same).unwrap_or_else(|| {
-                    let probe = source.check(c, &plan).unwrap_or_else(|| {
-                        Arc::new(Unrunnable("the check is of another kind than its source"))
-                    });
-                    RunningCheck {
-                        handle: scheduler::spawn(plan.clone(), probe, self.store.clone()),
-                        plan,
-                    }
+            for started in source.checks {
+                let plan = Arc::new(started.plan);
+                let same = old_config.as_ref().is_some_and(|o| {
+                    o.checks()
+                        .into_iter()
+                        .any(|old| old.name() == plan.check && old.same_check(started.check))
+                });
+                let check = keep(&mut old_checks, &plan, same).unwrap_or_else(|| RunningCheck {
+                    handle: scheduler::spawn(plan.clone(), started.probe, self.store.clone()),
+                    plan,
                 });
                 checks.insert(check.plan.check.clone(), check);
             }
@@ -253,8 +237,8 @@ impl App {
             next.insert(
                 name,
                 RunningSource {
-                    config: s,
-                    source,
+                    config: s.clone(),
+                    connection: source.connection,
                     checks,
                 },
             );

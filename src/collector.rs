@@ -327,6 +327,133 @@ mod tests {
     use crate::sample::{Family, Output};
     use crate::store::Store;
 
+    fn plan(source: &str, check: &str) -> CheckPlan {
+        CheckPlan {
+            source: source.into(),
+            kind: "postgres",
+            check: check.into(),
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_millis(500),
+            stale_after: Duration::from_secs(3),
+            max_series: 100,
+            max_bytes: usize::MAX,
+            const_labels: vec![],
+        }
+    }
+
+    fn gauge(out: &mut Output, name: &str, help: &str, k: &str, value: f64) {
+        out.gauge(name, help, vec![crate::sample::label("k", k)], value);
+    }
+
+    /// The exposition of `store` as a scrape would read it, without the self metrics.
+    fn scrape(store: Arc<Store>) -> Vec<String> {
+        let mut registry = prometheus_client::registry::Registry::default();
+        registry.register_collector(Box::new(super::SnapshotCollector::new(store)));
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        text.lines()
+            .filter(|l| !l.contains("pulse_") && !l.starts_with("# EOF"))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn checks_feeding_one_metric_merge_into_one_family_and_the_first_series_wins() {
+        let store = Arc::new(Store::new());
+        let now = SystemTime::now();
+        // Families merge in (source, check) order: the first to name a metric sets its type.
+        let (a, b, c) = (plan("db", "a"), plan("db", "b"), plan("queue", "c"));
+        let mut out_a = Output::default();
+        gauge(&mut out_a, "app_jobs", "Jobs.", "1", 1.0);
+        gauge(&mut out_a, "app_jobs", "Jobs.", "2", 2.0);
+        let mut out_b = Output::default();
+        gauge(&mut out_b, "app_jobs", "Jobs, again.", "1", 9.0);
+        gauge(&mut out_b, "app_jobs", "Jobs, again.", "3", 3.0);
+        // Another type under the same name would make the exposition unparsable: left out.
+        let mut out_c = Output::default();
+        out_c.counter(
+            "app_jobs",
+            "Jobs.",
+            vec![crate::sample::label("k", "4")],
+            4.0,
+        );
+        for (p, out) in [(&a, out_a), (&b, out_b), (&c, out_c)] {
+            store.register(Arc::new(p.clone()));
+            store.record(p, Ok(out), Duration::ZERO, now);
+        }
+        let lines = scrape(store);
+        let jobs: Vec<&str> = lines
+            .iter()
+            .filter(|l| l.starts_with("app_jobs"))
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            jobs.len(),
+            3,
+            "one series per label set, the duplicate dropped: {lines:?}"
+        );
+        for want in [
+            "app_jobs{k=\"1\"} 1.0",
+            "app_jobs{k=\"2\"} 2.0",
+            "app_jobs{k=\"3\"} 3.0",
+        ] {
+            assert!(jobs.contains(&want), "{want} in {jobs:?}");
+        }
+        assert_eq!(
+            lines
+                .iter()
+                .filter(|l| l.starts_with("# TYPE app_jobs"))
+                .count(),
+            1,
+            "{lines:?}"
+        );
+    }
+
+    #[test]
+    fn one_check_may_repeat_nothing_and_a_lone_series_has_no_empty_braces() {
+        let store = Arc::new(Store::new());
+        let now = SystemTime::now();
+        let p = plan("db", "users");
+        let mut out = Output::default();
+        out.gauge(
+            "app_users",
+            "Users.\nAll of them, \\ included.",
+            vec![],
+            7.0,
+        );
+        store.register(Arc::new(p.clone()));
+        store.record(&p, Ok(out), Duration::ZERO, now);
+        let lines = scrape(store);
+        assert!(lines.contains(&"app_users 7.0".to_owned()), "{lines:?}");
+        assert!(
+            lines.contains(&"# HELP app_users Users.\\nAll of them, \\\\ included.".to_owned()),
+            "HELP escapes newlines and backslashes: {lines:?}"
+        );
+    }
+
+    #[test]
+    fn samples_older_than_stale_after_are_not_served_and_a_failure_keeps_fresh_ones() {
+        let store = Arc::new(Store::new());
+        let p = plan("db", "users");
+        store.register(Arc::new(p.clone()));
+        let mut out = Output::default();
+        gauge(&mut out, "app_users", "Users.", "x", 1.0);
+        // Finished long ago: past stale_after, nothing is served.
+        let long_ago = SystemTime::now() - Duration::from_secs(60);
+        store.record(&p, Ok(out.clone()), Duration::ZERO, long_ago);
+        assert!(scrape(store.clone())
+            .iter()
+            .all(|l| !l.contains("app_users")));
+        store.record(&p, Ok(out), Duration::ZERO, SystemTime::now());
+        assert!(scrape(store.clone())
+            .iter()
+            .any(|l| l.starts_with("app_users{")));
+        // A failed run keeps the last good samples until they are stale_after old.
+        let err = ProbeError::new(Reason::Query, "relation does not exist");
+        store.record(&p, Err(err), Duration::ZERO, SystemTime::now());
+        assert!(scrape(store).iter().any(|l| l.starts_with("app_users{")));
+    }
+
     fn sample(families: &[Family], name: &str, reason: &str) -> Option<f64> {
         Output {
             families: families.to_vec(),

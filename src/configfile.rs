@@ -19,7 +19,7 @@ use crate::config::{
     interpolate, AnyCheck, CheckPlan, ConfigError, ConfigErrors, Global, SourceCommon, HEALTH_CHECK,
 };
 use crate::shape::Series;
-use crate::sources::registry::{parse_kind, AnyKind};
+use crate::sources::registry::{parse_kind, ParsedSource};
 
 /// Longest `help` or `description` of a check.
 const MAX_TEXT_BYTES: usize = 4096;
@@ -41,7 +41,7 @@ pub struct SourceConfig {
     /// Name, kind and timing shared by every kind.
     pub common: SourceCommon,
     /// The kind's settings and checks.
-    pub kind: Arc<dyn AnyKind>,
+    pub kind: Arc<dyn ParsedSource>,
 }
 
 impl SourceConfig {
@@ -63,12 +63,6 @@ impl SourceConfig {
             global,
             check,
         )
-    }
-
-    /// True when `other` connects the same way (everything but the checks is equal), so a
-    /// reload may keep this source's connections and unchanged checks.
-    pub fn same_connection(&self, other: &SourceConfig) -> bool {
-        self.common == other.common && self.kind.same_connection(other.kind.as_ref())
     }
 }
 

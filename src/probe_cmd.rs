@@ -27,17 +27,11 @@ pub async fn probe_all(config: &Config) -> Result<Vec<ProbeRow>, String> {
     for s in &config.sources {
         let source = s
             .kind
-            .connect(&s.common.name)
+            .start(&s.common.name, None, &|c| s.check_plan(&config.global, c))
             .map_err(|e| format!("{}: {e}", s.path))?;
         let health = s.health_plan(&config.global);
-        let mut jobs = vec![(health, source.health())];
-        for c in s.checks() {
-            let plan = s.check_plan(&config.global, c);
-            let probe = source.check(c, &plan).ok_or_else(|| {
-                format!("{}: the check is of another kind than its source", c.path())
-            })?;
-            jobs.push((plan, probe));
-        }
+        let mut jobs = vec![(health, source.health)];
+        jobs.extend(source.checks.into_iter().map(|c| (c.plan, c.probe)));
         for (plan, probe) in jobs {
             let store = store.clone();
             store.register(Arc::new(plan.clone()));

@@ -5,35 +5,12 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use schemars::{JsonSchema, Schema};
+use schemars::Schema;
 use serde_json::Value;
 
 use crate::config::{CheckCommon, Global, SourceCommon};
+use crate::sources::declare::schema;
 use crate::sources::registry::KINDS;
-
-/// What a kind documents: the schema of its own source fields and of each list of checks.
-pub struct KindReference {
-    /// The kind's settings (every source field but the shared ones and the check lists).
-    pub settings: Schema,
-    /// Each list of checks: its key, one line on what an item does, and the structs an item
-    /// is read as besides the shared check fields.
-    pub lists: Vec<CheckList>,
-}
-
-/// One list of checks of a kind, such as `checks:` or `heartbeats:`.
-pub struct CheckList {
-    /// The key in the source mapping.
-    pub key: &'static str,
-    /// What one item does.
-    pub about: &'static str,
-    /// The structs an item's fields are read as, besides [`CheckCommon`].
-    pub parts: Vec<Schema>,
-}
-
-/// The schema of `T`, for [`KindReference`].
-pub fn schema<T: JsonSchema>() -> Schema {
-    schemars::schema_for!(T)
-}
 
 /// The whole reference, as Markdown.
 pub fn render() -> String {

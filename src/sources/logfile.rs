@@ -30,7 +30,6 @@ use crate::config::parse::{builtin, parse_at};
 use crate::config::validate::{alert_fits, label_name, metric_name};
 use crate::config::{CheckConfig, CheckPlan, CheckSpec, ConfigError};
 use crate::error::{ProbeError, Reason};
-use crate::reference::{schema, KindReference};
 use crate::sample::{label, HistogramData, Metric, Output};
 
 /// Default interval of log-file checks: reading appended lines is cheap.
@@ -182,13 +181,6 @@ impl Kind for Logfile {
 
     fn validate(parsed: &Parsed<Self>, path: &str, errors: &mut Vec<ConfigError>) {
         validate(&parsed.settings, path, errors)
-    }
-
-    fn reference() -> KindReference {
-        KindReference {
-            settings: schema::<LogfileConfig>(),
-            lists: Vec::new(),
-        }
     }
 
     fn display_endpoint(settings: &LogfileConfig) -> String {

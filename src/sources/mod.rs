@@ -6,6 +6,7 @@
 //! its system; timing, timeouts and outcomes belong to the scheduler. Adding a kind means one
 //! new module here and one line in [`registry::KINDS`].
 
+pub mod declare;
 pub mod logfile;
 pub mod mongodb;
 pub mod postgres;
@@ -27,6 +28,7 @@ use tokio::time::Instant;
 use crate::config::{CheckConfig, CheckPlan, CheckSpec, ConfigError};
 use crate::error::ProbeError;
 use crate::sample::{Metric, Output};
+use declare::{CheckList, KindReference};
 
 /// The future a probe returns.
 pub type ProbeFuture<'a> = Pin<Box<dyn Future<Output = Result<Output, ProbeError>> + Send + 'a>>;
@@ -57,7 +59,14 @@ pub trait Kind: Sized + Send + Sync + 'static {
     const DEFAULT_INTERVAL: Option<Duration> = None;
     /// Connection settings: every field of the source but the shared ones and the checks.
     /// Compared on reload: equal settings keep the connections.
-    type Settings: fmt::Debug + Clone + PartialEq + Send + Sync + 'static;
+    type Settings: fmt::Debug
+        + Clone
+        + PartialEq
+        + Send
+        + Sync
+        + serde::de::DeserializeOwned
+        + schemars::JsonSchema
+        + 'static;
     /// The kind's checks, one variant per sort of check.
     type Check: CheckSpec;
     /// The connected source.
@@ -65,9 +74,20 @@ pub trait Kind: Sized + Send + Sync + 'static {
     /// The kind's built-in metrics (health vitals and built-in checks), each declared once.
     const METRICS: &'static [Metric];
 
+    /// The kind's lists of checks in the file, in the order they are read. Declared once:
+    /// parsing and the config reference both come from it.
+    fn lists() -> Vec<CheckList<Self::Check>> {
+        Vec::new()
+    }
+
     /// Parses the kind's part of a source: `rest` holds every field the shared source fields
-    /// left, including the check lists. Records every problem in `errors`.
-    fn parse(rest: Value, path: &str, errors: &mut Vec<ConfigError>) -> Option<Parsed<Self>>;
+    /// left, including the check lists. Records every problem in `errors`. The default reads
+    /// [`Kind::lists`], then the rest as the settings; a kind with built-in checks adds them.
+    fn parse(mut rest: Value, path: &str, errors: &mut Vec<ConfigError>) -> Option<Parsed<Self>> {
+        let checks = declare::take_lists(&Self::lists(), &mut rest, path, errors);
+        let settings = crate::config::parse::parse_at(rest, path, errors)?;
+        Some(Parsed { settings, checks })
+    }
 
     /// Records the kind's own rules the parsed source at `path` breaks.
     fn validate(parsed: &Parsed<Self>, path: &str, errors: &mut Vec<ConfigError>);
@@ -76,7 +96,12 @@ pub trait Kind: Sized + Send + Sync + 'static {
     fn display_endpoint(settings: &Self::Settings) -> String;
 
     /// The kind's fields and check lists, for the generated config reference.
-    fn reference() -> crate::reference::KindReference;
+    fn reference() -> KindReference {
+        KindReference {
+            settings: declare::schema::<Self::Settings>(),
+            lists: Self::lists().iter().map(CheckList::reference).collect(),
+        }
+    }
 
     /// What `check` publishes, for the generated dashboard and rules. The default asks the
     /// check; a kind whose checks need its settings to say (log-file counters, S3 prefixes)

@@ -1,5 +1,6 @@
 //! The registry: the one table of source kinds this build knows, and a parsed source of any
-//! kind as the rest of the exporter sees it ([`AnyKind`], [`Connected`]).
+//! kind as the rest of the exporter sees it ([`ParsedSource`]), started into typed probes
+//! ([`Started`]) on a new or kept [`Connection`].
 //!
 //! Adding a kind is one line in [`KINDS`]; everything else comes from its [`Kind`] impl.
 
@@ -12,7 +13,7 @@ use serde_yaml::Value;
 
 use super::{logfile, mongodb, postgres, rabbitmq, redis, s3, stripe};
 use super::{Kind, Parsed, Probe, Source};
-use crate::config::{AnyCheck, CheckConfig, CheckPlan, ConfigError};
+use crate::config::{AnyCheck, CheckPlan, ConfigError};
 use crate::sample::Metric;
 
 /// Every source kind, by the name written in `kind:`.
@@ -26,8 +27,8 @@ pub const KINDS: &[Entry] = &[
     entry::<stripe::Stripe>(),
 ];
 
-/// Parses the kind-specific part of a source into a kind-erased [`AnyKind`].
-type ParseFn = fn(Value, &str, &mut Vec<ConfigError>) -> Option<Arc<dyn AnyKind>>;
+/// Parses the kind-specific part of a source into a kind-erased [`ParsedSource`].
+type ParseFn = fn(Value, &str, &mut Vec<ConfigError>) -> Option<Arc<dyn ParsedSource>>;
 
 /// One row of [`KINDS`].
 pub struct Entry {
@@ -36,7 +37,7 @@ pub struct Entry {
     /// The kind's built-in metrics.
     pub metrics: &'static [Metric],
     /// The kind's fields and check lists, for the generated config reference.
-    pub reference: fn() -> crate::reference::KindReference,
+    pub reference: fn() -> super::declare::KindReference,
     parse: ParseFn,
 }
 
@@ -53,8 +54,8 @@ fn parse_any<K: Kind>(
     rest: Value,
     path: &str,
     errors: &mut Vec<ConfigError>,
-) -> Option<Arc<dyn AnyKind>> {
-    K::parse(rest, path, errors).map(|p| Arc::new(p) as Arc<dyn AnyKind>)
+) -> Option<Arc<dyn ParsedSource>> {
+    K::parse(rest, path, errors).map(|p| Arc::new(p) as Arc<dyn ParsedSource>)
 }
 
 /// Parses the kind-specific part of a source (`rest` holds every non-shared field), or
@@ -64,7 +65,7 @@ pub fn parse_kind(
     rest: Value,
     path: &str,
     errors: &mut Vec<ConfigError>,
-) -> Option<Arc<dyn AnyKind>> {
+) -> Option<Arc<dyn ParsedSource>> {
     match KINDS.iter().find(|e| e.name == kind) {
         Some(e) => (e.parse)(rest, path, errors),
         None => {
@@ -81,29 +82,66 @@ pub fn parse_kind(
     }
 }
 
+/// A source's connection, kept across reloads while its settings do not change. It holds the
+/// settings it was made with, so only a parsed source of the same kind with equal settings
+/// takes it up again.
+#[derive(Clone)]
+pub struct Connection(Arc<dyn Any + Send + Sync>);
+
+/// The typed connection behind a [`Connection`].
+struct Live<K: Kind> {
+    settings: K::Settings,
+    source: Arc<K::Source>,
+}
+
+/// A source started: its connection and a probe for its health and each check.
+pub struct Started<'a> {
+    /// The connection the probes share.
+    pub connection: Connection,
+    /// True when it is the previous connection, kept: the running checks may go on.
+    pub kept: bool,
+    /// The health probe.
+    pub health: Arc<dyn Probe>,
+    /// Each check, in file order.
+    pub checks: Vec<StartedCheck<'a>>,
+}
+
+/// One check of a started source.
+pub struct StartedCheck<'a> {
+    /// The check as configured.
+    pub check: &'a dyn AnyCheck,
+    /// When and how long it runs.
+    pub plan: CheckPlan,
+    /// Its probe, on the source's connection.
+    pub probe: Arc<dyn Probe>,
+}
+
 /// A parsed source of some kind: what kind-independent code needs from it.
-pub trait AnyKind: fmt::Debug + Send + Sync + 'static {
+pub trait ParsedSource: fmt::Debug + Send + Sync + 'static {
     /// The `kind` label value.
     fn name(&self) -> &'static str;
     /// See [`Kind::DEFAULT_INTERVAL`].
     fn default_interval(&self) -> Option<Duration>;
     /// The checks, in file order.
     fn checks(&self) -> Vec<&dyn AnyCheck>;
-    /// What each check publishes, in the order of [`AnyKind::checks`].
+    /// What each check publishes, in the order of [`ParsedSource::checks`].
     fn series(&self) -> Vec<Vec<crate::shape::Series>>;
     /// Records the kind's own rules broken at `path`.
     fn validate(&self, path: &str, errors: &mut Vec<ConfigError>);
     /// See [`Kind::display_endpoint`].
     fn display_endpoint(&self) -> String;
-    /// True when `other` is the same kind with equal settings, so its connections may be kept.
-    fn same_connection(&self, other: &dyn AnyKind) -> bool;
-    /// Creates the source named `name` (lazily connected).
-    fn connect(&self, name: &str) -> Result<Arc<dyn Connected>, String>;
-    /// For comparisons across the erased type.
-    fn as_any(&self) -> &dyn Any;
+    /// Makes the source named `name` and every probe: on `previous` when that connection is
+    /// of this kind with equal settings, else on a new (lazily connected) one. `plan` gives
+    /// each check's plan.
+    fn start<'a>(
+        &'a self,
+        name: &str,
+        previous: Option<&Connection>,
+        plan: &dyn Fn(&dyn AnyCheck) -> CheckPlan,
+    ) -> Result<Started<'a>, String>;
 }
 
-impl<K: Kind> AnyKind for Parsed<K> {
+impl<K: Kind> ParsedSource for Parsed<K> {
     fn name(&self) -> &'static str {
         K::NAME
     }
@@ -128,41 +166,41 @@ impl<K: Kind> AnyKind for Parsed<K> {
         K::display_endpoint(&self.settings)
     }
 
-    fn same_connection(&self, other: &dyn AnyKind) -> bool {
-        other
-            .as_any()
-            .downcast_ref::<Self>()
-            .is_some_and(|o| o.settings == self.settings)
-    }
-
-    fn connect(&self, name: &str) -> Result<Arc<dyn Connected>, String> {
-        Ok(Arc::new(Connection::<K>(K::connect(&self.settings, name)?)))
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-}
-
-/// A connected source of some kind.
-pub trait Connected: Send + Sync + 'static {
-    /// See [`Source::health`].
-    fn health(&self) -> Arc<dyn Probe>;
-    /// A probe for `check`, or `None` when the check belongs to another kind (which a config
-    /// that parsed never gives: a kept connection always has the kind of its checks).
-    fn check(&self, check: &dyn AnyCheck, plan: &CheckPlan) -> Option<Arc<dyn Probe>>;
-}
-
-struct Connection<K: Kind>(K::Source);
-
-impl<K: Kind> Connected for Connection<K> {
-    fn health(&self) -> Arc<dyn Probe> {
-        self.0.health()
-    }
-
-    fn check(&self, check: &dyn AnyCheck, plan: &CheckPlan) -> Option<Arc<dyn Probe>> {
-        let check = check.as_any().downcast_ref::<CheckConfig<K::Check>>()?;
-        Some(self.0.check(check, plan))
+    fn start<'a>(
+        &'a self,
+        name: &str,
+        previous: Option<&Connection>,
+        plan: &dyn Fn(&dyn AnyCheck) -> CheckPlan,
+    ) -> Result<Started<'a>, String> {
+        let kept = previous
+            .and_then(|c| c.0.downcast_ref::<Live<K>>())
+            .filter(|live| live.settings == self.settings)
+            .map(|live| live.source.clone());
+        let (source, kept) = match kept {
+            Some(source) => (source, true),
+            None => (Arc::new(K::connect(&self.settings, name)?), false),
+        };
+        let checks = self
+            .checks
+            .iter()
+            .map(|c| {
+                let plan = plan(c);
+                StartedCheck {
+                    probe: source.check(c, &plan),
+                    check: c,
+                    plan,
+                }
+            })
+            .collect();
+        Ok(Started {
+            health: source.health(),
+            connection: Connection(Arc::new(Live::<K> {
+                settings: self.settings.clone(),
+                source,
+            })),
+            kept,
+            checks,
+        })
     }
 }
 

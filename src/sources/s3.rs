@@ -23,7 +23,6 @@ use crate::config::parse::{builtin, parse_at};
 use crate::config::validate::in_range;
 use crate::config::{CheckConfig, CheckPlan, CheckSpec, ConfigError};
 use crate::error::{ProbeError, Reason};
-use crate::reference::{schema, KindReference};
 use crate::sample::{Metric, Output};
 
 /// Connection settings and opt-in checks of a `kind: s3` source.
@@ -192,13 +191,6 @@ impl Kind for S3 {
 
     fn validate(parsed: &Parsed<Self>, path: &str, errors: &mut Vec<ConfigError>) {
         validate(&parsed.settings, path, errors)
-    }
-
-    fn reference() -> KindReference {
-        KindReference {
-            settings: schema::<S3Config>(),
-            lists: Vec::new(),
-        }
     }
 
     fn display_endpoint(c: &S3Config) -> String {
@@ -634,7 +626,52 @@ impl Probe for Probes {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     use crate::configfile::{assert_reports, errors_of};
+    use aws_sdk_s3::error::ErrorMetadata;
+    use aws_sdk_s3::operation::head_bucket::HeadBucketError;
+    use aws_sdk_s3::primitives::SdkBody;
+
+    /// What S3 answered with `status` and error `code` classifies as.
+    fn service(status: u16, code: &str) -> ProbeError {
+        let err = HeadBucketError::generic(
+            ErrorMetadata::builder()
+                .code(code)
+                .message("said S3")
+                .build(),
+        );
+        let raw = HttpResponse::new(status.try_into().unwrap(), SdkBody::empty());
+        classify(&SdkError::service_error(err, raw))
+    }
+
+    #[test]
+    fn s3_errors_are_classified_by_code_then_status() {
+        for (status, code, reason) in [
+            (403, "AccessDenied", Reason::Auth),
+            (400, "InvalidAccessKeyId", Reason::Auth),
+            (403, "SignatureDoesNotMatch", Reason::Auth),
+            (400, "ExpiredToken", Reason::Auth),
+            (401, "", Reason::Auth),
+            (404, "NoSuchBucket", Reason::NotFound),
+            (404, "", Reason::NotFound),
+            (400, "NoSuchKey", Reason::NotFound),
+            (503, "SlowDown", Reason::Upstream),
+            (500, "InternalError", Reason::Upstream),
+            (400, "InvalidBucketName", Reason::Query),
+        ] {
+            let e = service(status, code);
+            assert_eq!(e.reason(), reason, "{status} {code}");
+            assert!(e.to_string().contains(&format!("HTTP {status}")), "{e}");
+        }
+        assert!(service(403, "AccessDenied").to_string().contains("said S3"));
+        let timeout: SdkError<HeadBucketError, HttpResponse> = SdkError::timeout_error("slow");
+        assert_eq!(classify(&timeout).reason(), Reason::Timeout);
+        let unreadable: SdkError<HeadBucketError, HttpResponse> = SdkError::response_error(
+            "not XML",
+            HttpResponse::new(200u16.try_into().unwrap(), SdkBody::empty()),
+        );
+        assert_eq!(classify(&unreadable).reason(), Reason::Decode);
+    }
 
     #[test]
     fn bad_fields_are_named_with_their_fix() {

@@ -7,7 +7,10 @@
 //! `{ $nowMillis: "-5m" }` the same instant as unix seconds or milliseconds, for documents that
 //! store numbers instead of dates.
 
+mod decode;
 mod health;
+
+use decode::{beat_time, number, text, DocRow};
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -20,13 +23,13 @@ use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
 use super::{remaining, Kind, Parsed, Probe, ProbeFuture, Source};
-use crate::config::parse::{parse_at, parse_split, take_checks};
+use crate::config::parse::parse_split;
 use crate::config::{CheckCommon, CheckConfig, CheckPlan, CheckSpec, ConfigError, Split};
 use crate::error::{ProbeError, Reason};
 use crate::heartbeat::{Beat, HeartbeatCommon, NewestBeats, Tracker};
-use crate::reference::{schema, CheckList, KindReference};
-use crate::rows::{Row, RowShape};
+use crate::rows::RowShape;
 use crate::sample::{Metric, Output};
+use crate::sources::declare::{schema, CheckList};
 
 /// Connection settings of a `kind: mongodb` source.
 #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
@@ -59,7 +62,7 @@ pub enum MongodbCheck {
     /// `checks:` items: a count or an aggregate.
     Query(Split<RowShape, MongoQuery>),
     /// `heartbeats:` items: one document per worker.
-    Heartbeat(Split<HeartbeatCommon, BeatSource>),
+    Heartbeat(Split<HeartbeatCommon, MongodbBeatSource>),
 }
 
 impl CheckSpec for MongodbCheck {
@@ -124,7 +127,7 @@ pub struct AggregateSpec {
 /// Where a MongoDB heartbeat check reads beats: one document per worker.
 #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct BeatSource {
+pub struct MongodbBeatSource {
     /// Collection of heartbeat documents.
     pub collection: String,
     /// Which documents (default: all); may hold `$now` windows.
@@ -160,41 +163,25 @@ impl Kind for Mongodb {
     type Source = MongodbSource;
     const METRICS: &'static [Metric] = METRICS;
 
-    fn parse(mut rest: Value, path: &str, errors: &mut Vec<ConfigError>) -> Option<Parsed<Self>> {
-        let mut checks = take_checks(&mut rest, "checks", path, errors, |v, p, e| {
-            parse_split(v, p, e).map(MongodbCheck::Query)
-        });
-        checks.extend(take_checks(
-            &mut rest,
-            "heartbeats",
-            path,
-            errors,
-            |v, p, e| parse_split(v, p, e).map(MongodbCheck::Heartbeat),
-        ));
-        let settings: MongodbConfig = parse_at(rest, path, errors)?;
-        Some(Parsed { settings, checks })
+    fn lists() -> Vec<CheckList<MongodbCheck>> {
+        vec![
+            CheckList {
+                key: "checks",
+                about: "A count or an aggregate whose output documents become samples.",
+                parts: || vec![schema::<MongoQuery>(), schema::<RowShape>()],
+                parse: |v, p, e| parse_split(v, p, e).map(MongodbCheck::Query),
+            },
+            CheckList {
+                key: "heartbeats",
+                about: "One document per worker.",
+                parts: || vec![schema::<MongodbBeatSource>(), schema::<HeartbeatCommon>()],
+                parse: |v, p, e| parse_split(v, p, e).map(MongodbCheck::Heartbeat),
+            },
+        ]
     }
 
     fn validate(parsed: &Parsed<Self>, path: &str, errors: &mut Vec<ConfigError>) {
         validate(parsed, path, errors)
-    }
-
-    fn reference() -> KindReference {
-        KindReference {
-            settings: schema::<MongodbConfig>(),
-            lists: vec![
-                CheckList {
-                    key: "checks",
-                    about: "A count or an aggregate whose output documents become samples.",
-                    parts: vec![schema::<MongoQuery>(), schema::<RowShape>()],
-                },
-                CheckList {
-                    key: "heartbeats",
-                    about: "One document per worker.",
-                    parts: vec![schema::<BeatSource>(), schema::<HeartbeatCommon>()],
-                },
-            ],
-        }
     }
 
     fn display_endpoint(settings: &MongodbConfig) -> String {
@@ -452,27 +439,6 @@ pub(super) fn classify(e: &mongodb::error::Error) -> ProbeError {
     ProbeError::new(reason, e.to_string())
 }
 
-pub(super) fn number(v: Option<&Bson>) -> Option<f64> {
-    match v? {
-        Bson::Int32(i) => Some(f64::from(*i)),
-        Bson::Int64(i) => Some(*i as f64),
-        Bson::Double(d) => Some(*d),
-        Bson::Decimal128(d) => d.to_string().parse().ok(),
-        Bson::Boolean(b) => Some(f64::from(u8::from(*b))),
-        _ => None,
-    }
-}
-
-fn text(v: Option<&Bson>) -> String {
-    match v {
-        None | Some(Bson::Null) => String::new(),
-        Some(Bson::String(s)) => crate::sample::label_head(s).to_owned(),
-        Some(Bson::ObjectId(o)) => o.to_hex(),
-        Some(Bson::DateTime(d)) => d.try_to_rfc3339_string().unwrap_or_default(),
-        Some(other) => other.to_string(),
-    }
-}
-
 struct CheckProbe {
     shared: Arc<Shared>,
     metric: String,
@@ -552,17 +518,8 @@ struct HeartbeatProbe {
     source: String,
     shared: Arc<Shared>,
     hb: HeartbeatCommon,
-    from: BeatSource,
+    from: MongodbBeatSource,
     tracker: Tracker,
-}
-
-/// A beat time field as unix seconds: a date, or a number of seconds or milliseconds.
-fn beat_time(v: Option<&Bson>) -> Option<f64> {
-    match v? {
-        Bson::DateTime(d) => Some(d.timestamp_millis() as f64 / 1000.0),
-        Bson::String(s) => crate::heartbeat::parse_time(s),
-        other => number(Some(other)).and_then(|n| crate::heartbeat::parse_time(&n.to_string())),
-    }
 }
 
 impl Probe for HeartbeatProbe {
@@ -614,44 +571,6 @@ impl Probe for HeartbeatProbe {
                 example.as_deref(),
             ))
         })
-    }
-}
-
-/// An aggregate's output document as a row: a missing field reads as NULL.
-struct DocRow<'a>(&'a Document);
-
-impl Row for DocRow<'_> {
-    fn text(&self, field: &str) -> Result<String, ProbeError> {
-        Ok(text(self.0.get(field)))
-    }
-
-    fn number(&self, field: &str) -> Result<Option<f64>, ProbeError> {
-        match self.0.get(field) {
-            None | Some(Bson::Null) => Ok(None),
-            Some(v) => number(Some(v)).map(Some).ok_or_else(|| {
-                ProbeError::new(
-                    Reason::Decode,
-                    format!("field `{field}` holds {} where a number belongs: fix the pipeline or list it under `labels`", v.element_type_name()),
-                )
-            }),
-        }
-    }
-}
-
-trait ElementTypeName {
-    fn element_type_name(&self) -> &'static str;
-}
-
-impl ElementTypeName for Bson {
-    fn element_type_name(&self) -> &'static str {
-        match self {
-            Bson::String(_) => "a string",
-            Bson::Document(_) => "a document",
-            Bson::Array(_) => "an array",
-            Bson::DateTime(_) => "a date",
-            Bson::ObjectId(_) => "an ObjectId",
-            _ => "a non-numeric value",
-        }
     }
 }
 

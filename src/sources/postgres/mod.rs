@@ -5,31 +5,31 @@
 //! The health probe has a connection of its own: slow checks holding the pool never make a
 //! healthy database look down.
 
+mod decode;
 mod health;
+
+use decode::{cell_number, cell_text, check_columns};
 
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::TryStreamExt;
-use rust_decimal::prelude::ToPrimitive;
 use serde::Deserialize;
-use serde_yaml::Value;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::types::chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
-use sqlx::{Column, ConnectOptions, PgConnection, Row, TypeInfo, ValueRef};
+use sqlx::{ConnectOptions, PgConnection};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use super::{remaining, Kind, Parsed, Probe, ProbeFuture, Source};
-use crate::config::parse::{parse_at, parse_split, take_checks};
+use crate::config::parse::parse_split;
 use crate::config::validate::in_range;
 use crate::config::{CheckCommon, CheckConfig, CheckPlan, CheckSpec, ConfigError, Split};
 use crate::error::{ProbeError, Reason};
 use crate::heartbeat::{Beat, HeartbeatCommon, NewestBeats, Tracker};
-use crate::reference::{schema, CheckList, KindReference};
-use crate::rows::{self, RowShape};
+use crate::rows::RowShape;
 use crate::sample::Metric;
+use crate::sources::declare::{schema, CheckList};
 
 /// Connection settings of a `kind: postgres` source.
 #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
@@ -63,7 +63,7 @@ pub enum PostgresCheck {
     /// `checks:` items: SQL whose rows become samples.
     Sql(Split<RowShape, Sql>),
     /// `heartbeats:` items: SQL returning one row per worker.
-    Heartbeat(Split<HeartbeatCommon, BeatSource>),
+    Heartbeat(Split<HeartbeatCommon, PostgresBeatSource>),
 }
 
 impl CheckSpec for PostgresCheck {
@@ -98,21 +98,11 @@ fn ranks_and_limits(sql: &str) -> bool {
     LIMIT.is_match(sql)
 }
 
-impl rows::Row for PgRow {
-    fn text(&self, field: &str) -> Result<String, ProbeError> {
-        cell_text(self, field)
-    }
-
-    fn number(&self, field: &str) -> Result<Option<f64>, ProbeError> {
-        cell_number(self, field)
-    }
-}
-
 /// Where a Postgres heartbeat check reads beats: SQL returning a `worker` column, a `last_seen`
 /// column (a timestamp, or unix seconds) and the configured attribute columns.
 #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct BeatSource {
+pub struct PostgresBeatSource {
     /// The query, run read-only like every check.
     pub sql: String,
 }
@@ -130,41 +120,25 @@ impl Kind for Postgres {
     type Source = PostgresSource;
     const METRICS: &'static [Metric] = METRICS;
 
-    fn parse(mut rest: Value, path: &str, errors: &mut Vec<ConfigError>) -> Option<Parsed<Self>> {
-        let mut checks = take_checks(&mut rest, "checks", path, errors, |v, p, e| {
-            parse_split(v, p, e).map(PostgresCheck::Sql)
-        });
-        checks.extend(take_checks(
-            &mut rest,
-            "heartbeats",
-            path,
-            errors,
-            |v, p, e| parse_split(v, p, e).map(PostgresCheck::Heartbeat),
-        ));
-        let settings: PostgresConfig = parse_at(rest, path, errors)?;
-        Some(Parsed { settings, checks })
+    fn lists() -> Vec<CheckList<PostgresCheck>> {
+        vec![
+            CheckList {
+                key: "checks",
+                about: "SQL whose rows become samples.",
+                parts: || vec![schema::<Sql>(), schema::<RowShape>()],
+                parse: |v, p, e| parse_split(v, p, e).map(PostgresCheck::Sql),
+            },
+            CheckList {
+                key: "heartbeats",
+                about: "SQL returning one row per worker: `worker`, `last_seen` and the attribute columns.",
+                parts: || vec![schema::<PostgresBeatSource>(), schema::<HeartbeatCommon>()],
+                parse: |v, p, e| parse_split(v, p, e).map(PostgresCheck::Heartbeat),
+            },
+        ]
     }
 
     fn validate(parsed: &Parsed<Self>, path: &str, errors: &mut Vec<ConfigError>) {
         validate(parsed, path, errors)
-    }
-
-    fn reference() -> KindReference {
-        KindReference {
-            settings: schema::<PostgresConfig>(),
-            lists: vec![
-                CheckList {
-                    key: "checks",
-                    about: "SQL whose rows become samples.",
-                    parts: vec![schema::<Sql>(), schema::<RowShape>()],
-                },
-                CheckList {
-                    key: "heartbeats",
-                    about: "SQL returning one row per worker: `worker`, `last_seen` and the attribute columns.",
-                    parts: vec![schema::<BeatSource>(), schema::<HeartbeatCommon>()],
-                },
-            ],
-        }
     }
 
     fn display_endpoint(settings: &PostgresConfig) -> String {
@@ -491,111 +465,6 @@ impl Probe for HeartbeatProbe {
             ))
         })
     }
-}
-
-/// Fails with reason `decode`, naming the columns there are, when a label or value column
-/// of the shape is not in the result.
-fn check_columns(first: &PgRow, shape: &RowShape) -> Result<(), ProbeError> {
-    let columns: Vec<&str> = first.columns().iter().map(|c| c.name()).collect();
-    for wanted in shape.labels.iter().chain(&shape.values) {
-        if !columns.contains(&wanted.as_str()) {
-            return Err(ProbeError::new(
-                Reason::Decode,
-                format!("column `{wanted}` is not in the result (columns: {}); alias it in the SQL, e.g. `count(*) AS {wanted}`", columns.join(", ")),
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn decode_error(column: &str, err: sqlx::Error) -> ProbeError {
-    ProbeError::new(Reason::Decode, format!("column `{column}`: {err}"))
-}
-
-fn type_of(row: &PgRow, column: &str) -> Result<Option<String>, ProbeError> {
-    let raw = row
-        .try_get_raw(column)
-        .map_err(|e| decode_error(column, e))?;
-    if raw.is_null() {
-        return Ok(None);
-    }
-    Ok(Some(raw.type_info().name().to_owned()))
-}
-
-/// A value column as a number; `None` for NULL.
-fn cell_number(row: &PgRow, column: &str) -> Result<Option<f64>, ProbeError> {
-    let Some(ty) = type_of(row, column)? else {
-        return Ok(None);
-    };
-    let e = |err| decode_error(column, err);
-    let v = match ty.as_str() {
-        "INT2" => f64::from(row.try_get::<i16, _>(column).map_err(e)?),
-        "INT4" => f64::from(row.try_get::<i32, _>(column).map_err(e)?),
-        "INT8" => row.try_get::<i64, _>(column).map_err(e)? as f64,
-        "FLOAT4" => f64::from(row.try_get::<f32, _>(column).map_err(e)?),
-        "FLOAT8" => row.try_get::<f64, _>(column).map_err(e)?,
-        "NUMERIC" => {
-            let d = row.try_get::<rust_decimal::Decimal, _>(column).map_err(e)?;
-            d.to_f64().ok_or_else(|| {
-                ProbeError::new(Reason::Decode, format!("column `{column}`: numeric {d} does not fit a float"))
-            })?
-        }
-        "BOOL" => f64::from(u8::from(row.try_get::<bool, _>(column).map_err(e)?)),
-        // Points in time become unix seconds, the unit of *_timestamp_seconds metrics.
-        "TIMESTAMPTZ" => {
-            let t = row.try_get::<DateTime<Utc>, _>(column).map_err(e)?;
-            t.timestamp_micros() as f64 / 1e6
-        }
-        "TIMESTAMP" => {
-            let t = row.try_get::<NaiveDateTime, _>(column).map_err(e)?;
-            t.and_utc().timestamp_micros() as f64 / 1e6
-        }
-        "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" => {
-            let s = row.try_get::<String, _>(column).map_err(e)?;
-            s.trim().parse::<f64>().map_err(|_| {
-                let shown: String = s.chars().take(40).collect();
-                ProbeError::new(
-                    Reason::Decode,
-                    format!("column `{column}` holds text {shown:?} where a number belongs: fix the query or list the column under `labels`"),
-                )
-            })?
-        }
-        other => {
-            return Err(ProbeError::new(
-                Reason::Decode,
-                format!("column `{column}` has type {other}, which is not a number: cast it in the SQL, e.g. `{column}::float8`"),
-            ))
-        }
-    };
-    Ok(Some(v))
-}
-
-/// A label column as text; NULL becomes the empty string (an absent label).
-fn cell_text(row: &PgRow, column: &str) -> Result<String, ProbeError> {
-    let Some(ty) = type_of(row, column)? else {
-        return Ok(String::new());
-    };
-    let e = |err| decode_error(column, err);
-    Ok(match ty.as_str() {
-        "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" => {
-            crate::sample::label_head(row.try_get::<&str, _>(column).map_err(e)?).to_owned()
-        }
-        "INT2" => row.try_get::<i16, _>(column).map_err(e)?.to_string(),
-        "INT4" => row.try_get::<i32, _>(column).map_err(e)?.to_string(),
-        "INT8" => row.try_get::<i64, _>(column).map_err(e)?.to_string(),
-        "FLOAT4" => row.try_get::<f32, _>(column).map_err(e)?.to_string(),
-        "FLOAT8" => row.try_get::<f64, _>(column).map_err(e)?.to_string(),
-        "NUMERIC" => row.try_get::<rust_decimal::Decimal, _>(column).map_err(e)?.to_string(),
-        "BOOL" => row.try_get::<bool, _>(column).map_err(e)?.to_string(),
-        "TIMESTAMPTZ" => row.try_get::<DateTime<Utc>, _>(column).map_err(e)?.to_rfc3339(),
-        "DATE" => row.try_get::<NaiveDate, _>(column).map_err(e)?.to_string(),
-        other => {
-            return Err(ProbeError::new(
-                Reason::Decode,
-                format!("label column `{column}` has type {other}: cast it to text in the SQL, e.g. `{column}::text`"),
-            ))
-        }
-    })
 }
 
 #[cfg(test)]

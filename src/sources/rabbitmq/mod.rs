@@ -27,7 +27,6 @@ use super::{Kind, Parsed, Probe, Source, Unrunnable};
 use crate::config::parse::{builtin, parse_at};
 use crate::config::validate::in_range;
 use crate::config::{CheckConfig, CheckPlan, CheckSpec, ConfigError};
-use crate::reference::{schema, KindReference};
 use crate::sample::Metric;
 
 use amqp::{Amqp, AmqpProbe};
@@ -213,13 +212,6 @@ impl Kind for Rabbitmq {
 
     fn validate(parsed: &Parsed<Self>, path: &str, errors: &mut Vec<ConfigError>) {
         validate(&parsed.settings, path, errors)
-    }
-
-    fn reference() -> KindReference {
-        KindReference {
-            settings: schema::<RabbitmqConfig>(),
-            lists: Vec::new(),
-        }
     }
 
     fn display_endpoint(c: &RabbitmqConfig) -> String {

@@ -236,3 +236,177 @@ impl QueuesProbe {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A probe over `settings` (the queue selection of a source); nothing is requested.
+    fn probe(settings: &str, max_queues: usize) -> QueuesProbe {
+        let config: super::super::RabbitmqConfig = serde_yaml::from_str(settings).unwrap();
+        QueuesProbe {
+            source: "mq".into(),
+            management: Arc::new(Management {
+                base: url::Url::parse("http://127.0.0.1:9/").unwrap(),
+                username: String::new(),
+                password: String::new(),
+                http: reqwest::Client::new(),
+            }),
+            selection: Arc::new(Selection::new(&config).unwrap()),
+            max_queues,
+        }
+    }
+
+    fn queue(vhost: &str, name: &str, ready: u64) -> Json {
+        json!({"vhost": vhost, "name": name, "state": "running", "type": "classic",
+               "messages_ready": ready, "messages_unacknowledged": 1, "consumers": 2})
+    }
+
+    fn walk(p: &QueuesProbe, queues: Vec<Json>) -> Walk {
+        let mut walk = Walk {
+            totals: BTreeMap::new(),
+            deepest: Largest::new(p.max_queues),
+            targets: HashSet::new(),
+            exchanges: BTreeSet::new(),
+            dropped: 0,
+        };
+        for q in queues {
+            p.fold(&mut walk, q);
+        }
+        walk
+    }
+
+    fn names(walk: Walk) -> Vec<String> {
+        walk.deepest
+            .into_sorted()
+            .iter()
+            .map(|q| {
+                format!(
+                    "{}/{}",
+                    q["vhost"].as_str().unwrap(),
+                    q["name"].as_str().unwrap()
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn vhosts_include_and_exclude_select_queues_and_totals_count_only_those() {
+        let p = probe(
+            "{ management_url: 'http://x', vhosts: [prod], queues: { include: ['^jobs\\.'], exclude: ['\\.tmp$'] } }",
+            10,
+        );
+        let w = walk(
+            &p,
+            vec![
+                queue("prod", "jobs.ai", 5),
+                queue("prod", "jobs.scratch.tmp", 50),
+                queue("prod", "mail", 7),
+                queue("staging", "jobs.ai", 9),
+            ],
+        );
+        assert_eq!(w.totals.len(), 1);
+        assert_eq!(w.totals["prod"], (1.0, 5.0, 1.0));
+        assert_eq!(names(w), ["prod/jobs.ai"]);
+    }
+
+    #[test]
+    fn past_max_queues_the_deepest_are_kept_and_the_rest_counted_as_dropped() {
+        let p = probe("{ management_url: 'http://x' }", 2);
+        let w = walk(
+            &p,
+            vec![
+                queue("/", "a", 1),
+                queue("/", "b", 30),
+                queue("/", "c", 20),
+                queue("/", "d", 2),
+            ],
+        );
+        // Totals cover every selected queue, capped or not.
+        assert_eq!(w.totals["/"], (4.0, 53.0, 4.0));
+        // Each dropped queue would have published 2 message series, consumers and info.
+        assert_eq!(w.dropped, 2 * 4);
+        let mut kept = names(w);
+        kept.sort();
+        assert_eq!(kept, ["//b", "//c"]);
+    }
+
+    #[test]
+    fn dead_letter_queues_are_found_by_arguments_policies_and_pattern() {
+        let p = probe(
+            "{ management_url: 'http://x', dead_letter_pattern: '\\.dlq$' }",
+            10,
+        );
+        let mut with_args = queue("/", "jobs", 1);
+        with_args["arguments"] =
+            json!({"x-dead-letter-exchange": "", "x-dead-letter-routing-key": "jobs.failed"});
+        let mut with_policy = queue("/", "mail", 1);
+        with_policy["effective_policy_definition"] = json!({"dead-letter-exchange": "dlx"});
+        let w = walk(
+            &p,
+            vec![
+                with_args,
+                with_policy,
+                queue("/", "jobs.failed", 3),
+                queue("/", "mail.dlq", 4),
+            ],
+        );
+        assert!(w
+            .targets
+            .contains(&("/".to_owned(), "jobs.failed".to_owned())));
+        assert!(w.exchanges.contains(&("/".to_owned(), "dlx".to_owned())));
+        let mut out = Output::default();
+        for q in [
+            queue("/", "jobs.failed", 3),
+            queue("/", "mail.dlq", 4),
+            queue("/", "jobs", 1),
+        ] {
+            p.queue_samples(&q, &w.targets, &mut out);
+        }
+        let dead = |name: &str| -> String {
+            let fam = out
+                .families
+                .iter()
+                .find(|f| f.name == "pulse_rabbitmq_queue_consumers")
+                .unwrap();
+            let s = fam
+                .samples
+                .iter()
+                .find(|s| s.labels.iter().any(|(k, v)| k == "queue" && v == name))
+                .unwrap();
+            s.labels
+                .iter()
+                .find(|(k, _)| k == "dead_letter")
+                .unwrap()
+                .1
+                .clone()
+        };
+        assert_eq!(
+            dead("jobs.failed"),
+            "true",
+            "routed to by the default exchange"
+        );
+        assert_eq!(dead("mail.dlq"), "true", "named by the pattern");
+        assert_eq!(dead("jobs"), "false");
+    }
+
+    #[test]
+    fn missing_or_odd_fields_publish_what_is_there_and_never_panic() {
+        let p = probe("{ management_url: 'http://x' }", 10);
+        let mut out = Output::default();
+        // No counts, a text where a number belongs, no state or type: an info line only,
+        // with the defaults, and no message series.
+        let q = json!({"vhost": "/", "name": "odd", "messages_ready": "many", "head_message_timestamp": 0});
+        p.queue_samples(&q, &HashSet::new(), &mut out);
+        assert_eq!(out.value("pulse_rabbitmq_queue_messages", ""), None);
+        assert_eq!(
+            out.value("pulse_rabbitmq_queue_head_message_timestamp_seconds", ""),
+            None
+        );
+        assert_eq!(out.value("pulse_rabbitmq_queue_info", "unknown"), Some(1.0));
+        // A queue without a name or vhost in a page still folds (into the default vhost).
+        let w = walk(&p, vec![json!({"messages_ready": 2})]);
+        assert_eq!(w.totals["/"], (1.0, 2.0, 0.0));
+    }
+}

@@ -18,7 +18,7 @@ use crate::sources::{Probe, ProbeFuture};
 /// the fields of one hash (field = worker, value as for keys).
 #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct BeatSource {
+pub struct RedisBeatSource {
     /// SCAN pattern of heartbeat keys, e.g. `worker:heartbeat:gpu:*`; the worker is the key
     /// without the pattern's literal prefix.
     pub pattern: Option<String>,
@@ -29,7 +29,7 @@ pub struct BeatSource {
     pub scan_count: u32,
 }
 
-impl BeatSource {
+impl RedisBeatSource {
     /// Records the rules these settings of the heartbeat check at `path` break.
     pub(super) fn validate(&self, path: &str, errors: &mut Vec<ConfigError>) {
         crate::config::validate::in_range(
@@ -132,7 +132,7 @@ pub(super) struct HeartbeatProbe {
     pub(super) source: String,
     pub(super) conn: Arc<Conn>,
     pub(super) hb: HeartbeatCommon,
-    pub(super) from: BeatSource,
+    pub(super) from: RedisBeatSource,
     pub(super) max_keys: usize,
     pub(super) tracker: Tracker,
 }

@@ -21,15 +21,15 @@ use serde_yaml::Value;
 use tokio::sync::Mutex;
 
 use super::{Kind, Parsed, Probe, Source};
-use crate::config::parse::{parse_at, parse_split, take_checks};
+use crate::config::parse::{parse_at, parse_split};
 use crate::config::{CheckCommon, CheckConfig, CheckPlan, CheckSpec, ConfigError, Split};
 use crate::error::{ProbeError, Reason};
 use crate::heartbeat::{HeartbeatCommon, Tracker};
-use crate::reference::{schema, CheckList, KindReference};
 use crate::sample::Metric;
+use crate::sources::declare::{schema, CheckList};
 
 pub use commands::{CommandCheck, READ_ONLY_COMMANDS};
-pub use heartbeats::BeatSource;
+pub use heartbeats::RedisBeatSource;
 pub use keys::{KeyCheck, ListEnd, Oldest, TimeUnit};
 
 /// Connection settings of a `kind: redis` source.
@@ -51,7 +51,7 @@ pub enum RedisCheck {
     /// `checks:` items: a read-only command.
     Command(CommandCheck),
     /// `heartbeats:` items: worker heartbeats in keys or a hash.
-    Heartbeat(Split<HeartbeatCommon, BeatSource>),
+    Heartbeat(Split<HeartbeatCommon, RedisBeatSource>),
 }
 
 impl CheckSpec for RedisCheck {
@@ -115,33 +115,27 @@ impl Kind for Redis {
     ];
 
     /// Its `keys`, `checks` and `heartbeats`, in that order.
-    fn parse(mut rest: Value, path: &str, errors: &mut Vec<ConfigError>) -> Option<Parsed<Self>> {
-        let mut checks = take_checks(&mut rest, "keys", path, errors, |v, p, e| {
-            parse_at(v, p, e).map(RedisCheck::Key)
-        });
-        checks.extend(take_checks(&mut rest, "checks", path, errors, |v, p, e| {
-            // The likeliest slip: a key check written under `checks:`.
-            let misplaced = ["key", "pattern"]
-                .into_iter()
-                .find(|f| v.get(f).is_some() && v.get("command").is_none());
-            if let Some(field) = misplaced {
-                e.push(ConfigError::new(
-                    format!("{p}.{field}"),
-                    format!("`{field}` checks go under `keys:`; `checks:` holds `command` checks"),
-                ));
-                return None;
-            }
-            parse_at(v, p, e).map(RedisCheck::Command)
-        }));
-        checks.extend(take_checks(
-            &mut rest,
-            "heartbeats",
-            path,
-            errors,
-            |v, p, e| parse_split(v, p, e).map(RedisCheck::Heartbeat),
-        ));
-        let settings: RedisConfig = parse_at(rest, path, errors)?;
-        Some(Parsed { settings, checks })
+    fn lists() -> Vec<CheckList<RedisCheck>> {
+        vec![
+            CheckList {
+                key: "keys",
+                about: "The length of a key or of every key under a pattern, key counts, the oldest queued item.",
+                parts: || vec![schema::<KeyCheck>()],
+                parse: |v, p, e| parse_at(v, p, e).map(RedisCheck::Key),
+            },
+            CheckList {
+                key: "checks",
+                about: "One read-only command whose numeric reply is the value.",
+                parts: || vec![schema::<CommandCheck>()],
+                parse: parse_command,
+            },
+            CheckList {
+                key: "heartbeats",
+                about: "Worker heartbeats in keys under a pattern or in the fields of one hash.",
+                parts: || vec![schema::<RedisBeatSource>(), schema::<HeartbeatCommon>()],
+                parse: |v, p, e| parse_split(v, p, e).map(RedisCheck::Heartbeat),
+            },
+        ]
     }
 
     fn validate(parsed: &Parsed<Self>, path: &str, errors: &mut Vec<ConfigError>) {
@@ -182,29 +176,6 @@ impl Kind for Redis {
         }
     }
 
-    fn reference() -> KindReference {
-        KindReference {
-            settings: schema::<RedisConfig>(),
-            lists: vec![
-                CheckList {
-                    key: "keys",
-                    about: "The length of a key or of every key under a pattern, key counts, the oldest queued item.",
-                    parts: vec![schema::<KeyCheck>()],
-                },
-                CheckList {
-                    key: "checks",
-                    about: "One read-only command whose numeric reply is the value.",
-                    parts: vec![schema::<CommandCheck>()],
-                },
-                CheckList {
-                    key: "heartbeats",
-                    about: "Worker heartbeats in keys under a pattern or in the fields of one hash.",
-                    parts: vec![schema::<BeatSource>(), schema::<HeartbeatCommon>()],
-                },
-            ],
-        }
-    }
-
     fn display_endpoint(settings: &RedisConfig) -> String {
         crate::secrets::display_url(&settings.url)
     }
@@ -212,6 +183,22 @@ impl Kind for Redis {
     fn connect(settings: &RedisConfig, name: &str) -> Result<RedisSource, String> {
         RedisSource::new(settings, name)
     }
+}
+
+/// A `checks:` item: a command. The likeliest slip, a key check written under `checks:`, is
+/// named with where it goes.
+fn parse_command(v: Value, p: &str, e: &mut Vec<ConfigError>) -> Option<RedisCheck> {
+    let misplaced = ["key", "pattern"]
+        .into_iter()
+        .find(|f| v.get(f).is_some() && v.get("command").is_none());
+    if let Some(field) = misplaced {
+        e.push(ConfigError::new(
+            format!("{p}.{field}"),
+            format!("`{field}` checks go under `keys:`; `checks:` holds `command` checks"),
+        ));
+        return None;
+    }
+    parse_at(v, p, e).map(RedisCheck::Command)
 }
 
 /// Largest SCAN `COUNT` hint: one call must not block Redis for long.

@@ -24,7 +24,6 @@ use super::{Kind, Parsed, Probe, ProbeFuture, Source};
 use crate::config::parse::{builtin, parse_at};
 use crate::config::validate::in_range;
 use crate::config::{CheckConfig, CheckPlan, CheckSpec, ConfigError, Dur};
-use crate::reference::{schema, KindReference};
 use crate::sample::{Metric, Output};
 use api::Api;
 use endpoints::{EndpointsProbe, StoppedEndpoints};
@@ -251,13 +250,6 @@ impl Kind for Stripe {
 
     fn validate(parsed: &Parsed<Self>, path: &str, errors: &mut Vec<ConfigError>) {
         validate(&parsed.settings, path, errors)
-    }
-
-    fn reference() -> KindReference {
-        KindReference {
-            settings: schema::<StripeConfig>(),
-            lists: Vec::new(),
-        }
     }
 
     fn display_endpoint(settings: &StripeConfig) -> String {
