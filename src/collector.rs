@@ -14,7 +14,8 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType as PcType;
 
 use crate::error::Reason;
-use crate::sample::{Family, MetricType, Sample};
+use crate::sample::{unix_seconds, Family, MetricType, Sample};
+use crate::self_metrics::*;
 use crate::store::{Entry, Store};
 
 /// Encodes the latest stored results on every scrape.
@@ -150,166 +151,66 @@ fn escape_help(help: &str) -> String {
     help.trim().replace('\\', "\\\\").replace('\n', "\\n")
 }
 
-fn l(name: &str, value: &str) -> (String, String) {
-    (name.to_owned(), value.to_owned())
-}
-
 /// Self metrics: build info, config status, per-source health and per-check outcomes.
 fn self_metrics(entries: &[Entry], store: &Store, now: SystemTime) -> Vec<Family> {
     let mut out = crate::sample::Output::default();
-    out.gauge(
-        "pulse_build_info",
-        "pulse-exporter build information; always 1.",
-        vec![l("version", env!("CARGO_PKG_VERSION"))],
-        1.0,
-    );
+    let flag = |b: bool| if b { 1.0 } else { 0.0 };
+    out.add(&BUILD_INFO, &[env!("CARGO_PKG_VERSION")], 1.0);
     let reload = store.reload_status();
-    out.gauge(
-        "pulse_config_last_reload_successful",
-        "Whether the last configuration (re)load succeeded.",
-        vec![],
-        if reload.last_successful { 1.0 } else { 0.0 },
-    );
+    out.add(&RELOAD_SUCCESSFUL, &[], flag(reload.last_successful));
     if let Some(t) = reload.last_success {
-        out.gauge(
-            "pulse_config_last_reload_success_timestamp_seconds",
-            "When a configuration was last loaded successfully.",
-            vec![],
-            crate::sample::unix_seconds(t),
-        );
+        out.add(&RELOAD_SUCCESS_TIME, &[], unix_seconds(t));
     }
     let shard = store.shard_status();
-    out.gauge(
-        "pulse_shard_info",
-        "The shard of the config this replica runs (shard, from 0) and how many there are (shards); always 1.",
-        vec![
-            l("shard", &shard.shard.index.to_string()),
-            l("shards", &shard.shard.count.to_string()),
-        ],
-        1.0,
-    );
-    out.gauge(
-        "pulse_shard_sources",
-        "Sources of the config this replica runs (its shard's).",
-        vec![],
-        shard.owned as f64,
-    );
-    out.gauge(
-        "pulse_config_sources",
-        "Sources in the config, all shards together.",
-        vec![],
-        shard.total as f64,
-    );
-    out.gauge(
-        "pulse_scrape_timestamp_seconds",
-        "When this exposition was encoded from the cache.",
-        vec![],
-        crate::sample::unix_seconds(now),
-    );
+    let (index, count) = (shard.shard.index.to_string(), shard.shard.count.to_string());
+    out.add(&SHARD_INFO, &[&index, &count], 1.0);
+    out.add(&SHARD_SOURCES, &[], shard.owned as f64);
+    out.add(&CONFIG_SOURCES, &[], shard.total as f64);
+    out.add(&SCRAPE_TIME, &[], unix_seconds(now));
 
     for e in entries {
         let p = &e.plan;
         let Some(ok) = e.succeeded() else { continue };
-        let okv = if ok { 1.0 } else { 0.0 };
         let duration = e.last_duration.unwrap_or_default().as_secs_f64();
         if p.is_health() {
-            let labels = || vec![l("source", &p.source), l("kind", p.kind)];
-            out.gauge(
-                "pulse_source_up",
-                "Whether the source's last health probe succeeded (1) or failed (0).",
-                labels(),
-                okv,
-            );
-            out.gauge(
-                "pulse_source_probe_duration_seconds",
-                "Duration of the source's last health probe.",
-                labels(),
-                duration,
-            );
+            let labels = [p.source.as_str(), p.kind];
+            out.add(&SOURCE_UP, &labels, flag(ok));
+            out.add(&SOURCE_DURATION, &labels, duration);
             if let Some(t) = e.last_success {
-                out.gauge(
-                    "pulse_source_last_success_timestamp_seconds",
-                    "When the source's health probe last succeeded.",
-                    labels(),
-                    crate::sample::unix_seconds(t),
-                );
+                out.add(&SOURCE_LAST_SUCCESS, &labels, unix_seconds(t));
             }
             // The denominator of the share of failed probes (PulseSourceFlapping): a source
             // failing one probe in two never fails two minutes in a row.
-            out.counter(
-                "pulse_source_probes_total",
-                "Health probes of the source run, failed or not.",
-                labels(),
-                e.runs as f64,
-            );
+            out.add(&SOURCE_PROBES, &labels, e.runs as f64);
             // Every reason is exposed from the start so that increase() sees the first failure.
             for reason in Reason::ALL {
-                let mut lb = labels();
-                lb.push(l("reason", reason.as_str()));
-                out.counter(
-                    "pulse_source_probe_failures_total",
-                    "Failed health probes of the source, by bounded reason.",
-                    lb,
-                    e.failures.get(&reason).copied().unwrap_or(0) as f64,
+                let n = e.failures.get(&reason).copied().unwrap_or(0);
+                out.add(
+                    &SOURCE_FAILURES,
+                    &[labels[0], labels[1], reason.as_str()],
+                    n as f64,
                 );
             }
             continue;
         }
-        let labels = || vec![l("source", &p.source), l("check", &p.check)];
-        out.gauge(
-            "pulse_check_success",
-            "Whether the check's last run succeeded (1) or failed (0).",
-            labels(),
-            okv,
-        );
-        out.gauge(
-            "pulse_check_duration_seconds",
-            "Duration of the check's last run.",
-            labels(),
-            duration,
-        );
+        let labels = [p.source.as_str(), p.check.as_str()];
+        out.add(&CHECK_SUCCESS, &labels, flag(ok));
+        out.add(&CHECK_DURATION, &labels, duration);
         if let Some(t) = e.last_success {
-            out.gauge(
-                "pulse_check_last_success_timestamp_seconds",
-                "When the check last succeeded.",
-                labels(),
-                crate::sample::unix_seconds(t),
-            );
+            out.add(&CHECK_LAST_SUCCESS, &labels, unix_seconds(t));
         }
-        out.gauge(
-            "pulse_check_series",
-            "Series the check currently serves from cache (0 once its samples went stale).",
-            labels(),
-            e.fresh_output(now).map(|o| o.series()).unwrap_or(0) as f64,
-        );
-        out.counter(
-            "pulse_check_series_dropped_total",
-            "Series dropped by the check's caps (max_series, max_bytes), summed over runs.",
-            labels(),
-            e.dropped_total as f64,
-        );
-        out.counter(
-            "pulse_check_values_skipped_total",
-            "Values the check skipped (SQL NULLs, non-numeric values under a key pattern), summed over runs.",
-            labels(),
-            e.skipped_total as f64,
-        );
+        let series = e.fresh_output(now).map(|o| o.series()).unwrap_or(0);
+        out.add(&CHECK_SERIES, &labels, series as f64);
+        out.add(&CHECK_DROPPED, &labels, e.dropped_total as f64);
+        out.add(&CHECK_SKIPPED, &labels, e.skipped_total as f64);
         // Rare, and a series per check: served from the first cut value on.
         if e.truncated_total > 0 {
-            out.counter(
-                "pulse_check_label_values_truncated_total",
-                "Label values cut to 256 bytes (ending in …), summed over runs.",
-                labels(),
-                e.truncated_total as f64,
-            );
+            out.add(&CHECK_TRUNCATED, &labels, e.truncated_total as f64);
         }
         for (reason, n) in &e.failures {
-            let mut lb = labels();
-            lb.push(l("reason", reason.as_str()));
-            out.counter(
-                "pulse_check_failures_total",
-                "Failed runs of the check, by bounded reason.",
-                lb,
+            out.add(
+                &CHECK_FAILURES,
+                &[labels[0], labels[1], reason.as_str()],
                 *n as f64,
             );
         }

@@ -21,6 +21,16 @@ use crate::topn::Largest;
 /// type, lifecycle), so anything longer is cut rather than allowed to explode cardinality.
 pub const MAX_ATTRIBUTE_LEN: usize = 64;
 
+/// The heartbeat section of docs/metrics.md.
+pub const SECTION: crate::metrics_reference::Section = crate::metrics_reference::Section {
+    title: "Worker heartbeats",
+    intro: "From `heartbeats:` checks on Redis, Postgres and MongoDB sources. A worker is up \
+        while its last beat is younger than `max_age`; a silent worker stays (down) until its \
+        last beat is older than `forget_after`, even when its key or row is gone. Malformed \
+        values are counted in `pulse_check_values_skipped_total`.",
+    metrics: METRICS,
+};
+
 /// The worker metrics every heartbeat check publishes, whatever its source kind.
 /// `pulse_worker_info` also carries one label per configured attribute.
 pub const METRICS: &[Metric] = &[
@@ -36,32 +46,35 @@ const LAST_HEARTBEAT: Metric = Metric::gauge(
     "pulse_worker_last_heartbeat_timestamp_seconds",
     "When the worker last beat.",
     &["source", "pool", "worker"],
-);
+)
+.doc("When the worker last beat.");
 const WORKER_UP: Metric = Metric::gauge(
     "pulse_worker_up",
     "Whether the worker's last heartbeat is within max_age (1) or older (0; shown until forget_after).",
     &["source", "pool", "worker"],
-);
+).doc("1 if the last beat is within `max_age`, else 0.");
 const WORKER_INFO: Metric = Metric::gauge(
     "pulse_worker_info",
     "Always 1; the worker's reported attributes as labels.",
     &["source", "pool", "worker"],
-);
+).doc("Always 1; reported attributes (e.g. `state`, `instance_type`, `lifecycle`) as labels, cut to 64 characters. Present when `attributes` are configured.").doc_labels("`source`, `pool`, `worker`, one per configured attribute");
 const POOL_WORKERS: Metric = Metric::gauge(
     "pulse_worker_pool_workers",
     "Workers known in the pool (beating, or silent for less than forget_after).",
     &["source", "pool"],
-);
+)
+.doc("Workers known in the pool.");
 const POOL_WORKERS_UP: Metric = Metric::gauge(
     "pulse_worker_pool_workers_up",
     "Workers in the pool whose last heartbeat is within max_age.",
     &["source", "pool"],
-);
+)
+.doc("Workers in the pool that are up.");
 const POOL_MIN_UP: Metric = Metric::gauge(
     "pulse_worker_pool_min_up",
     "Fewest workers the pool needs up, as configured (min_up); 0 means it may scale to zero.",
     &["source", "pool"],
-);
+).doc("The check's `min_up`: fewest workers the pool needs up (0: it may scale to zero). Present when configured.");
 
 /// Settings every heartbeat check has, whatever the source.
 #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]

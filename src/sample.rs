@@ -27,8 +27,9 @@ pub enum MetricType {
     Histogram,
 }
 
-/// A built-in metric, declared once in its kind's `METRICS` table: name, type, HELP and label
-/// names in order. `docs/metrics.md` is checked against every table by a unit test.
+/// A built-in metric, declared once in its kind's `METRICS` table (or the self metrics' and
+/// heartbeats' tables): name, type, HELP, label names in order and its documentation.
+/// `docs/metrics.md` is generated from these tables by [`crate::metrics_reference`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Metric {
     /// Metric name (counters end in `_total`).
@@ -39,6 +40,14 @@ pub struct Metric {
     pub help: &'static str,
     /// Label names, in the order they are exposed.
     pub labels: &'static [&'static str],
+    /// What the metric means, for docs/metrics.md (Markdown, one paragraph); empty: the HELP.
+    pub doc: &'static str,
+    /// The labels column of docs/metrics.md where the label names alone say too little
+    /// (labels added by the config, shared label sets); empty: the label names.
+    pub doc_labels: &'static str,
+    /// When the value rises and when it falls, for metrics whose movements need saying;
+    /// empty when they do not.
+    pub changes: (&'static str, &'static str),
 }
 
 impl Metric {
@@ -71,7 +80,28 @@ impl Metric {
             kind,
             help,
             labels,
+            doc: "",
+            doc_labels: "",
+            changes: ("", ""),
         }
+    }
+
+    /// The same metric with its meaning for docs/metrics.md.
+    pub const fn doc(mut self, doc: &'static str) -> Self {
+        self.doc = doc;
+        self
+    }
+
+    /// The same metric with its labels column for docs/metrics.md.
+    pub const fn doc_labels(mut self, labels: &'static str) -> Self {
+        self.doc_labels = labels;
+        self
+    }
+
+    /// The same metric with when it rises and when it falls, for docs/metrics.md.
+    pub const fn changes(mut self, rises: &'static str, falls: &'static str) -> Self {
+        self.changes = (rises, falls);
+        self
     }
 }
 

@@ -125,23 +125,29 @@ const LINES: Metric = Metric::counter(
     "pulse_logfile_lines_total",
     "Lines read from the log file, by result (parsed JSON, or invalid).",
     &["source", "result"],
-);
+)
+.doc("Lines read, by `result`: `parsed` (a JSON object) or `invalid` (counted, never fatal).");
 const ROTATIONS: Metric = Metric::counter(
     "pulse_logfile_rotations_total",
     "Rotations (rename and create) followed.",
     &["source"],
-);
+)
+.doc("Rename-and-create rotations followed (the old file was read to its end first).");
 const TRUNCATIONS: Metric = Metric::counter(
     "pulse_logfile_truncations_total",
     "Truncations seen (reading restarted at the start).",
     &["source"],
-);
+)
+.doc("Truncations seen (reading restarted at the start).");
 
 /// `kind: logfile`.
 pub struct Logfile;
 
 impl Kind for Logfile {
     const NAME: &'static str = "logfile";
+    const TITLE: &'static str = "Log files";
+    const METRICS_INTRO: &'static str = "From `kind: logfile` sources; the counters and histograms the config defines take the names it \
+        gives them.";
     const DEFAULT_INTERVAL: Option<Duration> = Some(DEFAULT_INTERVAL);
     type Settings = LogfileConfig;
     type Check = TailCheck;

@@ -54,6 +54,11 @@ pub trait Source<C>: Send + Sync + 'static {
 pub trait Kind: Sized + Send + Sync + 'static {
     /// The `kind:` value in the file and the `kind` label.
     const NAME: &'static str;
+    /// The kind's name for humans: the heading of its section in docs/metrics.md.
+    const TITLE: &'static str;
+    /// What holds for all the kind's metrics, above their table in docs/metrics.md
+    /// (Markdown; paragraphs split by a blank line).
+    const METRICS_INTRO: &'static str = "";
     /// Interval of this kind's checks when neither the check nor the source sets one
     /// (`None`: `global.interval`).
     const DEFAULT_INTERVAL: Option<Duration> = None;

@@ -34,6 +34,10 @@ type ParseFn = fn(Value, &str, &mut Vec<ConfigError>) -> Option<Arc<dyn ParsedSo
 pub struct Entry {
     /// The `kind:` value.
     pub name: &'static str,
+    /// The kind's name for humans.
+    pub title: &'static str,
+    /// What holds for all the kind's metrics, for docs/metrics.md.
+    pub metrics_intro: &'static str,
     /// The kind's built-in metrics.
     pub metrics: &'static [Metric],
     /// The kind's fields and check lists, for the generated config reference.
@@ -44,9 +48,22 @@ pub struct Entry {
 const fn entry<K: Kind>() -> Entry {
     Entry {
         name: K::NAME,
+        title: K::TITLE,
+        metrics_intro: K::METRICS_INTRO,
         metrics: K::METRICS,
         reference: K::reference,
         parse: parse_any::<K>,
+    }
+}
+
+impl Entry {
+    /// The kind's section of docs/metrics.md.
+    pub fn metrics_section(&self) -> crate::metrics_reference::Section {
+        crate::metrics_reference::Section {
+            title: self.title,
+            intro: self.metrics_intro,
+            metrics: self.metrics,
+        }
     }
 }
 
@@ -207,66 +224,6 @@ impl<K: Kind> ParsedSource for Parsed<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sample::MetricType;
-
-    /// The labels RabbitMQ queue metrics share, called "queue labels" in docs/metrics.md.
-    const QUEUE_LABELS: [&str; 4] = ["source", "vhost", "queue", "dead_letter"];
-
-    /// docs/metrics.md rows: name -> (type, label names).
-    fn documented() -> std::collections::BTreeMap<String, (String, Vec<String>)> {
-        include_str!("../../docs/metrics.md")
-            .lines()
-            .filter(|l| l.starts_with("| `pulse_"))
-            .map(|l| {
-                let cols: Vec<&str> = l.split('|').map(str::trim).collect();
-                let name = cols[1].trim_matches('`').to_owned();
-                // Backticked names before any aside in parentheses are the labels.
-                let label_col = cols[3].split('(').next().unwrap_or_default();
-                let mut labels: Vec<String> = Vec::new();
-                if label_col.contains("queue labels") {
-                    labels.extend(QUEUE_LABELS.iter().map(|s| s.to_string()));
-                }
-                labels.extend(label_col.split('`').skip(1).step_by(2).map(str::to_owned));
-                (name, (cols[2].to_owned(), labels))
-            })
-            .collect()
-    }
-
-    #[test]
-    fn docs_metrics_md_matches_every_built_in_metric_table() {
-        let docs = documented();
-        let tables: Vec<&Metric> = KINDS
-            .iter()
-            .flat_map(|e| e.metrics)
-            .chain(crate::heartbeat::METRICS)
-            .collect();
-        for m in &tables {
-            let (kind, labels) = docs
-                .get(m.name)
-                .unwrap_or_else(|| panic!("{} is not in docs/metrics.md", m.name));
-            let want = match m.kind {
-                MetricType::Gauge => "gauge",
-                MetricType::Counter => "counter",
-                MetricType::Histogram => "histogram",
-            };
-            assert_eq!(kind, want, "type of {}", m.name);
-            assert_eq!(labels, &m.labels, "labels of {}", m.name);
-        }
-        // And the other way: every documented metric of a kind is declared in its table.
-        let prefixes: Vec<String> = KINDS
-            .iter()
-            .map(|e| format!("pulse_{}_", e.name))
-            .chain(["pulse_worker_".to_owned()])
-            .collect();
-        for name in docs.keys() {
-            if prefixes.iter().any(|p| name.starts_with(p.as_str())) {
-                assert!(
-                    tables.iter().any(|m| m.name == name),
-                    "{name} is documented but declared in no table"
-                );
-            }
-        }
-    }
 
     #[test]
     fn every_kind_is_listed_once_in_order() {

@@ -17,47 +17,52 @@ const CONNECTIONS: Metric = Metric::gauge(
     "pulse_mongodb_connections",
     "Connections to the server: current, and still available.",
     &["source", "state"],
-);
+)
+.doc("`current` connections and connections still `available`.");
 const OPERATIONS: Metric = Metric::counter(
     "pulse_mongodb_operations_total",
     "Operations since the server started, by type (serverStatus opcounters).",
     &["source", "op"],
-);
+).doc("Operations since the server started, by type (`insert`, `query`, `update`, `delete`, `getmore`, `command`).");
 const START_TIME: Metric = Metric::gauge(
     "pulse_mongodb_start_timestamp_seconds",
     "When the server started (now minus serverStatus uptime).",
     &["source"],
-);
+)
+.doc("When the server started (now minus `uptime`).");
 const CURSORS_OPEN: Metric = Metric::gauge(
     "pulse_mongodb_cursors_open",
     "Cursors open on the server (serverStatus metrics.cursor.open.total).",
     &["source"],
-);
+)
+.doc("Open cursors (`metrics.cursor.open.total`).");
 const CURSORS_TIMED_OUT: Metric = Metric::counter(
     "pulse_mongodb_cursors_timed_out_total",
     "Cursors the server closed because they timed out (serverStatus metrics.cursor.timedOut).",
     &["source"],
-);
+)
+.doc("Cursors closed by the server's timeout (`metrics.cursor.timedOut`).");
 const HAS_PRIMARY: Metric = Metric::gauge(
     "pulse_mongodb_replset_has_primary",
     "1 while the replica set has a primary (replSetGetStatus), 0 while it has none.",
     &["source", "set"],
-);
+)
+.doc("From `replSetGetStatus`: 1 while a member is primary, 0 while none is.");
 const MEMBER_STATE: Metric = Metric::gauge(
     "pulse_mongodb_replset_member_state",
     "Replica set state of each member as the server sees it: 1 primary, 2 secondary, 7 arbiter, 0 startup, 3 recovering, 5 startup2, 6 unknown, 8 down, 9 rollback, 10 removed.",
     &["source", "set", "member"],
-);
+).doc("Each member's state number: 1 primary, 2 secondary, 7 arbiter; 0 startup, 3 recovering, 5 startup2, 6 unknown, 8 down, 9 rollback, 10 removed.");
 const MEMBER_HEALTH: Metric = Metric::gauge(
     "pulse_mongodb_replset_member_health",
     "1 if the member is reachable and up as the server sees it, 0 if not (replSetGetStatus health).",
     &["source", "set", "member"],
-);
+).doc("1 if the member is up as the server sees it, 0 if not.");
 const MEMBER_LAG: Metric = Metric::gauge(
     "pulse_mongodb_replset_member_lag_seconds",
     "How far each secondary's last applied operation is behind the primary's (optimeDate); absent without a primary.",
     &["source", "set", "member"],
-);
+).doc("Per secondary: the primary's `optimeDate` minus its own; absent while there is no primary.");
 
 /// Every metric of the health probe.
 pub(super) const METRICS: &[Metric] = &[

@@ -158,6 +158,10 @@ pub struct Mongodb;
 
 impl Kind for Mongodb {
     const NAME: &'static str = "mongodb";
+    const TITLE: &'static str = "MongoDB";
+    const METRICS_INTRO: &'static str = "From `ping` (reachability), `serverStatus` and `replSetGetStatus` (fields the server lacks, or \
+        that the user may not read without the `clusterMonitor` role, are skipped; a standalone server \
+        publishes no `replset` metric and is still up).";
     type Settings = MongodbConfig;
     type Check = MongodbCheck;
     type Source = MongodbSource;

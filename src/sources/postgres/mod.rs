@@ -115,6 +115,12 @@ pub struct Postgres;
 
 impl Kind for Postgres {
     const NAME: &'static str = "postgres";
+    const TITLE: &'static str = "Postgres";
+    const METRICS_INTRO: &'static str = "From the health probe, on a connection of its own. Every query works for a role with \
+        `pg_monitor`; a view or function the server or the role lacks (an older version, a managed \
+        service) leaves its rows absent without failing the probe. Replication numbers depend on the \
+        role: a standby publishes its own lag and WAL receiver, a primary its standbys. Replication \
+        numbers of a primary without standbys or slots: `pulse_postgres_streaming_standbys` 0 only.";
     type Settings = PostgresConfig;
     type Check = PostgresCheck;
     type Source = PostgresSource;

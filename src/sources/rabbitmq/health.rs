@@ -17,37 +17,41 @@ pub(super) const NODE_RUNNING: Metric = Metric::gauge(
     "pulse_rabbitmq_node_running",
     "Whether the broker node is running (1) or not (0).",
     &["source", "node"],
-);
+)
+.doc("1 if the node is running.");
 pub(super) const NODE_ALARM: Metric = Metric::gauge(
     "pulse_rabbitmq_node_alarm",
     "Whether a resource alarm is raised on the node (publishers are blocked while it is).",
     &["source", "node", "alarm"],
-);
+)
+.doc("1 while a `memory` or `disk` alarm blocks publishers.");
 pub(super) const NODE_PARTITIONS: Metric = Metric::gauge(
     "pulse_rabbitmq_node_partitions",
     "Nodes this node cannot reach although they are in its cluster (a network partition when above 0).",
     &["source", "node"],
-);
+).doc("Cluster nodes this node cannot reach: above 0 is a network partition.");
 pub(super) const NODE_RESOURCE_USED: Metric = Metric::gauge(
     "pulse_rabbitmq_node_resource_used",
     "File descriptors or sockets the node uses, by resource.",
     &["source", "node", "resource"],
-);
+).doc("`file_descriptors` and `sockets` in use (sockets where the broker reports them: not RabbitMQ 4).");
 pub(super) const NODE_RESOURCE_LIMIT: Metric = Metric::gauge(
     "pulse_rabbitmq_node_resource_limit",
     "The node's limit of file descriptors or sockets, by resource.",
     &["source", "node", "resource"],
-);
+)
+.doc("The node's limit of each.");
 pub(super) const CONNECTIONS: Metric = Metric::gauge(
     "pulse_rabbitmq_connections",
     "Client connections to the cluster (management API object_totals).",
     &["source"],
-);
+)
+.doc("Client connections to the cluster (overview `object_totals`).");
 pub(super) const UNROUTABLE: Metric = Metric::counter(
     "pulse_rabbitmq_unroutable_messages_total",
     "Published messages no queue was bound to receive, dropped or returned to the publisher, by action.",
     &["source", "action"],
-);
+).doc("Published messages no queue received, `dropped` or `returned` (overview `message_stats`); absent until the first.");
 
 pub(super) struct HealthProbe {
     pub(super) source: String,

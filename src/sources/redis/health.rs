@@ -20,107 +20,123 @@ pub(super) const MEMORY_USED: Metric = Metric::gauge(
     "pulse_redis_memory_used_bytes",
     "Memory Redis has allocated (INFO used_memory).",
     &["source"],
-);
+)
+.doc("INFO `used_memory`.");
 pub(super) const MEMORY_MAX: Metric = Metric::gauge(
     "pulse_redis_memory_max_bytes",
     "The maxmemory limit (INFO maxmemory); 0 means no limit.",
     &["source"],
-);
+)
+.doc("INFO `maxmemory`; 0 means no limit.");
 pub(super) const FRAGMENTATION: Metric = Metric::gauge(
     "pulse_redis_memory_fragmentation_ratio",
     "Memory the process holds over memory Redis allocated (INFO mem_fragmentation_ratio).",
     &["source"],
-);
+)
+.doc("INFO `mem_fragmentation_ratio`: memory the process holds over memory Redis allocated.");
 pub(super) const CONNECTED_CLIENTS: Metric = Metric::gauge(
     "pulse_redis_connected_clients",
     "Client connections (INFO connected_clients).",
     &["source"],
-);
+)
+.doc("INFO `connected_clients`.");
 pub(super) const MAX_CLIENTS: Metric = Metric::gauge(
     "pulse_redis_max_clients",
     "The maxclients limit (INFO maxclients).",
     &["source"],
-);
+)
+.doc("INFO `maxclients`.");
 pub(super) const BLOCKED_CLIENTS: Metric = Metric::gauge(
     "pulse_redis_blocked_clients",
     "Clients blocked in BLPOP and the like (INFO blocked_clients).",
     &["source"],
-);
+)
+.doc("INFO `blocked_clients`.");
 pub(super) const EVICTED_KEYS: Metric = Metric::counter(
     "pulse_redis_evicted_keys_total",
     "Keys evicted because of maxmemory (INFO evicted_keys).",
     &["source"],
-);
+)
+.doc("INFO `evicted_keys`.");
 pub(super) const REJECTED_CONNECTIONS: Metric = Metric::counter(
     "pulse_redis_rejected_connections_total",
     "Connections refused because of maxclients (INFO rejected_connections).",
     &["source"],
-);
+)
+.doc("INFO `rejected_connections`.");
 pub(super) const KEYSPACE_HITS: Metric = Metric::counter(
     "pulse_redis_keyspace_hits_total",
     "Key lookups that found the key (INFO keyspace_hits).",
     &["source"],
-);
+)
+.doc("INFO `keyspace_hits`.");
 pub(super) const KEYSPACE_MISSES: Metric = Metric::counter(
     "pulse_redis_keyspace_misses_total",
     "Key lookups that did not find the key (INFO keyspace_misses).",
     &["source"],
-);
+)
+.doc("INFO `keyspace_misses`.");
 pub(super) const MAXMEMORY_POLICY: Metric = Metric::gauge(
     "pulse_redis_maxmemory_policy",
     "Always 1; the eviction policy at maxmemory (INFO maxmemory_policy) as the policy label.",
     &["source", "policy"],
-);
+).doc("Always 1; INFO `maxmemory_policy` (`noeviction`, `allkeys-lru`, …): what Redis does at maxmemory.");
 pub(super) const START_TIME: Metric = Metric::gauge(
     "pulse_redis_start_timestamp_seconds",
     "When the server started (now minus INFO uptime_in_seconds).",
     &["source"],
-);
+)
+.doc("When the server started (now minus INFO `uptime_in_seconds`).");
 pub(super) const REPLICA: Metric = Metric::gauge(
     "pulse_redis_replica",
     "1 on a replica (INFO role:slave), 0 on a master.",
     &["source"],
-);
+)
+.doc("1 on a replica (INFO `role:slave`), 0 on a master.");
 pub(super) const CONNECTED_REPLICAS: Metric = Metric::gauge(
     "pulse_redis_connected_replicas",
     "Replicas connected to this server (INFO connected_slaves).",
     &["source"],
-);
+)
+.doc("INFO `connected_slaves`.");
 pub(super) const MASTER_LINK_UP: Metric = Metric::gauge(
     "pulse_redis_master_link_up",
     "On a replica: 1 while its link to the master is up (INFO master_link_status), else 0.",
     &["source"],
-);
+)
+.doc("On a replica: 1 while INFO `master_link_status` is `up`, else 0.");
 pub(super) const MASTER_LAST_IO: Metric = Metric::gauge(
     "pulse_redis_master_last_io_timestamp_seconds",
     "On a replica: when it last heard from its master (now minus INFO master_last_io_seconds_ago).",
     &["source"],
-);
+).doc("On a replica: when it last heard from its master (now minus INFO `master_last_io_seconds_ago`); absent while the link is down.");
 pub(super) const RDB_LAST_BGSAVE_SUCCESS: Metric = Metric::gauge(
     "pulse_redis_rdb_last_bgsave_success",
     "1 if the last RDB background save succeeded (INFO rdb_last_bgsave_status:ok), 0 if it failed.",
     &["source"],
-);
+).doc("1 if INFO `rdb_last_bgsave_status` is `ok`, 0 if `err` (with `stop-writes-on-bgsave-error`, every write then fails).");
 pub(super) const RDB_LAST_SAVE: Metric = Metric::gauge(
     "pulse_redis_rdb_last_save_timestamp_seconds",
     "When the last RDB save succeeded (INFO rdb_last_save_time; the start time if none did).",
     &["source"],
-);
+)
+.doc("INFO `rdb_last_save_time`: the last successful RDB save (the start time if none).");
 pub(super) const RDB_CHANGES: Metric = Metric::gauge(
     "pulse_redis_rdb_changes_since_last_save",
     "Writes since the last RDB save (INFO rdb_changes_since_last_save).",
     &["source"],
-);
+)
+.doc("INFO `rdb_changes_since_last_save`.");
 pub(super) const RDB_CONFIGURED: Metric = Metric::gauge(
     "pulse_redis_rdb_snapshots_configured",
     "1 if RDB snapshots are scheduled (CONFIG GET save is not empty), 0 if not; absent where CONFIG is not allowed.",
     &["source"],
-);
+).doc("1 if `CONFIG GET save` is not empty, 0 if it is; absent where CONFIG is refused (managed services, ACLs).");
 pub(super) const AOF_LAST_WRITE_SUCCESS: Metric = Metric::gauge(
     "pulse_redis_aof_last_write_success",
     "With AOF enabled: 1 if the last append-only file write succeeded (INFO aof_last_write_status:ok), 0 if it failed.",
     &["source"],
-);
+).doc("With AOF on: 1 if INFO `aof_last_write_status` is `ok`, 0 if `err`.");
 
 /// INFO fields published as they are, and their metrics.
 const INFO_FIELDS: [(&str, Metric); 12] = [

@@ -86,6 +86,7 @@ pub struct Redis;
 
 impl Kind for Redis {
     const NAME: &'static str = "redis";
+    const TITLE: &'static str = "Redis";
     type Settings = RedisConfig;
     type Check = RedisCheck;
     type Source = RedisSource;

@@ -1,0 +1,209 @@
+//! The exporter's self metrics, declared once: build and config status, per-source health
+//! and per-check outcomes. `src/collector.rs` publishes them; docs/metrics.md lists them from
+//! [`SECTIONS`].
+
+use crate::metrics_reference::Section;
+use crate::sample::Metric;
+
+/// The self metrics' sections of docs/metrics.md, in order.
+pub const SECTIONS: &[Section] = &[
+    Section {
+        title: "Exporter",
+        intro: "",
+        metrics: &[
+            BUILD_INFO,
+            RELOAD_SUCCESSFUL,
+            RELOAD_SUCCESS_TIME,
+            SHARD_INFO,
+            SHARD_SOURCES,
+            CONFIG_SOURCES,
+            SCRAPE_TIME,
+        ],
+    },
+    Section {
+        title: "Sources (one set per source, from its health probe)",
+        intro: "",
+        metrics: &[
+            SOURCE_UP,
+            SOURCE_DURATION,
+            SOURCE_LAST_SUCCESS,
+            SOURCE_PROBES,
+            SOURCE_FAILURES,
+        ],
+    },
+    Section {
+        title: "Checks (one set per configured check)",
+        intro: "A failing check keeps serving its last good samples for `stale_after` (default \
+                three intervals) while `pulse_check_success` is 0; then they disappear.",
+        metrics: &[
+            CHECK_SUCCESS,
+            CHECK_DURATION,
+            CHECK_LAST_SUCCESS,
+            CHECK_SERIES,
+            CHECK_DROPPED,
+            CHECK_SKIPPED,
+            CHECK_TRUNCATED,
+            CHECK_FAILURES,
+        ],
+    },
+];
+
+/// `pulse_build_info`.
+pub const BUILD_INFO: Metric = Metric::gauge(
+    "pulse_build_info",
+    "pulse-exporter build information; always 1.",
+    &["version"],
+)
+.doc("Always 1; the build's version.");
+
+/// `pulse_config_last_reload_successful`.
+pub const RELOAD_SUCCESSFUL: Metric = Metric::gauge(
+    "pulse_config_last_reload_successful",
+    "Whether the last configuration (re)load succeeded.",
+    &[],
+)
+.doc("1 if the last config (re)load succeeded, else 0.");
+
+/// `pulse_config_last_reload_success_timestamp_seconds`.
+pub const RELOAD_SUCCESS_TIME: Metric = Metric::gauge(
+    "pulse_config_last_reload_success_timestamp_seconds",
+    "When a configuration was last loaded successfully.",
+    &[],
+)
+.doc("When a config was last applied.");
+
+/// `pulse_shard_info`.
+pub const SHARD_INFO: Metric = Metric::gauge(
+    "pulse_shard_info",
+    "The shard of the config this replica runs (shard, from 0) and how many there are (shards); always 1.",
+    &["shard", "shards"],
+)
+.doc("Always 1: the shard of the config this replica runs (from 0) and how many shards there are (`--shard.index`, `--shard.count`; `0` of `1` when not sharded).");
+
+/// `pulse_shard_sources`.
+pub const SHARD_SOURCES: Metric = Metric::gauge(
+    "pulse_shard_sources",
+    "Sources of the config this replica runs (its shard's).",
+    &[],
+)
+.doc("Sources of the config this replica runs. Summed over one replica per shard, it equals `pulse_config_sources`.");
+
+/// `pulse_config_sources`.
+pub const CONFIG_SOURCES: Metric = Metric::gauge(
+    "pulse_config_sources",
+    "Sources in the config, all shards together.",
+    &[],
+)
+.doc("Sources in the config file, all shards together.");
+
+/// `pulse_scrape_timestamp_seconds`.
+pub const SCRAPE_TIME: Metric = Metric::gauge(
+    "pulse_scrape_timestamp_seconds",
+    "When this exposition was encoded from the cache.",
+    &[],
+)
+.doc("When this exposition was encoded (compare with the `*_timestamp_seconds` below). A body is encoded once per change of the results and served to every scrape until the next, so two scrapes may show the same time.");
+
+/// `pulse_source_up`.
+pub const SOURCE_UP: Metric = Metric::gauge(
+    "pulse_source_up",
+    "Whether the source's last health probe succeeded (1) or failed (0).",
+    &["source", "kind"],
+)
+.doc("1 if the last health probe succeeded, 0 if it failed. Absent until the first probe ran.");
+
+/// `pulse_source_probe_duration_seconds`.
+pub const SOURCE_DURATION: Metric = Metric::gauge(
+    "pulse_source_probe_duration_seconds",
+    "Duration of the source's last health probe.",
+    &["source", "kind"],
+)
+.doc("Duration of the last health probe.");
+
+/// `pulse_source_last_success_timestamp_seconds`.
+pub const SOURCE_LAST_SUCCESS: Metric = Metric::gauge(
+    "pulse_source_last_success_timestamp_seconds",
+    "When the source's health probe last succeeded.",
+    &["source", "kind"],
+)
+.doc("When the health probe last succeeded.");
+
+/// `pulse_source_probes_total`.
+pub const SOURCE_PROBES: Metric = Metric::counter(
+    "pulse_source_probes_total",
+    "Health probes of the source run, failed or not.",
+    &["source", "kind"],
+)
+.doc("Health probes run, failed or not: with the failures, the share of probes that failed.");
+
+/// `pulse_source_probe_failures_total`.
+pub const SOURCE_FAILURES: Metric = Metric::counter(
+    "pulse_source_probe_failures_total",
+    "Failed health probes of the source, by bounded reason.",
+    &["source", "kind", "reason"],
+)
+.doc("Failed health probes by reason; every reason is present at 0 from the first probe on.");
+
+/// `pulse_check_success`.
+pub const CHECK_SUCCESS: Metric = Metric::gauge(
+    "pulse_check_success",
+    "Whether the check's last run succeeded (1) or failed (0).",
+    &["source", "check"],
+)
+.doc("1 if the check's last run succeeded, 0 if it failed.");
+
+/// `pulse_check_duration_seconds`.
+pub const CHECK_DURATION: Metric = Metric::gauge(
+    "pulse_check_duration_seconds",
+    "Duration of the check's last run.",
+    &["source", "check"],
+)
+.doc("Duration of the last run.");
+
+/// `pulse_check_last_success_timestamp_seconds`.
+pub const CHECK_LAST_SUCCESS: Metric = Metric::gauge(
+    "pulse_check_last_success_timestamp_seconds",
+    "When the check last succeeded.",
+    &["source", "check"],
+)
+.doc("When the check last succeeded.");
+
+/// `pulse_check_series`.
+pub const CHECK_SERIES: Metric = Metric::gauge(
+    "pulse_check_series",
+    "Series the check currently serves from cache (0 once its samples went stale).",
+    &["source", "check"],
+)
+.doc("Series the check serves now (0 once its samples went stale).");
+
+/// `pulse_check_series_dropped_total`.
+pub const CHECK_DROPPED: Metric = Metric::counter(
+    "pulse_check_series_dropped_total",
+    "Series dropped by the check's caps (max_series, max_bytes), summed over runs.",
+    &["source", "check"],
+)
+.doc("Series dropped by the `max_series` or `max_bytes` cap, past a key pattern's or queue cap, or repeated within one run (the same labels twice), summed over runs.");
+
+/// `pulse_check_values_skipped_total`.
+pub const CHECK_SKIPPED: Metric = Metric::counter(
+    "pulse_check_values_skipped_total",
+    "Values the check skipped (SQL NULLs, non-numeric values under a key pattern), summed over runs.",
+    &["source", "check"],
+)
+.doc("SQL NULLs, non-numeric values under a Redis pattern and keys that are not hashes where hash fields are read, skipped and summed over runs.");
+
+/// `pulse_check_label_values_truncated_total`.
+pub const CHECK_TRUNCATED: Metric = Metric::counter(
+    "pulse_check_label_values_truncated_total",
+    "Label values cut to 256 bytes (ending in …), summed over runs.",
+    &["source", "check"],
+)
+.doc("Label values from the data (text columns, keys, worker ids) longer than 256 bytes, cut to 256 bytes ending in `…` and summed over runs; appears with the first cut value. Two values equal in their first 253 bytes become one series (the second is counted as dropped).");
+
+/// `pulse_check_failures_total`.
+pub const CHECK_FAILURES: Metric = Metric::counter(
+    "pulse_check_failures_total",
+    "Failed runs of the check, by bounded reason.",
+    &["source", "check", "reason"],
+)
+.doc("Failed runs by reason; a reason appears with its first failure.");
