@@ -142,16 +142,6 @@ impl<K: Kind> fmt::Debug for Parsed<K> {
     }
 }
 
-/// A probe for a check its source cannot run (a built-in check whose connection setting is
-/// absent): every run fails with reason `internal` and says why, instead of panicking.
-pub struct Unrunnable(pub &'static str);
-
-impl Probe for Unrunnable {
-    fn run(&self, _deadline: Instant) -> ProbeFuture<'_> {
-        Box::pin(async move { Err(ProbeError::new(crate::error::Reason::Internal, self.0)) })
-    }
-}
-
 /// Remaining time until `deadline`, never negative.
 pub fn remaining(deadline: Instant) -> std::time::Duration {
     deadline.saturating_duration_since(Instant::now())

@@ -19,7 +19,8 @@ pub(super) struct Amqp {
     pub(super) url: String,
     pub(super) vhost: String,
     pub(super) queues: Vec<String>,
-    pub(super) conn: Mutex<Option<lapin::Connection>>,
+    /// Shared by the health probe and the check of one source: one connection to the broker.
+    pub(super) conn: Arc<Mutex<Option<lapin::Connection>>>,
 }
 
 pub(super) fn classify_amqp(e: &lapin::Error) -> ProbeError {

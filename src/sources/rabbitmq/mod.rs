@@ -23,7 +23,7 @@ use serde::Deserialize;
 use serde_yaml::Value;
 use tokio::sync::Mutex;
 
-use super::{Kind, Parsed, Probe, Source, Unrunnable};
+use super::{Kind, Parsed, Probe, Source};
 use crate::config::parse::{builtin, parse_at};
 use crate::config::validate::in_range;
 use crate::config::{CheckConfig, CheckPlan, CheckSpec, ConfigError};
@@ -82,13 +82,55 @@ fn default_max_queues() -> usize {
     1000
 }
 
-/// Which built-in check a RabbitMQ source runs.
+/// Which built-in check a RabbitMQ source runs, with the endpoint its probe reads: the source
+/// adds only the shared transport (HTTP client and credentials, AMQP connection).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RabbitCheck {
-    /// Every selected queue through the management API.
-    ManagementQueues,
+    /// Every selected queue through the management API at this base URL.
+    ManagementQueues(url::Url),
     /// The configured queues through AMQP.
-    AmqpQueues,
+    AmqpQueues(AmqpTarget),
+}
+
+/// What the AMQP queue check reads: the broker, its vhost and the queues.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AmqpTarget {
+    url: String,
+    vhost: String,
+    queues: Vec<String>,
+}
+
+impl AmqpTarget {
+    /// The target of `amqp_url` and `amqp_queues`; `None` for a URL that does not parse
+    /// (validation reports it).
+    fn new(url: &str, queues: &[String]) -> Option<Self> {
+        let uri: lapin::uri::AMQPUri = url.parse().ok()?;
+        Some(AmqpTarget {
+            url: url.to_owned(),
+            vhost: uri.vhost,
+            queues: queues.to_vec(),
+        })
+    }
+}
+
+// The URL may hold the password: shown without it.
+impl std::fmt::Debug for AmqpTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AmqpTarget")
+            .field("url", &crate::secrets::display_url(&self.url))
+            .field("vhost", &self.vhost)
+            .field("queues", &self.queues)
+            .finish()
+    }
+}
+
+/// The management API base URL, ending in `/` so that paths join below it.
+fn management_base(u: &str) -> Option<url::Url> {
+    let mut base = url::Url::parse(u).ok()?;
+    if !base.path().ends_with('/') {
+        base.set_path(&format!("{}/", base.path()));
+    }
+    Some(base)
 }
 
 /// Check name of the management-API queue check.
@@ -212,11 +254,21 @@ impl Kind for Rabbitmq {
     fn parse(rest: Value, path: &str, errors: &mut Vec<ConfigError>) -> Option<Parsed<Self>> {
         let settings: RabbitmqConfig = parse_at(rest, path, errors)?;
         let mut checks = Vec::new();
-        if settings.management_url.is_some() {
-            checks.push(builtin(path, QUEUES_CHECK, RabbitCheck::ManagementQueues));
+        // A URL that does not parse adds no check: validation reports it.
+        if let Some(base) = settings.management_url.as_deref().and_then(management_base) {
+            checks.push(builtin(
+                path,
+                QUEUES_CHECK,
+                RabbitCheck::ManagementQueues(base),
+            ));
         }
-        if settings.amqp_url.is_some() && !settings.amqp_queues.is_empty() {
-            checks.push(builtin(path, AMQP_CHECK, RabbitCheck::AmqpQueues));
+        if let Some(url) = &settings.amqp_url {
+            if let Some(target) = (!settings.amqp_queues.is_empty())
+                .then(|| AmqpTarget::new(url, &settings.amqp_queues))
+                .flatten()
+            {
+                checks.push(builtin(path, AMQP_CHECK, RabbitCheck::AmqpQueues(target)));
+            }
         }
         Some(Parsed { settings, checks })
     }
@@ -375,8 +427,15 @@ impl Selection {
 /// A RabbitMQ source.
 pub struct RabbitmqSource {
     name: String,
+    /// The health probe's endpoints, as the settings name them.
     management: Option<Arc<Management>>,
     amqp: Option<Arc<Amqp>>,
+    /// The transport the checks share with the health probe.
+    http: reqwest::Client,
+    username: String,
+    password: String,
+    amqp_tls: Option<lapin::tcp::OwnedTLSConfig>,
+    amqp_conn: Arc<Mutex<Option<lapin::Connection>>>,
     selection: Arc<Selection>,
     max_queues: usize,
 }
@@ -435,21 +494,27 @@ impl RabbitmqSource {
             Some(files) => Some(files.load_for_client()?),
             None => None,
         };
+        // Built from `tls:` only for a management API, as an AMQP-only source's TLS files are
+        // meant for lapin alone.
+        let http = match &c.management_url {
+            Some(_) => management_client(tls.as_ref())?,
+            None => management_client(None)?,
+        };
+        let (username, password) = (
+            c.username.clone().unwrap_or_default(),
+            c.password.clone().unwrap_or_default(),
+        );
         let management = match &c.management_url {
-            Some(u) => {
-                let mut base = url::Url::parse(u).map_err(|e| e.to_string())?;
-                if !base.path().ends_with('/') {
-                    base.set_path(&format!("{}/", base.path()));
-                }
-                Some(Arc::new(Management {
-                    base,
-                    username: c.username.clone().unwrap_or_default(),
-                    password: c.password.clone().unwrap_or_default(),
-                    http: management_client(tls.as_ref())?,
-                }))
-            }
+            Some(u) => Some(Arc::new(Management {
+                base: management_base(u).ok_or("management_url is not a URL")?,
+                username: username.clone(),
+                password: password.clone(),
+                http: http.clone(),
+            })),
             None => None,
         };
+        let amqp_tls = tls.as_ref().map(amqp_tls);
+        let amqp_conn = Arc::new(Mutex::new(None));
         let amqp = match &c.amqp_url {
             Some(u) => {
                 crate::secrets::register_url_password(u);
@@ -458,11 +523,11 @@ impl RabbitmqSource {
                     .map_err(|e: String| crate::secrets::scrub(&e).into_owned())?;
                 crate::secrets::register(&uri.authority.userinfo.password);
                 Some(Arc::new(Amqp {
-                    tls: tls.as_ref().map(amqp_tls),
+                    tls: amqp_tls.clone(),
                     url: u.clone(),
                     vhost: uri.vhost.clone(),
                     queues: c.amqp_queues.clone(),
-                    conn: Mutex::new(None),
+                    conn: amqp_conn.clone(),
                 }))
             }
             None => None,
@@ -471,6 +536,11 @@ impl RabbitmqSource {
             name: name.to_owned(),
             management,
             amqp,
+            http,
+            username,
+            password,
+            amqp_tls,
+            amqp_conn,
             selection: Arc::new(Selection::new(c)?),
             max_queues: c.max_queues,
         })
@@ -487,23 +557,29 @@ impl Source<RabbitCheck> for RabbitmqSource {
     }
 
     fn check(&self, check: &CheckConfig<RabbitCheck>, _plan: &CheckPlan) -> Arc<dyn Probe> {
-        // Parsing adds each check only with its URL, so the `Unrunnable` arms are never taken.
-        match (&check.spec, &self.amqp, &self.management) {
-            (RabbitCheck::AmqpQueues, Some(amqp), _) => Arc::new(AmqpProbe {
+        match &check.spec {
+            RabbitCheck::ManagementQueues(base) => Arc::new(QueuesProbe {
                 source: self.name.clone(),
-                amqp: amqp.clone(),
-                selection: self.selection.clone(),
-            }),
-            (RabbitCheck::AmqpQueues, None, _) => Arc::new(Unrunnable("no amqp_url is set")),
-            (RabbitCheck::ManagementQueues, _, Some(management)) => Arc::new(QueuesProbe {
-                source: self.name.clone(),
-                management: management.clone(),
+                management: Arc::new(Management {
+                    base: base.clone(),
+                    username: self.username.clone(),
+                    password: self.password.clone(),
+                    http: self.http.clone(),
+                }),
                 selection: self.selection.clone(),
                 max_queues: self.max_queues,
             }),
-            (RabbitCheck::ManagementQueues, _, None) => {
-                Arc::new(Unrunnable("no management_url is set"))
-            }
+            RabbitCheck::AmqpQueues(target) => Arc::new(AmqpProbe {
+                source: self.name.clone(),
+                amqp: Arc::new(Amqp {
+                    tls: self.amqp_tls.clone(),
+                    url: target.url.clone(),
+                    vhost: target.vhost.clone(),
+                    queues: target.queues.clone(),
+                    conn: self.amqp_conn.clone(),
+                }),
+                selection: self.selection.clone(),
+            }),
         }
     }
 }
@@ -570,6 +646,41 @@ mod tests {
             "sources:\n  - { name: b, kind: rabbitmq, amqp_url: 'amqp://g:g@r:5672/%2f' }",
             &["sources[0].amqp_queues: name the queues to read over AMQP"],
         );
+    }
+
+    #[test]
+    fn each_check_carries_the_endpoint_its_probe_reads() {
+        let mut errors = Vec::new();
+        let rest = serde_yaml::from_str(
+            "{ management_url: 'http://r:15672/api', username: u, password: p, \
+               amqp_url: 'amqp://g:secret@r:5672/prod', amqp_queues: [jobs, mail] }",
+        )
+        .unwrap();
+        let parsed = Rabbitmq::parse(rest, "sources[0]", &mut errors).unwrap();
+        assert!(errors.is_empty(), "{errors:?}");
+        let specs: Vec<&RabbitCheck> = parsed.checks.iter().map(|c| &c.spec).collect();
+        let RabbitCheck::ManagementQueues(base) = specs[0] else {
+            panic!("{specs:?}")
+        };
+        // Joined paths stay below the base path.
+        assert_eq!(
+            base.join("queues").unwrap().as_str(),
+            "http://r:15672/api/queues"
+        );
+        let RabbitCheck::AmqpQueues(target) = specs[1] else {
+            panic!("{specs:?}")
+        };
+        assert_eq!(target.vhost, "prod");
+        assert_eq!(target.queues, ["jobs", "mail"]);
+        assert!(!format!("{target:?}").contains("secret"), "{target:?}");
+        // A URL that does not parse adds no check; validation names it.
+        let rest =
+            serde_yaml::from_str("{ management_url: 'not a url', username: u, password: p }")
+                .unwrap();
+        assert!(Rabbitmq::parse(rest, "s", &mut errors)
+            .unwrap()
+            .checks
+            .is_empty());
     }
 
     #[test]
