@@ -714,17 +714,21 @@ def health():
                        "ok": check_ok("webhook_endpoints.*"), "legendFormat": "{{source}} {{account}}"}],
              w=4, h=6, thresholds=steps(("red", None), ("green", 1)), color="background",
              alerts=["PulseStripeWebhookEndpointDeleted"])
+    def or_zero(expr):
+        # A Stripe series that is absent when there is nothing to count: 0 for every account
+        # whose events check runs, so a card reads 0 instead of "No data".
+        return (f"{expr}\nor on (instance, source, account) "
+                f"0 * sum by ({stripe_keys}) ({sel('pulse_stripe_events')})")
+
     b.number("Stripe oldest undelivered event",
              "Age of the oldest event not yet delivered to every endpoint (0 when none). Past stuck_after (15 min by default) it is stuck: red.",
-             "s", [{"expr": f"max by ({stripe_keys}) (time() - {sel('pulse_stripe_oldest_undelivered_event_timestamp_seconds')})"
-                            f"\nor on (instance, source, account) 0 * sum by ({stripe_keys}) ({sel('pulse_stripe_events')})",
+             "s", [{"expr": or_zero(f"max by ({stripe_keys}) (time() - {sel('pulse_stripe_oldest_undelivered_event_timestamp_seconds')})"),
                     "ok": check_ok("undelivered_events.*"), "legendFormat": "{{source}} {{account}}"}],
              w=4, h=6, thresholds=steps(("green", None), ("red", 900)), color="background",
              alerts=["PulseStripeWebhookDeliveriesStuck"])
     b.number("Stripe abandoned events",
              "Events Stripe stopped retrying (past retry_horizon, 72h, or due at an endpoint since disabled or deleted) that never reached every endpoint. They stay here until resent or acknowledged in the config, up to 30 days: red while any.",
-             "short", [{"expr": f"sum by ({stripe_keys}) ({sel('pulse_stripe_abandoned_events')})"
-                               f"\nor on (instance, source, account) 0 * sum by ({stripe_keys}) ({sel('pulse_stripe_events')})",
+             "short", [{"expr": or_zero(f"sum by ({stripe_keys}) ({sel('pulse_stripe_abandoned_events')})"),
                        "ok": check_ok("undelivered_events.*"), "legendFormat": "{{source}} {{account}}"}],
              w=4, h=6, thresholds=steps(("green", None), ("red", 1)), color="background",
              alerts=["PulseStripeWebhookEventsAbandoned"])

@@ -15,6 +15,11 @@ pub fn unix_now() -> f64 {
     unix_seconds(SystemTime::now())
 }
 
+/// Now, as whole unix seconds: the unit of API timestamps such as Stripe's `created`.
+pub fn unix_now_secs() -> i64 {
+    unix_now() as i64
+}
+
 /// Prometheus type of a family. Counter family names end in `_total` here; the encoder
 /// strips it for the OpenMetrics descriptor, as the format requires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

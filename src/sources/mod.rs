@@ -146,3 +146,67 @@ impl<K: Kind> fmt::Debug for Parsed<K> {
 pub fn remaining(deadline: Instant) -> std::time::Duration {
     deadline.saturating_duration_since(Instant::now())
 }
+
+#[cfg(test)]
+mod tests {
+    //! The default `Kind::parse` and `Kind::reference`, through a kind that keeps them.
+    use super::postgres::{Postgres, PostgresCheck};
+    use super::Kind;
+
+    fn parse(yaml: &str) -> (Option<super::Parsed<Postgres>>, Vec<String>) {
+        let mut errors = Vec::new();
+        let parsed = Postgres::parse(
+            serde_yaml::from_str(yaml).unwrap(),
+            "sources[2]",
+            &mut errors,
+        );
+        let errors = errors
+            .iter()
+            .map(|e| format!("{}: {}", e.path, e.message))
+            .collect();
+        (parsed, errors)
+    }
+
+    #[test]
+    fn lists_are_read_in_their_declared_order_whatever_the_file_order() {
+        let (parsed, errors) = parse(
+            "{ url: 'postgres://h/db', \
+               heartbeats: [{ name: beat, sql: 'SELECT 1', pool: p }], \
+               checks: [{ name: a, sql: 'SELECT 1 AS value' }, { name: b, sql: 'SELECT 2 AS value' }] }",
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        let checks = parsed.unwrap().checks;
+        let names: Vec<&str> = checks
+            .iter()
+            .map(|c| c.common.name.as_deref().unwrap_or(""))
+            .collect();
+        assert_eq!(names, ["a", "b", "beat"]);
+        assert!(matches!(checks[2].spec, PostgresCheck::Heartbeat(_)));
+    }
+
+    #[test]
+    fn a_list_that_is_not_a_sequence_is_reported_at_its_key() {
+        let (_, errors) = parse("{ url: 'postgres://h/db', checks: { name: a } }");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].starts_with("sources[2].checks: "), "{errors:?}");
+    }
+
+    #[test]
+    fn the_settings_still_reject_unknown_fields_once_the_lists_are_taken() {
+        let (parsed, errors) = parse("{ url: 'postgres://h/db', checks: [], hearbeats: [] }");
+        assert!(parsed.is_none());
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains("hearbeats"), "{errors:?}");
+    }
+
+    #[test]
+    fn the_reference_lists_every_declared_list_in_order() {
+        let reference = Postgres::reference();
+        let keys: Vec<&str> = reference.lists.iter().map(|l| l.key).collect();
+        let declared: Vec<&str> = Postgres::lists().iter().map(|l| l.key).collect();
+        assert_eq!(keys, declared);
+        assert_eq!(keys, ["checks", "heartbeats"]);
+        let settings = serde_json::to_string(reference.settings.as_value()).unwrap();
+        assert!(settings.contains("\"url\"") && !settings.contains("\"checks\""));
+    }
+}

@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
 use tokio::time::Instant;
@@ -126,9 +125,7 @@ impl EndpointsProbe {
                 f64::from(u8::from(enabled)),
             );
         }
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
+        let now = crate::sample::unix_now_secs();
         let seen: Vec<(&str, bool)> = endpoints
             .iter()
             .map(|e| (e.id.as_str(), e.status == "enabled"))

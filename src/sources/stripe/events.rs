@@ -38,7 +38,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::Value as Json;
@@ -524,12 +524,6 @@ impl EventLog {
 }
 
 /// Unix seconds now.
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 /// The events check of one account.
 pub struct EventsProbe {
     /// Source name.
@@ -588,7 +582,7 @@ impl EventsProbe {
     }
 
     async fn run_once(&self, deadline: Instant) -> Result<Output, ProbeError> {
-        let now = now();
+        let now = crate::sample::unix_now_secs();
         let window_start = now - self.lookback.as_secs() as i64;
         let top = {
             let mut log = self.log();
