@@ -26,23 +26,76 @@ pub enum Shape {
         /// The `pool` label.
         pool: String,
     },
-    /// A kind's built-in metrics, shown by the panels the generator keeps for that kind.
+    /// A kind's built-in metrics, shown by the panels the kind describes.
     Builtin(Builtin),
 }
 
-/// Built-in metric sets with panels of their own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Builtin {
-    /// RabbitMQ queues (`pulse_rabbitmq_queue_*`).
-    RabbitmqQueues,
-    /// The S3 write canary (`pulse_s3_canary_*`).
-    S3Canary,
-    /// S3 prefix statistics (`pulse_s3_prefix_*`).
-    S3Prefixes,
-    /// Stripe webhook endpoints (`pulse_stripe_webhook_endpoint*`).
-    StripeEndpoints,
-    /// Stripe events not delivered (`pulse_stripe_*events*`).
-    StripeEvents,
+/// A kind's built-in metric set, described by the kind: the panels that show it and the
+/// bundled alerts that read it. The generator draws and copies them knowing no kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Builtin {
+    /// The panels, in order.
+    pub panels: Vec<Panel>,
+    /// Bundled alerts (`alerts/*.yml`) that read these metrics: the generated rules copy
+    /// them, scoped to the config's sources.
+    pub alerts: &'static [&'static str],
+}
+
+/// One panel of a [`Builtin`] set. The generator adds the guard (DEGRADED while the check
+/// or its source fails, NO DATA when nothing arrives) and says so in the description.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Panel {
+    /// Part of the panel's stable id, unique within the check.
+    pub key: &'static str,
+    /// The title.
+    pub title: String,
+    /// What the panel shows.
+    pub description: &'static str,
+    /// Grafana unit of the values.
+    pub unit: &'static str,
+    /// How it is drawn.
+    pub kind: crate::config::display::PanelKind,
+    /// Its queries, in order.
+    pub queries: Vec<PanelQuery>,
+    /// Values are outcomes (1 worked, 0 failed), drawn as OK and DEGRADED.
+    pub outcome: bool,
+}
+
+/// One query of a [`Panel`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PanelQuery {
+    /// What it reads.
+    pub expr: PanelExpr,
+    /// Grafana legend format.
+    pub legend: &'static str,
+    /// A unit of its own, where it differs from the panel's.
+    pub unit: Option<&'static str>,
+}
+
+/// What a [`PanelQuery`] reads, always limited to the check's own samples.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PanelExpr {
+    /// The metric's samples.
+    Metric(&'static str),
+    /// The metric summed per exporter, or 0 while `present` has samples: for a metric that
+    /// is absent when there is nothing to count.
+    SumOrZero {
+        /// The metric summed.
+        metric: &'static str,
+        /// A metric present whenever the check ran.
+        present: &'static str,
+    },
+}
+
+impl PanelQuery {
+    /// The samples of `metric`, with `legend`.
+    pub fn metric(metric: &'static str, legend: &'static str) -> PanelQuery {
+        PanelQuery {
+            expr: PanelExpr::Metric(metric),
+            legend,
+            unit: None,
+        }
+    }
 }
 
 /// One metric a check publishes.

@@ -13,7 +13,7 @@ use super::style::{self, STYLE};
 use super::{any_of, check_ok, matchers, selector, CheckInfo};
 use crate::config::display::PanelKind;
 use crate::configfile::Config;
-use crate::shape::{Builtin, Series, Shape};
+use crate::shape::{Builtin, PanelExpr, Series, Shape};
 
 /// The dashboard's variable filter, added to every selector.
 const VAR: &str = "instance=~\"$instance\"";
@@ -612,151 +612,65 @@ fn check_panels(b: &mut Board, check: &CheckInfo<'_>, series: &Series, index: us
             );
             b.guarded(PanelKind::Stat, &a, vec![query(workers_up, "{{instance}}")]);
         }
-        Shape::Builtin(set) => builtin_panels(b, check, series, *set, &about, &key),
+        Shape::Builtin(set) => builtin_panels(b, check, series, set, &about, &key),
     }
 }
 
-/// The panels of a kind's built-in metrics.
+/// The panels a kind describes for its built-in metrics.
 fn builtin_panels(
     b: &mut Board,
     check: &CheckInfo<'_>,
     series: &Series,
-    set: Builtin,
+    set: &Builtin,
     about: &dyn Fn(&str, String, String, &str) -> About,
     key: &str,
 ) {
     let name = &check.plan.check;
     let ms = matchers(check, series);
-    let sel = |metric: &str, extra: &[String]| {
-        let all: Vec<String> = ms.iter().chain(extra).cloned().collect();
-        style::fold(&selector(metric, &all, Some(VAR)))
-    };
+    let sel = |metric: &str| style::fold(&selector(metric, &ms, Some(VAR)));
     let note = format!(
         " DEGRADED while check `{name}` of source `{}` fails or the source is down.",
         check.source.common.name
     );
-    match set {
-        Builtin::RabbitmqQueues => {
-            let a = about(
-                &format!("{key}/messages"),
-                "Messages by queue".to_owned(),
-                format!("Messages ready for delivery and unacknowledged, per queue (dead_letter=\"true\" marks a dead-letter queue).{note}"),
-                "short",
-            );
-            b.guarded(
-                PanelKind::Timeseries,
-                &a,
-                vec![query(
-                    sel("pulse_rabbitmq_queue_messages", &[]),
-                    "{{vhost}}/{{queue}} {{state}}",
-                )],
-            );
-            let a = about(
-                &format!("{key}/consumers"),
-                "Consumers by queue".to_owned(),
-                format!("Consumers attached to each queue: 0 on a queue that holds work means nothing takes it.{note}"),
-                "short",
-            );
-            b.guarded(
-                PanelKind::Table,
-                &a,
-                vec![query(sel("pulse_rabbitmq_queue_consumers", &[]), "")],
-            );
+    for panel in &set.panels {
+        let a = about(
+            &format!("{key}/{}", panel.key),
+            panel.title.clone(),
+            format!("{}{note}", panel.description),
+            panel.unit,
+        );
+        let queries = panel
+            .queries
+            .iter()
+            .map(|q| {
+                let expr = match q.expr {
+                    PanelExpr::Metric(metric) => sel(metric),
+                    PanelExpr::SumOrZero { metric, present } => format!(
+                        "sum by (instance) ({})\nor 0 * max by (instance) ({})",
+                        sel(metric),
+                        sel(present)
+                    ),
+                };
+                query(expr, q.legend)
+            })
+            .collect();
+        b.guarded(panel.kind, &a, queries);
+        let Some(p) = b.panels.last_mut() else {
+            continue;
+        };
+        if panel.outcome {
+            p["fieldConfig"]["defaults"]["mappings"] =
+                json!([STYLE.ok, STYLE.degraded, STYLE.no_data]);
         }
-        Builtin::S3Canary => {
-            let a = about(
-                &format!("{key}/steps"),
-                "Write canary".to_owned(),
-                format!("Each step of the last canary run: put, get (read back and compared), delete; 1 worked, 0 failed.{note}"),
-                "none",
-            );
-            b.guarded(
-                PanelKind::Stat,
-                &a,
-                vec![query(sel("pulse_s3_canary_success", &[]), "{{step}}")],
-            );
-            if let Some(p) = b.panels.last_mut() {
-                p["fieldConfig"]["defaults"]["mappings"] =
-                    json!([STYLE.ok, STYLE.degraded, STYLE.no_data]);
+        for (i, q) in panel.queries.iter().enumerate() {
+            if let (Some(unit), Some(overrides)) =
+                (q.unit, p["fieldConfig"]["overrides"].as_array_mut())
+            {
+                overrides.push(json!({
+                    "matcher": {"id": "byFrameRefID", "options": ref_id(i)},
+                    "properties": [{"id": "unit", "value": unit}],
+                }));
             }
-            let a = about(
-                &format!("{key}/duration"),
-                "Write canary duration".to_owned(),
-                format!("Duration of each canary step.{note}"),
-                "s",
-            );
-            b.guarded(
-                PanelKind::Timeseries,
-                &a,
-                vec![query(
-                    sel("pulse_s3_canary_duration_seconds", &[]),
-                    "{{step}}",
-                )],
-            );
-        }
-        Builtin::S3Prefixes => {
-            let prefix = series.pins.first().map_or("", |p| p.value.as_str());
-            let a = about(
-                &format!("{key}/objects"),
-                format!("Objects under {prefix:?}"),
-                format!("Objects under the prefix and their total size (lower bounds while the listing is truncated at max_pages).{note}"),
-                "short",
-            );
-            b.guarded(
-                PanelKind::Stat,
-                &a,
-                vec![
-                    query(sel("pulse_s3_prefix_objects", &[]), "objects"),
-                    query(sel("pulse_s3_prefix_bytes", &[]), "bytes"),
-                ],
-            );
-            if let Some(p) = b.panels.last_mut() {
-                p["fieldConfig"]["overrides"] = json!([{
-                    "matcher": {"id": "byFrameRefID", "options": "B"},
-                    "properties": [{"id": "unit", "value": "bytes"}],
-                }]);
-            }
-        }
-        Builtin::StripeEndpoints => {
-            let a = about(
-                &format!("{key}/endpoints"),
-                "Webhook endpoints".to_owned(),
-                format!("Webhook endpoints by status: a disabled endpoint receives no event (PulseStripeWebhookEndpointDisabled).{note}"),
-                "none",
-            );
-            b.guarded(
-                PanelKind::Stat,
-                &a,
-                vec![query(
-                    sel("pulse_stripe_webhook_endpoints", &[]),
-                    "{{status}}",
-                )],
-            );
-        }
-        Builtin::StripeEvents => {
-            // Undelivered, stuck and abandoned events are absent when there are none: 0 then, while
-            // the event count shows the check ran.
-            let zero = format!(
-                "0 * max by (instance) ({})",
-                sel("pulse_stripe_events", &[])
-            );
-            let count =
-                |metric: &str| format!("sum by (instance) ({})\nor {zero}", sel(metric, &[]));
-            let a = about(
-                &format!("{key}/events"),
-                "Undelivered, stuck and abandoned events".to_owned(),
-                format!("Events Stripe still retries that are not yet delivered to every endpoint, those undelivered for longer than stuck_after (PulseStripeWebhookDeliveriesStuck), and those Stripe gave up on, shown until resent or acknowledged (PulseStripeWebhookEventsAbandoned).{note}"),
-                "short",
-            );
-            b.guarded(
-                PanelKind::Stat,
-                &a,
-                vec![
-                    query(count("pulse_stripe_undelivered_events"), "undelivered"),
-                    query(count("pulse_stripe_stuck_events"), "stuck"),
-                    query(count("pulse_stripe_abandoned_events"), "abandoned"),
-                ],
-            );
         }
     }
 }

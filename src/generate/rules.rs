@@ -15,7 +15,7 @@ use super::{any_of, eq, matchers, selector, template_safe, CheckInfo};
 use crate::config::display::{Ratio, Threshold, DEFAULT_RATIO_WINDOW};
 use crate::config::dur_text;
 use crate::configfile::Config;
-use crate::shape::{Builtin, Series, Shape};
+use crate::shape::{Series, Shape};
 
 /// The bundled alerting rules: the alerts a generated file copies from them (worker pools,
 /// queues) are read from here, so each is declared once.
@@ -53,14 +53,12 @@ const QUEUE_METRICS: &[(&str, &str)] = &[
 ];
 
 /// The bundled alerts a check's series brings, by name: worker pools from heartbeat checks,
-/// the queue alerts from RabbitMQ queues and from checks publishing the bundle's queue
-/// metrics.
+/// those a kind names for its built-in metrics (the queue alerts for RabbitMQ queues), and
+/// the queue alerts from checks publishing the bundle's queue metrics.
 fn bundled_for(series: &Series) -> Vec<&'static str> {
     match &series.shape {
         Shape::Workers { .. } => vec!["PulseWorkerPoolDown", "PulseWorkerPoolBelowMinimum"],
-        Shape::Builtin(Builtin::RabbitmqQueues) => {
-            vec!["PulseQueueNotDraining", "PulseOldestJobTooOld"]
-        }
+        Shape::Builtin(set) => set.alerts.to_vec(),
         _ => QUEUE_METRICS
             .iter()
             .filter(|(metric, _)| *metric == series.metric)
@@ -581,16 +579,35 @@ mod tests {
 
     #[test]
     fn every_brought_alert_is_in_the_bundle_and_every_recording_rule_it_reads_inlines() {
-        let shapes = [
-            Shape::Workers {
-                pool: String::new(),
-            },
-            Shape::Builtin(Builtin::RabbitmqQueues),
-        ];
+        // Every kind with built-in metrics, as a config declares it.
+        let config = crate::configfile::load_str(
+            "sources:\n\
+             - { name: q, kind: rabbitmq, management_url: 'http://r:15672', username: u, password: p }\n\
+             - { name: b, kind: s3, bucket: x, region: r, canary: {}, prefixes: [{ prefix: a/ }] }\n\
+             - { name: s, kind: stripe, api_key: sk_test_x }\n",
+        )
+        .unwrap();
+        let mut shapes: Vec<Shape> = crate::generate::checks(&config)
+            .into_iter()
+            .flat_map(|c| c.series)
+            .map(|s| s.shape)
+            .collect();
+        assert_eq!(
+            shapes
+                .iter()
+                .filter(|s| matches!(s, Shape::Builtin(_)))
+                .count(),
+            5,
+            "{shapes:?}"
+        );
+        shapes.push(Shape::Workers {
+            pool: String::new(),
+        });
         let mut names: Vec<&str> = shapes
             .into_iter()
             .flat_map(|shape| bundled_for(&Series::new("m", vec![], shape)))
             .collect();
+        assert!(names.contains(&"PulseQueueNotDraining"), "{names:?}");
         names.extend(QUEUE_METRICS.iter().map(|(_, a)| *a));
         for name in names {
             let rule = bundled(name, &["s"]).unwrap_or_else(|| panic!("{name} not in the bundle"));

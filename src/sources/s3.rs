@@ -173,24 +173,66 @@ impl Kind for S3 {
     }
 
     fn series(parsed: &Parsed<Self>, check: &CheckConfig<S3Check>) -> Vec<crate::shape::Series> {
-        use crate::shape::{Builtin, Pin, Series, Shape};
+        use crate::config::display::PanelKind;
+        use crate::shape::{Builtin, Panel, PanelQuery, Pin, Series, Shape};
         match check.spec {
-            S3Check::Canary => vec![Series::new(
-                "pulse_s3_canary_success",
-                vec!["step".to_owned()],
-                Shape::Builtin(Builtin::S3Canary),
-            )],
+            S3Check::Canary => {
+                let canary = Builtin {
+                    panels: vec![
+                        Panel {
+                            key: "steps",
+                            title: "Write canary".to_owned(),
+                            description: "Each step of the last canary run: put, get (read back \
+                                and compared), delete; 1 worked, 0 failed.",
+                            unit: "none",
+                            kind: PanelKind::Stat,
+                            queries: vec![PanelQuery::metric(CANARY_SUCCESS.name, "{{step}}")],
+                            outcome: true,
+                        },
+                        Panel {
+                            key: "duration",
+                            title: "Write canary duration".to_owned(),
+                            description: "Duration of each canary step.",
+                            unit: "s",
+                            kind: PanelKind::Timeseries,
+                            queries: vec![PanelQuery::metric(CANARY_DURATION.name, "{{step}}")],
+                            outcome: false,
+                        },
+                    ],
+                    alerts: &[],
+                };
+                vec![Series::new(
+                    CANARY_SUCCESS.name,
+                    vec!["step".to_owned()],
+                    Shape::Builtin(canary),
+                )]
+            }
             S3Check::Prefix(i) => parsed
                 .settings
                 .prefixes
                 .get(i)
                 .map(|p| {
-                    Series::new(
-                        "pulse_s3_prefix_objects",
-                        Vec::new(),
-                        Shape::Builtin(Builtin::S3Prefixes),
-                    )
-                    .pinned(Pin::exact("prefix", &p.prefix))
+                    let objects = Builtin {
+                        panels: vec![Panel {
+                            key: "objects",
+                            title: format!("Objects under {:?}", p.prefix),
+                            description: "Objects under the prefix and their total size (lower \
+                                bounds while the listing is truncated at max_pages).",
+                            unit: "short",
+                            kind: PanelKind::Stat,
+                            queries: vec![
+                                PanelQuery::metric(PREFIX_OBJECTS.name, "objects"),
+                                PanelQuery {
+                                    unit: Some("bytes"),
+                                    ..PanelQuery::metric(PREFIX_BYTES.name, "bytes")
+                                },
+                            ],
+                            outcome: false,
+                        }],
+                        alerts: &[],
+                    };
+                    Series::new(PREFIX_OBJECTS.name, Vec::new(), Shape::Builtin(objects))
+                        .pinned(Pin::exact("prefix", &p.prefix))
                 })
                 .into_iter()
                 .collect(),

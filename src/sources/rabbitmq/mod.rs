@@ -140,12 +140,40 @@ pub const AMQP_CHECK: &str = "amqp_queues";
 
 impl CheckSpec for RabbitCheck {
     fn series(&self, _common: &crate::config::CheckCommon) -> Vec<crate::shape::Series> {
-        use crate::shape::{Builtin, Series, Shape};
-        let queues = Shape::Builtin(Builtin::RabbitmqQueues);
+        use crate::config::display::PanelKind;
+        use crate::shape::{Builtin, Panel, PanelQuery, Series, Shape};
+        let queues = Builtin {
+            panels: vec![
+                Panel {
+                    key: "messages",
+                    title: "Messages by queue".to_owned(),
+                    description: "Messages ready for delivery and unacknowledged, per queue \
+                        (dead_letter=\"true\" marks a dead-letter queue).",
+                    unit: "short",
+                    kind: PanelKind::Timeseries,
+                    queries: vec![PanelQuery::metric(
+                        QUEUE_MESSAGES.name,
+                        "{{vhost}}/{{queue}} {{state}}",
+                    )],
+                    outcome: false,
+                },
+                Panel {
+                    key: "consumers",
+                    title: "Consumers by queue".to_owned(),
+                    description: "Consumers attached to each queue: 0 on a queue that holds \
+                        work means nothing takes it.",
+                    unit: "short",
+                    kind: PanelKind::Table,
+                    queries: vec![PanelQuery::metric(QUEUE_CONSUMERS.name, "")],
+                    outcome: false,
+                },
+            ],
+            alerts: &["PulseQueueNotDraining", "PulseOldestJobTooOld"],
+        };
         vec![Series::new(
-            "pulse_rabbitmq_queue_messages",
+            QUEUE_MESSAGES.name,
             Vec::new(),
-            queues,
+            Shape::Builtin(queues),
         )]
     }
 

@@ -129,14 +129,55 @@ pub enum StripeCheck {
 
 impl CheckSpec for StripeCheck {
     fn series(&self, _common: &crate::config::CheckCommon) -> Vec<crate::shape::Series> {
-        use crate::shape::{Builtin, Pin, Series, Shape};
-        let (metric, set, account) = match self {
+        use crate::config::display::PanelKind;
+        use crate::shape::{Builtin, Panel, PanelExpr, PanelQuery, Pin, Series, Shape};
+        let (metric, panel, account) = match self {
             StripeCheck::WebhookEndpoints(a) => (
-                "pulse_stripe_webhook_endpoints",
-                Builtin::StripeEndpoints,
+                ENDPOINTS.name,
+                Panel {
+                    key: "endpoints",
+                    title: "Webhook endpoints".to_owned(),
+                    description: "Webhook endpoints by status: a disabled endpoint receives no \
+                        event (PulseStripeWebhookEndpointDisabled).",
+                    unit: "none",
+                    kind: PanelKind::Stat,
+                    queries: vec![PanelQuery::metric(ENDPOINTS.name, "{{status}}")],
+                    outcome: false,
+                },
                 a,
             ),
-            StripeCheck::Events(a) => ("pulse_stripe_events", Builtin::StripeEvents, a),
+            StripeCheck::Events(a) => {
+                // Absent when there are none: 0 then, while the event count shows the check ran.
+                let count = |m: &Metric, legend| PanelQuery {
+                    expr: PanelExpr::SumOrZero {
+                        metric: m.name,
+                        present: EVENTS.name,
+                    },
+                    legend,
+                    unit: None,
+                };
+                let panel = Panel {
+                    key: "events",
+                    title: "Undelivered, stuck and abandoned events".to_owned(),
+                    description: "Events Stripe still retries that are not yet delivered to \
+                        every endpoint, those undelivered for longer than stuck_after \
+                        (PulseStripeWebhookDeliveriesStuck), and those Stripe gave up on, shown \
+                        until resent or acknowledged (PulseStripeWebhookEventsAbandoned).",
+                    unit: "short",
+                    kind: PanelKind::Stat,
+                    queries: vec![
+                        count(&UNDELIVERED, "undelivered"),
+                        count(&STUCK, "stuck"),
+                        count(&ABANDONED, "abandoned"),
+                    ],
+                    outcome: false,
+                };
+                (EVENTS.name, panel, a)
+            }
+        };
+        let set = Builtin {
+            panels: vec![panel],
+            alerts: &[],
         };
         let account = Pin::exact("account", account.as_deref().unwrap_or_default());
         vec![Series::new(metric, Vec::new(), Shape::Builtin(set)).pinned(account)]
