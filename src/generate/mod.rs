@@ -7,6 +7,7 @@
 //! samples, and the expression that is 1 while a check and its source work.
 
 pub mod dashboard;
+mod grafana;
 pub mod rules;
 pub mod style;
 
