@@ -5,7 +5,7 @@
 //! regenerated dashboard keeps its links.
 //!
 //! This module chooses the panels, from what each check publishes ([`crate::shape`]) and the
-//! panels kinds describe for their built-in metrics; [`super::grafana`] writes the JSON.
+//! panels kinds describe for their built-in metrics; `grafana.rs` writes the JSON.
 
 use serde_json::{json, Value};
 
