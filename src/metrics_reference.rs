@@ -1,6 +1,6 @@
 //! The metrics reference (`docs/metrics.md`), generated from the metric tables: the self
 //! metrics, each kind's `METRICS` and the heartbeat metrics. A unit test fails when the file is
-//! stale; `PULSE_UPDATE_DOCS=1 cargo test --lib metrics_reference` rewrites it.
+//! stale; `PULSE_UPDATE_DOCS=1 cargo test --lib reference` rewrites it (with docs/config.md).
 
 use std::fmt::Write;
 
@@ -22,7 +22,7 @@ pub struct Section {
 const PREAMBLE: &str = "Every built-in metric pulse-exporter emits. Dashboards and alerts \
     depend on these names: they are a public API. Generated from the metric tables in the \
     code by `src/metrics_reference.rs`; do not edit by hand (`PULSE_UPDATE_DOCS=1 cargo test \
-    --lib metrics_reference` rewrites it, and a test fails when it is stale). \
+    --lib reference` rewrites it, and a test fails when it is stale). \
     `tests/metrics_contract.rs` checks the tables against a live scrape, both ways, including \
     the type.\n\n\
     All values come from the cache: `/metrics` never waits on a source. Business metrics \
@@ -148,16 +148,7 @@ mod tests {
 
     #[test]
     fn docs_metrics_md_is_current() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/metrics.md");
-        let want = render();
-        if std::env::var_os("PULSE_UPDATE_DOCS").is_some() {
-            std::fs::write(path, &want).unwrap();
-        }
-        let have = std::fs::read_to_string(path).unwrap_or_default();
-        assert!(
-            have == want,
-            "docs/metrics.md is stale: run `PULSE_UPDATE_DOCS=1 cargo test --lib metrics_reference` and commit it"
-        );
+        crate::reference::assert_generated_file_is_current("docs/metrics.md", &render());
     }
 
     #[test]

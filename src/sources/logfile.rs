@@ -22,11 +22,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::Value as Json;
-use serde_yaml::Value;
 use tokio::time::Instant;
 
 use super::{Kind, Parsed, Probe, ProbeFuture, Source};
-use crate::config::parse::{builtin, parse_at};
+use crate::config::parse::builtin;
 use crate::config::validate::{alert_fits, label_name, metric_name};
 use crate::config::{CheckConfig, CheckPlan, CheckSpec, ConfigError};
 use crate::error::{ProbeError, Reason};
@@ -155,12 +154,8 @@ impl Kind for Logfile {
     const METRICS: &'static [Metric] = METRICS;
 
     /// Its one check (`tail`) is built in.
-    fn parse(rest: Value, path: &str, errors: &mut Vec<ConfigError>) -> Option<Parsed<Self>> {
-        let settings: LogfileConfig = parse_at(rest, path, errors)?;
-        Some(Parsed {
-            settings,
-            checks: vec![builtin(path, "tail", TailCheck)],
-        })
+    fn builtin_checks(_settings: &LogfileConfig, path: &str) -> Vec<CheckConfig<TailCheck>> {
+        vec![builtin(path, "tail", TailCheck)]
     }
 
     /// The `tail` check publishes every configured counter and histogram.

@@ -85,12 +85,22 @@ pub trait Kind: Sized + Send + Sync + 'static {
         Vec::new()
     }
 
+    /// The checks the kind builds in from its settings (a RabbitMQ source's queue check, an
+    /// S3 canary), each named by the kind with [`crate::config::parse::builtin`]. They come
+    /// before the listed checks.
+    fn builtin_checks(settings: &Self::Settings, path: &str) -> Vec<CheckConfig<Self::Check>> {
+        let _ = (settings, path);
+        Vec::new()
+    }
+
     /// Parses the kind's part of a source: `rest` holds every field the shared source fields
-    /// left, including the check lists. Records every problem in `errors`. The default reads
-    /// [`Kind::lists`], then the rest as the settings; a kind with built-in checks adds them.
+    /// left, including the check lists. Records every problem in `errors`: reads
+    /// [`Kind::lists`], then the rest as the settings, and adds [`Kind::builtin_checks`].
     fn parse(mut rest: Value, path: &str, errors: &mut Vec<ConfigError>) -> Option<Parsed<Self>> {
-        let checks = declare::take_lists(&Self::lists(), &mut rest, path, errors);
+        let listed = declare::take_lists(&Self::lists(), &mut rest, path, errors);
         let settings = crate::config::parse::parse_at(rest, path, errors)?;
+        let mut checks = Self::builtin_checks(&settings, path);
+        checks.extend(listed);
         Some(Parsed { settings, checks })
     }
 

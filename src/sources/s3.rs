@@ -14,12 +14,11 @@ use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use serde::Deserialize;
-use serde_yaml::Value;
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
 use super::{Kind, Parsed, Probe, ProbeFuture, Source};
-use crate::config::parse::{builtin, parse_at};
+use crate::config::parse::builtin;
 use crate::config::validate::in_range;
 use crate::config::{CheckConfig, CheckPlan, CheckSpec, ConfigError};
 use crate::error::{ProbeError, Reason};
@@ -155,8 +154,7 @@ impl Kind for S3 {
     const METRICS: &'static [Metric] = METRICS;
 
     /// Its checks are built in from `canary` and `prefixes`.
-    fn parse(rest: Value, path: &str, errors: &mut Vec<ConfigError>) -> Option<Parsed<Self>> {
-        let settings: S3Config = parse_at(rest, path, errors)?;
+    fn builtin_checks(settings: &S3Config, path: &str) -> Vec<CheckConfig<Self::Check>> {
         let mut checks = Vec::new();
         if settings.canary.is_some() {
             checks.push(builtin(path, "canary", S3Check::Canary));
@@ -169,7 +167,7 @@ impl Kind for S3 {
             };
             checks.push(builtin(path, format!("prefix:{shown}"), S3Check::Prefix(i)));
         }
-        Some(Parsed { settings, checks })
+        checks
     }
 
     fn series(parsed: &Parsed<Self>, check: &CheckConfig<S3Check>) -> Vec<crate::shape::Series> {

@@ -20,11 +20,10 @@ use std::sync::Arc;
 
 use regex::Regex;
 use serde::Deserialize;
-use serde_yaml::Value;
 use tokio::sync::Mutex;
 
 use super::{Kind, Parsed, Probe, Source};
-use crate::config::parse::{builtin, parse_at};
+use crate::config::parse::builtin;
 use crate::config::validate::in_range;
 use crate::config::{CheckConfig, CheckPlan, CheckSpec, ConfigError};
 use crate::sample::Metric;
@@ -279,8 +278,7 @@ impl Kind for Rabbitmq {
     const METRICS: &'static [Metric] = METRICS;
 
     /// Its checks are built in, one per configured mode.
-    fn parse(rest: Value, path: &str, errors: &mut Vec<ConfigError>) -> Option<Parsed<Self>> {
-        let settings: RabbitmqConfig = parse_at(rest, path, errors)?;
+    fn builtin_checks(settings: &RabbitmqConfig, path: &str) -> Vec<CheckConfig<Self::Check>> {
         let mut checks = Vec::new();
         // A URL that does not parse adds no check: validation reports it.
         if let Some(base) = settings.management_url.as_deref().and_then(management_base) {
@@ -298,7 +296,7 @@ impl Kind for Rabbitmq {
                 checks.push(builtin(path, AMQP_CHECK, RabbitCheck::AmqpQueues(target)));
             }
         }
-        Some(Parsed { settings, checks })
+        checks
     }
 
     fn validate(parsed: &Parsed<Self>, path: &str, errors: &mut Vec<ConfigError>) {

@@ -17,11 +17,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde_yaml::Value;
 use tokio::time::Instant;
 
 use super::{Kind, Parsed, Probe, ProbeFuture, Source};
-use crate::config::parse::{builtin, parse_at};
+use crate::config::parse::builtin;
 use crate::config::validate::in_range;
 use crate::config::{CheckConfig, CheckPlan, CheckSpec, ConfigError, Dur};
 use crate::sample::{Metric, Output};
@@ -283,8 +282,7 @@ impl Kind for Stripe {
 
     /// Its checks are built in: events (and endpoints) for the platform, then the same for
     /// each connected account, named `…@acct_…`.
-    fn parse(rest: Value, path: &str, errors: &mut Vec<ConfigError>) -> Option<Parsed<Self>> {
-        let settings: StripeConfig = parse_at(rest, path, errors)?;
+    fn builtin_checks(settings: &StripeConfig, path: &str) -> Vec<CheckConfig<Self::Check>> {
         let accounts = std::iter::once(None).chain(settings.stripe_accounts.iter().map(Some));
         let mut checks = Vec::new();
         for account in accounts {
@@ -302,7 +300,7 @@ impl Kind for Stripe {
                 StripeCheck::Events(account.cloned()),
             ));
         }
-        Some(Parsed { settings, checks })
+        checks
     }
 
     fn validate(parsed: &Parsed<Self>, path: &str, errors: &mut Vec<ConfigError>) {
@@ -607,7 +605,7 @@ mod tests {
     #[test]
     fn each_connected_account_gets_its_own_checks() {
         let mut errors = Vec::new();
-        let rest: Value = serde_yaml::from_str(
+        let rest: serde_yaml::Value = serde_yaml::from_str(
             "{ api_key: k, stripe_accounts: [acct_1A, acct_2B], webhook_endpoints: false }",
         )
         .unwrap();
