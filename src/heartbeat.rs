@@ -52,12 +52,15 @@ const WORKER_UP: Metric = Metric::gauge(
     "pulse_worker_up",
     "Whether the worker's last heartbeat is within max_age (1) or older (0; shown until forget_after).",
     &["source", "pool", "worker"],
-).doc("1 if the last beat is within `max_age`, else 0.");
+)
+.doc("1 if the last beat is within `max_age`, else 0.");
 const WORKER_INFO: Metric = Metric::gauge(
     "pulse_worker_info",
     "Always 1; the worker's reported attributes as labels.",
     &["source", "pool", "worker"],
-).doc("Always 1; reported attributes (e.g. `state`, `instance_type`, `lifecycle`) as labels, cut to 64 characters. Present when `attributes` are configured.").doc_labels("`source`, `pool`, `worker`, one per configured attribute");
+)
+.doc("Always 1; reported attributes (e.g. `state`, `instance_type`, `lifecycle`) as labels, cut to 64 characters. Present when `attributes` are configured.")
+.doc_labels("`source`, `pool`, `worker`, one per configured attribute");
 const POOL_WORKERS: Metric = Metric::gauge(
     "pulse_worker_pool_workers",
     "Workers known in the pool (beating, or silent for less than forget_after).",
@@ -74,7 +77,8 @@ const POOL_MIN_UP: Metric = Metric::gauge(
     "pulse_worker_pool_min_up",
     "Fewest workers the pool needs up, as configured (min_up); 0 means it may scale to zero.",
     &["source", "pool"],
-).doc("The check's `min_up`: fewest workers the pool needs up (0: it may scale to zero). Present when configured.");
+)
+.doc("The check's `min_up`: fewest workers the pool needs up (0: it may scale to zero). Present when configured.");
 
 /// Settings every heartbeat check has, whatever the source.
 #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]

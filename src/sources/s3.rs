@@ -108,7 +108,8 @@ const CANARY_SUCCESS: Metric = Metric::gauge(
     "pulse_s3_canary_success",
     "Whether the canary's step (put, get, delete) succeeded in its last run.",
     &["source", "bucket", "step"],
-).doc("1 if the canary's `put`, `get` (read back and compared) or `delete` step worked in its last run, 0 if it failed. After a failed `put` the later steps are not tried.");
+)
+.doc("1 if the canary's `put`, `get` (read back and compared) or `delete` step worked in its last run, 0 if it failed. After a failed `put` the later steps are not tried.");
 const CANARY_DURATION: Metric = Metric::gauge(
     "pulse_s3_canary_duration_seconds",
     "Duration of the canary's step in its last run.",

@@ -23,7 +23,8 @@ const OPERATIONS: Metric = Metric::counter(
     "pulse_mongodb_operations_total",
     "Operations since the server started, by type (serverStatus opcounters).",
     &["source", "op"],
-).doc("Operations since the server started, by type (`insert`, `query`, `update`, `delete`, `getmore`, `command`).");
+)
+.doc("Operations since the server started, by type (`insert`, `query`, `update`, `delete`, `getmore`, `command`).");
 const START_TIME: Metric = Metric::gauge(
     "pulse_mongodb_start_timestamp_seconds",
     "When the server started (now minus serverStatus uptime).",
@@ -52,17 +53,20 @@ const MEMBER_STATE: Metric = Metric::gauge(
     "pulse_mongodb_replset_member_state",
     "Replica set state of each member as the server sees it: 1 primary, 2 secondary, 7 arbiter, 0 startup, 3 recovering, 5 startup2, 6 unknown, 8 down, 9 rollback, 10 removed.",
     &["source", "set", "member"],
-).doc("Each member's state number: 1 primary, 2 secondary, 7 arbiter; 0 startup, 3 recovering, 5 startup2, 6 unknown, 8 down, 9 rollback, 10 removed.");
+)
+.doc("Each member's state number: 1 primary, 2 secondary, 7 arbiter; 0 startup, 3 recovering, 5 startup2, 6 unknown, 8 down, 9 rollback, 10 removed.");
 const MEMBER_HEALTH: Metric = Metric::gauge(
     "pulse_mongodb_replset_member_health",
     "1 if the member is reachable and up as the server sees it, 0 if not (replSetGetStatus health).",
     &["source", "set", "member"],
-).doc("1 if the member is up as the server sees it, 0 if not.");
+)
+.doc("1 if the member is up as the server sees it, 0 if not.");
 const MEMBER_LAG: Metric = Metric::gauge(
     "pulse_mongodb_replset_member_lag_seconds",
     "How far each secondary's last applied operation is behind the primary's (optimeDate); absent without a primary.",
     &["source", "set", "member"],
-).doc("Per secondary: the primary's `optimeDate` minus its own; absent while there is no primary.");
+)
+.doc("Per secondary: the primary's `optimeDate` minus its own; absent while there is no primary.");
 
 /// Every metric of the health probe.
 pub(super) const METRICS: &[Metric] = &[

@@ -74,12 +74,14 @@ const IN_RECOVERY: Metric = Metric::gauge(
     "pulse_postgres_in_recovery",
     "1 on a standby (pg_is_in_recovery()), 0 on a primary.",
     &["source"],
-).doc("1 on a standby (`pg_is_in_recovery()`), 0 on a primary: a change is a promotion or a demotion.");
+)
+.doc("1 on a standby (`pg_is_in_recovery()`), 0 on a primary: a change is a promotion or a demotion.");
 const LAG_SECONDS: Metric = Metric::gauge(
     "pulse_postgres_replication_lag_seconds",
     "On a standby: how long ago the last replayed transaction committed on the primary; 0 while everything received is replayed.",
     &["source"],
-).doc("On a standby: age of the last replayed transaction; 0 while all WAL received is replayed (an idle primary sends none).");
+)
+.doc("On a standby: age of the last replayed transaction; 0 while all WAL received is replayed (an idle primary sends none).");
 const LAG_BYTES: Metric = Metric::gauge(
     "pulse_postgres_replication_lag_bytes",
     "On a standby: WAL received but not yet replayed.",
@@ -90,7 +92,8 @@ const WAL_RECEIVER: Metric = Metric::gauge(
     "pulse_postgres_wal_receiver_streaming",
     "On a standby: 1 while its WAL receiver streams from the primary, 0 while it does not.",
     &["source"],
-).doc("On a standby: 1 while its WAL receiver streams (`pg_stat_wal_receiver`), 0 while it does not: it then replays nothing new, whatever its lag says.");
+)
+.doc("On a standby: 1 while its WAL receiver streams (`pg_stat_wal_receiver`), 0 while it does not: it then replays nothing new, whatever its lag says.");
 const STREAMING_STANDBYS: Metric = Metric::gauge(
     "pulse_postgres_streaming_standbys",
     "On a primary: standbys streaming from it (pg_stat_replication).",
@@ -101,7 +104,8 @@ const STANDBY_LAG_SECONDS: Metric = Metric::gauge(
     "pulse_postgres_standby_replay_lag_seconds",
     "On a primary, per standby: how long its last replayed WAL took to be replayed there (replay_lag); 0 when it has replayed everything.",
     &["source", "standby"],
-).doc("On a primary, per standby (`application_name`, else its address): `replay_lag`, 0 once it has replayed everything.");
+)
+.doc("On a primary, per standby (`application_name`, else its address): `replay_lag`, 0 once it has replayed everything.");
 const STANDBY_LAG_BYTES: Metric = Metric::gauge(
     "pulse_postgres_standby_replay_lag_bytes",
     "On a primary, per standby: WAL written here and not yet replayed there.",
@@ -112,22 +116,26 @@ const SLOT_ACTIVE: Metric = Metric::gauge(
     "pulse_postgres_replication_slot_active",
     "1 while a client uses the replication slot, 0 while none does.",
     &["source", "slot", "slot_type"],
-).doc("1 while a client uses the slot, 0 while none does (`physical` or `logical`; at most 100 slots).");
+)
+.doc("1 while a client uses the slot, 0 while none does (`physical` or `logical`; at most 100 slots).");
 const SLOT_RETAINED: Metric = Metric::gauge(
     "pulse_postgres_replication_slot_retained_wal_bytes",
     "WAL the server keeps for the replication slot (from its restart_lsn to the current position).",
     &["source", "slot", "slot_type"],
-).doc("WAL kept for the slot, from its `restart_lsn` to the current position; absent for a slot that reserved none.");
+)
+.doc("WAL kept for the slot, from its `restart_lsn` to the current position; absent for a slot that reserved none.");
 const WRAPAROUND: Metric = Metric::gauge(
     "pulse_postgres_database_wraparound_ratio",
     "age(datfrozenxid) of each database as a share of the 2^31 transaction-ID wraparound limit.",
     &["source", "database"],
-).doc("`age(datfrozenxid)` over the 2^31 wraparound limit, per database that accepts connections (nearest first, at most 100).");
+)
+.doc("`age(datfrozenxid)` over the 2^31 wraparound limit, per database that accepts connections (nearest first, at most 100).");
 const TRANSACTIONS: Metric = Metric::counter(
     "pulse_postgres_transactions_total",
     "Transactions of each database, by outcome (commit, rollback) (pg_stat_database).",
     &["source", "database", "outcome"],
-).doc("Transactions by `outcome` (`commit`, `rollback`) from `pg_stat_database`. pulse-exporter's own checks end in a rollback.");
+)
+.doc("Transactions by `outcome` (`commit`, `rollback`) from `pg_stat_database`. pulse-exporter's own checks end in a rollback.");
 const DEADLOCKS: Metric = Metric::counter(
     "pulse_postgres_deadlocks_total",
     "Deadlocks detected in each database (pg_stat_database).",
@@ -144,12 +152,14 @@ const OLDEST_LOCK_WAIT: Metric = Metric::gauge(
     "pulse_postgres_oldest_lock_wait_start_timestamp_seconds",
     "When the longest current lock wait began (Postgres 14 and later); absent when none waits.",
     &["source"],
-).doc("When the longest current lock wait began (Postgres 14+, `pg_locks.waitstart`); absent when none waits.");
+)
+.doc("When the longest current lock wait began (Postgres 14+, `pg_locks.waitstart`); absent when none waits.");
 const CHECKPOINTS: Metric = Metric::counter(
     "pulse_postgres_checkpoints_total",
     "Checkpoints by trigger: timed (checkpoint_timeout) or requested (WAL volume, or asked for).",
     &["source", "trigger"],
-).doc("Checkpoints by `trigger`: `timed` or `requested` (many requested ones mean `max_wal_size` is small for the write load).");
+)
+.doc("Checkpoints by `trigger`: `timed` or `requested` (many requested ones mean `max_wal_size` is small for the write load).");
 
 /// Every metric of the health probe.
 pub(super) const METRICS: &[Metric] = &[

@@ -29,12 +29,14 @@ pub(super) const NODE_PARTITIONS: Metric = Metric::gauge(
     "pulse_rabbitmq_node_partitions",
     "Nodes this node cannot reach although they are in its cluster (a network partition when above 0).",
     &["source", "node"],
-).doc("Cluster nodes this node cannot reach: above 0 is a network partition.");
+)
+.doc("Cluster nodes this node cannot reach: above 0 is a network partition.");
 pub(super) const NODE_RESOURCE_USED: Metric = Metric::gauge(
     "pulse_rabbitmq_node_resource_used",
     "File descriptors or sockets the node uses, by resource.",
     &["source", "node", "resource"],
-).doc("`file_descriptors` and `sockets` in use (sockets where the broker reports them: not RabbitMQ 4).");
+)
+.doc("`file_descriptors` and `sockets` in use (sockets where the broker reports them: not RabbitMQ 4).");
 pub(super) const NODE_RESOURCE_LIMIT: Metric = Metric::gauge(
     "pulse_rabbitmq_node_resource_limit",
     "The node's limit of file descriptors or sockets, by resource.",
@@ -51,7 +53,8 @@ pub(super) const UNROUTABLE: Metric = Metric::counter(
     "pulse_rabbitmq_unroutable_messages_total",
     "Published messages no queue was bound to receive, dropped or returned to the publisher, by action.",
     &["source", "action"],
-).doc("Published messages no queue received, `dropped` or `returned` (overview `message_stats`); absent until the first.");
+)
+.doc("Published messages no queue received, `dropped` or `returned` (overview `message_stats`); absent until the first.");
 
 pub(super) struct HealthProbe {
     pub(super) source: String,

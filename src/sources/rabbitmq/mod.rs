@@ -220,27 +220,37 @@ const QUEUE_UTILISATION: Metric = Metric::gauge(
     "pulse_rabbitmq_queue_consumer_utilisation",
     "Share of time the queue could deliver to its consumers immediately (0 to 1), when the broker reports it.",
     &["source", "vhost", "queue", "dead_letter"],
-).doc("Share of time the queue could deliver to consumers at once (0 to 1), when reported.").doc_labels("queue labels");
+)
+.doc("Share of time the queue could deliver to consumers at once (0 to 1), when reported.")
+.doc_labels("queue labels");
 const QUEUE_RATE: Metric = Metric::gauge(
     "pulse_rabbitmq_queue_message_rate",
     "Messages per second through the queue, by operation, as the broker averages them.",
     &["source", "vhost", "queue", "dead_letter", "op"],
-).doc("Messages per second by `op` (`publish`, `deliver`, `ack`), as the broker averages them, when reported.").doc_labels("queue labels, `op`");
+)
+.doc("Messages per second by `op` (`publish`, `deliver`, `ack`), as the broker averages them, when reported.")
+.doc_labels("queue labels, `op`");
 const QUEUE_ACKED: Metric = Metric::counter(
     "pulse_rabbitmq_queue_messages_acked_total",
     "Messages acknowledged by the queue's consumers, as the broker counts them.",
     &["source", "vhost", "queue", "dead_letter"],
-).doc("Messages acknowledged by consumers, as the broker counts them (`message_stats.ack`); absent until the first ack.").doc_labels("queue labels");
+)
+.doc("Messages acknowledged by consumers, as the broker counts them (`message_stats.ack`); absent until the first ack.")
+.doc_labels("queue labels");
 const QUEUE_HEAD_TIMESTAMP: Metric = Metric::gauge(
     "pulse_rabbitmq_queue_head_message_timestamp_seconds",
     "Timestamp property of the oldest ready message (the queue's head), as unix seconds; absent when the queue is empty or publishers set no timestamp.",
     &["source", "vhost", "queue", "dead_letter"],
-).doc("The AMQP `timestamp` property of the oldest ready message (the head), in unix seconds; absent for an empty queue or when publishers set no timestamp (classic queues report it).").doc_labels("queue labels");
+)
+.doc("The AMQP `timestamp` property of the oldest ready message (the head), in unix seconds; absent for an empty queue or when publishers set no timestamp (classic queues report it).")
+.doc_labels("queue labels");
 const QUEUE_INFO: Metric = Metric::gauge(
     "pulse_rabbitmq_queue_info",
     "Always 1; the queue's state and type as labels.",
     &["source", "vhost", "queue", "dead_letter", "state", "type"],
-).doc("Always 1; queue state (`running`, `idle`, `flow`, `down`, …) and type (`classic`, `quorum`, `stream`).").doc_labels("queue labels, `state`, `type`");
+)
+.doc("Always 1; queue state (`running`, `idle`, `flow`, `down`, …) and type (`classic`, `quorum`, `stream`).")
+.doc_labels("queue labels, `state`, `type`");
 const VHOST_QUEUES: Metric = Metric::gauge(
     "pulse_rabbitmq_vhost_queues",
     "Queues selected in the vhost (before the max_queues cap).",

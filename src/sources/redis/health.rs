@@ -80,7 +80,8 @@ pub(super) const MAXMEMORY_POLICY: Metric = Metric::gauge(
     "pulse_redis_maxmemory_policy",
     "Always 1; the eviction policy at maxmemory (INFO maxmemory_policy) as the policy label.",
     &["source", "policy"],
-).doc("Always 1; INFO `maxmemory_policy` (`noeviction`, `allkeys-lru`, …): what Redis does at maxmemory.");
+)
+.doc("Always 1; INFO `maxmemory_policy` (`noeviction`, `allkeys-lru`, …): what Redis does at maxmemory.");
 pub(super) const START_TIME: Metric = Metric::gauge(
     "pulse_redis_start_timestamp_seconds",
     "When the server started (now minus INFO uptime_in_seconds).",
@@ -109,12 +110,14 @@ pub(super) const MASTER_LAST_IO: Metric = Metric::gauge(
     "pulse_redis_master_last_io_timestamp_seconds",
     "On a replica: when it last heard from its master (now minus INFO master_last_io_seconds_ago).",
     &["source"],
-).doc("On a replica: when it last heard from its master (now minus INFO `master_last_io_seconds_ago`); absent while the link is down.");
+)
+.doc("On a replica: when it last heard from its master (now minus INFO `master_last_io_seconds_ago`); absent while the link is down.");
 pub(super) const RDB_LAST_BGSAVE_SUCCESS: Metric = Metric::gauge(
     "pulse_redis_rdb_last_bgsave_success",
     "1 if the last RDB background save succeeded (INFO rdb_last_bgsave_status:ok), 0 if it failed.",
     &["source"],
-).doc("1 if INFO `rdb_last_bgsave_status` is `ok`, 0 if `err` (with `stop-writes-on-bgsave-error`, every write then fails).");
+)
+.doc("1 if INFO `rdb_last_bgsave_status` is `ok`, 0 if `err` (with `stop-writes-on-bgsave-error`, every write then fails).");
 pub(super) const RDB_LAST_SAVE: Metric = Metric::gauge(
     "pulse_redis_rdb_last_save_timestamp_seconds",
     "When the last RDB save succeeded (INFO rdb_last_save_time; the start time if none did).",
@@ -131,12 +134,14 @@ pub(super) const RDB_CONFIGURED: Metric = Metric::gauge(
     "pulse_redis_rdb_snapshots_configured",
     "1 if RDB snapshots are scheduled (CONFIG GET save is not empty), 0 if not; absent where CONFIG is not allowed.",
     &["source"],
-).doc("1 if `CONFIG GET save` is not empty, 0 if it is; absent where CONFIG is refused (managed services, ACLs).");
+)
+.doc("1 if `CONFIG GET save` is not empty, 0 if it is; absent where CONFIG is refused (managed services, ACLs).");
 pub(super) const AOF_LAST_WRITE_SUCCESS: Metric = Metric::gauge(
     "pulse_redis_aof_last_write_success",
     "With AOF enabled: 1 if the last append-only file write succeeded (INFO aof_last_write_status:ok), 0 if it failed.",
     &["source"],
-).doc("With AOF on: 1 if INFO `aof_last_write_status` is `ok`, 0 if `err`.");
+)
+.doc("With AOF on: 1 if INFO `aof_last_write_status` is `ok`, 0 if `err`.");
 
 /// INFO fields published as they are, and their metrics.
 const INFO_FIELDS: [(&str, Metric); 12] = [

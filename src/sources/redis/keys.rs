@@ -24,7 +24,9 @@ pub const KEY_LENGTH: Metric = Metric::gauge(
     "pulse_redis_key_length",
     "Length of a Redis key by its type (LLEN, SCARD, ZCARD, XLEN, HLEN, or a numeric string value), cached.",
     &["source", "key"],
-).doc("Size of a key by type (LLEN, SCARD, ZCARD, XLEN, HLEN, numeric GET), for key checks without a `metric`. Absent keys are absent.").doc_labels("`source`, `key` (or the check's `label`)");
+)
+.doc("Size of a key by type (LLEN, SCARD, ZCARD, XLEN, HLEN, numeric GET), for key checks without a `metric`. Absent keys are absent.")
+.doc_labels("`source`, `key` (or the check's `label`)");
 
 /// A key check: the size of one key, or of every key matching a pattern.
 #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
