@@ -15,7 +15,7 @@ use sqlx::{ConnectOptions, PgConnection, Row};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::{classify, server_budget};
+use super::session::{classify, server_budget};
 use crate::error::ProbeError;
 use crate::sample::{Metric, Output};
 use crate::sources::{Probe, ProbeFuture};

@@ -4,29 +4,35 @@
 //! check's timeout, so a query the scheduler gives up on is also stopped by the server.
 //! The health probe has a connection of its own: slow checks holding the pool never make a
 //! healthy database look down.
+//!
+//! Files by concern: [`session`] (the read-only transaction and error classification),
+//! [`queries`] (SQL checks), [`heartbeats`] (heartbeat checks), [`decode`] (cells into numbers
+//! and labels), [`health`] (the health probe); this module holds the settings, the check type,
+//! the kind and the source.
 
 mod decode;
 mod health;
+mod heartbeats;
+mod queries;
+mod session;
 
-use decode::{cell_number, cell_text, check_columns};
+use heartbeats::HeartbeatProbe;
+use queries::SqlProbe;
 
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::TryStreamExt;
 use serde::Deserialize;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, PgConnection};
 use tokio::sync::Mutex;
-use tokio::time::Instant;
 
-use super::{remaining, Kind, Parsed, Probe, ProbeFuture, Source};
+use super::{Kind, Parsed, Probe, Source};
 use crate::config::parse::parse_split;
 use crate::config::validate::in_range;
 use crate::config::{CheckCommon, CheckConfig, CheckPlan, CheckSpec, ConfigError, Split};
-use crate::error::{ProbeError, Reason};
-use crate::heartbeat::{Beat, HeartbeatCommon, NewestBeats, Tracker};
+use crate::heartbeat::{HeartbeatCommon, Tracker};
 use crate::rows::RowShape;
 use crate::sample::Metric;
 use crate::sources::declare::{schema, CheckList};
@@ -284,219 +290,9 @@ impl Source<PostgresCheck> for PostgresSource {
     }
 }
 
-/// Classifies a sqlx error into a bounded reason; the message is scrubbed by [`ProbeError`].
-pub(super) fn classify(err: sqlx::Error) -> ProbeError {
-    let reason = match &err {
-        sqlx::Error::Database(db) => match db.code().as_deref() {
-            Some("57014") => Reason::Timeout,
-            Some(c) if c.starts_with("28") || c == "42501" => Reason::Auth,
-            Some("3D000") => Reason::NotFound,
-            // Cannot connect now, too many connections, or the server shutting down.
-            Some("57P01" | "57P02" | "57P03" | "53300") => Reason::Connect,
-            _ => Reason::Query,
-        },
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed => Reason::Connect,
-        sqlx::Error::Configuration(_) => Reason::Connect,
-        sqlx::Error::ColumnDecode { .. }
-        | sqlx::Error::Decode(_)
-        | sqlx::Error::ColumnNotFound(_) => Reason::Decode,
-        _ => Reason::Query,
-    };
-    let message = match &err {
-        sqlx::Error::PoolTimedOut => "no connection available in time: the server is unreachable or every pooled connection is busy".to_owned(),
-        other => other.to_string(),
-    };
-    ProbeError::new(reason, message)
-}
-
-/// Starts the read-only transaction a check runs in. Waiting for a busy pool's connection to
-/// come back is queueing, bounded by the check's own deadline; waiting for the pool to open a
-/// new one is connecting, bounded by [`connect_budget`]: sqlx retries a refused connection
-/// until its acquire timeout, which would make a wrong port or a stopped server look like a
-/// slow query (`timeout`) instead of what it is (`connect`).
-async fn begin(
-    pool: &PgPool,
-    deadline: Instant,
-) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, ProbeError> {
-    let opening = pool.num_idle() == 0 && pool.size() < pool.options().get_max_connections();
-    let begin = pool.begin_with("BEGIN READ ONLY");
-    if !opening {
-        return begin.await.map_err(classify);
-    }
-    let budget = connect_budget(deadline);
-    match tokio::time::timeout(budget, begin).await {
-        Ok(r) => r.map_err(classify),
-        Err(_) => Err(ProbeError::new(
-            Reason::Connect,
-            format!(
-                "no connection to the server within {} ms: it refuses, is unreachable or does not answer",
-                budget.as_millis()
-            ),
-        )),
-    }
-}
-
-/// How long a check may spend opening a connection: a third of what is left of its
-/// deadline, from half a second to five.
-fn connect_budget(deadline: Instant) -> Duration {
-    (remaining(deadline) / 3).clamp(Duration::from_millis(500), Duration::from_secs(5))
-}
-
-/// Statement timeout to give the server: what is left of the deadline, minus a margin so the
-/// server's cancellation (reason `timeout`, with a clear message) normally wins the race.
-pub(super) fn server_budget(deadline: Instant) -> Duration {
-    let left = remaining(deadline);
-    let margin = Duration::from_millis(50).min(left / 2);
-    (left - margin).max(Duration::from_millis(1))
-}
-
-struct SqlProbe {
-    pool: PgPool,
-    metric: String,
-    help: String,
-    shape: RowShape,
-    sql: String,
-    /// The check's series cap: rows past it are counted, never kept.
-    max_series: usize,
-}
-
-/// Runs `sql` in a READ ONLY transaction whose `statement_timeout` is the time left before
-/// `deadline`, so the server stops the query when the scheduler gives up on it. Rows are
-/// handed to `each` as they arrive, so a result is never held whole; once `each` returns
-/// `false` the remaining rows are read and counted but not decoded, and that count is
-/// returned.
-async fn stream_rows(
-    pool: &PgPool,
-    sql: &str,
-    deadline: Instant,
-    mut each: impl FnMut(&PgRow) -> Result<bool, ProbeError>,
-) -> Result<u64, ProbeError> {
-    let mut tx = begin(pool, deadline).await?;
-    let budget = server_budget(deadline).as_millis().to_string();
-    // Postgres 14+ can also check the client socket while a query runs: if the exporter is
-    // stopped (or killed) mid-query, the server ends the query within a second instead of
-    // running it on to its statement_timeout for nobody.
-    let watch_client = tx.server_version_num().is_some_and(|v| v >= 140_000);
-    let settings = if watch_client {
-        "SELECT set_config('statement_timeout', $1, true), set_config('client_connection_check_interval', '1000', true)"
-    } else {
-        "SELECT set_config('statement_timeout', $1, true)"
-    };
-    sqlx::query(settings)
-        .bind(budget)
-        .execute(&mut *tx)
-        .await
-        .map_err(classify)?;
-    let mut rest = 0u64;
-    {
-        let mut rows = sqlx::query(sql).fetch(&mut *tx);
-        let mut wanted = true;
-        while let Some(row) = rows.try_next().await.map_err(classify)? {
-            if wanted {
-                wanted = each(&row)?;
-            } else {
-                rest += 1;
-            }
-        }
-    }
-    // Nothing was written; ending with ROLLBACK returns the connection clean.
-    tx.rollback().await.map_err(classify)?;
-    Ok(rest)
-}
-
-impl Probe for SqlProbe {
-    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
-        Box::pin(async move {
-            let mut sink = self.shape.sink(&self.metric, &self.help, self.max_series);
-            let mut first = true;
-            let rest = stream_rows(&self.pool, &self.sql, deadline, |row| {
-                if std::mem::take(&mut first) {
-                    check_columns(row, &self.shape)?;
-                }
-                sink.push(row)
-            })
-            .await?;
-            sink.count_rest(rest);
-            Ok(sink.finish())
-        })
-    }
-}
-
-struct HeartbeatProbe {
-    source: String,
-    pool: PgPool,
-    hb: HeartbeatCommon,
-    sql: String,
-    tracker: Tracker,
-}
-
-impl Probe for HeartbeatProbe {
-    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
-        Box::pin(async move {
-            let mut beats = NewestBeats::new(self.hb.max_workers);
-            let mut malformed = 0u64;
-            let mut example = None;
-            stream_rows(&self.pool, &self.sql, deadline, |row| {
-                let worker = cell_text(row, "worker")?;
-                match cell_number(row, "last_seen") {
-                    Ok(Some(at)) => {
-                        let mut attributes = std::collections::BTreeMap::new();
-                        for a in &self.hb.attributes {
-                            attributes.insert(a.clone(), cell_text(row, a)?);
-                        }
-                        beats.push(Beat {
-                            worker,
-                            at,
-                            attributes,
-                        });
-                    }
-                    // A NULL or unreadable last_seen is a malformed beat, counted and logged.
-                    Ok(None) | Err(_) => {
-                        malformed += 1;
-                        example.get_or_insert(worker);
-                    }
-                }
-                Ok(true)
-            })
-            .await?;
-            Ok(self.tracker.update_newest(
-                &self.source,
-                &self.hb,
-                beats,
-                malformed,
-                example.as_deref(),
-            ))
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use crate::configfile::{assert_reports, errors_of};
-    use crate::error::Reason;
-
-    #[test]
-    fn errors_are_classified_into_bounded_reasons() {
-        let io = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
-        assert_eq!(super::classify(io).reason(), Reason::Connect);
-        let busy = super::classify(sqlx::Error::PoolTimedOut);
-        assert_eq!(busy.reason(), Reason::Connect);
-        assert!(
-            busy.to_string().contains("no connection available in time"),
-            "{busy}"
-        );
-        assert_eq!(
-            super::classify(sqlx::Error::ColumnNotFound("value".into())).reason(),
-            Reason::Decode
-        );
-        assert_eq!(
-            super::classify(sqlx::Error::RowNotFound).reason(),
-            Reason::Query
-        );
-    }
 
     #[tokio::test]
     async fn the_urls_application_name_is_kept_and_ours_is_the_default() {

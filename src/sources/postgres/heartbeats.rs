@@ -1,0 +1,58 @@
+//! Heartbeat checks: SQL returning one row per worker (`worker`, `last_seen` and the
+//! attribute columns), tracked across runs by [`Tracker`].
+
+use sqlx::postgres::PgPool;
+use tokio::time::Instant;
+
+use super::decode::{cell_number, cell_text};
+use super::session::stream_rows;
+use crate::heartbeat::{Beat, HeartbeatCommon, NewestBeats, Tracker};
+use crate::sources::{Probe, ProbeFuture};
+
+pub(super) struct HeartbeatProbe {
+    pub(super) source: String,
+    pub(super) pool: PgPool,
+    pub(super) hb: HeartbeatCommon,
+    pub(super) sql: String,
+    pub(super) tracker: Tracker,
+}
+
+impl Probe for HeartbeatProbe {
+    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
+        Box::pin(async move {
+            let mut beats = NewestBeats::new(self.hb.max_workers);
+            let mut malformed = 0u64;
+            let mut example = None;
+            stream_rows(&self.pool, &self.sql, deadline, |row| {
+                let worker = cell_text(row, "worker")?;
+                match cell_number(row, "last_seen") {
+                    Ok(Some(at)) => {
+                        let mut attributes = std::collections::BTreeMap::new();
+                        for a in &self.hb.attributes {
+                            attributes.insert(a.clone(), cell_text(row, a)?);
+                        }
+                        beats.push(Beat {
+                            worker,
+                            at,
+                            attributes,
+                        });
+                    }
+                    // A NULL or unreadable last_seen is a malformed beat, counted and logged.
+                    Ok(None) | Err(_) => {
+                        malformed += 1;
+                        example.get_or_insert(worker);
+                    }
+                }
+                Ok(true)
+            })
+            .await?;
+            Ok(self.tracker.update_newest(
+                &self.source,
+                &self.hb,
+                beats,
+                malformed,
+                example.as_deref(),
+            ))
+        })
+    }
+}
