@@ -9,7 +9,8 @@ use std::sync::Arc;
 use mongodb::bson::{self, Bson, Document};
 use tokio::time::Instant;
 
-use super::{classify, number, Shared};
+use super::client::{classify, Shared};
+use super::decode::number;
 use crate::sample::{unix_now, Metric, Output};
 use crate::sources::{Probe, ProbeFuture};
 

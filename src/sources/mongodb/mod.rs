@@ -6,29 +6,39 @@
 //! `{ $now: "-24h" }` becomes the date 24 hours ago at every run, `{ $nowSeconds: "-1h" }` and
 //! `{ $nowMillis: "-5m" }` the same instant as unix seconds or milliseconds, for documents that
 //! store numbers instead of dates.
+//!
+//! Files by concern: [`client`] (the shared driver client and error classification),
+//! [`filters`] (YAML into BSON, with relative times), [`queries`] (count and aggregate checks),
+//! [`heartbeats`] (heartbeat checks), [`decode`] (BSON values into numbers and labels),
+//! [`health`] (the health probe); this module holds the settings, the check type, the kind
+//! and the source.
 
+mod client;
 mod decode;
+mod filters;
 mod health;
+mod heartbeats;
+mod queries;
 
-use decode::{beat_time, number, text, DocRow};
+use client::Shared;
+pub use client::DEFAULT_DRIVER_TIMEOUT;
+use filters::to_document;
+use heartbeats::HeartbeatProbe;
+use queries::CheckProbe;
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
-use mongodb::bson::{self, Bson, Document};
-use mongodb::options::{ClientOptions, ReadPreference, ReadPreferenceOptions, SelectionCriteria};
 use serde::Deserialize;
 use serde_yaml::Value;
 use tokio::sync::OnceCell;
-use tokio::time::Instant;
 
-use super::{remaining, Kind, Parsed, Probe, ProbeFuture, Source};
+use super::{Kind, Parsed, Probe, Source};
 use crate::config::parse::parse_split;
 use crate::config::{CheckCommon, CheckConfig, CheckPlan, CheckSpec, ConfigError, Split};
-use crate::error::{ProbeError, Reason};
-use crate::heartbeat::{Beat, HeartbeatCommon, NewestBeats, Tracker};
+use crate::heartbeat::{HeartbeatCommon, Tracker};
 use crate::rows::RowShape;
-use crate::sample::{Metric, Output};
+use crate::sample::Metric;
 use crate::sources::declare::{schema, CheckList};
 
 /// Connection settings of a `kind: mongodb` source.
@@ -271,106 +281,10 @@ fn url_database(url: &str) -> Option<String> {
     (!db.is_empty()).then(|| db.to_owned())
 }
 
-/// Turns YAML into a BSON document, expanding `$now`, `$nowSeconds` and `$nowMillis`.
-pub fn to_document(v: &Value, now: SystemTime) -> Result<Document, String> {
-    match to_bson(v, now)? {
-        Bson::Document(d) => Ok(d),
-        other => Err(format!("expected a mapping, got {other}")),
-    }
-}
-
-fn to_bson(v: &Value, now: SystemTime) -> Result<Bson, String> {
-    Ok(match v {
-        Value::Null => Bson::Null,
-        Value::Bool(b) => Bson::Boolean(*b),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => Bson::Int64(i),
-            None => Bson::Double(n.as_f64().unwrap_or(f64::NAN)),
-        },
-        Value::String(s) => Bson::String(s.clone()),
-        Value::Sequence(items) => Bson::Array(
-            items
-                .iter()
-                .map(|i| to_bson(i, now))
-                .collect::<Result<_, _>>()?,
-        ),
-        Value::Mapping(map) => {
-            if map.len() == 1 {
-                let (k, val) = map.iter().next().expect("one entry");
-                if let (Some(op @ ("$now" | "$nowSeconds" | "$nowMillis")), Some(offset)) =
-                    (k.as_str(), val.as_str())
-                {
-                    return relative_time(op, offset, now);
-                }
-            }
-            let mut doc = Document::new();
-            for (k, val) in map {
-                let key = k
-                    .as_str()
-                    .ok_or_else(|| format!("field names must be strings, got {k:?}"))?;
-                doc.insert(key, to_bson(val, now)?);
-            }
-            Bson::Document(doc)
-        }
-        Value::Tagged(t) => to_bson(&t.value, now)?,
-    })
-}
-
-fn relative_time(op: &str, offset: &str, now: SystemTime) -> Result<Bson, String> {
-    let at = crate::timetemplate::shift(now, offset).map_err(|e| format!("{op}: {e}"))?;
-    let ms = at
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as i64;
-    Ok(match op {
-        "$now" => Bson::DateTime(bson::DateTime::from_millis(ms)),
-        "$nowSeconds" => Bson::Int64(ms / 1000),
-        _ => Bson::Int64(ms),
-    })
-}
-
 /// A MongoDB source; the client is created on first use (it connects lazily anyway).
 pub struct MongodbSource {
     name: String,
     shared: Arc<Shared>,
-}
-
-pub(super) struct Shared {
-    url: String,
-    database: String,
-    client: OnceCell<mongodb::Client>,
-}
-
-/// Driver timeouts used unless the URL sets `serverSelectionTimeoutMS` / `connectTimeoutMS`:
-/// short enough that a dead server fails a default 5 s health probe with reason `connect`
-/// (the driver's own error) rather than `timeout`.
-pub const DEFAULT_DRIVER_TIMEOUT: Duration = Duration::from_secs(2);
-
-impl Shared {
-    pub(super) async fn client(&self) -> Result<&mongodb::Client, ProbeError> {
-        self.client
-            .get_or_try_init(|| async {
-                let mut options = ClientOptions::parse(&self.url)
-                    .await
-                    .map_err(|e| classify(&e))?;
-                options.app_name = Some("pulse-exporter".to_owned());
-                options
-                    .server_selection_timeout
-                    .get_or_insert(DEFAULT_DRIVER_TIMEOUT);
-                options
-                    .connect_timeout
-                    .get_or_insert(DEFAULT_DRIVER_TIMEOUT);
-                options.max_pool_size.get_or_insert(2);
-                // Read from secondaries when there are any, so checks never load the primary.
-                options.selection_criteria = Some(SelectionCriteria::ReadPreference(
-                    ReadPreference::SecondaryPreferred {
-                        options: Some(ReadPreferenceOptions::default()),
-                    },
-                ));
-                mongodb::Client::with_options(options).map_err(|e| classify(&e))
-            })
-            .await
-    }
 }
 
 impl MongodbSource {
@@ -422,192 +336,9 @@ impl Source<MongodbCheck> for MongodbSource {
     }
 }
 
-pub(super) fn classify(e: &mongodb::error::Error) -> ProbeError {
-    use mongodb::error::ErrorKind;
-    let reason = match e.kind.as_ref() {
-        ErrorKind::Authentication { .. } => Reason::Auth,
-        ErrorKind::ServerSelection { .. }
-        | ErrorKind::Io(_)
-        | ErrorKind::ConnectionPoolCleared { .. }
-        | ErrorKind::DnsResolve { .. } => Reason::Connect,
-        ErrorKind::InvalidArgument { .. } => Reason::Query,
-        ErrorKind::BsonDeserialization(_) => Reason::Decode,
-        ErrorKind::Command(c) => match c.code {
-            50 => Reason::Timeout,   // MaxTimeMSExpired
-            13 | 18 => Reason::Auth, // Unauthorized, AuthenticationFailed
-            26 => Reason::NotFound,  // NamespaceNotFound
-            _ => Reason::Query,
-        },
-        _ => Reason::Query,
-    };
-    ProbeError::new(reason, e.to_string())
-}
-
-struct CheckProbe {
-    shared: Arc<Shared>,
-    metric: String,
-    help: String,
-    shape: RowShape,
-    spec: MongoQuery,
-    /// The check's series cap: documents past it are counted, never kept.
-    max_series: usize,
-}
-
-impl Probe for CheckProbe {
-    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
-        Box::pin(async move {
-            let client = self.shared.client().await?;
-            let db = client.database(&self.shared.database);
-            // The server gives up at the same deadline as the scheduler.
-            let max_time = remaining(deadline).max(Duration::from_millis(1));
-            let now = SystemTime::now();
-            let mut out = Output::default();
-            let s = &self.spec;
-            if let Some(c) = &s.count {
-                let filter = match &c.filter {
-                    Some(f) => {
-                        to_document(f, now).map_err(|e| ProbeError::new(Reason::Query, e))?
-                    }
-                    None => Document::new(),
-                };
-                let n = db
-                    .collection::<Document>(&c.collection)
-                    .count_documents(filter)
-                    .max_time(max_time)
-                    .await
-                    .map_err(|e| classify(&e))?;
-                out.gauge(&self.metric, &self.help, Vec::new(), n as f64);
-            } else if let Some(c) = &s.estimated_count {
-                let n = db
-                    .collection::<Document>(&c.collection)
-                    .estimated_document_count()
-                    .max_time(max_time)
-                    .await
-                    .map_err(|e| classify(&e))?;
-                out.gauge(&self.metric, &self.help, Vec::new(), n as f64);
-            } else if let Some(a) = &s.aggregate {
-                let pipeline = a
-                    .pipeline
-                    .iter()
-                    .map(|stage| to_document(stage, now))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| ProbeError::new(Reason::Query, e))?;
-                let mut cursor = db
-                    .collection::<Document>(&a.collection)
-                    .aggregate(pipeline)
-                    .max_time(max_time)
-                    .await
-                    .map_err(|e| classify(&e))?;
-                // Documents become samples as the cursor yields them; past the series cap
-                // they are only counted, so a result is never held whole.
-                let mut sink = self.shape.sink(&self.metric, &self.help, self.max_series);
-                let mut rest = 0u64;
-                while cursor.advance().await.map_err(|e| classify(&e))? {
-                    if sink.full() {
-                        rest += 1;
-                        continue;
-                    }
-                    let doc = cursor.deserialize_current().map_err(|e| classify(&e))?;
-                    sink.push(&DocRow(&doc))?;
-                }
-                sink.count_rest(rest);
-                return Ok(sink.finish());
-            }
-            Ok(out)
-        })
-    }
-}
-
-struct HeartbeatProbe {
-    source: String,
-    shared: Arc<Shared>,
-    hb: HeartbeatCommon,
-    from: MongodbBeatSource,
-    tracker: Tracker,
-}
-
-impl Probe for HeartbeatProbe {
-    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
-        Box::pin(async move {
-            let client = self.shared.client().await?;
-            let filter = match &self.from.filter {
-                Some(f) => to_document(f, SystemTime::now())
-                    .map_err(|e| ProbeError::new(Reason::Query, e))?,
-                None => Document::new(),
-            };
-            let mut cursor = client
-                .database(&self.shared.database)
-                .collection::<Document>(&self.from.collection)
-                .find(filter)
-                .max_time(remaining(deadline).max(Duration::from_millis(1)))
-                .await
-                .map_err(|e| classify(&e))?;
-            let mut beats = NewestBeats::new(self.hb.max_workers);
-            let (mut malformed, mut example) = (0u64, None);
-            while cursor.advance().await.map_err(|e| classify(&e))? {
-                let doc = cursor.deserialize_current().map_err(|e| classify(&e))?;
-                let worker = text(doc.get(&self.from.worker_field));
-                match beat_time(doc.get(&self.from.time_field)) {
-                    Some(at) => {
-                        let attributes = self
-                            .hb
-                            .attributes
-                            .iter()
-                            .map(|a| (a.clone(), text(doc.get(a))))
-                            .collect();
-                        beats.push(Beat {
-                            worker,
-                            at,
-                            attributes,
-                        });
-                    }
-                    None => {
-                        malformed += 1;
-                        example.get_or_insert(worker);
-                    }
-                }
-            }
-            Ok(self.tracker.update_newest(
-                &self.source,
-                &self.hb,
-                beats,
-                malformed,
-                example.as_deref(),
-            ))
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn relative_times_expand_at_run_time() {
-        let now = UNIX_EPOCH + Duration::from_secs(1_000_000);
-        let v: Value = serde_yaml::from_str("{ lastLogin: { $gte: { $now: \"-24h\" } }, ts: { $lt: { $nowSeconds: \"-1m\" } }, ms: { $nowMillis: \"\" } }").unwrap();
-        let d = to_document(&v, now).unwrap();
-        let gte = d
-            .get_document("lastLogin")
-            .unwrap()
-            .get_datetime("$gte")
-            .unwrap();
-        assert_eq!(gte.timestamp_millis(), (1_000_000 - 86_400) * 1000);
-        assert_eq!(
-            d.get_document("ts").unwrap().get_i64("$lt").unwrap(),
-            1_000_000 - 60
-        );
-        assert_eq!(d.get_i64("ms").unwrap(), 1_000_000_000);
-        for bad in [
-            "{ a: { $now: \"\u{2212}24h\" } }",
-            "{ a: { $now: \"+100000000000000000000y\" } }",
-        ] {
-            let v: Value = serde_yaml::from_str(bad).unwrap();
-            assert!(to_document(&v, now).is_err(), "{bad}");
-        }
-        let bad: Value = serde_yaml::from_str("{ a: { $now: \"yesterday\" } }").unwrap();
-        assert!(to_document(&bad, now).unwrap_err().contains("$now"));
-    }
 
     #[test]
     fn bad_fields_are_named_with_their_fix() {
