@@ -92,17 +92,13 @@ sources:
 
 #[tokio::test]
 async fn rows_become_samples_nulls_are_skipped_and_vanished_rows_vanish() {
-    let pool = pg().await;
-    let table = unique("plans");
-    let _cleanup = Cleanup::default().pg(format!("DROP TABLE IF EXISTS {table}"));
-    sqlx::raw_sql(&format!(
+    let (table, _cleanup) = pg_table(
+        "plans",
         "CREATE TABLE {table} (plan text, status text, n int, paid numeric); \
-         INSERT INTO {table} VALUES ('free','active',10,0), ('pro','active',3,29.5), ('trial','disabled',NULL,NULL)"
-    ))
-    .execute(&pool)
-    .await
-    .unwrap();
-    let config = format!(
+         INSERT INTO {table} VALUES ('free','active',10,0), ('pro','active',3,29.5), ('trial','disabled',NULL,NULL)",
+    )
+    .await;
+    let s = scenario(&format!(
         r#"
 sources:
   - name: db
@@ -124,59 +120,42 @@ sources:
         interval: 1s
         timeout: 500ms
 "#
+    ))
+    .await;
+    assert_samples(
+        &s.first,
+        &[
+            (
+                "app_users",
+                &[("plan", "free"), ("status", "active"), ("platform", "test")],
+                Some(10.0),
+            ),
+            ("app_users", &[("plan", "pro")], Some(3.0)),
+            // A NULL value is skipped, not 0 (and counted, below).
+            ("app_users", &[("plan", "trial")], None),
+            ("app_plan_stats", &[("plan", "pro"), ("column", "revenue")], Some(29.5)),
+            ("app_plan_stats", &[("plan", "free"), ("column", "users")], Some(10.0)),
+        ],
     );
-    let e = InProcess::start(&config);
-    let m = e
-        .wait_for("both checks", Duration::from_secs(10), |m| {
-            m.get("app_users", &[("plan", "pro")]).is_some()
-                && m.get("app_plan_stats", &[("plan", "pro"), ("column", "users")])
-                    .is_some()
-        })
-        .await;
-    assert_eq!(
-        m.get(
-            "app_users",
-            &[("plan", "free"), ("status", "active"), ("platform", "test")]
-        ),
-        Some(10.0)
-    );
-    assert_eq!(m.get("app_users", &[("plan", "pro")]), Some(3.0));
-    assert_eq!(
-        m.get("app_users", &[("plan", "trial")]),
-        None,
-        "a NULL value is skipped, not 0"
-    );
+    let skipped = s.first.get("pulse_check_values_skipped_total", &[("check", "app_users")]);
+    assert!(skipped >= Some(1.0), "{skipped:?}");
     assert!(
-        m.get(
-            "pulse_check_values_skipped_total",
-            &[("check", "app_users")]
-        )
-        .unwrap()
-            >= 1.0
-    );
-    assert_eq!(
-        m.get("app_plan_stats", &[("plan", "pro"), ("column", "revenue")]),
-        Some(29.5)
-    );
-    assert_eq!(
-        m.get("app_plan_stats", &[("plan", "free"), ("column", "users")]),
-        Some(10.0)
-    );
-    assert!(
-        m.text
+        s.first
+            .text
             .contains("# HELP app_users Users by plan and status (cached by pulse-exporter"),
         "{}",
-        m.text
+        s.first.text
     );
 
     sqlx::query(&format!("DELETE FROM {table} WHERE plan = 'pro'"))
-        .execute(&pool)
+        .execute(&pg().await)
         .await
         .unwrap();
-    e.wait_for("pro row gone", Duration::from_secs(10), |m| {
-        m.get("app_users", &[("plan", "pro")]).is_none()
-    })
-    .await;
+    s.exporter
+        .wait_for("pro row gone", Duration::from_secs(10), |m| {
+            m.get("app_users", &[("plan", "pro")]).is_none()
+        })
+        .await;
 }
 
 #[tokio::test]
@@ -381,16 +360,13 @@ sources:
 #[tokio::test]
 async fn summary_statistics_match_what_postgres_computes() {
     let pool = pg().await;
-    let table = unique("ai_per_user");
-    let _cleanup = Cleanup::default().pg(format!("DROP TABLE IF EXISTS {table}"));
-    sqlx::raw_sql(&format!(
+    let (table, _cleanup) = pg_table(
+        "ai_per_user",
         "CREATE TABLE {table} (user_id int, plan text, requests int); \
-         INSERT INTO {table} SELECT g, CASE WHEN g % 3 = 0 THEN 'pro' ELSE 'free' END, (g * 37) % 101 FROM generate_series(1, 200) g"
-    ))
-    .execute(&pool)
-    .await
-    .unwrap();
-    let config = format!(
+         INSERT INTO {table} SELECT g, CASE WHEN g % 3 = 0 THEN 'pro' ELSE 'free' END, (g * 37) % 101 FROM generate_series(1, 200) g",
+    )
+    .await;
+    let m = scenario(&format!(
         r#"
 sources:
   - name: db
@@ -405,17 +381,9 @@ sources:
         interval: 1s
         timeout: 500ms
 "#
-    );
-    let e = InProcess::start(&config);
-    let m = e
-        .wait_for("summary", Duration::from_secs(10), |m| {
-            m.get(
-                "app_ai_requests_per_user",
-                &[("plan", "pro"), ("stat", "p90")],
-            )
-            .is_some()
-        })
-        .await;
+    ))
+    .await
+    .first;
     for plan in ["free", "pro"] {
         let (median, p90, max): (f64, f64, f64) = sqlx::query_as(&format!(
             "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY requests), percentile_cont(0.9) WITHIN GROUP (ORDER BY requests), max(requests)::float8 FROM {table} WHERE plan = $1"
