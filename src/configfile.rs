@@ -414,7 +414,7 @@ mod tests {
         );
         assert_reports(
             "sources:\n  - { name: x, kind: mysql }",
-            &["sources[0].kind: unknown source kind \"mysql\": use one of logfile"],
+            &["sources[0].kind: unknown source kind \"mysql\": use one of "],
         );
     }
 

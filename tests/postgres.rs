@@ -133,11 +133,22 @@ sources:
             ("app_users", &[("plan", "pro")], Some(3.0)),
             // A NULL value is skipped, not 0 (and counted, below).
             ("app_users", &[("plan", "trial")], None),
-            ("app_plan_stats", &[("plan", "pro"), ("column", "revenue")], Some(29.5)),
-            ("app_plan_stats", &[("plan", "free"), ("column", "users")], Some(10.0)),
+            (
+                "app_plan_stats",
+                &[("plan", "pro"), ("column", "revenue")],
+                Some(29.5),
+            ),
+            (
+                "app_plan_stats",
+                &[("plan", "free"), ("column", "users")],
+                Some(10.0),
+            ),
         ],
     );
-    let skipped = s.first.get("pulse_check_values_skipped_total", &[("check", "app_users")]);
+    let skipped = s.first.get(
+        "pulse_check_values_skipped_total",
+        &[("check", "app_users")],
+    );
     assert!(skipped >= Some(1.0), "{skipped:?}");
     assert!(
         s.first

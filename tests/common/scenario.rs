@@ -42,15 +42,19 @@ pub async fn scenario(yaml: &str) -> Scenario {
     }
     let exporter = InProcess::start(yaml);
     let first = exporter
-        .wait_for("every check's first success", Duration::from_secs(10), |m| {
-            runs.iter().all(|(source, metric, check)| {
-                let mut labels = vec![("source", source.as_str())];
-                if !check.is_empty() {
-                    labels.push(("check", check.as_str()));
-                }
-                !m.find(metric, &labels).is_empty()
-            })
-        })
+        .wait_for(
+            "every check's first success",
+            Duration::from_secs(10),
+            |m| {
+                runs.iter().all(|(source, metric, check)| {
+                    let mut labels = vec![("source", source.as_str())];
+                    if !check.is_empty() {
+                        labels.push(("check", check.as_str()));
+                    }
+                    !m.find(metric, &labels).is_empty()
+                })
+            },
+        )
         .await;
     Scenario { exporter, first }
 }
