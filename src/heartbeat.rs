@@ -42,7 +42,8 @@ pub const METRICS: &[Metric] = &[
     POOL_MIN_UP,
 ];
 
-const LAST_HEARTBEAT: Metric = Metric::gauge(
+/// `pulse_worker_last_heartbeat_timestamp_seconds`.
+pub const LAST_HEARTBEAT: Metric = Metric::gauge(
     "pulse_worker_last_heartbeat_timestamp_seconds",
     "When the worker last beat.",
     &["source", "pool", "worker"],
@@ -67,7 +68,8 @@ const POOL_WORKERS: Metric = Metric::gauge(
     &["source", "pool"],
 )
 .doc("Workers known in the pool.");
-const POOL_WORKERS_UP: Metric = Metric::gauge(
+/// `pulse_worker_pool_workers_up`.
+pub const POOL_WORKERS_UP: Metric = Metric::gauge(
     "pulse_worker_pool_workers_up",
     "Workers in the pool whose last heartbeat is within max_age.",
     &["source", "pool"],
@@ -141,7 +143,7 @@ impl HeartbeatCommon {
             pool: self.pool.clone(),
         };
         vec![
-            Series::new("pulse_worker_up", vec!["worker".to_owned()], workers)
+            Series::new(WORKER_UP.name, vec!["worker".to_owned()], workers)
                 .pinned(Pin::exact("pool", &self.pool)),
         ]
     }

@@ -13,6 +13,7 @@ pub mod style;
 
 use crate::config::{AnyCheck, CheckCommon, CheckPlan};
 use crate::configfile::{Config, SourceConfig};
+use crate::self_metrics::{CHECK_SUCCESS, SOURCE_UP};
 use crate::shape::{regex_literal, Pin, Series};
 
 /// One check as the generators see it: its source, its plan, its fields and what it
@@ -92,11 +93,11 @@ pub fn matchers(check: &CheckInfo<'_>, series: &Series) -> Vec<String> {
 /// else 0; nothing before the first run. `extra` filters both sides (a dashboard variable).
 pub fn check_ok(source: &str, check: &str, extra: Option<&str>) -> String {
     let success = style::fold(&selector(
-        "pulse_check_success",
+        CHECK_SUCCESS.name,
         &[eq("source", source), eq("check", check)],
         extra,
     ));
-    let up = style::fold(&selector("pulse_source_up", &[eq("source", source)], extra));
+    let up = style::fold(&selector(SOURCE_UP.name, &[eq("source", source)], extra));
     format!("min by (instance) ({success} * on (instance, source) group_left () {up})")
 }
 

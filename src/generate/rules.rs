@@ -15,6 +15,7 @@ use super::{any_of, eq, matchers, selector, template_safe, CheckInfo};
 use crate::config::display::{Ratio, Threshold, DEFAULT_RATIO_WINDOW};
 use crate::config::dur_text;
 use crate::configfile::Config;
+use crate::self_metrics::{CHECK_LAST_SUCCESS, CHECK_SUCCESS, SOURCE_UP};
 use crate::shape::{Series, Shape};
 
 /// The bundled alerting rules: the alerts a generated file copies from them (worker pools,
@@ -137,7 +138,7 @@ fn bundled(name: &str, sources: &[&str]) -> Option<Rule> {
             .collect()
     };
     let scope = fold(&selector(
-        "pulse_source_up",
+        SOURCE_UP.name,
         &[any_of("source", sources)],
         None,
     ));
@@ -294,7 +295,7 @@ pub fn rules(config: &Config) -> String {
         let kind = s.kind.name();
         sources.push(Rule {
             alert: "PulseSourceDown".to_owned(),
-            expr: format!("{} == 0", fold(&selector("pulse_source_up", &[eq("source", name)], None))),
+            expr: format!("{} == 0", fold(&selector(SOURCE_UP.name, &[eq("source", name)], None))),
             for_: "2m".to_owned(),
             // The source label as well, though the series carries it: promtool reports rules
             // of one name and the same labels as duplicates.
@@ -326,7 +327,7 @@ pub fn rules(config: &Config) -> String {
         let pin = [eq("source", source), eq("check", name)];
         let up = format!(
             "max without (pod) ({}) == 1",
-            selector("pulse_source_up", &[eq("source", source)], None)
+            selector(SOURCE_UP.name, &[eq("source", source)], None)
         );
         let what = what(&c);
         let runbook = runbook(&c, &what);
@@ -336,7 +337,7 @@ pub fn rules(config: &Config) -> String {
             alert: "PulseCheckFailing".to_owned(),
             expr: format!(
                 "{} == 0\nand on (instance, source) {up}",
-                fold(&selector("pulse_check_success", &pin, None))
+                fold(&selector(CHECK_SUCCESS.name, &pin, None))
             ),
             for_: "15m".to_owned(),
             labels: check_labels.clone(),
@@ -352,7 +353,7 @@ pub fn rules(config: &Config) -> String {
             alert: "PulseCheckStale".to_owned(),
             expr: format!(
                 "time() - {} > {}\nand on (instance, source) {up}",
-                fold(&selector("pulse_check_last_success_timestamp_seconds", &pin, None)),
+                fold(&selector(CHECK_LAST_SUCCESS.name, &pin, None)),
                 stale.as_secs()
             ),
             for_: "1m".to_owned(),
