@@ -475,6 +475,15 @@ struct Probes {
     sweep_after: Duration,
 }
 
+/// Whether `key` is a canary object of this source (`own` is `{prefix}{source}-`) written
+/// more than `sweep_after` before `now_nanos`. Another source whose name starts with this one's
+/// (`media` and `media-eu`) never matches: what follows `own` must be the nanoseconds alone.
+fn stale_canary(key: &str, own: &str, now_nanos: u128, sweep_after: Duration) -> bool {
+    key.strip_prefix(own)
+        .and_then(|n| n.parse::<u128>().ok())
+        .is_some_and(|at| now_nanos.saturating_sub(at) > sweep_after.as_nanos())
+}
+
 impl Probes {
     async fn canary(&self, client: &aws_sdk_s3::Client) -> Result<Output, ProbeError> {
         let prefix = &self
@@ -572,13 +581,8 @@ impl Probes {
                 return;
             }
         };
-        let stale = |key: &str| {
-            key.strip_prefix(own)
-                .and_then(|n| n.parse::<u128>().ok())
-                .is_some_and(|at| now_nanos.saturating_sub(at) > self.sweep_after.as_nanos())
-        };
         for key in resp.contents().iter().filter_map(|o| o.key()) {
-            if !stale(key) {
+            if !stale_canary(key, own, now_nanos, self.sweep_after) {
                 continue;
             }
             match client
@@ -691,6 +695,34 @@ mod tests {
         );
         let raw = HttpResponse::new(status.try_into().unwrap(), SdkBody::empty());
         classify(&SdkError::service_error(err, raw))
+    }
+
+    #[test]
+    fn the_sweep_takes_only_this_sources_old_canary_objects() {
+        let own = "pulse-exporter-canary/media-";
+        let after = Duration::from_secs(60);
+        let now: u128 = 1_700_000_000 * 1_000_000_000;
+        let at = |secs_ago: u128| format!("{own}{}", now - secs_ago * 1_000_000_000);
+        assert!(
+            stale_canary(&at(61), own, now, after),
+            "left by a cancelled run"
+        );
+        assert!(
+            !stale_canary(&at(59), own, now, after),
+            "perhaps a run in flight"
+        );
+        // Another source whose name starts with this one's, and objects not ours at all.
+        let other = format!("pulse-exporter-canary/media-eu-{}", now - 3_600_000_000_000);
+        assert!(!stale_canary(&other, own, now, after));
+        assert!(!stale_canary(
+            "pulse-exporter-canary/media-",
+            own,
+            now,
+            after
+        ));
+        assert!(!stale_canary("uploads/media-1", own, now, after));
+        // A clock that went back never makes a fresh object look old.
+        assert!(!stale_canary(&format!("{own}{}", now + 5), own, now, after));
     }
 
     #[test]
