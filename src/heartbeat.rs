@@ -242,6 +242,9 @@ pub struct NewestBeats {
     newest: Largest<Beat>,
     dropped: u64,
     truncated: u64,
+    malformed: u64,
+    /// The first worker whose beat could not be read, for the log line.
+    example: Option<String>,
 }
 
 /// Cuts a beat's worker id and attribute values to the label value limit before it is kept
@@ -259,7 +262,15 @@ impl NewestBeats {
             newest: Largest::new(max),
             dropped: 0,
             truncated: 0,
+            malformed: 0,
+            example: None,
         }
+    }
+
+    /// Counts a beat of `worker` that could not be read (no time, or not a time).
+    pub fn malformed(&mut self, worker: String) {
+        self.malformed += 1;
+        self.example.get_or_insert(worker);
     }
 
     /// Takes one beat, dropping the oldest kept one when full.
@@ -334,17 +345,11 @@ pub struct Tracker {
 
 impl Tracker {
     /// [`Tracker::update`] with the beats a run kept in [`NewestBeats`]; those it dropped
-    /// count as dropped series.
-    pub fn update_newest(
-        &self,
-        source: &str,
-        hb: &HeartbeatCommon,
-        beats: NewestBeats,
-        malformed: u64,
-        example: Option<&str>,
-    ) -> Output {
+    /// count as dropped series, those it could not read as malformed.
+    pub fn update_newest(&self, source: &str, hb: &HeartbeatCommon, beats: NewestBeats) -> Output {
+        let (malformed, example) = (beats.malformed, beats.example.clone());
         let (beats, dropped, truncated) = beats.finish();
-        let mut out = self.update(source, hb, beats, malformed, example);
+        let mut out = self.update(source, hb, beats, malformed, example.as_deref());
         out.dropped += dropped;
         out.truncated += truncated;
         out
@@ -630,5 +635,32 @@ sources:
             .samples
             .iter()
             .all(|s| s.labels.iter().all(|(_, v)| v != "time-traveller"))));
+    }
+
+    #[test]
+    fn unreadable_beats_of_a_run_are_skipped_and_counted_beside_the_kept_ones() {
+        let hb = HeartbeatCommon {
+            pool: "p".into(),
+            max_age: Dur(Duration::from_secs(60)),
+            forget_after: Dur(Duration::from_secs(600)),
+            attributes: vec![],
+            min_up: None,
+            max_workers: 1,
+        };
+        let now = crate::sample::unix_now();
+        let mut beats = NewestBeats::new(1);
+        for (w, age) in [("old", 30.0), ("new", 1.0)] {
+            beats.push(Beat {
+                worker: w.into(),
+                at: now - age,
+                attributes: BTreeMap::new(),
+            });
+        }
+        beats.malformed("no-time".into());
+        beats.malformed("bad-time".into());
+        let out = Tracker::default().update_newest("s", &hb, beats);
+        assert_eq!(out.skipped, 2, "both unreadable beats");
+        assert_eq!(out.dropped, 1, "the older beat past max_workers");
+        assert_eq!(worker_up(&out), BTreeMap::from([("new".to_owned(), 1.0)]));
     }
 }

@@ -41,7 +41,6 @@ impl Probe for HeartbeatProbe {
                 .await
                 .map_err(|e| classify(&e))?;
             let mut beats = NewestBeats::new(self.hb.max_workers);
-            let (mut malformed, mut example) = (0u64, None);
             while cursor.advance().await.map_err(|e| classify(&e))? {
                 let doc = cursor.deserialize_current().map_err(|e| classify(&e))?;
                 let worker = text(doc.get(&self.from.worker_field));
@@ -59,19 +58,10 @@ impl Probe for HeartbeatProbe {
                             attributes,
                         });
                     }
-                    None => {
-                        malformed += 1;
-                        example.get_or_insert(worker);
-                    }
+                    None => beats.malformed(worker),
                 }
             }
-            Ok(self.tracker.update_newest(
-                &self.source,
-                &self.hb,
-                beats,
-                malformed,
-                example.as_deref(),
-            ))
+            Ok(self.tracker.update_newest(&self.source, &self.hb, beats))
         })
     }
 }

@@ -21,8 +21,6 @@ impl Probe for HeartbeatProbe {
     fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
         Box::pin(async move {
             let mut beats = NewestBeats::new(self.hb.max_workers);
-            let mut malformed = 0u64;
-            let mut example = None;
             stream_rows(&self.pool, &self.sql, deadline, |row| {
                 let worker = cell_text(row, "worker")?;
                 match cell_number(row, "last_seen") {
@@ -38,21 +36,12 @@ impl Probe for HeartbeatProbe {
                         });
                     }
                     // A NULL or unreadable last_seen is a malformed beat, counted and logged.
-                    Ok(None) | Err(_) => {
-                        malformed += 1;
-                        example.get_or_insert(worker);
-                    }
+                    Ok(None) | Err(_) => beats.malformed(worker),
                 }
                 Ok(true)
             })
             .await?;
-            Ok(self.tracker.update_newest(
-                &self.source,
-                &self.hb,
-                beats,
-                malformed,
-                example.as_deref(),
-            ))
+            Ok(self.tracker.update_newest(&self.source, &self.hb, beats))
         })
     }
 }
