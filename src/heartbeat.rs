@@ -449,6 +449,18 @@ impl Tracker {
 mod tests {
     use super::*;
 
+    /// A pool whose workers are up for a minute and forgotten after ten.
+    fn pool(name: &str, min_up: Option<u32>, max_workers: usize) -> HeartbeatCommon {
+        HeartbeatCommon {
+            pool: name.into(),
+            max_age: Dur(Duration::from_secs(60)),
+            forget_after: Dur(Duration::from_secs(600)),
+            attributes: vec![],
+            min_up,
+            max_workers,
+        }
+    }
+
     #[test]
     fn a_run_keeps_only_its_newest_beats_and_counts_the_rest() {
         let mut newest = NewestBeats::new(2);
@@ -589,14 +601,7 @@ sources:
 
     #[test]
     fn silent_workers_stay_down_until_forgotten() {
-        let hb = HeartbeatCommon {
-            pool: "gpu".into(),
-            max_age: Dur(Duration::from_secs(60)),
-            forget_after: Dur(Duration::from_secs(600)),
-            attributes: vec![],
-            min_up: Some(2),
-            max_workers: 10_000,
-        };
+        let hb = pool("gpu", Some(2), 10_000);
         let now = crate::sample::unix_now();
         let t = Tracker::default();
         let beat = |w: &str, age: f64| Beat {
@@ -639,14 +644,7 @@ sources:
 
     #[test]
     fn unreadable_beats_of_a_run_are_skipped_and_counted_beside_the_kept_ones() {
-        let hb = HeartbeatCommon {
-            pool: "p".into(),
-            max_age: Dur(Duration::from_secs(60)),
-            forget_after: Dur(Duration::from_secs(600)),
-            attributes: vec![],
-            min_up: None,
-            max_workers: 1,
-        };
+        let hb = pool("p", None, 1);
         let now = crate::sample::unix_now();
         let mut beats = NewestBeats::new(1);
         for (w, age) in [("old", 30.0), ("new", 1.0)] {

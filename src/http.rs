@@ -152,13 +152,7 @@ pub async fn serve_with(
             .map(AbortOnDrop);
             let mut server = axum_server::from_tcp_rustls(listener, rustls)
                 .handle(handle)
-                .map(|tls| ConnectionLimit {
-                    inner: tls,
-                    permits,
-                    max_connections: limits.max_connections,
-                    busy_head_timeout: limits.busy_header_read_timeout,
-                    per_address,
-                });
+                .map(|tls| ConnectionLimit::new(tls, permits, &limits, per_address));
             harden(server.http_builder(), &limits);
             server.serve(service).await
         }
@@ -167,13 +161,12 @@ pub async fn serve_with(
             let mut server =
                 axum_server::from_tcp(listener)
                     .handle(handle)
-                    .acceptor(ConnectionLimit {
-                        inner: axum_server::accept::DefaultAcceptor,
+                    .acceptor(ConnectionLimit::new(
+                        axum_server::accept::DefaultAcceptor,
                         permits,
-                        max_connections: limits.max_connections,
-                        busy_head_timeout: limits.busy_header_read_timeout,
+                        &limits,
                         per_address,
-                    });
+                    ));
             harden(server.http_builder(), &limits);
             server.serve(service).await
         }
@@ -281,6 +274,24 @@ struct ConnectionLimit<A> {
     max_connections: usize,
     busy_head_timeout: Duration,
     per_address: Arc<PerAddress>,
+}
+
+impl<A> ConnectionLimit<A> {
+    /// `inner` behind the connection limits.
+    fn new(
+        inner: A,
+        permits: Arc<Semaphore>,
+        limits: &Limits,
+        per_address: Arc<PerAddress>,
+    ) -> Self {
+        ConnectionLimit {
+            inner,
+            permits,
+            max_connections: limits.max_connections,
+            busy_head_timeout: limits.busy_header_read_timeout,
+            per_address,
+        }
+    }
 }
 
 impl<I, S, A> Accept<I, S> for ConnectionLimit<A>
