@@ -71,34 +71,35 @@ sources:
                     .is_some()
         })
         .await;
-    assert_eq!(m.get("app_users_enabled", &[]), Some(3.0));
-    assert_eq!(m.get("app_users_stored", &[]), Some(4.0));
-    assert_eq!(
-        m.get("app_users_active_24h", &[]),
-        Some(2.0),
-        "logged in 1 h and 2 h ago, not 30 h or 72 h ago"
-    );
-    assert_eq!(
-        m.get("app_users_by_plan", &[("plan", "pro"), ("field", "users")]),
-        Some(2.0)
-    );
-    assert_eq!(
-        m.get("app_users_by_plan", &[("plan", "pro"), ("field", "posts")]),
-        Some(11.0)
-    );
-    assert_eq!(
-        m.get(
-            "app_users_by_plan",
-            &[("plan", "trial"), ("field", "users")]
-        ),
-        Some(1.0)
-    );
-    assert_eq!(
-        m.get(
-            "pulse_source_up",
-            &[("source", "users-db"), ("kind", "mongodb")]
-        ),
-        Some(1.0)
+    assert_samples(
+        &m,
+        &[
+            ("app_users_enabled", &[], Some(3.0)),
+            ("app_users_stored", &[], Some(4.0)),
+            // Logged in 1 h and 2 h ago, not 30 h or 72 h ago.
+            ("app_users_active_24h", &[], Some(2.0)),
+            (
+                "app_users_by_plan",
+                &[("plan", "pro"), ("field", "users")],
+                Some(2.0),
+            ),
+            (
+                "app_users_by_plan",
+                &[("plan", "pro"), ("field", "posts")],
+                Some(11.0),
+            ),
+            (
+                "app_users_by_plan",
+                &[("plan", "trial"), ("field", "users")],
+                Some(1.0),
+            ),
+            ("app_bad_value", &[], None),
+            (
+                "pulse_source_up",
+                &[("source", "users-db"), ("kind", "mongodb")],
+                Some(1.0),
+            ),
+        ],
     );
     assert!(m
         .get(
