@@ -47,12 +47,22 @@ use tokio::time::Instant;
 use super::api::{Api, ListRequest};
 use super::endpoints::StoppedEndpoints;
 use super::{
-    account_label, ABANDONED, EVENTS, LOOKBACK, OLDEST_ABANDONED, OLDEST_UNDELIVERED, STUCK,
-    TRUNCATED, UNDELIVERED,
+    account_label, ABANDONED, EVENTS, EVENTS_READ, LOOKBACK, OLDEST_ABANDONED, OLDEST_UNDELIVERED,
+    STUCK, TRUNCATED, UNDELIVERED,
 };
 use crate::error::{ProbeError, Reason};
 use crate::sample::Output;
 use crate::sources::{Probe, ProbeFuture};
+
+/// The payment outcomes every account publishes, read or not, so that a drop to none is a
+/// series at 0 and not a missing one: PulseStripePaymentsFailing and the `payments` business
+/// signal read them (prometheus/rules/pulse-business.yml).
+pub const PAYMENT_OUTCOMES: [&str; 4] = [
+    "payment_intent.succeeded",
+    "payment_intent.payment_failed",
+    "invoice.paid",
+    "invoice.payment_failed",
+];
 
 /// Seconds within which Stripe may list an event later than its creation time: events newer
 /// than this at a listing are read again by the next one.
@@ -203,6 +213,12 @@ pub struct EventLog {
     retention_checked: bool,
     /// One copy of each event type name.
     types: HashSet<Arc<str>>,
+    /// Events created since the first listing, by type: a counter, so that its increase over
+    /// an hour is the events of that hour. Events older than the exporter are history, read
+    /// in bulk at a start: counted, they would be a burst of a past hour's events.
+    read_by_type: BTreeMap<Arc<str>, u64>,
+    /// When the first listing was made: the events created since are the ones counted by type.
+    count_from: Option<i64>,
 }
 
 impl EventLog {
@@ -284,6 +300,7 @@ impl EventLog {
         let newest_is_new = newest_read
             .as_ref()
             .is_some_and(|id| !self.recent.contains_key(id));
+        self.count_from.get_or_insert(now);
         for e in events {
             self.count_or_note(e, None);
         }
@@ -434,6 +451,10 @@ impl EventLog {
             return;
         }
         *self.per_minute.entry(e.created.div_euclid(60)).or_default() += 1;
+        if self.count_from.is_some_and(|from| e.created >= from) {
+            let kind = self.intern(&e.kind);
+            *self.read_by_type.entry(kind).or_default() += 1;
+        }
         for gap in &mut self.gaps {
             if (gap.floor..=gap.after_created).contains(&e.created) {
                 gap.seen.insert(e.id.clone());
@@ -461,14 +482,7 @@ impl EventLog {
             self.overflow = true;
             return;
         }
-        let kind = match self.types.get(e.kind.as_str()) {
-            Some(k) => k.clone(),
-            None => {
-                let k: Arc<str> = Arc::from(e.kind.as_str());
-                self.types.insert(k.clone());
-                k
-            }
-        };
+        let kind = self.intern(&e.kind);
         self.undelivered.insert(
             e.id.clone(),
             Undelivered {
@@ -477,6 +491,25 @@ impl EventLog {
                 abandoned: false,
             },
         );
+    }
+
+    /// The one copy of the type name `kind`.
+    fn intern(&mut self, kind: &str) -> Arc<str> {
+        if let Some(k) = self.types.get(kind) {
+            return k.clone();
+        }
+        let k: Arc<str> = Arc::from(kind);
+        self.types.insert(k.clone());
+        k
+    }
+
+    /// Events created since the first listing, by type, with every payment outcome present.
+    pub fn read_by_type(&self) -> BTreeMap<&str, u64> {
+        let mut out: BTreeMap<&str, u64> = PAYMENT_OUTCOMES.iter().map(|t| (*t, 0)).collect();
+        for (kind, n) in &self.read_by_type {
+            out.insert(&**kind, *n);
+        }
+        out
     }
 
     /// Events counted in the window starting at `window_start` (to the minute).
@@ -666,6 +699,9 @@ impl EventsProbe {
             out.add(&OLDEST_ABANDONED, &labels, o as f64);
         }
         out.add(&EVENTS, &labels, log.events(window_start) as f64);
+        for (kind, n) in log.read_by_type() {
+            out.add(&EVENTS_READ, &[&self.source, account, kind], n as f64);
+        }
         out.add(&LOOKBACK, &labels, self.lookback.as_secs_f64());
         for (listing, cut) in [
             ("events", !log.complete(window_start)),
@@ -745,6 +781,43 @@ mod tests {
         assert!(r.whole_retention);
         assert_eq!(r.floor, now - RETENTION);
         log.apply_recheck(&r, undelivered, false);
+    }
+
+    #[test]
+    fn events_are_counted_by_type_from_the_first_listing_on_with_the_payment_outcomes_always_present(
+    ) {
+        let mut log = EventLog::default();
+        let read = |log: &EventLog| -> Vec<(String, u64)> {
+            log.read_by_type()
+                .into_iter()
+                .map(|(k, n)| (k.to_owned(), n))
+                .collect()
+        };
+        let mut none_yet: Vec<(String, u64)> = PAYMENT_OUTCOMES
+            .iter()
+            .map(|t| (t.to_string(), 0))
+            .collect();
+        none_yet.sort();
+        assert_eq!(read(&log), none_yet);
+        // The window read at the start is history: counted in the window, not by type.
+        let (now, start) = (T + 100, T - 5000);
+        log.apply_top(&Top::Since(start), listing(0, 99, none), false, now);
+        assert_eq!(log.events(start), 100);
+        assert_eq!(read(&log), none_yet);
+        // Events created after it are counted once each, even when listed twice.
+        let later = |i: i64| at(i, T + 100 + i, 0);
+        log.apply_top(
+            &newer(99),
+            vec![later(200), later(201), later(202)],
+            false,
+            T + 400,
+        );
+        log.apply_top(&newer(99), vec![later(202), later(203)], false, T + 500);
+        let n = |kind: &str| log.read_by_type()[kind];
+        assert_eq!(n("invoice.paid"), 2, "evt_200 and evt_202");
+        assert_eq!(n("charge.succeeded"), 2, "evt_201 and evt_203");
+        assert_eq!(n("payment_intent.payment_failed"), 0);
+        assert_eq!(log.read_by_type().len(), 5);
     }
 
     #[test]

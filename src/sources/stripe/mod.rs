@@ -198,6 +198,7 @@ pub const METRICS: &[Metric] = &[
     ABANDONED,
     OLDEST_ABANDONED,
     EVENTS,
+    EVENTS_READ,
     LOOKBACK,
     TRUNCATED,
 ];
@@ -258,6 +259,13 @@ const EVENTS: Metric = Metric::gauge(
 )
 .doc(r#"Events created in the lookback window, delivered or not, counted to the minute. A lower bound while `listing="events"` is truncated."#)
 .changes("as events are created, and as the runs after a restart or a burst read the rest of the window", "as events leave the window (to the minute)");
+const EVENTS_READ: Metric = Metric::counter(
+    "pulse_stripe_events_read_total",
+    "Events created since the exporter started, by type, each counted once: the increase over an hour is that hour's events.",
+    &["source", "account", "event_type"],
+)
+.doc("Events created since the exporter's first listing, by type, each counted once (older events, read at a start, are not counted: they would show as a burst). `increase(…[1h])` is the hour's events of a type: payments succeeded against failed for PulseStripePaymentsFailing and the `payments` business signal. The four payment outcomes (`payment_intent.succeeded`, `payment_intent.payment_failed`, `invoice.paid`, `invoice.payment_failed`) are always present; other types appear when first read.")
+.changes("as events of the type are created and read", "only to 0 at a restart");
 const LOOKBACK: Metric = Metric::gauge(
     "pulse_stripe_lookback_seconds",
     "The lookback window the event counts cover.",
