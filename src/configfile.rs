@@ -12,8 +12,8 @@ use crate::config::names::is_object_name;
 use crate::config::parse::{empty, key_text, parse_at, split_mapping};
 use crate::config::positions::Positions;
 use crate::config::validate::{
-    alert_fits, in_range, label_name, metric_name, plan_timing, timing, MAX_BYTES, MAX_SERIES,
-    MIN_BYTES,
+    alert_fits, drop_fits, in_range, label_name, metric_name, plan_timing, timing, MAX_BYTES,
+    MAX_SERIES, MIN_BYTES,
 };
 use crate::config::{
     interpolate, AnyCheck, CheckPlan, ConfigError, ConfigErrors, Global, SourceCommon, HEALTH_CHECK,
@@ -303,6 +303,15 @@ fn validate_check(
             ));
         } else {
             alert_fits(&format!("{path}.alert"), alert, series, errors);
+        }
+    }
+    if let Some(drop) = &common.drop {
+        match check.names_metric() {
+            false => errors.push(ConfigError::new(
+                format!("{path}.drop"),
+                "a heartbeat check publishes no metric of its own to compare: its pool is alerted on by `min_up` (PulseWorkerPoolBelowMinimum)",
+            )),
+            true => drop_fits(&format!("{path}.drop"), drop, series, errors),
         }
     }
     for label in common.const_labels.keys() {

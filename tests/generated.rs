@@ -961,3 +961,34 @@ fn generated_queue_and_worker_alerts_catch_every_failure_shape_the_bundled_ones_
         &format!("promtool test rules (the bundle's cases) on\n{rules}"),
     );
 }
+
+#[test]
+fn a_generated_drop_alert_passes_the_business_rhythm_cases_of_the_bundled_one() {
+    // The signups check of the HiveSync example asks for `drop:`; its generated
+    // PulseBusinessSignalLow rule replays the weeks of scripts/business-rhythm-tests.py: it
+    // fires when signups stop at midday and resolves when they resume, and stays quiet on a
+    // quiet night, a 40 % slower weekend, a one-hour dip of 30 % and with one week of history.
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("generated.rules.yml");
+    std::fs::write(
+        &rules,
+        generate(&repo("examples/hivesync-joip.yml"), "rules"),
+    )
+    .unwrap();
+    let tests = dir.path().join("business-rhythm.test.yml");
+    run_ok(
+        std::process::Command::new("python3")
+            .arg(repo("scripts/business-rhythm-tests.py"))
+            .arg("--generated")
+            .arg(&rules)
+            .arg(&tests),
+        "scripts/business-rhythm-tests.py --generated",
+    );
+    let out = run_ok(
+        std::process::Command::new("promtool")
+            .args(["test", "rules"])
+            .arg(&tests),
+        "promtool test rules on the generated drop alert",
+    );
+    assert!(out.contains("SUCCESS"), "{out}");
+}

@@ -8,6 +8,7 @@
 //! in [`validate`].
 
 pub mod display;
+pub mod drop_alert;
 mod interpolate;
 pub mod names;
 pub mod parse;
@@ -270,11 +271,15 @@ pub struct CheckCommon {
     /// A threshold alert on the check's metric in the generated rules, e.g.
     /// `{ above: 100, for: 10m, severity: warning }`.
     pub alert: Option<display::Threshold>,
+    /// A drop-against-usual alert in the generated rules, for a business signal that swings
+    /// between night and day: fires when the value falls far below what the same time usually
+    /// shows, e.g. `{ ratio: 0.5, min_usual: 20 }` (the same hour of the last four weeks).
+    pub drop: Option<drop_alert::DropAlert>,
 }
 
 impl CheckCommon {
     /// Keys of a check mapping that belong to [`CheckCommon`]; the rest go to the kind.
-    pub const KEYS: [&'static str; 13] = [
+    pub const KEYS: [&'static str; 14] = [
         "name",
         "metric",
         "help",
@@ -288,6 +293,7 @@ impl CheckCommon {
         "panel",
         "description",
         "alert",
+        "drop",
     ];
 }
 

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use super::display::Threshold;
+use super::drop_alert::DropAlert;
 use super::names::{is_label_name, is_metric_name, RESERVED_LABELS};
 use super::{CheckPlan, ConfigError};
 use crate::shape::{Series, Shape};
@@ -168,8 +169,64 @@ pub fn alert_fits(path: &str, alert: &Threshold, series: &[Series], errors: &mut
     }
 }
 
+/// Records what is wrong with `drop:` (at `path`) on `series`: a field out of range, or a
+/// metric that is no count (a drop alert takes a counter, by its increase over the window,
+/// or a gauge, as it is).
+pub fn drop_fits(path: &str, drop: &DropAlert, series: &[Series], errors: &mut Vec<ConfigError>) {
+    if let Some((field, why)) = drop.problem() {
+        errors.push(ConfigError::new(format!("{path}.{field}"), why));
+    }
+    for s in series {
+        match s.shape {
+            Shape::Counter => {}
+            Shape::Gauge if drop.window.is_some() => errors.push(ConfigError::new(
+                format!("{path}.window"),
+                "the check publishes a gauge, compared as it is: remove `window` (count over a window in the query), or publish a `_total` counter",
+            )),
+            Shape::Gauge => {}
+            _ => errors.push(ConfigError::new(
+                path.to_owned(),
+                format!(
+                    "{} is not a count or a rate to compare with its usual: a drop alert needs a gauge or a `_total` counter",
+                    s.metric
+                ),
+            )),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_drop_alert_takes_a_count_and_names_its_bad_field() {
+        let err = |check: &str| {
+            let yaml = format!("sources:\n  - name: db\n    kind: postgres\n    url: postgres://127.0.0.1/x\n    checks:\n      - {check}\n");
+            crate::configfile::load_str(&yaml).unwrap_err().to_string()
+        };
+        let e = err(
+            "{ metric: app_signups_1h, sql: 'SELECT 1 AS value', drop: { ratio: 2, window: 1h } }",
+        );
+        assert!(
+            e.contains("checks[0].drop.ratio: must be a share between 0 and 1"),
+            "{e}"
+        );
+        assert!(
+            e.contains("checks[0].drop.window: the check publishes a gauge"),
+            "{e}"
+        );
+        let e = err(
+            "{ metric: app_last_signup_timestamp_seconds, sql: 'SELECT 1 AS value', drop: {} }",
+        );
+        assert!(
+            e.contains("checks[0].drop: app_last_signup_timestamp_seconds is not a count"),
+            "{e}"
+        );
+        let ok = "sources:\n  - name: db\n    kind: postgres\n    url: postgres://127.0.0.1/x\n    checks:\n      - { metric: app_signups_1h, sql: 'SELECT 1 AS value', drop: { min_usual: 5 } }\n";
+        let config = crate::configfile::load_str(ok).unwrap();
+        let drop = config.sources[0].checks()[0].common().drop.clone().unwrap();
+        assert_eq!(drop.min_usual, 5.0);
+    }
 
     #[test]
     fn a_ratio_must_name_a_label_of_a_count() {

@@ -11,8 +11,11 @@ use serde_json::{json, Value};
 
 use super::grafana::{ds, query, ref_id, runbook_link, About, Board};
 use super::style::{self, STYLE};
+use super::usual::usual;
 use super::{any_of, check_ok, matchers, selector, CheckInfo};
 use crate::config::display::PanelKind;
+use crate::config::drop_alert::{promql_duration, DropAlert};
+use crate::config::dur_text;
 use crate::configfile::Config;
 use crate::self_metrics::{SOURCE_DURATION, SOURCE_FAILURES, SOURCE_UP};
 use crate::shape::{Builtin, PanelExpr, Series, Shape};
@@ -237,6 +240,20 @@ fn check_panels(b: &mut Board, check: &CheckInfo<'_>, series: &Series, index: us
         PanelKind::Timeseries
     };
     let key = format!("{}#{index}", series.metric);
+    if let Some(drop) = &check.common.drop {
+        usual_panel(
+            b,
+            check,
+            series,
+            drop,
+            &about(
+                &format!("{key}/usual"),
+                format!("{name}: against its usual"),
+                format!("{what}{guard_note}"),
+                "short",
+            ),
+        );
+    }
     match &series.shape {
         Shape::Gauge | Shape::TopN | Shape::Summary => {
             let kind = chosen(match series.shape {
@@ -367,6 +384,42 @@ fn check_panels(b: &mut Board, check: &CheckInfo<'_>, series: &Series, index: us
         }
         Shape::Builtin(set) => builtin_panels(b, check, series, set, &about, &key),
     }
+}
+
+/// The panel of a check with `drop:`: its value, its usual (the median of the same time in
+/// past periods) and the alert line under it, so that whether today is normal shows at a
+/// glance. `a` says what the check measures; the rest of the description is added here.
+fn usual_panel(b: &mut Board, check: &CheckInfo<'_>, series: &Series, drop: &DropAlert, a: &About) {
+    let Some(u) = usual(check, series, drop, Some(VAR)) else {
+        return;
+    };
+    let ratio = drop.ratio;
+    let legend_of = |tag: &str| match series.labels.is_empty() {
+        true => tag.to_owned(),
+        false => format!("{tag} {}", legend(&series.labels)),
+    };
+    let a = About {
+        description: format!(
+            "Solid: the {} of {} now. Dashed: its usual, the median of the same time over the last {} periods of {}. Dotted: the alert line, {ratio} × the usual: under it for {} at a time whose usual is at least {} is PulseBusinessSignalLow. {}",
+            u.measured,
+            series.metric,
+            drop.periods,
+            promql_duration(drop.period.0),
+            dur_text(drop.for_.0),
+            drop.min_usual,
+            a.description
+        ),
+        ..a.clone()
+    };
+    b.guarded(
+        PanelKind::Timeseries,
+        &a,
+        vec![
+            query(u.now, legend_of("now")),
+            query(u.usual.clone(), legend_of("usual")),
+            query(format!("{ratio} * {}", u.usual), legend_of("alert line")),
+        ],
+    );
 }
 
 /// The panels a kind describes for its built-in metrics.

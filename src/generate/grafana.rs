@@ -51,6 +51,7 @@ pub(super) struct Board {
 }
 
 /// What a check panel is about: its guard, and the texts around it.
+#[derive(Clone)]
 pub(super) struct About {
     pub(super) key: String,
     pub(super) title: String,

@@ -1,0 +1,108 @@
+//! The PromQL of a check's `drop:` (a drop-against-usual alert): its value now and what the
+//! same time usually shows, written once for the rule that alerts on them and the panel that
+//! draws them.
+
+use super::style::fold;
+use super::{matchers, selector, CheckInfo};
+use crate::config::drop_alert::{
+    promql_duration, DropAlert, DEFAULT_DROP_WINDOW, MIN_KNOWN_PERIODS,
+};
+use crate::shape::{Series, Shape};
+
+/// A series' value and its usual, for a drop alert.
+pub struct Usual {
+    /// The value now: a counter's increase over the window, or a gauge as it is.
+    pub now: String,
+    /// The median of the value one, two, … `periods` periods ago.
+    pub usual: String,
+    /// Non-empty while at least two of those past values are known.
+    pub known: String,
+    /// What `now` measures, for descriptions: "value" or "increase over 1h".
+    pub measured: String,
+}
+
+/// The expressions of `drop` on `series` of `check`, each series of the metric on its own;
+/// `extra` filters them (a dashboard's variables). None for a metric that is neither a
+/// counter nor a gauge (validation admits no other).
+pub fn usual(
+    check: &CheckInfo<'_>,
+    series: &Series,
+    drop: &DropAlert,
+    extra: Option<&str>,
+) -> Option<Usual> {
+    let sel = selector(&series.metric, &matchers(check, series), extra);
+    let window = promql_duration(drop.window.map_or(DEFAULT_DROP_WINDOW, |w| w.0));
+    let value = |ago: u32| {
+        let offset = match ago {
+            0 => String::new(),
+            n => format!(" offset {}", promql_duration(drop.period.0 * n)),
+        };
+        match series.shape {
+            Shape::Counter => Some(fold(&format!("increase({sel}[{window}]{offset})"))),
+            Shape::Gauge => Some(fold(&format!("{sel}{offset}"))),
+            _ => None,
+        }
+    };
+    let mut past = Vec::new();
+    for ago in 1..=drop.periods {
+        past.push(format!(
+            "label_replace({}, \"periods_ago\", \"{ago}\", \"\", \"\")",
+            value(ago)?
+        ));
+    }
+    let past = past.join("\n  or ");
+    Some(Usual {
+        now: value(0)?,
+        usual: format!("quantile without (periods_ago) (0.5,\n  {past}\n)"),
+        known: format!("count without (periods_ago) (\n  {past}\n) >= {MIN_KNOWN_PERIODS}"),
+        measured: match series.shape {
+            Shape::Counter => format!("increase over {window}"),
+            _ => "value".to_owned(),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_usual_is_the_median_of_the_same_time_in_past_periods_each_series_apart() {
+        let config = crate::configfile::load_str(
+            "sources:\n  - name: db\n    kind: postgres\n    url: postgres://127.0.0.1/x\n    checks:\n      - { metric: app_signups_1h, sql: 'SELECT 1 AS value', const_labels: { app: web }, drop: { periods: 2, period: 1d } }\n",
+        )
+        .unwrap();
+        let checks = super::super::checks(&config);
+        let c = &checks[0];
+        let drop = c.common.drop.clone().unwrap();
+        // A gauge is compared as it is, each series on its own (here the one of `app="web"`).
+        let u = usual(c, &c.series[0], &drop, Some("instance=~\"$instance\"")).unwrap();
+        assert_eq!(
+            u.now,
+            "max without (pod) (app_signups_1h{app=\"web\", instance=~\"$instance\"})"
+        );
+        assert!(
+            u.usual.contains("label_replace(max without (pod) (app_signups_1h{app=\"web\", instance=~\"$instance\"} offset 2d), \"periods_ago\", \"2\", \"\", \"\")"),
+            "{}",
+            u.usual
+        );
+        assert_eq!(u.measured, "value");
+        // A counter (a log file's) by its increase over the window.
+        let drop = DropAlert {
+            window: Some(crate::config::Dur(std::time::Duration::from_secs(7200))),
+            ..drop
+        };
+        let counter = Series::new("app_signups_total", Vec::new(), Shape::Counter);
+        let u = usual(c, &counter, &drop, None).unwrap();
+        assert_eq!(
+            u.now,
+            "max without (pod) (increase(app_signups_total{app=\"web\"}[2h]))"
+        );
+        assert_eq!(
+            u.usual,
+            "quantile without (periods_ago) (0.5,\n  label_replace(max without (pod) (increase(app_signups_total{app=\"web\"}[2h] offset 1d)), \"periods_ago\", \"1\", \"\", \"\")\n  or label_replace(max without (pod) (increase(app_signups_total{app=\"web\"}[2h] offset 2d)), \"periods_ago\", \"2\", \"\", \"\")\n)"
+        );
+        assert!(u.known.ends_with(") >= 2"), "{}", u.known);
+        assert_eq!(u.measured, "increase over 2h");
+    }
+}
