@@ -355,9 +355,68 @@ RABBIT_OLDEST = (f'time() - min by ({by("vhost", "queue")}) '
                  f'({sel("pulse_rabbitmq_queue_messages", eq("state", "ready"), eq("dead_letter", "false"))} == 0)')
 
 
+# The business signals of prometheus/rules/pulse-business.yml, as the admin overview draws
+# them: (signal, title, what it counts, 1 while what it is read from works).
+SIGNALS = [
+    ("signups", "Signups per hour", "Accounts registered in the last hour (the growth of app_users_registered).",
+     check_ok("app_users_registered")),
+    ("payments", "Payments per hour", "PaymentIntents that succeeded in the last hour (Stripe events read by type).",
+     source_ok("stripe")),
+    ("ai_requests", "AI requests per hour", "AI requests created in the last hour.", check_ok("app_ai_requests")),
+    ("preview_requests", "Previews requested per hour", "Preview builds requested in the last hour.",
+     check_ok("app_preview_requests")),
+]
+
+
+def business_ratio():
+    """The share of the usual under which PulseBusinessSignalLow fires, read from its rule
+    (alerts/pulse-alerts.yml), so the dashboards draw the line the alert uses."""
+    with open(ALERTS_FILE) as f:
+        m = re.search(r"business:signal:count1h < ([0-9.]+) \* business:signal:usual1h", f.read())
+    if not m:
+        sys.exit("scripts/dashboards.py: PulseBusinessSignalLow's `count1h < R * usual1h` not found in alerts/pulse-alerts.yml")
+    return float(m.group(1))
+
+
+def business_health(b):
+    """The row on top of the admin overview: each business signal against the same hour of
+    the week, usually, so an SRE sees at a glance whether today is normal."""
+    ratio = business_ratio()
+    b.row("Business health")
+    shares = []
+    for signal, _, _, ok in SIGNALS:
+        pick = eq("signal", signal)
+        now = f'sum by ({by()}) ({sel("business:signal:count1h", pick)})'
+        usual = f'sum by ({by()}) ({sel("business:signal:usual1h", pick)})'
+        shares.append({"expr": f"{now}\n/ ({usual} > 0)", "legendFormat": f"{{{{platform}}}} {signal}", "ok": ok})
+    b.number("Business signals against their usual",
+             f"Each signal's last hour as a share of the same hour of the week, usually (the median of the last four weeks). Red under {ratio:.0%} (PulseBusinessSignalLow fires after 15 minutes there, in an hour busy enough to judge), orange under 80 %. DEGRADED while the check or source a signal is read from fails; NO DATA with less than two weeks of history, or for a signal this platform does not publish.",
+             "percentunit", shares, w=24, h=4, thresholds=steps(("red", None), ("orange", ratio), ("green", 0.8)),
+             color="background", alerts=["PulseBusinessSignalLow"])
+    # The usual band: from the usual (dashed) down to the alert line (dotted), one pair per
+    # platform shown.
+    band = [
+        {"matcher": {"id": "byFrameRefID", "options": "B"},
+         "properties": [{"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}}]},
+        {"matcher": {"id": "byFrameRefID", "options": "C"},
+         "properties": [{"id": "custom.lineStyle", "value": {"fill": "dot", "dash": [2, 6]}}]},
+    ]
+    for signal, title, what, _ in SIGNALS:
+        pick = eq("signal", signal)
+        today = f'sum by (platform) ({sel("business:signal:count1h", pick)})'
+        usual_line = f'sum by (platform) ({sel("business:signal:usual1h", pick)})'
+        b.ts(title, f"{what} Solid: today. Dashed: the usual for the same hour of the week (the median of the last four weeks). Dotted: the alert line, {ratio:.0%} of the usual: today under it for 15 minutes, in an hour whose usual is large enough, is PulseBusinessSignalLow.",
+             "short",
+             [{"expr": today, "legendFormat": "{{platform}} today"},
+              {"expr": usual_line, "legendFormat": "{{platform}} usual"},
+              {"expr": f"{ratio} * {usual_line}", "legendFormat": "{{platform}} alert line"}],
+             w=6, h=7, time_from="2d", alerts=["PulseBusinessSignalLow"], overrides=band)
+
+
 def admin():
     b = Board("pulse-admin-overview", "Admin overview",
-              "The platforms' admin analytics view (HiveSync spec section 4, JOIP and Hayon analytics): summary cards, usage charts, growth, content, top users and incidents. Filter by platform and exporter above.")
+              "The platforms' admin analytics view (HiveSync spec section 4, JOIP and Hayon analytics): business health against the usual week, summary cards, usage charts, growth, content, top users and incidents. Filter by platform and exporter above.")
+    business_health(b)
     b.row("Summary")
     b.card("Online users now", "Distinct users with an open WebSocket session or a heartbeat in the last 2 minutes.", "short",
            f"sum by ({by()}) ({sel('app_online_users')})", check_ok("app_online_users"))
