@@ -919,9 +919,13 @@ async fn demo_keeps_generating_live_activity_until_stopped() {
     // Jobs queue in Redis and the AI log gets JSON lines.
     let log = std::fs::read_to_string(logs.path().join("ai-events.log")).unwrap();
     assert!(log.lines().any(|l| l.contains("\"event\":\"ai_request\"")));
-    // The control keys: paused AI workers complete nothing while jobs keep arriving, and a
-    // GPU scale-in keeps only the first worker beating.
+    // The control keys: paused AI workers complete nothing while jobs keep arriving, a GPU
+    // scale-in keeps only the first worker beating, and paused signups add no account.
     let mut r = redis().await;
+    let _: () = r
+        .set(format!("{name}:control:signups"), "paused")
+        .await
+        .unwrap();
     let _: () = r
         .set(format!("{name}:control:ai_workers"), "paused")
         .await
@@ -962,10 +966,25 @@ async fn demo_keeps_generating_live_activity_until_stopped() {
     assert!(created_since > 0, "jobs keep arriving");
     let gpu2_after: String = r.get(&gpu2).await.unwrap();
     assert_eq!(gpu2_before, gpu2_after, "a scaled-in worker stops beating");
+    let signed_up_since = |db: sqlx::PgPool, name: String, at: DateTime<Utc>| async move {
+        sqlx::query_scalar::<_, i64>(&format!(
+            "SELECT count(*) FROM {name}.users WHERE created_at > $1"
+        ))
+        .bind(at)
+        .fetch_one(&db)
+        .await
+        .unwrap()
+    };
+    assert_eq!(
+        signed_up_since(db.clone(), name.clone(), paused_at).await,
+        0,
+        "nobody signs up while signups are paused"
+    );
     let _: () = r
         .del(&[
             format!("{name}:control:ai_workers"),
             format!("{name}:control:gpu_workers"),
+            format!("{name}:control:signups"),
         ])
         .await
         .unwrap();
@@ -982,6 +1001,16 @@ async fn demo_keeps_generating_live_activity_until_stopped() {
         }
     }
     assert!(resumed > 0, "resumed workers complete jobs again");
+    // At `--rate 20`, about two signups a second once resumed.
+    let mut signed_up = 0;
+    for _ in 0..40 {
+        signed_up = signed_up_since(db.clone(), name.clone(), resumed_at).await;
+        if signed_up > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(signed_up > 0, "signups resume");
     // Quiet logs: a few lines in all, none from a library (sqlx's slow-statement warnings,
     // a driver's reconnect chatter), none repeated run after run.
     if started.elapsed() < Duration::from_secs(15) {

@@ -4,7 +4,9 @@
 //! completions window a quarter, evaluation intervals 1 s), and the dashboards' queries. A Redis
 //! outage must reach Alertmanager (and its webhook receiver), turn the AI queue card DEGRADED,
 //! and resolve after recovery; a scale-in of part of the GPU pool must page nobody; AI workers
-//! that stop taking jobs must page through Alertmanager and resolve when they resume.
+//! that stop taking jobs must page through Alertmanager and resolve when they resume; signups
+//! that stop must warn through the drop-against-usual rule `pulse-exporter rules` generates
+//! for a `drop:` check (its periods a minute long), and resolve when they resume.
 
 mod common;
 
@@ -18,6 +20,41 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn repo_file(p: &str) -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(p)).unwrap()
+}
+
+/// A signups check with `drop:` whose history is minutes long: signups over the last 20
+/// seconds against the same 20 seconds one and two minutes ago. The demo signs up about one
+/// account for every ten events (`--rate 5`: ten in 20 seconds); under 0.3 of the usual, so
+/// that chance (three or fewer in 20 seconds for 10 seconds) does not fire it first.
+const LIVE_SIGNUPS: &str = "      - name: signups-live
+        metric: app_users_signups_live
+        help: Accounts created in the last 20 seconds.
+        interval: 2s
+        timeout: 1s
+        sql: SELECT count(*) AS value FROM users WHERE created_at > now() - interval '20 seconds'
+        drop: { ratio: 0.3, period: 1m, periods: 2, min_usual: 3, for: 10s }
+";
+
+/// The generated rules of the `drop:` checks of `config` (the `pulse-config-business` group
+/// of `pulse-exporter rules`), only those of check `check`.
+fn generated_drop_rules(config: &Path, check: &str) -> String {
+    let out = std::process::Command::new(bin())
+        .args(["--config.file", config.to_str().unwrap(), "rules"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut rules: serde_yaml::Value = serde_yaml::from_slice(&out.stdout).unwrap();
+    let groups = rules["groups"].as_sequence_mut().unwrap();
+    groups.retain(|g| g["name"] == "pulse-config-business");
+    assert_eq!(groups.len(), 1, "the business group");
+    let kept = groups[0]["rules"].as_sequence_mut().unwrap();
+    kept.retain(|r| r["labels"]["check"] == check);
+    assert_eq!(kept.len(), 1, "one drop alert for {check}");
+    serde_yaml::to_string(&rules).unwrap()
 }
 
 fn value_of(sample: &Value) -> f64 {
@@ -137,7 +174,8 @@ async fn dashboards_have_data_and_a_redis_outage_pages_through_alertmanager_and_
             .fetch_one(&db)
             .await
             .ok();
-        if seeded == Some(200) {
+        // The live demo signs up more once seeded.
+        if seeded.is_some_and(|n| n >= 200) {
             break;
         }
         assert!(
@@ -160,8 +198,15 @@ async fn dashboards_have_data_and_a_redis_outage_pages_through_alertmanager_and_
                 "completed_at > now() - interval '15 seconds'",
             )
     };
+    let hivesync_config = fast(repo_file("examples/hivesync-joip.yml")).replacen(
+        "      - metric: app_users_signups_1h\n",
+        &format!("{LIVE_SIGNUPS}      - metric: app_users_signups_1h\n"),
+        1,
+    );
+    assert!(hivesync_config.contains("signups-live"));
+    std::fs::write(d.join("hivesync.yml"), &hivesync_config).unwrap();
     let hivesync = Exporter::start_with(
-        &fast(repo_file("examples/hivesync-joip.yml")),
+        &hivesync_config,
         &[],
         &[("PULSE_REDIS_URL", redis_url.as_str())],
     );
@@ -222,10 +267,19 @@ async fn dashboards_have_data_and_a_redis_outage_pages_through_alertmanager_and_
         )
         .replace("pulse-hayon:7857", &format!("127.0.0.1:{}", hayon.port));
     std::fs::write(prom_dir.join("prometheus.yml"), config).unwrap();
-    let recording = repo_file("prometheus/rules/pulse-recording.yml")
-        .replace("interval: 30s", "interval: 1s")
-        .replace("interval: 1m", "interval: 1s");
-    std::fs::write(prom_dir.join("rules/pulse-recording.yml"), recording).unwrap();
+    for file in ["pulse-recording.yml", "pulse-business.yml"] {
+        let recording = repo_file(&format!("prometheus/rules/{file}"))
+            .replace("interval: 30s", "interval: 1s")
+            .replace("interval: 1m", "interval: 1s");
+        std::fs::write(prom_dir.join("rules").join(file), recording).unwrap();
+    }
+    // The drop alert generated for the live signups check, as generated (its periods are
+    // short already).
+    std::fs::write(
+        prom_dir.join("rules/generated-business.yml"),
+        generated_drop_rules(&d.join("hivesync.yml"), "signups-live"),
+    )
+    .unwrap();
     // A test copy of the alerts with time compressed tenfold: `for:` durations and range
     // windows a tenth of their length (15m -> 90s). The demo's own hiccups (its posts consumer
     // stops for a minute) stay shorter than the windows, as they are in production, and an
@@ -264,6 +318,8 @@ async fn dashboards_have_data_and_a_redis_outage_pages_through_alertmanager_and_
         "pulse_redis_memory_max_bytes{platform=~\"$platform\", instance=~\"$instance\"}) > 0",
         // The previous period is older than this Prometheus.
         "offset $__range",
+        // The usual of a business signal needs two weeks of history.
+        "business:signal:usual1h",
         // A queue's acknowledgements are counted from its first ack on.
         "pulse_rabbitmq_queue_messages_acked_total",
         // nx-27017, the MongoDB wire server here, has no replica set (unit-tested on
@@ -467,6 +523,50 @@ async fn dashboards_have_data_and_a_redis_outage_pages_through_alertmanager_and_
     assert!(
         resolved,
         "the page did not resolve: {:?}",
+        notifications(&receiver).await
+    );
+
+    // Signups stop (a broken signup form: every database healthy). Once two minutes of
+    // history make a usual, the generated drop alert of the live signups check warns in chat,
+    // and resolves when signups resume.
+    let history = query_until(&prom, "app_users_signups_live offset 2m", 180, |r| {
+        !r.is_empty()
+    })
+    .await;
+    assert!(!history.is_empty(), "two minutes of signups history");
+    let is_signups = |p: &str, b: &str, status: &str| {
+        p == "/chat"
+            && b.contains("PulseBusinessSignalLow")
+            && b.contains("\"check\":\"signups-live\"")
+            && b.contains(&format!("\"status\":\"{status}\""))
+    };
+    assert!(
+        !notifications(&receiver)
+            .await
+            .iter()
+            .any(|(p, b)| is_signups(p, b, "firing")),
+        "the signups warning fired while people signed up"
+    );
+    let stopped_at = Instant::now();
+    let _: () = redis::AsyncCommands::set(&mut r, format!("{name}:control:signups"), "paused")
+        .await
+        .unwrap();
+    let warned = notified(&receiver, 120, |p, b| is_signups(p, b, "firing")).await;
+    eprintln!("warned {:?} after signups stopped", stopped_at.elapsed());
+    assert!(
+        warned,
+        "PulseBusinessSignalLow did not warn: {:?}\nALERTS: {:?}\nsignups: {:?}",
+        notifications(&receiver).await,
+        query(&prom, "ALERTS").await,
+        query(&prom, "app_users_signups_live").await
+    );
+    let _: () = redis::AsyncCommands::del(&mut r, format!("{name}:control:signups"))
+        .await
+        .unwrap();
+    let resolved = notified(&receiver, 120, |p, b| is_signups(p, b, "resolved")).await;
+    assert!(
+        resolved,
+        "the signups warning did not resolve: {:?}",
         notifications(&receiver).await
     );
 

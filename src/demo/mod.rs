@@ -386,6 +386,7 @@ pub async fn run(mut args: DemoArgs) -> Result<(), DemoError> {
             None => redis_data::Controls::default(),
         };
         live.ai_paused = controls.ai_paused;
+        live.signups_paused = controls.signups_paused;
         let result = async {
             if let Some(t) = &pg {
                 if second.is_multiple_of(3_600) {
@@ -412,7 +413,8 @@ pub async fn run(mut args: DemoArgs) -> Result<(), DemoError> {
                     .await?;
             }
             if let Some(t) = &mongo {
-                t.tick(&mut world, &mut signups).await?;
+                t.tick(&mut world, &mut signups, controls.signups_paused)
+                    .await?;
             }
             if let Some(t) = &mut rabbit {
                 match (worker_down, t.worker_running()) {

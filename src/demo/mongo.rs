@@ -120,8 +120,14 @@ impl Target {
         Ok(())
     }
 
-    /// Live activity: a few users create posts or captions; now and then someone signs up.
-    pub async fn tick(&self, world: &mut World, signups: &mut usize) -> Result<(), DemoError> {
+    /// Live activity: a few users create posts or captions; now and then someone signs up,
+    /// unless signups are `paused` (the `control:signups` key).
+    pub async fn tick(
+        &self,
+        world: &mut World,
+        signups: &mut usize,
+        paused: bool,
+    ) -> Result<(), DemoError> {
         let users = self.db.collection::<Document>("users");
         let n = world.users.len();
         let rng = world.rng();
@@ -137,7 +143,7 @@ impl Target {
                 .await
                 .map_err(|e| DemoError::target("mongodb", e))?;
         }
-        if rng.random_bool(0.02) {
+        if !paused && rng.random_bool(0.02) {
             *signups += 1;
             let now = BsonDateTime::now();
             users

@@ -195,8 +195,8 @@ impl Target {
     }
 
     /// One second of live activity: new AI and preview jobs (left open, as queued work),
-    /// completions of older ones, logins, heartbeats of open sessions, sessions starting and
-    /// ending. Returns the ids of jobs created, for the Redis queues.
+    /// completions of older ones, signups, logins, heartbeats of open sessions, sessions
+    /// starting and ending. Returns the ids of jobs created, for the Redis queues.
     pub async fn tick(&self, live: &mut Live, world: &mut World) -> Result<(), DemoError> {
         use rand::Rng;
         let s = &self.schema;
@@ -225,7 +225,17 @@ impl Target {
             .await
             .map_err(db)?;
         let n = poisson_like(rng, rate);
-        for _ in 0..n {
+        for i in 0..n {
+            // One event in ten is a signup: a steady stream the business alerts can watch.
+            if !live.signups_paused && rng.random_bool(0.1) {
+                let id = format!("live-{}-{i}", now.timestamp_micros());
+                sqlx::query("INSERT INTO users (id, username, email, plan, created_at) VALUES ($1, $1, $1 || '@demo.invalid', 'free', $2)")
+                    .bind(&id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            }
             let u = rng.random_range(0..users);
             if let Activity::Ai {
                 status,
@@ -326,6 +336,9 @@ pub struct Live {
     /// The AI workers take no jobs (the `control:ai_workers` key says `paused`): AI jobs are
     /// created but none completes, as when every worker is stuck.
     pub ai_paused: bool,
+    /// Nobody signs up (the `control:signups` key says `paused`), as when the signup form
+    /// broke in a deploy.
+    pub signups_paused: bool,
 }
 
 /// About `rate` events, varying from tick to tick.

@@ -2,10 +2,11 @@
 //! WebSocket connection), the AI and preview queue lists, and CPU and GPU worker heartbeats
 //! (one GPU worker drops out now and then). Queue items are JSON with their enqueue time.
 //!
-//! Two control keys steer the live demo, for trying the alerts: `control:ai_workers` set to
+//! Three control keys steer the live demo, for trying the alerts: `control:ai_workers` set to
 //! `paused` makes the AI workers take no jobs (the queue grows, no job completes, the workers
-//! keep beating: stuck, not dead), and `control:gpu_workers` set to a number keeps only that
-//! many GPU workers beating (a scale-in).
+//! keep beating: stuck, not dead), `control:gpu_workers` set to a number keeps only that many
+//! GPU workers beating (a scale-in), and `control:signups` set to `paused` stops new accounts
+//! (a broken signup form: every database stays healthy).
 
 use rand::Rng;
 use redis::aio::MultiplexedConnection;
@@ -46,6 +47,8 @@ pub struct Controls {
     pub ai_paused: bool,
     /// `control:gpu_workers`: how many GPU workers keep beating (all when unset).
     pub gpu_workers: Option<usize>,
+    /// `control:signups` is `paused`: nobody signs up.
+    pub signups_paused: bool,
 }
 
 /// A queue item: the job's id and when it was enqueued (unix seconds).
@@ -237,15 +240,18 @@ impl Target {
     /// Reads the control keys; unreadable or absent ones ask for nothing.
     pub async fn controls(&self) -> Controls {
         let mut conn = self.conn.clone();
-        let (ai, gpu): (Option<String>, Option<String>) = redis::pipe()
+        let (ai, gpu, signups): (Option<String>, Option<String>, Option<String>) = redis::pipe()
             .get(self.key("control:ai_workers"))
             .get(self.key("control:gpu_workers"))
+            .get(self.key("control:signups"))
             .query_async(&mut conn)
             .await
             .unwrap_or_default();
+        let paused = |v: Option<String>| v.as_deref().map(str::trim) == Some("paused");
         Controls {
-            ai_paused: ai.as_deref().map(str::trim) == Some("paused"),
+            ai_paused: paused(ai),
             gpu_workers: gpu.and_then(|g| g.trim().parse().ok()),
+            signups_paused: paused(signups),
         }
     }
 
