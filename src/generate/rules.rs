@@ -504,16 +504,21 @@ mod tests {
         serde_yaml::from_str(&rules(&config)).unwrap()
     }
 
+    /// The group `name` of a rule file, if it has one.
+    fn group<'a>(r: &'a serde_yaml::Value, name: &str) -> Option<&'a serde_yaml::Value> {
+        r["groups"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|g| g["name"] == name)
+    }
+
     #[test]
     fn a_drop_check_gets_the_business_signal_alert_with_its_own_numbers() {
         let r = rules_of(
             "sources:\n  - name: app-db\n    kind: postgres\n    url: postgres://127.0.0.1/x\n    checks:\n      - { name: signups, metric: app_signups_1h, sql: 'SELECT 1 AS value', drop: { ratio: 0.3, min_usual: 50, period: 1d, periods: 3, for: 20m, severity: critical } }\n",
         );
-        let groups = r["groups"].as_sequence().unwrap();
-        let business = groups
-            .iter()
-            .find(|g| g["name"] == "pulse-config-business")
-            .expect("a business group");
+        let business = group(&r, "pulse-config-business").expect("a business group");
         let rule = &business["rules"][0];
         assert_eq!(rule["alert"], "PulseBusinessSignalLow");
         assert_eq!(rule["for"], "20m");
@@ -593,11 +598,7 @@ mod tests {
         let r = rules_of(
             "sources:\n  - name: cache\n    kind: redis\n    url: redis://127.0.0.1:6379\n    heartbeats:\n      - { pattern: 'w:gpu:*', pool: gpu, max_age: 30s }\n      - { pattern: 'w:cpu:*', pool: cpu, max_age: 30s }\n  - name: other\n    kind: redis\n    url: redis://127.0.0.1:6380\n",
         );
-        let groups = r["groups"].as_sequence().unwrap();
-        let workers = groups
-            .iter()
-            .find(|g| g["name"] == "pulse-config-workers")
-            .expect("a workers group");
+        let workers = group(&r, "pulse-config-workers").expect("a workers group");
         let rules = workers["rules"].as_sequence().unwrap();
         let bundle: serde_yaml::Value = serde_yaml::from_str(BUNDLE).unwrap();
         let names: Vec<&str> = rules.iter().map(|r| r["alert"].as_str().unwrap()).collect();
@@ -642,11 +643,7 @@ mod tests {
         let r = rules_of(
             "sources:\n  - name: broker\n    kind: rabbitmq\n    management_url: http://127.0.0.1:15672\n    username: guest\n    password: guest\n  - name: cache\n    kind: redis\n    url: redis://127.0.0.1:6379\n    keys:\n      - { key: jobs, metric: app_queue_depth, label: queue }\n  - name: quiet\n    kind: redis\n    url: redis://127.0.0.1:6380\n",
         );
-        let groups = r["groups"].as_sequence().unwrap();
-        let queues = groups
-            .iter()
-            .find(|g| g["name"] == "pulse-config-queues")
-            .expect("a queues group");
+        let queues = group(&r, "pulse-config-queues").expect("a queues group");
         let rules = queues["rules"].as_sequence().unwrap();
         let names: Vec<&str> = rules.iter().map(|r| r["alert"].as_str().unwrap()).collect();
         assert_eq!(
