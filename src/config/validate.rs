@@ -151,21 +151,34 @@ pub fn alert_fits(path: &str, alert: &Threshold, series: &[Series], errors: &mut
                 ),
             ));
         }
-        match s.shape {
-            Shape::Counter => {}
-            Shape::Gauge if ratio.window.is_some() => errors.push(ConfigError::new(
-                format!("{path}.window"),
-                "the check publishes a gauge, whose values are compared as they are: remove `window` (count over a window in the query), or publish a `_total` counter",
-            )),
-            Shape::Gauge => {}
-            _ => errors.push(ConfigError::new(
-                path.to_owned(),
-                format!(
-                    "{} is not a count that adds up across label values: a ratio needs a gauge or a `_total` counter",
-                    s.metric
-                ),
-            )),
-        }
+        count_fits(
+            path,
+            s,
+            ratio.window.is_some(),
+            "that adds up across label values: a ratio",
+            errors,
+        );
+    }
+}
+
+/// Records what is wrong with `s` as the count an alert at `path` compares: a counter is
+/// taken by its increase over the alert's window, a gauge as it is (so with no `window`), and
+/// nothing else is a count; `needs` says what is missing, e.g. "…: a ratio".
+fn count_fits(path: &str, s: &Series, window: bool, needs: &str, errors: &mut Vec<ConfigError>) {
+    match s.shape {
+        Shape::Counter => {}
+        Shape::Gauge if window => errors.push(ConfigError::new(
+            format!("{path}.window"),
+            "the check publishes a gauge, whose values are compared as they are: remove `window` (count over a window in the query), or publish a `_total` counter",
+        )),
+        Shape::Gauge => {}
+        _ => errors.push(ConfigError::new(
+            path.to_owned(),
+            format!(
+                "{} is not a count {needs} needs a gauge or a `_total` counter",
+                s.metric
+            ),
+        )),
     }
 }
 
@@ -177,21 +190,13 @@ pub fn drop_fits(path: &str, drop: &DropAlert, series: &[Series], errors: &mut V
         errors.push(ConfigError::new(format!("{path}.{field}"), why));
     }
     for s in series {
-        match s.shape {
-            Shape::Counter => {}
-            Shape::Gauge if drop.window.is_some() => errors.push(ConfigError::new(
-                format!("{path}.window"),
-                "the check publishes a gauge, compared as it is: remove `window` (count over a window in the query), or publish a `_total` counter",
-            )),
-            Shape::Gauge => {}
-            _ => errors.push(ConfigError::new(
-                path.to_owned(),
-                format!(
-                    "{} is not a count or a rate to compare with its usual: a drop alert needs a gauge or a `_total` counter",
-                    s.metric
-                ),
-            )),
-        }
+        count_fits(
+            path,
+            s,
+            drop.window.is_some(),
+            "or a rate to compare with its usual: a drop alert",
+            errors,
+        );
     }
 }
 
