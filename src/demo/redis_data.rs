@@ -51,6 +51,19 @@ pub struct Controls {
     pub signups_paused: bool,
 }
 
+impl Controls {
+    /// What the values of `control:ai_workers`, `control:gpu_workers` and `control:signups`
+    /// ask for; an absent or unreadable value asks for nothing.
+    fn read(ai: Option<&str>, gpu: Option<&str>, signups: Option<&str>) -> Controls {
+        let paused = |v: Option<&str>| v.map(str::trim) == Some("paused");
+        Controls {
+            ai_paused: paused(ai),
+            gpu_workers: gpu.and_then(|g| g.trim().parse().ok()),
+            signups_paused: paused(signups),
+        }
+    }
+}
+
 /// A queue item: the job's id and when it was enqueued (unix seconds).
 fn job(id: impl std::fmt::Display, at: i64) -> String {
     serde_json::json!({"id": id.to_string(), "enqueued_at": at}).to_string()
@@ -247,12 +260,7 @@ impl Target {
             .query_async(&mut conn)
             .await
             .unwrap_or_default();
-        let paused = |v: Option<String>| v.as_deref().map(str::trim) == Some("paused");
-        Controls {
-            ai_paused: paused(ai),
-            gpu_workers: gpu.and_then(|g| g.trim().parse().ok()),
-            signups_paused: paused(signups),
-        }
+        Controls::read(ai.as_deref(), gpu.as_deref(), signups.as_deref())
     }
 
     /// Heartbeats of every worker; `gpu-2` is skipped while `gpu_offline`, and only the
@@ -353,5 +361,26 @@ impl Target {
             .await
             .map_err(|e| DemoError::target("redis", e))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_values_ask_for_a_pause_or_a_scale_in_and_anything_else_for_nothing() {
+        assert_eq!(Controls::read(None, None, None), Controls::default());
+        let c = Controls::read(Some("paused"), Some(" 1\n"), Some("paused "));
+        assert_eq!(
+            c,
+            Controls {
+                ai_paused: true,
+                gpu_workers: Some(1),
+                signups_paused: true,
+            }
+        );
+        let c = Controls::read(Some("stop"), Some("many"), Some("PAUSED"));
+        assert_eq!(c, Controls::default());
     }
 }
