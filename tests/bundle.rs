@@ -43,21 +43,9 @@ const ALERT_TESTS: [&str; 2] = [
     "alerts/tests/business-rhythm.test.yml",
 ];
 
-/// The recording rule files, prometheus/rules/*.yml, as paths from the repository's root.
-fn recording_files() -> Vec<String> {
-    let mut files: Vec<String> = std::fs::read_dir(repo("prometheus/rules"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|f| f.ends_with(".yml"))
-        .map(|f| format!("prometheus/rules/{f}"))
-        .collect();
-    files.sort();
-    files
-}
-
 /// Every recording rule of prometheus/rules/.
 fn recording_rules() -> Vec<serde_yaml::Value> {
-    recording_files()
+    common::recording_rule_files()
         .iter()
         .flat_map(|f| yaml(f)["groups"].as_sequence().unwrap().clone())
         .flat_map(|g| g["rules"].as_sequence().unwrap().clone())
@@ -99,7 +87,7 @@ fn promtool_accepts_the_config_and_rules_and_every_alert_test_passes() {
         "rules".to_owned(),
         "alerts/pulse-alerts.yml".to_owned(),
     ];
-    args.extend(recording_files());
+    args.extend(common::recording_rule_files());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     run("promtool", &args, &[]);
     // The business cases are generated: the file must be what the script writes today.

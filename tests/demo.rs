@@ -942,41 +942,30 @@ async fn demo_keeps_generating_live_activity_until_stopped() {
     let gpu2 = format!("{name}:worker:heartbeat:gpu:gpu-2");
     let gpu2_before: String = r.get(&gpu2).await.unwrap();
     tokio::time::sleep(Duration::from_millis(3_000)).await;
-    let completed_since = |db: sqlx::PgPool, name: String, at: DateTime<Utc>| async move {
-        sqlx::query_scalar::<_, i64>(&format!(
-            "SELECT count(*) FROM {name}.ai_usage_events WHERE completed_at > $1"
-        ))
-        .bind(at)
-        .fetch_one(&db)
-        .await
-        .unwrap()
+    // Rows of the demo's `table` whose `column` is later than `at`.
+    let since = |table: &'static str, column: &'static str, at: DateTime<Utc>| {
+        let (db, name) = (db.clone(), name.clone());
+        async move {
+            sqlx::query_scalar::<_, i64>(&format!(
+                "SELECT count(*) FROM {name}.{table} WHERE {column} > $1"
+            ))
+            .bind(at)
+            .fetch_one(&db)
+            .await
+            .unwrap()
+        }
     };
     assert_eq!(
-        completed_since(db.clone(), name.clone(), paused_at).await,
+        since("ai_usage_events", "completed_at", paused_at).await,
         0,
         "paused workers complete nothing"
     );
-    let created_since: i64 = sqlx::query_scalar(&format!(
-        "SELECT count(*) FROM {name}.ai_usage_events WHERE created_at > $1"
-    ))
-    .bind(paused_at)
-    .fetch_one(&db)
-    .await
-    .unwrap();
+    let created_since = since("ai_usage_events", "created_at", paused_at).await;
     assert!(created_since > 0, "jobs keep arriving");
     let gpu2_after: String = r.get(&gpu2).await.unwrap();
     assert_eq!(gpu2_before, gpu2_after, "a scaled-in worker stops beating");
-    let signed_up_since = |db: sqlx::PgPool, name: String, at: DateTime<Utc>| async move {
-        sqlx::query_scalar::<_, i64>(&format!(
-            "SELECT count(*) FROM {name}.users WHERE created_at > $1"
-        ))
-        .bind(at)
-        .fetch_one(&db)
-        .await
-        .unwrap()
-    };
     assert_eq!(
-        signed_up_since(db.clone(), name.clone(), paused_at).await,
+        since("users", "created_at", paused_at).await,
         0,
         "nobody signs up while signups are paused"
     );
@@ -995,7 +984,7 @@ async fn demo_keeps_generating_live_activity_until_stopped() {
     let mut resumed = 0;
     for _ in 0..40 {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        resumed = completed_since(db.clone(), name.clone(), resumed_at).await;
+        resumed = since("ai_usage_events", "completed_at", resumed_at).await;
         if resumed > 0 {
             break;
         }
@@ -1004,7 +993,7 @@ async fn demo_keeps_generating_live_activity_until_stopped() {
     // At `--rate 20`, about two signups a second once resumed.
     let mut signed_up = 0;
     for _ in 0..40 {
-        signed_up = signed_up_since(db.clone(), name.clone(), resumed_at).await;
+        signed_up = since("users", "created_at", resumed_at).await;
         if signed_up > 0 {
             break;
         }

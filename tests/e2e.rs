@@ -38,16 +38,9 @@ const LIVE_SIGNUPS: &str = "      - name: signups-live
 /// The generated rules of the `drop:` checks of `config` (the `pulse-config-business` group
 /// of `pulse-exporter rules`), only those of check `check`.
 fn generated_drop_rules(config: &Path, check: &str) -> String {
-    let out = std::process::Command::new(bin())
-        .args(["--config.file", config.to_str().unwrap(), "rules"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut rules: serde_yaml::Value = serde_yaml::from_slice(&out.stdout).unwrap();
+    let (code, out, err) = run_cli(&["--config.file", config.to_str().unwrap(), "rules"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let mut rules: serde_yaml::Value = serde_yaml::from_str(&out).unwrap();
     let groups = rules["groups"].as_sequence_mut().unwrap();
     groups.retain(|g| g["name"] == "pulse-config-business");
     assert_eq!(groups.len(), 1, "the business group");
@@ -267,11 +260,12 @@ async fn dashboards_have_data_and_a_redis_outage_pages_through_alertmanager_and_
         )
         .replace("pulse-hayon:7857", &format!("127.0.0.1:{}", hayon.port));
     std::fs::write(prom_dir.join("prometheus.yml"), config).unwrap();
-    for file in ["pulse-recording.yml", "pulse-business.yml"] {
-        let recording = repo_file(&format!("prometheus/rules/{file}"))
+    for file in recording_rule_files() {
+        let recording = repo_file(&file)
             .replace("interval: 30s", "interval: 1s")
             .replace("interval: 1m", "interval: 1s");
-        std::fs::write(prom_dir.join("rules").join(file), recording).unwrap();
+        let name = Path::new(&file).file_name().unwrap();
+        std::fs::write(prom_dir.join("rules").join(name), recording).unwrap();
     }
     // The drop alert generated for the live signups check, as generated (its periods are
     // short already).

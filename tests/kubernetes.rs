@@ -411,13 +411,7 @@ fn both_overlays_render_valid_objects_that_hold_the_bundle() {
         // The rules are exactly the bundle's files, and promtool accepts them.
         let rules = kind(&objects, "PrometheusRule");
         let mut files = vec!["alerts/pulse-alerts.yml".to_owned()];
-        for e in std::fs::read_dir(repo().join("prometheus/rules")).unwrap() {
-            let p = e.unwrap().path();
-            files.push(format!(
-                "prometheus/rules/{}",
-                p.file_name().unwrap().to_str().unwrap()
-            ));
-        }
+        files.extend(recording_rule_files());
         assert_eq!(rules.len(), files.len(), "one PrometheusRule per rule file");
         let dir = tempfile::tempdir().unwrap();
         for file in &files {

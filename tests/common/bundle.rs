@@ -5,6 +5,20 @@ use std::path::Path;
 
 use super::cleanup::Cleanup;
 
+/// The recording rule files, `prometheus/rules/*.yml`, as sorted paths from the repository's
+/// root: what Prometheus loads beside alerts/pulse-alerts.yml.
+pub fn recording_rule_files() -> Vec<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("prometheus/rules");
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|f| f.ends_with(".yml"))
+        .map(|f| format!("prometheus/rules/{f}"))
+        .collect();
+    files.sort();
+    files
+}
+
 /// Removes what `demo` made under the target names of [`demo_target_args`] (its Postgres
 /// schema, Redis keys and RabbitMQ queues) when dropped; its MongoDB collections are left to
 /// the test, which must take its turn on the shared wire server first.
