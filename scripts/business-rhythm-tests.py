@@ -161,6 +161,17 @@ FAILING = {
     },
 }
 
+# The signup cases, each its own exporter: (case, the change to the rhythm), and the case
+# with a first week of history only: (days, the change). The bundle's rules and a `drop:`
+# check's generated rule take the same ones.
+SIGNUP_CASES = [
+    ("stop", stop(D, 12 * 60, 14 * 60)),
+    ("night", stop(D, 0, 7 * 60)),
+    ("dip", between(D, 12 * 60, 13 * 60, lambda r: r * 0.7)),
+    ("weekend", None),
+]
+FIRST_WEEK = (8, stop(7, 12 * 60))
+
 TESTS = [
     (
         [
@@ -177,10 +188,7 @@ TESTS = [
         ],
         W + 1,
         lambda days: [
-            signups("stop", days, stop(D, 12 * 60, 14 * 60)),
-            signups("night", days, stop(D, 0, 7 * 60)),
-            signups("dip", days, between(D, 12 * 60, 13 * 60, lambda r: r * 0.7)),
-            signups("weekend", days),
+            *[signups(case, days, change) for case, change in SIGNUP_CASES],
             series(
                 "app_ai_requests",
                 target("ai", "hivesync", window="1h"),
@@ -224,8 +232,8 @@ TESTS = [
             "One week of history only: nothing is usual yet, so signups stopping fire nothing",
             "(the usual needs two weeks).",
         ],
-        8,
-        lambda days: [signups("stop", days, stop(7, 12 * 60))],
+        FIRST_WEEK[0],
+        lambda days: [signups("stop", days, FIRST_WEEK[1])],
         evals("PulseBusinessSignalLow", [(at(7, "13h15m"), [])]),
     ),
 ]
@@ -265,12 +273,7 @@ def generated_tests(rules_file, out_file):
     tests = [
         {
             "interval": f"{STEP_MIN}m",
-            "input_series": [
-                gauge("stop", days, stop(D, 12 * 60, 14 * 60)),
-                gauge("night", days, stop(D, 0, 7 * 60)),
-                gauge("dip", days, between(D, 12 * 60, 13 * 60, lambda r: r * 0.7)),
-                gauge("weekend", days),
-            ],
+            "input_series": [gauge(case, days, change) for case, change in SIGNUP_CASES],
             "alert_rule_test": evals(
                 "PulseBusinessSignalLow",
                 [
@@ -287,7 +290,7 @@ def generated_tests(rules_file, out_file):
         },
         {
             "interval": f"{STEP_MIN}m",
-            "input_series": [gauge("stop", 8, stop(7, 12 * 60))],
+            "input_series": [gauge("stop", *FIRST_WEEK)],
             "alert_rule_test": evals("PulseBusinessSignalLow", [(at(7, "13h15m"), [])]),
         },
     ]
