@@ -254,6 +254,7 @@ impl App {
         *self.sources.lock().unwrap_or_else(|e| e.into_inner()) = statuses;
         *self.generated.lock().unwrap_or_else(|e| e.into_inner()) = generated;
         self.store.set_shard(shard);
+        self.store.set_timezone(config.global.timezone);
         self.store.set_reload(true, SystemTime::now());
         Ok(())
     }

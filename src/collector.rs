@@ -167,6 +167,10 @@ fn self_metrics(entries: &[Entry], store: &Store, now: SystemTime) -> Vec<Family
     out.add(&SHARD_SOURCES, &[], shard.owned as f64);
     out.add(&CONFIG_SOURCES, &[], shard.total as f64);
     out.add(&SCRAPE_TIME, &[], unix_seconds(now));
+    if let Some(tz) = store.timezone() {
+        let offset = tz.offset_seconds(chrono::DateTime::<chrono::Utc>::from(now));
+        out.add(&TIMEZONE_OFFSET, &[tz.0.name()], f64::from(offset));
+    }
 
     for e in entries {
         let p = &e.plan;

@@ -289,6 +289,15 @@ impl Output {
             .map(|s| s.value)
     }
 
+    /// Replaces each value of the family `name` with `f` of it.
+    pub fn map_values(&mut self, name: &str, mut f: impl FnMut(f64) -> f64) {
+        for fam in self.families.iter_mut().filter(|fam| fam.name == name) {
+            for s in &mut fam.samples {
+                s.value = f(s.value);
+            }
+        }
+    }
+
     /// Number of series in all families.
     pub fn series(&self) -> usize {
         self.families.iter().map(|f| f.samples.len()).sum()

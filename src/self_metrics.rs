@@ -18,6 +18,7 @@ pub const SECTIONS: &[Section] = &[
             SHARD_SOURCES,
             CONFIG_SOURCES,
             SCRAPE_TIME,
+            TIMEZONE_OFFSET,
         ],
     },
     Section {
@@ -103,6 +104,14 @@ pub const SCRAPE_TIME: Metric = Metric::gauge(
     &[],
 )
 .doc("When this exposition was encoded (compare with the `*_timestamp_seconds` below). A body is encoded once per change of the results and served to every scrape until the next, so two scrapes may show the same time.");
+
+/// `pulse_timezone_offset_seconds`.
+pub const TIMEZONE_OFFSET: Metric = Metric::gauge(
+    "pulse_timezone_offset_seconds",
+    "UTC offset now of the platform's time zone (global.timezone), in seconds east of UTC.",
+    &["timezone"],
+)
+.doc("With `global.timezone`: that zone's offset from UTC now, in seconds (3600 for Berlin in winter, 7200 in summer); absent without it. The business rules compare it with its value a week earlier to compare the same local hour across a daylight-saving change.");
 
 /// `pulse_source_up`.
 pub const SOURCE_UP: Metric = Metric::gauge(

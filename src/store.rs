@@ -97,6 +97,8 @@ pub struct Store {
     entries: Mutex<BTreeMap<CheckKey, Entry>>,
     reload: Mutex<ReloadStatus>,
     shard: Mutex<ShardStatus>,
+    /// The platform's time zone (`global.timezone`), whose offset is published.
+    timezone: Mutex<Option<crate::config::TimeZone>>,
     /// Bumped by every change, so an encoded exposition knows when it is out of date.
     generation: std::sync::atomic::AtomicU64,
 }
@@ -287,6 +289,17 @@ impl Store {
     /// Which part of the config this replica runs.
     pub fn shard_status(&self) -> ShardStatus {
         *self.shard.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records the platform's time zone of the applied config.
+    pub fn set_timezone(&self, tz: Option<crate::config::TimeZone>) {
+        *self.timezone.lock().unwrap_or_else(|e| e.into_inner()) = tz;
+        self.changed();
+    }
+
+    /// The platform's time zone, if the config names one.
+    pub fn timezone(&self) -> Option<crate::config::TimeZone> {
+        *self.timezone.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

@@ -1,13 +1,23 @@
 //! The PromQL of a check's `drop:` (a drop-against-usual alert): its value now and what the
 //! same time usually shows, written once for the rule that alerts on them and the panel that
 //! draws them.
+//!
+//! Periods of whole days compare local times: where the exporter publishes the platform's UTC
+//! offset (`global.timezone`, `pulse_timezone_offset_seconds`), a past period across a
+//! daylight-saving change is read an hour further back or less far, as the bundle's business
+//! rules do, so that 08:00 is compared with 08:00.
 
 use super::style::fold;
 use super::{matchers, selector, CheckInfo};
 use crate::config::drop_alert::{
     promql_duration, DropAlert, DEFAULT_DROP_WINDOW, MIN_KNOWN_PERIODS,
 };
+use crate::self_metrics::TIMEZONE_OFFSET;
 use crate::shape::{Series, Shape};
+use std::time::Duration;
+
+/// Seconds in a day: periods of whole days compare local times.
+const DAY: u64 = 86_400;
 
 /// A series' value and its usual, for a drop alert.
 pub struct Usual {
@@ -32,16 +42,39 @@ pub fn usual(
 ) -> Option<Usual> {
     let sel = selector(&series.metric, &matchers(check, series), extra);
     let window = promql_duration(drop.window.map_or(DEFAULT_DROP_WINDOW, |w| w.0));
-    let value = |ago: u32| {
-        let offset = match ago {
-            0 => String::new(),
-            n => format!(" offset {}", promql_duration(drop.period.0 * n)),
+    // The value `back` ago.
+    let at = |back: Duration| {
+        let offset = match back.is_zero() {
+            true => String::new(),
+            false => format!(" offset {}", promql_duration(back)),
         };
         match series.shape {
             Shape::Counter => Some(fold(&format!("increase({sel}[{window}]{offset})"))),
             Shape::Gauge => Some(fold(&format!("{sel}{offset}"))),
             _ => None,
         }
+    };
+    let value = |ago: u32| -> Option<String> {
+        let back = drop.period.0 * ago;
+        if ago == 0 || !back.as_secs().is_multiple_of(DAY) {
+            return at(back);
+        }
+        let offset = match extra {
+            Some(_) => selector(TIMEZONE_OFFSET.name, &[], extra),
+            None => TIMEZONE_OFFSET.name.to_owned(),
+        };
+        let shift = format!(
+            "({} - {})",
+            fold(&offset),
+            fold(&format!("{offset} offset {}", promql_duration(back)))
+        );
+        let hour = Duration::from_secs(3600);
+        Some(format!(
+            "(\n    {} unless on (instance) {shift} != 0\n    or {} and on (instance) {shift} == -3600\n    or {} and on (instance) {shift} == 3600\n  )",
+            at(back)?,
+            at(back + hour)?,
+            at(back - hour)?,
+        ))
     };
     let mut past = Vec::new();
     for ago in 1..=drop.periods {
@@ -81,11 +114,17 @@ mod tests {
             u.now,
             "max without (pod) (app_signups_1h{app=\"web\", instance=~\"$instance\"})"
         );
-        assert!(
-            u.usual.contains("label_replace(max without (pod) (app_signups_1h{app=\"web\", instance=~\"$instance\"} offset 2d), \"periods_ago\", \"2\", \"\", \"\")"),
-            "{}",
-            u.usual
-        );
+        // Two days back, or an hour further or less far across a daylight-saving change of
+        // the platform's clock.
+        for branch in [
+            "max without (pod) (app_signups_1h{app=\"web\", instance=~\"$instance\"} offset 2d) unless on (instance) (max without (pod) (pulse_timezone_offset_seconds{instance=~\"$instance\"}) - max without (pod) (pulse_timezone_offset_seconds{instance=~\"$instance\"} offset 2d)) != 0",
+            "or max without (pod) (app_signups_1h{app=\"web\", instance=~\"$instance\"} offset 49h) and on (instance) (",
+            ") == -3600",
+            "or max without (pod) (app_signups_1h{app=\"web\", instance=~\"$instance\"} offset 47h) and on (instance) (",
+        ] {
+            assert!(u.usual.contains(branch), "{branch}\n{}", u.usual);
+        }
+        assert!(u.usual.contains("\"periods_ago\", \"2\""), "{}", u.usual);
         assert_eq!(u.measured, "value");
         // A counter (a log file's) by its increase over the window.
         let drop = DropAlert {
@@ -98,11 +137,27 @@ mod tests {
             u.now,
             "max without (pod) (increase(app_signups_total{app=\"web\"}[2h]))"
         );
-        assert_eq!(
-            u.usual,
-            "quantile without (periods_ago) (0.5,\n  label_replace(max without (pod) (increase(app_signups_total{app=\"web\"}[2h] offset 1d)), \"periods_ago\", \"1\", \"\", \"\")\n  or label_replace(max without (pod) (increase(app_signups_total{app=\"web\"}[2h] offset 2d)), \"periods_ago\", \"2\", \"\", \"\")\n)"
+        let shift = "(max without (pod) (pulse_timezone_offset_seconds) - max without (pod) (pulse_timezone_offset_seconds offset 1d))";
+        assert!(
+            u.usual.starts_with(&format!(
+                "quantile without (periods_ago) (0.5,\n  label_replace((\n    max without (pod) (increase(app_signups_total{{app=\"web\"}}[2h] offset 1d)) unless on (instance) {shift} != 0\n    or max without (pod) (increase(app_signups_total{{app=\"web\"}}[2h] offset 25h)) and on (instance) {shift} == -3600\n"
+            )),
+            "{}",
+            u.usual
         );
         assert!(u.known.ends_with(") >= 2"), "{}", u.known);
         assert_eq!(u.measured, "increase over 2h");
+        // A period shorter than a day compares with the time just before: no clock change.
+        let hourly = DropAlert {
+            period: crate::config::Dur(std::time::Duration::from_secs(3600)),
+            window: None,
+            ..drop
+        };
+        let u = usual(c, &counter, &hourly, None).unwrap();
+        assert!(
+            !u.usual.contains("pulse_timezone_offset_seconds"),
+            "{}",
+            u.usual
+        );
     }
 }

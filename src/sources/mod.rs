@@ -157,6 +157,44 @@ pub fn remaining(deadline: Instant) -> std::time::Duration {
     deadline.saturating_duration_since(Instant::now())
 }
 
+/// How far two estimates of a server's start may differ and still be the same start.
+const START_JITTER: f64 = 2.0;
+
+/// A server's start time, estimated at each probe as now minus its whole seconds of uptime.
+/// The estimate wanders by a second between probes, which `changes()` would count as a
+/// restart (PulsePostgresRestarted, PulseSourceCrashLooping): an estimate within two seconds
+/// of the last one published is that one.
+#[derive(Debug, Default)]
+pub struct StartTime(std::sync::Mutex<Option<f64>>);
+
+impl StartTime {
+    /// The start time to publish for `estimate`.
+    pub fn settle(&self, estimate: f64) -> f64 {
+        let mut last = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match *last {
+            Some(t) if (t - estimate).abs() <= START_JITTER => t,
+            _ => {
+                *last = Some(estimate);
+                estimate
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod start_time_tests {
+    #[test]
+    fn a_wandering_estimate_is_one_start_and_a_restart_is_another() {
+        let start = super::StartTime::default();
+        assert_eq!(start.settle(1000.0), 1000.0);
+        assert_eq!(start.settle(1001.0), 1000.0);
+        assert_eq!(start.settle(999.0), 1000.0);
+        // A restart moves it by the time the server had been up.
+        assert_eq!(start.settle(1300.0), 1300.0);
+        assert_eq!(start.settle(1299.0), 1300.0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! The default `Kind::parse` and `Kind::reference`, through a kind that keeps them.
