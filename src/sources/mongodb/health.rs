@@ -1,6 +1,7 @@
 //! The MongoDB health probe: `ping` for reachability, then `serverStatus` (connections,
-//! operations, cursors, start time) and `replSetGetStatus` (each member's state and health,
-//! whether a primary exists, each secondary's lag). A user without the `clusterMonitor` role,
+//! operations, cursors, start time), `replSetGetStatus` (each member's state and health,
+//! whether a primary exists, each secondary's lag) and, on a replica set, the oplog's window
+//! (its first and last entries, read in natural order). A user without the `clusterMonitor` role,
 //! a standalone server or a wire server that knows neither command publishes what it can and
 //! is still up.
 
@@ -12,7 +13,7 @@ use tokio::time::Instant;
 use super::client::{classify, Shared};
 use super::decode::number;
 use crate::sample::{unix_now, Metric, Output};
-use crate::sources::{Probe, ProbeFuture};
+use crate::sources::{Probe, ProbeFuture, StartTime};
 
 const CONNECTIONS: Metric = Metric::gauge(
     "pulse_mongodb_connections",
@@ -69,6 +70,13 @@ const MEMBER_LAG: Metric = Metric::gauge(
 )
 .doc("Per secondary: the primary's `optimeDate` minus its own; absent while there is no primary.");
 
+const OPLOG_WINDOW: Metric = Metric::gauge(
+    "pulse_mongodb_oplog_window_seconds",
+    "Time between the first and the last entry of the oplog (local.oplog.rs): how long a secondary may fall behind and still catch up.",
+    &["source"],
+)
+.doc("On a replica set: the time between the oldest and the newest entry of the oplog (`local.oplog.rs`, as the primary has it where one is reachable). A secondary further behind than this cannot catch up and needs a full resync; minus the lag, it is the replication headroom. Needs read access to `local`; absent on a standalone server.");
+
 /// Every metric of the health probe.
 pub(super) const METRICS: &[Metric] = &[
     CONNECTIONS,
@@ -80,6 +88,7 @@ pub(super) const METRICS: &[Metric] = &[
     MEMBER_STATE,
     MEMBER_HEALTH,
     MEMBER_LAG,
+    OPLOG_WINDOW,
 ];
 
 /// Members published per replica set: MongoDB allows 50.
@@ -88,6 +97,7 @@ const MAX_MEMBERS: usize = 50;
 pub(super) struct HealthProbe {
     pub(super) source: String,
     pub(super) shared: Arc<Shared>,
+    pub(super) start: StartTime,
 }
 
 impl Probe for HealthProbe {
@@ -103,6 +113,7 @@ impl Probe for HealthProbe {
             let source = self.source.as_str();
             // Both need the clusterMonitor role; replSetGetStatus fails on a standalone
             // server (NoReplicationEnabled). Either way the source is up, with fewer numbers.
+            let mut replicated = false;
             for (command, read) in [
                 (
                     "serverStatus",
@@ -111,15 +122,65 @@ impl Probe for HealthProbe {
                 ("replSetGetStatus", replica_set),
             ] {
                 match admin.run_command(bson::doc! { command: 1 }).await {
-                    Ok(doc) => read(&mut out, source, &doc, unix_now()),
+                    Ok(doc) => {
+                        replicated |= command == "replSetGetStatus";
+                        read(&mut out, source, &doc, unix_now());
+                    }
                     Err(e) => {
                         tracing::debug!(source, command, error = %crate::secrets::scrub(&e.to_string()), "command unavailable")
+                    }
+                }
+            }
+            out.map_values(START_TIME.name, |t| self.start.settle(t));
+            if replicated {
+                match oplog_ends(client).await {
+                    Ok(Some((first, last))) => {
+                        if let Some(window) = oplog_window(&first, &last) {
+                            out.add(&OPLOG_WINDOW, &[source], window);
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::debug!(source, error = %crate::secrets::scrub(&e.to_string()), "oplog unreadable")
                     }
                 }
             }
             Ok(out)
         })
     }
+}
+
+/// The first and the last entry of the oplog, in natural (insertion) order: two index-free
+/// reads at the ends of a capped collection, whatever its size. Read from the primary where
+/// one is reachable: its window is what the secondaries must stay within.
+async fn oplog_ends(
+    client: &mongodb::Client,
+) -> Result<Option<(Document, Document)>, mongodb::error::Error> {
+    use mongodb::options::{ReadPreference, SelectionCriteria};
+    let oplog = client.database("local").collection::<Document>("oplog.rs");
+    let primary =
+        SelectionCriteria::ReadPreference(ReadPreference::PrimaryPreferred { options: None });
+    let end = |direction: i32| {
+        oplog
+            .find_one(bson::doc! {})
+            .sort(bson::doc! { "$natural": direction })
+            .projection(bson::doc! { "ts": 1, "_id": 0 })
+            .max_time(std::time::Duration::from_secs(2))
+            .selection_criteria(primary.clone())
+    };
+    let (Some(first), Some(last)) = (end(1).await?, end(-1).await?) else {
+        return Ok(None);
+    };
+    Ok(Some((first, last)))
+}
+
+/// Seconds between the `ts` of the oldest and the newest oplog entry.
+fn oplog_window(first: &Document, last: &Document) -> Option<f64> {
+    let ts = |d: &Document| match d.get("ts") {
+        Some(Bson::Timestamp(t)) => Some(f64::from(t.time)),
+        _ => None,
+    };
+    Some((ts(last)? - ts(first)?).max(0.0))
 }
 
 /// Connections, operation counters, cursors and the start time from a `serverStatus` reply.
@@ -313,5 +374,16 @@ mod tests {
             out.value("pulse_mongodb_connections", "available"),
             Some(95.0)
         );
+    }
+
+    #[test]
+    fn the_oplog_window_is_the_time_between_its_ends() {
+        let entry = |time: u32| doc! { "ts": bson::Timestamp { time, increment: 3 } };
+        assert_eq!(
+            oplog_window(&entry(1_700_000_000), &entry(1_700_086_400)),
+            Some(86_400.0)
+        );
+        // An entry without a timestamp says nothing.
+        assert_eq!(oplog_window(&doc! { "ts": 5 }, &entry(10)), None);
     }
 }

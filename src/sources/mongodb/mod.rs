@@ -312,6 +312,7 @@ impl Source<MongodbCheck> for MongodbSource {
         Arc::new(health::HealthProbe {
             source: self.name.clone(),
             shared: self.shared.clone(),
+            start: Default::default(),
         })
     }
 

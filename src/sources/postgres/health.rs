@@ -26,6 +26,12 @@ const MAX_CONNECTIONS: Metric = Metric::gauge(
     &["source"],
 )
 .doc("The server's `max_connections`.");
+const RESERVED_CONNECTIONS: Metric = Metric::gauge(
+    "pulse_postgres_reserved_connections",
+    "Connection slots of max_connections kept for superusers and pg_use_reserved_connections (superuser_reserved_connections + reserved_connections).",
+    &["source"],
+)
+.doc("Slots of `max_connections` ordinary clients may not use (`superuser_reserved_connections` plus, from Postgres 16, `reserved_connections`): new client connections are refused once `pulse_postgres_connections` reaches `max_connections` minus these.");
 const CONNECTIONS: Metric = Metric::gauge(
     "pulse_postgres_connections",
     "Client connections to the server, by state (compare with pulse_postgres_max_connections).",
@@ -124,6 +130,12 @@ const SLOT_RETAINED: Metric = Metric::gauge(
     &["source", "slot", "slot_type"],
 )
 .doc("WAL kept for the slot, from its `restart_lsn` to the current position; absent for a slot that reserved none.");
+const SLOT_WAL_LIMIT: Metric = Metric::gauge(
+    "pulse_postgres_replication_slot_wal_limit_bytes",
+    "WAL one replication slot may retain before action is due: the smaller of the source's slot_wal_limit and the server's max_slot_wal_keep_size.",
+    &["source"],
+)
+.doc("WAL one slot may retain before it is urgent: the source's `slot_wal_limit` (default 10 GiB: set it to what the disk of `pg_wal` can spare), or the server's `max_slot_wal_keep_size` where that is smaller (past it Postgres invalidates the slot and its standby or subscriber must be rebuilt).");
 const WRAPAROUND: Metric = Metric::gauge(
     "pulse_postgres_database_wraparound_ratio",
     "age(datfrozenxid) of each database as a share of the 2^31 transaction-ID wraparound limit.",
@@ -154,6 +166,18 @@ const OLDEST_LOCK_WAIT: Metric = Metric::gauge(
     &["source"],
 )
 .doc("When the longest current lock wait began (Postgres 14+, `pg_locks.waitstart`); absent when none waits.");
+const LOCKS: Metric = Metric::gauge(
+    "pulse_postgres_locks",
+    "Locks held or awaited in the shared lock table (pg_locks rows that are not fast-path).",
+    &["source"],
+)
+.doc("Locks in the shared lock table (`pg_locks` rows that are not fast-path), held or awaited.");
+const LOCK_SLOTS: Metric = Metric::gauge(
+    "pulse_postgres_lock_table_slots",
+    "Locks the shared lock table is sized for: max_locks_per_transaction times (server processes + max_prepared_transactions).",
+    &["source"],
+)
+.doc("What the shared lock table is sized for: `max_locks_per_transaction` × (`max_connections` + `autovacuum_max_workers` + `max_worker_processes` + `max_wal_senders` + 1 + `max_prepared_transactions`). Past it, taking a lock fails with `out of shared memory`.");
 const CHECKPOINTS: Metric = Metric::counter(
     "pulse_postgres_checkpoints_total",
     "Checkpoints by trigger: timed (checkpoint_timeout) or requested (WAL volume, or asked for).",
@@ -164,6 +188,7 @@ const CHECKPOINTS: Metric = Metric::counter(
 /// Every metric of the health probe.
 pub(super) const METRICS: &[Metric] = &[
     MAX_CONNECTIONS,
+    RESERVED_CONNECTIONS,
     CONNECTIONS,
     DATABASE_SIZE,
     OLDEST_QUERY,
@@ -180,11 +205,14 @@ pub(super) const METRICS: &[Metric] = &[
     STANDBY_LAG_BYTES,
     SLOT_ACTIVE,
     SLOT_RETAINED,
+    SLOT_WAL_LIMIT,
     WRAPAROUND,
     TRANSACTIONS,
     DEADLOCKS,
     LOCK_WAITING,
     OLDEST_LOCK_WAIT,
+    LOCKS,
+    LOCK_SLOTS,
     CHECKPOINTS,
 ];
 
@@ -193,12 +221,22 @@ pub(super) struct HealthProbe {
     pub(super) options: PgConnectOptions,
     pub(super) pool: PgPool,
     pub(super) max_connections: u32,
+    /// The source's `slot_wal_limit`, in bytes.
+    pub(super) slot_wal_limit: u64,
     pub(super) conn: Arc<Mutex<Option<PgConnection>>>,
 }
 
 /// What the health probe reads besides reachability, in one round trip.
 const VITALS_SQL: &str = "SELECT \
     current_setting('max_connections')::float8 AS max_connections, \
+    (current_setting('superuser_reserved_connections')::float8 \
+       + coalesce(current_setting('reserved_connections', true)::float8, 0)) AS reserved_connections, \
+    current_setting('max_locks_per_transaction')::float8 * ( \
+       current_setting('max_connections')::float8 + current_setting('autovacuum_max_workers')::float8 \
+       + current_setting('max_worker_processes')::float8 + current_setting('max_wal_senders')::float8 + 1 \
+       + current_setting('max_prepared_transactions')::float8) AS lock_slots, \
+    (SELECT CASE WHEN setting::float8 < 0 THEN NULL ELSE setting::float8 * 1048576 END \
+       FROM pg_settings WHERE name = 'max_slot_wal_keep_size' AND unit = 'MB') AS slot_keep_bytes, \
     pg_database_size(current_database())::float8 AS database_size, \
     current_database()::text AS database, \
     (SELECT extract(epoch FROM min(query_start))::float8 FROM pg_stat_activity \
@@ -219,14 +257,19 @@ const STANDBY_SQL: &str = "SELECT \
     pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::float8 AS lag_bytes, \
     (SELECT count(*) FROM pg_stat_wal_receiver WHERE status = 'streaming')::float8 AS streaming";
 
-/// On a primary, one row per standby (bounded: a primary has at most max_wal_senders).
+/// On a primary, one row per standby (bounded: a primary has at most max_wal_senders), with
+/// what tells two standbys of the same `application_name` apart: their address, the slot they
+/// stream from, their walsender's PID.
 const STANDBYS_SQL: &str = "SELECT \
-    coalesce(nullif(application_name, ''), client_addr::text, 'unknown')::text AS standby, \
-    state::text AS state, \
-    pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::float8 AS lag_bytes, \
-    (CASE WHEN replay_lsn = pg_current_wal_lsn() THEN 0 \
-          ELSE extract(epoch FROM replay_lag) END)::float8 AS lag_seconds \
-    FROM pg_stat_replication ORDER BY 1 LIMIT 100";
+    coalesce(nullif(r.application_name, ''), r.client_addr::text, 'unknown')::text AS standby, \
+    coalesce(r.client_addr::text, 'local')::text AS client, \
+    s.slot_name::text AS slot, r.pid::int4 AS pid, \
+    r.state::text AS state, \
+    pg_wal_lsn_diff(pg_current_wal_lsn(), r.replay_lsn)::float8 AS lag_bytes, \
+    (CASE WHEN r.replay_lsn = pg_current_wal_lsn() THEN 0 \
+          ELSE extract(epoch FROM r.replay_lag) END)::float8 AS lag_seconds \
+    FROM pg_stat_replication r LEFT JOIN pg_replication_slots s ON s.active_pid = r.pid \
+    ORDER BY 1, 2, 3, 4 LIMIT 100";
 
 const SLOTS_SQL: &str = "SELECT slot_name::text AS slot, slot_type::text AS slot_type, active, \
     pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() \
@@ -241,11 +284,15 @@ const DATABASES_SQL: &str = "SELECT d.datname::text AS database, \
     FROM pg_database d LEFT JOIN pg_stat_database s ON s.datid = d.oid \
     WHERE d.datallowconn ORDER BY 2 DESC, 1 LIMIT 100";
 
-/// `pg_locks.waitstart` exists from Postgres 14.
-const LOCKS_SQL: &str = "SELECT count(DISTINCT pid)::float8 AS waiting, \
-    extract(epoch FROM min(waitstart))::float8 AS oldest FROM pg_locks WHERE NOT granted";
-const LOCKS_SQL_13: &str = "SELECT count(DISTINCT pid)::float8 AS waiting, NULL::float8 AS oldest \
-    FROM pg_locks WHERE NOT granted";
+/// Sessions waiting, the oldest wait, and the locks in the shared table (fast-path locks live
+/// in each backend, not there). `pg_locks.waitstart` exists from Postgres 14.
+const LOCKS_SQL: &str =
+    "SELECT count(DISTINCT pid) FILTER (WHERE NOT granted)::float8 AS waiting, \
+    extract(epoch FROM min(waitstart))::float8 AS oldest, \
+    count(*) FILTER (WHERE NOT fastpath)::float8 AS locks FROM pg_locks";
+const LOCKS_SQL_13: &str =
+    "SELECT count(DISTINCT pid) FILTER (WHERE NOT granted)::float8 AS waiting, \
+    NULL::float8 AS oldest, count(*) FILTER (WHERE NOT fastpath)::float8 AS locks FROM pg_locks";
 
 /// Checkpoint counters moved to pg_stat_checkpointer in Postgres 17.
 const CHECKPOINTS_SQL: &str =
@@ -253,28 +300,42 @@ const CHECKPOINTS_SQL: &str =
 const CHECKPOINTS_SQL_16: &str = "SELECT checkpoints_timed::float8 AS timed, \
     checkpoints_req::float8 AS requested FROM pg_stat_bgwriter";
 
+impl HealthProbe {
+    async fn connect(&self, deadline: Instant) -> Result<PgConnection, ProbeError> {
+        let budget = server_budget(deadline).as_millis().to_string();
+        let opts = self
+            .options
+            .clone()
+            .options([("statement_timeout", budget.as_str())]);
+        opts.connect().await.map_err(classify)
+    }
+}
+
 impl Probe for HealthProbe {
     fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
         Box::pin(async move {
             let mut guard = self.conn.lock().await;
             // The connection is taken out for the run and put back only after a success: a run
             // cancelled at its timeout, or failed, drops it, and the next run reconnects.
-            let mut conn = match guard.take() {
+            let saved = guard.take();
+            let reused = saved.is_some();
+            let mut conn = match saved {
                 Some(c) => c,
-                None => {
-                    let budget = server_budget(deadline).as_millis().to_string();
-                    let opts = self
-                        .options
-                        .clone()
-                        .options([("statement_timeout", budget.as_str())]);
-                    opts.connect().await.map_err(classify)?
-                }
+                None => self.connect(deadline).await?,
             };
-            let result = vitals(&mut conn, &self.source).await;
+            let mut result = vitals(&mut conn, &self.source, self.slot_wal_limit).await;
+            // A healthy server (idle_session_timeout, a proxy or load balancer dropping idle
+            // clients) may have closed the saved connection since the last probe: that is one
+            // fresh connection, not the source going down.
+            if reused && result.as_ref().is_err_and(closed_by_server) {
+                tracing::debug!(source = %self.source, "the saved health connection was closed by the server; reconnecting");
+                conn = self.connect(deadline).await?;
+                result = vitals(&mut conn, &self.source, self.slot_wal_limit).await;
+            }
             if result.is_ok() {
                 *guard = Some(conn);
             }
-            let mut out = result?;
+            let mut out = result.map_err(classify)?;
             let size = self.pool.size() as f64;
             let idle = self.pool.num_idle() as f64;
             let source = self.source.as_str();
@@ -294,6 +355,19 @@ impl Probe for HealthProbe {
     }
 }
 
+/// True for the errors of a connection the server or the network closed while it sat idle:
+/// a socket error, a protocol read cut short, or the server's own goodbye (connection
+/// exceptions, administrator or idle-session termination).
+fn closed_by_server(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| {
+            c.starts_with("08") || matches!(c.as_ref(), "57P01" | "57P02" | "57P05" | "25P03")
+        }),
+        _ => false,
+    }
+}
+
 fn num(row: &PgRow, column: &str) -> Option<f64> {
     row.try_get::<Option<f64>, _>(column).ok().flatten()
 }
@@ -305,20 +379,69 @@ fn text(row: &PgRow, column: &str) -> String {
         .unwrap_or_default()
 }
 
-async fn vitals(conn: &mut PgConnection, source: &str) -> Result<Output, ProbeError> {
+/// What tells one standby from another on its primary.
+#[derive(Debug, Clone, PartialEq)]
+struct StandbyId {
+    /// `application_name` (`walreceiver` unless the standby sets one), else its address.
+    name: String,
+    /// Its address, `local` over a Unix socket.
+    client: String,
+    /// The replication slot it streams from, if any.
+    slot: Option<String>,
+    /// Its walsender's PID.
+    pid: i32,
+}
+
+/// The `standby` label of each of `ids`: the name where it is unique, and where several
+/// standbys share it (two `pg_basebackup -R` standbys are both `walreceiver`), the name with
+/// what first tells them apart: the address, then the slot, then the walsender's PID. Two
+/// standbys never share a label, so neither hides the other's lag.
+fn standby_labels(ids: &[StandbyId]) -> Vec<String> {
+    let count =
+        |f: &dyn Fn(&StandbyId) -> String, key: &str| ids.iter().filter(|i| f(i) == key).count();
+    let by_name = |i: &StandbyId| i.name.clone();
+    let by_client = |i: &StandbyId| format!("{}@{}", i.name, i.client);
+    let by_slot = |i: &StandbyId| match &i.slot {
+        Some(s) => format!("{}@{}/{s}", i.name, i.client),
+        None => format!("{}@{}", i.name, i.client),
+    };
+    ids.iter()
+        .map(|i| {
+            if count(&by_name, &by_name(i)) == 1 {
+                by_name(i)
+            } else if count(&by_client, &by_client(i)) == 1 {
+                by_client(i)
+            } else if i.slot.is_some() && count(&by_slot, &by_slot(i)) == 1 {
+                by_slot(i)
+            } else {
+                format!("{}@{}#{}", i.name, i.client, i.pid)
+            }
+        })
+        .collect()
+}
+
+async fn vitals(
+    conn: &mut PgConnection,
+    source: &str,
+    slot_wal_limit: u64,
+) -> Result<Output, sqlx::Error> {
     let mut out = Output::default();
     let s = &[source];
-    sqlx::query("SELECT 1")
-        .execute(&mut *conn)
-        .await
-        .map_err(classify)?;
-    let row = sqlx::query(VITALS_SQL)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(classify)?;
+    sqlx::query("SELECT 1").execute(&mut *conn).await?;
+    let row = sqlx::query(VITALS_SQL).fetch_one(&mut *conn).await?;
     if let Some(v) = num(&row, "max_connections") {
         out.add(&MAX_CONNECTIONS, s, v);
     }
+    if let Some(v) = num(&row, "reserved_connections") {
+        out.add(&RESERVED_CONNECTIONS, s, v);
+    }
+    if let Some(v) = num(&row, "lock_slots") {
+        out.add(&LOCK_SLOTS, s, v);
+    }
+    // The server's own limit, where set, binds before the configured one.
+    let server_limit = num(&row, "slot_keep_bytes");
+    let limit = server_limit.map_or(slot_wal_limit as f64, |b| b.min(slot_wal_limit as f64));
+    out.add(&SLOT_WAL_LIMIT, s, limit);
     if let Some(v) = num(&row, "database_size") {
         out.add(&DATABASE_SIZE, &[source, &text(&row, "database")], v);
     }
@@ -333,11 +456,7 @@ async fn vitals(conn: &mut PgConnection, source: &str) -> Result<Output, ProbeEr
     }
     let standby: bool = row.try_get("in_recovery").unwrap_or(false);
     out.add(&IN_RECOVERY, s, f64::from(u8::from(standby)));
-    for row in sqlx::query(STATES_SQL)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(classify)?
-    {
+    for row in sqlx::query(STATES_SQL).fetch_all(&mut *conn).await? {
         out.add(
             &CONNECTIONS,
             &[source, &text(&row, "state")],
@@ -364,12 +483,25 @@ async fn vitals(conn: &mut PgConnection, source: &str) -> Result<Output, ProbeEr
             .filter(|r| text(r, "state") == "streaming")
             .count();
         out.add(&STREAMING_STANDBYS, s, streaming as f64);
-        for row in rows {
-            let labels = [source, &text(&row, "standby")];
-            if let Some(v) = num(&row, "lag_seconds") {
+        let ids: Vec<StandbyId> = rows
+            .iter()
+            .map(|r| StandbyId {
+                name: text(r, "standby"),
+                client: text(r, "client"),
+                slot: r.try_get::<Option<String>, _>("slot").ok().flatten(),
+                pid: r
+                    .try_get::<Option<i32>, _>("pid")
+                    .ok()
+                    .flatten()
+                    .unwrap_or(0),
+            })
+            .collect();
+        for (row, standby) in rows.iter().zip(standby_labels(&ids)) {
+            let labels = [source, standby.as_str()];
+            if let Some(v) = num(row, "lag_seconds") {
                 out.add(&STANDBY_LAG_SECONDS, &labels, v);
             }
-            if let Some(v) = num(&row, "lag_bytes") {
+            if let Some(v) = num(row, "lag_bytes") {
                 out.add(&STANDBY_LAG_BYTES, &labels, v);
             }
         }
@@ -407,6 +539,9 @@ async fn vitals(conn: &mut PgConnection, source: &str) -> Result<Output, ProbeEr
         if let Some(v) = num(&row, "oldest") {
             out.add(&OLDEST_LOCK_WAIT, s, v);
         }
+        if let Some(v) = num(&row, "locks") {
+            out.add(&LOCKS, s, v);
+        }
     }
     let checkpoints = if version >= 170_000 {
         CHECKPOINTS_SQL
@@ -429,14 +564,14 @@ async fn optional(
     conn: &mut PgConnection,
     sql: &str,
     source: &str,
-) -> Result<Vec<PgRow>, ProbeError> {
+) -> Result<Vec<PgRow>, sqlx::Error> {
     match sqlx::query(sql).fetch_all(&mut *conn).await {
         Ok(rows) => Ok(rows),
         Err(sqlx::Error::Database(db)) if unavailable(db.code().as_deref()) => {
             tracing::debug!(source, error = %crate::secrets::scrub(db.message()), "health statistic unavailable");
             Ok(Vec::new())
         }
-        Err(e) => Err(classify(e)),
+        Err(e) => Err(e),
     }
 }
 
@@ -458,6 +593,54 @@ mod tests {
             assert!(!super::unavailable(Some(code)), "{code}");
         }
         assert!(!super::unavailable(None));
+    }
+
+    #[test]
+    fn twin_standbys_never_share_a_label() {
+        let id = |name: &str, client: &str, slot: Option<&str>, pid: i32| super::StandbyId {
+            name: name.to_owned(),
+            client: client.to_owned(),
+            slot: slot.map(str::to_owned),
+            pid,
+        };
+        // Unique names stay as they are; shared ones take the address, then the slot, then
+        // the walsender's PID, whichever first tells them apart.
+        let labels = super::standby_labels(&[
+            id("replica-a", "10.0.0.5", None, 10),
+            id("walreceiver", "10.0.0.6", None, 11),
+            id("walreceiver", "10.0.0.7", None, 12),
+            id("walreceiver", "10.0.0.8", Some("s1"), 13),
+            id("walreceiver", "10.0.0.8", Some("s2"), 14),
+            id("walreceiver", "local", None, 15),
+            id("walreceiver", "local", None, 16),
+        ]);
+        assert_eq!(
+            labels,
+            [
+                "replica-a",
+                "walreceiver@10.0.0.6",
+                "walreceiver@10.0.0.7",
+                "walreceiver@10.0.0.8/s1",
+                "walreceiver@10.0.0.8/s2",
+                "walreceiver@local#15",
+                "walreceiver@local#16",
+            ]
+        );
+        let mut unique = labels.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), labels.len());
+    }
+
+    #[test]
+    fn a_connection_closed_while_idle_is_retried_and_a_failing_server_is_not() {
+        let io = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
+        assert!(super::closed_by_server(&io));
+        assert!(super::closed_by_server(&sqlx::Error::Protocol(
+            "unexpected end of stream".into()
+        )));
+        assert!(!super::closed_by_server(&sqlx::Error::RowNotFound));
+        assert!(!super::closed_by_server(&sqlx::Error::PoolTimedOut));
     }
 
     #[test]

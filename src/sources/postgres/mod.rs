@@ -31,7 +31,7 @@ use tokio::sync::Mutex;
 use super::{Kind, Parsed, Probe, Source};
 use crate::config::parse::parse_split;
 use crate::config::validate::in_range;
-use crate::config::{CheckCommon, CheckConfig, CheckPlan, CheckSpec, ConfigError, Split};
+use crate::config::{CheckCommon, CheckConfig, CheckPlan, CheckSpec, ConfigError, Size, Split};
 use crate::heartbeat::{HeartbeatCommon, Tracker};
 use crate::rows::RowShape;
 use crate::sample::Metric;
@@ -49,10 +49,23 @@ pub struct PostgresConfig {
     /// keeps one more of its own.
     #[serde(default = "default_pool")]
     pub max_connections: u32,
+    /// WAL one replication slot may hold back before it is urgent (default 10GiB): set it to
+    /// what the disk of `pg_wal` can spare. Published as
+    /// `pulse_postgres_replication_slot_wal_limit_bytes` (the server's `max_slot_wal_keep_size`
+    /// where that is smaller); PulsePostgresReplicationSlotWalGrowing warns a day before a
+    /// slot's WAL reaches it at its present pace and pages four hours before.
+    #[serde(default = "default_slot_wal_limit")]
+    pub slot_wal_limit: Size,
 }
 
 fn default_pool() -> u32 {
     2
+}
+
+/// 10 GiB: ten times the default `max_wal_size`, so a slot that holds more is not a standby
+/// catching up but one gone or stuck.
+fn default_slot_wal_limit() -> Size {
+    Size(10 << 30)
 }
 
 /// The query of a SQL check; how its rows become samples is the shared [`RowShape`].
@@ -221,6 +234,7 @@ pub struct PostgresSource {
     options: PgConnectOptions,
     pool: PgPool,
     max_connections: u32,
+    slot_wal_limit: u64,
     health_conn: Arc<Mutex<Option<PgConnection>>>,
 }
 
@@ -253,6 +267,7 @@ impl PostgresSource {
             options,
             pool,
             max_connections: config.max_connections,
+            slot_wal_limit: config.slot_wal_limit.0,
             health_conn: Arc::new(Mutex::new(None)),
         })
     }
@@ -265,6 +280,7 @@ impl Source<PostgresCheck> for PostgresSource {
             options: self.options.clone(),
             pool: self.pool.clone(),
             max_connections: self.max_connections,
+            slot_wal_limit: self.slot_wal_limit,
             conn: self.health_conn.clone(),
         })
     }
@@ -300,6 +316,7 @@ mod tests {
             let config = super::PostgresConfig {
                 url: url.to_owned(),
                 max_connections: 1,
+                slot_wal_limit: super::default_slot_wal_limit(),
             };
             let source = super::PostgresSource::new(&config, "db").unwrap();
             source.options.get_application_name().map(str::to_owned)

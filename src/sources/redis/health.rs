@@ -1,6 +1,8 @@
 //! The Redis health probe: PING, then INFO fields as vital statistics (memory, clients,
-//! replication, persistence, keyspace), the eviction policy, and whether RDB snapshots are
-//! configured (`CONFIG GET save`, skipped where CONFIG is not allowed).
+//! replication, persistence, keyspace, commands refused for memory), the eviction policy, the
+//! replication IDs (a split brain shows as two masters of one history), the cluster state
+//! where cluster mode is on (`CLUSTER INFO`), and whether RDB snapshots are configured
+//! (`CONFIG GET save`, skipped where CONFIG is not allowed).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,11 +11,12 @@ use tokio::time::Instant;
 
 use super::{classify, Conn};
 use crate::sample::{unix_now, Metric, Output};
-use crate::sources::{Probe, ProbeFuture};
+use crate::sources::{Probe, ProbeFuture, StartTime};
 
 pub(super) struct HealthProbe {
     pub(super) source: String,
     pub(super) conn: Arc<Conn>,
+    pub(super) start: StartTime,
 }
 
 pub(super) const MEMORY_USED: Metric = Metric::gauge(
@@ -143,6 +146,31 @@ pub(super) const AOF_LAST_WRITE_SUCCESS: Metric = Metric::gauge(
 )
 .doc("With AOF on: 1 if INFO `aof_last_write_status` is `ok`, 0 if `err`.");
 
+pub(super) const OOM_ERRORS: Metric = Metric::counter(
+    "pulse_redis_oom_errors_total",
+    "Commands refused because used memory reached maxmemory (INFO errorstats errorstat_OOM).",
+    &["source"],
+)
+.doc("Commands Redis refused with `OOM` because memory reached `maxmemory` under `noeviction` (or nothing was left to evict): writes lost, such as jobs not queued. From INFO errorstats (Redis 6.2+; 0 until the first); absent on older servers.");
+pub(super) const REPLICATION_IDS: Metric = Metric::gauge(
+    "pulse_redis_replication_ids",
+    "Always 1; the server's replication ID (replid) and the one it took over at its last promotion (replid2).",
+    &["source", "replid", "replid2"],
+)
+.doc("Always 1; INFO `master_replid` as `replid`, and `master_replid2` as `replid2`: the history a promoted replica took over (all zeros if none). A master whose `replid2` is another master's `replid` was promoted while its old master still accepts writes: a split brain (PulseRedisSplitBrain).");
+pub(super) const CLUSTER_STATE_OK: Metric = Metric::gauge(
+    "pulse_redis_cluster_state_ok",
+    "With cluster mode on: 1 while CLUSTER INFO cluster_state is ok, 0 while it is fail.",
+    &["source"],
+)
+.doc("With cluster mode on: 1 while `CLUSTER INFO` says `cluster_state:ok`, 0 while `fail` (the node refuses queries: slots unassigned or their masters unreachable); absent without cluster mode.");
+pub(super) const CLUSTER_SLOTS: Metric = Metric::gauge(
+    "pulse_redis_cluster_slots",
+    "With cluster mode on: hash slots by state (assigned, ok, pfail, fail) from CLUSTER INFO.",
+    &["source", "state"],
+)
+.doc("With cluster mode on: the 16384 hash slots by `state`: `assigned`, `ok`, `pfail` (a master suspected down), `fail`.");
+
 /// INFO fields published as they are, and their metrics.
 const INFO_FIELDS: [(&str, Metric); 12] = [
     ("used_memory", MEMORY_USED),
@@ -187,14 +215,30 @@ impl Probe for HealthProbe {
                 .await
                 .ok();
             let save = save.as_ref().and_then(|v| v.get(1)).map(String::as_str);
-            Ok(vitals(&self.source, &info, save, unix_now()))
+            // Cluster mode only: a plain server answers CLUSTER with an error.
+            let cluster: Option<String> = match info.contains("cluster_enabled:1") {
+                true => Some(
+                    redis::cmd("CLUSTER")
+                        .arg("INFO")
+                        .query_async(&mut conn)
+                        .await
+                        .map_err(classify)?,
+                ),
+                false => None,
+            };
+            let mut out = vitals(&self.source, &info, save, unix_now(), &self.start);
+            if let Some(cluster) = cluster {
+                cluster_vitals(&mut out, &self.source, &cluster);
+            }
+            Ok(out)
         })
     }
 }
 
-/// The samples of an INFO reply (and of `CONFIG GET save`'s value, when readable) at `now`.
-/// A field this server version lacks is skipped, never an error.
-fn vitals(source: &str, info: &str, save: Option<&str>, now: f64) -> Output {
+/// The samples of an INFO reply (and of `CONFIG GET save`'s value, when readable) at `now`,
+/// the start time settled by `start`. A field this server version lacks is skipped, never an
+/// error.
+fn vitals(source: &str, info: &str, save: Option<&str>, now: f64, start: &StartTime) -> Output {
     let fields: HashMap<&str, &str> = info
         .lines()
         .filter_map(|l| l.split_once(':'))
@@ -222,7 +266,7 @@ fn vitals(source: &str, info: &str, save: Option<&str>, now: f64) -> Output {
         }
     }
     if let Some(up) = number("uptime_in_seconds") {
-        out.add(&START_TIME, s, (now - up).floor());
+        out.add(&START_TIME, s, start.settle((now - up).floor()));
     }
     if let Some(t) = number("rdb_last_save_time") {
         out.add(&RDB_LAST_SAVE, s, t);
@@ -238,6 +282,23 @@ fn vitals(source: &str, info: &str, save: Option<&str>, now: f64) -> Output {
     if number("aof_enabled") == Some(1.0) {
         if let Some(v) = fields.get("aof_last_write_status") {
             out.add(&AOF_LAST_WRITE_SUCCESS, s, f64::from(u8::from(*v == "ok")));
+        }
+    }
+    // Only counted where the server keeps error statistics (`total_error_replies`, 6.2+), and
+    // then from 0: Redis lists an error kind once it happened.
+    if fields.contains_key("total_error_replies") {
+        let oom = fields
+            .get("errorstat_OOM")
+            .and_then(|v| v.strip_prefix("count="))
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        out.add(&OOM_ERRORS, s, oom);
+    }
+    if let (Some(id), Some(id2)) = (fields.get("master_replid"), fields.get("master_replid2")) {
+        let hex = |v: &str| v.len() <= 64 && v.bytes().all(|b| b.is_ascii_hexdigit());
+        if hex(id) && hex(id2) {
+            out.add(&REPLICATION_IDS, &[source, id, id2], 1.0);
         }
     }
     let replica = match fields.get("role") {
@@ -258,6 +319,30 @@ fn vitals(source: &str, info: &str, save: Option<&str>, now: f64) -> Output {
     out
 }
 
+/// The cluster state and slots of a `CLUSTER INFO` reply.
+fn cluster_vitals(out: &mut Output, source: &str, reply: &str) {
+    let fields: HashMap<&str, &str> = reply
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k, v.trim()))
+        .collect();
+    if let Some(state) = fields.get("cluster_state") {
+        out.add(
+            &CLUSTER_STATE_OK,
+            &[source],
+            f64::from(u8::from(*state == "ok")),
+        );
+    }
+    for state in ["assigned", "ok", "pfail", "fail"] {
+        if let Some(n) = fields
+            .get(format!("cluster_slots_{state}").as_str())
+            .and_then(|v| v.parse::<f64>().ok())
+        {
+            out.add(&CLUSTER_SLOTS, &[source, state], n);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,12 +351,18 @@ mod tests {
         # Clients\r\nconnected_clients:3\r\nmaxclients:10000\r\nblocked_clients:0\r\n\
         # Memory\r\nused_memory:1000\r\nmaxmemory:0\r\nmaxmemory_policy:noeviction\r\nmem_fragmentation_ratio:1.52\r\n\
         # Persistence\r\nrdb_changes_since_last_save:7\r\nrdb_last_save_time:1700000000\r\nrdb_last_bgsave_status:err\r\naof_enabled:0\r\naof_last_write_status:ok\r\n\
-        # Stats\r\nkeyspace_hits:40\r\nkeyspace_misses:2\r\nevicted_keys:0\r\nrejected_connections:1\r\n\
+        # Stats\r\nkeyspace_hits:40\r\nkeyspace_misses:2\r\nevicted_keys:0\r\nrejected_connections:1\r\ntotal_error_replies:4\r\n\
         # Replication\r\nrole:master\r\nconnected_slaves:1\r\n";
 
     #[test]
     fn a_master_reports_persistence_and_its_replicas() {
-        let out = vitals("cache", MASTER, Some("3600 1 300 100"), 2000.5);
+        let out = vitals(
+            "cache",
+            MASTER,
+            Some("3600 1 300 100"),
+            2000.5,
+            &StartTime::default(),
+        );
         assert_eq!(out.value("pulse_redis_replica", ""), Some(0.0));
         assert_eq!(out.value("pulse_redis_connected_replicas", ""), Some(1.0));
         assert_eq!(
@@ -302,6 +393,8 @@ mod tests {
             out.value("pulse_redis_keyspace_misses_total", ""),
             Some(2.0)
         );
+        // Error statistics kept, no OOM yet: 0, so that the first one is an increase.
+        assert_eq!(out.value("pulse_redis_oom_errors_total", ""), Some(0.0));
         // AOF is off: its write status says nothing, and a master has no master link.
         assert_eq!(out.value("pulse_redis_aof_last_write_success", ""), None);
         assert_eq!(out.value("pulse_redis_master_link_up", ""), None);
@@ -311,7 +404,7 @@ mod tests {
     fn a_replica_reports_its_link_and_unknowns_stay_absent() {
         let info = "role:slave\r\nmaster_link_status:down\r\nmaster_last_io_seconds_ago:-1\r\n\
             aof_enabled:1\r\naof_last_write_status:err\r\nrdb_last_bgsave_status:ok\r\n";
-        let out = vitals("replica", info, None, 2000.0);
+        let out = vitals("replica", info, None, 2000.0, &StartTime::default());
         assert_eq!(out.value("pulse_redis_replica", ""), Some(1.0));
         assert_eq!(out.value("pulse_redis_master_link_up", ""), Some(0.0));
         assert_eq!(
@@ -333,6 +426,7 @@ mod tests {
             "role:slave\r\nmaster_link_status:up\r\nmaster_last_io_seconds_ago:3\r\n",
             Some(""),
             2000.0,
+            &StartTime::default(),
         );
         assert_eq!(up.value("pulse_redis_master_link_up", ""), Some(1.0));
         assert_eq!(
@@ -343,5 +437,36 @@ mod tests {
             up.value("pulse_redis_rdb_snapshots_configured", ""),
             Some(0.0)
         );
+    }
+
+    #[test]
+    fn refused_writes_ids_and_the_cluster_state_are_read() {
+        let info = "role:master\r\nmaster_replid:aa11\r\nmaster_replid2:bb22\r\n\
+            total_error_replies:9\r\n# Errorstats\r\nerrorstat_ERR:count=2\r\nerrorstat_OOM:count=7\r\n";
+        let out = vitals("q", info, None, 0.0, &StartTime::default());
+        assert_eq!(out.value("pulse_redis_oom_errors_total", ""), Some(7.0));
+        assert_eq!(out.value("pulse_redis_replication_ids", "bb22"), Some(1.0));
+        // A server without error statistics (before 6.2) says nothing about refused writes,
+        // and an ID that is not hex is not made a label.
+        let old = vitals(
+            "q",
+            "role:master\r\nmaster_replid:x y\r\nmaster_replid2:0\r\n",
+            None,
+            0.0,
+            &StartTime::default(),
+        );
+        assert_eq!(old.value("pulse_redis_oom_errors_total", ""), None);
+        assert!(!old
+            .families
+            .iter()
+            .any(|f| f.name == "pulse_redis_replication_ids"));
+        let mut out = Output::default();
+        cluster_vitals(
+            &mut out,
+            "q",
+            "cluster_state:fail\r\ncluster_slots_assigned:16000\r\ncluster_slots_ok:15000\r\ncluster_slots_pfail:0\r\ncluster_slots_fail:1000\r\n",
+        );
+        assert_eq!(out.value("pulse_redis_cluster_state_ok", ""), Some(0.0));
+        assert_eq!(out.value("pulse_redis_cluster_slots", "fail"), Some(1000.0));
     }
 }

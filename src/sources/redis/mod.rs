@@ -112,6 +112,10 @@ impl Kind for Redis {
         health::RDB_CHANGES,
         health::RDB_CONFIGURED,
         health::AOF_LAST_WRITE_SUCCESS,
+        health::OOM_ERRORS,
+        health::REPLICATION_IDS,
+        health::CLUSTER_STATE_OK,
+        health::CLUSTER_SLOTS,
         keys::KEY_LENGTH,
     ];
 
@@ -216,13 +220,50 @@ const DRIVER_TIMEOUT: Duration = Duration::from_secs(10);
 struct Conn {
     client: redis::Client,
     manager: Mutex<Option<ConnectionManager>>,
+    /// When a probe last took the connection.
+    used: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
+/// A connection idle this long is PINGed before a probe uses it: servers and proxies close
+/// idle clients (Redis `timeout`, managed services, load balancers), and the first command on
+/// such a connection fails although the server is fine.
+const IDLE_PING: Duration = Duration::from_secs(1);
+
 impl Conn {
+    fn new(client: redis::Client) -> Self {
+        Conn {
+            client,
+            manager: Mutex::new(None),
+            used: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The shared connection, connected on first use and checked after idleness: a
+    /// connection the server closed while idle costs one reconnection, never a failed probe.
     async fn get(&self) -> Result<ConnectionManager, ProbeError> {
         let mut guard = self.manager.lock().await;
+        let idle = {
+            let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+            let idle = used.is_none_or(|t| t.elapsed() >= IDLE_PING);
+            *used = Some(std::time::Instant::now());
+            idle
+        };
         if let Some(m) = guard.as_ref() {
-            return Ok(m.clone());
+            let mut m = m.clone();
+            if idle {
+                if let Err(e) = ping(&mut m).await {
+                    if !closed(&e) {
+                        return Err(classify(e));
+                    }
+                    // The manager reconnects in the background after a dropped connection;
+                    // the second PING waits for that.
+                    tracing::debug!(
+                        "the saved Redis connection was closed by the server; reconnecting"
+                    );
+                    ping(&mut m).await.map_err(classify)?;
+                }
+            }
+            return Ok(m);
         }
         // Fixed driver timeouts: the scheduler bounds every run; these only keep a dead
         // connection from hanging the manager, whichever probe happened to connect first.
@@ -241,6 +282,15 @@ impl Conn {
     async fn reset(&self) {
         *self.manager.lock().await = None;
     }
+}
+
+async fn ping(conn: &mut ConnectionManager) -> Result<String, RedisError> {
+    redis::cmd("PING").query_async(conn).await
+}
+
+/// True for the errors of a connection the server or the network closed.
+fn closed(err: &RedisError) -> bool {
+    err.is_connection_dropped() || (err.is_io_error() && !err.is_connection_refusal())
 }
 
 /// A Redis source.
@@ -272,10 +322,7 @@ impl RedisSource {
         };
         Ok(RedisSource {
             name: name.to_owned(),
-            conn: Arc::new(Conn {
-                client,
-                manager: Mutex::new(None),
-            }),
+            conn: Arc::new(Conn::new(client)),
         })
     }
 }
@@ -285,6 +332,7 @@ impl Source<RedisCheck> for RedisSource {
         Arc::new(health::HealthProbe {
             source: self.name.clone(),
             conn: self.conn.clone(),
+            start: Default::default(),
         })
     }
 
