@@ -111,6 +111,36 @@ def signups(case, days, change=None):
     return series("app_users_registered", target(case, "hivesync"), cumulative(rates(days, 1, change)))
 
 
+# Daylight saving: a European platform (global.timezone Europe/Berlin) whose rhythm follows
+# its local clock. The clocks change on day 17, a Sunday, at 01:00 UTC: back from UTC+2 to
+# UTC+1 in autumn, forward from UTC+1 to UTC+2 in spring. Its 08:00 ramp then moves by an hour
+# in UTC, and the Monday and Tuesday after the change must not look an hour off the usual.
+DST_DAY = 17
+DST_AT = DST_DAY * DAY + 60
+
+
+def offset_at(i, before, after):
+    """The platform's UTC offset in seconds at sample `i`."""
+    return before if i * STEP_MIN < DST_AT else after
+
+
+def local_signups(case, days, before, after, change=None):
+    """Signups following the usual rhythm on the platform's local clock, and its offset series
+    (pulse_timezone_offset_seconds) as the exporter publishes it. `change(day, minute, rate)`
+    works on local time too."""
+    per_hour, offsets = [], []
+    for i in range(days * DAY // STEP_MIN + 1):
+        off = offset_at(i, before, after)
+        day, minute = divmod(i * STEP_MIN + off // 60, DAY)
+        rate = usual_per_hour(day, minute)
+        per_hour.append(change(day, minute, rate) if change else rate)
+        offsets.append(off)
+    return [
+        series("app_users_registered", target(case, "hivesync"), cumulative(per_hour)),
+        series("pulse_timezone_offset_seconds", target(case, "hivesync", timezone="Europe/Berlin"), offsets),
+    ]
+
+
 def payments(case, days, succeeded=None, failed=None):
     """The Stripe source's counters of PaymentIntent outcomes: half the signup rhythm
     succeeds and a tenth of that is declined, unless `succeeded`/`failed` change it."""
@@ -125,8 +155,10 @@ def payments(case, days, succeeded=None, failed=None):
 
 
 def signal_low(case, platform, signal, value, usual, **more):
+    # Payments falling loses money every hour: they page; the other signals go to chat.
+    severity = "critical" if signal == "payments" else "warning"
     return {
-        "exp_labels": {**target(case, platform, **more), "signal": signal, "severity": "warning"},
+        "exp_labels": {**target(case, platform, **more), "signal": signal, "severity": severity},
         "exp_annotations": {
             "summary": f"{signal} far below the usual for this hour of the week",
             "description": f"{signal} of {platform} on {case}:7857: {value} in the last hour, under "
@@ -151,8 +183,9 @@ D, W = CASE_DAY, WEEKEND_DAY
 STOPPED = signal_low("stop", "hivesync", "signups", "0", "40")
 AI_STOPPED = signal_low("ai", "hivesync", "ai_requests", "0", "400")
 PAID_STOPPED = signal_low("paid-stop", "hayon", "payments", "0", "20", source="stripe")
+DST_STOPPED = signal_low("dst-stop", "hivesync", "signups", "0", "40")
 FAILING = {
-    "exp_labels": {**target("paid-fail", "hayon", source="stripe"), "object": "payment_intent", "severity": "warning"},
+    "exp_labels": {**target("paid-fail", "hayon", source="stripe"), "object": "payment_intent", "severity": "critical"},
     "exp_annotations": {
         "summary": "75% of the payment_intent payments of stripe failed in the last hour",
         "description": "Stripe source stripe on paid-fail:7857: 75% of the payment_intent payment "
@@ -185,6 +218,13 @@ TESTS = [
             "paid-stop: no payment succeeds from 12:00 to 16:00 (checkout broken): it fires.",
             "paid-fail: three payments in four fail from 12:00 to 16:00: the failure share fires,",
             "  while the usual one decline in ten stays quiet.",
+            "dst-autumn: a platform on Europe/Berlin time; the clocks go back on day 17 (Sunday):",
+            "  its 08:00 ramp comes at 07:00 UTC instead of 06:00. The Monday and Tuesday after,",
+            "  the usual is read an hour further back: quiet.",
+            "dst-spring: the clocks go forward on day 17: the evening falls off at 18:00 UTC",
+            "  instead of 19:00. The Monday evening after: quiet.",
+            "dst-stop: the autumn platform's signups stop from 10:00 to 14:00 local on the Monday",
+            "  after the change: it fires, the local usual being 40 an hour.",
         ],
         W + 1,
         lambda days: [
@@ -201,6 +241,9 @@ TESTS = [
                 succeeded=between(D, 12 * 60, 16 * 60, lambda r: r * 0.5),
                 failed=between(D, 12 * 60, 16 * 60, lambda r: r * 15),
             ),
+            *local_signups("dst-autumn", days, 7200, 3600),
+            *local_signups("dst-spring", days, 3600, 7200),
+            *local_signups("dst-stop", days, 7200, 3600, stop(DST_DAY + 1, 10 * 60, 14 * 60)),
         ],
         evals(
             "PulseBusinessSignalLow",
@@ -216,6 +259,16 @@ TESTS = [
                 (at(W, "11h"), []),
                 (at(W, "15h"), []),
                 (at(W, "19h"), []),
+                # The Monday and Tuesday after the change, around the morning ramp and the
+                # evening fall in UTC (dst-stop fires from its stop at 09:00 UTC).
+                (at(DST_DAY + 1, "6h45m"), []),
+                (at(DST_DAY + 1, "7h15m"), []),
+                (at(DST_DAY + 1, "7h45m"), []),
+                (at(DST_DAY + 1, "10h15m"), [DST_STOPPED]),
+                (at(DST_DAY + 1, "18h45m"), []),
+                (at(DST_DAY + 1, "19h15m"), []),
+                (at(DST_DAY + 2, "7h15m"), []),
+                (at(DST_DAY + 2, "18h45m"), []),
             ],
         )
         + evals(
