@@ -1,7 +1,8 @@
 //! Degraded, not down: replication and persistence signals against real servers this test
-//! starts and owns (a Postgres primary with a streaming standby, a Redis master with a
-//! replica, a Redis whose snapshots fail), each on a free port on 127.0.0.1 and stopped, with
-//! its files removed, however the test ends. Costs about 10 s: initdb and pg_basebackup
+//! starts and owns (a Postgres primary with twin streaming standbys, a Redis master with a
+//! replica, a Redis whose snapshots fail, a Redis full under noeviction, servers that close
+//! idle connections), each on a free port on 127.0.0.1 and stopped, with
+//! its files removed, however the test ends. Costs about 12 s: initdb and two pg_basebackups
 //! dominate.
 
 mod common;
@@ -22,13 +23,8 @@ async fn psql(url: &str, sql: &str) {
     pool.close().await;
 }
 
-#[tokio::test]
-async fn a_standby_shows_role_lag_and_slot_and_its_stopped_slot_retains_wal() {
-    let tmp = postgres_owned_tempdir();
-    let primary_dir = tmp.path().join("primary");
-    PgCluster::init(&primary_dir);
-    let primary = PgCluster::start(primary_dir, free_port());
-    let standby_dir = tmp.path().join("standby");
+/// `pg_basebackup -R` of `primary` into `dir`, creating and streaming from `slot`.
+fn basebackup(primary: &PgCluster, dir: &Path, slot: &str) {
     run_ok(
         &mut as_postgres(
             "pg_basebackup",
@@ -40,10 +36,10 @@ async fn a_standby_shows_role_lag_and_slot_and_its_stopped_slot_retains_wal() {
                 "-U",
                 "postgres",
                 "-D",
-                &standby_dir.display().to_string(),
+                &dir.display().to_string(),
                 "-C",
                 "-S",
-                "pulse_standby",
+                slot,
                 "-R",
                 "-X",
                 "stream",
@@ -52,18 +48,42 @@ async fn a_standby_shows_role_lag_and_slot_and_its_stopped_slot_retains_wal() {
         ),
         "pg_basebackup",
     );
+}
+
+#[tokio::test]
+async fn twin_standbys_show_role_lag_and_slot_and_a_stopped_slot_retains_wal() {
+    let tmp = postgres_owned_tempdir();
+    let primary_dir = tmp.path().join("primary");
+    PgCluster::init(&primary_dir);
+    // Limits set apart from their defaults, so the published ones are read, not assumed.
+    let primary = PgCluster::start_with(
+        primary_dir,
+        free_port(),
+        "-c max_connections=20 -c superuser_reserved_connections=5 \
+         -c max_locks_per_transaction=32 -c max_worker_processes=8 -c autovacuum_max_workers=3",
+    );
+    // Two standbys as `pg_basebackup -R` makes them: both connect as `walreceiver`, from the
+    // same address; only their slots tell them apart.
+    let standby_dir = tmp.path().join("standby");
+    basebackup(&primary, &standby_dir, "pulse_standby");
+    let twin_dir = tmp.path().join("twin");
+    basebackup(&primary, &twin_dir, "pulse_twin");
     let standby = PgCluster::start(standby_dir, free_port());
+    let _twin = PgCluster::start(twin_dir, free_port());
     let config = format!(
         r#"
 sources:
   - name: primary
     kind: postgres
     url: {}
-    interval: 500ms
+    health_interval: 1s
+    health_timeout: 800ms
+    slot_wal_limit: 64MiB
   - name: standby
     kind: postgres
     url: {}
-    interval: 500ms
+    health_interval: 1s
+    health_timeout: 800ms
 "#,
         primary.url(),
         standby.url()
@@ -73,8 +93,8 @@ sources:
     let s = [("source", "standby")];
     let slot = [("source", "primary"), ("slot", "pulse_standby")];
     let m = e
-        .wait_for("the standby streaming", Duration::from_secs(30), |m| {
-            m.get("pulse_postgres_streaming_standbys", &p) == Some(1.0)
+        .wait_for("both standbys streaming", Duration::from_secs(30), |m| {
+            m.get("pulse_postgres_streaming_standbys", &p) == Some(2.0)
                 && m.get("pulse_postgres_wal_receiver_streaming", &s) == Some(1.0)
         })
         .await;
@@ -92,8 +112,37 @@ sources:
         assert_eq!(m.get(metric, &p), None, "{metric} is a standby's number");
     }
     let standby_lag = m.find("pulse_postgres_standby_replay_lag_bytes", &p);
-    assert_eq!(standby_lag.len(), 1, "one standby seen from the primary");
-    assert!(standby_lag[0].value >= 0.0);
+    let mut names: Vec<&str> = standby_lag
+        .iter()
+        .map(|s| s.labels["standby"].as_str())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "walreceiver@127.0.0.1/pulse_standby",
+            "walreceiver@127.0.0.1/pulse_twin"
+        ],
+        "each twin standby has its own lag series"
+    );
+    assert!(standby_lag.iter().all(|s| s.value >= 0.0));
+    // The limits the alerts divide by: the configured slot limit (the server sets none),
+    // the reserved connection slots and the lock table's size, as the server reports them.
+    assert_eq!(
+        m.get("pulse_postgres_replication_slot_wal_limit_bytes", &p),
+        Some(64.0 * 1024.0 * 1024.0)
+    );
+    assert_eq!(m.get("pulse_postgres_reserved_connections", &p), Some(5.0));
+    // 32 locks for each of 20 connections, 3 autovacuum workers and their launcher, 8
+    // background workers and 4 WAL senders.
+    assert_eq!(
+        m.get("pulse_postgres_lock_table_slots", &p),
+        Some(32.0 * 36.0)
+    );
+    assert!(m
+        .find("pulse_postgres_locks", &p)
+        .iter()
+        .all(|s| s.value >= 0.0));
     assert_eq!(
         m.get("pulse_postgres_replication_slot_active", &slot),
         Some(1.0)
@@ -117,7 +166,7 @@ sources:
             Duration::from_secs(30),
             |m| {
                 m.get("pulse_postgres_replication_slot_active", &slot) == Some(0.0)
-                    && m.get("pulse_postgres_streaming_standbys", &p) == Some(0.0)
+                    && m.get("pulse_postgres_streaming_standbys", &p) == Some(1.0)
             },
         )
         .await;
@@ -240,6 +289,15 @@ sources:
         .await;
     assert_eq!(m.get("pulse_redis_replica", &ms), Some(0.0));
     assert_eq!(m.get("pulse_redis_replica", &rs), Some(1.0));
+    // A replica shares its master's replication ID: what PulseRedisSplitBrain compares.
+    let ids = |s: &[(&str, &str)]| {
+        let found = m.find("pulse_redis_replication_ids", s);
+        assert_eq!(found.len(), 1, "{s:?}");
+        found[0].labels["replid"].clone()
+    };
+    let master_id = ids(&ms);
+    assert_eq!(master_id.len(), 40, "a replication ID: {master_id}");
+    assert_eq!(ids(&rs), master_id);
     assert_eq!(m.get("pulse_redis_master_link_up", &ms), None);
     let last_io = m
         .get("pulse_redis_master_last_io_timestamp_seconds", &rs)
@@ -307,4 +365,98 @@ sources:
         })
         .await;
     assert_eq!(m.get("pulse_source_up", &s), Some(1.0));
+}
+
+#[tokio::test]
+async fn a_full_noeviction_redis_counts_the_writes_it_refuses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = RedisServer::start(
+        tmp.path(),
+        &["--maxmemory", "2mb", "--maxmemory-policy", "noeviction"],
+    );
+    let config = format!(
+        "sources:\n  - {{ name: jobs, kind: redis, url: '{}', health_interval: 1s, health_timeout: 800ms }}\n",
+        server.url()
+    );
+    let e = InProcess::start(&config);
+    let s = [("source", "jobs")];
+    e.wait_for("no refusal yet", Duration::from_secs(10), |m| {
+        m.get("pulse_redis_oom_errors_total", &s) == Some(0.0)
+    })
+    .await;
+    // Jobs pushed until the server refuses them.
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let job = "x".repeat(64 * 1024);
+    let mut refused = 0;
+    for _ in 0..200 {
+        let pushed: redis::RedisResult<i64> = redis::cmd("RPUSH")
+            .arg("queue")
+            .arg(&job)
+            .query_async(&mut c)
+            .await;
+        if pushed.is_err() {
+            refused += 1;
+        }
+    }
+    assert!(refused > 0, "2 MB hold fewer than 200 jobs of 64 KiB");
+    let m = e
+        .wait_for("the refusals counted", Duration::from_secs(10), |m| {
+            m.get("pulse_redis_oom_errors_total", &s) == Some(refused as f64)
+        })
+        .await;
+    assert_eq!(m.get("pulse_source_up", &s), Some(1.0), "reads still work");
+}
+
+/// Probes `samples` times (or more) with a `probe` interval and asserts none failed: the
+/// server closes idle connections between probes, and that is no failure.
+async fn no_failure_across_idle_closes(e: &InProcess, source: &str, samples: f64) {
+    let s = [("source", source)];
+    let m = e
+        .wait_for("probes across idle closes", Duration::from_secs(30), |m| {
+            m.sum("pulse_source_probes_total", &s) >= samples
+        })
+        .await;
+    assert_eq!(
+        m.sum("pulse_source_probe_failures_total", &s),
+        0.0,
+        "{source}: a healthy server that closes idle connections is not down"
+    );
+    assert_eq!(m.sum("pulse_check_failures_total", &s), 0.0, "{source}");
+    assert_eq!(m.get("pulse_source_up", &s), Some(1.0));
+}
+
+#[tokio::test]
+async fn servers_that_close_idle_connections_stay_up() {
+    // Redis with `timeout 1` and Postgres with idle_session_timeout, as managed services and
+    // proxies close idle clients: each probe finds its saved connection closed.
+    let tmp = tempfile::tempdir().unwrap();
+    let redis = RedisServer::start(tmp.path(), &["--timeout", "1"]);
+    let config = format!(
+        r#"
+sources:
+  - name: cache
+    kind: redis
+    url: {}
+    interval: 1500ms
+    health_interval: 1500ms
+    health_timeout: 1s
+    timeout: 1s
+    checks:
+      - {{ metric: app_keys, command: [DBSIZE] }}
+  - name: db
+    kind: postgres
+    url: "{PG_URL}?options=-c%20idle_session_timeout%3D500"
+    interval: 1500ms
+    health_interval: 1500ms
+    health_timeout: 1s
+    timeout: 1s
+    checks:
+      - {{ metric: app_one, sql: 'SELECT 1 AS value' }}
+"#,
+        redis.url()
+    );
+    let e = InProcess::start(&config);
+    no_failure_across_idle_closes(&e, "cache", 5.0).await;
+    no_failure_across_idle_closes(&e, "db", 5.0).await;
 }

@@ -261,8 +261,8 @@ const STANDBY_SQL: &str = "SELECT \
 /// what tells two standbys of the same `application_name` apart: their address, the slot they
 /// stream from, their walsender's PID.
 const STANDBYS_SQL: &str = "SELECT \
-    coalesce(nullif(r.application_name, ''), r.client_addr::text, 'unknown')::text AS standby, \
-    coalesce(r.client_addr::text, 'local')::text AS client, \
+    coalesce(nullif(r.application_name, ''), host(r.client_addr), 'unknown')::text AS standby, \
+    coalesce(host(r.client_addr), 'local')::text AS client, \
     s.slot_name::text AS slot, r.pid::int4 AS pid, \
     r.state::text AS state, \
     pg_wal_lsn_diff(pg_current_wal_lsn(), r.replay_lsn)::float8 AS lag_bytes, \
