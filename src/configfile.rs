@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde_yaml::Value;
 
 use crate::config::names::is_object_name;
-use crate::config::parse::{empty, key_text, parse_at, split_mapping};
+use crate::config::parse::{key_text, parse_at, split_mapping};
 use crate::config::positions::Positions;
 use crate::config::validate::{
     alert_fits, drop_fits, in_range, label_name, metric_name, plan_timing, timing, MAX_BYTES,
@@ -66,15 +66,52 @@ impl SourceConfig {
     }
 }
 
+/// Largest config file read: far above any real config (the 300-source capacity config is
+/// about 60 KiB), and small enough that a path to a device or a runaway generator cannot
+/// take the process's memory.
+pub const MAX_CONFIG_BYTES: u64 = 4 * 1024 * 1024;
+
 /// Reads, parses and validates the config file at `path`.
 pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        ConfigErrors(vec![ConfigError::new(
-            "",
-            format!("cannot read config file {}: {e}", path.display()),
-        )])
-    })?;
+    let text = read_file(path).map_err(|e| ConfigErrors(vec![ConfigError::new("", e)]))?;
     load_str(&text)
+}
+
+/// The text of the config file at `path`, refused when it is not a regular file (a pipe,
+/// such as `<(envsubst …)`, reads empty at the next reload; a device never ends), larger
+/// than [`MAX_CONFIG_BYTES`] or not UTF-8. The size is enforced while reading, so a file that
+/// grows after the check is cut off, not read whole.
+pub fn read_file(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let shown = path.display();
+    let file =
+        std::fs::File::open(path).map_err(|e| format!("cannot read config file {shown}: {e}"))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("cannot read config file {shown}: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!(
+            "config file {shown} is not a regular file (a pipe, socket or device): it is read \
+             again at every reload, so write the config to a file (values from the \
+             environment go in as ${{env:NAME}})"
+        ));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read config file {shown}: {e}"))?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(format!(
+            "config file {shown} is over {} MiB: is it the right file?",
+            MAX_CONFIG_BYTES / (1024 * 1024)
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "config file {shown} is not UTF-8 text (first bad byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
 }
 
 /// Parses and validates config text.
@@ -82,7 +119,15 @@ pub fn load_str(text: &str) -> Result<Config, ConfigErrors> {
     let mut errors = Vec::new();
     crate::config::parse::nesting_guard(text).map_err(|e| ConfigErrors(vec![e]))?;
     let mut root: Value = match serde_yaml::from_str(text) {
-        Ok(Value::Null) => empty(),
+        // An empty file is more often a rewrite caught half-way, or a generator that failed,
+        // than a wish to watch nothing: loading it would drop every source and its alerts.
+        Ok(Value::Null) => {
+            return Err(ConfigErrors(vec![ConfigError::new(
+                "",
+                "the config file is empty (or only comments): write `sources: []` to run \
+                 without sources",
+            )]))
+        }
         Ok(v) => v,
         Err(e) => {
             return Err(ConfigErrors(vec![ConfigError::new(
@@ -395,10 +440,32 @@ mod tests {
         assert_eq!(plan.interval, std::time::Duration::from_secs(60));
         assert_eq!(plan.stale_after, std::time::Duration::from_secs(180));
         assert_eq!(
-            load_str("").unwrap().sources.len(),
+            load_str("sources: []").unwrap().sources.len(),
             0,
-            "an empty file is no error"
+            "no sources, said explicitly, is no error"
         );
+    }
+
+    #[test]
+    fn empty_unbounded_and_special_files_are_refused() {
+        for text in ["", "\n\n", "# only a comment\n"] {
+            assert_reports(text, &["the config file is empty"]);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.yml");
+        let mut text = String::from("sources: []\n");
+        text.push_str(&"#".repeat(MAX_CONFIG_BYTES as usize));
+        std::fs::write(&big, text).unwrap();
+        assert!(read_file(&big).unwrap_err().contains("is over 4 MiB"));
+        assert!(read_file(Path::new("/dev/zero"))
+            .unwrap_err()
+            .contains("is not a regular file"));
+        assert!(read_file(dir.path())
+            .unwrap_err()
+            .contains("is not a regular file"));
+        let bad = dir.path().join("latin1.yml");
+        std::fs::write(&bad, b"sources: []\n# caf\xe9\n").unwrap();
+        assert!(read_file(&bad).unwrap_err().contains("not UTF-8"));
     }
 
     #[test]

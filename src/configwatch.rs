@@ -20,10 +20,12 @@ use crate::app::App;
 /// An unreadable file digests as its error, so one that disappears and comes back is noticed.
 pub fn fingerprint(config: &Path) -> [u8; 32] {
     let mut hash = Sha256::new();
-    let text = match std::fs::read_to_string(config) {
+    // Read as a reload would, so a file it refuses (a device, over the size bound) is
+    // digested as that refusal, never read whole.
+    let text = match crate::configfile::read_file(config) {
         Ok(text) => text,
         Err(e) => {
-            hash.update(e.to_string().as_bytes());
+            hash.update(e.as_bytes());
             return hash.finalize().into();
         }
     };
@@ -31,8 +33,17 @@ pub fn fingerprint(config: &Path) -> [u8; 32] {
     for file in crate::config::secret_files(&text) {
         hash.update([0]);
         hash.update(file.as_os_str().as_encoded_bytes());
-        match std::fs::read(&file) {
-            Ok(bytes) => hash.update(&bytes),
+        // Bounded as the secret reader is: a reference to a device is refused there, and
+        // must not be read whole here.
+        let mut bytes = Vec::new();
+        let read = std::fs::File::open(&file).and_then(|f| {
+            std::io::Read::read_to_end(
+                &mut std::io::Read::take(f, crate::config::interpolate::MAX_SECRET_BYTES + 1),
+                &mut bytes,
+            )
+        });
+        match read {
+            Ok(_) => hash.update(&bytes),
             Err(e) => hash.update(e.to_string().as_bytes()),
         }
     }

@@ -265,17 +265,6 @@ async fn twenty_cut_and_restore_cycles_leak_no_descriptors_or_connections() {
     );
 }
 
-/// Resident memory of `pid` in MiB.
-fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap();
-    kib / 1024.0
-}
-
 #[tokio::test]
 async fn megabyte_label_values_are_cut_and_memory_follows_the_config_not_the_data() {
     let p = unique("huge");

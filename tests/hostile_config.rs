@@ -3,6 +3,8 @@
 //! bomb, invalid UTF-8, NUL bytes, a secret read from a device, runaway regexes. Plus what is
 //! too big to keep in the repository, made here: a 10 MB string and 100,000 sources. Each must
 //! make `check` exit 1 with a message that names the file, quickly, never panic or hang.
+//! And at reload: an empty file and a path to `/dev/zero` are refused while the running
+//! config goes on.
 
 mod common;
 
@@ -62,6 +64,7 @@ fn assert_refused(path: &Path) {
 
 #[test]
 fn every_kept_hostile_config_is_refused_with_a_message() {
+    assert_refused(Path::new("/dev/zero"));
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hostile");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
@@ -95,4 +98,44 @@ fn a_ten_megabyte_string_and_a_hundred_thousand_sources_are_refused() {
     }
     std::fs::write(&many, text).unwrap();
     assert_refused(&many);
+}
+
+#[tokio::test]
+async fn an_empty_file_and_a_device_are_refused_at_reload_and_the_sources_go_on() {
+    let mut e = Exporter::start(&format!(
+        "sources:\n  - {{ name: cache, kind: redis, url: '{REDIS_URL}' }}\n"
+    ));
+    let up = [("source", "cache")];
+    e.wait_for("the source up", Duration::from_secs(20), |m| {
+        m.get("pulse_source_up", &up) == Some(1.0)
+    })
+    .await;
+    let before = rss_mib(e.child.id());
+    // A rewrite caught half-way: the file is there, and empty.
+    e.write_config("");
+    let refused = e.reload().await;
+    assert_eq!(refused.status(), 500);
+    let body = refused.text().await.unwrap();
+    assert!(body.contains("the config file is empty"), "{body}");
+    // A path to a device: refused without reading it.
+    std::fs::remove_file(&e.config_path).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &e.config_path).unwrap();
+    let refused = e.reload().await;
+    assert_eq!(refused.status(), 500);
+    let body = refused.text().await.unwrap();
+    assert!(body.contains("is not a regular file"), "{body}");
+    let m = e.metrics().await;
+    assert_eq!(
+        m.get("pulse_source_up", &up),
+        Some(1.0),
+        "the running config goes on"
+    );
+    assert_eq!(m.get("pulse_config_last_reload_successful", &[]), Some(0.0));
+    let after = rss_mib(e.child.id());
+    assert!(
+        after < before + 64.0,
+        "/dev/zero was not read: {before:.0} MiB before, {after:.0} MiB after"
+    );
+    e.signal("-TERM");
+    e.wait_exit(Duration::from_secs(10));
 }

@@ -129,7 +129,7 @@ fn substitute(
 
 /// Largest secret file read (64 KiB): a password, token or certificate is far smaller, and a
 /// reference to the wrong file (a log, `/dev/zero`) must fail rather than fill memory.
-const MAX_SECRET_BYTES: u64 = 64 * 1024;
+pub(crate) const MAX_SECRET_BYTES: u64 = 64 * 1024;
 
 /// Reads a secret file: a regular file (a FIFO or device such as `/dev/stdin` would block or
 /// never end) of at most [`MAX_SECRET_BYTES`], in UTF-8.

@@ -9,7 +9,7 @@
 
 pub mod display;
 pub mod drop_alert;
-mod interpolate;
+pub(crate) mod interpolate;
 pub mod names;
 pub mod parse;
 pub mod positions;

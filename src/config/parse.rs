@@ -2,7 +2,7 @@
 //! field, a mapping split between two structs, and a list of checks.
 
 use serde::de::DeserializeOwned;
-use serde_yaml::{Mapping, Value};
+use serde_yaml::Value;
 
 use super::{partition, CheckCommon, CheckConfig, ConfigError, FieldSet, Split};
 
@@ -160,11 +160,6 @@ pub fn key_text(key: &Value) -> String {
     key.as_str()
         .map(str::to_owned)
         .unwrap_or_else(|| format!("{key:?}"))
-}
-
-/// An empty mapping, for a file or section that is empty.
-pub fn empty() -> Value {
-    Value::Mapping(Mapping::new())
 }
 
 #[cfg(test)]

@@ -60,6 +60,17 @@ pub fn write_temp(dir: &Path, name: &str, text: &str) -> PathBuf {
     p
 }
 
+/// Resident memory of `pid` in MiB.
+pub fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kib / 1024.0
+}
+
 /// The current unix time in whole seconds.
 pub fn now_secs() -> u64 {
     std::time::SystemTime::now()
