@@ -287,12 +287,19 @@ impl NewestBeats {
     }
 }
 
+/// The earliest beat taken as a time (2000-01-01T00:00:00Z): anything before is a zero, a
+/// default or a unit mix-up, not a worker that was last seen then.
+pub const EARLIEST_BEAT: f64 = 946_684_800.0;
+
 /// A timestamp value as unix seconds: seconds, milliseconds (numbers above 10^11), or
-/// RFC 3339 text.
+/// RFC 3339 text with any offset (`Z`, `+00:00`, `-05:00`, `+05:30`), or without one (UTC).
 pub fn parse_time(text: &str) -> Option<f64> {
     let t = text.trim();
     if let Ok(n) = t.parse::<f64>() {
         return (n.is_finite() && n > 0.0).then(|| if n > 1e11 { n / 1000.0 } else { n });
+    }
+    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(t) {
+        return Some(at.timestamp_micros() as f64 / 1e6);
     }
     humantime::parse_rfc3339_weak(t)
         .ok()
@@ -368,10 +375,12 @@ impl Tracker {
         let now = crate::sample::unix_now();
         let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
         // A beat from the future (clock skew, or a unit mix-up such as microseconds) would
-        // keep a worker up forever: it is malformed, like text that is not a time.
+        // keep a worker up forever, and one before 2000 (a zero, `-infinity`) would hide it
+        // silently: both are malformed, like text that is not a time.
         let horizon = now + hb.max_age.0.as_secs_f64();
-        let (beats, future): (Vec<Beat>, Vec<Beat>) =
-            beats.into_iter().partition(|b| b.at <= horizon);
+        let (beats, future): (Vec<Beat>, Vec<Beat>) = beats
+            .into_iter()
+            .partition(|b| b.at <= horizon && b.at >= EARLIEST_BEAT);
         let malformed = malformed + future.len() as u64;
         let example = example.or(future.first().map(|b| b.worker.as_str()));
         let mut truncated = 0;
@@ -444,6 +453,16 @@ impl Tracker {
         out
     }
 }
+
+/// RFC 3339 texts of one instant (2024-03-01T12:00:00Z) with the offsets seen in practice.
+#[cfg(test)]
+const RFC3339_OFFSETS: [(&str, f64); 5] = [
+    ("2024-03-01T12:00:00Z", 1_709_294_400.0),
+    ("2024-03-01T12:00:00+00:00", 1_709_294_400.0),
+    ("2024-03-01T07:00:00-05:00", 1_709_294_400.0),
+    ("2024-03-01T17:30:00.000+05:30", 1_709_294_400.0),
+    ("2024-03-01 12:00:00", 1_709_294_400.0),
+];
 
 #[cfg(test)]
 mod tests {
@@ -633,9 +652,15 @@ sources:
         let pool = |name: &str| out.value(name, "");
         assert_eq!(pool("pulse_worker_pool_workers_up"), Some(1.0));
         assert_eq!(pool("pulse_worker_pool_min_up"), Some(2.0));
-        // A beat from the future is malformed, not a worker that is up forever.
+        // A beat from the future is malformed, not a worker that is up forever; one from
+        // 1970 or -infinity is malformed, not a worker silently forgotten.
         let out = t.update("s", &hb, vec![beat("time-traveller", -3600.0)], 0, None);
         assert_eq!(out.skipped, 1);
+        let ancient = vec![beat("zero", now), beat("minus", f64::INFINITY)];
+        assert_eq!(t.update("s", &hb, ancient, 0, None).skipped, 2);
+        assert!(RFC3339_OFFSETS
+            .iter()
+            .all(|(text, at)| parse_time(text) == Some(*at)));
         assert!(out.families.iter().all(|f| f
             .samples
             .iter()

@@ -136,8 +136,12 @@ impl HistogramData {
         }
     }
 
-    /// Counts one observation.
-    pub fn observe(&mut self, v: f64) {
+    /// Counts one observation; refuses (returning false) one that is not finite or would
+    /// make the sum infinite, which no later observation could undo.
+    pub fn observe(&mut self, v: f64) -> bool {
+        if !v.is_finite() || !(self.sum + v).is_finite() {
+            return false;
+        }
         let i = self
             .bounds
             .iter()
@@ -146,6 +150,7 @@ impl HistogramData {
         self.counts[i] += 1;
         self.sum += v;
         self.count += 1;
+        true
     }
 }
 
@@ -235,6 +240,12 @@ impl Output {
         mut labels: Vec<(String, String)>,
         value: f64,
     ) {
+        // NaN and ±Inf (a 100 MB digit string, an `infinity` timestamp, an overflowing
+        // product) are no measurement: the sample is skipped and counted, the rest kept.
+        if !value.is_finite() {
+            self.skipped += 1;
+            return;
+        }
         for (_, v) in &mut labels {
             if truncate_label_value(v) {
                 self.truncated += 1;
@@ -417,6 +428,28 @@ pub fn truncate_label_value(value: &mut String) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_that_are_not_finite_are_skipped_and_counted() {
+        let mut out = Output::default();
+        for v in [1.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 2.0] {
+            out.gauge("app_x", "x", vec![label("k", v.to_string())], v);
+        }
+        let kept: Vec<f64> = out.families[0].samples.iter().map(|s| s.value).collect();
+        assert_eq!(kept, [1.0, 2.0]);
+        assert_eq!(out.skipped, 3);
+    }
+
+    #[test]
+    fn a_histogram_sum_never_becomes_infinite() {
+        let mut h = HistogramData::new(&[1.0]);
+        assert!(h.observe(0.5));
+        assert!(!h.observe(f64::INFINITY));
+        assert!(h.observe(1.5e308));
+        assert!(!h.observe(1.5e308), "the sum would overflow");
+        assert_eq!((h.count, h.sum), (2, 0.5 + 1.5e308));
+        assert!(h.observe(2.0), "later observations still count");
+    }
 
     #[test]
     fn the_byte_cap_keeps_the_first_series_that_fit_and_counts_the_rest() {

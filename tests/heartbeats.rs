@@ -139,10 +139,27 @@ sources:
 async fn redis_hash_and_postgres_heartbeats() {
     let mut r = redis().await;
     let hash = unique("hb_hash");
-    let _cleanup_hash = Cleanup::default().redis_keys(hash.clone());
+    let _cleanup_hash = Cleanup::default().redis_keys(format!("{hash}*"));
     let _: () = r.hset(&hash, "cpu-1", format!("{}", now())).await.unwrap();
     let _: () = r
         .hset(&hash, "cpu-2", format!("{}", now() - 600.0))
+        .await
+        .unwrap();
+    // One bad item of each shape beside the healthy ones: a field name that is not UTF-8, a
+    // value over 64 KiB; and a beat in RFC 3339 with a negative offset, which is good.
+    let _: () = r.hset(&hash, &b"cpu-\xff\xfe"[..], now()).await.unwrap();
+    let _: () = r
+        .hset(&hash, "cpu-big", "9".repeat(100 * 1024))
+        .await
+        .unwrap();
+    let local = chrono::Utc::now()
+        .with_timezone(&chrono::FixedOffset::west_opt(5 * 3600).unwrap())
+        .to_rfc3339();
+    let _: () = r.hset(&hash, "cpu-3", &local).await.unwrap();
+    // Queue keys under a pattern, one of them named in bytes that are not UTF-8.
+    let _: () = r.rpush(format!("{hash}:q:a"), &[1, 2]).await.unwrap();
+    let _: () = r
+        .rpush([hash.as_bytes(), b":q:\xff"].concat(), 1)
         .await
         .unwrap();
     let pool = pg().await;
@@ -150,7 +167,8 @@ async fn redis_hash_and_postgres_heartbeats() {
     let _cleanup = Cleanup::default().pg(format!("DROP TABLE IF EXISTS {table}"));
     sqlx::raw_sql(&format!(
         "CREATE TABLE {table} (worker text, last_seen timestamptz, state text); \
-         INSERT INTO {table} VALUES ('gpu-a', now(), 'active'), ('gpu-b', now() - interval '10 minutes', 'idle'), ('gpu-c', NULL, 'offline')"
+         INSERT INTO {table} VALUES ('gpu-a', now(), 'active'), ('gpu-b', now() - interval '10 minutes', 'idle'), ('gpu-c', NULL, 'offline'), \
+         ('gpu-inf', 'infinity', 'active'), ('gpu-minus-inf', '-infinity', 'idle')"
     ))
     .execute(&pool)
     .await
@@ -163,6 +181,8 @@ sources:
     url: {REDIS_URL}
     heartbeats:
       - {{ hash: "{hash}", pool: cpu, interval: 1s, timeout: 500ms }}
+    keys:
+      - {{ pattern: "{hash}:q:*", metric: app_hb_queue_depth, interval: 1s, timeout: 500ms }}
   - name: db
     kind: postgres
     url: {PG_URL}
@@ -213,18 +233,38 @@ sources:
         ),
         Some(1.0)
     );
-    assert!(
-        m.find("pulse_worker_up", &[("worker", "gpu-c")]).is_empty(),
-        "a NULL last_seen is malformed, not a worker"
-    );
-    assert!(
+    for bad in ["gpu-c", "gpu-inf", "gpu-minus-inf", "cpu-big"] {
+        assert!(
+            m.find("pulse_worker_up", &[("worker", bad)]).is_empty(),
+            "a NULL, infinite or oversized last_seen is malformed, not a worker: {bad}"
+        );
+    }
+    assert_eq!(
         m.get(
-            "pulse_check_values_skipped_total",
-            &[("source", "db"), ("check", "heartbeat:gpu")]
-        )
-        .unwrap()
-            >= 1.0
+            "pulse_worker_up",
+            &[("source", "cache"), ("worker", "cpu-3")]
+        ),
+        Some(1.0),
+        "RFC 3339 at -05:00: {local}"
     );
+    let skipped = |check: &str| m.sum("pulse_check_values_skipped_total", &[("check", check)]);
+    assert_eq!(skipped("heartbeat:gpu"), 3.0, "NULL, infinity, -infinity");
+    assert_eq!(
+        skipped("heartbeat:cpu"),
+        2.0,
+        "the binary field, the big one"
+    );
+    for check in ["heartbeat:gpu", "heartbeat:cpu"] {
+        assert_eq!(
+            m.get("pulse_check_success", &[("check", check)]),
+            Some(1.0),
+            "{check}: one bad item never fails the rest"
+        );
+    }
+    // The queue under a pattern: the readable key measured, the other skipped and counted.
+    let depths = m.find("app_hb_queue_depth", &[]);
+    assert_eq!(depths.len(), 1, "{depths:?}");
+    assert_eq!(depths[0].value, 2.0);
     let ts = m
         .get(
             "pulse_worker_last_heartbeat_timestamp_seconds",

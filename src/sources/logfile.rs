@@ -673,15 +673,21 @@ fn count_line(c: &LogfileConfig, counts: &mut Counts, json: &Json) {
         if !matches(json, &h.matches) {
             continue;
         }
-        let Some(v) = field(json, &h.field).and_then(|s| s.parse::<f64>().ok()) else {
+        // A value that is not a number, or whose scaled value is not finite (1e300 ms as
+        // seconds), is not observed.
+        let Some(v) = field(json, &h.field)
+            .and_then(|s| s.parse::<f64>().ok())
+            .map(|v| v * h.scale)
+            .filter(|v| v.is_finite())
+        else {
             continue;
         };
         let k = key(json, &h.labels);
         if let Some(data) = values.get_mut(&k) {
-            data.observe(v * h.scale);
+            data.observe(v);
         } else if values.len() < MAX_LABEL_SETS {
             let mut data = HistogramData::new(&h.buckets);
-            data.observe(v * h.scale);
+            data.observe(v);
             values.insert(k, data);
         } else {
             counts.capped += 1;

@@ -108,6 +108,12 @@ fn read_cell<'r>(row: &'r PgRow, column: &str) -> Result<Cell<'r>, ProbeError> {
         return Ok(Cell::Null);
     }
     let ty = raw.type_info().name().to_owned();
+    // chrono cannot hold Postgres's `infinity`: sqlx would panic decoding it.
+    if matches!(ty.as_str(), "TIMESTAMPTZ" | "TIMESTAMP" | "DATE") {
+        if let Some(sign) = infinite_time(&raw) {
+            return Ok(Cell::Float8(sign * f64::INFINITY));
+        }
+    }
     let e = |err| decode_error(column, err);
     Ok(match ty.as_str() {
         "INT2" => Cell::Int(row.try_get::<i16, _>(column).map_err(e)?.into()),
@@ -123,6 +129,38 @@ fn read_cell<'r>(row: &'r PgRow, column: &str) -> Result<Cell<'r>, ProbeError> {
         "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" => Cell::Text(row.try_get(column).map_err(e)?),
         _ => Cell::Other(ty),
     })
+}
+
+/// `1.0` for a point in time that is `infinity`, `-1.0` for `-infinity`, `None` for any other.
+/// In the binary format they are the largest and smallest integer of the type's width.
+fn infinite_time(raw: &sqlx::postgres::PgValueRef<'_>) -> Option<f64> {
+    match raw.format() {
+        sqlx::postgres::PgValueFormat::Binary => infinite_binary(raw.as_bytes().ok()?),
+        sqlx::postgres::PgValueFormat::Text => match raw.as_str().ok()? {
+            "infinity" => Some(1.0),
+            "-infinity" => Some(-1.0),
+            _ => None,
+        },
+    }
+}
+
+fn infinite_binary(bytes: &[u8]) -> Option<f64> {
+    let (max, min) = match bytes.len() {
+        8 => (
+            bytes == i64::MAX.to_be_bytes(),
+            bytes == i64::MIN.to_be_bytes(),
+        ),
+        4 => (
+            bytes == i32::MAX.to_be_bytes(),
+            bytes == i32::MIN.to_be_bytes(),
+        ),
+        _ => return None,
+    };
+    match (max, min) {
+        (true, _) => Some(1.0),
+        (_, true) => Some(-1.0),
+        _ => None,
+    }
 }
 
 /// A cell of a value column as a number; `None` for NULL. Points in time become unix
@@ -184,6 +222,20 @@ pub(super) fn text(column: &str, cell: Cell) -> Result<String, ProbeError> {
             ))
         }
     })
+}
+
+#[cfg(test)]
+mod infinity_tests {
+    #[test]
+    fn infinite_points_in_time_are_told_from_real_ones() {
+        use super::infinite_binary as inf;
+        assert_eq!(inf(&i64::MAX.to_be_bytes()), Some(1.0));
+        assert_eq!(inf(&i64::MIN.to_be_bytes()), Some(-1.0));
+        assert_eq!(inf(&i32::MAX.to_be_bytes()), Some(1.0));
+        assert_eq!(inf(&i32::MIN.to_be_bytes()), Some(-1.0));
+        assert_eq!(inf(&0i64.to_be_bytes()), None);
+        assert_eq!(inf(&7i32.to_be_bytes()), None);
+    }
 }
 
 #[cfg(test)]

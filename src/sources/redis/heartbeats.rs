@@ -89,19 +89,39 @@ fn beat_text(v: RValue) -> Option<String> {
     }
 }
 
+/// One hash field and its value, as Redis holds them: bytes.
+type FieldBytes = (Vec<u8>, Vec<u8>);
+
+/// What HSCAN read of a hash of beats.
+struct HashRead {
+    /// Worker (field) to beat (value), at most the walk's `max`.
+    fields: HashMap<String, String>,
+    /// Fields past `max`.
+    beyond: u64,
+    /// Fields whose name is not UTF-8, or whose value is longer than [`MAX_BEAT_BYTES`]:
+    /// skipped and counted as malformed, never read into a label or parsed.
+    unreadable: u64,
+}
+
 /// The fields of the hash `key` with their values, at most `max` of them, plus how many more
 /// it holds. HSCAN reads `count` fields per call, so a hash of a million workers is never
-/// read in one reply.
+/// read in one reply. Names and values are read as bytes: one field that is not UTF-8 is
+/// skipped, not the whole pool.
 async fn hscan(
     conn: &mut redis::aio::ConnectionManager,
     key: &str,
     count: u32,
     max: usize,
-) -> Result<(HashMap<String, String>, u64), ProbeError> {
-    let mut fields = HashMap::new();
+) -> Result<HashRead, ProbeError> {
+    let mut read = HashRead {
+        fields: HashMap::new(),
+        beyond: 0,
+        unreadable: 0,
+    };
+    let mut seen_bad = std::collections::HashSet::new();
     let mut cursor: u64 = 0;
     loop {
-        let (next, batch): (u64, Vec<(String, String)>) = redis::cmd("HSCAN")
+        let (next, batch): (u64, Vec<FieldBytes>) = redis::cmd("HSCAN")
             .arg(key)
             .arg(cursor)
             .arg("COUNT")
@@ -110,22 +130,35 @@ async fn hscan(
             .await
             .map_err(classify)?;
         for (field, value) in batch {
-            if fields.len() < max || fields.contains_key(&field) {
-                fields.insert(field, value);
+            // Held by name: HSCAN may return a field twice while the hash is rehashing.
+            let bad = match String::from_utf8(field) {
+                Ok(field) if value.len() <= MAX_BEAT_BYTES => {
+                    if read.fields.len() < max || read.fields.contains_key(&field) {
+                        let value = String::from_utf8_lossy(&value).into_owned();
+                        read.fields.insert(field, value);
+                    }
+                    continue;
+                }
+                Ok(field) => field.into_bytes(),
+                Err(e) => e.into_bytes(),
+            };
+            if seen_bad.len() < max {
+                seen_bad.insert(bad);
             }
         }
-        if next == 0 || fields.len() >= max {
+        if next == 0 || read.fields.len() >= max {
             break;
         }
         cursor = next;
     }
+    read.unreadable = seen_bad.len() as u64;
     let total: u64 = redis::cmd("HLEN")
         .arg(key)
         .query_async(conn)
         .await
         .map_err(classify)?;
-    let beyond = total.saturating_sub(fields.len() as u64);
-    Ok((fields, beyond))
+    read.beyond = total.saturating_sub(read.fields.len() as u64 + read.unreadable);
+    Ok(read)
 }
 
 pub(super) struct HeartbeatProbe {
@@ -144,10 +177,13 @@ impl Probe for HeartbeatProbe {
             // (worker, raw value) pairs; MGET gives nil for keys that are not strings.
             let mut values: Vec<(String, Option<String>)> = Vec::new();
             let mut dropped = 0;
+            let mut unreadable = 0;
             if let Some(pattern) = &self.from.pattern {
-                let (keys, beyond) =
-                    scan(&mut conn, pattern, self.from.scan_count, self.max_keys).await?;
-                dropped = beyond;
+                let found = scan(&mut conn, pattern, self.from.scan_count, self.max_keys).await?;
+                dropped = found.beyond;
+                // A worker key whose name is not UTF-8 is one malformed beat, not a failed pool.
+                unreadable = found.unreadable;
+                let keys = found.keys;
                 let prefix = &pattern[..pattern.find(['*', '?', '[']).unwrap_or(pattern.len())];
                 for chunk in read_batches(&keys) {
                     // GETRANGE rather than MGET bounds each value read; a key of another type
@@ -167,13 +203,13 @@ impl Probe for HeartbeatProbe {
                     }
                 }
             } else if let Some(hash) = &self.from.hash {
-                let (fields, beyond) =
-                    hscan(&mut conn, hash, self.from.scan_count, self.max_keys).await?;
-                dropped = beyond;
-                values.extend(fields.into_iter().map(|(k, v)| (k, Some(v))));
+                let read = hscan(&mut conn, hash, self.from.scan_count, self.max_keys).await?;
+                dropped = read.beyond;
+                unreadable = read.unreadable;
+                values.extend(read.fields.into_iter().map(|(k, v)| (k, Some(v))));
             }
             let mut beats = Vec::with_capacity(values.len());
-            let mut malformed = 0u64;
+            let mut malformed = unreadable;
             let mut example = None;
             for (worker, raw) in &values {
                 // A key that expired between SCAN and MGET is simply gone.

@@ -272,9 +272,9 @@ pub(super) struct KeyProbe {
 const MAX_NUMBER_BYTES: usize = 128;
 
 /// The TYPE of each key, in one pipelined round trip (`none` for a key that is gone).
-async fn key_types(
+async fn key_types<K: redis::ToRedisArgs>(
     conn: &mut ConnectionManager,
-    keys: &[String],
+    keys: &[K],
 ) -> Result<Vec<String>, ProbeError> {
     let mut types = redis::pipe();
     for k in keys {
@@ -294,7 +294,7 @@ impl Probe for KeyProbe {
                     return count_fields(&mut conn, &self.check, p, named, self.max_keys).await;
                 }
                 // max 0: scan keeps no names and reports every match as "beyond".
-                let (_, matched) = scan(&mut conn, p, self.check.scan_count, 0).await?;
+                let matched = scan(&mut conn, p, self.check.scan_count, 0).await?.beyond;
                 out.gauge(
                     &self.metric,
                     &self.help,
@@ -306,10 +306,11 @@ impl Probe for KeyProbe {
             let keys = match (&self.check.key, &self.check.pattern) {
                 (Some(k), _) => vec![k.clone()],
                 (None, Some(p)) => {
-                    let (keys, beyond) =
-                        scan(&mut conn, p, self.check.scan_count, self.max_keys).await?;
-                    out.dropped = beyond;
-                    keys
+                    let found = scan(&mut conn, p, self.check.scan_count, self.max_keys).await?;
+                    out.dropped = found.beyond;
+                    // A name no label can carry: skipped and counted, the rest published.
+                    out.skipped += found.unreadable;
+                    found.keys
                 }
                 (None, None) => Vec::new(),
             };
@@ -478,7 +479,9 @@ async fn count_fields(
         let (next, batch) = scan_step(conn, cursor, pattern, check.scan_count).await?;
         if !batch.is_empty() {
             let kinds = key_types(conn, &batch).await?;
-            let hashes: Vec<&String> = batch
+            // Keys are bytes here: a hash whose name is not UTF-8 still counts, as no label
+            // needs its name.
+            let hashes: Vec<&Vec<u8>> = batch
                 .iter()
                 .zip(&kinds)
                 .filter(|(k, t)| match t.as_str() {
@@ -486,7 +489,7 @@ async fn count_fields(
                     // Expired between SCAN and TYPE.
                     "none" => false,
                     other => {
-                        tracing::debug!(key = %k, r#type = other, "skipping a key that is not a hash");
+                        tracing::debug!(key = %String::from_utf8_lossy(k), r#type = other, "skipping a key that is not a hash");
                         out.skipped += 1;
                         false
                     }
@@ -498,9 +501,15 @@ async fn count_fields(
                 for k in &hashes {
                     get.cmd("HMGET").arg(*k).arg(&fields);
                 }
-                let got: Vec<Vec<Option<String>>> =
+                let got: Vec<Vec<Option<Vec<u8>>>> =
                     get.query_async(conn).await.map_err(classify)?;
-                for mut row in got {
+                for row in got {
+                    // A field value that is not UTF-8 groups under its lossy text rather than
+                    // failing the walk.
+                    let mut row: Vec<Option<String>> = row
+                        .into_iter()
+                        .map(|v| v.map(|b| String::from_utf8_lossy(&b).into_owned()))
+                        .collect();
                     // A hash that expired between TYPE and HMGET reads as one without the
                     // fields: at worst one key counted under `unknown`.
                     let distinct = check.distinct.as_ref().and_then(|_| row.pop().flatten());

@@ -395,13 +395,14 @@ fn classify(err: RedisError) -> ProbeError {
     ProbeError::new(reason, text)
 }
 
-/// One SCAN call: the next cursor (0 when the walk is done) and a batch of matching keys.
+/// One SCAN call: the next cursor (0 when the walk is done) and a batch of matching keys, as
+/// bytes: Redis keys are binary, and one name that is not UTF-8 must not fail the batch.
 async fn scan_step(
     conn: &mut ConnectionManager,
     cursor: u64,
     pattern: &str,
     count: u32,
-) -> Result<(u64, Vec<String>), ProbeError> {
+) -> Result<(u64, Vec<Vec<u8>>), ProbeError> {
     redis::cmd("SCAN")
         .arg(cursor)
         .arg("MATCH")
@@ -413,35 +414,89 @@ async fn scan_step(
         .map_err(classify)
 }
 
-/// Keys matching `pattern`, at most `max` of them, plus how many more matched. SCAN walks the
-/// whole keyspace `count` keys per call; the check's timeout bounds the walk.
+/// What a SCAN walk found.
+#[derive(Debug, Default)]
+struct Scanned {
+    /// Matching keys kept, at most the walk's `max`.
+    keys: Vec<String>,
+    /// Matching keys past `max`.
+    beyond: u64,
+    /// Matching keys kept out because their name is not UTF-8 (no label can carry it).
+    unreadable: u64,
+}
+
+/// Keys matching `pattern`, at most `max` of them, plus how many more matched and how many
+/// had a name that is not UTF-8. SCAN walks the whole keyspace `count` keys per call; the
+/// check's timeout bounds the walk.
 async fn scan(
     conn: &mut ConnectionManager,
     pattern: &str,
     count: u32,
     max: usize,
-) -> Result<(Vec<String>, u64), ProbeError> {
-    // A set, not a list beside a set: SCAN may return a key more than once while the keyspace
-    // is rehashing, and keys can be long, so each is held once.
-    let mut keys = std::collections::HashSet::new();
-    let mut beyond = 0u64;
+) -> Result<Scanned, ProbeError> {
+    let mut found = Keys::new(max);
     let mut cursor: u64 = 0;
     loop {
         let (next, batch) = scan_step(conn, cursor, pattern, count).await?;
         for key in batch {
-            if keys.contains(&key) {
-                continue;
-            }
-            if keys.len() < max {
-                keys.insert(key);
-            } else {
-                beyond += 1;
-            }
+            found.add(key);
         }
         if next == 0 {
-            return Ok((keys.into_iter().collect(), beyond));
+            return Ok(found.done());
         }
         cursor = next;
+    }
+}
+
+/// The keys of a walk as they arrive: each held once (SCAN may return a key more than once
+/// while the keyspace is rehashing, and keys can be long), at most `max`.
+struct Keys {
+    max: usize,
+    kept: std::collections::HashSet<String>,
+    unreadable: std::collections::HashSet<Vec<u8>>,
+    beyond: u64,
+}
+
+impl Keys {
+    fn new(max: usize) -> Keys {
+        Keys {
+            max,
+            kept: Default::default(),
+            unreadable: Default::default(),
+            beyond: 0,
+        }
+    }
+
+    fn add(&mut self, key: Vec<u8>) {
+        match String::from_utf8(key) {
+            Ok(k) if self.kept.contains(&k) => {}
+            Ok(k) if self.kept.len() < self.max => {
+                self.kept.insert(k);
+            }
+            Ok(_) => self.beyond += 1,
+            Err(e) => {
+                let bytes = e.into_bytes();
+                if self.kept.len() >= self.max {
+                    self.beyond += 1;
+                } else if self.unreadable.len() < self.max {
+                    self.unreadable.insert(bytes);
+                }
+            }
+        }
+    }
+
+    fn done(self) -> Scanned {
+        if !self.unreadable.is_empty() {
+            tracing::debug!(
+                keys = self.unreadable.len(),
+                "skipping keys whose name is not UTF-8"
+            );
+        }
+        Scanned {
+            keys: self.kept.into_iter().collect(),
+            beyond: self.beyond,
+            unreadable: self.unreadable.len() as u64,
+        }
     }
 }
 
@@ -449,6 +504,30 @@ async fn scan(
 mod tests {
     use super::*;
     use crate::configfile::{assert_reports, errors_of};
+
+    #[test]
+    fn a_key_name_that_is_not_utf8_is_counted_and_the_rest_kept() {
+        let mut keys = Keys::new(2);
+        for k in [
+            &b"q:a"[..],
+            b"q:\xff\xfe",
+            b"q:a",
+            b"q:\xff\xfe",
+            b"q:b",
+            b"q:c",
+        ] {
+            keys.add(k.to_vec());
+        }
+        let mut found = keys.done();
+        found.keys.sort();
+        assert_eq!(found.keys, ["q:a", "q:b"]);
+        assert_eq!((found.beyond, found.unreadable), (1, 1));
+        // Counting only (max 0): every match counts, readable or not.
+        let mut count = Keys::new(0);
+        count.add(b"q:a".to_vec());
+        count.add(b"q:\xff".to_vec());
+        assert_eq!(count.done().beyond, 2);
+    }
 
     #[test]
     fn a_key_check_under_checks_is_pointed_to_keys() {
