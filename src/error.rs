@@ -26,6 +26,9 @@ pub enum Reason {
     RateLimited,
     /// The source contradicted itself: a list page that says more follow but holds nothing.
     Inconsistent,
+    /// The answer was larger than the bound read from a source (an HTTP body, a reply): it
+    /// was cut off while reading, never held whole.
+    TooLarge,
     /// A bug in pulse-exporter: the check panicked. The check is marked failed and retried at
     /// its next interval; please report it.
     Internal,
@@ -33,7 +36,7 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason, in label order; used to document and test the bounded set.
-    pub const ALL: [Reason; 10] = [
+    pub const ALL: [Reason; 11] = [
         Reason::Timeout,
         Reason::Connect,
         Reason::Auth,
@@ -43,6 +46,7 @@ impl Reason {
         Reason::Upstream,
         Reason::RateLimited,
         Reason::Inconsistent,
+        Reason::TooLarge,
         Reason::Internal,
     ];
 
@@ -58,6 +62,7 @@ impl Reason {
             Reason::Upstream => "upstream",
             Reason::RateLimited => "rate_limited",
             Reason::Inconsistent => "inconsistent",
+            Reason::TooLarge => "too_large",
             Reason::Internal => "internal",
         }
     }

@@ -32,7 +32,8 @@ const PREAMBLE: &str = "Every built-in metric pulse-exporter emits. Dashboards a
     as `_timestamp_seconds` (an age is `time() - value`); labels are bounded (no error text, \
     no ids). `reason` is one of `timeout`, `connect`, `auth`, `query`, `decode`, `not_found`, \
     `upstream`, `rate_limited`, `inconsistent` (the source contradicted itself: a Stripe page \
-    that says more follow but holds nothing), `internal` (a check panicked: a pulse-exporter \
+    that says more follow but holds nothing), `too_large` (an answer over the bound read from \
+    a source, cut off while reading: 16 MiB for an HTTP body), `internal` (a check panicked: a pulse-exporter \
     bug, caught and reported).";
 
 /// Every section, in the order of the reference: the self metrics, the kinds as

@@ -427,3 +427,101 @@ async fn a_closed_port_fails_fast_as_connect_for_every_kind() {
     }
     assert!(took < Duration::from_secs(8), "{report:?} after {took:?}");
 }
+
+/// An HTTP server on 127.0.0.1 that answers every request with `head` and then, when
+/// `endless`, chunks of zeros until the client goes away.
+async fn answering_server(head: &'static str, endless: bool) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let _ = s.read(&mut request).await;
+                if s.write_all(head.as_bytes()).await.is_err() || !endless {
+                    return;
+                }
+                let chunk = format!("10000\r\n{}\r\n", "0".repeat(0x10000));
+                while s.write_all(chunk.as_bytes()).await.is_ok() {}
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn oversized_and_endless_answers_are_cut_off_as_too_large() {
+    // A management API that declares 50 MB, one that streams a chunked body forever, and a
+    // Redis value of 100 MB read by a GET check beside a healthy one.
+    let declared = answering_server(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 52428800\r\n\r\n[",
+        false,
+    )
+    .await;
+    let endless = answering_server(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+        true,
+    )
+    .await;
+    let key = unique("faults_big");
+    let _cleanup = Cleanup::default().redis_keys(format!("{key}*"));
+    let mut r = redis().await;
+    let _: () = redis::cmd("SET")
+        .arg(&key)
+        .arg("9".repeat(100 * 1024 * 1024))
+        .query_async(&mut r)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(format!("{key}:small"))
+        .arg("42")
+        .query_async(&mut r)
+        .await
+        .unwrap();
+    let rabbit = |name: &str, port: u16| {
+        format!(
+            "  - {{ name: {name}, kind: rabbitmq, management_url: 'http://127.0.0.1:{port}', \
+             username: guest, password: guest, health_interval: 1s, health_timeout: 900ms }}\n"
+        )
+    };
+    let config = format!(
+        "sources:\n{}{}  - name: cache\n    kind: redis\n    url: {REDIS_URL}\n    checks:\n\
+         \x20     - {{ metric: app_big, command: [GET, '{key}'], interval: 1s, timeout: 900ms }}\n\
+         \x20     - {{ metric: app_small, command: [GET, '{key}:small'], interval: 1s, timeout: 900ms }}\n",
+        rabbit("declared", declared),
+        rabbit("endless", endless),
+    );
+    let e = Exporter::start(&config);
+    let too_large = |m: &Scrape, source: &str| {
+        m.sum(
+            "pulse_source_probe_failures_total",
+            &[("source", source), ("reason", "too_large")],
+        ) + m.sum(
+            "pulse_check_failures_total",
+            &[("source", source), ("reason", "too_large")],
+        )
+    };
+    let m = e
+        .wait_for(
+            "each oversized answer refused",
+            Duration::from_secs(20),
+            |m| {
+                too_large(m, "declared") >= 2.0
+                    && too_large(m, "endless") >= 2.0
+                    && too_large(m, "cache") >= 2.0
+                    && m.get("app_small", &[]) == Some(42.0)
+                    && m.get("pulse_source_up", &[("source", "cache")]) == Some(1.0)
+            },
+        )
+        .await;
+    assert_eq!(m.get("app_big", &[]), None, "no inf, no value");
+    for source in ["declared", "endless"] {
+        assert_eq!(m.get("pulse_source_up", &[("source", source)]), Some(0.0));
+    }
+    // Two refusals each of a 16 MiB-bounded body: the endless one was never buffered whole.
+    let rss = rss_mib(e.child.id());
+    assert!(rss < 200.0, "{rss:.0} MiB resident");
+    let logs = e.logs();
+    assert!(logs.contains("over 16 MiB"), "{logs}");
+}

@@ -272,3 +272,84 @@ async fn a_fifo_or_a_device_is_refused_at_load_and_never_freezes_the_exporter_at
         e.logs()
     );
 }
+
+#[tokio::test]
+async fn a_copytruncate_with_a_longer_rewrite_and_a_file_without_newlines_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("ai-events.log");
+    std::fs::write(&log, "").unwrap();
+    let sparse = dir.path().join("sparse.log");
+    std::fs::write(&sparse, "").unwrap();
+    let e = Exporter::start(&format!(
+        "{}  - name: sparse\n    kind: logfile\n    path: {}\n    interval: 1s\n    timeout: 800ms\n\
+         \x20   counters: [{{ metric: app_sparse_events_total }}]\n",
+        config(&log, ""),
+        sparse.display()
+    ));
+    let parsed = |m: &Scrape| {
+        m.get(
+            "pulse_logfile_lines_total",
+            &[("source", "ai-logs"), ("result", "parsed")],
+        )
+    };
+    append(&log, &[OK; 10]);
+    e.wait_for("the first ten lines", Duration::from_secs(10), |m| {
+        parsed(m) == Some(10.0)
+    })
+    .await;
+    // copytruncate: the file is cut to nothing in place (same inode), then more lines than
+    // it held are written before the next run. The offset is still inside the file.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    append(&log, &[ERR; 15]);
+    let m = e
+        .wait_for("the rewrite counted whole", Duration::from_secs(10), |m| {
+            parsed(m) == Some(25.0)
+        })
+        .await;
+    assert_eq!(
+        m.get("pulse_logfile_truncations_total", &[("source", "ai-logs")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.get("app_ai_events_total", &[("status", "provider_error")]),
+        Some(15.0),
+        "no line of the rewrite lost"
+    );
+    // A sparse file of 256 MiB without one newline, then a line: memory stays bounded (each
+    // run reads at most 64 MiB, and keeps at most 1 MiB of a line), and the next line counts.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&sparse)
+        .unwrap()
+        .set_len(256 * 1024 * 1024)
+        .unwrap();
+    // The newline that ends the long line of zeros, then a real line.
+    append(&sparse, &["", OK]);
+    let sparse_lines = |m: &Scrape, result: &str| {
+        m.get(
+            "pulse_logfile_lines_total",
+            &[("source", "sparse"), ("result", result)],
+        )
+    };
+    let m = e
+        .wait_for("the line after the zeros", Duration::from_secs(60), |m| {
+            sparse_lines(m, "parsed") == Some(1.0)
+        })
+        .await;
+    assert_eq!(
+        sparse_lines(&m, "invalid"),
+        Some(1.0),
+        "the zeros are one line too long"
+    );
+    assert_eq!(
+        m.get("pulse_check_success", &[("source", "sparse")]),
+        Some(1.0)
+    );
+    let rss = rss_mib(e.child.id());
+    assert!(rss < 300.0, "{rss:.0} MiB resident");
+}

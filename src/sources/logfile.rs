@@ -272,12 +272,56 @@ fn validate(c: &LogfileConfig, p: &str, errors: &mut Vec<ConfigError>) {
     }
 }
 
-/// Where reading stopped in a file: its identity and offset.
+/// Where reading stopped in a file: its identity and offset, and a digest of its first bytes
+/// as they were read, so a file truncated in place and written past the old offset before
+/// the next run (`copytruncate`, then a burst) is told from one that only grew.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Position {
     dev: u64,
     ino: u64,
     offset: u64,
+    /// Bytes from the start covered by `head`, at most [`HEAD_BYTES`]; 0 until read.
+    head_len: u64,
+    /// Digest of those bytes.
+    head: u64,
+}
+
+impl Position {
+    fn new(dev: u64, ino: u64, offset: u64) -> Position {
+        Position {
+            dev,
+            ino,
+            offset,
+            head_len: 0,
+            head: 0,
+        }
+    }
+}
+
+/// Bytes at the start of a file whose digest identifies its content.
+const HEAD_BYTES: u64 = 1024;
+
+/// Longest line kept while waiting for its end: a file without newlines (a sparse file, a
+/// binary written by mistake) must not grow memory. A longer line is counted as invalid and
+/// skipped up to its newline.
+pub const MAX_LINE_BYTES: usize = 1024 * 1024;
+
+/// The digest of the first `len` bytes of `file`, read without moving its cursor; `None`
+/// when the file no longer holds that many.
+fn head_digest(file: &File, len: u64) -> std::io::Result<Option<u64>> {
+    use std::hash::{Hash, Hasher};
+    use std::os::unix::fs::FileExt;
+    let mut bytes = vec![0u8; len as usize];
+    let mut read = 0;
+    while read < bytes.len() {
+        match file.read_at(&mut bytes[read..], read as u64)? {
+            0 => return Ok(None),
+            n => read += n,
+        }
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut h);
+    Ok(Some(h.finish()))
 }
 
 /// Positions by source name and path, kept for the life of the process so reloads resume
@@ -313,8 +357,10 @@ const MAX_LABEL_SETS: usize = 10_000;
 struct Counts {
     /// Lines not counted since the last run because their label set did not fit.
     capped: u64,
-    /// Bytes of a line whose end has not been written yet.
+    /// Bytes of a line whose end has not been written yet, at most [`MAX_LINE_BYTES`].
     partial: Vec<u8>,
+    /// Set while skipping the rest of a line longer than [`MAX_LINE_BYTES`].
+    overlong: bool,
     counters: Vec<BTreeMap<Vec<String>, f64>>,
     histograms: Vec<BTreeMap<Vec<String>, HistogramData>>,
     parsed: u64,
@@ -576,17 +622,34 @@ fn read_new(source: &str, c: &LogfileConfig, t: &mut Tail) -> Result<(), ProbeEr
         };
         f.seek(SeekFrom::Start(offset))
             .map_err(|e| io_error(&c.path, &e))?;
-        t.file = Some((f, Position { dev, ino, offset }));
+        // A resumed position keeps its head digest: a rewrite while no source read it is
+        // then noticed too.
+        let pos = match saved_position(source, &c.path) {
+            Some(p) if (p.dev, p.ino, p.offset) == (dev, ino, offset) => p,
+            _ => Position::new(dev, ino, offset),
+        };
+        t.file = Some((f, pos));
     }
     let (file, pos) = t.file.as_mut().expect("opened above");
-    if len < pos.offset {
+    // Truncated in place: shorter than where reading stopped, or with other first bytes than
+    // those read (truncated, then written past the old offset between two runs).
+    let rewritten = pos.head_len > 0
+        && head_digest(file, pos.head_len).map_err(|e| io_error(&c.path, &e))? != Some(pos.head);
+    if len < pos.offset || rewritten {
         file.seek(SeekFrom::Start(0))
             .map_err(|e| io_error(&c.path, &e))?;
-        pos.offset = 0;
+        *pos = Position::new(pos.dev, pos.ino, 0);
         t.counts.partial.clear();
+        t.counts.overlong = false;
         t.counts.truncations += 1;
     }
     drain(file, pos, c, &mut t.counts)?;
+    if pos.head_len < HEAD_BYTES.min(pos.offset) {
+        let len = HEAD_BYTES.min(pos.offset);
+        if let Some(head) = head_digest(file, len).map_err(|e| io_error(&c.path, &e))? {
+            (pos.head_len, pos.head) = (len, head);
+        }
+    }
     save_position(source, &c.path, *pos);
     Ok(())
 }
@@ -604,12 +667,38 @@ fn drain(
         .read_to_end(&mut buf)
         .map_err(|e| io_error(&c.path, &e))?;
     pos.offset += buf.len() as u64;
-    counts.partial.extend_from_slice(&buf);
-    let Some(last_newline) = counts.partial.iter().rposition(|b| *b == b'\n') else {
-        return Ok(());
-    };
-    let complete: Vec<u8> = counts.partial.drain(..=last_newline).collect();
+    let mut fresh = &buf[..];
+    if counts.overlong {
+        // The rest of a line already counted as too long: dropped up to its end.
+        match fresh.iter().position(|b| *b == b'\n') {
+            Some(end) => {
+                fresh = &fresh[end + 1..];
+                counts.overlong = false;
+            }
+            None => return Ok(()),
+        }
+    }
+    counts.partial.extend_from_slice(fresh);
+    if let Some(last_newline) = counts.partial.iter().rposition(|b| *b == b'\n') {
+        let complete: Vec<u8> = counts.partial.drain(..=last_newline).collect();
+        count_lines(c, counts, &complete);
+    }
+    if counts.partial.len() > MAX_LINE_BYTES {
+        counts.partial = Vec::new();
+        counts.invalid += 1;
+        counts.overlong = true;
+    }
+    Ok(())
+}
+
+/// Counts each whole line of `complete`: JSON objects by the counters and histograms, the
+/// rest (and lines over [`MAX_LINE_BYTES`], never parsed) as invalid.
+fn count_lines(c: &LogfileConfig, counts: &mut Counts, complete: &[u8]) {
     for line in complete.split(|b| *b == b'\n') {
+        if line.len() > MAX_LINE_BYTES {
+            counts.invalid += 1;
+            continue;
+        }
         let line = String::from_utf8_lossy(line);
         let line = line.trim();
         if line.is_empty() {
@@ -623,7 +712,6 @@ fn drain(
             _ => counts.invalid += 1,
         }
     }
-    Ok(())
 }
 
 /// A field by dotted path, as text: strings as they are, other values as JSON.
@@ -753,5 +841,47 @@ mod tests {
         assert_eq!(counts.counters[0].len(), MAX_LABEL_SETS);
         assert_eq!(counts.capped, 5);
         assert_eq!(counts.counters[0][&vec!["u0".to_owned()]], 2.0);
+    }
+
+    #[test]
+    fn a_file_without_newlines_costs_one_line_of_memory_and_a_rewrite_is_a_truncation() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.log");
+        std::fs::write(&path, "").unwrap();
+        let c: LogfileConfig = serde_yaml::from_str(&format!(
+            "{{ path: {}, start_at: beginning, counters: [{{ metric: app_lines_total }}] }}",
+            path.display()
+        ))
+        .unwrap();
+        let mut t = Tail {
+            file: None,
+            counts: Counts {
+                counters: vec![BTreeMap::new()],
+                ..Counts::default()
+            },
+        };
+        read_new("unit", &c, &mut t).unwrap();
+        let zeros = 3 * MAX_LINE_BYTES;
+        std::fs::write(&path, vec![b'x'; zeros]).unwrap();
+        read_new("unit", &c, &mut t).unwrap();
+        assert!(t.counts.partial.is_empty() && t.counts.overlong);
+        assert_eq!(t.counts.invalid, 1);
+        // The end of the long line, then a real one.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"xx\n{\"a\": 1}\n")
+            .unwrap();
+        read_new("unit", &c, &mut t).unwrap();
+        assert_eq!((t.counts.parsed, t.counts.invalid), (1, 1));
+        // Rewritten in place past the old offset: counted from the start again.
+        let before = t.file.as_ref().unwrap().1.offset;
+        let rewrite = "{\"b\": 2}\n".repeat(before as usize / 9 + 10);
+        std::fs::write(&path, &rewrite).unwrap();
+        read_new("unit", &c, &mut t).unwrap();
+        assert_eq!(t.counts.truncations, 1);
+        assert_eq!(t.counts.parsed, 1 + (before / 9 + 10));
     }
 }

@@ -7,6 +7,7 @@
 //! new module here and one line in [`registry::KINDS`].
 
 pub mod declare;
+pub mod http_body;
 pub mod logfile;
 pub mod mongodb;
 pub mod postgres;

@@ -56,9 +56,8 @@ impl Management {
                 format!("{path}: HTTP {}", status.as_u16()),
             ));
         }
-        resp.json::<Json>()
+        crate::sources::http_body::json(resp, path, crate::sources::http_body::MAX_HTTP_BODY_BYTES)
             .await
-            .map_err(|e| ProbeError::new(Reason::Decode, format!("{path}: {e}")))
     }
 }
 

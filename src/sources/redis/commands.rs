@@ -88,14 +88,32 @@ impl Probe for CommandProbe {
     fn run(&self, _deadline: Instant) -> ProbeFuture<'_> {
         Box::pin(async move {
             let now = SystemTime::now();
+            let args = self.command[1..]
+                .iter()
+                .map(|arg| timetemplate::expand(arg, now))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| ProbeError::new(Reason::Query, e))?;
             let mut cmd = redis::cmd(&self.command[0].to_ascii_uppercase());
-            for arg in &self.command[1..] {
-                cmd.arg(
-                    timetemplate::expand(arg, now)
-                        .map_err(|e| ProbeError::new(Reason::Query, e))?,
-                );
-            }
+            cmd.arg(&args);
             let mut conn = self.conn.get().await?;
+            // A value read whole could be any size (a 100 MB digit string): its length is
+            // asked first, and one too long to be a number is never read.
+            let name = self.command[0].to_ascii_uppercase();
+            if let Some(length) = length_command(&name) {
+                let bytes: u64 = redis::cmd(length)
+                    .arg(&args)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(classify)?;
+                if bytes > MAX_VALUE_BYTES {
+                    return Err(ProbeError::new(
+                        Reason::TooLarge,
+                        format!(
+                            "{name}: the value is {bytes} bytes, over the {MAX_VALUE_BYTES} a number can take"
+                        ),
+                    ));
+                }
+            }
             let reply: RValue = cmd.query_async(&mut conn).await.map_err(classify)?;
             let mut out = Output::default();
             match reply_number(&reply) {
@@ -110,6 +128,19 @@ impl Probe for CommandProbe {
             }
             Ok(out)
         })
+    }
+}
+
+/// Longest string value a command check reads: no number is longer.
+const MAX_VALUE_BYTES: u64 = 1024;
+
+/// The command giving the length of what `command` (uppercase) would read whole, for the
+/// commands that return a stored value.
+fn length_command(command: &str) -> Option<&'static str> {
+    match command {
+        "GET" => Some("STRLEN"),
+        "HGET" => Some("HSTRLEN"),
+        _ => None,
     }
 }
 

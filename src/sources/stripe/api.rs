@@ -4,6 +4,7 @@
 //! list pages validated as lists, and errors classified with the permission a restricted key
 //! lacks.
 
+use crate::sources::http_body::MAX_HTTP_BODY_BYTES;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -19,6 +20,9 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 /// Attempts per request when Stripe answers 429 (or says `Stripe-Should-Retry: true`) and the
 /// deadline allows waiting.
 const ATTEMPTS: u32 = 3;
+
+/// Largest error body read for Stripe's error code and message.
+const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 
 /// Items per list page: Stripe's maximum.
 pub const PAGE: usize = 100;
@@ -136,10 +140,7 @@ impl Api {
             })?;
             let status = resp.status();
             if status.is_success() {
-                return resp
-                    .json::<Json>()
-                    .await
-                    .map_err(|e| ProbeError::new(Reason::Decode, format!("{path}: {e}")));
+                return crate::sources::http_body::json(resp, path, MAX_HTTP_BODY_BYTES).await;
             }
             // Stripe's own advice, when it gives one, decides whether to try again.
             let should_retry = resp
@@ -155,7 +156,10 @@ impl Api {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<f64>().ok())
                 .and_then(|v| Duration::try_from_secs_f64(v).ok());
-            let body = resp.json::<Json>().await.ok();
+            // An error body is small; a huge one is read only as far as an error could be.
+            let body = crate::sources::http_body::json(resp, path, MAX_ERROR_BODY_BYTES)
+                .await
+                .ok();
             let error = body.as_ref().map(|b| &b["error"]);
             // API versions before 2015-09-08 report rate limits as HTTP 400 `rate_limit`.
             let rate_limited = status == reqwest::StatusCode::TOO_MANY_REQUESTS

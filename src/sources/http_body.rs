@@ -1,0 +1,74 @@
+//! Reading an HTTP answer from a source with a byte bound: the RabbitMQ management API and
+//! Stripe answer JSON, and an answer that is huge (a broker listing everything) or never ends
+//! (a proxy streaming garbage) must cost at most the bound, not the process's memory.
+
+use serde_json::Value as Json;
+
+use crate::error::{ProbeError, Reason};
+
+/// Largest HTTP body read from a source. Far above any answer pulse-exporter asks for (queue
+/// listings are paged and trimmed to the published columns, Stripe pages hold 100 objects), and
+/// small enough that the parsed JSON stays well under the exporter's memory.
+pub const MAX_HTTP_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// The body of `resp` parsed as JSON, read chunk by chunk and refused as `too_large` the
+/// moment it passes `limit` bytes (or at once when its declared length does). `what` names
+/// the request in errors.
+pub async fn json(
+    mut resp: reqwest::Response,
+    what: &str,
+    limit: usize,
+) -> Result<Json, ProbeError> {
+    let too_large = || {
+        ProbeError::new(
+            Reason::TooLarge,
+            format!(
+                "{what}: the answer is over {} MiB, the most read from a source",
+                limit / (1024 * 1024)
+            ),
+        )
+    };
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    loop {
+        let chunk = resp.chunk().await.map_err(|e| {
+            let reason = if e.is_timeout() {
+                Reason::Timeout
+            } else {
+                Reason::Connect
+            };
+            ProbeError::new(reason, format!("{what}: {e}"))
+        })?;
+        let Some(chunk) = chunk else { break };
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice(&body)
+        .map_err(|e| ProbeError::new(Reason::Decode, format!("{what}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(body: &'static str) -> reqwest::Response {
+        reqwest::Response::from(axum::http::Response::new(body))
+    }
+
+    #[tokio::test]
+    async fn a_body_within_the_bound_is_parsed_and_one_past_it_refused() {
+        let ok = json(response(r#"{"a": 1}"#), "api/x", 64).await.unwrap();
+        assert_eq!(ok["a"], 1);
+        let big = json(response(r#"{"a": "0123456789"}"#), "api/x", 8)
+            .await
+            .unwrap_err();
+        assert_eq!(big.reason(), Reason::TooLarge);
+        assert!(big.to_string().contains("api/x"), "{big}");
+        let bad = json(response("{"), "api/x", 64).await.unwrap_err();
+        assert_eq!(bad.reason(), Reason::Decode);
+    }
+}
