@@ -877,6 +877,65 @@ async fn a_burst_larger_than_max_pages_in_one_minute_is_eventually_counted_exact
 }
 
 #[tokio::test]
+async fn with_one_page_a_listing_a_burst_of_two_and_a_half_pages_is_walked_past() {
+    let fake = FakeStripe::start(&[]).await;
+    let t = now();
+    for i in 0..30 {
+        fake.add_event("", t - HOUR - i * 60, "charge.succeeded", 0);
+    }
+    let e = start(&fake, "    max_pages: 1\n");
+    e.wait_for("the window read", Duration::from_secs(15), |m| {
+        m.get("pulse_stripe_listing_truncated", &[("listing", "events")]) == Some(0.0)
+    })
+    .await;
+    // 250 events newer than the cursor, in one second: two and a half pages.
+    let second = now();
+    for _ in 0..250 {
+        fake.add_event("", second, "payment_intent.succeeded", 0);
+    }
+    let m = e
+        .wait_for("the burst counted", Duration::from_secs(60), |m| {
+            m.get("pulse_stripe_listing_truncated", &[("listing", "events")]) == Some(0.0)
+                && total(m, "pulse_stripe_events") == 280.0
+        })
+        .await;
+    assert_eq!(total(&m, "pulse_stripe_events"), 280.0);
+    for run in fake.events_runs("") {
+        assert!(run.len() <= 3, "one page a listing: {run:?}");
+    }
+    // A second burst while the first is less than a minute old: no event of either is
+    // settled, so the walk goes by time and must still get past its first page.
+    let second = now();
+    for _ in 0..250 {
+        fake.add_event("", second, "invoice.paid", 0);
+    }
+    let m = e
+        .wait_for("the second burst counted", Duration::from_secs(60), |m| {
+            m.get("pulse_stripe_listing_truncated", &[("listing", "events")]) == Some(0.0)
+                && total(m, "pulse_stripe_events") == 530.0
+        })
+        .await;
+    assert_eq!(total(&m, "pulse_stripe_events"), 530.0);
+}
+
+#[tokio::test]
+async fn with_one_page_a_listing_a_first_window_of_fresh_events_is_read_whole() {
+    let fake = FakeStripe::start(&[]).await;
+    let second = now();
+    for _ in 0..250 {
+        fake.add_event("", second, "payment_intent.succeeded", 0);
+    }
+    let e = start(&fake, "    max_pages: 1\n");
+    let m = e
+        .wait_for("the burst counted", Duration::from_secs(60), |m| {
+            m.get("pulse_stripe_listing_truncated", &[("listing", "events")]) == Some(0.0)
+                && total(m, "pulse_stripe_events") == 250.0
+        })
+        .await;
+    assert_eq!(total(&m, "pulse_stripe_events"), 250.0);
+}
+
+#[tokio::test]
 async fn quiet_runs_after_a_burst_cost_one_request_and_one_more_while_an_event_is_undelivered() {
     let fake = FakeStripe::start(&[]).await;
     let t = now();

@@ -286,6 +286,13 @@ impl EventLog {
             HashSet::new()
         };
         let oldest_read = events.last().map(|e| (e.id.clone(), e.created));
+        // A page whose far end was read before reaches what earlier listings read or left
+        // as a gap: nothing below it is new. Without this, a window of fresh events (none
+        // settled yet) longer than the page cap opened a new gap at every run, re-listing
+        // the same page while the window never read whole.
+        let reached_read = oldest_read
+            .as_ref()
+            .is_some_and(|(id, _)| self.recent.contains_key(id));
         let settled = events
             .iter()
             .filter(|e| e.created < now - OVERLAP)
@@ -309,7 +316,9 @@ impl EventLog {
             Top::Since(floor) => {
                 // The part below what was read becomes a gap; what was read reaches the top.
                 self.listed_at = Some(now);
-                if let (true, Some((after, after_created))) = (truncated, oldest_read) {
+                if let (true, false, Some((after, after_created))) =
+                    (truncated, reached_read, oldest_read)
+                {
                     self.gaps.push_back(Gap {
                         after,
                         after_created,
