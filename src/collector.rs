@@ -57,11 +57,62 @@ impl Collector for SnapshotCollector {
                 }
             }
         }
+        let collided = collisions(&merged);
+        report_collisions(&collided);
         for (name, fam) in merged {
             encode_family(&mut encoder, name, fam)?;
         }
+        // Last, as no check may publish a `pulse_` name: it never merges with another.
+        if let Some(fam) = collisions_family(&collided) {
+            let mut merged = BTreeMap::new();
+            add_family(&mut merged, &fam);
+            for (name, fam) in merged {
+                encode_family(&mut encoder, name, fam)?;
+            }
+        }
         Ok(())
     }
+}
+
+/// Per metric name, the series of shared families that repeat an earlier series' labels:
+/// the ones [`encode_family`] leaves out.
+fn collisions(merged: &BTreeMap<&str, Merged>) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for (name, fam) in merged.iter().filter(|(_, f)| f.shared) {
+        let mut seen: HashSet<&[(String, String)]> = HashSet::new();
+        let repeated = fam
+            .samples
+            .iter()
+            .filter(|s| !seen.insert(s.labels.as_slice()))
+            .count() as u64;
+        if repeated > 0 {
+            out.insert((*name).to_owned(), repeated);
+        }
+    }
+    out
+}
+
+/// The collisions last logged: a warning is written when they change, not at every scrape.
+static LOGGED_COLLISIONS: std::sync::Mutex<BTreeMap<String, u64>> =
+    std::sync::Mutex::new(BTreeMap::new());
+
+fn report_collisions(collided: &BTreeMap<String, u64>) {
+    let mut last = LOGGED_COLLISIONS.lock().unwrap_or_else(|e| e.into_inner());
+    if *last == *collided {
+        return;
+    }
+    for (metric, n) in collided {
+        tracing::warn!(event = "series.collision", metric = %metric, series = n, "two checks published the same series; the first (by source, then check) is served: give them distinct const_labels or metric names");
+    }
+    *last = collided.clone();
+}
+
+fn collisions_family(collided: &BTreeMap<String, u64>) -> Option<Family> {
+    let mut out = crate::sample::Output::default();
+    for (metric, n) in collided {
+        out.add(&SERIES_COLLISIONS, &[metric], *n as f64);
+    }
+    out.families.pop()
 }
 
 fn add_family<'a>(merged: &mut BTreeMap<&'a str, Merged<'a>>, fam: &'a Family) {
@@ -252,14 +303,18 @@ mod tests {
 
     /// The exposition of `store` as a scrape would read it, without the self metrics.
     fn scrape(store: Arc<Store>) -> Vec<String> {
+        scrape_all(store)
+            .into_iter()
+            .filter(|l| !l.contains("pulse_") && !l.starts_with("# EOF"))
+            .collect()
+    }
+
+    fn scrape_all(store: Arc<Store>) -> Vec<String> {
         let mut registry = prometheus_client::registry::Registry::default();
         registry.register_collector(Box::new(super::SnapshotCollector::new(store)));
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
-        text.lines()
-            .filter(|l| !l.contains("pulse_") && !l.starts_with("# EOF"))
-            .map(str::to_owned)
-            .collect()
+        text.lines().map(str::to_owned).collect()
     }
 
     #[test]
@@ -286,7 +341,7 @@ mod tests {
             store.register(Arc::new(p.clone()));
             store.record(p, Ok(out), Duration::ZERO, now);
         }
-        let lines = scrape(store);
+        let lines = scrape(store.clone());
         let jobs: Vec<&str> = lines
             .iter()
             .filter(|l| l.starts_with("app_jobs"))
@@ -304,6 +359,12 @@ mod tests {
         ] {
             assert!(jobs.contains(&want), "{want} in {jobs:?}");
         }
+        // The left-out series is counted, never silent.
+        let all = scrape_all(store);
+        assert!(
+            all.contains(&"pulse_series_collisions{metric=\"app_jobs\"} 1.0".to_owned()),
+            "{all:?}"
+        );
         assert_eq!(
             lines
                 .iter()

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use serde_yaml::Value;
 
+use crate::config::collisions::{collisions, Declared};
 use crate::config::names::is_object_name;
 use crate::config::parse::{key_text, parse_at, split_mapping};
 use crate::config::positions::Positions;
@@ -221,6 +222,7 @@ fn validate(config: &Config, errors: &mut Vec<ConfigError>) {
     }
 
     let mut source_names = HashSet::new();
+    let mut declared = Vec::new();
     for source in &config.sources {
         let name = &source.common.name;
         if !is_object_name(name) {
@@ -246,9 +248,16 @@ fn validate(config: &Config, errors: &mut Vec<ConfigError>) {
         let mut check_names = HashSet::new();
         for (check, series) in source.checks().into_iter().zip(source.kind.series()) {
             validate_check(source, g, check, &series, &mut check_names, errors);
+            let consts = source.check_plan(g, check).const_labels;
+            declared.extend(series.into_iter().map(|series| Declared {
+                path: check.path().to_owned(),
+                series,
+                consts: consts.clone(),
+            }));
         }
         source.kind.validate(&source.path, errors);
     }
+    collisions(&declared, errors);
 }
 
 fn validate_check(

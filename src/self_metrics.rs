@@ -19,6 +19,7 @@ pub const SECTIONS: &[Section] = &[
             CONFIG_SOURCES,
             SCRAPE_TIME,
             TIMEZONE_OFFSET,
+            SERIES_COLLISIONS,
         ],
     },
     Section {
@@ -48,6 +49,14 @@ pub const SECTIONS: &[Section] = &[
         ],
     },
 ];
+
+/// `pulse_series_collisions`.
+pub const SERIES_COLLISIONS: Metric = Metric::gauge(
+    "pulse_series_collisions",
+    "Series left out of this scrape because another check published the same name and labels.",
+    &["metric"],
+)
+.doc("Series of `metric` left out of this scrape because an earlier check (by source, then check name) published the same name and labels; absent when none. `check` refuses the collisions it can see in the config; this counts the ones only the data shows (two queries returning the same label values). Logged as `series.collision` when the number changes.");
 
 /// `pulse_build_info`.
 pub const BUILD_INFO: Metric = Metric::gauge(

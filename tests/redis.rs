@@ -568,3 +568,46 @@ sources:
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn overlapping_patterns_serve_one_series_per_key_and_count_the_collision() {
+    let mut r = redis().await;
+    let p = unique("overlap");
+    let _cleanup = Cleanup::default().redis_keys(format!("{p}:*"));
+    let _: () = r.rpush(format!("{p}:emails"), &[1, 2]).await.unwrap();
+    let _: () = r.rpush(format!("{p}:images"), 1).await.unwrap();
+    // Both patterns match the emails queue: only the data shows the collision.
+    let config = format!(
+        r#"
+sources:
+  - name: cache
+    kind: redis
+    url: {REDIS_URL}
+    keys:
+      - {{ pattern: "{p}:*", metric: app_overlap_depth, label: queue, interval: 1s, timeout: 500ms }}
+      - {{ pattern: "{p}:e*", metric: app_overlap_depth, label: queue, interval: 1s, timeout: 500ms }}
+"#
+    );
+    let e = Exporter::start(&config);
+    let m = e
+        .wait_for("the collision counted", Duration::from_secs(10), |m| {
+            m.get(
+                "pulse_series_collisions",
+                &[("metric", "app_overlap_depth")],
+            ) == Some(1.0)
+        })
+        .await;
+    let emails = format!("{p}:emails");
+    assert_eq!(
+        m.find("app_overlap_depth", &[("queue", emails.as_str())])
+            .len(),
+        1,
+        "one series per key in the exposition"
+    );
+    assert_eq!(m.find("app_overlap_depth", &[]).len(), 2);
+    assert_eq!(
+        count_lines(&e.logs(), &["series.collision", "app_overlap_depth"]),
+        1,
+        "logged once, not at every scrape"
+    );
+}

@@ -7,6 +7,7 @@
 //! [`parse`], `${env:}`/`${file:}` references in `interpolate`, shared naming and timing rules
 //! in [`validate`].
 
+pub mod collisions;
 pub mod display;
 pub mod drop_alert;
 pub(crate) mod interpolate;
