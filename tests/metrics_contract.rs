@@ -115,7 +115,7 @@ async fn docs_list_exactly_what_the_binary_emits() {
         .unwrap();
     let config = format!(
         r#"
-global: {{ health_interval: 1s, health_timeout: 800ms }}
+global: {{ health_interval: 1s, health_timeout: 800ms, timezone: Europe/Berlin }}
 sources:
   - name: db
     kind: postgres
@@ -184,8 +184,8 @@ sources:
     // the metric is covered against a real mongod only (see docs/development.md).
     assert!(docs.remove("pulse_mongodb_operations_total").is_some());
     // Published only by a standby, a replica, a replica set, a Postgres 14+ lock wait, a
-    // broker that dropped a message, or a server with replication slots: the local services
-    // are standalone primaries. The unit tests beside each health probe cover them.
+    // broker that dropped a message, a server with replication slots, a Redis cluster or
+    // colliding checks: the local services are standalone primaries. The unit tests beside each health probe cover them.
     for only_when in [
         "pulse_postgres_replication_lag_seconds",
         "pulse_postgres_replication_lag_bytes",
@@ -205,6 +205,12 @@ sources:
         "pulse_mongodb_replset_member_health",
         "pulse_mongodb_replset_member_lag_seconds",
         "pulse_rabbitmq_unroutable_messages_total",
+        // Cluster mode, a replica set's oplog, and two checks publishing one series (which
+        // tests/redis.rs provokes).
+        "pulse_redis_cluster_state_ok",
+        "pulse_redis_cluster_slots",
+        "pulse_mongodb_oplog_window_seconds",
+        "pulse_series_collisions",
     ] {
         assert!(docs.remove(only_when).is_some(), "{only_when}");
     }
