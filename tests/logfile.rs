@@ -292,6 +292,18 @@ async fn a_copytruncate_with_a_longer_rewrite_and_a_file_without_newlines_lose_n
             &[("source", "ai-logs"), ("result", "parsed")],
         )
     };
+    // The file is read from its end when first seen: it must be seen before lines arrive.
+    e.wait_for("tailing", Duration::from_secs(10), |m| {
+        m.get(
+            "pulse_check_success",
+            &[("source", "ai-logs"), ("check", "tail")],
+        ) == Some(1.0)
+            && m.get(
+                "pulse_check_success",
+                &[("source", "sparse"), ("check", "tail")],
+            ) == Some(1.0)
+    })
+    .await;
     append(&log, &[OK; 10]);
     e.wait_for("the first ten lines", Duration::from_secs(10), |m| {
         parsed(m) == Some(10.0)
