@@ -57,39 +57,26 @@ impl Collector for SnapshotCollector {
                 }
             }
         }
-        let collided = collisions(&merged);
-        report_collisions(&collided);
+        let mut collided = BTreeMap::new();
         for (name, fam) in merged {
-            encode_family(&mut encoder, name, fam)?;
+            let left_out = encode_family(&mut encoder, name, fam)?;
+            if left_out > 0 {
+                collided.insert(name.to_owned(), left_out);
+            }
         }
+        report_collisions(&collided);
         // Last, as no check may publish a `pulse_` name: it never merges with another.
         if let Some(fam) = collisions_family(&collided) {
-            let mut merged = BTreeMap::new();
-            add_family(&mut merged, &fam);
-            for (name, fam) in merged {
-                encode_family(&mut encoder, name, fam)?;
-            }
+            let alone = Merged {
+                help: &fam.help,
+                kind: fam.kind,
+                samples: fam.samples.iter().collect(),
+                shared: false,
+            };
+            encode_family(&mut encoder, &fam.name, alone)?;
         }
         Ok(())
     }
-}
-
-/// Per metric name, the series of shared families that repeat an earlier series' labels:
-/// the ones [`encode_family`] leaves out.
-fn collisions(merged: &BTreeMap<&str, Merged>) -> BTreeMap<String, u64> {
-    let mut out = BTreeMap::new();
-    for (name, fam) in merged.iter().filter(|(_, f)| f.shared) {
-        let mut seen: HashSet<&[(String, String)]> = HashSet::new();
-        let repeated = fam
-            .samples
-            .iter()
-            .filter(|s| !seen.insert(s.labels.as_slice()))
-            .count() as u64;
-        if repeated > 0 {
-            out.insert((*name).to_owned(), repeated);
-        }
-    }
-    out
 }
 
 /// The collisions last logged: a warning is written when they change, not at every scrape.
@@ -139,11 +126,13 @@ fn add_family<'a>(merged: &mut BTreeMap<&'a str, Merged<'a>>, fam: &'a Family) {
     }
 }
 
+/// Encodes `fam` under `name`, returning how many of its series were left out because an
+/// earlier check published the same labels.
 fn encode_family(
     encoder: &mut DescriptorEncoder,
     name: &str,
     fam: Merged,
-) -> Result<(), std::fmt::Error> {
+) -> Result<u64, std::fmt::Error> {
     let help = escape_help(fam.help);
     let (base, pc_type) = match fam.kind {
         MetricType::Gauge => (name, PcType::Gauge),
@@ -155,14 +144,16 @@ fn encode_family(
     // a `name{}` line.
     if let [only] = fam.samples.as_slice() {
         if only.labels.is_empty() {
-            return encode_value(metric, only, fam.kind);
+            return encode_value(metric, only, fam.kind).map(|()| 0);
         }
     }
     let mut seen: HashSet<&[(String, String)]> = HashSet::new();
+    let mut left_out = 0;
     for sample in fam.samples {
         // Two checks may feed one metric (e.g. one Redis key each); the same series twice
         // would make the exposition invalid, so the first one wins.
         if fam.shared && !seen.insert(sample.labels.as_slice()) {
+            left_out += 1;
             continue;
         }
         let labels: Vec<(&str, &str)> = sample
@@ -172,7 +163,7 @@ fn encode_family(
             .collect();
         encode_value(metric.encode_family(&labels)?, sample, fam.kind)?;
     }
-    Ok(())
+    Ok(left_out)
 }
 
 fn encode_value(

@@ -253,6 +253,9 @@ impl Conn {
             if idle {
                 if let Err(e) = ping(&mut m).await {
                     if !closed(&e) {
+                        // An answer it cannot parse (a proxy, another protocol) would stay
+                        // forever on this connection: the next probe starts a fresh one.
+                        *guard = None;
                         return Err(classify(e));
                     }
                     // The manager reconnects in the background after a dropped connection;
