@@ -8,6 +8,7 @@ use std::time::SystemTime;
 
 use tokio::task::JoinHandle;
 
+use crate::certificates;
 use crate::config::{CheckPlan, ConfigErrors};
 use crate::configfile::{Config, SourceConfig};
 use crate::scheduler;
@@ -211,9 +212,17 @@ impl App {
             let kept = keep(&mut old_checks, &health, true);
             checks.insert(
                 health.check.clone(),
-                kept.unwrap_or_else(|| RunningCheck {
-                    handle: scheduler::spawn(health.clone(), source.health, self.store.clone()),
-                    plan: health,
+                kept.unwrap_or_else(|| {
+                    let probe = certificates::Watch::wrap(
+                        source.health,
+                        s.kind.tls_endpoints(),
+                        &name,
+                        self.store.clone(),
+                    );
+                    RunningCheck {
+                        handle: scheduler::spawn(health.clone(), probe, self.store.clone()),
+                        plan: health,
+                    }
                 }),
             );
             for started in source.checks {

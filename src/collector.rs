@@ -214,6 +214,13 @@ fn self_metrics(entries: &[Entry], store: &Store, now: SystemTime) -> Vec<Family
         out.add(&TIMEZONE_OFFSET, &[tz.0.name()], f64::from(offset));
     }
 
+    for (source, endpoint, expiry) in store.certificates(now) {
+        out.add(&TLS_CERTIFICATE_EXPIRY, &[&source, &endpoint], expiry);
+    }
+    if let Some(expiry) = store.web_certificate() {
+        out.add(&WEB_CERTIFICATE_EXPIRY, &[], expiry);
+    }
+
     for e in entries {
         let p = &e.plan;
         let Some(ok) = e.succeeded() else { continue };
@@ -417,6 +424,46 @@ mod tests {
             ..Output::default()
         }
         .value(name, reason)
+    }
+
+    #[test]
+    fn certificates_are_published_while_fresh_and_leave_with_their_source() {
+        let store = Store::new();
+        store.register(Arc::new(plan("db", HEALTH_CHECK)));
+        store.set_certificate("db", "db.internal:5432", Some(1.9e9));
+        store.set_certificate("db", "replica.internal:5432", Some(1.8e9));
+        // A server that stopped offering TLS has no certificate any more.
+        store.set_certificate("db", "replica.internal:5432", None);
+        let expiry = |now: SystemTime| {
+            let families = super::self_metrics(&store.snapshot(), &store, now);
+            (
+                sample(
+                    &families,
+                    "pulse_tls_certificate_expiry_timestamp_seconds",
+                    "db.internal:5432",
+                ),
+                sample(
+                    &families,
+                    "pulse_tls_certificate_expiry_timestamp_seconds",
+                    "replica.internal:5432",
+                ),
+                sample(
+                    &families,
+                    "pulse_web_tls_certificate_expiry_timestamp_seconds",
+                    "",
+                ),
+            )
+        };
+        let now = SystemTime::now();
+        assert_eq!(expiry(now), (Some(1.9e9), None, None));
+        store.set_web_certificate(Some(2e9));
+        assert_eq!(expiry(now), (Some(1.9e9), None, Some(2e9)));
+        // Not read again for over an hour: no longer published.
+        let later = now + crate::certificates::STALE_AFTER + Duration::from_secs(1);
+        assert_eq!(expiry(later), (None, None, Some(2e9)));
+        // A source a reload removed takes its certificates along.
+        store.retain(|_| false);
+        assert!(store.certificates(now).is_empty());
     }
 
     #[test]

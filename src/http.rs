@@ -103,8 +103,9 @@ pub async fn serve_with(
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let store = app.store();
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(SnapshotCollector::new(app.store())));
+    registry.register_collector(Box::new(SnapshotCollector::new(store.clone())));
     let auth: LiveAuth = Arc::new(RwLock::new(
         BasicAuth::new(&web.basic_auth_users).map(Arc::new),
     ));
@@ -141,12 +142,14 @@ pub async fn serve_with(
     match &web.tls_server_config {
         Some(tls) => {
             let config = tls.server_config().map_err(std::io::Error::other)?;
+            store.set_web_certificate(tls.certificate_expiry().map(|t| t as f64));
             let rustls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(config));
             let _watch = webwatch::spawn(
                 &web,
                 Targets {
                     auth,
                     tls: Some(rustls.clone()),
+                    store: store.clone(),
                 },
             )
             .map(AbortOnDrop);
@@ -157,7 +160,15 @@ pub async fn serve_with(
             server.serve(service).await
         }
         None => {
-            let _watch = webwatch::spawn(&web, Targets { auth, tls: None }).map(AbortOnDrop);
+            let _watch = webwatch::spawn(
+                &web,
+                Targets {
+                    auth,
+                    tls: None,
+                    store,
+                },
+            )
+            .map(AbortOnDrop);
             let mut server =
                 axum_server::from_tcp(listener)
                     .handle(handle)

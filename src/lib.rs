@@ -12,6 +12,7 @@
 //! | [`timetemplate`] | `{{now-5m}}` time windows in check arguments |
 //! | [`scheduler`] | one task per check: jitter, interval, timeout, outcomes, transition events |
 //! | [`store`] | the latest result per check, staleness, counters |
+//! | [`certificates`] | the expiry of the certificates sources and the web server present |
 //! | [`sample`] | samples and metric families probes return |
 //! | [`heartbeat`] | worker heartbeats: up within max_age, remembered until forget_after |
 //! | [`shape`] | what a check publishes, known from its config: metrics, labels, shape |
@@ -44,6 +45,7 @@
 #![warn(missing_docs)]
 
 pub mod app;
+pub mod certificates;
 pub mod collector;
 pub mod config;
 pub mod configfile;

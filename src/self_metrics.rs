@@ -34,6 +34,18 @@ pub const SECTIONS: &[Section] = &[
         ],
     },
     Section {
+        title: "TLS certificates",
+        intro:
+            "Every TLS endpoint a source's clients connect to (`sslmode` other than `disable` on \
+                Postgres, `rediss://`, `amqps://`, `https://` management, S3 and Stripe URLs, \
+                MongoDB with `tls=true` or `mongodb+srv://`) is read by a handshake of its own \
+                beside the health probe, every 10 minutes (every minute while reads fail), as a \
+                reconnect would see it. The read trusts the chain it is shown, since it only reads \
+                dates: a certificate the clients refuse fails the health probe with reason `tls`. \
+                An expiry read more than an hour ago is no longer published.",
+        metrics: &[TLS_CERTIFICATE_EXPIRY, WEB_CERTIFICATE_EXPIRY],
+    },
+    Section {
         title: "Checks (one set per configured check)",
         intro: "A failing check keeps serving its last good samples for `stale_after` (default \
                 three intervals) while `pulse_check_success` is 0; then they disappear.",
@@ -57,6 +69,22 @@ pub const SERIES_COLLISIONS: Metric = Metric::gauge(
     &["metric"],
 )
 .doc("Series of `metric` left out of this scrape because an earlier check (by source, then check name) published the same name and labels; absent when none. `check` refuses the collisions it can see in the config; this counts the ones only the data shows (two queries returning the same label values). Logged as `series.collision` when the number changes.");
+
+/// `pulse_tls_certificate_expiry_timestamp_seconds`.
+pub const TLS_CERTIFICATE_EXPIRY: Metric = Metric::gauge(
+    "pulse_tls_certificate_expiry_timestamp_seconds",
+    "When the first certificate of the chain the source's TLS endpoint presents expires (notAfter).",
+    &["source", "endpoint"],
+)
+.doc("The earliest `notAfter` of the certificate chain `endpoint` (`host:port`) presents, leaf and intermediates alike, read every 10 minutes; absent for an endpoint without TLS (a Postgres that answers the `SSLRequest` with `N`) and until the first read. `PulseSourceCertificateExpiring` warns 14 days ahead.");
+
+/// `pulse_web_tls_certificate_expiry_timestamp_seconds`.
+pub const WEB_CERTIFICATE_EXPIRY: Metric = Metric::gauge(
+    "pulse_web_tls_certificate_expiry_timestamp_seconds",
+    "When the first certificate of the chain this exporter serves /metrics with expires (notAfter).",
+    &[],
+)
+.doc("The earliest `notAfter` of the web config's `cert_file`, read at start and whenever the watched web config or certificate changes; absent when serving plain HTTP. `PulseExporterCertificateExpiring` warns 14 days ahead.");
 
 /// `pulse_build_info`.
 pub const BUILD_INFO: Metric = Metric::gauge(

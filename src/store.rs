@@ -80,6 +80,11 @@ impl Entry {
     }
 }
 
+/// A lock whose holder's panic leaves nothing half-written that matters more than serving.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// How a run changed a check's state; only the first run and real flips count.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Transition {
@@ -99,6 +104,10 @@ pub struct Store {
     shard: Mutex<ShardStatus>,
     /// The platform's time zone (`global.timezone`), whose offset is published.
     timezone: Mutex<Option<crate::config::TimeZone>>,
+    /// The certificate expiry each source's TLS endpoint presented, and when it was read.
+    certificates: Mutex<BTreeMap<(String, String), (f64, SystemTime)>>,
+    /// The expiry of the web server's own certificate, when it serves TLS.
+    web_certificate: Mutex<Option<f64>>,
     /// Bumped by every change, so an encoded exposition knows when it is out of date.
     generation: std::sync::atomic::AtomicU64,
 }
@@ -179,10 +188,62 @@ impl Store {
         }
     }
 
-    /// Forgets every check for which `keep` is false.
+    /// Forgets every check for which `keep` is false, and the certificates of sources left
+    /// with no check.
     pub fn retain(&self, keep: impl Fn(&CheckKey) -> bool) {
-        self.lock().retain(|k, _| keep(k));
+        let mut entries = self.lock();
+        entries.retain(|k, _| keep(k));
+        let sources: std::collections::BTreeSet<&String> = entries.keys().map(|(s, _)| s).collect();
+        lock(&self.certificates).retain(|(source, _), _| sources.contains(source));
+        drop(entries);
         self.changed();
+    }
+
+    /// Records the expiry (Unix seconds) of the certificate `source`'s `endpoint` presents,
+    /// read now; `None` when the endpoint offers no TLS.
+    pub fn set_certificate(&self, source: &str, endpoint: &str, expiry: Option<f64>) {
+        let key = (source.to_owned(), endpoint.to_owned());
+        let mut certificates = lock(&self.certificates);
+        match expiry {
+            Some(t) => certificates.insert(key, (t, SystemTime::now())),
+            None => certificates.remove(&key),
+        };
+        self.changed();
+    }
+
+    /// Forgets `source`'s certificates of endpoints not in `endpoints`.
+    pub fn keep_certificates(&self, source: &str, endpoints: &[String]) {
+        lock(&self.certificates)
+            .retain(|(s, e), _| s != source || endpoints.iter().any(|kept| kept == e));
+        self.changed();
+    }
+
+    /// Forgets every certificate of `source`.
+    pub fn forget_certificates(&self, source: &str) {
+        self.keep_certificates(source, &[]);
+    }
+
+    /// `(source, endpoint, expiry)` of every certificate read within
+    /// [`crate::certificates::STALE_AFTER`] of `now`.
+    pub fn certificates(&self, now: SystemTime) -> Vec<(String, String, f64)> {
+        lock(&self.certificates)
+            .iter()
+            .filter(|(_, (_, at))| {
+                now.duration_since(*at).unwrap_or_default() <= crate::certificates::STALE_AFTER
+            })
+            .map(|((s, e), (t, _))| (s.clone(), e.clone(), *t))
+            .collect()
+    }
+
+    /// Records the expiry of the web server's certificate (`None`: it serves plain HTTP).
+    pub fn set_web_certificate(&self, expiry: Option<f64>) {
+        *lock(&self.web_certificate) = expiry;
+        self.changed();
+    }
+
+    /// The expiry of the web server's certificate.
+    pub fn web_certificate(&self) -> Option<f64> {
+        *lock(&self.web_certificate)
     }
 
     /// Records one finished run and reports how it changed the check's state.

@@ -125,6 +125,16 @@ impl TlsConfig {
         Ok(config)
     }
 
+    /// The earliest `notAfter` (Unix seconds) of the chain in `cert_file`, published as
+    /// `pulse_web_tls_certificate_expiry_timestamp_seconds`; `None` when it does not read.
+    pub fn certificate_expiry(&self) -> Option<i64> {
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&self.cert_file)
+            .ok()?
+            .collect::<Result<_, _>>()
+            .ok()?;
+        crate::certificates::earliest_expiry(&certs)
+    }
+
     /// The client certificate check `client_auth_type` and `client_ca_file` ask for.
     fn client_verifier(
         &self,

@@ -45,6 +45,8 @@ pub struct Targets {
     pub auth: LiveAuth,
     /// The certificate served on new connections; `None` when serving plain HTTP.
     pub tls: Option<axum_server::tls_rustls::RustlsConfig>,
+    /// Where the certificate's expiry is published.
+    pub store: Arc<crate::store::Store>,
 }
 
 /// Watches `web.file` every [`POLL`] until the task is dropped with the server.
@@ -91,7 +93,11 @@ fn apply(file: &Path, tls_on: bool, loaded: Result<WebConfig, String>, targets: 
     }
     if let (Some(tls), Some(live)) = (&web.tls_server_config, &targets.tls) {
         match tls.server_config() {
-            Ok(config) => live.reload_from_config(Arc::new(config)),
+            Ok(config) => {
+                live.reload_from_config(Arc::new(config));
+                let expiry = tls.certificate_expiry().map(|t| t as f64);
+                targets.store.set_web_certificate(expiry);
+            }
             // Validated by load a moment ago; the files changed again in between.
             Err(e) => {
                 tracing::error!(file = %file.display(), error = %e, "the changed certificate does not load; the previous one stays in force");
@@ -129,6 +135,7 @@ mod tests {
         let targets = Targets {
             auth: Arc::new(RwLock::new(BasicAuth::new(&users).map(Arc::new))),
             tls: None,
+            store: Arc::default(),
         };
         apply(
             Path::new("web.yml"),

@@ -914,6 +914,14 @@ async fn one_cause_notifies_once_the_inhibitions_silence_what_it_explains() {
             ("queue", "ai"),
             ("severity", "critical"),
         ]),
+        // Its certificate expiring is a cause of it going down, not a symptom: not silenced.
+        alert(&[
+            ("alertname", "PulseSourceCertificateExpiring"),
+            i,
+            ("source", "queue-cache"),
+            ("endpoint", "cache.internal:6380"),
+            ("severity", "warning"),
+        ]),
         // A source of another tier down explains only its own probes.
         alert(&[
             ("alertname", "PulseSourceDown"),

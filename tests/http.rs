@@ -900,8 +900,15 @@ async fn a_changed_web_config_takes_effect_and_a_broken_one_keeps_the_old() {
 #[tokio::test]
 async fn a_rotated_certificate_is_served_to_new_connections() {
     let dir = tempfile::tempdir().unwrap();
-    let first = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let second = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    // Two certificates for localhost, the second valid longer.
+    let issue = |year: i32| {
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+        params.not_after = rcgen::date_time_ymd(year, 1, 1);
+        let key_pair = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key_pair).unwrap();
+        rcgen::CertifiedKey { cert, key_pair }
+    };
+    let (first, second) = (issue(2030), issue(2031));
     let cert_path = write_temp(dir.path(), "tls.crt", &first.cert.pem());
     let key_path = write_temp(dir.path(), "tls.key", &first.key_pair.serialize_pem());
     let web = write_temp(
@@ -933,6 +940,16 @@ async fn a_rotated_certificate_is_served_to_new_connections() {
     let (old, new) = (trusting(first.cert.pem()), trusting(second.cert.pem()));
     assert_eq!(old.get(&url).send().await.unwrap().status(), 200);
     assert!(new.get(&url).send().await.is_err(), "not the second yet");
+    // The served certificate's expiry, as a scrape shows it.
+    let expiry = |client: reqwest::Client| async move {
+        let metrics = format!("https://localhost:{}/metrics", e.port);
+        let text = client.get(metrics).send().await.ok()?.text().await.ok()?;
+        text.lines()
+            .find_map(|l| l.strip_prefix("pulse_web_tls_certificate_expiry_timestamp_seconds "))
+            .map(|v| v.trim().parse::<f64>().unwrap())
+    };
+    // 2030-01-01T00:00:00Z.
+    assert_eq!(expiry(old.clone()).await, Some(1_893_456_000.0));
     // The key first, then the certificate: between the two the pair does not match, which
     // must keep the first certificate in force, not fail.
     std::fs::write(&key_path, second.key_pair.serialize_pem()).unwrap();
@@ -946,4 +963,6 @@ async fn a_rotated_certificate_is_served_to_new_connections() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(old.get(&url).send().await.is_err(), "the first is retired");
+    // 2031-01-01T00:00:00Z: the expiry follows the certificate served.
+    assert_eq!(expiry(new.clone()).await, Some(1_924_992_000.0));
 }

@@ -275,9 +275,22 @@ sources:
                 m.get("pulse_source_up", &[("source", "trusted")]) == Some(1.0)
                     && m.probe_failed("no-client-cert")
                     && m.probe_failed("public-roots")
+                    && m.find("pulse_tls_certificate_expiry_timestamp_seconds", &[])
+                        .len()
+                        == 3
             },
         )
         .await;
+    // The certificate's expiry is read for every source, the refused ones too: it is what a
+    // reconnect would be shown.
+    let endpoint = format!("127.0.0.1:{}", front.port);
+    for source in ["trusted", "no-client-cert", "public-roots"] {
+        assert_eq!(
+            m.certificate_expiry(source, &endpoint),
+            Some(ca.server_not_after),
+            "{source}"
+        );
+    }
     for source in ["no-client-cert", "public-roots"] {
         assert_eq!(
             m.get("pulse_source_up", &[("source", source)]),

@@ -604,9 +604,23 @@ sources:
                 m.get("pulse_source_up", &[("source", "trusted")]) == Some(1.0)
                     && m.probe_failed("no-ca")
                     && m.probe_failed("plain")
+                    && m.find("pulse_tls_certificate_expiry_timestamp_seconds", &[])
+                        .len()
+                        == 2
             },
         )
         .await;
+    // Read after an SSLRequest, for the source whose client refuses the certificate too;
+    // `sslmode=disable` reads none.
+    let endpoint = format!("127.0.0.1:{}", server.port);
+    for source in ["trusted", "no-ca"] {
+        assert_eq!(
+            m.certificate_expiry(source, &endpoint),
+            Some(ca.server_not_after),
+            "{source}"
+        );
+    }
+    assert_eq!(m.certificate_expiry("plain", &endpoint), None);
     assert_eq!(
         m.get("pulse_postgres_in_recovery", &[("source", "trusted")]),
         Some(0.0)

@@ -538,8 +538,27 @@ sources:
             ) == Some(1.0)
                 && m.get("pulse_source_up", &[("source", "trusted")]) == Some(1.0)
                 && m.probe_failed("public-roots")
+                && m.find("pulse_tls_certificate_expiry_timestamp_seconds", &[])
+                    .len()
+                    == 3
         })
         .await;
+    // Both TLS endpoints' certificates, for the source refused by its client too.
+    let (api_at, amqp_at) = (
+        format!("127.0.0.1:{}", api.port),
+        format!("127.0.0.1:{}", amqp.port),
+    );
+    for (source, endpoint) in [
+        ("trusted", &api_at),
+        ("trusted", &amqp_at),
+        ("public-roots", &api_at),
+    ] {
+        assert_eq!(
+            m.certificate_expiry(source, endpoint),
+            Some(ca.server_not_after),
+            "{source} {endpoint}"
+        );
+    }
     let depth = m.find(
         "pulse_rabbitmq_queue_messages",
         &[("vhost", &v), ("queue", "ai.jobs"), ("state", "ready")],

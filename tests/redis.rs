@@ -536,9 +536,20 @@ sources:
                 m.get("pulse_source_up", &[("source", "trusted")]) == Some(1.0)
                     && m.probe_failed("no-client-cert")
                     && m.probe_failed("public-roots")
+                    && m.find("pulse_tls_certificate_expiry_timestamp_seconds", &[])
+                        .len()
+                        == 3
             },
         )
         .await;
+    // A real Redis asking for a client certificate shows its own to a read that sends none.
+    for source in ["trusted", "no-client-cert", "public-roots"] {
+        assert_eq!(
+            m.certificate_expiry(source, &format!("127.0.0.1:{port}")),
+            Some(ca.server_not_after),
+            "{source}"
+        );
+    }
     assert!(m
         .get("pulse_redis_connected_clients", &[("source", "trusted")])
         .is_some());

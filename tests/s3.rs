@@ -358,6 +358,9 @@ async fn an_https_endpoint_signed_by_a_private_ca_is_trusted_with_tls_ca_file() 
             |m| {
                 m.get("pulse_source_up", &[("source", "trusted")]) == Some(1.0)
                     && m.probe_failed("public-roots")
+                    && m.find("pulse_tls_certificate_expiry_timestamp_seconds", &[])
+                        .len()
+                        == 2
             },
         )
         .await;
@@ -365,6 +368,13 @@ async fn an_https_endpoint_signed_by_a_private_ca_is_trusted_with_tls_ca_file() 
         m.get("pulse_source_up", &[("source", "public-roots")]),
         Some(0.0)
     );
+    for source in ["trusted", "public-roots"] {
+        assert_eq!(
+            m.certificate_expiry(source, &format!("127.0.0.1:{}", front.port)),
+            Some(ca.server_not_after),
+            "{source}"
+        );
+    }
     s3_client(MOTO_URL, "test", "test")
         .await
         .delete_bucket()

@@ -130,6 +130,13 @@ pub trait Kind: Sized + Send + Sync + 'static {
         check.spec.series(&check.common)
     }
 
+    /// The TLS endpoints the source's clients connect to, whose certificate expiry is
+    /// published ([`crate::certificates`]). The default: none.
+    fn tls_endpoints(settings: &Self::Settings) -> crate::certificates::Endpoints {
+        let _ = settings;
+        crate::certificates::Endpoints::None
+    }
+
     /// Creates the source named `name`. Nothing connects yet: connections open on first use,
     /// so a source that is down at start-up is reported as down instead of stopping the
     /// exporter.

@@ -147,6 +147,8 @@ pub trait ParsedSource: fmt::Debug + Send + Sync + 'static {
     fn validate(&self, path: &str, errors: &mut Vec<ConfigError>);
     /// See [`Kind::display_endpoint`].
     fn display_endpoint(&self) -> String;
+    /// See [`Kind::tls_endpoints`].
+    fn tls_endpoints(&self) -> crate::certificates::Endpoints;
     /// Makes the source named `name` and every probe: on `previous` when that connection is
     /// of this kind with equal settings, else on a new (lazily connected) one. `plan` gives
     /// each check's plan.
@@ -181,6 +183,10 @@ impl<K: Kind> ParsedSource for Parsed<K> {
 
     fn display_endpoint(&self) -> String {
         K::display_endpoint(&self.settings)
+    }
+
+    fn tls_endpoints(&self) -> crate::certificates::Endpoints {
+        K::tls_endpoints(&self.settings)
     }
 
     fn start<'a>(
@@ -232,6 +238,72 @@ mod tests {
         sorted.sort_unstable();
         sorted.dedup();
         assert_eq!(names, sorted);
+    }
+
+    #[test]
+    fn each_kind_names_the_tls_endpoints_its_clients_reach() {
+        use crate::certificates::Endpoints;
+        let config = crate::configfile::load_str(
+            "sources:
+  - { name: pg-tls, kind: postgres, url: 'postgres://u:pw@db.internal:6432/app?sslmode=verify-full' }
+  - { name: pg-prefer, kind: postgres, url: 'postgres://u@db.internal/app' }
+  - { name: pg-plain, kind: postgres, url: 'postgres://u@db.internal/app?sslmode=disable' }
+  - { name: pg-socket, kind: postgres, url: 'postgres://u@%2Frun%2Fpostgresql/app' }
+  - { name: redis-tls, kind: redis, url: 'rediss://:pw@cache.internal' }
+  - { name: redis-plain, kind: redis, url: 'redis://cache.internal' }
+  - { name: mq, kind: rabbitmq, management_url: 'https://mq.internal', amqp_url: 'amqps://u:pw@mq.internal/%2f', amqp_queues: [jobs], username: u, password: p }
+  - { name: mq-plain, kind: rabbitmq, management_url: 'http://mq.internal:15672', username: u, password: p }
+  - { name: mongo-tls, kind: mongodb, url: 'mongodb://u:pw@a.internal,b.internal:27018/app?tls=true' }
+  - { name: mongo-plain, kind: mongodb, url: 'mongodb://a.internal/app' }
+  - { name: mongo-srv, kind: mongodb, url: 'mongodb+srv://u:pw@cluster.internal/app' }
+  - { name: media, kind: s3, bucket: media, region: eu-west-1 }
+  - { name: minio, kind: s3, bucket: media, endpoint: 'https://minio.internal:9000' }
+  - { name: minio-plain, kind: s3, bucket: media, endpoint: 'http://minio.internal:9000' }
+  - { name: billing, kind: stripe, api_key: sk_test_x }
+  - { name: app-log, kind: logfile, path: /var/log/app.log, counters: [{ metric: app_lines_total, match: { level: error } }] }
+",
+        )
+        .unwrap();
+        let endpoints = |name: &str| {
+            let source = config
+                .sources
+                .iter()
+                .find(|s| s.common.name == name)
+                .unwrap();
+            match source.kind.tls_endpoints() {
+                Endpoints::None => vec![],
+                Endpoints::Fixed(list) => list.iter().map(|e| e.label()).collect(),
+                Endpoints::Lookup(_) => vec!["(lookup)".to_owned()],
+            }
+        };
+        assert_eq!(endpoints("pg-tls"), ["db.internal:6432"]);
+        // `prefer` (the default) uses TLS where offered: the read asks.
+        assert_eq!(endpoints("pg-prefer"), ["db.internal:5432"]);
+        assert_eq!(endpoints("redis-tls"), ["cache.internal:6379"]);
+        assert_eq!(endpoints("mq"), ["mq.internal:443", "mq.internal:5671"]);
+        assert_eq!(
+            endpoints("mongo-tls"),
+            ["a.internal:27017", "b.internal:27018"]
+        );
+        assert_eq!(endpoints("mongo-srv"), ["(lookup)"]);
+        assert_eq!(endpoints("media"), ["media.s3.eu-west-1.amazonaws.com:443"]);
+        assert_eq!(endpoints("minio"), ["minio.internal:9000"]);
+        assert_eq!(endpoints("billing"), ["api.stripe.com:443"]);
+        for plain in [
+            "pg-plain",
+            "pg-socket",
+            "redis-plain",
+            "mq-plain",
+            "mongo-plain",
+            "minio-plain",
+            "app-log",
+        ] {
+            assert!(
+                endpoints(plain).is_empty(),
+                "{plain}: {:?}",
+                endpoints(plain)
+            );
+        }
     }
 
     #[test]

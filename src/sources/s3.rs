@@ -18,6 +18,7 @@ use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
 use super::{Kind, Parsed, Probe, ProbeFuture, Source};
+use crate::certificates::{Endpoints, TlsEndpoint};
 use crate::config::parse::builtin;
 use crate::config::validate::in_range;
 use crate::config::{CheckConfig, CheckPlan, CheckSpec, ConfigError};
@@ -251,6 +252,32 @@ impl Kind for S3 {
             ),
             None => format!("s3://{}", c.bucket),
         }
+    }
+
+    fn tls_endpoints(c: &S3Config) -> Endpoints {
+        let endpoint = match &c.endpoint {
+            Some(e) => e.clone(),
+            // AWS itself: the region named, else the one the default chain would find in the
+            // environment (a profile's or the instance's region is not looked up for this).
+            None => {
+                let region = c
+                    .region
+                    .clone()
+                    .or_else(|| std::env::var("AWS_REGION").ok())
+                    .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
+                    .unwrap_or_else(|| "us-east-1".to_owned());
+                format!("https://s3.{region}.amazonaws.com")
+            }
+        };
+        let Some(mut at) = TlsEndpoint::of_url(&endpoint, &["https"], 443) else {
+            return Endpoints::None;
+        };
+        // Virtual-hosted style reaches the bucket's own name, which may present another
+        // certificate than the endpoint's.
+        if !c.path_style.unwrap_or(c.endpoint.is_some()) {
+            at.host = format!("{}.{}", c.bucket, at.host);
+        }
+        Endpoints::Fixed(vec![at])
     }
 
     fn connect(settings: &S3Config, name: &str) -> Result<S3Source, String> {

@@ -69,6 +69,14 @@ impl Scrape {
         self.sum("pulse_source_probe_failures_total", &[("source", source)]) > 0.0
     }
 
+    /// The certificate expiry published for `source`'s TLS endpoint `endpoint`.
+    pub fn certificate_expiry(&self, source: &str, endpoint: &str) -> Option<f64> {
+        self.get(
+            "pulse_tls_certificate_expiry_timestamp_seconds",
+            &[("source", source), ("endpoint", endpoint)],
+        )
+    }
+
     /// The value of the one series matching, if any.
     pub fn get(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         let found = self.find(name, labels);

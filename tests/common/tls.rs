@@ -3,6 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
+/// The notAfter of the certificates a [`TestCa`] issues: 2031-06-01T00:00:00Z.
+pub const SERVER_NOT_AFTER: f64 = 1_938_038_400.0;
+
 /// PEM files of a test CA and what it signed.
 pub struct TestCa {
     /// The CA certificate.
@@ -10,6 +13,8 @@ pub struct TestCa {
     /// The server's certificate (SAN 127.0.0.1 and localhost) and key.
     pub server_cert: PathBuf,
     pub server_key: PathBuf,
+    /// The server certificate's notAfter, Unix seconds: [`SERVER_NOT_AFTER`].
+    pub server_not_after: f64,
     /// A client certificate and key.
     pub client_cert: PathBuf,
     pub client_key: PathBuf,
@@ -27,10 +32,9 @@ impl TestCa {
         let ca = params.self_signed(&ca_key).unwrap();
         let issue = |names: Vec<String>| {
             let key = rcgen::KeyPair::generate().unwrap();
-            let cert = rcgen::CertificateParams::new(names)
-                .unwrap()
-                .signed_by(&key, &ca, &ca_key)
-                .unwrap();
+            let mut params = rcgen::CertificateParams::new(names).unwrap();
+            params.not_after = rcgen::date_time_ymd(2031, 6, 1);
+            let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
             (cert.pem(), key.serialize_pem())
         };
         let write = |name: &str, text: &str| {
@@ -44,6 +48,7 @@ impl TestCa {
             ca: write("ca.pem", &ca.pem()),
             server_cert: write("server.pem", &server_cert),
             server_key: write("server-key.pem", &server_key),
+            server_not_after: SERVER_NOT_AFTER,
             client_cert: write("client.pem", &client_cert),
             client_key: write("client-key.pem", &client_key),
         }

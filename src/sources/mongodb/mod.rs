@@ -34,6 +34,7 @@ use serde_yaml::Value;
 use tokio::sync::OnceCell;
 
 use super::{Kind, Parsed, Probe, Source};
+use crate::certificates::{Endpoints, Handshake, TlsEndpoint};
 use crate::config::parse::parse_split;
 use crate::config::{CheckCommon, CheckConfig, CheckPlan, CheckSpec, ConfigError, Split};
 use crate::heartbeat::{HeartbeatCommon, Tracker};
@@ -200,6 +201,46 @@ impl Kind for Mongodb {
 
     fn display_endpoint(settings: &MongodbConfig) -> String {
         crate::secrets::display_url(&settings.url)
+    }
+
+    fn tls_endpoints(settings: &MongodbConfig) -> Endpoints {
+        use mongodb::options::{ClientOptions, ConnectionString, HostInfo, ServerAddress, Tls};
+        fn tcp(hosts: &[ServerAddress]) -> Vec<TlsEndpoint> {
+            hosts
+                .iter()
+                .filter_map(|h| match h {
+                    ServerAddress::Tcp { host, port } => Some(TlsEndpoint::new(
+                        host,
+                        port.unwrap_or(27017),
+                        Handshake::Direct,
+                    )),
+                    _ => None,
+                })
+                .collect()
+        }
+        let Ok(parsed) = ConnectionString::parse(&settings.url) else {
+            return Endpoints::None;
+        };
+        match (parsed.host_info, parsed.tls) {
+            (HostInfo::HostIdentifiers(hosts), Some(Tls::Enabled(_))) => {
+                Endpoints::fixed(tcp(&hosts).into_iter().map(Some))
+            }
+            // An SRV record means TLS unless the URL turns it off; its hosts are asked at
+            // every read, as the driver does.
+            (HostInfo::DnsRecord(_), tls) if !matches!(tls, Some(Tls::Disabled)) => {
+                let url = settings.url.clone();
+                Endpoints::Lookup(Arc::new(move || {
+                    let url = url.clone();
+                    Box::pin(async move {
+                        ClientOptions::parse(&url)
+                            .await
+                            .map(|o| tcp(&o.hosts))
+                            .map_err(|e| crate::secrets::scrub(&e.to_string()).into_owned())
+                    })
+                }))
+            }
+            _ => Endpoints::None,
+        }
     }
 
     fn connect(settings: &MongodbConfig, name: &str) -> Result<MongodbSource, String> {

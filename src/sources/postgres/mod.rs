@@ -24,11 +24,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
 use sqlx::{ConnectOptions, PgConnection};
 use tokio::sync::Mutex;
 
 use super::{Kind, Parsed, Probe, Source};
+use crate::certificates::{Endpoints, Handshake, TlsEndpoint};
 use crate::config::parse::parse_split;
 use crate::config::validate::in_range;
 use crate::config::{CheckCommon, CheckConfig, CheckPlan, CheckSpec, ConfigError, Size, Split};
@@ -168,6 +169,24 @@ impl Kind for Postgres {
 
     fn display_endpoint(settings: &PostgresConfig) -> String {
         crate::secrets::display_url(&settings.url)
+    }
+
+    fn tls_endpoints(settings: &PostgresConfig) -> Endpoints {
+        let Ok(options) = PgConnectOptions::from_str(&settings.url) else {
+            return Endpoints::None;
+        };
+        // `prefer` and `allow` use TLS where the server offers it: the read asks and learns.
+        if options.get_socket().is_some()
+            || options.get_host().starts_with('/')
+            || matches!(options.get_ssl_mode(), PgSslMode::Disable)
+        {
+            return Endpoints::None;
+        }
+        Endpoints::fixed([Some(TlsEndpoint::new(
+            options.get_host(),
+            options.get_port(),
+            Handshake::Postgres,
+        ))])
     }
 
     fn connect(settings: &PostgresConfig, name: &str) -> Result<PostgresSource, String> {

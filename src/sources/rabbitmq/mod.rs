@@ -23,6 +23,7 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 
 use super::{Kind, Parsed, Probe, Source};
+use crate::certificates::{Endpoints, TlsEndpoint};
 use crate::config::parse::builtin;
 use crate::config::validate::in_range;
 use crate::config::{CheckConfig, CheckPlan, CheckSpec, ConfigError};
@@ -319,6 +320,12 @@ impl Kind for Rabbitmq {
             .or(c.amqp_url.as_deref())
             .map(crate::secrets::display_url)
             .unwrap_or_default()
+    }
+
+    fn tls_endpoints(c: &RabbitmqConfig) -> Endpoints {
+        let https = |url: &Option<String>| TlsEndpoint::of_url(url.as_deref()?, &["https"], 443);
+        let amqps = |url: &Option<String>| TlsEndpoint::of_url(url.as_deref()?, &["amqps"], 5671);
+        Endpoints::fixed([https(&c.management_url), amqps(&c.amqp_url)])
     }
 
     fn connect(settings: &RabbitmqConfig, name: &str) -> Result<RabbitmqSource, String> {

@@ -21,6 +21,7 @@ use serde_yaml::Value;
 use tokio::sync::Mutex;
 
 use super::{Kind, Parsed, Probe, Source};
+use crate::certificates::{Endpoints, TlsEndpoint};
 use crate::config::parse::{parse_at, parse_split};
 use crate::config::{CheckCommon, CheckConfig, CheckPlan, CheckSpec, ConfigError, Split};
 use crate::error::{ProbeError, Reason};
@@ -183,6 +184,10 @@ impl Kind for Redis {
 
     fn display_endpoint(settings: &RedisConfig) -> String {
         crate::secrets::display_url(&settings.url)
+    }
+
+    fn tls_endpoints(settings: &RedisConfig) -> Endpoints {
+        Endpoints::fixed([TlsEndpoint::of_url(&settings.url, &["rediss"], 6379)])
     }
 
     fn connect(settings: &RedisConfig, name: &str) -> Result<RedisSource, String> {

@@ -20,6 +20,7 @@ use serde::Deserialize;
 use tokio::time::Instant;
 
 use super::{Kind, Parsed, Probe, ProbeFuture, Source};
+use crate::certificates::{Endpoints, TlsEndpoint};
 use crate::config::parse::builtin;
 use crate::config::validate::in_range;
 use crate::config::{CheckConfig, CheckPlan, CheckSpec, ConfigError, Dur};
@@ -335,6 +336,10 @@ impl Kind for Stripe {
 
     fn display_endpoint(settings: &StripeConfig) -> String {
         crate::secrets::display_url(&settings.api_base)
+    }
+
+    fn tls_endpoints(settings: &StripeConfig) -> Endpoints {
+        Endpoints::fixed([TlsEndpoint::of_url(&settings.api_base, &["https"], 443)])
     }
 
     fn connect(settings: &StripeConfig, name: &str) -> Result<StripeSource, String> {
