@@ -641,6 +641,15 @@ def health():
                        column("config reload", mappings=OK_MAPPING, cell="color-background"),
                        column("config applied", unit="dateTimeAsIso")])
 
+    day = 86400
+    b.table("TLS certificates", "Time left before the first certificate of each chain expires: the chain every source's TLS endpoint presents (read every 10 minutes by a handshake of the exporter's own), and the one this exporter serves /metrics with. The alerts warn under 14 days; an expired certificate refuses every new connection.", "s",
+            [{"expr": f"min by (platform, instance, source, endpoint) ({sel('pulse_tls_certificate_expiry_timestamp_seconds')}) - time()"
+                      f' or label_replace(min by (platform, instance) ({sel("pulse_web_tls_certificate_expiry_timestamp_seconds")}) - time(), "source", "(this exporter\'s /metrics)", "", "")'}],
+            w=24, h=6, alerts=["PulseSourceCertificateExpiring", "PulseExporterCertificateExpiring"],
+            transformations=[organize({"Value": "expires in"}, order=["platform", "instance", "source", "endpoint", "expires in"]),
+                             sort_by("expires in", desc=False)],
+            overrides=[column("expires in", unit="s", thresholds=steps(("red", None), ("orange", 14 * day), ("green", 30 * day)), cell="color-background")])
+
     def common(kind, label):
         b.row(label)
         b.up_stat(kind)
