@@ -184,7 +184,7 @@ async fn main() {
 
 /// A wrong password for an existing user against any password for an unknown one.
 fn user_timing(hash: &str) {
-    use pulse_exporter::webconfig::BasicAuth;
+    use pulse_exporter::serve::webconfig::BasicAuth;
     let users = std::collections::BTreeMap::from([("prometheus".to_owned(), hash.to_owned())]);
     let auth = BasicAuth::new(&users).unwrap();
     let time = |user: &str| {

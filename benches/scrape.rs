@@ -8,15 +8,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use prometheus_client::registry::Registry;
-use pulse_exporter::app::App;
-use pulse_exporter::collector::SnapshotCollector;
 use pulse_exporter::config::CheckPlan;
 use pulse_exporter::configfile::load_str;
-use pulse_exporter::encoded::Encoded;
-use pulse_exporter::exposition::{self, Format};
+use pulse_exporter::run::app::App;
+use pulse_exporter::run::store::Store;
 use pulse_exporter::sample::{label, Output};
-use pulse_exporter::store::Store;
-use pulse_exporter::webconfig::WebConfig;
+use pulse_exporter::serve::collector::SnapshotCollector;
+use pulse_exporter::serve::encoded::Encoded;
+use pulse_exporter::serve::exposition::{self, Format};
+use pulse_exporter::serve::webconfig::WebConfig;
 
 const SERIES: usize = 10_000;
 const LOAD: Duration = Duration::from_secs(4);
@@ -224,9 +224,15 @@ async fn serve(config: &str) -> (String, tokio::sync::oneshot::Sender<()>, Arc<A
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let served = app.clone();
     tokio::spawn(async move {
-        pulse_exporter::http::serve(listener, served, WebConfig::default(), "/metrics", async {
-            let _ = rx.await;
-        })
+        pulse_exporter::serve::http::serve(
+            listener,
+            served,
+            WebConfig::default(),
+            "/metrics",
+            async {
+                let _ = rx.await;
+            },
+        )
         .await
         .unwrap();
     });

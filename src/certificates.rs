@@ -1,6 +1,6 @@
 //! Certificate expiry: which TLS endpoints a source's clients connect to ([`Endpoints`]), the
 //! certificate chain each one presents now ([`read`]) and when its first certificate expires
-//! ([`earliest_expiry`]), read beside the health probe ([`Watch`]) and kept in the store.
+//! ([`earliest_expiry`]). [`crate::run::certificate_watch`] reads them beside the health probes.
 //!
 //! The chain is read by a handshake of its own, as a reconnect would see it, rather than from
 //! the clients' long-lived connections: a server whose certificate was renewed (or replaced by
@@ -19,10 +19,6 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::time::Instant;
-
-use crate::sources::{Probe, ProbeFuture};
-use crate::store::Store;
 
 /// How long a read chain is trusted before it is read again.
 pub const REFRESH: Duration = Duration::from_secs(600);
@@ -121,7 +117,8 @@ impl Endpoints {
         }
     }
 
-    async fn list(&self) -> Result<Vec<TlsEndpoint>, String> {
+    /// The endpoints now (a lookup asks DNS).
+    pub async fn list(&self) -> Result<Vec<TlsEndpoint>, String> {
         match self {
             Endpoints::None => Ok(Vec::new()),
             Endpoints::Fixed(list) => Ok(list.clone()),
@@ -249,121 +246,6 @@ impl ServerCertVerifier for Recorder {
             .signature_verification_algorithms
             .supported_schemes()
     }
-}
-
-/// A source's health probe that also reads its endpoints' certificates when due (every
-/// [`REFRESH`], every [`RETRY`] after a failed read). The read runs in a task of its own
-/// within the health probe's deadline, so it never lengthens the probe (whose duration is the
-/// source's published latency); it is cancelled with the watch.
-pub struct Watch {
-    inner: Arc<dyn Probe>,
-    endpoints: Endpoints,
-    source: String,
-    store: Arc<Store>,
-    next: Arc<Mutex<Option<Instant>>>,
-    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
-}
-
-impl Watch {
-    /// `health`, with the certificates of `endpoints` read beside it and recorded in `store`
-    /// under `source`. What was recorded for `source` before is forgotten: its endpoints may
-    /// have changed.
-    pub fn wrap(
-        health: Arc<dyn Probe>,
-        endpoints: Endpoints,
-        source: &str,
-        store: Arc<Store>,
-    ) -> Arc<dyn Probe> {
-        store.forget_certificates(source);
-        if matches!(endpoints, Endpoints::None) {
-            return health;
-        }
-        Arc::new(Watch {
-            inner: health,
-            endpoints,
-            source: source.to_owned(),
-            store,
-            next: Arc::default(),
-            task: Mutex::default(),
-        })
-    }
-
-    fn refresh_if_due(&self, deadline: Instant) {
-        let now = Instant::now();
-        {
-            let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
-            if next.is_some_and(|t| t > now) {
-                return;
-            }
-            // Claimed now: a read cut short by its deadline is retried like a failed one.
-            *next = Some(now + RETRY);
-        }
-        let (endpoints, source, store, next) = (
-            self.endpoints.clone(),
-            self.source.clone(),
-            self.store.clone(),
-            self.next.clone(),
-        );
-        let task = tokio::spawn(async move {
-            let all_read = tokio::time::timeout_at(deadline, refresh(&endpoints, &source, &store))
-                .await
-                .unwrap_or(false);
-            if all_read {
-                *next.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + REFRESH);
-            }
-        });
-        if let Some(old) = self
-            .task
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .replace(task)
-        {
-            old.abort();
-        }
-    }
-}
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            task.abort();
-        }
-    }
-}
-
-impl Probe for Watch {
-    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
-        self.refresh_if_due(deadline);
-        self.inner.run(deadline)
-    }
-}
-
-/// Reads every endpoint's chain at once and records what it finds; true when every read
-/// succeeded. A failed read keeps the last expiry read (until [`STALE_AFTER`]): the source's
-/// health probe says why the server cannot be reached.
-async fn refresh(endpoints: &Endpoints, source: &str, store: &Store) -> bool {
-    let list = match endpoints.list().await {
-        Ok(list) => list,
-        Err(e) => {
-            tracing::debug!(source, error = %e, "the TLS endpoints could not be listed");
-            return false;
-        }
-    };
-    let reads = futures_util::future::join_all(list.iter().map(read)).await;
-    let mut all_read = true;
-    for (endpoint, result) in list.iter().zip(reads) {
-        let label = endpoint.label();
-        match result {
-            Ok(expiry) => store.set_certificate(source, &label, expiry.map(|t| t as f64)),
-            Err(e) => {
-                all_read = false;
-                tracing::debug!(source, endpoint = %label, error = %e, "certificate not read");
-            }
-        }
-    }
-    let labels: Vec<String> = list.iter().map(TlsEndpoint::label).collect();
-    store.keep_certificates(source, &labels);
-    all_read
 }
 
 #[cfg(test)]

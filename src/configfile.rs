@@ -12,6 +12,7 @@ use crate::config::collisions::{collisions, Declared};
 use crate::config::names::is_object_name;
 use crate::config::parse::{key_text, parse_at, split_mapping};
 use crate::config::positions::Positions;
+use crate::config::shape::Series;
 use crate::config::validate::{
     alert_fits, drop_fits, in_range, label_name, metric_name, plan_timing, timing, MAX_BYTES,
     MAX_SERIES, MIN_BYTES,
@@ -19,7 +20,6 @@ use crate::config::validate::{
 use crate::config::{
     interpolate, AnyCheck, CheckPlan, ConfigError, ConfigErrors, Global, SourceCommon, HEALTH_CHECK,
 };
-use crate::shape::Series;
 use crate::sources::registry::{parse_kind, ParsedSource};
 
 /// Longest `help` or `description` of a check.

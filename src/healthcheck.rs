@@ -6,7 +6,7 @@ use std::time::Duration;
 /// The URL to ask: the listen address with a wildcard host replaced by loopback, over HTTPS
 /// when the web config serves TLS.
 pub fn url(listen_address: &str, tls: bool) -> Result<String, String> {
-    let addr = crate::http::parse_listen_address(listen_address)?;
+    let addr = crate::serve::http::parse_listen_address(listen_address)?;
     let host = if addr.ip().is_unspecified() {
         if addr.is_ipv6() {
             "[::1]".to_owned()

@@ -14,7 +14,8 @@ use serde::Deserialize;
 
 use crate::config::validate::label_name;
 use crate::config::{CheckCommon, ConfigError, Dur};
-use crate::sample::{label, Metric, Output};
+use crate::metric::Metric;
+use crate::sample::{label, Output};
 use crate::topn::Largest;
 
 /// Longest attribute value kept as a label: attributes are meant to be bounded (state, instance
@@ -22,7 +23,7 @@ use crate::topn::Largest;
 pub const MAX_ATTRIBUTE_LEN: usize = 64;
 
 /// The heartbeat section of docs/metrics.md.
-pub const SECTION: crate::metrics_reference::Section = crate::metrics_reference::Section {
+pub const SECTION: crate::metric::Section = crate::metric::Section {
     title: "Worker heartbeats",
     intro: "From `heartbeats:` checks on Redis, Postgres and MongoDB sources. A worker is up \
         while its last beat is younger than `max_age`; a silent worker stays (down) until its \
@@ -137,8 +138,8 @@ impl crate::config::FieldSet for HeartbeatCommon {
 
 impl HeartbeatCommon {
     /// What a heartbeat check publishes: the pool's workers.
-    pub fn series(&self) -> Vec<crate::shape::Series> {
-        use crate::shape::{Pin, Series, Shape};
+    pub fn series(&self) -> Vec<crate::config::shape::Series> {
+        use crate::config::shape::{Pin, Series, Shape};
         let workers = Shape::Workers {
             pool: self.pool.clone(),
         };

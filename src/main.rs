@@ -11,11 +11,13 @@ use std::process::ExitCode;
 mod demo;
 
 use clap::{Parser, Subcommand};
-use pulse_exporter::app::App;
 use pulse_exporter::logging::{self, LogFormat, LogLevel};
-use pulse_exporter::shard::{Shard, ShardFlags};
-use pulse_exporter::webconfig::WebConfig;
-use pulse_exporter::{configfile, configwatch, http, probe_cmd, secrets};
+use pulse_exporter::run::app::App;
+use pulse_exporter::run::configwatch;
+use pulse_exporter::run::shard::{Shard, ShardFlags};
+use pulse_exporter::serve::http;
+use pulse_exporter::serve::webconfig::WebConfig;
+use pulse_exporter::{configfile, probe_cmd, secrets};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -547,7 +549,7 @@ mod tests {
         }
         // Each source is run by exactly one of the two shards' lines.
         for name in ["a", "b", "c"] {
-            let owner = pulse_exporter::shard::owner(name, 2) as usize;
+            let owner = pulse_exporter::run::shard::owner(name, 2) as usize;
             let runs = lines[owner].split("; the other").next().unwrap();
             assert!(runs.contains(name), "{name}: {}", lines[owner]);
         }

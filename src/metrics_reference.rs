@@ -4,19 +4,8 @@
 
 use std::fmt::Write;
 
-use crate::sample::{Metric, MetricType};
+use crate::metric::{Metric, MetricType, Section};
 use crate::sources::registry::KINDS;
-
-/// One section of the reference: a title, a paragraph and a table of metrics.
-#[derive(Debug, Clone, Copy)]
-pub struct Section {
-    /// The section's heading.
-    pub title: &'static str,
-    /// What holds for every metric of the section (Markdown; empty for none).
-    pub intro: &'static str,
-    /// The metrics, in table order.
-    pub metrics: &'static [Metric],
-}
 
 /// What the reference says before the first section.
 const PREAMBLE: &str = "Every built-in metric pulse-exporter emits. Dashboards and alerts \

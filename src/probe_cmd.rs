@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use crate::configfile::Config;
-use crate::scheduler::{run_once, RunSummary};
-use crate::store::Store;
+use crate::run::scheduler::{run_once, RunSummary};
+use crate::run::store::Store;
 
 /// One row of the table.
 #[derive(Debug, Clone)]

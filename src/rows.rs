@@ -117,8 +117,8 @@ impl FieldSet for RowShape {
 impl RowShape {
     /// What a check of this shape publishes under `metric`; `top_n` when its query ranks
     /// and limits its rows.
-    pub fn series(&self, metric: &str, top_n: bool) -> Vec<crate::shape::Series> {
-        use crate::shape::{gauge_shape, Series, Shape};
+    pub fn series(&self, metric: &str, top_n: bool) -> Vec<crate::config::shape::Series> {
+        use crate::config::shape::{gauge_shape, Series, Shape};
         let mut labels = self.labels.clone();
         if self.values.len() > 1 {
             labels.extend(self.value_label.clone());

@@ -1,9 +1,9 @@
 //! The exporter's self metrics, declared once: build and config status, per-source health
-//! and per-check outcomes. `src/collector.rs` publishes them; docs/metrics.md lists them from
+//! and per-check outcomes. `src/serve/collector.rs` publishes them; docs/metrics.md lists them from
 //! [`SECTIONS`].
 
-use crate::metrics_reference::Section;
-use crate::sample::Metric;
+use crate::metric::Metric;
+use crate::metric::Section;
 
 /// The self metrics' sections of docs/metrics.md, in order.
 pub const SECTIONS: &[Section] = &[

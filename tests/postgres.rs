@@ -520,7 +520,8 @@ sources:
             break s;
         }
         assert!(
-            stopped.elapsed() < pulse_exporter::http::SHUTDOWN_GRACE + Duration::from_secs(2),
+            stopped.elapsed()
+                < pulse_exporter::serve::http::SHUTDOWN_GRACE + Duration::from_secs(2),
             "did not exit within the grace period"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -14,6 +14,7 @@ pub(crate) mod interpolate;
 pub mod names;
 pub mod parse;
 pub mod positions;
+pub mod shape;
 pub mod tls;
 pub mod validate;
 
@@ -319,8 +320,8 @@ impl Default for Global {
 pub struct SourceCommon {
     /// Unique source name; the `source` label of every metric about it.
     pub name: String,
-    /// The kind of system: `postgres`, `redis`, `rabbitmq`, `mongodb`, `stripe`, `s3` or
-    /// `logfile` (its own fields are listed under `kind: …`).
+    /// The kind of system: the name of one of the `kind: …` sections below, which list each
+    /// kind's own fields.
     pub kind: String,
     /// Default interval for this source's checks (overrides `global.interval`).
     pub interval: Option<Dur>,
@@ -442,7 +443,7 @@ pub trait CheckSpec: fmt::Debug + Clone + PartialEq + Send + Sync + 'static {
 
     /// What the check publishes, for the generated dashboard and rules (default: nothing
     /// they show; built-in checks whose kind shows them some other way).
-    fn series(&self, _common: &CheckCommon) -> Vec<crate::shape::Series> {
+    fn series(&self, _common: &CheckCommon) -> Vec<crate::config::shape::Series> {
         Vec::new()
     }
 }

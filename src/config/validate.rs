@@ -8,7 +8,7 @@ use super::display::Threshold;
 use super::drop_alert::DropAlert;
 use super::names::{is_label_name, is_metric_name, RESERVED_LABELS};
 use super::{CheckPlan, ConfigError};
-use crate::shape::{Series, Shape};
+use crate::config::shape::{Series, Shape};
 
 /// Shortest interval a check may have: below this a probe is load, not observation.
 pub const MIN_INTERVAL: Duration = Duration::from_secs(1);

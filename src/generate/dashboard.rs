@@ -4,7 +4,7 @@
 //! NO DATA when nothing arrives; panel ids derive from source and check names, so a
 //! regenerated dashboard keeps its links.
 //!
-//! This module chooses the panels, from what each check publishes ([`crate::shape`]) and the
+//! This module chooses the panels, from what each check publishes ([`crate::config::shape`]) and the
 //! panels kinds describe for their built-in metrics; `grafana.rs` writes the JSON.
 
 use serde_json::{json, Value};
@@ -16,9 +16,9 @@ use super::{any_of, check_ok, matchers, selector, CheckInfo};
 use crate::config::display::PanelKind;
 use crate::config::drop_alert::{promql_duration, DropAlert};
 use crate::config::dur_text;
+use crate::config::shape::{Builtin, PanelExpr, Series, Shape};
 use crate::configfile::Config;
 use crate::self_metrics::{SOURCE_DURATION, SOURCE_FAILURES, SOURCE_UP};
-use crate::shape::{Builtin, PanelExpr, Series, Shape};
 
 /// The dashboard's variable filter, added to every selector.
 const VAR: &str = "instance=~\"$instance\"";

@@ -1,6 +1,6 @@
 //! Grafana dashboards and Prometheus rules generated from a config (`pulse-exporter
 //! dashboards`, `pulse-exporter rules`, `/dashboards.json`, `/rules.yml`): a view and alerts
-//! for the user's own checks, from what each check publishes ([`crate::shape`]).
+//! for the user's own checks, from what each check publishes ([`crate::config::shape`]).
 //!
 //! [`style`] holds the look shared with the bundled dashboards; [`dashboard`] and [`rules`]
 //! build the two outputs; [`usual`] the PromQL of a drop-against-usual alert, which both
@@ -13,10 +13,10 @@ pub mod rules;
 pub mod style;
 pub mod usual;
 
+use crate::config::shape::{regex_literal, Pin, Series};
 use crate::config::{AnyCheck, CheckCommon, CheckPlan};
 use crate::configfile::{Config, SourceConfig};
 use crate::self_metrics::{CHECK_SUCCESS, SOURCE_UP};
-use crate::shape::{regex_literal, Pin, Series};
 
 /// One check as the generators see it: its source, its plan, its fields and what it
 /// publishes.

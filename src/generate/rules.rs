@@ -16,9 +16,9 @@ use super::{any_of, eq, matchers, selector, template_safe, CheckInfo};
 use crate::config::display::{Ratio, Threshold, DEFAULT_RATIO_WINDOW};
 use crate::config::drop_alert::{promql_duration, DropAlert};
 use crate::config::dur_text;
+use crate::config::shape::{Series, Shape};
 use crate::configfile::Config;
 use crate::self_metrics::{CHECK_LAST_SUCCESS, CHECK_SUCCESS, SOURCE_UP};
-use crate::shape::{Series, Shape};
 
 /// The bundled alerting rules: the alerts a generated file copies from them (worker pools,
 /// queues) are read from here, so each is declared once.

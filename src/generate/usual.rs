@@ -12,8 +12,8 @@ use super::{matchers, selector, CheckInfo};
 use crate::config::drop_alert::{
     promql_duration, DropAlert, DEFAULT_DROP_WINDOW, MIN_KNOWN_PERIODS,
 };
+use crate::config::shape::{Series, Shape};
 use crate::self_metrics::TIMEZONE_OFFSET;
-use crate::shape::{Series, Shape};
 use std::time::Duration;
 
 /// Seconds in a day: periods of whole days compare local times.

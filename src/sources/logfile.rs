@@ -29,7 +29,8 @@ use crate::config::parse::builtin;
 use crate::config::validate::{alert_fits, label_name, metric_name};
 use crate::config::{CheckConfig, CheckPlan, CheckSpec, ConfigError};
 use crate::error::{ProbeError, Reason};
-use crate::sample::{label, HistogramData, Metric, Output};
+use crate::metric::Metric;
+use crate::sample::{label, HistogramData, Output};
 
 /// Default interval of log-file checks: reading appended lines is cheap.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(15);
@@ -159,8 +160,11 @@ impl Kind for Logfile {
     }
 
     /// The `tail` check publishes every configured counter and histogram.
-    fn series(parsed: &Parsed<Self>, _check: &CheckConfig<TailCheck>) -> Vec<crate::shape::Series> {
-        use crate::shape::{Series, Shape};
+    fn series(
+        parsed: &Parsed<Self>,
+        _check: &CheckConfig<TailCheck>,
+    ) -> Vec<crate::config::shape::Series> {
+        use crate::config::shape::{Series, Shape};
         let s = &parsed.settings;
         let counters = s
             .counters
@@ -234,10 +238,10 @@ fn validate(c: &LogfileConfig, p: &str, errors: &mut Vec<ConfigError>) {
             label_name(&format!("{cp}.labels"), name, errors);
         }
         if let Some(alert) = &ctr.alert {
-            let series = crate::shape::Series::new(
+            let series = crate::config::shape::Series::new(
                 &ctr.metric,
                 ctr.labels.keys().cloned().collect(),
-                crate::shape::Shape::Counter,
+                crate::config::shape::Shape::Counter,
             );
             alert_fits(&format!("{cp}.alert"), alert, &[series], errors);
         }

@@ -28,7 +28,8 @@ use tokio::time::Instant;
 
 use crate::config::{CheckConfig, CheckPlan, CheckSpec, ConfigError};
 use crate::error::ProbeError;
-use crate::sample::{Metric, Output};
+use crate::metric::Metric;
+use crate::sample::Output;
 use declare::{CheckList, KindReference};
 
 /// The future a probe returns.
@@ -125,7 +126,7 @@ pub trait Kind: Sized + Send + Sync + 'static {
     fn series(
         parsed: &Parsed<Self>,
         check: &CheckConfig<Self::Check>,
-    ) -> Vec<crate::shape::Series> {
+    ) -> Vec<crate::config::shape::Series> {
         let _ = parsed;
         check.spec.series(&check.common)
     }

@@ -14,7 +14,7 @@ use serde_yaml::Value;
 use super::{logfile, mongodb, postgres, rabbitmq, redis, s3, stripe};
 use super::{Kind, Parsed, Probe, Source};
 use crate::config::{AnyCheck, CheckPlan, ConfigError};
-use crate::sample::Metric;
+use crate::metric::Metric;
 
 /// Every source kind, by the name written in `kind:`.
 pub const KINDS: &[Entry] = &[
@@ -58,8 +58,8 @@ const fn entry<K: Kind>() -> Entry {
 
 impl Entry {
     /// The kind's section of docs/metrics.md.
-    pub fn metrics_section(&self) -> crate::metrics_reference::Section {
-        crate::metrics_reference::Section {
+    pub fn metrics_section(&self) -> crate::metric::Section {
+        crate::metric::Section {
             title: self.title,
             intro: self.metrics_intro,
             metrics: self.metrics,
@@ -142,7 +142,7 @@ pub trait ParsedSource: fmt::Debug + Send + Sync + 'static {
     /// The checks, in file order.
     fn checks(&self) -> Vec<&dyn AnyCheck>;
     /// What each check publishes, in the order of [`ParsedSource::checks`].
-    fn series(&self) -> Vec<Vec<crate::shape::Series>>;
+    fn series(&self) -> Vec<Vec<crate::config::shape::Series>>;
     /// Records the kind's own rules broken at `path`.
     fn validate(&self, path: &str, errors: &mut Vec<ConfigError>);
     /// See [`Kind::display_endpoint`].
@@ -173,7 +173,7 @@ impl<K: Kind> ParsedSource for Parsed<K> {
         self.checks.iter().map(|c| c as &dyn AnyCheck).collect()
     }
 
-    fn series(&self) -> Vec<Vec<crate::shape::Series>> {
+    fn series(&self) -> Vec<Vec<crate::config::shape::Series>> {
         self.checks.iter().map(|c| K::series(self, c)).collect()
     }
 

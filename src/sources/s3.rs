@@ -23,7 +23,8 @@ use crate::config::parse::builtin;
 use crate::config::validate::in_range;
 use crate::config::{CheckConfig, CheckPlan, CheckSpec, ConfigError};
 use crate::error::{ProbeError, Reason};
-use crate::sample::{Metric, Output};
+use crate::metric::Metric;
+use crate::sample::Output;
 
 /// Connection settings and opt-in checks of a `kind: s3` source.
 #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
@@ -172,9 +173,12 @@ impl Kind for S3 {
         checks
     }
 
-    fn series(parsed: &Parsed<Self>, check: &CheckConfig<S3Check>) -> Vec<crate::shape::Series> {
+    fn series(
+        parsed: &Parsed<Self>,
+        check: &CheckConfig<S3Check>,
+    ) -> Vec<crate::config::shape::Series> {
         use crate::config::display::PanelKind;
-        use crate::shape::{Builtin, Panel, PanelQuery, Pin, Series, Shape};
+        use crate::config::shape::{Builtin, Panel, PanelQuery, Pin, Series, Shape};
         match check.spec {
             S3Check::Canary => {
                 let canary = Builtin {

@@ -12,7 +12,8 @@ use tokio::time::Instant;
 
 use super::client::{classify, Shared};
 use super::decode::number;
-use crate::sample::{unix_now, Metric, Output};
+use crate::metric::Metric;
+use crate::sample::{unix_now, Output};
 use crate::sources::{Probe, ProbeFuture, StartTime};
 
 const CONNECTIONS: Metric = Metric::gauge(

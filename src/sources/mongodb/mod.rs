@@ -38,8 +38,8 @@ use crate::certificates::{Endpoints, Handshake, TlsEndpoint};
 use crate::config::parse::parse_split;
 use crate::config::{CheckCommon, CheckConfig, CheckPlan, CheckSpec, ConfigError, Split};
 use crate::heartbeat::{HeartbeatCommon, Tracker};
+use crate::metric::Metric;
 use crate::rows::RowShape;
-use crate::sample::Metric;
 use crate::sources::declare::{schema, CheckList};
 
 /// Connection settings of a `kind: mongodb` source.
@@ -88,7 +88,7 @@ impl CheckSpec for MongodbCheck {
         matches!(self, MongodbCheck::Query(_))
     }
 
-    fn series(&self, common: &CheckCommon) -> Vec<crate::shape::Series> {
+    fn series(&self, common: &CheckCommon) -> Vec<crate::config::shape::Series> {
         match self {
             MongodbCheck::Query(Split(shape, q)) => {
                 // A pipeline with a `$limit` stage returns a bounded list: a top-N table.

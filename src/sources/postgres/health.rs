@@ -17,7 +17,8 @@ use tokio::time::Instant;
 
 use super::session::{classify, server_budget};
 use crate::error::ProbeError;
-use crate::sample::{Metric, Output};
+use crate::metric::Metric;
+use crate::sample::Output;
 use crate::sources::{Probe, ProbeFuture};
 
 const MAX_CONNECTIONS: Metric = Metric::gauge(

@@ -34,8 +34,8 @@ use crate::config::parse::parse_split;
 use crate::config::validate::in_range;
 use crate::config::{CheckCommon, CheckConfig, CheckPlan, CheckSpec, ConfigError, Size, Split};
 use crate::heartbeat::{HeartbeatCommon, Tracker};
+use crate::metric::Metric;
 use crate::rows::RowShape;
-use crate::sample::Metric;
 use crate::sources::declare::{schema, CheckList};
 
 /// Connection settings of a `kind: postgres` source.
@@ -98,7 +98,7 @@ impl CheckSpec for PostgresCheck {
         matches!(self, PostgresCheck::Sql(_))
     }
 
-    fn series(&self, common: &CheckCommon) -> Vec<crate::shape::Series> {
+    fn series(&self, common: &CheckCommon) -> Vec<crate::config::shape::Series> {
         match self {
             PostgresCheck::Sql(Split(shape, sql)) => {
                 let metric = common.metric.as_deref().unwrap_or_default();

@@ -10,7 +10,8 @@ use tokio::time::Instant;
 use super::amqp::Amqp;
 use super::management::Management;
 use crate::error::{ProbeError, Reason};
-use crate::sample::{Metric, Output};
+use crate::metric::Metric;
+use crate::sample::Output;
 use crate::sources::{Probe, ProbeFuture};
 
 pub(super) const NODE_RUNNING: Metric = Metric::gauge(

@@ -27,7 +27,7 @@ use crate::certificates::{Endpoints, TlsEndpoint};
 use crate::config::parse::builtin;
 use crate::config::validate::in_range;
 use crate::config::{CheckConfig, CheckPlan, CheckSpec, ConfigError};
-use crate::sample::Metric;
+use crate::metric::Metric;
 
 use amqp::{Amqp, AmqpProbe};
 use health::HealthProbe;
@@ -139,9 +139,9 @@ pub const QUEUES_CHECK: &str = "queues";
 pub const AMQP_CHECK: &str = "amqp_queues";
 
 impl CheckSpec for RabbitCheck {
-    fn series(&self, _common: &crate::config::CheckCommon) -> Vec<crate::shape::Series> {
+    fn series(&self, _common: &crate::config::CheckCommon) -> Vec<crate::config::shape::Series> {
         use crate::config::display::PanelKind;
-        use crate::shape::{Builtin, Panel, PanelQuery, Series, Shape};
+        use crate::config::shape::{Builtin, Panel, PanelQuery, Series, Shape};
         let queues = Builtin {
             panels: vec![
                 Panel {

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use super::{classify, Conn};
-use crate::sample::{unix_now, Metric, Output};
+use crate::metric::Metric;
+use crate::sample::{unix_now, Output};
 use crate::sources::{Probe, ProbeFuture, StartTime};
 
 pub(super) struct HealthProbe {

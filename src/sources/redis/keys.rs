@@ -16,7 +16,8 @@ use super::{classify, default_scan_count, scan, scan_step, Conn};
 use crate::config::validate::{in_range, label_name, metric_name};
 use crate::config::{CheckCommon, CheckConfig, ConfigError};
 use crate::error::{ProbeError, Reason};
-use crate::sample::{label, Metric, Output};
+use crate::metric::Metric;
+use crate::sample::{label, Output};
 use crate::sources::{Probe, ProbeFuture};
 
 /// The metric of key checks that set none; its key label is the check's `label`.
@@ -140,8 +141,8 @@ fn default_key_label() -> String {
 impl KeyCheck {
     /// What the check publishes: one size (a key), one per key (a pattern), the count of
     /// keys (per `group_by` value), and the oldest item's time.
-    pub fn series(&self, common: &CheckCommon) -> Vec<crate::shape::Series> {
-        use crate::shape::{Pin, Series, Shape};
+    pub fn series(&self, common: &CheckCommon) -> Vec<crate::config::shape::Series> {
+        use crate::config::shape::{Pin, Series, Shape};
         let metric = common.metric.as_deref().unwrap_or(KEY_LENGTH.name);
         let (labels, pin) = match (&self.key, &self.pattern) {
             (Some(key), _) => (Vec::new(), Pin::exact(&self.label, key)),

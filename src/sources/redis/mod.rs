@@ -26,7 +26,7 @@ use crate::config::parse::{parse_at, parse_split};
 use crate::config::{CheckCommon, CheckConfig, CheckPlan, CheckSpec, ConfigError, Split};
 use crate::error::{ProbeError, Reason};
 use crate::heartbeat::{HeartbeatCommon, Tracker};
-use crate::sample::Metric;
+use crate::metric::Metric;
 use crate::sources::declare::{schema, CheckList};
 
 pub use commands::{CommandCheck, READ_ONLY_COMMANDS};
@@ -68,8 +68,8 @@ impl CheckSpec for RedisCheck {
         !matches!(self, RedisCheck::Heartbeat(_))
     }
 
-    fn series(&self, common: &CheckCommon) -> Vec<crate::shape::Series> {
-        use crate::shape::{Series, Shape};
+    fn series(&self, common: &CheckCommon) -> Vec<crate::config::shape::Series> {
+        use crate::config::shape::{Series, Shape};
         match self {
             RedisCheck::Key(k) => k.series(common),
             RedisCheck::Command(_) => vec![Series::new(

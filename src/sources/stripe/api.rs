@@ -14,6 +14,9 @@ use tokio::time::Instant;
 use crate::error::{ProbeError, Reason};
 use crate::sources::remaining;
 
+/// How long Stripe lists events (30 days): the re-check and abandoned events reach no further.
+pub const RETENTION: i64 = 30 * 86_400;
+
 /// Longest back-off honoured from one Retry-After.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 

@@ -57,7 +57,7 @@ impl StoppedEndpoints {
                 .map_or(whole, |(_, enabled)| !enabled)
         };
         // Once older than Stripe's retention, no event it could concern is still listed.
-        account_seen.retain(|id, at| !stopped(id) || *at >= now - super::events::RETENTION);
+        account_seen.retain(|id, at| !stopped(id) || *at >= now - super::api::RETENTION);
         let cutoff = account_seen
             .iter()
             .filter(|(id, _)| stopped(id))

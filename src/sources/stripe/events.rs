@@ -44,6 +44,7 @@ use serde::Deserialize;
 use serde_json::Value as Json;
 use tokio::time::Instant;
 
+use super::api::RETENTION;
 use super::api::{Api, ListRequest};
 use super::endpoints::StoppedEndpoints;
 use super::{
@@ -67,9 +68,6 @@ pub const PAYMENT_OUTCOMES: [&str; 4] = [
 /// Seconds within which Stripe may list an event later than its creation time: events newer
 /// than this at a listing are read again by the next one.
 pub const OVERLAP: i64 = 60;
-
-/// How long Stripe lists events (30 days): the re-check and abandoned events reach no further.
-pub const RETENTION: i64 = 30 * 86_400;
 
 /// Gaps kept at most; past that the oldest is given up and its part of the window stays
 /// unread (flagged as truncated) until it leaves the window.

@@ -24,7 +24,8 @@ use crate::certificates::{Endpoints, TlsEndpoint};
 use crate::config::parse::builtin;
 use crate::config::validate::in_range;
 use crate::config::{CheckConfig, CheckPlan, CheckSpec, ConfigError, Dur};
-use crate::sample::{Metric, Output};
+use crate::metric::Metric;
+use crate::sample::Output;
 use api::Api;
 use endpoints::{EndpointsProbe, StoppedEndpoints};
 use events::{Acknowledged, EventLog, EventsProbe};
@@ -128,9 +129,9 @@ pub enum StripeCheck {
 }
 
 impl CheckSpec for StripeCheck {
-    fn series(&self, _common: &crate::config::CheckCommon) -> Vec<crate::shape::Series> {
+    fn series(&self, _common: &crate::config::CheckCommon) -> Vec<crate::config::shape::Series> {
         use crate::config::display::PanelKind;
-        use crate::shape::{Builtin, Panel, PanelExpr, PanelQuery, Pin, Series, Shape};
+        use crate::config::shape::{Builtin, Panel, PanelExpr, PanelQuery, Pin, Series, Shape};
         let (metric, panel, account) = match self {
             StripeCheck::WebhookEndpoints(a) => (
                 ENDPOINTS.name,
@@ -403,7 +404,7 @@ fn validate(c: &StripeConfig, p: &str, errors: &mut Vec<ConfigError>) {
         ));
     }
     if c.retry_horizon.0 <= c.stuck_after.0
-        || c.retry_horizon.0 > Duration::from_secs(events::RETENTION as u64)
+        || c.retry_horizon.0 > Duration::from_secs(api::RETENTION as u64)
     {
         errors.push(ConfigError::new(
             format!("{p}.retry_horizon"),

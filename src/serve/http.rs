@@ -20,11 +20,11 @@ use prometheus_client::registry::Registry;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::app::App;
-use crate::collector::SnapshotCollector;
-use crate::exposition::Format;
-use crate::webconfig::{Admission, AuthOutcome, BasicAuth, WebConfig};
-use crate::webwatch::{self, LiveAuth, Targets};
+use crate::run::app::App;
+use crate::serve::collector::SnapshotCollector;
+use crate::serve::exposition::Format;
+use crate::serve::webconfig::{Admission, AuthOutcome, BasicAuth, WebConfig};
+use crate::serve::webwatch::{self, LiveAuth, Targets};
 
 /// How long in-flight requests may finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -66,7 +66,7 @@ struct HttpState {
     app: Arc<App>,
     registry: Arc<Registry>,
     /// Bodies encoded once per store change.
-    encoded: Arc<crate::encoded::Encoded>,
+    encoded: Arc<crate::serve::encoded::Encoded>,
     auth: LiveAuth,
     telemetry_path: Arc<str>,
     /// Held while a reload runs: reloads run one at a time and a flood of them is refused.
@@ -94,7 +94,7 @@ pub async fn serve(
 }
 
 /// [`serve`] with explicit [`Limits`]. A web config read from a file is watched and re-read
-/// while serving (see [`crate::webwatch`]).
+/// while serving (see [`crate::serve::webwatch`]).
 pub async fn serve_with(
     listener: std::net::TcpListener,
     app: Arc<App>,
@@ -227,7 +227,7 @@ impl PerAddress {
     /// one: the last slots are kept for a client that has none, such as a scraper arriving
     /// while others hold the rest.
     fn take(self: &Arc<Self>, peer: std::net::IpAddr, last_slots: bool) -> Option<AddressSlot> {
-        let key = crate::webconfig::limit_key(peer);
+        let key = crate::serve::webconfig::limit_key(peer);
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
         let n = held.entry(key).or_insert(0);
         if *n >= self.max || (last_slots && *n > 0) {
@@ -444,7 +444,7 @@ async fn metrics(State(st): State<HttpState>, headers: HeaderMap) -> Response {
             .and_then(|v: &HeaderValue| v.to_str().ok())
     };
     let format = Format::negotiate(text(header::ACCEPT));
-    let gzip = crate::encoded::accepts_gzip(text(header::ACCEPT_ENCODING));
+    let gzip = crate::serve::encoded::accepts_gzip(text(header::ACCEPT_ENCODING));
     match st.encoded.body(&st.registry, &st.app.store(), format, gzip) {
         Ok(body) => {
             let mut resp = ([(header::CONTENT_TYPE, format.content_type())], body).into_response();
@@ -476,7 +476,7 @@ async fn rules(State(st): State<HttpState>) -> Response {
 }
 
 async fn landing(State(st): State<HttpState>) -> Html<String> {
-    Html(crate::landing::render(
+    Html(crate::serve::landing::render(
         &st.app.sources(),
         &st.app.store().snapshot(),
         &st.telemetry_path,
@@ -549,7 +549,7 @@ async fn require_auth(State(st): State<HttpState>, req: Request, next: Next) -> 
                     (StatusCode::TOO_MANY_REQUESTS, "Too many failed logins\n").into_response();
                 resp.headers_mut().insert(
                     header::RETRY_AFTER,
-                    HeaderValue::from(crate::webconfig::RETRY_AFTER_SECS),
+                    HeaderValue::from(crate::serve::webconfig::RETRY_AFTER_SECS),
                 );
                 return resp;
             }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::webconfig::{BasicAuth, WebConfig};
+use crate::serve::webconfig::{BasicAuth, WebConfig};
 
 /// How often the files are compared with what is in force. Reading three small files every
 /// few seconds costs nothing next to a scrape, and a Kubernetes Secret update (an atomic
@@ -46,7 +46,7 @@ pub struct Targets {
     /// The certificate served on new connections; `None` when serving plain HTTP.
     pub tls: Option<axum_server::tls_rustls::RustlsConfig>,
     /// Where the certificate's expiry is published.
-    pub store: Arc<crate::store::Store>,
+    pub store: Arc<crate::run::store::Store>,
 }
 
 /// Watches `web.file` every [`POLL`] until the task is dropped with the server.

@@ -116,7 +116,7 @@ pub struct Store {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ShardStatus {
     /// The replica's shard.
-    pub shard: crate::shard::Shard,
+    pub shard: crate::run::shard::Shard,
     /// Sources of the config it runs.
     pub owned: usize,
     /// Sources in the config, all shards together.
@@ -223,14 +223,15 @@ impl Store {
         self.keep_certificates(source, &[]);
     }
 
-    /// `(source, endpoint, expiry)` of every certificate read within
-    /// [`crate::certificates::STALE_AFTER`] of `now`.
-    pub fn certificates(&self, now: SystemTime) -> Vec<(String, String, f64)> {
+    /// `(source, endpoint, expiry)` of every certificate read within `stale_after` of `now`.
+    pub fn certificates(
+        &self,
+        now: SystemTime,
+        stale_after: Duration,
+    ) -> Vec<(String, String, f64)> {
         lock(&self.certificates)
             .iter()
-            .filter(|(_, (_, at))| {
-                now.duration_since(*at).unwrap_or_default() <= crate::certificates::STALE_AFTER
-            })
+            .filter(|(_, (_, at))| now.duration_since(*at).unwrap_or_default() <= stale_after)
             .map(|((s, e), (t, _))| (s.clone(), e.clone(), *t))
             .collect()
     }

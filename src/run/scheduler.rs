@@ -12,8 +12,8 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::config::CheckPlan;
 use crate::error::{ProbeError, Reason};
+use crate::run::store::{Store, Transition};
 use crate::sources::Probe;
-use crate::store::{Store, Transition};
 
 /// Longest start delay (a tenth of the interval, at most this): checks spread out instead of
 /// all firing at start-up, without delaying the first result much.

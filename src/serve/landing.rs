@@ -4,8 +4,8 @@
 
 use std::time::SystemTime;
 
-use crate::app::SourceStatus;
-use crate::store::{Entry, ReloadStatus, ShardStatus};
+use crate::run::app::SourceStatus;
+use crate::run::store::{Entry, ReloadStatus, ShardStatus};
 
 /// Escapes text for HTML element content and attribute values.
 fn esc(text: &str) -> String {
@@ -257,7 +257,7 @@ mod tests {
     #[test]
     fn the_page_says_which_shard_it_is() {
         let shard = ShardStatus {
-            shard: crate::shard::Shard { index: 1, count: 3 },
+            shard: crate::run::shard::Shard { index: 1, count: 3 },
             owned: 11,
             total: 31,
         };

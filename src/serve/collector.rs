@@ -14,9 +14,10 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType as PcType;
 
 use crate::error::Reason;
-use crate::sample::{unix_seconds, Family, MetricType, Sample};
+use crate::metric::MetricType;
+use crate::run::store::{Entry, Store};
+use crate::sample::{unix_seconds, Family, Sample};
 use crate::self_metrics::*;
-use crate::store::{Entry, Store};
 
 /// Encodes the latest stored results on every scrape.
 #[derive(Debug)]
@@ -214,7 +215,7 @@ fn self_metrics(entries: &[Entry], store: &Store, now: SystemTime) -> Vec<Family
         out.add(&TIMEZONE_OFFSET, &[tz.0.name()], f64::from(offset));
     }
 
-    for (source, endpoint, expiry) in store.certificates(now) {
+    for (source, endpoint, expiry) in store.certificates(now, crate::certificates::STALE_AFTER) {
         out.add(&TLS_CERTIFICATE_EXPIRY, &[&source, &endpoint], expiry);
     }
     if let Some(expiry) = store.web_certificate() {
@@ -278,8 +279,8 @@ mod tests {
 
     use crate::config::{CheckPlan, HEALTH_CHECK};
     use crate::error::{ProbeError, Reason};
+    use crate::run::store::Store;
     use crate::sample::{Family, Output};
-    use crate::store::Store;
 
     fn plan(source: &str, check: &str) -> CheckPlan {
         CheckPlan {
@@ -463,7 +464,7 @@ mod tests {
         assert_eq!(expiry(later), (None, None, Some(2e9)));
         // A source a reload removed takes its certificates along.
         store.retain(|_| false);
-        assert!(store.certificates(now).is_empty());
+        assert!(store.certificates(now, Duration::MAX).is_empty());
     }
 
     #[test]

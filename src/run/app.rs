@@ -8,13 +8,13 @@ use std::time::SystemTime;
 
 use tokio::task::JoinHandle;
 
-use crate::certificates;
 use crate::config::{CheckPlan, ConfigErrors};
 use crate::configfile::{Config, SourceConfig};
-use crate::scheduler;
-use crate::shard::Shard;
+use crate::run::certificate_watch;
+use crate::run::scheduler;
+use crate::run::shard::Shard;
+use crate::run::store::{ShardStatus, Store};
 use crate::sources::registry::Connection;
-use crate::store::{ShardStatus, Store};
 
 /// A running check task; dropping it cancels the task and any run in flight.
 struct RunningCheck {
@@ -213,7 +213,7 @@ impl App {
             checks.insert(
                 health.check.clone(),
                 kept.unwrap_or_else(|| {
-                    let probe = certificates::Watch::wrap(
+                    let probe = certificate_watch::Watch::wrap(
                         source.health,
                         s.kind.tls_endpoints(),
                         &name,
@@ -291,9 +291,9 @@ mod tests {
     async fn a_shard_serves_the_dashboard_and_rules_of_the_whole_file() {
         let config = crate::configfile::load_str(TWO_SOURCES).unwrap();
         // The shard that runs alpha, of two: beta belongs to the other.
-        let index = crate::shard::owner("alpha", 2);
+        let index = crate::run::shard::owner("alpha", 2);
         assert_ne!(
-            crate::shard::owner("beta", 2),
+            crate::run::shard::owner("beta", 2),
             index,
             "the test needs a split"
         );

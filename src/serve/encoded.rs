@@ -18,8 +18,8 @@ use std::time::SystemTime;
 use axum::body::Bytes;
 use prometheus_client::registry::Registry;
 
-use crate::exposition::{self, Format};
-use crate::store::Store;
+use crate::run::store::Store;
+use crate::serve::exposition::{self, Format};
 
 /// One encoded exposition, its gzip (made on first demand), and what it was encoded from.
 struct Body {
@@ -130,7 +130,7 @@ pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collector::SnapshotCollector;
+    use crate::serve::collector::SnapshotCollector;
     use std::io::Read;
     use std::sync::Arc;
 

@@ -1,0 +1,21 @@
+//! Serving what the store holds: the HTTP server and its limits, the web config (TLS, basic
+//! auth) and its re-reading, the exposition encoded once per change, and the landing page.
+//! Nothing here talks to a source: a scrape reads the cache.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`http`] | the router and handlers, connection limits, auth, graceful shutdown |
+//! | [`collector`] | the prometheus-client `Collector` over the store, and self metrics |
+//! | [`exposition`] | OpenMetrics or classic text by `Accept` |
+//! | [`encoded`] | expositions encoded (and gzipped) once per store change, served to every scrape |
+//! | [`landing`] | the HTML landing page |
+//! | [`webconfig`] | the exporter-toolkit web config file |
+//! | [`webwatch`] | re-reading the web config file while serving |
+
+pub mod collector;
+pub mod encoded;
+pub mod exposition;
+pub mod http;
+pub mod landing;
+pub mod webconfig;
+pub mod webwatch;

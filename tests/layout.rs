@@ -1,0 +1,211 @@
+//! The code's shape, as `src/lib.rs` states it: no import circle anywhere in `src/`, and each
+//! top-level module imports only modules listed above it in the module map.
+//!
+//! Imports are read from the source text outside `#[cfg(test)]` (tests may reach anywhere):
+//! every `crate::a::b…` path, and `super::…` paths, resolved to the deepest module file that
+//! exists. A module and its own folder's modules (a parent declaring its children) are one
+//! unit here; a circle between siblings, or between folders, is not allowed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// Every library module (by path, `a::b`) and its file; the binary (`main.rs`, `demo/`) aside.
+fn modules(root: &Path) -> BTreeMap<String, PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(root, &mut files);
+    files
+        .into_iter()
+        .filter_map(|f| {
+            let rel = f.strip_prefix(root).unwrap().with_extension("");
+            let mut parts: Vec<String> = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            if matches!(parts.last().map(String::as_str), Some("mod" | "lib")) {
+                parts.pop();
+            }
+            let name = parts.join("::");
+            let binary = name == "main" || name == "demo" || name.starts_with("demo::");
+            (!binary).then_some((name, f))
+        })
+        .collect()
+}
+
+/// The modules `name` imports outside its tests.
+fn imports(name: &str, file: &Path, known: &BTreeMap<String, PathBuf>) -> BTreeSet<String> {
+    let text = std::fs::read_to_string(file).unwrap();
+    let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+    let code: String = code
+        .lines()
+        .map(|l| l.split("//").next().unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let resolve = |path: &str| -> Option<String> {
+        let parts: Vec<&str> = path.split("::").filter(|p| !p.is_empty()).collect();
+        (1..=parts.len())
+            .rev()
+            .map(|i| parts[..i].join("::"))
+            .find(|candidate| known.contains_key(candidate))
+    };
+    // `super` of `a::b` (a file `a/b.rs`, or a folder's `a/b/mod.rs`) is `a`.
+    let parent = name.rsplit_once("::").map(|(p, _)| p).unwrap_or("");
+    let mut out = BTreeSet::new();
+    let braces = regex::Regex::new(r"crate::((?:[a-z_0-9]+::)*)\{([^}]*)\}").unwrap();
+    for c in braces.captures_iter(&code) {
+        for item in c[2].split(',') {
+            let item = item.trim().split([' ', '{']).next().unwrap_or_default();
+            if let Some(m) = resolve(&format!("{}{}", &c[1], item.trim_end_matches(':'))) {
+                out.insert(m);
+            }
+        }
+    }
+    let plain = regex::Regex::new(r"\b(crate|super)::((?:[a-z_0-9]+::)*[A-Za-z_0-9]+)").unwrap();
+    for c in plain.captures_iter(&code) {
+        let path = match &c[1] {
+            "super" if !parent.is_empty() => format!("{parent}::{}", &c[2]),
+            _ => c[2].to_owned(),
+        };
+        if let Some(m) = resolve(&path) {
+            out.insert(m);
+        }
+    }
+    out.remove(name);
+    out
+}
+
+/// Whether `a` and `b` are one unit: the same module, or one inside the other's folder.
+fn nested(a: &str, b: &str) -> bool {
+    a == b || a.starts_with(&format!("{b}::")) || b.starts_with(&format!("{a}::"))
+}
+
+/// The edges between modules cut to their first `depth` path segments.
+fn graph(
+    edges: &BTreeMap<String, BTreeSet<String>>,
+    depth: usize,
+) -> BTreeMap<String, BTreeSet<String>> {
+    let cut = |m: &str| m.split("::").take(depth).collect::<Vec<_>>().join("::");
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (a, bs) in edges {
+        for b in bs {
+            let (ca, cb) = (cut(a), cut(b));
+            if !nested(&ca, &cb) {
+                out.entry(ca).or_default().insert(cb);
+            }
+        }
+    }
+    out
+}
+
+/// A circle of `graph`, if any, as the modules along it.
+fn circle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        graph: &BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(at) = path.iter().position(|p| p == node) {
+            let mut found = path[at..].to_vec();
+            found.push(node.to_owned());
+            return Some(found);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        path.push(node.to_owned());
+        for next in graph.get(node).into_iter().flatten() {
+            if let Some(found) = visit(next, graph, path, done) {
+                return Some(found);
+            }
+        }
+        path.pop();
+        done.insert(node.to_owned());
+        None
+    }
+    let mut done = BTreeSet::new();
+    graph
+        .keys()
+        .find_map(|n| visit(n, graph, &mut Vec::new(), &mut done))
+}
+
+fn edges() -> BTreeMap<String, BTreeSet<String>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let known = modules(&root);
+    known
+        .iter()
+        .map(|(name, file)| (name.clone(), imports(name, file, &known)))
+        .collect()
+}
+
+#[test]
+fn no_import_circle_between_modules_or_folders() {
+    let edges = edges();
+    assert!(
+        edges.contains_key("sources::postgres") && edges["serve::http"].contains("run::app"),
+        "the import scan found too little: {edges:?}"
+    );
+    for depth in [1, 2, 3] {
+        if let Some(found) = circle(&graph(&edges, depth)) {
+            panic!("an import circle: {}", found.join(" -> "));
+        }
+    }
+}
+
+#[test]
+fn each_top_level_module_imports_only_those_above_it_in_the_map() {
+    let lib =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs")).unwrap();
+    let row = regex::Regex::new(r"(?m)^//! \| \[`([a-z_]+)`\] \|").unwrap();
+    let order: Vec<String> = row.captures_iter(&lib).map(|c| c[1].to_owned()).collect();
+    let declared: BTreeSet<String> = regex::Regex::new(r"(?m)^pub mod ([a-z_]+);")
+        .unwrap()
+        .captures_iter(&lib)
+        .map(|c| c[1].to_owned())
+        .collect();
+    assert_eq!(
+        order.iter().cloned().collect::<BTreeSet<_>>(),
+        declared,
+        "the module map of src/lib.rs lists every module, once"
+    );
+    assert_eq!(order.len(), declared.len(), "a module listed twice");
+    let rank = |m: &str| order.iter().position(|o| o == m).unwrap();
+    for (a, bs) in graph(&edges(), 1) {
+        for b in bs {
+            assert!(
+                rank(&b) < rank(&a),
+                "{a} imports {b}, which the module map of src/lib.rs lists below it"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_scan_finds_a_circle_when_there_is_one() {
+    let edges: BTreeMap<String, BTreeSet<String>> = [
+        ("a", vec!["b::x"]),
+        ("b::x", vec!["c"]),
+        ("c", vec!["a"]),
+        ("d::y", vec!["d"]),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.into_iter().map(str::to_owned).collect()))
+    .collect();
+    let found = circle(&graph(&edges, 1)).expect("a -> b -> c -> a");
+    assert_eq!(found.first(), found.last());
+    assert_eq!(found.len(), 4, "{found:?}");
+    // A module and its folder's children are one unit.
+    assert!(circle(&graph(&edges, 2)).is_some());
+    let parent_child: BTreeMap<String, BTreeSet<String>> =
+        [("d::y".to_owned(), BTreeSet::from(["d".to_owned()]))].into();
+    assert!(circle(&graph(&parent_child, 2)).is_none());
+}
