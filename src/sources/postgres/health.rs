@@ -8,10 +8,11 @@
 //! the role lacks (an older version, a managed service, a standby) leaves its numbers absent:
 //! the probe fails only when the server does.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgRow};
-use sqlx::{ConnectOptions, PgConnection, Row};
+use sqlx::{Column, ConnectOptions, PgConnection, Row as _};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
@@ -369,15 +370,58 @@ fn closed_by_server(err: &sqlx::Error) -> bool {
     }
 }
 
-fn num(row: &PgRow, column: &str) -> Option<f64> {
-    row.try_get::<Option<f64>, _>(column).ok().flatten()
+/// One row of a vitals query, by column: every value is a number (`float8`, `int4`), text or
+/// a boolean, or NULL (absent). Rows are read into these before any sample is made, so the
+/// mapping from rows to samples ([`samples`]) is pure and tested on rows written by hand.
+type Row = BTreeMap<String, Value>;
+
+/// A column's value.
+#[derive(Debug, Clone, PartialEq)]
+enum Value {
+    Number(f64),
+    Text(String),
+    Flag(bool),
 }
 
-fn text(row: &PgRow, column: &str) -> String {
-    row.try_get::<Option<String>, _>(column)
-        .ok()
-        .flatten()
-        .unwrap_or_default()
+/// `row` as a [`Row`]: each column as the first type it decodes as, NULLs left out.
+fn read_row(row: &PgRow) -> Row {
+    let mut out = Row::new();
+    for (i, column) in row.columns().iter().enumerate() {
+        let value = if let Ok(v) = row.try_get::<Option<f64>, _>(i) {
+            v.map(Value::Number)
+        } else if let Ok(v) = row.try_get::<Option<i32>, _>(i) {
+            v.map(|n| Value::Number(f64::from(n)))
+        } else if let Ok(v) = row.try_get::<Option<bool>, _>(i) {
+            v.map(Value::Flag)
+        } else {
+            row.try_get::<Option<String>, _>(i)
+                .ok()
+                .flatten()
+                .map(Value::Text)
+        };
+        if let Some(v) = value {
+            out.insert(column.name().to_owned(), v);
+        }
+    }
+    out
+}
+
+fn num(row: &Row, column: &str) -> Option<f64> {
+    match row.get(column) {
+        Some(Value::Number(n)) => Some(*n),
+        _ => None,
+    }
+}
+
+fn text(row: &Row, column: &str) -> String {
+    match row.get(column) {
+        Some(Value::Text(t)) => t.clone(),
+        _ => String::new(),
+    }
+}
+
+fn flag(row: &Row, column: &str) -> bool {
+    matches!(row.get(column), Some(Value::Flag(true)))
 }
 
 /// What tells one standby from another on its primary.
@@ -421,142 +465,194 @@ fn standby_labels(ids: &[StandbyId]) -> Vec<String> {
         .collect()
 }
 
+/// What the vitals queries returned, each as the rows it gave (none where the server or the
+/// role lacks the view).
+#[derive(Debug, Default)]
+struct Fetched {
+    /// The one row of `VITALS_SQL`.
+    vitals: Row,
+    /// Client connections by state.
+    states: Vec<Row>,
+    /// On a standby: its own lag and WAL receiver.
+    standby: Vec<Row>,
+    /// On a primary: one row per standby.
+    standbys: Vec<Row>,
+    /// Replication slots.
+    slots: Vec<Row>,
+    /// Per database: wraparound, commits, rollbacks, deadlocks.
+    databases: Vec<Row>,
+    /// Lock waits and lock slots in use.
+    locks: Vec<Row>,
+    /// Checkpoint counters.
+    checkpoints: Vec<Row>,
+}
+
+/// Runs the vitals queries for the server's version and role.
+async fn fetch(conn: &mut PgConnection, source: &str) -> Result<Fetched, sqlx::Error> {
+    sqlx::query("SELECT 1").execute(&mut *conn).await?;
+    let vitals = read_row(&sqlx::query(VITALS_SQL).fetch_one(&mut *conn).await?);
+    let states = sqlx::query(STATES_SQL).fetch_all(&mut *conn).await?;
+    let version = conn.server_version_num().unwrap_or(0);
+    let (standby, standbys) = match flag(&vitals, "in_recovery") {
+        true => (optional(conn, STANDBY_SQL, source).await?, Vec::new()),
+        false => (Vec::new(), optional(conn, STANDBYS_SQL, source).await?),
+    };
+    let locks = if version >= 140_000 {
+        LOCKS_SQL
+    } else {
+        LOCKS_SQL_13
+    };
+    let checkpoints = if version >= 170_000 {
+        CHECKPOINTS_SQL
+    } else {
+        CHECKPOINTS_SQL_16
+    };
+    Ok(Fetched {
+        vitals,
+        states: states.iter().map(read_row).collect(),
+        standby,
+        standbys,
+        slots: optional(conn, SLOTS_SQL, source).await?,
+        databases: optional(conn, DATABASES_SQL, source).await?,
+        locks: optional(conn, locks, source).await?,
+        checkpoints: optional(conn, checkpoints, source).await?,
+    })
+}
+
 async fn vitals(
     conn: &mut PgConnection,
     source: &str,
     slot_wal_limit: u64,
 ) -> Result<Output, sqlx::Error> {
+    Ok(samples(&fetch(conn, source).await?, source, slot_wal_limit))
+}
+
+/// The samples of what [`fetch`] read: absent columns publish nothing.
+fn samples(f: &Fetched, source: &str, slot_wal_limit: u64) -> Output {
     let mut out = Output::default();
     let s = &[source];
-    sqlx::query("SELECT 1").execute(&mut *conn).await?;
-    let row = sqlx::query(VITALS_SQL).fetch_one(&mut *conn).await?;
-    if let Some(v) = num(&row, "max_connections") {
-        out.add(&MAX_CONNECTIONS, s, v);
-    }
-    if let Some(v) = num(&row, "reserved_connections") {
-        out.add(&RESERVED_CONNECTIONS, s, v);
-    }
-    if let Some(v) = num(&row, "lock_slots") {
-        out.add(&LOCK_SLOTS, s, v);
+    let row = &f.vitals;
+    for (column, metric) in [
+        ("max_connections", &MAX_CONNECTIONS),
+        ("reserved_connections", &RESERVED_CONNECTIONS),
+        ("lock_slots", &LOCK_SLOTS),
+    ] {
+        if let Some(v) = num(row, column) {
+            out.add(metric, s, v);
+        }
     }
     // The server's own limit, where set, binds before the configured one.
-    let server_limit = num(&row, "slot_keep_bytes");
+    let server_limit = num(row, "slot_keep_bytes");
     let limit = server_limit.map_or(slot_wal_limit as f64, |b| b.min(slot_wal_limit as f64));
     out.add(&SLOT_WAL_LIMIT, s, limit);
-    if let Some(v) = num(&row, "database_size") {
-        out.add(&DATABASE_SIZE, &[source, &text(&row, "database")], v);
+    if let Some(v) = num(row, "database_size") {
+        out.add(&DATABASE_SIZE, &[source, &text(row, "database")], v);
     }
     for (column, metric) in [
         ("oldest_query", &OLDEST_QUERY),
         ("oldest_xact", &OLDEST_TRANSACTION),
         ("start_time", &START_TIME),
     ] {
-        if let Some(v) = num(&row, column) {
+        if let Some(v) = num(row, column) {
             out.add(metric, s, v);
         }
     }
-    let standby: bool = row.try_get("in_recovery").unwrap_or(false);
+    let standby = flag(row, "in_recovery");
     out.add(&IN_RECOVERY, s, f64::from(u8::from(standby)));
-    for row in sqlx::query(STATES_SQL).fetch_all(&mut *conn).await? {
+    for row in &f.states {
+        let n = num(row, "n").unwrap_or(0.0);
+        out.add(&CONNECTIONS, &[source, &text(row, "state")], n);
+    }
+    match standby {
+        true => standby_samples(&mut out, &f.standby, source),
+        false => primary_samples(&mut out, &f.standbys, source),
+    }
+    for row in &f.slots {
+        let labels = [source, &text(row, "slot"), &text(row, "slot_type")];
         out.add(
-            &CONNECTIONS,
-            &[source, &text(&row, "state")],
-            num(&row, "n").unwrap_or(0.0),
+            &SLOT_ACTIVE,
+            &labels,
+            f64::from(u8::from(flag(row, "active"))),
         );
-    }
-    let version = conn.server_version_num().unwrap_or(0);
-    if standby {
-        for row in optional(conn, STANDBY_SQL, source).await? {
-            for (column, metric) in [
-                ("lag_seconds", &LAG_SECONDS),
-                ("lag_bytes", &LAG_BYTES),
-                ("streaming", &WAL_RECEIVER),
-            ] {
-                if let Some(v) = num(&row, column) {
-                    out.add(metric, s, v);
-                }
-            }
-        }
-    } else {
-        let rows = optional(conn, STANDBYS_SQL, source).await?;
-        let streaming = rows
-            .iter()
-            .filter(|r| text(r, "state") == "streaming")
-            .count();
-        out.add(&STREAMING_STANDBYS, s, streaming as f64);
-        let ids: Vec<StandbyId> = rows
-            .iter()
-            .map(|r| StandbyId {
-                name: text(r, "standby"),
-                client: text(r, "client"),
-                slot: r.try_get::<Option<String>, _>("slot").ok().flatten(),
-                pid: r
-                    .try_get::<Option<i32>, _>("pid")
-                    .ok()
-                    .flatten()
-                    .unwrap_or(0),
-            })
-            .collect();
-        for (row, standby) in rows.iter().zip(standby_labels(&ids)) {
-            let labels = [source, standby.as_str()];
-            if let Some(v) = num(row, "lag_seconds") {
-                out.add(&STANDBY_LAG_SECONDS, &labels, v);
-            }
-            if let Some(v) = num(row, "lag_bytes") {
-                out.add(&STANDBY_LAG_BYTES, &labels, v);
-            }
-        }
-    }
-    for row in optional(conn, SLOTS_SQL, source).await? {
-        let labels = [source, &text(&row, "slot"), &text(&row, "slot_type")];
-        let active: bool = row.try_get("active").unwrap_or(false);
-        out.add(&SLOT_ACTIVE, &labels, f64::from(u8::from(active)));
         // A slot that never reserved WAL has no restart_lsn, and retains nothing.
-        if let Some(v) = num(&row, "retained") {
+        if let Some(v) = num(row, "retained") {
             out.add(&SLOT_RETAINED, &labels, v.max(0.0));
         }
     }
-    for row in optional(conn, DATABASES_SQL, source).await? {
-        let db = text(&row, "database");
-        if let Some(v) = num(&row, "wraparound") {
+    for row in &f.databases {
+        let db = text(row, "database");
+        if let Some(v) = num(row, "wraparound") {
             out.add(&WRAPAROUND, &[source, &db], v);
         }
         for (column, outcome) in [("commits", "commit"), ("rollbacks", "rollback")] {
-            if let Some(v) = num(&row, column) {
+            if let Some(v) = num(row, column) {
                 out.add(&TRANSACTIONS, &[source, &db, outcome], v);
             }
         }
-        if let Some(v) = num(&row, "deadlocks") {
+        if let Some(v) = num(row, "deadlocks") {
             out.add(&DEADLOCKS, &[source, &db], v);
         }
     }
-    let locks = if version >= 140_000 {
-        LOCKS_SQL
-    } else {
-        LOCKS_SQL_13
-    };
-    for row in optional(conn, locks, source).await? {
-        out.add(&LOCK_WAITING, s, num(&row, "waiting").unwrap_or(0.0));
-        if let Some(v) = num(&row, "oldest") {
+    for row in &f.locks {
+        out.add(&LOCK_WAITING, s, num(row, "waiting").unwrap_or(0.0));
+        if let Some(v) = num(row, "oldest") {
             out.add(&OLDEST_LOCK_WAIT, s, v);
         }
-        if let Some(v) = num(&row, "locks") {
+        if let Some(v) = num(row, "locks") {
             out.add(&LOCKS, s, v);
         }
     }
-    let checkpoints = if version >= 170_000 {
-        CHECKPOINTS_SQL
-    } else {
-        CHECKPOINTS_SQL_16
-    };
-    for row in optional(conn, checkpoints, source).await? {
+    for row in &f.checkpoints {
         for trigger in ["timed", "requested"] {
-            if let Some(v) = num(&row, trigger) {
+            if let Some(v) = num(row, trigger) {
                 out.add(&CHECKPOINTS, &[source, trigger], v);
             }
         }
     }
-    Ok(out)
+    out
+}
+
+/// A standby's own replication: its lag behind the primary and its WAL receiver.
+fn standby_samples(out: &mut Output, rows: &[Row], source: &str) {
+    for row in rows {
+        for (column, metric) in [
+            ("lag_seconds", &LAG_SECONDS),
+            ("lag_bytes", &LAG_BYTES),
+            ("streaming", &WAL_RECEIVER),
+        ] {
+            if let Some(v) = num(row, column) {
+                out.add(metric, &[source], v);
+            }
+        }
+    }
+}
+
+/// A primary's view of its standbys: how many stream, and each one's lag under a label no
+/// other standby shares.
+fn primary_samples(out: &mut Output, rows: &[Row], source: &str) {
+    let streaming = rows
+        .iter()
+        .filter(|r| text(r, "state") == "streaming")
+        .count();
+    out.add(&STREAMING_STANDBYS, &[source], streaming as f64);
+    let ids: Vec<StandbyId> = rows
+        .iter()
+        .map(|r| StandbyId {
+            name: text(r, "standby"),
+            client: text(r, "client"),
+            slot: Some(text(r, "slot")).filter(|s| !s.is_empty()),
+            pid: num(r, "pid").unwrap_or(0.0) as i32,
+        })
+        .collect();
+    for (row, standby) in rows.iter().zip(standby_labels(&ids)) {
+        let labels = [source, standby.as_str()];
+        if let Some(v) = num(row, "lag_seconds") {
+            out.add(&STANDBY_LAG_SECONDS, &labels, v);
+        }
+        if let Some(v) = num(row, "lag_bytes") {
+            out.add(&STANDBY_LAG_BYTES, &labels, v);
+        }
+    }
 }
 
 /// Runs a query whose view or function the server or the role may lack: such an error gives
@@ -565,9 +661,9 @@ async fn optional(
     conn: &mut PgConnection,
     sql: &str,
     source: &str,
-) -> Result<Vec<PgRow>, sqlx::Error> {
+) -> Result<Vec<Row>, sqlx::Error> {
     match sqlx::query(sql).fetch_all(&mut *conn).await {
-        Ok(rows) => Ok(rows),
+        Ok(rows) => Ok(rows.iter().map(read_row).collect()),
         Err(sqlx::Error::Database(db)) if unavailable(db.code().as_deref()) => {
             tracing::debug!(source, error = %crate::secrets::scrub(db.message()), "health statistic unavailable");
             Ok(Vec::new())
@@ -584,6 +680,149 @@ fn unavailable(code: Option<&str>) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::{samples, Fetched, Row, Value};
+
+    /// A row from `(column, value)` pairs; a column left out is NULL.
+    fn row(values: &[(&str, Value)]) -> Row {
+        values
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect()
+    }
+
+    fn n(v: f64) -> Value {
+        Value::Number(v)
+    }
+
+    fn t(v: &str) -> Value {
+        Value::Text(v.to_owned())
+    }
+
+    /// Every sample as `name{label=value,…} value`, sorted.
+    fn lines(f: &Fetched, slot_wal_limit: u64) -> Vec<String> {
+        let mut out: Vec<String> = samples(f, "db", slot_wal_limit)
+            .families
+            .iter()
+            .flat_map(|family| {
+                family.samples.iter().map(move |s| {
+                    let labels: Vec<String> =
+                        s.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    format!("{}{{{}}} {}", family.name, labels.join(","), s.value)
+                })
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn a_primary_s_rows_become_its_vitals_and_nulls_publish_nothing() {
+        let fetched = Fetched {
+            vitals: row(&[
+                ("max_connections", n(100.0)),
+                ("lock_slots", n(6400.0)),
+                ("slot_keep_bytes", n(1e9)),
+                ("database_size", n(8e6)),
+                ("database", t("app")),
+                ("start_time", n(1.7e9)),
+                ("in_recovery", Value::Flag(false)),
+                // reserved_connections, oldest_query and oldest_xact are NULL.
+            ]),
+            states: vec![
+                row(&[("state", t("active")), ("n", n(3.0))]),
+                row(&[("state", t("idle"))]),
+            ],
+            standbys: vec![
+                // Two pg_basebackup -R standbys: both `walreceiver`, told apart by address.
+                row(&[
+                    ("standby", t("walreceiver")),
+                    ("client", t("10.0.0.2")),
+                    ("state", t("streaming")),
+                    ("pid", n(41.0)),
+                    ("lag_bytes", n(0.0)),
+                    ("lag_seconds", n(0.0)),
+                ]),
+                row(&[
+                    ("standby", t("walreceiver")),
+                    ("client", t("10.0.0.3")),
+                    ("state", t("catchup")),
+                    ("pid", n(42.0)),
+                    ("lag_bytes", n(12e6)),
+                ]),
+            ],
+            slots: vec![row(&[
+                ("slot", t("s1")),
+                ("slot_type", t("physical")),
+                ("active", Value::Flag(false)),
+                ("retained", n(-5.0)),
+            ])],
+            databases: vec![row(&[
+                ("database", t("app")),
+                ("wraparound", n(0.1)),
+                ("commits", n(10.0)),
+                ("deadlocks", n(1.0)),
+            ])],
+            locks: vec![row(&[("waiting", n(2.0)), ("locks", n(50.0))])],
+            checkpoints: vec![row(&[("timed", n(7.0)), ("requested", n(1.0))])],
+            ..Fetched::default()
+        };
+        assert_eq!(
+            lines(&fetched, 2_000_000_000),
+            [
+                "pulse_postgres_checkpoints_total{source=db,trigger=requested} 1",
+                "pulse_postgres_checkpoints_total{source=db,trigger=timed} 7",
+                "pulse_postgres_connections{source=db,state=active} 3",
+                // A count the server left NULL is 0, not absent.
+                "pulse_postgres_connections{source=db,state=idle} 0",
+                "pulse_postgres_database_size_bytes{source=db,database=app} 8000000",
+                "pulse_postgres_database_wraparound_ratio{source=db,database=app} 0.1",
+                "pulse_postgres_deadlocks_total{source=db,database=app} 1",
+                "pulse_postgres_in_recovery{source=db} 0",
+                "pulse_postgres_lock_table_slots{source=db} 6400",
+                "pulse_postgres_lock_waiting_sessions{source=db} 2",
+                "pulse_postgres_locks{source=db} 50",
+                "pulse_postgres_max_connections{source=db} 100",
+                // A slot that retains less than nothing retains nothing.
+                "pulse_postgres_replication_slot_active{source=db,slot=s1,slot_type=physical} 0",
+                "pulse_postgres_replication_slot_retained_wal_bytes{source=db,slot=s1,slot_type=physical} 0",
+                // The server's max_slot_wal_keep_size binds before the configured limit.
+                "pulse_postgres_replication_slot_wal_limit_bytes{source=db} 1000000000",
+                "pulse_postgres_standby_replay_lag_bytes{source=db,standby=walreceiver@10.0.0.2} 0",
+                "pulse_postgres_standby_replay_lag_bytes{source=db,standby=walreceiver@10.0.0.3} 12000000",
+                "pulse_postgres_standby_replay_lag_seconds{source=db,standby=walreceiver@10.0.0.2} 0",
+                "pulse_postgres_start_timestamp_seconds{source=db} 1700000000",
+                "pulse_postgres_streaming_standbys{source=db} 1",
+                "pulse_postgres_transactions_total{source=db,database=app,outcome=commit} 10",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_standby_s_rows_become_its_own_lag_and_receiver() {
+        let fetched = Fetched {
+            vitals: row(&[("in_recovery", Value::Flag(true))]),
+            standby: vec![row(&[
+                ("lag_seconds", n(4.5)),
+                ("lag_bytes", n(1024.0)),
+                ("streaming", n(1.0)),
+            ])],
+            // Rows a primary would have are not read as a standby's.
+            standbys: vec![row(&[("standby", t("x")), ("lag_bytes", n(1.0))])],
+            ..Fetched::default()
+        };
+        assert_eq!(
+            lines(&fetched, 1000),
+            [
+                "pulse_postgres_in_recovery{source=db} 1",
+                "pulse_postgres_replication_lag_bytes{source=db} 1024",
+                "pulse_postgres_replication_lag_seconds{source=db} 4.5",
+                // Without the server's own limit, the configured one.
+                "pulse_postgres_replication_slot_wal_limit_bytes{source=db} 1000",
+                "pulse_postgres_wal_receiver_streaming{source=db} 1",
+            ]
+        );
+    }
+
     #[test]
     fn missing_views_and_privileges_are_absent_and_the_rest_fails() {
         for code in ["42501", "42P01", "42883", "0A000", "55000"] {
