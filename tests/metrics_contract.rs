@@ -178,6 +178,16 @@ sources:
         let pool = pool.clone();
         tokio::spawn(async move { sqlx::query(SLEEP).execute(&pool).await })
     };
+    // Each kind's metrics need a source of it: a new kind fails here, named, rather than in
+    // the wait for its metrics below.
+    let parsed = pulse_exporter::configfile::load_str(&config).unwrap();
+    for kind in pulse_exporter::sources::registry::KINDS {
+        assert!(
+            parsed.sources.iter().any(|s| s.kind.name() == kind.name),
+            "kind {} has no source in this test's config: add one that publishes its metrics",
+            kind.name
+        );
+    }
     let e = Exporter::start(&config);
     let mut docs = documented();
     // nx-27017, the MongoDB wire server of the test machine, has no serverStatus opcounters;
