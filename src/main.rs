@@ -469,10 +469,10 @@ async fn run(cli: Cli, path: PathBuf, config: configfile::Config, shard: Shard) 
         tracing::info!(file = %path.display(), interval = %humantime::format_duration(cli.auto_reload_interval), "reloading the config when it or a secret it reads changes");
         http::AbortOnDrop(configwatch::spawn(app.clone(), path.clone(), cli.auto_reload_interval))
     });
-    let limits = http::Limits {
+    let limits = pulse_exporter::serve::limits::Limits {
         max_connections: cli.max_connections as usize,
         max_connections_per_address: cli.max_connections_per_address as usize,
-        ..http::Limits::default()
+        ..pulse_exporter::serve::limits::Limits::default()
     };
     let served = http::serve_with(
         listener,

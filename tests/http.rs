@@ -593,10 +593,10 @@ async fn oversized_request_heads_are_refused_and_the_server_keeps_serving() {
 #[tokio::test]
 async fn slow_clients_are_cut_off_and_connections_past_the_cap_are_closed() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let limits = pulse_exporter::serve::http::Limits {
+    let limits = pulse_exporter::serve::limits::Limits {
         max_connections: 3,
         header_read_timeout: Duration::from_secs(1),
-        ..pulse_exporter::serve::http::Limits::default()
+        ..pulse_exporter::serve::limits::Limits::default()
     };
     let e = InProcess::start_limited(&redis_config(""), limits);
     // Three slowloris clients: a request head that never ends.
@@ -634,11 +634,11 @@ async fn a_reconnecting_slowloris_from_one_address_leaves_the_scraper_from_anoth
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::Arc;
     use tokio::io::AsyncWriteExt;
-    let limits = pulse_exporter::serve::http::Limits {
+    let limits = pulse_exporter::serve::limits::Limits {
         max_connections: 24,
         max_connections_per_address: 8,
         header_read_timeout: Duration::from_secs(2),
-        ..pulse_exporter::serve::http::Limits::default()
+        ..pulse_exporter::serve::limits::Limits::default()
     };
     let e = InProcess::start_limited(&redis_config(""), limits);
     let port = e.port;
@@ -707,12 +707,12 @@ async fn a_reconnecting_slowloris_from_one_address_leaves_the_scraper_from_anoth
 #[tokio::test]
 async fn on_a_busy_server_a_slow_request_head_is_cut_sooner() {
     use tokio::io::AsyncReadExt;
-    let limits = pulse_exporter::serve::http::Limits {
+    let limits = pulse_exporter::serve::limits::Limits {
         max_connections: 24,
         max_connections_per_address: 8,
         header_read_timeout: Duration::from_secs(20),
         busy_header_read_timeout: Duration::from_secs(1),
-        ..pulse_exporter::serve::http::Limits::default()
+        ..pulse_exporter::serve::limits::Limits::default()
     };
     let e = InProcess::start_limited(&redis_config(""), limits);
     let connect_from = |last: u8| {

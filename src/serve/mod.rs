@@ -4,11 +4,12 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`http`] | the router and handlers, connection limits, auth, graceful shutdown |
+//! | [`http`] | the router and handlers, auth, graceful shutdown |
 //! | [`collector`] | the prometheus-client `Collector` over the store, and self metrics |
 //! | [`exposition`] | OpenMetrics or classic text by `Accept` |
 //! | [`encoded`] | expositions encoded (and gzipped) once per store change, served to every scrape |
 //! | [`landing`] | the HTML landing page |
+//! | [`limits`] | connection limits, per address and in all, and request-head bounds |
 //! | [`webconfig`] | the exporter-toolkit web config file |
 //! | [`webwatch`] | re-reading the web config file while serving |
 
@@ -17,5 +18,6 @@ pub mod encoded;
 pub mod exposition;
 pub mod http;
 pub mod landing;
+pub mod limits;
 pub mod webconfig;
 pub mod webwatch;

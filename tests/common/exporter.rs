@@ -194,11 +194,11 @@ impl InProcess {
     /// Loads `config` (a bad config fails the test with every error) and serves it on a free
     /// loopback port until the value is dropped.
     pub fn start(config: &str) -> InProcess {
-        InProcess::start_limited(config, pulse_exporter::serve::http::Limits::default())
+        InProcess::start_limited(config, pulse_exporter::serve::limits::Limits::default())
     }
 
     /// [`InProcess::start`] with explicit HTTP limits (short timeouts, few connections).
-    pub fn start_limited(config: &str, limits: pulse_exporter::serve::http::Limits) -> InProcess {
+    pub fn start_limited(config: &str, limits: pulse_exporter::serve::limits::Limits) -> InProcess {
         let config = pulse_exporter::configfile::load_str(config).unwrap_or_else(|e| panic!("{e}"));
         let app = pulse_exporter::run::app::App::start(config, None).unwrap();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
