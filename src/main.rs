@@ -172,29 +172,29 @@ struct DashboardArgs {
     title: Option<String>,
 }
 
-/// `dashboards` and `rules`: the output for `config`, to `--output` or stdout.
-fn generate(command: &Command, path: &std::path::Path, config: &configfile::Config) -> ExitCode {
-    use pulse_exporter::generate::{dashboard, rules};
-    let (out, text) = match command {
-        Command::Dashboards(args) => {
-            let mut options = dashboard::Options::for_file(path);
-            if let Some(uid) = &args.uid {
-                if uid.is_empty() || uid.len() > 40 {
-                    eprintln!(
-                        "error: --dashboard.uid must be 1 to 40 characters (Grafana's limit)"
-                    );
-                    return ExitCode::from(2);
-                }
-                options.uid = uid.clone();
-            }
-            if let Some(title) = &args.title {
-                options.title = title.clone();
-            }
-            (&args.out, dashboard::render(config, &options))
+/// `dashboards`: the dashboard of `config`, to `--output` or stdout.
+fn dashboards(
+    args: &DashboardArgs,
+    path: &std::path::Path,
+    config: &configfile::Config,
+) -> ExitCode {
+    use pulse_exporter::generate::dashboard;
+    let mut options = dashboard::Options::for_file(path);
+    if let Some(uid) = &args.uid {
+        if uid.is_empty() || uid.len() > 40 {
+            eprintln!("error: --dashboard.uid must be 1 to 40 characters (Grafana's limit)");
+            return ExitCode::from(2);
         }
-        Command::Rules(out) => (out, rules::rules(config)),
-        _ => return ExitCode::from(2),
-    };
+        options.uid = uid.clone();
+    }
+    if let Some(title) = &args.title {
+        options.title = title.clone();
+    }
+    write_output(&args.out, &dashboard::render(config, &options))
+}
+
+/// `text` to `--output`, or stdout without it.
+fn write_output(out: &OutputArgs, text: &str) -> ExitCode {
     match &out.output {
         None => {
             print!("{text}");
@@ -219,113 +219,124 @@ fn main() -> ExitCode {
     // Panics (caught per check by the scheduler) are logged like everything else, so their
     // text passes the secret scrubber instead of going to stderr raw.
     std::panic::set_hook(Box::new(|info| tracing::error!(event = "panic", "{info}")));
-    match &cli.command {
-        Some(Command::Demo(args)) => {
-            let args = (**args).clone();
-            return match tokio::runtime::Runtime::new()
-                .map_err(|e| e.to_string())
-                .map(|rt| rt.block_on(demo::run(args)))
-            {
-                Ok(Ok(())) => ExitCode::SUCCESS,
-                Ok(Err(e)) => {
-                    eprintln!("demo: {e}");
-                    ExitCode::from(e.code)
-                }
-                Err(e) => {
-                    eprintln!("error: cannot start the async runtime: {e}");
-                    ExitCode::FAILURE
-                }
-            };
+    let outcome = match &cli.command {
+        Some(Command::Demo(args)) => Ok(demo_command((**args).clone())),
+        Some(Command::Healthcheck) => Ok(healthcheck_command(&cli)),
+        Some(Command::Dashboards(args)) => {
+            loaded(&cli).map(|(path, config, _)| dashboards(args, &path, &config))
         }
-        Some(Command::Healthcheck) => {
-            return match healthcheck(&cli) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("healthcheck: {e}");
-                    ExitCode::FAILURE
-                }
-            };
+        Some(Command::Rules(out)) => loaded(&cli).map(|(_, config, _)| {
+            write_output(out, &pulse_exporter::generate::rules::rules(&config))
+        }),
+        Some(Command::Check) => {
+            loaded(&cli).map(|(path, config, shard)| check(&path, &config, shard))
         }
-        _ => {}
+        Some(Command::Probe) => loaded(&cli)
+            .and_then(|(_, config, shard)| Ok(runtime()?.block_on(probe(config, shard)))),
+        None => loaded(&cli).and_then(|(path, config, shard)| {
+            Ok(runtime()?.block_on(run(cli, path, config, shard)))
+        }),
+    };
+    outcome.unwrap_or_else(|code| code)
+}
+
+/// `demo`: the analytics demo until it is stopped.
+fn demo_command(args: demo::DemoArgs) -> ExitCode {
+    match runtime() {
+        Ok(rt) => match rt.block_on(demo::run(args)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("demo: {e}");
+                ExitCode::from(e.code)
+            }
+        },
+        Err(code) => code,
     }
+}
+
+/// `healthcheck`, with its exit code.
+fn healthcheck_command(cli: &Cli) -> ExitCode {
+    match healthcheck(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("healthcheck: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// What every command but `demo` and `healthcheck` starts from: the config file's path, the
+/// config and this replica's shard; or the exit code of what was wrong, said on stderr.
+fn loaded(cli: &Cli) -> Result<(PathBuf, configfile::Config, Shard), ExitCode> {
     let Some(path) = cli.config_file.clone() else {
         eprintln!("error: --config.file (or PULSE_CONFIG_FILE) is required");
-        return ExitCode::from(2);
+        return Err(ExitCode::from(2));
     };
     let hostname = hostname();
-    let shard = match Shard::from_flags(&ShardFlags {
+    let shard = Shard::from_flags(&ShardFlags {
         index: cli.shard_index,
         count: cli.shard_count,
         replicas: cli.shard_replicas,
         pod_index: cli.pod_index.as_deref(),
         hostname: &hostname,
-    }) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let mut config = match configfile::load_file(&path) {
-        Ok(c) => c,
-        Err(errors) => {
-            eprintln!(
-                "{}: {}",
-                path.display(),
-                secrets::scrub(&errors.to_string())
-            );
-            return ExitCode::FAILURE;
-        }
-    };
-    if let Some(command @ (Command::Dashboards(_) | Command::Rules(_))) = &cli.command {
-        return generate(command, &path, &config);
+    })
+    .map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })?;
+    let config = configfile::load_file(&path).map_err(|errors| {
+        eprintln!(
+            "{}: {}",
+            path.display(),
+            secrets::scrub(&errors.to_string())
+        );
+        ExitCode::FAILURE
+    })?;
+    Ok((path, config, shard))
+}
+
+/// The async runtime, or the exit code of failing to start it.
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Runtime::new().map_err(|e| {
+        eprintln!("error: cannot start the async runtime: {e}");
+        ExitCode::FAILURE
+    })
+}
+
+/// `check`: the config is valid (it loaded); how many sources and checks, and this shard's.
+fn check(path: &std::path::Path, config: &configfile::Config, shard: Shard) -> ExitCode {
+    let checks: usize = config.sources.iter().map(|s| s.checks().len()).sum();
+    println!(
+        "{}: valid ({} sources, {} checks)",
+        path.display(),
+        config.sources.len(),
+        checks
+    );
+    if shard.is_split() {
+        println!("{}", shard_line(shard, config));
     }
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
+    ExitCode::SUCCESS
+}
+
+/// `probe`: every check of this shard once, as a table; fails when any failed.
+async fn probe(mut config: configfile::Config, shard: Shard) -> ExitCode {
+    if shard.is_split() {
+        println!("{}", shard_line(shard, &config));
+        config.sources.retain(|s| shard.owns(&s.common.name));
+    }
+    match probe_cmd::probe_all(&config).await {
+        Ok(rows) => {
+            print!("{}", probe_cmd::render(&rows));
+            if rows.iter().all(|r| r.summary.result.is_ok()) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
+            eprintln!("error: {}", secrets::scrub(&e));
+            ExitCode::FAILURE
         }
-    };
-    match cli.command {
-        Some(Command::Check) => {
-            let checks: usize = config.sources.iter().map(|s| s.checks().len()).sum();
-            println!(
-                "{}: valid ({} sources, {} checks)",
-                path.display(),
-                config.sources.len(),
-                checks
-            );
-            if shard.is_split() {
-                println!("{}", shard_line(shard, &config));
-            }
-            ExitCode::SUCCESS
-        }
-        Some(Command::Probe) => runtime.block_on(async {
-            if shard.is_split() {
-                println!("{}", shard_line(shard, &config));
-                config.sources.retain(|s| shard.owns(&s.common.name));
-            }
-            match probe_cmd::probe_all(&config).await {
-                Ok(rows) => {
-                    print!("{}", probe_cmd::render(&rows));
-                    if rows.iter().all(|r| r.summary.result.is_ok()) {
-                        ExitCode::SUCCESS
-                    } else {
-                        ExitCode::FAILURE
-                    }
-                }
-                Err(e) => {
-                    eprintln!("error: {}", secrets::scrub(&e));
-                    ExitCode::FAILURE
-                }
-            }
-        }),
-        None => runtime.block_on(run(cli, path, config, shard)),
-        // Handled above.
-        Some(
-            Command::Demo(_) | Command::Healthcheck | Command::Dashboards(_) | Command::Rules(_),
-        ) => ExitCode::from(2),
     }
 }
 
