@@ -1,0 +1,359 @@
+//! S3 source (aws-sdk-s3 with the default credential chain, or static keys): bucket
+//! reachability, an opt-in write canary (PUT, GET and compare, DELETE), and opt-in object
+//! statistics under prefixes. `endpoint` and `path_style` serve MinIO and other S3 servers.
+//!
+//! The canary is the check for "uploads are failing": a failed step fails the check (with the
+//! step's reason) and still publishes `pulse_s3_canary_success 0` for that step, so the gauge
+//! never shows an old success. Prefix statistics page `ListObjectsV2` up to `max_pages` pages,
+//! so a huge bucket never makes a probe unbounded, and say when they were cut short.
+
+mod canary;
+mod client;
+mod metrics;
+mod prefixes;
+mod probes;
+
+use serde::Deserialize;
+
+use super::{Kind, Parsed};
+use crate::certificates::{Endpoints, TlsEndpoint};
+use crate::config::parse::builtin;
+use crate::config::validate::in_range;
+use crate::config::{CheckConfig, CheckSpec, ConfigError};
+use crate::metric::Metric;
+pub use client::S3Source;
+pub use metrics::METRICS;
+use metrics::{CANARY_DURATION, CANARY_SUCCESS, PREFIX_BYTES, PREFIX_OBJECTS};
+
+/// Connection settings and opt-in checks of a `kind: s3` source.
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    /// Bucket name.
+    pub bucket: String,
+    /// Region (default: `us-east-1` with an `endpoint`; else the AWS default chain:
+    /// environment, profile, instance metadata).
+    pub region: Option<String>,
+    /// Endpoint URL for S3-compatible servers, e.g. `http://minio:9000`.
+    pub endpoint: Option<String>,
+    /// Path-style addressing (`endpoint/bucket/key`), which most S3-compatible servers need
+    /// (default: true when `endpoint` is set).
+    pub path_style: Option<bool>,
+    /// Static access key id; without it the default AWS credential chain is used (environment,
+    /// profile, web identity, ECS and EC2 instance roles).
+    pub access_key_id: Option<String>,
+    /// Static secret access key (use `${env:…}` or `${file:…}`).
+    pub secret_access_key: Option<String>,
+    /// `ca_file`: the CA that signs an `https://` endpoint's certificate (a private CA in front
+    /// of MinIO or Ceph), trusted instead of the public roots. Client certificates are not
+    /// supported for S3: the AWS SDK's HTTP client sends none.
+    pub tls: Option<crate::config::tls::TlsFiles>,
+    /// Write canary: PUT, GET and compare, DELETE a small object under this prefix each run.
+    pub canary: Option<CanaryConfig>,
+    /// Object statistics under prefixes.
+    #[serde(default)]
+    pub prefixes: Vec<PrefixConfig>,
+}
+
+/// `canary:`.
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CanaryConfig {
+    /// Key prefix of canary objects (default `pulse-exporter-canary/`). Each run also deletes
+    /// this source's canary objects older than three intervals (left by cancelled runs).
+    #[serde(default = "default_canary_prefix")]
+    pub prefix: String,
+}
+
+fn default_canary_prefix() -> String {
+    "pulse-exporter-canary/".to_owned()
+}
+
+/// One entry of `prefixes:`.
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PrefixConfig {
+    /// The key prefix (may be empty for the whole bucket).
+    pub prefix: String,
+    /// Most pages of 1,000 keys listed per run (default 10, at most 10,000).
+    #[serde(default = "default_max_pages")]
+    pub max_pages: u32,
+}
+
+fn default_max_pages() -> u32 {
+    10
+}
+
+/// Which built-in check an S3 source runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum S3Check {
+    /// The write canary.
+    Canary,
+    /// Statistics of one entry of `prefixes`.
+    Prefix {
+        /// Its index in `prefixes`.
+        index: usize,
+    },
+}
+
+impl CheckSpec for S3Check {}
+
+/// `kind: s3`.
+pub struct S3;
+
+impl Kind for S3 {
+    const NAME: &'static str = "s3";
+    const TITLE: &'static str = "S3";
+    const METRICS_INTRO: &'static str = "The health probe is `HeadBucket` (`pulse_source_up`, `pulse_source_probe_duration_seconds`; \
+        403 has reason `auth`, 404 `not_found`). The canary and prefix statistics are opt-in.";
+    type Settings = S3Config;
+    type Check = S3Check;
+    type Source = S3Source;
+    const METRICS: &'static [Metric] = METRICS;
+
+    /// Its checks are built in from `canary` and `prefixes`.
+    fn builtin_checks(settings: &S3Config, path: &str) -> Vec<CheckConfig<Self::Check>> {
+        let mut checks = Vec::new();
+        if settings.canary.is_some() {
+            checks.push(builtin(path, "canary", S3Check::Canary));
+        }
+        for (i, p) in settings.prefixes.iter().enumerate() {
+            let shown = if p.prefix.is_empty() {
+                "*"
+            } else {
+                p.prefix.as_str()
+            };
+            checks.push(builtin(
+                path,
+                format!("prefix:{shown}"),
+                S3Check::Prefix { index: i },
+            ));
+        }
+        checks
+    }
+
+    fn series(
+        parsed: &Parsed<Self>,
+        check: &CheckConfig<S3Check>,
+    ) -> Vec<crate::config::shape::Series> {
+        use crate::config::display::PanelKind;
+        use crate::config::shape::{Builtin, Panel, PanelQuery, Pin, Series, Shape};
+        match check.spec {
+            S3Check::Canary => {
+                let canary = Builtin {
+                    panels: vec![
+                        Panel {
+                            key: "steps",
+                            title: "Write canary".to_owned(),
+                            description: "Each step of the last canary run: put, get (read back \
+                                and compared), delete; 1 worked, 0 failed.",
+                            unit: "none",
+                            kind: PanelKind::Stat,
+                            queries: vec![PanelQuery::metric(CANARY_SUCCESS.name, "{{step}}")],
+                            outcome: true,
+                        },
+                        Panel {
+                            key: "duration",
+                            title: "Write canary duration".to_owned(),
+                            description: "Duration of each canary step.",
+                            unit: "s",
+                            kind: PanelKind::Timeseries,
+                            queries: vec![PanelQuery::metric(CANARY_DURATION.name, "{{step}}")],
+                            outcome: false,
+                        },
+                    ],
+                    alerts: &[],
+                };
+                vec![Series::new(
+                    CANARY_SUCCESS.name,
+                    vec!["step".to_owned()],
+                    Shape::Builtin(canary),
+                )]
+            }
+            S3Check::Prefix { index: i } => parsed
+                .settings
+                .prefixes
+                .get(i)
+                .map(|p| {
+                    let objects = Builtin {
+                        panels: vec![Panel {
+                            key: "objects",
+                            title: format!("Objects under {:?}", p.prefix),
+                            description: "Objects under the prefix and their total size (lower \
+                                bounds while the listing is truncated at max_pages).",
+                            unit: "short",
+                            kind: PanelKind::Stat,
+                            queries: vec![
+                                PanelQuery::metric(PREFIX_OBJECTS.name, "objects"),
+                                PanelQuery {
+                                    unit: Some("bytes"),
+                                    ..PanelQuery::metric(PREFIX_BYTES.name, "bytes")
+                                },
+                            ],
+                            outcome: false,
+                        }],
+                        alerts: &[],
+                    };
+                    Series::new(PREFIX_OBJECTS.name, Vec::new(), Shape::Builtin(objects))
+                        .pinned(Pin::exact("prefix", &p.prefix))
+                })
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    fn validate(parsed: &Parsed<Self>, path: &str, errors: &mut Vec<ConfigError>) {
+        validate(&parsed.settings, path, errors)
+    }
+
+    fn display_endpoint(c: &S3Config) -> String {
+        match &c.endpoint {
+            Some(e) => format!(
+                "{}/{}",
+                crate::secrets::display_url(e).trim_end_matches('/'),
+                c.bucket
+            ),
+            None => format!("s3://{}", c.bucket),
+        }
+    }
+
+    fn tls_endpoints(c: &S3Config) -> Endpoints {
+        let endpoint = match &c.endpoint {
+            Some(e) => e.clone(),
+            // AWS itself: the region named, else the one the default chain would find in the
+            // environment (a profile's or the instance's region is not looked up for this).
+            None => {
+                let region = c
+                    .region
+                    .clone()
+                    .or_else(|| std::env::var("AWS_REGION").ok())
+                    .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
+                    .unwrap_or_else(|| "us-east-1".to_owned());
+                format!("https://s3.{region}.amazonaws.com")
+            }
+        };
+        let Some(mut at) = TlsEndpoint::of_url(&endpoint, &["https"], 443) else {
+            return Endpoints::None;
+        };
+        // Virtual-hosted style reaches the bucket's own name, which may present another
+        // certificate than the endpoint's.
+        if !c.path_style.unwrap_or(c.endpoint.is_some()) {
+            at.host = format!("{}.{}", c.bucket, at.host);
+        }
+        Endpoints::Fixed(vec![at])
+    }
+
+    fn connect(settings: &S3Config, name: &str) -> Result<S3Source, String> {
+        S3Source::new(settings, name)
+    }
+}
+
+/// Records the s3 rules the source at `p` breaks.
+fn validate(c: &S3Config, p: &str, errors: &mut Vec<ConfigError>) {
+    if c.bucket.is_empty() {
+        errors.push(ConfigError::new(format!("{p}.bucket"), "must not be empty"));
+    }
+    if c.access_key_id.is_some() != c.secret_access_key.is_some() {
+        errors.push(ConfigError::new(
+            format!("{p}.secret_access_key"),
+            "set both `access_key_id` and `secret_access_key`, or neither to use the default AWS credential chain",
+        ));
+    }
+    if let Some(e) = &c.endpoint {
+        if !matches!(
+            url::Url::parse(e).map(|u| u.scheme().to_owned()).as_deref(),
+            Ok("http" | "https")
+        ) {
+            errors.push(ConfigError::new(
+                format!("{p}.endpoint"),
+                "expected an http(s) URL such as http://minio:9000",
+            ));
+        }
+    }
+    if let Some(tls) = &c.tls {
+        let https = c
+            .endpoint
+            .as_deref()
+            .is_some_and(|e| e.starts_with("https://"));
+        if !https {
+            errors.push(ConfigError::new(
+                format!("{p}.tls"),
+                "applies to an https:// `endpoint` (AWS's own endpoints use public CAs)",
+            ));
+        }
+        if tls.cert_file.is_some() || tls.key_file.is_some() {
+            errors.push(ConfigError::new(
+                format!("{p}.tls.cert_file"),
+                "client certificates are not supported for S3 (the AWS SDK's HTTP client sends none): keep `ca_file` only",
+            ));
+        } else {
+            tls.validate(&format!("{p}.tls"), errors);
+        }
+    }
+    if let Some(canary) = &c.canary {
+        if canary.prefix.is_empty() {
+            errors.push(ConfigError::new(
+                format!("{p}.canary.prefix"),
+                "must not be empty: the canary writes and deletes objects under it",
+            ));
+        }
+    }
+    for (i, pc) in c.prefixes.iter().enumerate() {
+        // 10,000 pages are 10 million keys listed per run.
+        in_range(
+            &format!("{p}.prefixes[{i}].max_pages"),
+            pc.max_pages.into(),
+            1,
+            10_000,
+            errors,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::configfile::{assert_reports, errors_of};
+
+    #[test]
+    fn bad_fields_are_named_with_their_fix() {
+        assert_reports(
+            r#"
+sources:
+  - name: media
+    kind: s3
+    bucket: ""
+    endpoint: "minio:9000"
+    access_key_id: AKIA
+    canary: { prefix: "" }
+    prefixes: [{ prefix: "uploads/", max_pages: 0 }]
+"#,
+            &[
+                "sources[0].bucket: must not be empty",
+                "sources[0].secret_access_key: set both `access_key_id` and `secret_access_key`",
+                "sources[0].endpoint: expected an http(s) URL",
+                "sources[0].canary.prefix: must not be empty",
+                "sources[0].prefixes[0].max_pages: must be at least 1",
+            ],
+        );
+        assert_eq!(
+            errors_of("sources:\n  - { name: media, kind: s3, bucket: media, region: eu-west-1, canary: {} }"),
+            ""
+        );
+    }
+
+    #[test]
+    fn tls_needs_an_https_endpoint_and_takes_no_client_certificate() {
+        assert_reports(
+            r#"
+sources:
+  - { name: a, kind: s3, bucket: b, endpoint: "http://minio:9000", tls: { ca_file: /nonexistent/ca.pem } }
+  - { name: c, kind: s3, bucket: b, endpoint: "https://minio:9000", tls: { cert_file: /c.pem, key_file: /k.pem } }
+"#,
+            &[
+                "sources[0].tls: applies to an https:// `endpoint`",
+                "sources[0].tls.ca_file: /nonexistent/ca.pem",
+                "sources[1].tls.cert_file: client certificates are not supported for S3",
+            ],
+        );
+    }
+}
