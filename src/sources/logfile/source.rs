@@ -1,0 +1,73 @@
+//! A log-file source: the tail it keeps between runs, its health probe (the file opens as a
+//! regular file) and its tail check.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use tokio::time::Instant;
+
+use super::count::Counts;
+use super::file::{blocking, open_regular};
+use super::tail::{Tail, TailProbe};
+use super::{LogfileConfig, TailCheck};
+use crate::config::{CheckConfig, CheckPlan};
+use crate::sample::Output;
+use crate::sources::{Probe, ProbeFuture, Source};
+
+/// A log-file source.
+pub struct LogfileSource {
+    name: String,
+    config: Arc<LogfileConfig>,
+    tail: Arc<Mutex<Tail>>,
+}
+
+impl LogfileSource {
+    /// Creates the source; nothing is opened until the first run.
+    pub fn new(c: &LogfileConfig, name: &str) -> Result<Self, String> {
+        let tail = Tail {
+            file: None,
+            counts: Counts {
+                counters: vec![BTreeMap::new(); c.counters.len()],
+                histograms: vec![BTreeMap::new(); c.histograms.len()],
+                ..Counts::default()
+            },
+        };
+        Ok(LogfileSource {
+            name: name.to_owned(),
+            config: Arc::new(c.clone()),
+            tail: Arc::new(Mutex::new(tail)),
+        })
+    }
+}
+
+impl Source<TailCheck> for LogfileSource {
+    fn health(&self) -> Arc<dyn Probe> {
+        Arc::new(HealthProbe {
+            path: self.config.path.clone(),
+        })
+    }
+
+    fn check(&self, _check: &CheckConfig<TailCheck>, _plan: &CheckPlan) -> Arc<dyn Probe> {
+        Arc::new(TailProbe {
+            source: self.name.clone(),
+            config: self.config.clone(),
+            tail: self.tail.clone(),
+        })
+    }
+}
+
+struct HealthProbe {
+    path: PathBuf,
+}
+
+impl Probe for HealthProbe {
+    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
+        Box::pin(async move {
+            // Readable is what matters: a file we may not open is as good as missing.
+            let path = self.path.clone();
+            blocking(&self.path, deadline, move || open_regular(&path).map(drop)).await?;
+            Ok(Output::default())
+        })
+    }
+}
