@@ -7,7 +7,8 @@ use lapin::types::FieldTable;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::{flag, Selection, QUEUE_CONSUMERS, QUEUE_MESSAGES};
+use super::metrics::{flag, QUEUE_CONSUMERS, QUEUE_MESSAGES};
+use super::selection::Selection;
 use crate::error::{ProbeError, Reason};
 use crate::sample::Output;
 use crate::sources::{remaining, Probe, ProbeFuture};

@@ -7,32 +7,34 @@
 //! arguments or policy, and those matching `dead_letter_pattern`.
 
 //!
-//! Files by concern: [`management`] (the HTTP API client), [`queues`] (the queue check over
-//! it), [`amqp`] (the AMQP-only check), [`health`] (the health probe); this module holds the
-//! settings, the queue selection, the metric table and the kind.
+//! Files by concern: [`management`] (the HTTP API client), [`source`] (the source and its
+//! clients), [`selection`] (which queues are read), [`queues`] (the queue check over the API),
+//! [`amqp`] (the AMQP-only check), [`health`] (the health probe), [`metrics`]; this module
+//! holds the settings, the check type, validation and the kind.
 
 mod amqp;
 mod health;
 mod management;
+mod metrics;
 mod queues;
-
-use std::sync::Arc;
+mod selection;
+mod source;
 
 use regex::Regex;
 use serde::Deserialize;
-use tokio::sync::Mutex;
 
-use super::{Kind, Parsed, Probe, Source};
+use super::{Kind, Parsed};
 use crate::certificates::{Endpoints, TlsEndpoint};
 use crate::config::parse::builtin;
 use crate::config::validate::in_range;
-use crate::config::{CheckConfig, CheckPlan, CheckSpec, ConfigError};
+use crate::config::{CheckConfig, CheckSpec, ConfigError};
 use crate::metric::Metric;
 
-use amqp::{Amqp, AmqpProbe};
-use health::HealthProbe;
-use management::Management;
-use queues::QueuesProbe;
+use metrics::{
+    QUEUE_ACKED, QUEUE_CONSUMERS, QUEUE_HEAD_TIMESTAMP, QUEUE_INFO, QUEUE_MESSAGES, QUEUE_RATE,
+    QUEUE_UTILISATION, VHOST_MESSAGES, VHOST_QUEUES,
+};
+pub use source::RabbitmqSource;
 
 /// Connection settings and queue selection of a `kind: rabbitmq` source.
 #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
@@ -85,7 +87,7 @@ fn default_max_queues() -> usize {
 /// Which built-in check a RabbitMQ source runs, with the endpoint its probe reads: the source
 /// adds only the shared transport (HTTP client and credentials, AMQP connection).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RabbitCheck {
+pub enum RabbitmqCheck {
     /// Every selected queue through the management API at this base URL.
     ManagementQueues(url::Url),
     /// The configured queues through AMQP.
@@ -138,7 +140,7 @@ pub const QUEUES_CHECK: &str = "queues";
 /// Check name of the AMQP queue check.
 pub const AMQP_CHECK: &str = "amqp_queues";
 
-impl CheckSpec for RabbitCheck {
+impl CheckSpec for RabbitmqCheck {
     fn series(&self, _common: &crate::config::CheckCommon) -> Vec<crate::config::shape::Series> {
         use crate::config::display::PanelKind;
         use crate::config::shape::{Builtin, Panel, PanelQuery, Series, Shape};
@@ -203,76 +205,6 @@ pub const METRICS: &[Metric] = &[
     health::UNROUTABLE,
 ];
 
-const QUEUE_MESSAGES: Metric = Metric::gauge(
-    "pulse_rabbitmq_queue_messages",
-    "Messages in the queue: ready for delivery, or delivered and not yet acknowledged.",
-    &["source", "vhost", "queue", "dead_letter", "state"],
-)
-.doc("Messages `ready` for delivery and `unacked` (delivered, not acknowledged).")
-.doc_labels("queue labels, `state`");
-const QUEUE_CONSUMERS: Metric = Metric::gauge(
-    "pulse_rabbitmq_queue_consumers",
-    "Consumers attached to the queue.",
-    &["source", "vhost", "queue", "dead_letter"],
-)
-.doc("Consumers attached.")
-.doc_labels("queue labels");
-const QUEUE_UTILISATION: Metric = Metric::gauge(
-    "pulse_rabbitmq_queue_consumer_utilisation",
-    "Share of time the queue could deliver to its consumers immediately (0 to 1), when the broker reports it.",
-    &["source", "vhost", "queue", "dead_letter"],
-)
-.doc("Share of time the queue could deliver to consumers at once (0 to 1), when reported.")
-.doc_labels("queue labels");
-const QUEUE_RATE: Metric = Metric::gauge(
-    "pulse_rabbitmq_queue_message_rate",
-    "Messages per second through the queue, by operation, as the broker averages them.",
-    &["source", "vhost", "queue", "dead_letter", "op"],
-)
-.doc("Messages per second by `op` (`publish`, `deliver`, `ack`), as the broker averages them, when reported.")
-.doc_labels("queue labels, `op`");
-const QUEUE_ACKED: Metric = Metric::counter(
-    "pulse_rabbitmq_queue_messages_acked_total",
-    "Messages acknowledged by the queue's consumers, as the broker counts them.",
-    &["source", "vhost", "queue", "dead_letter"],
-)
-.doc("Messages acknowledged by consumers, as the broker counts them (`message_stats.ack`); absent until the first ack.")
-.doc_labels("queue labels");
-const QUEUE_HEAD_TIMESTAMP: Metric = Metric::gauge(
-    "pulse_rabbitmq_queue_head_message_timestamp_seconds",
-    "Timestamp property of the oldest ready message (the queue's head), as unix seconds; absent when the queue is empty or publishers set no timestamp.",
-    &["source", "vhost", "queue", "dead_letter"],
-)
-.doc("The AMQP `timestamp` property of the oldest ready message (the head), in unix seconds; absent for an empty queue or when publishers set no timestamp (classic queues report it).")
-.doc_labels("queue labels");
-const QUEUE_INFO: Metric = Metric::gauge(
-    "pulse_rabbitmq_queue_info",
-    "Always 1; the queue's state and type as labels.",
-    &["source", "vhost", "queue", "dead_letter", "state", "type"],
-)
-.doc("Always 1; queue state (`running`, `idle`, `flow`, `down`, …) and type (`classic`, `quorum`, `stream`).")
-.doc_labels("queue labels, `state`, `type`");
-const VHOST_QUEUES: Metric = Metric::gauge(
-    "pulse_rabbitmq_vhost_queues",
-    "Queues selected in the vhost (before the max_queues cap).",
-    &["source", "vhost"],
-)
-.doc("Selected queues per vhost, counted before the `max_queues` cap.");
-const VHOST_MESSAGES: Metric = Metric::gauge(
-    "pulse_rabbitmq_vhost_messages",
-    "Messages in the vhost's selected queues, by state.",
-    &["source", "vhost", "state"],
-)
-.doc("Messages in the vhost's selected queues, before the cap.");
-/// `"true"` or `"false"`, for the `dead_letter` label.
-fn flag(b: bool) -> &'static str {
-    if b {
-        "true"
-    } else {
-        "false"
-    }
-}
-
 /// `kind: rabbitmq`.
 pub struct Rabbitmq;
 
@@ -284,7 +216,7 @@ impl Kind for Rabbitmq {
         `dead_letter_pattern`). From the management API unless noted; AMQP-only mode publishes \
         `pulse_rabbitmq_queue_messages{state=\"ready\"}` and `pulse_rabbitmq_queue_consumers`.";
     type Settings = RabbitmqConfig;
-    type Check = RabbitCheck;
+    type Check = RabbitmqCheck;
     type Source = RabbitmqSource;
     const METRICS: &'static [Metric] = METRICS;
 
@@ -296,7 +228,7 @@ impl Kind for Rabbitmq {
             checks.push(builtin(
                 path,
                 QUEUES_CHECK,
-                RabbitCheck::ManagementQueues(base),
+                RabbitmqCheck::ManagementQueues(base),
             ));
         }
         if let Some(url) = &settings.amqp_url {
@@ -304,7 +236,7 @@ impl Kind for Rabbitmq {
                 .then(|| AmqpTarget::new(url, &settings.amqp_queues))
                 .flatten()
             {
-                checks.push(builtin(path, AMQP_CHECK, RabbitCheck::AmqpQueues(target)));
+                checks.push(builtin(path, AMQP_CHECK, RabbitmqCheck::AmqpQueues(target)));
             }
         }
         checks
@@ -428,205 +360,6 @@ fn validate(c: &RabbitmqConfig, p: &str, errors: &mut Vec<ConfigError>) {
     );
 }
 
-/// Compiled queue selection.
-struct Selection {
-    vhosts: Vec<String>,
-    include: Vec<Regex>,
-    exclude: Vec<Regex>,
-    dead_letter: Option<Regex>,
-}
-
-impl Selection {
-    fn new(c: &RabbitmqConfig) -> Result<Self, String> {
-        let compile = |list: &[String]| {
-            list.iter()
-                .map(|r| Regex::new(r).map_err(|e| e.to_string()))
-                .collect::<Result<Vec<_>, _>>()
-        };
-        Ok(Selection {
-            vhosts: c.vhosts.clone(),
-            include: compile(&c.queues.include)?,
-            exclude: compile(&c.queues.exclude)?,
-            dead_letter: c
-                .dead_letter_pattern
-                .as_deref()
-                .map(Regex::new)
-                .transpose()
-                .map_err(|e| e.to_string())?,
-        })
-    }
-
-    fn wants(&self, vhost: &str, queue: &str) -> bool {
-        (self.vhosts.is_empty() || self.vhosts.iter().any(|v| v == vhost))
-            && (self.include.is_empty() || self.include.iter().any(|r| r.is_match(queue)))
-            && !self.exclude.iter().any(|r| r.is_match(queue))
-    }
-
-    fn named_dead_letter(&self, queue: &str) -> bool {
-        self.dead_letter.as_ref().is_some_and(|r| r.is_match(queue))
-    }
-}
-
-/// A RabbitMQ source.
-pub struct RabbitmqSource {
-    name: String,
-    /// The health probe's endpoints, as the settings name them.
-    management: Option<Arc<Management>>,
-    amqp: Option<Arc<Amqp>>,
-    /// The transport the checks share with the health probe.
-    http: reqwest::Client,
-    username: String,
-    password: String,
-    amqp_tls: Option<lapin::tcp::OwnedTLSConfig>,
-    amqp_conn: Arc<Mutex<Option<lapin::Connection>>>,
-    selection: Arc<Selection>,
-    max_queues: usize,
-}
-
-/// The management API's HTTP client: with `tls:`, trusting its CA alone and presenting its
-/// client certificate.
-fn management_client(
-    tls: Option<&crate::config::tls::TlsMaterial>,
-) -> Result<reqwest::Client, String> {
-    let mut b = reqwest::Client::builder()
-        .user_agent(concat!("pulse-exporter/", env!("CARGO_PKG_VERSION")));
-    if let Some(tls) = tls {
-        if let Some(ca) = &tls.ca {
-            b = b.tls_built_in_root_certs(false);
-            for cert in reqwest::Certificate::from_pem_bundle(ca)
-                .map_err(|e| format!("tls.ca_file: {e}"))?
-            {
-                b = b.add_root_certificate(cert);
-            }
-        }
-        if let Some((cert, key)) = &tls.identity {
-            let pem = [cert.as_slice(), b"\n", key.as_slice()].concat();
-            b = b.identity(
-                reqwest::Identity::from_pem(&pem).map_err(|e| format!("tls.key_file: {e}"))?,
-            );
-        }
-    }
-    b.build().map_err(|e| e.to_string())
-}
-
-/// The AMQP client's TLS settings: the CA and the client certificate and key, all PEM.
-fn amqp_tls(tls: &crate::config::tls::TlsMaterial) -> lapin::tcp::OwnedTLSConfig {
-    lapin::tcp::OwnedTLSConfig {
-        // lapin reads the key as PEM (any of PKCS#8, PKCS#1 or SEC1), whatever the variant's name.
-        identity: tls
-            .identity
-            .as_ref()
-            .map(|(cert, key)| lapin::tcp::OwnedIdentity::PKCS8 {
-                pem: cert.clone(),
-                key: key.clone(),
-            }),
-        cert_chain: tls
-            .ca
-            .as_ref()
-            .map(|ca| String::from_utf8_lossy(ca).into_owned()),
-    }
-}
-
-impl RabbitmqSource {
-    /// Creates the source without connecting.
-    pub fn new(c: &RabbitmqConfig, name: &str) -> Result<Self, String> {
-        if let Some(pw) = &c.password {
-            crate::secrets::register(pw);
-        }
-        let tls = match &c.tls {
-            Some(files) => Some(files.load_for_client()?),
-            None => None,
-        };
-        // Built from `tls:` only for a management API, as an AMQP-only source's TLS files are
-        // meant for lapin alone.
-        let http = match &c.management_url {
-            Some(_) => management_client(tls.as_ref())?,
-            None => management_client(None)?,
-        };
-        let (username, password) = (
-            c.username.clone().unwrap_or_default(),
-            c.password.clone().unwrap_or_default(),
-        );
-        let management = match &c.management_url {
-            Some(u) => Some(Arc::new(Management {
-                base: management_base(u).ok_or("management_url is not a URL")?,
-                username: username.clone(),
-                password: password.clone(),
-                http: http.clone(),
-            })),
-            None => None,
-        };
-        let amqp_tls = tls.as_ref().map(amqp_tls);
-        let amqp_conn = Arc::new(Mutex::new(None));
-        let amqp = match &c.amqp_url {
-            Some(u) => {
-                crate::secrets::register_url_password(u);
-                let uri: lapin::uri::AMQPUri = u
-                    .parse()
-                    .map_err(|e: String| crate::secrets::scrub(&e).into_owned())?;
-                crate::secrets::register(&uri.authority.userinfo.password);
-                Some(Arc::new(Amqp {
-                    tls: amqp_tls.clone(),
-                    url: u.clone(),
-                    vhost: uri.vhost.clone(),
-                    queues: c.amqp_queues.clone(),
-                    conn: amqp_conn.clone(),
-                }))
-            }
-            None => None,
-        };
-        Ok(RabbitmqSource {
-            name: name.to_owned(),
-            management,
-            amqp,
-            http,
-            username,
-            password,
-            amqp_tls,
-            amqp_conn,
-            selection: Arc::new(Selection::new(c)?),
-            max_queues: c.max_queues,
-        })
-    }
-}
-
-impl Source<RabbitCheck> for RabbitmqSource {
-    fn health(&self) -> Arc<dyn Probe> {
-        Arc::new(HealthProbe {
-            source: self.name.clone(),
-            management: self.management.clone(),
-            amqp: self.amqp.clone(),
-        })
-    }
-
-    fn check(&self, check: &CheckConfig<RabbitCheck>, _plan: &CheckPlan) -> Arc<dyn Probe> {
-        match &check.spec {
-            RabbitCheck::ManagementQueues(base) => Arc::new(QueuesProbe {
-                source: self.name.clone(),
-                management: Arc::new(Management {
-                    base: base.clone(),
-                    username: self.username.clone(),
-                    password: self.password.clone(),
-                    http: self.http.clone(),
-                }),
-                selection: self.selection.clone(),
-                max_queues: self.max_queues,
-            }),
-            RabbitCheck::AmqpQueues(target) => Arc::new(AmqpProbe {
-                source: self.name.clone(),
-                amqp: Arc::new(Amqp {
-                    tls: self.amqp_tls.clone(),
-                    url: target.url.clone(),
-                    vhost: target.vhost.clone(),
-                    queues: target.queues.clone(),
-                    conn: self.amqp_conn.clone(),
-                }),
-                selection: self.selection.clone(),
-            }),
-        }
-    }
-}
-
 /// A regex error without the echo of the pattern and caret line the regex crate prints, which
 /// for a long pattern would bury the reason: the position in the file already says where.
 fn regex_error(e: &regex::Error) -> String {
@@ -645,24 +378,6 @@ fn regex_error(e: &regex::Error) -> String {
 mod tests {
     use super::*;
     use crate::configfile::{assert_reports, errors_of};
-
-    #[test]
-    fn queues_are_selected_by_vhost_include_and_exclude() {
-        let config: RabbitmqConfig = serde_yaml::from_str(
-            "{ management_url: 'http://r:15672', vhosts: [prod], queues: { include: ['^ai\\.', '^preview'], exclude: ['\\.tmp$'] }, dead_letter_pattern: '\\.dlq$' }",
-        )
-        .unwrap();
-        let s = Selection::new(&config).unwrap();
-        assert!(s.wants("prod", "ai.requests"));
-        assert!(s.wants("prod", "preview.jobs"));
-        assert!(!s.wants("prod", "ai.requests.tmp"), "excluded");
-        assert!(!s.wants("prod", "emails"), "not included");
-        assert!(!s.wants("staging", "ai.requests"), "other vhost");
-        assert!(s.named_dead_letter("ai.requests.dlq"));
-        assert!(!s.named_dead_letter("ai.requests"));
-        let all = Selection::new(&serde_yaml::from_str("{}").unwrap()).unwrap();
-        assert!(all.wants("any", "queue") && !all.named_dead_letter("x.dlq"));
-    }
 
     #[test]
     fn each_mode_brings_its_built_in_check() {
@@ -701,8 +416,8 @@ mod tests {
         .unwrap();
         let parsed = Rabbitmq::parse(rest, "sources[0]", &mut errors).unwrap();
         assert!(errors.is_empty(), "{errors:?}");
-        let specs: Vec<&RabbitCheck> = parsed.checks.iter().map(|c| &c.spec).collect();
-        let RabbitCheck::ManagementQueues(base) = specs[0] else {
+        let specs: Vec<&RabbitmqCheck> = parsed.checks.iter().map(|c| &c.spec).collect();
+        let RabbitmqCheck::ManagementQueues(base) = specs[0] else {
             panic!("{specs:?}")
         };
         // Joined paths stay below the base path.
@@ -710,7 +425,7 @@ mod tests {
             base.join("queues").unwrap().as_str(),
             "http://r:15672/api/queues"
         );
-        let RabbitCheck::AmqpQueues(target) = specs[1] else {
+        let RabbitmqCheck::AmqpQueues(target) = specs[1] else {
             panic!("{specs:?}")
         };
         assert_eq!(target.vhost, "prod");

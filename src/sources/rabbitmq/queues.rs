@@ -9,10 +9,11 @@ use serde_json::Value as Json;
 use tokio::time::Instant;
 
 use super::management::Management;
-use super::{
-    flag, Selection, QUEUE_ACKED, QUEUE_CONSUMERS, QUEUE_HEAD_TIMESTAMP, QUEUE_INFO,
-    QUEUE_MESSAGES, QUEUE_RATE, QUEUE_UTILISATION, VHOST_MESSAGES, VHOST_QUEUES,
+use super::metrics::{
+    flag, QUEUE_ACKED, QUEUE_CONSUMERS, QUEUE_HEAD_TIMESTAMP, QUEUE_INFO, QUEUE_MESSAGES,
+    QUEUE_RATE, QUEUE_UTILISATION, VHOST_MESSAGES, VHOST_QUEUES,
 };
+use super::selection::Selection;
 use crate::error::{ProbeError, Reason};
 use crate::sample::Output;
 use crate::sources::{Probe, ProbeFuture};

@@ -1,0 +1,68 @@
+//! Which queues a source reads: its vhosts, include and exclude regexes, and the queues that
+//! `dead_letter_pattern` names dead-letter queues.
+
+use regex::Regex;
+
+use super::RabbitmqConfig;
+
+/// Compiled queue selection.
+pub(super) struct Selection {
+    vhosts: Vec<String>,
+    include: Vec<Regex>,
+    exclude: Vec<Regex>,
+    dead_letter: Option<Regex>,
+}
+
+impl Selection {
+    pub(super) fn new(c: &RabbitmqConfig) -> Result<Self, String> {
+        let compile = |list: &[String]| {
+            list.iter()
+                .map(|r| Regex::new(r).map_err(|e| e.to_string()))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        Ok(Selection {
+            vhosts: c.vhosts.clone(),
+            include: compile(&c.queues.include)?,
+            exclude: compile(&c.queues.exclude)?,
+            dead_letter: c
+                .dead_letter_pattern
+                .as_deref()
+                .map(Regex::new)
+                .transpose()
+                .map_err(|e| e.to_string())?,
+        })
+    }
+
+    pub(super) fn wants(&self, vhost: &str, queue: &str) -> bool {
+        (self.vhosts.is_empty() || self.vhosts.iter().any(|v| v == vhost))
+            && (self.include.is_empty() || self.include.iter().any(|r| r.is_match(queue)))
+            && !self.exclude.iter().any(|r| r.is_match(queue))
+    }
+
+    pub(super) fn named_dead_letter(&self, queue: &str) -> bool {
+        self.dead_letter.as_ref().is_some_and(|r| r.is_match(queue))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queues_are_selected_by_vhost_include_and_exclude() {
+        let config: RabbitmqConfig = serde_yaml::from_str(
+            "{ management_url: 'http://r:15672', vhosts: [prod], queues: { include: ['^ai\\.', '^preview'], exclude: ['\\.tmp$'] }, dead_letter_pattern: '\\.dlq$' }",
+        )
+        .unwrap();
+        let s = Selection::new(&config).unwrap();
+        assert!(s.wants("prod", "ai.requests"));
+        assert!(s.wants("prod", "preview.jobs"));
+        assert!(!s.wants("prod", "ai.requests.tmp"), "excluded");
+        assert!(!s.wants("prod", "emails"), "not included");
+        assert!(!s.wants("staging", "ai.requests"), "other vhost");
+        assert!(s.named_dead_letter("ai.requests.dlq"));
+        assert!(!s.named_dead_letter("ai.requests"));
+        let all = Selection::new(&serde_yaml::from_str("{}").unwrap()).unwrap();
+        assert!(all.wants("any", "queue") && !all.named_dead_letter("x.dlq"));
+    }
+}

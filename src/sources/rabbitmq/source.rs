@@ -1,0 +1,175 @@
+//! A RabbitMQ source: the management API's HTTP client and the AMQP connection its probes
+//! share, each with the source's TLS files, and the probe for each check.
+
+use std::sync::Arc;
+
+use tokio::sync::Mutex;
+
+use super::amqp::{Amqp, AmqpProbe};
+use super::health::HealthProbe;
+use super::management::Management;
+use super::queues::QueuesProbe;
+use super::selection::Selection;
+use super::{management_base, RabbitmqCheck, RabbitmqConfig};
+use crate::config::{CheckConfig, CheckPlan};
+use crate::sources::{Probe, Source};
+
+/// A RabbitMQ source.
+pub struct RabbitmqSource {
+    name: String,
+    /// The health probe's endpoints, as the settings name them.
+    management: Option<Arc<Management>>,
+    amqp: Option<Arc<Amqp>>,
+    /// The transport the checks share with the health probe.
+    http: reqwest::Client,
+    username: String,
+    password: String,
+    amqp_tls: Option<lapin::tcp::OwnedTLSConfig>,
+    amqp_conn: Arc<Mutex<Option<lapin::Connection>>>,
+    selection: Arc<Selection>,
+    max_queues: usize,
+}
+
+/// The management API's HTTP client: with `tls:`, trusting its CA alone and presenting its
+/// client certificate.
+fn management_client(
+    tls: Option<&crate::config::tls::TlsMaterial>,
+) -> Result<reqwest::Client, String> {
+    let mut b = reqwest::Client::builder()
+        .user_agent(concat!("pulse-exporter/", env!("CARGO_PKG_VERSION")));
+    if let Some(tls) = tls {
+        if let Some(ca) = &tls.ca {
+            b = b.tls_built_in_root_certs(false);
+            for cert in reqwest::Certificate::from_pem_bundle(ca)
+                .map_err(|e| format!("tls.ca_file: {e}"))?
+            {
+                b = b.add_root_certificate(cert);
+            }
+        }
+        if let Some((cert, key)) = &tls.identity {
+            let pem = [cert.as_slice(), b"\n", key.as_slice()].concat();
+            b = b.identity(
+                reqwest::Identity::from_pem(&pem).map_err(|e| format!("tls.key_file: {e}"))?,
+            );
+        }
+    }
+    b.build().map_err(|e| e.to_string())
+}
+
+/// The AMQP client's TLS settings: the CA and the client certificate and key, all PEM.
+fn amqp_tls(tls: &crate::config::tls::TlsMaterial) -> lapin::tcp::OwnedTLSConfig {
+    lapin::tcp::OwnedTLSConfig {
+        // lapin reads the key as PEM (any of PKCS#8, PKCS#1 or SEC1), whatever the variant's name.
+        identity: tls
+            .identity
+            .as_ref()
+            .map(|(cert, key)| lapin::tcp::OwnedIdentity::PKCS8 {
+                pem: cert.clone(),
+                key: key.clone(),
+            }),
+        cert_chain: tls
+            .ca
+            .as_ref()
+            .map(|ca| String::from_utf8_lossy(ca).into_owned()),
+    }
+}
+
+impl RabbitmqSource {
+    /// Creates the source without connecting.
+    pub fn new(c: &RabbitmqConfig, name: &str) -> Result<Self, String> {
+        if let Some(pw) = &c.password {
+            crate::secrets::register(pw);
+        }
+        let tls = match &c.tls {
+            Some(files) => Some(files.load_for_client()?),
+            None => None,
+        };
+        // Built from `tls:` only for a management API, as an AMQP-only source's TLS files are
+        // meant for lapin alone.
+        let http = match &c.management_url {
+            Some(_) => management_client(tls.as_ref())?,
+            None => management_client(None)?,
+        };
+        let (username, password) = (
+            c.username.clone().unwrap_or_default(),
+            c.password.clone().unwrap_or_default(),
+        );
+        let management = match &c.management_url {
+            Some(u) => Some(Arc::new(Management {
+                base: management_base(u).ok_or("management_url is not a URL")?,
+                username: username.clone(),
+                password: password.clone(),
+                http: http.clone(),
+            })),
+            None => None,
+        };
+        let amqp_tls = tls.as_ref().map(amqp_tls);
+        let amqp_conn = Arc::new(Mutex::new(None));
+        let amqp = match &c.amqp_url {
+            Some(u) => {
+                crate::secrets::register_url_password(u);
+                let uri: lapin::uri::AMQPUri = u
+                    .parse()
+                    .map_err(|e: String| crate::secrets::scrub(&e).into_owned())?;
+                crate::secrets::register(&uri.authority.userinfo.password);
+                Some(Arc::new(Amqp {
+                    tls: amqp_tls.clone(),
+                    url: u.clone(),
+                    vhost: uri.vhost.clone(),
+                    queues: c.amqp_queues.clone(),
+                    conn: amqp_conn.clone(),
+                }))
+            }
+            None => None,
+        };
+        Ok(RabbitmqSource {
+            name: name.to_owned(),
+            management,
+            amqp,
+            http,
+            username,
+            password,
+            amqp_tls,
+            amqp_conn,
+            selection: Arc::new(Selection::new(c)?),
+            max_queues: c.max_queues,
+        })
+    }
+}
+
+impl Source<RabbitmqCheck> for RabbitmqSource {
+    fn health(&self) -> Arc<dyn Probe> {
+        Arc::new(HealthProbe {
+            source: self.name.clone(),
+            management: self.management.clone(),
+            amqp: self.amqp.clone(),
+        })
+    }
+
+    fn check(&self, check: &CheckConfig<RabbitmqCheck>, _plan: &CheckPlan) -> Arc<dyn Probe> {
+        match &check.spec {
+            RabbitmqCheck::ManagementQueues(base) => Arc::new(QueuesProbe {
+                source: self.name.clone(),
+                management: Arc::new(Management {
+                    base: base.clone(),
+                    username: self.username.clone(),
+                    password: self.password.clone(),
+                    http: self.http.clone(),
+                }),
+                selection: self.selection.clone(),
+                max_queues: self.max_queues,
+            }),
+            RabbitmqCheck::AmqpQueues(target) => Arc::new(AmqpProbe {
+                source: self.name.clone(),
+                amqp: Arc::new(Amqp {
+                    tls: self.amqp_tls.clone(),
+                    url: target.url.clone(),
+                    vhost: target.vhost.clone(),
+                    queues: target.queues.clone(),
+                    conn: self.amqp_conn.clone(),
+                }),
+                selection: self.selection.clone(),
+            }),
+        }
+    }
+}
