@@ -10,7 +10,7 @@ use serde::Deserialize;
 use tokio::time::Instant;
 
 use super::api::{parse_items, Api, ListRequest};
-use super::{account_label, ENDPOINTS, ENDPOINT_ENABLED, TRUNCATED};
+use super::metrics::{account_label, ENDPOINTS, ENDPOINT_ENABLED, TRUNCATED};
 use crate::error::ProbeError;
 use crate::sample::Output;
 use crate::sources::{Probe, ProbeFuture};

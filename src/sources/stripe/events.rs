@@ -47,7 +47,7 @@ use tokio::time::Instant;
 use super::api::RETENTION;
 use super::api::{Api, ListRequest};
 use super::endpoints::StoppedEndpoints;
-use super::{
+use super::metrics::{
     account_label, ABANDONED, EVENTS, EVENTS_READ, LOOKBACK, OLDEST_ABANDONED, OLDEST_UNDELIVERED,
     STUCK, TRUNCATED, UNDELIVERED,
 };
