@@ -13,6 +13,7 @@
 mod decode;
 mod health;
 mod heartbeats;
+mod metrics;
 mod queries;
 mod session;
 
@@ -128,7 +129,7 @@ pub struct PostgresBeatSource {
 }
 
 /// The built-in metrics of a Postgres source: its health probe's.
-pub const METRICS: &[Metric] = health::METRICS;
+pub const METRICS: &[Metric] = metrics::METRICS;
 
 /// `kind: postgres`.
 pub struct Postgres;

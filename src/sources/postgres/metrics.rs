@@ -1,0 +1,213 @@
+//! The metrics of the Postgres health probe: connections, sizes, the role and the server's
+//! start, replication from either side, slots, wraparound, transactions, locks, checkpoints.
+
+use crate::metric::Metric;
+
+pub(super) const MAX_CONNECTIONS: Metric = Metric::gauge(
+    "pulse_postgres_max_connections",
+    "The server's max_connections setting.",
+    &["source"],
+)
+.doc("The server's `max_connections`.");
+pub(super) const RESERVED_CONNECTIONS: Metric = Metric::gauge(
+    "pulse_postgres_reserved_connections",
+    "Connection slots of max_connections kept for superusers and pg_use_reserved_connections (superuser_reserved_connections + reserved_connections).",
+    &["source"],
+)
+.doc("Slots of `max_connections` ordinary clients may not use (`superuser_reserved_connections` plus, from Postgres 16, `reserved_connections`): new client connections are refused once `pulse_postgres_connections` reaches `max_connections` minus these.");
+pub(super) const CONNECTIONS: Metric = Metric::gauge(
+    "pulse_postgres_connections",
+    "Client connections to the server, by state (compare with pulse_postgres_max_connections).",
+    &["source", "state"],
+)
+.doc(
+    "Client connections by `pg_stat_activity.state` (`active`, `idle`, `idle in transaction`, …).",
+);
+pub(super) const DATABASE_SIZE: Metric = Metric::gauge(
+    "pulse_postgres_database_size_bytes",
+    "Size on disk of the database the source connects to.",
+    &["source", "database"],
+)
+.doc("Size of the database the source connects to.");
+pub(super) const OLDEST_QUERY: Metric = Metric::gauge(
+    "pulse_postgres_oldest_query_start_timestamp_seconds",
+    "Start time of the longest-running active query (age = time() - value); absent when none runs.",
+    &["source"],
+)
+.doc("Start of the longest-running active query; absent when none runs.");
+pub(super) const OLDEST_TRANSACTION: Metric = Metric::gauge(
+    "pulse_postgres_oldest_transaction_start_timestamp_seconds",
+    "Start time of the oldest open transaction (age = time() - value); absent when none is open.",
+    &["source"],
+)
+.doc("Start of the oldest open transaction; absent when none is open.");
+pub(super) const POOL_CONNECTIONS: Metric = Metric::gauge(
+    "pulse_postgres_pool_connections",
+    "Connections in pulse-exporter's check pool for this source, by state.",
+    &["source", "state"],
+)
+.doc("pulse-exporter's own check pool: `idle` and `in_use` connections.");
+pub(super) const POOL_MAX_CONNECTIONS: Metric = Metric::gauge(
+    "pulse_postgres_pool_max_connections",
+    "Size limit of pulse-exporter's check pool for this source.",
+    &["source"],
+)
+.doc("Size limit of that pool (`max_connections` in the source config).");
+pub(super) const START_TIME: Metric = Metric::gauge(
+    "pulse_postgres_start_timestamp_seconds",
+    "When the server started (pg_postmaster_start_time()).",
+    &["source"],
+)
+.doc("When the server started (`pg_postmaster_start_time()`): a change is a restart.");
+pub(super) const IN_RECOVERY: Metric = Metric::gauge(
+    "pulse_postgres_in_recovery",
+    "1 on a standby (pg_is_in_recovery()), 0 on a primary.",
+    &["source"],
+)
+.doc("1 on a standby (`pg_is_in_recovery()`), 0 on a primary: a change is a promotion or a demotion.");
+pub(super) const LAG_SECONDS: Metric = Metric::gauge(
+    "pulse_postgres_replication_lag_seconds",
+    "On a standby: how long ago the last replayed transaction committed on the primary; 0 while everything received is replayed.",
+    &["source"],
+)
+.doc("On a standby: age of the last replayed transaction; 0 while all WAL received is replayed (an idle primary sends none).");
+pub(super) const LAG_BYTES: Metric = Metric::gauge(
+    "pulse_postgres_replication_lag_bytes",
+    "On a standby: WAL received but not yet replayed.",
+    &["source"],
+)
+.doc("On a standby: WAL received and not yet replayed.");
+pub(super) const WAL_RECEIVER: Metric = Metric::gauge(
+    "pulse_postgres_wal_receiver_streaming",
+    "On a standby: 1 while its WAL receiver streams from the primary, 0 while it does not.",
+    &["source"],
+)
+.doc("On a standby: 1 while its WAL receiver streams (`pg_stat_wal_receiver`), 0 while it does not: it then replays nothing new, whatever its lag says.");
+pub(super) const STREAMING_STANDBYS: Metric = Metric::gauge(
+    "pulse_postgres_streaming_standbys",
+    "On a primary: standbys streaming from it (pg_stat_replication).",
+    &["source"],
+)
+.doc("On a primary: standbys streaming from it (`pg_stat_replication`), 0 when none.");
+pub(super) const STANDBY_LAG_SECONDS: Metric = Metric::gauge(
+    "pulse_postgres_standby_replay_lag_seconds",
+    "On a primary, per standby: how long its last replayed WAL took to be replayed there (replay_lag); 0 when it has replayed everything.",
+    &["source", "standby"],
+)
+.doc("On a primary, per standby (`application_name`, else its address): `replay_lag`, 0 once it has replayed everything.");
+pub(super) const STANDBY_LAG_BYTES: Metric = Metric::gauge(
+    "pulse_postgres_standby_replay_lag_bytes",
+    "On a primary, per standby: WAL written here and not yet replayed there.",
+    &["source", "standby"],
+)
+.doc("On a primary, per standby: WAL written and not yet replayed there.");
+pub(super) const SLOT_ACTIVE: Metric = Metric::gauge(
+    "pulse_postgres_replication_slot_active",
+    "1 while a client uses the replication slot, 0 while none does.",
+    &["source", "slot", "slot_type"],
+)
+.doc("1 while a client uses the slot, 0 while none does (`physical` or `logical`; at most 100 slots).");
+pub(super) const SLOT_RETAINED: Metric = Metric::gauge(
+    "pulse_postgres_replication_slot_retained_wal_bytes",
+    "WAL the server keeps for the replication slot (from its restart_lsn to the current position).",
+    &["source", "slot", "slot_type"],
+)
+.doc("WAL kept for the slot, from its `restart_lsn` to the current position; absent for a slot that reserved none.");
+pub(super) const SLOT_WAL_LIMIT: Metric = Metric::gauge(
+    "pulse_postgres_replication_slot_wal_limit_bytes",
+    "WAL one replication slot may retain before action is due: the smaller of the source's slot_wal_limit and the server's max_slot_wal_keep_size.",
+    &["source"],
+)
+.doc("WAL one slot may retain before it is urgent: the source's `slot_wal_limit` (default 10 GiB: set it to what the disk of `pg_wal` can spare), or the server's `max_slot_wal_keep_size` where that is smaller (past it Postgres invalidates the slot and its standby or subscriber must be rebuilt).");
+pub(super) const WRAPAROUND: Metric = Metric::gauge(
+    "pulse_postgres_database_wraparound_ratio",
+    "age(datfrozenxid) of each database as a share of the 2^31 transaction-ID wraparound limit.",
+    &["source", "database"],
+)
+.doc("`age(datfrozenxid)` over the 2^31 wraparound limit, per database that accepts connections (nearest first, at most 100).");
+pub(super) const TRANSACTIONS: Metric = Metric::counter(
+    "pulse_postgres_transactions_total",
+    "Transactions of each database, by outcome (commit, rollback) (pg_stat_database).",
+    &["source", "database", "outcome"],
+)
+.doc("Transactions by `outcome` (`commit`, `rollback`) from `pg_stat_database`. pulse-exporter's own checks end in a rollback.");
+pub(super) const DEADLOCKS: Metric = Metric::counter(
+    "pulse_postgres_deadlocks_total",
+    "Deadlocks detected in each database (pg_stat_database).",
+    &["source", "database"],
+)
+.doc("Deadlocks detected, from `pg_stat_database`.");
+pub(super) const LOCK_WAITING: Metric = Metric::gauge(
+    "pulse_postgres_lock_waiting_sessions",
+    "Sessions waiting for a lock another session holds.",
+    &["source"],
+)
+.doc("Sessions waiting for a lock another holds (`pg_locks`).");
+pub(super) const OLDEST_LOCK_WAIT: Metric = Metric::gauge(
+    "pulse_postgres_oldest_lock_wait_start_timestamp_seconds",
+    "When the longest current lock wait began (Postgres 14 and later); absent when none waits.",
+    &["source"],
+)
+.doc("When the longest current lock wait began (Postgres 14+, `pg_locks.waitstart`); absent when none waits.");
+pub(super) const LOCKS: Metric = Metric::gauge(
+    "pulse_postgres_locks",
+    "Locks held or awaited in the shared lock table (pg_locks rows that are not fast-path).",
+    &["source"],
+)
+.doc("Locks in the shared lock table (`pg_locks` rows that are not fast-path), held or awaited.");
+pub(super) const LOCK_SLOTS: Metric = Metric::gauge(
+    "pulse_postgres_lock_table_slots",
+    "Locks the shared lock table is sized for: max_locks_per_transaction times (server processes + max_prepared_transactions).",
+    &["source"],
+)
+.doc("What the shared lock table is sized for: `max_locks_per_transaction` × (`max_connections` + `autovacuum_max_workers` + `max_worker_processes` + `max_wal_senders` + 1 + `max_prepared_transactions`). Past it, taking a lock fails with `out of shared memory`.");
+pub(super) const CHECKPOINTS: Metric = Metric::counter(
+    "pulse_postgres_checkpoints_total",
+    "Checkpoints by trigger: timed (checkpoint_timeout) or requested (WAL volume, or asked for).",
+    &["source", "trigger"],
+)
+.doc("Checkpoints by `trigger`: `timed` or `requested` (many requested ones mean `max_wal_size` is small for the write load).");
+
+/// Every metric of the health probe.
+pub(super) const METRICS: &[Metric] = &[
+    MAX_CONNECTIONS,
+    RESERVED_CONNECTIONS,
+    CONNECTIONS,
+    DATABASE_SIZE,
+    OLDEST_QUERY,
+    OLDEST_TRANSACTION,
+    POOL_CONNECTIONS,
+    POOL_MAX_CONNECTIONS,
+    START_TIME,
+    IN_RECOVERY,
+    LAG_SECONDS,
+    LAG_BYTES,
+    WAL_RECEIVER,
+    STREAMING_STANDBYS,
+    STANDBY_LAG_SECONDS,
+    STANDBY_LAG_BYTES,
+    SLOT_ACTIVE,
+    SLOT_RETAINED,
+    SLOT_WAL_LIMIT,
+    WRAPAROUND,
+    TRANSACTIONS,
+    DEADLOCKS,
+    LOCK_WAITING,
+    OLDEST_LOCK_WAIT,
+    LOCKS,
+    LOCK_SLOTS,
+    CHECKPOINTS,
+];
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_health_metric_is_in_the_kind_table_once() {
+        let mut names: Vec<&str> = super::METRICS.iter().map(|m| m.name).collect();
+        let n = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), n);
+        assert!(names.contains(&"pulse_postgres_database_wraparound_ratio"));
+    }
+}
