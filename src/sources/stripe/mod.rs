@@ -251,6 +251,14 @@ impl Kind for Stripe {
 
 /// Records the stripe rules the source at `p` breaks.
 fn validate(c: &StripeConfig, p: &str, errors: &mut Vec<ConfigError>) {
+    validate_api(c, p, errors);
+    validate_windows(c, p, errors);
+    validate_acknowledged(c, p, errors);
+    validate_accounts(c, p, errors);
+}
+
+/// The key, the base URL, the page bound and the pinned API version.
+fn validate_api(c: &StripeConfig, p: &str, errors: &mut Vec<ConfigError>) {
     if c.api_key.trim().is_empty() {
         errors.push(ConfigError::new(
             format!("{p}.api_key"),
@@ -272,23 +280,30 @@ fn validate(c: &StripeConfig, p: &str, errors: &mut Vec<ConfigError>) {
         1000,
         errors,
     );
-    // Versions are dates, optionally with a release name: 2024-06-20, 2025-03-31.basil.
-    let v = c.stripe_version.as_bytes();
-    let dated = v.len() >= 10
-        && v[..10].iter().enumerate().all(|(i, b)| {
-            if i == 4 || i == 7 {
-                *b == b'-'
-            } else {
-                b.is_ascii_digit()
-            }
-        })
-        && (v.len() == 10 || v[10] == b'.');
-    if !dated || !c.stripe_version.is_ascii() || c.stripe_version.contains(char::is_whitespace) {
+    if !is_api_version(&c.stripe_version) {
         errors.push(ConfigError::new(
             format!("{p}.stripe_version"),
             format!("expected a Stripe API version such as {DEFAULT_STRIPE_VERSION} or 2025-03-31.basil"),
         ));
     }
+}
+
+/// Whether `v` is a Stripe API version: a date, optionally with a release name
+/// (2024-06-20, 2025-03-31.basil).
+fn is_api_version(v: &str) -> bool {
+    let b = v.as_bytes();
+    let dated = b.len() >= 10
+        && b[..10].iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            _ => c.is_ascii_digit(),
+        })
+        && (b.len() == 10 || b[10] == b'.');
+    dated && v.is_ascii() && !v.contains(char::is_whitespace)
+}
+
+/// The time windows, within Stripe's 30 days of events: lookback, then stuck_after, then
+/// retry_horizon, each longer than the one before.
+fn validate_windows(c: &StripeConfig, p: &str, errors: &mut Vec<ConfigError>) {
     if c.lookback.0 > Duration::from_secs(30 * 86400) {
         errors.push(ConfigError::new(
             format!("{p}.lookback"),
@@ -315,6 +330,10 @@ fn validate(c: &StripeConfig, p: &str, errors: &mut Vec<ConfigError>) {
             ),
         ));
     }
+}
+
+/// Events acknowledged by time or by id.
+fn validate_acknowledged(c: &StripeConfig, p: &str, errors: &mut Vec<ConfigError>) {
     if let Some(t) = &c.acknowledged_before {
         if humantime::parse_rfc3339_weak(t).is_err() {
             errors.push(ConfigError::new(
@@ -342,6 +361,10 @@ fn validate(c: &StripeConfig, p: &str, errors: &mut Vec<ConfigError>) {
             ));
         }
     }
+}
+
+/// Connected accounts: well-formed ids, each once, a bounded number.
+fn validate_accounts(c: &StripeConfig, p: &str, errors: &mut Vec<ConfigError>) {
     if c.stripe_accounts.len() > MAX_ACCOUNTS {
         errors.push(ConfigError::new(
             format!("{p}.stripe_accounts"),
@@ -371,6 +394,24 @@ fn validate(c: &StripeConfig, p: &str, errors: &mut Vec<ConfigError>) {
 mod tests {
     use super::*;
     use crate::configfile::{assert_reports, errors_of};
+
+    #[test]
+    fn api_versions_are_dates_with_an_optional_release_name() {
+        for good in ["2024-06-20", "2025-03-31.basil"] {
+            assert!(is_api_version(good), "{good}");
+        }
+        for bad in [
+            "",
+            "2024-6-20",
+            "2024/06/20",
+            "2024-06-20 basil",
+            "2024-06-20basil",
+            "latest",
+            "2024-06-2é",
+        ] {
+            assert!(!is_api_version(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn the_api_version_is_a_dated_stripe_version() {
