@@ -268,10 +268,18 @@ fn validate_check(
     names: &mut HashSet<String>,
     errors: &mut Vec<ConfigError>,
 ) {
-    let path = check.path();
-    let common = check.common();
     let plan = source.check_plan(g, check);
-    plan_timing(path, &plan, "timeout", "interval", errors);
+    validate_plan(check, &plan, errors);
+    validate_name(source, check, names, errors);
+    validate_outputs(check, series, errors);
+    validate_published(check.path(), check.common(), errors);
+}
+
+/// Timing and caps: timeout below interval, stale_after at least the interval, the caps in
+/// range.
+fn validate_plan(check: &dyn AnyCheck, plan: &CheckPlan, errors: &mut Vec<ConfigError>) {
+    let (path, common) = (check.path(), check.common());
+    plan_timing(path, plan, "timeout", "interval", errors);
     if plan.stale_after < plan.interval {
         errors.push(ConfigError::new(
             format!("{path}.stale_after"),
@@ -297,6 +305,16 @@ fn validate_check(
             errors,
         );
     }
+}
+
+/// The check's name: printable, not `health`, unique in its source.
+fn validate_name(
+    source: &SourceConfig,
+    check: &dyn AnyCheck,
+    names: &mut HashSet<String>,
+    errors: &mut Vec<ConfigError>,
+) {
+    let (path, common) = (check.path(), check.common());
     let check_name = check.name();
     // A check without a name and without a metric is reported once, by its kind's
     // `metric: required` rule, not a second time here as an empty name.
@@ -325,6 +343,13 @@ fn validate_check(
             ),
         ));
     }
+}
+
+/// What the check publishes and how it is shown and alerted on: a metric name where it
+/// names one; a heartbeat check (which names none) takes no unit, panel, series cap, alert or
+/// drop of its own.
+fn validate_outputs(check: &dyn AnyCheck, series: &[Series], errors: &mut Vec<ConfigError>) {
+    let (path, common) = (check.path(), check.common());
     if check.names_metric() {
         if let Some(metric) = &common.metric {
             metric_name(&format!("{path}.metric"), metric, errors);
@@ -368,6 +393,15 @@ fn validate_check(
             true => drop_fits(&format!("{path}.drop"), drop, series, errors),
         }
     }
+}
+
+/// Text served as it is (labels, HELP, names in /metrics, descriptions in the generated
+/// views): bounded in size, and never a secret.
+fn validate_published(
+    path: &str,
+    common: &crate::config::CheckCommon,
+    errors: &mut Vec<ConfigError>,
+) {
     for label in common.const_labels.keys() {
         label_name(&format!("{path}.const_labels"), label, errors);
     }
