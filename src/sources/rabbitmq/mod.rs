@@ -267,6 +267,13 @@ impl Kind for Rabbitmq {
 
 /// Records the rabbitmq rules the source at `p` breaks.
 fn validate(c: &RabbitmqConfig, p: &str, errors: &mut Vec<ConfigError>) {
+    validate_endpoints(c, p, errors);
+    validate_selection(c, p, errors);
+}
+
+/// The management API and AMQP: at least one, each a URL of its scheme with what it needs
+/// (credentials, queue names), and `tls` only where a connection uses TLS.
+fn validate_endpoints(c: &RabbitmqConfig, p: &str, errors: &mut Vec<ConfigError>) {
     if c.management_url.is_none() && c.amqp_url.is_none() {
         errors.push(ConfigError::new(
             p,
@@ -330,6 +337,10 @@ fn validate(c: &RabbitmqConfig, p: &str, errors: &mut Vec<ConfigError>) {
             "required with `amqp_queues`",
         ));
     }
+}
+
+/// Which queues are read: valid regexes, a bounded number of queues.
+fn validate_selection(c: &RabbitmqConfig, p: &str, errors: &mut Vec<ConfigError>) {
     for (field, list) in [
         ("queues.include", &c.queues.include),
         ("queues.exclude", &c.queues.exclude),
