@@ -201,57 +201,24 @@ impl App {
         let mut statuses = Vec::new();
         for (s, source) in started {
             let name = s.common.name.clone();
-            // A kept connection brings its running checks and the config they run; a new one
-            // starts every check afresh.
-            let (mut old_checks, old_config) = match running.remove(&name) {
-                Some(old) if source.kept => (old.checks, Some(old.config)),
-                _ => (HashMap::new(), None),
-            };
-            let mut checks = HashMap::new();
-            let health = Arc::new(s.health_plan(&config.global));
-            let kept = keep(&mut old_checks, &health, true);
-            checks.insert(
-                health.check.clone(),
-                kept.unwrap_or_else(|| {
-                    let probe = certificate_watch::Watch::wrap(
-                        source.health,
-                        s.kind.tls_endpoints(),
-                        &name,
-                        self.store.clone(),
-                    );
-                    RunningCheck {
-                        handle: scheduler::spawn(health.clone(), probe, self.store.clone()),
-                        plan: health,
-                    }
-                }),
-            );
-            for started in source.checks {
-                let plan = Arc::new(started.plan);
-                let same = old_config.as_ref().is_some_and(|o| {
-                    o.checks()
-                        .into_iter()
-                        .any(|old| old.name() == plan.check && old.same_check(started.check))
-                });
-                let check = keep(&mut old_checks, &plan, same).unwrap_or_else(|| RunningCheck {
-                    handle: scheduler::spawn(plan.clone(), started.probe, self.store.clone()),
-                    plan,
-                });
-                checks.insert(check.plan.check.clone(), check);
-            }
             statuses.push(SourceStatus {
                 name: name.clone(),
                 kind: s.kind.name(),
                 endpoint: s.kind.display_endpoint(),
             });
+            // A kept connection brings its running checks and the config they run; a new one
+            // starts every check afresh.
+            let previous = running.remove(&name).filter(|_| source.kept);
+            let connection = source.connection.clone();
+            let checks = self.run_checks(s, source, previous, &config.global);
             next.insert(
                 name,
                 RunningSource {
                     config: s.clone(),
-                    connection: source.connection,
+                    connection,
                     checks,
                 },
             );
-            // Checks left in old_checks were removed or changed: dropped (cancelled) here.
         }
         // Sources no longer configured are dropped (cancelled) with the old map.
         *running = next;
@@ -266,6 +233,54 @@ impl App {
         self.store.set_timezone(config.global.timezone);
         self.store.set_reload(true, SystemTime::now());
         Ok(())
+    }
+
+    /// The running checks of a started source: its health probe (with the certificate reads)
+    /// and each check, each kept from `previous` where nothing about it changed, else started
+    /// anew. Checks of `previous` not taken up are dropped (cancelled) with it.
+    fn run_checks(
+        &self,
+        s: &SourceConfig,
+        source: crate::sources::registry::Started<'_>,
+        previous: Option<RunningSource>,
+        global: &crate::config::Global,
+    ) -> HashMap<String, RunningCheck> {
+        let (mut old_checks, old_config) = match previous {
+            Some(old) => (old.checks, Some(old.config)),
+            None => (HashMap::new(), None),
+        };
+        let mut checks = HashMap::new();
+        let health = Arc::new(s.health_plan(global));
+        let kept = keep(&mut old_checks, &health, true);
+        checks.insert(
+            health.check.clone(),
+            kept.unwrap_or_else(|| {
+                let probe = certificate_watch::Watch::wrap(
+                    source.health,
+                    s.kind.tls_endpoints(),
+                    &s.common.name,
+                    self.store.clone(),
+                );
+                RunningCheck {
+                    handle: scheduler::spawn(health.clone(), probe, self.store.clone()),
+                    plan: health,
+                }
+            }),
+        );
+        for started in source.checks {
+            let plan = Arc::new(started.plan);
+            let same = old_config.as_ref().is_some_and(|o| {
+                o.checks()
+                    .into_iter()
+                    .any(|old| old.name() == plan.check && old.same_check(started.check))
+            });
+            let check = keep(&mut old_checks, &plan, same).unwrap_or_else(|| RunningCheck {
+                handle: scheduler::spawn(plan.clone(), started.probe, self.store.clone()),
+                plan,
+            });
+            checks.insert(check.plan.check.clone(), check);
+        }
+        checks
     }
 }
 
