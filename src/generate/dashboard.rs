@@ -296,94 +296,117 @@ fn check_panels(b: &mut Board, check: &CheckInfo<'_>, series: &Series, index: us
                 vec![query(expr, legend(labels))],
             );
         }
-        Shape::Histogram => {
-            let base = &series.metric;
-            let bucket = selector(
-                &format!("{base}_bucket"),
-                &matchers(check, series),
-                Some(VAR),
-            );
-            let by: Vec<&str> = ["instance", "le"]
-                .into_iter()
-                .chain(labels.iter().map(String::as_str))
-                .collect();
-            let queries = [("p50", "0.5"), ("p90", "0.9"), ("p99", "0.99")]
-                .into_iter()
-                .map(|(tag, q)| {
-                    let rate = style::fold(&format!("rate({bucket}[$__rate_interval])"));
-                    let expr = format!(
-                        "histogram_quantile({q}, sum by ({}) ({rate}))",
-                        by.join(", ")
-                    );
-                    let named = match labels.is_empty() {
-                        true => tag.to_owned(),
-                        false => format!("{tag} {}", legend(labels)),
-                    };
-                    query(expr, named)
-                })
-                .collect();
-            let a = about(
-                &key,
-                format!("{base}: quantiles"),
-                format!("Median, 90th and 99th percentile of {base}. {what}{guard_note}"),
-                style::unit_of(base),
-            );
-            b.guarded(PanelKind::Timeseries, &a, queries);
-        }
-        Shape::Workers { pool } => {
-            let ms = matchers(check, series);
-            let up = style::fold(&sel);
-            let age = format!(
-                "time() - {}",
-                style::fold(&selector(
-                    crate::heartbeat::LAST_HEARTBEAT.name,
-                    &ms,
-                    Some(VAR)
-                ))
-            );
-            let a = about(
-                &format!("{key}/workers"),
-                format!("Workers of pool {pool}"),
-                format!("Every worker of pool `{pool}`: up (1) while its last heartbeat is within max_age, and the seconds since that beat.{guard_note}"),
-                "none",
-            );
-            b.guarded(
-                PanelKind::Table,
-                &a,
-                vec![query(up, "{{worker}}"), query(age, "{{worker}}")],
-            );
-            if let Some(p) = b.panels.last_mut() {
-                p["transformations"] = json!([
-                    {"id": "merge", "options": {}},
-                    {"id": "organize", "options": {
-                        "excludeByName": {"Time": true, "__name__": true, "job": true},
-                        "renameByName": {"Value #A": "up", "Value #B": "heartbeat age"}}},
-                ]);
-                p["fieldConfig"]["overrides"] = json!([
-                    {"matcher": {"id": "byName", "options": "up"}, "properties": [
-                        {"id": "mappings", "value": [STYLE.up, STYLE.degraded]},
-                        {"id": "custom.cellOptions", "value": {"type": "color-background"}}]},
-                    {"matcher": {"id": "byName", "options": "heartbeat age"},
-                     "properties": [{"id": "unit", "value": "s"}]},
-                ]);
-            }
-            let workers_up = style::fold(&selector(
-                crate::heartbeat::POOL_WORKERS_UP.name,
-                &ms,
-                Some(VAR),
-            ));
-            let a = about(
-                &format!("{key}/up"),
-                format!("Workers up in pool {pool}"),
-                format!(
-                    "Workers of pool `{pool}` whose last heartbeat is within max_age.{guard_note}"
-                ),
-                "none",
-            );
-            b.guarded(PanelKind::Stat, &a, vec![query(workers_up, "{{instance}}")]);
-        }
+        Shape::Histogram => histogram_panel(b, check, series, &about, &key, &what, &guard_note),
+        Shape::Workers { pool } => worker_panels(b, check, series, pool, &about, &key, &guard_note),
         Shape::Builtin(set) => builtin_panels(b, check, series, set, &about, &key),
     }
+}
+
+/// The quantiles panel of a histogram series: p50, p90 and p99 from its buckets.
+fn histogram_panel(
+    b: &mut Board,
+    check: &CheckInfo<'_>,
+    series: &Series,
+    about: &dyn Fn(&str, String, String, &str) -> About,
+    key: &str,
+    what: &str,
+    guard_note: &str,
+) {
+    let labels = &series.labels;
+    let base = &series.metric;
+    let bucket = selector(
+        &format!("{base}_bucket"),
+        &matchers(check, series),
+        Some(VAR),
+    );
+    let by: Vec<&str> = ["instance", "le"]
+        .into_iter()
+        .chain(labels.iter().map(String::as_str))
+        .collect();
+    let queries = [("p50", "0.5"), ("p90", "0.9"), ("p99", "0.99")]
+        .into_iter()
+        .map(|(tag, q)| {
+            let rate = style::fold(&format!("rate({bucket}[$__rate_interval])"));
+            let expr = format!(
+                "histogram_quantile({q}, sum by ({}) ({rate}))",
+                by.join(", ")
+            );
+            let named = match labels.is_empty() {
+                true => tag.to_owned(),
+                false => format!("{tag} {}", legend(labels)),
+            };
+            query(expr, named)
+        })
+        .collect();
+    let a = about(
+        key,
+        format!("{base}: quantiles"),
+        format!("Median, 90th and 99th percentile of {base}. {what}{guard_note}"),
+        style::unit_of(base),
+    );
+    b.guarded(PanelKind::Timeseries, &a, queries);
+}
+
+/// The panels of a heartbeat check's pool: every worker with its heartbeat's age, and the
+/// workers up.
+fn worker_panels(
+    b: &mut Board,
+    check: &CheckInfo<'_>,
+    series: &Series,
+    pool: &str,
+    about: &dyn Fn(&str, String, String, &str) -> About,
+    key: &str,
+    guard_note: &str,
+) {
+    let sel = selector(&series.metric, &matchers(check, series), Some(VAR));
+    let ms = matchers(check, series);
+    let up = style::fold(&sel);
+    let age = format!(
+        "time() - {}",
+        style::fold(&selector(
+            crate::heartbeat::LAST_HEARTBEAT.name,
+            &ms,
+            Some(VAR)
+        ))
+    );
+    let a = about(
+        &format!("{key}/workers"),
+        format!("Workers of pool {pool}"),
+        format!("Every worker of pool `{pool}`: up (1) while its last heartbeat is within max_age, and the seconds since that beat.{guard_note}"),
+        "none",
+    );
+    b.guarded(
+        PanelKind::Table,
+        &a,
+        vec![query(up, "{{worker}}"), query(age, "{{worker}}")],
+    );
+    if let Some(p) = b.panels.last_mut() {
+        p["transformations"] = json!([
+            {"id": "merge", "options": {}},
+            {"id": "organize", "options": {
+                "excludeByName": {"Time": true, "__name__": true, "job": true},
+                "renameByName": {"Value #A": "up", "Value #B": "heartbeat age"}}},
+        ]);
+        p["fieldConfig"]["overrides"] = json!([
+            {"matcher": {"id": "byName", "options": "up"}, "properties": [
+                {"id": "mappings", "value": [STYLE.up, STYLE.degraded]},
+                {"id": "custom.cellOptions", "value": {"type": "color-background"}}]},
+            {"matcher": {"id": "byName", "options": "heartbeat age"},
+             "properties": [{"id": "unit", "value": "s"}]},
+        ]);
+    }
+    let workers_up = style::fold(&selector(
+        crate::heartbeat::POOL_WORKERS_UP.name,
+        &ms,
+        Some(VAR),
+    ));
+    let a = about(
+        &format!("{key}/up"),
+        format!("Workers up in pool {pool}"),
+        format!("Workers of pool `{pool}` whose last heartbeat is within max_age.{guard_note}"),
+        "none",
+    );
+    b.guarded(PanelKind::Stat, &a, vec![query(workers_up, "{{instance}}")]);
 }
 
 /// The panel of a check with `drop:`: its value, its usual (the median of the same time in
