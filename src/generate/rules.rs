@@ -332,26 +332,126 @@ fn drop_rule(
     })
 }
 
-/// The rules of `config`, as a Prometheus rule file.
-pub fn rules(config: &Config) -> String {
-    let mut sources = Vec::new();
-    for s in &config.sources {
-        let name = &s.common.name;
-        let kind = s.kind.name();
-        sources.push(Rule {
-            alert: "PulseSourceDown".to_owned(),
-            expr: format!("{} == 0", fold(&selector(SOURCE_UP.name, &[eq("source", name)], None))),
-            for_: "2m".to_owned(),
-            // The source label as well, though the series carries it: promtool reports rules
-            // of one name and the same labels as duplicates.
-            labels: labels(&[("severity", SOURCE_DOWN_SEVERITY), ("source", name)]),
-            annotations: labels(&[
-                ("summary", &format!("{kind} source {} is down", template_safe(name))),
-                ("description", &format!("The health probe of {} ({kind}) on {{{{ $labels.instance }}}} has failed for 2 minutes: every panel of its row reads DEGRADED. pulse_source_probe_failures_total has the reason.", template_safe(name))),
-                ("runbook_url", &style::runbook_url("PulseSourceDown")),
+/// PulseSourceDown for one source.
+fn source_down_rule(s: &crate::configfile::SourceConfig) -> Rule {
+    let name = &s.common.name;
+    let kind = s.kind.name();
+    Rule {
+        alert: "PulseSourceDown".to_owned(),
+        expr: format!("{} == 0", fold(&selector(SOURCE_UP.name, &[eq("source", name)], None))),
+        for_: "2m".to_owned(),
+        // The source label as well, though the series carries it: promtool reports rules
+        // of one name and the same labels as duplicates.
+        labels: labels(&[("severity", SOURCE_DOWN_SEVERITY), ("source", name)]),
+        annotations: labels(&[
+            ("summary", &format!("{kind} source {} is down", template_safe(name))),
+            ("description", &format!("The health probe of {} ({kind}) on {{{{ $labels.instance }}}} has failed for 2 minutes: every panel of its row reads DEGRADED. pulse_source_probe_failures_total has the reason.", template_safe(name))),
+            ("runbook_url", &style::runbook_url("PulseSourceDown")),
+        ]),
+    }
+}
+
+/// PulseCheckFailing and PulseCheckStale for one check.
+fn check_rules(c: &CheckInfo<'_>, what: &str, runbook: &str) -> Vec<Rule> {
+    let source = &c.source.common.name;
+    let name = &c.plan.check;
+    let pin = [eq("source", source), eq("check", name)];
+    let up = format!(
+        "max without (pod) ({}) == 1",
+        selector(SOURCE_UP.name, &[eq("source", source)], None)
+    );
+    let shown = template_safe(name);
+    let check_labels = labels(&[("severity", "warning"), ("check", name), ("source", source)]);
+    let mut checks = Vec::new();
+    checks.push(Rule {
+        alert: "PulseCheckFailing".to_owned(),
+        expr: format!(
+            "{} == 0\nand on (instance, source) {up}",
+            fold(&selector(CHECK_SUCCESS.name, &pin, None))
+        ),
+        for_: "15m".to_owned(),
+        labels: check_labels.clone(),
+        annotations: labels(&[
+            ("summary", &format!("Check {shown} of {} is failing", template_safe(source))),
+            ("description", &format!("{what} Check {shown} has failed for 15 minutes while its source is up; its panel reads DEGRADED.")),
+            ("runbook", runbook),
+            ("runbook_url", &style::runbook_url("PulseCheckFailing")),
+        ]),
+    });
+    let stale = c.plan.stale_after;
+    checks.push(Rule {
+        alert: "PulseCheckStale".to_owned(),
+        expr: format!(
+            "time() - {} > {}\nand on (instance, source) {up}",
+            fold(&selector(CHECK_LAST_SUCCESS.name, &pin, None)),
+            stale.as_secs()
+        ),
+        for_: "1m".to_owned(),
+        labels: check_labels,
+        annotations: labels(&[
+            ("summary", &format!("Check {shown} of {} has not succeeded for {}", template_safe(source), dur_text(stale))),
+            ("description", &format!("{what} The last success of check {shown} is older than its stale_after ({}): its samples are no longer served, its panel reads NO DATA and alerts on its metric cannot fire.", dur_text(stale))),
+            ("runbook", runbook),
+            ("runbook_url", &style::runbook_url("PulseCheckStale")),
+        ]),
+    });
+    checks
+}
+
+/// The threshold alerts of a check's series with `alert:` (their own or the check's).
+fn threshold_rules(c: &CheckInfo<'_>, what: &str, runbook: &str) -> Vec<Rule> {
+    let source = &c.source.common.name;
+    let name = &c.plan.check;
+    let shown = template_safe(name);
+    let mut thresholds = Vec::new();
+    for series in &c.series {
+        // A series' own alert (a log file's counter) or the check's.
+        let Some(alert) = series.alert.as_ref().or(c.common.alert.as_ref()) else {
+            continue;
+        };
+        let Ok((op, bound)) = alert.comparison() else {
+            continue;
+        };
+        if let Some(ratio) = &alert.ratio {
+            thresholds.extend(ratio_rule(c, series, alert, ratio, what, runbook));
+            continue;
+        }
+        let (name_suffix, word) = match op {
+            ">" => ("Above", "above"),
+            _ => ("Below", "below"),
+        };
+        let sel = selector(&series.metric, &matchers(c, series), None);
+        let (value, measured) = match series.shape {
+            Shape::Timestamp => (format!("time() - {}", fold(&sel)), "age in seconds"),
+            Shape::Counter => (fold(&format!("rate({sel}[5m])")), "per-second rate"),
+            Shape::Gauge | Shape::TopN | Shape::Summary => (fold(&sel), "value"),
+            // Heartbeats and built-in sets are rejected with `alert:` by validation.
+            _ => continue,
+        };
+        let alert_name = format!("PulseCheck{name_suffix}Threshold");
+        thresholds.push(Rule {
+            expr: format!("{value} {op} {bound}"),
+            for_: dur_text(alert.for_.0),
+            labels: labels(&[
+                ("severity", alert.severity.label()),
+                ("check", name),
+                ("source", source),
             ]),
+            annotations: labels(&[
+                ("summary", &format!("{shown} {measured} is {{{{ $value | humanize }}}} on {{{{ $labels.instance }}}}, {word} {bound}")),
+                ("description", &format!("{what} The {measured} of {} has stayed {word} {bound} for {}. A threshold alert cannot fire on missing data: PulseCheckStale covers that.", series.metric, dur_text(alert.for_.0))),
+                ("runbook", runbook),
+                ("runbook_url", &style::runbook_url(&alert_name)),
+            ]),
+            alert: alert_name,
         });
     }
+    thresholds
+}
+
+/// The rules of `config`, as a Prometheus rule file.
+pub fn rules(config: &Config) -> String {
+    let sources = config.sources.iter().map(source_down_rule).collect();
     let mut checks = Vec::new();
     let mut thresholds = Vec::new();
     let mut drops = Vec::new();
@@ -368,96 +468,15 @@ pub fn rules(config: &Config) -> String {
                 }
             }
         }
-        let source = &c.source.common.name;
-        let name = &c.plan.check;
-        let pin = [eq("source", source), eq("check", name)];
-        let up = format!(
-            "max without (pod) ({}) == 1",
-            selector(SOURCE_UP.name, &[eq("source", source)], None)
-        );
         let what = what(&c);
         let runbook = runbook(&c, &what);
-        let shown = template_safe(name);
-        let check_labels = labels(&[("severity", "warning"), ("check", name), ("source", source)]);
-        checks.push(Rule {
-            alert: "PulseCheckFailing".to_owned(),
-            expr: format!(
-                "{} == 0\nand on (instance, source) {up}",
-                fold(&selector(CHECK_SUCCESS.name, &pin, None))
-            ),
-            for_: "15m".to_owned(),
-            labels: check_labels.clone(),
-            annotations: labels(&[
-                ("summary", &format!("Check {shown} of {} is failing", template_safe(source))),
-                ("description", &format!("{what} Check {shown} has failed for 15 minutes while its source is up; its panel reads DEGRADED.")),
-                ("runbook", &runbook),
-                ("runbook_url", &style::runbook_url("PulseCheckFailing")),
-            ]),
-        });
-        let stale = c.plan.stale_after;
-        checks.push(Rule {
-            alert: "PulseCheckStale".to_owned(),
-            expr: format!(
-                "time() - {} > {}\nand on (instance, source) {up}",
-                fold(&selector(CHECK_LAST_SUCCESS.name, &pin, None)),
-                stale.as_secs()
-            ),
-            for_: "1m".to_owned(),
-            labels: check_labels,
-            annotations: labels(&[
-                ("summary", &format!("Check {shown} of {} has not succeeded for {}", template_safe(source), dur_text(stale))),
-                ("description", &format!("{what} The last success of check {shown} is older than its stale_after ({}): its samples are no longer served, its panel reads NO DATA and alerts on its metric cannot fire.", dur_text(stale))),
-                ("runbook", &runbook),
-                ("runbook_url", &style::runbook_url("PulseCheckStale")),
-            ]),
-        });
+        checks.extend(check_rules(&c, &what, &runbook));
         if let Some(drop) = &c.common.drop {
             for series in &c.series {
                 drops.extend(drop_rule(&c, series, drop, &what, &runbook));
             }
         }
-        for series in &c.series {
-            // A series' own alert (a log file's counter) or the check's.
-            let Some(alert) = series.alert.as_ref().or(c.common.alert.as_ref()) else {
-                continue;
-            };
-            let Ok((op, bound)) = alert.comparison() else {
-                continue;
-            };
-            if let Some(ratio) = &alert.ratio {
-                thresholds.extend(ratio_rule(&c, series, alert, ratio, &what, &runbook));
-                continue;
-            }
-            let (name_suffix, word) = match op {
-                ">" => ("Above", "above"),
-                _ => ("Below", "below"),
-            };
-            let sel = selector(&series.metric, &matchers(&c, series), None);
-            let (value, measured) = match series.shape {
-                Shape::Timestamp => (format!("time() - {}", fold(&sel)), "age in seconds"),
-                Shape::Counter => (fold(&format!("rate({sel}[5m])")), "per-second rate"),
-                Shape::Gauge | Shape::TopN | Shape::Summary => (fold(&sel), "value"),
-                // Heartbeats and built-in sets are rejected with `alert:` by validation.
-                _ => continue,
-            };
-            let alert_name = format!("PulseCheck{name_suffix}Threshold");
-            thresholds.push(Rule {
-                expr: format!("{value} {op} {bound}"),
-                for_: dur_text(alert.for_.0),
-                labels: labels(&[
-                    ("severity", alert.severity.label()),
-                    ("check", name),
-                    ("source", source),
-                ]),
-                annotations: labels(&[
-                    ("summary", &format!("{shown} {measured} is {{{{ $value | humanize }}}} on {{{{ $labels.instance }}}}, {word} {bound}")),
-                    ("description", &format!("{what} The {measured} of {} has stayed {word} {bound} for {}. A threshold alert cannot fire on missing data: PulseCheckStale covers that.", series.metric, dur_text(alert.for_.0))),
-                    ("runbook", &runbook),
-                    ("runbook_url", &style::runbook_url(&alert_name)),
-                ]),
-                alert: alert_name,
-            });
-        }
+        thresholds.extend(threshold_rules(&c, &what, &runbook));
     }
     let (workers, queues): (Vec<Rule>, Vec<Rule>) = brought
         .iter()
