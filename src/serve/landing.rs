@@ -102,84 +102,15 @@ pub fn render(
     let (mut failing_count, mut check_count) = (0, 0);
     for s in sources {
         let mine: Vec<&Entry> = entries.iter().filter(|e| e.plan.source == s.name).collect();
-        let health = mine.iter().find(|e| e.plan.is_health());
-        let (status, class) = match health.and_then(|h| h.succeeded()) {
-            Some(true) => ("UP".to_owned(), "up"),
-            Some(false) => (
-                format!(
-                    "DOWN ({})",
-                    health
-                        .and_then(|h| h.last_error.as_ref())
-                        .map(|e| e.reason().as_str())
-                        .unwrap_or("?")
-                ),
-                "down",
-            ),
-            None => ("PENDING".to_owned(), "pending"),
-        };
-        let checks: Vec<&&Entry> = mine.iter().filter(|e| !e.plan.is_health()).collect();
-        let ok = checks
-            .iter()
-            .filter(|e| e.succeeded() == Some(true))
-            .count();
-        let failed: Vec<&&&Entry> = checks
-            .iter()
-            .filter(|e| e.succeeded() == Some(false))
-            .collect();
-        // The source's own error, or else its first failing check's: a source that is up
-        // with a broken query must not show an empty error.
-        let error = match health.and_then(|h| h.last_error.as_ref()) {
-            Some(e) => e.message().to_owned(),
-            None => failed
-                .first()
-                .and_then(|c| {
-                    c.last_error
-                        .as_ref()
-                        .map(|e| format!("check {}: {}", c.plan.check, e.message()))
-                })
-                .unwrap_or_default(),
-        };
-        let checks_class = if failed.is_empty() { "" } else { "down" };
-        let row_class = if class == "down" || !failed.is_empty() {
-            "bad"
-        } else {
-            ""
-        };
-        rows.push_str(&format!(
-            "<tr class=\"{row_class}\"><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\">{}</td><td>{}</td><td>{}</td><td class=\"{checks_class}\">{}/{}{}</td><td>{}</td></tr>\n",
-            esc(&s.name),
-            esc(s.kind),
-            esc(&s.endpoint),
-            esc(&status),
-            esc(&since(health.and_then(|h| h.state_since), now)),
-            esc(&ago(health.and_then(|h| h.last_success), now)),
-            ok,
-            checks.len(),
-            if failed.is_empty() {
-                String::new()
-            } else {
-                format!(" ({} FAILING)", failed.len())
-            },
-            esc(&error),
-        ));
-        for c in &checks {
-            let (state, class) = state(c);
-            let row_class = if class == "down" { "bad" } else { "" };
-            let row = format!(
-                "<tr class=\"{row_class}\"><td>{}</td><td>{}</td><td class=\"{class}\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-                esc(&s.name),
-                esc(&c.plan.check),
-                esc(&state),
-                esc(&since(c.state_since, now)),
-                esc(&ago(c.last_success, now)),
-                esc(c.last_error.as_ref().map(|e| e.message()).unwrap_or("")),
-            );
-            match class {
-                "down" => {
+        rows.push_str(&source_row(s, &mine, now));
+        for c in mine.iter().filter(|e| !e.plan.is_health()) {
+            let (row, failed) = check_row(s, c, now);
+            match failed {
+                true => {
                     failing_count += 1;
                     failing.push_str(&row)
                 }
-                _ => passing.push_str(&row),
+                false => passing.push_str(&row),
             }
             check_count += 1;
         }
@@ -210,6 +141,87 @@ pub fn render(
         sharding = sharding(shard),
         reload = reload_line(reload, now),
     )
+}
+
+/// The row of one source: its status (with the reason it is down), since when, its last
+/// success, its checks that pass, and its error or else its first failing check's.
+fn source_row(s: &SourceStatus, mine: &[&Entry], now: SystemTime) -> String {
+    let health = mine.iter().find(|e| e.plan.is_health());
+    let (status, class) = match health.and_then(|h| h.succeeded()) {
+        Some(true) => ("UP".to_owned(), "up"),
+        Some(false) => (
+            format!(
+                "DOWN ({})",
+                health
+                    .and_then(|h| h.last_error.as_ref())
+                    .map(|e| e.reason().as_str())
+                    .unwrap_or("?")
+            ),
+            "down",
+        ),
+        None => ("PENDING".to_owned(), "pending"),
+    };
+    let checks: Vec<&&Entry> = mine.iter().filter(|e| !e.plan.is_health()).collect();
+    let ok = checks
+        .iter()
+        .filter(|e| e.succeeded() == Some(true))
+        .count();
+    let failed: Vec<&&&Entry> = checks
+        .iter()
+        .filter(|e| e.succeeded() == Some(false))
+        .collect();
+    // The source's own error, or else its first failing check's: a source that is up
+    // with a broken query must not show an empty error.
+    let error = match health.and_then(|h| h.last_error.as_ref()) {
+        Some(e) => e.message().to_owned(),
+        None => failed
+            .first()
+            .and_then(|c| {
+                c.last_error
+                    .as_ref()
+                    .map(|e| format!("check {}: {}", c.plan.check, e.message()))
+            })
+            .unwrap_or_default(),
+    };
+    let checks_class = if failed.is_empty() { "" } else { "down" };
+    let row_class = if class == "down" || !failed.is_empty() {
+        "bad"
+    } else {
+        ""
+    };
+    format!(
+        "<tr class=\"{row_class}\"><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\">{}</td><td>{}</td><td>{}</td><td class=\"{checks_class}\">{}/{}{}</td><td>{}</td></tr>\n",
+        esc(&s.name),
+        esc(s.kind),
+        esc(&s.endpoint),
+        esc(&status),
+        esc(&since(health.and_then(|h| h.state_since), now)),
+        esc(&ago(health.and_then(|h| h.last_success), now)),
+        ok,
+        checks.len(),
+        if failed.is_empty() {
+            String::new()
+        } else {
+            format!(" ({} FAILING)", failed.len())
+        },
+        esc(&error),
+    )
+}
+
+/// The row of one check, and whether it is failing.
+fn check_row(s: &SourceStatus, c: &Entry, now: SystemTime) -> (String, bool) {
+    let (state, class) = state(c);
+    let row_class = if class == "down" { "bad" } else { "" };
+    let row = format!(
+        "<tr class=\"{row_class}\"><td>{}</td><td>{}</td><td class=\"{class}\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+        esc(&s.name),
+        esc(&c.plan.check),
+        esc(&state),
+        esc(&since(c.state_since, now)),
+        esc(&ago(c.last_success, now)),
+        esc(c.last_error.as_ref().map(|e| e.message()).unwrap_or("")),
+    );
+    (row, class == "down")
 }
 
 /// The first line under the title: everything fine, or how many sources and checks fail.
