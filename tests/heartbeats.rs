@@ -196,11 +196,13 @@ sources:
     );
     let e = Exporter::start(&config);
     let m = e
-        .wait_for("both pools", Duration::from_secs(10), |m| {
+        .wait_for("both pools and the queue", Duration::from_secs(10), |m| {
             m.get("pulse_worker_pool_workers", &[("pool", "cpu")])
                 .is_some()
                 && m.get("pulse_worker_pool_workers", &[("pool", "gpu")])
                     .is_some()
+                // The queue's check starts on its own jitter: waited for too.
+                && !m.find("app_hb_queue_depth", &[]).is_empty()
         })
         .await;
     assert_eq!(
