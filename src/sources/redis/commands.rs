@@ -7,7 +7,7 @@ use redis::Value as RValue;
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use super::{classify, Conn};
+use super::client::{classify, Conn};
 use crate::config::{CheckConfig, ConfigError};
 use crate::error::{ProbeError, Reason};
 use crate::sample::Output;

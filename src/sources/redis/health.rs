@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use super::{classify, Conn};
+use super::client::{classify, Conn};
 use crate::metric::Metric;
 use crate::sample::{unix_now, Output};
 use crate::sources::{Probe, ProbeFuture, StartTime};

@@ -8,7 +8,9 @@ use redis::Value as RValue;
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use super::{classify, default_scan_count, scan, Conn};
+use super::client::{classify, Conn};
+use super::default_scan_count;
+use super::scan::scan;
 use crate::config::ConfigError;
 use crate::error::ProbeError;
 use crate::heartbeat::{parse_value, HeartbeatCommon, Tracker};

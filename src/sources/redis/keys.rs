@@ -10,9 +10,11 @@ use redis::Value as RValue;
 use serde::Deserialize;
 use tokio::time::Instant;
 
+use super::client::{classify, Conn};
 use super::commands::reply_number;
+use super::default_scan_count;
+use super::scan::{scan, scan_step};
 use super::MAX_SCAN_COUNT;
-use super::{classify, default_scan_count, scan, scan_step, Conn};
 use crate::config::validate::{in_range, label_name, metric_name};
 use crate::config::{CheckCommon, CheckConfig, ConfigError};
 use crate::error::{ProbeError, Reason};

@@ -6,32 +6,29 @@
 //! bounded COUNT (never KEYS), and an allowlist for command checks. The connection manager
 //! reconnects by itself after the server comes back.
 
+mod client;
 pub mod commands;
 mod health;
 pub mod heartbeats;
 pub mod keys;
+mod scan;
+mod source;
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::RedisError;
 use serde::Deserialize;
 use serde_yaml::Value;
-use tokio::sync::Mutex;
 
-use super::{Kind, Parsed, Probe, Source};
+use super::{Kind, Parsed};
 use crate::certificates::{Endpoints, TlsEndpoint};
 use crate::config::parse::{parse_at, parse_split};
-use crate::config::{CheckCommon, CheckConfig, CheckPlan, CheckSpec, ConfigError, Split};
-use crate::error::{ProbeError, Reason};
-use crate::heartbeat::{HeartbeatCommon, Tracker};
+use crate::config::{CheckCommon, CheckSpec, ConfigError, Split};
+use crate::heartbeat::HeartbeatCommon;
 use crate::metric::Metric;
 use crate::sources::declare::{schema, CheckList};
 
 pub use commands::{CommandCheck, READ_ONLY_COMMANDS};
 pub use heartbeats::RedisBeatSource;
 pub use keys::{KeyCheck, ListEnd, Oldest, TimeUnit};
+pub use source::RedisSource;
 
 /// Connection settings of a `kind: redis` source.
 #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
@@ -218,324 +215,10 @@ fn default_scan_count() -> u32 {
     100
 }
 
-/// Connect and response timeout of the Redis connection manager.
-const DRIVER_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The lazily connected, self-reconnecting connection shared by a source's probes.
-struct Conn {
-    client: redis::Client,
-    manager: Mutex<Option<ConnectionManager>>,
-    /// When a probe last took the connection.
-    used: std::sync::Mutex<Option<std::time::Instant>>,
-}
-
-/// A connection idle this long is PINGed before a probe uses it: servers and proxies close
-/// idle clients (Redis `timeout`, managed services, load balancers), and the first command on
-/// such a connection fails although the server is fine.
-const IDLE_PING: Duration = Duration::from_secs(1);
-
-impl Conn {
-    fn new(client: redis::Client) -> Self {
-        Conn {
-            client,
-            manager: Mutex::new(None),
-            used: std::sync::Mutex::new(None),
-        }
-    }
-
-    /// The shared connection, connected on first use and checked after idleness: a
-    /// connection the server closed while idle costs one reconnection, never a failed probe.
-    async fn get(&self) -> Result<ConnectionManager, ProbeError> {
-        let mut guard = self.manager.lock().await;
-        let idle = {
-            let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
-            let idle = used.is_none_or(|t| t.elapsed() >= IDLE_PING);
-            *used = Some(std::time::Instant::now());
-            idle
-        };
-        if let Some(m) = guard.as_ref() {
-            let mut m = m.clone();
-            if idle {
-                if let Err(e) = ping(&mut m).await {
-                    if !closed(&e) {
-                        // An answer it cannot parse (a proxy, another protocol) would stay
-                        // forever on this connection: the next probe starts a fresh one.
-                        *guard = None;
-                        return Err(classify(e));
-                    }
-                    // The manager reconnects in the background after a dropped connection;
-                    // the second PING waits for that.
-                    tracing::debug!(
-                        "the saved Redis connection was closed by the server; reconnecting"
-                    );
-                    ping(&mut m).await.map_err(classify)?;
-                }
-            }
-            return Ok(m);
-        }
-        // Fixed driver timeouts: the scheduler bounds every run; these only keep a dead
-        // connection from hanging the manager, whichever probe happened to connect first.
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(DRIVER_TIMEOUT))
-            .set_response_timeout(Some(DRIVER_TIMEOUT))
-            .set_number_of_retries(1);
-        let manager = ConnectionManager::new_with_config(self.client.clone(), config)
-            .await
-            .map_err(classify)?;
-        *guard = Some(manager.clone());
-        Ok(manager)
-    }
-
-    /// Drops the connection manager; the next probe connects afresh.
-    async fn reset(&self) {
-        *self.manager.lock().await = None;
-    }
-}
-
-async fn ping(conn: &mut ConnectionManager) -> Result<String, RedisError> {
-    redis::cmd("PING").query_async(conn).await
-}
-
-/// True for the errors of a connection the server or the network closed.
-fn closed(err: &RedisError) -> bool {
-    err.is_connection_dropped() || (err.is_io_error() && !err.is_connection_refusal())
-}
-
-/// A Redis source.
-pub struct RedisSource {
-    name: String,
-    conn: Arc<Conn>,
-}
-
-impl RedisSource {
-    /// Creates the source without connecting.
-    pub fn new(config: &RedisConfig, name: &str) -> Result<Self, String> {
-        crate::secrets::register_url_password(&config.url);
-        let scrub = |e: redis::RedisError| crate::secrets::scrub(&e.to_string()).into_owned();
-        let client = match &config.tls {
-            Some(tls) => {
-                let material = tls.load_for_client()?;
-                let certs = redis::TlsCertificates {
-                    client_tls: material.identity.map(|(client_cert, client_key)| {
-                        redis::ClientTlsConfig {
-                            client_cert,
-                            client_key,
-                        }
-                    }),
-                    root_cert: material.ca,
-                };
-                redis::Client::build_with_tls(config.url.as_str(), certs).map_err(scrub)?
-            }
-            None => redis::Client::open(config.url.as_str()).map_err(scrub)?,
-        };
-        Ok(RedisSource {
-            name: name.to_owned(),
-            conn: Arc::new(Conn::new(client)),
-        })
-    }
-}
-
-impl Source<RedisCheck> for RedisSource {
-    fn health(&self) -> Arc<dyn Probe> {
-        Arc::new(health::HealthProbe {
-            source: self.name.clone(),
-            conn: self.conn.clone(),
-            start: Default::default(),
-        })
-    }
-
-    fn check(&self, check: &CheckConfig<RedisCheck>, plan: &CheckPlan) -> Arc<dyn Probe> {
-        let help = check.help(plan.interval);
-        let (metric, builtin) = match &check.common.metric {
-            Some(m) => (m.clone(), false),
-            None => (keys::KEY_LENGTH.name.to_owned(), true),
-        };
-        match &check.spec {
-            RedisCheck::Key(k) => Arc::new(keys::KeyProbe {
-                source: builtin.then(|| self.name.clone()),
-                conn: self.conn.clone(),
-                metric,
-                help: if builtin {
-                    keys::KEY_LENGTH.help.to_owned()
-                } else {
-                    help
-                },
-                check: k.clone(),
-                max_keys: plan.max_series,
-            }),
-            RedisCheck::Command(c) => Arc::new(commands::CommandProbe {
-                conn: self.conn.clone(),
-                metric,
-                help,
-                command: c.command.clone(),
-            }),
-            RedisCheck::Heartbeat(Split(hb, b)) => Arc::new(heartbeats::HeartbeatProbe {
-                source: self.name.clone(),
-                conn: self.conn.clone(),
-                hb: hb.clone(),
-                from: b.clone(),
-                max_keys: plan.max_series,
-                tracker: Tracker::default(),
-            }),
-        }
-    }
-}
-
-fn classify(err: RedisError) -> ProbeError {
-    let text = err.to_string();
-    let reason = if matches!(err.kind(), redis::ErrorKind::AuthenticationFailed)
-        || matches!(err.code(), Some("NOAUTH" | "WRONGPASS" | "NOPERM"))
-        || text.contains("AUTH")
-    {
-        Reason::Auth
-    } else if err.is_timeout() {
-        Reason::Timeout
-    } else if err.is_io_error() || err.is_connection_refusal() || err.is_connection_dropped() {
-        Reason::Connect
-    } else if matches!(
-        err.kind(),
-        redis::ErrorKind::Parse | redis::ErrorKind::UnexpectedReturnType
-    ) {
-        Reason::Decode
-    } else {
-        Reason::Query
-    };
-    ProbeError::new(reason, text)
-}
-
-/// One SCAN call: the next cursor (0 when the walk is done) and a batch of matching keys, as
-/// bytes: Redis keys are binary, and one name that is not UTF-8 must not fail the batch.
-async fn scan_step(
-    conn: &mut ConnectionManager,
-    cursor: u64,
-    pattern: &str,
-    count: u32,
-) -> Result<(u64, Vec<Vec<u8>>), ProbeError> {
-    redis::cmd("SCAN")
-        .arg(cursor)
-        .arg("MATCH")
-        .arg(pattern)
-        .arg("COUNT")
-        .arg(count)
-        .query_async(conn)
-        .await
-        .map_err(classify)
-}
-
-/// What a SCAN walk found.
-#[derive(Debug, Default)]
-struct Scanned {
-    /// Matching keys kept, at most the walk's `max`.
-    keys: Vec<String>,
-    /// Matching keys past `max`.
-    beyond: u64,
-    /// Matching keys kept out because their name is not UTF-8 (no label can carry it).
-    unreadable: u64,
-}
-
-/// Keys matching `pattern`, at most `max` of them, plus how many more matched and how many
-/// had a name that is not UTF-8. SCAN walks the whole keyspace `count` keys per call; the
-/// check's timeout bounds the walk.
-async fn scan(
-    conn: &mut ConnectionManager,
-    pattern: &str,
-    count: u32,
-    max: usize,
-) -> Result<Scanned, ProbeError> {
-    let mut found = Keys::new(max);
-    let mut cursor: u64 = 0;
-    loop {
-        let (next, batch) = scan_step(conn, cursor, pattern, count).await?;
-        for key in batch {
-            found.add(key);
-        }
-        if next == 0 {
-            return Ok(found.done());
-        }
-        cursor = next;
-    }
-}
-
-/// The keys of a walk as they arrive: each held once (SCAN may return a key more than once
-/// while the keyspace is rehashing, and keys can be long), at most `max`.
-struct Keys {
-    max: usize,
-    kept: std::collections::HashSet<String>,
-    unreadable: std::collections::HashSet<Vec<u8>>,
-    beyond: u64,
-}
-
-impl Keys {
-    fn new(max: usize) -> Keys {
-        Keys {
-            max,
-            kept: Default::default(),
-            unreadable: Default::default(),
-            beyond: 0,
-        }
-    }
-
-    fn add(&mut self, key: Vec<u8>) {
-        match String::from_utf8(key) {
-            Ok(k) if self.kept.contains(&k) => {}
-            Ok(k) if self.kept.len() < self.max => {
-                self.kept.insert(k);
-            }
-            Ok(_) => self.beyond += 1,
-            Err(e) => {
-                let bytes = e.into_bytes();
-                if self.kept.len() >= self.max {
-                    self.beyond += 1;
-                } else if self.unreadable.len() < self.max {
-                    self.unreadable.insert(bytes);
-                }
-            }
-        }
-    }
-
-    fn done(self) -> Scanned {
-        if !self.unreadable.is_empty() {
-            tracing::debug!(
-                keys = self.unreadable.len(),
-                "skipping keys whose name is not UTF-8"
-            );
-        }
-        Scanned {
-            keys: self.kept.into_iter().collect(),
-            beyond: self.beyond,
-            unreadable: self.unreadable.len() as u64,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::configfile::{assert_reports, errors_of};
 
-    #[test]
-    fn a_key_name_that_is_not_utf8_is_counted_and_the_rest_kept() {
-        let mut keys = Keys::new(2);
-        for k in [
-            &b"q:a"[..],
-            b"q:\xff\xfe",
-            b"q:a",
-            b"q:\xff\xfe",
-            b"q:b",
-            b"q:c",
-        ] {
-            keys.add(k.to_vec());
-        }
-        let mut found = keys.done();
-        found.keys.sort();
-        assert_eq!(found.keys, ["q:a", "q:b"]);
-        assert_eq!((found.beyond, found.unreadable), (1, 1));
-        // Counting only (max 0): every match counts, readable or not.
-        let mut count = Keys::new(0);
-        count.add(b"q:a".to_vec());
-        count.add(b"q:\xff".to_vec());
-        assert_eq!(count.done().beyond, 2);
-    }
+    use crate::configfile::{assert_reports, errors_of};
 
     #[test]
     fn a_key_check_under_checks_is_pointed_to_keys() {
@@ -600,34 +283,5 @@ sources:
         .unwrap();
         let names: Vec<String> = c.sources[0].checks().iter().map(|c| c.name()).collect();
         assert_eq!(names, ["ai:*", "app_n", "heartbeat:gpu"]);
-    }
-
-    #[test]
-    fn errors_are_classified_into_bounded_reasons() {
-        use crate::error::Reason;
-        let err = |kind, text: &'static str| classify(RedisError::from((kind, text)));
-        assert_eq!(
-            err(redis::ErrorKind::AuthenticationFailed, "bad password").reason(),
-            Reason::Auth
-        );
-        assert_eq!(
-            err(redis::ErrorKind::Client, "NOAUTH Authentication required").reason(),
-            Reason::Auth
-        );
-        assert_eq!(
-            classify(RedisError::from(std::io::Error::from(
-                std::io::ErrorKind::ConnectionRefused
-            )))
-            .reason(),
-            Reason::Connect
-        );
-        assert_eq!(
-            err(redis::ErrorKind::UnexpectedReturnType, "not a number").reason(),
-            Reason::Decode
-        );
-        assert_eq!(
-            err(redis::ErrorKind::Client, "ERR unknown command").reason(),
-            Reason::Query
-        );
     }
 }

@@ -1,0 +1,90 @@
+//! A Redis source: the connection its probes share, and the probe for its health and for
+//! each check.
+
+use std::sync::Arc;
+
+use super::client::Conn;
+use super::{commands, health, heartbeats, keys, RedisCheck, RedisConfig};
+use crate::config::{CheckConfig, CheckPlan, Split};
+use crate::heartbeat::Tracker;
+use crate::sources::{Probe, Source};
+
+/// A Redis source.
+pub struct RedisSource {
+    name: String,
+    conn: Arc<Conn>,
+}
+
+impl RedisSource {
+    /// Creates the source without connecting.
+    pub fn new(config: &RedisConfig, name: &str) -> Result<Self, String> {
+        crate::secrets::register_url_password(&config.url);
+        let scrub = |e: redis::RedisError| crate::secrets::scrub(&e.to_string()).into_owned();
+        let client = match &config.tls {
+            Some(tls) => {
+                let material = tls.load_for_client()?;
+                let certs = redis::TlsCertificates {
+                    client_tls: material.identity.map(|(client_cert, client_key)| {
+                        redis::ClientTlsConfig {
+                            client_cert,
+                            client_key,
+                        }
+                    }),
+                    root_cert: material.ca,
+                };
+                redis::Client::build_with_tls(config.url.as_str(), certs).map_err(scrub)?
+            }
+            None => redis::Client::open(config.url.as_str()).map_err(scrub)?,
+        };
+        Ok(RedisSource {
+            name: name.to_owned(),
+            conn: Arc::new(Conn::new(client)),
+        })
+    }
+}
+
+impl Source<RedisCheck> for RedisSource {
+    fn health(&self) -> Arc<dyn Probe> {
+        Arc::new(health::HealthProbe {
+            source: self.name.clone(),
+            conn: self.conn.clone(),
+            start: Default::default(),
+        })
+    }
+
+    fn check(&self, check: &CheckConfig<RedisCheck>, plan: &CheckPlan) -> Arc<dyn Probe> {
+        let help = check.help(plan.interval);
+        let (metric, builtin) = match &check.common.metric {
+            Some(m) => (m.clone(), false),
+            None => (keys::KEY_LENGTH.name.to_owned(), true),
+        };
+        match &check.spec {
+            RedisCheck::Key(k) => Arc::new(keys::KeyProbe {
+                source: builtin.then(|| self.name.clone()),
+                conn: self.conn.clone(),
+                metric,
+                help: if builtin {
+                    keys::KEY_LENGTH.help.to_owned()
+                } else {
+                    help
+                },
+                check: k.clone(),
+                max_keys: plan.max_series,
+            }),
+            RedisCheck::Command(c) => Arc::new(commands::CommandProbe {
+                conn: self.conn.clone(),
+                metric,
+                help,
+                command: c.command.clone(),
+            }),
+            RedisCheck::Heartbeat(Split(hb, b)) => Arc::new(heartbeats::HeartbeatProbe {
+                source: self.name.clone(),
+                conn: self.conn.clone(),
+                hb: hb.clone(),
+                from: b.clone(),
+                max_keys: plan.max_series,
+                tracker: Tracker::default(),
+            }),
+        }
+    }
+}
