@@ -5,6 +5,10 @@
 //! Only read-only commands are ever sent: TYPE and the length commands for keys, SCAN with a
 //! bounded COUNT (never KEYS), and an allowlist for command checks. The connection manager
 //! reconnects by itself after the server comes back.
+//!
+//! Files: [`client`] (the shared connection and error classification), [`scan`] (the key
+//! walk), [`source`] (the source and its probes), one file per sort of check, and this module
+//! with the settings, the check type and the kind.
 
 mod client;
 pub mod commands;
