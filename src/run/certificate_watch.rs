@@ -97,8 +97,9 @@ impl Probe for Watch {
 }
 
 /// Reads every endpoint's chain at once and records what it finds; true when every read
-/// succeeded. A failed read keeps the last expiry read (until [`crate::certificates::STALE_AFTER`]): the source's
-/// health probe says why the server cannot be reached.
+/// succeeded. A failed read keeps the last expiry read (until
+/// [`crate::certificates::STALE_AFTER`]): the source's health probe says why the server
+/// cannot be reached.
 async fn refresh(endpoints: &Endpoints, source: &str, store: &Store) -> bool {
     let list = match endpoints.list().await {
         Ok(list) => list,
@@ -108,18 +109,17 @@ async fn refresh(endpoints: &Endpoints, source: &str, store: &Store) -> bool {
         }
     };
     let reads = futures_util::future::join_all(list.iter().map(read)).await;
+    let labels: Vec<String> = list.iter().map(TlsEndpoint::label).collect();
     let mut all_read = true;
-    for (endpoint, result) in list.iter().zip(reads) {
-        let label = endpoint.label();
+    for (label, result) in labels.iter().zip(reads) {
         match result {
-            Ok(expiry) => store.set_certificate(source, &label, expiry.map(|t| t as f64)),
+            Ok(expiry) => store.set_certificate(source, label, expiry.map(|t| t as f64)),
             Err(e) => {
                 all_read = false;
                 tracing::debug!(source, endpoint = %label, error = %e, "certificate not read");
             }
         }
     }
-    let labels: Vec<String> = list.iter().map(TlsEndpoint::label).collect();
     store.keep_certificates(source, &labels);
     all_read
 }

@@ -106,7 +106,7 @@ pub async fn serve_with(
     match &web.tls_server_config {
         Some(tls) => {
             let config = tls.server_config().map_err(std::io::Error::other)?;
-            store.set_web_certificate(tls.certificate_expiry().map(|t| t as f64));
+            store.set_web_certificate(tls.certificate_expiry());
             let rustls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(config));
             let _watch = webwatch::spawn(
                 &web,

@@ -93,16 +93,7 @@ impl WebConfig {
 impl TlsConfig {
     /// The rustls server config (ring provider, HTTP/1.1 and HTTP/2).
     pub fn server_config(&self) -> Result<rustls::ServerConfig, String> {
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&self.cert_file)
-            .map_err(|e| format!("cert_file {}: {e}", self.cert_file))?
-            .collect::<Result<_, _>>()
-            .map_err(|e| format!("cert_file {}: {e}", self.cert_file))?;
-        if certs.is_empty() {
-            return Err(format!(
-                "cert_file {}: no certificate found",
-                self.cert_file
-            ));
-        }
+        let certs = self.certificates()?;
         let key = PrivateKeyDer::from_pem_file(&self.key_file)
             .map_err(|e| format!("key_file {}: {e}", self.key_file))?;
         let versions: &[&rustls::SupportedProtocolVersion] = match self.min_version.as_deref() {
@@ -125,14 +116,27 @@ impl TlsConfig {
         Ok(config)
     }
 
+    /// The certificate chain in `cert_file`; an error names the file when it does not read
+    /// or holds no certificate.
+    fn certificates(&self) -> Result<Vec<CertificateDer<'static>>, String> {
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&self.cert_file)
+            .map_err(|e| format!("cert_file {}: {e}", self.cert_file))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("cert_file {}: {e}", self.cert_file))?;
+        match certs.is_empty() {
+            true => Err(format!(
+                "cert_file {}: no certificate found",
+                self.cert_file
+            )),
+            false => Ok(certs),
+        }
+    }
+
     /// The earliest `notAfter` (Unix seconds) of the chain in `cert_file`, published as
     /// `pulse_web_tls_certificate_expiry_timestamp_seconds`; `None` when it does not read.
-    pub fn certificate_expiry(&self) -> Option<i64> {
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&self.cert_file)
-            .ok()?
-            .collect::<Result<_, _>>()
-            .ok()?;
-        crate::certificates::earliest_expiry(&certs)
+    pub fn certificate_expiry(&self) -> Option<f64> {
+        let certs = self.certificates().ok()?;
+        crate::certificates::earliest_expiry(&certs).map(|t| t as f64)
     }
 
     /// The client certificate check `client_auth_type` and `client_ca_file` ask for.

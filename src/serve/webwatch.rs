@@ -95,8 +95,7 @@ fn apply(file: &Path, tls_on: bool, loaded: Result<WebConfig, String>, targets: 
         match tls.server_config() {
             Ok(config) => {
                 live.reload_from_config(Arc::new(config));
-                let expiry = tls.certificate_expiry().map(|t| t as f64);
-                targets.store.set_web_certificate(expiry);
+                targets.store.set_web_certificate(tls.certificate_expiry());
             }
             // Validated by load a moment ago; the files changed again in between.
             Err(e) => {

@@ -85,7 +85,7 @@ pub(super) async fn build_client(c: &S3Config) -> Result<aws_sdk_s3::Client, Str
     if let Some(e) = &c.endpoint {
         builder = builder.endpoint_url(e);
     }
-    builder = builder.force_path_style(c.path_style.unwrap_or(c.endpoint.is_some()));
+    builder = builder.force_path_style(c.uses_path_style());
     Ok(aws_sdk_s3::Client::from_conf(builder.build()))
 }
 

@@ -55,6 +55,14 @@ pub struct S3Config {
     pub prefixes: Vec<PrefixConfig>,
 }
 
+impl S3Config {
+    /// Whether requests address the bucket by path (`endpoint/bucket/key`) rather than by
+    /// its own host name: `path_style`, by default on with an `endpoint`.
+    pub fn uses_path_style(&self) -> bool {
+        self.path_style.unwrap_or(self.endpoint.is_some())
+    }
+}
+
 /// `canary:`.
 #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -237,7 +245,7 @@ impl Kind for S3 {
         };
         // Virtual-hosted style reaches the bucket's own name, which may present another
         // certificate than the endpoint's.
-        if !c.path_style.unwrap_or(c.endpoint.is_some()) {
+        if !c.uses_path_style() {
             at.host = format!("{}.{}", c.bucket, at.host);
         }
         Endpoints::Fixed(vec![at])
