@@ -173,3 +173,39 @@ impl Source<RabbitmqCheck> for RabbitmqSource {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(yaml: &str) -> RabbitmqConfig {
+        serde_yaml::from_str(yaml).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_new_source_connects_nothing_and_its_passwords_are_secrets() {
+        // Nothing listens on port 9: creating the source must not try.
+        let c = config(
+            "{ management_url: 'http://127.0.0.1:9/api', username: u, password: mgmt-pw-5e1f, \
+               amqp_url: 'amqp://g:amqp-pw-7c2d@127.0.0.1:9/prod', amqp_queues: [jobs] }",
+        );
+        let source = RabbitmqSource::new(&c, "mq").unwrap();
+        assert!(source.management.is_some() && source.amqp.is_some());
+        assert!(
+            source.amqp_conn.lock().await.is_none(),
+            "no AMQP connection yet"
+        );
+        let logged = crate::secrets::scrub("mgmt-pw-5e1f and amqp-pw-7c2d");
+        assert!(
+            !logged.contains("mgmt-pw-5e1f") && !logged.contains("amqp-pw-7c2d"),
+            "{logged}"
+        );
+        // An AMQP-only source has no management client to probe through.
+        let amqp_only = config("{ amqp_url: 'amqp://127.0.0.1:9/%2f', amqp_queues: [jobs] }");
+        let source = RabbitmqSource::new(&amqp_only, "mq").unwrap();
+        assert!(source.management.is_none() && source.amqp.is_some());
+        // A selection regex that does not compile is refused here too.
+        let bad = config("{ management_url: 'http://127.0.0.1:9', queues: { include: ['('] } }");
+        assert!(RabbitmqSource::new(&bad, "mq").is_err());
+    }
+}
