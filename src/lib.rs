@@ -22,18 +22,16 @@
 //! | [`generate`] | dashboards and alerting rules generated from a config (`dashboards`, `rules`, `/dashboards.json`, `/rules.yml`) |
 //! | [`run`] | running a config: app and reload, scheduler, store, shard, certificate reads, config watching |
 //! | [`serve`] | the HTTP server, its limits and web config, the exposition, the landing page |
-//! | [`probe_cmd`] | the `probe` subcommand's one-shot run and table |
-//! | [`healthcheck`] | the `healthcheck` subcommand: a container health probe without curl |
 //! | [`logging`] | log format and level |
-//! | [`reference`] | renders `docs/config.md` from the config structs |
-//! | [`metrics_reference`] | renders `docs/metrics.md` from the metric declarations |
+//! | [`reference`] | the generated references: `docs/config.md` from the config structs, `docs/metrics.md` from the metric declarations |
 //!
 //! Each kind uses `config` and the shared modules, never another kind; `sources::registry`
-//! and `configfile` sit above the kinds. The two renderers at the bottom of the table are
-//! imported by nothing but the command line and their tests.
+//! and `configfile` sit above the kinds. The renderers at the bottom of the table are
+//! imported by nothing but their tests.
 //!
-//! The `demo` subcommand's data generator lives in the binary (`src/demo/`), not here: the
-//! exporter's library does not carry it.
+//! The command line lives in the binary: `src/main.rs` matches the subcommand once, `src/cli/`
+//! holds the flags and one file per command, and `src/demo/` the demo's data generator (the
+//! exporter's library does not carry it).
 
 #![warn(missing_docs)]
 
@@ -42,12 +40,9 @@ pub mod config;
 pub mod configfile;
 pub mod error;
 pub mod generate;
-pub mod healthcheck;
 pub mod heartbeat;
 pub mod logging;
 pub mod metric;
-pub mod metrics_reference;
-pub mod probe_cmd;
 pub mod reference;
 pub mod rows;
 pub mod run;

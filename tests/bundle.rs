@@ -604,7 +604,7 @@ fn known_metrics() -> BTreeSet<String> {
         .map(|s| s.to_string())
         .collect();
     known.extend(
-        pulse_exporter::metrics_reference::all()
+        pulse_exporter::reference::metrics::all()
             .iter()
             .map(|m| m.name.to_owned()),
     );

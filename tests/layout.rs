@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// Every library module (by path, `a::b`) and its file; the binary (`main.rs`, `demo/`) aside.
+/// Every library module (by path, `a::b`) and its file; the binary (`main.rs`, `cli/`, `demo/`) aside.
 fn modules(root: &Path) -> BTreeMap<String, PathBuf> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
         for entry in std::fs::read_dir(dir).unwrap() {
@@ -35,7 +35,10 @@ fn modules(root: &Path) -> BTreeMap<String, PathBuf> {
                 parts.pop();
             }
             let name = parts.join("::");
-            let binary = name == "main" || name == "demo" || name.starts_with("demo::");
+            let binary = name == "main"
+                || ["demo", "cli"]
+                    .iter()
+                    .any(|b| name == *b || name.starts_with(&format!("{b}::")));
             (!binary).then_some((name, f))
         })
         .collect()

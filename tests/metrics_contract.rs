@@ -11,10 +11,10 @@ use redis::AsyncCommands;
 
 /// (name, type) of every built-in metric, from the tables docs/metrics.md is generated from.
 fn documented() -> BTreeMap<String, String> {
-    pulse_exporter::metrics_reference::all()
+    pulse_exporter::reference::metrics::all()
         .into_iter()
         .map(|m| {
-            let kind = pulse_exporter::metrics_reference::type_name(m.kind);
+            let kind = pulse_exporter::reference::metrics::type_name(m.kind);
             (m.name.to_owned(), kind.to_owned())
         })
         .collect()

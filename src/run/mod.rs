@@ -6,6 +6,7 @@
 //! | [`app`] | wiring config → sources → check tasks → store, and applying a reload |
 //! | [`scheduler`] | one task per check: jitter, interval, timeout, outcomes, transition events |
 //! | [`store`] | the latest result per check, staleness, counters, certificate expiries |
+//! | [`once`] | every check of a config run once (the `probe` subcommand, the kinds' examples) |
 //! | [`shard`] | which sources of the config this replica runs (`--shard.*`) |
 //! | [`certificate_watch`] | reading the sources' certificates beside their health probes |
 //! | [`configwatch`] | reloading when the config file or a secret it reads changes |
@@ -16,6 +17,7 @@
 pub mod app;
 pub mod certificate_watch;
 pub mod configwatch;
+pub mod once;
 pub mod scheduler;
 pub mod shard;
 pub mod store;

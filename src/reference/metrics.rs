@@ -7,10 +7,12 @@ use std::fmt::Write;
 use crate::metric::{Metric, MetricType, Section};
 use crate::sources::registry::KINDS;
 
+use super::one_line;
+
 /// What the reference says before the first section.
 const PREAMBLE: &str = "Every built-in metric pulse-exporter emits. Dashboards and alerts \
     depend on these names: they are a public API. Generated from the metric tables in the \
-    code by `src/metrics_reference.rs`; do not edit by hand (`PULSE_UPDATE_DOCS=1 cargo test \
+    code by `src/reference/metrics.rs`; do not edit by hand (`PULSE_UPDATE_DOCS=1 cargo test \
     --lib reference` rewrites it, and a test fails when it is stale). \
     `tests/metrics_contract.rs` checks the tables against a live scrape, both ways, including \
     the type.\n\n\
@@ -111,10 +113,6 @@ fn row(out: &mut String, cells: Vec<String>) {
     out.push_str("|\n");
 }
 
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
 /// Wraps a paragraph at 95 columns, as the hand-written docs are.
 fn wrap(text: &str) -> String {
     let mut lines: Vec<String> = vec![String::new()];
@@ -138,7 +136,7 @@ mod tests {
 
     #[test]
     fn docs_metrics_md_is_current() {
-        crate::reference::assert_generated_file_is_current("docs/metrics.md", &render());
+        super::super::assert_generated_file_is_current("docs/metrics.md", &render());
     }
 
     #[test]

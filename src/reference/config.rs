@@ -12,11 +12,13 @@ use crate::config::{CheckCommon, Global, SourceCommon};
 use crate::sources::declare::schema;
 use crate::sources::registry::KINDS;
 
+use super::one_line;
+
 /// The whole reference, as Markdown.
 pub fn render() -> String {
     let mut out = String::from(
         "# Configuration reference\n\n\
-         Generated from the doc comments of the config structs by `src/reference.rs`; do not \
+         Generated from the doc comments of the config structs by `src/reference/config.rs`; do not \
          edit by hand (`PULSE_UPDATE_DOCS=1 cargo test --lib reference` rewrites it, and a \
          test fails when it is stale). docs/configuration.md explains the ideas; \
          this file lists every field.\n\n\
@@ -220,33 +222,13 @@ fn value_text(v: &Value) -> String {
     }
 }
 
-/// A doc comment on one line: paragraphs joined with spaces.
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// Fails when the generated file at `path` (from the repository root) is not `want`;
-/// rewrites it first when `PULSE_UPDATE_DOCS` is set. For the generated references' tests.
-#[cfg(test)]
-pub(crate) fn assert_generated_file_is_current(path: &str, want: &str) {
-    let full = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
-    if std::env::var_os("PULSE_UPDATE_DOCS").is_some() {
-        std::fs::write(&full, want).unwrap();
-    }
-    let have = std::fs::read_to_string(&full).unwrap_or_default();
-    assert!(
-        have == want,
-        "{path} is stale: run `PULSE_UPDATE_DOCS=1 cargo test --lib reference` and commit it"
-    );
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn docs_config_md_is_current() {
-        assert_generated_file_is_current("docs/config.md", &render());
+        super::super::assert_generated_file_is_current("docs/config.md", &render());
     }
 
     #[test]

@@ -1,12 +1,42 @@
 //! `pulse-exporter healthcheck`: asks a running exporter's `/-/healthy`, for container health
 //! checks in images that carry no curl or wget.
 
+use std::process::ExitCode;
 use std::time::Duration;
+
+use pulse_exporter::serve::webconfig::WebConfig;
+
+use super::Cli;
+
+/// `healthcheck`, with its exit code.
+pub(crate) fn healthcheck_command(cli: &Cli) -> ExitCode {
+    match healthcheck(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("healthcheck: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `healthcheck`: one request to the exporter this command line describes.
+fn healthcheck(cli: &Cli) -> Result<(), String> {
+    let tls = match &cli.web_config_file {
+        Some(p) => WebConfig::load(p)?.tls_server_config.is_some(),
+        None => false,
+    };
+    let url = url(&cli.listen_address, tls)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(check(&url, std::time::Duration::from_secs(3)))
+}
 
 /// The URL to ask: the listen address with a wildcard host replaced by loopback, over HTTPS
 /// when the web config serves TLS.
 pub fn url(listen_address: &str, tls: bool) -> Result<String, String> {
-    let addr = crate::serve::http::parse_listen_address(listen_address)?;
+    let addr = pulse_exporter::serve::http::parse_listen_address(listen_address)?;
     let host = if addr.ip().is_unspecified() {
         if addr.is_ipv6() {
             "[::1]".to_owned()

@@ -1,0 +1,264 @@
+//! The command line: flags and subcommands (`Cli`), what every command starts from (the
+//! loaded config, this replica's shard, the async runtime), and one file per subcommand.
+//! `main` parses, then matches the subcommand once.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use pulse_exporter::configfile;
+use pulse_exporter::logging::{LogFormat, LogLevel};
+use pulse_exporter::run::shard::{Shard, ShardFlags};
+use pulse_exporter::secrets;
+
+pub mod check;
+pub mod generate;
+pub mod healthcheck;
+pub mod probe;
+pub mod run;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "pulse-exporter",
+    version,
+    about = "Probes a platform's dependencies in the background and serves the admin view as Prometheus metrics, from cache."
+)]
+pub struct Cli {
+    /// Configuration file (YAML).
+    #[arg(
+        long = "config.file",
+        env = "PULSE_CONFIG_FILE",
+        global = true,
+        value_name = "FILE"
+    )]
+    pub(crate) config_file: Option<PathBuf>,
+    /// Re-read the config file, and the secret files it reads through `${file:…}`, this often
+    /// and reload when their content changed (a Kubernetes ConfigMap or Secret update); `0s`
+    /// turns it off. A change that does not load keeps the running config, as SIGHUP does.
+    #[arg(
+        long = "config.auto-reload-interval",
+        env = "PULSE_CONFIG_AUTO_RELOAD_INTERVAL",
+        default_value = "0s",
+        value_parser = auto_reload_interval,
+        global = true
+    )]
+    pub(crate) auto_reload_interval: std::time::Duration,
+    /// Address to listen on; `:7857` means every interface.
+    #[arg(
+        long = "web.listen-address",
+        env = "PULSE_WEB_LISTEN_ADDRESS",
+        default_value = ":7857",
+        global = true
+    )]
+    pub(crate) listen_address: String,
+    /// Path under which metrics are served.
+    #[arg(
+        long = "web.telemetry-path",
+        env = "PULSE_WEB_TELEMETRY_PATH",
+        default_value = "/metrics",
+        global = true
+    )]
+    pub(crate) telemetry_path: String,
+    /// Web config file (exporter-toolkit format: TLS and basic auth).
+    #[arg(
+        long = "web.config.file",
+        env = "PULSE_WEB_CONFIG_FILE",
+        global = true,
+        value_name = "FILE"
+    )]
+    pub(crate) web_config_file: Option<PathBuf>,
+    /// Connections served at once; more are closed on accept (idle clients cannot hold them
+    /// all: headers must arrive within 10 s).
+    #[arg(
+        long = "web.max-connections",
+        env = "PULSE_WEB_MAX_CONNECTIONS",
+        default_value_t = 256,
+        value_parser = clap::value_parser!(u32).range(1..=65_536),
+        global = true
+    )]
+    pub(crate) max_connections: u32,
+    /// Connections one client address (an IPv6 /64) may hold at once; more from it are
+    /// closed on accept, so slow clients from one address cannot take every connection.
+    #[arg(
+        long = "web.max-connections-per-address",
+        env = "PULSE_WEB_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 32,
+        value_parser = clap::value_parser!(u32).range(1..=65_536),
+        global = true
+    )]
+    pub(crate) max_connections_per_address: u32,
+    /// This replica's shard, from 0, when several replicas split one config
+    /// (--shard.count). Unset with a count above 1: this pod's ordinal (--shard.pod-index,
+    /// or the end of the hostname as a StatefulSet names its pods) modulo the count (of 3
+    /// shards, pulse-exporter-2 and pulse-exporter-5 are both shard 2).
+    #[arg(long = "shard.index", env = "PULSE_SHARD_INDEX", global = true)]
+    pub(crate) shard_index: Option<u32>,
+    /// Shards the config is split into: each runs the sources whose name hashes to it
+    /// (rendezvous hashing: adding a source moves no other). Default: --shard.replicas, or 1.
+    #[arg(long = "shard.count", env = "PULSE_SHARD_COUNT", global = true)]
+    pub(crate) shard_count: Option<u32>,
+    /// Replicas that run this config, as the StatefulSet declares them (the Kubernetes
+    /// overlays copy spec.replicas here). The shard count defaults to it, and a count it
+    /// cannot cover (more shards than replicas, or replicas not a multiple of the count)
+    /// fails at start instead of leaving shards unprobed.
+    #[arg(long = "shard.replicas", env = "PULSE_SHARD_REPLICAS", global = true)]
+    pub(crate) shard_replicas: Option<u32>,
+    /// This pod's StatefulSet ordinal, from the apps.kubernetes.io/pod-index label through
+    /// the downward API. Empty or unset: the ordinal at the end of the hostname.
+    #[arg(long = "shard.pod-index", env = "PULSE_POD_INDEX", global = true)]
+    pub(crate) pod_index: Option<String>,
+    /// Minimum log level.
+    #[arg(
+        long = "log.level",
+        env = "PULSE_LOG_LEVEL",
+        value_enum,
+        default_value = "info",
+        global = true
+    )]
+    pub(crate) log_level: LogLevel,
+    /// Log line format.
+    #[arg(
+        long = "log.format",
+        env = "PULSE_LOG_FORMAT",
+        value_enum,
+        default_value = "logfmt",
+        global = true
+    )]
+    pub(crate) log_format: LogFormat,
+    #[command(subcommand)]
+    pub(crate) command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Validate the config file and exit: 0 when valid, 1 with every error listed.
+    Check,
+    /// Run every check once, print a table of outcomes, and exit (1 if any failed).
+    Probe,
+    /// Generate demo platform data in the local services (docs/demo.md); no config needed.
+    Demo(Box<crate::demo::DemoArgs>),
+    /// Write a Grafana dashboard for the config's sources and checks (JSON): a health row,
+    /// then a panel per check.
+    Dashboards(DashboardArgs),
+    /// Write Prometheus alerting rules for the config (YAML): sources down, checks failing or
+    /// stale, and the thresholds of checks with `alert:`.
+    Rules(OutputArgs),
+    /// Exit 0 if the exporter at --web.listen-address answers /-/healthy, else 1 (for
+    /// container health checks; no curl needed).
+    Healthcheck,
+}
+
+/// Where `dashboards` and `rules` write.
+#[derive(clap::Args, Debug)]
+pub struct OutputArgs {
+    /// Write to this file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+/// `dashboards`: where it writes, and what the dashboard is called.
+#[derive(clap::Args, Debug)]
+pub struct DashboardArgs {
+    #[command(flatten)]
+    out: OutputArgs,
+    /// The dashboard's uid (default: `pulse-` and the config file's name); links keep working
+    /// across regenerations while it stays the same.
+    #[arg(long = "dashboard.uid")]
+    uid: Option<String>,
+    /// The dashboard's title (default: `pulse-exporter: ` and the config file's name).
+    #[arg(long = "dashboard.title")]
+    title: Option<String>,
+}
+
+/// `demo`: the analytics demo until it is stopped.
+pub(crate) fn demo_command(args: crate::demo::DemoArgs) -> ExitCode {
+    match runtime() {
+        Ok(rt) => match rt.block_on(crate::demo::run(args)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("demo: {e}");
+                ExitCode::from(e.code)
+            }
+        },
+        Err(code) => code,
+    }
+}
+
+/// What every command but `demo` and `healthcheck` starts from: the config file's path, the
+/// config and this replica's shard; or the exit code of what was wrong, said on stderr.
+pub(crate) fn loaded(cli: &Cli) -> Result<(PathBuf, configfile::Config, Shard), ExitCode> {
+    let Some(path) = cli.config_file.clone() else {
+        eprintln!("error: --config.file (or PULSE_CONFIG_FILE) is required");
+        return Err(ExitCode::from(2));
+    };
+    let hostname = hostname();
+    let shard = Shard::from_flags(&ShardFlags {
+        index: cli.shard_index,
+        count: cli.shard_count,
+        replicas: cli.shard_replicas,
+        pod_index: cli.pod_index.as_deref(),
+        hostname: &hostname,
+    })
+    .map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })?;
+    let config = configfile::load_file(&path).map_err(|errors| {
+        eprintln!(
+            "{}: {}",
+            path.display(),
+            secrets::scrub(&errors.to_string())
+        );
+        ExitCode::FAILURE
+    })?;
+    Ok((path, config, shard))
+}
+
+/// The async runtime, or the exit code of failing to start it.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Runtime::new().map_err(|e| {
+        eprintln!("error: cannot start the async runtime: {e}");
+        ExitCode::FAILURE
+    })
+}
+
+/// Parses `--config.auto-reload-interval`: `0s` (off) or at least one second.
+fn auto_reload_interval(text: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(text)
+        .map_err(|e| format!("{e}: write a duration such as 30s or 1m, or 0s to turn it off"))?;
+    if !d.is_zero() && d < std::time::Duration::from_secs(1) {
+        return Err("must be 0s (off) or at least 1s".to_owned());
+    }
+    Ok(d)
+}
+
+/// This machine's hostname: `HOSTNAME` (set in every Kubernetes pod), else the kernel's.
+pub(crate) fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_auto_reload_interval_is_off_or_at_least_a_second() {
+        assert_eq!(auto_reload_interval("0s"), Ok(std::time::Duration::ZERO));
+        assert_eq!(
+            auto_reload_interval("30s"),
+            Ok(std::time::Duration::from_secs(30))
+        );
+        assert!(auto_reload_interval("500ms")
+            .unwrap_err()
+            .contains("at least 1s"));
+        assert!(auto_reload_interval("soon")
+            .unwrap_err()
+            .contains("such as 30s"));
+    }
+}

@@ -1,0 +1,140 @@
+//! `pulse-exporter` without a subcommand: the exporter itself, serving until SIGTERM or
+//! SIGINT, reloading on SIGHUP and, when asked, when the config file changes.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use pulse_exporter::configfile;
+use pulse_exporter::run::app::App;
+use pulse_exporter::run::configwatch;
+use pulse_exporter::run::shard::Shard;
+use pulse_exporter::serve::http;
+use pulse_exporter::serve::webconfig::WebConfig;
+
+use super::check::shard_line;
+use super::Cli;
+
+/// Checks `--web.telemetry-path`: an absolute path that no other endpoint uses.
+fn telemetry_path(path: &str) -> Result<&str, String> {
+    if !path.starts_with('/')
+        || path == "/"
+        || path.starts_with("/-/")
+        || path.contains(['{', '}', '*'])
+    {
+        return Err(format!(
+            "--web.telemetry-path {path:?} must be an absolute path other than / and /-/…, e.g. /metrics"
+        ));
+    }
+    Ok(path)
+}
+
+pub(crate) async fn run(
+    cli: Cli,
+    path: PathBuf,
+    config: configfile::Config,
+    shard: Shard,
+) -> ExitCode {
+    let telemetry = match telemetry_path(&cli.telemetry_path) {
+        Ok(p) => p.to_owned(),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let web = match &cli.web_config_file {
+        Some(p) => match WebConfig::load(p) {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::error!(error = %e, "invalid web config");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => WebConfig::default(),
+    };
+    let listener = match http::parse_listen_address(&cli.listen_address)
+        .and_then(|a| TcpListener::bind(a).map_err(|e| format!("cannot listen on {a}: {e}")))
+    {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the HTTP server");
+            return ExitCode::FAILURE;
+        }
+    };
+    if shard.is_split() {
+        tracing::info!(
+            shard = shard.index,
+            shards = shard.count,
+            "{}",
+            shard_line(shard, &config)
+        );
+    }
+    let app = match App::start_sharded(config, Some(path.clone()), shard) {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start");
+            return ExitCode::FAILURE;
+        }
+    };
+    let local = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    tracing::info!(address = %local, tls = web.tls_server_config.is_some(), auth = !web.basic_auth_users.is_empty(), version = env!("CARGO_PKG_VERSION"), "listening");
+
+    let reloader = app.clone();
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            let _ = reloader.reload().await;
+        }
+    });
+    let _watch = (!cli.auto_reload_interval.is_zero()).then(|| {
+        tracing::info!(file = %path.display(), interval = %humantime::format_duration(cli.auto_reload_interval), "reloading the config when it or a secret it reads changes");
+        http::AbortOnDrop(configwatch::spawn(app.clone(), path.clone(), cli.auto_reload_interval))
+    });
+    let limits = pulse_exporter::serve::limits::Limits {
+        max_connections: cli.max_connections as usize,
+        max_connections_per_address: cli.max_connections_per_address as usize,
+        ..pulse_exporter::serve::limits::Limits::default()
+    };
+    let served = http::serve_with(
+        listener,
+        app.clone(),
+        web,
+        &telemetry,
+        limits,
+        shutdown_signal(),
+    )
+    .await;
+    app.shutdown().await;
+    match served {
+        Ok(()) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "HTTP server failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+    tracing::info!("shutting down");
+}
