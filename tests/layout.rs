@@ -212,3 +212,73 @@ fn the_scan_finds_a_circle_when_there_is_one() {
         [("d::y".to_owned(), BTreeSet::from(["d".to_owned()]))].into();
     assert!(circle(&graph(&parent_child, 2)).is_none());
 }
+
+/// docs/development.md says what a new kind touches outside its own folder; this keeps it
+/// true. Every file of `src/` (the command line's too, tests included; the demo aside) that names a kind's module
+/// (`postgres::`, `sources::postgres`) outside `src/sources/<kind>/` must be one the guide's
+/// "Adding a source kind" section names, and each file it names must be such a file.
+#[test]
+fn what_a_new_kind_touches_is_what_the_guide_says() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let guide = std::fs::read_to_string(repo.join("docs/development.md")).unwrap();
+    let section = guide
+        .split("## Adding a source kind")
+        .nth(1)
+        .expect("docs/development.md has an \"Adding a source kind\" section");
+    let section = section.split("\n## ").next().unwrap_or_default();
+    let mut files = Vec::new();
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    walk(&repo.join("src"), &mut files);
+    let mut touched = BTreeSet::new();
+    for entry in pulse_exporter::sources::registry::KINDS {
+        let own = repo.join("src/sources").join(entry.name);
+        let names = regex::Regex::new(&format!(r"\b(sources::)?{}::", entry.name)).unwrap();
+        for file in &files {
+            // The demo's own `postgres` module writes demo data; it is not the kind.
+            if file.starts_with(&own) || file.starts_with(repo.join("src/demo")) {
+                continue;
+            }
+            let text = std::fs::read_to_string(file).unwrap();
+            let code: String = text
+                .lines()
+                .map(|l| l.split("//").next().unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join("\n");
+            if names.is_match(&code) {
+                let rel = file.strip_prefix(repo).unwrap().display().to_string();
+                touched.insert(rel);
+            }
+        }
+    }
+    assert!(
+        touched.contains("src/sources/registry.rs"),
+        "the scan found too little: {touched:?}"
+    );
+    for file in &touched {
+        assert!(
+            section.contains(&format!("`{file}`")),
+            "{file} names a kind's module, but docs/development.md (\"Adding a source kind\") \
+             does not say a new kind touches it: reach the kind through the registry instead, \
+             or say so in the guide"
+        );
+    }
+    let named = regex::Regex::new(r"`(src/[a-z_/]+\.rs)`").unwrap();
+    for c in named.captures_iter(section) {
+        let file = &c[1];
+        assert!(
+            file.starts_with("src/sources/foo")
+                || file.starts_with("src/sources/echo")
+                || touched.contains(file),
+            "docs/development.md says a new kind touches {file}, which names no kind"
+        );
+    }
+}

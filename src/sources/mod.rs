@@ -80,6 +80,10 @@ pub trait Kind: Sized + Send + Sync + 'static {
     type Source: Source<Self::Check>;
     /// The kind's built-in metrics (health vitals and built-in checks), each declared once.
     const METRICS: &'static [Metric];
+    /// A config file with one source of this kind and a check of every sort it has (the
+    /// kind's `example.yml`, against a local server on its usual port). A library test loads
+    /// every kind's example, runs it once to series and generates its dashboard and rules.
+    const EXAMPLE: &'static str;
 
     /// The kind's lists of checks in the file, in the order they are read. Declared once:
     /// parsing and the config reference both come from it.

@@ -42,6 +42,8 @@ pub struct Entry {
     pub metrics: &'static [Metric],
     /// The kind's fields and check lists, for the generated config reference.
     pub reference: fn() -> super::declare::KindReference,
+    /// The kind's example config (see [`Kind::EXAMPLE`]).
+    pub example: &'static str,
     parse: ParseFn,
 }
 
@@ -52,6 +54,7 @@ const fn entry<K: Kind>() -> Entry {
         metrics_intro: K::METRICS_INTRO,
         metrics: K::METRICS,
         reference: K::reference,
+        example: K::EXAMPLE,
         parse: parse_any::<K>,
     }
 }
@@ -322,5 +325,84 @@ mod tests {
                 names.join(", ")
             )
         );
+    }
+
+    /// Every kind proves itself with its example: it loads, uses every list of checks the
+    /// kind declares, generates a dashboard panel and rules for each check, and runs once to
+    /// series (the health probe's and each check's), whether or not its server is here: a
+    /// source that cannot be reached is a failed run within its timeout, not a hang.
+    #[tokio::test]
+    async fn every_kind_runs_its_example_to_series() {
+        use crate::run::once::probe_into;
+        use crate::run::store::Store;
+        use crate::serve::collector::SnapshotCollector;
+        use crate::serve::exposition::{encode, Format};
+
+        let mut runs = Vec::new();
+        for entry in KINDS {
+            let text = format!(
+                "global: {{ timeout: 2s, health_timeout: 2s }}\n{}",
+                entry.example
+            );
+            let config = crate::configfile::load_str(&text)
+                .unwrap_or_else(|e| panic!("{}: its example.yml does not load: {e}", entry.name));
+            assert_eq!(config.sources.len(), 1, "{}: one source", entry.name);
+            let source = &config.sources[0];
+            assert_eq!(source.kind.name(), entry.name);
+            for list in (entry.reference)().lists {
+                assert!(
+                    entry.example.contains(&format!("\n    {}:", list.key)),
+                    "{}: the example has no `{}:` list",
+                    entry.name,
+                    list.key
+                );
+            }
+            let options =
+                crate::generate::dashboard::Options::for_file(std::path::Path::new("example.yml"));
+            let dashboard = crate::generate::dashboard::render(&config, &options);
+            let rules = crate::generate::rules::rules(&config);
+            assert!(
+                rules.contains(&source.common.name),
+                "{}: {rules}",
+                entry.name
+            );
+            for check in source.checks() {
+                let name = check.name();
+                assert!(
+                    dashboard.contains(&name),
+                    "{}: no panel for {name}",
+                    entry.name
+                );
+            }
+            runs.push(tokio::spawn(async move {
+                let store = Arc::new(Store::new());
+                let rows = probe_into(&config, &store).await.unwrap();
+                let mut registry = prometheus_client::registry::Registry::default();
+                registry.register_collector(Box::new(SnapshotCollector::new(store)));
+                (config, rows, encode(&registry, Format::Text).unwrap())
+            }));
+        }
+        for run in runs {
+            let (config, rows, text) = run.await.unwrap();
+            let source = &config.sources[0];
+            let label = format!("source=\"{}\"", source.common.name);
+            assert_eq!(rows.len(), source.checks().len() + 1, "{text}");
+            for row in rows {
+                let series = if row.check == "health" {
+                    "pulse_source_up{".to_owned()
+                } else {
+                    "pulse_check_success{".to_owned()
+                };
+                let check = format!("check=\"{}\"", row.check);
+                assert!(
+                    text.lines().any(|l| l.starts_with(&series)
+                        && l.contains(&label)
+                        && (row.check == "health" || l.contains(&check))),
+                    "{}: no {series}…}} for {}:\n{text}",
+                    row.kind,
+                    row.check
+                );
+            }
+        }
     }
 }

@@ -127,6 +127,7 @@ pub struct Logfile;
 impl Kind for Logfile {
     const NAME: &'static str = "logfile";
     const TITLE: &'static str = "Log files";
+    const EXAMPLE: &'static str = include_str!("example.yml");
     const METRICS_INTRO: &'static str = "From `kind: logfile` sources; the counters and histograms the config defines take the names it \
         gives them.";
     const DEFAULT_INTERVAL: Option<Duration> = Some(DEFAULT_INTERVAL);

@@ -170,6 +170,7 @@ pub struct Mongodb;
 impl Kind for Mongodb {
     const NAME: &'static str = "mongodb";
     const TITLE: &'static str = "MongoDB";
+    const EXAMPLE: &'static str = include_str!("example.yml");
     const METRICS_INTRO: &'static str = "From `ping` (reachability), `serverStatus` and `replSetGetStatus` (fields the server lacks, or \
         that the user may not read without the `clusterMonitor` role, are skipped; a standalone server \
         publishes no `replset` metric and is still up).";

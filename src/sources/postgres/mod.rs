@@ -137,6 +137,7 @@ pub struct Postgres;
 impl Kind for Postgres {
     const NAME: &'static str = "postgres";
     const TITLE: &'static str = "Postgres";
+    const EXAMPLE: &'static str = include_str!("example.yml");
     const METRICS_INTRO: &'static str = "From the health probe, on a connection of its own. Every query works for a role with \
         `pg_monitor`; a view or function the server or the role lacks (an older version, a managed \
         service) leaves its rows absent without failing the probe. Replication numbers depend on the \

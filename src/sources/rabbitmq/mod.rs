@@ -211,6 +211,7 @@ pub struct Rabbitmq;
 impl Kind for Rabbitmq {
     const NAME: &'static str = "rabbitmq";
     const TITLE: &'static str = "RabbitMQ";
+    const EXAMPLE: &'static str = include_str!("example.yml");
     const METRICS_INTRO: &'static str = "Queue metrics carry `source`, `vhost`, `queue` and `dead_letter` (`\"true\"` for a queue that \
         another queue's `x-dead-letter-*` arguments or policy routes into, or whose name matches \
         `dead_letter_pattern`). From the management API unless noted; AMQP-only mode publishes \

@@ -89,6 +89,7 @@ pub struct Redis;
 impl Kind for Redis {
     const NAME: &'static str = "redis";
     const TITLE: &'static str = "Redis";
+    const EXAMPLE: &'static str = include_str!("example.yml");
     type Settings = RedisConfig;
     type Check = RedisCheck;
     type Source = RedisSource;

@@ -112,6 +112,7 @@ pub struct S3;
 impl Kind for S3 {
     const NAME: &'static str = "s3";
     const TITLE: &'static str = "S3";
+    const EXAMPLE: &'static str = include_str!("example.yml");
     const METRICS_INTRO: &'static str = "The health probe is `HeadBucket` (`pulse_source_up`, `pulse_source_probe_duration_seconds`; \
         403 has reason `auth`, 404 `not_found`). The canary and prefix statistics are opt-in.";
     type Settings = S3Config;

@@ -190,6 +190,7 @@ pub struct Stripe;
 impl Kind for Stripe {
     const NAME: &'static str = "stripe";
     const TITLE: &'static str = "Stripe";
+    const EXAMPLE: &'static str = include_str!("example.yml");
     const METRICS_INTRO: &'static str = "Every Stripe metric has an `account` label: the connected account (`acct_…`, from \
         `stripe_accounts`) or empty for the platform account itself. Events are read incrementally \
         (see docs/configuration.md, Stripe): after a restart the window is listed again, at most \
