@@ -15,6 +15,59 @@ use crate::run::scheduler;
 use crate::run::shard::Shard;
 use crate::run::store::{ShardStatus, Store};
 use crate::sources::registry::Connection;
+use crate::sources::ConnectError;
+
+/// Why a config could not be started: a source of it could not be made from its settings
+/// (nothing connects at start, so a server that is down is never this).
+#[derive(Debug)]
+pub struct StartError {
+    /// The source's place in the file, `sources[2]`.
+    pub path: String,
+    /// What was wrong with it.
+    pub error: ConnectError,
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path, self.error)
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// Why a reload was rejected; the running config goes on in every case.
+#[derive(Debug)]
+pub enum ReloadError {
+    /// The app was started from a config in memory: there is no file to read again.
+    NoFile,
+    /// The file does not load: every error, as `check` lists them.
+    Invalid(ConfigErrors),
+    /// The file loads, but a source of it could not be started.
+    Start(StartError),
+}
+
+impl ReloadError {
+    /// The `cause` field of the `config.reload_failed` log line.
+    pub fn cause(&self) -> &'static str {
+        match self {
+            ReloadError::NoFile => "no_file",
+            ReloadError::Invalid(_) => "invalid",
+            ReloadError::Start(_) => "start",
+        }
+    }
+}
+
+impl std::fmt::Display for ReloadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReloadError::NoFile => f.write_str("no config file to reload from"),
+            ReloadError::Invalid(errors) => errors.fmt(f),
+            ReloadError::Start(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ReloadError {}
 
 /// A running check task; dropping it cancels the task and any run in flight.
 struct RunningCheck {
@@ -79,7 +132,7 @@ impl Generated {
 
 impl App {
     /// Starts every check of `config`. `config_path` is what a reload re-reads.
-    pub fn start(config: Config, config_path: Option<PathBuf>) -> Result<Arc<App>, String> {
+    pub fn start(config: Config, config_path: Option<PathBuf>) -> Result<Arc<App>, StartError> {
         Self::start_sharded(config, config_path, Shard::default())
     }
 
@@ -89,7 +142,7 @@ impl App {
         config: Config,
         config_path: Option<PathBuf>,
         shard: Shard,
-    ) -> Result<Arc<App>, String> {
+    ) -> Result<Arc<App>, StartError> {
         let app = Arc::new(App {
             store: Arc::new(Store::new()),
             config_path,
@@ -130,24 +183,25 @@ impl App {
 
     /// Re-reads the config file and applies it. An invalid file changes nothing: the error is
     /// logged, returned, and the running config goes on.
-    pub async fn reload(&self) -> Result<(), String> {
+    pub async fn reload(&self) -> Result<(), ReloadError> {
         let Some(path) = &self.config_path else {
-            return Err("no config file to reload from".to_owned());
+            return Err(ReloadError::NoFile);
         };
         let result = match crate::configfile::load_file(path) {
             Ok(config) => {
                 let mut running = self.running.lock().await;
-                self.apply(&mut running, config)
+                self.apply(&mut running, config).map_err(ReloadError::Start)
             }
-            Err(ConfigErrors(errors)) => Err(ConfigErrors(errors).to_string()),
+            Err(errors) => Err(ReloadError::Invalid(errors)),
         };
         match &result {
             Ok(()) => {
                 tracing::info!(event = "config.reloaded", file = %path.display(), "configuration reloaded")
             }
             Err(e) => {
-                self.store.set_reload_rejected(SystemTime::now(), e);
-                tracing::error!(event = "config.reload_failed", file = %path.display(), error = %e, "reload rejected; the previous configuration keeps running");
+                self.store
+                    .set_reload_rejected(SystemTime::now(), &e.to_string());
+                tracing::error!(event = "config.reload_failed", cause = e.cause(), file = %path.display(), error = %e, "reload rejected; the previous configuration keeps running");
             }
         }
         result
@@ -167,7 +221,7 @@ impl App {
         &self,
         running: &mut HashMap<String, RunningSource>,
         mut config: Config,
-    ) -> Result<(), String> {
+    ) -> Result<(), StartError> {
         // Generated from the whole file: the dashboard and rules cover every shard.
         let generated = Arc::new(Generated::of(&config, self.config_path.as_deref()));
         // The whole file was validated; this replica runs its shard of it.
@@ -193,7 +247,10 @@ impl App {
                 .start(&s.common.name, previous, &|c| {
                     s.check_plan(&config.global, c)
                 })
-                .map_err(|e| format!("{}: {e}", s.path))?;
+                .map_err(|error| StartError {
+                    path: s.path.clone(),
+                    error,
+                })?;
             started.push((s, source));
         }
 
@@ -331,6 +388,32 @@ mod tests {
                 "{source}"
             );
         }
+        app.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_rejected_reload_says_which_kind_of_failure_it_was() {
+        let config = crate::configfile::load_str(TWO_SOURCES).unwrap();
+        let in_memory = App::start(config.clone(), None).unwrap();
+        let e = in_memory.reload().await.unwrap_err();
+        assert!(matches!(e, ReloadError::NoFile), "{e:?}");
+        in_memory.shutdown().await;
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pulse.yml");
+        std::fs::write(&file, TWO_SOURCES).unwrap();
+        let app = App::start(config, Some(file.clone())).unwrap();
+        std::fs::write(&file, "sources:\n  - { name: alpha, kind: redis }\n").unwrap();
+        let e = app.reload().await.unwrap_err();
+        assert_eq!(e.cause(), "invalid");
+        let ReloadError::Invalid(errors) = &e else {
+            panic!("{e:?}")
+        };
+        assert!(errors.0[0].message.contains("missing field `url`"), "{e}");
+        assert_eq!(app.store().reload_status().last_error, Some(e.to_string()));
+        // The running config went on.
+        let names: Vec<String> = app.sources().into_iter().map(|s| s.name).collect();
+        assert_eq!(names, ["alpha", "beta"]);
         app.shutdown().await;
     }
 }

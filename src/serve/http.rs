@@ -225,7 +225,7 @@ async fn reload(State(st): State<HttpState>) -> Response {
             StatusCode::INTERNAL_SERVER_ERROR,
             format!(
                 "reload failed; the previous configuration keeps running:\n{}\n",
-                crate::secrets::scrub(&e)
+                crate::secrets::scrub(&e.to_string())
             ),
         )
             .into_response(),

@@ -6,6 +6,7 @@
 //! its system; timing, timeouts and outcomes belong to the scheduler. Adding a kind means one
 //! new module here and one line in [`registry::KINDS`].
 
+pub mod connect;
 pub mod declare;
 pub mod http_body;
 pub mod logfile;
@@ -30,6 +31,7 @@ use crate::config::{CheckConfig, CheckPlan, CheckSpec, ConfigError};
 use crate::error::ProbeError;
 use crate::metric::Metric;
 use crate::sample::Output;
+pub use connect::{Connect, ConnectError};
 use declare::{CheckList, KindReference};
 
 /// The future a probe returns.
@@ -76,8 +78,8 @@ pub trait Kind: Sized + Send + Sync + 'static {
         + 'static;
     /// The kind's checks, one variant per sort of check.
     type Check: CheckSpec;
-    /// The connected source.
-    type Source: Source<Self::Check>;
+    /// The kind's source: made from the settings ([`Connect`], no I/O), probed by checks.
+    type Source: Source<Self::Check> + Connect<Self::Settings>;
     /// The kind's built-in metrics (health vitals and built-in checks), each declared once.
     const METRICS: &'static [Metric];
     /// A config file with one source of this kind and a check of every sort it has (the
@@ -141,11 +143,6 @@ pub trait Kind: Sized + Send + Sync + 'static {
         let _ = settings;
         crate::certificates::Endpoints::None
     }
-
-    /// Creates the source named `name`. Nothing connects yet: connections open on first use,
-    /// so a source that is down at start-up is reported as down instead of stopping the
-    /// exporter.
-    fn connect(settings: &Self::Settings, name: &str) -> Result<Self::Source, String>;
 }
 
 /// A parsed source of kind `K`: its settings and its checks.

@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_yaml::Value;
 
 use super::{logfile, mongodb, postgres, rabbitmq, redis, s3, stripe};
-use super::{Kind, Parsed, Probe, Source};
+use super::{Connect, Kind, Parsed, Probe, Source};
 use crate::config::{AnyCheck, CheckPlan, ConfigError};
 use crate::metric::Metric;
 
@@ -160,7 +160,7 @@ pub trait ParsedSource: fmt::Debug + Send + Sync + 'static {
         name: &str,
         previous: Option<&Connection>,
         plan: &dyn Fn(&dyn AnyCheck) -> CheckPlan,
-    ) -> Result<Started<'a>, String>;
+    ) -> Result<Started<'a>, super::ConnectError>;
 }
 
 impl<K: Kind> ParsedSource for Parsed<K> {
@@ -197,14 +197,14 @@ impl<K: Kind> ParsedSource for Parsed<K> {
         name: &str,
         previous: Option<&Connection>,
         plan: &dyn Fn(&dyn AnyCheck) -> CheckPlan,
-    ) -> Result<Started<'a>, String> {
+    ) -> Result<Started<'a>, super::ConnectError> {
         let kept = previous
             .and_then(|c| c.0.downcast_ref::<Live<K>>())
             .filter(|live| live.settings == self.settings)
             .map(|live| live.source.clone());
         let (source, kept) = match kept {
             Some(source) => (source, true),
-            None => (Arc::new(K::connect(&self.settings, name)?), false),
+            None => (Arc::new(K::Source::connect(&self.settings, name)?), false),
         };
         let checks = self
             .checks

@@ -173,10 +173,6 @@ impl Kind for Logfile {
     fn display_endpoint(settings: &LogfileConfig) -> String {
         settings.path.display().to_string()
     }
-
-    fn connect(settings: &LogfileConfig, name: &str) -> Result<LogfileSource, String> {
-        LogfileSource::new(settings, name)
-    }
 }
 
 /// Records the logfile rules the source at `p` breaks.

@@ -13,6 +13,7 @@ use super::tail::{Tail, TailProbe};
 use super::{LogfileConfig, TailCheck};
 use crate::config::{CheckConfig, CheckPlan};
 use crate::sample::Output;
+use crate::sources::{Connect, ConnectError};
 use crate::sources::{Probe, ProbeFuture, Source};
 
 /// A log-file source.
@@ -22,9 +23,8 @@ pub struct LogfileSource {
     tail: Arc<Mutex<Tail>>,
 }
 
-impl LogfileSource {
-    /// Creates the source; nothing is opened until the first run.
-    pub fn new(c: &LogfileConfig, name: &str) -> Result<Self, String> {
+impl Connect<LogfileConfig> for LogfileSource {
+    fn connect(c: &LogfileConfig, name: &str) -> Result<Self, ConnectError> {
         let tail = Tail {
             file: None,
             counts: Counts {

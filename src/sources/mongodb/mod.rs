@@ -41,6 +41,7 @@ use crate::heartbeat::{HeartbeatCommon, Tracker};
 use crate::metric::Metric;
 use crate::rows::RowShape;
 use crate::sources::declare::{schema, CheckList};
+use crate::sources::{Connect, ConnectError};
 
 /// Connection settings of a `kind: mongodb` source.
 #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
@@ -243,10 +244,6 @@ impl Kind for Mongodb {
             _ => Endpoints::None,
         }
     }
-
-    fn connect(settings: &MongodbConfig, name: &str) -> Result<MongodbSource, String> {
-        MongodbSource::new(settings, name)
-    }
 }
 
 /// Records the mongodb rules the source at `p` breaks.
@@ -329,15 +326,19 @@ pub struct MongodbSource {
     shared: Arc<Shared>,
 }
 
-impl MongodbSource {
-    /// Creates the source without connecting.
-    pub fn new(c: &MongodbConfig, name: &str) -> Result<Self, String> {
+impl Connect<MongodbConfig> for MongodbSource {
+    fn connect(c: &MongodbConfig, name: &str) -> Result<Self, ConnectError> {
         crate::secrets::register_url_password(&c.url);
         let database = c
             .database
             .clone()
             .or_else(|| url_database(&c.url))
-            .ok_or("no database named")?;
+            .ok_or_else(|| {
+                ConnectError::field(
+                    "database",
+                    "no database named: set `database` or put one in the URL path",
+                )
+            })?;
         Ok(MongodbSource {
             name: name.to_owned(),
             shared: Arc::new(Shared {

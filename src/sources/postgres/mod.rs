@@ -38,6 +38,7 @@ use crate::heartbeat::{HeartbeatCommon, Tracker};
 use crate::metric::Metric;
 use crate::rows::RowShape;
 use crate::sources::declare::{schema, CheckList};
+use crate::sources::{Connect, ConnectError};
 
 /// Connection settings of a `kind: postgres` source.
 #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
@@ -190,10 +191,6 @@ impl Kind for Postgres {
             Handshake::Postgres,
         ))])
     }
-
-    fn connect(settings: &PostgresConfig, name: &str) -> Result<PostgresSource, String> {
-        PostgresSource::new(settings, name)
-    }
 }
 
 /// Records the postgres rules the source at `path` breaks.
@@ -259,12 +256,11 @@ pub struct PostgresSource {
     health_conn: Arc<Mutex<Option<PgConnection>>>,
 }
 
-impl PostgresSource {
-    /// Creates the source without connecting.
-    pub fn new(config: &PostgresConfig, name: &str) -> Result<Self, String> {
+impl Connect<PostgresConfig> for PostgresSource {
+    fn connect(config: &PostgresConfig, name: &str) -> Result<Self, ConnectError> {
         crate::secrets::register_url_password(&config.url);
         let options = PgConnectOptions::from_str(&config.url)
-            .map_err(|e| crate::secrets::scrub(&e.to_string()).into_owned())?
+            .map_err(|e| ConnectError::field("url", crate::secrets::scrub(&e.to_string())))?
             .log_statements(tracing::log::LevelFilter::Trace)
             // sqlx warns about every statement over a second, on every run: a slow query is
             // what pulse_check_duration_seconds and the alerts report, not a log line.
@@ -339,7 +335,9 @@ mod tests {
                 max_connections: 1,
                 slot_wal_limit: super::default_slot_wal_limit(),
             };
-            let source = super::PostgresSource::new(&config, "db").unwrap();
+            let source =
+                <super::PostgresSource as crate::sources::Connect<_>>::connect(&config, "db")
+                    .unwrap();
             source.options.get_application_name().map(str::to_owned)
         };
         assert_eq!(

@@ -260,10 +260,6 @@ impl Kind for Rabbitmq {
         let amqps = |url: &Option<String>| TlsEndpoint::of_url(url.as_deref()?, &["amqps"], 5671);
         Endpoints::fixed([https(&c.management_url), amqps(&c.amqp_url)])
     }
-
-    fn connect(settings: &RabbitmqConfig, name: &str) -> Result<RabbitmqSource, String> {
-        RabbitmqSource::new(settings, name)
-    }
 }
 
 /// Records the rabbitmq rules the source at `p` breaks.

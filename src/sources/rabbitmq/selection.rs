@@ -4,6 +4,7 @@
 use regex::Regex;
 
 use super::RabbitmqConfig;
+use crate::sources::ConnectError;
 
 /// Compiled queue selection.
 pub(super) struct Selection {
@@ -14,22 +15,22 @@ pub(super) struct Selection {
 }
 
 impl Selection {
-    pub(super) fn new(c: &RabbitmqConfig) -> Result<Self, String> {
-        let compile = |list: &[String]| {
+    pub(super) fn new(c: &RabbitmqConfig) -> Result<Self, ConnectError> {
+        let compile = |field: &str, list: &[String]| {
             list.iter()
-                .map(|r| Regex::new(r).map_err(|e| e.to_string()))
+                .map(|r| Regex::new(r).map_err(|e| ConnectError::field(field, e.to_string())))
                 .collect::<Result<Vec<_>, _>>()
         };
         Ok(Selection {
             vhosts: c.vhosts.clone(),
-            include: compile(&c.queues.include)?,
-            exclude: compile(&c.queues.exclude)?,
+            include: compile("queues.include", &c.queues.include)?,
+            exclude: compile("queues.exclude", &c.queues.exclude)?,
             dead_letter: c
                 .dead_letter_pattern
                 .as_deref()
                 .map(Regex::new)
                 .transpose()
-                .map_err(|e| e.to_string())?,
+                .map_err(|e| ConnectError::field("dead_letter_pattern", e.to_string()))?,
         })
     }
 

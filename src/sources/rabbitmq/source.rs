@@ -12,6 +12,7 @@ use super::queues::QueuesProbe;
 use super::selection::Selection;
 use super::{management_base, RabbitmqCheck, RabbitmqConfig};
 use crate::config::{CheckConfig, CheckPlan};
+use crate::sources::{Connect, ConnectError};
 use crate::sources::{Probe, Source};
 
 /// A RabbitMQ source.
@@ -74,29 +75,30 @@ fn amqp_tls(tls: &crate::config::tls::TlsMaterial) -> lapin::tcp::OwnedTLSConfig
     }
 }
 
-impl RabbitmqSource {
-    /// Creates the source without connecting.
-    pub fn new(c: &RabbitmqConfig, name: &str) -> Result<Self, String> {
+impl Connect<RabbitmqConfig> for RabbitmqSource {
+    fn connect(c: &RabbitmqConfig, name: &str) -> Result<Self, ConnectError> {
         if let Some(pw) = &c.password {
             crate::secrets::register(pw);
         }
         let tls = match &c.tls {
-            Some(files) => Some(files.load_for_client()?),
+            Some(files) => Some(files.load().map_err(ConnectError::tls)?),
             None => None,
         };
         // Built from `tls:` only for a management API, as an AMQP-only source's TLS files are
         // meant for lapin alone.
         let http = match &c.management_url {
-            Some(_) => management_client(tls.as_ref())?,
-            None => management_client(None)?,
-        };
+            Some(_) => management_client(tls.as_ref()),
+            None => management_client(None),
+        }
+        .map_err(ConnectError::Client)?;
         let (username, password) = (
             c.username.clone().unwrap_or_default(),
             c.password.clone().unwrap_or_default(),
         );
         let management = match &c.management_url {
             Some(u) => Some(Arc::new(Management {
-                base: management_base(u).ok_or("management_url is not a URL")?,
+                base: management_base(u)
+                    .ok_or_else(|| ConnectError::field("management_url", "not a URL"))?,
                 username: username.clone(),
                 password: password.clone(),
                 http: http.clone(),
@@ -108,9 +110,9 @@ impl RabbitmqSource {
         let amqp = match &c.amqp_url {
             Some(u) => {
                 crate::secrets::register_url_password(u);
-                let uri: lapin::uri::AMQPUri = u
-                    .parse()
-                    .map_err(|e: String| crate::secrets::scrub(&e).into_owned())?;
+                let uri: lapin::uri::AMQPUri = u.parse().map_err(|e: String| {
+                    ConnectError::field("amqp_url", crate::secrets::scrub(&e))
+                })?;
                 crate::secrets::register(&uri.authority.userinfo.password);
                 Some(Arc::new(Amqp {
                     tls: amqp_tls.clone(),
@@ -189,7 +191,7 @@ mod tests {
             "{ management_url: 'http://127.0.0.1:9/api', username: u, password: mgmt-pw-5e1f, \
                amqp_url: 'amqp://g:amqp-pw-7c2d@127.0.0.1:9/prod', amqp_queues: [jobs] }",
         );
-        let source = RabbitmqSource::new(&c, "mq").unwrap();
+        let source = RabbitmqSource::connect(&c, "mq").unwrap();
         assert!(source.management.is_some() && source.amqp.is_some());
         assert!(
             source.amqp_conn.lock().await.is_none(),
@@ -202,10 +204,10 @@ mod tests {
         );
         // An AMQP-only source has no management client to probe through.
         let amqp_only = config("{ amqp_url: 'amqp://127.0.0.1:9/%2f', amqp_queues: [jobs] }");
-        let source = RabbitmqSource::new(&amqp_only, "mq").unwrap();
+        let source = RabbitmqSource::connect(&amqp_only, "mq").unwrap();
         assert!(source.management.is_none() && source.amqp.is_some());
         // A selection regex that does not compile is refused here too.
         let bad = config("{ management_url: 'http://127.0.0.1:9', queues: { include: ['('] } }");
-        assert!(RabbitmqSource::new(&bad, "mq").is_err());
+        assert!(RabbitmqSource::connect(&bad, "mq").is_err());
     }
 }

@@ -191,10 +191,6 @@ impl Kind for Redis {
     fn tls_endpoints(settings: &RedisConfig) -> Endpoints {
         Endpoints::fixed([TlsEndpoint::of_url(&settings.url, &["rediss"], 6379)])
     }
-
-    fn connect(settings: &RedisConfig, name: &str) -> Result<RedisSource, String> {
-        RedisSource::new(settings, name)
-    }
 }
 
 /// A `checks:` item: a command. The likeliest slip, a key check written under `checks:`, is

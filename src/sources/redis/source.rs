@@ -7,6 +7,7 @@ use super::client::Conn;
 use super::{commands, health, heartbeats, keys, RedisCheck, RedisConfig};
 use crate::config::{CheckConfig, CheckPlan, Split};
 use crate::heartbeat::Tracker;
+use crate::sources::{Connect, ConnectError};
 use crate::sources::{Probe, Source};
 
 /// A Redis source.
@@ -15,14 +16,15 @@ pub struct RedisSource {
     conn: Arc<Conn>,
 }
 
-impl RedisSource {
-    /// Creates the source without connecting.
-    pub fn new(config: &RedisConfig, name: &str) -> Result<Self, String> {
+impl Connect<RedisConfig> for RedisSource {
+    fn connect(config: &RedisConfig, name: &str) -> Result<Self, ConnectError> {
         crate::secrets::register_url_password(&config.url);
-        let scrub = |e: redis::RedisError| crate::secrets::scrub(&e.to_string()).into_owned();
+        let scrub = |e: redis::RedisError| {
+            ConnectError::field("url", crate::secrets::scrub(&e.to_string()))
+        };
         let client = match &config.tls {
             Some(tls) => {
-                let material = tls.load_for_client()?;
+                let material = tls.load().map_err(ConnectError::tls)?;
                 let certs = redis::TlsCertificates {
                     client_tls: material.identity.map(|(client_cert, client_key)| {
                         redis::ClientTlsConfig {

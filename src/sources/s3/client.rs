@@ -10,6 +10,7 @@ use tokio::sync::OnceCell;
 
 use super::S3Config;
 use crate::error::{ProbeError, Reason};
+use crate::sources::{Connect, ConnectError};
 
 /// An S3 source; the client is built on first use (loading credentials may do I/O).
 pub struct S3Source {
@@ -18,9 +19,8 @@ pub struct S3Source {
     pub(super) client: Arc<OnceCell<aws_sdk_s3::Client>>,
 }
 
-impl S3Source {
-    /// Creates the source without connecting.
-    pub fn new(c: &S3Config, name: &str) -> Result<Self, String> {
+impl Connect<S3Config> for S3Source {
+    fn connect(c: &S3Config, name: &str) -> Result<Self, ConnectError> {
         if let Some(secret) = &c.secret_access_key {
             crate::secrets::register(secret);
         }

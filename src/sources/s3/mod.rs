@@ -251,10 +251,6 @@ impl Kind for S3 {
         }
         Endpoints::Fixed(vec![at])
     }
-
-    fn connect(settings: &S3Config, name: &str) -> Result<S3Source, String> {
-        S3Source::new(settings, name)
-    }
 }
 
 /// Records the s3 rules the source at `p` breaks.

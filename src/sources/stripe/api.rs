@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use crate::error::{ProbeError, Reason};
 use crate::sources::remaining;
+use crate::sources::ConnectError;
 
 /// How long Stripe lists events (30 days): the re-check and abandoned events reach no further.
 pub const RETENTION: i64 = 30 * 86_400;
@@ -72,8 +73,9 @@ pub struct Api {
 
 impl Api {
     /// A client for `base` (a trailing `/` is added) with `key` and the pinned `version`.
-    pub fn new(base: &str, key: &str, version: &str) -> Result<Api, String> {
-        let mut base = url::Url::parse(base).map_err(|e| e.to_string())?;
+    pub fn new(base: &str, key: &str, version: &str) -> Result<Api, ConnectError> {
+        let mut base =
+            url::Url::parse(base).map_err(|e| ConnectError::field("api_base", e.to_string()))?;
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));
         }
@@ -84,7 +86,7 @@ impl Api {
             http: reqwest::Client::builder()
                 .user_agent(concat!("pulse-exporter/", env!("CARGO_PKG_VERSION")))
                 .build()
-                .map_err(|e| e.to_string())?,
+                .map_err(|e| ConnectError::Client(e.to_string()))?,
             backoff_until: Mutex::new(None),
         })
     }

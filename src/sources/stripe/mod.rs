@@ -244,10 +244,6 @@ impl Kind for Stripe {
     fn tls_endpoints(settings: &StripeConfig) -> Endpoints {
         Endpoints::fixed([TlsEndpoint::of_url(&settings.api_base, &["https"], 443)])
     }
-
-    fn connect(settings: &StripeConfig, name: &str) -> Result<StripeSource, String> {
-        StripeSource::new(settings, name)
-    }
 }
 
 /// Records the stripe rules the source at `p` breaks.
@@ -447,7 +443,7 @@ mod tests {
             "{ api_key: rk_test_x, retry_horizon: 6h, acknowledged_before: '2026-11-24T09:00:00Z', acknowledged_events: [evt_1PJBLEBBLEfVcjD9] }",
         )
         .unwrap();
-        let source = StripeSource::new(&settings, "s").unwrap();
+        let source = <StripeSource as crate::sources::Connect<_>>::connect(&settings, "s").unwrap();
         assert_eq!(source.retry_horizon, Duration::from_secs(6 * 3600));
         assert_eq!(source.acknowledged.before, Some(1_795_510_800));
         assert!(source.acknowledged.events.contains("evt_1PJBLEBBLEfVcjD9"));

@@ -11,6 +11,7 @@ use super::events::{Acknowledged, EventLog, EventsProbe};
 use super::{StripeCheck, StripeConfig};
 use crate::config::{CheckConfig, CheckPlan};
 use crate::sample::Output;
+use crate::sources::{Connect, ConnectError};
 use crate::sources::{Probe, ProbeFuture, Source};
 
 /// A Stripe source: one client shared by its checks, so a rate limit holds them all back.
@@ -26,9 +27,8 @@ pub struct StripeSource {
     pub(super) stopped: Arc<StoppedEndpoints>,
 }
 
-impl StripeSource {
-    /// Creates the source.
-    pub fn new(c: &StripeConfig, name: &str) -> Result<Self, String> {
+impl Connect<StripeConfig> for StripeSource {
+    fn connect(c: &StripeConfig, name: &str) -> Result<Self, ConnectError> {
         crate::secrets::register(&c.api_key);
         Ok(StripeSource {
             name: name.to_owned(),
