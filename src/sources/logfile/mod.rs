@@ -166,91 +166,87 @@ impl Kind for Logfile {
             .collect()
     }
 
-    fn validate(parsed: &Parsed<Self>, path: &str, errors: &mut Vec<ConfigError>) {
-        validate(&parsed.settings, path, errors)
+    fn validate(parsed: &Parsed<Self>, p: &str, errors: &mut Vec<ConfigError>) {
+        let c = &parsed.settings;
+        if !c.path.is_absolute() {
+            errors.push(ConfigError::new(
+                format!("{p}.path"),
+                "must be an absolute path",
+            ));
+        }
+        // A file that does not exist yet is fine (the application creates it); one that exists
+        // must be a regular file. `stat` never blocks, even on a FIFO.
+        if let Ok(meta) = std::fs::metadata(&c.path) {
+            if !meta.is_file() {
+                errors.push(ConfigError::new(
+                    format!("{p}.path"),
+                    format!(
+                        "{} is {}: a log source tails a regular file (a FIFO would block, a device never ends)",
+                        c.path.display(),
+                        file_type_name(meta.file_type())
+                    ),
+                ));
+            }
+        }
+        if c.counters.is_empty() && c.histograms.is_empty() {
+            errors.push(ConfigError::new(
+                p,
+                "define at least one of `counters` or `histograms`",
+            ));
+        }
+        for (i, ctr) in c.counters.iter().enumerate() {
+            let cp = format!("{p}.counters[{i}]");
+            metric_name(&format!("{cp}.metric"), &ctr.metric, errors);
+            if !ctr.metric.ends_with("_total") {
+                errors.push(ConfigError::new(
+                    format!("{cp}.metric"),
+                    "a counter's name must end in _total",
+                ));
+            }
+            for name in ctr.labels.keys() {
+                label_name(&format!("{cp}.labels"), name, errors);
+            }
+            if let Some(alert) = &ctr.alert {
+                let series = crate::config::shape::Series::new(
+                    &ctr.metric,
+                    ctr.labels.keys().cloned().collect(),
+                    crate::config::shape::Shape::Counter,
+                );
+                alert_fits(&format!("{cp}.alert"), alert, &[series], errors);
+            }
+        }
+        for (i, h) in c.histograms.iter().enumerate() {
+            let hp = format!("{p}.histograms[{i}]");
+            metric_name(&format!("{hp}.metric"), &h.metric, errors);
+            for name in h.labels.keys() {
+                label_name(&format!("{hp}.labels"), name, errors);
+                if name == "le" {
+                    errors.push(ConfigError::new(
+                        format!("{hp}.labels"),
+                        "`le` is the bucket label of every histogram",
+                    ));
+                }
+            }
+            if h.buckets.is_empty()
+                || h.buckets.windows(2).any(|w| w[0] >= w[1])
+                || h.buckets.iter().any(|b| !b.is_finite())
+            {
+                errors.push(ConfigError::new(
+                    format!("{hp}.buckets"),
+                    "list finite upper bounds in ascending order, e.g. [0.1, 0.5, 1, 5]",
+                ));
+            }
+            if !h.scale.is_finite() || h.scale == 0.0 {
+                errors.push(ConfigError::new(
+                    format!("{hp}.scale"),
+                    "must be a finite, non-zero number",
+                ));
+            }
+        }
     }
 
     fn display_endpoint(settings: &LogfileConfig) -> String {
         settings.path.display().to_string()
-    }
-}
-
-/// Records the logfile rules the source at `p` breaks.
-fn validate(c: &LogfileConfig, p: &str, errors: &mut Vec<ConfigError>) {
-    if !c.path.is_absolute() {
-        errors.push(ConfigError::new(
-            format!("{p}.path"),
-            "must be an absolute path",
-        ));
-    }
-    // A file that does not exist yet is fine (the application creates it); one that exists
-    // must be a regular file. `stat` never blocks, even on a FIFO.
-    if let Ok(meta) = std::fs::metadata(&c.path) {
-        if !meta.is_file() {
-            errors.push(ConfigError::new(
-                format!("{p}.path"),
-                format!(
-                    "{} is {}: a log source tails a regular file (a FIFO would block, a device never ends)",
-                    c.path.display(),
-                    file_type_name(meta.file_type())
-                ),
-            ));
-        }
-    }
-    if c.counters.is_empty() && c.histograms.is_empty() {
-        errors.push(ConfigError::new(
-            p,
-            "define at least one of `counters` or `histograms`",
-        ));
-    }
-    for (i, ctr) in c.counters.iter().enumerate() {
-        let cp = format!("{p}.counters[{i}]");
-        metric_name(&format!("{cp}.metric"), &ctr.metric, errors);
-        if !ctr.metric.ends_with("_total") {
-            errors.push(ConfigError::new(
-                format!("{cp}.metric"),
-                "a counter's name must end in _total",
-            ));
-        }
-        for name in ctr.labels.keys() {
-            label_name(&format!("{cp}.labels"), name, errors);
-        }
-        if let Some(alert) = &ctr.alert {
-            let series = crate::config::shape::Series::new(
-                &ctr.metric,
-                ctr.labels.keys().cloned().collect(),
-                crate::config::shape::Shape::Counter,
-            );
-            alert_fits(&format!("{cp}.alert"), alert, &[series], errors);
-        }
-    }
-    for (i, h) in c.histograms.iter().enumerate() {
-        let hp = format!("{p}.histograms[{i}]");
-        metric_name(&format!("{hp}.metric"), &h.metric, errors);
-        for name in h.labels.keys() {
-            label_name(&format!("{hp}.labels"), name, errors);
-            if name == "le" {
-                errors.push(ConfigError::new(
-                    format!("{hp}.labels"),
-                    "`le` is the bucket label of every histogram",
-                ));
-            }
-        }
-        if h.buckets.is_empty()
-            || h.buckets.windows(2).any(|w| w[0] >= w[1])
-            || h.buckets.iter().any(|b| !b.is_finite())
-        {
-            errors.push(ConfigError::new(
-                format!("{hp}.buckets"),
-                "list finite upper bounds in ascending order, e.g. [0.1, 0.5, 1, 5]",
-            ));
-        }
-        if !h.scale.is_finite() || h.scale == 0.0 {
-            errors.push(ConfigError::new(
-                format!("{hp}.scale"),
-                "must be a finite, non-zero number",
-            ));
-        }
     }
 }
 

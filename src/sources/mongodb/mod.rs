@@ -197,8 +197,70 @@ impl Kind for Mongodb {
         ]
     }
 
-    fn validate(parsed: &Parsed<Self>, path: &str, errors: &mut Vec<ConfigError>) {
-        validate(parsed, path, errors)
+    fn validate(parsed: &Parsed<Self>, p: &str, errors: &mut Vec<ConfigError>) {
+        let c = &parsed.settings;
+        if !(c.url.starts_with("mongodb://") || c.url.starts_with("mongodb+srv://")) {
+            errors.push(ConfigError::new(
+                format!("{p}.url"),
+                "expected mongodb://user:password@host:27017/database or mongodb+srv://…",
+            ));
+        } else if c.database.is_none() && url_database(&c.url).is_none() {
+            errors.push(ConfigError::new(
+                format!("{p}.database"),
+                "name the database, here or in the URL's path",
+            ));
+        }
+        for check in &parsed.checks {
+            let (shape, m) = match &check.spec {
+                MongodbCheck::Heartbeat(Split(hb, b)) => {
+                    hb.validate_check(&check.path, &check.common, errors);
+                    if let Some(f) = &b.filter {
+                        if let Err(e) = to_document(f, SystemTime::now()) {
+                            errors.push(ConfigError::new(format!("{}.filter", check.path), e));
+                        }
+                    }
+                    continue;
+                }
+                MongodbCheck::Query(Split(shape, m)) => (shape, m),
+            };
+            let cp = &check.path;
+            if check.common.metric.is_none() {
+                errors.push(ConfigError::new(
+                    format!("{cp}.metric"),
+                    "required: the metric name the result is published under",
+                ));
+            }
+            let modes = usize::from(m.count.is_some())
+                + usize::from(m.estimated_count.is_some())
+                + usize::from(m.aggregate.is_some());
+            if modes != 1 {
+                errors.push(ConfigError::new(
+                    cp.clone(),
+                    "set exactly one of `count`, `estimated_count` or `aggregate`",
+                ));
+            }
+            if m.aggregate.is_none() && (!shape.labels.is_empty() || shape.value_label.is_some()) {
+                errors.push(ConfigError::new(
+                    format!("{cp}.labels"),
+                    "`labels` and `value_label` go with `aggregate`",
+                ));
+            }
+            shape.validate(cp, "field", &check.common.const_labels, errors);
+            let docs: Vec<(&str, &Value)> = match (&m.count, &m.aggregate) {
+                (Some(c), _) => c.filter.iter().map(|f| ("count.filter", f)).collect(),
+                (_, Some(a)) => a
+                    .pipeline
+                    .iter()
+                    .map(|s| ("aggregate.pipeline", s))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            for (field, v) in docs {
+                if let Err(e) = to_document(v, SystemTime::now()) {
+                    errors.push(ConfigError::new(format!("{cp}.{field}"), e));
+                }
+            }
+        }
     }
 
     fn display_endpoint(settings: &MongodbConfig) -> String {
@@ -242,73 +304,6 @@ impl Kind for Mongodb {
                 }))
             }
             _ => Endpoints::None,
-        }
-    }
-}
-
-/// Records the mongodb rules the source at `p` breaks.
-fn validate(parsed: &Parsed<Mongodb>, p: &str, errors: &mut Vec<ConfigError>) {
-    let c = &parsed.settings;
-    if !(c.url.starts_with("mongodb://") || c.url.starts_with("mongodb+srv://")) {
-        errors.push(ConfigError::new(
-            format!("{p}.url"),
-            "expected mongodb://user:password@host:27017/database or mongodb+srv://…",
-        ));
-    } else if c.database.is_none() && url_database(&c.url).is_none() {
-        errors.push(ConfigError::new(
-            format!("{p}.database"),
-            "name the database, here or in the URL's path",
-        ));
-    }
-    for check in &parsed.checks {
-        let (shape, m) = match &check.spec {
-            MongodbCheck::Heartbeat(Split(hb, b)) => {
-                hb.validate_check(&check.path, &check.common, errors);
-                if let Some(f) = &b.filter {
-                    if let Err(e) = to_document(f, SystemTime::now()) {
-                        errors.push(ConfigError::new(format!("{}.filter", check.path), e));
-                    }
-                }
-                continue;
-            }
-            MongodbCheck::Query(Split(shape, m)) => (shape, m),
-        };
-        let cp = &check.path;
-        if check.common.metric.is_none() {
-            errors.push(ConfigError::new(
-                format!("{cp}.metric"),
-                "required: the metric name the result is published under",
-            ));
-        }
-        let modes = usize::from(m.count.is_some())
-            + usize::from(m.estimated_count.is_some())
-            + usize::from(m.aggregate.is_some());
-        if modes != 1 {
-            errors.push(ConfigError::new(
-                cp.clone(),
-                "set exactly one of `count`, `estimated_count` or `aggregate`",
-            ));
-        }
-        if m.aggregate.is_none() && (!shape.labels.is_empty() || shape.value_label.is_some()) {
-            errors.push(ConfigError::new(
-                format!("{cp}.labels"),
-                "`labels` and `value_label` go with `aggregate`",
-            ));
-        }
-        shape.validate(cp, "field", &check.common.const_labels, errors);
-        let docs: Vec<(&str, &Value)> = match (&m.count, &m.aggregate) {
-            (Some(c), _) => c.filter.iter().map(|f| ("count.filter", f)).collect(),
-            (_, Some(a)) => a
-                .pipeline
-                .iter()
-                .map(|s| ("aggregate.pipeline", s))
-                .collect(),
-            _ => Vec::new(),
-        };
-        for (field, v) in docs {
-            if let Err(e) = to_document(v, SystemTime::now()) {
-                errors.push(ConfigError::new(format!("{cp}.{field}"), e));
-            }
         }
     }
 }

@@ -167,7 +167,55 @@ impl Kind for Postgres {
     }
 
     fn validate(parsed: &Parsed<Self>, path: &str, errors: &mut Vec<ConfigError>) {
-        validate(parsed, path, errors)
+        let config = &parsed.settings;
+        // The driver parses any scheme; another database's URL would only fail at connect time.
+        let scheme_ok = ["postgres://", "postgresql://"].iter().any(|s| {
+            config
+                .url
+                .get(..s.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(s))
+        });
+        let url = match scheme_ok {
+            true => PgConnectOptions::from_str(&config.url).map_err(|e| e.to_string()),
+            false => Err("the scheme is not postgres:// or postgresql://".to_owned()),
+        };
+        if let Err(e) = url {
+            errors.push(ConfigError::new(
+                format!("{path}.url"),
+                format!("not a usable Postgres URL ({}); expected postgres://user:password@host:5432/database", crate::secrets::scrub(&e)),
+            ));
+        }
+        // An exporter holding more than 100 connections is a load on the database, not a probe.
+        in_range(
+            &format!("{path}.max_connections"),
+            config.max_connections.into(),
+            1,
+            100,
+            errors,
+        );
+        for check in &parsed.checks {
+            let p = &check.path;
+            match &check.spec {
+                PostgresCheck::Heartbeat(Split(hb, b)) => {
+                    hb.validate_check(p, &check.common, errors);
+                    if b.sql.trim().is_empty() {
+                        errors.push(ConfigError::new(format!("{p}.sql"), "must not be empty"));
+                    }
+                }
+                PostgresCheck::Sql(Split(shape, sql)) => {
+                    if check.common.metric.is_none() {
+                        errors.push(ConfigError::new(
+                            format!("{p}.metric"),
+                            "required: the metric name the rows are published under",
+                        ));
+                    }
+                    if sql.sql.trim().is_empty() {
+                        errors.push(ConfigError::new(format!("{p}.sql"), "must not be empty"));
+                    }
+                    shape.validate(p, "column", &check.common.const_labels, errors);
+                }
+            }
+        }
     }
 
     fn display_endpoint(settings: &PostgresConfig) -> String {
@@ -190,59 +238,6 @@ impl Kind for Postgres {
             options.get_port(),
             Handshake::Postgres,
         ))])
-    }
-}
-
-/// Records the postgres rules the source at `path` breaks.
-fn validate(parsed: &Parsed<Postgres>, path: &str, errors: &mut Vec<ConfigError>) {
-    let config = &parsed.settings;
-    // The driver parses any scheme; another database's URL would only fail at connect time.
-    let scheme_ok = ["postgres://", "postgresql://"].iter().any(|s| {
-        config
-            .url
-            .get(..s.len())
-            .is_some_and(|p| p.eq_ignore_ascii_case(s))
-    });
-    let url = match scheme_ok {
-        true => PgConnectOptions::from_str(&config.url).map_err(|e| e.to_string()),
-        false => Err("the scheme is not postgres:// or postgresql://".to_owned()),
-    };
-    if let Err(e) = url {
-        errors.push(ConfigError::new(
-            format!("{path}.url"),
-            format!("not a usable Postgres URL ({}); expected postgres://user:password@host:5432/database", crate::secrets::scrub(&e)),
-        ));
-    }
-    // An exporter holding more than 100 connections is a load on the database, not a probe.
-    in_range(
-        &format!("{path}.max_connections"),
-        config.max_connections.into(),
-        1,
-        100,
-        errors,
-    );
-    for check in &parsed.checks {
-        let p = &check.path;
-        match &check.spec {
-            PostgresCheck::Heartbeat(Split(hb, b)) => {
-                hb.validate_check(p, &check.common, errors);
-                if b.sql.trim().is_empty() {
-                    errors.push(ConfigError::new(format!("{p}.sql"), "must not be empty"));
-                }
-            }
-            PostgresCheck::Sql(Split(shape, sql)) => {
-                if check.common.metric.is_none() {
-                    errors.push(ConfigError::new(
-                        format!("{p}.metric"),
-                        "required: the metric name the rows are published under",
-                    ));
-                }
-                if sql.sql.trim().is_empty() {
-                    errors.push(ConfigError::new(format!("{p}.sql"), "must not be empty"));
-                }
-                shape.validate(p, "column", &check.common.const_labels, errors);
-            }
-        }
     }
 }
 

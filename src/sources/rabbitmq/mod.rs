@@ -243,8 +243,10 @@ impl Kind for Rabbitmq {
         checks
     }
 
-    fn validate(parsed: &Parsed<Self>, path: &str, errors: &mut Vec<ConfigError>) {
-        validate(&parsed.settings, path, errors)
+    fn validate(parsed: &Parsed<Self>, p: &str, errors: &mut Vec<ConfigError>) {
+        let c = &parsed.settings;
+        validate_endpoints(c, p, errors);
+        validate_selection(c, p, errors);
     }
 
     fn display_endpoint(c: &RabbitmqConfig) -> String {
@@ -260,12 +262,6 @@ impl Kind for Rabbitmq {
         let amqps = |url: &Option<String>| TlsEndpoint::of_url(url.as_deref()?, &["amqps"], 5671);
         Endpoints::fixed([https(&c.management_url), amqps(&c.amqp_url)])
     }
-}
-
-/// Records the rabbitmq rules the source at `p` breaks.
-fn validate(c: &RabbitmqConfig, p: &str, errors: &mut Vec<ConfigError>) {
-    validate_endpoints(c, p, errors);
-    validate_selection(c, p, errors);
 }
 
 /// The management API and AMQP: at least one, each a URL of its scheme with what it needs

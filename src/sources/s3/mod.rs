@@ -211,8 +211,66 @@ impl Kind for S3 {
         }
     }
 
-    fn validate(parsed: &Parsed<Self>, path: &str, errors: &mut Vec<ConfigError>) {
-        validate(&parsed.settings, path, errors)
+    fn validate(parsed: &Parsed<Self>, p: &str, errors: &mut Vec<ConfigError>) {
+        let c = &parsed.settings;
+        if c.bucket.is_empty() {
+            errors.push(ConfigError::new(format!("{p}.bucket"), "must not be empty"));
+        }
+        if c.access_key_id.is_some() != c.secret_access_key.is_some() {
+            errors.push(ConfigError::new(
+                format!("{p}.secret_access_key"),
+                "set both `access_key_id` and `secret_access_key`, or neither to use the default AWS credential chain",
+            ));
+        }
+        if let Some(e) = &c.endpoint {
+            if !matches!(
+                url::Url::parse(e).map(|u| u.scheme().to_owned()).as_deref(),
+                Ok("http" | "https")
+            ) {
+                errors.push(ConfigError::new(
+                    format!("{p}.endpoint"),
+                    "expected an http(s) URL such as http://minio:9000",
+                ));
+            }
+        }
+        if let Some(tls) = &c.tls {
+            let https = c
+                .endpoint
+                .as_deref()
+                .is_some_and(|e| e.starts_with("https://"));
+            if !https {
+                errors.push(ConfigError::new(
+                    format!("{p}.tls"),
+                    "applies to an https:// `endpoint` (AWS's own endpoints use public CAs)",
+                ));
+            }
+            if tls.cert_file.is_some() || tls.key_file.is_some() {
+                errors.push(ConfigError::new(
+                    format!("{p}.tls.cert_file"),
+                    "client certificates are not supported for S3 (the AWS SDK's HTTP client sends none): keep `ca_file` only",
+                ));
+            } else {
+                tls.validate(&format!("{p}.tls"), errors);
+            }
+        }
+        if let Some(canary) = &c.canary {
+            if canary.prefix.is_empty() {
+                errors.push(ConfigError::new(
+                    format!("{p}.canary.prefix"),
+                    "must not be empty: the canary writes and deletes objects under it",
+                ));
+            }
+        }
+        for (i, pc) in c.prefixes.iter().enumerate() {
+            // 10,000 pages are 10 million keys listed per run.
+            in_range(
+                &format!("{p}.prefixes[{i}].max_pages"),
+                pc.max_pages.into(),
+                1,
+                10_000,
+                errors,
+            );
+        }
     }
 
     fn display_endpoint(c: &S3Config) -> String {
@@ -250,68 +308,6 @@ impl Kind for S3 {
             at.host = format!("{}.{}", c.bucket, at.host);
         }
         Endpoints::Fixed(vec![at])
-    }
-}
-
-/// Records the s3 rules the source at `p` breaks.
-fn validate(c: &S3Config, p: &str, errors: &mut Vec<ConfigError>) {
-    if c.bucket.is_empty() {
-        errors.push(ConfigError::new(format!("{p}.bucket"), "must not be empty"));
-    }
-    if c.access_key_id.is_some() != c.secret_access_key.is_some() {
-        errors.push(ConfigError::new(
-            format!("{p}.secret_access_key"),
-            "set both `access_key_id` and `secret_access_key`, or neither to use the default AWS credential chain",
-        ));
-    }
-    if let Some(e) = &c.endpoint {
-        if !matches!(
-            url::Url::parse(e).map(|u| u.scheme().to_owned()).as_deref(),
-            Ok("http" | "https")
-        ) {
-            errors.push(ConfigError::new(
-                format!("{p}.endpoint"),
-                "expected an http(s) URL such as http://minio:9000",
-            ));
-        }
-    }
-    if let Some(tls) = &c.tls {
-        let https = c
-            .endpoint
-            .as_deref()
-            .is_some_and(|e| e.starts_with("https://"));
-        if !https {
-            errors.push(ConfigError::new(
-                format!("{p}.tls"),
-                "applies to an https:// `endpoint` (AWS's own endpoints use public CAs)",
-            ));
-        }
-        if tls.cert_file.is_some() || tls.key_file.is_some() {
-            errors.push(ConfigError::new(
-                format!("{p}.tls.cert_file"),
-                "client certificates are not supported for S3 (the AWS SDK's HTTP client sends none): keep `ca_file` only",
-            ));
-        } else {
-            tls.validate(&format!("{p}.tls"), errors);
-        }
-    }
-    if let Some(canary) = &c.canary {
-        if canary.prefix.is_empty() {
-            errors.push(ConfigError::new(
-                format!("{p}.canary.prefix"),
-                "must not be empty: the canary writes and deletes objects under it",
-            ));
-        }
-    }
-    for (i, pc) in c.prefixes.iter().enumerate() {
-        // 10,000 pages are 10 million keys listed per run.
-        in_range(
-            &format!("{p}.prefixes[{i}].max_pages"),
-            pc.max_pages.into(),
-            1,
-            10_000,
-            errors,
-        );
     }
 }
 

@@ -233,8 +233,12 @@ impl Kind for Stripe {
         checks
     }
 
-    fn validate(parsed: &Parsed<Self>, path: &str, errors: &mut Vec<ConfigError>) {
-        validate(&parsed.settings, path, errors)
+    fn validate(parsed: &Parsed<Self>, p: &str, errors: &mut Vec<ConfigError>) {
+        let c = &parsed.settings;
+        validate_api(c, p, errors);
+        validate_windows(c, p, errors);
+        validate_acknowledged(c, p, errors);
+        validate_accounts(c, p, errors);
     }
 
     fn display_endpoint(settings: &StripeConfig) -> String {
@@ -244,14 +248,6 @@ impl Kind for Stripe {
     fn tls_endpoints(settings: &StripeConfig) -> Endpoints {
         Endpoints::fixed([TlsEndpoint::of_url(&settings.api_base, &["https"], 443)])
     }
-}
-
-/// Records the stripe rules the source at `p` breaks.
-fn validate(c: &StripeConfig, p: &str, errors: &mut Vec<ConfigError>) {
-    validate_api(c, p, errors);
-    validate_windows(c, p, errors);
-    validate_acknowledged(c, p, errors);
-    validate_accounts(c, p, errors);
 }
 
 /// The key, the base URL, the page bound and the pinned API version.
