@@ -7,7 +7,9 @@ use tokio::time::Instant;
 
 use super::api::Api;
 use super::endpoints::{EndpointsProbe, StoppedEndpoints};
-use super::events::{Acknowledged, EventLog, EventsProbe};
+use super::events::EventsProbe;
+use super::listing::Acknowledged;
+use super::log::EventLog;
 use super::{StripeCheck, StripeConfig};
 use crate::config::{CheckConfig, CheckPlan};
 use crate::sample::Output;
