@@ -23,7 +23,7 @@
 //! | [`run`] | running a config: app and reload, scheduler, store, shard, certificate reads, config watching |
 //! | [`serve`] | the HTTP server, its limits and web config, the exposition, the landing page |
 //! | [`logging`] | log format and level |
-//! | [`reference`] | the generated references: `docs/config.md` from the config structs, `docs/metrics.md` from the metric declarations |
+//! | [`reference`](mod@reference) | the generated references: `docs/config.md` from the config structs, `docs/metrics.md` from the metric declarations |
 //!
 //! Each kind uses `config` and the shared modules, never another kind; `sources::registry`
 //! and `configfile` sit above the kinds. The renderers at the bottom of the table are

@@ -7,10 +7,10 @@
 //! `{ $nowMillis: "-5m" }` the same instant as unix seconds or milliseconds, for documents that
 //! store numbers instead of dates.
 //!
-//! Files by concern: [`client`] (the shared driver client and error classification),
-//! [`filters`] (YAML into BSON, with relative times), [`queries`] (count and aggregate checks),
-//! [`heartbeats`] (heartbeat checks), [`decode`] (BSON values into numbers and labels),
-//! [`health`] (the health probe); this module holds the settings, the check type, the kind
+//! Files by concern: `client` (the shared driver client and error classification),
+//! `filters` (YAML into BSON, with relative times), `queries` (count and aggregate checks),
+//! `heartbeats` (heartbeat checks), `decode` (BSON values into numbers and labels),
+//! `health` (the health probe); this module holds the settings, the check type, the kind
 //! and the source.
 
 mod client;

@@ -5,9 +5,9 @@
 //! The health probe has a connection of its own: slow checks holding the pool never make a
 //! healthy database look down.
 //!
-//! Files by concern: [`session`] (the read-only transaction and error classification),
-//! [`queries`] (SQL checks), [`heartbeats`] (heartbeat checks), [`decode`] (cells into numbers
-//! and labels), [`health`] (the health probe); this module holds the settings, the check type,
+//! Files by concern: `session` (the read-only transaction and error classification),
+//! `queries` (SQL checks), `heartbeats` (heartbeat checks), `decode` (cells into numbers
+//! and labels), `health` (the health probe); this module holds the settings, the check type,
 //! the kind and the source.
 
 mod decode;

@@ -5,11 +5,10 @@
 //! deepest queues are kept; per-vhost totals always count every queue), and dead-letter queues
 //! are labelled `dead_letter="true"`: those named by another queue's `x-dead-letter-*`
 //! arguments or policy, and those matching `dead_letter_pattern`.
-
 //!
-//! Files by concern: [`management`] (the HTTP API client), [`source`] (the source and its
-//! clients), [`selection`] (which queues are read), [`queues`] (the queue check over the API),
-//! [`amqp`] (the AMQP-only check), [`health`] (the health probe), [`metrics`]; this module
+//! Files by concern: `management` (the HTTP API client), `source` (the source and its
+//! clients), `selection` (which queues are read), `queues` (the queue check over the API),
+//! `amqp` (the AMQP-only check), `health` (the health probe), `metrics`; this module
 //! holds the settings, the check type, validation and the kind.
 
 mod amqp;

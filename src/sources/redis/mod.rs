@@ -1,4 +1,4 @@
-//! Redis source (redis crate): PING and INFO for health ([`health`]), key sizes by exact key
+//! Redis source (redis crate): PING and INFO for health (`health`), key sizes by exact key
 //! or SCAN pattern ([`keys`]), read-only commands whose numeric reply is a value
 //! ([`commands`]), and worker heartbeats ([`heartbeats`]).
 //!
@@ -6,8 +6,8 @@
 //! bounded COUNT (never KEYS), and an allowlist for command checks. The connection manager
 //! reconnects by itself after the server comes back.
 //!
-//! Files: [`client`] (the shared connection and error classification), [`scan`] (the key
-//! walk), [`source`] (the source and its probes), one file per sort of check, and this module
+//! Files: `client` (the shared connection and error classification), `scan` (the key
+//! walk), `source` (the source and its probes), one file per sort of check, and this module
 //! with the settings, the check type and the kind.
 
 mod client;
