@@ -108,96 +108,93 @@ impl Api {
             format!("{path}: still rate limited after {ATTEMPTS} attempts"),
         );
         for attempt in 0..ATTEMPTS {
-            let wait_until = *self.backoff_until.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(until) = wait_until {
-                if until > Instant::now() {
-                    if until >= deadline {
-                        return Err(ProbeError::new(
-                            Reason::RateLimited,
-                            format!(
-                                "Stripe asked to wait {:.0}s more (HTTP 429): this run is skipped",
-                                until
-                                    .saturating_duration_since(Instant::now())
-                                    .as_secs_f64()
-                            ),
-                        ));
-                    }
-                    tokio::time::sleep_until(until).await;
-                }
-            }
-            let mut request = self
-                .http
-                .get(url.clone())
-                .bearer_auth(&self.key)
-                .header("Stripe-Version", &self.version)
-                .query(query)
-                .timeout(remaining(deadline).max(Duration::from_millis(1)));
-            if let Some(account) = account {
-                request = request.header("Stripe-Account", account);
-            }
-            let resp = request.send().await.map_err(|e| {
-                let reason = if e.is_timeout() {
-                    Reason::Timeout
-                } else {
-                    Reason::Connect
-                };
-                ProbeError::new(reason, e.to_string())
-            })?;
+            self.wait_for_backoff(deadline).await?;
+            let resp = self.send(url.clone(), query, account, deadline).await?;
             let status = resp.status();
             if status.is_success() {
                 return crate::sources::http_body::json(resp, path, MAX_HTTP_BODY_BYTES).await;
             }
-            // Stripe's own advice, when it gives one, decides whether to try again.
-            let should_retry = resp
-                .headers()
-                .get("stripe-should-retry")
-                .and_then(|v| v.to_str().ok())
-                .map(|v| v.eq_ignore_ascii_case("true"));
-            // A malformed, negative or absurd Retry-After must not break the source: it
-            // falls back to exponential back-off and is capped at MAX_RETRY_AFTER.
-            let retry_after = resp
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .and_then(|v| Duration::try_from_secs_f64(v).ok());
-            // An error body is small; a huge one is read only as far as an error could be.
-            let body = crate::sources::http_body::json(resp, path, MAX_ERROR_BODY_BYTES)
-                .await
-                .ok();
-            let error = body.as_ref().map(|b| &b["error"]);
-            // API versions before 2015-09-08 report rate limits as HTTP 400 `rate_limit`.
-            let rate_limited = status == reqwest::StatusCode::TOO_MANY_REQUESTS
-                || (status == reqwest::StatusCode::BAD_REQUEST
-                    && error.is_some_and(|e| e["code"] == "rate_limit"));
-            if should_retry.unwrap_or(rate_limited) {
-                let wait = retry_after
-                    .unwrap_or_else(|| backoff(attempt))
-                    .min(MAX_RETRY_AFTER);
-                tracing::debug!(
+            let refusal = Refusal::read(resp, path).await;
+            if !refusal.retry() {
+                return Err(classify(
                     path,
-                    status = status.as_u16(),
-                    wait = wait.as_secs_f64(),
-                    "Stripe asked to retry"
-                );
-                *self.backoff_until.lock().unwrap_or_else(|e| e.into_inner()) =
-                    Some(Instant::now() + wait);
-                last = ProbeError::new(
-                    if rate_limited {
-                        Reason::RateLimited
-                    } else {
-                        Reason::Upstream
-                    },
-                    format!("{path}: HTTP {} after {ATTEMPTS} attempts", status.as_u16()),
-                );
-                continue;
+                    status.as_u16(),
+                    refusal.rate_limited,
+                    &refusal.message,
+                ));
             }
-            let message = error
-                .and_then(|e| e["message"].as_str())
-                .unwrap_or_default();
-            return Err(classify(path, status.as_u16(), rate_limited, message));
+            let wait = refusal
+                .retry_after
+                .unwrap_or_else(|| backoff(attempt))
+                .min(MAX_RETRY_AFTER);
+            tracing::debug!(
+                path,
+                status = status.as_u16(),
+                wait = wait.as_secs_f64(),
+                "Stripe asked to retry"
+            );
+            *self.backoff_until.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(Instant::now() + wait);
+            last = ProbeError::new(
+                if refusal.rate_limited {
+                    Reason::RateLimited
+                } else {
+                    Reason::Upstream
+                },
+                format!("{path}: HTTP {} after {ATTEMPTS} attempts", status.as_u16()),
+            );
         }
         Err(last)
+    }
+
+    /// Waits out a back-off Stripe asked for (shared by the source's checks), or fails the
+    /// run at once when it lasts past `deadline`.
+    async fn wait_for_backoff(&self, deadline: Instant) -> Result<(), ProbeError> {
+        let wait_until = *self.backoff_until.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(until) = wait_until.filter(|u| *u > Instant::now()) else {
+            return Ok(());
+        };
+        if until >= deadline {
+            return Err(ProbeError::new(
+                Reason::RateLimited,
+                format!(
+                    "Stripe asked to wait {:.0}s more (HTTP 429): this run is skipped",
+                    until
+                        .saturating_duration_since(Instant::now())
+                        .as_secs_f64()
+                ),
+            ));
+        }
+        tokio::time::sleep_until(until).await;
+        Ok(())
+    }
+
+    /// One GET with the key, the pinned version and the account, within `deadline`.
+    async fn send(
+        &self,
+        url: url::Url,
+        query: &[(&str, String)],
+        account: Option<&str>,
+        deadline: Instant,
+    ) -> Result<reqwest::Response, ProbeError> {
+        let mut request = self
+            .http
+            .get(url)
+            .bearer_auth(&self.key)
+            .header("Stripe-Version", &self.version)
+            .query(query)
+            .timeout(remaining(deadline).max(Duration::from_millis(1)));
+        if let Some(account) = account {
+            request = request.header("Stripe-Account", account);
+        }
+        request.send().await.map_err(|e| {
+            let reason = if e.is_timeout() {
+                Reason::Timeout
+            } else {
+                Reason::Connect
+            };
+            ProbeError::new(reason, e.to_string())
+        })
     }
 
     /// The pages of one listing, at most `max_pages`, following `starting_after` down or
@@ -268,6 +265,62 @@ impl Api {
             truncated: true,
             requests: req.max_pages,
         })
+    }
+}
+
+/// What a refused request said: whether to try again, and when.
+struct Refusal {
+    /// `Stripe-Should-Retry`, when Stripe gives its own advice.
+    should_retry: Option<bool>,
+    /// `Retry-After`, when readable.
+    retry_after: Option<Duration>,
+    /// HTTP 429, or a 400 `rate_limit` of an old API version.
+    rate_limited: bool,
+    /// The error's message, if the body had one.
+    message: String,
+}
+
+impl Refusal {
+    async fn read(resp: reqwest::Response, path: &str) -> Refusal {
+        let status = resp.status();
+        let should_retry = resp
+            .headers()
+            .get("stripe-should-retry")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.eq_ignore_ascii_case("true"));
+        // A malformed, negative or absurd Retry-After must not break the source: it
+        // falls back to exponential back-off and is capped at MAX_RETRY_AFTER.
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .and_then(|v| Duration::try_from_secs_f64(v).ok());
+        // An error body is small; a huge one is read only as far as an error could be.
+        let body = crate::sources::http_body::json(resp, path, MAX_ERROR_BODY_BYTES)
+            .await
+            .ok();
+        let error = body.as_ref().map(|b| &b["error"]);
+        // API versions before 2015-09-08 report rate limits as HTTP 400 `rate_limit`.
+        let rate_limited = status == reqwest::StatusCode::TOO_MANY_REQUESTS
+            || (status == reqwest::StatusCode::BAD_REQUEST
+                && error.is_some_and(|e| e["code"] == "rate_limit"));
+        let message = error
+            .and_then(|e| e["message"].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        Refusal {
+            should_retry,
+            retry_after,
+            rate_limited,
+            message,
+        }
+    }
+
+    /// Stripe's own advice, when it gives one, decides whether to try again; else a rate
+    /// limit is retried and nothing else.
+    fn retry(&self) -> bool {
+        self.should_retry.unwrap_or(self.rate_limited)
     }
 }
 
