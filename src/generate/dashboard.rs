@@ -9,7 +9,7 @@
 
 use serde_json::{json, Value};
 
-use super::grafana::{ds, query, ref_id, runbook_link, About, Board};
+use super::grafana::{ds, query, ref_id, runbook_link, About, Board, Look};
 use super::style::{self, STYLE};
 use super::usual::usual;
 use super::{any_of, check_ok, matchers, selector, CheckInfo};
@@ -147,36 +147,40 @@ fn header(b: &mut Board, sources: &str) {
     let reduce = json!({"calcs": ["lastNotNull"], "values": false});
     let up = style::fold(&selector(SOURCE_UP.name, &[sources.to_owned()], Some(VAR)));
     let neutral = json!({"mode": "absolute", "steps": [{"color": "blue", "value": null}]});
-    b.panel(
-        "stat",
+    let about = About::plain(
         "sources/up",
         "Sources up",
         "1 while a source's health probe succeeds (pulse_source_up): DOWN when it fails, NO DATA when nothing is scraped.",
         "none",
-        vec![json!({"expr": up, "legendFormat": "{{source}}", "instant": true})],
-        (8, 6),
-        vec![STYLE.up.clone(), STYLE.no_data.clone()],
         neutral.clone(),
-        json!({"reduceOptions": reduce, "colorMode": "background", "graphMode": "none",
-               "textMode": "value_and_name"}),
-    )["links"] = json!([runbook_link("PulseSourceDown")]);
+    );
+    let look = Look {
+        size: (8, 6),
+        mappings: vec![STYLE.up.clone(), STYLE.no_data.clone()],
+        options: json!({"reduceOptions": reduce, "colorMode": "background", "graphMode": "none",
+                        "textMode": "value_and_name"}),
+    };
+    let targets = vec![json!({"expr": up, "legendFormat": "{{source}}", "instant": true})];
+    b.panel("stat", &about, targets, look)["links"] = json!([runbook_link("PulseSourceDown")]);
     let latency = style::fold(&selector(
         SOURCE_DURATION.name,
         &[sources.to_owned()],
         Some(VAR),
     ));
-    b.panel(
-        "timeseries",
+    let about = About::plain(
         "sources/latency",
         "Health probe latency",
         "Duration of each source's last health probe (PulseSourceSlow fires when the 90th percentile over 15 minutes passes 2 s).",
         "s",
-        vec![json!({"expr": latency, "legendFormat": "{{source}}"})],
-        (8, 6),
-        Vec::new(),
         neutral.clone(),
-        json!({"legend": {"calcs": [], "displayMode": "list", "placement": "bottom", "showLegend": true}}),
-    )["fieldConfig"]["defaults"]["custom"] =
+    );
+    let look = Look {
+        size: (8, 6),
+        mappings: Vec::new(),
+        options: json!({"legend": {"calcs": [], "displayMode": "list", "placement": "bottom", "showLegend": true}}),
+    };
+    let targets = vec![json!({"expr": latency, "legendFormat": "{{source}}"})];
+    b.panel("timeseries", &about, targets, look)["fieldConfig"]["defaults"]["custom"] =
         json!({"fillOpacity": 5, "lineWidth": 1, "showPoints": "never"});
     let failures = format!(
         "sum by (source, reason) ({}) > 0\nor on (source) label_replace(0 * max by (source) ({up}), \"reason\", \"none\", \"\", \"\")",
@@ -185,133 +189,190 @@ fn header(b: &mut Board, sources: &str) {
             selector(SOURCE_FAILURES.name, &[sources.to_owned()], Some(VAR))
         )),
     );
-    let p = b.panel(
-        "table",
+    let about = About::plain(
         "sources/failures",
         "Health probe failures in the time range",
         "Failed health probes of each source in the dashboard's time range, by reason (timeout, connect, auth, query, …); `none` when a source had none.",
         "short",
-        vec![json!({"expr": failures, "legendFormat": "", "instant": true, "format": "table"})],
-        (8, 6),
-        Vec::new(),
         json!({"mode": "absolute", "steps": [{"color": "green", "value": null}, {"color": "red", "value": 1}]}),
-        json!({"showHeader": true, "cellHeight": "sm"}),
     );
+    let look = Look {
+        size: (8, 6),
+        mappings: Vec::new(),
+        options: json!({"showHeader": true, "cellHeight": "sm"}),
+    };
+    let targets =
+        vec![json!({"expr": failures, "legendFormat": "", "instant": true, "format": "table"})];
+    let p = b.panel("table", &about, targets, look);
     p["transformations"] = json!([{"id": "organize", "options": {
         "excludeByName": {"Time": true},
         "renameByName": {"Value": "failures"}}}]);
 }
 
-/// The panels of one series of a check.
-fn check_panels(b: &mut Board, check: &CheckInfo<'_>, series: &Series, index: usize) {
-    let source = &check.source.common.name;
-    let name = &check.plan.check;
-    let ok = check_ok(source, name, Some(VAR));
-    let sel = selector(&series.metric, &matchers(check, series), Some(VAR));
-    let what = check
-        .common
-        .description
-        .clone()
-        .or_else(|| series.help.clone())
-        .or_else(|| check.common.help.clone())
-        .unwrap_or_else(|| format!("Metric {} of check {name}.", series.metric));
-    let guard_note = format!(
-        " DEGRADED while check `{name}` of source `{source}` fails or the source is down; NO DATA when nothing arrives."
-    );
-    let title = match (index, &series.shape) {
-        (_, Shape::Timestamp) => format!("{name}: age"),
-        (0, _) => name.clone(),
-        _ => format!("{name}: {}", series.metric),
-    };
-    let unit_override = check.common.unit.as_ref().map(|u| u.0.clone());
-    let about = |key: &str, title: String, description: String, unit: &str| About {
-        key: format!("{source}/{name}/{key}"),
-        title,
-        description,
-        unit: unit_override.clone().unwrap_or_else(|| unit.to_owned()),
-        ok: ok.clone(),
-        thresholds: thresholds(check),
-    };
-    let labels = &series.labels;
-    let chosen = |default: PanelKind| check.common.panel.unwrap_or(default);
-    let lines_or_stat = if labels.is_empty() {
-        PanelKind::Stat
-    } else {
-        PanelKind::Timeseries
-    };
-    let key = format!("{}#{index}", series.metric);
-    if let Some(drop) = &check.common.drop {
-        usual_panel(
-            b,
+/// What the panels of one series of a check share: the check and the series, the series'
+/// panel key (`metric#index`) and title, what it shows, and the note on its guard.
+struct Panels<'a, 'c> {
+    check: &'a CheckInfo<'c>,
+    series: &'a Series,
+    key: String,
+    title: String,
+    what: String,
+    guard_note: String,
+    ok: String,
+}
+
+impl<'a, 'c> Panels<'a, 'c> {
+    fn new(check: &'a CheckInfo<'c>, series: &'a Series, index: usize) -> Self {
+        let source = &check.source.common.name;
+        let name = &check.plan.check;
+        let what = check
+            .common
+            .description
+            .clone()
+            .or_else(|| series.help.clone())
+            .or_else(|| check.common.help.clone())
+            .unwrap_or_else(|| format!("Metric {} of check {name}.", series.metric));
+        let title = match (index, &series.shape) {
+            (_, Shape::Timestamp) => format!("{name}: age"),
+            (0, _) => name.clone(),
+            _ => format!("{name}: {}", series.metric),
+        };
+        Panels {
             check,
             series,
-            drop,
-            &about(
-                &format!("{key}/usual"),
-                format!("{name}: against its usual"),
-                format!("{what}{guard_note}"),
-                "short",
+            key: format!("{}#{index}", series.metric),
+            title,
+            what,
+            guard_note: format!(
+                " DEGRADED while check `{name}` of source `{source}` fails or the source is down; NO DATA when nothing arrives."
             ),
-        );
+            ok: check_ok(source, name, Some(VAR)),
+        }
     }
-    match &series.shape {
-        Shape::Gauge | Shape::TopN | Shape::Summary => {
-            let kind = chosen(match series.shape {
-                Shape::TopN => PanelKind::Table,
-                Shape::Summary => PanelKind::Bargauge,
-                _ => lines_or_stat,
-            });
-            let a = about(
-                &key,
-                title,
-                what + &guard_note,
-                style::unit_of(&series.metric),
-            );
-            b.guarded(kind, &a, vec![query(style::fold(&sel), legend(labels))]);
+
+    /// A panel of the check under `key`, in `unit` unless the check sets its own.
+    fn about(&self, key: &str, title: String, description: String, unit: &str) -> About {
+        let check = self.check;
+        About {
+            key: format!("{}/{}/{key}", check.source.common.name, check.plan.check),
+            title,
+            description,
+            unit: check
+                .common
+                .unit
+                .as_ref()
+                .map_or_else(|| unit.to_owned(), |u| u.0.clone()),
+            ok: self.ok.clone(),
+            thresholds: thresholds(check),
         }
-        Shape::Timestamp => {
-            let a = about(
-                &key,
-                title,
-                format!(
-                    "How long ago: now minus {}. {what}{guard_note}",
-                    series.metric
-                ),
-                "s",
-            );
-            let expr = format!("time() - {}", style::fold(&sel));
-            b.guarded(chosen(lines_or_stat), &a, vec![query(expr, legend(labels))]);
+    }
+
+    /// The panel kind the check asks for, else `default`.
+    fn chosen(&self, default: PanelKind) -> PanelKind {
+        self.check.common.panel.unwrap_or(default)
+    }
+
+    /// Lines per label set, or one stat for a series without labels.
+    fn lines_or_stat(&self) -> PanelKind {
+        if self.series.labels.is_empty() {
+            PanelKind::Stat
+        } else {
+            PanelKind::Timeseries
         }
-        Shape::Counter => {
-            let a = about(
-                &key,
-                format!("{}: per second", series.metric),
-                format!("Per-second rate of {}. {what}{guard_note}", series.metric),
-                style::unit_of(&series.metric),
-            );
-            let expr = style::fold(&format!("rate({sel}[$__rate_interval])"));
-            b.guarded(
-                chosen(PanelKind::Timeseries),
-                &a,
-                vec![query(expr, legend(labels))],
-            );
-        }
-        Shape::Histogram => histogram_panel(b, check, series, &about, &key, &what, &guard_note),
-        Shape::Workers { pool } => worker_panels(b, check, series, pool, &about, &key, &guard_note),
-        Shape::Builtin(set) => builtin_panels(b, check, series, set, &about, &key),
     }
 }
 
+/// The panels of one series of a check.
+fn check_panels(b: &mut Board, check: &CheckInfo<'_>, series: &Series, index: usize) {
+    let p = Panels::new(check, series, index);
+    if let Some(drop) = &check.common.drop {
+        let a = p.about(
+            &format!("{}/usual", p.key),
+            format!("{}: against its usual", check.plan.check),
+            format!("{}{}", p.what, p.guard_note),
+            "short",
+        );
+        usual_panel(b, check, series, drop, &a);
+    }
+    match &series.shape {
+        Shape::Gauge | Shape::TopN | Shape::Summary => value_panel(b, &p),
+        Shape::Timestamp => age_panel(b, &p),
+        Shape::Counter => rate_panel(b, &p),
+        Shape::Histogram => histogram_panel(b, &p),
+        Shape::Workers { pool } => worker_panels(b, &p, pool),
+        Shape::Builtin(set) => builtin_panels(b, &p, set),
+    }
+}
+
+/// A gauge's values: lines or a stat, a table of the top N, a bar gauge of a summary.
+fn value_panel(b: &mut Board, p: &Panels<'_, '_>) {
+    let series = p.series;
+    let kind = p.chosen(match series.shape {
+        Shape::TopN => PanelKind::Table,
+        Shape::Summary => PanelKind::Bargauge,
+        _ => p.lines_or_stat(),
+    });
+    let a = p.about(
+        &p.key,
+        p.title.clone(),
+        format!("{}{}", p.what, p.guard_note),
+        style::unit_of(&series.metric),
+    );
+    let sel = selector(&series.metric, &matchers(p.check, series), Some(VAR));
+    b.guarded(
+        kind,
+        &a,
+        vec![query(style::fold(&sel), legend(&series.labels))],
+    );
+}
+
+/// A point in time, shown as how long ago it was.
+fn age_panel(b: &mut Board, p: &Panels<'_, '_>) {
+    let series = p.series;
+    let a = p.about(
+        &p.key,
+        p.title.clone(),
+        format!(
+            "How long ago: now minus {}. {}{}",
+            series.metric, p.what, p.guard_note
+        ),
+        "s",
+    );
+    let sel = selector(&series.metric, &matchers(p.check, series), Some(VAR));
+    let expr = format!("time() - {}", style::fold(&sel));
+    b.guarded(
+        p.chosen(p.lines_or_stat()),
+        &a,
+        vec![query(expr, legend(&series.labels))],
+    );
+}
+
+/// A counter, as its per-second rate.
+fn rate_panel(b: &mut Board, p: &Panels<'_, '_>) {
+    let series = p.series;
+    let a = p.about(
+        &p.key,
+        format!("{}: per second", series.metric),
+        format!(
+            "Per-second rate of {}. {}{}",
+            series.metric, p.what, p.guard_note
+        ),
+        style::unit_of(&series.metric),
+    );
+    let sel = selector(&series.metric, &matchers(p.check, series), Some(VAR));
+    let expr = style::fold(&format!("rate({sel}[$__rate_interval])"));
+    b.guarded(
+        p.chosen(PanelKind::Timeseries),
+        &a,
+        vec![query(expr, legend(&series.labels))],
+    );
+}
+
 /// The quantiles panel of a histogram series: p50, p90 and p99 from its buckets.
-fn histogram_panel(
-    b: &mut Board,
-    check: &CheckInfo<'_>,
-    series: &Series,
-    about: &dyn Fn(&str, String, String, &str) -> About,
-    key: &str,
-    what: &str,
-    guard_note: &str,
-) {
+fn histogram_panel(b: &mut Board, p: &Panels<'_, '_>) {
+    let (check, series, key) = (p.check, p.series, p.key.as_str());
+    let (what, guard_note) = (p.what.as_str(), p.guard_note.as_str());
+    let about = |k: &str, title, description, unit: &str| p.about(k, title, description, unit);
     let labels = &series.labels;
     let base = &series.metric;
     let bucket = selector(
@@ -349,15 +410,9 @@ fn histogram_panel(
 
 /// The panels of a heartbeat check's pool: every worker with its heartbeat's age, and the
 /// workers up.
-fn worker_panels(
-    b: &mut Board,
-    check: &CheckInfo<'_>,
-    series: &Series,
-    pool: &str,
-    about: &dyn Fn(&str, String, String, &str) -> About,
-    key: &str,
-    guard_note: &str,
-) {
+fn worker_panels(b: &mut Board, p: &Panels<'_, '_>, pool: &str) {
+    let (check, series, key, guard_note) = (p.check, p.series, p.key.as_str(), &p.guard_note);
+    let about = |k: &str, title, description, unit: &str| p.about(k, title, description, unit);
     let sel = selector(&series.metric, &matchers(check, series), Some(VAR));
     let ms = matchers(check, series);
     let up = style::fold(&sel);
@@ -446,14 +501,9 @@ fn usual_panel(b: &mut Board, check: &CheckInfo<'_>, series: &Series, drop: &Dro
 }
 
 /// The panels a kind describes for its built-in metrics.
-fn builtin_panels(
-    b: &mut Board,
-    check: &CheckInfo<'_>,
-    series: &Series,
-    set: &Builtin,
-    about: &dyn Fn(&str, String, String, &str) -> About,
-    key: &str,
-) {
+fn builtin_panels(b: &mut Board, p: &Panels<'_, '_>, set: &Builtin) {
+    let (check, series, key) = (p.check, p.series, p.key.as_str());
+    let about = |k: &str, title, description, unit: &str| p.about(k, title, description, unit);
     let name = &check.plan.check;
     let ms = matchers(check, series);
     let sel = |metric: &str| style::fold(&selector(metric, &ms, Some(VAR)));

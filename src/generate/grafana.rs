@@ -62,6 +62,34 @@ pub(super) struct About {
     pub(super) thresholds: Value,
 }
 
+impl About {
+    /// What a panel that no check guards is about (`ok` empty).
+    pub(super) fn plain(
+        key: &str,
+        title: &str,
+        description: &str,
+        unit: &str,
+        thresholds: Value,
+    ) -> About {
+        About {
+            key: key.to_owned(),
+            title: title.to_owned(),
+            description: description.to_owned(),
+            unit: unit.to_owned(),
+            ok: String::new(),
+            thresholds,
+        }
+    }
+}
+
+/// How a panel looks: its size in grid cells (width of 24, height), its value mappings, and
+/// its type's options.
+pub(super) struct Look {
+    pub(super) size: (u64, u64),
+    pub(super) mappings: Vec<Value>,
+    pub(super) options: Value,
+}
+
 impl Board {
     fn place(&mut self, w: u64, h: u64) -> Value {
         if self.x + w > 24 {
@@ -89,21 +117,15 @@ impl Board {
         self.y += 1;
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// A panel of Grafana type `kind` about `about`, showing `targets` as `look` says.
     pub(super) fn panel(
         &mut self,
         kind: &str,
-        key: &str,
-        title: &str,
-        description: &str,
-        unit: &str,
+        about: &About,
         targets: Vec<Value>,
-        (w, h): (u64, u64),
-        mappings: Vec<Value>,
-        thresholds: Value,
-        options: Value,
+        look: Look,
     ) -> &mut Value {
-        let id = stable_id(key, &mut self.ids);
+        let id = stable_id(&about.key, &mut self.ids);
         let targets: Vec<Value> = targets
             .into_iter()
             .enumerate()
@@ -117,17 +139,18 @@ impl Board {
             "timeseries" => "palette-classic",
             _ => "thresholds",
         };
+        let (w, h) = look.size;
         let panel = json!({
-            "type": kind, "title": title, "description": description, "id": id,
+            "type": kind, "title": about.title, "description": about.description, "id": id,
             "datasource": ds(), "gridPos": self.place(w, h), "targets": targets,
             "fieldConfig": {
                 "defaults": {
-                    "unit": unit, "noValue": STYLE.no_value, "thresholds": thresholds,
-                    "mappings": mappings, "color": {"mode": color},
+                    "unit": about.unit, "noValue": STYLE.no_value, "thresholds": about.thresholds,
+                    "mappings": look.mappings, "color": {"mode": color},
                 },
                 "overrides": [],
             },
-            "options": options,
+            "options": look.options,
         });
         self.panels.push(panel);
         self.panels.last_mut().expect("just pushed")
@@ -135,107 +158,104 @@ impl Board {
 
     /// A panel of `kind` showing `queries`, guarded by `about.ok`.
     pub(super) fn guarded(&mut self, kind: PanelKind, about: &About, queries: Vec<Query>) {
-        let reduce = json!({"calcs": ["lastNotNull"], "values": false});
-        let degraded = STYLE.degraded.clone();
-        let no_data = STYLE.no_data.clone();
-        match kind {
+        let p = match kind {
+            PanelKind::Timeseries => self.guarded_lines(about, queries),
             PanelKind::Stat | PanelKind::Bargauge | PanelKind::Table => {
-                let table = kind == PanelKind::Table;
-                let targets = queries
-                    .iter()
-                    .map(|q| {
-                        let mut t = json!({
-                            "expr": style::guard(&q.expr, &about.ok, "instance"),
-                            "legendFormat": q.legend, "instant": true,
-                        });
-                        if table {
-                            t["format"] = json!("table");
-                        }
-                        t
-                    })
-                    .collect();
-                let (size, mappings, options) = match kind {
-                    PanelKind::Stat => (
-                        (6, 5),
-                        vec![degraded, no_data],
-                        json!({"reduceOptions": reduce, "colorMode": "background",
-                               "graphMode": "none", "textMode": "value_and_name"}),
-                    ),
-                    PanelKind::Bargauge => (
-                        (8, 8),
-                        vec![degraded, no_data],
-                        json!({"reduceOptions": reduce, "orientation": "horizontal",
-                               "displayMode": "basic", "showUnfilled": true}),
-                    ),
-                    _ => (
-                        (12, 8),
-                        vec![degraded],
-                        json!({"showHeader": true, "cellHeight": "sm"}),
-                    ),
-                };
-                let p = self.panel(
-                    kind.grafana_type(),
-                    &about.key,
-                    &about.title,
-                    &about.description,
-                    &about.unit,
-                    targets,
-                    size,
-                    mappings,
-                    about.thresholds.clone(),
-                    options,
-                );
-                if table {
-                    p["transformations"] = json!([{"id": "organize", "options": {
-                        "excludeByName": {"Time": true, "__name__": true, "job": true}}}]);
-                    p["fieldConfig"]["overrides"] = json!([{
-                        "matcher": {"id": "byName", "options": "Value"},
-                        "properties": [{"id": "custom.cellOptions", "value": {"type": "color-background"}}],
-                    }]);
-                }
+                self.guarded_values(kind, about, queries)
             }
-            PanelKind::Timeseries => {
-                let mut targets: Vec<Value> = queries
-                    .iter()
-                    .map(|q| {
-                        json!({"expr": style::guard_line(&q.expr, &about.ok, "instance"),
-                               "legendFormat": q.legend})
-                    })
-                    .collect();
-                let degraded_ref = ref_id(targets.len());
-                targets.push(json!({
-                    "expr": style::degraded_line(&about.ok),
-                    "legendFormat": "DEGRADED: check failing or source down",
-                }));
-                let dashed = about.thresholds["steps"]
-                    .as_array()
-                    .is_some_and(|s| s.len() > 1);
-                let p = self.panel(
-                    "timeseries",
-                    &about.key,
-                    &about.title,
-                    &about.description,
-                    &about.unit,
-                    targets,
-                    (12, 8),
-                    vec![degraded],
-                    about.thresholds.clone(),
-                    json!({"legend": {"calcs": [], "displayMode": "list", "placement": "bottom", "showLegend": true},
-                           "tooltip": {"mode": "multi", "sort": "desc"}}),
-                );
-                p["fieldConfig"]["defaults"]["custom"] = json!({
-                    "fillOpacity": 5, "lineWidth": 1, "showPoints": "never",
-                    "thresholdsStyle": {"mode": if dashed { "dashed" } else { "off" }},
+        };
+        p["links"] = json!([runbook_link("PulseCheckFailing")]);
+    }
+
+    /// A stat, bar gauge or table of the last values: DEGRADED (and NO DATA, but in a table)
+    /// replace them while the check fails.
+    fn guarded_values(
+        &mut self,
+        kind: PanelKind,
+        about: &About,
+        queries: Vec<Query>,
+    ) -> &mut Value {
+        let reduce = json!({"calcs": ["lastNotNull"], "values": false});
+        let (degraded, no_data) = (STYLE.degraded.clone(), STYLE.no_data.clone());
+        let table = kind == PanelKind::Table;
+        let targets = queries
+            .iter()
+            .map(|q| {
+                let mut t = json!({
+                    "expr": style::guard(&q.expr, &about.ok, "instance"),
+                    "legendFormat": q.legend, "instant": true,
                 });
-                p["fieldConfig"]["overrides"] = json!([{
-                    "matcher": {"id": "byFrameRefID", "options": degraded_ref},
-                    "properties": [{"id": "color", "value": {"mode": "fixed", "fixedColor": STYLE.degraded_color}}],
-                }]);
-            }
+                if table {
+                    t["format"] = json!("table");
+                }
+                t
+            })
+            .collect();
+        let look = match kind {
+            PanelKind::Stat => Look {
+                size: (6, 5),
+                mappings: vec![degraded, no_data],
+                options: json!({"reduceOptions": reduce, "colorMode": "background",
+                                "graphMode": "none", "textMode": "value_and_name"}),
+            },
+            PanelKind::Bargauge => Look {
+                size: (8, 8),
+                mappings: vec![degraded, no_data],
+                options: json!({"reduceOptions": reduce, "orientation": "horizontal",
+                                "displayMode": "basic", "showUnfilled": true}),
+            },
+            _ => Look {
+                size: (12, 8),
+                mappings: vec![degraded],
+                options: json!({"showHeader": true, "cellHeight": "sm"}),
+            },
+        };
+        let p = self.panel(kind.grafana_type(), about, targets, look);
+        if table {
+            p["transformations"] = json!([{"id": "organize", "options": {
+                "excludeByName": {"Time": true, "__name__": true, "job": true}}}]);
+            p["fieldConfig"]["overrides"] = json!([{
+                "matcher": {"id": "byName", "options": "Value"},
+                "properties": [{"id": "custom.cellOptions", "value": {"type": "color-background"}}],
+            }]);
         }
-        if let Some(p) = self.panels.last_mut() {
-            p["links"] = json!([runbook_link("PulseCheckFailing")]);
-        }
+        p
+    }
+
+    /// A time series of the queries, cut while the check fails, with a DEGRADED line of its
+    /// own in the failure colour.
+    fn guarded_lines(&mut self, about: &About, queries: Vec<Query>) -> &mut Value {
+        let mut targets: Vec<Value> = queries
+            .iter()
+            .map(|q| {
+                json!({"expr": style::guard_line(&q.expr, &about.ok, "instance"),
+                       "legendFormat": q.legend})
+            })
+            .collect();
+        let degraded_ref = ref_id(targets.len());
+        targets.push(json!({
+            "expr": style::degraded_line(&about.ok),
+            "legendFormat": "DEGRADED: check failing or source down",
+        }));
+        let dashed = about.thresholds["steps"]
+            .as_array()
+            .is_some_and(|s| s.len() > 1);
+        let look = Look {
+            size: (12, 8),
+            mappings: vec![STYLE.degraded.clone()],
+            options: json!({"legend": {"calcs": [], "displayMode": "list", "placement": "bottom", "showLegend": true},
+                            "tooltip": {"mode": "multi", "sort": "desc"}}),
+        };
+        let p = self.panel("timeseries", about, targets, look);
+        p["fieldConfig"]["defaults"]["custom"] = json!({
+            "fillOpacity": 5, "lineWidth": 1, "showPoints": "never",
+            "thresholdsStyle": {"mode": if dashed { "dashed" } else { "off" }},
+        });
+        p["fieldConfig"]["overrides"] = json!([{
+            "matcher": {"id": "byFrameRefID", "options": degraded_ref},
+            "properties": [{"id": "color", "value": {"mode": "fixed", "fixedColor": STYLE.degraded_color}}],
+        }]);
+        p
     }
 }
 
@@ -253,5 +273,126 @@ pub(super) fn ref_id(i: usize) -> String {
     match u8::try_from(i) {
         Ok(n) if n < 26 => char::from(b'A' + n).to_string(),
         _ => format!("Q{i}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn about(key: &str) -> About {
+        About {
+            ok: "pulse_check_success{check=\"c\"}".to_owned(),
+            ..About::plain(
+                key,
+                "Title",
+                "What it shows.",
+                "short",
+                json!({"steps": []}),
+            )
+        }
+    }
+
+    #[test]
+    fn panels_fill_rows_of_24_columns_and_a_row_starts_on_a_new_line() {
+        let mut b = Board::default();
+        let look = |w| Look {
+            size: (w, 5),
+            mappings: Vec::new(),
+            options: json!({}),
+        };
+        let pos = |b: &mut Board, key: &str, w| {
+            b.panel("stat", &about(key), Vec::new(), look(w))["gridPos"].clone()
+        };
+        assert_eq!(
+            pos(&mut b, "a", 12),
+            json!({"x": 0, "y": 0, "w": 12, "h": 5})
+        );
+        assert_eq!(
+            pos(&mut b, "b", 12),
+            json!({"x": 12, "y": 0, "w": 12, "h": 5})
+        );
+        // No room left on the line: the next one starts below the tallest panel.
+        assert_eq!(pos(&mut b, "c", 6), json!({"x": 0, "y": 5, "w": 6, "h": 5}));
+        b.row("row/x", "X");
+        assert_eq!(
+            b.panels[3]["gridPos"],
+            json!({"x": 0, "y": 10, "w": 24, "h": 1})
+        );
+        assert_eq!(
+            pos(&mut b, "d", 6),
+            json!({"x": 0, "y": 11, "w": 6, "h": 5})
+        );
+    }
+
+    #[test]
+    fn panel_ids_follow_their_key_and_never_collide() {
+        let mut used = HashSet::new();
+        let a = stable_id("src/check", &mut used);
+        assert_eq!(a, stable_id("src/check", &mut HashSet::new()), "stable");
+        // The same key again (a collision) takes the next free id.
+        assert_eq!(stable_id("src/check", &mut used), a + 1);
+        assert_ne!(stable_id("src/other", &mut used), a);
+        assert!(a > 0);
+    }
+
+    #[test]
+    fn a_guarded_time_series_draws_a_degraded_line_in_the_failure_colour() {
+        let mut b = Board::default();
+        let queries = vec![query("app_depth".to_owned(), "{{queue}}")];
+        b.guarded(PanelKind::Timeseries, &about("s/c"), queries);
+        let p = &b.panels[0];
+        let targets = p["targets"].as_array().unwrap();
+        assert_eq!(targets.len(), 2);
+        assert_eq!(targets[0]["refId"], "A");
+        assert!(targets[0]["expr"].as_str().unwrap().contains("app_depth"));
+        assert_eq!(targets[1]["refId"], "B");
+        assert_eq!(
+            targets[1]["legendFormat"],
+            "DEGRADED: check failing or source down"
+        );
+        let over = &p["fieldConfig"]["overrides"][0];
+        assert_eq!(over["matcher"]["options"], "B");
+        assert_eq!(
+            over["properties"][0]["value"]["fixedColor"],
+            STYLE.degraded_color
+        );
+        assert_eq!(p["links"][0]["title"], "Runbook: PulseCheckFailing");
+    }
+
+    #[test]
+    fn a_guarded_table_reads_instant_rows_and_colours_its_values() {
+        let mut b = Board::default();
+        let queries = vec![query("app_users".to_owned(), "")];
+        b.guarded(PanelKind::Table, &about("s/t"), queries);
+        let p = &b.panels[0];
+        assert_eq!(p["type"], "table");
+        assert_eq!(p["targets"][0]["format"], "table");
+        assert_eq!(p["targets"][0]["instant"], true);
+        assert_eq!(p["gridPos"]["w"], 12);
+        assert_eq!(
+            p["transformations"][0]["options"]["excludeByName"]["__name__"],
+            true
+        );
+        assert_eq!(
+            p["fieldConfig"]["overrides"][0]["properties"][0]["value"]["type"],
+            "color-background"
+        );
+        // A table shows DEGRADED but no NO DATA mapping: an empty table says it already.
+        assert_eq!(
+            p["fieldConfig"]["defaults"]["mappings"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn reference_ids_run_a_to_z_then_numbered() {
+        assert_eq!(ref_id(0), "A");
+        assert_eq!(ref_id(25), "Z");
+        assert_eq!(ref_id(26), "Q26");
+        assert_eq!(ref_id(300), "Q300");
     }
 }
