@@ -394,7 +394,25 @@ impl Tracker {
         }
         known.retain(|_, b| now - b.at <= hb.forget_after.0.as_secs_f64());
         let forgotten = forget_oldest(&mut known, hb.max_workers);
+        self.warn_malformed(source, hb, malformed, example);
+        let mut out = Output {
+            skipped: malformed,
+            dropped: forgotten,
+            truncated,
+            ..Output::default()
+        };
+        publish(&mut out, source, hb, &known, now);
+        out
+    }
 
+    /// Warns once per change of the count of malformed beats, not at every run.
+    fn warn_malformed(
+        &self,
+        source: &str,
+        hb: &HeartbeatCommon,
+        malformed: u64,
+        example: Option<&str>,
+    ) {
         let mut last = self
             .last_malformed
             .lock()
@@ -403,55 +421,51 @@ impl Tracker {
             tracing::warn!(source, pool = %hb.pool, malformed, example = example.unwrap_or(""), "heartbeat values that are neither a timestamp nor JSON with a ts field were skipped");
         }
         *last = malformed;
+    }
+}
 
-        let mut out = Output {
-            skipped: malformed,
-            dropped: forgotten,
-            truncated,
-            ..Output::default()
-        };
-        let mut workers: Vec<&Beat> = known.values().collect();
-        workers.sort_by(|a, b| a.worker.cmp(&b.worker));
-        let up_count = workers
-            .iter()
-            .filter(|b| now - b.at <= hb.max_age.0.as_secs_f64())
-            .count();
-        // Pool totals first: the series cap keeps the first series, and these must survive it.
-        let pool = [source, hb.pool.as_str()];
-        out.add(&POOL_WORKERS, &pool, workers.len() as f64);
-        out.add(&POOL_WORKERS_UP, &pool, up_count as f64);
-        if let Some(min) = hb.min_up {
-            out.add(&POOL_MIN_UP, &pool, f64::from(min));
-        }
-        let base = |worker: &str| {
-            vec![
+/// The pool's totals, then each remembered worker's last beat, up and attributes, by name.
+fn publish(
+    out: &mut Output,
+    source: &str,
+    hb: &HeartbeatCommon,
+    known: &HashMap<String, Beat>,
+    now: f64,
+) {
+    let mut workers: Vec<&Beat> = known.values().collect();
+    workers.sort_by(|a, b| a.worker.cmp(&b.worker));
+    let is_up = |b: &Beat| now - b.at <= hb.max_age.0.as_secs_f64();
+    let up_count = workers.iter().filter(|b| is_up(b)).count();
+    // Pool totals first: the series cap keeps the first series, and these must survive it.
+    let pool = [source, hb.pool.as_str()];
+    out.add(&POOL_WORKERS, &pool, workers.len() as f64);
+    out.add(&POOL_WORKERS_UP, &pool, up_count as f64);
+    if let Some(min) = hb.min_up {
+        out.add(&POOL_MIN_UP, &pool, f64::from(min));
+    }
+    for b in &workers {
+        let worker = [source, hb.pool.as_str(), b.worker.as_str()];
+        out.add(&LAST_HEARTBEAT, &worker, b.at);
+        out.add(&WORKER_UP, &worker, f64::from(u8::from(is_up(b))));
+        if !hb.attributes.is_empty() {
+            let mut l = vec![
                 label("source", source),
                 label("pool", hb.pool.as_str()),
-                label("worker", worker),
-            ]
-        };
-        for b in &workers {
-            let up = now - b.at <= hb.max_age.0.as_secs_f64();
-            let worker = [source, hb.pool.as_str(), b.worker.as_str()];
-            out.add(&LAST_HEARTBEAT, &worker, b.at);
-            out.add(&WORKER_UP, &worker, f64::from(u8::from(up)));
-            if !hb.attributes.is_empty() {
-                let mut l = base(&b.worker);
-                for a in &hb.attributes {
-                    let v: String = b
-                        .attributes
-                        .get(a)
-                        .map(String::as_str)
-                        .unwrap_or("")
-                        .chars()
-                        .take(MAX_ATTRIBUTE_LEN)
-                        .collect();
-                    l.push(label(a, v));
-                }
-                out.gauge(WORKER_INFO.name, WORKER_INFO.help, l, 1.0);
+                label("worker", b.worker.as_str()),
+            ];
+            for a in &hb.attributes {
+                let v: String = b
+                    .attributes
+                    .get(a)
+                    .map(String::as_str)
+                    .unwrap_or("")
+                    .chars()
+                    .take(MAX_ATTRIBUTE_LEN)
+                    .collect();
+                l.push(label(a, v));
             }
+            out.gauge(WORKER_INFO.name, WORKER_INFO.help, l, 1.0);
         }
-        out
     }
 }
 

@@ -4,6 +4,7 @@
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use pulse_exporter::configfile;
 use pulse_exporter::run::app::App;
@@ -35,31 +36,9 @@ pub(crate) async fn run(
     config: configfile::Config,
     shard: Shard,
 ) -> ExitCode {
-    let telemetry = match telemetry_path(&cli.telemetry_path) {
-        Ok(p) => p.to_owned(),
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let web = match &cli.web_config_file {
-        Some(p) => match WebConfig::load(p) {
-            Ok(w) => w,
-            Err(e) => {
-                tracing::error!(error = %e, "invalid web config");
-                return ExitCode::FAILURE;
-            }
-        },
-        None => WebConfig::default(),
-    };
-    let listener = match http::parse_listen_address(&cli.listen_address)
-        .and_then(|a| TcpListener::bind(a).map_err(|e| format!("cannot listen on {a}: {e}")))
-    {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot start the HTTP server");
-            return ExitCode::FAILURE;
-        }
+    let (telemetry, web, listener) = match listen(&cli) {
+        Ok(parts) => parts,
+        Err(code) => return code,
     };
     if shard.is_split() {
         tracing::info!(
@@ -82,20 +61,7 @@ pub(crate) async fn run(
         .unwrap_or_default();
     tracing::info!(address = %local, tls = web.tls_server_config.is_some(), auth = !web.basic_auth_users.is_empty(), version = env!("CARGO_PKG_VERSION"), "listening");
 
-    let reloader = app.clone();
-    tokio::spawn(async move {
-        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        else {
-            return;
-        };
-        while hup.recv().await.is_some() {
-            let _ = reloader.reload().await;
-        }
-    });
-    let _watch = (!cli.auto_reload_interval.is_zero()).then(|| {
-        tracing::info!(file = %path.display(), interval = %humantime::format_duration(cli.auto_reload_interval), "reloading the config when it or a secret it reads changes");
-        http::AbortOnDrop(configwatch::spawn(app.clone(), path.clone(), cli.auto_reload_interval))
-    });
+    let _watch = reloads(&app, &cli, &path);
     let limits = pulse_exporter::serve::limits::Limits {
         max_connections: cli.max_connections as usize,
         max_connections_per_address: cli.max_connections_per_address as usize,
@@ -121,6 +87,48 @@ pub(crate) async fn run(
             ExitCode::FAILURE
         }
     }
+}
+
+/// What serving needs from the command line: the metrics path, the web config and the bound
+/// listener; or the exit code of what was wrong (2 for a bad flag), said where it belongs.
+fn listen(cli: &Cli) -> Result<(String, WebConfig, TcpListener), ExitCode> {
+    let telemetry = telemetry_path(&cli.telemetry_path).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })?;
+    let web = match &cli.web_config_file {
+        Some(p) => WebConfig::load(p).map_err(|e| {
+            tracing::error!(error = %e, "invalid web config");
+            ExitCode::FAILURE
+        })?,
+        None => WebConfig::default(),
+    };
+    let listener = http::parse_listen_address(&cli.listen_address)
+        .and_then(|a| TcpListener::bind(a).map_err(|e| format!("cannot listen on {a}: {e}")))
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot start the HTTP server");
+            ExitCode::FAILURE
+        })?;
+    Ok((telemetry.to_owned(), web, listener))
+}
+
+/// Reloads on SIGHUP, and when `--config.auto-reload-interval` is set, when the file or a
+/// secret it reads changes (the watch lives as long as what this returns).
+fn reloads(app: &Arc<App>, cli: &Cli, path: &std::path::Path) -> Option<http::AbortOnDrop> {
+    let reloader = app.clone();
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            let _ = reloader.reload().await;
+        }
+    });
+    (!cli.auto_reload_interval.is_zero()).then(|| {
+        tracing::info!(file = %path.display(), interval = %humantime::format_duration(cli.auto_reload_interval), "reloading the config when it or a secret it reads changes");
+        http::AbortOnDrop(configwatch::spawn(app.clone(), path.to_owned(), cli.auto_reload_interval))
+    })
 }
 
 async fn shutdown_signal() {

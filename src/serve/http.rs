@@ -57,6 +57,30 @@ pub async fn serve(
     .await
 }
 
+/// The endpoints, behind the web config's basic auth.
+fn router(app: Arc<App>, auth: LiveAuth, telemetry_path: &str) -> Router {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(SnapshotCollector::new(app.store())));
+    let state = HttpState {
+        app,
+        registry: Arc::new(registry),
+        encoded: Arc::default(),
+        auth,
+        telemetry_path: telemetry_path.into(),
+        reloading: Arc::default(),
+    };
+    Router::new()
+        .route("/", get(landing))
+        .route(telemetry_path, get(metrics))
+        .route("/dashboards.json", get(dashboards))
+        .route("/rules.yml", get(rules))
+        .route("/-/healthy", get(|| async { "Healthy\n" }))
+        .route("/-/ready", get(|| async { "Ready\n" }))
+        .route("/-/reload", post(reload).put(reload))
+        .layer(middleware::from_fn_with_state(state.clone(), require_auth))
+        .with_state(state)
+}
+
 /// [`serve`] with explicit [`Limits`]. A web config read from a file is watched and re-read
 /// while serving (see [`crate::serve::webwatch`]).
 pub async fn serve_with(
@@ -68,29 +92,10 @@ pub async fn serve_with(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let store = app.store();
-    let mut registry = Registry::default();
-    registry.register_collector(Box::new(SnapshotCollector::new(store.clone())));
     let auth: LiveAuth = Arc::new(RwLock::new(
         BasicAuth::new(&web.basic_auth_users).map(Arc::new),
     ));
-    let state = HttpState {
-        app,
-        registry: Arc::new(registry),
-        encoded: Arc::default(),
-        auth: auth.clone(),
-        telemetry_path: telemetry_path.into(),
-        reloading: Arc::default(),
-    };
-    let router = Router::new()
-        .route("/", get(landing))
-        .route(telemetry_path, get(metrics))
-        .route("/dashboards.json", get(dashboards))
-        .route("/rules.yml", get(rules))
-        .route("/-/healthy", get(|| async { "Healthy\n" }))
-        .route("/-/ready", get(|| async { "Ready\n" }))
-        .route("/-/reload", post(reload).put(reload))
-        .layer(middleware::from_fn_with_state(state.clone(), require_auth))
-        .with_state(state);
+    let router = router(app, auth.clone(), telemetry_path);
 
     let handle = axum_server::Handle::new();
     let trigger = handle.clone();

@@ -377,32 +377,8 @@ fn samples(f: &Fetched, source: &str, slot_wal_limit: u64) -> Output {
         true => standby_samples(&mut out, &f.standby, source),
         false => primary_samples(&mut out, &f.standbys, source),
     }
-    for row in &f.slots {
-        let labels = [source, &text(row, "slot"), &text(row, "slot_type")];
-        out.add(
-            &SLOT_ACTIVE,
-            &labels,
-            f64::from(u8::from(flag(row, "active"))),
-        );
-        // A slot that never reserved WAL has no restart_lsn, and retains nothing.
-        if let Some(v) = num(row, "retained") {
-            out.add(&SLOT_RETAINED, &labels, v.max(0.0));
-        }
-    }
-    for row in &f.databases {
-        let db = text(row, "database");
-        if let Some(v) = num(row, "wraparound") {
-            out.add(&WRAPAROUND, &[source, &db], v);
-        }
-        for (column, outcome) in [("commits", "commit"), ("rollbacks", "rollback")] {
-            if let Some(v) = num(row, column) {
-                out.add(&TRANSACTIONS, &[source, &db, outcome], v);
-            }
-        }
-        if let Some(v) = num(row, "deadlocks") {
-            out.add(&DEADLOCKS, &[source, &db], v);
-        }
-    }
+    slot_samples(&mut out, &f.slots, source);
+    database_samples(&mut out, &f.databases, source);
     for row in &f.locks {
         out.add(&LOCK_WAITING, s, num(row, "waiting").unwrap_or(0.0));
         if let Some(v) = num(row, "oldest") {
@@ -420,6 +396,40 @@ fn samples(f: &Fetched, source: &str, slot_wal_limit: u64) -> Output {
         }
     }
     out
+}
+
+/// Each replication slot: active, and the WAL it holds back.
+fn slot_samples(out: &mut Output, slots: &[Row], source: &str) {
+    for row in slots {
+        let labels = [source, &text(row, "slot"), &text(row, "slot_type")];
+        out.add(
+            &SLOT_ACTIVE,
+            &labels,
+            f64::from(u8::from(flag(row, "active"))),
+        );
+        // A slot that never reserved WAL has no restart_lsn, and retains nothing.
+        if let Some(v) = num(row, "retained") {
+            out.add(&SLOT_RETAINED, &labels, v.max(0.0));
+        }
+    }
+}
+
+/// Each database: transaction ids left before wraparound, commits and rollbacks, deadlocks.
+fn database_samples(out: &mut Output, databases: &[Row], source: &str) {
+    for row in databases {
+        let db = text(row, "database");
+        if let Some(v) = num(row, "wraparound") {
+            out.add(&WRAPAROUND, &[source, &db], v);
+        }
+        for (column, outcome) in [("commits", "commit"), ("rollbacks", "rollback")] {
+            if let Some(v) = num(row, column) {
+                out.add(&TRANSACTIONS, &[source, &db, outcome], v);
+            }
+        }
+        if let Some(v) = num(row, "deadlocks") {
+            out.add(&DEADLOCKS, &[source, &db], v);
+        }
+    }
 }
 
 /// A standby's own replication: its lag behind the primary and its WAL receiver.
