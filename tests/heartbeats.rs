@@ -220,21 +220,13 @@ sources:
         Some(0.0),
         "10 minutes old with the 2m default max_age"
     );
-    assert_eq!(
-        m.get("pulse_worker_up", &[("source", "db"), ("worker", "gpu-a")]),
-        Some(1.0)
-    );
-    assert_eq!(
-        m.get("pulse_worker_up", &[("source", "db"), ("worker", "gpu-b")]),
-        Some(0.0)
-    );
-    assert_eq!(
-        m.get(
-            "pulse_worker_info",
-            &[("worker", "gpu-b"), ("state", "idle")]
-        ),
-        Some(1.0)
-    );
+    #[rustfmt::skip]
+    let samples: &[Expected] = &[
+        ("pulse_worker_up", &[("source", "db"), ("worker", "gpu-a")], Some(1.0)),
+        ("pulse_worker_up", &[("source", "db"), ("worker", "gpu-b")], Some(0.0)),
+        ("pulse_worker_info", &[("worker", "gpu-b"), ("state", "idle")], Some(1.0)),
+    ];
+    assert_samples(&m, samples);
     for bad in ["gpu-c", "gpu-inf", "gpu-minus-inf", "cpu-big"] {
         assert!(
             m.find("pulse_worker_up", &[("worker", bad)]).is_empty(),
@@ -311,20 +303,12 @@ sources:
             m.get("pulse_worker_pool_workers", &[("pool", "gpu")]) == Some(2.0)
         })
         .await;
-    assert_eq!(
-        m.get("pulse_worker_up", &[("worker", "gpu-spot-1")]),
-        Some(1.0)
-    );
-    assert_eq!(
-        m.get("pulse_worker_up", &[("worker", "gpu-od-1")]),
-        Some(0.0)
-    );
-    assert_eq!(
-        m.get(
-            "pulse_worker_info",
-            &[("worker", "gpu-od-1"), ("lifecycle", "on-demand")]
-        ),
-        Some(1.0)
-    );
+    #[rustfmt::skip]
+    let samples: &[Expected] = &[
+        ("pulse_worker_up", &[("worker", "gpu-spot-1")], Some(1.0)),
+        ("pulse_worker_up", &[("worker", "gpu-od-1")], Some(0.0)),
+        ("pulse_worker_info", &[("worker", "gpu-od-1"), ("lifecycle", "on-demand")], Some(1.0)),
+    ];
+    assert_samples(&m, samples);
     client.database(&dbname).drop().await.unwrap();
 }

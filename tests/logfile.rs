@@ -69,31 +69,17 @@ async fn counts_across_rotation_and_truncation_with_bad_lines_and_histograms() {
         Some(1.0),
         "lines written before start are skipped"
     );
-    assert_eq!(
-        m.get("pulse_logfile_lines_total", &[("result", "invalid")]),
-        Some(1.0)
-    );
-    assert_eq!(
-        m.get("pulse_logfile_lines_total", &[("result", "parsed")]),
-        Some(3.0)
-    );
-    assert_eq!(
-        m.get("app_ai_latency_seconds_bucket", &[("le", "0.1")]),
-        Some(0.0)
-    );
-    assert_eq!(
-        m.get("app_ai_latency_seconds_bucket", &[("le", "0.5")]),
-        Some(1.0)
-    );
-    assert_eq!(
-        m.get("app_ai_latency_seconds_bucket", &[("le", "1.0")]),
-        Some(2.0)
-    );
-    assert_eq!(
-        m.get("app_ai_latency_seconds_bucket", &[("le", "+Inf")]),
-        Some(2.0)
-    );
-    assert_eq!(m.get("app_ai_latency_seconds_count", &[]), Some(2.0));
+    #[rustfmt::skip]
+    let samples: &[Expected] = &[
+        ("pulse_logfile_lines_total", &[("result", "invalid")], Some(1.0)),
+        ("pulse_logfile_lines_total", &[("result", "parsed")], Some(3.0)),
+        ("app_ai_latency_seconds_bucket", &[("le", "0.1")], Some(0.0)),
+        ("app_ai_latency_seconds_bucket", &[("le", "0.5")], Some(1.0)),
+        ("app_ai_latency_seconds_bucket", &[("le", "1.0")], Some(2.0)),
+        ("app_ai_latency_seconds_bucket", &[("le", "+Inf")], Some(2.0)),
+        ("app_ai_latency_seconds_count", &[], Some(2.0)),
+    ];
+    assert_samples(&m, samples);
     assert!((m.get("app_ai_latency_seconds_sum", &[]).unwrap() - 1.02).abs() < 1e-9);
     assert!(m.text.contains("# TYPE app_ai_latency_seconds histogram"));
 
@@ -116,11 +102,12 @@ async fn counts_across_rotation_and_truncation_with_bad_lines_and_histograms() {
             events(m, "ok") == Some(5.0)
         })
         .await;
-    assert_eq!(m.get("pulse_logfile_truncations_total", &[]), Some(1.0));
-    assert_eq!(
-        m.get("pulse_source_up", &[("source", "ai-logs")]),
-        Some(1.0)
-    );
+    #[rustfmt::skip]
+    let samples: &[Expected] = &[
+        ("pulse_logfile_truncations_total", &[], Some(1.0)),
+        ("pulse_source_up", &[("source", "ai-logs")], Some(1.0)),
+    ];
+    assert_samples(&m, samples);
 
     // A reload that changes the counters resumes at the saved position: nothing is re-read.
     e.write_config(&config(
@@ -184,23 +171,15 @@ sources:
                 && m.get("pulse_source_up", &[("source", "gone")]).is_some()
         })
         .await;
-    assert_eq!(
-        m.get("app_ai_events_total", &[("status", "provider_error")]),
-        Some(1.0)
-    );
-    // A second source on the same file keeps its own position: it reads every line too.
-    assert_eq!(
-        m.get("app_ai_events_again_total", &[("status", "provider_error")]),
-        Some(1.0)
-    );
-    assert_eq!(
-        m.get(
-            "pulse_logfile_lines_total",
-            &[("source", "ai-logs"), ("result", "invalid")]
-        ),
-        Some(1.0)
-    );
-    assert_eq!(m.get("pulse_source_up", &[("source", "gone")]), Some(0.0));
+    #[rustfmt::skip]
+    let samples: &[Expected] = &[
+        ("app_ai_events_total", &[("status", "provider_error")], Some(1.0)),
+        // A second source on the same file keeps its own position: it reads every line too.
+        ("app_ai_events_again_total", &[("status", "provider_error")], Some(1.0)),
+        ("pulse_logfile_lines_total", &[("source", "ai-logs"), ("result", "invalid")], Some(1.0)),
+        ("pulse_source_up", &[("source", "gone")], Some(0.0)),
+    ];
+    assert_samples(&m, samples);
     assert!(
         m.get(
             "pulse_source_probe_failures_total",

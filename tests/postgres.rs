@@ -172,12 +172,7 @@ sources:
 #[tokio::test]
 async fn text_where_a_number_belongs_fails_with_decode_and_writes_are_refused() {
     let pool = pg().await;
-    let table = unique("ro");
-    let _cleanup = Cleanup::default().pg(format!("DROP TABLE IF EXISTS {table}"));
-    sqlx::query(&format!("CREATE TABLE {table} (x int)"))
-        .execute(&pool)
-        .await
-        .unwrap();
+    let (table, _cleanup) = pg_table("ro", "CREATE TABLE {table} (x int)").await;
     let config = format!(
         r#"
 sources:
@@ -234,14 +229,11 @@ sources:
 #[tokio::test]
 async fn failed_check_serves_last_samples_until_stale_after_then_drops_them() {
     let pool = pg().await;
-    let table = unique("stale");
-    let _cleanup = Cleanup::default().pg(format!("DROP TABLE IF EXISTS {table}"));
-    sqlx::raw_sql(&format!(
-        "CREATE TABLE {table} (v int); INSERT INTO {table} VALUES (42)"
-    ))
-    .execute(&pool)
-    .await
-    .unwrap();
+    let (table, _cleanup) = pg_table(
+        "stale",
+        "CREATE TABLE {table} (v int); INSERT INTO {table} VALUES (42)",
+    )
+    .await;
     let config = format!(
         r#"
 sources:

@@ -119,24 +119,13 @@ async fn depth_consumers_and_dead_letter_queues_through_the_management_api() {
         .is_empty(),
         "excluded by the include filter"
     );
-    assert_eq!(
-        m.get("pulse_rabbitmq_vhost_queues", &[("vhost", &v)]),
-        Some(2.0)
-    );
-    assert_eq!(
-        m.get(
-            "pulse_rabbitmq_vhost_messages",
-            &[("vhost", &v), ("state", "ready")]
-        ),
-        Some(7.0)
-    );
-    assert_eq!(
-        m.get(
-            "pulse_source_up",
-            &[("source", "broker"), ("kind", "rabbitmq")]
-        ),
-        Some(1.0)
-    );
+    #[rustfmt::skip]
+    let samples: &[Expected] = &[
+        ("pulse_rabbitmq_vhost_queues", &[("vhost", &v)], Some(2.0)),
+        ("pulse_rabbitmq_vhost_messages", &[("vhost", &v), ("state", "ready")], Some(7.0)),
+        ("pulse_source_up", &[("source", "broker"), ("kind", "rabbitmq")], Some(1.0)),
+    ];
+    assert_samples(&m, samples);
     assert!(!m
         .find("pulse_rabbitmq_node_alarm", &[("alarm", "memory")])
         .is_empty());

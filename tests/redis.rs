@@ -89,18 +89,13 @@ sources:
         m.find("app_missing", &[]).is_empty(),
         "an absent key is absent, not 0"
     );
-    assert_eq!(
-        m.get("pulse_check_success", &[("check", &format!("{p}:missing"))]),
-        Some(1.0)
-    );
-    // Without a metric name, the built-in metric with a source label.
-    assert_eq!(
-        m.get(
-            "pulse_redis_key_length",
-            &[("source", "cache"), ("key", &format!("{p}:list"))]
-        ),
-        Some(3.0)
-    );
+    #[rustfmt::skip]
+    let samples: &[Expected] = &[
+        ("pulse_check_success", &[("check", &format!("{p}:missing"))], Some(1.0)),
+        // Without a metric name, the built-in metric with a source label.
+        ("pulse_redis_key_length", &[("source", "cache"), ("key", &format!("{p}:list"))], Some(3.0)),
+    ];
+    assert_samples(&m, samples);
 }
 
 #[tokio::test]
@@ -160,17 +155,12 @@ sources:
         e.logs()
     );
     assert_eq!(m.find("app_many", &[]).len(), 1000);
-    assert_eq!(
-        m.get(
-            "pulse_check_series_dropped_total",
-            &[("check", &format!("{p}:*"))]
-        ),
-        Some(9000.0)
-    );
-    assert_eq!(
-        m.get("pulse_check_series", &[("check", &format!("{p}:*"))]),
-        Some(1000.0)
-    );
+    #[rustfmt::skip]
+    let samples: &[Expected] = &[
+        ("pulse_check_series_dropped_total", &[("check", &format!("{p}:*"))], Some(9000.0)),
+        ("pulse_check_series", &[("check", &format!("{p}:*"))], Some(1000.0)),
+    ];
+    assert_samples(&m, samples);
 }
 
 #[tokio::test]
@@ -314,8 +304,12 @@ sources:
                 && m.get("pulse_check_success", &[("check", "app_absent")]) == Some(1.0)
         })
         .await;
-    assert_eq!(m.get("app_ai_requests_last_minute", &[]), Some(3.0));
-    assert_eq!(m.get("app_ai_requests_last_hour", &[]), Some(4.0));
+    #[rustfmt::skip]
+    let samples: &[Expected] = &[
+        ("app_ai_requests_last_minute", &[], Some(3.0)),
+        ("app_ai_requests_last_hour", &[], Some(4.0)),
+    ];
+    assert_samples(&m, samples);
     assert_eq!(m.get("app_absent", &[]), None, "a nil reply is absent");
     assert_eq!(
         m.get("pulse_source_up", &[("source", "cache"), ("kind", "redis")]),
@@ -442,19 +436,14 @@ sources:
         "the tail, in milliseconds"
     );
     // The unreadable item and the lifo list (no `enqueued_at`) are counted, not fatal.
-    assert_eq!(
-        m.get(
-            "pulse_check_values_skipped_total",
-            &[("check", &format!("{p}:*"))]
-        ),
-        Some(2.0)
-    );
-    assert_eq!(
-        m.get("pulse_check_success", &[("check", &format!("{p}:*"))]),
-        Some(1.0)
-    );
-    // A missing or empty queue has no oldest job: absent, not 0 (an age of 56 years).
-    assert_eq!(m.get("app_empty_oldest_timestamp_seconds", &[]), None);
+    #[rustfmt::skip]
+    let samples: &[Expected] = &[
+        ("pulse_check_values_skipped_total", &[("check", &format!("{p}:*"))], Some(2.0)),
+        ("pulse_check_success", &[("check", &format!("{p}:*"))], Some(1.0)),
+        // A missing or empty queue has no oldest job: absent, not 0 (an age of 56 years).
+        ("app_empty_oldest_timestamp_seconds", &[], None),
+    ];
+    assert_samples(&m, samples);
     // The health probe reports the eviction policy the memory alerts read.
     let policy = m.find("pulse_redis_maxmemory_policy", &[("source", "queues")]);
     assert_eq!(policy.len(), 1, "{policy:?}");

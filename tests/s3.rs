@@ -144,8 +144,12 @@ async fn canary_round_trip_prefix_stats_and_a_missing_bucket_on_moto() {
         ["pulse-canary/media-notes.txt", "pulse-canary/other-1000"],
         "the canary deletes what it wrote and its own leftovers, nothing else"
     );
-    assert_eq!(m.get("pulse_source_up", &[("source", "media")]), Some(1.0));
-    assert_eq!(m.get("pulse_source_up", &[("source", "gone")]), Some(0.0));
+    #[rustfmt::skip]
+    let samples: &[Expected] = &[
+        ("pulse_source_up", &[("source", "media")], Some(1.0)),
+        ("pulse_source_up", &[("source", "gone")], Some(0.0)),
+    ];
+    assert_samples(&m, samples);
     assert!(
         m.get(
             "pulse_source_probe_failures_total",
@@ -209,22 +213,14 @@ async fn prefix_stats_page_and_truncate() {
         Some(1100.0),
         "paged past 1,000 keys"
     );
-    assert_eq!(
-        m.get("pulse_s3_prefix_bytes", &[("source", "all")]),
-        Some(3300.0)
-    );
-    assert_eq!(
-        m.get("pulse_s3_prefix_truncated", &[("source", "all")]),
-        Some(0.0)
-    );
-    assert_eq!(
-        m.get("pulse_s3_prefix_objects", &[("source", "capped")]),
-        Some(1000.0)
-    );
-    assert_eq!(
-        m.get("pulse_s3_prefix_truncated", &[("source", "capped")]),
-        Some(1.0)
-    );
+    #[rustfmt::skip]
+    let samples: &[Expected] = &[
+        ("pulse_s3_prefix_bytes", &[("source", "all")], Some(3300.0)),
+        ("pulse_s3_prefix_truncated", &[("source", "all")], Some(0.0)),
+        ("pulse_s3_prefix_objects", &[("source", "capped")], Some(1000.0)),
+        ("pulse_s3_prefix_truncated", &[("source", "capped")], Some(1.0)),
+    ];
+    assert_samples(&m, samples);
     let newest = m
         .get(
             "pulse_s3_prefix_newest_object_timestamp_seconds",
@@ -292,8 +288,12 @@ async fn s3s_checks_signatures_wrong_secret_is_auth_and_the_canary_reports_zero(
         "{}",
         e.logs()
     );
-    assert_eq!(m.get("pulse_source_up", &[("source", "good")]), Some(1.0));
-    assert_eq!(m.get("pulse_source_up", &[("source", "badkey")]), Some(0.0));
+    #[rustfmt::skip]
+    let samples: &[Expected] = &[
+        ("pulse_source_up", &[("source", "good")], Some(1.0)),
+        ("pulse_source_up", &[("source", "badkey")], Some(0.0)),
+    ];
+    assert_samples(&m, samples);
     assert!(
         m.get(
             "pulse_source_probe_failures_total",
@@ -303,20 +303,12 @@ async fn s3s_checks_signatures_wrong_secret_is_auth_and_the_canary_reports_zero(
             >= 1.0
     );
     // A failing canary publishes its failed step as 0 rather than keeping an old success.
-    assert_eq!(
-        m.get(
-            "pulse_check_success",
-            &[("source", "badkey"), ("check", "canary")]
-        ),
-        Some(0.0)
-    );
-    assert_eq!(
-        m.get(
-            "pulse_s3_canary_success",
-            &[("source", "badkey"), ("step", "put")]
-        ),
-        Some(0.0)
-    );
+    #[rustfmt::skip]
+    let samples: &[Expected] = &[
+        ("pulse_check_success", &[("source", "badkey"), ("check", "canary")], Some(0.0)),
+        ("pulse_s3_canary_success", &[("source", "badkey"), ("step", "put")], Some(0.0)),
+    ];
+    assert_samples(&m, samples);
     assert!(m
         .get(
             "pulse_check_failures_total",

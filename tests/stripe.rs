@@ -99,54 +99,19 @@ async fn stuck_deliveries_are_counted_by_age_read_incrementally_and_leave_once_d
         })
         .await;
 
-    assert_eq!(
-        m.get(
-            "pulse_stripe_events",
-            &[("source", "stripe"), ("account", "")]
-        ),
-        Some(250.0)
-    );
-    assert_eq!(
-        m.get("pulse_stripe_listing_truncated", &[("listing", "events")]),
-        Some(0.0)
-    );
-    // Undelivered: everything not yet at every endpoint, in flight included.
-    assert_eq!(
-        m.get(
-            "pulse_stripe_undelivered_events",
-            &[("event_type", "invoice.paid")]
-        ),
-        Some(3.0)
-    );
-    assert_eq!(
-        m.get(
-            "pulse_stripe_undelivered_events",
-            &[("event_type", "invoice.created")]
-        ),
-        Some(1.0)
-    );
-    // Stuck: undelivered for longer than 15 minutes; in-flight events are not.
-    assert_eq!(
-        m.get(
-            "pulse_stripe_stuck_events",
-            &[("event_type", "invoice.paid")]
-        ),
-        Some(2.0)
-    );
-    assert_eq!(
-        m.get(
-            "pulse_stripe_stuck_events",
-            &[("event_type", "customer.subscription.updated")]
-        ),
-        Some(1.0)
-    );
-    assert_eq!(
-        m.get(
-            "pulse_stripe_stuck_events",
-            &[("event_type", "invoice.created")]
-        ),
-        None
-    );
+    #[rustfmt::skip]
+    let samples: &[Expected] = &[
+        ("pulse_stripe_events", &[("source", "stripe"), ("account", "")], Some(250.0)),
+        ("pulse_stripe_listing_truncated", &[("listing", "events")], Some(0.0)),
+        // Undelivered: everything not yet at every endpoint, in flight included.
+        ("pulse_stripe_undelivered_events", &[("event_type", "invoice.paid")], Some(3.0)),
+        ("pulse_stripe_undelivered_events", &[("event_type", "invoice.created")], Some(1.0)),
+        // Stuck: undelivered for longer than 15 minutes; in-flight events are not.
+        ("pulse_stripe_stuck_events", &[("event_type", "invoice.paid")], Some(2.0)),
+        ("pulse_stripe_stuck_events", &[("event_type", "customer.subscription.updated")], Some(1.0)),
+        ("pulse_stripe_stuck_events", &[("event_type", "invoice.created")], None),
+    ];
+    assert_samples(&m, samples);
     let oldest_ts = m
         .get(
             "pulse_stripe_oldest_undelivered_event_timestamp_seconds",
@@ -155,21 +120,13 @@ async fn stuck_deliveries_are_counted_by_age_read_incrementally_and_leave_once_d
         .unwrap();
     assert_eq!(oldest_ts, (t - 60 * HOUR) as f64);
     // Endpoints, each and counted by status; only the host of a URL is kept.
-    assert_eq!(
-        m.get("pulse_stripe_webhook_endpoints", &[("status", "enabled")]),
-        Some(2.0)
-    );
-    assert_eq!(
-        m.get("pulse_stripe_webhook_endpoints", &[("status", "disabled")]),
-        Some(1.0)
-    );
-    assert_eq!(
-        m.get(
-            "pulse_stripe_webhook_endpoint_enabled",
-            &[("endpoint", "we_live"), ("host", "api.example.com")]
-        ),
-        Some(1.0)
-    );
+    #[rustfmt::skip]
+    let samples: &[Expected] = &[
+        ("pulse_stripe_webhook_endpoints", &[("status", "enabled")], Some(2.0)),
+        ("pulse_stripe_webhook_endpoints", &[("status", "disabled")], Some(1.0)),
+        ("pulse_stripe_webhook_endpoint_enabled", &[("endpoint", "we_live"), ("host", "api.example.com")], Some(1.0)),
+    ];
+    assert_samples(&m, samples);
     assert!(
         !m.text.contains("s3cr3t"),
         "webhook URL paths and tokens never become labels"
@@ -236,20 +193,12 @@ async fn stuck_deliveries_are_counted_by_age_read_incrementally_and_leave_once_d
     let m = runs_later(&e, &fake, 1).await;
     assert_eq!(total(&m, "pulse_stripe_events"), 251.0);
     assert_eq!(total(&m, "pulse_stripe_stuck_events"), 1.0, "{}", m.text);
-    assert_eq!(
-        m.get(
-            "pulse_stripe_stuck_events",
-            &[("event_type", "invoice.paid")]
-        ),
-        None
-    );
-    assert_eq!(
-        m.get(
-            "pulse_stripe_oldest_undelivered_event_timestamp_seconds",
-            &[]
-        ),
-        Some((t - HOUR) as f64)
-    );
+    #[rustfmt::skip]
+    let samples: &[Expected] = &[
+        ("pulse_stripe_stuck_events", &[("event_type", "invoice.paid")], None),
+        ("pulse_stripe_oldest_undelivered_event_timestamp_seconds", &[], Some((t - HOUR) as f64)),
+    ];
+    assert_samples(&m, samples);
     // The last one is delivered: nothing is pending, so a run is one request.
     fake.deliver(&stuck_c);
     let m = runs_later(&e, &fake, 2).await;
@@ -386,14 +335,12 @@ async fn a_key_that_may_not_read_webhook_endpoints_fails_only_that_check() {
         Some(1.0),
         "health reads Events only"
     );
-    assert_eq!(
-        m.get("pulse_check_success", &[("check", "undelivered_events")]),
-        Some(1.0)
-    );
-    assert_eq!(
-        m.get("pulse_check_success", &[("check", "webhook_endpoints")]),
-        Some(0.0)
-    );
+    #[rustfmt::skip]
+    let samples: &[Expected] = &[
+        ("pulse_check_success", &[("check", "undelivered_events")], Some(1.0)),
+        ("pulse_check_success", &[("check", "webhook_endpoints")], Some(0.0)),
+    ];
+    assert_samples(&m, samples);
     let logs = e.logs();
     assert!(
         logs.contains("may not read Webhook Endpoints: give the restricted key Read on Webhook Endpoints, Stripe names it rak_webhook_read"),
@@ -442,29 +389,15 @@ async fn connected_accounts_are_read_with_stripe_account_and_labelled() {
                 .is_some()
         })
         .await;
-    assert_eq!(
-        m.get("pulse_stripe_events", &[("account", "acct_1Connected")]),
-        Some(2.0)
-    );
-    assert_eq!(m.get("pulse_stripe_events", &[("account", "")]), Some(1.0));
-    assert_eq!(
-        m.get(
-            "pulse_stripe_stuck_events",
-            &[
-                ("account", "acct_1Connected"),
-                ("event_type", "invoice.paid")
-            ]
-        ),
-        Some(1.0)
-    );
-    assert_eq!(m.get("pulse_stripe_stuck_events", &[("account", "")]), None);
-    assert_eq!(
-        m.get(
-            "pulse_check_success",
-            &[("check", "undelivered_events@acct_1Connected")]
-        ),
-        Some(1.0)
-    );
+    #[rustfmt::skip]
+    let samples: &[Expected] = &[
+        ("pulse_stripe_events", &[("account", "acct_1Connected")], Some(2.0)),
+        ("pulse_stripe_events", &[("account", "")], Some(1.0)),
+        ("pulse_stripe_stuck_events", &[("account", "acct_1Connected"), ("event_type", "invoice.paid")], Some(1.0)),
+        ("pulse_stripe_stuck_events", &[("account", "")], None),
+        ("pulse_check_success", &[("check", "undelivered_events@acct_1Connected")], Some(1.0)),
+    ];
+    assert_samples(&m, samples);
     assert!(fake
         .requests()
         .iter()
@@ -770,20 +703,12 @@ async fn an_event_stripe_gave_up_on_is_abandoned_and_stays_until_resent_or_ackno
         "{}",
         m.text
     );
-    assert_eq!(
-        m.get(
-            "pulse_stripe_abandoned_events",
-            &[("event_type", "customer.subscription.updated")]
-        ),
-        Some(1.0)
-    );
-    assert_eq!(
-        m.get(
-            "pulse_stripe_oldest_abandoned_event_timestamp_seconds",
-            &[("source", "stripe"), ("account", "")]
-        ),
-        Some((t - 10 * 24 * HOUR) as f64)
-    );
+    #[rustfmt::skip]
+    let samples: &[Expected] = &[
+        ("pulse_stripe_abandoned_events", &[("event_type", "customer.subscription.updated")], Some(1.0)),
+        ("pulse_stripe_oldest_abandoned_event_timestamp_seconds", &[("source", "stripe"), ("account", "")], Some((t - 10 * 24 * HOUR) as f64)),
+    ];
+    assert_samples(&m, samples);
     assert_eq!(total(&m, "pulse_stripe_stuck_events"), 1.0);
 
     // Stripe's retries end: the stuck event is abandoned, leaves the window, and stays.
