@@ -9,21 +9,23 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// Every library module (by path, `a::b`) and its file; the binary (`main.rs`, `cli/`, `demo/`) aside.
-fn modules(root: &Path) -> BTreeMap<String, PathBuf> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(&path, out);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                out.push(path);
-            }
+/// Every `.rs` file below `dir`.
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
         }
     }
-    let mut files = Vec::new();
-    walk(root, &mut files);
-    files
+    out
+}
+
+/// Every library module (by path, `a::b`) and its file; the binary (`main.rs`, `cli/`, `demo/`) aside.
+fn modules(root: &Path) -> BTreeMap<String, PathBuf> {
+    rust_files(root)
         .into_iter()
         .filter_map(|f| {
             let rel = f.strip_prefix(root).unwrap().with_extension("");
@@ -226,18 +228,7 @@ fn what_a_new_kind_touches_is_what_the_guide_says() {
         .nth(1)
         .expect("docs/development.md has an \"Adding a source kind\" section");
     let section = section.split("\n## ").next().unwrap_or_default();
-    let mut files = Vec::new();
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(&path, out);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                out.push(path);
-            }
-        }
-    }
-    walk(&repo.join("src"), &mut files);
+    let files = rust_files(&repo.join("src"));
     let mut touched = BTreeSet::new();
     for entry in pulse_exporter::sources::registry::KINDS {
         let own = repo.join("src/sources").join(entry.name);

@@ -267,37 +267,15 @@ sources:
         public = url(""),
     );
     let e = InProcess::start(&config);
-    let m = e
-        .wait_for(
-            "the trusted source up, the others failing",
-            Duration::from_secs(30),
-            |m| {
-                m.get("pulse_source_up", &[("source", "trusted")]) == Some(1.0)
-                    && m.probe_failed("no-client-cert")
-                    && m.probe_failed("public-roots")
-                    && m.find("pulse_tls_certificate_expiry_timestamp_seconds", &[])
-                        .len()
-                        == 3
-            },
-        )
-        .await;
     // The certificate's expiry is read for every source, the refused ones too: it is what a
     // reconnect would be shown.
-    let endpoint = format!("127.0.0.1:{}", front.port);
-    for source in ["trusted", "no-client-cert", "public-roots"] {
-        assert_eq!(
-            m.certificate_expiry(source, &endpoint),
-            Some(ca.server_not_after),
-            "{source}"
-        );
-    }
-    for source in ["no-client-cert", "public-roots"] {
-        assert_eq!(
-            m.get("pulse_source_up", &[("source", source)]),
-            Some(0.0),
-            "{source}"
-        );
-    }
+    let want = TlsOutcome {
+        trusted: "trusted",
+        refused: &["no-client-cert", "public-roots"],
+        read: &["trusted", "no-client-cert", "public-roots"],
+        endpoint: format!("127.0.0.1:{}", front.port),
+    };
+    let m = assert_tls_outcome(&e, &ca, want, Duration::from_secs(30)).await;
     assert!(
         !m.text.contains("BEGIN"),
         "no certificate or key material in the scrape"

@@ -517,38 +517,17 @@ sources:
         key = path(&ca.client_key),
     );
     let e = InProcess::start(&config);
-    let m = e
-        .wait_for(
-            "the trusted source up, the others failing",
-            Duration::from_secs(20),
-            |m| {
-                m.get("pulse_source_up", &[("source", "trusted")]) == Some(1.0)
-                    && m.probe_failed("no-client-cert")
-                    && m.probe_failed("public-roots")
-                    && m.find("pulse_tls_certificate_expiry_timestamp_seconds", &[])
-                        .len()
-                        == 3
-            },
-        )
-        .await;
     // A real Redis asking for a client certificate shows its own to a read that sends none.
-    for source in ["trusted", "no-client-cert", "public-roots"] {
-        assert_eq!(
-            m.certificate_expiry(source, &format!("127.0.0.1:{port}")),
-            Some(ca.server_not_after),
-            "{source}"
-        );
-    }
+    let want = TlsOutcome {
+        trusted: "trusted",
+        refused: &["no-client-cert", "public-roots"],
+        read: &["trusted", "no-client-cert", "public-roots"],
+        endpoint: format!("127.0.0.1:{port}"),
+    };
+    let m = assert_tls_outcome(&e, &ca, want, Duration::from_secs(20)).await;
     assert!(m
         .get("pulse_redis_connected_clients", &[("source", "trusted")])
         .is_some());
-    for source in ["no-client-cert", "public-roots"] {
-        assert_eq!(
-            m.get("pulse_source_up", &[("source", source)]),
-            Some(0.0),
-            "{source}"
-        );
-    }
 
     // A rediss:// URL with `#insecure`, or `tls:` on a plain URL, is a config error.
     let (code, _, err) = run_cli(

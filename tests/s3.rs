@@ -343,30 +343,13 @@ async fn an_https_endpoint_signed_by_a_private_ca_is_trusted_with_tls_ca_file() 
         source("trusted", &endpoint, &bucket, "test", "test", &tls),
         source("public-roots", &endpoint, &bucket, "test", "test", ""),
     ]));
-    let m = e
-        .wait_for(
-            "the source with the CA up, the one without failing",
-            Duration::from_secs(30),
-            |m| {
-                m.get("pulse_source_up", &[("source", "trusted")]) == Some(1.0)
-                    && m.probe_failed("public-roots")
-                    && m.find("pulse_tls_certificate_expiry_timestamp_seconds", &[])
-                        .len()
-                        == 2
-            },
-        )
-        .await;
-    assert_eq!(
-        m.get("pulse_source_up", &[("source", "public-roots")]),
-        Some(0.0)
-    );
-    for source in ["trusted", "public-roots"] {
-        assert_eq!(
-            m.certificate_expiry(source, &format!("127.0.0.1:{}", front.port)),
-            Some(ca.server_not_after),
-            "{source}"
-        );
-    }
+    let want = TlsOutcome {
+        trusted: "trusted",
+        refused: &["public-roots"],
+        read: &["trusted", "public-roots"],
+        endpoint: format!("127.0.0.1:{}", front.port),
+    };
+    assert_tls_outcome(&e, &ca, want, Duration::from_secs(30)).await;
     s3_client(MOTO_URL, "test", "test")
         .await
         .delete_bucket()

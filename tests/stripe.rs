@@ -48,6 +48,17 @@ fn total(m: &Scrape, name: &str) -> f64 {
         .sum()
 }
 
+/// Waits (a minute at most) until the window is read whole and holds `events` events.
+async fn read_whole(e: &Exporter, what: &str, events: f64) {
+    let m = e
+        .wait_for(what, Duration::from_secs(60), |m| {
+            m.get("pulse_stripe_listing_truncated", &[("listing", "events")]) == Some(0.0)
+                && total(m, "pulse_stripe_events") == events
+        })
+        .await;
+    assert_eq!(total(&m, "pulse_stripe_events"), events);
+}
+
 /// Waits until the events check has finished `n` more runs than it had.
 async fn runs_later(e: &Exporter, fake: &FakeStripe, n: usize) -> Scrape {
     let before = fake.events_runs("").len();
@@ -785,13 +796,7 @@ async fn a_burst_larger_than_max_pages_in_one_minute_is_eventually_counted_exact
         }
         tokio::time::sleep(Duration::from_millis(1500)).await;
     }
-    let m = e
-        .wait_for("every event counted", Duration::from_secs(60), |m| {
-            m.get("pulse_stripe_listing_truncated", &[("listing", "events")]) == Some(0.0)
-                && total(m, "pulse_stripe_events") == 2150.0
-        })
-        .await;
-    assert_eq!(total(&m, "pulse_stripe_events"), 2150.0);
+    read_whole(&e, "every event counted", 2150.0).await;
     // Never more than two pages a listing: a run is at most three listings.
     for run in fake.events_runs("") {
         assert!(run.len() <= 6, "{run:?}");
@@ -818,13 +823,7 @@ async fn with_one_page_a_listing_a_burst_of_two_and_a_half_pages_is_walked_past(
     for _ in 0..250 {
         fake.add_event("", second, "payment_intent.succeeded", 0);
     }
-    let m = e
-        .wait_for("the burst counted", Duration::from_secs(60), |m| {
-            m.get("pulse_stripe_listing_truncated", &[("listing", "events")]) == Some(0.0)
-                && total(m, "pulse_stripe_events") == 280.0
-        })
-        .await;
-    assert_eq!(total(&m, "pulse_stripe_events"), 280.0);
+    read_whole(&e, "the burst counted", 280.0).await;
     for run in fake.events_runs("") {
         assert!(run.len() <= 3, "one page a listing: {run:?}");
     }
@@ -834,13 +833,7 @@ async fn with_one_page_a_listing_a_burst_of_two_and_a_half_pages_is_walked_past(
     for _ in 0..250 {
         fake.add_event("", second, "invoice.paid", 0);
     }
-    let m = e
-        .wait_for("the second burst counted", Duration::from_secs(60), |m| {
-            m.get("pulse_stripe_listing_truncated", &[("listing", "events")]) == Some(0.0)
-                && total(m, "pulse_stripe_events") == 530.0
-        })
-        .await;
-    assert_eq!(total(&m, "pulse_stripe_events"), 530.0);
+    read_whole(&e, "the second burst counted", 530.0).await;
 }
 
 #[tokio::test]
@@ -851,13 +844,7 @@ async fn with_one_page_a_listing_a_first_window_of_fresh_events_is_read_whole() 
         fake.add_event("", second, "payment_intent.succeeded", 0);
     }
     let e = start(&fake, "    max_pages: 1\n");
-    let m = e
-        .wait_for("the burst counted", Duration::from_secs(60), |m| {
-            m.get("pulse_stripe_listing_truncated", &[("listing", "events")]) == Some(0.0)
-                && total(m, "pulse_stripe_events") == 250.0
-        })
-        .await;
-    assert_eq!(total(&m, "pulse_stripe_events"), 250.0);
+    read_whole(&e, "the burst counted", 250.0).await;
 }
 
 #[tokio::test]

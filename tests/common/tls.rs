@@ -130,3 +130,51 @@ impl Drop for TlsFront {
         self.task.abort();
     }
 }
+
+/// What a test of a kind's TLS settings expects of sources that reach one TLS server at
+/// `endpoint` (`host:port`): `trusted` up, every source of `refused` down, and the server
+/// certificate's expiry read for every source of `read` (a refused one too: the read is
+/// what a reconnect would be shown) and for no other.
+pub struct TlsOutcome<'a> {
+    pub trusted: &'a str,
+    pub refused: &'a [&'a str],
+    pub read: &'a [&'a str],
+    pub endpoint: String,
+}
+
+/// Waits (up to `within`) for `want` on `e`, asserts it, and returns the scrape.
+pub async fn assert_tls_outcome(
+    e: &impl crate::common::Serving,
+    ca: &TestCa,
+    want: TlsOutcome<'_>,
+    within: std::time::Duration,
+) -> crate::common::Scrape {
+    let m = e
+        .wait_for(
+            &format!("{} up, {:?} failing", want.trusted, want.refused),
+            within,
+            |m| {
+                m.get("pulse_source_up", &[("source", want.trusted)]) == Some(1.0)
+                    && want.refused.iter().all(|s| m.probe_failed(s))
+                    && m.find("pulse_tls_certificate_expiry_timestamp_seconds", &[])
+                        .len()
+                        == want.read.len()
+            },
+        )
+        .await;
+    for source in want.read {
+        assert_eq!(
+            m.certificate_expiry(source, &want.endpoint),
+            Some(ca.server_not_after),
+            "{source}"
+        );
+    }
+    for source in want.refused {
+        assert_eq!(
+            m.get("pulse_source_up", &[("source", source)]),
+            Some(0.0),
+            "{source}"
+        );
+    }
+    m
+}
