@@ -383,16 +383,7 @@ sources:
     let e = Exporter::start(&config);
     let m = e
         .wait_for("auth and connect failures", Duration::from_secs(15), |m| {
-            m.get(
-                "pulse_source_probe_failures_total",
-                &[("source", "wrong-pw"), ("reason", "auth")],
-            )
-            .is_some_and(|v| v >= 1.0)
-                && m.get(
-                    "pulse_source_probe_failures_total",
-                    &[("source", "no-api"), ("reason", "connect")],
-                )
-                .is_some_and(|v| v >= 1.0)
+            m.probe_failed_with("wrong-pw", "auth") && m.probe_failed_with("no-api", "connect")
         })
         .await;
     assert_eq!(

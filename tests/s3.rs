@@ -150,14 +150,7 @@ async fn canary_round_trip_prefix_stats_and_a_missing_bucket_on_moto() {
         ("pulse_source_up", &[("source", "gone")], Some(0.0)),
     ];
     assert_samples(&m, samples);
-    assert!(
-        m.get(
-            "pulse_source_probe_failures_total",
-            &[("source", "gone"), ("reason", "not_found")]
-        )
-        .unwrap()
-            >= 1.0
-    );
+    assert!(m.probe_failed_with("gone", "not_found"));
     assert_eq!(
         m.get(
             "pulse_s3_prefix_objects",
@@ -294,14 +287,7 @@ async fn s3s_checks_signatures_wrong_secret_is_auth_and_the_canary_reports_zero(
         ("pulse_source_up", &[("source", "badkey")], Some(0.0)),
     ];
     assert_samples(&m, samples);
-    assert!(
-        m.get(
-            "pulse_source_probe_failures_total",
-            &[("source", "badkey"), ("reason", "auth")]
-        )
-        .unwrap()
-            >= 1.0
-    );
+    assert!(m.probe_failed_with("badkey", "auth"));
     // A failing canary publishes its failed step as 0 rather than keeping an old success.
     #[rustfmt::skip]
     let samples: &[Expected] = &[
@@ -319,14 +305,7 @@ async fn s3s_checks_signatures_wrong_secret_is_auth_and_the_canary_reports_zero(
             ]
         )
         .is_some());
-    assert!(
-        m.get(
-            "pulse_source_probe_failures_total",
-            &[("source", "nobucket"), ("reason", "not_found")]
-        )
-        .unwrap()
-            >= 1.0
-    );
+    assert!(m.probe_failed_with("nobucket", "not_found"));
     assert!(!e.logs().contains("not-the-secret-42") && !m.text.contains("not-the-secret-42"));
 }
 

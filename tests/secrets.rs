@@ -62,26 +62,10 @@ sources:
     let e = Exporter::start_with(&config, &[], &env);
     let m = e
         .wait_for("failures recorded", Duration::from_secs(10), |m| {
-            m.get(
-                "pulse_source_probe_failures_total",
-                &[("source", "cache"), ("reason", "auth")],
-            )
-            .is_some_and(|v| v >= 1.0)
-                && m.get(
-                    "pulse_source_probe_failures_total",
-                    &[("source", "db-env"), ("reason", "connect")],
-                )
-                .is_some_and(|v| v >= 1.0)
-                && m.get(
-                    "pulse_source_probe_failures_total",
-                    &[("source", "db-file"), ("reason", "connect")],
-                )
-                .is_some_and(|v| v >= 1.0)
-                && m.get(
-                    "pulse_source_probe_failures_total",
-                    &[("source", "db-env-file"), ("reason", "connect")],
-                )
-                .is_some_and(|v| v >= 1.0)
+            m.probe_failed_with("cache", "auth")
+                && m.probe_failed_with("db-env", "connect")
+                && m.probe_failed_with("db-file", "connect")
+                && m.probe_failed_with("db-env-file", "connect")
                 && m.get("pulse_check_success", &[("check", "app_x")])
                     .is_some()
         })

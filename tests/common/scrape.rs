@@ -69,6 +69,14 @@ impl Scrape {
         self.sum("pulse_source_probe_failures_total", &[("source", source)]) > 0.0
     }
 
+    /// Whether `source`'s health probe has failed for `reason` at least once.
+    pub fn probe_failed_with(&self, source: &str, reason: &str) -> bool {
+        self.sum(
+            "pulse_source_probe_failures_total",
+            &[("source", source), ("reason", reason)],
+        ) >= 1.0
+    }
+
     /// The certificate expiry published for `source`'s TLS endpoint `endpoint`.
     pub fn certificate_expiry(&self, source: &str, endpoint: &str) -> Option<f64> {
         self.get(
