@@ -329,8 +329,10 @@ mod tests {
 
     /// Every kind proves itself with its example: it loads, uses every list of checks the
     /// kind declares, generates a dashboard panel and rules for each check, and runs once to
-    /// series (the health probe's and each check's), whether or not its server is here: a
-    /// source that cannot be reached is a failed run within its timeout, not a hang.
+    /// series (the health probe's and each check's). The examples' servers are moved to a
+    /// closed port first: a unit test must not read or write the services of the machine it
+    /// runs on (a MongoDB stand-in lists collections across databases), and a source that
+    /// cannot be reached must be a failed run within its timeout and down, not a hang.
     #[tokio::test]
     async fn every_kind_runs_its_example_to_series() {
         use crate::run::once::probe_into;
@@ -338,12 +340,15 @@ mod tests {
         use crate::serve::collector::SnapshotCollector;
         use crate::serve::exposition::{encode, Format};
 
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let servers = regex::Regex::new(r"127\.0\.0\.1:\d+").unwrap();
         let mut runs = Vec::new();
         for entry in KINDS {
-            let text = format!(
-                "global: {{ timeout: 2s, health_timeout: 2s }}\n{}",
-                entry.example
-            );
+            let example = servers.replace_all(entry.example, format!("127.0.0.1:{closed}"));
+            let text = format!("global: {{ timeout: 2s, health_timeout: 2s }}\n{example}");
             let config = crate::configfile::load_str(&text)
                 .unwrap_or_else(|e| panic!("{}: its example.yml does not load: {e}", entry.name));
             assert_eq!(config.sources.len(), 1, "{}: one source", entry.name);
@@ -374,16 +379,18 @@ mod tests {
                     entry.name
                 );
             }
+            let has_server = example != entry.example;
             runs.push(tokio::spawn(async move {
                 let store = Arc::new(Store::new());
                 let rows = probe_into(&config, &store).await.unwrap();
                 let mut registry = prometheus_client::registry::Registry::default();
                 registry.register_collector(Box::new(SnapshotCollector::new(store)));
-                (config, rows, encode(&registry, Format::Text).unwrap())
+                let text = encode(&registry, Format::Text).unwrap();
+                (config, rows, text, has_server)
             }));
         }
         for run in runs {
-            let (config, rows, text) = run.await.unwrap();
+            let (config, rows, text, has_server) = run.await.unwrap();
             let source = &config.sources[0];
             let label = format!("source=\"{}\"", source.common.name);
             assert_eq!(rows.len(), source.checks().len() + 1, "{text}");
@@ -393,6 +400,13 @@ mod tests {
                 } else {
                     "pulse_check_success{".to_owned()
                 };
+                if has_server && row.check == "health" {
+                    assert!(
+                        row.summary.result.is_err(),
+                        "{}: up on a closed port",
+                        row.kind
+                    );
+                }
                 let check = format!("check=\"{}\"", row.check);
                 assert!(
                     text.lines().any(|l| l.starts_with(&series)
