@@ -237,6 +237,20 @@ fn validate(config: &Config, errors: &mut Vec<ConfigError>) {
                 format!("duplicate source name {name:?}: every source needs its own name"),
             ));
         }
+        for (field, value) in [
+            ("tier", &source.common.tier),
+            ("platform", &source.common.platform),
+        ] {
+            if value
+                .as_deref()
+                .is_some_and(|v| v.is_empty() || v.chars().count() > 64)
+            {
+                errors.push(ConfigError::new(
+                    format!("{}.{field}", source.path),
+                    "a label of the source's /sd target: 1 to 64 characters",
+                ));
+            }
+        }
         let health = source.health_plan(g);
         plan_timing(
             &source.path,
@@ -509,6 +523,18 @@ mod tests {
         let bad = dir.path().join("latin1.yml");
         std::fs::write(&bad, b"sources: []\n# caf\xe9\n").unwrap();
         assert!(read_file(&bad).unwrap_err().contains("not UTF-8"));
+    }
+
+    #[test]
+    fn a_sources_discovery_labels_are_short_and_not_empty() {
+        let long = "x".repeat(65);
+        assert_reports(
+            &format!("sources:\n  - {{ name: c, kind: redis, url: 'redis://h', tier: '', platform: {long} }}\n"),
+            &[
+                "sources[0].tier: a label of the source's /sd target: 1 to 64 characters",
+                "sources[0].platform: a label of the source's /sd target",
+            ],
+        );
     }
 
     #[test]

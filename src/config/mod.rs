@@ -94,17 +94,25 @@ pub struct SourceCommon {
     pub health_interval: Option<Dur>,
     /// Health probe timeout (overrides `global.health_timeout`).
     pub health_timeout: Option<Dur>,
+    /// The `tier` label `/sd` gives this source's target (e.g. `critical`, `business`), for a
+    /// scrape config to relabel on; not a label of the source's series.
+    pub tier: Option<String>,
+    /// The `platform` label `/sd` gives this source's target (e.g. `hayon`); not a label of
+    /// the source's series.
+    pub platform: Option<String>,
 }
 
 impl SourceCommon {
     /// Keys of a source mapping that belong to [`SourceCommon`]; the rest go to the kind.
-    pub const KEYS: [&'static str; 6] = [
+    pub const KEYS: [&'static str; 8] = [
         "name",
         "kind",
         "interval",
         "timeout",
         "health_interval",
         "health_timeout",
+        "tier",
+        "platform",
     ];
 }
 

@@ -96,6 +96,10 @@ pub struct SourceStatus {
     pub kind: &'static str,
     /// Endpoint with credentials removed.
     pub endpoint: String,
+    /// The source's `tier`, if set (a label of its `/sd` target).
+    pub tier: Option<String>,
+    /// The source's `platform`, if set (a label of its `/sd` target).
+    pub platform: Option<String>,
 }
 
 /// The running exporter: its store and the tasks feeding it.
@@ -262,6 +266,8 @@ impl App {
                 name: name.clone(),
                 kind: s.kind.name(),
                 endpoint: s.kind.display_endpoint(),
+                tier: s.common.tier.clone(),
+                platform: s.common.platform.clone(),
             });
             // A kept connection brings its running checks and the config they run; a new one
             // starts every check afresh.

@@ -23,12 +23,26 @@ use crate::self_metrics::*;
 #[derive(Debug)]
 pub struct SnapshotCollector {
     store: Arc<Store>,
+    /// `Some(name)`: only that source's series, without the exporter-wide ones (`/probe`).
+    source: Option<String>,
 }
 
 impl SnapshotCollector {
     /// A collector over `store`.
     pub fn new(store: Arc<Store>) -> Self {
-        SnapshotCollector { store }
+        SnapshotCollector {
+            store,
+            source: None,
+        }
+    }
+
+    /// A collector of one source's series: its health, its checks' samples and outcomes,
+    /// and its certificates; not the exporter's own (build, reload, shard, time zone).
+    pub fn for_source(store: Arc<Store>, source: &str) -> Self {
+        SnapshotCollector {
+            store,
+            source: Some(source.to_owned()),
+        }
     }
 }
 
@@ -44,8 +58,11 @@ struct Merged<'a> {
 impl Collector for SnapshotCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let now = SystemTime::now();
-        let entries = self.store.snapshot();
-        let own = self_metrics(&entries, &self.store, now);
+        let mut entries = self.store.snapshot();
+        if let Some(source) = &self.source {
+            entries.retain(|e| e.plan.source == *source);
+        }
+        let own = self_metrics(&entries, &self.store, now, self.source.as_deref());
 
         let mut merged: BTreeMap<&str, Merged> = BTreeMap::new();
         for fam in &own {
@@ -194,9 +211,29 @@ fn escape_help(help: &str) -> String {
     help.trim().replace('\\', "\\\\").replace('\n', "\\n")
 }
 
-/// Self metrics: build info, config status, per-source health and per-check outcomes.
-fn self_metrics(entries: &[Entry], store: &Store, now: SystemTime) -> Vec<Family> {
+/// Self metrics: build info, config status, per-source health and per-check outcomes; with
+/// `source`, only that source's.
+fn self_metrics(
+    entries: &[Entry],
+    store: &Store,
+    now: SystemTime,
+    source: Option<&str>,
+) -> Vec<Family> {
     let mut out = crate::sample::Output::default();
+    if source.is_none() {
+        exporter_metrics(&mut out, store, now);
+    }
+    for (of, endpoint, expiry) in store.certificates(now, crate::certificates::STALE_AFTER) {
+        if source.is_none_or(|s| s == of) {
+            out.add(&TLS_CERTIFICATE_EXPIRY, &[&of, &endpoint], expiry);
+        }
+    }
+    sources_metrics(&mut out, entries, now);
+    out.families
+}
+
+/// The exporter's own state: build, reloads, shard, scrape time, time zone, web certificate.
+fn exporter_metrics(out: &mut crate::sample::Output, store: &Store, now: SystemTime) {
     let flag = |b: bool| if b { 1.0 } else { 0.0 };
     out.add(&BUILD_INFO, &[env!("CARGO_PKG_VERSION")], 1.0);
     let reload = store.reload_status();
@@ -215,13 +252,14 @@ fn self_metrics(entries: &[Entry], store: &Store, now: SystemTime) -> Vec<Family
         out.add(&TIMEZONE_OFFSET, &[tz.0.name()], f64::from(offset));
     }
 
-    for (source, endpoint, expiry) in store.certificates(now, crate::certificates::STALE_AFTER) {
-        out.add(&TLS_CERTIFICATE_EXPIRY, &[&source, &endpoint], expiry);
-    }
     if let Some(expiry) = store.web_certificate() {
         out.add(&WEB_CERTIFICATE_EXPIRY, &[], expiry);
     }
+}
 
+/// Each source's health and each check's outcome, from the store's entries.
+fn sources_metrics(out: &mut crate::sample::Output, entries: &[Entry], now: SystemTime) {
+    let flag = |b: bool| if b { 1.0 } else { 0.0 };
     for e in entries {
         let p = &e.plan;
         let Some(ok) = e.succeeded() else { continue };
@@ -269,7 +307,6 @@ fn self_metrics(entries: &[Entry], store: &Store, now: SystemTime) -> Vec<Family
             );
         }
     }
-    out.families
 }
 
 #[cfg(test)]
@@ -436,7 +473,7 @@ mod tests {
         // A server that stopped offering TLS has no certificate any more.
         store.set_certificate("db", "replica.internal:5432", None);
         let expiry = |now: SystemTime| {
-            let families = super::self_metrics(&store.snapshot(), &store, now);
+            let families = super::self_metrics(&store.snapshot(), &store, now, None);
             (
                 sample(
                     &families,
@@ -488,7 +525,7 @@ mod tests {
             let err = ProbeError::new(Reason::Timeout, "slow");
             store.record(&plan, Err(err), Duration::ZERO, now);
         }
-        let families = super::self_metrics(&store.snapshot(), &store, now);
+        let families = super::self_metrics(&store.snapshot(), &store, now, None);
         // The share of failed probes PulseSourceFlapping reads: 2 of 3.
         assert_eq!(
             sample(&families, "pulse_source_probes_total", ""),
@@ -506,5 +543,44 @@ mod tests {
         assert_eq!(sample(&families, "pulse_source_up", ""), Some(0.0));
         // A health probe is no check: none of the check families.
         assert_eq!(sample(&families, "pulse_check_success", ""), None);
+    }
+
+    #[test]
+    fn a_source_scope_serves_that_source_alone_without_the_exporters_own_series() {
+        let store = Arc::new(Store::new());
+        let now = SystemTime::now();
+        for source in ["db", "cache"] {
+            let p = plan(source, "jobs");
+            store.register(Arc::new(p.clone()));
+            let mut out = Output::default();
+            gauge(&mut out, "app_jobs", "Jobs.", source, 1.0);
+            store.record(&p, Ok(out), Duration::ZERO, now);
+        }
+        store.set_certificate("db", "db:5432", Some(2e9));
+        store.set_certificate("cache", "cache:6379", Some(2e9));
+        let encode = |collector: super::SnapshotCollector| {
+            let mut registry = prometheus_client::registry::Registry::default();
+            registry.register_collector(Box::new(collector));
+            let mut text = String::new();
+            prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+            text
+        };
+        let all = encode(super::SnapshotCollector::new(store.clone()));
+        let db = encode(super::SnapshotCollector::for_source(store, "db"));
+        assert!(all.contains("app_jobs{k=\"cache\"}") && all.contains("pulse_build_info"));
+        assert!(db.contains("app_jobs{k=\"db\"} 1"), "{db}");
+        assert!(
+            db.contains("pulse_check_success{source=\"db\",check=\"jobs\"} 1"),
+            "{db}"
+        );
+        assert!(db.contains("endpoint=\"db:5432\""), "{db}");
+        for other in [
+            "\"cache\"",
+            "pulse_build_info",
+            "pulse_config_last_reload",
+            "pulse_shard",
+        ] {
+            assert!(!db.contains(other), "{other} in\n{db}");
+        }
     }
 }

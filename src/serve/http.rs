@@ -1,12 +1,12 @@
-//! The HTTP server: `/metrics`, `/`, `/-/healthy`, `/-/ready`, `/-/reload`, with optional
-//! basic auth and TLS from the web config, and graceful shutdown.
+//! The HTTP server: `/metrics`, `/probe`, `/sd`, `/`, `/-/healthy`, `/-/ready`, `/-/reload`,
+//! with optional basic auth and TLS from the web config, and graceful shutdown.
 
 use std::future::Future;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::extract::{ConnectInfo, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -19,6 +19,7 @@ use crate::run::app::App;
 use crate::serve::collector::SnapshotCollector;
 use crate::serve::exposition::Format;
 use crate::serve::limits::{harden, ConnectionLimit, Limits, PerAddress};
+use crate::serve::probe::ProbeQuery;
 use crate::serve::webconfig::{Admission, AuthOutcome, BasicAuth, WebConfig};
 use crate::serve::webwatch::{self, LiveAuth, Targets};
 
@@ -74,6 +75,8 @@ fn router(app: Arc<App>, auth: LiveAuth, telemetry_path: &str) -> Router {
         .route(telemetry_path, get(metrics))
         .route("/dashboards.json", get(dashboards))
         .route("/rules.yml", get(rules))
+        .route("/probe", get(probe))
+        .route("/sd", get(sd))
         .route("/-/healthy", get(|| async { "Healthy\n" }))
         .route("/-/ready", get(|| async { "Ready\n" }))
         .route("/-/reload", post(reload).put(reload))
@@ -186,6 +189,59 @@ async fn metrics(State(st): State<HttpState>, headers: HeaderMap) -> Response {
             "encoding metrics failed\n",
         )
             .into_response(),
+    }
+}
+
+/// One source's series, from the cache (see [`crate::serve::probe`]).
+async fn probe(
+    State(st): State<HttpState>,
+    Query(query): Query<ProbeQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let running = st.app.sources();
+    let source = match crate::serve::probe::chosen(&query, &running) {
+        Ok(name) => name.to_owned(),
+        Err(refusal) => {
+            let status = StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::BAD_REQUEST);
+            return (status, format!("{}\n", refusal.message)).into_response();
+        }
+    };
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format = Format::negotiate(accept);
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(SnapshotCollector::for_source(
+        st.app.store(),
+        &source,
+    )));
+    match crate::serve::exposition::encode(&registry, format) {
+        Ok(body) => ([(header::CONTENT_TYPE, format.content_type())], body).into_response(),
+        Err(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "encoding metrics failed\n",
+        )
+            .into_response(),
+    }
+}
+
+/// HTTP service discovery: the sources this replica runs, addressed to the host it was
+/// asked at (see [`crate::serve::probe`]).
+async fn sd(State(st): State<HttpState>, uri: Uri, headers: HeaderMap) -> Response {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| uri.authority().map(|a| a.to_string()));
+    let Some(host) = host.filter(|h| !h.is_empty()) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "a request without a Host: `/sd` addresses each target to the host it is asked at\n",
+        )
+            .into_response();
+    };
+    let groups = crate::serve::probe::discovery(&st.app.sources(), &host);
+    match serde_json::to_string(&groups) {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "encoding failed\n").into_response(),
     }
 }
 
