@@ -1,5 +1,5 @@
 //! The `pulse-exporter` command line: run (default), `check`, `probe`, `dashboards`, `rules`,
-//! `demo` and `healthcheck`. The commands live in `cli/`, the demo's data generator in
+//! `scrape-config`, `demo` and `healthcheck`. The commands live in `cli/`, the demo's data generator in
 //! `demo/`; `main` parses, sets up logging and matches the subcommand once.
 //!
 //! Exit codes: 0 success; 1 invalid config, failed checks under `probe`, or a runtime error;
@@ -31,6 +31,9 @@ fn main() -> ExitCode {
         }
         Some(Command::Rules(out)) => {
             loaded(&cli).map(|(_, config, _)| cli::generate::rules(out, &config))
+        }
+        Some(Command::ScrapeConfig(args)) => {
+            loaded(&cli).map(|(_, config, _)| cli::generate::scrape_config(args, &config))
         }
         Some(Command::Check) => {
             loaded(&cli).map(|(path, config, shard)| cli::check::check(&path, &config, shard))

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use pulse_exporter::configfile;
 
-use super::{DashboardArgs, OutputArgs};
+use super::{DashboardArgs, OutputArgs, ScrapeArgs};
 
 /// `dashboards`: the dashboard of `config`, to `--output` or stdout.
 pub(crate) fn dashboards(
@@ -26,6 +26,30 @@ pub(crate) fn dashboards(
         options.title = title.clone();
     }
     write_output(&args.out, &dashboard::render(config, &options))
+}
+
+/// `scrape-config`: the Prometheus job scraping each source of `config` through `/probe`.
+pub(crate) fn scrape_config(args: &ScrapeArgs, config: &configfile::Config) -> ExitCode {
+    use pulse_exporter::generate::scrape;
+    if let Some(bad) = args.exporters.iter().find(|e| !is_host_port(e)) {
+        eprintln!("error: --exporter {bad:?} is not host:port (e.g. pulse-exporter-0.pulse:7857)");
+        return ExitCode::from(2);
+    }
+    let options = scrape::Options {
+        exporters: args.exporters.clone(),
+        scheme: args.scheme.clone(),
+        job: args.job.clone(),
+    };
+    write_output(&args.out, &scrape::render(config, &options))
+}
+
+/// `host:port`, a port of digits and a host without a scheme, path or space.
+fn is_host_port(address: &str) -> bool {
+    address.rsplit_once(':').is_some_and(|(host, port)| {
+        !host.is_empty()
+            && !host.contains(['/', ' ', '@', '?', '#'])
+            && port.parse::<u16>().is_ok_and(|p| p > 0)
+    })
 }
 
 /// `rules`: the alerting rules of `config`, to `--output` or stdout.

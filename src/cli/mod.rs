@@ -146,6 +146,9 @@ pub enum Command {
     /// Exit 0 if the exporter at --web.listen-address answers /-/healthy, else 1 (for
     /// container health checks; no curl needed).
     Healthcheck,
+    /// Write the Prometheus scrape config (YAML) that scrapes each source on its own through
+    /// /probe, its targets found through the exporters' /sd.
+    ScrapeConfig(ScrapeArgs),
 }
 
 /// Where `dashboards` and `rules` write.
@@ -154,6 +157,23 @@ pub struct OutputArgs {
     /// Write to this file instead of stdout.
     #[arg(long, value_name = "FILE")]
     output: Option<PathBuf>,
+}
+
+/// `scrape-config`: where it writes, and where the exporters are.
+#[derive(clap::Args, Debug)]
+pub struct ScrapeArgs {
+    #[command(flatten)]
+    pub(crate) out: OutputArgs,
+    /// An exporter's address as Prometheus reaches it (`host:port`); repeat it for each
+    /// replica of a sharded fleet.
+    #[arg(long = "exporter", value_name = "HOST:PORT", required = true)]
+    pub(crate) exporters: Vec<String>,
+    /// `https` when the exporters' web config serves TLS.
+    #[arg(long = "scheme", default_value = "http", value_parser = ["http", "https"])]
+    pub(crate) scheme: String,
+    /// The job's name.
+    #[arg(long = "job", default_value = "pulse-sources")]
+    pub(crate) job: String,
 }
 
 /// `dashboards`: where it writes, and what the dashboard is called.

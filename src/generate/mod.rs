@@ -3,13 +3,15 @@
 //! for the user's own checks, from what each check publishes ([`crate::config::shape`]).
 //!
 //! [`style`] holds the look shared with the bundled dashboards; [`dashboard`] and [`rules`]
-//! build the two outputs; [`usual`] the PromQL of a drop-against-usual alert, which both
+//! build the two outputs; [`scrape`] the Prometheus job that scrapes each source through
+//! `/probe`; [`usual`] the PromQL of a drop-against-usual alert, which both
 //! draw on; this module the PromQL both write: selectors that pick one check's
 //! samples, and the expression that is 1 while a check and its source work.
 
 pub mod dashboard;
 mod grafana;
 pub mod rules;
+pub mod scrape;
 pub mod style;
 pub mod usual;
 
