@@ -372,7 +372,6 @@ fn rate_panel(b: &mut Board, p: &Panels<'_, '_>) {
 fn histogram_panel(b: &mut Board, p: &Panels<'_, '_>) {
     let (check, series, key) = (p.check, p.series, p.key.as_str());
     let (what, guard_note) = (p.what.as_str(), p.guard_note.as_str());
-    let about = |k: &str, title, description, unit: &str| p.about(k, title, description, unit);
     let labels = &series.labels;
     let base = &series.metric;
     let bucket = selector(
@@ -399,7 +398,7 @@ fn histogram_panel(b: &mut Board, p: &Panels<'_, '_>) {
             query(expr, named)
         })
         .collect();
-    let a = about(
+    let a = p.about(
         key,
         format!("{base}: quantiles"),
         format!("Median, 90th and 99th percentile of {base}. {what}{guard_note}"),
@@ -412,7 +411,6 @@ fn histogram_panel(b: &mut Board, p: &Panels<'_, '_>) {
 /// workers up.
 fn worker_panels(b: &mut Board, p: &Panels<'_, '_>, pool: &str) {
     let (check, series, key, guard_note) = (p.check, p.series, p.key.as_str(), &p.guard_note);
-    let about = |k: &str, title, description, unit: &str| p.about(k, title, description, unit);
     let sel = selector(&series.metric, &matchers(check, series), Some(VAR));
     let ms = matchers(check, series);
     let up = style::fold(&sel);
@@ -424,7 +422,7 @@ fn worker_panels(b: &mut Board, p: &Panels<'_, '_>, pool: &str) {
             Some(VAR)
         ))
     );
-    let a = about(
+    let a = p.about(
         &format!("{key}/workers"),
         format!("Workers of pool {pool}"),
         format!("Every worker of pool `{pool}`: up (1) while its last heartbeat is within max_age, and the seconds since that beat.{guard_note}"),
@@ -455,7 +453,7 @@ fn worker_panels(b: &mut Board, p: &Panels<'_, '_>, pool: &str) {
         &ms,
         Some(VAR),
     ));
-    let a = about(
+    let a = p.about(
         &format!("{key}/up"),
         format!("Workers up in pool {pool}"),
         format!("Workers of pool `{pool}` whose last heartbeat is within max_age.{guard_note}"),
@@ -503,7 +501,6 @@ fn usual_panel(b: &mut Board, check: &CheckInfo<'_>, series: &Series, drop: &Dro
 /// The panels a kind describes for its built-in metrics.
 fn builtin_panels(b: &mut Board, p: &Panels<'_, '_>, set: &Builtin) {
     let (check, series, key) = (p.check, p.series, p.key.as_str());
-    let about = |k: &str, title, description, unit: &str| p.about(k, title, description, unit);
     let name = &check.plan.check;
     let ms = matchers(check, series);
     let sel = |metric: &str| style::fold(&selector(metric, &ms, Some(VAR)));
@@ -512,7 +509,7 @@ fn builtin_panels(b: &mut Board, p: &Panels<'_, '_>, set: &Builtin) {
         check.source.common.name
     );
     for panel in &set.panels {
-        let a = about(
+        let a = p.about(
             &format!("{key}/{}", panel.key),
             panel.title.clone(),
             format!("{}{note}", panel.description),
