@@ -194,3 +194,118 @@ impl Probe for EventsProbe {
         Box::pin(self.run_once(deadline))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: i64 = 1_800_000_000;
+
+    fn probe(account: Option<&str>) -> EventsProbe {
+        EventsProbe {
+            source: "stripe".into(),
+            account: account.map(str::to_owned),
+            api: Arc::new(Api::new("http://127.0.0.1:1", "sk_test_x", "2024-06-20").unwrap()),
+            lookback: Duration::from_secs(72 * 3600),
+            stuck_after: Duration::from_secs(15 * 60),
+            retry_horizon: Duration::from_secs(72 * 3600),
+            acknowledged: Acknowledged::default(),
+            stopped: Arc::default(),
+            max_pages: 20,
+            log: Mutex::default(),
+        }
+    }
+
+    fn event(i: i64, created: i64, kind: &str, pending: u64) -> Event {
+        Event {
+            id: format!("evt_{i}"),
+            created,
+            kind: kind.to_owned(),
+            pending_webhooks: pending,
+        }
+    }
+
+    /// The value of the one sample of `name` whose labels include `labels`.
+    fn value(out: &Output, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        let family = out.families.iter().find(|f| f.name == name)?;
+        let found: Vec<f64> = family
+            .samples
+            .iter()
+            .filter(|s| {
+                labels
+                    .iter()
+                    .all(|(k, v)| s.labels.iter().any(|(lk, lv)| lk == k && lv == v))
+            })
+            .map(|s| s.value)
+            .collect();
+        assert!(found.len() <= 1, "{name} {labels:?}: {found:?}");
+        found.first().copied()
+    }
+
+    #[test]
+    fn the_log_is_published_by_type_account_and_age_with_the_truncation_flags() {
+        let p = probe(Some("acct_1"));
+        let (now, start) = (T, T - 72 * 3600);
+        p.log().apply_top(
+            &Top::Since(start),
+            vec![
+                event(1, T - 10, "invoice.paid", 1),
+                event(2, T - 3600, "invoice.paid", 2),
+                event(3, T - 7200, "charge.failed", 1),
+                event(4, T - 60, "invoice.created", 0),
+            ],
+            false,
+            now,
+        );
+        let out = p.output(now, start);
+        let acct = ("account", "acct_1");
+        let undelivered = "pulse_stripe_undelivered_events";
+        let stuck = "pulse_stripe_stuck_events";
+        let typed = |kind| [("source", "stripe"), acct, ("event_type", kind)];
+        assert_eq!(value(&out, undelivered, &typed("invoice.paid")), Some(2.0));
+        assert_eq!(value(&out, undelivered, &typed("charge.failed")), Some(1.0));
+        // Delivered everywhere: no series rather than a 0.
+        assert_eq!(value(&out, undelivered, &typed("invoice.created")), None);
+        // Stuck: undelivered for longer than 15 minutes; the event of 10 s ago is not.
+        assert_eq!(value(&out, stuck, &typed("invoice.paid")), Some(1.0));
+        assert_eq!(value(&out, stuck, &typed("charge.failed")), Some(1.0));
+        assert_eq!(
+            value(
+                &out,
+                "pulse_stripe_oldest_undelivered_event_timestamp_seconds",
+                &[acct]
+            ),
+            Some((T - 7200) as f64)
+        );
+        assert_eq!(value(&out, "pulse_stripe_events", &[acct]), Some(4.0));
+        assert_eq!(
+            value(&out, "pulse_stripe_lookback_seconds", &[acct]),
+            Some(72.0 * 3600.0)
+        );
+        let truncated = "pulse_stripe_listing_truncated";
+        assert_eq!(
+            value(&out, truncated, &[acct, ("listing", "events")]),
+            Some(0.0)
+        );
+        // Before a first re-check covers Stripe's retention, undelivered counts are lower
+        // bounds.
+        assert_eq!(
+            value(&out, truncated, &[acct, ("listing", "undelivered_events")]),
+            Some(1.0)
+        );
+    }
+
+    #[test]
+    fn the_platform_account_is_the_empty_account_label() {
+        let p = probe(None);
+        let out = p.output(T, T - 3600);
+        assert_eq!(
+            value(
+                &out,
+                "pulse_stripe_events",
+                &[("source", "stripe"), ("account", "")]
+            ),
+            Some(0.0)
+        );
+    }
+}
