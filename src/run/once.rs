@@ -32,7 +32,10 @@ pub async fn probe_into(config: &Config, store: &Arc<Store>) -> Result<Vec<Probe
         let source = s
             .kind
             .start(&s.common.name, None, &|c| s.check_plan(&config.global, c))
-            .map_err(|e| format!("{}: {e}", s.path))?;
+            .map_err(|error| {
+                let path = s.path.clone();
+                crate::run::app::StartError { path, error }.to_string()
+            })?;
         let health = s.health_plan(&config.global);
         let mut jobs = vec![(health, source.health)];
         jobs.extend(source.checks.into_iter().map(|c| (c.plan, c.probe)));

@@ -395,12 +395,13 @@ mod tests {
             let label = format!("source=\"{}\"", source.common.name);
             assert_eq!(rows.len(), source.checks().len() + 1, "{text}");
             for row in rows {
-                let series = if row.check == "health" {
-                    "pulse_source_up{".to_owned()
+                let health = row.check == crate::config::HEALTH_CHECK;
+                let series = if health {
+                    "pulse_source_up{"
                 } else {
-                    "pulse_check_success{".to_owned()
+                    "pulse_check_success{"
                 };
-                if has_server && row.check == "health" {
+                if has_server && health {
                     assert!(
                         row.summary.result.is_err(),
                         "{}: up on a closed port",
@@ -409,9 +410,9 @@ mod tests {
                 }
                 let check = format!("check=\"{}\"", row.check);
                 assert!(
-                    text.lines().any(|l| l.starts_with(&series)
+                    text.lines().any(|l| l.starts_with(series)
                         && l.contains(&label)
-                        && (row.check == "health" || l.contains(&check))),
+                        && (health || l.contains(&check))),
                     "{}: no {series}…}} for {}:\n{text}",
                     row.kind,
                     row.check
