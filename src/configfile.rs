@@ -13,6 +13,7 @@ use crate::config::names::is_object_name;
 use crate::config::parse::{key_text, parse_at, split_mapping};
 use crate::config::positions::Positions;
 use crate::config::shape::Series;
+use crate::config::template::{take_fields, Template, SAMPLE_TARGET};
 use crate::config::validate::{
     alert_fits, drop_fits, in_range, label_name, metric_name, plan_timing, timing, MAX_BYTES,
     MAX_SERIES, MIN_BYTES,
@@ -32,6 +33,19 @@ pub struct Config {
     pub global: Global,
     /// The systems to watch, in file order.
     pub sources: Vec<SourceConfig>,
+    /// Sources written once for many addresses, made for each target a scraper leases (see
+    /// [`crate::config::template`]).
+    pub templates: Vec<TemplateConfig>,
+}
+
+/// One template: its text, and the source it makes for [`SAMPLE_TARGET`].
+#[derive(Debug, Clone)]
+pub struct TemplateConfig {
+    /// The template as written.
+    pub template: Template,
+    /// The source it makes for [`SAMPLE_TARGET`], named as the template: what the config was
+    /// validated with, and what the generators read its checks from.
+    pub sample: SourceConfig,
 }
 
 /// One source: the fields every kind shares, and the kind's settings and checks.
@@ -150,11 +164,12 @@ pub fn load_str(text: &str) -> Result<Config, ConfigErrors> {
         None => Global::default(),
     };
     let raw_sources = top.remove("sources");
+    let raw_templates = top.remove("templates");
     for (key, _) in top {
         errors.push(ConfigError::new(
             "",
             format!(
-                "unknown field `{}`: the top level takes `global` and `sources`",
+                "unknown field `{}`: the top level takes `global`, `sources` and `templates`",
                 key_text(&key)
             ),
         ));
@@ -171,8 +186,13 @@ pub fn load_str(text: &str) -> Result<Config, ConfigErrors> {
         }
         Some(_) => errors.push(ConfigError::new("sources", "must be a list of sources")),
     }
-    let config = Config { global, sources };
-    validate(&config, &mut errors);
+    let (templates, samples) = parse_templates(raw_templates, &mut errors);
+    let config = Config {
+        global,
+        sources,
+        templates,
+    };
+    validate(&config, &samples, &mut errors);
     // Built-in checks share their source's path, so one problem can be found once per check.
     let mut seen = HashSet::new();
     errors.retain(|e| seen.insert(e.to_string()));
@@ -185,6 +205,67 @@ pub fn load_str(text: &str) -> Result<Config, ConfigErrors> {
         e.at = positions.find(&e.path);
     }
     Err(ConfigErrors(errors))
+}
+
+/// The templates, and for each the source it makes for [`SAMPLE_TARGET`] (named as the
+/// template), which is validated like a configured source.
+fn parse_templates(
+    raw: Option<Value>,
+    errors: &mut Vec<ConfigError>,
+) -> (Vec<TemplateConfig>, Vec<SourceConfig>) {
+    let items = match raw {
+        None | Some(Value::Null) => return (Vec::new(), Vec::new()),
+        Some(Value::Sequence(items)) => items,
+        Some(_) => {
+            errors.push(ConfigError::new("templates", "must be a list of templates"));
+            return (Vec::new(), Vec::new());
+        }
+    };
+    let mut parsed = (Vec::new(), Vec::new());
+    for (i, item) in items.into_iter().enumerate() {
+        let path = format!("templates[{i}]");
+        let Value::Mapping(mut map) = item else {
+            errors.push(ConfigError::new(path, "must be a mapping of fields"));
+            continue;
+        };
+        let Some((fields, allowed)) = take_fields(&mut map, &path, errors) else {
+            continue;
+        };
+        let body = Value::Mapping(map);
+        let mut with_sample = body.clone();
+        crate::config::template::put_target(&mut with_sample, SAMPLE_TARGET);
+        if let Some(sample) = parse_source(with_sample, &path, errors) {
+            let template = Template {
+                path: path.clone(),
+                name: sample.common.name.clone(),
+                kind: sample.kind.name(),
+                fields,
+                allowed,
+                body,
+            };
+            parsed.0.push(TemplateConfig {
+                template,
+                sample: sample.clone(),
+            });
+            parsed.1.push(sample);
+        }
+    }
+    parsed
+}
+
+/// The source `template` makes for `target` (an address it allows), with the kind's own
+/// rules checked: the template was checked with [`SAMPLE_TARGET`], but a kind may read the
+/// address.
+pub fn template_source(template: &Template, target: &str) -> Result<SourceConfig, ConfigErrors> {
+    let mut errors = Vec::new();
+    let source = parse_source(template.body_for(target), &template.path, &mut errors);
+    if let Some(s) = &source {
+        s.kind.validate(&s.path, &mut errors);
+    }
+    match source {
+        Some(s) if errors.is_empty() => Ok(s),
+        _ => Err(ConfigErrors(errors)),
+    }
 }
 
 fn parse_source(value: Value, path: &str, errors: &mut Vec<ConfigError>) -> Option<SourceConfig> {
@@ -200,7 +281,7 @@ fn parse_source(value: Value, path: &str, errors: &mut Vec<ConfigError>) -> Opti
 
 /// Records every rule across sources and checks that `config` breaks: names, uniqueness,
 /// timing; then each kind's own rules.
-fn validate(config: &Config, errors: &mut Vec<ConfigError>) {
+fn validate(config: &Config, samples: &[SourceConfig], errors: &mut Vec<ConfigError>) {
     let g = &config.global;
     timing("global", g.interval.0, g.timeout.0, "timeout", errors);
     timing(
@@ -223,7 +304,16 @@ fn validate(config: &Config, errors: &mut Vec<ConfigError>) {
 
     let mut source_names = HashSet::new();
     let mut declared = Vec::new();
-    for source in &config.sources {
+    in_range(
+        "global.max_leased_targets",
+        g.max_leased_targets as u64,
+        1,
+        100_000,
+        errors,
+    );
+    // A template is checked as the source it makes, under the template's name: names are
+    // unique across sources and templates, so a `/probe` never wonders which is meant.
+    for source in config.sources.iter().chain(samples) {
         let name = &source.common.name;
         if !is_object_name(name) {
             errors.push(ConfigError::new(
@@ -478,6 +568,57 @@ pub(crate) fn assert_reports(yaml: &str, expected: &[&str]) {
 }
 
 #[cfg(test)]
+mod template_tests {
+    use super::*;
+
+    #[test]
+    fn a_template_is_checked_as_the_source_it_makes() {
+        let config = load_str(
+            "templates:\n  - { name: fleet, kind: redis, url: 'redis://{{target}}', allowed_targets: ['.*'] }\n",
+        )
+        .unwrap();
+        let t = &config.templates[0];
+        assert_eq!(
+            (t.template.name.as_str(), t.template.kind),
+            ("fleet", "redis")
+        );
+        // The sample the config was checked with is named as the template.
+        assert_eq!(t.sample.common.name, "fleet");
+        assert_eq!(
+            t.sample.kind.display_endpoint(),
+            "redis://template.invalid:1"
+        );
+        let made = template_source(&t.template, "10.0.0.5:6379").unwrap();
+        assert_eq!(made.common.name, "fleet/10.0.0.5:6379");
+        assert_eq!(made.kind.display_endpoint(), "redis://10.0.0.5:6379");
+    }
+
+    #[test]
+    fn a_template_reports_its_errors_at_its_own_place() {
+        assert_reports(
+            "templates:\n  - { name: fleet, kind: redis, url: 'redis://{{target}}', allowed_targets: ['.*'], keys: [{ kye: x }] }\n",
+            &["templates[0].keys[0]"],
+        );
+        assert_reports(
+            "sources: [{ name: fleet, kind: redis, url: 'redis://h' }]\ntemplates: [{ name: fleet, kind: redis, url: 'redis://{{target}}', allowed_targets: ['.*'] }]\n",
+            &["templates[0].name: duplicate source name \"fleet\""],
+        );
+        assert_reports(
+            "templates: {}\n",
+            &["templates: must be a list of templates"],
+        );
+        assert_reports(
+            "templates: [3]\n",
+            &["templates[0]: must be a mapping of fields"],
+        );
+        assert_reports(
+            "global: { max_leased_targets: 0 }\nsources: []\n",
+            &["global.max_leased_targets"],
+        );
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -570,7 +711,7 @@ mod tests {
                 "globl: {{}}\nglobal: {{ intervall: 1m }}\nsources:\n  - {{ name: c, {REDIS}, colour: red, keys: [{{ key: q, lable: x }}] }}"
             ),
             &[
-                "unknown field `globl`: the top level takes `global` and `sources`",
+                "unknown field `globl`: the top level takes `global`, `sources` and `templates`",
                 "global.intervall: unknown field `intervall`, expected one of `interval`",
                 "sources[0].colour: unknown field `colour`, expected `url`",
                 "sources[0].keys[0].lable: unknown field `lable`, expected one of `key`",

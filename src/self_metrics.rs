@@ -17,6 +17,9 @@ pub const SECTIONS: &[Section] = &[
             SHARD_INFO,
             SHARD_SOURCES,
             CONFIG_SOURCES,
+            LEASED_TARGETS,
+            LEASED_TARGETS_MAX,
+            PROBE_WARMING,
             SCRAPE_TIME,
             TIMEZONE_OFFSET,
             SERIES_COLLISIONS,
@@ -125,6 +128,30 @@ pub const SHARD_SOURCES: Metric = Metric::gauge(
     &[],
 )
 .doc("Sources of the config this replica runs. Summed over one replica per shard, it equals `pulse_config_sources`.");
+
+/// `pulse_leased_targets`.
+pub const LEASED_TARGETS: Metric = Metric::gauge(
+    "pulse_leased_targets",
+    "Targets leased through templates (/probe?template=&target=) and running now.",
+    &[],
+)
+.doc("Targets leased through `templates:` (`/probe?template=…&target=…`) whose checks run now. Each lapses when no request renewed it for its idle time; the landing page lists them with their age.");
+
+/// `pulse_leased_targets_max`.
+pub const LEASED_TARGETS_MAX: Metric = Metric::gauge(
+    "pulse_leased_targets_max",
+    "Most targets that may be leased at once (global.max_leased_targets).",
+    &[],
+)
+.doc("`global.max_leased_targets`: past it a request for a new target is refused with 503 until a lease lapses. Alert on `pulse_leased_targets / pulse_leased_targets_max` nearing 1.");
+
+/// `pulse_probe_warming`.
+pub const PROBE_WARMING: Metric = Metric::gauge(
+    "pulse_probe_warming",
+    "1 while some checks of this leased target have not finished a first run: the answer is partial.",
+    &[],
+)
+.doc("Served only at `/probe?template=…&target=…`: 1 while some checks of the leased target have not finished a first run, so the answer holds what there is so far (a first request waits for them up to half the scrape timeout); 0 once every check has run.");
 
 /// `pulse_config_sources`.
 pub const CONFIG_SOURCES: Metric = Metric::gauge(

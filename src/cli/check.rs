@@ -15,6 +15,17 @@ pub(crate) fn check(path: &std::path::Path, config: &configfile::Config, shard: 
         config.sources.len(),
         checks
     );
+    if !config.templates.is_empty() {
+        let names: Vec<String> = config
+            .templates
+            .iter()
+            .map(|t| format!("{} ({})", t.template.name, t.template.kind))
+            .collect();
+        println!(
+            "templates, leased per target at /probe?template=NAME&target=…: {}",
+            names.join(", ")
+        );
+    }
     if shard.is_split() {
         println!("{}", shard_line(shard, config));
     }

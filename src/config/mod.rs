@@ -17,6 +17,7 @@ pub mod names;
 pub mod parse;
 pub mod positions;
 pub mod shape;
+pub mod template;
 pub mod tls;
 mod units;
 pub mod validate;
@@ -61,6 +62,10 @@ pub struct Global {
     /// business signals compare an hour with the same local hour of past weeks across
     /// daylight-saving changes. Unset: UTC, and the usual is the same UTC hour.
     pub timezone: Option<TimeZone>,
+    /// Most targets leased at once through `templates:` (`/probe?template=…&target=…`); a
+    /// request for one more is refused with 503 until an idle lease ends (default 1000; 1 to
+    /// 100000).
+    pub max_leased_targets: usize,
 }
 
 impl Default for Global {
@@ -73,6 +78,7 @@ impl Default for Global {
             max_series: 1000,
             max_bytes: None,
             timezone: None,
+            max_leased_targets: 1000,
         }
     }
 }

@@ -60,6 +60,16 @@ pub fn render() -> String {
         "Besides these, a source takes the fields of its kind, below.",
         &[&source],
     );
+    let template = schema::<crate::config::template::TemplateFields>();
+    section(
+        &mut out,
+        "Fields of every template (`templates:` items)",
+        "A template is a source written once for many addresses: every field of a source \
+         (its `name` is the template's), with `{{target}}` where the address goes, and these. \
+         A scraper asks for `/probe?template=NAME&target=HOST:PORT`; docs/scaling.md explains \
+         leases.",
+        &[&template],
+    );
     let check = schema::<CheckCommon>();
     section(
         &mut out,

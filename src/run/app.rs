@@ -8,9 +8,11 @@ use std::time::SystemTime;
 
 use tokio::task::JoinHandle;
 
+use crate::config::template::Template;
 use crate::config::{CheckPlan, ConfigErrors};
 use crate::configfile::{Config, SourceConfig};
 use crate::run::certificate_watch;
+use crate::run::leases::Leases;
 use crate::run::scheduler;
 use crate::run::shard::Shard;
 use crate::run::store::{ShardStatus, Store};
@@ -70,7 +72,7 @@ impl std::fmt::Display for ReloadError {
 impl std::error::Error for ReloadError {}
 
 /// A running check task; dropping it cancels the task and any run in flight.
-struct RunningCheck {
+pub(super) struct RunningCheck {
     plan: Arc<CheckPlan>,
     handle: JoinHandle<()>,
 }
@@ -81,10 +83,11 @@ impl Drop for RunningCheck {
     }
 }
 
-struct RunningSource {
-    config: SourceConfig,
-    connection: Connection,
-    checks: HashMap<String, RunningCheck>,
+/// A source's running checks, on its connection, and the config they run.
+pub(super) struct RunningSource {
+    pub(super) config: SourceConfig,
+    pub(super) connection: Connection,
+    pub(super) checks: HashMap<String, RunningCheck>,
 }
 
 /// Status of one source for humans (the landing page).
@@ -104,13 +107,24 @@ pub struct SourceStatus {
 
 /// The running exporter: its store and the tasks feeding it.
 pub struct App {
-    store: Arc<Store>,
+    pub(super) store: Arc<Store>,
     config_path: Option<PathBuf>,
     /// The part of every config this replica runs.
     shard: Shard,
     running: tokio::sync::Mutex<HashMap<String, RunningSource>>,
     sources: std::sync::Mutex<Vec<SourceStatus>>,
     generated: std::sync::Mutex<Arc<Generated>>,
+    /// The templates and defaults leased targets are made with (see [`crate::run::targets`]).
+    pub(super) lease_setup: std::sync::Mutex<Arc<LeaseSetup>>,
+    /// The targets leased through templates.
+    pub(super) leases: std::sync::Mutex<Leases<RunningSource>>,
+}
+
+/// What a leased target is made with: the running config's templates and `global:`.
+#[derive(Debug, Default)]
+pub(super) struct LeaseSetup {
+    pub(super) templates: HashMap<String, Arc<Template>>,
+    pub(super) global: crate::config::Global,
 }
 
 /// The dashboard and rules generated from the running config (the whole file, every shard's
@@ -154,6 +168,8 @@ impl App {
             running: tokio::sync::Mutex::new(HashMap::new()),
             sources: std::sync::Mutex::new(Vec::new()),
             generated: std::sync::Mutex::default(),
+            lease_setup: std::sync::Mutex::default(),
+            leases: std::sync::Mutex::new(Leases::default()),
         });
         let mut running = app
             .running
@@ -161,6 +177,8 @@ impl App {
             .expect("new app: no one else holds the lock");
         app.apply(&mut running, config)?;
         drop(running);
+        // Leases: see crate::run::targets.
+        app.spawn_reaper();
         Ok(app)
     }
 
@@ -211,9 +229,10 @@ impl App {
         result
     }
 
-    /// Stops every check task.
+    /// Stops every check task, leased targets' too.
     pub async fn shutdown(&self) {
         self.running.lock().await.clear();
+        self.end_leases(|_| true, "shutdown");
     }
 
     /// This replica's shard.
@@ -285,11 +304,15 @@ impl App {
         }
         // Sources no longer configured are dropped (cancelled) with the old map.
         *running = next;
+        self.set_lease_setup(&config);
+        let leases = self.leases.lock().unwrap_or_else(|e| e.into_inner());
         self.store.retain(|(source, check)| {
             running
                 .get(source)
                 .is_some_and(|r| r.checks.contains_key(check))
+                || leases.contains(source)
         });
+        drop(leases);
         *self.sources.lock().unwrap_or_else(|e| e.into_inner()) = statuses;
         *self.generated.lock().unwrap_or_else(|e| e.into_inner()) = generated;
         self.store.set_shard(shard);
@@ -301,7 +324,7 @@ impl App {
     /// The running checks of a started source: its health probe (with the certificate reads)
     /// and each check, each kept from `previous` where nothing about it changed, else started
     /// anew. Checks of `previous` not taken up are dropped (cancelled) with it.
-    fn run_checks(
+    pub(super) fn run_checks(
         &self,
         s: &SourceConfig,
         source: crate::sources::registry::Started<'_>,

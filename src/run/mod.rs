@@ -7,6 +7,8 @@
 //! | [`scheduler`] | one task per check: jitter, interval, timeout, outcomes, transition events |
 //! | [`store`] | the latest result per check, staleness, counters, certificate expiries |
 //! | [`once`] | every check of a config run once (the `probe` subcommand, the kinds' examples) |
+//! | [`leases`] | the lease table of targets leased through templates: ages, intervals, lapses |
+//! | [`targets`] | leasing a target in the app: starting its checks, renewing, reaping |
 //! | [`shard`] | which sources of the config this replica runs (`--shard.*`) |
 //! | [`certificate_watch`] | reading the sources' certificates beside their health probes |
 //! | [`configwatch`] | reloading when the config file or a secret it reads changes |
@@ -17,7 +19,9 @@
 pub mod app;
 pub mod certificate_watch;
 pub mod configwatch;
+pub mod leases;
 pub mod once;
 pub mod scheduler;
 pub mod shard;
 pub mod store;
+pub mod targets;

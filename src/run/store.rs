@@ -102,6 +102,8 @@ pub struct Store {
     entries: Mutex<BTreeMap<CheckKey, Entry>>,
     reload: Mutex<ReloadStatus>,
     shard: Mutex<ShardStatus>,
+    /// Targets leased now, and the most that may be.
+    leased: Mutex<(usize, usize)>,
     /// The platform's time zone (`global.timezone`), whose offset is published.
     timezone: Mutex<Option<crate::config::TimeZone>>,
     /// The certificate expiry each source's TLS endpoint presented, and when it was read.
@@ -313,6 +315,36 @@ impl Store {
     /// A copy of every entry, in (source, check) order.
     pub fn snapshot(&self) -> Vec<Entry> {
         self.lock().values().cloned().collect()
+    }
+
+    /// A copy of the entries of the sources for which `keep` is true, in (source, check)
+    /// order: only those are cloned, so a `/probe` of one target among a thousand copies its
+    /// own few.
+    pub fn snapshot_of(&self, keep: impl Fn(&str) -> bool) -> Vec<Entry> {
+        self.lock()
+            .iter()
+            .filter(|((source, _), _)| keep(source))
+            .map(|(_, e)| e.clone())
+            .collect()
+    }
+
+    /// Checks of `source` that have not finished a first run.
+    pub fn first_runs_pending(&self, source: &str) -> usize {
+        self.lock()
+            .iter()
+            .filter(|((s, _), e)| s == source && e.runs == 0)
+            .count()
+    }
+
+    /// Records how many targets are leased, of how many that may be.
+    pub fn set_leased(&self, leased: usize, max: usize) {
+        *lock(&self.leased) = (leased, max);
+        self.changed();
+    }
+
+    /// Targets leased, and the most that may be.
+    pub fn leased(&self) -> (usize, usize) {
+        *lock(&self.leased)
     }
 
     /// Records the outcome of a config (re)load.

@@ -58,10 +58,12 @@ struct Merged<'a> {
 impl Collector for SnapshotCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let now = SystemTime::now();
-        let mut entries = self.store.snapshot();
-        if let Some(source) = &self.source {
-            entries.retain(|e| e.plan.source == *source);
-        }
+        // `/metrics` serves the configured sources; a leased target (`TEMPLATE/TARGET`) is
+        // served to whoever leased it, at its `/probe`, and only there.
+        let entries = match &self.source {
+            Some(source) => self.store.snapshot_of(|s| s == source),
+            None => self.store.snapshot_of(|s| !s.contains('/')),
+        };
         let own = self_metrics(&entries, &self.store, now, self.source.as_deref());
 
         let mut merged: BTreeMap<&str, Merged> = BTreeMap::new();
@@ -224,7 +226,7 @@ fn self_metrics(
         exporter_metrics(&mut out, store, now);
     }
     for (of, endpoint, expiry) in store.certificates(now, crate::certificates::STALE_AFTER) {
-        if source.is_none_or(|s| s == of) {
+        if source.map_or(!of.contains('/'), |s| s == of) {
             out.add(&TLS_CERTIFICATE_EXPIRY, &[&of, &endpoint], expiry);
         }
     }
@@ -246,6 +248,9 @@ fn exporter_metrics(out: &mut crate::sample::Output, store: &Store, now: SystemT
     out.add(&SHARD_INFO, &[&index, &count], 1.0);
     out.add(&SHARD_SOURCES, &[], shard.owned as f64);
     out.add(&CONFIG_SOURCES, &[], shard.total as f64);
+    let (leased, max) = store.leased();
+    out.add(&LEASED_TARGETS, &[], leased as f64);
+    out.add(&LEASED_TARGETS_MAX, &[], max as f64);
     out.add(&SCRAPE_TIME, &[], unix_seconds(now));
     if let Some(tz) = store.timezone() {
         let offset = tz.offset_seconds(chrono::DateTime::<chrono::Utc>::from(now));

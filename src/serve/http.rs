@@ -192,27 +192,42 @@ async fn metrics(State(st): State<HttpState>, headers: HeaderMap) -> Response {
     }
 }
 
-/// One source's series, from the cache (see [`crate::serve::probe`]).
+/// One source's or leased target's series, from the cache (see [`crate::serve::probe`]).
 async fn probe(
     State(st): State<HttpState>,
     Query(query): Query<ProbeQuery>,
     headers: HeaderMap,
 ) -> Response {
-    let running = st.app.sources();
-    let source = match crate::serve::probe::chosen(&query, &running) {
-        Ok(name) => name.to_owned(),
-        Err(refusal) => {
-            let status = StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::BAD_REQUEST);
-            return (status, format!("{}\n", refusal.message)).into_response();
-        }
+    use crate::serve::probe::{chosen, lease_refusal, wait_bound, Asked, Refusal};
+    let refused = |r: Refusal| {
+        let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST);
+        (status, format!("{}\n", r.message)).into_response()
     };
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
-    let format = Format::negotiate(accept);
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let (source, warming) = match chosen(&query, &st.app.sources()) {
+        Ok(Asked::Source(name)) => (name.to_owned(), None),
+        Ok(Asked::Target { template, target }) => match st.app.lease(template, target) {
+            Ok(leased) => {
+                let bound = wait_bound(text("x-prometheus-scrape-timeout-seconds"));
+                let pending = first_results(&st.app, &leased.source, bound).await;
+                (leased.source, Some(pending))
+            }
+            Err(e) => return refused(lease_refusal(&e)),
+        },
+        Err(r) => return refused(r),
+    };
+    let format = Format::negotiate(text(header::ACCEPT.as_str()));
     let mut registry = Registry::default();
     registry.register_collector(Box::new(SnapshotCollector::for_source(
         st.app.store(),
         &source,
     )));
+    if let Some(pending) = warming {
+        let gauge = prometheus_client::metrics::gauge::ConstGauge::new(i64::from(pending > 0));
+        let warming = &crate::self_metrics::PROBE_WARMING;
+        // The registry adds the final period back.
+        registry.register(warming.name, warming.help.trim_end_matches('.'), gauge);
+    }
     match crate::serve::exposition::encode(&registry, format) {
         Ok(body) => ([(header::CONTENT_TYPE, format.content_type())], body).into_response(),
         Err(_) => (
@@ -222,6 +237,22 @@ async fn probe(
             .into_response(),
     }
 }
+
+/// Waits, no longer than `bound`, for every check of the leased `source` to finish a first
+/// run; returns how many have not.
+async fn first_results(app: &App, source: &str, bound: std::time::Duration) -> usize {
+    let deadline = tokio::time::Instant::now() + bound;
+    loop {
+        let pending = app.warming(source);
+        if pending == 0 || tokio::time::Instant::now() >= deadline {
+            return pending;
+        }
+        tokio::time::sleep_until(deadline.min(tokio::time::Instant::now() + POLL)).await;
+    }
+}
+
+/// How often a warming target's first results are looked for.
+const POLL: std::time::Duration = std::time::Duration::from_millis(25);
 
 /// HTTP service discovery: the sources this replica runs, addressed to the host it was
 /// asked at (see [`crate::serve::probe`]).
@@ -264,6 +295,7 @@ async fn landing(State(st): State<HttpState>) -> Html<String> {
         &st.telemetry_path,
         st.app.store().shard_status(),
         &st.app.store().reload_status(),
+        &st.app.leases(),
     ))
 }
 

@@ -6,6 +6,7 @@ use std::time::SystemTime;
 
 use crate::run::app::SourceStatus;
 use crate::run::store::{Entry, ReloadStatus, ShardStatus};
+use crate::run::targets::LeaseStatus;
 
 /// Escapes text for HTML element content and attribute values.
 fn esc(text: &str) -> String {
@@ -87,13 +88,15 @@ fn reload_line(r: &ReloadStatus, now: SystemTime) -> String {
 }
 
 /// Renders the page; `entries` is a store snapshot, `telemetry_path` the metrics link,
-/// `shard` what part of the config this replica runs, `reload` the last config (re)load.
+/// `shard` what part of the config this replica runs, `reload` the last config (re)load,
+/// `leases` the targets leased through templates.
 pub fn render(
     sources: &[SourceStatus],
     entries: &[Entry],
     telemetry_path: &str,
     shard: ShardStatus,
     reload: &ReloadStatus,
+    leases: &[LeaseStatus],
 ) -> String {
     let now = SystemTime::now();
     let mut rows = String::new();
@@ -134,12 +137,66 @@ pub fn render(
 <p>Failing checks first.</p>
 <table><tr><th>Source</th><th>Check</th><th>State</th><th>Since</th><th>Last success</th><th>Last error</th></tr>
 {failing}{passing}</table>
-</body></html>
+{leased}</body></html>
 "#,
+        leased = leased(leases, entries),
         version = env!("CARGO_PKG_VERSION"),
         path = esc(telemetry_path),
         sharding = sharding(shard),
         reload = reload_line(reload, now),
+    )
+}
+
+/// Most leased targets listed: the page stays small with a thousand leased.
+const LEASES_SHOWN: usize = 200;
+
+/// The leased targets' section, when there are any: each target's health, how long it has
+/// been leased, since its last request, and when it lapses without one.
+fn leased(leases: &[LeaseStatus], entries: &[Entry]) -> String {
+    if leases.is_empty() {
+        return String::new();
+    }
+    let human = |d: std::time::Duration| {
+        humantime::format_duration(std::time::Duration::from_secs(d.as_secs())).to_string()
+    };
+    let now = SystemTime::now();
+    let mut rows = String::new();
+    for l in leases.iter().take(LEASES_SHOWN) {
+        let health = entries
+            .iter()
+            .find(|e| e.plan.source == l.source && e.plan.is_health());
+        let (status, class) = match health.and_then(|h| h.succeeded()) {
+            Some(true) => ("up".to_owned(), "up"),
+            Some(false) => (
+                format!(
+                    "down ({})",
+                    health
+                        .and_then(|h| h.last_error.as_ref())
+                        .map(|e| e.reason().as_str())
+                        .unwrap_or("unknown")
+                ),
+                "down",
+            ),
+            None => ("warming".to_owned(), "pending"),
+        };
+        let age = now.duration_since(l.since).unwrap_or_default();
+        rows.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td class=\"{class}\">{}</td><td>{}</td><td>{} ago</td><td>{}</td></tr>\n",
+            esc(&l.target),
+            esc(&l.template),
+            esc(&status),
+            human(age),
+            human(l.idle),
+            human(l.idle_after),
+        ));
+    }
+    let more = match leases.len().saturating_sub(LEASES_SHOWN) {
+        0 => String::new(),
+        n => format!("<p>… and {n} more (pulse_leased_targets counts them all).</p>\n"),
+    };
+    format!(
+        "<h2>Leased targets</h2>\n<p>{} targets probed through templates for the scrapers that ask for them (<code>/probe?template=…&amp;target=…</code>); each stops when no request came for its idle time.</p>\n<table><tr><th>Target</th><th>Template</th><th>Status</th><th>Leased for</th><th>Last request</th><th>Lapses after</th></tr>\n{rows}</table>\n{more}",
+        leases.len()
     )
 }
 
@@ -273,7 +330,7 @@ mod tests {
             owned: 11,
             total: 31,
         };
-        let page = render(&[], &[], "/metrics", shard, &ReloadStatus::default());
+        let page = render(&[], &[], "/metrics", shard, &ReloadStatus::default(), &[]);
         assert!(
             page.contains("Shard 1 of 3 (from 0): this replica runs the 11 sources below, of 31"),
             "{page}"
@@ -288,8 +345,45 @@ mod tests {
                 ..Default::default()
             },
             &ReloadStatus::default(),
+            &[],
         );
         assert!(whole.contains("runs all 4 sources"), "{whole}");
+        assert!(!whole.contains("Leased targets"), "{whole}");
+    }
+
+    #[test]
+    fn leased_targets_are_listed_with_their_age_and_when_they_lapse() {
+        use std::time::Duration;
+        let lease = |target: &str| LeaseStatus {
+            source: format!("fleet/{target}"),
+            template: "fleet".into(),
+            target: target.into(),
+            since: SystemTime::now() - Duration::from_secs(125),
+            idle: Duration::from_secs(14),
+            idle_after: Duration::from_secs(120),
+        };
+        let leases: Vec<LeaseStatus> = (0..250)
+            .map(|i| lease(&format!("10.0.0.{i}:5432")))
+            .collect();
+        let page = render(
+            &[],
+            &[],
+            "/metrics",
+            ShardStatus::default(),
+            &ReloadStatus::default(),
+            &leases,
+        );
+        assert!(
+            page.contains("<h2>Leased targets</h2>\n<p>250 targets"),
+            "{page}"
+        );
+        assert!(
+            page.contains("<tr><td>10.0.0.0:5432</td><td>fleet</td><td class=\"pending\">warming</td><td>2m 5s</td><td>14s ago</td><td>2m</td></tr>"),
+            "{page}"
+        );
+        // Bounded: 200 rows and a count of the rest.
+        assert_eq!(page.matches("<td>fleet</td>").count(), LEASES_SHOWN);
+        assert!(page.contains("… and 50 more"), "{page}");
     }
 
     #[test]

@@ -4,7 +4,12 @@
 //! lists the sources this replica runs as HTTP service discovery targets, each with the
 //! address it was asked at, so one scrape config relabels every target to its own `/probe`.
 //!
-//! Nothing here waits on a source: both answers come from the store and the running config.
+//! `/probe?template=NAME&target=HOST:PORT` leases the target through a template of the config
+//! (see [`crate::run::targets`]): its first request starts its checks in the background and
+//! waits for their first results no longer than [`wait_bound`] allows, then answers with what
+//! it has and `pulse_probe_warming 1`; later requests answer from the cache at once.
+//!
+//! Nothing here waits on a source past that bound: every answer comes from the store.
 
 use serde::Serialize;
 
@@ -24,34 +29,68 @@ pub struct Refusal {
 pub struct ProbeQuery {
     /// A configured source's name.
     pub source: Option<String>,
-    /// An address to probe with a template (not served by this version).
+    /// An address to probe with `template`.
     pub target: Option<String>,
+    /// The template `target` is probed with.
+    pub template: Option<String>,
 }
 
-/// The source a `/probe` request names, among `running`; or why it is refused.
-pub fn chosen<'a>(query: &ProbeQuery, running: &'a [SourceStatus]) -> Result<&'a str, Refusal> {
+/// What a `/probe` request asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Asked<'a> {
+    /// A configured source, by name.
+    Source(&'a str),
+    /// A target, through a template.
+    Target {
+        /// The template's name.
+        template: &'a str,
+        /// The address.
+        target: &'a str,
+    },
+}
+
+/// What a `/probe` request asks for, with `running` the configured sources of this replica;
+/// or why it is refused.
+pub fn chosen<'a>(query: &'a ProbeQuery, running: &[SourceStatus]) -> Result<Asked<'a>, Refusal> {
     let refuse = |status, message: String| Err(Refusal { status, message });
-    let name = match (&query.source, &query.target) {
-        (Some(name), None) => name,
-        (_, Some(_)) => {
+    let name = match (&query.source, &query.target, &query.template) {
+        (Some(name), None, None) => name,
+        (None, Some(target), Some(template)) => {
+            return Ok(Asked::Target { template, target });
+        }
+        (None, Some(_), None) => {
             return refuse(
                 400,
-                "`?target=` needs a template, and this exporter has none: probe a configured \
-                 source with `?source=NAME` (`/sd` lists them)"
+                "`?target=` needs `&template=NAME`, a template of the config (`templates:`) \
+                 that says how to probe it"
                     .to_owned(),
             )
         }
-        (None, None) => {
+        (None, None, Some(_)) => {
             return refuse(
                 400,
-                "`/probe` needs `?source=NAME`: the name of a source this exporter runs \
-                 (`/sd` lists them)"
+                "`?template=` needs `&target=HOST:PORT`, the address to probe with it".to_owned(),
+            )
+        }
+        (Some(_), _, _) => {
+            return refuse(
+                400,
+                "`?source=` names a configured source and takes neither `target` nor \
+                 `template`: ask for one or the other"
+                    .to_owned(),
+            )
+        }
+        (None, None, None) => {
+            return refuse(
+                400,
+                "`/probe` needs `?source=NAME`, the name of a source this exporter runs \
+                 (`/sd` lists them), or `?template=NAME&target=HOST:PORT`"
                     .to_owned(),
             )
         }
     };
     match running.iter().find(|s| s.name == *name) {
-        Some(s) => Ok(&s.name),
+        Some(_) => Ok(Asked::Source(name)),
         None => refuse(
             404,
             format!(
@@ -60,6 +99,39 @@ pub fn chosen<'a>(query: &ProbeQuery, running: &'a [SourceStatus]) -> Result<&'a
                 running.len()
             ),
         ),
+    }
+}
+
+/// Longest a first request waits for a new target's first results: a second at most when the
+/// scraper says nothing of its timeout.
+pub const DEFAULT_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How long a request for a warming target may wait for its first results: half the scrape
+/// timeout Prometheus sends in `X-Prometheus-Scrape-Timeout-Seconds` (the rest is for the
+/// answer to travel), at most 10s; [`DEFAULT_WAIT`] without it.
+pub fn wait_bound(scrape_timeout: Option<&str>) -> std::time::Duration {
+    use std::time::Duration;
+    match scrape_timeout.and_then(|t| t.trim().parse::<f64>().ok()) {
+        Some(t) if t.is_finite() && t > 0.0 => Duration::from_secs_f64((t / 2.0).min(10.0)),
+        _ => DEFAULT_WAIT,
+    }
+}
+
+/// The status and message of a refused lease: 404 for an unknown template, 400 for a target
+/// that is no address, 403 for one the template does not allow, 503 while the lease table is
+/// full, 400 when the template made nothing of the target.
+pub fn lease_refusal(e: &crate::run::targets::LeaseError) -> Refusal {
+    use crate::config::template::Refused;
+    use crate::run::targets::LeaseError;
+    let status = match e {
+        LeaseError::UnknownTemplate { .. } => 404,
+        LeaseError::Target(Refused::NotAddress(_)) | LeaseError::Start(_) => 400,
+        LeaseError::Target(Refused::NotAllowed(_)) => 403,
+        LeaseError::Full(_) => 503,
+    };
+    Refusal {
+        status,
+        message: e.to_string(),
     }
 }
 
@@ -130,13 +202,15 @@ mod tests {
         ProbeQuery {
             source: source.map(str::to_owned),
             target: target.map(str::to_owned),
+            template: None,
         }
     }
 
     #[test]
     fn a_probe_names_a_running_source_or_is_told_what_to_ask() {
         let running = running();
-        assert_eq!(chosen(&query(Some("cache"), None), &running), Ok("cache"));
+        let cache = query(Some("cache"), None);
+        assert_eq!(chosen(&cache, &running), Ok(Asked::Source("cache")));
         let missing = chosen(&query(None, None), &running).unwrap_err();
         assert_eq!(missing.status, 400);
         assert!(
@@ -151,13 +225,52 @@ mod tests {
             "{}",
             unknown.message
         );
-        let target = chosen(&query(None, Some("10.0.0.5:5432")), &running).unwrap_err();
+        let bare = query(None, Some("10.0.0.5:5432"));
+        let target = chosen(&bare, &running).unwrap_err();
         assert_eq!(target.status, 400);
-        assert!(target.message.contains("template"), "{}", target.message);
+        assert!(
+            target.message.contains("&template=NAME"),
+            "{}",
+            target.message
+        );
+        let leased = ProbeQuery {
+            template: Some("fleet".into()),
+            ..query(None, Some("10.0.0.5:5432"))
+        };
+        assert_eq!(
+            chosen(&leased, &running),
+            Ok(Asked::Target {
+                template: "fleet",
+                target: "10.0.0.5:5432"
+            })
+        );
+        let both = ProbeQuery {
+            template: Some("fleet".into()),
+            ..query(Some("cache"), Some("10.0.0.5:5432"))
+        };
+        assert_eq!(chosen(&both, &running).unwrap_err().status, 400);
         // A hostile name is cut short in the message.
         let long = "x".repeat(10_000);
         let refused = chosen(&query(Some(&long), None), &running).unwrap_err();
         assert!(refused.message.len() < 400, "{}", refused.message.len());
+    }
+
+    #[test]
+    fn a_first_scrape_waits_half_the_scrape_timeout_at_most_ten_seconds() {
+        use std::time::Duration;
+        assert_eq!(wait_bound(Some("10")), Duration::from_secs(5));
+        assert_eq!(wait_bound(Some("0.5")), Duration::from_millis(250));
+        assert_eq!(wait_bound(Some("120")), Duration::from_secs(10));
+        for nothing in [
+            None,
+            Some(""),
+            Some("soon"),
+            Some("-1"),
+            Some("NaN"),
+            Some("inf"),
+        ] {
+            assert_eq!(wait_bound(nothing), DEFAULT_WAIT, "{nothing:?}");
+        }
     }
 
     #[test]
