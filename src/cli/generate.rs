@@ -35,10 +35,45 @@ pub(crate) fn scrape_config(args: &ScrapeArgs, config: &configfile::Config) -> E
         eprintln!("error: --exporter {bad:?} is not host:port (e.g. pulse-exporter-0.pulse:7857)");
         return ExitCode::from(2);
     }
+    let mut targets = std::collections::BTreeMap::new();
+    for given in &args.targets {
+        let known = |t: &str| config.templates.iter().any(|k| k.template.name == t);
+        match given.split_once('=') {
+            Some((template, sd)) if known(template) && !sd.is_empty() => {
+                targets.insert(template.to_owned(), sd.to_owned());
+            }
+            Some((template, _)) if !known(template) => {
+                let names: Vec<&str> = config
+                    .templates
+                    .iter()
+                    .map(|t| t.template.name.as_str())
+                    .collect();
+                eprintln!(
+                    "error: --targets {given:?}: the config has no template {template:?} (it has: {})",
+                    if names.is_empty() { "none".to_owned() } else { names.join(", ") }
+                );
+                return ExitCode::from(2);
+            }
+            _ => {
+                eprintln!("error: --targets {given:?} is not TEMPLATE=URL or TEMPLATE=PATH");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let prometheus_shard = match (args.prometheus_shard, args.prometheus_shards) {
+        (Some(i), Some(n)) if n > 0 && i < n => Some((i, n)),
+        (Some(i), Some(n)) => {
+            eprintln!("error: --prometheus.shard {i} is not below --prometheus.shards {n} (shards count from 0)");
+            return ExitCode::from(2);
+        }
+        _ => None,
+    };
     let options = scrape::Options {
         exporters: args.exporters.clone(),
         scheme: args.scheme.clone(),
         job: args.job.clone(),
+        targets,
+        prometheus_shard,
     };
     write_output(&args.out, &scrape::render(config, &options))
 }

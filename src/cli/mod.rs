@@ -171,9 +171,29 @@ pub struct ScrapeArgs {
     /// `https` when the exporters' web config serves TLS.
     #[arg(long = "scheme", default_value = "http", value_parser = ["http", "https"])]
     pub(crate) scheme: String,
-    /// The job's name.
+    /// The sources job's name (each template's job is `pulse-TEMPLATE`).
     #[arg(long = "job", default_value = "pulse-sources")]
     pub(crate) job: String,
+    /// Where a template's targets are discovered, as `TEMPLATE=URL` (HTTP SD) or
+    /// `TEMPLATE=PATH` (file SD, a glob allowed); repeat it per template. Default: file SD at
+    /// /etc/prometheus/pulse-targets/TEMPLATE.yml.
+    #[arg(long = "targets", value_name = "TEMPLATE=SD")]
+    pub(crate) targets: Vec<String>,
+    /// How many Prometheus servers share the targets (hand-made sharding; the Prometheus
+    /// Operator's `shards` needs none): each keeps its `hashmod` share of every job.
+    #[arg(
+        long = "prometheus.shards",
+        value_name = "N",
+        requires = "prometheus_shard"
+    )]
+    pub(crate) prometheus_shards: Option<u64>,
+    /// This Prometheus's share, from 0, with --prometheus.shards.
+    #[arg(
+        long = "prometheus.shard",
+        value_name = "I",
+        requires = "prometheus_shards"
+    )]
+    pub(crate) prometheus_shard: Option<u64>,
 }
 
 /// `dashboards`: where it writes, and what the dashboard is called.
