@@ -303,7 +303,9 @@ fn validate(config: &Config, samples: &[SourceConfig], errors: &mut Vec<ConfigEr
     }
 
     let mut source_names = HashSet::new();
-    let mut declared = Vec::new();
+    // Series that share an exposition must not collide: the configured sources' (`/metrics`),
+    // and each template's own (a leased target is served alone, at its `/probe`).
+    let mut declared: std::collections::BTreeMap<bool, Vec<Declared>> = Default::default();
     in_range(
         "global.max_leased_targets",
         g.max_leased_targets as u64,
@@ -313,7 +315,15 @@ fn validate(config: &Config, samples: &[SourceConfig], errors: &mut Vec<ConfigEr
     );
     // A template is checked as the source it makes, under the template's name: names are
     // unique across sources and templates, so a `/probe` never wonders which is meant.
-    for source in config.sources.iter().chain(samples) {
+    for (source, leased) in config
+        .sources
+        .iter()
+        .map(|s| (s, false))
+        .chain(samples.iter().map(|s| (s, true)))
+    {
+        if leased {
+            declared.remove(&true);
+        }
         let name = &source.common.name;
         if !is_object_name(name) {
             errors.push(ConfigError::new(
@@ -353,15 +363,21 @@ fn validate(config: &Config, samples: &[SourceConfig], errors: &mut Vec<ConfigEr
         for (check, series) in source.checks().into_iter().zip(source.kind.series()) {
             validate_check(source, g, check, &series, &mut check_names, errors);
             let consts = source.check_plan(g, check).const_labels;
-            declared.extend(series.into_iter().map(|series| Declared {
-                path: check.path().to_owned(),
-                series,
-                consts: consts.clone(),
-            }));
+            declared
+                .entry(leased)
+                .or_default()
+                .extend(series.into_iter().map(|series| Declared {
+                    path: check.path().to_owned(),
+                    series,
+                    consts: consts.clone(),
+                }));
         }
         source.kind.validate(&source.path, errors);
+        if leased {
+            collisions(declared.get(&true).map_or(&[][..], Vec::as_slice), errors);
+        }
     }
-    collisions(&declared, errors);
+    collisions(declared.get(&false).map_or(&[][..], Vec::as_slice), errors);
 }
 
 fn validate_check(
@@ -591,6 +607,20 @@ mod template_tests {
         let made = template_source(&t.template, "10.0.0.5:6379").unwrap();
         assert_eq!(made.common.name, "fleet/10.0.0.5:6379");
         assert_eq!(made.kind.display_endpoint(), "redis://10.0.0.5:6379");
+    }
+
+    #[test]
+    fn a_template_may_publish_what_a_source_does_since_its_targets_are_served_alone() {
+        let check = "{ metric: app_users, sql: SELECT 1 AS value }";
+        let both = format!(
+            "sources:\n  - {{ name: db, kind: postgres, url: 'postgres://h/db', checks: [{check}] }}\ntemplates:\n  - {{ name: fleet, kind: postgres, url: 'postgres://{{{{target}}}}', allowed_targets: ['.*'], checks: [{check}] }}\n"
+        );
+        assert!(load_str(&both).is_ok(), "{}", errors_of(&both));
+        // Within one template, the same series twice is refused as in a source.
+        assert_reports(
+            &format!("templates:\n  - {{ name: fleet, kind: postgres, url: 'postgres://{{{{target}}}}', allowed_targets: ['.*'], checks: [{check}, {{ name: b, metric: app_users, sql: SELECT 2 AS value }}] }}\n"),
+            &["templates[0].checks[1]: templates[0].checks[0] also publishes `app_users`"],
+        );
     }
 
     #[test]

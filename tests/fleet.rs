@@ -71,6 +71,15 @@ async fn probe_serves_one_source_and_refuses_what_it_cannot_answer() {
             (r.status().as_u16(), r.text().await.unwrap())
         }
     };
+    // The exporter's own series alone, for a deployment that scrapes the sources through
+    // /probe: nothing is scraped twice.
+    let own = Scrape::parse(&e.get("/metrics?only=exporter").await);
+    assert_eq!(own.get("pulse_config_sources", &[]), Some(3.0));
+    assert!(own.find("pulse_build_info", &[]).len() == 1);
+    assert!(own.find("pulse_source_up", &[]).is_empty());
+    assert!(own.find("app_fleet_one", &[]).is_empty());
+    let (code, body) = status("/metrics?only=sources").await;
+    assert_eq!(code, 400, "{body}");
     let (code, body) = status("/probe").await;
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("?source=NAME"), "{body}");

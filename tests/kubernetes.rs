@@ -700,3 +700,120 @@ fn the_schema_check_rejects_what_kubernetes_would() {
     let e = validate_operator(&[&rule]).unwrap_err();
     assert!(e.contains("expr"), "{e}");
 }
+
+/// The fleet overlay's ScrapeConfigs as `scrape-config --format operator` writes them for its
+/// config and the sharded overlay's three replicas. The config's secret files are stand-ins
+/// in a temp dir: the generator reads the checks' caps, never a secret.
+fn fleet_scrape_configs() -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(repo().join("deploy/kubernetes/overlays/fleet/config.yml"))
+        .unwrap();
+    let secrets = regex::Regex::new(r"\$\{file:/etc/pulse-exporter/secrets/([a-z-]+)\}").unwrap();
+    for c in secrets.captures_iter(&text) {
+        std::fs::write(dir.path().join(&c[1]), "stand-in").unwrap();
+    }
+    let local = text.replace(
+        "${file:/etc/pulse-exporter/secrets/",
+        &format!("${{file:{}/", dir.path().display()),
+    );
+    let config = write_temp(dir.path(), "config.yml", &local);
+    let mut args = vec![
+        "scrape-config".to_owned(),
+        "--format".into(),
+        "operator".into(),
+        "--config.file".into(),
+        config.display().to_string(),
+        "--targets".into(),
+        "tenant-db=http://tenant-registry.platform.svc/sd/postgres".into(),
+    ];
+    for i in 0..3 {
+        args.push("--exporter".into());
+        args.push(format!(
+            "pulse-exporter-{i}.pulse-exporter.monitoring.svc:7857"
+        ));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, out, err) = run_cli(&args, &[]);
+    assert_eq!(code, 0, "{err}");
+    out
+}
+
+#[test]
+fn the_fleet_overlay_scrapes_each_source_and_template_target_once() {
+    let generated = fleet_scrape_configs();
+    let committed = repo().join("deploy/kubernetes/overlays/fleet/scrapeconfig.yaml");
+    if std::env::var_os("PULSE_UPDATE_DOCS").is_some() {
+        std::fs::write(&committed, &generated).unwrap();
+    }
+    assert_eq!(
+        std::fs::read_to_string(&committed).unwrap_or_default(),
+        generated,
+        "deploy/kubernetes/overlays/fleet/scrapeconfig.yaml is stale: \
+         PULSE_UPDATE_DOCS=1 cargo test --test kubernetes fleet rewrites it"
+    );
+
+    let objects = render("fleet");
+    let scrapes = kind(&objects, "ScrapeConfig");
+    assert_eq!(scrapes.len(), 2, "the sources job and the template's");
+    let mut operator: Vec<&serde_yaml::Value> = scrapes.clone();
+    operator.push(one(&objects, "ServiceMonitor"));
+    let checked = validate_operator(&operator).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        checked.contains("valid monitoring.coreos.com/v1alpha1 ScrapeConfig pulse-tenant-db"),
+        "{checked}"
+    );
+    let core: Vec<&serde_yaml::Value> = objects
+        .iter()
+        .filter(|o| {
+            !o["apiVersion"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("monitoring.coreos.com")
+        })
+        .collect();
+    validate(&core).unwrap_or_else(|e| panic!("{e}"));
+    for s in &scrapes {
+        // Selected by kube-prometheus-stack's Prometheus, in the overlay's namespace.
+        assert_eq!(
+            s["metadata"]["labels"]["release"], "kube-prometheus-stack",
+            "{s:?}"
+        );
+        assert_eq!(s["metadata"]["namespace"], "monitoring");
+    }
+    let sources = scrapes
+        .iter()
+        .find(|s| s["metadata"]["name"] == "pulse-sources")
+        .unwrap();
+    // One discovery URL per replica of the StatefulSet.
+    let replicas = one(&objects, "StatefulSet")["spec"]["replicas"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(
+        sources["spec"]["httpSDConfigs"]
+            .as_sequence()
+            .unwrap()
+            .len() as u64,
+        replicas
+    );
+    let tenants = scrapes
+        .iter()
+        .find(|s| s["metadata"]["name"] == "pulse-tenant-db")
+        .unwrap();
+    let relabel = serde_yaml::to_string(&tenants["spec"]["relabelings"]).unwrap();
+    assert!(
+        relabel.contains(&format!("modulus: {replicas}")),
+        "{relabel}"
+    );
+    // The ServiceMonitor scrapes the exporters' own series only: no source twice.
+    let monitor = one(&objects, "ServiceMonitor");
+    assert_eq!(
+        monitor["spec"]["endpoints"][0]["params"]["only"][0],
+        "exporter"
+    );
+    let config_map = kind(&objects, "ConfigMap")
+        .into_iter()
+        .find(|c| c["metadata"]["name"] == "pulse-exporter-config")
+        .unwrap();
+    let config = config_map["data"]["config.yml"].as_str().unwrap();
+    assert!(config.contains("name: tenant-db"), "{config}");
+}

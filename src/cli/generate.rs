@@ -75,6 +75,27 @@ pub(crate) fn scrape_config(args: &ScrapeArgs, config: &configfile::Config) -> E
         targets,
         prometheus_shard,
     };
+    if args.format == "operator" {
+        let mut labels = std::collections::BTreeMap::from([(
+            "app.kubernetes.io/name".to_owned(),
+            "pulse-exporter".to_owned(),
+        )]);
+        for given in &args.labels {
+            match given.split_once('=') {
+                Some((name, value)) if !name.is_empty() => {
+                    labels.insert(name.to_owned(), value.to_owned());
+                }
+                _ => {
+                    eprintln!("error: --label {given:?} is not NAME=VALUE");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        return write_output(
+            &args.out,
+            &scrape::render_operator(config, &options, &labels),
+        );
+    }
     write_output(&args.out, &scrape::render(config, &options))
 }
 

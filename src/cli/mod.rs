@@ -187,6 +187,14 @@ pub struct ScrapeArgs {
         requires = "prometheus_shard"
     )]
     pub(crate) prometheus_shards: Option<u64>,
+    /// `prometheus`: `scrape_configs` for a Prometheus config file; `operator`: the same jobs
+    /// as Prometheus Operator ScrapeConfig objects (kube-prometheus-stack).
+    #[arg(long = "format", default_value = "prometheus", value_parser = ["prometheus", "operator"])]
+    pub(crate) format: String,
+    /// A label of the ScrapeConfig objects, `NAME=VALUE` (e.g. `release=kube-prometheus-stack`,
+    /// which the chart's Prometheus selects by); repeat it per label. With `--format operator`.
+    #[arg(long = "label", value_name = "NAME=VALUE")]
+    pub(crate) labels: Vec<String>,
     /// This Prometheus's share, from 0, with --prometheus.shards.
     #[arg(
         long = "prometheus.shard",

@@ -25,6 +25,8 @@ pub struct SnapshotCollector {
     store: Arc<Store>,
     /// `Some(name)`: only that source's series, without the exporter-wide ones (`/probe`).
     source: Option<String>,
+    /// Only the exporter-wide series, none of a source (`/metrics?only=exporter`).
+    exporter_only: bool,
 }
 
 impl SnapshotCollector {
@@ -33,6 +35,18 @@ impl SnapshotCollector {
         SnapshotCollector {
             store,
             source: None,
+            exporter_only: false,
+        }
+    }
+
+    /// A collector of the exporter's own series only (build, reload, shard, leases, time
+    /// zone): for a deployment that scrapes every source through `/probe` and the exporter
+    /// itself through `/metrics?only=exporter`, so no series is scraped twice.
+    pub fn exporter_only(store: Arc<Store>) -> Self {
+        SnapshotCollector {
+            store,
+            source: None,
+            exporter_only: true,
         }
     }
 
@@ -42,6 +56,7 @@ impl SnapshotCollector {
         SnapshotCollector {
             store,
             source: Some(source.to_owned()),
+            exporter_only: false,
         }
     }
 }
@@ -61,10 +76,15 @@ impl Collector for SnapshotCollector {
         // `/metrics` serves the configured sources; a leased target (`TEMPLATE/TARGET`) is
         // served to whoever leased it, at its `/probe`, and only there.
         let entries = match &self.source {
+            _ if self.exporter_only => Vec::new(),
             Some(source) => self.store.snapshot_of(|s| s == source),
             None => self.store.snapshot_of(|s| !s.contains('/')),
         };
-        let own = self_metrics(&entries, &self.store, now, self.source.as_deref());
+        let mut own = self_metrics(&entries, &self.store, now, self.source.as_deref());
+        if self.exporter_only {
+            // Certificates belong to their sources, served at their `/probe`.
+            own.retain(|f| f.name != TLS_CERTIFICATE_EXPIRY.name);
+        }
 
         let mut merged: BTreeMap<&str, Merged> = BTreeMap::new();
         for fam in &own {

@@ -166,13 +166,47 @@ impl Drop for AbortOnDrop {
     }
 }
 
-async fn metrics(State(st): State<HttpState>, headers: HeaderMap) -> Response {
+/// The query of `/metrics`.
+#[derive(Debug, Default, serde::Deserialize)]
+struct MetricsQuery {
+    /// `exporter`: the exporter's own series only (see [`SnapshotCollector::exporter_only`]).
+    only: Option<String>,
+}
+
+async fn metrics(
+    State(st): State<HttpState>,
+    Query(query): Query<MetricsQuery>,
+    headers: HeaderMap,
+) -> Response {
     let text = |name| {
         headers
             .get(name)
             .and_then(|v: &HeaderValue| v.to_str().ok())
     };
     let format = Format::negotiate(text(header::ACCEPT));
+    match query.only.as_deref() {
+        None => {}
+        Some("exporter") => {
+            let mut registry = Registry::default();
+            registry.register_collector(Box::new(SnapshotCollector::exporter_only(st.app.store())));
+            return match crate::serve::exposition::encode(&registry, format) {
+                Ok(body) => ([(header::CONTENT_TYPE, format.content_type())], body).into_response(),
+                Err(_) => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "encoding metrics failed\n",
+                )
+                    .into_response(),
+            };
+        }
+        Some(_) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                "`only=` takes `exporter` (the exporter's own series, for a deployment that \
+                 scrapes the sources through /probe)\n",
+            )
+                .into_response()
+        }
+    }
     let gzip = crate::serve::encoded::accepts_gzip(text(header::ACCEPT_ENCODING));
     match st.encoded.body(&st.registry, &st.app.store(), format, gzip) {
         Ok(body) => {

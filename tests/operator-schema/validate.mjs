@@ -3,12 +3,13 @@
 // none (a render that lost them must not pass).
 import fs from "node:fs";
 import { ServiceMonitor, PrometheusRule } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1";
-import { AlertmanagerConfig } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1alpha1";
+import { AlertmanagerConfig, ScrapeConfig } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1alpha1";
 
 const models = {
   "monitoring.coreos.com/v1 ServiceMonitor": ServiceMonitor,
   "monitoring.coreos.com/v1 PrometheusRule": PrometheusRule,
   "monitoring.coreos.com/v1alpha1 AlertmanagerConfig": AlertmanagerConfig,
+  "monitoring.coreos.com/v1alpha1 ScrapeConfig": ScrapeConfig,
 };
 const objects = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
 let checked = 0;
