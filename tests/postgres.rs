@@ -605,3 +605,120 @@ sources:
         Some(0.0)
     );
 }
+
+/// Sessions on the databases named `prefix…`, other than the test's own.
+async fn sessions_on(pool: &sqlx::PgPool, prefix: &str) -> i64 {
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname LIKE $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(format!("{prefix}%"))
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    n
+}
+
+#[tokio::test]
+async fn a_check_fans_out_over_the_databases_the_patterns_pick_a_few_sessions_at_a_time() {
+    let prefix = unique("fan").replace('-', "_");
+    let pool = pg().await;
+    let dbs: Vec<String> = ["a", "b", "c", "d", "e", "f", "skip"]
+        .iter()
+        .map(|s| format!("{prefix}_{s}"))
+        .collect();
+    let mut cleanup = Cleanup::default();
+    for db in &dbs {
+        cleanup = cleanup.pg(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
+    }
+    let _cleanup = cleanup;
+    for (i, db) in dbs.iter().enumerate() {
+        sqlx::query(&format!("CREATE DATABASE {db}"))
+            .execute(&pool)
+            .await
+            .unwrap();
+        // `f` has no table: its query fails while the others' samples are served.
+        if db.ends_with("_f") {
+            continue;
+        }
+        let url = format!("{}/{db}", PG_URL.rsplit_once('/').unwrap().0);
+        let one = sqlx::PgPool::connect(&url).await.unwrap();
+        sqlx::query("CREATE TABLE t (v int)")
+            .execute(&one)
+            .await
+            .unwrap();
+        sqlx::query(&format!(
+            "INSERT INTO t SELECT generate_series(1, {})",
+            i + 1
+        ))
+        .execute(&one)
+        .await
+        .unwrap();
+        one.close().await;
+    }
+    let config = format!(
+        r#"
+sources:
+  - name: fleet
+    kind: postgres
+    url: {PG_URL}
+    databases:
+      include: ['{prefix}_.*']
+      exclude: ['{prefix}_skip']
+      max: 6
+      connections: 2
+    checks:
+      - metric: app_fan_rows
+        sql: SELECT count(*) AS value FROM t, pg_sleep(0.3)
+        interval: 3s
+        timeout: 2s
+"#
+    );
+    let e = Exporter::start(&config);
+    // Sessions on the fanned-out databases, sampled through a run: never more than two.
+    let mut most = 0;
+    let mut fewest_after = i64::MAX;
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(7) {
+        let n = sessions_on(&pool, &prefix).await;
+        most = most.max(n);
+        if started.elapsed() > Duration::from_secs(2) {
+            fewest_after = fewest_after.min(n);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(most >= 1, "no session was ever seen");
+    assert!(most <= 2, "{most} sessions at once, over `connections: 2`");
+    // Between runs every session is closed: none is kept idle per database.
+    assert_eq!(fewest_after, 0);
+    let m = e
+        .wait_for("the fanned-out samples", Duration::from_secs(15), |m| {
+            m.get("app_fan_rows", &[("database", &format!("{prefix}_e"))])
+                .is_some()
+        })
+        .await;
+    let db = |s: &str| format!("{prefix}_{s}");
+    let (a, b, e_, f, skip) = (db("a"), db("b"), db("e"), db("f"), db("skip"));
+    #[rustfmt::skip]
+    let samples: &[Expected] = &[
+        ("app_fan_rows", &[("database", &a)], Some(1.0)),
+        ("app_fan_rows", &[("database", &b)], Some(2.0)),
+        ("app_fan_rows", &[("database", &e_)], Some(5.0)),
+        ("app_fan_rows", &[("database", &skip)], None),
+        ("app_fan_rows", &[("database", &f)], None),
+        ("pulse_check_success", &[("check", "app_fan_rows")], Some(0.0)),
+    ];
+    assert_samples(&m, samples);
+    // The failing database is the check's reason; the healthy ones' samples are served.
+    assert!(m
+        .get(
+            "pulse_check_failures_total",
+            &[("check", "app_fan_rows"), ("reason", "query")]
+        )
+        .is_some_and(|n| n >= 1.0));
+    let log = e.logs();
+    assert!(
+        log.contains(&format!("1 of 6 databases failed; {prefix}_f:")),
+        "{log}"
+    );
+    pool.close().await;
+}

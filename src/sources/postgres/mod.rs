@@ -10,6 +10,7 @@
 //! and labels), `health` (the health probe); this module holds the settings, the check type,
 //! the kind and the source.
 
+mod databases;
 mod decode;
 mod health;
 mod heartbeats;
@@ -17,6 +18,7 @@ mod metrics;
 mod queries;
 mod session;
 
+pub use databases::Databases;
 use heartbeats::HeartbeatProbe;
 use queries::SqlProbe;
 
@@ -59,6 +61,11 @@ pub struct PostgresConfig {
     /// slot's WAL reaches it at its present pace and pages four hours before.
     #[serde(default = "default_slot_wal_limit")]
     pub slot_wal_limit: Size,
+    /// Run the SQL checks (`checks:`, not `heartbeats:`) in every database of the server these
+    /// pick instead of the URL's alone, each sample labelled `database`. The health probe stays
+    /// on the URL's database. Unset: the URL's database only.
+    #[serde(default)]
+    pub databases: Option<Databases>,
 }
 
 fn default_pool() -> u32 {
@@ -193,8 +200,23 @@ impl Kind for Postgres {
             100,
             errors,
         );
+        if let Some(d) = &config.databases {
+            d.validate(&format!("{path}.databases"), errors);
+        }
         for check in &parsed.checks {
             let p = &check.path;
+            if let (Some(_), PostgresCheck::Sql(Split(shape, _))) = (&config.databases, &check.spec)
+            {
+                if shape.labels.iter().any(|l| l == "database")
+                    || check.common.const_labels.contains_key("database")
+                {
+                    errors.push(ConfigError::new(
+                        format!("{p}.labels"),
+                        "`database` is the label `databases:` gives every sample: name this \
+                         column otherwise",
+                    ));
+                }
+            }
             match &check.spec {
                 PostgresCheck::Heartbeat(Split(hb, b)) => {
                     hb.validate_check(p, &check.common, errors);
@@ -215,6 +237,22 @@ impl Kind for Postgres {
                     shape.validate(p, "column", &check.common.const_labels, errors);
                 }
             }
+        }
+    }
+
+    fn series(
+        parsed: &Parsed<Self>,
+        check: &CheckConfig<PostgresCheck>,
+    ) -> Vec<crate::config::shape::Series> {
+        match (&parsed.settings.databases, &check.spec) {
+            (Some(_), PostgresCheck::Sql(Split(shape, sql))) => {
+                // Fanned out: every series has the `database` label first.
+                let mut shape = shape.clone();
+                shape.labels.insert(0, "database".to_owned());
+                let metric = check.common.metric.as_deref().unwrap_or_default();
+                shape.series(metric, ranks_and_limits(&sql.sql))
+            }
+            _ => check.spec.series(&check.common),
         }
     }
 
@@ -249,6 +287,8 @@ pub struct PostgresSource {
     max_connections: u32,
     slot_wal_limit: u64,
     health_conn: Arc<Mutex<Option<PgConnection>>>,
+    /// `databases:`, when the SQL checks fan out.
+    fanout: Option<Arc<databases::Fanout>>,
 }
 
 impl Connect<PostgresConfig> for PostgresSource {
@@ -268,6 +308,10 @@ impl Connect<PostgresConfig> for PostgresSource {
             Some(_) => options,
             None => options.application_name("pulse-exporter"),
         };
+        let fanout = config
+            .databases
+            .as_ref()
+            .map(|d| Arc::new(d.fanout(options.clone())));
         let pool = PgPoolOptions::new()
             .max_connections(config.max_connections)
             .min_connections(0)
@@ -281,6 +325,7 @@ impl Connect<PostgresConfig> for PostgresSource {
             max_connections: config.max_connections,
             slot_wal_limit: config.slot_wal_limit.0,
             health_conn: Arc::new(Mutex::new(None)),
+            fanout,
         })
     }
 }
@@ -306,6 +351,17 @@ impl Source<PostgresCheck> for PostgresSource {
                 sql: b.sql.clone(),
                 tracker: Tracker::default(),
             }),
+            PostgresCheck::Sql(Split(shape, sql)) if self.fanout.is_some() => {
+                Arc::new(databases::FanoutProbe {
+                    pool: self.pool.clone(),
+                    fanout: self.fanout.clone().expect("matched is_some"),
+                    metric: check.common.metric.clone().unwrap_or_default(),
+                    help: check.help(plan.interval),
+                    shape: shape.clone(),
+                    sql: sql.sql.clone(),
+                    max_series: plan.max_series,
+                })
+            }
             PostgresCheck::Sql(Split(shape, sql)) => Arc::new(SqlProbe {
                 pool: self.pool.clone(),
                 metric: check.common.metric.clone().unwrap_or_default(),
@@ -322,6 +378,20 @@ impl Source<PostgresCheck> for PostgresSource {
 mod tests {
     use crate::configfile::{assert_reports, errors_of};
 
+    #[test]
+    fn a_fanned_out_check_may_not_name_a_label_database() {
+        assert_reports(
+            "sources:\n  - { name: db, kind: postgres, url: 'postgres://h/db', databases: { max: 0 }, checks: [{ metric: app_x, sql: 'SELECT 1 AS value, datname AS database FROM pg_database', labels: [database] }] }\n",
+            &[
+                "sources[0].databases.max",
+                "sources[0].checks[0].labels: `database` is the label `databases:` gives",
+            ],
+        );
+        // Without `databases:`, a `database` column is the check's own business.
+        let own = "sources:\n  - { name: db, kind: postgres, url: 'postgres://h/db', checks: [{ metric: app_x, sql: SELECT 1 AS value, labels: [database] }] }\n";
+        assert_eq!(errors_of(own), "");
+    }
+
     #[tokio::test]
     async fn the_urls_application_name_is_kept_and_ours_is_the_default() {
         let name = |url: &str| {
@@ -329,6 +399,7 @@ mod tests {
                 url: url.to_owned(),
                 max_connections: 1,
                 slot_wal_limit: super::default_slot_wal_limit(),
+                databases: None,
             };
             let source =
                 <super::PostgresSource as crate::sources::Connect<_>>::connect(&config, "db")
