@@ -60,6 +60,20 @@ pub struct SourceConfig {
 }
 
 impl SourceConfig {
+    /// True for a template's sample (`templates[…]`): it stands for every target the template
+    /// leases, whose `source` labels are `NAME/TARGET`.
+    pub fn is_template(&self) -> bool {
+        self.path.starts_with("templates[")
+    }
+
+    /// The configured sources, then the templates' samples: what the generators cover.
+    pub fn all(config: &Config) -> impl Iterator<Item = &SourceConfig> {
+        config
+            .sources
+            .iter()
+            .chain(config.templates.iter().map(|t| &t.sample))
+    }
+
     /// The checks, in file order.
     pub fn checks(&self) -> Vec<&dyn AnyCheck> {
         self.kind.checks()

@@ -32,6 +32,7 @@ const EXAMPLES: &[&str] = &[
     "examples/local.yml",
     "examples/hayon.yml",
     "examples/hivesync-joip.yml",
+    "examples/leases.yml",
 ];
 
 /// `pulse-exporter --config.file CONFIG <what>` (dashboards or rules): its stdout.
@@ -991,4 +992,74 @@ fn a_generated_drop_alert_passes_the_business_rhythm_cases_of_the_bundled_one() 
         "promtool test rules on the generated drop alert",
     );
     assert!(out.contains("SUCCESS"), "{out}");
+}
+
+#[test]
+fn a_templates_alerts_fire_per_target_and_never_for_a_source_of_the_same_metric() {
+    let dir = tempfile::tempdir().unwrap();
+    // A configured source and a template publishing the same metric with the same bound.
+    let config = "sources:\n  - name: main\n    kind: redis\n    url: redis://127.0.0.1:6379\n    keys:\n      - { key: jobs, metric: app_jobs_waiting, alert: { above: 100, for: 5m } }\ntemplates:\n  - name: shard\n    kind: redis\n    url: 'redis://{{target}}'\n    allowed_targets: ['.*']\n    keys:\n      - { key: jobs, metric: app_jobs_waiting, alert: { above: 100, for: 5m } }\n";
+    let file = write_temp(dir.path(), "fleet.yml", config);
+    let rules = generate(&file, "rules");
+    promtool_check_rules(dir.path(), "rules.yml", &rules);
+    write_bare_rules(dir.path(), &rules);
+    // Targets 10.0.0.1 and 10.0.0.2 of the template, scraped by its job through /probe; the
+    // configured source through /metrics. Target 2 goes down at 10m; target 1's queue and
+    // the configured source's pass 100 at 1m.
+    let tests = r#"rule_files: [rules-bare.yml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'pulse_source_up{instance="10.0.0.1:6379", job="pulse-shard", source="shard/10.0.0.1:6379", kind="redis"}'
+        values: '1x30'
+      - series: 'pulse_source_up{instance="10.0.0.2:6379", job="pulse-shard", source="shard/10.0.0.2:6379", kind="redis"}'
+        values: '1x10 0x20'
+      - series: 'app_jobs_waiting{instance="10.0.0.1:6379", job="pulse-shard", key="jobs"}'
+        values: '50 150x30'
+      - series: 'app_jobs_waiting{instance="10.0.0.2:6379", job="pulse-shard", key="jobs"}'
+        values: '50x30'
+      - series: 'pulse_source_up{instance="exporter:7857", job="pulse-exporter", source="main", kind="redis"}'
+        values: '1x30'
+      - series: 'app_jobs_waiting{instance="exporter:7857", job="pulse-exporter", key="jobs"}'
+        values: '50 150x30'
+    alert_rule_test:
+      - eval_time: 8m
+        alertname: PulseCheckAboveThreshold
+        exp_alerts:
+          # The configured source's, and the template's for its one target over the bound.
+          - exp_labels: { severity: warning, source: main, check: jobs, instance: "exporter:7857", job: pulse-exporter, key: jobs }
+          - exp_labels: { severity: warning, template: shard, check: jobs, instance: "10.0.0.1:6379", job: pulse-shard, key: jobs }
+      - eval_time: 15m
+        alertname: PulseSourceDown
+        exp_alerts:
+          - exp_labels: { severity: warning, template: shard, source: "shard/10.0.0.2:6379", kind: redis, instance: "10.0.0.2:6379", job: pulse-shard }
+"#;
+    let test_file = write_temp(dir.path(), "template.test.yml", tests);
+    run_ok(
+        std::process::Command::new("promtool")
+            .args(["test", "rules"])
+            .arg(test_file),
+        &format!("promtool test rules on\n{rules}"),
+    );
+    // The dashboard: a row per template, its panels filtered by the `target` variable.
+    let board: serde_json::Value = serde_json::from_str(&generate(&file, "dashboards")).unwrap();
+    let variables: Vec<&str> = board["templating"]["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(variables, ["datasource", "instance", "target"]);
+    let text = board.to_string();
+    assert!(
+        text.contains("shard (redis template): every leased target"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"app_jobs_waiting{job=\"pulse-shard\", key=\"jobs\", instance=~\"$target\"}"#
+        ),
+        "{text}"
+    );
 }

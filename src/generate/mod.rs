@@ -31,12 +31,24 @@ pub struct CheckInfo<'a> {
     pub common: &'a CheckCommon,
     /// What it publishes.
     pub series: Vec<Series>,
+    /// For a configured source's check, the jobs of the config's templates: their targets may
+    /// publish the same metrics, and its series are told from theirs by not being of them.
+    pub template_jobs: Vec<String>,
 }
 
 /// Every check of every source of `config`, in file order.
 pub fn checks(config: &Config) -> Vec<CheckInfo<'_>> {
     let mut out = Vec::new();
-    for source in &config.sources {
+    let jobs: Vec<String> = config
+        .templates
+        .iter()
+        .map(|t| template_job(&t.sample))
+        .collect();
+    for source in SourceConfig::all(config) {
+        let template_jobs = match source.is_template() {
+            true => Vec::new(),
+            false => jobs.clone(),
+        };
         let checks: Vec<&dyn AnyCheck> = source.checks();
         for (check, series) in checks.into_iter().zip(source.kind.series()) {
             out.push(CheckInfo {
@@ -44,6 +56,7 @@ pub fn checks(config: &Config) -> Vec<CheckInfo<'_>> {
                 plan: source.check_plan(&config.global, check),
                 common: check.common(),
                 series,
+                template_jobs: template_jobs.clone(),
             });
         }
     }
@@ -81,12 +94,35 @@ pub fn selector(metric: &str, matchers: &[String], extra: Option<&str>) -> Strin
     format!("{metric}{{{}}}", all.join(", "))
 }
 
-/// The matchers that pick `series` of `check` out of its metric: its pins, its const labels
-/// and, for a built-in `pulse_` metric, its source.
+/// The matcher of `source`'s own series: `source="NAME"`; for a template, those of every
+/// target it leases, `source=~"NAME/.+"`.
+pub fn source_is(source: &SourceConfig) -> String {
+    match source.is_template() {
+        false => eq("source", &source.common.name),
+        true => format!(
+            "source=~{}",
+            quote(&format!("{}/.+", regex_literal(&source.common.name)))
+        ),
+    }
+}
+
+/// The job `scrape-config` gives a template's targets, which tells its checks' series from a
+/// configured source's of the same metric.
+pub fn template_job(source: &SourceConfig) -> String {
+    format!("pulse-{}", source.common.name)
+}
+
+/// The matchers that pick `series` of `check` out of its metric: its pins, its const labels,
+/// for a built-in `pulse_` metric its source, and for a template's check its job.
 pub fn matchers(check: &CheckInfo<'_>, series: &Series) -> Vec<String> {
     let mut out = Vec::new();
     if series.metric.starts_with("pulse_") {
-        out.push(eq("source", &check.source.common.name));
+        out.push(source_is(check.source));
+    } else if check.source.is_template() {
+        out.push(eq("job", &template_job(check.source)));
+    } else if !check.template_jobs.is_empty() {
+        let jobs: Vec<&str> = check.template_jobs.iter().map(String::as_str).collect();
+        out.push(any_of("job", &jobs).replacen("=~", "!~", 1));
     }
     out.extend(series.pins.iter().map(pin));
     out.extend(check.common.const_labels.iter().map(|(k, v)| eq(k, v)));
@@ -95,13 +131,13 @@ pub fn matchers(check: &CheckInfo<'_>, series: &Series) -> Vec<String> {
 
 /// Per exporter (`instance`): 1 while the check's last run succeeded and its source is up,
 /// else 0; nothing before the first run. `extra` filters both sides (a dashboard variable).
-pub fn check_ok(source: &str, check: &str, extra: Option<&str>) -> String {
+pub fn check_ok(source: &SourceConfig, check: &str, extra: Option<&str>) -> String {
     let success = style::fold(&selector(
         CHECK_SUCCESS.name,
-        &[eq("source", source), eq("check", check)],
+        &[source_is(source), eq("check", check)],
         extra,
     ));
-    let up = style::fold(&selector(SOURCE_UP.name, &[eq("source", source)], extra));
+    let up = style::fold(&selector(SOURCE_UP.name, &[source_is(source)], extra));
     format!("min by (instance) ({success} * on (instance, source) group_left () {up})")
 }
 
@@ -131,10 +167,18 @@ mod tests {
 
     #[test]
     fn a_checks_ok_joins_its_success_to_its_source() {
-        let ok = check_ok("cache", "ai-queue", None);
+        let config = crate::configfile::load_str(
+            "sources:\n  - { name: cache, kind: redis, url: 'redis://h' }\ntemplates:\n  - { name: shard.eu, kind: redis, url: 'redis://{{target}}', allowed_targets: ['.*'] }\n",
+        )
+        .unwrap();
+        let ok = check_ok(&config.sources[0], "ai-queue", None);
         assert_eq!(
             ok,
             r#"min by (instance) (max without (pod) (pulse_check_success{source="cache", check="ai-queue"}) * on (instance, source) group_left () max without (pod) (pulse_source_up{source="cache"}))"#
         );
+        // A template stands for every target it leases.
+        let sample = &config.templates[0].sample;
+        assert_eq!(source_is(sample), r#"source=~"shard\\.eu/.+""#);
+        assert_eq!(template_job(sample), "pulse-shard.eu");
     }
 }

@@ -12,12 +12,12 @@ use serde::Serialize;
 
 use super::style::{self, fold};
 use super::usual::{usual, Usual};
-use super::{any_of, eq, matchers, selector, template_safe, CheckInfo};
+use super::{any_of, eq, matchers, selector, source_is, template_safe, CheckInfo};
 use crate::config::display::{Ratio, Threshold, DEFAULT_RATIO_WINDOW};
 use crate::config::drop_alert::{promql_duration, DropAlert};
 use crate::config::dur_text;
 use crate::config::shape::{Series, Shape};
-use crate::configfile::Config;
+use crate::configfile::{Config, SourceConfig};
 use crate::self_metrics::{CHECK_LAST_SUCCESS, CHECK_SUCCESS, SOURCE_UP};
 
 /// The bundled alerting rules: the alerts a generated file copies from them (worker pools,
@@ -190,11 +190,12 @@ fn runbook(check: &CheckInfo<'_>, what: &str) -> String {
     // `what` is template-safe already; the names are made so here.
     let source = template_safe(&check.source.common.name);
     let name = template_safe(&check.plan.check);
+    let pin = source_is(check.source);
     format!(
         "What it measures: {what}\n\
          1. Open the row `{source}` of the generated dashboard (`pulse-exporter dashboards`, or /dashboards.json): the panel `{name}` shows the value, DEGRADED while the check fails.\n\
          2. `pulse-exporter probe --config.file <file>` runs every check once and prints its outcome and error.\n\
-         3. pulse_check_failures_total{{source=\"{source}\", check=\"{name}\"}} counts failures by reason (timeout, connect, auth, query, decode, …); the exporter log has each failure's error (event=check.failing).\n\
+         3. pulse_check_failures_total{{{pin}, check=\"{name}\"}} counts failures by reason (timeout, connect, auth, query, decode, …); the exporter log has each failure's error (event=check.failing).\n\
          4. If the source itself is down, PulseSourceDown fires too and its runbook comes first."
     )
 }
@@ -219,11 +220,40 @@ fn what(check: &CheckInfo<'_>) -> String {
     }
 }
 
+/// A rule's labels or annotations; a pair with no value is left out (a rule label set
+/// empty would remove the series' own, as [`source_label`] needs for templates).
 fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
         .iter()
+        .filter(|(_, v)| !v.is_empty())
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect()
+}
+
+/// The `source` label a source's alerts carry: its name; none for a template, whose targets'
+/// series carry their own (`NAME/TARGET`), so each target alerts on its own.
+fn source_label(s: &SourceConfig) -> &str {
+    match s.is_template() {
+        true => "",
+        false => &s.common.name,
+    }
+}
+
+/// The `template` label a template's alerts carry (a rule per template, told apart by it);
+/// none for a configured source.
+fn template_label(s: &SourceConfig) -> &str {
+    match s.is_template() {
+        true => &s.common.name,
+        false => "",
+    }
+}
+
+/// The source as an annotation names it: its name, or for a template the target's source.
+fn shown_source(s: &SourceConfig) -> String {
+    match s.is_template() {
+        true => "{{ $labels.source }}".to_owned(),
+        false => template_safe(&s.common.name),
+    }
 }
 
 /// The error-ratio alert of `series` with `alert.ratio`: the share of the chosen label values
@@ -277,7 +307,8 @@ fn ratio_rule(
         labels: labels(&[
             ("severity", alert.severity.label()),
             ("check", &c.plan.check),
-            ("source", &c.source.common.name),
+            ("source", source_label(c.source)),
+            ("template", template_label(c.source)),
         ]),
         annotations: labels(&[
             ("summary", &format!("{} {shown_values} is {{{{ $value | humanizePercentage }}}} of the total on {{{{ $labels.instance }}}}, {word} {bound}", template_safe(&series.metric))),
@@ -320,7 +351,8 @@ fn drop_rule(
         labels: labels(&[
             ("severity", drop.severity.label()),
             ("check", &c.plan.check),
-            ("source", &c.source.common.name),
+            ("source", source_label(c.source)),
+            ("template", template_label(c.source)),
             ("signal", &c.plan.check),
         ]),
         annotations: labels(&[
@@ -333,19 +365,23 @@ fn drop_rule(
 }
 
 /// PulseSourceDown for one source.
-fn source_down_rule(s: &crate::configfile::SourceConfig) -> Rule {
-    let name = &s.common.name;
+fn source_down_rule(s: &SourceConfig) -> Rule {
     let kind = s.kind.name();
+    let shown = shown_source(s);
     Rule {
         alert: "PulseSourceDown".to_owned(),
-        expr: format!("{} == 0", fold(&selector(SOURCE_UP.name, &[eq("source", name)], None))),
+        expr: format!("{} == 0", fold(&selector(SOURCE_UP.name, &[source_is(s)], None))),
         for_: "2m".to_owned(),
         // The source label as well, though the series carries it: promtool reports rules
         // of one name and the same labels as duplicates.
-        labels: labels(&[("severity", SOURCE_DOWN_SEVERITY), ("source", name)]),
+        labels: labels(&[
+            ("severity", SOURCE_DOWN_SEVERITY),
+            ("source", source_label(s)),
+            ("template", template_label(s)),
+        ]),
         annotations: labels(&[
-            ("summary", &format!("{kind} source {} is down", template_safe(name))),
-            ("description", &format!("The health probe of {} ({kind}) on {{{{ $labels.instance }}}} has failed for 2 minutes: every panel of its row reads DEGRADED. pulse_source_probe_failures_total has the reason.", template_safe(name))),
+            ("summary", &format!("{kind} source {shown} is down")),
+            ("description", &format!("The health probe of {shown} ({kind}) on {{{{ $labels.instance }}}} has failed for 2 minutes: every panel of its row reads DEGRADED. pulse_source_probe_failures_total has the reason.")),
             ("runbook_url", &style::runbook_url("PulseSourceDown")),
         ]),
     }
@@ -353,15 +389,20 @@ fn source_down_rule(s: &crate::configfile::SourceConfig) -> Rule {
 
 /// PulseCheckFailing and PulseCheckStale for one check.
 fn check_rules(c: &CheckInfo<'_>, what: &str, runbook: &str) -> Vec<Rule> {
-    let source = &c.source.common.name;
+    let source = shown_source(c.source);
     let name = &c.plan.check;
-    let pin = [eq("source", source), eq("check", name)];
+    let pin = [source_is(c.source), eq("check", name)];
     let up = format!(
         "max without (pod) ({}) == 1",
-        selector(SOURCE_UP.name, &[eq("source", source)], None)
+        selector(SOURCE_UP.name, &[source_is(c.source)], None)
     );
     let shown = template_safe(name);
-    let check_labels = labels(&[("severity", "warning"), ("check", name), ("source", source)]);
+    let check_labels = labels(&[
+        ("severity", "warning"),
+        ("check", name),
+        ("source", source_label(c.source)),
+        ("template", template_label(c.source)),
+    ]);
     let mut checks = Vec::new();
     checks.push(Rule {
         alert: "PulseCheckFailing".to_owned(),
@@ -372,7 +413,7 @@ fn check_rules(c: &CheckInfo<'_>, what: &str, runbook: &str) -> Vec<Rule> {
         for_: "15m".to_owned(),
         labels: check_labels.clone(),
         annotations: labels(&[
-            ("summary", &format!("Check {shown} of {} is failing", template_safe(source))),
+            ("summary", &format!("Check {shown} of {source} is failing")),
             ("description", &format!("{what} Check {shown} has failed for 15 minutes while its source is up; its panel reads DEGRADED.")),
             ("runbook", runbook),
             ("runbook_url", &style::runbook_url("PulseCheckFailing")),
@@ -389,7 +430,7 @@ fn check_rules(c: &CheckInfo<'_>, what: &str, runbook: &str) -> Vec<Rule> {
         for_: "1m".to_owned(),
         labels: check_labels,
         annotations: labels(&[
-            ("summary", &format!("Check {shown} of {} has not succeeded for {}", template_safe(source), dur_text(stale))),
+            ("summary", &format!("Check {shown} of {source} has not succeeded for {}", dur_text(stale))),
             ("description", &format!("{what} The last success of check {shown} is older than its stale_after ({}): its samples are no longer served, its panel reads NO DATA and alerts on its metric cannot fire.", dur_text(stale))),
             ("runbook", runbook),
             ("runbook_url", &style::runbook_url("PulseCheckStale")),
@@ -400,7 +441,8 @@ fn check_rules(c: &CheckInfo<'_>, what: &str, runbook: &str) -> Vec<Rule> {
 
 /// The threshold alerts of a check's series with `alert:` (their own or the check's).
 fn threshold_rules(c: &CheckInfo<'_>, what: &str, runbook: &str) -> Vec<Rule> {
-    let source = &c.source.common.name;
+    let source = source_label(c.source);
+    let template = template_label(c.source);
     let name = &c.plan.check;
     let shown = template_safe(name);
     let mut thresholds = Vec::new();
@@ -436,6 +478,7 @@ fn threshold_rules(c: &CheckInfo<'_>, what: &str, runbook: &str) -> Vec<Rule> {
                 ("severity", alert.severity.label()),
                 ("check", name),
                 ("source", source),
+                ("template", template),
             ]),
             annotations: labels(&[
                 ("summary", &format!("{shown} {measured} is {{{{ $value | humanize }}}} on {{{{ $labels.instance }}}}, {word} {bound}")),
@@ -451,14 +494,19 @@ fn threshold_rules(c: &CheckInfo<'_>, what: &str, runbook: &str) -> Vec<Rule> {
 
 /// The rules of `config`, as a Prometheus rule file.
 pub fn rules(config: &Config) -> String {
-    let sources = config.sources.iter().map(source_down_rule).collect();
+    let sources = SourceConfig::all(config).map(source_down_rule).collect();
     let mut checks = Vec::new();
     let mut thresholds = Vec::new();
     let mut drops = Vec::new();
     // Bundled alert name -> the sources whose checks bring it, in file order.
     let mut brought: Vec<(&str, Vec<&str>)> = Vec::new();
     for c in super::checks(config) {
-        for series in &c.series {
+        // The bundle's pool and queue alerts are scoped to configured sources by name.
+        let bundles = match c.source.is_template() {
+            true => Vec::new(),
+            false => c.series.iter().collect(),
+        };
+        for series in bundles {
             for alert in bundled_for(series) {
                 let source = c.source.common.name.as_str();
                 match brought.iter_mut().find(|(a, _)| *a == alert) {
