@@ -1,5 +1,5 @@
-//! Targets from the platform's service discovery, leased through templates: fifty targets (as
-//! many databases on the local Postgres, and private Redis servers) found by two real
+//! Targets from the platform's service discovery, leased through templates: fifty targets (40
+//! databases on the local Postgres, and two databases on each of five private Redis servers) found by two real
 //! Prometheus servers through HTTP SD, sharded by the `hashmod` the generated scrape config
 //! carries over two exporter replicas; what a first scrape answers, and every refusal.
 
@@ -80,7 +80,7 @@ templates:
   - name: cache
     kind: redis
     url: "redis://{{{{target}}}}"
-    allowed_targets: ['127\.0\.0\.1:[0-9]+']
+    allowed_targets: ['127\.0\.0\.1:[0-9]+(/1)?']
     idle: {idle}
     keys: [{{ key: "{marker}", metric: app_lease_depth }}]
 "#
@@ -114,7 +114,9 @@ async fn scraped(prom: &str) -> BTreeSet<String> {
 
 #[tokio::test]
 async fn fifty_targets_from_sd_run_once_across_two_prometheus_shards_and_two_replicas() {
-    const DATABASES: usize = 47;
+    // 40 databases, each target two connections (its pool's and its health probe's): 80 of
+    // the local server's 100, leaving room for the other tests of this file.
+    const DATABASES: usize = 40;
     let marker = unique("lease").replace('-', "_");
     let pool = pg().await;
     let names: Vec<String> = (0..DATABASES).map(|i| format!("{marker}_{i}")).collect();
@@ -132,7 +134,7 @@ async fn fifty_targets_from_sd_run_once_across_two_prometheus_shards_and_two_rep
     let dir = tempfile::tempdir().unwrap();
     let mut redis_targets = Vec::new();
     let mut _redis = Vec::new();
-    for i in 0..3 {
+    for i in 0..5 {
         let port = free_port();
         _redis.push(spawn(
             "redis-server",
@@ -148,7 +150,9 @@ async fn fifty_targets_from_sd_run_once_across_two_prometheus_shards_and_two_rep
             ],
             &dir.path().join(format!("redis-{i}.log")),
         ));
+        // Two targets per server: its db 0 and db 1 (a target's /NAME is the URL's path).
         redis_targets.push(format!("127.0.0.1:{port}"));
+        redis_targets.push(format!("127.0.0.1:{port}/1"));
     }
     let pg_targets: Vec<String> = names
         .iter()

@@ -13,7 +13,7 @@ use crate::config::{CheckPlan, ConfigErrors};
 use crate::configfile::{Config, SourceConfig};
 use crate::run::certificate_watch;
 use crate::run::leases::Leases;
-use crate::run::scheduler;
+use crate::run::scheduler::{self, Start};
 use crate::run::shard::Shard;
 use crate::run::store::{ShardStatus, Store};
 use crate::sources::registry::Connection;
@@ -292,7 +292,7 @@ impl App {
             // starts every check afresh.
             let previous = running.remove(&name).filter(|_| source.kept);
             let connection = source.connection.clone();
-            let checks = self.run_checks(s, source, previous, &config.global);
+            let checks = self.run_checks(s, source, previous, &config.global, Start::Jittered);
             next.insert(
                 name,
                 RunningSource {
@@ -323,13 +323,14 @@ impl App {
 
     /// The running checks of a started source: its health probe (with the certificate reads)
     /// and each check, each kept from `previous` where nothing about it changed, else started
-    /// anew. Checks of `previous` not taken up are dropped (cancelled) with it.
+    /// anew, its first run at `start`. Checks of `previous` not taken up are dropped (cancelled) with it.
     pub(super) fn run_checks(
         &self,
         s: &SourceConfig,
         source: crate::sources::registry::Started<'_>,
         previous: Option<RunningSource>,
         global: &crate::config::Global,
+        start: Start,
     ) -> HashMap<String, RunningCheck> {
         let (mut old_checks, old_config) = match previous {
             Some(old) => (old.checks, Some(old.config)),
@@ -348,7 +349,12 @@ impl App {
                     self.store.clone(),
                 );
                 RunningCheck {
-                    handle: scheduler::spawn(health.clone(), probe, self.store.clone()),
+                    handle: scheduler::spawn_after(
+                        health.clone(),
+                        probe,
+                        self.store.clone(),
+                        start,
+                    ),
                     plan: health,
                 }
             }),
@@ -361,7 +367,12 @@ impl App {
                     .any(|old| old.name() == plan.check && old.same_check(started.check))
             });
             let check = keep(&mut old_checks, &plan, same).unwrap_or_else(|| RunningCheck {
-                handle: scheduler::spawn(plan.clone(), started.probe, self.store.clone()),
+                handle: scheduler::spawn_after(
+                    plan.clone(),
+                    started.probe,
+                    self.store.clone(),
+                    start,
+                ),
                 plan,
             });
             checks.insert(check.plan.check.clone(), check);

@@ -31,11 +31,33 @@ pub struct RunSummary {
 /// Starts the task that runs `probe` every `plan.interval` until the handle is aborted.
 /// Aborting drops an in-flight run, which is how a reload or shutdown cancels it.
 pub fn spawn(plan: Arc<CheckPlan>, probe: Arc<dyn Probe>, store: Arc<Store>) -> JoinHandle<()> {
+    spawn_after(plan, probe, store, Start::Jittered)
+}
+
+/// When a check's first run comes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// After a random delay (see [`MAX_JITTER`]): the checks of a config spread out.
+    Jittered,
+    /// At once: a leased target's first scrape is waiting for it, and the scrapers already
+    /// spread their targets over the interval.
+    Now,
+}
+
+/// [`spawn`], with the first run at `start`.
+pub fn spawn_after(
+    plan: Arc<CheckPlan>,
+    probe: Arc<dyn Probe>,
+    store: Arc<Store>,
+    start: Start,
+) -> JoinHandle<()> {
     store.register(plan.clone());
     tokio::spawn(async move {
-        let cap = (plan.interval / 10).min(MAX_JITTER);
-        let jitter = cap.mul_f64(rand::rng().random_range(0.0..1.0));
-        tokio::time::sleep(jitter).await;
+        if start == Start::Jittered {
+            let cap = (plan.interval / 10).min(MAX_JITTER);
+            let jitter = cap.mul_f64(rand::rng().random_range(0.0..1.0));
+            tokio::time::sleep(jitter).await;
+        }
         let mut ticker = tokio::time::interval(plan.interval);
         // A run that overran (it cannot exceed the timeout, which is below the interval) shifts
         // the schedule rather than triggering a burst of catch-up runs.

@@ -123,7 +123,14 @@ impl App {
             .start(&source, None, &|c| config.check_plan(&setup.global, c))
             .map_err(|e| LeaseError::Start(e.to_string()))?;
         let connection = started.connection.clone();
-        let checks = self.run_checks(&config, started, None, &setup.global);
+        // At once: this request waits for the first results.
+        let checks = self.run_checks(
+            &config,
+            started,
+            None,
+            &setup.global,
+            crate::run::scheduler::Start::Now,
+        );
         let running = RunningSource {
             config,
             connection,
