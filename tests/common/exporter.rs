@@ -30,53 +30,50 @@ impl Exporter {
         let config_path = dir.path().join("pulse.yml");
         std::fs::write(&config_path, config).unwrap();
         let log_path = dir.path().join("exporter.log");
-        let port = free_port();
-        let log = std::fs::File::create(&log_path).unwrap();
-        let child = Command::new(bin())
-            .arg("--config.file")
-            .arg(&config_path)
-            .arg("--web.listen-address")
-            .arg(format!("127.0.0.1:{port}"))
-            // Debug logs unless the test chooses a level.
-            .args(match args.contains(&"--log.level") {
-                true => &[][..],
-                false => &["--log.level", "debug"][..],
-            })
-            .args(args)
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
         let scheme = if args.contains(&"--web.config.file") {
             "https"
         } else {
             "http"
         };
-        let mut e = Exporter {
-            child,
-            port,
-            dir,
-            config_path,
-            log_path,
-            scheme,
-        };
-        e.wait_listening();
-        e
-    }
-
-    fn wait_listening(&mut self) {
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(20) {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("exporter exited with {status}: {}", self.logs());
+        // A port free_port() found free may be bound by another test's exporter before this
+        // one binds it, and that one would answer for this one until it stops: only a
+        // listening socket of this very process counts, and a lost race is tried again on
+        // another port.
+        for _ in 0..5 {
+            let port = free_port();
+            let log = std::fs::File::create(&log_path).unwrap();
+            let mut child = Command::new(bin())
+                .arg("--config.file")
+                .arg(&config_path)
+                .arg("--web.listen-address")
+                .arg(format!("127.0.0.1:{port}"))
+                // Debug logs unless the test chooses a level.
+                .args(match args.contains(&"--log.level") {
+                    true => &[][..],
+                    false => &["--log.level", "debug"][..],
+                })
+                .args(args)
+                .envs(env.iter().copied())
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .unwrap();
+            match wait_listening(&mut child, port, &log_path) {
+                Ok(()) => {
+                    return Exporter {
+                        child,
+                        port,
+                        dir,
+                        config_path,
+                        log_path,
+                        scheme,
+                    }
+                }
+                Err(logs) if logs.contains("cannot listen on") => continue,
+                Err(logs) => panic!("{logs}"),
             }
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("exporter did not listen: {}", self.logs());
+        panic!("every port tried was taken before the exporter could listen on it")
     }
 
     /// Asks the exporter to re-read its config with `POST /-/reload`.
@@ -243,6 +240,52 @@ impl Drop for InProcess {
             let _ = stop.send(());
         }
     }
+}
+
+/// Waits until `child` itself listens on `port`; `Err` with its log when it exits first or
+/// does not listen within 20 s (it is then stopped).
+fn wait_listening(child: &mut Child, port: u16, log_path: &std::path::Path) -> Result<(), String> {
+    let logs = || std::fs::read_to_string(log_path).unwrap_or_default();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(20) {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("exporter exited with {status}: {}", logs()));
+        }
+        if listens(child.id(), port) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    Err(format!("exporter did not listen: {}", logs()))
+}
+
+/// Whether process `pid` holds a socket listening on TCP `port` (Linux: the listening
+/// sockets of /proc/net/tcp and tcp6, matched to the process's file descriptors).
+fn listens(pid: u32, port: u16) -> bool {
+    let port_hex = format!(":{port:04X}");
+    let mut inodes = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // local_address, state 0A (LISTEN), inode.
+            if f.len() > 9 && f[1].ends_with(&port_hex) && f[3] == "0A" {
+                inodes.push(format!("socket:[{}]", f[9]));
+            }
+        }
+    }
+    if inodes.is_empty() {
+        return false;
+    }
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten().any(|fd| {
+        std::fs::read_link(fd.path())
+            .is_ok_and(|target| inodes.iter().any(|i| target.to_string_lossy() == *i))
+    })
 }
 
 impl Drop for Exporter {
