@@ -200,13 +200,13 @@ pub fn load_str(text: &str) -> Result<Config, ConfigErrors> {
         }
         Some(_) => errors.push(ConfigError::new("sources", "must be a list of sources")),
     }
-    let (templates, samples) = parse_templates(raw_templates, &mut errors);
+    let templates = parse_templates(raw_templates, &mut errors);
     let config = Config {
         global,
         sources,
         templates,
     };
-    validate(&config, &samples, &mut errors);
+    validate(&config, &mut errors);
     // Built-in checks share their source's path, so one problem can be found once per check.
     let mut seen = HashSet::new();
     errors.retain(|e| seen.insert(e.to_string()));
@@ -221,21 +221,18 @@ pub fn load_str(text: &str) -> Result<Config, ConfigErrors> {
     Err(ConfigErrors(errors))
 }
 
-/// The templates, and for each the source it makes for [`SAMPLE_TARGET`] (named as the
+/// The templates, each with the source it makes for [`SAMPLE_TARGET`] (named as the
 /// template), which is validated like a configured source.
-fn parse_templates(
-    raw: Option<Value>,
-    errors: &mut Vec<ConfigError>,
-) -> (Vec<TemplateConfig>, Vec<SourceConfig>) {
+fn parse_templates(raw: Option<Value>, errors: &mut Vec<ConfigError>) -> Vec<TemplateConfig> {
     let items = match raw {
-        None | Some(Value::Null) => return (Vec::new(), Vec::new()),
+        None | Some(Value::Null) => return Vec::new(),
         Some(Value::Sequence(items)) => items,
         Some(_) => {
             errors.push(ConfigError::new("templates", "must be a list of templates"));
-            return (Vec::new(), Vec::new());
+            return Vec::new();
         }
     };
-    let mut parsed = (Vec::new(), Vec::new());
+    let mut parsed = Vec::new();
     for (i, item) in items.into_iter().enumerate() {
         let path = format!("templates[{i}]");
         let Value::Mapping(mut map) = item else {
@@ -257,11 +254,7 @@ fn parse_templates(
                 allowed,
                 body,
             };
-            parsed.0.push(TemplateConfig {
-                template,
-                sample: sample.clone(),
-            });
-            parsed.1.push(sample);
+            parsed.push(TemplateConfig { template, sample });
         }
     }
     parsed
@@ -295,7 +288,7 @@ fn parse_source(value: Value, path: &str, errors: &mut Vec<ConfigError>) -> Opti
 
 /// Records every rule across sources and checks that `config` breaks: names, uniqueness,
 /// timing; then each kind's own rules.
-fn validate(config: &Config, samples: &[SourceConfig], errors: &mut Vec<ConfigError>) {
+fn validate(config: &Config, errors: &mut Vec<ConfigError>) {
     let g = &config.global;
     timing("global", g.interval.0, g.timeout.0, "timeout", errors);
     timing(
@@ -319,7 +312,7 @@ fn validate(config: &Config, samples: &[SourceConfig], errors: &mut Vec<ConfigEr
     let mut source_names = HashSet::new();
     // Series that share an exposition must not collide: the configured sources' (`/metrics`),
     // and each template's own (a leased target is served alone, at its `/probe`).
-    let mut declared: std::collections::BTreeMap<bool, Vec<Declared>> = Default::default();
+    let mut configured = Vec::new();
     in_range(
         "global.max_leased_targets",
         g.max_leased_targets as u64,
@@ -329,15 +322,7 @@ fn validate(config: &Config, samples: &[SourceConfig], errors: &mut Vec<ConfigEr
     );
     // A template is checked as the source it makes, under the template's name: names are
     // unique across sources and templates, so a `/probe` never wonders which is meant.
-    for (source, leased) in config
-        .sources
-        .iter()
-        .map(|s| (s, false))
-        .chain(samples.iter().map(|s| (s, true)))
-    {
-        if leased {
-            declared.remove(&true);
-        }
+    for source in SourceConfig::all(config) {
         let name = &source.common.name;
         if !is_object_name(name) {
             errors.push(ConfigError::new(
@@ -374,24 +359,23 @@ fn validate(config: &Config, samples: &[SourceConfig], errors: &mut Vec<ConfigEr
             errors,
         );
         let mut check_names = HashSet::new();
+        let mut declared = Vec::new();
         for (check, series) in source.checks().into_iter().zip(source.kind.series()) {
             validate_check(source, g, check, &series, &mut check_names, errors);
             let consts = source.check_plan(g, check).const_labels;
-            declared
-                .entry(leased)
-                .or_default()
-                .extend(series.into_iter().map(|series| Declared {
-                    path: check.path().to_owned(),
-                    series,
-                    consts: consts.clone(),
-                }));
+            declared.extend(series.into_iter().map(|series| Declared {
+                path: check.path().to_owned(),
+                series,
+                consts: consts.clone(),
+            }));
         }
         source.kind.validate(&source.path, errors);
-        if leased {
-            collisions(declared.get(&true).map_or(&[][..], Vec::as_slice), errors);
+        match source.is_template() {
+            true => collisions(&declared, errors),
+            false => configured.extend(declared),
         }
     }
-    collisions(declared.get(&false).map_or(&[][..], Vec::as_slice), errors);
+    collisions(&configured, errors);
 }
 
 fn validate_check(

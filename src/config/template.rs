@@ -87,7 +87,8 @@ impl PartialEq for Template {
 
 impl Template {
     /// The `source` label of the targets it makes: `TEMPLATE/TARGET`. A configured source's
-    /// name has no `/`, so a leased target never takes a configured source's series.
+    /// name has no `/`, so a leased target never takes a configured source's series (see
+    /// [`is_leased`]).
     pub fn source_name(&self, target: &str) -> String {
         format!("{}/{target}", self.name)
     }
@@ -136,6 +137,12 @@ impl Template {
     }
 }
 
+/// Whether `source` is a leased target's name ([`Template::source_name`]) rather than a
+/// configured source's, which may not hold a `/`.
+pub fn is_leased(source: &str) -> bool {
+    source.contains('/')
+}
+
 /// Reads a template's own fields out of `map` and compiles its patterns, recording what is
 /// wrong; also checks that the source text says `{{target}}` somewhere.
 pub fn take_fields(
@@ -168,16 +175,11 @@ pub fn take_fields(
             "list at least one pattern of the addresses this template may probe ('.*' for any)",
         ));
     }
-    let mut allowed = Vec::new();
-    for (i, pattern) in fields.allowed_targets.iter().enumerate() {
-        match Regex::new(&format!("^(?:{pattern})$")) {
-            Ok(r) => allowed.push(r),
-            Err(e) => errors.push(ConfigError::new(
-                format!("{path}.allowed_targets[{i}]"),
-                format!("not a regular expression: {e}"),
-            )),
-        }
-    }
+    let allowed = super::validate::whole_match_patterns(
+        &fields.allowed_targets,
+        &format!("{path}.allowed_targets"),
+        errors,
+    );
     if let Some(idle) = fields.idle {
         if idle.0 < Duration::from_secs(1) || idle.0 > Duration::from_secs(86_400) {
             errors.push(ConfigError::new(

@@ -26,6 +26,30 @@ pub const MAX_BYTES: u64 = 256 << 20;
 /// Longest interval of a check or health probe: a check run less than weekly is a report.
 pub const MAX_INTERVAL: Duration = Duration::from_secs(7 * 86_400);
 
+/// `patterns` compiled to match whole strings (`^(?:…)$`), one error per pattern that does not
+/// compile, at `path[i]`: the include and exclude lists of the config are written as whole
+/// names or addresses, never as substrings.
+pub fn whole_match_patterns(
+    patterns: &[String],
+    path: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<regex::Regex> {
+    patterns
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| match regex::Regex::new(&format!("^(?:{p})$")) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                errors.push(ConfigError::new(
+                    format!("{path}[{i}]"),
+                    format!("not a regular expression: {e}"),
+                ));
+                None
+            }
+        })
+        .collect()
+}
+
 /// Records an error unless `min <= value <= max`, naming the field and the bound it crosses.
 pub fn in_range(path: &str, value: u64, min: u64, max: u64, errors: &mut Vec<ConfigError>) {
     if value < min {

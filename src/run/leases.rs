@@ -23,7 +23,6 @@ pub struct Lease<T> {
     pub target: String,
     /// When the first request came.
     pub since: SystemTime,
-    started: Instant,
     last_request: Instant,
     gaps: VecDeque<Duration>,
     /// What the lease runs, dropped when it ends.
@@ -34,11 +33,6 @@ impl<T> Lease<T> {
     /// How long after its last request this lease lapses.
     pub fn idle_after(&self) -> Duration {
         self.template.idle_after(self.gaps.iter().max().copied())
-    }
-
-    /// How long the lease has run at `now`.
-    pub fn age(&self, now: Instant) -> Duration {
-        now.saturating_duration_since(self.started)
     }
 
     /// How long since its last request, at `now`.
@@ -104,7 +98,6 @@ impl<T> Leases<T> {
             template,
             target,
             since: SystemTime::now(),
-            started: now,
             last_request: now,
             gaps: VecDeque::new(),
             held,

@@ -138,6 +138,18 @@ pub struct ReloadStatus {
     pub last_error: Option<String>,
 }
 
+/// The entries of `source` in `entries`: the keys from `(source, "")` while the source is the
+/// same.
+fn of_source<'a>(
+    entries: &'a BTreeMap<CheckKey, Entry>,
+    source: &'a str,
+) -> impl Iterator<Item = &'a Entry> + 'a {
+    entries
+        .range((source.to_owned(), String::new())..)
+        .take_while(move |((s, _), _)| s == source)
+        .map(|(_, e)| e)
+}
+
 impl Store {
     /// An empty store.
     pub fn new() -> Self {
@@ -318,8 +330,7 @@ impl Store {
     }
 
     /// A copy of the entries of the sources for which `keep` is true, in (source, check)
-    /// order: only those are cloned, so a `/probe` of one target among a thousand copies its
-    /// own few.
+    /// order: only those are cloned.
     pub fn snapshot_of(&self, keep: impl Fn(&str) -> bool) -> Vec<Entry> {
         self.lock()
             .iter()
@@ -328,11 +339,16 @@ impl Store {
             .collect()
     }
 
+    /// A copy of `source`'s entries, in check order: a range of the map, so a `/probe` of
+    /// one target among a thousand neither copies nor reads the others'.
+    pub fn entries_of(&self, source: &str) -> Vec<Entry> {
+        of_source(&self.lock(), source).cloned().collect()
+    }
+
     /// Checks of `source` that have not finished a first run.
     pub fn first_runs_pending(&self, source: &str) -> usize {
-        self.lock()
-            .iter()
-            .filter(|((s, _), e)| s == source && e.runs == 0)
+        of_source(&self.lock(), source)
+            .filter(|e| e.runs == 0)
             .count()
     }
 

@@ -17,15 +17,6 @@ use crate::run::leases::{Full, Lease};
 /// least a second.
 const REAP_EVERY: Duration = Duration::from_secs(1);
 
-/// A lease taken or renewed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Leased {
-    /// The source it runs, `TEMPLATE/TARGET`: the `source` label of its series.
-    pub source: String,
-    /// True when this request started it.
-    pub new: bool,
-}
-
 /// Why a lease was not taken.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LeaseError {
@@ -93,8 +84,9 @@ impl App {
         });
     }
 
-    /// Takes or renews the lease of `target` through the template named `template`.
-    pub fn lease(&self, template: &str, target: &str) -> Result<Leased, LeaseError> {
+    /// Takes or renews the lease of `target` through the template named `template`: the
+    /// source it runs, `TEMPLATE/TARGET`, the `source` label of its series.
+    pub fn lease(&self, template: &str, target: &str) -> Result<String, LeaseError> {
         let setup = self.lease_setup();
         let Some(template) = setup.templates.get(template) else {
             return Err(LeaseError::UnknownTemplate {
@@ -109,7 +101,7 @@ impl App {
         let now = Instant::now();
         let mut leases = self.leases.lock().unwrap_or_else(|e| e.into_inner());
         if leases.renew(&source, now) {
-            return Ok(Leased { source, new: false });
+            return Ok(source);
         }
         leases
             .has_room(setup.global.max_leased_targets)
@@ -143,10 +135,17 @@ impl App {
             now,
             running,
         );
-        self.store
-            .set_leased(leases.len(), setup.global.max_leased_targets);
+        drop(leases);
+        self.publish_leased();
         tracing::info!(event = "lease.started", source = %source, template = %template.name, target = %target, "target leased: its checks run until requests stop");
-        Ok(Leased { source, new: true })
+        Ok(source)
+    }
+
+    /// Publishes how many targets are leased, of how many that may be.
+    fn publish_leased(&self) {
+        let count = self.leases.lock().unwrap_or_else(|e| e.into_inner()).len();
+        let max = self.lease_setup().global.max_leased_targets;
+        self.store.set_leased(count, max);
     }
 
     /// The leased targets, by source name.
@@ -203,11 +202,7 @@ impl App {
         }
         drop(ended);
         self.store.retain(|(source, _)| !names.contains(source));
-        let (count, max) = (
-            self.leases.lock().unwrap_or_else(|e| e.into_inner()).len(),
-            self.lease_setup().global.max_leased_targets,
-        );
-        self.store.set_leased(count, max);
+        self.publish_leased();
     }
 
     fn lease_setup(&self) -> Arc<LeaseSetup> {
@@ -243,14 +238,94 @@ impl App {
             },
             "reload",
         );
-        let count = self.leases.lock().unwrap_or_else(|e| e.into_inner()).len();
-        self.store
-            .set_leased(count, setup.global.max_leased_targets);
+        self.publish_leased();
     }
 
     /// Checks of a leased `source` that have not finished a first run: it is warming while
     /// any has not.
     pub fn warming(&self, source: &str) -> usize {
         self.store.first_runs_pending(source)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::template::Refused;
+
+    /// A Redis template over loopback ports; the targets' ports are closed (connections are
+    /// lazy, nothing needs to answer).
+    fn fleet(idle: &str, url: &str) -> String {
+        format!(
+            "global: {{ max_leased_targets: 2 }}\ntemplates:\n  - {{ name: fleet, kind: redis, url: '{url}', allowed_targets: ['127\\.0\\.0\\.1:[0-9]+'], idle: {idle} }}\n"
+        )
+    }
+
+    fn start(yaml: &str, file: Option<std::path::PathBuf>) -> Arc<App> {
+        App::start(crate::configfile::load_str(yaml).unwrap(), file).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_lease_is_taken_once_renewed_and_refused_with_its_reason() {
+        let app = start(&fleet("1h", "redis://{{target}}"), None);
+        let source = "fleet/127.0.0.1:9".to_owned();
+        assert_eq!(app.lease("fleet", "127.0.0.1:9"), Ok(source.clone()));
+        // A second request renews the same lease: one lease, its checks started once.
+        assert_eq!(app.lease("fleet", "127.0.0.1:9"), Ok(source.clone()));
+        assert_eq!(app.leases().len(), 1);
+        assert_eq!(app.store().leased(), (1, 2));
+        assert!(!app.store().entries_of(&source).is_empty());
+        assert!(matches!(
+            app.lease("nope", "127.0.0.1:9"),
+            Err(LeaseError::UnknownTemplate { known: 1, .. })
+        ));
+        assert!(matches!(
+            app.lease("fleet", "10.0.0.5:9"),
+            Err(LeaseError::Target(Refused::NotAllowed(_)))
+        ));
+        assert!(matches!(
+            app.lease("fleet", "127.0.0.1"),
+            Err(LeaseError::Target(Refused::NotAddress(_)))
+        ));
+        assert!(app.lease("fleet", "127.0.0.1:10").is_ok());
+        assert_eq!(
+            app.lease("fleet", "127.0.0.1:11"),
+            Err(LeaseError::Full(Full { max: 2 }))
+        );
+        app.shutdown().await;
+        assert_eq!(app.store().leased(), (0, 2));
+        assert!(app.store().entries_of(&source).is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_idle_lease_lapses_and_its_series_go_with_it() {
+        let app = start(&fleet("1s", "redis://{{target}}"), None);
+        let source = app.lease("fleet", "127.0.0.1:9").unwrap();
+        assert!(!app.store().entries_of(&source).is_empty());
+        // The idle time, and the reaper's second.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        assert!(app.leases().is_empty());
+        assert!(app.store().entries_of(&source).is_empty());
+        assert_eq!(app.store().leased(), (0, 2));
+    }
+
+    #[tokio::test]
+    async fn a_reload_ends_the_leases_of_a_changed_template_and_keeps_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pulse.yml");
+        let before = fleet("1h", "redis://{{target}}");
+        std::fs::write(&file, &before).unwrap();
+        let app = start(&before, Some(file.clone()));
+        let source = app.lease("fleet", "127.0.0.1:9").unwrap();
+        // The same file again: the lease goes on.
+        app.reload().await.unwrap();
+        assert_eq!(app.leases().len(), 1);
+        // Another URL: the lease ends, its series with it; the next request starts afresh.
+        std::fs::write(&file, fleet("1h", "redis://{{target}}/1")).unwrap();
+        app.reload().await.unwrap();
+        assert!(app.leases().is_empty());
+        assert!(app.store().entries_of(&source).is_empty());
+        assert_eq!(app.lease("fleet", "127.0.0.1:9"), Ok(source));
+        app.shutdown().await;
     }
 }

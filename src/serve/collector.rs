@@ -23,10 +23,30 @@ use crate::self_metrics::*;
 #[derive(Debug)]
 pub struct SnapshotCollector {
     store: Arc<Store>,
-    /// `Some(name)`: only that source's series, without the exporter-wide ones (`/probe`).
-    source: Option<String>,
-    /// Only the exporter-wide series, none of a source (`/metrics?only=exporter`).
-    exporter_only: bool,
+    scope: Scope,
+}
+
+/// Which series a collector serves.
+#[derive(Debug)]
+enum Scope {
+    /// The exporter's own and every configured source's (`/metrics`); a leased target
+    /// (`TEMPLATE/TARGET`) is served to whoever leased it, at its `/probe`, and only there.
+    Configured,
+    /// One source's or leased target's, without the exporter's own (`/probe`).
+    Source(String),
+    /// The exporter's own only, none of a source (`/metrics?only=exporter`).
+    Exporter,
+}
+
+impl Scope {
+    /// Whether the series of `source` are served.
+    fn covers(&self, source: &str) -> bool {
+        match self {
+            Scope::Configured => !crate::config::template::is_leased(source),
+            Scope::Source(name) => name == source,
+            Scope::Exporter => false,
+        }
+    }
 }
 
 impl SnapshotCollector {
@@ -34,8 +54,7 @@ impl SnapshotCollector {
     pub fn new(store: Arc<Store>) -> Self {
         SnapshotCollector {
             store,
-            source: None,
-            exporter_only: false,
+            scope: Scope::Configured,
         }
     }
 
@@ -45,8 +64,7 @@ impl SnapshotCollector {
     pub fn exporter_only(store: Arc<Store>) -> Self {
         SnapshotCollector {
             store,
-            source: None,
-            exporter_only: true,
+            scope: Scope::Exporter,
         }
     }
 
@@ -55,8 +73,7 @@ impl SnapshotCollector {
     pub fn for_source(store: Arc<Store>, source: &str) -> Self {
         SnapshotCollector {
             store,
-            source: Some(source.to_owned()),
-            exporter_only: false,
+            scope: Scope::Source(source.to_owned()),
         }
     }
 }
@@ -73,18 +90,12 @@ struct Merged<'a> {
 impl Collector for SnapshotCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let now = SystemTime::now();
-        // `/metrics` serves the configured sources; a leased target (`TEMPLATE/TARGET`) is
-        // served to whoever leased it, at its `/probe`, and only there.
-        let entries = match &self.source {
-            _ if self.exporter_only => Vec::new(),
-            Some(source) => self.store.snapshot_of(|s| s == source),
-            None => self.store.snapshot_of(|s| !s.contains('/')),
+        let entries = match &self.scope {
+            Scope::Configured => self.store.snapshot_of(|s| self.scope.covers(s)),
+            Scope::Source(name) => self.store.entries_of(name),
+            Scope::Exporter => Vec::new(),
         };
-        let mut own = self_metrics(&entries, &self.store, now, self.source.as_deref());
-        if self.exporter_only {
-            // Certificates belong to their sources, served at their `/probe`.
-            own.retain(|f| f.name != TLS_CERTIFICATE_EXPIRY.name);
-        }
+        let own = self_metrics(&entries, &self.store, now, &self.scope);
 
         let mut merged: BTreeMap<&str, Merged> = BTreeMap::new();
         for fam in &own {
@@ -233,20 +244,15 @@ fn escape_help(help: &str) -> String {
     help.trim().replace('\\', "\\\\").replace('\n', "\\n")
 }
 
-/// Self metrics: build info, config status, per-source health and per-check outcomes; with
-/// `source`, only that source's.
-fn self_metrics(
-    entries: &[Entry],
-    store: &Store,
-    now: SystemTime,
-    source: Option<&str>,
-) -> Vec<Family> {
+/// Self metrics: build info and config status (but for one source's scope), and the
+/// per-source health, certificates and per-check outcomes of the sources `scope` covers.
+fn self_metrics(entries: &[Entry], store: &Store, now: SystemTime, scope: &Scope) -> Vec<Family> {
     let mut out = crate::sample::Output::default();
-    if source.is_none() {
+    if !matches!(scope, Scope::Source(_)) {
         exporter_metrics(&mut out, store, now);
     }
     for (of, endpoint, expiry) in store.certificates(now, crate::certificates::STALE_AFTER) {
-        if source.map_or(!of.contains('/'), |s| s == of) {
+        if scope.covers(&of) {
             out.add(&TLS_CERTIFICATE_EXPIRY, &[&of, &endpoint], expiry);
         }
     }
@@ -498,7 +504,8 @@ mod tests {
         // A server that stopped offering TLS has no certificate any more.
         store.set_certificate("db", "replica.internal:5432", None);
         let expiry = |now: SystemTime| {
-            let families = super::self_metrics(&store.snapshot(), &store, now, None);
+            let families =
+                super::self_metrics(&store.snapshot(), &store, now, &super::Scope::Configured);
             (
                 sample(
                     &families,
@@ -550,7 +557,8 @@ mod tests {
             let err = ProbeError::new(Reason::Timeout, "slow");
             store.record(&plan, Err(err), Duration::ZERO, now);
         }
-        let families = super::self_metrics(&store.snapshot(), &store, now, None);
+        let families =
+            super::self_metrics(&store.snapshot(), &store, now, &super::Scope::Configured);
         // The share of failed probes PulseSourceFlapping reads: 2 of 3.
         assert_eq!(
             sample(&families, "pulse_source_probes_total", ""),

@@ -189,14 +189,7 @@ async fn metrics(
         Some("exporter") => {
             let mut registry = Registry::default();
             registry.register_collector(Box::new(SnapshotCollector::exporter_only(st.app.store())));
-            return match crate::serve::exposition::encode(&registry, format) {
-                Ok(body) => ([(header::CONTENT_TYPE, format.content_type())], body).into_response(),
-                Err(_) => (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "encoding metrics failed\n",
-                )
-                    .into_response(),
-            };
+            return encoded(&registry, format);
         }
         Some(_) => {
             return (
@@ -241,10 +234,10 @@ async fn probe(
     let (source, warming) = match chosen(&query, &st.app.sources()) {
         Ok(Asked::Source(name)) => (name.to_owned(), None),
         Ok(Asked::Target { template, target }) => match st.app.lease(template, target) {
-            Ok(leased) => {
+            Ok(source) => {
                 let bound = wait_bound(text("x-prometheus-scrape-timeout-seconds"));
-                let pending = first_results(&st.app, &leased.source, bound).await;
-                (leased.source, Some(pending))
+                let pending = first_results(&st.app, &source, bound).await;
+                (source, Some(pending))
             }
             Err(e) => return refused(lease_refusal(&e)),
         },
@@ -262,7 +255,13 @@ async fn probe(
         // The registry adds the final period back.
         registry.register(warming.name, warming.help.trim_end_matches('.'), gauge);
     }
-    match crate::serve::exposition::encode(&registry, format) {
+    encoded(&registry, format)
+}
+
+/// `registry` encoded in `format`, for an answer made for one request (`/probe`,
+/// `/metrics?only=exporter`); `/metrics` itself serves the shared encoded body.
+fn encoded(registry: &Registry, format: Format) -> Response {
+    match crate::serve::exposition::encode(registry, format) {
         Ok(body) => ([(header::CONTENT_TYPE, format.content_type())], body).into_response(),
         Err(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use super::decode::check_columns;
 use super::session::stream_rows;
-use crate::config::validate::in_range;
+use crate::config::validate::{in_range, whole_match_patterns};
 use crate::config::ConfigError;
 use crate::error::ProbeError;
 use crate::rows::RowShape;
@@ -62,29 +62,11 @@ fn default_connections() -> usize {
     4
 }
 
-/// Compiles `patterns` anchored at both ends, recording the ones that do not compile.
-fn compile(patterns: &[String], path: &str, errors: &mut Vec<ConfigError>) -> Vec<Regex> {
-    patterns
-        .iter()
-        .enumerate()
-        .filter_map(|(i, p)| match Regex::new(&format!("^(?:{p})$")) {
-            Ok(r) => Some(r),
-            Err(e) => {
-                errors.push(ConfigError::new(
-                    format!("{path}[{i}]"),
-                    format!("not a regular expression: {e}"),
-                ));
-                None
-            }
-        })
-        .collect()
-}
-
 impl Databases {
     /// Records what is wrong with these settings, at `path` (the source's `databases`).
     pub fn validate(&self, path: &str, errors: &mut Vec<ConfigError>) {
-        compile(&self.include, &format!("{path}.include"), errors);
-        compile(&self.exclude, &format!("{path}.exclude"), errors);
+        whole_match_patterns(&self.include, &format!("{path}.include"), errors);
+        whole_match_patterns(&self.exclude, &format!("{path}.exclude"), errors);
         in_range(&format!("{path}.max"), self.max as u64, 1, 1000, errors);
         in_range(
             &format!("{path}.connections"),
@@ -99,8 +81,8 @@ impl Databases {
     pub(super) fn fanout(&self, options: PgConnectOptions) -> Fanout {
         let mut ignored = Vec::new();
         Fanout {
-            include: compile(&self.include, "", &mut ignored),
-            exclude: compile(&self.exclude, "", &mut ignored),
+            include: whole_match_patterns(&self.include, "", &mut ignored),
+            exclude: whole_match_patterns(&self.exclude, "", &mut ignored),
             max: self.max,
             templates: self.templates,
             connections: self.connections,
