@@ -1,5 +1,6 @@
-//! `pulse-exporter dashboards` and `rules`: the generated Grafana dashboard and alerting
-//! rules of a config, to a file or stdout.
+//! `pulse-exporter dashboards`, `rules`, `scrape-config` and `config-schema`: the generated
+//! Grafana dashboard, alerting rules and scrape jobs of a config, and the config's own JSON
+//! Schema, to a file or stdout.
 
 use std::process::ExitCode;
 
@@ -111,6 +112,13 @@ fn is_host_port(address: &str) -> bool {
 /// `rules`: the alerting rules of `config`, to `--output` or stdout.
 pub(crate) fn rules(out: &OutputArgs, config: &configfile::Config) -> ExitCode {
     write_output(out, &pulse_exporter::generate::rules::rules(config))
+}
+
+/// `config-schema`: the JSON Schema of the config file, to `--output` or stdout.
+pub(crate) fn config_schema(out: &OutputArgs) -> ExitCode {
+    let schema = pulse_exporter::reference::schema::config_schema();
+    let text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    write_output(out, &format!("{text}\n"))
 }
 
 /// `text` to `--output`, or stdout without it.

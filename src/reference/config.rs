@@ -23,8 +23,9 @@ pub fn render() -> String {
          test fails when it is stale). docs/configuration.md explains the ideas; \
          this file lists every field.\n\n\
          A field without a default is required unless its type says `optional`. Durations are \
-         text such as `500ms`, `15s`, `5m`, `1h30m`. Any value may be `${env:NAME}` or \
-         `${file:PATH}`.\n",
+         text such as `500ms`, `15s`, `5m`, `1h30m`. Any text value (durations, URLs, names) may be `${env:NAME}` or \
+         `${file:PATH}`; a number or a boolean is written as one. `pulse-exporter config-schema` \
+         writes the JSON Schema of the file, for an editor's validation.\n",
     );
     let section = |out: &mut String, title: &str, about: &str, schemas: &[&Schema]| {
         let _ = write!(out, "\n## {title}\n\n{about}\n");

@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod metrics;
+pub mod schema;
 
 /// A doc comment on one line: paragraphs joined with spaces.
 fn one_line(text: &str) -> String {
