@@ -285,6 +285,50 @@ fn healthcheck_exits_0_for_a_running_exporter_and_1_for_a_closed_port() {
     assert!(err.contains(&closed), "{err}");
 }
 
+/// `helm test` scrapes the release's Service once: `--url` asks any URL, and
+/// `--expect-metric` wants a sample of the metric, not its HELP line or a longer name.
+#[test]
+fn healthcheck_scrapes_a_url_and_requires_the_metric_asked_for() {
+    let e = Exporter::start("sources: []\n");
+    let url = format!("--url=http://127.0.0.1:{}/metrics", e.port);
+    let (code, _, err) = run_cli(
+        &["healthcheck", &url, "--expect-metric=pulse_build_info"],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = run_cli(&["healthcheck", &url, "--expect-metric=pulse_build"], &[]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("answered 200 without a sample of pulse_build"),
+        "{err}"
+    );
+    let missing = format!("--url=http://127.0.0.1:{}/nowhere", e.port);
+    let (code, _, err) = run_cli(&["healthcheck", &missing], &[]);
+    assert_eq!(code, 1);
+    assert!(err.contains("answered HTTP 404"), "{err}");
+}
+
+/// `config-schema` needs no config, and what it writes refuses a misspelt field the loader
+/// refuses (the same structs), through `helm lint` in tests/kubernetes/helm.rs and here by
+/// its shape.
+#[test]
+fn config_schema_writes_draft_07_json_without_a_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("schema.json");
+    let (code, _, err) = run_cli(&["config-schema", "--output", out.to_str().unwrap()], &[]);
+    assert_eq!(code, 0, "{err}");
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(schema["$schema"], "http://json-schema.org/draft-07/schema#");
+    assert_eq!(schema["additionalProperties"], false);
+    let (code, stdout, _) = run_cli(&["config-schema"], &[]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&stdout).unwrap(),
+        schema
+    );
+}
+
 /// The configuration guide's example (docs/configuration.md) is one whole YAML document that
 /// `check` accepts, with every source kind in it: readers copy it.
 #[test]

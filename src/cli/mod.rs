@@ -144,11 +144,27 @@ pub enum Command {
     /// stale, and the thresholds of checks with `alert:`.
     Rules(OutputArgs),
     /// Exit 0 if the exporter at --web.listen-address answers /-/healthy, else 1 (for
-    /// container health checks; no curl needed).
-    Healthcheck,
+    /// container health checks; no curl needed). With --url, asks that URL instead.
+    Healthcheck(HealthcheckArgs),
     /// Write the Prometheus scrape config (YAML) that scrapes each source on its own through
     /// /probe, its targets found through the exporters' /sd.
     ScrapeConfig(ScrapeArgs),
+    /// Write the JSON Schema (draft-07) of the config file: editors validate a config with
+    /// it, and the Helm chart's values.schema.json embeds it. No config needed.
+    ConfigSchema(OutputArgs),
+}
+
+/// `healthcheck`: what to ask, when it is not this host's own exporter.
+#[derive(clap::Args, Debug)]
+pub struct HealthcheckArgs {
+    /// Ask this URL (e.g. `http://pulse-exporter:7857/metrics`, from another pod such as a
+    /// `helm test`) instead of /-/healthy at --web.listen-address; it must answer 200.
+    #[arg(long, value_name = "URL")]
+    pub(crate) url: Option<String>,
+    /// Also require a sample of this metric in the answer (e.g. `pulse_build_info`): the
+    /// scrape itself works, not only the server.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) expect_metric: Option<String>,
 }
 
 /// Where `dashboards` and `rules` write.
