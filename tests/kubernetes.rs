@@ -1,9 +1,12 @@
 //! Running on Kubernetes: the config reloads itself when the kubelet swaps a mounted
 //! ConfigMap or Secret (against the real Redis); and deploy/kubernetes renders with kubectl,
 //! validates against the Kubernetes schemas, holds exactly the bundle's rules, dashboards and
-//! routing (scripts/kubernetes.py), and its config loads.
+//! routing (scripts/kubernetes.py), and its config loads. The Helm chart's tests are in
+//! `kubernetes/helm.rs`, beside the overlays they compare with.
 
 mod common;
+#[path = "kubernetes/helm.rs"]
+mod helm;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

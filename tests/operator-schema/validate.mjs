@@ -2,11 +2,12 @@
 // CRD schemas. Prints one line per object; exits 1 when any is invalid, 2 when the file holds
 // none (a render that lost them must not pass).
 import fs from "node:fs";
-import { ServiceMonitor, PrometheusRule } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1";
+import { ServiceMonitor, PodMonitor, PrometheusRule } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1";
 import { AlertmanagerConfig, ScrapeConfig } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1alpha1";
 
 const models = {
   "monitoring.coreos.com/v1 ServiceMonitor": ServiceMonitor,
+  "monitoring.coreos.com/v1 PodMonitor": PodMonitor,
   "monitoring.coreos.com/v1 PrometheusRule": PrometheusRule,
   "monitoring.coreos.com/v1alpha1 AlertmanagerConfig": AlertmanagerConfig,
   "monitoring.coreos.com/v1alpha1 ScrapeConfig": ScrapeConfig,
