@@ -294,6 +294,19 @@ fn the_parts_follow_their_values() {
     );
     let test = one(&objects, "Pod");
     assert_eq!(test["metadata"]["annotations"]["helm.sh/hook"], "test");
+    // Selected by the NetworkPolicy's test rule, and by nothing that selects the exporter's
+    // pods (the Service would send it scrapes, the policy would hold it to its egress).
+    let selector = &one(&objects, "StatefulSet")["spec"]["selector"]["matchLabels"];
+    let labels = &test["metadata"]["labels"];
+    assert!(
+        selector
+            .as_mapping()
+            .unwrap()
+            .iter()
+            .any(|(k, v)| &labels[k] != v),
+        "{labels:?}"
+    );
+    assert_eq!(labels["app.kubernetes.io/component"], "helm-test");
     assert_eq!(test["spec"]["initContainers"][0]["args"][0], "check");
     assert_eq!(
         test["spec"]["containers"][0]["args"][1],
