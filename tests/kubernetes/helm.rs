@@ -106,6 +106,16 @@ fn the_values_schema_embeds_the_config_schema() {
         committed["properties"]["config"]["$ref"], "#/definitions/config",
         "the chart's `config` is the config file's schema"
     );
+    // The default image tag is the exporter's version.
+    let chart: Value = serde_yaml::from_str(
+        &std::fs::read_to_string(repo().join(CHART).join("Chart.yaml")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        chart["appVersion"],
+        env!("CARGO_PKG_VERSION"),
+        "Chart.yaml appVersion"
+    );
 }
 
 /// Loads the config a render's ConfigMap holds with `pulse-exporter check`, its secret files
