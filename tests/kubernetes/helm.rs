@@ -430,6 +430,17 @@ fn normalized(o: &Value, chart: bool) -> (String, Value) {
     (format!("{kind}/{name}"), o)
 }
 
+/// `objects` by kind and name, each normalized beside itself as rendered.
+fn by_key(objects: &[Value], chart: bool) -> std::collections::BTreeMap<String, (Value, &Value)> {
+    objects
+        .iter()
+        .map(|o| {
+            let (k, v) = normalized(o, chart);
+            (k, (v, o))
+        })
+        .collect()
+}
+
 /// Drops every `app.kubernetes.io/instance` selector and pod label, and the name.
 fn strip_instance(v: &mut Value) {
     match v {
@@ -491,20 +502,8 @@ fn the_chart_renders_what_the_overlays_do() {
         }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let charted = template(&args).unwrap_or_else(|e| panic!("{overlay}: {e}"));
-        let theirs: std::collections::BTreeMap<String, (Value, &Value)> = kustomized
-            .iter()
-            .map(|o| {
-                let (k, v) = normalized(o, false);
-                (k, (v, o))
-            })
-            .collect();
-        let ours: std::collections::BTreeMap<String, (Value, &Value)> = charted
-            .iter()
-            .map(|o| {
-                let (k, v) = normalized(o, true);
-                (k, (v, o))
-            })
-            .collect();
+        let theirs = by_key(&kustomized, false);
+        let ours = by_key(&charted, true);
         assert_eq!(
             theirs.keys().collect::<Vec<_>>(),
             ours.keys().collect::<Vec<_>>(),
