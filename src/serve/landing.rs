@@ -165,19 +165,10 @@ fn leased(leases: &[LeaseStatus], entries: &[Entry]) -> String {
         let health = entries
             .iter()
             .find(|e| e.plan.source == l.source && e.plan.is_health());
-        let (status, class) = match health.and_then(|h| h.succeeded()) {
-            Some(true) => ("up".to_owned(), "up"),
-            Some(false) => (
-                format!(
-                    "down ({})",
-                    health
-                        .and_then(|h| h.last_error.as_ref())
-                        .map(|e| e.reason().as_str())
-                        .unwrap_or("unknown")
-                ),
-                "down",
-            ),
-            None => ("warming".to_owned(), "pending"),
+        let (status, class) = match Health::of(health) {
+            Health::Up => ("up".to_owned(), "up"),
+            Health::Down(reason) => (format!("down ({})", reason.unwrap_or("unknown")), "down"),
+            Health::Pending => ("warming".to_owned(), "pending"),
         };
         let age = now.duration_since(l.since).unwrap_or_default();
         rows.push_str(&format!(
@@ -200,23 +191,37 @@ fn leased(leases: &[LeaseStatus], entries: &[Entry]) -> String {
     )
 }
 
+/// A health probe's state, as both tables show it.
+enum Health {
+    Up,
+    /// Down, with the reason of its last error when it has one.
+    Down(Option<&'static str>),
+    /// No run has finished yet.
+    Pending,
+}
+
+impl Health {
+    fn of(health: Option<&Entry>) -> Self {
+        match health.and_then(|h| h.succeeded()) {
+            Some(true) => Health::Up,
+            Some(false) => Health::Down(
+                health
+                    .and_then(|h| h.last_error.as_ref())
+                    .map(|e| e.reason().as_str()),
+            ),
+            None => Health::Pending,
+        }
+    }
+}
+
 /// The row of one source: its status (with the reason it is down), since when, its last
 /// success, its checks that pass, and its error or else its first failing check's.
 fn source_row(s: &SourceStatus, mine: &[&Entry], now: SystemTime) -> String {
     let health = mine.iter().find(|e| e.plan.is_health());
-    let (status, class) = match health.and_then(|h| h.succeeded()) {
-        Some(true) => ("UP".to_owned(), "up"),
-        Some(false) => (
-            format!(
-                "DOWN ({})",
-                health
-                    .and_then(|h| h.last_error.as_ref())
-                    .map(|e| e.reason().as_str())
-                    .unwrap_or("?")
-            ),
-            "down",
-        ),
-        None => ("PENDING".to_owned(), "pending"),
+    let (status, class) = match Health::of(health.copied()) {
+        Health::Up => ("UP".to_owned(), "up"),
+        Health::Down(reason) => (format!("DOWN ({})", reason.unwrap_or("?")), "down"),
+        Health::Pending => ("PENDING".to_owned(), "pending"),
     };
     let checks: Vec<&&Entry> = mine.iter().filter(|e| !e.plan.is_health()).collect();
     let ok = checks
