@@ -40,15 +40,11 @@ pub fn config_schema() -> Value {
                 "`{}:` items of a {} source. {}",
                 list.key, kind.name, list.about
             );
-            own.push(object(
-                "",
-                vec![json!({ "properties": { list.key: {
-                    "type": ["array", "null"],
-                    "description": about,
-                    "items": object(&about, item, &[]),
-                }}})],
-                &[],
-            ));
+            own.push(json!({ "properties": { list.key: {
+                "type": ["array", "null"],
+                "description": about,
+                "items": object(&about, item, &[]),
+            }}}));
         }
         let name = kind.name;
         let source = format!("source_{name}");
