@@ -165,6 +165,21 @@ fn promtool_check_rules(dir: &Path, name: &str, rules: &str) {
     );
 }
 
+/// Runs `promtool test rules` on test files (`(name, text)`, written in `dir`), failing with
+/// `rules`, the rule file under test, when a case fails.
+fn promtool_test_rules(dir: &Path, files: &[(&str, &str)], rules: &str) {
+    let paths: Vec<PathBuf> = files
+        .iter()
+        .map(|(name, text)| write_temp(dir, name, text))
+        .collect();
+    run_ok(
+        std::process::Command::new("promtool")
+            .args(["test", "rules"])
+            .args(&paths),
+        &format!("promtool test rules on\n{rules}"),
+    );
+}
+
 /// promtool parses every expression: they are checked as recording rules.
 fn promtool_parses(dir: &Path, name: &str, exprs: &[String]) {
     let rules: Vec<Value> = exprs
@@ -694,13 +709,10 @@ tests:
         exp_alerts:
           - exp_labels: { severity: warning, source: cache, check: jobs, instance: a, job: pulse-exporter }
 "#;
-    let annotated_file = write_temp(dir.path(), "annotated.test.yml", annotated);
-    let test_file = write_temp(dir.path(), "rules.test.yml", tests);
-    run_ok(
-        std::process::Command::new("promtool")
-            .args(["test", "rules"])
-            .args([annotated_file, test_file]),
-        &format!("promtool test rules on\n{rules}"),
+    promtool_test_rules(
+        dir.path(),
+        &[("annotated.test.yml", annotated), ("rules.test.yml", tests)],
+        &rules,
     );
 }
 
@@ -746,13 +758,7 @@ tests:
         exp_alerts:
           - exp_labels: { severity: critical, source: ai-log, check: tail, instance: a, job: pulse-exporter }
 "#;
-    let test_file = write_temp(dir.path(), "ratio.test.yml", tests);
-    run_ok(
-        std::process::Command::new("promtool")
-            .args(["test", "rules"])
-            .arg(test_file),
-        &format!("promtool test rules on\n{rules}"),
-    );
+    promtool_test_rules(dir.path(), &[("ratio.test.yml", tests)], &rules);
 }
 
 #[test]
@@ -806,13 +812,7 @@ tests:
               description: "The gpu pool (queue-cache) has had fewer workers up than its configured min_up for 15 minutes: jobs queue up while capacity is missing."
               runbook_url: "https://github.com/pulse-exporter/pulse-exporter/blob/main/alerts/runbook.md#pulseworkerpoolbelowminimum"
 "#;
-    let test_file = write_temp(dir.path(), "workers.test.yml", tests);
-    run_ok(
-        std::process::Command::new("promtool")
-            .args(["test", "rules"])
-            .arg(test_file),
-        &format!("promtool test rules on\n{rules}"),
-    );
+    promtool_test_rules(dir.path(), &[("workers.test.yml", tests)], &rules);
 }
 
 /// The bundled alerts a generated file copies (worker pools and queues).
@@ -1035,13 +1035,7 @@ tests:
         exp_alerts:
           - exp_labels: { severity: warning, template: shard, source: "shard/10.0.0.2:6379", kind: redis, instance: "10.0.0.2:6379", job: pulse-shard }
 "#;
-    let test_file = write_temp(dir.path(), "template.test.yml", tests);
-    run_ok(
-        std::process::Command::new("promtool")
-            .args(["test", "rules"])
-            .arg(test_file),
-        &format!("promtool test rules on\n{rules}"),
-    );
+    promtool_test_rules(dir.path(), &[("template.test.yml", tests)], &rules);
     // The dashboard: a row per template, its panels filtered by the `target` variable.
     let board: serde_json::Value = serde_json::from_str(&generate(&file, "dashboards")).unwrap();
     let variables: Vec<&str> = board["templating"]["list"]
