@@ -477,16 +477,7 @@ fn both_overlays_render_valid_objects_that_hold_the_bundle() {
             .find(|m| m["metadata"]["name"] == "pulse-exporter-config")
             .unwrap();
         let text = config["data"]["config.yml"].as_str().unwrap();
-        let secrets = tempfile::tempdir().unwrap();
-        for key in ["postgres-password", "redis-password", "rabbitmq-password"] {
-            std::fs::write(secrets.path().join(key), "s3cret-value").unwrap();
-        }
-        let text = text.replace(
-            "/etc/pulse-exporter/secrets/",
-            &format!("{}/", secrets.path().display()),
-        );
-        let file = secrets.path().join("config.yml");
-        std::fs::write(&file, text).unwrap();
+        let (_secrets, file) = config_with_stand_in_secrets(text, "s3cret-value");
         let (code, out, err) = run_cli(&["check", "--config.file", file.to_str().unwrap()], &[]);
         assert_eq!(code, 0, "{out}{err}");
         assert!(!format!("{out}{err}").contains("s3cret-value"));
@@ -704,22 +695,30 @@ fn the_schema_check_rejects_what_kubernetes_would() {
     assert!(e.contains("expr"), "{e}");
 }
 
-/// The fleet overlay's ScrapeConfigs as `scrape-config --format operator` writes them for its
-/// config and the sharded overlay's three replicas. The config's secret files are stand-ins
-/// in a temp dir: the generator reads the checks' caps, never a secret.
-fn fleet_scrape_configs() -> String {
+/// `text`, a config as the pods read it, written into a temp dir, each secret file it reads
+/// from /etc/pulse-exporter/secrets/ there too and holding `secret`: the dir (the files go
+/// with it) and the config's path.
+fn config_with_stand_in_secrets(text: &str, secret: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(repo().join("deploy/kubernetes/overlays/fleet/config.yml"))
-        .unwrap();
-    let secrets = regex::Regex::new(r"\$\{file:/etc/pulse-exporter/secrets/([a-z-]+)\}").unwrap();
-    for c in secrets.captures_iter(&text) {
-        std::fs::write(dir.path().join(&c[1]), "stand-in").unwrap();
+    let keys = regex::Regex::new(r"\$\{file:/etc/pulse-exporter/secrets/([a-z-]+)\}").unwrap();
+    for c in keys.captures_iter(text) {
+        std::fs::write(dir.path().join(&c[1]), secret).unwrap();
     }
     let local = text.replace(
         "${file:/etc/pulse-exporter/secrets/",
         &format!("${{file:{}/", dir.path().display()),
     );
     let config = write_temp(dir.path(), "config.yml", &local);
+    (dir, config)
+}
+
+/// The fleet overlay's ScrapeConfigs as `scrape-config --format operator` writes them for its
+/// config and the sharded overlay's three replicas. The config's secret files are stand-ins
+/// in a temp dir: the generator reads the checks' caps, never a secret.
+fn fleet_scrape_configs() -> String {
+    let text = std::fs::read_to_string(repo().join("deploy/kubernetes/overlays/fleet/config.yml"))
+        .unwrap();
+    let (_dir, config) = config_with_stand_in_secrets(&text, "stand-in");
     let mut args = vec![
         "scrape-config".to_owned(),
         "--format".into(),

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use serde_yaml::Value;
 
-use super::{kind, one, render, repo, validate, validate_operator};
+use super::{config_with_stand_in_secrets, kind, one, render, repo, validate, validate_operator};
 use crate::common::*;
 
 const CHART: &str = "charts/pulse-exporter";
@@ -128,16 +128,7 @@ fn check_rendered_config(objects: &[Value], what: &str) {
         return;
     };
     let text = map["data"]["config.yml"].as_str().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let secrets = regex::Regex::new(r"\$\{file:/etc/pulse-exporter/secrets/([a-z-]+)\}").unwrap();
-    for c in secrets.captures_iter(text) {
-        std::fs::write(dir.path().join(&c[1]), "stand-in").unwrap();
-    }
-    let local = text.replace(
-        "/etc/pulse-exporter/secrets/",
-        &format!("{}/", dir.path().display()),
-    );
-    let file = write_temp(dir.path(), "config.yml", &local);
+    let (_dir, file) = config_with_stand_in_secrets(text, "stand-in");
     let workload = objects
         .iter()
         .find(|o| o["kind"] == "StatefulSet" || o["kind"] == "Deployment")
