@@ -119,7 +119,7 @@ fn the_values_schema_embeds_the_config_schema() {
 }
 
 /// Loads the config a render's ConfigMap holds with `pulse-exporter check`, its secret files
-/// stand-ins in a temp dir, as the pod with `ordinal` of `replicas` would.
+/// stand-ins in a temp dir, as pod 0 would with the environment the workload gives it.
 fn check_rendered_config(objects: &[Value], what: &str) {
     let Some(map) = kind(objects, "ConfigMap")
         .into_iter()
