@@ -36,6 +36,9 @@ pub struct Config {
     /// Sources written once for many addresses, made for each target a scraper leases (see
     /// [`crate::config::template`]).
     pub templates: Vec<TemplateConfig>,
+    /// Jobs that report in, the ping keys that make them, and their store (`jobs:`,
+    /// `job_keys:`, `job_store:`).
+    pub jobs: crate::jobs::config::JobsConfig,
 }
 
 /// One template: its text, and the source it makes for [`SAMPLE_TARGET`].
@@ -179,11 +182,18 @@ pub fn load_str(text: &str) -> Result<Config, ConfigErrors> {
     };
     let raw_sources = top.remove("sources");
     let raw_templates = top.remove("templates");
+    let jobs = crate::jobs::config::parse(
+        top.remove("jobs"),
+        top.remove("job_keys"),
+        top.remove("job_store"),
+        global.timezone.as_ref(),
+        &mut errors,
+    );
     for (key, _) in top {
         errors.push(ConfigError::new(
             "",
             format!(
-                "unknown field `{}`: the top level takes `global`, `sources` and `templates`",
+                "unknown field `{}`: the top level takes `global`, `sources`, `templates`, `jobs`, `job_keys` and `job_store`",
                 key_text(&key)
             ),
         ));
@@ -205,6 +215,7 @@ pub fn load_str(text: &str) -> Result<Config, ConfigErrors> {
         global,
         sources,
         templates,
+        jobs,
     };
     validate(&config, &mut errors);
     // Built-in checks share their source's path, so one problem can be found once per check.
@@ -739,7 +750,7 @@ mod tests {
                 "globl: {{}}\nglobal: {{ intervall: 1m }}\nsources:\n  - {{ name: c, {REDIS}, colour: red, keys: [{{ key: q, lable: x }}] }}"
             ),
             &[
-                "unknown field `globl`: the top level takes `global`, `sources` and `templates`",
+                "unknown field `globl`: the top level takes `global`, `sources`, `templates`, `jobs`, `job_keys` and `job_store`",
                 "global.intervall: unknown field `intervall`, expected one of `interval`",
                 "sources[0].colour: unknown field `colour`, expected `url`",
                 "sources[0].keys[0].lable: unknown field `lable`, expected one of `key`",

@@ -17,6 +17,7 @@
 //! | [`rows`] | the row shape of query-style checks, and their rows (SQL rows, documents) into samples |
 //! | [`heartbeat`] | worker heartbeats: up within max_age, remembered until forget_after |
 //! | [`self_metrics`] | the exporter's own metrics, declared once |
+//! | [`jobs`] | jobs that report in: their config, schedules, states, store and ping handling |
 //! | [`sources`] | the `Kind`, `Source` and `Probe` traits, one module (or folder) per kind, and the registry listing them |
 //! | [`configfile`] | the file as a whole: sources of every kind through the registry, rules across them |
 //! | [`generate`] | dashboards and alerting rules generated from a config (`dashboards`, `rules`, `/dashboards.json`, `/rules.yml`) |
@@ -41,6 +42,7 @@ pub mod configfile;
 pub mod error;
 pub mod generate;
 pub mod heartbeat;
+pub mod jobs;
 pub mod logging;
 pub mod metric;
 pub mod reference;

@@ -1,5 +1,5 @@
 //! The `pulse-exporter` command line: run (default), `check`, `probe`, `dashboards`, `rules`,
-//! `scrape-config`, `config-schema`, `demo` and `healthcheck`. The commands live in `cli/`, the demo's data generator in
+//! `scrape-config`, `config-schema`, `demo`, `healthcheck`, and `run` (a job's wrapper). The commands live in `cli/`, the demo's data generator in
 //! `demo/`; `main` parses, sets up logging and matches the subcommand once.
 //!
 //! Exit codes: 0 success; 1 invalid config, failed checks under `probe`, or a runtime error;
@@ -26,6 +26,7 @@ fn main() -> ExitCode {
     let outcome = match &cli.command {
         Some(Command::Demo(args)) => Ok(cli::demo_command((**args).clone())),
         Some(Command::ConfigSchema(out)) => Ok(cli::generate::config_schema(out)),
+        Some(Command::Run(args)) => Ok(cli::wrap::wrap_command(args)),
         Some(Command::Healthcheck(args)) => Ok(cli::healthcheck::healthcheck_command(&cli, args)),
         Some(Command::Dashboards(args)) => {
             loaded(&cli).map(|(path, config, _)| cli::generate::dashboards(args, &path, &config))

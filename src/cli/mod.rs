@@ -16,6 +16,7 @@ pub mod generate;
 pub mod healthcheck;
 pub mod probe;
 pub mod run;
+pub mod wrap;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -149,6 +150,11 @@ pub enum Command {
     /// Write the Prometheus scrape config (YAML) that scrapes each source on its own through
     /// /probe, its targets found through the exporters' /sd.
     ScrapeConfig(ScrapeArgs),
+    /// Run a command as a job that reports in: ping the exporter's /ping/JOB/start, run the
+    /// command, ping its exit status with its output's tail, and exit as it did
+    /// (`pulse-exporter run --job nightly-rollup -- ./rollup.sh`). The token comes from
+    /// PULSE_PING_TOKEN or --token-file. No config needed.
+    Run(wrap::WrapArgs),
     /// Write the JSON Schema (draft-07) of the config file: editors validate a config with
     /// it, and the Helm chart's values.schema.json embeds it. No config needed.
     ConfigSchema(OutputArgs),

@@ -212,6 +212,7 @@ fn template_job(
         global: config.global.clone(),
         sources: vec![made.sample.clone()],
         templates: Vec::new(),
+        jobs: Default::default(),
     };
     let template = &made.template;
     let mut relabel = vec![

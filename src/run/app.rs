@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use crate::config::template::Template;
 use crate::config::{CheckPlan, ConfigErrors};
 use crate::configfile::{Config, SourceConfig};
+use crate::jobs::tracker::JobTracker;
 use crate::run::certificate_watch;
 use crate::run::leases::Leases;
 use crate::run::scheduler::{self, Start};
@@ -18,6 +19,14 @@ use crate::run::shard::Shard;
 use crate::run::store::{ShardStatus, Store};
 use crate::sources::registry::Connection;
 use crate::sources::ConnectError;
+
+/// A job store whose URL does not read, as a [`StartError`] of `job_store`.
+fn job_store_error(message: String) -> StartError {
+    StartError {
+        path: "job_store".to_owned(),
+        error: ConnectError::Client(message),
+    }
+}
 
 /// Why a config could not be started: a source of it could not be made from its settings
 /// (nothing connects at start, so a server that is down is never this).
@@ -118,6 +127,8 @@ pub struct App {
     pub(super) lease_setup: std::sync::Mutex<Arc<LeaseSetup>>,
     /// The targets leased through templates.
     pub(super) leases: std::sync::Mutex<Leases<RunningSource>>,
+    /// The jobs that report in (`jobs:`), their pings and store.
+    jobs: Arc<JobTracker>,
 }
 
 /// What a leased target is made with: the running config's templates and `global:`.
@@ -161,8 +172,12 @@ impl App {
         config_path: Option<PathBuf>,
         shard: Shard,
     ) -> Result<Arc<App>, StartError> {
+        let store = Arc::new(Store::new());
+        let jobs = JobTracker::new(config.jobs.clone(), store.clone()).map_err(job_store_error)?;
+        jobs.start();
         let app = Arc::new(App {
-            store: Arc::new(Store::new()),
+            jobs,
+            store,
             config_path,
             shard,
             running: tokio::sync::Mutex::new(HashMap::new()),
@@ -180,6 +195,11 @@ impl App {
         // Leases: see crate::run::targets.
         app.spawn_reaper();
         Ok(app)
+    }
+
+    /// The jobs that report in.
+    pub fn jobs(&self) -> Arc<JobTracker> {
+        self.jobs.clone()
     }
 
     /// The store that check tasks write and `/metrics` reads.
@@ -245,6 +265,8 @@ impl App {
         running: &mut HashMap<String, RunningSource>,
         mut config: Config,
     ) -> Result<(), StartError> {
+        // A job store that cannot be opened rejects the config before anything changes.
+        crate::jobs::backend::Backend::open(&config.jobs.store).map_err(job_store_error)?;
         // Generated from the whole file: the dashboard and rules cover every shard.
         let generated = Arc::new(Generated::of(&config, self.config_path.as_deref()));
         // The whole file was validated; this replica runs its shard of it.
@@ -317,6 +339,10 @@ impl App {
         *self.generated.lock().unwrap_or_else(|e| e.into_inner()) = generated;
         self.store.set_shard(shard);
         self.store.set_timezone(config.global.timezone);
+        // Opened above already: this cannot fail on the same settings.
+        if let Err(e) = self.jobs.apply(config.jobs) {
+            tracing::error!(event = "jobs.store_open_failed", error = %e, "the job store could not be opened");
+        }
         self.store.set_reload(true, SystemTime::now());
         Ok(())
     }

@@ -110,6 +110,8 @@ pub struct Store {
     certificates: Mutex<BTreeMap<(String, String), (f64, SystemTime)>>,
     /// The expiry of the web server's own certificate, when it serves TLS.
     web_certificate: Mutex<Option<f64>>,
+    /// The `pulse_job_*` series, as the job tracker last published them.
+    jobs: Mutex<Arc<Vec<crate::sample::Family>>>,
     /// Bumped by every change, so an encoded exposition knows when it is out of date.
     generation: std::sync::atomic::AtomicU64,
 }
@@ -399,6 +401,17 @@ impl Store {
     /// Which part of the config this replica runs.
     pub fn shard_status(&self) -> ShardStatus {
         *self.shard.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Replaces the jobs' series (see [`crate::jobs::tracker`]).
+    pub fn set_job_families(&self, families: Vec<crate::sample::Family>) {
+        *lock(&self.jobs) = Arc::new(families);
+        self.changed();
+    }
+
+    /// The jobs' series.
+    pub fn job_families(&self) -> Arc<Vec<crate::sample::Family>> {
+        lock(&self.jobs).clone()
     }
 
     /// Records the platform's time zone of the applied config.

@@ -96,9 +96,14 @@ impl Collector for SnapshotCollector {
             Scope::Exporter => Vec::new(),
         };
         let own = self_metrics(&entries, &self.store, now, &self.scope);
+        // Jobs belong to no source: served with the exporter's own series.
+        let jobs = match &self.scope {
+            Scope::Source(_) => Default::default(),
+            _ => self.store.job_families(),
+        };
 
         let mut merged: BTreeMap<&str, Merged> = BTreeMap::new();
-        for fam in &own {
+        for fam in own.iter().chain(jobs.iter()) {
             add_family(&mut merged, fam);
         }
         for entry in &entries {

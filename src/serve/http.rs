@@ -1,11 +1,11 @@
 //! The HTTP server: `/metrics`, `/probe`, `/sd`, `/`, `/-/healthy`, `/-/ready`, `/-/reload`,
-//! with optional basic auth and TLS from the web config, and graceful shutdown.
+//! `/ping/NAME/…`, with optional basic auth and TLS from the web config, and graceful shutdown.
 
 use std::future::Future;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Query, Request, State};
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
@@ -81,6 +81,10 @@ fn router(app: Arc<App>, auth: LiveAuth, telemetry_path: &str) -> Router {
         .route("/-/ready", get(|| async { "Ready\n" }))
         .route("/-/reload", post(reload).put(reload))
         .layer(middleware::from_fn_with_state(state.clone(), require_auth))
+        // Pings sign themselves (a job's token, a ping key or a web config user): added
+        // after the basic auth layer, which would ask every cron line for a password.
+        .route("/ping/{name}", get(ping_success).post(ping_success))
+        .route("/ping/{name}/{signal}", get(ping_signal).post(ping_signal))
         .with_state(state)
 }
 
@@ -355,6 +359,130 @@ async fn reload(State(st): State<HttpState>) -> Response {
             ),
         )
             .into_response(),
+    }
+}
+
+async fn ping_success(
+    st: State<HttpState>,
+    Path(name): Path<String>,
+    query: Query<crate::serve::ping::PingQuery>,
+    req: Request,
+) -> Response {
+    take_ping(st, name, None, query, req).await
+}
+
+async fn ping_signal(
+    st: State<HttpState>,
+    Path((name, signal)): Path<(String, String)>,
+    query: Query<crate::serve::ping::PingQuery>,
+    req: Request,
+) -> Response {
+    take_ping(st, name, Some(signal), query, req).await
+}
+
+/// A ping: signed by a bearer token or a web config user, its body bounded in size and time,
+/// taken by the job tracker at the server's receive time.
+async fn take_ping(
+    State(st): State<HttpState>,
+    name: String,
+    signal: Option<String>,
+    Query(query): Query<crate::serve::ping::PingQuery>,
+    req: Request,
+) -> Response {
+    use crate::jobs::tracker::{Credential, Refusal};
+    let connect = req
+        .extensions()
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .copied();
+    let (parts, body) = req.into_parts();
+    let headers = parts.headers;
+    use crate::serve::ping;
+    // Received now: the client's clock is never asked.
+    let at = crate::sample::unix_now();
+    let refused = |r: Refusal| {
+        let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST);
+        let mut resp = (status, format!("{}\n", r.message)).into_response();
+        if let Some(secs) = r.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        resp
+    };
+    let signal = match ping::signal(signal.as_deref(), &query) {
+        Ok(s) => s,
+        Err(r) => return refused(r),
+    };
+    let bytes = match tokio::time::timeout(
+        ping::BODY_TIMEOUT,
+        axum::body::to_bytes(body, ping::MAX_BODY),
+    )
+    .await
+    {
+        Ok(Ok(b)) => b,
+        Ok(Err(_)) => {
+            return refused(Refusal {
+                status: 413,
+                message: format!(
+                    "the ping's body is over {} KiB: send the tail of the log only",
+                    ping::MAX_BODY / 1024
+                ),
+                retry_after: None,
+            })
+        }
+        Err(_) => {
+            return refused(Refusal {
+                status: 408,
+                message: format!(
+                    "the ping's body took over {:?} to arrive",
+                    ping::BODY_TIMEOUT
+                ),
+                retry_after: None,
+            })
+        }
+    };
+    let the_ping = match ping::ping(signal, &query, &bytes, at) {
+        Ok(p) => p,
+        Err(r) => return refused(r),
+    };
+    let auth = st.auth.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let web_users = auth.is_some();
+    let credential = match (ping::bearer(&headers), basic_credentials(&headers), auth) {
+        (Some(token), _, _) => Credential::Bearer(token),
+        (None, Some((user, password)), Some(auth)) => {
+            let client = connect.map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+            let outcome = match auth.admit(client, &user, &password) {
+                Admission::Allowed => AuthOutcome::Allowed,
+                Admission::Limited => AuthOutcome::Limited,
+                Admission::Verify(digest) => verify(auth, user, password, digest).await,
+            };
+            match outcome {
+                AuthOutcome::Allowed => Credential::WebUser,
+                AuthOutcome::Denied => Credential::None,
+                AuthOutcome::Limited => {
+                    return refused(Refusal {
+                        status: 429,
+                        message: "Too many failed logins".to_owned(),
+                        retry_after: Some(crate::serve::webconfig::RETRY_AFTER_SECS),
+                    })
+                }
+            }
+        }
+        _ => Credential::None,
+    };
+    let tracker = st.app.jobs();
+    match tracker.ping(&name, credential, web_users, the_ping).await {
+        Ok(crate::jobs::state::Applied::Counted) => (StatusCode::OK, "OK\n").into_response(),
+        Ok(crate::jobs::state::Applied::Duplicate) => (
+            StatusCode::OK,
+            "OK (this run's ping was already recorded)\n",
+        )
+            .into_response(),
+        Err(r) => {
+            if r.status == 503 {
+                tracing::warn!(event = "jobs.ping_failed", job = %name, error = %r.message, "a ping could not be recorded");
+            }
+            refused(r)
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 //! | [`collector`] | the prometheus-client `Collector` over the store, and self metrics |
 //! | [`exposition`] | OpenMetrics or classic text by `Accept` |
 //! | [`encoded`] | expositions encoded (and gzipped) once per store change, served to every scrape |
+//! | [`ping`] | the request side of `/ping/NAME/…`: signal, run id, log tail, bearer token |
 //! | [`probe`] | one source at a time: `/probe?source=` and the `/sd` service discovery |
 //! | [`landing`] | the HTML landing page |
 //! | [`limits`] | connection limits, per address and in all, and request-head bounds |
@@ -20,6 +21,7 @@ pub mod exposition;
 pub mod http;
 pub mod landing;
 pub mod limits;
+pub mod ping;
 pub mod probe;
 pub mod webconfig;
 pub mod webwatch;

@@ -1,0 +1,427 @@
+//! Where job states are kept: this process's memory, or the user's Redis or Postgres, so that
+//! any replica takes a ping, every replica publishes the same state and a restart loses none.
+//! A write reads the state, applies a pure step to it and writes it back only if nobody wrote
+//! in between (a Lua compare-and-set on Redis, a row lock on Postgres).
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::Row;
+
+use crate::jobs::config::{StoreKind, StoreSettings};
+use crate::jobs::state::JobState;
+
+/// Most states one read of the store takes: the declared jobs' cap plus every key's.
+const MAX_LOADED: usize = 100_000;
+
+/// Largest state read back from the store; a bigger value is not one this exporter wrote.
+const MAX_STATE_BYTES: usize = 64 * 1024;
+
+/// How often a write is retried when another replica wrote the same job in between.
+const CAS_ATTEMPTS: usize = 16;
+
+/// A job store.
+pub enum Backend {
+    /// This process's memory.
+    Memory(std::sync::Mutex<BTreeMap<String, JobState>>),
+    /// A Redis: one string of JSON per job, and a set naming them.
+    Redis {
+        /// The client (its URL).
+        client: redis::Client,
+        /// Connected on first use; dropped after an error so the next use reconnects.
+        conn: tokio::sync::Mutex<Option<ConnectionManager>>,
+        /// Prefix of every key.
+        prefix: String,
+    },
+    /// A Postgres table of (name, state).
+    Postgres {
+        /// A small lazily connecting pool.
+        pool: PgPool,
+        /// The table.
+        table: String,
+        /// Set once the table is known to exist.
+        ready: AtomicBool,
+    },
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.describe())
+    }
+}
+
+/// Why the store could not be read or written; the text names the store and never a secret.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreError(pub String);
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::secrets::scrub(&self.0))
+    }
+}
+
+fn redis_error(e: redis::RedisError) -> StoreError {
+    StoreError(format!("job store (Redis): {e}"))
+}
+
+fn pg_error(e: sqlx::Error) -> StoreError {
+    StoreError(format!("job store (Postgres): {e}"))
+}
+
+impl Backend {
+    /// The store `settings` name, connecting on first use; an unreadable URL is an error now.
+    pub fn open(settings: &StoreSettings) -> Result<Backend, String> {
+        match &settings.kind {
+            StoreKind::Memory => Ok(Backend::Memory(Default::default())),
+            StoreKind::Redis { url, prefix } => {
+                let client = redis::Client::open(url.as_str()).map_err(|e| {
+                    crate::secrets::scrub(&format!("the Redis URL does not read: {e}")).into_owned()
+                })?;
+                Ok(Backend::Redis {
+                    client,
+                    conn: tokio::sync::Mutex::new(None),
+                    prefix: prefix.clone(),
+                })
+            }
+            StoreKind::Postgres { url, table } => {
+                let options = PgConnectOptions::from_str(url).map_err(|e| {
+                    crate::secrets::scrub(&format!("the Postgres URL does not read: {e}"))
+                        .into_owned()
+                })?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(4)
+                    .min_connections(0)
+                    .acquire_timeout(settings.timeout)
+                    .idle_timeout(Duration::from_secs(60))
+                    .connect_lazy_with(options.application_name("pulse-exporter-jobs"));
+                Ok(Backend::Postgres {
+                    pool,
+                    table: table.clone(),
+                    ready: AtomicBool::new(false),
+                })
+            }
+        }
+    }
+
+    /// `memory`, `redis` or `postgres`, for logs.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Backend::Memory(_) => "memory",
+            Backend::Redis { .. } => "redis",
+            Backend::Postgres { .. } => "postgres",
+        }
+    }
+
+    /// Applies `step` to the state of job `name` (a new one first seen at `now` when the
+    /// store has none) and writes it back atomically; returns the state written and what
+    /// `step` returned. A step that changes nothing writes nothing.
+    pub async fn update<R>(
+        &self,
+        name: &str,
+        now: f64,
+        mut step: impl FnMut(&mut JobState) -> R,
+    ) -> Result<(JobState, R), StoreError> {
+        match self {
+            Backend::Memory(map) => {
+                let mut map = map.lock().unwrap_or_else(|e| e.into_inner());
+                let state = map
+                    .entry(name.to_owned())
+                    .or_insert_with(|| JobState::new(now));
+                let r = step(state);
+                Ok((state.clone(), r))
+            }
+            Backend::Redis { prefix, .. } => {
+                let key = format!("{prefix}job:{name}");
+                let index = format!("{prefix}index");
+                // Set only when the value is still the one read (`false` for none).
+                let script = redis::Script::new(
+                    r"local cur = redis.call('GET', KEYS[1])
+                      if (cur == false and ARGV[1] == '') or cur == ARGV[1] then
+                        redis.call('SET', KEYS[1], ARGV[2])
+                        redis.call('SADD', KEYS[2], ARGV[3])
+                        return 1
+                      end
+                      return 0",
+                );
+                for _ in 0..CAS_ATTEMPTS {
+                    let mut conn = self.redis().await?;
+                    let current: Option<String> = redis::cmd("GET")
+                        .arg(&key)
+                        .query_async(&mut conn)
+                        .await
+                        .map_err(|e| self.redis_failed(e))?;
+                    let mut state = decode(current.as_deref(), name)
+                        .unwrap_or(None)
+                        .unwrap_or_else(|| JobState::new(now));
+                    let before = state.clone();
+                    let r = step(&mut state);
+                    if current.is_some() && state == before {
+                        return Ok((state, r));
+                    }
+                    let text = serde_json::to_string(&state)
+                        .map_err(|e| StoreError(format!("job store: {e}")))?;
+                    let set: i64 = script
+                        .key(&key)
+                        .key(&index)
+                        .arg(current.as_deref().unwrap_or(""))
+                        .arg(&text)
+                        .arg(name)
+                        .invoke_async(&mut conn)
+                        .await
+                        .map_err(|e| self.redis_failed(e))?;
+                    if set == 1 {
+                        return Ok((state, r));
+                    }
+                }
+                Err(StoreError(format!(
+                    "job store (Redis): job {name:?} kept changing under {CAS_ATTEMPTS} writes"
+                )))
+            }
+            Backend::Postgres { pool, table, .. } => {
+                self.ensure_table().await?;
+                let mut tx = pool.begin().await.map_err(pg_error)?;
+                let fresh = serde_json::to_string(&JobState::new(now)).unwrap_or_default();
+                sqlx::query(&format!(
+                    "INSERT INTO {table} (name, state) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING"
+                ))
+                .bind(name)
+                .bind(&fresh)
+                .execute(&mut *tx)
+                .await
+                .map_err(pg_error)?;
+                let row = sqlx::query(&format!(
+                    "SELECT state FROM {table} WHERE name = $1 FOR UPDATE"
+                ))
+                .bind(name)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(pg_error)?;
+                let text: String = row.try_get(0).map_err(pg_error)?;
+                let mut state = decode(Some(&text), name)
+                    .unwrap_or(None)
+                    .unwrap_or_else(|| JobState::new(now));
+                let before = state.clone();
+                let r = step(&mut state);
+                if state != before {
+                    let text = serde_json::to_string(&state)
+                        .map_err(|e| StoreError(format!("job store: {e}")))?;
+                    sqlx::query(&format!(
+                        "UPDATE {table} SET state = $2, updated_at = now() WHERE name = $1"
+                    ))
+                    .bind(name)
+                    .bind(&text)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(pg_error)?;
+                }
+                tx.commit().await.map_err(pg_error)?;
+                Ok((state, r))
+            }
+        }
+    }
+
+    /// Every job's state in the store. A value that does not read as a state is left out and
+    /// logged, so one bad entry never hides the others.
+    pub async fn load(&self) -> Result<BTreeMap<String, JobState>, StoreError> {
+        let mut out = BTreeMap::new();
+        match self {
+            Backend::Memory(map) => {
+                return Ok(map.lock().unwrap_or_else(|e| e.into_inner()).clone());
+            }
+            Backend::Redis { prefix, .. } => {
+                let mut conn = self.redis().await?;
+                let index = format!("{prefix}index");
+                let names: Vec<String> = redis::cmd("SRANDMEMBER")
+                    .arg(&index)
+                    .arg(MAX_LOADED)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(|e| self.redis_failed(e))?;
+                for chunk in names.chunks(500) {
+                    let keys: Vec<String> =
+                        chunk.iter().map(|n| format!("{prefix}job:{n}")).collect();
+                    let values: Vec<Option<String>> = redis::cmd("MGET")
+                        .arg(&keys)
+                        .query_async(&mut conn)
+                        .await
+                        .map_err(|e| self.redis_failed(e))?;
+                    for (name, value) in chunk.iter().zip(values) {
+                        if let Ok(Some(state)) = decode(value.as_deref(), name) {
+                            out.insert(name.clone(), state);
+                        }
+                    }
+                }
+            }
+            Backend::Postgres { pool, table, .. } => {
+                self.ensure_table().await?;
+                let rows = sqlx::query(&format!(
+                    "SELECT name, state FROM {table} ORDER BY name LIMIT {MAX_LOADED}"
+                ))
+                .fetch_all(pool)
+                .await
+                .map_err(pg_error)?;
+                for row in rows {
+                    let (Ok(name), Ok(text)) =
+                        (row.try_get::<String, _>(0), row.try_get::<String, _>(1))
+                    else {
+                        continue;
+                    };
+                    if let Ok(Some(state)) = decode(Some(&text), &name) {
+                        out.insert(name, state);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records each of `names` the store does not hold yet as first seen at `now`; a name it
+    /// holds keeps its state (another replica, or this one before a restart, saw it first).
+    pub async fn ensure(&self, names: &[String], now: f64) -> Result<(), StoreError> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        let fresh = serde_json::to_string(&JobState::new(now)).unwrap_or_default();
+        match self {
+            Backend::Memory(map) => {
+                let mut map = map.lock().unwrap_or_else(|e| e.into_inner());
+                for n in names {
+                    map.entry(n.clone()).or_insert_with(|| JobState::new(now));
+                }
+            }
+            Backend::Redis { prefix, .. } => {
+                let mut conn = self.redis().await?;
+                let mut pipe = redis::pipe();
+                for n in names {
+                    pipe.cmd("SET")
+                        .arg(format!("{prefix}job:{n}"))
+                        .arg(&fresh)
+                        .arg("NX")
+                        .ignore();
+                    pipe.cmd("SADD")
+                        .arg(format!("{prefix}index"))
+                        .arg(n)
+                        .ignore();
+                }
+                pipe.query_async::<()>(&mut conn)
+                    .await
+                    .map_err(|e| self.redis_failed(e))?;
+            }
+            Backend::Postgres { pool, table, .. } => {
+                self.ensure_table().await?;
+                sqlx::query(&format!(
+                    "INSERT INTO {table} (name, state) SELECT n, $2 FROM unnest($1::text[]) AS n \
+                     ON CONFLICT (name) DO NOTHING"
+                ))
+                .bind(names)
+                .bind(&fresh)
+                .execute(pool)
+                .await
+                .map_err(pg_error)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes job `name`'s state (a provisioned job silent past its key's `forget_after`).
+    pub async fn forget(&self, name: &str) -> Result<(), StoreError> {
+        match self {
+            Backend::Memory(map) => {
+                map.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
+            }
+            Backend::Redis { prefix, .. } => {
+                let mut conn = self.redis().await?;
+                redis::pipe()
+                    .cmd("DEL")
+                    .arg(format!("{prefix}job:{name}"))
+                    .ignore()
+                    .cmd("SREM")
+                    .arg(format!("{prefix}index"))
+                    .arg(name)
+                    .ignore()
+                    .query_async::<()>(&mut conn)
+                    .await
+                    .map_err(|e| self.redis_failed(e))?;
+            }
+            Backend::Postgres { pool, table, .. } => {
+                sqlx::query(&format!("DELETE FROM {table} WHERE name = $1"))
+                    .bind(name)
+                    .execute(pool)
+                    .await
+                    .map_err(pg_error)?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn redis(&self) -> Result<ConnectionManager, StoreError> {
+        let Backend::Redis { client, conn, .. } = self else {
+            unreachable!("redis() is only called on a Redis store")
+        };
+        let mut guard = conn.lock().await;
+        if let Some(c) = guard.as_ref() {
+            return Ok(c.clone());
+        }
+        // The caller bounds the whole operation; these keep a dead server from holding the
+        // manager itself.
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(5)))
+            .set_response_timeout(Some(Duration::from_secs(5)))
+            .set_number_of_retries(1);
+        let manager = ConnectionManager::new_with_config(client.clone(), config)
+            .await
+            .map_err(redis_error)?;
+        *guard = Some(manager.clone());
+        Ok(manager)
+    }
+
+    /// The error of a Redis command; the connection is dropped so the next use reconnects
+    /// (a server that closed it, a proxy that answered garbage).
+    fn redis_failed(&self, e: redis::RedisError) -> StoreError {
+        if let Backend::Redis { conn, .. } = self {
+            if let Ok(mut guard) = conn.try_lock() {
+                *guard = None;
+            }
+        }
+        redis_error(e)
+    }
+
+    async fn ensure_table(&self) -> Result<(), StoreError> {
+        let Backend::Postgres { pool, table, ready } = self else {
+            return Ok(());
+        };
+        if ready.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let created = sqlx::query(&format!(
+            "CREATE TABLE IF NOT EXISTS {table} (name text PRIMARY KEY, state text NOT NULL, \
+             updated_at timestamptz NOT NULL DEFAULT now())"
+        ))
+        .execute(pool)
+        .await;
+        match created {
+            Ok(_) => {}
+            // Two replicas creating the table at once: one loses the race, and the table is there.
+            Err(sqlx::Error::Database(d)) if d.code().as_deref() == Some("23505") => {}
+            Err(e) => return Err(pg_error(e)),
+        }
+        ready.store(true, Ordering::Release);
+        Ok(())
+    }
+}
+
+/// A stored state: `Ok(None)` for none, `Err` (logged) for one that does not read.
+fn decode(text: Option<&str>, name: &str) -> Result<Option<JobState>, ()> {
+    let Some(text) = text else { return Ok(None) };
+    if text.len() > MAX_STATE_BYTES {
+        tracing::warn!(event = "jobs.store_bad_state", job = %name, bytes = text.len(), "a job's stored state is too large to be one this exporter wrote; it is ignored");
+        return Err(());
+    }
+    serde_json::from_str(text).map(Some).map_err(|e| {
+        tracing::warn!(event = "jobs.store_bad_state", job = %name, error = %e, "a job's stored state does not read; it is ignored until the job's next ping rewrites it");
+    })
+}

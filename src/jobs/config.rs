@@ -1,0 +1,635 @@
+//! The config of jobs that report in: `jobs:` (declared jobs), `job_keys:` (ping keys that
+//! provision jobs on their first ping) and `job_store:` (where pings are kept), read and
+//! checked with errors that name the field.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::config::names::is_label_name;
+use crate::config::{ConfigError, Dur, TimeZone};
+use crate::jobs::schedule::Schedule;
+
+/// Label names a job's `labels:` may not use: the job series' own.
+pub const JOB_RESERVED_LABELS: [&str; 6] =
+    ["job_name", "outcome", "job", "instance", "schedule", "key"];
+
+/// Most jobs declared in `jobs:`.
+pub const MAX_DECLARED_JOBS: usize = 10_000;
+
+/// Hard cap on the jobs one ping key may provision (its `max_jobs`).
+pub const MAX_KEY_JOBS: u32 = 10_000;
+
+/// Grace when a job sets none: long enough for a slow start, short enough to page the same
+/// hour.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(5 * 60);
+
+/// One job that reports in (`jobs:` item).
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobConfig {
+    /// The job's name: the `job_name` label of its series and the NAME of its ping URL
+    /// `/ping/NAME/…` (1-64 characters of letters, digits, `_`, `.` and `-`).
+    pub name: String,
+    /// A period: the job is expected to finish a run every this long (`1h`, `15m`). Set
+    /// `every` or `cron`, not both.
+    pub every: Option<Dur>,
+    /// A cron schedule of five fields (`minute hour day-of-month month day-of-week`, e.g.
+    /// `15 2 * * *`), or `@hourly`, `@daily`, `@weekly`, `@monthly`: the job is expected to
+    /// finish a run after each time it names, read in `timezone`.
+    pub cron: Option<String>,
+    /// The IANA time zone `cron` is read in (`Europe/Berlin`), daylight saving included: a
+    /// time skipped by the spring change is due at the first minute after it, a time that
+    /// happens twice is due once. Default: `global.timezone`, else UTC.
+    pub timezone: Option<TimeZone>,
+    /// How long after its scheduled time a run may finish before the job is late (default
+    /// 5m).
+    pub grace: Option<Dur>,
+    /// The longest a run may go between its start and its end ping before
+    /// `PulseJobRunningTooLong` fires; unset: no bound of its own.
+    pub max_runtime: Option<Dur>,
+    /// Labels added to every series of this job (e.g. `team: data`), for routing its alerts.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// The bearer token its pings must carry (`Authorization: Bearer …`); write it as
+    /// `${env:NAME}` or `${file:PATH}`. Unset: the web config's `basic_auth_users` sign its
+    /// pings, and with neither, pings to it are refused.
+    pub token: Option<String>,
+}
+
+/// A ping key (`job_keys:` item): a bearer token whose pings to a job name the config does not
+/// declare create that job, with this key's schedule, up to `max_jobs`.
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobKeyConfig {
+    /// The key's name: the `key` label of the jobs it made, and how logs name it.
+    pub name: String,
+    /// The secret a ping carries as `Authorization: Bearer …`; write it as `${env:NAME}` or
+    /// `${file:PATH}`. At least 16 characters.
+    pub key: String,
+    /// The period each job it makes is expected at (as a job's `every`); set `every` or
+    /// `cron`.
+    pub every: Option<Dur>,
+    /// The cron schedule each job it makes is expected at (as a job's `cron`).
+    pub cron: Option<String>,
+    /// The time zone of `cron` (as a job's `timezone`).
+    pub timezone: Option<TimeZone>,
+    /// The grace of its jobs (default 5m).
+    pub grace: Option<Dur>,
+    /// The maximum run time of its jobs; unset: none.
+    pub max_runtime: Option<Dur>,
+    /// Labels added to the series of every job it makes.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Most jobs this key may make (default 100, at most 10000); a ping for one more is refused
+    /// with 403 until one is forgotten.
+    pub max_jobs: Option<u32>,
+    /// A job it made that has not pinged for this long is forgotten: its series leave and its
+    /// state is deleted (default 7d). Declared jobs are never forgotten.
+    pub forget_after: Option<Dur>,
+}
+
+/// Where pings are kept (`job_store:`): a Redis or a Postgres the exporter can write to, so
+/// that every replica takes pings and publishes the same state, and a restart loses none.
+/// Unset: kept in this process's memory (a warning says so at start).
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobStoreConfig {
+    /// A Redis URL (`redis://host:6379/0`, `rediss://…`); set `redis` or `postgres`.
+    pub redis: Option<String>,
+    /// A Postgres URL (`postgres://user:pass@host/db`); the table is created if missing.
+    pub postgres: Option<String>,
+    /// Prefix of the Redis keys (default `pulse:jobs:`).
+    pub prefix: Option<String>,
+    /// The Postgres table (default `pulse_jobs`).
+    pub table: Option<String>,
+    /// How often each replica reads every job's state from the store, to publish what the
+    /// other replicas took (default 10s).
+    pub refresh: Option<Dur>,
+    /// How long one read or write of the store may take (default 3s).
+    pub timeout: Option<Dur>,
+}
+
+/// The backend a [`JobStoreConfig`] names.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreKind {
+    /// This process's memory only.
+    Memory,
+    /// A Redis URL and key prefix.
+    Redis {
+        /// The URL.
+        url: String,
+        /// The key prefix.
+        prefix: String,
+    },
+    /// A Postgres URL and table.
+    Postgres {
+        /// The URL.
+        url: String,
+        /// The table.
+        table: String,
+    },
+}
+
+/// The store settings with defaults applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreSettings {
+    /// The backend.
+    pub kind: StoreKind,
+    /// How often the store is read.
+    pub refresh: Duration,
+    /// Bound on one read or write.
+    pub timeout: Duration,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        StoreSettings {
+            kind: StoreKind::Memory,
+            refresh: Duration::from_secs(10),
+            timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+/// A job the exporter knows, declared or made by a key: its schedule and how its pings are
+/// signed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobSpec {
+    /// The job's name.
+    pub name: String,
+    /// When it is expected.
+    pub schedule: Schedule,
+    /// How late a run may finish.
+    pub grace: Duration,
+    /// The longest a run may take, if bounded.
+    pub max_runtime: Option<Duration>,
+    /// Labels on its series.
+    pub labels: BTreeMap<String, String>,
+    /// Its own bearer token, if any.
+    pub token: Option<String>,
+    /// The key that made it, for a job not declared.
+    pub key: Option<String>,
+}
+
+/// A ping key with defaults applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeySpec {
+    /// The key's name.
+    pub name: String,
+    /// The secret.
+    pub key: String,
+    /// The template of each job it makes (its `name` is replaced).
+    pub job: JobSpec,
+    /// Most jobs it may make.
+    pub max_jobs: u32,
+    /// When a silent job it made is forgotten.
+    pub forget_after: Duration,
+}
+
+/// Everything `jobs:`, `job_keys:` and `job_store:` say.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct JobsConfig {
+    /// Declared jobs, in file order.
+    pub jobs: Vec<JobSpec>,
+    /// Ping keys, in file order.
+    pub keys: Vec<KeySpec>,
+    /// Where pings are kept.
+    pub store: StoreSettings,
+}
+
+impl JobsConfig {
+    /// True when nothing is configured: no job can ping.
+    pub fn is_empty(&self) -> bool {
+        self.jobs.is_empty() && self.keys.is_empty()
+    }
+}
+
+/// True when `name` may name a job: 1-64 characters of `[A-Za-z0-9_.-]` (a URL path segment
+/// as it is, a label value that reads well).
+pub fn is_job_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+/// The schedule fields as written.
+struct ScheduleFields<'a> {
+    every: Option<Dur>,
+    cron: Option<&'a str>,
+    timezone: Option<&'a TimeZone>,
+    grace: Option<Dur>,
+    max_runtime: Option<Dur>,
+    labels: &'a BTreeMap<String, String>,
+}
+
+/// Reads `every`/`cron`/`timezone`/`grace`/`max_runtime`/`labels` at `path`.
+fn schedule_of(
+    path: &str,
+    f: ScheduleFields,
+    zone: Option<&TimeZone>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<(Schedule, Duration, Option<Duration>)> {
+    for label in f.labels.keys() {
+        if !is_label_name(label) {
+            errors.push(ConfigError::new(
+                format!("{path}.labels"),
+                format!("{label:?} is not a valid Prometheus label name: use letters, digits and `_`, not starting with a digit or `__`"),
+            ));
+        } else if JOB_RESERVED_LABELS.contains(&label.as_str()) {
+            errors.push(ConfigError::new(
+                format!("{path}.labels"),
+                format!("label {label:?} is the job series' own: rename it"),
+            ));
+        }
+    }
+    let tz = f.timezone.or(zone).map_or(chrono_tz::UTC, |z| z.0);
+    let schedule = match (f.every, f.cron) {
+        (Some(_), Some(_)) => {
+            errors.push(ConfigError::new(
+                path,
+                "set `every` (a period) or `cron` (a schedule), not both",
+            ));
+            return None;
+        }
+        (None, None) => {
+            errors.push(ConfigError::new(
+                path,
+                "a job needs a schedule: `every: 1h` (a period) or `cron: \"15 2 * * *\"` (with `timezone:`)",
+            ));
+            return None;
+        }
+        (Some(Dur(d)), None) => {
+            if d < Duration::from_secs(1) {
+                errors.push(ConfigError::new(
+                    format!("{path}.every"),
+                    "must be at least 1s",
+                ));
+                return None;
+            }
+            if f.timezone.is_some() {
+                errors.push(ConfigError::new(
+                    format!("{path}.timezone"),
+                    "a period (`every`) has no time zone: `timezone` goes with `cron`",
+                ));
+            }
+            Schedule::Every(d)
+        }
+        (None, Some(expr)) => match Schedule::cron(expr, tz) {
+            Ok(s) => s,
+            Err(e) => {
+                errors.push(ConfigError::new(format!("{path}.cron"), e));
+                return None;
+            }
+        },
+    };
+    let grace = f.grace.map_or(DEFAULT_GRACE, |g| g.0);
+    let max_runtime = f.max_runtime.map(|d| d.0);
+    if max_runtime == Some(Duration::ZERO) {
+        errors.push(ConfigError::new(
+            format!("{path}.max_runtime"),
+            "must be longer than 0s: leave it out for no bound",
+        ));
+    }
+    Some((schedule, grace, max_runtime))
+}
+
+/// Reads the three top-level keys (each may be absent) into a [`JobsConfig`], recording every
+/// problem; `zone` is `global.timezone`.
+pub fn parse(
+    jobs: Option<serde_yaml::Value>,
+    keys: Option<serde_yaml::Value>,
+    store: Option<serde_yaml::Value>,
+    zone: Option<&TimeZone>,
+    errors: &mut Vec<ConfigError>,
+) -> JobsConfig {
+    use crate::config::parse::parse_at;
+    use serde_yaml::Value;
+    let list = |v: Option<Value>, key: &str, errors: &mut Vec<ConfigError>| match v {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Sequence(items)) => items,
+        Some(_) => {
+            errors.push(ConfigError::new(key, "must be a list"));
+            Vec::new()
+        }
+    };
+    let mut out = JobsConfig::default();
+    let mut names = HashSet::new();
+    let job_items = list(jobs, "jobs", errors);
+    if job_items.len() > MAX_DECLARED_JOBS {
+        errors.push(ConfigError::new(
+            "jobs",
+            format!(
+                "declares {} jobs, more than {MAX_DECLARED_JOBS}",
+                job_items.len()
+            ),
+        ));
+    }
+    for (i, item) in job_items.into_iter().enumerate() {
+        let path = format!("jobs[{i}]");
+        let Some(job) = parse_at::<JobConfig>(item, &path, errors) else {
+            continue;
+        };
+        if !is_job_name(&job.name) {
+            errors.push(ConfigError::new(
+                format!("{path}.name"),
+                format!("{:?} is not a valid job name: use 1-64 characters of letters, digits, `_`, `.` or `-`", job.name),
+            ));
+            continue;
+        }
+        if !names.insert(job.name.clone()) {
+            errors.push(ConfigError::new(
+                format!("{path}.name"),
+                format!("job {:?} is declared twice", job.name),
+            ));
+        }
+        if let Some(t) = &job.token {
+            token_fits(&format!("{path}.token"), t, errors);
+        }
+        let fields = ScheduleFields {
+            every: job.every,
+            cron: job.cron.as_deref(),
+            timezone: job.timezone.as_ref(),
+            grace: job.grace,
+            max_runtime: job.max_runtime,
+            labels: &job.labels,
+        };
+        if let Some((schedule, grace, max_runtime)) = schedule_of(&path, fields, zone, errors) {
+            out.jobs.push(JobSpec {
+                name: job.name,
+                schedule,
+                grace,
+                max_runtime,
+                labels: job.labels,
+                token: job.token,
+                key: None,
+            });
+        }
+    }
+    let mut key_names = HashSet::new();
+    for (i, item) in list(keys, "job_keys", errors).into_iter().enumerate() {
+        let path = format!("job_keys[{i}]");
+        let Some(k) = parse_at::<JobKeyConfig>(item, &path, errors) else {
+            continue;
+        };
+        if !is_job_name(&k.name) {
+            errors.push(ConfigError::new(
+                format!("{path}.name"),
+                format!("{:?} is not a valid key name: use 1-64 characters of letters, digits, `_`, `.` or `-`", k.name),
+            ));
+        }
+        if !key_names.insert(k.name.clone()) {
+            errors.push(ConfigError::new(
+                format!("{path}.name"),
+                format!("key {:?} is declared twice", k.name),
+            ));
+        }
+        token_fits(&format!("{path}.key"), &k.key, errors);
+        let max_jobs = k.max_jobs.unwrap_or(100);
+        if max_jobs == 0 || max_jobs > MAX_KEY_JOBS {
+            errors.push(ConfigError::new(
+                format!("{path}.max_jobs"),
+                format!("must be 1 to {MAX_KEY_JOBS}"),
+            ));
+        }
+        let fields = ScheduleFields {
+            every: k.every,
+            cron: k.cron.as_deref(),
+            timezone: k.timezone.as_ref(),
+            grace: k.grace,
+            max_runtime: k.max_runtime,
+            labels: &k.labels,
+        };
+        if let Some((schedule, grace, max_runtime)) = schedule_of(&path, fields, zone, errors) {
+            crate::secrets::register(&k.key);
+            out.keys.push(KeySpec {
+                job: JobSpec {
+                    name: String::new(),
+                    schedule,
+                    grace,
+                    max_runtime,
+                    labels: k.labels,
+                    token: None,
+                    key: Some(k.name.clone()),
+                },
+                name: k.name,
+                key: k.key,
+                max_jobs,
+                forget_after: k
+                    .forget_after
+                    .map_or(Duration::from_secs(7 * 86_400), |d| d.0),
+            });
+        }
+    }
+    let tokens: Vec<&str> = out
+        .jobs
+        .iter()
+        .filter_map(|j| j.token.as_deref())
+        .chain(out.keys.iter().map(|k| k.key.as_str()))
+        .collect();
+    if tokens.len() != tokens.iter().collect::<HashSet<_>>().len() {
+        errors.push(ConfigError::new(
+            "jobs",
+            "two jobs or keys share a token: give each its own, so a leaked one is revoked alone",
+        ));
+    }
+    for j in &out.jobs {
+        if let Some(t) = &j.token {
+            crate::secrets::register(t);
+        }
+    }
+    match store {
+        None | Some(Value::Null) => {}
+        Some(v) => {
+            if let Some(s) = parse_at::<JobStoreConfig>(v, "job_store", errors) {
+                if let Some(settings) = store_settings(s, errors) {
+                    out.store = settings;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Records a token that is too short to resist guessing.
+fn token_fits(path: &str, token: &str, errors: &mut Vec<ConfigError>) {
+    if token.chars().count() < 16 {
+        errors.push(ConfigError::new(
+            path,
+            "is shorter than 16 characters: use a random one, e.g. `openssl rand -hex 16`",
+        ));
+    }
+}
+
+fn store_settings(s: JobStoreConfig, errors: &mut Vec<ConfigError>) -> Option<StoreSettings> {
+    let kind = match (s.redis, s.postgres) {
+        (Some(url), None) => {
+            if s.table.is_some() {
+                errors.push(ConfigError::new(
+                    "job_store.table",
+                    "`table` goes with `postgres`; a Redis store takes `prefix`",
+                ));
+            }
+            crate::secrets::register_url_password(&url);
+            StoreKind::Redis {
+                url,
+                prefix: s.prefix.unwrap_or_else(|| "pulse:jobs:".to_owned()),
+            }
+        }
+        (None, Some(url)) => {
+            if s.prefix.is_some() {
+                errors.push(ConfigError::new(
+                    "job_store.prefix",
+                    "`prefix` goes with `redis`; a Postgres store takes `table`",
+                ));
+            }
+            let table = s.table.unwrap_or_else(|| "pulse_jobs".to_owned());
+            let ok = !table.is_empty()
+                && table.len() <= 63
+                && table
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                && !table.starts_with(|c: char| c.is_ascii_digit());
+            if !ok {
+                errors.push(ConfigError::new(
+                    "job_store.table",
+                    format!("{table:?} is not a plain table name: use lowercase letters, digits and `_`"),
+                ));
+            }
+            crate::secrets::register_url_password(&url);
+            StoreKind::Postgres { url, table }
+        }
+        _ => {
+            errors.push(ConfigError::new(
+                "job_store",
+                "set `redis: redis://…` or `postgres: postgres://…` (one of them)",
+            ));
+            return None;
+        }
+    };
+    let refresh = s.refresh.map_or(Duration::from_secs(10), |d| d.0);
+    let timeout = s.timeout.map_or(Duration::from_secs(3), |d| d.0);
+    if refresh < Duration::from_secs(1) {
+        errors.push(ConfigError::new("job_store.refresh", "must be at least 1s"));
+    }
+    if timeout.is_zero() || timeout > Duration::from_secs(60) {
+        errors.push(ConfigError::new("job_store.timeout", "must be 1ms to 60s"));
+    }
+    Some(StoreSettings {
+        kind,
+        refresh,
+        timeout,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_text(jobs: &str, keys: &str, store: &str) -> (JobsConfig, Vec<String>) {
+        let v = |t: &str| (!t.is_empty()).then(|| serde_yaml::from_str(t).unwrap());
+        let mut errors = Vec::new();
+        let c = parse(v(jobs), v(keys), v(store), None, &mut errors);
+        (c, errors.iter().map(|e| e.to_string()).collect())
+    }
+
+    #[test]
+    fn a_job_takes_a_period_or_a_cron_schedule_and_defaults_its_grace() {
+        let (c, errors) = parse_text(
+            "[{name: rollup, cron: '15 2 * * *', timezone: Europe/Berlin, max_runtime: 1h, labels: {team: data}}, {name: warm, every: 10m, grace: 1m}]",
+            "",
+            "",
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(c.jobs[0].grace, DEFAULT_GRACE);
+        assert_eq!(c.jobs[0].max_runtime, Some(Duration::from_secs(3600)));
+        assert_eq!(
+            c.jobs[1].schedule,
+            Schedule::Every(Duration::from_secs(600))
+        );
+        assert_eq!(c.store.kind, StoreKind::Memory);
+    }
+
+    #[test]
+    fn mistakes_name_the_field_and_the_fix() {
+        let cases = [
+            (
+                "[{name: a, every: 1h, cron: '* * * * *'}]",
+                "jobs[0]: set `every`",
+            ),
+            ("[{name: a}]", "jobs[0]: a job needs a schedule"),
+            ("[{name: a, cron: '61 * * * *'}]", "jobs[0].cron:"),
+            ("[{name: 'a b', every: 1h}]", "jobs[0].name:"),
+            (
+                "[{name: a, every: 1h, token: short}]",
+                "jobs[0].token: is shorter",
+            ),
+            (
+                "[{name: a, every: 1h, labels: {job_name: x}}]",
+                "jobs[0].labels: label \"job_name\"",
+            ),
+            (
+                "[{name: a, every: 1h, timezone: Europe/Berlin}]",
+                "jobs[0].timezone:",
+            ),
+            (
+                "[{name: a, every: 1h}, {name: a, every: 2h}]",
+                "declared twice",
+            ),
+            (
+                "[{name: a, every: 1h, colour: red}]",
+                "unknown field `colour`",
+            ),
+        ];
+        for (text, want) in cases {
+            let (_, errors) = parse_text(text, "", "");
+            assert!(
+                errors.iter().any(|e| e.contains(want)),
+                "{text}: want {want:?} in {errors:?}"
+            );
+        }
+        let (_, errors) = parse_text("", "", "{refresh: 5s}");
+        assert!(
+            errors.iter().any(|e| e.contains("job_store: set `redis")),
+            "{errors:?}"
+        );
+        let (_, errors) = parse_text("", "", "{postgres: 'postgres://x/y', table: 'Bad-Name'}");
+        assert!(
+            errors.iter().any(|e| e.contains("job_store.table")),
+            "{errors:?}"
+        );
+        let (_, errors) = parse_text(
+            "",
+            "[{name: k, key: '0123456789abcdef', every: 1h, max_jobs: 0}]",
+            "",
+        );
+        assert!(
+            errors.iter().any(|e| e.contains("job_keys[0].max_jobs")),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn tokens_are_not_shared() {
+        let (_, errors) = parse_text(
+            "[{name: a, every: 1h, token: '0123456789abcdef'}]",
+            "[{name: k, key: '0123456789abcdef', every: 1h}]",
+            "",
+        );
+        assert!(
+            errors.iter().any(|e| e.contains("share a token")),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn job_names_are_path_segments() {
+        assert!(is_job_name("nightly-rollup.v2_a"));
+        for bad in ["", "a/b", "a b", "é", "..%2f", &"x".repeat(65)] {
+            assert!(!is_job_name(bad), "{bad}");
+        }
+    }
+}

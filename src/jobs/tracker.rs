@@ -1,0 +1,533 @@
+//! The jobs of the running config: taking pings (who may send one, how often, what it
+//! changes), reading every job's state from the store in the background, forgetting silent
+//! provisioned jobs, and publishing the `pulse_job_*` series into the exporter's store.
+
+use std::collections::BTreeMap;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use sha2::{Digest, Sha256};
+
+use crate::jobs::backend::Backend;
+use crate::jobs::config::{JobSpec, JobsConfig};
+use crate::jobs::metrics::{job_families, JOB_STORE_UP};
+use crate::jobs::state::{Applied, JobState, Ping, ABANDON_AFTER};
+use crate::run::store::Store;
+use crate::sample::{unix_now, Output};
+
+/// Pings one job may send per second, sustained.
+pub const PINGS_PER_SECOND: u32 = 5;
+
+/// Pings one job may send in a burst.
+pub const PING_BURST: u32 = 50;
+
+/// What a ping was signed with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// A user of the web config's `basic_auth_users`, already verified.
+    WebUser,
+    /// `Authorization: Bearer …`.
+    Bearer(String),
+    /// Nothing.
+    None,
+}
+
+/// Why a ping was refused: an HTTP status and a message that says what to change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// HTTP status.
+    pub status: u16,
+    /// What was wrong, and the fix.
+    pub message: String,
+    /// Seconds to wait before trying again, for 429 and 503.
+    pub retry_after: Option<u64>,
+}
+
+impl Refusal {
+    fn new(status: u16, message: impl Into<String>) -> Self {
+        Refusal {
+            status,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+}
+
+/// The running jobs, their store, and what they last published.
+pub struct JobTracker {
+    config: RwLock<Arc<JobsConfig>>,
+    backend: RwLock<Arc<Backend>>,
+    /// Every job's state as last read or written.
+    cache: Mutex<BTreeMap<String, JobState>>,
+    store_up: AtomicBool,
+    /// Set when the declared jobs must be recorded in the store (at start, after a reload).
+    ensure: AtomicBool,
+    limiter: DefaultKeyedRateLimiter<String>,
+    published: Arc<Store>,
+    refresh: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for JobTracker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobTracker").finish_non_exhaustive()
+    }
+}
+
+impl Drop for JobTracker {
+    fn drop(&mut self) {
+        if let Some(h) = self.refresh.get_mut().ok().and_then(Option::take) {
+            h.abort();
+        }
+    }
+}
+
+fn digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// Compares tokens by their digests, so the time taken says nothing of a guess's prefix.
+fn same_token(a: &str, b: &str) -> bool {
+    digest(a) == digest(b)
+}
+
+impl JobTracker {
+    /// A tracker for `config`, publishing into `published`. Its store is opened (not
+    /// connected); the background reads start with [`JobTracker::start`].
+    pub fn new(config: JobsConfig, published: Arc<Store>) -> Result<Arc<JobTracker>, String> {
+        let backend = Backend::open(&config.store)?;
+        let quota = Quota::per_second(NonZeroU32::new(PINGS_PER_SECOND).unwrap_or(NonZeroU32::MIN))
+            .allow_burst(NonZeroU32::new(PING_BURST).unwrap_or(NonZeroU32::MIN));
+        let tracker = Arc::new(JobTracker {
+            config: RwLock::new(Arc::new(config)),
+            backend: RwLock::new(Arc::new(backend)),
+            cache: Mutex::default(),
+            store_up: AtomicBool::new(true),
+            ensure: AtomicBool::new(true),
+            limiter: RateLimiter::keyed(quota),
+            published,
+            refresh: Mutex::default(),
+        });
+        tracker.publish();
+        Ok(tracker)
+    }
+
+    /// Starts reading the store every `refresh`, on the current Tokio runtime.
+    pub fn start(self: &Arc<Self>) {
+        let config = self.config();
+        if !config.is_empty() && self.backend().describe() == "memory" {
+            tracing::warn!(event = "jobs.memory_store", jobs = config.jobs.len(), "jobs are configured without `job_store:`: their pings are kept in this process only, lost at a restart and not seen by other replicas");
+        }
+        let weak = Arc::downgrade(self);
+        let handle = tokio::spawn(async move {
+            loop {
+                let Some(tracker) = weak.upgrade() else {
+                    return;
+                };
+                let every = tracker.config().store.refresh;
+                tracker.refresh_once().await;
+                drop(tracker);
+                tokio::time::sleep(every).await;
+            }
+        });
+        if let Some(old) = self
+            .refresh
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .replace(handle)
+        {
+            old.abort();
+        }
+    }
+
+    /// Applies a reloaded config: a changed store is opened anew; removed jobs leave at once.
+    pub fn apply(&self, config: JobsConfig) -> Result<(), String> {
+        let current = self.config();
+        if config.store != current.store {
+            let backend = Backend::open(&config.store)?;
+            *self.backend.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(backend);
+            self.cache.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        }
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
+        self.ensure.store(true, Ordering::Release);
+        self.publish();
+        Ok(())
+    }
+
+    /// The jobs config in force.
+    pub fn config(&self) -> Arc<JobsConfig> {
+        self.config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn backend(&self) -> Arc<Backend> {
+        self.backend
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// One read of the store: records declared jobs it does not hold yet, reads every state,
+    /// forgets provisioned jobs silent past their key's `forget_after`, and publishes.
+    pub async fn refresh_once(&self) {
+        let config = self.config();
+        let backend = self.backend();
+        let timeout = config.store.timeout;
+        let now = unix_now();
+        if self.ensure.swap(false, Ordering::AcqRel) {
+            let names: Vec<String> = config.jobs.iter().map(|j| j.name.clone()).collect();
+            let ensured = tokio::time::timeout(timeout, backend.ensure(&names, now)).await;
+            if !matches!(ensured, Ok(Ok(()))) {
+                self.ensure.store(true, Ordering::Release);
+            }
+        }
+        match tokio::time::timeout(timeout, backend.load()).await {
+            Ok(Ok(states)) => {
+                for (name, state) in &states {
+                    let Some(key) = state.key.as_deref() else {
+                        continue;
+                    };
+                    let Some(spec) = config.keys.iter().find(|k| k.name == key) else {
+                        continue;
+                    };
+                    let silent_since = state.last_ping.unwrap_or(state.first_seen);
+                    if now - silent_since > spec.forget_after.as_secs_f64() {
+                        tracing::info!(event = "jobs.forgotten", job = %name, key = %key, "a job made by a ping key was silent past its forget_after; its series leave");
+                        let _ = tokio::time::timeout(timeout, backend.forget(name)).await;
+                    }
+                }
+                *self.cache.lock().unwrap_or_else(|e| e.into_inner()) = states;
+                self.set_store_up(true, None);
+            }
+            Ok(Err(e)) => self.set_store_up(false, Some(e.to_string())),
+            Err(_) => self.set_store_up(
+                false,
+                Some(format!(
+                    "job store ({}) did not answer within {timeout:?}",
+                    backend.describe()
+                )),
+            ),
+        }
+        self.publish();
+    }
+
+    fn set_store_up(&self, up: bool, error: Option<String>) {
+        let was = self.store_up.swap(up, Ordering::AcqRel);
+        if was && !up {
+            tracing::warn!(event = "jobs.store_down", error = %error.unwrap_or_default(), "the job store cannot be read: pings are refused with 503 and the last states read stay published");
+        } else if !was && up {
+            tracing::info!(event = "jobs.store_up", "the job store can be read again");
+        }
+    }
+
+    /// The jobs published: the declared ones, then those the configured keys made (at most
+    /// each key's `max_jobs`).
+    pub fn jobs(&self) -> Vec<(JobSpec, Option<JobState>)> {
+        let config = self.config();
+        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<(JobSpec, Option<JobState>)> = config
+            .jobs
+            .iter()
+            .map(|j| (j.clone(), cache.get(&j.name).cloned()))
+            .collect();
+        for key in &config.keys {
+            let made = cache
+                .iter()
+                .filter(|(name, s)| {
+                    s.key.as_deref() == Some(key.name.as_str())
+                        && !config.jobs.iter().any(|j| &j.name == *name)
+                })
+                .take(key.max_jobs as usize);
+            for (name, state) in made {
+                let mut spec = key.job.clone();
+                spec.name = name.clone();
+                out.push((spec, Some(state.clone())));
+            }
+        }
+        out
+    }
+
+    fn publish(&self) {
+        let config = self.config();
+        let mut families = Vec::new();
+        if !config.is_empty() {
+            let mut own = Output::default();
+            let up = if self.store_up.load(Ordering::Acquire) {
+                1.0
+            } else {
+                0.0
+            };
+            own.add(&JOB_STORE_UP, &[self.backend().describe()], up);
+            families.extend(own.families);
+        }
+        for (spec, state) in self.jobs() {
+            families.extend(job_families(&spec, state.as_ref()));
+        }
+        self.published.set_job_families(families);
+    }
+
+    /// Takes a ping for job `name`, signed with `credential`; `web_users` says whether the
+    /// web config has users (who may sign any job's pings).
+    pub async fn ping(
+        &self,
+        name: &str,
+        credential: Credential,
+        web_users: bool,
+        ping: Ping,
+    ) -> Result<Applied, Refusal> {
+        let config = self.config();
+        let bearer = match &credential {
+            Credential::Bearer(t) => Some(t.as_str()),
+            _ => None,
+        };
+        let mut made_by = None;
+        let spec = match config.jobs.iter().find(|j| j.name == name) {
+            Some(job) => {
+                let signed = credential == Credential::WebUser
+                    || matches!((bearer, &job.token), (Some(b), Some(t)) if same_token(b, t));
+                if !signed {
+                    if job.token.is_none() && !web_users {
+                        return Err(Refusal::new(403, format!("job {name:?} takes no pings: it has no `token` and the web config has no `basic_auth_users`; set one of them")));
+                    }
+                    return Err(Refusal::new(401, format!("a ping for job {name:?} must carry its token (`Authorization: Bearer …`) or a web config user (basic auth)")));
+                }
+                job.clone()
+            }
+            None => {
+                let key = bearer.and_then(|b| config.keys.iter().find(|k| same_token(b, &k.key)));
+                let Some(key) = key else {
+                    if bearer.is_some() && !config.keys.is_empty() {
+                        return Err(Refusal::new(401, format!("job {name:?} is not declared and the bearer token is not a ping key (`job_keys:`)")));
+                    }
+                    return Err(Refusal::new(404, format!("no job {name:?}: declare it under `jobs:`, or ping with a `job_keys:` key to create it")));
+                };
+                if !crate::jobs::config::is_job_name(name) {
+                    return Err(Refusal::new(
+                        400,
+                        "a job name is 1-64 characters of letters, digits, `_`, `.` or `-`",
+                    ));
+                }
+                {
+                    let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+                    if let Some(owner) = cache.get(name).and_then(|s| s.key.as_deref()) {
+                        if owner != key.name {
+                            return Err(Refusal::new(
+                                403,
+                                format!(
+                                    "job {name:?} was made by ping key {owner:?}, not {:?}",
+                                    key.name
+                                ),
+                            ));
+                        }
+                    } else {
+                        let made = cache
+                            .values()
+                            .filter(|s| s.key.as_deref() == Some(key.name.as_str()))
+                            .count();
+                        if made >= key.max_jobs as usize {
+                            return Err(Refusal::new(403, format!("ping key {:?} has made its {} jobs (`max_jobs`): raise max_jobs, or let silent ones be forgotten after `forget_after`", key.name, key.max_jobs)));
+                        }
+                    }
+                }
+                made_by = Some(key.name.clone());
+                let mut spec = key.job.clone();
+                spec.name = name.to_owned();
+                spec
+            }
+        };
+        if self.limiter.check_key(&name.to_owned()).is_err() {
+            return Err(Refusal {
+                retry_after: Some(1),
+                ..Refusal::new(429, format!("job {name:?} is sending more than {PINGS_PER_SECOND} pings a second (burst {PING_BURST}); slow down"))
+            });
+        }
+        let abandon = spec.max_runtime.unwrap_or(ABANDON_AFTER);
+        let backend = self.backend();
+        let timeout = config.store.timeout;
+        let update = backend.update(name, ping.at, |state| {
+            if state.key.is_none() {
+                state.key = made_by.clone();
+            }
+            state.apply(&ping, abandon)
+        });
+        let unavailable = |why: String| {
+            self.set_store_up(false, Some(why.clone()));
+            self.publish();
+            Err(Refusal {
+                retry_after: Some(5),
+                ..Refusal::new(
+                    503,
+                    format!("the ping was not recorded: {why}; send it again"),
+                )
+            })
+        };
+        match tokio::time::timeout(timeout, update).await {
+            Ok(Ok((state, applied))) => {
+                self.cache
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(name.to_owned(), state);
+                self.set_store_up(true, None);
+                self.publish();
+                if let Some(key) = &made_by {
+                    tracing::debug!(event = "jobs.ping", job = %name, key = %key, signal = ping.signal.as_str());
+                }
+                Ok(applied)
+            }
+            Ok(Err(e)) => unavailable(e.to_string()),
+            Err(_) => unavailable(format!(
+                "the job store ({}) did not answer within {timeout:?}",
+                backend.describe()
+            )),
+        }
+    }
+
+    /// The timeout of a store write, for callers that bound a ping as a whole.
+    pub fn store_timeout(&self) -> Duration {
+        self.config().store.timeout
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jobs::state::Signal;
+
+    fn tracker(yaml_jobs: &str, yaml_keys: &str) -> Arc<JobTracker> {
+        let mut errors = Vec::new();
+        let v = |t: &str| (!t.is_empty()).then(|| serde_yaml::from_str(t).unwrap());
+        let config =
+            crate::jobs::config::parse(v(yaml_jobs), v(yaml_keys), None, None, &mut errors);
+        assert!(errors.is_empty(), "{errors:?}");
+        JobTracker::new(config, Arc::new(Store::new())).unwrap()
+    }
+
+    fn ping(signal: Signal) -> Ping {
+        Ping {
+            signal,
+            rid: None,
+            log: None,
+            at: unix_now(),
+        }
+    }
+
+    const TOKEN: &str = "tok-0123456789abcdef";
+    const KEY: &str = "key-0123456789abcdef";
+
+    #[tokio::test]
+    async fn pings_are_signed_by_the_jobs_token_or_a_web_user() {
+        let t = tracker(
+            &format!("[{{name: a, every: 1h, token: {TOKEN}}}, {{name: open, every: 1h}}]"),
+            "",
+        );
+        let bearer = |s: &str| Credential::Bearer(s.to_owned());
+        assert!(t
+            .ping("a", bearer(TOKEN), false, ping(Signal::Start))
+            .await
+            .is_ok());
+        assert_eq!(
+            t.ping(
+                "a",
+                bearer("wrong-0123456789ab"),
+                false,
+                ping(Signal::Start)
+            )
+            .await
+            .unwrap_err()
+            .status,
+            401
+        );
+        assert_eq!(
+            t.ping("a", Credential::None, false, ping(Signal::Start))
+                .await
+                .unwrap_err()
+                .status,
+            401
+        );
+        assert!(t
+            .ping("a", Credential::WebUser, true, ping(Signal::Success))
+            .await
+            .is_ok());
+        let refused = t
+            .ping("open", Credential::None, false, ping(Signal::Start))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.status, 403);
+        assert!(
+            refused.message.contains("basic_auth_users"),
+            "{}",
+            refused.message
+        );
+        assert_eq!(
+            t.ping("nope", Credential::None, false, ping(Signal::Start))
+                .await
+                .unwrap_err()
+                .status,
+            404
+        );
+    }
+
+    #[tokio::test]
+    async fn a_key_makes_jobs_up_to_its_cap_and_only_its_own() {
+        let t = tracker(
+            "",
+            &format!("[{{name: k, key: {KEY}, every: 1h, max_jobs: 2}}, {{name: other, key: other-0123456789abcd, every: 1h}}]"),
+        );
+        let key = Credential::Bearer(KEY.to_owned());
+        for name in ["one", "two"] {
+            assert!(t
+                .ping(name, key.clone(), false, ping(Signal::Success))
+                .await
+                .is_ok());
+        }
+        let full = t
+            .ping("three", key.clone(), false, ping(Signal::Success))
+            .await
+            .unwrap_err();
+        assert_eq!(full.status, 403);
+        assert!(full.message.contains("max_jobs"), "{}", full.message);
+        let theirs = Credential::Bearer("other-0123456789abcd".to_owned());
+        assert_eq!(
+            t.ping("one", theirs, false, ping(Signal::Success))
+                .await
+                .unwrap_err()
+                .status,
+            403
+        );
+        assert_eq!(
+            t.ping("bad name", key.clone(), false, ping(Signal::Success))
+                .await
+                .unwrap_err()
+                .status,
+            400
+        );
+        let published: Vec<String> = t.jobs().into_iter().map(|(s, _)| s.name).collect();
+        assert_eq!(published, ["one", "two"]);
+    }
+
+    #[tokio::test]
+    async fn a_flood_of_pings_is_refused_with_retry_after() {
+        let t = tracker(&format!("[{{name: a, every: 1h, token: {TOKEN}}}]"), "");
+        let mut limited = None;
+        for _ in 0..(PING_BURST + 5) {
+            if let Err(r) = t
+                .ping(
+                    "a",
+                    Credential::Bearer(TOKEN.into()),
+                    false,
+                    ping(Signal::Start),
+                )
+                .await
+            {
+                limited = Some(r);
+                break;
+            }
+        }
+        let r = limited.expect("the burst is bounded");
+        assert_eq!((r.status, r.retry_after), (429, Some(1)));
+    }
+}
