@@ -838,7 +838,7 @@ def health():
 
 def queues():
     b = Board("pulse-queues-workers", "Queues and workers",
-              "Queue depth, the age of the oldest waiting job, consumers, dead letters, job latency and completions; CPU and GPU worker pools and heartbeats (spot and on-demand).")
+              "Queue depth, the age of the oldest waiting job, consumers, dead letters, job latency and completions; CPU and GPU worker pools and heartbeats (spot and on-demand); jobs that report in (deadlines, failures, runs).")
     b.row("Queues now")
     b.card("Redis queue depth", "Jobs waiting in each Redis queue (LLEN; an empty queue has no key and reads 0). Orange from 100, red from 500.", "short",
            redis_depth(), REDIS_QUEUE_OK, w=6, h=6, legend="{{platform}} {{queue}}", thresholds=QUEUE_DEPTH,
@@ -929,6 +929,33 @@ def queues():
                        column("state", cell="color-text", mappings=[{"type": "value", "options": {
                            "offline": {"text": "offline", "color": "red", "index": 0}}}]),
                        column("heartbeat age", unit="s", thresholds=HEARTBEAT_AGE, cell="color-background")])
+    b.row("Jobs that report in")
+    jlabels = "platform, instance, job_name"
+    b.table("Job status", "Each job that reports in (jobs: and job_keys: in the config): how far past its deadline it is (negative: time left; red once late), whether its last run failed and with which exit code, runs in flight, and the age and duration of its last success. A late job stays listed until it reports; its log tail is on the exporter's landing page.", "short",
+            [{"expr": f"time() - max by ({jlabels}) ({sel('pulse_job_deadline_timestamp_seconds')})"},
+             {"expr": f"max by ({jlabels}) ({sel('pulse_job_failing')})"},
+             {"expr": f"max by ({jlabels}) ({sel('pulse_job_last_exit_code')})"},
+             {"expr": f"max by ({jlabels}) ({sel('pulse_job_running')})"},
+             {"expr": f"time() - max by ({jlabels}) ({sel('pulse_job_last_success_timestamp_seconds')})"},
+             {"expr": f"max by ({jlabels}) ({sel('pulse_job_last_duration_seconds')})"}],
+            w=24, h=9, alerts=["PulseJobLate", "PulseJobFailed", "PulseJobRunningTooLong"],
+            transformations=[MERGE, organize({"Value #A": "past deadline", "Value #B": "last run",
+                                              "Value #C": "exit code", "Value #D": "running",
+                                              "Value #E": "last success", "Value #F": "last duration"},
+                                             order=["platform", "instance", "job_name", "Value #A", "Value #B",
+                                                    "Value #C", "Value #D", "Value #E", "Value #F"]),
+                             sort_by("past deadline")],
+            overrides=[column("past deadline", unit="s", cell="color-background",
+                              thresholds=steps(("green", None), ("red", 0))),
+                       column("last run", cell="color-background", mappings=[{"type": "value", "options": {
+                           "0": {"text": "succeeded", "color": "green", "index": 0},
+                           "1": {"text": "failed", "color": "red", "index": 1}}}]),
+                       column("last success", unit="s"),
+                       column("last duration", unit="s")])
+    b.ts("Job runs", "Finished runs per job and outcome over the range: a failure shows as a red bar; a job with no bar in its scheduled hour did not run.", "short",
+         [{"expr": f"sum by ({jlabels}, outcome) ({over('increase', 'pulse_job_runs_total')})",
+           "legendFormat": "{{job_name}} {{outcome}}"}], w=24, stack=True,
+         alerts=["PulseJobFailed"])
     return b
 
 

@@ -140,7 +140,14 @@ pub fn dashboard(config: &Config, options: &Options) -> Value {
             }
         }
     }
-    let instance_query = format!("label_values({}{{{sources}}}, instance)", SOURCE_UP.name);
+    if !config.jobs.is_empty() {
+        jobs_panels(&mut b, &config.jobs);
+    }
+    // A config of jobs alone finds its exporters by their jobs.
+    let instance_query = match names.is_empty() && !config.jobs.is_empty() {
+        true => "label_values(pulse_job_info, instance)".to_owned(),
+        false => format!("label_values({}{{{sources}}}, instance)", SOURCE_UP.name),
+    };
     let mut variables = vec![
         json!({"name": "datasource", "label": "Prometheus", "type": "datasource",
                "query": "prometheus", "hide": 0, "refresh": 1, "regex": "", "options": []}),
@@ -179,6 +186,103 @@ pub fn dashboard(config: &Config, options: &Options) -> Value {
         "links": [],
         "panels": b.panels,
     })
+}
+
+/// The jobs row: every job's state (past its deadline or not, its last run's outcome and exit
+/// code, runs in flight, its last success) and its runs by outcome.
+fn jobs_panels(b: &mut Board, jobs: &crate::jobs::config::JobsConfig) {
+    use crate::jobs::metrics::*;
+    b.row("row/jobs", "Jobs that report in");
+    let names: Vec<&str> = jobs.jobs.iter().map(|j| j.name.as_str()).collect();
+    let keys: Vec<&str> = jobs.keys.iter().map(|k| k.name.as_str()).collect();
+    let mut scope = Vec::new();
+    if !names.is_empty() {
+        scope.push(selector(
+            JOB_INFO.name,
+            &[any_of("job_name", &names)],
+            Some(VAR),
+        ));
+    }
+    if !keys.is_empty() {
+        scope.push(selector(JOB_INFO.name, &[any_of("key", &keys)], Some(VAR)));
+    }
+    let scope = scope.join(" or ");
+    let of = |metric: &str| {
+        format!(
+            "max by (instance, job_name) ({} and on (instance, job_name) ({scope}))",
+            style::fold(&selector(metric, &[], Some(VAR)))
+        )
+    };
+    let targets = vec![
+        json!({"expr": format!("time() - {}", of(JOB_DEADLINE.name)), "instant": true, "format": "table"}),
+        json!({"expr": of(JOB_FAILING.name), "instant": true, "format": "table"}),
+        json!({"expr": of(JOB_LAST_EXIT_CODE.name), "instant": true, "format": "table"}),
+        json!({"expr": of(JOB_RUNNING.name), "instant": true, "format": "table"}),
+        json!({"expr": format!("time() - {}", of(JOB_LAST_SUCCESS.name)), "instant": true, "format": "table"}),
+    ];
+    let about = About::plain(
+        "jobs/status",
+        "Job status",
+        "Each job of `jobs:` and `job_keys:`: seconds past its deadline (negative: time left; red once late), whether its last run failed and its exit code, runs in flight, and the age of its last success. A late job stays listed until it reports; its log tail is on the exporter's landing page.",
+        "short",
+        json!({"mode": "absolute", "steps": [{"color": "blue", "value": null}]}),
+    );
+    let look = Look {
+        size: (24, 8),
+        mappings: Vec::new(),
+        options: json!({"showHeader": true, "cellHeight": "sm"}),
+    };
+    let panel = b.panel("table", &about, targets, look);
+    panel["links"] = json!([
+        runbook_link("PulseJobLate"),
+        runbook_link("PulseJobFailed"),
+        runbook_link("PulseJobRunningTooLong")
+    ]);
+    panel["transformations"] = json!([
+        {"id": "merge", "options": {}},
+        {"id": "organize", "options": {
+            "excludeByName": {"Time": true},
+            "renameByName": {"Value #A": "past deadline", "Value #B": "last run",
+                             "Value #C": "exit code", "Value #D": "running",
+                             "Value #E": "last success"}}},
+        {"id": "sortBy", "options": {"sort": [{"field": "past deadline", "desc": true}]}},
+    ]);
+    panel["fieldConfig"]["overrides"] = json!([
+        {"matcher": {"id": "byName", "options": "past deadline"}, "properties": [
+            {"id": "unit", "value": "s"},
+            {"id": "thresholds", "value": {"mode": "absolute", "steps": [
+                {"color": "green", "value": null}, {"color": "red", "value": 0}]}},
+            {"id": "custom.cellOptions", "value": {"type": "color-background"}}]},
+        {"matcher": {"id": "byName", "options": "last run"}, "properties": [
+            {"id": "mappings", "value": [{"type": "value", "options": {
+                "0": {"text": "succeeded", "color": "green", "index": 0},
+                "1": {"text": "failed", "color": "red", "index": 1}}}]},
+            {"id": "custom.cellOptions", "value": {"type": "color-background"}}]},
+        {"matcher": {"id": "byName", "options": "last success"},
+         "properties": [{"id": "unit", "value": "s"}]},
+    ]);
+    let runs = format!(
+        "sum by (job_name, outcome) ({} and on (instance, job_name) ({scope}))",
+        style::fold(&format!(
+            "increase({}[$__rate_interval])",
+            selector(JOB_RUNS.name, &[], Some(VAR))
+        ))
+    );
+    let about = About::plain(
+        "jobs/runs",
+        "Job runs",
+        "Finished runs per job and outcome: a job with no bar in its scheduled hour did not run.",
+        "short",
+        json!({"mode": "absolute", "steps": [{"color": "blue", "value": null}]}),
+    );
+    let look = Look {
+        size: (24, 8),
+        mappings: Vec::new(),
+        options: json!({"legend": {"calcs": [], "displayMode": "list", "placement": "bottom", "showLegend": true}}),
+    };
+    let targets = vec![json!({"expr": runs, "legendFormat": "{{job_name}} {{outcome}}"})];
+    b.panel("timeseries", &about, targets, look)["fieldConfig"]["defaults"]["custom"] = json!({"fillOpacity": 20, "lineWidth": 1, "showPoints": "never",
+               "stacking": {"mode": "normal", "group": "A"}});
 }
 
 /// The first panel of a template's row: each leased target's health, by target.

@@ -160,6 +160,61 @@ fn bundled(name: &str, sources: &[&str]) -> Option<Rule> {
     })
 }
 
+/// The bundle's job alerts.
+const JOB_ALERTS: [&str; 3] = ["PulseJobLate", "PulseJobFailed", "PulseJobRunningTooLong"];
+
+/// The bundle's job alerts for the config's jobs: the declared ones by name and those its
+/// ping keys make by `key`, so two teams' generated files never fire twice for one job.
+fn job_rules(config: &Config) -> Vec<Rule> {
+    let jobs = &config.jobs;
+    if jobs.is_empty() {
+        return Vec::new();
+    }
+    let names: Vec<&str> = jobs.jobs.iter().map(|j| j.name.as_str()).collect();
+    let keys: Vec<&str> = jobs.keys.iter().map(|k| k.name.as_str()).collect();
+    let mut scopes = Vec::new();
+    if !names.is_empty() {
+        scopes.push(selector(
+            "pulse_job_info",
+            &[any_of("job_name", &names)],
+            None,
+        ));
+    }
+    if !keys.is_empty() {
+        scopes.push(selector("pulse_job_info", &[any_of("key", &keys)], None));
+    }
+    let scope = scopes.join(" or ");
+    let Ok(file) = serde_yaml::from_str::<serde_yaml::Value>(BUNDLE) else {
+        return Vec::new();
+    };
+    let strings = |v: &serde_yaml::Value| -> BTreeMap<String, String> {
+        v.as_mapping()
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), v.as_str()?.to_owned())))
+            .collect()
+    };
+    file["groups"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .flat_map(|g| g["rules"].as_sequence().into_iter().flatten())
+        .filter(|r| JOB_ALERTS.iter().any(|a| r["alert"].as_str() == Some(a)))
+        .filter_map(|r| {
+            Some(Rule {
+                alert: r["alert"].as_str()?.to_owned(),
+                expr: format!(
+                    "(\n{}\n)\nand on (instance, job_name) ({scope})",
+                    r["expr"].as_str()?.trim_end()
+                ),
+                for_: r["for"].as_str()?.to_owned(),
+                labels: strings(&r["labels"]),
+                annotations: strings(&r["annotations"]),
+            })
+        })
+        .collect()
+}
+
 /// Severity of PulseSourceDown: primary databases and the sources holding queues
 /// (`tier="primary"` or `"queue"`, a target label) page, as in the bundled rules.
 const SOURCE_DOWN_SEVERITY: &str = "{{ if or (eq $labels.tier \"primary\") (eq $labels.tier \"queue\") }}critical{{ else }}warning{{ end }}";
@@ -537,6 +592,7 @@ pub fn rules(config: &Config) -> String {
         ("pulse-config-business", drops),
         ("pulse-config-workers", workers),
         ("pulse-config-queues", queues),
+        ("pulse-config-jobs", job_rules(config)),
     ]
     .into_iter()
     .filter(|(_, rules)| !rules.is_empty())
@@ -552,9 +608,10 @@ pub fn rules(config: &Config) -> String {
          # or stale, the threshold alerts of the checks with `alert:`, the drop-against-usual\n\
          # alerts of the checks with `drop:`, the bundle's worker-pool\n\
          # alerts for the sources with heartbeat checks, and its queue alerts for RabbitMQ sources\n\
-         # and checks publishing the bundle's queue metrics (app_queue_depth, …). Regenerate it\n\
-         # after changing the config. It takes the place of the `pulse-sources`, `pulse-queues`\n\
-         # and `pulse-workers` groups of the bundled alerts/pulse-alerts.yml (same alert names,\n\
+         # and checks publishing the bundle's queue metrics (app_queue_depth, …), and its job\n\
+         # alerts for the jobs of `jobs:` and `job_keys:`. Regenerate it after changing the\n\
+         # config. It takes the place of the `pulse-sources`, `pulse-queues`, `pulse-workers`\n\
+         # and `pulse-jobs` groups of the bundled alerts/pulse-alerts.yml (same alert names,\n\
          # runbook sections and inhibitions): load it with that file's `pulse-exporter` group,\n\
          # not beside those three."
     );
@@ -809,5 +866,27 @@ mod tests {
         assert!(t["expr"].as_str().unwrap().starts_with(
             "(sum without (outcome) (max without (pod) (app_payments{outcome=~\"paid\"})) or"
         ));
+    }
+
+    #[test]
+    fn the_jobs_of_the_config_bring_the_bundled_job_alerts_scoped_to_them() {
+        let r = rules_of(
+            "sources: []\njobs:\n  - { name: usage-rollup, cron: '15 2 * * *', token: 0123456789abcdef0 }\njob_keys:\n  - { name: scripts, key: fedcba98765432100, every: 1h }\n",
+        );
+        let jobs = group(&r, "pulse-config-jobs").expect("a jobs group");
+        let alerts: Vec<&str> = jobs["rules"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|r| r["alert"].as_str().unwrap())
+            .collect();
+        assert_eq!(alerts, JOB_ALERTS);
+        let expr = jobs["rules"][0]["expr"].as_str().unwrap();
+        assert!(
+            expr.ends_with("and on (instance, job_name) (pulse_job_info{job_name=~\"usage-rollup\"} or pulse_job_info{key=~\"scripts\"})"),
+            "{expr}"
+        );
+        promql_parser::parser::parse(expr).expect("valid PromQL");
+        assert!(group(&rules_of("sources: []\n"), "pulse-config-jobs").is_none());
     }
 }

@@ -71,6 +71,28 @@ pub fn render() -> String {
          leases.",
         &[&template],
     );
+    section(
+        &mut out,
+        "`jobs:` items",
+        "A job that reports in: it pings `/ping/NAME/start` when a run starts and \
+         `/ping/NAME/success` or `/ping/NAME/fail?exit_code=N` when it ends (or runs under \
+         `pulse-exporter run --job NAME -- COMMAND`), and `PulseJobLate` fires when no run has \
+         finished by its deadline. docs/jobs.md explains the pings.",
+        &[&schema::<crate::jobs::config::JobConfig>()],
+    );
+    section(
+        &mut out,
+        "`job_keys:` items",
+        "A ping key: pings signed with it to a job name the config does not declare make that \
+         job (for fleets of scripts that name themselves).",
+        &[&schema::<crate::jobs::config::JobKeyConfig>()],
+    );
+    section(
+        &mut out,
+        "`job_store:`",
+        "Where the jobs' pings are kept.",
+        &[&schema::<crate::jobs::config::JobStoreConfig>()],
+    );
     let check = schema::<CheckCommon>();
     section(
         &mut out,

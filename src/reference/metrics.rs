@@ -34,7 +34,7 @@ pub fn sections() -> Vec<Section> {
         .iter()
         .copied()
         .chain(KINDS.iter().map(|k| k.metrics_section()))
-        .chain([crate::heartbeat::SECTION])
+        .chain([crate::heartbeat::SECTION, crate::jobs::metrics::SECTION])
         .collect()
 }
 

@@ -26,6 +26,9 @@ pub fn config_schema() -> Value {
     let common = defs.take(schema::<SourceCommon>().to_value());
     let template = defs.take(schema::<TemplateFields>().to_value());
     let check = defs.take(schema::<CheckCommon>().to_value());
+    let job = defs.take(schema::<crate::jobs::config::JobConfig>().to_value());
+    let job_key = defs.take(schema::<crate::jobs::config::JobKeyConfig>().to_value());
+    let job_store = defs.take(schema::<crate::jobs::config::JobStoreConfig>().to_value());
 
     let mut sources = Vec::new();
     let mut templates = Vec::new();
@@ -105,6 +108,9 @@ pub fn config_schema() -> Value {
             "global": global,
             "sources": { "type": ["array", "null"], "items": { "$ref": format!("#/{DEFS}/source") } },
             "templates": { "type": ["array", "null"], "items": { "$ref": format!("#/{DEFS}/template") } },
+            "jobs": { "type": ["array", "null"], "items": job },
+            "job_keys": { "type": ["array", "null"], "items": job_key },
+            "job_store": job_store,
         },
     });
     root[DEFS] = Value::Object(defs.defs);

@@ -333,6 +333,7 @@ async fn landing(State(st): State<HttpState>) -> Html<String> {
         st.app.store().shard_status(),
         &st.app.store().reload_status(),
         &st.app.leases(),
+        &st.app.jobs().jobs(),
     ))
 }
 

@@ -4,6 +4,8 @@
 
 use std::time::SystemTime;
 
+use crate::jobs::config::JobSpec;
+use crate::jobs::state::JobState;
 use crate::run::app::SourceStatus;
 use crate::run::store::{Entry, ReloadStatus, ShardStatus};
 use crate::run::targets::LeaseStatus;
@@ -97,6 +99,7 @@ pub fn render(
     shard: ShardStatus,
     reload: &ReloadStatus,
     leases: &[LeaseStatus],
+    jobs: &[(JobSpec, Option<JobState>)],
 ) -> String {
     let now = SystemTime::now();
     let mut rows = String::new();
@@ -137,13 +140,89 @@ pub fn render(
 <p>Failing checks first.</p>
 <table><tr><th>Source</th><th>Check</th><th>State</th><th>Since</th><th>Last success</th><th>Last error</th></tr>
 {failing}{passing}</table>
-{leased}</body></html>
+{leased}{jobs}</body></html>
 "#,
         leased = leased(leases, entries),
+        jobs = jobs_section(jobs, now),
         version = env!("CARGO_PKG_VERSION"),
         path = esc(telemetry_path),
         sharding = sharding(shard),
         reload = reload_line(reload, now),
+    )
+}
+
+/// Most jobs listed, late and failing ones first.
+const JOBS_SHOWN: usize = 200;
+
+/// The jobs' section, when there are any: each job's state (late, failed, running, on time),
+/// its deadline, last start, success and failure, and its last run's log tail.
+fn jobs_section(jobs: &[(JobSpec, Option<JobState>)], now: SystemTime) -> String {
+    if jobs.is_empty() {
+        return String::new();
+    }
+    let now_secs = crate::sample::unix_seconds(now);
+    let at = |t: Option<f64>| match t {
+        Some(t) => {
+            let when = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs_f64(t.max(0.0));
+            format!(
+                "{} ({})",
+                ago(Some(when), now),
+                humantime::format_rfc3339_seconds(when)
+            )
+        }
+        None => "never".to_owned(),
+    };
+    let mut rows: Vec<(u8, String)> = jobs
+        .iter()
+        .take(JOBS_SHOWN)
+        .map(|(spec, state)| {
+            let deadline = state.as_ref().and_then(|s| s.deadline(spec));
+            let late = deadline.is_some_and(|d| now_secs > d);
+            let (rank, text, class) = match state {
+                None => (3, "not read yet".to_owned(), "pending"),
+                Some(s) if s.failing() => (0, match s.last_exit_code {
+                    Some(c) => format!("failed (exit code {c})"),
+                    None => "failed".to_owned(),
+                }, "down"),
+                Some(_) if late => (1, "late".to_owned(), "down"),
+                Some(s) if !s.running.is_empty() => (2, format!("running ({})", s.running.len()), "pending"),
+                Some(_) => (4, "on time".to_owned(), "up"),
+            };
+            let deadline_text = match deadline {
+                Some(d) => {
+                    let when = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs_f64(d.max(0.0));
+                    humantime::format_rfc3339_seconds(when).to_string()
+                }
+                None => String::new(),
+            };
+            let log = match state.as_ref().and_then(|s| s.log.as_deref()) {
+                Some(l) => format!("<details><summary>tail</summary><pre>{}</pre></details>", esc(&crate::secrets::scrub(l))),
+                None => String::new(),
+            };
+            let s = state.clone().unwrap_or_default();
+            let row = format!(
+                "<tr{bad}><td>{}</td><td>{}</td><td class=\"{class}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{log}</td></tr>\n",
+                esc(&spec.name),
+                esc(&spec.schedule.describe()),
+                esc(&text),
+                esc(&deadline_text),
+                esc(&at(s.last_start)),
+                esc(&at(s.last_success)),
+                esc(&at(s.last_failure)),
+                bad = if rank <= 1 { " class=\"bad\"" } else { "" },
+            );
+            (rank, row)
+        })
+        .collect();
+    rows.sort_by_key(|(rank, _)| *rank);
+    let rows: String = rows.into_iter().map(|(_, r)| r).collect();
+    let more = match jobs.len().saturating_sub(JOBS_SHOWN) {
+        0 => String::new(),
+        n => format!("<p>… and {n} more (pulse_job_info lists them all).</p>\n"),
+    };
+    format!(
+        "<h2>Jobs</h2>\n<p>{} jobs that report in at <code>/ping/NAME/…</code>; failed and late ones first. Times are when this exporter's replicas received the pings.</p>\n<table><tr><th>Job</th><th>Schedule</th><th>State</th><th>Deadline</th><th>Last start</th><th>Last success</th><th>Last failure</th><th>Last log</th></tr>\n{rows}</table>\n{more}",
+        jobs.len()
     )
 }
 
@@ -335,7 +414,15 @@ mod tests {
             owned: 11,
             total: 31,
         };
-        let page = render(&[], &[], "/metrics", shard, &ReloadStatus::default(), &[]);
+        let page = render(
+            &[],
+            &[],
+            "/metrics",
+            shard,
+            &ReloadStatus::default(),
+            &[],
+            &[],
+        );
         assert!(
             page.contains("Shard 1 of 3 (from 0): this replica runs the 11 sources below, of 31"),
             "{page}"
@@ -351,8 +438,10 @@ mod tests {
             },
             &ReloadStatus::default(),
             &[],
+            &[],
         );
         assert!(whole.contains("runs all 4 sources"), "{whole}");
+        assert!(!whole.contains("<h2>Jobs</h2>"), "{whole}");
         assert!(!whole.contains("Leased targets"), "{whole}");
     }
 
@@ -377,6 +466,7 @@ mod tests {
             ShardStatus::default(),
             &ReloadStatus::default(),
             &leases,
+            &[],
         );
         assert!(
             page.contains("<h2>Leased targets</h2>\n<p>250 targets"),
@@ -389,6 +479,54 @@ mod tests {
         // Bounded: 200 rows and a count of the rest.
         assert_eq!(page.matches("<td>fleet</td>").count(), LEASES_SHOWN);
         assert!(page.contains("… and 50 more"), "{page}");
+    }
+
+    #[test]
+    fn jobs_are_listed_failed_and_late_first_with_their_log_tail() {
+        use crate::jobs::schedule::Schedule;
+        use crate::jobs::state::{Ping, Signal};
+        let spec = |name: &str| JobSpec {
+            name: name.into(),
+            schedule: Schedule::Every(std::time::Duration::from_secs(3600)),
+            grace: std::time::Duration::from_secs(60),
+            max_runtime: None,
+            labels: Default::default(),
+            token: None,
+            key: None,
+        };
+        let now = crate::sample::unix_now();
+        let mut failed = JobState::new(now - 10.0);
+        failed.apply(
+            &Ping {
+                signal: Signal::Fail(Some(2)),
+                rid: None,
+                log: Some("<boom>".into()),
+                at: now - 5.0,
+            },
+            std::time::Duration::from_secs(60),
+        );
+        let jobs = vec![
+            (spec("fine"), Some(JobState::new(now))),
+            (spec("late"), Some(JobState::new(now - 7200.0))),
+            (spec("broken"), Some(failed)),
+        ];
+        let page = render(
+            &[],
+            &[],
+            "/metrics",
+            ShardStatus::default(),
+            &ReloadStatus::default(),
+            &[],
+            &jobs,
+        );
+        let order: Vec<usize> = ["broken", "late", "fine"]
+            .iter()
+            .map(|n| page.find(&format!("<td>{n}</td>")).unwrap())
+            .collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{page}");
+        assert!(page.contains("failed (exit code 2)"), "{page}");
+        assert!(page.contains("<pre>&lt;boom&gt;</pre>"), "{page}");
+        assert!(page.contains("<td class=\"down\">late</td>"), "{page}");
     }
 
     #[test]
