@@ -30,8 +30,8 @@ pub enum Backend {
     Memory(std::sync::Mutex<BTreeMap<String, JobState>>),
     /// A Redis: one string of JSON per job, and a set naming them.
     Redis {
-        /// The client (its URL).
-        client: redis::Client,
+        /// The client (its URL); boxed, as it is far larger than the other stores.
+        client: Box<redis::Client>,
         /// Connected on first use; dropped after an error so the next use reconnects.
         conn: tokio::sync::Mutex<Option<ConnectionManager>>,
         /// Prefix of every key.
@@ -82,7 +82,7 @@ impl Backend {
                     crate::secrets::scrub(&format!("the Redis URL does not read: {e}")).into_owned()
                 })?;
                 Ok(Backend::Redis {
-                    client,
+                    client: Box::new(client),
                     conn: tokio::sync::Mutex::new(None),
                     prefix: prefix.clone(),
                 })
@@ -372,7 +372,7 @@ impl Backend {
             .set_connection_timeout(Some(Duration::from_secs(5)))
             .set_response_timeout(Some(Duration::from_secs(5)))
             .set_number_of_retries(1);
-        let manager = ConnectionManager::new_with_config(client.clone(), config)
+        let manager = ConnectionManager::new_with_config((**client).clone(), config)
             .await
             .map_err(redis_error)?;
         *guard = Some(manager.clone());

@@ -1,0 +1,401 @@
+//! Jobs that report in, against the real Redis and Postgres: pings survive a restart and are
+//! published alike by a second replica; a job that never pinged is late at its first
+//! deadline; overlapping runs and retried pings; refusals that say what to fix; and the
+//! `run` wrapper reporting a failing command end to end.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+const TOKEN: &str = "rollup-token-0123456789";
+
+/// A config of two jobs kept in `store`: `rollup` (hourly, signed by its token) and `never`
+/// (due every 2s with 1s of grace, and never pinged).
+fn config(store: &str) -> String {
+    format!(
+        r#"
+sources: []
+job_store:
+{store}
+  refresh: 1s
+jobs:
+  - name: rollup
+    every: 1h
+    grace: 1m
+    max_runtime: 30m
+    token: {TOKEN}
+    labels: {{ team: data }}
+  - name: never
+    every: 2s
+    grace: 1s
+    token: never-token-0123456789
+"#
+    )
+}
+
+/// Sends a ping and returns (status, body, Retry-After).
+async fn ping(
+    e: &Exporter,
+    path: &str,
+    token: Option<&str>,
+    body: Vec<u8>,
+) -> (u16, String, Option<String>) {
+    let mut req = reqwest::Client::new().post(e.url(path)).body(body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let retry = resp
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, resp.text().await.unwrap(), retry)
+}
+
+fn job(m: &Scrape, metric: &str, name: &str) -> Option<f64> {
+    m.get(metric, &[("job_name", name)])
+}
+
+/// What a replica publishes of both jobs, to compare replicas.
+fn published(m: &Scrape) -> Vec<Option<f64>> {
+    [
+        "pulse_job_last_success_timestamp_seconds",
+        "pulse_job_last_start_timestamp_seconds",
+        "pulse_job_deadline_timestamp_seconds",
+        "pulse_job_running",
+    ]
+    .iter()
+    .flat_map(|metric| [job(m, metric, "rollup"), job(m, metric, "never")])
+    .chain([
+        m.get(
+            "pulse_job_runs_total",
+            &[("job_name", "rollup"), ("outcome", "success")],
+        ),
+        m.get(
+            "pulse_job_runs_total",
+            &[("job_name", "rollup"), ("outcome", "failure")],
+        ),
+    ])
+    .collect()
+}
+
+async fn survives_restarts_and_replicas(store: &str, store_label: &str) {
+    let first = Exporter::start(&config(store));
+    let m = first
+        .wait_for(
+            "the declared jobs read from the store",
+            Duration::from_secs(10),
+            |m| job(m, "pulse_job_deadline_timestamp_seconds", "never").is_some(),
+        )
+        .await;
+    assert_eq!(
+        m.get("pulse_job_store_up", &[("store", store_label)]),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.get(
+            "pulse_job_info",
+            &[
+                ("job_name", "rollup"),
+                ("schedule", "every 1h"),
+                ("team", "data")
+            ]
+        ),
+        Some(1.0),
+        "{}",
+        m.text
+    );
+    // Two overlapping runs, told apart by their run ids; the second finishes first.
+    for path in ["/ping/rollup/start?rid=r1", "/ping/rollup/start?rid=r2"] {
+        assert_eq!(ping(&first, path, Some(TOKEN), vec![]).await.0, 200);
+    }
+    let before = now_secs() as f64;
+    let (status, body, _) = ping(
+        &first,
+        "/ping/rollup/success?rid=r2",
+        Some(TOKEN),
+        b"done\n".to_vec(),
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (200, "OK\n"));
+    // A client retrying the same end ping (its answer was lost) is not counted twice.
+    let (status, body, _) = ping(&first, "/ping/rollup/success?rid=r2", Some(TOKEN), vec![]).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("already recorded"), "{body}");
+    let m = first.metrics().await;
+    assert_eq!(
+        m.get(
+            "pulse_job_runs_total",
+            &[("job_name", "rollup"), ("outcome", "success")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        job(&m, "pulse_job_running", "rollup"),
+        Some(1.0),
+        "r1 is still in flight"
+    );
+    let success = job(&m, "pulse_job_last_success_timestamp_seconds", "rollup").unwrap();
+    assert!(
+        success >= before - 1.0,
+        "the server's receive time: {success} vs {before}"
+    );
+    assert_eq!(
+        job(&m, "pulse_job_deadline_timestamp_seconds", "rollup"),
+        Some(success + 3600.0 + 60.0)
+    );
+    // The job never pinged is due 2s after it was first seen, late 1s later: its deadline
+    // passes while we watch, and it stays published.
+    let never_deadline = job(&m, "pulse_job_deadline_timestamp_seconds", "never").unwrap();
+    assert!(
+        never_deadline <= now_secs() as f64 + 3.5,
+        "{never_deadline}"
+    );
+
+    // A second replica on the same store publishes the same state.
+    let second = Exporter::start(&config(store));
+    let want = published(&m);
+    second
+        .wait_for(
+            "the second replica to read the pings",
+            Duration::from_secs(10),
+            |m2| published(m2) == want,
+        )
+        .await;
+    // A ping the second replica takes reaches the first through the store.
+    assert_eq!(
+        ping(
+            &second,
+            "/ping/rollup/fail?rid=r1&exit_code=4",
+            Some(TOKEN),
+            vec![]
+        )
+        .await
+        .0,
+        200
+    );
+    let m = first
+        .wait_for(
+            "the first replica to read the failure",
+            Duration::from_secs(10),
+            |m| job(m, "pulse_job_failing", "rollup") == Some(1.0),
+        )
+        .await;
+    assert_eq!(job(&m, "pulse_job_last_exit_code", "rollup"), Some(4.0));
+    assert_eq!(job(&m, "pulse_job_running", "rollup"), Some(0.0));
+
+    // Both restart: nothing is lost, and the never-pinged job keeps its first deadline
+    // (a restart does not reset the clock of a job that never came).
+    let want = published(&m);
+    drop(first);
+    drop(second);
+    let again = Exporter::start(&config(store));
+    let m = again
+        .wait_for(
+            "the restarted exporter to read the store",
+            Duration::from_secs(10),
+            |m| published(m) == want,
+        )
+        .await;
+    assert!(
+        now_secs() as f64 > job(&m, "pulse_job_deadline_timestamp_seconds", "never").unwrap() - 5.0
+    );
+}
+
+#[tokio::test]
+async fn pings_kept_in_redis_survive_a_restart_and_are_published_by_a_second_replica() {
+    let prefix = unique("pulse_jobs");
+    let _cleanup = Cleanup::default().redis_keys(format!("{prefix}:*"));
+    let store = format!("  redis: {REDIS_URL}\n  prefix: \"{prefix}:\"");
+    survives_restarts_and_replicas(&store, "redis").await;
+}
+
+#[tokio::test]
+async fn pings_kept_in_postgres_survive_a_restart_and_are_published_by_a_second_replica() {
+    let table = unique("pulse_jobs").to_lowercase();
+    let _cleanup = Cleanup::default().pg(format!("DROP TABLE IF EXISTS {table}"));
+    let store = format!("  postgres: {PG_URL}\n  table: {table}");
+    survives_restarts_and_replicas(&store, "postgres").await;
+}
+
+#[tokio::test]
+async fn bad_pings_are_refused_with_what_to_fix() {
+    let e = Exporter::start(
+        r#"
+sources: []
+jobs:
+  - name: rollup
+    every: 1h
+    token: rollup-token-0123456789
+  - name: unsigned
+    every: 1h
+"#,
+    );
+    assert!(e.logs().contains("event=jobs.memory_store"), "{}", e.logs());
+    let (status, body, _) = ping(
+        &e,
+        "/ping/rollup/start",
+        Some("wrong-token-0123456789"),
+        vec![],
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert!(body.contains("must carry its token"), "{body}");
+    assert_eq!(ping(&e, "/ping/rollup/start", None, vec![]).await.0, 401);
+    let (status, body, _) = ping(&e, "/ping/unsigned", None, vec![]).await;
+    assert_eq!(status, 403);
+    assert!(body.contains("basic_auth_users"), "{body}");
+    let (status, body, _) = ping(&e, "/ping/nightly/start", Some(TOKEN), vec![]).await;
+    assert_eq!(status, 404);
+    assert!(body.contains("declare it under `jobs:`"), "{body}");
+    let (status, body, _) = ping(&e, "/ping/rollup/stop", Some(TOKEN), vec![]).await;
+    assert_eq!(status, 404);
+    assert!(
+        body.contains("/start, /success, /fail or an exit code"),
+        "{body}"
+    );
+    let (status, body, _) = ping(&e, "/ping/rollup/fail?exit_code=x", Some(TOKEN), vec![]).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("not a whole number"), "{body}");
+    let (status, body, _) = ping(&e, "/ping/rollup/start?rid=a%20b", Some(TOKEN), vec![]).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("rid"), "{body}");
+    let (status, body, _) =
+        ping(&e, "/ping/rollup/fail", Some(TOKEN), vec![b'x'; 200 * 1024]).await;
+    assert_eq!(status, 413);
+    assert!(body.contains("tail of the log"), "{body}");
+    // Nothing refused was recorded; a flood is cut off with Retry-After.
+    let m = e.metrics().await;
+    assert_eq!(
+        job(&m, "pulse_job_last_start_timestamp_seconds", "rollup"),
+        None
+    );
+    let mut limited = None;
+    for _ in 0..80 {
+        let r = ping(&e, "/ping/rollup/start", Some(TOKEN), vec![]).await;
+        if r.0 != 200 {
+            limited = Some(r);
+            break;
+        }
+    }
+    let (status, body, retry) = limited.expect("the flood is limited");
+    assert_eq!((status, retry.as_deref()), (429, Some("1")), "{body}");
+    // Tokens never reach the logs.
+    assert!(!e.logs().contains("rollup-token-0123456789"));
+}
+
+#[tokio::test]
+async fn a_store_that_is_down_refuses_pings_with_503_so_clients_retry() {
+    let dead = free_port();
+    let e = Exporter::start(&config(&format!(
+        "  redis: redis://127.0.0.1:{dead}\n  timeout: 500ms"
+    )));
+    let (status, body, retry) = ping(&e, "/ping/rollup/start", Some(TOKEN), vec![]).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("send it again"), "{body}");
+    assert_eq!(retry.as_deref(), Some("5"));
+    e.wait_for("the store reported down", Duration::from_secs(10), |m| {
+        m.get("pulse_job_store_up", &[("store", "redis")]) == Some(0.0)
+    })
+    .await;
+    // The exporter itself goes on serving.
+    assert!(e.get("/-/healthy").await.contains("Healthy"));
+}
+
+#[tokio::test]
+async fn the_wrapper_reports_a_failing_commands_exit_code_and_log_tail() {
+    let prefix = unique("pulse_wrap");
+    let _cleanup = Cleanup::default().redis_keys(format!("{prefix}:*"));
+    let e = Exporter::start(&config(&format!(
+        "  redis: {REDIS_URL}\n  prefix: \"{prefix}:\""
+    )));
+    let url = e.url("");
+    let env = [("PULSE_PING_TOKEN", TOKEN)];
+    let (code, stdout, stderr) = run_cli(
+        &[
+            "run",
+            "--job",
+            "rollup",
+            "--url",
+            &url,
+            "--",
+            "sh",
+            "-c",
+            "echo rolling up; echo 'disk full' >&2; exit 3",
+        ],
+        &env,
+    );
+    assert_eq!(code, 3, "the command's own exit code: {stderr}");
+    assert!(stdout.contains("rolling up"), "{stdout}");
+    assert!(stderr.contains("disk full"), "{stderr}");
+    assert!(!stderr.contains("not recorded"), "{stderr}");
+    let m = e.metrics().await;
+    assert_eq!(job(&m, "pulse_job_failing", "rollup"), Some(1.0));
+    assert_eq!(job(&m, "pulse_job_last_exit_code", "rollup"), Some(3.0));
+    assert_eq!(job(&m, "pulse_job_running", "rollup"), Some(0.0));
+    assert!(job(&m, "pulse_job_last_duration_seconds", "rollup").is_some());
+    assert_eq!(
+        m.get(
+            "pulse_job_runs_total",
+            &[("job_name", "rollup"), ("outcome", "failure")]
+        ),
+        Some(1.0)
+    );
+    let page = e.get("/").await;
+    assert!(
+        page.contains("failed (exit code 3)") && page.contains("disk full"),
+        "{page}"
+    );
+
+    // A command that succeeds clears the failure; one that cannot start is reported as 127.
+    let (code, _, _) = run_cli(
+        &["run", "--job", "rollup", "--url", &url, "--", "true"],
+        &env,
+    );
+    assert_eq!(code, 0);
+    let m = e.metrics().await;
+    assert_eq!(job(&m, "pulse_job_failing", "rollup"), Some(0.0));
+    let (code, _, stderr) = run_cli(
+        &[
+            "run",
+            "--job",
+            "rollup",
+            "--url",
+            &url,
+            "--",
+            "/nonexistent/job",
+        ],
+        &env,
+    );
+    assert_eq!(code, 127, "{stderr}");
+    assert_eq!(
+        job(&e.metrics().await, "pulse_job_last_exit_code", "rollup"),
+        Some(127.0)
+    );
+
+    // An exporter that cannot be reached never changes the command's outcome.
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let (code, stdout, stderr) = run_cli(
+        &[
+            "run",
+            "--job",
+            "rollup",
+            "--url",
+            &dead,
+            "--retry-for",
+            "1s",
+            "--",
+            "sh",
+            "-c",
+            "echo ran; exit 5",
+        ],
+        &env,
+    );
+    assert_eq!(code, 5);
+    assert!(stdout.contains("ran"), "{stdout}");
+    assert!(stderr.contains("was not recorded"), "{stderr}");
+    assert!(!stderr.contains(TOKEN));
+}
