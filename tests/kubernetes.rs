@@ -819,3 +819,62 @@ fn the_fleet_overlay_scrapes_each_source_and_template_target_once() {
     let config = config_map["data"]["config.yml"].as_str().unwrap();
     assert!(config.contains("name: tenant-db"), "{config}");
 }
+
+#[test]
+fn the_cronjob_example_reports_in_through_the_network_policy() {
+    let cronjob = read_yaml("examples/kubernetes-cronjob.yaml");
+    validate(&[&cronjob]).unwrap();
+    let pod = &cronjob["spec"]["jobTemplate"]["spec"]["template"];
+    let container = &pod["spec"]["containers"][0];
+    let command: Vec<&str> = container["command"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert_eq!(&command[1..3], ["run", "--job=usage-rollup"]);
+    // The wrapper's command line parses: the same words, run here with a command that fails.
+    let url = format!("--url=http://127.0.0.1:{}", free_port());
+    let out = Command::new(env!("CARGO_BIN_EXE_pulse-exporter"))
+        .args([
+            "run",
+            "--job=usage-rollup",
+            &url,
+            "--retry-for=0s",
+            "--",
+            "sh",
+            "-c",
+            "exit 7",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The token comes from a Secret, never the command line.
+    assert_eq!(container["env"][0]["name"], "PULSE_PING_TOKEN");
+    assert!(container["env"][0]["valueFrom"]["secretKeyRef"].is_mapping());
+    assert!(!command.iter().any(|c| c.contains("token")));
+    // The exporter's NetworkPolicy admits the pod's label, in the overlay and the chart.
+    let label = &pod["metadata"]["labels"]["pulse-exporter.io/ping"];
+    assert_eq!(label, "true");
+    let np = read_yaml("deploy/kubernetes/base/networkpolicy.yaml");
+    assert!(
+        np["spec"]["ingress"][0]["from"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .any(|peer| &peer["podSelector"]["matchLabels"]["pulse-exporter.io/ping"] == label),
+        "{np:?}"
+    );
+    let chart =
+        std::fs::read_to_string(repo().join("charts/pulse-exporter/templates/networkpolicy.yaml"))
+            .unwrap();
+    assert!(
+        chart.contains("pulse-exporter.io/ping: \"true\""),
+        "{chart}"
+    );
+}

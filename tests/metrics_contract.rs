@@ -166,6 +166,8 @@ sources:
     interval: 1s
     timeout: 500ms
     counters: [{{ metric: app_ai_events_total, labels: {{ status: status }} }}]
+jobs:
+  - {{ name: contract, every: 1h, max_runtime: 1h, token: contract-token-0123456789 }}
 "#,
         log = log.display(),
         stripe_uri = stripe.uri(),
@@ -189,6 +191,22 @@ sources:
         );
     }
     let e = Exporter::start(&config);
+    // A job's runs: a success, a failure with its start (a duration, an exit code), and a
+    // run in flight, so every pulse_job_* series is served.
+    for path in [
+        "/ping/contract/success?rid=s",
+        "/ping/contract/start?rid=f",
+        "/ping/contract/fail?rid=f&exit_code=2",
+        "/ping/contract/start?rid=c",
+    ] {
+        let resp = reqwest::Client::new()
+            .post(e.url(path))
+            .bearer_auth("contract-token-0123456789")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+    }
     let mut docs = documented();
     // nx-27017, the MongoDB wire server of the test machine, has no serverStatus opcounters;
     // the metric is covered against a real mongod only (see docs/development.md).

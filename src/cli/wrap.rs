@@ -141,8 +141,13 @@ async fn wrap(args: &WrapArgs) -> i32 {
         rid: format!("{:016x}", rand::random::<u64>()),
         token,
     };
+    // The command waits for its start ping at most 10s: the end ping is the one that counts.
     pinger
-        .send("start", Vec::new(), Duration::from_secs(10))
+        .send(
+            "start",
+            Vec::new(),
+            args.retry_for.min(Duration::from_secs(10)),
+        )
         .await;
     let (program, rest) = args.command.split_first().expect("clap requires a command");
     let child = tokio::process::Command::new(program)
