@@ -26,10 +26,44 @@ pub(crate) fn check(path: &std::path::Path, config: &configfile::Config, shard: 
             names.join(", ")
         );
     }
+    if !config.jobs.is_empty() {
+        println!("{}", jobs_line(&config.jobs));
+    }
     if shard.is_split() {
         println!("{}", shard_line(shard, config));
     }
     ExitCode::SUCCESS
+}
+
+/// `jobs that report in at /ping/NAME/…: 2 declared (usage-rollup, cache-warm), 1 ping key;
+/// kept in redis`, and a warning for jobs only the web config's users can sign.
+fn jobs_line(jobs: &pulse_exporter::jobs::config::JobsConfig) -> String {
+    use pulse_exporter::jobs::config::StoreKind;
+    let names: Vec<&str> = jobs.jobs.iter().map(|j| j.name.as_str()).collect();
+    let store = match &jobs.store.kind {
+        StoreKind::Memory => "kept in this process's memory only (set job_store: to share and keep them)",
+        StoreKind::Redis { .. } => "kept in redis",
+        StoreKind::Postgres { .. } => "kept in postgres",
+    };
+    let mut line = format!(
+        "jobs that report in at /ping/NAME/…: {} declared ({}), {} ping key(s); {store}",
+        names.len(),
+        names.join(", "),
+        jobs.keys.len()
+    );
+    let unsigned: Vec<&str> = jobs
+        .jobs
+        .iter()
+        .filter(|j| j.token.is_none())
+        .map(|j| j.name.as_str())
+        .collect();
+    if !unsigned.is_empty() {
+        line.push_str(&format!(
+            "\nwithout a token, only the web config's basic_auth_users can sign the pings of: {}",
+            unsigned.join(", ")
+        ));
+    }
+    line
 }
 
 /// `shard 1 of 3 (from 0) runs 2 of 7 sources: a, b; the other shards run: c, …`.
