@@ -353,6 +353,8 @@ sources:
     kind: stripe
     api_key: {STRIPE_KEY}
     api_base: {stripe}
+jobs:
+  - {{ name: shape-job, every: 1h, max_runtime: 1h, token: shape-job-token-0123456789 }}
 "#,
         log = log.display()
     )
@@ -423,6 +425,20 @@ async fn every_shape_is_served_has_data_in_prometheus_and_a_cut_source_greys_onl
     let proxy = Proxy::start("127.0.0.1:6379").await;
     let config = every_shape(&p, proxy.port, &log, &vhost.name, &bucket, &stripe.uri());
     let shapes = Exporter::start(&config);
+    // The job reports a finished run and one in flight: every column of its row has data.
+    for path in [
+        "/ping/shape-job/start?rid=a",
+        "/ping/shape-job/success?rid=a",
+        "/ping/shape-job/start?rid=b",
+    ] {
+        let resp = reqwest::Client::new()
+            .post(shapes.url(path))
+            .bearer_auth("shape-job-token-0123456789")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+    }
     // local.yml, with the keys its checks read.
     let mut r = redis().await;
     let _: () = redis::pipe()
@@ -486,6 +502,8 @@ async fn every_shape_is_served_has_data_in_prometheus_and_a_cut_source_greys_onl
         ("Write canary", "stat"),
         ("Undelivered, stuck and abandoned events", "stat"),
         ("shape_top_kinds", "table"),
+        ("Job status", "table"),
+        ("Job runs", "timeseries"),
     ] {
         assert_eq!(kind_of(title), kind, "{title}");
     }
@@ -813,6 +831,69 @@ tests:
               runbook_url: "https://github.com/pulse-exporter/pulse-exporter/blob/main/alerts/runbook.md#pulseworkerpoolbelowminimum"
 "#;
     promtool_test_rules(dir.path(), &[("workers.test.yml", tests)], &rules);
+}
+
+#[test]
+fn generated_job_alerts_fire_for_the_configs_jobs_and_not_another_teams() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = "sources: []\njobs:\n  - { name: rollup, cron: '0 2 * * *', max_runtime: 1h, token: rollup-token-0123456789 }\njob_keys:\n  - { name: scripts, key: scripts-key-0123456789, every: 1h }\n";
+    let file = write_temp(dir.path(), "jobs.yml", config);
+    let rules = generate(&file, "rules");
+    promtool_check_rules(dir.path(), "rules.yml", &rules);
+    // rollup (declared) and nightly-export (made by the `scripts` key) pass their deadline at
+    // 5m; billing (another team's exporter config) is late too, but its own file alerts on it.
+    // rollup then fails at 10m; the key's job hangs past its max_runtime.
+    let tests = r#"rule_files: [rules.yml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'pulse_job_info{instance="a", job="pulse-exporter", job_name="rollup", schedule="cron 0 2 * * * UTC", key=""}'
+        values: '1x30'
+      - series: 'pulse_job_info{instance="a", job="pulse-exporter", job_name="nightly-export", schedule="every 1h", key="scripts"}'
+        values: '1x30'
+      - series: 'pulse_job_info{instance="a", job="pulse-exporter", job_name="billing", schedule="every 1h", key=""}'
+        values: '1x30'
+      - series: 'pulse_job_deadline_timestamp_seconds{instance="a", job="pulse-exporter", job_name="rollup"}'
+        values: '300x30'
+      - series: 'pulse_job_deadline_timestamp_seconds{instance="a", job="pulse-exporter", job_name="nightly-export"}'
+        values: '300x30'
+      - series: 'pulse_job_deadline_timestamp_seconds{instance="a", job="pulse-exporter", job_name="billing"}'
+        values: '300x30'
+      - series: 'pulse_job_failing{instance="a", job="pulse-exporter", job_name="rollup"}'
+        values: '0x9 1x20'
+      - series: 'pulse_job_failing{instance="a", job="pulse-exporter", job_name="billing"}'
+        values: '1x30'
+      - series: 'pulse_job_running_since_timestamp_seconds{instance="a", job="pulse-exporter", job_name="nightly-export"}'
+        values: '0x30'
+      - series: 'pulse_job_max_runtime_seconds{instance="a", job="pulse-exporter", job_name="nightly-export"}'
+        values: '600x30'
+    alert_rule_test:
+      - eval_time: 4m
+        alertname: PulseJobLate
+      - eval_time: 7m
+        alertname: PulseJobLate
+        exp_alerts:
+          - exp_labels: { severity: warning, job_name: rollup, instance: a, job: pulse-exporter }
+          - exp_labels: { severity: warning, job_name: nightly-export, instance: a, job: pulse-exporter }
+      - eval_time: 12m
+        alertname: PulseJobFailed
+        exp_alerts:
+          - exp_labels: { severity: warning, job_name: rollup, instance: a, job: pulse-exporter }
+      - eval_time: 9m
+        alertname: PulseJobRunningTooLong
+      - eval_time: 12m
+        alertname: PulseJobRunningTooLong
+        exp_alerts:
+          - exp_labels: { severity: warning, job_name: nightly-export, instance: a, job: pulse-exporter }
+      - eval_time: 12m
+        alertname: PulseJobLate
+        exp_alerts:
+          - exp_labels: { severity: warning, job_name: rollup, instance: a, job: pulse-exporter }
+"#;
+    write_bare_rules(dir.path(), &rules);
+    let tests = tests.replace("rule_files: [rules.yml]", "rule_files: [rules-bare.yml]");
+    promtool_test_rules(dir.path(), &[("jobs.test.yml", &tests)], &rules);
 }
 
 /// The bundled alerts a generated file copies (worker pools and queues).

@@ -41,7 +41,9 @@ fn jobs_line(jobs: &pulse_exporter::jobs::config::JobsConfig) -> String {
     use pulse_exporter::jobs::config::StoreKind;
     let names: Vec<&str> = jobs.jobs.iter().map(|j| j.name.as_str()).collect();
     let store = match &jobs.store.kind {
-        StoreKind::Memory => "kept in this process's memory only (set job_store: to share and keep them)",
+        StoreKind::Memory => {
+            "kept in this process's memory only (set job_store: to share and keep them)"
+        }
         StoreKind::Redis { .. } => "kept in redis",
         StoreKind::Postgres { .. } => "kept in postgres",
     };
