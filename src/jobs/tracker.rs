@@ -15,8 +15,7 @@ use crate::jobs::backend::Backend;
 use crate::jobs::config::{JobSpec, JobsConfig};
 use crate::jobs::metrics::{job_families, JOB_STORE_UP};
 use crate::jobs::state::{Applied, JobState, Ping, ABANDON_AFTER};
-use crate::run::store::Store;
-use crate::sample::{unix_now, Output};
+use crate::sample::{unix_now, Family, Output};
 
 /// Pings one job may send per second, sustained.
 pub const PINGS_PER_SECOND: u32 = 5;
@@ -56,6 +55,10 @@ impl Refusal {
     }
 }
 
+/// Where the tracker publishes the `pulse_job_*` series (the exporter's store, which sits
+/// above this module).
+pub type Publish = Arc<dyn Fn(Vec<Family>) + Send + Sync>;
+
 /// The running jobs, their store, and what they last published.
 pub struct JobTracker {
     config: RwLock<Arc<JobsConfig>>,
@@ -66,7 +69,7 @@ pub struct JobTracker {
     /// Set when the declared jobs must be recorded in the store (at start, after a reload).
     ensure: AtomicBool,
     limiter: DefaultKeyedRateLimiter<String>,
-    published: Arc<Store>,
+    published: Publish,
     refresh: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -94,9 +97,9 @@ fn same_token(a: &str, b: &str) -> bool {
 }
 
 impl JobTracker {
-    /// A tracker for `config`, publishing into `published`. Its store is opened (not
+    /// A tracker for `config`, publishing through `published`. Its store is opened (not
     /// connected); the background reads start with [`JobTracker::start`].
-    pub fn new(config: JobsConfig, published: Arc<Store>) -> Result<Arc<JobTracker>, String> {
+    pub fn new(config: JobsConfig, published: Publish) -> Result<Arc<JobTracker>, String> {
         let backend = Backend::open(&config.store)?;
         let quota = Quota::per_second(NonZeroU32::new(PINGS_PER_SECOND).unwrap_or(NonZeroU32::MIN))
             .allow_burst(NonZeroU32::new(PING_BURST).unwrap_or(NonZeroU32::MIN));
@@ -267,7 +270,7 @@ impl JobTracker {
         for (spec, state) in self.jobs() {
             families.extend(job_families(&spec, state.as_ref()));
         }
-        self.published.set_job_families(families);
+        (self.published)(families);
     }
 
     /// Takes a ping for job `name`, signed with `credential`; `web_users` says whether the
@@ -403,7 +406,7 @@ mod tests {
         let config =
             crate::jobs::config::parse(v(yaml_jobs), v(yaml_keys), None, None, &mut errors);
         assert!(errors.is_empty(), "{errors:?}");
-        JobTracker::new(config, Arc::new(Store::new())).unwrap()
+        JobTracker::new(config, Arc::new(|_| {})).unwrap()
     }
 
     fn ping(signal: Signal) -> Ping {

@@ -173,7 +173,11 @@ impl App {
         shard: Shard,
     ) -> Result<Arc<App>, StartError> {
         let store = Arc::new(Store::new());
-        let jobs = JobTracker::new(config.jobs.clone(), store.clone()).map_err(job_store_error)?;
+        let publish = {
+            let store = store.clone();
+            Arc::new(move |families| store.set_job_families(families))
+        };
+        let jobs = JobTracker::new(config.jobs.clone(), publish).map_err(job_store_error)?;
         jobs.start();
         let app = Arc::new(App {
             jobs,
