@@ -132,13 +132,6 @@ fn bundled(name: &str, sources: &[&str]) -> Option<Rule> {
         .iter()
         .flat_map(|g| g["rules"].as_sequence().into_iter().flatten())
         .find(|r| r["alert"].as_str() == Some(name))?;
-    let strings = |v: &serde_yaml::Value| -> BTreeMap<String, String> {
-        v.as_mapping()
-            .into_iter()
-            .flatten()
-            .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), v.as_str()?.to_owned())))
-            .collect()
-    };
     let scope = fold(&selector(
         SOURCE_UP.name,
         &[any_of("source", sources)],
@@ -158,6 +151,15 @@ fn bundled(name: &str, sources: &[&str]) -> Option<Rule> {
         labels: strings(&rule["labels"]),
         annotations: strings(&rule["annotations"]),
     })
+}
+
+/// The text values of a YAML mapping (a rule's labels or annotations).
+fn strings(v: &serde_yaml::Value) -> BTreeMap<String, String> {
+    v.as_mapping()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), v.as_str()?.to_owned())))
+        .collect()
 }
 
 /// The bundle's job alerts.
@@ -186,13 +188,6 @@ fn job_rules(config: &Config) -> Vec<Rule> {
     let scope = scopes.join(" or ");
     let Ok(file) = serde_yaml::from_str::<serde_yaml::Value>(BUNDLE) else {
         return Vec::new();
-    };
-    let strings = |v: &serde_yaml::Value| -> BTreeMap<String, String> {
-        v.as_mapping()
-            .into_iter()
-            .flatten()
-            .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), v.as_str()?.to_owned())))
-            .collect()
     };
     file["groups"]
         .as_sequence()

@@ -174,7 +174,6 @@ fn jobs_section(jobs: &[(JobSpec, Option<JobState>)], now: SystemTime) -> String
     };
     let mut rows: Vec<(u8, String)> = jobs
         .iter()
-        .take(JOBS_SHOWN)
         .map(|(spec, state)| {
             let deadline = state.as_ref().and_then(|s| s.deadline(spec));
             let late = deadline.is_some_and(|d| now_secs > d);
@@ -214,12 +213,10 @@ fn jobs_section(jobs: &[(JobSpec, Option<JobState>)], now: SystemTime) -> String
             (rank, row)
         })
         .collect();
+    // Sorted before the cut, so a failed job past the first 200 is still shown.
     rows.sort_by_key(|(rank, _)| *rank);
-    let rows: String = rows.into_iter().map(|(_, r)| r).collect();
-    let more = match jobs.len().saturating_sub(JOBS_SHOWN) {
-        0 => String::new(),
-        n => format!("<p>… and {n} more (pulse_job_info lists them all).</p>\n"),
-    };
+    let rows: String = rows.into_iter().take(JOBS_SHOWN).map(|(_, r)| r).collect();
+    let more = more_line(jobs.len(), JOBS_SHOWN, "pulse_job_info lists them all");
     format!(
         "<h2>Jobs</h2>\n<p>{} jobs that report in at <code>/ping/NAME/…</code>; failed and late ones first. Times are when this exporter's replicas received the pings.</p>\n<table><tr><th>Job</th><th>Schedule</th><th>State</th><th>Deadline</th><th>Last start</th><th>Last success</th><th>Last failure</th><th>Last log</th></tr>\n{rows}</table>\n{more}",
         jobs.len()
@@ -260,14 +257,23 @@ fn leased(leases: &[LeaseStatus], entries: &[Entry]) -> String {
             human(l.idle_after),
         ));
     }
-    let more = match leases.len().saturating_sub(LEASES_SHOWN) {
-        0 => String::new(),
-        n => format!("<p>… and {n} more (pulse_leased_targets counts them all).</p>\n"),
-    };
+    let more = more_line(
+        leases.len(),
+        LEASES_SHOWN,
+        "pulse_leased_targets counts them all",
+    );
     format!(
         "<h2>Leased targets</h2>\n<p>{} targets probed through templates for the scrapers that ask for them (<code>/probe?template=…&amp;target=…</code>); each stops when no request came for its idle time.</p>\n<table><tr><th>Target</th><th>Template</th><th>Status</th><th>Leased for</th><th>Last request</th><th>Lapses after</th></tr>\n{rows}</table>\n{more}",
         leases.len()
     )
+}
+
+/// The line under a table cut at `shown` rows of `total`: how many more, and where to see them.
+fn more_line(total: usize, shown: usize, where_: &str) -> String {
+    match total.saturating_sub(shown) {
+        0 => String::new(),
+        n => format!("<p>… and {n} more ({where_}).</p>\n"),
+    }
 }
 
 /// A health probe's state, as both tables show it.
