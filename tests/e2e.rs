@@ -22,6 +22,9 @@ fn repo_file(p: &str) -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(p)).unwrap()
 }
 
+/// The token of the roll-up job the HiveSync exporter declares.
+const ROLLUP_TOKEN: &str = "e2e-rollup-token-0123456789";
+
 /// A signups check with `drop:` whose history is minutes long: signups over the last 20
 /// seconds against the same 20 seconds one and two minutes ago. The demo signs up about one
 /// account for every ten events (`--rate 5`: ten in 20 seconds); under 0.3 of the usual, so
@@ -197,12 +200,30 @@ async fn dashboards_have_data_and_a_redis_outage_pages_through_alertmanager_and_
         1,
     );
     assert!(hivesync_config.contains("signups-live"));
+    // The nightly roll-up reports in, for the bundle's jobs row.
+    let hivesync_config = format!(
+        "{hivesync_config}jobs:\n  - {{ name: usage-rollup, cron: '15 2 * * *', timezone: Europe/Berlin, grace: 30m, max_runtime: 2h, token: {ROLLUP_TOKEN} }}\n"
+    );
     std::fs::write(d.join("hivesync.yml"), &hivesync_config).unwrap();
     let hivesync = Exporter::start_with(
         &hivesync_config,
         &[],
         &[("PULSE_REDIS_URL", redis_url.as_str())],
     );
+    // A finished run and one in flight: every column of the jobs row has data.
+    for path in [
+        "/ping/usage-rollup/start?rid=a",
+        "/ping/usage-rollup/success?rid=a",
+        "/ping/usage-rollup/start?rid=b",
+    ] {
+        let resp = reqwest::Client::new()
+            .post(hivesync.url(path))
+            .bearer_auth(ROLLUP_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+    }
     let stripe_base = stripe.uri();
     let hayon = Exporter::start_with(
         &fast(repo_file("examples/hayon.yml")),

@@ -189,7 +189,8 @@ impl JobTracker {
             }
         }
         match tokio::time::timeout(timeout, backend.load()).await {
-            Ok(Ok(states)) => {
+            Ok(Ok(mut states)) => {
+                let mut forgotten = Vec::new();
                 for (name, state) in &states {
                     let Some(key) = state.key.as_deref() else {
                         continue;
@@ -201,7 +202,11 @@ impl JobTracker {
                     if now - silent_since > spec.forget_after.as_secs_f64() {
                         tracing::info!(event = "jobs.forgotten", job = %name, key = %key, "a job made by a ping key was silent past its forget_after; its series leave");
                         let _ = tokio::time::timeout(timeout, backend.forget(name)).await;
+                        forgotten.push(name.clone());
                     }
+                }
+                for name in forgotten {
+                    states.remove(&name);
                 }
                 *self.cache.lock().unwrap_or_else(|e| e.into_inner()) = states;
                 self.set_store_up(true, None);
@@ -532,5 +537,50 @@ mod tests {
         }
         let r = limited.expect("the burst is bounded");
         assert_eq!((r.status, r.retry_after), (429, Some(1)));
+    }
+
+    #[tokio::test]
+    async fn only_a_removed_job_or_a_keys_silent_one_leaves_a_late_one_stays() {
+        let t = tracker(
+            &format!("[{{name: a, every: 1s, grace: 1s, token: {TOKEN}}}]"),
+            &format!("[{{name: k, key: {KEY}, every: 1h, forget_after: 1m}}]"),
+        );
+        let key = Credential::Bearer(KEY.to_owned());
+        let long_ago = Ping {
+            at: unix_now() - 120.0,
+            ..ping(Signal::Success)
+        };
+        t.ping("silent", key.clone(), false, long_ago)
+            .await
+            .unwrap();
+        t.ping("recent", key, false, ping(Signal::Success))
+            .await
+            .unwrap();
+        let old = Ping {
+            at: unix_now() - 3600.0,
+            ..ping(Signal::Success)
+        };
+        t.ping("a", Credential::Bearer(TOKEN.into()), false, old)
+            .await
+            .unwrap();
+        t.refresh_once().await;
+        let names =
+            |t: &JobTracker| -> Vec<String> { t.jobs().into_iter().map(|(s, _)| s.name).collect() };
+        // `a` is an hour late and stays; the key's job silent past forget_after leaves.
+        assert_eq!(names(&t), ["a", "recent"]);
+        let (spec, state) = &t.jobs()[0];
+        assert!(state.as_ref().unwrap().deadline(spec).unwrap() < unix_now());
+        // Removed from the config, `a` leaves at once.
+        let mut errors = Vec::new();
+        let keys = serde_yaml::from_str(&format!("[{{name: k, key: {KEY}, every: 1h}}]")).unwrap();
+        t.apply(crate::jobs::config::parse(
+            None,
+            Some(keys),
+            None,
+            None,
+            &mut errors,
+        ))
+        .unwrap();
+        assert_eq!(names(&t), ["recent"]);
     }
 }

@@ -403,9 +403,14 @@ impl Store {
         *self.shard.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Replaces the jobs' series (see [`crate::jobs::tracker`]).
+    /// Replaces the jobs' series (see [`crate::jobs::tracker`]). The same series again (a store read that found nothing new) keep the encoded body.
     pub fn set_job_families(&self, families: Vec<crate::sample::Family>) {
-        *lock(&self.jobs) = Arc::new(families);
+        let mut jobs = lock(&self.jobs);
+        if **jobs == families {
+            return;
+        }
+        *jobs = Arc::new(families);
+        // Bumped under the lock, as `record` does.
         self.changed();
     }
 
