@@ -193,20 +193,7 @@ pub fn dashboard(config: &Config, options: &Options) -> Value {
 fn jobs_panels(b: &mut Board, jobs: &crate::jobs::config::JobsConfig) {
     use crate::jobs::metrics::*;
     b.row("row/jobs", "Jobs that report in");
-    let names: Vec<&str> = jobs.jobs.iter().map(|j| j.name.as_str()).collect();
-    let keys: Vec<&str> = jobs.keys.iter().map(|k| k.name.as_str()).collect();
-    let mut scope = Vec::new();
-    if !names.is_empty() {
-        scope.push(selector(
-            JOB_INFO.name,
-            &[any_of("job_name", &names)],
-            Some(VAR),
-        ));
-    }
-    if !keys.is_empty() {
-        scope.push(selector(JOB_INFO.name, &[any_of("key", &keys)], Some(VAR)));
-    }
-    let scope = scope.join(" or ");
+    let scope = super::jobs_scope(jobs, Some(VAR));
     let of = |metric: &str| {
         format!(
             "max by (instance, job_name) ({} and on (instance, job_name) ({scope}))",

@@ -94,6 +94,23 @@ pub fn selector(metric: &str, matchers: &[String], extra: Option<&str>) -> Strin
     format!("{metric}{{{}}}", all.join(", "))
 }
 
+/// The `pulse_job_info` series of the jobs `jobs` configures (with `extra`, a matcher such as
+/// the instance variable): the declared ones by name, or'ed with those its ping keys make,
+/// by `key`.
+pub fn jobs_scope(jobs: &crate::jobs::config::JobsConfig, extra: Option<&str>) -> String {
+    let info = crate::jobs::metrics::JOB_INFO.name;
+    let names: Vec<&str> = jobs.jobs.iter().map(|j| j.name.as_str()).collect();
+    let keys: Vec<&str> = jobs.keys.iter().map(|k| k.name.as_str()).collect();
+    let mut scope = Vec::new();
+    if !names.is_empty() {
+        scope.push(selector(info, &[any_of("job_name", &names)], extra));
+    }
+    if !keys.is_empty() {
+        scope.push(selector(info, &[any_of("key", &keys)], extra));
+    }
+    scope.join(" or ")
+}
+
 /// The matcher of `source`'s own series: `source="NAME"`; for a template, those of every
 /// target it leases, `source=~"NAME/.+"`.
 pub fn source_is(source: &SourceConfig) -> String {

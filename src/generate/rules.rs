@@ -126,12 +126,6 @@ fn inline_recorded(expr: &str) -> String {
 /// never fire twice for the same pool or queue. None when the bundle has no such alert (a
 /// unit test keeps every name [`bundled_for`] gives there).
 fn bundled(name: &str, sources: &[&str]) -> Option<Rule> {
-    let file: serde_yaml::Value = serde_yaml::from_str(BUNDLE).ok()?;
-    let rule = file["groups"]
-        .as_sequence()?
-        .iter()
-        .flat_map(|g| g["rules"].as_sequence().into_iter().flatten())
-        .find(|r| r["alert"].as_str() == Some(name))?;
     let scope = fold(&selector(
         SOURCE_UP.name,
         &[any_of("source", sources)],
@@ -141,6 +135,18 @@ fn bundled(name: &str, sources: &[&str]) -> Option<Rule> {
         Scope::Source => "instance, source",
         Scope::Instance => "instance",
     };
+    bundled_where(name, on, &scope)
+}
+
+/// The bundled alert `name`, its expression kept where `scope` has a series with the same
+/// `on` labels.
+fn bundled_where(name: &str, on: &str, scope: &str) -> Option<Rule> {
+    let file: serde_yaml::Value = serde_yaml::from_str(BUNDLE).ok()?;
+    let rule = file["groups"]
+        .as_sequence()?
+        .iter()
+        .flat_map(|g| g["rules"].as_sequence().into_iter().flatten())
+        .find(|r| r["alert"].as_str() == Some(name))?;
     Some(Rule {
         alert: name.to_owned(),
         expr: format!(
@@ -172,41 +178,10 @@ fn job_rules(config: &Config) -> Vec<Rule> {
     if jobs.is_empty() {
         return Vec::new();
     }
-    let names: Vec<&str> = jobs.jobs.iter().map(|j| j.name.as_str()).collect();
-    let keys: Vec<&str> = jobs.keys.iter().map(|k| k.name.as_str()).collect();
-    let mut scopes = Vec::new();
-    if !names.is_empty() {
-        scopes.push(selector(
-            "pulse_job_info",
-            &[any_of("job_name", &names)],
-            None,
-        ));
-    }
-    if !keys.is_empty() {
-        scopes.push(selector("pulse_job_info", &[any_of("key", &keys)], None));
-    }
-    let scope = scopes.join(" or ");
-    let Ok(file) = serde_yaml::from_str::<serde_yaml::Value>(BUNDLE) else {
-        return Vec::new();
-    };
-    file["groups"]
-        .as_sequence()
-        .into_iter()
-        .flatten()
-        .flat_map(|g| g["rules"].as_sequence().into_iter().flatten())
-        .filter(|r| JOB_ALERTS.iter().any(|a| r["alert"].as_str() == Some(a)))
-        .filter_map(|r| {
-            Some(Rule {
-                alert: r["alert"].as_str()?.to_owned(),
-                expr: format!(
-                    "(\n{}\n)\nand on (instance, job_name) ({scope})",
-                    r["expr"].as_str()?.trim_end()
-                ),
-                for_: r["for"].as_str()?.to_owned(),
-                labels: strings(&r["labels"]),
-                annotations: strings(&r["annotations"]),
-            })
-        })
+    let scope = format!("({})", super::jobs_scope(jobs, None));
+    JOB_ALERTS
+        .iter()
+        .filter_map(|alert| bundled_where(alert, "instance, job_name", &scope))
         .collect()
 }
 

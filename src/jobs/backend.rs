@@ -111,6 +111,23 @@ impl Backend {
         }
     }
 
+    /// `work` (one of this store's operations), bounded by `timeout`: a store that does not
+    /// answer is an error like any other.
+    pub async fn within<T>(
+        &self,
+        timeout: Duration,
+        work: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        tokio::time::timeout(timeout, work)
+            .await
+            .unwrap_or_else(|_| {
+                Err(StoreError(format!(
+                    "job store ({}): no answer within {timeout:?}",
+                    self.describe()
+                )))
+            })
+    }
+
     /// `memory`, `redis` or `postgres`, for logs.
     pub fn describe(&self) -> &'static str {
         match self {
@@ -158,9 +175,8 @@ impl Backend {
                         .query_async(&mut conn)
                         .await
                         .map_err(|e| self.redis_failed(e))?;
-                    let mut state = decode(current.as_deref(), name)
-                        .unwrap_or(None)
-                        .unwrap_or_else(|| JobState::new(now));
+                    let mut state =
+                        decode(current.as_deref(), name).unwrap_or_else(|| JobState::new(now));
                     let before = state.clone();
                     let r = step(&mut state);
                     if current.is_some() && state == before {
@@ -205,9 +221,7 @@ impl Backend {
                 .await
                 .map_err(pg_error)?;
                 let text: String = row.try_get(0).map_err(pg_error)?;
-                let mut state = decode(Some(&text), name)
-                    .unwrap_or(None)
-                    .unwrap_or_else(|| JobState::new(now));
+                let mut state = decode(Some(&text), name).unwrap_or_else(|| JobState::new(now));
                 let before = state.clone();
                 let r = step(&mut state);
                 if state != before {
@@ -254,7 +268,7 @@ impl Backend {
                         .await
                         .map_err(|e| self.redis_failed(e))?;
                     for (name, value) in chunk.iter().zip(values) {
-                        if let Ok(Some(state)) = decode(value.as_deref(), name) {
+                        if let Some(state) = decode(value.as_deref(), name) {
                             out.insert(name.clone(), state);
                         }
                     }
@@ -274,7 +288,7 @@ impl Backend {
                     else {
                         continue;
                     };
-                    if let Ok(Some(state)) = decode(Some(&text), &name) {
+                    if let Some(state) = decode(Some(&text), &name) {
                         out.insert(name, state);
                     }
                 }
@@ -418,14 +432,104 @@ impl Backend {
     }
 }
 
-/// A stored state: `Ok(None)` for none, `Err` (logged) for one that does not read.
-fn decode(text: Option<&str>, name: &str) -> Result<Option<JobState>, ()> {
-    let Some(text) = text else { return Ok(None) };
+/// A stored state; `None` for none, or for one that does not read (logged: the job's next
+/// ping rewrites it).
+fn decode(text: Option<&str>, name: &str) -> Option<JobState> {
+    let text = text?;
     if text.len() > MAX_STATE_BYTES {
         tracing::warn!(event = "jobs.store_bad_state", job = %name, bytes = text.len(), "a job's stored state is too large to be one this exporter wrote; it is ignored");
-        return Err(());
+        return None;
     }
-    serde_json::from_str(text).map(Some).map_err(|e| {
-        tracing::warn!(event = "jobs.store_bad_state", job = %name, error = %e, "a job's stored state does not read; it is ignored until the job's next ping rewrites it");
-    })
+    serde_json::from_str(text)
+        .map_err(|e| {
+            tracing::warn!(event = "jobs.store_bad_state", job = %name, error = %e, "a job's stored state does not read; it is ignored until the job's next ping rewrites it");
+        })
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jobs::state::{Ping, Signal};
+
+    fn memory() -> Backend {
+        Backend::open(&StoreSettings::default()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_first_seen_time_is_kept_and_a_step_that_changes_nothing_writes_nothing() {
+        let b = memory();
+        b.ensure(&["a".to_owned()], 10.0).await.unwrap();
+        // A later ensure (a restart, another replica) keeps the first time.
+        b.ensure(&["a".to_owned(), "b".to_owned()], 99.0)
+            .await
+            .unwrap();
+        let states = b.load().await.unwrap();
+        assert_eq!(
+            (states["a"].first_seen, states["b"].first_seen),
+            (10.0, 99.0)
+        );
+        let ping = Ping {
+            signal: Signal::Success,
+            rid: Some("r".into()),
+            log: None,
+            at: 20.0,
+        };
+        let (state, _) = b
+            .update("a", 20.0, |s| s.apply(&ping, Duration::from_secs(60)))
+            .await
+            .unwrap();
+        assert_eq!((state.first_seen, state.last_success), (10.0, Some(20.0)));
+        // A job the store does not hold is first seen when its first ping arrives.
+        let (state, _) = b.update("c", 30.0, |_| ()).await.unwrap();
+        assert_eq!(state.first_seen, 30.0);
+        b.forget("c").await.unwrap();
+        assert!(!b.load().await.unwrap().contains_key("c"));
+    }
+
+    #[tokio::test]
+    async fn a_store_that_does_not_answer_is_an_error_naming_it() {
+        let b = memory();
+        let e = b
+            .within(Duration::from_millis(10), async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                Ok(())
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.to_string(), "job store (memory): no answer within 10ms");
+    }
+
+    #[test]
+    fn a_stored_state_that_does_not_read_is_none_and_a_good_one_reads() {
+        assert_eq!(decode(None, "a"), None);
+        assert_eq!(decode(Some("garbage"), "a"), None);
+        assert_eq!(decode(Some(&"x".repeat(MAX_STATE_BYTES + 1)), "a"), None);
+        assert_eq!(
+            decode(Some(r#"{"first_seen": 5.0}"#), "a"),
+            Some(JobState::new(5.0))
+        );
+    }
+
+    #[test]
+    fn an_unreadable_url_is_refused_without_its_password() {
+        let settings = |kind| StoreSettings {
+            kind,
+            ..StoreSettings::default()
+        };
+        let e = Backend::open(&settings(StoreKind::Postgres {
+            url: "postgres://u:hunter2@db:notaport/x".into(),
+            table: "t".into(),
+        }))
+        .unwrap_err();
+        assert!(
+            e.contains("Postgres URL does not read") && !e.contains("hunter2"),
+            "{e}"
+        );
+        assert!(Backend::open(&settings(StoreKind::Redis {
+            url: "nonsense://x".into(),
+            prefix: "p:".into(),
+        }))
+        .is_err());
+    }
 }

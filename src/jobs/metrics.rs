@@ -177,3 +177,90 @@ pub fn job_families(job: &JobSpec, state: Option<&JobState>) -> Vec<Family> {
     out.add_labels(&labels);
     out.families
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jobs::schedule::Schedule;
+    use crate::jobs::state::{Ping, Signal};
+    use std::time::Duration;
+
+    fn spec() -> JobSpec {
+        JobSpec {
+            name: "rollup".into(),
+            schedule: Schedule::Every(Duration::from_secs(3600)),
+            grace: Duration::from_secs(60),
+            max_runtime: None,
+            labels: [("team".to_owned(), "data".to_owned())].into(),
+            token: None,
+            key: None,
+        }
+    }
+
+    fn names(families: &[Family]) -> Vec<&str> {
+        families.iter().map(|f| f.name.as_str()).collect()
+    }
+
+    #[test]
+    fn a_job_not_read_yet_has_its_info_only() {
+        let families = job_families(&spec(), None);
+        assert_eq!(names(&families), ["pulse_job_info"]);
+        let labels = &families[0].samples[0].labels;
+        assert!(labels.contains(&("schedule".into(), "every 1h".into())));
+        assert!(
+            labels.contains(&("team".into(), "data".into())),
+            "{labels:?}"
+        );
+    }
+
+    #[test]
+    fn only_what_happened_is_published_and_every_series_carries_the_jobs_labels() {
+        let mut state = JobState::new(0.0);
+        let families = job_families(&spec(), Some(&state));
+        // Never started, never finished: no last times, no exit code, no duration.
+        assert_eq!(
+            names(&families),
+            [
+                "pulse_job_info",
+                "pulse_job_deadline_timestamp_seconds",
+                "pulse_job_running",
+                "pulse_job_failing",
+                "pulse_job_runs_total"
+            ]
+        );
+        let ping = |signal, at| Ping {
+            signal,
+            rid: Some("r".into()),
+            log: None,
+            at,
+        };
+        state.apply(&ping(Signal::Start, 10.0), Duration::from_secs(60));
+        state.apply(&ping(Signal::Fail(Some(2)), 15.0), Duration::from_secs(60));
+        let mut with_max = spec();
+        with_max.max_runtime = Some(Duration::from_secs(600));
+        let families = job_families(&with_max, Some(&state));
+        let value = |name: &str| {
+            families
+                .iter()
+                .find(|f| f.name == name)
+                .map(|f| f.samples[0].value)
+        };
+        assert_eq!(value("pulse_job_last_exit_code"), Some(2.0));
+        assert_eq!(value("pulse_job_last_duration_seconds"), Some(5.0));
+        assert_eq!(value("pulse_job_failing"), Some(1.0));
+        assert_eq!(value("pulse_job_max_runtime_seconds"), Some(600.0));
+        assert_eq!(value("pulse_job_running_since_timestamp_seconds"), None);
+        let runs = families
+            .iter()
+            .find(|f| f.name == "pulse_job_runs_total")
+            .unwrap();
+        assert_eq!(
+            runs.samples.iter().map(|s| s.value).collect::<Vec<_>>(),
+            [0.0, 1.0]
+        );
+        assert!(families
+            .iter()
+            .flat_map(|f| &f.samples)
+            .all(|s| s.labels.contains(&("team".into(), "data".into()))));
+    }
+}

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use sha2::{Digest, Sha256};
@@ -46,13 +45,21 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    fn new(status: u16, message: impl Into<String>) -> Self {
+    /// A refusal with no `Retry-After`.
+    pub fn new(status: u16, message: impl Into<String>) -> Self {
         Refusal {
             status,
             message: message.into(),
             retry_after: None,
         }
     }
+}
+
+/// A reloaded jobs config, checked by [`JobTracker::prepare`] and not yet applied.
+pub struct Prepared {
+    config: JobsConfig,
+    /// Its store, opened, when it is not the running one.
+    backend: Option<Backend>,
 }
 
 /// Where the tracker publishes the `pulse_job_*` series (the exporter's store, which sits
@@ -145,18 +152,26 @@ impl JobTracker {
         }
     }
 
-    /// Applies a reloaded config: a changed store is opened anew; removed jobs leave at once.
-    pub fn apply(&self, config: JobsConfig) -> Result<(), String> {
-        let current = self.config();
-        if config.store != current.store {
-            let backend = Backend::open(&config.store)?;
+    /// Checks a reloaded config without changing anything: its store is opened when it is
+    /// not the running one (an unreadable URL is refused here, before a reload commits).
+    pub fn prepare(&self, config: JobsConfig) -> Result<Prepared, String> {
+        let backend = match config.store != self.config().store {
+            true => Some(Backend::open(&config.store)?),
+            false => None,
+        };
+        Ok(Prepared { config, backend })
+    }
+
+    /// Applies a prepared config: a changed store replaces the old one (its states are read
+    /// afresh); removed jobs leave at once.
+    pub fn apply(&self, prepared: Prepared) {
+        if let Some(backend) = prepared.backend {
             *self.backend.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(backend);
             self.cache.lock().unwrap_or_else(|e| e.into_inner()).clear();
         }
-        *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(prepared.config);
         self.ensure.store(true, Ordering::Release);
         self.publish();
-        Ok(())
     }
 
     /// The jobs config in force.
@@ -183,13 +198,16 @@ impl JobTracker {
         let now = unix_now();
         if self.ensure.swap(false, Ordering::AcqRel) {
             let names: Vec<String> = config.jobs.iter().map(|j| j.name.clone()).collect();
-            let ensured = tokio::time::timeout(timeout, backend.ensure(&names, now)).await;
-            if !matches!(ensured, Ok(Ok(()))) {
+            if backend
+                .within(timeout, backend.ensure(&names, now))
+                .await
+                .is_err()
+            {
                 self.ensure.store(true, Ordering::Release);
             }
         }
-        match tokio::time::timeout(timeout, backend.load()).await {
-            Ok(Ok(mut states)) => {
+        match backend.within(timeout, backend.load()).await {
+            Ok(mut states) => {
                 let mut forgotten = Vec::new();
                 for (name, state) in &states {
                     let Some(key) = state.key.as_deref() else {
@@ -201,7 +219,7 @@ impl JobTracker {
                     let silent_since = state.last_ping.unwrap_or(state.first_seen);
                     if now - silent_since > spec.forget_after.as_secs_f64() {
                         tracing::info!(event = "jobs.forgotten", job = %name, key = %key, "a job made by a ping key was silent past its forget_after; its series leave");
-                        let _ = tokio::time::timeout(timeout, backend.forget(name)).await;
+                        let _ = backend.within(timeout, backend.forget(name)).await;
                         forgotten.push(name.clone());
                     }
                 }
@@ -211,14 +229,7 @@ impl JobTracker {
                 *self.cache.lock().unwrap_or_else(|e| e.into_inner()) = states;
                 self.set_store_up(true, None);
             }
-            Ok(Err(e)) => self.set_store_up(false, Some(e.to_string())),
-            Err(_) => self.set_store_up(
-                false,
-                Some(format!(
-                    "job store ({}) did not answer within {timeout:?}",
-                    backend.describe()
-                )),
-            ),
+            Err(e) => self.set_store_up(false, Some(e.to_string())),
         }
         self.publish();
     }
@@ -362,19 +373,8 @@ impl JobTracker {
             }
             state.apply(&ping, abandon)
         });
-        let unavailable = |why: String| {
-            self.set_store_up(false, Some(why.clone()));
-            self.publish();
-            Err(Refusal {
-                retry_after: Some(5),
-                ..Refusal::new(
-                    503,
-                    format!("the ping was not recorded: {why}; send it again"),
-                )
-            })
-        };
-        match tokio::time::timeout(timeout, update).await {
-            Ok(Ok((state, applied))) => {
+        match backend.within(timeout, update).await {
+            Ok((state, applied)) => {
                 self.cache
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -386,17 +386,19 @@ impl JobTracker {
                 }
                 Ok(applied)
             }
-            Ok(Err(e)) => unavailable(e.to_string()),
-            Err(_) => unavailable(format!(
-                "the job store ({}) did not answer within {timeout:?}",
-                backend.describe()
-            )),
+            Err(e) => {
+                let why = e.to_string();
+                self.set_store_up(false, Some(why.clone()));
+                self.publish();
+                Err(Refusal {
+                    retry_after: Some(5),
+                    ..Refusal::new(
+                        503,
+                        format!("the ping was not recorded: {why}; send it again"),
+                    )
+                })
+            }
         }
-    }
-
-    /// The timeout of a store write, for callers that bound a ping as a whole.
-    pub fn store_timeout(&self) -> Duration {
-        self.config().store.timeout
     }
 }
 
@@ -573,14 +575,8 @@ mod tests {
         // Removed from the config, `a` leaves at once.
         let mut errors = Vec::new();
         let keys = serde_yaml::from_str(&format!("[{{name: k, key: {KEY}, every: 1h}}]")).unwrap();
-        t.apply(crate::jobs::config::parse(
-            None,
-            Some(keys),
-            None,
-            None,
-            &mut errors,
-        ))
-        .unwrap();
+        let config = crate::jobs::config::parse(None, Some(keys), None, None, &mut errors);
+        t.apply(t.prepare(config).unwrap());
         assert_eq!(names(&t), ["recent"]);
     }
 }

@@ -270,7 +270,10 @@ impl App {
         mut config: Config,
     ) -> Result<(), StartError> {
         // A job store that cannot be opened rejects the config before anything changes.
-        crate::jobs::backend::Backend::open(&config.jobs.store).map_err(job_store_error)?;
+        let jobs = self
+            .jobs
+            .prepare(config.jobs.clone())
+            .map_err(job_store_error)?;
         // Generated from the whole file: the dashboard and rules cover every shard.
         let generated = Arc::new(Generated::of(&config, self.config_path.as_deref()));
         // The whole file was validated; this replica runs its shard of it.
@@ -343,10 +346,7 @@ impl App {
         *self.generated.lock().unwrap_or_else(|e| e.into_inner()) = generated;
         self.store.set_shard(shard);
         self.store.set_timezone(config.global.timezone);
-        // Opened above already: this cannot fail on the same settings.
-        if let Err(e) = self.jobs.apply(config.jobs) {
-            tracing::error!(event = "jobs.store_open_failed", error = %e, "the job store could not be opened");
-        }
+        self.jobs.apply(jobs);
         self.store.set_reload(true, SystemTime::now());
         Ok(())
     }

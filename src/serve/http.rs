@@ -391,10 +391,7 @@ async fn take_ping(
     req: Request,
 ) -> Response {
     use crate::jobs::tracker::{Credential, Refusal};
-    let connect = req
-        .extensions()
-        .get::<ConnectInfo<std::net::SocketAddr>>()
-        .copied();
+    let client = client_ip(&req);
     let (parts, body) = req.into_parts();
     let headers = parts.headers;
     use crate::serve::ping;
@@ -413,33 +410,9 @@ async fn take_ping(
         Ok(s) => s,
         Err(r) => return refused(r),
     };
-    let bytes = match tokio::time::timeout(
-        ping::BODY_TIMEOUT,
-        axum::body::to_bytes(body, ping::MAX_BODY),
-    )
-    .await
-    {
-        Ok(Ok(b)) => b,
-        Ok(Err(_)) => {
-            return refused(Refusal {
-                status: 413,
-                message: format!(
-                    "the ping's body is over {} KiB: send the tail of the log only",
-                    ping::MAX_BODY / 1024
-                ),
-                retry_after: None,
-            })
-        }
-        Err(_) => {
-            return refused(Refusal {
-                status: 408,
-                message: format!(
-                    "the ping's body took over {:?} to arrive",
-                    ping::BODY_TIMEOUT
-                ),
-                retry_after: None,
-            })
-        }
+    let bytes = match ping::read_body(body).await {
+        Ok(b) => b,
+        Err(r) => return refused(r),
     };
     let the_ping = match ping::ping(signal, &query, &bytes, at) {
         Ok(p) => p,
@@ -450,22 +423,10 @@ async fn take_ping(
     let credential = match (ping::bearer(&headers), basic_credentials(&headers), auth) {
         (Some(token), _, _) => Credential::Bearer(token),
         (None, Some((user, password)), Some(auth)) => {
-            let client = connect.map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
-            let outcome = match auth.admit(client, &user, &password) {
-                Admission::Allowed => AuthOutcome::Allowed,
-                Admission::Limited => AuthOutcome::Limited,
-                Admission::Verify(digest) => verify(auth, user, password, digest).await,
-            };
-            match outcome {
+            match login(auth, client, user, password).await {
                 AuthOutcome::Allowed => Credential::WebUser,
                 AuthOutcome::Denied => Credential::None,
-                AuthOutcome::Limited => {
-                    return refused(Refusal {
-                        status: 429,
-                        message: "Too many failed logins".to_owned(),
-                        retry_after: Some(crate::serve::webconfig::RETRY_AFTER_SECS),
-                    })
-                }
+                AuthOutcome::Limited => return too_many_logins(),
             }
         }
         _ => Credential::None,
@@ -508,33 +469,48 @@ async fn require_auth(State(st): State<HttpState>, req: Request, next: Next) -> 
         return next.run(req).await;
     };
     if let Some((user, password)) = basic_credentials(req.headers()) {
-        let client = req
-            .extensions()
-            .get::<ConnectInfo<std::net::SocketAddr>>()
-            .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
-        let outcome = match auth.admit(client, &user, &password) {
-            Admission::Allowed => AuthOutcome::Allowed,
-            Admission::Limited => AuthOutcome::Limited,
-            Admission::Verify(digest) => verify(auth, user, password, digest).await,
-        };
-        match outcome {
+        match login(auth, client_ip(&req), user, password).await {
             AuthOutcome::Allowed => return next.run(req).await,
             AuthOutcome::Denied => {}
-            AuthOutcome::Limited => {
-                let mut resp =
-                    (StatusCode::TOO_MANY_REQUESTS, "Too many failed logins\n").into_response();
-                resp.headers_mut().insert(
-                    header::RETRY_AFTER,
-                    HeaderValue::from(crate::serve::webconfig::RETRY_AFTER_SECS),
-                );
-                return resp;
-            }
+            AuthOutcome::Limited => return too_many_logins(),
         }
     }
     let mut resp = (StatusCode::UNAUTHORIZED, "Unauthorized\n").into_response();
     resp.headers_mut().insert(
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static("Basic realm=\"pulse-exporter\""),
+    );
+    resp
+}
+
+/// The address a request came from (the key of the limit on failed logins).
+fn client_ip(req: &Request) -> std::net::IpAddr {
+    req.extensions()
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0.ip())
+}
+
+/// The web config's verdict on basic-auth credentials from `client`: remembered ones at
+/// once, the others through bcrypt (see [`verify`]).
+async fn login(
+    auth: Arc<BasicAuth>,
+    client: std::net::IpAddr,
+    user: String,
+    password: String,
+) -> AuthOutcome {
+    match auth.admit(client, &user, &password) {
+        Admission::Allowed => AuthOutcome::Allowed,
+        Admission::Limited => AuthOutcome::Limited,
+        Admission::Verify(digest) => verify(auth, user, password, digest).await,
+    }
+}
+
+/// 429 for a client past the limit on failed logins.
+fn too_many_logins() -> Response {
+    let mut resp = (StatusCode::TOO_MANY_REQUESTS, "Too many failed logins\n").into_response();
+    resp.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(crate::serve::webconfig::RETRY_AFTER_SECS),
     );
     resp
 }

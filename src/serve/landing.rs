@@ -151,6 +151,11 @@ pub fn render(
     )
 }
 
+/// The instant of a Unix time in seconds (a job state's times).
+fn instant(secs: f64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + std::time::Duration::from_secs_f64(secs.max(0.0))
+}
+
 /// Most jobs listed, late and failing ones first.
 const JOBS_SHOWN: usize = 200;
 
@@ -163,7 +168,7 @@ fn jobs_section(jobs: &[(JobSpec, Option<JobState>)], now: SystemTime) -> String
     let now_secs = crate::sample::unix_seconds(now);
     let at = |t: Option<f64>| match t {
         Some(t) => {
-            let when = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs_f64(t.max(0.0));
+            let when = instant(t);
             format!(
                 "{} ({})",
                 ago(Some(when), now),
@@ -188,10 +193,7 @@ fn jobs_section(jobs: &[(JobSpec, Option<JobState>)], now: SystemTime) -> String
                 Some(_) => (4, "on time".to_owned(), "up"),
             };
             let deadline_text = match deadline {
-                Some(d) => {
-                    let when = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs_f64(d.max(0.0));
-                    humantime::format_rfc3339_seconds(when).to_string()
-                }
+                Some(d) => humantime::format_rfc3339_seconds(instant(d)).to_string(),
                 None => String::new(),
             };
             let log = match state.as_ref().and_then(|s| s.log.as_deref()) {

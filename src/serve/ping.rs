@@ -28,11 +28,7 @@ pub struct PingQuery {
 /// The signal the path's last part names: `start`, `success`, `fail`, or an exit code (`0`
 /// is a success, anything else a failure, as in `cmd; curl …/ping/NAME/$?`).
 pub fn signal(word: Option<&str>, query: &PingQuery) -> Result<Signal, Refusal> {
-    let refuse = |m: String| Refusal {
-        status: 400,
-        message: m,
-        retry_after: None,
-    };
+    let refuse = |m: String| Refusal::new(400, m);
     let code = match query.exit_code.as_deref() {
         None => None,
         Some(text) => Some(
@@ -51,11 +47,10 @@ pub fn signal(word: Option<&str>, query: &PingQuery) -> Result<Signal, Refusal> 
         Some(other) => match other.parse::<i32>() {
             Ok(0) => Ok(Signal::Success),
             Ok(c) => Ok(Signal::Fail(Some(c))),
-            Err(_) => Err(Refusal {
-                status: 404,
-                message: format!("/ping/NAME/{other} is not a ping: use /start, /success, /fail or an exit code"),
-                retry_after: None,
-            }),
+            Err(_) => Err(Refusal::new(
+                404,
+                format!("/ping/NAME/{other} is not a ping: use /start, /success, /fail or an exit code"),
+            )),
         },
     }
 }
@@ -65,14 +60,13 @@ pub fn signal(word: Option<&str>, query: &PingQuery) -> Result<Signal, Refusal> 
 pub fn ping(signal: Signal, query: &PingQuery, body: &[u8], at: f64) -> Result<Ping, Refusal> {
     if let Some(rid) = &query.rid {
         if !is_run_id(rid) {
-            return Err(Refusal {
-                status: 400,
-                message: format!(
+            return Err(Refusal::new(
+                400,
+                format!(
                     "rid is 1-{} printable characters without spaces (a UUID, a pod name)",
                     crate::jobs::state::MAX_RUN_ID
                 ),
-                retry_after: None,
-            });
+            ));
         }
     }
     let log = (!body.is_empty()).then(|| log_tail(&String::from_utf8_lossy(body)));
@@ -82,6 +76,24 @@ pub fn ping(signal: Signal, query: &PingQuery, body: &[u8], at: f64) -> Result<P
         log,
         at,
     })
+}
+
+/// The body of a ping, bounded to [`MAX_BODY`] bytes and [`BODY_TIMEOUT`].
+pub async fn read_body(body: axum::body::Body) -> Result<axum::body::Bytes, Refusal> {
+    match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(_)) => Err(Refusal::new(
+            413,
+            format!(
+                "the ping's body is over {} KiB: send the tail of the log only",
+                MAX_BODY / 1024
+            ),
+        )),
+        Err(_) => Err(Refusal::new(
+            408,
+            format!("the ping's body took over {BODY_TIMEOUT:?} to arrive"),
+        )),
+    }
 }
 
 /// The bearer token of `Authorization: Bearer …`, if that is what the request carries.
