@@ -19,9 +19,9 @@ use tokio::time::Instant;
 use super::metrics::{
     CHECKPOINTS, CONNECTIONS, DATABASE_SIZE, DEADLOCKS, IN_RECOVERY, LAG_BYTES, LAG_SECONDS, LOCKS,
     LOCK_SLOTS, LOCK_WAITING, MAX_CONNECTIONS, OLDEST_LOCK_WAIT, OLDEST_QUERY, OLDEST_TRANSACTION,
-    POOL_CONNECTIONS, POOL_MAX_CONNECTIONS, RESERVED_CONNECTIONS, SLOT_ACTIVE, SLOT_RETAINED,
-    SLOT_WAL_LIMIT, STANDBY_LAG_BYTES, STANDBY_LAG_SECONDS, START_TIME, STREAMING_STANDBYS,
-    TRANSACTIONS, WAL_RECEIVER, WRAPAROUND,
+    POOL_CONNECTIONS, POOL_MAX_CONNECTIONS, RESERVED_CONNECTIONS, SLOT_ACTIVE, SLOT_INVALIDATED,
+    SLOT_RETAINED, SLOT_SAFE_WAL, SLOT_WAL_LIMIT, SLOT_WAL_STATUS, STANDBY_LAG_BYTES,
+    STANDBY_LAG_SECONDS, START_TIME, STREAMING_STANDBYS, TRANSACTIONS, WAL_RECEIVER, WRAPAROUND,
 };
 use super::session::{classify, server_budget};
 use crate::error::ProbeError;
@@ -83,10 +83,32 @@ const STANDBYS_SQL: &str = "SELECT \
     FROM pg_stat_replication r LEFT JOIN pg_replication_slots s ON s.active_pid = r.pid \
     ORDER BY 1, 2, 3, 4 LIMIT 100";
 
+/// Replication slots, with what the server says of their WAL: `wal_status` and
+/// `safe_wal_size` from Postgres 13, `invalidation_reason` from 17 (16 has only `conflicting`,
+/// for logical slots). `{extra}` stands for the version's columns.
 const SLOTS_SQL: &str = "SELECT slot_name::text AS slot, slot_type::text AS slot_type, active, \
     pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() \
-                         ELSE pg_current_wal_lsn() END, restart_lsn)::float8 AS retained \
+                         ELSE pg_current_wal_lsn() END, restart_lsn)::float8 AS retained{extra} \
     FROM pg_replication_slots ORDER BY 1 LIMIT 100";
+const SLOTS_17: &str = ", wal_status::text AS wal_status, safe_wal_size::float8 AS safe_wal, \
+    invalidation_reason::text AS invalidation";
+const SLOTS_16: &str = ", wal_status::text AS wal_status, safe_wal_size::float8 AS safe_wal, \
+    (CASE WHEN conflicting THEN 'conflict' END)::text AS invalidation";
+const SLOTS_13: &str = ", wal_status::text AS wal_status, safe_wal_size::float8 AS safe_wal";
+
+/// The slots query for a server of `version` (`server_version_num`).
+fn slots_sql(version: u32) -> String {
+    let extra = match version {
+        v if v >= 170_000 => SLOTS_17,
+        v if v >= 160_000 => SLOTS_16,
+        v if v >= 130_000 => SLOTS_13,
+        _ => "",
+    };
+    SLOTS_SQL.replace("{extra}", extra)
+}
+
+/// The states `wal_status` takes (Postgres 13 to 18), published as a state set.
+const WAL_STATUSES: [&str; 4] = ["reserved", "extended", "unreserved", "lost"];
 
 /// Databases nearest wraparound first, so the cap never hides the one that matters.
 const DATABASES_SQL: &str = "SELECT d.datname::text AS database, \
@@ -230,6 +252,14 @@ fn text(row: &Row, column: &str) -> String {
     }
 }
 
+/// The column's text, `None` where it is NULL or absent.
+fn some_text<'a>(row: &'a Row, column: &str) -> Option<&'a str> {
+    match row.get(column) {
+        Some(Value::Text(t)) => Some(t),
+        _ => None,
+    }
+}
+
 fn flag(row: &Row, column: &str) -> bool {
     matches!(row.get(column), Some(Value::Flag(true)))
 }
@@ -322,7 +352,7 @@ async fn fetch(conn: &mut PgConnection, source: &str) -> Result<Fetched, sqlx::E
         states: states.iter().map(read_row).collect(),
         standby,
         standbys,
-        slots: optional(conn, SLOTS_SQL, source).await?,
+        slots: optional(conn, &slots_sql(version), source).await?,
         databases: optional(conn, DATABASES_SQL, source).await?,
         locks: optional(conn, locks, source).await?,
         checkpoints: optional(conn, checkpoints, source).await?,
@@ -411,6 +441,41 @@ fn slot_samples(out: &mut Output, slots: &[Row], source: &str) {
         if let Some(v) = num(row, "retained") {
             out.add(&SLOT_RETAINED, &labels, v.max(0.0));
         }
+        // NULL while max_slot_wal_keep_size is unlimited, and for a lost slot.
+        if let Some(v) = num(row, "safe_wal") {
+            out.add(&SLOT_SAFE_WAL, &labels, v);
+        }
+        // A server before 13 reports no wal_status: nothing is said of the slot's WAL.
+        let Some(status) = some_text(row, "wal_status") else {
+            continue;
+        };
+        for state in WAL_STATUSES {
+            let now = f64::from(u8::from(state == status));
+            out.add(
+                &SLOT_WAL_STATUS,
+                &[labels[0], labels[1], labels[2], state],
+                now,
+            );
+        }
+        if !WAL_STATUSES.contains(&status) {
+            // A state a newer server added: shown as it is rather than hidden.
+            out.add(
+                &SLOT_WAL_STATUS,
+                &[labels[0], labels[1], labels[2], status],
+                1.0,
+            );
+        }
+        let reason = match some_text(row, "invalidation") {
+            Some(r) if !r.is_empty() => r,
+            _ if status == "lost" => "wal_removed",
+            _ => "",
+        };
+        let invalidated = f64::from(u8::from(!reason.is_empty()));
+        out.add(
+            &SLOT_INVALIDATED,
+            &[labels[0], labels[1], labels[2], reason],
+            invalidated,
+        );
     }
 }
 
@@ -641,6 +706,91 @@ mod tests {
                 "pulse_postgres_wal_receiver_streaming{source=db} 1",
             ]
         );
+    }
+
+    /// Each version's slot columns, and what an SRE reads from them: the WAL state as a state
+    /// set, the reason a slot was invalidated (17's own, or `lost` read as `wal_removed`),
+    /// nothing of the WAL where the server says nothing of it.
+    #[test]
+    fn slots_say_their_wal_state_and_why_they_were_invalidated() {
+        let slot = |name: &str, extra: &[(&str, Value)]| {
+            let mut r = row(&[("slot", t(name)), ("slot_type", t("physical"))]);
+            r.extend(row(extra));
+            r
+        };
+        let fetched = Fetched {
+            slots: vec![
+                // 17+: invalidated by the idle timeout of 18, its WAL still there.
+                slot(
+                    "idle",
+                    &[
+                        ("wal_status", t("reserved")),
+                        ("invalidation", t("idle_timeout")),
+                    ],
+                ),
+                // 13 to 16: lost, with no reason column.
+                slot("lost", &[("wal_status", t("lost"))]),
+                slot(
+                    "near",
+                    &[("wal_status", t("unreserved")), ("safe_wal", n(-1e6))],
+                ),
+                // 12 and older: nothing said of the WAL.
+                slot("old", &[("retained", n(5.0))]),
+                // A state no version has yet.
+                slot("odd", &[("wal_status", t("frozen"))]),
+            ],
+            ..Fetched::default()
+        };
+        let slots: Vec<String> = lines(&fetched, 1)
+            .into_iter()
+            .filter(|l| l.contains("_slot_") && !l.contains("slot_active") && !l.contains("limit"))
+            .map(|l| {
+                l.replace("pulse_postgres_replication_slot_", "")
+                    .replace(",slot_type=physical", "")
+            })
+            .collect();
+        assert_eq!(
+            slots,
+            [
+                "invalidated{source=db,slot=idle,reason=idle_timeout} 1",
+                "invalidated{source=db,slot=lost,reason=wal_removed} 1",
+                "invalidated{source=db,slot=near,reason=} 0",
+                "invalidated{source=db,slot=odd,reason=} 0",
+                "retained_wal_bytes{source=db,slot=old} 5",
+                "safe_wal_bytes{source=db,slot=near} -1000000",
+                "wal_status{source=db,slot=idle,status=extended} 0",
+                "wal_status{source=db,slot=idle,status=lost} 0",
+                "wal_status{source=db,slot=idle,status=reserved} 1",
+                "wal_status{source=db,slot=idle,status=unreserved} 0",
+                "wal_status{source=db,slot=lost,status=extended} 0",
+                "wal_status{source=db,slot=lost,status=lost} 1",
+                "wal_status{source=db,slot=lost,status=reserved} 0",
+                "wal_status{source=db,slot=lost,status=unreserved} 0",
+                "wal_status{source=db,slot=near,status=extended} 0",
+                "wal_status{source=db,slot=near,status=lost} 0",
+                "wal_status{source=db,slot=near,status=reserved} 0",
+                "wal_status{source=db,slot=near,status=unreserved} 1",
+                "wal_status{source=db,slot=odd,status=extended} 0",
+                "wal_status{source=db,slot=odd,status=frozen} 1",
+                "wal_status{source=db,slot=odd,status=lost} 0",
+                "wal_status{source=db,slot=odd,status=reserved} 0",
+                "wal_status{source=db,slot=odd,status=unreserved} 0",
+            ]
+        );
+    }
+
+    /// The columns each version has: `invalidation_reason` from 17, `conflicting` in 16 only
+    /// (17 keeps it, but its reason says more), `wal_status` from 13, none of them before.
+    #[test]
+    fn the_slots_query_asks_each_version_for_its_own_columns() {
+        let sql = super::slots_sql;
+        assert!(sql(180_004).contains("invalidation_reason::text AS invalidation"));
+        assert!(sql(170_000).contains("invalidation_reason"));
+        assert!(
+            sql(160_014).contains("conflicting") && !sql(160_014).contains("invalidation_reason")
+        );
+        assert!(sql(130_000).contains("wal_status") && !sql(130_000).contains("conflicting"));
+        assert!(!sql(120_000).contains("wal_status") && !sql(120_000).contains("{extra}"));
     }
 
     #[test]

@@ -113,6 +113,24 @@ pub(super) const SLOT_RETAINED: Metric = Metric::gauge(
     &["source", "slot", "slot_type"],
 )
 .doc("WAL kept for the slot, from its `restart_lsn` to the current position; absent for a slot that reserved none.");
+pub(super) const SLOT_WAL_STATUS: Metric = Metric::gauge(
+    "pulse_postgres_replication_slot_wal_status",
+    "1 for the slot's wal_status (reserved, extended, unreserved, lost), 0 for the others.",
+    &["source", "slot", "slot_type", "status"],
+)
+.doc("The slot's `wal_status` (Postgres 13+) as a state set: 1 for the present one of `reserved` (within `max_wal_size`), `extended` (past it, kept for the slot), `unreserved` (past `max_slot_wal_keep_size`: removed at the next checkpoint unless the consumer catches up) and `lost` (removed: the slot is invalidated), 0 for the others. Absent on a server that does not report it.");
+pub(super) const SLOT_SAFE_WAL: Metric = Metric::gauge(
+    "pulse_postgres_replication_slot_safe_wal_bytes",
+    "WAL that can still be written before the slot is in danger of losing WAL it needs (safe_wal_size).",
+    &["source", "slot", "slot_type"],
+)
+.doc("`safe_wal_size` (Postgres 13+): WAL that can be written before the slot may lose WAL it needs; absent when `max_slot_wal_keep_size` is unlimited, and for a lost slot.");
+pub(super) const SLOT_INVALIDATED: Metric = Metric::gauge(
+    "pulse_postgres_replication_slot_invalidated",
+    "1 once the server has invalidated the replication slot (its consumer must be rebuilt), with the reason; 0 while it is valid.",
+    &["source", "slot", "slot_type", "reason"],
+)
+.doc("1 once the server has invalidated the slot, with its `reason`: `invalidation_reason` on Postgres 17+ (`wal_removed`, `rows_removed`, `wal_level_insufficient`, `idle_timeout` on 18), `wal_removed` for `wal_status = lost` on 13 to 16, `conflict` for a logical slot in conflict with recovery on 16; 0 with an empty `reason` while the slot is valid. The standby or subscriber behind an invalidated slot must be rebuilt. Absent on servers before 13.");
 pub(super) const SLOT_WAL_LIMIT: Metric = Metric::gauge(
     "pulse_postgres_replication_slot_wal_limit_bytes",
     "WAL one replication slot may retain before action is due: the smaller of the source's slot_wal_limit and the server's max_slot_wal_keep_size.",
@@ -188,6 +206,9 @@ pub(super) const METRICS: &[Metric] = &[
     STANDBY_LAG_BYTES,
     SLOT_ACTIVE,
     SLOT_RETAINED,
+    SLOT_WAL_STATUS,
+    SLOT_SAFE_WAL,
+    SLOT_INVALIDATED,
     SLOT_WAL_LIMIT,
     WRAPAROUND,
     TRANSACTIONS,
