@@ -521,6 +521,15 @@ sources:
                 && m.find("pulse_tls_certificate_expiry_timestamp_seconds", &[])
                     .len()
                     == 3
+                // The depth comes from the management API's queue check (the AMQP check of a
+                // source that reads both publishes consumers only).
+                // (which fills a new queue's counts over a few statistics rounds).
+                && m.find(
+                    "pulse_rabbitmq_queue_messages",
+                    &[("vhost", &v), ("queue", "ai.jobs"), ("state", "ready")],
+                )
+                .iter()
+                .any(|s| s.value == 3.0)
         })
         .await;
     // Both TLS endpoints' certificates, for the source refused by its client too.
@@ -552,5 +561,190 @@ sources:
         Some(0.0)
     );
     drop(e);
+    vh.delete().await;
+}
+
+/// The management API as a broker with its statistics off answers it
+/// (`management_agent.disable_metrics_collector`): every request goes to the real one with
+/// `disable_stats=true` added, which RabbitMQ honours per request exactly as the setting does.
+struct StatsOff {
+    port: u16,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+impl StatsOff {
+    async fn start() -> StatsOff {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let app = axum::Router::new().fallback(|req: axum::extract::Request| async move {
+            let uri = req.uri();
+            let sep = if uri.query().is_some() { "&" } else { "?" };
+            let url = format!("{RABBIT_API}{uri}{sep}disable_stats=true");
+            let mut fwd = reqwest::Client::new().get(url);
+            if let Some(auth) = req.headers().get("authorization") {
+                fwd = fwd.header("authorization", auth.clone());
+            }
+            let resp = fwd.send().await.unwrap();
+            let status = axum::http::StatusCode::from_u16(resp.status().as_u16()).unwrap();
+            let body = resp.bytes().await.unwrap();
+            (status, [("content-type", "application/json")], body)
+        });
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        StatsOff {
+            port,
+            _server: server,
+        }
+    }
+}
+
+/// With statistics off the broker still counts messages when asked for queue totals: depths
+/// and vhost totals are right (100 waiting is 100, never 0), the mode is published and logged
+/// with what is blind, node alarms come from the health check, and what the broker no longer
+/// says (consumers, rates, acks, head timestamps, node limits, partitions) is absent, never 0.
+#[tokio::test]
+async fn a_broker_with_statistics_off_still_reports_depths_and_says_what_is_blind() {
+    let vh = RabbitVhost::create().await;
+    let v = vh.name.clone();
+    vh.declare("jobs", json!({})).await;
+    vh.declare("mail", json!({})).await;
+    vh.publish("jobs", 100).await;
+    let api = StatsOff::start().await;
+    let config = format!(
+        r#"
+global: {{ interval: 1s, timeout: 800ms, health_interval: 1s, health_timeout: 800ms }}
+sources:
+  - name: broker
+    kind: rabbitmq
+    management_url: http://127.0.0.1:{}
+    username: guest
+    password: guest
+    vhosts: ["{v}"]
+    amqp_url: {}
+    amqp_queues: [jobs]
+"#,
+        api.port,
+        vh.amqp_url()
+    );
+    let e = Exporter::start(&config);
+    let m = e
+        .wait_for(
+            "the depth with statistics off",
+            Duration::from_secs(20),
+            |m| {
+                q(
+                    m,
+                    &v,
+                    "jobs",
+                    "pulse_rabbitmq_queue_messages",
+                    &[("state", "ready")],
+                ) == Some(100.0)
+                    && m.get("pulse_rabbitmq_node_alarm", &[("alarm", "memory")])
+                        .is_some()
+                    && q(m, &v, "jobs", "pulse_rabbitmq_queue_consumers", &[]).is_some()
+            },
+        )
+        .await;
+    assert_eq!(
+        m.get(
+            "pulse_rabbitmq_vhost_messages",
+            &[("vhost", &v), ("state", "ready")]
+        ),
+        Some(100.0),
+        "{}",
+        m.text
+    );
+    assert_eq!(m.get("pulse_rabbitmq_statistics_enabled", &[]), Some(0.0));
+    assert_eq!(
+        m.get("pulse_rabbitmq_node_alarm", &[("alarm", "memory")]),
+        Some(0.0)
+    );
+    assert_eq!(
+        m.get("pulse_rabbitmq_node_alarm", &[("alarm", "disk")]),
+        Some(0.0)
+    );
+    assert_eq!(m.sum("pulse_rabbitmq_node_running", &[]), 1.0);
+    // Consumers of the queue named in amqp_queues, from its passive declare; none of the
+    // other, which only the blind management API reads.
+    assert_eq!(
+        q(&m, &v, "jobs", "pulse_rabbitmq_queue_consumers", &[]),
+        Some(0.0)
+    );
+    assert_eq!(
+        q(&m, &v, "mail", "pulse_rabbitmq_queue_consumers", &[]),
+        None
+    );
+    assert_eq!(
+        q(
+            &m,
+            &v,
+            "mail",
+            "pulse_rabbitmq_queue_messages",
+            &[("state", "ready")]
+        ),
+        Some(0.0)
+    );
+    for absent in [
+        "pulse_rabbitmq_queue_message_rate",
+        "pulse_rabbitmq_queue_messages_acked_total",
+        "pulse_rabbitmq_queue_head_message_timestamp_seconds",
+        "pulse_rabbitmq_node_resource_used",
+        "pulse_rabbitmq_node_resource_limit",
+        "pulse_rabbitmq_node_partitions",
+        "pulse_rabbitmq_unroutable_messages_total",
+    ] {
+        assert!(
+            m.find(absent, &[]).is_empty(),
+            "{absent} published while statistics are off:\n{}",
+            m.text
+        );
+    }
+    assert_eq!(
+        q(
+            &m,
+            &v,
+            "jobs",
+            "pulse_rabbitmq_queue_info",
+            &[("type", "classic")]
+        ),
+        Some(1.0),
+        "{}",
+        m.text
+    );
+    let logs = e.logs();
+    // The two checks of the source never publish the same series.
+    assert!(!logs.contains("series.collision"), "{logs}");
+    assert_eq!(
+        logs.matches("management statistics are off").count(),
+        1,
+        "one warning, however many probes: {logs}"
+    );
+    assert!(
+        logs.contains("PulseOldestJobTooOld"),
+        "the warning names what is blind: {logs}"
+    );
+
+    // The same broker with statistics on: the mode flips, and consumers are back.
+    let direct = management_config(&v, "");
+    e.write_config(&direct);
+    assert!(e.reload().await.status().is_success());
+    let m = e
+        .wait_for("statistics on again", Duration::from_secs(20), |m| {
+            m.get("pulse_rabbitmq_statistics_enabled", &[]) == Some(1.0)
+                && q(m, &v, "mail", "pulse_rabbitmq_queue_consumers", &[]).is_some()
+                && m.get(
+                    "pulse_rabbitmq_vhost_messages",
+                    &[("vhost", &v), ("state", "ready")],
+                ) == Some(100.0)
+        })
+        .await;
+    assert_eq!(
+        m.get(
+            "pulse_rabbitmq_vhost_messages",
+            &[("vhost", &v), ("state", "ready")]
+        ),
+        Some(100.0)
+    );
     vh.delete().await;
 }

@@ -1,4 +1,6 @@
-//! The AMQP-only queue check: a passive `queue.declare` per configured queue (lapin).
+//! The AMQP queue check: a passive `queue.declare` per configured queue (lapin), for the
+//! depth and consumers of a broker without the management API, and for the consumers of one
+//! whose management statistics are off.
 
 use std::sync::Arc;
 
@@ -81,6 +83,10 @@ pub(super) struct AmqpProbe {
     pub(super) source: String,
     pub(super) amqp: Arc<Amqp>,
     pub(super) selection: Arc<Selection>,
+    /// The source reads the management API too, whose queue check publishes the depths (ready
+    /// and unacknowledged, from the queue totals whatever the broker's statistics): this check
+    /// then publishes the consumers alone.
+    pub(super) consumers_only: bool,
 }
 
 impl Probe for AmqpProbe {
@@ -104,8 +110,10 @@ impl Probe for AmqpProbe {
                             name.as_str(),
                             flag(self.selection.named_dead_letter(name)),
                         ];
-                        let ready = [base[0], base[1], base[2], base[3], "ready"];
-                        out.add(&QUEUE_MESSAGES, &ready, f64::from(q.message_count()));
+                        if !self.consumers_only {
+                            let ready = [base[0], base[1], base[2], base[3], "ready"];
+                            out.add(&QUEUE_MESSAGES, &ready, f64::from(q.message_count()));
+                        }
                         out.add(&QUEUE_CONSUMERS, &base, f64::from(q.consumer_count()));
                     }
                     Err(e) => {

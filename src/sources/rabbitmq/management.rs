@@ -19,18 +19,47 @@ pub(super) struct Management {
 impl Management {
     /// GETs `path` (already encoded) and parses JSON, classifying failures.
     pub(super) async fn get(&self, path: &str, deadline: Instant) -> Result<Json, ProbeError> {
+        let resp = self.send(path, deadline).await?;
+        self.body(path, resp).await
+    }
+
+    /// GETs one of the broker's health-check endpoints (`api/health/checks/…`), which answer
+    /// 200 when the check passes and 503, with the failure in the same JSON shape, when it
+    /// does not: `(passed, body)`. Any other answer is classified as [`Management::get`] does.
+    pub(super) async fn health_check(
+        &self,
+        path: &str,
+        deadline: Instant,
+    ) -> Result<(bool, Json), ProbeError> {
+        let resp = self.send(path, deadline).await?;
+        if resp.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+            let body = crate::sources::http_body::json(
+                resp,
+                path,
+                crate::sources::http_body::MAX_HTTP_BODY_BYTES,
+            )
+            .await?;
+            return Ok((false, body));
+        }
+        Ok((true, self.body(path, resp).await?))
+    }
+
+    async fn send(&self, path: &str, deadline: Instant) -> Result<reqwest::Response, ProbeError> {
         let url = self
             .base
             .join(path)
             .map_err(|e| ProbeError::new(Reason::Query, e.to_string()))?;
-        let resp = self
-            .http
+        self.http
             .get(url)
             .basic_auth(&self.username, Some(&self.password))
             .timeout(remaining(deadline).max(Duration::from_millis(1)))
             .send()
             .await
-            .map_err(|e| classify_http(&e))?;
+            .map_err(|e| classify_http(&e))
+    }
+
+    /// The JSON of a response, or its status classified into a reason.
+    async fn body(&self, path: &str, resp: reqwest::Response) -> Result<Json, ProbeError> {
         let status = resp.status();
         if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
             return Err(ProbeError::new(

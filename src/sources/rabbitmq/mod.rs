@@ -12,6 +12,8 @@
 //! holds the settings, the check type, validation and the kind.
 
 mod amqp;
+#[cfg(test)]
+mod fixture_tests;
 mod health;
 mod management;
 mod metrics;
@@ -202,6 +204,7 @@ pub const METRICS: &[Metric] = &[
     health::NODE_RESOURCE_LIMIT,
     health::CONNECTIONS,
     health::UNROUTABLE,
+    health::STATISTICS,
 ];
 
 /// `kind: rabbitmq`.

@@ -47,8 +47,8 @@ fn enc(s: &str) -> String {
 /// bounded by `max_queues` (the deepest queues seen so far) plus one page, whatever the
 /// broker holds.
 struct Walk {
-    /// Per-vhost (queues, ready, unacked) over every selected queue, capped or not.
-    totals: BTreeMap<String, (f64, f64, f64)>,
+    /// Per-vhost totals over every selected queue, capped or not.
+    totals: BTreeMap<String, Totals>,
     /// The deepest selected queues so far, at most `max_queues`.
     deepest: Largest<Json>,
     /// Queues dead-lettered into by the default exchange, by (vhost, queue).
@@ -59,23 +59,58 @@ struct Walk {
     dropped: u64,
 }
 
-impl QueuesProbe {
-    /// Pages through `/api/queues`, folding each page into a [`Walk`].
-    async fn walk(&self, deadline: Instant) -> Result<Walk, ProbeError> {
-        let mut walk = Walk {
+impl Walk {
+    fn new(max_queues: usize) -> Walk {
+        Walk {
             totals: BTreeMap::new(),
-            deepest: Largest::new(self.max_queues),
+            deepest: Largest::new(max_queues),
             targets: HashSet::new(),
             exchanges: BTreeSet::new(),
             dropped: 0,
-        };
+        }
+    }
+}
+
+/// One vhost's selected queues and their messages. A count is `None` once a queue did not
+/// report it (a broker that answers no totals, a queue that is down): a total that leaves
+/// messages out is not published, rather than published too low.
+struct Totals {
+    queues: f64,
+    ready: Option<f64>,
+    unacked: Option<f64>,
+}
+
+impl Default for Totals {
+    fn default() -> Self {
+        Totals {
+            queues: 0.0,
+            ready: Some(0.0),
+            unacked: Some(0.0),
+        }
+    }
+}
+
+impl Totals {
+    fn add(&mut self, ready: Option<f64>, unacked: Option<f64>) {
+        self.queues += 1.0;
+        self.ready = self.ready.zip(ready).map(|(a, b)| a + b);
+        self.unacked = self.unacked.zip(unacked).map(|(a, b)| a + b);
+    }
+}
+
+impl QueuesProbe {
+    /// Pages through `/api/queues`, folding each page into a [`Walk`].
+    async fn walk(&self, deadline: Instant) -> Result<Walk, ProbeError> {
+        let mut walk = Walk::new(self.max_queues);
         let mut page = 1;
         loop {
             let mut body = self
                 .management
                 .get(
+                    // Queue totals are asked for whatever the broker's settings: with its
+                    // statistics off it answers the message counts only when asked.
                     &format!(
-                        "api/queues?page={page}&page_size={PAGE_SIZE}&columns={}",
+                        "api/queues?page={page}&page_size={PAGE_SIZE}&enable_queue_totals=true&columns={}",
                         enc(QUEUE_COLUMNS)
                     ),
                     deadline,
@@ -123,14 +158,15 @@ impl QueuesProbe {
         {
             return;
         }
-        let ready = num(&q["messages_ready"]).unwrap_or(0.0);
-        let unacked = num(&q["messages_unacknowledged"]).unwrap_or(0.0);
-        let t = walk.totals.entry(vhost.to_owned()).or_default();
-        t.0 += 1.0;
-        t.1 += ready;
-        t.2 += unacked;
+        let ready = num(&q["messages_ready"]);
+        let unacked = num(&q["messages_unacknowledged"]);
+        walk.totals
+            .entry(vhost.to_owned())
+            .or_default()
+            .add(ready, unacked);
         // Keep the deepest queues when capping: they are the ones an SRE needs to see.
-        if let Some(shallow) = walk.deepest.push(ready + unacked, q) {
+        let depth = ready.unwrap_or(0.0) + unacked.unwrap_or(0.0);
+        if let Some(shallow) = walk.deepest.push(depth, q) {
             let mut scratch = Output::default();
             self.queue_samples(&shallow, &HashSet::new(), &mut scratch);
             walk.dropped += scratch.series() as u64;
@@ -173,23 +209,42 @@ impl Probe for QueuesProbe {
         Box::pin(async move {
             let mut walk = self.walk(deadline).await?;
             self.dead_letter_targets(&mut walk, deadline).await?;
-            let mut out = Output::default();
-            let source = self.source.as_str();
-            for (vhost, (count, ready, unacked)) in &walk.totals {
-                out.add(&VHOST_QUEUES, &[source, vhost], *count);
-                out.add(&VHOST_MESSAGES, &[source, vhost, "ready"], *ready);
-                out.add(&VHOST_MESSAGES, &[source, vhost, "unacked"], *unacked);
-            }
-            for q in walk.deepest.into_sorted() {
-                self.queue_samples(&q, &walk.targets, &mut out);
-            }
-            out.dropped += walk.dropped;
-            Ok(out)
+            Ok(self.samples(walk))
         })
     }
 }
 
 impl QueuesProbe {
+    /// The samples of one page of `/api/queues` alone (no dead-letter bindings looked up): the
+    /// fixtures' way in.
+    #[cfg(test)]
+    pub(super) fn fold_page(&self, page: &Json) -> Output {
+        let mut walk = Walk::new(self.max_queues);
+        for q in page["items"].as_array().into_iter().flatten() {
+            self.fold(&mut walk, q.clone());
+        }
+        self.samples(walk)
+    }
+
+    /// The samples of a finished walk: per-vhost totals, then the kept queues.
+    fn samples(&self, walk: Walk) -> Output {
+        let mut out = Output::default();
+        let source = self.source.as_str();
+        for (vhost, t) in &walk.totals {
+            out.add(&VHOST_QUEUES, &[source, vhost], t.queues);
+            for (state, n) in [("ready", t.ready), ("unacked", t.unacked)] {
+                if let Some(n) = n {
+                    out.add(&VHOST_MESSAGES, &[source, vhost, state], n);
+                }
+            }
+        }
+        for q in walk.deepest.into_sorted() {
+            self.queue_samples(&q, &walk.targets, &mut out);
+        }
+        out.dropped += walk.dropped;
+        out
+    }
+
     fn queue_samples(&self, q: &Json, targets: &HashSet<(String, String)>, out: &mut Output) {
         let vhost = q["vhost"].as_str().unwrap_or("/");
         let name = q["name"].as_str().unwrap_or("");
@@ -203,7 +258,9 @@ impl QueuesProbe {
         if let Some(v) = num(&q["messages_unacknowledged"]) {
             out.add(&QUEUE_MESSAGES, &with("unacked"), v);
         }
-        if let Some(v) = num(&q["consumers"]) {
+        if let Some(v) =
+            num(&q["consumers"]).filter(|_| !self.selection.read_over_amqp(vhost, name))
+        {
             out.add(&QUEUE_CONSUMERS, &base, v);
         }
         if let Some(v) = num(&q["consumer_capacity"]).or_else(|| num(&q["consumer_utilisation"])) {
@@ -265,17 +322,37 @@ mod tests {
     }
 
     fn walk(p: &QueuesProbe, queues: Vec<Json>) -> Walk {
-        let mut walk = Walk {
-            totals: BTreeMap::new(),
-            deepest: Largest::new(p.max_queues),
-            targets: HashSet::new(),
-            exchanges: BTreeSet::new(),
-            dropped: 0,
-        };
+        let mut walk = Walk::new(p.max_queues);
         for q in queues {
             p.fold(&mut walk, q);
         }
         walk
+    }
+
+    fn totals(w: &Walk, vhost: &str) -> (f64, Option<f64>, Option<f64>) {
+        let t = &w.totals[vhost];
+        (t.queues, t.ready, t.unacked)
+    }
+
+    /// A broker with statistics off that answered no totals, or a queue that is down: the
+    /// vhost's message totals are unknown, never the sum of what was reported.
+    #[test]
+    fn a_queue_without_counts_leaves_its_vhost_totals_unknown_not_low() {
+        let p = probe("{ management_url: 'http://x' }", 10);
+        let blind = json!({"vhost": "/", "name": "jobs", "state": "live", "type": "classic"});
+        let w = walk(&p, vec![queue("/", "mail", 100), blind, queue("b", "x", 1)]);
+        assert_eq!(totals(&w, "/"), (2.0, None, None));
+        assert_eq!(totals(&w, "b"), (1.0, Some(1.0), Some(1.0)));
+        // The blind queue publishes its info and nothing it was not told.
+        let mut out = Output::default();
+        let jobs = w
+            .deepest
+            .into_sorted()
+            .into_iter()
+            .find(|q| q["name"] == "jobs");
+        p.queue_samples(&jobs.unwrap(), &HashSet::new(), &mut out);
+        let names: Vec<&str> = out.families.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["pulse_rabbitmq_queue_info"]);
     }
 
     fn names(walk: Walk) -> Vec<String> {
@@ -308,7 +385,7 @@ mod tests {
             ],
         );
         assert_eq!(w.totals.len(), 1);
-        assert_eq!(w.totals["prod"], (1.0, 5.0, 1.0));
+        assert_eq!(totals(&w, "prod"), (1.0, Some(5.0), Some(1.0)));
         assert_eq!(names(w), ["prod/jobs.ai"]);
     }
 
@@ -325,7 +402,7 @@ mod tests {
             ],
         );
         // Totals cover every selected queue, capped or not.
-        assert_eq!(w.totals["/"], (4.0, 53.0, 4.0));
+        assert_eq!(totals(&w, "/"), (4.0, Some(53.0), Some(4.0)));
         // Each dropped queue would have published 2 message series, consumers and info.
         assert_eq!(w.dropped, 2 * 4);
         let mut kept = names(w);
@@ -408,6 +485,7 @@ mod tests {
         assert_eq!(out.value("pulse_rabbitmq_queue_info", "unknown"), Some(1.0));
         // A queue without a name or vhost in a page still folds (into the default vhost).
         let w = walk(&p, vec![json!({"messages_ready": 2})]);
-        assert_eq!(w.totals["/"], (1.0, 2.0, 0.0));
+        // Its unacknowledged count was not reported: that total is unknown, not 0.
+        assert_eq!(totals(&w, "/"), (1.0, Some(2.0), None));
     }
 }

@@ -1,5 +1,7 @@
-//! Which queues a source reads: its vhosts, include and exclude regexes, and the queues that
-//! `dead_letter_pattern` names dead-letter queues.
+//! Which queues a source reads: its vhosts, include and exclude regexes, the queues that
+//! `dead_letter_pattern` names dead-letter queues, and those read over AMQP besides.
+
+use std::collections::HashSet;
 
 use regex::Regex;
 
@@ -12,6 +14,8 @@ pub(super) struct Selection {
     include: Vec<Regex>,
     exclude: Vec<Regex>,
     dead_letter: Option<Regex>,
+    /// `(vhost, queue)` of `amqp_queues`, whose consumers the AMQP check publishes.
+    over_amqp: HashSet<(String, String)>,
 }
 
 impl Selection {
@@ -31,7 +35,16 @@ impl Selection {
                 .map(Regex::new)
                 .transpose()
                 .map_err(|e| ConnectError::field("dead_letter_pattern", e.to_string()))?,
+            over_amqp: over_amqp(c),
         })
+    }
+
+    /// Whether the AMQP check reads `queue` of `vhost` too: its consumers come from there
+    /// (the passive declare counts them whatever the broker's statistics), and the queue check
+    /// leaves them out rather than publish the same series twice.
+    pub(super) fn read_over_amqp(&self, vhost: &str, queue: &str) -> bool {
+        self.over_amqp
+            .contains(&(vhost.to_owned(), queue.to_owned()))
     }
 
     pub(super) fn wants(&self, vhost: &str, queue: &str) -> bool {
@@ -43,6 +56,21 @@ impl Selection {
     pub(super) fn named_dead_letter(&self, queue: &str) -> bool {
         self.dead_letter.as_ref().is_some_and(|r| r.is_match(queue))
     }
+}
+
+/// The `(vhost, queue)` pairs of `amqp_queues` in the vhost of `amqp_url`.
+fn over_amqp(c: &RabbitmqConfig) -> HashSet<(String, String)> {
+    let Some(uri) = c
+        .amqp_url
+        .as_deref()
+        .and_then(|u| u.parse::<lapin::uri::AMQPUri>().ok())
+    else {
+        return HashSet::new();
+    };
+    c.amqp_queues
+        .iter()
+        .map(|q| (uri.vhost.clone(), q.clone()))
+        .collect()
 }
 
 #[cfg(test)]

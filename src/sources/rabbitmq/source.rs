@@ -145,6 +145,7 @@ impl Source<RabbitmqCheck> for RabbitmqSource {
             source: self.name.clone(),
             management: self.management.clone(),
             amqp: self.amqp.clone(),
+            statistics: std::sync::atomic::AtomicU8::new(super::health::UNKNOWN),
         })
     }
 
@@ -171,6 +172,7 @@ impl Source<RabbitmqCheck> for RabbitmqSource {
                     conn: self.amqp_conn.clone(),
                 }),
                 selection: self.selection.clone(),
+                consumers_only: self.management.is_some(),
             }),
         }
     }
