@@ -1,7 +1,9 @@
-//! Heartbeat checks on Redis: beats kept in keys under a pattern (MGET in batches) or in
-//! the fields of one hash.
+//! Heartbeat checks on Redis: beats kept in keys under a pattern (bounded reads in batches) or
+//! in the fields of one hash (HSCAN; with `NOVALUES` where the server has it, so that a value
+//! too long to be a heartbeat is never transferred).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
 use redis::Value as RValue;
@@ -91,8 +93,12 @@ fn beat_text(v: RValue) -> Option<String> {
     }
 }
 
-/// One hash field and its value, as Redis holds them: bytes.
-type FieldBytes = (Vec<u8>, Vec<u8>);
+/// One hash field and its value, as Redis holds them: bytes. The value is `None` when it is
+/// longer than [`MAX_BEAT_BYTES`] and was left unread.
+type FieldBytes = (Vec<u8>, Option<Vec<u8>>);
+
+/// A field and its value as HSCAN without `NOVALUES` sends them.
+type FieldValue = (Vec<u8>, Vec<u8>);
 
 /// What HSCAN read of a hash of beats.
 struct HashRead {
@@ -105,6 +111,117 @@ struct HashRead {
     unreadable: u64,
 }
 
+/// Whether the server takes `HSCAN … NOVALUES` (Redis 7.4+, Valkey 8+), learnt from its first
+/// answer and kept for the check's life: one of these values.
+const NOVALUES_UNKNOWN: u8 = 0;
+const NOVALUES_YES: u8 = 1;
+const NOVALUES_NO: u8 = 2;
+
+/// A check's `NOVALUES` state before the server's first answer.
+pub(super) fn novalues_unknown() -> AtomicU8 {
+    AtomicU8::new(NOVALUES_UNKNOWN)
+}
+
+/// One page of HSCAN from `cursor`: the next cursor and the page's fields. Where the server
+/// takes `NOVALUES`, values are then read only for fields whose `HSTRLEN` is within
+/// [`MAX_BEAT_BYTES`], so a 100 MB value never crosses the wire; older servers send every value
+/// with its field, and an oversized one is dropped after it arrived.
+async fn hscan_page(
+    conn: &mut redis::aio::ConnectionManager,
+    key: &str,
+    cursor: u64,
+    count: u32,
+    novalues: &AtomicU8,
+) -> Result<(u64, Vec<FieldBytes>), ProbeError> {
+    if novalues.load(Ordering::Relaxed) != NOVALUES_NO {
+        let page: Result<(u64, Vec<Vec<u8>>), redis::RedisError> = redis::cmd("HSCAN")
+            .arg(key)
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(count)
+            .arg("NOVALUES")
+            .query_async(conn)
+            .await;
+        match page {
+            Ok((next, fields)) => {
+                novalues.store(NOVALUES_YES, Ordering::Relaxed);
+                return Ok((next, bounded_values(conn, key, fields).await?));
+            }
+            // An older server refuses the argument as a syntax error; WRONGTYPE and the rest
+            // are answers about the key, the same with the argument or without.
+            Err(e)
+                if unknown_argument(&e) && novalues.load(Ordering::Relaxed) == NOVALUES_UNKNOWN =>
+            {
+                tracing::debug!(key, "HSCAN NOVALUES not supported (before Redis 7.4 or Valkey 8): values are read with their fields");
+                novalues.store(NOVALUES_NO, Ordering::Relaxed);
+            }
+            Err(e) => return Err(classify(e)),
+        }
+    }
+    let (next, page): (u64, Vec<FieldValue>) = redis::cmd("HSCAN")
+        .arg(key)
+        .arg(cursor)
+        .arg("COUNT")
+        .arg(count)
+        .query_async(conn)
+        .await
+        .map_err(classify)?;
+    let page = page
+        .into_iter()
+        .map(|(f, v)| (f, Some(v).filter(|v| v.len() <= MAX_BEAT_BYTES)))
+        .collect();
+    Ok((next, page))
+}
+
+/// A server's answer to an argument it does not know (`ERR syntax error` on Redis before 7.4).
+fn unknown_argument(e: &redis::RedisError) -> bool {
+    e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError)
+        && e.to_string().to_ascii_lowercase().contains("syntax")
+}
+
+/// The values of `fields` of the hash `key`: one pipelined `HSTRLEN` each, then one `HMGET`
+/// of those within [`MAX_BEAT_BYTES`]. A field deleted in between reads as an empty value,
+/// which then fails to parse like any other malformed beat.
+async fn bounded_values(
+    conn: &mut redis::aio::ConnectionManager,
+    key: &str,
+    fields: Vec<Vec<u8>>,
+) -> Result<Vec<FieldBytes>, ProbeError> {
+    if fields.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut pipe = redis::pipe();
+    for f in &fields {
+        pipe.cmd("HSTRLEN").arg(key).arg(f);
+    }
+    let lengths: Vec<usize> = pipe.query_async(conn).await.map_err(classify)?;
+    let small: Vec<&Vec<u8>> = fields
+        .iter()
+        .zip(&lengths)
+        .filter(|(_, n)| **n <= MAX_BEAT_BYTES)
+        .map(|(f, _)| f)
+        .collect();
+    let mut values: std::vec::IntoIter<Option<Vec<u8>>> = if small.is_empty() {
+        Vec::new().into_iter()
+    } else {
+        let got: Vec<Option<Vec<u8>>> = redis::cmd("HMGET")
+            .arg(key)
+            .arg(&small)
+            .query_async(conn)
+            .await
+            .map_err(classify)?;
+        got.into_iter()
+    };
+    Ok(fields
+        .into_iter()
+        .zip(lengths)
+        .map(|(f, n)| {
+            let value = (n <= MAX_BEAT_BYTES).then(|| values.next().flatten().unwrap_or_default());
+            (f, value)
+        })
+        .collect())
+}
+
 /// The fields of the hash `key` with their values, at most `max` of them, plus how many more
 /// it holds. HSCAN reads `count` fields per call, so a hash of a million workers is never
 /// read in one reply. Names and values are read as bytes: one field that is not UTF-8 is
@@ -114,6 +231,7 @@ async fn hscan(
     key: &str,
     count: u32,
     max: usize,
+    novalues: &AtomicU8,
 ) -> Result<HashRead, ProbeError> {
     let mut read = HashRead {
         fields: HashMap::new(),
@@ -123,26 +241,19 @@ async fn hscan(
     let mut seen_bad = std::collections::HashSet::new();
     let mut cursor: u64 = 0;
     loop {
-        let (next, batch): (u64, Vec<FieldBytes>) = redis::cmd("HSCAN")
-            .arg(key)
-            .arg(cursor)
-            .arg("COUNT")
-            .arg(count)
-            .query_async(conn)
-            .await
-            .map_err(classify)?;
+        let (next, batch) = hscan_page(conn, key, cursor, count, novalues).await?;
         for (field, value) in batch {
             // Held by name: HSCAN may return a field twice while the hash is rehashing.
-            let bad = match String::from_utf8(field) {
-                Ok(field) if value.len() <= MAX_BEAT_BYTES => {
+            let bad = match (String::from_utf8(field), value) {
+                (Ok(field), Some(value)) => {
                     if read.fields.len() < max || read.fields.contains_key(&field) {
                         let value = String::from_utf8_lossy(&value).into_owned();
                         read.fields.insert(field, value);
                     }
                     continue;
                 }
-                Ok(field) => field.into_bytes(),
-                Err(e) => e.into_bytes(),
+                (Ok(field), None) => field.into_bytes(),
+                (Err(e), _) => e.into_bytes(),
             };
             if seen_bad.len() < max {
                 seen_bad.insert(bad);
@@ -170,6 +281,8 @@ pub(super) struct HeartbeatProbe {
     pub(super) from: RedisBeatSource,
     pub(super) max_keys: usize,
     pub(super) tracker: Tracker,
+    /// Whether the server takes `HSCAN … NOVALUES` (`NOVALUES_*`).
+    pub(super) novalues: AtomicU8,
 }
 
 impl Probe for HeartbeatProbe {
@@ -205,7 +318,14 @@ impl Probe for HeartbeatProbe {
                     }
                 }
             } else if let Some(hash) = &self.from.hash {
-                let read = hscan(&mut conn, hash, self.from.scan_count, self.max_keys).await?;
+                let read = hscan(
+                    &mut conn,
+                    hash,
+                    self.from.scan_count,
+                    self.max_keys,
+                    &self.novalues,
+                )
+                .await?;
                 dropped = read.beyond;
                 unreadable = read.unreadable;
                 values.extend(read.fields.into_iter().map(|(k, v)| (k, Some(v))));

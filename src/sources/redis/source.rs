@@ -86,6 +86,7 @@ impl Source<RedisCheck> for RedisSource {
                 from: b.clone(),
                 max_keys: plan.max_series,
                 tracker: Tracker::default(),
+                novalues: heartbeats::novalues_unknown(),
             }),
         }
     }
