@@ -274,6 +274,104 @@ mod tests {
 
     use super::*;
 
+    /// A reply of `tests/fixtures/mongodb/VERSION/FILE` (canonical Extended JSON, the shapes
+    /// MongoDB 7.0 and 8.0 document: see each folder's SOURCE.md).
+    fn fixture(version: &str, file: &str) -> Document {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/mongodb")
+            .join(version)
+            .join(file);
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        match Bson::try_from(json).unwrap() {
+            Bson::Document(d) => d,
+            other => panic!("{}: {other:?}", path.display()),
+        }
+    }
+
+    /// MongoDB 7.0 and 8.0, primary and secondary: every number the exporter reads is there
+    /// with its type (an int64 counter, a double uptime), the secondary's lag is its optime's
+    /// distance from the primary's, the down member is unhealthy with no lag, and the oplog
+    /// window spans its entries. 8.0's added fields change nothing.
+    #[test]
+    fn mongodb_7_and_8_replies_publish_every_vital() {
+        for version in ["7.0", "8.0"] {
+            let mut out = Output::default();
+            let now = 1_795_658_400.0;
+            server_status(
+                &mut out,
+                "db",
+                &fixture(version, "primary/serverStatus.json"),
+                now,
+            );
+            replica_set(
+                &mut out,
+                "db",
+                &fixture(version, "primary/replSetGetStatus.json"),
+                now,
+            );
+            let v = |name: &str, label: &str| out.value(name, label);
+            assert_eq!(
+                v("pulse_mongodb_connections", "current"),
+                Some(87.0),
+                "{version}"
+            );
+            assert!(v("pulse_mongodb_connections", "available").is_some());
+            assert!(
+                v("pulse_mongodb_operations_total", "query").is_some(),
+                "{version}"
+            );
+            assert_eq!(v("pulse_mongodb_cursors_open", ""), Some(3.0));
+            assert_eq!(v("pulse_mongodb_cursors_timed_out_total", ""), Some(4.0));
+            assert_eq!(
+                v("pulse_mongodb_start_timestamp_seconds", ""),
+                Some(now - 1_728_000.0)
+            );
+            assert_eq!(v("pulse_mongodb_replset_has_primary", ""), Some(1.0));
+            assert_eq!(
+                v(
+                    "pulse_mongodb_replset_member_lag_seconds",
+                    "db-1.example.net:27017"
+                ),
+                Some(95.0),
+                "{version}"
+            );
+            assert_eq!(
+                v(
+                    "pulse_mongodb_replset_member_health",
+                    "db-2.example.net:27017"
+                ),
+                Some(0.0)
+            );
+            assert_eq!(
+                v(
+                    "pulse_mongodb_replset_member_lag_seconds",
+                    "db-2.example.net:27017"
+                ),
+                None
+            );
+            let window = oplog_window(
+                &fixture(version, "oplog-first.json"),
+                &fixture(version, "oplog-last.json"),
+            );
+            assert_eq!(window, Some(259_200.0), "{version}");
+            // A secondary counts replicated writes apart (opcountersRepl): its own are 0, not
+            // absent, as the server says.
+            let mut out = Output::default();
+            server_status(
+                &mut out,
+                "db",
+                &fixture(version, "secondary/serverStatus.json"),
+                now,
+            );
+            assert_eq!(
+                out.value("pulse_mongodb_operations_total", "insert"),
+                Some(0.0),
+                "{version}"
+            );
+        }
+    }
+
     /// A `replSetGetStatus` reply shaped as MongoDB documents it: a primary, a secondary 90 s
     /// behind, an arbiter (no optime) and a member that is down.
     fn status(primary_state: i32) -> Document {
