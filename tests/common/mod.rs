@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests, one module per job: the binary under test
 //! ([`exporter`]), reading its scrapes ([`scrape`]), making sources fail ([`faults`]), the real
 //! services ([`services`]), removing a test's data however it ends ([`cleanup`]) and the
-//! bundle's files ([`bundle`]), and a Stripe-shaped server ([`stripe`]), helper processes such as Prometheus ([`prometheus`]), a headless browser ([`browser`]), a private CA ([`tls`]), Postgres clusters a test owns ([`pgcluster`]) and tests that read as a config and a table of expected samples ([`scenario`]). Everything is re-exported, so a test writes `use common::*;`.
+//! bundle's files ([`bundle`]), and a Stripe-shaped server ([`stripe`]), helper processes such as Prometheus ([`prometheus`]), a headless browser ([`browser`]), a private CA ([`tls`]), Postgres clusters a test owns ([`pgcluster`]), the servers of the version matrix ([`matrix`]) and tests that read as a config and a table of expected samples ([`scenario`]). Everything is re-exported, so a test writes `use common::*;`.
 // Each test binary uses a part of the helpers and of their re-exports.
 #![allow(dead_code, unused_imports)]
 // The helpers are used by tests in one crate only; no caller needs Send bounds spelled out.
@@ -12,6 +12,7 @@ pub mod bundle;
 pub mod cleanup;
 pub mod exporter;
 pub mod faults;
+pub mod matrix;
 pub mod pgcluster;
 pub mod prometheus;
 pub mod scenario;
@@ -25,6 +26,7 @@ pub use bundle::*;
 pub use cleanup::*;
 pub use exporter::*;
 pub use faults::*;
+pub use matrix::*;
 pub use pgcluster::*;
 pub use prometheus::*;
 pub use scenario::*;

@@ -1,0 +1,266 @@
+//! The version matrix: the servers `scripts/servers fetch` put in its cache (Postgres 16 to 18,
+//! Redis 7.4 and 8.2, Valkey 8 and 9, Prometheus 3.5) beside Debian's own, as its manifest
+//! lists them, and starting one of them on a free loopback port with a folder of its own.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+use super::{free_port, run_ok};
+
+/// One server of the matrix, as the manifest describes it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Server {
+    /// `postgres`, `redis` or `prometheus`.
+    pub kind: String,
+    /// e.g. `postgres-18`, `valkey-9.1`.
+    pub name: String,
+    /// The version the binary reports of itself.
+    pub version: String,
+    /// `debian`, or the registry package it came from.
+    pub origin: String,
+    /// Postgres: the folder of `initdb` and `postgres`.
+    pub bin: Option<PathBuf>,
+    /// Redis and Valkey: the server binary.
+    pub server: Option<PathBuf>,
+    /// Prometheus: its two binaries.
+    pub prometheus: Option<PathBuf>,
+    pub promtool: Option<PathBuf>,
+    /// What the binaries need in their environment (`LD_LIBRARY_PATH`).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+struct Manifest {
+    servers: Vec<Server>,
+}
+
+/// The manifest's path: `PULSE_SERVERS_DIR` (or `~/.cache/pulse-exporter/servers`) holds it.
+pub fn manifest_path() -> PathBuf {
+    let dir = std::env::var_os("PULSE_SERVERS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(&std::env::var_os("HOME").expect("HOME"))
+                .join(".cache/pulse-exporter/servers")
+        });
+    dir.join("manifest.json")
+}
+
+/// Every server of the matrix; a missing manifest fails the test (never a silent skip).
+pub fn matrix() -> Vec<Server> {
+    let path = manifest_path();
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "the version matrix's manifest {} cannot be read ({e}): run `scripts/servers fetch` (scripts/test does)",
+            path.display()
+        )
+    });
+    let m: Manifest = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{}: not a manifest: {e}", path.display()));
+    m.servers
+}
+
+/// The servers of `kind`, oldest first.
+pub fn servers(kind: &str) -> Vec<Server> {
+    let mut s: Vec<Server> = matrix().into_iter().filter(|s| s.kind == kind).collect();
+    s.sort_by_key(|s| version_key(&s.version));
+    assert!(!s.is_empty(), "the manifest lists no {kind} server");
+    s
+}
+
+/// `"18.4"` as `[18, 4]`, for ordering.
+pub fn version_key(v: &str) -> Vec<u32> {
+    v.split(['.', '-', '+', ' '])
+        .map_while(|p| p.parse().ok())
+        .collect()
+}
+
+/// Runs every server's case at once, each on its own thread (they are mostly waiting on
+/// servers), and fails with every version's failure, not only the first.
+pub fn each_version(servers: &[Server], case: impl Fn(&Server) + Sync) {
+    let failures: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = servers
+            .iter()
+            .map(|s| {
+                let case = &case;
+                (s, scope.spawn(move || case(s)))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .filter_map(|(s, h)| {
+                h.join().err().map(|e| {
+                    let text = e
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| e.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                        .unwrap_or_default();
+                    format!("--- {} ({}) ---\n{text}", s.name, s.version)
+                })
+            })
+            .collect()
+    });
+    assert!(
+        failures.is_empty(),
+        "{} of {} versions failed:\n{}",
+        failures.len(),
+        servers.len(),
+        failures.join("\n")
+    );
+}
+
+/// A server process of the matrix: stopped (and reaped) when dropped, however the test ends.
+pub struct Running {
+    child: Child,
+    pub port: u16,
+    pub log: PathBuf,
+    /// Postgres: `postmaster.pid`, whose first line is the server's PID (the child is
+    /// `runuser`, which would not wait for a fast shutdown).
+    pidfile: Option<PathBuf>,
+}
+
+impl Running {
+    /// What the server logged so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Stops the server now: SIGINT (Postgres's fast shutdown; Redis saves nothing here), then
+    /// SIGKILL after 10 s.
+    pub fn stop(&mut self) {
+        let pid = self
+            .pidfile
+            .as_ref()
+            .and_then(|f| std::fs::read_to_string(f).ok())
+            .and_then(|t| t.lines().next().map(str::to_owned))
+            .unwrap_or_else(|| self.child.id().to_string());
+        let _ = Command::new("kill").args(["-INT", &pid]).status();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl Server {
+    fn binary(&self, path: &Option<PathBuf>, what: &str) -> PathBuf {
+        path.clone()
+            .unwrap_or_else(|| panic!("{}: the manifest names no {what}", self.name))
+    }
+
+    /// `initdb` into `dir` (which the `postgres` user must own), trust authentication.
+    pub fn initdb(&self, dir: &Path) {
+        let bin = self.binary(&self.bin, "bin");
+        run_ok(
+            Command::new("runuser")
+                .args(["-u", "postgres", "--"])
+                .arg(bin.join("initdb"))
+                .args(["-D", &dir.display().to_string(), "-A", "trust", "-U"])
+                .args(["postgres", "--no-sync", "-E", "UTF8", "--locale=C"])
+                .envs(&self.env)
+                .stdout(Stdio::null()),
+            &format!("{} initdb", self.name),
+        );
+    }
+
+    /// Starts `postgres` on `dir` on `port` with `options` (`name=value`), ready to stream to
+    /// standbys, and waits until it accepts connections.
+    pub fn start_postgres(&self, dir: &Path, port: u16, options: &[&str]) -> Running {
+        let bin = self.binary(&self.bin, "bin");
+        let log = dir.with_extension("log");
+        let socket_dir = dir.parent().unwrap().display().to_string();
+        let child = Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(bin.join("postgres"))
+            .args(["-D", &dir.display().to_string(), "-p", &port.to_string()])
+            .args(["-c", "listen_addresses=127.0.0.1"])
+            .args(["-c", &format!("unix_socket_directories={socket_dir}")])
+            .args(["-c", "fsync=off", "-c", "wal_level=replica"])
+            .args(["-c", "max_wal_senders=4", "-c", "max_replication_slots=6"])
+            .args([
+                "-c",
+                "hot_standby=on",
+                "-c",
+                "wal_receiver_status_interval=1s",
+            ])
+            .args(options.iter().flat_map(|o| ["-c", o]))
+            .envs(&self.env)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}: cannot start postgres: {e}", self.name));
+        let pidfile = Some(dir.join("postmaster.pid"));
+        let running = Running {
+            child,
+            port,
+            log,
+            pidfile,
+        };
+        wait_until(&running, || {
+            Command::new("pg_isready")
+                .args(["-q", "-h", "127.0.0.1", "-p", &port.to_string()])
+                .status()
+                .is_ok_and(|s| s.success())
+        });
+        running
+    }
+
+    /// Starts the Redis or Valkey server on a free port, nothing saved, with `args` added
+    /// (`--replicaof 127.0.0.1 6379`, say), and waits until it answers PING.
+    pub fn start_redis(&self, dir: &Path, args: &[&str]) -> Running {
+        let server = self.binary(&self.server, "server");
+        let port = free_port();
+        let log = dir.join(format!("redis-{port}.log"));
+        let child = Command::new(server)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .args(["--dir", &dir.display().to_string()])
+            .args(["--logfile", &log.display().to_string()])
+            .args(args)
+            .envs(&self.env)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}: cannot start the server: {e}", self.name));
+        let running = Running {
+            child,
+            port,
+            log,
+            pidfile: None,
+        };
+        wait_until(&running, || {
+            Command::new("redis-cli")
+                .args(["-p", &port.to_string(), "ping"])
+                .output()
+                .is_ok_and(|o| o.stdout.starts_with(b"PONG"))
+        });
+        running
+    }
+}
+
+/// Polls `ready` for up to 60 s, failing with the server's log.
+fn wait_until(running: &Running, ready: impl Fn() -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(60) {
+        if ready() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("the server did not become ready:\n{}", running.logs());
+}

@@ -1,0 +1,733 @@
+//! The version matrix: one compatibility test per kind, run against every server version
+//! `scripts/servers fetch` put beside Debian's own (Postgres 15 to 18, Redis 7.0, 7.4 and 8.2,
+//! Valkey 8 and 9, Prometheus 2.42 and 3.5), each version on its own thread. Every version
+//! must publish the same families as the oldest (a number a new version stopped giving is a
+//! failure, not a gap), report what only it knows (a lost replication slot, `HSCAN NOVALUES`),
+//! and fail for the same reasons. `docs/compatibility.md` is checked against what ran.
+//!
+//! Costs about a minute: the versions run side by side, each initdb and server start a few
+//! seconds.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use common::*;
+
+/// Runs `sql` on the server at `port` as `postgres`, failing with psql's message.
+fn psql(port: u16, sql: &str) -> String {
+    run_ok(
+        Command::new("psql")
+            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres"])
+            .args([
+                "-d",
+                "postgres",
+                "-XAtq",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                sql,
+            ]),
+        &format!("psql -c {sql:?}"),
+    )
+    .trim()
+    .to_owned()
+}
+
+/// Polls `done` every 200 ms for up to `secs` seconds.
+fn eventually(what: &str, secs: u64, done: impl Fn() -> bool) {
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(secs) {
+        if done() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// The families of `prefix` a scrape holds.
+fn families(scrape: &Scrape, prefix: &str) -> BTreeSet<String> {
+    scrape
+        .series
+        .iter()
+        .filter(|s| s.name.starts_with(prefix))
+        .map(|s| s.name.clone())
+        .collect()
+}
+
+/// A scrape of `exporter` once `ready` holds (30 s at most), from a runtime of this thread's.
+fn scrape_when(exporter: &Exporter, what: &str, ready: impl Fn(&Scrape) -> bool) -> Scrape {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(exporter.wait_for(what, Duration::from_secs(45), ready))
+}
+
+/// What a version published, for comparing versions once all have run.
+struct Seen {
+    version: String,
+    families: BTreeSet<String>,
+}
+
+/// Families whose presence depends on the moment (an active query, a lock wait), not on the
+/// version: left out of the comparison between versions.
+fn momentary(family: &str) -> bool {
+    family.contains("oldest") || family.contains("lock_wait")
+}
+
+/// Every Postgres version: a primary with a streaming standby (a cold copy: the fetched
+/// servers ship no pg_basebackup) and two slots, one of which the server invalidates;
+/// vitals read as superuser and as a `pg_monitor` role; a check; and the failure reasons of
+/// a server that is down, a role that does not exist and a query that fails.
+#[test]
+fn postgres_versions() {
+    let servers = servers("postgres");
+    let seen = Mutex::new(Vec::new());
+    each_version(&servers, |s| {
+        let tmp = postgres_owned_tempdir();
+        let primary_dir = tmp.path().join("primary");
+        s.initdb(&primary_dir);
+        let port = free_port();
+        // No WAL kept for slots past what the current segment needs: a slot whose consumer
+        // is away for a few segments is invalidated at the next checkpoint.
+        let options = ["max_slot_wal_keep_size=1MB", "wal_keep_size=0"];
+        let mut primary = s.start_postgres(&primary_dir, port, &options);
+        let version = psql(port, "SHOW server_version");
+        assert!(
+            version.starts_with(&s.version),
+            "{} reports {version}, the manifest {}",
+            s.name,
+            s.version
+        );
+        psql(
+            port,
+            "SELECT pg_create_physical_replication_slot('standby_slot', true); \
+             SELECT pg_create_physical_replication_slot('gone', true); \
+             CREATE ROLE pulse_monitor LOGIN; GRANT pg_monitor TO pulse_monitor; \
+             CREATE TABLE matrix_users (plan text); \
+             INSERT INTO matrix_users VALUES ('free'), ('free'), ('pro')",
+        );
+        primary.stop();
+        let standby_dir = tmp.path().join("standby");
+        cold_copy_standby(&primary_dir, &standby_dir, port);
+        let primary = s.start_postgres(&primary_dir, port, &options);
+        let standby = s.start_postgres(&standby_dir, free_port(), &[]);
+        eventually("the standby to stream", 60, || {
+            psql(
+                port,
+                "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'",
+            ) == "1"
+        });
+        lose_slot(port, "gone");
+
+        let exporter = Exporter::start(&format!(
+            r#"
+global: {{ health_interval: 1s, health_timeout: 900ms, interval: 1s, timeout: 900ms }}
+sources:
+  - name: primary
+    kind: postgres
+    url: postgres://postgres@127.0.0.1:{port}/postgres
+    checks:
+      - metric: matrix_users
+        help: Users by plan.
+        sql: SELECT plan, count(*) AS value FROM matrix_users GROUP BY plan
+        labels: [plan]
+      - metric: matrix_broken
+        help: A query that fails.
+        sql: SELECT count(*) AS value FROM no_such_table
+  - name: monitor
+    kind: postgres
+    url: postgres://pulse_monitor@127.0.0.1:{port}/postgres
+  - name: standby
+    kind: postgres
+    url: postgres://postgres@127.0.0.1:{}/postgres
+  - name: down
+    kind: postgres
+    url: postgres://postgres@127.0.0.1:{}/postgres
+  - name: norole
+    kind: postgres
+    url: postgres://nobody@127.0.0.1:{port}/postgres
+"#,
+            standby.port,
+            free_port()
+        ));
+        let m = scrape_when(&exporter, "every source probed, the lost slot seen", |m| {
+            m.get(
+                "pulse_postgres_streaming_standbys",
+                &[("source", "primary")],
+            ) == Some(1.0)
+                && m.get("pulse_postgres_in_recovery", &[("source", "standby")]) == Some(1.0)
+                && m.get(
+                    "pulse_postgres_replication_slot_invalidated",
+                    &[("source", "primary"), ("slot", "gone")],
+                ) == Some(1.0)
+                && m.get("pulse_source_up", &[("source", "monitor")]) == Some(1.0)
+                && m.get("pulse_check_success", &[("check", "matrix_broken")])
+                    .is_some()
+                && m.probe_failed("down")
+                && m.probe_failed("norole")
+        });
+        let slot = |name: &str, family: &str| {
+            m.find(family, &[("source", "primary"), ("slot", name)])
+                .iter()
+                .filter(|s| s.value == 1.0)
+                .map(|s| format!("{:?}", s.labels))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            m.get(
+                "pulse_postgres_replication_slot_invalidated",
+                &[
+                    ("source", "primary"),
+                    ("slot", "gone"),
+                    ("reason", "wal_removed")
+                ]
+            ),
+            Some(1.0),
+            "{}",
+            m.text
+        );
+        assert_eq!(
+            slot("gone", "pulse_postgres_replication_slot_wal_status").len(),
+            1,
+            "exactly one wal_status state"
+        );
+        assert!(
+            m.get(
+                "pulse_postgres_replication_slot_wal_status",
+                &[("source", "primary"), ("slot", "gone"), ("status", "lost")]
+            ) == Some(1.0),
+            "{}",
+            m.text
+        );
+        assert_eq!(
+            m.get(
+                "pulse_postgres_replication_slot_invalidated",
+                &[
+                    ("source", "primary"),
+                    ("slot", "standby_slot"),
+                    ("reason", "")
+                ]
+            ),
+            Some(0.0),
+            "the standby's own slot is valid: {}",
+            m.text
+        );
+        assert_eq!(
+            m.get(
+                "pulse_postgres_replication_slot_active",
+                &[("source", "primary"), ("slot", "standby_slot")]
+            ),
+            Some(1.0)
+        );
+        assert_eq!(m.get("matrix_users", &[("plan", "free")]), Some(2.0));
+        assert_eq!(
+            m.get("pulse_check_success", &[("check", "matrix_broken")]),
+            Some(0.0)
+        );
+        assert!(m.probe_failed_with("down", "connect"), "{}", m.text);
+        assert!(m.probe_failed_with("norole", "auth"), "{}", m.text);
+        // The pg_monitor role reads every vital the superuser does.
+        let of = |source: &str| -> BTreeSet<String> {
+            m.series
+                .iter()
+                .filter(|x| x.name.starts_with("pulse_postgres_") && !momentary(&x.name))
+                .filter(|x| x.labels.get("source").map(String::as_str) == Some(source))
+                .map(|x| x.name.clone())
+                .collect()
+        };
+        let (superuser, monitor) = (of("primary"), of("monitor"));
+        assert_eq!(
+            superuser.difference(&monitor).collect::<Vec<_>>(),
+            Vec::<&String>::new(),
+            "read by the superuser and not by pg_monitor"
+        );
+        let mut families = of("primary");
+        families.extend(of("standby").into_iter().map(|f| format!("standby: {f}")));
+        seen.lock().unwrap().push(Seen {
+            version: s.version.clone(),
+            families,
+        });
+        drop(primary);
+    });
+    same_families_on_every_version("postgres", seen.into_inner().unwrap());
+}
+
+/// A standby of the stopped primary in `primary_dir`, by copying its folder (as root, keeping
+/// the postgres user's ownership) and pointing it at the primary's `port` and slot.
+fn cold_copy_standby(primary_dir: &Path, standby_dir: &Path, port: u16) {
+    run_ok(
+        Command::new("cp")
+            .args(["-a"])
+            .arg(primary_dir)
+            .arg(standby_dir),
+        "copy the primary's folder",
+    );
+    // A base backup carries no slots: the copy's are the primary's, and go.
+    for slot in std::fs::read_dir(standby_dir.join("pg_replslot")).unwrap() {
+        std::fs::remove_dir_all(slot.unwrap().path()).unwrap();
+    }
+    let conf = standby_dir.join("postgresql.auto.conf");
+    let mut text = std::fs::read_to_string(&conf).unwrap_or_default();
+    text.push_str(&format!(
+        "primary_conninfo = 'host=127.0.0.1 port={port} user=postgres application_name=standby'\n\
+         primary_slot_name = 'standby_slot'\n"
+    ));
+    std::fs::write(&conf, text).unwrap();
+    std::fs::write(standby_dir.join("standby.signal"), "").unwrap();
+    run_ok(
+        Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(standby_dir),
+        "chown the standby",
+    );
+}
+
+/// Moves the primary's WAL a few segments on, once the standby has everything, and
+/// checkpoints: `slot` (which nothing reads) loses its WAL and the server invalidates it.
+fn lose_slot(port: u16, slot: &str) {
+    eventually(&format!("slot {slot} to be lost"), 60, || {
+        for _ in 0..3 {
+            psql(
+                port,
+                "CREATE TABLE IF NOT EXISTS wal_filler (n int); INSERT INTO wal_filler VALUES (1)",
+            );
+            psql(port, "SELECT pg_switch_wal()");
+        }
+        // The standby's slot must not fall behind with it: the checkpoint waits for it.
+        eventually("the standby to replay everything", 30, || {
+            psql(
+                port,
+                "SELECT count(*) FROM pg_stat_replication WHERE replay_lsn = pg_current_wal_lsn()",
+            ) == "1"
+        });
+        psql(port, "CHECKPOINT");
+        psql(
+            port,
+            &format!("SELECT wal_status FROM pg_replication_slots WHERE slot_name = '{slot}'"),
+        ) == "lost"
+    });
+}
+
+/// Every version published what the oldest did, and nothing the oldest did is missing from
+/// a newer one (a newer one may add families: they are listed).
+fn same_families_on_every_version(kind: &str, mut seen: Vec<Seen>) {
+    seen.sort_by_key(|s| version_key(&s.version));
+    let (oldest, newer) = seen.split_first().unwrap();
+    for s in newer {
+        let missing: Vec<&String> = oldest.families.difference(&s.families).collect();
+        let added: Vec<&String> = s.families.difference(&oldest.families).collect();
+        assert!(
+            missing.is_empty() && added.is_empty(),
+            "{kind} {} publishes other families than {}: missing {missing:?}, added {added:?}",
+            s.version,
+            oldest.version
+        );
+    }
+}
+
+/// `redis-cli -p port` with `args`, its output trimmed.
+fn redis_cli(port: u16, args: &[&str]) -> String {
+    run_ok(
+        Command::new("redis-cli")
+            .args(["-p", &port.to_string()])
+            .args(args),
+        &format!("redis-cli {args:?}"),
+    )
+    .trim()
+    .to_owned()
+}
+
+/// A field of `INFO` (`total_net_output_bytes`, say) as a number.
+fn info_field(port: u16, section: &str, field: &str) -> f64 {
+    redis_cli(port, &["INFO", section])
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("INFO {section} has no {field}"))
+}
+
+/// Whether the server takes `HSCAN … NOVALUES` (Redis 7.4+, Valkey 8+): from its name and
+/// version as the manifest gives them, so that the exporter's own detection is what is tested.
+fn has_novalues(s: &Server) -> bool {
+    let v = version_key(&s.version);
+    match s.name.starts_with("valkey") {
+        true => v >= vec![8],
+        false => v >= vec![7, 4],
+    }
+}
+
+/// Every Redis and Valkey version: a primary with a replica; every vital; a key check over a
+/// pattern (with a vector set where the server has them: skipped and counted); a heartbeat
+/// hash holding one 2 MB value, which servers with `HSCAN NOVALUES` never send; and the
+/// failure reasons of a server that is down and of a wrong password.
+#[test]
+fn redis_versions() {
+    let servers = servers("redis");
+    let seen = Mutex::new(Vec::new());
+    each_version(&servers, |s| {
+        let tmp = tempfile::tempdir().unwrap();
+        let primary = s.start_redis(tmp.path(), &[]);
+        let port = primary.port;
+        let info = redis_cli(port, &["INFO", "server"]);
+        // Valkey reports a Redis version for compatibility and its own beside it.
+        let field = |name: &str| {
+            info.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(|v| v.trim().to_owned())
+        };
+        let reported = field("valkey_version:")
+            .or_else(|| field("redis_version:"))
+            .unwrap_or_default();
+        assert_eq!(reported, s.version, "{} reports {reported}", s.name);
+        let replica = s.start_redis(tmp.path(), &["--replicaof", "127.0.0.1", &port.to_string()]);
+        redis_cli(port, &["RPUSH", "matrix:q:jobs", "a", "b", "c"]);
+        redis_cli(port, &["SADD", "matrix:q:set", "x"]);
+        let vectors = redis_cli(port, &["COMMAND", "INFO", "VADD"]).contains("vadd");
+        if vectors {
+            redis_cli(
+                port,
+                &["VADD", "matrix:q:vec", "VALUES", "2", "0.1", "0.2", "item"],
+            );
+        }
+        let now = now_secs().to_string();
+        redis_cli(port, &["HSET", "matrix:beats", "w1", &now]);
+        let big = tmp.path().join("big");
+        std::fs::write(&big, "9".repeat(2 << 20)).unwrap();
+        run_ok(
+            Command::new("redis-cli")
+                .args(["-p", &port.to_string(), "-x", "HSET", "matrix:beats", "big"])
+                .stdin(std::fs::File::open(&big).unwrap()),
+            "HSET a 2 MB field",
+        );
+        let sent_before = info_field(port, "stats", "total_net_output_bytes");
+
+        let exporter = Exporter::start(&format!(
+            r#"
+global: {{ health_interval: 1s, health_timeout: 900ms, interval: 1s, timeout: 900ms }}
+sources:
+  - name: primary
+    kind: redis
+    url: redis://127.0.0.1:{port}
+    keys:
+      - pattern: "matrix:q:*"
+        metric: matrix_queue_length
+        label: queue
+    heartbeats:
+      - hash: matrix:beats
+        pool: matrix
+        max_age: 5m
+  - name: replica
+    kind: redis
+    url: redis://127.0.0.1:{}
+  - name: down
+    kind: redis
+    url: redis://127.0.0.1:{}
+  - name: badpass
+    kind: redis
+    url: redis://nobody:wrong@127.0.0.1:{port}
+"#,
+            replica.port,
+            free_port()
+        ));
+        let m = scrape_when(
+            &exporter,
+            "every source probed, the heartbeats read twice",
+            |m| {
+                m.get("pulse_redis_master_link_up", &[("source", "replica")]) == Some(1.0)
+                    && m.sum("pulse_check_success", &[("source", "primary")]) >= 2.0
+                    && m.sum("pulse_source_probes_total", &[("source", "primary")]) >= 3.0
+                    && m.probe_failed("down")
+                    && m.probe_failed("badpass")
+            },
+        );
+        assert_eq!(
+            m.get("matrix_queue_length", &[("queue", "matrix:q:jobs")]),
+            Some(3.0),
+            "{}",
+            m.text
+        );
+        assert_eq!(
+            m.get("matrix_queue_length", &[("queue", "matrix:q:set")]),
+            Some(1.0)
+        );
+        assert_eq!(
+            m.get("matrix_queue_length", &[("queue", "matrix:q:vec")]),
+            None,
+            "a vector set has no length we read"
+        );
+        if vectors {
+            assert!(
+                m.sum("pulse_check_values_skipped_total", &[("source", "primary")]) >= 1.0,
+                "the vector set is skipped and counted: {}",
+                m.text
+            );
+        }
+        assert_eq!(
+            m.get("pulse_redis_replica", &[("source", "replica")]),
+            Some(1.0)
+        );
+        assert_eq!(
+            m.get("pulse_redis_connected_replicas", &[("source", "primary")]),
+            Some(1.0)
+        );
+        assert_eq!(
+            m.get("pulse_worker_up", &[("pool", "matrix"), ("worker", "w1")]),
+            Some(1.0),
+            "{}",
+            m.text
+        );
+        assert!(m.probe_failed_with("down", "connect"), "{}", m.text);
+        assert!(m.probe_failed_with("badpass", "auth"), "{}", m.text);
+        // The 2 MB value: sent once per heartbeat run by servers without NOVALUES, never by
+        // the others (INFO and the rest add kilobytes, not megabytes).
+        let sent = info_field(port, "stats", "total_net_output_bytes") - sent_before;
+        match has_novalues(s) {
+            true => assert!(
+                sent < 1e6,
+                "{} sent {sent} bytes: the big value crossed the wire",
+                s.name
+            ),
+            false => assert!(
+                sent > 2e6,
+                "{} sent only {sent} bytes without NOVALUES",
+                s.name
+            ),
+        }
+        let mut families = families(&m, "pulse_redis_");
+        families.retain(|f| !momentary(f));
+        seen.lock().unwrap().push(Seen {
+            version: s.version.clone(),
+            families,
+        });
+    });
+    // Valkey and Redis differ in nothing we read: one line of versions, Redis 7.0 the oldest.
+    same_families_on_every_version("redis", seen.into_inner().unwrap());
+}
+
+/// Every Prometheus version (2.42 and 3.5): its promtool accepts the bundle's config and rules
+/// and passes every rule test under `alerts/tests/` (Prometheus 3's ranges leave out their left
+/// edge: the tests must hold either way); a real server of that version scrapes the exporter
+/// (3.x also protobuf-first, as with native histograms on) and evaluates every bundled rule
+/// without an error.
+#[test]
+fn prometheus_versions() {
+    let servers = servers("prometheus");
+    let exporter = Exporter::start(
+        r#"
+global: { health_interval: 1s, health_timeout: 900ms, interval: 1s, timeout: 900ms }
+sources:
+  - name: app-db
+    kind: postgres
+    url: postgres://postgres@127.0.0.1:5432/postgres
+  - name: queue-cache
+    kind: redis
+    url: redis://127.0.0.1:6379
+"#,
+    );
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut tests: Vec<String> = std::fs::read_dir(repo.join("alerts/tests"))
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .filter(|p| p.ends_with(".test.yml"))
+        .collect();
+    tests.sort();
+    assert!(tests.len() >= 5, "{tests:?}");
+    each_version(&servers, |s| {
+        let promtool = s.promtool.clone().expect("promtool");
+        let reported = run_ok(
+            Command::new(&promtool).arg("--version").envs(&s.env),
+            "promtool --version",
+        );
+        assert!(
+            reported.contains(&format!("version {}", s.version)),
+            "{} reports {reported}",
+            s.name
+        );
+        let dir = tempfile::tempdir().unwrap();
+        prometheus_layout(dir.path());
+        let promtool_ok = |args: &[&str]| {
+            let out = run_ok(
+                Command::new(&promtool)
+                    .args(args)
+                    .envs(&s.env)
+                    .current_dir(repo),
+                &format!("{} promtool {args:?}", s.name),
+            );
+            assert!(!out.contains("FAILED"), "{out}");
+        };
+        promtool_ok(&[
+            "check",
+            "config",
+            &dir.path().join("prometheus.yml").display().to_string(),
+        ]);
+        // tests/bundle.rs runs them with Debian's own promtool (the one on the PATH).
+        if s.origin != "debian" {
+            for file in &tests {
+                promtool_ok(&["test", "rules", file]);
+            }
+        }
+        // Groups evaluated every second, not every minute: each rule has run within seconds.
+        let every = regex::Regex::new(r"(?m)^(\s+interval:) \d+[ms]$").unwrap();
+        for e in std::fs::read_dir(dir.path().join("rules")).unwrap() {
+            let path = e.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            std::fs::write(&path, every.replace_all(&text, "$1 1s").as_ref()).unwrap();
+        }
+
+        let three = version_key(&s.version) >= vec![3];
+        let port = free_port();
+        let target = format!("127.0.0.1:{}", exporter.port);
+        let protobuf_job = match three {
+            true => format!(
+                "  - job_name: pulse-protobuf-first\n    scrape_protocols: [PrometheusProto, OpenMetricsText1.0.0, OpenMetricsText0.0.1, PrometheusText1.0.0, PrometheusText0.0.4]\n    static_configs: [{{ targets: ['{target}'], labels: {{ instance: protobuf-first }} }}]\n"
+            ),
+            false => String::new(),
+        };
+        std::fs::write(
+            dir.path().join("test.yml"),
+            format!(
+                "global: {{ scrape_interval: 1s, evaluation_interval: 1s }}\n\
+                 rule_files: [rules/*.yml, alerts/pulse-alerts.yml]\n\
+                 scrape_configs:\n  - job_name: pulse-exporter\n    static_configs: [{{ targets: ['{target}'] }}]\n{protobuf_job}"
+            ),
+        )
+        .unwrap();
+        let log = dir.path().join("prometheus.log");
+        let _prom = {
+            let file = std::fs::File::create(&log).unwrap();
+            Proc::adopt(
+                Command::new(s.prometheus.clone().expect("prometheus"))
+                    .arg(format!(
+                        "--config.file={}",
+                        dir.path().join("test.yml").display()
+                    ))
+                    .arg(format!(
+                        "--storage.tsdb.path={}",
+                        dir.path().join("tsdb").display()
+                    ))
+                    .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                    .envs(&s.env)
+                    .stdout(std::process::Stdio::null())
+                    .stderr(file)
+                    .spawn()
+                    .unwrap(),
+            )
+        };
+        let prom = format!("http://127.0.0.1:{port}");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            wait_ready(&format!("{prom}/-/ready"), "Prometheus", &log).await;
+            let jobs: &[&str] = match three {
+                true => &["pulse-exporter", "pulse-protobuf-first"],
+                false => &["pulse-exporter"],
+            };
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            for job in jobs {
+                let expr = format!("pulse_source_up{{job=\"{job}\",source=\"queue-cache\"}}");
+                while values(&prom, &expr).await != [1.0] {
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "{}: {job} never scraped {expr}: {}",
+                        s.name,
+                        std::fs::read_to_string(&log).unwrap_or_default()
+                    );
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+            }
+            // Every rule evaluated (twice, so that each had data) and none failed.
+            let mut bad = Vec::new();
+            loop {
+                let rules = get_json(&format!("{prom}/api/v1/rules")).await.unwrap();
+                bad.clear();
+                let mut unevaluated = 0;
+                for g in rules["data"]["groups"].as_array().unwrap() {
+                    for r in g["rules"].as_array().unwrap() {
+                        if r["health"] == "unknown" {
+                            unevaluated += 1;
+                        } else if r["health"] != "ok" {
+                            bad.push(format!("{}: {}", r["name"], r["lastError"]));
+                        }
+                    }
+                }
+                if unevaluated == 0 || std::time::Instant::now() > deadline {
+                    assert_eq!(unevaluated, 0, "{}: rules never evaluated", s.name);
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            assert!(bad.is_empty(), "{}: rules failing: {bad:#?}", s.name);
+        });
+    });
+}
+
+/// `docs/compatibility.md` says which versions are tested live and which are covered by
+/// fixtures: its cells must be what the matrix's manifest lists (whose versions the tests above
+/// check against the running servers) and the fixture folders hold.
+#[test]
+fn the_compatibility_table_is_what_the_matrix_runs() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc = std::fs::read_to_string(repo.join("docs/compatibility.md")).unwrap();
+    let version = regex::Regex::new(r"\b\d+\.\d+(\.\d+)?\b").unwrap();
+    let cell_versions = |cell: &str| -> BTreeSet<String> {
+        version
+            .find_iter(cell)
+            .map(|m| m.as_str().to_owned())
+            .collect()
+    };
+    // product -> (live, fixtures)
+    let mut table = std::collections::BTreeMap::new();
+    for line in doc
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| kind"))
+    {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        if cells.len() < 5 || cells[1].starts_with('-') {
+            continue;
+        }
+        table.insert(
+            cells[1].to_lowercase(),
+            (cell_versions(cells[2]), cell_versions(cells[3])),
+        );
+    }
+    let mut from_manifest: std::collections::BTreeMap<String, BTreeSet<String>> =
+        Default::default();
+    for s in matrix() {
+        let product = match (s.kind.as_str(), s.name.split('-').next().unwrap()) {
+            ("redis", name) => name.to_owned(),
+            (kind, _) => kind.to_owned(),
+        };
+        let plain = s.version.split('+').next().unwrap().to_owned();
+        from_manifest.entry(product).or_default().insert(plain);
+    }
+    for (product, versions) in &from_manifest {
+        let (live, _) = table
+            .get(product)
+            .unwrap_or_else(|| panic!("docs/compatibility.md has no row for {product}"));
+        assert_eq!(
+            live, versions,
+            "{product}: the table's live versions against the manifest's"
+        );
+    }
+    for kind in ["rabbitmq", "mongodb"] {
+        let mut versions = BTreeSet::new();
+        for e in std::fs::read_dir(repo.join("tests/fixtures").join(kind)).unwrap() {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            versions.insert(name.split('-').next().unwrap().to_owned());
+        }
+        let (_, fixtures) = &table[kind];
+        assert_eq!(
+            fixtures, &versions,
+            "{kind}: the table's fixture versions against tests/fixtures/{kind}/"
+        );
+    }
+}
