@@ -222,6 +222,10 @@ jobs:
         "pulse_postgres_standby_replay_lag_bytes",
         "pulse_postgres_replication_slot_active",
         "pulse_postgres_replication_slot_retained_wal_bytes",
+        // A slot's WAL state (tests/matrix.rs has one invalidated on every version).
+        "pulse_postgres_replication_slot_wal_status",
+        "pulse_postgres_replication_slot_safe_wal_bytes",
+        "pulse_postgres_replication_slot_invalidated",
         "pulse_postgres_oldest_lock_wait_start_timestamp_seconds",
         "pulse_redis_master_link_up",
         "pulse_redis_master_last_io_timestamp_seconds",
