@@ -146,8 +146,34 @@ pub fn read_file(path: &Path) -> Result<String, String> {
     })
 }
 
+/// Reads and parses the config file at `path` with its `${env:…}` and `${file:…}` references
+/// left unresolved: for the commands that write no secret. See [`load_str_unresolved`].
+pub fn load_file_unresolved(path: &Path) -> Result<Config, ConfigErrors> {
+    let text = read_file(path).map_err(|e| ConfigErrors(vec![ConfigError::new("", e)]))?;
+    load_str_unresolved(&text)
+}
+
 /// Parses and validates config text.
 pub fn load_str(text: &str) -> Result<Config, ConfigErrors> {
+    load(text, References::Resolve)
+}
+
+/// Parses config text without reading a variable or file it references: each reference is
+/// replaced by a placeholder, and what validation says of a value that held one (a URL that
+/// is all `${env:DATABASE_URL}`) is not an error. Everything else is validated as ever. The
+/// config serves to generate rules, dashboards and scrape jobs, never to connect.
+pub fn load_str_unresolved(text: &str) -> Result<Config, ConfigErrors> {
+    load(text, References::Unresolved)
+}
+
+/// Whether a load reads the secrets its references name.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum References {
+    Resolve,
+    Unresolved,
+}
+
+fn load(text: &str, references: References) -> Result<Config, ConfigErrors> {
     let mut errors = Vec::new();
     crate::config::parse::nesting_guard(text).map_err(|e| ConfigErrors(vec![e]))?;
     let mut root: Value = match serde_yaml::from_str(text) {
@@ -168,7 +194,16 @@ pub fn load_str(text: &str) -> Result<Config, ConfigErrors> {
             )]))
         }
     };
-    interpolate(&mut root, "", &mut errors);
+    let mut unresolved = Vec::new();
+    match references {
+        References::Resolve => interpolate(&mut root, "", &mut errors),
+        References::Unresolved => crate::config::interpolate::leave_unresolved(
+            &mut root,
+            "",
+            &mut errors,
+            &mut unresolved,
+        ),
+    }
 
     let Value::Mapping(mut top) = root else {
         return Err(ConfigErrors(vec![ConfigError::new(
@@ -221,6 +256,15 @@ pub fn load_str(text: &str) -> Result<Config, ConfigErrors> {
     // Built-in checks share their source's path, so one problem can be found once per check.
     let mut seen = HashSet::new();
     errors.retain(|e| seen.insert(e.to_string()));
+    // A placeholder is no value to judge.
+    errors.retain(|e| {
+        !unresolved.iter().any(|u| {
+            e.path == *u
+                || e.path
+                    .strip_prefix(u.as_str())
+                    .is_some_and(|rest| rest.starts_with(['.', '[']))
+        })
+    });
     if errors.is_empty() {
         return Ok(config);
     }
@@ -374,10 +418,19 @@ fn validate(config: &Config, errors: &mut Vec<ConfigError>) {
         for (check, series) in source.checks().into_iter().zip(source.kind.series()) {
             validate_check(source, g, check, &series, &mut check_names, errors);
             let consts = source.check_plan(g, check).const_labels;
-            declared.extend(series.into_iter().map(|series| Declared {
-                path: check.path().to_owned(),
-                series,
-                consts: consts.clone(),
+            declared.extend(series.into_iter().map(|series| {
+                let mut consts = consts.clone();
+                // A built-in metric (the reserved `pulse_` namespace: a key check's default
+                // `pulse_redis_key_length`, say) carries its source's name as `source`, so two
+                // sources' series of it never collide.
+                if series.metric.starts_with("pulse_") {
+                    consts.push(("source".to_owned(), source.common.name.clone()));
+                }
+                Declared {
+                    path: check.path().to_owned(),
+                    series,
+                    consts,
+                }
             }));
         }
         source.kind.validate(&source.path, errors);
@@ -629,6 +682,42 @@ mod template_tests {
         assert_reports(
             &format!("templates:\n  - {{ name: fleet, kind: postgres, url: 'postgres://{{{{target}}}}', allowed_targets: ['.*'], checks: [{check}, {{ name: b, metric: app_users, sql: SELECT 2 AS value }}] }}\n"),
             &["templates[0].checks[1]: templates[0].checks[0] also publishes `app_users`"],
+        );
+    }
+
+    /// Commands that write no secret read none: every reference is a placeholder, and what
+    /// validation says of a value that held one is no error; a malformed reference and every
+    /// other mistake still are, and the resolving load still needs every secret.
+    #[test]
+    fn an_unresolved_load_reads_no_secret_and_judges_the_rest() {
+        let text = "sources:\n  - { name: db, kind: postgres, url: '${env:PULSE_UNIT_NOT_SET}' }\n  - { name: mq, kind: rabbitmq, management_url: '${env:PULSE_UNIT_NOT_SET_URL}', username: u, password: '${file:/nonexistent/pw}' }\n";
+        let c = load_str_unresolved(text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.sources.len(), 2);
+        assert!(load_str(text).is_err());
+        let malformed =
+            "sources:\n  - { name: db, kind: postgres, url: '${env:PULSE_UNIT_NOT_SET' }\n";
+        assert!(load_str_unresolved(malformed).is_err());
+        let wrong = text.replace("name: db", "name: ''");
+        assert!(
+            load_str_unresolved(&wrong).is_err(),
+            "an empty name is no placeholder's fault"
+        );
+    }
+
+    /// Two shards watching the same queue key with the default metric: their
+    /// `pulse_redis_key_length` series differ by `source`, so they load; the same key twice
+    /// in one source, or under a metric of the user's (no `source` label), is still refused.
+    #[test]
+    fn only_series_that_really_collide_are_refused_the_source_label_included() {
+        let shards = "sources:\n  - { name: shard-a, kind: redis, url: 'redis://a:6379', keys: [{ key: jobs }] }\n  - { name: shard-b, kind: redis, url: 'redis://b:6379', keys: [{ key: jobs }] }\n";
+        assert!(load_str(shards).is_ok(), "{}", errors_of(shards));
+        assert_reports(
+            "sources:\n  - { name: shard-a, kind: redis, url: 'redis://a:6379', keys: [{ key: jobs }, { key: jobs, name: again }] }\n",
+            &["sources[0].keys[1]: sources[0].keys[0] also publishes `pulse_redis_key_length`"],
+        );
+        assert_reports(
+            "sources:\n  - { name: shard-a, kind: redis, url: 'redis://a:6379', keys: [{ key: jobs, metric: app_queue_depth }] }\n  - { name: shard-b, kind: redis, url: 'redis://b:6379', keys: [{ key: jobs, metric: app_queue_depth }] }\n",
+            &["sources[1].keys[0]: sources[0].keys[0] also publishes `app_queue_depth`"],
         );
     }
 

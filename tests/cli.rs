@@ -379,3 +379,45 @@ fn absurd_numbers_exit_1_with_the_field_never_a_panic() {
         ],
     );
 }
+
+/// The commands that write no secret run where the secrets are not (CI, a laptop): a config
+/// whose every connection string and password comes from unset variables and absent files
+/// gives its rules, dashboard and scrape jobs, naming no placeholder; `check` and a start
+/// still refuse it, and a real mistake still fails the generators.
+#[test]
+fn rules_dashboards_and_scrape_config_need_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = "sources:\n  - name: db\n    kind: postgres\n    url: ${env:PULSE_TEST_NOT_SET_EVER}\n    checks:\n      - { metric: app_users, sql: SELECT 1 AS value, alert: { above: 5 } }\n  - name: broker\n    kind: rabbitmq\n    management_url: ${env:PULSE_TEST_NOT_SET_URL}\n    username: monitor\n    password: ${file:/nonexistent/pulse-secret}\ntemplates:\n  - name: fleet\n    kind: redis\n    url: redis://:${env:PULSE_TEST_NOT_SET_PW}@{{target}}\n    allowed_targets: ['.*']\n";
+    let p = write_temp(dir.path(), "pulse.yml", config);
+    let file = p.to_str().unwrap();
+    for args in [
+        vec!["rules", "--config.file", file],
+        vec!["dashboards", "--config.file", file],
+        vec![
+            "scrape-config",
+            "--config.file",
+            file,
+            "--exporter",
+            "pulse:7857",
+        ],
+    ] {
+        let (code, out, err) = run_cli(&args, &[]);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert!(
+            !out.contains("unresolved-reference"),
+            "{args:?} wrote a placeholder:\n{out}"
+        );
+        assert!(
+            out.contains("db") || out.contains("fleet"),
+            "{args:?}:\n{out}"
+        );
+    }
+    let (code, _, err) = run_cli(&["rules", "--config.file", file], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_rejected(config, &[], &["PULSE_TEST_NOT_SET_EVER", "is not set"]);
+    let broken = config.replace("metric: app_users", "metric: 9bad");
+    let p = write_temp(dir.path(), "broken.yml", &broken);
+    let (code, _, err) = run_cli(&["rules", "--config.file", p.to_str().unwrap()], &[]);
+    assert_eq!(code, 1, "a real mistake still fails: {err}");
+    assert!(err.contains("9bad"), "{err}");
+}

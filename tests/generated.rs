@@ -1138,3 +1138,55 @@ tests:
         "{text}"
     );
 }
+
+/// Loaded as the docs say, the generated file in place of the bundle's `pulse-sources`,
+/// `pulse-queues`, `pulse-workers` and `pulse-jobs` groups and beside the rest, in one rule
+/// file through promtool: it passes with nothing to say, and every bundled alert is there
+/// exactly once (a config bringing each of them: sources, a template, RabbitMQ queues, the
+/// bundle's queue metrics, heartbeats and a job).
+#[test]
+fn the_generated_rules_beside_the_remaining_groups_hold_every_bundled_alert_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = "sources:\n  - { name: db, kind: postgres, url: 'postgres://127.0.0.1:5432/postgres', checks: [{ metric: app_jobs_pending, sql: SELECT 1 AS value }, { metric: app_job_latency_avg_seconds, sql: SELECT 1 AS value }] }\n  - { name: cache, kind: redis, url: 'redis://127.0.0.1:6379', keys: [{ key: q, metric: app_queue_depth, label: queue }], heartbeats: [{ pattern: 'hb:*', pool: gpu, max_age: 2m }] }\n  - { name: mq, kind: rabbitmq, management_url: 'http://127.0.0.1:15672', username: guest, password: guest }\ntemplates:\n  - { name: fleet, kind: redis, url: 'redis://{{target}}', allowed_targets: ['.*'] }\njobs:\n  - { name: nightly, every: 1d }\n";
+    let file = write_temp(dir.path(), "team.yml", config);
+    let generated: serde_yaml::Value = serde_yaml::from_str(&generate(&file, "rules")).unwrap();
+    let bundle: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(repo("alerts/pulse-alerts.yml")).unwrap())
+            .unwrap();
+    let replaced = ["pulse-sources", "pulse-queues", "pulse-workers", "pulse-jobs"];
+    let mut groups: Vec<serde_yaml::Value> = bundle["groups"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter(|g| !replaced.contains(&g["name"].as_str().unwrap()))
+        .cloned()
+        .collect();
+    groups.extend(generated["groups"].as_sequence().unwrap().iter().cloned());
+    // Alert names by the groups holding them.
+    let mut holders: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+        Default::default();
+    for g in &groups {
+        for r in g["rules"].as_sequence().unwrap() {
+            if let Some(a) = r["alert"].as_str() {
+                holders
+                    .entry(a.to_owned())
+                    .or_default()
+                    .insert(g["name"].as_str().unwrap().to_owned());
+            }
+        }
+    }
+    for g in bundle["groups"].as_sequence().unwrap() {
+        for r in g["rules"].as_sequence().unwrap() {
+            let Some(a) = r["alert"].as_str() else { continue };
+            let held = holders.get(a).cloned().unwrap_or_default();
+            assert_eq!(held.len(), 1, "{a} is in {held:?}");
+        }
+    }
+    let mut all = serde_yaml::Mapping::new();
+    all.insert("groups".into(), serde_yaml::Value::Sequence(groups));
+    promtool_check_rules(
+        dir.path(),
+        "together.yml",
+        &serde_yaml::to_string(&all).unwrap(),
+    );
+}

@@ -590,3 +590,34 @@ sources:
         "logged once, not at every scrape"
     );
 }
+
+/// The common two-shard config: two Redis sources watching the same queue key with the
+/// default metric. `check` accepts it (their series differ by `source`), and a scrape serves
+/// both, each under its own source, with no collision.
+#[tokio::test]
+async fn two_shards_watching_the_same_key_with_the_default_metric_load_and_both_publish() {
+    let key = unique("shardq");
+    let _cleanup = Cleanup::default().redis_keys(key.clone());
+    let mut r = redis().await;
+    let _: () = r.rpush(&key, vec![1, 2, 3]).await.unwrap();
+    let config = format!(
+        "global: {{ interval: 1s, timeout: 800ms }}\nsources:\n  - {{ name: shard-a, kind: redis, url: 'redis://127.0.0.1:6379', keys: [{{ key: {key} }}] }}\n  - {{ name: shard-b, kind: redis, url: 'redis://127.0.0.1:6379/0', keys: [{{ key: {key} }}] }}\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_temp(dir.path(), "shards.yml", &config);
+    let (code, _, err) = run_cli(&["check", "--config.file", file.to_str().unwrap()], &[]);
+    assert_eq!(code, 0, "{err}");
+    let e = Exporter::start(&config);
+    let m = e
+        .wait_for("both shards' key lengths", Duration::from_secs(15), |m| {
+            m.find("pulse_redis_key_length", &[("key", &key)]).len() == 2
+        })
+        .await;
+    for shard in ["shard-a", "shard-b"] {
+        assert_eq!(
+            m.get("pulse_redis_key_length", &[("key", &key), ("source", shard)]),
+            Some(3.0)
+        );
+    }
+    assert!(!e.logs().contains("series.collision"), "{}", e.logs());
+}

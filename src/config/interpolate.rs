@@ -15,14 +15,50 @@ use super::ConfigError;
 /// Replaces references in every string of `value` (keys excluded), recording one error per
 /// bad reference with the path where it stands.
 pub fn interpolate(value: &mut Value, path: &str, errors: &mut Vec<ConfigError>) {
+    walk(value, path, errors, &mut |_, text| expand(text));
+}
+
+/// What stands for a reference left unresolved by [`leave_unresolved`].
+pub const UNRESOLVED: &str = "unresolved-reference";
+
+/// Replaces every reference in `value` with [`UNRESOLVED`] without reading any variable or
+/// file, and records the path of each string that held one: for the commands that write no
+/// secret (`rules`, `dashboards`, `scrape-config`), which must run where the secrets are not
+/// (CI, a laptop). A malformed reference is still an error.
+pub fn leave_unresolved(
+    value: &mut Value,
+    path: &str,
+    errors: &mut Vec<ConfigError>,
+    unresolved: &mut Vec<String>,
+) {
+    walk(value, path, errors, &mut |at, text| {
+        let mut any = false;
+        let out = substitute(text, Refs::All, &mut |_| {
+            any = true;
+            Ok(UNRESOLVED.to_owned())
+        })?;
+        if any {
+            unresolved.push(at.to_owned());
+        }
+        Ok(out)
+    });
+}
+
+/// Applies `each` to every string of `value` that holds a `$` (keys excluded), with its path.
+fn walk(
+    value: &mut Value,
+    path: &str,
+    errors: &mut Vec<ConfigError>,
+    each: &mut dyn FnMut(&str, &str) -> Result<String, String>,
+) {
     match value {
-        Value::String(s) if s.contains('$') => match expand(s) {
+        Value::String(s) if s.contains('$') => match each(path, s) {
             Ok(expanded) => *s = expanded,
             Err(message) => errors.push(ConfigError::new(path, message)),
         },
         Value::Sequence(items) => {
             for (i, item) in items.iter_mut().enumerate() {
-                interpolate(item, &format!("{path}[{i}]"), errors);
+                walk(item, &format!("{path}[{i}]"), errors, each);
             }
         }
         Value::Mapping(map) => {
@@ -36,10 +72,10 @@ pub fn interpolate(value: &mut Value, path: &str, errors: &mut Vec<ConfigError>)
                 } else {
                     format!("{path}.{key}")
                 };
-                interpolate(item, &child, errors);
+                walk(item, &child, errors, each);
             }
         }
-        Value::Tagged(tagged) => interpolate(&mut tagged.value, path, errors),
+        Value::Tagged(tagged) => walk(&mut tagged.value, path, errors, each),
         _ => {}
     }
 }
