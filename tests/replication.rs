@@ -96,6 +96,11 @@ sources:
         .wait_for("both standbys streaming", Duration::from_secs(30), |m| {
             m.get("pulse_postgres_streaming_standbys", &p) == Some(2.0)
                 && m.get("pulse_postgres_wal_receiver_streaming", &s) == Some(1.0)
+                // A standby that has just connected has sent no reply yet: its replay_lsn
+                // (and so its lag) is NULL, and absent, until its first status message.
+                && m.find("pulse_postgres_standby_replay_lag_bytes", &p).len() == 2
+                // Twins are told apart by their slots, known once each walsender holds one.
+                && m.sum("pulse_postgres_replication_slot_active", &p) == 2.0
         })
         .await;
     assert_eq!(m.get("pulse_postgres_in_recovery", &p), Some(0.0));
