@@ -436,3 +436,98 @@ templates:
         e.logs()
     );
 }
+
+/// GETs `/probe` for `target` through the template `fleet`, with a 4 s scrape timeout as
+/// Prometheus says it: the answer's text and how long it took.
+async fn probe_target(e: &Exporter, target: &str) -> (String, Duration) {
+    let started = Instant::now();
+    let text = reqwest::Client::new()
+        .get(e.url(&format!("/probe?template=fleet&target={target}")))
+        .header("X-Prometheus-Scrape-Timeout-Seconds", "4")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    (text, started.elapsed())
+}
+
+/// A hung target (it accepts and never answers): the first scrape of its lease waits for
+/// first results (half the scrape timeout, 2 s), every later one is answered from the cache
+/// at once while its first runs are still pending, warming all the while.
+#[tokio::test]
+async fn only_the_first_scrape_of_a_hung_target_waits() {
+    let hung = BlackHole::start().await;
+    let e = Exporter::start(
+        "global: { health_timeout: 20s, health_interval: 30s, timeout: 20s, interval: 30s }\ntemplates:\n  - { name: fleet, kind: redis, url: 'redis://{{target}}', allowed_targets: ['127\\.0\\.0\\.1:[0-9]+'] }\n",
+    );
+    let target = format!("127.0.0.1:{}", hung.port);
+    let (text, first) = probe_target(&e, &target).await;
+    assert!(
+        first >= Duration::from_millis(1500),
+        "the first scrape waited only {first:?}"
+    );
+    assert!(text.contains("pulse_probe_warming 1"), "{text}");
+    for i in 0..5 {
+        let (text, later) = probe_target(&e, &target).await;
+        assert!(
+            later < Duration::from_millis(500),
+            "scrape {i} after the first waited {later:?}"
+        );
+        assert!(text.contains("pulse_probe_warming 1"), "{text}");
+    }
+}
+
+/// Reloads that change the template while its ten targets are each scraped every
+/// millisecond or so: a scrape that lands while a reload ends the leases takes a new one,
+/// whose series must not go with the old ones (before the fix such a lease served nothing
+/// for good). Within a bound after the last reload every target serves its source again.
+#[tokio::test]
+async fn reloads_that_change_a_template_under_fast_scrapes_leave_no_lease_serving_nothing() {
+    let template = |idle: &str| {
+        format!("global: {{ health_interval: 1s, health_timeout: 800ms, interval: 1s, timeout: 800ms }}\ntemplates:\n  - {{ name: fleet, kind: redis, url: 'redis://{{{{target}}}}', allowed_targets: ['127\\.0\\.0\\.1:6379/[0-9]+'], idle: {idle} }}\n")
+    };
+    let e = Exporter::start(&template("5m"));
+    let targets: Vec<String> = (0..10).map(|db| format!("127.0.0.1:6379/{db}")).collect();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let scrapers: Vec<_> = targets
+        .iter()
+        .map(|target| {
+            let url = e.url(&format!("/probe?template=fleet&target={target}"));
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = client.get(&url).send().await;
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            })
+        })
+        .collect();
+    for round in 0..16 {
+        e.write_config(&template(if round % 2 == 0 { "6m" } else { "5m" }));
+        assert!(e.reload().await.status().is_success());
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for s in scrapers {
+        let _ = s.await;
+    }
+    // Scraped on: within a few health intervals each target's lease serves its source.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for target in &targets {
+        let up = format!("pulse_source_up{{source=\"fleet/{target}\",kind=\"redis\"}} 1");
+        loop {
+            let (text, _) = probe_target(&e, target).await;
+            if text.contains(&up) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the lease of {target} serves nothing:\n{text}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}

@@ -25,6 +25,9 @@ pub struct Lease<T> {
     pub since: SystemTime,
     last_request: Instant,
     gaps: VecDeque<Duration>,
+    /// Whether a request has already waited for the first results (see
+    /// [`Leases::first_wait`]).
+    waited: bool,
     /// What the lease runs, dropped when it ends.
     pub held: T,
 }
@@ -77,6 +80,15 @@ impl<T> Leases<T> {
         true
     }
 
+    /// Whether a request for `source` may wait for its first results: true once per lease,
+    /// for the first request that asks. Later requests, while a slow or hung target's first
+    /// runs are still pending, are answered from the cache at once.
+    pub fn first_wait(&mut self, source: &str) -> bool {
+        self.by_source
+            .get_mut(source)
+            .is_some_and(|lease| !std::mem::replace(&mut lease.waited, true))
+    }
+
     /// Whether one more lease fits under `max`.
     pub fn has_room(&self, max: usize) -> Result<(), Full> {
         if self.by_source.len() >= max {
@@ -100,6 +112,7 @@ impl<T> Leases<T> {
             since: SystemTime::now(),
             last_request: now,
             gaps: VecDeque::new(),
+            waited: false,
             held,
         };
         self.by_source.insert(source, lease);
@@ -178,6 +191,24 @@ mod tests {
         assert_eq!(ended[0].1.target, "a:1");
         assert!(leases.is_empty());
         assert!(!leases.renew("fleet/a:1", t0 + s(300)));
+    }
+
+    /// The first-scrape wait happens once per lease: the first request that asks waits, every
+    /// later one (a hung target still warming) is answered at once; a new lease of the same
+    /// target waits again; a target with no lease never does.
+    #[test]
+    fn only_the_first_request_of_a_lease_waits() {
+        let mut leases = Leases::default();
+        let t0 = Instant::now();
+        assert!(!leases.first_wait("fleet/a:1"));
+        leases.insert("fleet/a:1".into(), template(None), "a:1".into(), t0, ());
+        assert!(leases.first_wait("fleet/a:1"));
+        assert!(!leases.first_wait("fleet/a:1"));
+        assert!(leases.renew("fleet/a:1", t0));
+        assert!(!leases.first_wait("fleet/a:1"));
+        leases.take_where(|_| true);
+        leases.insert("fleet/a:1".into(), template(None), "a:1".into(), t0, ());
+        assert!(leases.first_wait("fleet/a:1"));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::config::template::Refused;
 use crate::configfile::Config;
 use crate::run::app::{App, LeaseSetup, RunningSource};
-use crate::run::leases::{Full, Lease};
+use crate::run::leases::{Full, Lease, Leases};
 
 /// How often the reaper looks for lapsed leases: the error on an idle time, which is at
 /// least a second.
@@ -170,38 +170,39 @@ impl App {
     /// Ends the leases that lapsed.
     pub fn reap(&self) {
         let now = Instant::now();
-        let lapsed = self
-            .leases
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .lapsed(now);
-        self.forget(lapsed, "idle");
+        self.end("idle", |leases| leases.lapsed(now));
     }
 
     /// Ends the leases for which `end` is true, saying `why` in the log.
     pub(super) fn end_leases(&self, end: impl Fn(&Lease<RunningSource>) -> bool, why: &str) {
-        let ended = self
-            .leases
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take_where(end);
-        self.forget(ended, why);
+        self.end(why, |leases| leases.take_where(end));
     }
 
-    /// Stops what `ended` ran (dropping the checks aborts their tasks; dropping the last
-    /// handle on a connection closes it) and forgets their series.
-    fn forget(&self, ended: Vec<(String, Lease<RunningSource>)>, why: &str) {
+    /// Ends the leases `take` takes out of the table and forgets their series, saying `why`
+    /// in the log. The series go under the same lock that [`App::lease`] registers a new
+    /// lease's checks under: a request for one of these targets that lands meanwhile waits,
+    /// then starts a lease whose entries nothing removes, so a lease's entries exist exactly
+    /// as long as the lease. Stopping what the leases ran (dropping the checks aborts their
+    /// tasks; dropping the last handle on a connection closes it) happens after.
+    fn end(
+        &self,
+        why: &str,
+        take: impl FnOnce(&mut Leases<RunningSource>) -> Vec<(String, Lease<RunningSource>)>,
+    ) {
+        let mut leases = self.leases.lock().unwrap_or_else(|e| e.into_inner());
+        let ended = take(&mut leases);
         if ended.is_empty() {
             return;
         }
+        let names: std::collections::HashSet<&String> =
+            ended.iter().map(|(name, _)| name).collect();
+        self.store.retain(|(source, _)| !names.contains(source));
+        drop(leases);
         let now = Instant::now();
-        let names: std::collections::HashSet<String> =
-            ended.iter().map(|(name, _)| name.clone()).collect();
         for (source, lease) in &ended {
             tracing::info!(event = "lease.ended", source = %source, template = %lease.template.name, target = %lease.target, why, idle_seconds = lease.idle(now).as_secs(), "lease ended: its checks stopped and its connections closed");
         }
         drop(ended);
-        self.store.retain(|(source, _)| !names.contains(source));
         self.publish_leased();
     }
 
@@ -239,6 +240,15 @@ impl App {
             "reload",
         );
         self.publish_leased();
+    }
+
+    /// Whether this request for the leased `source` may wait for its first results: once
+    /// per lease (see [`Leases::first_wait`]).
+    pub fn first_wait(&self, source: &str) -> bool {
+        self.leases
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .first_wait(source)
     }
 
     /// Checks of a leased `source` that have not finished a first run: it is warming while

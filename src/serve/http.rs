@@ -239,8 +239,14 @@ async fn probe(
         Ok(Asked::Source(name)) => (name.to_owned(), None),
         Ok(Asked::Target { template, target }) => match st.app.lease(template, target) {
             Ok(source) => {
-                let bound = wait_bound(text("x-prometheus-scrape-timeout-seconds"));
-                let pending = first_results(&st.app, &source, bound).await;
+                // The first request of a lease waits, the rest answer from the cache at once.
+                let pending = match st.app.first_wait(&source) {
+                    true => {
+                        let bound = wait_bound(text("x-prometheus-scrape-timeout-seconds"));
+                        first_results(&st.app, &source, bound).await
+                    }
+                    false => st.app.warming(&source),
+                };
                 (source, Some(pending))
             }
             Err(e) => return refused(lease_refusal(&e)),
