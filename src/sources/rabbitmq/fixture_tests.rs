@@ -4,14 +4,11 @@
 //! shape, and that no count the broker did not give is published, as 0 or otherwise.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use serde_json::Value as Json;
 
 use super::health;
-use super::management::Management;
 use super::queues::QueuesProbe;
-use super::selection::Selection;
 use crate::sample::Output;
 
 fn folder(name: &str) -> PathBuf {
@@ -58,20 +55,7 @@ fn health_of(dir: &Path, nodes_file: &str, overview_file: &str) -> Output {
 
 /// The queue check's samples for a page of `/api/queues`, every queue selected.
 fn queues_of(page: &Json) -> Output {
-    let config: super::RabbitmqConfig =
-        serde_yaml::from_str("{ management_url: 'http://x' }").unwrap();
-    let probe = QueuesProbe {
-        source: "mq".into(),
-        management: Arc::new(Management {
-            base: url::Url::parse("http://127.0.0.1:9/").unwrap(),
-            username: String::new(),
-            password: String::new(),
-            http: reqwest::Client::new(),
-        }),
-        selection: Arc::new(Selection::new(&config).unwrap()),
-        max_queues: 100,
-    };
-    probe.fold_page(page)
+    QueuesProbe::unconnected("{ management_url: 'http://x' }", 100).fold_page(page)
 }
 
 /// For every queue of the page: each count it lacks is absent, and each it has is published

@@ -215,6 +215,24 @@ impl Probe for QueuesProbe {
 }
 
 impl QueuesProbe {
+    /// A probe of the source `mq` over `settings` (its queue selection) that requests
+    /// nothing: for the tests that feed it pages.
+    #[cfg(test)]
+    pub(super) fn unconnected(settings: &str, max_queues: usize) -> QueuesProbe {
+        let config: super::RabbitmqConfig = serde_yaml::from_str(settings).unwrap();
+        QueuesProbe {
+            source: "mq".into(),
+            management: Arc::new(Management {
+                base: url::Url::parse("http://127.0.0.1:9/").unwrap(),
+                username: String::new(),
+                password: String::new(),
+                http: reqwest::Client::new(),
+            }),
+            selection: Arc::new(Selection::new(&config).unwrap()),
+            max_queues,
+        }
+    }
+
     /// The samples of one page of `/api/queues` alone (no dead-letter bindings looked up): the
     /// fixtures' way in.
     #[cfg(test)]
@@ -300,20 +318,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    /// A probe over `settings` (the queue selection of a source); nothing is requested.
     fn probe(settings: &str, max_queues: usize) -> QueuesProbe {
-        let config: super::super::RabbitmqConfig = serde_yaml::from_str(settings).unwrap();
-        QueuesProbe {
-            source: "mq".into(),
-            management: Arc::new(Management {
-                base: url::Url::parse("http://127.0.0.1:9/").unwrap(),
-                username: String::new(),
-                password: String::new(),
-                http: reqwest::Client::new(),
-            }),
-            selection: Arc::new(Selection::new(&config).unwrap()),
-            max_queues,
-        }
+        QueuesProbe::unconnected(settings, max_queues)
     }
 
     fn queue(vhost: &str, name: &str, ready: u64) -> Json {
