@@ -1153,7 +1153,12 @@ fn the_generated_rules_beside_the_remaining_groups_hold_every_bundled_alert_once
     let bundle: serde_yaml::Value =
         serde_yaml::from_str(&std::fs::read_to_string(repo("alerts/pulse-alerts.yml")).unwrap())
             .unwrap();
-    let replaced = ["pulse-sources", "pulse-queues", "pulse-workers", "pulse-jobs"];
+    let replaced = [
+        "pulse-sources",
+        "pulse-queues",
+        "pulse-workers",
+        "pulse-jobs",
+    ];
     let mut groups: Vec<serde_yaml::Value> = bundle["groups"]
         .as_sequence()
         .unwrap()
@@ -1177,7 +1182,9 @@ fn the_generated_rules_beside_the_remaining_groups_hold_every_bundled_alert_once
     }
     for g in bundle["groups"].as_sequence().unwrap() {
         for r in g["rules"].as_sequence().unwrap() {
-            let Some(a) = r["alert"].as_str() else { continue };
+            let Some(a) = r["alert"].as_str() else {
+                continue;
+            };
             let held = holders.get(a).cloned().unwrap_or_default();
             assert_eq!(held.len(), 1, "{a} is in {held:?}");
         }

@@ -615,7 +615,10 @@ async fn two_shards_watching_the_same_key_with_the_default_metric_load_and_both_
         .await;
     for shard in ["shard-a", "shard-b"] {
         assert_eq!(
-            m.get("pulse_redis_key_length", &[("key", &key), ("source", shard)]),
+            m.get(
+                "pulse_redis_key_length",
+                &[("key", &key), ("source", shard)]
+            ),
             Some(3.0)
         );
     }
