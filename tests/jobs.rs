@@ -401,3 +401,126 @@ async fn the_wrapper_reports_a_failing_commands_exit_code_and_log_tail() {
     assert!(stderr.contains("was not recorded"), "{stderr}");
     assert!(!stderr.contains(TOKEN));
 }
+
+const KEY: &str = "team-key-0123456789abcdef";
+
+/// 12 first pings of 12 new jobs at once, six through each of two replicas, with a ping key
+/// whose `max_jobs` is 2: exactly two are accepted (the cap is counted where the jobs are
+/// stored), the other ten are refused with the cap in the message, and both replicas publish
+/// both accepted jobs.
+async fn a_key_makes_at_most_max_jobs_across_replicas(store: &str) {
+    let config = format!(
+        "sources: []\njob_store:\n{store}\n  refresh: 1s\njob_keys:\n  - {{ name: team, key: {KEY}, every: 1h, max_jobs: 2 }}\n"
+    );
+    let (a, b) = (Exporter::start(&config), Exporter::start(&config));
+    let pings = (0..12).map(|i| {
+        let e = if i % 2 == 0 { &a } else { &b };
+        async move { ping(e, &format!("/ping/made-{i}"), Some(KEY), vec![]).await }
+    });
+    let answers = futures_util::future::join_all(pings).await;
+    let accepted = answers.iter().filter(|(s, _, _)| *s == 200).count();
+    assert_eq!(accepted, 2, "{answers:?}");
+    for (status, body, _) in answers.iter().filter(|(s, _, _)| *s != 200) {
+        assert_eq!(*status, 403, "{body}");
+        assert!(body.contains("max_jobs") && body.contains('2'), "{body}");
+    }
+    for e in [&a, &b] {
+        e.wait_for(
+            "both accepted jobs published",
+            Duration::from_secs(10),
+            |m| m.find("pulse_job_info", &[("key", "team")]).len() == 2,
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn a_ping_key_makes_at_most_max_jobs_in_redis_however_many_replicas_ping_at_once() {
+    let prefix = unique("pulse_jobs_cap");
+    let _cleanup = Cleanup::default().redis_keys(format!("{prefix}:*"));
+    a_key_makes_at_most_max_jobs_across_replicas(&format!(
+        "  redis: {REDIS_URL}\n  prefix: \"{prefix}:\""
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn a_ping_key_makes_at_most_max_jobs_in_postgres_however_many_replicas_ping_at_once() {
+    let table = unique("pulse_jobs_cap").to_lowercase();
+    let _cleanup = Cleanup::default().pg(format!("DROP TABLE IF EXISTS {table}"));
+    a_key_makes_at_most_max_jobs_across_replicas(&format!(
+        "  postgres: {PG_URL}\n  table: {table}"
+    ))
+    .await;
+}
+
+/// A Redis store without persistence restarts empty under two replicas: the declared jobs'
+/// deadlines are unchanged (each replica writes back the states it knew), and a job that is
+/// late stays late.
+#[tokio::test]
+async fn a_store_that_restarts_empty_keeps_every_deadline_and_a_late_job_late() {
+    let server = servers("redis").into_iter().next().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut redis = server.start_redis(dir.path(), &[]);
+    let port = redis.port;
+    let store = format!("  redis: redis://127.0.0.1:{port}\n  prefix: \"jobs:\"");
+    let (a, b) = (
+        Exporter::start(&config(&store)),
+        Exporter::start(&config(&store)),
+    );
+    assert_eq!(
+        ping(&a, "/ping/rollup/success", Some(TOKEN), vec![])
+            .await
+            .0,
+        200
+    );
+    let deadlines = |m: &Scrape| {
+        (
+            job(m, "pulse_job_deadline_timestamp_seconds", "rollup"),
+            job(m, "pulse_job_deadline_timestamp_seconds", "never"),
+        )
+    };
+    let mut before = Vec::new();
+    for e in [&a, &b] {
+        let m = e
+            .wait_for(
+                "both deadlines, the never-pinged job late",
+                Duration::from_secs(15),
+                |m| {
+                    let (r, n) = deadlines(m);
+                    r.is_some() && n.is_some_and(|n| n < now_secs() as f64)
+                },
+            )
+            .await;
+        before.push(deadlines(&m));
+    }
+    assert_eq!(before[0], before[1], "the replicas agree");
+    // The store restarts empty, on the same port.
+    redis.stop();
+    let mut redis = server.start_redis_on(dir.path(), port, &[]);
+    let restarted = std::time::Instant::now();
+    for e in [&a, &b] {
+        let m = e
+            .wait_for(
+                "the store back, the deadlines kept",
+                Duration::from_secs(20),
+                |m| {
+                    m.get("pulse_job_store_up", &[]) == Some(1.0)
+                        && restarted.elapsed() > Duration::from_secs(3)
+                },
+            )
+            .await;
+        assert_eq!(deadlines(&m), before[0], "{}", m.text);
+    }
+    // Written back into the store: a third replica started now reads them too.
+    let c = Exporter::start(&config(&store));
+    let m = c
+        .wait_for(
+            "the deadlines read from the store",
+            Duration::from_secs(10),
+            |m| deadlines(m).1.is_some(),
+        )
+        .await;
+    assert_eq!(deadlines(&m), before[0]);
+    redis.stop();
+}

@@ -144,23 +144,62 @@ impl Backend {
         &self,
         name: &str,
         now: f64,
-        mut step: impl FnMut(&mut JobState) -> R,
+        step: impl FnMut(&mut JobState) -> R,
     ) -> Result<(JobState, R), StoreError> {
+        let applied = self.update_capped(name, now, None, step).await?;
+        applied.ok_or_else(|| StoreError("job store: no cap was asked for".to_owned()))
+    }
+
+    /// [`Backend::update`] for a job a ping key makes: with `cap` as `(key, max_jobs)`, a job
+    /// the store does not hold yet is created only while the key has made fewer than
+    /// `max_jobs`, counted where the jobs are stored and in the same atomic step as the write
+    /// (a Lua script in Redis, a transaction holding the key's advisory lock in Postgres), so
+    /// concurrent first pings through any number of replicas never exceed it. `None` when the
+    /// cap refused the job.
+    pub async fn update_capped<R>(
+        &self,
+        name: &str,
+        now: f64,
+        cap: Option<(&str, u32)>,
+        mut step: impl FnMut(&mut JobState) -> R,
+    ) -> Result<Option<(JobState, R)>, StoreError> {
         match self {
             Backend::Memory(map) => {
                 let mut map = map.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some((key, max)) = cap {
+                    let made = map
+                        .values()
+                        .filter(|s| s.key.as_deref() == Some(key))
+                        .count();
+                    if !map.contains_key(name) && made >= max as usize {
+                        return Ok(None);
+                    }
+                }
                 let state = map
                     .entry(name.to_owned())
                     .or_insert_with(|| JobState::new(now));
                 let r = step(state);
-                Ok((state.clone(), r))
+                Ok(Some((state.clone(), r)))
             }
             Backend::Redis { prefix, .. } => {
                 let key = format!("{prefix}job:{name}");
                 let index = format!("{prefix}index");
-                // Set only when the value is still the one read (`false` for none).
+                // Set only when the value is still the one read (`false` for none); a new job
+                // of a ping key only while the key's jobs in the index number under its cap
+                // (-1 refuses it).
                 let script = kv::Script::new(
                     r"local cur = redis.call('GET', KEYS[1])
+                      if cur == false and ARGV[4] ~= '' then
+                        local made = 0
+                        for _, n in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+                          local v = redis.call('GET', ARGV[6] .. n)
+                          if v then
+                            local ok, s = pcall(cjson.decode, v)
+                            if ok and type(s) == 'table' and s.key == ARGV[4] then made = made + 1 end
+                          end
+                        end
+                        if made >= tonumber(ARGV[5]) then return -1 end
+                      end
                       if (cur == false and ARGV[1] == '') or cur == ARGV[1] then
                         redis.call('SET', KEYS[1], ARGV[2])
                         redis.call('SADD', KEYS[2], ARGV[3])
@@ -168,6 +207,7 @@ impl Backend {
                       end
                       return 0",
                 );
+                let (cap_key, cap_max) = cap.map_or(("", 0), |(k, m)| (k, m));
                 for _ in 0..CAS_ATTEMPTS {
                     let mut conn = self.redis().await?;
                     let current: Option<String> = kv::cmd("GET")
@@ -180,7 +220,7 @@ impl Backend {
                     let before = state.clone();
                     let r = step(&mut state);
                     if current.is_some() && state == before {
-                        return Ok((state, r));
+                        return Ok(Some((state, r)));
                     }
                     let text = serde_json::to_string(&state)
                         .map_err(|e| StoreError(format!("job store: {e}")))?;
@@ -190,11 +230,16 @@ impl Backend {
                         .arg(current.as_deref().unwrap_or(""))
                         .arg(&text)
                         .arg(name)
+                        .arg(cap_key)
+                        .arg(cap_max)
+                        .arg(format!("{prefix}job:"))
                         .invoke_async(&mut conn)
                         .await
                         .map_err(|e| self.redis_failed(e))?;
-                    if set == 1 {
-                        return Ok((state, r));
+                    match set {
+                        1 => return Ok(Some((state, r))),
+                        -1 => return Ok(None),
+                        _ => {}
                     }
                 }
                 Err(StoreError(format!(
@@ -204,6 +249,30 @@ impl Backend {
             Backend::Postgres { pool, table, .. } => {
                 self.ensure_table().await?;
                 let mut tx = pool.begin().await.map_err(pg_error)?;
+                if let Some((key, max)) = cap {
+                    // One key's new jobs one at a time, across replicas: the count and the
+                    // insert below see the same rows. The key is found in the stored text (as
+                    // serde writes it), so a corrupt row is skipped rather than failing the cast.
+                    sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+                        .bind(format!("{table}/{key}"))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(pg_error)?;
+                    let (exists, made): (bool, i64) = sqlx::query_as(&format!(
+                        "SELECT EXISTS (SELECT 1 FROM {table} WHERE name = $1), \
+                          (SELECT count(*) FROM {table} \
+                          WHERE position('\"key\":' || to_json($2::text)::text IN state) > 0)"
+                    ))
+                    .bind(name)
+                    .bind(key)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(pg_error)?;
+                    if !exists && made >= i64::from(max) {
+                        tx.rollback().await.map_err(pg_error)?;
+                        return Ok(None);
+                    }
+                }
                 let fresh = serde_json::to_string(&JobState::new(now)).unwrap_or_default();
                 sqlx::query(&format!(
                     "INSERT INTO {table} (name, state) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING"
@@ -237,7 +306,7 @@ impl Backend {
                     .map_err(pg_error)?;
                 }
                 tx.commit().await.map_err(pg_error)?;
-                Ok((state, r))
+                Ok(Some((state, r)))
             }
         }
     }
@@ -300,24 +369,34 @@ impl Backend {
     /// Records each of `names` the store does not hold yet as first seen at `now`; a name it
     /// holds keeps its state (another replica, or this one before a restart, saw it first).
     pub async fn ensure(&self, names: &[String], now: f64) -> Result<(), StoreError> {
-        if names.is_empty() {
+        let fresh: Vec<(String, JobState)> = names
+            .iter()
+            .map(|n| (n.clone(), JobState::new(now)))
+            .collect();
+        self.put_missing(&fresh).await
+    }
+
+    /// Writes each of `states` the store does not hold (a job it lost: a Redis without
+    /// persistence that restarted empty); a job it holds keeps the stored state.
+    pub async fn put_missing(&self, states: &[(String, JobState)]) -> Result<(), StoreError> {
+        if states.is_empty() {
             return Ok(());
         }
-        let fresh = serde_json::to_string(&JobState::new(now)).unwrap_or_default();
+        let encode = |state: &JobState| serde_json::to_string(state).unwrap_or_default();
         match self {
             Backend::Memory(map) => {
                 let mut map = map.lock().unwrap_or_else(|e| e.into_inner());
-                for n in names {
-                    map.entry(n.clone()).or_insert_with(|| JobState::new(now));
+                for (n, state) in states {
+                    map.entry(n.clone()).or_insert_with(|| state.clone());
                 }
             }
             Backend::Redis { prefix, .. } => {
                 let mut conn = self.redis().await?;
                 let mut pipe = kv::pipe();
-                for n in names {
+                for (n, state) in states {
                     pipe.cmd("SET")
                         .arg(format!("{prefix}job:{n}"))
-                        .arg(&fresh)
+                        .arg(encode(state))
                         .arg("NX")
                         .ignore();
                     pipe.cmd("SADD")
@@ -331,12 +410,14 @@ impl Backend {
             }
             Backend::Postgres { pool, table, .. } => {
                 self.ensure_table().await?;
+                let names: Vec<&str> = states.iter().map(|(n, _)| n.as_str()).collect();
+                let texts: Vec<String> = states.iter().map(|(_, s)| encode(s)).collect();
                 sqlx::query(&format!(
-                    "INSERT INTO {table} (name, state) SELECT n, $2 FROM unnest($1::text[]) AS n \
+                    "INSERT INTO {table} (name, state) SELECT * FROM unnest($1::text[], $2::text[]) \
                      ON CONFLICT (name) DO NOTHING"
                 ))
-                .bind(names)
-                .bind(&fresh)
+                .bind(&names)
+                .bind(&texts)
                 .execute(pool)
                 .await
                 .map_err(pg_error)?;

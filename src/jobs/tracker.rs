@@ -226,6 +226,26 @@ impl JobTracker {
                 for name in forgotten {
                     states.remove(&name);
                 }
+                // A declared job the store lost (a Redis without persistence restarted empty)
+                // is written back with the state this replica knows, its first_seen and last
+                // runs, so a late job stays late; a replica that knows nothing of it leaves it
+                // to the next that does (or to the reload's `ensure`).
+                let lost: Vec<(String, JobState)> = {
+                    let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+                    config
+                        .jobs
+                        .iter()
+                        .filter(|j| !states.contains_key(&j.name))
+                        .filter_map(|j| Some((j.name.clone(), cache.get(&j.name)?.clone())))
+                        .collect()
+                };
+                if !lost.is_empty() {
+                    tracing::warn!(event = "jobs.restored", jobs = lost.len(), "declared jobs were missing from the job store (restarted empty?): written back with the states this replica knew");
+                    if let Err(e) = backend.within(timeout, backend.put_missing(&lost)).await {
+                        tracing::warn!(event = "jobs.restore_failed", error = %e, "declared jobs missing from the job store could not be written back: kept from this replica's states, tried again at the next read");
+                    }
+                    states.extend(lost);
+                }
                 *self.cache.lock().unwrap_or_else(|e| e.into_inner()) = states;
                 self.set_store_up(true, None);
             }
@@ -367,14 +387,24 @@ impl JobTracker {
         let abandon = spec.max_runtime.unwrap_or(ABANDON_AFTER);
         let backend = self.backend();
         let timeout = config.store.timeout;
-        let update = backend.update(name, ping.at, |state| {
+        // A key's new job is counted against its max_jobs where the jobs are stored, in the
+        // same atomic step as its first write: this replica's cache may be behind.
+        let cap = made_by.as_deref().and_then(|k| {
+            let key = config.keys.iter().find(|key| key.name == k)?;
+            Some((k, key.max_jobs))
+        });
+        let update = backend.update_capped(name, ping.at, cap, |state| {
             if state.key.is_none() {
                 state.key = made_by.clone();
             }
             state.apply(&ping, abandon)
         });
         match backend.within(timeout, update).await {
-            Ok((state, applied)) => {
+            Ok(None) => {
+                let (key, max) = cap.unwrap_or_default();
+                Err(Refusal::new(403, format!("ping key {key:?} has made its {max} jobs (`max_jobs`): raise max_jobs, or let silent ones be forgotten after `forget_after`")))
+            }
+            Ok(Some((state, applied))) => {
                 self.cache
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())

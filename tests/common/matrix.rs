@@ -223,8 +223,12 @@ impl Server {
     /// Starts the Redis or Valkey server on a free port, nothing saved, with `args` added
     /// (`--replicaof 127.0.0.1 6379`, say), and waits until it answers PING.
     pub fn start_redis(&self, dir: &Path, args: &[&str]) -> Running {
+        self.start_redis_on(dir, free_port(), args)
+    }
+
+    /// [`Server::start_redis`] on `port` (a restart where clients expect it).
+    pub fn start_redis_on(&self, dir: &Path, port: u16, args: &[&str]) -> Running {
         let server = self.binary(&self.server, "server");
-        let port = free_port();
         let log = dir.join(format!("redis-{port}.log"));
         let child = Command::new(server)
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
