@@ -19,6 +19,7 @@ pub const SECTIONS: &[Section] = &[
             CONFIG_SOURCES,
             LEASED_TARGETS,
             LEASED_TARGETS_MAX,
+            LEASES_REPLACED,
             PROBE_WARMING,
             SCRAPE_TIME,
             TIMEZONE_OFFSET,
@@ -137,6 +138,13 @@ pub const LEASED_TARGETS: Metric = Metric::gauge(
 )
 .doc("Targets leased through `templates:` (`/probe?template=…&target=…`) whose checks run now. Each lapses when no request renewed it for its idle time; the landing page lists them with their age.");
 
+/// `pulse_leases_replaced_total`.
+pub const LEASES_REPLACED: Metric = Metric::counter(
+    "pulse_leases_replaced_total",
+    "Leases ended because their target had nothing in the cache past a bound; the next request starts a fresh lease.",
+    &[],
+)
+.doc("Leases ended because their target had nothing in the cache for longer than a bound (a lease's series live exactly as long as the lease, so this counts a fault of the exporter, logged as `lease.replaced`): the next request for the target starts a fresh lease. Above 0 is worth a bug report.");
 /// `pulse_leased_targets_max`.
 pub const LEASED_TARGETS_MAX: Metric = Metric::gauge(
     "pulse_leased_targets_max",

@@ -125,10 +125,16 @@ impl<T> Leases<T> {
 
     /// Takes out, and returns, every lease for which `end` is true.
     pub fn take_where(&mut self, end: impl Fn(&Lease<T>) -> bool) -> Vec<(String, Lease<T>)> {
+        self.take_named(|_, lease| end(lease))
+    }
+
+    /// Takes out, and returns, every lease for which `end` of its source name and itself is
+    /// true.
+    pub fn take_named(&mut self, end: impl Fn(&str, &Lease<T>) -> bool) -> Vec<(String, Lease<T>)> {
         let ending: Vec<String> = self
             .by_source
             .iter()
-            .filter(|(_, lease)| end(lease))
+            .filter(|(name, lease)| end(name, lease))
             .map(|(name, _)| name.clone())
             .collect();
         ending

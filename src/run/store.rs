@@ -104,6 +104,8 @@ pub struct Store {
     shard: Mutex<ShardStatus>,
     /// Targets leased now, and the most that may be.
     leased: Mutex<(usize, usize)>,
+    /// Leases ended because their target had nothing in the cache.
+    leases_replaced: std::sync::atomic::AtomicU64,
     /// The platform's time zone (`global.timezone`), whose offset is published.
     timezone: Mutex<Option<crate::config::TimeZone>>,
     /// The certificate expiry each source's TLS endpoint presented, and when it was read.
@@ -352,6 +354,24 @@ impl Store {
         of_source(&self.lock(), source)
             .filter(|e| e.runs == 0)
             .count()
+    }
+
+    /// Counts a lease ended because its target had nothing in the cache.
+    pub fn count_replaced_lease(&self) {
+        self.leases_replaced
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Leases ended because their target had nothing in the cache, since the start.
+    pub fn leases_replaced(&self) -> u64 {
+        self.leases_replaced
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether the cache holds an entry of `source` (each check of a running source, or a
+    /// leased target, has one from its start).
+    pub fn serves(&self, source: &str) -> bool {
+        of_source(&self.lock(), source).next().is_some()
     }
 
     /// Records how many targets are leased, of how many that may be.

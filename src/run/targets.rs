@@ -17,6 +17,10 @@ use crate::run::leases::{Full, Lease, Leases};
 /// least a second.
 const REAP_EVERY: Duration = Duration::from_secs(1);
 
+/// How long a lease may have nothing in the cache before it is replaced (its checks register
+/// their entries as it starts: this only ever catches a fault).
+const SERVED_NOTHING_AFTER: Duration = Duration::from_secs(10);
+
 /// Why a lease was not taken.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LeaseError {
@@ -167,10 +171,31 @@ impl App {
         out
     }
 
-    /// Ends the leases that lapsed.
+    /// Ends the leases that lapsed, and those whose target has had nothing in the cache for
+    /// [`SERVED_NOTHING_AFTER`]: a lease's entries live exactly as long as the lease (see
+    /// [`App::end`]), so such a lease is a fault, logged and counted, and ending it lets the
+    /// next request start a fresh one rather than serve nothing for as long as it is scraped.
     pub fn reap(&self) {
-        let now = Instant::now();
+        self.reap_at(Instant::now(), SystemTime::now());
+    }
+
+    /// [`App::reap`] as at `now` (and `wall`, the same moment on the wall clock).
+    fn reap_at(&self, now: Instant, wall: SystemTime) {
         self.end("idle", |leases| leases.lapsed(now));
+        let store = self.store.clone();
+        let mut empty = Vec::new();
+        self.end("served nothing", |leases| {
+            let taken = leases.take_named(|source, lease| {
+                let age = wall.duration_since(lease.since).unwrap_or_default();
+                age > SERVED_NOTHING_AFTER && !store.serves(source)
+            });
+            empty = taken.iter().map(|(source, _)| source.clone()).collect();
+            taken
+        });
+        for source in empty {
+            self.store.count_replaced_lease();
+            tracing::warn!(event = "lease.replaced", source = %source, "a leased target had nothing in the cache: its lease ended, the next request starts a fresh one (please report this)");
+        }
     }
 
     /// Ends the leases for which `end` is true, saying `why` in the log.
@@ -305,6 +330,28 @@ mod tests {
         app.shutdown().await;
         assert_eq!(app.store().leased(), (0, 2));
         assert!(app.store().entries_of(&source).is_empty());
+    }
+
+    /// A lease whose target has nothing in the cache (a fault: its entries live as long as
+    /// it does) is ended past the bound, counted, and the next request starts a fresh one
+    /// that serves again; a lease with its entries is never touched.
+    #[tokio::test]
+    async fn a_lease_that_serves_nothing_is_replaced_and_counted() {
+        let app = start(&fleet("1h", "redis://{{target}}"), None);
+        let broken = app.lease("fleet", "127.0.0.1:9").unwrap();
+        let fine = app.lease("fleet", "127.0.0.1:10").unwrap();
+        app.store().retain(|(source, _)| *source != broken);
+        let later = SystemTime::now() + SERVED_NOTHING_AFTER / 2;
+        app.reap_at(Instant::now(), later);
+        assert_eq!(app.leases().len(), 2, "within the bound nothing happens");
+        let past = SystemTime::now() + SERVED_NOTHING_AFTER + Duration::from_secs(1);
+        app.reap_at(Instant::now(), past);
+        let left: Vec<String> = app.leases().into_iter().map(|l| l.source).collect();
+        assert_eq!(left, [fine]);
+        assert_eq!(app.store().leases_replaced(), 1);
+        assert_eq!(app.lease("fleet", "127.0.0.1:9"), Ok(broken.clone()));
+        assert!(!app.store().entries_of(&broken).is_empty());
+        app.shutdown().await;
     }
 
     #[tokio::test]

@@ -282,6 +282,7 @@ fn exporter_metrics(out: &mut crate::sample::Output, store: &Store, now: SystemT
     let (leased, max) = store.leased();
     out.add(&LEASED_TARGETS, &[], leased as f64);
     out.add(&LEASED_TARGETS_MAX, &[], max as f64);
+    out.add(&LEASES_REPLACED, &[], store.leases_replaced() as f64);
     out.add(&SCRAPE_TIME, &[], unix_seconds(now));
     if let Some(tz) = store.timezone() {
         let offset = tz.offset_seconds(chrono::DateTime::<chrono::Utc>::from(now));
