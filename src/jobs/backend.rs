@@ -140,23 +140,13 @@ impl Backend {
     /// Applies `step` to the state of job `name` (a new one first seen at `now` when the
     /// store has none) and writes it back atomically; returns the state written and what
     /// `step` returned. A step that changes nothing writes nothing.
+    ///
+    /// For a job a ping key makes, `cap` is `(key, max_jobs)`: a job the store does not hold
+    /// yet is created only while the key has made fewer than `max_jobs`, counted where the
+    /// jobs are stored and in the same atomic step as the write (a Lua script in Redis, a
+    /// transaction holding the key's advisory lock in Postgres), so concurrent first pings
+    /// through any number of replicas never exceed it. `None` when the cap refused the job.
     pub async fn update<R>(
-        &self,
-        name: &str,
-        now: f64,
-        step: impl FnMut(&mut JobState) -> R,
-    ) -> Result<(JobState, R), StoreError> {
-        let applied = self.update_capped(name, now, None, step).await?;
-        applied.ok_or_else(|| StoreError("job store: no cap was asked for".to_owned()))
-    }
-
-    /// [`Backend::update`] for a job a ping key makes: with `cap` as `(key, max_jobs)`, a job
-    /// the store does not hold yet is created only while the key has made fewer than
-    /// `max_jobs`, counted where the jobs are stored and in the same atomic step as the write
-    /// (a Lua script in Redis, a transaction holding the key's advisory lock in Postgres), so
-    /// concurrent first pings through any number of replicas never exceed it. `None` when the
-    /// cap refused the job.
-    pub async fn update_capped<R>(
         &self,
         name: &str,
         now: f64,
@@ -207,7 +197,7 @@ impl Backend {
                       end
                       return 0",
                 );
-                let (cap_key, cap_max) = cap.map_or(("", 0), |(k, m)| (k, m));
+                let (cap_key, cap_max) = cap.unwrap_or(("", 0));
                 for _ in 0..CAS_ATTEMPTS {
                     let mut conn = self.redis().await?;
                     let current: Option<String> = kv::cmd("GET")
@@ -557,12 +547,13 @@ mod tests {
             at: 20.0,
         };
         let (state, _) = b
-            .update("a", 20.0, |s| s.apply(&ping, Duration::from_secs(60)))
+            .update("a", 20.0, None, |s| s.apply(&ping, Duration::from_secs(60)))
             .await
+            .unwrap()
             .unwrap();
         assert_eq!((state.first_seen, state.last_success), (10.0, Some(20.0)));
         // A job the store does not hold is first seen when its first ping arrives.
-        let (state, _) = b.update("c", 30.0, |_| ()).await.unwrap();
+        let (state, _) = b.update("c", 30.0, None, |_| ()).await.unwrap().unwrap();
         assert_eq!(state.first_seen, 30.0);
         b.forget("c").await.unwrap();
         assert!(!b.load().await.unwrap().contains_key("c"));

@@ -53,6 +53,11 @@ impl Refusal {
             retry_after: None,
         }
     }
+
+    /// The refusal of a new job for the ping key `key`, which has made its `max` jobs.
+    fn key_full(key: &str, max: u32) -> Self {
+        Refusal::new(403, format!("ping key {key:?} has made its {max} jobs (`max_jobs`): raise max_jobs, or let silent ones be forgotten after `forget_after`"))
+    }
 }
 
 /// A reloaded jobs config, checked by [`JobTracker::prepare`] and not yet applied.
@@ -368,7 +373,7 @@ impl JobTracker {
                             .filter(|s| s.key.as_deref() == Some(key.name.as_str()))
                             .count();
                         if made >= key.max_jobs as usize {
-                            return Err(Refusal::new(403, format!("ping key {:?} has made its {} jobs (`max_jobs`): raise max_jobs, or let silent ones be forgotten after `forget_after`", key.name, key.max_jobs)));
+                            return Err(Refusal::key_full(&key.name, key.max_jobs));
                         }
                     }
                 }
@@ -393,7 +398,7 @@ impl JobTracker {
             let key = config.keys.iter().find(|key| key.name == k)?;
             Some((k, key.max_jobs))
         });
-        let update = backend.update_capped(name, ping.at, cap, |state| {
+        let update = backend.update(name, ping.at, cap, |state| {
             if state.key.is_none() {
                 state.key = made_by.clone();
             }
@@ -402,7 +407,7 @@ impl JobTracker {
         match backend.within(timeout, update).await {
             Ok(None) => {
                 let (key, max) = cap.unwrap_or_default();
-                Err(Refusal::new(403, format!("ping key {key:?} has made its {max} jobs (`max_jobs`): raise max_jobs, or let silent ones be forgotten after `forget_after`")))
+                Err(Refusal::key_full(key, max))
             }
             Ok(Some((state, applied))) => {
                 self.cache
