@@ -105,8 +105,7 @@ pub const MAX_CONFIG_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Reads, parses and validates the config file at `path`.
 pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
-    let text = read_file(path).map_err(|e| ConfigErrors(vec![ConfigError::new("", e)]))?;
-    load_str(&text)
+    load_file_with(path, References::Resolve)
 }
 
 /// The text of the config file at `path`, refused when it is not a regular file (a pipe,
@@ -146,11 +145,11 @@ pub fn read_file(path: &Path) -> Result<String, String> {
     })
 }
 
-/// Reads and parses the config file at `path` with its `${env:…}` and `${file:…}` references
-/// left unresolved: for the commands that write no secret. See [`load_str_unresolved`].
-pub fn load_file_unresolved(path: &Path) -> Result<Config, ConfigErrors> {
+/// Reads and parses the config file at `path`, its `${env:…}` and `${file:…}` references
+/// treated as `references` says.
+pub fn load_file_with(path: &Path, references: References) -> Result<Config, ConfigErrors> {
     let text = read_file(path).map_err(|e| ConfigErrors(vec![ConfigError::new("", e)]))?;
-    load_str_unresolved(&text)
+    load(&text, references)
 }
 
 /// Parses and validates config text.
@@ -166,10 +165,13 @@ pub fn load_str_unresolved(text: &str) -> Result<Config, ConfigErrors> {
     load(text, References::Unresolved)
 }
 
-/// Whether a load reads the secrets its references name.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum References {
+/// Whether a load reads the secrets its `${env:…}` and `${file:…}` references name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum References {
+    /// Every reference must resolve: for whatever connects (serving, `check`, `probe`).
     Resolve,
+    /// None is read (see [`load_str_unresolved`]): for the commands that write no secret
+    /// (`rules`, `dashboards`, `scrape-config`), which must run where the secrets are not.
     Unresolved,
 }
 

@@ -11,7 +11,8 @@ mod cli;
 mod demo;
 
 use clap::Parser;
-use cli::{loaded, runtime, Cli, Command, Secrets};
+use cli::{loaded, runtime, Cli, Command};
+use pulse_exporter::configfile::References;
 use pulse_exporter::logging;
 
 fn main() -> ExitCode {
@@ -28,19 +29,18 @@ fn main() -> ExitCode {
         Some(Command::ConfigSchema(out)) => Ok(cli::generate::config_schema(out)),
         Some(Command::Run(args)) => Ok(cli::wrap::wrap_command(args)),
         Some(Command::Healthcheck(args)) => Ok(cli::healthcheck::healthcheck_command(&cli, args)),
-        Some(Command::Dashboards(args)) => loaded(&cli, Secrets::Unread)
+        Some(Command::Dashboards(args)) => loaded(&cli, References::Unresolved)
             .map(|(path, config, _)| cli::generate::dashboards(args, &path, &config)),
-        Some(Command::Rules(out)) => {
-            loaded(&cli, Secrets::Unread).map(|(_, config, _)| cli::generate::rules(out, &config))
-        }
-        Some(Command::ScrapeConfig(args)) => loaded(&cli, Secrets::Unread)
+        Some(Command::Rules(out)) => loaded(&cli, References::Unresolved)
+            .map(|(_, config, _)| cli::generate::rules(out, &config)),
+        Some(Command::ScrapeConfig(args)) => loaded(&cli, References::Unresolved)
             .map(|(_, config, _)| cli::generate::scrape_config(args, &config)),
-        Some(Command::Check) => loaded(&cli, Secrets::Read)
+        Some(Command::Check) => loaded(&cli, References::Resolve)
             .map(|(path, config, shard)| cli::check::check(&path, &config, shard)),
-        Some(Command::Probe) => loaded(&cli, Secrets::Read).and_then(|(_, config, shard)| {
+        Some(Command::Probe) => loaded(&cli, References::Resolve).and_then(|(_, config, shard)| {
             Ok(runtime()?.block_on(cli::probe::probe(config, shard)))
         }),
-        None => loaded(&cli, Secrets::Read).and_then(|(path, config, shard)| {
+        None => loaded(&cli, References::Resolve).and_then(|(path, config, shard)| {
             Ok(runtime()?.block_on(cli::run::run(cli, path, config, shard)))
         }),
     };

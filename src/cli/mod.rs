@@ -254,21 +254,11 @@ pub(crate) fn demo_command(args: crate::demo::DemoArgs) -> ExitCode {
     }
 }
 
-/// Whether a command reads the secrets its config references.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Secrets {
-    /// It connects (serving, `check`, `probe`): every reference must resolve.
-    Read,
-    /// It writes no secret (`rules`, `dashboards`, `scrape-config`): references are left
-    /// unresolved, so it runs where the secrets are not.
-    Unread,
-}
-
 /// What every command but `demo` and `healthcheck` starts from: the config file's path, the
 /// config and this replica's shard; or the exit code of what was wrong, said on stderr.
 pub(crate) fn loaded(
     cli: &Cli,
-    references: Secrets,
+    references: configfile::References,
 ) -> Result<(PathBuf, configfile::Config, Shard), ExitCode> {
     let Some(path) = cli.config_file.clone() else {
         eprintln!("error: --config.file (or PULSE_CONFIG_FILE) is required");
@@ -286,11 +276,7 @@ pub(crate) fn loaded(
         eprintln!("error: {e}");
         ExitCode::from(2)
     })?;
-    let config = match references {
-        Secrets::Read => configfile::load_file(&path),
-        Secrets::Unread => configfile::load_file_unresolved(&path),
-    }
-    .map_err(|errors| {
+    let config = configfile::load_file_with(&path, references).map_err(|errors| {
         eprintln!(
             "{}: {}",
             path.display(),
