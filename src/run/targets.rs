@@ -183,14 +183,11 @@ impl App {
     fn reap_at(&self, now: Instant, wall: SystemTime) {
         self.end("idle", |leases| leases.lapsed(now));
         let store = self.store.clone();
-        let mut empty = Vec::new();
-        self.end("served nothing", |leases| {
-            let taken = leases.take_named(|source, lease| {
+        let empty = self.end("served nothing", |leases| {
+            leases.take_named(|source, lease| {
                 let age = wall.duration_since(lease.since).unwrap_or_default();
                 age > SERVED_NOTHING_AFTER && !store.serves(source)
-            });
-            empty = taken.iter().map(|(source, _)| source.clone()).collect();
-            taken
+            })
         });
         for source in empty {
             self.store.count_replaced_lease();
@@ -204,7 +201,7 @@ impl App {
     }
 
     /// Ends the leases `take` takes out of the table and forgets their series, saying `why`
-    /// in the log. The series go under the same lock that [`App::lease`] registers a new
+    /// in the log; returns their sources. The series go under the same lock that [`App::lease`] registers a new
     /// lease's checks under: a request for one of these targets that lands meanwhile waits,
     /// then starts a lease whose entries nothing removes, so a lease's entries exist exactly
     /// as long as the lease. Stopping what the leases ran (dropping the checks aborts their
@@ -213,11 +210,11 @@ impl App {
         &self,
         why: &str,
         take: impl FnOnce(&mut Leases<RunningSource>) -> Vec<(String, Lease<RunningSource>)>,
-    ) {
+    ) -> Vec<String> {
         let mut leases = self.leases.lock().unwrap_or_else(|e| e.into_inner());
         let ended = take(&mut leases);
         if ended.is_empty() {
-            return;
+            return Vec::new();
         }
         let names: std::collections::HashSet<&String> =
             ended.iter().map(|(name, _)| name).collect();
@@ -227,8 +224,10 @@ impl App {
         for (source, lease) in &ended {
             tracing::info!(event = "lease.ended", source = %source, template = %lease.template.name, target = %lease.target, why, idle_seconds = lease.idle(now).as_secs(), "lease ended: its checks stopped and its connections closed");
         }
+        let sources = ended.iter().map(|(source, _)| source.clone()).collect();
         drop(ended);
         self.publish_leased();
+        sources
     }
 
     fn lease_setup(&self) -> Arc<LeaseSetup> {

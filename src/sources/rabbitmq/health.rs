@@ -226,6 +226,8 @@ fn vitals(source: &str, overview: &Json, nodes: &Json) -> Output {
             out.add(&UNROUTABLE, &[source, action], n);
         }
     }
+    // Khepri has no partitions in Mnesia's sense: a broker on it always reports none.
+    let partitions = !khepri(overview);
     for node in nodes.as_array().into_iter().flatten() {
         let name = node["name"].as_str().unwrap_or("unknown");
         let running = node["running"].as_bool().unwrap_or(false);
@@ -235,7 +237,7 @@ fn vitals(source: &str, overview: &Json, nodes: &Json) -> Output {
                 out.add(&NODE_ALARM, &[source, name, alarm], bit(on));
             }
         }
-        if let Some(p) = node["partitions"].as_array().filter(|_| !khepri(overview)) {
+        if let Some(p) = node["partitions"].as_array().filter(|_| partitions) {
             out.add(&NODE_PARTITIONS, &[source, name], p.len() as f64);
         }
         for (used, limit, resource) in [

@@ -134,11 +134,7 @@ async fn hscan_page(
     novalues: &AtomicU8,
 ) -> Result<(u64, Vec<FieldBytes>), ProbeError> {
     if novalues.load(Ordering::Relaxed) != NOVALUES_NO {
-        let page: Result<(u64, Vec<Vec<u8>>), redis::RedisError> = redis::cmd("HSCAN")
-            .arg(key)
-            .arg(cursor)
-            .arg("COUNT")
-            .arg(count)
+        let page: Result<(u64, Vec<Vec<u8>>), redis::RedisError> = hscan_cmd(key, cursor, count)
             .arg("NOVALUES")
             .query_async(conn)
             .await;
@@ -158,11 +154,7 @@ async fn hscan_page(
             Err(e) => return Err(classify(e)),
         }
     }
-    let (next, page): (u64, Vec<FieldValue>) = redis::cmd("HSCAN")
-        .arg(key)
-        .arg(cursor)
-        .arg("COUNT")
-        .arg(count)
+    let (next, page): (u64, Vec<FieldValue>) = hscan_cmd(key, cursor, count)
         .query_async(conn)
         .await
         .map_err(classify)?;
@@ -171,6 +163,13 @@ async fn hscan_page(
         .map(|(f, v)| (f, Some(v).filter(|v| v.len() <= MAX_BEAT_BYTES)))
         .collect();
     Ok((next, page))
+}
+
+/// `HSCAN key cursor COUNT count`.
+fn hscan_cmd(key: &str, cursor: u64, count: u32) -> redis::Cmd {
+    let mut cmd = redis::cmd("HSCAN");
+    cmd.arg(key).arg(cursor).arg("COUNT").arg(count);
+    cmd
 }
 
 /// A server's answer to an argument it does not know (`ERR syntax error` on Redis before 7.4).
