@@ -38,16 +38,12 @@ fn psql(port: u16, sql: &str) -> String {
     .to_owned()
 }
 
-/// Polls `done` every 200 ms for up to `secs` seconds.
+/// Polls `done` for up to `secs` seconds, failing with `what` if it never comes true.
 fn eventually(what: &str, secs: u64, done: impl Fn() -> bool) {
-    let start = std::time::Instant::now();
-    while start.elapsed() < Duration::from_secs(secs) {
-        if done() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!("timed out waiting for {what}");
+    assert!(
+        poll(Duration::from_secs(secs), done),
+        "timed out waiting for {what}"
+    );
 }
 
 /// The families of `prefix` a scrape holds.

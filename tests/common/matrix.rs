@@ -259,12 +259,19 @@ impl Server {
 
 /// Polls `ready` for up to 60 s, failing with the server's log.
 fn wait_until(running: &Running, ready: impl Fn() -> bool) {
+    if !poll(Duration::from_secs(60), ready) {
+        panic!("the server did not become ready:\n{}", running.logs());
+    }
+}
+
+/// Polls `done` every 100 ms for up to `timeout`: whether it came true.
+pub fn poll(timeout: Duration, done: impl Fn() -> bool) -> bool {
     let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(60) {
-        if ready() {
-            return;
+    while start.elapsed() < timeout {
+        if done() {
+            return true;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    panic!("the server did not become ready:\n{}", running.logs());
+    false
 }
