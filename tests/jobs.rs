@@ -456,7 +456,8 @@ async fn a_ping_key_makes_at_most_max_jobs_in_postgres_however_many_replicas_pin
 
 /// A Redis store without persistence restarts empty under two replicas: the declared jobs'
 /// deadlines are unchanged (each replica writes back the states it knew), and a job that is
-/// late stays late.
+/// late stays late: a real Prometheus scraping both replicas with the bundle's rules keeps
+/// PulseJobLate firing through the restart, from the moment it first fired.
 #[tokio::test]
 async fn a_store_that_restarts_empty_keeps_every_deadline_and_a_late_job_late() {
     let server = servers("redis").into_iter().next().unwrap();
@@ -495,6 +496,8 @@ async fn a_store_that_restarts_empty_keeps_every_deadline_and_a_late_job_late() 
         before.push(deadlines(&m));
     }
     assert_eq!(before[0], before[1], "the replicas agree");
+    let prom = JobsPrometheus::start(dir.path(), &[&a, &b]).await;
+    let fired = prom.late_since("never", 2).await;
     // The store restarts empty, on the same port.
     redis.stop();
     let mut redis = server.start_redis_on(dir.path(), port, &[]);
@@ -522,5 +525,87 @@ async fn a_store_that_restarts_empty_keeps_every_deadline_and_a_late_job_late() 
         )
         .await;
     assert_eq!(deadlines(&m), before[0]);
+    // Through the restart and the write-back, the alert never resolved: a second firing would
+    // have a later start.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        prom.late_since("never", 2).await,
+        fired,
+        "PulseJobLate resolved and fired again"
+    );
+    assert!(
+        prom.late_since("rollup", 0).await.is_empty(),
+        "the job that pinged is not late"
+    );
     redis.stop();
+}
+
+/// A real Prometheus scraping exporter replicas every second and evaluating the bundle's rules.
+struct JobsPrometheus {
+    url: String,
+    _proc: Proc,
+}
+
+impl JobsPrometheus {
+    async fn start(dir: &std::path::Path, replicas: &[&Exporter]) -> JobsPrometheus {
+        let targets: Vec<String> = replicas
+            .iter()
+            .map(|e| format!("'127.0.0.1:{}'", e.port))
+            .collect();
+        let rules =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("alerts/pulse-alerts.yml");
+        let config = format!(
+            "global: {{ scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s }}\n\
+             rule_files: ['{}']\n\
+             scrape_configs:\n  - job_name: pulse\n    static_configs: [{{ targets: [{}] }}]\n",
+            rules.display(),
+            targets.join(", ")
+        );
+        let file = write_temp(dir, "prometheus.yml", &config);
+        let port = free_port();
+        let log = dir.join("prometheus.log");
+        let proc = spawn(
+            "prometheus",
+            &[
+                &format!("--config.file={}", file.display()),
+                &format!("--storage.tsdb.path={}", dir.join("tsdb").display()),
+                &format!("--web.listen-address=127.0.0.1:{port}"),
+            ],
+            &log,
+        );
+        let url = format!("http://127.0.0.1:{port}");
+        wait_ready(&format!("{url}/-/ready"), "Prometheus", &log).await;
+        JobsPrometheus { url, _proc: proc }
+    }
+
+    /// When PulseJobLate of `job` started firing on each replica, sorted; waits up to 30 s for
+    /// `replicas` of them (none: returns what fires now).
+    async fn late_since(&self, job: &str, replicas: usize) -> Vec<String> {
+        let start = std::time::Instant::now();
+        loop {
+            let alerts = get_json(&format!("{}/api/v1/alerts", self.url))
+                .await
+                .and_then(|v| v["data"]["alerts"].as_array().cloned())
+                .unwrap_or_default();
+            let mut since: Vec<String> = alerts
+                .iter()
+                .filter(|a| {
+                    a["labels"]["alertname"] == "PulseJobLate"
+                        && a["labels"]["job_name"] == job
+                        && a["state"] == "firing"
+                })
+                .map(|a| a["activeAt"].as_str().unwrap_or_default().to_owned())
+                .collect();
+            since.sort();
+            if since.len() >= replicas {
+                return since;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "PulseJobLate of {job} fires on {} of {replicas} replicas: {alerts:?}",
+                since.len()
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
 }
