@@ -64,7 +64,7 @@ fn bench_encode() -> (Duration, Duration) {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(SnapshotCollector::new(store)));
     let mut results = Vec::new();
-    for format in [Format::Text, Format::OpenMetrics] {
+    for format in [Format::Text, Format::OpenMetrics, Format::Protobuf] {
         let mut times = Vec::new();
         for _ in 0..200 {
             let t = Instant::now();
@@ -80,7 +80,8 @@ fn bench_encode() -> (Duration, Duration) {
         );
         results.push(percentile(&times, 0.5));
     }
-    let om = exposition::encode(&registry, Format::OpenMetrics).unwrap();
+    let om =
+        String::from_utf8(exposition::encode(&registry, Format::OpenMetrics).unwrap()).unwrap();
     let mut times = Vec::new();
     for _ in 0..200 {
         let t = Instant::now();

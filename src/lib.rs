@@ -9,6 +9,7 @@
 //! | [`secrets`] | the secrets list and scrubbing them from logs and errors |
 //! | [`error`] | `ProbeError` and its bounded `Reason` |
 //! | [`metric`] | metric declarations: `Metric` (name, type, HELP, labels, docs) and `Section` |
+//! | [`native`] | native histograms: sparse exponential buckets, as Prometheus 3 reads them |
 //! | [`sample`] | samples and metric families probes return |
 //! | [`topn`] | keeping the items with the largest keys of a stream |
 //! | [`timetemplate`] | `{{now-5m}}` time windows in check arguments |
@@ -45,6 +46,7 @@ pub mod heartbeat;
 pub mod jobs;
 pub mod logging;
 pub mod metric;
+pub mod native;
 pub mod reference;
 pub mod rows;
 pub mod run;

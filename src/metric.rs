@@ -48,6 +48,16 @@ impl Metric {
         Metric::of(MetricType::Gauge, name, help, labels)
     }
 
+    /// A histogram: cumulative buckets, sum and count (and native buckets where the scraper
+    /// negotiates protobuf).
+    pub const fn histogram(
+        name: &'static str,
+        help: &'static str,
+        labels: &'static [&'static str],
+    ) -> Self {
+        Metric::of(MetricType::Histogram, name, help, labels)
+    }
+
     /// A counter (`name` ends in `_total`).
     pub const fn counter(
         name: &'static str,

@@ -22,7 +22,8 @@ pub fn unix_now_secs() -> i64 {
     unix_now() as i64
 }
 
-/// The state of one histogram series.
+/// The state of one histogram series: classic buckets, and the native buckets Prometheus 3
+/// reads from the protobuf exposition ([`crate::native`]).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct HistogramData {
     /// Upper bounds, ascending, ending with `f64::INFINITY`.
@@ -33,6 +34,9 @@ pub struct HistogramData {
     pub sum: f64,
     /// Number of observations.
     pub count: u64,
+    /// The same observations in native buckets; `None` where nothing tells where they lie
+    /// (a count and a sum without buckets).
+    pub native: Option<crate::native::NativeBuckets>,
 }
 
 impl HistogramData {
@@ -45,6 +49,7 @@ impl HistogramData {
             bounds: b,
             sum: 0.0,
             count: 0,
+            native: Some(Default::default()),
         }
     }
 
@@ -62,7 +67,55 @@ impl HistogramData {
         self.counts[i] += 1;
         self.sum += v;
         self.count += 1;
+        if let Some(n) = &mut self.native {
+            n.add(v.max(0.0), 1);
+        }
         true
+    }
+
+    /// A histogram from a server's own buckets: `(upper bound, observations at or below it)`
+    /// with ascending bounds, the number of observations and their sum. A cumulative count
+    /// that falls is read as the one before it; observations past the last bound count in
+    /// `+Inf`. Each bucket's observations count in the native bucket of its upper bound, and
+    /// those past the last bound in the native bucket after it ([`crate::native`]).
+    pub fn from_cumulative(buckets: &[(f64, u64)], count: u64, sum: f64) -> Self {
+        let mut out = HistogramData {
+            sum: if sum.is_finite() { sum.max(0.0) } else { 0.0 },
+            ..Default::default()
+        };
+        let mut native = crate::native::NativeBuckets::default();
+        let mut below = 0u64;
+        let mut last_bound = None;
+        for &(bound, cumulative) in buckets {
+            if !bound.is_finite() || last_bound.is_some_and(|l| bound <= l) {
+                continue;
+            }
+            let cumulative = cumulative.max(below);
+            out.bounds.push(bound);
+            out.counts.push(cumulative - below);
+            native.add(bound.max(0.0), cumulative - below);
+            below = cumulative;
+            last_bound = Some(bound);
+        }
+        out.count = count.max(below);
+        out.bounds.push(f64::INFINITY);
+        out.counts.push(out.count - below);
+        out.native = match last_bound {
+            Some(last) => {
+                let past = out.count - below;
+                if past > 0 {
+                    let i = if last > crate::native::ZERO_THRESHOLD {
+                        crate::native::index_of(last) + 1
+                    } else {
+                        crate::native::index_of(f64::MIN_POSITIVE)
+                    };
+                    *native.positive.entry(i).or_insert(0) += past;
+                }
+                Some(native)
+            }
+            None => None,
+        };
+        out
     }
 }
 
@@ -178,6 +231,18 @@ impl Output {
                 samples: vec![sample],
             }),
         }
+    }
+
+    /// Adds a series of the built-in histogram `m`: one label value per label name of `m`.
+    pub fn add_histogram(&mut self, m: &Metric, values: &[&str], data: HistogramData) {
+        debug_assert_eq!(values.len(), m.labels.len(), "label values of {}", m.name);
+        let labels = m
+            .labels
+            .iter()
+            .enumerate()
+            .map(|(i, k)| label(k, values.get(i).copied().unwrap_or_default()))
+            .collect();
+        self.histogram(m.name, m.help, labels, data);
     }
 
     /// Adds a histogram series to the family `name`.
@@ -350,6 +415,43 @@ mod tests {
         let kept: Vec<f64> = out.families[0].samples.iter().map(|s| s.value).collect();
         assert_eq!(kept, [1.0, 2.0]);
         assert_eq!(out.skipped, 3);
+    }
+
+    #[test]
+    fn a_servers_cumulative_buckets_become_classic_and_native_buckets() {
+        let h = HistogramData::from_cumulative(&[(0.001, 5), (0.004, 3), (0.016, 9)], 12, 0.05);
+        assert_eq!(h.bounds, [0.001, 0.004, 0.016, f64::INFINITY]);
+        // A count that fell is read as the one before; three past the last bound.
+        assert_eq!(h.counts, [5, 0, 4, 3]);
+        assert_eq!(h.count, 12);
+        let native = h.native.unwrap();
+        assert_eq!(
+            native.positive.values().sum::<u64>() + native.zero_count,
+            12
+        );
+        let at = |v: f64| native.positive.get(&crate::native::index_of(v)).copied();
+        assert_eq!(at(0.001), Some(5));
+        assert_eq!(at(0.016), Some(4));
+        assert_eq!(
+            native.positive.last_key_value(),
+            Some((&(crate::native::index_of(0.016) + 1), &3)),
+            "past the last bound: the next native bucket"
+        );
+        // A count and a sum alone: classic only.
+        let bare = HistogramData::from_cumulative(&[], 4, 1.0);
+        assert_eq!((bare.counts, bare.native), (vec![4], None));
+    }
+
+    #[test]
+    fn observations_count_in_native_buckets_too() {
+        let mut h = HistogramData::new(&[1.0, 10.0]);
+        for v in [0.0, 0.5, 0.5, 3.0, 1e6] {
+            assert!(h.observe(v));
+        }
+        let native = h.native.unwrap();
+        assert_eq!(native.zero_count, 1);
+        assert_eq!(native.positive.get(&crate::native::index_of(0.5)), Some(&2));
+        assert_eq!(native.positive.values().sum::<u64>(), 4);
     }
 
     #[test]

@@ -235,8 +235,33 @@ fn encode_value(
                 .copied()
                 .zip(h.counts.iter().copied())
                 .collect();
-            metric.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
-                h.sum, h.count, &buckets, None,
+            let Some(native) = &h.native else {
+                return metric.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+                    h.sum, h.count, &buckets, None,
+                );
+            };
+            // Classic and native buckets side by side: the text formats write the classic
+            // ones, the protobuf format both, and Prometheus keeps what it is set to.
+            let (spans, deltas) = native.spans_and_deltas();
+            metric.encode_histogram_with_native::<prometheus_client::encoding::NoLabelSet>(
+                h.sum,
+                h.count,
+                &buckets,
+                None,
+                prometheus_client::encoding::NativeHistogram {
+                    schema: crate::native::SCHEMA,
+                    zero_threshold: crate::native::ZERO_THRESHOLD,
+                    zero_count: native.zero_count,
+                    negative: prometheus_client::encoding::NativeHistogramBuckets {
+                        spans: &[],
+                        deltas: &[],
+                    },
+                    positive: prometheus_client::encoding::NativeHistogramBuckets {
+                        spans: &spans,
+                        deltas: &deltas,
+                    },
+                    created: None,
+                },
             )
         }
         (MetricType::Counter, _) => ConstCounter::new(sample.value).encode(metric),

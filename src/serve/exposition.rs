@@ -1,10 +1,14 @@
-//! Turning the registry into bytes: OpenMetrics or the classic text format, chosen by the
-//! scraper's `Accept` header (its media types, versions and q-values, as Prometheus 2 and 3
-//! send them).
+//! Turning the registry into bytes: OpenMetrics, the classic text format or the Prometheus
+//! protobuf format, chosen by the scraper's `Accept` header (its media types, versions and
+//! q-values, as Prometheus 2 and 3 send them).
 //!
-//! prometheus-client writes OpenMetrics only. The classic 0.0.4 format differs in three ways
-//! that matter for our output: no `# EOF`, no `# UNIT`, and counters are announced under
-//! their `_total` name. [`to_classic_text`] applies exactly those rewrites.
+//! prometheus-client writes OpenMetrics text and the protobuf format. The classic 0.0.4 text
+//! differs from OpenMetrics in three ways that matter for our output: no `# EOF`, no `# UNIT`,
+//! and counters are announced under their `_total` name. [`to_classic_text`] applies exactly
+//! those rewrites. The protobuf format is the only one that carries native histograms: a
+//! scraper that asks for it (Prometheus 3 with native histograms on, or `scrape_protocols`
+//! naming `PrometheusProto`) gets every histogram with its native buckets beside the classic
+//! ones.
 
 use prometheus_client::registry::Registry;
 
@@ -15,12 +19,15 @@ pub enum Format {
     OpenMetrics,
     /// `text/plain; version=0.0.4`, what older scrapers and humans with curl get.
     Text,
+    /// `application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily;
+    /// encoding=delimited`: native histograms.
+    Protobuf,
 }
 
 impl Format {
     /// Formats in the order a full tie between them is broken: `*/*` alone gets the classic
     /// text, as curl and a browser expect.
-    const ALL: [Format; 2] = [Format::Text, Format::OpenMetrics];
+    const ALL: [Format; 3] = [Format::Text, Format::OpenMetrics, Format::Protobuf];
 
     /// The format a scraper's `Accept` header prefers, read as HTTP reads it (RFC 9110
     /// §12.5.1): each media range with its parameters and quality `q`; the most specific range
@@ -59,12 +66,28 @@ impl Format {
 
     /// How specifically `range` names this format (3: type, subtype and a version we serve;
     /// 2: type and subtype; 1: `type/*`; 0: `*/*`), or `None` when it names another.
+    /// Protobuf matches only a range that names it, with the Prometheus message.
     fn specificity(self, range: &mime::Mime) -> Option<u8> {
+        if self == Format::Protobuf {
+            let named = range.type_().as_str().eq_ignore_ascii_case("application")
+                && range
+                    .subtype()
+                    .as_str()
+                    .eq_ignore_ascii_case("vnd.google.protobuf")
+                && range
+                    .get_param("proto")
+                    .is_some_and(|p| p.as_str() == "io.prometheus.client.MetricFamily")
+                && range
+                    .get_param("encoding")
+                    .is_none_or(|e| e.as_str() == "delimited");
+            return named.then_some(3);
+        }
         let (kind, subtype, versions): (&str, &str, &[&str]) = match self {
             // 0.0.1 and 1.0.0 differ in nothing this exporter writes.
             Format::OpenMetrics => ("application", "openmetrics-text", &["1.0.0", "0.0.1"]),
             // Text 1.0.0 differs from 0.0.4 only in UTF-8 names, which we never write.
             Format::Text => ("text", "plain", &["0.0.4", "1.0.0"]),
+            Format::Protobuf => unreachable!("matched above"),
         };
         let (t, s) = (range.type_().as_str(), range.subtype().as_str());
         if t == "*" && s == "*" {
@@ -92,6 +115,9 @@ impl Format {
         match self {
             Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
             Format::Text => "text/plain; version=0.0.4; charset=utf-8",
+            Format::Protobuf => {
+                "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"
+            }
         }
     }
 }
@@ -107,13 +133,18 @@ fn quality(range: &mime::Mime) -> u16 {
 }
 
 /// Encodes `registry` in `format`.
-pub fn encode(registry: &Registry, format: Format) -> Result<String, std::fmt::Error> {
+pub fn encode(registry: &Registry, format: Format) -> Result<Vec<u8>, String> {
+    if format == Format::Protobuf {
+        return prometheus_client::encoding::prometheus_protobuf::encode_to_vec(registry)
+            .map_err(|e| e.to_string());
+    }
     let mut buf = String::with_capacity(64 * 1024);
-    prometheus_client::encoding::text::encode(&mut buf, registry)?;
+    prometheus_client::encoding::text::encode(&mut buf, registry).map_err(|e| e.to_string())?;
     Ok(match format {
-        Format::OpenMetrics => buf,
         Format::Text => to_classic_text(&buf),
-    })
+        _ => buf,
+    }
+    .into_bytes())
 }
 
 /// Rewrites OpenMetrics text as the classic text format. Sample lines are copied whole;
@@ -165,19 +196,19 @@ mod tests {
     /// The `Accept` headers Prometheus sends, each as its scrape code writes it.
     #[test]
     fn negotiation_with_each_header_prometheus_sends() {
-        use Format::{OpenMetrics, Text};
+        use Format::{OpenMetrics, Protobuf, Text};
         for (who, accept, expected) in [
             // 2.x before 2.49 (Debian 12's 2.42), fixed weights.
             ("prometheus 2.42", "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1", OpenMetrics),
             // 2.49 to 2.55: scrape_protocols, weights counting down from q=0.5.
             ("prometheus 2.49+", "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2", OpenMetrics),
             // 2.x with native histograms on: protobuf first.
-            ("prometheus 2.x protobuf", "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.5,application/openmetrics-text;version=1.0.0;q=0.4,application/openmetrics-text;version=0.0.1;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1", OpenMetrics),
+            ("prometheus 2.x protobuf", "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.5,application/openmetrics-text;version=1.0.0;q=0.4,application/openmetrics-text;version=0.0.1;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1", Protobuf),
             // 3.x defaults: escaping on the 1.0.0 formats, text 1.0.0.
             ("prometheus 3", "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2", OpenMetrics),
             ("prometheus 3 underscores", "application/openmetrics-text;version=1.0.0;escaping=underscores;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=underscores;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2", OpenMetrics),
             // 3.x protobuf first (native histograms), as `scrape_protocols` orders it.
-            ("prometheus 3 protobuf", "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.6,application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1", OpenMetrics),
+            ("prometheus 3 protobuf", "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.6,application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1", Protobuf),
             // scrape_protocols: [PrometheusText0.0.4] only.
             ("prometheus text only", "text/plain;version=0.0.4;q=0.2,*/*;q=0.1", Text),
             ("prometheus 3 text 1.0.0 only", "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.2,*/*;q=0.1", Text),
@@ -190,7 +221,7 @@ mod tests {
 
     #[test]
     fn q_values_versions_and_specificity_decide() {
-        use Format::{OpenMetrics, Text};
+        use Format::{OpenMetrics, Protobuf, Text};
         for (accept, expected) in [
             // A type with q=0 is never chosen, even first in the list.
             ("application/openmetrics-text;q=0,text/plain;q=0.1", Text),
@@ -207,7 +238,16 @@ mod tests {
             ("application/*", OpenMetrics),
             // Nothing we serve: the classic text, never an error.
             ("application/json", Text),
-            ("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited", Text),
+            ("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited", Protobuf),
+            // Another message, or a text encoding of protobuf, we do not write.
+            ("application/vnd.google.protobuf;proto=io.prometheus.client.Other;encoding=delimited", Text),
+            ("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=text", Text),
+            // A wildcard never picks protobuf.
+            ("application/*", OpenMetrics),
+            ("*/*", Text),
+            // Protobuf refused, or ranked below text.
+            ("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0, text/plain;q=0.1", Text),
+            ("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.2, text/plain;q=0.5", Text),
             ("", Text),
             ("garbage;;;,,", Text),
             // An unreadable q counts as 1.

@@ -385,7 +385,7 @@ mod tests {
                 let rows = probe_into(&config, &store).await.unwrap();
                 let mut registry = prometheus_client::registry::Registry::default();
                 registry.register_collector(Box::new(SnapshotCollector::new(store)));
-                let text = encode(&registry, Format::Text).unwrap();
+                let text = String::from_utf8(encode(&registry, Format::Text).unwrap()).unwrap();
                 (config, rows, text, has_server)
             }));
         }
