@@ -17,6 +17,7 @@ pub mod names;
 pub mod parse;
 pub mod positions;
 pub mod shape;
+pub mod switch;
 pub mod template;
 pub mod tls;
 mod units;
@@ -32,6 +33,7 @@ use serde::Deserialize;
 pub use errors::{ConfigError, ConfigErrors};
 pub(crate) use interpolate::interpolate;
 pub use interpolate::{expand_files, secret_files};
+pub use switch::Switch;
 pub use units::{dur_text, size_text, Dur, Size, TimeZone, MAX_DURATION};
 
 /// The default `max_bytes` per series of `max_series`: about twice a series with a few short

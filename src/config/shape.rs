@@ -85,6 +85,18 @@ pub enum PanelExpr {
         /// A metric present whenever the check ran.
         present: &'static str,
     },
+    /// A counter's rate a second.
+    Rate(&'static str),
+    /// How long ago a `_timestamp_seconds` metric's point in time was.
+    Age(&'static str),
+    /// A quantile of a histogram's observations over the dashboard's rate interval, per
+    /// series: from classic buckets or native histograms, whichever Prometheus keeps.
+    Quantile {
+        /// The histogram (without `_bucket`).
+        metric: &'static str,
+        /// The quantile, e.g. `0.99`.
+        quantile: &'static str,
+    },
 }
 
 impl PanelQuery {

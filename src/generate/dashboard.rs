@@ -676,7 +676,8 @@ fn builtin_panels(b: &mut Board, p: &Panels<'_, '_>, set: &Builtin) {
     let (check, series, key) = (p.check, p.series, p.key.as_str());
     let name = &check.plan.check;
     let ms = matchers(check, series);
-    let sel = |metric: &str| style::fold(&selector(metric, &ms, Some(var_of(check.source))));
+    let raw = |metric: &str| selector(metric, &ms, Some(var_of(check.source)));
+    let sel = |metric: &str| style::fold(&raw(metric));
     let note = format!(
         " DEGRADED while check `{name}` of source `{}` fails or the source is down.",
         check.source.common.name
@@ -698,6 +699,18 @@ fn builtin_panels(b: &mut Board, p: &Panels<'_, '_>, set: &Builtin) {
                         "sum by (instance) ({})\nor 0 * max by (instance) ({})",
                         sel(metric),
                         sel(present)
+                    ),
+                    // Replicas of a shard read the same server: their average is its value,
+                    // and native histograms can be averaged (not maxed).
+                    PanelExpr::Age(metric) => format!("time() - {}", sel(metric)),
+                    PanelExpr::Rate(metric) => format!(
+                        "avg without (pod) (rate({}[$__rate_interval]))",
+                        raw(metric)
+                    ),
+                    PanelExpr::Quantile { metric, quantile } => format!(
+                        "histogram_quantile({quantile}, avg without (pod) (rate({}[$__rate_interval])))\nor histogram_quantile({quantile}, avg without (pod) (rate({}[$__rate_interval])))",
+                        raw(&format!("{metric}_bucket")),
+                        raw(metric)
                     ),
                 };
                 query(expr, q.legend)

@@ -17,6 +17,7 @@ pub mod redis;
 pub mod registry;
 pub mod s3;
 pub mod stripe;
+pub mod window;
 
 use std::fmt;
 use std::future::Future;
@@ -101,14 +102,24 @@ pub trait Kind: Sized + Send + Sync + 'static {
         Vec::new()
     }
 
+    /// The checks that read the server's own statistics (Postgres `statements` and
+    /// `tables`, Redis and MongoDB `latency`), on unless the settings turn them off. They come
+    /// after the listed checks, so that switching them on or off moves no listed check.
+    fn statistics_checks(settings: &Self::Settings, path: &str) -> Vec<CheckConfig<Self::Check>> {
+        let _ = (settings, path);
+        Vec::new()
+    }
+
     /// Parses the kind's part of a source: `rest` holds every field the shared source fields
     /// left, including the check lists. Records every problem in `errors`: reads
-    /// [`Kind::lists`], then the rest as the settings, and adds [`Kind::builtin_checks`].
+    /// [`Kind::lists`], then the rest as the settings, and adds [`Kind::builtin_checks`]
+    /// before the listed checks and [`Kind::statistics_checks`] after them.
     fn parse(mut rest: Value, path: &str, errors: &mut Vec<ConfigError>) -> Option<Parsed<Self>> {
         let listed = declare::take_lists(&Self::lists(), &mut rest, path, errors);
         let settings = crate::config::parse::parse_at(rest, path, errors)?;
         let mut checks = Self::builtin_checks(&settings, path);
         checks.extend(listed);
+        checks.extend(Self::statistics_checks(&settings, path));
         Some(Parsed { settings, checks })
     }
 
@@ -238,7 +249,8 @@ mod tests {
             .iter()
             .map(|c| c.common.name.as_deref().unwrap_or(""))
             .collect();
-        assert_eq!(names, ["a", "b", "beat"]);
+        // The checks of the server's statistics come last.
+        assert_eq!(names, ["a", "b", "beat", "statements", "tables"]);
         assert!(matches!(checks[2].spec, PostgresCheck::Heartbeat(_)));
     }
 
