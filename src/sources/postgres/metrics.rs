@@ -1,5 +1,7 @@
-//! The metrics of the Postgres health probe: connections, sizes, the role and the server's
-//! start, replication from either side, slots, wraparound, transactions, locks, checkpoints.
+//! The metrics of a Postgres source: the health probe's (connections, sizes, the role and the
+//! server's start, replication from either side, slots, wraparound, transactions, locks,
+//! checkpoints), then the built-in `statements` and `tables` checks' (which statements take
+//! the time, which tables are read whole).
 
 use crate::metric::Metric;
 
@@ -186,7 +188,134 @@ pub(super) const CHECKPOINTS: Metric = Metric::counter(
 )
 .doc("Checkpoints by `trigger`: `timed` or `requested` (many requested ones mean `max_wal_size` is small for the write load).");
 
-/// Every metric of the health probe.
+pub(super) const STATEMENTS_AVAILABLE: Metric = Metric::gauge(
+    "pulse_postgres_statements_available",
+    "1 while pg_stat_statements is installed in the source's database and loaded, 0 while statement latency cannot be measured.",
+    &["source"],
+)
+.doc("1 while `pg_stat_statements` is installed in the source's database and loaded (`shared_preload_libraries`), 0 while it is not: the exporter logs once what to do. The `statements` check still succeeds either way.");
+pub(super) const STATEMENTS_WINDOW: Metric = Metric::gauge(
+    "pulse_postgres_statements_window_seconds",
+    "Length of the window the statement numbers cover: the time between the last two reads of pg_stat_statements.",
+    &["source"],
+)
+.doc("The window every `pulse_postgres_statement_window_*` value covers: the time between the last two reads (`statements.interval`, 1m by default). Divide by it for a rate.");
+pub(super) const STATEMENTS_ENTRIES: Metric = Metric::gauge(
+    "pulse_postgres_statements_entries",
+    "Statements pg_stat_statements tracks now.",
+    &["source"],
+)
+.doc("Statements `pg_stat_statements` tracks (the entries read; top-level ones from Postgres 14). Near `pulse_postgres_statements_max_entries`, the least used are evicted.");
+pub(super) const STATEMENTS_MAX: Metric = Metric::gauge(
+    "pulse_postgres_statements_max_entries",
+    "The most statements pg_stat_statements tracks (pg_stat_statements.max).",
+    &["source"],
+)
+.doc("`pg_stat_statements.max` (5000 by default).");
+pub(super) const STATEMENTS_DEALLOCATIONS: Metric = Metric::counter(
+    "pulse_postgres_statements_deallocations_total",
+    "Times pg_stat_statements evicted its least used statements to make room (pg_stat_statements_info.dealloc).",
+    &["source"],
+)
+.doc("Times `pg_stat_statements` evicted its least used entries (Postgres 14+, `pg_stat_statements_info.dealloc`): often, and `pg_stat_statements.max` is too small to keep the workload's statements.");
+pub(super) const STATEMENT_CALLS: Metric = Metric::gauge(
+    "pulse_postgres_statement_window_calls",
+    "Calls of the statement in the last window (pg_stat_statements); queryid=\"other\" sums the database's statements outside the top.",
+    &["source", "database", "queryid"],
+)
+.doc("Calls in the last window, for the `statements.top` statements (20 by default) that took the most execution time in it, summed over roles, plus one `queryid=\"other\"` row per database for the rest: the rows of a database add up to everything it ran. Top-level statements only. A statement's queryid is the server's, signed.");
+pub(super) const STATEMENT_EXEC_TIME: Metric = Metric::gauge(
+    "pulse_postgres_statement_window_exec_seconds",
+    "Execution time of the statement in the last window (pg_stat_statements total_exec_time).",
+    &["source", "database", "queryid"],
+)
+.doc("Execution time in the last window: over `pulse_postgres_statements_window_seconds`, the average number of sessions busy running it; over the database's sum, its share of the database's time.");
+pub(super) const STATEMENT_MEAN_EXEC_TIME: Metric = Metric::gauge(
+    "pulse_postgres_statement_window_mean_exec_seconds",
+    "Mean execution time of one call of the statement in the last window.",
+    &["source", "database", "queryid"],
+)
+.doc("Mean execution time of a call in the last window (time over calls).");
+pub(super) const STATEMENT_ROWS: Metric = Metric::gauge(
+    "pulse_postgres_statement_window_rows",
+    "Rows the statement returned or changed in the last window.",
+    &["source", "database", "queryid"],
+)
+.doc("Rows returned or affected in the last window.");
+pub(super) const STATEMENT_READ_BYTES: Metric = Metric::gauge(
+    "pulse_postgres_statement_window_shared_read_bytes",
+    "Shared buffer blocks the statement read from outside the buffer cache in the last window, in bytes.",
+    &["source", "database", "queryid"],
+)
+.doc("Shared blocks read (not found in shared buffers) in the last window, times `block_size`.");
+pub(super) const STATEMENT_HIT_BYTES: Metric = Metric::gauge(
+    "pulse_postgres_statement_window_shared_hit_bytes",
+    "Shared buffer blocks the statement found in the buffer cache in the last window, in bytes.",
+    &["source", "database", "queryid"],
+)
+.doc("Shared blocks found in shared buffers in the last window, times `block_size`.");
+pub(super) const STATEMENT_BLOCK_READ_TIME: Metric = Metric::gauge(
+    "pulse_postgres_statement_window_block_read_seconds",
+    "Time the statement spent reading shared blocks in the last window (0 unless track_io_timing is on).",
+    &["source", "database", "queryid"],
+)
+.doc("Time spent reading shared blocks in the last window (`shared_blk_read_time` from Postgres 17, `blk_read_time` before); 0 unless `track_io_timing` is on.");
+pub(super) const STATEMENT_INFO: Metric = Metric::gauge(
+    "pulse_postgres_statement_info",
+    "Always 1; the normalised text of a statement of the top, cut short ($1 stands for each literal).",
+    &["source", "database", "queryid", "text"],
+)
+.doc("Always 1, for each statement of the top whose text was read: the normalised text (`$1` for each literal), on one line, cut to `statements.text_length` characters; a statement that may carry a secret (a password) shows none. Read once when the statement first enters the top, never at every run. Absent with `statements: { text: false }`.");
+pub(super) const TABLES_WINDOW: Metric = Metric::gauge(
+    "pulse_postgres_tables_window_seconds",
+    "Length of the window the table numbers cover: the time between the last two reads of pg_stat_user_tables.",
+    &["source"],
+)
+.doc("The window every `pulse_postgres_table_window_*` value covers (`tables.interval`, 1m by default).");
+pub(super) const TABLE_SEQ_ROWS_READ: Metric = Metric::gauge(
+    "pulse_postgres_table_window_seq_rows_read",
+    "Rows sequential scans read from the table in the last window (pg_stat_user_tables seq_tup_read).",
+    &["source", "database", "schema", "table"],
+)
+.doc("Rows read by sequential scans in the last window, for the `tables.top` tables (20 by default) that read the most that way; tables of the source's database only. A big table read whole by every call is a query without an index.");
+pub(super) const TABLE_SEQ_SCANS: Metric = Metric::gauge(
+    "pulse_postgres_table_window_seq_scans",
+    "Sequential scans of the table in the last window.",
+    &["source", "database", "schema", "table"],
+)
+.doc("Sequential scans started on the table in the last window.");
+pub(super) const TABLE_INDEX_SCANS: Metric = Metric::gauge(
+    "pulse_postgres_table_window_index_scans",
+    "Index scans of the table in the last window (0 for a table without an index).",
+    &["source", "database", "schema", "table"],
+)
+.doc("Index scans on the table in the last window.");
+pub(super) const TABLE_LIVE_ROWS: Metric = Metric::gauge(
+    "pulse_postgres_table_live_rows",
+    "Estimated live rows of the table (n_live_tup).",
+    &["source", "database", "schema", "table"],
+)
+.doc("Estimated live rows (`n_live_tup`), for the tables of the top.");
+pub(super) const TABLE_DEAD_ROWS: Metric = Metric::gauge(
+    "pulse_postgres_table_dead_rows",
+    "Estimated dead rows of the table, waiting for vacuum (n_dead_tup).",
+    &["source", "database", "schema", "table"],
+)
+.doc("Estimated dead rows (`n_dead_tup`), which vacuum removes.");
+pub(super) const TABLE_LAST_VACUUM: Metric = Metric::gauge(
+    "pulse_postgres_table_last_vacuum_timestamp_seconds",
+    "When the table was last vacuumed, by hand or by autovacuum; absent if never.",
+    &["source", "database", "schema", "table"],
+)
+.doc("The later of `last_vacuum` and `last_autovacuum`; absent if never.");
+pub(super) const TABLE_LAST_ANALYZE: Metric = Metric::gauge(
+    "pulse_postgres_table_last_analyze_timestamp_seconds",
+    "When the table was last analysed, by hand or by autovacuum; absent if never.",
+    &["source", "database", "schema", "table"],
+)
+.doc("The later of `last_analyze` and `last_autoanalyze`; absent if never.");
+
+/// Every metric of the kind: the health probe's, then the built-in checks'.
 pub(super) const METRICS: &[Metric] = &[
     MAX_CONNECTIONS,
     RESERVED_CONNECTIONS,
@@ -218,6 +347,27 @@ pub(super) const METRICS: &[Metric] = &[
     LOCKS,
     LOCK_SLOTS,
     CHECKPOINTS,
+    STATEMENTS_AVAILABLE,
+    STATEMENTS_WINDOW,
+    STATEMENTS_ENTRIES,
+    STATEMENTS_MAX,
+    STATEMENTS_DEALLOCATIONS,
+    STATEMENT_CALLS,
+    STATEMENT_EXEC_TIME,
+    STATEMENT_MEAN_EXEC_TIME,
+    STATEMENT_ROWS,
+    STATEMENT_READ_BYTES,
+    STATEMENT_HIT_BYTES,
+    STATEMENT_BLOCK_READ_TIME,
+    STATEMENT_INFO,
+    TABLES_WINDOW,
+    TABLE_SEQ_ROWS_READ,
+    TABLE_SEQ_SCANS,
+    TABLE_INDEX_SCANS,
+    TABLE_LIVE_ROWS,
+    TABLE_DEAD_ROWS,
+    TABLE_LAST_VACUUM,
+    TABLE_LAST_ANALYZE,
 ];
 
 #[cfg(test)]

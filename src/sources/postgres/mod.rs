@@ -5,18 +5,27 @@
 //! The health probe has a connection of its own: slow checks holding the pool never make a
 //! healthy database look down.
 //!
+//! Two checks are built in, on by default: `statements` (which statements take the time, from
+//! `pg_stat_statements`) and `tables` (which tables are read whole, from
+//! `pg_stat_user_tables`), each read in the background and published as what moved in a
+//! window.
+//!
 //! Files by concern: `session` (the read-only transaction and error classification),
-//! `queries` (SQL checks), `heartbeats` (heartbeat checks), `decode` (cells into numbers
-//! and labels), `health` (the health probe); this module holds the settings, the check type,
-//! the kind and the source.
+//! `queries` (SQL checks), `heartbeats` (heartbeat checks), `statements` and `tables` (the
+//! built-in checks), `decode` (cells into numbers and labels), `health` (the health probe),
+//! `metrics` (the kind's metric table); this module holds the settings, the check type, the
+//! kind and the source.
 
 mod databases;
 mod decode;
 mod health;
 mod heartbeats;
 mod metrics;
+mod panels;
 mod queries;
 mod session;
+pub mod statements;
+pub mod tables;
 
 pub use databases::Databases;
 use heartbeats::HeartbeatProbe;
@@ -33,14 +42,19 @@ use tokio::sync::Mutex;
 
 use super::{Kind, Parsed, Probe, Source};
 use crate::certificates::{Endpoints, Handshake, TlsEndpoint};
+use crate::config::parse::builtin;
 use crate::config::parse::parse_split;
 use crate::config::validate::in_range;
-use crate::config::{CheckCommon, CheckConfig, CheckPlan, CheckSpec, ConfigError, Size, Split};
+use crate::config::{
+    CheckCommon, CheckConfig, CheckPlan, CheckSpec, ConfigError, Size, Split, Switch,
+};
 use crate::heartbeat::{HeartbeatCommon, Tracker};
 use crate::metric::Metric;
 use crate::rows::RowShape;
 use crate::sources::declare::{schema, CheckList};
 use crate::sources::{Connect, ConnectError};
+use statements::{StatementsProbe, StatementsSettings};
+use tables::{TablesProbe, TablesSettings};
 
 /// Connection settings of a `kind: postgres` source.
 #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
@@ -66,6 +80,15 @@ pub struct PostgresConfig {
     /// on the URL's database. Unset: the URL's database only.
     #[serde(default)]
     pub databases: Option<Databases>,
+    /// Which statements take the database's time, from `pg_stat_statements` where it is
+    /// installed and loaded: on by default (`{ interval: 1m, top: 20, text: true }`),
+    /// `false` turns it off.
+    #[serde(default)]
+    pub statements: Switch<StatementsSettings>,
+    /// Which tables of the URL's database are read whole by sequential scans, from
+    /// `pg_stat_user_tables`: on by default (`{ interval: 1m, top: 20 }`), `false` turns it off.
+    #[serde(default)]
+    pub tables: Switch<TablesSettings>,
 }
 
 fn default_pool() -> u32 {
@@ -93,6 +116,10 @@ pub enum PostgresCheck {
     Sql(Split<RowShape, Sql>),
     /// `heartbeats:` items: SQL returning one row per worker.
     Heartbeat(Split<HeartbeatCommon, PostgresBeatSource>),
+    /// The built-in `statements` check.
+    Statements(StatementsSettings),
+    /// The built-in `tables` check.
+    Tables(TablesSettings),
 }
 
 impl CheckSpec for PostgresCheck {
@@ -100,11 +127,19 @@ impl CheckSpec for PostgresCheck {
         match self {
             PostgresCheck::Sql(_) => common.metric.clone().unwrap_or_default(),
             PostgresCheck::Heartbeat(Split(hb, _)) => hb.default_name(),
+            PostgresCheck::Statements(_) => statements::CHECK.to_owned(),
+            PostgresCheck::Tables(_) => tables::CHECK.to_owned(),
         }
     }
 
     fn names_metric(&self) -> bool {
         matches!(self, PostgresCheck::Sql(_))
+    }
+
+    /// Heartbeat checks cap their workers; the built-in checks publish a top N, bounded by
+    /// `max_series` like a query's rows.
+    fn bounds_itself(&self) -> bool {
+        matches!(self, PostgresCheck::Heartbeat(_))
     }
 
     fn series(&self, common: &CheckCommon) -> Vec<crate::config::shape::Series> {
@@ -114,6 +149,8 @@ impl CheckSpec for PostgresCheck {
                 shape.series(metric, ranks_and_limits(&sql.sql))
             }
             PostgresCheck::Heartbeat(Split(hb, _)) => hb.series(),
+            PostgresCheck::Statements(_) => panels::statements(),
+            PostgresCheck::Tables(_) => panels::tables(),
         }
     }
 }
@@ -173,8 +210,41 @@ impl Kind for Postgres {
         ]
     }
 
+    fn statistics_checks(settings: &PostgresConfig, path: &str) -> Vec<CheckConfig<PostgresCheck>> {
+        let mut checks = Vec::new();
+        // Each runs on its own interval and timeout, whatever the source's: the interval is the
+        // window of its numbers.
+        let every = |check: &mut CheckConfig<PostgresCheck>,
+                     interval: crate::config::Dur,
+                     timeout: crate::config::Dur| {
+            check.common.interval = Some(interval);
+            check.common.timeout = Some(timeout);
+        };
+        if let Some(s) = settings.statements.on() {
+            let mut c = builtin(
+                path,
+                statements::CHECK,
+                PostgresCheck::Statements(s.clone()),
+            );
+            every(&mut c, s.interval, s.timeout);
+            checks.push(c);
+        }
+        if let Some(t) = settings.tables.on() {
+            let mut c = builtin(path, tables::CHECK, PostgresCheck::Tables(t.clone()));
+            every(&mut c, t.interval, t.timeout);
+            checks.push(c);
+        }
+        checks
+    }
+
     fn validate(parsed: &Parsed<Self>, path: &str, errors: &mut Vec<ConfigError>) {
         let config = &parsed.settings;
+        if let Some(s) = config.statements.on() {
+            s.validate(&format!("{path}.statements"), errors);
+        }
+        if let Some(t) = config.tables.on() {
+            t.validate(&format!("{path}.tables"), errors);
+        }
         // The driver parses any scheme; another database's URL would only fail at connect time.
         let scheme_ok = ["postgres://", "postgresql://"].iter().any(|s| {
             config
@@ -224,6 +294,7 @@ impl Kind for Postgres {
                         errors.push(ConfigError::new(format!("{p}.sql"), "must not be empty"));
                     }
                 }
+                PostgresCheck::Statements(_) | PostgresCheck::Tables(_) => {}
                 PostgresCheck::Sql(Split(shape, sql)) => {
                     if check.common.metric.is_none() {
                         errors.push(ConfigError::new(
@@ -344,6 +415,18 @@ impl Source<PostgresCheck> for PostgresSource {
 
     fn check(&self, check: &CheckConfig<PostgresCheck>, plan: &CheckPlan) -> Arc<dyn Probe> {
         match &check.spec {
+            PostgresCheck::Statements(settings) => Arc::new(StatementsProbe {
+                source: self.name.clone(),
+                pool: self.pool.clone(),
+                settings: settings.clone(),
+                state: Default::default(),
+            }),
+            PostgresCheck::Tables(settings) => Arc::new(TablesProbe {
+                source: self.name.clone(),
+                pool: self.pool.clone(),
+                settings: settings.clone(),
+                window: Default::default(),
+            }),
             PostgresCheck::Heartbeat(Split(hb, b)) => Arc::new(HeartbeatProbe {
                 source: self.name.clone(),
                 pool: self.pool.clone(),
@@ -400,6 +483,8 @@ mod tests {
                 max_connections: 1,
                 slot_wal_limit: super::default_slot_wal_limit(),
                 databases: None,
+                statements: crate::config::Switch::Off,
+                tables: crate::config::Switch::Off,
             };
             let source =
                 <super::PostgresSource as crate::sources::Connect<_>>::connect(&config, "db")

@@ -91,6 +91,30 @@ pub(super) async fn stream_rows(
     deadline: Instant,
     mut each: impl FnMut(&PgRow) -> Result<bool, ProbeError>,
 ) -> Result<u64, ProbeError> {
+    let mut tx = read_only(pool, deadline).await?;
+    let mut rest = 0u64;
+    {
+        let mut rows = sqlx::query(sql).fetch(&mut *tx);
+        let mut wanted = true;
+        while let Some(row) = rows.try_next().await.map_err(classify)? {
+            if wanted {
+                wanted = each(&row)?;
+            } else {
+                rest += 1;
+            }
+        }
+    }
+    // Nothing was written; ending with ROLLBACK returns the connection clean.
+    tx.rollback().await.map_err(classify)?;
+    Ok(rest)
+}
+
+/// A READ ONLY transaction whose `statement_timeout` is the time left before `deadline`, for
+/// a check of several queries; end it with a rollback.
+pub(super) async fn read_only(
+    pool: &PgPool,
+    deadline: Instant,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, ProbeError> {
     let mut tx = begin(pool, deadline).await?;
     let budget = server_budget(deadline).as_millis().to_string();
     // Postgres 14+ can also check the client socket while a query runs: if the exporter is
@@ -107,21 +131,7 @@ pub(super) async fn stream_rows(
         .execute(&mut *tx)
         .await
         .map_err(classify)?;
-    let mut rest = 0u64;
-    {
-        let mut rows = sqlx::query(sql).fetch(&mut *tx);
-        let mut wanted = true;
-        while let Some(row) = rows.try_next().await.map_err(classify)? {
-            if wanted {
-                wanted = each(&row)?;
-            } else {
-                rest += 1;
-            }
-        }
-    }
-    // Nothing was written; ending with ROLLBACK returns the connection clean.
-    tx.rollback().await.map_err(classify)?;
-    Ok(rest)
+    Ok(tx)
 }
 
 #[cfg(test)]

@@ -1,0 +1,713 @@
+//! Which statements take the database's time: `pg_stat_statements`, read in the background.
+//!
+//! Each run reads the counters of every statement with `pg_stat_statements(false)`: no query
+//! text, so one light query whatever the size of the server's text file. What each statement
+//! did since the last run (the window, [`crate::sources::window`]) ranks them; the top N by
+//! execution time in the window are published with their calls, time, rows and shared
+//! blocks, labelled `queryid` and `database`, and the rest of each database adds up in a row
+//! of `queryid="other"`, so that the rows of a database sum to what the server did.
+//!
+//! The normalised text of a statement is read only when its queryid first enters the top N,
+//! a few per run, cut short and kept, and published as `pulse_postgres_statement_info`. A
+//! statement whose text may carry a secret (a role's password) is published without it.
+//!
+//! Columns are chosen by the installed extension's version (13's 1.8 to 18's 1.12): the view
+//! of an extension never updated after `pg_upgrade` keeps its old columns. Only top-level
+//! statements count (`toplevel`, 1.9+): with `pg_stat_statements.track = all` a function's
+//! inner statements are also inside their caller's time, and counting both would not add up.
+//!
+//! Where the extension is missing, not preloaded, or the role may not see other roles'
+//! statements, the check still succeeds, says so in `pulse_postgres_statements_available`
+//! and logs why once; statements of other roles whose id is hidden are counted in `other`.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use serde::Deserialize;
+use sqlx::postgres::PgPool;
+use sqlx::Row;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use super::metrics::{
+    STATEMENTS_AVAILABLE, STATEMENTS_DEALLOCATIONS, STATEMENTS_ENTRIES, STATEMENTS_MAX,
+    STATEMENTS_WINDOW, STATEMENT_BLOCK_READ_TIME, STATEMENT_CALLS, STATEMENT_EXEC_TIME,
+    STATEMENT_HIT_BYTES, STATEMENT_INFO, STATEMENT_MEAN_EXEC_TIME, STATEMENT_READ_BYTES,
+    STATEMENT_ROWS,
+};
+use super::session::{classify, read_only};
+use crate::config::validate::in_range;
+use crate::config::{ConfigError, Dur};
+use crate::error::ProbeError;
+use crate::sample::Output;
+use crate::sources::window::{Moved, Reading, Window};
+use crate::sources::{Probe, ProbeFuture};
+use crate::topn::Largest;
+
+/// The name of the built-in check.
+pub const CHECK: &str = "statements";
+
+/// `statements:` of a Postgres source: the statements that take the database's time, from
+/// `pg_stat_statements` where it is installed and readable. `false` turns it off.
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct StatementsSettings {
+    /// How often the counters are read: every value covers the window between two reads
+    /// (default 1m; 10s to 1h).
+    pub interval: Dur,
+    /// How long one read may take before it is cancelled, on the server too (default 5s;
+    /// shorter than the interval).
+    pub timeout: Dur,
+    /// Statements published, the most execution time in the window first (default 20; 1 to
+    /// 100). The rest of each database add up in its `queryid="other"` row. Their series
+    /// count against the check's `max_series` (`global.max_series`, 1000 by default).
+    pub top: usize,
+    /// Whether the normalised text of each published statement is read (once, when it first
+    /// enters the top) and published in `pulse_postgres_statement_info` (default true); false
+    /// publishes queryids only.
+    pub text: bool,
+    /// Characters of a statement's text kept (default 200; 20 to 250).
+    pub text_length: usize,
+}
+
+impl Default for StatementsSettings {
+    fn default() -> Self {
+        StatementsSettings {
+            interval: Dur(Duration::from_secs(60)),
+            timeout: Dur(Duration::from_secs(5)),
+            top: 20,
+            text: true,
+            text_length: 200,
+        }
+    }
+}
+
+impl StatementsSettings {
+    /// Records what is wrong with these settings, at `path`.
+    pub fn validate(&self, path: &str, errors: &mut Vec<ConfigError>) {
+        let secs = self.interval.0.as_secs();
+        if !(10..=3600).contains(&secs) {
+            errors.push(ConfigError::new(
+                format!("{path}.interval"),
+                "must be between 10s and 1h: the window every statement's numbers cover",
+            ));
+        }
+        if self.timeout.0.is_zero() || self.timeout.0 >= self.interval.0 {
+            errors.push(ConfigError::new(
+                format!("{path}.timeout"),
+                "must be above 0 and shorter than the interval, or reads would overlap",
+            ));
+        }
+        in_range(&format!("{path}.top"), self.top as u64, 1, 100, errors);
+        in_range(
+            &format!("{path}.text_length"),
+            self.text_length as u64,
+            20,
+            250,
+            errors,
+        );
+    }
+}
+
+/// Texts read in one run at most: a burst of new statements costs a few runs, never one
+/// large read.
+const TEXTS_PER_RUN: usize = 5;
+
+/// Texts kept for statements that left the top, so that one coming back is not read again.
+const TEXTS_KEPT: usize = 1000;
+
+/// Most statements a run reads the counters of: `pg_stat_statements.max` is 5,000 by default;
+/// a server configured far past this one has its extra statements counted in no row.
+const MAX_ENTRIES: usize = 100_000;
+
+/// One entry of `pg_stat_statements`: a statement of a role in a database. Entries of other
+/// roles whose id the role may not see have no queryid and are summed per role.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Entry {
+    dbid: i64,
+    userid: i64,
+    queryid: Option<i64>,
+}
+
+/// The counters read per entry, in this order ([`Reading::values`]).
+const CALLS: usize = 0;
+const EXEC_MS: usize = 1;
+const ROWS: usize = 2;
+const BLOCKS_READ: usize = 3;
+const BLOCKS_HIT: usize = 4;
+const READ_MS: usize = 5;
+const COUNTERS: usize = 6;
+
+/// A published row: a statement of a database, or its database's `other`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct Published {
+    database: String,
+    /// `None` for the database's other statements.
+    queryid: Option<i64>,
+}
+
+/// What a run learns of the extension.
+#[derive(Debug, Clone)]
+struct Extension {
+    /// Its schema, quoted for SQL.
+    schema: String,
+    /// `extversion` as (major, minor).
+    version: (u32, u32),
+}
+
+/// The counters query for the extension's version: the read time was renamed in 1.11, the
+/// total time in 1.8; `toplevel` is from 1.9 and `stats_since` from 1.11.
+fn counters_sql(ext: &Extension) -> String {
+    let v = ext.version;
+    let exec = if v >= (1, 8) {
+        "total_exec_time"
+    } else {
+        "total_time"
+    };
+    let read = if v >= (1, 11) {
+        "shared_blk_read_time"
+    } else {
+        "blk_read_time"
+    };
+    let born = if v >= (1, 11) {
+        "extract(epoch FROM s.stats_since)::float8"
+    } else {
+        "NULL::float8"
+    };
+    let toplevel = if v >= (1, 9) { "WHERE s.toplevel" } else { "" };
+    format!(
+        "SELECT s.dbid::int8 AS dbid, s.userid::int8 AS userid, s.queryid, \
+         coalesce(d.datname::text, s.dbid::text) AS database, \
+         s.calls::float8 AS calls, s.{exec}::float8 AS exec_ms, s.rows::float8 AS rows, \
+         s.shared_blks_read::float8 AS blocks_read, s.shared_blks_hit::float8 AS blocks_hit, \
+         s.{read}::float8 AS read_ms, {born} AS born \
+         FROM {schema}.pg_stat_statements(false) s LEFT JOIN pg_database d ON d.oid = s.dbid \
+         {toplevel}",
+        schema = ext.schema
+    )
+}
+
+/// The texts of `ids`, cut to `length` characters.
+fn texts_sql(ext: &Extension, length: usize) -> String {
+    format!(
+        "SELECT DISTINCT ON (queryid) queryid, left(query, {length}) AS text \
+         FROM {}.pg_stat_statements(true) WHERE queryid = ANY($1) ORDER BY queryid",
+        ext.schema
+    )
+}
+
+/// The probe of the built-in `statements` check.
+pub(super) struct StatementsProbe {
+    pub(super) source: String,
+    pub(super) pool: PgPool,
+    pub(super) settings: StatementsSettings,
+    pub(super) state: Mutex<State>,
+}
+
+/// What a probe keeps between runs.
+#[derive(Default)]
+pub(super) struct State {
+    window: Window<Entry>,
+    /// Texts by queryid (already cut and withheld where they may hold a secret).
+    texts: HashMap<i64, String>,
+    /// The reasons already logged.
+    logged: HashSet<&'static str>,
+}
+
+impl State {
+    /// Logs `message` once per `key` for this source (at warn, or info where `quiet`).
+    fn once(&mut self, source: &str, key: &'static str, quiet: bool, message: &str) {
+        if self.logged.insert(key) {
+            match quiet {
+                true => tracing::info!(source, "{message}"),
+                false => tracing::warn!(source, "{message}"),
+            }
+        }
+    }
+}
+
+impl Probe for StatementsProbe {
+    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
+        Box::pin(async move {
+            let mut state = self.state.lock().await;
+            let result = self.read(&mut state, deadline).await;
+            if result.is_err() {
+                // A failed run read nothing whole: the next one is a baseline.
+                state.window.reset();
+            }
+            result
+        })
+    }
+}
+
+impl StatementsProbe {
+    async fn read(&self, state: &mut State, deadline: Instant) -> Result<Output, ProbeError> {
+        let source = self.source.as_str();
+        let mut out = Output::default();
+        let mut tx = read_only(&self.pool, deadline).await?;
+        let ext = sqlx::query(
+            "SELECT quote_ident(n.nspname) AS schema, e.extversion::text AS version \
+             FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace \
+             WHERE e.extname = 'pg_stat_statements'",
+        )
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(classify)?;
+        let Some(ext) = ext else {
+            state.window.reset();
+            state.once(source, "not installed", true, "pg_stat_statements is not installed in the source's database: statement latency is not measured (CREATE EXTENSION pg_stat_statements, with pg_stat_statements in shared_preload_libraries; or statements: false)");
+            out.add(&STATEMENTS_AVAILABLE, &[source], 0.0);
+            return Ok(out);
+        };
+        let ext = Extension {
+            schema: ext.try_get("schema").map_err(classify)?,
+            version: parse_version(&ext.try_get::<String, _>("version").map_err(classify)?),
+        };
+        let settings = sqlx::query(
+            "SELECT current_setting('block_size')::float8 AS block_size, \
+             current_setting('pg_stat_statements.max', true)::float8 AS max",
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(classify)?;
+        let block_size: f64 = settings.try_get("block_size").map_err(classify)?;
+        let max: Option<f64> = settings.try_get("max").map_err(classify)?;
+        // Postgres 14+: what moves when every entry is reset, and the eviction runs.
+        let info = match ext.version >= (1, 9) {
+            true => Some(
+                sqlx::query(&format!(
+                    "SELECT dealloc::float8 AS dealloc, stats_reset::text AS reset \
+                     FROM {}.pg_stat_statements_info",
+                    ext.schema
+                ))
+                .fetch_one(&mut *tx)
+                .await,
+            ),
+            false => None,
+        };
+        let (epoch, dealloc) = match info {
+            Some(Err(e)) if not_preloaded(&e) => return Ok(self.not_preloaded(state)),
+            Some(Err(e)) => return Err(classify(e)),
+            Some(Ok(row)) => (
+                row.try_get::<Option<String>, _>("reset")
+                    .map_err(classify)?,
+                row.try_get::<Option<f64>, _>("dealloc").map_err(classify)?,
+            ),
+            None => (None, None),
+        };
+        let sql = counters_sql(&ext);
+        let mut entries: HashMap<Entry, Reading> = HashMap::new();
+        let mut names: HashMap<i64, String> = HashMap::new();
+        let mut hidden = 0u64;
+        let mut over = 0u64;
+        {
+            use futures_util::TryStreamExt;
+            let mut rows = sqlx::query(&sql).fetch(&mut *tx);
+            loop {
+                let row = match rows.try_next().await {
+                    Ok(Some(row)) => row,
+                    Ok(None) => break,
+                    Err(e) if not_preloaded(&e) => {
+                        drop(rows);
+                        return Ok(self.not_preloaded(state));
+                    }
+                    Err(e) => return Err(classify(e)),
+                };
+                if entries.len() >= MAX_ENTRIES {
+                    over += 1;
+                    continue;
+                }
+                let get = |c: &str| row.try_get::<Option<f64>, _>(c).map(|v| v.unwrap_or(0.0));
+                let dbid: i64 = row.try_get("dbid").map_err(classify)?;
+                let queryid: Option<i64> = row.try_get("queryid").map_err(classify)?;
+                let entry = Entry {
+                    dbid,
+                    userid: row.try_get("userid").map_err(classify)?,
+                    queryid,
+                };
+                hidden += u64::from(queryid.is_none());
+                names
+                    .entry(dbid)
+                    .or_insert_with(|| row.try_get("database").unwrap_or_default());
+                let mut values = vec![0.0; COUNTERS];
+                for (i, column) in [
+                    (CALLS, "calls"),
+                    (EXEC_MS, "exec_ms"),
+                    (ROWS, "rows"),
+                    (BLOCKS_READ, "blocks_read"),
+                    (BLOCKS_HIT, "blocks_hit"),
+                    (READ_MS, "read_ms"),
+                ] {
+                    values[i] = get(column).map_err(classify)?;
+                }
+                let reading = Reading {
+                    values,
+                    born: row.try_get("born").map_err(classify)?,
+                    exact: queryid.is_some(),
+                };
+                // Hidden entries of one role in one database are one sum.
+                match entries.get_mut(&entry) {
+                    Some(sum) => {
+                        for (a, b) in sum.values.iter_mut().zip(&reading.values) {
+                            *a += b;
+                        }
+                        sum.born = None;
+                    }
+                    None => {
+                        entries.insert(entry, reading);
+                    }
+                }
+            }
+        }
+        if hidden > 0 {
+            state.once(source, "hidden", false, "the role may not see other roles' statements (grant it pg_read_all_stats, or pg_monitor): their time is counted in queryid=\"other\" without their queryid");
+        }
+        if over > 0 {
+            state.once(source, "over", false, &format!("pg_stat_statements holds more than {MAX_ENTRIES} entries: the ones past them are counted in no row"));
+        }
+        let total = entries.len() + over as usize;
+        let moved = state
+            .window
+            .advance(std::time::Instant::now(), epoch, entries);
+        out.add(&STATEMENTS_AVAILABLE, &[source], 1.0);
+        out.add(&STATEMENTS_ENTRIES, &[source], total as f64);
+        if let Some(max) = max {
+            out.add(&STATEMENTS_MAX, &[source], max);
+        }
+        if let Some(d) = dealloc {
+            out.add(&STATEMENTS_DEALLOCATIONS, &[source], d);
+        }
+        let Some(moved) = moved else {
+            tx.rollback().await.map_err(classify)?;
+            return Ok(out);
+        };
+        let ranked = rank(&moved, &names, self.settings.top);
+        if self.settings.text {
+            let missing: Vec<i64> = ranked
+                .iter()
+                .filter_map(|(r, _)| r.queryid)
+                .filter(|q| !state.texts.contains_key(q))
+                .take(TEXTS_PER_RUN)
+                .collect();
+            if !missing.is_empty() {
+                let rows = sqlx::query(&texts_sql(&ext, self.settings.text_length))
+                    .bind(&missing)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(classify)?;
+                if state.texts.len() + rows.len() > TEXTS_KEPT {
+                    let keep: HashSet<i64> = ranked.iter().filter_map(|(r, _)| r.queryid).collect();
+                    state.texts.retain(|q, _| keep.contains(q));
+                }
+                for row in rows {
+                    let id: i64 = row.try_get("queryid").map_err(classify)?;
+                    let text: Option<String> = row.try_get("text").map_err(classify)?;
+                    state
+                        .texts
+                        .insert(id, shown_text(text.as_deref().unwrap_or("")));
+                }
+            }
+        }
+        tx.rollback().await.map_err(classify)?;
+        samples(&mut out, source, &moved, &ranked, block_size, &state.texts);
+        Ok(out)
+    }
+
+    /// The output of a run where the extension is installed but its library not loaded.
+    fn not_preloaded(&self, state: &mut State) -> Output {
+        state.window.reset();
+        state.once(
+            &self.source,
+            "not preloaded",
+            false,
+            "pg_stat_statements is installed but not loaded: add it to shared_preload_libraries and restart the server to measure statement latency (or statements: false)",
+        );
+        let mut out = Output::default();
+        out.add(&STATEMENTS_AVAILABLE, &[self.source.as_str()], 0.0);
+        out
+    }
+}
+
+/// SQLSTATE 55000: the library was not preloaded (the message changed between versions, the
+/// code did not).
+fn not_preloaded(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("55000"))
+}
+
+/// `1.10` as (1, 10); anything unreadable as (0, 0), the oldest columns.
+fn parse_version(v: &str) -> (u32, u32) {
+    let mut parts = v.split('.').map(|p| p.trim().parse::<u32>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(a), Some(b)) => (a, b),
+        _ => (0, 0),
+    }
+}
+
+/// The text published for a statement: one line, and withheld where it may carry a secret
+/// (normalisation keeps the literals of some utility statements, `ALTER ROLE … PASSWORD`).
+fn shown_text(text: &str) -> String {
+    static SECRET: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"(?i)\b(password|passwd|secret|encrypted|pgp_sym_\w+|crypt)\b")
+            .expect("valid regex")
+    });
+    if SECRET.is_match(text) {
+        return "(text withheld: it may carry a secret)".to_owned();
+    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The published rows and what each did: the `top` statements by execution time in the
+/// window (summed over roles), then each database's other statements. Statements that did
+/// not move are in no row.
+fn rank(
+    moved: &Moved<Entry>,
+    names: &HashMap<i64, String>,
+    top: usize,
+) -> Vec<(Published, Vec<f64>)> {
+    let mut by_row: HashMap<Published, Vec<f64>> = HashMap::new();
+    for (entry, d) in &moved.items {
+        let row = Published {
+            database: names
+                .get(&entry.dbid)
+                .cloned()
+                .unwrap_or_else(|| entry.dbid.to_string()),
+            queryid: entry.queryid,
+        };
+        let sum = by_row.entry(row).or_insert_with(|| vec![0.0; COUNTERS]);
+        for (a, b) in sum.iter_mut().zip(d) {
+            *a += b;
+        }
+    }
+    let mut largest = Largest::new(top);
+    let mut others: HashMap<String, Vec<f64>> = HashMap::new();
+    let mut add_other = |row: Published, d: Vec<f64>| {
+        let sum = others
+            .entry(row.database)
+            .or_insert_with(|| vec![0.0; COUNTERS]);
+        for (a, b) in sum.iter_mut().zip(&d) {
+            *a += b;
+        }
+    };
+    // Sorted first: equal times rank the same way every run.
+    let mut rows: Vec<(Published, Vec<f64>)> = by_row.into_iter().collect();
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    for (row, d) in rows {
+        if row.queryid.is_none() {
+            add_other(row, d);
+            continue;
+        }
+        if let Some((row, d)) = largest.push(d[EXEC_MS], (row, d)) {
+            add_other(row, d);
+        }
+    }
+    let mut ranked = largest.into_sorted();
+    let mut others: Vec<(String, Vec<f64>)> = others.into_iter().collect();
+    others.sort_by(|a, b| a.0.cmp(&b.0));
+    ranked.extend(others.into_iter().map(|(database, d)| {
+        (
+            Published {
+                database,
+                queryid: None,
+            },
+            d,
+        )
+    }));
+    ranked
+}
+
+/// The samples of the ranked rows.
+fn samples(
+    out: &mut Output,
+    source: &str,
+    moved: &Moved<Entry>,
+    ranked: &[(Published, Vec<f64>)],
+    block_size: f64,
+    texts: &HashMap<i64, String>,
+) {
+    out.add(&STATEMENTS_WINDOW, &[source], moved.seconds);
+    for (row, d) in ranked {
+        let id = row
+            .queryid
+            .map_or_else(|| "other".to_owned(), |q| q.to_string());
+        let labels = [source, row.database.as_str(), id.as_str()];
+        out.add(&STATEMENT_CALLS, &labels, d[CALLS]);
+        out.add(&STATEMENT_EXEC_TIME, &labels, d[EXEC_MS] / 1000.0);
+        if d[CALLS] > 0.0 {
+            out.add(
+                &STATEMENT_MEAN_EXEC_TIME,
+                &labels,
+                d[EXEC_MS] / 1000.0 / d[CALLS],
+            );
+        }
+        out.add(&STATEMENT_ROWS, &labels, d[ROWS]);
+        out.add(&STATEMENT_READ_BYTES, &labels, d[BLOCKS_READ] * block_size);
+        out.add(&STATEMENT_HIT_BYTES, &labels, d[BLOCKS_HIT] * block_size);
+        out.add(&STATEMENT_BLOCK_READ_TIME, &labels, d[READ_MS] / 1000.0);
+        if let Some(text) = row.queryid.and_then(|q| texts.get(&q)) {
+            out.add(
+                &STATEMENT_INFO,
+                &[source, row.database.as_str(), id.as_str(), text.as_str()],
+                1.0,
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(dbid: i64, userid: i64, queryid: Option<i64>) -> Entry {
+        Entry {
+            dbid,
+            userid,
+            queryid,
+        }
+    }
+
+    /// What moved: (entry, calls, exec ms); the other counters are a tenth of calls each.
+    fn moved(items: &[(Entry, f64, f64)]) -> Moved<Entry> {
+        Moved {
+            seconds: 60.0,
+            items: items
+                .iter()
+                .map(|(e, calls, ms)| (e.clone(), vec![*calls, *ms, calls / 10.0, 1.0, 2.0, 0.5]))
+                .collect(),
+        }
+    }
+
+    fn names() -> HashMap<i64, String> {
+        HashMap::from([(1, "app".to_owned()), (2, "billing".to_owned())])
+    }
+
+    #[test]
+    fn the_top_by_time_is_published_and_the_rest_adds_up_in_other_per_database() {
+        let m = moved(&[
+            (entry(1, 10, Some(111)), 5.0, 9000.0),
+            // The same statement run by two roles is one row.
+            (entry(1, 11, Some(111)), 5.0, 1000.0),
+            (entry(1, 10, Some(222)), 1000.0, 500.0),
+            (entry(1, 10, Some(333)), 2.0, 10.0),
+            (entry(2, 10, Some(444)), 1.0, 2000.0),
+            // Hidden statements of another role: `other`, never a row of their own.
+            (entry(2, 12, None), 7.0, 99_000.0),
+        ]);
+        let ranked = rank(&m, &names(), 2);
+        let view: Vec<(String, Option<i64>, f64, f64)> = ranked
+            .iter()
+            .map(|(r, d)| (r.database.clone(), r.queryid, d[CALLS], d[EXEC_MS]))
+            .collect();
+        assert_eq!(
+            view,
+            [
+                ("app".into(), Some(111), 10.0, 10_000.0),
+                ("billing".into(), Some(444), 1.0, 2000.0),
+                ("app".into(), None, 1002.0, 510.0),
+                ("billing".into(), None, 7.0, 99_000.0),
+            ]
+        );
+        // The rows of each database add up to what moved there.
+        for (db, id) in [("app", 1), ("billing", 2)] {
+            let published: f64 = ranked
+                .iter()
+                .filter(|(r, _)| r.database == db)
+                .map(|(_, d)| d[CALLS])
+                .sum();
+            let server: f64 = m
+                .items
+                .iter()
+                .filter(|(e, _)| e.dbid == id)
+                .map(|(_, d)| d[CALLS])
+                .sum();
+            assert_eq!(published, server, "{db}");
+        }
+    }
+
+    #[test]
+    fn ten_thousand_statements_publish_top_plus_one_row_per_database() {
+        let items: Vec<(Entry, f64, f64)> = (0..10_000)
+            .map(|i| (entry(1, 10, Some(i)), 1.0, i as f64))
+            .collect();
+        let ranked = rank(&moved(&items), &names(), 20);
+        assert_eq!(ranked.len(), 21);
+        assert_eq!(ranked[0].0.queryid, Some(9999), "the most time first");
+        assert_eq!(ranked[20].0.queryid, None);
+        assert_eq!(ranked[20].1[CALLS], 9980.0);
+        let mut out = Output::default();
+        samples(
+            &mut out,
+            "db",
+            &moved(&items),
+            &ranked,
+            8192.0,
+            &HashMap::new(),
+        );
+        let calls = out
+            .families
+            .iter()
+            .find(|f| f.name == STATEMENT_CALLS.name)
+            .unwrap();
+        assert_eq!(calls.samples.len(), 21);
+    }
+
+    #[test]
+    fn samples_are_in_base_units_with_text_where_known() {
+        let m = moved(&[(entry(1, 10, Some(-42)), 4.0, 2000.0)]);
+        let ranked = rank(&m, &names(), 5);
+        let texts = HashMap::from([(-42, "SELECT * FROM users WHERE email = $1".to_owned())]);
+        let mut out = Output::default();
+        samples(&mut out, "db", &m, &ranked, 8192.0, &texts);
+        assert_eq!(out.value(STATEMENTS_WINDOW.name, ""), Some(60.0));
+        assert_eq!(out.value(STATEMENT_EXEC_TIME.name, "-42"), Some(2.0));
+        assert_eq!(out.value(STATEMENT_MEAN_EXEC_TIME.name, "-42"), Some(0.5));
+        assert_eq!(out.value(STATEMENT_READ_BYTES.name, "-42"), Some(8192.0));
+        assert_eq!(out.value(STATEMENT_HIT_BYTES.name, "-42"), Some(16384.0));
+        assert_eq!(
+            out.value(STATEMENT_BLOCK_READ_TIME.name, "-42"),
+            Some(0.0005)
+        );
+        let info = &out
+            .families
+            .iter()
+            .find(|f| f.name == STATEMENT_INFO.name)
+            .unwrap()
+            .samples[0];
+        assert!(info.labels.contains(&(
+            "text".to_owned(),
+            "SELECT * FROM users WHERE email = $1".to_owned()
+        )));
+    }
+
+    #[test]
+    fn texts_are_one_line_and_withheld_where_they_may_carry_a_secret() {
+        assert_eq!(
+            shown_text("SELECT a\n  FROM t\tWHERE b = $1"),
+            "SELECT a FROM t WHERE b = $1"
+        );
+        for secret in [
+            "ALTER ROLE app PASSWORD 'hunter2'",
+            "CREATE USER x WITH ENCRYPTED password 'y'",
+            "SELECT pgp_sym_encrypt($1, 'key')",
+        ] {
+            assert!(shown_text(secret).starts_with("(text withheld"), "{secret}");
+        }
+    }
+
+    #[test]
+    fn the_columns_follow_the_extension_version() {
+        let ext = |version| Extension {
+            schema: "public".into(),
+            version,
+        };
+        let v18 = counters_sql(&ext((1, 12)));
+        assert!(v18.contains("shared_blk_read_time") && v18.contains("stats_since"));
+        assert!(v18.contains("WHERE s.toplevel") && v18.contains("pg_stat_statements(false)"));
+        let v16 = counters_sql(&ext((1, 10)));
+        assert!(v16.contains("s.blk_read_time") && !v16.contains("stats_since"));
+        let v13 = counters_sql(&ext((1, 8)));
+        assert!(v13.contains("total_exec_time") && !v13.contains("toplevel"));
+        assert!(counters_sql(&ext((1, 7))).contains("s.total_time"));
+        assert_eq!(parse_version("1.10"), (1, 10));
+        assert_eq!(parse_version("garbage"), (0, 0));
+    }
+}

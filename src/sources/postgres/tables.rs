@@ -1,0 +1,284 @@
+//! Which tables are read whole: `pg_stat_user_tables`, read in the background.
+//!
+//! A query that filters a big table on a column without an index reads every row of it on
+//! every call: the Postgres face of "findAllUsers scans the entire users collection". Each
+//! run reads the scan counters of the source database's tables; what each table did since the
+//! last run (the window, [`crate::sources::window`]) ranks them, and the top N by rows read
+//! through sequential scans are published with their sequential and index scans, their live
+//! and dead rows and when they were last vacuumed and analysed.
+//!
+//! The view is per database: the tables of the source's URL database are read.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+use sqlx::postgres::PgPool;
+use sqlx::Row;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use super::metrics::{
+    TABLES_WINDOW, TABLE_DEAD_ROWS, TABLE_INDEX_SCANS, TABLE_LAST_ANALYZE, TABLE_LAST_VACUUM,
+    TABLE_LIVE_ROWS, TABLE_SEQ_ROWS_READ, TABLE_SEQ_SCANS,
+};
+use super::session::{classify, read_only};
+use crate::config::validate::in_range;
+use crate::config::{ConfigError, Dur};
+use crate::error::ProbeError;
+use crate::sample::Output;
+use crate::sources::window::{Moved, Reading, Window};
+use crate::sources::{Probe, ProbeFuture};
+use crate::topn::Largest;
+
+/// The name of the built-in check.
+pub const CHECK: &str = "tables";
+
+/// `tables:` of a Postgres source: the tables read whole by sequential scans, from
+/// `pg_stat_user_tables` of the source's database. `false` turns it off.
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct TablesSettings {
+    /// How often the counters are read: every value covers the window between two reads
+    /// (default 1m; 10s to 1h).
+    pub interval: Dur,
+    /// How long one read may take before it is cancelled, on the server too (default 5s;
+    /// shorter than the interval).
+    pub timeout: Dur,
+    /// Tables published, the most rows read by sequential scans in the window first (default
+    /// 20; 1 to 100).
+    pub top: usize,
+}
+
+impl Default for TablesSettings {
+    fn default() -> Self {
+        TablesSettings {
+            interval: Dur(Duration::from_secs(60)),
+            timeout: Dur(Duration::from_secs(5)),
+            top: 20,
+        }
+    }
+}
+
+impl TablesSettings {
+    /// Records what is wrong with these settings, at `path`.
+    pub fn validate(&self, path: &str, errors: &mut Vec<ConfigError>) {
+        let secs = self.interval.0.as_secs();
+        if !(10..=3600).contains(&secs) {
+            errors.push(ConfigError::new(
+                format!("{path}.interval"),
+                "must be between 10s and 1h: the window every table's numbers cover",
+            ));
+        }
+        if self.timeout.0.is_zero() || self.timeout.0 >= self.interval.0 {
+            errors.push(ConfigError::new(
+                format!("{path}.timeout"),
+                "must be above 0 and shorter than the interval, or reads would overlap",
+            ));
+        }
+        in_range(&format!("{path}.top"), self.top as u64, 1, 100, errors);
+    }
+}
+
+/// Most tables a run reads: a database of more has the rest left out of the ranking.
+const MAX_TABLES: i64 = 100_000;
+
+/// The scan counters of every table, with what the ranking does not need to remember.
+/// `idx_scan` is NULL for a table without an index.
+const TABLES_SQL: &str = "SELECT relid::int8 AS relid, schemaname::text AS schema, \
+    relname::text AS name, current_database()::text AS database, \
+    coalesce(seq_scan, 0)::float8 AS seq_scan, coalesce(seq_tup_read, 0)::float8 AS seq_tup_read, \
+    coalesce(idx_scan, 0)::float8 AS idx_scan, \
+    n_live_tup::float8 AS live, n_dead_tup::float8 AS dead, \
+    extract(epoch FROM greatest(last_vacuum, last_autovacuum))::float8 AS vacuumed, \
+    extract(epoch FROM greatest(last_analyze, last_autoanalyze))::float8 AS analyzed \
+    FROM pg_stat_user_tables ORDER BY relid LIMIT $1";
+
+/// The counters of a table's [`Reading`], in this order.
+const SEQ_SCANS: usize = 0;
+const SEQ_ROWS: usize = 1;
+const IDX_SCANS: usize = 2;
+
+/// What is published of a table besides its window.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Table {
+    database: String,
+    schema: String,
+    name: String,
+    live: Option<f64>,
+    dead: Option<f64>,
+    vacuumed: Option<f64>,
+    analyzed: Option<f64>,
+}
+
+/// The probe of the built-in `tables` check.
+pub(super) struct TablesProbe {
+    pub(super) source: String,
+    pub(super) pool: PgPool,
+    pub(super) settings: TablesSettings,
+    pub(super) window: Mutex<Window<i64>>,
+}
+
+impl Probe for TablesProbe {
+    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
+        Box::pin(async move {
+            let mut window = self.window.lock().await;
+            let read = self.read(deadline).await;
+            let (counters, tables) = match read {
+                Ok(r) => r,
+                Err(e) => {
+                    window.reset();
+                    return Err(e);
+                }
+            };
+            let mut out = Output::default();
+            if let Some(moved) = window.advance(std::time::Instant::now(), None, counters) {
+                samples(&mut out, &self.source, &moved, &tables, self.settings.top);
+            }
+            Ok(out)
+        })
+    }
+}
+
+impl TablesProbe {
+    async fn read(
+        &self,
+        deadline: Instant,
+    ) -> Result<(HashMap<i64, Reading>, HashMap<i64, Table>), ProbeError> {
+        let mut tx = read_only(&self.pool, deadline).await?;
+        let rows = sqlx::query(TABLES_SQL)
+            .bind(MAX_TABLES)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(classify)?;
+        tx.rollback().await.map_err(classify)?;
+        let mut counters = HashMap::with_capacity(rows.len());
+        let mut tables = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let relid: i64 = row.try_get("relid").map_err(classify)?;
+            let num = |c: &str| row.try_get::<Option<f64>, _>(c).map_err(classify);
+            let values = vec![
+                num("seq_scan")?.unwrap_or(0.0),
+                num("seq_tup_read")?.unwrap_or(0.0),
+                num("idx_scan")?.unwrap_or(0.0),
+            ];
+            counters.insert(relid, Reading::new(values));
+            tables.insert(
+                relid,
+                Table {
+                    database: row.try_get("database").map_err(classify)?,
+                    schema: row.try_get("schema").map_err(classify)?,
+                    name: row.try_get("name").map_err(classify)?,
+                    live: num("live")?,
+                    dead: num("dead")?,
+                    vacuumed: num("vacuumed")?,
+                    analyzed: num("analyzed")?,
+                },
+            );
+        }
+        Ok((counters, tables))
+    }
+}
+
+/// The samples of the `top` tables by rows read through sequential scans in the window;
+/// tables that read no row that way are in none.
+fn samples(
+    out: &mut Output,
+    source: &str,
+    moved: &Moved<i64>,
+    tables: &HashMap<i64, Table>,
+    top: usize,
+) {
+    out.add(&TABLES_WINDOW, &[source], moved.seconds);
+    let mut largest = Largest::new(top);
+    let mut items: Vec<&(i64, Vec<f64>)> = moved
+        .items
+        .iter()
+        .filter(|(_, d)| d[SEQ_ROWS] > 0.0)
+        .collect();
+    items.sort_by_key(|(relid, _)| *relid);
+    for item in items {
+        largest.push(item.1[SEQ_ROWS], item);
+    }
+    for (relid, d) in largest.into_sorted() {
+        let Some(t) = tables.get(relid) else { continue };
+        let labels = [
+            source,
+            t.database.as_str(),
+            t.schema.as_str(),
+            t.name.as_str(),
+        ];
+        out.add(&TABLE_SEQ_ROWS_READ, &labels, d[SEQ_ROWS]);
+        out.add(&TABLE_SEQ_SCANS, &labels, d[SEQ_SCANS]);
+        out.add(&TABLE_INDEX_SCANS, &labels, d[IDX_SCANS]);
+        for (metric, value) in [
+            (&TABLE_LIVE_ROWS, t.live),
+            (&TABLE_DEAD_ROWS, t.dead),
+            (&TABLE_LAST_VACUUM, t.vacuumed),
+            (&TABLE_LAST_ANALYZE, t.analyzed),
+        ] {
+            if let Some(v) = value {
+                out.add(metric, &labels, v);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(name: &str, live: f64) -> Table {
+        Table {
+            database: "app".into(),
+            schema: "public".into(),
+            name: name.into(),
+            live: Some(live),
+            dead: Some(3.0),
+            vacuumed: Some(1_700_000_000.0),
+            analyzed: None,
+        }
+    }
+
+    #[test]
+    fn the_tables_read_whole_most_come_first_and_quiet_ones_are_left_out() {
+        let tables = HashMap::from([
+            (1, table("users", 200_000.0)),
+            (2, table("plans", 3.0)),
+            (3, table("posts", 50_000.0)),
+            (4, table("indexed", 1e6)),
+        ]);
+        let moved = Moved {
+            seconds: 60.0,
+            items: vec![
+                (1, vec![10.0, 2_000_000.0, 0.0]),
+                (2, vec![500.0, 1500.0, 0.0]),
+                (3, vec![1.0, 50_000.0, 7.0]),
+                // Index scans only: not read whole.
+                (4, vec![0.0, 0.0, 9000.0]),
+            ],
+        };
+        let mut out = Output::default();
+        samples(&mut out, "db", &moved, &tables, 2);
+        let read: Vec<(String, f64)> = out
+            .families
+            .iter()
+            .find(|f| f.name == TABLE_SEQ_ROWS_READ.name)
+            .unwrap()
+            .samples
+            .iter()
+            .map(|s| (s.labels[3].1.clone(), s.value))
+            .collect();
+        assert_eq!(read, [("users".into(), 2e6), ("posts".into(), 5e4)]);
+        assert_eq!(out.value(TABLE_SEQ_SCANS.name, "users"), Some(10.0));
+        assert_eq!(out.value(TABLE_INDEX_SCANS.name, "posts"), Some(7.0));
+        assert_eq!(out.value(TABLE_LIVE_ROWS.name, "users"), Some(200_000.0));
+        assert_eq!(out.value(TABLE_LAST_VACUUM.name, "users"), Some(1.7e9));
+        assert_eq!(
+            out.value(TABLE_LAST_ANALYZE.name, "users"),
+            None,
+            "never analysed"
+        );
+        assert_eq!(out.value(TABLES_WINDOW.name, ""), Some(60.0));
+    }
+}
