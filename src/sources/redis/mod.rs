@@ -1,20 +1,24 @@
 //! Redis source (redis crate): PING and INFO for health (`health`), key sizes by exact key
 //! or SCAN pattern ([`keys`]), read-only commands whose numeric reply is a value
-//! ([`commands`]), and worker heartbeats ([`heartbeats`]).
+//! ([`commands`]), worker heartbeats ([`heartbeats`]), and the built-in `latency` check: the
+//! server's own per-command statistics and slow log ([`latency`]).
 //!
 //! Only read-only commands are ever sent: TYPE and the length commands for keys, SCAN with a
 //! bounded COUNT (never KEYS), and an allowlist for command checks. The connection manager
 //! reconnects by itself after the server comes back.
 //!
 //! Files: `client` (the shared connection and error classification), `scan` (the key
-//! walk), `source` (the source and its probes), one file per sort of check, and this module
-//! with the settings, the check type and the kind.
+//! walk), `source` (the source and its probes), one file per sort of check, `panels` (the
+//! built-in check's dashboard panels), and this module with the settings, the check type and
+//! the kind.
 
 mod client;
 pub mod commands;
 mod health;
 pub mod heartbeats;
 pub mod keys;
+pub mod latency;
+mod panels;
 mod scan;
 mod source;
 
@@ -23,11 +27,12 @@ use serde_yaml::Value;
 
 use super::{Kind, Parsed};
 use crate::certificates::{Endpoints, TlsEndpoint};
-use crate::config::parse::{parse_at, parse_split};
-use crate::config::{CheckCommon, CheckSpec, ConfigError, Split};
+use crate::config::parse::{builtin, parse_at, parse_split};
+use crate::config::{CheckCommon, CheckConfig, CheckSpec, ConfigError, Split, Switch};
 use crate::heartbeat::HeartbeatCommon;
 use crate::metric::Metric;
 use crate::sources::declare::{schema, CheckList};
+use latency::LatencySettings;
 
 pub use commands::{CommandCheck, READ_ONLY_COMMANDS};
 pub use heartbeats::RedisBeatSource;
@@ -43,6 +48,11 @@ pub struct RedisConfig {
     /// With a `rediss://` URL: a private CA to trust and a client certificate to present.
     /// The certificate must name the URL's host.
     pub tls: Option<crate::config::tls::TlsFiles>,
+    /// Per-command latency from the server's own statistics (`INFO commandstats`, `LATENCY
+    /// HISTOGRAM`, the slow log): on by default (`{ interval: 1m, top: 20, p99_limit: 10ms }`),
+    /// `false` turns it off.
+    #[serde(default)]
+    pub latency: Switch<LatencySettings>,
 }
 
 /// A check of a Redis source.
@@ -54,6 +64,8 @@ pub enum RedisCheck {
     Command(CommandCheck),
     /// `heartbeats:` items: worker heartbeats in keys or a hash.
     Heartbeat(Split<HeartbeatCommon, RedisBeatSource>),
+    /// The built-in `latency` check.
+    Latency(LatencySettings),
 }
 
 impl CheckSpec for RedisCheck {
@@ -62,11 +74,18 @@ impl CheckSpec for RedisCheck {
             RedisCheck::Key(k) => k.target().to_owned(),
             RedisCheck::Command(_) => common.metric.clone().unwrap_or_default(),
             RedisCheck::Heartbeat(Split(hb, _)) => hb.default_name(),
+            RedisCheck::Latency(_) => latency::CHECK.to_owned(),
         }
     }
 
     fn names_metric(&self) -> bool {
-        !matches!(self, RedisCheck::Heartbeat(_))
+        !matches!(self, RedisCheck::Heartbeat(_) | RedisCheck::Latency(_))
+    }
+
+    /// Heartbeat checks cap their workers; the latency check publishes a top N, bounded by
+    /// `max_series` like a key pattern's keys.
+    fn bounds_itself(&self) -> bool {
+        matches!(self, RedisCheck::Heartbeat(_))
     }
 
     fn series(&self, common: &CheckCommon) -> Vec<crate::config::shape::Series> {
@@ -79,6 +98,7 @@ impl CheckSpec for RedisCheck {
                 Shape::Gauge,
             )],
             RedisCheck::Heartbeat(Split(hb, _)) => hb.series(),
+            RedisCheck::Latency(_) => panels::latency(),
         }
     }
 }
@@ -120,6 +140,14 @@ impl Kind for Redis {
         health::CLUSTER_STATE_OK,
         health::CLUSTER_SLOTS,
         keys::KEY_LENGTH,
+        latency::CALLS,
+        latency::TIME,
+        latency::REJECTED,
+        latency::FAILED,
+        latency::DURATION,
+        latency::P99_LIMIT,
+        latency::SLOWLOG_ENTRIES,
+        latency::SLOWLOG_SLOWEST,
     ];
 
     /// Its `keys`, `checks` and `heartbeats`, in that order.
@@ -146,7 +174,21 @@ impl Kind for Redis {
         ]
     }
 
+    fn statistics_checks(settings: &RedisConfig, path: &str) -> Vec<CheckConfig<RedisCheck>> {
+        let Some(l) = settings.latency.on() else {
+            return Vec::new();
+        };
+        let mut check = builtin(path, latency::CHECK, RedisCheck::Latency(l.clone()));
+        // Its own interval, whatever the source's: the slow log is read per window.
+        check.common.interval = Some(l.interval);
+        check.common.timeout = Some(l.timeout);
+        vec![check]
+    }
+
     fn validate(parsed: &Parsed<Self>, path: &str, errors: &mut Vec<ConfigError>) {
+        if let Some(l) = parsed.settings.latency.on() {
+            l.validate(&format!("{path}.latency"), errors);
+        }
         let url = parsed.settings.url.as_str();
         if url.contains("#insecure") {
             errors.push(ConfigError::new(
@@ -180,6 +222,7 @@ impl Kind for Redis {
                     hb.validate_check(&check.path, &check.common, errors);
                     b.validate(&check.path, errors);
                 }
+                RedisCheck::Latency(_) => {}
             }
         }
     }
@@ -283,6 +326,6 @@ sources:
         )
         .unwrap();
         let names: Vec<String> = c.sources[0].checks().iter().map(|c| c.name()).collect();
-        assert_eq!(names, ["ai:*", "app_n", "heartbeat:gpu"]);
+        assert_eq!(names, ["ai:*", "app_n", "heartbeat:gpu", "latency"]);
     }
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::client::Conn;
-use super::{commands, health, heartbeats, keys, RedisCheck, RedisConfig};
+use super::{commands, health, heartbeats, keys, latency, RedisCheck, RedisConfig};
 use crate::config::{CheckConfig, CheckPlan, Split};
 use crate::heartbeat::Tracker;
 use crate::sources::{Connect, ConnectError};
@@ -78,6 +78,12 @@ impl Source<RedisCheck> for RedisSource {
                 metric,
                 help,
                 command: c.command.clone(),
+            }),
+            RedisCheck::Latency(settings) => Arc::new(latency::LatencyProbe {
+                source: self.name.clone(),
+                conn: self.conn.clone(),
+                settings: settings.clone(),
+                state: Default::default(),
             }),
             RedisCheck::Heartbeat(Split(hb, b)) => Arc::new(heartbeats::HeartbeatProbe {
                 source: self.name.clone(),
