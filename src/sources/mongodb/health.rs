@@ -1,5 +1,6 @@
 //! The MongoDB health probe: `ping` for reachability, then `serverStatus` (connections,
-//! operations, cursors, start time), `replSetGetStatus` (each member's state and health,
+//! operations, cursors, start time, the latency of operations by kind and the collection
+//! scans of the query executor), `replSetGetStatus` (each member's state and health,
 //! whether a primary exists, each secondary's lag) and, on a replica set, the oplog's window
 //! (its first and last entries, read in natural order). A user without the `clusterMonitor` role,
 //! a standalone server or a wire server that knows neither command publishes what it can and
@@ -16,81 +17,98 @@ use crate::metric::Metric;
 use crate::sample::{unix_now, Output};
 use crate::sources::{Probe, ProbeFuture, StartTime};
 
-const CONNECTIONS: Metric = Metric::gauge(
+pub(super) const CONNECTIONS: Metric = Metric::gauge(
     "pulse_mongodb_connections",
     "Connections to the server: current, and still available.",
     &["source", "state"],
 )
 .doc("`current` connections and connections still `available`.");
-const OPERATIONS: Metric = Metric::counter(
+pub(super) const OPERATIONS: Metric = Metric::counter(
     "pulse_mongodb_operations_total",
     "Operations since the server started, by type (serverStatus opcounters).",
     &["source", "op"],
 )
 .doc("Operations since the server started, by type (`insert`, `query`, `update`, `delete`, `getmore`, `command`).");
-const START_TIME: Metric = Metric::gauge(
+pub(super) const START_TIME: Metric = Metric::gauge(
     "pulse_mongodb_start_timestamp_seconds",
     "When the server started (now minus serverStatus uptime).",
     &["source"],
 )
 .doc("When the server started (now minus `uptime`).");
-const CURSORS_OPEN: Metric = Metric::gauge(
+pub(super) const CURSORS_OPEN: Metric = Metric::gauge(
     "pulse_mongodb_cursors_open",
     "Cursors open on the server (serverStatus metrics.cursor.open.total).",
     &["source"],
 )
 .doc("Open cursors (`metrics.cursor.open.total`).");
-const CURSORS_TIMED_OUT: Metric = Metric::counter(
+pub(super) const CURSORS_TIMED_OUT: Metric = Metric::counter(
     "pulse_mongodb_cursors_timed_out_total",
     "Cursors the server closed because they timed out (serverStatus metrics.cursor.timedOut).",
     &["source"],
 )
 .doc("Cursors closed by the server's timeout (`metrics.cursor.timedOut`).");
-const HAS_PRIMARY: Metric = Metric::gauge(
+pub(super) const HAS_PRIMARY: Metric = Metric::gauge(
     "pulse_mongodb_replset_has_primary",
     "1 while the replica set has a primary (replSetGetStatus), 0 while it has none.",
     &["source", "set"],
 )
 .doc("From `replSetGetStatus`: 1 while a member is primary, 0 while none is.");
-const MEMBER_STATE: Metric = Metric::gauge(
+pub(super) const MEMBER_STATE: Metric = Metric::gauge(
     "pulse_mongodb_replset_member_state",
     "Replica set state of each member as the server sees it: 1 primary, 2 secondary, 7 arbiter, 0 startup, 3 recovering, 5 startup2, 6 unknown, 8 down, 9 rollback, 10 removed.",
     &["source", "set", "member"],
 )
 .doc("Each member's state number: 1 primary, 2 secondary, 7 arbiter; 0 startup, 3 recovering, 5 startup2, 6 unknown, 8 down, 9 rollback, 10 removed.");
-const MEMBER_HEALTH: Metric = Metric::gauge(
+pub(super) const MEMBER_HEALTH: Metric = Metric::gauge(
     "pulse_mongodb_replset_member_health",
     "1 if the member is reachable and up as the server sees it, 0 if not (replSetGetStatus health).",
     &["source", "set", "member"],
 )
 .doc("1 if the member is up as the server sees it, 0 if not.");
-const MEMBER_LAG: Metric = Metric::gauge(
+pub(super) const MEMBER_LAG: Metric = Metric::gauge(
     "pulse_mongodb_replset_member_lag_seconds",
     "How far each secondary's last applied operation is behind the primary's (optimeDate); absent without a primary.",
     &["source", "set", "member"],
 )
 .doc("Per secondary: the primary's `optimeDate` minus its own; absent while there is no primary.");
 
-const OPLOG_WINDOW: Metric = Metric::gauge(
+pub(super) const OP_LATENCY: Metric = Metric::counter(
+    "pulse_mongodb_op_latency_seconds_total",
+    "Time operations of each kind took since the server started (serverStatus opLatencies latency).",
+    &["source", "op"],
+)
+.doc("Time operations took since the server started, by kind (`reads`, `writes`, `commands`, `transactions`; `serverStatus` `opLatencies`): over `pulse_mongodb_op_latency_operations_total`, the mean latency of each kind.");
+pub(super) const OP_LATENCY_OPS: Metric = Metric::counter(
+    "pulse_mongodb_op_latency_operations_total",
+    "Operations of each kind counted in opLatencies since the server started.",
+    &["source", "op"],
+)
+.doc("Operations by kind counted in `opLatencies` (`ops`).");
+pub(super) const SCANNED_KEYS: Metric = Metric::counter(
+    "pulse_mongodb_query_scanned_keys_total",
+    "Index keys queries examined (serverStatus metrics.queryExecutor.scanned).",
+    &["source"],
+)
+.doc("Index keys examined by queries (`metrics.queryExecutor.scanned`).");
+pub(super) const SCANNED_DOCUMENTS: Metric = Metric::counter(
+    "pulse_mongodb_query_scanned_documents_total",
+    "Documents queries examined (serverStatus metrics.queryExecutor.scannedObjects).",
+    &["source"],
+)
+.doc("Documents examined by queries (`metrics.queryExecutor.scannedObjects`): far above the documents returned, queries without a fitting index.");
+pub(super) const COLLECTION_SCANS: Metric = Metric::counter(
+    "pulse_mongodb_collection_scans_total",
+    "Queries that read a whole collection (serverStatus metrics.queryExecutor.collectionScans).",
+    &["source", "tailable"],
+)
+.doc("Queries that read a whole collection (`metrics.queryExecutor.collectionScans`, MongoDB 4.4+): `tailable=\"false\"` the non-tailable ones (a `findAllUsers` without an index), `tailable=\"true\"` tailable cursors on capped collections (the oplog), which scan by design.");
+
+pub(super) const OPLOG_WINDOW: Metric = Metric::gauge(
     "pulse_mongodb_oplog_window_seconds",
     "Time between the first and the last entry of the oplog (local.oplog.rs): how long a secondary may fall behind and still catch up.",
     &["source"],
 )
 .doc("On a replica set: the time between the oldest and the newest entry of the oplog (`local.oplog.rs`, as the primary has it where one is reachable). A secondary further behind than this cannot catch up and needs a full resync; minus the lag, it is the replication headroom. Needs read access to `local`; absent on a standalone server.");
-
-/// Every metric of the health probe.
-pub(super) const METRICS: &[Metric] = &[
-    CONNECTIONS,
-    OPERATIONS,
-    START_TIME,
-    CURSORS_OPEN,
-    CURSORS_TIMED_OUT,
-    HAS_PRIMARY,
-    MEMBER_STATE,
-    MEMBER_HEALTH,
-    MEMBER_LAG,
-    OPLOG_WINDOW,
-];
 
 /// Members published per replica set: MongoDB allows 50.
 const MAX_MEMBERS: usize = 50;
@@ -218,6 +236,42 @@ fn server_status(out: &mut Output, source: &str, status: &Document, now: f64) {
     }
     if let Some(up) = number(status.get("uptime")) {
         out.add(&START_TIME, &[source], (now - up).floor());
+    }
+    if let Ok(latencies) = status.get_document("opLatencies") {
+        for (op, stats) in latencies {
+            let Some(stats) = stats.as_document() else {
+                continue;
+            };
+            if let (Some(micros), Some(ops)) =
+                (number(stats.get("latency")), number(stats.get("ops")))
+            {
+                out.add(&OP_LATENCY, &[source, op], micros / 1e6);
+                out.add(&OP_LATENCY_OPS, &[source, op], ops);
+            }
+        }
+    }
+    if let Ok(executor) = status
+        .get_document("metrics")
+        .and_then(|m| m.get_document("queryExecutor"))
+    {
+        if let Some(v) = number(executor.get("scanned")) {
+            out.add(&SCANNED_KEYS, &[source], v);
+        }
+        if let Some(v) = number(executor.get("scannedObjects")) {
+            out.add(&SCANNED_DOCUMENTS, &[source], v);
+        }
+        // `total` counts the tailable ones too: those are the difference.
+        if let Ok(scans) = executor.get_document("collectionScans") {
+            let (total, plain) = (number(scans.get("total")), number(scans.get("nonTailable")));
+            if let (Some(total), Some(plain)) = (total, plain) {
+                out.add(&COLLECTION_SCANS, &[source, "false"], plain);
+                out.add(
+                    &COLLECTION_SCANS,
+                    &[source, "true"],
+                    (total - plain).max(0.0),
+                );
+            }
+        }
     }
 }
 

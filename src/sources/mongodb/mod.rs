@@ -7,17 +7,23 @@
 //! `{ $nowMillis: "-5m" }` the same instant as unix seconds or milliseconds, for documents that
 //! store numbers instead of dates.
 //!
+//! The built-in `latency` check, on by default, reads which queries are slow and which read a
+//! whole collection from the server's own statistics ([`latency`]).
+//!
 //! Files by concern: `client` (the shared driver client and error classification),
 //! `filters` (YAML into BSON, with relative times), `queries` (count and aggregate checks),
-//! `heartbeats` (heartbeat checks), `decode` (BSON values into numbers and labels),
-//! `health` (the health probe); this module holds the settings, the check type, the kind
-//! and the source.
+//! `heartbeats` (heartbeat checks), `latency` (the built-in check), `decode` (BSON values
+//! into numbers and labels), `health` (the health probe), `panels` (the built-in check's
+//! dashboard panels); this module holds the settings, the check type, the kind and the
+//! source.
 
 mod client;
 mod decode;
 mod filters;
 mod health;
 mod heartbeats;
+pub mod latency;
+mod panels;
 mod queries;
 
 use client::Shared;
@@ -35,13 +41,14 @@ use tokio::sync::OnceCell;
 
 use super::{Kind, Parsed, Probe, Source};
 use crate::certificates::{Endpoints, Handshake, TlsEndpoint};
-use crate::config::parse::parse_split;
-use crate::config::{CheckCommon, CheckConfig, CheckPlan, CheckSpec, ConfigError, Split};
+use crate::config::parse::{builtin, parse_split};
+use crate::config::{CheckCommon, CheckConfig, CheckPlan, CheckSpec, ConfigError, Split, Switch};
 use crate::heartbeat::{HeartbeatCommon, Tracker};
 use crate::metric::Metric;
 use crate::rows::RowShape;
 use crate::sources::declare::{schema, CheckList};
 use crate::sources::{Connect, ConnectError};
+use latency::{LatencyProbe, LatencySettings};
 
 /// Connection settings of a `kind: mongodb` source.
 #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
@@ -53,6 +60,15 @@ pub struct MongodbConfig {
     pub url: String,
     /// Database the checks read (default: the one in the URL's path).
     pub database: Option<String>,
+    /// Collections of that database whose latency is published by kind of operation, from
+    /// `$collStats` `latencyStats` (e.g. `[users, posts]`; at most 50).
+    #[serde(default)]
+    pub collections: Vec<String>,
+    /// Latency from the server's own statistics: the `collections` histograms, the oldest
+    /// operation per namespace (`$currentOp`) and, where the profiler is on, the slowest
+    /// query shapes: on by default (`{ interval: 1m, top: 20 }`), `false` turns it off.
+    #[serde(default)]
+    pub latency: Switch<LatencySettings>,
 }
 
 /// What a MongoDB query check runs: exactly one of `count`, `estimated_count` or
@@ -75,6 +91,8 @@ pub enum MongodbCheck {
     Query(Split<RowShape, MongoQuery>),
     /// `heartbeats:` items: one document per worker.
     Heartbeat(Split<HeartbeatCommon, MongodbBeatSource>),
+    /// The built-in `latency` check.
+    Latency(LatencySettings),
 }
 
 impl CheckSpec for MongodbCheck {
@@ -82,11 +100,18 @@ impl CheckSpec for MongodbCheck {
         match self {
             MongodbCheck::Query(_) => common.metric.clone().unwrap_or_default(),
             MongodbCheck::Heartbeat(Split(hb, _)) => hb.default_name(),
+            MongodbCheck::Latency(_) => latency::CHECK.to_owned(),
         }
     }
 
     fn names_metric(&self) -> bool {
         matches!(self, MongodbCheck::Query(_))
+    }
+
+    /// Heartbeat checks cap their workers; the latency check publishes a top N, bounded by
+    /// `max_series` like an aggregate's documents.
+    fn bounds_itself(&self) -> bool {
+        matches!(self, MongodbCheck::Heartbeat(_))
     }
 
     fn series(&self, common: &CheckCommon) -> Vec<crate::config::shape::Series> {
@@ -101,6 +126,7 @@ impl CheckSpec for MongodbCheck {
                 shape.series(common.metric.as_deref().unwrap_or_default(), limited)
             }
             MongodbCheck::Heartbeat(Split(hb, _)) => hb.series(),
+            MongodbCheck::Latency(_) => panels::latency(),
         }
     }
 }
@@ -162,8 +188,30 @@ fn default_time_field() -> String {
     "ts".to_owned()
 }
 
-/// The built-in metrics of a MongoDB source: its health probe's.
-pub const METRICS: &[Metric] = health::METRICS;
+/// The built-in metrics of a MongoDB source: its health probe's, then its latency check's.
+pub const METRICS: &[Metric] = &[
+    health::CONNECTIONS,
+    health::OPERATIONS,
+    health::START_TIME,
+    health::CURSORS_OPEN,
+    health::CURSORS_TIMED_OUT,
+    health::HAS_PRIMARY,
+    health::MEMBER_STATE,
+    health::MEMBER_HEALTH,
+    health::MEMBER_LAG,
+    health::OPLOG_WINDOW,
+    health::OP_LATENCY,
+    health::OP_LATENCY_OPS,
+    health::SCANNED_KEYS,
+    health::SCANNED_DOCUMENTS,
+    health::COLLECTION_SCANS,
+    latency::COLLECTION_LATENCY,
+    latency::OLDEST_OPERATION,
+    latency::SHAPE_TIME,
+    latency::SHAPE_CALLS,
+    latency::SHAPE_DOCS,
+    latency::PROFILE_WINDOW,
+];
 
 /// `kind: mongodb`.
 pub struct Mongodb;
@@ -197,8 +245,36 @@ impl Kind for Mongodb {
         ]
     }
 
+    fn statistics_checks(settings: &MongodbConfig, path: &str) -> Vec<CheckConfig<MongodbCheck>> {
+        let Some(l) = settings.latency.on() else {
+            return Vec::new();
+        };
+        let mut check = builtin(path, latency::CHECK, MongodbCheck::Latency(l.clone()));
+        // Its own interval, whatever the source's: the profiler is read per window.
+        check.common.interval = Some(l.interval);
+        check.common.timeout = Some(l.timeout);
+        vec![check]
+    }
+
     fn validate(parsed: &Parsed<Self>, p: &str, errors: &mut Vec<ConfigError>) {
         let c = &parsed.settings;
+        if let Some(l) = c.latency.on() {
+            l.validate(&format!("{p}.latency"), errors);
+        }
+        if c.collections.len() > 50 {
+            errors.push(ConfigError::new(
+                format!("{p}.collections"),
+                "at most 50 collections: name those whose latency matters",
+            ));
+        }
+        for (i, name) in c.collections.iter().enumerate() {
+            if name.is_empty() || name.contains('$') || name.contains('\0') || name.len() > 120 {
+                errors.push(ConfigError::new(
+                    format!("{p}.collections[{i}]"),
+                    "not a collection name (empty, over 120 bytes, or holding `$`)",
+                ));
+            }
+        }
         if !(c.url.starts_with("mongodb://") || c.url.starts_with("mongodb+srv://")) {
             errors.push(ConfigError::new(
                 format!("{p}.url"),
@@ -212,6 +288,7 @@ impl Kind for Mongodb {
         }
         for check in &parsed.checks {
             let (shape, m) = match &check.spec {
+                MongodbCheck::Latency(_) => continue,
                 MongodbCheck::Heartbeat(Split(hb, b)) => {
                     hb.validate_check(&check.path, &check.common, errors);
                     if let Some(f) = &b.filter {
@@ -318,6 +395,7 @@ fn url_database(url: &str) -> Option<String> {
 /// A MongoDB source; the client is created on first use (it connects lazily anyway).
 pub struct MongodbSource {
     name: String,
+    collections: Vec<String>,
     shared: Arc<Shared>,
 }
 
@@ -336,6 +414,7 @@ impl Connect<MongodbConfig> for MongodbSource {
             })?;
         Ok(MongodbSource {
             name: name.to_owned(),
+            collections: c.collections.clone(),
             shared: Arc::new(Shared {
                 url: c.url.clone(),
                 database,
@@ -356,6 +435,13 @@ impl Source<MongodbCheck> for MongodbSource {
 
     fn check(&self, check: &CheckConfig<MongodbCheck>, plan: &CheckPlan) -> Arc<dyn Probe> {
         match &check.spec {
+            MongodbCheck::Latency(settings) => Arc::new(LatencyProbe {
+                source: self.name.clone(),
+                shared: self.shared.clone(),
+                collections: self.collections.clone(),
+                settings: settings.clone(),
+                state: Default::default(),
+            }),
             MongodbCheck::Heartbeat(Split(hb, b)) => Arc::new(HeartbeatProbe {
                 source: self.name.clone(),
                 shared: self.shared.clone(),

@@ -1,0 +1,545 @@
+//! Which MongoDB queries are slow and which read a whole collection, from the server's own
+//! statistics, read in the background:
+//!
+//! - for the collections a source names (`collections:`), `$collStats` `latencyStats` with its
+//!   histograms: a latency histogram per collection and kind of operation;
+//! - the oldest running operation of each namespace, from `$currentOp` (at most 100);
+//! - where the profiler is on, the query shapes that took the most time since the last read,
+//!   from `system.profile`: by namespace, operation and shape hash, with the plan summary
+//!   (`COLLSCAN`, or an index's key pattern). The profiled command, which holds the query's
+//!   literal values, is never read: a projection leaves it on the server.
+//!
+//! The operation latencies and collection scans of the whole server come from `serverStatus`
+//! in the health probe. Each part a server lacks (a wire server that knows no `$collStats`, a
+//! user without the privilege) leaves its numbers absent while the rest publishes, and is
+//! logged once.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use mongodb::bson::{self, Bson, Document};
+use serde::Deserialize;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use super::client::{classify, Shared};
+use super::decode::number;
+use crate::config::validate::in_range;
+use crate::config::{ConfigError, Dur};
+use crate::metric::Metric;
+use crate::sample::{unix_now, HistogramData, Output};
+use crate::sources::{Probe, ProbeFuture};
+use crate::topn::Largest;
+
+/// The name of the built-in check.
+pub const CHECK: &str = "latency";
+
+/// `latency:` of a MongoDB source: collection latency histograms, the oldest operation per
+/// namespace and the profiler's slowest query shapes. `false` turns it off.
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct LatencySettings {
+    /// How often the statistics are read (default 1m; 10s to 1h).
+    pub interval: Dur,
+    /// How long one read may take before it is cancelled, on the server too (default 5s;
+    /// shorter than the interval).
+    pub timeout: Dur,
+    /// Query shapes published from the profiler, the most time first (default 20; 1 to 100).
+    pub top: usize,
+}
+
+impl Default for LatencySettings {
+    fn default() -> Self {
+        LatencySettings {
+            interval: Dur(Duration::from_secs(60)),
+            timeout: Dur(Duration::from_secs(5)),
+            top: 20,
+        }
+    }
+}
+
+impl LatencySettings {
+    /// Records what is wrong with these settings, at `path`.
+    pub fn validate(&self, path: &str, errors: &mut Vec<ConfigError>) {
+        let secs = self.interval.0.as_secs();
+        if !(10..=3600).contains(&secs) {
+            errors.push(ConfigError::new(
+                format!("{path}.interval"),
+                "must be between 10s and 1h",
+            ));
+        }
+        if self.timeout.0.is_zero() || self.timeout.0 >= self.interval.0 {
+            errors.push(ConfigError::new(
+                format!("{path}.timeout"),
+                "must be above 0 and shorter than the interval, or reads would overlap",
+            ));
+        }
+        in_range(&format!("{path}.top"), self.top as u64, 1, 100, errors);
+    }
+}
+
+pub(super) const COLLECTION_LATENCY: Metric = Metric::histogram(
+    "pulse_mongodb_collection_latency_seconds",
+    "Latency of the collection's operations by kind (reads, writes, commands, transactions), from $collStats latencyStats.",
+    &["source", "database", "collection", "op"],
+)
+.doc("For each collection the source names (`collections:`), the server's latency histogram of its `reads`, `writes`, `commands` and `transactions` (`$collStats` `latencyStats`, since the server started): buckets from 2 µs, doubling (with half steps from 2 ms to 2 s). A native histogram where Prometheus negotiates protobuf.");
+pub(super) const OLDEST_OPERATION: Metric = Metric::gauge(
+    "pulse_mongodb_oldest_operation_start_timestamp_seconds",
+    "When the longest-running active operation on the namespace started ($currentOp); absent when none runs.",
+    &["source", "namespace"],
+)
+.doc("Per namespace (`database.collection`), when its longest-running active operation started (`$currentOp`, now minus `microsecs_running`); at most 100 namespaces, the oldest first. Needs the `inprog` privilege (`clusterMonitor`) to see other users' operations.");
+pub(super) const SHAPE_TIME: Metric = Metric::gauge(
+    "pulse_mongodb_query_shape_window_seconds",
+    "Time the query shape took in the last window, from the profiler (system.profile).",
+    &["source", "namespace", "op", "shape", "plan"],
+)
+.doc("Where the profiler is on (`db.setProfilingLevel(1)`), per query shape (`queryHash`, or `planCacheShapeHash` on 8.0, else the command's name): the time its profiled operations took since the last read, the `top` shapes by time. `plan` is the plan summary, `COLLSCAN` for a collection read whole. No literal value of a query is read.");
+pub(super) const SHAPE_CALLS: Metric = Metric::gauge(
+    "pulse_mongodb_query_shape_window_calls",
+    "Profiled operations of the query shape in the last window.",
+    &["source", "namespace", "op", "shape", "plan"],
+)
+.doc("Profiled operations of the shape since the last read.");
+pub(super) const SHAPE_DOCS: Metric = Metric::gauge(
+    "pulse_mongodb_query_shape_window_docs_examined",
+    "Documents the query shape examined in the last window, from the profiler.",
+    &["source", "namespace", "op", "shape", "plan"],
+)
+.doc("Documents examined by the shape's profiled operations since the last read: far above the documents returned, a missing index.");
+pub(super) const PROFILE_WINDOW: Metric = Metric::gauge(
+    "pulse_mongodb_profile_window_seconds",
+    "Length of the window the query shape numbers cover.",
+    &["source"],
+)
+.doc("The window the `query_shape_window` numbers cover; absent while the profiler is off.");
+
+/// Namespaces of `$currentOp` published at most.
+const MAX_NAMESPACES: i64 = 100;
+
+/// Profiler entries read per run at most: `system.profile` is a capped collection of 1 MB by
+/// default, a few thousand entries.
+const MAX_PROFILE_ENTRIES: i64 = 10_000;
+
+/// What marks this probe's own `$currentOp`, so it never reports itself.
+const OWN_COMMENT: &str = "pulse-exporter latency";
+
+/// The kinds of operation of `latencyStats`.
+const OPS: [&str; 4] = ["reads", "writes", "commands", "transactions"];
+
+/// A histogram of a `latencyStats` entry: `{latency: µs, ops, histogram: [{micros, count}]}`,
+/// where `micros` is each bucket's lower bound, counts are per bucket, and empty buckets are
+/// left out. The last bucket's values have no upper bound but `+Inf`.
+pub(super) fn latency_histogram(stats: &Document) -> Option<HistogramData> {
+    let ops = number(stats.get("ops"))?.max(0.0) as u64;
+    let sum = number(stats.get("latency"))?.max(0.0) / 1e6;
+    let mut buckets: Vec<(f64, u64)> = match stats.get_array("histogram") {
+        Ok(h) => h
+            .iter()
+            .filter_map(|b| {
+                let b = b.as_document()?;
+                Some((
+                    number(b.get("micros"))?,
+                    number(b.get("count"))?.max(0.0) as u64,
+                ))
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    // Bucket i holds [lower_i, lower_{i+1}): its upper bound is the next lower bound.
+    let mut cumulative = Vec::with_capacity(buckets.len());
+    let mut total = 0u64;
+    for (i, (_, count)) in buckets.iter().enumerate() {
+        total += count;
+        if let Some((next, _)) = buckets.get(i + 1) {
+            cumulative.push((next / 1e6, total));
+        }
+    }
+    Some(HistogramData::from_cumulative(
+        &cumulative,
+        ops.max(total),
+        sum,
+    ))
+}
+
+/// The samples of a `$collStats` reply of `collection`.
+pub(super) fn collection_latency(
+    out: &mut Output,
+    source: &str,
+    database: &str,
+    collection: &str,
+    doc: &Document,
+) {
+    let Ok(stats) = doc.get_document("latencyStats") else {
+        return;
+    };
+    for op in OPS {
+        if let Some(h) = stats.get_document(op).ok().and_then(latency_histogram) {
+            out.add_histogram(&COLLECTION_LATENCY, &[source, database, collection, op], h);
+        }
+    }
+}
+
+/// One profiled operation, without its command.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Profiled {
+    namespace: String,
+    op: String,
+    shape: String,
+    plan: String,
+    millis: f64,
+    docs_examined: f64,
+    ts: Option<bson::DateTime>,
+}
+
+/// The fields of a `system.profile` entry the probe reads: never `command`.
+fn profile_projection() -> Document {
+    bson::doc! {
+        "_id": 0, "op": 1, "ns": 1, "millis": 1, "docsExamined": 1, "planSummary": 1,
+        "queryHash": 1, "planCacheShapeHash": 1, "queryShapeHash": 1, "ts": 1,
+    }
+}
+
+/// A `system.profile` entry: its shape is the plan cache's hash (`planCacheShapeHash` on 8.0,
+/// `queryHash` before), then the query shape hash of 8.0, then the operation alone (an insert
+/// or a command has no shape).
+pub(super) fn profiled(doc: &Document) -> Option<Profiled> {
+    let text = |k: &str| doc.get_str(k).ok().map(str::to_owned);
+    let hex = |s: String| s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric());
+    let shape = text("planCacheShapeHash")
+        .or_else(|| text("queryHash"))
+        .or_else(|| text("queryShapeHash"))
+        .filter(|s| hex(s.clone()))
+        .unwrap_or_default();
+    let mut plan = text("planSummary").unwrap_or_default();
+    if plan.len() > 100 {
+        let mut end = 100;
+        while !plan.is_char_boundary(end) {
+            end -= 1;
+        }
+        plan.truncate(end);
+    }
+    Some(Profiled {
+        namespace: text("ns")?,
+        op: text("op").unwrap_or_default(),
+        shape,
+        plan,
+        millis: number(doc.get("millis")).unwrap_or(0.0).max(0.0),
+        docs_examined: number(doc.get("docsExamined")).unwrap_or(0.0).max(0.0),
+        ts: doc.get_datetime("ts").ok().copied(),
+    })
+}
+
+/// The `top` shapes by time of `entries`, with their calls and documents examined.
+pub(super) fn shapes(out: &mut Output, source: &str, entries: &[Profiled], top: usize) {
+    type Key<'a> = (&'a str, &'a str, &'a str, &'a str);
+    let mut by_shape: HashMap<Key, (f64, f64, f64)> = HashMap::new();
+    for e in entries {
+        let key = (
+            e.namespace.as_str(),
+            e.op.as_str(),
+            e.shape.as_str(),
+            e.plan.as_str(),
+        );
+        let s = by_shape.entry(key).or_default();
+        s.0 += e.millis / 1000.0;
+        s.1 += 1.0;
+        s.2 += e.docs_examined;
+    }
+    let mut sorted: Vec<(Key, (f64, f64, f64))> = by_shape.into_iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut largest = Largest::new(top);
+    for item in sorted {
+        largest.push(item.1 .0, item);
+    }
+    for ((ns, op, shape, plan), (secs, calls, docs)) in largest.into_sorted() {
+        let labels = [source, ns, op, shape, plan];
+        out.add(&SHAPE_TIME, &labels, secs);
+        out.add(&SHAPE_CALLS, &labels, calls);
+        out.add(&SHAPE_DOCS, &labels, docs);
+    }
+}
+
+/// The probe of the built-in `latency` check.
+pub(super) struct LatencyProbe {
+    pub(super) source: String,
+    pub(super) shared: std::sync::Arc<Shared>,
+    pub(super) collections: Vec<String>,
+    pub(super) settings: LatencySettings,
+    pub(super) state: Mutex<ProfileState>,
+}
+
+/// What the probe keeps between runs.
+#[derive(Default)]
+pub(super) struct ProfileState {
+    /// The newest profiler entry read and when it was read.
+    last: Option<(bson::DateTime, std::time::Instant)>,
+    /// The parts already logged as unavailable.
+    logged: HashSet<&'static str>,
+}
+
+impl ProfileState {
+    fn gap(&mut self, source: &str, what: &'static str, e: &mongodb::error::Error) {
+        if self.logged.insert(what) {
+            tracing::warn!(source, part = what, error = %crate::secrets::scrub(&e.to_string()), "a latency statistic is unavailable on this server; the others are still published");
+        }
+    }
+}
+
+impl Probe for LatencyProbe {
+    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
+        Box::pin(async move {
+            let client = self.shared.client().await?;
+            let db = client.database(&self.shared.database);
+            let source = self.source.as_str();
+            let budget = crate::sources::remaining(deadline);
+            let mut state = self.state.lock().await;
+            let mut out = Output::default();
+            for collection in &self.collections {
+                let pipeline =
+                    vec![bson::doc! { "$collStats": { "latencyStats": { "histograms": true } } }];
+                let docs = db
+                    .collection::<Document>(collection)
+                    .aggregate(pipeline)
+                    .max_time(budget)
+                    .await;
+                let mut cursor = match docs {
+                    Ok(c) => c,
+                    Err(e) if fatal(&e) => return Err(classify(&e)),
+                    Err(e) => {
+                        state.gap(source, "$collStats", &e);
+                        continue;
+                    }
+                };
+                // One document per shard on mongos: the first is enough for a single server,
+                // and a sharded collection's shards are summed by the histograms' sum().
+                use futures_util::StreamExt;
+                if let Some(Ok(doc)) = cursor.next().await {
+                    collection_latency(&mut out, source, &self.shared.database, collection, &doc);
+                }
+            }
+            match self.oldest_operations(client, budget).await {
+                Ok(ops) => {
+                    for (ns, started) in ops {
+                        out.add(&OLDEST_OPERATION, &[source, ns.as_str()], started);
+                    }
+                }
+                Err(e) if fatal(&e) => return Err(classify(&e)),
+                Err(e) => state.gap(source, "$currentOp", &e),
+            }
+            match self.profiled(&db, &mut state, budget).await {
+                Ok(Some((entries, seconds))) => {
+                    out.add(&PROFILE_WINDOW, &[source], seconds);
+                    shapes(&mut out, source, &entries, self.settings.top);
+                }
+                Ok(None) => {}
+                Err(e) if fatal(&e) => return Err(classify(&e)),
+                Err(e) => state.gap(source, "system.profile", &e),
+            }
+            Ok(out)
+        })
+    }
+}
+
+/// True for the errors of a server that is down or slow, as opposed to one that lacks a
+/// command or refuses it: the run fails for those.
+fn fatal(e: &mongodb::error::Error) -> bool {
+    use crate::error::Reason;
+    matches!(classify(e).reason(), Reason::Connect | Reason::Timeout)
+}
+
+impl LatencyProbe {
+    /// Per namespace, when its longest-running active operation started.
+    async fn oldest_operations(
+        &self,
+        client: &mongodb::Client,
+        budget: Duration,
+    ) -> Result<Vec<(String, f64)>, mongodb::error::Error> {
+        use futures_util::TryStreamExt;
+        let pipeline = vec![
+            bson::doc! { "$currentOp": { "allUsers": true, "idleConnections": false } },
+            bson::doc! { "$match": {
+                "active": true,
+                "microsecs_running": { "$exists": true },
+                "ns": { "$nin": ["", "admin.$cmd"] },
+                "command.comment": { "$ne": OWN_COMMENT },
+            } },
+            bson::doc! { "$group": { "_id": "$ns", "longest": { "$max": "$microsecs_running" } } },
+            bson::doc! { "$sort": { "longest": -1 } },
+            bson::doc! { "$limit": MAX_NAMESPACES },
+        ];
+        let docs: Vec<Document> = client
+            .database("admin")
+            .aggregate(pipeline)
+            .comment(Bson::String(OWN_COMMENT.to_owned()))
+            .max_time(budget)
+            .await?
+            .try_collect()
+            .await?;
+        let now = unix_now();
+        Ok(oldest(&docs, now))
+    }
+
+    /// The profiler entries added since the last read and the window's length; `None` while
+    /// the profiler is off, and on the first read (a baseline).
+    async fn profiled(
+        &self,
+        db: &mongodb::Database,
+        state: &mut ProfileState,
+        budget: Duration,
+    ) -> Result<Option<(Vec<Profiled>, f64)>, mongodb::error::Error> {
+        use futures_util::TryStreamExt;
+        let level = db.run_command(bson::doc! { "profile": -1 }).await?;
+        if number(level.get("was")).unwrap_or(0.0) < 1.0 {
+            state.last = None;
+            return Ok(None);
+        }
+        let now = std::time::Instant::now();
+        let Some((since, at)) = state.last else {
+            // The newest entry is where the first window starts.
+            let newest = db
+                .collection::<Document>("system.profile")
+                .find_one(bson::doc! {})
+                .sort(bson::doc! { "ts": -1 })
+                .projection(bson::doc! { "_id": 0, "ts": 1 })
+                .max_time(budget)
+                .await?;
+            let ts = newest
+                .and_then(|d| d.get_datetime("ts").ok().copied())
+                .unwrap_or_else(bson::DateTime::now);
+            state.last = Some((ts, now));
+            return Ok(None);
+        };
+        let docs: Vec<Document> = db
+            .collection::<Document>("system.profile")
+            .find(bson::doc! { "ts": { "$gt": since } })
+            .sort(bson::doc! { "ts": 1 })
+            .limit(MAX_PROFILE_ENTRIES)
+            .projection(profile_projection())
+            .max_time(budget)
+            .await?
+            .try_collect()
+            .await?;
+        let entries: Vec<Profiled> = docs.iter().filter_map(profiled).collect();
+        let newest = entries.iter().filter_map(|e| e.ts).max().unwrap_or(since);
+        state.last = Some((newest, now));
+        Ok(Some((entries, now.duration_since(at).as_secs_f64())))
+    }
+}
+
+/// `$currentOp` grouped by namespace (`{_id: ns, longest: µs}`) as start times at `now`.
+pub(super) fn oldest(docs: &[Document], now: f64) -> Vec<(String, f64)> {
+    docs.iter()
+        .filter_map(|d| {
+            let ns = d.get_str("_id").ok()?;
+            let micros = number(d.get("longest"))?;
+            Some((ns.to_owned(), now - micros.max(0.0) / 1e6))
+        })
+        .take(MAX_NAMESPACES as usize)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_latency_stats_histogram_becomes_cumulative_buckets_under_the_next_lower_bound() {
+        // The shape of $collStats latencyStats.reads (MongoDB 7.0 and 8.0 alike).
+        let reads = bson::doc! {
+            "histogram": [
+                { "micros": 2_i64, "count": 3_i64 },
+                { "micros": 16_i64, "count": 5_i64 },
+                { "micros": 2048_i64, "count": 1_i64 },
+                { "micros": 3072_i64, "count": 1_i64 },
+            ],
+            "latency": 9500_i64,
+            "ops": 10_i64,
+        };
+        let h = latency_histogram(&reads).unwrap();
+        assert_eq!(h.count, 10);
+        assert_eq!(h.sum, 0.0095);
+        // [2,16) holds 3, [16,2048) 5, [2048,3072) 1, and the last one has no bound but +Inf.
+        assert_eq!(h.bounds, [16e-6, 2048e-6, 3072e-6, f64::INFINITY]);
+        assert_eq!(h.counts, [3, 5, 1, 1]);
+        // Natively, the last bucket's one counts in the bucket past 3072 µs.
+        assert_eq!(
+            h.native.as_ref().unwrap().positive.values().sum::<u64>(),
+            10
+        );
+        // No histogram (histograms: false): the sum and count still make a mean.
+        let bare = latency_histogram(&bson::doc! { "latency": 100_i64, "ops": 4_i32 }).unwrap();
+        assert_eq!((bare.count, bare.counts.as_slice()), (4, &[4][..]));
+        assert!(latency_histogram(&bson::doc! { "latency": "x" }).is_none());
+    }
+
+    #[test]
+    fn collection_latency_by_kind_and_the_kinds_a_server_lacks_left_out() {
+        let doc = bson::doc! {
+            "ns": "app.users",
+            "latencyStats": {
+                "reads": { "latency": 100_i64, "ops": 1_i64, "histogram": [{ "micros": 64_i64, "count": 1_i64 }] },
+                "writes": { "latency": 0_i64, "ops": 0_i64, "histogram": [] },
+                "commands": { "latency": 10_i64, "ops": 1_i64, "histogram": [] },
+            },
+        };
+        let mut out = Output::default();
+        collection_latency(&mut out, "m", "app", "users", &doc);
+        let fam = &out.families[0];
+        assert_eq!(fam.name, COLLECTION_LATENCY.name);
+        let ops: Vec<&str> = fam.samples.iter().map(|s| s.labels[3].1.as_str()).collect();
+        assert_eq!(
+            ops,
+            ["reads", "writes", "commands"],
+            "no transactions on this server"
+        );
+    }
+
+    #[test]
+    fn profiled_shapes_carry_hashes_and_plans_never_literals() {
+        // system.profile entries of MongoDB 7.0 (queryHash) and 8.0 (planCacheShapeHash), as
+        // the projection returns them; `command` is never asked for, but even an entry that
+        // held it would publish no part of it.
+        let entries = [
+            bson::doc! { "op": "query", "ns": "app.users", "millis": 250_i32, "docsExamined": 200_000_i32, "planSummary": "COLLSCAN", "queryHash": "8AB2C1F0", "command": { "find": "users", "filter": { "email": "ann@example.com" } } },
+            bson::doc! { "op": "query", "ns": "app.users", "millis": 150_i32, "docsExamined": 200_000_i32, "planSummary": "COLLSCAN", "planCacheShapeHash": "8AB2C1F0", "queryShapeHash": "D1E2" },
+            bson::doc! { "op": "query", "ns": "app.posts", "millis": 5_i32, "docsExamined": 1_i32, "planSummary": "IXSCAN { author: 1 }", "queryHash": "11AA" },
+            bson::doc! { "op": "insert", "ns": "app.posts", "millis": 1_i32 },
+        ];
+        let profiled: Vec<Profiled> = entries.iter().filter_map(profiled).collect();
+        assert_eq!(profiled.len(), 4);
+        let mut out = Output::default();
+        shapes(&mut out, "m", &profiled, 2);
+        let time = out
+            .families
+            .iter()
+            .find(|f| f.name == SHAPE_TIME.name)
+            .unwrap();
+        assert_eq!(time.samples.len(), 2);
+        assert_eq!(time.samples[0].value, 0.4, "both users scans are one shape");
+        assert!(time.samples[0]
+            .labels
+            .contains(&("plan".to_owned(), "COLLSCAN".to_owned())));
+        assert_eq!(out.value(SHAPE_DOCS.name, "app.users"), Some(400_000.0));
+        let text = format!("{out:?}");
+        assert!(!text.contains("ann@example.com"), "{text}");
+    }
+
+    #[test]
+    fn the_oldest_operation_per_namespace_is_a_start_time() {
+        let docs = [
+            bson::doc! { "_id": "app.users", "longest": 90_000_000_i64 },
+            bson::doc! { "_id": "app.posts", "longest": 1_500_000_i64 },
+            bson::doc! { "_id": 5_i32, "longest": 1_i64 },
+        ];
+        assert_eq!(
+            oldest(&docs, 1000.0),
+            [
+                ("app.users".to_owned(), 910.0),
+                ("app.posts".to_owned(), 998.5)
+            ]
+        );
+    }
+}

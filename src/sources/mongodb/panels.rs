@@ -1,0 +1,67 @@
+//! The panels of the MongoDB built-in `latency` check in a generated dashboard: each named
+//! collection's latency percentiles by kind of operation, the oldest running operation per
+//! namespace, and the profiler's slowest query shapes.
+
+use super::latency::{COLLECTION_LATENCY, OLDEST_OPERATION, SHAPE_TIME};
+use crate::config::display::PanelKind;
+use crate::config::shape::{Builtin, Panel, PanelExpr, PanelQuery, Series, Shape};
+
+/// What the `latency` check publishes, with its panels.
+pub(super) fn latency() -> Vec<Series> {
+    let quantile = |q: &'static str, legend| PanelQuery {
+        expr: PanelExpr::Quantile {
+            metric: COLLECTION_LATENCY.name,
+            quantile: q,
+        },
+        legend,
+        unit: None,
+    };
+    let set = Builtin {
+        panels: vec![
+            Panel {
+                key: "collections",
+                title: "Collection latency (p50, p99)".to_owned(),
+                description: "The 50th and 99th percentile latency of each named collection's \
+                    operations by kind ($collStats latencyStats): PulseMongodbCollectionLatencyHigh \
+                    warns when a collection's mean runs at twice its usual.",
+                unit: "s",
+                kind: PanelKind::Timeseries,
+                queries: vec![
+                    quantile("0.5", "{{collection}} {{op}} p50"),
+                    quantile("0.99", "{{collection}} {{op}} p99"),
+                ],
+                outcome: false,
+            },
+            Panel {
+                key: "oldest",
+                title: "Oldest running operation by namespace".to_owned(),
+                description: "How long the longest-running active operation of each \
+                    namespace has run ($currentOp).",
+                unit: "s",
+                kind: PanelKind::Table,
+                queries: vec![PanelQuery {
+                    expr: PanelExpr::Age(OLDEST_OPERATION.name),
+                    legend: "",
+                    unit: None,
+                }],
+                outcome: false,
+            },
+            Panel {
+                key: "shapes",
+                title: "Slowest query shapes (profiler)".to_owned(),
+                description: "Where the profiler is on: the time each query shape took in the \
+                    last window, with its plan (COLLSCAN reads the whole collection).",
+                unit: "s",
+                kind: PanelKind::Table,
+                queries: vec![PanelQuery::metric(SHAPE_TIME.name, "")],
+                outcome: false,
+            },
+        ],
+        alerts: &[],
+    };
+    vec![Series::new(
+        COLLECTION_LATENCY.name,
+        Vec::new(),
+        Shape::Builtin(set),
+    )]
+}
