@@ -843,7 +843,7 @@ mod tests {
             &[
                 "unknown field `globl`: the top level takes `global`, `sources`, `templates`, `jobs`, `job_keys` and `job_store`",
                 "global.intervall: unknown field `intervall`, expected one of `interval`",
-                "sources[0].colour: unknown field `colour`, expected `url`",
+                "sources[0].colour: unknown field `colour`, expected one of `url`, `tls`, `latency`",
                 "sources[0].keys[0].lable: unknown field `lable`, expected one of `key`",
             ],
         );

@@ -360,6 +360,24 @@ jobs:
     )
 }
 
+/// True for a metric (or an expression reading one) that the local services cannot give: the
+/// statements and tables of a Postgres without pg_stat_statements loaded (and no table read
+/// whole in a minute), the latency statistics nx-27017 does not keep, and a slow log entry of
+/// a Redis where nothing is slow. tests/latency.rs serves them from servers that have them,
+/// and has their generated panels show data in a real Prometheus.
+fn unavailable_here(name_or_expr: &str) -> bool {
+    [
+        "pulse_postgres_statement",
+        "pulse_postgres_table_",
+        "pulse_mongodb_collection_latency",
+        "pulse_mongodb_oldest_operation",
+        "pulse_mongodb_query_shape",
+        "pulse_redis_slowlog_slowest",
+    ]
+    .iter()
+    .any(|m| name_or_expr.contains(m))
+}
+
 /// Seeds what every check of [`every_shape`] reads; returns the guard that removes it.
 async fn seed(p: &str, log: &Path) -> Cleanup {
     let mut r = redis().await;
@@ -524,16 +542,17 @@ async fn every_shape_is_served_has_data_in_prometheus_and_a_cut_source_greys_onl
             &rules,
             "pulse-config-queues",
         ))));
+        names.retain(|n| !unavailable_here(n));
         let start = Instant::now();
         loop {
             let scrape = exporter.metrics().await;
-            let missing: Vec<&String> = names
-                .iter()
-                .filter(|n| {
-                    scrape.find(n.trim_end_matches("_bucket"), &[]).is_empty()
-                        && scrape.find(n, &[]).is_empty()
-                })
-                .collect();
+            // A histogram is read by its buckets (classic) or by its name (native).
+            let served = |n: &str| {
+                [n, n.trim_end_matches("_bucket"), &format!("{n}_bucket")]
+                    .iter()
+                    .any(|m| !scrape.find(m, &[]).is_empty())
+            };
+            let missing: Vec<&String> = names.iter().filter(|n| !served(n)).collect();
             if missing.is_empty() {
                 break;
             }
@@ -565,8 +584,12 @@ async fn every_shape_is_served_has_data_in_prometheus_and_a_cut_source_greys_onl
     );
     let prom = format!("http://127.0.0.1:{prom_port}");
     wait_ready(&format!("{prom}/-/ready"), "Prometheus", &prom_log).await;
-    let panels = generated_panels(&board);
-    let local_panels = generated_panels(&local_board);
+    let here = |p: &GeneratedPanel| !p.exprs.iter().any(|e| unavailable_here(e));
+    let panels: Vec<GeneratedPanel> = generated_panels(&board).into_iter().filter(here).collect();
+    let local_panels: Vec<GeneratedPanel> = generated_panels(&local_board)
+        .into_iter()
+        .filter(here)
+        .collect();
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut missing = panels_without_data(&prom, &panels, deadline).await;
     missing.extend(panels_without_data(&prom, &local_panels, deadline).await);

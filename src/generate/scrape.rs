@@ -295,7 +295,11 @@ sources:
 ",
         )
         .unwrap();
-        assert_eq!(sample_limit(&config), 500 + 20_000 + 2 * 24 + 1_000);
+        // The built-in statements and tables checks count with their `max_series` too.
+        assert_eq!(
+            sample_limit(&config),
+            500 + 20_000 + 2 * 500 + 4 * 24 + 1_000
+        );
         // A built-in check without a series cap of its own counts as the most a check may.
         let broker = crate::configfile::load_str(
             "sources:\n  - { name: mq, kind: rabbitmq, management_url: 'http://h:15672', username: u, password: p }\n",
@@ -370,7 +374,8 @@ sources:
         assert_eq!(template["metadata"]["name"], "pulse-tenant-db");
         assert_eq!(template["spec"]["jobName"], "pulse-tenant_db");
         assert_eq!(template["spec"]["params"]["template"][0], "tenant_db");
-        assert_eq!(template["spec"]["sampleLimit"], 1000);
+        // The health probe and the built-in latency check of each leased Redis.
+        assert_eq!(template["spec"]["sampleLimit"], 1000 + 1000 + 24);
     }
 
     #[test]
