@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Writes grafana/dashboards/*.json: the admin overview, platform health, and queues & workers.
+"""Writes grafana/dashboards/*.json: the admin overview, platform health, queues & workers, and
+query latency.
 
 The JSON files are committed; edit this script and run it (`python3 scripts/dashboards.py`)
 rather than the JSON, so the three dashboards keep one style: a `datasource` variable and the
@@ -959,6 +960,104 @@ def queues():
     return b
 
 
+def latency():
+    b = Board("pulse-query-latency", "Query latency",
+              "Which queries are slow and which read a whole table or collection, from the databases' own statistics (pg_stat_statements, pg_stat_user_tables, MongoDB latencyStats and the profiler, Redis LATENCY HISTOGRAM and the slow log), against the same hour of past weeks.")
+
+    def per_second(metric, window, *keys):
+        """A window gauge (what moved between two reads) as a rate a second, summed by `keys`."""
+        return (f"sum by ({by_source(*keys)}) ({sel(metric)})\n/ on (platform, instance, source) group_left ()\n"
+                f"max by (platform, instance, source) ({sel(window)})")
+
+    b.row("Postgres: statements")
+    b.table("Top statements by time", "The statements that took the most execution time in the last window of pg_stat_statements (queryid other: the rest of the database), with their normalised text. Time is sessions busy (execution seconds a second), so the rows of a database add up to its load.", "short",
+            [{"expr": per_second("pulse_postgres_statement_window_exec_seconds", "pulse_postgres_statements_window_seconds", "database", "queryid")},
+             {"expr": per_second("pulse_postgres_statement_window_calls", "pulse_postgres_statements_window_seconds", "database", "queryid")},
+             {"expr": f"max by ({by_source('database', 'queryid')}) ({sel('pulse_postgres_statement_window_mean_exec_seconds')})"},
+             {"expr": per_second("pulse_postgres_statement_window_rows", "pulse_postgres_statements_window_seconds", "database", "queryid")},
+             {"expr": f"max by ({by_source('database', 'queryid', 'text')}) ({sel('pulse_postgres_statement_info')})"}],
+            w=24, h=9, alerts=["PulsePostgresStatementShareJump"],
+            transformations=[MERGE, organize({"Value #A": "busy sessions", "Value #B": "calls/s", "Value #C": "mean latency", "Value #D": "rows/s"},
+                                             exclude=["Value #E"],
+                                             order=["platform", "instance", "source", "database", "queryid", "busy sessions", "calls/s", "mean latency", "rows/s", "text"]),
+                             sort_by("busy sessions")],
+            overrides=[column("mean latency", unit="s"), column("busy sessions", unit="short"), column("text", width=600)])
+    b.ts("Mean statement latency against its usual", "Each database's mean statement execution time over 15 minutes (where it runs a statement a second or more), and the median of the same hour over the last weeks: PulsePostgresQueryLatencyHigh warns at twice the usual for 15 minutes.", "s",
+         [{"expr": sel("latency:signal:15m", eq("signal", "postgres_mean_exec_seconds")), "legendFormat": "{{platform}} {{source}}/{{database}}"},
+          {"expr": sel("latency:signal:usual", eq("signal", "postgres_mean_exec_seconds")), "legendFormat": "{{platform}} {{source}}/{{database}} usual"}],
+         alerts=["PulsePostgresQueryLatencyHigh"])
+    b.ts("Share of database time by statement", "Each statement's share of its database's execution time over 15 minutes: PulsePostgresStatementShareJump warns when one takes over a quarter of a busy database's time, three times its share of the hour before.", "percentunit",
+         [{"expr": sel("latency:postgres_statement_share:15m"), "legendFormat": "{{platform}} {{source}}/{{database}} {{queryid}}"}],
+         alerts=["PulsePostgresStatementShareJump"])
+
+    b.row("Postgres: tables read whole")
+    b.ts("Rows read whole by table", "Rows sequential scans read a second from the tables that read the most that way (pg_stat_user_tables): a big table read whole by every call is a query without an index (PulsePostgresTableScansHigh).", "short",
+         [{"expr": per_second("pulse_postgres_table_window_seq_rows_read", "pulse_postgres_tables_window_seconds", "database", "schema", "table"),
+           "legendFormat": "{{platform}} {{source}} {{schema}}.{{table}}"}],
+         alerts=["PulsePostgresTableScansHigh"])
+    b.table("Tables read whole", "The same tables: sequential and index scans a second, live and dead rows, and when each was last vacuumed and analysed.", "short",
+            [{"expr": per_second("pulse_postgres_table_window_seq_rows_read", "pulse_postgres_tables_window_seconds", "database", "schema", "table")},
+             {"expr": per_second("pulse_postgres_table_window_seq_scans", "pulse_postgres_tables_window_seconds", "database", "schema", "table")},
+             {"expr": per_second("pulse_postgres_table_window_index_scans", "pulse_postgres_tables_window_seconds", "database", "schema", "table")},
+             {"expr": f"max by ({by_source('database', 'schema', 'table')}) ({sel('pulse_postgres_table_live_rows')})"},
+             {"expr": f"max by ({by_source('database', 'schema', 'table')}) ({sel('pulse_postgres_table_dead_rows')})"},
+             {"expr": f"max by ({by_source('database', 'schema', 'table')}) ({sel('pulse_postgres_table_last_vacuum_timestamp_seconds')}) * 1000"},
+             {"expr": f"max by ({by_source('database', 'schema', 'table')}) ({sel('pulse_postgres_table_last_analyze_timestamp_seconds')}) * 1000"}],
+            w=12, alerts=["PulsePostgresTableScansHigh"],
+            transformations=[MERGE, organize({"Value #A": "rows read whole/s", "Value #B": "seq scans/s", "Value #C": "index scans/s", "Value #D": "live rows",
+                                              "Value #E": "dead rows", "Value #F": "vacuumed", "Value #G": "analysed"}),
+                             sort_by("rows read whole/s")],
+            overrides=[column("vacuumed", unit="dateTimeAsIso"), column("analysed", unit="dateTimeAsIso")])
+
+    b.row("MongoDB")
+    b.ts("Mean latency by kind of operation", "Each server's mean latency of reads, writes, commands and transactions (serverStatus opLatencies).", "s",
+         [{"expr": f"sum by ({by_source('op')}) ({over('rate', 'pulse_mongodb_op_latency_seconds_total')})\n/ (sum by ({by_source('op')}) ({over('rate', 'pulse_mongodb_op_latency_operations_total')}) > 0)",
+           "legendFormat": "{{platform}} {{source}} {{op}}"}])
+    b.ts("Collection latency against its usual", "The mean latency of each named collection's operations over 15 minutes ($collStats latencyStats), and the median of the same hour over the last weeks: PulseMongodbCollectionLatencyHigh warns at twice the usual for 15 minutes.", "s",
+         [{"expr": sel("latency:signal:15m", eq("signal", "mongodb_collection_mean_seconds")), "legendFormat": "{{platform}} {{collection}} {{op}}"},
+          {"expr": sel("latency:signal:usual", eq("signal", "mongodb_collection_mean_seconds")), "legendFormat": "{{platform}} {{collection}} {{op}} usual"}],
+         alerts=["PulseMongodbCollectionLatencyHigh"])
+    b.ts("Collection latency p99", "The 99th percentile latency of each named collection's operations by kind, from the server's histograms (classic buckets, or native histograms where Prometheus keeps them).", "s",
+         [{"expr": f"histogram_quantile(0.99, avg without (pod) (rate({raw('pulse_mongodb_collection_latency_seconds_bucket')}[$__rate_interval])))\n"
+                   f"or histogram_quantile(0.99, avg without (pod) (rate({raw('pulse_mongodb_collection_latency_seconds')}[$__rate_interval])))",
+           "legendFormat": "{{platform}} {{collection}} {{op}}"}])
+    b.ts("Collection scans", "Queries that read a whole collection a second (serverStatus metrics.queryExecutor.collectionScans, tailable cursors aside), and the documents examined a second: the server-wide face of a findAllUsers.", "short",
+         [{"expr": f"sum by ({by_source()}) ({over('rate', 'pulse_mongodb_collection_scans_total', eq('tailable', 'false'))})", "legendFormat": "{{platform}} {{source}} collection scans/s"},
+          {"expr": f"sum by ({by_source()}) ({over('rate', 'pulse_mongodb_query_scanned_documents_total')})", "legendFormat": "{{platform}} {{source}} documents examined/s"}])
+    b.table("Slowest query shapes (profiler)", "Where the profiler is on: the query shapes that took the most time in the last window, by namespace, operation and plan (COLLSCAN reads the whole collection). No literal value of a query is read.", "s",
+            [{"expr": f"max by ({by_source('namespace', 'op', 'shape', 'plan')}) ({sel('pulse_mongodb_query_shape_window_seconds')})"},
+             {"expr": f"max by ({by_source('namespace', 'op', 'shape', 'plan')}) ({sel('pulse_mongodb_query_shape_window_calls')})"},
+             {"expr": f"max by ({by_source('namespace', 'op', 'shape', 'plan')}) ({sel('pulse_mongodb_query_shape_window_docs_examined')})"}],
+            transformations=[MERGE, organize({"Value #A": "time", "Value #B": "calls", "Value #C": "documents examined"}), sort_by("time")],
+            overrides=[column("time", unit="s"), column("calls", unit="short"), column("documents examined", unit="short")])
+    b.table("Oldest running operation by namespace", "How long the longest-running active operation of each namespace has run ($currentOp).", "s",
+            [{"expr": f"time() - min by ({by_source('namespace')}) ({sel('pulse_mongodb_oldest_operation_start_timestamp_seconds')})"}],
+            transformations=[organize({"Value": "running for"}), sort_by("running for")])
+
+    b.row("Redis")
+    # Histograms fold their replicas with `avg`: native histograms can be averaged, not maxed.
+    quantile = lambda q: (f"histogram_quantile({q}, avg without (pod) (rate({raw('pulse_redis_command_duration_seconds_bucket')}[$__rate_interval])))\n"
+                          f"or histogram_quantile({q}, avg without (pod) (rate({raw('pulse_redis_command_duration_seconds')}[$__rate_interval])))")
+    b.ts("Command latency p99", "The 99th percentile latency of each of the most called commands, from the server's own histograms (LATENCY HISTOGRAM, Redis 7+): PulseRedisCommandSlow warns when it stays above the source's p99_limit.", "s",
+         [{"expr": quantile("0.99"), "legendFormat": "{{platform}} {{source}} {{command}}"},
+          {"expr": sel("pulse_redis_command_p99_limit_seconds"), "legendFormat": "{{platform}} {{source}} limit"}],
+         alerts=["PulseRedisCommandSlow"])
+    b.ts("Command latency p50", "The median latency of each of the most called commands.", "s",
+         [{"expr": quantile("0.5"), "legendFormat": "{{platform}} {{source}} {{command}}"}])
+    b.table("Commands", "The most called commands: calls, mean latency, failed and rejected calls a second (INFO commandstats).", "short",
+            [{"expr": f"sum by ({by_source('command')}) ({over('rate', 'pulse_redis_command_calls_total')})"},
+             {"expr": f"sum by ({by_source('command')}) ({over('rate', 'pulse_redis_command_seconds_total')})\n/ (sum by ({by_source('command')}) ({over('rate', 'pulse_redis_command_calls_total')}) > 0)"},
+             {"expr": f"sum by ({by_source('command')}) ({over('rate', 'pulse_redis_command_failed_calls_total')})"},
+             {"expr": f"sum by ({by_source('command')}) ({over('rate', 'pulse_redis_command_rejected_calls_total')})"}],
+            transformations=[MERGE, organize({"Value #A": "calls/s", "Value #B": "mean latency", "Value #C": "failed/s", "Value #D": "rejected/s"}), sort_by("calls/s")],
+            overrides=[column("mean latency", unit="s")])
+    b.ts("Slow log", "Entries added to the slow log a second, and the slowest entry of each command in the last window (command names only, never their arguments).", "s",
+         [{"expr": f"sum by ({by_source()}) ({over('rate', 'pulse_redis_slowlog_entries_total')})", "legendFormat": "{{platform}} {{source}} entries/s"},
+          {"expr": sel("pulse_redis_slowlog_slowest_seconds"), "legendFormat": "{{platform}} {{source}} slowest {{command}}"}],
+         overrides=[{"matcher": {"id": "byFrameRefID", "options": "A"}, "properties": [{"id": "unit", "value": "short"}]}])
+    return b
+
+
 RUNBOOK_URL = re.compile(r"""(runbook_url:[ \t]*)(["']?)[^"'#\s]*#([A-Za-z0-9_-]+)\2""")
 
 
@@ -975,7 +1074,7 @@ def sync_runbook_urls(path=ALERTS_FILE):
 
 
 def main():
-    boards = [admin(), health(), queues()]
+    boards = [admin(), health(), queues(), latency()]
     links = [(b.uid, b.title) for b in boards]
     os.makedirs(OUT, exist_ok=True)
     for b in boards:

@@ -282,8 +282,8 @@ fn both_overlays_render_valid_objects_that_hold_the_bundle() {
         let report = validate_operator(&operator).unwrap_or_else(|e| panic!("{overlay}: {e}"));
         assert_eq!(
             report.matches("valid monitoring.coreos.com/").count(),
-            5,
-            "{overlay}: the ServiceMonitor, three PrometheusRules (alerts, recording, business) and the AlertmanagerConfig: {report}"
+            6,
+            "{overlay}: the ServiceMonitor, four PrometheusRules (alerts, recording, business, latency) and the AlertmanagerConfig: {report}"
         );
 
         // The workload: its replicas and shards, probes, a locked-down container, and

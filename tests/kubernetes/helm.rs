@@ -258,7 +258,8 @@ fn the_parts_follow_their_values() {
         .map(|r| r["metadata"]["name"].as_str().unwrap())
         .collect();
     assert!(rules.contains(&"pulse-exporter-generated"), "{rules:?}");
-    assert_eq!(rules.len(), 4, "{rules:?}");
+    // The generated rules and the bundle's four files.
+    assert_eq!(rules.len(), 5, "{rules:?}");
     for r in kind(&objects, "PrometheusRule") {
         assert_eq!(r["metadata"]["labels"]["release"], "kube-prometheus-stack");
         for g in r["spec"]["groups"].as_sequence().unwrap() {
