@@ -315,7 +315,7 @@ def tests():
             "../../prometheus/rules/pulse-latency.yml",
             "../pulse-alerts.yml",
         ],
-        "evaluation_interval": "5m",
+        "evaluation_interval": "15m",
         "group_eval_order": ["pulse-business-signals", "pulse-query-latency-signals", "pulse-query-latency"],
         "tests": [
             {"interval": f"{STEP_MIN}m", "input_series": inputs, "alert_rule_test": checks},

@@ -609,6 +609,8 @@ sources:
                         dir.path().join("tsdb").display()
                     ))
                     .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                    // Prometheus 3 keeps native histograms where it negotiates protobuf.
+                    .args(three.then_some("--enable-feature=native-histograms"))
                     .envs(&s.env)
                     .stdout(std::process::Stdio::null())
                     .stderr(file)
@@ -662,6 +664,40 @@ sources:
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
             assert!(bad.is_empty(), "{}: rules failing: {bad:#?}", s.name);
+            // Redis command latency: classic buckets where Prometheus 2 reads a text format;
+            // with native histograms on, Prometheus 3 asks for protobuf first on every job and
+            // keeps native histograms only (no `_bucket` series).
+            let classic = "pulse_redis_command_duration_seconds_bucket";
+            let native = "histogram_count(pulse_redis_command_duration_seconds) > 0";
+            let (want, absent) = match three {
+                true => (native, classic),
+                false => (classic, native),
+            };
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            for job in jobs {
+                let want = format!("{want} and on (job) up{{job=\"{job}\"}}");
+                while query(&prom, &want).await.is_empty() {
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "{}: {job} has no {want}",
+                        s.name
+                    );
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+            }
+            assert!(
+                query(&prom, absent).await.is_empty(),
+                "{}: {absent} kept too",
+                s.name
+            );
+            // The native histogram answers a quantile as the classic one does.
+            let p99 = "histogram_quantile(0.99, sum by (command) (pulse_redis_command_duration_seconds{command=\"ping\"}))\nor histogram_quantile(0.99, sum by (command, le) (pulse_redis_command_duration_seconds_bucket{command=\"ping\"}))";
+            let v = values(&prom, p99).await;
+            assert!(
+                v.len() == 1 && v[0] > 0.0 && v[0] < 1.0,
+                "{}: p99 of ping {v:?}",
+                s.name
+            );
         });
     });
 }
