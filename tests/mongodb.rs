@@ -281,3 +281,72 @@ sources:
         "no certificate or key material in the scrape"
     );
 }
+
+/// The latency check against a wire server that keeps no latency statistics (nx-27017 knows
+/// neither `$collStats`, `$currentOp` nor the profiler): the check still succeeds, the health
+/// probe is unaffected, each missing part is logged once, and nothing made up is published.
+#[tokio::test]
+async fn the_latency_check_succeeds_where_the_server_keeps_no_statistics_and_says_so_once() {
+    let dbname = unique("pulse_latency");
+    let config = format!(
+        r#"
+global: {{ health_interval: 1s, health_timeout: 800ms }}
+sources:
+  - name: docs
+    kind: mongodb
+    url: {MONGO_URL}/{dbname}
+    collections: [users, posts]
+    latency: {{ interval: 10s, timeout: 2s }}
+"#
+    );
+    let e = Exporter::start(&config);
+    let first = e
+        .wait_for(
+            "the latency check's first run",
+            Duration::from_secs(20),
+            |m| {
+                m.get(
+                    "pulse_check_last_success_timestamp_seconds",
+                    &[("check", "latency")],
+                )
+                .is_some()
+            },
+        )
+        .await;
+    let at = first
+        .get(
+            "pulse_check_last_success_timestamp_seconds",
+            &[("check", "latency")],
+        )
+        .unwrap();
+    let m = e
+        .wait_for("its second run", Duration::from_secs(30), |m| {
+            m.get(
+                "pulse_check_last_success_timestamp_seconds",
+                &[("check", "latency")],
+            )
+            .is_some_and(|t| t > at)
+        })
+        .await;
+    assert_eq!(
+        m.get("pulse_check_success", &[("check", "latency")]),
+        Some(1.0)
+    );
+    assert_eq!(m.get("pulse_source_up", &[("source", "docs")]), Some(1.0));
+    for family in [
+        "pulse_mongodb_collection_latency_seconds_count",
+        "pulse_mongodb_oldest_operation_start_timestamp_seconds",
+        "pulse_mongodb_query_shape_window_seconds",
+    ] {
+        assert!(m.find(family, &[]).is_empty(), "{family}: {}", m.text);
+    }
+    let logs = e.logs();
+    let gaps = logs
+        .lines()
+        .filter(|l| l.contains("a latency statistic is unavailable"))
+        .count();
+    assert!(
+        (1..=3).contains(&gaps),
+        "each missing part logged once, over two runs: {logs}"
+    );
+}

@@ -328,19 +328,52 @@ mod tests {
 
     use super::*;
 
-    /// A reply of `tests/fixtures/mongodb/VERSION/FILE` (canonical Extended JSON, the shapes
-    /// MongoDB 7.0 and 8.0 document: see each folder's SOURCE.md).
     fn fixture(version: &str, file: &str) -> Document {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/mongodb")
-            .join(version)
-            .join(file);
-        let json: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        match Bson::try_from(json).unwrap() {
+        match super::super::fixture(version, file) {
             Bson::Document(d) => d,
-            other => panic!("{}: {other:?}", path.display()),
+            other => panic!("{version}/{file}: {other:?}"),
         }
+    }
+
+    /// The latency and scans MongoDB 7.0 and 8.0 report in serverStatus: time and operations
+    /// by kind (8.0's extra queryable encryption field aside), scanned keys and documents, and
+    /// collection scans with the tailable ones apart.
+    #[test]
+    fn op_latencies_and_collection_scans_of_mongodb_7_and_8() {
+        for version in ["7.0", "8.0"] {
+            let mut out = Output::default();
+            server_status(
+                &mut out,
+                "db",
+                &fixture(version, "primary/serverStatus.json"),
+                1_795_658_400.0,
+            );
+            let v = |name: &str, label: &str| out.value(name, label);
+            assert_eq!(v(OP_LATENCY.name, "reads"), Some(12.345678), "{version}");
+            assert_eq!(v(OP_LATENCY_OPS.name, "reads"), Some(4321.0), "{version}");
+            assert_eq!(
+                v(OP_LATENCY_OPS.name, "transactions"),
+                Some(0.0),
+                "{version}"
+            );
+            let kinds = out
+                .families
+                .iter()
+                .find(|f| f.name == OP_LATENCY.name)
+                .unwrap()
+                .samples
+                .len();
+            assert_eq!(kinds, 4, "{version}: reads, writes, commands, transactions");
+            assert_eq!(v(SCANNED_KEYS.name, ""), Some(1.5e6));
+            assert_eq!(v(SCANNED_DOCUMENTS.name, ""), Some(8.6e7));
+            assert_eq!(v(COLLECTION_SCANS.name, "false"), Some(430.0));
+            assert_eq!(v(COLLECTION_SCANS.name, "true"), Some(7.0));
+        }
+        // A server that reports none of them (nx-27017, before 4.4) publishes none.
+        let mut out = Output::default();
+        server_status(&mut out, "db", &doc! { "uptime": 5.0 }, 100.0);
+        assert!(out.value(OP_LATENCY.name, "").is_none());
+        assert!(out.value(COLLECTION_SCANS.name, "").is_none());
     }
 
     /// MongoDB 7.0 and 8.0, primary and secondary: every number the exporter reads is there

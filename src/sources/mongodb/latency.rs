@@ -527,6 +527,59 @@ mod tests {
         assert!(!text.contains("ann@example.com"), "{text}");
     }
 
+    /// `$collStats` `latencyStats` and `system.profile` entries in the shapes MongoDB 7.0 and
+    /// 8.0 document (tests/fixtures/mongodb/VERSION/): the histogram holds every read, and no
+    /// literal of a profiled command (a filter value, an inserted document) reaches a label.
+    #[test]
+    fn collection_latency_and_profiled_shapes_of_mongodb_7_and_8() {
+        for version in ["7.0", "8.0"] {
+            let Bson::Document(stats) = super::super::fixture(version, "collStats-latency.json")
+            else {
+                panic!("{version}: not a document");
+            };
+            let mut out = Output::default();
+            collection_latency(&mut out, "m", "app", "users", &stats);
+            let reads = out.families[0]
+                .samples
+                .iter()
+                .find(|s| s.labels[3].1 == "reads")
+                .unwrap();
+            let h = reads.histogram.as_ref().unwrap();
+            assert_eq!((h.count, h.sum), (4130, 3.512), "{version}");
+            assert_eq!(h.counts.iter().sum::<u64>(), 4130, "{version}");
+            // Of 1,048,576 µs and more: only +Inf bounds them.
+            assert_eq!(h.counts.last(), Some(&3), "{version}");
+            let Bson::Array(entries) = super::super::fixture(version, "system-profile.json") else {
+                panic!("{version}: not a list");
+            };
+            let profiled: Vec<Profiled> = entries
+                .iter()
+                .filter_map(|e| e.as_document().and_then(profiled))
+                .collect();
+            assert_eq!(profiled.len(), 4, "{version}");
+            let mut out = Output::default();
+            shapes(&mut out, "m", &profiled, 20);
+            assert_eq!(
+                out.value(SHAPE_TIME.name, "COLLSCAN"),
+                Some(0.353),
+                "{version}: both lookups of users are one shape"
+            );
+            assert_eq!(out.value(SHAPE_CALLS.name, "COLLSCAN"), Some(2.0));
+            assert_eq!(out.value(SHAPE_DOCS.name, "COLLSCAN"), Some(400_000.0));
+            let shown = format!("{:?}", out.families);
+            for literal in [
+                "ann@example.com",
+                "bob@example.com",
+                "secret draft",
+                "65f1c0de",
+            ] {
+                assert!(!shown.contains(literal), "{version}: {literal} in {shown}");
+            }
+        }
+        // The projection leaves the command, and its literals, on the server.
+        assert!(!profile_projection().contains_key("command"));
+    }
+
     #[test]
     fn the_oldest_operation_per_namespace_is_a_start_time() {
         let docs = [

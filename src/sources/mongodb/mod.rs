@@ -461,6 +461,19 @@ impl Source<MongodbCheck> for MongodbSource {
     }
 }
 
+/// A reply of `tests/fixtures/mongodb/VERSION/FILE` (canonical Extended JSON, the shapes
+/// MongoDB 7.0 and 8.0 document: see each folder's SOURCE.md).
+#[cfg(test)]
+fn fixture(version: &str, file: &str) -> mongodb::bson::Bson {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/mongodb")
+        .join(version)
+        .join(file);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    mongodb::bson::Bson::try_from(json).unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
