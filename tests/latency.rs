@@ -684,5 +684,6 @@ sources:
         missing.is_empty(),
         "bundle panels without data: {missing:#?}"
     );
+    sorts.abort();
     drop(workload);
 }
