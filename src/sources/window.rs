@@ -102,6 +102,11 @@ impl<K: Eq + Hash + Clone> Window<K> {
         moved
     }
 
+    /// The items of the last read.
+    pub fn last_items(&self) -> Option<&HashMap<K, Reading>> {
+        self.last.as_ref().map(|l| &l.items)
+    }
+
     /// Forgets the last read: the next one is a baseline again (after a failed run whose
     /// partial read would make a wrong window).
     pub fn reset(&mut self) {

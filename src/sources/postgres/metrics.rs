@@ -200,18 +200,12 @@ pub(super) const STATEMENTS_WINDOW: Metric = Metric::gauge(
     &["source"],
 )
 .doc("The window every `pulse_postgres_statement_window_*` value covers: the time between the last two reads (`statements.interval`, 1m by default). Divide by it for a rate.");
-pub(super) const STATEMENTS_ENTRIES: Metric = Metric::gauge(
-    "pulse_postgres_statements_entries",
-    "Statements pg_stat_statements tracks now.",
-    &["source"],
-)
-.doc("Statements `pg_stat_statements` tracks (the entries read; top-level ones from Postgres 14). Near `pulse_postgres_statements_max_entries`, the least used are evicted.");
 pub(super) const STATEMENTS_MAX: Metric = Metric::gauge(
     "pulse_postgres_statements_max_entries",
     "The most statements pg_stat_statements tracks (pg_stat_statements.max).",
     &["source"],
 )
-.doc("`pg_stat_statements.max` (5000 by default).");
+.doc("`pg_stat_statements.max` (5000 by default): past it, the least used statements are evicted (`pulse_postgres_statements_deallocations_total`).");
 pub(super) const STATEMENTS_DEALLOCATIONS: Metric = Metric::counter(
     "pulse_postgres_statements_deallocations_total",
     "Times pg_stat_statements evicted its least used statements to make room (pg_stat_statements_info.dealloc).",
@@ -349,7 +343,6 @@ pub(super) const METRICS: &[Metric] = &[
     CHECKPOINTS,
     STATEMENTS_AVAILABLE,
     STATEMENTS_WINDOW,
-    STATEMENTS_ENTRIES,
     STATEMENTS_MAX,
     STATEMENTS_DEALLOCATIONS,
     STATEMENT_CALLS,

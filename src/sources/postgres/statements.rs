@@ -1,8 +1,12 @@
 //! Which statements take the database's time: `pg_stat_statements`, read in the background.
 //!
-//! Each run reads the counters of every statement with `pg_stat_statements(false)`: no query
-//! text, so one light query whatever the size of the server's text file. What each statement
-//! did since the last run (the window, [`crate::sources::window`]) ranks them; the top N by
+//! Each run reads the counters of the statements with `pg_stat_statements(false)`: no query
+//! text, so one light query whatever the size of the server's text file. It sends the
+//! fingerprints of the statements it knows (identity and calls, 31 bits each), and the server
+//! leaves out those that did not run since: what crosses the wire follows the workload, not the
+//! 5,000 statements the server keeps. Every statement is read again once an hour and after a
+//! reset of the statistics. What each statement did since the last run (the window,
+//! [`crate::sources::window`]) ranks them; the top N by
 //! execution time in the window are published with their calls, time, rows and shared
 //! blocks, labelled `queryid` and `database`, and the rest of each database adds up in a row
 //! of `queryid="other"`, so that the rows of a database sum to what the server did.
@@ -30,10 +34,9 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use super::metrics::{
-    STATEMENTS_AVAILABLE, STATEMENTS_DEALLOCATIONS, STATEMENTS_ENTRIES, STATEMENTS_MAX,
-    STATEMENTS_WINDOW, STATEMENT_BLOCK_READ_TIME, STATEMENT_CALLS, STATEMENT_EXEC_TIME,
-    STATEMENT_HIT_BYTES, STATEMENT_INFO, STATEMENT_MEAN_EXEC_TIME, STATEMENT_READ_BYTES,
-    STATEMENT_ROWS,
+    STATEMENTS_AVAILABLE, STATEMENTS_DEALLOCATIONS, STATEMENTS_MAX, STATEMENTS_WINDOW,
+    STATEMENT_BLOCK_READ_TIME, STATEMENT_CALLS, STATEMENT_EXEC_TIME, STATEMENT_HIT_BYTES,
+    STATEMENT_INFO, STATEMENT_MEAN_EXEC_TIME, STATEMENT_READ_BYTES, STATEMENT_ROWS,
 };
 use super::session::{classify, read_only};
 use crate::config::validate::in_range;
@@ -156,8 +159,11 @@ struct Extension {
 }
 
 /// The counters query for the extension's version: the read time was renamed in 1.11, the
-/// total time in 1.8; `toplevel` is from 1.9 and `stats_since` from 1.11.
-fn counters_sql(ext: &Extension) -> String {
+/// total time in 1.8; `toplevel` is from 1.9 and `stats_since` from 1.11. The database and
+/// the role travel as one number (`who`: the database's oid above the role's). With
+/// `unchanged`, the entries whose fingerprint ([`fingerprint`]) is in the array `$1` are left
+/// on the server: an entry that did not run since the last read costs no byte.
+fn counters_sql(ext: &Extension, unchanged: bool) -> String {
     let v = ext.version;
     let exec = if v >= (1, 8) {
         "total_exec_time"
@@ -174,18 +180,51 @@ fn counters_sql(ext: &Extension) -> String {
     } else {
         "NULL::float8"
     };
-    let toplevel = if v >= (1, 9) { "WHERE s.toplevel" } else { "" };
+    let mut filters = Vec::new();
+    if v >= (1, 9) {
+        filters.push("s.toplevel".to_owned());
+    }
+    if unchanged {
+        filters.push(format!(
+            "({FINGERPRINT}) NOT IN (SELECT unnest($1::int4[]))"
+        ));
+    }
+    let filters = match filters.is_empty() {
+        true => String::new(),
+        false => format!(" WHERE {}", filters.join(" AND ")),
+    };
     format!(
-        "SELECT s.dbid::int8 AS dbid, s.userid::int8 AS userid, s.queryid, \
-         coalesce(d.datname::text, s.dbid::text) AS database, \
+        "SELECT {WHO} AS who, s.queryid, \
          s.calls::float8 AS calls, s.{exec}::float8 AS exec_ms, s.rows::float8 AS rows, \
          s.shared_blks_read::float8 AS blocks_read, s.shared_blks_hit::float8 AS blocks_hit, \
          s.{read}::float8 AS read_ms, {born} AS born \
-         FROM {schema}.pg_stat_statements(false) s LEFT JOIN pg_database d ON d.oid = s.dbid \
-         {toplevel}",
+         FROM {schema}.pg_stat_statements(false) s{filters}",
         schema = ext.schema
     )
 }
+
+/// An entry's database and role as one number, in SQL.
+const WHO: &str = "(s.dbid::int8 << 32) | s.userid::int8";
+
+/// What [`fingerprint`] computes, in SQL.
+const FINGERPRINT: &str =
+    "((coalesce(s.queryid, 0) # ((s.dbid::int8 << 32) | s.userid::int8) # s.calls) # \
+     ((coalesce(s.queryid, 0) # ((s.dbid::int8 << 32) | s.userid::int8) # s.calls) >> 32)) \
+     & 2147483647";
+
+/// An entry's identity and calls in 31 bits: it changes whenever the entry runs, so the
+/// entries whose fingerprint the last read saw did not run since. Two entries may share one
+/// (a few in a billion): then one that ran reads as unchanged for a window, and its calls count
+/// in the next window instead, since the last reading is kept. 31 bits send a quarter of a
+/// statement's row; 64 would send half as much again for nothing.
+fn fingerprint(entry: &Entry, calls: f64) -> i32 {
+    let x = entry.queryid.unwrap_or(0) ^ ((entry.dbid << 32) | entry.userid) ^ (calls as i64);
+    ((x ^ (x >> 32)) & 0x7fff_ffff) as i32
+}
+
+/// How often every entry is read again, whether it ran or not (in runs): entries the server
+/// evicted meanwhile are forgotten then.
+const FULL_READ_EVERY: u32 = 60;
 
 /// The texts of `ids`, cut to `length` characters.
 fn texts_sql(ext: &Extension, length: usize) -> String {
@@ -208,6 +247,10 @@ pub(super) struct StatementsProbe {
 #[derive(Default)]
 pub(super) struct State {
     window: Window<Entry>,
+    /// The statistics epoch of the last read (`stats_reset`, Postgres 14+).
+    epoch: Option<String>,
+    /// Runs since every entry was last read.
+    since_full: u32,
     /// Texts by queryid (already cut and withheld where they may hold a secret).
     texts: HashMap<i64, String>,
     /// The reasons already logged.
@@ -245,33 +288,34 @@ impl StatementsProbe {
         let source = self.source.as_str();
         let mut out = Output::default();
         let mut tx = read_only(&self.pool, deadline).await?;
-        let ext = sqlx::query(
-            "SELECT quote_ident(n.nspname) AS schema, e.extversion::text AS version \
+        // The extension, the settings and the databases' names in one round trip.
+        let context = sqlx::query(
+            "SELECT quote_ident(n.nspname) AS schema, e.extversion::text AS version, \
+             current_setting('block_size')::float8 AS block_size, \
+             current_setting('pg_stat_statements.max', true)::float8 AS max, \
+             (SELECT array_agg(oid::int8 ORDER BY oid) FROM pg_database) AS db_oids, \
+             (SELECT array_agg(datname::text ORDER BY oid) FROM pg_database) AS db_names \
              FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace \
              WHERE e.extname = 'pg_stat_statements'",
         )
         .fetch_optional(&mut *tx)
         .await
         .map_err(classify)?;
-        let Some(ext) = ext else {
+        let Some(context) = context else {
             state.window.reset();
             state.once(source, "not installed", true, "pg_stat_statements is not installed in the source's database: statement latency is not measured (CREATE EXTENSION pg_stat_statements, with pg_stat_statements in shared_preload_libraries; or statements: false)");
             out.add(&STATEMENTS_AVAILABLE, &[source], 0.0);
             return Ok(out);
         };
         let ext = Extension {
-            schema: ext.try_get("schema").map_err(classify)?,
-            version: parse_version(&ext.try_get::<String, _>("version").map_err(classify)?),
+            schema: context.try_get("schema").map_err(classify)?,
+            version: parse_version(&context.try_get::<String, _>("version").map_err(classify)?),
         };
-        let settings = sqlx::query(
-            "SELECT current_setting('block_size')::float8 AS block_size, \
-             current_setting('pg_stat_statements.max', true)::float8 AS max",
-        )
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(classify)?;
-        let block_size: f64 = settings.try_get("block_size").map_err(classify)?;
-        let max: Option<f64> = settings.try_get("max").map_err(classify)?;
+        let block_size: f64 = context.try_get("block_size").map_err(classify)?;
+        let max: Option<f64> = context.try_get("max").map_err(classify)?;
+        let oids: Vec<i64> = context.try_get("db_oids").map_err(classify)?;
+        let db_names: Vec<String> = context.try_get("db_names").map_err(classify)?;
+        let names: HashMap<i64, String> = oids.into_iter().zip(db_names).collect();
         // Postgres 14+: what moves when every entry is reset, and the eviction runs.
         let info = match ext.version >= (1, 9) {
             true => Some(
@@ -295,14 +339,28 @@ impl StatementsProbe {
             ),
             None => (None, None),
         };
-        let sql = counters_sql(&ext);
+        // Only what ran since the last read crosses the wire; everything again after a reset
+        // of the statistics, and now and then to forget evicted entries.
+        let known: Vec<i32> = match state.window.last_items() {
+            Some(items) if state.epoch == epoch && state.since_full < FULL_READ_EVERY => items
+                .iter()
+                .filter(|(e, r)| e.queryid.is_some() && r.exact)
+                .map(|(e, r)| fingerprint(e, r.values[CALLS]))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let full = known.is_empty();
+        let sql = counters_sql(&ext, !full);
         let mut entries: HashMap<Entry, Reading> = HashMap::new();
-        let mut names: HashMap<i64, String> = HashMap::new();
         let mut hidden = 0u64;
         let mut over = 0u64;
         {
             use futures_util::TryStreamExt;
-            let mut rows = sqlx::query(&sql).fetch(&mut *tx);
+            let mut query = sqlx::query(&sql);
+            if !full {
+                query = query.bind(&known);
+            }
+            let mut rows = query.fetch(&mut *tx);
             loop {
                 let row = match rows.try_next().await {
                     Ok(Some(row)) => row,
@@ -318,17 +376,14 @@ impl StatementsProbe {
                     continue;
                 }
                 let get = |c: &str| row.try_get::<Option<f64>, _>(c).map(|v| v.unwrap_or(0.0));
-                let dbid: i64 = row.try_get("dbid").map_err(classify)?;
+                let who: i64 = row.try_get("who").map_err(classify)?;
                 let queryid: Option<i64> = row.try_get("queryid").map_err(classify)?;
                 let entry = Entry {
-                    dbid,
-                    userid: row.try_get("userid").map_err(classify)?,
+                    dbid: who >> 32,
+                    userid: who & 0xffff_ffff,
                     queryid,
                 };
                 hidden += u64::from(queryid.is_none());
-                names
-                    .entry(dbid)
-                    .or_insert_with(|| row.try_get("database").unwrap_or_default());
                 let mut values = vec![0.0; COUNTERS];
                 for (i, column) in [
                     (CALLS, "calls"),
@@ -345,7 +400,8 @@ impl StatementsProbe {
                     born: row.try_get("born").map_err(classify)?,
                     exact: queryid.is_some(),
                 };
-                // Hidden entries of one role in one database are one sum.
+                // Hidden entries of one role in one database are one sum (never left on the
+                // server: their fingerprints are not known one by one).
                 match entries.get_mut(&entry) {
                     Some(sum) => {
                         for (a, b) in sum.values.iter_mut().zip(&reading.values) {
@@ -359,18 +415,28 @@ impl StatementsProbe {
                 }
             }
         }
+        // Entries left on the server did not move: they read as at the last read.
+        if !full {
+            if let Some(last) = state.window.last_items() {
+                for (entry, reading) in last {
+                    if reading.exact && !entries.contains_key(entry) {
+                        entries.insert(entry.clone(), reading.clone());
+                    }
+                }
+            }
+        }
+        state.epoch = epoch.clone();
+        state.since_full = if full { 0 } else { state.since_full + 1 };
         if hidden > 0 {
             state.once(source, "hidden", false, "the role may not see other roles' statements (grant it pg_read_all_stats, or pg_monitor): their time is counted in queryid=\"other\" without their queryid");
         }
         if over > 0 {
             state.once(source, "over", false, &format!("pg_stat_statements holds more than {MAX_ENTRIES} entries: the ones past them are counted in no row"));
         }
-        let total = entries.len() + over as usize;
         let moved = state
             .window
             .advance(std::time::Instant::now(), epoch, entries);
         out.add(&STATEMENTS_AVAILABLE, &[source], 1.0);
-        out.add(&STATEMENTS_ENTRIES, &[source], total as f64);
         if let Some(max) = max {
             out.add(&STATEMENTS_MAX, &[source], max);
         }
@@ -678,6 +744,26 @@ mod tests {
         )));
     }
 
+    /// The fingerprints Postgres 15 computed with `FINGERPRINT` for these entries (`SELECT …
+    /// FROM (VALUES …) s(queryid, dbid, userid, calls)`): the exporter must compute the same,
+    /// or every entry would cross the wire at every read.
+    #[test]
+    fn fingerprints_are_the_servers() {
+        for (queryid, dbid, userid, calls, fp) in [
+            (Some(-4824784133089868443), 5, 10, 12345.0, 1882593591),
+            (Some(3513546156287600745), 16384, 16385, 1.0, 599046132),
+            (None, 1, 10, 99.0, 104),
+        ] {
+            let e = entry(dbid, userid, queryid);
+            assert_eq!(fingerprint(&e, calls), fp, "{e:?}");
+        }
+        assert_ne!(
+            fingerprint(&entry(5, 10, Some(7)), 1.0),
+            fingerprint(&entry(5, 10, Some(7)), 2.0),
+            "a run changes it"
+        );
+    }
+
     #[test]
     fn texts_are_one_line_and_withheld_where_they_may_carry_a_secret() {
         assert_eq!(
@@ -699,14 +785,23 @@ mod tests {
             schema: "public".into(),
             version,
         };
-        let v18 = counters_sql(&ext((1, 12)));
+        let v18 = counters_sql(&ext((1, 12)), false);
         assert!(v18.contains("shared_blk_read_time") && v18.contains("stats_since"));
         assert!(v18.contains("WHERE s.toplevel") && v18.contains("pg_stat_statements(false)"));
-        let v16 = counters_sql(&ext((1, 10)));
+        assert!(!v18.contains("unnest"));
+        let v16 = counters_sql(&ext((1, 10)), false);
         assert!(v16.contains("s.blk_read_time") && !v16.contains("stats_since"));
-        let v13 = counters_sql(&ext((1, 8)));
+        let v13 = counters_sql(&ext((1, 8)), false);
         assert!(v13.contains("total_exec_time") && !v13.contains("toplevel"));
-        assert!(counters_sql(&ext((1, 7))).contains("s.total_time"));
+        assert!(counters_sql(&ext((1, 7)), false).contains("s.total_time"));
+        // Entries that did not run since the last read stay on the server.
+        let filtered = counters_sql(&ext((1, 12)), true);
+        assert!(
+            filtered.contains("WHERE s.toplevel AND (((coalesce(s.queryid, 0) #"),
+            "{filtered}"
+        );
+        assert!(counters_sql(&ext((1, 8)), true).contains(" WHERE (((coalesce(s.queryid, 0) #"));
+        assert!(filtered.ends_with("NOT IN (SELECT unnest($1::int4[]))"));
         assert_eq!(parse_version("1.10"), (1, 10));
         assert_eq!(parse_version("garbage"), (0, 0));
     }
