@@ -34,6 +34,10 @@ const NOT_RUN: &[(&str, &str)] = &[
         "a benchmark: minutes of load, figures for docs/scaling.md",
     ),
     (
+        "scripts/bench-statements",
+        "a benchmark: minutes of load against postgres_exporter, figures for docs/scaling.md",
+    ),
+    (
         "docker",
         "no Docker engine runs here (docker-compose config -q is tested in tests/bundle.rs)",
     ),
@@ -124,15 +128,20 @@ impl Session {
             std::os::unix::fs::symlink(entry.path(), dir.path().join(&name)).unwrap();
         }
         // `cargo run --release -- ARGS` is the binary under test: the guides name the command
-        // a reader types, the test runs what it builds.
+        // a reader types, the test runs what it builds. Any other cargo command (`cargo test
+        // --test redis` in the development guide) runs in the repository itself, whose build
+        // it shares, without the variables cargo set for this test (they would make it build
+        // everything anew).
         let bin = dir.path().join(".docs-bin");
         std::fs::create_dir(&bin).unwrap();
         let shim = bin.join("cargo");
         std::fs::write(
             &shim,
             format!(
-                "#!/usr/bin/env bash\nif [ \"$1 $2 $3\" = 'run --release --' ]; then shift 3; exec {:?} \"$@\"; fi\necho \"tests/docs.rs: cannot run cargo $*\" >&2\nexit 2\n",
-                env!("CARGO_BIN_EXE_pulse-exporter")
+                "#!/usr/bin/env bash\nif [ \"$1 $2 $3\" = 'run --release --' ]; then shift 3; exec {:?} \"$@\"; fi\nfor v in $(compgen -e | grep -E '^(CARGO_|OUT_DIR$|RUST)' | grep -vx CARGO_HOME); do unset \"$v\"; done\ncd {:?} && exec {:?} \"$@\"\n",
+                env!("CARGO_BIN_EXE_pulse-exporter"),
+                root,
+                std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
             ),
         )
         .unwrap();
