@@ -82,7 +82,7 @@ async fn a_swapped_configmap_or_rotated_secret_reloads_without_a_signal() {
     std::fs::write(&secret, "0").unwrap();
     let with_secret = |extra: &str| {
         redis_config(extra).replace(
-            REDIS_URL,
+            &*REDIS_URL,
             &format!("{REDIS_URL}/${{file:{}}}", secret.display()),
         )
     };

@@ -288,6 +288,10 @@ sources:
 #[tokio::test]
 async fn the_latency_check_succeeds_where_the_server_keeps_no_statistics_and_says_so_once() {
     let dbname = unique("pulse_latency");
+    // nx-27017 keeps one table per collection name whatever the database, and makes the
+    // collections $collStats names: names of this test's own, dropped when it ends.
+    let (users, posts) = (unique("lat_users"), unique("lat_posts"));
+    let _drop = DropCollections(vec![users.clone(), posts.clone()]);
     let config = format!(
         r#"
 global: {{ health_interval: 1s, health_timeout: 800ms }}
@@ -295,7 +299,7 @@ sources:
   - name: docs
     kind: mongodb
     url: {MONGO_URL}/{dbname}
-    collections: [users, posts]
+    collections: [{users}, {posts}]
     latency: {{ interval: 10s, timeout: 2s }}
 "#
     );
@@ -349,4 +353,30 @@ sources:
         (1..=3).contains(&gaps),
         "each missing part logged once, over two runs: {logs}"
     );
+}
+
+/// Drops the named collections when the test ends, however it ends.
+struct DropCollections(Vec<String>);
+
+impl Drop for DropCollections {
+    fn drop(&mut self) {
+        let names = std::mem::take(&mut self.0);
+        let dropped = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async {
+                    let client = mongo().await;
+                    for name in names {
+                        let _ = client
+                            .database("admin")
+                            .collection::<Document>(&name)
+                            .drop()
+                            .await;
+                    }
+                })
+        });
+        let _ = dropped.join();
+    }
 }

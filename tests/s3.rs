@@ -68,7 +68,7 @@ async fn put_objects(
 
 #[tokio::test]
 async fn canary_round_trip_prefix_stats_and_a_missing_bucket_on_moto() {
-    let client = s3_client(MOTO_URL, "test", "test").await;
+    let client = s3_client(&MOTO_URL, "test", "test").await;
     let bucket = unique("media").replace('_', "-");
     client.create_bucket().bucket(&bucket).send().await.unwrap();
     put_objects(
@@ -91,13 +91,20 @@ async fn canary_round_trip_prefix_stats_and_a_missing_bucket_on_moto() {
     let e = Exporter::start(&config(&[
         source(
             "media",
-            MOTO_URL,
+            &MOTO_URL,
             &bucket,
             "test",
             "test",
             "    canary: { prefix: \"pulse-canary/\" }\n    prefixes: [{ prefix: \"uploads/\" }]\n",
         ),
-        source("gone", MOTO_URL, "no-such-bucket-pulse", "test", "test", ""),
+        source(
+            "gone",
+            &MOTO_URL,
+            "no-such-bucket-pulse",
+            "test",
+            "test",
+            "",
+        ),
     ]));
     let checks = ["canary", "prefix:uploads/"];
     let m = e
@@ -162,7 +169,7 @@ async fn canary_round_trip_prefix_stats_and_a_missing_bucket_on_moto() {
 
 #[tokio::test]
 async fn prefix_stats_page_and_truncate() {
-    let client = s3_client(MOTO_URL, "test", "test").await;
+    let client = s3_client(&MOTO_URL, "test", "test").await;
     let bucket = unique("pages").replace('_', "-");
     client.create_bucket().bucket(&bucket).send().await.unwrap();
     put_objects(
@@ -175,7 +182,7 @@ async fn prefix_stats_page_and_truncate() {
     let e = InProcess::start(&config(&[
         source(
             "all",
-            MOTO_URL,
+            &MOTO_URL,
             &bucket,
             "test",
             "test",
@@ -183,7 +190,7 @@ async fn prefix_stats_page_and_truncate() {
         ),
         source(
             "capped",
-            MOTO_URL,
+            &MOTO_URL,
             &bucket,
             "test",
             "test",
@@ -226,13 +233,13 @@ async fn prefix_stats_page_and_truncate() {
 
 #[tokio::test]
 async fn s3s_checks_signatures_wrong_secret_is_auth_and_the_canary_reports_zero() {
-    let client = s3_client(S3S_URL, S3S_KEY, S3S_SECRET).await;
+    let client = s3_client(&S3S_URL, S3S_KEY, S3S_SECRET).await;
     let bucket = unique("signed").replace('_', "-");
     client.create_bucket().bucket(&bucket).send().await.unwrap();
     let e = Exporter::start(&config(&[
         source(
             "good",
-            S3S_URL,
+            &S3S_URL,
             &bucket,
             S3S_KEY,
             S3S_SECRET,
@@ -240,7 +247,7 @@ async fn s3s_checks_signatures_wrong_secret_is_auth_and_the_canary_reports_zero(
         ),
         source(
             "badkey",
-            S3S_URL,
+            &S3S_URL,
             &bucket,
             S3S_KEY,
             "not-the-secret-42",
@@ -248,7 +255,7 @@ async fn s3s_checks_signatures_wrong_secret_is_auth_and_the_canary_reports_zero(
         ),
         source(
             "nobucket",
-            S3S_URL,
+            &S3S_URL,
             "missing-bucket-pulse",
             S3S_KEY,
             S3S_SECRET,
@@ -329,7 +336,7 @@ async fn an_https_endpoint_signed_by_a_private_ca_is_trusted_with_tls_ca_file() 
         endpoint: format!("127.0.0.1:{}", front.port),
     };
     assert_tls_outcome(&e, &ca, want, Duration::from_secs(30)).await;
-    s3_client(MOTO_URL, "test", "test")
+    s3_client(&MOTO_URL, "test", "test")
         .await
         .delete_bucket()
         .bucket(&bucket)

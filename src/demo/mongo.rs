@@ -34,13 +34,27 @@ impl Target {
         })
     }
 
-    /// Refuses a database that holds collections the demo did not make, unless `force`.
+    /// Refuses a database that holds collections the demo did not make, unless `force`. An
+    /// empty collection holds nothing to protect (a monitoring read may leave one behind, as
+    /// `$collStats` does on some wire servers): it does not count.
     pub async fn check_safe(&self, force: bool) -> Result<(), DemoError> {
-        let mut names = self
+        let listed = self
             .db
             .list_collection_names()
             .await
             .map_err(|e| DemoError::target("mongodb", e))?;
+        let mut names = Vec::with_capacity(listed.len());
+        for name in listed {
+            let count = self
+                .db
+                .collection::<mongodb::bson::Document>(&name)
+                .estimated_document_count()
+                .await
+                .map_err(|e| DemoError::target("mongodb", e))?;
+            if count > 0 || name == "_pulse_demo" {
+                names.push(name);
+            }
+        }
         names.sort();
         let marked = names.iter().any(|n| n == "_pulse_demo");
         judge(

@@ -53,7 +53,7 @@ impl Drop for Cleanup {
         // Drop may run inside the test's runtime (or while it unwinds): the removal gets a
         // thread and a runtime of its own, and its failures are ignored, never a double panic.
         let work = std::thread::spawn(move || {
-            if let Ok(mut c) = redis::Client::open(REDIS_URL).and_then(|c| c.get_connection()) {
+            if let Ok(mut c) = redis::Client::open(&*REDIS_URL).and_then(|c| c.get_connection()) {
                 for pattern in &redis_patterns {
                     let keys: Vec<String> = redis::cmd("KEYS")
                         .arg(pattern)
@@ -72,7 +72,7 @@ impl Drop for Cleanup {
             };
             rt.block_on(async {
                 if !pg_statements.is_empty() {
-                    if let Ok(pool) = sqlx::PgPool::connect(PG_URL).await {
+                    if let Ok(pool) = sqlx::PgPool::connect(&PG_URL).await {
                         for s in &pg_statements {
                             let _ = sqlx::query(s).execute(&pool).await;
                         }

@@ -1,21 +1,57 @@
 //! The real services the tests talk to (Postgres, Redis, RabbitMQ, the MongoDB and S3
-//! servers scripts/test starts): their addresses, and clients that fail loudly, never skip,
-//! when a service is not there.
+//! servers `scripts/services up` starts): their addresses, each read from the environment
+//! with the local service as its default (docs/development.md lists the variables), and
+//! clients that fail loudly, never skip, when a service is not there.
+
+use std::sync::OnceLock;
 
 use super::*;
 
-pub const PG_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
+/// A service's URL: the environment variable `var` where it is set, else `default`. It reads
+/// as a `&str` and formats as one (`format!("{PG_URL}/…")`).
+pub struct EnvUrl {
+    var: &'static str,
+    default: &'static str,
+    value: OnceLock<String>,
+}
+
+impl EnvUrl {
+    const fn new(var: &'static str, default: &'static str) -> EnvUrl {
+        EnvUrl {
+            var,
+            default,
+            value: OnceLock::new(),
+        }
+    }
+}
+
+impl std::ops::Deref for EnvUrl {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.value
+            .get_or_init(|| std::env::var(self.var).unwrap_or_else(|_| self.default.to_owned()))
+    }
+}
+
+impl std::fmt::Display for EnvUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self)
+    }
+}
+
+pub static PG_URL: EnvUrl = EnvUrl::new(
+    "PULSE_TEST_POSTGRES_URL",
+    "postgres://postgres@127.0.0.1:5432/postgres",
+);
+pub static REDIS_URL: EnvUrl = EnvUrl::new("PULSE_TEST_REDIS_URL", "redis://127.0.0.1:6379");
 
 /// Connects to the real Postgres, failing loudly (never skipping) when it is not there.
 pub async fn pg() -> sqlx::PgPool {
     sqlx::postgres::PgPoolOptions::new()
         .max_connections(4)
-        .connect(PG_URL)
+        .connect(&PG_URL)
         .await
-        .unwrap_or_else(|e| {
-            panic!("Postgres must run on 127.0.0.1:5432 (scripts/test starts it): {e}")
-        })
+        .unwrap_or_else(|e| panic!("Postgres must run at {PG_URL} (scripts/services up): {e}"))
 }
 
 /// Queries running on the server whose text contains `marker` (other than this one).
@@ -32,16 +68,19 @@ pub async fn active_queries(pool: &sqlx::PgPool, marker: &str) -> i64 {
 
 /// Connects to the real Redis, failing loudly when it is not there.
 pub async fn redis() -> redis::aio::MultiplexedConnection {
-    redis::Client::open(REDIS_URL)
+    redis::Client::open(&*REDIS_URL)
         .unwrap()
         .get_multiplexed_async_connection()
         .await
-        .unwrap_or_else(|e| {
-            panic!("Redis must run on 127.0.0.1:6379 (scripts/test starts it): {e}")
-        })
+        .unwrap_or_else(|e| panic!("Redis must run at {REDIS_URL} (scripts/services up): {e}"))
 }
 
-pub const RABBIT_API: &str = "http://127.0.0.1:15672";
+pub static RABBIT_API: EnvUrl = EnvUrl::new("PULSE_TEST_RABBITMQ_API", "http://127.0.0.1:15672");
+/// The broker's AMQP address (host and port; a vhost's URL adds its path).
+pub static RABBIT_AMQP: EnvUrl = EnvUrl::new(
+    "PULSE_TEST_RABBITMQ_AMQP",
+    "amqp://guest:guest@127.0.0.1:5672",
+);
 
 /// A vhost of its own on the real RabbitMQ, so tests never see each other's queues.
 pub struct RabbitVhost {
@@ -129,7 +168,7 @@ impl RabbitVhost {
     }
 
     pub fn amqp_url(&self) -> String {
-        format!("amqp://guest:guest@127.0.0.1:5672/{}", self.name)
+        format!("{RABBIT_AMQP}/{}", self.name)
     }
 
     pub async fn delete(self) {
@@ -142,9 +181,9 @@ impl RabbitVhost {
     }
 }
 
-pub const MONGO_URL: &str = "mongodb://127.0.0.1:27017";
+pub static MONGO_URL: EnvUrl = EnvUrl::new("PULSE_TEST_MONGODB_URL", "mongodb://127.0.0.1:27017");
 
-/// Connects to the MongoDB wire server (nx-27017 here, started by scripts/test).
+/// Connects to the MongoDB wire server (nx-27017 here, started by `scripts/services up`).
 pub async fn mongo() -> mongodb::Client {
     let c = mongodb::Client::with_uri_str(format!("{MONGO_URL}/?serverSelectionTimeoutMS=3000"))
         .await
@@ -153,17 +192,15 @@ pub async fn mongo() -> mongodb::Client {
         .run_command(mongodb::bson::doc! { "ping": 1 })
         .await
         .unwrap_or_else(|e| {
-            panic!(
-                "a MongoDB server must run on 127.0.0.1:27017 (scripts/test starts nx-27017): {e}"
-            )
+            panic!("a MongoDB server must run at {MONGO_URL} (scripts/services up starts nx-27017): {e}")
         });
     c
 }
 
-/// moto_server (S3 without signature checks), started by scripts/test.
-pub const MOTO_URL: &str = "http://127.0.0.1:9000";
-/// s3s-fs (S3 with SigV4 checks), started by scripts/test with these credentials.
-pub const S3S_URL: &str = "http://127.0.0.1:9001";
+/// moto_server (S3 without signature checks), started by `scripts/services up`.
+pub static MOTO_URL: EnvUrl = EnvUrl::new("PULSE_TEST_MOTO_URL", "http://127.0.0.1:9000");
+/// s3s-fs (S3 with SigV4 checks), started by `scripts/services up` with these credentials.
+pub static S3S_URL: EnvUrl = EnvUrl::new("PULSE_TEST_S3S_URL", "http://127.0.0.1:9001");
 pub const S3S_KEY: &str = "pulse-test-key";
 pub const S3S_SECRET: &str = "pulse-test-secret-0123456789";
 
@@ -186,14 +223,14 @@ pub async fn s3_client(endpoint: &str, key: &str, secret: &str) -> aws_sdk_s3::C
         .build();
     let client = aws_sdk_s3::Client::from_conf(conf);
     if let Err(e) = client.list_buckets().send().await {
-        panic!("an S3 server must run at {endpoint} (scripts/test starts moto_server and s3s-fs): {e:?}");
+        panic!("an S3 server must run at {endpoint} (scripts/services up starts moto_server and s3s-fs): {e:?}");
     }
     client
 }
 
 /// Creates `bucket` on moto (which checks no signature) for a test's S3 source.
 pub async fn moto_bucket(bucket: &str) {
-    s3_client(MOTO_URL, "test", "test")
+    s3_client(&MOTO_URL, "test", "test")
         .await
         .create_bucket()
         .bucket(bucket)
