@@ -22,7 +22,8 @@ pub const ZERO_THRESHOLD: f64 = 2.938_735_877_055_719e-39;
 
 /// The native part of a histogram: the zero bucket and the positive buckets by index
 /// (durations are never negative).
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct NativeBuckets {
     /// Observations at or below [`ZERO_THRESHOLD`].
     pub zero_count: u64,

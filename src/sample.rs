@@ -73,6 +73,39 @@ impl HistogramData {
         true
     }
 
+    /// A histogram from native buckets alone (kept in a store), with classic buckets at
+    /// `bounds`, each a native bucket's upper bound (powers of two are), so that each classic
+    /// count is exact.
+    pub fn from_native(
+        native: &crate::native::NativeBuckets,
+        sum: f64,
+        count: u64,
+        bounds: &[f64],
+    ) -> Self {
+        let mut out = HistogramData::new(bounds);
+        let mut below = native.zero_count;
+        let mut it = native.positive.iter().peekable();
+        for (i, bound) in out.bounds.iter().enumerate() {
+            let mut cumulative = below;
+            while let Some((&index, &n)) = it.peek() {
+                if bound.is_finite() && crate::native::upper_bound(index) > *bound {
+                    break;
+                }
+                cumulative += n;
+                it.next();
+            }
+            out.counts[i] = cumulative - below;
+            below = cumulative;
+        }
+        out.count = count.max(below);
+        if let Some(last) = out.counts.last_mut() {
+            *last += out.count - below;
+        }
+        out.sum = sum;
+        out.native = Some(native.clone());
+        out
+    }
+
     /// A histogram from a server's own buckets: `(upper bound, observations at or below it)`
     /// with ascending bounds, the number of observations and their sum. A cumulative count
     /// that falls is read as the one before it; observations past the last bound count in
@@ -440,6 +473,18 @@ mod tests {
         // A count and a sum alone: classic only.
         let bare = HistogramData::from_cumulative(&[], 4, 1.0);
         assert_eq!((bare.counts, bare.native), (vec![4], None));
+    }
+
+    #[test]
+    fn native_buckets_give_exact_classic_counts_at_powers_of_two() {
+        let mut kept = HistogramData::new(&[1.0, 4.0, 64.0]);
+        for v in [0.5, 1.0, 3.0, 4.0, 4.5, 100.0] {
+            kept.observe(v);
+        }
+        let native = kept.native.clone().unwrap();
+        let again = HistogramData::from_native(&native, kept.sum, kept.count, &[1.0, 4.0, 64.0]);
+        assert_eq!(again.counts, kept.counts, "{again:?}");
+        assert_eq!((again.count, again.sum), (6, kept.sum));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use crate::jobs::config::JobSpec;
 use crate::jobs::state::JobState;
 use crate::metric::{Metric, Section};
-use crate::sample::{Family, Output};
+use crate::sample::{Family, HistogramData, Output};
 
 /// The jobs' section of docs/metrics.md.
 pub const SECTION: Section = Section {
@@ -27,6 +27,7 @@ pub const SECTION: Section = Section {
         JOB_MAX_RUNTIME,
         JOB_FAILING,
         JOB_RUNS,
+        JOB_DURATION,
         JOB_STORE_UP,
     ],
 };
@@ -128,6 +129,19 @@ pub const JOB_RUNS: Metric = Metric::counter(
 )
 .doc("Finished runs by `outcome` (`success`, `failure`), counted once per run id, across every replica (the count is kept in the store).");
 
+/// `pulse_job_duration_seconds`.
+pub const JOB_DURATION: Metric = Metric::histogram(
+    "pulse_job_duration_seconds",
+    "How long the job's finished runs took, start to end (those whose start was seen).",
+    &["job_name"],
+)
+.doc("How long finished runs took, from their `start` ping to their end, for the runs whose start was seen; kept in the store, so every replica publishes the same. Classic buckets at 1 s, 4 s, 16 s, … 36 h; a native histogram where Prometheus negotiates protobuf.");
+
+/// Classic bounds of [`JOB_DURATION`]: powers of four seconds, each a native bucket's bound.
+const DURATION_BOUNDS: [f64; 10] = [
+    1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 131072.0,
+];
+
 /// `pulse_job_store_up`.
 pub const JOB_STORE_UP: Metric = Metric::gauge(
     "pulse_job_store_up",
@@ -168,6 +182,14 @@ pub fn job_families(job: &JobSpec, state: Option<&JobState>) -> Vec<Family> {
         out.add(&JOB_FAILING, &[name], if s.failing() { 1.0 } else { 0.0 });
         out.add(&JOB_RUNS, &[name, "success"], s.successes as f64);
         out.add(&JOB_RUNS, &[name, "failure"], s.failures as f64);
+        if s.durations.count > 0 {
+            let d = &s.durations;
+            out.add_histogram(
+                &JOB_DURATION,
+                &[name],
+                HistogramData::from_native(&d.buckets, d.sum, d.count, &DURATION_BOUNDS),
+            );
+        }
     }
     let labels: Vec<(String, String)> = job
         .labels

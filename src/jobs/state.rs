@@ -101,6 +101,22 @@ pub struct JobState {
     pub log: Option<String>,
     /// For a job a ping key made: the key's name.
     pub key: Option<String>,
+    /// How long its finished runs took (those whose start was seen), in native buckets, kept
+    /// with the state so every replica publishes the same histogram.
+    pub durations: Durations,
+}
+
+/// The durations of a job's finished runs: native buckets (the classic ones are derived at
+/// publishing, [`crate::sample::HistogramData::from_native`]), their sum and count.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Durations {
+    /// Runs per native bucket.
+    pub buckets: crate::native::NativeBuckets,
+    /// Seconds of all of them.
+    pub sum: f64,
+    /// How many.
+    pub count: u64,
 }
 
 /// What a ping did.
@@ -153,6 +169,11 @@ impl JobState {
                     .position(|r| r.rid == rid)
                     .map(|i| self.running.remove(i));
                 self.last_duration = run.map(|r| (ping.at - r.started).max(0.0));
+                if let Some(d) = self.last_duration.filter(|d| d.is_finite()) {
+                    self.durations.buckets.add(d, 1);
+                    self.durations.sum += d;
+                    self.durations.count += 1;
+                }
                 match ping.signal {
                     Signal::Fail(code) => {
                         self.last_failure = Some(ping.at);
@@ -310,6 +331,13 @@ mod tests {
         assert_eq!(s.deadline(&hourly), Some(5000.0 + 3600.0 + 60.0));
         s.apply(&ping(Signal::Success, None, 6000.0), DAY);
         assert!(!s.failing());
+        // Only the run whose start was seen counts in the durations, and survives the store.
+        assert_eq!((s.durations.count, s.durations.sum), (1, 60.0));
+        let kept: JobState = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(kept.durations, s.durations);
+        // A state stored before durations were kept reads with none.
+        let old: JobState = serde_json::from_str(r#"{"first_seen": 5.0, "starts": 2}"#).unwrap();
+        assert_eq!(old.durations.count, 0);
     }
 
     #[test]
