@@ -8,6 +8,7 @@
 //! the server presents, because it reads a date and sends nothing; the clients verify as
 //! configured, and a certificate they refuse fails the health probe with reason `tls`.
 
+use crate::sync::MutexExt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -175,7 +176,7 @@ pub async fn read(endpoint: &TlsEndpoint) -> Result<Option<i64>, String> {
     // The handshake may still fail after the chain was read (a server asking for a client
     // certificate this read does not send): the chain is what it came for.
     let handshake = connector.connect(name, tcp).await;
-    let chain = std::mem::take(&mut *recorder.chain.lock().unwrap_or_else(|e| e.into_inner()));
+    let chain = std::mem::take(&mut *recorder.chain.locked());
     if let Ok(mut tls) = handshake {
         let _ = tls.shutdown().await;
     }
@@ -205,7 +206,7 @@ impl ServerCertVerifier for Recorder {
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let mut chain = self.chain.lock().unwrap_or_else(|e| e.into_inner());
+        let mut chain = self.chain.locked();
         *chain = std::iter::once(end_entity)
             .chain(intermediates)
             .map(|c| c.clone().into_owned())

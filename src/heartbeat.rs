@@ -6,6 +6,7 @@
 //! is up while its last beat is younger than `max_age`, down after that, and forgotten once it
 //! is older than `forget_after`, even if its key or row is gone (heartbeat keys usually expire).
 
+use crate::sync::MutexExt;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, UNIX_EPOCH};
@@ -374,7 +375,7 @@ impl Tracker {
         example: Option<&str>,
     ) -> Output {
         let now = crate::sample::unix_now();
-        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        let mut known = self.known.locked();
         // A beat from the future (clock skew, or a unit mix-up such as microseconds) would
         // keep a worker up forever, and one before 2000 (a zero, `-infinity`) would hide it
         // silently: both are malformed, like text that is not a time.
@@ -413,10 +414,7 @@ impl Tracker {
         malformed: u64,
         example: Option<&str>,
     ) {
-        let mut last = self
-            .last_malformed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut last = self.last_malformed.locked();
         if malformed > 0 && malformed != *last {
             tracing::warn!(source, pool = %hb.pool, malformed, example = example.unwrap_or(""), "heartbeat values that are neither a timestamp nor JSON with a ts field were skipped");
         }

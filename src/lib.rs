@@ -6,6 +6,7 @@
 //!
 //! | module | owns |
 //! |---|---|
+//! | [`sync`] | locks that outlive a panic |
 //! | [`secrets`] | the secrets list and scrubbing them from logs and errors |
 //! | [`error`] | `ProbeError` and its bounded `Reason` |
 //! | [`metric`] | metric declarations: `Metric` (name, type, HELP, labels, docs) and `Section` |
@@ -35,6 +36,7 @@
 //! holds the flags and one file per command, and `src/demo/` the demo's data generator (the
 //! exporter's library does not carry it).
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod certificates;
@@ -55,5 +57,6 @@ pub mod secrets;
 pub mod self_metrics;
 pub mod serve;
 pub mod sources;
+pub mod sync;
 pub mod timetemplate;
 pub mod topn;

@@ -5,6 +5,10 @@
 //! Exit codes: 0 success; 1 invalid config, failed checks under `probe`, or a runtime error;
 //! 2 bad command-line usage.
 
+// One `unsafe` block, `kill(2)` on the wrapper's own child (src/cli/wrap.rs); the library
+// forbids it.
+#![deny(unsafe_code)]
+
 use std::process::ExitCode;
 
 mod cli;

@@ -5,6 +5,7 @@
 //! [`ScrubbingWriter`], and every [`crate::error::ProbeError`] message through [`scrub`], so a
 //! secret that leaks into a driver's error text still never reaches a log, a page or a label.
 
+use crate::sync::RwLockExt;
 use std::borrow::Cow;
 use std::io::{self, Write};
 use std::sync::RwLock;
@@ -28,7 +29,7 @@ pub fn register(value: &str) {
     // JSON logs and `{:?}` formatting escape quotes and backslashes, so the escaped form of a
     // secret is registered too; otherwise it would no longer match once written.
     let escaped = value.replace('\\', "\\\\").replace('"', "\\\"");
-    let mut list = SECRETS.write().unwrap_or_else(|e| e.into_inner());
+    let mut list = SECRETS.write_locked();
     for form in [value.to_owned(), escaped] {
         if !list.contains(&form) {
             list.push(form);
@@ -40,7 +41,7 @@ pub fn register(value: &str) {
 
 /// `text` with every registered secret replaced by [`MASK`].
 pub fn scrub(text: &str) -> Cow<'_, str> {
-    let list = SECRETS.read().unwrap_or_else(|e| e.into_inner());
+    let list = SECRETS.read_locked();
     if !list.iter().any(|s| text.contains(s.as_str())) {
         return Cow::Borrowed(text);
     }

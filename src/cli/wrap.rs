@@ -4,6 +4,7 @@
 //! that cannot be sent is reported on stderr and never changes the command's exit status;
 //! the run id makes a retried ping safe.
 
+use pulse_exporter::sync::MutexExt;
 use std::ffi::OsString;
 use std::process::{ExitCode, Stdio};
 use std::sync::{Arc, Mutex};
@@ -188,7 +189,7 @@ async fn wrap(args: &WrapArgs) -> i32 {
             1
         }
     };
-    let log = std::mem::take(&mut tail.lock().unwrap_or_else(|e| e.into_inner()).0);
+    let log = std::mem::take(&mut tail.locked().0);
     pinger.send(&code.to_string(), log, args.retry_for).await;
     code
 }
@@ -219,6 +220,7 @@ async fn wait_forwarding_signals(
         if let Some(pid) = child.id() {
             // SAFETY: kill(2) with the pid of our own child, which has not been reaped (wait
             // has not returned), and a valid signal number.
+            #[allow(unsafe_code)]
             unsafe {
                 libc::kill(pid as libc::pid_t, forward);
             }
@@ -238,9 +240,7 @@ async fn pass(
         match from.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
-                tail.lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(&buf[..n]);
+                tail.locked().push(&buf[..n]);
                 // Our own stdout closed (a pipe to `head`): the command still runs to its end.
                 let _ = to.write_all(&buf[..n]).await;
                 let _ = to.flush().await;

@@ -3,6 +3,7 @@
 //! A write reads the state, applies a pure step to it and writes it back only if nobody wrote
 //! in between (a Lua compare-and-set on Redis, a row lock on Postgres).
 
+use crate::sync::MutexExt;
 use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -155,7 +156,7 @@ impl Backend {
     ) -> Result<Option<(JobState, R)>, StoreError> {
         match self {
             Backend::Memory(map) => {
-                let mut map = map.lock().unwrap_or_else(|e| e.into_inner());
+                let mut map = map.locked();
                 if let Some((key, max)) = cap {
                     let made = map
                         .values()
@@ -307,7 +308,7 @@ impl Backend {
         let mut out = BTreeMap::new();
         match self {
             Backend::Memory(map) => {
-                return Ok(map.lock().unwrap_or_else(|e| e.into_inner()).clone());
+                return Ok(map.locked().clone());
             }
             Backend::Redis { prefix, .. } => {
                 let mut conn = self.redis().await?;
@@ -375,7 +376,7 @@ impl Backend {
         let encode = |state: &JobState| serde_json::to_string(state).unwrap_or_default();
         match self {
             Backend::Memory(map) => {
-                let mut map = map.lock().unwrap_or_else(|e| e.into_inner());
+                let mut map = map.locked();
                 for (n, state) in states {
                     map.entry(n.clone()).or_insert_with(|| state.clone());
                 }
@@ -420,7 +421,7 @@ impl Backend {
     pub async fn forget(&self, name: &str) -> Result<(), StoreError> {
         match self {
             Backend::Memory(map) => {
-                map.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
+                map.locked().remove(name);
             }
             Backend::Redis { prefix, .. } => {
                 let mut conn = self.redis().await?;

@@ -2,6 +2,7 @@
 //! changes), reading every job's state from the store in the background, forgetting silent
 //! provisioned jobs, and publishing the `pulse_job_*` series into the exporter's store.
 
+use crate::sync::{MutexExt, RwLockExt};
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -147,12 +148,7 @@ impl JobTracker {
                 tokio::time::sleep(every).await;
             }
         });
-        if let Some(old) = self
-            .refresh
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .replace(handle)
-        {
+        if let Some(old) = self.refresh.locked().replace(handle) {
             old.abort();
         }
     }
@@ -171,27 +167,21 @@ impl JobTracker {
     /// afresh); removed jobs leave at once.
     pub fn apply(&self, prepared: Prepared) {
         if let Some(backend) = prepared.backend {
-            *self.backend.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(backend);
-            self.cache.lock().unwrap_or_else(|e| e.into_inner()).clear();
+            *self.backend.write_locked() = Arc::new(backend);
+            self.cache.locked().clear();
         }
-        *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(prepared.config);
+        *self.config.write_locked() = Arc::new(prepared.config);
         self.ensure.store(true, Ordering::Release);
         self.publish();
     }
 
     /// The jobs config in force.
     pub fn config(&self) -> Arc<JobsConfig> {
-        self.config
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.config.read_locked().clone()
     }
 
     fn backend(&self) -> Arc<Backend> {
-        self.backend
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.backend.read_locked().clone()
     }
 
     /// One read of the store: records declared jobs it does not hold yet, reads every state,
@@ -236,7 +226,7 @@ impl JobTracker {
                 // runs, so a late job stays late; a replica that knows nothing of it leaves it
                 // to the next that does (or to the reload's `ensure`).
                 let lost: Vec<(String, JobState)> = {
-                    let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+                    let cache = self.cache.locked();
                     config
                         .jobs
                         .iter()
@@ -251,7 +241,7 @@ impl JobTracker {
                     }
                     states.extend(lost);
                 }
-                *self.cache.lock().unwrap_or_else(|e| e.into_inner()) = states;
+                *self.cache.locked() = states;
                 self.set_store_up(true, None);
             }
             Err(e) => self.set_store_up(false, Some(e.to_string())),
@@ -272,7 +262,7 @@ impl JobTracker {
     /// each key's `max_jobs`).
     pub fn jobs(&self) -> Vec<(JobSpec, Option<JobState>)> {
         let config = self.config();
-        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let cache = self.cache.locked();
         let mut out: Vec<(JobSpec, Option<JobState>)> = config
             .jobs
             .iter()
@@ -356,7 +346,7 @@ impl JobTracker {
                     ));
                 }
                 {
-                    let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+                    let cache = self.cache.locked();
                     if let Some(owner) = cache.get(name).and_then(|s| s.key.as_deref()) {
                         if owner != key.name {
                             return Err(Refusal::new(
@@ -410,10 +400,7 @@ impl JobTracker {
                 Err(Refusal::key_full(key, max))
             }
             Ok(Some((state, applied))) => {
-                self.cache
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(name.to_owned(), state);
+                self.cache.locked().insert(name.to_owned(), state);
                 self.set_store_up(true, None);
                 self.publish();
                 if let Some(key) = &made_by {

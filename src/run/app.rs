@@ -1,6 +1,7 @@
 //! Wiring: config -> sources -> check tasks -> store; applying a reloaded config while keeping
 //! unchanged sources' connections and unchanged checks' schedules and cached results.
 
+use crate::sync::MutexExt;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -213,18 +214,12 @@ impl App {
 
     /// Sources of the running config, for the landing page.
     pub fn sources(&self) -> Vec<SourceStatus> {
-        self.sources
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.sources.locked().clone()
     }
 
     /// The dashboard and rules of the running config.
     pub fn generated(&self) -> Arc<Generated> {
-        self.generated
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.generated.locked().clone()
     }
 
     /// Re-reads the config file and applies it. An invalid file changes nothing: the error is
@@ -334,7 +329,7 @@ impl App {
         // Sources no longer configured are dropped (cancelled) with the old map.
         *running = next;
         self.set_lease_setup(&config);
-        let leases = self.leases.lock().unwrap_or_else(|e| e.into_inner());
+        let leases = self.leases.locked();
         self.store.retain(|(source, check)| {
             running
                 .get(source)
@@ -342,8 +337,8 @@ impl App {
                 || leases.contains(source)
         });
         drop(leases);
-        *self.sources.lock().unwrap_or_else(|e| e.into_inner()) = statuses;
-        *self.generated.lock().unwrap_or_else(|e| e.into_inner()) = generated;
+        *self.sources.locked() = statuses;
+        *self.generated.locked() = generated;
         self.store.set_shard(shard);
         self.store.set_timezone(config.global.timezone);
         self.jobs.apply(jobs);

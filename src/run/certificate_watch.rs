@@ -1,6 +1,7 @@
 //! Reading certificates beside the health probes: [`Watch`] wraps a source's health probe and
 //! reads its TLS endpoints' chains when due, recording each expiry in the store.
 
+use crate::sync::MutexExt;
 use std::sync::{Arc, Mutex};
 
 use tokio::time::Instant;
@@ -49,7 +50,7 @@ impl Watch {
     fn refresh_if_due(&self, deadline: Instant) {
         let now = Instant::now();
         {
-            let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+            let mut next = self.next.locked();
             if next.is_some_and(|t| t > now) {
                 return;
             }
@@ -67,15 +68,10 @@ impl Watch {
                 .await
                 .unwrap_or(false);
             if all_read {
-                *next.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + REFRESH);
+                *next.locked() = Some(Instant::now() + REFRESH);
             }
         });
-        if let Some(old) = self
-            .task
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .replace(task)
-        {
+        if let Some(old) = self.task.locked().replace(task) {
             old.abort();
         }
     }
@@ -83,7 +79,7 @@ impl Watch {
 
 impl Drop for Watch {
     fn drop(&mut self) {
-        if let Some(task) = self.task.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        if let Some(task) = self.task.locked().take() {
             task.abort();
         }
     }

@@ -3,6 +3,7 @@
 //! Writers (check tasks) lock briefly to record a run; `/metrics` copies a snapshot of
 //! cheap clones (samples are behind `Arc`) and encodes it without holding the lock.
 
+use crate::sync::MutexExt;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -78,11 +79,6 @@ impl Entry {
             None
         }
     }
-}
-
-/// A lock whose holder's panic leaves nothing half-written that matters more than serving.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// How a run changed a check's state; only the first run and real flips count.
@@ -183,9 +179,7 @@ impl Store {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<CheckKey, Entry>> {
-        // A panic while holding the lock cannot leave an entry half-written in a way that
-        // matters more than losing /metrics, so keep serving.
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+        self.entries.locked()
     }
 
     /// Adds a check, or restarts one that a reload changed: its outcome history and counters
@@ -212,7 +206,7 @@ impl Store {
         let mut entries = self.lock();
         entries.retain(|k, _| keep(k));
         let sources: std::collections::BTreeSet<&String> = entries.keys().map(|(s, _)| s).collect();
-        lock(&self.certificates).retain(|(source, _), _| sources.contains(source));
+        self.certificates.locked().retain(|(source, _), _| sources.contains(source));
         drop(entries);
         self.changed();
     }
@@ -221,7 +215,7 @@ impl Store {
     /// read now; `None` when the endpoint offers no TLS.
     pub fn set_certificate(&self, source: &str, endpoint: &str, expiry: Option<f64>) {
         let key = (source.to_owned(), endpoint.to_owned());
-        let mut certificates = lock(&self.certificates);
+        let mut certificates = self.certificates.locked();
         match expiry {
             Some(t) => certificates.insert(key, (t, SystemTime::now())),
             None => certificates.remove(&key),
@@ -231,7 +225,7 @@ impl Store {
 
     /// Forgets `source`'s certificates of endpoints not in `endpoints`.
     pub fn keep_certificates(&self, source: &str, endpoints: &[String]) {
-        lock(&self.certificates)
+        self.certificates.locked()
             .retain(|(s, e), _| s != source || endpoints.iter().any(|kept| kept == e));
         self.changed();
     }
@@ -247,7 +241,7 @@ impl Store {
         now: SystemTime,
         stale_after: Duration,
     ) -> Vec<(String, String, f64)> {
-        lock(&self.certificates)
+        self.certificates.locked()
             .iter()
             .filter(|(_, (_, at))| now.duration_since(*at).unwrap_or_default() <= stale_after)
             .map(|((s, e), (t, _))| (s.clone(), e.clone(), *t))
@@ -256,13 +250,13 @@ impl Store {
 
     /// Records the expiry of the web server's certificate (`None`: it serves plain HTTP).
     pub fn set_web_certificate(&self, expiry: Option<f64>) {
-        *lock(&self.web_certificate) = expiry;
+        *self.web_certificate.locked() = expiry;
         self.changed();
     }
 
     /// The expiry of the web server's certificate.
     pub fn web_certificate(&self) -> Option<f64> {
-        *lock(&self.web_certificate)
+        *self.web_certificate.locked()
     }
 
     /// Records one finished run and reports how it changed the check's state.
@@ -376,18 +370,18 @@ impl Store {
 
     /// Records how many targets are leased, of how many that may be.
     pub fn set_leased(&self, leased: usize, max: usize) {
-        *lock(&self.leased) = (leased, max);
+        *self.leased.locked() = (leased, max);
         self.changed();
     }
 
     /// Targets leased, and the most that may be.
     pub fn leased(&self) -> (usize, usize) {
-        *lock(&self.leased)
+        *self.leased.locked()
     }
 
     /// Records the outcome of a config (re)load.
     pub fn set_reload(&self, ok: bool, at: SystemTime) {
-        let mut r = self.reload.lock().unwrap_or_else(|e| e.into_inner());
+        let mut r = self.reload.locked();
         r.last_successful = ok;
         r.last_attempt = Some(at);
         if ok {
@@ -400,32 +394,29 @@ impl Store {
     /// Records a rejected reload and why; the message is scrubbed of secrets here.
     pub fn set_reload_rejected(&self, at: SystemTime, error: &str) {
         self.set_reload(false, at);
-        let mut r = self.reload.lock().unwrap_or_else(|e| e.into_inner());
+        let mut r = self.reload.locked();
         r.last_error = Some(crate::secrets::scrub(error).into_owned());
     }
 
     /// Outcome of the last config (re)load.
     pub fn reload_status(&self) -> ReloadStatus {
-        self.reload
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.reload.locked().clone()
     }
 
     /// Records which part of the config this replica runs.
     pub fn set_shard(&self, status: ShardStatus) {
-        *self.shard.lock().unwrap_or_else(|e| e.into_inner()) = status;
+        *self.shard.locked() = status;
         self.changed();
     }
 
     /// Which part of the config this replica runs.
     pub fn shard_status(&self) -> ShardStatus {
-        *self.shard.lock().unwrap_or_else(|e| e.into_inner())
+        *self.shard.locked()
     }
 
     /// Replaces the jobs' series (see [`crate::jobs::tracker`]). The same series again (a store read that found nothing new) keep the encoded body.
     pub fn set_job_families(&self, families: Vec<crate::sample::Family>) {
-        let mut jobs = lock(&self.jobs);
+        let mut jobs = self.jobs.locked();
         if **jobs == families {
             return;
         }
@@ -436,18 +427,18 @@ impl Store {
 
     /// The jobs' series.
     pub fn job_families(&self) -> Arc<Vec<crate::sample::Family>> {
-        lock(&self.jobs).clone()
+        self.jobs.locked().clone()
     }
 
     /// Records the platform's time zone of the applied config.
     pub fn set_timezone(&self, tz: Option<crate::config::TimeZone>) {
-        *self.timezone.lock().unwrap_or_else(|e| e.into_inner()) = tz;
+        *self.timezone.locked() = tz;
         self.changed();
     }
 
     /// The platform's time zone, if the config names one.
     pub fn timezone(&self) -> Option<crate::config::TimeZone> {
-        *self.timezone.lock().unwrap_or_else(|e| e.into_inner())
+        *self.timezone.locked()
     }
 }
 

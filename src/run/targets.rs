@@ -5,6 +5,7 @@
 //! checks, closes their connections and forgets their series. A reload ends the leases of
 //! templates it changed or removed: the next request starts them afresh.
 
+use crate::sync::MutexExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -103,7 +104,7 @@ impl App {
         }
         let source = template.source_name(target);
         let now = Instant::now();
-        let mut leases = self.leases.lock().unwrap_or_else(|e| e.into_inner());
+        let mut leases = self.leases.locked();
         if leases.renew(&source, now) {
             return Ok(source);
         }
@@ -147,7 +148,7 @@ impl App {
 
     /// Publishes how many targets are leased, of how many that may be.
     fn publish_leased(&self) {
-        let count = self.leases.lock().unwrap_or_else(|e| e.into_inner()).len();
+        let count = self.leases.locked().len();
         let max = self.lease_setup().global.max_leased_targets;
         self.store.set_leased(count, max);
     }
@@ -155,7 +156,7 @@ impl App {
     /// The leased targets, by source name.
     pub fn leases(&self) -> Vec<LeaseStatus> {
         let now = Instant::now();
-        let leases = self.leases.lock().unwrap_or_else(|e| e.into_inner());
+        let leases = self.leases.locked();
         let mut out: Vec<LeaseStatus> = leases
             .iter()
             .map(|(source, lease)| LeaseStatus {
@@ -211,7 +212,7 @@ impl App {
         why: &str,
         take: impl FnOnce(&mut Leases<RunningSource>) -> Vec<(String, Lease<RunningSource>)>,
     ) -> Vec<String> {
-        let mut leases = self.leases.lock().unwrap_or_else(|e| e.into_inner());
+        let mut leases = self.leases.locked();
         let ended = take(&mut leases);
         if ended.is_empty() {
             return Vec::new();
@@ -231,10 +232,7 @@ impl App {
     }
 
     fn lease_setup(&self) -> Arc<LeaseSetup> {
-        self.lease_setup
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.lease_setup.locked().clone()
     }
 
     /// Takes up `config`'s templates and defaults, ending the leases of templates that
@@ -248,10 +246,7 @@ impl App {
                 .collect(),
             global: config.global.clone(),
         });
-        let previous = std::mem::replace(
-            &mut *self.lease_setup.lock().unwrap_or_else(|e| e.into_inner()),
-            setup.clone(),
-        );
+        let previous = std::mem::replace(&mut *self.lease_setup.locked(), setup.clone());
         let global_changed = previous.global != setup.global;
         self.end_leases(
             |lease| {
@@ -269,10 +264,7 @@ impl App {
     /// Whether this request for the leased `source` may wait for its first results: once
     /// per lease (see [`Leases::first_wait`]).
     pub fn first_wait(&self, source: &str) -> bool {
-        self.leases
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .first_wait(source)
+        self.leases.locked().first_wait(source)
     }
 
     /// Checks of a leased `source` that have not finished a first run: it is warming while

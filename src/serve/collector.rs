@@ -3,6 +3,7 @@
 //! Nothing here talks to a source: a scrape costs one snapshot copy and one encode,
 //! whatever state the sources are in.
 
+use crate::sync::MutexExt;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -140,7 +141,7 @@ static LOGGED_COLLISIONS: std::sync::Mutex<BTreeMap<String, u64>> =
     std::sync::Mutex::new(BTreeMap::new());
 
 fn report_collisions(collided: &BTreeMap<String, u64>) {
-    let mut last = LOGGED_COLLISIONS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut last = LOGGED_COLLISIONS.locked();
     if *last == *collided {
         return;
     }

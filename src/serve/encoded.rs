@@ -10,6 +10,7 @@
 //! Compression is gzip through `flate2`, chosen by the scraper's `Accept-Encoding`
 //! ([`accepts_gzip`]); Prometheus asks for it on every scrape.
 
+use crate::sync::MutexExt;
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Mutex;
@@ -88,7 +89,7 @@ impl Encoded {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Format, Body>> {
-        self.bodies.lock().unwrap_or_else(|e| e.into_inner())
+        self.bodies.locked()
     }
 }
 

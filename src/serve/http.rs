@@ -1,6 +1,7 @@
 //! The HTTP server: `/metrics`, `/probe`, `/sd`, `/`, `/-/healthy`, `/-/ready`, `/-/reload`,
 //! `/ping/NAME/…`, with optional basic auth and TLS from the web config, and graceful shutdown.
 
+use crate::sync::RwLockExt;
 use std::future::Future;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -424,7 +425,7 @@ async fn take_ping(
         Ok(p) => p,
         Err(r) => return refused(r),
     };
-    let auth = st.auth.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let auth = st.auth.read_locked().clone();
     let web_users = auth.is_some();
     let credential = match (ping::bearer(&headers), basic_credentials(&headers), auth) {
         (Some(token), _, _) => Credential::Bearer(token),
@@ -470,7 +471,7 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
 }
 
 async fn require_auth(State(st): State<HttpState>, req: Request, next: Next) -> Response {
-    let current = st.auth.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let current = st.auth.read_locked().clone();
     let Some(auth) = current else {
         return next.run(req).await;
     };

@@ -3,6 +3,7 @@
 //! time and bytes a request head may take (shorter on a busy server), applied before any TLS
 //! handshake or read.
 
+use crate::sync::MutexExt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -83,7 +84,7 @@ impl PerAddress {
     /// while others hold the rest.
     fn take(self: &Arc<Self>, peer: std::net::IpAddr, last_slots: bool) -> Option<AddressSlot> {
         let key = crate::serve::webconfig::limit_key(peer);
-        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let mut held = self.held.locked();
         let n = held.entry(key).or_insert(0);
         if *n >= self.max || (last_slots && *n > 0) {
             if *n == 0 {
@@ -107,7 +108,7 @@ pub(super) struct AddressSlot {
 
 impl Drop for AddressSlot {
     fn drop(&mut self) {
-        let mut held = self.owner.held.lock().unwrap_or_else(|e| e.into_inner());
+        let mut held = self.owner.held.locked();
         if let Some(n) = held.get_mut(&self.key) {
             *n -= 1;
             // An address without connections is forgotten: the map stays as small as the

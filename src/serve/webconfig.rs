@@ -9,6 +9,7 @@
 //!   admin: $2y$10$...   # htpasswd -nBC 10 "" | tr -d ':\n'
 //! ```
 
+use crate::sync::MutexExt;
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -349,7 +350,7 @@ impl BasicAuth {
         if self.attempts.check_key(&key).is_ok() {
             return Admission::Verify(digest);
         }
-        let mut refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        let mut refused = self.refused.locked();
         let waited = refused
             .get(&digest)
             .is_some_and(|at| at.elapsed() >= REPEAT_AFTER);
@@ -383,7 +384,7 @@ impl BasicAuth {
     }
 
     fn remembered(&self, digest: &[u8; 32]) -> bool {
-        let verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        let verified = self.verified.locked();
         verified
             .get(digest)
             .is_some_and(|at| at.elapsed() < REMEMBER_FOR)
@@ -399,7 +400,7 @@ impl BasicAuth {
         };
         let ok = bcrypt::verify(password, hash).unwrap_or(false);
         if ok {
-            let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+            let mut verified = self.verified.locked();
             verified.retain(|_, at| at.elapsed() < REMEMBER_FOR);
             if verified.len() >= MAX_REMEMBERED {
                 verified.clear();

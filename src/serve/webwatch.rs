@@ -3,6 +3,7 @@
 //! does). A new file that does not load keeps the old one in force and says why, once per
 //! broken version.
 
+use crate::sync::RwLockExt;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -105,7 +106,7 @@ fn apply(file: &Path, tls_on: bool, loaded: Result<WebConfig, String>, targets: 
         }
     }
     let auth = BasicAuth::new(&web.basic_auth_users).map(Arc::new);
-    *targets.auth.write().unwrap_or_else(|e| e.into_inner()) = auth;
+    *targets.auth.write_locked() = auth;
     tracing::info!(file = %file.display(), tls = tls_on, users = web.basic_auth_users.len(), "web config re-read");
 }
 

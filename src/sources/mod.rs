@@ -19,6 +19,7 @@ pub mod s3;
 pub mod stripe;
 pub mod window;
 
+use crate::sync::MutexExt;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -191,7 +192,7 @@ pub struct StartTime(std::sync::Mutex<Option<f64>>);
 impl StartTime {
     /// The start time to publish for `estimate`.
     pub fn settle(&self, estimate: f64) -> f64 {
-        let mut last = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut last = self.0.locked();
         match *last {
             Some(t) if (t - estimate).abs() <= START_JITTER => t,
             _ => {

@@ -1,6 +1,7 @@
 //! Where reading stopped in each file: identity, offset and a digest of the first bytes,
 //! kept per source and path for the life of the process so reloads resume where they were.
 
+use crate::sync::MutexExt;
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -61,8 +62,7 @@ pub(super) static POSITIONS: Mutex<Option<HashMap<PositionKey, Position>>> = Mut
 
 pub(super) fn saved_position(source: &str, path: &Path) -> Option<Position> {
     POSITIONS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
+        .locked()
         .as_ref()?
         .get(&(source.to_owned(), path.to_path_buf()))
         .copied()
@@ -70,8 +70,7 @@ pub(super) fn saved_position(source: &str, path: &Path) -> Option<Position> {
 
 pub(super) fn save_position(source: &str, path: &Path, pos: Position) {
     POSITIONS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
+        .locked()
         .get_or_insert_with(HashMap::new)
         .insert((source.to_owned(), path.to_path_buf()), pos);
 }

@@ -2,6 +2,7 @@
 //! one from its start), truncation (by size and by the first bytes' digest), a bound on bytes
 //! per run and on a line without its newline, and the samples of what was counted.
 
+use crate::sync::MutexExt;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
@@ -55,7 +56,7 @@ impl Probe for TailProbe {
                 read_new(&source, &config, &mut t)
             })
             .await?;
-            let mut t = self.tail.lock().unwrap_or_else(|e| e.into_inner());
+            let mut t = self.tail.locked();
             let mut out = self.samples(&t.counts);
             // Reported once: the store sums what each run skipped.
             out.skipped += std::mem::take(&mut t.counts.capped);

@@ -2,6 +2,7 @@
 //! a saved connection PINGed after an idle second and reconnected once when the server
 //! closed it; and Redis errors classified into bounded reasons.
 
+use crate::sync::MutexExt;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -40,7 +41,7 @@ impl Conn {
     pub(super) async fn get(&self) -> Result<ConnectionManager, ProbeError> {
         let mut guard = self.manager.lock().await;
         let idle = {
-            let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+            let mut used = self.used.locked();
             let idle = used.is_none_or(|t| t.elapsed() >= IDLE_PING);
             *used = Some(std::time::Instant::now());
             idle

@@ -5,6 +5,7 @@
 //! lacks.
 
 use crate::sources::http_body::MAX_HTTP_BODY_BYTES;
+use crate::sync::MutexExt;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -133,8 +134,7 @@ impl Api {
                 wait = wait.as_secs_f64(),
                 "Stripe asked to retry"
             );
-            *self.backoff_until.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some(Instant::now() + wait);
+            *self.backoff_until.locked() = Some(Instant::now() + wait);
             last = ProbeError::new(
                 if refusal.rate_limited {
                     Reason::RateLimited
@@ -150,7 +150,7 @@ impl Api {
     /// Waits out a back-off Stripe asked for (shared by the source's checks), or fails the
     /// run at once when it lasts past `deadline`.
     async fn wait_for_backoff(&self, deadline: Instant) -> Result<(), ProbeError> {
-        let wait_until = *self.backoff_until.lock().unwrap_or_else(|e| e.into_inner());
+        let wait_until = *self.backoff_until.locked();
         let Some(until) = wait_until.filter(|u| *u > Instant::now()) else {
             return Ok(());
         };

@@ -3,6 +3,7 @@
 //! It also tells the events check when an endpoint stops receiving ([`StoppedEndpoints`]):
 //! Stripe does not retry an event to an endpoint disabled or deleted during its retries.
 
+use crate::sync::MutexExt;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -43,7 +44,7 @@ impl StoppedEndpoints {
     /// missing from a listing read whole was deleted; one missing from a cut listing may
     /// only be unread.
     pub fn observe(&self, account: &str, now: i64, endpoints: &[(&str, bool)], whole: bool) {
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let mut seen = self.seen.locked();
         let account_seen = seen.entry(account.to_owned()).or_default();
         for (id, enabled) in endpoints {
             if *enabled {
@@ -63,7 +64,7 @@ impl StoppedEndpoints {
             .filter(|(id, _)| stopped(id))
             .map(|(_, at)| *at)
             .max();
-        let mut cutoffs = self.cutoff.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cutoffs = self.cutoff.locked();
         match cutoff {
             Some(c) => cutoffs.insert(account.to_owned(), c),
             None => cutoffs.remove(account),
@@ -73,11 +74,7 @@ impl StoppedEndpoints {
     /// Undelivered events of `account` created at or before this time will not be retried
     /// to every endpoint again.
     pub fn cutoff(&self, account: &str) -> Option<i64> {
-        self.cutoff
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(account)
-            .copied()
+        self.cutoff.locked().get(account).copied()
     }
 }
 

@@ -2,6 +2,7 @@
 //! re-check of undelivered events) as the [`EventLog`] plans them, each applied once read
 //! whole, and the counts the log then holds as samples.
 
+use crate::sync::MutexExt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -45,7 +46,7 @@ pub struct EventsProbe {
 
 impl EventsProbe {
     fn log(&self) -> std::sync::MutexGuard<'_, EventLog> {
-        self.log.lock().unwrap_or_else(|e| e.into_inner())
+        self.log.locked()
     }
 
     async fn list(
