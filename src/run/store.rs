@@ -206,7 +206,9 @@ impl Store {
         let mut entries = self.lock();
         entries.retain(|k, _| keep(k));
         let sources: std::collections::BTreeSet<&String> = entries.keys().map(|(s, _)| s).collect();
-        self.certificates.locked().retain(|(source, _), _| sources.contains(source));
+        self.certificates
+            .locked()
+            .retain(|(source, _), _| sources.contains(source));
         drop(entries);
         self.changed();
     }
@@ -225,7 +227,8 @@ impl Store {
 
     /// Forgets `source`'s certificates of endpoints not in `endpoints`.
     pub fn keep_certificates(&self, source: &str, endpoints: &[String]) {
-        self.certificates.locked()
+        self.certificates
+            .locked()
             .retain(|(s, e), _| s != source || endpoints.iter().any(|kept| kept == e));
         self.changed();
     }
@@ -241,7 +244,8 @@ impl Store {
         now: SystemTime,
         stale_after: Duration,
     ) -> Vec<(String, String, f64)> {
-        self.certificates.locked()
+        self.certificates
+            .locked()
             .iter()
             .filter(|(_, (_, at))| now.duration_since(*at).unwrap_or_default() <= stale_after)
             .map(|((s, e), (t, _))| (s.clone(), e.clone(), *t))
