@@ -19,7 +19,7 @@ relabelling, and each dashboard's JSON.
 
 Run it after changing any of those files and commit the result:
     python3 scripts/kubernetes.py          # rewrites what is stale
-    python3 scripts/kubernetes.py --check  # exits 1, naming the stale files (the tests run it)
+    python3 scripts/kubernetes.py --check  # exits 1, naming the stale files
 """
 import glob
 import json

@@ -1,6 +1,6 @@
 //! The metrics reference (`docs/metrics.md`), generated from the metric tables: the self
-//! metrics, each kind's `METRICS` and the heartbeat metrics. A unit test fails when the file is
-//! stale; `PULSE_UPDATE_DOCS=1 cargo test --lib reference` rewrites it (with docs/config.md).
+//! metrics, each kind's `METRICS` and the heartbeat metrics. The bundle's generated-files test
+//! fails when the file is stale; `scripts/generate` rewrites it (with every generated file).
 
 use std::fmt::Write;
 
@@ -12,8 +12,8 @@ use super::one_line;
 /// What the reference says before the first section.
 const PREAMBLE: &str = "Every built-in metric pulse-exporter emits. Dashboards and alerts \
     depend on these names: they are a public API. Generated from the metric tables in the \
-    code by `src/reference/metrics.rs`; do not edit by hand (`PULSE_UPDATE_DOCS=1 cargo test \
-    --lib reference` rewrites it, and a test fails when it is stale). \
+    code by `src/reference/metrics.rs`; do not edit by hand (`scripts/generate` rewrites \
+    it, and a test fails when it is stale). \
     `tests/metrics_contract.rs` checks the tables against a live scrape, both ways, including \
     the type.\n\n\
     All values come from the cache: `/metrics` never waits on a source. Business metrics \
@@ -133,11 +133,6 @@ fn wrap(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn docs_metrics_md_is_current() {
-        super::super::assert_generated_file_is_current("docs/metrics.md", &render());
-    }
 
     #[test]
     fn every_metric_is_declared_once_and_documented() {

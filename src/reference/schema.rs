@@ -250,6 +250,27 @@ fn strip_formats(v: &mut Value) {
     }
 }
 
+/// The Helm chart's `values.schema.json` with its `definitions` made anew: `config`, the config
+/// file's own schema, and its parts. Every other key of `committed` (the chart's own part,
+/// written by hand) is kept as it is.
+pub fn chart_values_schema(committed: &Value) -> Value {
+    let mut config = config_schema();
+    let defs = match config.as_object_mut().and_then(|o| o.remove(DEFS)) {
+        Some(Value::Object(defs)) => defs,
+        _ => Map::new(),
+    };
+    if let Some(o) = config.as_object_mut() {
+        o.remove("$schema");
+        o.remove("$id");
+    }
+    let mut definitions = Map::new();
+    definitions.insert("config".into(), config);
+    definitions.extend(defs);
+    let mut schema = committed.clone();
+    schema[DEFS] = Value::Object(definitions);
+    schema
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
