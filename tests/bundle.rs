@@ -3,6 +3,7 @@
 //! every expression parses and names only metrics the exporter or a recording rule produces).
 
 mod common;
+#[path = "bundle/generated_files.rs"]
 mod generated_files;
 
 use std::collections::BTreeSet;

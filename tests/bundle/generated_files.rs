@@ -52,13 +52,16 @@ fn table() -> Vec<Row> {
         .expect("docs/bundle.md has a \"Generated files\" section");
     let section = section.split("\n## ").next().unwrap();
     let quoted = regex::Regex::new(r"`([^`]+)`").unwrap();
+    let aside = regex::Regex::new(r"\([^)]*\)").unwrap();
     section
         .lines()
         .filter(|l| l.starts_with("| `"))
         .map(|line| {
             let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            // A note in parentheses says which part of a file is generated.
+            let files = aside.replace_all(cells[1], "");
             let paths = quoted
-                .captures_iter(cells[1])
+                .captures_iter(&files)
                 .map(|c| c[1].to_owned())
                 .collect();
             let generator = quoted
