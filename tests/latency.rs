@@ -19,26 +19,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// Runs `sql` on the server at `port` as `postgres`, failing with psql's message.
-fn psql(port: u16, sql: &str) -> String {
-    run_ok(
-        Command::new("psql")
-            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres"])
-            .args([
-                "-d",
-                "postgres",
-                "-XAtq",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-c",
-                sql,
-            ]),
-        &format!("psql -c {}", &sql[..sql.len().min(200)]),
-    )
-    .trim()
-    .to_owned()
-}
-
 /// Scrapes `exporter` until `ready` holds (`secs` at most), on a runtime of this thread's.
 fn scrape_when(
     exporter: &Exporter,
@@ -118,7 +98,7 @@ impl Workload {
                         n * 7919 % 200_000
                     ));
                 }
-                psql(port, &sql);
+                psql_at(port, &sql);
                 l.fetch_add(5, Ordering::Relaxed);
                 std::thread::sleep(Duration::from_millis(500));
             }
@@ -158,7 +138,7 @@ fn statements_and_tables_read_whole_on_every_postgres_version() {
                 "track_io_timing=on",
             ],
         );
-        psql(
+        psql_at(
             port,
             "CREATE EXTENSION pg_stat_statements; \
              CREATE TABLE lat_users (id serial, email text, plan text); \
@@ -234,7 +214,7 @@ sources:
         assert!((8.0..=30.0).contains(&window), "{name}: window {window}");
 
         // With an index, the lookup no longer reads the table: both fall back.
-        psql(
+        psql_at(
             port,
             "CREATE INDEX lat_users_email ON lat_users (email); ANALYZE lat_users",
         );
@@ -261,7 +241,7 @@ sources:
 
         // A reset mid-run: no window goes negative or counts a history.
         let per_window = 12.0 * 10.0 * 2.0;
-        psql(port, "SELECT pg_stat_statements_reset()");
+        psql_at(port, "SELECT pg_stat_statements_reset()");
         let start = Instant::now();
         let mut seen_after = 0;
         while start.elapsed() < Duration::from_secs(25) {
@@ -294,7 +274,7 @@ sources:
             let cols: Vec<String> = (0..10).map(|c| format!("c{c} int")).collect();
             setup.push_str(&format!("CREATE TABLE lat_t{t} ({}); ", cols.join(", ")));
         }
-        psql(port, &setup);
+        psql_at(port, &setup);
         let preds = [
             "= 1",
             "<> 1",
@@ -541,7 +521,7 @@ async fn generated_latency_panels_have_data_in_prometheus() {
     postgres.initdb(&dir);
     let port = free_port();
     let _pg = postgres.start_postgres(&dir, port, &["shared_preload_libraries=pg_stat_statements"]);
-    psql(
+    psql_at(
         port,
         "CREATE EXTENSION pg_stat_statements; \
          CREATE TABLE lat_users (id serial, email text); \

@@ -18,26 +18,6 @@ use std::time::Duration;
 
 use common::*;
 
-/// Runs `sql` on the server at `port` as `postgres`, failing with psql's message.
-fn psql(port: u16, sql: &str) -> String {
-    run_ok(
-        Command::new("psql")
-            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres"])
-            .args([
-                "-d",
-                "postgres",
-                "-XAtq",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-c",
-                sql,
-            ]),
-        &format!("psql -c {sql:?}"),
-    )
-    .trim()
-    .to_owned()
-}
-
 /// Polls `done` for up to `secs` seconds, failing with `what` if it never comes true.
 fn eventually(what: &str, secs: u64, done: impl Fn() -> bool) {
     assert!(
@@ -71,10 +51,17 @@ struct Seen {
     families: BTreeSet<String>,
 }
 
-/// Families whose presence depends on the moment (an active query, a lock wait), not on the
-/// version: left out of the comparison between versions.
+/// Families whose presence depends on the moment, not on the version or the role: an active
+/// query, a lock wait, a command the slow log caught, and what the statistics checks (`statements`, `tables`) have read so
+/// far, which depends on how many of their windows have passed (tests/latency.rs runs them on
+/// every version). Left out of the comparisons between versions and roles.
 fn momentary(family: &str) -> bool {
-    family.contains("oldest") || family.contains("lock_wait")
+    family.contains("oldest")
+        || family.contains("lock_wait")
+        || family.starts_with("pulse_postgres_statement")
+        || family.starts_with("pulse_postgres_table")
+        // Only where a command was slower than the slow log's threshold in the window.
+        || family.starts_with("pulse_redis_slowlog_slowest")
 }
 
 /// Every Postgres version: a primary with a streaming standby (a cold copy: the fetched
@@ -94,14 +81,14 @@ fn postgres_versions() {
         // is away for a few segments is invalidated at the next checkpoint.
         let options = ["max_slot_wal_keep_size=1MB", "wal_keep_size=0"];
         let mut primary = s.start_postgres(&primary_dir, port, &options);
-        let version = psql(port, "SHOW server_version");
+        let version = psql_at(port, "SHOW server_version");
         assert!(
             version.starts_with(&s.version),
             "{} reports {version}, the manifest {}",
             s.name,
             s.version
         );
-        psql(
+        psql_at(
             port,
             "SELECT pg_create_physical_replication_slot('standby_slot', true); \
              SELECT pg_create_physical_replication_slot('gone', true); \
@@ -115,7 +102,7 @@ fn postgres_versions() {
         let primary = s.start_postgres(&primary_dir, port, &options);
         let standby = s.start_postgres(&standby_dir, free_port(), &[]);
         eventually("the standby to stream", 60, || {
-            psql(
+            psql_at(
                 port,
                 "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'",
             ) == "1"
@@ -290,21 +277,21 @@ fn cold_copy_standby(primary_dir: &Path, standby_dir: &Path, port: u16) {
 fn lose_slot(port: u16, slot: &str) {
     eventually(&format!("slot {slot} to be lost"), 60, || {
         for _ in 0..3 {
-            psql(
+            psql_at(
                 port,
                 "CREATE TABLE IF NOT EXISTS wal_filler (n int); INSERT INTO wal_filler VALUES (1)",
             );
-            psql(port, "SELECT pg_switch_wal()");
+            psql_at(port, "SELECT pg_switch_wal()");
         }
         // The standby's slot must not fall behind with it: the checkpoint waits for it.
         eventually("the standby to replay everything", 30, || {
-            psql(
+            psql_at(
                 port,
                 "SELECT count(*) FROM pg_stat_replication WHERE replay_lsn = pg_current_wal_lsn()",
             ) == "1"
         });
-        psql(port, "CHECKPOINT");
-        psql(
+        psql_at(port, "CHECKPOINT");
+        psql_at(
             port,
             &format!("SELECT wal_status FROM pg_replication_slots WHERE slot_name = '{slot}'"),
         ) == "lost"
@@ -439,6 +426,13 @@ sources:
                 m.get("pulse_redis_master_link_up", &[("source", "replica")]) == Some(1.0)
                     && m.sum("pulse_check_success", &[("source", "primary")]) >= 2.0
                     && m.sum("pulse_source_probes_total", &[("source", "primary")]) >= 3.0
+                    // The built-in latency check has read both servers' statistics.
+                    && ["primary", "replica"].iter().all(|source| {
+                        m.get(
+                            "pulse_check_success",
+                            &[("source", source), ("check", "latency")],
+                        ) == Some(1.0)
+                    })
                     && m.probe_failed("down")
                     && m.probe_failed("badpass")
             },

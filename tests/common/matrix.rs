@@ -264,6 +264,26 @@ fn wait_until(running: &Running, ready: impl Fn() -> bool) {
     }
 }
 
+/// Runs `sql` on the server at `port` as `postgres`, failing with psql's message.
+pub fn psql_at(port: u16, sql: &str) -> String {
+    crate::common::run_ok(
+        Command::new("psql")
+            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres"])
+            .args([
+                "-d",
+                "postgres",
+                "-XAtq",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                sql,
+            ]),
+        &format!("psql -c {}", sql.chars().take(200).collect::<String>()),
+    )
+    .trim()
+    .to_owned()
+}
+
 /// Polls `done` every 100 ms for up to `timeout`: whether it came true.
 pub fn poll(timeout: Duration, done: impl Fn() -> bool) -> bool {
     let start = Instant::now();
