@@ -220,14 +220,7 @@ impl Output {
     /// Adds a sample of the built-in metric `m`: one label value per label name of `m`, in
     /// its order (debug builds check the count).
     pub fn add(&mut self, m: &Metric, values: &[&str], value: f64) {
-        debug_assert_eq!(values.len(), m.labels.len(), "label values of {}", m.name);
-        let labels = m
-            .labels
-            .iter()
-            .enumerate()
-            .map(|(i, k)| label(k, values.get(i).copied().unwrap_or_default()))
-            .collect();
-        self.push(m.name, m.help, m.kind, labels, value);
+        self.push(m.name, m.help, m.kind, labels_of(m, values), value);
     }
 
     fn push(
@@ -268,14 +261,7 @@ impl Output {
 
     /// Adds a series of the built-in histogram `m`: one label value per label name of `m`.
     pub fn add_histogram(&mut self, m: &Metric, values: &[&str], data: HistogramData) {
-        debug_assert_eq!(values.len(), m.labels.len(), "label values of {}", m.name);
-        let labels = m
-            .labels
-            .iter()
-            .enumerate()
-            .map(|(i, k)| label(k, values.get(i).copied().unwrap_or_default()))
-            .collect();
-        self.histogram(m.name, m.help, labels, data);
+        self.histogram(m.name, m.help, labels_of(m, values), data);
     }
 
     /// Adds a histogram series to the family `name`.
@@ -394,6 +380,17 @@ impl Output {
 /// Shorthand for a label pair.
 pub fn label(name: &str, value: impl Into<String>) -> (String, String) {
     (name.to_owned(), value.into())
+}
+
+/// The labels of a sample of the built-in metric `m`: one value per label name of `m`, in its
+/// order (debug builds check the count).
+fn labels_of(m: &Metric, values: &[&str]) -> Vec<(String, String)> {
+    debug_assert_eq!(values.len(), m.labels.len(), "label values of {}", m.name);
+    m.labels
+        .iter()
+        .enumerate()
+        .map(|(i, k)| label(k, values.get(i).copied().unwrap_or_default()))
+        .collect()
 }
 
 /// Longest label value served, in bytes. Values come from the data (a text column, a Redis

@@ -50,6 +50,29 @@ pub fn whole_match_patterns(
         .collect()
 }
 
+/// Records what is wrong with the timing of a read of a server's statistics (`statements`,
+/// `tables`, `latency`): the interval is the window its numbers cover, 10s to 1h, and the
+/// timeout must end each read before the next one starts.
+pub fn statistics_timing(
+    path: &str,
+    interval: Duration,
+    timeout: Duration,
+    errors: &mut Vec<ConfigError>,
+) {
+    if !(10..=3600).contains(&interval.as_secs()) {
+        errors.push(ConfigError::new(
+            format!("{path}.interval"),
+            "must be between 10s and 1h: the window each read's numbers cover",
+        ));
+    }
+    if timeout.is_zero() || timeout >= interval {
+        errors.push(ConfigError::new(
+            format!("{path}.timeout"),
+            "must be above 0 and shorter than the interval, or reads would overlap",
+        ));
+    }
+}
+
 /// Records an error unless `min <= value <= max`, naming the field and the bound it crosses.
 pub fn in_range(path: &str, value: u64, min: u64, max: u64, errors: &mut Vec<ConfigError>) {
     if value < min {

@@ -24,7 +24,7 @@ use tokio::time::Instant;
 
 use super::client::{classify, Shared};
 use super::decode::number;
-use crate::config::validate::in_range;
+use crate::config::validate::{in_range, statistics_timing};
 use crate::config::{ConfigError, Dur};
 use crate::metric::Metric;
 use crate::sample::{unix_now, HistogramData, Output};
@@ -61,19 +61,7 @@ impl Default for LatencySettings {
 impl LatencySettings {
     /// Records what is wrong with these settings, at `path`.
     pub fn validate(&self, path: &str, errors: &mut Vec<ConfigError>) {
-        let secs = self.interval.0.as_secs();
-        if !(10..=3600).contains(&secs) {
-            errors.push(ConfigError::new(
-                format!("{path}.interval"),
-                "must be between 10s and 1h",
-            ));
-        }
-        if self.timeout.0.is_zero() || self.timeout.0 >= self.interval.0 {
-            errors.push(ConfigError::new(
-                format!("{path}.timeout"),
-                "must be above 0 and shorter than the interval, or reads would overlap",
-            ));
-        }
+        statistics_timing(path, self.interval.0, self.timeout.0, errors);
         in_range(&format!("{path}.top"), self.top as u64, 1, 100, errors);
     }
 }

@@ -39,7 +39,7 @@ use super::metrics::{
     STATEMENT_INFO, STATEMENT_MEAN_EXEC_TIME, STATEMENT_READ_BYTES, STATEMENT_ROWS,
 };
 use super::session::{classify, read_only};
-use crate::config::validate::in_range;
+use crate::config::validate::{in_range, statistics_timing};
 use crate::config::{ConfigError, Dur};
 use crate::error::ProbeError;
 use crate::sample::Output;
@@ -88,19 +88,7 @@ impl Default for StatementsSettings {
 impl StatementsSettings {
     /// Records what is wrong with these settings, at `path`.
     pub fn validate(&self, path: &str, errors: &mut Vec<ConfigError>) {
-        let secs = self.interval.0.as_secs();
-        if !(10..=3600).contains(&secs) {
-            errors.push(ConfigError::new(
-                format!("{path}.interval"),
-                "must be between 10s and 1h: the window every statement's numbers cover",
-            ));
-        }
-        if self.timeout.0.is_zero() || self.timeout.0 >= self.interval.0 {
-            errors.push(ConfigError::new(
-                format!("{path}.timeout"),
-                "must be above 0 and shorter than the interval, or reads would overlap",
-            ));
-        }
+        statistics_timing(path, self.interval.0, self.timeout.0, errors);
         in_range(&format!("{path}.top"), self.top as u64, 1, 100, errors);
         in_range(
             &format!("{path}.text_length"),

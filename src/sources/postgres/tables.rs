@@ -23,7 +23,7 @@ use super::metrics::{
     TABLE_LIVE_ROWS, TABLE_SEQ_ROWS_READ, TABLE_SEQ_SCANS,
 };
 use super::session::{classify, read_only};
-use crate::config::validate::in_range;
+use crate::config::validate::{in_range, statistics_timing};
 use crate::config::{ConfigError, Dur};
 use crate::error::ProbeError;
 use crate::sample::Output;
@@ -63,19 +63,7 @@ impl Default for TablesSettings {
 impl TablesSettings {
     /// Records what is wrong with these settings, at `path`.
     pub fn validate(&self, path: &str, errors: &mut Vec<ConfigError>) {
-        let secs = self.interval.0.as_secs();
-        if !(10..=3600).contains(&secs) {
-            errors.push(ConfigError::new(
-                format!("{path}.interval"),
-                "must be between 10s and 1h: the window every table's numbers cover",
-            ));
-        }
-        if self.timeout.0.is_zero() || self.timeout.0 >= self.interval.0 {
-            errors.push(ConfigError::new(
-                format!("{path}.timeout"),
-                "must be above 0 and shorter than the interval, or reads would overlap",
-            ));
-        }
+        statistics_timing(path, self.interval.0, self.timeout.0, errors);
         in_range(&format!("{path}.top"), self.top as u64, 1, 100, errors);
     }
 }

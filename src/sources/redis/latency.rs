@@ -20,7 +20,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use super::client::{classify, Conn};
-use crate::config::validate::in_range;
+use crate::config::validate::{in_range, statistics_timing};
 use crate::config::{ConfigError, Dur};
 use crate::metric::Metric;
 use crate::sample::{HistogramData, Output};
@@ -66,19 +66,7 @@ impl Default for LatencySettings {
 impl LatencySettings {
     /// Records what is wrong with these settings, at `path`.
     pub fn validate(&self, path: &str, errors: &mut Vec<ConfigError>) {
-        let secs = self.interval.0.as_secs();
-        if !(10..=3600).contains(&secs) {
-            errors.push(ConfigError::new(
-                format!("{path}.interval"),
-                "must be between 10s and 1h",
-            ));
-        }
-        if self.timeout.0.is_zero() || self.timeout.0 >= self.interval.0 {
-            errors.push(ConfigError::new(
-                format!("{path}.timeout"),
-                "must be above 0 and shorter than the interval, or reads would overlap",
-            ));
-        }
+        statistics_timing(path, self.interval.0, self.timeout.0, errors);
         if self.p99_limit.0.is_zero() {
             errors.push(ConfigError::new(
                 format!("{path}.p99_limit"),
