@@ -1,6 +1,6 @@
 //! Certificate expiry: which TLS endpoints a source's clients connect to ([`Endpoints`]), the
 //! certificate chain each one presents now ([`read`]) and when its first certificate expires
-//! ([`earliest_expiry`]). [`crate::run::certificate_watch`] reads them beside the health probes.
+//! ([`earliest_expiry`]). [`crate::runtime::certificate_watch`] reads them beside the health probes.
 //!
 //! The chain is read by a handshake of its own, as a reconnect would see it, rather than from
 //! the clients' long-lived connections: a server whose certificate was renewed (or replaced by

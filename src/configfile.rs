@@ -21,6 +21,7 @@ use crate::config::validate::{
 use crate::config::{
     interpolate, AnyCheck, CheckPlan, ConfigError, ConfigErrors, Global, SourceCommon, HEALTH_CHECK,
 };
+use crate::sources::heartbeat;
 use crate::sources::registry::{parse_kind, ParsedSource};
 
 /// Longest `help` or `description` of a check.
@@ -530,52 +531,21 @@ fn validate_name(
 }
 
 /// What the check publishes and how it is shown and alerted on: a metric name where it
-/// names one; a heartbeat check (which names none) takes no unit, panel, series cap, alert or
-/// drop of its own.
+/// names one; a heartbeat check (which names none) has rules of its own.
 fn validate_outputs(check: &dyn AnyCheck, series: &[Series], errors: &mut Vec<ConfigError>) {
     let (path, common) = (check.path(), check.common());
-    if check.names_metric() {
-        if let Some(metric) = &common.metric {
-            metric_name(&format!("{path}.metric"), metric, errors);
-        }
-    }
     if !check.names_metric() {
-        for (field, set) in [
-            ("unit", common.unit.is_some()),
-            ("panel", common.panel.is_some()),
-        ] {
-            if set {
-                errors.push(ConfigError::new(
-                    format!("{path}.{field}"),
-                    "a heartbeat check is shown by its pool's worker table, which has its own units: remove this field",
-                ));
-            }
-        }
+        heartbeat::refuse_metric_fields(path, common, errors);
+        return;
     }
-    if !check.names_metric() && common.max_series.is_some() {
-        errors.push(ConfigError::new(
-            format!("{path}.max_series"),
-            "a heartbeat check is bounded by `max_workers` (workers kept, the rest counted as dropped): set that instead",
-        ));
+    if let Some(metric) = &common.metric {
+        metric_name(&format!("{path}.metric"), metric, errors);
     }
     if let Some(alert) = &common.alert {
-        if !check.names_metric() {
-            errors.push(ConfigError::new(
-                format!("{path}.alert"),
-                "a heartbeat check publishes no metric of its own to compare: its pool is alerted on by `min_up` (PulseWorkerPoolBelowMinimum)",
-            ));
-        } else {
-            alert_fits(&format!("{path}.alert"), alert, series, errors);
-        }
+        alert_fits(&format!("{path}.alert"), alert, series, errors);
     }
     if let Some(drop) = &common.drop {
-        match check.names_metric() {
-            false => errors.push(ConfigError::new(
-                format!("{path}.drop"),
-                "a heartbeat check publishes no metric of its own to compare: its pool is alerted on by `min_up` (PulseWorkerPoolBelowMinimum)",
-            )),
-            true => drop_fits(&format!("{path}.drop"), drop, series, errors),
-        }
+        drop_fits(&format!("{path}.drop"), drop, series, errors);
     }
 }
 

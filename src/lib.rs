@@ -16,14 +16,12 @@
 //! | [`timetemplate`] | `{{now-5m}}` time windows in check arguments |
 //! | [`certificates`] | the TLS endpoints of sources, the chain each presents and its expiry |
 //! | [`config`] | the config core every kind builds on: errors, durations, shared source and check fields, check plans, what a check publishes (`shape`), parsing helpers, `${env:}`/`${file:}` references |
-//! | [`rows`] | the row shape of query-style checks, and their rows (SQL rows, documents) into samples |
-//! | [`heartbeat`] | worker heartbeats: up within max_age, remembered until forget_after |
 //! | [`self_metrics`] | the exporter's own metrics, declared once |
 //! | [`jobs`] | jobs that report in: their config, schedules, states, store and ping handling |
-//! | [`sources`] | the `Kind`, `Source` and `Probe` traits, one module (or folder) per kind, and the registry listing them |
+//! | [`sources`] | the `Kind`, `Source` and `Probe` traits, one module (or folder) per kind, the registry listing them, and the helpers the kinds share (rows of query-style checks, worker heartbeats, windows over counters) |
 //! | [`configfile`] | the file as a whole: sources of every kind through the registry, rules across them |
 //! | [`generate`] | dashboards and alerting rules generated from a config (`dashboards`, `rules`, `/dashboards.json`, `/rules.yml`) |
-//! | [`run`] | running a config: app and reload, scheduler, store, shard, certificate reads, config watching |
+//! | [`runtime`] | running a config: app and reload, scheduler, store, shard, certificate reads, config watching |
 //! | [`serve`] | the HTTP server, its limits and web config, the exposition, the landing page |
 //! | [`logging`] | log format and level |
 //! | [`reference`](mod@reference) | the generated references: `docs/config.md` from the config structs, `docs/metrics.md` from the metric declarations |
@@ -44,14 +42,12 @@ pub mod config;
 pub mod configfile;
 pub mod error;
 pub mod generate;
-pub mod heartbeat;
 pub mod jobs;
 pub mod logging;
 pub mod metric;
 pub mod native;
 pub mod reference;
-pub mod rows;
-pub mod run;
+pub mod runtime;
 pub mod sample;
 pub mod secrets;
 pub mod self_metrics;

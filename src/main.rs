@@ -1,11 +1,13 @@
-//! The `pulse-exporter` command line: run (default), `check`, `probe`, `dashboards`, `rules`,
-//! `scrape-config`, `config-schema`, `demo`, `healthcheck`, and `run` (a job's wrapper). The commands live in `cli/`, the demo's data generator in
-//! `demo/`; `main` parses, sets up logging and matches the subcommand once.
+//! The `pulse-exporter` command line: the exporter itself (no subcommand), `check`, `probe`,
+//! `dashboards`, `rules`, `scrape-config`, `config-schema`, `demo`, `healthcheck`, and `run`
+//! (a job's wrapper). The commands live in `cli/` (the exporter in `cli/serve.rs`, `run` in
+//! `cli/run.rs`), the demo's data generator in `demo/`; `main` parses, sets up logging and
+//! matches the subcommand once.
 //!
 //! Exit codes: 0 success; 1 invalid config, failed checks under `probe`, or a runtime error;
 //! 2 bad command-line usage.
 
-// One `unsafe` block, `kill(2)` on the wrapper's own child (src/cli/wrap.rs); the library
+// One `unsafe` block, `kill(2)` on the wrapper's own child (src/cli/run.rs); the library
 // forbids it.
 #![deny(unsafe_code)]
 
@@ -15,7 +17,7 @@ mod cli;
 mod demo;
 
 use clap::Parser;
-use cli::{loaded, runtime, Cli, Command};
+use cli::{async_runtime, loaded, Cli, Command};
 use pulse_exporter::configfile::References;
 use pulse_exporter::logging;
 
@@ -31,7 +33,7 @@ fn main() -> ExitCode {
     let outcome = match &cli.command {
         Some(Command::Demo(args)) => Ok(cli::demo_command((**args).clone())),
         Some(Command::ConfigSchema(out)) => Ok(cli::generate::config_schema(out)),
-        Some(Command::Run(args)) => Ok(cli::wrap::wrap_command(args)),
+        Some(Command::Run(args)) => Ok(cli::run::run_command(args)),
         Some(Command::Healthcheck(args)) => Ok(cli::healthcheck::healthcheck_command(&cli, args)),
         Some(Command::Dashboards(args)) => loaded(&cli, References::Unresolved)
             .map(|(path, config, _)| cli::generate::dashboards(args, &path, &config)),
@@ -42,10 +44,10 @@ fn main() -> ExitCode {
         Some(Command::Check) => loaded(&cli, References::Resolve)
             .map(|(path, config, shard)| cli::check::check(&path, &config, shard)),
         Some(Command::Probe) => loaded(&cli, References::Resolve).and_then(|(_, config, shard)| {
-            Ok(runtime()?.block_on(cli::probe::probe(config, shard)))
+            Ok(async_runtime()?.block_on(cli::probe::probe(config, shard)))
         }),
         None => loaded(&cli, References::Resolve).and_then(|(path, config, shard)| {
-            Ok(runtime()?.block_on(cli::run::run(cli, path, config, shard)))
+            Ok(async_runtime()?.block_on(cli::serve::serve(cli, path, config, shard)))
         }),
     };
     outcome.unwrap_or_else(|code| code)

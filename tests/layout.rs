@@ -156,7 +156,7 @@ fn edges() -> BTreeMap<String, BTreeSet<String>> {
 fn no_import_circle_between_modules_or_folders() {
     let edges = edges();
     assert!(
-        edges.contains_key("sources::postgres") && edges["serve::http"].contains("run::app"),
+        edges.contains_key("sources::postgres") && edges["serve::http"].contains("runtime::app"),
         "the import scan found too little: {edges:?}"
     );
     for depth in [1, 2, 3] {

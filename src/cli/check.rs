@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use pulse_exporter::configfile;
-use pulse_exporter::run::shard::Shard;
+use pulse_exporter::runtime::shard::Shard;
 
 /// `check`: the config is valid (it loaded); how many sources and checks, and this shard's.
 pub(crate) fn check(path: &std::path::Path, config: &configfile::Config, shard: Shard) -> ExitCode {
@@ -116,7 +116,7 @@ mod tests {
         }
         // Each source is run by exactly one of the two shards' lines.
         for name in ["a", "b", "c"] {
-            let owner = pulse_exporter::run::shard::owner(name, 2) as usize;
+            let owner = pulse_exporter::runtime::shard::owner(name, 2) as usize;
             let runs = lines[owner].split("; the other").next().unwrap();
             assert!(runs.contains(name), "{name}: {}", lines[owner]);
         }

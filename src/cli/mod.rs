@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use pulse_exporter::configfile;
 use pulse_exporter::logging::{LogFormat, LogLevel};
-use pulse_exporter::run::shard::{Shard, ShardFlags};
+use pulse_exporter::runtime::shard::{Shard, ShardFlags};
 use pulse_exporter::secrets;
 
 pub mod check;
@@ -16,7 +16,7 @@ pub mod generate;
 pub mod healthcheck;
 pub mod probe;
 pub mod run;
-pub mod wrap;
+pub mod serve;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -154,7 +154,7 @@ pub enum Command {
     /// command, ping its exit status with its output's tail, and exit as it did
     /// (`pulse-exporter run --job nightly-rollup -- ./rollup.sh`). The token comes from
     /// PULSE_PING_TOKEN or --token-file. No config needed.
-    Run(wrap::WrapArgs),
+    Run(run::RunArgs),
     /// Write the JSON Schema (draft-07) of the config file: editors validate a config with
     /// it, and the Helm chart's values.schema.json embeds it. No config needed.
     ConfigSchema(OutputArgs),
@@ -242,7 +242,7 @@ pub struct DashboardArgs {
 
 /// `demo`: the analytics demo until it is stopped.
 pub(crate) fn demo_command(args: crate::demo::DemoArgs) -> ExitCode {
-    match runtime() {
+    match async_runtime() {
         Ok(rt) => match rt.block_on(crate::demo::run(args)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -288,7 +288,7 @@ pub(crate) fn loaded(
 }
 
 /// The async runtime, or the exit code of failing to start it.
-pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+pub(crate) fn async_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
     tokio::runtime::Runtime::new().map_err(|e| {
         eprintln!("error: cannot start the async runtime: {e}");
         ExitCode::FAILURE

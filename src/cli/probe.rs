@@ -4,8 +4,8 @@
 use std::process::ExitCode;
 
 use pulse_exporter::configfile::Config;
-use pulse_exporter::run::once::{probe_all, ProbeRow};
-use pulse_exporter::run::shard::Shard;
+use pulse_exporter::runtime::once::{probe_all, ProbeRow};
+use pulse_exporter::runtime::shard::Shard;
 use pulse_exporter::secrets;
 
 use super::check::shard_line;

@@ -1,6 +1,6 @@
 //! Source templates (`templates:`): a source written once with `{{target}}` where the address
 //! goes, made into a source for each address a scraper asks for at
-//! `/probe?template=NAME&target=HOST:PORT` (see [`crate::run::leases`]). This module owns the
+//! `/probe?template=NAME&target=HOST:PORT` (see [`crate::runtime::leases`]). This module owns the
 //! template's own fields, the shape a target must have, the allowed-target patterns and the
 //! substitution; the rest of a template is read exactly as a source.
 

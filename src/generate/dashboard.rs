@@ -590,7 +590,7 @@ fn worker_panels(b: &mut Board, p: &Panels<'_, '_>, pool: &str) {
     let age = format!(
         "time() - {}",
         style::fold(&selector(
-            crate::heartbeat::LAST_HEARTBEAT.name,
+            crate::sources::heartbeat::LAST_HEARTBEAT.name,
             &ms,
             Some(var_of(check.source))
         ))
@@ -622,7 +622,7 @@ fn worker_panels(b: &mut Board, p: &Panels<'_, '_>, pool: &str) {
         ]);
     }
     let workers_up = style::fold(&selector(
-        crate::heartbeat::POOL_WORKERS_UP.name,
+        crate::sources::heartbeat::POOL_WORKERS_UP.name,
         &ms,
         Some(var_of(check.source)),
     ));

@@ -34,7 +34,10 @@ pub fn sections() -> Vec<Section> {
         .iter()
         .copied()
         .chain(KINDS.iter().map(|k| k.metrics_section()))
-        .chain([crate::heartbeat::SECTION, crate::jobs::metrics::SECTION])
+        .chain([
+            crate::sources::heartbeat::SECTION,
+            crate::jobs::metrics::SECTION,
+        ])
         .collect()
 }
 

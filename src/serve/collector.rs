@@ -16,7 +16,7 @@ use prometheus_client::metrics::MetricType as PcType;
 
 use crate::error::Reason;
 use crate::metric::MetricType;
-use crate::run::store::{Entry, Store};
+use crate::runtime::store::{Entry, Store};
 use crate::sample::{unix_seconds, Family, Sample};
 use crate::self_metrics::*;
 
@@ -379,7 +379,7 @@ mod tests {
 
     use crate::config::{CheckPlan, HEALTH_CHECK};
     use crate::error::{ProbeError, Reason};
-    use crate::run::store::Store;
+    use crate::runtime::store::Store;
     use crate::sample::{Family, Output};
 
     fn plan(source: &str, check: &str) -> CheckPlan {

@@ -19,7 +19,7 @@ use std::time::SystemTime;
 use axum::body::Bytes;
 use prometheus_client::registry::Registry;
 
-use crate::run::store::Store;
+use crate::runtime::store::Store;
 use crate::serve::exposition::{self, Format};
 
 /// One encoded exposition, its gzip (made on first demand), and what it was encoded from.

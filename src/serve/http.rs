@@ -16,7 +16,7 @@ use base64::Engine;
 use prometheus_client::registry::Registry;
 use tokio::sync::Semaphore;
 
-use crate::run::app::App;
+use crate::runtime::app::App;
 use crate::serve::collector::SnapshotCollector;
 use crate::serve::exposition::Format;
 use crate::serve::limits::{harden, ConnectionLimit, Limits, PerAddress};

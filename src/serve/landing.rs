@@ -6,9 +6,9 @@ use std::time::SystemTime;
 
 use crate::jobs::config::JobSpec;
 use crate::jobs::state::JobState;
-use crate::run::app::SourceStatus;
-use crate::run::store::{Entry, ReloadStatus, ShardStatus};
-use crate::run::targets::LeaseStatus;
+use crate::runtime::app::SourceStatus;
+use crate::runtime::store::{Entry, ReloadStatus, ShardStatus};
+use crate::runtime::targets::LeaseStatus;
 
 /// Escapes text for HTML element content and attribute values.
 fn esc(text: &str) -> String {
@@ -418,7 +418,7 @@ mod tests {
     #[test]
     fn the_page_says_which_shard_it_is() {
         let shard = ShardStatus {
-            shard: crate::run::shard::Shard { index: 1, count: 3 },
+            shard: crate::runtime::shard::Shard { index: 1, count: 3 },
             owned: 11,
             total: 31,
         };

@@ -5,7 +5,7 @@
 //! address it was asked at, so one scrape config relabels every target to its own `/probe`.
 //!
 //! `/probe?template=NAME&target=HOST:PORT` leases the target through a template of the config
-//! (see [`crate::run::targets`]): its first request starts its checks in the background and
+//! (see [`crate::runtime::targets`]): its first request starts its checks in the background and
 //! waits for their first results no longer than [`wait_bound`] allows, then answers with what
 //! it has and `pulse_probe_warming 1`; later requests answer from the cache at once.
 //!
@@ -13,7 +13,7 @@
 
 use serde::Serialize;
 
-use crate::run::app::SourceStatus;
+use crate::runtime::app::SourceStatus;
 
 /// Why a `/probe` request is refused: the HTTP status and a message saying what to ask for.
 #[derive(Debug, PartialEq, Eq)]
@@ -120,9 +120,9 @@ pub fn wait_bound(scrape_timeout: Option<&str>) -> std::time::Duration {
 /// The status and message of a refused lease: 404 for an unknown template, 400 for a target
 /// that is no address, 403 for one the template does not allow, 503 while the lease table is
 /// full, 400 when the template made nothing of the target.
-pub fn lease_refusal(e: &crate::run::targets::LeaseError) -> Refusal {
+pub fn lease_refusal(e: &crate::runtime::targets::LeaseError) -> Refusal {
     use crate::config::template::Refused;
-    use crate::run::targets::LeaseError;
+    use crate::runtime::targets::LeaseError;
     let status = match e {
         LeaseError::UnknownTemplate { .. } => 404,
         LeaseError::Target(Refused::NotAddress(_)) | LeaseError::Start(_) => 400,

@@ -5,9 +5,15 @@
 //! parsing and validation, its connection and its probes. A source only knows how to talk to
 //! its system; timing, timeouts and outcomes belong to the scheduler. Adding a kind means one
 //! new module here and one line in [`registry::KINDS`].
+//!
+//! Beside the kinds live the parts several of them share, and only they use: [`rows`] (the row
+//! shape of query-style checks, and rows into samples), [`heartbeat`] (worker heartbeats: up
+//! within `max_age`, remembered until `forget_after`), [`window`] (counters read whole turned
+//! into what moved in a window), [`connect`], [`declare`] and [`http_body`].
 
 pub mod connect;
 pub mod declare;
+pub mod heartbeat;
 pub mod http_body;
 pub mod logfile;
 pub mod mongodb;
@@ -15,6 +21,7 @@ pub mod postgres;
 pub mod rabbitmq;
 pub mod redis;
 pub mod registry;
+pub mod rows;
 pub mod s3;
 pub mod stripe;
 pub mod window;

@@ -335,8 +335,8 @@ mod tests {
     /// cannot be reached must be a failed run within its timeout and down, not a hang.
     #[tokio::test]
     async fn every_kind_runs_its_example_to_series() {
-        use crate::run::once::probe_into;
-        use crate::run::store::Store;
+        use crate::runtime::once::probe_into;
+        use crate::runtime::store::Store;
         use crate::serve::collector::SnapshotCollector;
         use crate::serve::exposition::{encode, Format};
 

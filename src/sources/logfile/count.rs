@@ -83,7 +83,7 @@ pub(super) fn key(json: &Json, labels: &BTreeMap<String, String>) -> Vec<String>
             field(json, f)
                 .unwrap_or_default()
                 .chars()
-                .take(crate::heartbeat::MAX_ATTRIBUTE_LEN)
+                .take(crate::sources::heartbeat::MAX_ATTRIBUTE_LEN)
                 .collect()
         })
         .collect()

@@ -6,7 +6,7 @@
 use mongodb::bson::{Bson, Document};
 
 use crate::error::{ProbeError, Reason};
-use crate::rows::Row;
+use crate::sources::rows::Row;
 
 /// A number from a numeric or boolean BSON value; `None` for anything else.
 pub(super) fn number(v: Option<&Bson>) -> Option<f64> {
@@ -36,8 +36,10 @@ pub(super) fn text(v: Option<&Bson>) -> String {
 pub(super) fn beat_time(v: Option<&Bson>) -> Option<f64> {
     match v? {
         Bson::DateTime(d) => Some(d.timestamp_millis() as f64 / 1000.0),
-        Bson::String(s) => crate::heartbeat::parse_time(s),
-        other => number(Some(other)).and_then(|n| crate::heartbeat::parse_time(&n.to_string())),
+        Bson::String(s) => crate::sources::heartbeat::parse_time(s),
+        other => {
+            number(Some(other)).and_then(|n| crate::sources::heartbeat::parse_time(&n.to_string()))
+        }
     }
 }
 

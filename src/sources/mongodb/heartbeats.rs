@@ -12,7 +12,7 @@ use super::decode::{beat_time, text};
 use super::filters::to_document;
 use super::MongodbBeatSource;
 use crate::error::{ProbeError, Reason};
-use crate::heartbeat::{Beat, HeartbeatCommon, NewestBeats, Tracker};
+use crate::sources::heartbeat::{Beat, HeartbeatCommon, NewestBeats, Tracker};
 use crate::sources::{remaining, Probe, ProbeFuture};
 
 /// A heartbeat check: one document per worker.

@@ -43,10 +43,10 @@ use super::{Kind, Parsed, Probe, Source};
 use crate::certificates::{Endpoints, Handshake, TlsEndpoint};
 use crate::config::parse::{builtin, parse_split};
 use crate::config::{CheckCommon, CheckConfig, CheckPlan, CheckSpec, ConfigError, Split, Switch};
-use crate::heartbeat::{HeartbeatCommon, Tracker};
 use crate::metric::Metric;
-use crate::rows::RowShape;
 use crate::sources::declare::{schema, CheckList};
+use crate::sources::heartbeat::{HeartbeatCommon, Tracker};
+use crate::sources::rows::RowShape;
 use crate::sources::{Connect, ConnectError};
 use latency::{LatencyProbe, LatencySettings};
 

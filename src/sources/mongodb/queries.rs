@@ -12,8 +12,8 @@ use super::decode::DocRow;
 use super::filters::to_document;
 use super::MongoQuery;
 use crate::error::{ProbeError, Reason};
-use crate::rows::RowShape;
 use crate::sample::Output;
+use crate::sources::rows::RowShape;
 use crate::sources::{remaining, Probe, ProbeFuture};
 
 /// A `count`, `estimated_count` or `aggregate` check.

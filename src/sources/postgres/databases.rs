@@ -20,8 +20,8 @@ use super::session::stream_rows;
 use crate::config::validate::{in_range, whole_match_patterns};
 use crate::config::ConfigError;
 use crate::error::ProbeError;
-use crate::rows::RowShape;
 use crate::sample::Output;
+use crate::sources::rows::RowShape;
 use crate::sources::{Probe, ProbeFuture};
 
 /// `databases:` of a Postgres source: run its SQL checks in every database of the server

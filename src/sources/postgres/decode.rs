@@ -9,7 +9,7 @@ use sqlx::types::chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use sqlx::{Column, Row, TypeInfo, ValueRef};
 
 use crate::error::{ProbeError, Reason};
-use crate::rows::{self, RowShape};
+use crate::sources::rows::{self, RowShape};
 
 /// One cell, read by its Postgres type.
 #[derive(Debug, Clone, PartialEq)]

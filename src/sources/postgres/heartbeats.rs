@@ -6,7 +6,7 @@ use tokio::time::Instant;
 
 use super::decode::{cell_number, cell_text};
 use super::session::stream_rows;
-use crate::heartbeat::{Beat, HeartbeatCommon, NewestBeats, Tracker};
+use crate::sources::heartbeat::{Beat, HeartbeatCommon, NewestBeats, Tracker};
 use crate::sources::{Probe, ProbeFuture};
 
 pub(super) struct HeartbeatProbe {

@@ -48,10 +48,10 @@ use crate::config::validate::in_range;
 use crate::config::{
     CheckCommon, CheckConfig, CheckPlan, CheckSpec, ConfigError, Size, Split, Switch,
 };
-use crate::heartbeat::{HeartbeatCommon, Tracker};
 use crate::metric::Metric;
-use crate::rows::RowShape;
 use crate::sources::declare::{schema, CheckList};
+use crate::sources::heartbeat::{HeartbeatCommon, Tracker};
+use crate::sources::rows::RowShape;
 use crate::sources::{Connect, ConnectError};
 use statements::{StatementsProbe, StatementsSettings};
 use tables::{TablesProbe, TablesSettings};

@@ -5,7 +5,7 @@ use tokio::time::Instant;
 
 use super::decode::check_columns;
 use super::session::stream_rows;
-use crate::rows::RowShape;
+use crate::sources::rows::RowShape;
 use crate::sources::{Probe, ProbeFuture};
 
 pub(super) struct SqlProbe {

@@ -15,7 +15,7 @@ use super::default_scan_count;
 use super::scan::scan;
 use crate::config::ConfigError;
 use crate::error::ProbeError;
-use crate::heartbeat::{parse_value, HeartbeatCommon, Tracker};
+use crate::sources::heartbeat::{parse_value, HeartbeatCommon, Tracker};
 use crate::sources::{Probe, ProbeFuture};
 
 /// Where a Redis heartbeat check reads beats: keys by pattern (value a timestamp or JSON), or

@@ -29,9 +29,9 @@ use super::{Kind, Parsed};
 use crate::certificates::{Endpoints, TlsEndpoint};
 use crate::config::parse::{builtin, parse_at, parse_split};
 use crate::config::{CheckCommon, CheckConfig, CheckSpec, ConfigError, Split, Switch};
-use crate::heartbeat::HeartbeatCommon;
 use crate::metric::Metric;
 use crate::sources::declare::{schema, CheckList};
+use crate::sources::heartbeat::HeartbeatCommon;
 use latency::LatencySettings;
 
 pub use commands::{CommandCheck, READ_ONLY_COMMANDS};

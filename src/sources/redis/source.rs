@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::client::Conn;
 use super::{commands, health, heartbeats, keys, latency, RedisCheck, RedisConfig};
 use crate::config::{CheckConfig, CheckPlan, Split};
-use crate::heartbeat::Tracker;
+use crate::sources::heartbeat::Tracker;
 use crate::sources::{Connect, ConnectError};
 use crate::sources::{Probe, Source};
 

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use crate::configfile::Config;
-use crate::run::scheduler::{run_once, RunSummary};
-use crate::run::store::Store;
+use crate::runtime::scheduler::{run_once, RunSummary};
+use crate::runtime::store::Store;
 
 /// One check (or health probe) run once.
 #[derive(Debug, Clone)]
@@ -34,7 +34,7 @@ pub async fn probe_into(config: &Config, store: &Arc<Store>) -> Result<Vec<Probe
             .start(&s.common.name, None, &|c| s.check_plan(&config.global, c))
             .map_err(|error| {
                 let path = s.path.clone();
-                crate::run::app::StartError { path, error }.to_string()
+                crate::runtime::app::StartError { path, error }.to_string()
             })?;
         let health = s.health_plan(&config.global);
         let mut jobs = vec![(health, source.health)];

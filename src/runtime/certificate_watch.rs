@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use tokio::time::Instant;
 
 use crate::certificates::{read, Endpoints, TlsEndpoint, REFRESH, RETRY};
-use crate::run::store::Store;
+use crate::runtime::store::Store;
 use crate::sources::{Probe, ProbeFuture};
 
 /// A source's health probe that also reads its endpoints' certificates when due (every

@@ -12,7 +12,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::config::CheckPlan;
 use crate::error::{ProbeError, Reason};
-use crate::run::store::{Store, Transition};
+use crate::runtime::store::{Store, Transition};
 use crate::sources::Probe;
 
 /// Longest start delay (a tenth of the interval, at most this): checks spread out instead of

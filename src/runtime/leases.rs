@@ -1,7 +1,7 @@
 //! The lease table: which targets scrapers asked for through a template
 //! (`/probe?template=…&target=…`), since when, how often, and when each lapses. A lease holds
 //! its running source (checks and connection); removing it from the table drops them, which
-//! stops the checks and closes the connections. The table only keeps time: [`crate::run::app`]
+//! stops the checks and closes the connections. The table only keeps time: [`crate::runtime::app`]
 //! starts what a new lease runs and reaps the lapsed ones.
 
 use std::collections::{HashMap, VecDeque};

@@ -477,6 +477,25 @@ const RFC3339_OFFSETS: [(&str, f64); 5] = [
     ("2024-03-01 12:00:00", 1_709_294_400.0),
 ];
 
+/// Refuses on a heartbeat check the fields of a check that publishes a metric of its own: a
+/// heartbeat check names none, so it takes no unit, panel, series cap, alert or drop.
+pub fn refuse_metric_fields(path: &str, common: &CheckCommon, errors: &mut Vec<ConfigError>) {
+    const SHOWN: &str = "a heartbeat check is shown by its pool's worker table, which has its own units: remove this field";
+    const ALERTED: &str = "a heartbeat check publishes no metric of its own to compare: its pool is alerted on by `min_up` (PulseWorkerPoolBelowMinimum)";
+    const BOUNDED: &str = "a heartbeat check is bounded by `max_workers` (workers kept, the rest counted as dropped): set that instead";
+    for (field, set, why) in [
+        ("unit", common.unit.is_some(), SHOWN),
+        ("panel", common.panel.is_some(), SHOWN),
+        ("max_series", common.max_series.is_some(), BOUNDED),
+        ("alert", common.alert.is_some(), ALERTED),
+        ("drop", common.drop.is_some(), ALERTED),
+    ] {
+        if set {
+            errors.push(ConfigError::new(format!("{path}.{field}"), why));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

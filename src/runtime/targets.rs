@@ -11,8 +11,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::template::Refused;
 use crate::configfile::Config;
-use crate::run::app::{App, LeaseSetup, RunningSource};
-use crate::run::leases::{Full, Lease, Leases};
+use crate::runtime::app::{App, LeaseSetup, RunningSource};
+use crate::runtime::leases::{Full, Lease, Leases};
 
 /// How often the reaper looks for lapsed leases: the error on an idle time, which is at
 /// least a second.
@@ -126,7 +126,7 @@ impl App {
             started,
             None,
             &setup.global,
-            crate::run::scheduler::Start::Now,
+            crate::runtime::scheduler::Start::Now,
         );
         let running = RunningSource {
             config,

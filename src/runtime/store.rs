@@ -118,7 +118,7 @@ pub struct Store {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ShardStatus {
     /// The replica's shard.
-    pub shard: crate::run::shard::Shard,
+    pub shard: crate::runtime::shard::Shard,
     /// Sources of the config it runs.
     pub owned: usize,
     /// Sources in the config, all shards together.

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::run::app::App;
+use crate::runtime::app::App;
 
 /// A digest of the config file and of every secret file it references, directly or through
 /// an environment variable it names: equal digests mean nothing a reload would read changed.

@@ -13,11 +13,11 @@ use crate::config::template::Template;
 use crate::config::{CheckPlan, ConfigErrors};
 use crate::configfile::{Config, SourceConfig};
 use crate::jobs::tracker::JobTracker;
-use crate::run::certificate_watch;
-use crate::run::leases::Leases;
-use crate::run::scheduler::{self, Start};
-use crate::run::shard::Shard;
-use crate::run::store::{ShardStatus, Store};
+use crate::runtime::certificate_watch;
+use crate::runtime::leases::Leases;
+use crate::runtime::scheduler::{self, Start};
+use crate::runtime::shard::Shard;
+use crate::runtime::store::{ShardStatus, Store};
 use crate::sources::registry::Connection;
 use crate::sources::ConnectError;
 
@@ -124,7 +124,7 @@ pub struct App {
     running: tokio::sync::Mutex<HashMap<String, RunningSource>>,
     sources: std::sync::Mutex<Vec<SourceStatus>>,
     generated: std::sync::Mutex<Arc<Generated>>,
-    /// The templates and defaults leased targets are made with (see [`crate::run::targets`]).
+    /// The templates and defaults leased targets are made with (see [`crate::runtime::targets`]).
     pub(super) lease_setup: std::sync::Mutex<Arc<LeaseSetup>>,
     /// The targets leased through templates.
     pub(super) leases: std::sync::Mutex<Leases<RunningSource>>,
@@ -197,7 +197,7 @@ impl App {
             .expect("new app: no one else holds the lock");
         app.apply(&mut running, config)?;
         drop(running);
-        // Leases: see crate::run::targets.
+        // Leases: see crate::runtime::targets.
         app.spawn_reaper();
         Ok(app)
     }
@@ -428,9 +428,9 @@ mod tests {
     async fn a_shard_serves_the_dashboard_and_rules_of_the_whole_file() {
         let config = crate::configfile::load_str(TWO_SOURCES).unwrap();
         // The shard that runs alpha, of two: beta belongs to the other.
-        let index = crate::run::shard::owner("alpha", 2);
+        let index = crate::runtime::shard::owner("alpha", 2);
         assert_ne!(
-            crate::run::shard::owner("beta", 2),
+            crate::runtime::shard::owner("beta", 2),
             index,
             "the test needs a split"
         );
