@@ -544,7 +544,10 @@ fn compose_secrets_writes_every_secret_in_one_run_and_compose_accepts_them() {
     ];
     let mut first = Vec::new();
     for round in 0..2 {
-        let out = Command::new(&script)
+        // Through bash, not exec'd: a file this process just wrote can still be open for
+        // writing in a child another test thread is forking (ETXTBSY, "Text file busy").
+        let out = Command::new("bash")
+            .arg(&script)
             .stdin(std::process::Stdio::null())
             .output()
             .unwrap();
