@@ -106,6 +106,36 @@ impl HistogramData {
         out
     }
 
+    /// Moves the classic buckets onto `ladder` (ascending upper bounds, in seconds): each of
+    /// its bounds counts the buckets whose bound is at most it times `slack` (1 where the
+    /// ladder's bounds are among the server's own; a little above where the server's sit just
+    /// above round ones, as Redis's do). With one ladder for every series, a sum across them
+    /// (the nodes of a cluster) has every bound. The native buckets stay as they are.
+    pub fn rebucket(&mut self, ladder: &[f64], slack: f64) {
+        let mut bounds = Vec::with_capacity(ladder.len() + 1);
+        let mut counts = Vec::with_capacity(ladder.len() + 1);
+        let mut old = self.bounds.iter().zip(&self.counts).peekable();
+        let mut placed = 0u64;
+        for &b in ladder {
+            let mut here = 0u64;
+            while let Some((&bound, &n)) = old.peek() {
+                if !(bound.is_finite() && bound <= b * slack) {
+                    break;
+                }
+                here = here.saturating_add(n);
+                old.next();
+            }
+            bounds.push(b);
+            counts.push(here);
+            placed = placed.saturating_add(here);
+        }
+        bounds.push(f64::INFINITY);
+        counts.push(self.count.saturating_sub(placed));
+        self.count = self.count.max(placed);
+        self.bounds = bounds;
+        self.counts = counts;
+    }
+
     /// A histogram from a server's own buckets: `(upper bound, observations at or below it)`
     /// with ascending bounds, the number of observations and their sum. A cumulative count
     /// that falls is read as the one before it; observations past the last bound count in
@@ -435,6 +465,31 @@ pub fn truncate_label_value(value: &mut String) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rebucketing_keeps_every_observation_and_gives_every_series_one_ladder() {
+        // Redis-like bounds (µs): 1, 2, 4, 8, 16, 33, 66, then past the ladder's top.
+        let server = [1.0, 2.0, 4.0, 8.0, 16.0, 33.0, 66.0, 4227.0];
+        let cumulative: Vec<(f64, u64)> = server
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (b / 1e6, (i as u64 + 1) * 10))
+            .collect();
+        let mut h = HistogramData::from_cumulative(&cumulative, 90, 0.5);
+        let native = h.native.clone();
+        let ladder: Vec<f64> = (0..=6).map(|k| f64::from(1u32 << k) / 1e6).collect();
+        h.rebucket(&ladder, 1.04);
+        assert_eq!(h.bounds.len(), 8);
+        // 33 µs counts under 32, 66 under 64; 4227 µs and the unbounded rest under +Inf.
+        assert_eq!(h.counts, [10, 10, 10, 10, 10, 10, 10, 20]);
+        assert_eq!(h.counts.iter().sum::<u64>(), h.count);
+        assert_eq!(h.native, native, "the native buckets stay");
+        // An empty series has the same bounds.
+        let mut empty = HistogramData::from_cumulative(&[], 0, 0.0);
+        empty.rebucket(&ladder, 1.04);
+        assert_eq!(empty.bounds, h.bounds);
+        assert_eq!(empty.counts, [0; 8]);
+    }
 
     #[test]
     fn values_that_are_not_finite_are_skipped_and_counted() {

@@ -113,7 +113,7 @@ pub(super) const DURATION: Metric = Metric::histogram(
     "Latency of the command as the server measured it (LATENCY HISTOGRAM; the sum is INFO commandstats usec).",
     &["source", "command"],
 )
-.doc("Per command, the server's own latency histogram (`LATENCY HISTOGRAM`, Redis 7+): cumulative counts under bounds that double from 1 µs to 1 s, so `histogram_quantile` of a `sum` across the nodes of a cluster is the cluster's percentile. A native histogram where Prometheus negotiates protobuf. Absent where the server lacks or forbids `LATENCY`.");
+.doc("Per command, the server's own latency histogram (`LATENCY HISTOGRAM`, Redis 7+): cumulative counts under bounds that double from 1 µs to about 1 s, the same for every command and server, so `histogram_quantile` of a `sum` across the nodes of a cluster is the cluster's percentile (Redis's own bounds sit up to 3 % above these). A native histogram where Prometheus negotiates protobuf. Absent where the server lacks or forbids `LATENCY`.");
 pub(super) const P99_LIMIT: Metric = Metric::gauge(
     "pulse_redis_command_p99_limit_seconds",
     "The 99th percentile latency a command may take (latency.p99_limit in the source config).",
@@ -232,8 +232,19 @@ fn parse_histograms(reply: &Value) -> HashMap<String, Latency> {
     out
 }
 
+/// The classic buckets' bounds (s): doubling from 1 µs to about 1 s, for every command of
+/// every server. Redis lists only the bounds where its count grew, each a little above a
+/// power of two (33, 66, 132 … 2113 µs), so one series' bounds are not another's.
+fn classic_bounds() -> Vec<f64> {
+    (0..=20).map(|k| f64::from(1u32 << k) / 1e6).collect()
+}
+
+/// How far above a power of two Redis's bounds sit (33 µs for 32, 2113 for 2048: 1.0320).
+const BOUND_SLACK: f64 = 1.04;
+
 /// A histogram from Redis's cumulative buckets (µs), the calls and the time (µs). Counts
-/// never fall from one bound to the next (a count that did is read as the one before).
+/// never fall from one bound to the next (a count that did is read as the one before). The
+/// native buckets keep Redis's own bounds; the classic ones are on [`classic_bounds`].
 fn histogram(latency: &Latency, usec: f64) -> HistogramData {
     let mut cumulative = Vec::with_capacity(latency.buckets.len());
     let mut last = 0u64;
@@ -241,7 +252,9 @@ fn histogram(latency: &Latency, usec: f64) -> HistogramData {
         last = last.max(*count);
         cumulative.push((bound / 1e6, last));
     }
-    HistogramData::from_cumulative(&cumulative, latency.calls.max(last), usec / 1e6)
+    let mut h = HistogramData::from_cumulative(&cumulative, latency.calls.max(last), usec / 1e6);
+    h.rebucket(&classic_bounds(), BOUND_SLACK);
+    h
 }
 
 /// A slow log entry: its id, the command's name and how long it took (µs).
@@ -291,7 +304,9 @@ fn new_entries(
     let newest = entries.iter().map(|e| e.id).max();
     match last {
         None => (Vec::new(), 0),
-        Some((run, id)) if run != run_id || newest.is_some_and(|n| n < id) => {
+        // A restart, an id that went back, or no id seen yet (the log was empty): only the
+        // entries read are known to be new.
+        Some((run, id)) if run != run_id || id < 0 || newest.is_some_and(|n| n < id) => {
             (entries.to_vec(), entries.len() as u64)
         }
         Some((_, id)) => {
@@ -300,6 +315,23 @@ fn new_entries(
             (fresh, added)
         }
     }
+}
+
+/// The entries added since `last`, how many, and where the next read starts: the newest id
+/// read, or, when the log is empty, the last one seen (`SLOWLOG RESET` empties the log but
+/// ids go on from where they were: forgetting it would count them all at the next entry).
+fn advance(
+    entries: &[SlowEntry],
+    last: Option<(String, i64)>,
+    run_id: String,
+) -> (Vec<SlowEntry>, u64, (String, i64)) {
+    let kept = last
+        .as_ref()
+        .filter(|(run, _)| *run == run_id)
+        .map(|(_, id)| *id);
+    let (fresh, added) = new_entries(entries, last, &run_id);
+    let newest = entries.iter().map(|e| e.id).max().or(kept).unwrap_or(-1);
+    (fresh, added, (run_id, newest))
 }
 
 /// The probe of the built-in `latency` check.
@@ -393,12 +425,11 @@ impl Probe for LatencyProbe {
             );
             commands(&mut out, source, &stats, &histograms, self.settings.top);
             if let Some(entries) = slowlog {
-                let (fresh, added) = new_entries(&entries, state.last.take(), &run_id);
+                let (fresh, added, next) = advance(&entries, state.last.take(), run_id);
                 state.counted += added;
-                let newest = entries.iter().map(|e| e.id).max();
-                state.last = Some((run_id, newest.unwrap_or(-1)));
+                state.last = Some(next);
                 out.add(&SLOWLOG_ENTRIES, &[source], state.counted as f64);
-                slowest(&mut out, source, &fresh);
+                slowest(&mut out, source, &fresh, &stats);
             }
             Ok(out)
         })
@@ -444,11 +475,31 @@ fn commands(
     }
 }
 
+/// Whether `INFO commandstats` knows `command` (as itself or as the container of a
+/// subcommand, `config` of `config|get`). The slow log keeps the name a client typed: a
+/// command renamed by `rename-command` would publish its obscured name, so it is `other`.
+fn known_command(command: &str, stats: &HashMap<String, CommandStats>) -> bool {
+    stats.contains_key(command)
+        || stats.keys().any(|k| {
+            k.strip_prefix(command)
+                .is_some_and(|rest| rest.starts_with('|'))
+        })
+}
+
 /// The slowest new entry of each command, the slowest commands first.
-fn slowest(out: &mut Output, source: &str, fresh: &[SlowEntry]) {
+fn slowest(
+    out: &mut Output,
+    source: &str,
+    fresh: &[SlowEntry],
+    stats: &HashMap<String, CommandStats>,
+) {
     let mut by_command: HashMap<&str, f64> = HashMap::new();
     for e in fresh {
-        let m = by_command.entry(e.command.as_str()).or_insert(0.0);
+        let name = match known_command(&e.command, stats) {
+            true => e.command.as_str(),
+            false => "other",
+        };
+        let m = by_command.entry(name).or_insert(0.0);
         *m = m.max(e.micros);
     }
     let mut largest = Largest::new(SLOWEST_COMMANDS);
@@ -523,9 +574,12 @@ mod tests {
             let data = histogram(&h["get"], 250.0);
             assert_eq!(data.count, 100);
             assert_eq!(data.sum, 0.00025);
-            assert_eq!(data.bounds[..3], [1e-6, 4e-6, 1.073741]);
-            // Per bucket, not cumulative: 10 under 1 µs, 80 more under 4 µs, 10 up to 1 s.
-            assert_eq!(data.counts[..3], [10, 80, 10]);
+            // On the ladder (1 µs doubling to 2^20 µs, then +Inf), per bucket, not cumulative:
+            // 10 under 1 µs, 80 more under 4 µs, 10 up to about 1 s (Redis's 1073741 µs).
+            assert_eq!(data.bounds.len(), 22);
+            assert_eq!(data.bounds[..3], [1e-6, 2e-6, 4e-6]);
+            assert_eq!(data.counts[..3], [10, 0, 80]);
+            assert_eq!(data.counts[20..], [10, 0]);
             let native = data.native.as_ref().unwrap();
             assert_eq!(native.positive.values().sum::<u64>(), 100);
         }
@@ -561,10 +615,25 @@ mod tests {
         // Restarted: everything read is new.
         let (fresh, added) = new_entries(&entries, Some(("r1".into(), 500)), "r2");
         assert_eq!((fresh.len(), added), (3, 3));
+        // A reset between two reads: the empty log keeps the last id, and the next entry
+        // counts once.
+        let (_, added, next) = advance(&[], Some(("r1".into(), 5000)), "r1".into());
+        assert_eq!((added, next.1), (0, 5000));
+        let after = parse_slowlog(&Value::Array(vec![entry(5001, 20_000, &["GET", "k"])]));
+        let (_, added, _) = advance(&after, Some(next), "r1".into());
+        assert_eq!(added, 1);
+        // Nothing seen yet (the log was empty at the last read): what is read is new.
+        let (fresh, added) = new_entries(&entries, Some(("r1".into(), -1)), "r1");
+        assert_eq!((fresh.len(), added), (3, 3));
+        // Known commands by name, a renamed one (not in commandstats) as `other`.
+        let stats = parse_commandstats(
+            "cmdstat_keys:calls=2,usec=340000\ncmdstat_config|get:calls=1,usec=5\n",
+        );
         let mut out = Output::default();
-        slowest(&mut out, "cache", &entries);
+        slowest(&mut out, "cache", &entries, &stats);
         assert_eq!(out.value(SLOWLOG_SLOWEST.name, "keys"), Some(0.25));
-        assert_eq!(out.value(SLOWLOG_SLOWEST.name, "sort"), Some(0.04));
+        assert_eq!(out.value(SLOWLOG_SLOWEST.name, "other"), Some(0.04));
+        assert!(known_command("config", &stats) && !known_command("conf", &stats));
         for f in &out.families {
             for s in &f.samples {
                 for (_, v) in &s.labels {
