@@ -71,7 +71,7 @@ pub(super) const COLLECTION_LATENCY: Metric = Metric::histogram(
     "Latency of the collection's operations by kind (reads, writes, commands, transactions), from $collStats latencyStats.",
     &["source", "database", "collection", "op"],
 )
-.doc("For each collection the source names (`collections:`), the server's latency histogram of its `reads`, `writes`, `commands` and `transactions` (`$collStats` `latencyStats`, since the server started): buckets from 2 µs, doubling (with half steps from 2 ms to 2 s). A native histogram where Prometheus negotiates protobuf.");
+.doc("For each collection the source names (`collections:`), the server's latency histogram of its `reads`, `writes`, `commands` and `transactions` (`$collStats` `latencyStats`, since the server started): classic buckets under powers of two from 2 µs to about 2 s, the same for every series, so a `sum` across collections or shards keeps every bound. A native histogram where Prometheus negotiates protobuf, from the server's own finer buckets (half steps from 2 ms to 1.5 s).");
 pub(super) const OLDEST_OPERATION: Metric = Metric::gauge(
     "pulse_mongodb_oldest_operation_start_timestamp_seconds",
     "When the longest-running active operation on the namespace started ($currentOp); absent when none runs.",
@@ -116,40 +116,109 @@ const OWN_COMMENT: &str = "pulse-exporter latency";
 /// The kinds of operation of `latencyStats`.
 const OPS: [&str; 4] = ["reads", "writes", "commands", "transactions"];
 
+/// The lower bounds of MongoDB's latency buckets, in µs: powers of two up to 1024, then
+/// half steps (2048, 3072, 4096, 6144, …) up to 1572864 (about 1.5 s), then powers of two up
+/// to 2^40, whose bucket is open-ended. A reply names each non-empty bucket by its lower
+/// bound only, so its upper bound is the next one of this ladder.
+fn bucket_ladder() -> Vec<u64> {
+    let mut ladder = vec![0];
+    ladder.extend((1..=10).map(|k| 1u64 << k));
+    for k in 11..=20 {
+        ladder.push(1u64 << k);
+        ladder.push(3u64 << (k - 1));
+    }
+    ladder.extend((21..=40).map(|k| 1u64 << k));
+    ladder
+}
+
+/// The upper bound (µs) of MongoDB's bucket starting at `lower`; `None` for the open-ended
+/// last one.
+fn bucket_upper(ladder: &[u64], lower: u64) -> Option<u64> {
+    ladder.iter().copied().find(|&b| b > lower)
+}
+
 /// A histogram of a `latencyStats` entry: `{latency: µs, ops, histogram: [{micros, count}]}`,
 /// where `micros` is each bucket's lower bound, counts are per bucket, and empty buckets are
-/// left out. The last bucket's values have no upper bound but `+Inf`.
+/// left out.
 pub(super) fn latency_histogram(stats: &Document) -> Option<HistogramData> {
     let ops = number(stats.get("ops"))?.max(0.0) as u64;
     let sum = number(stats.get("latency"))?.max(0.0) / 1e6;
-    let mut buckets: Vec<(f64, u64)> = match stats.get_array("histogram") {
+    let mut buckets: Vec<(u64, u64)> = match stats.get_array("histogram") {
         Ok(h) => h
             .iter()
             .filter_map(|b| {
                 let b = b.as_document()?;
                 Some((
-                    number(b.get("micros"))?,
+                    number(b.get("micros"))?.max(0.0) as u64,
                     number(b.get("count"))?.max(0.0) as u64,
                 ))
             })
             .collect(),
         Err(_) => Vec::new(),
     };
-    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
-    // Bucket i holds [lower_i, lower_{i+1}): its upper bound is the next lower bound.
-    let mut cumulative = Vec::with_capacity(buckets.len());
+    // Shards merged into one reply ([`merged`]) may name a bucket more than once.
+    let mut by_lower: std::collections::BTreeMap<u64, u64> = Default::default();
+    for (lower, count) in buckets.drain(..) {
+        let n = by_lower.entry(lower).or_insert(0);
+        *n = n.saturating_add(count);
+    }
+    let ladder = bucket_ladder();
+    let mut cumulative = Vec::with_capacity(by_lower.len());
     let mut total = 0u64;
-    for (i, (_, count)) in buckets.iter().enumerate() {
-        total += count;
-        if let Some((next, _)) = buckets.get(i + 1) {
-            cumulative.push((next / 1e6, total));
+    for (lower, count) in by_lower {
+        total = total.saturating_add(count);
+        if let Some(upper) = bucket_upper(&ladder, lower) {
+            cumulative.push((upper as f64 / 1e6, total));
         }
     }
-    Some(HistogramData::from_cumulative(
-        &cumulative,
-        ops.max(total),
-        sum,
-    ))
+    let mut h = HistogramData::from_cumulative(&cumulative, ops.max(total), sum);
+    // Classic buckets on powers of two from 2 µs to about 2 s, all of them bounds of the
+    // ladder, for every series alike: a sum across collections or shards has every bound.
+    // Without a histogram (`histograms: false`) all there is is a count and a sum.
+    if stats.get_array("histogram").is_ok() {
+        let classic: Vec<f64> = (1..=21).map(|k| (1u64 << k) as f64 / 1e6).collect();
+        h.rebucket(&classic, 1.0);
+    }
+    Some(h)
+}
+
+/// Shards answered at most for one collection (mongos answers `$collStats` once per shard).
+const MAX_SHARDS: usize = 1000;
+
+/// A collection's `$collStats` documents as one: mongos answers one per shard, whose
+/// operations, times and buckets add up (the ladder is every shard's). One document is
+/// itself.
+fn merged(docs: &[Document]) -> Option<Document> {
+    let first = docs.first()?;
+    if docs.len() == 1 {
+        return Some(first.clone());
+    }
+    let mut stats = Document::new();
+    for op in OPS {
+        let parts: Vec<&Document> = docs
+            .iter()
+            .filter_map(|d| d.get_document("latencyStats").ok()?.get_document(op).ok())
+            .collect();
+        if parts.is_empty() {
+            continue;
+        }
+        let total =
+            |field: &str| -> f64 { parts.iter().filter_map(|p| number(p.get(field))).sum() };
+        let mut part = bson::doc! { "latency": total("latency"), "ops": total("ops") };
+        if parts.iter().any(|p| p.get_array("histogram").is_ok()) {
+            let buckets: Vec<Bson> = parts
+                .iter()
+                .filter_map(|p| p.get_array("histogram").ok())
+                .flatten()
+                .cloned()
+                .collect();
+            part.insert("histogram", buckets);
+        }
+        stats.insert(op, part);
+    }
+    let mut out = first.clone();
+    out.insert("latencyStats", stats);
+    Some(out)
 }
 
 /// The samples of a `$collStats` reply of `collection`.
@@ -301,10 +370,17 @@ impl Probe for LatencyProbe {
                         continue;
                     }
                 };
-                // One document per shard on mongos: the first is enough for a single server,
-                // and a sharded collection's shards are summed by the histograms' sum().
+                // One document per shard on mongos, merged: which shard comes first is not
+                // fixed, and one alone would make the histograms jump between shards.
                 use futures_util::StreamExt;
-                if let Some(Ok(doc)) = cursor.next().await {
+                let mut docs = Vec::new();
+                while let Some(Ok(doc)) = cursor.next().await {
+                    docs.push(doc);
+                    if docs.len() >= MAX_SHARDS {
+                        break;
+                    }
+                }
+                if let Some(doc) = merged(&docs) {
                     collection_latency(&mut out, source, &self.shared.database, collection, &doc);
                 }
             }
@@ -449,10 +525,17 @@ mod tests {
         let h = latency_histogram(&reads).unwrap();
         assert_eq!(h.count, 10);
         assert_eq!(h.sum, 0.0095);
-        // [2,16) holds 3, [16,2048) 5, [2048,3072) 1, and the last one has no bound but +Inf.
-        assert_eq!(h.bounds, [16e-6, 2048e-6, 3072e-6, f64::INFINITY]);
-        assert_eq!(h.counts, [3, 5, 1, 1]);
-        // Natively, the last bucket's one counts in the bucket past 3072 µs.
+        // Each bucket ends where MongoDB's ladder does, however far apart the non-empty ones
+        // are: [2,4) holds 3, [16,32) 5, [2048,3072) and [3072,4096) 1 each; published
+        // under powers of two from 2 µs to about 2 s.
+        assert_eq!(h.bounds.len(), 22);
+        let at = |micros: f64| {
+            let i = h.bounds.iter().position(|b| *b == micros / 1e6).unwrap();
+            h.counts[..=i].iter().sum::<u64>()
+        };
+        assert_eq!((at(2.0), at(4.0), at(16.0), at(32.0)), (0, 3, 3, 8));
+        assert_eq!((at(2048.0), at(4096.0)), (8, 10));
+        assert_eq!(*h.counts.last().unwrap(), 0);
         assert_eq!(
             h.native.as_ref().unwrap().positive.values().sum::<u64>(),
             10
@@ -461,6 +544,63 @@ mod tests {
         let bare = latency_histogram(&bson::doc! { "latency": 100_i64, "ops": 4_i32 }).unwrap();
         assert_eq!((bare.count, bare.counts.as_slice()), (4, &[4][..]));
         assert!(latency_histogram(&bson::doc! { "latency": "x" }).is_none());
+    }
+
+    #[test]
+    fn the_shards_of_a_collection_add_up() {
+        let shard = |name: &str, ops: i64, micros: i64| {
+            bson::doc! {
+                "shard": name,
+                "latencyStats": {
+                    "reads": { "latency": ops * 100, "ops": ops, "histogram": [{ "micros": micros, "count": ops }] },
+                },
+            }
+        };
+        let docs = [shard("a", 3, 64), shard("b", 2, 64), shard("c", 5, 4096)];
+        let one = merged(&docs).unwrap();
+        let reads = one
+            .get_document("latencyStats")
+            .unwrap()
+            .get_document("reads")
+            .unwrap();
+        let h = latency_histogram(reads).unwrap();
+        assert_eq!(h.count, 10);
+        assert!((h.sum - 0.001).abs() < 1e-12);
+        // [64,128) holds the 5 of two shards, [4096,6144) the other 5: the same whichever
+        // shard mongos lists first.
+        let at = |micros: f64| {
+            let i = h.bounds.iter().position(|b| *b == micros / 1e6).unwrap();
+            h.counts[..=i].iter().sum::<u64>()
+        };
+        assert_eq!((at(64.0), at(128.0), at(4096.0), at(8192.0)), (0, 5, 5, 10));
+        let reversed: Vec<Document> = docs.iter().rev().cloned().collect();
+        let again = merged(&reversed).unwrap();
+        let h2 = latency_histogram(
+            again
+                .get_document("latencyStats")
+                .unwrap()
+                .get_document("reads")
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(h2, h);
+        assert!(merged(&[]).is_none());
+    }
+
+    #[test]
+    fn the_bucket_ladder_is_mongodbs() {
+        let ladder = bucket_ladder();
+        assert_eq!(ladder.len(), 51);
+        assert_eq!(
+            &ladder[..13],
+            &[0, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 3072]
+        );
+        assert_eq!(bucket_upper(&ladder, 0), Some(2));
+        assert_eq!(bucket_upper(&ladder, 4096), Some(6144));
+        assert_eq!(bucket_upper(&ladder, 1_048_576), Some(1_572_864));
+        assert_eq!(bucket_upper(&ladder, 1_572_864), Some(2_097_152));
+        assert_eq!(bucket_upper(&ladder, 1 << 21), Some(1 << 22));
+        assert_eq!(bucket_upper(&ladder, 1 << 40), None);
     }
 
     #[test]
@@ -535,8 +675,9 @@ mod tests {
             let h = reads.histogram.as_ref().unwrap();
             assert_eq!((h.count, h.sum), (4130, 3.512), "{version}");
             assert_eq!(h.counts.iter().sum::<u64>(), 4130, "{version}");
-            // Of 1,048,576 µs and more: only +Inf bounds them.
-            assert_eq!(h.counts.last(), Some(&3), "{version}");
+            // [1048576, 1572864) µs: under the last bound, about 2 s; none past it.
+            assert_eq!(h.bounds[20], 2.097152, "{version}");
+            assert_eq!(h.counts[20..], [3, 0], "{version}");
             let Bson::Array(entries) = super::super::fixture(version, "system-profile.json") else {
                 panic!("{version}: not a list");
             };
