@@ -173,8 +173,10 @@ fn counters_sql(ext: &Extension, unchanged: bool) -> String {
         filters.push("s.toplevel".to_owned());
     }
     if unchanged {
+        // Rows of other roles' statements (no queryid) always come back: their fingerprints
+        // are never sent, and one that matched a sent one by chance would go missing.
         filters.push(format!(
-            "({FINGERPRINT}) NOT IN (SELECT unnest($1::int4[]))"
+            "(s.queryid IS NULL OR ({FINGERPRINT}) NOT IN (SELECT unnest($1::int4[])))"
         ));
     }
     let filters = match filters.is_empty() {
@@ -367,7 +369,8 @@ impl StatementsProbe {
                 let who: i64 = row.try_get("who").map_err(classify)?;
                 let queryid: Option<i64> = row.try_get("queryid").map_err(classify)?;
                 let entry = Entry {
-                    dbid: who >> 32,
+                    // An oid is unsigned: one of 2^31 or more made `who` negative.
+                    dbid: ((who as u64) >> 32) as i64,
                     userid: who & 0xffff_ffff,
                     queryid,
                 };
@@ -497,14 +500,23 @@ fn parse_version(v: &str) -> (u32, u32) {
     }
 }
 
-/// The text published for a statement: one line, and withheld where it may carry a secret
-/// (normalisation keeps the literals of some utility statements, `ALTER ROLE … PASSWORD`).
+/// The text published for a statement: one line, and withheld where it may carry a secret.
+/// Normalisation replaces the constants of queries with `$n` but keeps the literals of some
+/// utility statements (`ALTER ROLE … PASSWORD '…'`, `SET app.secret_key = '…'` before
+/// Postgres 16): a text naming a password or a key function is withheld, and so is one with a
+/// quoted literal beside a word that names a secret, inside another word too (`client_secret`).
 fn shown_text(text: &str) -> String {
     static SECRET: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
         regex::Regex::new(r"(?i)\b(password|passwd|secret|encrypted|pgp_sym_\w+|crypt)\b")
             .expect("valid regex")
     });
-    if SECRET.is_match(text) {
+    static NAMED: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(
+            r"(?i)(password|passwd|secret|token|api_?key|passphrase|credential|private_?key)",
+        )
+        .expect("valid regex")
+    });
+    if SECRET.is_match(text) || (text.contains('\'') && NAMED.is_match(text)) {
         return "(text withheld: it may carry a secret)".to_owned();
     }
     text.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -762,9 +774,18 @@ mod tests {
             "ALTER ROLE app PASSWORD 'hunter2'",
             "CREATE USER x WITH ENCRYPTED password 'y'",
             "SELECT pgp_sym_encrypt($1, 'key')",
+            "SET app.secret_key = 'abc'",
+            "ALTER SYSTEM SET app.client_secret TO 'abc'",
+            "CREATE SUBSCRIPTION s CONNECTION 'host=a sslpassword=b' PUBLICATION p",
+            "SET app.api_token = 'abc'",
         ] {
             assert!(shown_text(secret).starts_with("(text withheld"), "{secret}");
         }
+        // A query on a table of tokens carries no literal: it is shown.
+        assert_eq!(
+            shown_text("SELECT * FROM auth_tokens WHERE id = $1"),
+            "SELECT * FROM auth_tokens WHERE id = $1"
+        );
     }
 
     #[test]
@@ -785,11 +806,13 @@ mod tests {
         // Entries that did not run since the last read stay on the server.
         let filtered = counters_sql(&ext((1, 12)), true);
         assert!(
-            filtered.contains("WHERE s.toplevel AND (((coalesce(s.queryid, 0) #"),
+            filtered
+                .contains("WHERE s.toplevel AND (s.queryid IS NULL OR (((coalesce(s.queryid, 0) #"),
             "{filtered}"
         );
-        assert!(counters_sql(&ext((1, 8)), true).contains(" WHERE (((coalesce(s.queryid, 0) #"));
-        assert!(filtered.ends_with("NOT IN (SELECT unnest($1::int4[]))"));
+        assert!(counters_sql(&ext((1, 8)), true)
+            .contains(" WHERE (s.queryid IS NULL OR (((coalesce(s.queryid, 0) #"));
+        assert!(filtered.ends_with("NOT IN (SELECT unnest($1::int4[])))"));
         assert_eq!(parse_version("1.10"), (1, 10));
         assert_eq!(parse_version("garbage"), (0, 0));
     }
