@@ -12,7 +12,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -298,20 +297,14 @@ sources:
         let file = tmp.path().join("many.sql");
         std::fs::write(&file, many).unwrap();
         let flood = Instant::now();
-        run_ok(
-            Command::new("psql")
-                .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres"])
-                .args([
-                    "-d",
-                    "postgres",
-                    "-XAtq",
-                    "-v",
-                    "ON_ERROR_STOP=1",
-                    "-o",
-                    "/dev/null",
-                    "-f",
-                ])
-                .arg(&file),
+        psql_with(
+            port,
+            &[
+                "-o".as_ref(),
+                "/dev/null".as_ref(),
+                "-f".as_ref(),
+                file.as_os_str(),
+            ],
             "psql -f many.sql",
         );
         // The window of the flood: of the statements the server kept (1,000 at most), those

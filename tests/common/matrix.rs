@@ -264,24 +264,27 @@ fn wait_until(running: &Running, ready: impl Fn() -> bool) {
     }
 }
 
-/// Runs `sql` on the server at `port` as `postgres`, failing with psql's message.
-pub fn psql_at(port: u16, sql: &str) -> String {
+/// Runs psql on the server at `port` as `postgres` with `args` (`-c SQL`, `-f FILE`), failing
+/// with psql's message under `what`; its output, trimmed.
+pub fn psql_with(port: u16, args: &[&std::ffi::OsStr], what: &str) -> String {
     crate::common::run_ok(
         Command::new("psql")
             .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres"])
-            .args([
-                "-d",
-                "postgres",
-                "-XAtq",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-c",
-                sql,
-            ]),
-        &format!("psql -c {}", sql.chars().take(200).collect::<String>()),
+            .args(["-d", "postgres", "-XAtq", "-v", "ON_ERROR_STOP=1"])
+            .args(args),
+        what,
     )
     .trim()
     .to_owned()
+}
+
+/// Runs `sql` on the server at `port` as `postgres`, failing with psql's message.
+pub fn psql_at(port: u16, sql: &str) -> String {
+    psql_with(
+        port,
+        &["-c".as_ref(), sql.as_ref()],
+        &format!("psql -c {}", sql.chars().take(200).collect::<String>()),
+    )
 }
 
 /// Polls `done` every 100 ms for up to `timeout`: whether it came true.
