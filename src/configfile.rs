@@ -61,6 +61,34 @@ pub struct SourceConfig {
     pub common: SourceCommon,
     /// The kind's settings and checks.
     pub kind: Arc<dyn ParsedSource>,
+    /// Its health probe's and checks' timing and caps, made once when the config is read.
+    pub plans: Arc<Plans>,
+}
+
+/// A source's plans, made once per load from the check's, source's, kind's and global
+/// settings: what the scheduler runs, the validator judges and the generators write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plans {
+    /// The health probe's.
+    pub health: Arc<CheckPlan>,
+    /// Each check's, in file order (as [`SourceConfig::checks`]).
+    pub checks: Vec<Arc<CheckPlan>>,
+}
+
+impl Plans {
+    /// The plans of a source with `common` fields and `kind`, under `global`.
+    fn of(common: &SourceCommon, kind: &dyn ParsedSource, global: &Global) -> Plans {
+        Plans {
+            health: Arc::new(common.health_plan(kind.name(), global)),
+            checks: kind
+                .checks()
+                .into_iter()
+                .map(|check| {
+                    Arc::new(common.check_plan(kind.name(), kind.default_interval(), global, check))
+                })
+                .collect(),
+        }
+    }
 }
 
 impl SourceConfig {
@@ -83,19 +111,9 @@ impl SourceConfig {
         self.kind.checks()
     }
 
-    /// The health probe's plan.
-    pub fn health_plan(&self, global: &Global) -> CheckPlan {
-        self.common.health_plan(self.kind.name(), global)
-    }
-
-    /// A check's plan: check, then source, then kind, then global timing.
-    pub fn check_plan(&self, global: &Global, check: &dyn AnyCheck) -> CheckPlan {
-        self.common.check_plan(
-            self.kind.name(),
-            self.kind.default_interval(),
-            global,
-            check,
-        )
+    /// The checks, in file order, each with its plan.
+    pub fn planned_checks(&self) -> impl Iterator<Item = (&dyn AnyCheck, &Arc<CheckPlan>)> {
+        self.checks().into_iter().zip(&self.plans.checks)
     }
 }
 
@@ -241,14 +259,15 @@ fn load(text: &str, references: References) -> Result<Config, ConfigErrors> {
         None | Some(Value::Null) => {}
         Some(Value::Sequence(items)) => {
             for (i, item) in items.into_iter().enumerate() {
-                if let Some(s) = parse_source(item, &format!("sources[{i}]"), &mut errors) {
+                if let Some(s) = parse_source(item, &format!("sources[{i}]"), &global, &mut errors)
+                {
                     sources.push(s);
                 }
             }
         }
         Some(_) => errors.push(ConfigError::new("sources", "must be a list of sources")),
     }
-    let templates = parse_templates(raw_templates, &mut errors);
+    let templates = parse_templates(raw_templates, &global, &mut errors);
     let config = Config {
         global,
         sources,
@@ -281,7 +300,11 @@ fn load(text: &str, references: References) -> Result<Config, ConfigErrors> {
 
 /// The templates, each with the source it makes for [`SAMPLE_TARGET`] (named as the
 /// template), which is validated like a configured source.
-fn parse_templates(raw: Option<Value>, errors: &mut Vec<ConfigError>) -> Vec<TemplateConfig> {
+fn parse_templates(
+    raw: Option<Value>,
+    global: &Global,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<TemplateConfig> {
     let items = match raw {
         None | Some(Value::Null) => return Vec::new(),
         Some(Value::Sequence(items)) => items,
@@ -303,7 +326,7 @@ fn parse_templates(raw: Option<Value>, errors: &mut Vec<ConfigError>) -> Vec<Tem
         let body = Value::Mapping(map);
         let mut with_sample = body.clone();
         crate::config::template::put_target(&mut with_sample, SAMPLE_TARGET);
-        if let Some(sample) = parse_source(with_sample, &path, errors) {
+        if let Some(sample) = parse_source(with_sample, &path, global, errors) {
             let template = Template {
                 path: path.clone(),
                 name: sample.common.name.clone(),
@@ -321,9 +344,18 @@ fn parse_templates(raw: Option<Value>, errors: &mut Vec<ConfigError>) -> Vec<Tem
 /// The source `template` makes for `target` (an address it allows), with the kind's own
 /// rules checked: the template was checked with [`SAMPLE_TARGET`], but a kind may read the
 /// address.
-pub fn template_source(template: &Template, target: &str) -> Result<SourceConfig, ConfigErrors> {
+pub fn template_source(
+    template: &Template,
+    target: &str,
+    global: &Global,
+) -> Result<SourceConfig, ConfigErrors> {
     let mut errors = Vec::new();
-    let source = parse_source(template.body_for(target), &template.path, &mut errors);
+    let source = parse_source(
+        template.body_for(target),
+        &template.path,
+        global,
+        &mut errors,
+    );
     if let Some(s) = &source {
         s.kind.validate(&s.path, &mut errors);
     }
@@ -333,14 +365,21 @@ pub fn template_source(template: &Template, target: &str) -> Result<SourceConfig
     }
 }
 
-fn parse_source(value: Value, path: &str, errors: &mut Vec<ConfigError>) -> Option<SourceConfig> {
+fn parse_source(
+    value: Value,
+    path: &str,
+    global: &Global,
+    errors: &mut Vec<ConfigError>,
+) -> Option<SourceConfig> {
     let (common, rest) = split_mapping(value, &SourceCommon::KEYS, path, errors)?;
     let common: SourceCommon = parse_at(common, path, errors)?;
     let kind = parse_kind(&common.kind, rest, path, errors)?;
+    let plans = Arc::new(Plans::of(&common, kind.as_ref(), global));
     Some(SourceConfig {
         path: path.to_owned(),
         common,
         kind,
+        plans,
     })
 }
 
@@ -408,19 +447,18 @@ fn validate(config: &Config, errors: &mut Vec<ConfigError>) {
                 ));
             }
         }
-        let health = source.health_plan(g);
         plan_timing(
             &source.path,
-            &health,
+            &source.plans.health,
             "health_timeout",
             "health_interval",
             errors,
         );
         let mut check_names = HashSet::new();
         let mut declared = Vec::new();
-        for (check, series) in source.checks().into_iter().zip(source.kind.series()) {
-            validate_check(source, g, check, &series, &mut check_names, errors);
-            let consts = source.check_plan(g, check).const_labels;
+        for ((check, plan), series) in source.planned_checks().zip(source.kind.series()) {
+            validate_check(source, check, plan, &series, &mut check_names, errors);
+            let consts = plan.const_labels.clone();
             declared.extend(series.into_iter().map(|series| {
                 let mut consts = consts.clone();
                 // A built-in metric (the reserved `pulse_` namespace: a key check's default
@@ -447,14 +485,13 @@ fn validate(config: &Config, errors: &mut Vec<ConfigError>) {
 
 fn validate_check(
     source: &SourceConfig,
-    g: &Global,
     check: &dyn AnyCheck,
+    plan: &CheckPlan,
     series: &[Series],
     names: &mut HashSet<String>,
     errors: &mut Vec<ConfigError>,
 ) {
-    let plan = source.check_plan(g, check);
-    validate_plan(check, &plan, errors);
+    validate_plan(check, plan, errors);
     validate_name(source, check, names, errors);
     validate_outputs(check, series, errors);
     validate_published(check.path(), check.common(), errors);
@@ -638,9 +675,17 @@ mod template_tests {
             t.sample.kind.display_endpoint(),
             "redis://template.invalid:1"
         );
-        let made = template_source(&t.template, "10.0.0.5:6379").unwrap();
+        let made = template_source(&t.template, "10.0.0.5:6379", &config.global).unwrap();
         assert_eq!(made.common.name, "fleet/10.0.0.5:6379");
         assert_eq!(made.kind.display_endpoint(), "redis://10.0.0.5:6379");
+        // Its plans are made with it, under its own name: what its checks run and publish as.
+        assert_eq!(made.plans.health.source, "fleet/10.0.0.5:6379");
+        assert_eq!(made.plans.checks.len(), made.checks().len());
+        assert!(made
+            .plans
+            .checks
+            .iter()
+            .all(|p| p.source == "fleet/10.0.0.5:6379"));
     }
 
     #[test]
@@ -733,7 +778,7 @@ mod tests {
         assert_eq!(c.global, Global::default());
         let s = &c.sources[0];
         assert_eq!((s.path.as_str(), s.kind.name()), ("sources[0]", "redis"));
-        let plan = s.check_plan(&c.global, s.checks()[0]);
+        let plan = &s.plans.checks[0];
         assert_eq!(plan.check, "q");
         assert_eq!(plan.interval, std::time::Duration::from_secs(60));
         assert_eq!(plan.stale_after, std::time::Duration::from_secs(180));

@@ -16,7 +16,7 @@ pub mod style;
 pub mod usual;
 
 use crate::config::shape::{regex_literal, Pin, Series};
-use crate::config::{AnyCheck, CheckCommon, CheckPlan};
+use crate::config::{CheckCommon, CheckPlan};
 use crate::configfile::{Config, SourceConfig};
 use crate::self_metrics::{CHECK_SUCCESS, SOURCE_UP};
 
@@ -26,7 +26,7 @@ pub struct CheckInfo<'a> {
     /// The source it belongs to.
     pub source: &'a SourceConfig,
     /// Its resolved timing (check name included).
-    pub plan: CheckPlan,
+    pub plan: &'a CheckPlan,
     /// Its shared fields (help, unit, panel, alert, const labels).
     pub common: &'a CheckCommon,
     /// What it publishes.
@@ -49,11 +49,10 @@ pub fn checks(config: &Config) -> Vec<CheckInfo<'_>> {
             true => Vec::new(),
             false => jobs.clone(),
         };
-        let checks: Vec<&dyn AnyCheck> = source.checks();
-        for (check, series) in checks.into_iter().zip(source.kind.series()) {
+        for ((check, plan), series) in source.planned_checks().zip(source.kind.series()) {
             out.push(CheckInfo {
                 source,
-                plan: source.check_plan(&config.global, check),
+                plan,
                 common: check.common(),
                 series,
                 template_jobs: template_jobs.clone(),

@@ -62,10 +62,10 @@ pub fn sample_limit(config: &Config) -> u64 {
         .iter()
         .map(|s| {
             let checks: u64 = s
-                .checks()
-                .into_iter()
-                .map(|c| {
-                    let plan = s.check_plan(&config.global, c);
+                .plans
+                .checks
+                .iter()
+                .map(|plan| {
                     let series = u64::try_from(plan.max_series).unwrap_or(u64::MAX);
                     series.min(MAX_CHECK_SERIES) + OUTCOME_SERIES
                 })

@@ -291,9 +291,7 @@ impl App {
                 .map(|r| &r.connection);
             let source = s
                 .kind
-                .start(&s.common.name, previous, &|c| {
-                    s.check_plan(&config.global, c)
-                })
+                .start(&s.common.name, previous, &s.plans.checks)
                 .map_err(|error| StartError {
                     path: s.path.clone(),
                     error,
@@ -316,7 +314,7 @@ impl App {
             // starts every check afresh.
             let previous = running.remove(&name).filter(|_| source.kept);
             let connection = source.connection.clone();
-            let checks = self.run_checks(s, source, previous, &config.global, Start::Jittered);
+            let checks = self.run_checks(s, source, previous, Start::Jittered);
             next.insert(
                 name,
                 RunningSource {
@@ -354,7 +352,6 @@ impl App {
         s: &SourceConfig,
         source: crate::sources::registry::Started<'_>,
         previous: Option<RunningSource>,
-        global: &crate::config::Global,
         start: Start,
     ) -> HashMap<String, RunningCheck> {
         let (mut old_checks, old_config) = match previous {
@@ -362,7 +359,7 @@ impl App {
             None => (HashMap::new(), None),
         };
         let mut checks = HashMap::new();
-        let health = Arc::new(s.health_plan(global));
+        let health = s.plans.health.clone();
         let kept = keep(&mut old_checks, &health, true);
         checks.insert(
             health.check.clone(),
@@ -385,7 +382,7 @@ impl App {
             }),
         );
         for started in source.checks {
-            let plan = Arc::new(started.plan);
+            let plan = started.plan;
             let same = old_config.as_ref().is_some_and(|o| {
                 o.checks()
                     .into_iter()

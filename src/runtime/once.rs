@@ -31,17 +31,17 @@ pub async fn probe_into(config: &Config, store: &Arc<Store>) -> Result<Vec<Probe
     for s in &config.sources {
         let source = s
             .kind
-            .start(&s.common.name, None, &|c| s.check_plan(&config.global, c))
+            .start(&s.common.name, None, &s.plans.checks)
             .map_err(|error| {
                 let path = s.path.clone();
                 crate::runtime::app::StartError { path, error }.to_string()
             })?;
-        let health = s.health_plan(&config.global);
+        let health = s.plans.health.clone();
         let mut jobs = vec![(health, source.health)];
         jobs.extend(source.checks.into_iter().map(|c| (c.plan, c.probe)));
         for (plan, probe) in jobs {
             let store = store.clone();
-            store.register(Arc::new(plan.clone()));
+            store.register(plan.clone());
             tasks.push(tokio::spawn(async move {
                 let summary = run_once(&plan, probe.as_ref(), &store).await;
                 ProbeRow {

@@ -111,13 +111,13 @@ impl App {
         leases
             .has_room(setup.global.max_leased_targets)
             .map_err(LeaseError::Full)?;
-        let config = crate::configfile::template_source(template, target)
+        let config = crate::configfile::template_source(template, target, &setup.global)
             .map_err(|e| LeaseError::Start(e.to_string()))?;
         // Nothing connects here: the checks connect in their tasks, so a dead target costs
         // the request nothing.
         let started = config
             .kind
-            .start(&source, None, &|c| config.check_plan(&setup.global, c))
+            .start(&source, None, &config.plans.checks)
             .map_err(|e| LeaseError::Start(e.to_string()))?;
         let connection = started.connection.clone();
         // At once: this request waits for the first results.
@@ -125,7 +125,6 @@ impl App {
             &config,
             started,
             None,
-            &setup.global,
             crate::runtime::scheduler::Start::Now,
         );
         let running = RunningSource {

@@ -539,12 +539,10 @@ mod tests {
         .unwrap();
         let s = &c.sources[0];
         let caps: Vec<(String, usize)> = s
-            .checks()
-            .into_iter()
-            .map(|check| {
-                let plan = s.check_plan(&c.global, check);
-                (plan.check, plan.max_series)
-            })
+            .plans
+            .checks
+            .iter()
+            .map(|plan| (plan.check.clone(), plan.max_series))
             .collect();
         assert!(
             caps.contains(&("heartbeat:p".to_owned(), usize::MAX)),

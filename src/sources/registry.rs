@@ -131,7 +131,7 @@ pub struct StartedCheck<'a> {
     /// The check as configured.
     pub check: &'a dyn AnyCheck,
     /// When and how long it runs.
-    pub plan: CheckPlan,
+    pub plan: Arc<CheckPlan>,
     /// Its probe, on the source's connection.
     pub probe: Arc<dyn Probe>,
 }
@@ -153,13 +153,13 @@ pub trait ParsedSource: fmt::Debug + Send + Sync + 'static {
     /// See [`Kind::tls_endpoints`].
     fn tls_endpoints(&self) -> crate::certificates::Endpoints;
     /// Makes the source named `name` and every probe: on `previous` when that connection is
-    /// of this kind with equal settings, else on a new (lazily connected) one. `plan` gives
-    /// each check's plan.
+    /// of this kind with equal settings, else on a new (lazily connected) one. `plans` holds
+    /// each check's plan, in the order of [`ParsedSource::checks`].
     fn start<'a>(
         &'a self,
         name: &str,
         previous: Option<&Connection>,
-        plan: &dyn Fn(&dyn AnyCheck) -> CheckPlan,
+        plans: &[Arc<CheckPlan>],
     ) -> Result<Started<'a>, super::ConnectError>;
 }
 
@@ -196,7 +196,7 @@ impl<K: Kind> ParsedSource for Parsed<K> {
         &'a self,
         name: &str,
         previous: Option<&Connection>,
-        plan: &dyn Fn(&dyn AnyCheck) -> CheckPlan,
+        plans: &[Arc<CheckPlan>],
     ) -> Result<Started<'a>, super::ConnectError> {
         let kept = previous
             .and_then(|c| c.0.downcast_ref::<Live<K>>())
@@ -209,13 +209,11 @@ impl<K: Kind> ParsedSource for Parsed<K> {
         let checks = self
             .checks
             .iter()
-            .map(|c| {
-                let plan = plan(c);
-                StartedCheck {
-                    probe: source.check(c, &plan),
-                    check: c,
-                    plan,
-                }
+            .zip(plans)
+            .map(|(c, plan)| StartedCheck {
+                probe: source.check(c, plan),
+                check: c,
+                plan: plan.clone(),
             })
             .collect();
         Ok(Started {

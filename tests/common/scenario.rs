@@ -31,12 +31,11 @@ pub async fn scenario(yaml: &str) -> Scenario {
     for source in &config.sources {
         let name = source.common.name.clone();
         runs.push((name.clone(), "pulse_source_up", String::new()));
-        for check in source.checks() {
-            let plan = source.check_plan(&config.global, check);
+        for plan in &source.plans.checks {
             runs.push((
                 name.clone(),
                 "pulse_check_last_success_timestamp_seconds",
-                plan.check,
+                plan.check.clone(),
             ));
         }
     }
