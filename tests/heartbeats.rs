@@ -275,9 +275,12 @@ sources:
 async fn mongodb_heartbeats_with_dates() {
     let client = mongo().await;
     let dbname = unique("pulse_workers");
+    // A collection of its own, dropped alone: nx-27017 keeps one namespace for every
+    // database, and dropping a database there drops every test's collections.
+    let workers = unique("workers");
     let coll = client
         .database(&dbname)
-        .collection::<mongodb::bson::Document>("workers");
+        .collection::<mongodb::bson::Document>(&workers);
     let at = |age: u64| {
         mongodb::bson::DateTime::from_system_time(SystemTime::now() - Duration::from_secs(age))
     };
@@ -294,7 +297,7 @@ sources:
     kind: mongodb
     url: {MONGO_URL}/{dbname}
     heartbeats:
-      - {{ collection: workers, worker_field: workerId, time_field: lastHeartbeat, pool: gpu, attributes: [lifecycle], interval: 1s, timeout: 800ms }}
+      - {{ collection: {workers}, worker_field: workerId, time_field: lastHeartbeat, pool: gpu, attributes: [lifecycle], interval: 1s, timeout: 800ms }}
 "#
     );
     let e = Exporter::start(&config);
@@ -310,5 +313,5 @@ sources:
         ("pulse_worker_info", &[("worker", "gpu-od-1"), ("lifecycle", "on-demand")], Some(1.0)),
     ];
     assert_samples(&m, samples);
-    client.database(&dbname).drop().await.unwrap();
+    coll.drop().await.unwrap();
 }
