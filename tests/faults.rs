@@ -430,6 +430,60 @@ async fn a_closed_port_fails_fast_as_connect_for_every_kind() {
 
 /// An HTTP server on 127.0.0.1 that answers every request with `head` and then, when
 /// `endless`, chunks of zeros until the client goes away.
+/// Postgres checks that outnumber their pool, on a port nothing listens on: the checks that
+/// wait for a slot wait on a server that refuses, not behind work, and fail as `connect`
+/// like the first (they once waited out their timeout and said `timeout`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_checks_queued_for_a_pool_slot_fail_as_connect_on_a_closed_port() {
+    let port = free_port();
+    let checks = ["app_a", "app_b", "app_c", "app_d"];
+    let config = format!(
+        r#"
+global: {{ interval: 30s, timeout: 10s, health_interval: 30s, health_timeout: 10s }}
+sources:
+  - name: pg
+    kind: postgres
+    url: postgres://postgres@127.0.0.1:{port}/postgres
+    max_connections: 1
+    checks:
+{}
+"#,
+        checks
+            .iter()
+            .map(|c| format!("      - {{ metric: {c}, sql: 'SELECT 1 AS value' }}\n"))
+            .collect::<String>()
+    );
+    let e = Exporter::start(&config);
+    let m = e
+        .wait_for("every check failed", Duration::from_secs(40), |m| {
+            let failed = m.find("pulse_check_success", &[("source", "pg")]);
+            !failed.is_empty()
+                && failed.iter().all(|s| s.value == 0.0)
+                && checks.iter().all(|c| {
+                    m.get("pulse_check_success", &[("source", "pg"), ("check", c)])
+                        .is_some()
+                })
+        })
+        .await;
+    for s in m.find("pulse_check_success", &[("source", "pg")]) {
+        let check = s.labels["check"].as_str();
+        let reason = |r: &str| {
+            m.get(
+                "pulse_check_failures_total",
+                &[("source", "pg"), ("check", check), ("reason", r)],
+            )
+            .unwrap_or(0.0)
+        };
+        assert!(
+            reason("connect") >= 1.0 && reason("timeout") == 0.0,
+            "{check}: connect {} timeout {}\n{}",
+            reason("connect"),
+            reason("timeout"),
+            e.logs()
+        );
+    }
+}
+
 async fn answering_server(head: &'static str, endless: bool) -> u16 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

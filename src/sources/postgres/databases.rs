@@ -11,12 +11,12 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use regex::Regex;
 use serde::Deserialize;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::Row;
 use tokio::time::Instant;
 
 use super::decode::check_columns;
-use super::session::stream_rows;
+use super::session::{stream_rows, CheckPool};
 use crate::config::validate::{in_range, whole_match_patterns};
 use crate::config::ConfigError;
 use crate::error::ProbeError;
@@ -117,7 +117,7 @@ impl Fanout {
     }
 
     /// Lists the server's databases on the source's pool.
-    async fn list(&self, pool: &PgPool, deadline: Instant) -> Result<Vec<String>, ProbeError> {
+    async fn list(&self, pool: &CheckPool, deadline: Instant) -> Result<Vec<String>, ProbeError> {
         let sql = if self.templates {
             "SELECT datname::text FROM pg_database WHERE datallowconn"
         } else {
@@ -140,7 +140,7 @@ impl Fanout {
 /// A SQL check run in every database [`Fanout`] picks.
 pub(super) struct FanoutProbe {
     /// The source's pool, for listing the databases.
-    pub(super) pool: PgPool,
+    pub(super) pool: CheckPool,
     pub(super) fanout: std::sync::Arc<Fanout>,
     pub(super) metric: String,
     pub(super) help: String,
@@ -154,11 +154,13 @@ impl FanoutProbe {
     /// The check's rows in `database`, on a connection opened for this run alone.
     async fn one(&self, database: &str, deadline: Instant) -> Result<Output, ProbeError> {
         let options = self.fanout.options.clone().database(database);
-        let pool = PgPoolOptions::new()
-            .max_connections(1)
-            .min_connections(0)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_lazy_with(options);
+        let pool = CheckPool::new(
+            PgPoolOptions::new()
+                .max_connections(1)
+                .min_connections(0)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_lazy_with(options),
+        );
         let mut sink = self.shape.sink(&self.metric, &self.help, self.max_series);
         let mut first = true;
         let result = stream_rows(&pool, &self.sql, deadline, |row| {

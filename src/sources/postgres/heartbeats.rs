@@ -1,17 +1,16 @@
 //! Heartbeat checks: SQL returning one row per worker (`worker`, `last_seen` and the
 //! attribute columns), tracked across runs by [`Tracker`].
 
-use sqlx::postgres::PgPool;
 use tokio::time::Instant;
 
 use super::decode::{cell_number, cell_text};
-use super::session::stream_rows;
+use super::session::{stream_rows, CheckPool};
 use crate::sources::heartbeat::{Beat, HeartbeatCommon, NewestBeats, Tracker};
 use crate::sources::{Probe, ProbeFuture};
 
 pub(super) struct HeartbeatProbe {
     pub(super) source: String,
-    pub(super) pool: PgPool,
+    pub(super) pool: CheckPool,
     pub(super) hb: HeartbeatCommon,
     pub(super) sql: String,
     pub(super) tracker: Tracker,

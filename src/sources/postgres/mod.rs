@@ -53,6 +53,7 @@ use crate::sources::declare::{schema, CheckList};
 use crate::sources::heartbeat::{HeartbeatCommon, Tracker};
 use crate::sources::rows::RowShape;
 use crate::sources::{Connect, ConnectError};
+use session::CheckPool;
 use statements::{StatementsProbe, StatementsSettings};
 use tables::{TablesProbe, TablesSettings};
 
@@ -354,7 +355,7 @@ impl Kind for Postgres {
 pub struct PostgresSource {
     name: String,
     options: PgConnectOptions,
-    pool: PgPool,
+    pool: CheckPool,
     max_connections: u32,
     slot_wal_limit: u64,
     health_conn: Arc<Mutex<Option<PgConnection>>>,
@@ -383,12 +384,14 @@ impl Connect<PostgresConfig> for PostgresSource {
             .databases
             .as_ref()
             .map(|d| Arc::new(d.fanout(options.clone())));
-        let pool = PgPoolOptions::new()
-            .max_connections(config.max_connections)
-            .min_connections(0)
-            .acquire_timeout(Duration::from_secs(30))
-            .idle_timeout(Some(Duration::from_secs(300)))
-            .connect_lazy_with(options.clone());
+        let pool = CheckPool::new(
+            PgPoolOptions::new()
+                .max_connections(config.max_connections)
+                .min_connections(0)
+                .acquire_timeout(Duration::from_secs(30))
+                .idle_timeout(Some(Duration::from_secs(300)))
+                .connect_lazy_with(options.clone()),
+        );
         Ok(PostgresSource {
             name: name.to_owned(),
             options,
@@ -406,7 +409,7 @@ impl Source<PostgresCheck> for PostgresSource {
         Arc::new(health::HealthProbe {
             source: self.name.clone(),
             options: self.options.clone(),
-            pool: self.pool.clone(),
+            pool: PgPool::clone(&self.pool),
             max_connections: self.max_connections,
             slot_wal_limit: self.slot_wal_limit,
             conn: self.health_conn.clone(),

@@ -1,15 +1,14 @@
 //! SQL checks: each row becomes a sample through the check's [`RowShape`].
 
-use sqlx::postgres::PgPool;
 use tokio::time::Instant;
 
 use super::decode::check_columns;
-use super::session::stream_rows;
+use super::session::{stream_rows, CheckPool};
 use crate::sources::rows::RowShape;
 use crate::sources::{Probe, ProbeFuture};
 
 pub(super) struct SqlProbe {
-    pub(super) pool: PgPool,
+    pub(super) pool: CheckPool,
     pub(super) metric: String,
     pub(super) help: String,
     pub(super) shape: RowShape,

@@ -2,10 +2,13 @@
 //! `statement_timeout` from its deadline, rows streamed and never held whole, and sqlx errors
 //! classified into bounded reasons.
 
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::TryStreamExt;
-use sqlx::postgres::{PgPool, PgRow};
+use sqlx::postgres::{PgConnection, PgPool, PgRow};
 use tokio::time::Instant;
 
 use crate::error::{ProbeError, Reason};
@@ -39,31 +42,108 @@ pub(super) fn classify(err: sqlx::Error) -> ProbeError {
     ProbeError::new(reason, message)
 }
 
+/// A source's check pool, with the number of its connections that are running a check: what
+/// tells a check that waits for a connection whether it queues behind work or waits, like the
+/// checks before it, on a server that does not accept connections.
+#[derive(Debug, Clone)]
+pub(super) struct CheckPool {
+    pool: PgPool,
+    working: Arc<AtomicUsize>,
+}
+
+impl CheckPool {
+    /// `pool`, none of its connections working yet.
+    pub(super) fn new(pool: PgPool) -> CheckPool {
+        CheckPool {
+            pool,
+            working: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    fn working(&self) -> usize {
+        self.working.load(Ordering::Acquire)
+    }
+}
+
+impl Deref for CheckPool {
+    type Target = PgPool;
+    fn deref(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+/// A check's read-only transaction, counted as working until it ends (rolled back or dropped).
+pub(super) struct Tx {
+    tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    _counted: Counted,
+}
+
+impl Tx {
+    /// Ends the transaction; nothing was written. The count ends once the rollback has.
+    pub(super) async fn rollback(self) -> Result<(), sqlx::Error> {
+        let Tx { tx, _counted } = self;
+        tx.rollback().await
+    }
+}
+
+/// One working connection of a [`CheckPool`], counted until dropped.
+struct Counted(Arc<AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Deref for Tx {
+    type Target = PgConnection;
+    fn deref(&self) -> &PgConnection {
+        &self.tx
+    }
+}
+
+impl DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+}
+
 /// Starts the read-only transaction a check runs in. Waiting for a busy pool's connection to
-/// come back is queueing, bounded by the check's own deadline; waiting for the pool to open a
-/// new one is connecting, bounded by [`connect_budget`]: sqlx retries a refused connection
+/// come back is queueing, bounded by the check's own deadline; waiting for a connection to be
+/// opened is connecting, bounded by [`connect_budget`]: sqlx retries a refused connection
 /// until its acquire timeout, which would make a wrong port or a stopped server look like a
-/// slow query (`timeout`) instead of what it is (`connect`).
-async fn begin(
-    pool: &PgPool,
-    deadline: Instant,
-) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, ProbeError> {
-    let opening = pool.num_idle() == 0 && pool.size() < pool.options().get_max_connections();
-    let begin = pool.begin_with("BEGIN READ ONLY");
-    if !opening {
-        return begin.await.map_err(classify);
-    }
-    let budget = connect_budget(deadline);
-    match tokio::time::timeout(budget, begin).await {
-        Ok(r) => r.map_err(classify),
-        Err(_) => Err(ProbeError::new(
-            Reason::Connect,
-            format!(
-                "no connection to the server within {} ms: it refuses, is unreachable or does not answer",
-                budget.as_millis()
-            ),
-        )),
-    }
+/// slow query (`timeout`) instead of what it is (`connect`). A full pool whose connections
+/// are all being opened (no check is working on one) is waited on as connecting: the slot
+/// this check gets is one whose open failed, and it would then open one itself.
+async fn begin(pool: &CheckPool, deadline: Instant) -> Result<Tx, ProbeError> {
+    let full = pool.num_idle() == 0 && pool.size() >= pool.options().get_max_connections();
+    let queueing = full && pool.working() > 0;
+    let mut begin = Box::pin(pool.begin_with("BEGIN READ ONLY"));
+    let tx = if queueing {
+        begin.await.map_err(classify)?
+    } else {
+        let budget = connect_budget(deadline);
+        match tokio::time::timeout(budget, &mut begin).await {
+            Ok(r) => r.map_err(classify)?,
+            // A check that got a connection meanwhile: the server accepts them, and this
+            // one queues behind its work.
+            Err(_) if full && pool.working() > 0 => begin.await.map_err(classify)?,
+            Err(_) => {
+                return Err(ProbeError::new(
+                    Reason::Connect,
+                    format!(
+                        "no connection to the server within {} ms: it refuses, is unreachable or does not answer",
+                        budget.as_millis()
+                    ),
+                ))
+            }
+        }
+    };
+    pool.working.fetch_add(1, Ordering::AcqRel);
+    Ok(Tx {
+        tx,
+        _counted: Counted(pool.working.clone()),
+    })
 }
 
 /// How long a check may spend opening a connection: a third of what is left of its
@@ -86,7 +166,7 @@ pub(super) fn server_budget(deadline: Instant) -> Duration {
 /// `false` the remaining rows are read and counted but not decoded, and that count is
 /// returned.
 pub(super) async fn stream_rows(
-    pool: &PgPool,
+    pool: &CheckPool,
     sql: &str,
     deadline: Instant,
     mut each: impl FnMut(&PgRow) -> Result<bool, ProbeError>,
@@ -111,10 +191,7 @@ pub(super) async fn stream_rows(
 
 /// A READ ONLY transaction whose `statement_timeout` is the time left before `deadline`, for
 /// a check of several queries; end it with a rollback.
-pub(super) async fn read_only(
-    pool: &PgPool,
-    deadline: Instant,
-) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, ProbeError> {
+pub(super) async fn read_only(pool: &CheckPool, deadline: Instant) -> Result<Tx, ProbeError> {
     let mut tx = begin(pool, deadline).await?;
     let budget = server_budget(deadline).as_millis().to_string();
     // Postgres 14+ can also check the client socket while a query runs: if the exporter is

@@ -28,7 +28,6 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use serde::Deserialize;
-use sqlx::postgres::PgPool;
 use sqlx::Row;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
@@ -38,7 +37,7 @@ use super::metrics::{
     STATEMENT_BLOCK_READ_TIME, STATEMENT_CALLS, STATEMENT_EXEC_TIME, STATEMENT_HIT_BYTES,
     STATEMENT_INFO, STATEMENT_MEAN_EXEC_TIME, STATEMENT_READ_BYTES, STATEMENT_ROWS,
 };
-use super::session::{classify, read_only};
+use super::session::{classify, read_only, CheckPool};
 use crate::config::validate::{in_range, statistics_timing};
 use crate::config::{ConfigError, Dur};
 use crate::error::ProbeError;
@@ -228,7 +227,7 @@ fn texts_sql(ext: &Extension, length: usize) -> String {
 /// The probe of the built-in `statements` check.
 pub(super) struct StatementsProbe {
     pub(super) source: String,
-    pub(super) pool: PgPool,
+    pub(super) pool: CheckPool,
     pub(super) settings: StatementsSettings,
     pub(super) state: Mutex<State>,
 }

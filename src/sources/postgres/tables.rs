@@ -13,7 +13,6 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use serde::Deserialize;
-use sqlx::postgres::PgPool;
 use sqlx::Row;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
@@ -22,7 +21,7 @@ use super::metrics::{
     TABLES_WINDOW, TABLE_DEAD_ROWS, TABLE_INDEX_SCANS, TABLE_LAST_ANALYZE, TABLE_LAST_VACUUM,
     TABLE_LIVE_ROWS, TABLE_SEQ_ROWS_READ, TABLE_SEQ_SCANS,
 };
-use super::session::{classify, read_only};
+use super::session::{classify, read_only, CheckPool};
 use crate::config::validate::{in_range, statistics_timing};
 use crate::config::{ConfigError, Dur};
 use crate::error::ProbeError;
@@ -102,7 +101,7 @@ struct Table {
 /// The probe of the built-in `tables` check.
 pub(super) struct TablesProbe {
     pub(super) source: String,
-    pub(super) pool: PgPool,
+    pub(super) pool: CheckPool,
     pub(super) settings: TablesSettings,
     pub(super) window: Mutex<Window<i64>>,
 }
