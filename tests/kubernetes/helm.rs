@@ -364,34 +364,30 @@ fn mistakes_are_refused_at_render_time_naming_the_value_and_the_fix() {
 }
 
 /// What the chart and the overlays write differently on purpose, taken out of both before
-/// they are compared:
-/// - names: the chart's are its release's (`pulse-exporter-alerts`, …) so two releases can
-///   share a namespace; the overlays' rules, dashboards and ScrapeConfigs are `pulse-…`;
-/// - labels: the chart adds the standard Helm ones (instance, version, managed-by, chart) and
-///   selects its pods by instance too; every label of an overlay's object must still be on
-///   the chart's;
+/// they are compared (the overlays build on the chart's rendering, deploy/kubernetes/base, so
+/// what is left to differ is what kustomize does on top of it):
+/// - the fleet overlay's ScrapeConfigs are `pulse-exporter scrape-config`'s (`pulse-sources`,
+///   …), the chart's are its release's (`pulse-exporter-sources`, …);
+/// - labels: the overlays' ConfigMap of the config is kustomize's, with fewer labels than the
+///   chart's; every label of an overlay's object must still be on the chart's;
 /// - comments, the order of mapping keys and the layout of YAML are not compared.
 fn normalized(o: &Value, chart: bool) -> (String, Value) {
     let mut o = o.clone();
     let kind = o["kind"].as_str().unwrap().to_owned();
     let mut name = o["metadata"]["name"].as_str().unwrap().to_owned();
-    if chart {
-        if kind == "PrometheusRule" || kind == "ScrapeConfig" || kind == "ConfigMap" {
-            name = name.replacen("pulse-exporter-", "pulse-", 1);
-        }
-        if name == "pulse-config" {
-            name = "pulse-exporter-config".into();
-        }
+    if chart && kind == "ScrapeConfig" {
+        name = name.replacen("pulse-exporter-", "pulse-", 1);
     }
     if let Value::Mapping(m) = &mut o["metadata"] {
         m.remove("labels");
         m.remove("namespace");
+        // In the key.
+        m.remove("name");
     }
     // The config as YAML, not as text: the chart writes it from the values.
     if let Some(text) = o["data"]["config.yml"].as_str() {
         o["data"]["config.yml"] = serde_yaml::from_str(text).unwrap();
     }
-    strip_instance(&mut o);
     (format!("{kind}/{name}"), o)
 }
 
@@ -404,23 +400,6 @@ fn by_key(objects: &[Value], chart: bool) -> std::collections::BTreeMap<String, 
             (k, (v, o))
         })
         .collect()
-}
-
-/// Drops every `app.kubernetes.io/instance` selector and pod label, and the name.
-fn strip_instance(v: &mut Value) {
-    match v {
-        Value::Mapping(m) => {
-            m.remove("app.kubernetes.io/instance");
-            if m.contains_key("kind") && m.contains_key("metadata") {
-                if let Value::Mapping(meta) = &mut m["metadata"] {
-                    meta.remove("name");
-                }
-            }
-            m.values_mut().for_each(strip_instance);
-        }
-        Value::Sequence(s) => s.iter_mut().for_each(strip_instance),
-        _ => {}
-    }
 }
 
 #[test]
