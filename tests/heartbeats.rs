@@ -281,6 +281,7 @@ async fn mongodb_heartbeats_with_dates() {
     let coll = client
         .database(&dbname)
         .collection::<mongodb::bson::Document>(&workers);
+    let _cleanup = Cleanup::default().mongo_collection(&dbname, &workers);
     let at = |age: u64| {
         mongodb::bson::DateTime::from_system_time(SystemTime::now() - Duration::from_secs(age))
     };
@@ -313,5 +314,4 @@ sources:
         ("pulse_worker_info", &[("worker", "gpu-od-1"), ("lifecycle", "on-demand")], Some(1.0)),
     ];
     assert_samples(&m, samples);
-    coll.drop().await.unwrap();
 }

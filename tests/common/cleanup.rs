@@ -1,15 +1,16 @@
 //! Test data removed when the guard drops, however the test ends: a failed assertion unwinds
-//! through the guard, so it never leaves tables, keys, queues or vhosts behind on the shared
+//! through the guard, so it never leaves tables, keys, collections, queues or vhosts behind on the shared
 //! servers. Each kind of data is named when it is created:
 //! `let _cleanup = Cleanup::default().pg("DROP TABLE t").redis_keys("prefix:*");`
 
-use super::services::{PG_URL, RABBIT_API, REDIS_URL};
+use super::services::{MONGO_URL, PG_URL, RABBIT_API, REDIS_URL};
 
 /// What to remove from the shared servers when dropped.
 #[derive(Debug, Default)]
 pub struct Cleanup {
     redis_patterns: Vec<String>,
     pg_statements: Vec<String>,
+    mongo_collections: Vec<(String, String)>,
     rabbit_queues: Vec<(String, String)>,
     rabbit_vhosts: Vec<String>,
 }
@@ -24,6 +25,18 @@ impl Cleanup {
     /// Runs `statement` on Postgres, e.g. `DROP TABLE IF EXISTS …` or `DROP SCHEMA … CASCADE`.
     pub fn pg(mut self, statement: impl Into<String>) -> Self {
         self.pg_statements.push(statement.into());
+        self
+    }
+
+    /// Drops a MongoDB collection of `database` (nx-27017 keeps one namespace for every
+    /// database: a collection left behind shows in every other test's database).
+    pub fn mongo_collection(
+        mut self,
+        database: impl Into<String>,
+        collection: impl Into<String>,
+    ) -> Self {
+        self.mongo_collections
+            .push((database.into(), collection.into()));
         self
     }
 
@@ -48,6 +61,7 @@ impl Drop for Cleanup {
     fn drop(&mut self) {
         let redis_patterns = std::mem::take(&mut self.redis_patterns);
         let pg_statements = std::mem::take(&mut self.pg_statements);
+        let mongo_collections = std::mem::take(&mut self.mongo_collections);
         let rabbit_queues = std::mem::take(&mut self.rabbit_queues);
         let rabbit_vhosts = std::mem::take(&mut self.rabbit_vhosts);
         // Drop may run inside the test's runtime (or while it unwinds): the removal gets a
@@ -77,6 +91,18 @@ impl Drop for Cleanup {
                             let _ = sqlx::query(s).execute(&pool).await;
                         }
                         pool.close().await;
+                    }
+                }
+                if !mongo_collections.is_empty() {
+                    let uri = format!("{MONGO_URL}/?serverSelectionTimeoutMS=3000");
+                    if let Ok(client) = mongodb::Client::with_uri_str(uri).await {
+                        for (db, c) in &mongo_collections {
+                            let _ = client
+                                .database(db)
+                                .collection::<mongodb::bson::Document>(c)
+                                .drop()
+                                .await;
+                        }
                     }
                 }
                 let http = reqwest::Client::new();
