@@ -17,9 +17,9 @@ metric names, the runbook base) is read from grafana/style.json, which pulse-exp
 in for the dashboards it generates from a user's config (`pulse-exporter dashboards`): one
 definition for both.
 
-Run without arguments it also rewrites every `runbook_url` of alerts/pulse-alerts.yml so its
-base is RUNBOOK_BASE (set in grafana/style.json; PULSE_RUNBOOK_BASE overrides it). With a
-directory argument it only writes the dashboards there (the tests compare them).
+With a directory argument it writes the dashboards there instead of grafana/dashboards (the
+tests compare them). The alerts' runbook_url takes the same base from grafana/style.json when
+pulse-exporter renders them (src/generate/bundle.rs).
 """
 import json
 import os
@@ -32,7 +32,7 @@ with open(os.path.join(ROOT, "grafana", "style.json")) as f:
 
 # Where alerts/runbook.md can be browsed: panel links and the alerts' runbook_url are this
 # plus `#<alert name in lower case>`.
-RUNBOOK_BASE = os.environ.get("PULSE_RUNBOOK_BASE", STYLE["runbook_base"])
+RUNBOOK_BASE = STYLE["runbook_base"]
 DS = {"type": "prometheus", "uid": "${datasource}"}
 # `scripts/dashboards.py [DIR]`: DIR defaults to grafana/dashboards (tests write elsewhere and compare).
 OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "grafana", "dashboards")
@@ -1058,21 +1058,6 @@ def latency():
     return b
 
 
-RUNBOOK_URL = re.compile(r"""(runbook_url:[ \t]*)(["']?)[^"'#\s]*#([A-Za-z0-9_-]+)\2""")
-
-
-def sync_runbook_urls(path=ALERTS_FILE):
-    """Points every `runbook_url: "…#anchor"` of the alert rules at RUNBOOK_BASE (idempotent;
-    writes only when something changed)."""
-    with open(path) as f:
-        text = f.read()
-    new = RUNBOOK_URL.sub(lambda m: f'{m.group(1)}"{RUNBOOK_BASE}#{m.group(3)}"', text)
-    if new != text:
-        with open(path, "w") as f:
-            f.write(new)
-        print(path)
-
-
 def main():
     boards = [admin(), health(), queues(), latency()]
     links = [(b.uid, b.title) for b in boards]
@@ -1083,8 +1068,6 @@ def main():
             json.dump(b.json(links), f, indent=2, sort_keys=False)
             f.write("\n")
         print(path)
-    if len(sys.argv) <= 1:
-        sync_runbook_urls()
 
 
 if __name__ == "__main__":

@@ -37,8 +37,12 @@ fn main() -> ExitCode {
         Some(Command::Healthcheck(args)) => Ok(cli::healthcheck::healthcheck_command(&cli, args)),
         Some(Command::Dashboards(args)) => loaded(&cli, References::Unresolved)
             .map(|(path, config, _)| cli::generate::dashboards(args, &path, &config)),
-        Some(Command::Rules(out)) => loaded(&cli, References::Unresolved)
-            .map(|(_, config, _)| cli::generate::rules(out, &config)),
+        Some(Command::Rules(args)) => cli::generate::selection(&args.selection).and_then(|s| {
+            loaded(&cli, References::Unresolved)
+                .map(|(_, config, _)| cli::generate::rules(&args.out, &config, &s))
+        }),
+        Some(Command::BundleRules(args)) => cli::generate::selection(&args.selection)
+            .map(|s| cli::generate::bundle_rules(&args.dir, &s)),
         Some(Command::ScrapeConfig(args)) => loaded(&cli, References::Unresolved)
             .map(|(_, config, _)| cli::generate::scrape_config(args, &config)),
         Some(Command::Check) => loaded(&cli, References::Resolve)

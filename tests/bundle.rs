@@ -1410,3 +1410,134 @@ async fn each_incident_notifies_once_at_the_right_receiver() {
     expected.sort();
     assert_eq!(got_sorted, expected, "notifications: {got:#?}");
 }
+
+/// The promtool case of two clusters whose exporters share an `instance` (on Kubernetes both
+/// are `monitoring/pulse-exporter`), with three shards each, the `us` cluster's third shard
+/// gone; and another job's source down in the same Prometheus.
+const TWO_CLUSTERS: &str = r#"
+rule_files: [pulse-alerts.yml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - { series: 'pulse_config_sources{job="pulse-exporter", cluster="eu", instance="monitoring/pulse-exporter", pod="p-0"}', values: '3x20' }
+      - { series: 'pulse_config_sources{job="pulse-exporter", cluster="us", instance="monitoring/pulse-exporter", pod="p-0"}', values: '3x20' }
+      - { series: 'pulse_shard_sources{job="pulse-exporter", cluster="eu", instance="monitoring/pulse-exporter", pod="p-0"}', values: '1x20' }
+      - { series: 'pulse_shard_sources{job="pulse-exporter", cluster="eu", instance="monitoring/pulse-exporter", pod="p-1"}', values: '1x20' }
+      - { series: 'pulse_shard_sources{job="pulse-exporter", cluster="eu", instance="monitoring/pulse-exporter", pod="p-2"}', values: '1x20' }
+      - { series: 'pulse_shard_sources{job="pulse-exporter", cluster="us", instance="monitoring/pulse-exporter", pod="p-0"}', values: '1x20' }
+      - { series: 'pulse_shard_sources{job="pulse-exporter", cluster="us", instance="monitoring/pulse-exporter", pod="p-1"}', values: '1x20' }
+      - { series: 'pulse_shard_info{job="pulse-exporter", cluster="eu", instance="monitoring/pulse-exporter", pod="p-0", shard="0"}', values: '1x20' }
+      - { series: 'pulse_shard_info{job="pulse-exporter", cluster="eu", instance="monitoring/pulse-exporter", pod="p-1", shard="1"}', values: '1x20' }
+      - { series: 'pulse_shard_info{job="pulse-exporter", cluster="eu", instance="monitoring/pulse-exporter", pod="p-2", shard="2"}', values: '1x20' }
+      - { series: 'pulse_shard_info{job="pulse-exporter", cluster="us", instance="monitoring/pulse-exporter", pod="p-0", shard="0"}', values: '1x20' }
+      - { series: 'pulse_shard_info{job="pulse-exporter", cluster="us", instance="monitoring/pulse-exporter", pod="p-1", shard="1"}', values: '1x20' }
+      - { series: 'pulse_source_up{job="other-team", cluster="eu", instance="other", source="db", kind="postgres"}', values: '0x20' }
+    promql_expr_test:
+      - eval_time: 15m
+        expr: ALERTS{alertname=~"PulseShardUncovered|PulseSourceDown", alertstate="firing"}
+        exp_samples: EXPECTED
+"#;
+
+/// `bundle-rules --selector … --cluster-label …`: the same rules, for a Prometheus shared
+/// with another team's exporter and a second cluster. Rendered with both, the one missing
+/// shard fires for its cluster alone and the other job's source down fires nothing; the
+/// committed bundle (neither knob) cannot tell the clusters apart, which is what the knob is
+/// for.
+#[test]
+fn the_knobs_keep_another_jobs_and_another_clusters_series_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let knobs = dir.path().join("knobs");
+    let (code, out, err) = common::run_cli(
+        &[
+            "bundle-rules",
+            "--output.dir",
+            knobs.to_str().unwrap(),
+            "--selector",
+            "job=\"pulse-exporter\"",
+            "--cluster-label",
+            "cluster",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    for name in [
+        "pulse-alerts.yml",
+        "pulse-recording.yml",
+        "pulse-business.yml",
+        "pulse-latency.yml",
+    ] {
+        assert!(knobs.join(name).is_file(), "{name}: {out}");
+        run(
+            "promtool",
+            &["check", "rules", knobs.join(name).to_str().unwrap()],
+            &[],
+        );
+    }
+    let us_fires = "[{ labels: 'ALERTS{alertname=\"PulseShardUncovered\", alertstate=\"firing\", severity=\"critical\", job=\"pulse-exporter\", cluster=\"us\", instance=\"monitoring/pulse-exporter\"}', value: 1 }]";
+    std::fs::write(
+        knobs.join("case.test.yml"),
+        TWO_CLUSTERS.replace("EXPECTED", us_fires),
+    )
+    .unwrap();
+    run(
+        "promtool",
+        &[
+            "test",
+            "rules",
+            knobs.join("case.test.yml").to_str().unwrap(),
+        ],
+        &[],
+    );
+    // The committed bundle on the same series: the shard join matches each pod of both
+    // clusters twice and cannot be evaluated at all.
+    let plain = dir.path().join("plain");
+    std::fs::create_dir(&plain).unwrap();
+    std::fs::copy(
+        repo("alerts/pulse-alerts.yml"),
+        plain.join("pulse-alerts.yml"),
+    )
+    .unwrap();
+    std::fs::write(
+        plain.join("case.test.yml"),
+        TWO_CLUSTERS.replace("EXPECTED", us_fires),
+    )
+    .unwrap();
+    let out = Command::new("promtool")
+        .args([
+            "test",
+            "rules",
+            plain.join("case.test.yml").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !out.status.success() && text.contains("many-to-many matching not allowed"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_bad_knob_stops_bundle_rules_naming_the_flag_and_writing_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    for (args, says) in [
+        (vec!["--selector", "job="], "--selector \"job=\""),
+        (
+            vec!["--cluster-label", "my-cluster"],
+            "--cluster-label \"my-cluster\"",
+        ),
+    ] {
+        let mut all = vec!["bundle-rules", "--output.dir", out_dir.to_str().unwrap()];
+        all.extend(args);
+        let (code, out, err) = common::run_cli(&all, &[]);
+        assert_eq!(code, 2, "{all:?}: {out}{err}");
+        assert!(err.contains(says), "{all:?}: {err}");
+        assert!(!out_dir.exists(), "{all:?} wrote {}", out_dir.display());
+    }
+}

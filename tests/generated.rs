@@ -314,7 +314,7 @@ sources:
     checks:
       - {{ metric: shape_jobs_total_waiting, command: [ZCOUNT, "{p}:jobs", "-inf", "+inf"], alert: {{ below: 1 }} }}
     heartbeats:
-      - {{ hash: "{p}:beats", pool: shape-redis }}
+      - {{ hash: "{p}:beats", pool: shape-redis, min_up: 1 }}
   - name: shape-mongo
     kind: mongodb
     url: {MONGO_URL}/{p}
@@ -362,14 +362,16 @@ jobs:
 
 /// True for a metric (or an expression reading one) that the local services cannot give: the
 /// statements and tables of a Postgres without pg_stat_statements loaded (and no table read
-/// whole in a minute), the latency statistics nx-27017 does not keep, and a slow log entry of
-/// a Redis where nothing is slow. tests/latency.rs serves them from servers that have them,
+/// whole in a minute), the latency statistics and the uptime nx-27017 does not keep (the
+/// crash-loop alert copied from the bundle reads the start time), and a slow log entry of a
+/// Redis where nothing is slow. tests/latency.rs serves them from servers that have them,
 /// and has their generated panels show data in a real Prometheus.
 fn unavailable_here(name_or_expr: &str) -> bool {
     [
         "pulse_postgres_statement",
         "pulse_postgres_table_",
         "pulse_mongodb_collection_latency",
+        "pulse_mongodb_start_timestamp_seconds",
         "pulse_mongodb_oldest_operation",
         "pulse_mongodb_query_shape",
         "pulse_redis_slowlog_slowest",
@@ -411,7 +413,9 @@ async fn seed(p: &str, log: &Path) -> Cleanup {
         })
         .collect();
     std::fs::write(log, lines).unwrap();
-    Cleanup::default().redis_keys(format!("{p}:*"))
+    Cleanup::default()
+        .redis_keys(format!("{p}:*"))
+        .mongo_collection(p, format!("{p}_items"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -633,12 +637,6 @@ async fn every_shape_is_served_has_data_in_prometheus_and_a_cut_source_greys_onl
     proxy.restore().await;
 
     vhost.delete().await;
-    let _ = mongo()
-        .await
-        .database(&p)
-        .collection::<mongodb::bson::Document>(&format!("{p}_items"))
-        .drop()
-        .await;
 }
 
 /// Writes `rules` without annotations as `rules-bare.yml` in `dir`: promtool compares every

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use pulse_exporter::configfile;
 
-use super::{DashboardArgs, OutputArgs, ScrapeArgs};
+use pulse_exporter::generate::bundle::{Selection, RULE_FILES};
+
+use super::{DashboardArgs, OutputArgs, ScrapeArgs, SelectionArgs};
 
 /// `dashboards`: the dashboard of `config`, to `--output` or stdout.
 pub(crate) fn dashboards(
@@ -109,9 +111,42 @@ fn is_host_port(address: &str) -> bool {
     })
 }
 
+/// The selection `--selector` and `--cluster-label` ask for; exit 2 naming the flag when
+/// one cannot be used.
+pub(crate) fn selection(args: &SelectionArgs) -> Result<Selection, ExitCode> {
+    Selection::new(&args.selector, args.cluster_label.as_deref()).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })
+}
+
 /// `rules`: the alerting rules of `config`, to `--output` or stdout.
-pub(crate) fn rules(out: &OutputArgs, config: &configfile::Config) -> ExitCode {
-    write_output(out, &pulse_exporter::generate::rules::rules(config))
+pub(crate) fn rules(
+    out: &OutputArgs,
+    config: &configfile::Config,
+    selection: &Selection,
+) -> ExitCode {
+    write_output(
+        out,
+        &pulse_exporter::generate::rules::rules(config, selection),
+    )
+}
+
+/// `bundle-rules`: the bundle's rule files for `selection`, into `dir`.
+pub(crate) fn bundle_rules(dir: &std::path::Path, selection: &Selection) -> ExitCode {
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        eprintln!("error: cannot create {}: {e}", dir.display());
+        return ExitCode::FAILURE;
+    }
+    for file in RULE_FILES {
+        let path = dir.join(file.name());
+        if let Err(e) = std::fs::write(&path, file.render(selection)) {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+        println!("wrote {}", path.display());
+    }
+    ExitCode::SUCCESS
 }
 
 /// `config-schema`: the JSON Schema of the config file, to `--output` or stdout.

@@ -143,7 +143,12 @@ pub enum Command {
     Dashboards(DashboardArgs),
     /// Write Prometheus alerting rules for the config (YAML): sources down, checks failing or
     /// stale, and the thresholds of checks with `alert:`.
-    Rules(OutputArgs),
+    Rules(RulesArgs),
+    /// Write the bundle's rule files (pulse-alerts.yml and the recording rules of
+    /// prometheus/rules/) into a folder, for a Prometheus shared with other exporters or
+    /// clusters: --selector in every series they read, --cluster-label kept in every
+    /// aggregation and join. No config needed.
+    BundleRules(BundleRulesArgs),
     /// Exit 0 if the exporter at --web.listen-address answers /-/healthy, else 1 (for
     /// container health checks; no curl needed). With --url, asks that URL instead.
     Healthcheck(HealthcheckArgs),
@@ -179,6 +184,41 @@ pub struct OutputArgs {
     /// Write to this file instead of stdout.
     #[arg(long, value_name = "FILE")]
     output: Option<PathBuf>,
+}
+
+/// Which series generated rules read, for a Prometheus that holds more than this exporter's
+/// (the knobs of the monitoring mixins).
+#[derive(clap::Args, Debug)]
+pub struct SelectionArgs {
+    /// Label matchers every exporter series the rules read must match, as between a
+    /// selector's braces: `job="pulse-exporter"`, or `cluster="eu-1", team="billing"`.
+    #[arg(long, value_name = "MATCHERS", default_value = "")]
+    pub(crate) selector: String,
+    /// The label that tells clusters apart where one Prometheus (Thanos, Mimir, federation)
+    /// holds several: kept in every `by (…)` and `on (…)`, so no rule adds up or joins two
+    /// clusters' series.
+    #[arg(long = "cluster-label", value_name = "LABEL")]
+    pub(crate) cluster_label: Option<String>,
+}
+
+/// `rules`: where it writes, and which series the rules read.
+#[derive(clap::Args, Debug)]
+pub struct RulesArgs {
+    #[command(flatten)]
+    pub(crate) out: OutputArgs,
+    #[command(flatten)]
+    pub(crate) selection: SelectionArgs,
+}
+
+/// `bundle-rules`: the folder it writes into, and which series the rules read.
+#[derive(clap::Args, Debug)]
+pub struct BundleRulesArgs {
+    /// The folder to write pulse-alerts.yml, pulse-recording.yml, pulse-business.yml and
+    /// pulse-latency.yml into (created if missing; files of those names are replaced).
+    #[arg(long = "output.dir", value_name = "DIR")]
+    pub(crate) dir: PathBuf,
+    #[command(flatten)]
+    pub(crate) selection: SelectionArgs,
 }
 
 /// `scrape-config`: where it writes, and where the exporters are.

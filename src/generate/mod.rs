@@ -2,12 +2,14 @@
 //! dashboards`, `pulse-exporter rules`, `/dashboards.json`, `/rules.yml`): a view and alerts
 //! for the user's own checks, from what each check publishes ([`crate::config::shape`]).
 //!
-//! [`style`] holds the look shared with the bundled dashboards; [`dashboard`] and [`rules`]
-//! build the two outputs; [`scrape`] the Prometheus job that scrapes each source through
+//! [`style`] holds the look shared with the bundled dashboards; [`bundle`] the bundle's rule
+//! files, rendered from their declarations with a selector and a cluster label, which
+//! [`rules`] copies from; [`dashboard`] and [`rules`] build the two outputs; [`scrape`] the Prometheus job that scrapes each source through
 //! `/probe`; [`usual`] the PromQL of a drop-against-usual alert, which both
 //! draw on; this module the PromQL both write: selectors that pick one check's
 //! samples, and the expression that is 1 while a check and its source work.
 
+pub mod bundle;
 pub mod dashboard;
 mod grafana;
 pub mod rules;

@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use super::bundle::{Selection, ALERTS};
 use super::style::{self, fold};
 use super::usual::{usual, Usual};
 use super::{any_of, eq, matchers, selector, source_is, template_safe, CheckInfo};
@@ -20,21 +21,14 @@ use crate::config::shape::{regex_literal, Series, Shape};
 use crate::configfile::{Config, SourceConfig};
 use crate::self_metrics::{CHECK_LAST_SUCCESS, CHECK_SUCCESS, SOURCE_UP};
 
-/// The bundled alerting rules: the alerts a generated file copies from them (worker pools,
-/// queues) are read from here, so each is declared once.
-const BUNDLE: &str = include_str!("../../alerts/pulse-alerts.yml");
-
-/// The bundled recording rules: a copied alert that reads one gets its expression inlined,
-/// so the generated file needs nothing else loaded.
-const RECORDING: &str = include_str!("../../prometheus/rules/pulse-recording.yml");
-
 /// How a copied alert is kept to the sources of the config it was generated from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Scope {
-    /// The alert's series carry `source`: kept where one of the sources is.
+    /// The alert's series carry `source`: its declaration is rendered with a selector of
+    /// the sources.
     Source,
     /// Business series carry no `source`: kept on the exporters (`instance`) that run one of
-    /// the sources, which are those of this config.
+    /// the sources, which are those of this config, by a join with their `pulse_source_up`.
     Instance,
 }
 
@@ -79,84 +73,97 @@ fn scope_of(alert: &str) -> Scope {
     }
 }
 
-/// `expr` with each recording rule of the bundle it reads replaced by that rule's expression
-/// (`record{m}[w]` becomes a subquery), for recording rules of the form `AGG (metric)`.
-fn inline_recorded(expr: &str) -> String {
-    let Ok(file) = serde_yaml::from_str::<serde_yaml::Value>(RECORDING) else {
-        return expr.to_owned();
-    };
-    let shape = regex::Regex::new(r"^(.*\()([a-zA-Z_:][a-zA-Z0-9_:]*)\)$").expect("a valid regex");
-    let mut out = expr.to_owned();
-    let rules = file["groups"]
-        .as_sequence()
-        .into_iter()
-        .flatten()
-        .flat_map(|g| g["rules"].as_sequence().into_iter().flatten());
-    for rule in rules {
-        let (Some(record), Some(body)) = (rule["record"].as_str(), rule["expr"].as_str()) else {
-            continue;
-        };
-        let Some(parts) = shape.captures(body.trim()) else {
-            continue;
-        };
-        let use_ = regex::Regex::new(&format!(
-            r"{}(\{{[^}}]*\}})?(\[[0-9a-z]+\])?",
-            regex::escape(record)
-        ))
-        .expect("a valid regex");
-        out = use_
-            .replace_all(&out, |c: &regex::Captures<'_>| {
-                let matchers = c.get(1).map_or("", |m| m.as_str());
-                let inner = format!("{}{}{matchers})", &parts[1], &parts[2]);
-                match c.get(2) {
-                    Some(range) => {
-                        let range = range.as_str().trim_end_matches(']');
-                        format!("({inner}){range}:1m]")
-                    }
-                    None => inner,
-                }
-            })
-            .into_owned();
+/// The bundled alerting rules as declared, rendered for one selection and read once: each
+/// rule a copy draws on, by alert name (the first of a name: no copied alert is graded).
+struct Declared(BTreeMap<String, serde_yaml::Value>);
+
+impl Declared {
+    fn of(selection: &Selection) -> Declared {
+        let file: serde_yaml::Value =
+            serde_yaml::from_str(&ALERTS.rules(selection)).unwrap_or_default();
+        let mut by_name = BTreeMap::new();
+        let rules = file["groups"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .flat_map(|g| g["rules"].as_sequence().into_iter().flatten());
+        for rule in rules {
+            if let Some(name) = rule["alert"].as_str() {
+                by_name
+                    .entry(name.to_owned())
+                    .or_insert_with(|| rule.clone());
+            }
+        }
+        Declared(by_name)
     }
-    out
+
+    /// The alert `name` as declared; None when the bundle has no such alert (unit tests
+    /// keep every name this module asks for there).
+    fn rule(&self, name: &str) -> Option<Rule> {
+        let rule = self.0.get(name)?;
+        Some(Rule {
+            alert: name.to_owned(),
+            expr: rule["expr"].as_str()?.trim_end().to_owned(),
+            for_: rule["for"].as_str().unwrap_or_default().to_owned(),
+            labels: strings(&rule["labels"]),
+            annotations: strings(&rule["annotations"]),
+        })
+    }
 }
 
-/// The bundled alert `name` as it is, but only for `sources`: its expression is kept where
-/// one of them is scraped (see [`Scope`]), so two teams' generated files in one Prometheus
-/// never fire twice for the same pool or queue. None when the bundle has no such alert (a
-/// unit test keeps every name [`bundled_for`] gives there).
-fn bundled(name: &str, sources: &[&str]) -> Option<Rule> {
-    let scope = fold(&selector(
-        SOURCE_UP.name,
-        &[any_of("source", sources)],
-        None,
-    ));
-    let on = match scope_of(name) {
-        Scope::Source => "instance, source",
-        Scope::Instance => "instance",
-    };
-    bundled_where(name, on, &scope)
+/// The declarations rendered for each selection a file's copies need, each rendered and
+/// read once however many alerts it gives.
+#[derive(Default)]
+struct Renderings(BTreeMap<(String, Option<String>), Declared>);
+
+impl Renderings {
+    fn of(&mut self, selection: &Selection) -> &Declared {
+        let key = (
+            selection.selector().to_owned(),
+            selection.cluster_label().map(str::to_owned),
+        );
+        self.0.entry(key).or_insert_with(|| Declared::of(selection))
+    }
 }
 
-/// The bundled alert `name`, its expression kept where `scope` has a series with the same
-/// `on` labels.
-fn bundled_where(name: &str, on: &str, scope: &str) -> Option<Rule> {
-    let file: serde_yaml::Value = serde_yaml::from_str(BUNDLE).ok()?;
-    let rule = file["groups"]
-        .as_sequence()?
-        .iter()
-        .flat_map(|g| g["rules"].as_sequence().into_iter().flatten())
-        .find(|r| r["alert"].as_str() == Some(name))?;
-    Some(Rule {
-        alert: name.to_owned(),
-        expr: format!(
-            "(\n{}\n)\nand on ({on}) {scope}",
-            inline_recorded(rule["expr"].as_str()?.trim_end())
-        ),
-        for_: rule["for"].as_str().unwrap_or_default().to_owned(),
-        labels: strings(&rule["labels"]),
-        annotations: strings(&rule["annotations"]),
-    })
+/// `selection`'s selector as the extra matcher of a generated selector, if it has one.
+fn extra(selection: &Selection) -> Option<&str> {
+    Some(selection.selector()).filter(|s| !s.is_empty())
+}
+
+/// The bundled alert `name` for `sources` only, so two teams' generated files in one
+/// Prometheus never fire twice for the same pool or queue: rendered with a selector of them
+/// where its series carry `source`, or else kept where one of them is scraped (see
+/// [`Scope`]).
+fn bundled(
+    name: &str,
+    sources: &[&str],
+    selection: &Selection,
+    renderings: &mut Renderings,
+) -> Option<Rule> {
+    match scope_of(name) {
+        Scope::Source => renderings
+            .of(&selection.and(&any_of("source", sources)))
+            .rule(name),
+        Scope::Instance => {
+            let scope = fold(&selector(
+                SOURCE_UP.name,
+                &[any_of("source", sources)],
+                extra(selection),
+            ));
+            let on = selection.grouping("instance");
+            renderings
+                .of(selection)
+                .rule(name)
+                .map(|r| joined(r, &on, &scope))
+        }
+    }
+}
+
+/// `rule` kept where `scope` has a series with the same `on` labels.
+fn joined(mut rule: Rule, on: &str, scope: &str) -> Rule {
+    rule.expr = format!("(\n{}\n)\nand on ({on}) {scope}", rule.expr);
+    rule
 }
 
 /// The bundled `pulse-sources` alerts besides PulseSourceDown and PulseCheckFailing (which
@@ -171,7 +178,7 @@ const SOURCE_ALERTS: [&str; 4] = [
 
 /// [`SOURCE_ALERTS`] for the sources of `config`: each configured source by name, each
 /// template's targets by their `NAME/TARGET` sources.
-fn source_alerts(config: &Config) -> Vec<Rule> {
+fn source_alerts(config: &Config, selection: &Selection, renderings: &mut Renderings) -> Vec<Rule> {
     let alternatives: Vec<String> = SourceConfig::all(config)
         .map(|s| match s.is_template() {
             false => regex_literal(&s.common.name),
@@ -182,10 +189,10 @@ fn source_alerts(config: &Config) -> Vec<Rule> {
         return Vec::new();
     }
     let matcher = format!("source=~{}", super::quote(&alternatives.join("|")));
-    let scope = fold(&selector(SOURCE_UP.name, &[matcher], None));
+    let declared = renderings.of(&selection.and(&matcher));
     SOURCE_ALERTS
         .iter()
-        .filter_map(|alert| bundled_where(alert, "instance, source", &scope))
+        .filter_map(|alert| declared.rule(alert))
         .collect()
 }
 
@@ -203,21 +210,22 @@ const JOB_ALERTS: [&str; 3] = ["PulseJobLate", "PulseJobFailed", "PulseJobRunnin
 
 /// The bundle's job alerts for the config's jobs: the declared ones by name and those its
 /// ping keys make by `key`, so two teams' generated files never fire twice for one job.
-fn job_rules(config: &Config) -> Vec<Rule> {
+fn job_rules(config: &Config, selection: &Selection, renderings: &mut Renderings) -> Vec<Rule> {
     let jobs = &config.jobs;
     if jobs.is_empty() {
         return Vec::new();
     }
-    let scope = format!("({})", super::jobs_scope(jobs, None));
+    // A job's series are told by `job_name` or `key`, two alternatives no one selector
+    // holds: the copies are joined with the config's jobs instead.
+    let scope = format!("({})", super::jobs_scope(jobs, extra(selection)));
+    let on = selection.grouping("instance, job_name");
+    let declared = renderings.of(selection);
     JOB_ALERTS
         .iter()
-        .filter_map(|alert| bundled_where(alert, "instance, job_name", &scope))
+        .filter_map(|alert| declared.rule(alert))
+        .map(|rule| joined(rule, &on, &scope))
         .collect()
 }
-
-/// Severity of PulseSourceDown: primary databases and the sources holding queues
-/// (`tier="primary"` or `"queue"`, a target label) page, as in the bundled rules.
-const SOURCE_DOWN_SEVERITY: &str = "{{ if or (eq $labels.tier \"primary\") (eq $labels.tier \"queue\") }}critical{{ else }}warning{{ end }}";
 
 #[derive(Serialize)]
 struct File {
@@ -316,6 +324,7 @@ fn shown_source(s: &SourceConfig) -> String {
 /// in the sum over that label, judged only while the sum reaches `min_total`.
 fn ratio_rule(
     c: &CheckInfo<'_>,
+    selection: &Selection,
     series: &Series,
     alert: &Threshold,
     ratio: &Ratio,
@@ -337,7 +346,10 @@ fn ratio_rule(
         Shape::Counter => {
             let window = dur_text(ratio.window.map_or(DEFAULT_RATIO_WINDOW, |w| w.0));
             let inc = |m: &[String]| {
-                let increase = format!("increase({}[{window}])", selector(&series.metric, m, None));
+                let increase = format!(
+                    "increase({}[{window}])",
+                    selector(&series.metric, m, extra(selection))
+                );
                 format!("sum without ({label}) ({})", fold(&increase))
             };
             (inc(&m), inc(&part_m), format!("over {window}"))
@@ -346,7 +358,7 @@ fn ratio_rule(
             let sum = |m: &[String]| {
                 format!(
                     "sum without ({label}) ({})",
-                    fold(&selector(&series.metric, m, None))
+                    fold(&selector(&series.metric, m, extra(selection)))
                 )
             };
             (sum(&m), sum(&part_m), "as the check counts them".to_owned())
@@ -383,6 +395,7 @@ fn ratio_rule(
 /// (PulseBusinessSignalLow), with `signal` the check's name.
 fn drop_rule(
     c: &CheckInfo<'_>,
+    selection: &Selection,
     series: &Series,
     drop: &DropAlert,
     what: &str,
@@ -393,7 +406,7 @@ fn drop_rule(
         usual,
         known,
         measured,
-    } = usual(c, series, drop, None)?;
+    } = usual(c, series, drop, extra(selection))?;
     let (ratio, min, periods) = (drop.ratio, drop.min_usual, drop.periods);
     let period = promql_duration(drop.period.0);
     let for_ = dur_text(drop.for_.0);
@@ -420,41 +433,77 @@ fn drop_rule(
     })
 }
 
-/// PulseSourceDown for one source.
-fn source_down_rule(s: &SourceConfig) -> Rule {
+/// PulseSourceDown for one source: the bundled alert rendered with a selector of the
+/// source (its expression, `for:` and severity as declared), with annotations that name it.
+fn source_down_rule(
+    s: &SourceConfig,
+    selection: &Selection,
+    renderings: &mut Renderings,
+) -> Option<Rule> {
+    let mut rule = renderings
+        .of(&selection.and(&source_is(s)))
+        .rule("PulseSourceDown")?;
     let kind = s.kind.name();
     let shown = shown_source(s);
-    Rule {
-        alert: "PulseSourceDown".to_owned(),
-        expr: format!("{} == 0", fold(&selector(SOURCE_UP.name, &[source_is(s)], None))),
-        for_: "2m".to_owned(),
-        // The source label as well, though the series carries it: promtool reports rules
-        // of one name and the same labels as duplicates.
-        labels: labels(&[
-            ("severity", SOURCE_DOWN_SEVERITY),
-            ("source", source_label(s)),
-            ("template", template_label(s)),
-        ]),
-        annotations: labels(&[
-            ("summary", &format!("{kind} source {shown} is down")),
-            ("description", &format!("The health probe of {shown} ({kind}) on {{{{ $labels.instance }}}} has failed for 2 minutes: every panel of its row reads DEGRADED. pulse_source_probe_failures_total has the reason.")),
-            ("runbook_url", &style::runbook_url("PulseSourceDown")),
-        ]),
-    }
+    let for_ = &rule.for_;
+    // The source label as well, though the series carries it: promtool reports rules of
+    // one name and the same labels as duplicates.
+    rule.labels.extend(labels(&[
+        ("source", source_label(s)),
+        ("template", template_label(s)),
+    ]));
+    rule.annotations = labels(&[
+        ("summary", &format!("{kind} source {shown} is down")),
+        ("description", &format!("The health probe of {shown} ({kind}) on {{{{ $labels.instance }}}} has failed for {}: every panel of its row reads DEGRADED. pulse_source_probe_failures_total has the reason.", for_text(for_))),
+        ("runbook_url", &style::runbook_url("PulseSourceDown")),
+    ]);
+    Some(rule)
 }
 
-/// PulseCheckFailing and PulseCheckStale for one check.
-fn check_rules(c: &CheckInfo<'_>, what: &str, runbook: &str) -> Vec<Rule> {
+/// A `for:` as a description says it: `2m` is "2 minutes".
+fn for_text(for_: &str) -> String {
+    let (number, unit) = for_.split_at(
+        for_.trim_end_matches(|c: char| c.is_ascii_alphabetic())
+            .len(),
+    );
+    let unit = match (unit, number == "1") {
+        ("s", true) => "second",
+        ("s", false) => "seconds",
+        ("m", true) => "minute",
+        ("m", false) => "minutes",
+        ("h", true) => "hour",
+        ("h", false) => "hours",
+        _ => return for_.to_owned(),
+    };
+    format!("{number} {unit}")
+}
+
+/// PulseCheckFailing and PulseCheckStale for one check. PulseCheckFailing takes its `for:`
+/// and severity from the bundled declaration (`failing`); its expression is written here,
+/// as the declaration's shape with the check's pin on the check's series alone (a selector
+/// substituted into both would ask `pulse_source_up` for a `check` label it never has).
+fn check_rules(
+    c: &CheckInfo<'_>,
+    failing: &Rule,
+    selection: &Selection,
+    what: &str,
+    runbook: &str,
+) -> Vec<Rule> {
     let source = shown_source(c.source);
     let name = &c.plan.check;
     let pin = [source_is(c.source), eq("check", name)];
     let up = format!(
         "max without (pod) ({}) == 1",
-        selector(SOURCE_UP.name, &[source_is(c.source)], None)
+        selector(SOURCE_UP.name, &[source_is(c.source)], extra(selection))
     );
+    let on = selection.grouping("instance, source");
     let shown = template_safe(name);
+    let severity = failing
+        .labels
+        .get("severity")
+        .map_or("warning", String::as_str);
     let check_labels = labels(&[
-        ("severity", "warning"),
+        ("severity", severity),
         ("check", name),
         ("source", source_label(c.source)),
         ("template", template_label(c.source)),
@@ -463,14 +512,14 @@ fn check_rules(c: &CheckInfo<'_>, what: &str, runbook: &str) -> Vec<Rule> {
     checks.push(Rule {
         alert: "PulseCheckFailing".to_owned(),
         expr: format!(
-            "{} == 0\nand on (instance, source) {up}",
-            fold(&selector(CHECK_SUCCESS.name, &pin, None))
+            "{} == 0\nand on ({on}) {up}",
+            fold(&selector(CHECK_SUCCESS.name, &pin, extra(selection)))
         ),
-        for_: "15m".to_owned(),
+        for_: failing.for_.clone(),
         labels: check_labels.clone(),
         annotations: labels(&[
             ("summary", &format!("Check {shown} of {source} is failing")),
-            ("description", &format!("{what} Check {shown} has failed for 15 minutes while its source is up; its panel reads DEGRADED.")),
+            ("description", &format!("{what} Check {shown} has failed for {} while its source is up; its panel reads DEGRADED.", for_text(&failing.for_))),
             ("runbook", runbook),
             ("runbook_url", &style::runbook_url("PulseCheckFailing")),
         ]),
@@ -479,8 +528,8 @@ fn check_rules(c: &CheckInfo<'_>, what: &str, runbook: &str) -> Vec<Rule> {
     checks.push(Rule {
         alert: "PulseCheckStale".to_owned(),
         expr: format!(
-            "time() - {} > {}\nand on (instance, source) {up}",
-            fold(&selector(CHECK_LAST_SUCCESS.name, &pin, None)),
+            "time() - {} > {}\nand on ({on}) {up}",
+            fold(&selector(CHECK_LAST_SUCCESS.name, &pin, extra(selection))),
             stale.as_secs()
         ),
         for_: "1m".to_owned(),
@@ -496,7 +545,12 @@ fn check_rules(c: &CheckInfo<'_>, what: &str, runbook: &str) -> Vec<Rule> {
 }
 
 /// The threshold alerts of a check's series with `alert:` (their own or the check's).
-fn threshold_rules(c: &CheckInfo<'_>, what: &str, runbook: &str) -> Vec<Rule> {
+fn threshold_rules(
+    c: &CheckInfo<'_>,
+    selection: &Selection,
+    what: &str,
+    runbook: &str,
+) -> Vec<Rule> {
     let source = source_label(c.source);
     let template = template_label(c.source);
     let name = &c.plan.check;
@@ -511,14 +565,16 @@ fn threshold_rules(c: &CheckInfo<'_>, what: &str, runbook: &str) -> Vec<Rule> {
             continue;
         };
         if let Some(ratio) = &alert.ratio {
-            thresholds.extend(ratio_rule(c, series, alert, ratio, what, runbook));
+            thresholds.extend(ratio_rule(
+                c, selection, series, alert, ratio, what, runbook,
+            ));
             continue;
         }
         let (name_suffix, word) = match op {
             ">" => ("Above", "above"),
             _ => ("Below", "below"),
         };
-        let sel = selector(&series.metric, &matchers(c, series), None);
+        let sel = selector(&series.metric, &matchers(c, series), extra(selection));
         let (value, measured) = match series.shape {
             Shape::Timestamp => (format!("time() - {}", fold(&sel)), "age in seconds"),
             Shape::Counter => (fold(&format!("rate({sel}[5m])")), "per-second rate"),
@@ -548,10 +604,14 @@ fn threshold_rules(c: &CheckInfo<'_>, what: &str, runbook: &str) -> Vec<Rule> {
     thresholds
 }
 
-/// The rules of `config`, as a Prometheus rule file.
-pub fn rules(config: &Config) -> String {
-    let mut sources: Vec<Rule> = SourceConfig::all(config).map(source_down_rule).collect();
-    sources.extend(source_alerts(config));
+/// The rules of `config`, as a Prometheus rule file, reading the series `selection` picks.
+pub fn rules(config: &Config, selection: &Selection) -> String {
+    let mut renderings = Renderings::default();
+    let mut sources: Vec<Rule> = SourceConfig::all(config)
+        .filter_map(|s| source_down_rule(s, selection, &mut renderings))
+        .collect();
+    sources.extend(source_alerts(config, selection, &mut renderings));
+    let failing = renderings.of(selection).rule("PulseCheckFailing");
     let mut checks = Vec::new();
     let mut thresholds = Vec::new();
     let mut drops = Vec::new();
@@ -575,18 +635,21 @@ pub fn rules(config: &Config) -> String {
         }
         let what = what(&c);
         let runbook = runbook(&c, &what);
-        checks.extend(check_rules(&c, &what, &runbook));
+        if let Some(failing) = &failing {
+            checks.extend(check_rules(&c, failing, selection, &what, &runbook));
+        }
         if let Some(drop) = &c.common.drop {
             for series in &c.series {
-                drops.extend(drop_rule(&c, series, drop, &what, &runbook));
+                drops.extend(drop_rule(&c, selection, series, drop, &what, &runbook));
             }
         }
-        thresholds.extend(threshold_rules(&c, &what, &runbook));
+        thresholds.extend(threshold_rules(&c, selection, &what, &runbook));
     }
     let (workers, queues): (Vec<Rule>, Vec<Rule>) = brought
         .iter()
-        .filter_map(|(alert, sources)| bundled(alert, sources))
+        .filter_map(|(alert, sources)| bundled(alert, sources, selection, &mut renderings))
         .partition(|r| r.alert.starts_with("PulseWorkerPool"));
+    let jobs = job_rules(config, selection, &mut renderings);
     let groups = [
         ("pulse-config-sources", sources),
         ("pulse-config-checks", checks),
@@ -594,7 +657,7 @@ pub fn rules(config: &Config) -> String {
         ("pulse-config-business", drops),
         ("pulse-config-workers", workers),
         ("pulse-config-queues", queues),
-        ("pulse-config-jobs", job_rules(config)),
+        ("pulse-config-jobs", jobs),
     ]
     .into_iter()
     .filter(|(_, rules)| !rules.is_empty())
@@ -616,8 +679,18 @@ pub fn rules(config: &Config) -> String {
          # config. It takes the place of the `pulse-sources`, `pulse-queues`, `pulse-workers`\n\
          # and `pulse-jobs` groups of the bundled alerts/pulse-alerts.yml (same alert names,\n\
          # runbook sections and inhibitions): load it with that file's `pulse-exporter` group,\n\
-         # not beside those three."
+         # not beside those four."
     );
+    let mut how = Vec::new();
+    if !selection.selector().is_empty() {
+        how.push(format!("--selector '{}'", selection.selector()));
+    }
+    if let Some(c) = selection.cluster_label() {
+        how.push(format!("--cluster-label {c}"));
+    }
+    if !how.is_empty() {
+        let _ = writeln!(out, "# Rendered with {}.", how.join(" "));
+    }
     out.push_str(&serde_yaml::to_string(&File { groups }).unwrap_or_default());
     out
 }
@@ -628,7 +701,7 @@ mod tests {
 
     fn rules_of(yaml: &str) -> serde_yaml::Value {
         let config = crate::configfile::load_str(yaml).unwrap();
-        serde_yaml::from_str(&rules(&config)).unwrap()
+        serde_yaml::from_str(&rules(&config, &Selection::default())).unwrap()
     }
 
     /// The group `name` of a rule file, if it has one.
@@ -727,7 +800,8 @@ mod tests {
         );
         let workers = group(&r, "pulse-config-workers").expect("a workers group");
         let rules = workers["rules"].as_sequence().unwrap();
-        let bundle: serde_yaml::Value = serde_yaml::from_str(BUNDLE).unwrap();
+        let bundle: serde_yaml::Value =
+            serde_yaml::from_str(&ALERTS.rules(&Selection::default())).unwrap();
         let names: Vec<&str> = rules.iter().map(|r| r["alert"].as_str().unwrap()).collect();
         assert_eq!(
             names,
@@ -742,13 +816,20 @@ mod tests {
                 .flat_map(|g| g["rules"].as_sequence().unwrap())
                 .find(|r| r["alert"] == name)
                 .unwrap_or_else(|| panic!("{name} is not in the bundle"));
-            // The same alert, scoped to the one source with heartbeats (two pools, one rule).
+            // The same alert, its every series selected by the one source with heartbeats
+            // (two pools, one rule).
+            let expr = rule["expr"].as_str().unwrap();
+            let declared = original["expr"].as_str().unwrap().trim_end();
+            for (metric, matchers) in crate::generate::bundle::selectors(expr) {
+                assert!(
+                    matchers.contains(&"source=~\"cache\"".to_owned()),
+                    "{metric}: {matchers:?} in {expr}"
+                );
+            }
             assert_eq!(
-                rule["expr"].as_str().unwrap(),
-                format!(
-                    "(\n{}\n)\nand on (instance, source) max without (pod) (pulse_source_up{{source=~\"cache\"}})",
-                    original["expr"].as_str().unwrap().trim_end()
-                )
+                expr.replace("{source=~\"cache\"}", "")
+                    .replace(", source=~\"cache\"}", "}"),
+                declared
             );
             for key in ["for", "labels", "annotations"] {
                 assert_eq!(rule[key], original[key], "{name}: {key}");
@@ -766,7 +847,7 @@ mod tests {
     }
 
     #[test]
-    fn queues_bring_the_bundled_queue_alerts_with_recording_rules_inlined() {
+    fn queues_bring_the_bundled_queue_alerts_reading_no_recorded_series() {
         let r = rules_of(
             "sources:\n  - name: broker\n    kind: rabbitmq\n    management_url: http://127.0.0.1:15672\n    username: guest\n    password: guest\n  - name: cache\n    kind: redis\n    url: redis://127.0.0.1:6379\n    keys:\n      - { key: jobs, metric: app_queue_depth, label: queue }\n  - name: quiet\n    kind: redis\n    url: redis://127.0.0.1:6380\n",
         );
@@ -782,16 +863,15 @@ mod tests {
             ]
         );
         let expr = |i: usize| rules[i]["expr"].as_str().unwrap().to_owned();
-        // Nothing but this file is needed: the recording rule becomes a subquery.
+        // Nothing but this file is needed: the alert reads no recorded series, and every
+        // series it reads is the broker's.
         assert!(!expr(0).contains("pulse:"), "{}", expr(0));
         assert!(
-            expr(0).contains("min_over_time((sum without (state) (pulse_rabbitmq_queue_messages{dead_letter=\"false\"}))[15m:1m])"),
+            expr(0).contains("min_over_time((sum without (state) (pulse_rabbitmq_queue_messages{dead_letter=\"false\", source=~\"broker\"}))[15m:1m])"),
             "{}",
             expr(0)
         );
-        assert!(expr(0).ends_with(
-            "and on (instance, source) max without (pod) (pulse_source_up{source=~\"broker\"})"
-        ));
+        assert!(!expr(0).contains("dead_letter=\"false\"}"), "{}", expr(0));
         // Business queue metrics carry no `source`: kept on this config's exporters; the
         // oldest-job alert reads both kinds of series, so it is scoped the same way, by the
         // sources that brought it.
@@ -819,7 +899,8 @@ mod tests {
              - { name: nightly, every: 1d }\n",
         )
         .unwrap_or_else(|e| panic!("{e}"));
-        let generated: serde_yaml::Value = serde_yaml::from_str(&rules(&config)).unwrap();
+        let generated: serde_yaml::Value =
+            serde_yaml::from_str(&rules(&config, &Selection::default())).unwrap();
         let names = |file: &serde_yaml::Value, groups: &dyn Fn(&str) -> bool| -> Vec<String> {
             let mut n: Vec<String> = file["groups"]
                 .as_sequence()
@@ -839,7 +920,8 @@ mod tests {
             "pulse-workers",
             "pulse-jobs",
         ];
-        let bundle: serde_yaml::Value = serde_yaml::from_str(BUNDLE).unwrap();
+        let bundle: serde_yaml::Value =
+            serde_yaml::from_str(&ALERTS.rules(&Selection::default())).unwrap();
         let in_generated = names(&generated, &|_| true);
         let wanted = names(&bundle, &|g| replaced.contains(&g));
         let missing: Vec<&String> = wanted
@@ -873,7 +955,7 @@ mod tests {
     }
 
     #[test]
-    fn every_brought_alert_is_in_the_bundle_and_every_recording_rule_it_reads_inlines() {
+    fn every_brought_alert_is_in_the_bundle_and_reads_no_recorded_series() {
         // Every kind with built-in metrics, as a config declares it.
         let config = crate::configfile::load_str(
             "sources:\n\
@@ -905,7 +987,13 @@ mod tests {
         assert!(names.contains(&"PulseQueueNotDraining"), "{names:?}");
         names.extend(QUEUE_METRICS.iter().map(|(_, a)| *a));
         for name in names {
-            let rule = bundled(name, &["s"]).unwrap_or_else(|| panic!("{name} not in the bundle"));
+            let rule = bundled(
+                name,
+                &["s"],
+                &Selection::default(),
+                &mut Renderings::default(),
+            )
+            .unwrap_or_else(|| panic!("{name} not in the bundle"));
             assert!(!rule.expr.contains("pulse:"), "{name}: {}", rule.expr);
         }
     }

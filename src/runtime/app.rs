@@ -155,7 +155,7 @@ impl Generated {
         let options = dashboard::Options::for_file(path.unwrap_or(std::path::Path::new("config")));
         Generated {
             dashboard: dashboard::render(config, &options),
-            rules: rules::rules(config),
+            rules: rules::rules(config, &crate::generate::bundle::Selection::default()),
         }
     }
 }

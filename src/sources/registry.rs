@@ -363,7 +363,10 @@ mod tests {
             let options =
                 crate::generate::dashboard::Options::for_file(std::path::Path::new("example.yml"));
             let dashboard = crate::generate::dashboard::render(&config, &options);
-            let rules = crate::generate::rules::rules(&config);
+            let rules = crate::generate::rules::rules(
+                &config,
+                &crate::generate::bundle::Selection::default(),
+            );
             assert!(
                 rules.contains(&source.common.name),
                 "{}: {rules}",

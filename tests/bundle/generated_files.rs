@@ -10,9 +10,11 @@ use std::process::Command;
 
 use crate::common::run_cli;
 
-/// The generators, in the order they run: the Kubernetes copies are made from the dashboards
-/// and the alert rules the first one writes. Each name is the second column of a row.
-const GENERATORS: [&str; 8] = [
+/// The generators, in the order they run: the promtool cases and the Kubernetes copies are
+/// made from the rule files and dashboards the first two write. Each name is the second
+/// column of a row.
+const GENERATORS: [&str; 9] = [
+    "src/generate/bundle.rs",
     "scripts/dashboards.py",
     "scripts/business-rhythm-tests.py",
     "scripts/query-latency-tests.py",
@@ -115,8 +117,6 @@ fn script(copy: &Path, name: &str) {
     let out = Command::new("python3")
         .arg(copy.join(name))
         .current_dir(copy)
-        // The committed runbook links are the default base's.
-        .env_remove("PULSE_RUNBOOK_BASE")
         .output()
         .expect("python3 with PyYAML (scripts/test installs them)");
     assert!(
@@ -131,6 +131,12 @@ fn script(copy: &Path, name: &str) {
 fn generate(copy: &Path, generator: &str) {
     let write = |path: &str, text: String| std::fs::write(copy.join(path), text).unwrap();
     match generator {
+        "src/generate/bundle.rs" => {
+            use pulse_exporter::generate::bundle::{Selection, RULE_FILES};
+            for file in RULE_FILES {
+                write(file.path, file.render(&Selection::default()));
+            }
+        }
         "src/reference/config.rs" => write(
             "docs/config.md",
             pulse_exporter::reference::config::render(),
