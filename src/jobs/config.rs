@@ -21,6 +21,18 @@ pub const MAX_DECLARED_JOBS: usize = 10_000;
 /// Hard cap on the jobs one ping key may provision (its `max_jobs`).
 pub const MAX_KEY_JOBS: u32 = 10_000;
 
+/// The Redis keys' prefix of a store without `prefix:`.
+pub const DEFAULT_STORE_PREFIX: &str = "pulse:jobs:";
+
+/// The Postgres table of a store without `table:`.
+pub const DEFAULT_STORE_TABLE: &str = "pulse_jobs";
+
+/// How often the store is read without `refresh:`.
+pub const DEFAULT_STORE_REFRESH: Duration = Duration::from_secs(10);
+
+/// The bound on one read or write of the store without `timeout:`.
+pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// Grace when a job sets none: long enough for a slow start, short enough to page the same
 /// hour.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5 * 60);
@@ -147,8 +159,8 @@ impl Default for StoreSettings {
     fn default() -> Self {
         StoreSettings {
             kind: StoreKind::Memory,
-            refresh: Duration::from_secs(10),
-            timeout: Duration::from_secs(3),
+            refresh: DEFAULT_STORE_REFRESH,
+            timeout: DEFAULT_STORE_TIMEOUT,
         }
     }
 }
@@ -476,7 +488,7 @@ fn store_settings(s: JobStoreConfig, errors: &mut Vec<ConfigError>) -> Option<St
             crate::secrets::register_url_password(&url);
             StoreKind::Redis {
                 url,
-                prefix: s.prefix.unwrap_or_else(|| "pulse:jobs:".to_owned()),
+                prefix: s.prefix.unwrap_or_else(|| DEFAULT_STORE_PREFIX.to_owned()),
             }
         }
         (None, Some(url)) => {
@@ -486,7 +498,7 @@ fn store_settings(s: JobStoreConfig, errors: &mut Vec<ConfigError>) -> Option<St
                     "`prefix` goes with `redis`; a Postgres store takes `table`",
                 ));
             }
-            let table = s.table.unwrap_or_else(|| "pulse_jobs".to_owned());
+            let table = s.table.unwrap_or_else(|| DEFAULT_STORE_TABLE.to_owned());
             let ok = !table.is_empty()
                 && table.len() <= 63
                 && table
@@ -510,8 +522,8 @@ fn store_settings(s: JobStoreConfig, errors: &mut Vec<ConfigError>) -> Option<St
             return None;
         }
     };
-    let refresh = s.refresh.map_or(Duration::from_secs(10), |d| d.0);
-    let timeout = s.timeout.map_or(Duration::from_secs(3), |d| d.0);
+    let refresh = s.refresh.map_or(DEFAULT_STORE_REFRESH, |d| d.0);
+    let timeout = s.timeout.map_or(DEFAULT_STORE_TIMEOUT, |d| d.0);
     if refresh < Duration::from_secs(1) {
         errors.push(ConfigError::new("job_store.refresh", "must be at least 1s"));
     }

@@ -7,13 +7,13 @@
 //! | [`config`] | `jobs:`, `job_keys:` and `job_store:`: reading and checking them |
 //! | [`schedule`] | periods and cron schedules in a time zone; the next due time |
 //! | [`state`] | one job's state and the pure step a ping makes to it; its deadline |
-//! | [`backend`] | where states are kept: memory, Redis or Postgres, written atomically |
+//! | [`store`] | where states are kept: memory, Redis or Postgres (a file each), written atomically |
 //! | [`metrics`] | the `pulse_job_*` declarations and series |
 //! | [`tracker`] | the running jobs: pings, background reads of the store, publishing |
 
-pub mod backend;
 pub mod config;
 pub mod metrics;
 pub mod schedule;
 pub mod state;
+pub mod store;
 pub mod tracker;

@@ -11,10 +11,10 @@ use std::sync::{Arc, Mutex, RwLock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use sha2::{Digest, Sha256};
 
-use crate::jobs::backend::Backend;
 use crate::jobs::config::{JobSpec, JobsConfig};
 use crate::jobs::metrics::{job_families, JOB_STORE_UP};
 use crate::jobs::state::{Applied, JobState, Ping, ABANDON_AFTER};
+use crate::jobs::store::{OpenError, Store};
 use crate::sample::{unix_now, Family, Output};
 
 /// Pings one job may send per second, sustained.
@@ -65,7 +65,7 @@ impl Refusal {
 pub struct Prepared {
     config: JobsConfig,
     /// Its store, opened, when it is not the running one.
-    backend: Option<Backend>,
+    backend: Option<Store>,
 }
 
 /// Where the tracker publishes the `pulse_job_*` series (the exporter's store, which sits
@@ -75,7 +75,7 @@ pub type Publish = Arc<dyn Fn(Vec<Family>) + Send + Sync>;
 /// The running jobs, their store, and what they last published.
 pub struct JobTracker {
     config: RwLock<Arc<JobsConfig>>,
-    backend: RwLock<Arc<Backend>>,
+    backend: RwLock<Arc<Store>>,
     /// Every job's state as last read or written.
     cache: Mutex<BTreeMap<String, JobState>>,
     store_up: AtomicBool,
@@ -112,8 +112,8 @@ fn same_token(a: &str, b: &str) -> bool {
 impl JobTracker {
     /// A tracker for `config`, publishing through `published`. Its store is opened (not
     /// connected); the background reads start with [`JobTracker::start`].
-    pub fn new(config: JobsConfig, published: Publish) -> Result<Arc<JobTracker>, String> {
-        let backend = Backend::open(&config.store)?;
+    pub fn new(config: JobsConfig, published: Publish) -> Result<Arc<JobTracker>, OpenError> {
+        let backend = Store::open(&config.store)?;
         let quota = Quota::per_second(NonZeroU32::new(PINGS_PER_SECOND).unwrap_or(NonZeroU32::MIN))
             .allow_burst(NonZeroU32::new(PING_BURST).unwrap_or(NonZeroU32::MIN));
         let tracker = Arc::new(JobTracker {
@@ -155,9 +155,9 @@ impl JobTracker {
 
     /// Checks a reloaded config without changing anything: its store is opened when it is
     /// not the running one (an unreadable URL is refused here, before a reload commits).
-    pub fn prepare(&self, config: JobsConfig) -> Result<Prepared, String> {
+    pub fn prepare(&self, config: JobsConfig) -> Result<Prepared, OpenError> {
         let backend = match config.store != self.config().store {
-            true => Some(Backend::open(&config.store)?),
+            true => Some(Store::open(&config.store)?),
             false => None,
         };
         Ok(Prepared { config, backend })
@@ -180,7 +180,7 @@ impl JobTracker {
         self.config.read_locked().clone()
     }
 
-    fn backend(&self) -> Arc<Backend> {
+    fn backend(&self) -> Arc<Store> {
         self.backend.read_locked().clone()
     }
 

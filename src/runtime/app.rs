@@ -21,11 +21,11 @@ use crate::runtime::store::{ShardStatus, Store};
 use crate::sources::registry::Connection;
 use crate::sources::ConnectError;
 
-/// A job store whose URL does not read, as a [`StartError`] of `job_store`.
-fn job_store_error(message: String) -> StartError {
+/// A job store whose URL does not read, as a [`StartError`] of `job_store`'s field.
+fn job_store_error(e: crate::jobs::store::OpenError) -> StartError {
     StartError {
         path: "job_store".to_owned(),
-        error: ConnectError::Client(message),
+        error: ConnectError::field(e.field, e.message),
     }
 }
 
