@@ -34,22 +34,41 @@ pub enum Credential {
     None,
 }
 
-/// Why a ping was refused: an HTTP status and a message that says what to change.
+/// Why a ping was refused, as the tracker sees it; the server answers each with its HTTP
+/// status (`serve::refusal`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Why {
+    /// The ping names its job the way no job is named.
+    Malformed,
+    /// The ping carries no credential the job accepts.
+    Unsigned,
+    /// The job takes no pings, belongs to another ping key, or its key made every job it
+    /// may.
+    Forbidden,
+    /// No such job, and nothing in the ping that would make it.
+    Unknown,
+    /// More pings a second than a job may send.
+    TooFast,
+    /// The store did not record the ping.
+    NotRecorded,
+}
+
+/// A refused ping: why, a message that says what to change, and when to send it again.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    /// HTTP status.
-    pub status: u16,
+pub struct Refused {
+    /// Why.
+    pub why: Why,
     /// What was wrong, and the fix.
     pub message: String,
-    /// Seconds to wait before trying again, for 429 and 503.
+    /// Seconds to wait before trying again, when waiting helps.
     pub retry_after: Option<u64>,
 }
 
-impl Refusal {
-    /// A refusal with no `Retry-After`.
-    pub fn new(status: u16, message: impl Into<String>) -> Self {
-        Refusal {
-            status,
+impl Refused {
+    /// A refusal with no retry.
+    fn new(why: Why, message: impl Into<String>) -> Self {
+        Refused {
+            why,
             message: message.into(),
             retry_after: None,
         }
@@ -57,7 +76,7 @@ impl Refusal {
 
     /// The refusal of a new job for the ping key `key`, which has made its `max` jobs.
     fn key_full(key: &str, max: u32) -> Self {
-        Refusal::new(403, format!("ping key {key:?} has made its {max} jobs (`max_jobs`): raise max_jobs, or let silent ones be forgotten after `forget_after`"))
+        Refused::new(Why::Forbidden, format!("ping key {key:?} has made its {max} jobs (`max_jobs`): raise max_jobs, or let silent ones be forgotten after `forget_after`"))
     }
 }
 
@@ -312,7 +331,7 @@ impl JobTracker {
         credential: Credential,
         web_users: bool,
         ping: Ping,
-    ) -> Result<Applied, Refusal> {
+    ) -> Result<Applied, Refused> {
         let config = self.config();
         let bearer = match &credential {
             Credential::Bearer(t) => Some(t.as_str()),
@@ -325,9 +344,9 @@ impl JobTracker {
                     || matches!((bearer, &job.token), (Some(b), Some(t)) if same_token(b, t));
                 if !signed {
                     if job.token.is_none() && !web_users {
-                        return Err(Refusal::new(403, format!("job {name:?} takes no pings: it has no `token` and the web config has no `basic_auth_users`; set one of them")));
+                        return Err(Refused::new(Why::Forbidden, format!("job {name:?} takes no pings: it has no `token` and the web config has no `basic_auth_users`; set one of them")));
                     }
-                    return Err(Refusal::new(401, format!("a ping for job {name:?} must carry its token (`Authorization: Bearer …`) or a web config user (basic auth)")));
+                    return Err(Refused::new(Why::Unsigned, format!("a ping for job {name:?} must carry its token (`Authorization: Bearer …`) or a web config user (basic auth)")));
                 }
                 job.clone()
             }
@@ -335,13 +354,13 @@ impl JobTracker {
                 let key = bearer.and_then(|b| config.keys.iter().find(|k| same_token(b, &k.key)));
                 let Some(key) = key else {
                     if bearer.is_some() && !config.keys.is_empty() {
-                        return Err(Refusal::new(401, format!("job {name:?} is not declared and the bearer token is not a ping key (`job_keys:`)")));
+                        return Err(Refused::new(Why::Unsigned, format!("job {name:?} is not declared and the bearer token is not a ping key (`job_keys:`)")));
                     }
-                    return Err(Refusal::new(404, format!("no job {name:?}: declare it under `jobs:`, or ping with a `job_keys:` key to create it")));
+                    return Err(Refused::new(Why::Unknown, format!("no job {name:?}: declare it under `jobs:`, or ping with a `job_keys:` key to create it")));
                 };
                 if !crate::jobs::config::is_job_name(name) {
-                    return Err(Refusal::new(
-                        400,
+                    return Err(Refused::new(
+                        Why::Malformed,
                         "a job name is 1-64 characters of letters, digits, `_`, `.` or `-`",
                     ));
                 }
@@ -349,8 +368,8 @@ impl JobTracker {
                     let cache = self.cache.locked();
                     if let Some(owner) = cache.get(name).and_then(|s| s.key.as_deref()) {
                         if owner != key.name {
-                            return Err(Refusal::new(
-                                403,
+                            return Err(Refused::new(
+                                Why::Forbidden,
                                 format!(
                                     "job {name:?} was made by ping key {owner:?}, not {:?}",
                                     key.name
@@ -363,7 +382,7 @@ impl JobTracker {
                             .filter(|s| s.key.as_deref() == Some(key.name.as_str()))
                             .count();
                         if made >= key.max_jobs as usize {
-                            return Err(Refusal::key_full(&key.name, key.max_jobs));
+                            return Err(Refused::key_full(&key.name, key.max_jobs));
                         }
                     }
                 }
@@ -374,9 +393,9 @@ impl JobTracker {
             }
         };
         if self.limiter.check_key(&name.to_owned()).is_err() {
-            return Err(Refusal {
+            return Err(Refused {
                 retry_after: Some(1),
-                ..Refusal::new(429, format!("job {name:?} is sending more than {PINGS_PER_SECOND} pings a second (burst {PING_BURST}); slow down"))
+                ..Refused::new(Why::TooFast, format!("job {name:?} is sending more than {PINGS_PER_SECOND} pings a second (burst {PING_BURST}); slow down"))
             });
         }
         let abandon = spec.max_runtime.unwrap_or(ABANDON_AFTER);
@@ -397,7 +416,7 @@ impl JobTracker {
         match backend.within(timeout, update).await {
             Ok(None) => {
                 let (key, max) = cap.unwrap_or_default();
-                Err(Refusal::key_full(key, max))
+                Err(Refused::key_full(key, max))
             }
             Ok(Some((state, applied))) => {
                 self.cache.locked().insert(name.to_owned(), state);
@@ -412,10 +431,10 @@ impl JobTracker {
                 let why = e.to_string();
                 self.set_store_up(false, Some(why.clone()));
                 self.publish();
-                Err(Refusal {
+                Err(Refused {
                     retry_after: Some(5),
-                    ..Refusal::new(
-                        503,
+                    ..Refused::new(
+                        Why::NotRecorded,
                         format!("the ping was not recorded: {why}; send it again"),
                     )
                 })
@@ -470,15 +489,15 @@ mod tests {
             )
             .await
             .unwrap_err()
-            .status,
-            401
+            .why,
+            Why::Unsigned
         );
         assert_eq!(
             t.ping("a", Credential::None, false, ping(Signal::Start))
                 .await
                 .unwrap_err()
-                .status,
-            401
+                .why,
+            Why::Unsigned
         );
         assert!(t
             .ping("a", Credential::WebUser, true, ping(Signal::Success))
@@ -488,7 +507,7 @@ mod tests {
             .ping("open", Credential::None, false, ping(Signal::Start))
             .await
             .unwrap_err();
-        assert_eq!(refused.status, 403);
+        assert_eq!(refused.why, Why::Forbidden);
         assert!(
             refused.message.contains("basic_auth_users"),
             "{}",
@@ -498,8 +517,8 @@ mod tests {
             t.ping("nope", Credential::None, false, ping(Signal::Start))
                 .await
                 .unwrap_err()
-                .status,
-            404
+                .why,
+            Why::Unknown
         );
     }
 
@@ -520,22 +539,22 @@ mod tests {
             .ping("three", key.clone(), false, ping(Signal::Success))
             .await
             .unwrap_err();
-        assert_eq!(full.status, 403);
+        assert_eq!(full.why, Why::Forbidden);
         assert!(full.message.contains("max_jobs"), "{}", full.message);
         let theirs = Credential::Bearer("other-0123456789abcd".to_owned());
         assert_eq!(
             t.ping("one", theirs, false, ping(Signal::Success))
                 .await
                 .unwrap_err()
-                .status,
-            403
+                .why,
+            Why::Forbidden
         );
         assert_eq!(
             t.ping("bad name", key.clone(), false, ping(Signal::Success))
                 .await
                 .unwrap_err()
-                .status,
-            400
+                .why,
+            Why::Malformed
         );
         let published: Vec<String> = t.jobs().into_iter().map(|(s, _)| s.name).collect();
         assert_eq!(published, ["one", "two"]);
@@ -560,7 +579,7 @@ mod tests {
             }
         }
         let r = limited.expect("the burst is bounded");
-        assert_eq!((r.status, r.retry_after), (429, Some(1)));
+        assert_eq!((r.why, r.retry_after), (Why::TooFast, Some(1)));
     }
 
     #[tokio::test]

@@ -231,10 +231,7 @@ async fn probe(
     headers: HeaderMap,
 ) -> Response {
     use crate::serve::probe::{chosen, lease_refusal, wait_bound, Asked, Refusal};
-    let refused = |r: Refusal| {
-        let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST);
-        (status, format!("{}\n", r.message)).into_response()
-    };
+    let refused = |r: Refusal| r.into_response();
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let (source, warming) = match chosen(&query, &st.app.sources()) {
         Ok(Asked::Source(name)) => (name.to_owned(), None),
@@ -397,22 +394,15 @@ async fn take_ping(
     Query(query): Query<crate::serve::ping::PingQuery>,
     req: Request,
 ) -> Response {
-    use crate::jobs::tracker::{Credential, Refusal};
+    use crate::jobs::tracker::Credential;
+    use crate::serve::refusal::Refusal;
     let client = client_ip(&req);
     let (parts, body) = req.into_parts();
     let headers = parts.headers;
     use crate::serve::ping;
     // Received now: the client's clock is never asked.
     let at = crate::sample::unix_now();
-    let refused = |r: Refusal| {
-        let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST);
-        let mut resp = (status, format!("{}\n", r.message)).into_response();
-        if let Some(secs) = r.retry_after {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        resp
-    };
+    let refused = |r: Refusal| r.into_response();
     let signal = match ping::signal(signal.as_deref(), &query) {
         Ok(s) => s,
         Err(r) => return refused(r),
@@ -447,7 +437,8 @@ async fn take_ping(
         )
             .into_response(),
         Err(r) => {
-            if r.status == 503 {
+            let r = Refusal::from(r);
+            if r.status == StatusCode::SERVICE_UNAVAILABLE {
                 tracing::warn!(event = "jobs.ping_failed", job = %name, error = %r.message, "a ping could not be recorded");
             }
             refused(r)

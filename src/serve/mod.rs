@@ -10,6 +10,7 @@
 //! | [`encoded`] | expositions encoded (and gzipped) once per store change, served to every scrape |
 //! | [`ping`] | the request side of `/ping/NAME/…`: signal, run id, log tail, bearer token |
 //! | [`probe`] | one source at a time: `/probe?source=` and the `/sd` service discovery |
+//! | [`refusal`] | a refused request: its HTTP status (chosen here for a refused ping), message and retry |
 //! | [`landing`] | the HTML landing page |
 //! | [`limits`] | connection limits, per address and in all, and request-head bounds |
 //! | [`webconfig`] | the exporter-toolkit web config file |
@@ -23,5 +24,6 @@ pub mod landing;
 pub mod limits;
 pub mod ping;
 pub mod probe;
+pub mod refusal;
 pub mod webconfig;
 pub mod webwatch;

@@ -5,10 +5,10 @@
 
 use std::time::Duration;
 
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, StatusCode};
 
 use crate::jobs::state::{is_run_id, log_tail, Ping, Signal};
-use crate::jobs::tracker::Refusal;
+use crate::serve::refusal::Refusal;
 
 /// Largest ping body read: a log tail; its last [`crate::jobs::state::MAX_LOG`] bytes are kept.
 pub const MAX_BODY: usize = 100 * 1024;
@@ -28,7 +28,7 @@ pub struct PingQuery {
 /// The signal the path's last part names: `start`, `success`, `fail`, or an exit code (`0`
 /// is a success, anything else a failure, as in `cmd; curl …/ping/NAME/$?`).
 pub fn signal(word: Option<&str>, query: &PingQuery) -> Result<Signal, Refusal> {
-    let refuse = |m: String| Refusal::new(400, m);
+    let refuse = |m: String| Refusal::new(StatusCode::BAD_REQUEST, m);
     let code = match query.exit_code.as_deref() {
         None => None,
         Some(text) => Some(
@@ -48,7 +48,7 @@ pub fn signal(word: Option<&str>, query: &PingQuery) -> Result<Signal, Refusal> 
             Ok(0) => Ok(Signal::Success),
             Ok(c) => Ok(Signal::Fail(Some(c))),
             Err(_) => Err(Refusal::new(
-                404,
+                StatusCode::NOT_FOUND,
                 format!("/ping/NAME/{other} is not a ping: use /start, /success, /fail or an exit code"),
             )),
         },
@@ -61,7 +61,7 @@ pub fn ping(signal: Signal, query: &PingQuery, body: &[u8], at: f64) -> Result<P
     if let Some(rid) = &query.rid {
         if !is_run_id(rid) {
             return Err(Refusal::new(
-                400,
+                StatusCode::BAD_REQUEST,
                 format!(
                     "rid is 1-{} printable characters without spaces (a UUID, a pod name)",
                     crate::jobs::state::MAX_RUN_ID
@@ -83,14 +83,14 @@ pub async fn read_body(body: axum::body::Body) -> Result<axum::body::Bytes, Refu
     match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY)).await {
         Ok(Ok(bytes)) => Ok(bytes),
         Ok(Err(_)) => Err(Refusal::new(
-            413,
+            StatusCode::PAYLOAD_TOO_LARGE,
             format!(
                 "the ping's body is over {} KiB: send the tail of the log only",
                 MAX_BODY / 1024
             ),
         )),
         Err(_) => Err(Refusal::new(
-            408,
+            StatusCode::REQUEST_TIMEOUT,
             format!("the ping's body took over {BODY_TIMEOUT:?} to arrive"),
         )),
     }
@@ -130,17 +130,22 @@ mod tests {
         assert_eq!(signal(Some("fail"), &none), Ok(Signal::Fail(None)));
         assert_eq!(signal(Some("0"), &none), Ok(Signal::Success));
         assert_eq!(signal(Some("137"), &none), Ok(Signal::Fail(Some(137))));
-        assert_eq!(signal(Some("stop"), &none).unwrap_err().status, 404);
+        assert_eq!(
+            signal(Some("stop"), &none).unwrap_err().status.as_u16(),
+            404
+        );
         assert_eq!(
             signal(Some("fail"), &q(None, Some("x")))
                 .unwrap_err()
-                .status,
+                .status
+                .as_u16(),
             400
         );
         assert_eq!(
             signal(Some("success"), &q(None, Some("2")))
                 .unwrap_err()
-                .status,
+                .status
+                .as_u16(),
             400
         );
     }
@@ -150,7 +155,8 @@ mod tests {
         assert_eq!(
             ping(Signal::Start, &q(Some("a b"), None), b"", 1.0)
                 .unwrap_err()
-                .status,
+                .status
+                .as_u16(),
             400
         );
         let p = ping(Signal::Success, &q(Some("r-1"), None), b"\xffok\n", 1.0).unwrap();

@@ -13,16 +13,10 @@
 
 use serde::Serialize;
 
-use crate::runtime::app::SourceStatus;
+use axum::http::StatusCode;
 
-/// Why a `/probe` request is refused: the HTTP status and a message saying what to ask for.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Refusal {
-    /// 400 for a malformed request, 404 for a source this replica does not run.
-    pub status: u16,
-    /// One line for the scrape error Prometheus shows.
-    pub message: String,
-}
+use crate::runtime::app::SourceStatus;
+pub use crate::serve::refusal::Refusal;
 
 /// The query of a `/probe` request.
 #[derive(Debug, Default, serde::Deserialize)]
@@ -52,7 +46,7 @@ pub enum Asked<'a> {
 /// What a `/probe` request asks for, with `running` the configured sources of this replica;
 /// or why it is refused.
 pub fn chosen<'a>(query: &'a ProbeQuery, running: &[SourceStatus]) -> Result<Asked<'a>, Refusal> {
-    let refuse = |status, message: String| Err(Refusal { status, message });
+    let refuse = |status, message: String| Err(Refusal::new(status, message));
     let name = match (&query.source, &query.target, &query.template) {
         (Some(name), None, None) => name,
         (None, Some(target), Some(template)) => {
@@ -60,7 +54,7 @@ pub fn chosen<'a>(query: &'a ProbeQuery, running: &[SourceStatus]) -> Result<Ask
         }
         (None, Some(_), None) => {
             return refuse(
-                400,
+                StatusCode::BAD_REQUEST,
                 "`?target=` needs `&template=NAME`, a template of the config (`templates:`) \
                  that says how to probe it"
                     .to_owned(),
@@ -68,13 +62,13 @@ pub fn chosen<'a>(query: &'a ProbeQuery, running: &[SourceStatus]) -> Result<Ask
         }
         (None, None, Some(_)) => {
             return refuse(
-                400,
+                StatusCode::BAD_REQUEST,
                 "`?template=` needs `&target=HOST:PORT`, the address to probe with it".to_owned(),
             )
         }
         (Some(_), _, _) => {
             return refuse(
-                400,
+                StatusCode::BAD_REQUEST,
                 "`?source=` names a configured source and takes neither `target` nor \
                  `template`: ask for one or the other"
                     .to_owned(),
@@ -82,7 +76,7 @@ pub fn chosen<'a>(query: &'a ProbeQuery, running: &[SourceStatus]) -> Result<Ask
         }
         (None, None, None) => {
             return refuse(
-                400,
+                StatusCode::BAD_REQUEST,
                 "`/probe` needs `?source=NAME`, the name of a source this exporter runs \
                  (`/sd` lists them), or `?template=NAME&target=HOST:PORT`"
                     .to_owned(),
@@ -92,7 +86,7 @@ pub fn chosen<'a>(query: &'a ProbeQuery, running: &[SourceStatus]) -> Result<Ask
     match running.iter().find(|s| s.name == *name) {
         Some(_) => Ok(Asked::Source(name)),
         None => refuse(
-            404,
+            StatusCode::NOT_FOUND,
             format!(
                 "no source named {:?} runs here: `/sd` lists the {} this replica runs",
                 crate::secrets::scrub(&name.chars().take(200).collect::<String>()),
@@ -124,15 +118,14 @@ pub fn lease_refusal(e: &crate::runtime::targets::LeaseError) -> Refusal {
     use crate::config::template::Refused;
     use crate::runtime::targets::LeaseError;
     let status = match e {
-        LeaseError::UnknownTemplate { .. } => 404,
-        LeaseError::Target(Refused::NotAddress(_)) | LeaseError::Start(_) => 400,
-        LeaseError::Target(Refused::NotAllowed(_)) => 403,
-        LeaseError::Full(_) => 503,
+        LeaseError::UnknownTemplate { .. } => StatusCode::NOT_FOUND,
+        LeaseError::Target(Refused::NotAddress(_)) | LeaseError::Start(_) => {
+            StatusCode::BAD_REQUEST
+        }
+        LeaseError::Target(Refused::NotAllowed(_)) => StatusCode::FORBIDDEN,
+        LeaseError::Full(_) => StatusCode::SERVICE_UNAVAILABLE,
     };
-    Refusal {
-        status,
-        message: e.to_string(),
-    }
+    Refusal::new(status, e.to_string())
 }
 
 /// One target group of HTTP service discovery.
@@ -212,14 +205,14 @@ mod tests {
         let cache = query(Some("cache"), None);
         assert_eq!(chosen(&cache, &running), Ok(Asked::Source("cache")));
         let missing = chosen(&query(None, None), &running).unwrap_err();
-        assert_eq!(missing.status, 400);
+        assert_eq!(missing.status.as_u16(), 400);
         assert!(
             missing.message.contains("?source=NAME"),
             "{}",
             missing.message
         );
         let unknown = chosen(&query(Some("nope"), None), &running).unwrap_err();
-        assert_eq!(unknown.status, 404);
+        assert_eq!(unknown.status.as_u16(), 404);
         assert!(
             unknown.message.contains("the 2 this replica runs"),
             "{}",
@@ -227,7 +220,7 @@ mod tests {
         );
         let bare = query(None, Some("10.0.0.5:5432"));
         let target = chosen(&bare, &running).unwrap_err();
-        assert_eq!(target.status, 400);
+        assert_eq!(target.status.as_u16(), 400);
         assert!(
             target.message.contains("&template=NAME"),
             "{}",
@@ -248,7 +241,7 @@ mod tests {
             template: Some("fleet".into()),
             ..query(Some("cache"), Some("10.0.0.5:5432"))
         };
-        assert_eq!(chosen(&both, &running).unwrap_err().status, 400);
+        assert_eq!(chosen(&both, &running).unwrap_err().status.as_u16(), 400);
         // A hostile name is cut short in the message.
         let long = "x".repeat(10_000);
         let refused = chosen(&query(Some(&long), None), &running).unwrap_err();
