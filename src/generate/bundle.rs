@@ -15,6 +15,7 @@
 use std::fmt;
 
 use super::style::STYLE;
+use crate::config::names::is_label_name;
 
 /// Which series the rules read, for a Prometheus that holds more than this exporter's.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -66,7 +67,7 @@ impl Selection {
             Some(label) if is_label_name(label) => Some(label.to_owned()),
             Some(label) => {
                 return Err(SelectionError(format!(
-                    "--cluster-label {label:?} is not a label name (letters, digits and _, not starting with a digit), e.g. cluster"
+                    "--cluster-label {label:?} is not a label name (letters, digits and _, not starting with a digit or __), e.g. cluster"
                 )))
             }
         };
@@ -125,15 +126,6 @@ impl Selection {
         };
         out.replace("$runbook_base", &STYLE.runbook_base)
     }
-}
-
-/// A Prometheus label name.
-fn is_label_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// One rule file of the bundle: where the repository keeps it, and its declarations.

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::names::is_label_name;
-use crate::config::{ConfigError, Dur, TimeZone};
+use crate::config::names::{is_label_name, is_object_name};
+use crate::config::{ConfigError, Dur, FieldSet, Split, TimeZone};
 use crate::jobs::schedule::Schedule;
 
 /// Label names a job's `labels:` may not use: the job series' own.
@@ -17,6 +17,12 @@ pub const JOB_RESERVED_LABELS: [&str; 6] =
 
 /// Most jobs declared in `jobs:`.
 pub const MAX_DECLARED_JOBS: usize = 10_000;
+
+/// The jobs a ping key may provision without `max_jobs`.
+pub const DEFAULT_KEY_JOBS: u32 = 100;
+
+/// How long a job a key made may stay silent before it is forgotten, without `forget_after`.
+pub const DEFAULT_FORGET_AFTER: Duration = Duration::from_secs(7 * 86_400);
 
 /// Hard cap on the jobs one ping key may provision (its `max_jobs`).
 pub const MAX_KEY_JOBS: u32 = 10_000;
@@ -37,13 +43,12 @@ pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(3);
 /// hour.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5 * 60);
 
-/// One job that reports in (`jobs:` item).
+/// The schedule of a job, or of every job a ping key makes: when a run is due, how late it
+/// may finish, how long it may run, and the labels of its series. Read beside the item's own
+/// fields (a [`Split`]), so `jobs:` and `job_keys:` items write them the same way.
 #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct JobConfig {
-    /// The job's name: the `job_name` label of its series and the NAME of its ping URL
-    /// `/ping/NAME/…` (1-64 characters of letters, digits, `_`, `.` and `-`).
-    pub name: String,
+pub struct ScheduleConfig {
     /// A period: the job is expected to finish a run every this long (`1h`, `15m`). Set
     /// `every` or `cron`, not both.
     pub every: Option<Dur>,
@@ -61,39 +66,48 @@ pub struct JobConfig {
     /// The longest a run may go between its start and its end ping before
     /// `PulseJobRunningTooLong` fires; unset: no bound of its own.
     pub max_runtime: Option<Dur>,
-    /// Labels added to every series of this job (e.g. `team: data`), for routing its alerts.
+    /// Labels added to every series of the job (e.g. `team: data`), for routing its alerts.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+}
+
+impl FieldSet for ScheduleConfig {
+    const KEYS: &'static [&'static str] = &[
+        "every",
+        "cron",
+        "timezone",
+        "grace",
+        "max_runtime",
+        "labels",
+    ];
+}
+
+/// A job's own fields (`jobs:` item), beside its [`ScheduleConfig`].
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobFields {
+    /// The job's name: the `job_name` label of its series and the NAME of its ping URL
+    /// `/ping/NAME/…` (1-64 characters of letters, digits, `_`, `.` and `-`).
+    pub name: String,
     /// The bearer token its pings must carry (`Authorization: Bearer …`); write it as
     /// `${env:NAME}` or `${file:PATH}`. Unset: the web config's `basic_auth_users` sign its
     /// pings, and with neither, pings to it are refused.
     pub token: Option<String>,
 }
 
-/// A ping key (`job_keys:` item): a bearer token whose pings to a job name the config does not
-/// declare create that job, with this key's schedule, up to `max_jobs`.
+/// One job that reports in (`jobs:` item): its schedule and its own fields.
+pub type JobConfig = Split<ScheduleConfig, JobFields>;
+
+/// A ping key's own fields (`job_keys:` item), beside the [`ScheduleConfig`] of the jobs it
+/// makes.
 #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct JobKeyConfig {
+pub struct JobKeyFields {
     /// The key's name: the `key` label of the jobs it made, and how logs name it.
     pub name: String,
     /// The secret a ping carries as `Authorization: Bearer …`; write it as `${env:NAME}` or
     /// `${file:PATH}`. At least 16 characters.
     pub key: String,
-    /// The period each job it makes is expected at (as a job's `every`); set `every` or
-    /// `cron`.
-    pub every: Option<Dur>,
-    /// The cron schedule each job it makes is expected at (as a job's `cron`).
-    pub cron: Option<String>,
-    /// The time zone of `cron` (as a job's `timezone`).
-    pub timezone: Option<TimeZone>,
-    /// The grace of its jobs (default 5m).
-    pub grace: Option<Dur>,
-    /// The maximum run time of its jobs; unset: none.
-    pub max_runtime: Option<Dur>,
-    /// Labels added to the series of every job it makes.
-    #[serde(default)]
-    pub labels: BTreeMap<String, String>,
     /// Most jobs this key may make (default 100, at most 10000); a ping for one more is refused
     /// with 403 until one is forgotten.
     pub max_jobs: Option<u32>,
@@ -101,6 +115,10 @@ pub struct JobKeyConfig {
     /// state is deleted (default 7d). Declared jobs are never forgotten.
     pub forget_after: Option<Dur>,
 }
+
+/// A ping key (`job_keys:` item): a bearer token whose pings to a job name the config does not
+/// declare create that job, with this key's schedule, up to `max_jobs`.
+pub type JobKeyConfig = Split<ScheduleConfig, JobKeyFields>;
 
 /// Where pings are kept (`job_store:`): a Redis or a Postgres the exporter can write to, so
 /// that every replica takes pings and publishes the same state, and a restart loses none.
@@ -218,30 +236,16 @@ impl JobsConfig {
     }
 }
 
-/// True when `name` may name a job: 1-64 characters of `[A-Za-z0-9_.-]` (a URL path segment
-/// as it is, a label value that reads well).
+/// True when `name` may name a job: a source or check name (1-64 characters of
+/// `[A-Za-z0-9_.:-]`) without `:`, so it is a URL path segment as it is.
 pub fn is_job_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
-}
-
-/// The schedule fields as written.
-struct ScheduleFields<'a> {
-    every: Option<Dur>,
-    cron: Option<&'a str>,
-    timezone: Option<&'a TimeZone>,
-    grace: Option<Dur>,
-    max_runtime: Option<Dur>,
-    labels: &'a BTreeMap<String, String>,
+    is_object_name(name) && !name.contains(':')
 }
 
 /// Reads `every`/`cron`/`timezone`/`grace`/`max_runtime`/`labels` at `path`.
 fn schedule_of(
     path: &str,
-    f: ScheduleFields,
+    f: &ScheduleConfig,
     zone: Option<&TimeZone>,
     errors: &mut Vec<ConfigError>,
 ) -> Option<(Schedule, Duration, Option<Duration>)> {
@@ -258,8 +262,8 @@ fn schedule_of(
             ));
         }
     }
-    let tz = f.timezone.or(zone).map_or(chrono_tz::UTC, |z| z.0);
-    let schedule = match (f.every, f.cron) {
+    let tz = f.timezone.as_ref().or(zone).map_or(chrono_tz::UTC, |z| z.0);
+    let schedule = match (f.every, f.cron.as_deref()) {
         (Some(_), Some(_)) => {
             errors.push(ConfigError::new(
                 path,
@@ -318,124 +322,11 @@ pub fn parse(
     zone: Option<&TimeZone>,
     errors: &mut Vec<ConfigError>,
 ) -> JobsConfig {
-    use crate::config::parse::parse_at;
-    use serde_yaml::Value;
-    let list = |v: Option<Value>, key: &str, errors: &mut Vec<ConfigError>| match v {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Sequence(items)) => items,
-        Some(_) => {
-            errors.push(ConfigError::new(key, "must be a list"));
-            Vec::new()
-        }
+    let mut out = JobsConfig {
+        jobs: parse_jobs(list(jobs, "jobs", errors), zone, errors),
+        keys: parse_keys(list(keys, "job_keys", errors), zone, errors),
+        ..JobsConfig::default()
     };
-    let mut out = JobsConfig::default();
-    let mut names = HashSet::new();
-    let job_items = list(jobs, "jobs", errors);
-    if job_items.len() > MAX_DECLARED_JOBS {
-        errors.push(ConfigError::new(
-            "jobs",
-            format!(
-                "declares {} jobs, more than {MAX_DECLARED_JOBS}",
-                job_items.len()
-            ),
-        ));
-    }
-    for (i, item) in job_items.into_iter().enumerate() {
-        let path = format!("jobs[{i}]");
-        let Some(job) = parse_at::<JobConfig>(item, &path, errors) else {
-            continue;
-        };
-        if !is_job_name(&job.name) {
-            errors.push(ConfigError::new(
-                format!("{path}.name"),
-                format!("{:?} is not a valid job name: use 1-64 characters of letters, digits, `_`, `.` or `-`", job.name),
-            ));
-            continue;
-        }
-        if !names.insert(job.name.clone()) {
-            errors.push(ConfigError::new(
-                format!("{path}.name"),
-                format!("job {:?} is declared twice", job.name),
-            ));
-        }
-        if let Some(t) = &job.token {
-            token_fits(&format!("{path}.token"), t, errors);
-        }
-        let fields = ScheduleFields {
-            every: job.every,
-            cron: job.cron.as_deref(),
-            timezone: job.timezone.as_ref(),
-            grace: job.grace,
-            max_runtime: job.max_runtime,
-            labels: &job.labels,
-        };
-        if let Some((schedule, grace, max_runtime)) = schedule_of(&path, fields, zone, errors) {
-            out.jobs.push(JobSpec {
-                name: job.name,
-                schedule,
-                grace,
-                max_runtime,
-                labels: job.labels,
-                token: job.token,
-                key: None,
-            });
-        }
-    }
-    let mut key_names = HashSet::new();
-    for (i, item) in list(keys, "job_keys", errors).into_iter().enumerate() {
-        let path = format!("job_keys[{i}]");
-        let Some(k) = parse_at::<JobKeyConfig>(item, &path, errors) else {
-            continue;
-        };
-        if !is_job_name(&k.name) {
-            errors.push(ConfigError::new(
-                format!("{path}.name"),
-                format!("{:?} is not a valid key name: use 1-64 characters of letters, digits, `_`, `.` or `-`", k.name),
-            ));
-        }
-        if !key_names.insert(k.name.clone()) {
-            errors.push(ConfigError::new(
-                format!("{path}.name"),
-                format!("key {:?} is declared twice", k.name),
-            ));
-        }
-        token_fits(&format!("{path}.key"), &k.key, errors);
-        let max_jobs = k.max_jobs.unwrap_or(100);
-        if max_jobs == 0 || max_jobs > MAX_KEY_JOBS {
-            errors.push(ConfigError::new(
-                format!("{path}.max_jobs"),
-                format!("must be 1 to {MAX_KEY_JOBS}"),
-            ));
-        }
-        let fields = ScheduleFields {
-            every: k.every,
-            cron: k.cron.as_deref(),
-            timezone: k.timezone.as_ref(),
-            grace: k.grace,
-            max_runtime: k.max_runtime,
-            labels: &k.labels,
-        };
-        if let Some((schedule, grace, max_runtime)) = schedule_of(&path, fields, zone, errors) {
-            crate::secrets::register(&k.key);
-            out.keys.push(KeySpec {
-                job: JobSpec {
-                    name: String::new(),
-                    schedule,
-                    grace,
-                    max_runtime,
-                    labels: k.labels,
-                    token: None,
-                    key: Some(k.name.clone()),
-                },
-                name: k.name,
-                key: k.key,
-                max_jobs,
-                forget_after: k
-                    .forget_after
-                    .map_or(Duration::from_secs(7 * 86_400), |d| d.0),
-            });
-        }
-    }
     let tokens: Vec<&str> = out
         .jobs
         .iter()
@@ -454,13 +345,140 @@ pub fn parse(
         }
     }
     match store {
-        None | Some(Value::Null) => {}
+        None | Some(serde_yaml::Value::Null) => {}
         Some(v) => {
-            if let Some(s) = parse_at::<JobStoreConfig>(v, "job_store", errors) {
-                if let Some(settings) = store_settings(s, errors) {
-                    out.store = settings;
-                }
+            let parsed = crate::config::parse::parse_at::<JobStoreConfig>(v, "job_store", errors);
+            if let Some(settings) = parsed.and_then(|s| store_settings(s, errors)) {
+                out.store = settings;
             }
+        }
+    }
+    out
+}
+
+/// The items of the list at top-level `key`; none when it is absent or not a list (an error).
+fn list(
+    v: Option<serde_yaml::Value>,
+    key: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<serde_yaml::Value> {
+    match v {
+        None | Some(serde_yaml::Value::Null) => Vec::new(),
+        Some(serde_yaml::Value::Sequence(items)) => items,
+        Some(_) => {
+            errors.push(ConfigError::new(key, "must be a list"));
+            Vec::new()
+        }
+    }
+}
+
+/// The `jobs:` items.
+fn parse_jobs(
+    items: Vec<serde_yaml::Value>,
+    zone: Option<&TimeZone>,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<JobSpec> {
+    if items.len() > MAX_DECLARED_JOBS {
+        errors.push(ConfigError::new(
+            "jobs",
+            format!(
+                "declares {} jobs, more than {MAX_DECLARED_JOBS}",
+                items.len()
+            ),
+        ));
+    }
+    let mut names = HashSet::new();
+    let mut out = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
+        let path = format!("jobs[{i}]");
+        let Some(Split(schedule, job)) =
+            crate::config::parse::parse_split::<ScheduleConfig, JobFields>(item, &path, errors)
+        else {
+            continue;
+        };
+        if !is_job_name(&job.name) {
+            errors.push(ConfigError::new(
+                format!("{path}.name"),
+                format!("{:?} is not a valid job name: use 1-64 characters of letters, digits, `_`, `.` or `-`", job.name),
+            ));
+            continue;
+        }
+        if !names.insert(job.name.clone()) {
+            errors.push(ConfigError::new(
+                format!("{path}.name"),
+                format!("job {:?} is declared twice", job.name),
+            ));
+        }
+        if let Some(t) = &job.token {
+            token_fits(&format!("{path}.token"), t, errors);
+        }
+        if let Some((when, grace, max_runtime)) = schedule_of(&path, &schedule, zone, errors) {
+            out.push(JobSpec {
+                name: job.name,
+                schedule: when,
+                grace,
+                max_runtime,
+                labels: schedule.labels,
+                token: job.token,
+                key: None,
+            });
+        }
+    }
+    out
+}
+
+/// The `job_keys:` items.
+fn parse_keys(
+    items: Vec<serde_yaml::Value>,
+    zone: Option<&TimeZone>,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<KeySpec> {
+    let mut names = HashSet::new();
+    let mut out = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
+        let path = format!("job_keys[{i}]");
+        let Some(Split(schedule, k)) =
+            crate::config::parse::parse_split::<ScheduleConfig, JobKeyFields>(item, &path, errors)
+        else {
+            continue;
+        };
+        if !is_job_name(&k.name) {
+            errors.push(ConfigError::new(
+                format!("{path}.name"),
+                format!("{:?} is not a valid key name: use 1-64 characters of letters, digits, `_`, `.` or `-`", k.name),
+            ));
+        }
+        if !names.insert(k.name.clone()) {
+            errors.push(ConfigError::new(
+                format!("{path}.name"),
+                format!("key {:?} is declared twice", k.name),
+            ));
+        }
+        token_fits(&format!("{path}.key"), &k.key, errors);
+        let max_jobs = k.max_jobs.unwrap_or(DEFAULT_KEY_JOBS);
+        if max_jobs == 0 || max_jobs > MAX_KEY_JOBS {
+            errors.push(ConfigError::new(
+                format!("{path}.max_jobs"),
+                format!("must be 1 to {MAX_KEY_JOBS}"),
+            ));
+        }
+        if let Some((when, grace, max_runtime)) = schedule_of(&path, &schedule, zone, errors) {
+            crate::secrets::register(&k.key);
+            out.push(KeySpec {
+                job: JobSpec {
+                    name: String::new(),
+                    schedule: when,
+                    grace,
+                    max_runtime,
+                    labels: schedule.labels,
+                    token: None,
+                    key: Some(k.name.clone()),
+                },
+                name: k.name,
+                key: k.key,
+                max_jobs,
+                forget_after: k.forget_after.map_or(DEFAULT_FORGET_AFTER, |d| d.0),
+            });
         }
     }
     out
@@ -546,6 +564,56 @@ mod tests {
         let mut errors = Vec::new();
         let c = parse(v(jobs), v(keys), v(store), None, &mut errors);
         (c, errors.iter().map(|e| e.to_string()).collect())
+    }
+
+    /// A job and a ping key take the same schedule fields, checked the same way, and a
+    /// misspelt field is named with every field the item takes.
+    #[test]
+    fn jobs_and_keys_share_one_schedule_and_name_a_misspelt_field() {
+        let schema = crate::sources::declare::schema::<ScheduleConfig>().to_value();
+        let mut fields: Vec<&str> = schema["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        fields.sort_unstable();
+        let mut keys = ScheduleConfig::KEYS.to_vec();
+        keys.sort_unstable();
+        assert_eq!(fields, keys, "ScheduleConfig::KEYS are its fields");
+        let (c, errors) = parse_text(
+            "[{ name: a, cron: '0 3 * * *', timezone: Europe/Berlin, grace: 10m, labels: { team: data } }]",
+            "[{ name: k, key: 0123456789abcdef0, cron: '0 3 * * *', timezone: Europe/Berlin, grace: 10m, labels: { team: data } }]",
+            "",
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        let (job, made) = (&c.jobs[0], &c.keys[0].job);
+        assert_eq!(
+            (&job.schedule, job.grace, &job.labels),
+            (&made.schedule, made.grace, &made.labels)
+        );
+        let (_, errors) = parse_text(
+            "[{ name: a, every: 1h, gracee: 5m }]",
+            "[{ name: k, key: 0123456789abcdef0, evry: 1h }]",
+            "",
+        );
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(
+            errors[0].starts_with("jobs[0]")
+                && errors[0].contains("gracee")
+                && errors[0].contains("`grace`")
+                && errors[0].contains("`token`"),
+            "{}",
+            errors[0]
+        );
+        assert!(
+            errors[1].starts_with("job_keys[0]")
+                && errors[1].contains("evry")
+                && errors[1].contains("`every`")
+                && errors[1].contains("`max_jobs`"),
+            "{}",
+            errors[1]
+        );
     }
 
     #[test]

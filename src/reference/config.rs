@@ -78,14 +78,20 @@ pub fn render() -> String {
          `/ping/NAME/success` or `/ping/NAME/fail?exit_code=N` when it ends (or runs under \
          `pulse-exporter run --job NAME -- COMMAND`), and `PulseJobLate` fires when no run has \
          finished by its deadline. docs/jobs.md explains the pings.",
-        &[&schema::<crate::jobs::config::JobConfig>()],
+        &[
+            &schema::<crate::jobs::config::JobFields>(),
+            &schema::<crate::jobs::config::ScheduleConfig>(),
+        ],
     );
     section(
         &mut out,
         "`job_keys:` items",
         "A ping key: pings signed with it to a job name the config does not declare make that \
          job (for fleets of scripts that name themselves).",
-        &[&schema::<crate::jobs::config::JobKeyConfig>()],
+        &[
+            &schema::<crate::jobs::config::JobKeyFields>(),
+            &schema::<crate::jobs::config::ScheduleConfig>(),
+        ],
     );
     section(
         &mut out,

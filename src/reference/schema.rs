@@ -26,8 +26,24 @@ pub fn config_schema() -> Value {
     let common = defs.take(schema::<SourceCommon>().to_value());
     let template = defs.take(schema::<TemplateFields>().to_value());
     let check = defs.take(schema::<CheckCommon>().to_value());
-    let job = defs.take(schema::<crate::jobs::config::JobConfig>().to_value());
-    let job_key = defs.take(schema::<crate::jobs::config::JobKeyConfig>().to_value());
+    // A job and a ping key are their own fields and one schedule, read from one mapping.
+    let schedule = defs.take(schema::<crate::jobs::config::ScheduleConfig>().to_value());
+    let job = object(
+        "One job that reports in (`jobs:` item).",
+        vec![
+            defs.take(schema::<crate::jobs::config::JobFields>().to_value()),
+            schedule.clone(),
+        ],
+        &[],
+    );
+    let job_key = object(
+        "A ping key (`job_keys:` item): a bearer token whose pings to a job name the config does not declare create that job, with this key's schedule, up to `max_jobs`.",
+        vec![
+            defs.take(schema::<crate::jobs::config::JobKeyFields>().to_value()),
+            schedule,
+        ],
+        &[],
+    );
     let job_store = defs.take(schema::<crate::jobs::config::JobStoreConfig>().to_value());
 
     let mut sources = Vec::new();
