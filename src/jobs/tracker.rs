@@ -323,24 +323,24 @@ impl JobTracker {
         (self.published)(families);
     }
 
-    /// Takes a ping for job `name`, signed with `credential`; `web_users` says whether the
-    /// web config has users (who may sign any job's pings).
-    pub async fn ping(
+    /// The job a ping for `name` signed with `credential` is for: a declared job its token or
+    /// a web user signs, or a job a ping key makes (or made), with the key's name. Refused
+    /// when nothing signs it, no job or key knows it, or the key may not make it.
+    fn signed_spec(
         &self,
+        config: &JobsConfig,
         name: &str,
-        credential: Credential,
+        credential: &Credential,
         web_users: bool,
-        ping: Ping,
-    ) -> Result<Applied, Refused> {
-        let config = self.config();
-        let bearer = match &credential {
+    ) -> Result<(JobSpec, Option<String>), Refused> {
+        let bearer = match credential {
             Credential::Bearer(t) => Some(t.as_str()),
             _ => None,
         };
         let mut made_by = None;
         let spec = match config.jobs.iter().find(|j| j.name == name) {
             Some(job) => {
-                let signed = credential == Credential::WebUser
+                let signed = *credential == Credential::WebUser
                     || matches!((bearer, &job.token), (Some(b), Some(t)) if same_token(b, t));
                 if !signed {
                     if job.token.is_none() && !web_users {
@@ -392,6 +392,20 @@ impl JobTracker {
                 spec
             }
         };
+        Ok((spec, made_by))
+    }
+
+    /// Takes a ping for job `name`, signed with `credential`; `web_users` says whether the
+    /// web config has users (who may sign any job's pings).
+    pub async fn ping(
+        &self,
+        name: &str,
+        credential: Credential,
+        web_users: bool,
+        ping: Ping,
+    ) -> Result<Applied, Refused> {
+        let config = self.config();
+        let (spec, made_by) = self.signed_spec(&config, name, &credential, web_users)?;
         if self.limiter.check_key(&name.to_owned()).is_err() {
             return Err(Refused {
                 retry_after: Some(1),
