@@ -307,6 +307,68 @@ async fn a_store_that_is_down_refuses_pings_with_503_so_clients_retry() {
     assert!(e.get("/-/healthy").await.contains("Healthy"));
 }
 
+/// A `rediss://` store with `tls:`, as a Redis source takes it: pings go through a Redis that
+/// asks every client for a certificate its CA signed. Without the client certificate the
+/// server refuses the store, and pings are refused with 503 while pulse_job_store_up says why.
+#[tokio::test]
+async fn a_store_behind_tls_takes_pings_with_its_ca_and_client_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new(dir.path());
+    let (_server, port) = ca.redis_server(dir.path());
+    let path = |p: &std::path::Path| p.display().to_string();
+    let store = |tls: String| {
+        config(&format!(
+            "  redis: rediss://127.0.0.1:{port}\n  prefix: \"tls:\"\n  timeout: 2s\n  tls: {{ {tls} }}"
+        ))
+    };
+    let trusted = Exporter::start(&store(format!(
+        "ca_file: {}, cert_file: {}, key_file: {}",
+        path(&ca.ca),
+        path(&ca.client_cert),
+        path(&ca.client_key)
+    )));
+    let (status, body, _) = ping(&trusted, "/ping/rollup/success", Some(TOKEN), vec![]).await;
+    assert_eq!(status, 200, "{body}");
+    trusted
+        .wait_for(
+            "the ping kept in the TLS store",
+            Duration::from_secs(10),
+            |m| {
+                m.get("pulse_job_store_up", &[("store", "redis")]) == Some(1.0)
+                    && job(m, "pulse_job_last_success_timestamp_seconds", "rollup").is_some()
+            },
+        )
+        .await;
+    let no_cert = Exporter::start(&store(format!("ca_file: {}", path(&ca.ca))));
+    let (status, body, retry) = ping(&no_cert, "/ping/rollup/start", Some(TOKEN), vec![]).await;
+    assert_eq!((status, retry.as_deref()), (503, Some("5")), "{body}");
+    no_cert
+        .wait_for("the store reported down", Duration::from_secs(10), |m| {
+            m.get("pulse_job_store_up", &[("store", "redis")]) == Some(0.0)
+        })
+        .await;
+    // `tls:` on a plain URL, or on a Postgres store, is a config error naming the field.
+    for (url, says) in [
+        (format!("redis: redis://127.0.0.1:{port}"), "rediss://"),
+        ("postgres: postgres://127.0.0.1/x".to_owned(), "sslrootcert"),
+    ] {
+        let file = write_temp(
+            dir.path(),
+            "bad.yml",
+            &format!(
+                "sources: []\njob_store: {{ {url}, tls: {{ ca_file: {} }} }}\n",
+                path(&ca.ca)
+            ),
+        );
+        let (code, _, err) = run_cli(&["check", "--config.file", file.to_str().unwrap()], &[]);
+        assert_ne!(code, 0, "{url}");
+        assert!(
+            err.contains("job_store.tls") && err.contains(says),
+            "{url}: {err}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn the_wrapper_reports_a_failing_commands_exit_code_and_log_tail() {
     let prefix = unique("pulse_wrap");

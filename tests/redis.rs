@@ -454,43 +454,9 @@ sources:
 async fn a_private_ca_and_a_client_certificate_reach_a_redis_behind_tls() {
     let dir = tempfile::tempdir().unwrap();
     let ca = TestCa::new(dir.path());
-    let port = free_port();
     let path = |p: &std::path::Path| p.display().to_string();
     // Redis asks every client for a certificate its CA signed.
-    let _server = spawn(
-        "redis-server",
-        &[
-            "--port",
-            "0",
-            "--tls-port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--tls-cert-file",
-            &path(&ca.server_cert),
-            "--tls-key-file",
-            &path(&ca.server_key),
-            "--tls-ca-cert-file",
-            &path(&ca.ca),
-            "--tls-auth-clients",
-            "yes",
-            "--dir",
-            &path(dir.path()),
-        ],
-        &dir.path().join("redis.log"),
-    );
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "redis-server --tls-port did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (_server, port) = ca.redis_server(dir.path());
     let config = format!(
         r#"
 sources:

@@ -33,6 +33,22 @@ pub struct TlsMaterial {
     pub identity: Option<(Vec<u8>, Vec<u8>)>,
 }
 
+impl TlsMaterial {
+    /// The material as the redis crate takes it (`Client::build_with_tls`): a Redis source
+    /// and a Redis job store trust and identify themselves the same way.
+    pub fn into_redis(self) -> redis::TlsCertificates {
+        redis::TlsCertificates {
+            client_tls: self
+                .identity
+                .map(|(client_cert, client_key)| redis::ClientTlsConfig {
+                    client_cert,
+                    client_key,
+                }),
+            root_cert: self.ca,
+        }
+    }
+}
+
 impl std::fmt::Debug for TlsMaterial {
     // A private key is never printed.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

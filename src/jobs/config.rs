@@ -128,8 +128,12 @@ pub type JobKeyConfig = Split<ScheduleConfig, JobKeyFields>;
 pub struct JobStoreConfig {
     /// A Redis URL (`redis://host:6379/0`, `rediss://…`); set `redis` or `postgres`.
     pub redis: Option<String>,
-    /// A Postgres URL (`postgres://user:pass@host/db`); the table is created if missing.
+    /// A Postgres URL (`postgres://user:pass@host/db`); the table is created if missing. TLS
+    /// goes in the URL, as for a Postgres source (`sslmode=verify-full&sslrootcert=/ca.pem`).
     pub postgres: Option<String>,
+    /// With a `rediss://` store: the CA that signs the server's certificate and a client
+    /// certificate, as a Redis source's `tls:` takes them.
+    pub tls: Option<crate::config::tls::TlsFiles>,
     /// Prefix of the Redis keys (default `pulse:jobs:`).
     pub prefix: Option<String>,
     /// The Postgres table (default `pulse_jobs`).
@@ -152,6 +156,8 @@ pub enum StoreKind {
         url: String,
         /// The key prefix.
         prefix: String,
+        /// Trust and identity of a `rediss://` URL.
+        tls: Option<crate::config::tls::TlsFiles>,
     },
     /// A Postgres URL and table.
     Postgres {
@@ -503,9 +509,19 @@ fn store_settings(s: JobStoreConfig, errors: &mut Vec<ConfigError>) -> Option<St
                     "`table` goes with `postgres`; a Redis store takes `prefix`",
                 ));
             }
+            if let Some(tls) = &s.tls {
+                if !url.starts_with("rediss://") {
+                    errors.push(ConfigError::new(
+                        "job_store.tls",
+                        "applies to TLS connections: use a rediss:// URL",
+                    ));
+                }
+                tls.validate("job_store.tls", errors);
+            }
             crate::secrets::register_url_password(&url);
             StoreKind::Redis {
                 url,
+                tls: s.tls,
                 prefix: s.prefix.unwrap_or_else(|| DEFAULT_STORE_PREFIX.to_owned()),
             }
         }
@@ -514,6 +530,12 @@ fn store_settings(s: JobStoreConfig, errors: &mut Vec<ConfigError>) -> Option<St
                 errors.push(ConfigError::new(
                     "job_store.prefix",
                     "`prefix` goes with `redis`; a Postgres store takes `table`",
+                ));
+            }
+            if s.tls.is_some() {
+                errors.push(ConfigError::new(
+                    "job_store.tls",
+                    "goes with `redis`; a Postgres store takes its TLS files in the URL (`sslrootcert=`, `sslcert=`, `sslkey=`)",
                 ));
             }
             let table = s.table.unwrap_or_else(|| DEFAULT_STORE_TABLE.to_owned());

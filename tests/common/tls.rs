@@ -178,3 +178,48 @@ pub async fn assert_tls_outcome(
     }
     m
 }
+
+impl TestCa {
+    /// A `redis-server` in `dir` that speaks only TLS, with this CA's server certificate, and
+    /// asks every client for a certificate the CA signed; its port, once it listens. Stopped
+    /// when the guard drops.
+    pub fn redis_server(&self, dir: &Path) -> (super::prometheus::Proc, u16) {
+        let port = super::free_port();
+        let path = |p: &Path| p.display().to_string();
+        let server = super::prometheus::spawn(
+            "redis-server",
+            &[
+                "--port",
+                "0",
+                "--tls-port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--tls-cert-file",
+                &path(&self.server_cert),
+                "--tls-key-file",
+                &path(&self.server_key),
+                "--tls-ca-cert-file",
+                &path(&self.ca),
+                "--tls-auth-clients",
+                "yes",
+                "--dir",
+                &path(dir),
+            ],
+            &dir.join("redis.log"),
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server --tls-port did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        (server, port)
+    }
+}

@@ -56,6 +56,19 @@ impl OpenError {
         let message = crate::secrets::scrub(&format!("the URL does not read: {e}")).into_owned();
         OpenError { field, message }
     }
+
+    /// A TLS file error of [`crate::config::tls::TlsFiles::load`] (a file changed since the
+    /// config loaded), under `tls.`.
+    fn tls((field, message): (&'static str, String)) -> OpenError {
+        OpenError {
+            field: match field {
+                "ca_file" => "tls.ca_file",
+                "cert_file" => "tls.cert_file",
+                _ => "tls.key_file",
+            },
+            message,
+        }
+    }
 }
 
 impl fmt::Display for OpenError {
@@ -115,9 +128,9 @@ impl Store {
     pub fn open(settings: &StoreSettings) -> Result<Store, OpenError> {
         Ok(match &settings.kind {
             StoreKind::Memory => Store::Memory(memory::MemoryStore::default()),
-            StoreKind::Redis { url, prefix } => {
-                Store::Redis(Box::new(redis::RedisStore::open(url, prefix)?))
-            }
+            StoreKind::Redis { url, prefix, tls } => Store::Redis(Box::new(
+                redis::RedisStore::open(url, prefix, tls.as_ref())?,
+            )),
             StoreKind::Postgres { url, table } => {
                 Store::Postgres(postgres::PostgresStore::open(url, table, settings.timeout)?)
             }
@@ -323,6 +336,7 @@ mod tests {
         let e = Store::open(&settings(StoreKind::Redis {
             url: "nonsense://x".into(),
             prefix: "p:".into(),
+            tls: None,
         }))
         .unwrap_err();
         assert_eq!(e.field, "redis");

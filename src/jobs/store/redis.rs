@@ -55,9 +55,21 @@ fn failed(e: redis::RedisError) -> StoreError {
 }
 
 impl RedisStore {
-    /// The store at `url`, its keys under `prefix`; nothing connects yet.
-    pub fn open(url: &str, prefix: &str) -> Result<RedisStore, OpenError> {
-        let client = redis::Client::open(url).map_err(|e| OpenError::new("redis", e))?;
+    /// The store at `url`, its keys under `prefix`, trusting and showing what `tls` names;
+    /// nothing connects yet.
+    pub fn open(
+        url: &str,
+        prefix: &str,
+        tls: Option<&crate::config::tls::TlsFiles>,
+    ) -> Result<RedisStore, OpenError> {
+        let client = match tls {
+            Some(tls) => {
+                let certs = tls.load().map_err(OpenError::tls)?.into_redis();
+                redis::Client::build_with_tls(url, certs)
+            }
+            None => redis::Client::open(url),
+        }
+        .map_err(|e| OpenError::new("redis", e))?;
         Ok(RedisStore {
             client,
             conn: tokio::sync::Mutex::new(None),

@@ -24,16 +24,7 @@ impl Connect<RedisConfig> for RedisSource {
         };
         let client = match &config.tls {
             Some(tls) => {
-                let material = tls.load().map_err(ConnectError::tls)?;
-                let certs = redis::TlsCertificates {
-                    client_tls: material.identity.map(|(client_cert, client_key)| {
-                        redis::ClientTlsConfig {
-                            client_cert,
-                            client_key,
-                        }
-                    }),
-                    root_cert: material.ca,
-                };
+                let certs = tls.load().map_err(ConnectError::tls)?.into_redis();
                 redis::Client::build_with_tls(config.url.as_str(), certs).map_err(scrub)?
             }
             None => redis::Client::open(config.url.as_str()).map_err(scrub)?,
