@@ -639,7 +639,7 @@ fn worker_panels(b: &mut Board, p: &Panels<'_, '_>, pool: &str) {
 /// past periods) and the alert line under it, so that whether today is normal shows at a
 /// glance. `a` says what the check measures; the rest of the description is added here.
 fn usual_panel(b: &mut Board, check: &CheckInfo<'_>, series: &Series, drop: &DropAlert, a: &About) {
-    let Some(u) = usual(check, series, drop, Some(var_of(check.source))) else {
+    let Some(u) = usual(check, series, drop, Some(var_of(check.source)), "instance") else {
         return;
     };
     let ratio = drop.ratio;

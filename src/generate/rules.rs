@@ -406,7 +406,13 @@ fn drop_rule(
         usual,
         known,
         measured,
-    } = usual(c, series, drop, extra(selection))?;
+    } = usual(
+        c,
+        series,
+        drop,
+        extra(selection),
+        &selection.grouping("instance"),
+    )?;
     let (ratio, min, periods) = (drop.ratio, drop.min_usual, drop.periods);
     let period = promql_duration(drop.period.0);
     let for_ = dur_text(drop.for_.0);
@@ -996,6 +1002,56 @@ mod tests {
             .unwrap_or_else(|| panic!("{name} not in the bundle"));
             assert!(!rule.expr.contains("pulse:"), "{name}: {}", rule.expr);
         }
+    }
+
+    /// `rules --selector … --cluster-label …`: every series a generated file reads carries
+    /// the selector, and every `by (…)` and `on (…)` keeps the cluster, for every kind of rule
+    /// it writes (sources, checks, thresholds, ratios, drops, pools, queues, jobs).
+    #[test]
+    fn the_knobs_reach_every_series_and_grouping_of_a_generated_file() {
+        use promql_parser::parser::{Expr, LabelModifier};
+        let config = crate::configfile::load_str(
+            "sources:\n\
+             - { name: db, kind: postgres, url: 'postgres://h/db', checks: [{ metric: app_jobs_pending, sql: SELECT 1 AS value, alert: { above: 5 } }, { metric: app_signups, sql: SELECT 1 AS value, drop: { period: 1d, periods: 3 } }, { metric: app_payments, sql: 'SELECT 1 AS value, 1 AS outcome', labels: [outcome], alert: { below: 0.9, ratio: { label: outcome, values: [paid] } } }] }\n\
+             - { name: cache, kind: redis, url: 'redis://h', keys: [{ key: q, metric: app_queue_depth, label: queue }], heartbeats: [{ pattern: 'hb:*', pool: gpu, max_age: 2m }] }\n\
+             - { name: mq, kind: rabbitmq, management_url: 'http://r:15672', username: u, password: p }\n\
+             jobs:\n\
+             - { name: nightly, every: 1d }\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let selection = Selection::new("tenant=\"t1\"", Some("cluster")).unwrap();
+        let file: serde_yaml::Value = serde_yaml::from_str(&rules(&config, &selection)).unwrap();
+        let mut groups = 0;
+        for group in file["groups"].as_sequence().unwrap() {
+            groups += 1;
+            for rule in group["rules"].as_sequence().unwrap() {
+                let expr = rule["expr"].as_str().unwrap();
+                for (metric, matchers) in crate::generate::bundle::selectors(expr) {
+                    assert!(
+                        matchers.contains(&"tenant=\"t1\"".to_owned()),
+                        "{:?}: {metric} {matchers:?} in\n{expr}",
+                        rule["alert"]
+                    );
+                }
+                let parsed = promql_parser::parser::parse(expr).unwrap();
+                crate::generate::bundle::walk(&parsed, &mut |node| {
+                    let kept = match node {
+                        Expr::Aggregate(a) => a.modifier.clone(),
+                        Expr::Binary(b) => b.modifier.as_ref().and_then(|m| m.matching.clone()),
+                        _ => None,
+                    };
+                    if let Some(LabelModifier::Include(l)) = kept {
+                        assert!(
+                            l.labels.iter().any(|l| l == "cluster"),
+                            "{:?}: {:?} in\n{expr}",
+                            rule["alert"],
+                            l.labels
+                        );
+                    }
+                });
+            }
+        }
+        assert_eq!(groups, 7, "every group written");
     }
 
     #[test]

@@ -32,13 +32,16 @@ pub struct Usual {
 }
 
 /// The expressions of `drop` on `series` of `check`, each series of the metric on its own;
-/// `extra` filters them (a dashboard's variables). None for a metric that is neither a
-/// counter nor a gauge (validation admits no other).
+/// `extra` filters them (a dashboard's variables, a rule file's `--selector`), and `on` is
+/// the label list that joins a series with its exporter's clock (`instance`, or with
+/// `--cluster-label` the cluster first). None for a metric that is neither a counter nor a
+/// gauge (validation admits no other).
 pub fn usual(
     check: &CheckInfo<'_>,
     series: &Series,
     drop: &DropAlert,
     extra: Option<&str>,
+    on: &str,
 ) -> Option<Usual> {
     let sel = selector(&series.metric, &matchers(check, series), extra);
     let window = promql_duration(drop.window.map_or(DEFAULT_DROP_WINDOW, |w| w.0));
@@ -70,7 +73,7 @@ pub fn usual(
         );
         let hour = Duration::from_secs(3600);
         Some(format!(
-            "(\n    {} unless on (instance) {shift} != 0\n    or {} and on (instance) {shift} == -3600\n    or {} and on (instance) {shift} == 3600\n  )",
+            "(\n    {} unless on ({on}) {shift} != 0\n    or {} and on ({on}) {shift} == -3600\n    or {} and on ({on}) {shift} == 3600\n  )",
             at(back)?,
             at(back + hour)?,
             at(back - hour)?,
@@ -109,7 +112,14 @@ mod tests {
         let c = &checks[0];
         let drop = c.common.drop.clone().unwrap();
         // A gauge is compared as it is, each series on its own (here the one of `app="web"`).
-        let u = usual(c, &c.series[0], &drop, Some("instance=~\"$instance\"")).unwrap();
+        let u = usual(
+            c,
+            &c.series[0],
+            &drop,
+            Some("instance=~\"$instance\""),
+            "instance",
+        )
+        .unwrap();
         assert_eq!(
             u.now,
             "max without (pod) (app_signups_1h{app=\"web\", instance=~\"$instance\"})"
@@ -132,7 +142,7 @@ mod tests {
             ..drop
         };
         let counter = Series::new("app_signups_total", Vec::new(), Shape::Counter);
-        let u = usual(c, &counter, &drop, None).unwrap();
+        let u = usual(c, &counter, &drop, None, "instance").unwrap();
         assert_eq!(
             u.now,
             "max without (pod) (increase(app_signups_total{app=\"web\"}[2h]))"
@@ -153,7 +163,7 @@ mod tests {
             window: None,
             ..drop
         };
-        let u = usual(c, &counter, &hourly, None).unwrap();
+        let u = usual(c, &counter, &hourly, None, "instance").unwrap();
         assert!(
             !u.usual.contains("pulse_timezone_offset_seconds"),
             "{}",
