@@ -1541,3 +1541,51 @@ fn a_bad_knob_stops_bundle_rules_naming_the_flag_and_writing_nothing() {
         assert!(!out_dir.exists(), "{all:?} wrote {}", out_dir.display());
     }
 }
+
+/// Two teams' renderings of the recording rules, loaded in one Prometheus: each keeps its
+/// selector's label in every aggregation, so each records its own series (a count by source
+/// of two teams' sources of one name would otherwise be written twice, by two rules).
+#[test]
+fn two_teams_renderings_record_apart_in_one_prometheus() {
+    let dir = tempfile::tempdir().unwrap();
+    for team in ["a", "b"] {
+        let out = dir.path().join(team);
+        let selector = format!("job=\"team-{team}\"");
+        let (code, out_text, err) = common::run_cli(
+            &[
+                "bundle-rules",
+                "--output.dir",
+                out.to_str().unwrap(),
+                "--selector",
+                &selector,
+            ],
+            &[],
+        );
+        assert_eq!(code, 0, "{out_text}{err}");
+        std::fs::copy(
+            out.join("pulse-recording.yml"),
+            dir.path().join(format!("recording-{team}.yml")),
+        )
+        .unwrap();
+    }
+    let case = r#"
+rule_files: [recording-a.yml, recording-b.yml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - { series: 'pulse_check_success{job="team-a", instance="x", source="db", check="c1"}', values: '0x10' }
+      - { series: 'pulse_check_success{job="team-b", instance="y", source="db", check="c1"}', values: '0x10' }
+      - { series: 'pulse_check_success{job="team-b", instance="y", source="db", check="c2"}', values: '0x10' }
+      - { series: 'pulse_check_success{job="team-b", instance="y", source="db", check="c3"}', values: '1x10' }
+    promql_expr_test:
+      - eval_time: 5m
+        expr: pulse:check_failing:count
+        exp_samples:
+          - { labels: 'pulse:check_failing:count{job="team-a", source="db"}', value: 1 }
+          - { labels: 'pulse:check_failing:count{job="team-b", source="db"}', value: 2 }
+"#;
+    let file = dir.path().join("teams.test.yml");
+    std::fs::write(&file, case).unwrap();
+    run("promtool", &["test", "rules", file.to_str().unwrap()], &[]);
+}

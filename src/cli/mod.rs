@@ -190,8 +190,9 @@ pub struct OutputArgs {
 /// (the knobs of the monitoring mixins).
 #[derive(clap::Args, Debug)]
 pub struct SelectionArgs {
-    /// Label matchers every exporter series the rules read must match, as between a
-    /// selector's braces: `job="pulse-exporter"`, or `cluster="eu-1", team="billing"`.
+    /// Label matchers every series the rules read must match, as between a selector's
+    /// braces: `job="pulse-exporter"`, or `cluster="eu-1", team="billing"`. Their labels are
+    /// kept in every aggregation, so recorded series keep them too.
     #[arg(long, value_name = "MATCHERS", default_value = "")]
     pub(crate) selector: String,
     /// The label that tells clusters apart where one Prometheus (Thanos, Mimir, federation)

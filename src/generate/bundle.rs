@@ -1,16 +1,19 @@
 //! The bundle's rule files (`alerts/pulse-alerts.yml`, `prometheus/rules/*.yml`), rendered
 //! from their declarations beside this file, as monitoring mixins render theirs: each
-//! declaration's PromQL writes `$selector` in every selector of a series the exporter
-//! publishes, and `$cluster` first in every `by (…)` and `on (…)`. The bundle as committed is
-//! the declarations with neither (byte for byte the PromQL as it reads here); `pulse-exporter
-//! bundle-rules --selector … --cluster-label …` renders them for a Prometheus shared with
-//! other exporters or clusters; and the rules `pulse-exporter rules` writes for a config copy
-//! the bundled alerts with a selector of the config's own sources (see [`super::rules`]).
+//! declaration's PromQL writes `$selector` in every selector, and `$keep` first in every
+//! `by (…)` and `on (…)`: the labels every aggregation and join keeps, the cluster label and
+//! the selector's (an aggregation of everything is `sum by ($keep) (…)`, `sum(…)` without
+//! knobs). The bundle as committed is the declarations with neither knob (byte for
+//! byte the PromQL as it reads here); `pulse-exporter bundle-rules --selector …
+//! --cluster-label …` renders them for a Prometheus shared with other exporters or clusters;
+//! and the rules `pulse-exporter rules` writes for a config copy the bundled alerts with a
+//! selector of the config's own sources (see [`super::rules`]).
 //!
-//! Recorded series (`pulse:…`, `business:…`) take no `$selector`: the rule that records one
-//! read its inputs through the selector already, and an aggregation `by` a few labels keeps
-//! none of the selector's. An `on (…)` against a series without the cluster label (a
-//! constant of `vector()`) leaves `$cluster` out.
+//! Because every grouping keeps the selector's labels, a recorded series keeps them too, and
+//! is read through the selector like any other: two renderings loaded in one Prometheus
+//! record apart and alert apart. The one exception is a constant of `vector()` (a signal's
+//! smallest usual), which carries no label to select by: it takes no `$selector`, and the
+//! join with it no `$keep`.
 
 use std::fmt;
 
@@ -20,13 +23,16 @@ use crate::config::names::is_label_name;
 /// Which series the rules read, for a Prometheus that holds more than this exporter's.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Selection {
-    /// Label matchers every exporter series the rules read must match, comma-separated
+    /// Label matchers every series the rules read must match, comma-separated
     /// (`job="pulse-exporter"`, `cluster="eu-1", team="billing"`); empty: every series.
     selector: String,
     /// The label that tells clusters apart where one Prometheus (Thanos, Mimir, federation)
     /// sees several: kept first in every `by (…)` and `on (…)`, so no rule adds up or joins
     /// series of two clusters. None: no such label.
     cluster_label: Option<String>,
+    /// What every `by (…)` and `on (…)` keeps: the cluster label, then the labels the
+    /// selector (as given, not as [`Selection::and`] narrows it) matches on.
+    kept: Vec<String>,
 }
 
 /// A `--selector` or `--cluster-label` that cannot be used, and why.
@@ -46,13 +52,30 @@ impl Selection {
     /// selector) and `cluster_label`, each checked the way Prometheus would read it.
     pub fn new(selector: &str, cluster_label: Option<&str>) -> Result<Selection, SelectionError> {
         let selector = selector.trim().trim_end_matches(',').trim().to_owned();
+        let mut selected = Vec::new();
         if !selector.is_empty() {
             // Parsed as Prometheus parses a selector, so a brace, a bad regex or an operator
             // hidden in it is refused here and not in a rule file Prometheus then rejects.
             let probe = format!("pulse_source_up{{{selector}}}");
             let parsed = promql_parser::parser::parse(&probe);
-            let plain = matches!(parsed, Ok(promql_parser::parser::Expr::VectorSelector(ref v))
-                if v.name.as_deref() == Some("pulse_source_up") && v.offset.is_none() && v.at.is_none());
+            let plain = match &parsed {
+                Ok(promql_parser::parser::Expr::VectorSelector(v))
+                    if v.name.as_deref() == Some("pulse_source_up")
+                        && v.offset.is_none()
+                        && v.at.is_none()
+                        && v.matchers.or_matchers.is_empty() =>
+                {
+                    selected = v
+                        .matchers
+                        .matchers
+                        .iter()
+                        .map(|m| m.name.clone())
+                        .filter(|n| n != "__name__")
+                        .collect();
+                    true
+                }
+                _ => false,
+            };
             if !plain {
                 let why = parsed
                     .err()
@@ -71,9 +94,16 @@ impl Selection {
                 )))
             }
         };
+        let mut kept: Vec<String> = cluster_label.iter().cloned().collect();
+        for label in selected {
+            if !kept.contains(&label) {
+                kept.push(label);
+            }
+        }
         Ok(Selection {
             selector,
             cluster_label,
+            kept,
         })
     }
 
@@ -96,16 +126,17 @@ impl Selection {
         Selection {
             selector,
             cluster_label: self.cluster_label.clone(),
+            kept: self.kept.clone(),
         }
     }
 
-    /// `labels` (a `by (…)` or `on (…)` list) with the cluster label first.
+    /// `labels` (a `by (…)` or `on (…)` list) with what every grouping keeps first.
     pub fn grouping(&self, labels: &str) -> String {
-        match (&self.cluster_label, labels.is_empty()) {
-            (None, _) => labels.to_owned(),
-            (Some(c), true) => c.clone(),
-            (Some(c), false) => format!("{c}, {labels}"),
+        let mut all = self.kept.clone();
+        if !labels.is_empty() {
+            all.push(labels.to_owned());
         }
+        all.join(", ")
     }
 
     /// `template` with its placeholders filled in.
@@ -118,11 +149,17 @@ impl Selection {
                 .replace("{$selector}", &format!("{{{}}}", self.selector))
                 .replace(", $selector}", &format!(", {}}}", self.selector)),
         };
-        let out = match &self.cluster_label {
-            None => out.replace("$cluster, ", "").replace("($cluster)", "()"),
-            Some(c) => out
-                .replace("$cluster, ", &format!("{c}, "))
-                .replace("($cluster)", &format!("({c})")),
+        let kept = self.kept.join(", ");
+        // `sum by ($keep) (x)`, an aggregation of everything in the bundle, is `sum(x)` there.
+        let out = match kept.is_empty() {
+            true => out
+                .replace(" by ($keep) (", "(")
+                .replace("$keep, ", "")
+                .replace("($keep)", "()"),
+            false => out
+                .replace(" by ($keep) (", &format!(" by ({kept}) ("))
+                .replace("$keep, ", &format!("{kept}, "))
+                .replace("($keep)", &format!("({kept})")),
         };
         out.replace("$runbook_base", &STYLE.runbook_base)
     }
@@ -276,7 +313,7 @@ mod tests {
         let none = Selection::default();
         for file in RULE_FILES {
             let text = file.rules(&none);
-            for placeholder in ["$selector", "$cluster", "$runbook_base"] {
+            for placeholder in ["$selector", "$keep", "$runbook_base"] {
                 assert!(!text.contains(placeholder), "{}: {placeholder}", file.path);
             }
             for expr in exprs(&text) {
@@ -285,11 +322,17 @@ mod tests {
         }
     }
 
-    /// The knobs reach every series the exporter publishes and every grouping: a rule that
-    /// missed one would add up or join two tenants' or two clusters' series.
+    /// The knobs reach every series and every grouping: a rule that missed one would add up
+    /// or join two tenants' or two clusters' series. A grouping keeps the cluster and the
+    /// selector's label, so recorded series keep them and are selected like the rest.
     #[test]
-    fn a_selector_reaches_every_exporter_series_and_the_cluster_label_every_grouping() {
+    fn a_selector_reaches_every_series_and_every_grouping_keeps_its_labels() {
         let selection = Selection::new("tenant=\"t1\"", Some("cluster")).unwrap();
+        let keeps = |labels: &[String]| {
+            labels.iter().any(|l| l == "cluster") && labels.iter().any(|l| l == "tenant")
+        };
+        // The per-signal constant of `vector()`: no label to select or join by.
+        let constant = "business:signal:min_usual1h";
         for file in RULE_FILES {
             let text = file.rules(&selection);
             for expr in exprs(&text) {
@@ -298,27 +341,23 @@ mod tests {
                     Expr::VectorSelector(v) => {
                         let name = v.name.clone().unwrap_or_default();
                         let has = v.matchers.matchers.iter().any(|m| m.name == "tenant");
-                        // Recorded series were selected when they were recorded.
-                        assert_eq!(has, !name.contains(':'), "{}: {name} in\n{expr}", file.path);
+                        assert_eq!(has, name != constant, "{}: {name} in\n{expr}", file.path);
                     }
-                    Expr::Aggregate(a) => {
-                        if let Some(promql_parser::parser::LabelModifier::Include(l)) = &a.modifier
-                        {
-                            assert!(
-                                l.labels.iter().any(|l| l == "cluster"),
-                                "{}: by {:?} in\n{expr}",
-                                file.path,
-                                l.labels
-                            );
-                        }
-                    }
+                    Expr::Aggregate(a) => match &a.modifier {
+                        Some(promql_parser::parser::LabelModifier::Include(l)) => assert!(
+                            keeps(&l.labels),
+                            "{}: by {:?} in\n{expr}",
+                            file.path,
+                            l.labels
+                        ),
+                        Some(promql_parser::parser::LabelModifier::Exclude(_)) => {}
+                        None => panic!("{}: an aggregation keeps no label in\n{expr}", file.path),
+                    },
                     Expr::Binary(b) => {
                         let on = b.modifier.as_ref().and_then(|m| m.matching.as_ref());
                         if let Some(promql_parser::parser::LabelModifier::Include(l)) = on {
-                            // The one exception: a constant per signal, which has no cluster.
-                            let constant = expr.contains("business:signal:min_usual1h");
                             assert!(
-                                constant || l.labels.iter().any(|l| l == "cluster"),
+                                keeps(&l.labels) || expr.contains(constant),
                                 "{}: on {:?} in\n{expr}",
                                 file.path,
                                 l.labels
@@ -367,6 +406,6 @@ mod tests {
             &text[..400]
         );
         assert!(text.contains("max without (pod) (pulse_source_up{job=\"pulse\"}) == 0"));
-        assert!(text.contains("and on (cluster, instance, source)"));
+        assert!(text.contains("and on (cluster, job, instance, source)"));
     }
 }
