@@ -63,18 +63,12 @@ def rule_files():
     )
 
 
-def prometheus_rule_docs():
-    files = rule_files()
-    docs = []
-    for path in files:
-        stem = os.path.splitext(os.path.basename(path))[0]
-        docs.append({
-            "apiVersion": "monitoring.coreos.com/v1",
-            "kind": "PrometheusRule",
-            "metadata": {"name": stem},
-            "spec": {"groups": load(path)["groups"]},
-        })
-    return files, docs
+def prometheus_rule_specs():
+    """Each rule file's PrometheusRule spec (its groups), by the file's stem."""
+    return {
+        os.path.splitext(os.path.basename(path))[0]: {"groups": load(path)["groups"]}
+        for path in rule_files()
+    }
 
 
 def matchers(items):
@@ -144,31 +138,26 @@ def bundle_alerts_matcher():
     return {"name": "alertname", "matchType": "=~", "value": pattern}
 
 
-def alertmanager_config_doc():
+def alertmanager_config_spec():
+    """alerts/alertmanager.yml as an AlertmanagerConfig's spec."""
     am = load("alerts/alertmanager.yml")
     top = route(am["route"])
     # Only the bundle's alerts: the operator adds a namespace matcher, but node-exporter and
     # kube-state-metrics alerts of the same namespace must keep their own receivers.
     top["matchers"] = [bundle_alerts_matcher()] + top.get("matchers", [])
     top["routes"] = top.pop("routes")
-    doc = {
-        "apiVersion": "monitoring.coreos.com/v1alpha1",
-        "kind": "AlertmanagerConfig",
-        "metadata": {"name": NAME},
-        "spec": {
-            "route": top,
-            "receivers": [receiver(r) for r in am["receivers"]],
-            "inhibitRules": [
-                {
-                    "sourceMatch": matchers(i["source_matchers"]),
-                    "targetMatch": matchers(i["target_matchers"]),
-                    "equal": i["equal"],
-                }
-                for i in am.get("inhibit_rules", [])
-            ],
-        },
+    return {
+        "route": top,
+        "receivers": [receiver(r) for r in am["receivers"]],
+        "inhibitRules": [
+            {
+                "sourceMatch": matchers(i["source_matchers"]),
+                "targetMatch": matchers(i["target_matchers"]),
+                "equal": i["equal"],
+            }
+            for i in am.get("inhibit_rules", [])
+        ],
     }
-    return doc
 
 
 def dashboard_paths():
@@ -203,12 +192,11 @@ CHART_HEADER = (
 
 
 def chart_rules():
-    _, docs = prometheus_rule_docs()
-    return CHART_HEADER + dump([{d["metadata"]["name"]: d["spec"] for d in docs}])
+    return CHART_HEADER + dump([prometheus_rule_specs()])
 
 
 def chart_alertmanager():
-    return CHART_HEADER + dump([alertmanager_config_doc()["spec"]])
+    return CHART_HEADER + dump([alertmanager_config_spec()])
 
 
 def chart_relabelings():
