@@ -114,15 +114,13 @@ impl Declared {
 /// The declarations rendered for each selection a file's copies need, each rendered and
 /// read once however many alerts it gives.
 #[derive(Default)]
-struct Renderings(BTreeMap<(String, Option<String>), Declared>);
+struct Renderings(BTreeMap<Selection, Declared>);
 
 impl Renderings {
     fn of(&mut self, selection: &Selection) -> &Declared {
-        let key = (
-            selection.selector().to_owned(),
-            selection.cluster_label().map(str::to_owned),
-        );
-        self.0.entry(key).or_insert_with(|| Declared::of(selection))
+        self.0
+            .entry(selection.clone())
+            .or_insert_with(|| Declared::of(selection))
     }
 }
 
@@ -687,15 +685,8 @@ pub fn rules(config: &Config, selection: &Selection) -> String {
          # runbook sections and inhibitions): load it with that file's `pulse-exporter` group,\n\
          # not beside those four."
     );
-    let mut how = Vec::new();
-    if !selection.selector().is_empty() {
-        how.push(format!("--selector '{}'", selection.selector()));
-    }
-    if let Some(c) = selection.cluster_label() {
-        how.push(format!("--cluster-label {c}"));
-    }
-    if !how.is_empty() {
-        let _ = writeln!(out, "# Rendered with {}.", how.join(" "));
+    if let Some(flags) = selection.flags() {
+        let _ = writeln!(out, "# Rendered with {flags}.");
     }
     out.push_str(&serde_yaml::to_string(&File { groups }).unwrap_or_default());
     out
