@@ -45,27 +45,26 @@ impl fmt::Debug for Store {
 /// A `job_store:` URL its client refuses: which field, and why (secrets scrubbed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenError {
-    /// The field of `job_store:` (`redis`, `postgres`).
-    pub field: &'static str,
+    /// The field of `job_store:` (`redis`, `postgres`, `tls.ca_file`).
+    pub field: String,
     /// What is wrong with it.
     pub message: String,
 }
 
 impl OpenError {
-    fn new(field: &'static str, e: impl fmt::Display) -> OpenError {
+    fn new(field: &str, e: impl fmt::Display) -> OpenError {
         let message = crate::secrets::scrub(&format!("the URL does not read: {e}")).into_owned();
-        OpenError { field, message }
+        OpenError {
+            field: field.to_owned(),
+            message,
+        }
     }
 
     /// A TLS file error of [`crate::config::tls::TlsFiles::load`] (a file changed since the
     /// config loaded), under `tls.`.
     fn tls((field, message): (&'static str, String)) -> OpenError {
         OpenError {
-            field: match field {
-                "ca_file" => "tls.ca_file",
-                "cert_file" => "tls.cert_file",
-                _ => "tls.key_file",
-            },
+            field: format!("tls.{field}"),
             message,
         }
     }
