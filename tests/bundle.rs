@@ -1411,6 +1411,15 @@ async fn each_incident_notifies_once_at_the_right_receiver() {
     assert_eq!(got_sorted, expected, "notifications: {got:#?}");
 }
 
+/// `pulse-exporter bundle-rules --output.dir out` with `knobs`; fails the test when it fails.
+fn bundle_rules(out: &Path, knobs: &[&str]) -> String {
+    let mut args = vec!["bundle-rules", "--output.dir", out.to_str().unwrap()];
+    args.extend(knobs);
+    let (code, stdout, err) = common::run_cli(&args, &[]);
+    assert_eq!(code, 0, "{args:?}: {stdout}{err}");
+    stdout
+}
+
 /// The promtool case of two clusters whose exporters share an `instance` (on Kubernetes both
 /// are `monitoring/pulse-exporter`), with three shards each, the `us` cluster's third shard
 /// gone; and another job's source down in the same Prometheus.
@@ -1448,19 +1457,15 @@ tests:
 fn the_knobs_keep_another_jobs_and_another_clusters_series_apart() {
     let dir = tempfile::tempdir().unwrap();
     let knobs = dir.path().join("knobs");
-    let (code, out, err) = common::run_cli(
+    let out = bundle_rules(
+        &knobs,
         &[
-            "bundle-rules",
-            "--output.dir",
-            knobs.to_str().unwrap(),
             "--selector",
             "job=\"pulse-exporter\"",
             "--cluster-label",
             "cluster",
         ],
-        &[],
     );
-    assert_eq!(code, 0, "{out}{err}");
     for name in [
         "pulse-alerts.yml",
         "pulse-recording.yml",
@@ -1550,18 +1555,7 @@ fn two_teams_renderings_record_apart_in_one_prometheus() {
     let dir = tempfile::tempdir().unwrap();
     for team in ["a", "b"] {
         let out = dir.path().join(team);
-        let selector = format!("job=\"team-{team}\"");
-        let (code, out_text, err) = common::run_cli(
-            &[
-                "bundle-rules",
-                "--output.dir",
-                out.to_str().unwrap(),
-                "--selector",
-                &selector,
-            ],
-            &[],
-        );
-        assert_eq!(code, 0, "{out_text}{err}");
+        bundle_rules(&out, &["--selector", &format!("job=\"team-{team}\"")]);
         std::fs::copy(
             out.join("pulse-recording.yml"),
             dir.path().join(format!("recording-{team}.yml")),
