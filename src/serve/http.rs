@@ -230,7 +230,8 @@ async fn probe(
     Query(query): Query<ProbeQuery>,
     headers: HeaderMap,
 ) -> Response {
-    use crate::serve::probe::{chosen, lease_refusal, wait_bound, Asked, Refusal};
+    use crate::serve::probe::{chosen, lease_refusal, wait_bound, Asked};
+    use crate::serve::refusal::Refusal;
     let refused = |r: Refusal| r.into_response();
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let (source, warming) = match chosen(&query, &st.app.sources()) {

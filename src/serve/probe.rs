@@ -16,7 +16,7 @@ use serde::Serialize;
 use axum::http::StatusCode;
 
 use crate::runtime::app::SourceStatus;
-pub use crate::serve::refusal::Refusal;
+use crate::serve::refusal::Refusal;
 
 /// The query of a `/probe` request.
 #[derive(Debug, Default, serde::Deserialize)]
