@@ -12,14 +12,11 @@ use futures_util::TryStreamExt;
 use mongodb::bson::Document;
 use redis::AsyncCommands;
 
-/// Runs `pulse-exporter demo --once` on targets named `name`, returning stderr.
-///
-/// `--force` because the MongoDB stand-in here (nx-27017) keeps one namespace for every
-/// database: other tests' collections show in the demo's database too. On a real server
-/// the demo's database is empty and needs no force (the refusal test covers that rule).
+/// Runs `pulse-exporter demo --once` on targets named `name`, returning stderr. The targets
+/// are new, so the demo needs no `--force` (the refusal test covers that rule).
 fn demo_once(name: &str, only: &str, log_dir: &std::path::Path) -> String {
     let mut args: Vec<String> = [
-        "demo", "--once", "--force", "--only", only, "--users", "300", "--seed", "7",
+        "demo", "--once", "--only", only, "--users", "300", "--seed", "7",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -38,9 +35,6 @@ fn example(file: &str, name: &str, log_dir: &std::path::Path) -> String {
     text.replace("pulse_demo", name)
         .replace("/tmp/pulse-demo/logs", &log_dir.display().to_string())
 }
-
-/// nx-27017 shares one namespace between databases: tests here that touch MongoDB take turns.
-static MONGO_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A `users` row: id, plan, trial end, disabled, created.
 type UserRow = (String, String, Option<DateTime<Utc>>, bool, DateTime<Utc>);
@@ -543,8 +537,8 @@ async fn hivesync_joip_config_numbers_equal_direct_queries_on_demo_data() {
 
 #[tokio::test]
 async fn hayon_config_numbers_equal_direct_mongodb_reads_on_demo_data() {
-    let _turn = MONGO_TURN.lock().await;
     let name = unique("demo_mongo");
+    let _cleanup = Cleanup::default().mongo_database(&name);
     let logs = tempfile::tempdir().unwrap();
     demo_once(&name, "mongodb", logs.path());
     // Only the MongoDB part: the Stripe and S3 sources need keys and are tested on their own.
@@ -659,15 +653,6 @@ async fn hayon_config_numbers_equal_direct_mongodb_reads_on_demo_data() {
         assert!(near > 0, "the demo puts some users near their {limit}");
         assert_eq!(m.get(metric, &[]), Some(near as f64));
     }
-    // Collections, not the database: on nx-27017 dropping a database drops every collection.
-    for c in ["users", "_pulse_demo"] {
-        client
-            .database(&name)
-            .collection::<Document>(c)
-            .drop()
-            .await
-            .unwrap();
-    }
 }
 
 /// Someone else's table, with one row, in a new schema `name`: what the demo must leave.
@@ -683,6 +668,7 @@ async fn someones_orders_table(db: &sqlx::PgPool, name: &str) {
 #[tokio::test]
 async fn demo_refuses_targets_holding_data_it_did_not_make() {
     let name = unique("demo_refuse");
+    let _cleanup = Cleanup::default().mongo_database(&name);
     let logs = tempfile::tempdir().unwrap();
     let args = |only: &str| {
         let mut a: Vec<String> = [
@@ -762,7 +748,6 @@ async fn demo_refuses_targets_holding_data_it_did_not_make() {
         .unwrap();
 
     // MongoDB: a database with another collection.
-    let turn = MONGO_TURN.lock().await;
     let client = mongo().await;
     client
         .database(&name)
@@ -786,8 +771,6 @@ async fn demo_refuses_targets_holding_data_it_did_not_make() {
         .drop()
         .await
         .unwrap();
-
-    drop(turn);
 
     // Redis: a prefix that holds someone's keys is refused; a key with one of the demo's
     // names but no marker is never replaced, even with --force.

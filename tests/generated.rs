@@ -415,7 +415,7 @@ async fn seed(p: &str, log: &Path) -> Cleanup {
     std::fs::write(log, lines).unwrap();
     Cleanup::default()
         .redis_keys(format!("{p}:*"))
-        .mongo_collection(p, format!("{p}_items"))
+        .mongo_database(p)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -275,13 +275,11 @@ sources:
 async fn mongodb_heartbeats_with_dates() {
     let client = mongo().await;
     let dbname = unique("pulse_workers");
-    // A collection of its own, dropped alone: nx-27017 keeps one namespace for every
-    // database, and dropping a database there drops every test's collections.
     let workers = unique("workers");
     let coll = client
         .database(&dbname)
         .collection::<mongodb::bson::Document>(&workers);
-    let _cleanup = Cleanup::default().mongo_collection(&dbname, &workers);
+    let _cleanup = Cleanup::default().mongo_database(&dbname);
     let at = |age: u64| {
         mongodb::bson::DateTime::from_system_time(SystemTime::now() - Duration::from_secs(age))
     };

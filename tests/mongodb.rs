@@ -12,6 +12,7 @@ use mongodb::bson::{doc, DateTime, Document};
 async fn counts_aggregates_and_relative_windows_against_the_real_wire_protocol() {
     let client = mongo().await;
     let dbname = unique("pulse_users");
+    let _cleanup = Cleanup::default().mongo_database(&dbname);
     let users = client.database(&dbname).collection::<Document>("users");
     let now = SystemTime::now();
     let ago = |h: u64| DateTime::from_system_time(now - Duration::from_secs(h * 3600));
@@ -112,7 +113,6 @@ sources:
         "{}",
         e.logs()
     );
-    client.database(&dbname).drop().await.unwrap();
 }
 
 #[tokio::test]
@@ -180,6 +180,7 @@ sources:
 async fn an_aggregate_past_the_series_cap_is_streamed_and_counted() {
     let client = mongo().await;
     let dbname = unique("pulse_many");
+    let _cleanup = Cleanup::default().mongo_database(&dbname);
     let db = client.database(&dbname);
     let docs: Vec<Document> = (0..500).map(|i| doc! { "k": i, "n": i }).collect();
     db.collection::<Document>("items")
@@ -215,7 +216,6 @@ sources:
         "pulse_check_series_dropped_total",
         &[("check", "app_items")],
     );
-    db.drop().await.unwrap();
     assert_eq!(kept, 20);
     // Summed over runs: every run that saw the documents dropped the same 480.
     let dropped = dropped.unwrap();
@@ -288,10 +288,8 @@ sources:
 #[tokio::test]
 async fn the_latency_check_succeeds_where_the_server_keeps_no_statistics_and_says_so_once() {
     let dbname = unique("pulse_latency");
-    // nx-27017 keeps one table per collection name whatever the database, and makes the
-    // collections $collStats names: names of this test's own, dropped when it ends.
+    let _cleanup = Cleanup::default().mongo_database(&dbname);
     let (users, posts) = (unique("lat_users"), unique("lat_posts"));
-    let _drop = DropCollections(vec![users.clone(), posts.clone()]);
     let config = format!(
         r#"
 global: {{ health_interval: 1s, health_timeout: 800ms }}
@@ -353,30 +351,4 @@ sources:
         (1..=3).contains(&gaps),
         "each missing part logged once, over two runs: {logs}"
     );
-}
-
-/// Drops the named collections when the test ends, however it ends.
-struct DropCollections(Vec<String>);
-
-impl Drop for DropCollections {
-    fn drop(&mut self) {
-        let names = std::mem::take(&mut self.0);
-        let dropped = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(async {
-                    let client = mongo().await;
-                    for name in names {
-                        let _ = client
-                            .database("admin")
-                            .collection::<Document>(&name)
-                            .drop()
-                            .await;
-                    }
-                })
-        });
-        let _ = dropped.join();
-    }
 }

@@ -20,11 +20,11 @@ pub fn recording_rule_files() -> Vec<String> {
 }
 
 /// Removes what `demo` made under the target names of [`demo_target_args`] (its Postgres
-/// schema, Redis keys and RabbitMQ queues) when dropped; its MongoDB collections are left to
-/// the test, which must take its turn on the shared wire server first.
+/// schema, MongoDB database, Redis keys and RabbitMQ queues) when dropped.
 pub fn demo_cleanup(name: &str) -> Cleanup {
     let mut c = Cleanup::default()
         .pg(format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+        .mongo_database(name)
         .redis_keys(format!("{name}:*"));
     for q in ["scheduled_posts", "scheduled_posts.dlq", "_pulse_demo"] {
         c = c.rabbit_queue("/", format!("{name}.{q}"));

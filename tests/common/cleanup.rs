@@ -10,7 +10,7 @@ use super::services::{MONGO_URL, PG_URL, RABBIT_API, REDIS_URL};
 pub struct Cleanup {
     redis_patterns: Vec<String>,
     pg_statements: Vec<String>,
-    mongo_collections: Vec<(String, String)>,
+    mongo_databases: Vec<String>,
     rabbit_queues: Vec<(String, String)>,
     rabbit_vhosts: Vec<String>,
 }
@@ -28,15 +28,10 @@ impl Cleanup {
         self
     }
 
-    /// Drops a MongoDB collection of `database` (nx-27017 keeps one namespace for every
-    /// database: a collection left behind shows in every other test's database).
-    pub fn mongo_collection(
-        mut self,
-        database: impl Into<String>,
-        collection: impl Into<String>,
-    ) -> Self {
-        self.mongo_collections
-            .push((database.into(), collection.into()));
+    /// Drops a MongoDB database, every collection in it (the test's own: `scripts/services up`
+    /// runs nx-27017 with a file per database, so this touches no other test's).
+    pub fn mongo_database(mut self, database: impl Into<String>) -> Self {
+        self.mongo_databases.push(database.into());
         self
     }
 
@@ -61,7 +56,7 @@ impl Drop for Cleanup {
     fn drop(&mut self) {
         let redis_patterns = std::mem::take(&mut self.redis_patterns);
         let pg_statements = std::mem::take(&mut self.pg_statements);
-        let mongo_collections = std::mem::take(&mut self.mongo_collections);
+        let mongo_databases = std::mem::take(&mut self.mongo_databases);
         let rabbit_queues = std::mem::take(&mut self.rabbit_queues);
         let rabbit_vhosts = std::mem::take(&mut self.rabbit_vhosts);
         // Drop may run inside the test's runtime (or while it unwinds): the removal gets a
@@ -93,15 +88,11 @@ impl Drop for Cleanup {
                         pool.close().await;
                     }
                 }
-                if !mongo_collections.is_empty() {
+                if !mongo_databases.is_empty() {
                     let uri = format!("{MONGO_URL}/?serverSelectionTimeoutMS=3000");
                     if let Ok(client) = mongodb::Client::with_uri_str(uri).await {
-                        for (db, c) in &mongo_collections {
-                            let _ = client
-                                .database(db)
-                                .collection::<mongodb::bson::Document>(c)
-                                .drop()
-                                .await;
+                        for db in &mongo_databases {
+                            let _ = client.database(db).drop().await;
                         }
                     }
                 }
