@@ -9,6 +9,7 @@
 //! | [`sync`] | locks that outlive a panic |
 //! | [`secrets`] | the secrets list and scrubbing them from logs and errors |
 //! | [`error`] | `ProbeError` and its bounded `Reason` |
+//! | [`redis_connection`] | the lazily connected Redis connection a Redis source and a Redis job store each keep, checked after idleness |
 //! | [`metric`] | metric declarations: `Metric` (name, type, HELP, labels, docs) and `Section` |
 //! | [`native`] | native histograms: sparse exponential buckets, as Prometheus 3 reads them |
 //! | [`sample`] | samples and metric families probes return |
@@ -46,6 +47,7 @@ pub mod jobs;
 pub mod logging;
 pub mod metric;
 pub mod native;
+pub mod redis_connection;
 pub mod reference;
 pub mod runtime;
 pub mod sample;

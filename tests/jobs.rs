@@ -671,3 +671,59 @@ impl JobsPrometheus {
         }
     }
 }
+
+/// Pings 2.5 s apart to a store whose server closes idle sessions: the store's saved
+/// connection is gone by the second ping, which must still be kept, not refused with 503. The
+/// store reads back only every minute here, so its connection idles.
+async fn idle_closed_store_takes_the_next_ping(store: &str) {
+    let e = Exporter::start(&config(store).replace("refresh: 1s", "refresh: 1m"));
+    for (n, path) in ["/ping/rollup/start", "/ping/rollup/success"]
+        .iter()
+        .enumerate()
+    {
+        if n > 0 {
+            // Past the server's idle timeout of 1 s.
+            tokio::time::sleep(Duration::from_millis(2500)).await;
+        }
+        let (status, body, _) = ping(&e, path, Some(TOKEN), vec![]).await;
+        assert_eq!(status, 200, "{path} after {n} idle periods: {body}");
+    }
+    e.wait_for(
+        "the run's success published",
+        Duration::from_secs(10),
+        |m| {
+            m.get(
+                "pulse_job_runs_total",
+                &[("job_name", "rollup"), ("outcome", "success")],
+            ) == Some(1.0)
+        },
+    )
+    .await;
+}
+
+/// A Redis that closes idle clients (`timeout 1`, as managed Redis services and proxies do).
+#[tokio::test]
+async fn a_store_whose_redis_closes_idle_connections_still_takes_the_next_ping() {
+    let server = servers("redis").into_iter().next().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let redis = server.start_redis(dir.path(), &["--timeout", "1"]);
+    idle_closed_store_takes_the_next_ping(&format!(
+        "  redis: redis://127.0.0.1:{}\n  prefix: \"jobs:\"",
+        redis.port
+    ))
+    .await;
+}
+
+/// A Postgres that ends idle sessions (`idle_session_timeout`, here for the store's sessions
+/// alone, set in its URL).
+#[tokio::test]
+async fn a_store_whose_postgres_ends_idle_sessions_still_takes_the_next_ping() {
+    let table = unique("pulse_jobs_idle").to_lowercase();
+    let _cleanup = Cleanup::default().pg(format!("DROP TABLE IF EXISTS {table}"));
+    let url = PG_URL.to_string();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    idle_closed_store_takes_the_next_ping(&format!(
+        "  postgres: \"{url}{sep}options=-c%20idle_session_timeout%3D1000\"\n  table: {table}"
+    ))
+    .await;
+}

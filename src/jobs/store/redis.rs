@@ -5,10 +5,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 
 use super::{decode, OpenError, StoreError, MAX_LOADED};
 use crate::jobs::state::JobState;
+use crate::redis_connection::RedisConnection;
 
 /// How often a write is retried when another replica wrote the same job in between.
 const CAS_ATTEMPTS: usize = 16;
@@ -42,10 +43,9 @@ const COMPARE_AND_SET: &str = r"local cur = redis.call('GET', KEYS[1])
 
 /// A Redis job store.
 pub struct RedisStore {
-    /// The client (its URL).
-    client: redis::Client,
-    /// Connected on first use; dropped after an error so the next use reconnects.
-    conn: tokio::sync::Mutex<Option<ConnectionManager>>,
+    /// Connected on first use, checked after idleness (servers close idle clients), dropped
+    /// after an error so the next use reconnects.
+    conn: RedisConnection,
     /// Prefix of every key.
     prefix: String,
 }
@@ -71,8 +71,7 @@ impl RedisStore {
         }
         .map_err(|e| OpenError::new("redis", e))?;
         Ok(RedisStore {
-            client,
-            conn: tokio::sync::Mutex::new(None),
+            conn: RedisConnection::new(client, IO_TIMEOUT),
             prefix: prefix.to_owned(),
         })
     }
@@ -196,27 +195,13 @@ impl RedisStore {
 
     /// The connection, opened on first use.
     async fn connection(&self) -> Result<ConnectionManager, StoreError> {
-        let mut guard = self.conn.lock().await;
-        if let Some(c) = guard.as_ref() {
-            return Ok(c.clone());
-        }
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(IO_TIMEOUT))
-            .set_response_timeout(Some(IO_TIMEOUT))
-            .set_number_of_retries(1);
-        let manager = ConnectionManager::new_with_config(self.client.clone(), config)
-            .await
-            .map_err(failed)?;
-        *guard = Some(manager.clone());
-        Ok(manager)
+        self.conn.get().await.map_err(failed)
     }
 
     /// The error of a command; the connection is dropped so the next use reconnects (a
     /// server that closed it, a proxy that answered garbage).
     fn failed(&self, e: redis::RedisError) -> StoreError {
-        if let Ok(mut guard) = self.conn.try_lock() {
-            *guard = None;
-        }
+        self.conn.try_reset();
         failed(e)
     }
 }
