@@ -37,11 +37,15 @@ const EXAMPLES: &[&str] = &[
 
 /// `pulse-exporter --config.file CONFIG <what>` (dashboards or rules): its stdout.
 fn generate(config: &Path, what: &str) -> String {
-    let (code, out, err) = run_cli(
-        &["--config.file", config.to_str().unwrap(), what],
-        EXAMPLE_ENV,
-    );
-    assert_eq!(code, 0, "{what} for {}: {err}", config.display());
+    generate_with(config, what, &[])
+}
+
+/// [`generate`] with `flags` after the subcommand.
+fn generate_with(config: &Path, what: &str, flags: &[&str]) -> String {
+    let mut args = vec!["--config.file", config.to_str().unwrap(), what];
+    args.extend(flags);
+    let (code, out, err) = run_cli(&args, EXAMPLE_ENV);
+    assert_eq!(code, 0, "{what} {flags:?} for {}: {err}", config.display());
     out
 }
 
@@ -231,6 +235,18 @@ fn example_dashboards_match_grafanas_schema_and_every_expression_parses() {
             board
         );
         boards.push((example.to_string(), board));
+        // For a shared Prometheus: Grafana's schema still holds (the `$cluster` variable
+        // with it), and every expression still parses.
+        let knobs = ["--selector", "job=\"pulse\"", "--cluster-label", "cluster"];
+        let shared: Value =
+            serde_json::from_str(&generate_with(&repo(example), "dashboards", &knobs)).unwrap();
+        assert_eq!(shared["templating"]["list"][1]["name"], "cluster");
+        promtool_parses(
+            dir.path(),
+            &format!("{stem}-shared-panels.yml"),
+            &board_exprs(&shared),
+        );
+        boards.push((format!("{example} (shared)"), shared));
     }
     type_check(&boards);
 }
@@ -569,10 +585,10 @@ async fn every_shape_is_served_has_data_in_prometheus_and_a_cut_source_greys_onl
         }
     }
 
-    // Prometheus scrapes both; every panel of both dashboards gets data.
+    // Prometheus scrapes both, as cluster `eu`; every panel of both dashboards gets data.
     let prom_port = free_port();
     let prom_config = format!(
-        "global: {{ scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s }}\nscrape_configs:\n  - job_name: pulse-exporter\n    static_configs: [{{ targets: ['127.0.0.1:{}', '127.0.0.1:{}'] }}]\n",
+        "global: {{ scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s }}\nscrape_configs:\n  - job_name: pulse-exporter\n    static_configs: [{{ targets: ['127.0.0.1:{}', '127.0.0.1:{}'], labels: {{ cluster: eu }} }}]\n",
         shapes.port, local.port
     );
     let prom_file = write_temp(d, "prometheus.yml", &prom_config);
@@ -608,6 +624,58 @@ async fn every_shape_is_served_has_data_in_prometheus_and_a_cut_source_greys_onl
             !reads_degraded(&prom, panel).await,
             "{panel:?} reads DEGRADED while all is well"
         );
+    }
+
+    // The dashboard for a shared Prometheus (`--selector`, `--cluster-label`): its cluster
+    // variable lists `eu`, as Grafana asks Prometheus for it; in `eu` every panel has data,
+    // and in another cluster none has any.
+    let knobs = [
+        "--selector",
+        "job=\"pulse-exporter\"",
+        "--cluster-label",
+        "cluster",
+    ];
+    let shared: Value =
+        serde_json::from_str(&generate_with(&config_file, "dashboards", &knobs)).unwrap();
+    let cluster = &shared["templating"]["list"][1];
+    assert_eq!(
+        cluster["query"],
+        "label_values(pulse_source_up{job=\"pulse-exporter\"}, cluster)"
+    );
+    let listed = get_json(&format!(
+        "{prom}/api/v1/label/cluster/values?match[]=pulse_source_up{{job=\"pulse-exporter\"}}"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(listed["data"], serde_json::json!(["eu"]), "{listed}");
+    let in_cluster = |name: &str| -> Vec<GeneratedPanel> {
+        generated_panels(&shared)
+            .into_iter()
+            .filter(here)
+            .map(|mut p| {
+                p.exprs = p
+                    .exprs
+                    .iter()
+                    .map(|e| e.replace("$cluster", name))
+                    .collect();
+                p
+            })
+            .collect()
+    };
+    let eu = in_cluster("eu");
+    assert_eq!(eu.len(), panels.len());
+    let missing = panels_without_data(&prom, &eu, Instant::now() + Duration::from_secs(30)).await;
+    assert!(
+        missing.is_empty(),
+        "panels without data in eu: {missing:#?}"
+    );
+    for panel in in_cluster("us") {
+        for e in &panel.exprs {
+            assert!(
+                values(&prom, e).await.is_empty(),
+                "{panel:?} has data in us"
+            );
+        }
     }
 
     // Redis is cut: every panel of its row reads DEGRADED, no other panel does.

@@ -28,6 +28,10 @@ pub(crate) fn dashboards(
     if let Some(title) = &args.title {
         options.title = title.clone();
     }
+    options.selection = match selection(&args.selection) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
     write_output(&args.out, &dashboard::render(config, &options))
 }
 

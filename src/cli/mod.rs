@@ -186,18 +186,18 @@ pub struct OutputArgs {
     output: Option<PathBuf>,
 }
 
-/// Which series generated rules read, for a Prometheus that holds more than this exporter's
-/// (the knobs of the monitoring mixins).
+/// Which series generated rules and dashboards read, for a Prometheus that holds more than
+/// this exporter's (the knobs of the monitoring mixins).
 #[derive(clap::Args, Debug)]
 pub struct SelectionArgs {
-    /// Label matchers every series the rules read must match, as between a selector's
-    /// braces: `job="pulse-exporter"`, or `cluster="eu-1", team="billing"`. Their labels are
-    /// kept in every aggregation, so recorded series keep them too.
+    /// Label matchers every series the rules or panels read must match, as between a
+    /// selector's braces: `job="pulse-exporter"`, or `cluster="eu-1", team="billing"`. In
+    /// rules their labels are kept in every aggregation, so recorded series keep them too.
     #[arg(long, value_name = "MATCHERS", default_value = "")]
     pub(crate) selector: String,
     /// The label that tells clusters apart where one Prometheus (Thanos, Mimir, federation)
-    /// holds several: kept in every `by (…)` and `on (…)`, so no rule adds up or joins two
-    /// clusters' series.
+    /// holds several: rules keep it in every `by (…)` and `on (…)`, so none adds up or joins
+    /// two clusters' series; a dashboard gets a `$cluster` variable and shows one cluster.
     #[arg(long = "cluster-label", value_name = "LABEL")]
     pub(crate) cluster_label: Option<String>,
 }
@@ -279,6 +279,8 @@ pub struct DashboardArgs {
     /// The dashboard's title (default: `pulse-exporter: ` and the config file's name).
     #[arg(long = "dashboard.title")]
     title: Option<String>,
+    #[command(flatten)]
+    selection: SelectionArgs,
 }
 
 /// `demo`: the analytics demo until it is stopped.

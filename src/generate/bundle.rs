@@ -112,6 +112,11 @@ impl Selection {
         &self.selector
     }
 
+    /// The label that tells clusters apart, if any.
+    pub fn cluster_label(&self) -> Option<&str> {
+        self.cluster_label.as_deref()
+    }
+
     /// The flags that ask for this selection (`--selector 'job="a"' --cluster-label c`), for
     /// the header of a file rendered with it; None for the default.
     pub fn flags(&self) -> Option<String> {

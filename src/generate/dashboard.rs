@@ -9,6 +9,7 @@
 
 use serde_json::{json, Value};
 
+use super::bundle::Selection;
 use super::grafana::{ds, query, ref_id, runbook_link, About, Board, Look};
 use super::style::{self, STYLE};
 use super::usual::usual;
@@ -35,13 +36,48 @@ fn var_of(source: &crate::configfile::SourceConfig) -> &'static str {
     }
 }
 
-/// Title and uid of a generated dashboard.
+/// The matchers a selection adds before the variable filter of every selector: the chosen
+/// cluster, then the selector's; empty without knobs.
+fn knobs(selection: &Selection) -> String {
+    let mut matchers: Vec<String> = selection
+        .cluster_label()
+        .map(|label| format!("{label}=\"$cluster\""))
+        .into_iter()
+        .collect();
+    if !selection.selector().is_empty() {
+        matchers.push(selection.selector().to_owned());
+    }
+    matchers.join(", ")
+}
+
+/// `expr` with `knobs` before each variable filter: every selector the panels write ends
+/// with one ([`VAR`] or [`TARGET_VAR`]), as each of a mixin's carries its selector.
+fn with_knobs(expr: &str, knobs: &str) -> String {
+    expr.replace(VAR, &format!("{knobs}, {VAR}"))
+        .replace(TARGET_VAR, &format!("{knobs}, {TARGET_VAR}"))
+}
+
+/// `{a, b}` of the matcher lists that are not empty; nothing when all are.
+fn braces(matchers: &[&str]) -> String {
+    let kept: Vec<&str> = matchers.iter().copied().filter(|m| !m.is_empty()).collect();
+    match kept.is_empty() {
+        true => String::new(),
+        false => format!("{{{}}}", kept.join(", ")),
+    }
+}
+
+/// Title, uid and selection of a generated dashboard.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Grafana uid (at most 40 characters); links use it.
     pub uid: String,
     /// Dashboard title.
     pub title: String,
+    /// Which series the panels read, for a Prometheus that holds more than this exporter's:
+    /// the selector's matchers join the variable filter of every selector, and a cluster
+    /// label becomes a `$cluster` variable (one cluster at a time, so that no panel adds up
+    /// or joins two clusters' series).
+    pub selection: Selection,
 }
 
 impl Options {
@@ -70,6 +106,7 @@ impl Options {
         Options {
             uid: format!("pulse-{slug}"),
             title: format!("pulse-exporter: {stem}"),
+            selection: Selection::default(),
         }
     }
 }
@@ -143,10 +180,30 @@ pub fn dashboard(config: &Config, options: &Options) -> Value {
     if !config.jobs.is_empty() {
         jobs_panels(&mut b, &config.jobs);
     }
+    let knobs = knobs(&options.selection);
+    if !knobs.is_empty() {
+        // `get_mut`, not indexing: an index would add `"targets": null` to every row.
+        let targets = b.panels.iter_mut().filter_map(|p| p.get_mut("targets"));
+        for t in targets.filter_map(Value::as_array_mut).flatten() {
+            if let Some(expr) = t.get_mut("expr") {
+                if let Some(text) = expr.as_str() {
+                    *expr = with_knobs(text, &knobs).into();
+                }
+            }
+        }
+    }
     // A config of jobs alone finds its exporters by their jobs.
-    let instance_query = match names.is_empty() && !config.jobs.is_empty() {
-        true => "label_values(pulse_job_info, instance)".to_owned(),
-        false => format!("label_values({}{{{sources}}}, instance)", SOURCE_UP.name),
+    let jobs_alone = names.is_empty() && !config.jobs.is_empty();
+    let instance_query = match jobs_alone {
+        true => format!(
+            "label_values(pulse_job_info{}, instance)",
+            braces(&[&knobs])
+        ),
+        false => format!(
+            "label_values({}{}, instance)",
+            SOURCE_UP.name,
+            braces(&[&sources, &knobs])
+        ),
     };
     let mut variables = vec![
         json!({"name": "datasource", "label": "Prometheus", "type": "datasource",
@@ -157,16 +214,34 @@ pub fn dashboard(config: &Config, options: &Options) -> Value {
                "current": {"selected": true, "text": ["All"], "value": ["$__all"]},
                "hide": 0, "refresh": 2, "regex": "", "sort": 1, "options": []}),
     ];
+    if let Some(label) = options.selection.cluster_label() {
+        let metric = match jobs_alone {
+            true => "pulse_job_info",
+            false => SOURCE_UP.name,
+        };
+        let query = format!(
+            "label_values({metric}{}, {label})",
+            braces(&[options.selection.selector()])
+        );
+        // One cluster at a time: the panels' joins and sums match on the exporter alone.
+        variables.insert(
+            1,
+            json!({"name": "cluster", "label": "Cluster", "type": "query", "datasource": ds(),
+                   "query": query, "multi": false, "includeAll": false,
+                   "hide": 0, "refresh": 2, "regex": "", "sort": 1, "options": []}),
+        );
+    }
     if !config.templates.is_empty() {
         let leased: Vec<String> = config
             .templates
             .iter()
             .map(|t| format!("{}/.+", regex_literal(&t.template.name)))
             .collect();
+        let leased = format!("source=~{}", super::quote(&leased.join("|")));
         let query = format!(
-            "label_values({}{{source=~{}}}, instance)",
+            "label_values({}{}, instance)",
             SOURCE_UP.name,
-            super::quote(&leased.join("|"))
+            braces(&[&leased, &knobs])
         );
         variables.push(json!({"name": "target", "label": "Target", "type": "query",
             "datasource": ds(), "query": query, "multi": true,
@@ -846,5 +921,74 @@ mod tests {
         assert_eq!(o.uid, "pulse-my-team-s-config");
         let long = Options::for_file(std::path::Path::new(&"x".repeat(100)));
         assert!(long.uid.len() <= 40);
+    }
+
+    /// `dashboards --selector … --cluster-label …`: every series a panel or a variable reads
+    /// carries the selector and the chosen cluster, for every kind of panel (the header,
+    /// checks, thresholds, ratios, drops against usual, the kinds' own panels, heartbeats,
+    /// templates' targets, jobs); a `$cluster` variable chooses one cluster.
+    #[test]
+    fn the_knobs_reach_every_series_a_panel_or_a_variable_reads() {
+        let config = crate::configfile::load_str(
+            "sources:\n\
+             - { name: db, kind: postgres, url: 'postgres://h/db', checks: [{ metric: app_jobs_pending, sql: SELECT 1 AS value, alert: { above: 5 } }, { metric: app_signups, sql: SELECT 1 AS value, drop: { period: 1d, periods: 3 } }, { metric: app_payments, sql: 'SELECT 1 AS value, 1 AS outcome', labels: [outcome], alert: { below: 0.9, ratio: { label: outcome, values: [paid] } } }] }\n\
+             - { name: cache, kind: redis, url: 'redis://h', keys: [{ key: q, metric: app_queue_depth, label: queue }], heartbeats: [{ pattern: 'hb:*', pool: gpu, max_age: 2m }] }\n\
+             - { name: docs, kind: mongodb, url: 'mongodb://h/app', collections: [users] }\n\
+             - { name: mq, kind: rabbitmq, management_url: 'http://r:15672', username: u, password: p }\n\
+             templates:\n\
+             - { name: shard, kind: redis, url: 'redis://{{target}}', allowed_targets: ['h:[0-9]+'], checks: [{ metric: app_shard_keys, command: [DBSIZE] }] }\n\
+             jobs:\n\
+             - { name: nightly, every: 1d }\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let mut options = Options::for_file(std::path::Path::new("team.yml"));
+        options.selection = Selection::new("tenant=\"t1\"", Some("cluster")).unwrap();
+        let d = dashboard(&config, &options);
+
+        let vars = d["templating"]["list"].as_array().unwrap();
+        let names: Vec<&str> = vars.iter().map(|v| v["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["datasource", "cluster", "instance", "target"]);
+        assert_eq!(
+            vars[1]["query"],
+            "label_values(pulse_source_up{tenant=\"t1\"}, cluster)"
+        );
+        assert_eq!(vars[1]["multi"], false, "one cluster at a time");
+        for v in &vars[2..] {
+            let q = v["query"].as_str().unwrap();
+            assert!(q.contains("cluster=\"$cluster\", tenant=\"t1\"}"), "{q}");
+        }
+
+        let mut checked = 0;
+        for p in panels(&d) {
+            for t in p["targets"].as_array().into_iter().flatten() {
+                let expr = t["expr"].as_str().unwrap();
+                let concrete = expr
+                    .replace("$__rate_interval", "1m")
+                    .replace("$__interval", "1m")
+                    .replace("$__range", "1h")
+                    .replace("$instance", ".*")
+                    .replace("$target", ".*")
+                    .replace("$cluster", "eu");
+                for (metric, matchers) in crate::generate::bundle::selectors(&concrete) {
+                    for wanted in ["cluster=\"eu\"", "tenant=\"t1\""] {
+                        assert!(
+                            matchers.iter().any(|m| m == wanted),
+                            "{}: {metric} {matchers:?} lacks {wanted} in\n{expr}",
+                            p["title"]
+                        );
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 100, "only {checked} selectors found");
+
+        // Without knobs, nothing of them.
+        let plain = serde_json::to_string(&dashboard(
+            &config,
+            &Options::for_file(std::path::Path::new("team.yml")),
+        ))
+        .unwrap();
+        assert!(!plain.contains("cluster") && !plain.contains("tenant"));
     }
 }
