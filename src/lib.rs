@@ -9,6 +9,7 @@
 //! | [`sync`] | locks that outlive a panic |
 //! | [`secrets`] | the secrets list and scrubbing them from logs and errors |
 //! | [`error`] | `ProbeError` and its bounded `Reason` |
+//! | [`urls`] | whether a Redis or Postgres URL is one its client can use, for sources and the job store alike |
 //! | [`redis_connection`] | the lazily connected Redis connection a Redis source and a Redis job store each keep, checked after idleness |
 //! | [`metric`] | metric declarations: `Metric` (name, type, HELP, labels, docs) and `Section` |
 //! | [`native`] | native histograms: sparse exponential buckets, as Prometheus 3 reads them |
@@ -58,3 +59,4 @@ pub mod sources;
 pub mod sync;
 pub mod timetemplate;
 pub mod topn;
+pub mod urls;

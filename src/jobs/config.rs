@@ -518,7 +518,11 @@ fn store_settings(s: JobStoreConfig, errors: &mut Vec<ConfigError>) -> Option<St
                 }
                 tls.validate("job_store.tls", errors);
             }
+            // Registered first, so that a password in the URL is scrubbed from its error.
             crate::secrets::register_url_password(&url);
+            if let Err(e) = crate::urls::redis(&url) {
+                errors.push(ConfigError::new("job_store.redis", e));
+            }
             StoreKind::Redis {
                 url,
                 tls: s.tls,
@@ -552,6 +556,9 @@ fn store_settings(s: JobStoreConfig, errors: &mut Vec<ConfigError>) -> Option<St
                 ));
             }
             crate::secrets::register_url_password(&url);
+            if let Err(e) = crate::urls::postgres(&url) {
+                errors.push(ConfigError::new("job_store.postgres", e));
+            }
             StoreKind::Postgres { url, table }
         }
         _ => {
@@ -703,6 +710,24 @@ mod tests {
             errors.iter().any(|e| e.contains("job_store.table")),
             "{errors:?}"
         );
+        // A URL the client would refuse when the exporter starts is refused at load, as a
+        // source's is: `check` says so.
+        for (store, want) in [
+            (
+                "{redis: 'redis://h:99999999'}",
+                "job_store.redis: not a usable Redis URL",
+            ),
+            (
+                "{postgres: 'mysql://h/db'}",
+                "job_store.postgres: not a usable Postgres URL",
+            ),
+        ] {
+            let (_, errors) = parse_text("", "", store);
+            assert!(
+                errors.iter().any(|e| e.contains(want)),
+                "{store}: {errors:?}"
+            );
+        }
         let (_, errors) = parse_text(
             "",
             "[{name: k, key: '0123456789abcdef', every: 1h, max_jobs: 0}]",

@@ -246,22 +246,8 @@ impl Kind for Postgres {
         if let Some(t) = config.tables.on() {
             t.validate(&format!("{path}.tables"), errors);
         }
-        // The driver parses any scheme; another database's URL would only fail at connect time.
-        let scheme_ok = ["postgres://", "postgresql://"].iter().any(|s| {
-            config
-                .url
-                .get(..s.len())
-                .is_some_and(|p| p.eq_ignore_ascii_case(s))
-        });
-        let url = match scheme_ok {
-            true => PgConnectOptions::from_str(&config.url).map_err(|e| e.to_string()),
-            false => Err("the scheme is not postgres:// or postgresql://".to_owned()),
-        };
-        if let Err(e) = url {
-            errors.push(ConfigError::new(
-                format!("{path}.url"),
-                format!("not a usable Postgres URL ({}); expected postgres://user:password@host:5432/database", crate::secrets::scrub(&e)),
-            ));
+        if let Err(e) = crate::urls::postgres(&config.url) {
+            errors.push(ConfigError::new(format!("{path}.url"), e));
         }
         // An exporter holding more than 100 connections is a load on the database, not a probe.
         in_range(

@@ -190,11 +190,8 @@ impl Kind for Redis {
             l.validate(&format!("{path}.latency"), errors);
         }
         let url = parsed.settings.url.as_str();
-        if url.contains("#insecure") {
-            errors.push(ConfigError::new(
-                format!("{path}.url"),
-                "`#insecure` (no certificate check) is not supported: give the server's CA in `tls.ca_file` instead",
-            ));
+        if let Err(e) = crate::urls::redis(url) {
+            errors.push(ConfigError::new(format!("{path}.url"), e));
         }
         if let Some(tls) = &parsed.settings.tls {
             if !url.starts_with("rediss://") {
@@ -204,15 +201,6 @@ impl Kind for Redis {
                 ));
             }
             tls.validate(&format!("{path}.tls"), errors);
-        }
-        if let Err(e) = redis::Client::open(url) {
-            errors.push(ConfigError::new(
-                format!("{path}.url"),
-                format!(
-                    "not a usable Redis URL ({}); expected redis://[:password@]host:6379[/db]",
-                    crate::secrets::scrub(&e.to_string())
-                ),
-            ));
         }
         for check in &parsed.checks {
             match &check.spec {

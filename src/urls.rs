@@ -1,0 +1,66 @@
+//! Whether a Redis or Postgres URL is one its client can use: checked when the config loads,
+//! alike for a source and for the job store, so that `check` refuses what the exporter would
+//! refuse at start. The messages say what a usable URL looks like; secrets are scrubbed.
+
+use std::str::FromStr;
+
+/// Why `url` is no Redis URL the client can use, if it is not.
+pub fn redis(url: &str) -> Result<(), String> {
+    if url.contains("#insecure") {
+        return Err(
+            "`#insecure` (no certificate check) is not supported: give the server's CA in `tls.ca_file` instead"
+                .to_owned(),
+        );
+    }
+    redis::Client::open(url).map(drop).map_err(|e| {
+        format!(
+            "not a usable Redis URL ({}); expected redis://[:password@]host:6379[/db]",
+            crate::secrets::scrub(&e.to_string())
+        )
+    })
+}
+
+/// Why `url` is no Postgres URL the client can use, if it is not.
+pub fn postgres(url: &str) -> Result<(), String> {
+    // The driver parses any scheme; another database's URL would only fail at connect time.
+    let scheme_ok = ["postgres://", "postgresql://"].iter().any(|s| {
+        url.get(..s.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(s))
+    });
+    let parsed = match scheme_ok {
+        true => sqlx::postgres::PgConnectOptions::from_str(url)
+            .map(drop)
+            .map_err(|e| e.to_string()),
+        false => Err("the scheme is not postgres:// or postgresql://".to_owned()),
+    };
+    parsed.map_err(|e| {
+        format!(
+            "not a usable Postgres URL ({}); expected postgres://user:password@host:5432/database",
+            crate::secrets::scrub(&e)
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_the_clients_refuse_are_told_with_the_expected_form() {
+        assert!(redis("redis://127.0.0.1:6379/0").is_ok());
+        assert!(redis("rediss://cache:6380").is_ok());
+        let e = redis("redis://h:99999999").unwrap_err();
+        assert!(e.contains("expected redis://"), "{e}");
+        assert!(redis("rediss://h#insecure")
+            .unwrap_err()
+            .contains("tls.ca_file"));
+        assert!(postgres("postgres://u:p@h:5432/db?sslmode=require").is_ok());
+        assert!(postgres("POSTGRESQL://h/db").is_ok());
+        let e = postgres("mysql://u:p@h/db").unwrap_err();
+        assert!(
+            e.contains("scheme") && e.contains("expected postgres://"),
+            "{e}"
+        );
+        assert!(postgres("postgres://h/db?sslmode=sometimes").is_err());
+    }
+}
