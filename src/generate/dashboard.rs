@@ -929,18 +929,8 @@ mod tests {
     /// templates' targets, jobs); a `$cluster` variable chooses one cluster.
     #[test]
     fn the_knobs_reach_every_series_a_panel_or_a_variable_reads() {
-        let config = crate::configfile::load_str(
-            "sources:\n\
-             - { name: db, kind: postgres, url: 'postgres://h/db', checks: [{ metric: app_jobs_pending, sql: SELECT 1 AS value, alert: { above: 5 } }, { metric: app_signups, sql: SELECT 1 AS value, drop: { period: 1d, periods: 3 } }, { metric: app_payments, sql: 'SELECT 1 AS value, 1 AS outcome', labels: [outcome], alert: { below: 0.9, ratio: { label: outcome, values: [paid] } } }] }\n\
-             - { name: cache, kind: redis, url: 'redis://h', keys: [{ key: q, metric: app_queue_depth, label: queue }], heartbeats: [{ pattern: 'hb:*', pool: gpu, max_age: 2m }] }\n\
-             - { name: docs, kind: mongodb, url: 'mongodb://h/app', collections: [users] }\n\
-             - { name: mq, kind: rabbitmq, management_url: 'http://r:15672', username: u, password: p }\n\
-             templates:\n\
-             - { name: shard, kind: redis, url: 'redis://{{target}}', allowed_targets: ['h:[0-9]+'], checks: [{ metric: app_shard_keys, command: [DBSIZE] }] }\n\
-             jobs:\n\
-             - { name: nightly, every: 1d }\n",
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+        let config = crate::configfile::load_str(super::super::EVERY_KIND_OF_PANEL_AND_RULE)
+            .unwrap_or_else(|e| panic!("{e}"));
         let mut options = Options::for_file(std::path::Path::new("team.yml"));
         options.selection = Selection::new("tenant=\"t1\"", Some("cluster")).unwrap();
         let d = dashboard(&config, &options);

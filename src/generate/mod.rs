@@ -164,6 +164,20 @@ pub fn template_safe(text: &str) -> String {
     text.replace("{{", "{{ \"{{\" }}")
 }
 
+/// A config with every kind of panel and rule the generators write: sources of four kinds,
+/// checks with thresholds, ratios and drops against usual, a key, a heartbeat pool, a
+/// template and a job; for the tests of the `--selector` and `--cluster-label` knobs.
+#[cfg(test)]
+const EVERY_KIND_OF_PANEL_AND_RULE: &str = "sources:\n\
+    - { name: db, kind: postgres, url: 'postgres://h/db', checks: [{ metric: app_jobs_pending, sql: SELECT 1 AS value, alert: { above: 5 } }, { metric: app_signups, sql: SELECT 1 AS value, drop: { period: 1d, periods: 3 } }, { metric: app_payments, sql: 'SELECT 1 AS value, 1 AS outcome', labels: [outcome], alert: { below: 0.9, ratio: { label: outcome, values: [paid] } } }] }\n\
+    - { name: cache, kind: redis, url: 'redis://h', keys: [{ key: q, metric: app_queue_depth, label: queue }], heartbeats: [{ pattern: 'hb:*', pool: gpu, max_age: 2m }] }\n\
+    - { name: docs, kind: mongodb, url: 'mongodb://h/app', collections: [users] }\n\
+    - { name: mq, kind: rabbitmq, management_url: 'http://r:15672', username: u, password: p }\n\
+    templates:\n\
+    - { name: shard, kind: redis, url: 'redis://{{target}}', allowed_targets: ['h:[0-9]+'], checks: [{ metric: app_shard_keys, command: [DBSIZE] }] }\n\
+    jobs:\n\
+    - { name: nightly, every: 1d }\n";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -885,17 +885,8 @@ mod tests {
     /// beside it.
     #[test]
     fn the_generated_file_carries_every_alert_of_the_groups_it_replaces() {
-        let config = crate::configfile::load_str(
-            "sources:\n\
-             - { name: db, kind: postgres, url: 'postgres://h/db', checks: [{ metric: app_jobs_pending, sql: SELECT 1 AS value }, { metric: app_job_latency_avg_seconds, sql: SELECT 1 AS value }] }\n\
-             - { name: cache, kind: redis, url: 'redis://h', keys: [{ key: q, metric: app_queue_depth, label: queue }], heartbeats: [{ pattern: 'hb:*', pool: gpu, max_age: 2m }] }\n\
-             - { name: mq, kind: rabbitmq, management_url: 'http://r:15672', username: u, password: p }\n\
-             templates:\n\
-             - { name: fleet, kind: redis, url: 'redis://{{target}}', allowed_targets: ['.*'] }\n\
-             jobs:\n\
-             - { name: nightly, every: 1d }\n",
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+        let config = crate::configfile::load_str(super::super::EVERY_KIND_OF_PANEL_AND_RULE)
+            .unwrap_or_else(|e| panic!("{e}"));
         let generated: serde_yaml::Value =
             serde_yaml::from_str(&rules(&config, &Selection::default())).unwrap();
         let names = |file: &serde_yaml::Value, groups: &dyn Fn(&str) -> bool| -> Vec<String> {
