@@ -885,8 +885,17 @@ mod tests {
     /// beside it.
     #[test]
     fn the_generated_file_carries_every_alert_of_the_groups_it_replaces() {
-        let config = crate::configfile::load_str(super::super::EVERY_KIND_OF_PANEL_AND_RULE)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let config = crate::configfile::load_str(
+            "sources:\n\
+             - { name: db, kind: postgres, url: 'postgres://h/db', checks: [{ metric: app_jobs_pending, sql: SELECT 1 AS value }, { metric: app_job_latency_avg_seconds, sql: SELECT 1 AS value }] }\n\
+             - { name: cache, kind: redis, url: 'redis://h', keys: [{ key: q, metric: app_queue_depth, label: queue }], heartbeats: [{ pattern: 'hb:*', pool: gpu, max_age: 2m }] }\n\
+             - { name: mq, kind: rabbitmq, management_url: 'http://r:15672', username: u, password: p }\n\
+             templates:\n\
+             - { name: fleet, kind: redis, url: 'redis://{{target}}', allowed_targets: ['.*'] }\n\
+             jobs:\n\
+             - { name: nightly, every: 1d }\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         let generated: serde_yaml::Value =
             serde_yaml::from_str(&rules(&config, &Selection::default())).unwrap();
         let names = |file: &serde_yaml::Value, groups: &dyn Fn(&str) -> bool| -> Vec<String> {
@@ -992,15 +1001,8 @@ mod tests {
     #[test]
     fn the_knobs_reach_every_series_and_grouping_of_a_generated_file() {
         use promql_parser::parser::{Expr, LabelModifier};
-        let config = crate::configfile::load_str(
-            "sources:\n\
-             - { name: db, kind: postgres, url: 'postgres://h/db', checks: [{ metric: app_jobs_pending, sql: SELECT 1 AS value, alert: { above: 5 } }, { metric: app_signups, sql: SELECT 1 AS value, drop: { period: 1d, periods: 3 } }, { metric: app_payments, sql: 'SELECT 1 AS value, 1 AS outcome', labels: [outcome], alert: { below: 0.9, ratio: { label: outcome, values: [paid] } } }] }\n\
-             - { name: cache, kind: redis, url: 'redis://h', keys: [{ key: q, metric: app_queue_depth, label: queue }], heartbeats: [{ pattern: 'hb:*', pool: gpu, max_age: 2m }] }\n\
-             - { name: mq, kind: rabbitmq, management_url: 'http://r:15672', username: u, password: p }\n\
-             jobs:\n\
-             - { name: nightly, every: 1d }\n",
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+        let config = crate::configfile::load_str(super::super::EVERY_KIND_OF_PANEL_AND_RULE)
+            .unwrap_or_else(|e| panic!("{e}"));
         let selection = Selection::new("tenant=\"t1\"", Some("cluster")).unwrap();
         let file: serde_yaml::Value = serde_yaml::from_str(&rules(&config, &selection)).unwrap();
         let mut groups = 0;
