@@ -62,6 +62,10 @@ fn momentary(family: &str) -> bool {
         || family.starts_with("pulse_postgres_table")
         // Only where a command was slower than the slow log's threshold in the window.
         || family.starts_with("pulse_redis_slowlog_slowest")
+        // Postgres shows a standby's `replay_lag` as NULL after an idle spell until the
+        // standby answers new WAL, so the series comes and goes with the moment (seen on 18
+        // with the cores busy). It needs the privilege `replay_lag_bytes` does, still compared.
+        || family == "pulse_postgres_standby_replay_lag_seconds"
 }
 
 /// Every Postgres version: a primary with a streaming standby (a cold copy: the fetched
