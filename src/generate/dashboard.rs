@@ -193,18 +193,14 @@ pub fn dashboard(config: &Config, options: &Options) -> Value {
         }
     }
     // A config of jobs alone finds its exporters by their jobs.
-    let jobs_alone = names.is_empty() && !config.jobs.is_empty();
-    let instance_query = match jobs_alone {
-        true => format!(
-            "label_values(pulse_job_info{}, instance)",
-            braces(&[&knobs])
-        ),
-        false => format!(
-            "label_values({}{}, instance)",
-            SOURCE_UP.name,
-            braces(&[&sources, &knobs])
-        ),
+    let (metric, scope) = match names.is_empty() && !config.jobs.is_empty() {
+        true => ("pulse_job_info", ""),
+        false => (SOURCE_UP.name, sources.as_str()),
     };
+    let instance_query = format!(
+        "label_values({metric}{}, instance)",
+        braces(&[scope, &knobs])
+    );
     let mut variables = vec![
         json!({"name": "datasource", "label": "Prometheus", "type": "datasource",
                "query": "prometheus", "hide": 0, "refresh": 1, "regex": "", "options": []}),
@@ -215,10 +211,6 @@ pub fn dashboard(config: &Config, options: &Options) -> Value {
                "hide": 0, "refresh": 2, "regex": "", "sort": 1, "options": []}),
     ];
     if let Some(label) = options.selection.cluster_label() {
-        let metric = match jobs_alone {
-            true => "pulse_job_info",
-            false => SOURCE_UP.name,
-        };
         let query = format!(
             "label_values({metric}{}, {label})",
             braces(&[options.selection.selector()])
