@@ -153,6 +153,23 @@ pub(crate) fn bundle_rules(dir: &std::path::Path, selection: &Selection) -> Exit
     ExitCode::SUCCESS
 }
 
+/// `bundle-dashboards`: the bundle's dashboards, into `dir`.
+pub(crate) fn bundle_dashboards(dir: &std::path::Path) -> ExitCode {
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        eprintln!("error: cannot create {}: {e}", dir.display());
+        return ExitCode::FAILURE;
+    }
+    for (file, text) in pulse_exporter::generate::bundle::dashboards::render() {
+        let path = dir.join(file);
+        if let Err(e) = std::fs::write(&path, text) {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+        println!("wrote {}", path.display());
+    }
+    ExitCode::SUCCESS
+}
+
 /// `config-schema`: the JSON Schema of the config file, to `--output` or stdout.
 pub(crate) fn config_schema(out: &OutputArgs) -> ExitCode {
     let schema = pulse_exporter::reference::schema::config_schema();

@@ -1,3 +1,5 @@
+//! The bundle: its dashboards are described in [`dashboards`]; its rule files are here.
+//!
 //! The bundle's rule files (`alerts/pulse-alerts.yml`, `prometheus/rules/*.yml`), rendered
 //! from their declarations beside this file, as monitoring mixins render theirs: each
 //! declaration's PromQL writes `$selector` in every selector, and `$keep` first in every
@@ -14,6 +16,8 @@
 //! record apart and alert apart. The one exception is a constant of `vector()` (a signal's
 //! smallest usual), which carries no label to select by: it takes no `$selector`, and the
 //! join with it no `$keep`.
+
+pub mod dashboards;
 
 use std::fmt;
 

@@ -15,7 +15,7 @@ use crate::common::run_cli;
 /// column of a row.
 const GENERATORS: [&str; 9] = [
     "src/generate/bundle.rs",
-    "scripts/dashboards.py",
+    "pulse-exporter bundle-dashboards",
     "scripts/business-rhythm-tests.py",
     "scripts/query-latency-tests.py",
     "scripts/kubernetes.py",
@@ -136,6 +136,15 @@ fn generate(copy: &Path, generator: &str) {
             for file in RULE_FILES {
                 write(file.path, file.render(&Selection::default()));
             }
+        }
+        "pulse-exporter bundle-dashboards" => {
+            // Through the command, so that the command is what the bundle is checked against.
+            let dir = copy.join(pulse_exporter::generate::bundle::dashboards::DIR);
+            let (code, _, err) = run_cli(
+                &["bundle-dashboards", "--output.dir", dir.to_str().unwrap()],
+                &[],
+            );
+            assert_eq!(code, 0, "bundle-dashboards: {err}");
         }
         "src/reference/config.rs" => write(
             "docs/config.md",
