@@ -40,13 +40,48 @@ pub(super) fn query(expr: String, legend: impl Into<String>) -> Query {
     }
 }
 
+/// Where the next panel goes: left to right, a new line when the row of 24 columns is full.
+/// Both the generated and the bundled dashboards lay out their panels so.
+#[derive(Default)]
+pub(super) struct Layout {
+    x: u64,
+    y: u64,
+    row_h: u64,
+}
+
+impl Layout {
+    /// The grid position of the next panel, `w` columns wide and `h` high.
+    pub(super) fn place(&mut self, w: u64, h: u64) -> Value {
+        if self.x + w > 24 {
+            self.x = 0;
+            self.y += self.row_h;
+            self.row_h = 0;
+        }
+        let pos = json!({"x": self.x, "y": self.y, "w": w, "h": h});
+        self.x += w;
+        self.row_h = self.row_h.max(h);
+        pos
+    }
+
+    /// The grid position of a row header, which starts a new line unless at the start of
+    /// one; the panels after it go below it.
+    pub(super) fn row(&mut self) -> Value {
+        if self.x > 0 {
+            self.x = 0;
+            self.y += self.row_h;
+            self.row_h = 0;
+        }
+        let pos = json!({"x": 0, "y": self.y, "w": 24, "h": 1});
+        self.y += 1;
+        pos
+    }
+}
+
 /// Panels laid out left to right, rows of 24 columns.
 #[derive(Default)]
 pub(super) struct Board {
     pub(super) panels: Vec<Value>,
-    x: u64,
-    y: u64,
-    row_h: u64,
+    layout: Layout,
     ids: HashSet<u64>,
 }
 
@@ -91,30 +126,12 @@ pub(super) struct Look {
 }
 
 impl Board {
-    fn place(&mut self, w: u64, h: u64) -> Value {
-        if self.x + w > 24 {
-            self.x = 0;
-            self.y += self.row_h;
-            self.row_h = 0;
-        }
-        let pos = json!({"x": self.x, "y": self.y, "w": w, "h": h});
-        self.x += w;
-        self.row_h = self.row_h.max(h);
-        pos
-    }
-
     pub(super) fn row(&mut self, key: &str, title: &str) {
-        if self.x > 0 {
-            self.x = 0;
-            self.y += self.row_h;
-            self.row_h = 0;
-        }
         let id = stable_id(key, &mut self.ids);
         self.panels.push(json!({
             "type": "row", "title": title, "id": id, "collapsed": false,
-            "gridPos": {"x": 0, "y": self.y, "w": 24, "h": 1}, "panels": [],
+            "gridPos": self.layout.row(), "panels": [],
         }));
-        self.y += 1;
     }
 
     /// A panel of Grafana type `kind` about `about`, showing `targets` as `look` says.
@@ -142,7 +159,7 @@ impl Board {
         let (w, h) = look.size;
         let panel = json!({
             "type": kind, "title": about.title, "description": about.description, "id": id,
-            "datasource": ds(), "gridPos": self.place(w, h), "targets": targets,
+            "datasource": ds(), "gridPos": self.layout.place(w, h), "targets": targets,
             "fieldConfig": {
                 "defaults": {
                     "unit": about.unit, "noValue": STYLE.no_value, "thresholds": about.thresholds,

@@ -9,12 +9,8 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::generate::grafana::{ds, ref_id, Layout};
 use crate::generate::style::{self, STYLE};
-
-/// The datasource every panel and query uses: the dashboard's `datasource` variable.
-fn ds() -> Value {
-    json!({"type": "prometheus", "uid": "${datasource}"})
-}
 
 /// Panel types that map a missing value to NO DATA in grey (a table or a time series shows
 /// an empty cell or no line instead).
@@ -226,11 +222,6 @@ fn runbook(alert: &str) -> Value {
     json!({"title": format!("Runbook: {alert}"), "url": style::runbook_url(alert), "targetBlank": true})
 }
 
-/// `A`, `B`, … for the queries of a panel.
-fn ref_id(i: usize) -> String {
-    char::from(b'A' + u8::try_from(i).unwrap_or(25).min(25)).to_string()
-}
-
 /// A row header or a panel, in reading order.
 enum Item {
     Row(String),
@@ -248,6 +239,14 @@ pub(super) struct Board {
 /// The reduce options of every panel that shows one value per series: its last.
 fn last_value() -> Value {
     json!({"calcs": ["lastNotNull"], "values": false})
+}
+
+/// A stat's options: its last values, coloured as `color` says (`background`, `none`), a
+/// sparkline or not (`graph`: `area`, `none`), each shown as `text` says (`value`,
+/// `value_and_name`).
+pub(super) fn stat_options(color: &str, graph: &str, text: &str) -> Value {
+    json!({"reduceOptions": last_value(), "colorMode": color, "graphMode": graph,
+           "textMode": text})
 }
 
 impl Board {
@@ -341,10 +340,7 @@ impl Board {
         self.add("stat", title, description, unit, vec![target])
             .size(4, 5)
             .mappings(vec![STYLE.degraded.clone()])
-            .options(
-                json!({"reduceOptions": last_value(), "colorMode": "background",
-                            "graphMode": "none", "textMode": "value"}),
-            )
+            .options(stat_options("background", "none", "value"))
     }
 
     /// A time series, 12 by 8, of `targets` (see [`line`]).
@@ -374,8 +370,7 @@ impl Board {
         self.add("stat", title, description, unit, targets)
             .size(6, 6)
             .mappings(vec![STYLE.degraded.clone()])
-            .options(json!({"reduceOptions": last_value(), "colorMode": "none",
-                            "graphMode": "none", "textMode": "value_and_name"}))
+            .options(stat_options("none", "none", "value_and_name"))
     }
 
     /// UP or DOWN for each source of `kind`, 6 by 6.
@@ -395,10 +390,7 @@ impl Board {
         .size(6, 6)
         .mappings(vec![STYLE.up.clone()])
         .alerts(&["PulseSourceDown"])
-        .options(
-            json!({"reduceOptions": last_value(), "colorMode": "background",
-                            "graphMode": "none", "textMode": "value_and_name"}),
-        )
+        .options(stat_options("background", "none", "value_and_name"))
     }
 
     /// Horizontal bars, 8 by 8, of the last value of each series of `targets`.
@@ -444,14 +436,10 @@ impl Board {
         for (i, item) in self.items.iter().enumerate() {
             let id = i as u64 + 1;
             match item {
-                Item::Row(title) => {
-                    let y = layout.new_line();
-                    panels.push(json!({
-                        "type": "row", "title": title, "id": id, "collapsed": false,
-                        "gridPos": {"x": 0, "y": y, "w": 24, "h": 1}, "panels": [],
-                    }));
-                    layout.y += 1;
-                }
+                Item::Row(title) => panels.push(json!({
+                    "type": "row", "title": title, "id": id, "collapsed": false,
+                    "gridPos": layout.row(), "panels": [],
+                })),
                 Item::Panel(p) => {
                     let (w, h) = p.size;
                     panels.push(p.json(id, layout.place(w, h)));
@@ -493,38 +481,6 @@ fn query_var(name: &str, label: &str, query: &str) -> Value {
            "query": query, "definition": query, "multi": true, "includeAll": true, "allValue": ".*",
            "current": {"selected": true, "text": ["All"], "value": ["$__all"]},
            "hide": 0, "refresh": 2, "regex": "", "sort": 1, "options": []})
-}
-
-/// Where the next panel goes: left to right, a new line when the row of 24 is full.
-#[derive(Default)]
-struct Layout {
-    x: u64,
-    y: u64,
-    row_h: u64,
-}
-
-impl Layout {
-    /// Starts a new line unless at the start of one; its `y`.
-    fn new_line(&mut self) -> u64 {
-        if self.x > 0 {
-            self.x = 0;
-            self.y += self.row_h;
-            self.row_h = 0;
-        }
-        self.y
-    }
-
-    fn place(&mut self, w: u64, h: u64) -> Value {
-        if self.x + w > 24 {
-            self.x = 0;
-            self.y += self.row_h;
-            self.row_h = 0;
-        }
-        let pos = json!({"x": self.x, "y": self.y, "w": w, "h": h});
-        self.x += w;
-        self.row_h = self.row_h.max(h);
-        pos
-    }
 }
 
 /// `value` (an object) with `fields` set, new ones after the others.

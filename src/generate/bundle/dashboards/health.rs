@@ -5,20 +5,14 @@
 use serde_json::{json, Value};
 
 use super::board::{
-    by_query, cell, coloured, column, guarded, line, mapped, merge, organize, sort_by, steps, unit,
-    value_map, Board,
+    by_query, cell, coloured, column, guarded, line, mapped, merge, organize, sort_by,
+    stat_options, steps, unit, value_map, Board,
 };
 use super::{by, check_ok, eq, over, over_with, probe_latency, sel, sel_with, source_ok};
 use crate::generate::style::{self, STYLE};
 
 /// The labels a per-source table keeps.
 const SOURCE: &str = "platform, instance, source";
-
-/// The options of a stat that names each value and colours its background.
-fn named_values() -> Value {
-    json!({"reduceOptions": {"calcs": ["lastNotNull"], "values": false}, "colorMode": "background",
-           "graphMode": "none", "textMode": "value_and_name"})
-}
 
 /// `aggregation by (platform, instance, source) (metric)`.
 fn per_source(aggregation: &str, metric: &str) -> String {
@@ -553,7 +547,7 @@ fn rabbitmq(b: &mut Board) {
         value_map(&[("0", "OK", "green"), ("1", "ALARM", "red")]),
         STYLE.degraded.clone(),
     ])
-    .options(named_values());
+    .options(stat_options("background", "none", "value_and_name"));
     let share = |resource: &str| {
         let pick = [eq("resource", resource)];
         format!(
@@ -664,7 +658,7 @@ fn stripe(b: &mut Board) {
         value_map(&[("1", "ENABLED", "green"), ("0", "DISABLED", "red")]),
         STYLE.degraded.clone(),
     ])
-    .options(named_values());
+    .options(stat_options("background", "none", "value_and_name"));
     let stripe_keys = "platform, instance, source, account";
     b.number(
         "Stripe webhook endpoints left",

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use super::board::{
     by_query, cell, coloured, column, guarded, guarded_on, line, mapped, merge, organize, sort_by,
-    steps, unit, value_map, Board,
+    stat_options, steps, unit, value_map, Board,
 };
 use super::{
     at_least_one, by, by_source, check_ok, dead_letters, eq, heartbeat_age, job_age, latency, over,
@@ -86,8 +86,7 @@ fn queues(b: &mut Board) {
     .thresholds(dead_letters())
     .mappings(vec![STYLE.degraded.clone()])
     .alerts(&["PulseDeadLettersIncreasing"])
-    .options(json!({"reduceOptions": {"calcs": ["lastNotNull"], "values": false},
-                    "colorMode": "background", "graphMode": "area", "textMode": "value_and_name"}));
+    .options(stat_options("background", "area", "value_and_name"));
 }
 
 /// The queues over time, RabbitMQ's queues, and job latency.
