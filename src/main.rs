@@ -43,7 +43,8 @@ fn main() -> ExitCode {
         }),
         Some(Command::BundleRules(args)) => cli::generate::selection(&args.selection)
             .map(|s| cli::generate::bundle_rules(&args.dir, &s)),
-        Some(Command::BundleDashboards(args)) => Ok(cli::generate::bundle_dashboards(&args.dir)),
+        Some(Command::BundleDashboards(args)) => cli::generate::selection(&args.selection)
+            .map(|s| cli::generate::bundle_dashboards(&args.dir, &s)),
         Some(Command::ScrapeConfig(args)) => loaded(&cli, References::Unresolved)
             .map(|(_, config, _)| cli::generate::scrape_config(args, &config)),
         Some(Command::Check) => loaded(&cli, References::Resolve)

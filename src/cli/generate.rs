@@ -153,13 +153,13 @@ pub(crate) fn bundle_rules(dir: &std::path::Path, selection: &Selection) -> Exit
     ExitCode::SUCCESS
 }
 
-/// `bundle-dashboards`: the bundle's dashboards, into `dir`.
-pub(crate) fn bundle_dashboards(dir: &std::path::Path) -> ExitCode {
+/// `bundle-dashboards`: the bundle's dashboards for `selection`, into `dir`.
+pub(crate) fn bundle_dashboards(dir: &std::path::Path, selection: &Selection) -> ExitCode {
     if let Err(e) = std::fs::create_dir_all(dir) {
         eprintln!("error: cannot create {}: {e}", dir.display());
         return ExitCode::FAILURE;
     }
-    for (file, text) in pulse_exporter::generate::bundle::dashboards::render() {
+    for (file, text) in pulse_exporter::generate::bundle::dashboards::render(selection) {
         let path = dir.join(file);
         if let Err(e) = std::fs::write(&path, text) {
             eprintln!("error: cannot write {}: {e}", path.display());

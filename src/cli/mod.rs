@@ -151,7 +151,8 @@ pub enum Command {
     BundleRules(BundleRulesArgs),
     /// Write the bundle's dashboards (admin-overview.json, platform-health.json,
     /// queues-workers.json and query-latency.json, as grafana/dashboards/ holds them) into a
-    /// folder. No config needed.
+    /// folder; for a Prometheus shared with other exporters or clusters, --selector in every
+    /// series they read and a $cluster variable for --cluster-label. No config needed.
     BundleDashboards(BundleDashboardsArgs),
     /// Exit 0 if the exporter at --web.listen-address answers /-/healthy, else 1 (for
     /// container health checks; no curl needed). With --url, asks that URL instead.
@@ -226,13 +227,15 @@ pub struct BundleRulesArgs {
     pub(crate) selection: SelectionArgs,
 }
 
-/// `bundle-dashboards`: the folder it writes into.
+/// `bundle-dashboards`: the folder it writes into, and which series the panels read.
 #[derive(clap::Args, Debug)]
 pub struct BundleDashboardsArgs {
     /// The folder to write the dashboards into (created if missing; files of their names are
     /// replaced).
     #[arg(long = "output.dir", value_name = "DIR")]
     pub(crate) dir: PathBuf,
+    #[command(flatten)]
+    pub(crate) selection: SelectionArgs,
 }
 
 /// `scrape-config`: where it writes, and where the exporters are.

@@ -134,6 +134,21 @@ impl Selection {
         (!flags.is_empty()).then(|| flags.join(" "))
     }
 
+    /// The matchers a dashboard adds before the variable filter of every selector it
+    /// writes: the chosen cluster (`cluster="$cluster"`), then the selector's; empty
+    /// without knobs.
+    pub fn dashboard_matchers(&self) -> String {
+        let mut matchers: Vec<String> = self
+            .cluster_label
+            .iter()
+            .map(|label| format!("{label}=\"$cluster\""))
+            .collect();
+        if !self.selector.is_empty() {
+            matchers.push(self.selector.clone());
+        }
+        matchers.join(", ")
+    }
+
     /// This selection narrowed by `matcher` as well (a generated file's own sources).
     pub fn and(&self, matcher: &str) -> Selection {
         let selector = match self.selector.is_empty() {

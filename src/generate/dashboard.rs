@@ -10,7 +10,7 @@
 use serde_json::{json, Value};
 
 use super::bundle::Selection;
-use super::grafana::{ds, query, ref_id, runbook_link, About, Board, Look};
+use super::grafana::{cluster_variable, ds, query, ref_id, runbook_link, About, Board, Look};
 use super::style::{self, STYLE};
 use super::usual::usual;
 use super::{any_of, check_ok, matchers, selector, CheckInfo};
@@ -34,20 +34,6 @@ fn var_of(source: &crate::configfile::SourceConfig) -> &'static str {
         true => TARGET_VAR,
         false => VAR,
     }
-}
-
-/// The matchers a selection adds before the variable filter of every selector: the chosen
-/// cluster, then the selector's; empty without knobs.
-fn knobs(selection: &Selection) -> String {
-    let mut matchers: Vec<String> = selection
-        .cluster_label()
-        .map(|label| format!("{label}=\"$cluster\""))
-        .into_iter()
-        .collect();
-    if !selection.selector().is_empty() {
-        matchers.push(selection.selector().to_owned());
-    }
-    matchers.join(", ")
 }
 
 /// `expr` with `knobs` before each variable filter: every selector the panels write ends
@@ -180,7 +166,7 @@ pub fn dashboard(config: &Config, options: &Options) -> Value {
     if !config.jobs.is_empty() {
         jobs_panels(&mut b, &config.jobs);
     }
-    let knobs = knobs(&options.selection);
+    let knobs = options.selection.dashboard_matchers();
     if !knobs.is_empty() {
         // `get_mut`, not indexing: an index would add `"targets": null` to every row.
         let targets = b.panels.iter_mut().filter_map(|p| p.get_mut("targets"));
@@ -215,13 +201,7 @@ pub fn dashboard(config: &Config, options: &Options) -> Value {
             "label_values({metric}{}, {label})",
             braces(&[options.selection.selector()])
         );
-        // One cluster at a time: the panels' joins and sums match on the exporter alone.
-        variables.insert(
-            1,
-            json!({"name": "cluster", "label": "Cluster", "type": "query", "datasource": ds(),
-                   "query": query, "multi": false, "includeAll": false,
-                   "hide": 0, "refresh": 2, "regex": "", "sort": 1, "options": []}),
-        );
+        variables.insert(1, cluster_variable(&query));
     }
     if !config.templates.is_empty() {
         let leased: Vec<String> = config

@@ -16,6 +16,15 @@ pub(super) fn ds() -> Value {
     json!({"type": "prometheus", "uid": "${datasource}"})
 }
 
+/// The `$cluster` variable of a dashboard rendered with `--cluster-label`, its values
+/// from `query`. One cluster at a time: the panels' joins and sums match on the exporter
+/// alone, so two clusters chosen together would add up or join across them.
+pub(super) fn cluster_variable(query: &str) -> Value {
+    json!({"name": "cluster", "label": "Cluster", "type": "query", "datasource": ds(),
+           "query": query, "multi": false, "includeAll": false,
+           "hide": 0, "refresh": 2, "regex": "", "sort": 1, "options": []})
+}
+
 /// A panel id from `key`, stable across regenerations (Grafana links to a panel by id).
 fn stable_id(key: &str, used: &mut HashSet<u64>) -> u64 {
     let digest = Sha256::digest(key.as_bytes());

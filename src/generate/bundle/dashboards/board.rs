@@ -9,7 +9,9 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::generate::grafana::{ds, ref_id, Layout};
+use super::FILTER;
+use crate::generate::bundle::Selection;
+use crate::generate::grafana::{cluster_variable, ds, ref_id, Layout};
 use crate::generate::style::{self, STYLE};
 
 /// Panel types that map a missing value to NO DATA in grey (a table or a time series shows
@@ -152,14 +154,19 @@ impl Panel {
         self
     }
 
-    /// The panel's JSON, with `id` and where it sits.
-    fn json(&self, id: u64, grid_pos: Value) -> Value {
+    /// The panel's JSON, with `id` and where it sits, its queries read through `knobs`.
+    fn json(&self, id: u64, grid_pos: Value, knobs: &str) -> Value {
         let targets: Vec<Value> = self
             .targets
             .iter()
             .enumerate()
             .map(|(i, t)| {
                 let mut t = t.clone();
+                if let Some(expr) = t.get_mut("expr") {
+                    if let Some(text) = expr.as_str() {
+                        *expr = with_knobs(text, knobs).into();
+                    }
+                }
                 t["refId"] = json!(ref_id(i));
                 t["datasource"] = ds();
                 t
@@ -428,9 +435,12 @@ impl Board {
             .options(json!({"showHeader": true, "cellHeight": "sm"}))
     }
 
-    /// The dashboard's JSON: its panels laid out in rows of 24 columns, and links to the
-    /// other dashboards of `boards` (uid, title).
-    pub(super) fn json(&self, boards: &[(&str, &str)]) -> Value {
+    /// The dashboard's JSON: its panels laid out in rows of 24 columns, every series they
+    /// and the variables read narrowed to `selection` (with a cluster label, a `$cluster`
+    /// variable chooses one cluster), and links to the other dashboards of `boards` (uid,
+    /// title).
+    pub(super) fn json(&self, boards: &[(&str, &str)], selection: &Selection) -> Value {
+        let knobs = selection.dashboard_matchers();
         let mut layout = Layout::default();
         let mut panels = Vec::new();
         for (i, item) in self.items.iter().enumerate() {
@@ -442,7 +452,7 @@ impl Board {
                 })),
                 Item::Panel(p) => {
                     let (w, h) = p.size;
-                    panels.push(p.json(id, layout.place(w, h)));
+                    panels.push(p.json(id, layout.place(w, h), &knobs));
                 }
             }
         }
@@ -454,24 +464,63 @@ impl Board {
                        "icon": "dashboard", "keepTime": true, "includeVars": true})
             })
             .collect();
+        let info = |matchers: &[&str]| {
+            let kept: Vec<&str> = matchers.iter().copied().filter(|m| !m.is_empty()).collect();
+            match kept.is_empty() {
+                true => "pulse_build_info".to_owned(),
+                false => format!("pulse_build_info{{{}}}", kept.join(", ")),
+            }
+        };
+        let mut variables = vec![
+            json!({"name": "datasource", "label": "Prometheus", "type": "datasource",
+                   "query": "prometheus", "current": {}, "hide": 0, "refresh": 1, "regex": "",
+                   "options": []}),
+            query_var(
+                "platform",
+                "Platform",
+                &format!("label_values({}, platform)", info(&[&knobs])),
+            ),
+            query_var(
+                "instance",
+                "Exporter",
+                &format!(
+                    "label_values({}, instance)",
+                    info(&[&knobs, "platform=~\"$platform\""])
+                ),
+            ),
+        ];
+        if let Some(label) = selection.cluster_label() {
+            let query = format!("label_values({}, {label})", info(&[selection.selector()]));
+            variables.insert(1, cluster_variable(&query));
+        }
         json!({
             "uid": self.uid, "title": self.title, "description": self.description,
             "tags": ["pulse-exporter"], "timezone": "browser", "editable": true,
             "schemaVersion": 39, "version": 1, "refresh": "30s",
             "time": {"from": "now-6h", "to": "now"},
             "timepicker": {"refresh_intervals": ["30s", "1m", "5m", "15m"]},
-            "templating": {"list": [
-                {"name": "datasource", "label": "Prometheus", "type": "datasource",
-                 "query": "prometheus", "current": {}, "hide": 0, "refresh": 1, "regex": "",
-                 "options": []},
-                query_var("platform", "Platform", "label_values(pulse_build_info, platform)"),
-                query_var("instance", "Exporter",
-                          "label_values(pulse_build_info{platform=~\"$platform\"}, instance)"),
-            ]},
+            "templating": {"list": variables},
             "annotations": {"list": []},
             "links": links,
             "panels": panels,
         })
+    }
+}
+
+/// `expr` read through `knobs` (see [`Selection::dashboard_matchers`]): they go before the
+/// variable filter every selector of the boards ends with, and into braces after a recorded
+/// series read bare (`usage_daily:dau`).
+fn with_knobs(expr: &str, knobs: &str) -> String {
+    if knobs.is_empty() {
+        return expr.to_owned();
+    }
+    let bare = !expr.is_empty()
+        && expr
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':');
+    match bare {
+        true => format!("{expr}{{{knobs}}}"),
+        false => expr.replace(FILTER, &format!("{knobs}, {FILTER}")),
     }
 }
 

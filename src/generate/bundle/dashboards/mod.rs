@@ -24,14 +24,16 @@ mod queues;
 
 use serde_json::{json, Value};
 
+use super::Selection;
 use crate::generate::style;
 use board::steps;
 
 /// Where the bundle keeps its dashboards.
 pub const DIR: &str = "grafana/dashboards";
 
-/// Every bundled dashboard: its file name in [`DIR`] and its JSON, as committed.
-pub fn render() -> Vec<(String, String)> {
+/// Every bundled dashboard: its file name in [`DIR`] and its JSON, every series it reads
+/// narrowed to `selection` (the default selection: as committed).
+pub fn render(selection: &Selection) -> Vec<(String, String)> {
     let boards = [
         admin::board(),
         health::board(),
@@ -43,7 +45,7 @@ pub fn render() -> Vec<(String, String)> {
         .iter()
         .map(|b| {
             let file = format!("{}.json", b.uid().trim_start_matches("pulse-"));
-            let text = serde_json::to_string_pretty(&b.json(&links))
+            let text = serde_json::to_string_pretty(&b.json(&links, selection))
                 .expect("a dashboard is plain JSON values");
             (file, text + "\n")
         })
@@ -326,9 +328,59 @@ mod tests {
         assert_eq!(by_source(&["pool"]), "platform, instance, source, pool");
     }
 
+    /// `bundle-dashboards --selector … --cluster-label …`: every series any panel or
+    /// variable reads carries the selector and the chosen cluster, and a `$cluster` variable
+    /// chooses one cluster.
+    #[test]
+    fn the_knobs_reach_every_series_a_panel_or_a_variable_reads() {
+        let selection = Selection::new("tenant=\"t1\"", Some("cluster")).unwrap();
+        let mut checked = 0;
+        for (file, text) in render(&selection) {
+            let board: Value = serde_json::from_str(&text).unwrap();
+            let vars = board["templating"]["list"].as_array().unwrap();
+            let names: Vec<&str> = vars.iter().map(|v| v["name"].as_str().unwrap()).collect();
+            assert_eq!(
+                names,
+                ["datasource", "cluster", "platform", "instance"],
+                "{file}"
+            );
+            assert_eq!(
+                vars[1]["query"],
+                "label_values(pulse_build_info{tenant=\"t1\"}, cluster)"
+            );
+            assert_eq!(vars[1]["multi"], false, "one cluster at a time");
+            for v in &vars[2..] {
+                let q = v["query"].as_str().unwrap();
+                assert!(q.contains("{cluster=\"$cluster\", tenant=\"t1\""), "{q}");
+            }
+            for p in board["panels"].as_array().unwrap() {
+                for t in p["targets"].as_array().into_iter().flatten() {
+                    let expr = t["expr"].as_str().unwrap();
+                    let concrete = expr
+                        .replace("$__rate_interval", "1m")
+                        .replace("$__range", "1h")
+                        .replace("$platform", ".*")
+                        .replace("$instance", ".*")
+                        .replace("$cluster", "eu");
+                    for (metric, matchers) in crate::generate::bundle::selectors(&concrete) {
+                        for wanted in ["cluster=\"eu\"", "tenant=\"t1\""] {
+                            assert!(
+                                matchers.iter().any(|m| m == wanted),
+                                "{file}, {}: {metric} {matchers:?} lacks {wanted} in\n{expr}",
+                                p["title"]
+                            );
+                        }
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 400, "only {checked} selectors found");
+    }
+
     #[test]
     fn every_dashboard_has_a_file_of_its_own_and_links_to_the_others() {
-        let rendered = render();
+        let rendered = render(&Selection::default());
         let files: Vec<&str> = rendered.iter().map(|(f, _)| f.as_str()).collect();
         assert_eq!(
             files,
