@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use prometheus_client::registry::Registry;
-use pulse_exporter::config::CheckPlan;
-use pulse_exporter::configfile::load_str;
+use pulse_exporter::config::load_str;
+use pulse_exporter::config_core::CheckPlan;
 use pulse_exporter::runtime::app::App;
 use pulse_exporter::runtime::store::Store;
 use pulse_exporter::sample::{label, Output};

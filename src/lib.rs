@@ -17,19 +17,19 @@
 //! | [`topn`] | keeping the items with the largest keys of a stream |
 //! | [`timetemplate`] | `{{now-5m}}` time windows in check arguments |
 //! | [`certificates`] | the TLS endpoints of sources, the chain each presents and its expiry |
-//! | [`config`] | the config core every kind builds on: errors, durations, shared source and check fields, check plans, what a check publishes (`shape`), parsing helpers, `${env:}`/`${file:}` references |
+//! | [`config_core`] | the config core every kind builds on: errors, durations, shared source and check fields, check plans, what a check publishes (`shape`), parsing helpers, `${env:}`/`${file:}` references |
 //! | [`self_metrics`] | the exporter's own metrics, declared once |
 //! | [`jobs`] | jobs that report in: their config, schedules, states, store and ping handling |
 //! | [`sources`] | the `Kind`, `Source` and `Probe` traits, one module (or folder) per kind, the registry listing them, and the helpers the kinds share (rows of query-style checks, worker heartbeats, windows over counters) |
-//! | [`configfile`] | the file as a whole: sources of every kind through the registry, rules across them |
+//! | [`config`] | the config file as a whole: sources of every kind through the registry, rules across them |
 //! | [`generate`] | dashboards and alerting rules generated from a config (`dashboards`, `rules`, `/dashboards.json`, `/rules.yml`) |
 //! | [`runtime`] | running a config: app and reload, scheduler, store, shard, certificate reads, config watching |
 //! | [`serve`] | the HTTP server, its limits and web config, the exposition, the landing page |
 //! | [`logging`] | log format and level |
 //! | [`reference`](mod@reference) | the generated references: `docs/config.md` from the config structs, `docs/metrics.md` from the metric declarations |
 //!
-//! Each kind uses `config` and the shared modules, never another kind; `sources::registry`
-//! and `configfile` sit above the kinds. The renderers at the bottom of the table are
+//! Each kind uses `config_core` and the shared modules, never another kind; `sources::registry`
+//! and `config` sit above the kinds. The renderers at the bottom of the table are
 //! imported by nothing but their tests.
 //!
 //! The command line lives in the binary: `src/main.rs` matches the subcommand once, `src/cli/`
@@ -41,7 +41,7 @@
 
 pub mod certificates;
 pub mod config;
-pub mod configfile;
+pub mod config_core;
 pub mod error;
 pub mod generate;
 pub mod jobs;

@@ -18,7 +18,7 @@ mod demo;
 
 use clap::Parser;
 use cli::{async_runtime, loaded, Cli, Command};
-use pulse_exporter::configfile::References;
+use pulse_exporter::config::References;
 use pulse_exporter::logging;
 
 fn main() -> ExitCode {

@@ -182,7 +182,7 @@ jobs:
     };
     // Each kind's metrics need a source of it: a new kind fails here, named, rather than in
     // the wait for its metrics below.
-    let parsed = pulse_exporter::configfile::load_str(&config).unwrap();
+    let parsed = pulse_exporter::config::load_str(&config).unwrap();
     for kind in pulse_exporter::sources::registry::KINDS {
         assert!(
             parsed.sources.iter().any(|s| s.kind.name() == kind.name),

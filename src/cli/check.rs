@@ -3,11 +3,11 @@
 
 use std::process::ExitCode;
 
-use pulse_exporter::configfile;
+use pulse_exporter::config;
 use pulse_exporter::runtime::shard::Shard;
 
 /// `check`: the config is valid (it loaded); how many sources and checks, and this shard's.
-pub(crate) fn check(path: &std::path::Path, config: &configfile::Config, shard: Shard) -> ExitCode {
+pub(crate) fn check(path: &std::path::Path, config: &config::Config, shard: Shard) -> ExitCode {
     let checks: usize = config.sources.iter().map(|s| s.checks().len()).sum();
     println!(
         "{}: valid ({} sources, {} checks)",
@@ -69,7 +69,7 @@ fn jobs_line(jobs: &pulse_exporter::jobs::config::JobsConfig) -> String {
 }
 
 /// `shard 1 of 3 (from 0) runs 2 of 7 sources: a, b; the other shards run: c, …`.
-pub(crate) fn shard_line(shard: Shard, config: &configfile::Config) -> String {
+pub(crate) fn shard_line(shard: Shard, config: &config::Config) -> String {
     let (mine, others): (Vec<&str>, Vec<&str>) = config
         .sources
         .iter()
@@ -100,7 +100,7 @@ mod tests {
 
     #[test]
     fn the_shard_line_names_what_this_shard_runs_and_what_the_others_do() {
-        let config = configfile::load_str(
+        let config = config::load_str(
             "sources:\n  - { name: a, kind: redis, url: redis://127.0.0.1 }\n  - { name: b, kind: redis, url: redis://127.0.0.1 }\n  - { name: c, kind: redis, url: redis://127.0.0.1 }\n",
         )
         .unwrap();

@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use pulse_exporter::configfile;
+use pulse_exporter::config;
 
 use pulse_exporter::generate::bundle::{Selection, RULE_FILES};
 
@@ -14,7 +14,7 @@ use super::{DashboardArgs, OutputArgs, ScrapeArgs, SelectionArgs};
 pub(crate) fn dashboards(
     args: &DashboardArgs,
     path: &std::path::Path,
-    config: &configfile::Config,
+    config: &config::Config,
 ) -> ExitCode {
     use pulse_exporter::generate::dashboard;
     let mut options = dashboard::Options::for_file(path);
@@ -36,7 +36,7 @@ pub(crate) fn dashboards(
 }
 
 /// `scrape-config`: the Prometheus job scraping each source of `config` through `/probe`.
-pub(crate) fn scrape_config(args: &ScrapeArgs, config: &configfile::Config) -> ExitCode {
+pub(crate) fn scrape_config(args: &ScrapeArgs, config: &config::Config) -> ExitCode {
     use pulse_exporter::generate::scrape;
     if let Some(bad) = args.exporters.iter().find(|e| !is_host_port(e)) {
         eprintln!("error: --exporter {bad:?} is not host:port (e.g. pulse-exporter-0.pulse:7857)");
@@ -125,11 +125,7 @@ pub(crate) fn selection(args: &SelectionArgs) -> Result<Selection, ExitCode> {
 }
 
 /// `rules`: the alerting rules of `config`, to `--output` or stdout.
-pub(crate) fn rules(
-    out: &OutputArgs,
-    config: &configfile::Config,
-    selection: &Selection,
-) -> ExitCode {
+pub(crate) fn rules(out: &OutputArgs, config: &config::Config, selection: &Selection) -> ExitCode {
     write_output(
         out,
         &pulse_exporter::generate::rules::rules(config, selection),

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use pulse_exporter::configfile;
+use pulse_exporter::config;
 use pulse_exporter::logging::{LogFormat, LogLevel};
 use pulse_exporter::runtime::shard::{Shard, ShardFlags};
 use pulse_exporter::secrets;
@@ -317,8 +317,8 @@ pub(crate) fn demo_command(args: crate::demo::DemoArgs) -> ExitCode {
 /// config and this replica's shard; or the exit code of what was wrong, said on stderr.
 pub(crate) fn loaded(
     cli: &Cli,
-    references: configfile::References,
-) -> Result<(PathBuf, configfile::Config, Shard), ExitCode> {
+    references: config::References,
+) -> Result<(PathBuf, config::Config, Shard), ExitCode> {
     let Some(path) = cli.config_file.clone() else {
         eprintln!("error: --config.file (or PULSE_CONFIG_FILE) is required");
         return Err(ExitCode::from(2));
@@ -335,7 +335,7 @@ pub(crate) fn loaded(
         eprintln!("error: {e}");
         ExitCode::from(2)
     })?;
-    let config = configfile::load_file_with(&path, references).map_err(|errors| {
+    let config = config::load_file_with(&path, references).map_err(|errors| {
         eprintln!(
             "{}: {}",
             path.display(),

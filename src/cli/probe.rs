@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use pulse_exporter::configfile::Config;
+use pulse_exporter::config::Config;
 use pulse_exporter::runtime::once::{probe_all, ProbeRow};
 use pulse_exporter::runtime::shard::Shard;
 use pulse_exporter::secrets;

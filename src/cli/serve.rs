@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use pulse_exporter::configfile;
+use pulse_exporter::config;
 use pulse_exporter::runtime::app::App;
 use pulse_exporter::runtime::configwatch;
 use pulse_exporter::runtime::shard::Shard;
@@ -33,7 +33,7 @@ fn telemetry_path(path: &str) -> Result<&str, String> {
 pub(crate) async fn serve(
     cli: Cli,
     path: PathBuf,
-    config: configfile::Config,
+    config: config::Config,
     shard: Shard,
 ) -> ExitCode {
     let (telemetry, web, listener) = match listen(&cli) {

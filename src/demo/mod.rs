@@ -223,7 +223,7 @@ pub async fn run(mut args: DemoArgs) -> Result<(), DemoError> {
         ("--redis-url", &mut args.redis_url),
         ("--amqp-url", &mut args.amqp_url),
     ] {
-        *url = pulse_exporter::config::expand_files(url)
+        *url = pulse_exporter::config_core::expand_files(url)
             .map_err(|e| DemoError::usage(format!("{flag}: {e}")))?;
         pulse_exporter::secrets::register_url_password(url);
     }

@@ -22,7 +22,7 @@ pub mod dashboards;
 use std::fmt;
 
 use super::style::STYLE;
-use crate::config::names::is_label_name;
+use crate::config_core::names::is_label_name;
 
 /// Which series the rules read, for a Prometheus that holds more than this exporter's.
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]

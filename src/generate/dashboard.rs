@@ -4,7 +4,7 @@
 //! NO DATA when nothing arrives; panel ids derive from source and check names, so a
 //! regenerated dashboard keeps its links.
 //!
-//! This module chooses the panels, from what each check publishes ([`crate::config::shape`]) and the
+//! This module chooses the panels, from what each check publishes ([`crate::config_core::shape`]) and the
 //! panels kinds describe for their built-in metrics; `grafana.rs` writes the JSON.
 
 use serde_json::{json, Value};
@@ -14,11 +14,11 @@ use super::grafana::{cluster_variable, ds, query, ref_id, runbook_link, About, B
 use super::style::{self, STYLE};
 use super::usual::usual;
 use super::{any_of, check_ok, matchers, selector, CheckInfo};
-use crate::config::display::PanelKind;
-use crate::config::drop_alert::{promql_duration, DropAlert};
-use crate::config::dur_text;
-use crate::config::shape::{regex_literal, Builtin, PanelExpr, Series, Shape};
-use crate::configfile::Config;
+use crate::config::Config;
+use crate::config_core::display::PanelKind;
+use crate::config_core::drop_alert::{promql_duration, DropAlert};
+use crate::config_core::dur_text;
+use crate::config_core::shape::{regex_literal, Builtin, PanelExpr, Series, Shape};
 use crate::self_metrics::{SOURCE_DURATION, SOURCE_FAILURES, SOURCE_UP};
 
 /// The dashboard's variable filter, added to every selector.
@@ -29,7 +29,7 @@ const TARGET_VAR: &str = "instance=~\"$target\"";
 
 /// The variable filter of `source`'s panels: the exporters chosen (`$instance`), or for a
 /// template the targets chosen (`$target`).
-fn var_of(source: &crate::configfile::SourceConfig) -> &'static str {
+fn var_of(source: &crate::config::SourceConfig) -> &'static str {
     match source.is_template() {
         true => TARGET_VAR,
         false => VAR,
@@ -144,7 +144,7 @@ pub fn dashboard(config: &Config, options: &Options) -> Value {
         header(&mut b, &sources);
     }
     let checks = super::checks(config);
-    for source in crate::configfile::SourceConfig::all(config) {
+    for source in crate::config::SourceConfig::all(config) {
         let name = &source.common.name;
         let title = match source.is_template() {
             false => format!("{name} ({})", source.kind.name()),
@@ -320,7 +320,7 @@ fn jobs_panels(b: &mut Board, jobs: &crate::jobs::config::JobsConfig) {
 }
 
 /// The first panel of a template's row: each leased target's health, by target.
-fn targets_panel(b: &mut Board, source: &crate::configfile::SourceConfig) {
+fn targets_panel(b: &mut Board, source: &crate::config::SourceConfig) {
     let name = &source.common.name;
     let up = style::fold(&selector(
         SOURCE_UP.name,
@@ -791,7 +791,7 @@ mod tests {
     use super::*;
 
     fn board(yaml: &str) -> Value {
-        let config = crate::configfile::load_str(yaml).unwrap();
+        let config = crate::config::load_str(yaml).unwrap();
         dashboard(
             &config,
             &Options::for_file(std::path::Path::new("team.yml")),
@@ -901,7 +901,7 @@ mod tests {
     /// templates' targets, jobs); a `$cluster` variable chooses one cluster.
     #[test]
     fn the_knobs_reach_every_series_a_panel_or_a_variable_reads() {
-        let config = crate::configfile::load_str(super::super::EVERY_KIND_OF_PANEL_AND_RULE)
+        let config = crate::config::load_str(super::super::EVERY_KIND_OF_PANEL_AND_RULE)
             .unwrap_or_else(|e| panic!("{e}"));
         let mut options = Options::for_file(std::path::Path::new("team.yml"));
         options.selection = Selection::new("tenant=\"t1\"", Some("cluster")).unwrap();

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::style::{self, STYLE};
-use crate::config::display::PanelKind;
+use crate::config_core::display::PanelKind;
 
 /// The datasource every panel and query uses: the dashboard's `datasource` variable.
 pub(super) fn ds() -> Value {

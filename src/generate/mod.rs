@@ -1,6 +1,6 @@
 //! Grafana dashboards and Prometheus rules generated from a config (`pulse-exporter
 //! dashboards`, `pulse-exporter rules`, `/dashboards.json`, `/rules.yml`): a view and alerts
-//! for the user's own checks, from what each check publishes ([`crate::config::shape`]).
+//! for the user's own checks, from what each check publishes ([`crate::config_core::shape`]).
 //!
 //! [`style`] holds the look shared with the bundled dashboards; [`bundle`] the bundle's rule
 //! files, rendered from their declarations with a selector and a cluster label, which
@@ -17,9 +17,9 @@ pub mod scrape;
 pub mod style;
 pub mod usual;
 
-use crate::config::shape::{regex_literal, Pin, Series};
-use crate::config::{CheckCommon, CheckPlan};
-use crate::configfile::{Config, SourceConfig};
+use crate::config::{Config, SourceConfig};
+use crate::config_core::shape::{regex_literal, Pin, Series};
+use crate::config_core::{CheckCommon, CheckPlan};
 use crate::self_metrics::{CHECK_SUCCESS, SOURCE_UP};
 
 /// One check as the generators see it: its source, its plan, its fields and what it
@@ -199,7 +199,7 @@ mod tests {
 
     #[test]
     fn a_checks_ok_joins_its_success_to_its_source() {
-        let config = crate::configfile::load_str(
+        let config = crate::config::load_str(
             "sources:\n  - { name: cache, kind: redis, url: 'redis://h' }\ntemplates:\n  - { name: shard.eu, kind: redis, url: 'redis://{{target}}', allowed_targets: ['.*'] }\n",
         )
         .unwrap();

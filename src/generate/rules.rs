@@ -14,11 +14,11 @@ use super::bundle::{Selection, ALERTS};
 use super::style::{self, fold};
 use super::usual::{usual, Usual};
 use super::{any_of, eq, matchers, selector, source_is, template_safe, CheckInfo};
-use crate::config::display::{Ratio, Threshold, DEFAULT_RATIO_WINDOW};
-use crate::config::drop_alert::{promql_duration, DropAlert};
-use crate::config::dur_text;
-use crate::config::shape::{regex_literal, Series, Shape};
-use crate::configfile::{Config, SourceConfig};
+use crate::config::{Config, SourceConfig};
+use crate::config_core::display::{Ratio, Threshold, DEFAULT_RATIO_WINDOW};
+use crate::config_core::drop_alert::{promql_duration, DropAlert};
+use crate::config_core::dur_text;
+use crate::config_core::shape::{regex_literal, Series, Shape};
 use crate::self_metrics::{CHECK_LAST_SUCCESS, CHECK_SUCCESS, SOURCE_UP};
 
 /// How a copied alert is kept to the sources of the config it was generated from.
@@ -697,7 +697,7 @@ mod tests {
     use super::*;
 
     fn rules_of(yaml: &str) -> serde_yaml::Value {
-        let config = crate::configfile::load_str(yaml).unwrap();
+        let config = crate::config::load_str(yaml).unwrap();
         serde_yaml::from_str(&rules(&config, &Selection::default())).unwrap()
     }
 
@@ -885,7 +885,7 @@ mod tests {
     /// beside it.
     #[test]
     fn the_generated_file_carries_every_alert_of_the_groups_it_replaces() {
-        let config = crate::configfile::load_str(
+        let config = crate::config::load_str(
             "sources:\n\
              - { name: db, kind: postgres, url: 'postgres://h/db', checks: [{ metric: app_jobs_pending, sql: SELECT 1 AS value }, { metric: app_job_latency_avg_seconds, sql: SELECT 1 AS value }] }\n\
              - { name: cache, kind: redis, url: 'redis://h', keys: [{ key: q, metric: app_queue_depth, label: queue }], heartbeats: [{ pattern: 'hb:*', pool: gpu, max_age: 2m }] }\n\
@@ -954,7 +954,7 @@ mod tests {
     #[test]
     fn every_brought_alert_is_in_the_bundle_and_reads_no_recorded_series() {
         // Every kind with built-in metrics, as a config declares it.
-        let config = crate::configfile::load_str(
+        let config = crate::config::load_str(
             "sources:\n\
              - { name: q, kind: rabbitmq, management_url: 'http://r:15672', username: u, password: p }\n\
              - { name: b, kind: s3, bucket: x, region: r, canary: {}, prefixes: [{ prefix: a/ }] }\n\
@@ -1001,7 +1001,7 @@ mod tests {
     #[test]
     fn the_knobs_reach_every_series_and_grouping_of_a_generated_file() {
         use promql_parser::parser::{Expr, LabelModifier};
-        let config = crate::configfile::load_str(super::super::EVERY_KIND_OF_PANEL_AND_RULE)
+        let config = crate::config::load_str(super::super::EVERY_KIND_OF_PANEL_AND_RULE)
             .unwrap_or_else(|e| panic!("{e}"));
         let selection = Selection::new("tenant=\"t1\"", Some("cluster")).unwrap();
         let file: serde_yaml::Value = serde_yaml::from_str(&rules(&config, &selection)).unwrap();

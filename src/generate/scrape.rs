@@ -15,7 +15,7 @@
 
 use serde_json::json;
 
-use crate::configfile::Config;
+use crate::config::Config;
 
 /// The health probe's vitals and outcomes one source may publish, at most (Postgres
 /// publishes a few series per database, slot and standby).
@@ -205,7 +205,7 @@ fn shard_rules(options: &Options, label: &str) -> Vec<serde_json::Value> {
 /// exporter replica its hash picks.
 fn template_job(
     config: &Config,
-    made: &crate::configfile::TemplateConfig,
+    made: &crate::config::TemplateConfig,
     options: &Options,
 ) -> serde_json::Value {
     let one = Config {
@@ -282,7 +282,7 @@ mod tests {
 
     #[test]
     fn the_largest_source_sets_the_sample_limit() {
-        let config = crate::configfile::load_str(
+        let config = crate::config::load_str(
             "global: { max_series: 500 }
 sources:
   - name: db
@@ -301,7 +301,7 @@ sources:
             500 + 20_000 + 2 * 500 + 4 * 24 + 1_000
         );
         // A built-in check without a series cap of its own counts as the most a check may.
-        let broker = crate::configfile::load_str(
+        let broker = crate::config::load_str(
             "sources:\n  - { name: mq, kind: rabbitmq, management_url: 'http://h:15672', username: u, password: p }\n",
         )
         .unwrap();
@@ -310,7 +310,7 @@ sources:
 
     #[test]
     fn the_job_relabels_each_source_to_the_exporter_that_runs_it() {
-        let config = crate::configfile::load_str(
+        let config = crate::config::load_str(
             "sources:\n  - { name: cache, kind: redis, url: 'redis://h' }\n",
         )
         .unwrap();
@@ -337,7 +337,7 @@ sources:
 
     #[test]
     fn the_operator_form_is_the_same_jobs_as_scrape_config_objects() {
-        let config = crate::configfile::load_str(
+        let config = crate::config::load_str(
             "sources:\n  - { name: cache, kind: redis, url: 'redis://h' }\ntemplates:\n  - { name: tenant_db, kind: redis, url: 'redis://{{target}}', allowed_targets: ['.*'] }\n",
         )
         .unwrap();
@@ -380,7 +380,7 @@ sources:
 
     #[test]
     fn a_template_job_sends_each_target_to_one_replica_and_each_prometheus_keeps_its_share() {
-        let config = crate::configfile::load_str(
+        let config = crate::config::load_str(
             "templates:\n  - { name: fleet, kind: redis, url: 'redis://{{target}}', allowed_targets: ['.*'] }\n  - { name: dbs, kind: redis, url: 'redis://{{target}}', allowed_targets: ['.*'] }\n",
         )
         .unwrap();

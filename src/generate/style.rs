@@ -112,7 +112,7 @@ mod tests {
         // Every unit the file names is one a check's `unit` field accepts too.
         for (_, unit) in &STYLE.units {
             assert!(
-                crate::config::display::UNITS.contains(&unit.as_str()),
+                crate::config_core::display::UNITS.contains(&unit.as_str()),
                 "{unit}"
             );
         }

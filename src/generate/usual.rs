@@ -9,10 +9,10 @@
 
 use super::style::fold;
 use super::{matchers, selector, CheckInfo};
-use crate::config::drop_alert::{
+use crate::config_core::drop_alert::{
     promql_duration, DropAlert, DEFAULT_DROP_WINDOW, MIN_KNOWN_PERIODS,
 };
-use crate::config::shape::{Series, Shape};
+use crate::config_core::shape::{Series, Shape};
 use crate::self_metrics::TIMEZONE_OFFSET;
 use std::time::Duration;
 
@@ -104,7 +104,7 @@ mod tests {
 
     #[test]
     fn the_usual_is_the_median_of_the_same_time_in_past_periods_each_series_apart() {
-        let config = crate::configfile::load_str(
+        let config = crate::config::load_str(
             "sources:\n  - name: db\n    kind: postgres\n    url: postgres://127.0.0.1/x\n    checks:\n      - { metric: app_signups_1h, sql: 'SELECT 1 AS value', const_labels: { app: web }, drop: { periods: 2, period: 1d } }\n",
         )
         .unwrap();
@@ -138,7 +138,9 @@ mod tests {
         assert_eq!(u.measured, "value");
         // A counter (a log file's) by its increase over the window.
         let drop = DropAlert {
-            window: Some(crate::config::Dur(std::time::Duration::from_secs(7200))),
+            window: Some(crate::config_core::Dur(std::time::Duration::from_secs(
+                7200,
+            ))),
             ..drop
         };
         let counter = Series::new("app_signups_total", Vec::new(), Shape::Counter);
@@ -159,7 +161,7 @@ mod tests {
         assert_eq!(u.measured, "increase over 2h");
         // A period shorter than a day compares with the time just before: no clock change.
         let hourly = DropAlert {
-            period: crate::config::Dur(std::time::Duration::from_secs(3600)),
+            period: crate::config_core::Dur(std::time::Duration::from_secs(3600)),
             window: None,
             ..drop
         };

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::names::{is_label_name, is_object_name};
-use crate::config::{ConfigError, Dur, FieldSet, Split, TimeZone};
+use crate::config_core::names::{is_label_name, is_object_name};
+use crate::config_core::{ConfigError, Dur, FieldSet, Split, TimeZone};
 use crate::jobs::schedule::Schedule;
 
 /// Label names a job's `labels:` may not use: the job series' own.
@@ -133,7 +133,7 @@ pub struct JobStoreConfig {
     pub postgres: Option<String>,
     /// With a `rediss://` store: the CA that signs the server's certificate and a client
     /// certificate, as a Redis source's `tls:` takes them.
-    pub tls: Option<crate::config::tls::TlsFiles>,
+    pub tls: Option<crate::config_core::tls::TlsFiles>,
     /// Prefix of the Redis keys (default `pulse:jobs:`).
     pub prefix: Option<String>,
     /// The Postgres table (default `pulse_jobs`).
@@ -157,7 +157,7 @@ pub enum StoreKind {
         /// The key prefix.
         prefix: String,
         /// Trust and identity of a `rediss://` URL.
-        tls: Option<crate::config::tls::TlsFiles>,
+        tls: Option<crate::config_core::tls::TlsFiles>,
     },
     /// A Postgres URL and table.
     Postgres {
@@ -353,7 +353,8 @@ pub fn parse(
     match store {
         None | Some(serde_yaml::Value::Null) => {}
         Some(v) => {
-            let parsed = crate::config::parse::parse_at::<JobStoreConfig>(v, "job_store", errors);
+            let parsed =
+                crate::config_core::parse::parse_at::<JobStoreConfig>(v, "job_store", errors);
             if let Some(settings) = parsed.and_then(|s| store_settings(s, errors)) {
                 out.store = settings;
             }
@@ -397,9 +398,10 @@ fn parse_jobs(
     let mut out = Vec::new();
     for (i, item) in items.into_iter().enumerate() {
         let path = format!("jobs[{i}]");
-        let Some(Split(schedule, job)) =
-            crate::config::parse::parse_split::<ScheduleConfig, JobFields>(item, &path, errors)
-        else {
+        let Some(Split(schedule, job)) = crate::config_core::parse::parse_split::<
+            ScheduleConfig,
+            JobFields,
+        >(item, &path, errors) else {
             continue;
         };
         if !is_job_name(&job.name) {
@@ -443,9 +445,10 @@ fn parse_keys(
     let mut out = Vec::new();
     for (i, item) in items.into_iter().enumerate() {
         let path = format!("job_keys[{i}]");
-        let Some(Split(schedule, k)) =
-            crate::config::parse::parse_split::<ScheduleConfig, JobKeyFields>(item, &path, errors)
-        else {
+        let Some(Split(schedule, k)) = crate::config_core::parse::parse_split::<
+            ScheduleConfig,
+            JobKeyFields,
+        >(item, &path, errors) else {
             continue;
         };
         if !is_job_name(&k.name) {

@@ -83,7 +83,7 @@ impl Schedule {
     /// The schedule as shown in the `schedule` label: `every 1h`, `cron 15 2 * * * Europe/Berlin`.
     pub fn describe(&self) -> String {
         match self {
-            Schedule::Every(d) => format!("every {}", crate::config::dur_text(*d)),
+            Schedule::Every(d) => format!("every {}", crate::config_core::dur_text(*d)),
             Schedule::Cron { text, zone, .. } => format!("cron {text} {}", zone.name()),
         }
     }

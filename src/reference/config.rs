@@ -8,7 +8,7 @@ use std::fmt::Write;
 use schemars::Schema;
 use serde_json::Value;
 
-use crate::config::{CheckCommon, Global, SourceCommon};
+use crate::config_core::{CheckCommon, Global, SourceCommon};
 use crate::sources::declare::schema;
 use crate::sources::registry::KINDS;
 
@@ -61,7 +61,7 @@ pub fn render() -> String {
         "Besides these, a source takes the fields of its kind, below.",
         &[&source],
     );
-    let template = schema::<crate::config::template::TemplateFields>();
+    let template = schema::<crate::config_core::template::TemplateFields>();
     section(
         &mut out,
         "Fields of every template (`templates:` items)",

@@ -11,8 +11,8 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::config::template::TemplateFields;
-use crate::config::{CheckCommon, Global, SourceCommon};
+use crate::config_core::template::TemplateFields;
+use crate::config_core::{CheckCommon, Global, SourceCommon};
 use crate::sources::declare::schema;
 use crate::sources::registry::KINDS;
 

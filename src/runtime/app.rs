@@ -9,9 +9,9 @@ use std::time::SystemTime;
 
 use tokio::task::JoinHandle;
 
-use crate::config::template::Template;
-use crate::config::{CheckPlan, ConfigErrors};
-use crate::configfile::{Config, SourceConfig};
+use crate::config::{Config, SourceConfig};
+use crate::config_core::template::Template;
+use crate::config_core::{CheckPlan, ConfigErrors};
 use crate::jobs::tracker::JobTracker;
 use crate::runtime::certificate_watch;
 use crate::runtime::leases::Leases;
@@ -136,7 +136,7 @@ pub struct App {
 #[derive(Debug, Default)]
 pub(super) struct LeaseSetup {
     pub(super) templates: HashMap<String, Arc<Template>>,
-    pub(super) global: crate::config::Global,
+    pub(super) global: crate::config_core::Global,
 }
 
 /// The dashboard and rules generated from the running config (the whole file, every shard's
@@ -228,7 +228,7 @@ impl App {
         let Some(path) = &self.config_path else {
             return Err(ReloadError::NoFile);
         };
-        let result = match crate::configfile::load_file(path) {
+        let result = match crate::config::load_file(path) {
             Ok(config) => {
                 let mut running = self.running.lock().await;
                 self.apply(&mut running, config).map_err(ReloadError::Start)
@@ -423,7 +423,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_shard_serves_the_dashboard_and_rules_of_the_whole_file() {
-        let config = crate::configfile::load_str(TWO_SOURCES).unwrap();
+        let config = crate::config::load_str(TWO_SOURCES).unwrap();
         // The shard that runs alpha, of two: beta belongs to the other.
         let index = crate::runtime::shard::owner("alpha", 2);
         assert_ne!(
@@ -455,7 +455,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_rejected_reload_says_which_kind_of_failure_it_was() {
-        let config = crate::configfile::load_str(TWO_SOURCES).unwrap();
+        let config = crate::config::load_str(TWO_SOURCES).unwrap();
         let in_memory = App::start(config.clone(), None).unwrap();
         let e = in_memory.reload().await.unwrap_err();
         assert!(matches!(e, ReloadError::NoFile), "{e:?}");

@@ -22,7 +22,7 @@ pub fn fingerprint(config: &Path) -> [u8; 32] {
     let mut hash = Sha256::new();
     // Read as a reload would, so a file it refuses (a device, over the size bound) is
     // digested as that refusal, never read whole.
-    let text = match crate::configfile::read_file(config) {
+    let text = match crate::config::read_file(config) {
         Ok(text) => text,
         Err(e) => {
             hash.update(e.as_bytes());
@@ -30,7 +30,7 @@ pub fn fingerprint(config: &Path) -> [u8; 32] {
         }
     };
     hash.update(text.as_bytes());
-    for file in crate::config::secret_files(&text) {
+    for file in crate::config_core::secret_files(&text) {
         hash.update([0]);
         hash.update(file.as_os_str().as_encoded_bytes());
         // Bounded as the secret reader is: a reference to a device is refused there, and
@@ -38,7 +38,7 @@ pub fn fingerprint(config: &Path) -> [u8; 32] {
         let mut bytes = Vec::new();
         let read = std::fs::File::open(&file).and_then(|f| {
             std::io::Read::read_to_end(
-                &mut std::io::Read::take(f, crate::config::interpolate::MAX_SECRET_BYTES + 1),
+                &mut std::io::Read::take(f, crate::config_core::interpolate::MAX_SECRET_BYTES + 1),
                 &mut bytes,
             )
         });

@@ -8,7 +8,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::config::template::Template;
+use crate::config_core::template::Template;
 
 /// Request gaps remembered per lease: enough to see the scrape interval through the short
 /// gaps an HA pair of Prometheus servers makes, scraping the same target a moment apart.
@@ -170,7 +170,7 @@ mod tests {
 
     fn template(idle: Option<&str>) -> Arc<Template> {
         let idle = idle.map(|i| format!(", idle: {i}")).unwrap_or_default();
-        let config = crate::configfile::load_str(&format!(
+        let config = crate::config::load_str(&format!(
             "templates:\n  - {{ name: fleet, kind: redis, url: 'redis://{{{{target}}}}', allowed_targets: ['.*']{idle} }}\n"
         ))
         .unwrap();

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::configfile::Config;
+use crate::config::Config;
 use crate::runtime::scheduler::{run_once, RunSummary};
 use crate::runtime::store::Store;
 

@@ -10,7 +10,7 @@ use rand::Rng;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::config::CheckPlan;
+use crate::config_core::CheckPlan;
 use crate::error::{ProbeError, Reason};
 use crate::runtime::store::{Store, Transition};
 use crate::sources::Probe;

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use crate::config::CheckPlan;
+use crate::config_core::CheckPlan;
 use crate::error::{ProbeError, Reason};
 use crate::sample::Output;
 
@@ -103,7 +103,7 @@ pub struct Store {
     /// Leases ended because their target had nothing in the cache.
     leases_replaced: std::sync::atomic::AtomicU64,
     /// The platform's time zone (`global.timezone`), whose offset is published.
-    timezone: Mutex<Option<crate::config::TimeZone>>,
+    timezone: Mutex<Option<crate::config_core::TimeZone>>,
     /// The certificate expiry each source's TLS endpoint presented, and when it was read.
     certificates: Mutex<BTreeMap<(String, String), (f64, SystemTime)>>,
     /// The expiry of the web server's own certificate, when it serves TLS.
@@ -435,13 +435,13 @@ impl Store {
     }
 
     /// Records the platform's time zone of the applied config.
-    pub fn set_timezone(&self, tz: Option<crate::config::TimeZone>) {
+    pub fn set_timezone(&self, tz: Option<crate::config_core::TimeZone>) {
         *self.timezone.locked() = tz;
         self.changed();
     }
 
     /// The platform's time zone, if the config names one.
-    pub fn timezone(&self) -> Option<crate::config::TimeZone> {
+    pub fn timezone(&self) -> Option<crate::config_core::TimeZone> {
         *self.timezone.locked()
     }
 }

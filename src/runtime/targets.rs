@@ -9,8 +9,8 @@ use crate::sync::MutexExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::config::template::Refused;
-use crate::configfile::Config;
+use crate::config::Config;
+use crate::config_core::template::Refused;
 use crate::runtime::app::{App, LeaseSetup, RunningSource};
 use crate::runtime::leases::{Full, Lease, Leases};
 
@@ -111,7 +111,7 @@ impl App {
         leases
             .has_room(setup.global.max_leased_targets)
             .map_err(LeaseError::Full)?;
-        let config = crate::configfile::template_source(template, target, &setup.global)
+        let config = crate::config::template_source(template, target, &setup.global)
             .map_err(|e| LeaseError::Start(e.to_string()))?;
         // Nothing connects here: the checks connect in their tasks, so a dead target costs
         // the request nothing.
@@ -276,7 +276,7 @@ impl App {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::template::Refused;
+    use crate::config_core::template::Refused;
 
     /// A Redis template over loopback ports; the targets' ports are closed (connections are
     /// lazy, nothing needs to answer).
@@ -287,7 +287,7 @@ mod tests {
     }
 
     fn start(yaml: &str, file: Option<std::path::PathBuf>) -> Arc<App> {
-        App::start(crate::configfile::load_str(yaml).unwrap(), file).unwrap()
+        App::start(crate::config::load_str(yaml).unwrap(), file).unwrap()
     }
 
     #[tokio::test]

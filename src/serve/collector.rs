@@ -43,7 +43,7 @@ impl Scope {
     /// Whether the series of `source` are served.
     fn covers(&self, source: &str) -> bool {
         match self {
-            Scope::Configured => !crate::config::template::is_leased(source),
+            Scope::Configured => !crate::config_core::template::is_leased(source),
             Scope::Source(name) => name == source,
             Scope::Exporter => false,
         }
@@ -377,7 +377,7 @@ mod tests {
     use std::sync::Arc;
     use std::time::{Duration, SystemTime};
 
-    use crate::config::{CheckPlan, HEALTH_CHECK};
+    use crate::config_core::{CheckPlan, HEALTH_CHECK};
     use crate::error::{ProbeError, Reason};
     use crate::runtime::store::Store;
     use crate::sample::{Family, Output};

@@ -115,7 +115,7 @@ pub fn wait_bound(scrape_timeout: Option<&str>) -> std::time::Duration {
 /// that is no address, 403 for one the template does not allow, 503 while the lease table is
 /// full, 400 when the template made nothing of the target.
 pub fn lease_refusal(e: &crate::runtime::targets::LeaseError) -> Refusal {
-    use crate::config::template::Refused;
+    use crate::config_core::template::Refused;
     use crate::runtime::targets::LeaseError;
     let status = match e {
         LeaseError::UnknownTemplate { .. } => StatusCode::NOT_FOUND,

@@ -36,7 +36,7 @@ impl ConnectError {
         }
     }
 
-    /// A TLS file error of [`crate::config::tls::TlsFiles::load`], under `tls.`.
+    /// A TLS file error of [`crate::config_core::tls::TlsFiles::load`], under `tls.`.
     pub fn tls((field, message): (&'static str, String)) -> ConnectError {
         ConnectError::field(format!("tls.{field}"), message)
     }

@@ -5,8 +5,8 @@
 use schemars::{JsonSchema, Schema};
 use serde_yaml::Value;
 
-use crate::config::parse::{take_checks, SpecParser};
-use crate::config::{CheckConfig, ConfigError};
+use crate::config_core::parse::{take_checks, SpecParser};
+use crate::config_core::{CheckConfig, ConfigError};
 
 /// One list of checks of a kind, such as `checks:` or `heartbeats:`: parsing and the config
 /// reference both read this one declaration.

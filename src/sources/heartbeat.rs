@@ -13,8 +13,8 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use serde::Deserialize;
 
-use crate::config::validate::label_name;
-use crate::config::{CheckCommon, ConfigError, Dur};
+use crate::config_core::validate::label_name;
+use crate::config_core::{CheckCommon, ConfigError, Dur};
 use crate::metric::Metric;
 use crate::sample::{label, Output};
 use crate::topn::Largest;
@@ -126,7 +126,7 @@ fn default_forget_after() -> Dur {
     Dur(Duration::from_secs(24 * 3600))
 }
 
-impl crate::config::FieldSet for HeartbeatCommon {
+impl crate::config_core::FieldSet for HeartbeatCommon {
     const KEYS: &'static [&'static str] = &[
         "pool",
         "max_age",
@@ -139,8 +139,8 @@ impl crate::config::FieldSet for HeartbeatCommon {
 
 impl HeartbeatCommon {
     /// What a heartbeat check publishes: the pool's workers.
-    pub fn series(&self) -> Vec<crate::config::shape::Series> {
-        use crate::config::shape::{Pin, Series, Shape};
+    pub fn series(&self) -> Vec<crate::config_core::shape::Series> {
+        use crate::config_core::shape::{Pin, Series, Shape};
         let workers = Shape::Workers {
             pool: self.pool.clone(),
         };
@@ -174,13 +174,13 @@ impl HeartbeatCommon {
         const_labels: &std::collections::BTreeMap<String, String>,
         errors: &mut Vec<ConfigError>,
     ) {
-        if !crate::config::names::is_object_name(&self.pool) {
+        if !crate::config_core::names::is_object_name(&self.pool) {
             errors.push(ConfigError::new(
                 format!("{path}.pool"),
                 "use 1-64 characters of letters, digits, `_`, `.`, `:` or `-`",
             ));
         }
-        crate::config::validate::in_range(
+        crate::config_core::validate::in_range(
             &format!("{path}.max_workers"),
             self.max_workers as u64,
             1,
@@ -533,7 +533,7 @@ mod tests {
     fn workers_beyond_max_workers_are_the_only_drops_of_a_heartbeat_check() {
         // The store's max_series cap would drop some of the kept workers' series and count
         // them again on top of the workers forgotten: a heartbeat check has no such cap.
-        let c = crate::configfile::load_str(
+        let c = crate::config::load_str(
             "sources:\n  - { name: q, kind: redis, url: 'redis://h', heartbeats: [{ pool: p, pattern: 'w:*', max_workers: 5000 }], keys: [{ key: k, metric: app_k }] }",
         )
         .unwrap();
@@ -553,7 +553,7 @@ mod tests {
 
     #[test]
     fn bad_heartbeat_settings_are_named_with_their_fix() {
-        crate::configfile::assert_reports(
+        crate::config::assert_reports(
             r#"
 sources:
   - name: q
@@ -578,7 +578,7 @@ sources:
             ],
         );
         // A field of neither part is named with both parts' fields.
-        crate::configfile::assert_reports(
+        crate::config::assert_reports(
             "sources:\n  - { name: q, kind: redis, url: 'redis://h', heartbeats: [{ pool: p, pattern: 'w:*', max_agee: 1m }] }",
             &["sources[0].heartbeats[0].max_agee: unknown field `max_agee`", "or one of `pool`, `max_age`"],
         );

@@ -36,7 +36,7 @@ use std::time::Duration;
 use serde_yaml::Value;
 use tokio::time::Instant;
 
-use crate::config::{CheckConfig, CheckPlan, CheckSpec, ConfigError};
+use crate::config_core::{CheckConfig, CheckPlan, CheckSpec, ConfigError};
 use crate::error::ProbeError;
 use crate::metric::Metric;
 use crate::sample::Output;
@@ -103,7 +103,7 @@ pub trait Kind: Sized + Send + Sync + 'static {
     }
 
     /// The checks the kind builds in from its settings (a RabbitMQ source's queue check, an
-    /// S3 canary), each named by the kind with [`crate::config::parse::builtin`]. They come
+    /// S3 canary), each named by the kind with [`crate::config_core::parse::builtin`]. They come
     /// before the listed checks.
     fn builtin_checks(settings: &Self::Settings, path: &str) -> Vec<CheckConfig<Self::Check>> {
         let _ = (settings, path);
@@ -124,7 +124,7 @@ pub trait Kind: Sized + Send + Sync + 'static {
     /// before the listed checks and [`Kind::statistics_checks`] after them.
     fn parse(mut rest: Value, path: &str, errors: &mut Vec<ConfigError>) -> Option<Parsed<Self>> {
         let listed = declare::take_lists(&Self::lists(), &mut rest, path, errors);
-        let settings = crate::config::parse::parse_at(rest, path, errors)?;
+        let settings = crate::config_core::parse::parse_at(rest, path, errors)?;
         let mut checks = Self::builtin_checks(&settings, path);
         checks.extend(listed);
         checks.extend(Self::statistics_checks(&settings, path));
@@ -151,7 +151,7 @@ pub trait Kind: Sized + Send + Sync + 'static {
     fn series(
         parsed: &Parsed<Self>,
         check: &CheckConfig<Self::Check>,
-    ) -> Vec<crate::config::shape::Series> {
+    ) -> Vec<crate::config_core::shape::Series> {
         let _ = parsed;
         check.spec.series(&check.common)
     }

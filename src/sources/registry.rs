@@ -13,7 +13,7 @@ use serde_yaml::Value;
 
 use super::{logfile, mongodb, postgres, rabbitmq, redis, s3, stripe};
 use super::{Connect, Kind, Parsed, Probe, Source};
-use crate::config::{AnyCheck, CheckPlan, ConfigError};
+use crate::config_core::{AnyCheck, CheckPlan, ConfigError};
 use crate::metric::Metric;
 
 /// Every source kind, by the name written in `kind:`.
@@ -145,7 +145,7 @@ pub trait ParsedSource: fmt::Debug + Send + Sync + 'static {
     /// The checks, in file order.
     fn checks(&self) -> Vec<&dyn AnyCheck>;
     /// What each check publishes, in the order of [`ParsedSource::checks`].
-    fn series(&self) -> Vec<Vec<crate::config::shape::Series>>;
+    fn series(&self) -> Vec<Vec<crate::config_core::shape::Series>>;
     /// Records the kind's own rules broken at `path`.
     fn validate(&self, path: &str, errors: &mut Vec<ConfigError>);
     /// See [`Kind::display_endpoint`].
@@ -176,7 +176,7 @@ impl<K: Kind> ParsedSource for Parsed<K> {
         self.checks.iter().map(|c| c as &dyn AnyCheck).collect()
     }
 
-    fn series(&self) -> Vec<Vec<crate::config::shape::Series>> {
+    fn series(&self) -> Vec<Vec<crate::config_core::shape::Series>> {
         self.checks.iter().map(|c| K::series(self, c)).collect()
     }
 
@@ -244,7 +244,7 @@ mod tests {
     #[test]
     fn each_kind_names_the_tls_endpoints_its_clients_reach() {
         use crate::certificates::Endpoints;
-        let config = crate::configfile::load_str(
+        let config = crate::config::load_str(
             "sources:
   - { name: pg-tls, kind: postgres, url: 'postgres://u:pw@db.internal:6432/app?sslmode=verify-full' }
   - { name: pg-prefer, kind: postgres, url: 'postgres://u@db.internal/app' }
@@ -347,7 +347,7 @@ mod tests {
         for entry in KINDS {
             let example = servers.replace_all(entry.example, format!("127.0.0.1:{closed}"));
             let text = format!("global: {{ timeout: 2s, health_timeout: 2s }}\n{example}");
-            let config = crate::configfile::load_str(&text)
+            let config = crate::config::load_str(&text)
                 .unwrap_or_else(|e| panic!("{}: its example.yml does not load: {e}", entry.name));
             assert_eq!(config.sources.len(), 1, "{}: one source", entry.name);
             let source = &config.sources[0];
@@ -396,7 +396,7 @@ mod tests {
             let label = format!("source=\"{}\"", source.common.name);
             assert_eq!(rows.len(), source.checks().len() + 1, "{text}");
             for row in rows {
-                let health = row.check == crate::config::HEALTH_CHECK;
+                let health = row.check == crate::config_core::HEALTH_CHECK;
                 let series = if health {
                     "pulse_source_up{"
                 } else {

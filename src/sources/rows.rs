@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde::Deserialize;
 
-use crate::config::validate::label_name;
-use crate::config::{ConfigError, FieldSet};
+use crate::config_core::validate::label_name;
+use crate::config_core::{ConfigError, FieldSet};
 use crate::error::ProbeError;
 use crate::sample::{label, Output};
 
@@ -92,7 +92,7 @@ impl Stat {
 
 /// How a check's rows map to samples: the row fields every query-style check (SQL, MongoDB
 /// aggregate) shares, read beside the kind's own fields with
-/// [`crate::config::parse::parse_split`].
+/// [`crate::config_core::parse::parse_split`].
 #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RowShape {
@@ -117,8 +117,8 @@ impl FieldSet for RowShape {
 impl RowShape {
     /// What a check of this shape publishes under `metric`; `top_n` when its query ranks
     /// and limits its rows.
-    pub fn series(&self, metric: &str, top_n: bool) -> Vec<crate::config::shape::Series> {
-        use crate::config::shape::{gauge_shape, Series, Shape};
+    pub fn series(&self, metric: &str, top_n: bool) -> Vec<crate::config_core::shape::Series> {
+        use crate::config_core::shape::{gauge_shape, Series, Shape};
         let mut labels = self.labels.clone();
         if self.values.len() > 1 {
             labels.extend(self.value_label.clone());

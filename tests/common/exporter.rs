@@ -196,7 +196,7 @@ impl InProcess {
 
     /// [`InProcess::start`] with explicit HTTP limits (short timeouts, few connections).
     pub fn start_limited(config: &str, limits: pulse_exporter::serve::limits::Limits) -> InProcess {
-        let config = pulse_exporter::configfile::load_str(config).unwrap_or_else(|e| panic!("{e}"));
+        let config = pulse_exporter::config::load_str(config).unwrap_or_else(|e| panic!("{e}"));
         let app = pulse_exporter::runtime::app::App::start(config, None).unwrap();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();

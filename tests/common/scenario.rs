@@ -26,7 +26,7 @@ pub struct Scenario {
 /// test then asserts is what a good run produced. A test of failures waits with
 /// [`Serving::wait_for`] instead.
 pub async fn scenario(yaml: &str) -> Scenario {
-    let config = pulse_exporter::configfile::load_str(yaml).unwrap_or_else(|e| panic!("{e}"));
+    let config = pulse_exporter::config::load_str(yaml).unwrap_or_else(|e| panic!("{e}"));
     let mut runs: Vec<(String, &'static str, String)> = Vec::new();
     for source in &config.sources {
         let name = source.common.name.clone();

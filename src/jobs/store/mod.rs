@@ -60,7 +60,7 @@ impl OpenError {
         }
     }
 
-    /// A TLS file error of [`crate::config::tls::TlsFiles::load`] (a file changed since the
+    /// A TLS file error of [`crate::config_core::tls::TlsFiles::load`] (a file changed since the
     /// config loaded), under `tls.`.
     fn tls((field, message): (&'static str, String)) -> OpenError {
         OpenError {

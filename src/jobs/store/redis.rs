@@ -60,7 +60,7 @@ impl RedisStore {
     pub fn open(
         url: &str,
         prefix: &str,
-        tls: Option<&crate::config::tls::TlsFiles>,
+        tls: Option<&crate::config_core::tls::TlsFiles>,
     ) -> Result<RedisStore, OpenError> {
         let client = match tls {
             Some(tls) => {

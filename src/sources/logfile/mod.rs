@@ -26,9 +26,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::{Kind, Parsed};
-use crate::config::parse::builtin;
-use crate::config::validate::{alert_fits, label_name, metric_name};
-use crate::config::{CheckConfig, CheckSpec, ConfigError};
+use crate::config_core::parse::builtin;
+use crate::config_core::validate::{alert_fits, label_name, metric_name};
+use crate::config_core::{CheckConfig, CheckSpec, ConfigError};
 use crate::metric::Metric;
 pub use count::MAX_LINE_BYTES;
 use file::file_type_name;
@@ -85,7 +85,7 @@ pub struct CounterConfig {
     pub matches: BTreeMap<String, String>,
     /// An alert on the counter's rate in the generated rules, or with `ratio`, on the share
     /// of some label values (`{ above: 0.25, ratio: { label: status, values: [error] } }`).
-    pub alert: Option<crate::config::display::Threshold>,
+    pub alert: Option<crate::config_core::display::Threshold>,
 }
 
 /// A histogram of a numeric field.
@@ -145,8 +145,8 @@ impl Kind for Logfile {
     fn series(
         parsed: &Parsed<Self>,
         _check: &CheckConfig<TailCheck>,
-    ) -> Vec<crate::config::shape::Series> {
-        use crate::config::shape::{Series, Shape};
+    ) -> Vec<crate::config_core::shape::Series> {
+        use crate::config_core::shape::{Series, Shape};
         let s = &parsed.settings;
         let counters = s
             .counters
@@ -207,10 +207,10 @@ impl Kind for Logfile {
                 label_name(&format!("{cp}.labels"), name, errors);
             }
             if let Some(alert) = &ctr.alert {
-                let series = crate::config::shape::Series::new(
+                let series = crate::config_core::shape::Series::new(
                     &ctr.metric,
                     ctr.labels.keys().cloned().collect(),
-                    crate::config::shape::Shape::Counter,
+                    crate::config_core::shape::Shape::Counter,
                 );
                 alert_fits(&format!("{cp}.alert"), alert, &[series], errors);
             }
@@ -252,7 +252,7 @@ impl Kind for Logfile {
 
 #[cfg(test)]
 mod config_tests {
-    use crate::configfile::assert_reports;
+    use crate::config::assert_reports;
 
     #[test]
     fn bad_fields_are_named_with_their_fix() {

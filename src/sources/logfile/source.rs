@@ -11,7 +11,7 @@ use super::count::Counts;
 use super::file::{blocking, open_regular};
 use super::tail::{Tail, TailProbe};
 use super::{LogfileConfig, TailCheck};
-use crate::config::{CheckConfig, CheckPlan};
+use crate::config_core::{CheckConfig, CheckPlan};
 use crate::sample::Output;
 use crate::sources::{Connect, ConnectError};
 use crate::sources::{Probe, ProbeFuture, Source};

@@ -24,8 +24,8 @@ use tokio::time::Instant;
 
 use super::client::{classify, Shared};
 use super::decode::number;
-use crate::config::validate::{in_range, statistics_timing};
-use crate::config::{ConfigError, Dur};
+use crate::config_core::validate::{in_range, statistics_timing};
+use crate::config_core::{ConfigError, Dur};
 use crate::metric::Metric;
 use crate::sample::{unix_now, HistogramData, Output};
 use crate::sources::{Probe, ProbeFuture};

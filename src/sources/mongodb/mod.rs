@@ -41,8 +41,10 @@ use tokio::sync::OnceCell;
 
 use super::{Kind, Parsed, Probe, Source};
 use crate::certificates::{Endpoints, Handshake, TlsEndpoint};
-use crate::config::parse::{builtin, parse_split};
-use crate::config::{CheckCommon, CheckConfig, CheckPlan, CheckSpec, ConfigError, Split, Switch};
+use crate::config_core::parse::{builtin, parse_split};
+use crate::config_core::{
+    CheckCommon, CheckConfig, CheckPlan, CheckSpec, ConfigError, Split, Switch,
+};
 use crate::metric::Metric;
 use crate::sources::declare::{schema, CheckList};
 use crate::sources::heartbeat::{HeartbeatCommon, Tracker};
@@ -114,7 +116,7 @@ impl CheckSpec for MongodbCheck {
         matches!(self, MongodbCheck::Heartbeat(_))
     }
 
-    fn series(&self, common: &CheckCommon) -> Vec<crate::config::shape::Series> {
+    fn series(&self, common: &CheckCommon) -> Vec<crate::config_core::shape::Series> {
         match self {
             MongodbCheck::Query(Split(shape, q)) => {
                 // A pipeline with a `$limit` stage returns a bounded list: a top-N table.
@@ -480,7 +482,7 @@ mod tests {
 
     #[test]
     fn bad_fields_are_named_with_their_fix() {
-        use crate::configfile::{assert_reports, errors_of};
+        use crate::config::{assert_reports, errors_of};
         assert_reports(
             "sources:\n  - { name: m, kind: mongodb, url: 'mysql://h/app' }",
             &["sources[0].url: expected mongodb://user:password@host:27017/database"],

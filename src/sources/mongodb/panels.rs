@@ -3,8 +3,8 @@
 //! namespace, and the profiler's slowest query shapes.
 
 use super::latency::{COLLECTION_LATENCY, OLDEST_OPERATION, SHAPE_TIME};
-use crate::config::display::PanelKind;
-use crate::config::shape::{Builtin, Panel, PanelExpr, PanelQuery, Series, Shape};
+use crate::config_core::display::PanelKind;
+use crate::config_core::shape::{Builtin, Panel, PanelExpr, PanelQuery, Series, Shape};
 
 /// What the `latency` check publishes, with its panels.
 pub(super) fn latency() -> Vec<Series> {

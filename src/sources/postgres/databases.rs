@@ -17,8 +17,8 @@ use tokio::time::Instant;
 
 use super::decode::check_columns;
 use super::session::{stream_rows, CheckPool};
-use crate::config::validate::{in_range, whole_match_patterns};
-use crate::config::ConfigError;
+use crate::config_core::validate::{in_range, whole_match_patterns};
+use crate::config_core::ConfigError;
 use crate::error::ProbeError;
 use crate::sample::Output;
 use crate::sources::rows::RowShape;

@@ -42,10 +42,10 @@ use tokio::sync::Mutex;
 
 use super::{Kind, Parsed, Probe, Source};
 use crate::certificates::{Endpoints, Handshake, TlsEndpoint};
-use crate::config::parse::builtin;
-use crate::config::parse::parse_split;
-use crate::config::validate::in_range;
-use crate::config::{
+use crate::config_core::parse::builtin;
+use crate::config_core::parse::parse_split;
+use crate::config_core::validate::in_range;
+use crate::config_core::{
     CheckCommon, CheckConfig, CheckPlan, CheckSpec, ConfigError, Size, Split, Switch,
 };
 use crate::metric::Metric;
@@ -143,7 +143,7 @@ impl CheckSpec for PostgresCheck {
         matches!(self, PostgresCheck::Heartbeat(_))
     }
 
-    fn series(&self, common: &CheckCommon) -> Vec<crate::config::shape::Series> {
+    fn series(&self, common: &CheckCommon) -> Vec<crate::config_core::shape::Series> {
         match self {
             PostgresCheck::Sql(Split(shape, sql)) => {
                 let metric = common.metric.as_deref().unwrap_or_default();
@@ -216,8 +216,8 @@ impl Kind for Postgres {
         // Each runs on its own interval and timeout, whatever the source's: the interval is the
         // window of its numbers.
         let every = |check: &mut CheckConfig<PostgresCheck>,
-                     interval: crate::config::Dur,
-                     timeout: crate::config::Dur| {
+                     interval: crate::config_core::Dur,
+                     timeout: crate::config_core::Dur| {
             check.common.interval = Some(interval);
             check.common.timeout = Some(timeout);
         };
@@ -301,7 +301,7 @@ impl Kind for Postgres {
     fn series(
         parsed: &Parsed<Self>,
         check: &CheckConfig<PostgresCheck>,
-    ) -> Vec<crate::config::shape::Series> {
+    ) -> Vec<crate::config_core::shape::Series> {
         match (&parsed.settings.databases, &check.spec) {
             (Some(_), PostgresCheck::Sql(Split(shape, sql))) => {
                 // Fanned out: every series has the `database` label first.
@@ -448,7 +448,7 @@ impl Source<PostgresCheck> for PostgresSource {
 
 #[cfg(test)]
 mod tests {
-    use crate::configfile::{assert_reports, errors_of};
+    use crate::config::{assert_reports, errors_of};
 
     #[test]
     fn a_fanned_out_check_may_not_name_a_label_database() {
@@ -472,8 +472,8 @@ mod tests {
                 max_connections: 1,
                 slot_wal_limit: super::default_slot_wal_limit(),
                 databases: None,
-                statements: crate::config::Switch::Off,
-                tables: crate::config::Switch::Off,
+                statements: crate::config_core::Switch::Off,
+                tables: crate::config_core::Switch::Off,
             };
             let source =
                 <super::PostgresSource as crate::sources::Connect<_>>::connect(&config, "db")

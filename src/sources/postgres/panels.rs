@@ -5,8 +5,8 @@ use super::metrics::{
     STATEMENT_CALLS, STATEMENT_EXEC_TIME, STATEMENT_INFO, STATEMENT_MEAN_EXEC_TIME,
     TABLE_LIVE_ROWS, TABLE_SEQ_ROWS_READ,
 };
-use crate::config::display::PanelKind;
-use crate::config::shape::{Builtin, Panel, PanelQuery, Series, Shape};
+use crate::config_core::display::PanelKind;
+use crate::config_core::shape::{Builtin, Panel, PanelQuery, Series, Shape};
 
 /// What the `statements` check publishes, with its panels.
 pub(super) fn statements() -> Vec<Series> {

@@ -38,8 +38,8 @@ use super::metrics::{
     STATEMENT_INFO, STATEMENT_MEAN_EXEC_TIME, STATEMENT_READ_BYTES, STATEMENT_ROWS,
 };
 use super::session::{classify, read_only, CheckPool};
-use crate::config::validate::{in_range, statistics_timing};
-use crate::config::{ConfigError, Dur};
+use crate::config_core::validate::{in_range, statistics_timing};
+use crate::config_core::{ConfigError, Dur};
 use crate::error::ProbeError;
 use crate::sample::Output;
 use crate::sources::window::{Moved, Reading, Window};

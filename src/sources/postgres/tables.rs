@@ -22,8 +22,8 @@ use super::metrics::{
     TABLE_LIVE_ROWS, TABLE_SEQ_ROWS_READ, TABLE_SEQ_SCANS,
 };
 use super::session::{classify, read_only, CheckPool};
-use crate::config::validate::{in_range, statistics_timing};
-use crate::config::{ConfigError, Dur};
+use crate::config_core::validate::{in_range, statistics_timing};
+use crate::config_core::{ConfigError, Dur};
 use crate::error::ProbeError;
 use crate::sample::Output;
 use crate::sources::window::{Moved, Reading, Window};

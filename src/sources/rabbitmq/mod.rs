@@ -26,9 +26,9 @@ use serde::Deserialize;
 
 use super::{Kind, Parsed};
 use crate::certificates::{Endpoints, TlsEndpoint};
-use crate::config::parse::builtin;
-use crate::config::validate::in_range;
-use crate::config::{CheckConfig, CheckSpec, ConfigError};
+use crate::config_core::parse::builtin;
+use crate::config_core::validate::in_range;
+use crate::config_core::{CheckConfig, CheckSpec, ConfigError};
 use crate::metric::Metric;
 
 use metrics::{
@@ -66,7 +66,7 @@ pub struct RabbitmqConfig {
     pub amqp_queues: Vec<String>,
     /// For an `https://` management URL and an `amqps://` AMQP URL: a private CA to trust
     /// (instead of the public roots) and a client certificate to present.
-    pub tls: Option<crate::config::tls::TlsFiles>,
+    pub tls: Option<crate::config_core::tls::TlsFiles>,
 }
 
 /// Include and exclude regexes over queue names.
@@ -142,9 +142,12 @@ pub const QUEUES_CHECK: &str = "queues";
 pub const AMQP_CHECK: &str = "amqp_queues";
 
 impl CheckSpec for RabbitmqCheck {
-    fn series(&self, _common: &crate::config::CheckCommon) -> Vec<crate::config::shape::Series> {
-        use crate::config::display::PanelKind;
-        use crate::config::shape::{Builtin, Panel, PanelQuery, Series, Shape};
+    fn series(
+        &self,
+        _common: &crate::config_core::CheckCommon,
+    ) -> Vec<crate::config_core::shape::Series> {
+        use crate::config_core::display::PanelKind;
+        use crate::config_core::shape::{Builtin, Panel, PanelQuery, Series, Shape};
         let queues = Builtin {
             panels: vec![
                 Panel {
@@ -383,12 +386,12 @@ fn regex_error(e: &regex::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::configfile::{assert_reports, errors_of};
+    use crate::config::{assert_reports, errors_of};
 
     #[test]
     fn each_mode_brings_its_built_in_check() {
         let load = |extra: &str| {
-            crate::configfile::load_str(&format!(
+            crate::config::load_str(&format!(
                 "sources:\n  - {{ name: b, kind: rabbitmq, {extra} }}"
             ))
             .unwrap()

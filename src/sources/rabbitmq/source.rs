@@ -11,7 +11,7 @@ use super::management::Management;
 use super::queues::QueuesProbe;
 use super::selection::Selection;
 use super::{management_base, RabbitmqCheck, RabbitmqConfig};
-use crate::config::{CheckConfig, CheckPlan};
+use crate::config_core::{CheckConfig, CheckPlan};
 use crate::sources::{Connect, ConnectError};
 use crate::sources::{Probe, Source};
 
@@ -34,7 +34,7 @@ pub struct RabbitmqSource {
 /// The management API's HTTP client: with `tls:`, trusting its CA alone and presenting its
 /// client certificate.
 fn management_client(
-    tls: Option<&crate::config::tls::TlsMaterial>,
+    tls: Option<&crate::config_core::tls::TlsMaterial>,
 ) -> Result<reqwest::Client, String> {
     let mut b = reqwest::Client::builder()
         .user_agent(concat!("pulse-exporter/", env!("CARGO_PKG_VERSION")));
@@ -58,7 +58,7 @@ fn management_client(
 }
 
 /// The AMQP client's TLS settings: the CA and the client certificate and key, all PEM.
-fn amqp_tls(tls: &crate::config::tls::TlsMaterial) -> lapin::tcp::OwnedTLSConfig {
+fn amqp_tls(tls: &crate::config_core::tls::TlsMaterial) -> lapin::tcp::OwnedTLSConfig {
     lapin::tcp::OwnedTLSConfig {
         // lapin reads the key as PEM (any of PKCS#8, PKCS#1 or SEC1), whatever the variant's name.
         identity: tls

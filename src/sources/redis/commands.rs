@@ -8,7 +8,7 @@ use serde::Deserialize;
 use tokio::time::Instant;
 
 use super::client::{classify, Conn};
-use crate::config::{CheckConfig, ConfigError};
+use crate::config_core::{CheckConfig, ConfigError};
 use crate::error::{ProbeError, Reason};
 use crate::sample::Output;
 use crate::sources::{Probe, ProbeFuture};

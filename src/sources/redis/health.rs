@@ -262,7 +262,7 @@ fn vitals(source: &str, info: &str, save: Option<&str>, now: f64, start: &StartT
     // writes, the others evict keys (a queue or heartbeat lost). One of a handful of fixed
     // names, so a bounded label.
     if let Some(policy) = fields.get("maxmemory_policy") {
-        if crate::config::names::is_object_name(policy) {
+        if crate::config_core::names::is_object_name(policy) {
             out.add(&MAXMEMORY_POLICY, &[source, policy], 1.0);
         }
     }

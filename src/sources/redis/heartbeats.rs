@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use super::client::{classify, Conn};
 use super::default_scan_count;
 use super::scan::scan;
-use crate::config::ConfigError;
+use crate::config_core::ConfigError;
 use crate::error::ProbeError;
 use crate::sources::heartbeat::{parse_value, HeartbeatCommon, Tracker};
 use crate::sources::{Probe, ProbeFuture};
@@ -36,7 +36,7 @@ pub struct RedisBeatSource {
 impl RedisBeatSource {
     /// Records the rules these settings of the heartbeat check at `path` break.
     pub(super) fn validate(&self, path: &str, errors: &mut Vec<ConfigError>) {
-        crate::config::validate::in_range(
+        crate::config_core::validate::in_range(
             &format!("{path}.scan_count"),
             self.scan_count.into(),
             1,

@@ -20,8 +20,8 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use super::client::{classify, Conn};
-use crate::config::validate::{in_range, statistics_timing};
-use crate::config::{ConfigError, Dur};
+use crate::config_core::validate::{in_range, statistics_timing};
+use crate::config_core::{ConfigError, Dur};
 use crate::metric::Metric;
 use crate::sample::{HistogramData, Output};
 use crate::sources::{Probe, ProbeFuture};

@@ -27,8 +27,8 @@ use serde_yaml::Value;
 
 use super::{Kind, Parsed};
 use crate::certificates::{Endpoints, TlsEndpoint};
-use crate::config::parse::{builtin, parse_at, parse_split};
-use crate::config::{CheckCommon, CheckConfig, CheckSpec, ConfigError, Split, Switch};
+use crate::config_core::parse::{builtin, parse_at, parse_split};
+use crate::config_core::{CheckCommon, CheckConfig, CheckSpec, ConfigError, Split, Switch};
 use crate::metric::Metric;
 use crate::sources::declare::{schema, CheckList};
 use crate::sources::heartbeat::HeartbeatCommon;
@@ -47,7 +47,7 @@ pub struct RedisConfig {
     pub url: String,
     /// With a `rediss://` URL: a private CA to trust and a client certificate to present.
     /// The certificate must name the URL's host.
-    pub tls: Option<crate::config::tls::TlsFiles>,
+    pub tls: Option<crate::config_core::tls::TlsFiles>,
     /// Per-command latency from the server's own statistics (`INFO commandstats`, `LATENCY
     /// HISTOGRAM`, the slow log): on by default (`{ interval: 1m, top: 20, p99_limit: 10ms }`),
     /// `false` turns it off.
@@ -88,8 +88,8 @@ impl CheckSpec for RedisCheck {
         matches!(self, RedisCheck::Heartbeat(_))
     }
 
-    fn series(&self, common: &CheckCommon) -> Vec<crate::config::shape::Series> {
-        use crate::config::shape::{Series, Shape};
+    fn series(&self, common: &CheckCommon) -> Vec<crate::config_core::shape::Series> {
+        use crate::config_core::shape::{Series, Shape};
         match self {
             RedisCheck::Key(k) => k.series(common),
             RedisCheck::Command(_) => vec![Series::new(
@@ -250,7 +250,7 @@ fn default_scan_count() -> u32 {
 #[cfg(test)]
 mod tests {
 
-    use crate::configfile::{assert_reports, errors_of};
+    use crate::config::{assert_reports, errors_of};
 
     #[test]
     fn a_key_check_under_checks_is_pointed_to_keys() {
@@ -309,7 +309,7 @@ sources:
 
     #[test]
     fn checks_are_named_by_key_metric_or_pool() {
-        let c = crate::configfile::load_str(
+        let c = crate::config::load_str(
             "sources:\n  - { name: q, kind: redis, url: 'redis://127.0.0.1', keys: [{ pattern: 'ai:*' }], checks: [{ metric: app_n, command: [DBSIZE] }], heartbeats: [{ pool: gpu, pattern: 'w:*' }] }",
         )
         .unwrap();

@@ -2,8 +2,8 @@
 //! latency percentiles from the server's histograms, its calls, and the slow log.
 
 use super::latency::{CALLS, DURATION, SLOWLOG_ENTRIES, SLOWLOG_SLOWEST};
-use crate::config::display::PanelKind;
-use crate::config::shape::{Builtin, Panel, PanelExpr, PanelQuery, Series, Shape};
+use crate::config_core::display::PanelKind;
+use crate::config_core::shape::{Builtin, Panel, PanelExpr, PanelQuery, Series, Shape};
 
 /// What the `latency` check publishes, with its panels.
 pub(super) fn latency() -> Vec<Series> {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::client::Conn;
 use super::{commands, health, heartbeats, keys, latency, RedisCheck, RedisConfig};
-use crate::config::{CheckConfig, CheckPlan, Split};
+use crate::config_core::{CheckConfig, CheckPlan, Split};
 use crate::sources::heartbeat::Tracker;
 use crate::sources::{Connect, ConnectError};
 use crate::sources::{Probe, Source};

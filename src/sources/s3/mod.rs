@@ -17,9 +17,9 @@ use serde::Deserialize;
 
 use super::{Kind, Parsed};
 use crate::certificates::{Endpoints, TlsEndpoint};
-use crate::config::parse::builtin;
-use crate::config::validate::in_range;
-use crate::config::{CheckConfig, CheckSpec, ConfigError};
+use crate::config_core::parse::builtin;
+use crate::config_core::validate::in_range;
+use crate::config_core::{CheckConfig, CheckSpec, ConfigError};
 use crate::metric::Metric;
 pub use client::S3Source;
 pub use metrics::METRICS;
@@ -47,7 +47,7 @@ pub struct S3Config {
     /// `ca_file`: the CA that signs an `https://` endpoint's certificate (a private CA in front
     /// of MinIO or Ceph), trusted instead of the public roots. Client certificates are not
     /// supported for S3: the AWS SDK's HTTP client sends none.
-    pub tls: Option<crate::config::tls::TlsFiles>,
+    pub tls: Option<crate::config_core::tls::TlsFiles>,
     /// Write canary: PUT, GET and compare, DELETE a small object under this prefix each run.
     pub canary: Option<CanaryConfig>,
     /// Object statistics under prefixes.
@@ -144,9 +144,9 @@ impl Kind for S3 {
     fn series(
         parsed: &Parsed<Self>,
         check: &CheckConfig<S3Check>,
-    ) -> Vec<crate::config::shape::Series> {
-        use crate::config::display::PanelKind;
-        use crate::config::shape::{Builtin, Panel, PanelQuery, Pin, Series, Shape};
+    ) -> Vec<crate::config_core::shape::Series> {
+        use crate::config_core::display::PanelKind;
+        use crate::config_core::shape::{Builtin, Panel, PanelQuery, Pin, Series, Shape};
         match check.spec {
             S3Check::Canary => {
                 let canary = Builtin {
@@ -313,7 +313,7 @@ impl Kind for S3 {
 
 #[cfg(test)]
 mod tests {
-    use crate::configfile::{assert_reports, errors_of};
+    use crate::config::{assert_reports, errors_of};
 
     #[test]
     fn bad_fields_are_named_with_their_fix() {

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use super::client::{build_client, classify, S3Source};
 use super::{S3Check, S3Config};
-use crate::config::{CheckConfig, CheckPlan};
+use crate::config_core::{CheckConfig, CheckPlan};
 use crate::error::{ProbeError, Reason};
 use crate::sample::Output;
 use crate::sources::{Probe, ProbeFuture, Source};

@@ -25,9 +25,9 @@ use serde::Deserialize;
 
 use super::{Kind, Parsed};
 use crate::certificates::{Endpoints, TlsEndpoint};
-use crate::config::parse::builtin;
-use crate::config::validate::in_range;
-use crate::config::{CheckConfig, CheckSpec, ConfigError, Dur};
+use crate::config_core::parse::builtin;
+use crate::config_core::validate::in_range;
+use crate::config_core::{CheckConfig, CheckSpec, ConfigError, Dur};
 use crate::metric::Metric;
 pub use metrics::METRICS;
 use metrics::{ABANDONED, ENDPOINTS, EVENTS, STUCK, UNDELIVERED};
@@ -132,9 +132,14 @@ pub enum StripeCheck {
 }
 
 impl CheckSpec for StripeCheck {
-    fn series(&self, _common: &crate::config::CheckCommon) -> Vec<crate::config::shape::Series> {
-        use crate::config::display::PanelKind;
-        use crate::config::shape::{Builtin, Panel, PanelExpr, PanelQuery, Pin, Series, Shape};
+    fn series(
+        &self,
+        _common: &crate::config_core::CheckCommon,
+    ) -> Vec<crate::config_core::shape::Series> {
+        use crate::config_core::display::PanelKind;
+        use crate::config_core::shape::{
+            Builtin, Panel, PanelExpr, PanelQuery, Pin, Series, Shape,
+        };
         let (metric, panel, account) = match self {
             StripeCheck::WebhookEndpoints(a) => (
                 ENDPOINTS.name,
@@ -390,7 +395,7 @@ fn validate_accounts(c: &StripeConfig, p: &str, errors: &mut Vec<ConfigError>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::configfile::{assert_reports, errors_of};
+    use crate::config::{assert_reports, errors_of};
 
     #[test]
     fn api_versions_are_dates_with_an_optional_release_name() {

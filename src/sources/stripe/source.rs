@@ -11,7 +11,7 @@ use super::events::EventsProbe;
 use super::listing::Acknowledged;
 use super::log::EventLog;
 use super::{StripeCheck, StripeConfig};
-use crate::config::{CheckConfig, CheckPlan};
+use crate::config_core::{CheckConfig, CheckPlan};
 use crate::sample::Output;
 use crate::sources::{Connect, ConnectError};
 use crate::sources::{Probe, ProbeFuture, Source};

@@ -19,8 +19,8 @@ use tokio::time::Instant;
 use super::client::{classify, Conn};
 use super::default_scan_count;
 use super::MAX_SCAN_COUNT;
-use crate::config::validate::{in_range, label_name, metric_name};
-use crate::config::{CheckCommon, CheckConfig, ConfigError};
+use crate::config_core::validate::{in_range, label_name, metric_name};
+use crate::config_core::{CheckCommon, CheckConfig, ConfigError};
 use crate::error::ProbeError;
 use crate::metric::Metric;
 use crate::sources::{Probe, ProbeFuture};
@@ -121,8 +121,8 @@ fn default_key_label() -> String {
 impl KeyCheck {
     /// What the check publishes: one size (a key), one per key (a pattern), the count of
     /// keys (per `group_by` value), and the oldest item's time.
-    pub fn series(&self, common: &CheckCommon) -> Vec<crate::config::shape::Series> {
-        use crate::config::shape::{Pin, Series, Shape};
+    pub fn series(&self, common: &CheckCommon) -> Vec<crate::config_core::shape::Series> {
+        use crate::config_core::shape::{Pin, Series, Shape};
         let metric = common.metric.as_deref().unwrap_or(KEY_LENGTH.name);
         let (labels, pin) = match (&self.key, &self.pattern) {
             (Some(key), _) => (Vec::new(), Pin::exact(&self.label, key)),
@@ -301,7 +301,7 @@ mod tests {
 
     #[test]
     fn bad_oldest_options_are_named_with_their_fix() {
-        crate::configfile::assert_reports(
+        crate::config::assert_reports(
             r#"
 sources:
   - name: q

@@ -54,7 +54,7 @@ pub struct Panel {
     /// Grafana unit of the values.
     pub unit: &'static str,
     /// How it is drawn.
-    pub kind: crate::config::display::PanelKind,
+    pub kind: crate::config_core::display::PanelKind,
     /// Its queries, in order.
     pub queries: Vec<PanelQuery>,
     /// Values are outcomes (1 worked, 0 failed), drawn as OK and DEGRADED.
@@ -126,7 +126,7 @@ pub struct Series {
     pub help: Option<String>,
     /// The alert of this metric alone (a log file's counter's `alert:`), where the check's
     /// own `alert:` does not apply.
-    pub alert: Option<crate::config::display::Threshold>,
+    pub alert: Option<crate::config_core::display::Threshold>,
 }
 
 /// A label matcher of [`Series::pins`].

@@ -3,7 +3,7 @@
 //! per-check plan the scheduler runs.
 //!
 //! It depends on no source kind: the file as a whole and the kind registry sit above the
-//! kinds, in `crate::configfile` and `crate::sources::registry`. Parsing helpers live in
+//! kinds, in `crate::config` and `crate::sources::registry`. Parsing helpers live in
 //! [`parse`], `${env:}`/`${file:}` references in `interpolate`, shared naming and timing rules
 //! in [`validate`], errors and their report in `errors`, durations, sizes and time zones in
 //! `units` (both re-exported here).
@@ -222,7 +222,7 @@ pub trait CheckSpec: fmt::Debug + Clone + PartialEq + Send + Sync + 'static {
 
     /// What the check publishes, for the generated dashboard and rules (default: nothing
     /// they show; built-in checks whose kind shows them some other way).
-    fn series(&self, _common: &CheckCommon) -> Vec<crate::config::shape::Series> {
+    fn series(&self, _common: &CheckCommon) -> Vec<crate::config_core::shape::Series> {
         Vec::new()
     }
 }

@@ -8,7 +8,7 @@ use super::display::Threshold;
 use super::drop_alert::DropAlert;
 use super::names::{is_label_name, is_metric_name, RESERVED_LABELS};
 use super::{CheckPlan, ConfigError};
-use crate::config::shape::{Series, Shape};
+use crate::config_core::shape::{Series, Shape};
 
 /// Shortest interval a check may have: below this a probe is load, not observation.
 pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
@@ -254,7 +254,7 @@ mod tests {
     fn a_drop_alert_takes_a_count_and_names_its_bad_field() {
         let err = |check: &str| {
             let yaml = format!("sources:\n  - name: db\n    kind: postgres\n    url: postgres://127.0.0.1/x\n    checks:\n      - {check}\n");
-            crate::configfile::load_str(&yaml).unwrap_err().to_string()
+            crate::config::load_str(&yaml).unwrap_err().to_string()
         };
         let e = err(
             "{ metric: app_signups_1h, sql: 'SELECT 1 AS value', drop: { ratio: 2, window: 1h } }",
@@ -275,7 +275,7 @@ mod tests {
             "{e}"
         );
         let ok = "sources:\n  - name: db\n    kind: postgres\n    url: postgres://127.0.0.1/x\n    checks:\n      - { metric: app_signups_1h, sql: 'SELECT 1 AS value', drop: { min_usual: 5 } }\n";
-        let config = crate::configfile::load_str(ok).unwrap();
+        let config = crate::config::load_str(ok).unwrap();
         let drop = config.sources[0].checks()[0].common().drop.clone().unwrap();
         assert_eq!(drop.min_usual, 5.0);
     }
@@ -284,7 +284,7 @@ mod tests {
     fn a_ratio_must_name_a_label_of_a_count() {
         let err = |check: &str| {
             let yaml = format!("sources:\n  - name: db\n    kind: postgres\n    url: postgres://127.0.0.1/x\n    checks:\n      - {check}\n");
-            crate::configfile::load_str(&yaml).unwrap_err().to_string()
+            crate::config::load_str(&yaml).unwrap_err().to_string()
         };
         let e = err("{ metric: app_x, sql: 'SELECT 1 AS value', labels: [], alert: { above: 0.5, ratio: { label: status, values: [e] } } }");
         assert!(
@@ -302,7 +302,7 @@ mod tests {
 
     #[test]
     fn a_ratio_on_a_log_file_counter_is_checked_at_its_own_path() {
-        let e = crate::configfile::errors_of(
+        let e = crate::config::errors_of(
             "sources:\n  - { name: l, kind: logfile, path: /tmp/a.log, counters: [{ metric: app_e_total, labels: { status: status }, alert: { above: 2, ratio: { label: kind, values: [] } } }] }",
         );
         for expected in [

@@ -6,8 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::shape::{Series, Shape};
-use crate::config::ConfigError;
+use crate::config_core::shape::{Series, Shape};
+use crate::config_core::ConfigError;
 
 /// One check's declared series: where the check is, what it publishes, its constant labels.
 pub struct Declared {
@@ -124,7 +124,7 @@ fn keys(labels: &[(String, String)]) -> Vec<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::shape::Pin;
+    use crate::config_core::shape::Pin;
 
     fn declared(path: &str, metric: &str, shape: Shape, consts: &[(&str, &str)]) -> Declared {
         Declared {

@@ -8,17 +8,17 @@ use std::sync::Arc;
 
 use serde_yaml::Value;
 
-use crate::config::collisions::{collisions, Declared};
-use crate::config::names::is_object_name;
-use crate::config::parse::{key_text, parse_at, split_mapping};
-use crate::config::positions::Positions;
-use crate::config::shape::Series;
-use crate::config::template::{take_fields, Template, SAMPLE_TARGET};
-use crate::config::validate::{
+use crate::config_core::collisions::{collisions, Declared};
+use crate::config_core::names::is_object_name;
+use crate::config_core::parse::{key_text, parse_at, split_mapping};
+use crate::config_core::positions::Positions;
+use crate::config_core::shape::Series;
+use crate::config_core::template::{take_fields, Template, SAMPLE_TARGET};
+use crate::config_core::validate::{
     alert_fits, drop_fits, in_range, label_name, metric_name, plan_timing, timing, MAX_BYTES,
     MAX_SERIES, MIN_BYTES,
 };
-use crate::config::{
+use crate::config_core::{
     interpolate, AnyCheck, CheckPlan, ConfigError, ConfigErrors, Global, SourceCommon, HEALTH_CHECK,
 };
 use crate::sources::heartbeat;
@@ -35,7 +35,7 @@ pub struct Config {
     /// The systems to watch, in file order.
     pub sources: Vec<SourceConfig>,
     /// Sources written once for many addresses, made for each target a scraper leases (see
-    /// [`crate::config::template`]).
+    /// [`crate::config_core::template`]).
     pub templates: Vec<TemplateConfig>,
     /// Jobs that report in, the ping keys that make them, and their store (`jobs:`,
     /// `job_keys:`, `job_store:`).
@@ -196,7 +196,7 @@ pub enum References {
 
 fn load(text: &str, references: References) -> Result<Config, ConfigErrors> {
     let mut errors = Vec::new();
-    crate::config::parse::nesting_guard(text).map_err(|e| ConfigErrors(vec![e]))?;
+    crate::config_core::parse::nesting_guard(text).map_err(|e| ConfigErrors(vec![e]))?;
     let mut root: Value = match serde_yaml::from_str(text) {
         // An empty file is more often a rewrite caught half-way, or a generator that failed,
         // than a wish to watch nothing: loading it would drop every source and its alerts.
@@ -218,7 +218,7 @@ fn load(text: &str, references: References) -> Result<Config, ConfigErrors> {
     let mut unresolved = Vec::new();
     match references {
         References::Resolve => interpolate(&mut root, "", &mut errors),
-        References::Unresolved => crate::config::interpolate::leave_unresolved(
+        References::Unresolved => crate::config_core::interpolate::leave_unresolved(
             &mut root,
             "",
             &mut errors,
@@ -325,7 +325,7 @@ fn parse_templates(
         };
         let body = Value::Mapping(map);
         let mut with_sample = body.clone();
-        crate::config::template::put_target(&mut with_sample, SAMPLE_TARGET);
+        crate::config_core::template::put_target(&mut with_sample, SAMPLE_TARGET);
         if let Some(sample) = parse_source(with_sample, &path, global, errors) {
             let template = Template {
                 path: path.clone(),
@@ -590,7 +590,7 @@ fn validate_outputs(check: &dyn AnyCheck, series: &[Series], errors: &mut Vec<Co
 /// views): bounded in size, and never a secret.
 fn validate_published(
     path: &str,
-    common: &crate::config::CheckCommon,
+    common: &crate::config_core::CheckCommon,
     errors: &mut Vec<ConfigError>,
 ) {
     for label in common.const_labels.keys() {
