@@ -18,7 +18,7 @@
 //! | [`timetemplate`] | `{{now-5m}}` time windows in check arguments |
 //! | [`certificates`] | the TLS endpoints of sources, the chain each presents and its expiry |
 //! | [`config_core`] | the config core every kind builds on: errors, durations, shared source and check fields, check plans, what a check publishes (`shape`), parsing helpers, `${env:}`/`${file:}` references |
-//! | [`self_metrics`] | the exporter's own metrics, declared once |
+//! | [`self_metrics`] | the exporter's own metrics: declared once, and computed from the state the runtime hands over at each scrape |
 //! | [`jobs`] | jobs that report in: their config, schedules, states, store and ping handling |
 //! | [`sources`] | the `Kind`, `Source` and `Probe` traits, one module (or folder) per kind, the registry listing them, and the helpers the kinds share (rows of query-style checks, worker heartbeats, windows over counters) |
 //! | [`config`] | the config file as a whole: sources of every kind through the registry, rules across them |

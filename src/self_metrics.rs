@@ -1,9 +1,156 @@
-//! The exporter's self metrics, declared once: build and config status, per-source health
-//! and per-check outcomes. `src/serve/collector.rs` publishes them; docs/metrics.md lists them from
-//! [`SECTIONS`].
+//! The exporter's self metrics: declared once (build and config status, per-source health
+//! and per-check outcomes; docs/metrics.md lists them from [`SECTIONS`]), and computed here
+//! from the state the runtime hands over at each scrape ([`ExporterState`], [`CheckRecord`]).
+//! `src/serve/collector.rs` reads that state from the store and publishes the series.
 
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use crate::config_core::{CheckPlan, TimeZone};
+use crate::error::Reason;
 use crate::metric::Metric;
 use crate::metric::Section;
+use crate::sample::{unix_seconds, Output};
+
+/// The exporter's own state its metrics report, read from the runtime at each scrape.
+#[derive(Debug, Clone, Default)]
+pub struct ExporterState {
+    /// Whether the last config (re)load succeeded.
+    pub reload_successful: bool,
+    /// When a config was last applied.
+    pub last_reload_success: Option<SystemTime>,
+    /// This replica's shard (from 0) and how many shards there are.
+    pub shard: (u32, u32),
+    /// Sources this replica runs, and sources in the config.
+    pub sources: (usize, usize),
+    /// Targets leased now, and the most that may be.
+    pub leased: (usize, usize),
+    /// Leases ended because their target had nothing in the cache.
+    pub leases_replaced: u64,
+    /// The platform's time zone, whose offset is published.
+    pub timezone: Option<TimeZone>,
+    /// When the web server's own certificate expires, when it serves TLS.
+    pub web_certificate_expiry: Option<f64>,
+}
+
+/// What a check (or a source's health probe) has done so far, as its series report it.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckRecord<'a> {
+    /// The check's plan: its source, kind and name.
+    pub plan: &'a CheckPlan,
+    /// Whether its last run succeeded.
+    pub succeeded: bool,
+    /// How long its last run took.
+    pub duration: Duration,
+    /// When a run last succeeded.
+    pub last_success: Option<SystemTime>,
+    /// Runs finished so far.
+    pub runs: u64,
+    /// Failures so far, by reason.
+    pub failures: &'a BTreeMap<Reason, u64>,
+    /// Series it serves now.
+    pub series: usize,
+    /// Series dropped by the cap, summed over runs.
+    pub dropped: u64,
+    /// Values skipped (NULLs and the like), summed over runs.
+    pub skipped: u64,
+    /// Label values cut to their maximum length, summed over runs.
+    pub truncated: u64,
+}
+
+/// 1 for true, 0 for false.
+fn flag(b: bool) -> f64 {
+    if b {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+/// The exporter's own series at `now`: build, reloads, shard, leases, scrape time, time zone
+/// and web certificate.
+pub fn exporter_series(out: &mut Output, state: &ExporterState, now: SystemTime) {
+    out.add(&BUILD_INFO, &[env!("CARGO_PKG_VERSION")], 1.0);
+    out.add(&RELOAD_SUCCESSFUL, &[], flag(state.reload_successful));
+    if let Some(t) = state.last_reload_success {
+        out.add(&RELOAD_SUCCESS_TIME, &[], unix_seconds(t));
+    }
+    let (index, count) = (state.shard.0.to_string(), state.shard.1.to_string());
+    out.add(&SHARD_INFO, &[&index, &count], 1.0);
+    out.add(&SHARD_SOURCES, &[], state.sources.0 as f64);
+    out.add(&CONFIG_SOURCES, &[], state.sources.1 as f64);
+    out.add(&LEASED_TARGETS, &[], state.leased.0 as f64);
+    out.add(&LEASED_TARGETS_MAX, &[], state.leased.1 as f64);
+    out.add(&LEASES_REPLACED, &[], state.leases_replaced as f64);
+    out.add(&SCRAPE_TIME, &[], unix_seconds(now));
+    if let Some(tz) = state.timezone {
+        let offset = tz.offset_seconds(chrono::DateTime::<chrono::Utc>::from(now));
+        out.add(&TIMEZONE_OFFSET, &[tz.0.name()], f64::from(offset));
+    }
+    if let Some(expiry) = state.web_certificate_expiry {
+        out.add(&WEB_CERTIFICATE_EXPIRY, &[], expiry);
+    }
+}
+
+/// The expiry of the first certificate of the chain `source`'s `endpoint` presents.
+pub fn certificate_series(out: &mut Output, source: &str, endpoint: &str, expiry: f64) {
+    out.add(&TLS_CERTIFICATE_EXPIRY, &[source, endpoint], expiry);
+}
+
+/// Per metric, the series left out of a scrape because an earlier check published the same
+/// name and labels.
+pub fn collision_series(out: &mut Output, collided: &BTreeMap<String, u64>) {
+    for (metric, n) in collided {
+        out.add(&SERIES_COLLISIONS, &[metric], *n as f64);
+    }
+}
+
+/// A check's series, or its source's for a health probe.
+pub fn check_series(out: &mut Output, record: &CheckRecord<'_>) {
+    let p = record.plan;
+    let duration = record.duration.as_secs_f64();
+    if p.is_health() {
+        let labels = [p.source.as_str(), p.kind];
+        out.add(&SOURCE_UP, &labels, flag(record.succeeded));
+        out.add(&SOURCE_DURATION, &labels, duration);
+        if let Some(t) = record.last_success {
+            out.add(&SOURCE_LAST_SUCCESS, &labels, unix_seconds(t));
+        }
+        // The denominator of the share of failed probes (PulseSourceFlapping): a source
+        // failing one probe in two never fails two minutes in a row.
+        out.add(&SOURCE_PROBES, &labels, record.runs as f64);
+        // Every reason is exposed from the start so that increase() sees the first failure.
+        for reason in Reason::ALL {
+            let n = record.failures.get(&reason).copied().unwrap_or(0);
+            out.add(
+                &SOURCE_FAILURES,
+                &[labels[0], labels[1], reason.as_str()],
+                n as f64,
+            );
+        }
+        return;
+    }
+    let labels = [p.source.as_str(), p.check.as_str()];
+    out.add(&CHECK_SUCCESS, &labels, flag(record.succeeded));
+    out.add(&CHECK_DURATION, &labels, duration);
+    if let Some(t) = record.last_success {
+        out.add(&CHECK_LAST_SUCCESS, &labels, unix_seconds(t));
+    }
+    out.add(&CHECK_SERIES, &labels, record.series as f64);
+    out.add(&CHECK_DROPPED, &labels, record.dropped as f64);
+    out.add(&CHECK_SKIPPED, &labels, record.skipped as f64);
+    // Rare, and a series per check: served from the first cut value on.
+    if record.truncated > 0 {
+        out.add(&CHECK_TRUNCATED, &labels, record.truncated as f64);
+    }
+    for (reason, n) in record.failures {
+        out.add(
+            &CHECK_FAILURES,
+            &[labels[0], labels[1], reason.as_str()],
+            *n as f64,
+        );
+    }
+}
 
 /// The self metrics' sections of docs/metrics.md, in order.
 pub const SECTIONS: &[Section] = &[
@@ -288,3 +435,59 @@ pub const CHECK_FAILURES: Metric = Metric::counter(
     &["source", "check", "reason"],
 )
 .doc("Failed runs by reason; a reason appears with its first failure.");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config_core::HEALTH_CHECK;
+
+    fn plan(check: &str) -> CheckPlan {
+        CheckPlan::for_test("db", check)
+    }
+
+    fn names(out: &Output) -> Vec<(String, usize)> {
+        out.families
+            .iter()
+            .map(|f| (f.name.clone(), f.samples.len()))
+            .collect()
+    }
+
+    #[test]
+    fn a_health_probe_reports_its_source_with_every_reason_and_a_check_only_what_happened() {
+        let failures = BTreeMap::from([(Reason::Timeout, 2)]);
+        let health = plan(HEALTH_CHECK);
+        let mut record = CheckRecord {
+            plan: &health,
+            succeeded: false,
+            duration: Duration::from_millis(250),
+            last_success: None,
+            runs: 5,
+            failures: &failures,
+            series: 0,
+            dropped: 0,
+            skipped: 0,
+            truncated: 0,
+        };
+        let mut out = Output::default();
+        check_series(&mut out, &record);
+        let families = names(&out);
+        assert!(families.contains(&(SOURCE_UP.name.to_owned(), 1)));
+        // increase() sees a reason's first failure only if it was 0 before.
+        let every = (SOURCE_FAILURES.name.to_owned(), Reason::ALL.len());
+        assert!(families.contains(&every), "{families:?}");
+        assert!(!families.iter().any(|(n, _)| n.starts_with("pulse_check_")));
+
+        let check = plan("users");
+        record.plan = &check;
+        let mut out = Output::default();
+        check_series(&mut out, &record);
+        let families = names(&out);
+        assert!(families.contains(&(CHECK_FAILURES.name.to_owned(), 1)));
+        assert!(!families.iter().any(|(n, _)| n == CHECK_TRUNCATED.name));
+        assert!(!families.iter().any(|(n, _)| n == CHECK_LAST_SUCCESS.name));
+        record.truncated = 3;
+        let mut out = Output::default();
+        check_series(&mut out, &record);
+        assert!(names(&out).contains(&(CHECK_TRUNCATED.name.to_owned(), 1)));
+    }
+}

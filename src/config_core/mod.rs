@@ -313,6 +313,23 @@ impl CheckPlan {
     pub fn is_health(&self) -> bool {
         self.check == HEALTH_CHECK
     }
+
+    /// A plan for unit tests: a Postgres check of `source` every second, its samples stale
+    /// after three, at most 100 series.
+    #[cfg(test)]
+    pub(crate) fn for_test(source: &str, check: &str) -> CheckPlan {
+        CheckPlan {
+            source: source.into(),
+            kind: "postgres",
+            check: check.into(),
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_millis(500),
+            stale_after: Duration::from_secs(3),
+            max_series: 100,
+            max_bytes: usize::MAX,
+            const_labels: vec![],
+        }
+    }
 }
 
 impl SourceCommon {

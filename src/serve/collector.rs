@@ -14,10 +14,9 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType as PcType;
 
-use crate::error::Reason;
 use crate::metric::MetricType;
 use crate::runtime::store::{Entry, Store};
-use crate::sample::{unix_seconds, Family, Sample};
+use crate::sample::{Family, Sample};
 use crate::self_metrics::*;
 
 /// Encodes the latest stored results on every scrape.
@@ -153,9 +152,7 @@ fn report_collisions(collided: &BTreeMap<String, u64>) {
 
 fn collisions_family(collided: &BTreeMap<String, u64>) -> Option<Family> {
     let mut out = crate::sample::Output::default();
-    for (metric, n) in collided {
-        out.add(&SERIES_COLLISIONS, &[metric], *n as f64);
-    }
+    collision_series(&mut out, collided);
     out.families.pop()
 }
 
@@ -280,95 +277,48 @@ fn escape_help(help: &str) -> String {
 fn self_metrics(entries: &[Entry], store: &Store, now: SystemTime, scope: &Scope) -> Vec<Family> {
     let mut out = crate::sample::Output::default();
     if !matches!(scope, Scope::Source(_)) {
-        exporter_metrics(&mut out, store, now);
+        exporter_series(&mut out, &exporter_state(store), now);
     }
     for (of, endpoint, expiry) in store.certificates(now, crate::certificates::STALE_AFTER) {
         if scope.covers(&of) {
-            out.add(&TLS_CERTIFICATE_EXPIRY, &[&of, &endpoint], expiry);
+            certificate_series(&mut out, &of, &endpoint, expiry);
         }
     }
-    sources_metrics(&mut out, entries, now);
+    for e in entries {
+        // Nothing before the first run.
+        let Some(succeeded) = e.succeeded() else {
+            continue;
+        };
+        let record = CheckRecord {
+            plan: &e.plan,
+            succeeded,
+            duration: e.last_duration.unwrap_or_default(),
+            last_success: e.last_success,
+            runs: e.runs,
+            failures: &e.failures,
+            series: e.fresh_output(now).map(|o| o.series()).unwrap_or(0),
+            dropped: e.dropped_total,
+            skipped: e.skipped_total,
+            truncated: e.truncated_total,
+        };
+        check_series(&mut out, &record);
+    }
     out.families
 }
 
-/// The exporter's own state: build, reloads, shard, scrape time, time zone, web certificate.
-fn exporter_metrics(out: &mut crate::sample::Output, store: &Store, now: SystemTime) {
-    let flag = |b: bool| if b { 1.0 } else { 0.0 };
-    out.add(&BUILD_INFO, &[env!("CARGO_PKG_VERSION")], 1.0);
+/// The exporter's own state, as the store holds it now.
+fn exporter_state(store: &Store) -> ExporterState {
     let reload = store.reload_status();
-    out.add(&RELOAD_SUCCESSFUL, &[], flag(reload.last_successful));
-    if let Some(t) = reload.last_success {
-        out.add(&RELOAD_SUCCESS_TIME, &[], unix_seconds(t));
-    }
     let shard = store.shard_status();
-    let (index, count) = (shard.shard.index.to_string(), shard.shard.count.to_string());
-    out.add(&SHARD_INFO, &[&index, &count], 1.0);
-    out.add(&SHARD_SOURCES, &[], shard.owned as f64);
-    out.add(&CONFIG_SOURCES, &[], shard.total as f64);
-    let (leased, max) = store.leased();
-    out.add(&LEASED_TARGETS, &[], leased as f64);
-    out.add(&LEASED_TARGETS_MAX, &[], max as f64);
-    out.add(&LEASES_REPLACED, &[], store.leases_replaced() as f64);
-    out.add(&SCRAPE_TIME, &[], unix_seconds(now));
-    if let Some(tz) = store.timezone() {
-        let offset = tz.offset_seconds(chrono::DateTime::<chrono::Utc>::from(now));
-        out.add(&TIMEZONE_OFFSET, &[tz.0.name()], f64::from(offset));
-    }
-
-    if let Some(expiry) = store.web_certificate() {
-        out.add(&WEB_CERTIFICATE_EXPIRY, &[], expiry);
-    }
-}
-
-/// Each source's health and each check's outcome, from the store's entries.
-fn sources_metrics(out: &mut crate::sample::Output, entries: &[Entry], now: SystemTime) {
-    let flag = |b: bool| if b { 1.0 } else { 0.0 };
-    for e in entries {
-        let p = &e.plan;
-        let Some(ok) = e.succeeded() else { continue };
-        let duration = e.last_duration.unwrap_or_default().as_secs_f64();
-        if p.is_health() {
-            let labels = [p.source.as_str(), p.kind];
-            out.add(&SOURCE_UP, &labels, flag(ok));
-            out.add(&SOURCE_DURATION, &labels, duration);
-            if let Some(t) = e.last_success {
-                out.add(&SOURCE_LAST_SUCCESS, &labels, unix_seconds(t));
-            }
-            // The denominator of the share of failed probes (PulseSourceFlapping): a source
-            // failing one probe in two never fails two minutes in a row.
-            out.add(&SOURCE_PROBES, &labels, e.runs as f64);
-            // Every reason is exposed from the start so that increase() sees the first failure.
-            for reason in Reason::ALL {
-                let n = e.failures.get(&reason).copied().unwrap_or(0);
-                out.add(
-                    &SOURCE_FAILURES,
-                    &[labels[0], labels[1], reason.as_str()],
-                    n as f64,
-                );
-            }
-            continue;
-        }
-        let labels = [p.source.as_str(), p.check.as_str()];
-        out.add(&CHECK_SUCCESS, &labels, flag(ok));
-        out.add(&CHECK_DURATION, &labels, duration);
-        if let Some(t) = e.last_success {
-            out.add(&CHECK_LAST_SUCCESS, &labels, unix_seconds(t));
-        }
-        let series = e.fresh_output(now).map(|o| o.series()).unwrap_or(0);
-        out.add(&CHECK_SERIES, &labels, series as f64);
-        out.add(&CHECK_DROPPED, &labels, e.dropped_total as f64);
-        out.add(&CHECK_SKIPPED, &labels, e.skipped_total as f64);
-        // Rare, and a series per check: served from the first cut value on.
-        if e.truncated_total > 0 {
-            out.add(&CHECK_TRUNCATED, &labels, e.truncated_total as f64);
-        }
-        for (reason, n) in &e.failures {
-            out.add(
-                &CHECK_FAILURES,
-                &[labels[0], labels[1], reason.as_str()],
-                *n as f64,
-            );
-        }
+    ExporterState {
+        reload_successful: reload.last_successful,
+        last_reload_success: reload.last_success,
+        shard: (shard.shard.index, shard.shard.count),
+        sources: (shard.owned, shard.total),
+        leased: store.leased(),
+        leases_replaced: store.leases_replaced(),
+        timezone: store.timezone(),
+        web_certificate_expiry: store.web_certificate(),
     }
 }
 
@@ -383,17 +333,7 @@ mod tests {
     use crate::sample::{Family, Output};
 
     fn plan(source: &str, check: &str) -> CheckPlan {
-        CheckPlan {
-            source: source.into(),
-            kind: "postgres",
-            check: check.into(),
-            interval: Duration::from_secs(1),
-            timeout: Duration::from_millis(500),
-            stale_after: Duration::from_secs(3),
-            max_series: 100,
-            max_bytes: usize::MAX,
-            const_labels: vec![],
-        }
+        CheckPlan::for_test(source, check)
     }
 
     fn gauge(out: &mut Output, name: &str, help: &str, k: &str, value: f64) {
