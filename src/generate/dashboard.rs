@@ -10,7 +10,9 @@
 use serde_json::{json, Value};
 
 use super::bundle::Selection;
-use super::grafana::{cluster_variable, ds, query, ref_id, runbook_link, About, Board, Look};
+use super::grafana::{
+    braces, cluster_variable, ds, query, ref_id, runbook_link, About, Board, Look,
+};
 use super::style::{self, STYLE};
 use super::usual::usual;
 use super::{any_of, check_ok, matchers, selector, CheckInfo};
@@ -41,15 +43,6 @@ fn var_of(source: &crate::config::SourceConfig) -> &'static str {
 fn with_knobs(expr: &str, knobs: &str) -> String {
     expr.replace(VAR, &format!("{knobs}, {VAR}"))
         .replace(TARGET_VAR, &format!("{knobs}, {TARGET_VAR}"))
-}
-
-/// `{a, b}` of the matcher lists that are not empty; nothing when all are.
-fn braces(matchers: &[&str]) -> String {
-    let kept: Vec<&str> = matchers.iter().copied().filter(|m| !m.is_empty()).collect();
-    match kept.is_empty() {
-        true => String::new(),
-        false => format!("{{{}}}", kept.join(", ")),
-    }
 }
 
 /// Title, uid and selection of a generated dashboard.

@@ -16,6 +16,16 @@ pub(super) fn ds() -> Value {
     json!({"type": "prometheus", "uid": "${datasource}"})
 }
 
+/// `{a, b}` of the matcher lists that are not empty; nothing when all are: the braces of a
+/// variable's `label_values` selector.
+pub(super) fn braces(matchers: &[&str]) -> String {
+    let kept: Vec<&str> = matchers.iter().copied().filter(|m| !m.is_empty()).collect();
+    match kept.is_empty() {
+        true => String::new(),
+        false => format!("{{{}}}", kept.join(", ")),
+    }
+}
+
 /// The `$cluster` variable of a dashboard rendered with `--cluster-label`, its values
 /// from `query`. One cluster at a time: the panels' joins and sums match on the exporter
 /// alone, so two clusters chosen together would add up or join across them.

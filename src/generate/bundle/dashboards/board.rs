@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 
 use super::FILTER;
 use crate::generate::bundle::Selection;
-use crate::generate::grafana::{cluster_variable, ds, ref_id, Layout};
+use crate::generate::grafana::{braces, cluster_variable, ds, ref_id, Layout};
 use crate::generate::style::{self, STYLE};
 
 /// Panel types that map a missing value to NO DATA in grey (a table or a time series shows
@@ -408,9 +408,10 @@ impl Board {
         unit: &str,
         targets: Vec<Value>,
     ) -> &mut Panel {
-        let targets = targets
-            .into_iter()
-            .map(|t| with(t, &[("instant", json!(true))]));
+        let targets = targets.into_iter().map(|mut t| {
+            t["instant"] = json!(true);
+            t
+        });
         self.add("bargauge", title, description, unit, targets.collect())
             .options(
                 json!({"orientation": "horizontal", "displayMode": "basic", "showUnfilled": true,
@@ -464,13 +465,7 @@ impl Board {
                        "icon": "dashboard", "keepTime": true, "includeVars": true})
             })
             .collect();
-        let info = |matchers: &[&str]| {
-            let kept: Vec<&str> = matchers.iter().copied().filter(|m| !m.is_empty()).collect();
-            match kept.is_empty() {
-                true => "pulse_build_info".to_owned(),
-                false => format!("pulse_build_info{{{}}}", kept.join(", ")),
-            }
-        };
+        let info = |matchers: &[&str]| format!("pulse_build_info{}", braces(matchers));
         let mut variables = vec![
             json!({"name": "datasource", "label": "Prometheus", "type": "datasource",
                    "query": "prometheus", "current": {}, "hide": 0, "refresh": 1, "regex": "",
@@ -532,14 +527,6 @@ fn query_var(name: &str, label: &str, query: &str) -> Value {
            "hide": 0, "refresh": 2, "regex": "", "sort": 1, "options": []})
 }
 
-/// `value` (an object) with `fields` set, new ones after the others.
-fn with(mut value: Value, fields: &[(&str, Value)]) -> Value {
-    for (k, v) in fields {
-        value[*k] = v.clone();
-    }
-    value
-}
-
 /// A time series query: `expr` drawn as `legend`.
 pub(super) fn line(expr: impl Into<String>, legend: impl Into<String>) -> Value {
     json!({"expr": expr.into(), "legendFormat": legend.into()})
@@ -584,11 +571,7 @@ const COLUMN_PROPERTIES: [&str; 5] = [
 pub(super) fn column(name: &str, properties: &[(&str, Value)]) -> Value {
     let mut properties = properties.to_vec();
     properties.sort_by_key(|(id, _)| COLUMN_PROPERTIES.iter().position(|p| p == id));
-    let props: Vec<Value> = properties
-        .iter()
-        .map(|(id, value)| json!({"id": id, "value": value}))
-        .collect();
-    json!({"matcher": {"id": "byName", "options": name}, "properties": props})
+    json!({"matcher": {"id": "byName", "options": name}, "properties": props(&properties)})
 }
 
 /// A column's unit.
@@ -668,9 +651,13 @@ pub(super) fn sort_by(field: &str, desc: bool) -> Value {
 
 /// A line style override for the query `ref_id`.
 pub(super) fn by_query(ref_id: &str, properties: &[(&str, Value)]) -> Value {
-    let props: Vec<Value> = properties
+    json!({"matcher": {"id": "byFrameRefID", "options": ref_id}, "properties": props(properties)})
+}
+
+/// An override's properties, `(id, value)` each.
+fn props(properties: &[(&str, Value)]) -> Vec<Value> {
+    properties
         .iter()
         .map(|(id, value)| json!({"id": id, "value": value}))
-        .collect();
-    json!({"matcher": {"id": "byFrameRefID", "options": ref_id}, "properties": props})
+        .collect()
 }

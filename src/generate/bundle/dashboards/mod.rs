@@ -117,11 +117,7 @@ fn by(extra: &[&str]) -> String {
 
 /// The by-clause of a built-in metric's card: platform, instance, source and `extra`.
 fn by_source(extra: &[&str]) -> String {
-    std::iter::once(KEYS)
-        .chain(std::iter::once("source"))
-        .chain(extra.iter().copied())
-        .collect::<Vec<_>>()
-        .join(", ")
+    by(&[&["source"], extra].concat())
 }
 
 /// Per exporter: 1 while every run of the named checks (names or regexes) succeeds and
