@@ -442,3 +442,106 @@ fn the_guides_run_as_written() {
         run_file(&file);
     }
 }
+
+/// The exporter config a YAML block of a guide holds, if it holds one: a whole config (its
+/// top-level keys are a config's), or the Helm chart's values with one under `config:`.
+fn config_of(body: &str) -> Option<String> {
+    const TOP: &[&str] = &[
+        "global",
+        "sources",
+        "templates",
+        "jobs",
+        "job_keys",
+        "job_store",
+    ];
+    let value: serde_yaml::Value = serde_yaml::from_str(body).ok()?;
+    let map = value.as_mapping()?;
+    let is_config = |m: &serde_yaml::Mapping| {
+        !m.is_empty()
+            && m.keys()
+                .all(|k| k.as_str().is_some_and(|k| TOP.contains(&k)))
+    };
+    if is_config(map) {
+        return Some(body.to_owned());
+    }
+    let inner = map.get("config")?.as_mapping()?;
+    is_config(inner).then(|| serde_yaml::to_string(inner).unwrap())
+}
+
+/// Every config the README and the guides show loads (`check`, its secrets stood in for) and
+/// generates its rules, dashboards and scrape config without its secrets, as the guides tell
+/// a reader to do: a config the generators refuse fails here, however it was written.
+#[test]
+fn every_config_in_the_guides_loads_and_generates() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec!["README.md".to_owned()];
+    for e in std::fs::read_dir(root.join("docs")).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        if name.ends_with(".md") {
+            files.push(format!("docs/{name}"));
+        }
+    }
+    files.sort();
+    let bin = env!("CARGO_BIN_EXE_pulse-exporter");
+    let dir = tempfile::tempdir().unwrap();
+    let env_ref = regex::Regex::new(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(:-[^}]*)?\}").unwrap();
+    let file_ref = regex::Regex::new(r"\$\{file:([^}]+)\}").unwrap();
+    let mut seen = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        for block in blocks(&text) {
+            if block.info.first().map(String::as_str) != Some("yaml") {
+                continue;
+            }
+            let Some(config) = config_of(&block.body) else {
+                continue;
+            };
+            let at = format!("{file}:{}", block.line);
+            seen.push(at.clone());
+            let path = dir.path().join(format!("config-{}.yml", seen.len()));
+            let run = |args: &[&str], text: &str, envs: &[(String, String)]| {
+                std::fs::write(&path, text).unwrap();
+                let out = Command::new(bin)
+                    .arg("--config.file")
+                    .arg(&path)
+                    .args(args)
+                    .envs(envs.iter().map(|(k, v)| (k, v)))
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "{at}: `pulse-exporter {}` refuses the guide's config:\n{}{}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            };
+            // Without any secret: the generators read none.
+            run(&["rules"], &config, &[]);
+            run(&["dashboards"], &config, &[]);
+            run(
+                &["scrape-config", "--exporter", "pulse-exporter:7857"],
+                &config,
+                &[],
+            );
+            // With each secret stood in for: a distinct value per variable, a file per path.
+            let envs: Vec<(String, String)> = env_ref
+                .captures_iter(&config)
+                .map(|c| (c[1].to_owned(), format!("docs-{}-0123456789", &c[1])))
+                .collect();
+            let mut resolved = config.clone();
+            for (i, c) in file_ref.captures_iter(&config).enumerate() {
+                let stand_in = dir.path().join(format!("secret-{}-{i}", seen.len()));
+                std::fs::write(&stand_in, format!("docs-secret-{i}-0123456789")).unwrap();
+                resolved = resolved.replace(&c[0], &format!("${{file:{}}}", stand_in.display()));
+            }
+            run(&["check"], &resolved, &envs);
+        }
+    }
+    for must in ["README.md", "docs/jobs.md", "docs/configuration.md"] {
+        assert!(
+            seen.iter().any(|s| s.starts_with(&format!("{must}:"))),
+            "no config found in {must}: {seen:?}"
+        );
+    }
+}

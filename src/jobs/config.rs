@@ -2,7 +2,7 @@
 //! provision jobs on their first ping) and `job_store:` (where pings are kept), read and
 //! checked with errors that name the field.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -328,22 +328,28 @@ pub fn parse(
     zone: Option<&TimeZone>,
     errors: &mut Vec<ConfigError>,
 ) -> JobsConfig {
+    // Each token with the path it was written at, jobs' before keys'.
+    let mut tokens = Vec::new();
     let mut out = JobsConfig {
-        jobs: parse_jobs(list(jobs, "jobs", errors), zone, errors),
-        keys: parse_keys(list(keys, "job_keys", errors), zone, errors),
+        jobs: parse_jobs(list(jobs, "jobs", errors), zone, &mut tokens, errors),
+        keys: parse_keys(list(keys, "job_keys", errors), zone, &mut tokens, errors),
         ..JobsConfig::default()
     };
-    let tokens: Vec<&str> = out
-        .jobs
-        .iter()
-        .filter_map(|j| j.token.as_deref())
-        .chain(out.keys.iter().map(|k| k.key.as_str()))
-        .collect();
-    if tokens.len() != tokens.iter().collect::<HashSet<_>>().len() {
-        errors.push(ConfigError::new(
-            "jobs",
-            "two jobs or keys share a token: give each its own, so a leaked one is revoked alone",
-        ));
+    // The error stands at the second token's own path, so that a generator's load, which
+    // reads no secret and fills every reference with the same placeholder, drops it as it
+    // drops every judgement of a placeholder.
+    let mut first_at: HashMap<&str, &str> = HashMap::new();
+    for (path, token) in &tokens {
+        if let Some(first) = first_at.get(token.as_str()) {
+            errors.push(ConfigError::new(
+                path.as_str(),
+                format!(
+                    "the same token as `{first}`: give each job and key its own, so a leaked one is revoked alone"
+                ),
+            ));
+        } else {
+            first_at.insert(token, path);
+        }
     }
     for j in &out.jobs {
         if let Some(t) = &j.token {
@@ -383,6 +389,7 @@ fn list(
 fn parse_jobs(
     items: Vec<serde_yaml::Value>,
     zone: Option<&TimeZone>,
+    tokens: &mut Vec<(String, String)>,
     errors: &mut Vec<ConfigError>,
 ) -> Vec<JobSpec> {
     if items.len() > MAX_DECLARED_JOBS {
@@ -419,6 +426,7 @@ fn parse_jobs(
         }
         if let Some(t) = &job.token {
             token_fits(&format!("{path}.token"), t, errors);
+            tokens.push((format!("{path}.token"), t.clone()));
         }
         if let Some((when, grace, max_runtime)) = schedule_of(&path, &schedule, zone, errors) {
             out.push(JobSpec {
@@ -439,6 +447,7 @@ fn parse_jobs(
 fn parse_keys(
     items: Vec<serde_yaml::Value>,
     zone: Option<&TimeZone>,
+    tokens: &mut Vec<(String, String)>,
     errors: &mut Vec<ConfigError>,
 ) -> Vec<KeySpec> {
     let mut names = HashSet::new();
@@ -464,6 +473,7 @@ fn parse_keys(
             ));
         }
         token_fits(&format!("{path}.key"), &k.key, errors);
+        tokens.push((format!("{path}.key"), k.key.clone()));
         let max_jobs = k.max_jobs.unwrap_or(DEFAULT_KEY_JOBS);
         if max_jobs == 0 || max_jobs > MAX_KEY_JOBS {
             errors.push(ConfigError::new(
@@ -750,7 +760,9 @@ mod tests {
             "",
         );
         assert!(
-            errors.iter().any(|e| e.contains("share a token")),
+            errors
+                .iter()
+                .any(|e| e.contains("job_keys[0].key: the same token as `jobs[0].token`")),
             "{errors:?}"
         );
     }
