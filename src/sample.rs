@@ -234,6 +234,11 @@ pub struct Output {
     /// whose PUT failed reports `success 0`): the check counts as failed with this error, and
     /// these samples replace the previous ones instead of the last good samples being kept.
     pub failure: Option<crate::error::ProbeError>,
+    /// Set when the run succeeded but the server cannot give what the check measures (an
+    /// extension absent or not loaded, a command it forbids, a role without the privilege):
+    /// why, and the fix. The check is then *not measured*: neither a failure to page on nor
+    /// OK, and its numbers are absent rather than 0.
+    pub unmeasured: Option<String>,
 }
 
 impl Output {

@@ -56,6 +56,9 @@ pub struct CheckRecord<'a> {
     pub skipped: u64,
     /// Label values cut to their maximum length, summed over runs.
     pub truncated: u64,
+    /// Whether its last run, when it succeeded, measured (false: the server cannot give what
+    /// the check measures); `None` while it has not succeeded.
+    pub measured: Option<bool>,
 }
 
 /// 1 for true, 0 for false.
@@ -132,6 +135,9 @@ pub fn check_series(out: &mut Output, record: &CheckRecord<'_>) {
     }
     let labels = [p.source.as_str(), p.check.as_str()];
     out.add(&CHECK_SUCCESS, &labels, flag(record.succeeded));
+    if let Some(measured) = record.measured {
+        out.add(&CHECK_MEASURED, &labels, flag(measured));
+    }
     out.add(&CHECK_DURATION, &labels, duration);
     if let Some(t) = record.last_success {
         out.add(&CHECK_LAST_SUCCESS, &labels, unix_seconds(t));
@@ -202,6 +208,7 @@ pub const SECTIONS: &[Section] = &[
                 three intervals) while `pulse_check_success` is 0; then they disappear.",
         metrics: &[
             CHECK_SUCCESS,
+            CHECK_MEASURED,
             CHECK_DURATION,
             CHECK_LAST_SUCCESS,
             CHECK_SERIES,
@@ -380,6 +387,14 @@ pub const CHECK_SUCCESS: Metric = Metric::gauge(
 )
 .doc("1 if the check's last run succeeded, 0 if it failed.");
 
+/// `pulse_check_measured`.
+pub const CHECK_MEASURED: Metric = Metric::gauge(
+    "pulse_check_measured",
+    "Whether the check's last successful run measured (1) or found the server cannot give what it measures (0).",
+    &["source", "check"],
+)
+.doc("Published while the last run succeeded. 0 means *not measured*: the run succeeded (`pulse_check_success` stays 1, so nothing pages) but the server cannot give what the check measures (an extension absent or not loaded, a command it forbids, a role without the privilege), and the check's numbers are absent, not 0. The landing page and `probe` show NOT MEASURED with the reason and the fix.");
+
 /// `pulse_check_duration_seconds`.
 pub const CHECK_DURATION: Metric = Metric::gauge(
     "pulse_check_duration_seconds",
@@ -467,6 +482,7 @@ mod tests {
             dropped: 0,
             skipped: 0,
             truncated: 0,
+            measured: None,
         };
         let mut out = Output::default();
         check_series(&mut out, &record);

@@ -738,3 +738,100 @@ sources:
     );
     pool.close().await;
 }
+
+/// Without `pg_stat_statements` in the source's database the `statements` check is NOT
+/// MEASURED, never OK: `pulse_check_measured` 0 beside `pulse_check_success` 1, the landing
+/// page and `probe` say so with the exact `shared_preload_libraries` line, and "which query"
+/// is answered by the longest-running statements of `pg_stat_activity`, their literals gone.
+#[tokio::test]
+async fn without_pg_stat_statements_the_check_is_not_measured_and_running_statements_answer() {
+    let db = unique("nostatements");
+    let pool = pg().await;
+    sqlx::query(&format!("CREATE DATABASE {db}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    let _cleanup = Cleanup::default().pg(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
+    let url = format!("{}/{db}", PG_URL.rsplit_once('/').unwrap().0);
+    // A statement that runs for a while, a value a user sent in its text.
+    let sleeper = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap();
+    let sleeping = tokio::spawn(async move {
+        let _ = sqlx::query("SELECT pg_sleep(60), 'someone@example.com' AS email")
+            .execute(&sleeper)
+            .await;
+    });
+    let config = format!(
+        r#"
+sources:
+  - name: db
+    kind: postgres
+    url: {url}
+    statements: {{ interval: 10s }}
+    tables: false
+"#
+    );
+    let e = Exporter::start(&config);
+    let m = e
+        .wait_for(
+            "the running statement to be published",
+            Duration::from_secs(30),
+            |m| {
+                m.find(
+                    "pulse_postgres_running_statement_seconds",
+                    &[("source", "db"), ("database", db.as_str())],
+                )
+                .iter()
+                .any(|s| s.labels["text"].contains("pg_sleep"))
+            },
+        )
+        .await;
+    let running = m.find(
+        "pulse_postgres_running_statement_seconds",
+        &[("source", "db"), ("database", db.as_str())],
+    );
+    let text = &running[0].labels["text"];
+    assert_eq!(text, "SELECT pg_sleep(?), ? AS email", "{running:?}");
+    assert!(running[0].value >= 0.0);
+    let check = [("source", "db"), ("check", "statements")];
+    assert_eq!(m.get("pulse_check_success", &check), Some(1.0));
+    assert_eq!(m.get("pulse_check_measured", &check), Some(0.0));
+    assert_eq!(
+        m.get("pulse_postgres_statements_available", &[("source", "db")]),
+        Some(0.0)
+    );
+    assert_eq!(
+        m.get(
+            "pulse_check_measured",
+            &[("source", "db"), ("check", "health")]
+        ),
+        None,
+        "a health probe is a source's, not a check's"
+    );
+    let page = e.get("/").await;
+    assert!(page.contains("NOT MEASURED"), "{page}");
+    assert!(
+        page.contains("shared_preload_libraries = &#39;pg_stat_statements&#39;"),
+        "{page}"
+    );
+    assert!(page.contains("not measured"), "{page}");
+    assert!(!page.contains("or not run yet"), "{page}");
+
+    let (code, out, err) = run_cli(
+        &["--config.file", e.config_path.to_str().unwrap(), "probe"],
+        &[],
+    );
+    assert_eq!(code, 0, "not measured is no failure: {out}{err}");
+    let row = out
+        .lines()
+        .find(|l| l.contains("statements"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        row.contains("not measured") && row.contains("shared_preload_libraries"),
+        "{out}"
+    );
+    sleeping.abort();
+}

@@ -45,7 +45,10 @@ fn render(rows: &[ProbeRow]) -> String {
     ]];
     for r in rows {
         let (outcome, series, error) = match &r.summary.result {
-            Ok(n) => ("ok".to_owned(), n.to_string(), String::new()),
+            Ok(n) => match &r.summary.unmeasured {
+                None => ("ok".to_owned(), n.to_string(), String::new()),
+                Some(why) => ("not measured".to_owned(), n.to_string(), why.clone()),
+            },
             Err(e) => (
                 format!("FAIL ({})", e.reason()),
                 "-".to_owned(),

@@ -26,6 +26,8 @@ pub struct RunSummary {
     pub result: Result<usize, ProbeError>,
     /// How long the run took.
     pub duration: Duration,
+    /// Why a successful run could not measure (see [`crate::sample::Output::unmeasured`]).
+    pub unmeasured: Option<String>,
 }
 
 /// Starts the task that runs `probe` every `plan.interval` until the handle is aborted.
@@ -111,6 +113,7 @@ pub async fn run_once(plan: &CheckPlan, probe: &dyn Probe, store: &Store) -> Run
             Err(e) => Err(e.clone()),
         },
         duration,
+        unmeasured: result.as_ref().ok().and_then(|o| o.unmeasured.clone()),
     };
     let transition = store.record(plan, result, duration, SystemTime::now());
     log_transition(plan, &transition, &summary);

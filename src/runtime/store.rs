@@ -46,6 +46,20 @@ pub struct Entry {
     pub truncated_total: u64,
 }
 
+/// What a check's last run says, as a person reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckState<'a> {
+    /// No run has finished yet.
+    Pending,
+    /// The last run measured.
+    Ok,
+    /// The last run succeeded but the server cannot give what the check measures: why, and
+    /// the fix.
+    NotMeasured(&'a str),
+    /// The last run failed.
+    Failing,
+}
+
 impl Entry {
     fn new(plan: Arc<CheckPlan>) -> Self {
         Entry {
@@ -67,6 +81,27 @@ impl Entry {
     /// Outcome of the last run: `None` before the first one.
     pub fn succeeded(&self) -> Option<bool> {
         (self.runs > 0).then_some(self.last_error.is_none())
+    }
+
+    /// Why the last run, which succeeded, could not measure what the check is for (see
+    /// [`Output::unmeasured`]); `None` when it measured, failed or has not run.
+    pub fn unmeasured(&self) -> Option<&str> {
+        match self.succeeded() {
+            Some(true) => self.output.as_ref()?.unmeasured.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The state the landing page, `probe` and the banner show.
+    pub fn state(&self) -> CheckState<'_> {
+        match self.succeeded() {
+            None => CheckState::Pending,
+            Some(false) => CheckState::Failing,
+            Some(true) => match self.unmeasured() {
+                Some(why) => CheckState::NotMeasured(why),
+                None => CheckState::Ok,
+            },
+        }
     }
 
     /// The samples to serve at `now`: the latest ones while younger than `stale_after`.

@@ -300,6 +300,7 @@ fn self_metrics(entries: &[Entry], store: &Store, now: SystemTime, scope: &Scope
             dropped: e.dropped_total,
             skipped: e.skipped_total,
             truncated: e.truncated_total,
+            measured: succeeded.then(|| e.unmeasured().is_none()),
         };
         check_series(&mut out, &record);
     }

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use crate::jobs::config::JobSpec;
 use crate::jobs::state::JobState;
 use crate::runtime::app::SourceStatus;
-use crate::runtime::store::{Entry, ReloadStatus, ShardStatus};
+use crate::runtime::store::{CheckState, Entry, ReloadStatus, ShardStatus};
 use crate::runtime::targets::LeaseStatus;
 
 /// Escapes text for HTML element content and attribute values.
@@ -56,9 +56,9 @@ fn since(t: Option<SystemTime>, now: SystemTime) -> String {
 
 /// The state of a check or health probe as the page shows it: text and CSS class.
 fn state(entry: &Entry) -> (String, &'static str) {
-    match entry.succeeded() {
-        Some(true) => ("OK".to_owned(), "up"),
-        Some(false) => (
+    match entry.state() {
+        CheckState::Ok => ("OK".to_owned(), "up"),
+        CheckState::Failing => (
             format!(
                 "FAILING ({})",
                 entry
@@ -69,7 +69,8 @@ fn state(entry: &Entry) -> (String, &'static str) {
             ),
             "down",
         ),
-        None => ("PENDING".to_owned(), "pending"),
+        CheckState::NotMeasured(_) => ("NOT MEASURED".to_owned(), "unmeasured"),
+        CheckState::Pending => ("PENDING".to_owned(), "pending"),
     }
 }
 
@@ -105,27 +106,30 @@ pub fn render(
     let mut rows = String::new();
     let mut failing = String::new();
     let mut passing = String::new();
-    let (mut failing_count, mut check_count) = (0, 0);
     for s in sources {
         let mine: Vec<&Entry> = entries.iter().filter(|e| e.plan.source == s.name).collect();
         rows.push_str(&source_row(s, &mine, now));
         for c in mine.iter().filter(|e| !e.plan.is_health()) {
             let (row, failed) = check_row(s, c, now);
             match failed {
-                true => {
-                    failing_count += 1;
-                    failing.push_str(&row)
-                }
+                true => failing.push_str(&row),
                 false => passing.push_str(&row),
             }
-            check_count += 1;
         }
     }
-    let summary = summary(sources, entries, failing_count, check_count);
+    let summary = summary(sources, entries, jobs.len(), shard.total);
+    // Empty tables would read as "nothing wrong"; a config without sources says so instead.
+    let tables = if sources.is_empty() {
+        "<p>No source runs here, so there is no check to show.</p>".to_owned()
+    } else {
+        format!(
+            "<table><tr><th>Source</th><th>Kind</th><th>Endpoint</th><th>Status</th><th>Since</th><th>Last success</th><th>Checks OK</th><th>Last error</th></tr>\n{rows}</table>\n<h2>Checks</h2>\n<p>Failing checks first; NOT MEASURED means the check ran but the server cannot give what it measures (the reason says how to fix it).</p>\n<table><tr><th>Source</th><th>Check</th><th>State</th><th>Since</th><th>Last success</th><th>Last error</th></tr>\n{failing}{passing}</table>"
+        )
+    };
     format!(
         r#"<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>pulse-exporter</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}.up{{color:#1a7f37}}.down{{color:#cf222e;font-weight:bold}}.pending{{color:#9a6700}}tr.bad{{background:#ffebe9}}p.summary{{font-size:1.2em;padding:6px 10px}}p.summary.bad{{background:#ffebe9;color:#cf222e;font-weight:bold}}p.summary.good{{background:#dafbe1;color:#1a7f37}}</style>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}.up{{color:#1a7f37}}.down{{color:#cf222e;font-weight:bold}}.pending{{color:#9a6700}}.unmeasured{{color:#57606a;font-style:italic}}tr.bad{{background:#ffebe9}}p.summary{{font-size:1.2em;padding:6px 10px}}p.summary.bad{{background:#ffebe9;color:#cf222e;font-weight:bold}}p.summary.good{{background:#dafbe1;color:#1a7f37}}</style>
 </head><body>
 <h1>pulse-exporter</h1>
 {summary}
@@ -134,12 +138,7 @@ pub fn render(
 {reload}
 <h2>Sources</h2>
 <p>{sharding}</p>
-<table><tr><th>Source</th><th>Kind</th><th>Endpoint</th><th>Status</th><th>Since</th><th>Last success</th><th>Checks OK</th><th>Last error</th></tr>
-{rows}</table>
-<h2>Checks</h2>
-<p>Failing checks first.</p>
-<table><tr><th>Source</th><th>Check</th><th>State</th><th>Since</th><th>Last success</th><th>Last error</th></tr>
-{failing}{passing}</table>
+{tables}
 {leased}{jobs}</body></html>
 "#,
         leased = leased(leases, entries),
@@ -313,7 +312,11 @@ fn source_row(s: &SourceStatus, mine: &[&Entry], now: SystemTime) -> String {
     let checks: Vec<&&Entry> = mine.iter().filter(|e| !e.plan.is_health()).collect();
     let ok = checks
         .iter()
-        .filter(|e| e.succeeded() == Some(true))
+        .filter(|e| e.state() == CheckState::Ok)
+        .count();
+    let unmeasured = checks
+        .iter()
+        .filter(|e| matches!(e.state(), CheckState::NotMeasured(_)))
         .count();
     let failed: Vec<&&&Entry> = checks
         .iter()
@@ -348,10 +351,11 @@ fn source_row(s: &SourceStatus, mine: &[&Entry], now: SystemTime) -> String {
         esc(&ago(health.and_then(|h| h.last_success), now)),
         ok,
         checks.len(),
-        if failed.is_empty() {
-            String::new()
-        } else {
-            format!(" ({} FAILING)", failed.len())
+        match (failed.len(), unmeasured) {
+            (0, 0) => String::new(),
+            (0, u) => format!(" ({u} not measured)"),
+            (f, 0) => format!(" ({f} FAILING)"),
+            (f, u) => format!(" ({f} FAILING, {u} not measured)"),
         },
         esc(&error),
     )
@@ -368,13 +372,30 @@ fn check_row(s: &SourceStatus, c: &Entry, now: SystemTime) -> (String, bool) {
         esc(&state),
         esc(&since(c.state_since, now)),
         esc(&ago(c.last_success, now)),
-        esc(c.last_error.as_ref().map(|e| e.message()).unwrap_or("")),
+        esc(c
+            .last_error
+            .as_ref()
+            .map(|e| e.message())
+            .or(c.unmeasured())
+            .unwrap_or("")),
     );
     (row, class == "down")
 }
 
-/// The first line under the title: everything fine, or how many sources and checks fail.
-fn summary(sources: &[SourceStatus], entries: &[Entry], failing: usize, checks: usize) -> String {
+/// The first line under the title: everything fine, or how many sources and checks fail;
+/// checks that could not measure and checks not run yet are counted apart, never as OK.
+fn summary(sources: &[SourceStatus], entries: &[Entry], jobs: usize, configured: usize) -> String {
+    if sources.is_empty() {
+        let what = match configured {
+            0 => "No sources configured",
+            _ => "No source of the config runs on this shard",
+        };
+        let watched = match jobs {
+            0 => "nothing: add sources or jobs to the config".to_owned(),
+            n => format!("{n} jobs only (see Jobs below)"),
+        };
+        return format!("<p class=\"summary\">{what}: this exporter watches {watched}.</p>");
+    }
     let down = sources
         .iter()
         .filter(|s| {
@@ -383,15 +404,35 @@ fn summary(sources: &[SourceStatus], entries: &[Entry], failing: usize, checks: 
             })
         })
         .count();
+    let (mut ok, mut unmeasured, mut pending, mut failing) = (0, 0, 0, 0);
+    let mine = |e: &&Entry| !e.plan.is_health() && sources.iter().any(|s| s.name == e.plan.source);
+    for e in entries.iter().filter(mine) {
+        match e.state() {
+            CheckState::Ok => ok += 1,
+            CheckState::NotMeasured(_) => unmeasured += 1,
+            CheckState::Pending => pending += 1,
+            CheckState::Failing => failing += 1,
+        }
+    }
+    let checks = ok + unmeasured + pending + failing;
+    let mut counts = vec![format!("{ok} of {checks} checks OK")];
+    if unmeasured > 0 {
+        counts.push(format!("{unmeasured} not measured"));
+    }
+    if pending > 0 {
+        counts.push(format!("{pending} pending (not run yet)"));
+    }
     if down == 0 && failing == 0 {
         format!(
-            "<p class=\"summary good\">All {} sources up, all {checks} checks OK (or not run yet).</p>",
-            sources.len()
+            "<p class=\"summary good\">All {} sources up; {}.</p>",
+            sources.len(),
+            counts.join(", ")
         )
     } else {
         format!(
-            "<p class=\"summary bad\">PROBLEMS: {down} of {} sources down, {failing} of {checks} checks failing. Details below, failing first.</p>",
-            sources.len()
+            "<p class=\"summary bad\">PROBLEMS: {down} of {} sources down, {failing} of {checks} checks failing; {}. Details below, failing first.</p>",
+            sources.len(),
+            counts.join(", ")
         )
     }
 }
@@ -535,6 +576,85 @@ mod tests {
         assert!(page.contains("failed (exit code 2)"), "{page}");
         assert!(page.contains("<pre>&lt;boom&gt;</pre>"), "{page}");
         assert!(page.contains("<td class=\"down\">late</td>"), "{page}");
+    }
+
+    /// A check that ran but could not measure is neither OK nor failing, one not run yet is
+    /// pending: the banner counts each, the check's row says why and how to fix it, and a
+    /// config without sources says so instead of showing empty tables.
+    #[test]
+    fn not_measured_and_pending_are_told_apart_from_ok() {
+        use crate::config_core::CheckPlan;
+        use crate::runtime::store::Store;
+        use std::sync::Arc;
+        use std::time::Duration;
+        let plan = |check: &str| {
+            Arc::new(CheckPlan {
+                source: "db".into(),
+                kind: "postgres",
+                check: check.into(),
+                interval: Duration::from_secs(60),
+                timeout: Duration::from_secs(5),
+                stale_after: Duration::from_secs(180),
+                max_series: 100,
+                max_bytes: usize::MAX,
+                const_labels: vec![],
+            })
+        };
+        let store = Store::new();
+        let now = SystemTime::now();
+        for check in ["health", "statements", "app_users", "tables"] {
+            store.register(plan(check));
+        }
+        let unmeasured = crate::sample::Output {
+            unmeasured: Some("pg_stat_statements is not installed: add it".to_owned()),
+            ..Default::default()
+        };
+        let ms = Duration::from_millis(3);
+        store.record(&plan("health"), Ok(Default::default()), ms, now);
+        store.record(&plan("statements"), Ok(unmeasured), ms, now);
+        store.record(&plan("app_users"), Ok(Default::default()), ms, now);
+        let sources = [SourceStatus {
+            name: "db".into(),
+            kind: "postgres",
+            endpoint: "postgres://h/db".into(),
+            tier: None,
+            platform: None,
+        }];
+        let page = |sources: &[SourceStatus], jobs: &[(JobSpec, Option<JobState>)]| {
+            render(
+                sources,
+                &store.snapshot(),
+                "/metrics",
+                ShardStatus {
+                    total: sources.len(),
+                    owned: sources.len(),
+                    ..Default::default()
+                },
+                &ReloadStatus::default(),
+                &[],
+                jobs,
+            )
+        };
+        let shown = page(&sources, &[]);
+        assert!(
+            shown.contains(
+                "All 1 sources up; 1 of 3 checks OK, 1 not measured, 1 pending (not run yet)."
+            ),
+            "{shown}"
+        );
+        assert!(!shown.contains("(or not run yet)"), "{shown}");
+        assert!(
+            shown.contains("<td class=\"unmeasured\">NOT MEASURED</td>")
+                && shown.contains("pg_stat_statements is not installed: add it"),
+            "{shown}"
+        );
+        assert!(shown.contains("1/3 (1 not measured)"), "{shown}");
+        let empty = page(&[], &[]);
+        assert!(
+            empty.contains("No sources configured: this exporter watches nothing")
+                && !empty.contains("<th>Check</th>"),
+            "{empty}"
+        );
     }
 
     #[test]

@@ -354,6 +354,7 @@ impl Probe for LatencyProbe {
             let budget = crate::sources::remaining(deadline);
             let mut state = self.state.lock().await;
             let mut out = Output::default();
+            let mut refused = None;
             for collection in &self.collections {
                 let pipeline =
                     vec![bson::doc! { "$collStats": { "latencyStats": { "histograms": true } } }];
@@ -367,6 +368,9 @@ impl Probe for LatencyProbe {
                     Err(e) if fatal(&e) => return Err(classify(&e)),
                     Err(e) => {
                         state.gap(source, "$collStats", &e);
+                        refused.get_or_insert_with(|| {
+                            crate::secrets::scrub(&e.to_string()).to_string()
+                        });
                         continue;
                     }
                 };
@@ -383,6 +387,11 @@ impl Probe for LatencyProbe {
                 if let Some(doc) = merged(&docs) {
                     collection_latency(&mut out, source, &self.shared.database, collection, &doc);
                 }
+            }
+            if let Some(e) = refused {
+                out.unmeasured = Some(format!(
+                    "the server refuses $collStats ({e}), so collection latency is not measured for every collection: grant the exporter's user the clusterMonitor role (or `collStats` on the database), or set `latency: false`"
+                ));
             }
             match self.oldest_operations(client, budget).await {
                 Ok(ops) => {

@@ -254,6 +254,12 @@ pub(super) const STATEMENT_BLOCK_READ_TIME: Metric = Metric::gauge(
     &["source", "database", "queryid"],
 )
 .doc("Time spent reading shared blocks in the last window (`shared_blk_read_time` from Postgres 17, `blk_read_time` before); 0 unless `track_io_timing` is on.");
+pub(super) const RUNNING_STATEMENT: Metric = Metric::gauge(
+    "pulse_postgres_running_statement_seconds",
+    "How long the longest-running active statements have run, from pg_stat_activity; published only while pg_stat_statements cannot be read.",
+    &["source", "database", "text"],
+)
+.doc("The fallback answer to \"which query\" while `pg_stat_statements` is not installed or not loaded (`pulse_postgres_statements_available` 0): at each `statements` run, the `statements.top` longest-running active client statements of `pg_stat_activity`, by how long each has run (the longest of the same text). The text is cut to `statements.text_length`, its literals replaced by `?`, and withheld where it may carry a secret, as the statements' is. A snapshot per run, not a sum over the window. Texts a role without `pg_read_all_stats` may not read show as `<insufficient privilege>`. Absent with `statements: { text: false }`.");
 pub(super) const STATEMENT_INFO: Metric = Metric::gauge(
     "pulse_postgres_statement_info",
     "Always 1; the normalised text of a statement of the top, cut short ($1 stands for each literal).",
@@ -353,6 +359,7 @@ pub(super) const METRICS: &[Metric] = &[
     STATEMENT_HIT_BYTES,
     STATEMENT_BLOCK_READ_TIME,
     STATEMENT_INFO,
+    RUNNING_STATEMENT,
     TABLES_WINDOW,
     TABLE_SEQ_ROWS_READ,
     TABLE_SEQ_SCANS,

@@ -33,9 +33,10 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use super::metrics::{
-    STATEMENTS_AVAILABLE, STATEMENTS_DEALLOCATIONS, STATEMENTS_MAX, STATEMENTS_WINDOW,
-    STATEMENT_BLOCK_READ_TIME, STATEMENT_CALLS, STATEMENT_EXEC_TIME, STATEMENT_HIT_BYTES,
-    STATEMENT_INFO, STATEMENT_MEAN_EXEC_TIME, STATEMENT_READ_BYTES, STATEMENT_ROWS,
+    RUNNING_STATEMENT, STATEMENTS_AVAILABLE, STATEMENTS_DEALLOCATIONS, STATEMENTS_MAX,
+    STATEMENTS_WINDOW, STATEMENT_BLOCK_READ_TIME, STATEMENT_CALLS, STATEMENT_EXEC_TIME,
+    STATEMENT_HIT_BYTES, STATEMENT_INFO, STATEMENT_MEAN_EXEC_TIME, STATEMENT_READ_BYTES,
+    STATEMENT_ROWS,
 };
 use super::session::{classify, read_only, CheckPool};
 use crate::config_core::validate::{in_range, statistics_timing};
@@ -262,10 +263,17 @@ impl Probe for StatementsProbe {
     fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
         Box::pin(async move {
             let mut state = self.state.lock().await;
-            let result = self.read(&mut state, deadline).await;
+            let mut result = self.read(&mut state, deadline).await;
             if result.is_err() {
                 // A failed run read nothing whole: the next one is a baseline.
                 state.window.reset();
+            }
+            if let Ok(out) = &mut result {
+                if out.unmeasured.is_some() && self.settings.text {
+                    // Without the extension, "which query" still gets an answer: what runs
+                    // longest now. Its own transaction, since a refused read aborted the first.
+                    self.running(out, deadline).await?;
+                }
             }
             result
         })
@@ -292,8 +300,9 @@ impl StatementsProbe {
         .map_err(classify)?;
         let Some(context) = context else {
             state.window.reset();
-            state.once(source, "not installed", true, "pg_stat_statements is not installed in the source's database: statement latency is not measured (CREATE EXTENSION pg_stat_statements, with pg_stat_statements in shared_preload_libraries; or statements: false)");
+            state.once(source, "not installed", true, NOT_INSTALLED);
             out.add(&STATEMENTS_AVAILABLE, &[source], 0.0);
+            out.unmeasured = Some(NOT_INSTALLED.to_owned());
             return Ok(out);
         };
         let ext = Extension {
@@ -469,20 +478,72 @@ impl StatementsProbe {
         Ok(out)
     }
 
+    /// The `top` longest-running active client statements, from `pg_stat_activity`: the
+    /// fallback while the extension cannot be read.
+    async fn running(&self, out: &mut Output, deadline: Instant) -> Result<(), ProbeError> {
+        let mut tx = read_only(&self.pool, deadline).await?;
+        // A few more rows than shown: several sessions running the same text are one row.
+        let rows = sqlx::query(
+            "SELECT coalesce(datname::text, '') AS database, \
+             extract(epoch FROM clock_timestamp() - query_start)::float8 AS seconds, \
+             left(query, $1) AS text \
+             FROM pg_stat_activity \
+             WHERE state = 'active' AND backend_type = 'client backend' \
+             AND pid <> pg_backend_pid() AND query_start IS NOT NULL \
+             ORDER BY query_start LIMIT $2",
+        )
+        .bind(self.settings.text_length as i32 * 2)
+        .bind(self.settings.top as i64 * 4)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(classify)?;
+        tx.rollback().await.map_err(classify)?;
+        let mut longest: Vec<(String, String, f64)> = Vec::new();
+        for row in rows {
+            let database: String = row.try_get("database").map_err(classify)?;
+            let seconds: Option<f64> = row.try_get("seconds").map_err(classify)?;
+            let text: Option<String> = row.try_get("text").map_err(classify)?;
+            let text = cut(
+                &shown_text(&literals_masked(text.as_deref().unwrap_or(""))),
+                self.settings.text_length,
+            );
+            let seconds = seconds.unwrap_or(0.0).max(0.0);
+            match longest
+                .iter_mut()
+                .find(|(d, t, _)| *d == database && *t == text)
+            {
+                Some(row) => row.2 = row.2.max(seconds),
+                None => longest.push((database, text, seconds)),
+            }
+        }
+        for (database, text, seconds) in longest.into_iter().take(self.settings.top) {
+            out.add(
+                &RUNNING_STATEMENT,
+                &[self.source.as_str(), database.as_str(), text.as_str()],
+                seconds,
+            );
+        }
+        Ok(())
+    }
+
     /// The output of a run where the extension is installed but its library not loaded.
     fn not_preloaded(&self, state: &mut State) -> Output {
         state.window.reset();
-        state.once(
-            &self.source,
-            "not preloaded",
-            false,
-            "pg_stat_statements is installed but not loaded: add it to shared_preload_libraries and restart the server to measure statement latency (or statements: false)",
-        );
+        state.once(&self.source, "not preloaded", false, NOT_PRELOADED);
         let mut out = Output::default();
         out.add(&STATEMENTS_AVAILABLE, &[self.source.as_str()], 0.0);
+        out.unmeasured = Some(NOT_PRELOADED.to_owned());
         out
     }
 }
+
+/// Why statement latency is not measured where the extension is not installed, and the fix:
+/// the exact line and the restart, since an SRE reads it on the landing page mid-incident.
+pub(crate) const NOT_INSTALLED: &str = "pg_stat_statements is not installed in the source's database, so statement latency is not measured: add `shared_preload_libraries = 'pg_stat_statements'` to postgresql.conf (or append it to the list already there), restart the server, then run `CREATE EXTENSION pg_stat_statements;` in this database (or set `statements: false`). Until then the slowest running statements come from pg_stat_activity (pulse_postgres_running_statement_seconds)";
+
+/// Why statement latency is not measured where the extension is installed but its library
+/// was not loaded at server start, and the fix.
+pub(crate) const NOT_PRELOADED: &str = "pg_stat_statements is installed but not loaded, so statement latency is not measured: add `shared_preload_libraries = 'pg_stat_statements'` to postgresql.conf (or append it to the list already there) and restart the server (or set `statements: false`). Until then the slowest running statements come from pg_stat_activity (pulse_postgres_running_statement_seconds)";
 
 /// SQLSTATE 55000: the library was not preloaded (the message changed between versions, the
 /// code did not).
@@ -519,6 +580,30 @@ fn shown_text(text: &str) -> String {
         return "(text withheld: it may carry a secret)".to_owned();
     }
     text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `text` with its literals replaced by `?`: quoted strings (`''` inside included) and
+/// numbers that stand alone, so a running statement's text carries no value a user sent, as
+/// the normalised texts of `pg_stat_statements` carry none.
+fn literals_masked(text: &str) -> String {
+    static LITERAL: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(
+            r"\$[0-9]+|(?:[EeBbXxNn]?'(?:[^']|'')*'?)|\$\$.*?(?:\$\$|$)|\b[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?\b",
+        )
+        .expect("valid regex")
+    });
+    // A parameter (`$1`) is no value: it stays.
+    LITERAL
+        .replace_all(text, |m: &regex::Captures<'_>| match &m[0] {
+            p if p.starts_with('$') && !p.starts_with("$$") => p.to_owned(),
+            _ => "?".to_owned(),
+        })
+        .into_owned()
+}
+
+/// The first `chars` characters of `text`, as `left()` cuts the statements' texts.
+fn cut(text: &str, chars: usize) -> String {
+    text.chars().take(chars).collect()
 }
 
 /// The published rows and what each did: the `top` statements by execution time in the
@@ -713,6 +798,27 @@ mod tests {
             .find(|f| f.name == STATEMENT_CALLS.name)
             .unwrap();
         assert_eq!(calls.samples.len(), 21);
+    }
+
+    /// A running statement's text carries no value a user sent, keeps its parameters, and
+    /// one naming a secret is withheld, as a normalised one is.
+    #[test]
+    fn running_texts_lose_their_literals() {
+        assert_eq!(
+            literals_masked("SELECT * FROM users WHERE email = 'a@b.c' AND id > 42 AND t1.x = $1 AND n = 'it''s'"),
+            "SELECT * FROM users WHERE email = ? AND id > ? AND t1.x = $1 AND n = ?"
+        );
+        assert_eq!(
+            literals_masked("SELECT $$secret body$$, 1.5e3"),
+            "SELECT ?, ?"
+        );
+        assert_eq!(literals_masked("SELECT 'unterminated"), "SELECT ?");
+        assert_eq!(
+            shown_text(&literals_masked("ALTER ROLE app PASSWORD 'hunter2'")),
+            "(text withheld: it may carry a secret)"
+        );
+        assert_eq!(cut("SELECTé", 7), "SELECTé");
+        assert_eq!(cut("SELECTé", 6), "SELECT");
     }
 
     #[test]

@@ -388,6 +388,7 @@ impl Probe for LatencyProbe {
                     HashMap::new()
                 }
             };
+            let mut refused = None;
             let histograms = match redis::cmd("LATENCY")
                 .arg("HISTOGRAM")
                 .query_async::<Value>(&mut conn)
@@ -399,6 +400,10 @@ impl Probe for LatencyProbe {
                 }
                 Err(e) => {
                     gap(&mut state, "LATENCY HISTOGRAM", &e);
+                    refused = Some(format!(
+                        "the server refuses LATENCY HISTOGRAM ({}), so per-command latency is not measured: it needs Redis 7 or newer (Valkey 8+), and the user the command (ACL `+latency`; a managed service may rename or forbid it); or set `latency: false`",
+                        crate::secrets::scrub(&e.to_string())
+                    ));
                     HashMap::new()
                 }
             };
@@ -417,7 +422,10 @@ impl Probe for LatencyProbe {
                     None
                 }
             };
-            let mut out = Output::default();
+            let mut out = Output {
+                unmeasured: refused,
+                ..Output::default()
+            };
             out.add(
                 &P99_LIMIT,
                 &[source],
