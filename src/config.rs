@@ -211,7 +211,7 @@ fn load(text: &str, references: References) -> Result<Config, ConfigErrors> {
         Err(e) => {
             return Err(ConfigErrors(vec![ConfigError::new(
                 "",
-                format!("invalid YAML: {e}"),
+                crate::config_core::yaml_error::explain(text, &e),
             )]))
         }
     };
@@ -275,6 +275,9 @@ fn load(text: &str, references: References) -> Result<Config, ConfigErrors> {
         jobs,
     };
     validate(&config, &mut errors);
+    for e in &mut errors {
+        e.message = crate::config_core::suggest::with_suggestion(&e.message);
+    }
     // Built-in checks share their source's path, so one problem can be found once per check.
     let mut seen = HashSet::new();
     errors.retain(|e| seen.insert(e.to_string()));
@@ -768,6 +771,25 @@ mod tests {
     use super::*;
 
     const REDIS: &str = "kind: redis, url: 'redis://127.0.0.1:6379'";
+
+    /// A misspelt field, top-level key or kind is answered with the name meant; a YAML
+    /// syntax error with the key it stopped in and the likely fix.
+    #[test]
+    fn near_misses_are_answered_with_the_name_meant() {
+        assert_reports(
+            "sources:\n  - name: db\n    kind: postgres\n    url: postgres://h/db\n    checks:\n      - { metric: app_users, sql: SELECT 1 AS value, lables: [plan] }\n",
+            &["sources[0].checks[0].lables: unknown field `lables`", "did you mean `labels`?"],
+        );
+        assert_reports("sourcse: []\n", &["did you mean `sources`?"]);
+        assert_reports(
+            "sources:\n  - { name: db, kind: postgress, url: 'postgres://h/db' }\n",
+            &["unknown source kind \"postgress\": did you mean \"postgres\"?"],
+        );
+        assert_reports(
+            "sources:\n  - name: db\n\tkind: postgres\n",
+            &["invalid YAML", "indent with spaces"],
+        );
+    }
 
     #[test]
     fn a_valid_file_loads_with_its_defaults() {

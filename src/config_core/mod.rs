@@ -17,11 +17,13 @@ pub mod names;
 pub mod parse;
 pub mod positions;
 pub mod shape;
+pub mod suggest;
 pub mod switch;
 pub mod template;
 pub mod tls;
 mod units;
 pub mod validate;
+pub mod yaml_error;
 
 use std::any::Any;
 use std::collections::BTreeMap;

@@ -92,10 +92,16 @@ pub fn parse_kind(
             let names: Vec<&str> = KINDS.iter().map(|e| e.name).collect();
             errors.push(ConfigError::new(
                 format!("{path}.kind"),
-                format!(
-                    "unknown source kind {kind:?}: use one of {}",
-                    names.join(", ")
-                ),
+                match crate::config_core::suggest::closest(kind, names.iter().copied()) {
+                    Some(near) => format!(
+                        "unknown source kind {kind:?}: did you mean {near:?}? The kinds are {}",
+                        names.join(", ")
+                    ),
+                    None => format!(
+                        "unknown source kind {kind:?}: use one of {}",
+                        names.join(", ")
+                    ),
+                },
             ));
             None
         }
