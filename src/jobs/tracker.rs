@@ -346,7 +346,14 @@ impl JobTracker {
                     if job.token.is_none() && !web_users {
                         return Err(Refused::new(Why::Forbidden, format!("job {name:?} takes no pings: it has no `token` and the web config has no `basic_auth_users`; set one of them")));
                     }
-                    return Err(Refused::new(Why::Unsigned, format!("a ping for job {name:?} must carry its token (`Authorization: Bearer …`) or a web config user (basic auth)")));
+                    // A token that was sent and does not match is another mistake than none
+                    // sent: a stale secret, or another job's token.
+                    let message = match bearer {
+                        Some(_) if job.token.is_some() => format!("the bearer token does not match job {name:?}'s `token`: send that job's own token (a rotated secret, or another job's token?)"),
+                        Some(_) => format!("job {name:?} has no `token`, so a bearer token cannot sign its pings: sign them as a web config user (basic auth), or give the job a `token`"),
+                        None => format!("a ping for job {name:?} must carry its token (`Authorization: Bearer …`) or a web config user (basic auth)"),
+                    };
+                    return Err(Refused::new(Why::Unsigned, message));
                 }
                 job.clone()
             }
@@ -505,6 +512,20 @@ mod tests {
             .unwrap_err()
             .why,
             Why::Unsigned
+        );
+        let wrong = t
+            .ping(
+                "a",
+                bearer("wrong-0123456789ab"),
+                false,
+                ping(Signal::Start),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            wrong.message.contains("does not match"),
+            "{}",
+            wrong.message
         );
         assert_eq!(
             t.ping("a", Credential::None, false, ping(Signal::Start))

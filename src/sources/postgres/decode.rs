@@ -84,12 +84,30 @@ pub(super) fn check_columns(first: &PgRow, shape: &RowShape) -> Result<(), Probe
 }
 
 fn missing_column(columns: &[&str], shape: &RowShape) -> Result<(), ProbeError> {
-    for wanted in shape.labels.iter().chain(&shape.values) {
+    // A label column holds text to group by, a value column a number: the example of an
+    // alias fits the one that is missing.
+    let missing = |wanted: &str, example: String| {
+        ProbeError::new(
+            Reason::Decode,
+            format!(
+                "column `{wanted}` is not in the result (columns: {}); select it under that name, e.g. `{example}`",
+                columns.join(", ")
+            ),
+        )
+    };
+    for wanted in &shape.labels {
         if !columns.contains(&wanted.as_str()) {
-            return Err(ProbeError::new(
-                Reason::Decode,
-                format!("column `{wanted}` is not in the result (columns: {}); alias it in the SQL, e.g. `count(*) AS {wanted}`", columns.join(", ")),
-            ));
+            let example =
+                match crate::config_core::suggest::closest(wanted, columns.iter().copied()) {
+                    Some(near) => format!("{near} AS {wanted}"),
+                    None => format!("some_column::text AS {wanted}"),
+                };
+            return Err(missing(wanted, example));
+        }
+    }
+    for wanted in &shape.values {
+        if !columns.contains(&wanted.as_str()) {
+            return Err(missing(wanted, format!("count(*) AS {wanted}")));
         }
     }
     Ok(())
@@ -342,5 +360,17 @@ mod tests {
                 .contains("column `users` is not in the result (columns: plan, count)"),
             "{e}"
         );
+        assert!(e.to_string().contains("e.g. `count(*) AS users`"), "{e}");
+        // A missing label is a text column: no count to alias.
+        let shape: RowShape =
+            serde_yaml::from_str("{ labels: [region], values: [users] }").unwrap();
+        let e = missing_column(&["regoin", "users"], &shape).unwrap_err();
+        assert!(e.to_string().contains("e.g. `regoin AS region`"), "{e}");
+        let e = missing_column(&["plan", "users"], &shape).unwrap_err();
+        assert!(
+            e.to_string().contains("e.g. `some_column::text AS region`"),
+            "{e}"
+        );
+        assert!(!e.to_string().contains("count(*)"), "{e}");
     }
 }

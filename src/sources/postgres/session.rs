@@ -129,13 +129,16 @@ async fn begin(pool: &CheckPool, deadline: Instant) -> Result<Tx, ProbeError> {
             // one queues behind its work.
             Err(_) if full && pool.working() > 0 => begin.await.map_err(classify)?,
             Err(_) => {
+                // The pool keeps retrying without saying why; one connection of its own,
+                // within what is left, tells the SRE the cause (refused, auth, TLS, DNS).
+                let cause = why_no_connection(pool, deadline).await;
                 return Err(ProbeError::new(
                     Reason::Connect,
                     format!(
-                        "no connection to the server within {} ms: it refuses, is unreachable or does not answer",
+                        "no connection to the server within {} ms: {cause}",
                         budget.as_millis()
                     ),
-                ))
+                ));
             }
         }
     };
@@ -144,6 +147,22 @@ async fn begin(pool: &CheckPool, deadline: Instant) -> Result<Tx, ProbeError> {
         tx,
         _counted: Counted(pool.working.clone()),
     })
+}
+
+/// Why the pool opened no connection: the error of one connection opened directly, or that
+/// the server did not answer within the check's deadline.
+async fn why_no_connection(pool: &CheckPool, deadline: Instant) -> String {
+    use sqlx::ConnectOptions;
+    let options = pool.connect_options();
+    match tokio::time::timeout(remaining(deadline), options.connect()).await {
+        Ok(Err(e)) => crate::secrets::scrub(classify(e).message()).into_owned(),
+        Ok(Ok(conn)) => {
+            drop(conn);
+            "the server accepts connections again, but none came within the budget".to_owned()
+        }
+        Err(_) => "the server does not answer (a firewall dropping packets, or it is overloaded)"
+            .to_owned(),
+    }
 }
 
 /// How long a check may spend opening a connection: a third of what is left of its

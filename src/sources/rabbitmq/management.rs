@@ -100,6 +100,38 @@ pub(super) fn classify_http(e: &reqwest::Error) -> ProbeError {
     } else {
         Reason::Connect
     };
-    // reqwest's message names the URL, which never holds credentials here.
-    ProbeError::new(reason, e.to_string())
+    ProbeError::new(reason, http_error_text(e))
+}
+
+/// What went wrong with a management API request, short: the request's path without its
+/// query (the queue listing's is hundreds of characters of column names), the cause under
+/// reqwest's own words, and a hint where the URL names the AMQP port, which answers HTTP
+/// with a protocol header and closes.
+fn http_error_text(e: &reqwest::Error) -> String {
+    use std::error::Error as _;
+    let mut causes = Vec::new();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !causes.contains(&text) {
+            causes.push(text);
+        }
+        next = cause.source();
+    }
+    let what = match e.url() {
+        Some(url) => format!("{}{}", url.origin().ascii_serialization(), url.path()),
+        None => "the management API".to_owned(),
+    };
+    let mut text = format!("request to {what} failed");
+    if !causes.is_empty() {
+        text.push_str(": ");
+        text.push_str(&causes.join(": "));
+    }
+    if let Some(port @ (5672 | 5671)) = e.url().and_then(|u| u.port()) {
+        let api = if port == 5671 { 15671 } else { 15672 };
+        text.push_str(&format!(
+            " ({port} is the AMQP port: management_url takes the management API's port, {api} by default, with the rabbitmq_management plugin enabled)"
+        ));
+    }
+    text
 }

@@ -52,7 +52,20 @@ pub(super) fn classify(err: RedisError) -> ProbeError {
     } else {
         Reason::Query
     };
-    ProbeError::new(reason, text)
+    let hint = match (err.kind(), err.code()) {
+        // The client says only "Password authentication failed", whether the password is
+        // wrong or the server has none to check it against.
+        (redis::ErrorKind::AuthenticationFailed, _) | (_, Some("WRONGPASS")) => {
+            Some("the server refused the URL's credentials: either the password is wrong, or the server has no password set (no requirepass and no ACL user), and then the URL must carry none; an ACL user is named in the URL (redis://USER:PASSWORD@host:6379)")
+        }
+        (_, Some("NOAUTH")) => Some("the server requires a password: put it in the URL, as redis://:${env:REDIS_PASSWORD}@host:6379 (or USER:PASSWORD for an ACL user)"),
+        (_, Some("NOPERM")) => Some("the user's ACL forbids this command: allow it (e.g. ACL SETUSER … +@read +info +latency +slowlog), or turn the check off"),
+        _ => None,
+    };
+    match hint {
+        Some(hint) => ProbeError::new(reason, format!("{text}: {hint}")),
+        None => ProbeError::new(reason, text),
+    }
 }
 
 #[cfg(test)]
