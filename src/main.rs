@@ -30,31 +30,52 @@ fn main() -> ExitCode {
     // Panics (caught per check by the scheduler) are logged like everything else, so their
     // text passes the secret scrubber instead of going to stderr raw.
     std::panic::set_hook(Box::new(|info| tracing::error!(event = "panic", "{info}")));
-    let outcome = match &cli.command {
-        Some(Command::Demo(args)) => Ok(cli::demo_command((**args).clone())),
-        Some(Command::ConfigSchema(out)) => Ok(cli::generate::config_schema(out)),
-        Some(Command::Run(args)) => Ok(cli::run::run_command(args)),
-        Some(Command::Healthcheck(args)) => Ok(cli::healthcheck::healthcheck_command(&cli, args)),
-        Some(Command::Dashboards(args)) => loaded(&cli, References::Unresolved)
-            .map(|(path, config, _)| cli::generate::dashboards(args, &path, &config)),
-        Some(Command::Rules(args)) => cli::generate::selection(&args.selection).and_then(|s| {
-            loaded(&cli, References::Unresolved)
-                .map(|(_, config, _)| cli::generate::rules(&args.out, &config, &s))
-        }),
-        Some(Command::BundleRules(args)) => cli::generate::selection(&args.selection)
-            .map(|s| cli::generate::bundle_rules(&args.dir, &s)),
-        Some(Command::BundleDashboards(args)) => cli::generate::selection(&args.selection)
-            .map(|s| cli::generate::bundle_dashboards(&args.dir, &s)),
-        Some(Command::ScrapeConfig(args)) => loaded(&cli, References::Unresolved)
-            .map(|(_, config, _)| cli::generate::scrape_config(args, &config)),
-        Some(Command::Check) => loaded(&cli, References::Resolve)
-            .map(|(path, config, shard)| cli::check::check(&path, &config, shard)),
-        Some(Command::Probe) => loaded(&cli, References::Resolve).and_then(|(_, config, shard)| {
-            Ok(async_runtime()?.block_on(cli::probe::probe(config, shard)))
-        }),
-        None => loaded(&cli, References::Resolve).and_then(|(path, config, shard)| {
-            Ok(async_runtime()?.block_on(cli::serve::serve(cli, path, config, shard)))
-        }),
-    };
+    let outcome =
+        match &cli.command {
+            Some(Command::Demo(args)) => Ok(cli::demo_command((**args).clone())),
+            Some(Command::ConfigSchema(out)) => Ok(cli::generate::config_schema(out)),
+            Some(Command::Run(args)) => Ok(cli::run::run_command(args)),
+            Some(Command::Healthcheck(args)) => {
+                // The server's flags given before the subcommand still say where it listens.
+                let mut args = args.clone();
+                if args.listen_address == cli::DEFAULT_LISTEN_ADDRESS {
+                    args.listen_address.clone_from(&cli.listen_address);
+                }
+                args.web_config_file = args.web_config_file.or(cli.web_config_file.clone());
+                Ok(cli::healthcheck::healthcheck_command(&args))
+            }
+            Some(Command::Dashboards(args)) => {
+                loaded(&cli, Some(&args.config), &cli.shard, References::Unresolved)
+                    .map(|(path, config, _)| cli::generate::dashboards(args, &path, &config))
+            }
+            Some(Command::Rules(args)) => cli::generate::selection(&args.selection).and_then(|s| {
+                loaded(&cli, Some(&args.config), &cli.shard, References::Unresolved)
+                    .map(|(_, config, _)| cli::generate::rules(&args.out, &config, &s))
+            }),
+            Some(Command::BundleRules(args)) => cli::generate::selection(&args.selection)
+                .map(|s| cli::generate::bundle_rules(&args.dir, &s)),
+            Some(Command::BundleDashboards(args)) => cli::generate::selection(&args.selection)
+                .map(|s| cli::generate::bundle_dashboards(&args.dir, &s)),
+            Some(Command::ScrapeConfig(args)) => {
+                loaded(&cli, Some(&args.config), &cli.shard, References::Unresolved)
+                    .map(|(_, config, _)| cli::generate::scrape_config(args, &config))
+            }
+            Some(Command::Check(args)) => {
+                loaded(&cli, Some(&args.config), &args.shard, References::Resolve)
+                    .map(|(path, config, shard)| cli::check::check(&path, &config, shard))
+            }
+            Some(Command::Probe(args)) => {
+                loaded(&cli, Some(&args.config), &args.shard, References::Resolve).and_then(
+                    |(_, config, shard)| {
+                        Ok(async_runtime()?.block_on(cli::probe::probe(config, shard)))
+                    },
+                )
+            }
+            None => loaded(&cli, None, &cli.shard, References::Resolve).and_then(
+                |(path, config, shard)| {
+                    Ok(async_runtime()?.block_on(cli::serve::serve(cli, path, config, shard)))
+                },
+            ),
+        };
     outcome.unwrap_or_else(|code| code)
 }

@@ -421,3 +421,123 @@ fn rules_dashboards_and_scrape_config_need_no_secret() {
     assert_eq!(code, 1, "a real mistake still fails: {err}");
     assert!(err.contains("9bad"), "{err}");
 }
+
+/// The three first-hour mistakes reported by their cause and fix, against the real servers:
+/// a management URL on the AMQP port (a short message, no query string, the right port),
+/// a password for a Redis that has none, and a Postgres port nobody listens on, whose
+/// checks keep "connection refused" instead of only a time.
+#[test]
+fn connect_errors_keep_their_cause_and_say_the_fix() {
+    let amqp = url::Url::parse(&RABBIT_AMQP).unwrap();
+    let redis = url::Url::parse(&REDIS_URL).unwrap();
+    let closed = free_port();
+    let config = format!(
+        r#"
+sources:
+  - name: broker
+    kind: rabbitmq
+    management_url: http://{}:{}
+    username: guest
+    password: guest
+  - name: cache
+    kind: redis
+    url: redis://:not-a-password-here@{}:{}
+    latency: false
+  - name: db
+    kind: postgres
+    url: postgres://postgres@127.0.0.1:{closed}/postgres
+"#,
+        amqp.host_str().unwrap(),
+        amqp.port().unwrap_or(5672),
+        redis.host_str().unwrap(),
+        redis.port().unwrap_or(6379),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let p = write_temp(dir.path(), "pulse.yml", &config);
+    let (code, out, err) = run_cli(&["probe", "--config.file", p.to_str().unwrap()], &[]);
+    assert_eq!(code, 1, "{out}{err}");
+    let row = |source: &str, check: &str| {
+        out.lines()
+            .find(|l| {
+                let mut cells = l.split_whitespace();
+                cells.next() == Some(source) && cells.nth(1) == Some(check)
+            })
+            .unwrap_or_else(|| panic!("no {source} {check} row in:\n{out}"))
+            .to_owned()
+    };
+    let queues = row("broker", "queues");
+    assert!(
+        queues.contains("is the AMQP port") && queues.contains("15672"),
+        "{queues}"
+    );
+    assert!(
+        !queues.contains("columns="),
+        "the queue listing's query is no cause: {queues}"
+    );
+    assert!(queues.len() < 600, "{} characters: {queues}", queues.len());
+    let cache = row("cache", "health");
+    assert!(
+        cache.contains("FAIL (auth)") && cache.contains("no password set"),
+        "{cache}"
+    );
+    assert!(!cache.contains("not-a-password-here"), "{cache}");
+    for check in ["health", "statements", "tables"] {
+        let db = row("db", check);
+        assert!(db.contains("FAIL (connect)"), "{db}");
+        assert!(
+            db.to_lowercase().contains("refused"),
+            "{check} lost the cause: {db}"
+        );
+    }
+}
+
+/// Each subcommand's `--help` lists the flags it reads and none of the server's, and the
+/// listen address's help says what `:7857` binds, as docs/running.md does.
+#[test]
+fn each_help_lists_only_its_own_flags() {
+    let help = |args: &[&str]| {
+        let (code, out, err) = run_cli(args, &[]);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        out
+    };
+    let server = help(&["--help"]);
+    assert!(server.contains("--web.max-connections"), "{server}");
+    assert!(server.contains("every IPv4 interface"), "{server}");
+    let server_only = [
+        "--web.listen-address",
+        "--web.telemetry-path",
+        "--web.max-connections",
+        "--config.auto-reload-interval",
+    ];
+    for sub in [
+        "rules",
+        "dashboards",
+        "scrape-config",
+        "check",
+        "probe",
+        "bundle-rules",
+    ] {
+        let text = help(&[sub, "--help"]);
+        for flag in server_only {
+            assert!(!text.contains(flag), "`{sub} --help` lists {flag}:\n{text}");
+        }
+    }
+    for sub in ["rules", "dashboards", "scrape-config", "bundle-rules"] {
+        let text = help(&[sub, "--help"]);
+        assert!(!text.contains("--shard.count"), "`{sub} --help`:\n{text}");
+    }
+    for sub in ["check", "probe"] {
+        let text = help(&[sub, "--help"]);
+        assert!(
+            text.contains("--shard.count") && text.contains("--config.file"),
+            "{text}"
+        );
+    }
+    assert!(!help(&["bundle-rules", "--help"]).contains("--config.file"));
+    let health = help(&["healthcheck", "--help"]);
+    assert!(
+        health.contains("--web.listen-address") && health.contains("--web.config.file"),
+        "{health}"
+    );
+    assert!(!health.contains("--web.max-connections"), "{health}");
+}

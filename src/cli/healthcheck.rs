@@ -7,15 +7,15 @@ use std::time::Duration;
 
 use pulse_exporter::serve::webconfig::WebConfig;
 
-use super::{Cli, HealthcheckArgs};
+use super::HealthcheckArgs;
 
 /// Most of an answer read while looking for `--expect-metric`: far above any exporter's
 /// scrape, and a bound on what a wrong URL can make this read.
 const MAX_BODY: usize = 64 << 20;
 
 /// `healthcheck`, with its exit code.
-pub(crate) fn healthcheck_command(cli: &Cli, args: &HealthcheckArgs) -> ExitCode {
-    match healthcheck(cli, args) {
+pub(crate) fn healthcheck_command(args: &HealthcheckArgs) -> ExitCode {
+    match healthcheck(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("healthcheck: {e}");
@@ -25,7 +25,7 @@ pub(crate) fn healthcheck_command(cli: &Cli, args: &HealthcheckArgs) -> ExitCode
 }
 
 /// `healthcheck`: one request to the exporter this command line describes.
-fn healthcheck(cli: &Cli, args: &HealthcheckArgs) -> Result<(), String> {
+fn healthcheck(args: &HealthcheckArgs) -> Result<(), String> {
     let ask = match &args.url {
         Some(url) => Ask {
             url: url.clone(),
@@ -34,12 +34,12 @@ fn healthcheck(cli: &Cli, args: &HealthcheckArgs) -> Result<(), String> {
             timeout: Duration::from_secs(10),
         },
         None => {
-            let tls = match &cli.web_config_file {
+            let tls = match &args.web_config_file {
                 Some(p) => WebConfig::load(p)?.tls_server_config.is_some(),
                 None => false,
             };
             Ask {
-                url: url(&cli.listen_address, tls)?,
+                url: url(&args.listen_address, tls)?,
                 only_200: false,
                 metric: args.expect_metric.clone(),
                 timeout: Duration::from_secs(3),

@@ -26,12 +26,7 @@ pub mod serve;
 )]
 pub struct Cli {
     /// Configuration file (YAML).
-    #[arg(
-        long = "config.file",
-        env = "PULSE_CONFIG_FILE",
-        global = true,
-        value_name = "FILE"
-    )]
+    #[arg(long = "config.file", env = "PULSE_CONFIG_FILE", value_name = "FILE")]
     pub(crate) config_file: Option<PathBuf>,
     /// Re-read the config file, and the secret files it reads through `${file:…}`, this often
     /// and reload when their content changed (a Kubernetes ConfigMap or Secret update); `0s`
@@ -40,31 +35,28 @@ pub struct Cli {
         long = "config.auto-reload-interval",
         env = "PULSE_CONFIG_AUTO_RELOAD_INTERVAL",
         default_value = "0s",
-        value_parser = auto_reload_interval,
-        global = true
+        value_parser = auto_reload_interval
     )]
     pub(crate) auto_reload_interval: std::time::Duration,
-    /// Address to listen on; `:7857` means every interface.
+    /// Address to listen on: `:7857` is every IPv4 interface (0.0.0.0:7857), `[::]:7857`
+    /// every IPv6 one as well, `127.0.0.1:7857` this host only.
     #[arg(
         long = "web.listen-address",
         env = "PULSE_WEB_LISTEN_ADDRESS",
-        default_value = ":7857",
-        global = true
+        default_value = DEFAULT_LISTEN_ADDRESS
     )]
     pub(crate) listen_address: String,
     /// Path under which metrics are served.
     #[arg(
         long = "web.telemetry-path",
         env = "PULSE_WEB_TELEMETRY_PATH",
-        default_value = "/metrics",
-        global = true
+        default_value = "/metrics"
     )]
     pub(crate) telemetry_path: String,
     /// Web config file (exporter-toolkit format: TLS and basic auth).
     #[arg(
         long = "web.config.file",
         env = "PULSE_WEB_CONFIG_FILE",
-        global = true,
         value_name = "FILE"
     )]
     pub(crate) web_config_file: Option<PathBuf>,
@@ -74,8 +66,7 @@ pub struct Cli {
         long = "web.max-connections",
         env = "PULSE_WEB_MAX_CONNECTIONS",
         default_value_t = 256,
-        value_parser = clap::value_parser!(u32).range(1..=65_536),
-        global = true
+        value_parser = clap::value_parser!(u32).range(1..=65_536)
     )]
     pub(crate) max_connections: u32,
     /// Connections one client address (an IPv6 /64) may hold at once; more from it are
@@ -84,30 +75,11 @@ pub struct Cli {
         long = "web.max-connections-per-address",
         env = "PULSE_WEB_MAX_CONNECTIONS_PER_ADDRESS",
         default_value_t = 32,
-        value_parser = clap::value_parser!(u32).range(1..=65_536),
-        global = true
+        value_parser = clap::value_parser!(u32).range(1..=65_536)
     )]
     pub(crate) max_connections_per_address: u32,
-    /// This replica's shard, from 0, when several replicas split one config
-    /// (--shard.count). Unset with a count above 1: this pod's ordinal (--shard.pod-index,
-    /// or the end of the hostname as a StatefulSet names its pods) modulo the count (of 3
-    /// shards, pulse-exporter-2 and pulse-exporter-5 are both shard 2).
-    #[arg(long = "shard.index", env = "PULSE_SHARD_INDEX", global = true)]
-    pub(crate) shard_index: Option<u32>,
-    /// Shards the config is split into: each runs the sources whose name hashes to it
-    /// (rendezvous hashing: adding a source moves no other). Default: --shard.replicas, or 1.
-    #[arg(long = "shard.count", env = "PULSE_SHARD_COUNT", global = true)]
-    pub(crate) shard_count: Option<u32>,
-    /// Replicas that run this config, as the StatefulSet declares them (the Kubernetes
-    /// overlays copy spec.replicas here). The shard count defaults to it, and a count it
-    /// cannot cover (more shards than replicas, or replicas not a multiple of the count)
-    /// fails at start instead of leaving shards unprobed.
-    #[arg(long = "shard.replicas", env = "PULSE_SHARD_REPLICAS", global = true)]
-    pub(crate) shard_replicas: Option<u32>,
-    /// This pod's StatefulSet ordinal, from the apps.kubernetes.io/pod-index label through
-    /// the downward API. Empty or unset: the ordinal at the end of the hostname.
-    #[arg(long = "shard.pod-index", env = "PULSE_POD_INDEX", global = true)]
-    pub(crate) pod_index: Option<String>,
+    #[command(flatten)]
+    pub(crate) shard: ShardArgs,
     /// Minimum log level.
     #[arg(
         long = "log.level",
@@ -130,12 +102,69 @@ pub struct Cli {
     pub(crate) command: Option<Command>,
 }
 
+/// Which part of the config this replica runs, when several replicas split it: for the
+/// server, `check` and `probe`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ShardArgs {
+    /// This replica's shard, from 0, when several replicas split one config
+    /// (--shard.count). Unset with a count above 1: this pod's ordinal (--shard.pod-index,
+    /// or the end of the hostname as a StatefulSet names its pods) modulo the count (of 3
+    /// shards, pulse-exporter-2 and pulse-exporter-5 are both shard 2).
+    #[arg(long = "shard.index", env = "PULSE_SHARD_INDEX")]
+    pub(crate) shard_index: Option<u32>,
+    /// Shards the config is split into: each runs the sources whose name hashes to it
+    /// (rendezvous hashing: adding a source moves no other). Default: --shard.replicas, or 1.
+    #[arg(long = "shard.count", env = "PULSE_SHARD_COUNT")]
+    pub(crate) shard_count: Option<u32>,
+    /// Replicas that run this config, as the StatefulSet declares them (the Kubernetes
+    /// overlays copy spec.replicas here). The shard count defaults to it, and a count it
+    /// cannot cover (more shards than replicas, or replicas not a multiple of the count)
+    /// fails at start instead of leaving shards unprobed.
+    #[arg(long = "shard.replicas", env = "PULSE_SHARD_REPLICAS")]
+    pub(crate) shard_replicas: Option<u32>,
+    /// This pod's StatefulSet ordinal, from the apps.kubernetes.io/pod-index label through
+    /// the downward API. Empty or unset: the ordinal at the end of the hostname.
+    #[arg(long = "shard.pod-index", env = "PULSE_POD_INDEX")]
+    pub(crate) pod_index: Option<String>,
+}
+
+impl ShardArgs {
+    /// This replica's shard, or what is wrong with the flags.
+    fn shard(&self) -> Result<Shard, String> {
+        let hostname = hostname();
+        Shard::from_flags(&ShardFlags {
+            index: self.shard_index,
+            count: self.shard_count,
+            replicas: self.shard_replicas,
+            pod_index: self.pod_index.as_deref(),
+            hostname: &hostname,
+        })
+    }
+}
+
+/// The config file a subcommand reads: given after the subcommand, or before it.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ConfigArgs {
+    /// Configuration file (YAML).
+    #[arg(long = "config.file", env = "PULSE_CONFIG_FILE", value_name = "FILE")]
+    pub(crate) config_file: Option<PathBuf>,
+}
+
+/// `check` and `probe`: the config, and which shard of it.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ShardedConfigArgs {
+    #[command(flatten)]
+    pub(crate) config: ConfigArgs,
+    #[command(flatten)]
+    pub(crate) shard: ShardArgs,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Validate the config file and exit: 0 when valid, 1 with every error listed.
-    Check,
+    Check(ShardedConfigArgs),
     /// Run every check once, print a table of outcomes, and exit (1 if any failed).
-    Probe,
+    Probe(ShardedConfigArgs),
     /// Generate demo platform data in the local services (docs/demo.md); no config needed.
     Demo(Box<crate::demo::DemoArgs>),
     /// Write a Grafana dashboard for the config's sources and checks (JSON): a health row,
@@ -170,8 +199,11 @@ pub enum Command {
     ConfigSchema(OutputArgs),
 }
 
+/// Where the exporter listens unless told otherwise.
+pub(crate) const DEFAULT_LISTEN_ADDRESS: &str = ":7857";
+
 /// `healthcheck`: what to ask, when it is not this host's own exporter.
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone)]
 pub struct HealthcheckArgs {
     /// Ask this URL (e.g. `http://pulse-exporter:7857/metrics`, from another pod such as a
     /// `helm test`) instead of /-/healthy at --web.listen-address; it must answer 200.
@@ -181,6 +213,21 @@ pub struct HealthcheckArgs {
     /// scrape itself works, not only the server.
     #[arg(long, value_name = "NAME")]
     pub(crate) expect_metric: Option<String>,
+    /// The address the exporter listens on, as given to it: a wildcard (`:7857`,
+    /// `0.0.0.0:7857`, `[::]:7857`) is asked on loopback.
+    #[arg(
+        long = "web.listen-address",
+        env = "PULSE_WEB_LISTEN_ADDRESS",
+        default_value = DEFAULT_LISTEN_ADDRESS
+    )]
+    pub(crate) listen_address: String,
+    /// The exporter's web config file: with TLS in it, the health check asks over HTTPS.
+    #[arg(
+        long = "web.config.file",
+        env = "PULSE_WEB_CONFIG_FILE",
+        value_name = "FILE"
+    )]
+    pub(crate) web_config_file: Option<PathBuf>,
 }
 
 /// Where `dashboards` and `rules` write.
@@ -210,6 +257,8 @@ pub struct SelectionArgs {
 /// `rules`: where it writes, and which series the rules read.
 #[derive(clap::Args, Debug)]
 pub struct RulesArgs {
+    #[command(flatten)]
+    pub(crate) config: ConfigArgs,
     #[command(flatten)]
     pub(crate) out: OutputArgs,
     #[command(flatten)]
@@ -241,6 +290,8 @@ pub struct BundleDashboardsArgs {
 /// `scrape-config`: where it writes, and where the exporters are.
 #[derive(clap::Args, Debug)]
 pub struct ScrapeArgs {
+    #[command(flatten)]
+    pub(crate) config: ConfigArgs,
     #[command(flatten)]
     pub(crate) out: OutputArgs,
     /// An exporter's address as Prometheus reaches it (`host:port`); repeat it for each
@@ -287,6 +338,8 @@ pub struct ScrapeArgs {
 #[derive(clap::Args, Debug)]
 pub struct DashboardArgs {
     #[command(flatten)]
+    pub(crate) config: ConfigArgs,
+    #[command(flatten)]
     out: OutputArgs,
     /// The dashboard's uid (default: `pulse-` and the config file's name); links keep working
     /// across regenerations while it stays the same.
@@ -317,21 +370,16 @@ pub(crate) fn demo_command(args: crate::demo::DemoArgs) -> ExitCode {
 /// config and this replica's shard; or the exit code of what was wrong, said on stderr.
 pub(crate) fn loaded(
     cli: &Cli,
+    given: Option<&ConfigArgs>,
+    shard: &ShardArgs,
     references: config::References,
 ) -> Result<(PathBuf, config::Config, Shard), ExitCode> {
-    let Some(path) = cli.config_file.clone() else {
+    let after = given.and_then(|g| g.config_file.clone());
+    let Some(path) = after.or_else(|| cli.config_file.clone()) else {
         eprintln!("error: --config.file (or PULSE_CONFIG_FILE) is required");
         return Err(ExitCode::from(2));
     };
-    let hostname = hostname();
-    let shard = Shard::from_flags(&ShardFlags {
-        index: cli.shard_index,
-        count: cli.shard_count,
-        replicas: cli.shard_replicas,
-        pod_index: cli.pod_index.as_deref(),
-        hostname: &hostname,
-    })
-    .map_err(|e| {
+    let shard = shard.shard().map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(2)
     })?;
