@@ -545,3 +545,49 @@ fn every_config_in_the_guides_loads_and_generates() {
         );
     }
 }
+
+/// Every log event the code emits (`event = "…"`) is listed in docs/running.md, and the
+/// list names none that is gone.
+#[test]
+fn every_log_event_is_listed_in_the_running_guide() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let event = regex::Regex::new(r#"event = "([a-z_.]+)""#).unwrap();
+    let mut emitted = std::collections::BTreeSet::new();
+    let mut dirs = vec![root.join("src")];
+    while let Some(dir) = dirs.pop() {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|x| x == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                emitted.extend(event.captures_iter(&text).map(|c| c[1].to_owned()));
+            }
+        }
+    }
+    assert!(emitted.contains("source.degraded"), "{emitted:?}");
+    let guide = std::fs::read_to_string(root.join("docs/running.md")).unwrap();
+    let section = guide
+        .split("## Log events")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("docs/running.md has a `## Log events` section");
+    for e in &emitted {
+        assert!(
+            section.contains(&format!("`{e}`")),
+            "docs/running.md does not list the log event `{e}`"
+        );
+    }
+    let listed = regex::Regex::new(r"^\| `([a-z_.]+)`(?:, `([a-z_.]+)`)?").unwrap();
+    for line in section.lines() {
+        if let Some(c) = listed.captures(line) {
+            for name in c.iter().skip(1).flatten() {
+                assert!(
+                    emitted.contains(name.as_str()),
+                    "docs/running.md lists `{}`, which no code logs",
+                    name.as_str()
+                );
+            }
+        }
+    }
+}

@@ -82,10 +82,7 @@ sources:
         "recovery should show within about one health interval, took {took:?}"
     );
     assert_eq!(
-        count_lines(
-            &e.logs(),
-            &["event=system.analytics.degraded", "kind=postgres"]
-        ),
+        count_lines(&e.logs(), &["event=source.degraded", "kind=postgres"]),
         1
     );
 }

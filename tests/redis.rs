@@ -351,10 +351,7 @@ sources:
     let e = Exporter::start(&config);
     assert_outage(&e, &proxy, "flaky", "direct", Duration::ZERO).await;
     assert_eq!(
-        count_lines(
-            &e.logs(),
-            &["event=system.analytics.degraded", "kind=redis"]
-        ),
+        count_lines(&e.logs(), &["event=source.degraded", "kind=redis"]),
         1
     );
 }

@@ -90,7 +90,7 @@ sources:
 
     let logs = e.logs();
     assert!(
-        logs.contains("event=system.analytics.degraded"),
+        logs.contains("event=source.degraded"),
         "errors were logged: {logs}"
     );
     for (what, text) in [

@@ -124,7 +124,7 @@ fn log_transition(plan: &CheckPlan, transition: &Transition, summary: &RunSummar
     let error = summary.result.as_ref().err();
     match (transition, plan.is_health()) {
         (Transition::Degraded(reason), true) => tracing::warn!(
-            event = "system.analytics.degraded",
+            event = "source.degraded",
             source = %plan.source,
             kind = plan.kind,
             reason = reason.as_str(),
@@ -132,7 +132,7 @@ fn log_transition(plan: &CheckPlan, transition: &Transition, summary: &RunSummar
             "source degraded"
         ),
         (Transition::Recovered, true) => tracing::info!(
-            event = "system.analytics.recovered",
+            event = "source.recovered",
             source = %plan.source,
             kind = plan.kind,
             "source recovered"

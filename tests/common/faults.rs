@@ -221,7 +221,7 @@ pub async fn assert_outage(
     let took = back.elapsed();
     let logs = e.logs();
     for event in ["degraded", "recovered"] {
-        let needle = format!("event=system.analytics.{event}");
+        let needle = format!("event=source.{event}");
         assert_eq!(
             super::count_lines(&logs, &[&needle, &format!("source={source}")]),
             1,
