@@ -133,12 +133,13 @@ fn a_bad_auto_reload_interval_is_refused_with_the_fix() {
         ("10ms", "must be 0s (off) or at least 1s"),
     ] {
         let (code, _out, err) = run_cli(
+            // The server's flag, before the subcommand as the server reads it.
             &[
+                "--config.auto-reload-interval",
+                value,
                 "check",
                 "--config.file",
                 "examples/local.yml",
-                "--config.auto-reload-interval",
-                value,
             ],
             &[],
         );
