@@ -251,6 +251,22 @@ fn example_dashboards_match_grafanas_schema_and_every_expression_parses() {
     type_check(&boards);
 }
 
+/// A key built on the demo's prefix variable (`${env:PULSE_DEMO_REDIS_PREFIX:-pulse_demo:}`)
+/// is the key its default names in the generated panels and rules, never a placeholder.
+#[test]
+fn a_referenced_prefix_with_a_default_generates_the_default_key() {
+    let config = repo("examples/hivesync-joip.yml");
+    for what in ["dashboards", "rules"] {
+        let out = generate(&config, what);
+        assert!(!out.contains("unresolved-reference"), "{what}");
+    }
+    let board = generate(&config, "dashboards");
+    assert!(
+        board.contains(r#"key=\"pulse_demo:ai_queue:tasks\""#),
+        "the queue panel reads the default key"
+    );
+}
+
 #[test]
 fn the_schema_check_rejects_a_misspelt_field_and_a_wrong_enum() {
     let board: Value =

@@ -24,7 +24,10 @@ pub const UNRESOLVED: &str = "unresolved-reference";
 /// Replaces every reference in `value` with [`UNRESOLVED`] without reading any variable or
 /// file, and records the path of each string that held one: for the commands that write no
 /// secret (`rules`, `dashboards`, `scrape-config`), which must run where the secrets are not
-/// (CI, a laptop). A malformed reference is still an error.
+/// (CI, a laptop). `${env:NAME:-default}` takes its default instead, since a default is
+/// config text, not a secret: a Redis key built on a prefix variable is then the key the
+/// default names in the generated rules and panels, not a placeholder. A malformed reference
+/// is still an error.
 pub fn leave_unresolved(
     value: &mut Value,
     path: &str,
@@ -33,9 +36,15 @@ pub fn leave_unresolved(
 ) {
     walk(value, path, errors, &mut |at, text| {
         let mut any = false;
-        let out = substitute(text, Refs::All, &mut |_| {
-            any = true;
-            Ok(UNRESOLVED.to_owned())
+        let out = substitute(text, Refs::All, &mut |reference| match reference
+            .strip_prefix("env:")
+            .and_then(|r| r.split_once(":-"))
+        {
+            Some((_, default)) => Ok(default.to_owned()),
+            None => {
+                any = true;
+                Ok(UNRESOLVED.to_owned())
+            }
         })?;
         if any {
             unresolved.push(at.to_owned());
@@ -228,6 +237,24 @@ fn resolve(reference: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The generators read no secret, but a default is config text: it stands in the
+    /// generated output, where a reference without one is a placeholder.
+    #[test]
+    fn an_unresolved_load_takes_defaults_and_reads_no_variable() {
+        std::env::set_var("PULSE_TEST_UNRESOLVED_SET", "from-the-environment:");
+        let mut v: Value = serde_yaml::from_str(
+            "a: '${env:PULSE_TEST_UNRESOLVED_SET:-p:}q'\nb: '${env:PULSE_TEST_UNRESOLVED_SET}'\nc: '${file:/nonexistent}'\n",
+        )
+        .unwrap();
+        let (mut errors, mut unresolved) = (Vec::new(), Vec::new());
+        leave_unresolved(&mut v, "", &mut errors, &mut unresolved);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(v["a"].as_str(), Some("p:q"));
+        assert_eq!(v["b"].as_str(), Some(UNRESOLVED));
+        assert_eq!(v["c"].as_str(), Some(UNRESOLVED));
+        assert_eq!(unresolved, ["b", "c"]);
+    }
 
     #[test]
     fn secret_files_are_the_file_references_the_loader_would_read() {
