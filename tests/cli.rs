@@ -541,3 +541,22 @@ fn each_help_lists_only_its_own_flags() {
     );
     assert!(!health.contains("--web.max-connections"), "{health}");
 }
+
+/// A config without sources is said to probe nothing, never shown as an empty table that
+/// reads as "all fine".
+#[test]
+fn probe_says_when_there_is_no_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write_temp(
+        dir.path(),
+        "jobs.yml",
+        "jobs:\n  - { name: nightly, every: 1h }\n",
+    );
+    let (code, out, err) = run_cli(&["probe", "--config.file", p.to_str().unwrap()], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("no source to probe: the config has none"),
+        "{out}"
+    );
+    assert!(!out.contains("SOURCE"), "{out}");
+}

@@ -16,6 +16,22 @@ pub(crate) async fn probe(mut config: Config, shard: Shard) -> ExitCode {
         println!("{}", shard_line(shard, &config));
         config.sources.retain(|s| shard.owns(&s.common.name));
     }
+    if config.sources.is_empty() {
+        // An empty table would read as "all fine"; nothing was probed, and that is said.
+        println!(
+            "no source to probe: {} none{}",
+            if shard.is_split() {
+                "this shard runs"
+            } else {
+                "the config has"
+            },
+            match config.jobs.jobs.len() + config.jobs.keys.len() {
+                0 => String::new(),
+                _ => " (its jobs report in at /ping when the exporter runs)".to_owned(),
+            }
+        );
+        return ExitCode::SUCCESS;
+    }
     match probe_all(&config).await {
         Ok(rows) => {
             print!("{}", render(&rows));
