@@ -1,6 +1,7 @@
 //! The whole bundle on this machine: the demo writing live data into the real services, the
 //! two example exporters, Debian's Prometheus and Alertmanager with the repository's own
-//! config and rules (ports rewritten; time compressed: `for:` and range windows a tenth, the
+//! config and rules (ports rewritten; time compressed: `for:`, range windows and their offset
+//! guards a tenth, the
 //! completions window a quarter, evaluation intervals 1 s), and the dashboards' queries. A Redis
 //! outage must reach Alertmanager (and its webhook receiver), turn the AI queue card DEGRADED,
 //! and resolve after recovery; a scale-in of part of the GPU pool must page nobody; AI workers
@@ -291,12 +292,12 @@ async fn dashboards_have_data_and_a_redis_outage_pages_through_alertmanager_and_
         generated_drop_rules(&d.join("hivesync.yml"), "signups-live"),
     )
     .unwrap();
-    // A test copy of the alerts with time compressed tenfold: `for:` durations and range
-    // windows a tenth of their length (15m -> 90s). The demo's own hiccups (its posts consumer
+    // A test copy of the alerts with time compressed tenfold: `for:` durations, range
+    // windows and the offsets that guard them a tenth of their length (15m -> 90s). The demo's own hiccups (its posts consumer
     // stops for a minute) stay shorter than the windows, as they are in production, and an
     // alert still needs its condition to hold for a while, so a fresh Prometheus with little
     // history does not fire.
-    let minutes = regex::Regex::new(r"(for: |\[)(\d+)m\b").unwrap();
+    let minutes = regex::Regex::new(r"(for: |\[|offset )(\d+)m\b").unwrap();
     let alerts = minutes
         .replace_all(
             &repo_file("alerts/pulse-alerts.yml"),
