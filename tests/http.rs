@@ -403,7 +403,7 @@ async fn reload_adds_checks_keeps_unchanged_ones_and_rejects_bad_files() {
 #[tokio::test]
 async fn the_landing_page_shows_a_failing_check_of_a_source_that_is_up() {
     let e = Exporter::start(
-        "sources:\n  - name: app-db\n    kind: postgres\n    url: postgres://postgres@127.0.0.1:5432/postgres\n    health_interval: 1s\n    health_timeout: 500ms\n    statements: false\n    tables: false\n    checks:\n      - { metric: app_ok, sql: 'SELECT 1 AS value', interval: 1s, timeout: 500ms }\n      - { metric: app_broken, sql: 'SELEC 1 AS value', interval: 1s, timeout: 500ms }\n",
+        "sources:\n  - name: app-db\n    kind: postgres\n    url: postgres://postgres@127.0.0.1:5432/postgres\n    health_interval: 1s\n    health_timeout: 500ms\n    statements: false\n    tables: false\n    load: false\n    checks:\n      - { metric: app_ok, sql: 'SELECT 1 AS value', interval: 1s, timeout: 500ms }\n      - { metric: app_broken, sql: 'SELEC 1 AS value', interval: 1s, timeout: 500ms }\n",
     );
     e.wait_for("the broken check failed", Duration::from_secs(15), |m| {
         m.get("pulse_check_success", &[("check", "app_broken")]) == Some(0.0)

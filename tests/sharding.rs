@@ -23,7 +23,7 @@ fn config(redis: usize, extra: &str) -> String {
     }
     for i in 0..3 {
         text.push_str(&format!(
-            "  - name: db-{i}\n    kind: postgres\n    url: {PG_URL}\n    statements: false\n    tables: false\n    checks: [{{ metric: app_shard_one, sql: \"SELECT 1 AS value\", const_labels: {{ db: db-{i} }} }}]\n"
+            "  - name: db-{i}\n    kind: postgres\n    url: {PG_URL}\n    statements: false\n    tables: false\n    load: false\n    checks: [{{ metric: app_shard_one, sql: \"SELECT 1 AS value\", const_labels: {{ db: db-{i} }} }}]\n"
         ));
     }
     text.push_str(extra);

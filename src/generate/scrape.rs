@@ -295,10 +295,10 @@ sources:
 ",
         )
         .unwrap();
-        // The built-in statements and tables checks count with their `max_series` too.
+        // The built-in statements, tables and load checks count with their `max_series` too.
         assert_eq!(
             sample_limit(&config),
-            500 + 20_000 + 2 * 500 + 4 * 24 + 1_000
+            500 + 20_000 + 3 * 500 + 5 * 24 + 1_000
         );
         // A built-in check without a series cap of its own counts as the most a check may.
         let broker = crate::config::load_str(

@@ -258,7 +258,7 @@ mod tests {
             .map(|c| c.common.name.as_deref().unwrap_or(""))
             .collect();
         // The checks of the server's statistics come last.
-        assert_eq!(names, ["a", "b", "beat", "statements", "tables"]);
+        assert_eq!(names, ["a", "b", "beat", "statements", "tables", "load"]);
         assert!(matches!(checks[2].spec, PostgresCheck::Heartbeat(_)));
     }
 

@@ -136,13 +136,21 @@ const CHECKPOINTS_SQL_16: &str = "SELECT checkpoints_timed::float8 AS timed, \
 
 impl HealthProbe {
     async fn connect(&self, deadline: Instant) -> Result<PgConnection, ProbeError> {
-        let budget = server_budget(deadline).as_millis().to_string();
-        let opts = self
-            .options
-            .clone()
-            .options([("statement_timeout", budget.as_str())]);
-        opts.connect().await.map_err(classify)
+        connect(&self.options, deadline).await
     }
+}
+
+/// A connection for the health probe (and the load sampler, which shares it), its
+/// `statement_timeout` what is left of `deadline`.
+pub(super) async fn connect(
+    options: &PgConnectOptions,
+    deadline: Instant,
+) -> Result<PgConnection, ProbeError> {
+    let budget = server_budget(deadline).as_millis().to_string();
+    let opts = options
+        .clone()
+        .options([("statement_timeout", budget.as_str())]);
+    opts.connect().await.map_err(classify)
 }
 
 impl Probe for HealthProbe {
@@ -192,7 +200,7 @@ impl Probe for HealthProbe {
 /// True for the errors of a connection the server or the network closed while it sat idle:
 /// a socket error, a protocol read cut short, or the server's own goodbye (connection
 /// exceptions, administrator or idle-session termination).
-fn closed_by_server(err: &sqlx::Error) -> bool {
+pub(super) fn closed_by_server(err: &sqlx::Error) -> bool {
     match err {
         sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|c| {

@@ -266,6 +266,105 @@ pub(super) const STATEMENT_INFO: Metric = Metric::gauge(
     &["source", "database", "queryid", "text"],
 )
 .doc("Always 1, for each statement of the top whose text was read: the normalised text (`$1` for each literal), on one line, cut to `statements.text_length` characters; a statement that may carry a secret (a password) shows none. Read once when the statement first enters the top, never at every run. Absent with `statements: { text: false }`.");
+pub(super) const LOAD_ACTIVE_SECONDS: Metric = Metric::counter(
+    "pulse_postgres_load_active_seconds_total",
+    "Active-session seconds sampled from pg_stat_activity, by database, backend type and wait event (CPU: no wait event): rate() is the average active sessions.",
+    &["source", "database", "backend", "wait_event_type", "wait_event"],
+)
+.doc("The `load` check samples `pg_stat_activity` every `load.interval` (1s by default) and adds, for each active session, the time since the previous sample: `rate()` over any window is the average number of active sessions, the database load Performance Insights plots. `backend` is `client`, `autovacuum` or `parallel`; a session with no wait event is `CPU`; past `load.top_waits` series the rest count in `wait_event=\"other\"`.");
+pub(super) const LOAD_STATEMENT_SECONDS: Metric = Metric::counter(
+    "pulse_postgres_load_statement_active_seconds_total",
+    "Active-session seconds of client sessions by statement (query_id), sampled from pg_stat_activity.",
+    &["source", "database", "queryid"],
+)
+.doc("Active-session seconds of client sessions by the statement they run (`query_id`, Postgres 14+ with `compute_query_id` on, as it is where pg_stat_statements is loaded; else `unknown`); `pulse_postgres_statement_info` has the text of a queryid in the statements top. Past `load.top_statements`, `queryid=\"other\"`.");
+pub(super) const LOAD_SAMPLES: Metric = Metric::counter(
+    "pulse_postgres_load_samples_total",
+    "Samples of pg_stat_activity the load check took.",
+    &["source"],
+)
+.doc("Samples taken; with `pulse_postgres_load_sampled_seconds_total`, how much of the time the load numbers cover.");
+pub(super) const LOAD_SAMPLED_SECONDS: Metric = Metric::counter(
+    "pulse_postgres_load_sampled_seconds_total",
+    "Seconds the load samples cover: a gap of more than three intervals (a failed sample) covers none.",
+    &["source"],
+)
+.doc("The time the samples speak for; `rate()` of it below 1 means samples were missed and the load reads low by that share.");
+pub(super) const LOAD_ROWS_CUT: Metric = Metric::counter(
+    "pulse_postgres_load_rows_cut_total",
+    "Sessions left out of load samples by load.max_rows.",
+    &["source"],
+)
+.doc("Sessions a sample left out past `load.max_rows` (the longest-running are kept).");
+pub(super) const LOAD_ALL_VISIBLE: Metric = Metric::gauge(
+    "pulse_postgres_load_all_sessions_visible",
+    "1 when the role sees every session's state (superuser or pg_read_all_stats), 0 when only its own.",
+    &["source"],
+)
+.doc("0: the role is neither superuser nor a member of `pg_read_all_stats` (granted with `pg_monitor`), so load and blockers count its own sessions only; logged once.");
+pub(super) const LOAD_CPUS: Metric = Metric::gauge(
+    "pulse_postgres_load_cpus",
+    "The database server's CPUs as the config declares them (load.cpus).",
+    &["source"],
+)
+.doc("`load.cpus`: database load above it for 15 minutes warns (PulsePostgresLoadHigh). Absent without it.");
+pub(super) const IDLE_IN_TRANSACTION: Metric = Metric::gauge(
+    "pulse_postgres_idle_in_transaction_sessions",
+    "Sessions idle in a transaction at the last load sample, by database and application.",
+    &["source", "database", "application"],
+)
+.doc("Sessions idle in an open transaction (holding its locks and snapshot), by database and application, the oldest first; past 20 pairs, `other`.");
+pub(super) const IDLE_IN_TRANSACTION_OLDEST: Metric = Metric::gauge(
+    "pulse_postgres_idle_in_transaction_oldest_seconds",
+    "How long the oldest session idle in a transaction has been idle, by database and application.",
+    &["source", "database", "application"],
+)
+.doc("Seconds since the oldest idle-in-transaction session of the pair last ran a statement.");
+pub(super) const BLOCKER_LIMIT: Metric = Metric::gauge(
+    "pulse_postgres_blocker_sessions_limit",
+    "Sessions behind one root blocker that fire PulsePostgresBlockerQueue (load.blocked_sessions).",
+    &["source"],
+)
+.doc("`load.blocked_sessions` (5 by default): this many sessions waiting behind one root blocker for a minute fire PulsePostgresBlockerQueue.");
+pub(super) const BLOCKER_WAITING: Metric = Metric::gauge(
+    "pulse_postgres_blocker_waiting_sessions",
+    "Sessions waiting on a lock behind a root blocker, directly or through others, at the last load sample.",
+    &["source", "database", "user", "application", "state", "queryid", "mode", "relation"],
+)
+.doc("Per root blocker (a session others wait for on a lock, itself waiting for none), the sessions waiting behind it, directly or in a chain, from `pg_blocking_pids()`. Labelled by the blocker's database, user, application, state (`idle in transaction` is a session holding locks while doing nothing) and `queryid`, and by the lock mode and relation its first waiter wants; no pid. Sessions of one identity add up; past `load.top_blockers`, `application=\"other\"`. Gone when nothing waits.");
+pub(super) const BLOCKER_DIRECT: Metric = Metric::gauge(
+    "pulse_postgres_blocker_direct_waiting_sessions",
+    "Sessions waiting on a lock directly on a root blocker, at the last load sample.",
+    &[
+        "source",
+        "database",
+        "user",
+        "application",
+        "state",
+        "queryid",
+        "mode",
+        "relation",
+    ],
+)
+.doc("The sessions of `pulse_postgres_blocker_waiting_sessions` that wait on the root itself.");
+pub(super) const BLOCKER_LONGEST_WAIT: Metric = Metric::gauge(
+    "pulse_postgres_blocker_longest_wait_seconds",
+    "The longest-running statement among the sessions waiting behind a root blocker, in seconds.",
+    &["source", "database", "user", "application", "state", "queryid", "mode", "relation"],
+)
+.doc("How long the oldest statement waiting behind the root blocker has run: how long the queue has been building.");
+pub(super) const TABLES_WHOLE_READ_ROWS: Metric = Metric::gauge(
+    "pulse_postgres_tables_whole_read_min_rows",
+    "Live rows above which a table read whole often fires PulsePostgresBigTableReadWhole (tables.whole_read_rows).",
+    &["source"],
+)
+.doc("`tables.whole_read_rows` (100000 by default): a table of more live rows that sequential scans read whole more than `pulse_postgres_tables_whole_reads_per_minute_limit` times a minute fires PulsePostgresBigTableReadWhole, with no history needed.");
+pub(super) const TABLES_WHOLE_READS_LIMIT: Metric = Metric::gauge(
+    "pulse_postgres_tables_whole_reads_per_minute_limit",
+    "How many times a minute a big table may be read whole before PulsePostgresBigTableReadWhole fires (tables.whole_reads_per_minute).",
+    &["source"],
+)
+.doc("`tables.whole_reads_per_minute` (1 by default): rows read by sequential scans a minute over the table's live rows, above which a big table fires PulsePostgresBigTableReadWhole.");
 pub(super) const TABLES_WINDOW: Metric = Metric::gauge(
     "pulse_postgres_tables_window_seconds",
     "Length of the window the table numbers cover: the time between the last two reads of pg_stat_user_tables.",
@@ -360,6 +459,8 @@ pub(super) const METRICS: &[Metric] = &[
     STATEMENT_BLOCK_READ_TIME,
     STATEMENT_INFO,
     RUNNING_STATEMENT,
+    TABLES_WHOLE_READ_ROWS,
+    TABLES_WHOLE_READS_LIMIT,
     TABLES_WINDOW,
     TABLE_SEQ_ROWS_READ,
     TABLE_SEQ_SCANS,
@@ -368,6 +469,19 @@ pub(super) const METRICS: &[Metric] = &[
     TABLE_DEAD_ROWS,
     TABLE_LAST_VACUUM,
     TABLE_LAST_ANALYZE,
+    LOAD_ACTIVE_SECONDS,
+    LOAD_STATEMENT_SECONDS,
+    LOAD_SAMPLES,
+    LOAD_SAMPLED_SECONDS,
+    LOAD_ROWS_CUT,
+    LOAD_ALL_VISIBLE,
+    LOAD_CPUS,
+    IDLE_IN_TRANSACTION,
+    IDLE_IN_TRANSACTION_OLDEST,
+    BLOCKER_LIMIT,
+    BLOCKER_WAITING,
+    BLOCKER_DIRECT,
+    BLOCKER_LONGEST_WAIT,
 ];
 
 #[cfg(test)]

@@ -5,21 +5,24 @@
 //! The health probe has a connection of its own: slow checks holding the pool never make a
 //! healthy database look down.
 //!
-//! Two checks are built in, on by default: `statements` (which statements take the time, from
-//! `pg_stat_statements`) and `tables` (which tables are read whole, from
+//! Three checks are built in, on by default: `statements` (which statements take the time,
+//! from `pg_stat_statements`) and `tables` (which tables are read whole, from
 //! `pg_stat_user_tables`), each read in the background and published as what moved in a
-//! window.
+//! window; and `load` (what the sessions are doing right now, and who blocks whom, sampled
+//! from `pg_stat_activity` every second on the health probe's connection).
 //!
 //! Files by concern: `session` (the read-only transaction and error classification),
-//! `queries` (SQL checks), `heartbeats` (heartbeat checks), `statements` and `tables` (the
-//! built-in checks), `decode` (cells into numbers and labels), `health` (the health probe),
+//! `queries` (SQL checks), `heartbeats` (heartbeat checks), `statements`, `tables` and `load`
+//! (the built-in checks, `blockers` the blocking graph of a load sample), `decode` (cells into numbers and labels), `health` (the health probe),
 //! `metrics` (the kind's metric table); this module holds the settings, the check type, the
 //! kind and the source.
 
+mod blockers;
 mod databases;
 mod decode;
 mod health;
 mod heartbeats;
+pub mod load;
 mod metrics;
 mod panels;
 mod queries;
@@ -53,6 +56,7 @@ use crate::sources::declare::{schema, CheckList};
 use crate::sources::heartbeat::{HeartbeatCommon, Tracker};
 use crate::sources::rows::RowShape;
 use crate::sources::{Connect, ConnectError};
+use load::{LoadProbe, LoadSettings};
 use session::CheckPool;
 use statements::{StatementsProbe, StatementsSettings};
 use tables::{TablesProbe, TablesSettings};
@@ -90,6 +94,11 @@ pub struct PostgresConfig {
     /// `pg_stat_user_tables`: on by default (`{ interval: 1m, top: 20 }`), `false` turns it off.
     #[serde(default)]
     pub tables: Switch<TablesSettings>,
+    /// Database load and blockers, sampled from `pg_stat_activity` on the health probe's
+    /// connection (no connection more): on by default (`{ interval: 1s }`), `false` turns it
+    /// off. `cpus:` declares the server's CPUs for PulsePostgresLoadHigh.
+    #[serde(default)]
+    pub load: Switch<LoadSettings>,
 }
 
 fn default_pool() -> u32 {
@@ -121,6 +130,8 @@ pub enum PostgresCheck {
     Statements(StatementsSettings),
     /// The built-in `tables` check.
     Tables(TablesSettings),
+    /// The built-in `load` check.
+    Load(LoadSettings),
 }
 
 impl CheckSpec for PostgresCheck {
@@ -130,6 +141,7 @@ impl CheckSpec for PostgresCheck {
             PostgresCheck::Heartbeat(Split(hb, _)) => hb.default_name(),
             PostgresCheck::Statements(_) => statements::CHECK.to_owned(),
             PostgresCheck::Tables(_) => tables::CHECK.to_owned(),
+            PostgresCheck::Load(_) => load::CHECK.to_owned(),
         }
     }
 
@@ -152,6 +164,7 @@ impl CheckSpec for PostgresCheck {
             PostgresCheck::Heartbeat(Split(hb, _)) => hb.series(),
             PostgresCheck::Statements(_) => panels::statements(),
             PostgresCheck::Tables(_) => panels::tables(),
+            PostgresCheck::Load(_) => panels::load(),
         }
     }
 }
@@ -235,6 +248,11 @@ impl Kind for Postgres {
             every(&mut c, t.interval, t.timeout);
             checks.push(c);
         }
+        if let Some(l) = settings.load.on() {
+            let mut c = builtin(path, load::CHECK, PostgresCheck::Load(l.clone()));
+            every(&mut c, l.interval, l.timeout);
+            checks.push(c);
+        }
         checks
     }
 
@@ -245,6 +263,9 @@ impl Kind for Postgres {
         }
         if let Some(t) = config.tables.on() {
             t.validate(&format!("{path}.tables"), errors);
+        }
+        if let Some(l) = config.load.on() {
+            l.validate(&format!("{path}.load"), errors);
         }
         if let Err(e) = crate::urls::postgres(&config.url) {
             errors.push(ConfigError::new(format!("{path}.url"), e));
@@ -281,7 +302,9 @@ impl Kind for Postgres {
                         errors.push(ConfigError::new(format!("{p}.sql"), "must not be empty"));
                     }
                 }
-                PostgresCheck::Statements(_) | PostgresCheck::Tables(_) => {}
+                PostgresCheck::Statements(_)
+                | PostgresCheck::Tables(_)
+                | PostgresCheck::Load(_) => {}
                 PostgresCheck::Sql(Split(shape, sql)) => {
                     if check.common.metric.is_none() {
                         errors.push(ConfigError::new(
@@ -410,6 +433,16 @@ impl Source<PostgresCheck> for PostgresSource {
                 settings: settings.clone(),
                 state: Default::default(),
             }),
+            PostgresCheck::Load(settings) => Arc::new(LoadProbe {
+                source: self.name.clone(),
+                options: self.options.clone(),
+                conn: self.health_conn.clone(),
+                settings: settings.clone(),
+                state: tokio::sync::Mutex::new(load::LoadState::new(
+                    settings,
+                    self.options.get_database().unwrap_or("postgres"),
+                )),
+            }),
             PostgresCheck::Tables(settings) => Arc::new(TablesProbe {
                 source: self.name.clone(),
                 pool: self.pool.clone(),
@@ -474,6 +507,7 @@ mod tests {
                 databases: None,
                 statements: crate::config_core::Switch::Off,
                 tables: crate::config_core::Switch::Off,
+                load: crate::config_core::Switch::Off,
             };
             let source =
                 <super::PostgresSource as crate::sources::Connect<_>>::connect(&config, "db")

@@ -1,12 +1,13 @@
 //! The panels of the Postgres built-in checks in a generated dashboard: the statements that
-//! take the time, and the tables read whole.
+//! take the time, the tables read whole, and the database load with its blockers.
 
 use super::metrics::{
+    BLOCKER_WAITING, IDLE_IN_TRANSACTION_OLDEST, LOAD_ACTIVE_SECONDS, LOAD_STATEMENT_SECONDS,
     STATEMENT_CALLS, STATEMENT_EXEC_TIME, STATEMENT_INFO, STATEMENT_MEAN_EXEC_TIME,
     TABLE_LIVE_ROWS, TABLE_SEQ_ROWS_READ,
 };
 use crate::config_core::display::PanelKind;
-use crate::config_core::shape::{Builtin, Panel, PanelQuery, Series, Shape};
+use crate::config_core::shape::{Builtin, Panel, PanelExpr, PanelQuery, Series, Shape};
 
 /// What the `statements` check publishes, with its panels.
 pub(super) fn statements() -> Vec<Series> {
@@ -104,6 +105,78 @@ pub(super) fn tables() -> Vec<Series> {
     };
     vec![Series::new(
         TABLE_SEQ_ROWS_READ.name,
+        Vec::new(),
+        Shape::Builtin(set),
+    )]
+}
+
+/// What the `load` check publishes, with its panels: the load by wait event and by
+/// statement, the root blockers and the idle-in-transaction sessions.
+pub(super) fn load() -> Vec<Series> {
+    let rate = |metric: &'static str, legend: &'static str| PanelQuery {
+        expr: PanelExpr::Rate(metric),
+        legend,
+        unit: None,
+    };
+    let set = Builtin {
+        panels: vec![
+            Panel {
+                key: "load",
+                title: "Database load by wait event".to_owned(),
+                description: "Average active sessions, by database, backend type and wait \
+                    event (CPU: running, no wait), sampled every second from \
+                    pg_stat_activity: above the server's CPUs, sessions queue.",
+                unit: "short",
+                kind: PanelKind::Timeseries,
+                queries: vec![rate(
+                    LOAD_ACTIVE_SECONDS.name,
+                    "{{database}} {{backend}} {{wait_event_type}}/{{wait_event}}",
+                )],
+                outcome: false,
+            },
+            Panel {
+                key: "statements",
+                title: "Database load by statement".to_owned(),
+                description: "Average active client sessions by the statement they run \
+                    (queryid; pulse_postgres_statement_info has its text).",
+                unit: "short",
+                kind: PanelKind::Timeseries,
+                queries: vec![rate(
+                    LOAD_STATEMENT_SECONDS.name,
+                    "{{database}} {{queryid}}",
+                )],
+                outcome: false,
+            },
+            Panel {
+                key: "blockers",
+                title: "Root blockers".to_owned(),
+                description: "Sessions others wait for on a lock, themselves waiting for \
+                    none: the sessions behind each, by the blocker's database, user, \
+                    application, state and statement, and the lock waited for.",
+                unit: "short",
+                kind: PanelKind::Table,
+                queries: vec![PanelQuery::metric(BLOCKER_WAITING.name, "")],
+                outcome: false,
+            },
+            Panel {
+                key: "idle",
+                title: "Oldest idle in transaction".to_owned(),
+                description: "How long the oldest session idle in an open transaction has \
+                    been idle, by database and application: it holds its locks and keeps \
+                    vacuum from removing what it can still see.",
+                unit: "s",
+                kind: PanelKind::Timeseries,
+                queries: vec![PanelQuery::metric(
+                    IDLE_IN_TRANSACTION_OLDEST.name,
+                    "{{database}} {{application}}",
+                )],
+                outcome: false,
+            },
+        ],
+        alerts: &[],
+    };
+    vec![Series::new(
+        LOAD_ACTIVE_SECONDS.name,
         Vec::new(),
         Shape::Builtin(set),
     )]

@@ -18,8 +18,9 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use super::metrics::{
-    TABLES_WINDOW, TABLE_DEAD_ROWS, TABLE_INDEX_SCANS, TABLE_LAST_ANALYZE, TABLE_LAST_VACUUM,
-    TABLE_LIVE_ROWS, TABLE_SEQ_ROWS_READ, TABLE_SEQ_SCANS,
+    TABLES_WHOLE_READS_LIMIT, TABLES_WHOLE_READ_ROWS, TABLES_WINDOW, TABLE_DEAD_ROWS,
+    TABLE_INDEX_SCANS, TABLE_LAST_ANALYZE, TABLE_LAST_VACUUM, TABLE_LIVE_ROWS, TABLE_SEQ_ROWS_READ,
+    TABLE_SEQ_SCANS,
 };
 use super::session::{classify, read_only, CheckPool};
 use crate::config_core::validate::{in_range, statistics_timing};
@@ -47,6 +48,13 @@ pub struct TablesSettings {
     /// Tables published, the most rows read by sequential scans in the window first (default
     /// 20; 1 to 100).
     pub top: usize,
+    /// A table of more live rows than this that sequential scans read whole more than
+    /// `whole_reads_per_minute` times a minute fires PulsePostgresBigTableReadWhole, from the
+    /// first hour on (default 100000; 1000 to 10000000000).
+    pub whole_read_rows: u64,
+    /// How many times a minute, in rows read by sequential scans over the table's live rows,
+    /// such a table may be read whole before that alert fires (default 1; 0.01 to 1000).
+    pub whole_reads_per_minute: f64,
 }
 
 impl Default for TablesSettings {
@@ -55,6 +63,8 @@ impl Default for TablesSettings {
             interval: Dur(Duration::from_secs(60)),
             timeout: Dur(Duration::from_secs(5)),
             top: 20,
+            whole_read_rows: 100_000,
+            whole_reads_per_minute: 1.0,
         }
     }
 }
@@ -64,6 +74,20 @@ impl TablesSettings {
     pub fn validate(&self, path: &str, errors: &mut Vec<ConfigError>) {
         statistics_timing(path, self.interval.0, self.timeout.0, errors);
         in_range(&format!("{path}.top"), self.top as u64, 1, 100, errors);
+        in_range(
+            &format!("{path}.whole_read_rows"),
+            self.whole_read_rows,
+            1000,
+            10_000_000_000,
+            errors,
+        );
+        let per_minute = self.whole_reads_per_minute;
+        if !(0.01..=1000.0).contains(&per_minute) {
+            errors.push(ConfigError::new(
+                format!("{path}.whole_reads_per_minute"),
+                format!("{per_minute} is out of range: use 0.01 to 1000 (times a minute the table's live rows are read)"),
+            ));
+        }
     }
 }
 
@@ -119,6 +143,18 @@ impl Probe for TablesProbe {
                 }
             };
             let mut out = Output::default();
+            // The alert's bounds, published so that a source's own settings reach the bundled
+            // rule (as the Redis latency check publishes its p99 limit).
+            out.add(
+                &TABLES_WHOLE_READ_ROWS,
+                &[self.source.as_str()],
+                self.settings.whole_read_rows as f64,
+            );
+            out.add(
+                &TABLES_WHOLE_READS_LIMIT,
+                &[self.source.as_str()],
+                self.settings.whole_reads_per_minute,
+            );
             if let Some(moved) = window.advance(std::time::Instant::now(), None, counters) {
                 samples(&mut out, &self.source, &moved, &tables, self.settings.top);
             }

@@ -1,0 +1,251 @@
+//! Database load and blockers against the real Postgres on 127.0.0.1:5432, each test in a
+//! database of its own (the load series carry the database, so the other tests' sessions on
+//! the same server do not count here): three sessions in `pg_sleep`, one burning CPU, and an
+//! idle-in-transaction session holding `ACCESS EXCLUSIVE` on a table two others wait for;
+//! then a chain of blockers.
+//!
+//! Costs about 40 s: a 20 s window of samples, and the sessions' setup.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{Connection, Executor, PgConnection};
+
+/// A database of its own, dropped (with its sessions) however the test ends, and its URL.
+async fn database(prefix: &str) -> (String, String, Cleanup) {
+    let db = unique(prefix);
+    let pool = pg().await;
+    pool.execute(format!("CREATE DATABASE {db}").as_str())
+        .await
+        .unwrap();
+    let cleanup = Cleanup::default().pg(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
+    let url = format!("{}/{db}", PG_URL.rsplit_once('/').unwrap().0);
+    (db, url, cleanup)
+}
+
+/// A connection to `url` under `application`.
+async fn session(url: &str, application: &str) -> PgConnection {
+    PgConnection::connect(&format!("{url}?application_name={application}"))
+        .await
+        .unwrap()
+}
+
+/// Runs `sql` on a connection of its own in the background; the session ends with the
+/// database's cleanup.
+fn running(url: &str, application: &str, sql: &'static str) -> tokio::task::JoinHandle<()> {
+    let url = format!("{url}?application_name={application}");
+    tokio::spawn(async move {
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&url)
+            .await
+            .unwrap();
+        let _ = pool.execute(sql).await;
+    })
+}
+
+fn config(url: &str) -> String {
+    format!(
+        r#"
+sources:
+  - name: db
+    kind: postgres
+    url: {url}
+    statements: false
+    tables: false
+    load: {{ interval: 1s, cpus: 2 }}
+"#
+    )
+}
+
+/// Over 20 s, the average active sessions read about 3 in `Timeout/PgSleep`, about 1 on
+/// CPU and about 2 in `Lock/relation`; the idle-in-transaction holder is the one root blocker,
+/// with both waiters, the lock mode and the relation; it leaves the series once it ends.
+///
+/// The averages are taken over the time the samples cover (`sampled_seconds`), so a sample
+/// the busy machine delayed changes nothing; the tolerance (±0.4 of a session) is the edge
+/// of the window: a session that starts or is seen between two samples counts for a part.
+#[tokio::test]
+async fn load_is_split_by_wait_event_and_the_root_blocker_is_named() {
+    let (db, url, _cleanup) = database("load").await;
+    let mut setup = session(&url, "setup").await;
+    setup
+        .execute("CREATE TABLE orders (id int); INSERT INTO orders VALUES (1)")
+        .await
+        .unwrap();
+    let e = Exporter::start(&config(&url));
+    let mut holder = session(&url, "migrate").await;
+    holder
+        .execute("BEGIN; LOCK TABLE orders IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..3 {
+        tasks.push(running(&url, "sleeper", "SELECT pg_sleep(120)"));
+    }
+    tasks.push(running(
+        &url,
+        "burner",
+        "SELECT count(*) FROM (SELECT generate_series(1, 100000000000)) s",
+    ));
+    for _ in 0..2 {
+        tasks.push(running(&url, "waiter", "SELECT count(*) FROM orders"));
+    }
+    let blocker = [
+        ("database", db.as_str()),
+        ("application", "migrate"),
+        ("state", "idle in transaction"),
+        ("mode", "AccessShareLock"),
+        ("relation", "orders"),
+    ];
+    let seen = |m: &Scrape| {
+        m.get("pulse_postgres_blocker_waiting_sessions", &blocker) == Some(2.0)
+            && m.sum(
+                "pulse_postgres_load_active_seconds_total",
+                &[("database", db.as_str()), ("wait_event", "PgSleep")],
+            ) > 0.0
+    };
+    let first = e
+        .wait_for(
+            "the sessions and the blocker to show",
+            Duration::from_secs(30),
+            seen,
+        )
+        .await;
+    assert_eq!(
+        first.get("pulse_postgres_blocker_direct_waiting_sessions", &blocker),
+        Some(2.0)
+    );
+    assert!(
+        first
+            .get("pulse_postgres_blocker_longest_wait_seconds", &blocker)
+            .is_some_and(|w| w >= 0.0),
+        "{}",
+        first.text
+    );
+    assert!(
+        first
+            .find(
+                "pulse_postgres_idle_in_transaction_oldest_seconds",
+                &[("database", db.as_str()), ("application", "migrate")]
+            )
+            .len()
+            == 1
+    );
+    assert_eq!(
+        first.get("pulse_postgres_load_cpus", &[("source", "db")]),
+        Some(2.0)
+    );
+    assert_eq!(
+        first.get(
+            "pulse_postgres_load_all_sessions_visible",
+            &[("source", "db")]
+        ),
+        Some(1.0)
+    );
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let last = e.metrics().await;
+    let wall = started.elapsed().as_secs_f64();
+    let covered = last.sum("pulse_postgres_load_sampled_seconds_total", &[])
+        - first.sum("pulse_postgres_load_sampled_seconds_total", &[]);
+    assert!(
+        covered > wall * 0.5,
+        "the samples covered {covered:.1}s of {wall:.1}s"
+    );
+    let average = |labels: &[(&str, &str)]| {
+        let mut with = vec![("database", db.as_str()), ("backend", "client")];
+        with.extend_from_slice(labels);
+        (last.sum("pulse_postgres_load_active_seconds_total", &with)
+            - first.sum("pulse_postgres_load_active_seconds_total", &with))
+            / covered
+    };
+    let sleeping = average(&[("wait_event_type", "Timeout"), ("wait_event", "PgSleep")]);
+    let cpu = average(&[("wait_event_type", "CPU")]);
+    let locked = average(&[("wait_event_type", "Lock"), ("wait_event", "relation")]);
+    eprintln!("over {covered:.1}s sampled of {wall:.1}s: sleep {sleeping:.2}, cpu {cpu:.2}, lock {locked:.2}");
+    assert!((sleeping - 3.0).abs() <= 0.4, "PgSleep averaged {sleeping}");
+    assert!((cpu - 1.0).abs() <= 0.4, "CPU averaged {cpu}");
+    assert!(
+        (locked - 2.0).abs() <= 0.4,
+        "Lock/relation averaged {locked}"
+    );
+    // Idle in transaction is no load.
+    assert_eq!(average(&[("wait_event_type", "Client")]), 0.0);
+    for s in last.find("pulse_postgres_load_active_seconds_total", &[]) {
+        assert!(
+            !s.labels.values().any(|v| v.contains("pg_sleep")),
+            "no query text in a label: {s:?}"
+        );
+    }
+
+    // Ending the holder ends the queue: its series leaves within a few samples.
+    holder.execute("ROLLBACK").await.unwrap();
+    e.wait_for("the blocker to leave", Duration::from_secs(10), |m| {
+        m.find(
+            "pulse_postgres_blocker_waiting_sessions",
+            &[("database", db.as_str())],
+        )
+        .is_empty()
+    })
+    .await;
+    for t in tasks {
+        t.abort();
+    }
+}
+
+/// A chain (A holds a lock B waits for, while B holds one C waits for) has one root, A,
+/// with two sessions behind it, one of them directly.
+#[tokio::test]
+async fn a_chain_of_blockers_reports_its_root_only() {
+    let (db, url, _cleanup) = database("chain").await;
+    let mut setup = session(&url, "setup").await;
+    setup
+        .execute("CREATE TABLE a (id int); CREATE TABLE b (id int)")
+        .await
+        .unwrap();
+    let e = Exporter::start(&config(&url));
+    let mut first = session(&url, "holder-a").await;
+    first
+        .execute("BEGIN; LOCK TABLE a IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let mut second = session(&url, "holder-b").await;
+    second
+        .execute("BEGIN; LOCK TABLE b IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    // B now waits for A while holding b; C waits for B.
+    let waits_on_a = tokio::spawn(async move {
+        let _ = second
+            .execute("LOCK TABLE a IN ACCESS EXCLUSIVE MODE")
+            .await;
+        second
+    });
+    let c = running(&url, "reader-c", "SELECT count(*) FROM b");
+    let root = [
+        ("database", db.as_str()),
+        ("application", "holder-a"),
+        ("state", "idle in transaction"),
+    ];
+    let m = e
+        .wait_for("the chain's root", Duration::from_secs(30), |m| {
+            m.get("pulse_postgres_blocker_waiting_sessions", &root) == Some(2.0)
+        })
+        .await;
+    assert_eq!(
+        m.get("pulse_postgres_blocker_direct_waiting_sessions", &root),
+        Some(1.0)
+    );
+    let roots = m.find(
+        "pulse_postgres_blocker_waiting_sessions",
+        &[("database", db.as_str())],
+    );
+    assert_eq!(roots.len(), 1, "only A is a root: {roots:?}");
+    first.execute("ROLLBACK").await.unwrap();
+    waits_on_a.abort();
+    c.abort();
+}
