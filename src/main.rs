@@ -38,10 +38,12 @@ fn main() -> ExitCode {
             Some(Command::Healthcheck(args)) => {
                 // The server's flags given before the subcommand still say where it listens.
                 let mut args = args.clone();
-                if args.listen_address == cli::DEFAULT_LISTEN_ADDRESS {
-                    args.listen_address.clone_from(&cli.listen_address);
+                if args.listen.listen_address == cli::DEFAULT_LISTEN_ADDRESS {
+                    args.listen.listen_address = cli.listen.listen_address.clone();
                 }
-                args.web_config_file = args.web_config_file.or(cli.web_config_file.clone());
+                if args.listen.web_config_file.is_none() {
+                    args.listen.web_config_file = cli.listen.web_config_file.clone();
+                }
                 Ok(cli::healthcheck::healthcheck_command(&args))
             }
             Some(Command::Dashboards(args)) => {

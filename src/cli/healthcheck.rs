@@ -34,12 +34,12 @@ fn healthcheck(args: &HealthcheckArgs) -> Result<(), String> {
             timeout: Duration::from_secs(10),
         },
         None => {
-            let tls = match &args.web_config_file {
+            let tls = match &args.listen.web_config_file {
                 Some(p) => WebConfig::load(p)?.tls_server_config.is_some(),
                 None => false,
             };
             Ask {
-                url: url(&args.listen_address, tls)?,
+                url: url(&args.listen.listen_address, tls)?,
                 only_200: false,
                 metric: args.expect_metric.clone(),
                 timeout: Duration::from_secs(3),

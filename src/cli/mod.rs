@@ -38,14 +38,8 @@ pub struct Cli {
         value_parser = auto_reload_interval
     )]
     pub(crate) auto_reload_interval: std::time::Duration,
-    /// Address to listen on: `:7857` is every IPv4 interface (0.0.0.0:7857), `[::]:7857`
-    /// every IPv6 one as well, `127.0.0.1:7857` this host only.
-    #[arg(
-        long = "web.listen-address",
-        env = "PULSE_WEB_LISTEN_ADDRESS",
-        default_value = DEFAULT_LISTEN_ADDRESS
-    )]
-    pub(crate) listen_address: String,
+    #[command(flatten)]
+    pub(crate) listen: ListenArgs,
     /// Path under which metrics are served.
     #[arg(
         long = "web.telemetry-path",
@@ -53,13 +47,6 @@ pub struct Cli {
         default_value = "/metrics"
     )]
     pub(crate) telemetry_path: String,
-    /// Web config file (exporter-toolkit format: TLS and basic auth).
-    #[arg(
-        long = "web.config.file",
-        env = "PULSE_WEB_CONFIG_FILE",
-        value_name = "FILE"
-    )]
-    pub(crate) web_config_file: Option<PathBuf>,
     /// Connections served at once; more are closed on accept (idle clients cannot hold them
     /// all: headers must arrive within 10 s).
     #[arg(
@@ -213,15 +200,25 @@ pub struct HealthcheckArgs {
     /// scrape itself works, not only the server.
     #[arg(long, value_name = "NAME")]
     pub(crate) expect_metric: Option<String>,
-    /// The address the exporter listens on, as given to it: a wildcard (`:7857`,
-    /// `0.0.0.0:7857`, `[::]:7857`) is asked on loopback.
+    /// Where the exporter listens and whether it serves TLS (a wildcard address is asked on
+    /// loopback).
+    #[command(flatten)]
+    pub(crate) listen: ListenArgs,
+}
+
+/// Where the exporter listens and its web config: the server's flags, which `healthcheck`
+/// reads too to know where to ask.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ListenArgs {
+    /// Address to listen on: `:7857` is every IPv4 interface (0.0.0.0:7857), `[::]:7857`
+    /// every IPv6 one as well, `127.0.0.1:7857` this host only.
     #[arg(
         long = "web.listen-address",
         env = "PULSE_WEB_LISTEN_ADDRESS",
         default_value = DEFAULT_LISTEN_ADDRESS
     )]
     pub(crate) listen_address: String,
-    /// The exporter's web config file: with TLS in it, the health check asks over HTTPS.
+    /// Web config file (exporter-toolkit format: TLS and basic auth).
     #[arg(
         long = "web.config.file",
         env = "PULSE_WEB_CONFIG_FILE",

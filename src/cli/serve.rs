@@ -96,14 +96,14 @@ fn listen(cli: &Cli) -> Result<(String, WebConfig, TcpListener), ExitCode> {
         eprintln!("error: {e}");
         ExitCode::from(2)
     })?;
-    let web = match &cli.web_config_file {
+    let web = match &cli.listen.web_config_file {
         Some(p) => WebConfig::load(p).map_err(|e| {
             tracing::error!(error = %e, "invalid web config");
             ExitCode::FAILURE
         })?,
         None => WebConfig::default(),
     };
-    let listener = http::parse_listen_address(&cli.listen_address)
+    let listener = http::parse_listen_address(&cli.listen.listen_address)
         .and_then(|a| TcpListener::bind(a).map_err(|e| format!("cannot listen on {a}: {e}")))
         .map_err(|e| {
             tracing::error!(error = %e, "cannot start the HTTP server");

@@ -108,6 +108,15 @@ impl PanelQuery {
             unit: None,
         }
     }
+
+    /// The rate a second of the counter `metric`, with `legend`.
+    pub fn rate(metric: &'static str, legend: &'static str) -> PanelQuery {
+        PanelQuery {
+            expr: PanelExpr::Rate(metric),
+            legend,
+            unit: None,
+        }
+    }
 }
 
 /// One metric a check publishes.

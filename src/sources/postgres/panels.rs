@@ -7,7 +7,7 @@ use super::metrics::{
     TABLE_LIVE_ROWS, TABLE_SEQ_ROWS_READ,
 };
 use crate::config_core::display::PanelKind;
-use crate::config_core::shape::{Builtin, Panel, PanelExpr, PanelQuery, Series, Shape};
+use crate::config_core::shape::{Builtin, Panel, PanelQuery, Series, Shape};
 
 /// What the `statements` check publishes, with its panels.
 pub(super) fn statements() -> Vec<Series> {
@@ -113,11 +113,7 @@ pub(super) fn tables() -> Vec<Series> {
 /// What the `load` check publishes, with its panels: the load by wait event and by
 /// statement, the root blockers and the idle-in-transaction sessions.
 pub(super) fn load() -> Vec<Series> {
-    let rate = |metric: &'static str, legend: &'static str| PanelQuery {
-        expr: PanelExpr::Rate(metric),
-        legend,
-        unit: None,
-    };
+    let rate = PanelQuery::rate;
     let set = Builtin {
         panels: vec![
             Panel {

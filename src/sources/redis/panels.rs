@@ -15,11 +15,7 @@ pub(super) fn latency() -> Vec<Series> {
         legend,
         unit: None,
     };
-    let rate = |metric, legend| PanelQuery {
-        expr: PanelExpr::Rate(metric),
-        legend,
-        unit: None,
-    };
+    let rate = PanelQuery::rate;
     let set = Builtin {
         panels: vec![
             Panel {
