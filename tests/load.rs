@@ -94,6 +94,28 @@ async fn load_is_split_by_wait_event_and_the_root_blocker_is_named() {
     for _ in 0..2 {
         tasks.push(running(&url, "waiter", "SELECT count(*) FROM orders"));
     }
+    // Every session in its state before the window opens, whatever the machine's load made
+    // their connections take: a window that opens early averages a session short.
+    let ready = Instant::now();
+    loop {
+        let (sleeping, burning, waiting): (i64, i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE application_name = 'sleeper' AND wait_event = 'PgSleep'), \
+                    count(*) FILTER (WHERE application_name = 'burner' AND state = 'active'), \
+                    count(*) FILTER (WHERE application_name = 'waiter' AND wait_event_type = 'Lock') \
+             FROM pg_stat_activity WHERE datname = current_database()",
+        )
+        .fetch_one(&mut setup)
+        .await
+        .unwrap();
+        if (sleeping, burning, waiting) == (3, 1, 2) {
+            break;
+        }
+        assert!(
+            ready.elapsed() < Duration::from_secs(60),
+            "the sessions did not start: {sleeping} sleeping, {burning} burning, {waiting} waiting"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let blocker = [
         ("database", db.as_str()),
         ("application", "migrate"),

@@ -60,6 +60,13 @@ fn momentary(family: &str) -> bool {
         || family.contains("lock_wait")
         || family.starts_with("pulse_postgres_statement")
         || family.starts_with("pulse_postgres_table")
+        // What the load sampler saw in its last sample (sessions idle in a transaction, a
+        // blocker, a statement running), or which statements it has seen active.
+        || family.starts_with("pulse_postgres_idle_in_transaction")
+        || (family.starts_with("pulse_postgres_blocker_")
+            && family != "pulse_postgres_blocker_sessions_limit")
+        || family == "pulse_postgres_running_statement_seconds"
+        || family == "pulse_postgres_load_statement_active_seconds_total"
         // Only where a command was slower than the slow log's threshold in the window.
         || family.starts_with("pulse_redis_slowlog_slowest")
         // Postgres shows a standby's `replay_lag` as NULL after an idle spell until the
