@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgRow};
 use sqlx::{Column, ConnectOptions, PgConnection, Row as _};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, MutexGuard};
 use tokio::time::Instant;
 
 use super::metrics::{
@@ -134,15 +134,72 @@ const CHECKPOINTS_SQL: &str =
 const CHECKPOINTS_SQL_16: &str = "SELECT checkpoints_timed::float8 AS timed, \
     checkpoints_req::float8 AS requested FROM pg_stat_bgwriter";
 
-impl HealthProbe {
-    async fn connect(&self, deadline: Instant) -> Result<PgConnection, ProbeError> {
-        connect(&self.options, deadline).await
+/// The saved connection the health probe and the load sampler share, taken out for one
+/// read and put back only after a success ([`Taken::finish`]): a read cancelled at its
+/// timeout, or failed, drops it, and the next run reconnects.
+pub(super) struct Taken<'a> {
+    guard: MutexGuard<'a, Option<PgConnection>>,
+    /// The connection to read on.
+    pub(super) conn: PgConnection,
+    reused: bool,
+    options: &'a PgConnectOptions,
+    deadline: Instant,
+}
+
+impl<'a> Taken<'a> {
+    /// The saved connection, or a new one when none is saved.
+    pub(super) async fn take(
+        saved: &'a Mutex<Option<PgConnection>>,
+        options: &'a PgConnectOptions,
+        deadline: Instant,
+    ) -> Result<Taken<'a>, ProbeError> {
+        let mut guard = saved.lock().await;
+        let (conn, reused) = match guard.take() {
+            Some(c) => (c, true),
+            None => (connect(options, deadline).await?, false),
+        };
+        Ok(Taken {
+            guard,
+            conn,
+            reused,
+            options,
+            deadline,
+        })
+    }
+
+    /// Whether a read that failed with `err` is worth one more try, on a fresh connection
+    /// opened here: a healthy server (idle_session_timeout, a proxy or load balancer dropping
+    /// idle clients) may have closed the saved connection since the last run, which is not
+    /// the source going down.
+    pub(super) async fn reconnected_after(
+        &mut self,
+        err: &sqlx::Error,
+        source: &str,
+    ) -> Result<bool, ProbeError> {
+        if !(self.reused && closed_by_server(err)) {
+            return Ok(false);
+        }
+        tracing::debug!(
+            source,
+            "the saved connection was closed by the server; reconnecting"
+        );
+        self.conn = connect(self.options, self.deadline).await?;
+        self.reused = false;
+        Ok(true)
+    }
+
+    /// The read's outcome; the connection is saved again after a success.
+    pub(super) fn finish<T>(mut self, result: Result<T, sqlx::Error>) -> Result<T, ProbeError> {
+        if result.is_ok() {
+            *self.guard = Some(self.conn);
+        }
+        result.map_err(classify)
     }
 }
 
-/// A connection for the health probe (and the load sampler, which shares it), its
-/// `statement_timeout` what is left of `deadline`.
-pub(super) async fn connect(
+/// A connection for the health probe and the load sampler, its `statement_timeout` what is
+/// left of `deadline`.
+async fn connect(
     options: &PgConnectOptions,
     deadline: Instant,
 ) -> Result<PgConnection, ProbeError> {
@@ -156,28 +213,16 @@ pub(super) async fn connect(
 impl Probe for HealthProbe {
     fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
         Box::pin(async move {
-            let mut guard = self.conn.lock().await;
-            // The connection is taken out for the run and put back only after a success: a run
-            // cancelled at its timeout, or failed, drops it, and the next run reconnects.
-            let saved = guard.take();
-            let reused = saved.is_some();
-            let mut conn = match saved {
-                Some(c) => c,
-                None => self.connect(deadline).await?,
-            };
-            let mut result = vitals(&mut conn, &self.source, self.slot_wal_limit).await;
-            // A healthy server (idle_session_timeout, a proxy or load balancer dropping idle
-            // clients) may have closed the saved connection since the last probe: that is one
-            // fresh connection, not the source going down.
-            if reused && result.as_ref().is_err_and(closed_by_server) {
-                tracing::debug!(source = %self.source, "the saved health connection was closed by the server; reconnecting");
-                conn = self.connect(deadline).await?;
-                result = vitals(&mut conn, &self.source, self.slot_wal_limit).await;
+            let (source, limit) = (self.source.as_str(), self.slot_wal_limit);
+            let mut taken = Taken::take(&self.conn, &self.options, deadline).await?;
+            let mut result = vitals(&mut taken.conn, source, limit).await;
+            if let Err(e) = &result {
+                if taken.reconnected_after(e, source).await? {
+                    result = vitals(&mut taken.conn, source, limit).await;
+                }
             }
-            if result.is_ok() {
-                *guard = Some(conn);
-            }
-            let mut out = result.map_err(classify)?;
+            let result = taken.finish(result);
+            let mut out = result?;
             let size = self.pool.size() as f64;
             let idle = self.pool.num_idle() as f64;
             let source = self.source.as_str();
@@ -200,7 +245,7 @@ impl Probe for HealthProbe {
 /// True for the errors of a connection the server or the network closed while it sat idle:
 /// a socket error, a protocol read cut short, or the server's own goodbye (connection
 /// exceptions, administrator or idle-session termination).
-pub(super) fn closed_by_server(err: &sqlx::Error) -> bool {
+fn closed_by_server(err: &sqlx::Error) -> bool {
     match err {
         sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|c| {

@@ -35,13 +35,13 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use super::blockers::{roots, Identity, Session};
-use super::health::{closed_by_server, connect};
+use super::health::Taken;
 use super::metrics::{
     BLOCKER_DIRECT, BLOCKER_LIMIT, BLOCKER_LONGEST_WAIT, BLOCKER_WAITING, IDLE_IN_TRANSACTION,
     IDLE_IN_TRANSACTION_OLDEST, LOAD_ACTIVE_SECONDS, LOAD_ALL_VISIBLE, LOAD_CPUS, LOAD_ROWS_CUT,
     LOAD_SAMPLED_SECONDS, LOAD_SAMPLES, LOAD_STATEMENT_SECONDS,
 };
-use super::session::{classify, server_budget};
+use super::session::server_budget;
 use crate::config_core::validate::in_range;
 use crate::config_core::{ConfigError, Dur};
 use crate::error::ProbeError;
@@ -346,30 +346,21 @@ impl Probe for LoadProbe {
 }
 
 impl LoadProbe {
-    /// One sample on the shared connection: taken out for the read and put back after a
-    /// success only, so a read cancelled at its timeout drops it and the next run (of either
-    /// probe) reconnects; a connection the server closed while idle is one reconnection.
+    /// One sample on the connection shared with the health probe (see [`Taken`]).
     async fn read(
         &self,
         state: &mut LoadState,
         deadline: Instant,
     ) -> Result<Vec<Seen>, ProbeError> {
-        let mut guard = self.conn.lock().await;
-        let saved = guard.take();
-        let reused = saved.is_some();
-        let mut conn = match saved {
-            Some(c) => c,
-            None => connect(&self.options, deadline).await?,
-        };
-        let mut result = sample(&mut conn, state, &self.settings, &self.source, deadline).await;
-        if reused && result.as_ref().is_err_and(closed_by_server) {
-            conn = connect(&self.options, deadline).await?;
-            result = sample(&mut conn, state, &self.settings, &self.source, deadline).await;
+        let (settings, source) = (&self.settings, self.source.as_str());
+        let mut taken = Taken::take(&self.conn, &self.options, deadline).await?;
+        let mut result = sample(&mut taken.conn, state, settings, source, deadline).await;
+        if let Err(e) = &result {
+            if taken.reconnected_after(e, source).await? {
+                result = sample(&mut taken.conn, state, settings, source, deadline).await;
+            }
         }
-        if result.is_ok() {
-            *guard = Some(conn);
-        }
-        result.map_err(classify)
+        taken.finish(result)
     }
 }
 
