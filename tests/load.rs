@@ -14,18 +14,6 @@ use common::*;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, Executor, PgConnection};
 
-/// A database of its own, dropped (with its sessions) however the test ends, and its URL.
-async fn database(prefix: &str) -> (String, String, Cleanup) {
-    let db = unique(prefix);
-    let pool = pg().await;
-    pool.execute(format!("CREATE DATABASE {db}").as_str())
-        .await
-        .unwrap();
-    let cleanup = Cleanup::default().pg(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
-    let url = format!("{}/{db}", PG_URL.rsplit_once('/').unwrap().0);
-    (db, url, cleanup)
-}
-
 /// A connection to `url` under `application`.
 async fn session(url: &str, application: &str) -> PgConnection {
     PgConnection::connect(&format!("{url}?application_name={application}"))
@@ -70,7 +58,7 @@ sources:
 /// of the window: a session that starts or is seen between two samples counts for a part.
 #[tokio::test]
 async fn load_is_split_by_wait_event_and_the_root_blocker_is_named() {
-    let (db, url, _cleanup) = database("load").await;
+    let (db, url, _cleanup) = pg_database("load").await;
     let mut setup = session(&url, "setup").await;
     setup
         .execute("CREATE TABLE orders (id int); INSERT INTO orders VALUES (1)")
@@ -223,7 +211,7 @@ async fn load_is_split_by_wait_event_and_the_root_blocker_is_named() {
 /// with two sessions behind it, one of them directly.
 #[tokio::test]
 async fn a_chain_of_blockers_reports_its_root_only() {
-    let (db, url, _cleanup) = database("chain").await;
+    let (db, url, _cleanup) = pg_database("chain").await;
     let mut setup = session(&url, "setup").await;
     setup
         .execute("CREATE TABLE a (id int); CREATE TABLE b (id int)")

@@ -742,14 +742,7 @@ sources:
 /// is answered by the longest-running statements of `pg_stat_activity`, their literals gone.
 #[tokio::test]
 async fn without_pg_stat_statements_the_check_is_not_measured_and_running_statements_answer() {
-    let db = unique("nostatements");
-    let pool = pg().await;
-    sqlx::query(&format!("CREATE DATABASE {db}"))
-        .execute(&pool)
-        .await
-        .unwrap();
-    let _cleanup = Cleanup::default().pg(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
-    let url = format!("{}/{db}", PG_URL.rsplit_once('/').unwrap().0);
+    let (db, url, _cleanup) = pg_database("nostatements").await;
     // A statement that runs for a while, a value a user sent in its text.
     let sleeper = sqlx::postgres::PgPoolOptions::new()
         .max_connections(1)

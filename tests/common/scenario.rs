@@ -1,13 +1,13 @@
 //! Tests that read as tables: [`scenario`] serves a config and waits for every check's first
 //! run, [`assert_samples`] compares a scrape with a table of expected samples, and
-//! [`pg_table`] makes a Postgres table a test owns.
+//! [`pg_table`] and [`pg_database`] make a Postgres table or database a test owns.
 
 use std::time::Duration;
 
 use super::cleanup::Cleanup;
 use super::exporter::{InProcess, Serving};
 use super::scrape::Scrape;
-use super::services::pg;
+use super::services::{pg, PG_URL};
 use super::unique;
 
 /// One expected sample: metric name, labels the series must carry (others may be present),
@@ -85,6 +85,20 @@ pub fn assert_samples(scrape: &Scrape, expected: &[Expected<'_>]) {
         wrong.join("\n  "),
         scrape.text
     );
+}
+
+/// A Postgres database named from `prefix`, its URL, and the guard that drops it (with its
+/// sessions) when the test ends, however it ends: for tests that read server-wide views
+/// (`pg_stat_activity`) and must tell their own sessions apart by database.
+pub async fn pg_database(prefix: &str) -> (String, String, Cleanup) {
+    let db = unique(prefix);
+    sqlx::raw_sql(&format!("CREATE DATABASE {db}"))
+        .execute(&pg().await)
+        .await
+        .unwrap();
+    let cleanup = Cleanup::default().pg(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
+    let url = format!("{}/{db}", PG_URL.rsplit_once('/').unwrap().0);
+    (db, url, cleanup)
 }
 
 /// A Postgres table named from `prefix`, created by `sql` (`{table}` stands for its name),
