@@ -162,6 +162,12 @@ sources:
                     &[("source", "primary"), ("slot", "gone")],
                 ) == Some(1.0)
                 && m.get("pulse_source_up", &[("source", "monitor")]) == Some(1.0)
+                // The load sampler's first sample may come after the first probe's (it
+                // waits for the connection the probe holds): its families are compared.
+                && ["primary", "monitor", "standby"].iter().all(|source| {
+                    m.get("pulse_postgres_load_samples_total", &[("source", source)])
+                        .is_some_and(|n| n >= 1.0)
+                })
                 && m.get("pulse_check_success", &[("check", "matrix_broken")])
                     .is_some()
                 && m.probe_failed("down")
