@@ -177,6 +177,14 @@ def table(case, scan=None):
     ]
 
 
+def plan_changes(case, at):
+    """Statement 1's plan changes as the exporter counts them: explained on day 0, its plan
+    changing once at `at` (hours into the case day)."""
+    values = [1 if (d, m) >= (CASE_DAY, at * 60) else 0 for d, m in steps()]
+    labels = target(case, source="db", database="app", queryid="1")
+    return [series("pulse_postgres_statement_plan_changes_total", labels, values)]
+
+
 def collection(case, slow=None):
     """The users collection's reads as a classic histogram's sum and count (counters): the
     database rhythm's calls at 1 ms, 30 ms while `slow`."""
@@ -269,6 +277,18 @@ SHARE = alert(
     "Statement 999 takes 66.67% of the time of db/app",
     "Statement 999 took 66.67% of the execution time of database app on db (share-jump:7857) over the last 15 minutes, up from under a third of that an hour before, for 15 minutes. Its text is in pulse_postgres_statement_info and on the Query latency dashboard.",
 )
+PLAN_WORSE = alert(
+    "PulsePostgresPlanChanged", "plan-worse",
+    {"source": "db", "database": "app", "queryid": "1", "signal": "postgres_statement_mean_exec_seconds"},
+    "Statement 1 of db/app changed plan and takes 20ms, over twice its usual",
+    "Statement 1 of database app on db (plan-worse:7857) changed plan in the last 6 hours, and its mean execution time over the last 15 minutes is 20ms, over twice the median of the same hour over the last weeks (2ms), for 15 minutes. Its text is in pulse_postgres_statement_info.",
+)
+PLAN_WORSE_DB = alert(
+    "PulsePostgresQueryLatencyHigh", "plan-worse",
+    {"source": "db", "database": "app", "signal": "postgres_mean_exec_seconds"},
+    "Statements of db/app take 20ms on average, over twice the usual",
+    "The mean execution time of the statements of database app on db (plan-worse:7857) over the last 15 minutes is 20ms, over twice the median of the same hour over the last weeks (2ms), for 15 minutes. The Query latency dashboard shows which statements took the time.",
+)
 REDIS_SLOW = alert(
     "PulseRedisCommandSlow", "redis-slow",
     {"source": "cache", "command": "get"},
@@ -286,6 +306,10 @@ CASES = [
     "  is usually read whole once a night: it fires; the nightly report stays quiet.",
     "share-jump: statement 999 appears at 15:00 and takes two thirds of the time: it fires;",
     "  statement 1, always 60 %, stays quiet.",
+    "plan-worse: statement 1 changes plan at 14:50 and takes 20 ms from 15:00 instead of 2:",
+    "  it fires (pg-slow, as slow without a plan change, does not); so does the database's",
+    "  latency alert, which Alertmanager inhibits behind it.",
+    "plan-same: statement 1 changes plan at 14:50 and takes what it always took: quiet.",
     "Then, over one day sampled every minute (day 0, a Thursday):",
     "redis-slow: 2.5 % of GETs take a millisecond or more from 15:00 to 17:00: the p99 passes",
     "  the 10 ms limit and it fires; redis-ok stays quiet.",
@@ -300,12 +324,17 @@ def tests():
         *collection("mongo-slow", slow=SLOW),
         *table("table-scan", scan=SLOW),
         *share_jump("share-jump", new_query=during(15, 24)),
+        *database("plan-worse", slow=SLOW),
+        *plan_changes("plan-worse", at=14 + 50 / 60),
+        *database("plan-same"),
+        *plan_changes("plan-same", at=14 + 50 / 60),
     ]
     checks = (
-        evals("PulsePostgresQueryLatencyHigh", [("3h", []), ("12h30m", []), ("14h55m", []), ("15h40m", [PG_SLOW]), ("18h", [])])
+        evals("PulsePostgresQueryLatencyHigh", [("3h", []), ("12h30m", []), ("14h55m", []), ("15h40m", [PG_SLOW, PLAN_WORSE_DB]), ("18h", [])])
         + evals("PulseMongodbCollectionLatencyHigh", [("12h30m", []), ("15h40m", [MONGO_SLOW]), ("18h", [])])
         + evals("PulsePostgresTableScansHigh", [("2h10m", []), ("12h", []), ("15h40m", [TABLE_SCAN]), ("18h", [])])
         + evals("PulsePostgresStatementShareJump", [("12h", []), ("15h40m", [SHARE])])
+        + evals("PulsePostgresPlanChanged", [("12h30m", []), ("14h55m", []), ("15h40m", [PLAN_WORSE]), ("18h", [])])
     )
     redis_inputs = [*redis("redis-slow", slow=during(15, 17, day=0)), *redis("redis-ok")]
     redis_checks = evals("PulseRedisCommandSlow", [("12h", []), ("15h40m", [REDIS_SLOW]), ("18h", [])], day=0)

@@ -2,7 +2,8 @@
 //! the matrix holds: a private Postgres with `pg_stat_statements` preloaded, where one
 //! statement filters a 200,000-row table without an index (it leads the statements by time
 //! with its text, the table leads those read whole, and both fall back once the index
-//! exists), a statistics reset mid-run gives no negative or spiking window, and 10,000
+//! exists; on 16+ its plan moves from a sequential scan to the index and back when the index
+//! is dropped, two plan changes), a statistics reset mid-run gives no negative or spiking window, and 10,000
 //! distinct statements keep the published rows at the top plus one; and private Redis and
 //! Valkey servers where a big SORT shows in the command's histogram and the slow log, with no
 //! argument in any label, while a server that forbids LATENCY still publishes the rest.
@@ -119,6 +120,30 @@ impl Drop for Workload {
     }
 }
 
+/// Waits for the plan of statement `queryid` to read by sequential scan or not (`seq_scan`)
+/// after `changes` plan changes (any, for `None`), and returns its hash.
+fn plan_when(
+    exporter: &Exporter,
+    name: &str,
+    queryid: &str,
+    seq_scan: bool,
+    changes: Option<f64>,
+) -> String {
+    let statement = [("source", "db"), ("queryid", queryid)];
+    let what =
+        format!("{name}: the plan of {queryid} with seq_scan {seq_scan}, {changes:?} changes");
+    let m = scrape_when(exporter, &what, 90, |m| {
+        m.get("pulse_postgres_statement_plan_seq_scan", &statement)
+            == Some(f64::from(u8::from(seq_scan)))
+            && changes.is_none_or(|n| {
+                m.get("pulse_postgres_statement_plan_changes_total", &statement) == Some(n)
+            })
+    });
+    let info = m.find("pulse_postgres_statement_plan_info", &statement);
+    assert_eq!(info.len(), 1, "{name}: {info:?}");
+    info[0].labels["plan"].clone()
+}
+
 /// Every Postgres version of the matrix, with pg_stat_statements preloaded.
 #[test]
 fn statements_and_tables_read_whole_on_every_postgres_version() {
@@ -153,11 +178,12 @@ sources:
   - name: db
     kind: postgres
     url: postgres://postgres@127.0.0.1:{port}/postgres
-    statements: {{ interval: 10s, top: 5 }}
+    statements: {{ interval: 10s, top: 5, plans: {{ interval: 10s }} }}
     tables: {{ interval: 10s, top: 5 }}
 "#
         ));
         let name = &s.name;
+        let plans = version_key(&s.version)[0] >= 16;
         let workload = Workload::start(port);
 
         // The lookup filters 200,000 rows without an index: it leads, with its text, and
@@ -179,6 +205,24 @@ sources:
             Some(1.0),
             "{name}"
         );
+        // Its plan reads the table whole (Postgres 16+; older servers say why there is none).
+        let seq_plan = match plans {
+            true => Some(plan_when(&exporter, name, &lookup, true, None)),
+            false => {
+                let m = scrape_when(&exporter, "plans skipped for the version", 30, |m| {
+                    m.get(
+                        "pulse_postgres_statement_plans_skipped_total",
+                        &[("source", "db"), ("reason", "server_version")],
+                    )
+                    .is_some_and(|n| n >= 1.0)
+                });
+                assert!(
+                    m.find("pulse_postgres_statement_plan_info", &[]).is_empty(),
+                    "{name}"
+                );
+                None
+            }
+        };
         let mean_before = m
             .get(
                 "pulse_postgres_statement_window_mean_exec_seconds",
@@ -237,6 +281,27 @@ sources:
             "{name} after the index: {:?} mean before {mean_before}",
             statements(&m)
         );
+        // The plan moved to the index, one change; with the index dropped, it moves back.
+        if let Some(seq_plan) = seq_plan {
+            let index_plan = plan_when(&exporter, name, &lookup, false, Some(1.0));
+            assert_ne!(index_plan, seq_plan, "{name}");
+            psql_at(port, "DROP INDEX lat_users_email");
+            let again = plan_when(&exporter, name, &lookup, true, Some(2.0));
+            assert_eq!(again, seq_plan, "{name}: the same shape hashes the same");
+            let m = scrape(&exporter);
+            // (`failed` counts the exporter's own statements: normalisation makes
+            // `extract('epoch' FROM …)` an unparsable `extract($1 FROM …)`.)
+            for reason in ["writes", "refused", "timeout", "database"] {
+                assert_eq!(
+                    m.get(
+                        "pulse_postgres_statement_plans_skipped_total",
+                        &[("source", "db"), ("reason", reason)]
+                    ),
+                    Some(0.0),
+                    "{name}: {reason}"
+                );
+            }
+        }
 
         // A reset mid-run: no window goes negative or counts a history.
         let per_window = 12.0 * 10.0 * 2.0;

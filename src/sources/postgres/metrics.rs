@@ -266,6 +266,36 @@ pub(super) const STATEMENT_INFO: Metric = Metric::gauge(
     &["source", "database", "queryid", "text"],
 )
 .doc("Always 1, for each statement of the top whose text was read: the normalised text (`$1` for each literal), on one line, cut to `statements.text_length` characters; a statement that may carry a secret (a password) shows none. Read once when the statement first enters the top, never at every run. Absent with `statements: { text: false }`.");
+pub(super) const PLAN_INFO: Metric = Metric::gauge(
+    "pulse_postgres_statement_plan_info",
+    "Always 1; the hash of the shape of the generic plan of a statement of the top (EXPLAIN GENERIC_PLAN, Postgres 16+).",
+    &["source", "database", "queryid", "plan"],
+)
+.doc("Always 1, for each statement of the top explained (`statements.plans`, Postgres 16+): `plan` is 16 hex digits of the hash of the plan's shape (node types, join types, relations and indexes; never costs, estimates or conditions). The statement is planned with `EXPLAIN (GENERIC_PLAN, FORMAT JSON)` in a read-only transaction, never run; it is explained when it enters the top and every `plans.interval` (1h) after.");
+pub(super) const PLAN_SEQ_SCAN: Metric = Metric::gauge(
+    "pulse_postgres_statement_plan_seq_scan",
+    "1 when the plan of the statement reads a table by sequential scan, 0 when it reads none that way.",
+    &["source", "database", "queryid"],
+)
+.doc("1 while the last plan read of the statement reads a table whole (a `Seq Scan` node), 0 otherwise: a statement that used an index and now reads by sequential scan has lost it (a dropped index, statistics that changed).");
+pub(super) const PLAN_CHANGES: Metric = Metric::counter(
+    "pulse_postgres_statement_plan_changes_total",
+    "Times the plan of the statement was seen to change shape since the exporter started.",
+    &["source", "database", "queryid"],
+)
+.doc("Times a new explain of the statement gave another plan hash than the last one (`pulse_postgres_statement_plan_info`): PulsePostgresPlanChanged warns when one of these is followed by a mean time twice the statement's usual.");
+pub(super) const PLANS_EXPLAINED: Metric = Metric::counter(
+    "pulse_postgres_statement_plans_explained_total",
+    "Statements of the top explained since the exporter started.",
+    &["source"],
+)
+.doc("Statements of the top explained (`statements.plans`): with `pulse_postgres_statement_plans_skipped_total`, what the plan series cover.");
+pub(super) const PLANS_SKIPPED: Metric = Metric::counter(
+    "pulse_postgres_statement_plans_skipped_total",
+    "Statements of the top not explained, by reason.",
+    &["source", "reason"],
+)
+.doc("Statements of the top not explained, by `reason`: `server_version` (before Postgres 16, which has no `GENERIC_PLAN`), `writes` (a statement that writes or locks rows is never sent), `not_a_query`, `too_long` (a text over 20,000 characters), `no_text`, `refused` (the role may not read a table the statement reads: grant it SELECT, or accept the gap), `timeout` (planning took longer than `plans.timeout`), `database` (the statement's database refused a connection), `failed` (anything else, e.g. a parameter whose type the server cannot guess). Each is tried again an interval later.");
 pub(super) const LOAD_ACTIVE_SECONDS: Metric = Metric::counter(
     "pulse_postgres_load_active_seconds_total",
     "Active-session seconds sampled from pg_stat_activity, by database, backend type and wait event (CPU: no wait event): rate() is the average active sessions.",
@@ -458,6 +488,11 @@ pub(super) const METRICS: &[Metric] = &[
     STATEMENT_HIT_BYTES,
     STATEMENT_BLOCK_READ_TIME,
     STATEMENT_INFO,
+    PLAN_INFO,
+    PLAN_SEQ_SCAN,
+    PLAN_CHANGES,
+    PLANS_EXPLAINED,
+    PLANS_SKIPPED,
     RUNNING_STATEMENT,
     TABLES_WHOLE_READ_ROWS,
     TABLES_WHOLE_READS_LIMIT,

@@ -6,14 +6,15 @@
 //! healthy database look down.
 //!
 //! Three checks are built in, on by default: `statements` (which statements take the time,
-//! from `pg_stat_statements`) and `tables` (which tables are read whole, from
+//! from `pg_stat_statements`, and their plans) and `tables` (which tables are read whole, from
 //! `pg_stat_user_tables`), each read in the background and published as what moved in a
 //! window; and `load` (what the sessions are doing right now, and who blocks whom, sampled
 //! from `pg_stat_activity` every second on the health probe's connection).
 //!
 //! Files by concern: `session` (the read-only transaction and error classification),
 //! `queries` (SQL checks), `heartbeats` (heartbeat checks), `statements`, `tables` and `load`
-//! (the built-in checks, `blockers` the blocking graph of a load sample), `decode` (cells into numbers and labels), `health` (the health probe),
+//! (the built-in checks; `plans` the statements' plans, `blockers` the blocking graph of a
+//! load sample), `decode` (cells into numbers and labels), `health` (the health probe),
 //! `metrics` (the kind's metric table); this module holds the settings, the check type, the
 //! kind and the source.
 
@@ -25,6 +26,7 @@ mod heartbeats;
 pub mod load;
 mod metrics;
 mod panels;
+pub mod plans;
 mod queries;
 mod session;
 pub mod statements;
@@ -430,6 +432,7 @@ impl Source<PostgresCheck> for PostgresSource {
             PostgresCheck::Statements(settings) => Arc::new(StatementsProbe {
                 source: self.name.clone(),
                 pool: self.pool.clone(),
+                options: self.options.clone(),
                 settings: settings.clone(),
                 state: Default::default(),
             }),

@@ -1,10 +1,10 @@
 //! The panels of the Postgres built-in checks in a generated dashboard: the statements that
-//! take the time, the tables read whole, and the database load with its blockers.
+//! take the time and their plans, the tables read whole, and the database load with its blockers.
 
 use super::metrics::{
     BLOCKER_WAITING, IDLE_IN_TRANSACTION_OLDEST, LOAD_ACTIVE_SECONDS, LOAD_STATEMENT_SECONDS,
-    STATEMENT_CALLS, STATEMENT_EXEC_TIME, STATEMENT_INFO, STATEMENT_MEAN_EXEC_TIME,
-    TABLE_LIVE_ROWS, TABLE_SEQ_ROWS_READ,
+    PLAN_CHANGES, PLAN_SEQ_SCAN, STATEMENT_CALLS, STATEMENT_EXEC_TIME, STATEMENT_INFO,
+    STATEMENT_MEAN_EXEC_TIME, TABLE_LIVE_ROWS, TABLE_SEQ_ROWS_READ,
 };
 use crate::config_core::display::PanelKind;
 use crate::config_core::shape::{Builtin, Panel, PanelQuery, Series, Shape};
@@ -60,6 +60,27 @@ pub(super) fn statements() -> Vec<Series> {
                 unit: "none",
                 kind: PanelKind::Table,
                 queries: vec![PanelQuery::metric(STATEMENT_INFO.name, "")],
+                outcome: false,
+            },
+            Panel {
+                key: "plan_changes",
+                title: "Plan changes by statement".to_owned(),
+                description: "Times each statement of the top was seen to change plan                     (EXPLAIN GENERIC_PLAN every plans.interval, Postgres 16+): a step up                     beside a mean latency that rose is a plan that got worse.                     pulse_postgres_statement_plan_info has each plan's hash.",
+                unit: "short",
+                kind: PanelKind::Timeseries,
+                queries: vec![PanelQuery::metric(
+                    PLAN_CHANGES.name,
+                    "{{database}} {{queryid}}",
+                )],
+                outcome: false,
+            },
+            Panel {
+                key: "plan_seq_scan",
+                title: "Plans reading a table whole".to_owned(),
+                description: "1 for each statement of the top whose plan reads a table by                     sequential scan: one that used an index and now reads whole has lost it.",
+                unit: "none",
+                kind: PanelKind::Table,
+                queries: vec![PanelQuery::metric(PLAN_SEQ_SCAN.name, "")],
                 outcome: false,
             },
         ],

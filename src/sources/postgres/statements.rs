@@ -14,6 +14,8 @@
 //! The normalised text of a statement is read only when its queryid first enters the top N,
 //! a few per run, cut short and kept, and published as `pulse_postgres_statement_info`. A
 //! statement whose text may carry a secret (a role's password) is published without it.
+//! With `plans` (Postgres 16+), a few statements of the top a run are planned on a connection
+//! to their own database, and their plans' shapes published ([`super::plans`]).
 //!
 //! Columns are chosen by the installed extension's version (13's 1.8 to 18's 1.12): the view
 //! of an extension never updated after `pg_upgrade` keeps its old columns. Only top-level
@@ -38,9 +40,10 @@ use super::metrics::{
     STATEMENT_HIT_BYTES, STATEMENT_INFO, STATEMENT_MEAN_EXEC_TIME, STATEMENT_READ_BYTES,
     STATEMENT_ROWS,
 };
-use super::session::{classify, read_only, CheckPool};
+use super::plans::{self, PlanSettings, Plans, Skip};
+use super::session::{classify, read_only, CheckPool, Tx};
 use crate::config_core::validate::{in_range, statistics_timing};
-use crate::config_core::{ConfigError, Dur};
+use crate::config_core::{ConfigError, Dur, Switch};
 use crate::error::ProbeError;
 use crate::sample::Output;
 use crate::sources::window::{Moved, Reading, Window};
@@ -71,6 +74,10 @@ pub struct StatementsSettings {
     pub text: bool,
     /// Characters of a statement's text kept (default 200; 20 to 250).
     pub text_length: usize,
+    /// The plans of the statements of the top (Postgres 16+): each is planned with
+    /// `EXPLAIN (GENERIC_PLAN)` when it enters the top and every `interval` after, never run
+    /// (on by default; `false` turns it off).
+    pub plans: Switch<PlanSettings>,
 }
 
 impl Default for StatementsSettings {
@@ -81,6 +88,7 @@ impl Default for StatementsSettings {
             top: 20,
             text: true,
             text_length: 200,
+            plans: Switch::default(),
         }
     }
 }
@@ -97,6 +105,9 @@ impl StatementsSettings {
             250,
             errors,
         );
+        if let Some(plans) = self.plans.on() {
+            plans.validate(&format!("{path}.plans"), errors);
+        }
     }
 }
 
@@ -229,6 +240,9 @@ fn texts_sql(ext: &Extension, length: usize) -> String {
 pub(super) struct StatementsProbe {
     pub(super) source: String,
     pub(super) pool: CheckPool,
+    /// The source's connection settings: plans are read on a connection to each statement's
+    /// own database.
+    pub(super) options: sqlx::postgres::PgConnectOptions,
     pub(super) settings: StatementsSettings,
     pub(super) state: Mutex<State>,
 }
@@ -245,6 +259,8 @@ pub(super) struct State {
     texts: HashMap<i64, String>,
     /// The reasons already logged.
     logged: HashSet<&'static str>,
+    /// The plans of the statements of the top.
+    plans: Plans,
 }
 
 impl State {
@@ -473,9 +489,78 @@ impl StatementsProbe {
                 }
             }
         }
+        let top: Vec<plans::Key> = ranked
+            .iter()
+            .filter_map(|(r, _)| r.queryid.map(|q| (r.database.clone(), q)))
+            .collect();
+        let due = match self.settings.plans.on() {
+            Some(p) => state
+                .plans
+                .due(&top, p.interval.0, std::time::Instant::now()),
+            None => Vec::new(),
+        };
+        let version = tx.server_version_num().unwrap_or(0);
+        let texts = match due.is_empty() || version < 160_000 {
+            true => HashMap::new(),
+            false => plan_texts(&mut tx, &ext, &names, &due).await?,
+        };
         tx.rollback().await.map_err(classify)?;
+        if let Some(settings) = self.settings.plans.on() {
+            if !due.is_empty() && version < 160_000 {
+                state.once(source, "plans need 16", true, "plans of the statements are read from Postgres 16 (EXPLAIN GENERIC_PLAN): this server's are skipped, counted in pulse_postgres_statement_plans_skipped_total{reason=\"server_version\"}");
+                let now = std::time::Instant::now();
+                for key in due {
+                    state.plans.record(key, Err(Skip::ServerVersion), now);
+                }
+            } else {
+                self.explain(state, settings, due, texts, deadline).await;
+            }
+            state.plans.trim(&top);
+            state.plans.publish(&mut out, source, &top);
+        }
         samples(&mut out, source, &moved, &ranked, block_size, &state.texts);
         Ok(out)
+    }
+
+    /// Explains the `due` statements, each on a connection to its database, within
+    /// `deadline`: a run out of time leaves the rest due for the next.
+    async fn explain(
+        &self,
+        state: &mut State,
+        settings: &PlanSettings,
+        due: Vec<plans::Key>,
+        mut texts: HashMap<plans::Key, String>,
+        deadline: Instant,
+    ) {
+        let mut conns: HashMap<String, Result<sqlx::PgConnection, Skip>> = HashMap::new();
+        for key in due {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left < Duration::from_millis(100) {
+                break;
+            }
+            let timeout = settings.timeout.0.min(left - Duration::from_millis(50));
+            let result = match texts.remove(&key) {
+                None => Err(Skip::NoText),
+                Some(text) => {
+                    if !conns.contains_key(&key.0) {
+                        let conn = plans::connect(&self.options, &key.0, deadline).await;
+                        conns.insert(key.0.clone(), conn);
+                    }
+                    match conns.get_mut(&key.0) {
+                        Some(Ok(conn)) => plans::explain(conn, &text, timeout).await,
+                        Some(Err(skip)) => Err(*skip),
+                        None => Err(Skip::Database),
+                    }
+                }
+            };
+            if let Err(skip) = &result {
+                tracing::debug!(source = %self.source, database = %key.0, queryid = key.1, reason = skip.reason(), "a statement of the top was not explained");
+            }
+            state.plans.record(key, result, std::time::Instant::now());
+        }
+        for conn in conns.into_values().flatten() {
+            let _ = sqlx::Connection::close(conn).await;
+        }
     }
 
     /// The `top` longest-running active client statements, from `pg_stat_activity`: the
@@ -535,6 +620,41 @@ impl StatementsProbe {
         out.unmeasured = Some(NOT_PRELOADED.to_owned());
         out
     }
+}
+
+/// The full texts of the `due` statements, by database and queryid; one past
+/// [`plans::TEXT_LIMIT`] characters is `too_long` when explained.
+async fn plan_texts(
+    tx: &mut Tx,
+    ext: &Extension,
+    names: &HashMap<i64, String>,
+    due: &[plans::Key],
+) -> Result<HashMap<plans::Key, String>, ProbeError> {
+    let ids: Vec<i64> = due.iter().map(|k| k.1).collect();
+    let rows = sqlx::query(&format!(
+        "SELECT DISTINCT ON (dbid, queryid) dbid::int8 AS dbid, queryid, left(query, $2) AS text \
+         FROM {}.pg_stat_statements(true) WHERE queryid = ANY($1) ORDER BY dbid, queryid",
+        ext.schema
+    ))
+    .bind(&ids)
+    .bind(plans::TEXT_LIMIT as i32 + 1)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(classify)?;
+    let mut texts = HashMap::new();
+    for row in rows {
+        let dbid: i64 = row.try_get("dbid").map_err(classify)?;
+        let queryid: i64 = row.try_get("queryid").map_err(classify)?;
+        let text: Option<String> = row.try_get("text").map_err(classify)?;
+        let (Some(database), Some(text)) = (names.get(&dbid), text) else {
+            continue;
+        };
+        let key = (database.clone(), queryid);
+        if due.contains(&key) {
+            texts.insert(key, text);
+        }
+    }
+    Ok(texts)
 }
 
 /// Why statement latency is not measured where the extension is not installed, and the fix:

@@ -40,7 +40,8 @@ pub struct LatencySettings {
     /// How long one read may take before it is cancelled, on the server too (default 5s;
     /// shorter than the interval).
     pub timeout: Dur,
-    /// Commands published, the most called first (default 20; 1 to 100).
+    /// Commands published: the `top` most called and the `top` that took the most time
+    /// (default 20; 1 to 100).
     pub top: usize,
     /// The 99th percentile a command may take (default 10ms): published as
     /// `pulse_redis_command_p99_limit_seconds`, which PulseRedisCommandSlow compares the
@@ -86,16 +87,16 @@ impl LatencySettings {
 
 pub(super) const CALLS: Metric = Metric::counter(
     "pulse_redis_command_calls_total",
-    "Calls of the command since the server's statistics were reset (INFO commandstats calls), for the most called commands.",
+    "Calls of the command since the server's statistics were reset (INFO commandstats calls), for the most called and the busiest commands.",
     &["source", "command"],
 )
-.doc("Calls of each command (`INFO commandstats`), for the `top` most called (`latency:`). Subcommands are named `config|get`.");
+.doc("Calls of each command (`INFO commandstats`), for the `top` most called and the `top` that took the most time (`latency:`). Subcommands are named `config|get`.");
 pub(super) const TIME: Metric = Metric::counter(
     "pulse_redis_command_seconds_total",
     "Time the server spent executing the command (INFO commandstats usec).",
     &["source", "command"],
 )
-.doc("Time spent executing each command (`INFO commandstats` `usec`): over `pulse_redis_command_calls_total`, the mean latency.");
+.doc("Time spent executing each command (`INFO commandstats` `usec`): over `pulse_redis_command_calls_total`, the mean latency; its `rate()` is the load by command, the share of the server's one command thread each takes (1 is all of it).");
 pub(super) const REJECTED: Metric = Metric::counter(
     "pulse_redis_command_rejected_calls_total",
     "Calls of the command refused before running: ACL, arity, OOM, a busy script (INFO commandstats rejected_calls).",
@@ -444,7 +445,8 @@ impl Probe for LatencyProbe {
     }
 }
 
-/// The commandstats and histograms of the `top` most called commands.
+/// The commandstats and histograms of the `top` most called commands, and of the `top` that
+/// took the most time (a rare `KEYS *` busy for seconds is the server's load, not its calls).
 fn commands(
     out: &mut Output,
     source: &str,
@@ -455,16 +457,22 @@ fn commands(
     let mut names: Vec<&String> = stats.keys().chain(histograms.keys()).collect();
     names.sort();
     names.dedup();
-    let mut largest = Largest::new(top);
+    let mut most_called = Largest::new(top);
+    let mut busiest = Largest::new(top);
     for name in names {
         let calls = stats
             .get(name)
             .map(|s| s.calls)
             .or_else(|| histograms.get(name).map(|h| h.calls as f64))
             .unwrap_or(0.0);
-        largest.push(calls, name);
+        most_called.push(calls, name);
+        busiest.push(stats.get(name).map_or(0.0, |s| s.usec), name);
     }
-    for name in largest.into_sorted() {
+    let mut chosen = most_called.into_sorted();
+    chosen.extend(busiest.into_sorted());
+    chosen.sort();
+    chosen.dedup();
+    for name in chosen {
         let labels = [source, name.as_str()];
         if let Some(s) = stats.get(name) {
             out.add(&CALLS, &labels, s.calls);
@@ -652,9 +660,10 @@ mod tests {
     }
 
     #[test]
-    fn the_most_called_commands_are_published_with_their_histograms() {
+    fn the_most_called_and_the_busiest_commands_are_published_with_their_histograms() {
         let stats = parse_commandstats(
-            "cmdstat_get:calls=100,usec=500\ncmdstat_set:calls=50,usec=100\ncmdstat_ping:calls=1,usec=1\n",
+            "cmdstat_get:calls=100,usec=500\ncmdstat_set:calls=50,usec=100\ncmdstat_ping:calls=1,usec=1\n\
+             cmdstat_keys:calls=1,usec=2000000\ncmdstat_echo:calls=2,usec=3\n",
         );
         let histograms = HashMap::from([(
             "get".to_owned(),
@@ -668,6 +677,12 @@ mod tests {
         assert_eq!(out.value(CALLS.name, "get"), Some(100.0));
         assert_eq!(out.value(CALLS.name, "ping"), None, "past the top");
         assert_eq!(out.value(TIME.name, "set"), Some(0.0001));
+        assert_eq!(
+            out.value(TIME.name, "keys"),
+            Some(2.0),
+            "called once, but the busiest"
+        );
+        assert_eq!(out.value(TIME.name, "echo"), None);
         let h = out
             .families
             .iter()

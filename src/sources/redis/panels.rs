@@ -1,7 +1,8 @@
 //! The panels of the Redis built-in `latency` check in a generated dashboard: each command's
-//! latency percentiles from the server's histograms, its calls, and the slow log.
+//! latency percentiles from the server's histograms, its calls, the load by command, and the
+//! slow log.
 
-use super::latency::{CALLS, DURATION, SLOWLOG_ENTRIES, SLOWLOG_SLOWEST};
+use super::latency::{CALLS, DURATION, SLOWLOG_ENTRIES, SLOWLOG_SLOWEST, TIME};
 use crate::config_core::display::PanelKind;
 use crate::config_core::shape::{Builtin, Panel, PanelExpr, PanelQuery, Series, Shape};
 
@@ -40,6 +41,17 @@ pub(super) fn latency() -> Vec<Series> {
                 unit: "reqps",
                 kind: PanelKind::Timeseries,
                 queries: vec![rate(CALLS.name, "{{command}}")],
+                outcome: false,
+            },
+            Panel {
+                key: "load",
+                title: "Load by command".to_owned(),
+                description: "Seconds the server spent executing each command a second (INFO \
+                    commandstats usec), for the most called and the busiest commands: the \
+                    share of its one command thread each takes; near 1 in all, commands queue.",
+                unit: "short",
+                kind: PanelKind::Timeseries,
+                queries: vec![rate(TIME.name, "{{command}}")],
                 outcome: false,
             },
             Panel {
