@@ -489,37 +489,76 @@ impl StatementsProbe {
                 }
             }
         }
+        let round = self
+            .plan_round(state, &mut tx, &ext, &names, &ranked)
+            .await?;
+        tx.rollback().await.map_err(classify)?;
+        if let Some(round) = round {
+            self.plans(state, round, &mut out, deadline).await;
+        }
+        samples(&mut out, source, &moved, &ranked, block_size, &state.texts);
+        Ok(out)
+    }
+
+    /// What this run's plans need read inside the counters' transaction: the top, the
+    /// statements due to be explained, and their full texts (none before Postgres 16).
+    /// `None` with `plans: false`.
+    async fn plan_round(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        ext: &Extension,
+        names: &HashMap<i64, String>,
+        ranked: &[(Published, Vec<f64>)],
+    ) -> Result<Option<PlanRound>, ProbeError> {
+        let Some(settings) = self.settings.plans.on() else {
+            return Ok(None);
+        };
         let top: Vec<plans::Key> = ranked
             .iter()
             .filter_map(|(r, _)| r.queryid.map(|q| (r.database.clone(), q)))
             .collect();
-        let due = match self.settings.plans.on() {
-            Some(p) => state
-                .plans
-                .due(&top, p.interval.0, std::time::Instant::now()),
-            None => Vec::new(),
-        };
-        let version = tx.server_version_num().unwrap_or(0);
-        let texts = match due.is_empty() || version < 160_000 {
+        let due = state
+            .plans
+            .due(&top, settings.interval.0, std::time::Instant::now());
+        let old_server = tx.server_version_num().unwrap_or(0) < 160_000;
+        let texts = match due.is_empty() || old_server {
             true => HashMap::new(),
-            false => plan_texts(&mut tx, &ext, &names, &due).await?,
+            false => plan_texts(tx, ext, names, &due).await?,
         };
-        tx.rollback().await.map_err(classify)?;
-        if let Some(settings) = self.settings.plans.on() {
-            if !due.is_empty() && version < 160_000 {
-                state.once(source, "plans need 16", true, "plans of the statements are read from Postgres 16 (EXPLAIN GENERIC_PLAN): this server's are skipped, counted in pulse_postgres_statement_plans_skipped_total{reason=\"server_version\"}");
-                let now = std::time::Instant::now();
-                for key in due {
-                    state.plans.record(key, Err(Skip::ServerVersion), now);
-                }
-            } else {
-                self.explain(state, settings, due, texts, deadline).await;
+        Ok(Some(PlanRound {
+            top,
+            due,
+            texts,
+            old_server,
+        }))
+    }
+
+    /// Explains what `round` found due (or counts it skipped on an older server) and
+    /// publishes the plans of the top.
+    async fn plans(
+        &self,
+        state: &mut State,
+        round: PlanRound,
+        out: &mut Output,
+        deadline: Instant,
+    ) {
+        let Some(settings) = self.settings.plans.on() else {
+            return;
+        };
+        let source = self.source.as_str();
+        if round.old_server && !round.due.is_empty() {
+            state.once(source, "plans need 16", true, "plans of the statements are read from Postgres 16 (EXPLAIN GENERIC_PLAN): this server's are skipped, counted in pulse_postgres_statement_plans_skipped_total{reason=\"server_version\"}");
+            let now = std::time::Instant::now();
+            for key in round.due {
+                state.plans.record(key, Err(Skip::ServerVersion), now);
             }
-            state.plans.trim(&top);
-            state.plans.publish(&mut out, source, &top);
+        } else {
+            self.explain(state, settings, round.due, round.texts, deadline)
+                .await;
         }
-        samples(&mut out, source, &moved, &ranked, block_size, &state.texts);
-        Ok(out)
+        state.plans.trim(&round.top);
+        state.plans.publish(out, source, &round.top);
     }
 
     /// Explains the `due` statements, each on a connection to its database, within
@@ -620,6 +659,18 @@ impl StatementsProbe {
         out.unmeasured = Some(NOT_PRELOADED.to_owned());
         out
     }
+}
+
+/// What one run's plans work on (see [`StatementsProbe::plan_round`]).
+struct PlanRound {
+    /// The statements of the top, best first.
+    top: Vec<plans::Key>,
+    /// Those to explain this run.
+    due: Vec<plans::Key>,
+    /// Their full texts.
+    texts: HashMap<plans::Key, String>,
+    /// Whether the server is older than 16.
+    old_server: bool,
 }
 
 /// The full texts of the `due` statements, by database and queryid; one past
