@@ -331,6 +331,22 @@ impl Output {
             .map(|s| s.value)
     }
 
+    /// The values of family `name` whose labels include every pair of `labels`, for tests.
+    #[cfg(test)]
+    pub fn labelled(&self, name: &str, labels: &[(&str, &str)]) -> Vec<f64> {
+        self.families
+            .iter()
+            .filter(|f| f.name == name)
+            .flat_map(|f| &f.samples)
+            .filter(|s| {
+                labels
+                    .iter()
+                    .all(|(k, v)| s.labels.iter().any(|(lk, lv)| lk == k && lv == v))
+            })
+            .map(|s| s.value)
+            .collect()
+    }
+
     /// Replaces each value of the family `name` with `f` of it.
     pub fn map_values(&mut self, name: &str, mut f: impl FnMut(f64) -> f64) {
         for fam in self.families.iter_mut().filter(|fam| fam.name == name) {

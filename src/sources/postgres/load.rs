@@ -633,16 +633,7 @@ mod tests {
     }
 
     fn value(out: &Output, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-        out.families
-            .iter()
-            .filter(|f| f.name == name)
-            .flat_map(|f| &f.samples)
-            .find(|s| {
-                labels
-                    .iter()
-                    .all(|(k, v)| s.labels.iter().any(|(lk, lv)| lk == k && lv == v))
-            })
-            .map(|s| s.value)
+        out.labelled(name, labels).first().copied()
     }
 
     /// Each sample adds the sessions seen times the time since the last one: no wait event

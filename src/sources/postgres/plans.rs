@@ -498,18 +498,7 @@ mod tests {
         plans.record(key.clone(), Ok(seq), t0 + hour * 3);
         let mut out = Output::default();
         plans.publish(&mut out, "db", &top);
-        let at = |name: &str, labels: &[(&str, &str)]| {
-            out.families
-                .iter()
-                .filter(|f| f.name == name)
-                .flat_map(|f| &f.samples)
-                .find(|s| {
-                    labels
-                        .iter()
-                        .all(|(k, v)| s.labels.iter().any(|(lk, lv)| lk == k && lv == v))
-                })
-                .map(|s| s.value)
-        };
+        let at = |name: &str, labels: &[(&str, &str)]| out.labelled(name, labels).first().copied();
         let statement = [("database", "app"), ("queryid", "7")];
         assert_eq!(at(PLAN_CHANGES.name, &statement), Some(1.0));
         assert_eq!(at(PLAN_SEQ_SCAN.name, &statement), Some(1.0));

@@ -25,17 +25,7 @@ fn load(dir: &Path, file: &str) -> Json {
 
 /// The values of `name` whose labels include every pair of `labels`.
 fn values(out: &Output, name: &str, labels: &[(&str, &str)]) -> Vec<f64> {
-    out.families
-        .iter()
-        .filter(|f| f.name == name)
-        .flat_map(|f| &f.samples)
-        .filter(|s| {
-            labels
-                .iter()
-                .all(|(k, v)| s.labels.iter().any(|(lk, lv)| lk == k && lv == v))
-        })
-        .map(|s| s.value)
-        .collect()
+    out.labelled(name, labels)
 }
 
 fn one(out: &Output, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
