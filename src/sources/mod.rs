@@ -9,8 +9,10 @@
 //! Beside the kinds live the parts several of them share, and only they use: [`rows`] (the row
 //! shape of query-style checks, and rows into samples), [`heartbeat`] (worker heartbeats: up
 //! within `max_age`, remembered until `forget_after`), [`window`] (counters read whole turned
-//! into what moved in a window), [`connect`], [`declare`] and [`http_body`].
+//! into what moved in a window), [`bounded`] (the load samplers' bounded counters),
+//! [`connect`], [`declare`] and [`http_body`].
 
+pub mod bounded;
 pub mod connect;
 pub mod declare;
 pub mod heartbeat;

@@ -418,7 +418,7 @@ impl Probe for LatencyProbe {
 
 /// True for the errors of a server that is down or slow, as opposed to one that lacks a
 /// command or refuses it: the run fails for those.
-fn fatal(e: &mongodb::error::Error) -> bool {
+pub(super) fn fatal(e: &mongodb::error::Error) -> bool {
     use crate::error::Reason;
     matches!(classify(e).reason(), Reason::Connect | Reason::Timeout)
 }

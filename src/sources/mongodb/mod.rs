@@ -8,11 +8,12 @@
 //! store numbers instead of dates.
 //!
 //! The built-in `latency` check, on by default, reads which queries are slow and which read a
-//! whole collection from the server's own statistics ([`latency`]).
+//! whole collection from the server's own statistics ([`latency`]); the built-in `load`
+//! check, off unless set, samples what the operations wait for ([`load`]).
 //!
 //! Files by concern: `client` (the shared driver client and error classification),
 //! `filters` (YAML into BSON, with relative times), `queries` (count and aggregate checks),
-//! `heartbeats` (heartbeat checks), `latency` (the built-in check), `decode` (BSON values
+//! `heartbeats` (heartbeat checks), `latency` and `load` (the built-in checks), `decode` (BSON values
 //! into numbers and labels), `health` (the health probe), `panels` (the built-in check's
 //! dashboard panels); this module holds the settings, the check type, the kind and the
 //! source.
@@ -23,6 +24,7 @@ mod filters;
 mod health;
 mod heartbeats;
 pub mod latency;
+pub mod load;
 mod panels;
 mod queries;
 
@@ -51,6 +53,7 @@ use crate::sources::heartbeat::{HeartbeatCommon, Tracker};
 use crate::sources::rows::RowShape;
 use crate::sources::{Connect, ConnectError};
 use latency::{LatencyProbe, LatencySettings};
+use load::{LoadProbe, MongoLoadSettings};
 
 /// Connection settings of a `kind: mongodb` source.
 #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
@@ -71,6 +74,12 @@ pub struct MongodbConfig {
     /// query shapes: on by default (`{ interval: 1m, top: 20 }`), `false` turns it off.
     #[serde(default)]
     pub latency: Switch<LatencySettings>,
+    /// The load of the server's operations, sampled from `$currentOp` every second by
+    /// namespace and wait (lock, flow control, latch, CPU), and the operations waiting for a
+    /// lock: off unless set (`true`, or `{ interval: 1s, top_namespaces: 30 }`). Needs the
+    /// `clusterMonitor` role to see other users' operations.
+    #[serde(default)]
+    pub load: Option<Switch<MongoLoadSettings>>,
 }
 
 /// What a MongoDB query check runs: exactly one of `count`, `estimated_count` or
@@ -95,6 +104,8 @@ pub enum MongodbCheck {
     Heartbeat(Split<HeartbeatCommon, MongodbBeatSource>),
     /// The built-in `latency` check.
     Latency(LatencySettings),
+    /// The built-in `load` check.
+    Load(MongoLoadSettings),
 }
 
 impl CheckSpec for MongodbCheck {
@@ -103,6 +114,7 @@ impl CheckSpec for MongodbCheck {
             MongodbCheck::Query(_) => common.metric.clone().unwrap_or_default(),
             MongodbCheck::Heartbeat(Split(hb, _)) => hb.default_name(),
             MongodbCheck::Latency(_) => latency::CHECK.to_owned(),
+            MongodbCheck::Load(_) => load::CHECK.to_owned(),
         }
     }
 
@@ -129,6 +141,7 @@ impl CheckSpec for MongodbCheck {
             }
             MongodbCheck::Heartbeat(Split(hb, _)) => hb.series(),
             MongodbCheck::Latency(_) => panels::latency(),
+            MongodbCheck::Load(_) => panels::load(),
         }
     }
 }
@@ -190,7 +203,8 @@ fn default_time_field() -> String {
     "ts".to_owned()
 }
 
-/// The built-in metrics of a MongoDB source: its health probe's, then its latency check's.
+/// The built-in metrics of a MongoDB source: its health probe's, then its latency and load
+/// checks'.
 pub const METRICS: &[Metric] = &[
     health::CONNECTIONS,
     health::OPERATIONS,
@@ -213,6 +227,11 @@ pub const METRICS: &[Metric] = &[
     latency::SHAPE_CALLS,
     latency::SHAPE_DOCS,
     latency::PROFILE_WINDOW,
+    load::ACTIVE_SECONDS,
+    load::SAMPLES,
+    load::SAMPLES_CAPPED,
+    load::LOCK_WAITING,
+    load::LOCK_WAITING_LONGEST,
 ];
 
 /// `kind: mongodb`.
@@ -248,20 +267,30 @@ impl Kind for Mongodb {
     }
 
     fn statistics_checks(settings: &MongodbConfig, path: &str) -> Vec<CheckConfig<MongodbCheck>> {
-        let Some(l) = settings.latency.on() else {
-            return Vec::new();
-        };
-        let mut check = builtin(path, latency::CHECK, MongodbCheck::Latency(l.clone()));
-        // Its own interval, whatever the source's: the profiler is read per window.
-        check.common.interval = Some(l.interval);
-        check.common.timeout = Some(l.timeout);
-        vec![check]
+        let mut checks = Vec::new();
+        if let Some(l) = settings.latency.on() {
+            let mut check = builtin(path, latency::CHECK, MongodbCheck::Latency(l.clone()));
+            // Its own interval, whatever the source's: the profiler is read per window.
+            check.common.interval = Some(l.interval);
+            check.common.timeout = Some(l.timeout);
+            checks.push(check);
+        }
+        if let Some(l) = settings.load.as_ref().and_then(Switch::on) {
+            let mut check = builtin(path, load::CHECK, MongodbCheck::Load(l.clone()));
+            check.common.interval = Some(l.interval);
+            check.common.timeout = Some(l.timeout);
+            checks.push(check);
+        }
+        checks
     }
 
     fn validate(parsed: &Parsed<Self>, p: &str, errors: &mut Vec<ConfigError>) {
         let c = &parsed.settings;
         if let Some(l) = c.latency.on() {
             l.validate(&format!("{p}.latency"), errors);
+        }
+        if let Some(l) = c.load.as_ref().and_then(Switch::on) {
+            l.validate(&format!("{p}.load"), errors);
         }
         if c.collections.len() > 50 {
             errors.push(ConfigError::new(
@@ -290,7 +319,7 @@ impl Kind for Mongodb {
         }
         for check in &parsed.checks {
             let (shape, m) = match &check.spec {
-                MongodbCheck::Latency(_) => continue,
+                MongodbCheck::Latency(_) | MongodbCheck::Load(_) => continue,
                 MongodbCheck::Heartbeat(Split(hb, b)) => {
                     hb.validate_check(&check.path, &check.common, errors);
                     if let Some(f) = &b.filter {
@@ -437,6 +466,12 @@ impl Source<MongodbCheck> for MongodbSource {
 
     fn check(&self, check: &CheckConfig<MongodbCheck>, plan: &CheckPlan) -> Arc<dyn Probe> {
         match &check.spec {
+            MongodbCheck::Load(settings) => Arc::new(LoadProbe {
+                source: self.name.clone(),
+                shared: self.shared.clone(),
+                settings: settings.clone(),
+                state: tokio::sync::Mutex::new(load::LoadState::new(settings)),
+            }),
             MongodbCheck::Latency(settings) => Arc::new(LatencyProbe {
                 source: self.name.clone(),
                 shared: self.shared.clone(),

@@ -1,8 +1,10 @@
 //! The panels of the MongoDB built-in `latency` check in a generated dashboard: each named
 //! collection's latency percentiles by kind of operation, the oldest running operation per
-//! namespace, and the profiler's slowest query shapes.
+//! namespace, and the profiler's slowest query shapes; and the `load` check's operations by
+//! namespace and wait.
 
 use super::latency::{COLLECTION_LATENCY, OLDEST_OPERATION, SHAPE_TIME};
+use super::load::{ACTIVE_SECONDS, LOCK_WAITING};
 use crate::config_core::display::PanelKind;
 use crate::config_core::shape::{Builtin, Panel, PanelExpr, PanelQuery, Series, Shape};
 
@@ -61,6 +63,44 @@ pub(super) fn latency() -> Vec<Series> {
     };
     vec![Series::new(
         COLLECTION_LATENCY.name,
+        Vec::new(),
+        Shape::Builtin(set),
+    )]
+}
+
+/// What the `load` check publishes, with its panels.
+pub(super) fn load() -> Vec<Series> {
+    let set = Builtin {
+        panels: vec![
+            Panel {
+                key: "load",
+                title: "Operation load by namespace and wait".to_owned(),
+                description: "Average active operations, by namespace and what they wait for \
+                    (lock, flow_control, latch; CPU: none), sampled every second from \
+                    $currentOp.",
+                unit: "short",
+                kind: PanelKind::Timeseries,
+                queries: vec![PanelQuery::rate(
+                    ACTIVE_SECONDS.name,
+                    "{{namespace}} {{wait}}",
+                )],
+                outcome: false,
+            },
+            Panel {
+                key: "lock_waits",
+                title: "Operations waiting for a lock".to_owned(),
+                description: "Operations of the last sample waiting for a lock, by namespace: \
+                    the namespace's other operations hold it.",
+                unit: "short",
+                kind: PanelKind::Timeseries,
+                queries: vec![PanelQuery::metric(LOCK_WAITING.name, "{{namespace}}")],
+                outcome: false,
+            },
+        ],
+        alerts: &[],
+    };
+    vec![Series::new(
+        ACTIVE_SECONDS.name,
         Vec::new(),
         Shape::Builtin(set),
     )]
