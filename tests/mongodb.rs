@@ -286,7 +286,8 @@ sources:
 /// neither `$collStats`, `$currentOp` nor the profiler): the check still succeeds, the health
 /// probe is unaffected, each missing part is logged once, and nothing made up is published.
 #[tokio::test]
-async fn the_latency_and_load_checks_succeed_where_the_server_keeps_no_statistics_and_say_so_once() {
+async fn the_latency_and_load_checks_succeed_where_the_server_keeps_no_statistics_and_say_so_once()
+{
     let dbname = unique("pulse_latency");
     let _cleanup = Cleanup::default().mongo_database(&dbname);
     let (users, posts) = (unique("lat_users"), unique("lat_posts"));
@@ -354,7 +355,10 @@ sources:
     );
     // The stand-in has no $currentOp: the load check succeeds, not measured, with the
     // reason once in the log, and publishes no load (never a false zero).
-    assert_eq!(m.get("pulse_check_success", &[("check", "load")]), Some(1.0));
+    assert_eq!(
+        m.get("pulse_check_success", &[("check", "load")]),
+        Some(1.0)
+    );
     assert_eq!(
         m.get("pulse_check_measured", &[("check", "load")]),
         Some(0.0),
@@ -362,7 +366,8 @@ sources:
         m.text
     );
     assert!(
-        m.find("pulse_mongodb_load_active_seconds_total", &[]).is_empty(),
+        m.find("pulse_mongodb_load_active_seconds_total", &[])
+            .is_empty(),
         "{}",
         m.text
     );

@@ -73,6 +73,28 @@ pub fn statistics_timing(
     }
 }
 
+/// Records what is wrong with the timing of a load sampler (Postgres's and MongoDB's
+/// `load`): a sample every 1s to 1m, each over before the next starts.
+pub fn sampler_timing(
+    path: &str,
+    interval: Duration,
+    timeout: Duration,
+    errors: &mut Vec<ConfigError>,
+) {
+    if !(Duration::from_secs(1)..=Duration::from_secs(60)).contains(&interval) {
+        errors.push(ConfigError::new(
+            format!("{path}.interval"),
+            "must be between 1s and 1m: the time between two samples",
+        ));
+    }
+    if timeout.is_zero() || timeout >= interval {
+        errors.push(ConfigError::new(
+            format!("{path}.timeout"),
+            "must be above 0 and shorter than the interval, or samples would overlap",
+        ));
+    }
+}
+
 /// Records an error unless `min <= value <= max`, naming the field and the bound it crosses.
 pub fn in_range(path: &str, value: u64, min: u64, max: u64, errors: &mut Vec<ConfigError>) {
     if value < min {

@@ -26,7 +26,7 @@ use tokio::time::Instant;
 
 use super::client::{classify, Shared};
 use super::decode::number;
-use crate::config_core::validate::in_range;
+use crate::config_core::validate::{in_range, sampler_timing};
 use crate::config_core::{ConfigError, Dur};
 use crate::metric::Metric;
 use crate::sample::Output;
@@ -72,19 +72,7 @@ impl Default for MongoLoadSettings {
 impl MongoLoadSettings {
     /// Records what is wrong with these settings, at `path`.
     pub fn validate(&self, path: &str, errors: &mut Vec<ConfigError>) {
-        let (interval, timeout) = (self.interval.0, self.timeout.0);
-        if !(Duration::from_secs(1)..=Duration::from_secs(60)).contains(&interval) {
-            errors.push(ConfigError::new(
-                format!("{path}.interval"),
-                "must be between 1s and 1m: the time between two samples of the operations",
-            ));
-        }
-        if timeout.is_zero() || timeout >= interval {
-            errors.push(ConfigError::new(
-                format!("{path}.timeout"),
-                "must be above 0 and shorter than the interval, or samples would overlap",
-            ));
-        }
+        sampler_timing(path, self.interval.0, self.timeout.0, errors);
         let p = |f: &str| format!("{path}.{f}");
         in_range(
             &p("max_operations"),

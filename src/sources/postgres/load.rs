@@ -41,7 +41,7 @@ use super::metrics::{
     LOAD_SAMPLED_SECONDS, LOAD_SAMPLES, LOAD_STATEMENT_SECONDS,
 };
 use super::session::server_budget;
-use crate::config_core::validate::in_range;
+use crate::config_core::validate::{in_range, sampler_timing};
 use crate::config_core::{ConfigError, Dur};
 use crate::error::ProbeError;
 use crate::sample::Output;
@@ -100,19 +100,7 @@ impl Default for LoadSettings {
 impl LoadSettings {
     /// Records what is wrong with these settings, at `path`.
     pub fn validate(&self, path: &str, errors: &mut Vec<ConfigError>) {
-        let (interval, timeout) = (self.interval.0, self.timeout.0);
-        if !(Duration::from_secs(1)..=Duration::from_secs(60)).contains(&interval) {
-            errors.push(ConfigError::new(
-                format!("{path}.interval"),
-                "must be between 1s and 1m: the time between two samples of the sessions",
-            ));
-        }
-        if timeout.is_zero() || timeout >= interval {
-            errors.push(ConfigError::new(
-                format!("{path}.timeout"),
-                "must be above 0 and shorter than the interval, or samples would overlap",
-            ));
-        }
+        sampler_timing(path, self.interval.0, self.timeout.0, errors);
         in_range(
             &format!("{path}.max_rows"),
             self.max_rows as u64,
