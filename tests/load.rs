@@ -2,7 +2,8 @@
 //! database of its own (the load series carry the database, so the other tests' sessions on
 //! the same server do not count here): three sessions in `pg_sleep`, one burning CPU, and an
 //! idle-in-transaction session holding `ACCESS EXCLUSIVE` on a table two others wait for;
-//! then a chain of blockers.
+//! then a chain of blockers; then a role without `pg_monitor`, which counts its own sessions
+//! only and says so.
 //!
 //! Costs about 40 s: a 20 s window of samples, and the sessions' setup.
 
@@ -258,4 +259,87 @@ async fn a_chain_of_blockers_reports_its_root_only() {
     first.execute("ROLLBACK").await.unwrap();
     waits_on_a.abort();
     c.abort();
+}
+
+/// A role without `pg_monitor` sees only its own sessions: the check succeeds, says so once
+/// in the log and in `pulse_postgres_load_all_sessions_visible` 0, and counts the role's own
+/// session in `pg_sleep`, not the two of another role beside it.
+#[tokio::test]
+async fn a_role_without_pg_monitor_counts_its_own_sessions_and_says_so() {
+    let role = unique("nomon");
+    // Declared first, so dropped last: after the database it may connect to.
+    let _role = Cleanup::default().pg(format!("DROP ROLE IF EXISTS {role}"));
+    sqlx::raw_sql(&format!("CREATE ROLE {role} LOGIN"))
+        .execute(&pg().await)
+        .await
+        .unwrap();
+    let (db, url, _cleanup) = pg_database("nomon").await;
+    let (server, _) = url.rsplit_once('/').unwrap();
+    let role_url = server.replacen("postgres@", &format!("{role}@"), 1) + "/" + &db;
+    assert!(role_url.contains(&role), "{role_url}");
+    let mut tasks = vec![
+        running(&url, "others", "SELECT pg_sleep(120)"),
+        running(&url, "others", "SELECT pg_sleep(120)"),
+        running(&role_url, "own", "SELECT pg_sleep(120)"),
+    ];
+    let mut setup = session(&url, "setup").await;
+    let ready = Instant::now();
+    loop {
+        let sleeping: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event = 'PgSleep'",
+        )
+        .fetch_one(&mut setup)
+        .await
+        .unwrap();
+        if sleeping == 3 {
+            break;
+        }
+        assert!(
+            ready.elapsed() < Duration::from_secs(60),
+            "{sleeping} sleeping"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let e = Exporter::start(&config(&role_url));
+    let sleep = [("database", db.as_str()), ("wait_event", "PgSleep")];
+    let first = e
+        .wait_for(
+            "the role's own session to show",
+            Duration::from_secs(30),
+            |m| m.sum("pulse_postgres_load_active_seconds_total", &sleep) > 0.0,
+        )
+        .await;
+    assert_eq!(
+        first.get(
+            "pulse_postgres_load_all_sessions_visible",
+            &[("source", "db")]
+        ),
+        Some(0.0),
+        "{}",
+        first.text
+    );
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let last = e.metrics().await;
+    let covered = last.sum("pulse_postgres_load_sampled_seconds_total", &[])
+        - first.sum("pulse_postgres_load_sampled_seconds_total", &[]);
+    let slept = (last.sum("pulse_postgres_load_active_seconds_total", &sleep)
+        - first.sum("pulse_postgres_load_active_seconds_total", &sleep))
+        / covered;
+    assert!(covered > 0.0, "no sample covered the wait");
+    // One session of its own; the two of another role would make it about 3.
+    assert!((slept - 1.0).abs() <= 0.4, "PgSleep averaged {slept}");
+    assert_eq!(
+        last.get("pulse_check_success", &[("check", "load")]),
+        Some(1.0)
+    );
+    let logs = e.logs();
+    assert_eq!(
+        logs.matches("may not see other roles").count(),
+        1,
+        "said once: {logs}"
+    );
+    for t in tasks.drain(..) {
+        t.abort();
+    }
 }
