@@ -347,6 +347,15 @@ impl Output {
             .collect()
     }
 
+    /// The value of the one series of family `name` whose labels include every pair of
+    /// `labels`, for tests: `None` when there is none, a failed test when there are several.
+    #[cfg(test)]
+    pub fn labelled_one(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        let found = self.labelled(name, labels);
+        assert!(found.len() <= 1, "{name} {labels:?}: {found:?}");
+        found.first().copied()
+    }
+
     /// Replaces each value of the family `name` with `f` of it.
     pub fn map_values(&mut self, name: &str, mut f: impl FnMut(f64) -> f64) {
         for fam in self.families.iter_mut().filter(|fam| fam.name == name) {

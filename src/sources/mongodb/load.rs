@@ -352,7 +352,7 @@ mod tests {
     }
 
     fn value(out: &Output, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-        out.labelled(name, labels).first().copied()
+        out.labelled_one(name, labels)
     }
 
     /// On both versions' documented shapes: each wait kind is read, the exporter's own

@@ -570,7 +570,7 @@ mod tests {
     }
 
     fn value(out: &Output, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-        out.labelled(name, labels).first().copied()
+        out.labelled_one(name, labels)
     }
 
     /// Each sample adds the sessions seen times the time since the last one: no wait event

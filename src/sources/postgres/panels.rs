@@ -1,5 +1,6 @@
 //! The panels of the Postgres built-in checks in a generated dashboard: the statements that
-//! take the time and their plans, the tables read whole, and the database load with its blockers.
+//! take the time and their plans, the tables read whole, and the database load with its
+//! blockers.
 
 use super::metrics::{
     BLOCKER_WAITING, IDLE_IN_TRANSACTION_OLDEST, LOAD_ACTIVE_SECONDS, LOAD_STATEMENT_SECONDS,
@@ -65,7 +66,10 @@ pub(super) fn statements() -> Vec<Series> {
             Panel {
                 key: "plan_changes",
                 title: "Plan changes by statement".to_owned(),
-                description: "Times each statement of the top was seen to change plan                     (EXPLAIN GENERIC_PLAN every plans.interval, Postgres 16+): a step up                     beside a mean latency that rose is a plan that got worse.                     pulse_postgres_statement_plan_info has each plan's hash.",
+                description: "Times each statement of the top was seen to change plan \
+                    (EXPLAIN GENERIC_PLAN every plans.interval, Postgres 16+): a step up \
+                    beside a mean latency that rose is a plan that got worse. \
+                    pulse_postgres_statement_plan_info has each plan's hash.",
                 unit: "short",
                 kind: PanelKind::Timeseries,
                 queries: vec![PanelQuery::metric(
@@ -77,7 +81,8 @@ pub(super) fn statements() -> Vec<Series> {
             Panel {
                 key: "plan_seq_scan",
                 title: "Plans reading a table whole".to_owned(),
-                description: "1 for each statement of the top whose plan reads a table by                     sequential scan: one that used an index and now reads whole has lost it.",
+                description: "1 for each statement of the top whose plan reads a table by \
+                    sequential scan: one that used an index and now reads whole has lost it.",
                 unit: "none",
                 kind: PanelKind::Table,
                 queries: vec![PanelQuery::metric(PLAN_SEQ_SCAN.name, "")],

@@ -26,6 +26,7 @@
 //! statements, the check still succeeds, says so in `pulse_postgres_statements_available`
 //! and logs why once; statements of other roles whose id is hidden are counted in `other`.
 
+use std::collections::hash_map::Entry as Slot;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
@@ -581,14 +582,15 @@ impl StatementsProbe {
             let result = match texts.remove(&key) {
                 None => Err(Skip::NoText),
                 Some(text) => {
-                    if !conns.contains_key(&key.0) {
-                        let conn = plans::connect(&self.options, &key.0, deadline).await;
-                        conns.insert(key.0.clone(), conn);
-                    }
-                    match conns.get_mut(&key.0) {
-                        Some(Ok(conn)) => plans::explain(conn, &text, timeout).await,
-                        Some(Err(skip)) => Err(*skip),
-                        None => Err(Skip::Database),
+                    let conn = match conns.entry(key.0.clone()) {
+                        Slot::Occupied(e) => e.into_mut(),
+                        Slot::Vacant(e) => {
+                            e.insert(plans::connect(&self.options, &key.0, deadline).await)
+                        }
+                    };
+                    match conn {
+                        Ok(conn) => plans::explain(conn, &text, timeout).await,
+                        Err(skip) => Err(*skip),
                     }
                 }
             };

@@ -23,15 +23,8 @@ fn load(dir: &Path, file: &str) -> Json {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// The values of `name` whose labels include every pair of `labels`.
-fn values(out: &Output, name: &str, labels: &[(&str, &str)]) -> Vec<f64> {
-    out.labelled(name, labels)
-}
-
 fn one(out: &Output, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    let v = values(out, name, labels);
-    assert!(v.len() <= 1, "{name} {labels:?}: {v:?}");
-    v.first().copied()
+    out.labelled_one(name, labels)
 }
 
 /// The health probe's samples for a folder: the node list's alarms, or (statistics off) the
@@ -98,8 +91,7 @@ fn rabbitmq_4_nodes_publish_no_sockets_and_partitions_only_before_khepri() {
         );
         // 0 of 0 sockets since 4.0: no limit, so no series.
         assert!(
-            values(
-                &out,
+            out.labelled(
                 "pulse_rabbitmq_node_resource_limit",
                 &[("resource", "sockets")]
             )
@@ -132,14 +124,11 @@ fn rabbitmq_4_nodes_publish_no_sockets_and_partitions_only_before_khepri() {
             Some(0.0)
         );
         // The stopped node says nothing of its alarms or limits.
-        assert!(values(
-            &out,
-            "pulse_rabbitmq_node_alarm",
-            &[("node", "rabbit@mq-2")]
-        )
-        .is_empty());
+        assert!(out
+            .labelled("pulse_rabbitmq_node_alarm", &[("node", "rabbit@mq-2")])
+            .is_empty());
         // Khepri (4.2's default, 4.3's only store) reports no partitions: none published.
-        let partitions = values(&out, "pulse_rabbitmq_node_partitions", &[]);
+        let partitions = out.labelled("pulse_rabbitmq_node_partitions", &[]);
         match version {
             "4.0" | "4.1" => assert_eq!(partitions, [0.0, 0.0], "{version}"),
             _ => assert!(partitions.is_empty(), "{version}: {partitions:?}"),
@@ -181,12 +170,9 @@ fn with_statistics_off_alarms_come_from_the_health_check_and_limits_are_absent()
             ),
             Some(0.0)
         );
-        assert!(values(
-            &out,
-            "pulse_rabbitmq_node_alarm",
-            &[("node", "rabbit@mq-2")]
-        )
-        .is_empty());
+        assert!(out
+            .labelled("pulse_rabbitmq_node_alarm", &[("node", "rabbit@mq-2")])
+            .is_empty());
         assert_eq!(
             one(
                 &out,
@@ -201,7 +187,7 @@ fn with_statistics_off_alarms_come_from_the_health_check_and_limits_are_absent()
             "pulse_rabbitmq_node_partitions",
             "pulse_rabbitmq_unroutable_messages_total",
         ] {
-            assert!(values(&out, absent, &[]).is_empty(), "{version}: {absent}");
+            assert!(out.labelled(absent, &[]).is_empty(), "{version}: {absent}");
         }
     }
     // 3.10, captured live with disable_stats=true.
@@ -247,7 +233,7 @@ fn queues_publish_what_each_version_and_mode_gives_and_nothing_else() {
             nothing_unread_is_published(&page, &out);
             // Every queue is listed, the quorum queue without a majority as such.
             assert_eq!(
-                values(&out, "pulse_rabbitmq_queue_info", &[]).len(),
+                out.labelled("pulse_rabbitmq_queue_info", &[]).len(),
                 5,
                 "{version} {mode} {file}"
             );
@@ -278,7 +264,8 @@ fn queues_publish_what_each_version_and_mode_gives_and_nothing_else() {
             // The minority queue (its leader's node is down) and, with statistics off, the
             // stream give no counts: the vhost's totals are unknown, never the sum of the rest.
             assert!(
-                values(&out, "pulse_rabbitmq_vhost_messages", &[]).is_empty(),
+                out.labelled("pulse_rabbitmq_vhost_messages", &[])
+                    .is_empty(),
                 "{version} {mode} {file}"
             );
             assert_eq!(
@@ -307,7 +294,9 @@ fn queues_publish_what_each_version_and_mode_gives_and_nothing_else() {
             ),
             Some(12.0)
         );
-        assert!(values(&out, "pulse_rabbitmq_queue_consumers", &[]).is_empty());
+        assert!(out
+            .labelled("pulse_rabbitmq_queue_consumers", &[])
+            .is_empty());
     }
 }
 
@@ -317,7 +306,9 @@ fn rabbitmq_3_10_answers_captured_live_read_alike() {
     let blind = load(&dir, "queues-disable-stats-page.json");
     let out = queues_of(&blind);
     nothing_unread_is_published(&blind, &out);
-    assert!(values(&out, "pulse_rabbitmq_vhost_messages", &[]).is_empty());
+    assert!(out
+        .labelled("pulse_rabbitmq_vhost_messages", &[])
+        .is_empty());
     let totals = load(&dir, "queues-disable-stats-queue-totals-page.json");
     let out = queues_of(&totals);
     nothing_unread_is_published(&totals, &out);
@@ -329,5 +320,7 @@ fn rabbitmq_3_10_answers_captured_live_read_alike() {
         ),
         Some(5.0)
     );
-    assert!(!values(&out, "pulse_rabbitmq_vhost_messages", &[("state", "ready")]).is_empty());
+    assert!(!out
+        .labelled("pulse_rabbitmq_vhost_messages", &[("state", "ready")])
+        .is_empty());
 }

@@ -228,19 +228,7 @@ mod tests {
 
     /// The value of the one sample of `name` whose labels include `labels`.
     fn value(out: &Output, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-        let family = out.families.iter().find(|f| f.name == name)?;
-        let found: Vec<f64> = family
-            .samples
-            .iter()
-            .filter(|s| {
-                labels
-                    .iter()
-                    .all(|(k, v)| s.labels.iter().any(|(lk, lv)| lk == k && lv == v))
-            })
-            .map(|s| s.value)
-            .collect();
-        assert!(found.len() <= 1, "{name} {labels:?}: {found:?}");
-        found.first().copied()
+        out.labelled_one(name, labels)
     }
 
     #[test]
