@@ -245,6 +245,34 @@ pub fn gauge_shape(metric: &str, labels: &[String], top_n: bool) -> Shape {
     }
 }
 
+/// Fails a test when a built-in set of `series` has two panels with one key (their ids
+/// would collide on the dashboard) or a description that is not one single-spaced line (a
+/// continued string literal that kept its indentation).
+#[cfg(test)]
+pub fn assert_panels_well_formed(series: &[Series]) {
+    for s in series {
+        let Shape::Builtin(set) = &s.shape else {
+            continue;
+        };
+        let mut keys = std::collections::HashSet::new();
+        for panel in &set.panels {
+            assert!(
+                keys.insert(panel.key),
+                "{}: key {} twice",
+                s.metric,
+                panel.key
+            );
+            let d = panel.description;
+            assert!(
+                !d.contains("  ") && !d.contains('\n') && d.trim() == d,
+                "{}: description of {}: {d:?}",
+                s.metric,
+                panel.key
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

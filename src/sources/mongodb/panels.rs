@@ -105,3 +105,13 @@ pub(super) fn load() -> Vec<Series> {
         Shape::Builtin(set),
     )]
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_panel_has_its_own_key_and_a_one_line_description() {
+        for set in [super::latency(), super::load()] {
+            crate::config_core::shape::assert_panels_well_formed(&set);
+        }
+    }
+}

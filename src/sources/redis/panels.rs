@@ -75,3 +75,11 @@ pub(super) fn latency() -> Vec<Series> {
     };
     vec![Series::new(CALLS.name, Vec::new(), Shape::Builtin(set))]
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_panel_has_its_own_key_and_a_one_line_description() {
+        crate::config_core::shape::assert_panels_well_formed(&super::latency());
+    }
+}
