@@ -755,23 +755,48 @@ fn shown_text(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// `text` with its literals replaced by `?`: quoted strings (`''` inside included) and
-/// numbers that stand alone, so a running statement's text carries no value a user sent, as
-/// the normalised texts of `pg_stat_statements` carry none.
+/// `text` with its literals replaced by `?`: quoted strings (`''` inside included, with an
+/// `E`, `B`, `X` or `N` prefix that starts a word), dollar-quoted bodies (`$$…$$`,
+/// `$tag$…$tag$`) and numbers that stand alone, so a running statement's text carries no
+/// value a user sent, as the normalised texts of `pg_stat_statements` carry none.
 fn literals_masked(text: &str) -> String {
     static LITERAL: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
         regex::Regex::new(
-            r"\$[0-9]+|(?:[EeBbXxNn]?'(?:[^']|'')*'?)|\$\$.*?(?:\$\$|$)|\b[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?\b",
+            r"\$[0-9]+|(?:\b[EeBbXxNn])?'(?:[^']|'')*'?|\b[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?\b",
         )
         .expect("valid regex")
     });
     // A parameter (`$1`) is no value: it stays.
-    LITERAL
-        .replace_all(text, |m: &regex::Captures<'_>| match &m[0] {
-            p if p.starts_with('$') && !p.starts_with("$$") => p.to_owned(),
-            _ => "?".to_owned(),
-        })
-        .into_owned()
+    let mask = |part: &str| {
+        LITERAL
+            .replace_all(part, |m: &regex::Captures<'_>| match &m[0] {
+                p if p.starts_with('$') => p.to_owned(),
+                _ => "?".to_owned(),
+            })
+            .into_owned()
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    // Dollar quotes first: the regex crate has no back-reference to match a tag's close.
+    while let Some((start, tag)) = dollar_quote(rest) {
+        out.push_str(&mask(&rest[..start]));
+        out.push('?');
+        let body = &rest[start + tag.len()..];
+        rest = body.find(tag).map_or("", |end| &body[end + tag.len()..]);
+    }
+    out.push_str(&mask(rest));
+    out
+}
+
+/// The first dollar quote's opening in `text`: where it starts and the tag with its two
+/// `$` (`$$`, `$body$`); a parameter (`$1`) is none, nor a `$` inside a word (`a$b`).
+fn dollar_quote(text: &str) -> Option<(usize, &str)> {
+    static OPEN: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"(?:^|[^A-Za-z0-9_$])(\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$)")
+            .expect("valid regex")
+    });
+    let quote = OPEN.captures(text)?.get(1)?;
+    Some((quote.start(), quote.as_str()))
 }
 
 /// The first `chars` characters of `text`, as `left()` cuts the statements' texts.
@@ -986,6 +1011,19 @@ mod tests {
             "SELECT ?, ?"
         );
         assert_eq!(literals_masked("SELECT 'unterminated"), "SELECT ?");
+        // A letter before a quote is part of a word unless it starts one (E'…', N'…').
+        assert_eq!(
+            literals_masked("SELECT 1 FROM t WHERE type='a' AND b = E'x\\n' AND c = n'y'"),
+            "SELECT ? FROM t WHERE type=? AND b = ? AND c = ?"
+        );
+        assert_eq!(
+            literals_masked("SELECT $body$ it's $$ secret $body$ || $a$x$a$, $1, $$open"),
+            "SELECT ? || ?, $1, ?"
+        );
+        assert_eq!(
+            literals_masked("SELECT a$b FROM t$1"),
+            "SELECT a$b FROM t$1"
+        );
         assert_eq!(
             shown_text(&literals_masked("ALTER ROLE app PASSWORD 'hunter2'")),
             "(text withheld: it may carry a secret)"
