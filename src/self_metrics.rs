@@ -385,7 +385,7 @@ pub const CHECK_SUCCESS: Metric = Metric::gauge(
     "Whether the check's last run succeeded (1) or failed (0).",
     &["source", "check"],
 )
-.doc("1 if the check's last run succeeded, 0 if it failed.");
+.doc("1 if the check's last run succeeded, 0 if it failed; absent until the check's first run ends (the landing page and `probe` show it *pending*). A run that succeeded but could not measure is 1, with `pulse_check_measured` 0: not a failure to page on, and not OK either.");
 
 /// `pulse_check_measured`.
 pub const CHECK_MEASURED: Metric = Metric::gauge(

@@ -542,7 +542,8 @@ async fn verify(
     }
 }
 
-/// Parses `--web.listen-address`: `:port` binds every interface, as Go exporters do.
+/// Parses `--web.listen-address`: `:port` binds every IPv4 interface (0.0.0.0); Go exporters
+/// bind IPv6 too; `[::]:port` binds IPv6, and IPv4 where the system maps it.
 pub fn parse_listen_address(text: &str) -> Result<std::net::SocketAddr, String> {
     let full = if text.starts_with(':') {
         format!("0.0.0.0{text}")

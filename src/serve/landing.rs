@@ -396,14 +396,15 @@ fn summary(sources: &[SourceStatus], entries: &[Entry], jobs: usize, configured:
         };
         return format!("<p class=\"summary\">{what}: this exporter watches {watched}.</p>");
     }
-    let down = sources
-        .iter()
-        .filter(|s| {
-            entries.iter().any(|e| {
-                e.plan.source == s.name && e.plan.is_health() && e.succeeded() == Some(false)
-            })
-        })
-        .count();
+    let probed = |s: &SourceStatus| {
+        entries
+            .iter()
+            .find(|e| e.plan.source == s.name && e.plan.is_health())
+            .and_then(|e| e.succeeded())
+    };
+    let down = sources.iter().filter(|s| probed(s) == Some(false)).count();
+    // A source not probed yet is not up: the banner says so until its first probe.
+    let unprobed = sources.iter().filter(|s| probed(s).is_none()).count();
     let (mut ok, mut unmeasured, mut pending, mut failing) = (0, 0, 0, 0);
     let mine = |e: &&Entry| !e.plan.is_health() && sources.iter().any(|s| s.name == e.plan.source);
     for e in entries.iter().filter(mine) {
@@ -422,7 +423,14 @@ fn summary(sources: &[SourceStatus], entries: &[Entry], jobs: usize, configured:
     if pending > 0 {
         counts.push(format!("{pending} pending (not run yet)"));
     }
-    if down == 0 && failing == 0 {
+    if down == 0 && failing == 0 && unprobed > 0 {
+        format!(
+            "<p class=\"summary\">{} of {} sources up, {unprobed} pending (not probed yet); {}.</p>",
+            sources.len() - unprobed,
+            sources.len(),
+            counts.join(", ")
+        )
+    } else if down == 0 && failing == 0 {
         format!(
             "<p class=\"summary good\">All {} sources up; {}.</p>",
             sources.len(),
@@ -654,6 +662,46 @@ mod tests {
             empty.contains("No sources configured: this exporter watches nothing")
                 && !empty.contains("<th>Check</th>"),
             "{empty}"
+        );
+        // A source whose health probe has not run is pending, not up.
+        let mut two = sources.to_vec();
+        two.push(SourceStatus {
+            name: "cache".into(),
+            kind: "redis",
+            endpoint: "redis://h".into(),
+            tier: None,
+            platform: None,
+        });
+        store.register(Arc::new(CheckPlan {
+            source: "cache".into(),
+            kind: "redis",
+            ..(*plan("health")).clone()
+        }));
+        let waiting = page(&two, &[]);
+        assert!(
+            waiting.contains("1 of 2 sources up, 1 pending (not probed yet); 1 of 3 checks OK")
+                && !waiting.contains("All 2 sources up"),
+            "{waiting}"
+        );
+        // A jobs-only config names its jobs, with no empty source tables.
+        let job = JobSpec {
+            name: "rollup".into(),
+            schedule: crate::jobs::schedule::Schedule::Every(Duration::from_secs(3600)),
+            grace: Duration::from_secs(60),
+            max_runtime: None,
+            labels: Default::default(),
+            token: None,
+            key: None,
+        };
+        let jobs_only = page(&[], &[(job, None)]);
+        assert!(
+            jobs_only.contains(
+                "No sources configured: this exporter watches 1 jobs only (see Jobs below)"
+            ) && jobs_only.contains("<h2>Jobs</h2>")
+                && jobs_only.contains("<td>rollup</td>")
+                && !jobs_only.contains("<th>Check</th>")
+                && !jobs_only.contains("All 0 sources"),
+            "{jobs_only}"
         );
     }
 
