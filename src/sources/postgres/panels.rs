@@ -4,8 +4,8 @@
 
 use super::metrics::{
     BLOCKER_WAITING, IDLE_IN_TRANSACTION_OLDEST, LOAD_ACTIVE_SECONDS, LOAD_STATEMENT_SECONDS,
-    PLAN_CHANGES, PLAN_SEQ_SCAN, STATEMENT_CALLS, STATEMENT_EXEC_TIME, STATEMENT_INFO,
-    STATEMENT_MEAN_EXEC_TIME, TABLE_LIVE_ROWS, TABLE_SEQ_ROWS_READ,
+    PLAN_CHANGES, PLAN_SEQ_SCAN, RUNNING_STATEMENT, STATEMENT_CALLS, STATEMENT_EXEC_TIME,
+    STATEMENT_INFO, STATEMENT_MEAN_EXEC_TIME, TABLE_LIVE_ROWS, TABLE_SEQ_ROWS_READ,
 };
 use crate::config_core::display::PanelKind;
 use crate::config_core::shape::{Builtin, Panel, PanelQuery, Series, Shape};
@@ -86,6 +86,18 @@ pub(super) fn statements() -> Vec<Series> {
                 unit: "none",
                 kind: PanelKind::Table,
                 queries: vec![PanelQuery::metric(PLAN_SEQ_SCAN.name, "")],
+                outcome: false,
+            },
+            Panel {
+                key: "running",
+                title: "Statements running longest (without pg_stat_statements)".to_owned(),
+                description: "While pg_stat_statements cannot be read, the active statements \
+                    that have run longest at each statements run, from pg_stat_activity, \
+                    literals masked: the answer to which query until the extension is \
+                    loaded (the statements row of the landing page says how).",
+                unit: "s",
+                kind: PanelKind::Table,
+                queries: vec![PanelQuery::metric(RUNNING_STATEMENT.name, "")],
                 outcome: false,
             },
         ],
