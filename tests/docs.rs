@@ -15,8 +15,10 @@
 //!   it cannot run here; the block must parse (`bash -n`) and every repository path it names
 //!   must exist.
 //! - ```` ```text output ````: what the `sh` block before it prints. Every line must appear in
-//!   that output, with durations, times and ports masked; `‹n›` marks a count that depends
-//!   on the server the guide runs against. Every other number must be exact.
+//!   that output, with measured durations, times and ports masked; `‹n›` marks a count that
+//!   depends on the server the guide runs against. Every other number must be exact.
+//! - ```` ```text output all ````: the same, and every line printed (log lines aside) must
+//!   be one of the block's: a table that gains a row fails.
 //! - ```` ```yaml file=NAME ````: written as NAME in the directory the commands run in.
 //!
 //! The commands run in a scratch directory that links every top-level entry of the
@@ -101,7 +103,9 @@ fn masked(text: &str) -> String {
         regex::Regex::new(concat!(
             r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+(Z|[+-][0-9:]+)?",
             r"|\b1[0-9]{9}(\.[0-9]+)?\b",
-            r"|\b[0-9]+(\.[0-9]+)?(ns|µs|us|ms|s|m|h)\b",
+            // Measured durations only: a `for: 15m` or `interval: 1m` is what the binary
+            // decides, and a change of it must fail.
+            r"|\b[0-9]+\.[0-9]+(ns|µs|us|ms|s)\b|\b[0-9]+(ns|µs|us|ms)\b",
             r"|(?P<host>127\.0\.0\.1|localhost|\]):[0-9]+",
         ))
         .unwrap()
@@ -125,6 +129,14 @@ fn prints(printed: &str, line: &str) -> bool {
     regex::Regex::new(&format!(r"(^|\s){pattern}($|\s)"))
         .unwrap()
         .is_match(printed)
+}
+
+/// Whether one printed line is, masked, the whole output line `line` (`‹n›` any number).
+fn is_line(printed: &str, line: &str) -> bool {
+    let pattern = regex::escape(&masked(line)).replace("‹n›", r"[0-9]+(\.[0-9]+)?");
+    regex::Regex::new(&format!("^{pattern}$"))
+        .unwrap()
+        .is_match(&masked(printed))
 }
 
 /// Background processes of one file and its cleanup blocks, stopped and run however the
@@ -418,8 +430,26 @@ fn run_file(file: &str) {
                 let printed = last_output.as_deref().unwrap_or_else(|| {
                     panic!("{file}:{}: an output block after no sh block", block.line)
                 });
+                let shown: Vec<&str> = block
+                    .body
+                    .lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .collect();
+                if block.info.get(2).map(String::as_str) == Some("all") {
+                    // The exporter's log lines (stderr, `ts=…`) are no part of a table.
+                    let table = printed
+                        .lines()
+                        .filter(|l| !l.trim().is_empty() && !l.starts_with("ts="));
+                    for line in table {
+                        assert!(
+                            shown.iter().any(|s| is_line(line, s)),
+                            "{file}:{}: the command prints a line the block does not show\n  {line}",
+                            block.line
+                        );
+                    }
+                }
                 let printed = masked(printed);
-                for line in block.body.lines().filter(|l| !l.trim().is_empty()) {
+                for line in shown {
                     assert!(
                         prints(&printed, line),
                         "{file}:{}: the command does not print\n  {line}\nIt printed:\n{printed}",
@@ -446,6 +476,15 @@ fn the_blocks_are_parsed_with_their_modes() {
     assert_eq!(b[0].body, "x --y\n");
     assert_eq!(b[0].line, 2);
     assert_eq!(masked("took  12ms, 3.5s, 2 s"), "took #, #, 2 s");
+    assert_eq!(masked("for: 15m, every 1h"), "for: 15m, every 1h");
+    assert!(is_line(
+        "app-db  health  ok  22.7ms  31",
+        "app-db health ok 1.0ms ‹n›"
+    ));
+    assert!(!is_line(
+        "app-db  health  ok  22.7ms  31 extra",
+        "app-db health ok 1.0ms ‹n›"
+    ));
     assert_eq!(
         masked("at 2026-11-27T03:14:32.874Z on 127.0.0.1:39211 since 1790000000.5"),
         "at # on 127.0.0.1:# since #"
