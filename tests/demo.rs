@@ -893,10 +893,16 @@ async fn demo_keeps_generating_live_activity_until_stopped() {
     assert!(live >= 20, "live AI requests appear: {live}");
     // The example config reads the live demo at the default log level: its log must stay
     // quiet (state changes only), whatever the data does meanwhile.
+    // Its Redis keys come from PULSE_DEMO_REDIS_PREFIX, as the demo's do: the default is
+    // made wrong here, so a check that reads the right keys followed the variable.
+    let prefix = format!("{name}:");
     let exporter = Exporter::start_with(
-        &example("hivesync-joip.yml", &name, logs.path()),
+        &example("hivesync-joip.yml", &name, logs.path()).replace(
+            &format!("${{env:PULSE_DEMO_REDIS_PREFIX:-{name}:}}"),
+            "${env:PULSE_DEMO_REDIS_PREFIX:-not_the_demo:}",
+        ),
         &["--log.level", "info"],
-        &[],
+        &[("PULSE_DEMO_REDIS_PREFIX", prefix.as_str())],
     );
     let started = std::time::Instant::now();
     // Jobs queue in Redis and the AI log gets JSON lines.
@@ -983,6 +989,17 @@ async fn demo_keeps_generating_live_activity_until_stopped() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     assert!(signed_up > 0, "signups resume");
+    // The workers' keys were found through the variable: the CPU workers beat all along.
+    exporter
+        .wait_for(
+            "the CPU workers, read through PULSE_DEMO_REDIS_PREFIX",
+            Duration::from_secs(30),
+            |m| {
+                m.get("pulse_worker_pool_workers_up", &[("pool", "cpu")])
+                    .is_some_and(|up| up > 0.0)
+            },
+        )
+        .await;
     // Quiet logs: a few lines in all, none from a library (sqlx's slow-statement warnings,
     // a driver's reconnect chatter), none repeated run after run.
     if started.elapsed() < Duration::from_secs(15) {
