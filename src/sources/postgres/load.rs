@@ -37,8 +37,8 @@ use super::blockers::{roots, Identity, Session};
 use super::health::Taken;
 use super::metrics::{
     BLOCKER_DIRECT, BLOCKER_LIMIT, BLOCKER_LONGEST_WAIT, BLOCKER_WAITING, IDLE_IN_TRANSACTION,
-    IDLE_IN_TRANSACTION_OLDEST, LOAD_ACTIVE_SECONDS, LOAD_ALL_VISIBLE, LOAD_CPUS, LOAD_ROWS_CUT,
-    LOAD_SAMPLED_SECONDS, LOAD_SAMPLES, LOAD_STATEMENT_SECONDS,
+    IDLE_IN_TRANSACTION_OLDEST, LOAD_ACTIVE_SECONDS, LOAD_ALL_VISIBLE, LOAD_CPUS,
+    LOAD_HELD_SECONDS, LOAD_ROWS_CUT, LOAD_SAMPLED_SECONDS, LOAD_SAMPLES, LOAD_STATEMENT_SECONDS,
 };
 use super::session::server_budget;
 use crate::config_core::validate::{in_range, sampler_timing};
@@ -156,6 +156,9 @@ pub(super) struct LoadState {
     last: Option<StdInstant>,
     waits: Bounded<WaitKey>,
     statements: Bounded<(String, String)>,
+    /// Client-session seconds inside a statement or transaction, by database and whom they
+    /// waited on.
+    held: Bounded<(String, String)>,
     samples: u64,
     sampled_seconds: f64,
     rows_cut: u64,
@@ -176,7 +179,13 @@ impl LoadState {
                 settings.top_waits,
                 vec![(db.clone(), "client".to_owned(), cpu.clone(), cpu)],
             ),
-            statements: Bounded::new(settings.top_statements, vec![(db, other)]),
+            statements: Bounded::new(settings.top_statements, vec![(db.clone(), other)]),
+            held: Bounded::new(
+                settings.top_waits,
+                ["client", "server"]
+                    .map(|on| (db.clone(), on.to_owned()))
+                    .to_vec(),
+            ),
             samples: 0,
             sampled_seconds: 0.0,
             rows_cut: 0,
@@ -377,6 +386,12 @@ fn accumulate(state: &mut LoadState, rows: &[Seen], dt: f64, now: StdInstant) {
     state.sampled_seconds += dt;
     if dt > 0.0 {
         for r in rows {
+            if let Some(on) = waiting_on(r) {
+                let fallback = ("other".to_owned(), on.to_owned());
+                state
+                    .held
+                    .add((r.database.clone(), on.to_owned()), &[fallback], dt, now);
+            }
             let Some(backend) = backend_label(&r.backend, &r.state) else {
                 continue;
             };
@@ -412,6 +427,24 @@ fn accumulate(state: &mut LoadState, rows: &[Seen], dt: f64, now: StdInstant) {
     }
     state.waits.forget(now);
     state.statements.forget(now);
+    state.held.forget(now);
+}
+
+/// Whom a client session inside a statement or transaction waits on: `client` when idle in
+/// its transaction or waiting for the client to send or take data, `server` otherwise; None
+/// for a session outside any (idle) or not a client's.
+fn waiting_on(r: &Seen) -> Option<&'static str> {
+    if r.backend != "client backend" {
+        return None;
+    }
+    match r.state.as_str() {
+        s if s.starts_with("idle in transaction") => Some("client"),
+        "active" | "fastpath function call" if r.wait_event_type.as_deref() == Some("Client") => {
+            Some("client")
+        }
+        "active" | "fastpath function call" => Some("server"),
+        _ => None,
+    }
 }
 
 /// The sample's series: the counters so far, and the idle-in-transaction sessions and root
@@ -446,6 +479,11 @@ fn publish(
     statements.sort_by(|a, b| a.0.cmp(b.0));
     for ((db, id), (seconds, _)) in statements {
         out.add(&LOAD_STATEMENT_SECONDS, &[source, db, id], *seconds);
+    }
+    let mut held: Vec<_> = state.held.values.iter().collect();
+    held.sort_by(|a, b| a.0.cmp(b.0));
+    for ((db, on), (seconds, _)) in held {
+        out.add(&LOAD_HELD_SECONDS, &[source, db, on], *seconds);
     }
     idle_in_transaction(out, source, rows, settings.top_statements.min(20));
     blockers(out, source, rows, settings.top_blockers);
@@ -623,6 +661,55 @@ mod tests {
             ),
             Some(5.0)
         );
+    }
+
+    /// Held sessions split by whom they wait on: idle in transaction and a Client wait are
+    /// the client's, CPU and every other wait the server's; idle sessions and workers are
+    /// neither. An idle database reads 0 for both from the first sample.
+    #[test]
+    fn held_sessions_are_split_between_client_and_server() {
+        let settings = LoadSettings::default();
+        let mut state = LoadState::new(&settings, "app");
+        let mut out = Output::default();
+        publish(&mut out, "db", &state, &settings, &[]);
+        let held = |out: &Output, on: &str| {
+            value(
+                out,
+                LOAD_HELD_SECONDS.name,
+                &[("database", "app"), ("waiting_on", on)],
+            )
+        };
+        assert_eq!(
+            (held(&out, "client"), held(&out, "server")),
+            (Some(0.0), Some(0.0))
+        );
+        let mut vacuum = row(5, "active", None, None);
+        vacuum.backend = "autovacuum worker".into();
+        let rows = vec![
+            row(
+                1,
+                "idle in transaction",
+                Some(("Client", "ClientRead")),
+                None,
+            ),
+            row(
+                2,
+                "idle in transaction (aborted)",
+                Some(("Client", "ClientRead")),
+                None,
+            ),
+            row(3, "active", Some(("Client", "ClientWrite")), Some(1)),
+            row(4, "active", Some(("Lock", "relation")), Some(1)),
+            row(6, "active", None, Some(1)),
+            row(7, "idle", Some(("Client", "ClientRead")), None),
+            vacuum,
+        ];
+        let t0 = StdInstant::now();
+        accumulate(&mut state, &rows, 2.0, t0);
+        let mut out = Output::default();
+        publish(&mut out, "db", &state, &settings, &rows);
+        assert_eq!(held(&out, "client"), Some(6.0));
+        assert_eq!(held(&out, "server"), Some(4.0));
     }
 
     /// The blocker series name the idle-in-transaction session, the lock and the count.

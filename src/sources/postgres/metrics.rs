@@ -308,6 +308,12 @@ pub(super) const LOAD_STATEMENT_SECONDS: Metric = Metric::counter(
     &["source", "database", "queryid"],
 )
 .doc("Active-session seconds of client sessions by the statement they run (`query_id`, Postgres 14+ with `compute_query_id` on, as it is where pg_stat_statements is loaded; else `unknown`); `pulse_postgres_statement_info` has the text of a queryid in the statements top. Past `load.top_statements`, `queryid=\"other\"`.");
+pub(super) const LOAD_HELD_SECONDS: Metric = Metric::counter(
+    "pulse_postgres_load_held_seconds_total",
+    "Seconds client sessions spent inside a statement or transaction, by database and whom they waited on: the client or the server.",
+    &["source", "database", "waiting_on"],
+)
+.doc("The connection-pool view of the `load` check: each sample adds, for every client session inside a statement or an open transaction, the time since the previous sample, by `waiting_on`: `client` (idle in transaction, or active and waiting for the client, `wait_event_type=\"Client\"` such as `ClientRead`) or `server` (running or waiting on anything else). `rate()` is the average sessions held; a pool whose held sessions mostly wait on the client is held by the application between its statements, not by the database. Past `load.top_waits` databases, `database=\"other\"`.");
 pub(super) const LOAD_SAMPLES: Metric = Metric::counter(
     "pulse_postgres_load_samples_total",
     "Samples of pg_stat_activity the load check took.",
@@ -506,6 +512,7 @@ pub(super) const METRICS: &[Metric] = &[
     TABLE_LAST_ANALYZE,
     LOAD_ACTIVE_SECONDS,
     LOAD_STATEMENT_SECONDS,
+    LOAD_HELD_SECONDS,
     LOAD_SAMPLES,
     LOAD_SAMPLED_SECONDS,
     LOAD_ROWS_CUT,

@@ -3,9 +3,10 @@
 //! blockers.
 
 use super::metrics::{
-    BLOCKER_WAITING, IDLE_IN_TRANSACTION_OLDEST, LOAD_ACTIVE_SECONDS, LOAD_STATEMENT_SECONDS,
-    PLAN_CHANGES, PLAN_SEQ_SCAN, RUNNING_STATEMENT, STATEMENT_CALLS, STATEMENT_EXEC_TIME,
-    STATEMENT_INFO, STATEMENT_MEAN_EXEC_TIME, TABLE_LIVE_ROWS, TABLE_SEQ_ROWS_READ,
+    BLOCKER_WAITING, IDLE_IN_TRANSACTION_OLDEST, LOAD_ACTIVE_SECONDS, LOAD_HELD_SECONDS,
+    LOAD_STATEMENT_SECONDS, PLAN_CHANGES, PLAN_SEQ_SCAN, RUNNING_STATEMENT, STATEMENT_CALLS,
+    STATEMENT_EXEC_TIME, STATEMENT_INFO, STATEMENT_MEAN_EXEC_TIME, TABLE_LIVE_ROWS,
+    TABLE_SEQ_ROWS_READ,
 };
 use crate::config_core::display::PanelKind;
 use crate::config_core::shape::{Builtin, Panel, PanelQuery, Series, Shape};
@@ -178,6 +179,21 @@ pub(super) fn load() -> Vec<Series> {
                 queries: vec![rate(
                     LOAD_STATEMENT_SECONDS.name,
                     "{{database}} {{queryid}}",
+                )],
+                outcome: false,
+            },
+            Panel {
+                key: "held",
+                title: "Sessions held, waiting on the client or the server".to_owned(),
+                description: "Average client sessions inside a statement or an open \
+                    transaction, by whom they wait on: the client (idle in transaction, \
+                    ClientRead) or the server. A pool held by sessions that wait on the \
+                    client is held by the application between its statements.",
+                unit: "short",
+                kind: PanelKind::Timeseries,
+                queries: vec![rate(
+                    LOAD_HELD_SECONDS.name,
+                    "{{database}} on the {{waiting_on}}",
                 )],
                 outcome: false,
             },
