@@ -41,6 +41,10 @@ const NOT_RUN: &[(&str, &str)] = &[
         "a benchmark: minutes of load against postgres_exporter, figures for docs/scaling.md",
     ),
     (
+        "scripts/bench-load",
+        "a benchmark: 200 connections for minutes beside postgres_exporter, figures for docs/scaling.md",
+    ),
+    (
         "docker",
         "no Docker engine runs here (docker-compose config -q is tested in tests/bundle.rs)",
     ),
