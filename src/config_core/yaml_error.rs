@@ -21,21 +21,43 @@ pub fn explain(text: &str, error: &serde_yaml::Error) -> String {
     out
 }
 
-/// The keys enclosing line `line` (1-based), outermost first, as `sources.checks.sql`: each
-/// is the nearest line above with less indentation that starts a `key:`.
+/// The keys enclosing line `line` (1-based), outermost first, as the config's errors write
+/// them (`sources[1].checks[0].sql`): each is the nearest line above with less indentation
+/// that starts a `key:`; a key holding a list gets the index of the item the line is in.
 fn keys_before(text: &str, line: usize) -> Option<String> {
     let lines: Vec<&str> = text.lines().collect();
     let last = line.min(lines.len());
     let mut keys = Vec::new();
     let mut bound = usize::MAX;
+    // The column of the `- ` starting the list item the keys so far are in, and how many
+    // items of that list start at or above the line.
+    let mut item: Option<(usize, usize)> = None;
     for l in lines[..last].iter().rev() {
+        let trimmed = l.trim_start_matches(' ');
+        let spaces = l.len() - trimmed.len();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        if trimmed.starts_with("- ") || trimmed == "-" {
+            item = match item {
+                Some((column, n)) if column == spaces => Some((column, n + 1)),
+                None if spaces < bound => Some((spaces, 1)),
+                other => other,
+            };
+        }
         let body = l.trim_start_matches([' ', '-']);
         let indent = l.len() - body.len();
-        if body.is_empty() || body.starts_with('#') || indent >= bound {
+        if indent >= bound {
             continue;
         }
         if let Some(key) = key_of(body) {
-            keys.push(key);
+            match item {
+                Some((column, n)) if indent <= column => {
+                    keys.push(format!("{key}[{}]", n - 1));
+                    item = None;
+                }
+                _ => keys.push(key.to_owned()),
+            }
             bound = indent;
             if indent == 0 {
                 break;
@@ -108,7 +130,7 @@ mod tests {
         assert!(m.contains("tabs in indentation"), "{m}");
         let colon = "sources:\n  - name: db\n    kind: postgres\n    checks:\n      - metric: app_users\n        sql: SELECT a: b FROM t\n";
         let m = message(colon);
-        assert!(m.contains("(in `sources.checks.sql`)"), "{m}");
+        assert!(m.contains("(in `sources[0].checks[0].sql`)"), "{m}");
         assert!(m.contains("must be quoted"), "{m}");
         let indent = "sources:\n  - name: db\n    kind: postgres\n   url: x\n";
         let m = message(indent);
@@ -117,6 +139,13 @@ mod tests {
         let at = "sources:\n  - name: @db\n";
         let m = message(at);
         assert!(m.contains("must be quoted"), "{m}");
-        assert!(m.contains("(in `sources.name`)"), "{m}");
+        assert!(m.contains("(in `sources[0].name`)"), "{m}");
+        // The index counts the items above, of that list only; a compact list too.
+        let second = "sources:\n  - name: a\n    checks:\n      - metric: x\n  - name: b\n    checks:\n      - metric: y\n      - metric: z\n        sql: SELECT a: b\n";
+        let m = message(second);
+        assert!(m.contains("(in `sources[1].checks[1].sql`)"), "{m}");
+        let compact = "sources:\n- name: a\n- name: b\n  url: x: y\n";
+        let m = message(compact);
+        assert!(m.contains("(in `sources[1].url`)"), "{m}");
     }
 }
