@@ -247,6 +247,25 @@ sources:
             Some(200_000.0),
             "{name}"
         );
+        // PulsePostgresBigTableReadWhole's bounds, at their defaults, and what they judge: a
+        // table above 100k rows read whole more than once a minute, from the first window.
+        let limit = |family: &str| m.get(family, &[("source", "db")]);
+        assert_eq!(
+            limit("pulse_postgres_tables_whole_read_min_rows"),
+            Some(100_000.0)
+        );
+        assert_eq!(
+            limit("pulse_postgres_tables_whole_reads_per_minute_limit"),
+            Some(1.0)
+        );
+        let seconds = m
+            .get("pulse_postgres_tables_window_seconds", &[("source", "db")])
+            .unwrap();
+        let whole_reads_a_minute = most.value / seconds * 60.0 / 200_000.0;
+        assert!(
+            whole_reads_a_minute > 1.0,
+            "{name}: the lookup reads lat_users whole {whole_reads_a_minute:.1} times a minute"
+        );
         // The rows of the database add up: every statement row and `other` are in one window.
         let window = m
             .get(
@@ -613,8 +632,9 @@ sources:
             m.get("pulse_redis_slowlog_entries_total", &[("source", "cache")]) == Some(0.0)
         })
         .await;
-    let client = redis::Client::open(format!("redis://127.0.0.1:{}", cache.port)).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut conn = redis_at(&format!("redis://127.0.0.1:{}", cache.port))
+        .await
+        .unwrap();
     let values: Vec<u64> = (0..200_000).map(|i| i * 7919 % 1_000_003).collect();
     let _: u64 = redis::cmd("RPUSH")
         .arg("big")
