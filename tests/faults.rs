@@ -279,7 +279,9 @@ async fn megabyte_label_values_are_cut_and_memory_follows_the_config_not_the_dat
             .unwrap();
     }
     // Rows labelled by a megabyte of text each (before: 100 rows made a 100 MB scrape and
-    // ~400 MiB of memory, 200 rows 687 MiB).
+    // ~400 MiB of memory, 200 rows 687 MiB). Reading 400 MB takes the server seconds when the
+    // machine is busy: the checks get 10 s, so what is asserted is the cut and the memory,
+    // never how fast a loaded machine moves 400 MB.
     let config = |rows: u32| {
         format!(
             r#"
@@ -291,16 +293,16 @@ sources:
       - metric: app_huge
         sql: SELECT g || repeat('x', 1000000) AS name, 1 AS value FROM generate_series(1, {rows}) g
         labels: [name]
-        interval: 2s
-        timeout: 1500ms
+        interval: 12s
+        timeout: 10s
   - name: q
     kind: redis
     url: {REDIS_URL}
     heartbeats:
       - pool: huge
         pattern: "{p}:hb:*"
-        interval: 2s
-        timeout: 1500ms
+        interval: 12s
+        timeout: 10s
 "#
         )
     };
@@ -317,7 +319,7 @@ sources:
     let m = e
         .wait_for(
             "both checks cut their labels",
-            Duration::from_secs(30),
+            Duration::from_secs(60),
             |m| cut(m, "db") >= 100.0 && cut(m, "q") >= 20.0,
         )
         .await;
@@ -340,14 +342,14 @@ sources:
         "the scrape is {} bytes",
         m.text.len()
     );
-    // A few more runs, then memory; then four times the rows (max_series keeps 1,000):
+    // Another run, then memory; then four times the rows (max_series keeps 1,000):
     // memory must not follow the megabytes read.
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_secs(13)).await;
     let small = rss_mib(e.child.id());
     e.write_config(&config(400));
     assert_eq!(e.reload().await.status(), 200);
     let before = cut(&e.metrics().await, "db");
-    e.wait_for("400 rows cut", Duration::from_secs(30), |m| {
+    e.wait_for("400 rows cut", Duration::from_secs(60), |m| {
         cut(m, "db") >= before + 400.0
     })
     .await;

@@ -390,8 +390,7 @@ async fn a_full_noeviction_redis_counts_the_writes_it_refuses() {
     })
     .await;
     // Jobs pushed until the server refuses them.
-    let client = redis::Client::open(server.url()).unwrap();
-    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let mut c = redis_at(&server.url()).await.unwrap();
     let job = "x".repeat(64 * 1024);
     let mut refused = 0;
     for _ in 0..200 {

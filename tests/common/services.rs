@@ -66,11 +66,20 @@ pub async fn active_queries(pool: &sqlx::PgPool, marker: &str) -> i64 {
     n
 }
 
+/// A test's connection to the Redis at `url`. The client's own response timeout (half a
+/// second) is the exporter's concern, not a test's: a test's 100 MB SET, or a list of 200k
+/// items, on a machine whose cores are busy takes longer.
+pub async fn redis_at(url: &str) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+    let config = redis::AsyncConnectionConfig::new()
+        .set_response_timeout(Some(std::time::Duration::from_secs(60)));
+    redis::Client::open(url)?
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+}
+
 /// Connects to the real Redis, failing loudly when it is not there.
 pub async fn redis() -> redis::aio::MultiplexedConnection {
-    redis::Client::open(&*REDIS_URL)
-        .unwrap()
-        .get_multiplexed_async_connection()
+    redis_at(&REDIS_URL)
         .await
         .unwrap_or_else(|e| panic!("Redis must run at {REDIS_URL} (scripts/services up): {e}"))
 }
