@@ -129,15 +129,20 @@ fn masked(text: &str) -> String {
 /// it runs against (the series of a health probe), never on what the exporter decides.
 fn prints(printed: &str, line: &str) -> bool {
     // Whole words: `1` is not what a line printing `1.0` shows.
-    let pattern = regex::escape(&masked(line)).replace("‹n›", r"[0-9]+(\.[0-9]+)?");
+    let pattern = line_pattern(line);
     regex::Regex::new(&format!(r"(^|\s){pattern}($|\s)"))
         .unwrap()
         .is_match(printed)
 }
 
+/// The masked output line `line` as a regex, `‹n›` standing for any number.
+fn line_pattern(line: &str) -> String {
+    regex::escape(&masked(line)).replace("‹n›", r"[0-9]+(\.[0-9]+)?")
+}
+
 /// Whether one printed line is, masked, the whole output line `line` (`‹n›` any number).
 fn is_line(printed: &str, line: &str) -> bool {
-    let pattern = regex::escape(&masked(line)).replace("‹n›", r"[0-9]+(\.[0-9]+)?");
+    let pattern = line_pattern(line);
     regex::Regex::new(&format!("^{pattern}$"))
         .unwrap()
         .is_match(&masked(printed))

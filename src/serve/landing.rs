@@ -396,15 +396,18 @@ fn summary(sources: &[SourceStatus], entries: &[Entry], jobs: usize, configured:
         };
         return format!("<p class=\"summary\">{what}: this exporter watches {watched}.</p>");
     }
-    let probed = |s: &SourceStatus| {
-        entries
-            .iter()
-            .find(|e| e.plan.source == s.name && e.plan.is_health())
-            .and_then(|e| e.succeeded())
-    };
-    let down = sources.iter().filter(|s| probed(s) == Some(false)).count();
-    // A source not probed yet is not up: the banner says so until its first probe.
-    let unprobed = sources.iter().filter(|s| probed(s).is_none()).count();
+    // Each source's last health probe: None until its first (not up, but pending).
+    let probed: Vec<Option<bool>> = sources
+        .iter()
+        .map(|s| {
+            entries
+                .iter()
+                .find(|e| e.plan.source == s.name && e.plan.is_health())
+                .and_then(|e| e.succeeded())
+        })
+        .collect();
+    let down = probed.iter().filter(|p| **p == Some(false)).count();
+    let unprobed = probed.iter().filter(|p| p.is_none()).count();
     let (mut ok, mut unmeasured, mut pending, mut failing) = (0, 0, 0, 0);
     let mine = |e: &&Entry| !e.plan.is_health() && sources.iter().any(|s| s.name == e.plan.source);
     for e in entries.iter().filter(mine) {
