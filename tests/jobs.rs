@@ -563,7 +563,7 @@ async fn a_store_that_restarts_empty_keeps_every_deadline_and_a_late_job_late() 
         before.push(deadlines(&m));
     }
     assert_eq!(before[0], before[1], "the replicas agree");
-    let prom = JobsPrometheus::start(dir.path(), &[&a, &b]).await;
+    let prom = JobsPrometheus::start(&[&a, &b]).await;
     let fired = prom.late_since("never", 2).await;
     // The store restarts empty, on the same port.
     redis.stop();
@@ -610,39 +610,21 @@ async fn a_store_that_restarts_empty_keeps_every_deadline_and_a_late_job_late() 
 /// A real Prometheus scraping exporter replicas every second and evaluating the bundle's rules.
 struct JobsPrometheus {
     url: String,
-    _proc: Proc,
+    _scraper: Scraper,
 }
 
 impl JobsPrometheus {
-    async fn start(dir: &std::path::Path, replicas: &[&Exporter]) -> JobsPrometheus {
-        let targets: Vec<String> = replicas
-            .iter()
-            .map(|e| format!("'127.0.0.1:{}'", e.port))
-            .collect();
-        let rules =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("alerts/pulse-alerts.yml");
-        let config = format!(
-            "global: {{ scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s }}\n\
-             rule_files: ['{}']\n\
-             scrape_configs:\n  - job_name: pulse\n    static_configs: [{{ targets: [{}] }}]\n",
-            rules.display(),
-            targets.join(", ")
-        );
-        let file = write_temp(dir, "prometheus.yml", &config);
-        let port = free_port();
-        let log = dir.join("prometheus.log");
-        let proc = spawn(
-            "prometheus",
-            &[
-                &format!("--config.file={}", file.display()),
-                &format!("--storage.tsdb.path={}", dir.join("tsdb").display()),
-                &format!("--web.listen-address=127.0.0.1:{port}"),
-            ],
-            &log,
-        );
-        let url = format!("http://127.0.0.1:{port}");
-        wait_ready(&format!("{url}/-/ready"), "Prometheus", &log).await;
-        JobsPrometheus { url, _proc: proc }
+    async fn start(replicas: &[&Exporter]) -> JobsPrometheus {
+        let ports: Vec<u16> = replicas.iter().map(|e| e.port).collect();
+        let rules = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("alerts/pulse-alerts.yml"),
+        )
+        .unwrap();
+        let scraper = Scraper::start(&ports, &[("pulse-alerts.yml", &rules)]).await;
+        JobsPrometheus {
+            url: scraper.url.clone(),
+            _scraper: scraper,
+        }
     }
 
     /// When PulseJobLate of `job` started firing on each replica, sorted; waits up to 30 s for

@@ -165,3 +165,83 @@ pub async fn reads_degraded(prom: &str, panel: &GeneratedPanel) -> bool {
     }
     false
 }
+
+/// A Prometheus of the test's own, scraping exporters every second and evaluating its rule
+/// files (name, text) every second; stopped, and its data removed, when dropped.
+pub struct Scraper {
+    /// Its base URL, `http://127.0.0.1:<port>`.
+    pub url: String,
+    _proc: Proc,
+    _dir: tempfile::TempDir,
+}
+
+impl Scraper {
+    /// Starts it on a free port against the exporters on the `targets` ports (job
+    /// `pulse-exporter`) and waits until it is ready.
+    pub async fn start(targets: &[u16], rules: &[(&str, &str)]) -> Scraper {
+        let dir = tempfile::tempdir().unwrap();
+        let port = super::free_port();
+        for (name, text) in rules {
+            super::write_temp(dir.path(), name, text);
+        }
+        let files: Vec<&str> = rules.iter().map(|(name, _)| *name).collect();
+        let targets: Vec<String> = targets.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let config = super::write_temp(
+            dir.path(),
+            "prometheus.yml",
+            &format!(
+                "global: {{ scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s }}\n\
+                 rule_files: {files:?}\n\
+                 scrape_configs:\n  - job_name: pulse-exporter\n    \
+                 static_configs: [{{ targets: {targets:?} }}]\n"
+            ),
+        );
+        let log = dir.path().join("prometheus.log");
+        let proc = spawn(
+            "prometheus",
+            &[
+                &format!("--config.file={}", config.display()),
+                &format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()),
+                &format!("--web.listen-address=127.0.0.1:{port}"),
+            ],
+            &log,
+        );
+        let url = format!("http://127.0.0.1:{port}");
+        wait_ready(&format!("{url}/-/ready"), "Prometheus", &log).await;
+        Scraper {
+            url,
+            _proc: proc,
+            _dir: dir,
+        }
+    }
+}
+
+/// The queries of the bundled dashboard `uid` (every dashboard for `None`) that still return
+/// nothing at `deadline`, polled until then, as `board/panel: query`; those `quiet` says may
+/// be empty (by panel title and query) are not asked.
+pub async fn bundle_queries_without_data(
+    prom: &str,
+    uid: Option<&str>,
+    quiet: impl Fn(&str, &str) -> bool,
+    deadline: Instant,
+) -> Vec<String> {
+    let mut missing = Vec::new();
+    for (board, title, exprs) in super::panels() {
+        if uid.is_some_and(|uid| uid != board) {
+            continue;
+        }
+        for e in exprs.iter().filter(|e| !quiet(&title, e)) {
+            loop {
+                if !query(prom, &super::substitute(e)).await.is_empty() {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    missing.push(format!("{board}/{title}: {e}"));
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+    missing
+}
