@@ -866,10 +866,13 @@ fn dashboards_are_stable_valid_and_use_only_produced_metrics() {
             );
             for t in p["targets"].as_array().unwrap() {
                 let expr = t["expr"].as_str().unwrap();
+                // A rate adapts its window to the scrape interval; a count over the range
+                // the dashboard shows (`increase(…[$__range])`) is the other window.
                 for f in ["rate(", "increase(", "irate("] {
                     if expr.contains(f) {
+                        let range = f == "increase(" && expr.contains("[$__range])");
                         assert!(
-                            expr.contains("[$__rate_interval]"),
+                            expr.contains("[$__rate_interval]") || range,
                             "{uid}/{title}: {f} without $__rate_interval"
                         );
                     }
@@ -884,6 +887,7 @@ fn dashboards_are_stable_valid_and_use_only_produced_metrics() {
         uids,
         [
             "pulse-admin-overview",
+            "pulse-database-load",
             "pulse-platform-health",
             "pulse-query-latency",
             "pulse-queues-workers"
@@ -909,6 +913,7 @@ fn dashboards_are_stable_valid_and_use_only_produced_metrics() {
         "platform-health",
         "queues-workers",
         "query-latency",
+        "database-load",
     ] {
         let text = std::fs::read_to_string(dir.join(format!("{file}.json"))).unwrap();
         let board: Value = serde_json::from_str(&text).unwrap();
@@ -929,7 +934,12 @@ fn dashboards_are_stable_valid_and_use_only_produced_metrics() {
     // Every stat panel says DEGRADED (-1) when the check or source behind it fails, and NO DATA
     // when nothing arrives; the `… up` panels show the source's own state as UP / DOWN.
     let mut guarded = Vec::new();
-    for file in ["admin-overview", "platform-health", "queues-workers"] {
+    for file in [
+        "admin-overview",
+        "platform-health",
+        "queues-workers",
+        "database-load",
+    ] {
         let board: Value = serde_json::from_str(
             &std::fs::read_to_string(dir.join(format!("{file}.json"))).unwrap(),
         )
@@ -967,8 +977,9 @@ fn dashboards_are_stable_valid_and_use_only_produced_metrics() {
     }
     // The six summary cards, the growth row, the content row, the cost estimate, dead
     // letters, workers, and the Stripe endpoints, endpoint count, oldest undelivered event and
-    // abandoned events, and the business signals against their usual.
-    assert_eq!(guarded.len(), 40, "{guarded:?}");
+    // abandoned events, the business signals against their usual, and the database load's
+    // four cards.
+    assert_eq!(guarded.len(), 44, "{guarded:?}");
 }
 
 /// Every `expr` string anywhere in a dashboard (panels, rows, variables).

@@ -5,8 +5,8 @@
 //! then a chain of blockers; then a role without `pg_monitor`, which counts its own sessions
 //! only and says so.
 //!
-//! Costs about 45 s: a 20 s window of samples (the two main cases side by side), and the
-//! sessions' setup.
+//! Costs about 45 s: a 20 s window of samples (the two main cases side by side, each read by a
+//! Prometheus of its own for the Database load dashboard's queries), and the sessions' setup.
 
 mod common;
 
@@ -181,6 +181,7 @@ async fn load_case(db: &str, url: &str) {
         ),
         Some(1.0)
     );
+    let scraper = Scraper::start(&[e.port], &[]).await;
     let started = Instant::now();
     tokio::time::sleep(Duration::from_secs(20)).await;
     let last = e.metrics().await;
@@ -233,6 +234,22 @@ async fn load_case(db: &str, url: &str) {
             "no query text in a label: {s:?}"
         );
     }
+
+    // The Database load dashboard shows it: every Postgres query has data (the blockers and
+    // the idle transaction included) but the plans and statement texts, which need
+    // pg_stat_statements (tests/latency.rs has them).
+    let quiet = |title: &str, e: &str| {
+        title.starts_with("Plans of")
+            || title.starts_with("Statements explained")
+            || e.contains("pulse_postgres_statement_info")
+            || e.contains("pulse_mongodb")
+            || e.contains("pulse_redis")
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let missing =
+        bundle_queries_without_data(&scraper.url, Some("pulse-database-load"), quiet, deadline)
+            .await;
+    assert!(missing.is_empty(), "panels without data: {missing:#?}");
 
     // Ending the holder ends the queue: its series leaves within a few samples.
     holder.execute("ROLLBACK").await.unwrap();

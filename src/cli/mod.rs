@@ -166,7 +166,8 @@ pub enum Command {
     /// aggregation and join. No config needed.
     BundleRules(BundleRulesArgs),
     /// Write the bundle's dashboards (admin-overview.json, platform-health.json,
-    /// queues-workers.json and query-latency.json, as grafana/dashboards/ holds them) into a
+    /// queues-workers.json, query-latency.json and database-load.json, as grafana/dashboards/
+    /// holds them) into a
     /// folder; for a Prometheus shared with other exporters or clusters, --selector in every
     /// series they read and a $cluster variable for --cluster-label. No config needed.
     BundleDashboards(BundleDashboardsArgs),

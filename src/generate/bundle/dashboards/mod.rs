@@ -1,6 +1,6 @@
 //! The bundle's dashboards (`grafana/dashboards/*.json`): the admin overview, platform
-//! health, queues and workers, and query latency, described here panel by panel and written
-//! by `pulse-exporter bundle-dashboards` (`scripts/generate` runs it).
+//! health, queues and workers, query latency and database load, described here panel by
+//! panel and written by `pulse-exporter bundle-dashboards` (`scripts/generate` runs it).
 //!
 //! They keep one style: a `datasource` variable and the `platform` and `instance` variables
 //! that filter every query, stable uids, a unit and a description on every panel, cards that
@@ -20,6 +20,7 @@ mod admin;
 mod board;
 mod health;
 mod latency;
+mod load;
 mod queues;
 
 use serde_json::{json, Value};
@@ -39,6 +40,7 @@ pub fn render(selection: &Selection) -> Vec<(String, String)> {
         health::board(),
         queues::board(),
         latency::board(),
+        load::board(),
     ];
     let links: Vec<(&str, &str)> = boards.iter().map(|b| (b.uid(), b.title())).collect();
     boards
@@ -384,12 +386,13 @@ mod tests {
                 "admin-overview.json",
                 "platform-health.json",
                 "queues-workers.json",
-                "query-latency.json"
+                "query-latency.json",
+                "database-load.json"
             ]
         );
         for (file, text) in &rendered {
             let board: Value = serde_json::from_str(text).unwrap();
-            assert_eq!(board["links"].as_array().unwrap().len(), 3, "{file}");
+            assert_eq!(board["links"].as_array().unwrap().len(), 4, "{file}");
             let panels = board["panels"].as_array().unwrap();
             for (i, p) in panels.iter().enumerate() {
                 assert_eq!(p["id"], json!(i + 1), "{file}: ids follow the order");
