@@ -1,11 +1,12 @@
 //! Database load and blockers against the real Postgres on 127.0.0.1:5432 (the main case also
-//! on the version matrix's newest Postgres, started for it), each test in a database of its own (the load series carry the database, so the other tests' sessions on
+//! on the version matrix's newer Postgres servers, 16 to 18, started for it), each test in a
+//! database of its own (the load series carry the database, so the other tests' sessions on
 //! the same server do not count here): three sessions in `pg_sleep`, one burning CPU, and an
 //! idle-in-transaction session holding `ACCESS EXCLUSIVE` on a table two others wait for;
 //! then a chain of blockers; then a role without `pg_monitor`, which counts its own sessions
 //! only and says so.
 //!
-//! Costs about 45 s: a 20 s window of samples (the two main cases side by side, each read by a
+//! Costs about 45 s: a 20 s window of samples (the four main cases side by side, each read by a
 //! Prometheus of its own for the Database load dashboard's queries), and the sessions' setup.
 
 mod common;
@@ -64,20 +65,31 @@ async fn load_is_split_by_wait_event_and_the_root_blocker_is_named() {
     load_case(&db, &url).await;
 }
 
-/// The same on the newest Postgres of the version matrix (18 today), whose pg_stat_activity
-/// the sampler reads alike: the local server is the oldest the matrix runs (15).
-#[tokio::test]
-async fn load_on_the_newest_postgres_of_the_matrix() {
-    let postgres = servers("postgres").into_iter().last().unwrap();
-    let tmp = postgres_owned_tempdir();
-    let dir = tmp.path().join("db");
-    postgres.initdb(&dir);
-    let port = free_port();
-    let _server = postgres.start_postgres(&dir, port, &[]);
-    psql_at(port, "CREATE DATABASE load_newest");
-    let url = format!("postgres://postgres@127.0.0.1:{port}/load_newest");
-    eprintln!("{}", postgres.name);
-    load_case("load_newest", &url).await;
+/// The same on the newer Postgres servers of the version matrix (16, 17 and 18 today), side
+/// by side, whose pg_stat_activity the sampler reads alike: the local server is the oldest
+/// the matrix runs (15).
+#[test]
+fn load_on_every_newer_postgres_of_the_matrix() {
+    let newer: Vec<Server> = servers("postgres")
+        .into_iter()
+        .filter(|s| version_key(&s.version)[0] >= 16)
+        .collect();
+    assert!(newer.len() >= 3, "the matrix runs Postgres 16 to 18");
+    each_version(&newer, |postgres| {
+        let tmp = postgres_owned_tempdir();
+        let dir = tmp.path().join("db");
+        postgres.initdb(&dir);
+        let port = free_port();
+        let _server = postgres.start_postgres(&dir, port, &[]);
+        psql_at(port, "CREATE DATABASE load_newer");
+        let url = format!("postgres://postgres@127.0.0.1:{port}/load_newer");
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(load_case("load_newer", &url));
+    });
 }
 
 /// Three sleepers, a burner, an idle-in-transaction holder and two waiters in database `db`
