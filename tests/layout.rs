@@ -5,6 +5,8 @@
 //! every `crate::a::b…` path, and `super::…` paths, resolved to the deepest module file that
 //! exists. A module and its own folder's modules (a parent declaring its children) are one
 //! unit here; a circle between siblings, or between folders, is not allowed.
+//!
+//! And the quick loop's table (docs/development.md) of the services each test file needs.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -278,5 +280,122 @@ fn what_a_new_kind_touches_is_what_the_guide_says() {
                 || touched.contains(file),
             "docs/development.md says a new kind touches {file}, which names no kind"
         );
+    }
+}
+
+/// Each row of the table of test file to services in docs/development.md: the files named in
+/// backticks in its first column, the services in backticks in its second (`all` or `none`
+/// when it names none).
+fn service_table() -> Vec<(Vec<String>, Vec<String>)> {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/development.md"))
+            .unwrap();
+    let ticked = regex::Regex::new(r"`([a-z0-9_-]+)`").unwrap();
+    let names = |cell: &str| -> Vec<String> {
+        ticked
+            .captures_iter(cell)
+            .map(|c| c[1].to_owned())
+            .collect()
+    };
+    let start = doc
+        .find("| test file | services |")
+        .expect("the table of test file to services");
+    doc[start..]
+        .lines()
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| {
+            let cells: Vec<&str> = l.split('|').collect();
+            let services = match cells[2].trim() {
+                c if c.starts_with("all") => vec!["all".to_owned()],
+                c if c.starts_with("none") => Vec::new(),
+                c => names(c),
+            };
+            (names(cells[1]), services)
+        })
+        .collect()
+}
+
+/// `scripts/test NAME…` brings up what the table gives the files named, so the table must
+/// hold every test file once, name only services `scripts/services` knows, and give a file
+/// the services whose helpers it uses: a file missing from it, or missing a service, would
+/// fail in the quick loop while the full run passes.
+#[test]
+fn the_table_of_test_file_to_services_holds_every_file_and_what_it_uses() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let listed = std::process::Command::new("bash")
+        .arg(root.join("scripts/services"))
+        .arg("list")
+        .output()
+        .unwrap();
+    let known: BTreeSet<String> = String::from_utf8(listed.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert!(
+        known.contains("postgres") && known.contains("matrix"),
+        "{known:?}"
+    );
+    let mut rows: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (files, services) in service_table() {
+        for s in &services {
+            assert!(
+                s == "all" || known.contains(s),
+                "no service {s} in scripts/services"
+            );
+        }
+        for f in files {
+            assert!(
+                rows.insert(f.clone(), services.clone()).is_none(),
+                "{f} is on two rows"
+            );
+        }
+    }
+    let mut files: BTreeSet<String> = ["lib", "doc"].iter().map(|s| s.to_string()).collect();
+    for entry in std::fs::read_dir(root.join("tests")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "rs") {
+            files.insert(path.file_stem().unwrap().to_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(rows.keys().cloned().collect::<BTreeSet<_>>(), files);
+    // What a file uses, by the helpers it calls.
+    let uses: [(&str, &[&str]); 8] = [
+        ("postgres", &["PG_URL", "pg()", "pg_database(", "PgCluster"]),
+        ("redis", &["REDIS_URL", "redis()"]),
+        ("rabbitmq", &["RABBIT_AMQP", "RABBIT_API", "RabbitVhost"]),
+        ("mongodb", &["MONGO_URL", "mongo()"]),
+        ("s3", &["MOTO_URL", "S3S_URL", "moto_bucket("]),
+        (
+            "prometheus",
+            &["Scraper::start", "Command::new(\"promtool\")", "\"amtool\""],
+        ),
+        ("matrix", &["servers(\""]),
+        ("chromium", &["screenshot("]),
+    ];
+    for (file, services) in &rows {
+        // This file names the helpers, and uses none of them.
+        let helpers_named_not_used = file == "layout";
+        if services.iter().any(|s| s == "all")
+            || ["lib", "doc"].contains(&file.as_str())
+            || helpers_named_not_used
+        {
+            continue;
+        }
+        let mut text = std::fs::read_to_string(root.join(format!("tests/{file}.rs"))).unwrap();
+        // A test file's own modules (tests/bundle/, tests/kubernetes/) are part of it.
+        let own = root.join("tests").join(file);
+        for sub in own.is_dir().then(|| rust_files(&own)).unwrap_or_default() {
+            text += &std::fs::read_to_string(sub).unwrap();
+        }
+        for (service, markers) in uses {
+            if let Some(m) = markers.iter().find(|m| text.contains(*m)) {
+                assert!(
+                    services.iter().any(|s| s == service),
+                    "tests/{file}.rs uses {m} but its row in docs/development.md lacks `{service}`"
+                );
+            }
+        }
     }
 }
