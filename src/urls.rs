@@ -4,6 +4,9 @@
 
 use std::str::FromStr;
 
+/// How a Redis URL speaks TLS: the fix a `tls:` field beside a plain `redis://` URL is told.
+pub const REDIS_TLS_FIX: &str = "use a rediss:// URL";
+
 /// Why `url` is no Redis URL the client can use, if it is not.
 pub fn redis(url: &str) -> Result<(), String> {
     if url.contains("#insecure") {

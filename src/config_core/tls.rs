@@ -130,8 +130,16 @@ impl TlsFiles {
             .map_err(|(field, why)| format!("tls.{field}: {why}"))
     }
 
-    /// Records what [`TlsFiles::load`] finds wrong, under `path` (the `tls` field).
-    pub fn validate(&self, path: &str, errors: &mut Vec<ConfigError>) {
+    /// The one rule of every `tls:` field, under `path`: it applies to a connection that
+    /// speaks TLS (`secure`, else the error says `fix`: "use a rediss:// URL"), and its files
+    /// load ([`TlsFiles::load`]).
+    pub fn validate(&self, path: &str, secure: bool, fix: &str, errors: &mut Vec<ConfigError>) {
+        if !secure {
+            errors.push(ConfigError::new(
+                path.to_owned(),
+                format!("applies to TLS connections: {fix}"),
+            ));
+        }
         if let Err((field, why)) = self.load() {
             errors.push(ConfigError::new(format!("{path}.{field}"), why));
         }
@@ -190,5 +198,32 @@ mod tests {
             "key_file"
         );
         assert!(serde_yaml::from_str::<TlsFiles>("{ ca: x }").is_err());
+    }
+
+    /// The kinds with a `tls:` field and the job store refuse it alike beside a connection
+    /// that does not speak TLS, each naming its own fix, and still check its files.
+    #[test]
+    fn a_tls_field_beside_a_plain_connection_is_refused_alike_everywhere() {
+        crate::config::assert_reports(
+            r#"
+sources:
+  - { name: cache, kind: redis, url: "redis://cache:6379", tls: { ca_file: /nonexistent/ca.pem } }
+  - name: broker
+    kind: rabbitmq
+    management_url: http://broker:15672
+    username: guest
+    password: guest
+    tls: { ca_file: /nonexistent/ca.pem }
+job_store: { redis: "redis://jobs:6379", tls: { ca_file: /nonexistent/ca.pem } }
+"#,
+            &[
+                "sources[0].tls: applies to TLS connections: use a rediss:// URL",
+                "sources[0].tls.ca_file: /nonexistent/ca.pem",
+                "sources[1].tls: applies to TLS connections: use an https:// management_url or an amqps:// amqp_url",
+                "sources[1].tls.ca_file: /nonexistent/ca.pem",
+                "job_store.tls: applies to TLS connections: use a rediss:// URL",
+                "job_store.tls.ca_file: /nonexistent/ca.pem",
+            ],
+        );
     }
 }

@@ -523,13 +523,8 @@ fn store_settings(s: JobStoreConfig, errors: &mut Vec<ConfigError>) -> Option<St
                 ));
             }
             if let Some(tls) = &s.tls {
-                if !url.starts_with("rediss://") {
-                    errors.push(ConfigError::new(
-                        "job_store.tls",
-                        "applies to TLS connections: use a rediss:// URL",
-                    ));
-                }
-                tls.validate("job_store.tls", errors);
+                let secure = url.starts_with("rediss://");
+                tls.validate("job_store.tls", secure, crate::urls::REDIS_TLS_FIX, errors);
             }
             // Registered first, so that a password in the URL is scrubbed from its error.
             crate::secrets::register_url_password(&url);

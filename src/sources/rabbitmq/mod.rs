@@ -308,13 +308,8 @@ fn validate_endpoints(c: &RabbitmqConfig, p: &str, errors: &mut Vec<ConfigError>
             || c.amqp_url
                 .as_deref()
                 .is_some_and(|u| u.starts_with("amqps://"));
-        if !secure {
-            errors.push(ConfigError::new(
-                format!("{p}.tls"),
-                "applies to TLS connections: use an https:// management_url or an amqps:// amqp_url",
-            ));
-        }
-        tls.validate(&format!("{p}.tls"), errors);
+        let fix = "use an https:// management_url or an amqps:// amqp_url";
+        tls.validate(&format!("{p}.tls"), secure, fix, errors);
     }
     if let Some(u) = &c.amqp_url {
         if u.parse::<lapin::uri::AMQPUri>().is_err() {

@@ -194,13 +194,13 @@ impl Kind for Redis {
             errors.push(ConfigError::new(format!("{path}.url"), e));
         }
         if let Some(tls) = &parsed.settings.tls {
-            if !url.starts_with("rediss://") {
-                errors.push(ConfigError::new(
-                    format!("{path}.tls"),
-                    "applies to TLS connections: use a rediss:// URL",
-                ));
-            }
-            tls.validate(&format!("{path}.tls"), errors);
+            let secure = url.starts_with("rediss://");
+            tls.validate(
+                &format!("{path}.tls"),
+                secure,
+                crate::urls::REDIS_TLS_FIX,
+                errors,
+            );
         }
         for check in &parsed.checks {
             match &check.spec {

@@ -238,19 +238,13 @@ impl Kind for S3 {
                 .endpoint
                 .as_deref()
                 .is_some_and(|e| e.starts_with("https://"));
-            if !https {
-                errors.push(ConfigError::new(
-                    format!("{p}.tls"),
-                    "applies to an https:// `endpoint` (AWS's own endpoints use public CAs)",
-                ));
-            }
+            let fix = "use an https:// `endpoint` (AWS's own endpoints use public CAs)";
+            tls.validate(&format!("{p}.tls"), https, fix, errors);
             if tls.cert_file.is_some() || tls.key_file.is_some() {
                 errors.push(ConfigError::new(
                     format!("{p}.tls.cert_file"),
                     "client certificates are not supported for S3 (the AWS SDK's HTTP client sends none): keep `ca_file` only",
                 ));
-            } else {
-                tls.validate(&format!("{p}.tls"), errors);
             }
         }
         if let Some(canary) = &c.canary {
@@ -351,7 +345,7 @@ sources:
   - { name: c, kind: s3, bucket: b, endpoint: "https://minio:9000", tls: { cert_file: /c.pem, key_file: /k.pem } }
 "#,
             &[
-                "sources[0].tls: applies to an https:// `endpoint`",
+                "sources[0].tls: applies to TLS connections: use an https:// `endpoint`",
                 "sources[0].tls.ca_file: /nonexistent/ca.pem",
                 "sources[1].tls.cert_file: client certificates are not supported for S3",
             ],
