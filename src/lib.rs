@@ -9,8 +9,6 @@
 //! | [`sync`] | locks that outlive a panic |
 //! | [`secrets`] | the secrets list and scrubbing them from logs and errors |
 //! | [`error`] | `ProbeError` and its bounded `Reason` |
-//! | [`urls`] | whether a Redis or Postgres URL is one its client can use, for sources and the job store alike |
-//! | [`redis_connection`] | the lazily connected Redis connection a Redis source and a Redis job store each keep, checked after idleness |
 //! | [`metric`] | metric declarations: `Metric` (name, type, HELP, labels, docs) and `Section` |
 //! | [`native`] | native histograms: sparse exponential buckets, as Prometheus 3 reads them |
 //! | [`sample`] | samples and metric families probes return |
@@ -18,6 +16,7 @@
 //! | [`timetemplate`] | `{{now-5m}}` time windows in check arguments |
 //! | [`certificates`] | the TLS endpoints of sources, the chain each presents and its expiry |
 //! | [`config_core`] | the config core every kind builds on: errors, durations, shared source and check fields, check plans, what a check publishes (`shape`), parsing helpers, `${env:}`/`${file:}` references |
+//! | [`clients`] | the client plumbing the kinds and the job store share: whether a Redis or Postgres URL is one its client can use, the Redis client and its connection checked after idleness, the Postgres options and pools |
 //! | [`self_metrics`] | the exporter's own metrics: declared once, and computed from the state the runtime hands over at each scrape |
 //! | [`jobs`] | jobs that report in: their config, schedules, states, store and ping handling |
 //! | [`sources`] | the `Kind`, `Source` and `Probe` traits, one module (or folder) per kind, the registry listing them, and the helpers the kinds share (rows of query-style checks, worker heartbeats, windows over counters) |
@@ -40,6 +39,7 @@
 #![warn(missing_docs)]
 
 pub mod certificates;
+pub mod clients;
 pub mod config;
 pub mod config_core;
 pub mod error;
@@ -48,7 +48,6 @@ pub mod jobs;
 pub mod logging;
 pub mod metric;
 pub mod native;
-pub mod redis_connection;
 pub mod reference;
 pub mod runtime;
 pub mod sample;
@@ -59,4 +58,3 @@ pub mod sources;
 pub mod sync;
 pub mod timetemplate;
 pub mod topn;
-pub mod urls;

@@ -524,11 +524,16 @@ fn store_settings(s: JobStoreConfig, errors: &mut Vec<ConfigError>) -> Option<St
             }
             if let Some(tls) = &s.tls {
                 let secure = url.starts_with("rediss://");
-                tls.validate("job_store.tls", secure, crate::urls::REDIS_TLS_FIX, errors);
+                tls.validate(
+                    "job_store.tls",
+                    secure,
+                    crate::clients::urls::REDIS_TLS_FIX,
+                    errors,
+                );
             }
             // Registered first, so that a password in the URL is scrubbed from its error.
             crate::secrets::register_url_password(&url);
-            if let Err(e) = crate::urls::redis(&url) {
+            if let Err(e) = crate::clients::urls::redis(&url) {
                 errors.push(ConfigError::new("job_store.redis", e));
             }
             StoreKind::Redis {
@@ -564,7 +569,7 @@ fn store_settings(s: JobStoreConfig, errors: &mut Vec<ConfigError>) -> Option<St
                 ));
             }
             crate::secrets::register_url_password(&url);
-            if let Err(e) = crate::urls::postgres(&url) {
+            if let Err(e) = crate::clients::urls::postgres(&url) {
                 errors.push(ConfigError::new("job_store.postgres", e));
             }
             StoreKind::Postgres { url, table }

@@ -3,11 +3,10 @@
 //! advisory lock, so replicas writing at once never lose a ping or pass a key's cap.
 
 use std::collections::BTreeMap;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::PgPool;
 use sqlx::Row;
 
 use super::{decode, OpenError, StoreError, MAX_LOADED};
@@ -37,13 +36,10 @@ impl PostgresStore {
     /// The store at `url`, in `table`, waiting at most `timeout` for a connection; nothing
     /// connects yet.
     pub fn open(url: &str, table: &str, timeout: Duration) -> Result<PostgresStore, OpenError> {
-        let options = PgConnectOptions::from_str(url).map_err(|e| OpenError::new("postgres", e))?;
-        let pool = PgPoolOptions::new()
-            .max_connections(MAX_CONNECTIONS)
-            .min_connections(0)
-            .acquire_timeout(timeout)
-            .idle_timeout(IDLE_TIMEOUT)
-            .connect_lazy_with(options.application_name("pulse-exporter-jobs"));
+        let options = crate::clients::postgres::options(url, "pulse-exporter-jobs")
+            .map_err(|e| OpenError::new("postgres", e))?;
+        let pool =
+            crate::clients::postgres::pool(options, MAX_CONNECTIONS, timeout, Some(IDLE_TIMEOUT));
         Ok(PostgresStore {
             pool,
             table: table.to_owned(),

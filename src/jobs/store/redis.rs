@@ -8,8 +8,8 @@ use std::time::Duration;
 use redis::aio::ConnectionManager;
 
 use super::{decode, OpenError, StoreError, MAX_LOADED};
+use crate::clients::redis::{ClientError, RedisConnection};
 use crate::jobs::state::JobState;
-use crate::redis_connection::RedisConnection;
 
 /// How often a write is retried when another replica wrote the same job in between.
 const CAS_ATTEMPTS: usize = 16;
@@ -62,14 +62,10 @@ impl RedisStore {
         prefix: &str,
         tls: Option<&crate::config_core::tls::TlsFiles>,
     ) -> Result<RedisStore, OpenError> {
-        let client = match tls {
-            Some(tls) => {
-                let certs = tls.load().map_err(OpenError::tls)?.into_redis();
-                redis::Client::build_with_tls(url, certs)
-            }
-            None => redis::Client::open(url),
-        }
-        .map_err(|e| OpenError::new("redis", e))?;
+        let client = crate::clients::redis::client(url, tls).map_err(|e| match e {
+            ClientError::Tls(field) => OpenError::tls(field),
+            ClientError::Url(e) => OpenError::new("redis", e),
+        })?;
         Ok(RedisStore {
             conn: RedisConnection::new(client, IO_TIMEOUT),
             prefix: prefix.to_owned(),

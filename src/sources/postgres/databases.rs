@@ -11,7 +11,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use regex::Regex;
 use serde::Deserialize;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgConnectOptions;
 use sqlx::Row;
 use tokio::time::Instant;
 
@@ -154,13 +154,12 @@ impl FanoutProbe {
     /// The check's rows in `database`, on a connection opened for this run alone.
     async fn one(&self, database: &str, deadline: Instant) -> Result<Output, ProbeError> {
         let options = self.fanout.options.clone().database(database);
-        let pool = CheckPool::new(
-            PgPoolOptions::new()
-                .max_connections(1)
-                .min_connections(0)
-                .acquire_timeout(Duration::from_secs(30))
-                .connect_lazy_with(options),
-        );
+        let pool = CheckPool::new(crate::clients::postgres::pool(
+            options,
+            1,
+            Duration::from_secs(30),
+            None,
+        ));
         let mut sink = self.shape.sink(&self.metric, &self.help, self.max_series);
         let mut first = true;
         let result = stream_rows(&pool, &self.sql, deadline, |row| {

@@ -41,8 +41,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
-use sqlx::{ConnectOptions, PgConnection};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgSslMode};
+use sqlx::PgConnection;
 use tokio::sync::Mutex;
 
 use super::{Kind, Parsed, Probe, Source};
@@ -269,7 +269,7 @@ impl Kind for Postgres {
         if let Some(l) = config.load.on() {
             l.validate(&format!("{path}.load"), errors);
         }
-        if let Err(e) = crate::urls::postgres(&config.url) {
+        if let Err(e) = crate::clients::urls::postgres(&config.url) {
             errors.push(ConfigError::new(format!("{path}.url"), e));
         }
         // An exporter holding more than 100 connections is a load on the database, not a probe.
@@ -377,32 +377,18 @@ pub struct PostgresSource {
 impl Connect<PostgresConfig> for PostgresSource {
     fn connect(config: &PostgresConfig, name: &str) -> Result<Self, ConnectError> {
         crate::secrets::register_url_password(&config.url);
-        let options = PgConnectOptions::from_str(&config.url)
-            .map_err(|e| ConnectError::field("url", crate::secrets::scrub(&e.to_string())))?
-            .log_statements(tracing::log::LevelFilter::Trace)
-            // sqlx warns about every statement over a second, on every run: a slow query is
-            // what pulse_check_duration_seconds and the alerts report, not a log line.
-            .log_slow_statements(
-                tracing::log::LevelFilter::Debug,
-                std::time::Duration::from_secs(1),
-            );
-        // The URL's own `application_name` (how a DBA tells our sessions apart) is kept.
-        let options = match options.get_application_name() {
-            Some(_) => options,
-            None => options.application_name("pulse-exporter"),
-        };
+        let options = crate::clients::postgres::options(&config.url, "pulse-exporter")
+            .map_err(|e| ConnectError::field("url", crate::secrets::scrub(&e.to_string())))?;
         let fanout = config
             .databases
             .as_ref()
             .map(|d| Arc::new(d.fanout(options.clone())));
-        let pool = CheckPool::new(
-            PgPoolOptions::new()
-                .max_connections(config.max_connections)
-                .min_connections(0)
-                .acquire_timeout(Duration::from_secs(30))
-                .idle_timeout(Some(Duration::from_secs(300)))
-                .connect_lazy_with(options.clone()),
-        );
+        let pool = CheckPool::new(crate::clients::postgres::pool(
+            options.clone(),
+            config.max_connections,
+            Duration::from_secs(30),
+            Some(Duration::from_secs(300)),
+        ));
         Ok(PostgresSource {
             name: name.to_owned(),
             options,

@@ -6,8 +6,8 @@ use std::time::Duration;
 use redis::aio::ConnectionManager;
 use redis::RedisError;
 
+use crate::clients::redis::RedisConnection;
 use crate::error::{ProbeError, Reason};
-use crate::redis_connection::RedisConnection;
 
 /// Connect and response timeout of the Redis connection manager: fixed, since the scheduler
 /// bounds every run; it only keeps a dead connection from hanging the manager, whichever

@@ -190,7 +190,7 @@ impl Kind for Redis {
             l.validate(&format!("{path}.latency"), errors);
         }
         let url = parsed.settings.url.as_str();
-        if let Err(e) = crate::urls::redis(url) {
+        if let Err(e) = crate::clients::urls::redis(url) {
             errors.push(ConfigError::new(format!("{path}.url"), e));
         }
         if let Some(tls) = &parsed.settings.tls {
@@ -198,7 +198,7 @@ impl Kind for Redis {
             tls.validate(
                 &format!("{path}.tls"),
                 secure,
-                crate::urls::REDIS_TLS_FIX,
+                crate::clients::urls::REDIS_TLS_FIX,
                 errors,
             );
         }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::client::Conn;
 use super::{commands, health, heartbeats, keys, latency, RedisCheck, RedisConfig};
+use crate::clients::redis::ClientError;
 use crate::config_core::{CheckConfig, CheckPlan, Split};
 use crate::sources::heartbeat::Tracker;
 use crate::sources::{Connect, ConnectError};
@@ -19,16 +20,13 @@ pub struct RedisSource {
 impl Connect<RedisConfig> for RedisSource {
     fn connect(config: &RedisConfig, name: &str) -> Result<Self, ConnectError> {
         crate::secrets::register_url_password(&config.url);
-        let scrub = |e: redis::RedisError| {
-            ConnectError::field("url", crate::secrets::scrub(&e.to_string()))
-        };
-        let client = match &config.tls {
-            Some(tls) => {
-                let certs = tls.load().map_err(ConnectError::tls)?.into_redis();
-                redis::Client::build_with_tls(config.url.as_str(), certs).map_err(scrub)?
-            }
-            None => redis::Client::open(config.url.as_str()).map_err(scrub)?,
-        };
+        let client = crate::clients::redis::client(config.url.as_str(), config.tls.as_ref())
+            .map_err(|e| match e {
+                ClientError::Tls(field) => ConnectError::tls(field),
+                ClientError::Url(e) => {
+                    ConnectError::field("url", crate::secrets::scrub(&e.to_string()))
+                }
+            })?;
         Ok(RedisSource {
             name: name.to_owned(),
             conn: Arc::new(Conn::new(client)),

@@ -1,7 +1,8 @@
-//! The lazily connected, self-reconnecting Redis connection that a Redis source (for its
-//! probes) and a Redis job store (for pings and reads) each keep: connected on first use,
-//! PINGed after an idle second and reconnected once when the server closed it, dropped after
-//! an answer it cannot read.
+//! The Redis client and the lazily connected, self-reconnecting connection that a Redis
+//! source (for its probes) and a Redis job store (for pings and reads) each keep: the client
+//! built from the URL and its `tls:` files one way ([`client`]), the connection made on first
+//! use, PINGed after an idle second and reconnected once when the server closed it, dropped
+//! after an answer it cannot read.
 
 use std::time::{Duration, Instant};
 
@@ -9,7 +10,28 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::RedisError;
 use tokio::sync::Mutex;
 
+use crate::config_core::tls::TlsFiles;
 use crate::sync::MutexExt;
+
+/// Why a Redis client could not be built.
+#[derive(Debug)]
+pub enum ClientError {
+    /// A file of `tls:` ([`TlsFiles::load`]): the field and why.
+    Tls((&'static str, String)),
+    /// The URL, as the client read it (may hold a password: scrub before showing it).
+    Url(RedisError),
+}
+
+/// The client of `url`, trusting and showing what `tls` names; nothing connects yet.
+pub fn client(url: &str, tls: Option<&TlsFiles>) -> Result<redis::Client, ClientError> {
+    match tls {
+        Some(tls) => {
+            let certs = tls.load().map_err(ClientError::Tls)?.into_redis();
+            redis::Client::build_with_tls(url, certs).map_err(ClientError::Url)
+        }
+        None => redis::Client::open(url).map_err(ClientError::Url),
+    }
+}
 
 /// A connection idle this long is PINGed before it is used: servers and proxies close idle
 /// clients (Redis `timeout`, managed services, load balancers), and the first command on

@@ -1,0 +1,8 @@
+//! The client plumbing the source kinds and the job store share, so that a Redis or Postgres
+//! client is built one way wherever it is used: whether a URL is one its client can use
+//! ([`urls`]), the Redis client and its self-reconnecting connection ([`redis`]), and the
+//! Postgres connect options and lazily connected pool ([`postgres`]).
+
+pub mod postgres;
+pub mod redis;
+pub mod urls;
