@@ -50,26 +50,45 @@ pub fn whole_match_patterns(
         .collect()
 }
 
-/// Records what is wrong with the timing of a read of a server's statistics (`statements`,
-/// `tables`, `latency`): the interval is the window its numbers cover, 10s to 1h, and the
-/// timeout must end each read before the next one starts.
-pub fn statistics_timing(
-    path: &str,
-    interval: Duration,
-    timeout: Duration,
-    errors: &mut Vec<ConfigError>,
-) {
-    if !(10..=3600).contains(&interval.as_secs()) {
-        errors.push(ConfigError::new(
-            format!("{path}.interval"),
-            "must be between 10s and 1h: the window each read's numbers cover",
-        ));
-    }
-    if timeout.is_zero() || timeout >= interval {
-        errors.push(ConfigError::new(
-            format!("{path}.timeout"),
-            "must be above 0 and shorter than the interval, or reads would overlap",
-        ));
+/// What every statistics check (Redis's and MongoDB's `latency:`, Postgres's `statements:`
+/// and `tables:`) has in common: how often it reads the server's statistics, how long a read
+/// may take, how many items it publishes. Each check's settings keep these three fields by
+/// name (a flattened struct would lose `deny_unknown_fields`, which names a misspelt field),
+/// and take their defaults and rules from here.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Statistics {
+    /// The window each read's numbers cover.
+    pub interval: Duration,
+    /// How long one read may take.
+    pub timeout: Duration,
+    /// Items published.
+    pub top: usize,
+}
+
+/// The defaults of every statistics check: a read a minute, 5 s for it, the top 20.
+pub const STATISTICS: Statistics = Statistics {
+    interval: Duration::from_secs(60),
+    timeout: Duration::from_secs(5),
+    top: 20,
+};
+
+impl Statistics {
+    /// Records what is wrong, at `path`: the interval is the window its numbers cover, 10s to
+    /// 1h; the timeout must end each read before the next one starts; the top is 1 to 100.
+    pub fn validate(&self, path: &str, errors: &mut Vec<ConfigError>) {
+        if !(10..=3600).contains(&self.interval.as_secs()) {
+            errors.push(ConfigError::new(
+                format!("{path}.interval"),
+                "must be between 10s and 1h: the window each read's numbers cover",
+            ));
+        }
+        if self.timeout.is_zero() || self.timeout >= self.interval {
+            errors.push(ConfigError::new(
+                format!("{path}.timeout"),
+                "must be above 0 and shorter than the interval, or reads would overlap",
+            ));
+        }
+        in_range(&format!("{path}.top"), self.top as u64, 1, 100, errors);
     }
 }
 
@@ -271,6 +290,7 @@ pub fn drop_fits(path: &str, drop: &DropAlert, series: &[Series], errors: &mut V
 
 #[cfg(test)]
 mod tests {
+    use super::{Duration, Statistics, STATISTICS};
 
     #[test]
     fn a_drop_alert_takes_a_count_and_names_its_bad_field() {
@@ -334,5 +354,47 @@ mod tests {
         ] {
             assert!(e.contains(expected), "{expected:?} not in:\n{e}");
         }
+    }
+
+    /// The four statistics checks take their defaults from one place, and those defaults
+    /// pass their own rules.
+    #[test]
+    fn every_statistics_check_starts_from_the_same_valid_defaults() {
+        let mut errors = Vec::new();
+        STATISTICS.validate("latency", &mut errors);
+        assert!(errors.is_empty(), "{errors:?}");
+        let defaults = |interval: Duration, timeout: Duration, top: usize| Statistics {
+            interval,
+            timeout,
+            top,
+        };
+        use crate::sources::{mongodb, postgres, redis};
+        let r = redis::latency::LatencySettings::default();
+        let m = mongodb::latency::LatencySettings::default();
+        let s = postgres::statements::StatementsSettings::default();
+        let t = postgres::tables::TablesSettings::default();
+        for (i, d) in [
+            defaults(r.interval.0, r.timeout.0, r.top),
+            defaults(m.interval.0, m.timeout.0, m.top),
+            defaults(s.interval.0, s.timeout.0, s.top),
+            defaults(t.interval.0, t.timeout.0, t.top),
+        ]
+        .iter()
+        .enumerate()
+        {
+            assert_eq!(*d, STATISTICS, "check {i}");
+        }
+        let mut errors = Vec::new();
+        let bad = defaults(Duration::from_secs(5), Duration::from_secs(5), 0);
+        bad.validate("statements", &mut errors);
+        let fields: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "statements.interval",
+                "statements.timeout",
+                "statements.top"
+            ]
+        );
     }
 }

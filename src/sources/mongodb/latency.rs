@@ -24,7 +24,7 @@ use tokio::time::Instant;
 
 use super::client::{classify, Shared};
 use super::decode::number;
-use crate::config_core::validate::{in_range, statistics_timing};
+use crate::config_core::validate::{Statistics, STATISTICS};
 use crate::config_core::{ConfigError, Dur};
 use crate::metric::Metric;
 use crate::sample::{unix_now, HistogramData, Output};
@@ -51,9 +51,9 @@ pub struct LatencySettings {
 impl Default for LatencySettings {
     fn default() -> Self {
         LatencySettings {
-            interval: Dur(Duration::from_secs(60)),
-            timeout: Dur(Duration::from_secs(5)),
-            top: 20,
+            interval: Dur(STATISTICS.interval),
+            timeout: Dur(STATISTICS.timeout),
+            top: STATISTICS.top,
         }
     }
 }
@@ -61,8 +61,12 @@ impl Default for LatencySettings {
 impl LatencySettings {
     /// Records what is wrong with these settings, at `path`.
     pub fn validate(&self, path: &str, errors: &mut Vec<ConfigError>) {
-        statistics_timing(path, self.interval.0, self.timeout.0, errors);
-        in_range(&format!("{path}.top"), self.top as u64, 1, 100, errors);
+        Statistics {
+            interval: self.interval.0,
+            timeout: self.timeout.0,
+            top: self.top,
+        }
+        .validate(path, errors);
     }
 }
 

@@ -43,7 +43,7 @@ use super::metrics::{
 };
 use super::plans::{self, PlanSettings, Plans, Skip};
 use super::session::{classify, read_only, CheckPool, Tx};
-use crate::config_core::validate::{in_range, statistics_timing};
+use crate::config_core::validate::{in_range, Statistics, STATISTICS};
 use crate::config_core::{ConfigError, Dur, Switch};
 use crate::error::ProbeError;
 use crate::sample::Output;
@@ -84,9 +84,9 @@ pub struct StatementsSettings {
 impl Default for StatementsSettings {
     fn default() -> Self {
         StatementsSettings {
-            interval: Dur(Duration::from_secs(60)),
-            timeout: Dur(Duration::from_secs(5)),
-            top: 20,
+            interval: Dur(STATISTICS.interval),
+            timeout: Dur(STATISTICS.timeout),
+            top: STATISTICS.top,
             text: true,
             text_length: 200,
             plans: Switch::default(),
@@ -97,8 +97,12 @@ impl Default for StatementsSettings {
 impl StatementsSettings {
     /// Records what is wrong with these settings, at `path`.
     pub fn validate(&self, path: &str, errors: &mut Vec<ConfigError>) {
-        statistics_timing(path, self.interval.0, self.timeout.0, errors);
-        in_range(&format!("{path}.top"), self.top as u64, 1, 100, errors);
+        Statistics {
+            interval: self.interval.0,
+            timeout: self.timeout.0,
+            top: self.top,
+        }
+        .validate(path, errors);
         in_range(
             &format!("{path}.text_length"),
             self.text_length as u64,

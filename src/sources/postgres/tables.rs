@@ -10,7 +10,6 @@
 //! The view is per database: the tables of the source's URL database are read.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use serde::Deserialize;
 use sqlx::Row;
@@ -23,7 +22,7 @@ use super::metrics::{
     TABLE_SEQ_SCANS,
 };
 use super::session::{classify, read_only, CheckPool};
-use crate::config_core::validate::{in_range, statistics_timing};
+use crate::config_core::validate::{in_range, Statistics, STATISTICS};
 use crate::config_core::{ConfigError, Dur};
 use crate::error::ProbeError;
 use crate::sample::Output;
@@ -60,9 +59,9 @@ pub struct TablesSettings {
 impl Default for TablesSettings {
     fn default() -> Self {
         TablesSettings {
-            interval: Dur(Duration::from_secs(60)),
-            timeout: Dur(Duration::from_secs(5)),
-            top: 20,
+            interval: Dur(STATISTICS.interval),
+            timeout: Dur(STATISTICS.timeout),
+            top: STATISTICS.top,
             whole_read_rows: 100_000,
             whole_reads_per_minute: 1.0,
         }
@@ -72,8 +71,12 @@ impl Default for TablesSettings {
 impl TablesSettings {
     /// Records what is wrong with these settings, at `path`.
     pub fn validate(&self, path: &str, errors: &mut Vec<ConfigError>) {
-        statistics_timing(path, self.interval.0, self.timeout.0, errors);
-        in_range(&format!("{path}.top"), self.top as u64, 1, 100, errors);
+        Statistics {
+            interval: self.interval.0,
+            timeout: self.timeout.0,
+            top: self.top,
+        }
+        .validate(path, errors);
         in_range(
             &format!("{path}.whole_read_rows"),
             self.whole_read_rows,

@@ -20,7 +20,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use super::client::{classify, Conn};
-use crate::config_core::validate::{in_range, statistics_timing};
+use crate::config_core::validate::{in_range, Statistics, STATISTICS};
 use crate::config_core::{ConfigError, Dur};
 use crate::metric::Metric;
 use crate::sample::{HistogramData, Output};
@@ -55,9 +55,9 @@ pub struct LatencySettings {
 impl Default for LatencySettings {
     fn default() -> Self {
         LatencySettings {
-            interval: Dur(Duration::from_secs(60)),
-            timeout: Dur(Duration::from_secs(5)),
-            top: 20,
+            interval: Dur(STATISTICS.interval),
+            timeout: Dur(STATISTICS.timeout),
+            top: STATISTICS.top,
             p99_limit: Dur(Duration::from_millis(10)),
             slowlog_entries: 128,
         }
@@ -67,14 +67,18 @@ impl Default for LatencySettings {
 impl LatencySettings {
     /// Records what is wrong with these settings, at `path`.
     pub fn validate(&self, path: &str, errors: &mut Vec<ConfigError>) {
-        statistics_timing(path, self.interval.0, self.timeout.0, errors);
+        Statistics {
+            interval: self.interval.0,
+            timeout: self.timeout.0,
+            top: self.top,
+        }
+        .validate(path, errors);
         if self.p99_limit.0.is_zero() {
             errors.push(ConfigError::new(
                 format!("{path}.p99_limit"),
                 "must be above 0, e.g. 10ms",
             ));
         }
-        in_range(&format!("{path}.top"), self.top as u64, 1, 100, errors);
         in_range(
             &format!("{path}.slowlog_entries"),
             self.slowlog_entries as u64,
