@@ -12,7 +12,7 @@ use pulse_exporter::config::load_str;
 use pulse_exporter::config_core::CheckPlan;
 use pulse_exporter::runtime::app::App;
 use pulse_exporter::runtime::store::Store;
-use pulse_exporter::sample::{label, Output};
+use pulse_exporter::series::sample::{label, Output};
 use pulse_exporter::serve::collector::SnapshotCollector;
 use pulse_exporter::serve::encoded::Encoded;
 use pulse_exporter::serve::exposition::{self, Format};

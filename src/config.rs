@@ -616,7 +616,7 @@ fn validate_published(
     for (field, value) in published {
         // HELP text and labels are served in every scrape: a long one costs every scrape.
         let max = match field.starts_with("const_labels.") {
-            true => crate::sample::MAX_LABEL_VALUE_BYTES,
+            true => crate::series::sample::MAX_LABEL_VALUE_BYTES,
             false => MAX_TEXT_BYTES,
         };
         if value.len() > max {

@@ -8,18 +8,11 @@
 //! |---|---|
 //! | [`sync`] | locks that outlive a panic |
 //! | [`secrets`] | the secrets list and scrubbing them from logs and errors |
-//! | [`error`] | `ProbeError` and its bounded `Reason` |
-//! | [`metric`] | metric declarations: `Metric` (name, type, HELP, labels, docs) and `Section` |
-//! | [`native`] | native histograms: sparse exponential buckets, as Prometheus 3 reads them |
-//! | [`sample`] | samples and metric families probes return |
-//! | [`topn`] | keeping the items with the largest keys of a stream |
-//! | [`timetemplate`] | `{{now-5m}}` time windows in check arguments |
-//! | [`certificates`] | the TLS endpoints of sources, the chain each presents and its expiry |
-//! | [`config_core`] | the config core every kind builds on: errors, durations, shared source and check fields, check plans, what a check publishes (`shape`), parsing helpers, `${env:}`/`${file:}` references |
+//! | [`config_core`] | the config core every kind builds on: errors, durations, shared source and check fields, check plans, what a check publishes (`shape`), parsing helpers, `${env:}`/`${file:}` references, `{{now-5m}}` time windows in check arguments |
 //! | [`clients`] | the client plumbing the kinds and the job store share: whether a Redis or Postgres URL is one its client can use, the Redis client and its connection checked after idleness, the Postgres options and pools |
-//! | [`self_metrics`] | the exporter's own metrics: declared once, and computed from the state the runtime hands over at each scrape |
+//! | [`series`] | what a probe returns and how it is declared: samples and metric families, metric declarations, native histograms, bounded tops, the probe errors and their bounded reasons, and the exporter's own metrics, computed from the state the runtime hands over at each scrape |
 //! | [`jobs`] | jobs that report in: their config, schedules, states, store and ping handling |
-//! | [`sources`] | the `Kind`, `Source` and `Probe` traits, one module (or folder) per kind, the registry listing them, and the helpers the kinds share (rows of query-style checks, worker heartbeats, windows over counters) |
+//! | [`sources`] | the `Kind`, `Source` and `Probe` traits, one module (or folder) per kind, the registry listing them, and the helpers the kinds share (rows of query-style checks, worker heartbeats, windows over counters, the TLS endpoints of sources and the certificate chain each presents) |
 //! | [`config`] | the config file as a whole: sources of every kind through the registry, rules across them |
 //! | [`generate`] | dashboards and alerting rules generated from a config (`dashboards`, `rules`, `/dashboards.json`, `/rules.yml`) |
 //! | [`runtime`] | running a config: app and reload, scheduler, store, shard, certificate reads, config watching |
@@ -38,23 +31,16 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod certificates;
 pub mod clients;
 pub mod config;
 pub mod config_core;
-pub mod error;
 pub mod generate;
 pub mod jobs;
 pub mod logging;
-pub mod metric;
-pub mod native;
 pub mod reference;
 pub mod runtime;
-pub mod sample;
 pub mod secrets;
-pub mod self_metrics;
+pub mod series;
 pub mod serve;
 pub mod sources;
 pub mod sync;
-pub mod timetemplate;
-pub mod topn;

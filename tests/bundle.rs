@@ -760,7 +760,7 @@ fn known_metrics() -> BTreeSet<String> {
     // A built-in histogram is also its classic series.
     for m in pulse_exporter::reference::metrics::all() {
         known.insert(m.name.to_owned());
-        if m.kind == pulse_exporter::metric::MetricType::Histogram {
+        if m.kind == pulse_exporter::series::metric::MetricType::Histogram {
             for suffix in ["_bucket", "_sum", "_count"] {
                 known.insert(format!("{}{suffix}", m.name));
             }

@@ -404,3 +404,32 @@ fn the_table_of_test_file_to_services_holds_every_file_and_what_it_uses() {
         }
     }
 }
+
+/// The top of `src/` holds the crate's root, the binary's, the config file as a whole, and
+/// the three modules everything else builds on (logging, secrets, locks); the rest lives in
+/// folders named for what they hold (`series/`, `clients/`, `config_core/`, `sources/`, …).
+#[test]
+fn the_top_of_src_holds_six_files() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let top: BTreeSet<String> = std::fs::read_dir(&src)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+        .map(|p| p.file_name().unwrap().to_str().unwrap().to_owned())
+        .collect();
+    let expected: BTreeSet<String> = [
+        "config.rs",
+        "lib.rs",
+        "logging.rs",
+        "main.rs",
+        "secrets.rs",
+        "sync.rs",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    assert_eq!(
+        top, expected,
+        "a new module belongs in the folder of what it holds"
+    );
+}

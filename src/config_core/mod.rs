@@ -6,7 +6,7 @@
 //! kinds, in `crate::config` and `crate::sources::registry`. Parsing helpers live in
 //! [`parse`], `${env:}`/`${file:}` references in `interpolate`, shared naming and timing rules
 //! in [`validate`], errors and their report in `errors`, durations, sizes and time zones in
-//! `units` (both re-exported here).
+//! `units` (both re-exported here), `{{now-5m}}` windows of check arguments in [`time_template`].
 
 pub mod collisions;
 pub mod display;
@@ -20,6 +20,7 @@ pub mod shape;
 pub mod suggest;
 pub mod switch;
 pub mod template;
+pub mod time_template;
 pub mod tls;
 mod units;
 pub mod validate;

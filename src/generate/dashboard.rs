@@ -21,7 +21,7 @@ use crate::config_core::display::PanelKind;
 use crate::config_core::drop_alert::{promql_duration, DropAlert};
 use crate::config_core::dur_text;
 use crate::config_core::shape::{regex_literal, Builtin, PanelExpr, Series, Shape};
-use crate::self_metrics::{SOURCE_DURATION, SOURCE_FAILURES, SOURCE_UP};
+use crate::series::own_metrics::{SOURCE_DURATION, SOURCE_FAILURES, SOURCE_UP};
 
 /// The dashboard's variable filter, added to every selector.
 const VAR: &str = "instance=~\"$instance\"";

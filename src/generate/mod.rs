@@ -20,7 +20,7 @@ pub mod usual;
 use crate::config::{Config, SourceConfig};
 use crate::config_core::shape::{regex_literal, Pin, Series};
 use crate::config_core::{CheckCommon, CheckPlan};
-use crate::self_metrics::{CHECK_SUCCESS, SOURCE_UP};
+use crate::series::own_metrics::{CHECK_SUCCESS, SOURCE_UP};
 
 /// One check as the generators see it: its source, its plan, its fields and what it
 /// publishes.

@@ -19,7 +19,7 @@ use crate::config_core::display::{Ratio, Threshold, DEFAULT_RATIO_WINDOW};
 use crate::config_core::drop_alert::{promql_duration, DropAlert};
 use crate::config_core::dur_text;
 use crate::config_core::shape::{regex_literal, Series, Shape};
-use crate::self_metrics::{CHECK_LAST_SUCCESS, CHECK_SUCCESS, SOURCE_UP};
+use crate::series::own_metrics::{CHECK_LAST_SUCCESS, CHECK_SUCCESS, SOURCE_UP};
 
 /// How a copied alert is kept to the sources of the config it was generated from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

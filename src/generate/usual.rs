@@ -13,7 +13,7 @@ use crate::config_core::drop_alert::{
     promql_duration, DropAlert, DEFAULT_DROP_WINDOW, MIN_KNOWN_PERIODS,
 };
 use crate::config_core::shape::{Series, Shape};
-use crate::self_metrics::TIMEZONE_OFFSET;
+use crate::series::own_metrics::TIMEZONE_OFFSET;
 use std::time::Duration;
 
 /// Seconds in a day: periods of whole days compare local times.

@@ -3,8 +3,8 @@
 
 use crate::jobs::config::JobSpec;
 use crate::jobs::state::JobState;
-use crate::metric::{Metric, Section};
-use crate::sample::{Family, HistogramData, Output};
+use crate::series::metric::{Metric, Section};
+use crate::series::sample::{Family, HistogramData, Output};
 
 /// The jobs' section of docs/metrics.md.
 pub const SECTION: Section = Section {

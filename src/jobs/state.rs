@@ -107,12 +107,12 @@ pub struct JobState {
 }
 
 /// The durations of a job's finished runs: native buckets (the classic ones are derived at
-/// publishing, [`crate::sample::HistogramData::from_native`]), their sum and count.
+/// publishing, [`crate::series::sample::HistogramData::from_native`]), their sum and count.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Durations {
     /// Runs per native bucket.
-    pub buckets: crate::native::NativeBuckets,
+    pub buckets: crate::series::native_histogram::NativeBuckets,
     /// Seconds of all of them.
     pub sum: f64,
     /// How many.

@@ -15,7 +15,7 @@ use crate::jobs::config::{JobSpec, JobsConfig};
 use crate::jobs::metrics::{job_families, JOB_STORE_UP};
 use crate::jobs::state::{Applied, JobState, Ping, ABANDON_AFTER};
 use crate::jobs::store::{OpenError, Store};
-use crate::sample::{unix_now, Family, Output};
+use crate::series::sample::{unix_now, Family, Output};
 
 /// Pings one job may send per second, sustained.
 pub const PINGS_PER_SECOND: u32 = 5;

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use crate::metric::{Metric, MetricType, Section};
+use crate::series::metric::{Metric, MetricType, Section};
 use crate::sources::registry::KINDS;
 
 use super::one_line;
@@ -30,7 +30,7 @@ const PREAMBLE: &str = "Every built-in metric pulse-exporter emits. Dashboards a
 /// Every section, in the order of the reference: the self metrics, the kinds as
 /// [`KINDS`] lists them, then the worker heartbeats that several kinds publish.
 pub fn sections() -> Vec<Section> {
-    crate::self_metrics::SECTIONS
+    crate::series::own_metrics::SECTIONS
         .iter()
         .copied()
         .chain(KINDS.iter().map(|k| k.metrics_section()))

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use tokio::time::Instant;
 
-use crate::certificates::{read, Endpoints, TlsEndpoint, REFRESH, RETRY};
 use crate::runtime::store::Store;
+use crate::sources::certificates::{read, Endpoints, TlsEndpoint, REFRESH, RETRY};
 use crate::sources::{Probe, ProbeFuture};
 
 /// A source's health probe that also reads its endpoints' certificates when due (every
@@ -94,7 +94,7 @@ impl Probe for Watch {
 
 /// Reads every endpoint's chain at once and records what it finds; true when every read
 /// succeeded. A failed read keeps the last expiry read (until
-/// [`crate::certificates::STALE_AFTER`]): the source's health probe says why the server
+/// [`crate::sources::certificates::STALE_AFTER`]): the source's health probe says why the server
 /// cannot be reached.
 async fn refresh(endpoints: &Endpoints, source: &str, store: &Store) -> bool {
     let list = match endpoints.list().await {

@@ -11,8 +11,8 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::config_core::CheckPlan;
-use crate::error::{ProbeError, Reason};
 use crate::runtime::store::{Store, Transition};
+use crate::series::probe_error::{ProbeError, Reason};
 use crate::sources::Probe;
 
 /// Longest start delay (a tenth of the interval, at most this): checks spread out instead of
@@ -26,7 +26,7 @@ pub struct RunSummary {
     pub result: Result<usize, ProbeError>,
     /// How long the run took.
     pub duration: Duration,
-    /// Why a successful run could not measure (see [`crate::sample::Output::unmeasured`]).
+    /// Why a successful run could not measure (see [`crate::series::sample::Output::unmeasured`]).
     pub unmeasured: Option<String>,
 }
 

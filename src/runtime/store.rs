@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use crate::config_core::CheckPlan;
-use crate::error::{ProbeError, Reason};
-use crate::sample::Output;
+use crate::series::probe_error::{ProbeError, Reason};
+use crate::series::sample::Output;
 
 /// Key of a check in the store: (source, check).
 pub type CheckKey = (String, String);
@@ -144,7 +144,7 @@ pub struct Store {
     /// The expiry of the web server's own certificate, when it serves TLS.
     web_certificate: Mutex<Option<f64>>,
     /// The `pulse_job_*` series, as the job tracker last published them.
-    jobs: Mutex<Arc<Vec<crate::sample::Family>>>,
+    jobs: Mutex<Arc<Vec<crate::series::sample::Family>>>,
     /// Bumped by every change, so an encoded exposition knows when it is out of date.
     generation: std::sync::atomic::AtomicU64,
 }
@@ -454,7 +454,7 @@ impl Store {
     }
 
     /// Replaces the jobs' series (see [`crate::jobs::tracker`]). The same series again (a store read that found nothing new) keep the encoded body.
-    pub fn set_job_families(&self, families: Vec<crate::sample::Family>) {
+    pub fn set_job_families(&self, families: Vec<crate::series::sample::Family>) {
         let mut jobs = self.jobs.locked();
         if **jobs == families {
             return;
@@ -465,7 +465,7 @@ impl Store {
     }
 
     /// The jobs' series.
-    pub fn job_families(&self) -> Arc<Vec<crate::sample::Family>> {
+    pub fn job_families(&self) -> Arc<Vec<crate::series::sample::Family>> {
         self.jobs.locked().clone()
     }
 
@@ -484,7 +484,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sample::label;
+    use crate::series::sample::label;
 
     fn plan(stale: u64) -> CheckPlan {
         CheckPlan {

@@ -14,10 +14,10 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType as PcType;
 
-use crate::metric::MetricType;
 use crate::runtime::store::{Entry, Store};
-use crate::sample::{Family, Sample};
-use crate::self_metrics::*;
+use crate::series::metric::MetricType;
+use crate::series::own_metrics::*;
+use crate::series::sample::{Family, Sample};
 
 /// Encodes the latest stored results on every scrape.
 #[derive(Debug)]
@@ -151,7 +151,7 @@ fn report_collisions(collided: &BTreeMap<String, u64>) {
 }
 
 fn collisions_family(collided: &BTreeMap<String, u64>) -> Option<Family> {
-    let mut out = crate::sample::Output::default();
+    let mut out = crate::series::sample::Output::default();
     collision_series(&mut out, collided);
     out.families.pop()
 }
@@ -247,8 +247,8 @@ fn encode_value(
                 &buckets,
                 None,
                 prometheus_client::encoding::NativeHistogram {
-                    schema: crate::native::SCHEMA,
-                    zero_threshold: crate::native::ZERO_THRESHOLD,
+                    schema: crate::series::native_histogram::SCHEMA,
+                    zero_threshold: crate::series::native_histogram::ZERO_THRESHOLD,
                     zero_count: native.zero_count,
                     negative: prometheus_client::encoding::NativeHistogramBuckets {
                         spans: &[],
@@ -275,11 +275,12 @@ fn escape_help(help: &str) -> String {
 /// Self metrics: build info and config status (but for one source's scope), and the
 /// per-source health, certificates and per-check outcomes of the sources `scope` covers.
 fn self_metrics(entries: &[Entry], store: &Store, now: SystemTime, scope: &Scope) -> Vec<Family> {
-    let mut out = crate::sample::Output::default();
+    let mut out = crate::series::sample::Output::default();
     if !matches!(scope, Scope::Source(_)) {
         exporter_series(&mut out, &exporter_state(store), now);
     }
-    for (of, endpoint, expiry) in store.certificates(now, crate::certificates::STALE_AFTER) {
+    for (of, endpoint, expiry) in store.certificates(now, crate::sources::certificates::STALE_AFTER)
+    {
         if scope.covers(&of) {
             certificate_series(&mut out, &of, &endpoint, expiry);
         }
@@ -329,16 +330,21 @@ mod tests {
     use std::time::{Duration, SystemTime};
 
     use crate::config_core::{CheckPlan, HEALTH_CHECK};
-    use crate::error::{ProbeError, Reason};
     use crate::runtime::store::Store;
-    use crate::sample::{Family, Output};
+    use crate::series::probe_error::{ProbeError, Reason};
+    use crate::series::sample::{Family, Output};
 
     fn plan(source: &str, check: &str) -> CheckPlan {
         CheckPlan::for_test(source, check)
     }
 
     fn gauge(out: &mut Output, name: &str, help: &str, k: &str, value: f64) {
-        out.gauge(name, help, vec![crate::sample::label("k", k)], value);
+        out.gauge(
+            name,
+            help,
+            vec![crate::series::sample::label("k", k)],
+            value,
+        );
     }
 
     /// The exposition of `store` as a scrape would read it, without the self metrics.
@@ -374,7 +380,7 @@ mod tests {
         out_c.counter(
             "app_jobs",
             "Jobs.",
-            vec![crate::sample::label("k", "4")],
+            vec![crate::series::sample::label("k", "4")],
             4.0,
         );
         for (p, out) in [(&a, out_a), (&b, out_b), (&c, out_c)] {
@@ -502,7 +508,7 @@ mod tests {
         store.set_web_certificate(Some(2e9));
         assert_eq!(expiry(now), (Some(1.9e9), None, Some(2e9)));
         // Not read again for over an hour: no longer published.
-        let later = now + crate::certificates::STALE_AFTER + Duration::from_secs(1);
+        let later = now + crate::sources::certificates::STALE_AFTER + Duration::from_secs(1);
         assert_eq!(expiry(later), (None, None, Some(2e9)));
         // A source a reload removed takes its certificates along.
         store.retain(|_| false);

@@ -260,7 +260,7 @@ async fn probe(
     )));
     if let Some(pending) = warming {
         let gauge = prometheus_client::metrics::gauge::ConstGauge::new(i64::from(pending > 0));
-        let warming = &crate::self_metrics::PROBE_WARMING;
+        let warming = &crate::series::own_metrics::PROBE_WARMING;
         // The registry adds the final period back.
         registry.register(warming.name, warming.help.trim_end_matches('.'), gauge);
     }
@@ -402,7 +402,7 @@ async fn take_ping(
     let headers = parts.headers;
     use crate::serve::ping;
     // Received now: the client's clock is never asked.
-    let at = crate::sample::unix_now();
+    let at = crate::series::sample::unix_now();
     let refused = |r: Refusal| r.into_response();
     let signal = match ping::signal(signal.as_deref(), &query) {
         Ok(s) => s,

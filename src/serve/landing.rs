@@ -164,7 +164,7 @@ fn jobs_section(jobs: &[(JobSpec, Option<JobState>)], now: SystemTime) -> String
     if jobs.is_empty() {
         return String::new();
     }
-    let now_secs = crate::sample::unix_seconds(now);
+    let now_secs = crate::series::sample::unix_seconds(now);
     let at = |t: Option<f64>| match t {
         Some(t) => {
             let when = instant(t);
@@ -554,7 +554,7 @@ mod tests {
             token: None,
             key: None,
         };
-        let now = crate::sample::unix_now();
+        let now = crate::series::sample::unix_now();
         let mut failed = JobState::new(now - 10.0);
         failed.apply(
             &Ping {
@@ -616,7 +616,7 @@ mod tests {
         for check in ["health", "statements", "app_users", "tables"] {
             store.register(plan(check));
         }
-        let unmeasured = crate::sample::Output {
+        let unmeasured = crate::series::sample::Output {
             unmeasured: Some("pg_stat_statements is not installed: add it".to_owned()),
             ..Default::default()
         };

@@ -137,7 +137,7 @@ impl TlsConfig {
     /// `pulse_web_tls_certificate_expiry_timestamp_seconds`; `None` when it does not read.
     pub fn certificate_expiry(&self) -> Option<f64> {
         let certs = self.certificates().ok()?;
-        crate::certificates::earliest_expiry(&certs).map(|t| t as f64)
+        crate::sources::certificates::earliest_expiry(&certs).map(|t| t as f64)
     }
 
     /// The client certificate check `client_auth_type` and `client_ca_file` ask for.

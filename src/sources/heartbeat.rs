@@ -15,16 +15,16 @@ use serde::Deserialize;
 
 use crate::config_core::validate::label_name;
 use crate::config_core::{CheckCommon, ConfigError, Dur};
-use crate::metric::Metric;
-use crate::sample::{label, Output};
-use crate::topn::Largest;
+use crate::series::metric::Metric;
+use crate::series::sample::{label, Output};
+use crate::series::topn::Largest;
 
 /// Longest attribute value kept as a label: attributes are meant to be bounded (state, instance
 /// type, lifecycle), so anything longer is cut rather than allowed to explode cardinality.
 pub const MAX_ATTRIBUTE_LEN: usize = 64;
 
 /// The heartbeat section of docs/metrics.md.
-pub const SECTION: crate::metric::Section = crate::metric::Section {
+pub const SECTION: crate::series::metric::Section = crate::series::metric::Section {
     title: "Worker heartbeats",
     intro: "From `heartbeats:` checks on Redis, Postgres and MongoDB sources. A worker is up \
         while its last beat is younger than `max_age`; a silent worker stays (down) until its \
@@ -253,7 +253,7 @@ pub struct NewestBeats {
 /// (a worker id of a megabyte would otherwise be held as long as the worker is known);
 /// returns how many were cut.
 fn bound(beat: &mut Beat) -> u64 {
-    let cut = |v: &mut String| u64::from(crate::sample::truncate_label_value(v));
+    let cut = |v: &mut String| u64::from(crate::series::sample::truncate_label_value(v));
     cut(&mut beat.worker) + beat.attributes.values_mut().map(cut).sum::<u64>()
 }
 
@@ -374,7 +374,7 @@ impl Tracker {
         malformed: u64,
         example: Option<&str>,
     ) -> Output {
-        let now = crate::sample::unix_now();
+        let now = crate::series::sample::unix_now();
         let mut known = self.known.locked();
         // A beat from the future (clock skew, or a unit mix-up such as microseconds) would
         // keep a worker up forever, and one before 2000 (a zero, `-infinity`) would hide it
@@ -630,7 +630,7 @@ sources:
     fn churning_worker_ids_are_capped_oldest_first_and_counted() {
         let hb: HeartbeatCommon =
             serde_yaml::from_str("{ pool: jobs, forget_after: 24h, max_workers: 3 }").unwrap();
-        let now = crate::sample::unix_now();
+        let now = crate::series::sample::unix_now();
         let t = Tracker::default();
         // One id per job: ten runs, ten new workers, each a second younger than the last.
         let mut out = Output::default();
@@ -651,7 +651,7 @@ sources:
     #[test]
     fn silent_workers_stay_down_until_forgotten() {
         let hb = pool("gpu", Some(2), 10_000);
-        let now = crate::sample::unix_now();
+        let now = crate::series::sample::unix_now();
         let t = Tracker::default();
         let beat = |w: &str, age: f64| Beat {
             worker: w.into(),
@@ -700,7 +700,7 @@ sources:
     #[test]
     fn unreadable_beats_of_a_run_are_skipped_and_counted_beside_the_kept_ones() {
         let hb = pool("p", None, 1);
-        let now = crate::sample::unix_now();
+        let now = crate::series::sample::unix_now();
         let mut beats = NewestBeats::new(1);
         for (w, age) in [("old", 30.0), ("new", 1.0)] {
             beats.push(Beat {

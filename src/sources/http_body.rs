@@ -4,7 +4,7 @@
 
 use serde_json::Value as Json;
 
-use crate::error::{ProbeError, Reason};
+use crate::series::probe_error::{ProbeError, Reason};
 
 /// Largest HTTP body read from a source. Far above any answer pulse-exporter asks for (queue
 /// listings are paged and trimmed to the published columns, Stripe pages hold 100 objects), and

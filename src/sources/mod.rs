@@ -10,9 +10,11 @@
 //! shape of query-style checks, and rows into samples), [`heartbeat`] (worker heartbeats: up
 //! within `max_age`, remembered until `forget_after`), [`window`] (counters read whole turned
 //! into what moved in a window), [`bounded`] (the load samplers' bounded counters),
-//! [`connect`], [`declare`] and [`http_body`].
+//! [`connect`], [`declare`] and [`http_body`]; and [`certificates`], the TLS endpoints of the
+//! sources and the certificate chain each presents.
 
 pub mod bounded;
+pub mod certificates;
 pub mod connect;
 pub mod declare;
 pub mod heartbeat;
@@ -39,9 +41,9 @@ use serde_yaml::Value;
 use tokio::time::Instant;
 
 use crate::config_core::{CheckConfig, CheckPlan, CheckSpec, ConfigError};
-use crate::error::ProbeError;
-use crate::metric::Metric;
-use crate::sample::Output;
+use crate::series::metric::Metric;
+use crate::series::probe_error::ProbeError;
+use crate::series::sample::Output;
 pub use connect::{Connect, ConnectError};
 use declare::{CheckList, KindReference};
 
@@ -159,10 +161,10 @@ pub trait Kind: Sized + Send + Sync + 'static {
     }
 
     /// The TLS endpoints the source's clients connect to, whose certificate expiry is
-    /// published ([`crate::certificates`]). The default: none.
-    fn tls_endpoints(settings: &Self::Settings) -> crate::certificates::Endpoints {
+    /// published ([`crate::sources::certificates`]). The default: none.
+    fn tls_endpoints(settings: &Self::Settings) -> crate::sources::certificates::Endpoints {
         let _ = settings;
-        crate::certificates::Endpoints::None
+        crate::sources::certificates::Endpoints::None
     }
 }
 

@@ -14,7 +14,7 @@ use serde_yaml::Value;
 use super::{logfile, mongodb, postgres, rabbitmq, redis, s3, stripe};
 use super::{Connect, Kind, Parsed, Probe, Source};
 use crate::config_core::{AnyCheck, CheckPlan, ConfigError};
-use crate::metric::Metric;
+use crate::series::metric::Metric;
 
 /// Every source kind, by the name written in `kind:`.
 pub const KINDS: &[Entry] = &[
@@ -61,8 +61,8 @@ const fn entry<K: Kind>() -> Entry {
 
 impl Entry {
     /// The kind's section of docs/metrics.md.
-    pub fn metrics_section(&self) -> crate::metric::Section {
-        crate::metric::Section {
+    pub fn metrics_section(&self) -> crate::series::metric::Section {
+        crate::series::metric::Section {
             title: self.title,
             intro: self.metrics_intro,
             metrics: self.metrics,
@@ -157,7 +157,7 @@ pub trait ParsedSource: fmt::Debug + Send + Sync + 'static {
     /// See [`Kind::display_endpoint`].
     fn display_endpoint(&self) -> String;
     /// See [`Kind::tls_endpoints`].
-    fn tls_endpoints(&self) -> crate::certificates::Endpoints;
+    fn tls_endpoints(&self) -> crate::sources::certificates::Endpoints;
     /// Makes the source named `name` and every probe: on `previous` when that connection is
     /// of this kind with equal settings, else on a new (lazily connected) one. `plans` holds
     /// each check's plan, in the order of [`ParsedSource::checks`].
@@ -194,7 +194,7 @@ impl<K: Kind> ParsedSource for Parsed<K> {
         K::display_endpoint(&self.settings)
     }
 
-    fn tls_endpoints(&self) -> crate::certificates::Endpoints {
+    fn tls_endpoints(&self) -> crate::sources::certificates::Endpoints {
         K::tls_endpoints(&self.settings)
     }
 
@@ -249,7 +249,7 @@ mod tests {
 
     #[test]
     fn each_kind_names_the_tls_endpoints_its_clients_reach() {
-        use crate::certificates::Endpoints;
+        use crate::sources::certificates::Endpoints;
         let config = crate::config::load_str(
             "sources:
   - { name: pg-tls, kind: postgres, url: 'postgres://u:pw@db.internal:6432/app?sslmode=verify-full' }
@@ -425,6 +425,31 @@ mod tests {
                     row.check
                 );
             }
+        }
+    }
+
+    /// Every statistics check starts from the one set of defaults
+    /// (`config_core::validate::STATISTICS`), not from a copy of its own.
+    #[test]
+    fn every_statistics_check_starts_from_the_shared_defaults() {
+        use crate::config_core::validate::{Statistics, STATISTICS};
+        use crate::config_core::Dur;
+        let of = |interval: Dur, timeout: Dur, top: usize| Statistics {
+            interval: interval.0,
+            timeout: timeout.0,
+            top,
+        };
+        let r = super::super::redis::latency::LatencySettings::default();
+        let m = super::super::mongodb::latency::LatencySettings::default();
+        let s = super::super::postgres::statements::StatementsSettings::default();
+        let t = super::super::postgres::tables::TablesSettings::default();
+        for (check, defaults) in [
+            ("redis latency", of(r.interval, r.timeout, r.top)),
+            ("mongodb latency", of(m.interval, m.timeout, m.top)),
+            ("postgres statements", of(s.interval, s.timeout, s.top)),
+            ("postgres tables", of(t.interval, t.timeout, t.top)),
+        ] {
+            assert_eq!(defaults, STATISTICS, "{check}");
         }
     }
 }

@@ -11,8 +11,8 @@ use serde::Deserialize;
 
 use crate::config_core::validate::label_name;
 use crate::config_core::{ConfigError, FieldSet};
-use crate::error::ProbeError;
-use crate::sample::{label, Output};
+use crate::series::probe_error::ProbeError;
+use crate::series::sample::{label, Output};
 
 /// A sample's label pairs.
 type Labels = Vec<(String, String)>;
@@ -341,7 +341,7 @@ impl RowSink<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::Reason;
+    use crate::series::probe_error::Reason;
 
     struct MapRow(BTreeMap<&'static str, Option<f64>>);
 

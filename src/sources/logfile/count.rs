@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::Value as Json;
 
 use super::LogfileConfig;
-use crate::sample::HistogramData;
+use crate::series::sample::HistogramData;
 
 /// Longest line kept while waiting for its end: a file without newlines (a sparse file, a
 /// binary written by mistake) must not grow memory. A longer line is counted as invalid and

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use tokio::time::Instant;
 
-use crate::error::{ProbeError, Reason};
+use crate::series::probe_error::{ProbeError, Reason};
 
 pub(super) fn io_error(path: &std::path::Path, e: &std::io::Error) -> ProbeError {
     let reason = match e.kind() {

@@ -1,6 +1,6 @@
 //! The built-in metrics of a log-file source: lines by result, rotations and truncations.
 
-use crate::metric::Metric;
+use crate::series::metric::Metric;
 
 /// The built-in metrics of a log-file source (besides its configured counters and histograms).
 pub const METRICS: &[Metric] = &[LINES, ROTATIONS, TRUNCATIONS];

@@ -29,7 +29,7 @@ use super::{Kind, Parsed};
 use crate::config_core::parse::builtin;
 use crate::config_core::validate::{alert_fits, label_name, metric_name};
 use crate::config_core::{CheckConfig, CheckSpec, ConfigError};
-use crate::metric::Metric;
+use crate::series::metric::Metric;
 pub use count::MAX_LINE_BYTES;
 use file::file_type_name;
 pub use metrics::METRICS;

@@ -12,7 +12,7 @@ use super::file::{blocking, open_regular};
 use super::tail::{Tail, TailProbe};
 use super::{LogfileConfig, TailCheck};
 use crate::config_core::{CheckConfig, CheckPlan};
-use crate::sample::Output;
+use crate::series::sample::Output;
 use crate::sources::{Connect, ConnectError};
 use crate::sources::{Probe, ProbeFuture, Source};
 

@@ -15,8 +15,8 @@ use super::file::{blocking, io_error, open_regular};
 use super::metrics::{LINES, ROTATIONS, TRUNCATIONS};
 use super::position::{head_digest, save_position, saved_position, Position, HEAD_BYTES};
 use super::{LogfileConfig, StartAt, MAX_BYTES_PER_RUN};
-use crate::error::{ProbeError, Reason};
-use crate::sample::{label, Output};
+use crate::series::probe_error::{ProbeError, Reason};
+use crate::series::sample::{label, Output};
 use crate::sources::{Probe, ProbeFuture};
 
 /// The open file and the counts, kept apart so each can be borrowed on its own.

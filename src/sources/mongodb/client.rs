@@ -6,7 +6,7 @@ use std::time::Duration;
 use mongodb::options::{ClientOptions, ReadPreference, ReadPreferenceOptions, SelectionCriteria};
 use tokio::sync::OnceCell;
 
-use crate::error::{ProbeError, Reason};
+use crate::series::probe_error::{ProbeError, Reason};
 
 /// The client every probe of one source shares.
 pub(super) struct Shared {

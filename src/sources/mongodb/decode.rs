@@ -5,7 +5,7 @@
 
 use mongodb::bson::{Bson, Document};
 
-use crate::error::{ProbeError, Reason};
+use crate::series::probe_error::{ProbeError, Reason};
 use crate::sources::rows::Row;
 
 /// A number from a numeric or boolean BSON value; `None` for anything else.
@@ -25,7 +25,7 @@ pub(super) fn number(v: Option<&Bson>) -> Option<f64> {
 pub(super) fn text(v: Option<&Bson>) -> String {
     match v {
         None | Some(Bson::Null) => String::new(),
-        Some(Bson::String(s)) => crate::sample::label_head(s).to_owned(),
+        Some(Bson::String(s)) => crate::series::sample::label_head(s).to_owned(),
         Some(Bson::ObjectId(o)) => o.to_hex(),
         Some(Bson::DateTime(d)) => d.try_to_rfc3339_string().unwrap_or_default(),
         Some(other) => other.to_string(),

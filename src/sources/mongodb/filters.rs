@@ -52,7 +52,8 @@ fn to_bson(v: &Value, now: SystemTime) -> Result<Bson, String> {
 }
 
 fn relative_time(op: &str, offset: &str, now: SystemTime) -> Result<Bson, String> {
-    let at = crate::timetemplate::shift(now, offset).map_err(|e| format!("{op}: {e}"))?;
+    let at =
+        crate::config_core::time_template::shift(now, offset).map_err(|e| format!("{op}: {e}"))?;
     let ms = at
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()

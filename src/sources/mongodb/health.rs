@@ -13,8 +13,8 @@ use tokio::time::Instant;
 
 use super::client::{classify, Shared};
 use super::decode::number;
-use crate::metric::Metric;
-use crate::sample::{unix_now, Output};
+use crate::series::metric::Metric;
+use crate::series::sample::{unix_now, Output};
 use crate::sources::{Probe, ProbeFuture, StartTime};
 
 pub(super) const CONNECTIONS: Metric = Metric::gauge(

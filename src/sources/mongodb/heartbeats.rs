@@ -11,7 +11,7 @@ use super::client::{classify, Shared};
 use super::decode::{beat_time, text};
 use super::filters::to_document;
 use super::MongodbBeatSource;
-use crate::error::{ProbeError, Reason};
+use crate::series::probe_error::{ProbeError, Reason};
 use crate::sources::heartbeat::{Beat, HeartbeatCommon, NewestBeats, Tracker};
 use crate::sources::{remaining, Probe, ProbeFuture};
 

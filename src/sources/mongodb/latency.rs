@@ -26,10 +26,10 @@ use super::client::{classify, Shared};
 use super::decode::number;
 use crate::config_core::validate::{Statistics, STATISTICS};
 use crate::config_core::{ConfigError, Dur};
-use crate::metric::Metric;
-use crate::sample::{unix_now, HistogramData, Output};
+use crate::series::metric::Metric;
+use crate::series::sample::{unix_now, HistogramData, Output};
+use crate::series::topn::Largest;
 use crate::sources::{Probe, ProbeFuture};
-use crate::topn::Largest;
 
 /// The name of the built-in check.
 pub const CHECK: &str = "latency";
@@ -423,7 +423,7 @@ impl Probe for LatencyProbe {
 /// True for the errors of a server that is down or slow, as opposed to one that lacks a
 /// command or refuses it: the run fails for those.
 pub(super) fn fatal(e: &mongodb::error::Error) -> bool {
-    use crate::error::Reason;
+    use crate::series::probe_error::Reason;
     matches!(classify(e).reason(), Reason::Connect | Reason::Timeout)
 }
 

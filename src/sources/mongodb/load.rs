@@ -28,11 +28,11 @@ use super::client::{classify, Shared};
 use super::decode::number;
 use crate::config_core::validate::{in_range, sampler_timing};
 use crate::config_core::{ConfigError, Dur};
-use crate::metric::Metric;
-use crate::sample::Output;
+use crate::series::metric::Metric;
+use crate::series::sample::Output;
+use crate::series::topn::Largest;
 use crate::sources::bounded::Bounded;
 use crate::sources::{Probe, ProbeFuture};
-use crate::topn::Largest;
 
 /// The name of the built-in check.
 pub const CHECK: &str = "load";

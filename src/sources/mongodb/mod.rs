@@ -42,12 +42,12 @@ use serde_yaml::Value;
 use tokio::sync::OnceCell;
 
 use super::{Kind, Parsed, Probe, Source};
-use crate::certificates::{Endpoints, Handshake, TlsEndpoint};
 use crate::config_core::parse::{builtin, parse_split};
 use crate::config_core::{
     CheckCommon, CheckConfig, CheckPlan, CheckSpec, ConfigError, Split, Switch,
 };
-use crate::metric::Metric;
+use crate::series::metric::Metric;
+use crate::sources::certificates::{Endpoints, Handshake, TlsEndpoint};
 use crate::sources::declare::{schema, CheckList};
 use crate::sources::heartbeat::{HeartbeatCommon, Tracker};
 use crate::sources::rows::RowShape;

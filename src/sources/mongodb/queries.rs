@@ -11,8 +11,8 @@ use super::client::{classify, Shared};
 use super::decode::DocRow;
 use super::filters::to_document;
 use super::MongoQuery;
-use crate::error::{ProbeError, Reason};
-use crate::sample::Output;
+use crate::series::probe_error::{ProbeError, Reason};
+use crate::series::sample::Output;
 use crate::sources::rows::RowShape;
 use crate::sources::{remaining, Probe, ProbeFuture};
 

@@ -19,8 +19,8 @@ use super::decode::check_columns;
 use super::session::{stream_rows, CheckPool};
 use crate::config_core::validate::{in_range, whole_match_patterns};
 use crate::config_core::ConfigError;
-use crate::error::ProbeError;
-use crate::sample::Output;
+use crate::series::probe_error::ProbeError;
+use crate::series::sample::Output;
 use crate::sources::rows::RowShape;
 use crate::sources::{Probe, ProbeFuture};
 

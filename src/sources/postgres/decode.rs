@@ -8,7 +8,7 @@ use sqlx::postgres::PgRow;
 use sqlx::types::chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use sqlx::{Column, Row, TypeInfo, ValueRef};
 
-use crate::error::{ProbeError, Reason};
+use crate::series::probe_error::{ProbeError, Reason};
 use crate::sources::rows::{self, RowShape};
 
 /// One cell, read by its Postgres type.
@@ -222,7 +222,7 @@ pub(super) fn number(column: &str, cell: Cell) -> Result<Option<f64>, ProbeError
 pub(super) fn text(column: &str, cell: Cell) -> Result<String, ProbeError> {
     Ok(match cell {
         Cell::Null => String::new(),
-        Cell::Text(s) => crate::sample::label_head(s).to_owned(),
+        Cell::Text(s) => crate::series::sample::label_head(s).to_owned(),
         Cell::Int(i) => i.to_string(),
         Cell::Float4(f) => f.to_string(),
         Cell::Float8(f) => f.to_string(),

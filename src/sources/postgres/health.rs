@@ -24,8 +24,8 @@ use super::metrics::{
     STANDBY_LAG_SECONDS, START_TIME, STREAMING_STANDBYS, TRANSACTIONS, WAL_RECEIVER, WRAPAROUND,
 };
 use super::session::{classify, server_budget};
-use crate::error::ProbeError;
-use crate::sample::Output;
+use crate::series::probe_error::ProbeError;
+use crate::series::sample::Output;
 use crate::sources::{Probe, ProbeFuture};
 
 pub(super) struct HealthProbe {

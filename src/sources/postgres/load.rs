@@ -43,8 +43,8 @@ use super::metrics::{
 use super::session::server_budget;
 use crate::config_core::validate::{in_range, sampler_timing};
 use crate::config_core::{ConfigError, Dur};
-use crate::error::ProbeError;
-use crate::sample::Output;
+use crate::series::probe_error::ProbeError;
+use crate::series::sample::Output;
 use crate::sources::bounded::Bounded;
 use crate::sources::{Probe, ProbeFuture};
 

@@ -3,7 +3,7 @@
 //! checkpoints), then the built-in `statements` and `tables` checks' (which statements take
 //! the time, which tables are read whole).
 
-use crate::metric::Metric;
+use crate::series::metric::Metric;
 
 pub(super) const MAX_CONNECTIONS: Metric = Metric::gauge(
     "pulse_postgres_max_connections",

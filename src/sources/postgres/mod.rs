@@ -46,14 +46,14 @@ use sqlx::PgConnection;
 use tokio::sync::Mutex;
 
 use super::{Kind, Parsed, Probe, Source};
-use crate::certificates::{Endpoints, Handshake, TlsEndpoint};
 use crate::config_core::parse::builtin;
 use crate::config_core::parse::parse_split;
 use crate::config_core::validate::in_range;
 use crate::config_core::{
     CheckCommon, CheckConfig, CheckPlan, CheckSpec, ConfigError, Size, Split, Switch,
 };
-use crate::metric::Metric;
+use crate::series::metric::Metric;
+use crate::sources::certificates::{Endpoints, Handshake, TlsEndpoint};
 use crate::sources::declare::{schema, CheckList};
 use crate::sources::heartbeat::{HeartbeatCommon, Tracker};
 use crate::sources::rows::RowShape;

@@ -27,7 +27,7 @@ use tokio::time::Instant;
 
 use super::metrics::{PLANS_EXPLAINED, PLANS_SKIPPED, PLAN_CHANGES, PLAN_INFO, PLAN_SEQ_SCAN};
 use crate::config_core::{ConfigError, Dur};
-use crate::sample::Output;
+use crate::series::sample::Output;
 
 /// `statements.plans:` of a Postgres source: the plans of the top statements, Postgres 16+.
 /// `false` turns it off.

@@ -11,7 +11,7 @@ use futures_util::TryStreamExt;
 use sqlx::postgres::{PgConnection, PgPool, PgRow};
 use tokio::time::Instant;
 
-use crate::error::{ProbeError, Reason};
+use crate::series::probe_error::{ProbeError, Reason};
 use crate::sources::remaining;
 
 /// Classifies a sqlx error into a bounded reason; the message is scrubbed by [`ProbeError`].
@@ -232,7 +232,7 @@ pub(super) async fn read_only(pool: &CheckPool, deadline: Instant) -> Result<Tx,
 
 #[cfg(test)]
 mod tests {
-    use crate::error::Reason;
+    use crate::series::probe_error::Reason;
 
     #[test]
     fn errors_are_classified_into_bounded_reasons() {

@@ -45,11 +45,11 @@ use super::plans::{self, PlanSettings, Plans, Skip};
 use super::session::{classify, read_only, CheckPool, Tx};
 use crate::config_core::validate::{in_range, Statistics, STATISTICS};
 use crate::config_core::{ConfigError, Dur, Switch};
-use crate::error::ProbeError;
-use crate::sample::Output;
+use crate::series::probe_error::ProbeError;
+use crate::series::sample::Output;
+use crate::series::topn::Largest;
 use crate::sources::window::{Moved, Reading, Window};
 use crate::sources::{Probe, ProbeFuture};
-use crate::topn::Largest;
 
 /// The name of the built-in check.
 pub const CHECK: &str = "statements";

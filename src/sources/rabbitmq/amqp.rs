@@ -11,8 +11,8 @@ use tokio::time::Instant;
 
 use super::metrics::{flag, QUEUE_CONSUMERS, QUEUE_MESSAGES};
 use super::selection::Selection;
-use crate::error::{ProbeError, Reason};
-use crate::sample::Output;
+use crate::series::probe_error::{ProbeError, Reason};
+use crate::series::sample::Output;
 use crate::sources::{remaining, Probe, ProbeFuture};
 
 /// A lazily opened AMQP connection, reopened after any failure.

@@ -9,7 +9,7 @@ use serde_json::Value as Json;
 
 use super::health;
 use super::queues::QueuesProbe;
-use crate::sample::Output;
+use crate::series::sample::Output;
 
 fn folder(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -17,9 +17,9 @@ use tokio::time::Instant;
 
 use super::amqp::Amqp;
 use super::management::Management;
-use crate::error::{ProbeError, Reason};
-use crate::metric::Metric;
-use crate::sample::Output;
+use crate::series::metric::Metric;
+use crate::series::probe_error::{ProbeError, Reason};
+use crate::series::sample::Output;
 use crate::sources::{Probe, ProbeFuture};
 
 pub(super) const NODE_RUNNING: Metric = Metric::gauge(

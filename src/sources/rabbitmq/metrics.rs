@@ -1,7 +1,7 @@
 //! The queue and vhost metrics of a RabbitMQ source (the node metrics are the health
 //! probe's); the kind's whole table is `super::METRICS`.
 
-use crate::metric::Metric;
+use crate::series::metric::Metric;
 
 pub(super) const QUEUE_MESSAGES: Metric = Metric::gauge(
     "pulse_rabbitmq_queue_messages",

@@ -25,11 +25,11 @@ use regex::Regex;
 use serde::Deserialize;
 
 use super::{Kind, Parsed};
-use crate::certificates::{Endpoints, TlsEndpoint};
 use crate::config_core::parse::builtin;
 use crate::config_core::validate::in_range;
 use crate::config_core::{CheckConfig, CheckSpec, ConfigError};
-use crate::metric::Metric;
+use crate::series::metric::Metric;
+use crate::sources::certificates::{Endpoints, TlsEndpoint};
 
 use metrics::{
     QUEUE_ACKED, QUEUE_CONSUMERS, QUEUE_HEAD_TIMESTAMP, QUEUE_INFO, QUEUE_MESSAGES, QUEUE_RATE,

@@ -14,10 +14,10 @@ use super::metrics::{
     QUEUE_RATE, QUEUE_UTILISATION, VHOST_MESSAGES, VHOST_QUEUES,
 };
 use super::selection::Selection;
-use crate::error::{ProbeError, Reason};
-use crate::sample::Output;
+use crate::series::probe_error::{ProbeError, Reason};
+use crate::series::sample::Output;
+use crate::series::topn::Largest;
 use crate::sources::{Probe, ProbeFuture};
-use crate::topn::Largest;
 
 /// Columns asked of `/api/queues`: only what we publish, to keep big brokers' answers small.
 const QUEUE_COLUMNS: &str = "name,vhost,state,type,messages_ready,messages_unacknowledged,consumers,\

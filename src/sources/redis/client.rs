@@ -7,7 +7,7 @@ use redis::aio::ConnectionManager;
 use redis::RedisError;
 
 use crate::clients::redis::RedisConnection;
-use crate::error::{ProbeError, Reason};
+use crate::series::probe_error::{ProbeError, Reason};
 
 /// Connect and response timeout of the Redis connection manager: fixed, since the scheduler
 /// bounds every run; it only keeps a dead connection from hanging the manager, whichever
@@ -74,7 +74,7 @@ mod tests {
 
     #[test]
     fn errors_are_classified_into_bounded_reasons() {
-        use crate::error::Reason;
+        use crate::series::probe_error::Reason;
         let err = |kind, text: &'static str| classify(RedisError::from((kind, text)));
         assert_eq!(
             err(redis::ErrorKind::AuthenticationFailed, "bad password").reason(),

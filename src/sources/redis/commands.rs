@@ -8,11 +8,11 @@ use serde::Deserialize;
 use tokio::time::Instant;
 
 use super::client::{classify, Conn};
+use crate::config_core::time_template;
 use crate::config_core::{CheckConfig, ConfigError};
-use crate::error::{ProbeError, Reason};
-use crate::sample::Output;
+use crate::series::probe_error::{ProbeError, Reason};
+use crate::series::sample::Output;
 use crate::sources::{Probe, ProbeFuture};
-use crate::timetemplate;
 
 /// Commands a command check may send: read-only, with a numeric (or nil) reply.
 pub const READ_ONLY_COMMANDS: [&str; 20] = [
@@ -71,7 +71,7 @@ pub(super) fn validate(
         Some(_) => {}
     }
     for (i, arg) in c.command.iter().enumerate() {
-        if let Err(e) = timetemplate::validate(arg) {
+        if let Err(e) = time_template::validate(arg) {
             errors.push(ConfigError::new(format!("{p}.command[{i}]"), e));
         }
     }
@@ -90,7 +90,7 @@ impl Probe for CommandProbe {
             let now = SystemTime::now();
             let args = self.command[1..]
                 .iter()
-                .map(|arg| timetemplate::expand(arg, now))
+                .map(|arg| time_template::expand(arg, now))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| ProbeError::new(Reason::Query, e))?;
             let mut cmd = redis::cmd(&self.command[0].to_ascii_uppercase());

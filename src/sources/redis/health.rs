@@ -10,8 +10,8 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use super::client::{classify, Conn};
-use crate::metric::Metric;
-use crate::sample::{unix_now, Output};
+use crate::series::metric::Metric;
+use crate::series::sample::{unix_now, Output};
 use crate::sources::{Probe, ProbeFuture, StartTime};
 
 pub(super) struct HealthProbe {

@@ -14,7 +14,7 @@ use super::client::{classify, Conn};
 use super::default_scan_count;
 use super::scan::scan;
 use crate::config_core::ConfigError;
-use crate::error::ProbeError;
+use crate::series::probe_error::ProbeError;
 use crate::sources::heartbeat::{parse_value, HeartbeatCommon, Tracker};
 use crate::sources::{Probe, ProbeFuture};
 
@@ -312,7 +312,7 @@ impl Probe for HeartbeatProbe {
                         // Only the head of a long id is kept: the tracker cuts it anyway, and
                         // a megabyte key is then not copied twice more per run.
                         let id = key.strip_prefix(prefix).unwrap_or(key);
-                        let worker = crate::sample::label_head(id).to_owned();
+                        let worker = crate::series::sample::label_head(id).to_owned();
                         values.push((worker, beat_text(v)));
                     }
                 }

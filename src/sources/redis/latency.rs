@@ -22,10 +22,10 @@ use tokio::time::Instant;
 use super::client::{classify, Conn};
 use crate::config_core::validate::{in_range, Statistics, STATISTICS};
 use crate::config_core::{ConfigError, Dur};
-use crate::metric::Metric;
-use crate::sample::{HistogramData, Output};
+use crate::series::metric::Metric;
+use crate::series::sample::{HistogramData, Output};
+use crate::series::topn::Largest;
 use crate::sources::{Probe, ProbeFuture};
-use crate::topn::Largest;
 
 /// The name of the built-in check.
 pub const CHECK: &str = "latency";

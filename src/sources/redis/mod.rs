@@ -26,10 +26,10 @@ use serde::Deserialize;
 use serde_yaml::Value;
 
 use super::{Kind, Parsed};
-use crate::certificates::{Endpoints, TlsEndpoint};
 use crate::config_core::parse::{builtin, parse_at, parse_split};
 use crate::config_core::{CheckCommon, CheckConfig, CheckSpec, ConfigError, Split, Switch};
-use crate::metric::Metric;
+use crate::series::metric::Metric;
+use crate::sources::certificates::{Endpoints, TlsEndpoint};
 use crate::sources::declare::{schema, CheckList};
 use crate::sources::heartbeat::HeartbeatCommon;
 use latency::LatencySettings;

@@ -4,7 +4,7 @@
 use redis::aio::ConnectionManager;
 
 use super::client::classify;
-use crate::error::ProbeError;
+use crate::series::probe_error::ProbeError;
 
 /// One SCAN call: the next cursor (0 when the walk is done) and a batch of matching keys, as
 /// bytes: Redis keys are binary, and one name that is not UTF-8 must not fail the batch.

@@ -9,8 +9,8 @@ use super::client::classify;
 use super::default_canary_prefix;
 use super::metrics::{CANARY_DURATION, CANARY_SUCCESS};
 use super::probes::Probes;
-use crate::error::{ProbeError, Reason};
-use crate::sample::Output;
+use crate::series::probe_error::{ProbeError, Reason};
+use crate::series::sample::Output;
 
 /// Whether `key` is a canary object of this source (`own` is `{prefix}{source}-`) written
 /// more than `sweep_after` before `now_nanos`. Another source whose name starts with this one's

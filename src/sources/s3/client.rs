@@ -9,7 +9,7 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use tokio::sync::OnceCell;
 
 use super::S3Config;
-use crate::error::{ProbeError, Reason};
+use crate::series::probe_error::{ProbeError, Reason};
 use crate::sources::{Connect, ConnectError};
 
 /// An S3 source; the client is built on first use (loading credentials may do I/O).

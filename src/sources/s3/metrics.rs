@@ -1,6 +1,6 @@
 //! The built-in metrics of an S3 source: the canary's steps and the prefix statistics.
 
-use crate::metric::Metric;
+use crate::series::metric::Metric;
 
 /// The built-in metrics of an S3 source.
 pub const METRICS: &[Metric] = &[

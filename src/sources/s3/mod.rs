@@ -16,11 +16,11 @@ mod probes;
 use serde::Deserialize;
 
 use super::{Kind, Parsed};
-use crate::certificates::{Endpoints, TlsEndpoint};
 use crate::config_core::parse::builtin;
 use crate::config_core::validate::in_range;
 use crate::config_core::{CheckConfig, CheckSpec, ConfigError};
-use crate::metric::Metric;
+use crate::series::metric::Metric;
+use crate::sources::certificates::{Endpoints, TlsEndpoint};
 pub use client::S3Source;
 pub use metrics::METRICS;
 use metrics::{CANARY_DURATION, CANARY_SUCCESS, PREFIX_BYTES, PREFIX_OBJECTS};

@@ -4,8 +4,8 @@
 use super::client::classify;
 use super::metrics::{PREFIX_BYTES, PREFIX_NEWEST, PREFIX_OBJECTS, PREFIX_TRUNCATED};
 use super::probes::Probes;
-use crate::error::ProbeError;
-use crate::sample::Output;
+use crate::series::probe_error::ProbeError;
+use crate::series::sample::Output;
 
 impl Probes {
     pub(super) async fn prefix_stats(

@@ -10,8 +10,8 @@ use tokio::time::Instant;
 use super::client::{build_client, classify, S3Source};
 use super::{S3Check, S3Config};
 use crate::config_core::{CheckConfig, CheckPlan};
-use crate::error::{ProbeError, Reason};
-use crate::sample::Output;
+use crate::series::probe_error::{ProbeError, Reason};
+use crate::series::sample::Output;
 use crate::sources::{Probe, ProbeFuture, Source};
 
 impl Source<S3Check> for S3Source {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::Value as Json;
 use tokio::time::Instant;
 
-use crate::error::{ProbeError, Reason};
+use crate::series::probe_error::{ProbeError, Reason};
 use crate::sources::remaining;
 use crate::sources::ConnectError;
 

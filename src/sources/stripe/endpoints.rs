@@ -12,8 +12,8 @@ use tokio::time::Instant;
 
 use super::api::{parse_items, Api, ListRequest};
 use super::metrics::{account_label, ENDPOINTS, ENDPOINT_ENABLED, TRUNCATED};
-use crate::error::ProbeError;
-use crate::sample::Output;
+use crate::series::probe_error::ProbeError;
+use crate::series::sample::Output;
 use crate::sources::{Probe, ProbeFuture};
 
 /// The fields of a webhook endpoint this check reads.
@@ -122,7 +122,7 @@ impl EndpointsProbe {
                 f64::from(u8::from(enabled)),
             );
         }
-        let now = crate::sample::unix_now_secs();
+        let now = crate::series::sample::unix_now_secs();
         let seen: Vec<(&str, bool)> = endpoints
             .iter()
             .map(|e| (e.id.as_str(), e.status == "enabled"))
@@ -158,7 +158,7 @@ impl Probe for EndpointsProbe {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::Reason;
+    use crate::series::probe_error::Reason;
 
     #[test]
     fn an_endpoint_seen_enabled_then_disabled_or_deleted_sets_the_cutoff() {

@@ -16,8 +16,8 @@ use super::metrics::{
     account_label, ABANDONED, EVENTS, EVENTS_READ, LOOKBACK, OLDEST_ABANDONED, OLDEST_UNDELIVERED,
     STUCK, TRUNCATED, UNDELIVERED,
 };
-use crate::error::{ProbeError, Reason};
-use crate::sample::Output;
+use crate::series::probe_error::{ProbeError, Reason};
+use crate::series::sample::Output;
 use crate::sources::{Probe, ProbeFuture};
 
 /// The events check of one account.
@@ -78,7 +78,7 @@ impl EventsProbe {
     }
 
     async fn run_once(&self, deadline: Instant) -> Result<Output, ProbeError> {
-        let now = crate::sample::unix_now_secs();
+        let now = crate::series::sample::unix_now_secs();
         let window_start = now - self.lookback.as_secs() as i64;
         let top = {
             let mut log = self.log();

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use serde::Deserialize;
 use serde_json::Value as Json;
 
-use crate::error::ProbeError;
+use crate::series::probe_error::ProbeError;
 
 /// Seconds within which Stripe may list an event later than its creation time: events newer
 /// than this at a listing are read again by the next one.
@@ -102,7 +102,7 @@ pub struct ByType {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::Reason;
+    use crate::series::probe_error::Reason;
 
     #[test]
     fn items_that_are_not_events_are_a_decode_failure() {

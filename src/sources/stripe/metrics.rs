@@ -1,7 +1,7 @@
 //! The built-in metrics of a Stripe source: webhook endpoints, undelivered and abandoned
 //! events, the events read and how far back the listing reaches.
 
-use crate::metric::Metric;
+use crate::series::metric::Metric;
 
 /// The `account` label value: the connected account, or empty for the platform.
 pub(super) fn account_label(account: Option<&str>) -> &str {

@@ -24,11 +24,11 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::{Kind, Parsed};
-use crate::certificates::{Endpoints, TlsEndpoint};
 use crate::config_core::parse::builtin;
 use crate::config_core::validate::in_range;
 use crate::config_core::{CheckConfig, CheckSpec, ConfigError, Dur};
-use crate::metric::Metric;
+use crate::series::metric::Metric;
+use crate::sources::certificates::{Endpoints, TlsEndpoint};
 pub use metrics::METRICS;
 use metrics::{ABANDONED, ENDPOINTS, EVENTS, STUCK, UNDELIVERED};
 pub use source::StripeSource;

@@ -12,7 +12,7 @@ use super::listing::Acknowledged;
 use super::log::EventLog;
 use super::{StripeCheck, StripeConfig};
 use crate::config_core::{CheckConfig, CheckPlan};
-use crate::sample::Output;
+use crate::series::sample::Output;
 use crate::sources::{Connect, ConnectError};
 use crate::sources::{Probe, ProbeFuture, Source};
 

@@ -8,8 +8,8 @@ use redis::aio::ConnectionManager;
 use super::super::client::classify;
 use super::super::scan::{scan, scan_step};
 use super::{key_types, KeyCheck, KeyProbe};
-use crate::error::ProbeError;
-use crate::sample::{label, Output};
+use crate::series::probe_error::ProbeError;
+use crate::series::sample::{label, Output};
 
 /// The keys matching `pattern`, counted: one sample labelled with the pattern, or one per
 /// `group_by` value.

@@ -9,8 +9,8 @@ use super::super::commands::reply_number;
 use super::super::scan::scan;
 use super::oldest::oldest_items;
 use super::{key_types, KeyProbe};
-use crate::error::{ProbeError, Reason};
-use crate::sample::{label, Output};
+use crate::series::probe_error::{ProbeError, Reason};
+use crate::series::sample::{label, Output};
 
 /// Bytes of a string value read to find a number in it: longer values are not numbers.
 const MAX_NUMBER_BYTES: usize = 128;

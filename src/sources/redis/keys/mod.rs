@@ -21,8 +21,8 @@ use super::default_scan_count;
 use super::MAX_SCAN_COUNT;
 use crate::config_core::validate::{in_range, label_name, metric_name};
 use crate::config_core::{CheckCommon, CheckConfig, ConfigError};
-use crate::error::ProbeError;
-use crate::metric::Metric;
+use crate::series::metric::Metric;
+use crate::series::probe_error::ProbeError;
 use crate::sources::{Probe, ProbeFuture};
 
 /// The metric of key checks that set none; its key label is the check's `label`.

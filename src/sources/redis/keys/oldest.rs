@@ -7,8 +7,8 @@ use redis::Value as RValue;
 use super::super::client::classify;
 use super::super::commands::reply_number;
 use super::{ListEnd, Oldest, TimeUnit};
-use crate::error::ProbeError;
-use crate::sample::Output;
+use crate::series::probe_error::ProbeError;
+use crate::series::sample::Output;
 
 impl Oldest {
     /// The enqueue time, in unix seconds, that a list item holds in `field`: `None` when the

@@ -3,7 +3,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::metric::{Metric, MetricType};
+use crate::series::metric::{Metric, MetricType};
 
 /// `t` as unix seconds, the unit of every `_timestamp_seconds` sample (0 before 1970).
 pub fn unix_seconds(t: SystemTime) -> f64 {
@@ -23,7 +23,7 @@ pub fn unix_now_secs() -> i64 {
 }
 
 /// The state of one histogram series: classic buckets, and the native buckets Prometheus 3
-/// reads from the protobuf exposition ([`crate::native`]).
+/// reads from the protobuf exposition ([`crate::series::native_histogram`]).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct HistogramData {
     /// Upper bounds, ascending, ending with `f64::INFINITY`.
@@ -36,7 +36,7 @@ pub struct HistogramData {
     pub count: u64,
     /// The same observations in native buckets; `None` where nothing tells where they lie
     /// (a count and a sum without buckets).
-    pub native: Option<crate::native::NativeBuckets>,
+    pub native: Option<crate::series::native_histogram::NativeBuckets>,
 }
 
 impl HistogramData {
@@ -77,7 +77,7 @@ impl HistogramData {
     /// `bounds`, each a native bucket's upper bound (powers of two are), so that each classic
     /// count is exact.
     pub fn from_native(
-        native: &crate::native::NativeBuckets,
+        native: &crate::series::native_histogram::NativeBuckets,
         sum: f64,
         count: u64,
         bounds: &[f64],
@@ -88,7 +88,8 @@ impl HistogramData {
         for (i, bound) in out.bounds.iter().enumerate() {
             let mut cumulative = below;
             while let Some((&index, &n)) = it.peek() {
-                if bound.is_finite() && crate::native::upper_bound(index) > *bound {
+                if bound.is_finite() && crate::series::native_histogram::upper_bound(index) > *bound
+                {
                     break;
                 }
                 cumulative += n;
@@ -140,13 +141,13 @@ impl HistogramData {
     /// with ascending bounds, the number of observations and their sum. A cumulative count
     /// that falls is read as the one before it; observations past the last bound count in
     /// `+Inf`. Each bucket's observations count in the native bucket of its upper bound, and
-    /// those past the last bound in the native bucket after it ([`crate::native`]).
+    /// those past the last bound in the native bucket after it ([`crate::series::native_histogram`]).
     pub fn from_cumulative(buckets: &[(f64, u64)], count: u64, sum: f64) -> Self {
         let mut out = HistogramData {
             sum: if sum.is_finite() { sum.max(0.0) } else { 0.0 },
             ..Default::default()
         };
-        let mut native = crate::native::NativeBuckets::default();
+        let mut native = crate::series::native_histogram::NativeBuckets::default();
         let mut below = 0u64;
         let mut last_bound = None;
         for &(bound, cumulative) in buckets {
@@ -167,10 +168,10 @@ impl HistogramData {
             Some(last) => {
                 let past = out.count - below;
                 if past > 0 {
-                    let i = if last > crate::native::ZERO_THRESHOLD {
-                        crate::native::index_of(last) + 1
+                    let i = if last > crate::series::native_histogram::ZERO_THRESHOLD {
+                        crate::series::native_histogram::index_of(last) + 1
                     } else {
-                        crate::native::index_of(f64::MIN_POSITIVE)
+                        crate::series::native_histogram::index_of(f64::MIN_POSITIVE)
                     };
                     *native.positive.entry(i).or_insert(0) += past;
                 }
@@ -233,7 +234,7 @@ pub struct Output {
     /// Set when the run failed but still measured something worth publishing (a write canary
     /// whose PUT failed reports `success 0`): the check counts as failed with this error, and
     /// these samples replace the previous ones instead of the last good samples being kept.
-    pub failure: Option<crate::error::ProbeError>,
+    pub failure: Option<crate::series::probe_error::ProbeError>,
     /// Set when the run succeeded but the server cannot give what the check measures (an
     /// extension absent or not loaded, a command it forbids, a role without the privilege):
     /// why, and the fix. The check is then *not measured*: neither a failure to page on nor
@@ -544,12 +545,17 @@ mod tests {
             native.positive.values().sum::<u64>() + native.zero_count,
             12
         );
-        let at = |v: f64| native.positive.get(&crate::native::index_of(v)).copied();
+        let at = |v: f64| {
+            native
+                .positive
+                .get(&crate::series::native_histogram::index_of(v))
+                .copied()
+        };
         assert_eq!(at(0.001), Some(5));
         assert_eq!(at(0.016), Some(4));
         assert_eq!(
             native.positive.last_key_value(),
-            Some((&(crate::native::index_of(0.016) + 1), &3)),
+            Some((&(crate::series::native_histogram::index_of(0.016) + 1), &3)),
             "past the last bound: the next native bucket"
         );
         // A count and a sum alone: classic only.
@@ -577,7 +583,12 @@ mod tests {
         }
         let native = h.native.unwrap();
         assert_eq!(native.zero_count, 1);
-        assert_eq!(native.positive.get(&crate::native::index_of(0.5)), Some(&2));
+        assert_eq!(
+            native
+                .positive
+                .get(&crate::series::native_histogram::index_of(0.5)),
+            Some(&2)
+        );
         assert_eq!(native.positive.values().sum::<u64>(), 4);
     }
 

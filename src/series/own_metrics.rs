@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use crate::config_core::{CheckPlan, TimeZone};
-use crate::error::Reason;
-use crate::metric::Metric;
-use crate::metric::Section;
-use crate::sample::{unix_seconds, Output};
+use crate::series::metric::Metric;
+use crate::series::metric::Section;
+use crate::series::probe_error::Reason;
+use crate::series::sample::{unix_seconds, Output};
 
 /// The exporter's own state its metrics report, read from the runtime at each scrape.
 #[derive(Debug, Clone, Default)]
