@@ -11,7 +11,7 @@ use prometheus_client::registry::Registry;
 use pulse_exporter::config::load_str;
 use pulse_exporter::config_core::CheckPlan;
 use pulse_exporter::runtime::app::App;
-use pulse_exporter::runtime::store::Store;
+use pulse_exporter::runtime::results::Results;
 use pulse_exporter::series::sample::{label, Output};
 use pulse_exporter::serve::collector::SnapshotCollector;
 use pulse_exporter::serve::encoded::Encoded;
@@ -22,7 +22,7 @@ const SERIES: usize = 10_000;
 const LOAD: Duration = Duration::from_secs(4);
 
 /// Puts `SERIES` samples into `store` under one synthetic check, as a big business query would.
-fn fill(store: &Store) {
+fn fill(store: &Results) {
     let plan = CheckPlan {
         source: "bench".into(),
         kind: "postgres",
@@ -59,7 +59,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn bench_encode() -> (Duration, Duration) {
-    let store = Arc::new(Store::new());
+    let store = Arc::new(Results::new());
     fill(&store);
     let mut registry = Registry::default();
     registry.register_collector(Box::new(SnapshotCollector::new(store)));
@@ -100,7 +100,7 @@ fn bench_encode() -> (Duration, Duration) {
 /// Per scrape: encoding anew (what every scrape cost before bodies were kept) against the
 /// kept body, plain and gzipped; and the sizes.
 fn bench_encode_once() -> (Duration, Duration, Duration, usize, usize) {
-    let store = Arc::new(Store::new());
+    let store = Arc::new(Results::new());
     fill(&store);
     let mut registry = Registry::default();
     registry.register_collector(Box::new(SnapshotCollector::new(store.clone())));

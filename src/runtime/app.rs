@@ -15,9 +15,9 @@ use crate::config_core::{CheckPlan, ConfigErrors};
 use crate::jobs::tracker::JobTracker;
 use crate::runtime::certificate_watch;
 use crate::runtime::leases::Leases;
+use crate::runtime::results::{Results, ShardStatus};
 use crate::runtime::scheduler::{self, Start};
 use crate::runtime::shard::Shard;
-use crate::runtime::store::{ShardStatus, Store};
 use crate::sources::registry::Connection;
 use crate::sources::ConnectError;
 
@@ -117,7 +117,7 @@ pub struct SourceStatus {
 
 /// The running exporter: its store and the tasks feeding it.
 pub struct App {
-    pub(super) store: Arc<Store>,
+    pub(super) store: Arc<Results>,
     config_path: Option<PathBuf>,
     /// The part of every config this replica runs.
     shard: Shard,
@@ -173,7 +173,7 @@ impl App {
         config_path: Option<PathBuf>,
         shard: Shard,
     ) -> Result<Arc<App>, StartError> {
-        let store = Arc::new(Store::new());
+        let store = Arc::new(Results::new());
         let publish = {
             let store = store.clone();
             Arc::new(move |families| store.set_job_families(families))
@@ -208,7 +208,7 @@ impl App {
     }
 
     /// The store that check tasks write and `/metrics` reads.
-    pub fn store(&self) -> Arc<Store> {
+    pub fn store(&self) -> Arc<Results> {
         self.store.clone()
     }
 

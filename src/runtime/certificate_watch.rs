@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::time::Instant;
 
-use crate::runtime::store::Store;
+use crate::runtime::results::Results;
 use crate::sources::certificates::{read, Endpoints, TlsEndpoint, REFRESH, RETRY};
 use crate::sources::{Probe, ProbeFuture};
 
@@ -18,7 +18,7 @@ pub struct Watch {
     inner: Arc<dyn Probe>,
     endpoints: Endpoints,
     source: String,
-    store: Arc<Store>,
+    store: Arc<Results>,
     next: Arc<Mutex<Option<Instant>>>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -31,7 +31,7 @@ impl Watch {
         health: Arc<dyn Probe>,
         endpoints: Endpoints,
         source: &str,
-        store: Arc<Store>,
+        store: Arc<Results>,
     ) -> Arc<dyn Probe> {
         store.forget_certificates(source);
         if matches!(endpoints, Endpoints::None) {
@@ -96,7 +96,7 @@ impl Probe for Watch {
 /// succeeded. A failed read keeps the last expiry read (until
 /// [`crate::sources::certificates::STALE_AFTER`]): the source's health probe says why the server
 /// cannot be reached.
-async fn refresh(endpoints: &Endpoints, source: &str, store: &Store) -> bool {
+async fn refresh(endpoints: &Endpoints, source: &str, store: &Results) -> bool {
     let list = match endpoints.list().await {
         Ok(list) => list,
         Err(e) => {

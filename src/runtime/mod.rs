@@ -5,7 +5,7 @@
 //! |---|---|
 //! | [`app`] | wiring config → sources → check tasks → store, and applying a reload |
 //! | [`scheduler`] | one task per check: jitter, interval, timeout, outcomes, transition events |
-//! | [`store`] | the latest result per check, staleness, counters, certificate expiries |
+//! | [`results`] | the latest result per check, staleness, counters, certificate expiries |
 //! | [`once`] | every check of a config run once (the `probe` subcommand, the kinds' examples) |
 //! | [`leases`] | the lease table of targets leased through templates: ages, intervals, lapses |
 //! | [`targets`] | leasing a target in the app: starting its checks, renewing, reaping |
@@ -21,7 +21,7 @@ pub mod certificate_watch;
 pub mod configwatch;
 pub mod leases;
 pub mod once;
+pub mod results;
 pub mod scheduler;
 pub mod shard;
-pub mod store;
 pub mod targets;

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::runtime::results::Results;
 use crate::runtime::scheduler::{run_once, RunSummary};
-use crate::runtime::store::Store;
 
 /// One check (or health probe) run once.
 #[derive(Debug, Clone)]
@@ -22,11 +22,11 @@ pub struct ProbeRow {
 
 /// Runs the health probe and every check of every source once, all at the same time.
 pub async fn probe_all(config: &Config) -> Result<Vec<ProbeRow>, String> {
-    probe_into(config, &Arc::new(Store::new())).await
+    probe_into(config, &Arc::new(Results::new())).await
 }
 
 /// [`probe_all`], recording into `store` (which then serves what the runs published).
-pub async fn probe_into(config: &Config, store: &Arc<Store>) -> Result<Vec<ProbeRow>, String> {
+pub async fn probe_into(config: &Config, store: &Arc<Results>) -> Result<Vec<ProbeRow>, String> {
     let mut tasks = Vec::new();
     for s in &config.sources {
         let source = s

@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::config_core::CheckPlan;
-use crate::runtime::store::{Store, Transition};
+use crate::runtime::results::{Results, Transition};
 use crate::series::probe_error::{ProbeError, Reason};
 use crate::sources::Probe;
 
@@ -32,7 +32,7 @@ pub struct RunSummary {
 
 /// Starts the task that runs `probe` every `plan.interval` until the handle is aborted.
 /// Aborting drops an in-flight run, which is how a reload or shutdown cancels it.
-pub fn spawn(plan: Arc<CheckPlan>, probe: Arc<dyn Probe>, store: Arc<Store>) -> JoinHandle<()> {
+pub fn spawn(plan: Arc<CheckPlan>, probe: Arc<dyn Probe>, store: Arc<Results>) -> JoinHandle<()> {
     spawn_after(plan, probe, store, Start::Jittered)
 }
 
@@ -50,7 +50,7 @@ pub enum Start {
 pub fn spawn_after(
     plan: Arc<CheckPlan>,
     probe: Arc<dyn Probe>,
-    store: Arc<Store>,
+    store: Arc<Results>,
     start: Start,
 ) -> JoinHandle<()> {
     store.register(plan.clone());
@@ -72,7 +72,7 @@ pub fn spawn_after(
 }
 
 /// Runs `probe` once within `plan.timeout`, records the outcome and logs state changes.
-pub async fn run_once(plan: &CheckPlan, probe: &dyn Probe, store: &Store) -> RunSummary {
+pub async fn run_once(plan: &CheckPlan, probe: &dyn Probe, store: &Results) -> RunSummary {
     let started = Instant::now();
     let deadline = started + plan.timeout;
     // A panic in a probe is a bug; caught here, it fails this run instead of silently ending
@@ -185,7 +185,7 @@ mod tests {
             max_bytes: usize::MAX,
             const_labels: vec![],
         };
-        let store = Store::new();
+        let store = Results::new();
         store.register(Arc::new(plan.clone()));
         let summary = run_once(&plan, &Panics, &store).await;
         let err = summary.result.unwrap_err();

@@ -14,7 +14,7 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType as PcType;
 
-use crate::runtime::store::{Entry, Store};
+use crate::runtime::results::{Entry, Results};
 use crate::series::metric::MetricType;
 use crate::series::own_metrics::*;
 use crate::series::sample::{Family, Sample};
@@ -22,7 +22,7 @@ use crate::series::sample::{Family, Sample};
 /// Encodes the latest stored results on every scrape.
 #[derive(Debug)]
 pub struct SnapshotCollector {
-    store: Arc<Store>,
+    store: Arc<Results>,
     scope: Scope,
 }
 
@@ -51,7 +51,7 @@ impl Scope {
 
 impl SnapshotCollector {
     /// A collector over `store`.
-    pub fn new(store: Arc<Store>) -> Self {
+    pub fn new(store: Arc<Results>) -> Self {
         SnapshotCollector {
             store,
             scope: Scope::Configured,
@@ -61,7 +61,7 @@ impl SnapshotCollector {
     /// A collector of the exporter's own series only (build, reload, shard, leases, time
     /// zone): for a deployment that scrapes every source through `/probe` and the exporter
     /// itself through `/metrics?only=exporter`, so no series is scraped twice.
-    pub fn exporter_only(store: Arc<Store>) -> Self {
+    pub fn exporter_only(store: Arc<Results>) -> Self {
         SnapshotCollector {
             store,
             scope: Scope::Exporter,
@@ -70,7 +70,7 @@ impl SnapshotCollector {
 
     /// A collector of one source's series: its health, its checks' samples and outcomes,
     /// and its certificates; not the exporter's own (build, reload, shard, time zone).
-    pub fn for_source(store: Arc<Store>, source: &str) -> Self {
+    pub fn for_source(store: Arc<Results>, source: &str) -> Self {
         SnapshotCollector {
             store,
             scope: Scope::Source(source.to_owned()),
@@ -274,7 +274,7 @@ fn escape_help(help: &str) -> String {
 
 /// Self metrics: build info and config status (but for one source's scope), and the
 /// per-source health, certificates and per-check outcomes of the sources `scope` covers.
-fn self_metrics(entries: &[Entry], store: &Store, now: SystemTime, scope: &Scope) -> Vec<Family> {
+fn self_metrics(entries: &[Entry], store: &Results, now: SystemTime, scope: &Scope) -> Vec<Family> {
     let mut out = crate::series::sample::Output::default();
     if !matches!(scope, Scope::Source(_)) {
         exporter_series(&mut out, &exporter_state(store), now);
@@ -309,7 +309,7 @@ fn self_metrics(entries: &[Entry], store: &Store, now: SystemTime, scope: &Scope
 }
 
 /// The exporter's own state, as the store holds it now.
-fn exporter_state(store: &Store) -> ExporterState {
+fn exporter_state(store: &Results) -> ExporterState {
     let reload = store.reload_status();
     let shard = store.shard_status();
     ExporterState {
@@ -330,7 +330,7 @@ mod tests {
     use std::time::{Duration, SystemTime};
 
     use crate::config_core::{CheckPlan, HEALTH_CHECK};
-    use crate::runtime::store::Store;
+    use crate::runtime::results::Results;
     use crate::series::probe_error::{ProbeError, Reason};
     use crate::series::sample::{Family, Output};
 
@@ -348,14 +348,14 @@ mod tests {
     }
 
     /// The exposition of `store` as a scrape would read it, without the self metrics.
-    fn scrape(store: Arc<Store>) -> Vec<String> {
+    fn scrape(store: Arc<Results>) -> Vec<String> {
         scrape_all(store)
             .into_iter()
             .filter(|l| !l.contains("pulse_") && !l.starts_with("# EOF"))
             .collect()
     }
 
-    fn scrape_all(store: Arc<Store>) -> Vec<String> {
+    fn scrape_all(store: Arc<Results>) -> Vec<String> {
         let mut registry = prometheus_client::registry::Registry::default();
         registry.register_collector(Box::new(super::SnapshotCollector::new(store)));
         let mut text = String::new();
@@ -365,7 +365,7 @@ mod tests {
 
     #[test]
     fn checks_feeding_one_metric_merge_into_one_family_and_the_first_series_wins() {
-        let store = Arc::new(Store::new());
+        let store = Arc::new(Results::new());
         let now = SystemTime::now();
         // Families merge in (source, check) order: the first to name a metric sets its type.
         let (a, b, c) = (plan("db", "a"), plan("db", "b"), plan("queue", "c"));
@@ -423,7 +423,7 @@ mod tests {
 
     #[test]
     fn one_check_may_repeat_nothing_and_a_lone_series_has_no_empty_braces() {
-        let store = Arc::new(Store::new());
+        let store = Arc::new(Results::new());
         let now = SystemTime::now();
         let p = plan("db", "users");
         let mut out = Output::default();
@@ -445,7 +445,7 @@ mod tests {
 
     #[test]
     fn samples_older_than_stale_after_are_not_served_and_a_failure_keeps_fresh_ones() {
-        let store = Arc::new(Store::new());
+        let store = Arc::new(Results::new());
         let p = plan("db", "users");
         store.register(Arc::new(p.clone()));
         let mut out = Output::default();
@@ -476,7 +476,7 @@ mod tests {
 
     #[test]
     fn certificates_are_published_while_fresh_and_leave_with_their_source() {
-        let store = Store::new();
+        let store = Results::new();
         store.register(Arc::new(plan("db", HEALTH_CHECK)));
         store.set_certificate("db", "db.internal:5432", Some(1.9e9));
         store.set_certificate("db", "replica.internal:5432", Some(1.8e9));
@@ -517,7 +517,7 @@ mod tests {
 
     #[test]
     fn a_health_probe_counts_every_run_and_every_reason_from_the_first() {
-        let store = Store::new();
+        let store = Results::new();
         let plan = CheckPlan {
             source: "db".into(),
             kind: "postgres",
@@ -559,7 +559,7 @@ mod tests {
 
     #[test]
     fn a_source_scope_serves_that_source_alone_without_the_exporters_own_series() {
-        let store = Arc::new(Store::new());
+        let store = Arc::new(Results::new());
         let now = SystemTime::now();
         for source in ["db", "cache"] {
             let p = plan(source, "jobs");

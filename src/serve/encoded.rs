@@ -2,8 +2,8 @@
 //! format (OpenMetrics, classic text) and content coding (identity, gzip).
 //!
 //! Results change only when a check finishes, a reload applies, or a result goes stale, so a
-//! body is rebuilt only when [`Store::generation`] moved or the first staleness deadline
-//! after it was encoded ([`Store::fresh_until`]) has passed. Several Prometheus replicas
+//! body is rebuilt only when [`Results::generation`] moved or the first staleness deadline
+//! after it was encoded ([`Results::fresh_until`]) has passed. Several Prometheus replicas
 //! scraping every 15 s then cost one encode (and one compression) per change, not one per
 //! scrape. `pulse_scrape_timestamp_seconds` says when the body served was encoded.
 //!
@@ -19,7 +19,7 @@ use std::time::SystemTime;
 use axum::body::Bytes;
 use prometheus_client::registry::Registry;
 
-use crate::runtime::store::Store;
+use crate::runtime::results::Results;
 use crate::serve::exposition::{self, Format};
 
 /// One encoded exposition, its gzip (made on first demand), and what it was encoded from.
@@ -43,7 +43,7 @@ impl Encoded {
     pub fn body(
         &self,
         registry: &Registry,
-        store: &Store,
+        store: &Results,
         format: Format,
         gzip: bool,
     ) -> Result<Bytes, String> {
@@ -160,7 +160,7 @@ mod tests {
         assert!(!accepts_gzip(None));
     }
 
-    fn registry(store: &Arc<Store>) -> Registry {
+    fn registry(store: &Arc<Results>) -> Registry {
         let mut r = Registry::default();
         r.register_collector(Box::new(SnapshotCollector::new(store.clone())));
         r
@@ -168,7 +168,7 @@ mod tests {
 
     #[test]
     fn a_body_is_kept_until_the_store_changes_and_gzip_holds_the_same_text() {
-        let store = Arc::new(Store::new());
+        let store = Arc::new(Results::new());
         let reg = registry(&store);
         let cache = Encoded::default();
         let first = cache.body(&reg, &store, Format::Text, false).unwrap();

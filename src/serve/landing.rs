@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use crate::jobs::config::JobSpec;
 use crate::jobs::state::JobState;
 use crate::runtime::app::SourceStatus;
-use crate::runtime::store::{CheckState, Entry, ReloadStatus, ShardStatus};
+use crate::runtime::results::{CheckState, Entry, ReloadStatus, ShardStatus};
 use crate::runtime::targets::LeaseStatus;
 
 /// Escapes text for HTML element content and attribute values.
@@ -595,7 +595,7 @@ mod tests {
     #[test]
     fn not_measured_and_pending_are_told_apart_from_ok() {
         use crate::config_core::CheckPlan;
-        use crate::runtime::store::Store;
+        use crate::runtime::results::Results;
         use std::sync::Arc;
         use std::time::Duration;
         let plan = |check: &str| {
@@ -611,7 +611,7 @@ mod tests {
                 const_labels: vec![],
             })
         };
-        let store = Store::new();
+        let store = Results::new();
         let now = SystemTime::now();
         for check in ["health", "statements", "app_users", "tables"] {
             store.register(plan(check));

@@ -47,7 +47,7 @@ pub struct Targets {
     /// The certificate served on new connections; `None` when serving plain HTTP.
     pub tls: Option<axum_server::tls_rustls::RustlsConfig>,
     /// Where the certificate's expiry is published.
-    pub store: Arc<crate::runtime::store::Store>,
+    pub store: Arc<crate::runtime::results::Results>,
 }
 
 /// Watches `web.file` every [`POLL`] until the task is dropped with the server.

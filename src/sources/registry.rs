@@ -340,7 +340,7 @@ mod tests {
     #[tokio::test]
     async fn every_kind_runs_its_example_to_series() {
         use crate::runtime::once::probe_into;
-        use crate::runtime::store::Store;
+        use crate::runtime::results::Results;
         use crate::serve::collector::SnapshotCollector;
         use crate::serve::exposition::{encode, Format};
 
@@ -388,7 +388,7 @@ mod tests {
             }
             let has_server = example != entry.example;
             runs.push(tokio::spawn(async move {
-                let store = Arc::new(Store::new());
+                let store = Arc::new(Results::new());
                 let rows = probe_into(&config, &store).await.unwrap();
                 let mut registry = prometheus_client::registry::Registry::default();
                 registry.register_collector(Box::new(SnapshotCollector::new(store)));

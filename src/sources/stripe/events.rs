@@ -1,5 +1,5 @@
 //! The events check of one account: up to three listings a run (new events, a gap, the
-//! re-check of undelivered events) as the [`EventLog`] plans them, each applied once read
+//! re-check of undelivered events) as the [`EventWindow`] plans them, each applied once read
 //! whole, and the counts the log then holds as samples.
 
 use crate::sync::MutexExt;
@@ -10,8 +10,8 @@ use tokio::time::Instant;
 
 use super::api::{Api, ListRequest};
 use super::endpoints::StoppedEndpoints;
+use super::event_window::EventWindow;
 use super::listing::{parse_events, Acknowledged, Event, GiveUp, Top};
-use super::log::EventLog;
 use super::metrics::{
     account_label, ABANDONED, EVENTS, EVENTS_READ, LOOKBACK, OLDEST_ABANDONED, OLDEST_UNDELIVERED,
     STUCK, TRUNCATED, UNDELIVERED,
@@ -41,11 +41,11 @@ pub struct EventsProbe {
     /// Page cap per listing and run.
     pub max_pages: u32,
     /// What earlier runs read.
-    pub log: Mutex<EventLog>,
+    pub log: Mutex<EventWindow>,
 }
 
 impl EventsProbe {
-    fn log(&self) -> std::sync::MutexGuard<'_, EventLog> {
+    fn log(&self) -> std::sync::MutexGuard<'_, EventWindow> {
         self.log.locked()
     }
 

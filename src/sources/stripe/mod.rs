@@ -5,7 +5,7 @@
 //! A restricted key with read access to Events is enough; the endpoints check also needs
 //! Webhook Endpoints (`webhook_endpoints: false` turns it off), and connected accounts need
 //! Connect permissions. The health probe reads one event: the least the checks need.
-//! Events are read incrementally: [`log`] remembers them between runs and plans each
+//! Events are read incrementally: [`event_window`] remembers them between runs and plans each
 //! run's listings, [`listing`] holds what a listing asks and returns, [`events`] is the check
 //! that sends them. [`api`] holds Stripe's conventions (pinned version, retries, rate limits,
 //! list pages, permission errors); [`endpoints`] the endpoint listing; `metrics` the metric
@@ -13,9 +13,9 @@
 
 pub mod api;
 pub mod endpoints;
+pub mod event_window;
 pub mod events;
 pub mod listing;
-pub mod log;
 mod metrics;
 mod source;
 

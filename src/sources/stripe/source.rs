@@ -7,9 +7,9 @@ use tokio::time::Instant;
 
 use super::api::Api;
 use super::endpoints::{EndpointsProbe, StoppedEndpoints};
+use super::event_window::EventWindow;
 use super::events::EventsProbe;
 use super::listing::Acknowledged;
-use super::log::EventLog;
 use super::{StripeCheck, StripeConfig};
 use crate::config_core::{CheckConfig, CheckPlan};
 use crate::series::sample::Output;
@@ -79,7 +79,7 @@ impl Source<StripeCheck> for StripeSource {
                 acknowledged: self.acknowledged.clone(),
                 stopped: self.stopped.clone(),
                 max_pages: self.max_pages,
-                log: Mutex::new(EventLog::default()),
+                log: Mutex::new(EventWindow::default()),
             }),
         }
     }

@@ -129,7 +129,7 @@ pub enum Transition {
 
 /// Latest state of every check, plus config reload status.
 #[derive(Debug, Default)]
-pub struct Store {
+pub struct Results {
     entries: Mutex<BTreeMap<CheckKey, Entry>>,
     reload: Mutex<ReloadStatus>,
     shard: Mutex<ShardStatus>,
@@ -185,14 +185,14 @@ fn of_source<'a>(
         .map(|(_, e)| e)
 }
 
-impl Store {
+impl Results {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
     }
 
     /// A number that changes whenever anything `/metrics` shows changes, but for time passing
-    /// (see [`Store::fresh_until`]).
+    /// (see [`Results::fresh_until`]).
     pub fn generation(&self) -> u64 {
         self.generation.load(std::sync::atomic::Ordering::Acquire)
     }
@@ -510,7 +510,7 @@ mod tests {
 
     #[test]
     fn every_change_moves_the_generation_and_staleness_has_a_deadline() {
-        let store = Store::new();
+        let store = Results::new();
         let g0 = store.generation();
         let p = plan(3);
         store.register(Arc::new(p.clone()));
@@ -533,7 +533,7 @@ mod tests {
 
     #[test]
     fn transitions_fire_once_per_flip() {
-        let store = Store::new();
+        let store = Results::new();
         let p = plan(3);
         store.register(Arc::new(p.clone()));
         let t = SystemTime::now();
@@ -558,7 +558,7 @@ mod tests {
 
     #[test]
     fn state_since_moves_only_when_the_outcome_flips() {
-        let store = Store::new();
+        let store = Results::new();
         let p = plan(3);
         store.register(Arc::new(p.clone()));
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
@@ -583,7 +583,7 @@ mod tests {
 
     #[test]
     fn samples_survive_failures_until_stale_after() {
-        let store = Store::new();
+        let store = Results::new();
         let p = plan(3);
         store.register(Arc::new(p.clone()));
         let t0 = SystemTime::now();
@@ -602,7 +602,7 @@ mod tests {
 
     #[test]
     fn a_partial_failure_fails_the_check_and_replaces_the_samples() {
-        let store = Store::new();
+        let store = Results::new();
         let p = plan(3);
         store.register(Arc::new(p.clone()));
         let t0 = SystemTime::now();
@@ -628,7 +628,7 @@ mod tests {
 
     #[test]
     fn series_cap_drops_and_counts() {
-        let store = Store::new();
+        let store = Results::new();
         let p = plan(3);
         store.register(Arc::new(p.clone()));
         store.record(&p, Ok(output(5)), Duration::ZERO, SystemTime::now());
@@ -639,7 +639,7 @@ mod tests {
 
     #[test]
     fn byte_cap_drops_and_counts_within_the_series_cap() {
-        let store = Store::new();
+        let store = Results::new();
         let one = output(1).families[0].samples[0].encoded_len("m");
         let p = CheckPlan {
             max_series: 10,
@@ -655,7 +655,7 @@ mod tests {
 
     #[test]
     fn re_registering_keeps_history_but_drops_samples() {
-        let store = Store::new();
+        let store = Results::new();
         let p = plan(3);
         store.register(Arc::new(p.clone()));
         store.record(&p, Ok(output(1)), Duration::ZERO, SystemTime::now());

@@ -1,4 +1,4 @@
-//! What the exporter remembers of one Stripe account's events between runs ([`EventLog`]),
+//! What the exporter remembers of one Stripe account's events between runs ([`EventWindow`]),
 //! read incrementally: which listings the next run makes, and what each one read changes.
 //!
 //! Stripe lists events newest first. A run makes up to three listings, each at most
@@ -81,7 +81,7 @@ struct Gap {
 
 /// What the exporter remembers of one account's events between runs.
 #[derive(Debug, Default)]
-pub struct EventLog {
+pub struct EventWindow {
     /// Events counted, by minute of creation (Unix seconds / 60).
     per_minute: BTreeMap<i64, u64>,
     /// Ids of counted events the next listings may show again, with their time.
@@ -117,7 +117,7 @@ pub struct EventLog {
     count_from: Option<i64>,
 }
 
-impl EventLog {
+impl EventWindow {
     /// Forgets the counts of events created before `window_start` and undelivered events
     /// Stripe no longer lists.
     pub fn prune(&mut self, now: i64, window_start: i64) {
@@ -504,7 +504,7 @@ mod tests {
     }
 
     /// Applies the first run's re-check of Stripe's retention, listing `undelivered`.
-    fn first_recheck(log: &mut EventLog, now: i64, start: i64, undelivered: Vec<Event>) {
+    fn first_recheck(log: &mut EventWindow, now: i64, start: i64, undelivered: Vec<Event>) {
         let r = log.recheck(now, start).expect("a first re-check");
         assert!(r.whole_retention);
         assert_eq!(r.floor, now - RETENTION);
@@ -514,8 +514,8 @@ mod tests {
     #[test]
     fn events_are_counted_by_type_from_the_first_listing_on_with_the_payment_outcomes_always_present(
     ) {
-        let mut log = EventLog::default();
-        let read = |log: &EventLog| -> Vec<(String, u64)> {
+        let mut log = EventWindow::default();
+        let read = |log: &EventWindow| -> Vec<(String, u64)> {
             log.read_by_type()
                 .into_iter()
                 .map(|(k, n)| (k.to_owned(), n))
@@ -550,7 +550,7 @@ mod tests {
 
     #[test]
     fn later_runs_read_up_from_the_newest_settled_event_and_quiet_runs_cost_one_listing() {
-        let mut log = EventLog::default();
+        let mut log = EventWindow::default();
         let (now, start) = (T + 400, T - 5000);
         assert_eq!(log.top(start), Top::Since(start));
         log.apply_top(&Top::Since(start), listing(0, 299, none), false, now);
@@ -580,7 +580,7 @@ mod tests {
         let dense = |from: i64, to: i64| -> Vec<Event> {
             (from..=to).map(|i| at(i, T + 1000, 0)).collect()
         };
-        let mut log = EventLog::default();
+        let mut log = EventWindow::default();
         let start = T - 5000;
         log.apply_top(&Top::Since(start), listing(0, 99, none), false, T + 1000);
         // 1,000 events in one second; a listing reads 200.
@@ -609,7 +609,7 @@ mod tests {
 
     #[test]
     fn gaps_are_finished_in_the_order_they_were_opened_oldest_included() {
-        let mut log = EventLog::default();
+        let mut log = EventWindow::default();
         let start = T - 1000;
         // The first run reads the newest 200 of 1,000: the rest is a gap.
         log.apply_top(&Top::Since(start), listing(800, 999, none), true, T + 2000);
@@ -639,7 +639,7 @@ mod tests {
 
     #[test]
     fn an_account_without_events_is_read_whole_and_costs_one_listing() {
-        let mut log = EventLog::default();
+        let mut log = EventWindow::default();
         let start = T - 1000;
         assert!(!log.complete(start));
         log.apply_top(&Top::Since(start), Vec::new(), false, T + 10);
@@ -653,7 +653,7 @@ mod tests {
 
     #[test]
     fn undelivered_events_leave_when_a_recheck_no_longer_lists_them() {
-        let mut log = EventLog::default();
+        let mut log = EventWindow::default();
         let (now, start) = (T + 200, T - 10_000);
         log.apply_top(
             &Top::Since(start),
@@ -666,7 +666,7 @@ mod tests {
             .filter(|e| e.id.ends_with('0'))
             .collect();
         first_recheck(&mut log, now, start, undelivered);
-        let n = |log: &EventLog, stuck_before| -> (u64, u64) {
+        let n = |log: &EventWindow, stuck_before| -> (u64, u64) {
             let t = log.by_type(stuck_before);
             (
                 t.values().map(|v| v.retried).sum(),
@@ -692,7 +692,7 @@ mod tests {
 
     #[test]
     fn a_cut_recheck_keeps_what_it_did_not_reach_and_continues_below() {
-        let mut log = EventLog::default();
+        let mut log = EventWindow::default();
         let (now, start) = (T + 200, T - 10_000);
         log.apply_top(&Top::Since(start), listing(0, 99, |_| 1), false, now);
         first_recheck(&mut log, now, start, listing(0, 99, |_| 1));
@@ -713,7 +713,7 @@ mod tests {
 
     #[test]
     fn the_first_recheck_covers_stripes_retention_and_an_unfinished_one_is_flagged() {
-        let mut log = EventLog::default();
+        let mut log = EventWindow::default();
         let (now, start) = (T + 2000, T - 10_000);
         log.apply_top(&Top::Since(start), listing(900, 999, none), true, now);
         let r = log.recheck(now, start).unwrap();
@@ -733,7 +733,7 @@ mod tests {
 
     #[test]
     fn an_event_stripe_gave_up_on_stays_until_delivered_acknowledged_or_out_of_retention() {
-        let mut log = EventLog::default();
+        let mut log = EventWindow::default();
         let now = T + 100_000;
         let start = now - 1000;
         let horizon = now - 500;
@@ -760,7 +760,7 @@ mod tests {
             endpoint_stopped: None,
         };
         log.give_up(rule, &Acknowledged::default());
-        let count = |log: &EventLog| -> (u64, u64) {
+        let count = |log: &EventWindow| -> (u64, u64) {
             let t = log.by_type(i64::MAX);
             (
                 t.values().map(|v| v.retried).sum(),
@@ -822,7 +822,7 @@ mod tests {
 
     #[test]
     fn the_window_slides() {
-        let mut log = EventLog::default();
+        let mut log = EventWindow::default();
         let now = T + 700;
         log.apply_top(
             &Top::Since(T - 1000),
@@ -841,7 +841,7 @@ mod tests {
 
     #[test]
     fn gaps_past_the_cap_are_given_up_and_flagged() {
-        let mut log = EventLog::default();
+        let mut log = EventWindow::default();
         let start = T - 100_000;
         for run in 0..=MAX_GAPS as i64 {
             let top = 1000 * (run + 1);
