@@ -131,29 +131,8 @@ async fn prometheus_scrapes_each_source_through_the_generated_scrape_config() {
     );
 
     // The same job, time compressed for the test: scrapes and discovery every second.
-    let mut doc: serde_yaml::Value = serde_yaml::from_str(&out).unwrap();
-    let job = &mut doc["scrape_configs"][0];
-    job["scrape_interval"] = "1s".into();
-    job["scrape_timeout"] = "1s".into();
-    job["http_sd_configs"][0]["refresh_interval"] = "1s".into();
-    let prom_file = write_temp(
-        dir.path(),
-        "prometheus.yml",
-        &serde_yaml::to_string(&doc).unwrap(),
-    );
-    let prom_port = free_port();
-    let prom_log = dir.path().join("prometheus.log");
-    let _prom = spawn(
-        "prometheus",
-        &[
-            &format!("--config.file={}", prom_file.display()),
-            &format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()),
-            &format!("--web.listen-address=127.0.0.1:{prom_port}"),
-        ],
-        &prom_log,
-    );
-    let prom = format!("http://127.0.0.1:{prom_port}");
-    wait_ready(&format!("{prom}/-/ready"), "Prometheus", &prom_log).await;
+    let scraper = Scraper::with_config(&every_second(&out), &[]).await;
+    let prom = scraper.url.clone();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let up = query(&prom, "up{job=\"pulse-sources\"}").await;
@@ -164,7 +143,7 @@ async fn prometheus_scrapes_each_source_through_the_generated_scrape_config() {
         assert!(
             Instant::now() < deadline,
             "Prometheus never scraped the three sources: up {up:?}\n{}",
-            std::fs::read_to_string(&prom_log).unwrap_or_default()
+            scraper.log()
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }

@@ -205,34 +205,8 @@ async fn fifty_targets_from_sd_run_once_across_two_prometheus_shards_and_two_rep
             "promtool check config",
         );
         // Time compressed for the test: scrapes and discovery every second.
-        let mut doc: serde_yaml::Value = serde_yaml::from_str(&out).unwrap();
-        for job in doc["scrape_configs"].as_sequence_mut().unwrap() {
-            job["scrape_interval"] = "1s".into();
-            job["scrape_timeout"] = "1s".into();
-            job["http_sd_configs"][0]["refresh_interval"] = "1s".into();
-        }
-        let file = write_temp(
-            dir.path(),
-            &format!("prometheus-{shard}.yml"),
-            &serde_yaml::to_string(&doc).unwrap(),
-        );
-        let port = free_port();
-        let log = dir.path().join(format!("prometheus-{shard}.log"));
-        let proc = spawn(
-            "prometheus",
-            &[
-                &format!("--config.file={}", file.display()),
-                &format!(
-                    "--storage.tsdb.path={}",
-                    dir.path().join(format!("tsdb-{shard}")).display()
-                ),
-                &format!("--web.listen-address=127.0.0.1:{port}"),
-            ],
-            &log,
-        );
-        let url = format!("http://127.0.0.1:{port}");
-        wait_ready(&format!("{url}/-/ready"), "Prometheus", &log).await;
-        proms.push((url, proc, log));
+        let scraper = Scraper::with_config(&every_second(&out), &[]).await;
+        proms.push((scraper.url.clone(), scraper));
     }
 
     // Every target scraped, by one Prometheus only, each with its own `up` and series.
@@ -268,7 +242,7 @@ async fn fifty_targets_from_sd_run_once_across_two_prometheus_shards_and_two_rep
     let databases = values(&proms[0].0, "app_lease_db").await.len()
         + values(&proms[1].0, "app_lease_db").await.len();
     assert_eq!(databases, DATABASES);
-    for (prom, _, _) in &proms {
+    for (prom, _) in &proms {
         // A target's health carries its own source label, and its checks' series are there.
         for s in query(prom, "pulse_source_up{job=\"pulse-pg\"}").await {
             let instance = s["metric"]["instance"].as_str().unwrap();

@@ -179,23 +179,26 @@ impl Scraper {
     /// Starts it on a free port against the exporters on the `targets` ports (job
     /// `pulse-exporter`) and waits until it is ready.
     pub async fn start(targets: &[u16], rules: &[(&str, &str)]) -> Scraper {
-        let dir = tempfile::tempdir().unwrap();
-        let port = super::free_port();
-        for (name, text) in rules {
-            super::write_temp(dir.path(), name, text);
-        }
         let files: Vec<&str> = rules.iter().map(|(name, _)| *name).collect();
         let targets: Vec<String> = targets.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-        let config = super::write_temp(
-            dir.path(),
-            "prometheus.yml",
-            &format!(
-                "global: {{ scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s }}\n\
-                 rule_files: {files:?}\n\
-                 scrape_configs:\n  - job_name: pulse-exporter\n    \
-                 static_configs: [{{ targets: {targets:?} }}]\n"
-            ),
+        let config = format!(
+            "global: {{ scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s }}\n\
+             rule_files: {files:?}\n\
+             scrape_configs:\n  - job_name: pulse-exporter\n    \
+             static_configs: [{{ targets: {targets:?} }}]\n"
         );
+        Scraper::with_config(&config, rules).await
+    }
+
+    /// Starts it on a free port with `config` (a prometheus.yml) and `files` (name, text)
+    /// beside it, and waits until it is ready.
+    pub async fn with_config(config: &str, files: &[(&str, &str)]) -> Scraper {
+        let dir = tempfile::tempdir().unwrap();
+        let port = super::free_port();
+        for (name, text) in files {
+            super::write_temp(dir.path(), name, text);
+        }
+        let config = super::write_temp(dir.path(), "prometheus.yml", config);
         let log = dir.path().join("prometheus.log");
         let proc = spawn(
             "prometheus",
@@ -214,6 +217,23 @@ impl Scraper {
             _dir: dir,
         }
     }
+
+    /// What it logged so far, for a failure's message.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self._dir.path().join("prometheus.log")).unwrap_or_default()
+    }
+}
+
+/// A scrape config `pulse-exporter scrape-config` wrote, its scrapes and discovery every
+/// second: time compressed for a test.
+pub fn every_second(config: &str) -> String {
+    let mut doc: serde_yaml::Value = serde_yaml::from_str(config).unwrap();
+    for job in doc["scrape_configs"].as_sequence_mut().unwrap() {
+        job["scrape_interval"] = "1s".into();
+        job["scrape_timeout"] = "1s".into();
+        job["http_sd_configs"][0]["refresh_interval"] = "1s".into();
+    }
+    serde_yaml::to_string(&doc).unwrap()
 }
 
 /// The queries of the bundled dashboard `uid` (every dashboard for `None`) that still return

@@ -207,6 +207,12 @@ fn postgres_blockers(b: &mut Board) {
         "mode",
         "relation",
     ];
+    let columns: Vec<&str> = ["platform", "instance", "source"]
+        .iter()
+        .chain(&blocker)
+        .chain(&["Value #A", "Value #B", "Value #C"])
+        .copied()
+        .collect();
     b.row("Postgres: who blocks whom");
     b.table(
         "Root blockers",
@@ -229,21 +235,7 @@ fn postgres_blockers(b: &mut Board) {
                 ("Value #C", "longest wait"),
             ],
             &[],
-            &[
-                "platform",
-                "instance",
-                "source",
-                "database",
-                "application",
-                "user",
-                "state",
-                "queryid",
-                "mode",
-                "relation",
-                "Value #A",
-                "Value #B",
-                "Value #C",
-            ],
+            &columns,
         ),
         sort_by("sessions waiting", true),
     ])
