@@ -8,7 +8,9 @@ use super::board::{
     by_query, cell, coloured, column, guarded, line, mapped, merge, organize, sort_by,
     stat_options, steps, unit, value_map, Board,
 };
-use super::{by, check_ok, eq, over, over_with, probe_latency, sel, sel_with, source_ok};
+use super::{
+    by, check_ok, eq, or_zero_where, over, over_with, probe_latency, sel, sel_with, source_ok,
+};
 use crate::generate::style::{self, STYLE};
 
 /// The labels a per-source table keeps.
@@ -17,12 +19,6 @@ const SOURCE: &str = "platform, instance, source";
 /// `aggregation by (platform, instance, source) (metric)`.
 fn per_source(aggregation: &str, metric: &str) -> String {
     format!("{aggregation} by ({SOURCE}) ({})", sel(metric))
-}
-
-/// `expr`, or 0 for every source that publishes `present` (a series absent when there is
-/// nothing to count).
-fn or_zero_where(expr: String, present: &str) -> String {
-    format!("{expr} or 0 * {}", per_source("max", present))
 }
 
 /// Colour steps from green, for a table column.

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::board::{by_query, column, line, merge, organize, sort_by, unit, width, Board};
-use super::{by_source, eq, over, over_with, raw, sel, sel_with};
+use super::{by_source, eq, max_by, over_with, rate_by, raw, sel, sel_with};
 
 /// A window gauge (what moved between two reads) as a rate a second, summed by `keys`.
 fn per_second(metric: &str, window: &str, keys: &[&str]) -> String {
@@ -26,16 +26,6 @@ fn quantile(q: &str, metric: &str) -> String {
         raw(&format!("{metric}_bucket")),
         raw(metric)
     )
-}
-
-/// `max by (platform, instance, source, keys…) (metric)`.
-fn max_by(keys: &[&str], metric: &str) -> String {
-    format!("max by ({}) ({})", by_source(keys), sel(metric))
-}
-
-/// `rate` of `metric` summed by `keys`.
-fn rate_by(keys: &[&str], metric: &str) -> String {
-    format!("sum by ({}) ({})", by_source(keys), over("rate", metric))
 }
 
 /// The Postgres statements.

@@ -10,22 +10,11 @@ use super::board::{
     by_query, cell, column, guarded_on, line, mapped, merge, organize, sort_by, steps, unit,
     value_map, width, Board,
 };
-use super::{by_source, eq, over, raw, sel, sel_with};
+use super::{by_source, eq, max_by, or_zero_where, rate_by, raw, sel, sel_with};
 use crate::generate::style::{self, STYLE};
 
 /// The labels a Postgres card keeps: one value per source.
 const ON_SOURCE: &str = "instance, source";
-
-/// `max by (platform, instance, source, keys…) (metric)`.
-fn max_by(keys: &[&str], metric: &str) -> String {
-    format!("max by ({}) ({})", by_source(keys), sel(metric))
-}
-
-/// `rate` of `metric` summed by `keys`: for the `_seconds_total` counters of the load
-/// samplers, the average sessions (or operations, or command threads) busy.
-fn busy_by(keys: &[&str], metric: &str) -> String {
-    format!("sum by ({}) ({})", by_source(keys), over("rate", metric))
-}
 
 /// `increase` of `metric` over the dashboard's range, summed by `keys`: counts of what
 /// happens an hour apart (plans explained, plans changed), which a rate would show as noise.
@@ -46,15 +35,6 @@ fn postgres_load_ok() -> String {
         by_source(&[]),
         sel_with("pulse_check_success", &[eq("check", "load")]),
         sel_with("pulse_source_up", &[eq("kind", "postgres")])
-    )
-}
-
-/// `expr` per Postgres source, or 0 where the load check runs and `expr` has no series (no
-/// blocker, no session idle in a transaction: the series are gone, not 0).
-fn or_zero(expr: String) -> String {
-    format!(
-        "{expr}\nor 0 * {}",
-        max_by(&[], "pulse_postgres_blocker_sessions_limit")
     )
 }
 
@@ -80,6 +60,9 @@ fn postgres_now(b: &mut Board) {
     const IDLE: &str = "pulse_postgres_idle_in_transaction_oldest_seconds";
     let ok = postgres_load_ok();
     let card = |expr: String| guarded_on(ON_SOURCE, &expr, "{{platform}} {{source}}", &ok);
+    // Blockers and idle transactions are series absent while there are none: 0 where the
+    // load check runs, which always publishes its blocker limit.
+    let or_zero = |expr: String| or_zero_where(expr, "pulse_postgres_blocker_sessions_limit");
     b.row("Postgres: now");
     b.number(
         "Sessions behind root blockers",
@@ -110,7 +93,7 @@ fn postgres_now(b: &mut Board) {
         "Time the load samples cover",
         "The share of the time the load samples speak for (pulse_postgres_load_sampled_seconds_total): under 100 % samples were missed, and every load number below reads low by that share. Red under half.",
         "percentunit",
-        vec![card(busy_by(&[], "pulse_postgres_load_sampled_seconds_total"))],
+        vec![card(rate_by(&[], "pulse_postgres_load_sampled_seconds_total"))],
     )
     .thresholds(steps(&[
         ("red", Value::Null),
@@ -143,7 +126,7 @@ fn postgres_load(b: &mut Board) {
         "short",
         vec![
             line(
-                busy_by(&["wait_event_type", "wait_event"], ACTIVE),
+                rate_by(&["wait_event_type", "wait_event"], ACTIVE),
                 "{{platform}} {{source}} {{wait_event_type}}/{{wait_event}}",
             ),
             line(
@@ -157,7 +140,7 @@ fn postgres_load(b: &mut Board) {
     .overrides(vec![limit_line("B")])
     .alerts(&["PulsePostgresLoadHigh"]);
     let statement = ["database", "queryid"];
-    let load = busy_by(&statement, BY_STATEMENT);
+    let load = rate_by(&statement, BY_STATEMENT);
     b.table(
         "Load by statement",
         "Average active client sessions by the statement they run (query_id; unknown without compute_query_id), over the last minutes of the range, with its normalised text where the statement is in the statements top (pulse_postgres_statement_info): the statements the database is busy with now.",
@@ -322,7 +305,7 @@ fn postgres_connections(b: &mut Board) {
         "Average client sessions inside a statement or an open transaction, stacked by whom they wait on: the client (idle in transaction, or ClientRead) or the server (running, or waiting on anything else). A pool held by sessions that wait on the client is held by the application between its statements, not by the database.",
         "short",
         vec![line(
-            busy_by(&["waiting_on"], "pulse_postgres_load_held_seconds_total"),
+            rate_by(&["waiting_on"], "pulse_postgres_load_held_seconds_total"),
             "{{platform}} {{source}} waiting on the {{waiting_on}}",
         )],
     )
@@ -417,7 +400,7 @@ fn mongodb(b: &mut Board) {
         "Average active client operations ($currentOp sampled every load.interval, with load: true on the source), stacked by what they wait for: lock, flow_control (the primary throttling writes for lagging secondaries), latch, or CPU (none).",
         "short",
         vec![line(
-            busy_by(&["wait"], ACTIVE),
+            rate_by(&["wait"], ACTIVE),
             "{{platform}} {{source}} {{wait}}",
         )],
     )
@@ -427,7 +410,7 @@ fn mongodb(b: &mut Board) {
         "The same operations by namespace (database.collection): the collections the server is busy with.",
         "short",
         vec![line(
-            busy_by(&["namespace"], ACTIVE),
+            rate_by(&["namespace"], ACTIVE),
             "{{platform}} {{source}} {{namespace}}",
         )],
     )
@@ -465,7 +448,7 @@ fn redis(b: &mut Board) {
         "The share of the server's command thread each command takes (INFO commandstats usec a second), stacked: near 100 % every other client waits its turn.",
         "percentunit",
         vec![line(
-            busy_by(&["command"], "pulse_redis_command_seconds_total"),
+            rate_by(&["command"], "pulse_redis_command_seconds_total"),
             "{{platform}} {{source}} {{command}}",
         )],
     )

@@ -122,6 +122,24 @@ fn by_source(extra: &[&str]) -> String {
     by(&[&["source"], extra].concat())
 }
 
+/// `max by (platform, instance, source, keys…) (metric)`.
+fn max_by(keys: &[&str], metric: &str) -> String {
+    format!("max by ({}) ({})", by_source(keys), sel(metric))
+}
+
+/// `rate` of `metric` summed by platform, instance, source and `keys`: for the
+/// `_seconds_total` counters of the load samplers and of Redis's commands, the average
+/// sessions (or operations, or command threads) busy.
+fn rate_by(keys: &[&str], metric: &str) -> String {
+    format!("sum by ({}) ({})", by_source(keys), over("rate", metric))
+}
+
+/// `expr`, or 0 for every source that publishes `present` (for a series absent when there
+/// is nothing to count: no blocker, no standby).
+fn or_zero_where(expr: String, present: &str) -> String {
+    format!("{expr} or 0 * {}", max_by(&[], present))
+}
+
 /// Per exporter: 1 while every run of the named checks (names or regexes) succeeds and
 /// their source is up, else 0. The check names pin the source: another source or another
 /// exporter failing never turns it 0.
