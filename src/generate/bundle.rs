@@ -221,28 +221,6 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_knob_is_refused_naming_the_flag_and_the_fix() {
-        for bad in [
-            "job=",
-            "job=\"a\"} or vector(1",
-            "job=~\"(\"",
-            "{job=\"a\"}",
-        ] {
-            let err = Selection::new(bad, None).unwrap_err().to_string();
-            assert!(err.starts_with("--selector"), "{bad}: {err}");
-            assert!(err.contains("e.g. job=\"pulse-exporter\""), "{bad}: {err}");
-        }
-        let err = Selection::new("", Some("9lives")).unwrap_err().to_string();
-        assert!(err.starts_with("--cluster-label \"9lives\""), "{err}");
-        // Empty knobs are no knobs; a trailing comma is forgiven.
-        assert_eq!(Selection::new(" ", Some("")).unwrap(), Selection::default());
-        assert_eq!(
-            Selection::new("job=\"a\",", None).unwrap().selector(),
-            "job=\"a\""
-        );
-    }
-
-    #[test]
     fn a_rendered_file_says_where_it_comes_from_and_how_it_was_rendered() {
         let plain = ALERTS.render(&Selection::default());
         assert!(plain.starts_with(

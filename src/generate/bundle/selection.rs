@@ -179,3 +179,30 @@ impl Selection {
         out.replace("$runbook_base", &STYLE.runbook_base)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_knob_is_refused_naming_the_flag_and_the_fix() {
+        for bad in [
+            "job=",
+            "job=\"a\"} or vector(1",
+            "job=~\"(\"",
+            "{job=\"a\"}",
+        ] {
+            let err = Selection::new(bad, None).unwrap_err().to_string();
+            assert!(err.starts_with("--selector"), "{bad}: {err}");
+            assert!(err.contains("e.g. job=\"pulse-exporter\""), "{bad}: {err}");
+        }
+        let err = Selection::new("", Some("9lives")).unwrap_err().to_string();
+        assert!(err.starts_with("--cluster-label \"9lives\""), "{err}");
+        // Empty knobs are no knobs; a trailing comma is forgiven.
+        assert_eq!(Selection::new(" ", Some("")).unwrap(), Selection::default());
+        assert_eq!(
+            Selection::new("job=\"a\",", None).unwrap().selector(),
+            "job=\"a\""
+        );
+    }
+}
