@@ -16,7 +16,7 @@ pub(crate) fn dashboards(
     path: &std::path::Path,
     config: &config::Config,
 ) -> ExitCode {
-    use pulse_exporter::generate::dashboard;
+    use pulse_exporter::generate::dashboards::from_config as dashboard;
     let mut options = dashboard::Options::for_file(path);
     if let Some(uid) = &args.uid {
         if uid.is_empty() || uid.len() > 40 {
@@ -155,7 +155,7 @@ pub(crate) fn bundle_dashboards(dir: &std::path::Path, selection: &Selection) ->
         eprintln!("error: cannot create {}: {e}", dir.display());
         return ExitCode::FAILURE;
     }
-    for (file, text) in pulse_exporter::generate::bundle::dashboards::render(selection) {
+    for (file, text) in pulse_exporter::generate::dashboards::bundle::render(selection) {
         let path = dir.join(file);
         if let Err(e) = std::fs::write(&path, text) {
             eprintln!("error: cannot write {}: {e}", path.display());

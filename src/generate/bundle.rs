@@ -1,4 +1,5 @@
-//! The bundle: its dashboards are described in [`dashboards`]; its rule files are here.
+//! The bundle's rule files, and the alerts they declare read back ([`Declared`]); its
+//! dashboards are described in [`super::dashboards::bundle`].
 //!
 //! The bundle's rule files (`alerts/pulse-alerts.yml`, `prometheus/rules/*.yml`), rendered
 //! from their declarations beside this file, as monitoring mixins render theirs: each
@@ -17,10 +18,10 @@
 //! smallest usual), which carries no label to select by: it takes no `$selector`, and the
 //! join with it no `$keep`.
 
-pub mod dashboards;
-
+mod declared;
 mod selection;
 
+pub use declared::{bound, Alert, Declared};
 pub use selection::{Selection, SelectionError};
 
 /// One rule file of the bundle: where the repository keeps it, and its declarations.

@@ -1,17 +1,19 @@
-//! Grafana dashboards and Prometheus rules generated from a config (`pulse-exporter
-//! dashboards`, `pulse-exporter rules`, `/dashboards.json`, `/rules.yml`): a view and alerts
-//! for the user's own checks, from what each check publishes ([`crate::config_core::shape`]).
+//! Grafana dashboards and Prometheus rules: the bundle's and those generated from a config
+//! (`pulse-exporter dashboards`, `pulse-exporter rules`, `/dashboards.json`, `/rules.yml`),
+//! a view and alerts for the user's own checks from what each check publishes
+//! ([`crate::config_core::shape`]).
 //!
-//! [`style`] holds the look shared with the bundled dashboards; [`bundle`] the bundle's rule
-//! files, rendered from their declarations with a selector and a cluster label, which
-//! [`rules`] copies from; [`dashboard`] and [`rules`] build the two outputs; [`scrape`] the Prometheus job that scrapes each source through
-//! `/probe`; [`usual`] the PromQL of a drop-against-usual alert, which both
-//! draw on; this module the PromQL both write: selectors that pick one check's
-//! samples, and the expression that is 1 while a check and its source work.
+//! [`style`] holds the look every panel shares; [`dashboards`] the one dashboard vocabulary
+//! (boards, panels, fields) and the dashboards written in it, bundled and per config;
+//! [`bundle`] the bundle's rule files, rendered from their declarations with a selector and a
+//! cluster label, which [`rules`] copies from; [`rules`] the rules of a config; [`scrape`]
+//! the Prometheus job that scrapes each source through `/probe`; [`usual`] the PromQL of a
+//! drop-against-usual alert, which dashboards and rules both draw on; this module the PromQL
+//! both write: selectors that pick one check's samples, and the expression that is 1 while a
+//! check and its source work.
 
 pub mod bundle;
-pub mod dashboard;
-mod grafana;
+pub mod dashboards;
 pub mod rules;
 pub mod scrape;
 pub mod style;

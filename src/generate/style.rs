@@ -1,6 +1,6 @@
 //! The look every pulse-exporter panel shares, read from `grafana/style.json` (compiled in):
 //! the replica fold, the DEGRADED/NO DATA guard and mappings, the runbook base and the units
-//! inferred from metric names. The bundled dashboards ([`super::bundle::dashboards`]) and those
+//! inferred from metric names. The bundled dashboards ([`super::dashboards::bundle`]) and those
 //! generated from a config both draw with it, so both draw a guarded card one way.
 
 use std::sync::LazyLock;

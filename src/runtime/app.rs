@@ -151,7 +151,7 @@ pub struct Generated {
 
 impl Generated {
     fn of(config: &Config, path: Option<&std::path::Path>) -> Generated {
-        use crate::generate::{dashboard, rules};
+        use crate::generate::{dashboards::from_config as dashboard, rules};
         let options = dashboard::Options::for_file(path.unwrap_or(std::path::Path::new("config")));
         Generated {
             dashboard: dashboard::render(config, &options),

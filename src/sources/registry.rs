@@ -366,9 +366,10 @@ mod tests {
                     list.key
                 );
             }
-            let options =
-                crate::generate::dashboard::Options::for_file(std::path::Path::new("example.yml"));
-            let dashboard = crate::generate::dashboard::render(&config, &options);
+            let options = crate::generate::dashboards::from_config::Options::for_file(
+                std::path::Path::new("example.yml"),
+            );
+            let dashboard = crate::generate::dashboards::from_config::render(&config, &options);
             let rules = crate::generate::rules::rules(
                 &config,
                 &crate::generate::bundle::Selection::default(),

@@ -139,7 +139,7 @@ fn generate(copy: &Path, generator: &str) {
         }
         "pulse-exporter bundle-dashboards" => {
             // Through the command, so that the command is what the bundle is checked against.
-            let dir = copy.join(pulse_exporter::generate::bundle::dashboards::DIR);
+            let dir = copy.join(pulse_exporter::generate::dashboards::bundle::DIR);
             let (code, _, err) = run_cli(
                 &["bundle-dashboards", "--output.dir", dir.to_str().unwrap()],
                 &[],

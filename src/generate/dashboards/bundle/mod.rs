@@ -17,7 +17,6 @@
 //! [`board`] the panels and their layout; one module per dashboard the panels.
 
 mod admin;
-mod board;
 mod health;
 mod latency;
 mod load;
@@ -25,9 +24,13 @@ mod queues;
 
 use serde_json::{json, Value};
 
-use super::Selection;
-use crate::generate::style;
-use board::steps;
+use super::board::{
+    braces, cluster_variable, datasource_variable, query_variable, stat_options, Board,
+};
+use super::fields::steps;
+use super::panel::Panel;
+use crate::generate::bundle::Selection;
+use crate::generate::style::{self, STYLE};
 
 /// Where the bundle keeps its dashboards.
 pub const DIR: &str = "grafana/dashboards";
@@ -47,7 +50,7 @@ pub fn render(selection: &Selection) -> Vec<(String, String)> {
         .iter()
         .map(|b| {
             let file = format!("{}.json", b.uid().trim_start_matches("pulse-"));
-            let text = serde_json::to_string_pretty(&b.json(&links, selection))
+            let text = serde_json::to_string_pretty(&json(b, &links, selection))
                 .expect("a dashboard is plain JSON values");
             (file, text + "\n")
         })
@@ -187,13 +190,10 @@ fn queue_depth() -> Value {
     ])
 }
 
-/// The age of a waiting job: red from 10 minutes, PulseOldestJobTooOld's threshold.
+/// The age of a waiting job: red from PulseOldestJobTooOld's bound (10 minutes), orange
+/// from half of it.
 fn job_age() -> Value {
-    steps(&[
-        ("green", Value::Null),
-        ("orange", json!(300)),
-        ("red", json!(600)),
-    ])
+    alert_line("PulseOldestJobTooOld")
 }
 
 /// A heartbeat's age: red past 2 minutes, the example pools' max_age.
@@ -223,21 +223,30 @@ fn error_rate() -> Value {
     ])
 }
 
-/// Job latency: red from 60 s, PulseJobLatencyHigh's threshold.
+/// Job latency: red from PulseJobLatencyHigh's bound (60 s), orange from half of it.
 fn latency() -> Value {
-    steps(&[
-        ("green", Value::Null),
-        ("orange", json!(30)),
-        ("red", json!(60)),
-    ])
+    alert_line("PulseJobLatencyHigh")
 }
 
-/// A probe's duration: red from 2 s, where PulseSourceSlow's p90 fires.
+/// A probe's duration: red from PulseSourceSlow's bound (its p90 over 2 s), orange from
+/// half of it.
 fn probe_latency() -> Value {
+    alert_line("PulseSourceSlow")
+}
+
+/// Green, orange from half the bound of `alert`, red from the bound: read from the bundled
+/// declaration, so the red line is where the alert fires.
+fn alert_line(alert: &str) -> Value {
+    let bound = crate::generate::bundle::bound(alert);
+    // A whole number is written as one (600, not 600.0), as a hand-written step is.
+    let number = |v: f64| match v.fract() == 0.0 && v.abs() < 1e15 {
+        true => json!(v as i64),
+        false => json!(v),
+    };
     steps(&[
         ("green", Value::Null),
-        ("orange", json!(1)),
-        ("red", json!(2)),
+        ("orange", number(bound / 2.0)),
+        ("red", number(bound)),
     ])
 }
 
@@ -326,6 +335,82 @@ fn rabbit_oldest() -> String {
         ),
         by = by(&["vhost", "queue"]),
     )
+}
+
+/// UP or DOWN for each source of `kind`, 6 by 6.
+fn up_stat<'b>(b: &'b mut Board, kind: &str) -> &'b mut Panel {
+    let description = format!(
+        "1 while the {kind} source's health probe succeeds (pulse_source_up); DOWN when it fails, NO DATA when nothing is scraped."
+    );
+    let target = json!({"expr": sel_with("pulse_source_up", &[format!("kind=\"{kind}\"")]),
+                        "instant": true, "legendFormat": "{{platform}} {{source}}"});
+    b.add(
+        "stat",
+        &format!("{kind} up"),
+        &description,
+        "none",
+        vec![target],
+    )
+    .size(6, 6)
+    .mappings(vec![STYLE.up.clone()])
+    .alerts(&["PulseSourceDown"])
+    .options(stat_options("background", "none", "value_and_name"))
+}
+
+/// `board`'s JSON: every series its panels and variables read narrowed to `selection`
+/// (with a cluster label, a `$cluster` variable chooses one cluster), and links to the other
+/// dashboards of `boards` (uid, title).
+fn json(board: &Board, boards: &[(&str, &str)], selection: &Selection) -> Value {
+    let knobs = selection.dashboard_matchers();
+    let links: Vec<Value> = boards
+        .iter()
+        .filter(|(uid, _)| *uid != board.uid())
+        .map(|(uid, title)| {
+            json!({"title": title, "type": "link", "url": format!("/d/{uid}"),
+                   "icon": "dashboard", "keepTime": true, "includeVars": true})
+        })
+        .collect();
+    let info = |matchers: &[&str]| format!("pulse_build_info{}", braces(matchers));
+    let mut variables = vec![
+        datasource_variable(),
+        query_variable(
+            "platform",
+            "Platform",
+            &format!("label_values({}, platform)", info(&[&knobs])),
+        ),
+        query_variable(
+            "instance",
+            "Exporter",
+            &format!(
+                "label_values({}, instance)",
+                info(&[&knobs, "platform=~\"$platform\""])
+            ),
+        ),
+    ];
+    if let Some(label) = selection.cluster_label() {
+        let query = format!("label_values({}, {label})", info(&[selection.selector()]));
+        variables.insert(1, cluster_variable(&query));
+    }
+    board.dashboard(&["pulse-exporter"], variables, links, &|e| {
+        with_knobs(e, &knobs)
+    })
+}
+
+/// `expr` read through `knobs` (see [`Selection::dashboard_matchers`]): they go before the
+/// variable filter every selector of the boards ends with, and into braces after a recorded
+/// series read bare (`usage_daily:dau`).
+fn with_knobs(expr: &str, knobs: &str) -> String {
+    if knobs.is_empty() {
+        return expr.to_owned();
+    }
+    let bare = !expr.is_empty()
+        && expr
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':');
+    match bare {
+        true => format!("{expr}{{{knobs}}}"),
+        false => expr.replace(FILTER, &format!("{knobs}, {FILTER}")),
+    }
 }
 
 #[cfg(test)]
@@ -419,6 +504,50 @@ mod tests {
                     assert!(p["fieldConfig"]["defaults"]["unit"].is_string());
                 }
             }
+        }
+    }
+
+    /// Every runbook link names an alert the bundle declares, and a panel's red step where
+    /// it links an alert with a bound is that bound: a renamed alert or a bound that moved
+    /// in the declarations fails here until the boards follow (they read them).
+    #[test]
+    fn runbook_links_name_declared_alerts_and_red_lines_are_their_bounds() {
+        let declared = crate::generate::bundle::Declared::of(&Selection::default());
+        let mut compared = Vec::new();
+        for (file, text) in render(&Selection::default()) {
+            let board: Value = serde_json::from_str(&text).unwrap();
+            for p in board["panels"].as_array().unwrap() {
+                let linked: Vec<&str> = p["links"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|l| l["title"].as_str()?.strip_prefix("Runbook: "))
+                    .collect();
+                let steps = p["fieldConfig"]["defaults"]["thresholds"]["steps"].clone();
+                let red = steps
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|s| s["color"] == "red" && !s["value"].is_null())
+                    .and_then(|s| s["value"].as_f64());
+                for alert in linked {
+                    let a = declared
+                        .get(alert)
+                        .unwrap_or_else(|| panic!("{file}, {}: no alert {alert}", p["title"]));
+                    if let (Some(bound), Some(red)) = (a.bound(), red) {
+                        if [&["PulseOldestJobTooOld", "PulseJobLatencyHigh", "PulseSourceSlow"][..]]
+                            .concat()
+                            .contains(&alert)
+                        {
+                            assert_eq!(red, bound, "{file}, {}: red at {red}, {alert} at {bound}", p["title"]);
+                            compared.push(alert.to_owned());
+                        }
+                    }
+                }
+            }
+        }
+        for alert in ["PulseOldestJobTooOld", "PulseJobLatencyHigh", "PulseSourceSlow"] {
+            assert!(compared.iter().any(|a| a == alert), "no panel draws {alert}'s line");
         }
     }
 }

@@ -3,7 +3,9 @@
 
 use serde_json::json;
 
-use super::board::{by_query, column, line, merge, organize, sort_by, unit, width, Board};
+use super::super::board::Board;
+use super::super::fields::{by_query, column, merge, organize, sort_by, unit, width};
+use super::super::panel::line;
 use super::{by_source, eq, max_by, over_with, rate_by, raw, sel, sel_with};
 
 /// A window gauge (what moved between two reads) as a rate a second, summed by `keys`.

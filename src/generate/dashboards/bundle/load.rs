@@ -6,10 +6,11 @@
 
 use serde_json::{json, Value};
 
-use super::board::{
-    by_query, cell, column, guarded_on, line, mapped, merge, organize, sort_by, steps, unit,
-    value_map, width, Board,
+use super::super::board::Board;
+use super::super::fields::{
+    by_query, cell, column, mapped, merge, organize, sort_by, steps, unit, value_map, width,
 };
+use super::super::panel::{guarded_on, line};
 use super::{by_source, eq, max_by, or_zero_where, rate_by, raw, sel, sel_with};
 use crate::generate::style::{self, STYLE};
 
@@ -483,7 +484,7 @@ mod tests {
     /// read as more load.
     #[test]
     fn a_limit_beside_a_stacked_chart_is_not_stacked_onto_it() {
-        let board = board().json(&[], &Selection::default());
+        let board = super::super::json(&board(), &[], &Selection::default());
         let limits = ["_cpus", "_sessions_limit", "max_connections"];
         let mut checked = 0;
         for p in board["panels"].as_array().unwrap() {

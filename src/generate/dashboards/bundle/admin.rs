@@ -4,10 +4,11 @@
 
 use serde_json::{json, Value};
 
-use super::board::{
-    by_query, cell, coloured, column, guarded, line, mapped, merge, organize, sort_by, steps, unit,
-    value_map, Board,
+use super::super::board::Board;
+use super::super::fields::{
+    by_query, cell, coloured, column, mapped, merge, organize, sort_by, steps, unit, value_map,
 };
+use super::super::panel::{guarded, line};
 use super::{
     by, check_ok, eq, error_rate, job_age, latency, queue_depth, raw, redis_depth, redis_oldest,
     rx, sel, sel_with, source_ok, FILTER,

@@ -4,10 +4,11 @@
 
 use serde_json::{json, Value};
 
-use super::board::{
-    by_query, cell, coloured, column, guarded, guarded_on, line, mapped, merge, organize, sort_by,
-    stat_options, steps, unit, value_map, Board,
+use super::super::board::{stat_options, Board};
+use super::super::fields::{
+    by_query, cell, coloured, column, mapped, merge, organize, sort_by, steps, unit, value_map,
 };
+use super::super::panel::{guarded, guarded_on, line};
 use super::{
     at_least_one, by, by_source, check_ok, dead_letters, eq, heartbeat_age, job_age, latency, over,
     over_with, pg_oldest, pool_ok, queue_depth, rabbit_oldest, redis_depth, redis_oldest,

@@ -4,10 +4,11 @@
 
 use serde_json::{json, Value};
 
-use super::board::{
-    by_query, cell, coloured, column, guarded, line, mapped, merge, organize, sort_by,
-    stat_options, steps, unit, value_map, Board,
+use super::super::board::{stat_options, Board};
+use super::super::fields::{
+    by_query, cell, coloured, column, mapped, merge, organize, sort_by, steps, unit, value_map,
 };
+use super::super::panel::{guarded, line};
 use super::{
     by, check_ok, eq, or_zero_where, over, over_with, probe_latency, sel, sel_with, source_ok,
 };
@@ -108,7 +109,7 @@ fn exporters(b: &mut Board) {
 /// The row every source kind starts with: up, probe latency, failures by reason.
 fn common(b: &mut Board, kind: &str, label: &str) {
     b.row(label);
-    b.up_stat(kind);
+    super::up_stat(b, kind);
     b.ts(
         &format!("{kind} probe latency"),
         &format!("Duration of the last health probe of each {kind} source. The alert reads the 90th percentile over 15 minutes against 2 s."),
