@@ -30,15 +30,40 @@ pub enum Shape {
     Builtin(Builtin),
 }
 
-/// A kind's built-in metric set, described by the kind: the panels that show it and the
-/// bundled alerts that read it. The generator draws and copies them knowing no kind.
+/// A kind's built-in metric set, described by the kind: the panels that show it and what
+/// else it publishes. The generator draws it, and copies the bundled alerts that fire on its
+/// metrics, knowing no kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Builtin {
     /// The panels, in order.
     pub panels: Vec<Panel>,
-    /// Bundled alerts (`alerts/*.yml`) that read these metrics: the generated rules copy
-    /// them, scoped to the config's sources.
-    pub alerts: &'static [&'static str],
+    /// The metrics the set publishes besides those its panels show (a queue's head
+    /// timestamp): the generated rules copy the bundled queue alerts that fire on any of
+    /// them or of the panels' metrics, scoped to the config's sources.
+    pub also_publishes: &'static [&'static str],
+}
+
+impl Builtin {
+    /// Every metric the set publishes that the generator knows of: those its panels read,
+    /// then [`Builtin::also_publishes`].
+    pub fn metrics(&self) -> Vec<&'static str> {
+        let mut metrics: Vec<&'static str> = Vec::new();
+        let read = self
+            .panels
+            .iter()
+            .flat_map(|p| &p.queries)
+            .flat_map(|q| match q.expr {
+                PanelExpr::Metric(m) | PanelExpr::Rate(m) | PanelExpr::Age(m) => vec![m],
+                PanelExpr::SumOrZero { metric, present } => vec![metric, present],
+                PanelExpr::Quantile { metric, .. } => vec![metric],
+            });
+        for m in read.chain(self.also_publishes.iter().copied()) {
+            if !metrics.contains(&m) {
+                metrics.push(m);
+            }
+        }
+        metrics
+    }
 }
 
 /// One panel of a [`Builtin`] set. The generator adds the guard (DEGRADED while the check

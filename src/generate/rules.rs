@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::bundle::{Selection, ALERTS};
+use super::bundle::{Alert, Declared, Selection};
 use super::style::{self, fold};
 use super::usual::{usual, Usual};
 use super::{any_of, eq, matchers, selector, source_is, template_safe, CheckInfo};
@@ -32,82 +32,62 @@ enum Scope {
     Instance,
 }
 
-/// The bundle's queue metrics for queues the platform keeps itself (a Redis list, a jobs
-/// table): a check publishing one of them brings the bundled alerts that read it.
-const QUEUE_METRICS: &[(&str, &str)] = &[
-    ("app_queue_depth", "PulseJobsNotProcessed"),
-    ("app_jobs_pending", "PulseJobsNotProcessed"),
-    ("app_jobs_completed", "PulseJobsNotProcessed"),
-    (
-        "app_queue_oldest_job_timestamp_seconds",
-        "PulseOldestJobTooOld",
-    ),
-    (
-        "app_jobs_oldest_pending_timestamp_seconds",
-        "PulseOldestJobTooOld",
-    ),
-    ("app_job_latency_avg_seconds", "PulseJobLatencyHigh"),
-];
+/// The groups of bundled alerts a generated file copies from, for the sources whose checks
+/// publish what they fire on: the queue alerts, and the pool alerts of heartbeat checks.
+const QUEUES: &str = "pulse-queues";
+const WORKERS: &str = "pulse-workers";
 
-/// The bundled alerts a check's series brings, by name: worker pools from heartbeat checks,
-/// those a kind names for its built-in metrics (the queue alerts for RabbitMQ queues), and
-/// the queue alerts from checks publishing the bundle's queue metrics.
-fn bundled_for(series: &Series) -> Vec<&'static str> {
+/// The group whose alerts a generated file copies for every source of its config (the ones
+/// about one source or one check apart: see [`is_per_source`], [`is_per_check`]).
+const SOURCES: &str = "pulse-sources";
+
+/// The group of the job alerts, copied for the config's jobs.
+const JOBS: &str = "pulse-jobs";
+
+/// A source's down alert (PulseSourceDown): of the source alerts, the one that fires on
+/// the health probe alone. The generated file writes one per source.
+fn is_per_source(alert: &Alert) -> bool {
+    alert.fires_on() == [SOURCE_UP.name]
+}
+
+/// A check's failing alert (PulseCheckFailing): of the source alerts, the one that fires on
+/// a check's outcome. The generated file writes one per check.
+fn is_per_check(alert: &Alert) -> bool {
+    alert.fires_on().iter().any(|m| m == CHECK_SUCCESS.name)
+}
+
+/// The bundled alerts a check's series brings, found by what they fire on: the pool alerts
+/// for a heartbeat check, the queue alerts firing on a metric it publishes (a kind's
+/// built-in set, or a check publishing the bundle's queue metrics, `app_queue_depth`, …).
+fn bundled_for(series: &Series, declared: &Declared) -> Vec<String> {
     match &series.shape {
-        Shape::Workers { .. } => vec!["PulseWorkerPoolDown", "PulseWorkerPoolBelowMinimum"],
-        Shape::Builtin(set) => set.alerts.to_vec(),
-        _ => QUEUE_METRICS
-            .iter()
-            .filter(|(metric, _)| *metric == series.metric)
-            .map(|(_, alert)| *alert)
+        Shape::Workers { .. } => declared
+            .group(WORKERS)
+            .into_iter()
+            .map(|a| a.name.clone())
             .collect(),
+        Shape::Builtin(set) => declared.firing_on(QUEUES, &set.metrics()),
+        _ => declared.firing_on(QUEUES, &[series.metric.as_str()]),
     }
 }
 
-/// How the copy of a bundled alert is scoped: by instance where some branch of its
-/// expression reads business series.
-fn scope_of(alert: &str) -> Scope {
-    match QUEUE_METRICS.iter().any(|(_, a)| *a == alert) {
+/// How the copy of a bundled alert is scoped: by instance where it fires on a business
+/// series (`app_…`, which carry no `source` label), else by source.
+fn scope_of(alert: &Alert) -> Scope {
+    match alert.fires_on().iter().any(|m| !m.starts_with("pulse_")) {
         true => Scope::Instance,
         false => Scope::Source,
     }
 }
 
-/// The bundled alerting rules as declared, rendered for one selection and read once: each
-/// rule a copy draws on, by alert name (the first of a name: no copied alert is graded).
-struct Declared(BTreeMap<String, serde_yaml::Value>);
-
-impl Declared {
-    fn of(selection: &Selection) -> Declared {
-        let file: serde_yaml::Value =
-            serde_yaml::from_str(&ALERTS.rules(selection)).unwrap_or_default();
-        let mut by_name = BTreeMap::new();
-        let rules = file["groups"]
-            .as_sequence()
-            .into_iter()
-            .flatten()
-            .flat_map(|g| g["rules"].as_sequence().into_iter().flatten());
-        for rule in rules {
-            if let Some(name) = rule["alert"].as_str() {
-                by_name
-                    .entry(name.to_owned())
-                    .or_insert_with(|| rule.clone());
-            }
-        }
-        Declared(by_name)
-    }
-
-    /// The alert `name` as declared; None when the bundle has no such alert (unit tests
-    /// keep every name this module asks for there).
-    fn rule(&self, name: &str) -> Option<Rule> {
-        let rule = self.0.get(name)?;
-        Some(Rule {
-            alert: name.to_owned(),
-            expr: rule["expr"].as_str()?.trim_end().to_owned(),
-            for_: rule["for"].as_str().unwrap_or_default().to_owned(),
-            labels: strings(&rule["labels"]),
-            annotations: strings(&rule["annotations"]),
-        })
+/// A declared alert as a rule of the generated file.
+fn rule_of(alert: &Alert) -> Rule {
+    Rule {
+        alert: alert.name.clone(),
+        expr: alert.expr.clone(),
+        for_: alert.for_.clone(),
+        labels: alert.labels.clone(),
+        annotations: alert.annotations.clone(),
     }
 }
 
@@ -139,10 +119,12 @@ fn bundled(
     selection: &Selection,
     renderings: &mut Renderings,
 ) -> Option<Rule> {
-    match scope_of(name) {
+    let scope = scope_of(renderings.of(selection).get(name)?);
+    match scope {
         Scope::Source => renderings
             .of(&selection.and(&any_of("source", sources)))
-            .rule(name),
+            .get(name)
+            .map(rule_of),
         Scope::Instance => {
             let scope = fold(&selector(
                 SOURCE_UP.name,
@@ -152,8 +134,8 @@ fn bundled(
             let on = selection.grouping("instance");
             renderings
                 .of(selection)
-                .rule(name)
-                .map(|r| joined(r, &on, &scope))
+                .get(name)
+                .map(|a| joined(rule_of(a), &on, &scope))
         }
     }
 }
@@ -164,18 +146,10 @@ fn joined(mut rule: Rule, on: &str, scope: &str) -> Rule {
     rule
 }
 
-/// The bundled `pulse-sources` alerts besides PulseSourceDown and PulseCheckFailing (which
-/// the generated file writes per source and check): a generated file replaces that group,
-/// so it carries each of them, kept to the config's sources and template targets.
-const SOURCE_ALERTS: [&str; 4] = [
-    "PulseSourceFlapping",
-    "PulseSourceCrashLooping",
-    "PulseSourceSlow",
-    "PulseSourceCertificateExpiring",
-];
-
-/// [`SOURCE_ALERTS`] for the sources of `config`: each configured source by name, each
-/// template's targets by their `NAME/TARGET` sources.
+/// The bundled source alerts but the one down alert per source and the failing alert per
+/// check (the generated file writes those itself): a generated file replaces that group,
+/// so it carries each of them, kept to the config's sources and template targets: each
+/// configured source by name, each template's targets by their `NAME/TARGET` sources.
 fn source_alerts(config: &Config, selection: &Selection, renderings: &mut Renderings) -> Vec<Rule> {
     let alternatives: Vec<String> = SourceConfig::all(config)
         .map(|s| match s.is_template() {
@@ -187,24 +161,14 @@ fn source_alerts(config: &Config, selection: &Selection, renderings: &mut Render
         return Vec::new();
     }
     let matcher = format!("source=~{}", super::quote(&alternatives.join("|")));
-    let declared = renderings.of(&selection.and(&matcher));
-    SOURCE_ALERTS
-        .iter()
-        .filter_map(|alert| declared.rule(alert))
-        .collect()
-}
-
-/// The text values of a YAML mapping (a rule's labels or annotations).
-fn strings(v: &serde_yaml::Value) -> BTreeMap<String, String> {
-    v.as_mapping()
+    renderings
+        .of(&selection.and(&matcher))
+        .group(SOURCES)
         .into_iter()
-        .flatten()
-        .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), v.as_str()?.to_owned())))
+        .filter(|a| !is_per_source(a) && !is_per_check(a))
+        .map(rule_of)
         .collect()
 }
-
-/// The bundle's job alerts.
-const JOB_ALERTS: [&str; 3] = ["PulseJobLate", "PulseJobFailed", "PulseJobRunningTooLong"];
 
 /// The bundle's job alerts for the config's jobs: the declared ones by name and those its
 /// ping keys make by `key`, so two teams' generated files never fire twice for one job.
@@ -217,11 +181,11 @@ fn job_rules(config: &Config, selection: &Selection, renderings: &mut Renderings
     // holds: the copies are joined with the config's jobs instead.
     let scope = format!("({})", super::jobs_scope(jobs, extra(selection)));
     let on = selection.grouping("instance, job_name");
-    let declared = renderings.of(selection);
-    JOB_ALERTS
-        .iter()
-        .filter_map(|alert| declared.rule(alert))
-        .map(|rule| joined(rule, &on, &scope))
+    renderings
+        .of(selection)
+        .group(JOBS)
+        .into_iter()
+        .map(|a| joined(rule_of(a), &on, &scope))
         .collect()
 }
 
@@ -437,8 +401,9 @@ fn drop_rule(
     })
 }
 
-/// PulseSourceDown for one source: the bundled alert rendered with a selector of the
-/// source (its expression, `for:` and severity as declared), with annotations that name it.
+/// The down alert of one source (PulseSourceDown, see [`is_per_source`]): the bundled alert
+/// rendered with a selector of the source (its expression, `for:` and severity as
+/// declared), with annotations that name it.
 fn source_down_rule(
     s: &SourceConfig,
     selection: &Selection,
@@ -446,7 +411,11 @@ fn source_down_rule(
 ) -> Option<Rule> {
     let mut rule = renderings
         .of(&selection.and(&source_is(s)))
-        .rule("PulseSourceDown")?;
+        .group(SOURCES)
+        .into_iter()
+        .find(|a| is_per_source(a))
+        .map(rule_of)?;
+    let name = rule.alert.clone();
     let kind = s.kind.name();
     let shown = shown_source(s);
     let for_ = &rule.for_;
@@ -459,7 +428,7 @@ fn source_down_rule(
     rule.annotations = labels(&[
         ("summary", &format!("{kind} source {shown} is down")),
         ("description", &format!("The health probe of {shown} ({kind}) on {{{{ $labels.instance }}}} has failed for {}: every panel of its row reads DEGRADED. pulse_source_probe_failures_total has the reason.", for_text(for_))),
-        ("runbook_url", &style::runbook_url("PulseSourceDown")),
+        ("runbook_url", &style::runbook_url(&name)),
     ]);
     Some(rule)
 }
@@ -482,10 +451,33 @@ fn for_text(for_: &str) -> String {
     format!("{number} {unit}")
 }
 
-/// PulseCheckFailing and PulseCheckStale for one check. PulseCheckFailing takes its `for:`
-/// and severity from the bundled declaration (`failing`); its expression is written here,
-/// as the declaration's shape with the check's pin on the check's series alone (a selector
+/// `expr` with `matcher` added to every selector of a check's outcome.
+fn pin_check(expr: &str, matcher: &str) -> String {
+    let pattern = format!("{}{{", CHECK_SUCCESS.name);
+    let mut out = String::new();
+    let mut rest = expr;
+    while let Some(at) = rest.find(&pattern) {
+        let open = at + pattern.len();
+        let Some(close) = rest[open..].find('}').map(|c| open + c) else {
+            break;
+        };
+        let inner = &rest[open..close];
+        let sep = if inner.is_empty() { "" } else { ", " };
+        out.push_str(&rest[..close]);
+        out.push_str(sep);
+        out.push_str(matcher);
+        rest = &rest[close..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The failing alert (PulseCheckFailing, see [`is_per_check`]) and PulseCheckStale for one
+/// check. The failing alert is the bundled declaration rendered for the check's source
+/// (`failing`), the check's name pinned on the check's series alone (a selector with it
 /// substituted into both would ask `pulse_source_up` for a `check` label it never has).
+/// PulseCheckStale has no bundled counterpart: its bound is the check's `stale_after`,
+/// which only the config knows.
 fn check_rules(
     c: &CheckInfo<'_>,
     failing: &Rule,
@@ -514,18 +506,15 @@ fn check_rules(
     ]);
     let mut checks = Vec::new();
     checks.push(Rule {
-        alert: "PulseCheckFailing".to_owned(),
-        expr: format!(
-            "{} == 0\nand on ({on}) {up}",
-            fold(&selector(CHECK_SUCCESS.name, &pin, extra(selection)))
-        ),
+        alert: failing.alert.clone(),
+        expr: pin_check(&failing.expr, &eq("check", name)),
         for_: failing.for_.clone(),
         labels: check_labels.clone(),
         annotations: labels(&[
             ("summary", &format!("Check {shown} of {source} is failing")),
             ("description", &format!("{what} Check {shown} has failed for {} while its source is up; its panel reads DEGRADED.", for_text(&failing.for_))),
             ("runbook", runbook),
-            ("runbook_url", &style::runbook_url("PulseCheckFailing")),
+            ("runbook_url", &style::runbook_url(&failing.alert)),
         ]),
     });
     let stale = c.plan.stale_after;
@@ -608,6 +597,60 @@ fn threshold_rules(
     thresholds
 }
 
+/// What a config's checks make: their own rules by group, and the bundled alerts their
+/// series bring (name, the sources whose checks bring it, in file order).
+#[derive(Default)]
+struct CheckRules {
+    checks: Vec<Rule>,
+    thresholds: Vec<Rule>,
+    drops: Vec<Rule>,
+    brought: Vec<(String, Vec<String>)>,
+}
+
+/// The rules of every check of `config`, and the bundled alerts they bring.
+fn check_rules_of(
+    config: &Config,
+    selection: &Selection,
+    renderings: &mut Renderings,
+) -> CheckRules {
+    let mut out = CheckRules::default();
+    for c in super::checks(config) {
+        // The bundle's pool and queue alerts are scoped to configured sources by name.
+        if !c.source.is_template() {
+            let declared = renderings.of(selection);
+            for alert in c.series.iter().flat_map(|s| bundled_for(s, declared)) {
+                let source = c.source.common.name.clone();
+                match out.brought.iter_mut().find(|(a, _)| *a == alert) {
+                    Some((_, sources)) if !sources.contains(&source) => sources.push(source),
+                    Some(_) => {}
+                    None => out.brought.push((alert, vec![source])),
+                }
+            }
+        }
+        let what = what(&c);
+        let runbook = runbook(&c, &what);
+        let failing = renderings
+            .of(&selection.and(&source_is(c.source)))
+            .group(SOURCES)
+            .into_iter()
+            .find(|a| is_per_check(a))
+            .map(rule_of);
+        if let Some(failing) = &failing {
+            out.checks
+                .extend(check_rules(&c, failing, selection, &what, &runbook));
+        }
+        if let Some(drop) = &c.common.drop {
+            for series in &c.series {
+                out.drops
+                    .extend(drop_rule(&c, selection, series, drop, &what, &runbook));
+            }
+        }
+        out.thresholds
+            .extend(threshold_rules(&c, selection, &what, &runbook));
+    }
+    out
+}
+
 /// The rules of `config`, as a Prometheus rule file, reading the series `selection` picks.
 pub fn rules(config: &Config, selection: &Selection) -> String {
     let mut renderings = Renderings::default();
@@ -615,44 +658,25 @@ pub fn rules(config: &Config, selection: &Selection) -> String {
         .filter_map(|s| source_down_rule(s, selection, &mut renderings))
         .collect();
     sources.extend(source_alerts(config, selection, &mut renderings));
-    let failing = renderings.of(selection).rule("PulseCheckFailing");
-    let mut checks = Vec::new();
-    let mut thresholds = Vec::new();
-    let mut drops = Vec::new();
-    // Bundled alert name -> the sources whose checks bring it, in file order.
-    let mut brought: Vec<(&str, Vec<&str>)> = Vec::new();
-    for c in super::checks(config) {
-        // The bundle's pool and queue alerts are scoped to configured sources by name.
-        let bundles = match c.source.is_template() {
-            true => Vec::new(),
-            false => c.series.iter().collect(),
-        };
-        for series in bundles {
-            for alert in bundled_for(series) {
-                let source = c.source.common.name.as_str();
-                match brought.iter_mut().find(|(a, _)| *a == alert) {
-                    Some((_, sources)) if !sources.contains(&source) => sources.push(source),
-                    Some(_) => {}
-                    None => brought.push((alert, vec![source])),
-                }
-            }
-        }
-        let what = what(&c);
-        let runbook = runbook(&c, &what);
-        if let Some(failing) = &failing {
-            checks.extend(check_rules(&c, failing, selection, &what, &runbook));
-        }
-        if let Some(drop) = &c.common.drop {
-            for series in &c.series {
-                drops.extend(drop_rule(&c, selection, series, drop, &what, &runbook));
-            }
-        }
-        thresholds.extend(threshold_rules(&c, selection, &what, &runbook));
-    }
+    let CheckRules {
+        checks,
+        thresholds,
+        drops,
+        brought,
+    } = check_rules_of(config, selection, &mut renderings);
+    let worker_alerts: Vec<String> = renderings
+        .of(selection)
+        .group(WORKERS)
+        .into_iter()
+        .map(|a| a.name.clone())
+        .collect();
     let (workers, queues): (Vec<Rule>, Vec<Rule>) = brought
         .iter()
-        .filter_map(|(alert, sources)| bundled(alert, sources, selection, &mut renderings))
-        .partition(|r| r.alert.starts_with("PulseWorkerPool"));
+        .filter_map(|(alert, sources)| {
+            let sources: Vec<&str> = sources.iter().map(String::as_str).collect();
+            bundled(alert, &sources, selection, &mut renderings)
+        })
+        .partition(|r| worker_alerts.contains(&r.alert));
     let jobs = job_rules(config, selection, &mut renderings);
     let groups = [
         ("pulse-config-sources", sources),
@@ -798,7 +822,8 @@ mod tests {
         let workers = group(&r, "pulse-config-workers").expect("a workers group");
         let rules = workers["rules"].as_sequence().unwrap();
         let bundle: serde_yaml::Value =
-            serde_yaml::from_str(&ALERTS.rules(&Selection::default())).unwrap();
+            serde_yaml::from_str(&crate::generate::bundle::ALERTS.rules(&Selection::default()))
+                .unwrap();
         let names: Vec<&str> = rules.iter().map(|r| r["alert"].as_str().unwrap()).collect();
         assert_eq!(
             names,
@@ -918,7 +943,8 @@ mod tests {
             "pulse-jobs",
         ];
         let bundle: serde_yaml::Value =
-            serde_yaml::from_str(&ALERTS.rules(&Selection::default())).unwrap();
+            serde_yaml::from_str(&crate::generate::bundle::ALERTS.rules(&Selection::default()))
+                .unwrap();
         let in_generated = names(&generated, &|_| true);
         let wanted = names(&bundle, &|g| replaced.contains(&g));
         let missing: Vec<&String> = wanted
@@ -977,13 +1003,29 @@ mod tests {
         shapes.push(Shape::Workers {
             pool: String::new(),
         });
-        let mut names: Vec<&str> = shapes
+        let declared = Declared::of(&Selection::default());
+        let mut names: Vec<String> = shapes
             .into_iter()
-            .flat_map(|shape| bundled_for(&Series::new("m", vec![], shape)))
+            .flat_map(|shape| bundled_for(&Series::new("m", vec![], shape), &declared))
             .collect();
-        assert!(names.contains(&"PulseQueueNotDraining"), "{names:?}");
-        names.extend(QUEUE_METRICS.iter().map(|(_, a)| *a));
-        for name in names {
+        assert!(
+            names.iter().any(|n| n == "PulseQueueNotDraining"),
+            "{names:?}"
+        );
+        assert!(
+            names.iter().any(|n| n == "PulseOldestJobTooOld"),
+            "{names:?}"
+        );
+        for metric in [
+            "app_queue_depth",
+            "app_jobs_oldest_pending_timestamp_seconds",
+            "app_job_latency_avg_seconds",
+        ] {
+            let brought = declared.firing_on(QUEUES, &[metric]);
+            assert!(!brought.is_empty(), "{metric} brings no queue alert");
+            names.extend(brought);
+        }
+        for name in &names {
             let rule = bundled(
                 name,
                 &["s"],
@@ -1081,7 +1123,18 @@ mod tests {
             .iter()
             .map(|r| r["alert"].as_str().unwrap())
             .collect();
-        assert_eq!(alerts, JOB_ALERTS);
+        let declared = Declared::of(&Selection::default());
+        let bundled: Vec<&str> = declared
+            .group(JOBS)
+            .into_iter()
+            .map(|a| a.name.as_str())
+            .collect();
+        assert_eq!(alerts, bundled);
+        assert_eq!(
+            alerts.len(),
+            3,
+            "PulseJobLate, PulseJobFailed, PulseJobRunningTooLong"
+        );
         let expr = jobs["rules"][0]["expr"].as_str().unwrap();
         assert!(
             expr.ends_with("and on (instance, job_name) (pulse_job_info{job_name=~\"usage-rollup\"} or pulse_job_info{key=~\"scripts\"})"),

@@ -59,7 +59,7 @@ pub(super) fn latency() -> Vec<Series> {
                 outcome: false,
             },
         ],
-        alerts: &[],
+        also_publishes: &[],
     };
     vec![Series::new(
         COLLECTION_LATENCY.name,
@@ -97,7 +97,7 @@ pub(super) fn load() -> Vec<Series> {
                 outcome: false,
             },
         ],
-        alerts: &[],
+        also_publishes: &[],
     };
     vec![Series::new(
         ACTIVE_SECONDS.name,

@@ -102,7 +102,7 @@ pub(super) fn statements() -> Vec<Series> {
                 outcome: false,
             },
         ],
-        alerts: &[],
+        also_publishes: &[],
     };
     vec![Series::new(
         STATEMENT_EXEC_TIME.name,
@@ -140,7 +140,7 @@ pub(super) fn tables() -> Vec<Series> {
                 outcome: false,
             },
         ],
-        alerts: &[],
+        also_publishes: &[],
     };
     vec![Series::new(
         TABLE_SEQ_ROWS_READ.name,
@@ -223,7 +223,7 @@ pub(super) fn load() -> Vec<Series> {
                 outcome: false,
             },
         ],
-        alerts: &[],
+        also_publishes: &[],
     };
     vec![Series::new(
         LOAD_ACTIVE_SECONDS.name,

@@ -174,7 +174,7 @@ impl CheckSpec for RabbitmqCheck {
                     outcome: false,
                 },
             ],
-            alerts: &["PulseQueueNotDraining", "PulseOldestJobTooOld"],
+            also_publishes: &[QUEUE_ACKED.name, QUEUE_HEAD_TIMESTAMP.name],
         };
         vec![Series::new(
             QUEUE_MESSAGES.name,

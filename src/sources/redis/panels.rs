@@ -71,7 +71,7 @@ pub(super) fn latency() -> Vec<Series> {
                 outcome: false,
             },
         ],
-        alerts: &[],
+        also_publishes: &[],
     };
     vec![Series::new(CALLS.name, Vec::new(), Shape::Builtin(set))]
 }

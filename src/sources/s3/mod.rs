@@ -171,7 +171,7 @@ impl Kind for S3 {
                             outcome: false,
                         },
                     ],
-                    alerts: &[],
+                    also_publishes: &[],
                 };
                 vec![Series::new(
                     CANARY_SUCCESS.name,
@@ -201,7 +201,7 @@ impl Kind for S3 {
                             ],
                             outcome: false,
                         }],
-                        alerts: &[],
+                        also_publishes: &[],
                     };
                     Series::new(PREFIX_OBJECTS.name, Vec::new(), Shape::Builtin(objects))
                         .pinned(Pin::exact("prefix", &p.prefix))

@@ -186,7 +186,7 @@ impl CheckSpec for StripeCheck {
         };
         let set = Builtin {
             panels: vec![panel],
-            alerts: &[],
+            also_publishes: &[],
         };
         let account = Pin::exact("account", account.as_deref().unwrap_or_default());
         vec![Series::new(metric, Vec::new(), Shape::Builtin(set)).pinned(account)]
