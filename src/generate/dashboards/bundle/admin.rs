@@ -204,6 +204,11 @@ fn summary(b: &mut Board) {
     )
     .thresholds(queue_depth())
     .alerts(&["PulseJobsNotProcessed"]);
+    summary_users(b);
+}
+
+/// The summary's user cards: plans, DAU and MAU, previews, error rates, the oldest AI job.
+fn summary_users(b: &mut Board) {
     b.card(
         "Paid vs free: paid share",
         "Paid accounts over all accounts (HiveSync: plan class paid; Hayon: Pro with an active Stripe subscription). Never +Inf: no value without accounts.",
@@ -342,6 +347,11 @@ fn charts(b: &mut Board) {
             ("custom.fillOpacity", json!(30)),
         ],
     )]);
+    charts_usage(b);
+}
+
+/// The charts of use: AI requests per user and errors, devices, connections, the cost estimate.
+fn charts_usage(b: &mut Board) {
     b.ts(
         "AI requests per user (24 h)",
         "Median, p90 and max of AI requests per user over the last 24 hours, across users with at least one.",
@@ -462,6 +472,13 @@ fn growth(b: &mut Board) {
         change,
     )
     .decimals(1);
+    growth_plans(b);
+    growth_limits(b);
+    growth_rollups(b);
+}
+
+/// Users by status and plan, and those near their plan's limits.
+fn growth_plans(b: &mut Board) {
     b.card(
         "Users by status",
         "Accounts by status: active can log in, disabled were deactivated by an admin (Hayon isDisabled).",
@@ -506,6 +523,10 @@ fn growth(b: &mut Board) {
     )
     .size(6, 6)
     .named("{{platform}} {{limit}}");
+}
+
+/// MAU by plan, and posts and captions against the plans' limits.
+fn growth_limits(b: &mut Board) {
     b.ts(
         "MAU (30 days) by plan",
         "Distinct users active in the last 30 days by plan class.",
@@ -547,6 +568,10 @@ fn growth(b: &mut Board) {
             "{{plan}} {{field}}",
         )],
     );
+}
+
+/// The daily roll-ups: their rows and their latency.
+fn growth_rollups(b: &mut Board) {
     let rollups = [
         "dau",
         "mau",
@@ -655,6 +680,12 @@ fn content(b: &mut Board) {
     )
     .size(4, 6)
     .decimals(1);
+    content_usage(b);
+    content_people(b);
+}
+
+/// What JOIP's users use: themes, layouts, features, tracked events.
+fn content_usage(b: &mut Board) {
     b.add(
         "piechart",
         "Caption themes",
@@ -709,6 +740,10 @@ fn content(b: &mut Board) {
         organize(&[("Value", "events")], &[], &[]),
         sort_by("events", true),
     ]);
+}
+
+/// JOIP's most active users and top contributors.
+fn content_people(b: &mut Board) {
     let features = [
         "sessions_created",
         "smart_captions_generated",
@@ -823,6 +858,11 @@ fn incidents(b: &mut Board) {
             cell("color-text"),
         ],
     )]);
+    alerts_firing_and_history(b);
+}
+
+/// The alerts firing now and their history.
+fn alerts_firing_and_history(b: &mut Board) {
     b.add(
         "alertlist",
         "Firing alerts",

@@ -169,6 +169,11 @@ fn postgres(b: &mut Board) {
             "{{platform}} {{source}} {{database}}",
         )],
     );
+    postgres_vitals(b);
+}
+
+/// Postgres replication and vitals, one row per source.
+fn postgres_vitals(b: &mut Board) {
     let in_recovery = "pulse_postgres_in_recovery";
     b.table(
         "Postgres replication and vitals",
@@ -237,11 +242,19 @@ fn postgres(b: &mut Board) {
             &[],
         ),
     ])
-    .overrides(vec![
+    .overrides(postgres_vitals_columns());
+}
+
+/// The Postgres vitals table's columns: role, lag, slots, wraparound, deadlocks, start.
+fn postgres_vitals_columns() -> Vec<Value> {
+    vec![
         column(
             "role",
             &[
-                mapped(vec![value_map(&[("0", "primary", "blue"), ("1", "standby", "purple")])]),
+                mapped(vec![value_map(&[
+                    ("0", "primary", "blue"),
+                    ("1", "standby", "purple"),
+                ])]),
                 cell("color-text"),
             ],
         ),
@@ -259,7 +272,10 @@ fn postgres(b: &mut Board) {
         ),
         column(
             "inactive slots",
-            &[coloured(from_green(&[("orange", json!(1))])), cell("color-text")],
+            &[
+                coloured(from_green(&[("orange", json!(1))])),
+                cell("color-text"),
+            ],
         ),
         column("WAL retained by slots", &[unit("bytes")]),
         column(
@@ -272,10 +288,13 @@ fn postgres(b: &mut Board) {
         ),
         column(
             "deadlocks",
-            &[coloured(from_green(&[("orange", json!(1))])), cell("color-text")],
+            &[
+                coloured(from_green(&[("orange", json!(1))])),
+                cell("color-text"),
+            ],
         ),
         column("started", &[unit("dateTimeAsIso")]),
-    ]);
+    ]
 }
 
 /// The MongoDB row.
@@ -378,6 +397,12 @@ fn redis(b: &mut Board) {
             ),
         ],
     );
+    redis_instances(b);
+    redis_replication(b);
+}
+
+/// Each Redis instance: role, version, memory against its limit, evictions.
+fn redis_instances(b: &mut Board) {
     b.table(
         "Redis instances",
         "Each Redis: its maxmemory policy, memory used and maxmemory (0 = no limit), connected clients, and keys evicted per second (red: on a Redis that holds queues or heartbeats evictions lose work).",
@@ -409,18 +434,11 @@ fn redis(b: &mut Board) {
             &[],
         ),
     ])
-    .overrides(vec![
-        column("memory used", &[unit("bytes")]),
-        column("maxmemory", &[unit("bytes")]),
-        column(
-            "evicted keys / s",
-            &[
-                unit("short"),
-                coloured(from_green(&[("red", json!(0.000001))])),
-                cell("color-background"),
-            ],
-        ),
-    ]);
+    .overrides(redis_instance_columns());
+}
+
+/// Redis replication and persistence, and the keyspace hit ratio.
+fn redis_replication(b: &mut Board) {
     let increase = |metric: &str| format!("sum by ({SOURCE}) ({})", over("increase", metric));
     let hits = increase("pulse_redis_keyspace_hits_total");
     let misses = increase("pulse_redis_keyspace_misses_total");
@@ -467,11 +485,35 @@ fn redis(b: &mut Board) {
             &[],
         ),
     ])
-    .overrides(vec![
+    .overrides(redis_replication_columns());
+}
+
+/// The Redis instances table's columns.
+fn redis_instance_columns() -> Vec<Value> {
+    vec![
+        column("memory used", &[unit("bytes")]),
+        column("maxmemory", &[unit("bytes")]),
+        column(
+            "evicted keys / s",
+            &[
+                unit("short"),
+                coloured(from_green(&[("red", json!(0.000001))])),
+                cell("color-background"),
+            ],
+        ),
+    ]
+}
+
+/// The Redis replication table's columns.
+fn redis_replication_columns() -> Vec<Value> {
+    vec![
         column(
             "role",
             &[
-                mapped(vec![value_map(&[("0", "master", "blue"), ("1", "replica", "purple")])]),
+                mapped(vec![value_map(&[
+                    ("0", "master", "blue"),
+                    ("1", "replica", "purple"),
+                ])]),
                 cell("color-text"),
             ],
         ),
@@ -486,10 +528,13 @@ fn redis(b: &mut Board) {
                 cell("color-text"),
             ],
         ),
-        column("last save ok", &[mapped(vec![STYLE.ok.clone()]), cell("color-background")]),
+        column(
+            "last save ok",
+            &[mapped(vec![STYLE.ok.clone()]), cell("color-background")],
+        ),
         column("last save", &[unit("dateTimeAsIso")]),
         column("hit ratio", &[unit("percentunit")]),
-    ]);
+    ]
 }
 
 /// The RabbitMQ row.
@@ -545,6 +590,12 @@ fn rabbitmq(b: &mut Board) {
         STYLE.degraded.clone(),
     ])
     .options(stat_options("background", "none", "value_and_name"));
+    rabbitmq_nodes(b);
+    rabbitmq_connections(b);
+}
+
+/// Each RabbitMQ node: its resources against their limits.
+fn rabbitmq_nodes(b: &mut Board) {
     let share = |resource: &str| {
         let pick = [eq("resource", resource)];
         format!(
@@ -589,29 +640,11 @@ fn rabbitmq(b: &mut Board) {
             &[],
         ),
     ])
-    .overrides(vec![
-        column("running", &[mapped(vec![STYLE.up.clone()]), cell("color-background")]),
-        column(
-            "partitioned from",
-            &[coloured(from_green(&[("red", json!(1))])), cell("color-background")],
-        ),
-        column(
-            "file descriptors",
-            &[
-                unit("percentunit"),
-                coloured(from_green(&[("orange", json!(0.8)), ("red", json!(0.9))])),
-                cell("color-text"),
-            ],
-        ),
-        column(
-            "sockets",
-            &[
-                unit("percentunit"),
-                coloured(from_green(&[("orange", json!(0.8)), ("red", json!(0.9))])),
-                cell("color-text"),
-            ],
-        ),
-    ]);
+    .overrides(rabbitmq_node_columns());
+}
+
+/// RabbitMQ connections and unroutable messages.
+fn rabbitmq_connections(b: &mut Board) {
     let connections = format!(
         "max by (platform, source) ({})",
         sel("pulse_rabbitmq_connections")
@@ -635,6 +668,42 @@ fn rabbitmq(b: &mut Board) {
     .alerts(&["PulseRabbitmqUnroutableMessages"]);
 }
 
+/// The RabbitMQ nodes table's columns: units, and colours where a share nears its limit.
+fn rabbitmq_node_columns() -> Vec<Value> {
+    vec![
+        column(
+            "running",
+            &[mapped(vec![STYLE.up.clone()]), cell("color-background")],
+        ),
+        column(
+            "partitioned from",
+            &[
+                coloured(from_green(&[("red", json!(1))])),
+                cell("color-background"),
+            ],
+        ),
+        column(
+            "file descriptors",
+            &[
+                unit("percentunit"),
+                coloured(from_green(&[("orange", json!(0.8)), ("red", json!(0.9))])),
+                cell("color-text"),
+            ],
+        ),
+        column(
+            "sockets",
+            &[
+                unit("percentunit"),
+                coloured(from_green(&[("orange", json!(0.8)), ("red", json!(0.9))])),
+                cell("color-text"),
+            ],
+        ),
+    ]
+}
+
+/// What a Stripe number is kept by: the exporter, the source and the account.
+const STRIPE_KEYS: &str = "platform, instance, source, account";
+
 /// The Stripe row.
 fn stripe(b: &mut Board) {
     common(b, "stripe", "Stripe webhooks");
@@ -656,14 +725,13 @@ fn stripe(b: &mut Board) {
         STYLE.degraded.clone(),
     ])
     .options(stat_options("background", "none", "value_and_name"));
-    let stripe_keys = "platform, instance, source, account";
     b.number(
         "Stripe webhook endpoints left",
         "Enabled webhook endpoints per account. An endpoint deleted (not disabled) shows only here, as a drop; the alert compares with the last hour.",
         "none",
         vec![guarded(
             &format!(
-                "sum by ({stripe_keys}) ({})",
+                "sum by ({STRIPE_KEYS}) ({})",
                 sel_with("pulse_stripe_webhook_endpoints", &[eq("status", "enabled")])
             ),
             "{{source}} {{account}}",
@@ -676,9 +744,14 @@ fn stripe(b: &mut Board) {
     .alerts(&["PulseStripeWebhookEndpointDeleted"]);
     // A Stripe series that is absent when there is nothing to count: 0 for every account
     // whose events check runs, so a card reads 0 instead of "No data".
+    stripe_deliveries(b);
+}
+
+/// Stripe deliveries: the oldest undelivered event, abandoned events, stuck deliveries.
+fn stripe_deliveries(b: &mut Board) {
     let or_zero = |expr: String| {
         format!(
-            "{expr}\nor on (instance, source, account) 0 * sum by ({stripe_keys}) ({})",
+            "{expr}\nor on (instance, source, account) 0 * sum by ({STRIPE_KEYS}) ({})",
             sel("pulse_stripe_events")
         )
     };
@@ -689,7 +762,7 @@ fn stripe(b: &mut Board) {
         "s",
         vec![guarded(
             &or_zero(format!(
-                "max by ({stripe_keys}) (time() - {})",
+                "max by ({STRIPE_KEYS}) (time() - {})",
                 sel("pulse_stripe_oldest_undelivered_event_timestamp_seconds")
             )),
             "{{source}} {{account}}",
@@ -706,7 +779,7 @@ fn stripe(b: &mut Board) {
         "short",
         vec![guarded(
             &or_zero(format!(
-                "sum by ({stripe_keys}) ({})",
+                "sum by ({STRIPE_KEYS}) ({})",
                 sel("pulse_stripe_abandoned_events")
             )),
             "{{source}} {{account}}",

@@ -225,6 +225,11 @@ fn mongodb(b: &mut Board) {
             ),
         ],
     );
+    mongodb_shapes(b);
+}
+
+/// The slowest query shapes (profiler) and the oldest running operation by namespace.
+fn mongodb_shapes(b: &mut Board) {
     let shape = ["namespace", "op", "shape", "plan"];
     b.table(
         "Slowest query shapes (profiler)",

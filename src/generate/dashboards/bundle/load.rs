@@ -178,10 +178,12 @@ fn postgres_load(b: &mut Board) {
     ]);
 }
 
+/// Sessions waiting behind each root blocker.
+const WAITING: &str = "pulse_postgres_blocker_waiting_sessions";
+
 /// Who blocks whom: the root blockers, the queue behind them, and the sessions idle in a
 /// transaction.
 fn postgres_blockers(b: &mut Board) {
-    const WAITING: &str = "pulse_postgres_blocker_waiting_sessions";
     let blocker = [
         "database",
         "application",
@@ -237,6 +239,11 @@ fn postgres_blockers(b: &mut Board) {
             ],
         ),
     ]);
+    postgres_waiting(b);
+}
+
+/// Sessions waiting behind root blockers, and the oldest idle-in-transaction sessions.
+fn postgres_waiting(b: &mut Board) {
     b.ts(
         "Sessions waiting behind root blockers",
         "The sessions waiting behind each root blocker, by its database, application and state; the dashed line is load.blocked_sessions, where PulsePostgresBlockerQueue fires after a minute (a page on a primary).",

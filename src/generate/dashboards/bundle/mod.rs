@@ -535,19 +535,34 @@ mod tests {
                         .get(alert)
                         .unwrap_or_else(|| panic!("{file}, {}: no alert {alert}", p["title"]));
                     if let (Some(bound), Some(red)) = (a.bound(), red) {
-                        if [&["PulseOldestJobTooOld", "PulseJobLatencyHigh", "PulseSourceSlow"][..]]
-                            .concat()
-                            .contains(&alert)
+                        if [&[
+                            "PulseOldestJobTooOld",
+                            "PulseJobLatencyHigh",
+                            "PulseSourceSlow",
+                        ][..]]
+                        .concat()
+                        .contains(&alert)
                         {
-                            assert_eq!(red, bound, "{file}, {}: red at {red}, {alert} at {bound}", p["title"]);
+                            assert_eq!(
+                                red, bound,
+                                "{file}, {}: red at {red}, {alert} at {bound}",
+                                p["title"]
+                            );
                             compared.push(alert.to_owned());
                         }
                     }
                 }
             }
         }
-        for alert in ["PulseOldestJobTooOld", "PulseJobLatencyHigh", "PulseSourceSlow"] {
-            assert!(compared.iter().any(|a| a == alert), "no panel draws {alert}'s line");
+        for alert in [
+            "PulseOldestJobTooOld",
+            "PulseJobLatencyHigh",
+            "PulseSourceSlow",
+        ] {
+            assert!(
+                compared.iter().any(|a| a == alert),
+                "no panel draws {alert}'s line"
+            );
         }
     }
 }

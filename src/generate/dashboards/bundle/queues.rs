@@ -119,6 +119,12 @@ fn queues_over_time(b: &mut Board) {
     )
     .thresholds(job_age())
     .alerts(&["PulseOldestJobTooOld"]);
+    rabbitmq_queues(b);
+    queue_flow(b);
+}
+
+/// Each RabbitMQ queue now: depth by state, consumers, rates, head age.
+fn rabbitmq_queues(b: &mut Board) {
     let qlabels = "platform, instance, source, vhost, queue";
     b.table(
         "RabbitMQ queues",
@@ -166,6 +172,10 @@ fn queues_over_time(b: &mut Board) {
         column("acked / s", &[unit("short")]),
         column("oldest message", &[unit("s"), coloured(job_age()), cell("color-background")]),
     ]);
+}
+
+/// Queue depth, acknowledgements, consumers and job latency over time.
+fn queue_flow(b: &mut Board) {
     b.ts(
         "RabbitMQ queue depth",
         "Ready and unacked messages per queue (dead-letter queues excluded).",
@@ -298,6 +308,11 @@ fn workers(b: &mut Board) {
     )
     .w(24)
     .thresholds(heartbeat_age());
+    worker_status(b);
+}
+
+/// Each worker: its state, instance type, lifecycle and heartbeat.
+fn worker_status(b: &mut Board) {
     let wlabels = "platform, instance, source, pool, worker";
     let attrs = format!("{wlabels}, state, instance_type, lifecycle");
     let (info, up) = (sel("pulse_worker_info"), sel("pulse_worker_up"));
