@@ -196,36 +196,62 @@ pub enum References {
 
 fn load(text: &str, references: References) -> Result<Config, ConfigErrors> {
     let mut errors = Vec::new();
+    let mut root = parse_yaml(text)?;
+    let unresolved = resolve_references(&mut root, references, &mut errors);
+    let config = parse_config(root, &mut errors)?;
+    validate(&config, &mut errors);
+    tidy_errors(&mut errors, &unresolved);
+    if errors.is_empty() {
+        return Ok(config);
+    }
+    // Only a failing file pays for the second parse that finds where its fields are.
+    let positions = Positions::of(text);
+    for e in &mut errors {
+        e.at = positions.find(&e.path);
+    }
+    Err(ConfigErrors(errors))
+}
+
+/// The file's YAML, refused whole when it is nested too deep, unreadable or empty: nothing
+/// of such a file can be judged field by field.
+fn parse_yaml(text: &str) -> Result<Value, ConfigErrors> {
     crate::config_core::parse::nesting_guard(text).map_err(|e| ConfigErrors(vec![e]))?;
-    let mut root: Value = match serde_yaml::from_str(text) {
+    match serde_yaml::from_str(text) {
         // An empty file is more often a rewrite caught half-way, or a generator that failed,
         // than a wish to watch nothing: loading it would drop every source and its alerts.
-        Ok(Value::Null) => {
-            return Err(ConfigErrors(vec![ConfigError::new(
-                "",
-                "the config file is empty (or only comments): write `sources: []` to run \
-                 without sources",
-            )]))
-        }
-        Ok(v) => v,
-        Err(e) => {
-            return Err(ConfigErrors(vec![ConfigError::new(
-                "",
-                crate::config_core::yaml_error::explain(text, &e),
-            )]))
-        }
-    };
+        Ok(Value::Null) => Err(ConfigErrors(vec![ConfigError::new(
+            "",
+            "the config file is empty (or only comments): write `sources: []` to run \
+             without sources",
+        )])),
+        Ok(v) => Ok(v),
+        Err(e) => Err(ConfigErrors(vec![ConfigError::new(
+            "",
+            crate::config_core::yaml_error::explain(text, &e),
+        )])),
+    }
+}
+
+/// Replaces the `${env:…}` and `${file:…}` references in `root` as `references` says, and
+/// returns the paths of the values left as placeholders, whose errors are no errors.
+fn resolve_references(
+    root: &mut Value,
+    references: References,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<String> {
     let mut unresolved = Vec::new();
     match references {
-        References::Resolve => interpolate(&mut root, "", &mut errors),
-        References::Unresolved => crate::config_core::interpolate::leave_unresolved(
-            &mut root,
-            "",
-            &mut errors,
-            &mut unresolved,
-        ),
+        References::Resolve => interpolate(root, "", errors),
+        References::Unresolved => {
+            crate::config_core::interpolate::leave_unresolved(root, "", errors, &mut unresolved)
+        }
     }
+    unresolved
+}
 
+/// The sections of the file, each parsed as far as it can be, its errors recorded; refused
+/// whole only when the file is no mapping.
+fn parse_config(root: Value, errors: &mut Vec<ConfigError>) -> Result<Config, ConfigErrors> {
     let Value::Mapping(mut top) = root else {
         return Err(ConfigErrors(vec![ConfigError::new(
             "",
@@ -233,7 +259,7 @@ fn load(text: &str, references: References) -> Result<Config, ConfigErrors> {
         )]));
     };
     let global = match top.remove("global") {
-        Some(v) => parse_at::<Global>(v, "global", &mut errors).unwrap_or_default(),
+        Some(v) => parse_at::<Global>(v, "global", errors).unwrap_or_default(),
         None => Global::default(),
     };
     let raw_sources = top.remove("sources");
@@ -243,7 +269,7 @@ fn load(text: &str, references: References) -> Result<Config, ConfigErrors> {
         top.remove("job_keys"),
         top.remove("job_store"),
         global.timezone.as_ref(),
-        &mut errors,
+        errors,
     );
     for (key, _) in top {
         errors.push(ConfigError::new(
@@ -254,28 +280,42 @@ fn load(text: &str, references: References) -> Result<Config, ConfigErrors> {
             ),
         ));
     }
+    let sources = parse_sources(raw_sources, &global, errors);
+    let templates = parse_templates(raw_templates, &global, errors);
+    Ok(Config {
+        global,
+        sources,
+        templates,
+        jobs,
+    })
+}
+
+/// The sources that parse; the others are recorded in `errors` and left out, so the rest of
+/// the file is still judged.
+fn parse_sources(
+    raw: Option<Value>,
+    global: &Global,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<SourceConfig> {
     let mut sources = Vec::new();
-    match raw_sources {
+    match raw {
         None | Some(Value::Null) => {}
         Some(Value::Sequence(items)) => {
             for (i, item) in items.into_iter().enumerate() {
-                if let Some(s) = parse_source(item, &format!("sources[{i}]"), &global, &mut errors)
-                {
+                if let Some(s) = parse_source(item, &format!("sources[{i}]"), global, errors) {
                     sources.push(s);
                 }
             }
         }
         Some(_) => errors.push(ConfigError::new("sources", "must be a list of sources")),
     }
-    let templates = parse_templates(raw_templates, &global, &mut errors);
-    let config = Config {
-        global,
-        sources,
-        templates,
-        jobs,
-    };
-    validate(&config, &mut errors);
-    for e in &mut errors {
+    sources
+}
+
+/// The errors as reported: each with the name meant where it names a near miss, each once,
+/// and none about a placeholder left for an `unresolved` reference.
+fn tidy_errors(errors: &mut Vec<ConfigError>, unresolved: &[String]) {
+    for e in errors.iter_mut() {
         e.message = crate::config_core::suggest::with_suggestion(&e.message);
     }
     // Built-in checks share their source's path, so one problem can be found once per check.
@@ -290,15 +330,6 @@ fn load(text: &str, references: References) -> Result<Config, ConfigErrors> {
                     .is_some_and(|rest| rest.starts_with(['.', '[']))
         })
     });
-    if errors.is_empty() {
-        return Ok(config);
-    }
-    // Only a failing file pays for the second parse that finds where its fields are.
-    let positions = Positions::of(text);
-    for e in &mut errors {
-        e.at = positions.find(&e.path);
-    }
-    Err(ConfigErrors(errors))
 }
 
 /// The templates, each with the source it makes for [`SAMPLE_TARGET`] (named as the
@@ -389,7 +420,25 @@ fn parse_source(
 /// Records every rule across sources and checks that `config` breaks: names, uniqueness,
 /// timing; then each kind's own rules.
 fn validate(config: &Config, errors: &mut Vec<ConfigError>) {
-    let g = &config.global;
+    validate_global(&config.global, errors);
+    let mut source_names = HashSet::new();
+    // Series that share an exposition must not collide: the configured sources' (`/metrics`),
+    // and each template's own (a leased target is served alone, at its `/probe`).
+    let mut configured = Vec::new();
+    // A template is checked as the source it makes, under the template's name: names are
+    // unique across sources and templates, so a `/probe` never wonders which is meant.
+    for source in SourceConfig::all(config) {
+        let declared = validate_source(source, &mut source_names, errors);
+        match source.is_template() {
+            true => collisions(&declared, errors),
+            false => configured.extend(declared),
+        }
+    }
+    collisions(&configured, errors);
+}
+
+/// `global:`'s timing and caps, which every source and check inherits unless it sets its own.
+fn validate_global(g: &Global, errors: &mut Vec<ConfigError>) {
     timing("global", g.interval.0, g.timeout.0, "timeout", errors);
     timing(
         "global",
@@ -408,11 +457,6 @@ fn validate(config: &Config, errors: &mut Vec<ConfigError>) {
     if let Some(n) = g.max_bytes {
         in_range("global.max_bytes", n as u64, MIN_BYTES, MAX_BYTES, errors);
     }
-
-    let mut source_names = HashSet::new();
-    // Series that share an exposition must not collide: the configured sources' (`/metrics`),
-    // and each template's own (a leased target is served alone, at its `/probe`).
-    let mut configured = Vec::new();
     in_range(
         "global.max_leased_targets",
         g.max_leased_targets as u64,
@@ -420,70 +464,95 @@ fn validate(config: &Config, errors: &mut Vec<ConfigError>) {
         100_000,
         errors,
     );
-    // A template is checked as the source it makes, under the template's name: names are
-    // unique across sources and templates, so a `/probe` never wonders which is meant.
-    for source in SourceConfig::all(config) {
-        let name = &source.common.name;
-        if !is_object_name(name) {
+}
+
+/// One source's rules: its name (unique among `names`), its `/sd` labels, its health
+/// timing, its checks and its kind's own; returns the series its checks declare, for the
+/// collisions of the exposition they are served in.
+fn validate_source<'a>(
+    source: &'a SourceConfig,
+    names: &mut HashSet<&'a str>,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<Declared> {
+    validate_source_name(source, names, errors);
+    validate_sd_labels(source, errors);
+    plan_timing(
+        &source.path,
+        &source.plans.health,
+        "health_timeout",
+        "health_interval",
+        errors,
+    );
+    let declared = validate_checks(source, errors);
+    source.kind.validate(&source.path, errors);
+    declared
+}
+
+/// The source's name: a valid object name, and its own among `names`, since a source is
+/// asked for by name.
+fn validate_source_name<'a>(
+    source: &'a SourceConfig,
+    names: &mut HashSet<&'a str>,
+    errors: &mut Vec<ConfigError>,
+) {
+    let name = &source.common.name;
+    if !is_object_name(name) {
+        errors.push(ConfigError::new(
+            format!("{}.name", source.path),
+            format!("{name:?} is not a valid source name: use 1-64 characters of letters, digits, `_`, `.`, `:` or `-`"),
+        ));
+    }
+    if !names.insert(name.as_str()) {
+        errors.push(ConfigError::new(
+            format!("{}.name", source.path),
+            format!("duplicate source name {name:?}: every source needs its own name"),
+        ));
+    }
+}
+
+/// `tier` and `platform`, which label the source's `/sd` target: an empty or long one makes
+/// a useless or unwieldy label.
+fn validate_sd_labels(source: &SourceConfig, errors: &mut Vec<ConfigError>) {
+    for (field, value) in [
+        ("tier", &source.common.tier),
+        ("platform", &source.common.platform),
+    ] {
+        if value
+            .as_deref()
+            .is_some_and(|v| v.is_empty() || v.chars().count() > 64)
+        {
             errors.push(ConfigError::new(
-                format!("{}.name", source.path),
-                format!("{name:?} is not a valid source name: use 1-64 characters of letters, digits, `_`, `.`, `:` or `-`"),
+                format!("{}.{field}", source.path),
+                "a label of the source's /sd target: 1 to 64 characters",
             ));
-        }
-        if !source_names.insert(name.as_str()) {
-            errors.push(ConfigError::new(
-                format!("{}.name", source.path),
-                format!("duplicate source name {name:?}: every source needs its own name"),
-            ));
-        }
-        for (field, value) in [
-            ("tier", &source.common.tier),
-            ("platform", &source.common.platform),
-        ] {
-            if value
-                .as_deref()
-                .is_some_and(|v| v.is_empty() || v.chars().count() > 64)
-            {
-                errors.push(ConfigError::new(
-                    format!("{}.{field}", source.path),
-                    "a label of the source's /sd target: 1 to 64 characters",
-                ));
-            }
-        }
-        plan_timing(
-            &source.path,
-            &source.plans.health,
-            "health_timeout",
-            "health_interval",
-            errors,
-        );
-        let mut check_names = HashSet::new();
-        let mut declared = Vec::new();
-        for ((check, plan), series) in source.planned_checks().zip(source.kind.series()) {
-            validate_check(source, check, plan, &series, &mut check_names, errors);
-            let consts = plan.const_labels.clone();
-            declared.extend(series.into_iter().map(|series| {
-                let mut consts = consts.clone();
-                // A built-in metric (the reserved `pulse_` namespace: a key check's default
-                // `pulse_redis_key_length`, say) carries its source's name as `source`, so two
-                // sources' series of it never collide.
-                if series.metric.starts_with("pulse_") {
-                    consts.push(("source".to_owned(), source.common.name.clone()));
-                }
-                Declared {
-                    path: check.path().to_owned(),
-                    series,
-                    consts,
-                }
-            }));
-        }
-        source.kind.validate(&source.path, errors);
-        match source.is_template() {
-            true => collisions(&declared, errors),
-            false => configured.extend(declared),
         }
     }
-    collisions(&configured, errors);
+}
+
+/// Each check of the source, and the series they declare with their constant labels: the
+/// collisions are judged across checks, once all are known.
+fn validate_checks(source: &SourceConfig, errors: &mut Vec<ConfigError>) -> Vec<Declared> {
+    let mut check_names = HashSet::new();
+    let mut declared = Vec::new();
+    for ((check, plan), series) in source.planned_checks().zip(source.kind.series()) {
+        validate_check(source, check, plan, &series, &mut check_names, errors);
+        let consts = plan.const_labels.clone();
+        declared.extend(series.into_iter().map(|series| {
+            let mut consts = consts.clone();
+            // A built-in metric (the reserved `pulse_` namespace: a key check's default
+            // `pulse_redis_key_length`, say) carries its source's name as `source`, so two
+            // sources' series of it never collide.
+            if series.metric.starts_with("pulse_") {
+                consts.push(("source".to_owned(), source.common.name.clone()));
+            }
+            Declared {
+                path: check.path().to_owned(),
+                series,
+                consts,
+            }
+        }));
+    }
+    declared
 }
 
 fn validate_check(

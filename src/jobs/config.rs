@@ -514,66 +514,9 @@ fn token_fits(path: &str, token: &str, errors: &mut Vec<ConfigError>) {
 }
 
 fn store_settings(s: JobStoreConfig, errors: &mut Vec<ConfigError>) -> Option<StoreSettings> {
-    let kind = match (s.redis, s.postgres) {
-        (Some(url), None) => {
-            if s.table.is_some() {
-                errors.push(ConfigError::new(
-                    "job_store.table",
-                    "`table` goes with `postgres`; a Redis store takes `prefix`",
-                ));
-            }
-            if let Some(tls) = &s.tls {
-                let secure = url.starts_with("rediss://");
-                tls.validate(
-                    "job_store.tls",
-                    secure,
-                    crate::clients::urls::REDIS_TLS_FIX,
-                    errors,
-                );
-            }
-            // Registered first, so that a password in the URL is scrubbed from its error.
-            crate::secrets::register_url_password(&url);
-            if let Err(e) = crate::clients::urls::redis(&url) {
-                errors.push(ConfigError::new("job_store.redis", e));
-            }
-            StoreKind::Redis {
-                url,
-                tls: s.tls,
-                prefix: s.prefix.unwrap_or_else(|| DEFAULT_STORE_PREFIX.to_owned()),
-            }
-        }
-        (None, Some(url)) => {
-            if s.prefix.is_some() {
-                errors.push(ConfigError::new(
-                    "job_store.prefix",
-                    "`prefix` goes with `redis`; a Postgres store takes `table`",
-                ));
-            }
-            if s.tls.is_some() {
-                errors.push(ConfigError::new(
-                    "job_store.tls",
-                    "goes with `redis`; a Postgres store takes its TLS files in the URL (`sslrootcert=`, `sslcert=`, `sslkey=`)",
-                ));
-            }
-            let table = s.table.unwrap_or_else(|| DEFAULT_STORE_TABLE.to_owned());
-            let ok = !table.is_empty()
-                && table.len() <= 63
-                && table
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-                && !table.starts_with(|c: char| c.is_ascii_digit());
-            if !ok {
-                errors.push(ConfigError::new(
-                    "job_store.table",
-                    format!("{table:?} is not a plain table name: use lowercase letters, digits and `_`"),
-                ));
-            }
-            crate::secrets::register_url_password(&url);
-            if let Err(e) = crate::clients::urls::postgres(&url) {
-                errors.push(ConfigError::new("job_store.postgres", e));
-            }
-            StoreKind::Postgres { url, table }
-        }
+    let kind = match (&s.redis, &s.postgres) {
+        (Some(url), None) => redis_store(url, &s, errors),
+        (None, Some(url)) => postgres_store(url, &s, errors),
         _ => {
             errors.push(ConfigError::new(
                 "job_store",
@@ -595,6 +538,85 @@ fn store_settings(s: JobStoreConfig, errors: &mut Vec<ConfigError>) -> Option<St
         refresh,
         timeout,
     })
+}
+
+/// A Redis store at `url`, with the fields of `s` that go with Redis: one that goes with
+/// Postgres is refused rather than ignored, since its writer meant something by it.
+fn redis_store(url: &str, s: &JobStoreConfig, errors: &mut Vec<ConfigError>) -> StoreKind {
+    if s.table.is_some() {
+        errors.push(ConfigError::new(
+            "job_store.table",
+            "`table` goes with `postgres`; a Redis store takes `prefix`",
+        ));
+    }
+    if let Some(tls) = &s.tls {
+        let secure = url.starts_with("rediss://");
+        tls.validate(
+            "job_store.tls",
+            secure,
+            crate::clients::urls::REDIS_TLS_FIX,
+            errors,
+        );
+    }
+    // Registered first, so that a password in the URL is scrubbed from its error.
+    crate::secrets::register_url_password(url);
+    if let Err(e) = crate::clients::urls::redis(url) {
+        errors.push(ConfigError::new("job_store.redis", e));
+    }
+    StoreKind::Redis {
+        url: url.to_owned(),
+        tls: s.tls.clone(),
+        prefix: s
+            .prefix
+            .clone()
+            .unwrap_or_else(|| DEFAULT_STORE_PREFIX.to_owned()),
+    }
+}
+
+/// A Postgres store at `url`, with the fields of `s` that go with Postgres: one that goes
+/// with Redis is refused rather than ignored, since its writer meant something by it.
+fn postgres_store(url: &str, s: &JobStoreConfig, errors: &mut Vec<ConfigError>) -> StoreKind {
+    if s.prefix.is_some() {
+        errors.push(ConfigError::new(
+            "job_store.prefix",
+            "`prefix` goes with `redis`; a Postgres store takes `table`",
+        ));
+    }
+    if s.tls.is_some() {
+        errors.push(ConfigError::new(
+            "job_store.tls",
+            "goes with `redis`; a Postgres store takes its TLS files in the URL (`sslrootcert=`, `sslcert=`, `sslkey=`)",
+        ));
+    }
+    let table = s
+        .table
+        .clone()
+        .unwrap_or_else(|| DEFAULT_STORE_TABLE.to_owned());
+    if !plain_table_name(&table) {
+        errors.push(ConfigError::new(
+            "job_store.table",
+            format!("{table:?} is not a plain table name: use lowercase letters, digits and `_`"),
+        ));
+    }
+    crate::secrets::register_url_password(url);
+    if let Err(e) = crate::clients::urls::postgres(url) {
+        errors.push(ConfigError::new("job_store.postgres", e));
+    }
+    StoreKind::Postgres {
+        url: url.to_owned(),
+        table,
+    }
+}
+
+/// Whether `table` can be written into SQL unquoted: lowercase letters, digits and `_`, not
+/// starting with a digit, within Postgres's 63 bytes.
+fn plain_table_name(table: &str) -> bool {
+    !table.is_empty()
+        && table.len() <= 63
+        && table
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !table.starts_with(|c: char| c.is_ascii_digit())
 }
 
 #[cfg(test)]

@@ -27,43 +27,64 @@ pub fn render() -> String {
          `${file:PATH}`; a number or a boolean is written as one. `pulse-exporter config-schema` \
          writes the JSON Schema of the file, for an editor's validation.\n",
     );
-    let section = |out: &mut String, title: &str, about: &str, schemas: &[&Schema]| {
-        let _ = write!(out, "\n## {title}\n\n{about}\n");
-        let mut nested = BTreeMap::new();
-        let values: Vec<&Value> = schemas.iter().map(|s| s.as_value()).collect();
-        table(out, &values);
-        for s in &values {
-            collect_defs(s, &mut nested);
-        }
-        for (name, def) in nested {
-            let _ = write!(out, "\n#### `{name}`\n\n");
-            if let Some(d) = def.get("description").and_then(Value::as_str) {
-                let _ = writeln!(out, "{}", one_line(d));
-            }
-            if def.get("properties").is_some() {
-                table(out, &[&def]);
-            } else {
-                let _ = writeln!(out, "{}", type_of(&def));
-            }
-        }
-    };
-    let global = schema::<Global>();
+    global_and_source_sections(&mut out);
+    job_sections(&mut out);
+    let check = schema::<CheckCommon>();
     section(
         &mut out,
+        "Fields of every check",
+        "Every item of a kind's check lists (`checks:`, `keys:`, `heartbeats:`) takes these, \
+         besides its own fields below.",
+        &[&check],
+    );
+    kind_sections(&mut out);
+    out
+}
+
+/// One section: its title and words, the table of the fields of `schemas` (the structs one
+/// mapping is read as), then each nested type those fields name under its own heading, since
+/// a table's type cell only names it.
+fn section(out: &mut String, title: &str, about: &str, schemas: &[&Schema]) {
+    let _ = write!(out, "\n## {title}\n\n{about}\n");
+    let mut nested = BTreeMap::new();
+    let values: Vec<&Value> = schemas.iter().map(|s| s.as_value()).collect();
+    table(out, &values);
+    for s in &values {
+        collect_defs(s, &mut nested);
+    }
+    for (name, def) in nested {
+        let _ = write!(out, "\n#### `{name}`\n\n");
+        if let Some(d) = def.get("description").and_then(Value::as_str) {
+            let _ = writeln!(out, "{}", one_line(d));
+        }
+        if def.get("properties").is_some() {
+            table(out, &[&def]);
+        } else {
+            let _ = writeln!(out, "{}", type_of(&def));
+        }
+    }
+}
+
+/// The sections of `global:` and of the fields every source and every template take,
+/// whatever its kind: what a reader needs before any kind's own fields.
+fn global_and_source_sections(out: &mut String) {
+    let global = schema::<Global>();
+    section(
+        out,
         "`global:`",
         "Defaults for every source and check.",
         &[&global],
     );
     let source = schema::<SourceCommon>();
     section(
-        &mut out,
+        out,
         "Fields of every source (`sources:` items)",
         "Besides these, a source takes the fields of its kind, below.",
         &[&source],
     );
     let template = schema::<crate::config_core::template::TemplateFields>();
     section(
-        &mut out,
+        out,
         "Fields of every template (`templates:` items)",
         "A template is a source written once for many addresses: every field of a source \
          (its `name` is the template's), with `{{target}}` where the address goes, and these. \
@@ -71,8 +92,12 @@ pub fn render() -> String {
          leases.",
         &[&template],
     );
+}
+
+/// The sections of the jobs that report in: `jobs:`, `job_keys:` and `job_store:`.
+fn job_sections(out: &mut String) {
     section(
-        &mut out,
+        out,
         "`jobs:` items",
         "A job that reports in: it pings `/ping/NAME/start` when a run starts and \
          `/ping/NAME/success` or `/ping/NAME/fail?exit_code=N` when it ends (or runs under \
@@ -84,7 +109,7 @@ pub fn render() -> String {
         ],
     );
     section(
-        &mut out,
+        out,
         "`job_keys:` items",
         "A ping key: pings signed with it to a job name the config does not declare make that \
          job (for fleets of scripts that name themselves).",
@@ -94,23 +119,19 @@ pub fn render() -> String {
         ],
     );
     section(
-        &mut out,
+        out,
         "`job_store:`",
         "Where the jobs' pings are kept.",
         &[&schema::<crate::jobs::config::JobStoreConfig>()],
     );
-    let check = schema::<CheckCommon>();
-    section(
-        &mut out,
-        "Fields of every check",
-        "Every item of a kind's check lists (`checks:`, `keys:`, `heartbeats:`) takes these, \
-         besides its own fields below.",
-        &[&check],
-    );
+}
+
+/// The sections of each kind: its source fields, then each of its check lists.
+fn kind_sections(out: &mut String) {
     for kind in KINDS {
         let r = (kind.reference)();
         section(
-            &mut out,
+            out,
             &format!("`kind: {}`", kind.name),
             "Source fields:",
             &[&r.settings],
@@ -118,14 +139,13 @@ pub fn render() -> String {
         for list in &r.lists {
             let parts: Vec<&Schema> = list.parts.iter().collect();
             section(
-                &mut out,
+                out,
                 &format!("`kind: {}`, `{}:` items", kind.name, list.key),
                 &format!("{} Besides the fields of every check:", list.about),
                 &parts,
             );
         }
     }
-    out
 }
 
 /// One table of the properties of the object schemas `schemas` (the structs one mapping is

@@ -13,8 +13,8 @@ use serde_json::{json, Map, Value};
 
 use crate::config_core::template::TemplateFields;
 use crate::config_core::{CheckCommon, Global, SourceCommon};
-use crate::sources::declare::schema;
-use crate::sources::registry::KINDS;
+use crate::sources::declare::{schema, ListReference};
+use crate::sources::registry::{Entry, KINDS};
 
 /// Where draft-07 keeps named schemas, and how a reference names one.
 const DEFS: &str = "definitions";
@@ -23,10 +23,47 @@ const DEFS: &str = "definitions";
 pub fn config_schema() -> Value {
     let mut defs = Defs::default();
     let global = defs.take(schema::<Global>().to_value());
-    let common = defs.take(schema::<SourceCommon>().to_value());
-    let template = defs.take(schema::<TemplateFields>().to_value());
-    let check = defs.take(schema::<CheckCommon>().to_value());
-    // A job and a ping key are their own fields and one schedule, read from one mapping.
+    let shared = Shared {
+        common: defs.take(schema::<SourceCommon>().to_value()),
+        template: defs.take(schema::<TemplateFields>().to_value()),
+        check: defs.take(schema::<CheckCommon>().to_value()),
+    };
+    let (job, job_key) = job_schemas(&mut defs);
+    let job_store = defs.take(schema::<crate::jobs::config::JobStoreConfig>().to_value());
+    source_schemas(&mut defs, &shared);
+    let mut root = json!({
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "$id": "https://pulse-exporter.invalid/config.schema.json",
+        "title": "pulse-exporter config",
+        "description": "The config file of pulse-exporter (docs/config.md lists every field).",
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+            "global": global,
+            "sources": { "type": ["array", "null"], "items": { "$ref": format!("#/{DEFS}/source") } },
+            "templates": { "type": ["array", "null"], "items": { "$ref": format!("#/{DEFS}/template") } },
+            "jobs": { "type": ["array", "null"], "items": job },
+            "job_keys": { "type": ["array", "null"], "items": job_key },
+            "job_store": job_store,
+        },
+    });
+    root[DEFS] = Value::Object(defs.defs);
+    root
+}
+
+/// The parts every source takes whatever its kind, taken once into the file's definitions.
+struct Shared {
+    /// The fields of every source.
+    common: Value,
+    /// What a template adds to a source.
+    template: Value,
+    /// The fields of every check list's item.
+    check: Value,
+}
+
+/// The schemas of a `jobs:` item and of a `job_keys:` item: each is its own fields and one
+/// schedule, read from one mapping.
+fn job_schemas(defs: &mut Defs) -> (Value, Value) {
     let schedule = defs.take(schema::<crate::jobs::config::ScheduleConfig>().to_value());
     let job = object(
         "One job that reports in (`jobs:` item).",
@@ -44,50 +81,19 @@ pub fn config_schema() -> Value {
         ],
         &[],
     );
-    let job_store = defs.take(schema::<crate::jobs::config::JobStoreConfig>().to_value());
+    (job, job_key)
+}
 
+/// Defines each kind's source and template, then `source` and `template`, which pick one of
+/// them by `kind`: a source is checked against its own kind's fields only, as the loader
+/// reads it.
+fn source_schemas(defs: &mut Defs, shared: &Shared) {
     let mut sources = Vec::new();
     let mut templates = Vec::new();
     for kind in KINDS {
-        let reference = (kind.reference)();
-        let settings = defs.take(reference.settings.to_value());
-        let mut own = vec![common.clone(), settings];
-        for list in reference.lists {
-            let mut item = vec![check.clone()];
-            item.extend(list.parts.into_iter().map(|p| defs.take(p.to_value())));
-            let about = format!(
-                "`{}:` items of a {} source. {}",
-                list.key, kind.name, list.about
-            );
-            own.push(json!({ "properties": { list.key: {
-                "type": ["array", "null"],
-                "description": about,
-                "items": object(&about, item, &[]),
-            }}}));
-        }
-        let name = kind.name;
-        let source = format!("source_{name}");
-        let as_template = format!("template_{name}");
-        let kind_is = json!({ "properties": { "kind": { "const": name } } });
-        defs.insert(
-            &source,
-            object(
-                &format!("A `kind: {name}` source."),
-                own.clone(),
-                &[&kind_is],
-            ),
-        );
-        own.push(template.clone());
-        defs.insert(
-            &as_template,
-            object(
-                &format!("A `kind: {name}` template: a source with `{{{{target}}}}` where the address goes."),
-                own,
-                &[&kind_is],
-            ),
-        );
-        sources.push(pick(name, &source));
-        templates.push(pick(name, &as_template));
+        let (source, as_template) = kind_schemas(defs, kind, shared);
+        sources.push(pick(kind.name, &source));
+        templates.push(pick(kind.name, &as_template));
     }
     let kinds: Vec<&str> = KINDS.iter().map(|k| k.name).collect();
     let any = |about: &str, picks: Vec<Value>| {
@@ -113,24 +119,54 @@ pub fn config_schema() -> Value {
             templates,
         ),
     );
-    let mut root = json!({
-        "$schema": "http://json-schema.org/draft-07/schema#",
-        "$id": "https://pulse-exporter.invalid/config.schema.json",
-        "title": "pulse-exporter config",
-        "description": "The config file of pulse-exporter (docs/config.md lists every field).",
-        "type": "object",
-        "additionalProperties": false,
-        "properties": {
-            "global": global,
-            "sources": { "type": ["array", "null"], "items": { "$ref": format!("#/{DEFS}/source") } },
-            "templates": { "type": ["array", "null"], "items": { "$ref": format!("#/{DEFS}/template") } },
-            "jobs": { "type": ["array", "null"], "items": job },
-            "job_keys": { "type": ["array", "null"], "items": job_key },
-            "job_store": job_store,
-        },
-    });
-    root[DEFS] = Value::Object(defs.defs);
-    root
+}
+
+/// Defines a kind's source (`source_NAME`) and its template (`template_NAME`), and returns
+/// their names. Each admits its kind's fields only, as the loader does.
+fn kind_schemas(defs: &mut Defs, kind: &Entry, shared: &Shared) -> (String, String) {
+    let reference = (kind.reference)();
+    let settings = defs.take(reference.settings.to_value());
+    let mut own = vec![shared.common.clone(), settings];
+    for list in reference.lists {
+        own.push(list_schema(defs, kind.name, list, &shared.check));
+    }
+    let name = kind.name;
+    let source = format!("source_{name}");
+    let as_template = format!("template_{name}");
+    let kind_is = json!({ "properties": { "kind": { "const": name } } });
+    defs.insert(
+        &source,
+        object(
+            &format!("A `kind: {name}` source."),
+            own.clone(),
+            &[&kind_is],
+        ),
+    );
+    own.push(shared.template.clone());
+    defs.insert(
+        &as_template,
+        object(
+            &format!(
+                "A `kind: {name}` template: a source with `{{{{target}}}}` where the address goes."
+            ),
+            own,
+            &[&kind_is],
+        ),
+    );
+    (source, as_template)
+}
+
+/// A check list of a `kind` source, as a part of the source's object: the list's key, its
+/// items the shared check fields and the list's own.
+fn list_schema(defs: &mut Defs, kind: &str, list: ListReference, check: &Value) -> Value {
+    let mut item = vec![check.clone()];
+    item.extend(list.parts.into_iter().map(|p| defs.take(p.to_value())));
+    let about = format!("`{}:` items of a {} source. {}", list.key, kind, list.about);
+    json!({ "properties": { list.key: {
+        "type": ["array", "null"],
+        "description": about,
+        "items": object(&about, item, &[]),
+    }}})
 }
 
 /// `then` the named definition, `if` `kind` is `kind`.

@@ -282,23 +282,28 @@ impl App {
         };
         // Start every source first (connections are lazy; kept ones are taken up again), so
         // that a failure here leaves the running config untouched.
-        let mut started = Vec::new();
-        for s in &config.sources {
-            // A source whose shared fields changed (timing, labels) connects anew.
-            let previous = running
-                .get(&s.common.name)
-                .filter(|r| r.config.common == s.common)
-                .map(|r| &r.connection);
-            let source = s
-                .kind
-                .start(&s.common.name, previous, &s.plans.checks)
-                .map_err(|error| StartError {
-                    path: s.path.clone(),
-                    error,
-                })?;
-            started.push((s, source));
-        }
+        let started = start_sources(running, &config.sources)?;
+        let (next, statuses) = self.run_sources(running, started);
+        // Sources no longer configured are dropped (cancelled) with the old map.
+        *running = next;
+        self.set_lease_setup(&config);
+        self.retain_results(running);
+        *self.sources.locked() = statuses;
+        *self.generated.locked() = generated;
+        self.store.set_shard(shard);
+        self.store.set_timezone(config.global.timezone);
+        self.jobs.apply(jobs);
+        self.store.set_reload(true, SystemTime::now());
+        Ok(())
+    }
 
+    /// The running sources of the started ones, with their statuses for the landing page;
+    /// the sources taken up leave `running`, so that what remains there is what stops.
+    fn run_sources(
+        &self,
+        running: &mut HashMap<String, RunningSource>,
+        started: Vec<(&SourceConfig, crate::sources::registry::Started<'_>)>,
+    ) -> (HashMap<String, RunningSource>, Vec<SourceStatus>) {
         let mut next = HashMap::new();
         let mut statuses = Vec::new();
         for (s, source) in started {
@@ -324,9 +329,12 @@ impl App {
                 },
             );
         }
-        // Sources no longer configured are dropped (cancelled) with the old map.
-        *running = next;
-        self.set_lease_setup(&config);
+        (next, statuses)
+    }
+
+    /// Forgets the cached results of checks that no longer run, so that `/metrics` stops
+    /// serving them; leased targets' are kept, since they run outside `running`.
+    fn retain_results(&self, running: &HashMap<String, RunningSource>) {
         let leases = self.leases.locked();
         self.store.retain(|(source, check)| {
             running
@@ -334,14 +342,6 @@ impl App {
                 .is_some_and(|r| r.checks.contains_key(check))
                 || leases.contains(source)
         });
-        drop(leases);
-        *self.sources.locked() = statuses;
-        *self.generated.locked() = generated;
-        self.store.set_shard(shard);
-        self.store.set_timezone(config.global.timezone);
-        self.jobs.apply(jobs);
-        self.store.set_reload(true, SystemTime::now());
-        Ok(())
     }
 
     /// The running checks of a started source: its health probe (with the certificate reads)
@@ -401,6 +401,32 @@ impl App {
         }
         checks
     }
+}
+
+/// Starts every source of `sources`, on its connection in `running` where its shared fields
+/// (timing, labels) did not change; the first that cannot start rejects them all, before
+/// anything running changes.
+fn start_sources<'a>(
+    running: &HashMap<String, RunningSource>,
+    sources: &'a [SourceConfig],
+) -> Result<Vec<(&'a SourceConfig, crate::sources::registry::Started<'a>)>, StartError> {
+    let mut started = Vec::new();
+    for s in sources {
+        // A source whose shared fields changed (timing, labels) connects anew.
+        let previous = running
+            .get(&s.common.name)
+            .filter(|r| r.config.common == s.common)
+            .map(|r| &r.connection);
+        let source = s
+            .kind
+            .start(&s.common.name, previous, &s.plans.checks)
+            .map_err(|error| StartError {
+                path: s.path.clone(),
+                error,
+            })?;
+        started.push((s, source));
+    }
+    Ok(started)
 }
 
 /// Takes the running check with `plan`'s name out of `old` if nothing about it changed: the

@@ -285,88 +285,12 @@ impl Kind for Mongodb {
     }
 
     fn validate(parsed: &Parsed<Self>, p: &str, errors: &mut Vec<ConfigError>) {
-        let c = &parsed.settings;
-        if let Some(l) = c.latency.on() {
-            l.validate(&format!("{p}.latency"), errors);
-        }
-        if let Some(l) = c.load.as_ref().and_then(Switch::on) {
-            l.validate(&format!("{p}.load"), errors);
-        }
-        if c.collections.len() > 50 {
-            errors.push(ConfigError::new(
-                format!("{p}.collections"),
-                "at most 50 collections: name those whose latency matters",
-            ));
-        }
-        for (i, name) in c.collections.iter().enumerate() {
-            if name.is_empty() || name.contains('$') || name.contains('\0') || name.len() > 120 {
-                errors.push(ConfigError::new(
-                    format!("{p}.collections[{i}]"),
-                    "not a collection name (empty, over 120 bytes, or holding `$`)",
-                ));
-            }
-        }
-        if !(c.url.starts_with("mongodb://") || c.url.starts_with("mongodb+srv://")) {
-            errors.push(ConfigError::new(
-                format!("{p}.url"),
-                "expected mongodb://user:password@host:27017/database or mongodb+srv://…",
-            ));
-        } else if c.database.is_none() && url_database(&c.url).is_none() {
-            errors.push(ConfigError::new(
-                format!("{p}.database"),
-                "name the database, here or in the URL's path",
-            ));
-        }
+        validate_settings(&parsed.settings, p, errors);
         for check in &parsed.checks {
-            let (shape, m) = match &check.spec {
-                MongodbCheck::Latency(_) | MongodbCheck::Load(_) => continue,
-                MongodbCheck::Heartbeat(Split(hb, b)) => {
-                    hb.validate_check(&check.path, &check.common, errors);
-                    if let Some(f) = &b.filter {
-                        if let Err(e) = to_document(f, SystemTime::now()) {
-                            errors.push(ConfigError::new(format!("{}.filter", check.path), e));
-                        }
-                    }
-                    continue;
-                }
-                MongodbCheck::Query(Split(shape, m)) => (shape, m),
-            };
-            let cp = &check.path;
-            if check.common.metric.is_none() {
-                errors.push(ConfigError::new(
-                    format!("{cp}.metric"),
-                    "required: the metric name the result is published under",
-                ));
-            }
-            let modes = usize::from(m.count.is_some())
-                + usize::from(m.estimated_count.is_some())
-                + usize::from(m.aggregate.is_some());
-            if modes != 1 {
-                errors.push(ConfigError::new(
-                    cp.clone(),
-                    "set exactly one of `count`, `estimated_count` or `aggregate`",
-                ));
-            }
-            if m.aggregate.is_none() && (!shape.labels.is_empty() || shape.value_label.is_some()) {
-                errors.push(ConfigError::new(
-                    format!("{cp}.labels"),
-                    "`labels` and `value_label` go with `aggregate`",
-                ));
-            }
-            shape.validate(cp, "field", &check.common.const_labels, errors);
-            let docs: Vec<(&str, &Value)> = match (&m.count, &m.aggregate) {
-                (Some(c), _) => c.filter.iter().map(|f| ("count.filter", f)).collect(),
-                (_, Some(a)) => a
-                    .pipeline
-                    .iter()
-                    .map(|s| ("aggregate.pipeline", s))
-                    .collect(),
-                _ => Vec::new(),
-            };
-            for (field, v) in docs {
-                if let Err(e) = to_document(v, SystemTime::now()) {
-                    errors.push(ConfigError::new(format!("{cp}.{field}"), e));
-                }
+            match &check.spec {
+                MongodbCheck::Latency(_) | MongodbCheck::Load(_) => {}
+                MongodbCheck::Heartbeat(Split(hb, b)) => validate_heartbeat(check, hb, b, errors),
+                MongodbCheck::Query(Split(shape, m)) => validate_query(check, shape, m, errors),
             }
         }
     }
@@ -412,6 +336,106 @@ impl Kind for Mongodb {
                 }))
             }
             _ => Endpoints::None,
+        }
+    }
+}
+
+/// The source's own settings, at `p`: the built-in checks', the collections named for
+/// latency, and a URL and database the driver can use.
+fn validate_settings(c: &MongodbConfig, p: &str, errors: &mut Vec<ConfigError>) {
+    if let Some(l) = c.latency.on() {
+        l.validate(&format!("{p}.latency"), errors);
+    }
+    if let Some(l) = c.load.as_ref().and_then(Switch::on) {
+        l.validate(&format!("{p}.load"), errors);
+    }
+    if c.collections.len() > 50 {
+        errors.push(ConfigError::new(
+            format!("{p}.collections"),
+            "at most 50 collections: name those whose latency matters",
+        ));
+    }
+    for (i, name) in c.collections.iter().enumerate() {
+        if name.is_empty() || name.contains('$') || name.contains('\0') || name.len() > 120 {
+            errors.push(ConfigError::new(
+                format!("{p}.collections[{i}]"),
+                "not a collection name (empty, over 120 bytes, or holding `$`)",
+            ));
+        }
+    }
+    if !(c.url.starts_with("mongodb://") || c.url.starts_with("mongodb+srv://")) {
+        errors.push(ConfigError::new(
+            format!("{p}.url"),
+            "expected mongodb://user:password@host:27017/database or mongodb+srv://…",
+        ));
+    } else if c.database.is_none() && url_database(&c.url).is_none() {
+        errors.push(ConfigError::new(
+            format!("{p}.database"),
+            "name the database, here or in the URL's path",
+        ));
+    }
+}
+
+/// A `heartbeats:` item: the heartbeat's own rules, and a filter that becomes a document, so
+/// that a mistyped one fails at load rather than at every run.
+fn validate_heartbeat(
+    check: &CheckConfig<MongodbCheck>,
+    hb: &HeartbeatCommon,
+    b: &MongodbBeatSource,
+    errors: &mut Vec<ConfigError>,
+) {
+    hb.validate_check(&check.path, &check.common, errors);
+    if let Some(f) = &b.filter {
+        if let Err(e) = to_document(f, SystemTime::now()) {
+            errors.push(ConfigError::new(format!("{}.filter", check.path), e));
+        }
+    }
+}
+
+/// A `checks:` item: a metric, exactly one way of querying, labels only where an aggregate
+/// can give them, and a filter or pipeline that becomes documents, so that a mistyped one
+/// fails at load rather than at every run.
+fn validate_query(
+    check: &CheckConfig<MongodbCheck>,
+    shape: &RowShape,
+    m: &MongoQuery,
+    errors: &mut Vec<ConfigError>,
+) {
+    let cp = &check.path;
+    if check.common.metric.is_none() {
+        errors.push(ConfigError::new(
+            format!("{cp}.metric"),
+            "required: the metric name the result is published under",
+        ));
+    }
+    let modes = usize::from(m.count.is_some())
+        + usize::from(m.estimated_count.is_some())
+        + usize::from(m.aggregate.is_some());
+    if modes != 1 {
+        errors.push(ConfigError::new(
+            cp.clone(),
+            "set exactly one of `count`, `estimated_count` or `aggregate`",
+        ));
+    }
+    if m.aggregate.is_none() && (!shape.labels.is_empty() || shape.value_label.is_some()) {
+        errors.push(ConfigError::new(
+            format!("{cp}.labels"),
+            "`labels` and `value_label` go with `aggregate`",
+        ));
+    }
+    shape.validate(cp, "field", &check.common.const_labels, errors);
+    let docs: Vec<(&str, &Value)> = match (&m.count, &m.aggregate) {
+        (Some(c), _) => c.filter.iter().map(|f| ("count.filter", f)).collect(),
+        (_, Some(a)) => a
+            .pipeline
+            .iter()
+            .map(|s| ("aggregate.pipeline", s))
+            .collect(),
+        _ => Vec::new(),
+    };
+    for (field, v) in docs {
+        if let Err(e) = to_document(v, SystemTime::now()) {
+            errors.push(ConfigError::new(format!("{cp}.{field}"), e));
         }
     }
 }

@@ -13,95 +13,11 @@ use crate::config_core::shape::{Builtin, Panel, PanelQuery, Series, Shape};
 
 /// What the `statements` check publishes, with its panels.
 pub(super) fn statements() -> Vec<Series> {
+    let mut panels = statement_panels();
+    panels.extend(plan_panels());
+    panels.push(running_panel());
     let set = Builtin {
-        panels: vec![
-            Panel {
-                key: "time",
-                title: "Execution time by statement".to_owned(),
-                description: "Execution time of each statement of the top in each window, and \
-                    of the rest of its database (queryid other): the statements that take the \
-                    database's time. pulse_postgres_statement_info has the text of each queryid.",
-                unit: "s",
-                kind: PanelKind::Timeseries,
-                queries: vec![PanelQuery::metric(
-                    STATEMENT_EXEC_TIME.name,
-                    "{{database}} {{queryid}}",
-                )],
-                outcome: false,
-            },
-            Panel {
-                key: "mean",
-                title: "Mean latency by statement".to_owned(),
-                description: "Mean execution time of one call of each statement of the top, \
-                    per window.",
-                unit: "s",
-                kind: PanelKind::Timeseries,
-                queries: vec![PanelQuery::metric(
-                    STATEMENT_MEAN_EXEC_TIME.name,
-                    "{{database}} {{queryid}}",
-                )],
-                outcome: false,
-            },
-            Panel {
-                key: "calls",
-                title: "Calls by statement".to_owned(),
-                description: "Calls of each statement of the top in each window.",
-                unit: "short",
-                kind: PanelKind::Timeseries,
-                queries: vec![PanelQuery::metric(
-                    STATEMENT_CALLS.name,
-                    "{{database}} {{queryid}}",
-                )],
-                outcome: false,
-            },
-            Panel {
-                key: "text",
-                title: "Statement texts".to_owned(),
-                description: "The normalised text of each statement of the top ($1 for each \
-                    literal), by queryid.",
-                unit: "none",
-                kind: PanelKind::Table,
-                queries: vec![PanelQuery::metric(STATEMENT_INFO.name, "")],
-                outcome: false,
-            },
-            Panel {
-                key: "plan_changes",
-                title: "Plan changes by statement".to_owned(),
-                description: "Times each statement of the top was seen to change plan \
-                    (EXPLAIN GENERIC_PLAN every plans.interval, Postgres 16+): a step up \
-                    beside a mean latency that rose is a plan that got worse. \
-                    pulse_postgres_statement_plan_info has each plan's hash.",
-                unit: "short",
-                kind: PanelKind::Timeseries,
-                queries: vec![PanelQuery::metric(
-                    PLAN_CHANGES.name,
-                    "{{database}} {{queryid}}",
-                )],
-                outcome: false,
-            },
-            Panel {
-                key: "plan_seq_scan",
-                title: "Plans reading a table whole".to_owned(),
-                description: "1 for each statement of the top whose plan reads a table by \
-                    sequential scan: one that used an index and now reads whole has lost it.",
-                unit: "none",
-                kind: PanelKind::Table,
-                queries: vec![PanelQuery::metric(PLAN_SEQ_SCAN.name, "")],
-                outcome: false,
-            },
-            Panel {
-                key: "running",
-                title: "Statements running longest (without pg_stat_statements)".to_owned(),
-                description: "While pg_stat_statements cannot be read, the active statements \
-                    that have run longest at each statements run, from pg_stat_activity, \
-                    literals masked: the answer to which query until the extension is \
-                    loaded (the statements row of the landing page says how).",
-                unit: "s",
-                kind: PanelKind::Table,
-                queries: vec![PanelQuery::metric(RUNNING_STATEMENT.name, "")],
-                outcome: false,
-            },
-        ],
+        panels,
         also_publishes: &[],
     };
     vec![Series::new(
@@ -109,6 +25,111 @@ pub(super) fn statements() -> Vec<Series> {
         Vec::new(),
         Shape::Builtin(set),
     )]
+}
+
+/// The panels of the statements of the top, read from `pg_stat_statements`: their time,
+/// latency, calls and texts, side by side by queryid.
+fn statement_panels() -> Vec<Panel> {
+    vec![
+        Panel {
+            key: "time",
+            title: "Execution time by statement".to_owned(),
+            description: "Execution time of each statement of the top in each window, and \
+                of the rest of its database (queryid other): the statements that take the \
+                database's time. pulse_postgres_statement_info has the text of each queryid.",
+            unit: "s",
+            kind: PanelKind::Timeseries,
+            queries: vec![PanelQuery::metric(
+                STATEMENT_EXEC_TIME.name,
+                "{{database}} {{queryid}}",
+            )],
+            outcome: false,
+        },
+        Panel {
+            key: "mean",
+            title: "Mean latency by statement".to_owned(),
+            description: "Mean execution time of one call of each statement of the top, \
+                per window.",
+            unit: "s",
+            kind: PanelKind::Timeseries,
+            queries: vec![PanelQuery::metric(
+                STATEMENT_MEAN_EXEC_TIME.name,
+                "{{database}} {{queryid}}",
+            )],
+            outcome: false,
+        },
+        Panel {
+            key: "calls",
+            title: "Calls by statement".to_owned(),
+            description: "Calls of each statement of the top in each window.",
+            unit: "short",
+            kind: PanelKind::Timeseries,
+            queries: vec![PanelQuery::metric(
+                STATEMENT_CALLS.name,
+                "{{database}} {{queryid}}",
+            )],
+            outcome: false,
+        },
+        Panel {
+            key: "text",
+            title: "Statement texts".to_owned(),
+            description: "The normalised text of each statement of the top ($1 for each \
+                literal), by queryid.",
+            unit: "none",
+            kind: PanelKind::Table,
+            queries: vec![PanelQuery::metric(STATEMENT_INFO.name, "")],
+            outcome: false,
+        },
+    ]
+}
+
+/// The panels of the plans of the statements of the top (Postgres 16+): where a statement
+/// got slower, whether its plan changed.
+fn plan_panels() -> Vec<Panel> {
+    vec![
+        Panel {
+            key: "plan_changes",
+            title: "Plan changes by statement".to_owned(),
+            description: "Times each statement of the top was seen to change plan \
+                (EXPLAIN GENERIC_PLAN every plans.interval, Postgres 16+): a step up \
+                beside a mean latency that rose is a plan that got worse. \
+                pulse_postgres_statement_plan_info has each plan's hash.",
+            unit: "short",
+            kind: PanelKind::Timeseries,
+            queries: vec![PanelQuery::metric(
+                PLAN_CHANGES.name,
+                "{{database}} {{queryid}}",
+            )],
+            outcome: false,
+        },
+        Panel {
+            key: "plan_seq_scan",
+            title: "Plans reading a table whole".to_owned(),
+            description: "1 for each statement of the top whose plan reads a table by \
+                sequential scan: one that used an index and now reads whole has lost it.",
+            unit: "none",
+            kind: PanelKind::Table,
+            queries: vec![PanelQuery::metric(PLAN_SEQ_SCAN.name, "")],
+            outcome: false,
+        },
+    ]
+}
+
+/// The panel read while `pg_stat_statements` cannot be: the statements running longest now,
+/// so that "which query" still has an answer.
+fn running_panel() -> Panel {
+    Panel {
+        key: "running",
+        title: "Statements running longest (without pg_stat_statements)".to_owned(),
+        description: "While pg_stat_statements cannot be read, the active statements \
+            that have run longest at each statements run, from pg_stat_activity, \
+            literals masked: the answer to which query until the extension is \
+            loaded (the statements row of the landing page says how).",
+        unit: "s",
+        kind: PanelKind::Table,
+        queries: vec![PanelQuery::metric(RUNNING_STATEMENT.name, "")],
+        outcome: false,
+    }
 }
 
 /// What the `tables` check publishes, with its panels.

@@ -306,158 +306,35 @@ impl StatementsProbe {
         let source = self.source.as_str();
         let mut out = Output::default();
         let mut tx = read_only(&self.pool, deadline).await?;
-        // The extension, the settings and the databases' names in one round trip.
-        let context = sqlx::query(
-            "SELECT quote_ident(n.nspname) AS schema, e.extversion::text AS version, \
-             current_setting('block_size')::float8 AS block_size, \
-             current_setting('pg_stat_statements.max', true)::float8 AS max, \
-             (SELECT array_agg(oid::int8 ORDER BY oid) FROM pg_database) AS db_oids, \
-             (SELECT array_agg(datname::text ORDER BY oid) FROM pg_database) AS db_names \
-             FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace \
-             WHERE e.extname = 'pg_stat_statements'",
-        )
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(classify)?;
-        let Some(context) = context else {
+        let Some(context) = read_context(&mut tx).await? else {
             state.window.reset();
             state.once(source, "not installed", true, NOT_INSTALLED);
             out.add(&STATEMENTS_AVAILABLE, &[source], 0.0);
             out.unmeasured = Some(NOT_INSTALLED.to_owned());
             return Ok(out);
         };
-        let ext = Extension {
-            schema: context.try_get("schema").map_err(classify)?,
-            version: parse_version(&context.try_get::<String, _>("version").map_err(classify)?),
-        };
-        let block_size: f64 = context.try_get("block_size").map_err(classify)?;
-        let max: Option<f64> = context.try_get("max").map_err(classify)?;
-        let oids: Vec<i64> = context.try_get("db_oids").map_err(classify)?;
-        let db_names: Vec<String> = context.try_get("db_names").map_err(classify)?;
-        let names: HashMap<i64, String> = oids.into_iter().zip(db_names).collect();
-        // Postgres 14+: what moves when every entry is reset, and the eviction runs.
-        let info = match ext.version >= (1, 9) {
-            true => Some(
-                sqlx::query(&format!(
-                    "SELECT dealloc::float8 AS dealloc, stats_reset::text AS reset \
-                     FROM {}.pg_stat_statements_info",
-                    ext.schema
-                ))
-                .fetch_one(&mut *tx)
-                .await,
-            ),
-            false => None,
-        };
-        let (epoch, dealloc) = match info {
-            Some(Err(e)) if not_preloaded(&e) => return Ok(self.not_preloaded(state)),
-            Some(Err(e)) => return Err(classify(e)),
-            Some(Ok(row)) => (
-                row.try_get::<Option<String>, _>("reset")
-                    .map_err(classify)?,
-                row.try_get::<Option<f64>, _>("dealloc").map_err(classify)?,
-            ),
-            None => (None, None),
+        let Loaded::Read((epoch, dealloc)) = read_info(&mut tx, &context.ext).await? else {
+            return Ok(self.not_preloaded(state));
         };
         // Only what ran since the last read crosses the wire; everything again after a reset
         // of the statistics, and now and then to forget evicted entries.
-        let known: Vec<i32> = match state.window.last_items() {
-            Some(items) if state.epoch == epoch && state.since_full < FULL_READ_EVERY => items
-                .iter()
-                .filter(|(e, r)| e.queryid.is_some() && r.exact)
-                .map(|(e, r)| fingerprint(e, r.values[CALLS]))
-                .collect(),
-            _ => Vec::new(),
-        };
+        let known = known_fingerprints(state, &epoch);
         let full = known.is_empty();
-        let sql = counters_sql(&ext, !full);
-        let mut entries: HashMap<Entry, Reading> = HashMap::new();
-        let mut hidden = 0u64;
-        let mut over = 0u64;
-        {
-            use futures_util::TryStreamExt;
-            let mut query = sqlx::query(&sql);
-            if !full {
-                query = query.bind(&known);
-            }
-            let mut rows = query.fetch(&mut *tx);
-            loop {
-                let row = match rows.try_next().await {
-                    Ok(Some(row)) => row,
-                    Ok(None) => break,
-                    Err(e) if not_preloaded(&e) => {
-                        drop(rows);
-                        return Ok(self.not_preloaded(state));
-                    }
-                    Err(e) => return Err(classify(e)),
-                };
-                if entries.len() >= MAX_ENTRIES {
-                    over += 1;
-                    continue;
-                }
-                let get = |c: &str| row.try_get::<Option<f64>, _>(c).map(|v| v.unwrap_or(0.0));
-                let who: i64 = row.try_get("who").map_err(classify)?;
-                let queryid: Option<i64> = row.try_get("queryid").map_err(classify)?;
-                let entry = Entry {
-                    // An oid is unsigned: one of 2^31 or more made `who` negative.
-                    dbid: ((who as u64) >> 32) as i64,
-                    userid: who & 0xffff_ffff,
-                    queryid,
-                };
-                hidden += u64::from(queryid.is_none());
-                let mut values = vec![0.0; COUNTERS];
-                for (i, column) in [
-                    (CALLS, "calls"),
-                    (EXEC_MS, "exec_ms"),
-                    (ROWS, "rows"),
-                    (BLOCKS_READ, "blocks_read"),
-                    (BLOCKS_HIT, "blocks_hit"),
-                    (READ_MS, "read_ms"),
-                ] {
-                    values[i] = get(column).map_err(classify)?;
-                }
-                let reading = Reading {
-                    values,
-                    born: row.try_get("born").map_err(classify)?,
-                    exact: queryid.is_some(),
-                };
-                // Hidden entries of one role in one database are one sum (never left on the
-                // server: their fingerprints are not known one by one).
-                match entries.get_mut(&entry) {
-                    Some(sum) => {
-                        for (a, b) in sum.values.iter_mut().zip(&reading.values) {
-                            *a += b;
-                        }
-                        sum.born = None;
-                    }
-                    None => {
-                        entries.insert(entry, reading);
-                    }
-                }
-            }
-        }
+        let Loaded::Read(mut counters) = read_counters(&mut tx, &context.ext, &known).await? else {
+            return Ok(self.not_preloaded(state));
+        };
         // Entries left on the server did not move: they read as at the last read.
         if !full {
-            if let Some(last) = state.window.last_items() {
-                for (entry, reading) in last {
-                    if reading.exact && !entries.contains_key(entry) {
-                        entries.insert(entry.clone(), reading.clone());
-                    }
-                }
-            }
+            keep_unchanged(state, &mut counters.entries);
         }
         state.epoch = epoch.clone();
         state.since_full = if full { 0 } else { state.since_full + 1 };
-        if hidden > 0 {
-            state.once(source, "hidden", false, "the role may not see other roles' statements (grant it pg_read_all_stats, or pg_monitor): their time is counted in queryid=\"other\" without their queryid");
-        }
-        if over > 0 {
-            state.once(source, "over", false, &format!("pg_stat_statements holds more than {MAX_ENTRIES} entries: the ones past them are counted in no row"));
-        }
+        counters.log_losses(state, source);
         let moved = state
             .window
-            .advance(std::time::Instant::now(), epoch, entries);
+            .advance(std::time::Instant::now(), epoch, counters.entries);
         out.add(&STATEMENTS_AVAILABLE, &[source], 1.0);
-        if let Some(max) = max {
+        if let Some(max) = context.max {
             out.add(&STATEMENTS_MAX, &[source], max);
         }
         if let Some(d) = dealloc {
@@ -467,42 +344,65 @@ impl StatementsProbe {
             tx.rollback().await.map_err(classify)?;
             return Ok(out);
         };
-        let ranked = rank(&moved, &names, self.settings.top);
+        let ranked = rank(&moved, &context.names, self.settings.top);
         if self.settings.text {
-            let missing: Vec<i64> = ranked
-                .iter()
-                .filter_map(|(r, _)| r.queryid)
-                .filter(|q| !state.texts.contains_key(q))
-                .take(TEXTS_PER_RUN)
-                .collect();
-            if !missing.is_empty() {
-                let rows = sqlx::query(&texts_sql(&ext, self.settings.text_length))
-                    .bind(&missing)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(classify)?;
-                if state.texts.len() + rows.len() > TEXTS_KEPT {
-                    let keep: HashSet<i64> = ranked.iter().filter_map(|(r, _)| r.queryid).collect();
-                    state.texts.retain(|q, _| keep.contains(q));
-                }
-                for row in rows {
-                    let id: i64 = row.try_get("queryid").map_err(classify)?;
-                    let text: Option<String> = row.try_get("text").map_err(classify)?;
-                    state
-                        .texts
-                        .insert(id, shown_text(text.as_deref().unwrap_or("")));
-                }
-            }
+            self.read_texts(state, &mut tx, &context.ext, &ranked)
+                .await?;
         }
         let round = self
-            .plan_round(state, &mut tx, &ext, &names, &ranked)
+            .plan_round(state, &mut tx, &context.ext, &context.names, &ranked)
             .await?;
         tx.rollback().await.map_err(classify)?;
         if let Some(round) = round {
             self.plans(state, round, &mut out, deadline).await;
         }
-        samples(&mut out, source, &moved, &ranked, block_size, &state.texts);
+        samples(
+            &mut out,
+            source,
+            &moved,
+            &ranked,
+            context.block_size,
+            &state.texts,
+        );
         Ok(out)
+    }
+
+    /// Reads the texts of the statements new to the top, a few a run so that a burst of new
+    /// statements is never one large read; past [`TEXTS_KEPT`] the texts of statements that
+    /// left the top are forgotten.
+    async fn read_texts(
+        &self,
+        state: &mut State,
+        tx: &mut Tx,
+        ext: &Extension,
+        ranked: &[(Published, Vec<f64>)],
+    ) -> Result<(), ProbeError> {
+        let missing: Vec<i64> = ranked
+            .iter()
+            .filter_map(|(r, _)| r.queryid)
+            .filter(|q| !state.texts.contains_key(q))
+            .take(TEXTS_PER_RUN)
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let rows = sqlx::query(&texts_sql(ext, self.settings.text_length))
+            .bind(&missing)
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(classify)?;
+        if state.texts.len() + rows.len() > TEXTS_KEPT {
+            let keep: HashSet<i64> = ranked.iter().filter_map(|(r, _)| r.queryid).collect();
+            state.texts.retain(|q, _| keep.contains(q));
+        }
+        for row in rows {
+            let id: i64 = row.try_get("queryid").map_err(classify)?;
+            let text: Option<String> = row.try_get("text").map_err(classify)?;
+            state
+                .texts
+                .insert(id, shown_text(text.as_deref().unwrap_or("")));
+        }
+        Ok(())
     }
 
     /// What this run's plans need read inside the counters' transaction: the top, the
@@ -664,6 +564,221 @@ impl StatementsProbe {
         out.add(&STATEMENTS_AVAILABLE, &[self.source.as_str()], 0.0);
         out.unmeasured = Some(NOT_PRELOADED.to_owned());
         out
+    }
+}
+
+/// A read of the extension's views, or the finding that its library is not loaded: a run
+/// reports that in its output rather than failing.
+enum Loaded<T> {
+    Read(T),
+    NotPreloaded,
+}
+
+/// What the first query of a run learns, in one round trip: the extension, the settings the
+/// samples need, and the databases' names.
+struct Context {
+    ext: Extension,
+    /// `block_size`: the counters count blocks, the samples bytes.
+    block_size: f64,
+    /// `pg_stat_statements.max`, where the library is loaded.
+    max: Option<f64>,
+    /// The databases' names by oid.
+    names: HashMap<i64, String>,
+}
+
+/// The extension, the settings and the databases' names; `None` where the extension is not
+/// installed in the source's database.
+async fn read_context(tx: &mut Tx) -> Result<Option<Context>, ProbeError> {
+    let context = sqlx::query(
+        "SELECT quote_ident(n.nspname) AS schema, e.extversion::text AS version, \
+         current_setting('block_size')::float8 AS block_size, \
+         current_setting('pg_stat_statements.max', true)::float8 AS max, \
+         (SELECT array_agg(oid::int8 ORDER BY oid) FROM pg_database) AS db_oids, \
+         (SELECT array_agg(datname::text ORDER BY oid) FROM pg_database) AS db_names \
+         FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace \
+         WHERE e.extname = 'pg_stat_statements'",
+    )
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(classify)?;
+    let Some(context) = context else {
+        return Ok(None);
+    };
+    let ext = Extension {
+        schema: context.try_get("schema").map_err(classify)?,
+        version: parse_version(&context.try_get::<String, _>("version").map_err(classify)?),
+    };
+    let block_size: f64 = context.try_get("block_size").map_err(classify)?;
+    let max: Option<f64> = context.try_get("max").map_err(classify)?;
+    let oids: Vec<i64> = context.try_get("db_oids").map_err(classify)?;
+    let db_names: Vec<String> = context.try_get("db_names").map_err(classify)?;
+    Ok(Some(Context {
+        ext,
+        block_size,
+        max,
+        names: oids.into_iter().zip(db_names).collect(),
+    }))
+}
+
+/// The statistics epoch (`stats_reset`) and the evictions (`dealloc`) from
+/// `pg_stat_statements_info`: Postgres 14+ (1.9) only, both `None` before. Reading it is the
+/// first query that fails where the library is not loaded.
+async fn read_info(
+    tx: &mut Tx,
+    ext: &Extension,
+) -> Result<Loaded<(Option<String>, Option<f64>)>, ProbeError> {
+    // Postgres 14+: what moves when every entry is reset, and the eviction runs.
+    if ext.version < (1, 9) {
+        return Ok(Loaded::Read((None, None)));
+    }
+    let info = sqlx::query(&format!(
+        "SELECT dealloc::float8 AS dealloc, stats_reset::text AS reset \
+         FROM {}.pg_stat_statements_info",
+        ext.schema
+    ))
+    .fetch_one(&mut **tx)
+    .await;
+    let row = match info {
+        Err(e) if not_preloaded(&e) => return Ok(Loaded::NotPreloaded),
+        Err(e) => return Err(classify(e)),
+        Ok(row) => row,
+    };
+    Ok(Loaded::Read((
+        row.try_get::<Option<String>, _>("reset")
+            .map_err(classify)?,
+        row.try_get::<Option<f64>, _>("dealloc").map_err(classify)?,
+    )))
+}
+
+/// The fingerprints of the entries the last read saw, for the server to leave out those that
+/// did not run since; empty (every entry read) after a reset of the statistics (`epoch`
+/// moved), every [`FULL_READ_EVERY`] runs, and with no last read.
+fn known_fingerprints(state: &State, epoch: &Option<String>) -> Vec<i32> {
+    match state.window.last_items() {
+        Some(items) if state.epoch == *epoch && state.since_full < FULL_READ_EVERY => items
+            .iter()
+            .filter(|(e, r)| e.queryid.is_some() && r.exact)
+            .map(|(e, r)| fingerprint(e, r.values[CALLS]))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// What one read of the counters brought back.
+struct Counters {
+    entries: HashMap<Entry, Reading>,
+    /// Rows of other roles' statements whose queryid the role may not see.
+    hidden: u64,
+    /// Rows past [`MAX_ENTRIES`], counted in no row.
+    over: u64,
+}
+
+impl Counters {
+    /// Adds one row's reading. Hidden entries of one role in one database are one sum (never
+    /// left on the server: their fingerprints are not known one by one).
+    fn add(&mut self, entry: Entry, reading: Reading) {
+        match self.entries.get_mut(&entry) {
+            Some(sum) => {
+                for (a, b) in sum.values.iter_mut().zip(&reading.values) {
+                    *a += b;
+                }
+                sum.born = None;
+            }
+            None => {
+                self.entries.insert(entry, reading);
+            }
+        }
+    }
+
+    /// Logs, once per source, why some of the server's time is in no statement's row: the
+    /// fix is the operator's.
+    fn log_losses(&self, state: &mut State, source: &str) {
+        if self.hidden > 0 {
+            state.once(source, "hidden", false, "the role may not see other roles' statements (grant it pg_read_all_stats, or pg_monitor): their time is counted in queryid=\"other\" without their queryid");
+        }
+        if self.over > 0 {
+            state.once(source, "over", false, &format!("pg_stat_statements holds more than {MAX_ENTRIES} entries: the ones past them are counted in no row"));
+        }
+    }
+}
+
+/// Reads the counters, leaving on the server the entries whose fingerprint is in `known`
+/// (none where it is empty). Streamed, so that rows past [`MAX_ENTRIES`] are only counted.
+async fn read_counters(
+    tx: &mut Tx,
+    ext: &Extension,
+    known: &[i32],
+) -> Result<Loaded<Counters>, ProbeError> {
+    use futures_util::TryStreamExt;
+    let full = known.is_empty();
+    let sql = counters_sql(ext, !full);
+    let mut counters = Counters {
+        entries: HashMap::new(),
+        hidden: 0,
+        over: 0,
+    };
+    let mut query = sqlx::query(&sql);
+    if !full {
+        query = query.bind(known);
+    }
+    let mut rows = query.fetch(&mut **tx);
+    loop {
+        let row = match rows.try_next().await {
+            Ok(Some(row)) => row,
+            Ok(None) => break,
+            Err(e) if not_preloaded(&e) => return Ok(Loaded::NotPreloaded),
+            Err(e) => return Err(classify(e)),
+        };
+        if counters.entries.len() >= MAX_ENTRIES {
+            counters.over += 1;
+            continue;
+        }
+        let (entry, reading) = entry_of(&row)?;
+        counters.hidden += u64::from(entry.queryid.is_none());
+        counters.add(entry, reading);
+    }
+    Ok(Loaded::Read(counters))
+}
+
+/// One row of the counters as its entry and reading.
+fn entry_of(row: &sqlx::postgres::PgRow) -> Result<(Entry, Reading), ProbeError> {
+    let get = |c: &str| row.try_get::<Option<f64>, _>(c).map(|v| v.unwrap_or(0.0));
+    let who: i64 = row.try_get("who").map_err(classify)?;
+    let queryid: Option<i64> = row.try_get("queryid").map_err(classify)?;
+    let entry = Entry {
+        // An oid is unsigned: one of 2^31 or more made `who` negative.
+        dbid: ((who as u64) >> 32) as i64,
+        userid: who & 0xffff_ffff,
+        queryid,
+    };
+    let mut values = vec![0.0; COUNTERS];
+    for (i, column) in [
+        (CALLS, "calls"),
+        (EXEC_MS, "exec_ms"),
+        (ROWS, "rows"),
+        (BLOCKS_READ, "blocks_read"),
+        (BLOCKS_HIT, "blocks_hit"),
+        (READ_MS, "read_ms"),
+    ] {
+        values[i] = get(column).map_err(classify)?;
+    }
+    let reading = Reading {
+        values,
+        born: row.try_get("born").map_err(classify)?,
+        exact: queryid.is_some(),
+    };
+    Ok((entry, reading))
+}
+
+/// Adds to `entries` those of the last read that the server left out: they did not run since,
+/// so they read as then.
+fn keep_unchanged(state: &State, entries: &mut HashMap<Entry, Reading>) {
+    if let Some(last) = state.window.last_items() {
+        for (entry, reading) in last {
+            if reading.exact && !entries.contains_key(entry) {
+                entries.insert(entry.clone(), reading.clone());
+            }
+        }
     }
 }
 

@@ -14,6 +14,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
+use redis::aio::ConnectionManager;
 use redis::Value;
 use serde::Deserialize;
 use tokio::sync::Mutex;
@@ -23,6 +24,7 @@ use super::client::{classify, Conn};
 use crate::config_core::validate::{in_range, Statistics, STATISTICS};
 use crate::config_core::{ConfigError, Dur};
 use crate::series::metric::Metric;
+use crate::series::probe_error::ProbeError;
 use crate::series::sample::{HistogramData, Output};
 use crate::series::topn::Largest;
 use crate::sources::{Probe, ProbeFuture};
@@ -358,75 +360,32 @@ pub(super) struct SlowlogState {
     logged: HashSet<&'static str>,
 }
 
+impl SlowlogState {
+    /// Logs once per command that `what` is unavailable on this server: a server that lacks
+    /// or forbids it says so at every run, and one line is enough.
+    fn gap(&mut self, source: &str, what: &'static str, e: &redis::RedisError) {
+        if self.logged.insert(what) {
+            tracing::warn!(source, command = what, error = %crate::secrets::scrub(&e.to_string()), "a latency statistic is unavailable on this server; the others are still published");
+        }
+    }
+}
+
+/// Whether `e` lost the connection, which fails the run; any other error of a statistic (an
+/// older server, a renamed or forbidden command, an ACL) leaves only that statistic absent.
+fn lost(e: &redis::RedisError) -> bool {
+    e.is_connection_dropped() || e.is_io_error() || e.is_timeout()
+}
+
 impl Probe for LatencyProbe {
     fn run(&self, _deadline: Instant) -> ProbeFuture<'_> {
         Box::pin(async move {
             let mut conn = self.conn.get().await?;
             let source = self.source.as_str();
-            let server: String = redis::cmd("INFO")
-                .arg("server")
-                .query_async(&mut conn)
-                .await
-                .map_err(classify)?;
-            let run_id = server
-                .lines()
-                .find_map(|l| l.trim().strip_prefix("run_id:"))
-                .unwrap_or_default()
-                .to_owned();
+            let run_id = run_id(&mut conn).await?;
             let mut state = self.state.lock().await;
-            let gap = |state: &mut SlowlogState, what: &'static str, e: &redis::RedisError| {
-                if state.logged.insert(what) {
-                    tracing::warn!(source, command = what, error = %crate::secrets::scrub(&e.to_string()), "a latency statistic is unavailable on this server; the others are still published");
-                }
-            };
-            let stats: HashMap<String, CommandStats> = match redis::cmd("INFO")
-                .arg("commandstats")
-                .query_async::<String>(&mut conn)
-                .await
-            {
-                Ok(info) => parse_commandstats(&info),
-                Err(e) if e.is_connection_dropped() || e.is_io_error() || e.is_timeout() => {
-                    return Err(classify(e))
-                }
-                Err(e) => {
-                    gap(&mut state, "INFO commandstats", &e);
-                    HashMap::new()
-                }
-            };
-            let mut refused = None;
-            let histograms = match redis::cmd("LATENCY")
-                .arg("HISTOGRAM")
-                .query_async::<Value>(&mut conn)
-                .await
-            {
-                Ok(reply) => parse_histograms(&reply),
-                Err(e) if e.is_connection_dropped() || e.is_io_error() || e.is_timeout() => {
-                    return Err(classify(e))
-                }
-                Err(e) => {
-                    gap(&mut state, "LATENCY HISTOGRAM", &e);
-                    refused = Some(format!(
-                        "the server refuses LATENCY HISTOGRAM ({}), so per-command latency is not measured: it needs Redis 7 or newer (Valkey 8+), and the user the command (ACL `+latency`; a managed service may rename or forbid it); or set `latency: false`",
-                        crate::secrets::scrub(&e.to_string())
-                    ));
-                    HashMap::new()
-                }
-            };
-            let slowlog = match redis::cmd("SLOWLOG")
-                .arg("GET")
-                .arg(self.settings.slowlog_entries)
-                .query_async::<Value>(&mut conn)
-                .await
-            {
-                Ok(reply) => Some(parse_slowlog(&reply)),
-                Err(e) if e.is_connection_dropped() || e.is_io_error() || e.is_timeout() => {
-                    return Err(classify(e))
-                }
-                Err(e) => {
-                    gap(&mut state, "SLOWLOG GET", &e);
-                    None
-                }
-            };
+            let stats = self.commandstats(&mut conn, &mut state).await?;
+            let (histograms, refused) = self.histograms(&mut conn, &mut state).await?;
+            let slowlog = self.slowlog(&mut conn, &mut state).await?;
             let mut out = Output {
                 unmeasured: refused,
                 ..Output::default()
@@ -446,6 +405,89 @@ impl Probe for LatencyProbe {
             }
             Ok(out)
         })
+    }
+}
+
+/// The server's `run_id`: the slow log's ids start over when it changes.
+async fn run_id(conn: &mut ConnectionManager) -> Result<String, ProbeError> {
+    let server: String = redis::cmd("INFO")
+        .arg("server")
+        .query_async(conn)
+        .await
+        .map_err(classify)?;
+    Ok(server
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("run_id:"))
+        .unwrap_or_default()
+        .to_owned())
+}
+
+impl LatencyProbe {
+    /// `INFO commandstats` by command; empty where the server refuses it.
+    async fn commandstats(
+        &self,
+        conn: &mut ConnectionManager,
+        state: &mut SlowlogState,
+    ) -> Result<HashMap<String, CommandStats>, ProbeError> {
+        match redis::cmd("INFO")
+            .arg("commandstats")
+            .query_async::<String>(conn)
+            .await
+        {
+            Ok(info) => Ok(parse_commandstats(&info)),
+            Err(e) if lost(&e) => Err(classify(e)),
+            Err(e) => {
+                state.gap(&self.source, "INFO commandstats", &e);
+                Ok(HashMap::new())
+            }
+        }
+    }
+
+    /// `LATENCY HISTOGRAM` by command; where the server refuses it, none, and why per-command
+    /// latency is not measured, with the fix, for the run's output to say.
+    async fn histograms(
+        &self,
+        conn: &mut ConnectionManager,
+        state: &mut SlowlogState,
+    ) -> Result<(HashMap<String, Latency>, Option<String>), ProbeError> {
+        match redis::cmd("LATENCY")
+            .arg("HISTOGRAM")
+            .query_async::<Value>(conn)
+            .await
+        {
+            Ok(reply) => Ok((parse_histograms(&reply), None)),
+            Err(e) if lost(&e) => Err(classify(e)),
+            Err(e) => {
+                state.gap(&self.source, "LATENCY HISTOGRAM", &e);
+                let refused = format!(
+                    "the server refuses LATENCY HISTOGRAM ({}), so per-command latency is not measured: it needs Redis 7 or newer (Valkey 8+), and the user the command (ACL `+latency`; a managed service may rename or forbid it); or set `latency: false`",
+                    crate::secrets::scrub(&e.to_string())
+                );
+                Ok((HashMap::new(), Some(refused)))
+            }
+        }
+    }
+
+    /// The newest `slowlog_entries` of the slow log; `None` where the server refuses it,
+    /// which leaves the slow log's numbers absent rather than zero.
+    async fn slowlog(
+        &self,
+        conn: &mut ConnectionManager,
+        state: &mut SlowlogState,
+    ) -> Result<Option<Vec<SlowEntry>>, ProbeError> {
+        match redis::cmd("SLOWLOG")
+            .arg("GET")
+            .arg(self.settings.slowlog_entries)
+            .query_async::<Value>(conn)
+            .await
+        {
+            Ok(reply) => Ok(Some(parse_slowlog(&reply))),
+            Err(e) if lost(&e) => Err(classify(e)),
+            Err(e) => {
+                state.gap(&self.source, "SLOWLOG GET", &e);
+                Ok(None)
+            }
+        }
     }
 }
 
