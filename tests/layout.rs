@@ -6,7 +6,8 @@
 //! exists. A module and its own folder's modules (a parent declaring its children) are one
 //! unit here; a circle between siblings, or between folders, is not allowed.
 //!
-//! And the quick loop's table (docs/development.md) of the services each test file needs.
+//! And the quick loop's table (docs/development.md) of the services each test file needs,
+//! the six files at the top of `src/`, and functions that fit on a screen (80 lines).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -431,5 +432,136 @@ fn the_top_of_src_holds_six_files() {
     assert_eq!(
         top, expected,
         "a new module belongs in the folder of what it holds"
+    );
+}
+
+/// Functions longer than this many lines (from `fn` to its closing brace) are allowed only as
+/// kept exceptions: at most [`MAX_KEPT`], each with a `// Kept whole (over 80 lines): why`
+/// comment above it.
+const MAX_LINES: usize = 80;
+
+/// How many functions outside tests and the demo may stay over [`MAX_LINES`].
+const MAX_KEPT: usize = 3;
+
+/// Each function of `text` over [`MAX_LINES`] lines outside `#[cfg(test)]` (what follows it
+/// in a file is its tests): its name, its length, and whether a `// Kept whole` comment
+/// stands in the lines of comments and attributes above it.
+fn long_functions(text: &str) -> Vec<(String, usize, bool)> {
+    let lines: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.starts_with("#[cfg(test)]"))
+        .collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        let trimmed = line.trim_start();
+        let indent = &line[..line.len() - trimmed.len()];
+        let name = trimmed
+            .split_once("fn ")
+            .filter(|(before, _)| {
+                before
+                    .split_whitespace()
+                    .all(|w| w.starts_with("pub") || ["async", "const", "unsafe"].contains(&w))
+            })
+            .and_then(|(_, rest)| rest.split(['(', '<']).next())
+            .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_alphanumeric() || c == '_'));
+        let Some(name) = name else {
+            i += 1;
+            continue;
+        };
+        let close = format!("{indent}}}");
+        let Some(end) = (i..lines.len()).find(|&j| lines[j] == close) else {
+            i += 1;
+            continue;
+        };
+        let length = end - i + 1;
+        if length > MAX_LINES {
+            let kept = lines[..i]
+                .iter()
+                .rev()
+                .take_while(|l| {
+                    let t = l.trim_start();
+                    t.starts_with("//") || t.starts_with("#[")
+                })
+                .any(|l| l.trim_start().starts_with("// Kept whole (over 80 lines):"));
+            out.push((name.to_owned(), length, kept));
+        }
+        i = end + 1;
+    }
+    out
+}
+
+/// The files of `src/` a parent declares under `#[cfg(test)]` (`mod fixture_tests;`):
+/// tests, however long.
+fn test_files(files: &[PathBuf]) -> BTreeSet<PathBuf> {
+    let mut out = BTreeSet::new();
+    for file in files {
+        let text = std::fs::read_to_string(file).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        for pair in lines.windows(2) {
+            let Some(name) = pair[1]
+                .trim()
+                .strip_prefix("mod ")
+                .and_then(|r| r.strip_suffix(';'))
+            else {
+                continue;
+            };
+            if pair[0].trim() == "#[cfg(test)]" {
+                out.insert(file.with_file_name(format!("{name}.rs")));
+            }
+        }
+    }
+    out
+}
+
+/// Functions fit on a screen: outside tests and the demo (`src/demo/`, a fixture generator),
+/// none is over 80 lines but at most three kept whole, each saying why.
+#[test]
+fn functions_fit_on_a_screen() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let files = rust_files(&src);
+    let tests = test_files(&files);
+    let mut long = Vec::new();
+    for file in &files {
+        if file.starts_with(src.join("demo")) || tests.contains(file) {
+            continue;
+        }
+        let text = std::fs::read_to_string(file).unwrap();
+        for (name, length, kept) in long_functions(&text) {
+            let at = file.strip_prefix(&src).unwrap().display().to_string();
+            long.push((format!("{at} {name} ({length} lines)"), kept));
+        }
+    }
+    let unexplained: Vec<&String> = long.iter().filter(|(_, k)| !k).map(|(f, _)| f).collect();
+    assert!(
+        unexplained.is_empty(),
+        "split these, or keep one whole with a `// Kept whole (over 80 lines): why` comment: {unexplained:?}"
+    );
+    assert!(
+        long.len() <= MAX_KEPT,
+        "at most {MAX_KEPT} functions kept over {MAX_LINES} lines: {long:?}"
+    );
+}
+
+#[test]
+fn the_function_scan_finds_a_long_function_and_its_reason() {
+    let body = |n: usize| "    let _ = 1;\n".repeat(n);
+    let long = format!("/// Doc.\npub(crate) fn long() {{\n{}}}\n", body(79));
+    let fits = format!("fn fits() {{\n{}}}\n", body(78));
+    let kept = format!(
+        "// Kept whole (over 80 lines): a table.\nfn kept() {{\n{}}}\n",
+        body(90)
+    );
+    let text = format!(
+        "{fits}{long}{kept}#[cfg(test)]\nfn in_tests() {{\n{}}}\n",
+        body(99)
+    );
+    assert_eq!(
+        long_functions(&text),
+        [
+            ("long".to_owned(), 81, false),
+            ("kept".to_owned(), 92, true)
+        ]
     );
 }

@@ -14,13 +14,8 @@ use std::collections::HashSet;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::panel::{Lines, Panel};
+use super::panel::{ds, Lines, Panel};
 use crate::generate::style::STYLE;
-
-/// The datasource every panel and query uses: the dashboard's `datasource` variable.
-pub(super) fn ds() -> Value {
-    json!({"type": "prometheus", "uid": "${datasource}"})
-}
 
 /// `{a, b}` of the matcher lists that are not empty; nothing when all are: the braces of a
 /// variable's `label_values` selector.

@@ -3,9 +3,13 @@
 
 use serde_json::{json, Value};
 
-use super::board::ds;
 use super::fields::neutral;
 use crate::generate::style::{self, STYLE};
+
+/// The datasource every panel and query uses: the dashboard's `datasource` variable.
+pub(super) fn ds() -> Value {
+    json!({"type": "prometheus", "uid": "${datasource}"})
+}
 
 /// Panel types that map a missing value to NO DATA in grey (a table or a time series shows
 /// an empty cell or no line instead).
@@ -317,7 +321,7 @@ pub(super) fn line(expr: impl Into<String>, legend: impl Into<String>) -> Value 
     json!({"expr": expr.into(), "legendFormat": legend.into()})
 }
 
-/// A number of [`super::board::Board::number`]: `expr` as `legend`, DEGRADED while `ok`
+/// A number of a board's `number` stat: `expr` as `legend`, DEGRADED while `ok`
 /// is 0 for the same exporter.
 pub(super) fn guarded(expr: &str, legend: &str, ok: &str) -> Value {
     guarded_on("instance", expr, legend, ok)
