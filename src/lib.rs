@@ -10,9 +10,9 @@
 //! | [`secrets`] | the secrets list and scrubbing them from logs and errors |
 //! | [`config_core`] | the config core every kind builds on: errors, durations, shared source and check fields, check plans, what a check publishes (`shape`), parsing helpers, `${env:}`/`${file:}` references, `{{now-5m}}` time windows in check arguments |
 //! | [`clients`] | the client plumbing the kinds and the job store share: whether a Redis or Postgres URL is one its client can use, the Redis client and its connection checked after idleness, the Postgres options and pools |
-//! | [`series`] | what a probe returns and how it is declared: samples and metric families, metric declarations, native histograms, bounded tops, the probe errors and their bounded reasons, and the exporter's own metrics, computed from the state the runtime hands over at each scrape |
+//! | [`series`] | what a check or health probe returns and how it is declared: samples and metric families, metric declarations, native histograms, bounded tops, why a run failed (its bounded reason), and the exporter's own metrics, computed from the state the runtime hands over at each scrape |
 //! | [`jobs`] | jobs that report in: their config, schedules, states, store and ping handling |
-//! | [`sources`] | the `Kind`, `Source` and `Probe` traits, one module (or folder) per kind, the registry listing them, and the helpers the kinds share (rows of query-style checks, worker heartbeats, windows over counters, the TLS endpoints of sources and the certificate chain each presents) |
+//! | [`sources`] | the `Kind`, `Source` and `Runnable` traits, one module (or folder) per kind, the registry listing them, and the helpers the kinds share (rows of query-style checks, worker heartbeats, windows over counters, the TLS endpoints of sources and the certificate chain each presents) |
 //! | [`config`] | the config file as a whole: sources of every kind through the registry, rules across them |
 //! | [`generate`] | dashboards and alerting rules generated from a config (`dashboards`, `rules`, `/dashboards.json`, `/rules.yml`) |
 //! | [`runtime`] | running a config: app and reload, scheduler, store, shard, certificate reads, config watching |

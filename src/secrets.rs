@@ -2,7 +2,7 @@
 //!
 //! Every value that came from `${env:…}` or `${file:…}` and every password found in a
 //! connection URL is registered here when the config loads. Log lines pass through
-//! [`ScrubbingWriter`], and every [`crate::series::probe_error::ProbeError`] message through [`scrub`], so a
+//! [`ScrubbingWriter`], and every [`crate::series::run_error::RunError`] message through [`scrub`], so a
 //! secret that leaks into a driver's error text still never reaches a log, a page or a label.
 
 use crate::sync::RwLockExt;

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use pulse_exporter::config::Config;
-use pulse_exporter::runtime::once::{probe_all, ProbeRow};
+use pulse_exporter::runtime::once::{run_all_once, OnceRow};
 use pulse_exporter::runtime::shard::Shard;
 use pulse_exporter::secrets;
 
@@ -32,7 +32,7 @@ pub(crate) async fn probe(mut config: Config, shard: Shard) -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    match probe_all(&config).await {
+    match run_all_once(&config).await {
         Ok(rows) => {
             print!("{}", render(&rows));
             if rows.iter().all(|r| r.summary.result.is_ok()) {
@@ -49,7 +49,7 @@ pub(crate) async fn probe(mut config: Config, shard: Shard) -> ExitCode {
 }
 
 /// The rows as an aligned text table.
-fn render(rows: &[ProbeRow]) -> String {
+fn render(rows: &[OnceRow]) -> String {
     let mut table = vec![[
         "SOURCE".to_owned(),
         "KIND".to_owned(),

@@ -8,14 +8,14 @@ use tokio::time::Instant;
 
 use crate::runtime::results::Results;
 use crate::sources::certificates::{read, Endpoints, TlsEndpoint, REFRESH, RETRY};
-use crate::sources::{Probe, ProbeFuture};
+use crate::sources::{RunFuture, Runnable};
 
 /// A source's health probe that also reads its endpoints' certificates when due (every
 /// [`REFRESH`], every [`RETRY`] after a failed read). The read runs in a task of its own
 /// within the health probe's deadline, so it never lengthens the probe (whose duration is the
 /// source's published latency); it is cancelled with the watch.
 pub struct Watch {
-    inner: Arc<dyn Probe>,
+    inner: Arc<dyn Runnable>,
     endpoints: Endpoints,
     source: String,
     store: Arc<Results>,
@@ -28,11 +28,11 @@ impl Watch {
     /// under `source`. What was recorded for `source` before is forgotten: its endpoints may
     /// have changed.
     pub fn wrap(
-        health: Arc<dyn Probe>,
+        health: Arc<dyn Runnable>,
         endpoints: Endpoints,
         source: &str,
         store: Arc<Results>,
-    ) -> Arc<dyn Probe> {
+    ) -> Arc<dyn Runnable> {
         store.forget_certificates(source);
         if matches!(endpoints, Endpoints::None) {
             return health;
@@ -85,8 +85,8 @@ impl Drop for Watch {
     }
 }
 
-impl Probe for Watch {
-    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
+impl Runnable for Watch {
+    fn run(&self, deadline: Instant) -> RunFuture<'_> {
         self.refresh_if_due(deadline);
         self.inner.run(deadline)
     }

@@ -9,7 +9,7 @@ use crate::runtime::scheduler::{run_once, RunSummary};
 
 /// One check (or health probe) run once.
 #[derive(Debug, Clone)]
-pub struct ProbeRow {
+pub struct OnceRow {
     /// Source name.
     pub source: String,
     /// Source kind.
@@ -21,12 +21,12 @@ pub struct ProbeRow {
 }
 
 /// Runs the health probe and every check of every source once, all at the same time.
-pub async fn probe_all(config: &Config) -> Result<Vec<ProbeRow>, String> {
-    probe_into(config, &Arc::new(Results::new())).await
+pub async fn run_all_once(config: &Config) -> Result<Vec<OnceRow>, String> {
+    run_once_into(config, &Arc::new(Results::new())).await
 }
 
-/// [`probe_all`], recording into `store` (which then serves what the runs published).
-pub async fn probe_into(config: &Config, store: &Arc<Results>) -> Result<Vec<ProbeRow>, String> {
+/// [`run_all_once`], recording into `store` (which then serves what the runs published).
+pub async fn run_once_into(config: &Config, store: &Arc<Results>) -> Result<Vec<OnceRow>, String> {
     let mut tasks = Vec::new();
     for s in &config.sources {
         let source = s
@@ -44,7 +44,7 @@ pub async fn probe_into(config: &Config, store: &Arc<Results>) -> Result<Vec<Pro
             store.register(plan.clone());
             tasks.push(tokio::spawn(async move {
                 let summary = run_once(&plan, probe.as_ref(), &store).await;
-                ProbeRow {
+                OnceRow {
                     source: plan.source.clone(),
                     kind: plan.kind,
                     check: plan.check.clone(),

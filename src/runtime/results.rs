@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use crate::config_core::CheckPlan;
-use crate::series::probe_error::{ProbeError, Reason};
+use crate::series::run_error::{Reason, RunError};
 use crate::series::sample::Output;
 
 /// Key of a check in the store: (source, check).
@@ -30,7 +30,7 @@ pub struct Entry {
     /// How long the last run took.
     pub last_duration: Option<Duration>,
     /// Error of the last run; `None` when it succeeded (or before the first run).
-    pub last_error: Option<ProbeError>,
+    pub last_error: Option<RunError>,
     /// When the current outcome (succeeding or failing) began: the first run, or the last
     /// run that flipped it. Retries that fail the same way do not move it.
     pub state_since: Option<SystemTime>,
@@ -302,7 +302,7 @@ impl Results {
     pub fn record(
         &self,
         plan: &CheckPlan,
-        result: Result<Output, ProbeError>,
+        result: Result<Output, RunError>,
         duration: Duration,
         finished: SystemTime,
     ) -> Transition {
@@ -537,7 +537,7 @@ mod tests {
         let p = plan(3);
         store.register(Arc::new(p.clone()));
         let t = SystemTime::now();
-        let fail = || Err(ProbeError::new(Reason::Connect, "refused"));
+        let fail = || Err(RunError::new(Reason::Connect, "refused"));
         assert_eq!(
             store.record(&p, fail(), Duration::ZERO, t),
             Transition::Degraded(Reason::Connect)
@@ -568,13 +568,13 @@ mod tests {
         store.record(&p, Ok(output(1)), Duration::ZERO, at(0));
         store.record(&p, Ok(output(1)), Duration::ZERO, at(10));
         assert_eq!(since(), Some(at(0)), "succeeding since the first run");
-        let fail = || Err(ProbeError::new(Reason::Query, "syntax error"));
+        let fail = || Err(RunError::new(Reason::Query, "syntax error"));
         store.record(&p, fail(), Duration::ZERO, at(20));
         store.record(&p, fail(), Duration::ZERO, at(30));
         assert_eq!(since(), Some(at(20)), "failing since the first failure");
         // A run that measured something but failed part of its work is a failure too.
         let mut partial = output(1);
-        partial.failure = Some(ProbeError::new(Reason::Query, "one of two failed"));
+        partial.failure = Some(RunError::new(Reason::Query, "one of two failed"));
         store.record(&p, Ok(partial), Duration::ZERO, at(40));
         assert_eq!(since(), Some(at(20)));
         store.record(&p, Ok(output(1)), Duration::ZERO, at(50));
@@ -590,7 +590,7 @@ mod tests {
         store.record(&p, Ok(output(1)), Duration::ZERO, t0);
         store.record(
             &p,
-            Err(ProbeError::new(Reason::Query, "x")),
+            Err(RunError::new(Reason::Query, "x")),
             Duration::ZERO,
             t0 + Duration::from_secs(2),
         );
@@ -608,7 +608,7 @@ mod tests {
         let t0 = SystemTime::now();
         store.record(&p, Ok(output(2)), Duration::ZERO, t0);
         let mut partial = output(1);
-        partial.failure = Some(ProbeError::new(Reason::Auth, "put denied"));
+        partial.failure = Some(RunError::new(Reason::Auth, "put denied"));
         let t1 = t0 + Duration::from_secs(5);
         assert_eq!(
             store.record(&p, Ok(partial), Duration::ZERO, t1),

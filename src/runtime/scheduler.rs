@@ -12,8 +12,8 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::config_core::CheckPlan;
 use crate::runtime::results::{Results, Transition};
-use crate::series::probe_error::{ProbeError, Reason};
-use crate::sources::Probe;
+use crate::series::run_error::{Reason, RunError};
+use crate::sources::Runnable;
 
 /// Longest start delay (a tenth of the interval, at most this): checks spread out instead of
 /// all firing at start-up, without delaying the first result much.
@@ -23,7 +23,7 @@ pub const MAX_JITTER: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub struct RunSummary {
     /// Series kept, or why the run failed.
-    pub result: Result<usize, ProbeError>,
+    pub result: Result<usize, RunError>,
     /// How long the run took.
     pub duration: Duration,
     /// Why a successful run could not measure (see [`crate::series::sample::Output::unmeasured`]).
@@ -32,7 +32,11 @@ pub struct RunSummary {
 
 /// Starts the task that runs `probe` every `plan.interval` until the handle is aborted.
 /// Aborting drops an in-flight run, which is how a reload or shutdown cancels it.
-pub fn spawn(plan: Arc<CheckPlan>, probe: Arc<dyn Probe>, store: Arc<Results>) -> JoinHandle<()> {
+pub fn spawn(
+    plan: Arc<CheckPlan>,
+    probe: Arc<dyn Runnable>,
+    store: Arc<Results>,
+) -> JoinHandle<()> {
     spawn_after(plan, probe, store, Start::Jittered)
 }
 
@@ -49,7 +53,7 @@ pub enum Start {
 /// [`spawn`], with the first run at `start`.
 pub fn spawn_after(
     plan: Arc<CheckPlan>,
-    probe: Arc<dyn Probe>,
+    probe: Arc<dyn Runnable>,
     store: Arc<Results>,
     start: Start,
 ) -> JoinHandle<()> {
@@ -72,7 +76,7 @@ pub fn spawn_after(
 }
 
 /// Runs `probe` once within `plan.timeout`, records the outcome and logs state changes.
-pub async fn run_once(plan: &CheckPlan, probe: &dyn Probe, store: &Results) -> RunSummary {
+pub async fn run_once(plan: &CheckPlan, probe: &dyn Runnable, store: &Results) -> RunSummary {
     let started = Instant::now();
     let deadline = started + plan.timeout;
     // A panic in a probe is a bug; caught here, it fails this run instead of silently ending
@@ -86,12 +90,12 @@ pub async fn run_once(plan: &CheckPlan, probe: &dyn Probe, store: &Results) -> R
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
-            Err(ProbeError::new(
+            Err(RunError::new(
                 Reason::Internal,
                 format!("the check panicked (a pulse-exporter bug, please report it): {what}"),
             ))
         }
-        Err(_) => Err(ProbeError::new(
+        Err(_) => Err(RunError::new(
             Reason::Timeout,
             format!(
                 "no result within the {} timeout; the run was cancelled",
@@ -162,12 +166,12 @@ fn log_transition(plan: &CheckPlan, transition: &Transition, summary: &RunSummar
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::ProbeFuture;
+    use crate::sources::RunFuture;
 
     struct Panics;
 
-    impl Probe for Panics {
-        fn run(&self, _deadline: Instant) -> ProbeFuture<'_> {
+    impl Runnable for Panics {
+        fn run(&self, _deadline: Instant) -> RunFuture<'_> {
             Box::pin(async { panic!("boom") })
         }
     }

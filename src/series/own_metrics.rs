@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use crate::config_core::{CheckPlan, TimeZone};
 use crate::series::metric::Metric;
 use crate::series::metric::Section;
-use crate::series::probe_error::Reason;
+use crate::series::run_error::Reason;
 use crate::series::sample::{unix_seconds, Output};
 
 /// The exporter's own state its metrics report, read from the runtime at each scrape.

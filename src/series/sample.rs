@@ -234,7 +234,7 @@ pub struct Output {
     /// Set when the run failed but still measured something worth publishing (a write canary
     /// whose PUT failed reports `success 0`): the check counts as failed with this error, and
     /// these samples replace the previous ones instead of the last good samples being kept.
-    pub failure: Option<crate::series::probe_error::ProbeError>,
+    pub failure: Option<crate::series::run_error::RunError>,
     /// Set when the run succeeded but the server cannot give what the check measures (an
     /// extension absent or not loaded, a command it forbids, a role without the privilege):
     /// why, and the fix. The check is then *not measured*: neither a failure to page on nor

@@ -331,7 +331,7 @@ mod tests {
 
     use crate::config_core::{CheckPlan, HEALTH_CHECK};
     use crate::runtime::results::Results;
-    use crate::series::probe_error::{ProbeError, Reason};
+    use crate::series::run_error::{Reason, RunError};
     use crate::series::sample::{Family, Output};
 
     fn plan(source: &str, check: &str) -> CheckPlan {
@@ -461,7 +461,7 @@ mod tests {
             .iter()
             .any(|l| l.starts_with("app_users{")));
         // A failed run keeps the last good samples until they are stale_after old.
-        let err = ProbeError::new(Reason::Query, "relation does not exist");
+        let err = RunError::new(Reason::Query, "relation does not exist");
         store.record(&p, Err(err), Duration::ZERO, SystemTime::now());
         assert!(scrape(store).iter().any(|l| l.starts_with("app_users{")));
     }
@@ -533,7 +533,7 @@ mod tests {
         let now = SystemTime::now();
         store.record(&plan, Ok(Output::default()), Duration::ZERO, now);
         for _ in 0..2 {
-            let err = ProbeError::new(Reason::Timeout, "slow");
+            let err = RunError::new(Reason::Timeout, "slow");
             store.record(&plan, Err(err), Duration::ZERO, now);
         }
         let families =

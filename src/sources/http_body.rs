@@ -4,7 +4,7 @@
 
 use serde_json::Value as Json;
 
-use crate::series::probe_error::{ProbeError, Reason};
+use crate::series::run_error::{Reason, RunError};
 
 /// Largest HTTP body read from a source. Far above any answer pulse-exporter asks for (queue
 /// listings are paged and trimmed to the published columns, Stripe pages hold 100 objects), and
@@ -14,13 +14,9 @@ pub const MAX_HTTP_BODY_BYTES: usize = 16 * 1024 * 1024;
 /// The body of `resp` parsed as JSON, read chunk by chunk and refused as `too_large` the
 /// moment it passes `limit` bytes (or at once when its declared length does). `what` names
 /// the request in errors.
-pub async fn json(
-    mut resp: reqwest::Response,
-    what: &str,
-    limit: usize,
-) -> Result<Json, ProbeError> {
+pub async fn json(mut resp: reqwest::Response, what: &str, limit: usize) -> Result<Json, RunError> {
     let too_large = || {
-        ProbeError::new(
+        RunError::new(
             Reason::TooLarge,
             format!(
                 "{what}: the answer is over {} MiB, the most read from a source",
@@ -39,7 +35,7 @@ pub async fn json(
             } else {
                 Reason::Connect
             };
-            ProbeError::new(reason, format!("{what}: {e}"))
+            RunError::new(reason, format!("{what}: {e}"))
         })?;
         let Some(chunk) = chunk else { break };
         if body.len() + chunk.len() > limit {
@@ -47,8 +43,7 @@ pub async fn json(
         }
         body.extend_from_slice(&chunk);
     }
-    serde_json::from_slice(&body)
-        .map_err(|e| ProbeError::new(Reason::Decode, format!("{what}: {e}")))
+    serde_json::from_slice(&body).map_err(|e| RunError::new(Reason::Decode, format!("{what}: {e}")))
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! Source kinds: what every kind implements ([`Kind`], [`Source`], [`Probe`]) and, in
+//! Source kinds: what every kind implements ([`Kind`], [`Source`], [`Runnable`]) and, in
 //! [`registry`], the one table listing the kinds this build knows.
 //!
 //! A kind is one module (or folder) owning its connection settings, its check type, their
@@ -42,28 +42,31 @@ use tokio::time::Instant;
 
 use crate::config_core::{CheckConfig, CheckPlan, CheckSpec, ConfigError};
 use crate::series::metric::Metric;
-use crate::series::probe_error::ProbeError;
+use crate::series::run_error::RunError;
 use crate::series::sample::Output;
 pub use connect::{Connect, ConnectError};
 use declare::{CheckList, KindReference};
 
-/// The future a probe returns.
-pub type ProbeFuture<'a> = Pin<Box<dyn Future<Output = Result<Output, ProbeError>> + Send + 'a>>;
+/// The future a run of a check or a health probe returns.
+pub type RunFuture<'a> = Pin<Box<dyn Future<Output = Result<Output, RunError>> + Send + 'a>>;
 
-/// One runnable check (or health probe) of a source.
-pub trait Probe: Send + Sync + 'static {
-    /// Runs once. The scheduler drops the future at `deadline`; a probe also passes the
+/// One runnable check (or health probe) of a source. In this crate "probe" means the health
+/// probe alone (and the `/probe` endpoint and `probe` subcommand their users know); what the
+/// scheduler runs, a check or the health probe, is a `Runnable`, and it fails with a
+/// [`RunError`].
+pub trait Runnable: Send + Sync + 'static {
+    /// Runs once. The scheduler drops the future at `deadline`; a run also passes the
     /// deadline to the server (statement timeout, bounded scan) so the work stops there too.
-    fn run(&self, deadline: Instant) -> ProbeFuture<'_>;
+    fn run(&self, deadline: Instant) -> RunFuture<'_>;
 }
 
 /// A connected (lazily) source that makes probes sharing its connections, for checks of its
 /// own kind `C`.
 pub trait Source<C>: Send + Sync + 'static {
     /// The health probe: reachability, latency and the kind's vital statistics.
-    fn health(&self) -> Arc<dyn Probe>;
+    fn health(&self) -> Arc<dyn Runnable>;
     /// A probe for one of the source's configured checks, run as `plan` says.
-    fn check(&self, check: &CheckConfig<C>, plan: &CheckPlan) -> Arc<dyn Probe>;
+    fn check(&self, check: &CheckConfig<C>, plan: &CheckPlan) -> Arc<dyn Runnable>;
 }
 
 /// Everything about one source kind. Each kind implements it once on a unit struct, and

@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_yaml::Value;
 
 use super::{logfile, mongodb, postgres, rabbitmq, redis, s3, stripe};
-use super::{Connect, Kind, Parsed, Probe, Source};
+use super::{Connect, Kind, Parsed, Runnable, Source};
 use crate::config_core::{AnyCheck, CheckPlan, ConfigError};
 use crate::series::metric::Metric;
 
@@ -127,7 +127,7 @@ pub struct Started<'a> {
     /// True when it is the previous connection, kept: the running checks may go on.
     pub kept: bool,
     /// The health probe.
-    pub health: Arc<dyn Probe>,
+    pub health: Arc<dyn Runnable>,
     /// Each check, in file order.
     pub checks: Vec<StartedCheck<'a>>,
 }
@@ -139,7 +139,7 @@ pub struct StartedCheck<'a> {
     /// When and how long it runs.
     pub plan: Arc<CheckPlan>,
     /// Its probe, on the source's connection.
-    pub probe: Arc<dyn Probe>,
+    pub probe: Arc<dyn Runnable>,
 }
 
 /// A parsed source of some kind: what kind-independent code needs from it.
@@ -339,7 +339,7 @@ mod tests {
     /// cannot be reached must be a failed run within its timeout and down, not a hang.
     #[tokio::test]
     async fn every_kind_runs_its_example_to_series() {
-        use crate::runtime::once::probe_into;
+        use crate::runtime::once::run_once_into;
         use crate::runtime::results::Results;
         use crate::serve::collector::SnapshotCollector;
         use crate::serve::exposition::{encode, Format};
@@ -390,7 +390,7 @@ mod tests {
             let has_server = example != entry.example;
             runs.push(tokio::spawn(async move {
                 let store = Arc::new(Results::new());
-                let rows = probe_into(&config, &store).await.unwrap();
+                let rows = run_once_into(&config, &store).await.unwrap();
                 let mut registry = prometheus_client::registry::Registry::default();
                 registry.register_collector(Box::new(SnapshotCollector::new(store)));
                 let text = String::from_utf8(encode(&registry, Format::Text).unwrap()).unwrap();

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use crate::config_core::validate::label_name;
 use crate::config_core::{ConfigError, FieldSet};
-use crate::series::probe_error::ProbeError;
+use crate::series::run_error::RunError;
 use crate::series::sample::{label, Output};
 
 /// A sample's label pairs.
@@ -20,9 +20,9 @@ type Labels = Vec<(String, String)>;
 /// One row of a result, as the kind reads it.
 pub trait Row {
     /// The field as label text; NULL is the empty string (an absent label).
-    fn text(&self, field: &str) -> Result<String, ProbeError>;
+    fn text(&self, field: &str) -> Result<String, RunError>;
     /// The field as a number; `None` for NULL.
-    fn number(&self, field: &str) -> Result<Option<f64>, ProbeError>;
+    fn number(&self, field: &str) -> Result<Option<f64>, RunError>;
 }
 
 /// The value fields of a query-style check that names none: `[value]`.
@@ -140,7 +140,7 @@ impl RowShape {
         metric: &str,
         help: &str,
         out: &mut Output,
-    ) -> Result<(), ProbeError> {
+    ) -> Result<(), RunError> {
         let mut sink = self.sink(metric, help, usize::MAX);
         for row in rows {
             sink.push(row)?;
@@ -167,7 +167,7 @@ impl RowShape {
     }
 
     /// The (labels, value) pairs one row yields, one per value field; `None` for NULL.
-    fn values_of(&self, row: &impl Row) -> Result<Vec<(Labels, Option<f64>)>, ProbeError> {
+    fn values_of(&self, row: &impl Row) -> Result<Vec<(Labels, Option<f64>)>, RunError> {
         let mut labels = Vec::with_capacity(self.labels.len() + 1);
         for name in &self.labels {
             labels.push(label(name, row.text(name)?));
@@ -270,7 +270,7 @@ pub struct RowSink<'a> {
 impl RowSink<'_> {
     /// Takes one row. Returns `false` once the sink is full and later rows can only be
     /// counted (with [`RowSink::count_rest`]), never kept.
-    pub fn push(&mut self, row: &impl Row) -> Result<bool, ProbeError> {
+    pub fn push(&mut self, row: &impl Row) -> Result<bool, RunError> {
         let stats = self.shape.summary.len().max(1);
         for (labels, value) in self.shape.values_of(row)? {
             match value {
@@ -341,12 +341,12 @@ impl RowSink<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::series::probe_error::Reason;
+    use crate::series::run_error::Reason;
 
     struct MapRow(BTreeMap<&'static str, Option<f64>>);
 
     impl Row for MapRow {
-        fn text(&self, field: &str) -> Result<String, ProbeError> {
+        fn text(&self, field: &str) -> Result<String, RunError> {
             Ok(self
                 .0
                 .get(field)
@@ -355,10 +355,10 @@ mod tests {
                 .map(|v| v.to_string())
                 .unwrap_or_default())
         }
-        fn number(&self, field: &str) -> Result<Option<f64>, ProbeError> {
+        fn number(&self, field: &str) -> Result<Option<f64>, RunError> {
             match self.0.get(field) {
                 Some(v) => Ok(*v),
-                None => Err(ProbeError::new(Reason::Decode, format!("no {field}"))),
+                None => Err(RunError::new(Reason::Decode, format!("no {field}"))),
             }
         }
     }

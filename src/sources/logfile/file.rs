@@ -7,15 +7,15 @@ use std::path::Path;
 
 use tokio::time::Instant;
 
-use crate::series::probe_error::{ProbeError, Reason};
+use crate::series::run_error::{Reason, RunError};
 
-pub(super) fn io_error(path: &std::path::Path, e: &std::io::Error) -> ProbeError {
+pub(super) fn io_error(path: &std::path::Path, e: &std::io::Error) -> RunError {
     let reason = match e.kind() {
         std::io::ErrorKind::NotFound => Reason::NotFound,
         std::io::ErrorKind::PermissionDenied => Reason::Auth,
         _ => Reason::Query,
     };
-    ProbeError::new(reason, format!("{}: {e}", path.display()))
+    RunError::new(reason, format!("{}: {e}", path.display()))
 }
 
 /// What a non-regular file is, for errors.
@@ -38,7 +38,7 @@ pub(super) fn file_type_name(t: FileType) -> &'static str {
 /// Opens `path` for reading if it is a regular file. The open is non-blocking (a FIFO
 /// without a writer would otherwise block it forever; a regular file ignores the flag) and
 /// the type is checked on the opened file, so a path swapped in between cannot slip through.
-pub(super) fn open_regular(path: &Path) -> Result<(File, std::fs::Metadata), ProbeError> {
+pub(super) fn open_regular(path: &Path) -> Result<(File, std::fs::Metadata), RunError> {
     let f = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
@@ -46,7 +46,7 @@ pub(super) fn open_regular(path: &Path) -> Result<(File, std::fs::Metadata), Pro
         .map_err(|e| io_error(path, &e))?;
     let meta = f.metadata().map_err(|e| io_error(path, &e))?;
     if !meta.is_file() {
-        return Err(ProbeError::new(
+        return Err(RunError::new(
             Reason::Query,
             format!(
                 "{} is {}: a log source reads regular files only",
@@ -63,15 +63,15 @@ pub(super) fn open_regular(path: &Path) -> Result<(File, std::fs::Metadata), Pro
 pub(super) async fn blocking<T: Send + 'static>(
     path: &Path,
     deadline: Instant,
-    work: impl FnOnce() -> Result<T, ProbeError> + Send + 'static,
-) -> Result<T, ProbeError> {
+    work: impl FnOnce() -> Result<T, RunError> + Send + 'static,
+) -> Result<T, RunError> {
     match tokio::time::timeout_at(deadline, tokio::task::spawn_blocking(work)).await {
         Ok(Ok(result)) => result,
-        Ok(Err(e)) => Err(ProbeError::new(
+        Ok(Err(e)) => Err(RunError::new(
             Reason::Internal,
             format!("log reader task: {e}"),
         )),
-        Err(_) => Err(ProbeError::new(
+        Err(_) => Err(RunError::new(
             Reason::Timeout,
             format!("{}: the file did not answer in time", path.display()),
         )),

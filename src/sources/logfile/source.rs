@@ -14,7 +14,7 @@ use super::{LogfileConfig, TailCheck};
 use crate::config_core::{CheckConfig, CheckPlan};
 use crate::series::sample::Output;
 use crate::sources::{Connect, ConnectError};
-use crate::sources::{Probe, ProbeFuture, Source};
+use crate::sources::{RunFuture, Runnable, Source};
 
 /// A log-file source.
 pub struct LogfileSource {
@@ -42,13 +42,13 @@ impl Connect<LogfileConfig> for LogfileSource {
 }
 
 impl Source<TailCheck> for LogfileSource {
-    fn health(&self) -> Arc<dyn Probe> {
+    fn health(&self) -> Arc<dyn Runnable> {
         Arc::new(HealthProbe {
             path: self.config.path.clone(),
         })
     }
 
-    fn check(&self, _check: &CheckConfig<TailCheck>, _plan: &CheckPlan) -> Arc<dyn Probe> {
+    fn check(&self, _check: &CheckConfig<TailCheck>, _plan: &CheckPlan) -> Arc<dyn Runnable> {
         Arc::new(TailProbe {
             source: self.name.clone(),
             config: self.config.clone(),
@@ -61,8 +61,8 @@ struct HealthProbe {
     path: PathBuf,
 }
 
-impl Probe for HealthProbe {
-    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
+impl Runnable for HealthProbe {
+    fn run(&self, deadline: Instant) -> RunFuture<'_> {
         Box::pin(async move {
             // Readable is what matters: a file we may not open is as good as missing.
             let path = self.path.clone();

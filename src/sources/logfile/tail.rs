@@ -15,9 +15,9 @@ use super::file::{blocking, io_error, open_regular};
 use super::metrics::{LINES, ROTATIONS, TRUNCATIONS};
 use super::position::{head_digest, save_position, saved_position, Position, HEAD_BYTES};
 use super::{LogfileConfig, StartAt, MAX_BYTES_PER_RUN};
-use crate::series::probe_error::{ProbeError, Reason};
+use crate::series::run_error::{Reason, RunError};
 use crate::series::sample::{label, Output};
-use crate::sources::{Probe, ProbeFuture};
+use crate::sources::{RunFuture, Runnable};
 
 /// The open file and the counts, kept apart so each can be borrowed on its own.
 #[derive(Default)]
@@ -32,8 +32,8 @@ pub(super) struct TailProbe {
     pub(super) tail: Arc<Mutex<Tail>>,
 }
 
-impl Probe for TailProbe {
-    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
+impl Runnable for TailProbe {
+    fn run(&self, deadline: Instant) -> RunFuture<'_> {
         let (source, config, tail) = (self.source.clone(), self.config.clone(), self.tail.clone());
         Box::pin(async move {
             // File reads block; they run off the async workers, bounded in bytes per run and
@@ -44,7 +44,7 @@ impl Probe for TailProbe {
                     Ok(t) => t,
                     Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
                     Err(std::sync::TryLockError::WouldBlock) => {
-                        return Err(ProbeError::new(
+                        return Err(RunError::new(
                             Reason::Timeout,
                             format!(
                                 "{}: an earlier read has not returned yet",
@@ -111,7 +111,7 @@ impl TailProbe {
 }
 
 /// Reads what was appended since the last run, following rotation and truncation.
-pub(super) fn read_new(source: &str, c: &LogfileConfig, t: &mut Tail) -> Result<(), ProbeError> {
+pub(super) fn read_new(source: &str, c: &LogfileConfig, t: &mut Tail) -> Result<(), RunError> {
     let meta = std::fs::metadata(&c.path);
     let current = meta.as_ref().ok().map(|m| (m.dev(), m.ino(), m.len()));
     if let Some((file, pos)) = t.file.as_mut() {
@@ -184,7 +184,7 @@ pub(super) fn drain(
     pos: &mut Position,
     c: &LogfileConfig,
     counts: &mut Counts,
-) -> Result<(), ProbeError> {
+) -> Result<(), RunError> {
     let mut buf = Vec::new();
     file.by_ref()
         .take(MAX_BYTES_PER_RUN)

@@ -6,7 +6,7 @@ use std::time::Duration;
 use mongodb::options::{ClientOptions, ReadPreference, ReadPreferenceOptions, SelectionCriteria};
 use tokio::sync::OnceCell;
 
-use crate::series::probe_error::{ProbeError, Reason};
+use crate::series::run_error::{Reason, RunError};
 
 /// The client every probe of one source shares.
 pub(super) struct Shared {
@@ -21,7 +21,7 @@ pub(super) struct Shared {
 pub const DEFAULT_DRIVER_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Shared {
-    pub(super) async fn client(&self) -> Result<&mongodb::Client, ProbeError> {
+    pub(super) async fn client(&self) -> Result<&mongodb::Client, RunError> {
         self.client
             .get_or_try_init(|| async {
                 let mut options = ClientOptions::parse(&self.url)
@@ -47,7 +47,7 @@ impl Shared {
     }
 }
 
-pub(super) fn classify(e: &mongodb::error::Error) -> ProbeError {
+pub(super) fn classify(e: &mongodb::error::Error) -> RunError {
     use mongodb::error::ErrorKind;
     let reason = match e.kind.as_ref() {
         ErrorKind::Authentication { .. } => Reason::Auth,
@@ -65,5 +65,5 @@ pub(super) fn classify(e: &mongodb::error::Error) -> ProbeError {
         },
         _ => Reason::Query,
     };
-    ProbeError::new(reason, e.to_string())
+    RunError::new(reason, e.to_string())
 }

@@ -5,7 +5,7 @@
 
 use mongodb::bson::{Bson, Document};
 
-use crate::series::probe_error::{ProbeError, Reason};
+use crate::series::run_error::{Reason, RunError};
 use crate::sources::rows::Row;
 
 /// A number from a numeric or boolean BSON value; `None` for anything else.
@@ -47,15 +47,15 @@ pub(super) fn beat_time(v: Option<&Bson>) -> Option<f64> {
 pub(super) struct DocRow<'a>(pub(super) &'a Document);
 
 impl Row for DocRow<'_> {
-    fn text(&self, field: &str) -> Result<String, ProbeError> {
+    fn text(&self, field: &str) -> Result<String, RunError> {
         Ok(text(self.0.get(field)))
     }
 
-    fn number(&self, field: &str) -> Result<Option<f64>, ProbeError> {
+    fn number(&self, field: &str) -> Result<Option<f64>, RunError> {
         match self.0.get(field) {
             None | Some(Bson::Null) => Ok(None),
             Some(v) => number(Some(v)).map(Some).ok_or_else(|| {
-                ProbeError::new(
+                RunError::new(
                     Reason::Decode,
                     format!("field `{field}` holds {} where a number belongs: fix the pipeline or list it under `labels`", v.element_type_name()),
                 )

@@ -15,7 +15,7 @@ use super::client::{classify, Shared};
 use super::decode::number;
 use crate::series::metric::Metric;
 use crate::series::sample::{unix_now, Output};
-use crate::sources::{Probe, ProbeFuture, StartTime};
+use crate::sources::{RunFuture, Runnable, StartTime};
 
 pub(super) const CONNECTIONS: Metric = Metric::gauge(
     "pulse_mongodb_connections",
@@ -119,8 +119,8 @@ pub(super) struct HealthProbe {
     pub(super) start: StartTime,
 }
 
-impl Probe for HealthProbe {
-    fn run(&self, _deadline: Instant) -> ProbeFuture<'_> {
+impl Runnable for HealthProbe {
+    fn run(&self, _deadline: Instant) -> RunFuture<'_> {
         Box::pin(async move {
             let client = self.shared.client().await?;
             let admin = client.database("admin");

@@ -11,9 +11,9 @@ use super::client::{classify, Shared};
 use super::decode::{beat_time, text};
 use super::filters::to_document;
 use super::MongodbBeatSource;
-use crate::series::probe_error::{ProbeError, Reason};
+use crate::series::run_error::{Reason, RunError};
 use crate::sources::heartbeat::{Beat, HeartbeatCommon, NewestBeats, Tracker};
-use crate::sources::{remaining, Probe, ProbeFuture};
+use crate::sources::{remaining, RunFuture, Runnable};
 
 /// A heartbeat check: one document per worker.
 pub(super) struct HeartbeatProbe {
@@ -24,13 +24,13 @@ pub(super) struct HeartbeatProbe {
     pub(super) tracker: Tracker,
 }
 
-impl Probe for HeartbeatProbe {
-    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
+impl Runnable for HeartbeatProbe {
+    fn run(&self, deadline: Instant) -> RunFuture<'_> {
         Box::pin(async move {
             let client = self.shared.client().await?;
             let filter = match &self.from.filter {
                 Some(f) => to_document(f, SystemTime::now())
-                    .map_err(|e| ProbeError::new(Reason::Query, e))?,
+                    .map_err(|e| RunError::new(Reason::Query, e))?,
                 None => Document::new(),
             };
             let mut cursor = client

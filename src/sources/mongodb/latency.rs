@@ -29,7 +29,7 @@ use crate::config_core::{ConfigError, Dur};
 use crate::series::metric::Metric;
 use crate::series::sample::{unix_now, HistogramData, Output};
 use crate::series::topn::Largest;
-use crate::sources::{Probe, ProbeFuture};
+use crate::sources::{RunFuture, Runnable};
 
 /// The name of the built-in check.
 pub const CHECK: &str = "latency";
@@ -349,8 +349,8 @@ impl ProfileState {
     }
 }
 
-impl Probe for LatencyProbe {
-    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
+impl Runnable for LatencyProbe {
+    fn run(&self, deadline: Instant) -> RunFuture<'_> {
         Box::pin(async move {
             let client = self.shared.client().await?;
             let db = client.database(&self.shared.database);
@@ -423,7 +423,7 @@ impl Probe for LatencyProbe {
 /// True for the errors of a server that is down or slow, as opposed to one that lacks a
 /// command or refuses it: the run fails for those.
 pub(super) fn fatal(e: &mongodb::error::Error) -> bool {
-    use crate::series::probe_error::Reason;
+    use crate::series::run_error::Reason;
     matches!(classify(e).reason(), Reason::Connect | Reason::Timeout)
 }
 

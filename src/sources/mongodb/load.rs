@@ -32,7 +32,7 @@ use crate::series::metric::Metric;
 use crate::series::sample::Output;
 use crate::series::topn::Largest;
 use crate::sources::bounded::Bounded;
-use crate::sources::{Probe, ProbeFuture};
+use crate::sources::{RunFuture, Runnable};
 
 /// The name of the built-in check.
 pub const CHECK: &str = "load";
@@ -260,8 +260,8 @@ pub(super) struct LoadProbe {
     pub(super) state: Mutex<LoadState>,
 }
 
-impl Probe for LoadProbe {
-    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
+impl Runnable for LoadProbe {
+    fn run(&self, deadline: Instant) -> RunFuture<'_> {
         Box::pin(async move {
             use futures_util::TryStreamExt;
             let client = self.shared.client().await?;

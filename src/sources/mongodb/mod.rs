@@ -41,7 +41,7 @@ use serde::Deserialize;
 use serde_yaml::Value;
 use tokio::sync::OnceCell;
 
-use super::{Kind, Parsed, Probe, Source};
+use super::{Kind, Parsed, Runnable, Source};
 use crate::config_core::parse::{builtin, parse_split};
 use crate::config_core::{
     CheckCommon, CheckConfig, CheckPlan, CheckSpec, ConfigError, Split, Switch,
@@ -480,7 +480,7 @@ impl Connect<MongodbConfig> for MongodbSource {
 }
 
 impl Source<MongodbCheck> for MongodbSource {
-    fn health(&self) -> Arc<dyn Probe> {
+    fn health(&self) -> Arc<dyn Runnable> {
         Arc::new(health::HealthProbe {
             source: self.name.clone(),
             shared: self.shared.clone(),
@@ -488,7 +488,7 @@ impl Source<MongodbCheck> for MongodbSource {
         })
     }
 
-    fn check(&self, check: &CheckConfig<MongodbCheck>, plan: &CheckPlan) -> Arc<dyn Probe> {
+    fn check(&self, check: &CheckConfig<MongodbCheck>, plan: &CheckPlan) -> Arc<dyn Runnable> {
         match &check.spec {
             MongodbCheck::Load(settings) => Arc::new(LoadProbe {
                 source: self.name.clone(),

@@ -11,10 +11,10 @@ use super::client::{classify, Shared};
 use super::decode::DocRow;
 use super::filters::to_document;
 use super::MongoQuery;
-use crate::series::probe_error::{ProbeError, Reason};
+use crate::series::run_error::{Reason, RunError};
 use crate::series::sample::Output;
 use crate::sources::rows::RowShape;
-use crate::sources::{remaining, Probe, ProbeFuture};
+use crate::sources::{remaining, RunFuture, Runnable};
 
 /// A `count`, `estimated_count` or `aggregate` check.
 pub(super) struct CheckProbe {
@@ -27,8 +27,8 @@ pub(super) struct CheckProbe {
     pub(super) max_series: usize,
 }
 
-impl Probe for CheckProbe {
-    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
+impl Runnable for CheckProbe {
+    fn run(&self, deadline: Instant) -> RunFuture<'_> {
         Box::pin(async move {
             let client = self.shared.client().await?;
             let db = client.database(&self.shared.database);
@@ -39,9 +39,7 @@ impl Probe for CheckProbe {
             let s = &self.spec;
             if let Some(c) = &s.count {
                 let filter = match &c.filter {
-                    Some(f) => {
-                        to_document(f, now).map_err(|e| ProbeError::new(Reason::Query, e))?
-                    }
+                    Some(f) => to_document(f, now).map_err(|e| RunError::new(Reason::Query, e))?,
                     None => Document::new(),
                 };
                 let n = db
@@ -65,7 +63,7 @@ impl Probe for CheckProbe {
                     .iter()
                     .map(|stage| to_document(stage, now))
                     .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| ProbeError::new(Reason::Query, e))?;
+                    .map_err(|e| RunError::new(Reason::Query, e))?;
                 let mut cursor = db
                     .collection::<Document>(&a.collection)
                     .aggregate(pipeline)

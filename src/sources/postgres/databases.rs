@@ -19,10 +19,10 @@ use super::decode::check_columns;
 use super::session::{stream_rows, CheckPool};
 use crate::config_core::validate::{in_range, whole_match_patterns};
 use crate::config_core::ConfigError;
-use crate::series::probe_error::ProbeError;
+use crate::series::run_error::RunError;
 use crate::series::sample::Output;
 use crate::sources::rows::RowShape;
-use crate::sources::{Probe, ProbeFuture};
+use crate::sources::{RunFuture, Runnable};
 
 /// `databases:` of a Postgres source: run its SQL checks in every database of the server
 /// that these pick, each sample labelled `database`.
@@ -117,7 +117,7 @@ impl Fanout {
     }
 
     /// Lists the server's databases on the source's pool.
-    async fn list(&self, pool: &CheckPool, deadline: Instant) -> Result<Vec<String>, ProbeError> {
+    async fn list(&self, pool: &CheckPool, deadline: Instant) -> Result<Vec<String>, RunError> {
         let sql = if self.templates {
             "SELECT datname::text FROM pg_database WHERE datallowconn"
         } else {
@@ -152,7 +152,7 @@ pub(super) struct FanoutProbe {
 
 impl FanoutProbe {
     /// The check's rows in `database`, on a connection opened for this run alone.
-    async fn one(&self, database: &str, deadline: Instant) -> Result<Output, ProbeError> {
+    async fn one(&self, database: &str, deadline: Instant) -> Result<Output, RunError> {
         let options = self.fanout.options.clone().database(database);
         let pool = CheckPool::new(crate::clients::postgres::pool(
             options,
@@ -178,8 +178,8 @@ impl FanoutProbe {
     }
 }
 
-impl Probe for FanoutProbe {
-    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
+impl Runnable for FanoutProbe {
+    fn run(&self, deadline: Instant) -> RunFuture<'_> {
         Box::pin(async move {
             let names = self.fanout.list(&self.pool, deadline).await?;
             let (databases, past) = self.fanout.pick(names);
@@ -194,7 +194,7 @@ impl Probe for FanoutProbe {
                 dropped: past as u64,
                 ..Output::default()
             };
-            let mut failed: Vec<(String, ProbeError)> = Vec::new();
+            let mut failed: Vec<(String, RunError)> = Vec::new();
             while let Some((db, result)) = runs.next().await {
                 match result {
                     Ok(part) => merge(&mut out, part),
@@ -206,7 +206,7 @@ impl Probe for FanoutProbe {
             }
             failed.sort_by(|a, b| a.0.cmp(&b.0));
             let (first_db, first) = &failed[0];
-            let error = ProbeError::new(
+            let error = RunError::new(
                 first.reason(),
                 format!(
                     "{} of {} databases failed; {first_db}: {}",

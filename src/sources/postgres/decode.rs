@@ -8,7 +8,7 @@ use sqlx::postgres::PgRow;
 use sqlx::types::chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use sqlx::{Column, Row, TypeInfo, ValueRef};
 
-use crate::series::probe_error::{ProbeError, Reason};
+use crate::series::run_error::{Reason, RunError};
 use crate::sources::rows::{self, RowShape};
 
 /// One cell, read by its Postgres type.
@@ -57,37 +57,37 @@ impl Cell<'_> {
 }
 
 impl rows::Row for PgRow {
-    fn text(&self, field: &str) -> Result<String, ProbeError> {
+    fn text(&self, field: &str) -> Result<String, RunError> {
         cell_text(self, field)
     }
 
-    fn number(&self, field: &str) -> Result<Option<f64>, ProbeError> {
+    fn number(&self, field: &str) -> Result<Option<f64>, RunError> {
         cell_number(self, field)
     }
 }
 
 /// A value column as a number; `None` for NULL.
-pub(super) fn cell_number(row: &PgRow, column: &str) -> Result<Option<f64>, ProbeError> {
+pub(super) fn cell_number(row: &PgRow, column: &str) -> Result<Option<f64>, RunError> {
     number(column, read_cell(row, column)?)
 }
 
 /// A label column as text; NULL becomes the empty string (an absent label).
-pub(super) fn cell_text(row: &PgRow, column: &str) -> Result<String, ProbeError> {
+pub(super) fn cell_text(row: &PgRow, column: &str) -> Result<String, RunError> {
     text(column, read_cell(row, column)?)
 }
 
 /// Fails with reason `decode`, naming the columns there are, when a label or value column
 /// of the shape is not in the result.
-pub(super) fn check_columns(first: &PgRow, shape: &RowShape) -> Result<(), ProbeError> {
+pub(super) fn check_columns(first: &PgRow, shape: &RowShape) -> Result<(), RunError> {
     let columns: Vec<&str> = first.columns().iter().map(|c| c.name()).collect();
     missing_column(&columns, shape)
 }
 
-fn missing_column(columns: &[&str], shape: &RowShape) -> Result<(), ProbeError> {
+fn missing_column(columns: &[&str], shape: &RowShape) -> Result<(), RunError> {
     // A label column holds text to group by, a value column a number: the example of an
     // alias fits the one that is missing.
     let missing = |wanted: &str, example: String| {
-        ProbeError::new(
+        RunError::new(
             Reason::Decode,
             format!(
                 "column `{wanted}` is not in the result (columns: {}); select it under that name, e.g. `{example}`",
@@ -113,12 +113,12 @@ fn missing_column(columns: &[&str], shape: &RowShape) -> Result<(), ProbeError> 
     Ok(())
 }
 
-fn decode_error(column: &str, err: sqlx::Error) -> ProbeError {
-    ProbeError::new(Reason::Decode, format!("column `{column}`: {err}"))
+fn decode_error(column: &str, err: sqlx::Error) -> RunError {
+    RunError::new(Reason::Decode, format!("column `{column}`: {err}"))
 }
 
 /// Reads one cell of a live row by its type.
-fn read_cell<'r>(row: &'r PgRow, column: &str) -> Result<Cell<'r>, ProbeError> {
+fn read_cell<'r>(row: &'r PgRow, column: &str) -> Result<Cell<'r>, RunError> {
     let raw = row
         .try_get_raw(column)
         .map_err(|e| decode_error(column, e))?;
@@ -183,14 +183,14 @@ fn infinite_binary(bytes: &[u8]) -> Option<f64> {
 
 /// A cell of a value column as a number; `None` for NULL. Points in time become unix
 /// seconds, the unit of `*_timestamp_seconds` metrics; text must hold a number.
-pub(super) fn number(column: &str, cell: Cell) -> Result<Option<f64>, ProbeError> {
+pub(super) fn number(column: &str, cell: Cell) -> Result<Option<f64>, RunError> {
     Ok(Some(match cell {
         Cell::Null => return Ok(None),
         Cell::Int(i) => i as f64,
         Cell::Float4(f) => f64::from(f),
         Cell::Float8(f) => f,
         Cell::Numeric(d) => d.to_f64().ok_or_else(|| {
-            ProbeError::new(
+            RunError::new(
                 Reason::Decode,
                 format!("column `{column}`: numeric {d} does not fit a float"),
             )
@@ -200,13 +200,13 @@ pub(super) fn number(column: &str, cell: Cell) -> Result<Option<f64>, ProbeError
         Cell::Timestamp(t) => t.and_utc().timestamp_micros() as f64 / 1e6,
         Cell::Text(s) => s.trim().parse::<f64>().map_err(|_| {
             let shown: String = s.chars().take(40).collect();
-            ProbeError::new(
+            RunError::new(
                 Reason::Decode,
                 format!("column `{column}` holds text {shown:?} where a number belongs: fix the query or list the column under `labels`"),
             )
         })?,
         other @ (Cell::Date(_) | Cell::Other(_)) => {
-            return Err(ProbeError::new(
+            return Err(RunError::new(
                 Reason::Decode,
                 format!(
                     "column `{column}` has type {}, which is not a number: cast it in the SQL, e.g. `{column}::float8`",
@@ -219,7 +219,7 @@ pub(super) fn number(column: &str, cell: Cell) -> Result<Option<f64>, ProbeError
 
 /// A cell of a label column as text; NULL becomes the empty string (an absent label). A long
 /// text is copied only as far as a label can hold.
-pub(super) fn text(column: &str, cell: Cell) -> Result<String, ProbeError> {
+pub(super) fn text(column: &str, cell: Cell) -> Result<String, RunError> {
     Ok(match cell {
         Cell::Null => String::new(),
         Cell::Text(s) => crate::series::sample::label_head(s).to_owned(),
@@ -231,7 +231,7 @@ pub(super) fn text(column: &str, cell: Cell) -> Result<String, ProbeError> {
         Cell::TimestampTz(t) => t.to_rfc3339(),
         Cell::Date(d) => d.to_string(),
         other @ (Cell::Timestamp(_) | Cell::Other(_)) => {
-            return Err(ProbeError::new(
+            return Err(RunError::new(
                 Reason::Decode,
                 format!(
                     "label column `{column}` has type {}: cast it to text in the SQL, e.g. `{column}::text`",

@@ -24,9 +24,9 @@ use super::metrics::{
     STANDBY_LAG_SECONDS, START_TIME, STREAMING_STANDBYS, TRANSACTIONS, WAL_RECEIVER, WRAPAROUND,
 };
 use super::session::{classify, server_budget};
-use crate::series::probe_error::ProbeError;
+use crate::series::run_error::RunError;
 use crate::series::sample::Output;
-use crate::sources::{Probe, ProbeFuture};
+use crate::sources::{RunFuture, Runnable};
 
 pub(super) struct HealthProbe {
     pub(super) source: String,
@@ -152,7 +152,7 @@ impl<'a> Taken<'a> {
         saved: &'a Mutex<Option<PgConnection>>,
         options: &'a PgConnectOptions,
         deadline: Instant,
-    ) -> Result<Taken<'a>, ProbeError> {
+    ) -> Result<Taken<'a>, RunError> {
         let mut guard = saved.lock().await;
         let (conn, reused) = match guard.take() {
             Some(c) => (c, true),
@@ -175,7 +175,7 @@ impl<'a> Taken<'a> {
         &mut self,
         err: &sqlx::Error,
         source: &str,
-    ) -> Result<bool, ProbeError> {
+    ) -> Result<bool, RunError> {
         if !(self.reused && closed_by_server(err)) {
             return Ok(false);
         }
@@ -189,7 +189,7 @@ impl<'a> Taken<'a> {
     }
 
     /// The read's outcome; the connection is saved again after a success.
-    pub(super) fn finish<T>(mut self, result: Result<T, sqlx::Error>) -> Result<T, ProbeError> {
+    pub(super) fn finish<T>(mut self, result: Result<T, sqlx::Error>) -> Result<T, RunError> {
         if result.is_ok() {
             *self.guard = Some(self.conn);
         }
@@ -199,10 +199,7 @@ impl<'a> Taken<'a> {
 
 /// A connection for the health probe and the load sampler, its `statement_timeout` what is
 /// left of `deadline`.
-async fn connect(
-    options: &PgConnectOptions,
-    deadline: Instant,
-) -> Result<PgConnection, ProbeError> {
+async fn connect(options: &PgConnectOptions, deadline: Instant) -> Result<PgConnection, RunError> {
     let budget = server_budget(deadline).as_millis().to_string();
     let opts = options
         .clone()
@@ -210,8 +207,8 @@ async fn connect(
     opts.connect().await.map_err(classify)
 }
 
-impl Probe for HealthProbe {
-    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
+impl Runnable for HealthProbe {
+    fn run(&self, deadline: Instant) -> RunFuture<'_> {
         Box::pin(async move {
             let (source, limit) = (self.source.as_str(), self.slot_wal_limit);
             let mut taken = Taken::take(&self.conn, &self.options, deadline).await?;

@@ -6,7 +6,7 @@ use tokio::time::Instant;
 use super::decode::{cell_number, cell_text};
 use super::session::{stream_rows, CheckPool};
 use crate::sources::heartbeat::{Beat, HeartbeatCommon, NewestBeats, Tracker};
-use crate::sources::{Probe, ProbeFuture};
+use crate::sources::{RunFuture, Runnable};
 
 pub(super) struct HeartbeatProbe {
     pub(super) source: String,
@@ -16,8 +16,8 @@ pub(super) struct HeartbeatProbe {
     pub(super) tracker: Tracker,
 }
 
-impl Probe for HeartbeatProbe {
-    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
+impl Runnable for HeartbeatProbe {
+    fn run(&self, deadline: Instant) -> RunFuture<'_> {
         Box::pin(async move {
             let mut beats = NewestBeats::new(self.hb.max_workers);
             stream_rows(&self.pool, &self.sql, deadline, |row| {

@@ -43,10 +43,10 @@ use super::metrics::{
 use super::session::server_budget;
 use crate::config_core::validate::{in_range, sampler_timing};
 use crate::config_core::{ConfigError, Dur};
-use crate::series::probe_error::ProbeError;
+use crate::series::run_error::RunError;
 use crate::series::sample::Output;
 use crate::sources::bounded::Bounded;
-use crate::sources::{Probe, ProbeFuture};
+use crate::sources::{RunFuture, Runnable};
 
 /// The name of the built-in check.
 pub const CHECK: &str = "load";
@@ -262,8 +262,8 @@ fn sample_sql(version: u32) -> String {
     )
 }
 
-impl Probe for LoadProbe {
-    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
+impl Runnable for LoadProbe {
+    fn run(&self, deadline: Instant) -> RunFuture<'_> {
         Box::pin(async move {
             let mut state = self.state.lock().await;
             let sample = self.read(&mut state, deadline).await;
@@ -293,11 +293,7 @@ impl Probe for LoadProbe {
 
 impl LoadProbe {
     /// One sample on the connection shared with the health probe (see [`Taken`]).
-    async fn read(
-        &self,
-        state: &mut LoadState,
-        deadline: Instant,
-    ) -> Result<Vec<Seen>, ProbeError> {
+    async fn read(&self, state: &mut LoadState, deadline: Instant) -> Result<Vec<Seen>, RunError> {
         let (settings, source) = (&self.settings, self.source.as_str());
         let mut taken = Taken::take(&self.conn, &self.options, deadline).await?;
         let mut result = sample(&mut taken.conn, state, settings, source, deadline).await;

@@ -45,7 +45,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgSslMode};
 use sqlx::PgConnection;
 use tokio::sync::Mutex;
 
-use super::{Kind, Parsed, Probe, Source};
+use super::{Kind, Parsed, Runnable, Source};
 use crate::config_core::parse::builtin;
 use crate::config_core::parse::parse_split;
 use crate::config_core::validate::in_range;
@@ -402,7 +402,7 @@ impl Connect<PostgresConfig> for PostgresSource {
 }
 
 impl Source<PostgresCheck> for PostgresSource {
-    fn health(&self) -> Arc<dyn Probe> {
+    fn health(&self) -> Arc<dyn Runnable> {
         Arc::new(health::HealthProbe {
             source: self.name.clone(),
             options: self.options.clone(),
@@ -413,7 +413,7 @@ impl Source<PostgresCheck> for PostgresSource {
         })
     }
 
-    fn check(&self, check: &CheckConfig<PostgresCheck>, plan: &CheckPlan) -> Arc<dyn Probe> {
+    fn check(&self, check: &CheckConfig<PostgresCheck>, plan: &CheckPlan) -> Arc<dyn Runnable> {
         match &check.spec {
             PostgresCheck::Statements(settings) => Arc::new(StatementsProbe {
                 source: self.name.clone(),

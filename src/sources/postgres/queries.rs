@@ -5,7 +5,7 @@ use tokio::time::Instant;
 use super::decode::check_columns;
 use super::session::{stream_rows, CheckPool};
 use crate::sources::rows::RowShape;
-use crate::sources::{Probe, ProbeFuture};
+use crate::sources::{RunFuture, Runnable};
 
 pub(super) struct SqlProbe {
     pub(super) pool: CheckPool,
@@ -17,8 +17,8 @@ pub(super) struct SqlProbe {
     pub(super) max_series: usize,
 }
 
-impl Probe for SqlProbe {
-    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
+impl Runnable for SqlProbe {
+    fn run(&self, deadline: Instant) -> RunFuture<'_> {
         Box::pin(async move {
             let mut sink = self.shape.sink(&self.metric, &self.help, self.max_series);
             let mut first = true;

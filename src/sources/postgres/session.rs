@@ -11,11 +11,11 @@ use futures_util::TryStreamExt;
 use sqlx::postgres::{PgConnection, PgPool, PgRow};
 use tokio::time::Instant;
 
-use crate::series::probe_error::{ProbeError, Reason};
+use crate::series::run_error::{Reason, RunError};
 use crate::sources::remaining;
 
-/// Classifies a sqlx error into a bounded reason; the message is scrubbed by [`ProbeError`].
-pub(super) fn classify(err: sqlx::Error) -> ProbeError {
+/// Classifies a sqlx error into a bounded reason; the message is scrubbed by [`RunError`].
+pub(super) fn classify(err: sqlx::Error) -> RunError {
     let reason = match &err {
         sqlx::Error::Database(db) => match db.code().as_deref() {
             Some("57014") => Reason::Timeout,
@@ -39,7 +39,7 @@ pub(super) fn classify(err: sqlx::Error) -> ProbeError {
         sqlx::Error::PoolTimedOut => "no connection available in time: the server is unreachable or every pooled connection is busy".to_owned(),
         other => other.to_string(),
     };
-    ProbeError::new(reason, message)
+    RunError::new(reason, message)
 }
 
 /// A source's check pool, with the number of its connections that are running a check: what
@@ -115,7 +115,7 @@ impl DerefMut for Tx {
 /// slow query (`timeout`) instead of what it is (`connect`). A full pool whose connections
 /// are all being opened (no check is working on one) is waited on as connecting: the slot
 /// this check gets is one whose open failed, and it would then open one itself.
-async fn begin(pool: &CheckPool, deadline: Instant) -> Result<Tx, ProbeError> {
+async fn begin(pool: &CheckPool, deadline: Instant) -> Result<Tx, RunError> {
     let full = pool.num_idle() == 0 && pool.size() >= pool.options().get_max_connections();
     let queueing = full && pool.working() > 0;
     let mut begin = Box::pin(pool.begin_with("BEGIN READ ONLY"));
@@ -132,7 +132,7 @@ async fn begin(pool: &CheckPool, deadline: Instant) -> Result<Tx, ProbeError> {
                 // The pool keeps retrying without saying why; one connection of its own,
                 // within what is left, tells the SRE the cause (refused, auth, TLS, DNS).
                 let cause = why_no_connection(pool, deadline).await;
-                return Err(ProbeError::new(
+                return Err(RunError::new(
                     Reason::Connect,
                     format!(
                         "no connection to the server within {} ms: {cause}",
@@ -188,8 +188,8 @@ pub(super) async fn stream_rows(
     pool: &CheckPool,
     sql: &str,
     deadline: Instant,
-    mut each: impl FnMut(&PgRow) -> Result<bool, ProbeError>,
-) -> Result<u64, ProbeError> {
+    mut each: impl FnMut(&PgRow) -> Result<bool, RunError>,
+) -> Result<u64, RunError> {
     let mut tx = read_only(pool, deadline).await?;
     let mut rest = 0u64;
     {
@@ -210,7 +210,7 @@ pub(super) async fn stream_rows(
 
 /// A READ ONLY transaction whose `statement_timeout` is the time left before `deadline`, for
 /// a check of several queries; end it with a rollback.
-pub(super) async fn read_only(pool: &CheckPool, deadline: Instant) -> Result<Tx, ProbeError> {
+pub(super) async fn read_only(pool: &CheckPool, deadline: Instant) -> Result<Tx, RunError> {
     let mut tx = begin(pool, deadline).await?;
     let budget = server_budget(deadline).as_millis().to_string();
     // Postgres 14+ can also check the client socket while a query runs: if the exporter is
@@ -232,7 +232,7 @@ pub(super) async fn read_only(pool: &CheckPool, deadline: Instant) -> Result<Tx,
 
 #[cfg(test)]
 mod tests {
-    use crate::series::probe_error::Reason;
+    use crate::series::run_error::Reason;
 
     #[test]
     fn errors_are_classified_into_bounded_reasons() {

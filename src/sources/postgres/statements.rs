@@ -45,11 +45,11 @@ use super::plans::{self, PlanSettings, Plans, Skip};
 use super::session::{classify, read_only, CheckPool, Tx};
 use crate::config_core::validate::{in_range, Statistics, STATISTICS};
 use crate::config_core::{ConfigError, Dur, Switch};
-use crate::series::probe_error::ProbeError;
+use crate::series::run_error::RunError;
 use crate::series::sample::Output;
 use crate::series::topn::Largest;
 use crate::sources::window::{Moved, Reading, Window};
-use crate::sources::{Probe, ProbeFuture};
+use crate::sources::{RunFuture, Runnable};
 
 /// The name of the built-in check.
 pub const CHECK: &str = "statements";
@@ -280,8 +280,8 @@ impl State {
     }
 }
 
-impl Probe for StatementsProbe {
-    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
+impl Runnable for StatementsProbe {
+    fn run(&self, deadline: Instant) -> RunFuture<'_> {
         Box::pin(async move {
             let mut state = self.state.lock().await;
             let mut result = self.read(&mut state, deadline).await;
@@ -302,7 +302,7 @@ impl Probe for StatementsProbe {
 }
 
 impl StatementsProbe {
-    async fn read(&self, state: &mut State, deadline: Instant) -> Result<Output, ProbeError> {
+    async fn read(&self, state: &mut State, deadline: Instant) -> Result<Output, RunError> {
         let source = self.source.as_str();
         let mut out = Output::default();
         let mut tx = read_only(&self.pool, deadline).await?;
@@ -376,7 +376,7 @@ impl StatementsProbe {
         tx: &mut Tx,
         ext: &Extension,
         ranked: &[(Published, Vec<f64>)],
-    ) -> Result<(), ProbeError> {
+    ) -> Result<(), RunError> {
         let missing: Vec<i64> = ranked
             .iter()
             .filter_map(|(r, _)| r.queryid)
@@ -415,7 +415,7 @@ impl StatementsProbe {
         ext: &Extension,
         names: &HashMap<i64, String>,
         ranked: &[(Published, Vec<f64>)],
-    ) -> Result<Option<PlanRound>, ProbeError> {
+    ) -> Result<Option<PlanRound>, RunError> {
         let Some(settings) = self.settings.plans.on() else {
             return Ok(None);
         };
@@ -510,7 +510,7 @@ impl StatementsProbe {
 
     /// The `top` longest-running active client statements, from `pg_stat_activity`: the
     /// fallback while the extension cannot be read.
-    async fn running(&self, out: &mut Output, deadline: Instant) -> Result<(), ProbeError> {
+    async fn running(&self, out: &mut Output, deadline: Instant) -> Result<(), RunError> {
         let mut tx = read_only(&self.pool, deadline).await?;
         // A few more rows than shown: several sessions running the same text are one row.
         let rows = sqlx::query(
@@ -588,7 +588,7 @@ struct Context {
 
 /// The extension, the settings and the databases' names; `None` where the extension is not
 /// installed in the source's database.
-async fn read_context(tx: &mut Tx) -> Result<Option<Context>, ProbeError> {
+async fn read_context(tx: &mut Tx) -> Result<Option<Context>, RunError> {
     let context = sqlx::query(
         "SELECT quote_ident(n.nspname) AS schema, e.extversion::text AS version, \
          current_setting('block_size')::float8 AS block_size, \
@@ -626,7 +626,7 @@ async fn read_context(tx: &mut Tx) -> Result<Option<Context>, ProbeError> {
 async fn read_info(
     tx: &mut Tx,
     ext: &Extension,
-) -> Result<Loaded<(Option<String>, Option<f64>)>, ProbeError> {
+) -> Result<Loaded<(Option<String>, Option<f64>)>, RunError> {
     // Postgres 14+: what moves when every entry is reset, and the eviction runs.
     if ext.version < (1, 9) {
         return Ok(Loaded::Read((None, None)));
@@ -708,7 +708,7 @@ async fn read_counters(
     tx: &mut Tx,
     ext: &Extension,
     known: &[i32],
-) -> Result<Loaded<Counters>, ProbeError> {
+) -> Result<Loaded<Counters>, RunError> {
     use futures_util::TryStreamExt;
     let full = known.is_empty();
     let sql = counters_sql(ext, !full);
@@ -741,7 +741,7 @@ async fn read_counters(
 }
 
 /// One row of the counters as its entry and reading.
-fn entry_of(row: &sqlx::postgres::PgRow) -> Result<(Entry, Reading), ProbeError> {
+fn entry_of(row: &sqlx::postgres::PgRow) -> Result<(Entry, Reading), RunError> {
     let get = |c: &str| row.try_get::<Option<f64>, _>(c).map(|v| v.unwrap_or(0.0));
     let who: i64 = row.try_get("who").map_err(classify)?;
     let queryid: Option<i64> = row.try_get("queryid").map_err(classify)?;
@@ -801,7 +801,7 @@ async fn plan_texts(
     ext: &Extension,
     names: &HashMap<i64, String>,
     due: &[plans::Key],
-) -> Result<HashMap<plans::Key, String>, ProbeError> {
+) -> Result<HashMap<plans::Key, String>, RunError> {
     let ids: Vec<i64> = due.iter().map(|k| k.1).collect();
     let rows = sqlx::query(&format!(
         "SELECT DISTINCT ON (dbid, queryid) dbid::int8 AS dbid, queryid, left(query, $2) AS text \

@@ -24,11 +24,11 @@ use super::metrics::{
 use super::session::{classify, read_only, CheckPool};
 use crate::config_core::validate::{in_range, Statistics, STATISTICS};
 use crate::config_core::{ConfigError, Dur};
-use crate::series::probe_error::ProbeError;
+use crate::series::run_error::RunError;
 use crate::series::sample::Output;
 use crate::series::topn::Largest;
 use crate::sources::window::{Moved, Reading, Window};
-use crate::sources::{Probe, ProbeFuture};
+use crate::sources::{RunFuture, Runnable};
 
 /// The name of the built-in check.
 pub const CHECK: &str = "tables";
@@ -133,8 +133,8 @@ pub(super) struct TablesProbe {
     pub(super) window: Mutex<Window<i64>>,
 }
 
-impl Probe for TablesProbe {
-    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
+impl Runnable for TablesProbe {
+    fn run(&self, deadline: Instant) -> RunFuture<'_> {
         Box::pin(async move {
             let mut window = self.window.lock().await;
             let read = self.read(deadline).await;
@@ -170,7 +170,7 @@ impl TablesProbe {
     async fn read(
         &self,
         deadline: Instant,
-    ) -> Result<(HashMap<i64, Reading>, HashMap<i64, Table>), ProbeError> {
+    ) -> Result<(HashMap<i64, Reading>, HashMap<i64, Table>), RunError> {
         let mut tx = read_only(&self.pool, deadline).await?;
         let rows = sqlx::query(TABLES_SQL)
             .bind(MAX_TABLES)

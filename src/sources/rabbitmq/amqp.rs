@@ -11,9 +11,9 @@ use tokio::time::Instant;
 
 use super::metrics::{flag, QUEUE_CONSUMERS, QUEUE_MESSAGES};
 use super::selection::Selection;
-use crate::series::probe_error::{ProbeError, Reason};
+use crate::series::run_error::{Reason, RunError};
 use crate::series::sample::Output;
-use crate::sources::{remaining, Probe, ProbeFuture};
+use crate::sources::{remaining, RunFuture, Runnable};
 
 /// A lazily opened AMQP connection, reopened after any failure.
 pub(super) struct Amqp {
@@ -26,7 +26,7 @@ pub(super) struct Amqp {
     pub(super) conn: Arc<Mutex<Option<lapin::Connection>>>,
 }
 
-pub(super) fn classify_amqp(e: &lapin::Error) -> ProbeError {
+pub(super) fn classify_amqp(e: &lapin::Error) -> RunError {
     // The broker's reply code says what happened; names of queues never enter into it.
     let reason = match e.kind() {
         lapin::ErrorKind::ProtocolError(amqp) => match amqp.get_id() {
@@ -41,12 +41,12 @@ pub(super) fn classify_amqp(e: &lapin::Error) -> ProbeError {
         }
         _ => Reason::Query,
     };
-    ProbeError::new(reason, e.to_string())
+    RunError::new(reason, e.to_string())
 }
 
 impl Amqp {
     /// A new channel on the (re)opened connection.
-    pub(super) async fn channel(&self, deadline: Instant) -> Result<lapin::Channel, ProbeError> {
+    pub(super) async fn channel(&self, deadline: Instant) -> Result<lapin::Channel, RunError> {
         let mut guard = self.conn.lock().await;
         if let Some(c) = guard.as_ref() {
             if c.status().connected() {
@@ -69,9 +69,7 @@ impl Amqp {
         };
         let conn = tokio::time::timeout(remaining(deadline), connect)
             .await
-            .map_err(|_| {
-                ProbeError::new(Reason::Timeout, "AMQP connection not established in time")
-            })?
+            .map_err(|_| RunError::new(Reason::Timeout, "AMQP connection not established in time"))?
             .map_err(|e| classify_amqp(&e))?;
         let ch = conn.create_channel().await.map_err(|e| classify_amqp(&e))?;
         *guard = Some(conn);
@@ -89,8 +87,8 @@ pub(super) struct AmqpProbe {
     pub(super) consumers_only: bool,
 }
 
-impl Probe for AmqpProbe {
-    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
+impl Runnable for AmqpProbe {
+    fn run(&self, deadline: Instant) -> RunFuture<'_> {
         Box::pin(async move {
             let mut out = Output::default();
             let mut channel = self.amqp.channel(deadline).await?;

@@ -18,9 +18,9 @@ use tokio::time::Instant;
 use super::amqp::Amqp;
 use super::management::Management;
 use crate::series::metric::Metric;
-use crate::series::probe_error::{ProbeError, Reason};
+use crate::series::run_error::{Reason, RunError};
 use crate::series::sample::Output;
-use crate::sources::{Probe, ProbeFuture};
+use crate::sources::{RunFuture, Runnable};
 
 pub(super) const NODE_RUNNING: Metric = Metric::gauge(
     "pulse_rabbitmq_node_running",
@@ -87,8 +87,8 @@ const BLIND: &str = "per-queue consumers (but queues read over AMQP), message ra
     head-message timestamps (PulseOldestJobTooOld), unroutable-message counts, node memory, disk and descriptor \
     limits and partitions; queue depths are still read and node alarms come from the health checks";
 
-impl Probe for HealthProbe {
-    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
+impl Runnable for HealthProbe {
+    fn run(&self, deadline: Instant) -> RunFuture<'_> {
         Box::pin(async move {
             let m = match (&self.management, &self.amqp) {
                 (Some(m), _) => m,
@@ -99,7 +99,7 @@ impl Probe for HealthProbe {
                 }
                 // Validation requires one of them; never a panic all the same.
                 (None, None) => {
-                    return Err(ProbeError::new(
+                    return Err(RunError::new(
                         Reason::Internal,
                         "neither management_url nor amqp_url is set",
                     ))

@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_json::Value as Json;
 use tokio::time::Instant;
 
-use crate::series::probe_error::{ProbeError, Reason};
+use crate::series::run_error::{Reason, RunError};
 use crate::sources::remaining;
 
 /// The management API client of one source.
@@ -18,7 +18,7 @@ pub(super) struct Management {
 
 impl Management {
     /// GETs `path` (already encoded) and parses JSON, classifying failures.
-    pub(super) async fn get(&self, path: &str, deadline: Instant) -> Result<Json, ProbeError> {
+    pub(super) async fn get(&self, path: &str, deadline: Instant) -> Result<Json, RunError> {
         let resp = self.send(path, deadline).await?;
         self.body(path, resp).await
     }
@@ -30,7 +30,7 @@ impl Management {
         &self,
         path: &str,
         deadline: Instant,
-    ) -> Result<(bool, Json), ProbeError> {
+    ) -> Result<(bool, Json), RunError> {
         let resp = self.send(path, deadline).await?;
         if resp.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE {
             let body = crate::sources::http_body::json(
@@ -44,11 +44,11 @@ impl Management {
         Ok((true, self.body(path, resp).await?))
     }
 
-    async fn send(&self, path: &str, deadline: Instant) -> Result<reqwest::Response, ProbeError> {
+    async fn send(&self, path: &str, deadline: Instant) -> Result<reqwest::Response, RunError> {
         let url = self
             .base
             .join(path)
-            .map_err(|e| ProbeError::new(Reason::Query, e.to_string()))?;
+            .map_err(|e| RunError::new(Reason::Query, e.to_string()))?;
         self.http
             .get(url)
             .basic_auth(&self.username, Some(&self.password))
@@ -59,28 +59,25 @@ impl Management {
     }
 
     /// The JSON of a response, or its status classified into a reason.
-    async fn body(&self, path: &str, resp: reqwest::Response) -> Result<Json, ProbeError> {
+    async fn body(&self, path: &str, resp: reqwest::Response) -> Result<Json, RunError> {
         let status = resp.status();
         if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
-            return Err(ProbeError::new(
+            return Err(RunError::new(
                 Reason::Auth,
                 format!("the management API refused user {:?} (HTTP {}): check `username` and `password`, and that the user has the monitoring tag", self.username, status.as_u16()),
             ));
         }
         if status == reqwest::StatusCode::NOT_FOUND {
-            return Err(ProbeError::new(
-                Reason::NotFound,
-                format!("{path}: HTTP 404"),
-            ));
+            return Err(RunError::new(Reason::NotFound, format!("{path}: HTTP 404")));
         }
         if status.is_server_error() {
-            return Err(ProbeError::new(
+            return Err(RunError::new(
                 Reason::Upstream,
                 format!("{path}: HTTP {}", status.as_u16()),
             ));
         }
         if !status.is_success() {
-            return Err(ProbeError::new(
+            return Err(RunError::new(
                 Reason::Query,
                 format!("{path}: HTTP {}", status.as_u16()),
             ));
@@ -90,7 +87,7 @@ impl Management {
     }
 }
 
-pub(super) fn classify_http(e: &reqwest::Error) -> ProbeError {
+pub(super) fn classify_http(e: &reqwest::Error) -> RunError {
     let reason = if e.is_timeout() {
         Reason::Timeout
     } else if e.is_connect() {
@@ -100,7 +97,7 @@ pub(super) fn classify_http(e: &reqwest::Error) -> ProbeError {
     } else {
         Reason::Connect
     };
-    ProbeError::new(reason, http_error_text(e))
+    RunError::new(reason, http_error_text(e))
 }
 
 /// What went wrong with a management API request, short: the request's path without its

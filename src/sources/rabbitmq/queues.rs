@@ -14,10 +14,10 @@ use super::metrics::{
     QUEUE_RATE, QUEUE_UTILISATION, VHOST_MESSAGES, VHOST_QUEUES,
 };
 use super::selection::Selection;
-use crate::series::probe_error::{ProbeError, Reason};
+use crate::series::run_error::{Reason, RunError};
 use crate::series::sample::Output;
 use crate::series::topn::Largest;
-use crate::sources::{Probe, ProbeFuture};
+use crate::sources::{RunFuture, Runnable};
 
 /// Columns asked of `/api/queues`: only what we publish, to keep big brokers' answers small.
 const QUEUE_COLUMNS: &str = "name,vhost,state,type,messages_ready,messages_unacknowledged,consumers,\
@@ -100,7 +100,7 @@ impl Totals {
 
 impl QueuesProbe {
     /// Pages through `/api/queues`, folding each page into a [`Walk`].
-    async fn walk(&self, deadline: Instant) -> Result<Walk, ProbeError> {
+    async fn walk(&self, deadline: Instant) -> Result<Walk, RunError> {
         let mut walk = Walk::new(self.max_queues);
         let mut page = 1;
         loop {
@@ -178,7 +178,7 @@ impl QueuesProbe {
         &self,
         walk: &mut Walk,
         deadline: Instant,
-    ) -> Result<(), ProbeError> {
+    ) -> Result<(), RunError> {
         for (vhost, exchange) in &walk.exchanges {
             let path = format!(
                 "api/exchanges/{}/{}/bindings/source",
@@ -204,8 +204,8 @@ impl QueuesProbe {
     }
 }
 
-impl Probe for QueuesProbe {
-    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
+impl Runnable for QueuesProbe {
+    fn run(&self, deadline: Instant) -> RunFuture<'_> {
         Box::pin(async move {
             let mut walk = self.walk(deadline).await?;
             self.dead_letter_targets(&mut walk, deadline).await?;

@@ -13,7 +13,7 @@ use super::selection::Selection;
 use super::{management_base, RabbitmqCheck, RabbitmqConfig};
 use crate::config_core::{CheckConfig, CheckPlan};
 use crate::sources::{Connect, ConnectError};
-use crate::sources::{Probe, Source};
+use crate::sources::{Runnable, Source};
 
 /// A RabbitMQ source.
 pub struct RabbitmqSource {
@@ -140,7 +140,7 @@ impl Connect<RabbitmqConfig> for RabbitmqSource {
 }
 
 impl Source<RabbitmqCheck> for RabbitmqSource {
-    fn health(&self) -> Arc<dyn Probe> {
+    fn health(&self) -> Arc<dyn Runnable> {
         Arc::new(HealthProbe {
             source: self.name.clone(),
             management: self.management.clone(),
@@ -149,7 +149,7 @@ impl Source<RabbitmqCheck> for RabbitmqSource {
         })
     }
 
-    fn check(&self, check: &CheckConfig<RabbitmqCheck>, _plan: &CheckPlan) -> Arc<dyn Probe> {
+    fn check(&self, check: &CheckConfig<RabbitmqCheck>, _plan: &CheckPlan) -> Arc<dyn Runnable> {
         match &check.spec {
             RabbitmqCheck::ManagementQueues(base) => Arc::new(QueuesProbe {
                 source: self.name.clone(),

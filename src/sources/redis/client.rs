@@ -7,7 +7,7 @@ use redis::aio::ConnectionManager;
 use redis::RedisError;
 
 use crate::clients::redis::RedisConnection;
-use crate::series::probe_error::{ProbeError, Reason};
+use crate::series::run_error::{Reason, RunError};
 
 /// Connect and response timeout of the Redis connection manager: fixed, since the scheduler
 /// bounds every run; it only keeps a dead connection from hanging the manager, whichever
@@ -23,7 +23,7 @@ impl Conn {
     }
 
     /// The shared connection (see [`RedisConnection::get`]).
-    pub(super) async fn get(&self) -> Result<ConnectionManager, ProbeError> {
+    pub(super) async fn get(&self) -> Result<ConnectionManager, RunError> {
         self.0.get().await.map_err(classify)
     }
 
@@ -33,7 +33,7 @@ impl Conn {
     }
 }
 
-pub(super) fn classify(err: RedisError) -> ProbeError {
+pub(super) fn classify(err: RedisError) -> RunError {
     let text = err.to_string();
     let reason = if matches!(err.kind(), redis::ErrorKind::AuthenticationFailed)
         || matches!(err.code(), Some("NOAUTH" | "WRONGPASS" | "NOPERM"))
@@ -63,8 +63,8 @@ pub(super) fn classify(err: RedisError) -> ProbeError {
         _ => None,
     };
     match hint {
-        Some(hint) => ProbeError::new(reason, format!("{text}: {hint}")),
-        None => ProbeError::new(reason, text),
+        Some(hint) => RunError::new(reason, format!("{text}: {hint}")),
+        None => RunError::new(reason, text),
     }
 }
 
@@ -74,7 +74,7 @@ mod tests {
 
     #[test]
     fn errors_are_classified_into_bounded_reasons() {
-        use crate::series::probe_error::Reason;
+        use crate::series::run_error::Reason;
         let err = |kind, text: &'static str| classify(RedisError::from((kind, text)));
         assert_eq!(
             err(redis::ErrorKind::AuthenticationFailed, "bad password").reason(),

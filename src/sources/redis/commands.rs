@@ -10,9 +10,9 @@ use tokio::time::Instant;
 use super::client::{classify, Conn};
 use crate::config_core::time_template;
 use crate::config_core::{CheckConfig, ConfigError};
-use crate::series::probe_error::{ProbeError, Reason};
+use crate::series::run_error::{Reason, RunError};
 use crate::series::sample::Output;
-use crate::sources::{Probe, ProbeFuture};
+use crate::sources::{RunFuture, Runnable};
 
 /// Commands a command check may send: read-only, with a numeric (or nil) reply.
 pub const READ_ONLY_COMMANDS: [&str; 20] = [
@@ -84,15 +84,15 @@ pub(super) struct CommandProbe {
     pub(super) command: Vec<String>,
 }
 
-impl Probe for CommandProbe {
-    fn run(&self, _deadline: Instant) -> ProbeFuture<'_> {
+impl Runnable for CommandProbe {
+    fn run(&self, _deadline: Instant) -> RunFuture<'_> {
         Box::pin(async move {
             let now = SystemTime::now();
             let args = self.command[1..]
                 .iter()
                 .map(|arg| time_template::expand(arg, now))
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| ProbeError::new(Reason::Query, e))?;
+                .map_err(|e| RunError::new(Reason::Query, e))?;
             let mut cmd = redis::cmd(&self.command[0].to_ascii_uppercase());
             cmd.arg(&args);
             let mut conn = self.conn.get().await?;
@@ -106,7 +106,7 @@ impl Probe for CommandProbe {
                     .await
                     .map_err(classify)?;
                 if bytes > MAX_VALUE_BYTES {
-                    return Err(ProbeError::new(
+                    return Err(RunError::new(
                         Reason::TooLarge,
                         format!(
                             "{name}: the value is {bytes} bytes, over the {MAX_VALUE_BYTES} a number can take"
@@ -120,7 +120,7 @@ impl Probe for CommandProbe {
                 Ok(Some(v)) => out.gauge(&self.metric, &self.help, Vec::new(), v),
                 Ok(None) => {}
                 Err(e) => {
-                    return Err(ProbeError::new(
+                    return Err(RunError::new(
                         Reason::Decode,
                         format!("{}: {e}", self.command[0]),
                     ))

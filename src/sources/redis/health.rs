@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use super::client::{classify, Conn};
 use crate::series::metric::Metric;
 use crate::series::sample::{unix_now, Output};
-use crate::sources::{Probe, ProbeFuture, StartTime};
+use crate::sources::{RunFuture, Runnable, StartTime};
 
 pub(super) struct HealthProbe {
     pub(super) source: String,
@@ -191,8 +191,8 @@ const INFO_FIELDS: [(&str, Metric); 12] = [
 /// INFO fields that read `ok` or `err`, published as 1 or 0.
 const STATUS_FIELDS: [(&str, Metric); 1] = [("rdb_last_bgsave_status", RDB_LAST_BGSAVE_SUCCESS)];
 
-impl Probe for HealthProbe {
-    fn run(&self, _deadline: Instant) -> ProbeFuture<'_> {
+impl Runnable for HealthProbe {
+    fn run(&self, _deadline: Instant) -> RunFuture<'_> {
         Box::pin(async move {
             let mut conn = self.conn.get().await?;
             let ping: Result<String, _> = redis::cmd("PING").query_async(&mut conn).await;

@@ -14,9 +14,9 @@ use super::client::{classify, Conn};
 use super::default_scan_count;
 use super::scan::scan;
 use crate::config_core::ConfigError;
-use crate::series::probe_error::ProbeError;
+use crate::series::run_error::RunError;
 use crate::sources::heartbeat::{parse_value, HeartbeatCommon, Tracker};
-use crate::sources::{Probe, ProbeFuture};
+use crate::sources::{RunFuture, Runnable};
 
 /// Where a Redis heartbeat check reads beats: keys by pattern (value a timestamp or JSON), or
 /// the fields of one hash (field = worker, value as for keys).
@@ -132,7 +132,7 @@ async fn hscan_page(
     cursor: u64,
     count: u32,
     novalues: &AtomicU8,
-) -> Result<(u64, Vec<FieldBytes>), ProbeError> {
+) -> Result<(u64, Vec<FieldBytes>), RunError> {
     if novalues.load(Ordering::Relaxed) != NOVALUES_NO {
         let page: Result<(u64, Vec<Vec<u8>>), redis::RedisError> = hscan_cmd(key, cursor, count)
             .arg("NOVALUES")
@@ -185,7 +185,7 @@ async fn bounded_values(
     conn: &mut redis::aio::ConnectionManager,
     key: &str,
     fields: Vec<Vec<u8>>,
-) -> Result<Vec<FieldBytes>, ProbeError> {
+) -> Result<Vec<FieldBytes>, RunError> {
     if fields.is_empty() {
         return Ok(Vec::new());
     }
@@ -231,7 +231,7 @@ async fn hscan(
     count: u32,
     max: usize,
     novalues: &AtomicU8,
-) -> Result<HashRead, ProbeError> {
+) -> Result<HashRead, RunError> {
     let mut read = HashRead {
         fields: HashMap::new(),
         beyond: 0,
@@ -284,8 +284,8 @@ pub(super) struct HeartbeatProbe {
     pub(super) novalues: AtomicU8,
 }
 
-impl Probe for HeartbeatProbe {
-    fn run(&self, _deadline: Instant) -> ProbeFuture<'_> {
+impl Runnable for HeartbeatProbe {
+    fn run(&self, _deadline: Instant) -> RunFuture<'_> {
         Box::pin(async move {
             let mut conn = self.conn.get().await?;
             // (worker, raw value) pairs; MGET gives nil for keys that are not strings.

@@ -24,10 +24,10 @@ use super::client::{classify, Conn};
 use crate::config_core::validate::{in_range, Statistics, STATISTICS};
 use crate::config_core::{ConfigError, Dur};
 use crate::series::metric::Metric;
-use crate::series::probe_error::ProbeError;
+use crate::series::run_error::RunError;
 use crate::series::sample::{HistogramData, Output};
 use crate::series::topn::Largest;
-use crate::sources::{Probe, ProbeFuture};
+use crate::sources::{RunFuture, Runnable};
 
 /// The name of the built-in check.
 pub const CHECK: &str = "latency";
@@ -376,8 +376,8 @@ fn lost(e: &redis::RedisError) -> bool {
     e.is_connection_dropped() || e.is_io_error() || e.is_timeout()
 }
 
-impl Probe for LatencyProbe {
-    fn run(&self, _deadline: Instant) -> ProbeFuture<'_> {
+impl Runnable for LatencyProbe {
+    fn run(&self, _deadline: Instant) -> RunFuture<'_> {
         Box::pin(async move {
             let mut conn = self.conn.get().await?;
             let source = self.source.as_str();
@@ -409,7 +409,7 @@ impl Probe for LatencyProbe {
 }
 
 /// The server's `run_id`: the slow log's ids start over when it changes.
-async fn run_id(conn: &mut ConnectionManager) -> Result<String, ProbeError> {
+async fn run_id(conn: &mut ConnectionManager) -> Result<String, RunError> {
     let server: String = redis::cmd("INFO")
         .arg("server")
         .query_async(conn)
@@ -428,7 +428,7 @@ impl LatencyProbe {
         &self,
         conn: &mut ConnectionManager,
         state: &mut SlowlogState,
-    ) -> Result<HashMap<String, CommandStats>, ProbeError> {
+    ) -> Result<HashMap<String, CommandStats>, RunError> {
         match redis::cmd("INFO")
             .arg("commandstats")
             .query_async::<String>(conn)
@@ -449,7 +449,7 @@ impl LatencyProbe {
         &self,
         conn: &mut ConnectionManager,
         state: &mut SlowlogState,
-    ) -> Result<(HashMap<String, Latency>, Option<String>), ProbeError> {
+    ) -> Result<(HashMap<String, Latency>, Option<String>), RunError> {
         match redis::cmd("LATENCY")
             .arg("HISTOGRAM")
             .query_async::<Value>(conn)
@@ -474,7 +474,7 @@ impl LatencyProbe {
         &self,
         conn: &mut ConnectionManager,
         state: &mut SlowlogState,
-    ) -> Result<Option<Vec<SlowEntry>>, ProbeError> {
+    ) -> Result<Option<Vec<SlowEntry>>, RunError> {
         match redis::cmd("SLOWLOG")
             .arg("GET")
             .arg(self.settings.slowlog_entries)

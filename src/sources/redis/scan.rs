@@ -4,7 +4,7 @@
 use redis::aio::ConnectionManager;
 
 use super::client::classify;
-use crate::series::probe_error::ProbeError;
+use crate::series::run_error::RunError;
 
 /// One SCAN call: the next cursor (0 when the walk is done) and a batch of matching keys, as
 /// bytes: Redis keys are binary, and one name that is not UTF-8 must not fail the batch.
@@ -13,7 +13,7 @@ pub(super) async fn scan_step(
     cursor: u64,
     pattern: &str,
     count: u32,
-) -> Result<(u64, Vec<Vec<u8>>), ProbeError> {
+) -> Result<(u64, Vec<Vec<u8>>), RunError> {
     redis::cmd("SCAN")
         .arg(cursor)
         .arg("MATCH")
@@ -44,7 +44,7 @@ pub(super) async fn scan(
     pattern: &str,
     count: u32,
     max: usize,
-) -> Result<Scanned, ProbeError> {
+) -> Result<Scanned, RunError> {
     let mut found = Keys::new(max);
     let mut cursor: u64 = 0;
     loop {

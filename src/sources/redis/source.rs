@@ -9,7 +9,7 @@ use crate::clients::redis::ClientError;
 use crate::config_core::{CheckConfig, CheckPlan, Split};
 use crate::sources::heartbeat::Tracker;
 use crate::sources::{Connect, ConnectError};
-use crate::sources::{Probe, Source};
+use crate::sources::{Runnable, Source};
 
 /// A Redis source.
 pub struct RedisSource {
@@ -35,7 +35,7 @@ impl Connect<RedisConfig> for RedisSource {
 }
 
 impl Source<RedisCheck> for RedisSource {
-    fn health(&self) -> Arc<dyn Probe> {
+    fn health(&self) -> Arc<dyn Runnable> {
         Arc::new(health::HealthProbe {
             source: self.name.clone(),
             conn: self.conn.clone(),
@@ -43,7 +43,7 @@ impl Source<RedisCheck> for RedisSource {
         })
     }
 
-    fn check(&self, check: &CheckConfig<RedisCheck>, plan: &CheckPlan) -> Arc<dyn Probe> {
+    fn check(&self, check: &CheckConfig<RedisCheck>, plan: &CheckPlan) -> Arc<dyn Runnable> {
         let help = check.help(plan.interval);
         let (metric, builtin) = match &check.common.metric {
             Some(m) => (m.clone(), false),

@@ -9,7 +9,7 @@ use super::client::classify;
 use super::default_canary_prefix;
 use super::metrics::{CANARY_DURATION, CANARY_SUCCESS};
 use super::probes::Probes;
-use crate::series::probe_error::{ProbeError, Reason};
+use crate::series::run_error::{Reason, RunError};
 use crate::series::sample::Output;
 
 /// Whether `key` is a canary object of this source (`own` is `{prefix}{source}-`) written
@@ -22,7 +22,7 @@ fn stale_canary(key: &str, own: &str, now_nanos: u128, sweep_after: Duration) ->
 }
 
 impl Probes {
-    pub(super) async fn canary(&self, client: &aws_sdk_s3::Client) -> Result<Output, ProbeError> {
+    pub(super) async fn canary(&self, client: &aws_sdk_s3::Client) -> Result<Output, RunError> {
         let prefix = &self
             .config
             .canary
@@ -58,13 +58,13 @@ impl Probes {
                             if data.into_bytes().as_ref() == body.as_bytes() {
                                 Ok(())
                             } else {
-                                Err(ProbeError::new(
+                                Err(RunError::new(
                                     Reason::Decode,
                                     "the canary object read back differs from what was written",
                                 ))
                             }
                         }
-                        Err(e) => Err(ProbeError::new(
+                        Err(e) => Err(RunError::new(
                             Reason::Connect,
                             format!("reading the canary object: {e}"),
                         )),
@@ -85,7 +85,7 @@ impl Probes {
             out.add(&CANARY_SUCCESS, &labels, f64::from(u8::from(ok)));
             out.add(&CANARY_DURATION, &labels, started.elapsed().as_secs_f64());
             if let Err(e) = result {
-                failure = Some(ProbeError::new(
+                failure = Some(RunError::new(
                     e.reason(),
                     format!("canary {step} s3://{bucket}/{key}: {}", e.message()),
                 ));

@@ -9,7 +9,7 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use tokio::sync::OnceCell;
 
 use super::S3Config;
-use crate::series::probe_error::{ProbeError, Reason};
+use crate::series::run_error::{Reason, RunError};
 use crate::sources::{Connect, ConnectError};
 
 /// An S3 source; the client is built on first use (loading credentials may do I/O).
@@ -90,7 +90,7 @@ pub(super) async fn build_client(c: &S3Config) -> Result<aws_sdk_s3::Client, Str
 }
 
 /// Classifies an SDK error by HTTP status and S3 error code.
-pub(super) fn classify<E>(e: &SdkError<E, HttpResponse>) -> ProbeError
+pub(super) fn classify<E>(e: &SdkError<E, HttpResponse>) -> RunError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
@@ -129,7 +129,7 @@ where
         SdkError::ResponseError(_) => (Reason::Decode, "unreadable response".to_owned()),
         _ => (Reason::Query, e.to_string()),
     };
-    ProbeError::new(reason, detail.trim())
+    RunError::new(reason, detail.trim())
 }
 
 #[cfg(test)]
@@ -140,7 +140,7 @@ mod tests {
     use aws_sdk_s3::primitives::SdkBody;
 
     /// What S3 answered with `status` and error `code` classifies as.
-    fn service(status: u16, code: &str) -> ProbeError {
+    fn service(status: u16, code: &str) -> RunError {
         let err = HeadBucketError::generic(
             ErrorMetadata::builder()
                 .code(code)

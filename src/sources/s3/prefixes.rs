@@ -4,7 +4,7 @@
 use super::client::classify;
 use super::metrics::{PREFIX_BYTES, PREFIX_NEWEST, PREFIX_OBJECTS, PREFIX_TRUNCATED};
 use super::probes::Probes;
-use crate::series::probe_error::ProbeError;
+use crate::series::run_error::RunError;
 use crate::series::sample::Output;
 
 impl Probes {
@@ -12,7 +12,7 @@ impl Probes {
         &self,
         client: &aws_sdk_s3::Client,
         index: usize,
-    ) -> Result<Output, ProbeError> {
+    ) -> Result<Output, RunError> {
         let pc = &self.config.prefixes[index];
         let (mut count, mut bytes, mut newest, mut truncated) = (0u64, 0i64, None::<i64>, false);
         let mut token: Option<String> = None;

@@ -10,12 +10,12 @@ use tokio::time::Instant;
 use super::client::{build_client, classify, S3Source};
 use super::{S3Check, S3Config};
 use crate::config_core::{CheckConfig, CheckPlan};
-use crate::series::probe_error::{ProbeError, Reason};
+use crate::series::run_error::{Reason, RunError};
 use crate::series::sample::Output;
-use crate::sources::{Probe, ProbeFuture, Source};
+use crate::sources::{RunFuture, Runnable, Source};
 
 impl Source<S3Check> for S3Source {
-    fn health(&self) -> Arc<dyn Probe> {
+    fn health(&self) -> Arc<dyn Runnable> {
         Arc::new(Probes {
             source: self.name.clone(),
             config: self.config.clone(),
@@ -25,7 +25,7 @@ impl Source<S3Check> for S3Source {
         })
     }
 
-    fn check(&self, check: &CheckConfig<S3Check>, plan: &CheckPlan) -> Arc<dyn Probe> {
+    fn check(&self, check: &CheckConfig<S3Check>, plan: &CheckPlan) -> Arc<dyn Runnable> {
         let which = check.spec.clone();
         Arc::new(Probes {
             source: self.name.clone(),
@@ -48,8 +48,8 @@ pub(super) struct Probes {
     pub(super) sweep_after: Duration,
 }
 
-impl Probe for Probes {
-    fn run(&self, _deadline: Instant) -> ProbeFuture<'_> {
+impl Runnable for Probes {
+    fn run(&self, _deadline: Instant) -> RunFuture<'_> {
         Box::pin(async move {
             // The TLS files were checked when the config loaded; one removed since fails the
             // probe until it is back, without caching a client that cannot connect.
@@ -57,7 +57,7 @@ impl Probe for Probes {
                 .client
                 .get_or_try_init(|| build_client(&self.config))
                 .await
-                .map_err(|why| ProbeError::new(Reason::Connect, why))?;
+                .map_err(|why| RunError::new(Reason::Connect, why))?;
             match &self.which {
                 None => {
                     client

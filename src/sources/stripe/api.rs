@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::Value as Json;
 use tokio::time::Instant;
 
-use crate::series::probe_error::{ProbeError, Reason};
+use crate::series::run_error::{Reason, RunError};
 use crate::sources::remaining;
 use crate::sources::ConnectError;
 
@@ -99,12 +99,12 @@ impl Api {
         query: &[(&str, String)],
         account: Option<&str>,
         deadline: Instant,
-    ) -> Result<Json, ProbeError> {
+    ) -> Result<Json, RunError> {
         let url = self
             .base
             .join(path)
-            .map_err(|e| ProbeError::new(Reason::Query, e.to_string()))?;
-        let mut last = ProbeError::new(
+            .map_err(|e| RunError::new(Reason::Query, e.to_string()))?;
+        let mut last = RunError::new(
             Reason::RateLimited,
             format!("{path}: still rate limited after {ATTEMPTS} attempts"),
         );
@@ -135,7 +135,7 @@ impl Api {
                 "Stripe asked to retry"
             );
             *self.backoff_until.locked() = Some(Instant::now() + wait);
-            last = ProbeError::new(
+            last = RunError::new(
                 if refusal.rate_limited {
                     Reason::RateLimited
                 } else {
@@ -149,13 +149,13 @@ impl Api {
 
     /// Waits out a back-off Stripe asked for (shared by the source's checks), or fails the
     /// run at once when it lasts past `deadline`.
-    async fn wait_for_backoff(&self, deadline: Instant) -> Result<(), ProbeError> {
+    async fn wait_for_backoff(&self, deadline: Instant) -> Result<(), RunError> {
         let wait_until = *self.backoff_until.locked();
         let Some(until) = wait_until.filter(|u| *u > Instant::now()) else {
             return Ok(());
         };
         if until >= deadline {
-            return Err(ProbeError::new(
+            return Err(RunError::new(
                 Reason::RateLimited,
                 format!(
                     "Stripe asked to wait {:.0}s more (HTTP 429): this run is skipped",
@@ -176,7 +176,7 @@ impl Api {
         query: &[(&str, String)],
         account: Option<&str>,
         deadline: Instant,
-    ) -> Result<reqwest::Response, ProbeError> {
+    ) -> Result<reqwest::Response, RunError> {
         let mut request = self
             .http
             .get(url)
@@ -193,7 +193,7 @@ impl Api {
             } else {
                 Reason::Connect
             };
-            ProbeError::new(reason, e.to_string())
+            RunError::new(reason, e.to_string())
         })
     }
 
@@ -203,7 +203,7 @@ impl Api {
         &self,
         req: &ListRequest<'_>,
         deadline: Instant,
-    ) -> Result<Listing, ProbeError> {
+    ) -> Result<Listing, RunError> {
         let upward = req.ending_before.is_some();
         let (cursor_name, mut cursor) = match &req.ending_before {
             Some(before) => ("ending_before", Some(before.clone())),
@@ -233,7 +233,7 @@ impl Api {
             // going down, the newest going up (pages come newest first either way).
             let far = if upward { data.first() } else { data.last() };
             let Some(far) = far else {
-                return Err(ProbeError::new(
+                return Err(RunError::new(
                     Reason::Inconsistent,
                     format!(
                         "{path}: Stripe answered an empty page that says more follow (has_more: true{at}): the listing cannot go on, so this run keeps what earlier runs read",
@@ -246,7 +246,7 @@ impl Api {
                 ));
             };
             let Some(id) = far["id"].as_str().map(str::to_owned) else {
-                return Err(ProbeError::new(
+                return Err(RunError::new(
                     Reason::Decode,
                     format!(
                         "{}: an item has no `id`, so the listing cannot go on",
@@ -327,7 +327,7 @@ impl Refusal {
 /// The error of a request Stripe refused and that is not retried. A 403 names the resource
 /// the key may not read and, when Stripe names it, the restricted-key permission
 /// (`rak_…`); Stripe's own message is not repeated, since it quotes part of the key.
-fn classify(path: &str, status: u16, rate_limited: bool, message: &str) -> ProbeError {
+fn classify(path: &str, status: u16, rate_limited: bool, message: &str) -> RunError {
     let reason = match status {
         _ if rate_limited => Reason::RateLimited,
         401 | 403 => Reason::Auth,
@@ -354,7 +354,7 @@ fn classify(path: &str, status: u16, rate_limited: bool, message: &str) -> Probe
         _ if message.is_empty() => String::new(),
         _ => format!(" {message}"),
     };
-    ProbeError::new(reason, format!("{path}: HTTP {status}{detail}"))
+    RunError::new(reason, format!("{path}: HTTP {status}{detail}"))
 }
 
 /// The `rak_…` permission a Stripe 403 message says would allow the request.
@@ -373,12 +373,12 @@ pub fn parse_items<T: serde::de::DeserializeOwned>(
     path: &str,
     what: &str,
     items: Vec<Json>,
-) -> Result<Vec<T>, ProbeError> {
+) -> Result<Vec<T>, RunError> {
     items
         .into_iter()
         .map(|item| {
             serde_json::from_value(item).map_err(|e| {
-                ProbeError::new(
+                RunError::new(
                     Reason::Decode,
                     format!("{path}: an item is not {what}: {e}"),
                 )
@@ -398,9 +398,9 @@ fn backoff(attempt: u32) -> Duration {
 /// The items and `has_more` of one page of a Stripe list. A 200 that is not a list (no
 /// `object: "list"`, `data` array or `has_more` flag) is a `decode` failure, never an empty
 /// and complete listing.
-fn list_page(mut body: Json, path: &str) -> Result<(Vec<Json>, bool), ProbeError> {
+fn list_page(mut body: Json, path: &str) -> Result<(Vec<Json>, bool), RunError> {
     let malformed = |what: &str| {
-        ProbeError::new(
+        RunError::new(
             Reason::Decode,
             format!("{path}: the answer is not a Stripe list ({what})"),
         )

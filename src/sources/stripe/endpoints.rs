@@ -12,9 +12,9 @@ use tokio::time::Instant;
 
 use super::api::{parse_items, Api, ListRequest};
 use super::metrics::{account_label, ENDPOINTS, ENDPOINT_ENABLED, TRUNCATED};
-use crate::series::probe_error::ProbeError;
+use crate::series::run_error::RunError;
 use crate::series::sample::Output;
-use crate::sources::{Probe, ProbeFuture};
+use crate::sources::{RunFuture, Runnable};
 
 /// The fields of a webhook endpoint this check reads.
 #[derive(Debug, Deserialize)]
@@ -93,7 +93,7 @@ pub struct EndpointsProbe {
 }
 
 impl EndpointsProbe {
-    async fn run_once(&self, deadline: Instant) -> Result<Output, ProbeError> {
+    async fn run_once(&self, deadline: Instant) -> Result<Output, RunError> {
         let listing = self
             .api
             .list(
@@ -149,8 +149,8 @@ fn host(url: &str) -> String {
         .unwrap_or_default()
 }
 
-impl Probe for EndpointsProbe {
-    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
+impl Runnable for EndpointsProbe {
+    fn run(&self, deadline: Instant) -> RunFuture<'_> {
         Box::pin(self.run_once(deadline))
     }
 }
@@ -158,7 +158,7 @@ impl Probe for EndpointsProbe {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::series::probe_error::Reason;
+    use crate::series::run_error::Reason;
 
     #[test]
     fn an_endpoint_seen_enabled_then_disabled_or_deleted_sets_the_cutoff() {

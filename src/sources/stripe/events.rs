@@ -16,9 +16,9 @@ use super::metrics::{
     account_label, ABANDONED, EVENTS, EVENTS_READ, LOOKBACK, OLDEST_ABANDONED, OLDEST_UNDELIVERED,
     STUCK, TRUNCATED, UNDELIVERED,
 };
-use crate::series::probe_error::{ProbeError, Reason};
+use crate::series::run_error::{Reason, RunError};
 use crate::series::sample::Output;
-use crate::sources::{Probe, ProbeFuture};
+use crate::sources::{RunFuture, Runnable};
 
 /// The events check of one account.
 pub struct EventsProbe {
@@ -54,7 +54,7 @@ impl EventsProbe {
         query: Vec<(&'static str, String)>,
         cursor: Cursor,
         deadline: Instant,
-    ) -> Result<(Vec<Event>, bool), ProbeError> {
+    ) -> Result<(Vec<Event>, bool), RunError> {
         let (starting_after, ending_before) = match cursor {
             Cursor::None => (None, None),
             Cursor::After(id) => (Some(id), None),
@@ -77,7 +77,7 @@ impl EventsProbe {
         Ok((parse_events(listing.items)?, listing.truncated))
     }
 
-    async fn run_once(&self, deadline: Instant) -> Result<Output, ProbeError> {
+    async fn run_once(&self, deadline: Instant) -> Result<Output, RunError> {
         let now = crate::series::sample::unix_now_secs();
         let window_start = now - self.lookback.as_secs() as i64;
         let top = {
@@ -190,8 +190,8 @@ enum Cursor {
     Before(String),
 }
 
-impl Probe for EventsProbe {
-    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
+impl Runnable for EventsProbe {
+    fn run(&self, deadline: Instant) -> RunFuture<'_> {
         Box::pin(self.run_once(deadline))
     }
 }

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use serde::Deserialize;
 use serde_json::Value as Json;
 
-use crate::series::probe_error::ProbeError;
+use crate::series::run_error::RunError;
 
 /// Seconds within which Stripe may list an event later than its creation time: events newer
 /// than this at a listing are read again by the next one.
@@ -29,7 +29,7 @@ pub struct Event {
 }
 
 /// Reads the events of a page; an item that is not a Stripe event is a `decode` failure.
-pub(super) fn parse_events(items: Vec<Json>) -> Result<Vec<Event>, ProbeError> {
+pub(super) fn parse_events(items: Vec<Json>) -> Result<Vec<Event>, RunError> {
     super::api::parse_items("v1/events", "a Stripe event", items)
 }
 
@@ -102,7 +102,7 @@ pub struct ByType {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::series::probe_error::Reason;
+    use crate::series::run_error::Reason;
 
     #[test]
     fn items_that_are_not_events_are_a_decode_failure() {

@@ -14,7 +14,7 @@ use super::{StripeCheck, StripeConfig};
 use crate::config_core::{CheckConfig, CheckPlan};
 use crate::series::sample::Output;
 use crate::sources::{Connect, ConnectError};
-use crate::sources::{Probe, ProbeFuture, Source};
+use crate::sources::{RunFuture, Runnable, Source};
 
 /// A Stripe source: one client shared by its checks, so a rate limit holds them all back.
 pub struct StripeSource {
@@ -54,13 +54,13 @@ impl Connect<StripeConfig> for StripeSource {
 }
 
 impl Source<StripeCheck> for StripeSource {
-    fn health(&self) -> Arc<dyn Probe> {
+    fn health(&self) -> Arc<dyn Runnable> {
         Arc::new(HealthProbe {
             api: self.api.clone(),
         })
     }
 
-    fn check(&self, check: &CheckConfig<StripeCheck>, _plan: &CheckPlan) -> Arc<dyn Probe> {
+    fn check(&self, check: &CheckConfig<StripeCheck>, _plan: &CheckPlan) -> Arc<dyn Runnable> {
         match &check.spec {
             StripeCheck::WebhookEndpoints(account) => Arc::new(EndpointsProbe {
                 source: self.name.clone(),
@@ -89,8 +89,8 @@ struct HealthProbe {
     api: Arc<Api>,
 }
 
-impl Probe for HealthProbe {
-    fn run(&self, deadline: Instant) -> ProbeFuture<'_> {
+impl Runnable for HealthProbe {
+    fn run(&self, deadline: Instant) -> RunFuture<'_> {
         Box::pin(async move {
             // Reachability and auth with the one permission every configuration needs
             // (Events: Read), so a key without Webhook Endpoints access is not shown down.

@@ -8,7 +8,7 @@ use redis::aio::ConnectionManager;
 use super::super::client::classify;
 use super::super::scan::{scan, scan_step};
 use super::{key_types, KeyCheck, KeyProbe};
-use crate::series::probe_error::ProbeError;
+use crate::series::run_error::RunError;
 use crate::series::sample::{label, Output};
 
 /// The keys matching `pattern`, counted: one sample labelled with the pattern, or one per
@@ -17,7 +17,7 @@ pub(super) async fn run(
     probe: &KeyProbe,
     conn: &mut ConnectionManager,
     pattern: &str,
-) -> Result<Output, ProbeError> {
+) -> Result<Output, RunError> {
     let check = &probe.check;
     if check.group_by.is_some() || check.distinct.is_some() {
         let named = (probe.metric.as_str(), probe.help.as_str());
@@ -50,7 +50,7 @@ async fn count_fields(
     pattern: &str,
     (metric, help): (&str, &str),
     max_groups: usize,
-) -> Result<Output, ProbeError> {
+) -> Result<Output, RunError> {
     let fields: Vec<&str> = check
         .group_by
         .iter()

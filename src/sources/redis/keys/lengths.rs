@@ -9,7 +9,7 @@ use super::super::commands::reply_number;
 use super::super::scan::scan;
 use super::oldest::oldest_items;
 use super::{key_types, KeyProbe};
-use crate::series::probe_error::{ProbeError, Reason};
+use crate::series::run_error::{Reason, RunError};
 use crate::series::sample::{label, Output};
 
 /// Bytes of a string value read to find a number in it: longer values are not numbers.
@@ -20,7 +20,7 @@ const MAX_NUMBER_BYTES: usize = 128;
 pub(super) async fn run(
     probe: &KeyProbe,
     conn: &mut ConnectionManager,
-) -> Result<Output, ProbeError> {
+) -> Result<Output, RunError> {
     let mut out = Output::default();
     let keys = match (&probe.check.key, &probe.check.pattern) {
         (Some(k), _) => vec![k.clone()],
@@ -90,7 +90,7 @@ pub(super) async fn run(
                 tracing::debug!(key = %k, error = %e, "skipping non-numeric key under pattern");
                 out.skipped += 1;
             }
-            Err(e) => return Err(ProbeError::new(Reason::Decode, format!("key {k:?}: {e}"))),
+            Err(e) => return Err(RunError::new(Reason::Decode, format!("key {k:?}: {e}"))),
         }
     }
     Ok(out)

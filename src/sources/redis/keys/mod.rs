@@ -22,8 +22,8 @@ use super::MAX_SCAN_COUNT;
 use crate::config_core::validate::{in_range, label_name, metric_name};
 use crate::config_core::{CheckCommon, CheckConfig, ConfigError};
 use crate::series::metric::Metric;
-use crate::series::probe_error::ProbeError;
-use crate::sources::{Probe, ProbeFuture};
+use crate::series::run_error::RunError;
+use crate::sources::{RunFuture, Runnable};
 
 /// The metric of key checks that set none; its key label is the check's `label`.
 pub const KEY_LENGTH: Metric = Metric::gauge(
@@ -275,7 +275,7 @@ pub(super) struct KeyProbe {
 async fn key_types<K: redis::ToRedisArgs>(
     conn: &mut ConnectionManager,
     keys: &[K],
-) -> Result<Vec<String>, ProbeError> {
+) -> Result<Vec<String>, RunError> {
     let mut types = redis::pipe();
     for k in keys {
         types.cmd("TYPE").arg(k);
@@ -283,8 +283,8 @@ async fn key_types<K: redis::ToRedisArgs>(
     types.query_async(conn).await.map_err(classify)
 }
 
-impl Probe for KeyProbe {
-    fn run(&self, _deadline: Instant) -> ProbeFuture<'_> {
+impl Runnable for KeyProbe {
+    fn run(&self, _deadline: Instant) -> RunFuture<'_> {
         Box::pin(async move {
             let mut conn = self.conn.get().await?;
             match (self.check.count, &self.check.pattern) {

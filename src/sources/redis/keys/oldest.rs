@@ -7,7 +7,7 @@ use redis::Value as RValue;
 use super::super::client::classify;
 use super::super::commands::reply_number;
 use super::{ListEnd, Oldest, TimeUnit};
-use crate::series::probe_error::ProbeError;
+use crate::series::run_error::RunError;
 use crate::series::sample::Output;
 
 impl Oldest {
@@ -45,7 +45,7 @@ pub(super) async fn oldest_items(
     measured: &[(&String, &str)],
     labels_of: &impl Fn(&str) -> Vec<(String, String)>,
     out: &mut Output,
-) -> Result<(), ProbeError> {
+) -> Result<(), RunError> {
     let mut pipe = redis::pipe();
     let mut asked = Vec::new();
     for (k, t) in measured {

@@ -1,4 +1,5 @@
-//! Probe failures: the bounded `reason` every failure carries, and its message.
+//! Why a check or a health probe failed: the bounded `reason` every failure carries, and its
+//! message.
 //!
 //! The reason is the only part that reaches a label (`pulse_*_failures_total{reason}`);
 //! the message goes to logs, the landing page and `probe` output, scrubbed of secrets.
@@ -76,15 +77,15 @@ impl fmt::Display for Reason {
 
 /// A failed probe: a bounded reason plus a human message (already scrubbed of secrets).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProbeError {
+pub struct RunError {
     reason: Reason,
     message: String,
 }
 
-impl ProbeError {
+impl RunError {
     /// A failure with the given reason; the message is scrubbed of every registered secret.
     pub fn new(reason: Reason, message: impl AsRef<str>) -> Self {
-        ProbeError {
+        RunError {
             reason,
             message: crate::secrets::scrub(message.as_ref()).into_owned(),
         }
@@ -101,10 +102,10 @@ impl ProbeError {
     }
 }
 
-impl fmt::Display for ProbeError {
+impl fmt::Display for RunError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.reason, self.message)
     }
 }
 
-impl std::error::Error for ProbeError {}
+impl std::error::Error for RunError {}
