@@ -27,17 +27,18 @@ pub(super) fn braces(matchers: &[&str]) -> String {
     }
 }
 
-/// The `datasource` variable: which Prometheus every panel reads.
+/// The `datasource` variable: which Prometheus every panel reads. No `current` (Grafana's
+/// schema wants its text and value; absent, Grafana picks the default datasource).
 pub(super) fn datasource_variable() -> Value {
     json!({"name": "datasource", "label": "Prometheus", "type": "datasource",
-           "query": "prometheus", "current": {}, "hide": 0, "refresh": 1, "regex": "",
-           "options": []})
+           "query": "prometheus", "hide": 0, "refresh": 1, "regex": "", "options": []})
 }
 
-/// A variable of the values of a label, every one chosen by default.
+/// A variable of the values of a label, every one chosen by default. No `definition`: it is
+/// not in Grafana's schema, which the generated dashboards are type-checked against.
 pub(super) fn query_variable(name: &str, label: &str, query: &str) -> Value {
     json!({"name": name, "label": label, "type": "query", "datasource": ds(),
-           "query": query, "definition": query, "multi": true, "includeAll": true, "allValue": ".*",
+           "query": query, "multi": true, "includeAll": true, "allValue": ".*",
            "current": {"selected": true, "text": ["All"], "value": ["$__all"]},
            "hide": 0, "refresh": 2, "regex": "", "sort": 1, "options": []})
 }
