@@ -476,6 +476,9 @@ fn validate_source<'a>(
 ) -> Vec<Declared> {
     validate_source_name(source, names, errors);
     validate_sd_labels(source, errors);
+    if let Some(objective) = source.common.objective.on() {
+        objective.validate(&format!("{}.objective", source.path), errors);
+    }
     plan_timing(
         &source.path,
         &source.plans.health,

@@ -584,7 +584,8 @@ async fn every_shape_is_served_has_data_in_prometheus_and_a_cut_source_greys_onl
             &rules,
             "pulse-config-queues",
         ))));
-        names.retain(|n| !unavailable_here(n));
+        // Recorded series (`a:b:c`, the objectives' error ratios) are Prometheus's to make.
+        names.retain(|n| !unavailable_here(n) && !n.contains(':'));
         let start = Instant::now();
         loop {
             let scrape = exporter.metrics().await;
@@ -1361,4 +1362,86 @@ fn the_generated_rules_beside_the_remaining_groups_hold_every_bundled_alert_once
         "together.yml",
         &serde_yaml::to_string(&all).unwrap(),
     );
+}
+
+/// An objective's burn-rate alerts (docs/objectives.md) against the failure shapes that
+/// decide whether they help: every probe failing pages within 5 minutes; 2 % failing for a
+/// day opens the ticket and never pages; 0.05 % stays quiet; an exporter restarting
+/// (counters back to 0) in the middle of each changes none of it. Probes run 4 a minute.
+#[test]
+fn objective_burn_rates_page_on_an_outage_ticket_a_slow_leak_and_ignore_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let config =
+        "sources:\n  - { name: db, kind: redis, url: 'redis://127.0.0.1:6379', tier: primary }\n";
+    let file = write_temp(dir.path(), "team.yml", config);
+    let rules = generate(&file, "rules");
+    std::fs::write(dir.path().join("rules.yml"), &rules).unwrap();
+    write_bare_rules(dir.path(), &rules);
+    let probes = r#"pulse_source_probes_total{instance="a", job="pulse-exporter", source="db", kind="redis"}"#;
+    let failures = r#"pulse_source_probe_failures_total{instance="a", job="pulse-exporter", source="db", kind="redis", reason="timeout"}"#;
+    let page = "{ severity: critical, objective: availability, source: db, instance: a, job: pulse-exporter, kind: redis }";
+    let ticket = "{ severity: warning, objective: availability, source: db, instance: a, job: pulse-exporter, kind: redis }";
+    // An outage after two healthy hours, each case once straight and once with a restart
+    // (the counters start again from 0) in the healthy hour before it.
+    let outage = |probes_values: &str, failure_values: &str| {
+        format!(
+            r#"  - interval: 1m
+    input_series:
+      - series: '{probes}'
+        values: '{probes_values}'
+      - series: '{failures}'
+        values: '{failure_values}'
+    alert_rule_test:
+      - eval_time: 123m
+        alertname: PulseObjectiveFastBurn
+      - eval_time: 125m
+        alertname: PulseObjectiveFastBurn
+        exp_alerts:
+          - exp_labels: {page}
+"#
+        )
+    };
+    // A leak after a healthy day: 2 % of the probes fail for a day (2-minute samples).
+    let leak = |probes_values: &str, failure_values: &str, share: &str| {
+        let expected = match share {
+            "2%" => format!("        exp_alerts:\n          - exp_labels: {ticket}\n"),
+            _ => String::new(),
+        };
+        format!(
+            r#"  - interval: 2m
+    input_series:
+      - series: '{probes}'
+        values: '{probes_values}'
+      - series: '{failures}'
+        values: '{failure_values}'
+    alert_rule_test:
+      - eval_time: 25h
+        alertname: PulseObjectiveSlowBurn
+      - eval_time: 47h
+        alertname: PulseObjectiveSlowBurn
+{expected}      - eval_time: 26h
+        alertname: PulseObjectiveFastBurn
+      - eval_time: 36h
+        alertname: PulseObjectiveFastBurn
+      - eval_time: 47h
+        alertname: PulseObjectiveFastBurn
+"#
+        )
+    };
+    let tests = format!(
+        "rule_files: [rules-bare.yml]\nevaluation_interval: 1m\ntests:\n{}{}{}{}{}{}",
+        outage("0+4x180", "0x120 4+4x60"),
+        outage("0+4x90 4+4x90", "0x120 4+4x60"),
+        // 2 % of 8 probes every 2 minutes: 0.16 failures.
+        leak("0+8x1440", "0x720 0+0.16x720", "2%"),
+        leak("0+8x1080 8+8x360", "0x720 0+0.16x359 0.16+0.16x360", "2%"),
+        // 0.05 %: 0.004 failures every 2 minutes.
+        leak("0+8x1440", "0x720 0+0.004x720", "0.05%"),
+        leak(
+            "0+8x1080 8+8x360",
+            "0x720 0+0.004x359 0.004+0.004x360",
+            "0.05%"
+        ),
+    );
+    promtool_test_rules(dir.path(), &[("objectives.test.yml", &tests)], &rules);
 }

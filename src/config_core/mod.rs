@@ -14,6 +14,7 @@ pub mod drop_alert;
 mod errors;
 pub(crate) mod interpolate;
 pub mod names;
+pub mod objective;
 pub mod parse;
 pub mod positions;
 pub mod shape;
@@ -111,11 +112,17 @@ pub struct SourceCommon {
     /// The `platform` label `/sd` gives this source's target (e.g. `hayon`); not a label of
     /// the source's series.
     pub platform: Option<String>,
+    /// The source's availability objective: the share of its health probes that must
+    /// succeed over a window (default 99.5 % over 28 days). A mapping changes the target or
+    /// the window (`{ target: 99.9, window: 30d }`); `false` turns it off. The generated rules
+    /// page when its error budget burns fast (docs/objectives.md).
+    #[serde(default)]
+    pub objective: switch::Switch<objective::Objective>,
 }
 
 impl SourceCommon {
     /// Keys of a source mapping that belong to [`SourceCommon`]; the rest go to the kind.
-    pub const KEYS: [&'static str; 8] = [
+    pub const KEYS: [&'static str; 9] = [
         "name",
         "kind",
         "interval",
@@ -124,6 +131,7 @@ impl SourceCommon {
         "health_timeout",
         "tier",
         "platform",
+        "objective",
     ];
 }
 

@@ -14,6 +14,7 @@
 
 pub mod bundle;
 pub mod dashboards;
+pub mod objectives;
 pub mod rules;
 pub mod scrape;
 pub mod style;

@@ -197,7 +197,15 @@ struct File {
 #[derive(Serialize)]
 struct Group {
     name: String,
-    rules: Vec<Rule>,
+    rules: Vec<Entry>,
+}
+
+/// A rule of a group: an alert of the checks and sources, or a rule of the objectives.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Entry {
+    Rule(Rule),
+    Objective(super::objectives::ObjectiveRule),
 }
 
 #[derive(Serialize)]
@@ -651,6 +659,15 @@ fn check_rules_of(
     out
 }
 
+/// The objectives' group (see [`super::objectives`]), when a source has one.
+fn objective_group(config: &Config, selection: &Selection) -> Option<Group> {
+    let rules = super::objectives::rules(config, selection);
+    (!rules.is_empty()).then(|| Group {
+        name: "pulse-config-objectives".to_owned(),
+        rules: rules.into_iter().map(Entry::Objective).collect(),
+    })
+}
+
 /// The rules of `config`, as a Prometheus rule file, reading the series `selection` picks.
 pub fn rules(config: &Config, selection: &Selection) -> String {
     let mut renderings = Renderings::default();
@@ -691,8 +708,9 @@ pub fn rules(config: &Config, selection: &Selection) -> String {
     .filter(|(_, rules)| !rules.is_empty())
     .map(|(name, rules)| Group {
         name: name.to_owned(),
-        rules,
+        rules: rules.into_iter().map(Entry::Rule).collect(),
     })
+    .chain(objective_group(config, selection))
     .collect();
     let mut out = String::new();
     let _ = writeln!(
@@ -703,8 +721,10 @@ pub fn rules(config: &Config, selection: &Selection) -> String {
          # alerts of the checks with `drop:`, the bundle's worker-pool\n\
          # alerts for the sources with heartbeat checks, and its queue alerts for RabbitMQ sources\n\
          # and checks publishing the bundle's queue metrics (app_queue_depth, …), and its job\n\
-         # alerts for the jobs of `jobs:` and `job_keys:`. Regenerate it after changing the\n\
-         # config. It takes the place of the `pulse-sources`, `pulse-queues`, `pulse-workers`\n\
+         # alerts for the jobs of `jobs:` and `job_keys:`, and each source's objective: its\n\
+         # error ratios recorded, and a page or a ticket when its budget burns (docs/objectives.md).\n\
+         # Regenerate it after changing the config.\n\
+         # It takes the place of the `pulse-sources`, `pulse-queues`, `pulse-workers`\n\
          # and `pulse-jobs` groups of the bundled alerts/pulse-alerts.yml (same alert names,\n\
          # runbook sections and inhibitions): load it with that file's `pulse-exporter` group,\n\
          # not beside those four."
@@ -789,7 +809,8 @@ mod tests {
             [
                 "pulse-config-sources",
                 "pulse-config-checks",
-                "pulse-config-thresholds"
+                "pulse-config-thresholds",
+                "pulse-config-objectives"
             ]
         );
         let stale = &groups[1]["rules"][1];
@@ -1077,7 +1098,7 @@ mod tests {
                 });
             }
         }
-        assert_eq!(groups, 7, "every group written");
+        assert_eq!(groups, 8, "every group written");
     }
 
     #[test]

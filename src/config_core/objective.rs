@@ -1,0 +1,112 @@
+//! Service level objectives: the share of a source's health probes that must succeed over a
+//! window (its availability), with the error budget the rest leaves. Every source has one by
+//! default; `objective:` on a source changes its target or window, or turns it off with
+//! `false`. The rules that record the error ratios and page on the budget's burn rate are
+//! generated from it ([`crate::generate::objectives`]).
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{ConfigError, Dur};
+
+/// A source's availability objective when the config names none: 99.5 % of its health probes
+/// succeed over 28 days (3 h 21 min of failed probes a window).
+pub const DEFAULT_TARGET: f64 = 99.5;
+
+/// The windows an objective may be counted over, in days: a week, four weeks (the default:
+/// whole weeks, so every window holds as many weekends) or thirty days (a month, for a
+/// contract's objective).
+pub const WINDOW_DAYS: [u64; 3] = [7, 28, 30];
+
+/// The default window, in days.
+const DEFAULT_WINDOW_DAYS: u64 = 28;
+
+/// One objective's target and window; each absent field takes its default.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Objective {
+    /// The share of events that must be good over the window, in percent: above 0 and below
+    /// 100 (default 99.5). 99.9 leaves 0.1 % of the window's events as the error budget.
+    pub target: Option<f64>,
+    /// How long the budget is counted over: `7d`, `28d` (default) or `30d`.
+    pub window: Option<Dur>,
+}
+
+impl Objective {
+    /// The target, in percent.
+    pub fn target(&self) -> f64 {
+        self.target.unwrap_or(DEFAULT_TARGET)
+    }
+
+    /// The share of events the budget allows to be bad: `1 - target / 100`.
+    pub fn budget(&self) -> f64 {
+        1.0 - self.target() / 100.0
+    }
+
+    /// The window.
+    pub fn window(&self) -> Duration {
+        self.window
+            .map_or(Duration::from_secs(DEFAULT_WINDOW_DAYS * 86_400), |w| w.0)
+    }
+
+    /// The window in whole days.
+    pub fn window_days(&self) -> u64 {
+        self.window().as_secs() / 86_400
+    }
+
+    /// Errors at `path` for a target without a budget or a good event, or a window other
+    /// than those the alerts' arithmetic is made for.
+    pub fn validate(&self, path: &str, errors: &mut Vec<ConfigError>) {
+        if let Some(target) = self.target {
+            if !(target > 0.0 && target < 100.0) {
+                errors.push(ConfigError::new(
+                    format!("{path}.target"),
+                    format!("{target} is not a target: give the percent of events that must be good, above 0 and below 100 (100 leaves no error budget to burn; 99.5 is the default)"),
+                ));
+            }
+        }
+        let exact_days = self.window().as_secs().is_multiple_of(86_400);
+        if self.window.is_some() && !(exact_days && WINDOW_DAYS.contains(&self.window_days())) {
+            errors.push(ConfigError::new(
+                format!("{path}.window"),
+                "an objective's window is 7d, 28d or 30d (the burn-rate alerts are made for them; 28d is the default)",
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(yaml: &str) -> Vec<String> {
+        let o: Objective = serde_yaml::from_str(yaml).unwrap();
+        let mut errors = Vec::new();
+        o.validate("sources[0].objective", &mut errors);
+        errors.into_iter().map(|e| e.path).collect()
+    }
+
+    #[test]
+    fn the_defaults_are_99_5_over_28_days() {
+        let o = Objective::default();
+        assert_eq!(o.target(), 99.5);
+        assert!((o.budget() - 0.005).abs() < 1e-12);
+        assert_eq!(o.window_days(), 28);
+    }
+
+    #[test]
+    fn a_target_without_budget_or_a_window_of_its_own_is_refused_naming_the_field() {
+        for bad in ["100", "0", "101", "-3"] {
+            assert_eq!(
+                errors(&format!("target: {bad}")),
+                ["sources[0].objective.target"],
+                "{bad}"
+            );
+        }
+        assert_eq!(errors("window: 5d"), ["sources[0].objective.window"]);
+        assert_eq!(errors("window: 28d12h"), ["sources[0].objective.window"]);
+        assert!(errors("{ target: 99.9, window: 7d }").is_empty());
+        assert!(errors("window: 30d").is_empty());
+    }
+}
