@@ -608,10 +608,12 @@ async fn every_shape_is_served_has_data_in_prometheus_and_a_cut_source_greys_onl
         }
     }
 
-    // Prometheus scrapes both, as cluster `eu`; every panel of both dashboards gets data.
+    // Prometheus scrapes both, as cluster `eu`, and evaluates both generated rule files (the
+    // objectives' row reads what they record); every panel of both dashboards gets data.
+    std::fs::write(d.join("local-rules.yml"), local.get("/rules.yml").await).unwrap();
     let prom_port = free_port();
     let prom_config = format!(
-        "global: {{ scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s }}\nscrape_configs:\n  - job_name: pulse-exporter\n    static_configs: [{{ targets: ['127.0.0.1:{}', '127.0.0.1:{}'], labels: {{ cluster: eu }} }}]\n",
+        "global: {{ scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s }}\nrule_files: [shape-rules.yml, local-rules.yml]\nscrape_configs:\n  - job_name: pulse-exporter\n    static_configs: [{{ targets: ['127.0.0.1:{}', '127.0.0.1:{}'], labels: {{ cluster: eu }} }}]\n",
         shapes.port, local.port
     );
     let prom_file = write_temp(d, "prometheus.yml", &prom_config);

@@ -9,6 +9,7 @@
 //! ([`crate::config_core::shape`]) and the panels kinds describe for their built-in metrics.
 
 mod checks;
+mod objectives;
 
 use serde_json::{json, Value};
 
@@ -27,7 +28,7 @@ use crate::generate::{any_of, selector};
 use crate::series::own_metrics::{SOURCE_DURATION, SOURCE_FAILURES, SOURCE_UP};
 
 /// The dashboard's variable filter, added to every selector.
-const VAR: &str = "instance=~\"$instance\"";
+pub(super) const VAR: &str = "instance=~\"$instance\"";
 
 /// The variable filter of a template's panels: its targets (their `instance`).
 const TARGET_VAR: &str = "instance=~\"$target\"";
@@ -118,6 +119,7 @@ pub fn dashboard(config: &Config, options: &Options) -> Value {
         header(&mut b, &sources);
     }
     source_rows(&mut b, config);
+    objectives::objectives_row(&mut b, config);
     if !config.jobs.is_empty() {
         jobs_status(&mut b, &config.jobs);
         jobs_runs(&mut b, &config.jobs);
@@ -458,7 +460,15 @@ mod tests {
             .filter(|p| p["type"] == "row")
             .map(|p| p["title"].as_str().unwrap())
             .collect();
-        assert_eq!(rows, ["Sources", "cache (redis)", "db (postgres)"]);
+        assert_eq!(
+            rows,
+            [
+                "Sources",
+                "cache (redis)",
+                "db (postgres)",
+                "Objectives: availability of each source"
+            ]
+        );
     }
 
     #[test]

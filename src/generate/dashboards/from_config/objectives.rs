@@ -1,0 +1,143 @@
+//! The objectives row of a config's dashboard: for every source with an objective, the
+//! budget left in its window and the burn rates the page and the ticket read, from the
+//! series the generated rules record ([`crate::generate::objectives`]). Without those rules
+//! loaded the row reads NO DATA, never a budget untouched.
+
+use serde_json::{json, Value};
+
+use super::super::board::Board;
+use super::super::fields::{
+    by_query, cell, coloured, column, merge, organize, sort_by, steps, unit,
+};
+use super::VAR;
+use crate::config::{Config, SourceConfig};
+use crate::config_core::shape::regex_literal;
+use crate::generate::objectives::{burn_series, BUDGET_LEFT};
+use crate::generate::style;
+use crate::generate::{quote, selector};
+
+/// `source=~"…"` of the sources (and templates' targets) with an objective; None when no
+/// source has one.
+fn with_objectives(config: &Config) -> Option<String> {
+    let names: Vec<String> = SourceConfig::all(config)
+        .filter(|s| s.common.objective.on().is_some())
+        .map(|s| match s.is_template() {
+            false => regex_literal(&s.common.name),
+            true => format!("{}/.+", regex_literal(&s.common.name)),
+        })
+        .collect();
+    (!names.is_empty()).then(|| format!("source=~{}", quote(&names.join("|"))))
+}
+
+/// The row, when a source has an objective.
+pub(super) fn objectives_row(b: &mut Board, config: &Config) {
+    let Some(sources) = with_objectives(config) else {
+        return;
+    };
+    let of =
+        |metric: &str| style::fold(&selector(metric, std::slice::from_ref(&sources), Some(VAR)));
+    b.keyed_row("row/objectives", "Objectives: availability of each source");
+    budget_table(b, &of);
+    let burn = |window: &str| json!({"expr": of(&burn_series(window)), "legendFormat": format!("{{{{source}}}} over {window}")});
+    b.ts(
+        "Burn rate of the availability budget",
+        "How fast each source's health probes spend its error budget: 1 spends it exactly over the objective's window (the objective line), 6 over 6 h and 14.4 over 1 h page (PulseObjectiveFastBurn), 3 over a day opens a ticket (PulseObjectiveSlowBurn). Solid over 1 h, dashed over 6 h. From the generated rules' recorded series: NO DATA until they are loaded. The header's failures table says which reasons spent it.",
+        "none",
+        vec![burn("1h"), burn("6h")],
+    )
+    .key("objectives/burn")
+    .size(16, 8)
+    .alerts(&["PulseObjectiveFastBurn", "PulseObjectiveSlowBurn"])
+    .thresholds(steps(&[("green", Value::Null), ("orange", json!(1)), ("red", json!(6))]))
+    .overrides(vec![by_query(
+        "B",
+        &[("custom.lineStyle", json!({"fill": "dash", "dash": [10, 10]}))],
+    )]);
+}
+
+/// Per source: the budget left in the window, and the burn rates over 1 h and 6 h.
+fn budget_table(b: &mut Board, of: &dyn Fn(&str) -> String) {
+    let exprs = vec![
+        of(BUDGET_LEFT),
+        of(&burn_series("1h")),
+        of(&burn_series("6h")),
+    ];
+    let burning = steps(&[
+        ("green", Value::Null),
+        ("orange", json!(1)),
+        ("red", json!(6)),
+    ]);
+    b.table(
+        "Error budget left",
+        "Each source's availability objective (`objective:`, 99.5 % of its health probes over 28 days unless set): the share of the window's error budget left (100 % untouched, 0 spent, below 0 overspent), and how fast it burns now (1 spends it exactly over the window). From the generated rules' recorded series: NO DATA until they are loaded.",
+        "short",
+        exprs,
+    )
+    .key("objectives/budget")
+    .size(8, 8)
+    .alerts(&["PulseObjectiveFastBurn", "PulseObjectiveSlowBurn"])
+    .transformations(vec![
+        merge(),
+        organize(
+            &[
+                ("Value #A", "budget left"),
+                ("Value #B", "burn 1h"),
+                ("Value #C", "burn 6h"),
+            ],
+            &["__name__", "job", "objective", "kind"],
+            &[],
+        ),
+        sort_by("budget left", false),
+    ])
+    .overrides(vec![
+        column(
+            "budget left",
+            &[
+                unit("percentunit"),
+                coloured(steps(&[("red", Value::Null), ("orange", json!(0.25)), ("green", json!(0.5))])),
+                cell("color-background"),
+            ],
+        ),
+        column("burn 1h", &[unit("none"), coloured(burning.clone()), cell("color-text")]),
+        column("burn 6h", &[unit("none"), coloured(burning), cell("color-text")]),
+    ]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_row_reads_the_recorded_series_of_the_sources_with_an_objective() {
+        let config = crate::config::load_str(
+            "sources:\n  - { name: a, kind: redis, url: 'redis://h' }\n  - { name: b, kind: redis, url: 'redis://h', objective: false }\n",
+        )
+        .unwrap();
+        let mut b = Board::keyed("u", "t", "d");
+        objectives_row(&mut b, &config);
+        let panels = b.panels(&|e| e.to_owned());
+        assert_eq!(
+            panels[0]["title"],
+            "Objectives: availability of each source"
+        );
+        let table = panels[1]["targets"][0]["expr"].as_str().unwrap();
+        assert!(
+            table.contains(
+                "pulse_source:objective_budget_left:ratio{source=~\"a\", instance=~\"$instance\"}"
+            ),
+            "{table}"
+        );
+        let burn = panels[2]["targets"][1]["expr"].as_str().unwrap();
+        assert!(
+            burn.contains("pulse_source:objective_burn_rate:rate6h"),
+            "{burn}"
+        );
+        let none = crate::config::load_str(
+            "sources: [{ name: a, kind: redis, url: 'redis://h', objective: false }]\n",
+        )
+        .unwrap();
+        let mut b = Board::keyed("u", "t", "d");
+        objectives_row(&mut b, &none);
+        assert!(b.panels(&|e| e.to_owned()).is_empty());
+    }
+}
