@@ -1156,6 +1156,29 @@ async fn one_cause_notifies_once_the_inhibitions_silence_what_it_explains() {
             ("member", "db-0:27017"),
             ("severity", "critical"),
         ]),
+        // The down source's objective burns: the same failures, counted. A slow burn of a
+        // source that is up is the signal the ticket is for: not inhibited.
+        alert(&[
+            ("alertname", "PulseObjectiveFastBurn"),
+            i,
+            ("source", "queue-cache"),
+            ("objective", "availability"),
+            ("severity", "critical"),
+        ]),
+        alert(&[
+            ("alertname", "PulseObjectiveSlowBurn"),
+            i,
+            ("source", "queue-cache"),
+            ("objective", "availability"),
+            ("severity", "warning"),
+        ]),
+        alert(&[
+            ("alertname", "PulseObjectiveSlowBurn"),
+            ("instance", "pulse:7859"),
+            ("source", "search"),
+            ("objective", "availability"),
+            ("severity", "warning"),
+        ]),
         // Signups falling while a source of the exporter is down may be unread: inhibited.
         // Payments failing on an exporter whose sources are all up are the business itself.
         alert(&[
@@ -1191,6 +1214,8 @@ async fn one_cause_notifies_once_the_inhibitions_silence_what_it_explains() {
         "PulsePostgresReplicationLag pulse:7857",
         "PulseMongodbReplicaSetMemberUnhealthy pulse:7858",
         "PulseBusinessSignalLow pulse:7857",
+        "PulseObjectiveFastBurn pulse:7857",
+        "PulseObjectiveSlowBurn pulse:7857",
     ]
     .into_iter()
     .map(String::from)
