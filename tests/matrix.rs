@@ -519,7 +519,8 @@ sources:
 }
 
 /// Every Prometheus version (2.42 and 3.5): its promtool accepts the bundle's config and rules
-/// and passes every rule test under `alerts/tests/` (Prometheus 3's ranges leave out their left
+/// and the rules generated for the exporter's config, and passes every rule test under
+/// `alerts/tests/` (Prometheus 3's ranges leave out their left
 /// edge: the tests must hold either way); a real server of that version scrapes the exporter
 /// (3.x also protobuf-first, as with native histograms on) and evaluates every bundled rule
 /// without an error.
@@ -546,6 +547,22 @@ sources:
         .collect();
     tests.sort();
     assert!(tests.len() >= 5, "{tests:?}");
+    // The rules `pulse-exporter rules` generates for the exporter's config (its sources'
+    // alerts and objectives, whose recorded error ratios the burn-rate alerts read) load and
+    // evaluate beside the bundle's in every version too.
+    let (code, generated, err) = run_cli(
+        &[
+            "--config.file",
+            exporter.config_path.to_str().unwrap(),
+            "rules",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "rules: {err}");
+    assert!(
+        generated.contains("pulse_source:probe_error_ratio:rate5m"),
+        "{generated}"
+    );
     each_version(&servers, |s| {
         let promtool = s.promtool.clone().expect("promtool");
         let reported = run_ok(
@@ -580,6 +597,9 @@ sources:
                 promtool_ok(&["test", "rules", file]);
             }
         }
+        let generated_file = dir.path().join("rules/generated.yml");
+        std::fs::write(&generated_file, &generated).unwrap();
+        promtool_ok(&["check", "rules", &generated_file.display().to_string()]);
         // Groups evaluated every second, not every minute: each rule has run within seconds.
         let every = regex::Regex::new(r"(?m)^(\s+interval:) \d+[ms]$").unwrap();
         for e in std::fs::read_dir(dir.path().join("rules")).unwrap() {
