@@ -109,4 +109,20 @@ mod tests {
         assert!(errors("{ target: 99.9, window: 7d }").is_empty());
         assert!(errors("window: 30d").is_empty());
     }
+
+    #[test]
+    fn a_config_names_the_objective_field_it_refuses() {
+        let err = crate::config::load_str(
+            "sources:\n  - { name: a, kind: redis, url: 'redis://h', objective: { target: 100, window: 5d } }\n  - { name: b, kind: redis, url: 'redis://h', objective: { taget: 99 } }\n",
+        )
+        .unwrap_err()
+        .to_string();
+        for wanted in [
+            "sources[0].objective.target",
+            "sources[0].objective.window",
+            "taget",
+        ] {
+            assert!(err.contains(wanted), "{wanted} not in {err}");
+        }
+    }
 }
