@@ -479,6 +479,7 @@ fn validate_source<'a>(
     if let Some(objective) = source.common.objective.on() {
         objective.validate(&format!("{}.objective", source.path), errors);
     }
+    validate_latency_objectives(source, errors);
     plan_timing(
         &source.path,
         &source.plans.health,
@@ -489,6 +490,79 @@ fn validate_source<'a>(
     let declared = validate_checks(source, errors);
     source.kind.validate(&source.path, errors);
     declared
+}
+
+/// Each latency objective: its own fields, a name of its own, and the kind's histogram (a
+/// kind that has one, its check on, labels it has, a bound that is one of its buckets').
+fn validate_latency_objectives(source: &SourceConfig, errors: &mut Vec<ConfigError>) {
+    let objectives = &source.common.latency_objectives;
+    let mut seen = HashSet::new();
+    for (i, o) in objectives.iter().enumerate() {
+        let path = format!("{}.latency_objectives[{i}]", source.path);
+        o.validate(&path, errors);
+        if !seen.insert(o.name.as_str()) {
+            errors.push(ConfigError::new(
+                format!("{path}.name"),
+                format!("duplicate objective name {:?}: each latency objective of a source needs its own", o.name),
+            ));
+        }
+        let Some(h) = source.kind.latency_histogram() else {
+            errors.push(ConfigError::new(
+                path,
+                format!("a {} source publishes no latency histogram: latency objectives are for Redis commands and MongoDB collections", source.kind.name()),
+            ));
+            continue;
+        };
+        validate_against_histogram(source, o, &h, &path, errors);
+    }
+}
+
+/// A latency objective against the kind's histogram: the check that publishes it is on, the
+/// labels it picks are the histogram's, and `under` is one of its bucket bounds.
+fn validate_against_histogram(
+    source: &SourceConfig,
+    o: &crate::config_core::objective::LatencyObjective,
+    h: &crate::sources::LatencyHistogram,
+    path: &str,
+    errors: &mut Vec<ConfigError>,
+) {
+    if !source.planned_checks().any(|(c, _)| c.name() == h.check) {
+        errors.push(ConfigError::new(
+            path,
+            format!("the `{}` statistics of this source are off, so {} is not published: turn them on or remove the objective", h.check, h.metric.name),
+        ));
+    }
+    for label in o.series.keys() {
+        if label == "source" || !h.metric.labels.contains(&label.as_str()) {
+            let usable: Vec<&str> = h
+                .metric
+                .labels
+                .iter()
+                .copied()
+                .filter(|l| *l != "source")
+                .collect();
+            errors.push(ConfigError::new(
+                format!("{path}.series.{label}"),
+                format!(
+                    "{} has no label {label:?} to pick by: it has {}",
+                    h.metric.name,
+                    usable.join(", ")
+                ),
+            ));
+        }
+    }
+    let bounds = (h.bounds)();
+    let under = o.under.0.as_secs_f64();
+    if !bounds.iter().any(|b| (b - under).abs() <= b * 1e-9) {
+        let below = bounds.iter().rev().find(|b| **b < under);
+        let above = bounds.iter().find(|b| **b > under);
+        let shown = |b: Option<&f64>| b.map(|b| format!("{}us", (b * 1e6).round()));
+        let nearest: Vec<String> = [shown(below), shown(above)].into_iter().flatten().collect();
+        errors.push(ConfigError::new(
+            format!("{path}.under"),
+            format!("{} is not a bucket bound of {}, so no bucket counts what is under it: the nearest are {}", crate::config_core::dur_text(o.under.0), h.metric.name, nearest.join(" and ")),
+        ));
+    }
 }
 
 /// The source's name: a valid object name, and its own among `names`, since a source is

@@ -1447,3 +1447,42 @@ fn objective_burn_rates_page_on_an_outage_ticket_a_slow_leak_and_ignore_restarts
     );
     promtool_test_rules(dir.path(), &[("objectives.test.yml", &tests)], &rules);
 }
+
+/// A latency objective burns when the histogram shifts: 99 % of GETs under 4.096 ms, then half
+/// of them over it. The page waits for a seventh of the last hour's calls to be slow (14.4
+/// times the 1 % budget), and the fast GETs before it never burn.
+#[test]
+fn a_latency_objective_burns_when_the_histogram_shifts() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = "sources:\n  - name: cache\n    kind: redis\n    url: redis://127.0.0.1:6379\n    objective: false\n    latency_objectives:\n      - { name: get-fast, series: { command: get }, under: 4096us }\n";
+    let file = write_temp(dir.path(), "team.yml", config);
+    let rules = generate(&file, "rules");
+    std::fs::write(dir.path().join("rules.yml"), &rules).unwrap();
+    write_bare_rules(dir.path(), &rules);
+    let labels = r#"instance="a", job="pulse-exporter", source="cache", command="get""#;
+    // 100 GETs a minute; all under the bound for two hours, then 50 of them.
+    let tests = format!(
+        r#"rule_files: [rules-bare.yml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'pulse_redis_command_duration_seconds_count{{{labels}}}'
+        values: '0+100x180'
+      - series: 'pulse_redis_command_duration_seconds_bucket{{{labels}, le="0.004096"}}'
+        values: '0+100x120 12050+50x60'
+      - series: 'pulse_redis_command_duration_seconds_bucket{{{labels}, le="+Inf"}}'
+        values: '0+100x180'
+    alert_rule_test:
+      - eval_time: 119m
+        alertname: PulseObjectiveFastBurn
+      - eval_time: 130m
+        alertname: PulseObjectiveFastBurn
+      - eval_time: 145m
+        alertname: PulseObjectiveFastBurn
+        exp_alerts:
+          - exp_labels: {{ severity: warning, objective: get-fast, source: cache, instance: a }}
+"#
+    );
+    promtool_test_rules(dir.path(), &[("latency.test.yml", &tests)], &rules);
+}

@@ -118,11 +118,17 @@ pub struct SourceCommon {
     /// page when its error budget burns fast (docs/objectives.md).
     #[serde(default)]
     pub objective: switch::Switch<objective::Objective>,
+    /// Latency objectives on the source's latency histogram (Redis commands, MongoDB
+    /// collections' operations; refused for a kind without one): `[{ name: get-fast, series:
+    /// { command: get }, under: 4096us, target: 99 }]`. Each gets the burn-rate rules of an
+    /// objective (docs/objectives.md).
+    #[serde(default)]
+    pub latency_objectives: Vec<objective::LatencyObjective>,
 }
 
 impl SourceCommon {
     /// Keys of a source mapping that belong to [`SourceCommon`]; the rest go to the kind.
-    pub const KEYS: [&'static str; 9] = [
+    pub const KEYS: [&'static str; 10] = [
         "name",
         "kind",
         "interval",
@@ -132,6 +138,7 @@ impl SourceCommon {
         "tier",
         "platform",
         "objective",
+        "latency_objectives",
     ];
 }
 

@@ -76,6 +76,58 @@ impl Objective {
     }
 }
 
+/// A latency objective's target when the config names none: 99 % of the operations under
+/// the bound.
+pub const DEFAULT_LATENCY_TARGET: f64 = 99.0;
+
+/// A latency objective: the share of a source's operations (the series of its latency
+/// histogram that `series` picks) that must finish under `under` over the window.
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LatencyObjective {
+    /// Its name, unique within the source: the `objective` label of its series and alerts
+    /// (`get-fast`).
+    pub name: String,
+    /// Which operations: values of the histogram's labels (`command: get` for Redis;
+    /// `database`, `collection` and `op` for MongoDB). None: all of the source's.
+    #[serde(default)]
+    pub series: std::collections::BTreeMap<String, String>,
+    /// The latency bound, one of the histogram's bucket bounds (Redis and MongoDB: powers of
+    /// two microseconds, e.g. `4096us`, `8192us`; an error lists the nearest).
+    pub under: Dur,
+    /// The share of the operations that must finish under `under`, in percent: above 0 and
+    /// below 100 (default 99).
+    pub target: Option<f64>,
+    /// How long the budget is counted over: `7d`, `28d` (default) or `30d`.
+    pub window: Option<Dur>,
+}
+
+impl LatencyObjective {
+    /// Its target and window, as an availability objective has them.
+    pub fn objective(&self) -> Objective {
+        Objective {
+            target: Some(self.target.unwrap_or(DEFAULT_LATENCY_TARGET)),
+            window: self.window,
+        }
+    }
+
+    /// Errors at `path` in its name, target or window; the kind's histogram is checked
+    /// where the source's kind is known.
+    pub fn validate(&self, path: &str, errors: &mut Vec<ConfigError>) {
+        if !super::names::is_object_name(&self.name) {
+            errors.push(ConfigError::new(
+                format!("{path}.name"),
+                format!("{:?} is not a valid objective name: use 1-64 characters of letters, digits, `_`, `.`, `:` or `-`", self.name),
+            ));
+        }
+        Objective {
+            target: self.target,
+            window: self.window,
+        }
+        .validate(path, errors);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,5 +176,27 @@ mod tests {
         ] {
             assert!(err.contains(wanted), "{wanted} not in {err}");
         }
+    }
+
+    #[test]
+    fn a_latency_objective_is_refused_where_no_histogram_can_hold_it() {
+        let err = |yaml: &str| crate::config::load_str(yaml).unwrap_err().to_string();
+        let pg = err("sources:\n  - { name: db, kind: postgres, url: 'postgres://u@h/d', latency_objectives: [{ name: fast, under: 4096us }] }\n");
+        assert!(pg.contains("sources[0].latency_objectives[0]: a postgres source publishes no latency histogram"), "{pg}");
+        let redis = err("sources:\n  - { name: c, kind: redis, url: 'redis://h', latency_objectives: [{ name: fast, under: 5ms, series: { cmd: get } }, { name: fast, under: 4096us, target: 100 }] }\n");
+        for wanted in [
+            "sources[0].latency_objectives[0].under: 5ms is not a bucket bound of pulse_redis_command_duration_seconds, so no bucket counts what is under it: the nearest are 4096us and 8192us",
+            "sources[0].latency_objectives[0].series.cmd: pulse_redis_command_duration_seconds has no label \"cmd\" to pick by: it has command",
+            "sources[0].latency_objectives[1].name: duplicate objective name",
+            "sources[0].latency_objectives[1].target",
+        ] {
+            assert!(redis.contains(wanted), "{wanted} not in {redis}");
+        }
+        let off = err("sources:\n  - { name: c, kind: redis, url: 'redis://h', latency: false, latency_objectives: [{ name: fast, under: 4096us }] }\n");
+        assert!(
+            off.contains("the `latency` statistics of this source are off"),
+            "{off}"
+        );
+        assert!(crate::config::load_str("sources:\n  - { name: c, kind: redis, url: 'redis://h', latency_objectives: [{ name: fast, under: 4096us, series: { command: get } }] }\n").is_ok());
     }
 }

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::bundle::Selection;
-use super::{quote, selector, source_is};
+use super::{eq, quote, selector, source_is};
 use crate::config::{Config, SourceConfig};
 use crate::config_core::objective::Objective;
 use crate::config_core::shape::regex_literal;
@@ -97,7 +97,7 @@ fn objectives(config: &Config) -> Vec<(&SourceConfig, &Objective)> {
 pub fn rules(config: &Config, selection: &Selection) -> Vec<ObjectiveRule> {
     let objectives = objectives(config);
     if objectives.is_empty() {
-        return Vec::new();
+        return latency_rules(config, selection);
     }
     let extra = Some(selection.selector()).filter(|s| !s.is_empty());
     let names: Vec<String> = objectives
@@ -119,6 +119,7 @@ pub fn rules(config: &Config, selection: &Selection) -> Vec<ObjectiveRule> {
     for (source, objective) in &objectives {
         out.extend(per_source(source, objective, extra));
     }
+    out.extend(latency_rules(config, selection));
     out
 }
 
@@ -166,9 +167,38 @@ fn per_source(
             labels: labels.clone(),
         });
     }
-    out.push(burn_alert(source, objective, FAST_BURN, &PAGE, extra));
-    out.push(burn_alert(source, objective, SLOW_BURN, &TICKET, extra));
+    let about = About {
+        source,
+        objective,
+        name: "availability",
+        ratio: ratio_series,
+        what: "its health probes succeed",
+        failing: "of its health probes fail",
+        extra: extra.map(str::to_owned),
+        labelled: false,
+    };
+    out.push(burn_alert(&about, FAST_BURN, &PAGE));
+    out.push(burn_alert(&about, SLOW_BURN, &TICKET));
     out
+}
+
+/// One objective as its alerts describe it.
+struct About<'a> {
+    source: &'a SourceConfig,
+    objective: &'a Objective,
+    /// The `objective` label.
+    name: &'a str,
+    /// The recorded error ratio over a window.
+    ratio: fn(&str) -> String,
+    /// What the target is a share of ("its health probes succeed").
+    what: &'a str,
+    /// What the error ratio is a share of, in the summary ("of its health probes fail").
+    failing: &'a str,
+    /// The selection's selector, if any.
+    extra: Option<String>,
+    /// Whether the recorded ratios carry the `objective` label (a latency objective's do;
+    /// the availability ratios are one set for all sources).
+    labelled: bool,
 }
 
 /// The label that names the objective's source: `source`, or for a template `template`
@@ -181,19 +211,17 @@ fn named(source: &SourceConfig) -> (String, String) {
     (label.to_owned(), source.common.name.clone())
 }
 
-/// `name` for `source`: fires while, for one of the pairs, the error ratio over both the
-/// long and the short window burns the budget `factor` times too fast. The short window
+/// `name` for the objective: fires while, for one of the pairs, the error ratio over both
+/// the long and the short window burns the budget `factor` times too fast. The short window
 /// lets the alert end soon after the errors do.
-fn burn_alert(
-    source: &SourceConfig,
-    objective: &Objective,
-    name: &str,
-    pairs: &[(&str, &str, f64)],
-    extra: Option<&str>,
-) -> ObjectiveRule {
-    let pin = source_is(source);
-    let of = |window: &str| selector(&ratio_series(window), std::slice::from_ref(&pin), extra);
-    let budget = objective.budget();
+fn burn_alert(about: &About<'_>, name: &str, pairs: &[(&str, &str, f64)]) -> ObjectiveRule {
+    let source = about.source;
+    let mut pin = vec![source_is(source)];
+    if about.labelled {
+        pin.push(eq("objective", about.name));
+    }
+    let of = |window: &str| selector(&(about.ratio)(window), &pin, about.extra.as_deref());
+    let budget = about.objective.budget();
     let expr = pairs
         .iter()
         .map(|(long, short, factor)| {
@@ -215,15 +243,17 @@ fn burn_alert(
         true => "{{ $labels.source }}".to_owned(),
         false => super::template_safe(&source.common.name),
     };
-    let target = number(objective.target());
-    let days = objective.window_days();
+    let objective = super::template_safe(about.name);
+    let target = number(about.objective.target());
+    let days = about.objective.window_days();
+    let failing = about.failing;
     let (summary, pace) = match fast {
         true => (
-            format!("{shown} burns its availability budget fast ({{{{ $value | humanizePercentage }}}} of its health probes fail)"),
+            format!("{shown} burns the budget of its {objective} objective fast ({{{{ $value | humanizePercentage }}}} {failing})"),
             "at 14.4 times the sustainable pace over 1 h (and 5 min), or 6 times over 6 h (and 30 min): 2 % or 5 % of the budget gone in that hour or those six",
         ),
         false => (
-            format!("{shown} spends its availability budget faster than it lasts ({{{{ $value | humanizePercentage }}}} of its health probes fail)"),
+            format!("{shown} spends the budget of its {objective} objective faster than it lasts ({{{{ $value | humanizePercentage }}}} {failing})"),
             "at 3 times the sustainable pace over a day (and 2 h), or faster than it lasts over 3 days (and 6 h): no threshold alert fires for failures this sparse",
         ),
     };
@@ -232,14 +262,137 @@ fn burn_alert(
         expr,
         labels: BTreeMap::from([
             ("severity".to_owned(), severity.to_owned()),
-            ("objective".to_owned(), "availability".to_owned()),
+            ("objective".to_owned(), about.name.to_owned()),
             named(source),
         ]),
         annotations: BTreeMap::from([
             ("summary".to_owned(), summary),
-            ("description".to_owned(), format!("The objective of {shown}: {target} % of its health probes succeed over {days} days. Its probes fail {pace}. {} shows what is left of the budget.", BUDGET_LEFT)),
+            ("description".to_owned(), format!("The {objective} objective of {shown}: {target} % of {} over {days} days. It fails {pace}. The budget left is recorded as {}.", about.what, about.budget_series())),
             ("runbook_url".to_owned(), super::style::runbook_url(name)),
         ]),
+    }
+}
+
+impl About<'_> {
+    /// The recorded budget left of this kind of objective.
+    fn budget_series(&self) -> &'static str {
+        match self.name {
+            "availability" => BUDGET_LEFT,
+            _ => LATENCY_BUDGET_LEFT,
+        }
+    }
+}
+
+/// The recorded share of a latency objective's operations over the bound, over `window`.
+pub fn latency_ratio_series(window: &str) -> String {
+    format!("pulse_source:latency_error_ratio:rate{window}")
+}
+
+/// The recorded share of a latency objective's budget left in its window.
+pub const LATENCY_BUDGET_LEFT: &str = "pulse_source:latency_budget_left:ratio";
+
+/// The ways an exporter or a Prometheus may write the bound `v` as an `le` label: the
+/// shortest decimal (`0.004096`), and the exponent forms of small bounds (`8e-06`, `8e-6`).
+fn le_forms(v: f64) -> String {
+    let mut forms = vec![format!("{v}")];
+    let exp = format!("{v:e}");
+    if let Some((mantissa, power)) = exp.split_once('e') {
+        let (sign, digits) = power.strip_prefix('-').map_or(("+", power), |d| ("-", d));
+        forms.push(format!("{mantissa}e{sign}{digits:0>2}"));
+        forms.push(format!(
+            "{mantissa}e{}{digits}",
+            if sign == "-" { "-" } else { "" }
+        ));
+    }
+    forms.dedup();
+    forms.sort();
+    forms.dedup();
+    forms
+        .iter()
+        .map(|f| f.replace('.', "\\\\."))
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
+/// The rules of every latency objective of `config`: per objective, the share of its
+/// operations over the bound recorded over each window (from the classic buckets, or from a
+/// native histogram where Prometheus keeps one), the budget left, and the two burn alerts.
+fn latency_rules(config: &Config, selection: &Selection) -> Vec<ObjectiveRule> {
+    let extra = Some(selection.selector()).filter(|s| !s.is_empty());
+    let by = selection.grouping("instance, source");
+    let mut out = Vec::new();
+    for source in SourceConfig::all(config) {
+        let Some(h) = source.kind.latency_histogram() else {
+            continue;
+        };
+        for o in &source.common.latency_objectives {
+            let mut matchers = vec![source_is(source)];
+            matchers.extend(o.series.iter().map(|(k, v)| eq(k, v)));
+            let bound = o.under.0.as_secs_f64();
+            let base = h.metric.name;
+            let ratio = |window: &str, function: &str| {
+                let of = |metric: &str, more: &[String]| {
+                    let all: Vec<String> = matchers.iter().chain(more).cloned().collect();
+                    format!("{function}({}[{window}])", selector(metric, &all, extra))
+                };
+                let le = format!("le=~\"{}\"", le_forms(bound));
+                format!(
+                    "1 - (\n  sum by ({by}) ({})\n  / sum by ({by}) ({})\n)\nor\n1 - histogram_fraction(0, {}, sum by ({by}) ({}))",
+                    of(&format!("{base}_bucket"), &[le]),
+                    of(&format!("{base}_count"), &[]),
+                    number(bound),
+                    of(base, &[]),
+                )
+            };
+            let objective = o.objective();
+            let labels = BTreeMap::from([("objective".to_owned(), o.name.clone()), named(source)]);
+            for window in WINDOWS {
+                out.push(ObjectiveRule::Record {
+                    record: latency_ratio_series(window),
+                    expr: ratio(window, "rate"),
+                    labels: labels.clone(),
+                });
+            }
+            let days = objective.window_days();
+            out.push(ObjectiveRule::Record {
+                record: LATENCY_BUDGET_LEFT.to_owned(),
+                expr: format!(
+                    "1 - (\n{}\n) / {}",
+                    ratio(&format!("{days}d"), "increase"),
+                    number(objective.budget())
+                ),
+                labels: labels.clone(),
+            });
+            let what = format!(
+                "its operations{} finish under {} ms",
+                shown_series(&o.series),
+                number(bound * 1000.0)
+            );
+            let about = About {
+                source,
+                objective: &objective,
+                name: &o.name,
+                ratio: latency_ratio_series,
+                what: &what,
+                failing: "of its operations are slower than the bound",
+                extra: extra.map(str::to_owned),
+                labelled: true,
+            };
+            out.push(burn_alert(&about, FAST_BURN, &PAGE));
+            out.push(burn_alert(&about, SLOW_BURN, &TICKET));
+        }
+    }
+    out
+}
+
+/// ` (command=get)`: the operations a latency objective picks, for its description.
+fn shown_series(series: &BTreeMap<String, String>) -> String {
+    match series.is_empty() {
+        true => String::new(),
+        false => {
+            let picked: Vec<String> = series.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!(" ({})", super::template_safe(&picked.join(", ")))
+        }
     }
 }
 
@@ -318,5 +471,24 @@ mod tests {
         assert_eq!(number(14.4 * 0.005), "0.072");
         assert_eq!(number(3.0), "3");
         assert_eq!(number(99.5), "99.5");
+    }
+
+    #[test]
+    fn a_latency_objective_records_the_share_over_its_bound_from_either_histogram() {
+        let r = rules_of("sources:\n  - name: cache\n    kind: redis\n    url: redis://h\n    objective: false\n    latency_objectives:\n      - { name: get-fast, series: { command: get }, under: 4096us }\n");
+        let text = serde_yaml::to_string(&r).unwrap();
+        assert!(text.contains("pulse_redis_command_duration_seconds_bucket{source=\"cache\", command=\"get\", le=~\"0\\\\.004096|"), "{text}");
+        assert!(text.contains("histogram_fraction(0, 0.004096, sum by (instance, source) (rate(pulse_redis_command_duration_seconds{source=\"cache\", command=\"get\"}[5m])))"), "{text}");
+        // The default 99 %: a budget of 0.01, 14.4 times over 1 h.
+        let (fast, labels) = alert(&r, FAST_BURN, "cache");
+        assert!(fast.contains("pulse_source:latency_error_ratio:rate1h{source=\"cache\", objective=\"get-fast\"} > 0.144"), "{fast}");
+        assert_eq!(labels["objective"], "get-fast");
+    }
+
+    #[test]
+    fn le_takes_every_form_a_bound_is_written_in() {
+        // Escaped for a PromQL string: `\\.` reads as the regex's literal dot.
+        assert_eq!(le_forms(0.004096), r"0\\.004096|4\\.096e-03|4\\.096e-3");
+        assert_eq!(le_forms(8e-6), r"0\\.000008|8e-06|8e-6");
     }
 }

@@ -47,6 +47,19 @@ use crate::series::sample::Output;
 pub use connect::{Connect, ConnectError};
 use declare::{CheckList, KindReference};
 
+/// A kind's latency histogram, which latency objectives read: its metric, the check that
+/// publishes it, and the bounds of its classic buckets (an objective's `under` is one of
+/// them, so that a bucket counts what is under it).
+#[derive(Debug, Clone, Copy)]
+pub struct LatencyHistogram {
+    /// The histogram.
+    pub metric: &'static Metric,
+    /// The name of the check that publishes it (off, the histogram is absent).
+    pub check: &'static str,
+    /// Its classic buckets' bounds, in seconds, ascending.
+    pub bounds: fn() -> Vec<f64>,
+}
+
 /// The future a run of a check or a health probe returns.
 pub type RunFuture<'a> = Pin<Box<dyn Future<Output = Result<Output, RunError>> + Send + 'a>>;
 
@@ -82,6 +95,9 @@ pub trait Kind: Sized + Send + Sync + 'static {
     /// Interval of this kind's checks when neither the check nor the source sets one
     /// (`None`: `global.interval`).
     const DEFAULT_INTERVAL: Option<Duration> = None;
+    /// The latency histogram a latency objective may be set on (`latency_objectives:`),
+    /// where the kind publishes one (`None`: a latency objective is refused).
+    const LATENCY_HISTOGRAM: Option<LatencyHistogram> = None;
     /// Connection settings: every field of the source but the shared ones and the checks.
     /// Compared on reload: equal settings keep the connections.
     type Settings: fmt::Debug

@@ -154,6 +154,8 @@ pub trait ParsedSource: fmt::Debug + Send + Sync + 'static {
     fn series(&self) -> Vec<Vec<crate::config_core::shape::Series>>;
     /// Records the kind's own rules broken at `path`.
     fn validate(&self, path: &str, errors: &mut Vec<ConfigError>);
+    /// See [`Kind::LATENCY_HISTOGRAM`].
+    fn latency_histogram(&self) -> Option<super::LatencyHistogram>;
     /// See [`Kind::display_endpoint`].
     fn display_endpoint(&self) -> String;
     /// See [`Kind::tls_endpoints`].
@@ -188,6 +190,10 @@ impl<K: Kind> ParsedSource for Parsed<K> {
 
     fn validate(&self, path: &str, errors: &mut Vec<ConfigError>) {
         K::validate(self, path, errors)
+    }
+
+    fn latency_histogram(&self) -> Option<super::LatencyHistogram> {
+        K::LATENCY_HISTOGRAM
     }
 
     fn display_endpoint(&self) -> String {

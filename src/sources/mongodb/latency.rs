@@ -180,10 +180,14 @@ pub(super) fn latency_histogram(stats: &Document) -> Option<HistogramData> {
     // ladder, for every series alike: a sum across collections or shards has every bound.
     // Without a histogram (`histograms: false`) all there is is a count and a sum.
     if stats.get_array("histogram").is_ok() {
-        let classic: Vec<f64> = (1..=21).map(|k| (1u64 << k) as f64 / 1e6).collect();
-        h.rebucket(&classic, 1.0);
+        h.rebucket(&classic_bounds(), 1.0);
     }
     Some(h)
+}
+
+/// The classic buckets' bounds, in seconds: powers of two from 2 µs to about 2 s.
+pub(super) fn classic_bounds() -> Vec<f64> {
+    (1..=21).map(|k| (1u64 << k) as f64 / 1e6).collect()
 }
 
 /// Shards answered at most for one collection (mongos answers `$collStats` once per shard).

@@ -248,6 +248,12 @@ impl Kind for Mongodb {
     type Check = MongodbCheck;
     type Source = MongodbSource;
     const METRICS: &'static [Metric] = METRICS;
+    const LATENCY_HISTOGRAM: Option<crate::sources::LatencyHistogram> =
+        Some(crate::sources::LatencyHistogram {
+            metric: &latency::COLLECTION_LATENCY,
+            check: latency::CHECK,
+            bounds: latency::classic_bounds,
+        });
 
     fn lists() -> Vec<CheckList<MongodbCheck>> {
         vec![

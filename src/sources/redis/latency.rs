@@ -242,7 +242,7 @@ fn parse_histograms(reply: &Value) -> HashMap<String, Latency> {
 /// The classic buckets' bounds (s): doubling from 1 µs to about 1 s, for every command of
 /// every server. Redis lists only the bounds where its count grew, each a little above a
 /// power of two (33, 66, 132 … 2113 µs), so one series' bounds are not another's.
-fn classic_bounds() -> Vec<f64> {
+pub(super) fn classic_bounds() -> Vec<f64> {
     (0..=20).map(|k| f64::from(1u32 << k) / 1e6).collect()
 }
 

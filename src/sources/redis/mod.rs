@@ -113,6 +113,12 @@ impl Kind for Redis {
     type Settings = RedisConfig;
     type Check = RedisCheck;
     type Source = RedisSource;
+    const LATENCY_HISTOGRAM: Option<crate::sources::LatencyHistogram> =
+        Some(crate::sources::LatencyHistogram {
+            metric: &latency::DURATION,
+            check: latency::CHECK,
+            bounds: latency::classic_bounds,
+        });
     const METRICS: &'static [Metric] = &[
         health::MEMORY_USED,
         health::MEMORY_MAX,
