@@ -347,6 +347,8 @@ sources:
       - {{ metric: shape_jobs_total_waiting, command: [ZCOUNT, "{p}:jobs", "-inf", "+inf"], alert: {{ below: 1 }} }}
     heartbeats:
       - {{ hash: "{p}:beats", pool: shape-redis, min_up: 1 }}
+    latency_objectives:
+      - {{ name: all-fast, under: 1048576us }}
   - name: shape-mongo
     kind: mongodb
     url: {MONGO_URL}/{p}
@@ -1481,7 +1483,7 @@ tests:
       - eval_time: 145m
         alertname: PulseObjectiveFastBurn
         exp_alerts:
-          - exp_labels: {{ severity: warning, objective: get-fast, source: cache, instance: a }}
+          - exp_labels: {{ severity: warning, objective: get-fast, source: cache, instance: a, job: pulse-exporter }}
 "#
     );
     promtool_test_rules(dir.path(), &[("latency.test.yml", &tests)], &rules);

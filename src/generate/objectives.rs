@@ -319,12 +319,25 @@ fn le_forms(v: f64) -> String {
 /// native histogram where Prometheus keeps one), the budget left, and the two burn alerts.
 fn latency_rules(config: &Config, selection: &Selection) -> Vec<ObjectiveRule> {
     let extra = Some(selection.selector()).filter(|s| !s.is_empty());
-    let by = selection.grouping("instance, source");
     let mut out = Vec::new();
     for source in SourceConfig::all(config) {
         let Some(h) = source.kind.latency_histogram() else {
             continue;
         };
+        // The picked operations as one, per source and exporter: every label of the
+        // histogram but `source` summed away, the target's and the knobs' kept.
+        let own: Vec<&str> = h
+            .metric
+            .labels
+            .iter()
+            .copied()
+            .filter(|l| *l != "source")
+            .collect();
+        let without = |extra: &[&str]| {
+            let all: Vec<&str> = ["pod"].iter().chain(extra).chain(&own).copied().collect();
+            format!("sum without ({})", all.join(", "))
+        };
+        let (buckets, total) = (without(&["le"]), without(&[]));
         for o in &source.common.latency_objectives {
             let mut matchers = vec![source_is(source)];
             matchers.extend(o.series.iter().map(|(k, v)| eq(k, v)));
@@ -337,7 +350,7 @@ fn latency_rules(config: &Config, selection: &Selection) -> Vec<ObjectiveRule> {
                 };
                 let le = format!("le=~\"{}\"", le_forms(bound));
                 format!(
-                    "1 - (\n  sum by ({by}) ({})\n  / sum by ({by}) ({})\n)\nor\n1 - histogram_fraction(0, {}, sum by ({by}) ({}))",
+                    "1 - (\n  {buckets} ({})\n  / {total} ({})\n)\nor\n1 - histogram_fraction(0, {}, {total} ({}))",
                     of(&format!("{base}_bucket"), &[le]),
                     of(&format!("{base}_count"), &[]),
                     number(bound),
@@ -478,7 +491,13 @@ mod tests {
         let r = rules_of("sources:\n  - name: cache\n    kind: redis\n    url: redis://h\n    objective: false\n    latency_objectives:\n      - { name: get-fast, series: { command: get }, under: 4096us }\n");
         let text = serde_yaml::to_string(&r).unwrap();
         assert!(text.contains("pulse_redis_command_duration_seconds_bucket{source=\"cache\", command=\"get\", le=~\"0\\\\.004096|"), "{text}");
-        assert!(text.contains("histogram_fraction(0, 0.004096, sum by (instance, source) (rate(pulse_redis_command_duration_seconds{source=\"cache\", command=\"get\"}[5m])))"), "{text}");
+        assert!(text.contains("histogram_fraction(0, 0.004096, sum without (pod, command) (rate(pulse_redis_command_duration_seconds{source=\"cache\", command=\"get\"}[5m])))"), "{text}");
+        assert!(
+            text.contains(
+                "sum without (pod, le, command) (rate(pulse_redis_command_duration_seconds_bucket{"
+            ),
+            "{text}"
+        );
         // The default 99 %: a budget of 0.01, 14.4 times over 1 h.
         let (fast, labels) = alert(&r, FAST_BURN, "cache");
         assert!(fast.contains("pulse_source:latency_error_ratio:rate1h{source=\"cache\", objective=\"get-fast\"} > 0.144"), "{fast}");

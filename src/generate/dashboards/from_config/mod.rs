@@ -462,12 +462,7 @@ mod tests {
             .collect();
         assert_eq!(
             rows,
-            [
-                "Sources",
-                "cache (redis)",
-                "db (postgres)",
-                "Objectives: availability of each source"
-            ]
+            ["Sources", "cache (redis)", "db (postgres)", "Objectives"]
         );
     }
 

@@ -12,7 +12,9 @@ use super::super::fields::{
 use super::VAR;
 use crate::config::{Config, SourceConfig};
 use crate::config_core::shape::regex_literal;
-use crate::generate::objectives::{burn_series, BUDGET_LEFT};
+use crate::generate::objectives::{
+    burn_series, latency_ratio_series, BUDGET_LEFT, LATENCY_BUDGET_LEFT,
+};
 use crate::generate::style;
 use crate::generate::{quote, selector};
 
@@ -29,14 +31,37 @@ fn with_objectives(config: &Config) -> Option<String> {
     (!names.is_empty()).then(|| format!("source=~{}", quote(&names.join("|"))))
 }
 
-/// The row, when a source has an objective.
+/// The row, when a source has an objective: availability, then latency.
 pub(super) fn objectives_row(b: &mut Board, config: &Config) {
-    let Some(sources) = with_objectives(config) else {
+    let latency = with_latency_objectives(config);
+    let available = with_objectives(config);
+    if available.is_none() && latency.is_none() {
         return;
-    };
-    let of =
-        |metric: &str| style::fold(&selector(metric, std::slice::from_ref(&sources), Some(VAR)));
-    b.keyed_row("row/objectives", "Objectives: availability of each source");
+    }
+    b.keyed_row("row/objectives", "Objectives");
+    if let Some(sources) = available {
+        availability_panels(b, &sources);
+    }
+    if let Some(sources) = latency {
+        latency_table(b, &sources);
+    }
+}
+
+/// `source=~"…"` of the sources (and templates' targets) with a latency objective.
+fn with_latency_objectives(config: &Config) -> Option<String> {
+    let names: Vec<String> = SourceConfig::all(config)
+        .filter(|s| !s.common.latency_objectives.is_empty())
+        .map(|s| match s.is_template() {
+            false => regex_literal(&s.common.name),
+            true => format!("{}/.+", regex_literal(&s.common.name)),
+        })
+        .collect();
+    (!names.is_empty()).then(|| format!("source=~{}", quote(&names.join("|"))))
+}
+
+/// The availability budget table and the burn rates over time.
+fn availability_panels(b: &mut Board, sources: &str) {
+    let of = |metric: &str| style::fold(&selector(metric, &[sources.to_owned()], Some(VAR)));
     budget_table(b, &of);
     let burn = |window: &str| json!({"expr": of(&burn_series(window)), "legendFormat": format!("{{{{source}}}} over {window}")});
     b.ts(
@@ -53,6 +78,51 @@ pub(super) fn objectives_row(b: &mut Board, config: &Config) {
         "B",
         &[("custom.lineStyle", json!({"fill": "dash", "dash": [10, 10]}))],
     )]);
+}
+
+/// Per latency objective: the budget left, and the share of its operations over the bound
+/// over 1 h and 6 h.
+fn latency_table(b: &mut Board, sources: &str) {
+    let of = |metric: &str| style::fold(&selector(metric, &[sources.to_owned()], Some(VAR)));
+    let exprs = vec![
+        of(LATENCY_BUDGET_LEFT),
+        of(&latency_ratio_series("1h")),
+        of(&latency_ratio_series("6h")),
+    ];
+    b.table(
+        "Latency objectives",
+        "Each latency objective (`latency_objectives:`): the share of its window's error budget left, and the share of its operations slower than its bound over the last hour and six hours. From the generated rules' recorded series: NO DATA until they are loaded.",
+        "short",
+        exprs,
+    )
+    .key("objectives/latency")
+    .size(24, 6)
+    .alerts(&["PulseObjectiveFastBurn", "PulseObjectiveSlowBurn"])
+    .transformations(vec![
+        merge(),
+        organize(
+            &[
+                ("Value #A", "budget left"),
+                ("Value #B", "slow 1h"),
+                ("Value #C", "slow 6h"),
+            ],
+            &["__name__", "job"],
+            &[],
+        ),
+        sort_by("budget left", false),
+    ])
+    .overrides(vec![
+        column(
+            "budget left",
+            &[
+                unit("percentunit"),
+                coloured(steps(&[("red", Value::Null), ("orange", json!(0.25)), ("green", json!(0.5))])),
+                cell("color-background"),
+            ],
+        ),
+        column("slow 1h", &[unit("percentunit")]),
+        column("slow 6h", &[unit("percentunit")]),
+    ]);
 }
 
 /// Per source: the budget left in the window, and the burn rates over 1 h and 6 h.
@@ -116,10 +186,7 @@ mod tests {
         let mut b = Board::keyed("u", "t", "d");
         objectives_row(&mut b, &config);
         let panels = b.panels(&|e| e.to_owned());
-        assert_eq!(
-            panels[0]["title"],
-            "Objectives: availability of each source"
-        );
+        assert_eq!(panels[0]["title"], "Objectives");
         let table = panels[1]["targets"][0]["expr"].as_str().unwrap();
         assert!(
             table.contains(
@@ -139,5 +206,26 @@ mod tests {
         let mut b = Board::keyed("u", "t", "d");
         objectives_row(&mut b, &none);
         assert!(b.panels(&|e| e.to_owned()).is_empty());
+    }
+
+    #[test]
+    fn a_latency_objective_has_a_table_of_its_own() {
+        let config = crate::config::load_str(
+            "sources:\n  - { name: c, kind: redis, url: 'redis://h', objective: false, latency_objectives: [{ name: get-fast, under: 4096us }] }\n",
+        )
+        .unwrap();
+        let mut b = Board::keyed("u", "t", "d");
+        objectives_row(&mut b, &config);
+        let panels = b.panels(&|e| e.to_owned());
+        let titles: Vec<&str> = panels
+            .iter()
+            .map(|p| p["title"].as_str().unwrap())
+            .collect();
+        assert_eq!(titles, ["Objectives", "Latency objectives"]);
+        let expr = panels[1]["targets"][0]["expr"].as_str().unwrap();
+        assert!(
+            expr.contains("pulse_source:latency_budget_left:ratio{source=~\"c\""),
+            "{expr}"
+        );
     }
 }
