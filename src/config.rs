@@ -532,15 +532,9 @@ fn validate_against_histogram(
             format!("the `{}` statistics of this source are off, so {} is not published: turn them on or remove the objective", h.check, h.metric.name),
         ));
     }
+    let usable = h.operation_labels();
     for label in o.series.keys() {
-        if label == "source" || !h.metric.labels.contains(&label.as_str()) {
-            let usable: Vec<&str> = h
-                .metric
-                .labels
-                .iter()
-                .copied()
-                .filter(|l| *l != "source")
-                .collect();
+        if !usable.contains(&label.as_str()) {
             errors.push(ConfigError::new(
                 format!("{path}.series.{label}"),
                 format!(

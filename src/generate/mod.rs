@@ -127,6 +127,18 @@ pub fn source_is(source: &SourceConfig) -> String {
     }
 }
 
+/// `source=~"…"` of `sources`' own series (each configured source by name, each template's
+/// targets by their `NAME/TARGET` sources); None for no source.
+pub fn any_source<'a>(sources: impl Iterator<Item = &'a SourceConfig>) -> Option<String> {
+    let alternatives: Vec<String> = sources
+        .map(|s| match s.is_template() {
+            false => regex_literal(&s.common.name),
+            true => format!("{}/.+", regex_literal(&s.common.name)),
+        })
+        .collect();
+    (!alternatives.is_empty()).then(|| format!("source=~{}", quote(&alternatives.join("|"))))
+}
+
 /// The job `scrape-config` gives a template's targets, which tells its checks' series from a
 /// configured source's of the same metric.
 pub fn template_job(source: &SourceConfig) -> String {

@@ -14,10 +14,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::bundle::Selection;
-use super::{eq, quote, selector, source_is};
+use super::{eq, selector, source_is};
 use crate::config::{Config, SourceConfig};
 use crate::config_core::objective::Objective;
-use crate::config_core::shape::regex_literal;
 use crate::series::own_metrics::{SOURCE_FAILURES, SOURCE_PROBES};
 
 /// The windows an error ratio is recorded over, shortest first: those the alerts pair.
@@ -100,14 +99,7 @@ pub fn rules(config: &Config, selection: &Selection) -> Vec<ObjectiveRule> {
         return latency_rules(config, selection);
     }
     let extra = Some(selection.selector()).filter(|s| !s.is_empty());
-    let names: Vec<String> = objectives
-        .iter()
-        .map(|(s, _)| match s.is_template() {
-            false => regex_literal(&s.common.name),
-            true => format!("{}/.+", regex_literal(&s.common.name)),
-        })
-        .collect();
-    let sources = format!("source=~{}", quote(&names.join("|")));
+    let sources = super::any_source(objectives.iter().map(|(s, _)| *s)).unwrap_or_default();
     let mut out: Vec<ObjectiveRule> = WINDOWS
         .iter()
         .map(|w| ObjectiveRule::Record {
@@ -326,13 +318,7 @@ fn latency_rules(config: &Config, selection: &Selection) -> Vec<ObjectiveRule> {
         };
         // The picked operations as one, per source and exporter: every label of the
         // histogram but `source` summed away, the target's and the knobs' kept.
-        let own: Vec<&str> = h
-            .metric
-            .labels
-            .iter()
-            .copied()
-            .filter(|l| *l != "source")
-            .collect();
+        let own = h.operation_labels();
         let without = |extra: &[&str]| {
             let all: Vec<&str> = ["pod"].iter().chain(extra).chain(&own).copied().collect();
             format!("sum without ({})", all.join(", "))

@@ -18,7 +18,7 @@ use crate::config::{Config, SourceConfig};
 use crate::config_core::display::{Ratio, Threshold, DEFAULT_RATIO_WINDOW};
 use crate::config_core::drop_alert::{promql_duration, DropAlert};
 use crate::config_core::dur_text;
-use crate::config_core::shape::{regex_literal, Series, Shape};
+use crate::config_core::shape::{Series, Shape};
 use crate::series::own_metrics::{CHECK_LAST_SUCCESS, CHECK_SUCCESS, SOURCE_UP};
 
 /// How a copied alert is kept to the sources of the config it was generated from.
@@ -151,16 +151,9 @@ fn joined(mut rule: Rule, on: &str, scope: &str) -> Rule {
 /// so it carries each of them, kept to the config's sources and template targets: each
 /// configured source by name, each template's targets by their `NAME/TARGET` sources.
 fn source_alerts(config: &Config, selection: &Selection, renderings: &mut Renderings) -> Vec<Rule> {
-    let alternatives: Vec<String> = SourceConfig::all(config)
-        .map(|s| match s.is_template() {
-            false => regex_literal(&s.common.name),
-            true => format!("{}/.+", regex_literal(&s.common.name)),
-        })
-        .collect();
-    if alternatives.is_empty() {
+    let Some(matcher) = super::any_source(SourceConfig::all(config)) else {
         return Vec::new();
-    }
-    let matcher = format!("source=~{}", super::quote(&alternatives.join("|")));
+    };
     renderings
         .of(&selection.and(&matcher))
         .group(SOURCES)

@@ -60,6 +60,18 @@ pub struct LatencyHistogram {
     pub bounds: fn() -> Vec<f64>,
 }
 
+impl LatencyHistogram {
+    /// Its labels but `source`: those an objective may pick operations by, and sums away.
+    pub fn operation_labels(&self) -> Vec<&'static str> {
+        self.metric
+            .labels
+            .iter()
+            .copied()
+            .filter(|l| *l != "source")
+            .collect()
+    }
+}
+
 /// The future a run of a check or a health probe returns.
 pub type RunFuture<'a> = Pin<Box<dyn Future<Output = Result<Output, RunError>> + Send + 'a>>;
 

@@ -154,7 +154,10 @@ impl Declared {
 /// When the bundle has no such alert or it compares with no number: a bundled board names
 /// only declared alerts, which the unit tests render.
 pub fn bound(name: &str) -> f64 {
-    Declared::of(&Selection::default())
+    // Rendered and parsed once: every board that draws a bound reads the same text.
+    static COMMITTED: std::sync::LazyLock<Declared> =
+        std::sync::LazyLock::new(|| Declared::of(&Selection::default()));
+    COMMITTED
         .get(name)
         .and_then(Alert::bound)
         .unwrap_or_else(|| panic!("the bundle declares {name} with a numeric bound"))

@@ -11,24 +11,16 @@ use super::super::fields::{
 };
 use super::VAR;
 use crate::config::{Config, SourceConfig};
-use crate::config_core::shape::regex_literal;
 use crate::generate::objectives::{
     burn_series, latency_ratio_series, BUDGET_LEFT, LATENCY_BUDGET_LEFT,
 };
 use crate::generate::style;
-use crate::generate::{quote, selector};
+use crate::generate::{any_source, selector};
 
-/// `source=~"…"` of the sources (and templates' targets) with an objective; None when no
-/// source has one.
+/// `source=~"…"` of the sources (and templates' targets) with an availability objective;
+/// None when no source has one.
 fn with_objectives(config: &Config) -> Option<String> {
-    let names: Vec<String> = SourceConfig::all(config)
-        .filter(|s| s.common.objective.on().is_some())
-        .map(|s| match s.is_template() {
-            false => regex_literal(&s.common.name),
-            true => format!("{}/.+", regex_literal(&s.common.name)),
-        })
-        .collect();
-    (!names.is_empty()).then(|| format!("source=~{}", quote(&names.join("|"))))
+    any_source(SourceConfig::all(config).filter(|s| s.common.objective.on().is_some()))
 }
 
 /// The row, when a source has an objective: availability, then latency.
@@ -49,14 +41,7 @@ pub(super) fn objectives_row(b: &mut Board, config: &Config) {
 
 /// `source=~"…"` of the sources (and templates' targets) with a latency objective.
 fn with_latency_objectives(config: &Config) -> Option<String> {
-    let names: Vec<String> = SourceConfig::all(config)
-        .filter(|s| !s.common.latency_objectives.is_empty())
-        .map(|s| match s.is_template() {
-            false => regex_literal(&s.common.name),
-            true => format!("{}/.+", regex_literal(&s.common.name)),
-        })
-        .collect();
-    (!names.is_empty()).then(|| format!("source=~{}", quote(&names.join("|"))))
+    any_source(SourceConfig::all(config).filter(|s| !s.common.latency_objectives.is_empty()))
 }
 
 /// The availability budget table and the burn rates over time.
@@ -112,17 +97,26 @@ fn latency_table(b: &mut Board, sources: &str) {
         sort_by("budget left", false),
     ])
     .overrides(vec![
-        column(
-            "budget left",
-            &[
-                unit("percentunit"),
-                coloured(steps(&[("red", Value::Null), ("orange", json!(0.25)), ("green", json!(0.5))])),
-                cell("color-background"),
-            ],
-        ),
+        budget_left_column(),
         column("slow 1h", &[unit("percentunit")]),
         column("slow 6h", &[unit("percentunit")]),
     ]);
+}
+
+/// The share of a budget left: red under a quarter, orange under half.
+fn budget_left_column() -> Value {
+    column(
+        "budget left",
+        &[
+            unit("percentunit"),
+            coloured(steps(&[
+                ("red", Value::Null),
+                ("orange", json!(0.25)),
+                ("green", json!(0.5)),
+            ])),
+            cell("color-background"),
+        ],
+    )
 }
 
 /// Per source: the budget left in the window, and the burn rates over 1 h and 6 h.
@@ -160,14 +154,7 @@ fn budget_table(b: &mut Board, of: &dyn Fn(&str) -> String) {
         sort_by("budget left", false),
     ])
     .overrides(vec![
-        column(
-            "budget left",
-            &[
-                unit("percentunit"),
-                coloured(steps(&[("red", Value::Null), ("orange", json!(0.25)), ("green", json!(0.5))])),
-                cell("color-background"),
-            ],
-        ),
+        budget_left_column(),
         column("burn 1h", &[unit("none"), coloured(burning.clone()), cell("color-text")]),
         column("burn 6h", &[unit("none"), coloured(burning), cell("color-text")]),
     ]);
