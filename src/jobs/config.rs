@@ -8,6 +8,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::config_core::names::{is_label_name, is_object_name};
+use crate::config_core::objective::{Objective, DEFAULT_JOB_TARGET};
+use crate::config_core::switch::Switch;
 use crate::config_core::{ConfigError, Dur, FieldSet, Split, TimeZone};
 use crate::jobs::schedule::Schedule;
 
@@ -69,6 +71,12 @@ pub struct ScheduleConfig {
     /// Labels added to every series of the job (e.g. `team: data`), for routing its alerts.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// The job's objective: the share of its due runs that must finish well and on time
+    /// (default 95 % over 28 days: one run in twenty may fail or be missed), `{ target: 99,
+    /// window: 7d }` to change it, `false` for none. Rules from `pulse-exporter rules`
+    /// (docs/objectives.md).
+    #[serde(default)]
+    pub objective: Switch<Objective>,
 }
 
 impl FieldSet for ScheduleConfig {
@@ -79,6 +87,7 @@ impl FieldSet for ScheduleConfig {
         "grace",
         "max_runtime",
         "labels",
+        "objective",
     ];
 }
 
@@ -207,6 +216,8 @@ pub struct JobSpec {
     pub token: Option<String>,
     /// The key that made it, for a job not declared.
     pub key: Option<String>,
+    /// Its objective, with the jobs' default target filled in; `None` when turned off.
+    pub objective: Option<Objective>,
 }
 
 /// A ping key with defaults applied.
@@ -248,14 +259,9 @@ pub fn is_job_name(name: &str) -> bool {
     is_object_name(name) && !name.contains(':')
 }
 
-/// Reads `every`/`cron`/`timezone`/`grace`/`max_runtime`/`labels` at `path`.
-fn schedule_of(
-    path: &str,
-    f: &ScheduleConfig,
-    zone: Option<&TimeZone>,
-    errors: &mut Vec<ConfigError>,
-) -> Option<(Schedule, Duration, Option<Duration>)> {
-    for label in f.labels.keys() {
+/// Errors at `path.labels` for a label Prometheus refuses or the job series hold already.
+fn validate_labels(path: &str, labels: &BTreeMap<String, String>, errors: &mut Vec<ConfigError>) {
+    for label in labels.keys() {
         if !is_label_name(label) {
             errors.push(ConfigError::new(
                 format!("{path}.labels"),
@@ -268,6 +274,17 @@ fn schedule_of(
             ));
         }
     }
+}
+
+/// Reads `every`/`cron`/`timezone`/`grace`/`max_runtime`/`labels`/`objective` at `path`
+/// into a job without a name, token or key.
+fn schedule_of(
+    path: &str,
+    f: &ScheduleConfig,
+    zone: Option<&TimeZone>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<JobSpec> {
+    validate_labels(path, &f.labels, errors);
     let tz = f.timezone.as_ref().or(zone).map_or(chrono_tz::UTC, |z| z.0);
     let schedule = match (f.every, f.cron.as_deref()) {
         (Some(_), Some(_)) => {
@@ -316,7 +333,23 @@ fn schedule_of(
             "must be longer than 0s: leave it out for no bound",
         ));
     }
-    Some((schedule, grace, max_runtime))
+    let objective = f.objective.on().map(|o| {
+        o.validate(&format!("{path}.objective"), errors);
+        Objective {
+            target: Some(o.target.unwrap_or(DEFAULT_JOB_TARGET)),
+            window: o.window,
+        }
+    });
+    Some(JobSpec {
+        name: String::new(),
+        schedule,
+        grace,
+        max_runtime,
+        labels: f.labels.clone(),
+        token: None,
+        key: None,
+        objective,
+    })
 }
 
 /// Reads the three top-level keys (each may be absent) into a [`JobsConfig`], recording every
@@ -428,15 +461,11 @@ fn parse_jobs(
             token_fits(&format!("{path}.token"), t, errors);
             tokens.push((format!("{path}.token"), t.clone()));
         }
-        if let Some((when, grace, max_runtime)) = schedule_of(&path, &schedule, zone, errors) {
+        if let Some(spec) = schedule_of(&path, &schedule, zone, errors) {
             out.push(JobSpec {
                 name: job.name,
-                schedule: when,
-                grace,
-                max_runtime,
-                labels: schedule.labels,
                 token: job.token,
-                key: None,
+                ..spec
             });
         }
     }
@@ -481,17 +510,12 @@ fn parse_keys(
                 format!("must be 1 to {MAX_KEY_JOBS}"),
             ));
         }
-        if let Some((when, grace, max_runtime)) = schedule_of(&path, &schedule, zone, errors) {
+        if let Some(spec) = schedule_of(&path, &schedule, zone, errors) {
             crate::secrets::register(&k.key);
             out.push(KeySpec {
                 job: JobSpec {
-                    name: String::new(),
-                    schedule: when,
-                    grace,
-                    max_runtime,
-                    labels: schedule.labels,
-                    token: None,
                     key: Some(k.name.clone()),
+                    ..spec
                 },
                 name: k.name,
                 key: k.key,

@@ -27,6 +27,7 @@ pub const SECTION: Section = Section {
         JOB_MAX_RUNTIME,
         JOB_FAILING,
         JOB_RUNS,
+        JOB_MISSED,
         JOB_DURATION,
         JOB_STORE_UP,
     ],
@@ -129,6 +130,14 @@ pub const JOB_RUNS: Metric = Metric::counter(
 )
 .doc("Finished runs by `outcome` (`success`, `failure`), counted once per run id, across every replica (the count is kept in the store).");
 
+/// `pulse_job_missed_runs_total`.
+pub const JOB_MISSED: Metric = Metric::counter(
+    "pulse_job_missed_runs_total",
+    "Due times the job let pass: no run finished by the deadline.",
+    &["job_name"],
+)
+.doc("Due times whose deadline passed with no run finished: one per due time a silence spans (a job due hourly and silent for three hours missed three), counted as the deadlines pass, the same on every replica (computed from the store's state and the clock). With `pulse_job_runs_total`, what the job's objective counts: a run that failed or a due time missed spends its budget. A cron job's silence counts at most 1440 due times.");
+
 /// `pulse_job_duration_seconds`.
 pub const JOB_DURATION: Metric = Metric::histogram(
     "pulse_job_duration_seconds",
@@ -150,8 +159,8 @@ pub const JOB_STORE_UP: Metric = Metric::gauge(
 )
 .doc("Whether the last read of `job_store:` (`store` is `redis`, `postgres` or `memory`) succeeded; while 0, pings are refused with 503 and the values published are those of the last read. Present when jobs are configured.");
 
-/// The series of one job.
-pub fn job_families(job: &JobSpec, state: Option<&JobState>) -> Vec<Family> {
+/// The series of one job, as of `now` (Unix seconds).
+pub fn job_families(job: &JobSpec, state: Option<&JobState>, now: f64) -> Vec<Family> {
     let mut out = Output::default();
     let name = job.name.as_str();
     let key = job.key.as_deref().unwrap_or("");
@@ -182,6 +191,7 @@ pub fn job_families(job: &JobSpec, state: Option<&JobState>) -> Vec<Family> {
         out.add(&JOB_FAILING, &[name], if s.failing() { 1.0 } else { 0.0 });
         out.add(&JOB_RUNS, &[name, "success"], s.successes as f64);
         out.add(&JOB_RUNS, &[name, "failure"], s.failures as f64);
+        out.add(&JOB_MISSED, &[name], s.missed_by(job, now) as f64);
         if s.durations.count > 0 {
             let d = &s.durations;
             out.add_histogram(
@@ -216,6 +226,7 @@ mod tests {
             labels: [("team".to_owned(), "data".to_owned())].into(),
             token: None,
             key: None,
+            objective: None,
         }
     }
 
@@ -225,7 +236,7 @@ mod tests {
 
     #[test]
     fn a_job_not_read_yet_has_its_info_only() {
-        let families = job_families(&spec(), None);
+        let families = job_families(&spec(), None, 0.0);
         assert_eq!(names(&families), ["pulse_job_info"]);
         let labels = &families[0].samples[0].labels;
         assert!(labels.contains(&("schedule".into(), "every 1h".into())));
@@ -238,7 +249,7 @@ mod tests {
     #[test]
     fn only_what_happened_is_published_and_every_series_carries_the_jobs_labels() {
         let mut state = JobState::new(0.0);
-        let families = job_families(&spec(), Some(&state));
+        let families = job_families(&spec(), Some(&state), 0.0);
         // Never started, never finished: no last times, no exit code, no duration.
         assert_eq!(
             names(&families),
@@ -247,7 +258,8 @@ mod tests {
                 "pulse_job_deadline_timestamp_seconds",
                 "pulse_job_running",
                 "pulse_job_failing",
-                "pulse_job_runs_total"
+                "pulse_job_runs_total",
+                "pulse_job_missed_runs_total"
             ]
         );
         let ping = |signal, at| Ping {
@@ -260,7 +272,9 @@ mod tests {
         state.apply(&ping(Signal::Fail(Some(2)), 15.0), Duration::from_secs(60));
         let mut with_max = spec();
         with_max.max_runtime = Some(Duration::from_secs(600));
-        let families = job_families(&with_max, Some(&state));
+        // Two and a half hours after the failed run at 15 s: its next two deadlines (1 h 1 min
+        // and 2 h 1 min after it) passed with no run.
+        let families = job_families(&with_max, Some(&state), 15.0 + 9000.0);
         let value = |name: &str| {
             families
                 .iter()
@@ -272,6 +286,7 @@ mod tests {
         assert_eq!(value("pulse_job_failing"), Some(1.0));
         assert_eq!(value("pulse_job_max_runtime_seconds"), Some(600.0));
         assert_eq!(value("pulse_job_running_since_timestamp_seconds"), None);
+        assert_eq!(value("pulse_job_missed_runs_total"), Some(2.0));
         let runs = families
             .iter()
             .find(|f| f.name == "pulse_job_runs_total")

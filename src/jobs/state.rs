@@ -21,6 +21,11 @@ pub const MAX_RUN_ID: usize = 64;
 /// Most bytes of a run's log tail kept.
 pub const MAX_LOG: usize = 4096;
 
+/// Most due times of a cron schedule one silence counts as missed (a day of a job due every
+/// minute; four years of a daily one): each is a step through the schedule, made at every
+/// publication. A period's are counted without stepping, and without bound.
+pub const MAX_MISSED_STEPS: u64 = 1440;
+
 /// How long a run with no `max_runtime` stays in flight without an end ping before the next
 /// finished run forgets it (a run whose process was killed never sends one).
 pub const ABANDON_AFTER: Duration = Duration::from_secs(86_400);
@@ -93,6 +98,9 @@ pub struct JobState {
     pub successes: u64,
     /// Runs that failed.
     pub failures: u64,
+    /// Due times whose deadline passed with no run finished, counted up to the last
+    /// finished run (those since are counted at publication, [`JobState::missed_by`]).
+    pub missed: u64,
     /// Runs in flight, oldest first.
     pub running: Vec<Run>,
     /// Ids of the runs that finished most recently.
@@ -201,6 +209,60 @@ impl JobState {
         Applied::Counted
     }
 
+    /// Takes a finish or start `ping` of `job` as [`JobState::apply`] does, first counting the
+    /// due times a finish comes after as missed.
+    pub fn apply_for(&mut self, job: &JobSpec, ping: &Ping, abandon_after: Duration) -> Applied {
+        let missed = match ping.signal {
+            Signal::Start => 0,
+            Signal::Success | Signal::Fail(_) => self.missed_since_finish(job, ping.at),
+        };
+        let applied = self.apply(ping, abandon_after);
+        if applied == Applied::Counted {
+            self.missed += missed;
+        }
+        applied
+    }
+
+    /// Runs missed as of `now`: those counted up to the last finished run and the due times
+    /// whose deadline has passed since. Every replica computes the same from the stored state.
+    pub fn missed_by(&self, job: &JobSpec, now: f64) -> u64 {
+        self.missed + self.missed_since_finish(job, now)
+    }
+
+    /// The due times after the last finished run (or the first sight of the job) whose
+    /// deadline passed before `now`: the first deadline as [`JobState::deadline`] gives it (a
+    /// run in flight within `max_runtime` holds it off), then each next due time plus grace.
+    fn missed_since_finish(&self, job: &JobSpec, now: f64) -> u64 {
+        let Some(first) = self.deadline(job) else {
+            return 0;
+        };
+        if now <= first {
+            return 0;
+        }
+        let anchor = self.last_finish().unwrap_or(self.first_seen);
+        let grace = job.grace.as_secs_f64();
+        let Some(mut due) = to_time(anchor).and_then(|a| job.schedule.next_due(a)) else {
+            return 1;
+        };
+        if let crate::jobs::schedule::Schedule::Every(period) = &job.schedule {
+            // Due at anchor + k·period: the k ≥ 2 whose deadline has passed, without stepping.
+            let period = period.as_secs_f64();
+            let later = ((now - grace - seconds(due)) / period).ceil() - 1.0;
+            return 1 + later.max(0.0) as u64;
+        }
+        let mut missed = 1;
+        while missed < MAX_MISSED_STEPS {
+            match job.schedule.next_due(due) {
+                Some(next) if seconds(next) + grace < now => {
+                    missed += 1;
+                    due = next;
+                }
+                _ => break,
+            }
+        }
+        missed
+    }
+
     /// When the last run finished, either way.
     pub fn last_finish(&self) -> Option<f64> {
         match (self.last_success, self.last_failure) {
@@ -280,6 +342,7 @@ mod tests {
             labels: BTreeMap::new(),
             token: None,
             key: None,
+            objective: None,
         }
     }
 
@@ -338,6 +401,56 @@ mod tests {
         // A state stored before durations were kept reads with none.
         let old: JobState = serde_json::from_str(r#"{"first_seen": 5.0, "starts": 2}"#).unwrap();
         assert_eq!(old.durations.count, 0);
+    }
+
+    #[test]
+    fn each_due_time_a_silence_spans_is_missed_once_whatever_the_schedule() {
+        let hourly = job(Schedule::Every(Duration::from_secs(3600)), 60, None);
+        let cron = job(
+            Schedule::cron("0 * * * *", chrono_tz::UTC).unwrap(),
+            60,
+            None,
+        );
+        for j in [&hourly, &cron] {
+            let mut s = JobState::new(0.0);
+            let at = |s: &JobState, now: f64| s.missed_by(j, now);
+            // Due at 1 h, 2 h, 3 h; late 1 min after each.
+            assert_eq!(at(&s, 3660.0), 0, "not yet past the first deadline");
+            assert_eq!(at(&s, 3661.0), 1);
+            assert_eq!(at(&s, 7261.0), 2);
+            assert_eq!(at(&s, 10_000.0), 2);
+            // The late run comes: the two stay counted, the next due time counts from it.
+            s.apply_for(j, &ping(Signal::Success, Some("r1"), 10_000.0), DAY);
+            assert_eq!((s.missed, at(&s, 10_001.0)), (2, 2));
+            // Its end sent twice is one run: nothing missed again.
+            s.apply_for(j, &ping(Signal::Success, Some("r1"), 10_050.0), DAY);
+            assert_eq!(s.missed, 2);
+            assert_eq!(at(&s, 13_661.0), 3, "{}", j.schedule.describe());
+            // A start is not a finish: it counts nothing.
+            s.apply_for(j, &ping(Signal::Start, None, 20_000.0), DAY);
+            assert_eq!(s.missed, 2);
+        }
+    }
+
+    #[test]
+    fn a_run_in_flight_within_max_runtime_holds_the_miss_off_and_a_long_silence_is_bounded() {
+        let bounded = job(Schedule::Every(Duration::from_secs(3600)), 60, Some(7200));
+        let mut s = JobState::new(0.0);
+        s.apply_for(&bounded, &ping(Signal::Start, None, 3000.0), DAY);
+        assert_eq!(s.missed_by(&bounded, 9000.0), 0, "running until 10 200");
+        assert_eq!(
+            s.missed_by(&bounded, 10_201.0),
+            2,
+            "then 1 h 1 min and 2 h 1 min passed"
+        );
+        // A cron job due every minute, silent for two days: one day's worth is counted.
+        let minutely = job(
+            Schedule::cron("* * * * *", chrono_tz::UTC).unwrap(),
+            0,
+            None,
+        );
+        let s = JobState::new(0.0);
+        assert_eq!(s.missed_by(&minutely, 2.0 * 86_400.0), MAX_MISSED_STEPS);
     }
 
     #[test]

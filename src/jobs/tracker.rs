@@ -317,8 +317,9 @@ impl JobTracker {
             own.add(&JOB_STORE_UP, &[self.backend().describe()], up);
             families.extend(own.families);
         }
+        let now = unix_now();
         for (spec, state) in self.jobs() {
-            families.extend(job_families(&spec, state.as_ref()));
+            families.extend(job_families(&spec, state.as_ref(), now));
         }
         (self.published)(families);
     }
@@ -432,7 +433,7 @@ impl JobTracker {
             if state.key.is_none() {
                 state.key = made_by.clone();
             }
-            state.apply(&ping, abandon)
+            state.apply_for(&spec, &ping, abandon)
         });
         match backend.within(timeout, update).await {
             Ok(None) => {

@@ -553,6 +553,7 @@ mod tests {
             labels: Default::default(),
             token: None,
             key: None,
+            objective: None,
         };
         let now = crate::series::sample::unix_now();
         let mut failed = JobState::new(now - 10.0);
@@ -695,6 +696,7 @@ mod tests {
             labels: Default::default(),
             token: None,
             key: None,
+            objective: None,
         };
         let jobs_only = page(&[], &[(job, None)]);
         assert!(

@@ -115,6 +115,12 @@ pub struct EventWindow {
     read_by_type: BTreeMap<Arc<str>, u64>,
     /// When the first listing was made: the events created since are the ones counted by type.
     count_from: Option<i64>,
+    /// Events created since the first listing that Stripe gave up on: a counter, the delivery
+    /// objective's spent events against `read_by_type`'s.
+    abandoned_total: u64,
+    /// Those counted, with their creation time (until Stripe no longer lists them), so that
+    /// one acknowledged and found again by a re-check is not counted twice.
+    abandoned_counted: HashMap<String, i64>,
 }
 
 impl EventWindow {
@@ -124,6 +130,8 @@ impl EventWindow {
         let retention_start = now - RETENTION;
         self.per_minute = self.per_minute.split_off(&window_start.div_euclid(60));
         self.undelivered.retain(|_, u| u.created >= retention_start);
+        self.abandoned_counted
+            .retain(|_, created| *created >= retention_start);
         self.gaps.retain(|g| g.after_created >= window_start);
         if self.undelivered.is_empty() {
             self.overflow = false;
@@ -338,10 +346,21 @@ impl EventWindow {
 
     /// Marks the undelivered events Stripe gave up on, and forgets those acknowledged.
     pub fn give_up(&mut self, rule: GiveUp, acknowledged: &Acknowledged) {
-        for u in self.undelivered.values_mut() {
+        for (id, u) in self.undelivered.iter_mut() {
             let stopped = rule.endpoint_stopped.is_some_and(|s| u.created <= s);
-            if u.created <= rule.horizon || stopped {
-                u.abandoned = true;
+            if u.abandoned || !(u.created <= rule.horizon || stopped) {
+                continue;
+            }
+            u.abandoned = true;
+            // Events older than the first listing are history, as in `read_by_type`; past
+            // the bound, one is counted without being remembered.
+            let since_start = self.count_from.is_some_and(|from| u.created >= from);
+            let known = self.abandoned_counted.contains_key(id);
+            if since_start && !known {
+                self.abandoned_total += 1;
+                if self.abandoned_counted.len() < MAX_UNDELIVERED {
+                    self.abandoned_counted.insert(id.clone(), u.created);
+                }
             }
         }
         self.undelivered
@@ -415,6 +434,11 @@ impl EventWindow {
             out.insert(&**kind, *n);
         }
         out
+    }
+
+    /// Events created since the first listing that Stripe gave up on, each counted once.
+    pub fn abandoned_total(&self) -> u64 {
+        self.abandoned_total
     }
 
     /// Events counted in the window starting at `window_start` (to the minute).
@@ -818,6 +842,49 @@ mod tests {
         assert_eq!(count(&log), (0, 1));
         log.prune(now + RETENTION, now + RETENTION - 1000);
         assert_eq!(count(&log), (0, 0));
+    }
+
+    #[test]
+    fn an_event_given_up_on_since_the_start_is_counted_once_whatever_follows() {
+        let mut log = EventWindow::default();
+        let (start, first) = (T - 5000, T);
+        // At the first listing, evt_0 is history (created before it); evt_1 comes after.
+        log.apply_top(&Top::Since(start), vec![at(0, T - 10, 1)], false, first);
+        let now = T + 1000;
+        let fresh = at(1, T + 100, 1);
+        log.apply_top(&newer(0), vec![fresh.clone()], false, now);
+        first_recheck(&mut log, now, start, vec![fresh.clone(), at(0, T - 10, 1)]);
+        let past_horizon = GiveUp {
+            horizon: now,
+            endpoint_stopped: None,
+        };
+        log.give_up(past_horizon, &Acknowledged::default());
+        assert_eq!(log.abandoned_total(), 1, "history is not counted");
+        log.give_up(past_horizon, &Acknowledged::default());
+        assert_eq!(log.abandoned_total(), 1, "still abandoned: once");
+        // Acknowledged (dealt with), then listed again by a re-check: counted once still.
+        let ack = Acknowledged {
+            before: Some(now),
+            events: HashSet::new(),
+        };
+        log.give_up(past_horizon, &ack);
+        // (A re-check from an older undelivered event covers it.)
+        let older = Recheck {
+            floor: start,
+            below: None,
+            whole_retention: false,
+        };
+        log.apply_recheck(&older, vec![fresh.clone()], false);
+        log.give_up(past_horizon, &Acknowledged::default());
+        assert_eq!(log.abandoned_total(), 1);
+        // A second event given up on counts; a resend delivering it uncounts nothing.
+        let second = at(2, T + 200, 1);
+        log.apply_top(&newer(1), vec![second.clone()], false, now + 120);
+        log.give_up(past_horizon, &Acknowledged::default());
+        assert_eq!(log.abandoned_total(), 2);
+        log.apply_recheck(&older, Vec::new(), false);
+        assert_eq!(log.by_type(i64::MAX).len(), 0, "delivered after all");
+        assert_eq!(log.abandoned_total(), 2);
     }
 
     #[test]

@@ -13,8 +13,8 @@ use super::endpoints::StoppedEndpoints;
 use super::event_window::EventWindow;
 use super::listing::{parse_events, Acknowledged, Event, GiveUp, Top};
 use super::metrics::{
-    account_label, ABANDONED, EVENTS, EVENTS_READ, LOOKBACK, OLDEST_ABANDONED, OLDEST_UNDELIVERED,
-    STUCK, TRUNCATED, UNDELIVERED,
+    account_label, ABANDONED, EVENTS, EVENTS_ABANDONED, EVENTS_READ, LOOKBACK, OLDEST_ABANDONED,
+    OLDEST_UNDELIVERED, STUCK, TRUNCATED, UNDELIVERED,
 };
 use crate::series::run_error::{Reason, RunError};
 use crate::series::sample::Output;
@@ -165,6 +165,7 @@ impl EventsProbe {
         for (kind, n) in log.read_by_type() {
             out.add(&EVENTS_READ, &[&self.source, account, kind], n as f64);
         }
+        out.add(&EVENTS_ABANDONED, &labels, log.abandoned_total() as f64);
         out.add(&LOOKBACK, &labels, self.lookback.as_secs_f64());
         for (listing, cut) in [
             ("events", !log.complete(window_start)),

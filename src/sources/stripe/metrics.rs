@@ -19,6 +19,7 @@ pub const METRICS: &[Metric] = &[
     OLDEST_ABANDONED,
     EVENTS,
     EVENTS_READ,
+    EVENTS_ABANDONED,
     LOOKBACK,
     TRUNCATED,
 ];
@@ -86,6 +87,13 @@ pub(super) const EVENTS_READ: Metric = Metric::counter(
 )
 .doc("Events created since the exporter's first listing, by type, each counted once (older events, read at a start, are not counted: they would show as a burst). `increase(…[1h])` is the hour's events of a type: payments succeeded against failed for PulseStripePaymentsFailing and the `payments` business signal. The four payment outcomes (`payment_intent.succeeded`, `payment_intent.payment_failed`, `invoice.paid`, `invoice.payment_failed`) are always present; other types appear when first read.")
 .changes("as events of the type are created and read", "only to 0 at a restart");
+pub(super) const EVENTS_ABANDONED: Metric = Metric::counter(
+    "pulse_stripe_events_abandoned_total",
+    "Events created since the exporter started that Stripe gave up delivering to every endpoint, each counted once.",
+    &["source", "account"],
+)
+.doc("Events created since the exporter's first listing that Stripe stopped retrying before every webhook endpoint had them (past `retry_horizon`, or an endpoint disabled or deleted), each counted once, when it is given up; an acknowledgement or a later resend does not uncount it. Against `pulse_stripe_events_read_total`, what the delivery objective counts (`delivery_objective:`, docs/objectives.md).")
+.changes("as events are given up", "only to 0 at a restart");
 pub(super) const LOOKBACK: Metric = Metric::gauge(
     "pulse_stripe_lookback_seconds",
     "The lookback window the event counts cover.",
