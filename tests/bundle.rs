@@ -1179,6 +1179,28 @@ async fn one_cause_notifies_once_the_inhibitions_silence_what_it_explains() {
             ("objective", "availability"),
             ("severity", "warning"),
         ]),
+        // A job late now explains the fast burn of its objective; the ticket of its slow
+        // burn, a habit, stays.
+        alert(&[
+            ("alertname", "PulseJobLate"),
+            i,
+            ("job_name", "rollup"),
+            ("severity", "warning"),
+        ]),
+        alert(&[
+            ("alertname", "PulseObjectiveFastBurn"),
+            i,
+            ("job_name", "rollup"),
+            ("objective", "runs"),
+            ("severity", "warning"),
+        ]),
+        alert(&[
+            ("alertname", "PulseObjectiveSlowBurn"),
+            i,
+            ("job_name", "rollup"),
+            ("objective", "runs"),
+            ("severity", "warning"),
+        ]),
         // Signups falling while a source of the exporter is down may be unread: inhibited.
         // Payments failing on an exporter whose sources are all up are the business itself.
         alert(&[
@@ -1216,6 +1238,7 @@ async fn one_cause_notifies_once_the_inhibitions_silence_what_it_explains() {
         "PulseBusinessSignalLow pulse:7857",
         "PulseObjectiveFastBurn pulse:7857",
         "PulseObjectiveSlowBurn pulse:7857",
+        "PulseObjectiveFastBurn pulse:7857 job rollup",
     ]
     .into_iter()
     .map(String::from)
@@ -1239,10 +1262,12 @@ async fn one_cause_notifies_once_the_inhibitions_silence_what_it_explains() {
                     .is_some_and(|b| !b.is_empty())
             })
             .map(|a| {
+                let job = a["labels"]["job_name"].as_str();
                 format!(
-                    "{} {}",
+                    "{} {}{}",
                     a["labels"]["alertname"].as_str().unwrap(),
-                    a["labels"]["instance"].as_str().unwrap()
+                    a["labels"]["instance"].as_str().unwrap(),
+                    job.map(|j| format!(" job {j}")).unwrap_or_default()
                 )
             })
             .collect();

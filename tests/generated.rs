@@ -1488,3 +1488,154 @@ tests:
     );
     promtool_test_rules(dir.path(), &[("latency.test.yml", &tests)], &rules);
 }
+
+/// The minute-by-minute values of a counter that `step` raises at each minute up to `minutes`.
+fn counter_values(minutes: u32, step: impl Fn(u32) -> f64) -> String {
+    let mut total = 0.0;
+    let mut out = Vec::new();
+    for minute in 0..=minutes {
+        total += step(minute);
+        out.push(format!("{total}"));
+    }
+    out.join(" ")
+}
+
+/// A job's objective (95 % of its due runs finish well and on time) against the shapes that
+/// decide whether it helps: a job due every 5 minutes failing one run in five opens the ticket
+/// and never pages; one failing one run in fifty stays quiet; one that stops running (every
+/// due time missed) burns fast, as a warning (its threshold alerts page); an exporter restart
+/// (counters back to 0) changes none of it. Each run is a step at its minute, as published.
+#[test]
+fn a_job_failing_one_run_in_five_tickets_and_a_stopped_one_burns() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = "sources: []\njobs:\n  - { name: rollup, every: 5m, token: 0123456789abcdef0 }\n";
+    let file = write_temp(dir.path(), "team.yml", config);
+    let rules = generate(&file, "rules");
+    std::fs::write(dir.path().join("rules.yml"), &rules).unwrap();
+    write_bare_rules(dir.path(), &rules);
+    let labels = r#"instance="a", job="pulse-exporter", job_name="rollup""#;
+    let alert = |severity: &str| {
+        format!("{{ severity: {severity}, objective: runs, job_name: rollup, instance: a, job: pulse-exporter }}")
+    };
+    // Runs at every fifth minute, the `fail_every`-th of them failing, for `hours`; a
+    // restart at `restart` minutes (if any) starts every counter again from 0.
+    let case =
+        |hours: u32, fail_every: u32, stop_at: Option<u32>, restart: Option<u32>, checks: &str| {
+            let minutes = hours * 60;
+            let run = |m: u32| m.is_multiple_of(5) && m > 0 && stop_at.is_none_or(|s| m < s);
+            let failed = |m: u32| run(m) && (m / 5).is_multiple_of(fail_every);
+            let missed = |m: u32| m.is_multiple_of(5) && stop_at.is_some_and(|s| m >= s);
+            let series = |step: &dyn Fn(u32) -> bool| {
+                let values = counter_values(minutes, |m| f64::from(u8::from(step(m))));
+                match restart {
+                    // The counters a restarted exporter publishes: the store's count, read again
+                    // from 0 by the new process's series (the old one's samples end there).
+                    Some(r) => {
+                        let mut v: Vec<f64> =
+                            values.split(' ').map(|x| x.parse().unwrap()).collect();
+                        let at = v[r as usize];
+                        for x in v.iter_mut().skip(r as usize) {
+                            *x -= at;
+                        }
+                        v.iter()
+                            .map(|x| x.to_string())
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    }
+                    None => values,
+                }
+            };
+            format!(
+                r#"  - interval: 1m
+    input_series:
+      - series: 'pulse_job_info{{{labels}, schedule="every 5m", key=""}}'
+        values: '1x{minutes}'
+      - series: 'pulse_job_runs_total{{{labels}, outcome="success"}}'
+        values: '{}'
+      - series: 'pulse_job_runs_total{{{labels}, outcome="failure"}}'
+        values: '{}'
+      - series: 'pulse_job_missed_runs_total{{{labels}}}'
+        values: '{}'
+    alert_rule_test:
+{checks}"#,
+                series(&|m| run(m) && !failed(m)),
+                series(&failed),
+                series(&missed),
+            )
+        };
+    let quiet =
+        |at: &str, name: &str| format!("      - eval_time: {at}\n        alertname: {name}\n");
+    let fires = |at: &str, name: &str, severity: &str| {
+        format!(
+            "      - eval_time: {at}\n        alertname: {name}\n        exp_alerts:\n          - exp_labels: {}\n",
+            alert(severity)
+        )
+    };
+    let one_in_five = [
+        fires("3h", "PulseObjectiveSlowBurn", "warning"),
+        fires("20h", "PulseObjectiveSlowBurn", "warning"),
+        quiet("3h", "PulseObjectiveFastBurn"),
+        quiet("12h", "PulseObjectiveFastBurn"),
+        quiet("20h", "PulseObjectiveFastBurn"),
+    ]
+    .concat();
+    let one_in_fifty = [
+        quiet("12h", "PulseObjectiveSlowBurn"),
+        quiet("20h", "PulseObjectiveSlowBurn"),
+        quiet("20h", "PulseObjectiveFastBurn"),
+    ]
+    .concat();
+    // Stopped after 6 healthy hours: the 1-hour ratio passes 72 % about 45 minutes later.
+    let stopped = [
+        quiet("6h30m", "PulseObjectiveFastBurn"),
+        fires("7h", "PulseObjectiveFastBurn", "warning"),
+    ]
+    .concat();
+    let tests = format!(
+        "rule_files: [rules-bare.yml]\nevaluation_interval: 1m\ntests:\n{}{}{}{}{}{}",
+        case(20, 5, None, None, &one_in_five),
+        case(20, 5, None, Some(600), &one_in_five),
+        case(20, 50, None, None, &one_in_fifty),
+        case(20, 50, None, Some(600), &one_in_fifty),
+        case(7, 1000, Some(360), None, &stopped),
+        case(7, 1000, Some(360), Some(380), &stopped),
+    );
+    promtool_test_rules(dir.path(), &[("jobs.test.yml", &tests)], &rules);
+}
+
+/// A Stripe source's delivery objective (99.9 % of its events reach every webhook endpoint
+/// before Stripe gives up): 50 events a minute, all delivered for two hours, then one in
+/// twenty given up on. A primary source pages; the delivered hours never burn.
+#[test]
+fn stripe_events_given_up_on_burn_the_delivery_objective() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = "sources:\n  - { name: pay, kind: stripe, api_key: sk_test_x, tier: primary, objective: false }\n";
+    let file = write_temp(dir.path(), "team.yml", config);
+    let rules = generate(&file, "rules");
+    std::fs::write(dir.path().join("rules.yml"), &rules).unwrap();
+    write_bare_rules(dir.path(), &rules);
+    // The platform account: `account=""`, which Prometheus stores as no label.
+    let labels = r#"instance="a", job="pulse-exporter", source="pay", account="""#;
+    let tests = format!(
+        r#"rule_files: [rules-bare.yml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'pulse_stripe_events_read_total{{{labels}, event_type="invoice.paid"}}'
+        values: '0+40x180'
+      - series: 'pulse_stripe_events_read_total{{{labels}, event_type="payment_intent.succeeded"}}'
+        values: '0+10x180'
+      - series: 'pulse_stripe_events_abandoned_total{{{labels}}}'
+        values: '0x120 0+2.5x60'
+    alert_rule_test:
+      - eval_time: 119m
+        alertname: PulseObjectiveFastBurn
+      - eval_time: 150m
+        alertname: PulseObjectiveFastBurn
+        exp_alerts:
+          - exp_labels: {{ severity: critical, objective: delivery, source: pay, instance: a, job: pulse-exporter }}
+"#
+    );
+    promtool_test_rules(dir.path(), &[("stripe.test.yml", &tests)], &rules);
+}

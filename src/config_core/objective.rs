@@ -14,6 +14,11 @@ use super::{ConfigError, Dur};
 /// succeed over 28 days (3 h 21 min of failed probes a window).
 pub const DEFAULT_TARGET: f64 = 99.5;
 
+/// A job's objective when the config names none: 95 % of its due runs finish well and on
+/// time over 28 days (one in twenty may fail or be missed; a job's single failure already
+/// pages as `PulseJobFailed`, the objective tells a habit).
+pub const DEFAULT_JOB_TARGET: f64 = 95.0;
+
 /// The windows an objective may be counted over, in days: a week, four weeks (the default:
 /// whole weeks, so every window holds as many weekends) or thirty days (a month, for a
 /// contract's objective).
@@ -173,6 +178,18 @@ mod tests {
             "sources[0].objective.target",
             "sources[0].objective.window",
             "taget",
+        ] {
+            assert!(err.contains(wanted), "{wanted} not in {err}");
+        }
+        let err = crate::config::load_str(
+            "sources:\n  - { name: pay, kind: stripe, api_key: sk_x, delivery_objective: { target: 0 } }\njobs:\n  - { name: a, every: 1h, token: 0123456789abcdef0, objective: { target: 101, window: 5d } }\n",
+        )
+        .unwrap_err()
+        .to_string();
+        for wanted in [
+            "sources[0].delivery_objective.target",
+            "jobs[0].objective.target",
+            "jobs[0].objective.window",
         ] {
             assert!(err.contains(wanted), "{wanted} not in {err}");
         }

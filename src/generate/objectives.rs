@@ -17,6 +17,8 @@ use super::bundle::Selection;
 use super::{eq, selector, source_is};
 use crate::config::{Config, SourceConfig};
 use crate::config_core::objective::Objective;
+use crate::jobs::config::{JobSpec, KeySpec};
+use crate::jobs::metrics::{JOB_INFO, JOB_MISSED, JOB_RUNS};
 use crate::series::own_metrics::{SOURCE_FAILURES, SOURCE_PROBES};
 
 /// The windows an error ratio is recorded over, shortest first: those the alerts pair.
@@ -94,11 +96,17 @@ fn objectives(config: &Config) -> Vec<(&SourceConfig, &Objective)> {
 /// The rules of the objectives of `config`, reading the series `selection` picks; none
 /// when no source has one.
 pub fn rules(config: &Config, selection: &Selection) -> Vec<ObjectiveRule> {
+    let extra = Some(selection.selector()).filter(|s| !s.is_empty());
+    let others = |mut out: Vec<ObjectiveRule>| {
+        out.extend(latency_rules(config, selection));
+        out.extend(event_rules(config, extra));
+        out.extend(job_objective_rules(config, selection));
+        out
+    };
     let objectives = objectives(config);
     if objectives.is_empty() {
-        return latency_rules(config, selection);
+        return others(Vec::new());
     }
-    let extra = Some(selection.selector()).filter(|s| !s.is_empty());
     let sources = super::any_source(objectives.iter().map(|(s, _)| *s)).unwrap_or_default();
     let mut out: Vec<ObjectiveRule> = WINDOWS
         .iter()
@@ -111,8 +119,7 @@ pub fn rules(config: &Config, selection: &Selection) -> Vec<ObjectiveRule> {
     for (source, objective) in &objectives {
         out.extend(per_source(source, objective, extra));
     }
-    out.extend(latency_rules(config, selection));
-    out
+    others(out)
 }
 
 /// Failed over all health probes of the sources `matcher` picks, over `window`, per source
@@ -159,15 +166,14 @@ fn per_source(
             labels: labels.clone(),
         });
     }
+    // The availability ratios are one set for every source: no `objective` label to pin.
     let about = About {
-        source,
-        objective,
-        name: "availability",
+        pin: vec![pin.clone()],
         ratio: ratio_series,
         what: "its health probes succeed",
         failing: "of its health probes fail",
-        extra: extra.map(str::to_owned),
-        labelled: false,
+        budget_series: BUDGET_LEFT,
+        ..About::of_source(source, objective, "availability", extra)
     };
     out.push(burn_alert(&about, FAST_BURN, &PAGE));
     out.push(burn_alert(&about, SLOW_BURN, &TICKET));
@@ -176,7 +182,18 @@ fn per_source(
 
 /// One objective as its alerts describe it.
 struct About<'a> {
-    source: &'a SourceConfig,
+    /// Matchers that pick the objective's recorded ratios.
+    pin: Vec<String>,
+    /// What the alert is joined with to keep it to the objective's series (a key's jobs), if
+    /// anything: `and on (…) SCOPE`.
+    scope: Option<String>,
+    /// The label that names what the objective is of (`source`, `template`, `job_name`,
+    /// `key`) and its value.
+    named: (String, String),
+    /// What the annotations call it (a template's target or a key's job: its label).
+    shown: String,
+    /// Whether a fast burn pages (a source of tier `primary` or `queue`).
+    pages: bool,
     objective: &'a Objective,
     /// The `objective` label.
     name: &'a str,
@@ -188,9 +205,38 @@ struct About<'a> {
     failing: &'a str,
     /// The selection's selector, if any.
     extra: Option<String>,
-    /// Whether the recorded ratios carry the `objective` label (a latency objective's do;
-    /// the availability ratios are one set for all sources).
-    labelled: bool,
+    /// The recorded budget left.
+    budget_series: &'static str,
+}
+
+impl<'a> About<'a> {
+    /// An objective of `source` named `name`, its ratios pinned to the source and the
+    /// objective; the fields of what it counts are the caller's to set.
+    fn of_source(
+        source: &SourceConfig,
+        objective: &'a Objective,
+        name: &'a str,
+        extra: Option<&str>,
+    ) -> Self {
+        let shown = match source.is_template() {
+            true => "{{ $labels.source }}".to_owned(),
+            false => super::template_safe(&source.common.name),
+        };
+        About {
+            pin: vec![source_is(source), eq("objective", name)],
+            scope: None,
+            named: named(source),
+            shown,
+            pages: matches!(source.common.tier.as_deref(), Some("primary" | "queue")),
+            objective,
+            name,
+            ratio: ratio_series,
+            what: "",
+            failing: "",
+            extra: extra.map(str::to_owned),
+            budget_series: BUDGET_LEFT,
+        }
+    }
 }
 
 /// The label that names the objective's source: `source`, or for a template `template`
@@ -207,14 +253,10 @@ fn named(source: &SourceConfig) -> (String, String) {
 /// the long and the short window burns the budget `factor` times too fast. The short window
 /// lets the alert end soon after the errors do.
 fn burn_alert(about: &About<'_>, name: &str, pairs: &[(&str, &str, f64)]) -> ObjectiveRule {
-    let source = about.source;
-    let mut pin = vec![source_is(source)];
-    if about.labelled {
-        pin.push(eq("objective", about.name));
-    }
-    let of = |window: &str| selector(&(about.ratio)(window), &pin, about.extra.as_deref());
+    let of =
+        |window: &str| job_selector(&(about.ratio)(window), &about.pin, about.extra.as_deref());
     let budget = about.objective.budget();
-    let expr = pairs
+    let mut expr = pairs
         .iter()
         .map(|(long, short, factor)| {
             let bound = number(factor * budget);
@@ -226,15 +268,15 @@ fn burn_alert(about: &About<'_>, name: &str, pairs: &[(&str, &str, f64)]) -> Obj
         })
         .collect::<Vec<_>>()
         .join("\nor\n");
+    if let Some(scope) = &about.scope {
+        expr = format!("(\n{expr}\n)\nand {scope}");
+    }
     let fast = name == FAST_BURN;
-    let severity = match (fast, source.common.tier.as_deref()) {
-        (true, Some("primary" | "queue")) => "critical",
-        _ => "warning",
+    let severity = match fast && about.pages {
+        true => "critical",
+        false => "warning",
     };
-    let shown = match source.is_template() {
-        true => "{{ $labels.source }}".to_owned(),
-        false => super::template_safe(&source.common.name),
-    };
+    let shown = &about.shown;
     let objective = super::template_safe(about.name);
     let target = number(about.objective.target());
     let days = about.objective.window_days();
@@ -255,23 +297,13 @@ fn burn_alert(about: &About<'_>, name: &str, pairs: &[(&str, &str, f64)]) -> Obj
         labels: BTreeMap::from([
             ("severity".to_owned(), severity.to_owned()),
             ("objective".to_owned(), about.name.to_owned()),
-            named(source),
+            about.named.clone(),
         ]),
         annotations: BTreeMap::from([
             ("summary".to_owned(), summary),
-            ("description".to_owned(), format!("The {objective} objective of {shown}: {target} % of {} over {days} days. It fails {pace}. The budget left is recorded as {}.", about.what, about.budget_series())),
+            ("description".to_owned(), format!("The {objective} objective of {shown}: {target} % of {} over {days} days. It fails {pace}. The budget left is recorded as {}.", about.what, about.budget_series)),
             ("runbook_url".to_owned(), super::style::runbook_url(name)),
         ]),
-    }
-}
-
-impl About<'_> {
-    /// The recorded budget left of this kind of objective.
-    fn budget_series(&self) -> &'static str {
-        match self.name {
-            "availability" => BUDGET_LEFT,
-            _ => LATENCY_BUDGET_LEFT,
-        }
     }
 }
 
@@ -368,19 +400,232 @@ fn latency_rules(config: &Config, selection: &Selection) -> Vec<ObjectiveRule> {
                 number(bound * 1000.0)
             );
             let about = About {
-                source,
-                objective: &objective,
-                name: &o.name,
                 ratio: latency_ratio_series,
                 what: &what,
                 failing: "of its operations are slower than the bound",
-                extra: extra.map(str::to_owned),
-                labelled: true,
+                budget_series: LATENCY_BUDGET_LEFT,
+                ..About::of_source(source, &objective, &o.name, extra)
             };
             out.push(burn_alert(&about, FAST_BURN, &PAGE));
             out.push(burn_alert(&about, SLOW_BURN, &TICKET));
         }
     }
+    out
+}
+
+/// The recorded share of an event objective's events that spent its budget, over `window`.
+pub fn event_ratio_series(window: &str) -> String {
+    format!("pulse_source:event_error_ratio:rate{window}")
+}
+
+/// The recorded share of an event objective's budget left in its window.
+pub const EVENT_BUDGET_LEFT: &str = "pulse_source:event_budget_left:ratio";
+
+/// The rules of every event objective of `config` (a Stripe source's delivery): per
+/// objective, the share of its events that spent the budget recorded over each window, the
+/// budget left, and the two burn alerts.
+fn event_rules(config: &Config, extra: Option<&str>) -> Vec<ObjectiveRule> {
+    let mut out = Vec::new();
+    for source in SourceConfig::all(config) {
+        let Some(e) = source.kind.event_objective() else {
+            continue;
+        };
+        let pin = [source_is(source)];
+        let without = format!("sum without (pod, {})", e.summed.join(", "));
+        let ratio = |window: &str, function: &str| {
+            let of = |metric: &str| {
+                format!(
+                    "{without} ({function}({}[{window}]))",
+                    selector(metric, &pin, extra)
+                )
+            };
+            format!("{}\n/ {}", of(e.bad.name), of(e.total.name))
+        };
+        let labels = BTreeMap::from([("objective".to_owned(), e.name.to_owned()), named(source)]);
+        for window in WINDOWS {
+            out.push(ObjectiveRule::Record {
+                record: event_ratio_series(window),
+                expr: ratio(window, "rate"),
+                labels: labels.clone(),
+            });
+        }
+        let days = e.objective.window_days();
+        out.push(ObjectiveRule::Record {
+            record: EVENT_BUDGET_LEFT.to_owned(),
+            expr: format!(
+                "1 - (\n{}\n) / {}",
+                ratio(&format!("{days}d"), "increase"),
+                number(e.objective.budget())
+            ),
+            labels,
+        });
+        let about = About {
+            ratio: event_ratio_series,
+            what: e.what,
+            failing: e.failing,
+            budget_series: EVENT_BUDGET_LEFT,
+            ..About::of_source(source, &e.objective, e.name, extra)
+        };
+        out.push(burn_alert(&about, FAST_BURN, &PAGE));
+        out.push(burn_alert(&about, SLOW_BURN, &TICKET));
+    }
+    out
+}
+
+/// The recorded share of a job's due runs that failed or were missed, over `window`.
+pub fn job_ratio_series(window: &str) -> String {
+    format!("pulse_job:run_error_ratio:rate{window}")
+}
+
+/// The recorded share of a job objective's budget left in its window.
+pub const JOB_BUDGET_LEFT: &str = "pulse_job:objective_budget_left:ratio";
+
+/// `metric{matchers}`, or `metric` alone when nothing picks (all the jobs, a key's jobs).
+fn job_selector(metric: &str, matchers: &[String], extra: Option<&str>) -> String {
+    match matchers.is_empty() && extra.is_none() {
+        true => metric.to_owned(),
+        false => selector(metric, matchers, extra),
+    }
+}
+
+/// Failed runs and missed due times over every due run (finished or missed) of the jobs
+/// `matchers` pick, by `function` over `window`: per job and exporter.
+fn job_ratio(matchers: &[String], extra: Option<&str>, window: &str, function: &str) -> String {
+    let of = |metric: &str, more: &[String], without: &str| {
+        let all: Vec<String> = matchers.iter().chain(more).cloned().collect();
+        format!(
+            "sum without ({without}) ({function}({}[{window}]))",
+            job_selector(metric, &all, extra)
+        )
+    };
+    let missed = of(JOB_MISSED.name, &[], "pod");
+    format!(
+        "(\n  {}\n  + {missed}\n)\n/ (\n  {}\n  + {missed}\n)",
+        of(JOB_RUNS.name, &[eq("outcome", "failure")], "pod, outcome"),
+        of(JOB_RUNS.name, &[], "pod, outcome"),
+    )
+}
+
+/// The rules of the objectives of the config's jobs: the error ratios of every job with one
+/// (a declared job by name, a ping key's jobs by the key), the budget left and the two burn
+/// alerts per declared job and per key. A job's alerts are warnings: a single failure or a
+/// late run already pages as `PulseJobFailed` or `PulseJobLate`; the objective tells a habit.
+fn job_objective_rules(config: &Config, selection: &Selection) -> Vec<ObjectiveRule> {
+    let extra = Some(selection.selector()).filter(|s| !s.is_empty());
+    let jobs: Vec<&JobSpec> = config
+        .jobs
+        .jobs
+        .iter()
+        .filter(|j| j.objective.is_some())
+        .collect();
+    let keys: Vec<&KeySpec> = config
+        .jobs
+        .keys
+        .iter()
+        .filter(|k| k.job.objective.is_some())
+        .collect();
+    if jobs.is_empty() && keys.is_empty() {
+        return Vec::new();
+    }
+    let on = format!("on ({})", selection.grouping("instance, job_name"));
+    let info = |matcher: String| selector(JOB_INFO.name, &[matcher], extra);
+    let scope = jobs_with_objectives(&jobs, &keys, &info);
+    let mut out: Vec<ObjectiveRule> = WINDOWS
+        .iter()
+        .map(|w| ObjectiveRule::Record {
+            record: job_ratio_series(w),
+            expr: format!(
+                "(\n{}\n)\nand {on} ({scope})",
+                job_ratio(&[], extra, w, "rate")
+            ),
+            labels: BTreeMap::new(),
+        })
+        .collect();
+    let subjects = jobs
+        .iter()
+        .map(|j| (j.objective.as_ref(), ("job_name", j.name.as_str()), None))
+        .chain(keys.iter().map(|k| {
+            let scope = format!("{on} {}", info(eq("key", &k.name)));
+            (
+                k.job.objective.as_ref(),
+                ("key", k.name.as_str()),
+                Some(scope),
+            )
+        }));
+    for (objective, (label, value), scope) in subjects {
+        if let Some(objective) = objective {
+            out.extend(one_job_objective(objective, (label, value), scope, extra));
+        }
+    }
+    out
+}
+
+/// The `pulse_job_info` series of the declared `jobs` and of the `keys`' jobs, or'ed.
+fn jobs_with_objectives(
+    jobs: &[&JobSpec],
+    keys: &[&KeySpec],
+    info: &dyn Fn(String) -> String,
+) -> String {
+    let names: Vec<&str> = jobs.iter().map(|j| j.name.as_str()).collect();
+    let key_names: Vec<&str> = keys.iter().map(|k| k.name.as_str()).collect();
+    let mut scope = Vec::new();
+    if !names.is_empty() {
+        scope.push(info(super::any_of("job_name", &names)));
+    }
+    if !key_names.is_empty() {
+        scope.push(info(super::any_of("key", &key_names)));
+    }
+    scope.join(" or ")
+}
+
+/// The budget left and the two burn alerts of the objective of a declared job (`label`
+/// `job_name`) or of a key's jobs (`key`, kept to them by `scope`).
+fn one_job_objective(
+    objective: &Objective,
+    (label, value): (&str, &str),
+    scope: Option<String>,
+    extra: Option<&str>,
+) -> Vec<ObjectiveRule> {
+    let pin: Vec<String> = match label {
+        "job_name" => vec![eq(label, value)],
+        _ => Vec::new(),
+    };
+    let days = objective.window_days();
+    let mut budget_left = format!(
+        "1 - (\n{}\n) / {}",
+        job_ratio(&pin, extra, &format!("{days}d"), "increase"),
+        number(objective.budget())
+    );
+    if let Some(scope) = &scope {
+        budget_left = format!("(\n{budget_left}\n)\nand {scope}");
+    }
+    let mut out = vec![ObjectiveRule::Record {
+        record: JOB_BUDGET_LEFT.to_owned(),
+        expr: budget_left,
+        labels: BTreeMap::from([
+            ("objective".to_owned(), "runs".to_owned()),
+            (label.to_owned(), value.to_owned()),
+        ]),
+    }];
+    let about = About {
+        pin,
+        scope,
+        named: (label.to_owned(), value.to_owned()),
+        shown: match label {
+            "job_name" => format!("job {}", super::template_safe(value)),
+            _ => "job {{ $labels.job_name }}".to_owned(),
+        },
+        pages: false,
+        objective,
+        name: "runs",
+        ratio: job_ratio_series,
+        what: "its due runs finish well and on time",
+        failing: "of its due runs failed or were missed",
+        extra: extra.map(str::to_owned),
+        budget_series: JOB_BUDGET_LEFT,
+    };
+    out.push(burn_alert(&about, FAST_BURN, &PAGE));
+    out.push(burn_alert(&about, SLOW_BURN, &TICKET));
     out
 }
 
@@ -488,6 +733,65 @@ mod tests {
         let (fast, labels) = alert(&r, FAST_BURN, "cache");
         assert!(fast.contains("pulse_source:latency_error_ratio:rate1h{source=\"cache\", objective=\"get-fast\"} > 0.144"), "{fast}");
         assert_eq!(labels["objective"], "get-fast");
+    }
+
+    #[test]
+    fn jobs_and_stripe_events_have_objectives_of_their_own_with_their_defaults() {
+        let r = rules_of("sources:\n  - { name: pay, kind: stripe, api_key: sk_test_x, objective: false, delivery_objective: { window: 7d } }\n  - { name: pay2, kind: stripe, api_key: sk_test_y, objective: false, delivery_objective: false }\njobs:\n  - { name: rollup, every: 5m, token: 0123456789abcdef0 }\n  - { name: quiet, every: 5m, token: 0123456789abcdef1, objective: false }\njob_keys:\n  - { name: scripts, key: fedcba98765432100, every: 1h, objective: { target: 99 } }\n");
+        let text = serde_yaml::to_string(&r).unwrap();
+        // Stripe: 99.9 % by default, a budget of 0.001; the second source's is off.
+        let (fast, labels) = alert(&r, FAST_BURN, "pay");
+        assert!(fast.contains("pulse_source:event_error_ratio:rate1h{source=\"pay\", objective=\"delivery\"} > 0.0144"), "{fast}");
+        assert_eq!(labels["severity"], "warning", "no tier: warns");
+        assert!(
+            text.contains("increase(pulse_stripe_events_abandoned_total{source=\"pay\"}[7d])"),
+            "{text}"
+        );
+        assert!(!text.contains("pay2"), "{text}");
+        // Jobs: 95 % by default (0.05, three times over a day: 0.15); a job's alerts warn.
+        let job = |name: &str, label: &str, value: &str| {
+            r.iter()
+                .find_map(|rule| match rule {
+                    ObjectiveRule::Alert {
+                        alert,
+                        expr,
+                        labels,
+                        ..
+                    } if alert == name && labels.get(label).map(String::as_str) == Some(value) => {
+                        Some((expr.clone(), labels.clone()))
+                    }
+                    _ => None,
+                })
+                .unwrap_or_else(|| panic!("no {name} for {value}"))
+        };
+        let (slow, labels) = job(SLOW_BURN, "job_name", "rollup");
+        assert!(
+            slow.contains("pulse_job:run_error_ratio:rate1d{job_name=\"rollup\"} > 0.15"),
+            "{slow}"
+        );
+        assert_eq!(labels["severity"], "warning");
+        let (fast, _) = job(FAST_BURN, "job_name", "rollup");
+        assert!(fast.contains("> 0.72"), "{fast}");
+        // A key's jobs by the key, 99 %: 0.01 × 14.4.
+        let (fast, _) = job(FAST_BURN, "key", "scripts");
+        assert!(
+            fast.contains("pulse_job:run_error_ratio:rate1h > 0.144"),
+            "{fast}"
+        );
+        assert!(
+            fast.ends_with("and on (instance, job_name) pulse_job_info{key=\"scripts\"}"),
+            "{fast}"
+        );
+        assert!(
+            text.contains(
+                "pulse_job_info{job_name=~\"rollup\"} or pulse_job_info{key=~\"scripts\"}"
+            ),
+            "{text}"
+        );
+        assert!(
+            !text.contains("quiet"),
+            "an objective turned off makes no rule"
+        );
     }
 
     #[test]

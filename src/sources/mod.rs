@@ -72,6 +72,28 @@ impl LatencyHistogram {
     }
 }
 
+/// An objective a kind keeps on events it counts (the Stripe events delivered before Stripe
+/// gives up): the share of `total`'s increase that `bad`'s must stay under, per source and
+/// the labels neither sums away.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventObjective {
+    /// The `objective` label of its series and alerts (`delivery`).
+    pub name: &'static str,
+    /// Its target and window, the kind's defaults filled in.
+    pub objective: crate::config_core::objective::Objective,
+    /// The counter of the events that spend the budget.
+    pub bad: &'static Metric,
+    /// The counter of all the events.
+    pub total: &'static Metric,
+    /// The labels of both counters summed away (`event_type`).
+    pub summed: &'static [&'static str],
+    /// What the target is a share of, for the alerts' description ("its events reach every
+    /// webhook endpoint before Stripe gives up").
+    pub what: &'static str,
+    /// What the error ratio is a share of, for the summary ("of its events are abandoned").
+    pub failing: &'static str,
+}
+
 /// The future a run of a check or a health probe returns.
 pub type RunFuture<'a> = Pin<Box<dyn Future<Output = Result<Output, RunError>> + Send + 'a>>;
 
@@ -110,6 +132,10 @@ pub trait Kind: Sized + Send + Sync + 'static {
     /// The latency histogram a latency objective may be set on (`latency_objectives:`),
     /// where the kind publishes one (`None`: a latency objective is refused).
     const LATENCY_HISTOGRAM: Option<LatencyHistogram> = None;
+    /// The objective the kind keeps on events it counts, if any and not turned off.
+    fn event_objective(_settings: &Self::Settings) -> Option<EventObjective> {
+        None
+    }
     /// Connection settings: every field of the source but the shared ones and the checks.
     /// Compared on reload: equal settings keep the connections.
     type Settings: fmt::Debug

@@ -156,6 +156,8 @@ pub trait ParsedSource: fmt::Debug + Send + Sync + 'static {
     fn validate(&self, path: &str, errors: &mut Vec<ConfigError>);
     /// See [`Kind::LATENCY_HISTOGRAM`].
     fn latency_histogram(&self) -> Option<super::LatencyHistogram>;
+    /// See [`Kind::event_objective`].
+    fn event_objective(&self) -> Option<super::EventObjective>;
     /// See [`Kind::display_endpoint`].
     fn display_endpoint(&self) -> String;
     /// See [`Kind::tls_endpoints`].
@@ -194,6 +196,10 @@ impl<K: Kind> ParsedSource for Parsed<K> {
 
     fn latency_histogram(&self) -> Option<super::LatencyHistogram> {
         K::LATENCY_HISTOGRAM
+    }
+
+    fn event_objective(&self) -> Option<super::EventObjective> {
+        K::event_objective(&self.settings)
     }
 
     fn display_endpoint(&self) -> String {

@@ -23,8 +23,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{Kind, Parsed};
+use super::{EventObjective, Kind, Parsed};
+use crate::config_core::objective::Objective;
 use crate::config_core::parse::builtin;
+use crate::config_core::switch::Switch;
 use crate::config_core::validate::in_range;
 use crate::config_core::{CheckConfig, CheckSpec, ConfigError, Dur};
 use crate::series::metric::Metric;
@@ -82,7 +84,16 @@ pub struct StripeConfig {
     /// Abandoned events acknowledged one by one (`evt_…`): dealt with, no longer counted.
     #[serde(default)]
     pub acknowledged_events: Vec<String>,
+    /// The objective on the events themselves: the share that reach every webhook endpoint
+    /// before Stripe gives up (default 99.9 % over 28 days), `{ target: 99.99 }` to change
+    /// it, `false` for none. Rules from `pulse-exporter rules` (docs/objectives.md).
+    #[serde(default)]
+    pub delivery_objective: Switch<Objective>,
 }
+
+/// The delivery objective's target when the config names none: one event in a thousand may
+/// be given up on (each is an order, a payment or a cancellation the platform never heard of).
+pub const DEFAULT_DELIVERY_TARGET: f64 = 99.9;
 
 /// The `Stripe-Version` sent when the config names none: a version whose Events and Webhook
 /// Endpoints fields (`pending_webhooks`, `status`, `created`, list `has_more`) are the ones read.
@@ -242,8 +253,27 @@ impl Kind for Stripe {
         checks
     }
 
+    fn event_objective(settings: &StripeConfig) -> Option<EventObjective> {
+        let o = settings.delivery_objective.on()?;
+        Some(EventObjective {
+            name: "delivery",
+            objective: Objective {
+                target: Some(o.target.unwrap_or(DEFAULT_DELIVERY_TARGET)),
+                window: o.window,
+            },
+            bad: &metrics::EVENTS_ABANDONED,
+            total: &metrics::EVENTS_READ,
+            summed: &["event_type"],
+            what: "its events reach every webhook endpoint before Stripe gives up",
+            failing: "of its events are given up on",
+        })
+    }
+
     fn validate(parsed: &Parsed<Self>, p: &str, errors: &mut Vec<ConfigError>) {
         let c = &parsed.settings;
+        if let Some(o) = c.delivery_objective.on() {
+            o.validate(&format!("{p}.delivery_objective"), errors);
+        }
         validate_api(c, p, errors);
         validate_windows(c, p, errors);
         validate_acknowledged(c, p, errors);
