@@ -1,5 +1,5 @@
-//! The objectives row of a config's dashboard: for every source with an objective, the
-//! budget left in its window and the burn rates the page and the ticket read, from the
+//! The objectives row of a config's dashboard: for every source and job with an objective,
+//! the budget left in its window and the burn rates the page and the ticket read, from the
 //! series the generated rules record ([`crate::generate::objectives`]). Without those rules
 //! loaded the row reads NO DATA, never a budget untouched.
 
@@ -12,7 +12,8 @@ use super::super::fields::{
 use super::VAR;
 use crate::config::{Config, SourceConfig};
 use crate::generate::objectives::{
-    burn_series, latency_ratio_series, BUDGET_LEFT, LATENCY_BUDGET_LEFT,
+    burn_series, event_ratio_series, job_ratio_series, latency_ratio_series, BUDGET_LEFT,
+    EVENT_BUDGET_LEFT, JOB_BUDGET_LEFT, LATENCY_BUDGET_LEFT,
 };
 use crate::generate::style;
 use crate::generate::{any_source, selector};
@@ -23,11 +24,14 @@ fn with_objectives(config: &Config) -> Option<String> {
     any_source(SourceConfig::all(config).filter(|s| s.common.objective.on().is_some()))
 }
 
-/// The row, when a source has an objective: availability, then latency.
+/// The row, when a source or a job has an objective: availability, then latency and
+/// delivery, then the jobs'.
 pub(super) fn objectives_row(b: &mut Board, config: &Config) {
     let latency = with_latency_objectives(config);
     let available = with_objectives(config);
-    if available.is_none() && latency.is_none() {
+    let jobs = config.jobs.jobs.iter().any(|j| j.objective.is_some())
+        || config.jobs.keys.iter().any(|k| k.job.objective.is_some());
+    if available.is_none() && latency.is_none() && !jobs {
         return;
     }
     b.keyed_row("row/objectives", "Objectives");
@@ -37,11 +41,19 @@ pub(super) fn objectives_row(b: &mut Board, config: &Config) {
     if let Some(sources) = latency {
         latency_table(b, &sources);
     }
+    if jobs {
+        jobs_table(b);
+    }
 }
 
-/// `source=~"…"` of the sources (and templates' targets) with a latency objective.
+/// `source=~"…"` of the sources (and templates' targets) with a latency objective or an
+/// objective on the events they count.
 fn with_latency_objectives(config: &Config) -> Option<String> {
-    any_source(SourceConfig::all(config).filter(|s| !s.common.latency_objectives.is_empty()))
+    any_source(
+        SourceConfig::all(config).filter(|s| {
+            !s.common.latency_objectives.is_empty() || s.kind.event_objective().is_some()
+        }),
+    )
 }
 
 /// The availability budget table and the burn rates over time.
@@ -65,18 +77,19 @@ fn availability_panels(b: &mut Board, sources: &str) {
     )]);
 }
 
-/// Per latency objective: the budget left, and the share of its operations over the bound
-/// over 1 h and 6 h.
+/// Per latency or delivery objective: the budget left, and the share of its operations over
+/// the bound (or of its events given up on) over 1 h and 6 h.
 fn latency_table(b: &mut Board, sources: &str) {
     let of = |metric: &str| style::fold(&selector(metric, &[sources.to_owned()], Some(VAR)));
+    let either = |latency: &str, events: &str| format!("{}\nor {}", of(latency), of(events));
     let exprs = vec![
-        of(LATENCY_BUDGET_LEFT),
-        of(&latency_ratio_series("1h")),
-        of(&latency_ratio_series("6h")),
+        either(LATENCY_BUDGET_LEFT, EVENT_BUDGET_LEFT),
+        either(&latency_ratio_series("1h"), &event_ratio_series("1h")),
+        either(&latency_ratio_series("6h"), &event_ratio_series("6h")),
     ];
     b.table(
-        "Latency objectives",
-        "Each latency objective (`latency_objectives:`): the share of its window's error budget left, and the share of its operations slower than its bound over the last hour and six hours. From the generated rules' recorded series: NO DATA until they are loaded.",
+        "Latency and delivery objectives",
+        "Each latency objective (`latency_objectives:`) and each Stripe source's delivery objective (`delivery_objective:`, 99.9 % of its events reach every webhook endpoint before Stripe gives up): the share of its window's error budget left, and the share of its operations slower than its bound (of its events given up on) over the last hour and six hours. From the generated rules' recorded series: NO DATA until they are loaded.",
         "short",
         exprs,
     )
@@ -88,8 +101,8 @@ fn latency_table(b: &mut Board, sources: &str) {
         organize(
             &[
                 ("Value #A", "budget left"),
-                ("Value #B", "slow 1h"),
-                ("Value #C", "slow 6h"),
+                ("Value #B", "spent 1h"),
+                ("Value #C", "spent 6h"),
             ],
             &["__name__", "job"],
             &[],
@@ -98,8 +111,47 @@ fn latency_table(b: &mut Board, sources: &str) {
     ])
     .overrides(vec![
         budget_left_column(),
-        column("slow 1h", &[unit("percentunit")]),
-        column("slow 6h", &[unit("percentunit")]),
+        column("spent 1h", &[unit("percentunit")]),
+        column("spent 6h", &[unit("percentunit")]),
+    ]);
+}
+
+/// Per job with an objective: the budget left, and the share of its due runs failed or
+/// missed over 1 h and 6 h.
+fn jobs_table(b: &mut Board) {
+    let of = |metric: &str| style::fold(&selector(metric, &[], Some(VAR)));
+    let exprs = vec![
+        // A key's jobs' budgets carry the key: dropped, to meet their ratios by job.
+        format!("max without (objective, key) ({})", of(JOB_BUDGET_LEFT)),
+        of(&job_ratio_series("1h")),
+        of(&job_ratio_series("6h")),
+    ];
+    b.table(
+        "Job objectives",
+        "Each job's objective (`objective:` of a job or a key, 95 % of its due runs finish well and on time over 28 days unless set): the share of its window's error budget left, and the share of its due runs that failed or were missed over the last hour and six hours. From the generated rules' recorded series: NO DATA until they are loaded; a job due less often than hourly has no ratio in most hours.",
+        "short",
+        exprs,
+    )
+    .key("objectives/jobs")
+    .size(24, 6)
+    .alerts(&["PulseObjectiveFastBurn", "PulseObjectiveSlowBurn"])
+    .transformations(vec![
+        merge(),
+        organize(
+            &[
+                ("Value #A", "budget left"),
+                ("Value #B", "failed or missed 1h"),
+                ("Value #C", "failed or missed 6h"),
+            ],
+            &["__name__", "job"],
+            &[],
+        ),
+        sort_by("budget left", false),
+    ])
+    .overrides(vec![
+        budget_left_column(),
+        column("failed or missed 1h", &[unit("percentunit")]),
+        column("failed or missed 6h", &[unit("percentunit")]),
     ]);
 }
 
@@ -208,11 +260,51 @@ mod tests {
             .iter()
             .map(|p| p["title"].as_str().unwrap())
             .collect();
-        assert_eq!(titles, ["Objectives", "Latency objectives"]);
+        assert_eq!(titles, ["Objectives", "Latency and delivery objectives"]);
         let expr = panels[1]["targets"][0]["expr"].as_str().unwrap();
         assert!(
             expr.contains("pulse_source:latency_budget_left:ratio{source=~\"c\""),
             "{expr}"
         );
+    }
+
+    #[test]
+    fn jobs_and_stripe_deliveries_with_objectives_have_their_tables() {
+        let config = crate::config::load_str(
+            "sources:\n  - { name: pay, kind: stripe, api_key: sk_x, objective: false }\njobs:\n  - { name: rollup, every: 1h, token: 0123456789abcdef0 }\n",
+        )
+        .unwrap();
+        let mut b = Board::keyed("u", "t", "d");
+        objectives_row(&mut b, &config);
+        let panels = b.panels(&|e| e.to_owned());
+        let titles: Vec<&str> = panels
+            .iter()
+            .map(|p| p["title"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            titles,
+            [
+                "Objectives",
+                "Latency and delivery objectives",
+                "Job objectives"
+            ]
+        );
+        let delivery = panels[1]["targets"][0]["expr"].as_str().unwrap();
+        assert!(
+            delivery.contains("pulse_source:event_budget_left:ratio{source=~\"pay\""),
+            "{delivery}"
+        );
+        let jobs = panels[2]["targets"][1]["expr"].as_str().unwrap();
+        assert!(
+            jobs.contains("pulse_job:run_error_ratio:rate1h{instance=~\"$instance\"}"),
+            "{jobs}"
+        );
+        let off = crate::config::load_str(
+            "sources: []\njobs:\n  - { name: rollup, every: 1h, token: 0123456789abcdef0, objective: false }\n",
+        )
+        .unwrap();
+        let mut b = Board::keyed("u", "t", "d");
+        objectives_row(&mut b, &off);
+        assert!(b.panels(&|e| e.to_owned()).is_empty());
     }
 }
