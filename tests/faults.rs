@@ -210,6 +210,41 @@ async fn hung_slow_and_garbage_sources_go_down_alone_and_scrapes_still_answer() 
     );
 }
 
+/// A Postgres slower to accept a connection than a check's connect budget (a third of its
+/// timeout: 500 ms here, against 900 ms to the server's first answer) is still read: the
+/// connection the budget cut short is finished in the background and kept for the next
+/// run. sqlx alone drops a connection half-open with the run that asked for it, so every
+/// attempt was cut and the check never ran.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_slower_to_accept_than_the_connect_budget_is_still_read() {
+    let proxy = Proxy::start("127.0.0.1:5432").await;
+    proxy
+        .set(Mode::SlowGreeting(Duration::from_millis(900)))
+        .await;
+    let e = Exporter::start(&format!(
+        r#"
+global: {{ interval: 2s, timeout: 1500ms, health_interval: 2s, health_timeout: 1500ms }}
+sources:
+  - name: pg
+    kind: postgres
+    url: postgres://postgres@127.0.0.1:{}/postgres
+    # The check alone on the pool: no built-in check opens a connection for it.
+    statements: false
+    tables: false
+    load: false
+    checks:
+      - {{ metric: app_one, sql: 'SELECT 1 AS value' }}
+"#,
+        proxy.port
+    ));
+    e.wait_for(
+        "the check read through a slow accept",
+        Duration::from_secs(30),
+        |m| m.get("app_one", &[]) == Some(1.0),
+    )
+    .await;
+}
+
 /// Open file descriptors of `pid`: (all, sockets).
 fn fds(pid: u32) -> (usize, usize) {
     let mut all = 0;

@@ -16,6 +16,9 @@ pub enum Mode {
     Hang,
     /// Forward, but hold every chunk from the server this long first.
     Slow(Duration),
+    /// Forward, but hold the server's first chunk of each connection this long: a server
+    /// slow to accept a connection (a far region, a loaded TLS handshake), quick after.
+    SlowGreeting(Duration),
     /// Answer with bytes that are no protocol at all, then keep reading.
     Garbage,
 }
@@ -115,7 +118,7 @@ async fn handle(mut inbound: tokio::net::TcpStream, target: String, mode: Mode) 
             let mut sink = [0u8; 4096];
             while matches!(inbound.read(&mut sink).await, Ok(n) if n > 0) {}
         }
-        Mode::Slow(delay) => {
+        Mode::Slow(_) | Mode::SlowGreeting(_) => {
             let Ok(outbound) = tokio::net::TcpStream::connect(&target).await else {
                 return;
             };
@@ -126,12 +129,18 @@ async fn handle(mut inbound: tokio::net::TcpStream, target: String, mode: Mode) 
             };
             let down = async {
                 let mut buf = vec![0u8; 16 * 1024];
+                let mut first = true;
                 loop {
                     let n = match server_read.read(&mut buf).await {
                         Ok(0) | Err(_) => return,
                         Ok(n) => n,
                     };
-                    tokio::time::sleep(delay).await;
+                    match mode {
+                        Mode::Slow(delay) => tokio::time::sleep(delay).await,
+                        Mode::SlowGreeting(delay) if first => tokio::time::sleep(delay).await,
+                        _ => {}
+                    }
+                    first = false;
                     if client_write.write_all(&buf[..n]).await.is_err() {
                         return;
                     }

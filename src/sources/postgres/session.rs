@@ -3,7 +3,7 @@
 //! classified into bounded reasons.
 
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,6 +49,8 @@ pub(super) fn classify(err: sqlx::Error) -> RunError {
 pub(super) struct CheckPool {
     pool: PgPool,
     working: Arc<AtomicUsize>,
+    /// A connection is being opened in the background ([`CheckPool::open_in_background`]).
+    opening: Arc<AtomicBool>,
 }
 
 impl CheckPool {
@@ -57,11 +59,29 @@ impl CheckPool {
         CheckPool {
             pool,
             working: Arc::new(AtomicUsize::new(0)),
+            opening: Arc::new(AtomicBool::new(false)),
         }
     }
 
     fn working(&self) -> usize {
         self.working.load(Ordering::Acquire)
+    }
+
+    /// Opens a connection in a task of its own, one at a time, left idle in the pool for the
+    /// next run. sqlx opens a connection inside the acquiring future and drops it half-open
+    /// when that future is dropped: a server slower to accept than the connect budget (a far
+    /// region, a TLS handshake on a loaded host) would otherwise never be connected, every
+    /// attempt cut at the budget. The acquire is bounded by the pool's acquire timeout.
+    fn open_in_background(&self) {
+        if self.opening.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (pool, opening) = (self.pool.clone(), self.opening.clone());
+        tokio::spawn(async move {
+            // Dropped at once: back to the pool, idle.
+            let _ = pool.acquire().await;
+            opening.store(false, Ordering::Release);
+        });
     }
 }
 
@@ -129,6 +149,7 @@ async fn begin(pool: &CheckPool, deadline: Instant) -> Result<Tx, RunError> {
             // one queues behind its work.
             Err(_) if full && pool.working() > 0 => begin.await.map_err(classify)?,
             Err(_) => {
+                pool.open_in_background();
                 // The pool keeps retrying without saying why; one connection of its own,
                 // within what is left, tells the SRE the cause (refused, auth, TLS, DNS).
                 let cause = why_no_connection(pool, deadline).await;
