@@ -158,7 +158,8 @@ pub enum Command {
     /// then a panel per check.
     Dashboards(DashboardArgs),
     /// Write Prometheus alerting rules for the config (YAML): sources down, checks failing or
-    /// stale, and the thresholds of checks with `alert:`.
+    /// stale, the thresholds of checks with `alert:`, and the objectives' recorded error
+    /// ratios and burn-rate alerts.
     Rules(RulesArgs),
     /// Write the bundle's rule files (pulse-alerts.yml and the recording rules of
     /// prometheus/rules/) into a folder, for a Prometheus shared with other exporters or
