@@ -52,7 +52,7 @@ fn main() -> ExitCode {
             }
             Some(Command::Rules(args)) => cli::generate::selection(&args.selection).and_then(|s| {
                 loaded(&cli, Some(&args.config), &cli.shard, References::Unresolved)
-                    .map(|(_, config, _)| cli::generate::rules(&args.out, &config, &s))
+                    .map(|(_, config, _)| cli::generate::rules(&args.out, args.format, &config, &s))
             }),
             Some(Command::BundleRules(args)) => cli::generate::selection(&args.selection)
                 .map(|s| cli::generate::bundle_rules(&args.dir, &s)),

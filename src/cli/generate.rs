@@ -2,6 +2,7 @@
 //! Grafana dashboard, alerting rules and scrape jobs of a config, and the config's own JSON
 //! Schema, to a file or stdout.
 
+use pulse_exporter::generate::slo_formats::{self, Format};
 use std::process::ExitCode;
 
 use pulse_exporter::config;
@@ -124,12 +125,20 @@ pub(crate) fn selection(args: &SelectionArgs) -> Result<Selection, ExitCode> {
     })
 }
 
-/// `rules`: the alerting rules of `config`, to `--output` or stdout.
-pub(crate) fn rules(out: &OutputArgs, config: &config::Config, selection: &Selection) -> ExitCode {
-    write_output(
-        out,
-        &pulse_exporter::generate::rules::rules(config, selection),
-    )
+/// `rules`: the alerting rules of `config` (or its objectives in an SLO tool's format), to
+/// `--output` or stdout.
+pub(crate) fn rules(
+    out: &OutputArgs,
+    format: Format,
+    config: &config::Config,
+    selection: &Selection,
+) -> ExitCode {
+    let text = match format {
+        Format::Rules => pulse_exporter::generate::rules::rules(config, selection),
+        Format::Pyrra => slo_formats::pyrra(config, selection),
+        Format::Sloth => slo_formats::sloth(config, selection),
+    };
+    write_output(out, &text)
 }
 
 /// `bundle-rules`: the bundle's rule files for `selection`, into `dir`.

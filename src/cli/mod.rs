@@ -258,6 +258,11 @@ pub struct SelectionArgs {
 pub struct RulesArgs {
     #[command(flatten)]
     pub(crate) config: ConfigArgs,
+    /// What to write: `rules` (Prometheus rule files), or the objectives alone as `pyrra`
+    /// ServiceLevelObjective objects or `sloth` prometheus/v1 specs, for a team whose SLO
+    /// tool writes the burn-rate rules (docs/objectives.md).
+    #[arg(long, value_enum, default_value_t)]
+    pub(crate) format: pulse_exporter::generate::slo_formats::Format,
     #[command(flatten)]
     pub(crate) out: OutputArgs,
     #[command(flatten)]

@@ -17,6 +17,7 @@ pub mod dashboards;
 pub mod objectives;
 pub mod rules;
 pub mod scrape;
+pub mod slo_formats;
 pub mod style;
 pub mod usual;
 

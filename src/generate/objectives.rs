@@ -79,7 +79,7 @@ pub enum ObjectiveRule {
 }
 
 /// A number as PromQL reads it, without trailing zeros (`0.072`, `3`).
-fn number(v: f64) -> String {
+pub fn number(v: f64) -> String {
     let text = format!("{v:.8}");
     let text = text.trim_end_matches('0').trim_end_matches('.');
     text.to_owned()
