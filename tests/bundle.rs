@@ -786,6 +786,25 @@ fn known_metrics() -> BTreeSet<String> {
     for r in recording_rules() {
         known.insert(r["record"].as_str().unwrap().to_owned());
     }
+    // The objectives' series, which the rules generated from a config record (the
+    // Objectives dashboard reads them): every kind of objective.
+    let config = pulse_exporter::config::load_str(
+        "sources:\n  - { name: c, kind: redis, url: 'redis://h', latency_objectives: [{ name: fast, under: 4096us }] }\n  - { name: pay, kind: stripe, api_key: sk_x }\njobs:\n  - { name: rollup, every: 1h, token: 0123456789abcdef0 }\n",
+    )
+    .unwrap();
+    let generated: serde_yaml::Value =
+        serde_yaml::from_str(&pulse_exporter::generate::rules::rules(
+            &config,
+            &pulse_exporter::generate::bundle::Selection::default(),
+        ))
+        .unwrap();
+    for g in generated["groups"].as_sequence().unwrap() {
+        for r in g["rules"].as_sequence().unwrap() {
+            if let Some(record) = r["record"].as_str() {
+                known.insert(record.to_owned());
+            }
+        }
+    }
     known
 }
 
@@ -888,6 +907,7 @@ fn dashboards_are_stable_valid_and_use_only_produced_metrics() {
         [
             "pulse-admin-overview",
             "pulse-database-load",
+            "pulse-objectives",
             "pulse-platform-health",
             "pulse-query-latency",
             "pulse-queues-workers"
@@ -914,6 +934,7 @@ fn dashboards_are_stable_valid_and_use_only_produced_metrics() {
         "queues-workers",
         "query-latency",
         "database-load",
+        "objectives",
     ] {
         let text = std::fs::read_to_string(dir.join(format!("{file}.json"))).unwrap();
         let board: Value = serde_json::from_str(&text).unwrap();

@@ -54,6 +54,22 @@ fn generated_drop_rules(config: &Path, check: &str) -> String {
     serde_yaml::to_string(&rules).unwrap()
 }
 
+/// The recording rules of the objectives `pulse-exporter rules` writes for `config`: what the
+/// Objectives dashboard reads. Their burn alerts stay out: promtool replays them
+/// (tests/generated.rs), and from a Prometheus a minute old a brief fault here would fire
+/// them before the threshold alerts this test counts notifications of.
+fn generated_objective_records(config: &Path) -> String {
+    let (code, out, err) = run_cli(&["--config.file", config.to_str().unwrap(), "rules"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let mut rules: serde_yaml::Value = serde_yaml::from_str(&out).unwrap();
+    let groups = rules["groups"].as_sequence_mut().unwrap();
+    groups.retain(|g| g["name"] == "pulse-config-objectives");
+    assert_eq!(groups.len(), 1, "the objectives group");
+    let kept = groups[0]["rules"].as_sequence_mut().unwrap();
+    kept.retain(|r| r.get("record").is_some());
+    serde_yaml::to_string(&rules).unwrap()
+}
+
 fn value_of(sample: &Value) -> f64 {
     sample["value"][1].as_str().unwrap().parse().unwrap()
 }
@@ -222,8 +238,10 @@ async fn dashboards_have_data_and_a_redis_outage_pages_through_alertmanager_and_
         assert_eq!(resp.status(), 200, "{path}");
     }
     let stripe_base = stripe.uri();
+    let hayon_config = fast(repo_file("examples/hayon.yml"));
+    std::fs::write(d.join("hayon.yml"), &hayon_config).unwrap();
     let hayon = Exporter::start_with(
-        &fast(repo_file("examples/hayon.yml")),
+        &hayon_config,
         &[],
         &[
             ("STRIPE_API_KEY", STRIPE_KEY),
@@ -296,6 +314,14 @@ async fn dashboards_have_data_and_a_redis_outage_pages_through_alertmanager_and_
         generated_drop_rules(&d.join("hivesync.yml"), "signups-live"),
     )
     .unwrap();
+    // The objectives' error ratios and budgets, as generated, for the Objectives dashboard.
+    for platform in ["hivesync", "hayon"] {
+        std::fs::write(
+            prom_dir.join(format!("rules/generated-objectives-{platform}.yml")),
+            generated_objective_records(&d.join(format!("{platform}.yml"))),
+        )
+        .unwrap();
+    }
     // A test copy of the alerts with time compressed tenfold: `for:` durations, range
     // windows and the offsets that guard them a tenth of their length (15m -> 90s). The demo's own hiccups (its posts consumer
     // stops for a minute) stay shorter than the windows, as they are in production, and an

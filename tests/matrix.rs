@@ -563,6 +563,27 @@ sources:
         generated.contains("pulse_source:probe_error_ratio:rate5m"),
         "{generated}"
     );
+    // And those of every other kind of objective: a job's, a key's jobs', a Stripe source's
+    // deliveries, a Redis latency objective.
+    let others = tempfile::tempdir().unwrap();
+    let others_config = others.path().join("pulse.yml");
+    std::fs::write(
+        &others_config,
+        "sources:\n  - { name: pay, kind: stripe, api_key: sk_x, objective: false }\n  - { name: cache, kind: redis, url: 'redis://127.0.0.1:6379', objective: false, latency_objectives: [{ name: get-fast, series: { command: get }, under: 4096us }] }\njobs:\n  - { name: rollup, every: 5m, token: 0123456789abcdef0 }\njob_keys:\n  - { name: scripts, key: fedcba98765432100, every: 1h }\n",
+    )
+    .unwrap();
+    let (code, objectives, err) = run_cli(
+        &["--config.file", others_config.to_str().unwrap(), "rules"],
+        &[],
+    );
+    assert_eq!(code, 0, "rules: {err}");
+    for series in [
+        "pulse_job:run_error_ratio:rate3d",
+        "pulse_source:event_error_ratio:rate5m",
+        "pulse_source:latency_error_ratio:rate1h",
+    ] {
+        assert!(objectives.contains(series), "{series}: {objectives}");
+    }
     each_version(&servers, |s| {
         let promtool = s.promtool.clone().expect("promtool");
         let reported = run_ok(
@@ -600,6 +621,9 @@ sources:
         let generated_file = dir.path().join("rules/generated.yml");
         std::fs::write(&generated_file, &generated).unwrap();
         promtool_ok(&["check", "rules", &generated_file.display().to_string()]);
+        let objectives_file = dir.path().join("rules/generated-objectives.yml");
+        std::fs::write(&objectives_file, &objectives).unwrap();
+        promtool_ok(&["check", "rules", &objectives_file.display().to_string()]);
         // Groups evaluated every second, not every minute: each rule has run within seconds.
         let every = regex::Regex::new(r"(?m)^(\s+interval:) \d+[ms]$").unwrap();
         for e in std::fs::read_dir(dir.path().join("rules")).unwrap() {

@@ -167,10 +167,10 @@ pub enum Command {
     /// aggregation and join. No config needed.
     BundleRules(BundleRulesArgs),
     /// Write the bundle's dashboards (admin-overview.json, platform-health.json,
-    /// queues-workers.json, query-latency.json and database-load.json, as grafana/dashboards/
-    /// holds them) into a
-    /// folder; for a Prometheus shared with other exporters or clusters, --selector in every
-    /// series they read and a $cluster variable for --cluster-label. No config needed.
+    /// queues-workers.json, query-latency.json, database-load.json and objectives.json, as
+    /// grafana/dashboards/ holds them) into a folder; for a Prometheus shared with other
+    /// exporters or clusters, --selector in every series they read and a $cluster variable
+    /// for --cluster-label. No config needed.
     BundleDashboards(BundleDashboardsArgs),
     /// Exit 0 if the exporter at --web.listen-address answers /-/healthy, else 1 (for
     /// container health checks; no curl needed). With --url, asks that URL instead.

@@ -318,6 +318,83 @@ fn the_parts_follow_their_values() {
     assert!(kind(&objects, "ServiceMonitor").is_empty());
 }
 
+/// `slos.format: pyrra`: the objects `rules --format pyrra` writes, rendered in the release's
+/// namespace with the chart's labels, and the objectives' group left out of the generated
+/// rules (Pyrra writes its own); `rules` (the default) keeps the group and renders none.
+#[test]
+fn the_objectives_render_as_pyrra_objects_or_stay_in_the_generated_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("pulse.yml");
+    std::fs::write(
+        &config,
+        "sources:\n  - { name: db, kind: redis, url: 'redis://r:6379' }\n  - { name: pay, kind: stripe, api_key: sk_x }\n",
+    )
+    .unwrap();
+    let write = |format: &str, file: &str| {
+        let (code, out, err) = run_cli(
+            &[
+                "--config.file",
+                config.to_str().unwrap(),
+                "rules",
+                "--format",
+                format,
+            ],
+            &[],
+        );
+        assert_eq!(code, 0, "{err}");
+        let path = dir.path().join(file);
+        std::fs::write(&path, out).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let (rules, slos) = (write("rules", "rules.yml"), write("pyrra", "slos.yaml"));
+    let generated = |objects: &[Value]| -> Vec<String> {
+        kind(objects, "PrometheusRule")
+            .iter()
+            .filter(|r| r["metadata"]["name"] == "pulse-exporter-generated")
+            .flat_map(|r| r["spec"]["groups"].as_sequence().unwrap().clone())
+            .map(|g| g["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let objects = template(&[
+        "--set-file",
+        &format!("prometheusRule.generated={rules}"),
+        "--set",
+        "slos.format=pyrra",
+        "--set-file",
+        &format!("slos.pyrra={slos}"),
+    ])
+    .unwrap();
+    let pyrra = kind(&objects, "ServiceLevelObjective");
+    let names: Vec<&str> = pyrra
+        .iter()
+        .map(|o| o["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["db-availability", "pay-availability", "pay-delivery"]
+    );
+    for o in &pyrra {
+        assert_eq!(o["apiVersion"], "pyrra.dev/v1alpha1");
+        assert_eq!(o["metadata"]["namespace"], "monitoring");
+        assert_eq!(
+            o["metadata"]["labels"]["app.kubernetes.io/name"],
+            "pulse-exporter"
+        );
+    }
+    let groups = generated(&objects);
+    assert!(
+        groups.contains(&"pulse-config-sources".to_owned()),
+        "{groups:?}"
+    );
+    assert!(
+        !groups.contains(&"pulse-config-objectives".to_owned()),
+        "{groups:?}"
+    );
+    let objects = template(&["--set-file", &format!("prometheusRule.generated={rules}")]).unwrap();
+    assert!(kind(&objects, "ServiceLevelObjective").is_empty());
+    assert!(generated(&objects).contains(&"pulse-config-objectives".to_owned()));
+}
+
 #[test]
 fn mistakes_are_refused_at_render_time_naming_the_value_and_the_fix() {
     let cases: &[(&[&str], &str)] = &[
@@ -357,6 +434,11 @@ fn mistakes_are_refused_at_render_time_naming_the_value_and_the_fix() {
             &["--set", "prometheusRule.generated=nope"],
             "prometheusRule.generated: not a rule file",
         ),
+        (
+            &["--set", "slos.format=pyrra"],
+            "slos.format is pyrra but slos.pyrra is empty",
+        ),
+        (&["--set", "slos.format=sloth"], "/slos/format"),
         // A misspelt field of a source, caught by the config's schema.
         (
             &["--set-json", r#"config={"sources":[{"name":"c","kind":"redis","url":"redis://r:6379","keys":[{"key":"q","metric":"m","lables":"x"}]}]}"#],

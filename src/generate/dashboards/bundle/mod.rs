@@ -1,5 +1,5 @@
 //! The bundle's dashboards (`grafana/dashboards/*.json`): the admin overview, platform
-//! health, queues and workers, query latency and database load, described here panel by
+//! health, queues and workers, query latency, database load and objectives, described here panel by
 //! panel and written by `pulse-exporter bundle-dashboards` (`scripts/generate` runs it).
 //!
 //! They keep one style: a `datasource` variable and the `platform` and `instance` variables
@@ -20,6 +20,7 @@ mod admin;
 mod health;
 mod latency;
 mod load;
+mod objectives;
 mod queues;
 
 use serde_json::{json, Value};
@@ -44,6 +45,7 @@ pub fn render(selection: &Selection) -> Vec<(String, String)> {
         queues::board(),
         latency::board(),
         load::board(),
+        objectives::board(),
     ];
     let links: Vec<(&str, &str)> = boards.iter().map(|b| (b.uid(), b.title())).collect();
     boards
@@ -490,12 +492,13 @@ mod tests {
                 "platform-health.json",
                 "queues-workers.json",
                 "query-latency.json",
-                "database-load.json"
+                "database-load.json",
+                "objectives.json"
             ]
         );
         for (file, text) in &rendered {
             let board: Value = serde_json::from_str(text).unwrap();
-            assert_eq!(board["links"].as_array().unwrap().len(), 4, "{file}");
+            assert_eq!(board["links"].as_array().unwrap().len(), 5, "{file}");
             let panels = board["panels"].as_array().unwrap();
             for (i, p) in panels.iter().enumerate() {
                 assert_eq!(p["id"], json!(i + 1), "{file}: ids follow the order");

@@ -1,0 +1,205 @@
+//! Objectives: how much of each error budget is left and how fast it burns, for every
+//! source's availability, every latency and delivery objective and every job, with the
+//! failures that spent it. It reads the series the rules `pulse-exporter rules` generates
+//! record (docs/objectives.md): without them loaded every panel reads NO DATA, never a
+//! budget untouched.
+
+use serde_json::{json, Value};
+
+use super::super::board::Board;
+use super::super::fields::{
+    by_query, cell, coloured, column, merge, organize, sort_by, steps, unit,
+};
+use super::super::panel::line;
+use super::{by, by_source, eq, raw_with, sel};
+use crate::generate::objectives::{
+    burn_series, event_ratio_series, job_ratio_series, latency_ratio_series, BUDGET_LEFT,
+    EVENT_BUDGET_LEFT, JOB_BUDGET_LEFT, LATENCY_BUDGET_LEFT,
+};
+use crate::generate::style;
+
+/// Where every description sends the reader for what the series are.
+const FROM_RULES: &str = "From the series the generated rules record (`pulse-exporter rules`, docs/objectives.md): NO DATA until they are loaded.";
+
+/// The share of a budget left: red under a quarter, orange under half.
+fn budget_left_column() -> Value {
+    column(
+        "budget left",
+        &[
+            unit("percentunit"),
+            coloured(steps(&[
+                ("red", Value::Null),
+                ("orange", json!(0.25)),
+                ("green", json!(0.5)),
+            ])),
+            cell("color-background"),
+        ],
+    )
+}
+
+/// A burn rate: orange from 1 (the budget lasts exactly the window), red from 6 (a page over
+/// 6 h).
+fn burning() -> Value {
+    steps(&[
+        ("green", Value::Null),
+        ("orange", json!(1)),
+        ("red", json!(6)),
+    ])
+}
+
+/// The three queries of a budget table, named as its columns.
+fn budget_columns(names: [&str; 3]) -> Vec<Value> {
+    vec![
+        merge(),
+        organize(
+            &[
+                ("Value #A", names[0]),
+                ("Value #B", names[1]),
+                ("Value #C", names[2]),
+            ],
+            &["__name__", "job"],
+            &[],
+        ),
+        sort_by(names[0], false),
+    ]
+}
+
+/// Each source's availability: the budget left, the burn rates, the failures that spent it.
+fn availability(b: &mut Board) {
+    b.row("Sources: availability");
+    b.table(
+        "Error budget left",
+        &format!("Each source's availability objective (`objective:`, 99.5 % of its health probes over 28 days unless set): the share of the window's error budget left (100 % untouched, 0 spent, below 0 overspent), and how fast it burns now (1 spends it exactly over the window; 14.4 over 1 h or 6 over 6 h pages as PulseObjectiveFastBurn). {FROM_RULES}"),
+        "short",
+        vec![sel(BUDGET_LEFT), sel(&burn_series("1h")), sel(&burn_series("6h"))],
+    )
+    .size(10, 9)
+    .transformations(budget_columns(["budget left", "burn 1h", "burn 6h"]))
+    .overrides(vec![
+        budget_left_column(),
+        column("burn 1h", &[unit("none"), coloured(burning()), cell("color-text")]),
+        column("burn 6h", &[unit("none"), coloured(burning()), cell("color-text")]),
+    ]);
+    b.ts(
+        "Burn rate of the availability budget",
+        &format!("How fast each source's failed health probes spend its budget, over 1 h (solid) and 6 h (dashed), against the objective's line at 1: above it, the budget runs out before the window ends. {FROM_RULES}"),
+        "none",
+        vec![
+            line(sel(&burn_series("1h")), "{{platform}} {{source}} over 1h"),
+            line(sel(&burn_series("6h")), "{{platform}} {{source}} over 6h"),
+        ],
+    )
+    .size(14, 9)
+    .thresholds(burning())
+    .threshold_lines("line")
+    .overrides(vec![by_query(
+        "B",
+        &[("custom.lineStyle", json!({"fill": "dash", "dash": [10, 10]}))],
+    )]);
+    b.ts(
+        "Failed health probes by reason",
+        "What spent the availability budgets: the health probes that failed, by source and reason (timeout, connect, auth, …), per interval of the graph. Absent while none fails.",
+        "short",
+        vec![line(
+            format!(
+                "sum by ({}) ({})",
+                by_source(&["reason"]),
+                style::fold(&format!(
+                    "increase({}[$__rate_interval])",
+                    raw_with::<&str>("pulse_source_probe_failures_total", &[])
+                ))
+            ),
+            "{{platform}} {{source}} {{reason}}",
+        )],
+    )
+    .size(24, 7);
+}
+
+/// Latency objectives and the Stripe sources' deliveries.
+fn latency_and_delivery(b: &mut Board) {
+    b.row("Sources: latency and deliveries");
+    let either = |latency: &str, events: &str| format!("{}\nor {}", sel(latency), sel(events));
+    b.table(
+        "Latency and delivery objectives",
+        &format!("Each latency objective (`latency_objectives:`) and each Stripe source's delivery objective (99.9 % of its events reach every webhook endpoint before Stripe gives up): the share of the window's budget left, and the share of the operations slower than the bound (of the events given up on) over 1 h and 6 h. {FROM_RULES}"),
+        "short",
+        vec![
+            either(LATENCY_BUDGET_LEFT, EVENT_BUDGET_LEFT),
+            either(&latency_ratio_series("1h"), &event_ratio_series("1h")),
+            either(&latency_ratio_series("6h"), &event_ratio_series("6h")),
+        ],
+    )
+    .size(24, 7)
+    .transformations(budget_columns(["budget left", "spent 1h", "spent 6h"]))
+    .overrides(vec![
+        budget_left_column(),
+        column("spent 1h", &[unit("percentunit")]),
+        column("spent 6h", &[unit("percentunit")]),
+    ]);
+}
+
+/// The jobs' objectives, and their failed and missed runs.
+fn jobs(b: &mut Board) {
+    b.row("Jobs");
+    b.table(
+        "Job objectives",
+        &format!("Each job's objective (95 % of its due runs finish well and on time over 28 days unless set): the share of the window's budget left, and the share of its due runs that failed or were missed over 1 h and 6 h (a job due less often than hourly has none in most hours). {FROM_RULES}"),
+        "short",
+        vec![
+            // A key's jobs' budgets carry the key: dropped, to meet their ratios by job.
+            format!("max without (objective, key) ({})", sel(JOB_BUDGET_LEFT)),
+            sel(&job_ratio_series("1h")),
+            sel(&job_ratio_series("6h")),
+        ],
+    )
+    .size(10, 8)
+    .transformations(budget_columns([
+        "budget left",
+        "failed or missed 1h",
+        "failed or missed 6h",
+    ]))
+    .overrides(vec![
+        budget_left_column(),
+        column("failed or missed 1h", &[unit("percentunit")]),
+        column("failed or missed 6h", &[unit("percentunit")]),
+    ]);
+    let per_job = |metric: &str, matchers: &[String]| {
+        format!(
+            "sum by ({}) ({})",
+            by(&["job_name"]),
+            style::fold(&format!(
+                "increase({}[$__rate_interval])",
+                raw_with(metric, matchers)
+            ))
+        )
+    };
+    b.ts(
+        "Failed and missed runs",
+        "What spent the jobs' budgets: runs that reported a failure, and due times whose deadline passed with no run finished, per job and interval of the graph.",
+        "short",
+        vec![
+            line(
+                per_job("pulse_job_runs_total", &[eq("outcome", "failure")]),
+                "{{platform}} {{job_name}} failed",
+            ),
+            line(
+                per_job("pulse_job_missed_runs_total", &[]),
+                "{{platform}} {{job_name}} missed",
+            ),
+        ],
+    )
+    .size(14, 8);
+}
+
+/// The board.
+pub(super) fn board() -> Board {
+    let mut b = Board::new(
+        "pulse-objectives",
+        "Objectives",
+        "How much of each error budget is left and how fast it burns: every source's availability, every latency and delivery objective, every job's runs, with the failures that spent them. Reads the series the generated rules record (`pulse-exporter rules`, docs/objectives.md).",
+    );
+    availability(&mut b);
+    latency_and_delivery(&mut b);
+    jobs(&mut b);
+    b
+}
