@@ -1639,3 +1639,39 @@ tests:
     );
     promtool_test_rules(dir.path(), &[("stripe.test.yml", &tests)], &rules);
 }
+
+/// A job's latency objective (`latency_objectives:` of a job: 99 % of its runs within 64 s)
+/// burns when its runs slow down: a run a minute, all within the bound for two hours, then
+/// half of them over it. The bucket's bound reads as the exporter writes it (`le="64.0"`).
+#[test]
+fn a_jobs_latency_objective_burns_when_its_runs_slow_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = "sources: []\njobs:\n  - { name: rollup, every: 1m, token: 0123456789abcdef0, objective: false, latency_objectives: [{ name: quick, under: 64s }] }\n";
+    let file = write_temp(dir.path(), "team.yml", config);
+    let rules = generate(&file, "rules");
+    std::fs::write(dir.path().join("rules.yml"), &rules).unwrap();
+    write_bare_rules(dir.path(), &rules);
+    let labels = r#"instance="a", job="pulse-exporter", job_name="rollup""#;
+    let tests = format!(
+        r#"rule_files: [rules-bare.yml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'pulse_job_duration_seconds_count{{{labels}}}'
+        values: '0+1x180'
+      - series: 'pulse_job_duration_seconds_bucket{{{labels}, le="64.0"}}'
+        values: '0+1x120 120.5+0.5x60'
+      - series: 'pulse_job_duration_seconds_bucket{{{labels}, le="+Inf"}}'
+        values: '0+1x180'
+    alert_rule_test:
+      - eval_time: 119m
+        alertname: PulseObjectiveFastBurn
+      - eval_time: 150m
+        alertname: PulseObjectiveFastBurn
+        exp_alerts:
+          - exp_labels: {{ severity: warning, objective: quick, job_name: rollup, instance: a, job: pulse-exporter }}
+"#
+    );
+    promtool_test_rules(dir.path(), &[("job-latency.test.yml", &tests)], &rules);
+}

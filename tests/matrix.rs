@@ -569,7 +569,7 @@ sources:
     let others_config = others.path().join("pulse.yml");
     std::fs::write(
         &others_config,
-        "sources:\n  - { name: pay, kind: stripe, api_key: sk_x, objective: false }\n  - { name: cache, kind: redis, url: 'redis://127.0.0.1:6379', objective: false, latency_objectives: [{ name: get-fast, series: { command: get }, under: 4096us }] }\njobs:\n  - { name: rollup, every: 5m, token: 0123456789abcdef0 }\njob_keys:\n  - { name: scripts, key: fedcba98765432100, every: 1h }\n",
+        "sources:\n  - { name: pay, kind: stripe, api_key: sk_x, objective: false }\n  - { name: cache, kind: redis, url: 'redis://127.0.0.1:6379', objective: false, latency_objectives: [{ name: get-fast, series: { command: get }, under: 4096us }] }\njobs:\n  - { name: rollup, every: 5m, token: 0123456789abcdef0, latency_objectives: [{ name: quick, under: 64s }] }\njob_keys:\n  - { name: scripts, key: fedcba98765432100, every: 1h }\n",
     )
     .unwrap();
     let (code, objectives, err) = run_cli(
@@ -581,6 +581,7 @@ sources:
         "pulse_job:run_error_ratio:rate3d",
         "pulse_source:event_error_ratio:rate5m",
         "pulse_source:latency_error_ratio:rate1h",
+        "pulse_job:duration_error_ratio:rate6h",
     ] {
         assert!(objectives.contains(series), "{series}: {objectives}");
     }

@@ -193,6 +193,18 @@ mod tests {
         ] {
             assert!(err.contains(wanted), "{wanted} not in {err}");
         }
+        let err = crate::config::load_str(
+            "sources: []\njobs:\n  - { name: a, every: 1h, token: 0123456789abcdef0, latency_objectives: [{ name: quick, under: 20s }, { name: quick, under: 16s, series: { queue: x } }] }\n",
+        )
+        .unwrap_err()
+        .to_string();
+        for wanted in [
+            "jobs[0].latency_objectives[0].under: 20s is not a bucket bound of pulse_job_duration_seconds, so no bucket counts what is under it: the nearest are 16s and 64s",
+            "jobs[0].latency_objectives[1].name: duplicate objective name",
+            "jobs[0].latency_objectives[1].series: a job's run durations have no labels to pick by",
+        ] {
+            assert!(err.contains(wanted), "{wanted} not in {err}");
+        }
     }
 
     #[test]

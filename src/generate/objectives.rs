@@ -18,7 +18,7 @@ use super::{eq, selector, source_is};
 use crate::config::{Config, SourceConfig};
 use crate::config_core::objective::Objective;
 use crate::jobs::config::{JobSpec, KeySpec};
-use crate::jobs::metrics::{JOB_INFO, JOB_MISSED, JOB_RUNS};
+use crate::jobs::metrics::{JOB_DURATION, JOB_INFO, JOB_MISSED, JOB_RUNS};
 use crate::series::own_metrics::{SOURCE_FAILURES, SOURCE_PROBES};
 
 /// The windows an error ratio is recorded over, shortest first: those the alerts pair.
@@ -101,6 +101,7 @@ pub fn rules(config: &Config, selection: &Selection) -> Vec<ObjectiveRule> {
         out.extend(latency_rules(config, selection));
         out.extend(event_rules(config, extra));
         out.extend(job_objective_rules(config, selection));
+        out.extend(job_duration_rules(config, selection));
         out
     };
     let objectives = objectives(config);
@@ -319,6 +320,10 @@ pub const LATENCY_BUDGET_LEFT: &str = "pulse_source:latency_budget_left:ratio";
 /// shortest decimal (`0.004096`), and the exponent forms of small bounds (`8e-06`, `8e-6`).
 fn le_forms(v: f64) -> String {
     let mut forms = vec![format!("{v}")];
+    // A whole bound, as Prometheus 3 writes it (`16.0`) and as others do (`16`).
+    if v.fract() == 0.0 {
+        forms.push(format!("{v:.1}"));
+    }
     let exp = format!("{v:e}");
     if let Some((mantissa, power)) = exp.split_once('e') {
         let (sign, digits) = power.strip_prefix('-').map_or(("+", power), |d| ("-", d));
@@ -333,7 +338,7 @@ fn le_forms(v: f64) -> String {
     forms.dedup();
     forms
         .iter()
-        .map(|f| f.replace('.', "\\\\."))
+        .map(|f| f.replace('.', "\\\\.").replace('+', "\\\\+"))
         .collect::<Vec<_>>()
         .join("|")
 }
@@ -629,6 +634,133 @@ fn one_job_objective(
     out
 }
 
+/// The recorded share of a job latency objective's runs that took longer than its bound,
+/// over `window`.
+pub fn job_duration_ratio_series(window: &str) -> String {
+    format!("pulse_job:duration_error_ratio:rate{window}")
+}
+
+/// The recorded share of a job latency objective's budget left in its window.
+pub const JOB_DURATION_BUDGET_LEFT: &str = "pulse_job:duration_budget_left:ratio";
+
+/// The rules of the latency objectives of the config's jobs (`latency_objectives:` of a job
+/// or a key), on `pulse_job_duration_seconds`: per objective, the share of the runs slower
+/// than its bound over each window, the budget left and the two burn alerts (warnings).
+fn job_duration_rules(config: &Config, selection: &Selection) -> Vec<ObjectiveRule> {
+    let extra = Some(selection.selector()).filter(|s| !s.is_empty());
+    let on = format!("on ({})", selection.grouping("instance, job_name"));
+    let declared = config
+        .jobs
+        .jobs
+        .iter()
+        .map(|j| (&j.latency_objectives, "job_name", &j.name));
+    let keys = config
+        .jobs
+        .keys
+        .iter()
+        .map(|k| (&k.job.latency_objectives, "key", &k.name));
+    let mut out = Vec::new();
+    for (objectives, label, value) in declared.chain(keys) {
+        // A key's jobs are told by `key` on pulse_job_info only: joined with it.
+        let (pin, scope) = match label {
+            "job_name" => (vec![eq(label, value)], None),
+            _ => (
+                Vec::new(),
+                Some(format!(
+                    "{on} {}",
+                    selector(JOB_INFO.name, &[eq("key", value)], extra)
+                )),
+            ),
+        };
+        for o in objectives {
+            out.extend(one_job_duration_objective(
+                o,
+                (label, value),
+                &pin,
+                scope.as_deref(),
+                extra,
+            ));
+        }
+    }
+    out
+}
+
+/// The rules of one job latency objective `o` of what `(label, value)` names.
+fn one_job_duration_objective(
+    o: &crate::config_core::objective::LatencyObjective,
+    (label, value): (&str, &str),
+    pin: &[String],
+    scope: Option<&str>,
+    extra: Option<&str>,
+) -> Vec<ObjectiveRule> {
+    let base = JOB_DURATION.name;
+    let bound = o.under.0.as_secs_f64();
+    let ratio = |window: &str, function: &str| {
+        let of = |metric: &str, more: &[String]| {
+            let all: Vec<String> = pin.iter().chain(more).cloned().collect();
+            format!(
+                "{function}({}[{window}])",
+                job_selector(metric, &all, extra)
+            )
+        };
+        let le = format!("le=~\"{}\"", le_forms(bound));
+        let expr = format!(
+            "1 - (\n  sum without (pod, le) ({})\n  / sum without (pod) ({})\n)\nor\n1 - histogram_fraction(0, {}, sum without (pod) ({}))",
+            of(&format!("{base}_bucket"), &[le]),
+            of(&format!("{base}_count"), &[]),
+            number(bound),
+            of(base, &[]),
+        );
+        match scope {
+            Some(scope) => format!("(\n{expr}\n)\nand {scope}"),
+            None => expr,
+        }
+    };
+    let labels = BTreeMap::from([
+        ("objective".to_owned(), o.name.clone()),
+        (label.to_owned(), value.to_owned()),
+    ]);
+    let mut out: Vec<ObjectiveRule> = WINDOWS
+        .iter()
+        .map(|w| ObjectiveRule::Record {
+            record: job_duration_ratio_series(w),
+            expr: ratio(w, "rate"),
+            labels: labels.clone(),
+        })
+        .collect();
+    let objective = o.objective();
+    out.push(ObjectiveRule::Record {
+        record: JOB_DURATION_BUDGET_LEFT.to_owned(),
+        expr: format!(
+            "1 - (\n{}\n) / {}",
+            ratio(&format!("{}d", objective.window_days()), "increase"),
+            number(objective.budget())
+        ),
+        labels,
+    });
+    let what = format!("its runs finish within {} s", number(bound));
+    let about = About {
+        pin: vec![eq(label, value), eq("objective", &o.name)],
+        scope: None,
+        named: (label.to_owned(), value.to_owned()),
+        shown: match label {
+            "job_name" => format!("job {}", super::template_safe(value)),
+            _ => "job {{ $labels.job_name }}".to_owned(),
+        },
+        pages: false,
+        objective: &objective,
+        name: &o.name,
+        ratio: job_duration_ratio_series,
+        what: &what,
+        failing: "of its runs took longer than the bound",
+        extra: extra.map(str::to_owned),
+        budget_series: JOB_DURATION_BUDGET_LEFT,
+    };
+    out.push(burn_alert(&about, FAST_BURN, &PAGE));
+    out.push(burn_alert(&about, SLOW_BURN, &TICKET));
+    out
+}
+
 /// ` (command=get)`: the operations a latency objective picks, for its description.
 fn shown_series(series: &BTreeMap<String, String>) -> String {
     match series.is_empty() {
@@ -795,9 +927,40 @@ mod tests {
     }
 
     #[test]
+    fn a_jobs_latency_objective_reads_its_duration_histogram() {
+        let r = rules_of("sources: []\njobs:\n  - { name: rollup, every: 1h, token: 0123456789abcdef0, objective: false, latency_objectives: [{ name: quick, under: 1024s, target: 90 }] }\njob_keys:\n  - { name: scripts, key: fedcba98765432100, every: 1h, objective: false, latency_objectives: [{ name: quick, under: 64s }] }\n");
+        let text = serde_yaml::to_string(&r).unwrap();
+        assert!(text.contains("rate(pulse_job_duration_seconds_bucket{job_name=\"rollup\", le=~\"1\\\\.024e\\\\+03|1\\\\.024e3|1024|1024\\\\.0\"}[5m])"), "{text}");
+        assert!(text.contains("histogram_fraction(0, 1024, sum without (pod) (rate(pulse_job_duration_seconds{job_name=\"rollup\"}[1h])))"), "{text}");
+        // 90 %: 0.1 × 6 over 6 h; a key's jobs joined on the key; both warn.
+        let fast = r
+            .iter()
+            .filter_map(|rule| match rule {
+                ObjectiveRule::Alert {
+                    alert,
+                    expr,
+                    labels,
+                    ..
+                } if alert == FAST_BURN => Some((expr.as_str(), labels)),
+                _ => None,
+            })
+            .collect::<Vec<_>>();
+        assert_eq!(fast.len(), 2);
+        assert!(fast[0].0.contains("pulse_job:duration_error_ratio:rate6h{job_name=\"rollup\", objective=\"quick\"} > 0.6"), "{}", fast[0].0);
+        assert!(fast[1].0.contains("pulse_job:duration_error_ratio:rate1h{key=\"scripts\", objective=\"quick\"} > 0.144"), "{}", fast[1].0);
+        assert!(fast.iter().all(|(_, l)| l["severity"] == "warning"));
+        assert!(
+            text.contains("and on (instance, job_name) pulse_job_info{key=\"scripts\"}"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn le_takes_every_form_a_bound_is_written_in() {
         // Escaped for a PromQL string: `\\.` reads as the regex's literal dot.
         assert_eq!(le_forms(0.004096), r"0\\.004096|4\\.096e-03|4\\.096e-3");
         assert_eq!(le_forms(8e-6), r"0\\.000008|8e-06|8e-6");
+        // A whole bound, and a `+` that is no regex quantifier.
+        assert_eq!(le_forms(16.0), r"1\\.6e\\+01|1\\.6e1|16|16\\.0");
     }
 }

@@ -209,6 +209,7 @@ fn job_slos(config: &Config, extra: Option<&str>, grouping: &[String]) -> Vec<Sl
         .map(|k| (k.job.objective.as_ref(), "key", &k.name));
     let mut out = Vec::new();
     for (objective, label, value) in declared.chain(keys) {
+        out.extend(job_duration_slos(config, label, value, extra, grouping));
         let Some(objective) = objective else { continue };
         // A key's jobs are told by `key` on pulse_job_info only: joined with it.
         let (pin, join) = match label {
@@ -249,6 +250,74 @@ fn job_slos(config: &Config, extra: Option<&str>, grouping: &[String]) -> Vec<Sl
         });
     }
     out
+}
+
+/// The latency objectives of the job (`label` `job_name`) or the key's jobs (`key`) named
+/// `value`, on `pulse_job_duration_seconds`: for Sloth only (a key's jobs need a join).
+fn job_duration_slos(
+    config: &Config,
+    label: &str,
+    value: &str,
+    extra: Option<&str>,
+    grouping: &[String],
+) -> Vec<Slo> {
+    let objectives = match label {
+        "job_name" => config
+            .jobs
+            .jobs
+            .iter()
+            .find(|j| j.name == value)
+            .map(|j| &j.latency_objectives),
+        _ => config
+            .jobs
+            .keys
+            .iter()
+            .find(|k| k.name == value)
+            .map(|k| &k.job.latency_objectives),
+    };
+    let (pin, join) = match label {
+        "job_name" => (vec![eq(label, value)], String::new()),
+        _ => (
+            Vec::new(),
+            format!(
+                "\nand on ({}) {}",
+                grouping.join(", "),
+                selector("pulse_job_info", &[eq("key", value)], extra)
+            ),
+        ),
+    };
+    let of = |metric: &str, more: &[String]| {
+        let all: Vec<String> = pin.iter().chain(more).cloned().collect();
+        rate_sum(grouping, &sel(metric, &all, extra))
+    };
+    let name = crate::jobs::metrics::JOB_DURATION.name;
+    objectives
+        .into_iter()
+        .flatten()
+        .map(|o| {
+            let bound = format!("{}", o.under.0.as_secs_f64());
+            let all = of(&format!("{name}_count"), &[]);
+            let fast = of(&format!("{name}_bucket"), &[eq("le", &bound)]);
+            let objective = o.objective();
+            Slo {
+                name: object_name(&format!("job-{value}-{}", o.name)),
+                description: format!(
+                    "{} % of the runs of {value} finish within {bound} s over {} days (pulse-exporter, docs/objectives.md).",
+                    number(objective.target()),
+                    objective.window_days()
+                ),
+                objective,
+                labels: BTreeMap::from([
+                    ("objective".to_owned(), o.name.clone()),
+                    (label.to_owned(), value.to_owned()),
+                ]),
+                pages: false,
+                errors: format!("(\n  {all}\n  - {fast}\n){join}"),
+                total: format!("{all}{join}"),
+                counters: None,
+            }
+        })
+        .collect()
 }
 
 /// The objectives of `config` as Pyrra `ServiceLevelObjective` objects, one YAML document
@@ -373,7 +442,7 @@ pub fn sloth(config: &Config, selection: &Selection) -> String {
 mod tests {
     use super::*;
 
-    const CONFIG: &str = "sources:\n  - { name: db, kind: postgres, url: 'postgres://h/db', tier: primary }\n  - { name: cache, kind: redis, url: 'redis://h', objective: { target: 99.9, window: 7d }, latency_objectives: [{ name: get-fast, series: { command: get }, under: 4096us }] }\n  - { name: pay, kind: stripe, api_key: sk_x, objective: false }\ntemplates:\n  - { name: fleet, kind: redis, url: 'redis://{{target}}', allowed_targets: ['.*'] }\njobs:\n  - { name: rollup, every: 5m, token: 0123456789abcdef0 }\njob_keys:\n  - { name: scripts, key: fedcba98765432100, every: 1h }\n";
+    const CONFIG: &str = "sources:\n  - { name: db, kind: postgres, url: 'postgres://h/db', tier: primary }\n  - { name: cache, kind: redis, url: 'redis://h', objective: { target: 99.9, window: 7d }, latency_objectives: [{ name: get-fast, series: { command: get }, under: 4096us }] }\n  - { name: pay, kind: stripe, api_key: sk_x, objective: false }\ntemplates:\n  - { name: fleet, kind: redis, url: 'redis://{{target}}', allowed_targets: ['.*'] }\njobs:\n  - { name: rollup, every: 5m, token: 0123456789abcdef0, latency_objectives: [{ name: quick, under: 64s }] }\njob_keys:\n  - { name: scripts, key: fedcba98765432100, every: 1h }\n";
 
     fn documents(text: &str) -> Vec<serde_yaml::Value> {
         text.split("\n---\n")
@@ -453,6 +522,7 @@ mod tests {
             "pulse_source_probe_failures_total{source=~\"fleet/.+\"}"
         );
         assert!(text.contains("# job-rollup-runs: not written"), "{text}");
+        assert!(text.contains("# job-rollup-quick: not written"), "{text}");
     }
 
     /// Sloth's spec: version, service, and per objective a name, a target, both event

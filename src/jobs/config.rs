@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::config_core::names::{is_label_name, is_object_name};
-use crate::config_core::objective::{Objective, DEFAULT_JOB_TARGET};
+use crate::config_core::objective::{LatencyObjective, Objective, DEFAULT_JOB_TARGET};
 use crate::config_core::switch::Switch;
 use crate::config_core::{ConfigError, Dur, FieldSet, Split, TimeZone};
 use crate::jobs::schedule::Schedule;
@@ -40,6 +40,12 @@ pub const DEFAULT_STORE_REFRESH: Duration = Duration::from_secs(10);
 
 /// The bound on one read or write of the store without `timeout:`.
 pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Classic bounds of `pulse_job_duration_seconds`: powers of four seconds, each a native bucket's bound
+/// (a job's latency objective is set on one of them).
+pub const DURATION_BOUNDS: [f64; 10] = [
+    1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 131072.0,
+];
 
 /// Grace when a job sets none: long enough for a slow start, short enough to page the same
 /// hour.
@@ -77,6 +83,12 @@ pub struct ScheduleConfig {
     /// (docs/objectives.md).
     #[serde(default)]
     pub objective: Switch<Objective>,
+    /// Objectives on how long its runs take (`pulse_job_duration_seconds`, runs whose start
+    /// was seen): `[{ name: fast, under: 1024s, target: 99 }]`, `under` one of the
+    /// histogram's bounds (1s, 4s, 16s, 64s, 256s, 1024s, 4096s, 16384s, 65536s, 131072s).
+    /// Rules from `pulse-exporter rules` (docs/objectives.md).
+    #[serde(default)]
+    pub latency_objectives: Vec<LatencyObjective>,
 }
 
 impl FieldSet for ScheduleConfig {
@@ -88,6 +100,7 @@ impl FieldSet for ScheduleConfig {
         "max_runtime",
         "labels",
         "objective",
+        "latency_objectives",
     ];
 }
 
@@ -218,6 +231,8 @@ pub struct JobSpec {
     pub key: Option<String>,
     /// Its objective, with the jobs' default target filled in; `None` when turned off.
     pub objective: Option<Objective>,
+    /// Its objectives on how long its runs take.
+    pub latency_objectives: Vec<LatencyObjective>,
 }
 
 /// A ping key with defaults applied.
@@ -340,6 +355,7 @@ fn schedule_of(
             window: o.window,
         }
     });
+    validate_duration_objectives(path, &f.latency_objectives, errors);
     Some(JobSpec {
         name: String::new(),
         schedule,
@@ -349,7 +365,52 @@ fn schedule_of(
         token: None,
         key: None,
         objective,
+        latency_objectives: f.latency_objectives.clone(),
     })
+}
+
+/// Errors at `path.latency_objectives[N]`: a name, target or window refused, a name given
+/// twice, `series` (the durations have no labels to pick by), or `under` off the bounds.
+fn validate_duration_objectives(
+    path: &str,
+    objectives: &[LatencyObjective],
+    errors: &mut Vec<ConfigError>,
+) {
+    let bounds = DURATION_BOUNDS;
+    let mut seen = HashSet::new();
+    for (i, o) in objectives.iter().enumerate() {
+        let path = format!("{path}.latency_objectives[{i}]");
+        o.validate(&path, errors);
+        if !seen.insert(o.name.as_str()) {
+            errors.push(ConfigError::new(
+                format!("{path}.name"),
+                format!(
+                    "duplicate objective name {:?}: each latency objective of a job needs its own",
+                    o.name
+                ),
+            ));
+        }
+        if !o.series.is_empty() {
+            errors.push(ConfigError::new(
+                format!("{path}.series"),
+                "a job's run durations have no labels to pick by: leave `series` out",
+            ));
+        }
+        let under = o.under.0.as_secs_f64();
+        if !bounds.iter().any(|b| (b - under).abs() <= b * 1e-9) {
+            let below = bounds.iter().rev().find(|b| **b < under);
+            let above = bounds.iter().find(|b| **b > under);
+            let nearest: Vec<String> = [below, above]
+                .into_iter()
+                .flatten()
+                .map(|b| format!("{b}s"))
+                .collect();
+            errors.push(ConfigError::new(
+                format!("{path}.under"),
+                format!("{} is not a bucket bound of pulse_job_duration_seconds, so no bucket counts what is under it: the nearest are {}", crate::config_core::dur_text(o.under.0), nearest.join(" and ")),
+            ));
+        }
+    }
 }
 
 /// Reads the three top-level keys (each may be absent) into a [`JobsConfig`], recording every

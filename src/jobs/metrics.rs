@@ -1,7 +1,7 @@
 //! The `pulse_job_*` series: declared once here (docs/metrics.md lists them from
 //! [`SECTION`]), and made from each job's spec and state.
 
-use crate::jobs::config::JobSpec;
+use crate::jobs::config::{JobSpec, DURATION_BOUNDS};
 use crate::jobs::state::JobState;
 use crate::series::metric::{Metric, Section};
 use crate::series::sample::{Family, HistogramData, Output};
@@ -146,11 +146,6 @@ pub const JOB_DURATION: Metric = Metric::histogram(
 )
 .doc("How long finished runs took, from their `start` ping to their end, for the runs whose start was seen; kept in the store, so every replica publishes the same. Classic buckets at 1 s, 4 s, 16 s, … 36 h; a native histogram where Prometheus negotiates protobuf.");
 
-/// Classic bounds of [`JOB_DURATION`]: powers of four seconds, each a native bucket's bound.
-const DURATION_BOUNDS: [f64; 10] = [
-    1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 131072.0,
-];
-
 /// `pulse_job_store_up`.
 pub const JOB_STORE_UP: Metric = Metric::gauge(
     "pulse_job_store_up",
@@ -227,6 +222,7 @@ mod tests {
             token: None,
             key: None,
             objective: None,
+            latency_objectives: Vec::new(),
         }
     }
 

@@ -343,6 +343,7 @@ mod tests {
             token: None,
             key: None,
             objective: None,
+            latency_objectives: Vec::new(),
         }
     }
 

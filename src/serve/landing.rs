@@ -554,6 +554,7 @@ mod tests {
             token: None,
             key: None,
             objective: None,
+            latency_objectives: Vec::new(),
         };
         let now = crate::series::sample::unix_now();
         let mut failed = JobState::new(now - 10.0);
@@ -697,6 +698,7 @@ mod tests {
             token: None,
             key: None,
             objective: None,
+            latency_objectives: Vec::new(),
         };
         let jobs_only = page(&[], &[(job, None)]);
         assert!(
