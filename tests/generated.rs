@@ -1455,38 +1455,53 @@ fn objective_burn_rates_page_on_an_outage_ticket_a_slow_leak_and_ignore_restarts
 /// times the 1 % budget), and the fast GETs before it never burn.
 #[test]
 fn a_latency_objective_burns_when_the_histogram_shifts() {
+    let labels = r#"instance="a", job="pulse-exporter", source="cache", command="get""#;
+    let metric = "pulse_redis_command_duration_seconds";
+    // 100 GETs a minute; all under the bound for two hours, then 50 of them.
+    replay(
+        "sources:\n  - name: cache\n    kind: redis\n    url: redis://127.0.0.1:6379\n    objective: false\n    latency_objectives:\n      - { name: get-fast, series: { command: get }, under: 4096us }\n",
+        &[
+            (format!("{metric}_count{{{labels}}}"), "0+100x180"),
+            (format!("{metric}_bucket{{{labels}, le=\"0.004096\"}}"), "0+100x120 12050+50x60"),
+            (format!("{metric}_bucket{{{labels}, le=\"+Inf\"}}"), "0+100x180"),
+        ],
+        &[
+            quiet("119m", FAST_BURN),
+            quiet("130m", FAST_BURN),
+            fires("145m", FAST_BURN, "{ severity: warning, objective: get-fast, source: cache, instance: a, job: pulse-exporter }"),
+        ]
+        .concat(),
+    );
+}
+
+/// Replays `series` (sampled every minute) through the rules generated for `config`, with
+/// `checks` (promtool's `alert_rule_test` items), and fails on promtool's verdict.
+fn replay(config: &str, series: &[(String, &str)], checks: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let config = "sources:\n  - name: cache\n    kind: redis\n    url: redis://127.0.0.1:6379\n    objective: false\n    latency_objectives:\n      - { name: get-fast, series: { command: get }, under: 4096us }\n";
     let file = write_temp(dir.path(), "team.yml", config);
     let rules = generate(&file, "rules");
     std::fs::write(dir.path().join("rules.yml"), &rules).unwrap();
     write_bare_rules(dir.path(), &rules);
-    let labels = r#"instance="a", job="pulse-exporter", source="cache", command="get""#;
-    // 100 GETs a minute; all under the bound for two hours, then 50 of them.
+    let input: String = series
+        .iter()
+        .map(|(s, v)| format!("      - series: '{s}'\n        values: '{v}'\n"))
+        .collect();
     let tests = format!(
-        r#"rule_files: [rules-bare.yml]
-evaluation_interval: 1m
-tests:
-  - interval: 1m
-    input_series:
-      - series: 'pulse_redis_command_duration_seconds_count{{{labels}}}'
-        values: '0+100x180'
-      - series: 'pulse_redis_command_duration_seconds_bucket{{{labels}, le="0.004096"}}'
-        values: '0+100x120 12050+50x60'
-      - series: 'pulse_redis_command_duration_seconds_bucket{{{labels}, le="+Inf"}}'
-        values: '0+100x180'
-    alert_rule_test:
-      - eval_time: 119m
-        alertname: PulseObjectiveFastBurn
-      - eval_time: 130m
-        alertname: PulseObjectiveFastBurn
-      - eval_time: 145m
-        alertname: PulseObjectiveFastBurn
-        exp_alerts:
-          - exp_labels: {{ severity: warning, objective: get-fast, source: cache, instance: a, job: pulse-exporter }}
-"#
+        "rule_files: [rules-bare.yml]\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n{input}    alert_rule_test:\n{checks}"
     );
-    promtool_test_rules(dir.path(), &[("latency.test.yml", &tests)], &rules);
+    promtool_test_rules(dir.path(), &[("case.test.yml", &tests)], &rules);
+}
+
+const FAST_BURN: &str = "PulseObjectiveFastBurn";
+
+/// A promtool check that `alert` does not fire at `at`.
+fn quiet(at: &str, alert: &str) -> String {
+    format!("      - eval_time: {at}\n        alertname: {alert}\n")
+}
+
+/// A promtool check that `alert` fires at `at` with exactly `labels`.
+fn fires(at: &str, alert: &str, labels: &str) -> String {
+    format!("      - eval_time: {at}\n        alertname: {alert}\n        exp_alerts:\n          - exp_labels: {labels}\n")
 }
 
 /// The minute-by-minute values of a counter that `step` raises at each minute up to `minutes`.
@@ -1563,17 +1578,10 @@ fn a_job_failing_one_run_in_five_tickets_and_a_stopped_one_burns() {
                 series(&missed),
             )
         };
-    let quiet =
-        |at: &str, name: &str| format!("      - eval_time: {at}\n        alertname: {name}\n");
-    let fires = |at: &str, name: &str, severity: &str| {
-        format!(
-            "      - eval_time: {at}\n        alertname: {name}\n        exp_alerts:\n          - exp_labels: {}\n",
-            alert(severity)
-        )
-    };
+    let warns = alert("warning");
     let one_in_five = [
-        fires("3h", "PulseObjectiveSlowBurn", "warning"),
-        fires("20h", "PulseObjectiveSlowBurn", "warning"),
+        fires("3h", "PulseObjectiveSlowBurn", &warns),
+        fires("20h", "PulseObjectiveSlowBurn", &warns),
         quiet("3h", "PulseObjectiveFastBurn"),
         quiet("12h", "PulseObjectiveFastBurn"),
         quiet("20h", "PulseObjectiveFastBurn"),
@@ -1588,7 +1596,7 @@ fn a_job_failing_one_run_in_five_tickets_and_a_stopped_one_burns() {
     // Stopped after 6 healthy hours: the 1-hour ratio passes 72 % about 45 minutes later.
     let stopped = [
         quiet("6h30m", "PulseObjectiveFastBurn"),
-        fires("7h", "PulseObjectiveFastBurn", "warning"),
+        fires("7h", "PulseObjectiveFastBurn", &warns),
     ]
     .concat();
     let tests = format!(
@@ -1608,36 +1616,21 @@ fn a_job_failing_one_run_in_five_tickets_and_a_stopped_one_burns() {
 /// twenty given up on. A primary source pages; the delivered hours never burn.
 #[test]
 fn stripe_events_given_up_on_burn_the_delivery_objective() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = "sources:\n  - { name: pay, kind: stripe, api_key: sk_test_x, tier: primary, objective: false }\n";
-    let file = write_temp(dir.path(), "team.yml", config);
-    let rules = generate(&file, "rules");
-    std::fs::write(dir.path().join("rules.yml"), &rules).unwrap();
-    write_bare_rules(dir.path(), &rules);
     // The platform account: `account=""`, which Prometheus stores as no label.
     let labels = r#"instance="a", job="pulse-exporter", source="pay", account="""#;
-    let tests = format!(
-        r#"rule_files: [rules-bare.yml]
-evaluation_interval: 1m
-tests:
-  - interval: 1m
-    input_series:
-      - series: 'pulse_stripe_events_read_total{{{labels}, event_type="invoice.paid"}}'
-        values: '0+40x180'
-      - series: 'pulse_stripe_events_read_total{{{labels}, event_type="payment_intent.succeeded"}}'
-        values: '0+10x180'
-      - series: 'pulse_stripe_events_abandoned_total{{{labels}}}'
-        values: '0x120 0+2.5x60'
-    alert_rule_test:
-      - eval_time: 119m
-        alertname: PulseObjectiveFastBurn
-      - eval_time: 150m
-        alertname: PulseObjectiveFastBurn
-        exp_alerts:
-          - exp_labels: {{ severity: critical, objective: delivery, source: pay, instance: a, job: pulse-exporter }}
-"#
+    replay(
+        "sources:\n  - { name: pay, kind: stripe, api_key: sk_test_x, tier: primary, objective: false }\n",
+        &[
+            (format!("pulse_stripe_events_read_total{{{labels}, event_type=\"invoice.paid\"}}"), "0+40x180"),
+            (format!("pulse_stripe_events_read_total{{{labels}, event_type=\"payment_intent.succeeded\"}}"), "0+10x180"),
+            (format!("pulse_stripe_events_abandoned_total{{{labels}}}"), "0x120 0+2.5x60"),
+        ],
+        &[
+            quiet("119m", FAST_BURN),
+            fires("150m", FAST_BURN, "{ severity: critical, objective: delivery, source: pay, instance: a, job: pulse-exporter }"),
+        ]
+        .concat(),
     );
-    promtool_test_rules(dir.path(), &[("stripe.test.yml", &tests)], &rules);
 }
 
 /// A job's latency objective (`latency_objectives:` of a job: 99 % of its runs within 64 s)
@@ -1645,33 +1638,19 @@ tests:
 /// half of them over it. The bucket's bound reads as the exporter writes it (`le="64.0"`).
 #[test]
 fn a_jobs_latency_objective_burns_when_its_runs_slow_down() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = "sources: []\njobs:\n  - { name: rollup, every: 1m, token: 0123456789abcdef0, objective: false, latency_objectives: [{ name: quick, under: 64s }] }\n";
-    let file = write_temp(dir.path(), "team.yml", config);
-    let rules = generate(&file, "rules");
-    std::fs::write(dir.path().join("rules.yml"), &rules).unwrap();
-    write_bare_rules(dir.path(), &rules);
     let labels = r#"instance="a", job="pulse-exporter", job_name="rollup""#;
-    let tests = format!(
-        r#"rule_files: [rules-bare.yml]
-evaluation_interval: 1m
-tests:
-  - interval: 1m
-    input_series:
-      - series: 'pulse_job_duration_seconds_count{{{labels}}}'
-        values: '0+1x180'
-      - series: 'pulse_job_duration_seconds_bucket{{{labels}, le="64.0"}}'
-        values: '0+1x120 120.5+0.5x60'
-      - series: 'pulse_job_duration_seconds_bucket{{{labels}, le="+Inf"}}'
-        values: '0+1x180'
-    alert_rule_test:
-      - eval_time: 119m
-        alertname: PulseObjectiveFastBurn
-      - eval_time: 150m
-        alertname: PulseObjectiveFastBurn
-        exp_alerts:
-          - exp_labels: {{ severity: warning, objective: quick, job_name: rollup, instance: a, job: pulse-exporter }}
-"#
+    let metric = "pulse_job_duration_seconds";
+    replay(
+        "sources: []\njobs:\n  - { name: rollup, every: 1m, token: 0123456789abcdef0, objective: false, latency_objectives: [{ name: quick, under: 64s }] }\n",
+        &[
+            (format!("{metric}_count{{{labels}}}"), "0+1x180"),
+            (format!("{metric}_bucket{{{labels}, le=\"64.0\"}}"), "0+1x120 120.5+0.5x60"),
+            (format!("{metric}_bucket{{{labels}, le=\"+Inf\"}}"), "0+1x180"),
+        ],
+        &[
+            quiet("119m", FAST_BURN),
+            fires("150m", FAST_BURN, "{ severity: warning, objective: quick, job_name: rollup, instance: a, job: pulse-exporter }"),
+        ]
+        .concat(),
     );
-    promtool_test_rules(dir.path(), &[("job-latency.test.yml", &tests)], &rules);
 }

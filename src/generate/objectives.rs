@@ -176,8 +176,7 @@ fn per_source(
         budget_series: BUDGET_LEFT,
         ..About::of_source(source, objective, "availability", extra)
     };
-    out.push(burn_alert(&about, FAST_BURN, &PAGE));
-    out.push(burn_alert(&about, SLOW_BURN, &TICKET));
+    out.extend(burn_alerts(&about));
     out
 }
 
@@ -248,6 +247,14 @@ fn named(source: &SourceConfig) -> (String, String) {
         false => "source",
     };
     (label.to_owned(), source.common.name.clone())
+}
+
+/// The page and the ticket of the objective.
+fn burn_alerts(about: &About<'_>) -> [ObjectiveRule; 2] {
+    [
+        burn_alert(about, FAST_BURN, &PAGE),
+        burn_alert(about, SLOW_BURN, &TICKET),
+    ]
 }
 
 /// `name` for the objective: fires while, for one of the pairs, the error ratio over both
@@ -411,8 +418,7 @@ fn latency_rules(config: &Config, selection: &Selection) -> Vec<ObjectiveRule> {
                 budget_series: LATENCY_BUDGET_LEFT,
                 ..About::of_source(source, &objective, &o.name, extra)
             };
-            out.push(burn_alert(&about, FAST_BURN, &PAGE));
-            out.push(burn_alert(&about, SLOW_BURN, &TICKET));
+            out.extend(burn_alerts(&about));
         }
     }
     out
@@ -471,8 +477,7 @@ fn event_rules(config: &Config, extra: Option<&str>) -> Vec<ObjectiveRule> {
             budget_series: EVENT_BUDGET_LEFT,
             ..About::of_source(source, &e.objective, e.name, extra)
         };
-        out.push(burn_alert(&about, FAST_BURN, &PAGE));
-        out.push(burn_alert(&about, SLOW_BURN, &TICKET));
+        out.extend(burn_alerts(&about));
     }
     out
 }
@@ -629,8 +634,7 @@ fn one_job_objective(
         extra: extra.map(str::to_owned),
         budget_series: JOB_BUDGET_LEFT,
     };
-    out.push(burn_alert(&about, FAST_BURN, &PAGE));
-    out.push(burn_alert(&about, SLOW_BURN, &TICKET));
+    out.extend(burn_alerts(&about));
     out
 }
 
@@ -756,8 +760,7 @@ fn one_job_duration_objective(
         extra: extra.map(str::to_owned),
         budget_series: JOB_DURATION_BUDGET_LEFT,
     };
-    out.push(burn_alert(&about, FAST_BURN, &PAGE));
-    out.push(burn_alert(&about, SLOW_BURN, &TICKET));
+    out.extend(burn_alerts(&about));
     out
 }
 

@@ -195,6 +195,28 @@ fn source_slos(source: &SourceConfig, selection: &Selection, extra: Option<&str>
     out
 }
 
+/// How the series of a declared job (`label` `job_name`) or of a key's jobs (`key`) named
+/// `value` are picked: matchers, and what the queries are joined with. A key's jobs are
+/// told by `key` on `pulse_job_info` only: joined with it.
+fn job_scope(
+    label: &str,
+    value: &str,
+    extra: Option<&str>,
+    grouping: &[String],
+) -> (Vec<String>, String) {
+    match label {
+        "job_name" => (vec![eq(label, value)], String::new()),
+        _ => (
+            Vec::new(),
+            format!(
+                "\nand on ({}) {}",
+                grouping.join(", "),
+                selector("pulse_job_info", &[eq("key", value)], extra)
+            ),
+        ),
+    }
+}
+
 /// The jobs' objectives: a declared job by name, a key's jobs by their key.
 fn job_slos(config: &Config, extra: Option<&str>, grouping: &[String]) -> Vec<Slo> {
     let declared = config
@@ -211,18 +233,7 @@ fn job_slos(config: &Config, extra: Option<&str>, grouping: &[String]) -> Vec<Sl
     for (objective, label, value) in declared.chain(keys) {
         out.extend(job_duration_slos(config, label, value, extra, grouping));
         let Some(objective) = objective else { continue };
-        // A key's jobs are told by `key` on pulse_job_info only: joined with it.
-        let (pin, join) = match label {
-            "job_name" => (vec![eq(label, value)], String::new()),
-            _ => (
-                Vec::new(),
-                format!(
-                    "\nand on ({}) {}",
-                    grouping.join(", "),
-                    selector("pulse_job_info", &[eq("key", value)], extra)
-                ),
-            ),
-        };
+        let (pin, join) = job_scope(label, value, extra, grouping);
         let of = |metric: &str, more: &[String]| {
             let all: Vec<String> = pin.iter().chain(more).cloned().collect();
             rate_sum(grouping, &sel(metric, &all, extra))
@@ -275,17 +286,7 @@ fn job_duration_slos(
             .find(|k| k.name == value)
             .map(|k| &k.job.latency_objectives),
     };
-    let (pin, join) = match label {
-        "job_name" => (vec![eq(label, value)], String::new()),
-        _ => (
-            Vec::new(),
-            format!(
-                "\nand on ({}) {}",
-                grouping.join(", "),
-                selector("pulse_job_info", &[eq("key", value)], extra)
-            ),
-        ),
-    };
+    let (pin, join) = job_scope(label, value, extra, grouping);
     let of = |metric: &str, more: &[String]| {
         let all: Vec<String> = pin.iter().chain(more).cloned().collect();
         rate_sum(grouping, &sel(metric, &all, extra))

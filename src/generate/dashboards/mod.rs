@@ -5,7 +5,7 @@
 //! dashboard are built with it:
 //!
 //! - [`bundle`]: the bundled boards (`grafana/dashboards/*.json`): admin overview, platform
-//!   health, queues and workers, query latency, database load;
+//!   health, queues and workers, query latency, database load, objectives;
 //! - [`from_config`]: the dashboard of a user's config (`pulse-exporter dashboards`), a row
 //!   per source with a panel per check.
 //!
@@ -13,6 +13,7 @@
 //! runbook base) comes from [`crate::generate::style`].
 
 mod board;
+mod budget;
 pub mod bundle;
 mod fields;
 pub mod from_config;

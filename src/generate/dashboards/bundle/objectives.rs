@@ -4,12 +4,11 @@
 //! record (docs/objectives.md): without them loaded every panel reads NO DATA, never a
 //! budget untouched.
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::super::board::Board;
-use super::super::fields::{
-    by_query, cell, coloured, column, merge, organize, sort_by, steps, unit,
-};
+use super::super::budget::{budget_left_column, budget_rows, burn_column, burning, spent_column};
+use super::super::fields::by_query;
 use super::super::panel::line;
 use super::{by, by_source, eq, raw_with, sel};
 use crate::generate::objectives::{
@@ -18,51 +17,11 @@ use crate::generate::objectives::{
 };
 use crate::generate::style;
 
+/// The labels no budget table shows.
+const HIDDEN: &[&str] = &["__name__", "job"];
+
 /// Where every description sends the reader for what the series are.
 const FROM_RULES: &str = "From the series the generated rules record (`pulse-exporter rules`, docs/objectives.md): NO DATA until they are loaded.";
-
-/// The share of a budget left: red under a quarter, orange under half.
-fn budget_left_column() -> Value {
-    column(
-        "budget left",
-        &[
-            unit("percentunit"),
-            coloured(steps(&[
-                ("red", Value::Null),
-                ("orange", json!(0.25)),
-                ("green", json!(0.5)),
-            ])),
-            cell("color-background"),
-        ],
-    )
-}
-
-/// A burn rate: orange from 1 (the budget lasts exactly the window), red from 6 (a page over
-/// 6 h).
-fn burning() -> Value {
-    steps(&[
-        ("green", Value::Null),
-        ("orange", json!(1)),
-        ("red", json!(6)),
-    ])
-}
-
-/// The three queries of a budget table, named as its columns.
-fn budget_columns(names: [&str; 3]) -> Vec<Value> {
-    vec![
-        merge(),
-        organize(
-            &[
-                ("Value #A", names[0]),
-                ("Value #B", names[1]),
-                ("Value #C", names[2]),
-            ],
-            &["__name__", "job"],
-            &[],
-        ),
-        sort_by(names[0], false),
-    ]
-}
 
 /// Each source's availability: the budget left, the burn rates, the failures that spent it.
 fn availability(b: &mut Board) {
@@ -74,11 +33,11 @@ fn availability(b: &mut Board) {
         vec![sel(BUDGET_LEFT), sel(&burn_series("1h")), sel(&burn_series("6h"))],
     )
     .size(10, 9)
-    .transformations(budget_columns(["budget left", "burn 1h", "burn 6h"]))
+    .transformations(budget_rows(["burn 1h", "burn 6h"], HIDDEN))
     .overrides(vec![
         budget_left_column(),
-        column("burn 1h", &[unit("none"), coloured(burning()), cell("color-text")]),
-        column("burn 6h", &[unit("none"), coloured(burning()), cell("color-text")]),
+        burn_column("burn 1h"),
+        burn_column("burn 6h"),
     ]);
     b.ts(
         "Burn rate of the availability budget",
@@ -130,11 +89,11 @@ fn latency_and_delivery(b: &mut Board) {
         ],
     )
     .size(24, 7)
-    .transformations(budget_columns(["budget left", "spent 1h", "spent 6h"]))
+    .transformations(budget_rows(["spent 1h", "spent 6h"], HIDDEN))
     .overrides(vec![
         budget_left_column(),
-        column("spent 1h", &[unit("percentunit")]),
-        column("spent 6h", &[unit("percentunit")]),
+        spent_column("spent 1h"),
+        spent_column("spent 6h"),
     ]);
 }
 
@@ -153,15 +112,14 @@ fn jobs(b: &mut Board) {
         ],
     )
     .size(10, 8)
-    .transformations(budget_columns([
-        "budget left",
-        "failed or missed 1h",
-        "failed or missed 6h",
-    ]))
+    .transformations(budget_rows(
+        ["failed or missed 1h", "failed or missed 6h"],
+        HIDDEN,
+    ))
     .overrides(vec![
         budget_left_column(),
-        column("failed or missed 1h", &[unit("percentunit")]),
-        column("failed or missed 6h", &[unit("percentunit")]),
+        spent_column("failed or missed 1h"),
+        spent_column("failed or missed 6h"),
     ]);
     let per_job = |metric: &str, matchers: &[String]| {
         format!(

@@ -3,12 +3,11 @@
 //! series the generated rules record ([`crate::generate::objectives`]). Without those rules
 //! loaded the row reads NO DATA, never a budget untouched.
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::super::board::Board;
-use super::super::fields::{
-    by_query, cell, coloured, column, merge, organize, sort_by, steps, unit,
-};
+use super::super::budget::{budget_left_column, budget_rows, burn_column, burning, spent_column};
+use super::super::fields::by_query;
 use super::VAR;
 use crate::config::{Config, SourceConfig};
 use crate::generate::objectives::{
@@ -70,7 +69,7 @@ fn availability_panels(b: &mut Board, sources: &str) {
     .key("objectives/burn")
     .size(16, 8)
     .alerts(&["PulseObjectiveFastBurn", "PulseObjectiveSlowBurn"])
-    .thresholds(steps(&[("green", Value::Null), ("orange", json!(1)), ("red", json!(6))]))
+    .thresholds(burning())
     .overrides(vec![by_query(
         "B",
         &[("custom.lineStyle", json!({"fill": "dash", "dash": [10, 10]}))],
@@ -96,23 +95,11 @@ fn latency_table(b: &mut Board, sources: &str) {
     .key("objectives/latency")
     .size(24, 6)
     .alerts(&["PulseObjectiveFastBurn", "PulseObjectiveSlowBurn"])
-    .transformations(vec![
-        merge(),
-        organize(
-            &[
-                ("Value #A", "budget left"),
-                ("Value #B", "spent 1h"),
-                ("Value #C", "spent 6h"),
-            ],
-            &["__name__", "job"],
-            &[],
-        ),
-        sort_by("budget left", false),
-    ])
+    .transformations(budget_rows(["spent 1h", "spent 6h"], &["__name__", "job"]))
     .overrides(vec![
         budget_left_column(),
-        column("spent 1h", &[unit("percentunit")]),
-        column("spent 6h", &[unit("percentunit")]),
+        spent_column("spent 1h"),
+        spent_column("spent 6h"),
     ]);
 }
 
@@ -135,40 +122,15 @@ fn jobs_table(b: &mut Board) {
     .key("objectives/jobs")
     .size(24, 6)
     .alerts(&["PulseObjectiveFastBurn", "PulseObjectiveSlowBurn"])
-    .transformations(vec![
-        merge(),
-        organize(
-            &[
-                ("Value #A", "budget left"),
-                ("Value #B", "failed or missed 1h"),
-                ("Value #C", "failed or missed 6h"),
-            ],
-            &["__name__", "job"],
-            &[],
-        ),
-        sort_by("budget left", false),
-    ])
+    .transformations(budget_rows(
+        ["failed or missed 1h", "failed or missed 6h"],
+        &["__name__", "job"],
+    ))
     .overrides(vec![
         budget_left_column(),
-        column("failed or missed 1h", &[unit("percentunit")]),
-        column("failed or missed 6h", &[unit("percentunit")]),
+        spent_column("failed or missed 1h"),
+        spent_column("failed or missed 6h"),
     ]);
-}
-
-/// The share of a budget left: red under a quarter, orange under half.
-fn budget_left_column() -> Value {
-    column(
-        "budget left",
-        &[
-            unit("percentunit"),
-            coloured(steps(&[
-                ("red", Value::Null),
-                ("orange", json!(0.25)),
-                ("green", json!(0.5)),
-            ])),
-            cell("color-background"),
-        ],
-    )
 }
 
 /// Per source: the budget left in the window, and the burn rates over 1 h and 6 h.
@@ -178,11 +140,6 @@ fn budget_table(b: &mut Board, of: &dyn Fn(&str) -> String) {
         of(&burn_series("1h")),
         of(&burn_series("6h")),
     ];
-    let burning = steps(&[
-        ("green", Value::Null),
-        ("orange", json!(1)),
-        ("red", json!(6)),
-    ]);
     b.table(
         "Error budget left",
         "Each source's availability objective (`objective:`, 99.5 % of its health probes over 28 days unless set): the share of the window's error budget left (100 % untouched, 0 spent, below 0 overspent), and how fast it burns now (1 spends it exactly over the window). From the generated rules' recorded series: NO DATA until they are loaded.",
@@ -192,29 +149,28 @@ fn budget_table(b: &mut Board, of: &dyn Fn(&str) -> String) {
     .key("objectives/budget")
     .size(8, 8)
     .alerts(&["PulseObjectiveFastBurn", "PulseObjectiveSlowBurn"])
-    .transformations(vec![
-        merge(),
-        organize(
-            &[
-                ("Value #A", "budget left"),
-                ("Value #B", "burn 1h"),
-                ("Value #C", "burn 6h"),
-            ],
-            &["__name__", "job", "objective", "kind"],
-            &[],
-        ),
-        sort_by("budget left", false),
-    ])
+    .transformations(budget_rows(
+        ["burn 1h", "burn 6h"],
+        &["__name__", "job", "objective", "kind"],
+    ))
     .overrides(vec![
         budget_left_column(),
-        column("burn 1h", &[unit("none"), coloured(burning.clone()), cell("color-text")]),
-        column("burn 6h", &[unit("none"), coloured(burning), cell("color-text")]),
+        burn_column("burn 1h"),
+        burn_column("burn 6h"),
     ]);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
+
+    /// The panels of `config`'s objectives row.
+    fn row_of(config: &Config) -> Vec<Value> {
+        let mut b = Board::keyed("u", "t", "d");
+        objectives_row(&mut b, config);
+        b.panels(&|e| e.to_owned())
+    }
 
     #[test]
     fn the_row_reads_the_recorded_series_of_the_sources_with_an_objective() {
@@ -222,9 +178,7 @@ mod tests {
             "sources:\n  - { name: a, kind: redis, url: 'redis://h' }\n  - { name: b, kind: redis, url: 'redis://h', objective: false }\n",
         )
         .unwrap();
-        let mut b = Board::keyed("u", "t", "d");
-        objectives_row(&mut b, &config);
-        let panels = b.panels(&|e| e.to_owned());
+        let panels = row_of(&config);
         assert_eq!(panels[0]["title"], "Objectives");
         let table = panels[1]["targets"][0]["expr"].as_str().unwrap();
         assert!(
@@ -242,9 +196,7 @@ mod tests {
             "sources: [{ name: a, kind: redis, url: 'redis://h', objective: false }]\n",
         )
         .unwrap();
-        let mut b = Board::keyed("u", "t", "d");
-        objectives_row(&mut b, &none);
-        assert!(b.panels(&|e| e.to_owned()).is_empty());
+        assert!(row_of(&none).is_empty());
     }
 
     #[test]
@@ -253,9 +205,7 @@ mod tests {
             "sources:\n  - { name: c, kind: redis, url: 'redis://h', objective: false, latency_objectives: [{ name: get-fast, under: 4096us }] }\n",
         )
         .unwrap();
-        let mut b = Board::keyed("u", "t", "d");
-        objectives_row(&mut b, &config);
-        let panels = b.panels(&|e| e.to_owned());
+        let panels = row_of(&config);
         let titles: Vec<&str> = panels
             .iter()
             .map(|p| p["title"].as_str().unwrap())
@@ -274,9 +224,7 @@ mod tests {
             "sources:\n  - { name: pay, kind: stripe, api_key: sk_x, objective: false }\njobs:\n  - { name: rollup, every: 1h, token: 0123456789abcdef0 }\n",
         )
         .unwrap();
-        let mut b = Board::keyed("u", "t", "d");
-        objectives_row(&mut b, &config);
-        let panels = b.panels(&|e| e.to_owned());
+        let panels = row_of(&config);
         let titles: Vec<&str> = panels
             .iter()
             .map(|p| p["title"].as_str().unwrap())
@@ -303,8 +251,6 @@ mod tests {
             "sources: []\njobs:\n  - { name: rollup, every: 1h, token: 0123456789abcdef0, objective: false }\n",
         )
         .unwrap();
-        let mut b = Board::keyed("u", "t", "d");
-        objectives_row(&mut b, &off);
-        assert!(b.panels(&|e| e.to_owned()).is_empty());
+        assert!(row_of(&off).is_empty());
     }
 }
