@@ -789,7 +789,7 @@ fn known_metrics() -> BTreeSet<String> {
     // The objectives' series, which the rules generated from a config record (the
     // Objectives dashboard reads them): every kind of objective.
     let config = pulse_exporter::config::load_str(
-        "sources:\n  - { name: c, kind: redis, url: 'redis://h', latency_objectives: [{ name: fast, under: 4096us }] }\n  - { name: pay, kind: stripe, api_key: sk_x }\njobs:\n  - { name: rollup, every: 1h, token: 0123456789abcdef0 }\n",
+        "sources:\n  - { name: c, kind: redis, url: 'redis://h', latency_objectives: [{ name: fast, under: 4096us }] }\n  - { name: pay, kind: stripe, api_key: sk_x }\njobs:\n  - { name: rollup, every: 1h, token: 0123456789abcdef0, latency_objectives: [{ name: quick, under: 64s }] }\n",
     )
     .unwrap();
     let generated: serde_yaml::Value =

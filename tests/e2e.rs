@@ -215,7 +215,7 @@ async fn dashboards_have_data_and_a_redis_outage_pages_through_alertmanager_and_
     assert!(hivesync_config.contains("signups-live"));
     // The nightly roll-up reports in, for the bundle's jobs row.
     let hivesync_config = format!(
-        "{hivesync_config}jobs:\n  - {{ name: usage-rollup, cron: '15 2 * * *', timezone: Europe/Berlin, grace: 30m, max_runtime: 2h, token: {ROLLUP_TOKEN} }}\n"
+        "{hivesync_config}jobs:\n  - {{ name: usage-rollup, cron: '15 2 * * *', timezone: Europe/Berlin, grace: 30m, max_runtime: 2h, token: {ROLLUP_TOKEN}, latency_objectives: [{{ name: quick, under: 1024s }}] }}\n"
     );
     std::fs::write(d.join("hivesync.yml"), &hivesync_config).unwrap();
     let hivesync = Exporter::start_with(

@@ -48,6 +48,36 @@ pub(super) fn spent_column(name: &str) -> Value {
     column(name, &[unit("percentunit")])
 }
 
+/// The queries of a table of the jobs' latency objectives, each series read through `of`:
+/// the budget left, and the share of the runs slower than the bound over 1 h and 6 h. A
+/// key's jobs' series carry the key: dropped, so that a row is a job and an objective.
+pub(super) fn job_latency_queries(of: &dyn Fn(&str) -> String) -> Vec<String> {
+    use crate::generate::objectives::{job_duration_ratio_series, JOB_DURATION_BUDGET_LEFT};
+    [
+        JOB_DURATION_BUDGET_LEFT.to_owned(),
+        job_duration_ratio_series("1h"),
+        job_duration_ratio_series("6h"),
+    ]
+    .iter()
+    .map(|series| format!("max without (key) ({})", of(series)))
+    .collect()
+}
+
+/// What the jobs' latency objectives table says.
+pub(super) const JOB_LATENCY_DESCRIPTION: &str = "Each latency objective of a job (`latency_objectives:` of a job or a key, on `pulse_job_duration_seconds`): the share of its window's budget left, and the share of its runs slower than the bound over the last hour and six hours. From the series the generated rules record: NO DATA until they are loaded.";
+
+/// The columns of the jobs' latency objectives table, and its transformations.
+pub(super) fn job_latency_columns() -> (Vec<Value>, Vec<Value>) {
+    (
+        vec![
+            budget_left_column(),
+            spent_column("slower 1h"),
+            spent_column("slower 6h"),
+        ],
+        budget_rows(["slower 1h", "slower 6h"], &["__name__", "job"]),
+    )
+}
+
 /// The transformations of a table of three instant queries (the budget left, then the two
 /// rates named `rates`), one row per objective, the least budget first; `hidden` labels
 /// are left out.

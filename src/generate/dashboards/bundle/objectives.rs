@@ -7,7 +7,10 @@
 use serde_json::json;
 
 use super::super::board::Board;
-use super::super::budget::{budget_left_column, budget_rows, burn_column, burning, spent_column};
+use super::super::budget::{
+    budget_left_column, budget_rows, burn_column, burning, job_latency_columns,
+    job_latency_queries, spent_column, JOB_LATENCY_DESCRIPTION,
+};
 use super::super::fields::by_query;
 use super::super::panel::line;
 use super::{by, by_source, eq, raw_with, sel};
@@ -147,6 +150,16 @@ fn jobs(b: &mut Board) {
         ],
     )
     .size(14, 8);
+    let (columns, rows) = job_latency_columns();
+    b.table(
+        "Job latency objectives",
+        JOB_LATENCY_DESCRIPTION,
+        "short",
+        job_latency_queries(&|series| sel(series)),
+    )
+    .size(24, 6)
+    .transformations(rows)
+    .overrides(columns);
 }
 
 /// The board.

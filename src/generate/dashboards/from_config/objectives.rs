@@ -6,7 +6,10 @@
 use serde_json::json;
 
 use super::super::board::Board;
-use super::super::budget::{budget_left_column, budget_rows, burn_column, burning, spent_column};
+use super::super::budget::{
+    budget_left_column, budget_rows, burn_column, burning, job_latency_columns,
+    job_latency_queries, spent_column, JOB_LATENCY_DESCRIPTION,
+};
 use super::super::fields::by_query;
 use super::VAR;
 use crate::config::{Config, SourceConfig};
@@ -30,7 +33,17 @@ pub(super) fn objectives_row(b: &mut Board, config: &Config) {
     let available = with_objectives(config);
     let jobs = config.jobs.jobs.iter().any(|j| j.objective.is_some())
         || config.jobs.keys.iter().any(|k| k.job.objective.is_some());
-    if available.is_none() && latency.is_none() && !jobs {
+    let job_latency = config
+        .jobs
+        .jobs
+        .iter()
+        .any(|j| !j.latency_objectives.is_empty())
+        || config
+            .jobs
+            .keys
+            .iter()
+            .any(|k| !k.job.latency_objectives.is_empty());
+    if available.is_none() && latency.is_none() && !jobs && !job_latency {
         return;
     }
     b.keyed_row("row/objectives", "Objectives");
@@ -42,6 +55,21 @@ pub(super) fn objectives_row(b: &mut Board, config: &Config) {
     }
     if jobs {
         jobs_table(b);
+    }
+    if job_latency {
+        let of = |metric: &str| style::fold(&selector(metric, &[], Some(VAR)));
+        let (columns, rows) = job_latency_columns();
+        b.table(
+            "Job latency objectives",
+            JOB_LATENCY_DESCRIPTION,
+            "short",
+            job_latency_queries(&of),
+        )
+        .key("objectives/job-latency")
+        .size(24, 6)
+        .alerts(&["PulseObjectiveFastBurn", "PulseObjectiveSlowBurn"])
+        .transformations(rows)
+        .overrides(columns);
     }
 }
 
@@ -221,7 +249,7 @@ mod tests {
     #[test]
     fn jobs_and_stripe_deliveries_with_objectives_have_their_tables() {
         let config = crate::config::load_str(
-            "sources:\n  - { name: pay, kind: stripe, api_key: sk_x, objective: false }\njobs:\n  - { name: rollup, every: 1h, token: 0123456789abcdef0 }\n",
+            "sources:\n  - { name: pay, kind: stripe, api_key: sk_x, objective: false }\njobs:\n  - { name: rollup, every: 1h, token: 0123456789abcdef0, latency_objectives: [{ name: quick, under: 64s }] }\n",
         )
         .unwrap();
         let panels = row_of(&config);
@@ -234,7 +262,8 @@ mod tests {
             [
                 "Objectives",
                 "Latency and delivery objectives",
-                "Job objectives"
+                "Job objectives",
+                "Job latency objectives"
             ]
         );
         let delivery = panels[1]["targets"][0]["expr"].as_str().unwrap();
