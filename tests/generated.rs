@@ -1654,3 +1654,82 @@ fn a_jobs_latency_objective_burns_when_its_runs_slow_down() {
         .concat(),
     );
 }
+
+/// The objectives handed to an SLO tool read the latency buckets as Prometheus stores them:
+/// Prometheus 3 normalizes a bound on ingestion (`le="64.0"`, `le="6.4e-05"`), where the
+/// exporter writes `0.000064`. Sloth's queries (a regex of every form) and Pyrra's selectors
+/// (the one stored form, since Pyrra parses it as a number) are replayed through promtool,
+/// with half of the runs and half of the `get`s over the bound: Sloth's error ratio is 0.5,
+/// Pyrra's good events half of all.
+#[test]
+fn the_slo_tools_indicators_read_the_buckets_in_the_form_prometheus_stores() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = "sources:\n  - { name: cache, kind: redis, url: 'redis://h', objective: false, latency_objectives: [{ name: get-fast, series: { command: get }, under: 64us }] }\njobs:\n  - { name: rollup, every: 1m, token: 0123456789abcdef0, objective: false, latency_objectives: [{ name: quick, under: 64s }] }\n";
+    let file = write_temp(dir.path(), "team.yml", config);
+    let mut rules = Vec::new();
+    let sloth = generate_with(&file, "rules", &["--format", "sloth"]);
+    for doc in sloth.split("\n---\n").skip(1) {
+        let spec: Value = serde_yaml::from_str(doc).unwrap();
+        for slo in spec["slos"].as_array().unwrap() {
+            let name = slo["name"].as_str().unwrap().replace('-', "_");
+            for (q, what) in [("error_query", "errors"), ("total_query", "total")] {
+                let expr = slo["sli"]["events"][q].as_str().unwrap();
+                rules.push(serde_json::json!({
+                    "record": format!("sloth:{name}:{what}"),
+                    "expr": expr.replace("{{.window}}", "5m"),
+                }));
+            }
+        }
+    }
+    let pyrra = generate_with(&file, "rules", &["--format", "pyrra"]);
+    for doc in pyrra.split("\n---\n").skip(1) {
+        let object: Value = serde_yaml::from_str(doc).unwrap();
+        let latency = &object["spec"]["indicator"]["latency"];
+        for what in ["success", "total"] {
+            rules.push(serde_json::json!({
+                "record": format!("pyrra:{}:{what}", object["metadata"]["name"].as_str().unwrap().replace('-', "_")),
+                "expr": format!("sum(rate({}[5m]))", latency[what]["metric"].as_str().unwrap()),
+            }));
+        }
+    }
+    assert_eq!(rules.len(), 6, "two Sloth objectives, one Pyrra: {rules:?}");
+    let file = serde_json::json!({"groups": [{"name": "tools", "rules": rules}]});
+    std::fs::write(
+        dir.path().join("tools.yml"),
+        serde_yaml::to_string(&file).unwrap(),
+    )
+    .unwrap();
+    let job = r#"instance="a", job="pulse-exporter", job_name="rollup""#;
+    let cache = r#"instance="a", job="pulse-exporter", source="cache", command="get""#;
+    let (runs, redis) = (
+        "pulse_job_duration_seconds",
+        "pulse_redis_command_duration_seconds",
+    );
+    let tests = format!(
+        r#"rule_files: [tools.yml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - {{ series: '{runs}_count{{{job}}}', values: '0+2x30' }}
+      - {{ series: '{runs}_bucket{{{job}, le="64.0"}}', values: '0+1x30' }}
+      - {{ series: '{redis}_count{{{cache}}}', values: '0+20x30' }}
+      - {{ series: '{redis}_bucket{{{cache}, le="6.4e-05"}}', values: '0+10x30' }}
+    promql_expr_test:
+      - expr: sloth:job_rollup_quick:errors / sloth:job_rollup_quick:total
+        eval_time: 20m
+        exp_samples: [{{ labels: '{{job_name="rollup"}}', value: 0.5 }}]
+      - expr: sloth:cache_get_fast:errors / sloth:cache_get_fast:total
+        eval_time: 20m
+        exp_samples: [{{ labels: '{{source="cache"}}', value: 0.5 }}]
+      - expr: pyrra:cache_get_fast:success / pyrra:cache_get_fast:total
+        eval_time: 20m
+        exp_samples: [{{ labels: '{{}}', value: 0.5 }}]
+"#
+    );
+    promtool_test_rules(
+        dir.path(),
+        &[("tools.test.yml", &tests)],
+        &serde_yaml::to_string(&file).unwrap(),
+    );
+}

@@ -323,9 +323,30 @@ pub fn latency_ratio_series(window: &str) -> String {
 /// The recorded share of a latency objective's budget left in its window.
 pub const LATENCY_BUDGET_LEFT: &str = "pulse_source:latency_budget_left:ratio";
 
-/// The ways an exporter or a Prometheus may write the bound `v` as an `le` label: the
-/// shortest decimal (`0.004096`), and the exponent forms of small bounds (`8e-06`, `8e-6`).
-fn le_forms(v: f64) -> String {
+/// The bound `v` as Prometheus 3 stores it in an `le` label, whatever the exposition wrote
+/// (it normalizes classic buckets' bounds on ingestion, as Prometheus 2 did for protobuf
+/// scrapes): Go's shortest `%g`, with `.0` added to a whole number (`1e-06`, `0.000128`,
+/// `64.0`, `1.048576e+06`). An SLO tool that takes one bound (Pyrra) is given this form.
+pub(crate) fn stored_le(v: f64) -> String {
+    let exp = format!("{v:e}");
+    let (mantissa, power) = exp.split_once('e').unwrap_or((&exp, "0"));
+    let power: i32 = power.parse().unwrap_or(0);
+    // Go writes an exponent below 1e-4 and from 1e6 on (shortest %g decides at 6 digits).
+    if !(-4..6).contains(&power) {
+        let sign = if power < 0 { '-' } else { '+' };
+        return format!("{mantissa}e{sign}{:02}", power.abs());
+    }
+    let plain = format!("{v}");
+    match plain.contains('.') {
+        true => plain,
+        false => format!("{plain}.0"),
+    }
+}
+
+/// The ways an exporter or a Prometheus may write the bound `v` as an `le` label, as an
+/// escaped regex for `le=~"…"`: the shortest decimal (`0.004096`), and the exponent forms of
+/// small bounds (`8e-06`, `8e-6`).
+pub(crate) fn le_forms(v: f64) -> String {
     let mut forms = vec![format!("{v}")];
     // A whole bound, as Prometheus 3 writes it (`16.0`) and as others do (`16`).
     if v.fract() == 0.0 {
@@ -491,7 +512,7 @@ pub fn job_ratio_series(window: &str) -> String {
 pub const JOB_BUDGET_LEFT: &str = "pulse_job:objective_budget_left:ratio";
 
 /// `metric{matchers}`, or `metric` alone when nothing picks (all the jobs, a key's jobs).
-fn job_selector(metric: &str, matchers: &[String], extra: Option<&str>) -> String {
+pub(crate) fn job_selector(metric: &str, matchers: &[String], extra: Option<&str>) -> String {
     match matchers.is_empty() && extra.is_none() {
         true => metric.to_owned(),
         false => selector(metric, matchers, extra),
@@ -965,5 +986,38 @@ mod tests {
         assert_eq!(le_forms(8e-6), r"0\\.000008|8e-06|8e-6");
         // A whole bound, and a `+` that is no regex quantifier.
         assert_eq!(le_forms(16.0), r"1\\.6e\\+01|1\\.6e1|16|16\\.0");
+        // Prometheus 3's form of each, as Go's strconv.FormatFloat(v, 'g', -1, 64) and its
+        // `.0` for a whole number write them.
+        let stored = [
+            1e-6,
+            6.4e-5,
+            0.000128,
+            0.004096,
+            0.5,
+            1.0,
+            64.0,
+            262_144.0,
+            1_048_576.0,
+        ]
+        .map(stored_le);
+        assert_eq!(
+            stored,
+            [
+                "1e-06",
+                "6.4e-05",
+                "0.000128",
+                "0.004096",
+                "0.5",
+                "1.0",
+                "64.0",
+                "262144.0",
+                "1.048576e+06"
+            ]
+        );
+        for v in [1e-6, 6.4e-5, 0.004096, 64.0, 1_048_576.0] {
+            let forms = le_forms(v).replace("\\\\", "\\");
+            let re = regex::Regex::new(&format!("^(?:{forms})$")).unwrap();
+            assert!(re.is_match(&stored_le(v)), "{v}: {forms}");
+        }
     }
 }

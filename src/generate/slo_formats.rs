@@ -15,10 +15,10 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::bundle::Selection;
-use super::objectives::number;
+use super::objectives::{job_selector as sel, le_forms, number, stored_le};
 use super::{eq, selector, source_is};
 use crate::config::{Config, SourceConfig};
-use crate::config_core::objective::Objective;
+use crate::config_core::objective::{LatencyObjective, Objective};
 use crate::jobs::metrics::{JOB_MISSED, JOB_RUNS};
 use crate::series::own_metrics::{SOURCE_FAILURES, SOURCE_PROBES};
 
@@ -73,14 +73,6 @@ fn object_name(name: &str) -> String {
     out.trim_matches('-').to_owned()
 }
 
-/// `metric{matchers}`, or `metric` alone when nothing picks.
-fn sel(metric: &str, matchers: &[String], extra: Option<&str>) -> String {
-    match matchers.is_empty() && extra.is_none() {
-        true => metric.to_owned(),
-        false => selector(metric, matchers, extra),
-    }
-}
-
 /// `sum by (labels) (rate(selector[{{.window}}]))`.
 fn rate_sum(grouping: &[String], selector: &str) -> String {
     format!(
@@ -105,7 +97,26 @@ fn slos(config: &Config, selection: &Selection) -> Vec<Slo> {
         .flat_map(|s| source_slos(s, selection, extra))
         .collect();
     out.extend(job_slos(config, extra, &by(selection, "job_name")));
+    unique_names(&mut out);
     out
+}
+
+/// Numbers the second and later objectives whose names came out the same (`a.b` and `a-b`
+/// both read `a-b`): Kubernetes keeps one object per name, Sloth one objective.
+fn unique_names(slos: &mut [Slo]) {
+    let mut seen = std::collections::BTreeSet::new();
+    for slo in slos {
+        let mut n = 1;
+        let mut name = slo.name.clone();
+        while !seen.insert(name.clone()) {
+            n += 1;
+            let suffix = format!("-{n}");
+            let mut base = slo.name.clone();
+            base.truncate(63 - suffix.len());
+            name = format!("{}{suffix}", base.trim_end_matches('-'));
+        }
+        slo.name = name;
+    }
 }
 
 /// An objective of `source` named `name`, its indicator left for the caller.
@@ -165,16 +176,22 @@ fn source_slos(source: &SourceConfig, selection: &Selection, extra: Option<&str>
     if let Some(h) = source.kind.latency_histogram() {
         for l in &source.common.latency_objectives {
             let picked: Vec<String> = l.series.iter().map(|(k, v)| eq(k, v)).collect();
-            let bound = format!("{}", l.under.0.as_secs_f64());
-            let le = [picked.clone(), vec![eq("le", &bound)]].concat();
-            let good = of(&format!("{}_bucket", h.metric.name), &le);
+            let bound = l.under.0.as_secs_f64();
+            let bucket = format!("{}_bucket", h.metric.name);
+            // Pyrra takes one bound, which must parse as a number: the form Prometheus 3
+            // stores. Sloth's PromQL matches every form an exporter or a Prometheus writes.
+            let good = of(
+                &bucket,
+                &[picked.clone(), vec![eq("le", &stored_le(bound))]].concat(),
+            );
+            let any_form = [picked.clone(), vec![le_regex(bound)]].concat();
             let all = of(&format!("{}_count", h.metric.name), &picked);
-            let what = format!("its operations finish under {bound} s");
+            let what = format!("its operations finish under {} s", number(bound));
             out.push(Slo {
                 errors: format!(
                     "({}\n- {})",
                     rate_sum(&grouping, &all),
-                    rate_sum(&grouping, &good)
+                    rate_sum(&grouping, &of(&bucket, &any_form))
                 ),
                 total: rate_sum(&grouping, &all),
                 counters: Some(Counters {
@@ -217,21 +234,24 @@ fn job_scope(
     }
 }
 
+/// `le=~"…"`: the bucket of bound `v` in every form it may be stored in.
+fn le_regex(v: f64) -> String {
+    format!("le=~\"{}\"", le_forms(v))
+}
+
 /// The jobs' objectives: a declared job by name, a key's jobs by their key.
 fn job_slos(config: &Config, extra: Option<&str>, grouping: &[String]) -> Vec<Slo> {
-    let declared = config
-        .jobs
-        .jobs
-        .iter()
-        .map(|j| (j.objective.as_ref(), "job_name", &j.name));
-    let keys = config
-        .jobs
-        .keys
-        .iter()
-        .map(|k| (k.job.objective.as_ref(), "key", &k.name));
+    let declared = config.jobs.jobs.iter().map(|j| {
+        let o = (j.objective.as_ref(), &j.latency_objectives);
+        (o, "job_name", &j.name)
+    });
+    let keys = config.jobs.keys.iter().map(|k| {
+        let o = (k.job.objective.as_ref(), &k.job.latency_objectives);
+        (o, "key", &k.name)
+    });
     let mut out = Vec::new();
-    for (objective, label, value) in declared.chain(keys) {
-        out.extend(job_duration_slos(config, label, value, extra, grouping));
+    for ((objective, latency), label, value) in declared.chain(keys) {
+        out.extend(job_duration_slos(latency, label, value, extra, grouping));
         let Some(objective) = objective else { continue };
         let (pin, join) = job_scope(label, value, extra, grouping);
         let of = |metric: &str, more: &[String]| {
@@ -266,26 +286,12 @@ fn job_slos(config: &Config, extra: Option<&str>, grouping: &[String]) -> Vec<Sl
 /// The latency objectives of the job (`label` `job_name`) or the key's jobs (`key`) named
 /// `value`, on `pulse_job_duration_seconds`: for Sloth only (a key's jobs need a join).
 fn job_duration_slos(
-    config: &Config,
+    objectives: &[LatencyObjective],
     label: &str,
     value: &str,
     extra: Option<&str>,
     grouping: &[String],
 ) -> Vec<Slo> {
-    let objectives = match label {
-        "job_name" => config
-            .jobs
-            .jobs
-            .iter()
-            .find(|j| j.name == value)
-            .map(|j| &j.latency_objectives),
-        _ => config
-            .jobs
-            .keys
-            .iter()
-            .find(|k| k.name == value)
-            .map(|k| &k.job.latency_objectives),
-    };
     let (pin, join) = job_scope(label, value, extra, grouping);
     let of = |metric: &str, more: &[String]| {
         let all: Vec<String> = pin.iter().chain(more).cloned().collect();
@@ -293,12 +299,11 @@ fn job_duration_slos(
     };
     let name = crate::jobs::metrics::JOB_DURATION.name;
     objectives
-        .into_iter()
-        .flatten()
+        .iter()
         .map(|o| {
-            let bound = format!("{}", o.under.0.as_secs_f64());
+            let bound = number(o.under.0.as_secs_f64());
             let all = of(&format!("{name}_count"), &[]);
-            let fast = of(&format!("{name}_bucket"), &[eq("le", &bound)]);
+            let fast = of(&format!("{name}_bucket"), &[le_regex(o.under.0.as_secs_f64())]);
             let objective = o.objective();
             Slo {
                 name: object_name(&format!("job-{value}-{}", o.name)),
@@ -567,5 +572,42 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), fast, "names are unique");
+    }
+
+    /// Names that Kubernetes and Sloth both take, one per objective: Sloth's name rule
+    /// (letters, digits, `-`, `_`, `.`, starting and ending with a letter or digit) and a
+    /// number after a name that came out the same as an earlier one's. Pyrra's latency bound
+    /// parses as a number (its admission check refuses anything else).
+    #[test]
+    fn names_stay_unique_and_take_both_tools_rules_and_a_bound_parses() {
+        let config = crate::config::load_str(
+            "sources:\n  - { name: a.b, kind: redis, url: 'redis://h', latency_objectives: [{ name: tiny, under: 1us }] }\n  - { name: a-b, kind: redis, url: 'redis://h' }\n  - { name: A_b, kind: redis, url: 'redis://h' }\n",
+        )
+        .unwrap();
+        let names: Vec<String> = slos(&config, &Selection::default())
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "a-b-availability",
+                "a-b-tiny",
+                "a-b-availability-2",
+                "a-b-availability-3"
+            ]
+        );
+        let sloth_name = regex::Regex::new(r"^[A-Za-z0-9][-A-Za-z0-9_.]*[A-Za-z0-9]$").unwrap();
+        assert!(names.iter().all(|n| sloth_name.is_match(n)), "{names:?}");
+        let docs = documents(&pyrra(&config, &Selection::default()));
+        let success = docs[1]["spec"]["indicator"]["latency"]["success"]["metric"]
+            .as_str()
+            .unwrap();
+        let le = success
+            .split("le=\"")
+            .nth(1)
+            .unwrap()
+            .trim_end_matches("\"}");
+        assert_eq!(le.parse::<f64>().unwrap(), 1e-6, "{success}");
     }
 }
