@@ -714,6 +714,9 @@ fn validate_name(
 /// names one; a heartbeat check (which names none) has rules of its own.
 fn validate_outputs(check: &dyn AnyCheck, series: &[Series], errors: &mut Vec<ConfigError>) {
     let (path, common) = (check.path(), check.common());
+    if let Some(objective) = common.objective.as_ref().and_then(|o| o.on()) {
+        objective.validate(&format!("{path}.objective"), errors);
+    }
     if !check.names_metric() {
         heartbeat::refuse_metric_fields(path, common, errors);
         return;

@@ -789,7 +789,7 @@ fn known_metrics() -> BTreeSet<String> {
     // The objectives' series, which the rules generated from a config record (the
     // Objectives dashboard reads them): every kind of objective.
     let config = pulse_exporter::config::load_str(
-        "sources:\n  - { name: c, kind: redis, url: 'redis://h', latency_objectives: [{ name: fast, under: 4096us }] }\n  - { name: pay, kind: stripe, api_key: sk_x }\njobs:\n  - { name: rollup, every: 1h, token: 0123456789abcdef0, latency_objectives: [{ name: quick, under: 64s }] }\n",
+        "sources:\n  - { name: c, kind: redis, url: 'redis://h', latency_objectives: [{ name: fast, under: 4096us }], checks: [{ metric: app_keys, command: [DBSIZE], objective: true }] }\n  - { name: pay, kind: stripe, api_key: sk_x }\njobs:\n  - { name: rollup, every: 1h, token: 0123456789abcdef0, latency_objectives: [{ name: quick, under: 64s }] }\n",
     )
     .unwrap();
     let generated: serde_yaml::Value =
@@ -1222,6 +1222,45 @@ async fn one_cause_notifies_once_the_inhibitions_silence_what_it_explains() {
             ("objective", "runs"),
             ("severity", "warning"),
         ]),
+        // A check's fast burn stands in for the same check failing and stale; another check
+        // of its source failing is not its cause, nor is a job's objective on the exporter
+        // whose check fails (it has no `check` label to be equal on).
+        alert(&[
+            ("alertname", "PulseObjectiveFastBurn"),
+            ("instance", "pulse:7859"),
+            ("source", "billing-db"),
+            ("check", "paid"),
+            ("objective", "runs"),
+            ("severity", "warning"),
+        ]),
+        alert(&[
+            ("alertname", "PulseCheckFailing"),
+            ("instance", "pulse:7859"),
+            ("source", "billing-db"),
+            ("check", "paid"),
+            ("severity", "warning"),
+        ]),
+        alert(&[
+            ("alertname", "PulseCheckStale"),
+            ("instance", "pulse:7859"),
+            ("source", "billing-db"),
+            ("check", "paid"),
+            ("severity", "warning"),
+        ]),
+        alert(&[
+            ("alertname", "PulseCheckFailing"),
+            ("instance", "pulse:7859"),
+            ("source", "billing-db"),
+            ("check", "users"),
+            ("severity", "warning"),
+        ]),
+        alert(&[
+            ("alertname", "PulseCheckFailing"),
+            i,
+            ("source", "app-db"),
+            ("check", "users"),
+            ("severity", "warning"),
+        ]),
         // Signups falling while a source of the exporter is down may be unread: inhibited.
         // Payments failing on an exporter whose sources are all up are the business itself.
         alert(&[
@@ -1260,6 +1299,8 @@ async fn one_cause_notifies_once_the_inhibitions_silence_what_it_explains() {
         "PulseObjectiveFastBurn pulse:7857",
         "PulseObjectiveSlowBurn pulse:7857",
         "PulseObjectiveFastBurn pulse:7857 job rollup",
+        "PulseCheckFailing pulse:7859 check paid",
+        "PulseCheckStale pulse:7859 check paid",
     ]
     .into_iter()
     .map(String::from)
@@ -1284,11 +1325,13 @@ async fn one_cause_notifies_once_the_inhibitions_silence_what_it_explains() {
             })
             .map(|a| {
                 let job = a["labels"]["job_name"].as_str();
+                let check = a["labels"]["check"].as_str();
                 format!(
-                    "{} {}{}",
+                    "{} {}{}{}",
                     a["labels"]["alertname"].as_str().unwrap(),
                     a["labels"]["instance"].as_str().unwrap(),
-                    job.map(|j| format!(" job {j}")).unwrap_or_default()
+                    job.map(|j| format!(" job {j}")).unwrap_or_default(),
+                    check.map(|c| format!(" check {c}")).unwrap_or_default()
                 )
             })
             .collect();

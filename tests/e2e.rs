@@ -37,6 +37,7 @@ const LIVE_SIGNUPS: &str = "      - name: signups-live
         timeout: 1s
         sql: SELECT count(*) AS value FROM users WHERE created_at > now() - interval '20 seconds'
         drop: { ratio: 0.3, period: 1m, periods: 2, min_usual: 3, for: 10s }
+        objective: true
 ";
 
 /// The generated rules of the `drop:` checks of `config` (the `pulse-config-business` group
@@ -356,6 +357,9 @@ async fn dashboards_have_data_and_a_redis_outage_pages_through_alertmanager_and_
     let may_be_empty = [
         // Firing alerts: none need be firing before the outage below.
         r#"ALERTS{alertstate="firing""#,
+        // No check fails before the outage below: the failed runs by reason are absent (the
+        // check objectives' table beside it, signups-live's, is checked).
+        "increase(pulse_check_failures_total",
         // The local Redis runs without maxmemory (the series is filtered to limits > 0).
         "pulse_redis_memory_max_bytes{platform=~\"$platform\", instance=~\"$instance\"}) > 0",
         // The previous period is older than this Prometheus.

@@ -1733,3 +1733,55 @@ tests:
         &serde_yaml::to_string(&file).unwrap(),
     );
 }
+
+/// A check's objective (`objective: true`, 99 % of its runs succeed) against the shapes that
+/// decide whether it helps: a check that starts failing one run in three after a healthy hour
+/// burns fast (as a warning: `PulseCheckFailing` never fires for a check that keeps
+/// succeeding in between), also when the exporter restarts in the middle of it (every counter
+/// back to 0); one failing one run in two hundred stays quiet, neither page nor ticket.
+#[test]
+fn a_checks_objective_burns_on_a_third_of_its_runs_failing_and_ignores_a_rare_failure() {
+    let labels = |check: &str, outcome: &str| {
+        format!(
+            r#"pulse_check_runs_total{{instance="a", job="pulse-exporter", source="db", check="{check}", outcome="{outcome}"}}"#
+        )
+    };
+    // Two runs a minute; `share` of them fail from minute 60; a restart at `restart` minutes
+    // starts both counters again from 0.
+    let values = |share: f64, restart: Option<u32>| {
+        let (mut ok, mut failed) = (0.0, 0.0);
+        let (mut oks, mut faileds) = (Vec::new(), Vec::new());
+        for minute in 0..=400u32 {
+            if Some(minute) == restart {
+                (ok, failed) = (0.0, 0.0);
+            } else if minute > 0 {
+                let bad = if minute > 60 { 2.0 * share } else { 0.0 };
+                (ok, failed) = (ok + 2.0 - bad, failed + bad);
+            }
+            oks.push(format!("{ok}"));
+            faileds.push(format!("{failed}"));
+        }
+        (oks.join(" "), faileds.join(" "))
+    };
+    let (third_ok, third_failed) = values(1.0 / 3.0, Some(80));
+    let (rare_ok, rare_failed) = values(0.005, None);
+    let fired = |alert: &str| {
+        format!("{{ severity: warning, objective: runs, source: db, check: {alert}, instance: a, job: pulse-exporter }}")
+    };
+    replay(
+        "sources:\n  - { name: db, kind: postgres, url: 'postgres://h/db', tier: primary, objective: false, checks: [{ name: users, metric: app_users, sql: SELECT 1 AS value, objective: true }, { name: rare, metric: app_rare, sql: SELECT 1 AS value, objective: true }] }\n",
+        &[
+            (labels("users", "success"), &third_ok),
+            (labels("users", "failure"), &third_failed),
+            (labels("rare", "success"), &rare_ok),
+            (labels("rare", "failure"), &rare_failed),
+        ],
+        &[
+            quiet("60m", FAST_BURN),
+            fires("100m", FAST_BURN, &fired("users")),
+            fires("300m", FAST_BURN, &fired("users")),
+            fires("400m", "PulseObjectiveSlowBurn", &fired("users")),
+        ]
+        .concat(),
+    );
+}

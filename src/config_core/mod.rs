@@ -184,11 +184,24 @@ pub struct CheckCommon {
     /// between night and day: fires when the value falls far below what the same time usually
     /// shows, e.g. `{ ratio: 0.5, min_usual: 20 }` (the same hour of the last four weeks).
     pub drop: Option<drop_alert::DropAlert>,
+    /// An objective on the check's runs: the share that must succeed over a window, watched by
+    /// burn-rate alerts (warnings) in the generated rules. None by default; `true` takes 99 %
+    /// over 28 days, a mapping sets `target` and `window` (docs/objectives.md).
+    pub objective: Option<switch::Switch<objective::Objective>>,
 }
 
 impl CheckCommon {
+    /// The check's objective, its target defaulted; `None` when it has none.
+    pub fn objective(&self) -> Option<objective::Objective> {
+        let o = self.objective.as_ref()?.on()?;
+        Some(objective::Objective {
+            target: Some(o.target.unwrap_or(objective::DEFAULT_CHECK_TARGET)),
+            window: o.window,
+        })
+    }
+
     /// Keys of a check mapping that belong to [`CheckCommon`]; the rest go to the kind.
-    pub const KEYS: [&'static str; 14] = [
+    pub const KEYS: [&'static str; 15] = [
         "name",
         "metric",
         "help",
@@ -203,6 +216,7 @@ impl CheckCommon {
         "description",
         "alert",
         "drop",
+        "objective",
     ];
 }
 

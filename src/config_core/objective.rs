@@ -19,6 +19,11 @@ pub const DEFAULT_TARGET: f64 = 99.5;
 /// pages as `PulseJobFailed`, the objective tells a habit).
 pub const DEFAULT_JOB_TARGET: f64 = 95.0;
 
+/// A check's objective when it names no target: 99 % of its runs succeed over the window. A
+/// check fails whenever its source is down, and on its own query's errors besides: its budget
+/// is wider than its source's (99.5 %).
+pub const DEFAULT_CHECK_TARGET: f64 = 99.0;
+
 /// The windows an objective may be counted over, in days: a week, four weeks (the default:
 /// whole weeks, so every window holds as many weekends) or thirty days (a month, for a
 /// contract's objective).
@@ -32,7 +37,9 @@ const DEFAULT_WINDOW_DAYS: u64 = 28;
 #[serde(deny_unknown_fields)]
 pub struct Objective {
     /// The share of events that must be good over the window, in percent: above 0 and below
-    /// 100 (default 99.5). 99.9 leaves 0.1 % of the window's events as the error budget.
+    /// 100 (default 99.5 for a source's availability, 99 for a check's runs, 95 for a job's,
+    /// 99.9 for a Stripe source's deliveries). 99.9 leaves 0.1 % of the window's events as
+    /// the error budget.
     pub target: Option<f64>,
     /// How long the budget is counted over: `7d`, `28d` (default) or `30d`.
     pub window: Option<Dur>,
@@ -67,7 +74,7 @@ impl Objective {
             if !(target > 0.0 && target < 100.0) {
                 errors.push(ConfigError::new(
                     format!("{path}.target"),
-                    format!("{target} is not a target: give the percent of events that must be good, above 0 and below 100 (100 leaves no error budget to burn; 99.5 is the default)"),
+                    format!("{target} is not a target: give the percent of events that must be good, above 0 and below 100 (100 leaves no error budget to burn), such as 99.5"),
                 ));
             }
         }

@@ -19,7 +19,7 @@ use crate::config::{Config, SourceConfig};
 use crate::config_core::objective::Objective;
 use crate::jobs::config::{JobSpec, KeySpec};
 use crate::jobs::metrics::{JOB_DURATION, JOB_INFO, JOB_MISSED, JOB_RUNS};
-use crate::series::own_metrics::{SOURCE_FAILURES, SOURCE_PROBES};
+use crate::series::own_metrics::{CHECK_RUNS, SOURCE_FAILURES, SOURCE_PROBES};
 
 /// The windows an error ratio is recorded over, shortest first: those the alerts pair.
 pub const WINDOWS: [&str; 7] = ["5m", "30m", "1h", "2h", "6h", "1d", "3d"];
@@ -100,6 +100,7 @@ pub fn rules(config: &Config, selection: &Selection) -> Vec<ObjectiveRule> {
     let others = |mut out: Vec<ObjectiveRule>| {
         out.extend(latency_rules(config, selection));
         out.extend(event_rules(config, extra));
+        out.extend(check_objective_rules(config, extra));
         out.extend(job_objective_rules(config, selection));
         out.extend(job_duration_rules(config, selection));
         out
@@ -500,6 +501,90 @@ fn event_rules(config: &Config, extra: Option<&str>) -> Vec<ObjectiveRule> {
         };
         out.extend(burn_alerts(&about));
     }
+    out
+}
+
+/// The recorded share of a check's runs that failed, over `window`.
+pub fn check_ratio_series(window: &str) -> String {
+    format!("pulse_check:run_error_ratio:rate{window}")
+}
+
+/// The recorded share of a check objective's budget left in its window.
+pub const CHECK_BUDGET_LEFT: &str = "pulse_check:objective_budget_left:ratio";
+
+/// The rules of every check's objective (`objective:` on a check): per check, the share of
+/// its runs that failed recorded over each window, the budget left, and the two burn alerts,
+/// warnings: a check failing now already alerts as `PulseCheckFailing`, which its fast burn
+/// stands in for (Alertmanager inhibits the one by the other); the objective tells a habit.
+fn check_objective_rules(config: &Config, extra: Option<&str>) -> Vec<ObjectiveRule> {
+    let mut out = Vec::new();
+    for source in SourceConfig::all(config) {
+        for check in source.checks() {
+            if let Some(objective) = check.common().objective() {
+                out.extend(one_check_objective(
+                    source,
+                    &check.name(),
+                    &objective,
+                    extra,
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// The rules of the objective of `source`'s check `name`.
+fn one_check_objective(
+    source: &SourceConfig,
+    name: &str,
+    objective: &Objective,
+    extra: Option<&str>,
+) -> Vec<ObjectiveRule> {
+    let pin = vec![source_is(source), eq("check", name)];
+    let ratio = |window: &str, function: &str| {
+        let of = |more: &[String]| {
+            let all: Vec<String> = pin.iter().chain(more).cloned().collect();
+            format!(
+                "sum without (pod, outcome) ({function}({}[{window}]))",
+                selector(CHECK_RUNS.name, &all, extra)
+            )
+        };
+        format!("{}\n/ {}", of(&[eq("outcome", "failure")]), of(&[]))
+    };
+    let labels = BTreeMap::from([
+        ("objective".to_owned(), "runs".to_owned()),
+        ("check".to_owned(), name.to_owned()),
+        named(source),
+    ]);
+    let mut out: Vec<ObjectiveRule> = WINDOWS
+        .iter()
+        .map(|w| ObjectiveRule::Record {
+            record: check_ratio_series(w),
+            expr: ratio(w, "rate"),
+            labels: labels.clone(),
+        })
+        .collect();
+    out.push(ObjectiveRule::Record {
+        record: CHECK_BUDGET_LEFT.to_owned(),
+        expr: format!(
+            "1 - (\n{}\n) / {}",
+            ratio(&format!("{}d", objective.window_days()), "increase"),
+            number(objective.budget())
+        ),
+        labels,
+    });
+    let base = About::of_source(source, objective, "runs", extra);
+    let about = About {
+        pin,
+        shown: format!("check {} of {}", super::template_safe(name), base.shown),
+        pages: false,
+        ratio: check_ratio_series,
+        what: "its runs succeed",
+        failing: "of its runs fail",
+        budget_series: CHECK_BUDGET_LEFT,
+        ..base
+    };
+    out.extend(burn_alerts(&about));
     out
 }
 
@@ -976,6 +1061,92 @@ mod tests {
         assert!(
             text.contains("and on (instance, job_name) pulse_job_info{key=\"scripts\"}"),
             "{text}"
+        );
+    }
+
+    /// A check's objective is opt-in: `true` takes 99 % over 28 days, a mapping sets its
+    /// own; its ratios are of the check's runs, its alerts warnings whatever the tier.
+    #[test]
+    fn a_check_with_an_objective_records_its_failed_runs_and_warns() {
+        let r = rules_of("sources:\n  - { name: db, kind: postgres, url: 'postgres://h/db', tier: primary, objective: false, checks: [{ metric: app_users, sql: SELECT 1 AS value, objective: true }, { metric: app_paid, sql: SELECT 1 AS value, objective: { target: 99.9, window: 7d } }, { metric: app_free, sql: SELECT 1 AS value }] }\n");
+        let records: Vec<(&str, &str)> = r
+            .iter()
+            .filter_map(|rule| match rule {
+                ObjectiveRule::Record { record, labels, .. } => {
+                    Some((record.as_str(), labels["check"].as_str()))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            records.len(),
+            16,
+            "7 ratios and a budget per check: {records:?}"
+        );
+        assert!(records.iter().all(|(_, c)| *c != "app_free"));
+        let ratio = r
+            .iter()
+            .find_map(|rule| match rule {
+                ObjectiveRule::Record { record, expr, .. }
+                    if record == "pulse_check:run_error_ratio:rate5m" =>
+                {
+                    Some(expr.as_str())
+                }
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(
+            ratio,
+            "sum without (pod, outcome) (rate(pulse_check_runs_total{source=\"db\", check=\"app_users\", outcome=\"failure\"}[5m]))\n/ sum without (pod, outcome) (rate(pulse_check_runs_total{source=\"db\", check=\"app_users\"}[5m]))"
+        );
+        let fast: Vec<(&str, &BTreeMap<String, String>)> = r
+            .iter()
+            .filter_map(|rule| match rule {
+                ObjectiveRule::Alert {
+                    alert,
+                    expr,
+                    labels,
+                    ..
+                } if alert == FAST_BURN => Some((expr.as_str(), labels)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(fast.len(), 2);
+        // 99 %: 14.4 × 0.01; 99.9 %: 14.4 × 0.001.
+        assert!(
+            fast[0].0.contains(
+                "pulse_check:run_error_ratio:rate1h{source=\"db\", check=\"app_users\"} > 0.144"
+            ),
+            "{}",
+            fast[0].0
+        );
+        assert!(
+            fast[1].0.contains("check=\"app_paid\"} > 0.0144"),
+            "{}",
+            fast[1].0
+        );
+        assert!(fast
+            .iter()
+            .all(|(_, l)| l["severity"] == "warning" && l["objective"] == "runs"));
+        let budget = r.iter().find_map(|rule| match rule {
+            ObjectiveRule::Record {
+                record,
+                expr,
+                labels,
+            } if record == CHECK_BUDGET_LEFT && labels["check"] == "app_paid" => {
+                Some(expr.as_str())
+            }
+            _ => None,
+        });
+        assert!(budget.unwrap().contains("[7d]"), "{budget:?}");
+        let refused = crate::config::load_str("sources:\n  - { name: db, kind: postgres, url: 'postgres://h/db', checks: [{ metric: app_users, sql: SELECT 1 AS value, objective: { target: 0, window: 5d } }] }\n").unwrap_err().to_string();
+        assert!(
+            refused.contains("sources[0].checks[0].objective.target"),
+            "{refused}"
+        );
+        assert!(
+            refused.contains("sources[0].checks[0].objective.window"),
+            "{refused}"
         );
     }
 

@@ -1,8 +1,9 @@
 //! The config's objectives for a team that already runs an SLO tool: as Pyrra
 //! `ServiceLevelObjective` objects (`rules --format pyrra`) or Sloth `prometheus/v1` specs
 //! (`rules --format sloth`), the same objectives [`super::objectives`] writes as rules: each
-//! source's availability, its latency objectives, a Stripe source's deliveries, each job's
-//! runs. The tool then writes the recording rules and burn-rate alerts itself.
+//! source's availability, its latency objectives, a Stripe source's deliveries, each
+//! check's and each job's runs. The tool then writes the recording rules and burn-rate
+//! alerts itself.
 //!
 //! Pyrra's ratio indicator reads one counter of errors and one of all events; a job's errors
 //! are two (failed runs and missed due times), so jobs go to Sloth only, whose indicators are
@@ -20,7 +21,7 @@ use super::{eq, selector, source_is};
 use crate::config::{Config, SourceConfig};
 use crate::config_core::objective::{LatencyObjective, Objective};
 use crate::jobs::metrics::{JOB_MISSED, JOB_RUNS};
-use crate::series::own_metrics::{SOURCE_FAILURES, SOURCE_PROBES};
+use crate::series::own_metrics::{CHECK_RUNS, SOURCE_FAILURES, SOURCE_PROBES};
 
 /// What `rules` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -208,6 +209,28 @@ fn source_slos(source: &SourceConfig, selection: &Selection, extra: Option<&str>
         let base = base_slo(source, e.name, &e.objective, e.what);
         let (bad, all) = (of(e.bad.name, &[]), of(e.total.name, &[]));
         out.push(ratio_slo(base, bad, all, by(selection, "source, account")));
+    }
+    for check in source.checks() {
+        let Some(o) = check.common().objective() else {
+            continue;
+        };
+        let name = check.name();
+        let picked = [eq("check", &name)];
+        let mut base = base_slo(
+            source,
+            "runs",
+            &o,
+            &format!("the runs of check {name} succeed"),
+        );
+        base.name = object_name(&format!("{}-{name}-runs", source.common.name));
+        base.labels.insert("check".to_owned(), name.clone());
+        base.pages = false;
+        let bad = of(
+            CHECK_RUNS.name,
+            &[picked[0].clone(), eq("outcome", "failure")],
+        );
+        let all = of(CHECK_RUNS.name, &picked);
+        out.push(ratio_slo(base, bad, all, by(selection, "source, check")));
     }
     out
 }
@@ -397,6 +420,17 @@ struct SlothAlerting {
     ticket_alert: BTreeMap<&'static str, BTreeMap<&'static str, &'static str>>,
 }
 
+/// `query` as the Go template Sloth reads it as: every `{{` but the window's written as
+/// text (a check named `a{{b` would otherwise break the template).
+fn go_template(query: &str) -> String {
+    const WINDOW: &str = "{{.window}}";
+    query
+        .split(WINDOW)
+        .map(super::template_safe)
+        .collect::<Vec<_>>()
+        .join(WINDOW)
+}
+
 /// The objectives of `config` as Sloth `prometheus/v1` specs: one document per window, each
 /// to be generated with that window as Sloth's `--default-slo-period`.
 pub fn sloth(config: &Config, selection: &Selection) -> String {
@@ -414,7 +448,10 @@ pub fn sloth(config: &Config, selection: &Selection) -> String {
                 labels: slo.labels,
                 sli: BTreeMap::from([(
                     "events",
-                    BTreeMap::from([("error_query", slo.errors), ("total_query", slo.total)]),
+                    BTreeMap::from([
+                        ("error_query", go_template(&slo.errors)),
+                        ("total_query", go_template(&slo.total)),
+                    ]),
                 )]),
                 alerting: SlothAlerting {
                     name: "PulseObjectiveBurn",
@@ -470,6 +507,8 @@ mod tests {
 
     /// The fields Pyrra's CRD requires (spec.target as a string, window, one indicator with
     /// its two metrics), every metric a selector Prometheus parses, and names Kubernetes takes.
+    /// Read from pyrra-dev/pyrra's `config/crd/bases/pyrra.dev_servicelevelobjectives.yaml`
+    /// and its admission check (`kubernetes/api/v1alpha1`), as of commit 1ba95af (2026-08).
     #[test]
     fn pyrra_objects_hold_what_the_crd_requires_for_every_objective_but_the_jobs() {
         let text = pyrra(&load(), &Selection::default());
@@ -533,7 +572,9 @@ mod tests {
 
     /// Sloth's spec: version, service, and per objective a name, a target, both event
     /// queries with `{{.window}}` that parse once it is filled in, and the alert's name; one
-    /// document per window; every objective the generated rules alert on is there.
+    /// document per window; every objective the generated rules alert on is there. Read from
+    /// slok/sloth's `pkg/prometheus/api/v1` and its validator (`pkg/common/validation`), as of
+    /// commit 0e395d8 (2026-04).
     #[test]
     fn sloth_specs_hold_every_objective_the_rules_alert_on_one_document_per_window() {
         let config = load();

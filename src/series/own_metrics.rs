@@ -149,6 +149,15 @@ pub fn check_series(out: &mut Output, record: &CheckRecord<'_>) {
     if record.truncated > 0 {
         out.add(&CHECK_TRUNCATED, &labels, record.truncated as f64);
     }
+    // Both outcomes from the first run on, so that rate() sees the first failure: the
+    // error ratio of a check's objective.
+    let failed: u64 = record.failures.values().sum();
+    for (outcome, n) in [
+        ("success", record.runs.saturating_sub(failed)),
+        ("failure", failed),
+    ] {
+        out.add(&CHECK_RUNS, &[labels[0], labels[1], outcome], n as f64);
+    }
     for (reason, n) in record.failures {
         out.add(
             &CHECK_FAILURES,
@@ -215,6 +224,7 @@ pub const SECTIONS: &[Section] = &[
             CHECK_DROPPED,
             CHECK_SKIPPED,
             CHECK_TRUNCATED,
+            CHECK_RUNS,
             CHECK_FAILURES,
         ],
     },
@@ -443,6 +453,14 @@ pub const CHECK_TRUNCATED: Metric = Metric::counter(
 )
 .doc("Label values from the data (text columns, keys, worker ids) longer than 256 bytes, cut to 256 bytes ending in `…` and summed over runs; appears with the first cut value. Two values equal in their first 253 bytes become one series (the second is counted as dropped).");
 
+/// `pulse_check_runs_total`.
+pub const CHECK_RUNS: Metric = Metric::counter(
+    "pulse_check_runs_total",
+    "Finished runs of the check, by outcome (success or failure).",
+    &["source", "check", "outcome"],
+)
+.doc("Finished runs by outcome, both published from the first run; a run that fails counts under `failure` and once in `pulse_check_failures_total` by its reason. A check's objective (`objective:` on the check) is the share of `success`.");
+
 /// `pulse_check_failures_total`.
 pub const CHECK_FAILURES: Metric = Metric::counter(
     "pulse_check_failures_total",
@@ -499,6 +517,21 @@ mod tests {
         check_series(&mut out, &record);
         let families = names(&out);
         assert!(families.contains(&(CHECK_FAILURES.name.to_owned(), 1)));
+        // Both outcomes, so that rate() of a check's objective sees its first failure.
+        let runs = out
+            .families
+            .iter()
+            .find(|f| f.name == CHECK_RUNS.name)
+            .unwrap();
+        let by_outcome: Vec<(String, f64)> = runs
+            .samples
+            .iter()
+            .map(|s| (s.labels.last().unwrap().1.clone(), s.value))
+            .collect();
+        assert_eq!(
+            by_outcome,
+            [("success".to_owned(), 3.0), ("failure".to_owned(), 2.0)]
+        );
         assert!(!families.iter().any(|(n, _)| n == CHECK_TRUNCATED.name));
         assert!(!families.iter().any(|(n, _)| n == CHECK_LAST_SUCCESS.name));
         record.truncated = 3;

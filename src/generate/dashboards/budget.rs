@@ -1,6 +1,7 @@
 //! How both objectives views (the bundle's Objectives board and a config's Objectives row)
-//! show an error budget: a table of the budget left beside two recorded rates, and the
-//! colours that read a budget left and a burn rate.
+//! show an error budget: a table of the budget left beside two recorded rates, the tables
+//! both views share (the checks', the jobs' latency), and the colours that read a budget
+//! left and a burn rate.
 
 use serde_json::{json, Value};
 
@@ -75,6 +76,36 @@ pub(super) fn job_latency_columns() -> (Vec<Value>, Vec<Value>) {
             spent_column("slower 6h"),
         ],
         budget_rows(["slower 1h", "slower 6h"], &["__name__", "job"]),
+    )
+}
+
+/// The queries of a table of the checks' objectives, each series read through `of`: the
+/// budget left, and the share of the runs that failed over 1 h and 6 h.
+pub(super) fn check_queries(of: &dyn Fn(&str) -> String) -> Vec<String> {
+    use crate::generate::objectives::{check_ratio_series, CHECK_BUDGET_LEFT};
+    [
+        of(CHECK_BUDGET_LEFT),
+        of(&check_ratio_series("1h")),
+        of(&check_ratio_series("6h")),
+    ]
+    .to_vec()
+}
+
+/// What the checks' objectives table says.
+pub(super) const CHECK_DESCRIPTION: &str = "Each check's objective (`objective:` on a check, 99 % of its runs succeed over 28 days unless set): the share of its window's error budget left, and the share of its runs that failed over the last hour and six hours. From the series the generated rules record: NO DATA until they are loaded. A check that runs less often than every 5 minutes has no ratio over the short windows, so only its slow burn fires.";
+
+/// The columns of the checks' objectives table, and its transformations.
+pub(super) fn check_columns() -> (Vec<Value>, Vec<Value>) {
+    (
+        vec![
+            budget_left_column(),
+            spent_column("failed 1h"),
+            spent_column("failed 6h"),
+        ],
+        budget_rows(
+            ["failed 1h", "failed 6h"],
+            &["__name__", "job", "objective"],
+        ),
     )
 }
 

@@ -1,15 +1,16 @@
 //! Objectives: how much of each error budget is left and how fast it burns, for every
-//! source's availability, every latency and delivery objective and every job, with the
-//! failures that spent it. It reads the series the rules `pulse-exporter rules` generates
-//! record (docs/objectives.md): without them loaded every panel reads NO DATA, never a
-//! budget untouched.
+//! source's availability, every latency and delivery objective, every check and every job,
+//! with the failures that spent it. It reads the series the rules `pulse-exporter rules`
+//! generates record (docs/objectives.md): without them loaded every panel reads NO DATA,
+//! never a budget untouched.
 
 use serde_json::json;
 
 use super::super::board::Board;
 use super::super::budget::{
-    budget_left_column, budget_rows, burn_column, burning, job_latency_columns,
-    job_latency_queries, spent_column, JOB_LATENCY_DESCRIPTION,
+    budget_left_column, budget_rows, burn_column, burning, check_columns, check_queries,
+    job_latency_columns, job_latency_queries, spent_column, CHECK_DESCRIPTION,
+    JOB_LATENCY_DESCRIPTION,
 };
 use super::super::fields::by_query;
 use super::super::panel::line;
@@ -100,6 +101,38 @@ fn latency_and_delivery(b: &mut Board) {
     ]);
 }
 
+/// The checks' objectives, and the failed runs that spent them.
+fn checks(b: &mut Board) {
+    b.row("Checks");
+    let (columns, rows) = check_columns();
+    b.table(
+        "Check objectives",
+        CHECK_DESCRIPTION,
+        "short",
+        check_queries(&|series| sel(series)),
+    )
+    .size(10, 8)
+    .transformations(rows)
+    .overrides(columns);
+    b.ts(
+        "Failed check runs by reason",
+        "What spent the checks' budgets: the runs that failed, by source, check and reason (timeout, connect, auth, query, decode, …), per interval of the graph. Every check's failures, with an objective or not; absent while none fails.",
+        "short",
+        vec![line(
+            format!(
+                "sum by ({}) ({})",
+                by_source(&["check", "reason"]),
+                style::fold(&format!(
+                    "increase({}[$__rate_interval])",
+                    raw_with::<&str>("pulse_check_failures_total", &[])
+                ))
+            ),
+            "{{platform}} {{source}} {{check}} {{reason}}",
+        )],
+    )
+    .size(14, 8);
+}
+
 /// The jobs' objectives, and their failed and missed runs.
 fn jobs(b: &mut Board) {
     b.row("Jobs");
@@ -167,10 +200,11 @@ pub(super) fn board() -> Board {
     let mut b = Board::new(
         "pulse-objectives",
         "Objectives",
-        "How much of each error budget is left and how fast it burns: every source's availability, every latency and delivery objective, every job's runs, with the failures that spent them. Reads the series the generated rules record (`pulse-exporter rules`, docs/objectives.md).",
+        "How much of each error budget is left and how fast it burns: every source's availability, every latency and delivery objective, every check's and every job's runs, with the failures that spent them. Reads the series the generated rules record (`pulse-exporter rules`, docs/objectives.md).",
     );
     availability(&mut b);
     latency_and_delivery(&mut b);
+    checks(&mut b);
     jobs(&mut b);
     b
 }

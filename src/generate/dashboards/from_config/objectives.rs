@@ -1,14 +1,15 @@
-//! The objectives row of a config's dashboard: for every source and job with an objective,
-//! the budget left in its window and the burn rates the page and the ticket read, from the
-//! series the generated rules record ([`crate::generate::objectives`]). Without those rules
-//! loaded the row reads NO DATA, never a budget untouched.
+//! The objectives row of a config's dashboard: for every source, check and job with an
+//! objective, the budget left in its window and the burn rates the page and the ticket read,
+//! from the series the generated rules record ([`crate::generate::objectives`]). Without
+//! those rules loaded the row reads NO DATA, never a budget untouched.
 
 use serde_json::json;
 
 use super::super::board::Board;
 use super::super::budget::{
-    budget_left_column, budget_rows, burn_column, burning, job_latency_columns,
-    job_latency_queries, spent_column, JOB_LATENCY_DESCRIPTION,
+    budget_left_column, budget_rows, burn_column, burning, check_columns, check_queries,
+    job_latency_columns, job_latency_queries, spent_column, CHECK_DESCRIPTION,
+    JOB_LATENCY_DESCRIPTION,
 };
 use super::super::fields::by_query;
 use super::VAR;
@@ -26,8 +27,8 @@ fn with_objectives(config: &Config) -> Option<String> {
     any_source(SourceConfig::all(config).filter(|s| s.common.objective.on().is_some()))
 }
 
-/// The row, when a source or a job has an objective: availability, then latency and
-/// delivery, then the jobs'.
+/// The row, when a source, a check or a job has an objective: availability, then latency
+/// and delivery, then the checks', then the jobs'.
 pub(super) fn objectives_row(b: &mut Board, config: &Config) {
     let latency = with_latency_objectives(config);
     let available = with_objectives(config);
@@ -43,7 +44,8 @@ pub(super) fn objectives_row(b: &mut Board, config: &Config) {
             .keys
             .iter()
             .any(|k| !k.job.latency_objectives.is_empty());
-    if available.is_none() && latency.is_none() && !jobs && !job_latency {
+    let checks = with_check_objectives(config);
+    if available.is_none() && latency.is_none() && checks.is_none() && !jobs && !job_latency {
         return;
     }
     b.keyed_row("row/objectives", "Objectives");
@@ -52,6 +54,23 @@ pub(super) fn objectives_row(b: &mut Board, config: &Config) {
     }
     if let Some(sources) = latency {
         latency_table(b, &sources);
+    }
+    if let Some(sources) = checks {
+        let of = |metric: &str| {
+            style::fold(&selector(metric, std::slice::from_ref(&sources), Some(VAR)))
+        };
+        let (columns, rows) = check_columns();
+        b.table(
+            "Check objectives",
+            CHECK_DESCRIPTION,
+            "short",
+            check_queries(&of),
+        )
+        .key("objectives/checks")
+        .size(24, 6)
+        .alerts(&["PulseObjectiveFastBurn", "PulseObjectiveSlowBurn"])
+        .transformations(rows)
+        .overrides(columns);
     }
     if jobs {
         jobs_table(b);
@@ -71,6 +90,14 @@ pub(super) fn objectives_row(b: &mut Board, config: &Config) {
         .transformations(rows)
         .overrides(columns);
     }
+}
+
+/// `source=~"…"` of the sources (and templates' targets) with a check that has an objective.
+fn with_check_objectives(config: &Config) -> Option<String> {
+    any_source(
+        SourceConfig::all(config)
+            .filter(|s| s.checks().iter().any(|c| c.common().objective().is_some())),
+    )
 }
 
 /// `source=~"…"` of the sources (and templates' targets) with a latency objective or an
@@ -281,5 +308,24 @@ mod tests {
         )
         .unwrap();
         assert!(row_of(&off).is_empty());
+    }
+
+    #[test]
+    fn checks_with_objectives_have_their_table_scoped_to_their_sources() {
+        let config = crate::config::load_str(
+            "sources:\n  - { name: db, kind: postgres, url: 'postgres://h/db', objective: false, checks: [{ metric: app_users, sql: SELECT 1 AS value, objective: true }] }\n  - { name: other, kind: postgres, url: 'postgres://h/db', objective: false, checks: [{ metric: app_x, sql: SELECT 1 AS value }] }\n",
+        )
+        .unwrap();
+        let panels = row_of(&config);
+        let titles: Vec<&str> = panels
+            .iter()
+            .map(|p| p["title"].as_str().unwrap())
+            .collect();
+        assert_eq!(titles, ["Objectives", "Check objectives"]);
+        let left = panels[1]["targets"][0]["expr"].as_str().unwrap();
+        assert!(
+            left.contains("pulse_check:objective_budget_left:ratio{source=~\"db\""),
+            "{left}"
+        );
     }
 }
