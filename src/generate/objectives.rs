@@ -316,6 +316,36 @@ fn burn_alert(about: &About<'_>, name: &str, pairs: &[(&str, &str, f64)]) -> Obj
     }
 }
 
+/// The recorded error ratio of one objective over each window and its budget left, labelled
+/// `labels`; `ratio` gives the ratio's expression by window and function (`rate` over the
+/// alerts' windows, `increase` over the objective's own).
+fn ratio_records(
+    series: fn(&str) -> String,
+    budget_left: &str,
+    labels: &BTreeMap<String, String>,
+    objective: &Objective,
+    ratio: &dyn Fn(&str, &str) -> String,
+) -> Vec<ObjectiveRule> {
+    let mut out: Vec<ObjectiveRule> = WINDOWS
+        .iter()
+        .map(|w| ObjectiveRule::Record {
+            record: series(w),
+            expr: ratio(w, "rate"),
+            labels: labels.clone(),
+        })
+        .collect();
+    out.push(ObjectiveRule::Record {
+        record: budget_left.to_owned(),
+        expr: format!(
+            "1 - (\n{}\n) / {}",
+            ratio(&format!("{}d", objective.window_days()), "increase"),
+            number(objective.budget())
+        ),
+        labels: labels.clone(),
+    });
+    out
+}
+
 /// The recorded share of a latency objective's operations over the bound, over `window`.
 pub fn latency_ratio_series(window: &str) -> String {
     format!("pulse_source:latency_error_ratio:rate{window}")
@@ -411,23 +441,13 @@ fn latency_rules(config: &Config, selection: &Selection) -> Vec<ObjectiveRule> {
             };
             let objective = o.objective();
             let labels = BTreeMap::from([("objective".to_owned(), o.name.clone()), named(source)]);
-            for window in WINDOWS {
-                out.push(ObjectiveRule::Record {
-                    record: latency_ratio_series(window),
-                    expr: ratio(window, "rate"),
-                    labels: labels.clone(),
-                });
-            }
-            let days = objective.window_days();
-            out.push(ObjectiveRule::Record {
-                record: LATENCY_BUDGET_LEFT.to_owned(),
-                expr: format!(
-                    "1 - (\n{}\n) / {}",
-                    ratio(&format!("{days}d"), "increase"),
-                    number(objective.budget())
-                ),
-                labels: labels.clone(),
-            });
+            out.extend(ratio_records(
+                latency_ratio_series,
+                LATENCY_BUDGET_LEFT,
+                &labels,
+                &objective,
+                &ratio,
+            ));
             let what = format!(
                 "its operations{} finish under {} ms",
                 shown_series(&o.series),
@@ -475,23 +495,13 @@ fn event_rules(config: &Config, extra: Option<&str>) -> Vec<ObjectiveRule> {
             format!("{}\n/ {}", of(e.bad.name), of(e.total.name))
         };
         let labels = BTreeMap::from([("objective".to_owned(), e.name.to_owned()), named(source)]);
-        for window in WINDOWS {
-            out.push(ObjectiveRule::Record {
-                record: event_ratio_series(window),
-                expr: ratio(window, "rate"),
-                labels: labels.clone(),
-            });
-        }
-        let days = e.objective.window_days();
-        out.push(ObjectiveRule::Record {
-            record: EVENT_BUDGET_LEFT.to_owned(),
-            expr: format!(
-                "1 - (\n{}\n) / {}",
-                ratio(&format!("{days}d"), "increase"),
-                number(e.objective.budget())
-            ),
-            labels,
-        });
+        out.extend(ratio_records(
+            event_ratio_series,
+            EVENT_BUDGET_LEFT,
+            &labels,
+            &e.objective,
+            &ratio,
+        ));
         let about = About {
             ratio: event_ratio_series,
             what: e.what,
@@ -556,23 +566,13 @@ fn one_check_objective(
         ("check".to_owned(), name.to_owned()),
         named(source),
     ]);
-    let mut out: Vec<ObjectiveRule> = WINDOWS
-        .iter()
-        .map(|w| ObjectiveRule::Record {
-            record: check_ratio_series(w),
-            expr: ratio(w, "rate"),
-            labels: labels.clone(),
-        })
-        .collect();
-    out.push(ObjectiveRule::Record {
-        record: CHECK_BUDGET_LEFT.to_owned(),
-        expr: format!(
-            "1 - (\n{}\n) / {}",
-            ratio(&format!("{}d", objective.window_days()), "increase"),
-            number(objective.budget())
-        ),
-        labels,
-    });
+    let mut out = ratio_records(
+        check_ratio_series,
+        CHECK_BUDGET_LEFT,
+        &labels,
+        objective,
+        &ratio,
+    );
     let base = About::of_source(source, objective, "runs", extra);
     let about = About {
         pin,
@@ -830,24 +830,14 @@ fn one_job_duration_objective(
         ("objective".to_owned(), o.name.clone()),
         (label.to_owned(), value.to_owned()),
     ]);
-    let mut out: Vec<ObjectiveRule> = WINDOWS
-        .iter()
-        .map(|w| ObjectiveRule::Record {
-            record: job_duration_ratio_series(w),
-            expr: ratio(w, "rate"),
-            labels: labels.clone(),
-        })
-        .collect();
     let objective = o.objective();
-    out.push(ObjectiveRule::Record {
-        record: JOB_DURATION_BUDGET_LEFT.to_owned(),
-        expr: format!(
-            "1 - (\n{}\n) / {}",
-            ratio(&format!("{}d", objective.window_days()), "increase"),
-            number(objective.budget())
-        ),
-        labels,
-    });
+    let mut out = ratio_records(
+        job_duration_ratio_series,
+        JOB_DURATION_BUDGET_LEFT,
+        &labels,
+        &objective,
+        &ratio,
+    );
     let what = format!("its runs finish within {} s", number(bound));
     let about = About {
         pin: vec![eq(label, value), eq("objective", &o.name)],

@@ -220,6 +220,14 @@ mod tests {
     use super::*;
     use serde_json::Value;
 
+    /// The titles of `panels`, in order.
+    fn titles(panels: &[Value]) -> Vec<&str> {
+        panels
+            .iter()
+            .map(|p| p["title"].as_str().unwrap())
+            .collect()
+    }
+
     /// The panels of `config`'s objectives row.
     fn row_of(config: &Config) -> Vec<Value> {
         let mut b = Board::keyed("u", "t", "d");
@@ -261,10 +269,7 @@ mod tests {
         )
         .unwrap();
         let panels = row_of(&config);
-        let titles: Vec<&str> = panels
-            .iter()
-            .map(|p| p["title"].as_str().unwrap())
-            .collect();
+        let titles = titles(&panels);
         assert_eq!(titles, ["Objectives", "Latency and delivery objectives"]);
         let expr = panels[1]["targets"][0]["expr"].as_str().unwrap();
         assert!(
@@ -280,10 +285,7 @@ mod tests {
         )
         .unwrap();
         let panels = row_of(&config);
-        let titles: Vec<&str> = panels
-            .iter()
-            .map(|p| p["title"].as_str().unwrap())
-            .collect();
+        let titles = titles(&panels);
         assert_eq!(
             titles,
             [
@@ -317,10 +319,7 @@ mod tests {
         )
         .unwrap();
         let panels = row_of(&config);
-        let titles: Vec<&str> = panels
-            .iter()
-            .map(|p| p["title"].as_str().unwrap())
-            .collect();
+        let titles = titles(&panels);
         assert_eq!(titles, ["Objectives", "Check objectives"]);
         let left = panels[1]["targets"][0]["expr"].as_str().unwrap();
         assert!(
