@@ -1579,18 +1579,20 @@ fn a_job_failing_one_run_in_five_tickets_and_a_stopped_one_burns() {
             )
         };
     let warns = alert("warning");
+    // The ticket's pairs are armed once the ratios go back a day.
     let one_in_five = [
-        fires("3h", "PulseObjectiveSlowBurn", &warns),
-        fires("20h", "PulseObjectiveSlowBurn", &warns),
+        quiet("23h", "PulseObjectiveSlowBurn"),
+        fires("25h", "PulseObjectiveSlowBurn", &warns),
+        fires("29h", "PulseObjectiveSlowBurn", &warns),
         quiet("3h", "PulseObjectiveFastBurn"),
         quiet("12h", "PulseObjectiveFastBurn"),
-        quiet("20h", "PulseObjectiveFastBurn"),
+        quiet("29h", "PulseObjectiveFastBurn"),
     ]
     .concat();
     let one_in_fifty = [
         quiet("12h", "PulseObjectiveSlowBurn"),
-        quiet("20h", "PulseObjectiveSlowBurn"),
-        quiet("20h", "PulseObjectiveFastBurn"),
+        quiet("29h", "PulseObjectiveSlowBurn"),
+        quiet("29h", "PulseObjectiveFastBurn"),
     ]
     .concat();
     // Stopped after 6 healthy hours: the 1-hour ratio passes 72 % about 45 minutes later.
@@ -1601,10 +1603,10 @@ fn a_job_failing_one_run_in_five_tickets_and_a_stopped_one_burns() {
     .concat();
     let tests = format!(
         "rule_files: [rules-bare.yml]\nevaluation_interval: 1m\ntests:\n{}{}{}{}{}{}",
-        case(20, 5, None, None, &one_in_five),
-        case(20, 5, None, Some(600), &one_in_five),
-        case(20, 50, None, None, &one_in_fifty),
-        case(20, 50, None, Some(600), &one_in_fifty),
+        case(30, 5, None, None, &one_in_five),
+        case(30, 5, None, Some(600), &one_in_five),
+        case(30, 50, None, None, &one_in_fifty),
+        case(30, 50, None, Some(600), &one_in_fifty),
         case(7, 1000, Some(360), None, &stopped),
         case(7, 1000, Some(360), Some(380), &stopped),
     );
@@ -1751,7 +1753,7 @@ fn a_checks_objective_burns_on_a_third_of_its_runs_failing_and_ignores_a_rare_fa
     let values = |share: f64, restart: Option<u32>| {
         let (mut ok, mut failed) = (0.0, 0.0);
         let (mut oks, mut faileds) = (Vec::new(), Vec::new());
-        for minute in 0..=400u32 {
+        for minute in 0..=1560u32 {
             if Some(minute) == restart {
                 (ok, failed) = (0.0, 0.0);
             } else if minute > 0 {
@@ -1780,7 +1782,39 @@ fn a_checks_objective_burns_on_a_third_of_its_runs_failing_and_ignores_a_rare_fa
             quiet("60m", FAST_BURN),
             fires("100m", FAST_BURN, &fired("users")),
             fires("300m", FAST_BURN, &fired("users")),
-            fires("400m", "PulseObjectiveSlowBurn", &fired("users")),
+            // The ticket's pairs are armed once the ratios go back a day.
+            quiet("1380m", "PulseObjectiveSlowBurn"),
+            fires("1560m", "PulseObjectiveSlowBurn", &fired("users")),
+        ]
+        .concat(),
+    );
+}
+
+/// First contact: a Prometheus whose history starts with a source already down. Every
+/// window's ratio is 1 from the second scrape, which would page as a burn before
+/// PulseSourceDown (2 minutes) and again with it, and claim an hour it never saw. The burn
+/// waits until the ratios go back its long window: the down alert pages alone, and the page's
+/// pair arms after an hour (the ticket's after a day).
+#[test]
+fn from_an_empty_prometheus_a_source_down_pages_as_down_and_burns_once_an_hour_is_seen() {
+    let labels = r#"instance="a", job="pulse-exporter", source="db", kind="redis""#;
+    replay(
+        "sources:\n  - { name: db, kind: redis, url: 'redis://h', tier: primary }\n",
+        &[
+            (format!("pulse_source_up{{{labels}, tier=\"primary\"}}"), "0x80"),
+            (format!("pulse_source_probes_total{{{labels}}}"), "0+4x80"),
+            (
+                format!("pulse_source_probe_failures_total{{{labels}, reason=\"connect\"}}"),
+                "0+4x80",
+            ),
+        ],
+        &[
+            quiet("1m", "PulseSourceDown"),
+            fires("2m", "PulseSourceDown", "{ severity: critical, source: db, instance: a, job: pulse-exporter, kind: redis, tier: primary }"),
+            quiet("5m", FAST_BURN),
+            quiet("55m", FAST_BURN),
+            fires("65m", FAST_BURN, "{ severity: critical, objective: availability, source: db, instance: a, job: pulse-exporter, kind: redis }"),
+            quiet("80m", "PulseObjectiveSlowBurn"),
         ]
         .concat(),
     );

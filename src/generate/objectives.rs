@@ -265,13 +265,18 @@ fn burn_alert(about: &About<'_>, name: &str, pairs: &[(&str, &str, f64)]) -> Obj
     let of =
         |window: &str| job_selector(&(about.ratio)(window), &about.pin, about.extra.as_deref());
     let budget = about.objective.budget();
+    // A pair fires only once the ratios go back its long window (the short ratio recorded
+    // then): a Prometheus with minutes of history, or a new source, would read those minutes
+    // as the hour, and a source down from the first scrape would page twice, the burn before
+    // PulseSourceDown.
     let mut expr = pairs
         .iter()
         .map(|(long, short, factor)| {
             let bound = number(factor * budget);
             format!(
-                "(\n  {} > {bound}\n  and {} > {bound}\n)",
+                "(\n  {} > {bound}\n  and {} > {bound}\n  and {} offset {long}\n)",
                 of(long),
+                of(short),
                 of(short)
             )
         })
