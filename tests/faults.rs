@@ -245,25 +245,6 @@ sources:
     .await;
 }
 
-/// Open file descriptors of `pid`: (all, sockets).
-fn fds(pid: u32) -> (usize, usize) {
-    let mut all = 0;
-    let mut sockets = 0;
-    for entry in std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .flatten()
-    {
-        all += 1;
-        if std::fs::read_link(entry.path())
-            .map(|l| l.to_string_lossy().starts_with("socket:"))
-            .unwrap_or(false)
-        {
-            sockets += 1;
-        }
-    }
-    (all, sockets)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_cut_and_restore_cycles_leak_no_descriptors_or_connections() {
     let rig = rig(&new_bucket().await).await;

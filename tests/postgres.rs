@@ -825,3 +825,80 @@ sources:
     );
     sleeping.abort();
 }
+
+/// Server connections whose `application_name` is `name`.
+async fn connections_named(pool: &sqlx::PgPool, name: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1")
+        .bind(name)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// A storm of reloads between twelve sources and two of them leaves, at the twelve again, the
+/// server connections and the descriptors the twelve held before: a removed source closes
+/// what it held, a kept one reuses its pool, a source added back opens its own anew. A leak of
+/// one connection a reload would be twenty or more; the bound allows a pool's own coming and
+/// going.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_of_reloads_leaves_the_connections_of_the_same_config() {
+    let app = unique("pulse-reloads");
+    let sep = if PG_URL.contains('?') { '&' } else { '?' };
+    let config = |n: usize| {
+        let mut text = String::from("sources:\n");
+        for i in 0..n {
+            text.push_str(&format!(
+                "  - name: pg{i}\n    kind: postgres\n    url: {PG_URL}{sep}application_name={app}\n    statements: false\n    tables: false\n    load: false\n    checks:\n      - {{ metric: app_reload_{i}, sql: SELECT 1 AS value, interval: 2s, timeout: 1s }}\n"
+            ));
+        }
+        text
+    };
+    // Every source probed and its check read: both pools have connected.
+    let every_check = |m: &Scrape| {
+        (0..12).all(|i| {
+            m.get(&format!("app_reload_{i}"), &[]).is_some()
+                && m.get("pulse_source_up", &[("source", &format!("pg{i}"))]) == Some(1.0)
+        })
+    };
+    let e = Exporter::start(&config(12));
+    e.wait_for("every check read", Duration::from_secs(60), every_check)
+        .await;
+    // A few rounds so that every pool has opened what it keeps (the statistics checks are
+    // off: the health probe and the check alone hold connections, and come back alike).
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let pool = pg().await;
+    let before = connections_named(&pool, &app).await;
+    let fds_before = fds(e.child.id());
+    assert!(before >= 12, "each source holds a connection: {before}");
+    for cycle in 0..12 {
+        for n in [2, 12] {
+            e.write_config(&config(n));
+            let reloaded = e.reload().await;
+            assert_eq!(reloaded.status(), 200, "cycle {cycle}, {n} sources");
+        }
+    }
+    e.wait_for(
+        "every check read again",
+        Duration::from_secs(60),
+        every_check,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    // What the removed sources held closes as they stop; poll, within a bound far above it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut after = connections_named(&pool, &app).await;
+    while after > before + 3 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        after = connections_named(&pool, &app).await;
+    }
+    let fds_after = fds(e.child.id());
+    println!("server connections of twelve sources: {before} before, {after} after 24 reloads; descriptors (all, sockets) {fds_before:?}, {fds_after:?}");
+    assert!(
+        after <= before + 3,
+        "{before} connections before 24 reloads, {after} after (at the same twelve sources)"
+    );
+    assert!(
+        fds_after.0 <= fds_before.0 + 5 && fds_after.1 <= fds_before.1 + 5,
+        "descriptors (all, sockets) {fds_before:?} before 24 reloads, {fds_after:?} after"
+    );
+}

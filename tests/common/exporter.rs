@@ -315,3 +315,22 @@ pub fn count_lines(logs: &str, needles: &[&str]) -> usize {
         .filter(|l| needles.iter().all(|n| l.contains(n)))
         .count()
 }
+
+/// Open file descriptors of `pid`: (all, sockets).
+pub fn fds(pid: u32) -> (usize, usize) {
+    let mut all = 0;
+    let mut sockets = 0;
+    for entry in std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+    {
+        all += 1;
+        if std::fs::read_link(entry.path())
+            .map(|l| l.to_string_lossy().starts_with("socket:"))
+            .unwrap_or(false)
+        {
+            sockets += 1;
+        }
+    }
+    (all, sockets)
+}
