@@ -273,11 +273,10 @@ fn burn_alert(about: &About<'_>, name: &str, pairs: &[(&str, &str, f64)]) -> Obj
         .iter()
         .map(|(long, short, factor)| {
             let bound = number(factor * budget);
+            let short = of(short);
             format!(
-                "(\n  {} > {bound}\n  and {} > {bound}\n  and {} offset {long}\n)",
-                of(long),
-                of(short),
-                of(short)
+                "(\n  {} > {bound}\n  and {short} > {bound}\n  and {short} offset {long}\n)",
+                of(long)
             )
         })
         .collect::<Vec<_>>()

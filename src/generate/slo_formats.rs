@@ -215,7 +215,7 @@ fn source_slos(source: &SourceConfig, selection: &Selection, extra: Option<&str>
             continue;
         };
         let name = check.name();
-        let picked = [eq("check", &name)];
+        let is_check = eq("check", &name);
         let mut base = base_slo(
             source,
             "runs",
@@ -227,9 +227,9 @@ fn source_slos(source: &SourceConfig, selection: &Selection, extra: Option<&str>
         base.pages = false;
         let bad = of(
             CHECK_RUNS.name,
-            &[picked[0].clone(), eq("outcome", "failure")],
+            &[is_check.clone(), eq("outcome", "failure")],
         );
-        let all = of(CHECK_RUNS.name, &picked);
+        let all = of(CHECK_RUNS.name, &[is_check]);
         out.push(ratio_slo(base, bad, all, by(selection, "source, check")));
     }
     out

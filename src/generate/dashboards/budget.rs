@@ -5,7 +5,9 @@
 
 use serde_json::{json, Value};
 
+use super::board::Board;
 use super::fields::{cell, coloured, column, merge, organize, sort_by, steps, unit};
+use super::panel::Panel;
 
 /// The first column of every budget table.
 pub(super) const BUDGET_LEFT: &str = "budget left";
@@ -49,64 +51,59 @@ pub(super) fn spent_column(name: &str) -> Value {
     column(name, &[unit("percentunit")])
 }
 
-/// The queries of a table of the jobs' latency objectives, each series read through `of`:
-/// the budget left, and the share of the runs slower than the bound over 1 h and 6 h. A
-/// key's jobs' series carry the key: dropped, so that a row is a job and an objective.
-pub(super) fn job_latency_queries(of: &dyn Fn(&str) -> String) -> Vec<String> {
+/// The table of the jobs' latency objectives, each series read through `of`: the budget
+/// left, and the share of the runs slower than the bound over 1 h and 6 h. A key's jobs'
+/// series carry the key: dropped, so that a row is a job and an objective.
+pub(super) fn job_latency_table<'b>(
+    b: &'b mut Board,
+    of: &dyn Fn(&str) -> String,
+) -> &'b mut Panel {
     use crate::generate::objectives::{job_duration_ratio_series, JOB_DURATION_BUDGET_LEFT};
-    [
+    let queries = [
         JOB_DURATION_BUDGET_LEFT.to_owned(),
         job_duration_ratio_series("1h"),
         job_duration_ratio_series("6h"),
     ]
     .iter()
     .map(|series| format!("max without (key) ({})", of(series)))
-    .collect()
-}
-
-/// What the jobs' latency objectives table says.
-pub(super) const JOB_LATENCY_DESCRIPTION: &str = "Each latency objective of a job (`latency_objectives:` of a job or a key, on `pulse_job_duration_seconds`): the share of its window's budget left, and the share of its runs slower than the bound over the last hour and six hours. From the series the generated rules record: NO DATA until they are loaded.";
-
-/// The columns of the jobs' latency objectives table, and its transformations.
-pub(super) fn job_latency_columns() -> (Vec<Value>, Vec<Value>) {
-    (
-        vec![
-            budget_left_column(),
-            spent_column("slower 1h"),
-            spent_column("slower 6h"),
-        ],
-        budget_rows(["slower 1h", "slower 6h"], &["__name__", "job"]),
+    .collect();
+    b.table(
+        "Job latency objectives",
+        "Each latency objective of a job (`latency_objectives:` of a job or a key, on `pulse_job_duration_seconds`): the share of its window's budget left, and the share of its runs slower than the bound over the last hour and six hours. From the series the generated rules record: NO DATA until they are loaded.",
+        "short",
+        queries,
     )
+    .transformations(budget_rows(["slower 1h", "slower 6h"], &["__name__", "job"]))
+    .overrides(vec![
+        budget_left_column(),
+        spent_column("slower 1h"),
+        spent_column("slower 6h"),
+    ])
 }
 
-/// The queries of a table of the checks' objectives, each series read through `of`: the
-/// budget left, and the share of the runs that failed over 1 h and 6 h.
-pub(super) fn check_queries(of: &dyn Fn(&str) -> String) -> Vec<String> {
+/// The table of the checks' objectives, each series read through `of`: the budget left, and
+/// the share of the runs that failed over 1 h and 6 h.
+pub(super) fn check_table<'b>(b: &'b mut Board, of: &dyn Fn(&str) -> String) -> &'b mut Panel {
     use crate::generate::objectives::{check_ratio_series, CHECK_BUDGET_LEFT};
-    [
-        of(CHECK_BUDGET_LEFT),
-        of(&check_ratio_series("1h")),
-        of(&check_ratio_series("6h")),
-    ]
-    .to_vec()
-}
-
-/// What the checks' objectives table says.
-pub(super) const CHECK_DESCRIPTION: &str = "Each check's objective (`objective:` on a check, 99 % of its runs succeed over 28 days unless set): the share of its window's error budget left, and the share of its runs that failed over the last hour and six hours. From the series the generated rules record: NO DATA until they are loaded. A check that runs less often than every 5 minutes has no ratio over the short windows, so only its slow burn fires.";
-
-/// The columns of the checks' objectives table, and its transformations.
-pub(super) fn check_columns() -> (Vec<Value>, Vec<Value>) {
-    (
+    b.table(
+        "Check objectives",
+        "Each check's objective (`objective:` on a check, 99 % of its runs succeed over 28 days unless set): the share of its window's error budget left, and the share of its runs that failed over the last hour and six hours. From the series the generated rules record: NO DATA until they are loaded. A check that runs less often than every 5 minutes has no ratio over the short windows, so only its slow burn fires.",
+        "short",
         vec![
-            budget_left_column(),
-            spent_column("failed 1h"),
-            spent_column("failed 6h"),
+            of(CHECK_BUDGET_LEFT),
+            of(&check_ratio_series("1h")),
+            of(&check_ratio_series("6h")),
         ],
-        budget_rows(
-            ["failed 1h", "failed 6h"],
-            &["__name__", "job", "objective"],
-        ),
     )
+    .transformations(budget_rows(
+        ["failed 1h", "failed 6h"],
+        &["__name__", "job", "objective"],
+    ))
+    .overrides(vec![
+        budget_left_column(),
+        spent_column("failed 1h"),
+        spent_column("failed 6h"),
+    ])
 }
 
 /// The transformations of a table of three instant queries (the budget left, then the two

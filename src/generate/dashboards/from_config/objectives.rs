@@ -7,9 +7,8 @@ use serde_json::json;
 
 use super::super::board::Board;
 use super::super::budget::{
-    budget_left_column, budget_rows, burn_column, burning, check_columns, check_queries,
-    job_latency_columns, job_latency_queries, spent_column, CHECK_DESCRIPTION,
-    JOB_LATENCY_DESCRIPTION,
+    budget_left_column, budget_rows, burn_column, burning, check_table, job_latency_table,
+    spent_column,
 };
 use super::super::fields::by_query;
 use super::VAR;
@@ -59,36 +58,20 @@ pub(super) fn objectives_row(b: &mut Board, config: &Config) {
         let of = |metric: &str| {
             style::fold(&selector(metric, std::slice::from_ref(&sources), Some(VAR)))
         };
-        let (columns, rows) = check_columns();
-        b.table(
-            "Check objectives",
-            CHECK_DESCRIPTION,
-            "short",
-            check_queries(&of),
-        )
-        .key("objectives/checks")
-        .size(24, 6)
-        .alerts(&["PulseObjectiveFastBurn", "PulseObjectiveSlowBurn"])
-        .transformations(rows)
-        .overrides(columns);
+        check_table(b, &of)
+            .key("objectives/checks")
+            .size(24, 6)
+            .alerts(&["PulseObjectiveFastBurn", "PulseObjectiveSlowBurn"]);
     }
     if jobs {
         jobs_table(b);
     }
     if job_latency {
         let of = |metric: &str| style::fold(&selector(metric, &[], Some(VAR)));
-        let (columns, rows) = job_latency_columns();
-        b.table(
-            "Job latency objectives",
-            JOB_LATENCY_DESCRIPTION,
-            "short",
-            job_latency_queries(&of),
-        )
-        .key("objectives/job-latency")
-        .size(24, 6)
-        .alerts(&["PulseObjectiveFastBurn", "PulseObjectiveSlowBurn"])
-        .transformations(rows)
-        .overrides(columns);
+        job_latency_table(b, &of)
+            .key("objectives/job-latency")
+            .size(24, 6)
+            .alerts(&["PulseObjectiveFastBurn", "PulseObjectiveSlowBurn"]);
     }
 }
 
