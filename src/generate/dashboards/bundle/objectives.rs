@@ -8,9 +8,8 @@ use serde_json::json;
 
 use super::super::board::Board;
 use super::super::budget::{
-    budget_left_column, budget_rows, burn_column, burning, check_columns, check_queries,
-    job_latency_columns, job_latency_queries, spent_column, CHECK_DESCRIPTION,
-    JOB_LATENCY_DESCRIPTION,
+    budget_left_column, budget_rows, burn_column, burning, check_table, job_latency_table,
+    spent_column,
 };
 use super::super::fields::by_query;
 use super::super::panel::line;
@@ -104,16 +103,7 @@ fn latency_and_delivery(b: &mut Board) {
 /// The checks' objectives, and the failed runs that spent them.
 fn checks(b: &mut Board) {
     b.row("Checks");
-    let (columns, rows) = check_columns();
-    b.table(
-        "Check objectives",
-        CHECK_DESCRIPTION,
-        "short",
-        check_queries(&|series| sel(series)),
-    )
-    .size(10, 8)
-    .transformations(rows)
-    .overrides(columns);
+    check_table(b, &|series| sel(series)).size(10, 8);
     b.ts(
         "Failed check runs by reason",
         "What spent the checks' budgets: the runs that failed, by source, check and reason (timeout, connect, auth, query, decode, …), per interval of the graph. Every check's failures, with an objective or not; absent while none fails.",
@@ -183,16 +173,7 @@ fn jobs(b: &mut Board) {
         ],
     )
     .size(14, 8);
-    let (columns, rows) = job_latency_columns();
-    b.table(
-        "Job latency objectives",
-        JOB_LATENCY_DESCRIPTION,
-        "short",
-        job_latency_queries(&|series| sel(series)),
-    )
-    .size(24, 6)
-    .transformations(rows)
-    .overrides(columns);
+    job_latency_table(b, &|series| sel(series)).size(24, 6);
 }
 
 /// The board.
@@ -207,4 +188,43 @@ pub(super) fn board() -> Board {
     checks(&mut b);
     jobs(&mut b);
     b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generate::bundle::Selection;
+    use crate::generate::objectives::{
+        check_ratio_series, job_duration_ratio_series, CHECK_BUDGET_LEFT, JOB_DURATION_BUDGET_LEFT,
+    };
+
+    /// Every kind of objective the rules record has its budget left and its short ratios on
+    /// the board: an objective the generator records but the board forgot would read nowhere.
+    #[test]
+    fn every_recorded_budget_and_its_ratios_are_on_the_board() {
+        let board = super::super::json(&board(), &[], &Selection::default());
+        let exprs: Vec<String> = board["panels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+            .map(|t| t["expr"].as_str().unwrap().to_owned())
+            .collect();
+        let read = |series: &str| exprs.iter().any(|e| e.contains(&format!("{series}{{")));
+        let kinds = [
+            (BUDGET_LEFT.to_owned(), burn_series("1h")),
+            (LATENCY_BUDGET_LEFT.to_owned(), latency_ratio_series("1h")),
+            (EVENT_BUDGET_LEFT.to_owned(), event_ratio_series("1h")),
+            (CHECK_BUDGET_LEFT.to_owned(), check_ratio_series("6h")),
+            (JOB_BUDGET_LEFT.to_owned(), job_ratio_series("6h")),
+            (
+                JOB_DURATION_BUDGET_LEFT.to_owned(),
+                job_duration_ratio_series("6h"),
+            ),
+        ];
+        for (budget, ratio) in kinds {
+            assert!(read(&budget), "{budget} is on no panel");
+            assert!(read(&ratio), "{ratio} is on no panel");
+        }
+    }
 }
