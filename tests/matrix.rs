@@ -1,6 +1,7 @@
 //! The version matrix: one compatibility test per kind, run against every server version
 //! `scripts/servers fetch` put beside Debian's own (Postgres 15 to 18, Redis 7.0, 7.4 and 8.2,
-//! Valkey 8 and 9, Prometheus 2.42 and 3.5), each version on its own thread. Every version
+//! Valkey 8 and 9, Prometheus 2.42 and 3.5, RabbitMQ 3.10, 4.0 and 4.3: `matrix/rabbitmq.rs`),
+//! each version on its own thread. Every version
 //! must publish the same families as the oldest (a number a new version stopped giving is a
 //! failure, not a gap), report what only it knows (a lost replication slot, `HSCAN NOVALUES`),
 //! and fail for the same reasons. `docs/compatibility.md` is checked against what ran.
@@ -9,6 +10,8 @@
 //! seconds.
 
 mod common;
+#[path = "matrix/rabbitmq.rs"]
+mod rabbitmq;
 
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -1,6 +1,7 @@
 //! The version matrix: the servers `scripts/servers fetch` put in its cache (Postgres 16 to 18,
-//! Redis 7.4 and 8.2, Valkey 8 and 9, Prometheus 3.5) beside Debian's own, as its manifest
-//! lists them, and starting one of them on a free loopback port with a folder of its own.
+//! Redis 7.4 and 8.2, Valkey 8 and 9, Prometheus 3.5, RabbitMQ 4.0 and 4.3) beside Debian's
+//! own, as its manifest lists them, and starting one of them on a free loopback port with a
+//! folder of its own.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -29,6 +30,10 @@ pub struct Server {
     /// Prometheus: its two binaries.
     pub prometheus: Option<PathBuf>,
     pub promtool: Option<PathBuf>,
+    /// RabbitMQ: its `RABBITMQ_HOME` (with `sbin/rabbitmq-server`) and the folder of the
+    /// `erl` it runs.
+    pub home: Option<PathBuf>,
+    pub erlang: Option<PathBuf>,
     /// What the binaries need in their environment (`LD_LIBRARY_PATH`).
     #[serde(default)]
     pub env: BTreeMap<String, String>,
@@ -119,8 +124,10 @@ pub struct Running {
     pub port: u16,
     pub log: PathBuf,
     /// Postgres: `postmaster.pid`, whose first line is the server's PID (the child is
-    /// `runuser`, which would not wait for a fast shutdown).
+    /// `runuser`, which would not wait for a fast shutdown); RabbitMQ: the Erlang VM's.
     pidfile: Option<PathBuf>,
+    /// What stops it gracefully: `INT` (Postgres's fast shutdown), `TERM` (RabbitMQ).
+    signal: &'static str,
 }
 
 impl Running {
@@ -129,23 +136,27 @@ impl Running {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// Stops the server now: SIGINT (Postgres's fast shutdown; Redis saves nothing here), then
-    /// SIGKILL after 10 s.
+    /// Stops the server now: SIGINT (Postgres's fast shutdown; Redis saves nothing here) or
+    /// SIGTERM (RabbitMQ), then SIGKILL after 15 s.
     pub fn stop(&mut self) {
         let pid = self
             .pidfile
             .as_ref()
             .and_then(|f| std::fs::read_to_string(f).ok())
-            .and_then(|t| t.lines().next().map(str::to_owned))
+            .and_then(|t| t.lines().next().map(|l| l.trim().to_owned()))
+            .filter(|p| !p.is_empty())
             .unwrap_or_else(|| self.child.id().to_string());
-        let _ = Command::new("kill").args(["-INT", &pid]).status();
+        let _ = Command::new("kill")
+            .args([&format!("-{}", self.signal), &pid])
+            .status();
         let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(10) {
+        while start.elapsed() < Duration::from_secs(15) {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+        let _ = Command::new("kill").args(["-KILL", &pid]).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -210,6 +221,7 @@ impl Server {
             port,
             log,
             pidfile,
+            signal: "INT",
         };
         wait_until(&running, || {
             Command::new("pg_isready")
@@ -246,6 +258,7 @@ impl Server {
             port,
             log,
             pidfile: None,
+            signal: "INT",
         };
         wait_until(&running, || {
             Command::new("redis-cli")
@@ -254,6 +267,137 @@ impl Server {
                 .is_ok_and(|o| o.stdout.starts_with(b"PONG"))
         });
         running
+    }
+}
+
+/// A RabbitMQ node of the matrix and the epmd it registers with, both stopped when dropped
+/// (the node first).
+pub struct RabbitNode {
+    pub broker: Running,
+    /// The management API's port.
+    pub api: u16,
+    /// The `rabbitmq_prometheus` plugin's port.
+    pub prometheus: u16,
+    _epmd: Running,
+}
+
+impl RabbitNode {
+    /// `http://127.0.0.1:PORT`, the management API.
+    pub fn api_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.api)
+    }
+
+    /// `http://127.0.0.1:PORT`, the Prometheus endpoint.
+    pub fn prometheus_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.prometheus)
+    }
+
+    /// `amqp://guest:guest@127.0.0.1:PORT/VHOST` (the vhost percent-encoded).
+    pub fn amqp_url(&self, vhost: &str) -> String {
+        format!("amqp://guest:guest@127.0.0.1:{}/{vhost}", self.broker.port)
+    }
+}
+
+impl Server {
+    /// Starts a RabbitMQ node with its data, logs, configuration and plugins (management and
+    /// prometheus) in `dir`, every port on 127.0.0.1 (its own epmd too), `conf` lines added to
+    /// its `rabbitmq.conf`, and waits until the management API answers. Started again on the
+    /// same `dir`, it keeps its node name and data (durable queues and persistent messages).
+    pub fn start_rabbitmq(&self, dir: &Path, conf: &[&str]) -> RabbitNode {
+        let home = self.binary(&self.home, "home");
+        let erlang = self.binary(&self.erlang, "erlang");
+        std::fs::create_dir_all(dir).unwrap();
+        let ports_file = dir.join("ports");
+        // A restart keeps the node's ports: its name and data belong to them.
+        let ports: Vec<u16> = match std::fs::read_to_string(&ports_file) {
+            Ok(t) => t.split_whitespace().map(|p| p.parse().unwrap()).collect(),
+            Err(_) => (0..5).map(|_| free_port()).collect(),
+        };
+        std::fs::write(
+            &ports_file,
+            format!("{ports:?}").replace(['[', ']', ','], ""),
+        )
+        .unwrap();
+        let [amqp, api, prometheus, dist, epmd_port] = ports[..] else {
+            panic!("{}: bad ports file", ports_file.display())
+        };
+        let mut lines = vec![
+            format!("listeners.tcp.1 = 127.0.0.1:{amqp}"),
+            format!("management.tcp.ip = 127.0.0.1\nmanagement.tcp.port = {api}"),
+            format!("prometheus.tcp.ip = 127.0.0.1\nprometheus.tcp.port = {prometheus}"),
+            "loopback_users = none".to_owned(),
+        ];
+        lines.extend(conf.iter().map(|l| (*l).to_owned()));
+        std::fs::write(dir.join("rabbitmq.conf"), lines.join("\n") + "\n").unwrap();
+        std::fs::write(
+            dir.join("enabled_plugins"),
+            "[rabbitmq_management,rabbitmq_prometheus].\n",
+        )
+        .unwrap();
+        let path = format!(
+            "{}:{}",
+            erlang.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let epmd_log = dir.join(format!("epmd-{epmd_port}.log"));
+        let epmd = Command::new(erlang.join("epmd"))
+            .args(["-port", &epmd_port.to_string(), "-address", "127.0.0.1"])
+            .env("PATH", &path)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&epmd_log).unwrap())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}: cannot start epmd: {e}", self.name));
+        let epmd = Running {
+            child: epmd,
+            port: epmd_port,
+            log: epmd_log,
+            pidfile: None,
+            signal: "TERM",
+        };
+        let log = dir.join("rabbitmq.out");
+        let pidfile = dir.join("rabbit.pid");
+        let _ = std::fs::remove_file(&pidfile);
+        let d = |sub: &str| dir.join(sub).display().to_string();
+        let child = Command::new(home.join("sbin/rabbitmq-server"))
+            .env("PATH", &path)
+            .env("HOME", dir)
+            .env("RABBITMQ_NODENAME", format!("matrix{amqp}@localhost"))
+            .env("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1")
+            .env("RABBITMQ_DIST_PORT", dist.to_string())
+            .env("ERL_EPMD_PORT", epmd_port.to_string())
+            .env("ERL_EPMD_ADDRESS", "127.0.0.1")
+            .env("RABBITMQ_MNESIA_BASE", d("data"))
+            .env("RABBITMQ_LOG_BASE", d("log"))
+            .env("RABBITMQ_CONFIG_FILE", d("rabbitmq.conf"))
+            .env("RABBITMQ_ADVANCED_CONFIG_FILE", d("advanced.config"))
+            .env("RABBITMQ_ENABLED_PLUGINS_FILE", d("enabled_plugins"))
+            .env("RABBITMQ_CONF_ENV_FILE", d("rabbitmq-env.conf"))
+            .env("RABBITMQ_PID_FILE", d("rabbit.pid"))
+            .envs(&self.env)
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}: cannot start rabbitmq-server: {e}", self.name));
+        let broker = Running {
+            child,
+            port: amqp,
+            log,
+            pidfile: Some(pidfile),
+            signal: "TERM",
+        };
+        let overview = format!("http://127.0.0.1:{api}/api/overview");
+        wait_until(&broker, || {
+            Command::new("curl")
+                .args(["-sf", "-o", "/dev/null", "-u", "guest:guest", &overview])
+                .status()
+                .is_ok_and(|s| s.success())
+        });
+        RabbitNode {
+            broker,
+            api,
+            prometheus,
+            _epmd: epmd,
+        }
     }
 }
 

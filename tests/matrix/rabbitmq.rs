@@ -1,0 +1,336 @@
+//! RabbitMQ of the version matrix: Debian's 3.10, trixie's 4.0 and sid's 4.3 (Khepri), each a
+//! node of its own. On each: classic, quorum and stream queues with messages ready and
+//! unacknowledged, a consumer, a dead-letter queue, in a vhost of its own, read through the
+//! management API; then the same node restarted with the management statistics collector
+//! off, where a quorum queue's 100 waiting messages read 100 and its consumers come from the
+//! broker's Prometheus endpoint (0 is 0, never absent).
+
+use std::time::Duration;
+
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicNackOptions, BasicPublishOptions,
+    BasicQosOptions, QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+
+use crate::common::*;
+
+const VHOST: &str = "matrix";
+
+/// Every RabbitMQ version: the same queues and readings, then statistics off.
+#[test]
+fn rabbitmq_versions() {
+    let servers = servers("rabbitmq");
+    each_version(&servers, |s| {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("node");
+        let node = s.start_rabbitmq(&dir, &[]);
+        runtime().block_on(statistics_on(s, &node));
+        drop(node);
+        let off = ["management_agent.disable_metrics_collector = true"];
+        let node = s.start_rabbitmq(&dir, &off);
+        runtime().block_on(statistics_off(s, &node));
+    });
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// The exporter's source for the node: the management API, the Prometheus endpoint and AMQP
+/// for two queues.
+fn config(node: &RabbitNode) -> String {
+    format!(
+        r#"
+global: {{ interval: 1s, timeout: 900ms, health_interval: 1s, health_timeout: 900ms }}
+sources:
+  - name: broker
+    kind: rabbitmq
+    management_url: {}
+    prometheus_url: {}
+    username: guest
+    password: guest
+    vhosts: ["{VHOST}"]
+"#,
+        node.api_url(),
+        node.prometheus_url(),
+    )
+}
+
+/// The vhost, with guest's permissions, through the management API.
+fn create_vhost(node: &RabbitNode) {
+    let api = node.api_url();
+    for (path, body) in [
+        (format!("{api}/api/vhosts/{VHOST}"), "{}".to_owned()),
+        (
+            format!("{api}/api/permissions/{VHOST}/guest"),
+            r#"{"configure":".*","write":".*","read":".*"}"#.to_owned(),
+        ),
+    ] {
+        run_ok(
+            std::process::Command::new("curl")
+                .args(["-sf", "-u", "guest:guest", "-X", "PUT", "-H"])
+                .args(["content-type: application/json", "-d", &body, &path]),
+            &format!("PUT {path}"),
+        );
+    }
+}
+
+async fn channel(node: &RabbitNode) -> (Connection, Channel) {
+    let conn = Connection::connect(&node.amqp_url(VHOST), ConnectionProperties::default())
+        .await
+        .unwrap_or_else(|e| panic!("AMQP to {}: {e}", node.broker.port));
+    let ch = conn.create_channel().await.unwrap();
+    (conn, ch)
+}
+
+async fn declare(ch: &Channel, name: &str, args: &[(&str, AMQPValue)]) {
+    let mut table = FieldTable::default();
+    for (k, v) in args {
+        table.insert((*k).into(), v.clone());
+    }
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    ch.queue_declare(name.into(), durable, table)
+        .await
+        .unwrap_or_else(|e| panic!("declare {name}: {e}"));
+}
+
+/// `n` persistent messages stamped with the time, to `queue`, confirmed.
+async fn publish(ch: &Channel, queue: &str, n: usize) {
+    ch.confirm_select(Default::default()).await.unwrap();
+    let props = BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_timestamp(now_secs());
+    for _ in 0..n {
+        ch.basic_publish(
+            "".into(),
+            queue.into(),
+            BasicPublishOptions::default(),
+            b"job",
+            props.clone(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    }
+}
+
+fn text(s: &str) -> AMQPValue {
+    AMQPValue::LongString(s.into())
+}
+
+/// The queues: `jobs` (classic, dead-lettering into `jobs.dlq`), `work` (quorum, a
+/// consumer holding two unacknowledged after acknowledging two), `events` (stream).
+async fn set_up(node: &RabbitNode) -> (Connection, Channel) {
+    create_vhost(node);
+    let (conn, ch) = channel(node).await;
+    declare(&ch, "jobs.dlq", &[]).await;
+    let dlx = [
+        ("x-dead-letter-exchange", text("")),
+        ("x-dead-letter-routing-key", text("jobs.dlq")),
+    ];
+    declare(&ch, "jobs", &dlx).await;
+    declare(&ch, "work", &[("x-queue-type", text("quorum"))]).await;
+    declare(&ch, "events", &[("x-queue-type", text("stream"))]).await;
+    publish(&ch, "jobs", 5).await;
+    publish(&ch, "work", 6).await;
+    publish(&ch, "events", 3).await;
+    // One job fails: rejected without requeue, it goes to the dead-letter queue.
+    let failed = ch
+        .basic_get("jobs".into(), BasicGetOptions::default())
+        .await
+        .unwrap()
+        .expect("a job");
+    failed
+        .delivery
+        .nack(BasicNackOptions::default())
+        .await
+        .unwrap();
+    let consumer = consume(node, "work", 2).await;
+    (conn, consumer)
+}
+
+/// A consumer on `queue` that acknowledges `acks` messages and then holds two unacknowledged
+/// (its prefetch), on a connection of its own; its channel.
+async fn consume(node: &RabbitNode, queue: &str, acks: usize) -> Channel {
+    let (conn, ch) = channel(node).await;
+    std::mem::forget(conn); // held open until the node stops
+    ch.basic_qos(2, BasicQosOptions::default()).await.unwrap();
+    let mut deliveries = ch
+        .basic_consume(
+            queue.into(),
+            "matrix".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    use futures_util::StreamExt;
+    for _ in 0..acks {
+        let d = deliveries.next().await.expect("a delivery").unwrap();
+        d.ack(BasicAckOptions::default()).await.unwrap();
+    }
+    std::mem::forget(deliveries);
+    ch
+}
+
+fn q(m: &Scrape, queue: &str, metric: &str, extra: &[(&str, &str)]) -> Option<f64> {
+    let mut labels = vec![("vhost", VHOST), ("queue", queue)];
+    labels.extend_from_slice(extra);
+    m.get(metric, &labels)
+}
+
+fn ready(m: &Scrape, queue: &str) -> Option<f64> {
+    q(
+        m,
+        queue,
+        "pulse_rabbitmq_queue_messages",
+        &[("state", "ready")],
+    )
+}
+
+fn unacked(m: &Scrape, queue: &str) -> Option<f64> {
+    q(
+        m,
+        queue,
+        "pulse_rabbitmq_queue_messages",
+        &[("state", "unacked")],
+    )
+}
+
+/// Statistics on: depths, consumers, dead letters, types, acknowledgements, the classic
+/// queue's head timestamp and the quorum queue's drain time, as on 3.10.
+async fn statistics_on(s: &Server, node: &RabbitNode) {
+    let (_conn, _consumer) = set_up(node).await;
+    let e = Exporter::start(&config(node));
+    let m = e
+        .wait_for("every queue read", Duration::from_secs(60), |m| {
+            ready(m, "jobs") == Some(4.0)
+                && ready(m, "jobs.dlq") == Some(1.0)
+                && ready(m, "work") == Some(2.0)
+                && unacked(m, "work") == Some(2.0)
+                && q(m, "work", "pulse_rabbitmq_queue_consumers", &[]) == Some(1.0)
+                && q(m, "work", "pulse_rabbitmq_queue_messages_acked_total", &[]) == Some(2.0)
+                && q(m, "work", "pulse_rabbitmq_queue_drain_seconds", &[]).is_some()
+        })
+        .await;
+    assert_eq!(
+        m.get("pulse_rabbitmq_statistics_enabled", &[]),
+        Some(1.0),
+        "{}: {}",
+        s.name,
+        m.text
+    );
+    assert_eq!(m.sum("pulse_rabbitmq_node_running", &[]), 1.0);
+    for (queue, kind) in [
+        ("jobs", "classic"),
+        ("jobs.dlq", "classic"),
+        ("work", "quorum"),
+        ("events", "stream"),
+    ] {
+        assert_eq!(
+            q(&m, queue, "pulse_rabbitmq_queue_info", &[("type", kind)]),
+            Some(1.0),
+            "{queue} is a {kind} queue: {}",
+            m.text
+        );
+    }
+    let dead = |queue| {
+        m.find(
+            "pulse_rabbitmq_queue_info",
+            &[("vhost", VHOST), ("queue", queue)],
+        )
+        .first()
+        .and_then(|s| s.labels.get("dead_letter").cloned())
+    };
+    assert_eq!(dead("jobs.dlq").as_deref(), Some("true"));
+    assert_eq!(dead("jobs").as_deref(), Some("false"));
+    let head = q(
+        &m,
+        "jobs",
+        "pulse_rabbitmq_queue_head_message_timestamp_seconds",
+        &[],
+    )
+    .expect("the classic queue's head timestamp");
+    assert!(head <= now_secs() as f64 && head > now_secs() as f64 - 600.0);
+    // Quorum queues and streams give no head timestamp: the drain time is their signal.
+    assert_eq!(
+        q(
+            &m,
+            "work",
+            "pulse_rabbitmq_queue_head_message_timestamp_seconds",
+            &[]
+        ),
+        None
+    );
+    assert_eq!(ready(&m, "events"), Some(3.0), "{}", m.text);
+    assert!(!e.logs().contains("series.collision"), "{}", e.logs());
+}
+
+/// Statistics off: 100 waiting in a quorum queue read 100; its consumers, 0 then 1, and its
+/// acknowledgements come from the Prometheus endpoint (3.10's gives no acknowledgements with
+/// the collector off: absent there, never 0); rates stay absent; the mode is said.
+async fn statistics_off(s: &Server, node: &RabbitNode) {
+    let (_conn, ch) = channel(node).await;
+    declare(&ch, "backlog", &[("x-queue-type", text("quorum"))]).await;
+    publish(&ch, "backlog", 100).await;
+    let e = Exporter::start(&config(node));
+    let m = e
+        .wait_for(
+            "the backlog with statistics off",
+            Duration::from_secs(60),
+            |m| {
+                ready(m, "backlog") == Some(100.0)
+                    && q(m, "backlog", "pulse_rabbitmq_queue_consumers", &[]).is_some()
+                    && m.get("pulse_rabbitmq_statistics_enabled", &[]) == Some(0.0)
+            },
+        )
+        .await;
+    assert_eq!(
+        q(&m, "backlog", "pulse_rabbitmq_queue_consumers", &[]),
+        Some(0.0),
+        "0 consumers read 0, never absent: {}",
+        m.text
+    );
+    assert!(m.find("pulse_rabbitmq_queue_message_rate", &[]).is_empty());
+    let _consumer = consume(node, "backlog", 3).await;
+    let acks_given = version_key(&s.version) >= vec![4];
+    let m = e
+        .wait_for("the consumer and its acks", Duration::from_secs(60), |m| {
+            let acked = q(
+                m,
+                "backlog",
+                "pulse_rabbitmq_queue_messages_acked_total",
+                &[],
+            );
+            q(m, "backlog", "pulse_rabbitmq_queue_consumers", &[]) == Some(1.0)
+                && ready(m, "backlog") == Some(95.0)
+                && (acked == Some(3.0) || !acks_given)
+        })
+        .await;
+    let acked = q(
+        &m,
+        "backlog",
+        "pulse_rabbitmq_queue_messages_acked_total",
+        &[],
+    );
+    assert!(
+        acked == Some(3.0) || (!acks_given && acked.is_none()),
+        "{acked:?}"
+    );
+    let logs = e.logs();
+    assert_eq!(
+        logs.matches("management statistics are off").count(),
+        1,
+        "{logs}"
+    );
+    assert!(!logs.contains("rabbitmq.prometheus_endpoint"), "{logs}");
+}
