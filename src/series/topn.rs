@@ -51,6 +51,11 @@ impl<T> Largest<T> {
         None
     }
 
+    /// The kept items, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &T> {
+        self.heap.iter().map(|Reverse(Keyed(_, t))| t)
+    }
+
     /// The kept items, largest key first.
     pub fn into_sorted(self) -> Vec<T> {
         // Ascending order of `Reverse` is descending order of the keys.

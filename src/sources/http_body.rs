@@ -14,7 +14,17 @@ pub const MAX_HTTP_BODY_BYTES: usize = 16 * 1024 * 1024;
 /// The body of `resp` parsed as JSON, read chunk by chunk and refused as `too_large` the
 /// moment it passes `limit` bytes (or at once when its declared length does). `what` names
 /// the request in errors.
-pub async fn json(mut resp: reqwest::Response, what: &str, limit: usize) -> Result<Json, RunError> {
+pub async fn json(resp: reqwest::Response, what: &str, limit: usize) -> Result<Json, RunError> {
+    let body = bytes(resp, what, limit).await?;
+    serde_json::from_slice(&body).map_err(|e| RunError::new(Reason::Decode, format!("{what}: {e}")))
+}
+
+/// The body of `resp` as bytes, bounded as [`json`] bounds it.
+pub async fn bytes(
+    mut resp: reqwest::Response,
+    what: &str,
+    limit: usize,
+) -> Result<Vec<u8>, RunError> {
     let too_large = || {
         RunError::new(
             Reason::TooLarge,
@@ -43,7 +53,7 @@ pub async fn json(mut resp: reqwest::Response, what: &str, limit: usize) -> Resu
         }
         body.extend_from_slice(&chunk);
     }
-    serde_json::from_slice(&body).map_err(|e| RunError::new(Reason::Decode, format!("{what}: {e}")))
+    Ok(body)
 }
 
 #[cfg(test)]

@@ -85,7 +85,8 @@ pub(super) const UNKNOWN: u8 = 2;
 /// What a broker with statistics off leaves blind, for the log line that says so.
 const BLIND: &str = "per-queue consumers (but queues read over AMQP), message rates and acknowledgements, \
     head-message timestamps (PulseOldestJobTooOld), unroutable-message counts, node memory, disk and descriptor \
-    limits and partitions; queue depths are still read and node alarms come from the health checks";
+    limits and partitions; queue depths are still read and node alarms come from the health checks; \
+    with prometheus_url set, per-queue consumers and acknowledgements are read from the broker's Prometheus endpoint";
 
 impl Runnable for HealthProbe {
     fn run(&self, deadline: Instant) -> RunFuture<'_> {

@@ -12,6 +12,8 @@
 //! holds the settings, the check type, validation and the kind.
 
 mod amqp;
+mod broker_metrics;
+mod drain;
 #[cfg(test)]
 mod fixture_tests;
 mod health;
@@ -32,8 +34,8 @@ use crate::series::metric::Metric;
 use crate::sources::certificates::{Endpoints, TlsEndpoint};
 
 use metrics::{
-    QUEUE_ACKED, QUEUE_CONSUMERS, QUEUE_HEAD_TIMESTAMP, QUEUE_INFO, QUEUE_MESSAGES, QUEUE_RATE,
-    QUEUE_UTILISATION, VHOST_MESSAGES, VHOST_QUEUES,
+    QUEUE_ACKED, QUEUE_CONSUMERS, QUEUE_DRAIN, QUEUE_HEAD_TIMESTAMP, QUEUE_INFO, QUEUE_MESSAGES,
+    QUEUE_RATE, QUEUE_UTILISATION, VHOST_MESSAGES, VHOST_QUEUES,
 };
 pub use source::RabbitmqSource;
 
@@ -47,6 +49,11 @@ pub struct RabbitmqConfig {
     pub username: Option<String>,
     /// Management API password (use `${env:…}` or `${file:…}`).
     pub password: Option<String>,
+    /// The broker's own Prometheus endpoint (the `rabbitmq_prometheus` plugin), e.g.
+    /// `http://127.0.0.1:15692`: read for per-queue consumers and acknowledgements when the
+    /// management API's statistics are off (RabbitMQ 4's deprecation pushes operators there).
+    /// Asked with `username` and `password` and the source's `tls`.
+    pub prometheus_url: Option<String>,
     /// Vhosts to watch (default: every vhost).
     #[serde(default)]
     pub vhosts: Vec<String>,
@@ -174,7 +181,11 @@ impl CheckSpec for RabbitmqCheck {
                     outcome: false,
                 },
             ],
-            also_publishes: &[QUEUE_ACKED.name, QUEUE_HEAD_TIMESTAMP.name],
+            also_publishes: &[
+                QUEUE_ACKED.name,
+                QUEUE_HEAD_TIMESTAMP.name,
+                QUEUE_DRAIN.name,
+            ],
         };
         vec![Series::new(
             QUEUE_MESSAGES.name,
@@ -197,6 +208,7 @@ pub const METRICS: &[Metric] = &[
     QUEUE_RATE,
     QUEUE_ACKED,
     QUEUE_HEAD_TIMESTAMP,
+    QUEUE_DRAIN,
     QUEUE_INFO,
     VHOST_QUEUES,
     VHOST_MESSAGES,
@@ -265,7 +277,36 @@ impl Kind for Rabbitmq {
     fn tls_endpoints(c: &RabbitmqConfig) -> Endpoints {
         let https = |url: &Option<String>| TlsEndpoint::of_url(url.as_deref()?, &["https"], 443);
         let amqps = |url: &Option<String>| TlsEndpoint::of_url(url.as_deref()?, &["amqps"], 5671);
-        Endpoints::fixed([https(&c.management_url), amqps(&c.amqp_url)])
+        Endpoints::fixed([
+            https(&c.management_url),
+            https(&c.prometheus_url),
+            amqps(&c.amqp_url),
+        ])
+    }
+}
+
+/// A broker HTTP endpoint other than the management API: an http(s) URL without credentials.
+fn validate_http_url(u: &str, field: &str, errors: &mut Vec<ConfigError>) {
+    match url::Url::parse(u) {
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {
+            if parsed.password().is_some() || !parsed.username().is_empty() {
+                errors.push(ConfigError::new(
+                    field,
+                    "put the credentials in `username` and `password`, not in the URL",
+                ));
+            }
+        }
+        Ok(parsed) => errors.push(ConfigError::new(
+            field,
+            format!(
+                "an http:// or https:// URL, not {}:// (the plugin listens on 15692 by default)",
+                parsed.scheme()
+            ),
+        )),
+        Err(e) => errors.push(ConfigError::new(
+            field,
+            format!("not a URL ({e}): e.g. http://127.0.0.1:15692"),
+        )),
     }
 }
 
@@ -277,6 +318,15 @@ fn validate_endpoints(c: &RabbitmqConfig, p: &str, errors: &mut Vec<ConfigError>
             p,
             "set `management_url` (the management API) or `amqp_url` with `amqp_queues` (AMQP only), or both",
         ));
+    }
+    if let Some(u) = &c.prometheus_url {
+        validate_http_url(u, &format!("{p}.prometheus_url"), errors);
+        if c.management_url.is_none() {
+            errors.push(ConfigError::new(
+                format!("{p}.prometheus_url"),
+                "read beside the management API: set `management_url` too",
+            ));
+        }
     }
     if let Some(u) = &c.management_url {
         match url::Url::parse(u) {

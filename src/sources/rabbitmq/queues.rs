@@ -2,16 +2,19 @@
 //! letters, capped at `max_queues` keeping the deepest.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use serde_json::Value as Json;
 use tokio::time::Instant;
 
+use super::broker_metrics::{BrokerMetrics, Counts, QueueCounts};
+use super::drain::Drains;
 use super::management::Management;
 use super::metrics::{
-    flag, QUEUE_ACKED, QUEUE_CONSUMERS, QUEUE_HEAD_TIMESTAMP, QUEUE_INFO, QUEUE_MESSAGES,
-    QUEUE_RATE, QUEUE_UTILISATION, VHOST_MESSAGES, VHOST_QUEUES,
+    flag, QUEUE_ACKED, QUEUE_CONSUMERS, QUEUE_DRAIN, QUEUE_HEAD_TIMESTAMP, QUEUE_INFO,
+    QUEUE_MESSAGES, QUEUE_RATE, QUEUE_UTILISATION, VHOST_MESSAGES, VHOST_QUEUES,
 };
 use super::selection::Selection;
 use crate::series::run_error::{Reason, RunError};
@@ -33,10 +36,33 @@ pub(super) struct QueuesProbe {
     pub(super) management: Arc<Management>,
     pub(super) selection: Arc<Selection>,
     pub(super) max_queues: usize,
+    /// The broker's Prometheus endpoint, read for what the management API leaves out.
+    pub(super) broker_metrics: Option<Arc<BrokerMetrics>>,
+    /// Whether the last read of that endpoint failed (logged once per failing spell).
+    pub(super) endpoint_failing: AtomicBool,
+    /// Each kept queue's acknowledgement history, for its drain time.
+    pub(super) drain: Mutex<Drains>,
 }
 
 fn num(v: &Json) -> Option<f64> {
     v.as_f64()
+}
+
+/// A queue's (vhost, name), as the listing gives them.
+fn key_of(q: &Json) -> (String, String) {
+    (
+        q["vhost"].as_str().unwrap_or("/").to_owned(),
+        q["name"].as_str().unwrap_or("").to_owned(),
+    )
+}
+
+/// The acknowledgements a queue has seen: the management API's count, or the Prometheus
+/// endpoint's; 0 where the management API collects statistics for the queue (it lists its
+/// consumers) and has counted none yet, as it leaves the count out until the first.
+fn acked(q: &Json, known: QueueCounts) -> Option<f64> {
+    num(&q["message_stats"]["ack"])
+        .or(known.acked)
+        .or_else(|| q.get("consumers").map(|_| 0.0))
 }
 
 fn enc(s: &str) -> String {
@@ -168,7 +194,12 @@ impl QueuesProbe {
         let depth = ready.unwrap_or(0.0) + unacked.unwrap_or(0.0);
         if let Some(shallow) = walk.deepest.push(depth, q) {
             let mut scratch = Output::default();
-            self.queue_samples(&shallow, &HashSet::new(), &mut scratch);
+            self.queue_samples(
+                &shallow,
+                QueueCounts::default(),
+                &HashSet::new(),
+                &mut scratch,
+            );
             walk.dropped += scratch.series() as u64;
         }
     }
@@ -204,12 +235,42 @@ impl QueuesProbe {
     }
 }
 
+impl QueuesProbe {
+    /// What the broker's Prometheus endpoint says of the queues, when some kept queue lacks
+    /// its consumers (the management statistics are off) and `prometheus_url` is set. A
+    /// failing endpoint costs those series only, with a warning once per failing spell: the
+    /// depths the management API gave are still published.
+    async fn broker_counts(&self, walk: &Walk, deadline: Instant) -> Counts {
+        let Some(endpoint) = &self.broker_metrics else {
+            return Counts::new();
+        };
+        if walk.deepest.iter().all(|q| q.get("consumers").is_some()) {
+            return Counts::new();
+        }
+        match endpoint.queues(deadline).await {
+            Ok(counts) => {
+                if self.endpoint_failing.swap(false, Ordering::Relaxed) {
+                    tracing::info!(source = %self.source, event = "rabbitmq.prometheus_endpoint", "the broker's Prometheus endpoint answers again: consumers and acknowledgements are read from it");
+                }
+                counts
+            }
+            Err(e) => {
+                if !self.endpoint_failing.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(source = %self.source, event = "rabbitmq.prometheus_endpoint", reason = e.reason().as_str(), error = %e, "the broker's Prometheus endpoint (prometheus_url) failed: per-queue consumers and acknowledgements are absent while the management statistics are off; check that the rabbitmq_prometheus plugin is enabled and listens there");
+                }
+                Counts::new()
+            }
+        }
+    }
+}
+
 impl Runnable for QueuesProbe {
     fn run(&self, deadline: Instant) -> RunFuture<'_> {
         Box::pin(async move {
             let mut walk = self.walk(deadline).await?;
             self.dead_letter_targets(&mut walk, deadline).await?;
-            Ok(self.samples(walk))
+            let counts = self.broker_counts(&walk, deadline).await;
+            Ok(self.samples(walk, &counts, Instant::now()))
         })
     }
 }
@@ -230,6 +291,9 @@ impl QueuesProbe {
             }),
             selection: Arc::new(Selection::new(&config).unwrap()),
             max_queues,
+            broker_metrics: None,
+            endpoint_failing: AtomicBool::new(false),
+            drain: Mutex::default(),
         }
     }
 
@@ -241,11 +305,12 @@ impl QueuesProbe {
         for q in page["items"].as_array().into_iter().flatten() {
             self.fold(&mut walk, q.clone());
         }
-        self.samples(walk)
+        self.samples(walk, &Counts::new(), Instant::now())
     }
 
-    /// The samples of a finished walk: per-vhost totals, then the kept queues.
-    fn samples(&self, walk: Walk) -> Output {
+    /// The samples of a finished walk: per-vhost totals, then the kept queues, with what the
+    /// broker's Prometheus endpoint gave where the management API was silent.
+    fn samples(&self, walk: Walk, counts: &Counts, now: Instant) -> Output {
         let mut out = Output::default();
         let source = self.source.as_str();
         for (vhost, t) in &walk.totals {
@@ -256,18 +321,46 @@ impl QueuesProbe {
                 }
             }
         }
+        let mut drains = self.drain.lock().unwrap_or_else(|p| p.into_inner());
+        let mut seen = HashSet::new();
         for q in walk.deepest.into_sorted() {
-            self.queue_samples(&q, &walk.targets, &mut out);
+            let key = key_of(&q);
+            let known = counts.get(&key).copied().unwrap_or_default();
+            self.queue_samples(&q, known, &walk.targets, &mut out);
+            let drain = drains.observe(
+                key.clone(),
+                now,
+                num(&q["messages_ready"]),
+                acked(&q, known),
+            );
+            if let Some(seconds) = drain {
+                let dead = self.dead_letter(&q, &walk.targets);
+                out.add(&QUEUE_DRAIN, &[source, &key.0, &key.1, flag(dead)], seconds);
+            }
+            seen.insert(key);
         }
+        drains.retain(&seen);
         out.dropped += walk.dropped;
         out
     }
 
-    fn queue_samples(&self, q: &Json, targets: &HashSet<(String, String)>, out: &mut Output) {
+    /// Whether the queue is a dead-letter queue: routed to by another's dead-lettering, or
+    /// named by `dead_letter_pattern`.
+    fn dead_letter(&self, q: &Json, targets: &HashSet<(String, String)>) -> bool {
+        let (vhost, name) = key_of(q);
+        targets.contains(&(vhost, name.clone())) || self.selection.named_dead_letter(&name)
+    }
+
+    fn queue_samples(
+        &self,
+        q: &Json,
+        known: QueueCounts,
+        targets: &HashSet<(String, String)>,
+        out: &mut Output,
+    ) {
         let vhost = q["vhost"].as_str().unwrap_or("/");
         let name = q["name"].as_str().unwrap_or("");
-        let dead = targets.contains(&(vhost.to_owned(), name.to_owned()))
-            || self.selection.named_dead_letter(name);
+        let dead = self.dead_letter(q, targets);
         let base = [self.source.as_str(), vhost, name, flag(dead)];
         let with = |v: &'static str| -> [&str; 5] { [base[0], base[1], base[2], base[3], v] };
         if let Some(v) = num(&q["messages_ready"]) {
@@ -276,8 +369,9 @@ impl QueuesProbe {
         if let Some(v) = num(&q["messages_unacknowledged"]) {
             out.add(&QUEUE_MESSAGES, &with("unacked"), v);
         }
-        if let Some(v) =
-            num(&q["consumers"]).filter(|_| !self.selection.read_over_amqp(vhost, name))
+        if let Some(v) = num(&q["consumers"])
+            .or(known.consumers)
+            .filter(|_| !self.selection.read_over_amqp(vhost, name))
         {
             out.add(&QUEUE_CONSUMERS, &base, v);
         }
@@ -295,7 +389,7 @@ impl QueuesProbe {
         }
         // The broker's own cumulative count: an exact "nothing was acknowledged in 15 minutes"
         // (the rates above are short averages that read 0 between the acks of slow jobs).
-        if let Some(v) = num(&q["message_stats"]["ack"]) {
+        if let Some(v) = num(&q["message_stats"]["ack"]).or(known.acked) {
             out.add(&QUEUE_ACKED, &base, v);
         }
         // Publishers must set the AMQP timestamp property; the broker reports it (in seconds)
@@ -356,7 +450,12 @@ mod tests {
             .into_sorted()
             .into_iter()
             .find(|q| q["name"] == "jobs");
-        p.queue_samples(&jobs.unwrap(), &HashSet::new(), &mut out);
+        p.queue_samples(
+            &jobs.unwrap(),
+            QueueCounts::default(),
+            &HashSet::new(),
+            &mut out,
+        );
         let names: Vec<&str> = out.families.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(names, ["pulse_rabbitmq_queue_info"]);
     }
@@ -446,7 +545,7 @@ mod tests {
             queue("/", "mail.dlq", 4),
             queue("/", "jobs", 1),
         ] {
-            p.queue_samples(&q, &w.targets, &mut out);
+            p.queue_samples(&q, QueueCounts::default(), &w.targets, &mut out);
         }
         let dead = |name: &str| -> String {
             let fam = out
@@ -482,7 +581,7 @@ mod tests {
         // No counts, a text where a number belongs, no state or type: an info line only,
         // with the defaults, and no message series.
         let q = json!({"vhost": "/", "name": "odd", "messages_ready": "many", "head_message_timestamp": 0});
-        p.queue_samples(&q, &HashSet::new(), &mut out);
+        p.queue_samples(&q, QueueCounts::default(), &HashSet::new(), &mut out);
         assert_eq!(out.value("pulse_rabbitmq_queue_messages", ""), None);
         assert_eq!(
             out.value("pulse_rabbitmq_queue_head_message_timestamp_seconds", ""),

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tokio::sync::Mutex;
 
 use super::amqp::{Amqp, AmqpProbe};
+use super::broker_metrics::BrokerMetrics;
 use super::health::HealthProbe;
 use super::management::Management;
 use super::queues::QueuesProbe;
@@ -29,6 +30,9 @@ pub struct RabbitmqSource {
     amqp_conn: Arc<Mutex<Option<lapin::Connection>>>,
     selection: Arc<Selection>,
     max_queues: usize,
+    /// The broker's Prometheus endpoint, when `prometheus_url` names it.
+    prometheus: Option<url::Url>,
+    vhosts: Vec<String>,
 }
 
 /// The management API's HTTP client: with `tls:`, trusting its CA alone and presenting its
@@ -135,6 +139,14 @@ impl Connect<RabbitmqConfig> for RabbitmqSource {
             amqp_conn,
             selection: Arc::new(Selection::new(c)?),
             max_queues: c.max_queues,
+            prometheus: match &c.prometheus_url {
+                Some(u) => Some(
+                    management_base(u)
+                        .ok_or_else(|| ConnectError::field("prometheus_url", "not a URL"))?,
+                ),
+                None => None,
+            },
+            vhosts: c.vhosts.clone(),
         })
     }
 }
@@ -161,6 +173,18 @@ impl Source<RabbitmqCheck> for RabbitmqSource {
                 }),
                 selection: self.selection.clone(),
                 max_queues: self.max_queues,
+                broker_metrics: self.prometheus.as_ref().map(|base| {
+                    Arc::new(BrokerMetrics {
+                        base: base.clone(),
+                        username: self.username.clone(),
+                        password: self.password.clone(),
+                        http: self.http.clone(),
+                        vhosts: self.vhosts.clone(),
+                        per_object: Default::default(),
+                    })
+                }),
+                endpoint_failing: Default::default(),
+                drain: Default::default(),
             }),
             RabbitmqCheck::AmqpQueues(target) => Arc::new(AmqpProbe {
                 source: self.name.clone(),
