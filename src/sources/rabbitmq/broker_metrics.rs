@@ -11,14 +11,11 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::management::classify_http;
+use super::management::Management;
 use crate::series::run_error::{Reason, RunError};
-use crate::sources::http_body::{bytes, MAX_HTTP_BODY_BYTES};
-use crate::sources::remaining;
 
 /// What the endpoint says of one queue.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
@@ -32,13 +29,13 @@ pub(super) struct QueueCounts {
 /// Per (vhost, queue), what one read gave.
 pub(super) type Counts = HashMap<(String, String), QueueCounts>;
 
+/// [`Management::what`] of the Prometheus endpoint.
+pub(super) const PROMETHEUS_ENDPOINT: &str = "the broker's Prometheus endpoint";
+
 /// The Prometheus endpoint of one source's broker.
 pub(super) struct BrokerMetrics {
-    /// The endpoint's base, e.g. `http://127.0.0.1:15692/`.
-    pub(super) base: url::Url,
-    pub(super) username: String,
-    pub(super) password: String,
-    pub(super) http: reqwest::Client,
+    /// The endpoint, e.g. `http://127.0.0.1:15692/`, asked as the management API is.
+    pub(super) endpoint: Management,
     /// Vhosts to ask for (none: every vhost).
     pub(super) vhosts: Vec<String>,
     /// Set once `/metrics/detailed` answered 404: the per-object endpoint is read instead.
@@ -59,7 +56,7 @@ impl BrokerMetrics {
                         .to_string(),
                 );
             }
-            match self.text(&path, deadline).await {
+            match self.endpoint.text(&path, deadline).await {
                 Ok(text) => return Ok(parse(&text, &self.vhosts)),
                 Err(e) if e.reason() == Reason::NotFound => {
                     self.per_object.store(true, Ordering::Relaxed);
@@ -67,40 +64,8 @@ impl BrokerMetrics {
                 Err(e) => return Err(e),
             }
         }
-        let text = self.text("metrics/per-object", deadline).await?;
+        let text = self.endpoint.text("metrics/per-object", deadline).await?;
         Ok(parse(&text, &self.vhosts))
-    }
-
-    async fn text(&self, path: &str, deadline: Instant) -> Result<String, RunError> {
-        let url = self
-            .base
-            .join(path)
-            .map_err(|e| RunError::new(Reason::Query, e.to_string()))?;
-        let what = format!("{}{}", url.origin().ascii_serialization(), url.path());
-        let resp = self
-            .http
-            .get(url)
-            .basic_auth(&self.username, Some(&self.password))
-            .timeout(remaining(deadline).max(Duration::from_millis(1)))
-            .send()
-            .await
-            .map_err(|e| classify_http(&e))?;
-        let status = resp.status();
-        let reason = match status.as_u16() {
-            200..=299 => None,
-            401 | 403 => Some(Reason::Auth),
-            404 => Some(Reason::NotFound),
-            500..=599 => Some(Reason::Upstream),
-            _ => Some(Reason::Query),
-        };
-        if let Some(reason) = reason {
-            return Err(RunError::new(
-                reason,
-                format!("{what}: HTTP {}", status.as_u16()),
-            ));
-        }
-        let body = bytes(resp, &what, MAX_HTTP_BODY_BYTES).await?;
-        Ok(String::from_utf8_lossy(&body).into_owned())
     }
 }
 

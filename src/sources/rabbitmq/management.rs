@@ -1,4 +1,5 @@
-//! The management HTTP API client: authenticated GETs with errors classified into reasons.
+//! The broker's HTTP client: authenticated GETs of the management API (and of the Prometheus
+//! endpoint, the same way) with errors classified into reasons.
 
 use std::time::Duration;
 
@@ -8,8 +9,13 @@ use tokio::time::Instant;
 use crate::series::run_error::{Reason, RunError};
 use crate::sources::remaining;
 
-/// The management API client of one source.
+/// [`Management::what`] of the management API.
+pub(super) const MANAGEMENT_API: &str = "the management API";
+
+/// The management API client of one source (or of its broker's Prometheus endpoint).
 pub(super) struct Management {
+    /// What the endpoint is, for errors: `the management API`.
+    pub(super) what: &'static str,
     pub(super) base: url::Url,
     pub(super) username: String,
     pub(super) password: String,
@@ -44,6 +50,19 @@ impl Management {
         Ok((true, self.body(path, resp).await?))
     }
 
+    /// GETs `path` (already encoded) as text, bounded and classified as [`Management::get`].
+    pub(super) async fn text(&self, path: &str, deadline: Instant) -> Result<String, RunError> {
+        let resp = self.send(path, deadline).await?;
+        let resp = self.checked(path, resp)?;
+        let body = crate::sources::http_body::bytes(
+            resp,
+            path,
+            crate::sources::http_body::MAX_HTTP_BODY_BYTES,
+        )
+        .await?;
+        Ok(String::from_utf8_lossy(&body).into_owned())
+    }
+
     async fn send(&self, path: &str, deadline: Instant) -> Result<reqwest::Response, RunError> {
         let url = self
             .base
@@ -60,11 +79,18 @@ impl Management {
 
     /// The JSON of a response, or its status classified into a reason.
     async fn body(&self, path: &str, resp: reqwest::Response) -> Result<Json, RunError> {
+        let resp = self.checked(path, resp)?;
+        crate::sources::http_body::json(resp, path, crate::sources::http_body::MAX_HTTP_BODY_BYTES)
+            .await
+    }
+
+    /// The response if it succeeded, else its status classified into a reason.
+    fn checked(&self, path: &str, resp: reqwest::Response) -> Result<reqwest::Response, RunError> {
         let status = resp.status();
         if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
             return Err(RunError::new(
                 Reason::Auth,
-                format!("the management API refused user {:?} (HTTP {}): check `username` and `password`, and that the user has the monitoring tag", self.username, status.as_u16()),
+                format!("{} refused user {:?} (HTTP {}): check `username` and `password`, and that the user has the monitoring tag", self.what, self.username, status.as_u16()),
             ));
         }
         if status == reqwest::StatusCode::NOT_FOUND {
@@ -82,8 +108,7 @@ impl Management {
                 format!("{path}: HTTP {}", status.as_u16()),
             ));
         }
-        crate::sources::http_body::json(resp, path, crate::sources::http_body::MAX_HTTP_BODY_BYTES)
-            .await
+        Ok(resp)
     }
 }
 

@@ -284,6 +284,7 @@ impl QueuesProbe {
         QueuesProbe {
             source: "mq".into(),
             management: Arc::new(Management {
+                what: super::management::MANAGEMENT_API,
                 base: url::Url::parse("http://127.0.0.1:9/").unwrap(),
                 username: String::new(),
                 password: String::new(),
@@ -334,7 +335,7 @@ impl QueuesProbe {
                 acked(&q, known),
             );
             if let Some(seconds) = drain {
-                let dead = self.dead_letter(&q, &walk.targets);
+                let dead = self.dead_letter(&key.0, &key.1, &walk.targets);
                 out.add(&QUEUE_DRAIN, &[source, &key.0, &key.1, flag(dead)], seconds);
             }
             seen.insert(key);
@@ -346,9 +347,9 @@ impl QueuesProbe {
 
     /// Whether the queue is a dead-letter queue: routed to by another's dead-lettering, or
     /// named by `dead_letter_pattern`.
-    fn dead_letter(&self, q: &Json, targets: &HashSet<(String, String)>) -> bool {
-        let (vhost, name) = key_of(q);
-        targets.contains(&(vhost, name.clone())) || self.selection.named_dead_letter(&name)
+    fn dead_letter(&self, vhost: &str, name: &str, targets: &HashSet<(String, String)>) -> bool {
+        targets.contains(&(vhost.to_owned(), name.to_owned()))
+            || self.selection.named_dead_letter(name)
     }
 
     fn queue_samples(
@@ -360,7 +361,7 @@ impl QueuesProbe {
     ) {
         let vhost = q["vhost"].as_str().unwrap_or("/");
         let name = q["name"].as_str().unwrap_or("");
-        let dead = self.dead_letter(q, targets);
+        let dead = self.dead_letter(vhost, name, targets);
         let base = [self.source.as_str(), vhost, name, flag(dead)];
         let with = |v: &'static str| -> [&str; 5] { [base[0], base[1], base[2], base[3], v] };
         if let Some(v) = num(&q["messages_ready"]) {

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use tokio::sync::Mutex;
 
 use super::amqp::{Amqp, AmqpProbe};
-use super::broker_metrics::BrokerMetrics;
+use super::broker_metrics::{BrokerMetrics, PROMETHEUS_ENDPOINT};
 use super::health::HealthProbe;
-use super::management::Management;
+use super::management::{Management, MANAGEMENT_API};
 use super::queues::QueuesProbe;
 use super::selection::Selection;
 use super::{management_base, RabbitmqCheck, RabbitmqConfig};
@@ -31,8 +31,7 @@ pub struct RabbitmqSource {
     selection: Arc<Selection>,
     max_queues: usize,
     /// The broker's Prometheus endpoint, when `prometheus_url` names it.
-    prometheus: Option<url::Url>,
-    vhosts: Vec<String>,
+    broker_metrics: Option<Arc<BrokerMetrics>>,
 }
 
 /// The management API's HTTP client: with `tls:`, trusting its CA alone and presenting its
@@ -101,6 +100,7 @@ impl Connect<RabbitmqConfig> for RabbitmqSource {
         );
         let management = match &c.management_url {
             Some(u) => Some(Arc::new(Management {
+                what: MANAGEMENT_API,
                 base: management_base(u)
                     .ok_or_else(|| ConnectError::field("management_url", "not a URL"))?,
                 username: username.clone(),
@@ -128,6 +128,21 @@ impl Connect<RabbitmqConfig> for RabbitmqSource {
             }
             None => None,
         };
+        let broker_metrics = match &c.prometheus_url {
+            Some(u) => Some(Arc::new(BrokerMetrics {
+                endpoint: Management {
+                    what: PROMETHEUS_ENDPOINT,
+                    base: management_base(u)
+                        .ok_or_else(|| ConnectError::field("prometheus_url", "not a URL"))?,
+                    username: username.clone(),
+                    password: password.clone(),
+                    http: http.clone(),
+                },
+                vhosts: c.vhosts.clone(),
+                per_object: Default::default(),
+            })),
+            None => None,
+        };
         Ok(RabbitmqSource {
             name: name.to_owned(),
             management,
@@ -139,14 +154,7 @@ impl Connect<RabbitmqConfig> for RabbitmqSource {
             amqp_conn,
             selection: Arc::new(Selection::new(c)?),
             max_queues: c.max_queues,
-            prometheus: match &c.prometheus_url {
-                Some(u) => Some(
-                    management_base(u)
-                        .ok_or_else(|| ConnectError::field("prometheus_url", "not a URL"))?,
-                ),
-                None => None,
-            },
-            vhosts: c.vhosts.clone(),
+            broker_metrics,
         })
     }
 }
@@ -166,6 +174,7 @@ impl Source<RabbitmqCheck> for RabbitmqSource {
             RabbitmqCheck::ManagementQueues(base) => Arc::new(QueuesProbe {
                 source: self.name.clone(),
                 management: Arc::new(Management {
+                    what: MANAGEMENT_API,
                     base: base.clone(),
                     username: self.username.clone(),
                     password: self.password.clone(),
@@ -173,16 +182,7 @@ impl Source<RabbitmqCheck> for RabbitmqSource {
                 }),
                 selection: self.selection.clone(),
                 max_queues: self.max_queues,
-                broker_metrics: self.prometheus.as_ref().map(|base| {
-                    Arc::new(BrokerMetrics {
-                        base: base.clone(),
-                        username: self.username.clone(),
-                        password: self.password.clone(),
-                        http: self.http.clone(),
-                        vhosts: self.vhosts.clone(),
-                        per_object: Default::default(),
-                    })
-                }),
+                broker_metrics: self.broker_metrics.clone(),
                 endpoint_failing: Default::default(),
                 drain: Default::default(),
             }),
