@@ -313,11 +313,8 @@ impl Server {
             Ok(t) => t.split_whitespace().map(|p| p.parse().unwrap()).collect(),
             Err(_) => (0..5).map(|_| free_port()).collect(),
         };
-        std::fs::write(
-            &ports_file,
-            format!("{ports:?}").replace(['[', ']', ','], ""),
-        )
-        .unwrap();
+        let listed: Vec<String> = ports.iter().map(u16::to_string).collect();
+        std::fs::write(&ports_file, listed.join(" ")).unwrap();
         let [amqp, api, prometheus, dist, epmd_port] = ports[..] else {
             panic!("{}: bad ports file", ports_file.display())
         };
