@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use super::{free_port, run_ok};
+use super::{free_port, listen_port, run_ok};
 
 /// One server of the matrix, as the manifest describes it.
 #[derive(Debug, Clone, Deserialize)]
@@ -311,7 +311,7 @@ impl Server {
         // A restart keeps the node's ports: its name and data belong to them.
         let ports: Vec<u16> = match std::fs::read_to_string(&ports_file) {
             Ok(t) => t.split_whitespace().map(|p| p.parse().unwrap()).collect(),
-            Err(_) => (0..5).map(|_| free_port()).collect(),
+            Err(_) => (0..5).map(|_| listen_port()).collect(),
         };
         let listed: Vec<String> = ports.iter().map(u16::to_string).collect();
         std::fs::write(&ports_file, listed.join(" ")).unwrap();

@@ -52,6 +52,30 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A free loopback port below the kernel's ephemeral range, for a server that binds it
+/// seconds after it is chosen (a RabbitMQ node boots Erlang first): a port from
+/// [`free_port`] is in that range, where any outgoing connection of a test running beside it
+/// may take it meanwhile (seen in CI: the management listener failed with `eaddrinuse`).
+/// Each test process walks its own stretch, so two processes rarely meet, and a port that is
+/// taken is skipped.
+pub fn listen_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let lowest_ephemeral: u32 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|t| t.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768);
+    let (first, span) = (10_000, lowest_ephemeral.saturating_sub(10_000).max(1));
+    let start = std::process::id().wrapping_mul(7919) % span;
+    for _ in 0..span {
+        let port = first + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % span;
+        if std::net::TcpListener::bind(("127.0.0.1", port as u16)).is_ok() {
+            return port as u16;
+        }
+    }
+    panic!("no free port between {first} and {lowest_ephemeral}")
+}
+
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_pulse-exporter")
 }
