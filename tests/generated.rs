@@ -1070,6 +1070,7 @@ tests:
 const COPIED: &[&str] = &[
     "PulseQueueNotDraining",
     "PulseOldestJobTooOld",
+    "PulseQueueDrainTooSlow",
     "PulseJobsNotProcessed",
     "PulseJobLatencyHigh",
     "PulseWorkerPoolDown",

@@ -895,6 +895,7 @@ mod tests {
             [
                 "PulseQueueNotDraining",
                 "PulseOldestJobTooOld",
+                "PulseQueueDrainTooSlow",
                 "PulseJobsNotProcessed"
             ]
         );
@@ -914,7 +915,15 @@ mod tests {
         assert!(expr(1).ends_with(
             "and on (instance) max without (pod) (pulse_source_up{source=~\"broker\"})"
         ));
-        assert!(expr(2)
+        // The drain alert reads the broker's series alone.
+        assert!(
+            expr(2).contains(
+                "pulse_rabbitmq_queue_drain_seconds{dead_letter=\"false\", source=~\"broker\"}"
+            ),
+            "{}",
+            expr(2)
+        );
+        assert!(expr(3)
             .ends_with("and on (instance) max without (pod) (pulse_source_up{source=~\"cache\"})"));
     }
 

@@ -50,7 +50,7 @@ pub(super) const QUEUE_DRAIN: Metric = Metric::gauge(
     "Seconds the queue's ready messages need at the acknowledgement rate of the last 5 minutes; with messages and no acknowledgements, seconds since it last drained (acknowledged or was empty).",
     &["source", "vhost", "queue", "dead_letter"],
 )
-.doc("Seconds the ready messages need at the acknowledgement rate of the last 5 minutes; a queue with messages and no acknowledgements in that time reports the seconds since it last acknowledged one or was empty, so it grows like an age (never `+Inf`). Absent when nothing waits and nothing is acknowledged, until two runs have read the queue, and where the broker reports no acknowledgements. The wait signal of quorum queues and streams, which report no head-message timestamp.")
+.doc("Seconds the ready messages need at the acknowledgement rate of the last 5 minutes; a queue with messages and no acknowledgements in that time reports the seconds since it last acknowledged one or was empty, so it grows like an age (never `+Inf`). Absent when nothing waits and nothing is acknowledged, until two runs have read the queue, where the broker reports no acknowledgements, and for streams (a stream's messages are what it retains, read or not). The wait signal of quorum queues, which report no head-message timestamp (PulseQueueDrainTooSlow).")
 .doc_labels("queue labels");
 pub(super) const QUEUE_INFO: Metric = Metric::gauge(
     "pulse_rabbitmq_queue_info",

@@ -328,12 +328,13 @@ impl QueuesProbe {
             let key = key_of(&q);
             let known = counts.get(&key).copied().unwrap_or_default();
             self.queue_samples(&q, known, &walk.targets, &mut out);
-            let drain = drains.observe(
-                key.clone(),
-                now,
-                num(&q["messages_ready"]),
-                acked(&q, known),
-            );
+            // A stream is a log: its "ready" messages are all it retains, read or not, so
+            // they say nothing of the work waiting; its wait is its consumers' offset lag.
+            let ready = match q["type"].as_str() {
+                Some("stream") => None,
+                _ => num(&q["messages_ready"]),
+            };
+            let drain = drains.observe(key.clone(), now, ready, acked(&q, known));
             if let Some(seconds) = drain {
                 let dead = self.dead_letter(&key.0, &key.1, &walk.targets);
                 out.add(&QUEUE_DRAIN, &[source, &key.0, &key.1, flag(dead)], seconds);
@@ -412,6 +413,7 @@ impl QueuesProbe {
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::time::Duration;
 
     fn probe(settings: &str, max_queues: usize) -> QueuesProbe {
         QueuesProbe::unconnected(settings, max_queues)
@@ -573,6 +575,37 @@ mod tests {
         );
         assert_eq!(dead("mail.dlq"), "true", "named by the pattern");
         assert_eq!(dead("jobs"), "false");
+    }
+
+    /// A stream's ready count is everything it retains, read or not: no drain time from it.
+    /// A quorum queue beside it, acknowledging, gets one.
+    #[test]
+    fn a_stream_gets_no_drain_time_and_a_quorum_queue_does() {
+        let p = probe("{ management_url: 'http://x' }", 10);
+        let reading = |acked: u64| {
+            let mut quorum = queue("/", "work", 100);
+            quorum["type"] = json!("quorum");
+            quorum["message_stats"] = json!({"ack": acked});
+            let mut stream = queue("/", "events", 5000);
+            stream["type"] = json!("stream");
+            stream["message_stats"] = json!({"ack": acked});
+            walk(&p, vec![quorum, stream])
+        };
+        let start = Instant::now();
+        p.samples(reading(0), &Counts::new(), start);
+        let out = p.samples(reading(60), &Counts::new(), start + Duration::from_secs(60));
+        let drains: Vec<(String, f64)> = out
+            .families
+            .iter()
+            .filter(|f| f.name == "pulse_rabbitmq_queue_drain_seconds")
+            .flat_map(|f| &f.samples)
+            .map(|s| {
+                let queue = s.labels.iter().find(|(k, _)| k == "queue").unwrap();
+                (queue.1.clone(), s.value)
+            })
+            .collect();
+        // 100 ready at one acknowledgement a second.
+        assert_eq!(drains, [("work".to_owned(), 100.0)]);
     }
 
     #[test]

@@ -339,6 +339,20 @@ fn rabbit_oldest() -> String {
     )
 }
 
+/// The drain time of each RabbitMQ queue that reports no head timestamp (PulseQueueDrainTooSlow's
+/// series), dead-letter queues apart.
+fn rabbit_drain() -> String {
+    format!(
+        "max by ({by}) ({})\nunless on (instance, source, vhost, queue) {}",
+        sel_with(
+            "pulse_rabbitmq_queue_drain_seconds",
+            &[eq("dead_letter", "false")]
+        ),
+        sel("pulse_rabbitmq_queue_head_message_timestamp_seconds"),
+        by = by(&["source", "vhost", "queue"]),
+    )
+}
+
 /// UP or DOWN for each source of `kind`, 6 by 6.
 fn up_stat<'b>(b: &'b mut Board, kind: &str) -> &'b mut Panel {
     let description = format!(
@@ -540,6 +554,7 @@ mod tests {
                     if let (Some(bound), Some(red)) = (a.bound(), red) {
                         if [&[
                             "PulseOldestJobTooOld",
+                            "PulseQueueDrainTooSlow",
                             "PulseJobLatencyHigh",
                             "PulseSourceSlow",
                         ][..]]
@@ -559,6 +574,7 @@ mod tests {
         }
         for alert in [
             "PulseOldestJobTooOld",
+            "PulseQueueDrainTooSlow",
             "PulseJobLatencyHigh",
             "PulseSourceSlow",
         ] {

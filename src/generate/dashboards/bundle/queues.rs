@@ -11,8 +11,8 @@ use super::super::fields::{
 use super::super::panel::{guarded, guarded_on, line};
 use super::{
     at_least_one, by, by_source, check_ok, dead_letters, eq, heartbeat_age, job_age, latency, over,
-    over_with, pg_oldest, pool_ok, queue_depth, rabbit_oldest, redis_depth, redis_oldest,
-    redis_queue_ok, sel, sel_with, source_ok,
+    over_with, pg_oldest, pool_ok, queue_depth, rabbit_drain, rabbit_oldest, redis_depth,
+    redis_oldest, redis_queue_ok, sel, sel_with, source_ok,
 };
 use crate::generate::style::{self, STYLE};
 
@@ -109,16 +109,17 @@ fn queues_over_time(b: &mut Board) {
     .alerts(&["PulseJobsNotProcessed"]);
     b.ts(
         "Oldest waiting job over time",
-        "Age of the oldest waiting job of each queue (0 when empty). The alert fires past 10 minutes.",
+        "Age of the oldest waiting job of each queue (0 when empty), and, for RabbitMQ queues that report no head timestamp (quorum queues), the time their ready messages need to drain at the rate they are acknowledged. The alerts fire past 10 minutes.",
         "s",
         vec![
             line(redis_oldest(None), "{{platform}} {{queue}} (Redis)"),
             line(pg_oldest(), "{{platform}} {{queue}} (Postgres)"),
             line(rabbit_oldest(), "{{platform}} {{queue}}"),
+            line(rabbit_drain(), "{{platform}} {{queue}} (drain time)"),
         ],
     )
     .thresholds(job_age())
-    .alerts(&["PulseOldestJobTooOld"]);
+    .alerts(&["PulseOldestJobTooOld", "PulseQueueDrainTooSlow"]);
     rabbitmq_queues(b);
     queue_flow(b);
 }
@@ -128,7 +129,7 @@ fn rabbitmq_queues(b: &mut Board) {
     let qlabels = "platform, instance, source, vhost, queue";
     b.table(
         "RabbitMQ queues",
-        "Each queue (dead-letter queues apart): messages ready and delivered but not acknowledged, consumers (red at 0), acknowledgements per second and the age of its oldest ready message (0 when empty).",
+        "Each queue (dead-letter queues apart): messages ready and delivered but not acknowledged, consumers (red at 0), acknowledgements per second, the age of its oldest ready message (0 when empty; classic queues with stamped messages) and the time its ready messages need at the acknowledgement rate of the last 5 minutes (quorum and classic queues; none for streams, whose messages are their retention).",
         "short",
         vec![
             format!(
@@ -148,10 +149,18 @@ fn rabbitmq_queues(b: &mut Board) {
                 over_with("rate", "pulse_rabbitmq_queue_messages_acked_total", &live(None))
             ),
             rabbit_oldest(),
+            format!(
+                "max by ({qlabels}) ({})",
+                sel_with("pulse_rabbitmq_queue_drain_seconds", &live(None))
+            ),
         ],
     )
     .size(24, 7)
-    .alerts(&["PulseQueueNotDraining", "PulseOldestJobTooOld"])
+    .alerts(&[
+        "PulseQueueNotDraining",
+        "PulseOldestJobTooOld",
+        "PulseQueueDrainTooSlow",
+    ])
     .transformations(vec![
         merge(),
         organize(
@@ -161,6 +170,7 @@ fn rabbitmq_queues(b: &mut Board) {
                 ("Value #C", "consumers"),
                 ("Value #D", "acked / s"),
                 ("Value #E", "oldest message"),
+                ("Value #F", "drain time"),
             ],
             &[],
             &[],
@@ -171,6 +181,7 @@ fn rabbitmq_queues(b: &mut Board) {
         column("consumers", &[coloured(at_least_one()), cell("color-background")]),
         column("acked / s", &[unit("short")]),
         column("oldest message", &[unit("s"), coloured(job_age()), cell("color-background")]),
+        column("drain time", &[unit("s"), coloured(job_age()), cell("color-background")]),
     ]);
 }
 
