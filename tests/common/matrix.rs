@@ -270,16 +270,28 @@ impl Server {
     }
 }
 
-/// A RabbitMQ node of the matrix and the epmd it registers with, both stopped when dropped
-/// (the node first).
+/// A RabbitMQ node of the matrix and the epmd it registers with (its own, or a cluster's
+/// first node's), both stopped when dropped (the node first).
 pub struct RabbitNode {
     pub broker: Running,
     /// The management API's port.
     pub api: u16,
     /// The `rabbitmq_prometheus` plugin's port.
     pub prometheus: u16,
-    _epmd: Running,
+    /// Its Erlang node name (`matrixPORT@localhost`).
+    pub name: String,
+    /// The port of the epmd it registers with.
+    epmd_port: u16,
+    /// Its folder (HOME, so its Erlang cookie, the matrix's own).
+    dir: PathBuf,
+    /// `sbin/rabbitmqctl` of its version, and the `erl` folder to put first on PATH.
+    ctl: PathBuf,
+    erlang: PathBuf,
+    _epmd: Option<Running>,
 }
+
+/// The Erlang cookie of every matrix node: nodes of one cluster must share it.
+const COOKIE: &str = "PULSEMATRIXCOOKIE";
 
 impl RabbitNode {
     /// `http://127.0.0.1:PORT`, the management API.
@@ -296,6 +308,74 @@ impl RabbitNode {
     pub fn amqp_url(&self, vhost: &str) -> String {
         format!("amqp://guest:guest@127.0.0.1:{}/{vhost}", self.broker.port)
     }
+
+    /// Runs `rabbitmqctl` against this node with `args`, failing with its output.
+    pub fn ctl(&self, args: &[&str]) -> String {
+        run_ok(
+            Command::new(&self.ctl)
+                .args(["-n", &self.name])
+                .args(args)
+                .env("PATH", path_with(&self.erlang))
+                .env("HOME", &self.dir)
+                .env("ERL_EPMD_PORT", self.epmd_port.to_string()),
+            &format!("rabbitmqctl {}", args.join(" ")),
+        )
+    }
+
+    /// Joins this node to `seed`'s cluster (stop_app, join_cluster, start_app).
+    pub fn join(&self, seed: &RabbitNode) {
+        self.ctl(&["stop_app"]);
+        self.ctl(&["join_cluster", &seed.name]);
+        self.ctl(&["start_app"]);
+    }
+}
+
+/// `PATH` with `first` in front.
+fn path_with(first: &Path) -> String {
+    format!(
+        "{}:{}",
+        first.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+/// The node's five ports (AMQP, management, Prometheus, distribution, epmd), chosen once and
+/// kept in `dir/ports`: a restarted node keeps its name and data, which belong to them.
+fn rabbit_ports(dir: &Path) -> [u16; 5] {
+    let ports_file = dir.join("ports");
+    let ports: Vec<u16> = match std::fs::read_to_string(&ports_file) {
+        Ok(t) => t.split_whitespace().map(|p| p.parse().unwrap()).collect(),
+        Err(_) => (0..5).map(|_| listen_port()).collect(),
+    };
+    let listed: Vec<String> = ports.iter().map(u16::to_string).collect();
+    std::fs::write(&ports_file, listed.join(" ")).unwrap();
+    ports
+        .try_into()
+        .unwrap_or_else(|_| panic!("{}: bad ports file", ports_file.display()))
+}
+
+/// The node's `rabbitmq.conf` (listeners on 127.0.0.1, then `conf`), its plugins (management
+/// and prometheus) and its cookie.
+fn rabbit_files(dir: &Path, [amqp, api, prometheus, ..]: [u16; 5], conf: &[&str]) {
+    let mut lines = vec![
+        format!("listeners.tcp.1 = 127.0.0.1:{amqp}"),
+        format!("management.tcp.ip = 127.0.0.1\nmanagement.tcp.port = {api}"),
+        format!("prometheus.tcp.ip = 127.0.0.1\nprometheus.tcp.port = {prometheus}"),
+        "loopback_users = none".to_owned(),
+    ];
+    lines.extend(conf.iter().map(|l| (*l).to_owned()));
+    std::fs::write(dir.join("rabbitmq.conf"), lines.join("\n") + "\n").unwrap();
+    std::fs::write(
+        dir.join("enabled_plugins"),
+        "[rabbitmq_management,rabbitmq_prometheus].\n",
+    )
+    .unwrap();
+    let cookie = dir.join(".erlang.cookie");
+    if !cookie.exists() {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(&cookie, COOKIE).unwrap();
+        std::fs::set_permissions(&cookie, std::fs::Permissions::from_mode(0o400)).unwrap();
+    }
 }
 
 impl Server {
@@ -304,61 +384,35 @@ impl Server {
     /// its `rabbitmq.conf`, and waits until the management API answers. Started again on the
     /// same `dir`, it keeps its node name and data (durable queues and persistent messages).
     pub fn start_rabbitmq(&self, dir: &Path, conf: &[&str]) -> RabbitNode {
+        self.start_rabbit_node(dir, conf, None)
+    }
+
+    /// Starts a node as [`Server::start_rabbitmq`] does that registers with `seed`'s epmd, so
+    /// that it can join `seed`'s cluster ([`RabbitNode::join`]). Drop it before `seed`.
+    pub fn start_rabbitmq_beside(&self, dir: &Path, seed: &RabbitNode) -> RabbitNode {
+        self.start_rabbit_node(dir, &[], Some(seed.epmd_port))
+    }
+
+    fn start_rabbit_node(&self, dir: &Path, conf: &[&str], epmd: Option<u16>) -> RabbitNode {
         let home = self.binary(&self.home, "home");
         let erlang = self.binary(&self.erlang, "erlang");
         std::fs::create_dir_all(dir).unwrap();
-        let ports_file = dir.join("ports");
-        // A restart keeps the node's ports: its name and data belong to them.
-        let ports: Vec<u16> = match std::fs::read_to_string(&ports_file) {
-            Ok(t) => t.split_whitespace().map(|p| p.parse().unwrap()).collect(),
-            Err(_) => (0..5).map(|_| listen_port()).collect(),
-        };
-        let listed: Vec<String> = ports.iter().map(u16::to_string).collect();
-        std::fs::write(&ports_file, listed.join(" ")).unwrap();
-        let [amqp, api, prometheus, dist, epmd_port] = ports[..] else {
-            panic!("{}: bad ports file", ports_file.display())
-        };
-        let mut lines = vec![
-            format!("listeners.tcp.1 = 127.0.0.1:{amqp}"),
-            format!("management.tcp.ip = 127.0.0.1\nmanagement.tcp.port = {api}"),
-            format!("prometheus.tcp.ip = 127.0.0.1\nprometheus.tcp.port = {prometheus}"),
-            "loopback_users = none".to_owned(),
-        ];
-        lines.extend(conf.iter().map(|l| (*l).to_owned()));
-        std::fs::write(dir.join("rabbitmq.conf"), lines.join("\n") + "\n").unwrap();
-        std::fs::write(
-            dir.join("enabled_plugins"),
-            "[rabbitmq_management,rabbitmq_prometheus].\n",
-        )
-        .unwrap();
-        let path = format!(
-            "{}:{}",
-            erlang.display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        let epmd_log = dir.join(format!("epmd-{epmd_port}.log"));
-        let epmd = Command::new(erlang.join("epmd"))
-            .args(["-port", &epmd_port.to_string(), "-address", "127.0.0.1"])
-            .env("PATH", &path)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&epmd_log).unwrap())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{}: cannot start epmd: {e}", self.name));
-        let epmd = Running {
-            child: epmd,
-            port: epmd_port,
-            log: epmd_log,
-            pidfile: None,
-            signal: "TERM",
-        };
+        let ports = rabbit_ports(dir);
+        rabbit_files(dir, ports, conf);
+        let [amqp, api, prometheus, dist, own_epmd] = ports;
+        let epmd_port = epmd.unwrap_or(own_epmd);
+        let own = epmd
+            .is_none()
+            .then(|| self.start_epmd(dir, &erlang, own_epmd));
         let log = dir.join("rabbitmq.out");
         let pidfile = dir.join("rabbit.pid");
         let _ = std::fs::remove_file(&pidfile);
+        let name = format!("matrix{amqp}@localhost");
         let d = |sub: &str| dir.join(sub).display().to_string();
         let child = Command::new(home.join("sbin/rabbitmq-server"))
-            .env("PATH", &path)
+            .env("PATH", path_with(&erlang))
             .env("HOME", dir)
-            .env("RABBITMQ_NODENAME", format!("matrix{amqp}@localhost"))
+            .env("RABBITMQ_NODENAME", &name)
             .env("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1")
             .env("RABBITMQ_DIST_PORT", dist.to_string())
             .env("ERL_EPMD_PORT", epmd_port.to_string())
@@ -393,7 +447,31 @@ impl Server {
             broker,
             api,
             prometheus,
-            _epmd: epmd,
+            name,
+            epmd_port,
+            dir: dir.to_owned(),
+            ctl: home.join("sbin/rabbitmqctl"),
+            erlang,
+            _epmd: own,
+        }
+    }
+
+    /// An epmd of the node's own on 127.0.0.1:`port`, a child of the test.
+    fn start_epmd(&self, dir: &Path, erlang: &Path, port: u16) -> Running {
+        let log = dir.join(format!("epmd-{port}.log"));
+        let child = Command::new(erlang.join("epmd"))
+            .args(["-port", &port.to_string(), "-address", "127.0.0.1"])
+            .env("PATH", path_with(erlang))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}: cannot start epmd: {e}", self.name));
+        Running {
+            child,
+            port,
+            log,
+            pidfile: None,
+            signal: "TERM",
         }
     }
 }

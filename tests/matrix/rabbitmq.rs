@@ -31,6 +31,10 @@ fn rabbitmq_versions() {
         let off = ["management_agent.disable_metrics_collector = true"];
         let node = s.start_rabbitmq(&dir, &off);
         runtime().block_on(statistics_off(s, &node));
+        drop(node);
+        if version_key(&s.version) >= vec![4] {
+            runtime().block_on(cluster(s, tmp.path()));
+        }
     });
 }
 
@@ -81,7 +85,12 @@ fn create_vhost(node: &RabbitNode) {
 }
 
 async fn channel(node: &RabbitNode) -> (Connection, Channel) {
-    let conn = Connection::connect(&node.amqp_url(VHOST), ConnectionProperties::default())
+    channel_to(node, VHOST).await
+}
+
+/// A channel on a connection to `vhost` (percent-encoded) of `node`.
+async fn channel_to(node: &RabbitNode, vhost: &str) -> (Connection, Channel) {
+    let conn = Connection::connect(&node.amqp_url(vhost), ConnectionProperties::default())
         .await
         .unwrap_or_else(|e| panic!("AMQP to {}: {e}", node.broker.port));
     let ch = conn.create_channel().await.unwrap();
@@ -333,4 +342,71 @@ async fn statistics_off(s: &Server, node: &RabbitNode) {
         "{logs}"
     );
     assert!(!logs.contains("rabbitmq.prometheus_endpoint"), "{logs}");
+}
+
+/// Three nodes: a quorum queue with a member on each. One node stopped leaves the queue
+/// running with no member to spare; two stopped leave it `minority` (the series
+/// PulseRabbitmqQuorumQueueUnavailable reads) and, on Khepri (4.2 on), the metadata store
+/// without a majority.
+async fn cluster(s: &Server, tmp: &std::path::Path) {
+    let seed = s.start_rabbitmq(&tmp.join("seed"), &[]);
+    let mut members: Vec<RabbitNode> = ["second", "third"]
+        .iter()
+        .map(|n| s.start_rabbitmq_beside(&tmp.join(n), &seed))
+        .collect();
+    for m in &members {
+        m.join(&seed);
+    }
+    let (_conn, ch) = channel_to(&seed, "%2f").await;
+    declare(&ch, "replicated", &[("x-queue-type", text("quorum"))]).await;
+    publish(&ch, "replicated", 3).await;
+    let khepri = version_key(&s.version) >= vec![4, 2];
+    let e = Exporter::start(&format!(
+        "global: {{ interval: 1s, timeout: 900ms, health_interval: 1s, health_timeout: 900ms }}\n\
+         sources:\n  - {{ name: cluster, kind: rabbitmq, management_url: '{}', username: guest, password: guest }}\n",
+        seed.api_url()
+    ));
+    let state = |m: &Scrape, state: &str| {
+        m.get(
+            "pulse_rabbitmq_queue_info",
+            &[
+                ("queue", "replicated"),
+                ("type", "quorum"),
+                ("state", state),
+            ],
+        )
+    };
+    let critical =
+        |m: &Scrape, what: &str| m.get("pulse_rabbitmq_quorum_critical", &[("what", what)]);
+    let store = |m: &Scrape| m.get("pulse_rabbitmq_metadata_store_quorum", &[]);
+    let m = e
+        .wait_for("three nodes running", Duration::from_secs(60), |m| {
+            m.sum("pulse_rabbitmq_node_running", &[]) == 3.0
+                && state(m, "running") == Some(1.0)
+                && critical(m, "quorum_queue") == Some(0.0)
+        })
+        .await;
+    assert_eq!(store(&m), khepri.then_some(1.0), "{}: {}", s.name, m.text);
+    let third = members.pop().unwrap();
+    let third_name = third.name.clone();
+    drop(third);
+    let m = e
+        .wait_for("one member stopped", Duration::from_secs(60), |m| {
+            m.get("pulse_rabbitmq_node_running", &[("node", &third_name)]) == Some(0.0)
+                && state(m, "running") == Some(1.0)
+                && critical(m, "quorum_queue") == Some(1.0)
+        })
+        .await;
+    assert_eq!(store(&m), khepri.then_some(1.0), "{}: {}", s.name, m.text);
+    if khepri {
+        assert_eq!(critical(&m, "metadata_store"), Some(1.0), "{}", m.text);
+    }
+    drop(members.pop());
+    let m = e
+        .wait_for("two members stopped", Duration::from_secs(60), |m| {
+            m.sum("pulse_rabbitmq_node_running", &[]) == 1.0 && state(m, "minority") == Some(1.0)
+        })
+        .await;
+    assert_eq!(store(&m), khepri.then_some(0.0), "{}: {}", s.name, m.text);
+    assert_eq!(state(&m, "running"), None, "{}", m.text);
 }

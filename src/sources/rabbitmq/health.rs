@@ -17,6 +17,7 @@ use tokio::time::Instant;
 
 use super::amqp::Amqp;
 use super::management::Management;
+use super::quorum;
 use crate::series::metric::Metric;
 use crate::series::run_error::{Reason, RunError};
 use crate::series::sample::Output;
@@ -118,7 +119,9 @@ impl Runnable for HealthProbe {
                 },
             };
             self.log_statistics(statistics_enabled(&overview));
-            Ok(samples(&self.source, &overview, &nodes, alarms.as_ref()))
+            let mut out = samples(&self.source, &overview, &nodes, alarms.as_ref());
+            self.quorum_critical(m, deadline, &mut out).await;
+            Ok(out)
         })
     }
 }
@@ -132,6 +135,7 @@ pub(super) fn samples(
     alarms: Option<&Json>,
 ) -> Output {
     let mut out = vitals(source, overview, nodes);
+    quorum::metadata_store(&mut out, source, khepri(overview), nodes);
     let enabled = statistics_enabled(overview);
     out.add(&STATISTICS, &[source], f64::from(u8::from(enabled)));
     if let Some(alarms) = alarms {
@@ -141,6 +145,21 @@ pub(super) fn samples(
 }
 
 impl HealthProbe {
+    /// What would lose its majority if the probed node stopped. A broker without the check
+    /// (before 3.8.10), or one refusing it to this user, leaves it absent; any other failure
+    /// too, said at debug: the node's own health does not depend on it.
+    async fn quorum_critical(&self, m: &Management, deadline: Instant, out: &mut Output) {
+        match m
+            .health_check("api/health/checks/node-is-quorum-critical", deadline)
+            .await
+        {
+            Ok((passed, body)) => quorum::critical(out, &self.source, passed, &body),
+            Err(e) => {
+                tracing::debug!(source = %self.source, error = %e, "node-is-quorum-critical not read")
+            }
+        }
+    }
+
     /// Logs a change of the broker's statistics mode once: off is a warning naming what is
     /// blind while it lasts.
     fn log_statistics(&self, enabled: bool) {

@@ -8,8 +8,9 @@
 //!
 //! Files by concern: `management` (the HTTP API client), `source` (the source and its
 //! clients), `selection` (which queues are read), `queues` (the queue check over the API),
-//! `amqp` (the AMQP-only check), `health` (the health probe), `metrics`; this module
-//! holds the settings, the check type, validation and the kind.
+//! `amqp` (the AMQP-only check), `health` (the health probe), `quorum` (the cluster's
+//! majorities), `broker_metrics` (the broker's Prometheus endpoint), `drain` (drain times),
+//! `metrics`; this module holds the settings, the check type, validation and the kind.
 
 mod amqp;
 mod broker_metrics;
@@ -20,6 +21,7 @@ mod health;
 mod management;
 mod metrics;
 mod queues;
+mod quorum;
 mod selection;
 mod source;
 
@@ -220,6 +222,8 @@ pub const METRICS: &[Metric] = &[
     health::CONNECTIONS,
     health::UNROUTABLE,
     health::STATISTICS,
+    quorum::METADATA_STORE_QUORUM,
+    quorum::QUORUM_CRITICAL,
 ];
 
 /// `kind: rabbitmq`.

@@ -590,8 +590,34 @@ fn rabbitmq(b: &mut Board) {
         STYLE.degraded.clone(),
     ])
     .options(stat_options("background", "none", "value_and_name"));
+    rabbitmq_majority(b);
     rabbitmq_nodes(b);
     rabbitmq_connections(b);
+}
+
+/// Whether each RabbitMQ cluster's metadata store (Khepri, 4.2 on) has a majority of its
+/// nodes running.
+fn rabbitmq_majority(b: &mut Board) {
+    let store = format!(
+        "max by ({}) ({})",
+        by(&["source"]),
+        sel("pulse_rabbitmq_metadata_store_quorum")
+    );
+    b.add(
+        "stat",
+        "RabbitMQ metadata store",
+        "Whether a majority of each cluster's nodes run, as the node the exporter reads sees them (the Khepri metadata store, RabbitMQ 4.2 on): NO MAJORITY in red while nothing can be declared or deleted. No data before 4.2 (Mnesia: the nodes table's partitions say it).",
+        "none",
+        vec![json!({"expr": style::guard(&store, &source_ok("rabbitmq"), "instance"),
+                    "instant": true, "legendFormat": "{{source}}"})],
+    )
+    .size(6, 8)
+    .alerts(&["PulseRabbitmqMetadataStoreNoQuorum"])
+    .mappings(vec![
+        value_map(&[("1", "MAJORITY", "green"), ("0", "NO MAJORITY", "red")]),
+        STYLE.degraded.clone(),
+    ])
+    .options(stat_options("background", "none", "value_and_name"));
 }
 
 /// Each RabbitMQ node: its resources against their limits.
