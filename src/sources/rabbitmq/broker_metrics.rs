@@ -9,7 +9,7 @@
 //! whose queue series carry the same names without `detailed_`. Either answer is bounded by
 //! [`MAX_HTTP_BODY_BYTES`](crate::sources::http_body::MAX_HTTP_BODY_BYTES).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::time::Instant;
@@ -67,6 +67,61 @@ impl BrokerMetrics {
         let text = self.endpoint.text("metrics/per-object", deadline).await?;
         Ok(parse(&text, &self.vhosts))
     }
+}
+
+impl BrokerMetrics {
+    /// The streams of `vhost`, from the endpoint's `queue_info` series (their `queue_type`
+    /// label): what the AMQP check cannot learn from a passive declare. `None` where the
+    /// endpoint has no such family (it then says nothing of any queue's type).
+    pub(super) async fn streams(
+        &self,
+        vhost: &str,
+        deadline: Instant,
+    ) -> Result<Option<HashSet<String>>, RunError> {
+        let text = if self.per_object.load(Ordering::Relaxed) {
+            self.endpoint.text("metrics/per-object", deadline).await?
+        } else {
+            // `queue_info` comes with the consumer counts' family (asked alone, 4.3.6 answers
+            // none of it).
+            let vhost_q =
+                percent_encoding::utf8_percent_encode(vhost, percent_encoding::NON_ALPHANUMERIC);
+            let path = format!("metrics/detailed?family=queue_consumer_count&vhost={vhost_q}");
+            match self.endpoint.text(&path, deadline).await {
+                Ok(text) => text,
+                Err(e) if e.reason() == Reason::NotFound => {
+                    self.per_object.store(true, Ordering::Relaxed);
+                    self.endpoint.text("metrics/per-object", deadline).await?
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        Ok(parse_streams(&text, vhost))
+    }
+}
+
+/// The streams of `vhost` in an exposition's `queue_info` series (`queue_type` is
+/// `rabbit_stream_queue`); `None` when the exposition has no `queue_info` series at all.
+pub(super) fn parse_streams(text: &str, vhost: &str) -> Option<HashSet<String>> {
+    let mut info = false;
+    let mut streams = HashSet::new();
+    for line in text.lines() {
+        if family_of(line) != Some("queue_info") {
+            continue;
+        }
+        let Some((labels, _)) = series(line) else {
+            continue;
+        };
+        info = true;
+        let label = |name: &str| labels.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+        if label("vhost").is_some_and(|v| v == vhost)
+            && label("queue_type").is_some_and(|t| t == "rabbit_stream_queue")
+        {
+            if let Some(q) = label("queue") {
+                streams.insert(q.clone());
+            }
+        }
+    }
+    info.then_some(streams)
 }
 
 /// The queue series of an exposition, `detailed` or `per-object`, of the wanted vhosts (all
@@ -164,6 +219,29 @@ rabbitmq_detailed_queue_messages_acked_total{vhost="mx",queue="c1"} 0
 rabbitmq_detailed_queue_get_total{vhost="mx",queue="q1"} 5
 rabbitmq_build_info{rabbitmq_version="4.3.6"} 1
 "#;
+
+    /// As RabbitMQ 4.3.6 answered `family=queue_consumer_count&vhost=/` here (its
+    /// `queue_info` lines), with a stream of the same name in another vhost.
+    #[test]
+    fn streams_are_read_from_queue_info_and_none_without_it() {
+        let text = r#"# TYPE rabbitmq_detailed_queue_info gauge
+rabbitmq_detailed_queue_info{vhost="/",queue="events",queue_type="rabbit_stream_queue",membership="leader"} 1
+rabbitmq_detailed_queue_info{vhost="/",queue="work",queue_type="rabbit_quorum_queue",membership="leader"} 1
+rabbitmq_detailed_queue_info{vhost="other",queue="work",queue_type="rabbit_stream_queue",membership="leader"} 1
+rabbitmq_detailed_queue_info{vhost="/",queue="a\"b",queue_type="rabbit_stream_queue",membership="follower"} 1
+"#;
+        let streams = parse_streams(text, "/").unwrap();
+        let mut names: Vec<&str> = streams.iter().map(String::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["a\"b", "events"]);
+        assert_eq!(
+            parse_streams(DETAILED, "/"),
+            None,
+            "no queue_info: types unknown"
+        );
+        let per_object = "rabbitmq_queue_info{vhost=\"/\",queue=\"jobs\",queue_type=\"rabbit_classic_queue\"} 1\n";
+        assert_eq!(parse_streams(per_object, "/"), Some(HashSet::new()));
+    }
 
     fn key(v: &str, q: &str) -> (String, String) {
         (v.to_owned(), q.to_owned())

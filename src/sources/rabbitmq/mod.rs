@@ -53,8 +53,10 @@ pub struct RabbitmqConfig {
     pub password: Option<String>,
     /// The broker's own Prometheus endpoint (the `rabbitmq_prometheus` plugin), e.g.
     /// `http://127.0.0.1:15692`: read for per-queue consumers and acknowledgements when the
-    /// management API's statistics are off (RabbitMQ 4's deprecation pushes operators there).
-    /// Asked with `username` and `password` and the source's `tls`.
+    /// management API's statistics are off (RabbitMQ 4's deprecation pushes operators there),
+    /// and, without `management_url`, for which of `amqp_queues` are streams (skipped: a
+    /// stream's passive declare answers what it retains, not work waiting). Asked with
+    /// `username` and `password` and the source's `tls`.
     pub prometheus_url: Option<String>,
     /// Vhosts to watch (default: every vhost).
     #[serde(default)]
@@ -325,10 +327,10 @@ fn validate_endpoints(c: &RabbitmqConfig, p: &str, errors: &mut Vec<ConfigError>
     }
     if let Some(u) = &c.prometheus_url {
         validate_http_url(u, &format!("{p}.prometheus_url"), errors);
-        if c.management_url.is_none() {
+        if c.management_url.is_none() && c.amqp_url.is_none() {
             errors.push(ConfigError::new(
                 format!("{p}.prometheus_url"),
-                "read beside the management API: set `management_url` too",
+                "read beside the management API or AMQP: set `management_url` or `amqp_url` too",
             ));
         }
     }

@@ -371,9 +371,12 @@ impl QueuesProbe {
         if let Some(v) = num(&q["messages_unacknowledged"]) {
             out.add(&QUEUE_MESSAGES, &with("unacked"), v);
         }
+        let kind = q["type"].as_str().unwrap_or("classic");
+        // A queue read over AMQP has its consumers from there; a stream has not (its passive
+        // declare answers 0: the AMQP check skips it).
         if let Some(v) = num(&q["consumers"])
             .or(known.consumers)
-            .filter(|_| !self.selection.read_over_amqp(vhost, name))
+            .filter(|_| kind == "stream" || !self.selection.read_over_amqp(vhost, name))
         {
             out.add(&QUEUE_CONSUMERS, &base, v);
         }
@@ -400,7 +403,6 @@ impl QueuesProbe {
             out.add(&QUEUE_HEAD_TIMESTAMP, &base, v);
         }
         let state = q["state"].as_str().unwrap_or("unknown");
-        let kind = q["type"].as_str().unwrap_or("classic");
         out.add(
             &QUEUE_INFO,
             &[base[0], base[1], base[2], base[3], state, kind],
@@ -575,6 +577,37 @@ mod tests {
         );
         assert_eq!(dead("mail.dlq"), "true", "named by the pattern");
         assert_eq!(dead("jobs"), "false");
+    }
+
+    /// A queue named in `amqp_queues` has its consumers from the AMQP check, but a stream,
+    /// which that check skips, keeps the management API's.
+    #[test]
+    fn a_stream_read_over_amqp_keeps_its_consumers_from_the_api() {
+        let p = probe(
+            "{ management_url: 'http://x', amqp_url: 'amqp://h/%2f', amqp_queues: [work, events] }",
+            10,
+        );
+        let mut out = Output::default();
+        let mut stream = queue("/", "events", 5);
+        stream["type"] = json!("stream");
+        for q in [queue("/", "work", 1), stream, queue("/", "other", 1)] {
+            p.queue_samples(&q, QueueCounts::default(), &HashSet::new(), &mut out);
+        }
+        let consumers: Vec<String> = out
+            .families
+            .iter()
+            .filter(|f| f.name == "pulse_rabbitmq_queue_consumers")
+            .flat_map(|f| &f.samples)
+            .map(|s| {
+                s.labels
+                    .iter()
+                    .find(|(k, _)| k == "queue")
+                    .unwrap()
+                    .1
+                    .clone()
+            })
+            .collect();
+        assert_eq!(consumers, ["events", "other"]);
     }
 
     /// A stream's ready count is everything it retains, read or not: no drain time from it.

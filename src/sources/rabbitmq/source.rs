@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio::sync::Mutex;
 
-use super::amqp::{Amqp, AmqpProbe};
+use super::amqp::{Amqp, AmqpProbe, StreamLookup};
 use super::broker_metrics::{BrokerMetrics, PROMETHEUS_ENDPOINT};
 use super::health::HealthProbe;
 use super::management::{Management, MANAGEMENT_API};
@@ -197,6 +197,7 @@ impl Source<RabbitmqCheck> for RabbitmqSource {
                 }),
                 selection: self.selection.clone(),
                 consumers_only: self.management.is_some(),
+                streams: StreamLookup::new(self.management.clone(), self.broker_metrics.clone()),
             }),
         }
     }
