@@ -324,3 +324,23 @@ fn rabbitmq_3_10_answers_captured_live_read_alike() {
         .labelled("pulse_rabbitmq_vhost_messages", &[("state", "ready")])
         .is_empty());
 }
+
+/// The scenario's cluster (three nodes, one stopped) as each 4.x folder gives it: the quorum
+/// queue and the stream have no member to spare on every version, the metadata store only
+/// on Khepri (4.2 on), whose majority still runs (two of three).
+#[test]
+fn rabbitmq_4_critical_check_and_metadata_store_majority() {
+    for (version, khepri) in [("4.0", false), ("4.1", false), ("4.2", true), ("4.3", true)] {
+        let dir = folder(&format!("{version}-stats-on"));
+        let mut out = Output::default();
+        let check = load(&dir, "health-node-is-quorum-critical.json");
+        super::quorum::critical(&mut out, "mq", false, &check);
+        let of = |what| one(&out, "pulse_rabbitmq_quorum_critical", &[("what", what)]);
+        assert_eq!(of("quorum_queue"), Some(1.0), "{version}");
+        assert_eq!(of("stream"), Some(1.0), "{version}");
+        assert_eq!(of("metadata_store"), Some(f64::from(u8::from(khepri))), "{version}");
+        let h = health_of(&dir, "nodes.json", "overview.json");
+        let store = one(&h, "pulse_rabbitmq_metadata_store_quorum", &[]);
+        assert_eq!(store, khepri.then_some(1.0), "{version}");
+    }
+}
