@@ -240,6 +240,9 @@ jobs:
         // A Khepri broker (RabbitMQ 4.2 on; the local one is 3.10): tests/matrix.rs reads it
         // on a 4.3 cluster.
         "pulse_rabbitmq_metadata_store_quorum",
+        // A stream with a consumer over the stream protocol (the local broker runs no stream
+        // plugin): tests/matrix.rs reads it on every version.
+        "pulse_rabbitmq_stream_consumer_lag_messages",
         // Cluster mode, a replica set's oplog, and two checks publishing one series (which
         // tests/redis.rs provokes).
         "pulse_redis_cluster_state_ok",

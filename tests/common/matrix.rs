@@ -278,6 +278,8 @@ pub struct RabbitNode {
     pub api: u16,
     /// The `rabbitmq_prometheus` plugin's port.
     pub prometheus: u16,
+    /// The stream protocol's port (`rabbitmq_stream`).
+    pub stream: u16,
     /// Its Erlang node name (`matrixPORT@localhost`).
     pub name: String,
     /// The port of the epmd it registers with.
@@ -339,13 +341,14 @@ fn path_with(first: &Path) -> String {
     )
 }
 
-/// The node's five ports (AMQP, management, Prometheus, distribution, epmd), chosen once and
-/// kept in `dir/ports`: a restarted node keeps its name and data, which belong to them.
-fn rabbit_ports(dir: &Path) -> [u16; 5] {
+/// The node's six ports (AMQP, management, Prometheus, distribution, epmd, stream), chosen
+/// once and kept in `dir/ports`: a restarted node keeps its name and data, which belong to
+/// them.
+fn rabbit_ports(dir: &Path) -> [u16; 6] {
     let ports_file = dir.join("ports");
     let ports: Vec<u16> = match std::fs::read_to_string(&ports_file) {
         Ok(t) => t.split_whitespace().map(|p| p.parse().unwrap()).collect(),
-        Err(_) => (0..5).map(|_| listen_port()).collect(),
+        Err(_) => (0..6).map(|_| listen_port()).collect(),
     };
     let listed: Vec<String> = ports.iter().map(u16::to_string).collect();
     std::fs::write(&ports_file, listed.join(" ")).unwrap();
@@ -354,20 +357,21 @@ fn rabbit_ports(dir: &Path) -> [u16; 5] {
         .unwrap_or_else(|_| panic!("{}: bad ports file", ports_file.display()))
 }
 
-/// The node's `rabbitmq.conf` (listeners on 127.0.0.1, then `conf`), its plugins (management
-/// and prometheus) and its cookie.
-fn rabbit_files(dir: &Path, [amqp, api, prometheus, ..]: [u16; 5], conf: &[&str]) {
+/// The node's `rabbitmq.conf` (listeners on 127.0.0.1, then `conf`), its plugins (management,
+/// prometheus, stream and its management extension) and its cookie.
+fn rabbit_files(dir: &Path, [amqp, api, prometheus, _, _, stream]: [u16; 6], conf: &[&str]) {
     let mut lines = vec![
         format!("listeners.tcp.1 = 127.0.0.1:{amqp}"),
         format!("management.tcp.ip = 127.0.0.1\nmanagement.tcp.port = {api}"),
         format!("prometheus.tcp.ip = 127.0.0.1\nprometheus.tcp.port = {prometheus}"),
+        format!("stream.listeners.tcp.1 = 127.0.0.1:{stream}"),
         "loopback_users = none".to_owned(),
     ];
     lines.extend(conf.iter().map(|l| (*l).to_owned()));
     std::fs::write(dir.join("rabbitmq.conf"), lines.join("\n") + "\n").unwrap();
     std::fs::write(
         dir.join("enabled_plugins"),
-        "[rabbitmq_management,rabbitmq_prometheus].\n",
+        "[rabbitmq_management,rabbitmq_prometheus,rabbitmq_stream,rabbitmq_stream_management].\n",
     )
     .unwrap();
     let cookie = dir.join(".erlang.cookie");
@@ -379,8 +383,8 @@ fn rabbit_files(dir: &Path, [amqp, api, prometheus, ..]: [u16; 5], conf: &[&str]
 }
 
 impl Server {
-    /// Starts a RabbitMQ node with its data, logs, configuration and plugins (management and
-    /// prometheus) in `dir`, every port on 127.0.0.1 (its own epmd too), `conf` lines added to
+    /// Starts a RabbitMQ node with its data, logs, configuration and plugins (management,
+    /// prometheus, stream) in `dir`, every port on 127.0.0.1 (its own epmd too), `conf` lines added to
     /// its `rabbitmq.conf`, and waits until the management API answers. Started again on the
     /// same `dir`, it keeps its node name and data (durable queues and persistent messages).
     pub fn start_rabbitmq(&self, dir: &Path, conf: &[&str]) -> RabbitNode {
@@ -399,7 +403,7 @@ impl Server {
         std::fs::create_dir_all(dir).unwrap();
         let ports = rabbit_ports(dir);
         rabbit_files(dir, ports, conf);
-        let [amqp, api, prometheus, dist, own_epmd] = ports;
+        let [amqp, api, prometheus, dist, own_epmd, stream] = ports;
         let epmd_port = epmd.unwrap_or(own_epmd);
         let own = epmd
             .is_none()
@@ -447,6 +451,7 @@ impl Server {
             broker,
             api,
             prometheus,
+            stream,
             name,
             epmd_port,
             dir: dir.to_owned(),

@@ -95,7 +95,7 @@ async fn channel(node: &RabbitNode) -> (Connection, Channel) {
 async fn channel_to(node: &RabbitNode, vhost: &str) -> (Connection, Channel) {
     let conn = Connection::connect(&node.amqp_url(vhost), ConnectionProperties::default())
         .await
-        .unwrap_or_else(|e| panic!("AMQP to {}: {e}", node.broker.port));
+        .unwrap_or_else(|e| panic!("AMQP to {}: {e}\n{}", node.broker.port, node.broker.logs()));
     let ch = conn.create_channel().await.unwrap();
     (conn, ch)
 }
@@ -299,7 +299,42 @@ async fn statistics_on(s: &Server, node: &RabbitNode) {
         "{logs}"
     );
     assert!(!logs.contains("series.collision"), "{logs}");
+    stream_lag(s, node, &e).await;
     amqp_only(s, node).await;
+}
+
+/// 5 more messages in the stream (8, each confirmed alone, so each a chunk of its own), then a
+/// stream-protocol consumer that reads its first chunk and no more: the exporter's lag is the
+/// broker's own for it (its offset lag), above 0 and below the 8.
+async fn stream_lag(s: &Server, node: &RabbitNode, e: &Exporter) {
+    let lag = |m: &Scrape| {
+        q(
+            m,
+            "events",
+            "pulse_rabbitmq_stream_consumer_lag_messages",
+            &[],
+        )
+    };
+    assert_eq!(lag(&e.metrics().await), None, "no stream consumer, no lag");
+    let (_conn, ch) = channel(node).await;
+    publish(&ch, "events", 5).await;
+    let _consumer = stream_consumer(node, VHOST, "events").await;
+    let broker = || {
+        let out = run_ok(
+            std::process::Command::new("curl")
+                .args(["-sf", "-u", "guest:guest"])
+                .arg(format!("{}/api/stream/consumers/{VHOST}", node.api_url())),
+            "stream consumers",
+        );
+        let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+        list[0]["offset_lag"].as_f64()
+    };
+    let m = e
+        .wait_for("the stream's lag", Duration::from_secs(60), |m| {
+            lag(m).is_some_and(|l| l > 0.0) && lag(m) == broker()
+        })
+        .await;
+    assert!(lag(&m) < Some(8.0), "{}: {}", s.name, m.text);
 }
 
 /// Without the management API: the classic and quorum queues' depths and consumers from a
@@ -462,4 +497,87 @@ async fn cluster(s: &Server, tmp: &std::path::Path) {
         .await;
     assert_eq!(store(&m), khepri.then_some(0.0), "{}: {}", s.name, m.text);
     assert_eq!(state(&m, "running"), None, "{}", m.text);
+}
+
+/// A consumer over the stream protocol that subscribes to `stream` of `vhost` from its first
+/// message with a credit of one chunk, and never grants more: the rest is its lag.
+/// Only the frames a subscription needs (peer properties, PLAIN authentication, tune, open,
+/// subscribe), as the protocol's specification (`PROTOCOL.adoc` of `rabbitmq_stream`) lays
+/// them out; the connection is held open until the returned stream is dropped.
+async fn stream_consumer(node: &RabbitNode, vhost: &str, stream: &str) -> tokio::net::TcpStream {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    fn string(s: &str) -> Vec<u8> {
+        [&(s.len() as i16).to_be_bytes()[..], s.as_bytes()].concat()
+    }
+    async fn send(c: &mut tokio::net::TcpStream, key: u16, body: &[u8]) {
+        let head = [key.to_be_bytes(), 1u16.to_be_bytes()].concat();
+        let size = (head.len() + body.len()) as u32;
+        c.write_all(&[&size.to_be_bytes()[..], &head, body].concat())
+            .await
+            .unwrap();
+    }
+    /// The next frame's key and body (after key and version).
+    async fn frame(c: &mut tokio::net::TcpStream) -> (u16, Vec<u8>) {
+        let size = c.read_u32().await.unwrap() as usize;
+        let mut f = vec![0; size];
+        c.read_exact(&mut f).await.unwrap();
+        (u16::from_be_bytes([f[0], f[1]]), f[4..].to_vec())
+    }
+    /// Waits for the response `key`, failing on any response code but OK (1).
+    async fn ok(c: &mut tokio::net::TcpStream, key: u16) {
+        let (k, body) = frame(c).await;
+        assert_eq!(
+            k, key,
+            "stream protocol: {k:#x} instead of {key:#x}: {body:?}"
+        );
+        assert_eq!(&body[4..6], &[0, 1], "stream protocol {key:#x}: {body:?}");
+    }
+    let mut c = tokio::net::TcpStream::connect(("127.0.0.1", node.stream))
+        .await
+        .unwrap();
+    let props = [
+        &1u32.to_be_bytes()[..],
+        &1i32.to_be_bytes(),
+        &string("product"),
+        &string("pulse-matrix"),
+    ]
+    .concat();
+    send(&mut c, 0x0011, &props).await;
+    ok(&mut c, 0x8011).await;
+    send(&mut c, 0x0012, &2u32.to_be_bytes()).await;
+    ok(&mut c, 0x8012).await;
+    let plain = b"\0guest\0guest";
+    let auth = [
+        &3u32.to_be_bytes()[..],
+        &string("PLAIN"),
+        &(plain.len() as i32).to_be_bytes(),
+        plain,
+    ]
+    .concat();
+    send(&mut c, 0x0013, &auth).await;
+    ok(&mut c, 0x8013).await;
+    // The server proposes its frame size and heartbeat; the client answers with the same.
+    let (key, tune) = frame(&mut c).await;
+    assert_eq!(key, 0x0014);
+    send(&mut c, 0x0014, &tune).await;
+    send(
+        &mut c,
+        0x0015,
+        &[&4u32.to_be_bytes()[..], &string(vhost)].concat(),
+    )
+    .await;
+    ok(&mut c, 0x8015).await;
+    // Subscription 1 from `first` (1), a credit of 1, no properties.
+    let subscribe = [
+        &5u32.to_be_bytes()[..],
+        &[1],
+        &string(stream),
+        &1u16.to_be_bytes(),
+        &1u16.to_be_bytes(),
+        &0i32.to_be_bytes(),
+    ]
+    .concat();
+    send(&mut c, 0x0007, &subscribe).await;
+    ok(&mut c, 0x8007).await;
+    c
 }

@@ -338,7 +338,11 @@ fn rabbitmq_4_critical_check_and_metadata_store_majority() {
         let of = |what| one(&out, "pulse_rabbitmq_quorum_critical", &[("what", what)]);
         assert_eq!(of("quorum_queue"), Some(1.0), "{version}");
         assert_eq!(of("stream"), Some(1.0), "{version}");
-        assert_eq!(of("metadata_store"), Some(f64::from(u8::from(khepri))), "{version}");
+        assert_eq!(
+            of("metadata_store"),
+            Some(f64::from(u8::from(khepri))),
+            "{version}"
+        );
         let h = health_of(&dir, "nodes.json", "overview.json");
         let store = one(&h, "pulse_rabbitmq_metadata_store_quorum", &[]);
         assert_eq!(store, khepri.then_some(1.0), "{version}");

@@ -52,6 +52,13 @@ pub(super) const QUEUE_DRAIN: Metric = Metric::gauge(
 )
 .doc("Seconds the ready messages need at the acknowledgement rate of the last 5 minutes; a queue with messages and no acknowledgements in that time reports the seconds since it last acknowledged one or was empty, so it grows like an age (never `+Inf`). Absent when nothing waits and nothing is acknowledged, until two runs have read the queue, where the broker reports no acknowledgements, and for streams (a stream's messages are what it retains, read or not). The wait signal of quorum queues, which report no head-message timestamp (PulseQueueDrainTooSlow).")
 .doc_labels("queue labels");
+pub(super) const STREAM_LAG: Metric = Metric::gauge(
+    "pulse_rabbitmq_stream_consumer_lag_messages",
+    "Messages between the stream's committed tail and the offset of its furthest-behind consumer over the stream protocol.",
+    &["source", "vhost", "queue", "dead_letter"],
+)
+.doc("For a stream, the offset lag of its furthest-behind consumer over the stream protocol: messages committed to the stream it has not read yet (`/api/stream/consumers`, the `rabbitmq_stream_management` plugin). A stream's wait signal, as the drain time is a queue's. Absent where the stream has no stream-protocol consumer (consumers over AMQP 0-9-1 are not listed) or the plugin is off.")
+.doc_labels("queue labels");
 pub(super) const QUEUE_INFO: Metric = Metric::gauge(
     "pulse_rabbitmq_queue_info",
     "Always 1; the queue's state and type as labels.",

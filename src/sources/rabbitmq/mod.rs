@@ -10,7 +10,8 @@
 //! clients), `selection` (which queues are read), `queues` (the queue check over the API),
 //! `amqp` (the AMQP-only check), `health` (the health probe), `quorum` (the cluster's
 //! majorities), `broker_metrics` (the broker's Prometheus endpoint), `drain` (drain times),
-//! `metrics`; this module holds the settings, the check type, validation and the kind.
+//! `stream_lag` (streams' consumer lag), `metrics`; this module holds the settings, the check
+//! type, validation and the kind.
 
 mod amqp;
 mod broker_metrics;
@@ -24,6 +25,7 @@ mod queues;
 mod quorum;
 mod selection;
 mod source;
+mod stream_lag;
 
 use regex::Regex;
 use serde::Deserialize;
@@ -37,7 +39,7 @@ use crate::sources::certificates::{Endpoints, TlsEndpoint};
 
 use metrics::{
     QUEUE_ACKED, QUEUE_CONSUMERS, QUEUE_DRAIN, QUEUE_HEAD_TIMESTAMP, QUEUE_INFO, QUEUE_MESSAGES,
-    QUEUE_RATE, QUEUE_UTILISATION, VHOST_MESSAGES, VHOST_QUEUES,
+    QUEUE_RATE, QUEUE_UTILISATION, STREAM_LAG, VHOST_MESSAGES, VHOST_QUEUES,
 };
 pub use source::RabbitmqSource;
 
@@ -189,6 +191,7 @@ impl CheckSpec for RabbitmqCheck {
                 QUEUE_ACKED.name,
                 QUEUE_HEAD_TIMESTAMP.name,
                 QUEUE_DRAIN.name,
+                STREAM_LAG.name,
             ],
         };
         vec![Series::new(
@@ -213,6 +216,7 @@ pub const METRICS: &[Metric] = &[
     QUEUE_ACKED,
     QUEUE_HEAD_TIMESTAMP,
     QUEUE_DRAIN,
+    STREAM_LAG,
     QUEUE_INFO,
     VHOST_QUEUES,
     VHOST_MESSAGES,

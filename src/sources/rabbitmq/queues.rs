@@ -14,9 +14,10 @@ use super::drain::Drains;
 use super::management::Management;
 use super::metrics::{
     flag, QUEUE_ACKED, QUEUE_CONSUMERS, QUEUE_DRAIN, QUEUE_HEAD_TIMESTAMP, QUEUE_INFO,
-    QUEUE_MESSAGES, QUEUE_RATE, QUEUE_UTILISATION, VHOST_MESSAGES, VHOST_QUEUES,
+    QUEUE_MESSAGES, QUEUE_RATE, QUEUE_UTILISATION, STREAM_LAG, VHOST_MESSAGES, VHOST_QUEUES,
 };
 use super::selection::Selection;
+use super::stream_lag::{StreamKey, StreamLag};
 use crate::series::run_error::{Reason, RunError};
 use crate::series::sample::Output;
 use crate::series::topn::Largest;
@@ -42,6 +43,8 @@ pub(super) struct QueuesProbe {
     pub(super) endpoint_failing: AtomicBool,
     /// Each kept queue's acknowledgement history, for its drain time.
     pub(super) drain: Mutex<Drains>,
+    /// Where the streams' consumer lag is read.
+    pub(super) stream_lag: StreamLag,
 }
 
 fn num(v: &Json) -> Option<f64> {
@@ -270,7 +273,29 @@ impl Runnable for QueuesProbe {
             let mut walk = self.walk(deadline).await?;
             self.dead_letter_targets(&mut walk, deadline).await?;
             let counts = self.broker_counts(&walk, deadline).await;
-            Ok(self.samples(walk, &counts, Instant::now()))
+            let streams: Vec<(StreamKey, bool)> = walk
+                .deepest
+                .iter()
+                .filter(|q| q["type"] == "stream")
+                .map(|q| {
+                    let key = key_of(q);
+                    let dead = self.dead_letter(&key.0, &key.1, &walk.targets);
+                    (key, dead)
+                })
+                .collect();
+            let keys = streams.iter().map(|(k, _)| k.clone()).collect();
+            let lags = self
+                .stream_lag
+                .read(&self.source, &self.management, &keys, deadline)
+                .await;
+            let mut out = self.samples(walk, &counts, Instant::now());
+            for ((vhost, name), dead) in &streams {
+                if let Some(lag) = lags.get(&(vhost.clone(), name.clone())) {
+                    let labels = [self.source.as_str(), vhost, name, flag(*dead)];
+                    out.add(&STREAM_LAG, &labels, *lag);
+                }
+            }
+            Ok(out)
         })
     }
 }
@@ -295,6 +320,7 @@ impl QueuesProbe {
             broker_metrics: None,
             endpoint_failing: AtomicBool::new(false),
             drain: Mutex::default(),
+            stream_lag: StreamLag::default(),
         }
     }
 

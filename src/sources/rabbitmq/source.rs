@@ -185,6 +185,7 @@ impl Source<RabbitmqCheck> for RabbitmqSource {
                 broker_metrics: self.broker_metrics.clone(),
                 endpoint_failing: Default::default(),
                 drain: Default::default(),
+                stream_lag: Default::default(),
             }),
             RabbitmqCheck::AmqpQueues(target) => Arc::new(AmqpProbe {
                 source: self.name.clone(),

@@ -129,7 +129,7 @@ fn rabbitmq_queues(b: &mut Board) {
     let qlabels = "platform, instance, source, vhost, queue";
     b.table(
         "RabbitMQ queues",
-        "Each queue (dead-letter queues apart): messages ready and delivered but not acknowledged, consumers (red at 0), acknowledgements per second, the age of its oldest ready message (0 when empty; classic queues with stamped messages) and the time its ready messages need at the acknowledgement rate of the last 5 minutes (quorum and classic queues; none for streams, whose messages are their retention).",
+        "Each queue (dead-letter queues apart): messages ready and delivered but not acknowledged, consumers (red at 0), acknowledgements per second, the age of its oldest ready message (0 when empty; classic queues with stamped messages), the time its ready messages need at the acknowledgement rate of the last 5 minutes (quorum and classic queues; none for streams, whose messages are their retention) and, for a stream, the messages its furthest-behind stream-protocol consumer has yet to read.",
         "short",
         vec![
             format!(
@@ -153,6 +153,10 @@ fn rabbitmq_queues(b: &mut Board) {
                 "max by ({qlabels}) ({})",
                 sel_with("pulse_rabbitmq_queue_drain_seconds", &live(None))
             ),
+            format!(
+                "max by ({qlabels}) ({})",
+                sel_with("pulse_rabbitmq_stream_consumer_lag_messages", &live(None))
+            ),
         ],
     )
     .size(24, 7)
@@ -171,6 +175,7 @@ fn rabbitmq_queues(b: &mut Board) {
                 ("Value #D", "acked / s"),
                 ("Value #E", "oldest message"),
                 ("Value #F", "drain time"),
+                ("Value #G", "stream lag"),
             ],
             &[],
             &[],
@@ -182,6 +187,7 @@ fn rabbitmq_queues(b: &mut Board) {
         column("acked / s", &[unit("short")]),
         column("oldest message", &[unit("s"), coloured(job_age()), cell("color-background")]),
         column("drain time", &[unit("s"), coloured(job_age()), cell("color-background")]),
+        column("stream lag", &[unit("short")]),
     ]);
 }
 
