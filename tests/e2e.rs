@@ -368,6 +368,11 @@ async fn dashboards_have_data_and_a_redis_outage_pages_through_alertmanager_and_
         "business:signal:usual1h",
         // A queue's acknowledgements are counted from its first ack on.
         "pulse_rabbitmq_queue_messages_acked_total",
+        // The local RabbitMQ 3.10 runs no stream plugin and keeps its metadata in Mnesia:
+        // tests/matrix.rs reads a stream's consumer lag and the Khepri store's majority on
+        // the versions that have them.
+        "pulse_rabbitmq_stream_consumer_lag_messages",
+        "pulse_rabbitmq_metadata_store_quorum",
         // nx-27017, the MongoDB wire server here, has no replica set (unit-tested on
         // replSetGetStatus documents in src/sources/mongodb/health.rs).
         "pulse_mongodb_replset_",
