@@ -45,13 +45,20 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// Every exporter of these tests runs its checks and health probes each second.
+const GLOBAL: &str =
+    "global: { interval: 1s, timeout: 900ms, health_interval: 1s, health_timeout: 900ms }\n";
+
+/// An exporter's config: [`GLOBAL`] and one source, written in flow style.
+fn one_source(source: &str) -> String {
+    format!("{GLOBAL}sources:\n  - {source}\n")
+}
+
 /// The exporter's source for the node: the management API, the Prometheus endpoint and AMQP
 /// for three queues (consumers over AMQP; the stream skipped there).
 fn config(node: &RabbitNode) -> String {
     format!(
-        r#"
-global: {{ interval: 1s, timeout: 900ms, health_interval: 1s, health_timeout: 900ms }}
-sources:
+        r#"{GLOBAL}sources:
   - name: broker
     kind: rabbitmq
     management_url: {}
@@ -342,12 +349,11 @@ async fn stream_lag(s: &Server, node: &RabbitNode, e: &Exporter) {
 /// what it retains and 0 consumers), skipped with a warning where the broker's Prometheus
 /// endpoint lists queue types.
 async fn amqp_only(s: &Server, node: &RabbitNode) {
-    let e = Exporter::start(&format!(
-        "global: {{ interval: 1s, timeout: 900ms, health_interval: 1s, health_timeout: 900ms }}\n\
-         sources:\n  - {{ name: amqp, kind: rabbitmq, amqp_url: '{}', amqp_queues: [jobs, work, events], prometheus_url: '{}' }}\n",
+    let e = Exporter::start(&one_source(&format!(
+        "{{ name: amqp, kind: rabbitmq, amqp_url: '{}', amqp_queues: [jobs, work, events], prometheus_url: '{}' }}",
         node.amqp_url(VHOST),
         node.prometheus_url()
-    ));
+    )));
     let m = e
         .wait_for("the queues over AMQP", Duration::from_secs(60), |m| {
             ready(m, "jobs") == Some(4.0)
@@ -449,11 +455,10 @@ async fn cluster(s: &Server, tmp: &std::path::Path) {
     declare(&ch, "replicated", &[("x-queue-type", text("quorum"))]).await;
     publish(&ch, "replicated", 3).await;
     let khepri = version_key(&s.version) >= vec![4, 2];
-    let e = Exporter::start(&format!(
-        "global: {{ interval: 1s, timeout: 900ms, health_interval: 1s, health_timeout: 900ms }}\n\
-         sources:\n  - {{ name: cluster, kind: rabbitmq, management_url: '{}', username: guest, password: guest }}\n",
+    let e = Exporter::start(&one_source(&format!(
+        "{{ name: cluster, kind: rabbitmq, management_url: '{}', username: guest, password: guest }}",
         seed.api_url()
-    ));
+    )));
     let state = |m: &Scrape, state: &str| {
         m.get(
             "pulse_rabbitmq_queue_info",

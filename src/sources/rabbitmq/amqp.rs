@@ -13,12 +13,11 @@ use std::sync::Arc;
 
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
-use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use super::broker_metrics::BrokerMetrics;
-use super::management::Management;
+use super::management::{enc, Management};
 use super::metrics::{flag, QUEUE_CONSUMERS, QUEUE_MESSAGES};
 use super::selection::Selection;
 use crate::series::run_error::{Reason, RunError};
@@ -140,7 +139,6 @@ impl StreamLookup {
         }
         let mut learnt = HashMap::new();
         if let Some(m) = &self.management {
-            let enc = |s: &str| utf8_percent_encode(s, NON_ALPHANUMERIC).to_string();
             for q in &unknown {
                 let path = format!("api/queues/{}/{}?columns=type", enc(vhost), enc(q));
                 match m.get(&path, deadline).await {

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::time::Instant;
 
-use super::management::Management;
+use super::management::{enc, Management};
 use crate::series::run_error::{Reason, RunError};
 
 /// What the endpoint says of one queue.
@@ -45,31 +45,16 @@ pub(super) struct BrokerMetrics {
 impl BrokerMetrics {
     /// Consumers and acknowledgements of every queue of the configured vhosts.
     pub(super) async fn queues(&self, deadline: Instant) -> Result<Counts, RunError> {
-        if !self.per_object.load(Ordering::Relaxed) {
-            let mut path =
-                "metrics/detailed?family=queue_consumer_count&family=queue_delivery_metrics"
-                    .to_owned();
-            for v in &self.vhosts {
-                path.push_str("&vhost=");
-                path.push_str(
-                    &percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)
-                        .to_string(),
-                );
-            }
-            match self.endpoint.text(&path, deadline).await {
-                Ok(text) => return Ok(parse(&text, &self.vhosts)),
-                Err(e) if e.reason() == Reason::NotFound => {
-                    self.per_object.store(true, Ordering::Relaxed);
-                }
-                Err(e) => return Err(e),
-            }
+        let mut path =
+            "metrics/detailed?family=queue_consumer_count&family=queue_delivery_metrics".to_owned();
+        for v in &self.vhosts {
+            path.push_str("&vhost=");
+            path.push_str(&enc(v));
         }
-        let text = self.endpoint.text("metrics/per-object", deadline).await?;
+        let text = self.exposition(&path, deadline).await?;
         Ok(parse(&text, &self.vhosts))
     }
-}
 
-impl BrokerMetrics {
     /// The streams of `vhost`, from the endpoint's `queue_info` series (their `queue_type`
     /// label): what the AMQP check cannot learn from a passive declare. `None` where the
     /// endpoint has no such family (it then says nothing of any queue's type).
@@ -78,24 +63,28 @@ impl BrokerMetrics {
         vhost: &str,
         deadline: Instant,
     ) -> Result<Option<HashSet<String>>, RunError> {
-        let text = if self.per_object.load(Ordering::Relaxed) {
-            self.endpoint.text("metrics/per-object", deadline).await?
-        } else {
-            // `queue_info` comes with the consumer counts' family (asked alone, 4.3.6 answers
-            // none of it).
-            let vhost_q =
-                percent_encoding::utf8_percent_encode(vhost, percent_encoding::NON_ALPHANUMERIC);
-            let path = format!("metrics/detailed?family=queue_consumer_count&vhost={vhost_q}");
-            match self.endpoint.text(&path, deadline).await {
-                Ok(text) => text,
+        // `queue_info` comes with the consumer counts' family (asked alone, 4.3.6 answers
+        // none of it).
+        let path = format!(
+            "metrics/detailed?family=queue_consumer_count&vhost={}",
+            enc(vhost)
+        );
+        let text = self.exposition(&path, deadline).await?;
+        Ok(parse_streams(&text, vhost))
+    }
+
+    /// The exposition at `detailed` (a `/metrics/detailed?…` path), or, once that answered
+    /// 404, at `/metrics/per-object` for good.
+    async fn exposition(&self, detailed: &str, deadline: Instant) -> Result<String, RunError> {
+        if !self.per_object.load(Ordering::Relaxed) {
+            match self.endpoint.text(detailed, deadline).await {
                 Err(e) if e.reason() == Reason::NotFound => {
                     self.per_object.store(true, Ordering::Relaxed);
-                    self.endpoint.text("metrics/per-object", deadline).await?
                 }
-                Err(e) => return Err(e),
+                answer => return answer,
             }
-        };
-        Ok(parse_streams(&text, vhost))
+        }
+        self.endpoint.text("metrics/per-object", deadline).await
     }
 }
 

@@ -9,6 +9,12 @@ use tokio::time::Instant;
 use crate::series::run_error::{Reason, RunError};
 use crate::sources::remaining;
 
+/// `s` percent-encoded as one path segment or query value of a request (a vhost `/`, a
+/// queue name with spaces).
+pub(super) fn enc(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
 /// [`Management::what`] of the management API.
 pub(super) const MANAGEMENT_API: &str = "the management API";
 

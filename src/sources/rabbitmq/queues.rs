@@ -5,13 +5,12 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use serde_json::Value as Json;
 use tokio::time::Instant;
 
 use super::broker_metrics::{BrokerMetrics, Counts, QueueCounts};
 use super::drain::Drains;
-use super::management::Management;
+use super::management::{enc, Management};
 use super::metrics::{
     flag, QUEUE_ACKED, QUEUE_CONSUMERS, QUEUE_DRAIN, QUEUE_HEAD_TIMESTAMP, QUEUE_INFO,
     QUEUE_MESSAGES, QUEUE_RATE, QUEUE_UTILISATION, STREAM_LAG, VHOST_MESSAGES, VHOST_QUEUES,
@@ -66,10 +65,6 @@ fn acked(q: &Json, known: QueueCounts) -> Option<f64> {
     num(&q["message_stats"]["ack"])
         .or(known.acked)
         .or_else(|| q.get("consumers").map(|_| 0.0))
-}
-
-fn enc(s: &str) -> String {
-    utf8_percent_encode(s, NON_ALPHANUMERIC).to_string()
 }
 
 /// What a run keeps while it pages through `/api/queues`: never the whole list. Memory is
@@ -289,9 +284,9 @@ impl Runnable for QueuesProbe {
                 .read(&self.source, &self.management, &keys, deadline)
                 .await;
             let mut out = self.samples(walk, &counts, Instant::now());
-            for ((vhost, name), dead) in &streams {
-                if let Some(lag) = lags.get(&(vhost.clone(), name.clone())) {
-                    let labels = [self.source.as_str(), vhost, name, flag(*dead)];
+            for (key, dead) in &streams {
+                if let Some(lag) = lags.get(key) {
+                    let labels = [self.source.as_str(), &key.0, &key.1, flag(*dead)];
                     out.add(&STREAM_LAG, &labels, *lag);
                 }
             }
