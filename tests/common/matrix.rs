@@ -440,12 +440,22 @@ impl Server {
             pidfile: Some(pidfile),
             signal: "TERM",
         };
+        // The management API answers before the broker has finished booting: the AMQP and
+        // stream listeners open last (a restarted node recovering its queues on a busy machine
+        // refused AMQP seconds after the API answered). Ready is every port accepting.
         let overview = format!("http://127.0.0.1:{api}/api/overview");
         wait_until(&broker, || {
             Command::new("curl")
                 .args(["-sf", "-o", "/dev/null", "-u", "guest:guest", &overview])
                 .status()
                 .is_ok_and(|s| s.success())
+                && [amqp, prometheus, stream].iter().all(|p| {
+                    std::net::TcpStream::connect_timeout(
+                        &([127, 0, 0, 1], *p).into(),
+                        Duration::from_secs(1),
+                    )
+                    .is_ok()
+                })
         });
         RabbitNode {
             broker,
