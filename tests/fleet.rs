@@ -37,10 +37,11 @@ async fn probe_serves_one_source_and_refuses_what_it_cannot_answer() {
     let key = unique("fleet");
     let e = Exporter::start(&config(&key));
     let m = e
-        .wait_for("every source probed", Duration::from_secs(20), |m| {
+        .wait_for("every source probed", Duration::from_secs(30), |m| {
             ["db", "cache", "gone"]
                 .iter()
                 .all(|s| m.get("pulse_source_up", &[("source", s)]).is_some())
+                && m.get("pulse_source_up", &[("source", "db")]) == Some(1.0)
                 && m.get("app_fleet_one", &[]).is_some()
         })
         .await;

@@ -295,7 +295,7 @@ fn every_shape(
     stripe: &str,
 ) -> String {
     format!(
-        r#"global: {{ interval: 2s, timeout: 1s, health_interval: 2s, health_timeout: 1s }}
+        r#"global: {{ interval: 10s, timeout: 8s, health_interval: 5s, health_timeout: 4s }}
 sources:
   - name: shape-pg
     kind: postgres
@@ -514,10 +514,10 @@ async fn every_shape_is_served_has_data_in_prometheus_and_a_cut_source_greys_onl
         .redis_keys("preview_queue");
     let local_text = std::fs::read_to_string(repo("examples/local.yml"))
         .unwrap()
-        .replace("health_interval: 15s", "health_interval: 2s")
-        .replace("interval: 30s", "interval: 2s")
-        .replace("timeout: 10s", "timeout: 1s")
-        .replace("health_timeout: 5s", "health_timeout: 1s");
+        .replace("health_interval: 15s", "health_interval: 5s")
+        .replace("interval: 30s", "interval: 10s")
+        .replace("timeout: 10s", "timeout: 8s")
+        .replace("health_timeout: 5s", "health_timeout: 4s");
     let local = Exporter::start(&local_text);
 
     // The outputs served for the running config equal the command's, and sit behind /.

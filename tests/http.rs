@@ -18,7 +18,7 @@ sources:
       - metric: app_dbsize
         command: [DBSIZE]
         interval: 60s
-        timeout: 2s
+        timeout: 10s
 {extra_checks}"#
     )
 }
@@ -74,10 +74,14 @@ async fn formats_are_negotiated_and_the_landing_page_shows_sources() {
 #[tokio::test]
 async fn a_scraper_that_accepts_gzip_gets_it_and_every_scraper_the_same_encode() {
     use std::io::Read;
-    // Health every hour: after the first runs nothing changes during the test.
-    let quiet = redis_config("").replace("health_interval: 1s", "health_interval: 1h");
+    // Health every hour: after the first runs nothing changes during the test. The one probe
+    // it gets has 20 s, as a busy machine may need more than the usual 800 ms.
+    let quiet = redis_config("").replace(
+        "health_interval: 1s, health_timeout: 800ms",
+        "health_interval: 1h, health_timeout: 20s",
+    );
     let e = Exporter::start(&quiet);
-    e.wait_for("up and counted", Duration::from_secs(10), |m| {
+    e.wait_for("up and counted", Duration::from_secs(30), |m| {
         m.get("pulse_source_up", &[("source", "cache")]) == Some(1.0)
             && m.get("app_dbsize", &[]).is_some()
     })
@@ -336,7 +340,7 @@ fn an_invalid_web_config_stops_start_up_with_a_message() {
 async fn reload_adds_checks_keeps_unchanged_ones_and_rejects_bad_files() {
     let e = Exporter::start(&redis_config(""));
     let first = e
-        .wait_for("first run", Duration::from_secs(10), |m| {
+        .wait_for("first run", Duration::from_secs(30), |m| {
             m.get("app_dbsize", &[]).is_some()
         })
         .await;
@@ -348,11 +352,11 @@ async fn reload_adds_checks_keeps_unchanged_ones_and_rejects_bad_files() {
         .unwrap();
 
     e.write_config(&redis_config(
-        "      - metric: app_dbsize_again\n        command: [DBSIZE]\n        interval: 1s\n        timeout: 500ms\n",
+        "      - metric: app_dbsize_again\n        command: [DBSIZE]\n        interval: 1s\n        timeout: 900ms\n",
     ));
     let resp = e.reload().await;
     assert_eq!(resp.status(), 200);
-    e.wait_for("new check", Duration::from_secs(10), |m| {
+    e.wait_for("new check", Duration::from_secs(30), |m| {
         m.get("app_dbsize_again", &[]).is_some()
     })
     .await;

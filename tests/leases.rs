@@ -450,8 +450,10 @@ async fn only_the_first_scrape_of_a_hung_target_waits() {
     assert!(text.contains("pulse_probe_warming 1"), "{text}");
     for i in 0..5 {
         let (text, later) = probe_target(&e, &target).await;
+        // Not the first scrape's wait (at least 1.5 s): a busy machine's request alone may
+        // take a few hundred milliseconds.
         assert!(
-            later < Duration::from_millis(500),
+            later < Duration::from_millis(1200),
             "scrape {i} after the first waited {later:?}"
         );
         assert!(text.contains("pulse_probe_warming 1"), "{text}");
@@ -494,7 +496,7 @@ async fn reloads_that_change_a_template_under_fast_scrapes_leave_no_lease_servin
         let _ = s.await;
     }
     // Scraped on: within a few health intervals each target's lease serves its source.
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(60);
     for target in &targets {
         let up = format!("pulse_source_up{{source=\"fleet/{target}\",kind=\"redis\"}} 1");
         loop {

@@ -171,6 +171,7 @@ sources:
                     m.get("pulse_postgres_load_samples_total", &[("source", source)])
                         .is_some_and(|n| n >= 1.0)
                 })
+                && m.get("matrix_users", &[("plan", "free")]) == Some(2.0)
                 && m.get("pulse_check_success", &[("check", "matrix_broken")])
                     .is_some()
                 && m.probe_failed("down")

@@ -37,23 +37,27 @@ sources:
     let took = m
         .get("pulse_check_duration_seconds", &[("check", "app_slow")])
         .unwrap();
+    // Near the 1 s timeout, never the 5 s query: a busy machine may wake the timer late.
     assert!(
-        (0.8..2.0).contains(&took),
+        (0.8..4.0).contains(&took),
         "the run should end near the 1s timeout, took {took}s"
     );
     assert_eq!(
         m.get("pulse_check_success", &[("check", "app_slow")]),
         Some(0.0)
     );
-    // The server stopped the query too: no backend is still sleeping on our behalf.
-    assert_eq!(
-        active_queries(&pool, &marker).await,
-        0,
-        "the timed-out query still runs on the server"
-    );
-    // A scrape never waits for the 5 s query: every one answered well within the timeout.
+    // The server stopped the query too: no backend is still sleeping on our behalf (the
+    // cancel reaches it a moment after the client gave up; the query would run 5 s).
+    let mut still = active_queries(&pool, &marker).await;
+    let since = std::time::Instant::now();
+    while still > 0 && since.elapsed() < Duration::from_secs(3) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        still = active_queries(&pool, &marker).await;
+    }
+    assert_eq!(still, 0, "the timed-out query still runs on the server");
+    // A scrape never waits for the 5 s query: every one answered well within it.
     assert!(
-        worst < Duration::from_secs(1),
+        worst < Duration::from_secs(3),
         "a scrape took {worst:?} while the check hung"
     );
 }
@@ -63,7 +67,7 @@ async fn unreachable_postgres_reports_connect_others_stay_up_and_recovery_is_log
     let proxy = Proxy::start("127.0.0.1:5432").await;
     let config = format!(
         r#"
-global: {{ health_interval: 1s, health_timeout: 800ms }}
+global: {{ health_interval: 2s, health_timeout: 1500ms }}
 sources:
   - name: pg-via-proxy
     kind: postgres
@@ -78,8 +82,8 @@ sources:
     // Probes keep failing for 3s: the degraded event must still be logged only once.
     let took = assert_outage(&e, &proxy, "pg-via-proxy", "cache", Duration::from_secs(3)).await;
     assert!(
-        took < Duration::from_secs(3),
-        "recovery should show within about one health interval, took {took:?}"
+        took < Duration::from_secs(8),
+        "recovery should show within a health interval or two, took {took:?}"
     );
     assert_eq!(
         count_lines(&e.logs(), &["event=source.degraded", "kind=postgres"]),
@@ -679,8 +683,8 @@ sources:
     checks:
       - metric: app_fan_rows
         sql: SELECT count(*) AS value FROM t, pg_sleep(0.3)
-        interval: 3s
-        timeout: 2s
+        interval: 6s
+        timeout: 5s
 "#
     );
     let e = Exporter::start(&config);
@@ -691,7 +695,9 @@ sources:
     let mut most = 0;
     let mut fewest_after = i64::MAX;
     let started = std::time::Instant::now();
-    while started.elapsed() < Duration::from_secs(7) {
+    // A run connects six times and sleeps 0.9 s: a busy machine takes seconds, so the run
+    // gets 5 s and the gap before the next (at 6 s) is what is sampled for no session.
+    while started.elapsed() < Duration::from_secs(9) {
         most = most.max(running_on(&pool, &prefix).await);
         let n = sessions_on(&pool, &prefix).await;
         if started.elapsed() > Duration::from_secs(2) {
@@ -704,7 +710,7 @@ sources:
     // Between runs every session is closed: none is kept idle per database.
     assert_eq!(fewest_after, 0);
     let m = e
-        .wait_for("the fanned-out samples", Duration::from_secs(15), |m| {
+        .wait_for("the fanned-out samples", Duration::from_secs(45), |m| {
             m.get("app_fan_rows", &[("database", &format!("{prefix}_e"))])
                 .is_some()
         })

@@ -77,6 +77,7 @@ async fn depth_consumers_and_dead_letter_queues_through_the_management_api() {
                     // The management API fills a new queue's fields over a few stats rounds.
                     && q(m, &v, "posts.scheduled", "pulse_rabbitmq_queue_consumers", &[]).is_some()
                     && m.get("pulse_rabbitmq_vhost_messages", &[("vhost", &v), ("state", "ready")]) == Some(7.0)
+                    && m.get("pulse_source_up", &[("source", "broker")]) == Some(1.0)
             },
         )
         .await;
@@ -340,6 +341,10 @@ sources:
                 &[("state", "ready")],
             ) == Some(4.0)
                 && m.get("pulse_source_up", &[("source", "amqp-only")]) == Some(1.0)
+                && m.get(
+                    "pulse_check_success",
+                    &[("source", "amqp-only"), ("check", "amqp_queues")],
+                ) == Some(1.0)
         })
         .await;
     assert_eq!(

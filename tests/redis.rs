@@ -134,7 +134,7 @@ sources:
     );
     let e = Exporter::start(&config);
     let m = e
-        .wait_for("the scan", Duration::from_secs(20), |m| {
+        .wait_for("the scan", Duration::from_secs(60), |m| {
             m.get("pulse_check_success", &[("check", &format!("{p}:*"))])
                 .is_some()
                 && m.get("pulse_check_success", &[("check", "many-count")])
@@ -337,7 +337,7 @@ async fn redis_reconnects_by_itself_after_an_outage() {
     let proxy = Proxy::start("127.0.0.1:6379").await;
     let config = format!(
         r#"
-global: {{ health_interval: 1s, health_timeout: 800ms }}
+global: {{ health_interval: 2s, health_timeout: 1500ms }}
 sources:
   - name: flaky
     kind: redis

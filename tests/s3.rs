@@ -24,15 +24,15 @@ fn source(
     endpoint: {endpoint}
     access_key_id: {key}
     secret_access_key: {secret}
-    interval: 2s
-    timeout: 1500ms
+    interval: 30s
+    timeout: 20s
 {extra}"#
     )
 }
 
 fn config(sources: &[String]) -> String {
     format!(
-        "global: {{ health_interval: 1s, health_timeout: 800ms }}\nsources:\n{}",
+        "global: {{ health_interval: 5s, health_timeout: 4s }}\nsources:\n{}",
         sources.concat()
     )
 }
@@ -108,13 +108,11 @@ async fn canary_round_trip_prefix_stats_and_a_missing_bucket_on_moto() {
     ]));
     let checks = ["canary", "prefix:uploads/"];
     let m = e
-        .wait_for("canary and prefix stats", Duration::from_secs(20), |m| {
+        .wait_for("canary and prefix stats", Duration::from_secs(90), |m| {
             checks.iter().all(|c| {
-                m.get("pulse_check_success", &[("source", "media"), ("check", c)])
-                    .is_some()
-            }) && ["media", "gone"]
-                .iter()
-                .all(|s| m.get("pulse_source_up", &[("source", s)]).is_some())
+                m.get("pulse_check_success", &[("source", "media"), ("check", c)]) == Some(1.0)
+            }) && m.get("pulse_source_up", &[("source", "media")]) == Some(1.0)
+                && m.get("pulse_source_up", &[("source", "gone")]).is_some()
         })
         .await;
     assert_eq!(
@@ -198,7 +196,7 @@ async fn prefix_stats_page_and_truncate() {
         ),
     ]));
     let m = e
-        .wait_for("prefix stats", Duration::from_secs(20), |m| {
+        .wait_for("prefix stats", Duration::from_secs(90), |m| {
             m.get("pulse_s3_prefix_objects", &[("source", "all")])
                 .is_some()
                 && m.get("pulse_s3_prefix_objects", &[("source", "capped")])
@@ -263,12 +261,12 @@ async fn s3s_checks_signatures_wrong_secret_is_auth_and_the_canary_reports_zero(
         ),
     ]));
     let m = e
-        .wait_for("all three sources", Duration::from_secs(20), |m| {
+        .wait_for("all three sources", Duration::from_secs(90), |m| {
             m.get(
                 "pulse_check_success",
                 &[("source", "good"), ("check", "canary")],
-            )
-            .is_some()
+            ) == Some(1.0)
+                && m.get("pulse_source_up", &[("source", "good")]) == Some(1.0)
                 && m.get(
                     "pulse_check_success",
                     &[("source", "badkey"), ("check", "canary")],

@@ -14,7 +14,7 @@ use common::*;
 /// what the shared server did in the last window, which differs from one read to the next.
 fn config(redis: usize, extra: &str) -> String {
     let mut text = String::from(
-        "global: { health_interval: 1s, health_timeout: 900ms, interval: 1s, timeout: 900ms }\nsources:\n",
+        "global: { health_interval: 5s, health_timeout: 4s, interval: 5s, timeout: 4s }\nsources:\n",
     );
     for i in 0..redis {
         text.push_str(&format!(
@@ -66,7 +66,7 @@ fn per_source(m: &Scrape) -> BTreeMap<String, BTreeSet<String>> {
 
 /// Waits until every source the exporter runs is up and every check has succeeded.
 async fn settled(e: &Exporter, what: &str) -> Scrape {
-    e.wait_for(what, Duration::from_secs(30), |m| {
+    e.wait_for(what, Duration::from_secs(60), |m| {
         let owned = m.get("pulse_shard_sources", &[]).unwrap_or(-1.0) as usize;
         let up = m.find("pulse_source_up", &[]).len();
         let checks = m.find("pulse_check_success", &[]).len();

@@ -196,7 +196,7 @@ pub async fn assert_outage(
     hold: Duration,
 ) -> Duration {
     let up = |m: &super::Scrape, s: &str| m.get("pulse_source_up", &[("source", s)]);
-    e.wait_for("both sources up", Duration::from_secs(15), |m| {
+    e.wait_for("both sources up", Duration::from_secs(30), |m| {
         up(m, source) == Some(1.0) && up(m, bystander) == Some(1.0)
     })
     .await;
@@ -204,7 +204,7 @@ pub async fn assert_outage(
     let m = e
         .wait_for(
             &format!("{source} down with reason connect"),
-            Duration::from_secs(15),
+            Duration::from_secs(30),
             |m| {
                 up(m, source) == Some(0.0)
                     && m.get(
@@ -223,7 +223,7 @@ pub async fn assert_outage(
     tokio::time::sleep(hold).await;
     proxy.restore().await;
     let back = Instant::now();
-    e.wait_for(&format!("{source} back up"), Duration::from_secs(20), |m| {
+    e.wait_for(&format!("{source} back up"), Duration::from_secs(30), |m| {
         up(m, source) == Some(1.0)
     })
     .await;
