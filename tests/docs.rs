@@ -45,6 +45,10 @@ const NOT_RUN: &[(&str, &str)] = &[
         "a benchmark: 200 connections for minutes beside postgres_exporter, figures for docs/scaling.md",
     ),
     (
+        "scripts/bench-footprint",
+        "a benchmark: the peers' Debian packages side by side, figures for docs/scaling.md",
+    ),
+    (
         "docker",
         "no Docker engine runs here (docker-compose config -q is tested in tests/bundle.rs)",
     ),
