@@ -7,8 +7,8 @@
 //! Exit codes: 0 success; 1 invalid config, failed checks under `probe`, or a runtime error;
 //! 2 bad command-line usage.
 
-// One `unsafe` block, `kill(2)` on the wrapper's own child (src/cli/run.rs); the library
-// forbids it.
+// Two `unsafe` blocks: `kill(2)` on the wrapper's own child (src/cli/run.rs) and
+// `malloc_trim(3)` after reloads (src/cli/serve.rs); the library forbids it.
 #![deny(unsafe_code)]
 
 use std::process::ExitCode;

@@ -62,6 +62,7 @@ pub(crate) async fn serve(
     tracing::info!(address = %local, tls = web.tls_server_config.is_some(), auth = !web.basic_auth_users.is_empty(), version = env!("CARGO_PKG_VERSION"), "listening");
 
     let _watch = reloads(&app, &cli, &path);
+    tokio::spawn(release_memory_after_reloads(app.reloads()));
     let limits = pulse_exporter::serve::limits::Limits {
         max_connections: cli.max_connections as usize,
         max_connections_per_address: cli.max_connections_per_address as usize,
@@ -110,6 +111,24 @@ fn listen(cli: &Cli) -> Result<(String, WebConfig, TcpListener), ExitCode> {
             ExitCode::FAILURE
         })?;
     Ok((telemetry.to_owned(), web, listener))
+}
+
+/// Returns the allocator's free memory to the system two seconds after each reload (reloads
+/// in a burst share one). glibc keeps what the removed sources and checks held for reuse:
+/// after reloads between 175 sources and 28, the process held 166 MiB at 28 sources as it
+/// did at 175; the wait lets the removed checks' tasks end and free what they hold.
+async fn release_memory_after_reloads(mut reloads: tokio::sync::watch::Receiver<u64>) {
+    while reloads.changed().await.is_ok() {
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        reloads.borrow_and_update();
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: malloc_trim returns free pages of the allocator's own heaps to the system;
+        // it takes the allocator's locks like any malloc call and touches no memory in use.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::malloc_trim(0);
+        }
+    }
 }
 
 /// Reloads on SIGHUP, and when `--config.auto-reload-interval` is set, when the file or a

@@ -130,6 +130,8 @@ pub struct App {
     pub(super) leases: std::sync::Mutex<Leases<RunningSource>>,
     /// The jobs that report in (`jobs:`), their pings and store.
     jobs: Arc<JobTracker>,
+    /// How many reloads have been applied (see [`App::reloads`]).
+    reloaded: tokio::sync::watch::Sender<u64>,
 }
 
 /// What a leased target is made with: the running config's templates and `global:`.
@@ -190,6 +192,7 @@ impl App {
             generated: std::sync::Mutex::default(),
             lease_setup: std::sync::Mutex::default(),
             leases: std::sync::Mutex::new(Leases::default()),
+            reloaded: tokio::sync::watch::Sender::new(0),
         });
         let mut running = app
             .running
@@ -205,6 +208,13 @@ impl App {
     /// The jobs that report in.
     pub fn jobs(&self) -> Arc<JobTracker> {
         self.jobs.clone()
+    }
+
+    /// The number of reloads applied so far, changing at each: what the sources and checks a
+    /// reload removed held is freed once their tasks end, and the binary then returns the
+    /// allocator's free memory to the system.
+    pub fn reloads(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.reloaded.subscribe()
     }
 
     /// The store that check tasks write and `/metrics` reads.
@@ -237,6 +247,7 @@ impl App {
         };
         match &result {
             Ok(()) => {
+                self.reloaded.send_modify(|n| *n += 1);
                 tracing::info!(event = "config.reloaded", file = %path.display(), "configuration reloaded")
             }
             Err(e) => {
