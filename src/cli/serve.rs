@@ -115,8 +115,9 @@ fn listen(cli: &Cli) -> Result<(String, WebConfig, TcpListener), ExitCode> {
 
 /// Returns the allocator's free memory to the system two seconds after each reload (reloads
 /// in a burst share one). glibc keeps what the removed sources and checks held for reuse:
-/// after reloads between 175 sources and 28, the process held 166 MiB at 28 sources as it
-/// did at 175; the wait lets the removed checks' tasks end and free what they hold.
+/// after 150 reloads between 175 sources and 28, the process held 177 MiB at 28 sources, as
+/// at 175 (51 MiB and 42 MiB with the trim: docs/scaling.md); the wait lets the removed
+/// checks' tasks end and free what they hold.
 async fn release_memory_after_reloads(mut reloads: tokio::sync::watch::Receiver<u64>) {
     while reloads.changed().await.is_ok() {
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;

@@ -515,4 +515,26 @@ mod tests {
         assert_eq!(names, ["alpha", "beta"]);
         app.shutdown().await;
     }
+
+    #[tokio::test]
+    async fn only_an_applied_reload_tells_the_binary_to_release_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pulse.yml");
+        std::fs::write(&file, TWO_SOURCES).unwrap();
+        let config = crate::config::load_str(TWO_SOURCES).unwrap();
+        let app = App::start(config, Some(file.clone())).unwrap();
+        let mut reloads = app.reloads();
+        assert!(!reloads.has_changed().unwrap(), "starting is no reload");
+        std::fs::write(&file, "sources:\n  - { name: alpha, kind: redis }\n").unwrap();
+        app.reload().await.unwrap_err();
+        assert!(
+            !reloads.has_changed().unwrap(),
+            "a rejected file changed nothing"
+        );
+        std::fs::write(&file, TWO_SOURCES.replace("beta", "gamma")).unwrap();
+        app.reload().await.unwrap();
+        assert!(reloads.has_changed().unwrap());
+        assert_eq!(*reloads.borrow_and_update(), 1);
+        app.shutdown().await;
+    }
 }
