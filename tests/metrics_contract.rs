@@ -73,14 +73,8 @@ async fn docs_list_exactly_what_the_binary_emits() {
     std::fs::write(&log, "{\"status\": \"ok\"}\n").unwrap();
     let s3 = s3_client(&MOTO_URL, "test", "test").await;
     let bucket = unique("contract").replace('_', "-");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
-    s3.put_object()
-        .bucket(&bucket)
-        .key("uploads/a")
-        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"x"))
-        .send()
-        .await
-        .unwrap();
+    s3.create_bucket(&bucket).await;
+    s3.put(&bucket, "uploads/a", b"x".to_vec()).await;
     // Stripe has no local server: the Stripe-shaped fake, with an event in flight, one
     // stuck for an hour and one Stripe gave up on.
     let stripe = FakeStripe::start(&[]).await;

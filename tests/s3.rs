@@ -5,7 +5,6 @@ mod common;
 
 use std::time::Duration;
 
-use aws_sdk_s3::primitives::ByteStream;
 use common::*;
 
 fn source(
@@ -39,7 +38,7 @@ fn config(sources: &[String]) -> String {
 
 /// Uploads `size`-byte objects under `keys`, 32 at a time.
 async fn put_objects(
-    client: &aws_sdk_s3::Client,
+    client: &S3Admin,
     bucket: &str,
     keys: impl Iterator<Item = String>,
     size: usize,
@@ -48,14 +47,7 @@ async fn put_objects(
     for key in keys {
         let (client, bucket) = (client.clone(), bucket.to_owned());
         puts.spawn(async move {
-            client
-                .put_object()
-                .bucket(&bucket)
-                .key(key)
-                .body(ByteStream::from(vec![7u8; size]))
-                .send()
-                .await
-                .unwrap();
+            client.put(&bucket, &key, vec![7u8; size]).await;
         });
         if puts.len() >= 32 {
             puts.join_next().await.unwrap().unwrap();
@@ -70,7 +62,7 @@ async fn put_objects(
 async fn canary_round_trip_prefix_stats_and_a_missing_bucket_on_moto() {
     let client = s3_client(&MOTO_URL, "test", "test").await;
     let bucket = unique("media").replace('_', "-");
-    client.create_bucket().bucket(&bucket).send().await.unwrap();
+    client.create_bucket(&bucket).await;
     put_objects(
         &client,
         &bucket,
@@ -136,14 +128,7 @@ async fn canary_round_trip_prefix_stats_and_a_missing_bucket_on_moto() {
             .get("pulse_s3_canary_duration_seconds", &[("step", step)])
             .is_some());
     }
-    let left = client
-        .list_objects_v2()
-        .bucket(&bucket)
-        .prefix("pulse-canary/")
-        .send()
-        .await
-        .unwrap();
-    let left: Vec<&str> = left.contents().iter().filter_map(|o| o.key()).collect();
+    let left = client.keys(&bucket, "pulse-canary/").await;
     assert_eq!(
         left,
         ["pulse-canary/media-notes.txt", "pulse-canary/other-1000"],
@@ -169,7 +154,7 @@ async fn canary_round_trip_prefix_stats_and_a_missing_bucket_on_moto() {
 async fn prefix_stats_page_and_truncate() {
     let client = s3_client(&MOTO_URL, "test", "test").await;
     let bucket = unique("pages").replace('_', "-");
-    client.create_bucket().bucket(&bucket).send().await.unwrap();
+    client.create_bucket(&bucket).await;
     put_objects(
         &client,
         &bucket,
@@ -233,7 +218,7 @@ async fn prefix_stats_page_and_truncate() {
 async fn s3s_checks_signatures_wrong_secret_is_auth_and_the_canary_reports_zero() {
     let client = s3_client(&S3S_URL, S3S_KEY, S3S_SECRET).await;
     let bucket = unique("signed").replace('_', "-");
-    client.create_bucket().bucket(&bucket).send().await.unwrap();
+    client.create_bucket(&bucket).await;
     let e = Exporter::start(&config(&[
         source(
             "good",
@@ -314,31 +299,123 @@ async fn s3s_checks_signatures_wrong_secret_is_auth_and_the_canary_reports_zero(
     assert!(!e.logs().contains("not-the-secret-42") && !m.text.contains("not-the-secret-42"));
 }
 
+/// An https endpoint behind a private CA that asks for a client certificate: reached with
+/// `ca_file`, `cert_file` and `key_file`; refused without the certificate or the CA.
 #[tokio::test]
-async fn an_https_endpoint_signed_by_a_private_ca_is_trusted_with_tls_ca_file() {
+async fn an_https_endpoint_with_a_private_ca_and_mutual_tls_is_reached_with_the_tls_files() {
     let dir = tempfile::tempdir().unwrap();
     let ca = TestCa::new(dir.path());
-    let front = TlsFront::start_server_only(&ca, MOTO_URL.trim_start_matches("http://")).await;
+    let front = TlsFront::start(&ca, MOTO_URL.trim_start_matches("http://")).await;
     let bucket = format!("pulse-tls-{}", std::process::id());
     moto_bucket(&bucket).await;
     let endpoint = format!("https://127.0.0.1:{}", front.port);
-    let tls = format!("    tls: {{ ca_file: {} }}\n", ca.ca.display());
+    let tls = format!(
+        "    tls: {{ ca_file: {}, cert_file: {}, key_file: {} }}\n",
+        ca.ca.display(),
+        ca.client_cert.display(),
+        ca.client_key.display()
+    );
+    let ca_only = format!("    tls: {{ ca_file: {} }}\n", ca.ca.display());
     let e = InProcess::start(&config(&[
         source("trusted", &endpoint, &bucket, "test", "test", &tls),
+        source(
+            "no-client-cert",
+            &endpoint,
+            &bucket,
+            "test",
+            "test",
+            &ca_only,
+        ),
         source("public-roots", &endpoint, &bucket, "test", "test", ""),
     ]));
     let want = TlsOutcome {
         trusted: "trusted",
-        refused: &["public-roots"],
-        read: &["trusted", "public-roots"],
+        refused: &["no-client-cert", "public-roots"],
+        read: &["trusted", "no-client-cert", "public-roots"],
         endpoint: format!("127.0.0.1:{}", front.port),
     };
     assert_tls_outcome(&e, &ca, want, Duration::from_secs(30)).await;
     s3_client(&MOTO_URL, "test", "test")
         .await
-        .delete_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .unwrap();
+        .delete_bucket(&bucket)
+        .await;
+}
+
+/// A source without keys signs with what the AWS default chain finds: the environment's keys,
+/// a shared credentials file's profile, or a profile's `credential_process`. s3s checks every
+/// signature, so `pulse_source_up 1` means the chain's keys were the ones used.
+#[tokio::test]
+async fn without_keys_the_aws_chain_signs_from_the_environment_a_profile_or_a_credential_process() {
+    let client = s3_client(&S3S_URL, S3S_KEY, S3S_SECRET).await;
+    let bucket = unique("chain").replace('_', "-");
+    client.create_bucket(&bucket).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    std::fs::write(
+        path("credentials"),
+        format!("[pulse]\naws_access_key_id = {S3S_KEY}\naws_secret_access_key = {S3S_SECRET}\n"),
+    )
+    .unwrap();
+    let script = path("credentials.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho '{{\"Version\": 1, \"AccessKeyId\": \"{S3S_KEY}\", \"SecretAccessKey\": \"{S3S_SECRET}\"}}'\n"
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        path("config"),
+        format!("[profile process]\ncredential_process = {script}\n"),
+    )
+    .unwrap();
+    let config = format!(
+        "global: {{ health_interval: 2s, health_timeout: 1500ms }}\nsources:\n  - {{ name: chain, kind: s3, bucket: {bucket}, endpoint: \"{}\" }}\n",
+        S3S_URL
+    );
+    let (home, credentials, aws_config) = (path(""), path("credentials"), path("config"));
+    // Nothing of the machine's own: its home, its files, its instance metadata.
+    let base = [
+        ("HOME", home.as_str()),
+        ("AWS_SHARED_CREDENTIALS_FILE", credentials.as_str()),
+        ("AWS_CONFIG_FILE", aws_config.as_str()),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ];
+    let with = |extra: &[(&'static str, &'static str)]| -> Vec<(&str, &str)> {
+        base.iter().chain(extra).copied().collect()
+    };
+    let environment = with(&[
+        ("AWS_PROFILE", "nobody"),
+        ("AWS_ACCESS_KEY_ID", S3S_KEY),
+        ("AWS_SECRET_ACCESS_KEY", S3S_SECRET),
+    ]);
+    let cases = [
+        ("environment", environment),
+        ("profile", with(&[("AWS_PROFILE", "pulse")])),
+        ("credential_process", with(&[("AWS_PROFILE", "process")])),
+        ("nothing", with(&[("AWS_PROFILE", "nobody")])),
+    ];
+    for (case, env) in cases {
+        let e = Exporter::start_with(&config, &[], &env);
+        let m = e
+            .wait_for(case, Duration::from_secs(60), |m| {
+                m.get("pulse_source_up", &[("source", "chain")]).is_some()
+            })
+            .await;
+        let up = m.get("pulse_source_up", &[("source", "chain")]);
+        if case == "nothing" {
+            assert_eq!(up, Some(0.0), "{}", e.logs());
+            assert!(m.probe_failed_with("chain", "auth"));
+            assert!(
+                e.logs()
+                    .contains("set `access_key_id` and `secret_access_key`"),
+                "{}",
+                e.logs()
+            );
+        } else {
+            assert_eq!(up, Some(1.0), "{case}: {}", e.logs());
+        }
+    }
 }

@@ -56,6 +56,21 @@ pub async fn bytes(
     Ok(body)
 }
 
+/// The causes under an error, outermost first, each said once: reqwest's own words ("error
+/// sending request") say nothing of why, its sources do ("connection refused").
+pub fn causes(e: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    let mut causes: Vec<String> = Vec::new();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !causes.contains(&text) {
+            causes.push(text);
+        }
+        next = cause.source();
+    }
+    causes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

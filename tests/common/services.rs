@@ -213,26 +213,104 @@ pub static S3S_URL: EnvUrl = EnvUrl::new("PULSE_TEST_S3S_URL", "http://127.0.0.1
 pub const S3S_KEY: &str = "pulse-test-key";
 pub const S3S_SECRET: &str = "pulse-test-secret-0123456789";
 
-/// An S3 client for a local server, on the same rustls/ring HTTP client the exporter uses.
-pub async fn s3_client(endpoint: &str, key: &str, secret: &str) -> aws_sdk_s3::Client {
-    let https = aws_smithy_http_client::Builder::new()
-        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .build_https();
-    let conf = aws_sdk_s3::config::Builder::new()
-        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-        .http_client(https)
-        .region(aws_sdk_s3::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            key, secret, None, None, "test",
-        ))
-        .endpoint_url(endpoint)
-        .force_path_style(true)
-        .build();
-    let client = aws_sdk_s3::Client::from_conf(conf);
-    if let Err(e) = client.list_buckets().send().await {
-        panic!("an S3 server must run at {endpoint} (scripts/services up starts moto_server and s3s-fs): {e:?}");
+/// An S3 client for a local server: path-style requests signed with SigV4 (reqsign, as the
+/// exporter signs), for what a test puts in place and reads back.
+#[derive(Clone)]
+pub struct S3Admin {
+    http: reqwest::Client,
+    signer: reqsign_core::Signer<reqsign_aws_v4::Credential>,
+    endpoint: String,
+}
+
+impl S3Admin {
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<String, String> {
+        let url = format!("{}{path}", self.endpoint);
+        let (mut parts, ()) = http::Request::builder()
+            .method(method.clone())
+            .uri(&url)
+            .body(())
+            .unwrap()
+            .into_parts();
+        self.signer
+            .sign(&mut parts, None)
+            .await
+            .map_err(|e| e.to_string())?;
+        let resp = self
+            .http
+            .request(method, &url)
+            .headers(parts.headers)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| format!("{url}: {e:?}"))?;
+        let status = resp.status();
+        let text = resp.text().await.map_err(|e| e.to_string())?;
+        if status.is_success() {
+            Ok(text)
+        } else {
+            Err(format!("{url}: HTTP {status} {text}"))
+        }
+    }
+
+    /// Creates `bucket`.
+    pub async fn create_bucket(&self, bucket: &str) {
+        self.send(reqwest::Method::PUT, &format!("/{bucket}"), Vec::new())
+            .await
+            .unwrap();
+    }
+
+    /// Deletes `bucket`, which must be empty.
+    pub async fn delete_bucket(&self, bucket: &str) {
+        self.send(reqwest::Method::DELETE, &format!("/{bucket}"), Vec::new())
+            .await
+            .unwrap();
+    }
+
+    /// Writes `body` at `key` (a key of letters, digits and `/-_.`).
+    pub async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) {
+        self.send(reqwest::Method::PUT, &format!("/{bucket}/{key}"), body)
+            .await
+            .unwrap();
+    }
+
+    /// The keys under `prefix` (one page, up to 1,000).
+    pub async fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        let path = format!(
+            "/{bucket}?list-type=2&prefix={}",
+            prefix.replace('/', "%2F")
+        );
+        let xml = self
+            .send(reqwest::Method::GET, &path, Vec::new())
+            .await
+            .unwrap();
+        regex::Regex::new("<Key>([^<]*)</Key>")
+            .unwrap()
+            .captures_iter(&xml)
+            .map(|c| c[1].to_owned())
+            .collect()
+    }
+}
+
+/// An S3 client for a local S3 server at `endpoint`, checked to answer.
+pub async fn s3_client(endpoint: &str, key: &str, secret: &str) -> S3Admin {
+    let ctx = reqsign_core::Context::new();
+    let signer = reqsign_core::Signer::new(
+        ctx,
+        reqsign_aws_v4::StaticCredentialProvider::new(key, secret),
+        reqsign_aws_v4::RequestSigner::new("s3", "us-east-1"),
+    );
+    let client = S3Admin {
+        http: reqwest::Client::new(),
+        signer,
+        endpoint: endpoint.trim_end_matches('/').to_owned(),
+    };
+    if let Err(e) = client.send(reqwest::Method::GET, "/", Vec::new()).await {
+        panic!("an S3 server must run at {endpoint} (scripts/services up starts moto_server and s3s-fs): {e}");
     }
     client
 }
@@ -241,9 +319,6 @@ pub async fn s3_client(endpoint: &str, key: &str, secret: &str) -> aws_sdk_s3::C
 pub async fn moto_bucket(bucket: &str) {
     s3_client(&MOTO_URL, "test", "test")
         .await
-        .create_bucket()
-        .bucket(bucket)
-        .send()
-        .await
-        .unwrap();
+        .create_bucket(bucket)
+        .await;
 }

@@ -55,10 +55,9 @@ impl TestCa {
     }
 }
 
-/// A TLS front for a plain TCP service (the local RabbitMQ's AMQP port and management API):
-/// serves the CA's server certificate, requires a client certificate the CA signed unless
-/// started with [`TlsFront::start_server_only`], and forwards the decrypted bytes. Stops when
-/// dropped.
+/// A TLS front for a plain TCP service (the local RabbitMQ's AMQP port and management API,
+/// MongoDB, S3): serves the CA's server certificate, requires a client certificate the CA
+/// signed, and forwards the decrypted bytes. Stops when dropped.
 pub struct TlsFront {
     pub port: u16,
     task: tokio::task::JoinHandle<()>,
@@ -67,15 +66,6 @@ pub struct TlsFront {
 impl TlsFront {
     /// A front that asks every client for a certificate the CA signed (mutual TLS).
     pub async fn start(ca: &TestCa, target: &str) -> TlsFront {
-        Self::serve(ca, target, true).await
-    }
-
-    /// A front that only proves the server (the S3 client sends no certificate).
-    pub async fn start_server_only(ca: &TestCa, target: &str) -> TlsFront {
-        Self::serve(ca, target, false).await
-    }
-
-    async fn serve(ca: &TestCa, target: &str, client_auth: bool) -> TlsFront {
         use rustls::pki_types::pem::PemObject;
         use rustls::pki_types::{CertificateDer, PrivateKeyDer};
         let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
@@ -83,15 +73,12 @@ impl TlsFront {
         for c in CertificateDer::pem_file_iter(&ca.ca).unwrap() {
             roots.add(c.unwrap()).unwrap();
         }
-        let verifier = match client_auth {
-            true => rustls::server::WebPkiClientVerifier::builder_with_provider(
-                std::sync::Arc::new(roots),
-                provider.clone(),
-            )
-            .build()
-            .unwrap(),
-            false => rustls::server::WebPkiClientVerifier::no_client_auth(),
-        };
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            std::sync::Arc::new(roots),
+            provider.clone(),
+        )
+        .build()
+        .unwrap();
         let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&ca.server_cert)
             .unwrap()
             .map(Result::unwrap)

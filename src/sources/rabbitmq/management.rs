@@ -136,16 +136,7 @@ pub(super) fn classify_http(e: &reqwest::Error) -> RunError {
 /// reqwest's own words, and a hint where the URL names the AMQP port, which answers HTTP
 /// with a protocol header and closes.
 fn http_error_text(e: &reqwest::Error) -> String {
-    use std::error::Error as _;
-    let mut causes = Vec::new();
-    let mut next = e.source();
-    while let Some(cause) = next {
-        let text = cause.to_string();
-        if !causes.contains(&text) {
-            causes.push(text);
-        }
-        next = cause.source();
-    }
+    let causes = crate::sources::http_body::causes(e);
     let what = match e.url() {
         Some(url) => format!("{}{}", url.origin().ascii_serialization(), url.path()),
         None => "the management API".to_owned(),

@@ -34,32 +34,6 @@ pub struct RabbitmqSource {
     broker_metrics: Option<Arc<BrokerMetrics>>,
 }
 
-/// The management API's HTTP client: with `tls:`, trusting its CA alone and presenting its
-/// client certificate.
-fn management_client(
-    tls: Option<&crate::config_core::tls::TlsMaterial>,
-) -> Result<reqwest::Client, String> {
-    let mut b = reqwest::Client::builder()
-        .user_agent(concat!("pulse-exporter/", env!("CARGO_PKG_VERSION")));
-    if let Some(tls) = tls {
-        if let Some(ca) = &tls.ca {
-            b = b.tls_built_in_root_certs(false);
-            for cert in reqwest::Certificate::from_pem_bundle(ca)
-                .map_err(|e| format!("tls.ca_file: {e}"))?
-            {
-                b = b.add_root_certificate(cert);
-            }
-        }
-        if let Some((cert, key)) = &tls.identity {
-            let pem = [cert.as_slice(), b"\n", key.as_slice()].concat();
-            b = b.identity(
-                reqwest::Identity::from_pem(&pem).map_err(|e| format!("tls.key_file: {e}"))?,
-            );
-        }
-    }
-    b.build().map_err(|e| e.to_string())
-}
-
 /// The AMQP client's TLS settings: the CA and the client certificate and key, all PEM.
 fn amqp_tls(tls: &crate::config_core::tls::TlsMaterial) -> lapin::tcp::OwnedTLSConfig {
     lapin::tcp::OwnedTLSConfig {
@@ -90,8 +64,8 @@ impl Connect<RabbitmqConfig> for RabbitmqSource {
         // Built from `tls:` only for a management API, as an AMQP-only source's TLS files are
         // meant for lapin alone.
         let http = match &c.management_url {
-            Some(_) => management_client(tls.as_ref()),
-            None => management_client(None),
+            Some(_) => crate::clients::http::client(tls.as_ref()),
+            None => crate::clients::http::client(None),
         }
         .map_err(ConnectError::Client)?;
         let (username, password) = (

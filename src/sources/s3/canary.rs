@@ -3,14 +3,20 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_sdk_s3::primitives::ByteStream;
-
-use super::client::classify;
+use super::client::S3Client;
 use super::default_canary_prefix;
 use super::metrics::{CANARY_DURATION, CANARY_SUCCESS};
 use super::probes::Probes;
 use crate::series::run_error::{Reason, RunError};
 use crate::series::sample::Output;
+
+/// The canary's read-back answered other bytes than were written.
+fn differs() -> RunError {
+    RunError::new(
+        Reason::Decode,
+        "the canary object read back differs from what was written",
+    )
+}
 
 /// Whether `key` is a canary object of this source (`own` is `{prefix}{source}-`) written
 /// more than `sweep_after` before `now_nanos`. Another source whose name starts with this one's
@@ -22,7 +28,7 @@ fn stale_canary(key: &str, own: &str, now_nanos: u128, sweep_after: Duration) ->
 }
 
 impl Probes {
-    pub(super) async fn canary(&self, client: &aws_sdk_s3::Client) -> Result<Output, RunError> {
+    pub(super) async fn canary(&self, client: &S3Client) -> Result<Output, RunError> {
         let prefix = &self
             .config
             .canary
@@ -43,42 +49,16 @@ impl Probes {
         for step in ["put", "get", "delete"] {
             let started = std::time::Instant::now();
             let result = match step {
-                "put" => client
-                    .put_object()
-                    .bucket(bucket)
-                    .key(&key)
-                    .body(ByteStream::from(body.clone().into_bytes()))
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| classify(&e)),
-                "get" => match client.get_object().bucket(bucket).key(&key).send().await {
-                    Ok(obj) => match obj.body.collect().await {
-                        Ok(data) => {
-                            if data.into_bytes().as_ref() == body.as_bytes() {
-                                Ok(())
-                            } else {
-                                Err(RunError::new(
-                                    Reason::Decode,
-                                    "the canary object read back differs from what was written",
-                                ))
-                            }
-                        }
-                        Err(e) => Err(RunError::new(
-                            Reason::Connect,
-                            format!("reading the canary object: {e}"),
-                        )),
-                    },
-                    Err(e) => Err(classify(&e)),
+                "put" => client.put(&key, body.clone().into_bytes().into()).await,
+                // Read one byte past what was written: a longer object differs without being
+                // read whole.
+                "get" => match client.get(&key, body.len() + 1).await {
+                    Ok(data) if data == body.as_bytes() => Ok(()),
+                    Ok(_) => Err(differs()),
+                    Err(e) if e.reason() == Reason::TooLarge => Err(differs()),
+                    Err(e) => Err(e),
                 },
-                _ => client
-                    .delete_object()
-                    .bucket(bucket)
-                    .key(&key)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| classify(&e)),
+                _ => client.delete(&key).await,
             };
             let ok = result.is_ok();
             let labels = [self.source.as_str(), self.config.bucket.as_str(), step];
@@ -103,37 +83,24 @@ impl Probes {
     /// `sweep_after` before `now_nanos`: a run cancelled between PUT and DELETE leaves one.
     /// Best effort: one page of keys per run, and a failure (say, no ListBucket permission)
     /// never fails the canary.
-    async fn sweep(&self, client: &aws_sdk_s3::Client, own: &str, now_nanos: u128) {
-        let listed = client
-            .list_objects_v2()
-            .bucket(&self.config.bucket)
-            .prefix(own)
-            .max_keys(100)
-            .send()
-            .await;
-        let resp = match listed {
-            Ok(r) => r,
+    async fn sweep(&self, client: &S3Client, own: &str, now_nanos: u128) {
+        let page = match client.list(own, Some(100), None).await {
+            Ok(page) => page,
             Err(e) => {
-                tracing::debug!(source = %self.source, error = %classify(&e), "canary sweep: cannot list");
+                tracing::debug!(source = %self.source, error = %e, "canary sweep: cannot list");
                 return;
             }
         };
-        for key in resp.contents().iter().filter_map(|o| o.key()) {
+        for key in page.objects.iter().map(|o| o.key.as_str()) {
             if !stale_canary(key, own, now_nanos, self.sweep_after) {
                 continue;
             }
-            match client
-                .delete_object()
-                .bucket(&self.config.bucket)
-                .key(key)
-                .send()
-                .await
-            {
+            match client.delete(key).await {
                 Ok(_) => {
                     tracing::info!(source = %self.source, key, "canary object left by a cancelled run deleted")
                 }
                 Err(e) => {
-                    tracing::debug!(source = %self.source, key, error = %classify(&e), "canary sweep: cannot delete")
+                    tracing::debug!(source = %self.source, key, error = %e, "canary sweep: cannot delete")
                 }
             }
         }

@@ -1,4 +1,4 @@
-//! S3 source (aws-sdk-s3 with the default credential chain, or static keys): bucket
+//! S3 source (SigV4 with static keys or the AWS default credential chain): bucket
 //! reachability, an opt-in write canary (PUT, GET and compare, DELETE), and opt-in object
 //! statistics under prefixes. `endpoint` and `path_style` serve MinIO and other S3 servers.
 //!
@@ -9,9 +9,11 @@
 
 mod canary;
 mod client;
+mod credentials;
 mod metrics;
 mod prefixes;
 mod probes;
+mod xml;
 
 use serde::Deserialize;
 
@@ -31,22 +33,23 @@ use metrics::{CANARY_DURATION, CANARY_SUCCESS, PREFIX_BYTES, PREFIX_OBJECTS};
 pub struct S3Config {
     /// Bucket name.
     pub bucket: String,
-    /// Region (default: `us-east-1` with an `endpoint`; else the AWS default chain:
-    /// environment, profile, instance metadata).
+    /// Region requests are signed for (default: `AWS_REGION`, else `AWS_DEFAULT_REGION`,
+    /// else `us-east-1`; S3-compatible servers take any).
     pub region: Option<String>,
     /// Endpoint URL for S3-compatible servers, e.g. `http://minio:9000`.
     pub endpoint: Option<String>,
     /// Path-style addressing (`endpoint/bucket/key`), which most S3-compatible servers need
     /// (default: true when `endpoint` is set).
     pub path_style: Option<bool>,
-    /// Static access key id; without it the default AWS credential chain is used (environment,
-    /// profile, web identity, ECS and EC2 instance roles).
+    /// Static access key id; without it the default AWS credential chain is used
+    /// (environment, shared profile, cached SSO token, web identity, `credential_process`,
+    /// ECS and Pod Identity, EC2 instance metadata).
     pub access_key_id: Option<String>,
     /// Static secret access key (use `${env:…}` or `${file:…}`).
     pub secret_access_key: Option<String>,
     /// `ca_file`: the CA that signs an `https://` endpoint's certificate (a private CA in front
-    /// of MinIO or Ceph), trusted instead of the public roots. Client certificates are not
-    /// supported for S3: the AWS SDK's HTTP client sends none.
+    /// of MinIO or Ceph), trusted instead of the public roots; `cert_file` and `key_file`: the
+    /// client certificate presented to an endpoint that asks for one.
     pub tls: Option<crate::config_core::tls::TlsFiles>,
     /// Write canary: PUT, GET and compare, DELETE a small object under this prefix each run.
     pub canary: Option<CanaryConfig>,
@@ -240,12 +243,6 @@ impl Kind for S3 {
                 .is_some_and(|e| e.starts_with("https://"));
             let fix = "use an https:// `endpoint` (AWS's own endpoints use public CAs)";
             tls.validate(&format!("{p}.tls"), https, fix, errors);
-            if tls.cert_file.is_some() || tls.key_file.is_some() {
-                errors.push(ConfigError::new(
-                    format!("{p}.tls.cert_file"),
-                    "client certificates are not supported for S3 (the AWS SDK's HTTP client sends none): keep `ca_file` only",
-                ));
-            }
         }
         if let Some(canary) = &c.canary {
             if canary.prefix.is_empty() {
@@ -281,17 +278,8 @@ impl Kind for S3 {
     fn tls_endpoints(c: &S3Config) -> Endpoints {
         let endpoint = match &c.endpoint {
             Some(e) => e.clone(),
-            // AWS itself: the region named, else the one the default chain would find in the
-            // environment (a profile's or the instance's region is not looked up for this).
-            None => {
-                let region = c
-                    .region
-                    .clone()
-                    .or_else(|| std::env::var("AWS_REGION").ok())
-                    .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
-                    .unwrap_or_else(|| "us-east-1".to_owned());
-                format!("https://s3.{region}.amazonaws.com")
-            }
+            // AWS itself, in the region requests are signed for.
+            None => format!("https://s3.{}.amazonaws.com", credentials::region(c)),
         };
         let Some(mut at) = TlsEndpoint::of_url(&endpoint, &["https"], 443) else {
             return Endpoints::None;
@@ -308,6 +296,21 @@ impl Kind for S3 {
 #[cfg(test)]
 mod tests {
     use crate::config::{assert_reports, errors_of};
+
+    /// A source with a bucket and nothing else set.
+    pub(super) fn minimal() -> super::S3Config {
+        super::S3Config {
+            bucket: "media".to_owned(),
+            region: None,
+            endpoint: None,
+            path_style: None,
+            access_key_id: None,
+            secret_access_key: None,
+            tls: None,
+            canary: None,
+            prefixes: Vec::new(),
+        }
+    }
 
     #[test]
     fn bad_fields_are_named_with_their_fix() {
@@ -337,17 +340,17 @@ sources:
     }
 
     #[test]
-    fn tls_needs_an_https_endpoint_and_takes_no_client_certificate() {
+    fn tls_needs_an_https_endpoint_and_its_files() {
         assert_reports(
             r#"
 sources:
   - { name: a, kind: s3, bucket: b, endpoint: "http://minio:9000", tls: { ca_file: /nonexistent/ca.pem } }
-  - { name: c, kind: s3, bucket: b, endpoint: "https://minio:9000", tls: { cert_file: /c.pem, key_file: /k.pem } }
+  - { name: c, kind: s3, bucket: b, endpoint: "https://minio:9000", tls: { cert_file: /nonexistent/c.pem, key_file: /nonexistent/k.pem } }
 "#,
             &[
                 "sources[0].tls: applies to TLS connections: use an https:// `endpoint`",
                 "sources[0].tls.ca_file: /nonexistent/ca.pem",
-                "sources[1].tls.cert_file: client certificates are not supported for S3",
+                "sources[1].tls.cert_file: /nonexistent/c.pem",
             ],
         );
     }

@@ -1,7 +1,7 @@
 //! Object statistics under a prefix: `ListObjectsV2` paged up to `max_pages`, so a huge
 //! bucket never makes a run unbounded, saying when the listing was cut short.
 
-use super::client::classify;
+use super::client::S3Client;
 use super::metrics::{PREFIX_BYTES, PREFIX_NEWEST, PREFIX_OBJECTS, PREFIX_TRUNCATED};
 use super::probes::Probes;
 use crate::series::run_error::RunError;
@@ -10,30 +10,23 @@ use crate::series::sample::Output;
 impl Probes {
     pub(super) async fn prefix_stats(
         &self,
-        client: &aws_sdk_s3::Client,
+        client: &S3Client,
         index: usize,
     ) -> Result<Output, RunError> {
         let pc = &self.config.prefixes[index];
         let (mut count, mut bytes, mut newest, mut truncated) = (0u64, 0i64, None::<i64>, false);
         let mut token: Option<String> = None;
         for page in 0..pc.max_pages {
-            let resp = client
-                .list_objects_v2()
-                .bucket(&self.config.bucket)
-                .prefix(&pc.prefix)
-                .set_continuation_token(token.clone())
-                .send()
-                .await
-                .map_err(|e| classify(&e))?;
-            for obj in resp.contents() {
+            let listed = client.list(&pc.prefix, None, token.as_deref()).await?;
+            for obj in &listed.objects {
                 count += 1;
-                bytes += obj.size().unwrap_or(0);
-                if let Some(t) = obj.last_modified() {
-                    newest = Some(newest.map_or(t.secs(), |n| n.max(t.secs())));
+                bytes += obj.size;
+                if let Some(t) = obj.last_modified {
+                    newest = Some(newest.map_or(t, |n| n.max(t)));
                 }
             }
-            token = resp.next_continuation_token().map(str::to_owned);
-            if token.is_none() || !resp.is_truncated().unwrap_or(false) {
+            token = listed.next;
+            if token.is_none() {
                 break;
             }
             if page + 1 == pc.max_pages {

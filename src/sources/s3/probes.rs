@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
-use super::client::{build_client, classify, S3Source};
+use super::client::{build_client, S3Client, S3Source};
 use super::{S3Check, S3Config};
 use crate::config_core::{CheckConfig, CheckPlan};
 use crate::series::run_error::{Reason, RunError};
@@ -42,7 +42,7 @@ impl Source<S3Check> for S3Source {
 pub(super) struct Probes {
     pub(super) source: String,
     pub(super) config: S3Config,
-    pub(super) client: Arc<OnceCell<aws_sdk_s3::Client>>,
+    pub(super) client: Arc<OnceCell<S3Client>>,
     pub(super) which: Option<S3Check>,
     /// Canary objects of this source older than this are leftovers of cancelled runs.
     pub(super) sweep_after: Duration,
@@ -55,17 +55,12 @@ impl Runnable for Probes {
             // probe until it is back, without caching a client that cannot connect.
             let client = self
                 .client
-                .get_or_try_init(|| build_client(&self.config))
+                .get_or_try_init(|| async { build_client(&self.config) })
                 .await
                 .map_err(|why| RunError::new(Reason::Connect, why))?;
             match &self.which {
                 None => {
-                    client
-                        .head_bucket()
-                        .bucket(&self.config.bucket)
-                        .send()
-                        .await
-                        .map_err(|e| classify(&e))?;
+                    client.head_bucket().await?;
                     Ok(Output::default())
                 }
                 Some(S3Check::Canary) => self.canary(client).await,
