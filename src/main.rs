@@ -14,6 +14,13 @@
 use std::process::ExitCode;
 
 mod cli;
+// The demo writes into every kind of service the examples read.
+#[cfg(all(
+    feature = "postgres",
+    feature = "redis",
+    feature = "rabbitmq",
+    feature = "mongodb"
+))]
 mod demo;
 
 use clap::Parser;
@@ -32,6 +39,12 @@ fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| tracing::error!(event = "panic", "{info}")));
     let outcome =
         match &cli.command {
+            #[cfg(all(
+                feature = "postgres",
+                feature = "redis",
+                feature = "rabbitmq",
+                feature = "mongodb"
+            ))]
             Some(Command::Demo(args)) => Ok(cli::demo_command((**args).clone())),
             Some(Command::ConfigSchema(out)) => Ok(cli::generate::config_schema(out)),
             Some(Command::Run(args)) => Ok(cli::run::run_command(args)),

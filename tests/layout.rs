@@ -284,6 +284,43 @@ fn what_a_new_kind_touches_is_what_the_guide_says() {
     }
 }
 
+/// Each kind is a cargo feature of its name, on by default, and the registry's table of every
+/// kind (what a build without one names in its error) is that list: a kind added without its
+/// feature, or a feature without its kind, fails here.
+#[test]
+fn every_kind_is_a_default_feature_of_its_name() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let manifest = std::fs::read_to_string(repo.join("Cargo.toml")).unwrap();
+    let default = manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("default = ["))
+        .expect("Cargo.toml has a [features] default list");
+    let mut defaults: Vec<&str> = default
+        .trim_end_matches(']')
+        .split(',')
+        .map(|f| f.trim().trim_matches('"'))
+        .collect();
+    defaults.sort_unstable();
+    let all = pulse_exporter::sources::registry::ALL_KINDS;
+    assert_eq!(defaults, all, "Cargo.toml's default features are the kinds");
+    let built: Vec<&str> = pulse_exporter::sources::registry::KINDS
+        .iter()
+        .map(|k| k.name)
+        .collect();
+    assert_eq!(built, all, "the default build has every kind");
+    for kind in all {
+        assert!(
+            manifest.contains(&format!("\n{kind} = [")),
+            "Cargo.toml has no feature {kind}"
+        );
+        let module = std::fs::read_to_string(repo.join("src/sources/mod.rs")).unwrap();
+        assert!(
+            module.contains(&format!("#[cfg(feature = \"{kind}\")]\npub mod {kind};")),
+            "src/sources/mod.rs builds `{kind}` under its feature"
+        );
+    }
+}
+
 /// Each row of the table of test file to services in docs/development.md: the files named in
 /// backticks in its first column, the services in backticks in its second (`all` or `none`
 /// when it names none).

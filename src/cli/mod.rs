@@ -153,6 +153,13 @@ pub enum Command {
     /// Run every check once, print a table of outcomes, and exit (1 if any failed).
     Probe(ShardedConfigArgs),
     /// Generate demo platform data in the local services (docs/demo.md); no config needed.
+    /// In builds with the Postgres, Redis, RabbitMQ and MongoDB kinds.
+    #[cfg(all(
+        feature = "postgres",
+        feature = "redis",
+        feature = "rabbitmq",
+        feature = "mongodb"
+    ))]
     Demo(Box<crate::demo::DemoArgs>),
     /// Write a Grafana dashboard for the config's sources and checks (JSON): a health row,
     /// then a panel per check.
@@ -357,6 +364,12 @@ pub struct DashboardArgs {
 }
 
 /// `demo`: the analytics demo until it is stopped.
+#[cfg(all(
+    feature = "postgres",
+    feature = "redis",
+    feature = "rabbitmq",
+    feature = "mongodb"
+))]
 pub(crate) fn demo_command(args: crate::demo::DemoArgs) -> ExitCode {
     match async_runtime() {
         Ok(rt) => match rt.block_on(crate::demo::run(args)) {

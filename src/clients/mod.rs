@@ -5,6 +5,8 @@
 //! the kinds that speak HTTP ([`http`]).
 
 pub mod http;
+#[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "redis")]
 pub mod redis;
 pub mod urls;

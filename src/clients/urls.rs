@@ -2,12 +2,25 @@
 //! alike for a source and for the job store, so that `check` refuses what the exporter would
 //! refuse at start. The messages say what a usable URL looks like; secrets are scrubbed.
 
-use std::str::FromStr;
-
 /// How a Redis URL speaks TLS: the fix a `tls:` field beside a plain `redis://` URL is told.
 pub const REDIS_TLS_FIX: &str = "use a rediss:// URL";
 
+/// Why a URL of `kind` cannot be used by a build without that kind's client.
+pub fn not_built(kind: &str) -> String {
+    format!(
+        "this build of pulse-exporter has no {kind} client: build it with `--features {kind}`, \
+         or with the default features"
+    )
+}
+
 /// Why `url` is no Redis URL the client can use, if it is not.
+#[cfg(not(feature = "redis"))]
+pub fn redis(_url: &str) -> Result<(), String> {
+    Err(not_built("redis"))
+}
+
+/// Why `url` is no Redis URL the client can use, if it is not.
+#[cfg(feature = "redis")]
 pub fn redis(url: &str) -> Result<(), String> {
     if url.contains("#insecure") {
         return Err(
@@ -24,7 +37,15 @@ pub fn redis(url: &str) -> Result<(), String> {
 }
 
 /// Why `url` is no Postgres URL the client can use, if it is not.
+#[cfg(not(feature = "postgres"))]
+pub fn postgres(_url: &str) -> Result<(), String> {
+    Err(not_built("postgres"))
+}
+
+/// Why `url` is no Postgres URL the client can use, if it is not.
+#[cfg(feature = "postgres")]
 pub fn postgres(url: &str) -> Result<(), String> {
+    use std::str::FromStr;
     // The driver parses any scheme; another database's URL would only fail at connect time.
     let scheme_ok = ["postgres://", "postgresql://"].iter().any(|s| {
         url.get(..s.len())
@@ -44,7 +65,7 @@ pub fn postgres(url: &str) -> Result<(), String> {
     })
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "redis", feature = "postgres"))]
 mod tests {
     use super::*;
 

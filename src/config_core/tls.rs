@@ -36,6 +36,7 @@ pub struct TlsMaterial {
 impl TlsMaterial {
     /// The material as the redis crate takes it (`Client::build_with_tls`): a Redis source
     /// and a Redis job store trust and identify themselves the same way.
+    #[cfg(feature = "redis")]
     pub fn into_redis(self) -> redis::TlsCertificates {
         redis::TlsCertificates {
             client_tls: self

@@ -4,7 +4,8 @@
 //! A kind is one module (or folder) owning its connection settings, its check type, their
 //! parsing and validation, its connection and its probes. A source only knows how to talk to
 //! its system; timing, timeouts and outcomes belong to the scheduler. Adding a kind means one
-//! new module here and one line in [`registry::KINDS`].
+//! new module here, one line in [`registry::KINDS`] and a cargo feature of its name, on by
+//! default, that the module and the line are built under.
 //!
 //! Beside the kinds live the parts several of them share, and only they use: [`rows`] (the row
 //! shape of query-style checks, and rows into samples), [`heartbeat`] (worker heartbeats: up
@@ -19,14 +20,21 @@ pub mod connect;
 pub mod declare;
 pub mod heartbeat;
 pub mod http_body;
+#[cfg(feature = "logfile")]
 pub mod logfile;
+#[cfg(feature = "mongodb")]
 pub mod mongodb;
+#[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "rabbitmq")]
 pub mod rabbitmq;
+#[cfg(feature = "redis")]
 pub mod redis;
 pub mod registry;
 pub mod rows;
+#[cfg(feature = "s3")]
 pub mod s3;
+#[cfg(feature = "stripe")]
 pub mod stripe;
 pub mod window;
 

@@ -11,20 +11,32 @@ use std::time::Duration;
 
 use serde_yaml::Value;
 
-use super::{logfile, mongodb, postgres, rabbitmq, redis, s3, stripe};
 use super::{Connect, Kind, Parsed, Runnable, Source};
 use crate::config_core::{AnyCheck, CheckPlan, ConfigError};
 use crate::series::metric::Metric;
 
-/// Every source kind, by the name written in `kind:`.
+/// Every source kind this build has, by the name written in `kind:`.
 pub const KINDS: &[Entry] = &[
-    entry::<logfile::Logfile>(),
-    entry::<mongodb::Mongodb>(),
-    entry::<postgres::Postgres>(),
-    entry::<rabbitmq::Rabbitmq>(),
-    entry::<redis::Redis>(),
-    entry::<s3::S3>(),
-    entry::<stripe::Stripe>(),
+    #[cfg(feature = "logfile")]
+    entry::<super::logfile::Logfile>(),
+    #[cfg(feature = "mongodb")]
+    entry::<super::mongodb::Mongodb>(),
+    #[cfg(feature = "postgres")]
+    entry::<super::postgres::Postgres>(),
+    #[cfg(feature = "rabbitmq")]
+    entry::<super::rabbitmq::Rabbitmq>(),
+    #[cfg(feature = "redis")]
+    entry::<super::redis::Redis>(),
+    #[cfg(feature = "s3")]
+    entry::<super::s3::S3>(),
+    #[cfg(feature = "stripe")]
+    entry::<super::stripe::Stripe>(),
+];
+
+/// Every kind pulse-exporter has, whether or not this build has it: each is a cargo feature
+/// of the same name, and a config naming one this build lacks is told which to build with.
+pub const ALL_KINDS: &[&str] = &[
+    "logfile", "mongodb", "postgres", "rabbitmq", "redis", "s3", "stripe",
 ];
 
 /// Parses the kind-specific part of a source into a kind-erased [`ParsedSource`].
@@ -88,6 +100,14 @@ pub fn parse_kind(
 ) -> Option<Arc<dyn ParsedSource>> {
     match KINDS.iter().find(|e| e.name == kind) {
         Some(e) => (e.parse)(rest, path, errors),
+        None if ALL_KINDS.contains(&kind) => {
+            let present: Vec<&str> = KINDS.iter().map(|e| e.name).collect();
+            errors.push(ConfigError::new(
+                format!("{path}.kind"),
+                not_built(kind, &present),
+            ));
+            None
+        }
         None => {
             let names: Vec<&str> = KINDS.iter().map(|e| e.name).collect();
             errors.push(ConfigError::new(
@@ -246,9 +266,46 @@ impl<K: Kind> ParsedSource for Parsed<K> {
     }
 }
 
+/// Why a kind pulse-exporter has cannot be used by this build (which has `present`).
+fn not_built(kind: &str, present: &[&str]) -> String {
+    let has = match present {
+        [] => "no source kinds".to_owned(),
+        _ => present.join(", "),
+    };
+    format!(
+        "this build of pulse-exporter has no {kind:?} sources (it has {has}): build it with \
+         `--features {kind}` beside the kinds it has, or with the default features, which have \
+         every kind"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kind_left_out_of_the_build_names_the_feature_to_build_with() {
+        assert_eq!(
+            not_built("mongodb", &["postgres", "redis"]),
+            "this build of pulse-exporter has no \"mongodb\" sources (it has postgres, redis): \
+             build it with `--features mongodb` beside the kinds it has, or with the default \
+             features, which have every kind"
+        );
+        assert!(not_built("s3", &[]).contains("(it has no source kinds)"));
+        // The default build has every kind, and the table of all kinds names each once.
+        if cfg!(all(
+            feature = "logfile",
+            feature = "mongodb",
+            feature = "postgres",
+            feature = "rabbitmq",
+            feature = "redis",
+            feature = "s3",
+            feature = "stripe"
+        )) {
+            let names: Vec<&str> = KINDS.iter().map(|e| e.name).collect();
+            assert_eq!(names, ALL_KINDS);
+        }
+    }
 
     #[test]
     fn every_kind_is_listed_once_in_order() {

@@ -9,7 +9,9 @@
 //! read.
 
 mod memory;
+#[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "redis")]
 mod redis;
 
 use std::collections::BTreeMap;
@@ -19,10 +21,13 @@ use std::time::Duration;
 use crate::jobs::config::{StoreKind, StoreSettings};
 use crate::jobs::state::JobState;
 
+// Shared by the Redis and Postgres stores, which a build may leave out.
 /// Most states one read of the store takes: the declared jobs' cap plus every key's.
+#[cfg_attr(not(any(feature = "redis", feature = "postgres")), allow(dead_code))]
 const MAX_LOADED: usize = 100_000;
 
 /// Largest state read back from the store; a bigger value is not one this exporter wrote.
+#[cfg_attr(not(any(feature = "redis", feature = "postgres")), allow(dead_code))]
 const MAX_STATE_BYTES: usize = 64 * 1024;
 
 /// A job store.
@@ -31,8 +36,10 @@ pub enum Store {
     Memory(memory::MemoryStore),
     /// A Redis: one string of JSON per job, and a set naming them. Boxed, as it is far larger
     /// than the other stores.
+    #[cfg(feature = "redis")]
     Redis(Box<redis::RedisStore>),
     /// A Postgres table of (name, state).
+    #[cfg(feature = "postgres")]
     Postgres(postgres::PostgresStore),
 }
 
@@ -62,6 +69,7 @@ impl OpenError {
 
     /// A TLS file error of [`crate::config_core::tls::TlsFiles::load`] (a file changed since the
     /// config loaded), under `tls.`.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     fn tls((field, message): (&'static str, String)) -> OpenError {
         OpenError {
             field: format!("tls.{field}"),
@@ -127,11 +135,28 @@ impl Store {
     pub fn open(settings: &StoreSettings) -> Result<Store, OpenError> {
         Ok(match &settings.kind {
             StoreKind::Memory => Store::Memory(memory::MemoryStore::default()),
+            #[cfg(feature = "redis")]
             StoreKind::Redis { url, prefix, tls } => Store::Redis(Box::new(
                 redis::RedisStore::open(url, prefix, tls.as_ref())?,
             )),
+            #[cfg(feature = "postgres")]
             StoreKind::Postgres { url, table } => {
                 Store::Postgres(postgres::PostgresStore::open(url, table, settings.timeout)?)
+            }
+            // The config refuses these at load (`clients::urls`); a build is never asked.
+            #[cfg(not(feature = "redis"))]
+            StoreKind::Redis { .. } => {
+                return Err(OpenError::new(
+                    "redis",
+                    crate::clients::urls::not_built("redis"),
+                ))
+            }
+            #[cfg(not(feature = "postgres"))]
+            StoreKind::Postgres { .. } => {
+                return Err(OpenError::new(
+                    "postgres",
+                    crate::clients::urls::not_built("postgres"),
+                ))
             }
         })
     }
@@ -157,7 +182,9 @@ impl Store {
     pub fn describe(&self) -> &'static str {
         match self {
             Store::Memory(_) => "memory",
+            #[cfg(feature = "redis")]
             Store::Redis(_) => "redis",
+            #[cfg(feature = "postgres")]
             Store::Postgres(_) => "postgres",
         }
     }
@@ -180,7 +207,9 @@ impl Store {
     ) -> Result<Option<(JobState, R)>, StoreError> {
         match self {
             Store::Memory(s) => Ok(s.update(name, now, cap, step)),
+            #[cfg(feature = "redis")]
             Store::Redis(s) => s.update(name, now, cap, step).await,
+            #[cfg(feature = "postgres")]
             Store::Postgres(s) => s.update(name, now, cap, step).await,
         }
     }
@@ -190,7 +219,9 @@ impl Store {
     pub async fn load(&self) -> Result<BTreeMap<String, JobState>, StoreError> {
         match self {
             Store::Memory(s) => Ok(s.load()),
+            #[cfg(feature = "redis")]
             Store::Redis(s) => s.load().await,
+            #[cfg(feature = "postgres")]
             Store::Postgres(s) => s.load().await,
         }
     }
@@ -216,7 +247,9 @@ impl Store {
                 s.put_missing(states);
                 Ok(())
             }
+            #[cfg(feature = "redis")]
             Store::Redis(s) => s.put_missing(states).await,
+            #[cfg(feature = "postgres")]
             Store::Postgres(s) => s.put_missing(states).await,
         }
     }
@@ -228,7 +261,9 @@ impl Store {
                 s.forget(name);
                 Ok(())
             }
+            #[cfg(feature = "redis")]
             Store::Redis(s) => s.forget(name).await,
+            #[cfg(feature = "postgres")]
             Store::Postgres(s) => s.forget(name).await,
         }
     }
@@ -236,6 +271,7 @@ impl Store {
 
 /// A stored state; `None` for none, or for one that does not read (logged: the job's next
 /// ping rewrites it).
+#[cfg_attr(not(any(feature = "redis", feature = "postgres")), allow(dead_code))]
 fn decode(text: Option<&str>, name: &str) -> Option<JobState> {
     let text = text?;
     if text.len() > MAX_STATE_BYTES {
