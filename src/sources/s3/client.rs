@@ -279,6 +279,19 @@ mod tests {
             url(config(None, Some(true))),
             "https://s3.eu-west-1.amazonaws.com/media"
         );
+        // A dotted name would be a host no wildcard certificate covers: by path, unless told.
+        let dotted = |path_style| S3Config {
+            bucket: "logs.example.com".to_owned(),
+            ..config(None, path_style)
+        };
+        assert_eq!(
+            url(dotted(None)),
+            "https://s3.eu-west-1.amazonaws.com/logs.example.com"
+        );
+        assert_eq!(
+            url(dotted(Some(false))),
+            "https://logs.example.com.s3.eu-west-1.amazonaws.com"
+        );
     }
 
     #[test]

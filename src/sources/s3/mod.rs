@@ -39,7 +39,8 @@ pub struct S3Config {
     /// Endpoint URL for S3-compatible servers, e.g. `http://minio:9000`.
     pub endpoint: Option<String>,
     /// Path-style addressing (`endpoint/bucket/key`), which most S3-compatible servers need
-    /// (default: true when `endpoint` is set).
+    /// (default: true when `endpoint` is set, or when the bucket's name has a dot, which
+    /// AWS's wildcard certificates do not cover as a host name).
     pub path_style: Option<bool>,
     /// Static access key id; without it the default AWS credential chain is used
     /// (environment, shared profile, cached SSO token, web identity, `credential_process`,
@@ -60,9 +61,11 @@ pub struct S3Config {
 
 impl S3Config {
     /// Whether requests address the bucket by path (`endpoint/bucket/key`) rather than by
-    /// its own host name: `path_style`, by default on with an `endpoint`.
+    /// its own host name: `path_style`, by default on with an `endpoint` or a dotted bucket
+    /// name (`logs.example.com.s3.amazonaws.com` matches no `*.s3.amazonaws.com` certificate).
     pub fn uses_path_style(&self) -> bool {
-        self.path_style.unwrap_or(self.endpoint.is_some())
+        self.path_style
+            .unwrap_or(self.endpoint.is_some() || self.bucket.contains('.'))
     }
 }
 
