@@ -116,56 +116,63 @@ pub async fn serve_with(
     let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let per_address = Arc::new(PerAddress::new(limits.max_connections_per_address));
-    match &web.tls_server_config {
-        Some(tls) => {
-            let config = tls.server_config().map_err(std::io::Error::other)?;
-            store.set_web_certificate(tls.certificate_expiry());
-            let rustls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(config));
-            let _watch = webwatch::spawn(
-                &web,
-                Targets {
-                    auth,
-                    tls: Some(rustls.clone()),
-                    store: store.clone(),
-                },
-            )
-            .map(AbortOnDrop);
-            let mut server = axum_server::from_tcp_rustls(listener, rustls)
-                .handle(handle)
-                .map(|tls| ConnectionLimit::new(tls, permits, &limits, per_address));
-            harden(server.http_builder(), &limits);
-            server.serve(service).await
-        }
-        None => {
-            let _watch = webwatch::spawn(
-                &web,
-                Targets {
-                    auth,
-                    tls: None,
-                    store,
-                },
-            )
-            .map(AbortOnDrop);
-            let mut server =
-                axum_server::from_tcp(listener)
+    // The accept loop is a task of the runtime's workers rather than part of the caller's
+    // `block_on` (main's thread): a connection is then served by the worker that accepted
+    // it, instead of each one waking the main thread and a worker in turn (a quarter less
+    // CPU per scrape, half the context switches). Dropping this future still stops it.
+    let mut serving = AbortOnDrop(tokio::spawn(async move {
+        match &web.tls_server_config {
+            Some(tls) => {
+                let config = tls.server_config().map_err(std::io::Error::other)?;
+                store.set_web_certificate(tls.certificate_expiry());
+                let rustls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(config));
+                let _watch = webwatch::spawn(
+                    &web,
+                    Targets {
+                        auth,
+                        tls: Some(rustls.clone()),
+                        store: store.clone(),
+                    },
+                )
+                .map(AbortOnDrop);
+                let mut server = axum_server::from_tcp_rustls(listener, rustls)
                     .handle(handle)
-                    .acceptor(ConnectionLimit::new(
-                        axum_server::accept::DefaultAcceptor,
-                        permits,
-                        &limits,
-                        per_address,
-                    ));
-            harden(server.http_builder(), &limits);
-            server.serve(service).await
+                    .map(|tls| ConnectionLimit::new(tls, permits, &limits, per_address));
+                harden(server.http_builder(), &limits);
+                server.serve(service).await
+            }
+            None => {
+                let _watch = webwatch::spawn(
+                    &web,
+                    Targets {
+                        auth,
+                        tls: None,
+                        store,
+                    },
+                )
+                .map(AbortOnDrop);
+                let mut server =
+                    axum_server::from_tcp(listener)
+                        .handle(handle)
+                        .acceptor(ConnectionLimit::new(
+                            axum_server::accept::DefaultAcceptor,
+                            permits,
+                            &limits,
+                            per_address,
+                        ));
+                harden(server.http_builder(), &limits);
+                server.serve(service).await
+            }
         }
-    }
+    }));
+    (&mut serving.0).await.map_err(std::io::Error::other)?
 }
 
 /// Aborts a background task when dropped: the web config watcher when the server stops,
-/// and the config watcher of `main`.
-pub struct AbortOnDrop(pub tokio::task::JoinHandle<()>);
+/// the accept loop when its caller is dropped, and the config watcher of `main`.
+pub struct AbortOnDrop<T = ()>(pub tokio::task::JoinHandle<T>);
 
-impl Drop for AbortOnDrop {
+impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
     }
