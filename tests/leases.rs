@@ -135,21 +135,8 @@ async fn fifty_targets_from_sd_run_once_across_two_prometheus_shards_and_two_rep
     let mut redis_targets = Vec::new();
     let mut _redis = Vec::new();
     for i in 0..5 {
-        let port = free_port();
-        _redis.push(spawn(
-            "redis-server",
-            &[
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            &dir.path().join(format!("redis-{i}.log")),
-        ));
+        let (server, port) = own_redis_server(&dir.path().join(format!("redis-{i}.log")));
+        _redis.push(server);
         // Two targets per server: its db 0 and db 1 (a target's /NAME is the URL's path).
         redis_targets.push(format!("127.0.0.1:{port}"));
         redis_targets.push(format!("127.0.0.1:{port}/1"));

@@ -42,6 +42,51 @@ impl Proc {
     }
 }
 
+/// A plain `redis-server` of this test on a port of its own, and the port, once it answers:
+/// a port `free_port` found free may be taken by another test's process before the server
+/// binds it, and then a test would talk to that process. The server that answers is checked
+/// to be this one (its `process_id`); a lost race is tried again on another port.
+pub fn own_redis_server(log: &Path) -> (Proc, u16) {
+    for _ in 0..5 {
+        let port = super::free_port();
+        let mut server = spawn(
+            "redis-server",
+            &[
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            log,
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = server.0.try_wait() {
+                break; // it could not bind: another port
+            }
+            let info: Option<String> = redis::Client::open(format!("redis://127.0.0.1:{port}"))
+                .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(1)))
+                .and_then(|mut c| redis::cmd("INFO").arg("server").query(&mut c))
+                .ok();
+            if let Some(info) = info {
+                if info.contains(&format!("process_id:{}\r", server.0.id())) {
+                    return (server, port);
+                }
+                break; // another process answers on this port
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    panic!(
+        "no redis-server of this test would start on a free port (log: {})",
+        log.display()
+    );
+}
+
 /// Starts `cmd` with its stderr in `log`, killed when the returned guard drops.
 pub fn spawn(cmd: &str, args: &[&str], log: &Path) -> Proc {
     let log = std::fs::File::create(log).unwrap();
