@@ -42,6 +42,9 @@ impl Proc {
     }
 }
 
+/// The arguments of a test's own `redis-server`: on the loopback, persisting nothing.
+pub const EPHEMERAL_REDIS: &[&str] = &["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"];
+
 /// A plain `redis-server` of this test on a port of its own, and the port, once it answers:
 /// a port `free_port` found free may be taken by another test's process before the server
 /// binds it, and then a test would talk to that process. The server that answers is checked
@@ -49,20 +52,9 @@ impl Proc {
 pub fn own_redis_server(log: &Path) -> (Proc, u16) {
     for _ in 0..5 {
         let port = super::free_port();
-        let mut server = spawn(
-            "redis-server",
-            &[
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            log,
-        );
+        let port_arg = port.to_string();
+        let args = [&["--port", port_arg.as_str()][..], EPHEMERAL_REDIS].concat();
+        let mut server = spawn("redis-server", &args, log);
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = server.0.try_wait() {

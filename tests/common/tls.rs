@@ -173,32 +173,28 @@ impl TestCa {
     pub fn redis_server(&self, dir: &Path) -> (super::prometheus::Proc, u16) {
         let port = super::free_port();
         let path = |p: &Path| p.display().to_string();
-        let server = super::prometheus::spawn(
-            "redis-server",
-            &[
-                "--port",
-                "0",
-                "--tls-port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--tls-cert-file",
-                &path(&self.server_cert),
-                "--tls-key-file",
-                &path(&self.server_key),
-                "--tls-ca-cert-file",
-                &path(&self.ca),
-                "--tls-auth-clients",
-                "yes",
-                "--dir",
-                &path(dir),
-            ],
-            &dir.join("redis.log"),
+        let tls_port = port.to_string();
+        let ports = ["--port", "0", "--tls-port", tls_port.as_str()];
+        let (cert, key, ca, dir_arg) = (
+            path(&self.server_cert),
+            path(&self.server_key),
+            path(&self.ca),
+            path(dir),
         );
+        let files = [
+            "--tls-cert-file",
+            cert.as_str(),
+            "--tls-key-file",
+            key.as_str(),
+            "--tls-ca-cert-file",
+            ca.as_str(),
+            "--tls-auth-clients",
+            "yes",
+            "--dir",
+            dir_arg.as_str(),
+        ];
+        let args = [&ports[..], super::prometheus::EPHEMERAL_REDIS, &files[..]].concat();
+        let server = super::prometheus::spawn("redis-server", &args, &dir.join("redis.log"));
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
