@@ -39,14 +39,10 @@ pub async fn bytes(
     }
     let mut body = Vec::new();
     loop {
-        let chunk = resp.chunk().await.map_err(|e| {
-            let reason = if e.is_timeout() {
-                Reason::Timeout
-            } else {
-                Reason::Connect
-            };
-            RunError::new(reason, format!("{what}: {e}"))
-        })?;
+        let chunk = resp
+            .chunk()
+            .await
+            .map_err(|e| RunError::new(transport_reason(&e), format!("{what}: {e}")))?;
         let Some(chunk) = chunk else { break };
         if body.len() + chunk.len() > limit {
             return Err(too_large());
@@ -54,6 +50,16 @@ pub async fn bytes(
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// The reason of a request or body that did not get through: `timeout` when reqwest's own
+/// timer ended it, `connect` for everything else on the way (refused, reset, TLS).
+pub fn transport_reason(e: &reqwest::Error) -> Reason {
+    if e.is_timeout() {
+        Reason::Timeout
+    } else {
+        Reason::Connect
+    }
 }
 
 /// The causes under an error, outermost first, each said once: reqwest's own words ("error
@@ -77,6 +83,38 @@ mod tests {
 
     fn response(body: &'static str) -> reqwest::Response {
         reqwest::Response::from(axum::http::Response::new(body))
+    }
+
+    #[test]
+    fn causes_are_listed_outermost_first_each_once() {
+        #[derive(Debug)]
+        struct Layer(&'static str, Option<Box<Layer>>);
+        impl std::fmt::Display for Layer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.0)
+            }
+        }
+        impl std::error::Error for Layer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                self.1.as_deref().map(|l| l as _)
+            }
+        }
+        let chain = Layer(
+            "error sending request",
+            Some(Box::new(Layer(
+                "client error (Connect)",
+                Some(Box::new(Layer(
+                    "client error (Connect)",
+                    Some(Box::new(Layer("Connection refused", None))),
+                ))),
+            ))),
+        );
+        assert_eq!(
+            causes(&chain),
+            ["client error (Connect)", "Connection refused"],
+            "the error's own words are not a cause; a repeated cause is said once"
+        );
+        assert!(causes(&Layer("alone", None)).is_empty());
     }
 
     #[tokio::test]

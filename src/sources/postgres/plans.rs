@@ -321,10 +321,7 @@ pub(super) fn shape(explain: &serde_json::Value) -> Option<Shape> {
     let mut seq_scan = false;
     walk(plan, &mut text, &mut seq_scan);
     let digest = Sha256::digest(text.as_bytes());
-    let mut hash = String::with_capacity(16);
-    for b in &digest[..8] {
-        let _ = write!(hash, "{b:02x}");
-    }
+    let hash = hex::encode(&digest[..8]);
     Some(Shape { hash, seq_scan })
 }
 

@@ -112,8 +112,8 @@ impl S3Client {
         let mut query = vec![
             ("list-type", "2".to_owned()),
             ("encoding-type", "url".to_owned()),
+            ("prefix", prefix.to_owned()),
         ];
-        query.push(("prefix", prefix.to_owned()));
         if let Some(n) = max_keys {
             query.push(("max-keys", n.to_string()));
         }
@@ -166,7 +166,7 @@ impl S3Client {
         if let Some(b) = &body {
             // A signed payload: plain-HTTP endpoints (MinIO in a cluster) are not left
             // trusting an unsigned body.
-            head = head.header("x-amz-content-sha256", hex(&Sha256::digest(b)));
+            head = head.header("x-amz-content-sha256", hex::encode(Sha256::digest(b)));
         }
         let (mut parts, ()) = head
             .body(())
@@ -181,13 +181,11 @@ impl S3Client {
             req = req.body(b);
         }
         let resp = req.send().await.map_err(|e| {
-            let reason = if e.is_timeout() {
-                Reason::Timeout
-            } else {
-                Reason::Connect
-            };
-            let causes = http_body::causes(&e);
-            RunError::new(reason, format!("request not sent: {}", causes.join(": ")))
+            let causes = http_body::causes(&e).join(": ");
+            RunError::new(
+                http_body::transport_reason(&e),
+                format!("request not sent: {causes}"),
+            )
         })?;
         if resp.status().is_success() {
             return Ok(resp);
@@ -234,10 +232,6 @@ fn credential_error(e: &reqsign_core::Error) -> String {
          AWS_ACCESS_KEY_ID, AWS_PROFILE, a web identity or an instance role)",
     );
     text
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -298,6 +292,5 @@ mod tests {
     fn keys_are_encoded_once_with_their_slashes_kept() {
         let encoded = utf8_percent_encode("uploads/a b+c/ü~x.jpg", KEY).to_string();
         assert_eq!(encoded, "uploads/a%20b%2Bc/%C3%BC~x.jpg");
-        assert_eq!(hex(&[0, 0xab, 0xff]), "00abff");
     }
 }

@@ -188,12 +188,10 @@ impl Api {
             request = request.header("Stripe-Account", account);
         }
         request.send().await.map_err(|e| {
-            let reason = if e.is_timeout() {
-                Reason::Timeout
-            } else {
-                Reason::Connect
-            };
-            RunError::new(reason, e.to_string())
+            RunError::new(
+                crate::sources::http_body::transport_reason(&e),
+                e.to_string(),
+            )
         })
     }
 
