@@ -923,7 +923,26 @@ async fn demo_keeps_generating_live_activity_until_stopped() {
         .set(format!("{name}:control:gpu_workers"), "1")
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    // The demo reads the control keys at the start of each one-second tick and beats its
+    // workers in the middle: the second beat seen after the keys were set comes from a tick
+    // that read them, and what the tick before it did is done by then. (A fixed 2.5 s sleep
+    // raced a tick slowed by a busy machine.)
+    let cpu1 = format!("{name}:worker:heartbeat:cpu:cpu-1");
+    let mut beat: Option<String> = r.get(&cpu1).await.unwrap();
+    let mut beats = 0;
+    let waited = std::time::Instant::now();
+    while beats < 2 {
+        assert!(
+            waited.elapsed() < Duration::from_secs(60),
+            "the demo beat {beats} times in 60 s after the controls were set"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now: Option<String> = r.get(&cpu1).await.unwrap();
+        if now != beat {
+            beats += 1;
+            beat = now;
+        }
+    }
     let paused_at: DateTime<Utc> = sqlx::query_scalar("SELECT now()")
         .fetch_one(&db)
         .await
