@@ -1,0 +1,69 @@
+//! Lays out the code of an x86-64 Linux release build by use: hands the linker
+//! `link/symbol-order.txt` (the functions that run at start, per scrape and per check, written
+//! by `scripts/order-symbols`) so that it places them first and together. The kernel maps an
+//! executable's code 64 KiB around each page a process touches, so used functions spread over
+//! the whole binary keep most of it resident; together they fill few such blocks
+//! (docs/scaling.md, "Code laid out by use").
+//!
+//! Only where the linker is LLVM's lld, which reads the file: Rust 1.90 and later link
+//! `x86_64-unknown-linux-gnu` with it by default. `PULSE_SYMBOL_ORDER=off` leaves the layout to
+//! the linker, for a build that links with another one.
+
+use std::env;
+use std::path::Path;
+use std::process::Command;
+
+/// The oldest rustc whose default linker for x86-64 Linux is lld.
+const LLD_DEFAULT_SINCE: (u32, u32) = (1, 90);
+
+fn main() {
+    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=link/symbol-order.txt");
+    println!("cargo:rerun-if-env-changed=PULSE_SYMBOL_ORDER");
+    println!("cargo:rerun-if-env-changed=PULSE_LINK_MAP");
+    let target = env::var("TARGET").unwrap_or_default();
+    let profile = env::var("PROFILE").unwrap_or_default();
+    if target != "x86_64-unknown-linux-gnu" || profile != "release" {
+        return;
+    }
+    if env::var("PULSE_SYMBOL_ORDER").is_ok_and(|v| v == "off") {
+        return;
+    }
+    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned());
+    let version = Command::new(rustc)
+        .arg("-V")
+        .output()
+        .ok()
+        .and_then(|out| String::from_utf8(out.stdout).ok())
+        .and_then(|text| parse_version(&text));
+    if version.is_none_or(|v| v < LLD_DEFAULT_SINCE) {
+        return;
+    }
+    // The linker's map names each function where it was placed, for scripts/order-symbols:
+    // the release binary is stripped, and a build that keeps its symbols is another profile,
+    // whose symbols carry other hashes.
+    if let Ok(map) = env::var("PULSE_LINK_MAP") {
+        println!("cargo:rustc-link-arg-bins=-Wl,-Map={map}");
+    }
+    let order = Path::new(&env::var("CARGO_MANIFEST_DIR").unwrap_or_default())
+        .join("link")
+        .join("symbol-order.txt");
+    if !order.is_file() {
+        return;
+    }
+    // A name the file holds that this build lacks (code changed since the file was written)
+    // is skipped, not an error: the layout degrades, the build does not.
+    println!(
+        "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}",
+        order.display()
+    );
+    println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
+}
+
+/// `(major, minor)` of `rustc -V`'s "rustc 1.95.0 (…)".
+fn parse_version(text: &str) -> Option<(u32, u32)> {
+    let mut parts = text.split_whitespace().nth(1)?.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
