@@ -49,6 +49,14 @@ const NOT_RUN: &[(&str, &str)] = &[
         "a benchmark: the peers' Debian packages side by side, figures for docs/scaling.md",
     ),
     (
+        "scripts/order-symbols",
+        "needs root (it turns the disk's readahead off for its run) and a release build",
+    ),
+    (
+        "PULSE_LINK_MAP=$PWD/target/release/pulse-exporter.map",
+        "a release build (minutes of LTO) for scripts/order-symbols",
+    ),
+    (
         "docker",
         "no Docker engine runs here (docker-compose config -q is tested in tests/bundle.rs)",
     ),
