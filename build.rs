@@ -39,7 +39,7 @@ fn main() {
         .output()
         .ok()
         .and_then(|out| String::from_utf8(out.stdout).ok())
-        .and_then(|text| parse_version(&text));
+        .and_then(|text| parse_version(text.split_whitespace().nth(1)?));
     if version.is_none_or(|v| v < LLD_DEFAULT_SINCE) {
         return;
     }
@@ -97,21 +97,13 @@ fn relr_supported() -> bool {
         .output()
         .ok()
         .and_then(|out| String::from_utf8(out.stdout).ok())
-        .and_then(|text| parse_glibc_version(&text))
+        .and_then(|text| parse_version(text.strip_prefix("glibc ")?.trim()))
         .is_some_and(|v| v >= RELR_SINCE)
 }
 
-/// `(major, minor)` of getconf's "glibc 2.36".
-fn parse_glibc_version(text: &str) -> Option<(u32, u32)> {
-    let mut parts = text.strip_prefix("glibc ")?.trim().split('.');
-    let major = parts.next()?.parse().ok()?;
-    let minor = parts.next()?.parse().ok()?;
-    Some((major, minor))
-}
-
-/// `(major, minor)` of `rustc -V`'s "rustc 1.95.0 (…)".
-fn parse_version(text: &str) -> Option<(u32, u32)> {
-    let mut parts = text.split_whitespace().nth(1)?.split('.');
+/// `(major, minor)` of a version such as rustc's "1.95.0" or glibc's "2.36".
+fn parse_version(version: &str) -> Option<(u32, u32)> {
+    let mut parts = version.split('.');
     let major = parts.next()?.parse().ok()?;
     let minor = parts.next()?.parse().ok()?;
     Some((major, minor))
