@@ -2,7 +2,7 @@
 //! (config and routes), docker-compose (the compose file), and the dashboards (valid, stable,
 //! every expression parses and names only metrics the exporter or a recording rule produces).
 
-mod common;
+use pulse_test_support as common;
 #[path = "bundle/generated_files.rs"]
 mod generated_files;
 

@@ -1,6 +1,6 @@
 //! The command line: `check` on good and bad files, `probe`, flags and their env fallbacks.
 
-mod common;
+use pulse_test_support as common;
 
 use common::*;
 

@@ -4,7 +4,7 @@
 //! queried by one of its panels, and every panel it names with queries queries one of them.
 //! The doc's top section describes the table convention parsed here.
 
-mod common;
+use pulse_test_support as common;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! The demo generator and the example configs: the numbers the configs compute from the demo's
 //! data equal what direct queries (and plain Rust over the raw rows) compute on the same data.
 
-mod common;
+use pulse_test_support as common;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;

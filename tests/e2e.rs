@@ -9,7 +9,7 @@
 //! that stop must warn through the drop-against-usual rule `pulse-exporter rules` generates
 //! for a `drop:` check (its periods a minute long), and resolve when they resume.
 
-mod common;
+use pulse_test_support as common;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

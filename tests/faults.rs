@@ -4,7 +4,7 @@
 //! and the source must come back when the proxy passes traffic again. Twenty cut/restore
 //! cycles of every source must leave the exporter with the file descriptors it had.
 
-mod common;
+use pulse_test_support as common;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! scrape config `scrape-config` generates, read by a real Prometheus (Debian's) through HTTP
 //! service discovery.
 
-mod common;
+use pulse_test_support as common;
 
 use std::time::{Duration, Instant};
 

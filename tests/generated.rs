@@ -7,7 +7,7 @@
 //! `promtool check rules` and `promtool test rules` (a threshold alert fires above its bound
 //! and stays quiet below).
 
-mod common;
+use pulse_test_support as common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

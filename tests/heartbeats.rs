@@ -1,6 +1,6 @@
 //! Worker heartbeats in the real Redis, Postgres and MongoDB wire server.
 
-mod common;
+use pulse_test_support as common;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -6,7 +6,7 @@
 //! And at reload: an empty file and a path to `/dev/zero` are refused while the running
 //! config goes on.
 
-mod common;
+use pulse_test_support as common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -1,6 +1,6 @@
 //! HTTP behaviour: formats, landing page, auth and TLS, reload, shutdown.
 
-mod common;
+use pulse_test_support as common;
 
 use std::time::{Duration, Instant};
 

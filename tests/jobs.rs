@@ -3,7 +3,7 @@
 //! deadline; overlapping runs and retried pings; refusals that say what to fix; and the
 //! `run` wrapper reporting a failing command end to end.
 
-mod common;
+use pulse_test_support as common;
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 //! routing (scripts/kubernetes.py), and its config loads. The Helm chart's tests are in
 //! `kubernetes/helm.rs`, beside the overlays they compare with.
 
-mod common;
+use pulse_test_support as common;
 #[path = "kubernetes/helm.rs"]
 mod helm;
 

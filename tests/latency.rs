@@ -11,7 +11,7 @@
 //! Costs about two minutes: the versions run side by side, each window is 10 s (the shortest
 //! `statements.interval`).
 
-mod common;
+use pulse_test_support as common;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! Prometheus servers through HTTP SD, sharded by the `hashmod` the generated scrape config
 //! carries over two exporter replicas; what a first scrape answers, and every refusal.
 
-mod common;
+use pulse_test_support as common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};

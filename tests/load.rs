@@ -9,7 +9,7 @@
 //! Costs about 45 s: a 20 s window of samples (the four main cases side by side, each read by a
 //! Prometheus of its own for the Database load dashboard's queries), and the sessions' setup.
 
-mod common;
+use pulse_test_support as common;
 
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,6 @@
 //! The log-file source on real files: appends, rotation, truncation, bad lines, histograms.
 
-mod common;
+use pulse_test_support as common;
 
 use std::io::Write;
 use std::time::Duration;

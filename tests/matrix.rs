@@ -9,7 +9,7 @@
 //! Costs about a minute: the versions run side by side, each initdb and server start a few
 //! seconds.
 
-mod common;
+use pulse_test_support as common;
 #[path = "matrix/rabbitmq.rs"]
 mod rabbitmq;
 

@@ -1,7 +1,7 @@
 //! The metric tables (which docs/metrics.md is generated from) list exactly the built-in metrics
 //! the binary emits, with their types, and a live scrape passes `promtool check metrics`.
 
-mod common;
+use pulse_test_support as common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

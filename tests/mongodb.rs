@@ -1,7 +1,7 @@
 //! MongoDB source against a MongoDB wire-protocol server on 127.0.0.1:27017 (nx-27017, started
 //! by scripts/test; docs/development.md says what it does not cover).
 
-mod common;
+use pulse_test_support as common;
 
 use std::time::{Duration, SystemTime};
 

@@ -1,6 +1,6 @@
 //! Postgres source against the real server on 127.0.0.1:5432.
 
-mod common;
+use pulse_test_support as common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! RabbitMQ source against the real broker (AMQP 127.0.0.1:5672, management API :15672),
 //! each test in a vhost of its own.
 
-mod common;
+use pulse_test_support as common;
 
 use std::time::Duration;
 

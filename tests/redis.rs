@@ -1,6 +1,6 @@
 //! Redis source against the real server on 127.0.0.1:6379.
 
-mod common;
+use pulse_test_support as common;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -5,7 +5,7 @@
 //! its files removed, however the test ends. Costs about 12 s: initdb and two pg_basebackups
 //! dominate.
 
-mod common;
+use pulse_test_support as common;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

@@ -1,7 +1,7 @@
 //! S3 source against two local S3 servers: moto_server (127.0.0.1:9000) and s3s-fs
 //! (127.0.0.1:9001), which checks request signatures.
 
-mod common;
+use pulse_test_support as common;
 
 use std::time::Duration;
 

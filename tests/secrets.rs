@@ -1,6 +1,6 @@
 //! Credentials never reach /metrics, the landing page, `probe` output or the logs.
 
-mod common;
+use pulse_test_support as common;
 
 use std::time::Duration;
 

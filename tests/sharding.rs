@@ -2,7 +2,7 @@
 //! config of 33 sources probe every source exactly once between them, serve together what one
 //! unsharded exporter serves, and keep their sources when one is added.
 
-mod common;
+use pulse_test_support as common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! the Stripe API, so this is the one mocked source), with wiremock error answers mounted over
 //! it where a test needs Stripe to refuse.
 
-mod common;
+use pulse_test_support as common;
 
 use std::time::Duration;
 

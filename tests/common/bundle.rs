@@ -8,7 +8,7 @@ use super::cleanup::Cleanup;
 /// The recording rule files, `prometheus/rules/*.yml`, as sorted paths from the repository's
 /// root: what Prometheus loads beside alerts/pulse-alerts.yml.
 pub fn recording_rule_files() -> Vec<String> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("prometheus/rules");
+    let dir = super::repo().join("prometheus/rules");
     let mut files: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -46,9 +46,7 @@ pub fn substitute(expr: &str) -> String {
 /// (the alert list) have no expressions.
 pub fn panels() -> Vec<(String, String, Vec<String>)> {
     let mut out = Vec::new();
-    for entry in
-        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("grafana/dashboards")).unwrap()
-    {
+    for entry in std::fs::read_dir(super::repo().join("grafana/dashboards")).unwrap() {
         let board: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap()).unwrap();
         for p in board["panels"].as_array().unwrap() {
@@ -97,7 +95,7 @@ pub fn demo_target_args(name: &str, log_dir: &Path) -> Vec<String> {
 /// Lays out `dir` as docker-compose.yml mounts /etc/prometheus: prometheus.yml, rules/ and the
 /// whole alerts/ folder (Alertmanager's config and the rule tests included).
 pub fn prometheus_layout(dir: &Path) {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let repo = &super::repo();
     fn copy_dir(from: &Path, to: &Path) {
         std::fs::create_dir_all(to).unwrap();
         for entry in std::fs::read_dir(from).unwrap() {

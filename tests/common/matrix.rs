@@ -501,7 +501,7 @@ fn wait_until(running: &Running, ready: impl Fn() -> bool) {
 /// Runs psql on the server at `port` as `postgres` with `args` (`-c SQL`, `-f FILE`), failing
 /// with psql's message under `what`; its output, trimmed.
 pub fn psql_with(port: u16, args: &[&std::ffi::OsStr], what: &str) -> String {
-    crate::common::run_ok(
+    crate::run_ok(
         Command::new("psql")
             .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres"])
             .args(["-d", "postgres", "-XAtq", "-v", "ON_ERROR_STOP=1"])

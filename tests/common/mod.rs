@@ -4,7 +4,7 @@
 //! bundle's files ([`bundle`]), and a Stripe-shaped server ([`stripe`]), helper processes such as Prometheus ([`prometheus`]), a headless browser ([`browser`]), a private CA ([`tls`]), Postgres clusters a test owns ([`pgcluster`]), the servers of the version matrix ([`matrix`]) and tests that read as a config and a table of expected samples ([`scenario`]). Everything is re-exported, so a test writes `use common::*;`.
 // Each test binary uses a part of the helpers and of their re-exports.
 #![allow(dead_code, unused_imports)]
-// The helpers are used by tests in one crate only; no caller needs Send bounds spelled out.
+// The helpers are used by the tests only; no caller needs Send bounds spelled out.
 #![allow(async_fn_in_trait)]
 
 pub mod browser;
@@ -76,8 +76,34 @@ pub fn listen_port() -> u16 {
     panic!("no free port between {first} and {lowest_ephemeral}")
 }
 
+/// The exporter's binary, which cargo builds before any integration test runs. A test runs
+/// from `target/<profile>/deps/`, the binary sits one folder up; this crate is not an
+/// integration test itself, so cargo's `CARGO_BIN_EXE_pulse-exporter` is not set for it.
 pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_pulse-exporter")
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let test = std::env::current_exe().expect("the running test's own path");
+        let bin = test
+            .parent()
+            .and_then(Path::parent)
+            .map(|dir| dir.join("pulse-exporter"))
+            .filter(|bin| bin.is_file())
+            .unwrap_or_else(|| {
+                panic!(
+                    "no pulse-exporter beside {}: run the tests with cargo test",
+                    test.display()
+                )
+            });
+        bin.to_string_lossy().into_owned()
+    })
+}
+
+/// The repository's root, for the files the tests read (rules, dashboards, examples).
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 pub fn write_temp(dir: &Path, name: &str, text: &str) -> PathBuf {

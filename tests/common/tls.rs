@@ -131,11 +131,11 @@ pub struct TlsOutcome<'a> {
 
 /// Waits (up to `within`) for `want` on `e`, asserts it, and returns the scrape.
 pub async fn assert_tls_outcome(
-    e: &impl crate::common::Serving,
+    e: &impl crate::Serving,
     ca: &TestCa,
     want: TlsOutcome<'_>,
     within: std::time::Duration,
-) -> crate::common::Scrape {
+) -> crate::Scrape {
     let m = e
         .wait_for(
             &format!("{} up, {:?} failing", want.trusted, want.refused),
