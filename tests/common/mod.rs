@@ -2,7 +2,10 @@
 //! ([`exporter`]), reading its scrapes ([`scrape`]), making sources fail ([`faults`]), the real
 //! services ([`services`]), removing a test's data however it ends ([`cleanup`]) and the
 //! bundle's files ([`bundle`]), and a Stripe-shaped server ([`stripe`]), helper processes such as Prometheus ([`prometheus`]), a headless browser ([`browser`]), a private CA ([`tls`]), Postgres clusters a test owns ([`pgcluster`]), the servers of the version matrix ([`matrix`]) and tests that read as a config and a table of expected samples ([`scenario`]). Everything is re-exported, so a test writes `use common::*;`.
-// Each test binary uses a part of the helpers and of their re-exports.
+//!
+//! This file is the library of the crate `pulse-test-support` (tests/support/Cargo.toml), built
+//! once for every test binary; each test file imports it as `use pulse_test_support as common;`.
+// Not every helper or import is used by some test.
 #![allow(dead_code, unused_imports)]
 // The helpers are used by the tests only; no caller needs Send bounds spelled out.
 #![allow(async_fn_in_trait)]
