@@ -4,7 +4,7 @@
 use crate::sync::MutexExt;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use tokio::task::JoinHandle;
@@ -142,23 +142,53 @@ pub(super) struct LeaseSetup {
 }
 
 /// The dashboard and rules generated from the running config (the whole file, every shard's
-/// sources), served at `/dashboards.json` and `/rules.yml`.
+/// sources), served at `/dashboards.json` and `/rules.yml`. Each is rendered when it is first
+/// asked for, then kept until the next reload: rendering parses and expands the bundled rule
+/// files, which at start would be most of the heap's peak and its code resident, for pages
+/// most exporters are never asked for.
 #[derive(Debug, Default)]
 pub struct Generated {
-    /// Grafana dashboard JSON.
-    pub dashboard: String,
-    /// Prometheus rule file.
-    pub rules: String,
+    /// The whole file's config (before this replica's shard is taken); none before the first
+    /// config is applied, when both are empty.
+    config: Option<Config>,
+    /// The config file's path, which names the dashboard.
+    path: Option<PathBuf>,
+    dashboard: OnceLock<String>,
+    rules: OnceLock<String>,
 }
 
 impl Generated {
-    fn of(config: &Config, path: Option<&std::path::Path>) -> Generated {
-        use crate::generate::{dashboards::from_config as dashboard, rules};
-        let options = dashboard::Options::for_file(path.unwrap_or(std::path::Path::new("config")));
+    fn of(config: Config, path: Option<PathBuf>) -> Generated {
         Generated {
-            dashboard: dashboard::render(config, &options),
-            rules: rules::rules(config, &crate::generate::bundle::Selection::default()),
+            config: Some(config),
+            path,
+            dashboard: OnceLock::new(),
+            rules: OnceLock::new(),
         }
+    }
+
+    /// Grafana dashboard JSON.
+    pub fn dashboard(&self) -> &str {
+        use crate::generate::dashboards::from_config as dashboard;
+        self.dashboard.get_or_init(|| {
+            let Some(config) = &self.config else {
+                return String::new();
+            };
+            let path = self
+                .path
+                .as_deref()
+                .unwrap_or(std::path::Path::new("config"));
+            dashboard::render(config, &dashboard::Options::for_file(path))
+        })
+    }
+
+    /// Prometheus rule file.
+    pub fn rules(&self) -> &str {
+        use crate::generate::{bundle::Selection, rules};
+        self.rules.get_or_init(|| match &self.config {
+            Some(config) => rules::rules(config, &Selection::default()),
+            None => String::new(),
+        })
     }
 }
 
@@ -281,7 +311,7 @@ impl App {
             .prepare(config.jobs.clone())
             .map_err(job_store_error)?;
         // Generated from the whole file: the dashboard and rules cover every shard.
-        let generated = Arc::new(Generated::of(&config, self.config_path.as_deref()));
+        let generated = Arc::new(Generated::of(config.clone(), self.config_path.clone()));
         // The whole file was validated; this replica runs its shard of it.
         let total = config.sources.len();
         config.sources.retain(|s| self.shard.owns(&s.common.name));
@@ -473,20 +503,44 @@ mod tests {
         let names: Vec<String> = app.sources().into_iter().map(|s| s.name).collect();
         assert_eq!(names, ["alpha"]);
         let generated = app.generated();
-        let board: serde_json::Value = serde_json::from_str(&generated.dashboard).unwrap();
+        let board: serde_json::Value = serde_json::from_str(generated.dashboard()).unwrap();
         assert_eq!(board["uid"], "pulse-team");
         for source in ["alpha", "beta"] {
             assert!(
                 generated
-                    .dashboard
+                    .dashboard()
                     .contains(&format!("\"{source} (redis)\"")),
                 "{source}"
             );
             assert!(
-                generated.rules.contains(&format!("source=\"{source}\"")),
+                generated.rules().contains(&format!("source=\"{source}\"")),
                 "{source}"
             );
         }
+        app.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn the_dashboard_and_rules_once_served_follow_a_reload() {
+        // Each is rendered when first asked for and then kept: a reload must not serve the
+        // previous config's.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pulse.yml");
+        std::fs::write(&file, TWO_SOURCES).unwrap();
+        let config = crate::config::load_str(TWO_SOURCES).unwrap();
+        let app = App::start(config, Some(file.clone())).unwrap();
+        let before = app.generated();
+        assert!(before.rules().contains("source=\"beta\""));
+        assert!(before.dashboard().contains("\"beta (redis)\""));
+        std::fs::write(&file, TWO_SOURCES.replace("beta", "gamma")).unwrap();
+        app.reload().await.unwrap();
+        let after = app.generated();
+        for (text, what) in [(after.rules(), "rules"), (after.dashboard(), "dashboard")] {
+            assert!(text.contains("gamma"), "{what}: {text}");
+            assert!(!text.contains("beta"), "{what} of the previous config");
+        }
+        // A request that began before the reload still reads one whole config.
+        assert!(!before.rules().contains("gamma"));
         app.shutdown().await;
     }
 

@@ -327,13 +327,13 @@ async fn sd(State(st): State<HttpState>, uri: Uri, headers: HeaderMap) -> Respon
 
 /// The Grafana dashboard generated from the running config.
 async fn dashboards(State(st): State<HttpState>) -> Response {
-    let body = st.app.generated().dashboard.clone();
+    let body = st.app.generated().dashboard().to_owned();
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 /// The Prometheus rules generated from the running config.
 async fn rules(State(st): State<HttpState>) -> Response {
-    let body = st.app.generated().rules.clone();
+    let body = st.app.generated().rules().to_owned();
     ([(header::CONTENT_TYPE, "application/yaml")], body).into_response()
 }
 
