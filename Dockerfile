@@ -4,7 +4,12 @@
 
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock build.rs ./
+# The tests' helper crate is a workspace member: cargo reads its manifest (and builds nothing
+# of it for the binary).
+COPY tests/support/Cargo.toml ./tests/support/
+# The code laid out by use (build.rs, docs/scaling.md): the image starts smaller.
+COPY link ./link
 COPY src ./src
 COPY benches ./benches
 COPY scripts/build-static ./scripts/

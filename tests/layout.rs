@@ -7,7 +7,9 @@
 //! unit here; a circle between siblings, or between folders, is not allowed.
 //!
 //! And the quick loop's table (docs/development.md) of the services each test file needs,
-//! the six files at the top of `src/`, and functions that fit on a screen (80 lines).
+//! the six files at the top of `src/`, and functions that fit on a screen (80 lines). And the
+//! Dockerfile's build stage copies what cargo loads and what lays the code out (no Docker
+//! engine here to build it).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -601,4 +603,73 @@ fn the_function_scan_finds_a_long_function_and_its_reason() {
             ("kept".to_owned(), 92, true)
         ]
     );
+}
+
+/// The files the Dockerfile's build stage copies (`COPY` lines before the second `FROM`),
+/// as paths in the repository.
+fn docker_build_context() -> Vec<String> {
+    let dockerfile =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Dockerfile")).unwrap();
+    let build_stage: Vec<&str> = dockerfile.split("\nFROM ").take(2).collect();
+    build_stage
+        .join("\nFROM ")
+        .lines()
+        .filter_map(|l| l.strip_prefix("COPY "))
+        .filter(|l| !l.starts_with("--from"))
+        .flat_map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            words[..words.len() - 1]
+                .iter()
+                .map(|w| (*w).to_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn the_images_build_stage_has_what_cargo_and_the_code_layout_read() {
+    // No Docker engine here: the build stage's files, copied alone, must load as a workspace
+    // (a member's manifest missing fails the image's build before it compiles anything).
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let context = docker_build_context();
+    for needed in ["build.rs", "link", "src", "Cargo.lock"] {
+        assert!(
+            context.iter().any(|c| c == needed),
+            "the Dockerfile's build stage does not copy {needed}: {context:?}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for path in &context {
+        copy(&root.join(path), &dir.path().join(path));
+    }
+    let out = std::process::Command::new(env!("CARGO"))
+        .args([
+            "metadata",
+            "--locked",
+            "--offline",
+            "--format-version",
+            "1",
+            "--no-deps",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "cargo cannot load the image's build context ({context:?}): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Copies a file, or a folder and everything below it.
+fn copy(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+    if from.is_dir() {
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            copy(&entry.path(), &to.join(entry.file_name()));
+        }
+    } else {
+        std::fs::copy(from, to).unwrap();
+    }
 }
