@@ -3,7 +3,8 @@
 //! by `scripts/order-symbols`) so that it places them first and together. The kernel maps an
 //! executable's code 64 KiB around each page a process touches, so used functions spread over
 //! the whole binary keep most of it resident; together they fill few such blocks
-//! (docs/scaling.md, "Code laid out by use").
+//! (docs/scaling.md, "Code laid out by use"). The constants they read go first too, by the
+//! linker script `link/rodata-order.ld` (the same script writes both files).
 //!
 //! Only where the linker is LLVM's lld, which reads the file: Rust 1.90 and later link
 //! `x86_64-unknown-linux-gnu` with it by default. `PULSE_SYMBOL_ORDER=off` leaves the layout to
@@ -22,6 +23,7 @@ const LLD_DEFAULT_SINCE: (u32, u32) = (1, 90);
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=link/symbol-order.txt");
+    println!("cargo:rerun-if-changed=link/rodata-order.ld");
     println!("cargo:rerun-if-env-changed=PULSE_SYMBOL_ORDER");
     println!("cargo:rerun-if-env-changed=PULSE_LINK_MAP");
     println!("cargo:rerun-if-env-changed=PULSE_RELR");
@@ -52,9 +54,15 @@ fn main() {
     if let Ok(map) = env::var("PULSE_LINK_MAP") {
         println!("cargo:rustc-link-arg-bins=-Wl,-Map={map}");
     }
-    let order = Path::new(&env::var("CARGO_MANIFEST_DIR").unwrap_or_default())
-        .join("link")
-        .join("symbol-order.txt");
+    let link = Path::new(&env::var("CARGO_MANIFEST_DIR").unwrap_or_default()).join("link");
+    // The constants read at start, per scrape and per check, placed together before the rest
+    // of .rodata: a script of `INSERT` only, which adds to the linker's layout. A section it
+    // names that this build lacks matches nothing.
+    let rodata = link.join("rodata-order.ld");
+    if rodata.is_file() {
+        println!("cargo:rustc-link-arg-bins=-Wl,-T,{}", rodata.display());
+    }
+    let order = link.join("symbol-order.txt");
     if !order.is_file() {
         return;
     }
