@@ -4,7 +4,7 @@
 //! executable's code 64 KiB around each page a process touches, so used functions spread over
 //! the whole binary keep most of it resident; together they fill few such blocks
 //! (docs/scaling.md, "Code laid out by use"). The constants they read go first too, by the
-//! linker script `link/rodata-order.ld` (the same script writes both files).
+//! linker script `link/rodata-order.ld` (`scripts/order-symbols` writes both files).
 //!
 //! Only where the linker is LLVM's lld, which reads the file: Rust 1.90 and later link
 //! `x86_64-unknown-linux-gnu` with it by default. `PULSE_SYMBOL_ORDER=off` leaves the layout to
