@@ -640,7 +640,7 @@ fn the_images_build_stage_has_what_cargo_and_the_code_layout_read() {
     }
     let dir = tempfile::tempdir().unwrap();
     for path in &context {
-        copy(&root.join(path), &dir.path().join(path));
+        pulse_test_support::copy_tree(&root.join(path), &dir.path().join(path));
     }
     let out = std::process::Command::new(env!("CARGO"))
         .args([
@@ -659,17 +659,4 @@ fn the_images_build_stage_has_what_cargo_and_the_code_layout_read() {
         "cargo cannot load the image's build context ({context:?}): {}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// Copies a file, or a folder and everything below it.
-fn copy(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-    if from.is_dir() {
-        for entry in std::fs::read_dir(from).unwrap() {
-            let entry = entry.unwrap();
-            copy(&entry.path(), &to.join(entry.file_name()));
-        }
-    } else {
-        std::fs::copy(from, to).unwrap();
-    }
 }

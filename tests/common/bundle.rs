@@ -96,24 +96,26 @@ pub fn demo_target_args(name: &str, log_dir: &Path) -> Vec<String> {
 /// whole alerts/ folder (Alertmanager's config and the rule tests included).
 pub fn prometheus_layout(dir: &Path) {
     let repo = &super::repo();
-    fn copy_dir(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap() {
-            let path = entry.unwrap().path();
-            let target = to.join(path.file_name().unwrap());
-            if path.is_dir() {
-                copy_dir(&path, &target);
-            } else {
-                std::fs::copy(&path, &target).unwrap();
-            }
-        }
-    }
     std::fs::create_dir_all(dir).unwrap();
     std::fs::copy(
         repo.join("prometheus/prometheus.yml"),
         dir.join("prometheus.yml"),
     )
     .unwrap();
-    copy_dir(&repo.join("prometheus/rules"), &dir.join("rules"));
-    copy_dir(&repo.join("alerts"), &dir.join("alerts"));
+    copy_tree(&repo.join("prometheus/rules"), &dir.join("rules"));
+    copy_tree(&repo.join("alerts"), &dir.join("alerts"));
+}
+
+/// Copies a file, or a folder and everything below it, creating `to`'s parent folders.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+    if from.is_dir() {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            copy_tree(&entry.path(), &to.join(entry.file_name()));
+        }
+    } else {
+        std::fs::copy(from, to).unwrap();
+    }
 }
