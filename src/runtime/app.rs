@@ -488,6 +488,17 @@ mod tests {
     /// Two Redis sources on a closed port (connections are lazy: nothing needs to answer).
     const TWO_SOURCES: &str = "sources:\n  - { name: alpha, kind: redis, url: 'redis://127.0.0.1:9' }\n  - { name: beta, kind: redis, url: 'redis://127.0.0.1:9' }\n";
 
+    /// An app started from `TWO_SOURCES` written to a file, which a test rewrites and reloads
+    /// (the folder goes with the test).
+    fn started_from_a_file() -> (tempfile::TempDir, PathBuf, Arc<App>) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pulse.yml");
+        std::fs::write(&file, TWO_SOURCES).unwrap();
+        let config = crate::config::load_str(TWO_SOURCES).unwrap();
+        let app = App::start(config, Some(file.clone())).unwrap();
+        (dir, file, app)
+    }
+
     #[tokio::test]
     async fn a_shard_serves_the_dashboard_and_rules_of_the_whole_file() {
         let config = crate::config::load_str(TWO_SOURCES).unwrap();
@@ -524,11 +535,7 @@ mod tests {
     async fn the_dashboard_and_rules_once_served_follow_a_reload() {
         // Each is rendered when first asked for and then kept: a reload must not serve the
         // previous config's.
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("pulse.yml");
-        std::fs::write(&file, TWO_SOURCES).unwrap();
-        let config = crate::config::load_str(TWO_SOURCES).unwrap();
-        let app = App::start(config, Some(file.clone())).unwrap();
+        let (_dir, file, app) = started_from_a_file();
         let before = app.generated();
         assert!(before.rules().contains("source=\"beta\""));
         assert!(before.dashboard().contains("\"beta (redis)\""));
@@ -547,15 +554,12 @@ mod tests {
     #[tokio::test]
     async fn a_rejected_reload_says_which_kind_of_failure_it_was() {
         let config = crate::config::load_str(TWO_SOURCES).unwrap();
-        let in_memory = App::start(config.clone(), None).unwrap();
+        let in_memory = App::start(config, None).unwrap();
         let e = in_memory.reload().await.unwrap_err();
         assert!(matches!(e, ReloadError::NoFile), "{e:?}");
         in_memory.shutdown().await;
 
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("pulse.yml");
-        std::fs::write(&file, TWO_SOURCES).unwrap();
-        let app = App::start(config, Some(file.clone())).unwrap();
+        let (_dir, file, app) = started_from_a_file();
         std::fs::write(&file, "sources:\n  - { name: alpha, kind: redis }\n").unwrap();
         let e = app.reload().await.unwrap_err();
         assert_eq!(e.cause(), "invalid");
@@ -572,11 +576,7 @@ mod tests {
 
     #[tokio::test]
     async fn only_an_applied_reload_tells_the_binary_to_release_memory() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("pulse.yml");
-        std::fs::write(&file, TWO_SOURCES).unwrap();
-        let config = crate::config::load_str(TWO_SOURCES).unwrap();
-        let app = App::start(config, Some(file.clone())).unwrap();
+        let (_dir, file, app) = started_from_a_file();
         let mut reloads = app.reloads();
         assert!(!reloads.has_changed().unwrap(), "starting is no reload");
         std::fs::write(&file, "sources:\n  - { name: alpha, kind: redis }\n").unwrap();
