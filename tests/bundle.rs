@@ -228,9 +228,13 @@ fn promtool_accepts_the_config_and_rules_and_every_alert_test_passes() {
     args.extend(common::recording_rule_files());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     run("promtool", &args, &[]);
+    // Each case with only the rules it can observe (tests/common/rule_tests.rs).
     for file in ALERT_TESTS {
-        let out = run("promtool", &["test", "rules", file], &[]);
-        assert!(out.contains("SUCCESS"), "{out}");
+        let cases = common::narrowed_file(&repo(file), prom);
+        let mut args = vec!["test", "rules"];
+        args.extend(cases.iter().map(|c| c.to_str().unwrap()));
+        let out = run("promtool", &args, &[]);
+        assert!(out.contains("SUCCESS"), "{file}: {out}");
     }
 
     // Every alert: a runbook section, a firing case with annotations asserted at each of its
@@ -335,63 +339,12 @@ fn every_alert_case_replayed_by_two_replicas_of_a_shard_fires_once() {
 
 /// Every case of the promtool file `file`, each input series reported by two replicas of
 /// its shard (same values, `pod` apart): each alert must fire exactly as it does from one
-/// exporter, once, without `pod`; PulseExporterDown alone is per replica.
-///
-/// The replay loads only the alert groups the file's cases name (with every recording group
-/// and every group of its `group_eval_order`): promtool evaluates every loaded rule at each
-/// step, and the other alerts cannot change these, since no rule reads another's alerts
-/// (`ALERTS`), which this asserts. The file itself runs with every rule, as written, in
-/// `promtool_accepts_the_config_and_rules_and_every_alert_test_passes`. Measured one pass,
-/// quiet: 57 CPU-seconds over the eight files against 105 with every rule.
+/// exporter, once, without `pod`; PulseExporterDown alone is per replica. Each case with only
+/// the rules it can observe, as in the file's own run (tests/common/rule_tests.rs).
 fn replay_with_two_replicas(file: &str, at_least: usize) {
     const PODS: [&str; 2] = ["pulse-exporter-0", "pulse-exporter-3"];
     let dir = tempfile::tempdir().unwrap();
     let mut tests = yaml(file);
-    let named: BTreeSet<String> = tests["tests"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .flat_map(|t| t["alert_rule_test"].as_sequence().into_iter().flatten())
-        .map(|a| a["alertname"].as_str().unwrap().to_owned())
-        .collect();
-    let order: Vec<serde_yaml::Value> = tests["group_eval_order"]
-        .as_sequence()
-        .cloned()
-        .unwrap_or_default();
-    let rule_files: Vec<serde_yaml::Value> = tests["rule_files"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .enumerate()
-        .map(|(i, f)| {
-            let path = repo("alerts/tests").join(f.as_str().unwrap());
-            let mut rules: serde_yaml::Value =
-                serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-            let groups = rules["groups"].as_sequence_mut().unwrap();
-            for rule in groups
-                .iter()
-                .flat_map(|g| g["rules"].as_sequence().unwrap())
-            {
-                let expr = rule["expr"].as_str().unwrap();
-                assert!(
-                    !expr.contains("ALERTS"),
-                    "{path:?}: a rule reads ALERTS, so the replay must load every group: {expr}"
-                );
-            }
-            // A group stays whole: its recording rules feed alerts of other groups.
-            groups.retain(|g| {
-                order.contains(&g["name"])
-                    || g["rules"].as_sequence().unwrap().iter().any(|r| {
-                        r["record"].is_string()
-                            || r["alert"].as_str().is_some_and(|name| named.contains(name))
-                    })
-            });
-            let copy = dir.path().join(format!("rules-{i}.yml"));
-            std::fs::write(&copy, serde_yaml::to_string(&rules).unwrap()).unwrap();
-            copy.to_str().unwrap().into()
-        })
-        .collect();
-    tests["rule_files"] = serde_yaml::Value::Sequence(rule_files);
     let mut replayed = 0;
     for t in tests["tests"].as_sequence_mut().unwrap() {
         let series = t["input_series"].as_sequence().unwrap().clone();
@@ -440,10 +393,81 @@ fn replay_with_two_replicas(file: &str, at_least: usize) {
         replayed += 1;
     }
     assert!(replayed >= at_least, "{file}: {replayed}");
-    let file = dir.path().join("replicas.test.yml");
-    std::fs::write(&file, serde_yaml::to_string(&tests).unwrap()).unwrap();
-    let out = run("promtool", &["test", "rules", file.to_str().unwrap()], &[]);
-    assert!(out.contains("SUCCESS"), "{out}");
+    let name = Path::new(file).file_name().unwrap().to_str().unwrap();
+    let cases = common::narrowed_cases(&tests, name, &repo("alerts/tests"), dir.path());
+    let mut args = vec!["test", "rules"];
+    args.extend(cases.iter().map(|c| c.to_str().unwrap()));
+    let out = run("promtool", &args, &[]);
+    assert!(out.contains("SUCCESS"), "{file} with two replicas: {out}");
+}
+
+/// The groups, by name, that narrowing the promtool test file `tests` keeps of the rule file
+/// `rules` (tests/common/rule_tests.rs).
+fn kept_groups(tests: &str, rules: &str) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("r.yml"), rules).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let narrowed = common::narrowed(
+        &serde_yaml::from_str(tests).unwrap(),
+        dir.path(),
+        out.path(),
+    );
+    narrowed["rule_files"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .flat_map(|f| {
+            let rules: serde_yaml::Value =
+                serde_yaml::from_str(&std::fs::read_to_string(f.as_str().unwrap()).unwrap())
+                    .unwrap();
+            rules["groups"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .map(|g| g["name"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Rules for the narrowing cases: a chain of recordings read by an alert (base → derived →
+/// alerts), a recording only another alert reads, and a group named by an eval order.
+const RULES: &str = "groups:
+  - name: base
+    rules: [{ record: 'job:a:rate5m', expr: 'rate(a[5m])' }]
+  - name: derived
+    rules: [{ record: 'job:b:ratio', expr: 'job:a:rate5m / 2' }]
+  - name: unread
+    rules: [{ record: 'job:c:rate5m', expr: 'rate(c[5m])' }]
+  - name: alerts
+    rules: [{ alert: BLow, expr: 'job:b:ratio < 1' }]
+  - name: others
+    rules: [{ alert: Other, expr: 'job:c:rate5m > 1' }]
+  - name: ordered
+    rules: [{ alert: Third, expr: 'up == 0' }]
+";
+
+#[test]
+fn a_named_alert_keeps_what_it_reads_through_every_step_and_nothing_else() {
+    let tests =
+        "rule_files: [r.yml]\ntests:\n  - alert_rule_test: [{ alertname: BLow, eval_time: 1m }]\n";
+    assert_eq!(kept_groups(tests, RULES), ["base", "derived", "alerts"]);
+}
+
+#[test]
+fn an_expression_case_and_the_eval_order_keep_their_groups() {
+    let tests = "rule_files: [r.yml]\ngroup_eval_order: [ordered]\ntests:\n  - promql_expr_test: [{ expr: 'job:c:rate5m', eval_time: 1m }]\n";
+    assert_eq!(kept_groups(tests, RULES), ["unread", "ordered"]);
+}
+
+#[test]
+#[should_panic(expected = "reads ALERTS")]
+fn narrowing_refuses_rules_that_read_alerts() {
+    let rules =
+        "groups:\n  - name: g\n    rules: [{ alert: X, expr: 'ALERTS{alertname=\"Y\"}' }]\n";
+    let tests =
+        "rule_files: [r.yml]\ntests:\n  - alert_rule_test: [{ alertname: Z, eval_time: 1m }]\n";
+    kept_groups(tests, rules);
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests, one module per job: the binary under test
 //! ([`exporter`]), reading its scrapes ([`scrape`]), making sources fail ([`faults`]), the real
 //! services ([`services`]), removing a test's data however it ends ([`cleanup`]) and the
-//! bundle's files ([`bundle`]), and a Stripe-shaped server ([`stripe`]), helper processes such as Prometheus ([`prometheus`]), a headless browser ([`browser`]), a private CA ([`tls`]), Postgres clusters a test owns ([`pgcluster`]), the servers of the version matrix ([`matrix`]) and tests that read as a config and a table of expected samples ([`scenario`]). Everything is re-exported, so a test writes `use common::*;`.
+//! bundle's files ([`bundle`]), and a Stripe-shaped server ([`stripe`]), helper processes such as Prometheus ([`prometheus`]), promtool rule tests narrowed to what their cases read ([`rule_tests`]), a headless browser ([`browser`]), a private CA ([`tls`]), Postgres clusters a test owns ([`pgcluster`]), the servers of the version matrix ([`matrix`]) and tests that read as a config and a table of expected samples ([`scenario`]). Everything is re-exported, so a test writes `use common::*;`.
 //!
 //! This file is the library of the crate `pulse-test-support` (tests/support/Cargo.toml), built
 //! once for every test binary; each test file imports it as `use pulse_test_support as common;`.
@@ -18,6 +18,7 @@ pub mod faults;
 pub mod matrix;
 pub mod pgcluster;
 pub mod prometheus;
+pub mod rule_tests;
 pub mod scenario;
 pub mod scrape;
 pub mod services;
@@ -32,6 +33,7 @@ pub use faults::*;
 pub use matrix::*;
 pub use pgcluster::*;
 pub use prometheus::*;
+pub use rule_tests::*;
 pub use scenario::*;
 pub use scrape::*;
 pub use services::*;
