@@ -1,5 +1,5 @@
 //! Targets from the platform's service discovery, leased through templates: fifty targets (40
-//! databases on the local Postgres, and two databases on each of five private Redis servers) found by two real
+//! databases on a Postgres cluster of the test's own, and two databases on each of five private Redis servers) found by two real
 //! Prometheus servers through HTTP SD, sharded by the `hashmod` the generated scrape config
 //! carries over two exporter replicas; what a first scrape answers, and every refusal.
 
@@ -61,10 +61,11 @@ impl Drop for Discovery {
     }
 }
 
-/// The exporter config: a Postgres template over the test's databases, one pooled connection
-/// per target (and the health probe's own), tagged with the replica (`PULSE_REPLICA`) so the
-/// test can tell whose they are; a Redis template over loopback ports.
-fn config(marker: &str, idle: &str) -> String {
+/// The exporter config: a Postgres template over the test's databases on the server at
+/// `pg_port`, one pooled connection per target (and the health probe's own), tagged with the
+/// replica (`PULSE_REPLICA`) so the test can tell whose they are; a Redis template over
+/// loopback ports.
+fn config(marker: &str, pg_port: u16, idle: &str) -> String {
     format!(
         r#"
 global: {{ interval: 1s, timeout: 800ms, health_interval: 1s, health_timeout: 800ms }}
@@ -73,7 +74,7 @@ templates:
     kind: postgres
     url: "postgres://postgres@{{{{target}}}}?application_name={marker}_${{env:PULSE_REPLICA}}"
     max_connections: 1
-    allowed_targets: ['127\.0\.0\.1:5432/{marker}_[0-9]+']
+    allowed_targets: ['127\.0\.0\.1:{pg_port}/{marker}_[0-9]+']
     idle: {idle}
     checks:
       - {{ metric: app_lease_db, sql: "SELECT 1 AS value" }}
@@ -115,16 +116,21 @@ async fn scraped(prom: &str) -> BTreeSet<String> {
 #[tokio::test]
 async fn fifty_targets_from_sd_run_once_across_two_prometheus_shards_and_two_replicas() {
     // 40 databases, each target two connections (its pool's and its health probe's): 80 of
-    // the local server's 100, leaving room for the other tests of this file.
+    // a server's 100. On a cluster of the test's own, so that the files running beside this
+    // one (scripts/test runs three lanes) keep the shared server's connections; removed, with
+    // the databases, when the test ends however it ends.
     const DATABASES: usize = 40;
     let marker = unique("lease").replace('-', "_");
-    let pool = pg().await;
+    let tmp = postgres_owned_tempdir();
+    let data = tmp.path().join("data");
+    PgCluster::init(&data);
+    let cluster = PgCluster::start(data, free_port());
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(4)
+        .connect(&cluster.url())
+        .await
+        .unwrap();
     let names: Vec<String> = (0..DATABASES).map(|i| format!("{marker}_{i}")).collect();
-    let mut cleanup = Cleanup::default();
-    for name in &names {
-        cleanup = cleanup.pg(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-    }
-    let _cleanup = cleanup;
     for name in &names {
         sqlx::query(&format!("CREATE DATABASE {name}"))
             .execute(&pool)
@@ -143,7 +149,7 @@ async fn fifty_targets_from_sd_run_once_across_two_prometheus_shards_and_two_rep
     }
     let pg_targets: Vec<String> = names
         .iter()
-        .map(|n| format!("127.0.0.1:5432/{n}"))
+        .map(|n| format!("127.0.0.1:{}/{n}", cluster.port))
         .collect();
     let sd = Discovery::start(BTreeMap::from([
         ("pg".to_owned(), pg_targets.clone()),
@@ -156,8 +162,16 @@ async fn fifty_targets_from_sd_run_once_across_two_prometheus_shards_and_two_rep
     let replicas = [
         // Six missed scrapes before a lease ends for idleness: a Prometheus starved by a busy
         // machine for a few seconds must not end a kept target's lease.
-        Exporter::start_with(&config(&marker, "6s"), &[], &[("PULSE_REPLICA", "r0")]),
-        Exporter::start_with(&config(&marker, "6s"), &[], &[("PULSE_REPLICA", "r1")]),
+        Exporter::start_with(
+            &config(&marker, cluster.port, "6s"),
+            &[],
+            &[("PULSE_REPLICA", "r0")],
+        ),
+        Exporter::start_with(
+            &config(&marker, cluster.port, "6s"),
+            &[],
+            &[("PULSE_REPLICA", "r1")],
+        ),
     ];
     let addresses: Vec<String> = replicas
         .iter()
