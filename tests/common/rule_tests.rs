@@ -15,7 +15,8 @@
 //! file's `group_eval_order` names, every group holding an alert a case names, and, until
 //! nothing more is added, every group recording a series that a kept rule or a case's
 //! `promql_expr_test` reads. Nothing else can change what a case sees, because no rule reads
-//! `ALERTS` or selects by `__name__`, which [`narrowed`] asserts of every rule it loads.
+//! `ALERTS` or selects by `__name__`, which [`narrowed`] and [`narrowed_cases`] assert of every
+//! rule they load.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -38,6 +39,8 @@ pub fn narrowed_file(file: &Path, dir: &Path) -> Vec<PathBuf> {
 /// `name` and the case's number from 1, so that promtool's report says which case failed.
 /// Returns their paths in the file's order.
 pub fn narrowed_cases(tests: &Value, name: &str, base: &Path, dir: &Path) -> Vec<PathBuf> {
+    // Read and checked once for every case: pulse-alerts.yml alone is 100 KB of YAML.
+    let files = rule_files(tests, base);
     let cases = tests["tests"].as_sequence().expect("a test file has tests");
     cases
         .iter()
@@ -48,7 +51,7 @@ pub fn narrowed_cases(tests: &Value, name: &str, base: &Path, dir: &Path) -> Vec
             let mut one = tests.clone();
             one["tests"] = Value::Sequence(vec![case.clone()]);
             let out = own.join(name);
-            let one = narrowed(&one, base, &own);
+            let one = narrowed_with(&one, &files, &own);
             std::fs::write(&out, serde_yaml::to_string(&one).unwrap()).unwrap();
             out
         })
@@ -59,6 +62,49 @@ pub fn narrowed_cases(tests: &Value, name: &str, base: &Path, dir: &Path) -> Vec
 /// `rule_files` replaced by narrowed copies written into `dir`, as absolute paths. A rule file
 /// left without a group is left out.
 pub fn narrowed(tests: &Value, base: &Path, dir: &Path) -> Value {
+    narrowed_with(tests, &rule_files(tests, base), dir)
+}
+
+/// The rule files `tests` loads (relative to `base`), parsed, each with its path; asserts that
+/// no rule reads `ALERTS` or selects by `__name__` (the module's header says why).
+fn rule_files(tests: &Value, base: &Path) -> Vec<(PathBuf, Value)> {
+    let files: Vec<(PathBuf, Value)> = tests["rule_files"]
+        .as_sequence()
+        .expect("a test file has rule_files")
+        .iter()
+        .map(|f| {
+            let f = f.as_str().unwrap();
+            assert!(
+                !f.contains('*'),
+                "{f}: narrowing reads no globs in rule_files"
+            );
+            let path = base.join(f);
+            let text = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            (path, serde_yaml::from_str(&text).unwrap())
+        })
+        .collect();
+    for (path, rules) in &files {
+        for rule in rules["groups"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .flat_map(|g| g["rules"].as_sequence().unwrap())
+        {
+            let expr = rule["expr"].as_str().unwrap();
+            assert!(
+                !expr.contains("ALERTS") && !expr.contains("__name__"),
+                "{}: a rule reads ALERTS or selects by __name__, so a narrowed test would \
+                 leave out what it reads; load every group instead: {expr}",
+                path.display()
+            );
+        }
+    }
+    files
+}
+
+/// [`narrowed`] with the rule files already read ([`rule_files`]).
+fn narrowed_with(tests: &Value, files: &[(PathBuf, Value)], dir: &Path) -> Value {
     let cases = tests["tests"].as_sequence().expect("a test file has tests");
     let named: BTreeSet<&str> = cases
         .iter()
@@ -77,23 +123,6 @@ pub fn narrowed(tests: &Value, base: &Path, dir: &Path) -> Value {
         .map(|g| g.as_str().unwrap())
         .collect();
 
-    let mut files: Vec<(PathBuf, Value)> = tests["rule_files"]
-        .as_sequence()
-        .expect("a test file has rule_files")
-        .iter()
-        .map(|f| {
-            let f = f.as_str().unwrap();
-            assert!(
-                !f.contains('*'),
-                "{f}: narrowing reads no globs in rule_files"
-            );
-            let path = base.join(f);
-            let text = std::fs::read_to_string(&path)
-                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            (path, serde_yaml::from_str(&text).unwrap())
-        })
-        .collect();
-
     // (file, group) of every group, and whether it is kept so far.
     let groups: Vec<(usize, usize)> = files
         .iter()
@@ -104,17 +133,6 @@ pub fn narrowed(tests: &Value, base: &Path, dir: &Path) -> Value {
         .collect();
     let group = |(f, g): (usize, usize)| &files[f].1["groups"][g];
     let rules = |(f, g): (usize, usize)| group((f, g))["rules"].as_sequence().unwrap();
-    for &at in &groups {
-        for rule in rules(at) {
-            let expr = rule["expr"].as_str().unwrap();
-            assert!(
-                !expr.contains("ALERTS") && !expr.contains("__name__"),
-                "{}: a rule reads ALERTS or selects by __name__, so a narrowed test would \
-                 leave out what it reads; load every group instead: {expr}",
-                files[at.0].0.display()
-            );
-        }
-    }
     let mut kept: Vec<bool> = groups
         .iter()
         .map(|&at| {
@@ -163,24 +181,21 @@ pub fn narrowed(tests: &Value, base: &Path, dir: &Path) -> Value {
     }
 
     let mut paths = Vec::new();
-    for (f, (path, rules)) in files.iter_mut().enumerate() {
-        let mut i = 0;
-        let keep: Vec<bool> = groups
+    for (f, (path, rules)) in files.iter().enumerate() {
+        let groups: Vec<Value> = groups
             .iter()
             .zip(&kept)
-            .filter(|((file, _), _)| *file == f)
-            .map(|(_, k)| *k)
+            .filter(|(&(file, _), &k)| file == f && k)
+            .map(|(&at, _)| group(at).clone())
             .collect();
-        rules["groups"].as_sequence_mut().unwrap().retain(|_| {
-            i += 1;
-            keep[i - 1]
-        });
-        if rules["groups"].as_sequence().unwrap().is_empty() {
+        if groups.is_empty() {
             continue;
         }
+        let mut rules = rules.clone();
+        rules["groups"] = Value::Sequence(groups);
         let stem = path.file_stem().unwrap().to_str().unwrap();
         let copy = dir.join(format!("rules-{f}-{stem}.yml"));
-        std::fs::write(&copy, serde_yaml::to_string(rules).unwrap()).unwrap();
+        std::fs::write(&copy, serde_yaml::to_string(&rules).unwrap()).unwrap();
         paths.push(Value::from(copy.to_str().unwrap()));
     }
     let mut tests = tests.clone();
