@@ -422,6 +422,18 @@ pub fn parse(
     zone: Option<&TimeZone>,
     errors: &mut Vec<ConfigError>,
 ) -> JobsConfig {
+    if !cfg!(feature = "jobs") {
+        for (key, v) in [("jobs", &jobs), ("job_keys", &keys), ("job_store", &store)] {
+            let empty = match v {
+                None | Some(serde_yaml::Value::Null) => true,
+                Some(serde_yaml::Value::Sequence(items)) => items.is_empty(),
+                Some(_) => false,
+            };
+            if !empty {
+                errors.push(ConfigError::new(key, not_built(key)));
+            }
+        }
+    }
     // Each token with the path it was written at, jobs' before keys'.
     let mut tokens = Vec::new();
     let mut out = JobsConfig {
@@ -461,6 +473,15 @@ pub fn parse(
         }
     }
     out
+}
+
+/// Why a config with `key:` (`jobs`, `job_keys` or `job_store`) is refused by a build without
+/// the cargo feature `jobs`, which has no ping endpoint and no job tracker to run it.
+pub fn not_built(key: &str) -> String {
+    format!(
+        "this build of pulse-exporter has no jobs that report in: build it with `--features jobs` \
+         beside the kinds it has, or with the default features, which have it, or remove `{key}:`"
+    )
 }
 
 /// The items of the list at top-level `key`; none when it is absent or not a list (an error).
@@ -713,6 +734,34 @@ mod tests {
         let mut errors = Vec::new();
         let c = parse(v(jobs), v(keys), v(store), None, &mut errors);
         (c, errors.iter().map(|e| e.to_string()).collect())
+    }
+
+    /// A build without the `jobs` feature refuses each section that holds something, naming
+    /// the feature; empty sections are not refused. With the feature, none is refused.
+    #[test]
+    fn a_build_without_jobs_refuses_each_section_that_holds_something() {
+        let (_, errors) = parse_text(
+            "[{ name: rollup, every: 1h, token: 0123456789abcdef0 }]",
+            "[]",
+            "{ redis: 'redis://127.0.0.1:6379' }",
+        );
+        let refused: Vec<&String> = errors
+            .iter()
+            .filter(|e| e.contains("--features jobs"))
+            .collect();
+        if cfg!(feature = "jobs") {
+            assert!(refused.is_empty(), "{errors:?}");
+        } else {
+            assert_eq!(refused.len(), 2, "{errors:?}");
+            assert!(refused[0].starts_with("jobs: "), "{errors:?}");
+            assert!(refused[1].starts_with("job_store: "), "{errors:?}");
+        }
+        assert_eq!(
+            not_built("job_keys"),
+            "this build of pulse-exporter has no jobs that report in: build it with \
+             `--features jobs` beside the kinds it has, or with the default features, which \
+             have it, or remove `job_keys:`"
+        );
     }
 
     /// A job and a ping key take the same schedule fields, checked the same way, and a

@@ -10,10 +10,16 @@
 //! | [`store`] | where states are kept: memory, Redis or Postgres (a file each), written atomically |
 //! | [`metrics`] | the `pulse_job_*` declarations and series |
 //! | [`tracker`] | the running jobs: pings, background reads of the store, publishing |
+//!
+//! The store and the tracker are the cargo feature `jobs` (on by default). A build without it
+//! still reads, checks and generates rules and dashboards for `jobs:`, and refuses to run a
+//! config that has any ([`config::not_built`]).
 
 pub mod config;
 pub mod metrics;
 pub mod schedule;
 pub mod state;
+#[cfg(feature = "jobs")]
 pub mod store;
+#[cfg(feature = "jobs")]
 pub mod tracker;

@@ -12,6 +12,9 @@ use tokio::task::JoinHandle;
 use crate::config::{Config, SourceConfig};
 use crate::config_core::template::Template;
 use crate::config_core::{CheckPlan, ConfigErrors};
+use crate::jobs::config::JobSpec;
+use crate::jobs::state::JobState;
+#[cfg(feature = "jobs")]
 use crate::jobs::tracker::JobTracker;
 use crate::runtime::certificate_watch;
 use crate::runtime::leases::Leases;
@@ -22,6 +25,7 @@ use crate::sources::registry::Connection;
 use crate::sources::ConnectError;
 
 /// A job store whose URL does not read, as a [`StartError`] of `job_store`'s field.
+#[cfg(feature = "jobs")]
 fn job_store_error(e: crate::jobs::store::OpenError) -> StartError {
     StartError {
         path: "job_store".to_owned(),
@@ -129,6 +133,7 @@ pub struct App {
     /// The targets leased through templates.
     pub(super) leases: std::sync::Mutex<Leases<RunningSource>>,
     /// The jobs that report in (`jobs:`), their pings and store.
+    #[cfg(feature = "jobs")]
     jobs: Arc<JobTracker>,
     /// How many reloads have been applied (see [`App::reloads`]).
     reloaded: tokio::sync::watch::Sender<u64>,
@@ -206,13 +211,16 @@ impl App {
         shard: Shard,
     ) -> Result<Arc<App>, StartError> {
         let store = Arc::new(Results::new());
-        let publish = {
+        #[cfg(feature = "jobs")]
+        let jobs = {
             let store = store.clone();
-            Arc::new(move |families| store.set_job_families(families))
+            let publish = Arc::new(move |families| store.set_job_families(families));
+            let jobs = JobTracker::new(config.jobs.clone(), publish).map_err(job_store_error)?;
+            jobs.start();
+            jobs
         };
-        let jobs = JobTracker::new(config.jobs.clone(), publish).map_err(job_store_error)?;
-        jobs.start();
         let app = Arc::new(App {
+            #[cfg(feature = "jobs")]
             jobs,
             store,
             config_path,
@@ -236,8 +244,18 @@ impl App {
     }
 
     /// The jobs that report in.
+    #[cfg(feature = "jobs")]
     pub fn jobs(&self) -> Arc<JobTracker> {
         self.jobs.clone()
+    }
+
+    /// Each job that reports in, with its state once it has one: none in a build without the
+    /// `jobs` feature, which refuses a config that has jobs.
+    pub fn job_list(&self) -> Vec<(JobSpec, Option<JobState>)> {
+        #[cfg(feature = "jobs")]
+        return self.jobs.jobs();
+        #[cfg(not(feature = "jobs"))]
+        Vec::new()
     }
 
     /// The number of reloads applied so far, changing at each: what the sources and checks a
@@ -306,6 +324,7 @@ impl App {
         mut config: Config,
     ) -> Result<(), StartError> {
         // A job store that cannot be opened rejects the config before anything changes.
+        #[cfg(feature = "jobs")]
         let jobs = self
             .jobs
             .prepare(config.jobs.clone())
@@ -333,6 +352,7 @@ impl App {
         *self.generated.locked() = generated;
         self.store.set_shard(shard);
         self.store.set_timezone(config.global.timezone);
+        #[cfg(feature = "jobs")]
         self.jobs.apply(jobs);
         self.store.set_reload(true, SystemTime::now());
         Ok(())

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
@@ -71,7 +71,7 @@ fn router(app: Arc<App>, auth: LiveAuth, telemetry_path: &str) -> Router {
         telemetry_path: telemetry_path.into(),
         reloading: Arc::default(),
     };
-    Router::new()
+    let router = Router::new()
         .route("/", get(landing))
         .route(telemetry_path, get(metrics))
         .route("/dashboards.json", get(dashboards))
@@ -81,12 +81,25 @@ fn router(app: Arc<App>, auth: LiveAuth, telemetry_path: &str) -> Router {
         .route("/-/healthy", get(|| async { "Healthy\n" }))
         .route("/-/ready", get(|| async { "Ready\n" }))
         .route("/-/reload", post(reload).put(reload))
-        .layer(middleware::from_fn_with_state(state.clone(), require_auth))
-        // Pings sign themselves (a job's token, a ping key or a web config user): added
-        // after the basic auth layer, which would ask every cron line for a password.
+        .layer(middleware::from_fn_with_state(state.clone(), require_auth));
+    // Pings sign themselves (a job's token, a ping key or a web config user): added after
+    // the basic auth layer, which would ask every cron line for a password.
+    #[cfg(feature = "jobs")]
+    let router = router
         .route("/ping/{name}", get(ping_success).post(ping_success))
-        .route("/ping/{name}/{signal}", get(ping_signal).post(ping_signal))
-        .with_state(state)
+        .route("/ping/{name}/{signal}", get(ping_signal).post(ping_signal));
+    // A cron line still pinging a build without jobs is told why, not just "not found".
+    #[cfg(not(feature = "jobs"))]
+    let router = router.route(
+        "/ping/{*rest}",
+        axum::routing::any(|| async {
+            (
+                StatusCode::NOT_FOUND,
+                "this build of pulse-exporter takes no pings: it was built without the `jobs` feature\n",
+            )
+        }),
+    );
+    router.with_state(state)
 }
 
 /// [`serve`] with explicit [`Limits`]. A web config read from a file is watched and re-read
@@ -345,7 +358,7 @@ async fn landing(State(st): State<HttpState>) -> Html<String> {
         st.app.store().shard_status(),
         &st.app.store().reload_status(),
         &st.app.leases(),
-        &st.app.jobs().jobs(),
+        &st.app.job_list(),
     ))
 }
 
@@ -375,18 +388,20 @@ async fn reload(State(st): State<HttpState>) -> Response {
     }
 }
 
+#[cfg(feature = "jobs")]
 async fn ping_success(
     st: State<HttpState>,
-    Path(name): Path<String>,
+    axum::extract::Path(name): axum::extract::Path<String>,
     query: Query<crate::serve::ping::PingQuery>,
     req: Request,
 ) -> Response {
     take_ping(st, name, None, query, req).await
 }
 
+#[cfg(feature = "jobs")]
 async fn ping_signal(
     st: State<HttpState>,
-    Path((name, signal)): Path<(String, String)>,
+    axum::extract::Path((name, signal)): axum::extract::Path<(String, String)>,
     query: Query<crate::serve::ping::PingQuery>,
     req: Request,
 ) -> Response {
@@ -395,6 +410,7 @@ async fn ping_signal(
 
 /// A ping: signed by a bearer token or a web config user, its body bounded in size and time,
 /// taken by the job tracker at the server's receive time.
+#[cfg(feature = "jobs")]
 async fn take_ping(
     State(st): State<HttpState>,
     name: String,

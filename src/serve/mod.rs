@@ -22,6 +22,7 @@ pub mod exposition;
 pub mod http;
 pub mod landing;
 pub mod limits;
+#[cfg(feature = "jobs")]
 pub mod ping;
 pub mod probe;
 pub mod refusal;

@@ -5,6 +5,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+#[cfg(feature = "jobs")]
 use crate::jobs::tracker::{Refused, Why};
 
 /// A refused request.
@@ -30,6 +31,7 @@ impl Refusal {
 }
 
 /// The status of each reason a ping is refused.
+#[cfg(feature = "jobs")]
 fn status(why: Why) -> StatusCode {
     match why {
         Why::Malformed => StatusCode::BAD_REQUEST,
@@ -41,6 +43,7 @@ fn status(why: Why) -> StatusCode {
     }
 }
 
+#[cfg(feature = "jobs")]
 impl From<Refused> for Refusal {
     fn from(r: Refused) -> Refusal {
         Refusal {
@@ -66,6 +69,7 @@ impl IntoResponse for Refusal {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "jobs")]
     #[test]
     fn a_ping_refused_for_each_reason_answers_its_status_and_retry_after() {
         let cases = [
