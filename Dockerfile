@@ -13,9 +13,10 @@ COPY link ./link
 COPY src ./src
 COPY benches ./benches
 COPY scripts/build-static ./scripts/
-# Every source kind by default; `--build-arg FEATURES=postgres,redis` builds only those kinds
-# (a smaller image, a shorter build; docs/scaling.md). Such an image needs a config of its
-# own: the bundled examples name every kind.
+# Every source kind and jobs by default; `--build-arg FEATURES=postgres,redis` builds only
+# those kinds, with no ping endpoint (add `jobs` for it): a smaller image, a shorter build
+# (docs/scaling.md). Such an image needs a config of its own: the bundled examples name every
+# kind.
 ARG FEATURES=
 # One static executable: the image needs no C library (distroless/static, about 2 MiB,
 # against cc-debian12's glibc, OpenSSL and libstdc++).
