@@ -8,7 +8,7 @@
 //! | [`collector`] | the prometheus-client `Collector` over the store, and self metrics |
 //! | [`exposition`] | OpenMetrics or classic text by `Accept` |
 //! | [`encoded`] | expositions encoded (and gzipped) once per store change, served to every scrape |
-//! | [`ping`] | the request side of `/ping/NAME/…`: signal, run id, log tail, bearer token |
+//! | [`ping`] | the request side of `/ping/NAME/…`: signal, run id, log tail, bearer token (the cargo feature `jobs`) |
 //! | [`probe`] | one source at a time: `/probe?source=` and the `/sd` service discovery |
 //! | [`refusal`] | a refused request: its HTTP status (chosen here for a refused ping), message and retry |
 //! | [`landing`] | the HTML landing page |
