@@ -152,7 +152,7 @@ fn statements_and_tables_read_whole_on_every_postgres_version() {
         let tmp = postgres_owned_tempdir();
         let dir = tmp.path().join("db");
         s.initdb(&dir);
-        let port = free_port();
+        let port = listen_port();
         let _server = s.start_postgres(
             &dir,
             port,
@@ -597,7 +597,7 @@ async fn generated_latency_panels_have_data_in_prometheus() {
     let tmp = postgres_owned_tempdir();
     let dir = tmp.path().join("db");
     postgres.initdb(&dir);
-    let port = free_port();
+    let port = listen_port();
     let _pg = postgres.start_postgres(&dir, port, &["shared_preload_libraries=pg_stat_statements"]);
     psql_at(
         port,

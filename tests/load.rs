@@ -79,7 +79,7 @@ fn load_on_every_newer_postgres_of_the_matrix() {
         let tmp = postgres_owned_tempdir();
         let dir = tmp.path().join("db");
         postgres.initdb(&dir);
-        let port = free_port();
+        let port = listen_port();
         let _server = postgres.start_postgres(&dir, port, &[]);
         psql_at(port, "CREATE DATABASE load_newer");
         let url = format!("postgres://postgres@127.0.0.1:{port}/load_newer");

@@ -90,7 +90,7 @@ fn postgres_versions() {
         let tmp = postgres_owned_tempdir();
         let primary_dir = tmp.path().join("primary");
         s.initdb(&primary_dir);
-        let port = free_port();
+        let port = listen_port();
         // No WAL kept for slots past what the current segment needs: a slot whose consumer
         // is away for a few segments is invalidated at the next checkpoint.
         let options = ["max_slot_wal_keep_size=1MB", "wal_keep_size=0"];
@@ -114,7 +114,7 @@ fn postgres_versions() {
         let standby_dir = tmp.path().join("standby");
         cold_copy_standby(&primary_dir, &standby_dir, port);
         let primary = s.start_postgres(&primary_dir, port, &options);
-        let standby = s.start_postgres(&standby_dir, free_port(), &[]);
+        let standby = s.start_postgres(&standby_dir, listen_port(), &[]);
         eventually("the standby to stream", 60, || {
             psql_at(
                 port,
@@ -152,7 +152,7 @@ sources:
     url: postgres://nobody@127.0.0.1:{port}/postgres
 "#,
             standby.port,
-            free_port()
+            closed_port()
         ));
         let m = scrape_when(&exporter, "every source probed, the lost slot seen", |m| {
             m.get(
@@ -367,6 +367,35 @@ fn has_novalues(s: &Server) -> bool {
     }
 }
 
+/// A server started on a port another server already holds is never taken for that one: the
+/// harness waits for the server answering to be its own, so the failure is named where it
+/// happens (in CI, Valkey 8.0's case was answered by a Redis 8.2 a test beside it started on
+/// the same port, and failed later as a wrong version).
+#[test]
+fn a_server_on_a_port_already_held_is_refused_not_mistaken() {
+    let s = servers("redis")
+        .into_iter()
+        .next()
+        .expect("a Redis in the matrix");
+    let tmp = tempfile::tempdir().unwrap();
+    let holder = s.start_redis(tmp.path(), &[]);
+    let second = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        s.start_redis_on(tmp.path(), holder.port, &[])
+    }));
+    let message = match second {
+        Ok(_) => panic!(
+            "a second server on port {} was taken as started",
+            holder.port
+        ),
+        Err(e) => e.downcast_ref::<String>().cloned().unwrap_or_default(),
+    };
+    assert!(
+        message.contains(&format!("the server on port {} exited", holder.port)),
+        "{message}"
+    );
+    assert_eq!(redis_cli(holder.port, &["PING"]), "PONG");
+}
+
 /// Every Redis and Valkey version: a primary with a replica; every vital; a key check over a
 /// pattern (with a vector set where the server has them: skipped and counted); a heartbeat
 /// hash holding one 2 MB value, which servers with `HSCAN NOVALUES` never send; and the
@@ -438,7 +467,7 @@ sources:
     url: redis://nobody:wrong@127.0.0.1:{port}
 "#,
             replica.port,
-            free_port()
+            closed_port()
         ));
         let m = scrape_when(
             &exporter,

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use super::{free_port, listen_port, run_ok};
+use super::{listen_port, run_ok};
 
 /// One server of the matrix, as the manifest describes it.
 #[derive(Debug, Clone, Deserialize)]
@@ -223,11 +223,16 @@ impl Server {
             pidfile,
             signal: "INT",
         };
+        // Ready when the server answering on the port is this one: another test's server
+        // holding the port would answer pg_isready too.
+        let ours = dir.display().to_string();
         wait_until(&running, || {
-            Command::new("pg_isready")
-                .args(["-q", "-h", "127.0.0.1", "-p", &port.to_string()])
-                .status()
-                .is_ok_and(|s| s.success())
+            Command::new("psql")
+                .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres"])
+                .args(["-d", "postgres", "-XAtq", "-c", "SHOW data_directory"])
+                .stderr(Stdio::null())
+                .output()
+                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == ours)
         });
         running
     }
@@ -235,14 +240,36 @@ impl Server {
     /// Starts the Redis or Valkey server on a free port, nothing saved, with `args` added
     /// (`--replicaof 127.0.0.1 6379`, say), and waits until it answers PING.
     pub fn start_redis(&self, dir: &Path, args: &[&str]) -> Running {
-        self.start_redis_on(dir, free_port(), args)
+        // A test beside this one may start its own server on the port chosen here before
+        // this server binds it (seen in CI: Valkey 8.0's test was answered by Redis 8.2):
+        // then this server exits, and another port is tried.
+        let mut refused = Vec::new();
+        for _ in 0..5 {
+            match self.try_start_redis_on(dir, listen_port(), args) {
+                Ok(running) => return running,
+                Err(e) => refused.push(e),
+            }
+        }
+        panic!(
+            "{}: no port took the server:\n{}",
+            self.name,
+            refused.join("\n")
+        );
     }
 
     /// [`Server::start_redis`] on `port` (a restart where clients expect it).
     pub fn start_redis_on(&self, dir: &Path, port: u16, args: &[&str]) -> Running {
+        self.try_start_redis_on(dir, port, args)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Starts the server on `port` and waits until the server answering there is this one
+    /// (its `INFO server` names this process): a PONG alone may come from another test's
+    /// server that holds the port. An error when the server exits first (the port taken).
+    fn try_start_redis_on(&self, dir: &Path, port: u16, args: &[&str]) -> Result<Running, String> {
         let server = self.binary(&self.server, "server");
         let log = dir.join(format!("redis-{port}.log"));
-        let child = Command::new(server)
+        let mut child = Command::new(server)
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
             .args(["--dir", &dir.display().to_string()])
@@ -253,6 +280,35 @@ impl Server {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("{}: cannot start the server: {e}", self.name));
+        let ours = format!("process_id:{}", child.id());
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(60) {
+            if let Ok(Some(status)) = child.try_wait() {
+                let logs = std::fs::read_to_string(&log).unwrap_or_default();
+                return Err(format!(
+                    "{}: the server on port {port} exited ({status}) before it answered:\n{logs}",
+                    self.name
+                ));
+            }
+            let answered = Command::new("redis-cli")
+                .args(["-p", &port.to_string(), "info", "server"])
+                .output()
+                .is_ok_and(|o| {
+                    String::from_utf8_lossy(&o.stdout)
+                        .lines()
+                        .any(|l| l.trim() == ours)
+                });
+            if answered {
+                return Ok(Running {
+                    child,
+                    port,
+                    log,
+                    pidfile: None,
+                    signal: "INT",
+                });
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
         let running = Running {
             child,
             port,
@@ -260,13 +316,7 @@ impl Server {
             pidfile: None,
             signal: "INT",
         };
-        wait_until(&running, || {
-            Command::new("redis-cli")
-                .args(["-p", &port.to_string(), "ping"])
-                .output()
-                .is_ok_and(|o| o.stdout.starts_with(b"PONG"))
-        });
-        running
+        panic!("the server did not become ready:\n{}", running.logs());
     }
 }
 
