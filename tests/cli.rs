@@ -279,7 +279,7 @@ fn healthcheck_exits_0_for_a_running_exporter_and_1_for_a_closed_port() {
     let (code, _, err) = run_cli(&["healthcheck"], &[("PULSE_WEB_LISTEN_ADDRESS", &addr)]);
     assert_eq!(code, 0, "{err}");
     drop(e);
-    let closed = format!("127.0.0.1:{}", free_port());
+    let closed = format!("127.0.0.1:{}", closed_port());
     let (code, _, err) = run_cli(&["healthcheck", "--web.listen-address", &closed], &[]);
     assert_eq!(code, 1);
     assert!(err.contains(&closed), "{err}");
@@ -430,7 +430,7 @@ fn rules_dashboards_and_scrape_config_need_no_secret() {
 fn connect_errors_keep_their_cause_and_say_the_fix() {
     let amqp = url::Url::parse(&RABBIT_AMQP).unwrap();
     let redis = url::Url::parse(&REDIS_URL).unwrap();
-    let closed = free_port();
+    let closed = closed_port();
     let config = format!(
         r#"
 sources:

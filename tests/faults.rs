@@ -408,7 +408,7 @@ sources:
 async fn a_closed_port_fails_fast_as_connect_for_every_kind() {
     // Nothing listens on these ports: each probe must say `connect` well within its 10 s
     // timeout, never wait it out and say `timeout` (a wrong port is not a slow query).
-    let ports: Vec<u16> = (0..5).map(|_| free_port()).collect();
+    let ports: Vec<u16> = (0..5).map(|_| closed_port()).collect();
     let config = five_sources(
         "{ interval: 30s, timeout: 10s, health_interval: 30s, health_timeout: 10s }",
         &ports,
@@ -477,7 +477,7 @@ async fn a_closed_port_fails_fast_as_connect_for_every_kind() {
 /// like the first (they once waited out their timeout and said `timeout`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_checks_queued_for_a_pool_slot_fail_as_connect_on_a_closed_port() {
-    let port = free_port();
+    let port = closed_port();
     let checks = ["app_a", "app_b", "app_c", "app_d"];
     let config = format!(
         r#"

@@ -28,7 +28,7 @@ sources:
     kind: redis
     url: redis://127.0.0.1:{closed}
 "#,
-        closed = free_port(),
+        closed = closed_port(),
     )
 }
 

@@ -296,7 +296,7 @@ jobs:
 
 #[tokio::test]
 async fn a_store_that_is_down_refuses_pings_with_503_so_clients_retry() {
-    let dead = free_port();
+    let dead = closed_port();
     let e = Exporter::start(&config(&format!(
         "  redis: redis://127.0.0.1:{dead}\n  timeout: 500ms"
     )));
@@ -446,7 +446,7 @@ async fn the_wrapper_reports_a_failing_commands_exit_code_and_log_tail() {
     );
 
     // An exporter that cannot be reached never changes the command's outcome.
-    let dead = format!("http://127.0.0.1:{}", free_port());
+    let dead = format!("http://127.0.0.1:{}", closed_port());
     let (code, stdout, stderr) = run_cli(
         &[
             "run",

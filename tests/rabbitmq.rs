@@ -368,7 +368,7 @@ sources:
 
 #[tokio::test]
 async fn wrong_password_is_auth_and_names_the_user_only() {
-    let closed = free_port();
+    let closed = closed_port();
     let config = format!(
         r#"
 global: {{ health_interval: 1s, health_timeout: 800ms }}

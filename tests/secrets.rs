@@ -17,7 +17,7 @@ const ENV_FILE_PW: &str = "EnvFilePw-6d2e84";
 async fn passwords_never_appear_anywhere() {
     let dir = tempfile::tempdir().unwrap();
     let secret_file = write_temp(dir.path(), "pg_password", &format!("{FILE_PW}\n"));
-    let closed = free_port();
+    let closed = closed_port();
     // Redis has no password set, so AUTH fails and the error is logged; the Postgres
     // sources point at a closed port, so connection errors are logged with their URLs.
     let config = format!(

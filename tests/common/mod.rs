@@ -49,6 +49,24 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}_{}_{n}", std::process::id())
 }
 
+/// A loopback port nothing listens on for as long as the test process runs: a socket bound
+/// to it and never listening holds it, so a connection is refused at once, and no server a
+/// test beside starts can take it (a port from [`free_port`] can be taken meanwhile; seen:
+/// a "down" Redis source answered by another test's server, failing with `decode`). Each
+/// call holds a port of its own.
+pub fn closed_port() -> u16 {
+    static HELD: std::sync::Mutex<Vec<tokio::net::TcpSocket>> = std::sync::Mutex::new(Vec::new());
+    // Without SO_REUSEADDR (tokio's TcpSocket does not set it), no other socket may bind it.
+    let socket = tokio::net::TcpSocket::new_v4().expect("a TCP socket");
+    socket
+        .bind("127.0.0.1:0".parse().unwrap())
+        .expect("a loopback port to hold");
+    let port = socket.local_addr().unwrap().port();
+    HELD.lock().unwrap_or_else(|e| e.into_inner()).push(socket);
+    port
+}
+
+/// A loopback port free now, for a server started on it at once.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
