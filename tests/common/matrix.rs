@@ -238,7 +238,7 @@ impl Server {
     }
 
     /// Starts the Redis or Valkey server on a free port, nothing saved, with `args` added
-    /// (`--replicaof 127.0.0.1 6379`, say), and waits until it answers PING.
+    /// (`--replicaof 127.0.0.1 6379`, say), and waits until it is the server answering there.
     pub fn start_redis(&self, dir: &Path, args: &[&str]) -> Running {
         // A test beside this one may start its own server on the port chosen here before
         // this server binds it (seen in CI: Valkey 8.0's test was answered by Redis 8.2):
